@@ -1,0 +1,61 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>The one mapping from Core failures to ErrorRecords: stable ids, categories, the path as target.</summary>
+    internal static class ErrorRecords
+    {
+        /// <summary>Error ids users and tests can rely on (the part before the comma of FullyQualifiedErrorId).</summary>
+        internal static class Ids
+        {
+            internal const string PathNotFound = "PathNotFound";
+            internal const string DanglingSymbolicLink = "DanglingSymbolicLink";
+            internal const string SymbolicLinkLoop = "SymbolicLinkLoop";
+            internal const string PathIsDirectory = "PathIsDirectory";
+            internal const string NotRegularFile = "NotRegularFile";
+            internal const string AccessDenied = "AccessDenied";
+            internal const string OperationNotSupported = "OperationNotSupported";
+            internal const string InvalidArgument = "InvalidArgument";
+            internal const string IOError = "IOError";
+            internal const string NotFileSystemPath = "NotFileSystemPath";
+        }
+
+        /// <summary>Builds the record for a failed operation on one file.</summary>
+        internal static ErrorRecord From(FileOperationException ex)
+        {
+            (string id, ErrorCategory category) = ex.Kind switch
+            {
+                FileErrorKind.NotFound => (Ids.PathNotFound, ErrorCategory.ObjectNotFound),
+                FileErrorKind.DanglingSymbolicLink => (Ids.DanglingSymbolicLink, ErrorCategory.ObjectNotFound),
+                FileErrorKind.SymbolicLinkLoop => (Ids.SymbolicLinkLoop, ErrorCategory.InvalidArgument),
+                FileErrorKind.IsDirectory => (Ids.PathIsDirectory, ErrorCategory.InvalidArgument),
+                FileErrorKind.NotRegularFile => (Ids.NotRegularFile, ErrorCategory.InvalidArgument),
+                FileErrorKind.AccessDenied => (Ids.AccessDenied, ErrorCategory.PermissionDenied),
+                FileErrorKind.NotSupported => (Ids.OperationNotSupported, ErrorCategory.NotImplemented),
+                FileErrorKind.InvalidArgument => (Ids.InvalidArgument, ErrorCategory.InvalidArgument),
+                _ => (Ids.IOError, ErrorCategory.ReadError),
+            };
+            return new ErrorRecord(ex, id, category, ex.Path);
+        }
+
+        /// <summary>A path or pattern that names no file.</summary>
+        internal static ErrorRecord PathNotFound(string path, string message) =>
+            new(new ItemNotFoundException(message), Ids.PathNotFound, ErrorCategory.ObjectNotFound, path);
+
+        /// <summary>A path of a provider other than FileSystem (Env:, Function:, ...).</summary>
+        internal static ErrorRecord NotFileSystemPath(string path, string providerName) =>
+            new(
+                new ArgumentException($"Cannot use '{path}': it belongs to the {providerName} provider, not to the file system. Pass a file system path."),
+                Ids.NotFileSystemPath,
+                ErrorCategory.InvalidArgument,
+                path);
+
+        /// <summary>Any other failure PowerShell reported while resolving a path.</summary>
+        internal static ErrorRecord FromResolution(string path, Exception ex) =>
+            ex is IContainsErrorRecord { ErrorRecord: { } er }
+                ? new ErrorRecord(er, ex)
+                : new ErrorRecord(ex, Ids.InvalidArgument, ErrorCategory.InvalidArgument, path);
+    }
+}

@@ -1,0 +1,109 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// The shared plumbing of every cmdlet that works on files: -Path (wildcards) and -LiteralPath
+    /// (alias PSPath, bound from pipeline objects), resolution to file system paths, and turning
+    /// per-file failures into non-terminating errors so the next file is processed.
+    /// Derived cmdlets implement <see cref="ProcessFile"/> only.
+    /// </summary>
+    public abstract class FileCmdletBase : PSCmdlet
+    {
+        /// <summary>Name of the wildcard parameter set.</summary>
+        protected const string PathSet = "Path";
+
+        /// <summary>Name of the literal parameter set.</summary>
+        protected const string LiteralPathSet = "LiteralPath";
+
+        /// <summary>Paths to process; wildcards are expanded.</summary>
+        [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[] Path { get; set; } = Array.Empty<string>();
+
+        /// <summary>Paths to process, used exactly as given (no wildcard expansion).</summary>
+        [Parameter(ParameterSetName = LiteralPathSet, Mandatory = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("PSPath", "LP")]
+        [ValidateNotNullOrEmpty]
+        public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+        /// <summary>Resolves the bound paths and calls <see cref="ProcessFile"/> for each file.</summary>
+        protected override void ProcessRecord()
+        {
+            foreach (string file in ResolvePaths())
+            {
+                try
+                {
+                    ProcessFile(file);
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+        }
+
+        /// <summary>Does the cmdlet's work on one resolved file system path.</summary>
+        protected abstract void ProcessFile(string path);
+
+        private IEnumerable<string> ResolvePaths()
+        {
+            bool literal = ParameterSetName == LiteralPathSet;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string input in literal ? LiteralPath : Path)
+            {
+                foreach (string resolved in Resolve(input, literal))
+                {
+                    if (seen.Add(resolved))
+                    {
+                        yield return resolved;
+                    }
+                }
+            }
+        }
+
+        private List<string> Resolve(string input, bool literal)
+        {
+            var result = new List<string>();
+            ProviderInfo provider;
+            try
+            {
+                if (literal || !WildcardPattern.ContainsWildcardCharacters(input))
+                {
+                    // Existence is Core's to judge, so a missing file, a dangling link and a FIFO each get their own error.
+                    result.Add(SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _));
+                }
+                else
+                {
+                    result.AddRange(SessionState.Path.GetResolvedProviderPathFromPSPath(input, out provider));
+                    if (result.Count == 0)
+                    {
+                        WriteError(ErrorRecords.PathNotFound(input, $"No file matches '{input}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."));
+                    }
+                }
+            }
+            catch (ItemNotFoundException)
+            {
+                WriteError(ErrorRecords.PathNotFound(input, $"No file matches '{input}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."));
+                return result;
+            }
+            catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException or System.IO.IOException)
+            {
+                WriteError(ErrorRecords.FromResolution(input, ex));
+                return result;
+            }
+
+            if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
+            {
+                WriteError(ErrorRecords.NotFileSystemPath(input, provider.Name));
+                result.Clear();
+            }
+
+            return result;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.IO;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// A failed operation on one file: carries the errno (0 when the failure was detected without a
+    /// system call), the operation, the path and a classification that callers map to their own
+    /// error reporting.
+    /// </summary>
+    public sealed class FileOperationException : IOException
+    {
+        /// <summary>Creates the exception with a complete, user-facing message.</summary>
+        public FileOperationException(FileErrorKind kind, int errno, string operation, string path, string message, Exception? inner = null)
+            : base(message, inner)
+        {
+            Kind = kind;
+            Errno = errno;
+            Operation = operation;
+            Path = path;
+            HResult = errno;
+        }
+
+        /// <summary>What went wrong.</summary>
+        public FileErrorKind Kind { get; }
+
+        /// <summary>The errno of the failing system call, or 0.</summary>
+        public int Errno { get; }
+
+        /// <summary>The errno's symbolic name ("ENOENT"), or an empty string when <see cref="Errno"/> is 0.</summary>
+        public string ErrnoName => Errno == 0 ? string.Empty : Libc.ErrnoName(Errno);
+
+        /// <summary>The operation that failed ("open", "FS_IOC_FIEMAP", ...).</summary>
+        public string Operation { get; }
+
+        /// <summary>The file the operation was about.</summary>
+        public string Path { get; }
+
+        /// <summary>
+        /// Builds the exception for a failed system call, classifying errno. <paramref name="what"/>
+        /// says what was being attempted ("Cannot open"), <paramref name="advice"/> what to do about
+        /// it; when null a default for the classification is used.
+        /// </summary>
+        internal static FileOperationException FromErrno(int errno, string operation, string path, string what, string? advice = null)
+        {
+            FileErrorKind kind = errno switch
+            {
+                Libc.ENOENT or Libc.ENOTDIR => FileErrorKind.NotFound,
+                Libc.ELOOP => FileErrorKind.SymbolicLinkLoop,
+                Libc.EISDIR => FileErrorKind.IsDirectory,
+                Libc.EACCES or Libc.EPERM => FileErrorKind.AccessDenied,
+                Libc.EOPNOTSUPP or Libc.ENOTTY or Libc.EBADR => FileErrorKind.NotSupported,
+                Libc.EINVAL or Libc.ENAMETOOLONG or Libc.EFBIG => FileErrorKind.InvalidArgument,
+                _ => FileErrorKind.IOError,
+            };
+            advice ??= kind switch
+            {
+                FileErrorKind.NotFound => "Check the path.",
+                FileErrorKind.SymbolicLinkLoop => "Fix the symbolic links in the path.",
+                FileErrorKind.IsDirectory => "Pass a regular file.",
+                FileErrorKind.AccessDenied => "Run as a user who can read the file (or as root).",
+                FileErrorKind.InvalidArgument => "Check the arguments.",
+                _ => string.Empty,
+            };
+            string message = $"{what} '{path}': {Libc.StrError(errno)} ({operation}: {Libc.ErrnoName(errno)}).";
+            if (advice.Length > 0)
+            {
+                message += " " + advice;
+            }
+
+            return new FileOperationException(kind, errno, operation, path, message);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+namespace Btrfs.Interop
+{
+    using System.Runtime.InteropServices;
+
+    /// <summary>open(2) and close(2).</summary>
+    internal static partial class Libc
+    {
+        internal const int O_RDONLY = 0x0;
+        internal const int O_WRONLY = 0x1;
+        internal const int O_RDWR = 0x2;
+        internal const int O_NONBLOCK = 0x800;
+        internal const int O_NOFOLLOW = 0x20000;
+        internal const int O_CLOEXEC = 0x80000;
+
+        [LibraryImport(Name, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial SafeFileDescriptor Open(string path, int flags, int mode);
+
+        [LibraryImport(Name, EntryPoint = "close", SetLastError = true)]
+        internal static partial int Close(int fd);
+    }
+
+    /// <summary>A file descriptor that is closed exactly once, when disposed or finalized.</summary>
+    internal sealed class SafeFileDescriptor : SafeHandle
+    {
+        public SafeFileDescriptor()
+            : base(invalidHandleValue: new System.IntPtr(-1), ownsHandle: true)
+        {
+        }
+
+        /// <summary>The raw descriptor; valid while this handle is alive.</summary>
+        internal int Fd => (int)handle;
+
+        // fd 0 is a valid descriptor, so only -1 counts as invalid.
+        public override bool IsInvalid => handle == new System.IntPtr(-1);
+
+        protected override bool ReleaseHandle() => Libc.Close((int)handle) == 0;
+    }
+}

@@ -1,0 +1,30 @@
+namespace Btrfs.Interop
+{
+    using System.Runtime.InteropServices;
+
+    /// <summary>fstatfs(2) and the f_type magic numbers (include/uapi/linux/magic.h).</summary>
+    internal static partial class Libc
+    {
+        internal const long BTRFS_SUPER_MAGIC = 0x9123683E;
+        internal const long XFS_SUPER_MAGIC = 0x58465342;
+        internal const long EXT4_SUPER_MAGIC = 0xEF53; // ext2, ext3 and ext4 share it
+        internal const long TMPFS_MAGIC = 0x01021994;
+
+        /// <summary>
+        /// struct statfs on 64-bit Linux (x86_64, arm64): every field is a 64-bit word, 120 bytes.
+        /// Only f_type is read; the rest is declared so the kernel has room to write.
+        /// </summary>
+        [StructLayout(LayoutKind.Explicit, Size = 120)]
+        internal struct StatFs
+        {
+            [FieldOffset(0)] public long Type;
+            [FieldOffset(8)] public long BlockSize;
+            [FieldOffset(16)] public ulong Blocks;
+            [FieldOffset(24)] public ulong BlocksFree;
+            [FieldOffset(32)] public ulong BlocksAvailable;
+        }
+
+        [LibraryImport(Name, EntryPoint = "fstatfs", SetLastError = true)]
+        internal static partial int FStatFs(SafeFileDescriptor fd, out StatFs buf);
+    }
+}
