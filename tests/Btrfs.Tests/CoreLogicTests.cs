@@ -1,0 +1,86 @@
+namespace Btrfs.Tests
+{
+    using System.Collections.Generic;
+    using System.Linq;
+    using Btrfs.Core;
+    using Xunit;
+
+    /// <summary>Pure logic: hole insertion, size formatting, filesystem classification.</summary>
+    public class CoreLogicTests
+    {
+        private static RawExtent E(ulong logical, ulong length) => new(logical, 1000 + logical, length, 0);
+
+        [Fact]
+        public void HolesFillLeadingInnerAndTrailingGaps()
+        {
+            var extents = new[] { E(4096, 4096), E(16384, 8192) };
+            List<Segment> s = HoleFinder.Insert(extents, 0, 32768).ToList();
+            Assert.Equal(
+                new[] { (0ul, 4096ul, true), (4096ul, 4096ul, false), (8192ul, 8192ul, true), (16384ul, 8192ul, false), (24576ul, 8192ul, true) },
+                s.Select(x => (x.Extent.Logical, x.Extent.Length, x.IsHole)).ToArray());
+        }
+
+        [Fact]
+        public void NoHolesForContiguousExtentsUpToTheLimit()
+        {
+            var extents = new[] { E(0, 4096), E(4096, 4096) };
+            Assert.DoesNotContain(HoleFinder.Insert(extents, 0, 8192), s => s.IsHole);
+        }
+
+        [Fact]
+        public void AFileWithoutExtentsIsOneHole()
+        {
+            Segment only = Assert.Single(HoleFinder.Insert(System.Array.Empty<RawExtent>(), 0, 1 << 20));
+            Assert.True(only.IsHole);
+            Assert.Equal((0ul, 1ul << 20), (only.Extent.Logical, only.Extent.Length));
+        }
+
+        [Fact]
+        public void HolesAreClippedToTheRequestedRange()
+        {
+            // Range [6000, 20000) of a file whose extents are [4096,8192) and [16384,24576): one inner hole only.
+            var extents = new[] { E(4096, 4096), E(16384, 8192) };
+            ulong limit = HoleFinder.HoleLimit(6000, 14000, 1 << 20);
+            Assert.Equal(20000ul, limit);
+            var holes = HoleFinder.Insert(extents, 6000, limit).Where(s => s.IsHole).Select(s => (s.Extent.Logical, s.Extent.Length)).ToArray();
+            Assert.Equal(new[] { (8192ul, 8192ul) }, holes);
+        }
+
+        [Fact]
+        public void PreallocatedSpaceBeyondEofMakesNoTrailingHole()
+        {
+            // An extent past the file size (fallocate --keep-size): holes stop at EOF.
+            var extents = new[] { E(0, 4096), E(4096, 1 << 20) };
+            Assert.DoesNotContain(HoleFinder.Insert(extents, 0, HoleFinder.HoleLimit(0, ulong.MaxValue, 4096)), s => s.IsHole);
+        }
+
+        [Theory]
+        [InlineData(0L, "0 B")]
+        [InlineData(1023L, "1023 B")]
+        [InlineData(1024L, "1.00 KiB")]
+        [InlineData(4096L, "4.00 KiB")]
+        [InlineData(12800L, "12.5 KiB")]
+        [InlineData(131072L, "128 KiB")]
+        [InlineData(1048575L, "1.00 MiB")]
+        [InlineData(1073741824L, "1.00 GiB")]
+        [InlineData(5497558138880L, "5.00 TiB")]
+        [InlineData(long.MaxValue, "8.00 EiB")]
+        [InlineData(-2048L, "-2.00 KiB")]
+        public void SizesAreHumanReadableBinaryUnits(long bytes, string expected) => Assert.Equal(expected, SizeFormatter.Format(bytes));
+
+        [Theory]
+        [InlineData(0x9123683EL, 1 /* Btrfs */, "btrfs")]
+        [InlineData(unchecked((long)0xFFFFFFFF9123683EUL), 1 /* Btrfs */, "btrfs")]
+        [InlineData(0x58465342L, 2 /* Xfs */, "xfs")]
+        [InlineData(0xEF53L, 3 /* Ext4 */, "ext4")]
+        [InlineData(0x01021994L, 4 /* Tmpfs */, "tmpfs")]
+        [InlineData(0x6969L, 0 /* Other */, "a filesystem with magic 0x00006969")]
+        // Kinds are ints in the attributes: xunit reads attributes before the module initializer can point it at bin/Btrfs.dll.
+        public void FileSystemsAreClassifiedByMagic(long magic, int kind, string name)
+        {
+            FileSystemType t = FileSystemType.FromMagic(magic);
+            Assert.Equal((FileSystemKind)kind, t.Kind);
+            Assert.Equal(name, t.DisplayName);
+        }
+    }
+}

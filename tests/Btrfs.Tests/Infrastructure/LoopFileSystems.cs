@@ -1,0 +1,248 @@
+namespace Btrfs.Tests.Infrastructure
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Xunit;
+
+    /// <summary>The test filesystems, each mounted at its own unique mount point.</summary>
+    public enum TestFs
+    {
+        /// <summary>btrfs, default mount options.</summary>
+        Btrfs,
+
+        /// <summary>btrfs mounted with compress=zstd.</summary>
+        BtrfsZstd,
+
+        /// <summary>xfs made with -m reflink=1.</summary>
+        Xfs,
+
+        /// <summary>ext4.</summary>
+        Ext4,
+
+        /// <summary>tmpfs: no FIEMAP.</summary>
+        Tmpfs,
+    }
+
+    /// <summary>
+    /// Creates loop-mounted btrfs (plain and compress=zstd), xfs (reflink=1) and ext4 images plus a
+    /// tmpfs under /tmp/btrfs-module-tests/&lt;pid&gt;-&lt;random&gt;/, and always removes them: on Dispose,
+    /// on process exit, on SIGTERM/SIGINT, and (for runs that were killed outright) by sweeping the
+    /// leftovers of dead processes when the next fixture starts. Loop devices come from
+    /// mount -o loop, which sets autoclear: unmounting detaches them.
+    /// </summary>
+    public sealed class LoopFileSystems : IDisposable
+    {
+        internal const string BaseDir = "/tmp/btrfs-module-tests";
+
+        private static readonly (TestFs Fs, string Image, string Size, string[] Mkfs, string Options)[] Specs =
+        {
+            (TestFs.Btrfs, "btrfs.img", "512M", new[] { "mkfs.btrfs", "-q", "-f" }, string.Empty),
+            (TestFs.BtrfsZstd, "btrfs-zstd.img", "256M", new[] { "mkfs.btrfs", "-q", "-f" }, "compress=zstd"),
+            (TestFs.Xfs, "xfs.img", "512M", new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" }, string.Empty),
+            (TestFs.Ext4, "ext4.img", "128M", new[] { "mkfs.ext4", "-q", "-F" }, string.Empty),
+        };
+
+        private readonly object gate = new();
+        private readonly Dictionary<TestFs, string> mounts = new();
+        private readonly Dictionary<TestFs, string> unavailable = new();
+        private readonly PosixSignalRegistration[] signals;
+        private int counter;
+        private bool cleaned;
+
+        public LoopFileSystems()
+        {
+            Root = Path.Combine(BaseDir, $"{Environment.ProcessId}-{Guid.NewGuid():N}"[..20]);
+            signals = new[]
+            {
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => Cleanup()),
+                PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => Cleanup()),
+            };
+            AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+
+            string? whyNot = Environment.UserName != "root" && geteuid() != 0 ? "loop mounts need root (run the tests as root)" : null;
+            if (whyNot is null)
+            {
+                SweepLeftovers();
+                Directory.CreateDirectory(Root);
+                File.SetUnixFileMode(BaseDir, (UnixFileMode)0x1ED); // 0755: a dropped-privilege test must reach its files
+                File.SetUnixFileMode(Root, (UnixFileMode)0x1ED);
+            }
+
+            foreach (var spec in Specs)
+            {
+                Setup(spec.Fs, whyNot, () =>
+                {
+                    string image = Path.Combine(Root, spec.Image);
+                    string mnt = Path.Combine(Root, spec.Fs.ToString().ToLowerInvariant());
+                    Shell.Run("truncate", "-s", spec.Size, image);
+                    Shell.Run(spec.Mkfs[0], spec.Mkfs.Skip(1).Append(image).ToArray());
+                    Directory.CreateDirectory(mnt);
+                    var args = new List<string> { "-o", spec.Options.Length > 0 ? "loop," + spec.Options : "loop", image, mnt };
+                    Shell.Run("mount", args.ToArray());
+                    return mnt;
+                });
+            }
+
+            Setup(TestFs.Tmpfs, whyNot, () =>
+            {
+                string mnt = Path.Combine(Root, "tmpfs");
+                Directory.CreateDirectory(mnt);
+                Shell.Run("mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", mnt);
+                return mnt;
+            });
+        }
+
+        /// <summary>The unique directory holding this run's images and mount points.</summary>
+        public string Root { get; }
+
+        /// <summary>A new empty directory on <paramref name="fs"/>; skips (or fails in CI) when the filesystem could not be made.</summary>
+        public string NewDirectory(TestFs fs, string hint = "t")
+        {
+            string mount;
+            lock (gate)
+            {
+                Requires.That(mounts.ContainsKey(fs), unavailable.TryGetValue(fs, out string? why) ? $"no {fs} test filesystem: {why}" : $"no {fs} test filesystem");
+                mount = mounts[fs];
+            }
+
+            string dir = Path.Combine(mount, $"{hint}-{Interlocked.Increment(ref counter)}");
+            Directory.CreateDirectory(dir);
+            return dir;
+        }
+
+        /// <summary>The block device a mounted test filesystem lives on (a loop device).</summary>
+        public string DeviceOf(TestFs fs)
+        {
+            string mnt = mounts[fs];
+            foreach (string line in File.ReadLines("/proc/self/mountinfo"))
+            {
+                string[] f = line.Split(' ');
+                int dash = Array.IndexOf(f, "-");
+                if (f[4] == mnt && dash > 0)
+                {
+                    return f[dash + 2];
+                }
+            }
+
+            throw new InvalidOperationException("not mounted: " + mnt);
+        }
+
+        public void Dispose()
+        {
+            Cleanup();
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            foreach (var s in signals)
+            {
+                s.Dispose();
+            }
+        }
+
+        /// <summary>Unmounts everything under <paramref name="dir"/> (deepest first) and removes it.</summary>
+        internal static void Teardown(string dir)
+        {
+            foreach (string mnt in MountsUnder(dir).OrderByDescending(m => m.Length))
+            {
+                if (Shell.Try("umount", mnt).ExitCode != 0)
+                {
+                    Shell.Try("umount", "-l", mnt);
+                }
+            }
+
+            // Loop devices still bound to images here (mount -o loop autoclears, losetup may not have).
+            foreach (string line in Shell.Try("losetup", "-n", "-O", "NAME,BACK-FILE").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = line.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (parts.Length == 2 && parts[1].StartsWith(dir + "/", StringComparison.Ordinal))
+                {
+                    Shell.Try("losetup", "-d", parts[0]);
+                }
+            }
+
+            if (!MountsUnder(dir).Any())
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        internal static IEnumerable<string> MountsUnder(string dir) =>
+            File.ReadLines("/proc/self/mountinfo")
+                .Select(l => l.Split(' ')[4].Replace("\\040", " "))
+                .Where(m => m == dir || m.StartsWith(dir + "/", StringComparison.Ordinal))
+                .ToList();
+
+        [DllImport("libc")]
+        private static extern uint geteuid();
+
+        private static void SweepLeftovers()
+        {
+            if (!Directory.Exists(BaseDir))
+            {
+                return;
+            }
+
+            foreach (string dir in Directory.GetDirectories(BaseDir))
+            {
+                string name = Path.GetFileName(dir);
+                int dash = name.IndexOf('-');
+                if (dash > 0 && int.TryParse(name[..dash], out int pid) && !Directory.Exists("/proc/" + pid))
+                {
+                    Teardown(dir);
+                }
+            }
+        }
+
+        private void Setup(TestFs fs, string? whyNot, Func<string> make)
+        {
+            if (whyNot is not null)
+            {
+                unavailable[fs] = whyNot;
+                return;
+            }
+
+            try
+            {
+                mounts[fs] = make();
+            }
+            catch (Exception ex)
+            {
+                unavailable[fs] = ex.Message;
+            }
+        }
+
+        private void OnProcessExit(object? sender, EventArgs e) => Cleanup();
+
+        private void Cleanup()
+        {
+            lock (gate)
+            {
+                if (cleaned)
+                {
+                    return;
+                }
+
+                cleaned = true;
+                mounts.Clear();
+                if (Directory.Exists(Root))
+                {
+                    Teardown(Root);
+                }
+            }
+        }
+    }
+
+    [CollectionDefinition(Name)]
+    public sealed class FileSystemCollection : ICollectionFixture<LoopFileSystems>
+    {
+        public const string Name = "Loop filesystems";
+    }
+}

@@ -1,0 +1,154 @@
+namespace Btrfs.Tests.Infrastructure
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Collections.ObjectModel;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Management.Automation.Host;
+    using System.Management.Automation.Runspaces;
+
+    /// <summary>What one script run produced.</summary>
+    internal sealed class PwshResult
+    {
+        public required Collection<PSObject> Output { get; init; }
+
+        public required IReadOnlyList<ErrorRecord> Errors { get; init; }
+
+        public required IReadOnlyList<ProgressRecord> Progress { get; init; }
+
+        public required IReadOnlyList<WarningRecord> Warnings { get; init; }
+
+        public string HostText { get; init; } = string.Empty;
+
+        /// <summary>The output's base objects of type T (all of them must be T).</summary>
+        public List<T> Objects<T>() => Output.Select(o => Assert<T>(o.BaseObject)).ToList();
+
+        /// <summary>The error ids ("PathNotFound"), without the ",Btrfs.Commands.X" suffix.</summary>
+        public List<string> ErrorIds => Errors.Select(e => e.FullyQualifiedErrorId.Split(',')[0]).ToList();
+
+        private static T Assert<T>(object o) => o is T t ? t : throw new InvalidCastException($"expected {typeof(T)}, got {o?.GetType()}");
+    }
+
+    /// <summary>
+    /// Hosts PowerShell in-process with the module imported through Btrfs.psd1. The session state is
+    /// built once; each run gets its own runspace, executed on the calling thread (so a test can
+    /// change its own thread's credentials around a run).
+    /// </summary>
+    internal static class Pwsh
+    {
+        private static readonly Lazy<InitialSessionState> Iss = new(() =>
+        {
+            var iss = InitialSessionState.CreateDefault2();
+            iss.ImportPSModule(RepoPaths.Manifest);
+            return iss;
+        });
+
+        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false)
+        {
+            var host = captureHost ? new CapturingHost() : null;
+            using Runspace rs = host is null ? RunspaceFactory.CreateRunspace(Iss.Value) : RunspaceFactory.CreateRunspace(host, Iss.Value);
+            rs.ThreadOptions = PSThreadOptions.UseCurrentThread;
+            rs.Open();
+            foreach (var kv in variables ?? new Dictionary<string, object?>())
+            {
+                rs.SessionStateProxy.SetVariable(kv.Key, kv.Value);
+            }
+
+            using var ps = PowerShell.Create();
+            ps.Runspace = rs;
+            if (host is not null)
+            {
+                ps.AddScript("$PSStyle.OutputRendering = 'PlainText'").Invoke();
+                ps.Commands.Clear();
+            }
+
+            ps.AddScript(script);
+            Collection<PSObject> output = ps.Invoke();
+            return new PwshResult
+            {
+                Output = output,
+                Errors = ps.Streams.Error.ToList(),
+                Progress = ps.Streams.Progress.ToList(),
+                Warnings = ps.Streams.Warning.ToList(),
+                HostText = host?.Text ?? string.Empty,
+            };
+        }
+
+        internal static PwshResult Run(string script, params (string Name, object? Value)[] variables) =>
+            Run(script, variables.ToDictionary(v => v.Name, v => v.Value));
+    }
+
+    /// <summary>A host whose UI appends everything written to a buffer (RawUI is null), for format views.</summary>
+    internal sealed class CapturingHost : PSHost
+    {
+        private readonly CapturingUI ui = new();
+
+        public string Text => ui.Buffer.ToString();
+
+        public override System.Globalization.CultureInfo CurrentCulture => System.Globalization.CultureInfo.InvariantCulture;
+
+        public override System.Globalization.CultureInfo CurrentUICulture => System.Globalization.CultureInfo.InvariantCulture;
+
+        public override Guid InstanceId { get; } = Guid.NewGuid();
+
+        public override string Name => "CapturingHost";
+
+        public override PSHostUserInterface UI => ui;
+
+        public override Version Version => new(1, 0);
+
+        public override void EnterNestedPrompt() => throw new NotSupportedException();
+
+        public override void ExitNestedPrompt() => throw new NotSupportedException();
+
+        public override void NotifyBeginApplication()
+        {
+        }
+
+        public override void NotifyEndApplication()
+        {
+        }
+
+        public override void SetShouldExit(int exitCode)
+        {
+        }
+
+        private sealed class CapturingUI : PSHostUserInterface
+        {
+            public System.Text.StringBuilder Buffer { get; } = new();
+
+            public override PSHostRawUserInterface? RawUI => null;
+
+            public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> descriptions) => throw new NotSupportedException();
+
+            public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice) => throw new NotSupportedException();
+
+            public override PSCredential PromptForCredential(string caption, string message, string userName, string targetName) => throw new NotSupportedException();
+
+            public override PSCredential PromptForCredential(string caption, string message, string userName, string targetName, PSCredentialTypes allowedCredentialTypes, PSCredentialUIOptions options) => throw new NotSupportedException();
+
+            public override string ReadLine() => throw new NotSupportedException();
+
+            public override System.Security.SecureString ReadLineAsSecureString() => throw new NotSupportedException();
+
+            public override void Write(string value) => Buffer.Append(value);
+
+            public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Buffer.Append(value);
+
+            public override void WriteLine(string value) => Buffer.Append(value).Append('\n');
+
+            public override void WriteErrorLine(string value) => Buffer.Append("ERROR: ").Append(value).Append('\n');
+
+            public override void WriteDebugLine(string message) => Buffer.Append("DEBUG: ").Append(message).Append('\n');
+
+            public override void WriteProgress(long sourceId, ProgressRecord record)
+            {
+            }
+
+            public override void WriteVerboseLine(string message) => Buffer.Append("VERBOSE: ").Append(message).Append('\n');
+
+            public override void WriteWarningLine(string message) => Buffer.Append("WARNING: ").Append(message).Append('\n');
+        }
+    }
+}
