@@ -82,5 +82,24 @@ namespace Btrfs.Tests
             Assert.Equal((FileSystemKind)kind, t.Kind);
             Assert.Equal(name, t.DisplayName);
         }
+
+        [Fact]
+        public void ExtentsAreCutToTheRequestedRange()
+        {
+            var e = new RawExtent(4096, 1_000_000, 8192, 0);
+            Assert.Equal(new RawExtent(6000, 1_001_904, 4000, 0), FiemapReader.ClipToRange(e, 6000, 10000));
+            Assert.Equal(e, FiemapReader.ClipToRange(e, 0, ulong.MaxValue));
+            Assert.Equal(new RawExtent(4096, 1_000_000, 1000, 0), FiemapReader.ClipToRange(e, 0, 5096));
+        }
+
+        [Theory]
+        [InlineData(0x8u)] // ENCODED: the physical address is the compressed extent's, not byte-addressable
+        [InlineData(0x2u | 0x4u)] // UNKNOWN | DELALLOC
+        [InlineData(0x100u | 0x200u)] // NOT_ALIGNED | DATA_INLINE
+        public void CuttingKeepsPhysicalWhenItIsNotByteAddressed(uint flags)
+        {
+            var e = new RawExtent(0, 1_000_000, 131072, flags);
+            Assert.Equal(new RawExtent(65536, 1_000_000, 65536, flags), FiemapReader.ClipToRange(e, 65536, ulong.MaxValue));
+        }
     }
 }

@@ -18,6 +18,8 @@ namespace Btrfs.Core
     /// extent carries FIEMAP_EXTENT_LAST, or the range is covered; otherwise restart at the end of the
     /// last extent returned. The kernel returns any extent that overlaps the range, so an extent can
     /// start before the requested start: one already yielded is skipped.
+    /// Extents are cut to the requested range, so a ranged query means the same on every filesystem
+    /// (xfs and ext4 trim in the kernel; btrfs returns whole extents).
     /// </summary>
     internal static class FiemapReader
     {
@@ -39,6 +41,7 @@ namespace Btrfs.Core
         private static IEnumerable<RawExtent> ReadIterator(RegularFile file, ulong start, ulong end, uint flags, int pageExtents)
         {
             byte[] buffer = new byte[HeaderSize + (pageExtents * ExtentSize)];
+            ulong rangeStart = start;
             bool emitted = false;
             ulong emittedEnd = 0;
 
@@ -63,7 +66,7 @@ namespace Btrfs.Core
 
                     emitted = true;
                     emittedEnd = extent.End;
-                    yield return extent;
+                    yield return ClipToRange(extent, rangeStart, end);
                 }
 
                 ulong next = extent.End;
@@ -75,6 +78,25 @@ namespace Btrfs.Core
 
                 start = next;
             }
+        }
+
+        /// <summary>
+        /// Cuts an extent to [start, end). The physical offset moves with the logical one, except where
+        /// it does not address the data byte for byte (encoded/compressed, inline, unknown location).
+        /// </summary>
+        internal static RawExtent ClipToRange(RawExtent e, ulong start, ulong end)
+        {
+            ulong lo = Math.Max(e.Logical, start);
+            ulong hi = Math.Min(e.End, end);
+            if ((lo == e.Logical && hi == e.End) || hi <= lo)
+            {
+                return e;
+            }
+
+            const uint notByteAddressed = Libc.FIEMAP_EXTENT_ENCODED | Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_NOT_ALIGNED;
+            bool movable = e.Physical != 0 && (e.Flags & notByteAddressed) == 0;
+            ulong physical = movable ? e.Physical + (lo - e.Logical) : e.Physical;
+            return new RawExtent(lo, physical, hi - lo, e.Flags);
         }
 
         private static RawExtent ReadExtent(byte[] buffer, int index)

@@ -46,6 +46,18 @@ namespace Btrfs.Tests.Infrastructure
             fs.Flush(flushToDisk: true);
         }
 
+        /// <summary>
+        /// Creates a new file with <paramref name="data"/> through a plain FileStream: no O_TRUNC and no
+        /// preallocation (File.WriteAllBytes/WriteAllText fallocate first, and btrfs writes into
+        /// preallocated extents in place, uncompressed).
+        /// </summary>
+        internal static void WriteNew(string path, byte[] data, bool fsync = true)
+        {
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+            fs.Write(data, 0, data.Length);
+            fs.Flush(flushToDisk: fsync);
+        }
+
         /// <summary>Creates a file of <paramref name="size"/> bytes with no data at all (one hole).</summary>
         internal static void Sparse(string path, long size)
         {
