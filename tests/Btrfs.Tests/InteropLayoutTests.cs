@@ -74,6 +74,23 @@ namespace Btrfs.Tests
             Assert.Equal(0x3F8Fu, (uint)System.Enum.GetValues<Core.ExtentFlags>().Aggregate(0u, (a, f) => a | (uint)f));
         }
 
+        [Fact]
+        public void AFailedOpenIsAnInvalidHandleWithErrno()
+        {
+            // open(2) returns a 32-bit -1; it must not become a "valid" 0xFFFFFFFF handle.
+            using SafeFileDescriptor fd = Libc.Open("/nonexistent/" + System.Guid.NewGuid(), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            Assert.True(fd.IsInvalid);
+            Assert.Equal(Libc.ENOENT, Marshal.GetLastPInvokeError());
+        }
+
+        [Fact]
+        public void ASuccessfulOpenIsAValidHandle()
+        {
+            using SafeFileDescriptor fd = Libc.Open("/proc/self/status", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            Assert.False(fd.IsInvalid);
+            Assert.True(fd.Fd >= 0);
+        }
+
         private static uint Ioc(uint dir, char type, uint nr, int size) => (dir << 30) | ((uint)size << 16) | ((uint)type << 8) | nr;
     }
 }

@@ -12,8 +12,23 @@ namespace Btrfs.Interop
         internal const int O_NOFOLLOW = 0x20000;
         internal const int O_CLOEXEC = 0x80000;
 
+        /// <summary>
+        /// open(2), returning an owned descriptor; check <see cref="SafeHandle.IsInvalid"/> and errno.
+        /// (open returns a 32-bit int: marshalling it straight into a SafeHandle would turn -1 into
+        /// 0xFFFFFFFF, a "valid" handle.)
+        /// </summary>
+        internal static SafeFileDescriptor Open(string path, int flags, int mode)
+        {
+            var handle = new SafeFileDescriptor();
+            int fd = OpenRaw(path, flags, mode);
+            int errno = Marshal.GetLastPInvokeError();
+            handle.SetDescriptor(fd);
+            Marshal.SetLastPInvokeError(errno);
+            return handle;
+        }
+
         [LibraryImport(Name, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial SafeFileDescriptor Open(string path, int flags, int mode);
+        private static partial int OpenRaw(string path, int flags, int mode);
 
         [LibraryImport(Name, EntryPoint = "close", SetLastError = true)]
         internal static partial int Close(int fd);
@@ -26,6 +41,8 @@ namespace Btrfs.Interop
             : base(invalidHandleValue: new System.IntPtr(-1), ownsHandle: true)
         {
         }
+
+        internal void SetDescriptor(int fd) => SetHandle(new System.IntPtr(fd));
 
         /// <summary>The raw descriptor; valid while this handle is alive.</summary>
         internal int Fd => (int)handle;

@@ -1,0 +1,89 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Threading;
+    using System.Threading.Tasks;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>The Core FIEMAP reader used on its own, without PowerShell.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class CoreReaderTests(LoopFileSystems fs)
+    {
+        private static List<(long, long, long, ExtentFlags)> Map(string path, ExtentQuery q)
+        {
+            using RegularFile f = RegularFile.OpenRead(path);
+            return ExtentMap.Read(f, q).Select(x => (x.LogicalOffset, x.PhysicalOffset, x.Length, x.Flags)).ToList();
+        }
+
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        [InlineData(TestFs.Ext4)]
+        public void PageSizeDoesNotChangeTheResult(TestFs which)
+        {
+            string path = Path.Combine(fs.NewDirectory(which, "paging"), "p.img");
+            FileBuilder.Chunks(path, 101, 4096, 12288);
+
+            var reference = Map(path, new ExtentQuery { PageExtents = 512 });
+            Assert.Equal(101, reference.Count(x => (x.Item4 & ExtentFlags.Unwritten) == 0)); // xfs adds speculative preallocation
+            foreach (int page in new[] { 1, 2, 7, 100, 101 })
+            {
+                Assert.Equal(reference, Map(path, new ExtentQuery { PageExtents = page }));
+            }
+
+            // A range starting inside extent 50 and ending inside extent 60, paged one extent at a time:
+            // no duplicates, no gaps, the first extent cut at the range start.
+            if (which != TestFs.Xfs)
+            {
+                var ranged = Map(path, new ExtentQuery { Offset = (12288 * 50) + 1000, Length = 12288 * 10, PageExtents = 1 });
+                Assert.Equal(Enumerable.Range(51, 10).Select(i => (long)i * 12288).Prepend((12288 * 50) + 1000L), ranged.Select(x => x.Item1));
+                Assert.Equal(4096 - 1000, ranged[0].Item3);
+                Assert.Equal(1000, ranged[^1].Item3);
+            }
+        }
+
+        [SkippableFact]
+        public void AFileAppendedToWhileMappedNeitherCrashesNorLoops()
+        {
+            string path = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "append"), "growing.log");
+            FileBuilder.Chunks(path, 4, 4096, 8192);
+            using var stop = new CancellationTokenSource();
+            Task writer = Task.Run(() =>
+            {
+                using var w = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+                byte[] block = FileBuilder.RandomBytes(4096, 9);
+                while (!stop.IsCancellationRequested)
+                {
+                    w.Write(block);
+                    w.Flush(flushToDisk: true);
+                    w.Seek(4096, SeekOrigin.Current); // leave a hole: every append is a new extent
+                }
+            });
+
+            try
+            {
+                for (int round = 0; round < 50; round++)
+                {
+                    Task<List<(long, long, long, ExtentFlags)>> map = Task.Run(() => Map(path, new ExtentQuery { PageExtents = 3 }));
+                    Assert.True(map.Wait(TimeSpan.FromSeconds(20)), "mapping a growing file did not finish");
+                    List<(long Logical, long, long Length, ExtentFlags)> e = map.Result;
+                    Assert.True(e.Count >= 4);
+                    for (int i = 1; i < e.Count; i++)
+                    {
+                        Assert.True(e[i].Logical >= e[i - 1].Logical + e[i - 1].Length, $"extent {i} overlaps or goes back");
+                    }
+                }
+            }
+            finally
+            {
+                stop.Cancel();
+                writer.Wait(TimeSpan.FromSeconds(20));
+            }
+        }
+    }
+}

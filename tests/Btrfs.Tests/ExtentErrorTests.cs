@@ -1,0 +1,166 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Threading.Tasks;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Bad input: each gives a non-terminating error with a stable id, a fitting category and the path
+    /// as target, never hangs, and the next path is processed.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ExtentErrorTests(LoopFileSystems fs)
+    {
+        private static PwshResult RunWithin(TimeSpan limit, string script, params (string, object?)[] vars)
+        {
+            Task<PwshResult> t = Task.Run(() => Pwsh.Run(script, vars));
+            Assert.True(t.Wait(limit), $"'{script}' did not return within {limit.TotalSeconds} s");
+            return t.Result;
+        }
+
+        private static void AssertError(PwshResult r, string path, string id, ErrorCategory category, params string[] messageParts)
+        {
+            ErrorRecord e = Assert.Single(r.Errors, x => Equals(x.TargetObject, path));
+            Assert.Equal(id + ",Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(category, e.CategoryInfo.Category);
+            foreach (string part in messageParts.Append(path))
+            {
+                Assert.Contains(part, e.Exception.Message, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+
+        private string GoodFile(string dir)
+        {
+            string good = Path.Combine(dir, "good.img");
+            FileBuilder.Chunks(good, 3, 4096, 8192);
+            return good;
+        }
+
+        [SkippableFact]
+        public void EachBadPathGetsItsOwnErrorAndTheNextPathIsProcessed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "bad");
+            string missing = Path.Combine(dir, "missing.img");
+            string directory = Directory.CreateDirectory(Path.Combine(dir, "subdir")).FullName;
+            string fifo = Path.Combine(dir, "pipe");
+            Shell.Run("mkfifo", fifo);
+            string dangling = Path.Combine(dir, "dangling.lnk");
+            File.CreateSymbolicLink(dangling, Path.Combine(dir, "gone"));
+            string block = fs.DeviceOf(TestFs.Btrfs);
+            string tmpfsFile = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "nofiemap"), "t.bin");
+            FileBuilder.WriteNew(tmpfsFile, FileBuilder.RandomBytes(8192, 1));
+            string good = GoodFile(dir);
+
+            string[] paths = { missing, directory, fifo, "/dev/null", block, dangling, tmpfsFile, good };
+            PwshResult r = RunWithin(TimeSpan.FromSeconds(60), "Get-BtrfsExtent -LiteralPath $paths", ("paths", paths));
+
+            AssertError(r, missing, "PathNotFound", ErrorCategory.ObjectNotFound, "No such file");
+            AssertError(r, directory, "PathIsDirectory", ErrorCategory.InvalidArgument, "directory");
+            AssertError(r, fifo, "NotRegularFile", ErrorCategory.InvalidArgument, "FIFO");
+            AssertError(r, "/dev/null", "NotRegularFile", ErrorCategory.InvalidArgument, "character device");
+            AssertError(r, block, "NotRegularFile", ErrorCategory.InvalidArgument, "block device");
+            AssertError(r, dangling, "DanglingSymbolicLink", ErrorCategory.ObjectNotFound, "symbolic link");
+            AssertError(r, tmpfsFile, "OperationNotSupported", ErrorCategory.NotImplemented, "tmpfs", "FIEMAP");
+            Assert.Equal(7, r.Errors.Count);
+
+            // The good file after all of them still comes out, whole.
+            Assert.Equal(3, r.Objects<FileExtent>().Count(x => x.Path == good));
+            Assert.Equal(3, r.Output.Count);
+        }
+
+        [SkippableFact]
+        public void AFifoWithNoWriterReturnsAtOnce()
+        {
+            string fifo = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "fifo"), "lonely.fifo");
+            Shell.Run("mkfifo", fifo);
+            PwshResult r = RunWithin(TimeSpan.FromSeconds(10), "Get-BtrfsExtent -Path $p", ("p", fifo));
+            Assert.Equal(new[] { "NotRegularFile" }, r.ErrorIds);
+        }
+
+        [SkippableFact]
+        public void ALiveSymlinkIsFollowed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "link");
+            string good = GoodFile(dir);
+            string link = Path.Combine(dir, "alias.img");
+            File.CreateSymbolicLink(link, good);
+
+            PwshResult viaLink = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p", ("p", link));
+            PwshResult direct = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p", ("p", good));
+
+            Assert.Empty(viaLink.Errors);
+            Assert.Equal(
+                direct.Objects<FileExtent>().Select(x => (x.LogicalOffset, x.PhysicalOffset, x.Length)),
+                viaLink.Objects<FileExtent>().Select(x => (x.LogicalOffset, x.PhysicalOffset, x.Length)));
+            Assert.All(viaLink.Objects<FileExtent>(), x => Assert.Equal(link, x.Path));
+        }
+
+        [SkippableFact]
+        public void AnUnreadableFileIsAccessDeniedForANonRootUser()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "perm");
+            string secret = Path.Combine(dir, "secret.img");
+            FileBuilder.Chunks(secret, 2, 4096, 8192);
+            File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            string open = GoodFile(dir);
+            File.SetUnixFileMode(open, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+            PwshResult r;
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a, $b", ("a", secret), ("b", open));
+            }
+
+            Assert.True(r.Errors.Count > 0 && r.Errors[0].FullyQualifiedErrorId.StartsWith("AccessDenied"), string.Join(" | ", r.Errors.Select(x => x.Exception.Message)));
+            AssertError(r, secret, "AccessDenied", ErrorCategory.PermissionDenied, "Permission denied");
+            Assert.Single(r.Errors);
+            Assert.Equal(3, r.Output.Count); // the readable file after it
+
+            // As root the same file maps fine: the error came from the dropped privileges.
+            Assert.Empty(Pwsh.Run("Get-BtrfsExtent -LiteralPath $a", ("a", secret)).Errors);
+        }
+
+        [SkippableFact]
+        public void AnEmptyFileYieldsNothingAndNoError()
+        {
+            string empty = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "empty"), "empty.img");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p; Get-BtrfsExtent -LiteralPath $p -IncludeHole", ("p", empty));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Output);
+        }
+
+        [Fact]
+        public void APathOfAnotherProviderIsRefused()
+        {
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -Path Env:PATH");
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("NotFileSystemPath,Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+            Assert.Equal("Env:PATH", e.TargetObject);
+        }
+
+        [Fact]
+        public void AWildcardMatchingNothingIsAnError()
+        {
+            string pattern = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N"), "*.img");
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -Path $p", ("p", pattern));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("PathNotFound,Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(pattern, e.TargetObject);
+        }
+
+        [Fact]
+        public void ABadRangeIsRefusedBeforeAnyFileIsTouched()
+        {
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath /dev/null -Length 0");
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.StartsWith("ParameterArgumentValidationError", e.FullyQualifiedErrorId);
+        }
+    }
+}
