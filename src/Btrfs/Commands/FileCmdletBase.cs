@@ -19,8 +19,8 @@ namespace Btrfs.Commands
         /// <summary>Name of the literal parameter set.</summary>
         protected const string LiteralPathSet = "LiteralPath";
 
-        /// <summary>Paths to process; wildcards are expanded.</summary>
-        [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        /// <summary>Paths to process; wildcards are expanded. Binds strings and the Path property of piped objects.</summary>
+        [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; } = Array.Empty<string>();

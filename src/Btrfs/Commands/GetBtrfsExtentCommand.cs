@@ -43,25 +43,29 @@ namespace Btrfs.Commands
 
             // Progress goes out once a file has more than one page of extents, with the logical
             // offset reached as the percentage of the file size.
-            ProgressRecord? progress = null;
+            // Each record is a new object: hosts may keep the ones they were given.
+            bool reported = false;
             long count = 0;
             foreach (FileExtent extent in ExtentMap.Read(file, query))
             {
                 WriteObject(extent);
                 if (++count % ProgressEvery == 0)
                 {
-                    progress ??= new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", path);
-                    progress.StatusDescription = $"{path}: {count} extents";
-                    progress.PercentComplete = Percent(extent.EndOffset, file.Size);
-                    WriteProgress(progress);
+                    WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} extents")
+                    {
+                        PercentComplete = Percent(extent.EndOffset, file.Size),
+                    });
+                    reported = true;
                 }
             }
 
-            if (progress is not null)
+            if (reported)
             {
-                progress.PercentComplete = 100;
-                progress.RecordType = ProgressRecordType.Completed;
-                WriteProgress(progress);
+                WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} extents")
+                {
+                    PercentComplete = 100,
+                    RecordType = ProgressRecordType.Completed,
+                });
             }
         }
 

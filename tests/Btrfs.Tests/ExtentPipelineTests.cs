@@ -1,0 +1,145 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Get-BtrfsExtent in pipelines: binding, wildcards, filtering, scalar properties, the table view, progress.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ExtentPipelineTests(LoopFileSystems fs)
+    {
+        private string TwoFiles(out string a, out string b)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "pipe");
+            a = Path.Combine(dir, "a.img");
+            b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 3, 64 * 1024, 128 * 1024);
+            FileBuilder.Chunks(b, 5, 4096, 8192);
+            File.WriteAllText(Path.Combine(dir, "notes.txt"), "not an image");
+            return dir;
+        }
+
+        [SkippableFact]
+        public void PSPathPropertyBindsToLiteralPath()
+        {
+            TwoFiles(out string a, out string b);
+            PwshResult r = Pwsh.Run("[pscustomobject]@{ PSPath = $a }, [pscustomobject]@{ PSPath = $b } | Get-BtrfsExtent", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { (a, 3), (b, 5) }, r.Objects<FileExtent>().GroupBy(x => x.Path).Select(g => (g.Key, g.Count())));
+        }
+
+        [SkippableFact]
+        public void StringsBindByValueAndWildcardsExpand()
+        {
+            string dir = TwoFiles(out string a, out string b);
+            PwshResult r = Pwsh.Run("$pattern | Get-BtrfsExtent", ("pattern", Path.Combine(dir, "*.img")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { a, b }, r.Objects<FileExtent>().Select(x => x.Path).Distinct().OrderBy(x => x, StringComparer.Ordinal));
+            Assert.Equal(8, r.Output.Count);
+        }
+
+        [SkippableFact]
+        public void OutputPathBindsOnward()
+        {
+            TwoFiles(out string a, out _);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a | Where-Object Index -eq 0 | Get-BtrfsExtent", ("a", a));
+            Assert.Empty(r.Errors);
+            Assert.Equal(3, r.Output.Count);
+        }
+
+        [SkippableFact]
+        public void LiteralPathTakesBracketsAsThey()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "brackets");
+            string odd = Path.Combine(dir, "vm[1].img");
+            FileBuilder.Chunks(odd, 2, 4096, 8192);
+
+            PwshResult literal = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p", ("p", odd));
+            Assert.Empty(literal.Errors);
+            Assert.Equal(2, literal.Output.Count);
+            Assert.All(literal.Objects<FileExtent>(), x => Assert.Equal(odd, x.Path));
+
+            // As -Path, "[1]" is a character class: it matches "vm1.img", not the file; the error says to use -LiteralPath.
+            PwshResult wildcard = Pwsh.Run("Get-BtrfsExtent -Path $p", ("p", odd));
+            ErrorRecord e = Assert.Single(wildcard.Errors);
+            Assert.Contains("-LiteralPath", e.Exception.Message);
+        }
+
+        [SkippableFact]
+        public void WhereObjectSeesNumbersAndBooleans()
+        {
+            TwoFiles(out string a, out string b);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a, $b | Where-Object Length -gt 32KB | Where-Object { -not $_.IsShared -and $_.PhysicalOffset -gt 0 }", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            Assert.Equal(3, r.Output.Count);
+            Assert.All(r.Objects<FileExtent>(), x => Assert.Equal(a, x.Path));
+        }
+
+        [SkippableFact]
+        public void EveryPropertyIsAScalar()
+        {
+            TwoFiles(out string a, out _);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a -IncludeHole", ("a", a));
+            PSObject first = r.Output[0];
+            string[] expected = { "Path", "Index", "LogicalOffset", "PhysicalOffset", "Length", "EndOffset", "Flags", "IsShared", "IsCompressed", "IsInline", "IsUnwritten", "IsDelalloc", "IsLast", "IsHole", "FileSystem" };
+            Assert.Equal(expected.OrderBy(x => x), first.Properties.Select(p => p.Name).OrderBy(x => x));
+            foreach (PSObject o in r.Output)
+            {
+                foreach (PSPropertyInfo p in o.Properties)
+                {
+                    object? v = p.Value;
+                    Assert.NotNull(v);
+                    Type t = v!.GetType();
+                    Assert.True(t.IsPrimitive || t.IsEnum || t == typeof(string), $"{p.Name} is a {t}");
+                }
+            }
+
+            Assert.IsType<long>(first.Properties["Length"].Value);
+            Assert.IsType<ExtentFlags>(first.Properties["Flags"].Value);
+        }
+
+        [SkippableFact]
+        public void TheTableViewShowsHumanReadableSizes()
+        {
+            TwoFiles(out string a, out _);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a -IncludeHole | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["a"] = a }, captureHost: true);
+            Assert.Empty(r.Errors);
+            string text = r.HostText;
+            Assert.Contains("Path: " + a, text);
+            foreach (string header in new[] { "Index", "Logical", "Physical", "Length", "Flags" })
+            {
+                Assert.Contains(header, text);
+            }
+
+            Assert.Contains("64.0 KiB", text); // Length of each chunk
+            Assert.Contains("128 KiB", text); // LogicalOffset of the second chunk
+            Assert.Contains("Hole", text);
+            Assert.Contains("Last", text);
+            Assert.DoesNotContain("65536", text); // raw numbers stay in the properties, not in the view
+        }
+
+        [SkippableFact]
+        public void ManyExtentsReportProgressWithPercentAndCompletion()
+        {
+            string path = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "progress"), "many.img");
+            FileBuilder.Chunks(path, 1200, 4096, 8192, fsyncEach: false);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p -Sync", ("p", path));
+
+            Assert.Equal(1200, r.Output.Count);
+            Assert.True(r.Progress.Count >= 3, $"expected progress records, got {r.Progress.Count}");
+            Assert.All(r.Progress, p => Assert.InRange(p.PercentComplete, 0, 100));
+            Assert.All(r.Progress, p => Assert.Equal(r.Progress[0].ActivityId, p.ActivityId));
+            Assert.NotEqual(0, r.Progress[0].ActivityId);
+            Assert.Equal(ProgressRecordType.Completed, r.Progress[^1].RecordType);
+            Assert.True(r.Progress[1].PercentComplete > r.Progress[0].PercentComplete);
+
+            // A file with few extents finishes too fast to need a bar.
+            TwoFiles(out string a, out _);
+            Assert.Empty(Pwsh.Run("Get-BtrfsExtent -LiteralPath $a", ("a", a)).Progress);
+        }
+    }
+}
