@@ -1,0 +1,52 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, documents and packages the Btrfs module. A thin wrapper over dotnet commands.
+.EXAMPLE
+    ./build.ps1                 # Build: bin/Btrfs.dll, then Import-Module ./Btrfs.psd1
+.EXAMPLE
+    ./build.ps1 -Task Test      # the test suite (needs root for the loop-mounted filesystems)
+.EXAMPLE
+    ./build.ps1 -Task Package   # out/Btrfs/<version>/, ready for Publish-PSResource
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Help', 'Package')]
+    [string] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$root = $PSScriptRoot
+
+function Invoke-Dotnet {
+    & dotnet @args
+    if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+switch ($Task) {
+    'Build' {
+        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c $Configuration
+    }
+    'Test' {
+        # The README's test command.
+        Invoke-Dotnet test (Join-Path $root 'Btrfs.sln') -c $Configuration
+    }
+    'Help' {
+        Invoke-Dotnet run --project (Join-Path $root 'src/Btrfs.HelpGen') -- (Join-Path $root 'src/Help/en-US') (Join-Path $root 'en-US/Btrfs.dll-Help.xml')
+    }
+    'Package' {
+        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c Release
+        $manifest = Import-PowerShellDataFile (Join-Path $root 'Btrfs.psd1')
+        $target = Join-Path $root "out/Btrfs/$($manifest.ModuleVersion)"
+        if (Test-Path $target) { Remove-Item $target -Recurse -Force }
+        New-Item -ItemType Directory -Path (Join-Path $target 'bin'), (Join-Path $target 'en-US') | Out-Null
+        Copy-Item (Join-Path $root 'Btrfs.psd1'), (Join-Path $root 'Btrfs.Format.ps1xml') $target
+        Copy-Item (Join-Path $root 'bin/Btrfs.dll') (Join-Path $target 'bin')
+        Copy-Item (Join-Path $root 'en-US/*.xml') (Join-Path $target 'en-US')
+        Get-ChildItem $target -Recurse -File | ForEach-Object { $_.FullName.Substring($target.Length + 1) }
+    }
+}

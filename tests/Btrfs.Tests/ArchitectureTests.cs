@@ -1,0 +1,65 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Reflection;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>The layering the tree promises: Interop → Core (no PowerShell) → Commands (thin, one sealed cmdlet per file).</summary>
+    public class ArchitectureTests
+    {
+        private static readonly Assembly Module = typeof(Btrfs.Core.FileExtent).Assembly;
+
+        [Fact]
+        public void CoreAndInteropUseNoPowerShellTypes()
+        {
+            Assembly sma = typeof(PSObject).Assembly;
+            foreach (Type t in Module.GetTypes().Where(t => t.Namespace is "Btrfs.Core" or "Btrfs.Interop"))
+            {
+                const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+                var used = t.GetFields(all).Select(f => f.FieldType)
+                    .Concat(t.GetProperties(all).Select(p => p.PropertyType))
+                    .Concat(t.GetMethods(all).SelectMany(m => m.GetParameters().Select(p => p.ParameterType).Append(m.ReturnType)))
+                    .Append(t.BaseType ?? typeof(object))
+                    .Concat(t.GetInterfaces());
+                Assert.DoesNotContain(used, u => u.Assembly == sma);
+            }
+        }
+
+        [Fact]
+        public void CoreSourcesDoNotMentionPowerShell()
+        {
+            foreach (string file in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Core")).Concat(Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Interop"))))
+            {
+                Assert.DoesNotContain("System.Management.Automation", File.ReadAllText(file));
+            }
+        }
+
+        [Fact]
+        public void EachCmdletIsSealedAndAloneInItsFile()
+        {
+            var cmdlets = Module.GetTypes().Where(t => typeof(PSCmdlet).IsAssignableFrom(t) && !t.IsAbstract).ToList();
+            Assert.NotEmpty(cmdlets);
+            foreach (Type t in cmdlets)
+            {
+                Assert.True(t.IsSealed, $"{t.Name} is not sealed");
+                Assert.Equal("Btrfs.Commands", t.Namespace);
+                string file = Path.Combine(RepoPaths.Root, "src", "Btrfs", "Commands", t.Name + ".cs");
+                Assert.True(File.Exists(file), $"{t.Name} should live in {file}");
+                Assert.Single(System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(file), @"\bclass\s+\w+"));
+            }
+        }
+
+        [Fact]
+        public void NothingWritesToTheConsole()
+        {
+            foreach (string file in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs"), "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/")))
+            {
+                Assert.DoesNotMatch(@"Console\.(Write|Read)", File.ReadAllText(file));
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Management.Automation.Language;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>The manifest, as PowerShell reads it, and build.ps1, as PowerShell parses it.</summary>
+    public class ManifestTests
+    {
+        internal static Hashtable Manifest()
+        {
+            var ast = Parser.ParseFile(RepoPaths.Manifest, out _, out ParseError[] errors);
+            Assert.Empty(errors);
+            var data = (HashtableAst)ast.Find(a => a is HashtableAst, false)!;
+            return (Hashtable)data.SafeGetValue();
+        }
+
+        internal static string[] ExportedCmdletNames() => ((object[])Manifest()["CmdletsToExport"]!).Cast<string>().ToArray();
+
+        [Fact]
+        public void ManifestDeclaresWhatTheGalleryAndPwshNeed()
+        {
+            Hashtable m = Manifest();
+            Assert.Equal("bin/Btrfs.dll", m["RootModule"]);
+            Assert.Equal("7.4", m["PowerShellVersion"]);
+            Assert.Equal(new object[] { "Core" }, (object[])m["CompatiblePSEditions"]!);
+            Assert.True(Guid.TryParse((string)m["GUID"]!, out _));
+            Assert.Equal(new object[] { "Btrfs.Format.ps1xml" }, (object[])m["FormatsToProcess"]!);
+            Assert.DoesNotContain(ExportedCmdletNames(), n => n.Contains('*'));
+            foreach (string key in new[] { "FunctionsToExport", "AliasesToExport", "VariablesToExport" })
+            {
+                Assert.Empty((object[])m[key]!);
+            }
+
+            var psData = (Hashtable)((Hashtable)m["PrivateData"]!)["PSData"]!;
+            Assert.Equal(new[] { "Linux", "btrfs", "xfs", "ext4", "reflink", "defrag", "fiemap" }, ((object[])psData["Tags"]!).Cast<string>());
+            Assert.StartsWith("https://", (string)psData["ProjectUri"]!);
+            Assert.False(string.IsNullOrWhiteSpace((string)psData["ReleaseNotes"]!));
+            Assert.True(File.Exists(Path.Combine(RepoPaths.Root, (string)m["RootModule"]!)), "build first: dotnet build");
+        }
+
+        [Fact]
+        public void ImportingTheManifestExposesExactlyTheExportedCmdlets()
+        {
+            PwshResult r = Pwsh.Run("$m = Get-Module Btrfs; $m.ModuleBase; $m.Version.ToString(); ($m.ExportedCmdlets.Keys | ForEach-Object { $_ }) -join ','; [Btrfs.Core.FileExtent].Assembly.Location");
+            Assert.Empty(r.Errors);
+            Assert.Equal(RepoPaths.Root, r.Output[0].ToString());
+            Assert.Equal((string)Manifest()["ModuleVersion"]!, r.Output[1].ToString());
+            Assert.Equal(ExportedCmdletNames().OrderBy(x => x), r.Output[2].ToString().Split(',').OrderBy(x => x));
+            Assert.Equal(RepoPaths.ModuleAssembly, r.Output[3].ToString());
+        }
+
+        [Fact]
+        public void TheModuleVersionMatchesTheAssemblyVersion()
+        {
+            Version assembly = typeof(Btrfs.Core.FileExtent).Assembly.GetName().Version!;
+            Assert.Equal((string)Manifest()["ModuleVersion"]!, $"{assembly.Major}.{assembly.Minor}.{assembly.Build}");
+        }
+
+        [Fact]
+        public void OutputTypesAreDeclared()
+        {
+            PwshResult r = Pwsh.Run("Get-Command -Module Btrfs | ForEach-Object { '{0}={1}' -f $_.Name, ($_.OutputType.Name -join ',') }");
+            Assert.Empty(r.Errors);
+            Assert.Contains("Get-BtrfsExtent=Btrfs.Core.FileExtent", r.Output.Select(o => o.ToString()));
+        }
+
+        [Fact]
+        public void BuildScriptParsesWithoutErrors()
+        {
+            string script = Path.Combine(RepoPaths.Root, "build.ps1");
+            ScriptBlockAst ast = Parser.ParseFile(script, out _, out ParseError[] errors);
+            Assert.Empty(errors);
+            var tasks = (ast.ParamBlock?.Parameters.Single(p => p.Name.VariablePath.UserPath == "Task").Attributes
+                .OfType<AttributeAst>().Single(a => a.TypeName.Name == "ValidateSet").PositionalArguments
+                .Cast<StringConstantExpressionAst>().Select(s => s.Value)) ?? Array.Empty<string>();
+            Assert.Equal(new[] { "Build", "Test", "Help", "Package" }, tasks);
+        }
+    }
+}
