@@ -30,6 +30,7 @@ namespace Btrfs.Bench
             return args.FirstOrDefault() switch
             {
                 "cmdlet-memory" => CmdletMemory(args[1]),
+                "variants" => Variants(args[1]),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -162,6 +163,30 @@ namespace Btrfs.Bench
             }
 
             return result.Count == 1 ? Convert.ToInt64(result[0].BaseObject, CultureInfo.InvariantCulture) : 0;
+        }
+
+        /// <summary>Diagnostic: where the pipeline's time goes, for an existing fragmented file.</summary>
+        private static int Variants(string path)
+        {
+            long n = CoreCount(path);
+            Console.WriteLine($"{path}: {n} extents; Core reader {n / Median(5, () => CoreCount(path)):N0} ext/s");
+            foreach (string script in new[]
+            {
+                "param($f) $null = Get-BtrfsExtent -LiteralPath $f",
+                "param($f) Get-BtrfsExtent -LiteralPath $f | Out-Null",
+                "param($f) Get-BtrfsExtent -LiteralPath $f | Where-Object IsShared | Out-Null",
+                "param($f) Get-BtrfsExtent -LiteralPath $f | Where-Object { $_.IsShared } | Out-Null",
+                "param($f) Get-BtrfsExtent -LiteralPath $f | Where-Object { $true } | Out-Null",
+                "param($f) $null = 1..200000 | Where-Object { $true }",
+                "param($f) $null = 1..200000 | Where-Object IsShared",
+                "param($f) $null = 1..200000 | ForEach-Object { $_ }",
+            })
+            {
+                double t = Median(3, () => Invoke(script, path));
+                Console.WriteLine($"{n / t,12:N0} ext/s  {t * 1000,8:F0} ms  {script}");
+            }
+
+            return 0;
         }
 
         /// <summary>Child process: peak RSS growth (VmHWM after - before) and peak managed heap of one cmdlet run.</summary>

@@ -85,5 +85,26 @@ namespace Btrfs.Tests
                 writer.Wait(TimeSpan.FromSeconds(20));
             }
         }
+
+        [SkippableFact]
+        public void StoppingEarlyWhileTheNextPageIsBeingFetchedLeaksNothing()
+        {
+            // Three pages of 64: after the first extent, page 2 is being fetched on another thread.
+            string path = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "early"), "e.img");
+            FileBuilder.Chunks(path, 200, 4096, 8192, fsyncEach: false);
+            int fdsBefore = Directory.GetFiles("/proc/self/fd").Length;
+            for (int i = 0; i < 200; i++)
+            {
+                using RegularFile f = RegularFile.OpenRead(path);
+                FileExtent first = ExtentMap.Read(f, new ExtentQuery { PageExtents = 64, Sync = i == 0 }).First();
+                Assert.Equal(0, first.LogicalOffset);
+            }
+
+            Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, fdsBefore + 4);
+
+            // And a full read across pages still sees every extent exactly once.
+            using RegularFile all = RegularFile.OpenRead(path);
+            Assert.Equal(Enumerable.Range(0, 200).Select(i => i * 8192L), ExtentMap.Read(all, new ExtentQuery { PageExtents = 64 }).Select(x => x.LogicalOffset));
+        }
     }
 }

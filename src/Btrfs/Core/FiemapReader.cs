@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
+    using System.Threading.Tasks;
     using Btrfs.Interop;
 
     /// <summary>One fiemap_extent as the kernel returned it.</summary>
@@ -40,43 +41,91 @@ namespace Btrfs.Core
 
         private static IEnumerable<RawExtent> ReadIterator(RegularFile file, ulong start, ulong end, uint flags, int pageExtents)
         {
-            byte[] buffer = new byte[HeaderSize + (pageExtents * ExtentSize)];
+            // Two fixed buffers: while the caller consumes one page, the next is fetched on another
+            // thread, so the kernel's work overlaps the caller's. Files of one page never start a task.
+            byte[] current = new byte[HeaderSize + (pageExtents * ExtentSize)];
+            byte[] spare = new byte[current.Length];
             ulong rangeStart = start;
             bool emitted = false;
             ulong emittedEnd = 0;
-
-            while (start < end)
+            Task<int>? prefetch = null;
+            try
             {
-                int mapped = Fetch(file, buffer, start, end - start, flags, (uint)pageExtents);
-                if (mapped == 0)
+                int mapped = Fetch(file, current, start, end - start, flags, (uint)pageExtents);
+                while (mapped > 0)
                 {
-                    yield break;
-                }
-
-                bool last = false;
-                RawExtent extent = default;
-                for (int i = 0; i < mapped; i++)
-                {
-                    extent = ReadExtent(buffer, i);
-                    last |= (extent.Flags & Libc.FIEMAP_EXTENT_LAST) != 0;
-                    if (emitted && extent.Logical < emittedEnd)
+                    // Where the next page starts is known before this one is consumed.
+                    RawExtent lastOfPage = ReadExtent(current, mapped - 1);
+                    bool last = false;
+                    for (int i = 0; i < mapped && !last; i++)
                     {
-                        continue; // overlaps what an earlier page already returned
+                        last = (ReadExtent(current, i).Flags & Libc.FIEMAP_EXTENT_LAST) != 0;
                     }
 
-                    emitted = true;
-                    emittedEnd = extent.End;
-                    yield return ClipToRange(extent, rangeStart, end);
-                }
+                    ulong next = lastOfPage.End;
+                    bool more = !last && next > start && next < end; // no progress (zero-length delalloc): never ask twice
+                    if (more)
+                    {
+                        byte[] target = spare;
+                        ulong from = next;
 
-                ulong next = extent.End;
-                if (last || next <= start)
+                        // FIEMAP_FLAG_SYNC flushed the whole file on the first call; later pages need not repeat it.
+                        uint pageFlags = flags & ~Libc.FIEMAP_FLAG_SYNC;
+                        prefetch = mapped == pageExtents
+                            ? Task.Run(() => Fetch(file, target, from, end - from, pageFlags, (uint)pageExtents))
+                            : Task.FromResult(Fetch(file, target, from, end - from, pageFlags, (uint)pageExtents));
+                    }
+
+                    for (int i = 0; i < mapped; i++)
+                    {
+                        RawExtent extent = ReadExtent(current, i);
+                        if (emitted && extent.Logical < emittedEnd)
+                        {
+                            continue; // overlaps what an earlier page already returned
+                        }
+
+                        emitted = true;
+                        emittedEnd = extent.End;
+                        yield return ClipToRange(extent, rangeStart, end);
+                    }
+
+                    if (!more)
+                    {
+                        yield break;
+                    }
+
+                    mapped = Await(prefetch!);
+                    prefetch = null;
+                    (current, spare) = (spare, current);
+                    start = next;
+                }
+            }
+            finally
+            {
+                // The caller stopped early (or failed): let an in-flight ioctl finish before the file can be closed.
+                if (prefetch is not null)
                 {
-                    // LAST seen, or no progress (a zero-length delalloc extent): never ask for the same range twice.
-                    yield break;
+                    try
+                    {
+                        prefetch.Wait();
+                    }
+                    catch (AggregateException)
+                    {
+                        // Nobody wants that page any more.
+                    }
                 }
+            }
+        }
 
-                start = next;
+        private static int Await(Task<int> fetch)
+        {
+            try
+            {
+                return fetch.GetAwaiter().GetResult();
+            }
+            finally
+            {
+                _ = fetch.Exception; // observed either way
             }
         }
 
