@@ -4,7 +4,7 @@
     GUID                 = '6f1d3c2e-8b4a-4f7e-9a35-2c1b7d9e4a10'
     Author               = 'Btrfs module authors'
     CompanyName          = 'Unknown'
-    Copyright            = '(c) Btrfs module authors. MIT License.'
+    Copyright            = '(c) Btrfs module authors.'
     Description          = 'Shows the storage layout of files on Linux as objects: extents (shared, compressed, unwritten, holes) on btrfs, xfs and ext4, through FIEMAP.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
@@ -17,7 +17,6 @@
         PSData = @{
             Tags         = @('Linux', 'btrfs', 'xfs', 'ext4', 'reflink', 'defrag', 'fiemap')
             ProjectUri   = 'https://github.com/btrfs-pwsh/Btrfs'
-            LicenseUri   = 'https://github.com/btrfs-pwsh/Btrfs/blob/main/LICENSE'
             ReleaseNotes = 'See CHANGELOG.md. 0.1.0: Get-BtrfsExtent (FIEMAP extent maps on btrfs, xfs and ext4).'
         }
     }

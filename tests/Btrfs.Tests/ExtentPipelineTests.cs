@@ -141,5 +141,15 @@ namespace Btrfs.Tests
             TwoFiles(out string a, out _);
             Assert.Empty(Pwsh.Run("Get-BtrfsExtent -LiteralPath $a", ("a", a)).Progress);
         }
+
+        [SkippableFact]
+        public void VerboseSaysWhichFileAndFilesystem()
+        {
+            TwoFiles(out string a, out _);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a -Verbose", ("a", a));
+            VerboseRecord v = Assert.Single(r.Verbose);
+            Assert.Contains(a, v.Message);
+            Assert.Contains("btrfs", v.Message);
+        }
     }
 }

@@ -33,6 +33,7 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             using RegularFile file = RegularFile.OpenRead(path);
+            WriteVerbose($"Mapping the extents of '{path}' ({file.Size} bytes on {file.FileSystem.DisplayName}).");
             var query = new ExtentQuery
             {
                 Offset = Offset,

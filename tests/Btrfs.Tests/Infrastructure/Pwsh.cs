@@ -19,6 +19,8 @@ namespace Btrfs.Tests.Infrastructure
 
         public required IReadOnlyList<WarningRecord> Warnings { get; init; }
 
+        public required IReadOnlyList<VerboseRecord> Verbose { get; init; }
+
         public string HostText { get; init; } = string.Empty;
 
         /// <summary>The output's base objects of type T (all of them must be T).</summary>
@@ -57,12 +59,6 @@ namespace Btrfs.Tests.Infrastructure
 
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
-            if (host is not null)
-            {
-                ps.AddScript("$PSStyle.OutputRendering = 'PlainText'").Invoke();
-                ps.Commands.Clear();
-            }
-
             ps.AddScript(script);
             Collection<PSObject> output = ps.Invoke();
             return new PwshResult
@@ -71,6 +67,7 @@ namespace Btrfs.Tests.Infrastructure
                 Errors = ps.Streams.Error.ToList(),
                 Progress = ps.Streams.Progress.ToList(),
                 Warnings = ps.Streams.Warning.ToList(),
+                Verbose = ps.Streams.Verbose.ToList(),
                 HostText = host?.Text ?? string.Empty,
             };
         }
@@ -79,7 +76,7 @@ namespace Btrfs.Tests.Infrastructure
             Run(script, variables.ToDictionary(v => v.Name, v => v.Value));
     }
 
-    /// <summary>A host whose UI appends everything written to a buffer (RawUI is null), for format views.</summary>
+    /// <summary>A host whose UI appends everything written to a buffer (RawUI is null, no ANSI styling), for format views.</summary>
     internal sealed class CapturingHost : PSHost
     {
         private readonly CapturingUI ui = new();
@@ -132,11 +129,15 @@ namespace Btrfs.Tests.Infrastructure
 
             public override System.Security.SecureString ReadLineAsSecureString() => throw new NotSupportedException();
 
-            public override void Write(string value) => Buffer.Append(value);
+            // Like a terminal without VT support: table headers arrive styled (even with
+            // $PSStyle.OutputRendering = 'PlainText' in this engine), so drop the SGR sequences.
+            public override void Write(string value) => Buffer.Append(Plain(value));
 
-            public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Buffer.Append(value);
+            public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Buffer.Append(Plain(value));
 
-            public override void WriteLine(string value) => Buffer.Append(value).Append('\n');
+            public override void WriteLine(string value) => Buffer.Append(Plain(value)).Append('\n');
+
+            private static string Plain(string s) => System.Text.RegularExpressions.Regex.Replace(s, "\u001b\\[[0-9;]*m", string.Empty);
 
             public override void WriteErrorLine(string value) => Buffer.Append("ERROR: ").Append(value).Append('\n');
 
