@@ -30,6 +30,12 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("[pscustomobject]@{ PSPath = $a }, [pscustomobject]@{ PSPath = $b } | Get-BtrfsExtent", ("a", a), ("b", b));
             Assert.Empty(r.Errors);
             Assert.Equal(new[] { (a, 3), (b, 5) }, r.Objects<FileExtent>().GroupBy(x => x.Path).Select(g => (g.Key, g.Count())));
+
+            // What Get-ChildItem really emits: provider-qualified PSPath values. Output Path is the plain file system path.
+            PwshResult q = Pwsh.Run("[pscustomobject]@{ PSPath = 'Microsoft.PowerShell.Core\\FileSystem::' + $a } | Get-BtrfsExtent", ("a", a));
+            Assert.Empty(q.Errors);
+            Assert.Equal(3, q.Output.Count);
+            Assert.All(q.Objects<FileExtent>(), x => Assert.Equal(a, x.Path));
         }
 
         [SkippableFact]
