@@ -51,12 +51,15 @@ namespace Btrfs.Tests
             Shell.Run("mkfifo", fifo);
             string dangling = Path.Combine(dir, "dangling.lnk");
             File.CreateSymbolicLink(dangling, Path.Combine(dir, "gone"));
+            string loop = Path.Combine(dir, "loop-a");
+            File.CreateSymbolicLink(loop, Path.Combine(dir, "loop-b"));
+            File.CreateSymbolicLink(Path.Combine(dir, "loop-b"), loop);
             string block = fs.DeviceOf(TestFs.Btrfs);
             string tmpfsFile = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "nofiemap"), "t.bin");
             FileBuilder.WriteNew(tmpfsFile, FileBuilder.RandomBytes(8192, 1));
             string good = GoodFile(dir);
 
-            string[] paths = { missing, directory, fifo, "/dev/null", block, dangling, tmpfsFile, good };
+            string[] paths = { missing, directory, fifo, "/dev/null", block, dangling, loop, tmpfsFile, good };
             PwshResult r = RunWithin(TimeSpan.FromSeconds(60), "Get-BtrfsExtent -LiteralPath $paths", ("paths", paths));
 
             AssertError(r, missing, "PathNotFound", ErrorCategory.ObjectNotFound, "No such file");
@@ -65,8 +68,9 @@ namespace Btrfs.Tests
             AssertError(r, "/dev/null", "NotRegularFile", ErrorCategory.InvalidArgument, "character device");
             AssertError(r, block, "NotRegularFile", ErrorCategory.InvalidArgument, "block device");
             AssertError(r, dangling, "DanglingSymbolicLink", ErrorCategory.ObjectNotFound, "symbolic link");
+            AssertError(r, loop, "SymbolicLinkLoop", ErrorCategory.InvalidArgument, "symbolic links");
             AssertError(r, tmpfsFile, "OperationNotSupported", ErrorCategory.NotImplemented, "tmpfs", "FIEMAP");
-            Assert.Equal(7, r.Errors.Count);
+            Assert.Equal(8, r.Errors.Count);
 
             // The good file after all of them still comes out, whole.
             Assert.Equal(3, r.Objects<FileExtent>().Count(x => x.Path == good));

@@ -40,9 +40,13 @@ namespace Btrfs.Commands
             return new ErrorRecord(ex, id, category, ex.Path);
         }
 
-        /// <summary>A path or pattern that names no file.</summary>
-        internal static ErrorRecord PathNotFound(string path, string message) =>
-            new(new ItemNotFoundException(message), Ids.PathNotFound, ErrorCategory.ObjectNotFound, path);
+        /// <summary>A wildcard pattern that matches no file.</summary>
+        internal static ErrorRecord NoMatch(string pattern) =>
+            new(
+                new ItemNotFoundException($"No file matches '{pattern}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."),
+                Ids.PathNotFound,
+                ErrorCategory.ObjectNotFound,
+                pattern);
 
         /// <summary>A path of a provider other than FileSystem (Env:, Function:, ...).</summary>
         internal static ErrorRecord NotFileSystemPath(string path, string providerName) =>

@@ -82,13 +82,13 @@ namespace Btrfs.Commands
                     result.AddRange(SessionState.Path.GetResolvedProviderPathFromPSPath(input, out provider));
                     if (result.Count == 0)
                     {
-                        WriteError(ErrorRecords.PathNotFound(input, $"No file matches '{input}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."));
+                        WriteError(ErrorRecords.NoMatch(input));
                     }
                 }
             }
             catch (ItemNotFoundException)
             {
-                WriteError(ErrorRecords.PathNotFound(input, $"No file matches '{input}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."));
+                WriteError(ErrorRecords.NoMatch(input));
                 return result;
             }
             catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException or System.IO.IOException)
