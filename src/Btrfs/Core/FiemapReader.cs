@@ -64,16 +64,14 @@ namespace Btrfs.Core
 
                     ulong next = lastOfPage.End;
                     bool more = !last && next > start && next < end; // no progress (zero-length delalloc): never ask twice
-                    if (more)
-                    {
-                        byte[] target = spare;
-                        ulong from = next;
 
-                        // FIEMAP_FLAG_SYNC flushed the whole file on the first call; later pages need not repeat it.
-                        uint pageFlags = flags & ~Libc.FIEMAP_FLAG_SYNC;
-                        prefetch = mapped == pageExtents
-                            ? Task.Run(() => Fetch(file, target, from, end - from, pageFlags, (uint)pageExtents))
-                            : Task.FromResult(Fetch(file, target, from, end - from, pageFlags, (uint)pageExtents));
+                    // FIEMAP_FLAG_SYNC flushed the whole file on the first call; later pages need not repeat it.
+                    uint pageFlags = flags & ~Libc.FIEMAP_FLAG_SYNC;
+                    if (more && mapped == pageExtents)
+                    {
+                        // A full page: likely more to come, so fetch it while this one is consumed.
+                        byte[] target = spare;
+                        prefetch = Task.Run(() => Fetch(file, target, next, end - next, pageFlags, (uint)pageExtents));
                     }
 
                     for (int i = 0; i < mapped; i++)
@@ -94,7 +92,11 @@ namespace Btrfs.Core
                         yield break;
                     }
 
-                    mapped = Await(prefetch!);
+                    // A short page usually means the range is done; the next call (after the page was
+                    // consumed, so an error cannot hide it) confirms with 0 extents.
+                    mapped = prefetch is null
+                        ? Fetch(file, spare, next, end - next, pageFlags, (uint)pageExtents)
+                        : prefetch.GetAwaiter().GetResult();
                     prefetch = null;
                     (current, spare) = (spare, current);
                     start = next;
@@ -114,18 +116,6 @@ namespace Btrfs.Core
                         // Nobody wants that page any more.
                     }
                 }
-            }
-        }
-
-        private static int Await(Task<int> fetch)
-        {
-            try
-            {
-                return fetch.GetAwaiter().GetResult();
-            }
-            finally
-            {
-                _ = fetch.Exception; // observed either way
             }
         }
 
