@@ -183,7 +183,8 @@ namespace Btrfs.Tests.Infrastructure
         [DllImport("libc")]
         private static extern uint geteuid();
 
-        private static void SweepLeftovers()
+        /// <summary>Removes what runs of processes that no longer exist left behind (a test host killed with SIGKILL).</summary>
+        internal static void SweepLeftovers()
         {
             if (!Directory.Exists(BaseDir))
             {
