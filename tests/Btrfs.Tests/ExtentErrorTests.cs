@@ -150,6 +150,19 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void AnUnknownDriveIsAnErrorAndTheNextPathStillRuns()
+        {
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -Path 'NoSuchDrive:/x.img', '/dev/null'");
+            Assert.Equal(2, r.Errors.Count);
+            ErrorRecord drive = r.Errors[0];
+            Assert.Equal(ErrorCategory.ObjectNotFound, drive.CategoryInfo.Category);
+            Assert.Equal("NoSuchDrive:/x.img", drive.TargetObject);
+            Assert.Equal("PathNotFound,Btrfs.Commands.GetBtrfsExtentCommand", drive.FullyQualifiedErrorId);
+            Assert.Contains("NoSuchDrive", drive.Exception.Message);
+            Assert.Equal("NotRegularFile", r.ErrorIds[1]);
+        }
+
+        [Fact]
         public void AWildcardMatchingNothingIsAnError()
         {
             string pattern = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N"), "*.img");

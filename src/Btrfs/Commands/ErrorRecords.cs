@@ -56,10 +56,13 @@ namespace Btrfs.Commands
                 ErrorCategory.InvalidArgument,
                 path);
 
-        /// <summary>Any other failure PowerShell reported while resolving a path.</summary>
+        /// <summary>
+        /// Any other failure PowerShell reported while resolving a path: a drive or provider that does
+        /// not exist is PathNotFound, anything else InvalidArgument; the target is the path as given.
+        /// </summary>
         internal static ErrorRecord FromResolution(string path, Exception ex) =>
-            ex is IContainsErrorRecord { ErrorRecord: { } er }
-                ? new ErrorRecord(er, ex)
+            ex is DriveNotFoundException or ProviderNotFoundException
+                ? new ErrorRecord(ex, Ids.PathNotFound, ErrorCategory.ObjectNotFound, path)
                 : new ErrorRecord(ex, Ids.InvalidArgument, ErrorCategory.InvalidArgument, path);
     }
 }

@@ -55,13 +55,9 @@ namespace Btrfs.Core
                 while (mapped > 0)
                 {
                     // Where the next page starts is known before this one is consumed.
+                    // FIEMAP_EXTENT_LAST marks the file's final extent, which is the last one returned.
                     RawExtent lastOfPage = ReadExtent(current, mapped - 1);
-                    bool last = false;
-                    for (int i = 0; i < mapped && !last; i++)
-                    {
-                        last = (ReadExtent(current, i).Flags & Libc.FIEMAP_EXTENT_LAST) != 0;
-                    }
-
+                    bool last = (lastOfPage.Flags & Libc.FIEMAP_EXTENT_LAST) != 0;
                     ulong next = lastOfPage.End;
                     bool more = !last && next > start && next < end; // no progress (zero-length delalloc): never ask twice
 

@@ -6,10 +6,7 @@ namespace Btrfs.Interop
     internal static partial class Libc
     {
         internal const int O_RDONLY = 0x0;
-        internal const int O_WRONLY = 0x1;
-        internal const int O_RDWR = 0x2;
         internal const int O_NONBLOCK = 0x800;
-        internal const int O_NOFOLLOW = 0x20000;
         internal const int O_CLOEXEC = 0x80000;
 
         /// <summary>
