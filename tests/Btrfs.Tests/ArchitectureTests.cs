@@ -32,10 +32,25 @@ namespace Btrfs.Tests
         [Fact]
         public void CoreSourcesDoNotMentionPowerShell()
         {
-            foreach (string file in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Core")).Concat(Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Interop"))))
+            string[] files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Core"), "*.cs", SearchOption.AllDirectories)
+                .Concat(Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Interop"), "*.cs", SearchOption.AllDirectories))
+                .ToArray();
+            Assert.True(files.Length > 10, "the Core and Interop sources were not found");
+            foreach (string file in files)
             {
                 Assert.DoesNotContain("System.Management.Automation", File.ReadAllText(file));
+                Assert.DoesNotContain("using Btrfs.Commands", File.ReadAllText(file));
             }
+        }
+
+        [Fact]
+        public void CoreIsGroupedByCapabilityInFolders()
+        {
+            // A newcomer finds a feature in one place: Core/<Capability>/, never loose files in Core/.
+            string core = Path.Combine(RepoPaths.Root, "src", "Btrfs", "Core");
+            Assert.Empty(Directory.GetFiles(core, "*.cs"));
+            Assert.Contains("Files", Directory.GetDirectories(core).Select(Path.GetFileName));
+            Assert.All(Module.GetTypes().Where(t => t.Namespace?.StartsWith("Btrfs.Core", StringComparison.Ordinal) == true), t => Assert.Equal("Btrfs.Core", t.Namespace));
         }
 
         [Fact]

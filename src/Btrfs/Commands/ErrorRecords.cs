@@ -20,23 +20,56 @@ namespace Btrfs.Commands
             internal const string InvalidArgument = "InvalidArgument";
             internal const string IOError = "IOError";
             internal const string NotFileSystemPath = "NotFileSystemPath";
+            internal const string PathIsSymbolicLink = "PathIsSymbolicLink";
+            internal const string FileIsImmutable = "FileIsImmutable";
+            internal const string FileIsAppendOnly = "FileIsAppendOnly";
+            internal const string ReadOnlyFileSystem = "ReadOnlyFileSystem";
+            internal const string ReadOnlySnapshot = "ReadOnlySnapshot";
+            internal const string FileInUse = "FileInUse";
+            internal const string FileHasHardLinks = "FileHasHardLinks";
+            internal const string InsufficientSpace = "InsufficientSpace";
+            internal const string FileChangedDuringCopy = "FileChangedDuringCopy";
+            internal const string FileIsActiveSwapfile = "FileIsActiveSwapfile";
+            internal const string CopyVerificationFailed = "CopyVerificationFailed";
+            internal const string NoCowNotSupported = "NoCowNotSupported";
+            internal const string NoCowRequiresEmptyFile = "NoCowRequiresEmptyFile";
+            internal const string NoCowConflictsWithCompression = "NoCowConflictsWithCompression";
+            internal const string NoCowNotApplied = "NoCowNotApplied";
         }
+
+        /// <summary>The id and category of each kind of failure.</summary>
+        internal static (string Id, ErrorCategory Category) Classify(FileErrorKind kind) => kind switch
+        {
+            FileErrorKind.NotFound => (Ids.PathNotFound, ErrorCategory.ObjectNotFound),
+            FileErrorKind.DanglingSymbolicLink => (Ids.DanglingSymbolicLink, ErrorCategory.ObjectNotFound),
+            FileErrorKind.SymbolicLinkLoop => (Ids.SymbolicLinkLoop, ErrorCategory.InvalidArgument),
+            FileErrorKind.IsDirectory => (Ids.PathIsDirectory, ErrorCategory.InvalidArgument),
+            FileErrorKind.NotRegularFile => (Ids.NotRegularFile, ErrorCategory.InvalidArgument),
+            FileErrorKind.AccessDenied => (Ids.AccessDenied, ErrorCategory.PermissionDenied),
+            FileErrorKind.NotSupported => (Ids.OperationNotSupported, ErrorCategory.NotImplemented),
+            FileErrorKind.InvalidArgument => (Ids.InvalidArgument, ErrorCategory.InvalidArgument),
+            FileErrorKind.IsSymbolicLink => (Ids.PathIsSymbolicLink, ErrorCategory.InvalidArgument),
+            FileErrorKind.Immutable => (Ids.FileIsImmutable, ErrorCategory.PermissionDenied),
+            FileErrorKind.AppendOnly => (Ids.FileIsAppendOnly, ErrorCategory.PermissionDenied),
+            FileErrorKind.ReadOnlyFileSystem => (Ids.ReadOnlyFileSystem, ErrorCategory.PermissionDenied),
+            FileErrorKind.ReadOnlySnapshot => (Ids.ReadOnlySnapshot, ErrorCategory.PermissionDenied),
+            FileErrorKind.InUse => (Ids.FileInUse, ErrorCategory.ResourceBusy),
+            FileErrorKind.HardLinks => (Ids.FileHasHardLinks, ErrorCategory.InvalidOperation),
+            FileErrorKind.InsufficientSpace => (Ids.InsufficientSpace, ErrorCategory.ResourceUnavailable),
+            FileErrorKind.ChangedDuringCopy => (Ids.FileChangedDuringCopy, ErrorCategory.ResourceBusy),
+            FileErrorKind.ActiveSwapfile => (Ids.FileIsActiveSwapfile, ErrorCategory.ResourceBusy),
+            FileErrorKind.VerificationFailed => (Ids.CopyVerificationFailed, ErrorCategory.WriteError),
+            FileErrorKind.NoCowNotSupported => (Ids.NoCowNotSupported, ErrorCategory.NotImplemented),
+            FileErrorKind.NoCowRequiresEmptyFile => (Ids.NoCowRequiresEmptyFile, ErrorCategory.InvalidOperation),
+            FileErrorKind.NoCowConflictsWithCompression => (Ids.NoCowConflictsWithCompression, ErrorCategory.InvalidOperation),
+            FileErrorKind.NoCowNotApplied => (Ids.NoCowNotApplied, ErrorCategory.WriteError),
+            _ => (Ids.IOError, ErrorCategory.ReadError),
+        };
 
         /// <summary>Builds the record for a failed operation on one file.</summary>
         internal static ErrorRecord From(FileOperationException ex)
         {
-            (string id, ErrorCategory category) = ex.Kind switch
-            {
-                FileErrorKind.NotFound => (Ids.PathNotFound, ErrorCategory.ObjectNotFound),
-                FileErrorKind.DanglingSymbolicLink => (Ids.DanglingSymbolicLink, ErrorCategory.ObjectNotFound),
-                FileErrorKind.SymbolicLinkLoop => (Ids.SymbolicLinkLoop, ErrorCategory.InvalidArgument),
-                FileErrorKind.IsDirectory => (Ids.PathIsDirectory, ErrorCategory.InvalidArgument),
-                FileErrorKind.NotRegularFile => (Ids.NotRegularFile, ErrorCategory.InvalidArgument),
-                FileErrorKind.AccessDenied => (Ids.AccessDenied, ErrorCategory.PermissionDenied),
-                FileErrorKind.NotSupported => (Ids.OperationNotSupported, ErrorCategory.NotImplemented),
-                FileErrorKind.InvalidArgument => (Ids.InvalidArgument, ErrorCategory.InvalidArgument),
-                _ => (Ids.IOError, ErrorCategory.ReadError),
-            };
+            (string id, ErrorCategory category) = Classify(ex.Kind);
             return new ErrorRecord(ex, id, category, ex.Path);
         }
 

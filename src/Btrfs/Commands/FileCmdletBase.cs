@@ -3,16 +3,20 @@ namespace Btrfs.Commands
     using System;
     using System.Collections.Generic;
     using System.Management.Automation;
+    using System.Threading;
     using Btrfs.Core;
 
     /// <summary>
     /// The shared plumbing of every cmdlet that works on files: -Path (wildcards) and -LiteralPath
     /// (alias PSPath, bound from pipeline objects), resolution to file system paths, and turning
-    /// per-file failures into non-terminating errors so the next file is processed.
-    /// Derived cmdlets implement <see cref="ProcessFile"/> only.
+    /// per-file failures into non-terminating errors so the next file is processed, Ctrl+C
+    /// (StopProcessing) as a cancellation token Core checks between steps, and the walk of a tree
+    /// for -Recurse. Derived cmdlets implement <see cref="ProcessFile"/>.
     /// </summary>
     public abstract class FileCmdletBase : PSCmdlet
     {
+        private readonly CancellationTokenSource stopping = new();
+
         /// <summary>Name of the wildcard parameter set.</summary>
         protected const string PathSet = "Path";
 
@@ -31,11 +35,19 @@ namespace Btrfs.Commands
         [ValidateNotNullOrEmpty]
         public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
+        /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing); Core checks it between steps.</summary>
+        protected CancellationToken StopToken => stopping.Token;
+
         /// <summary>Resolves the bound paths and calls <see cref="ProcessFile"/> for each file.</summary>
         protected override void ProcessRecord()
         {
             foreach (string file in ResolvePaths())
             {
+                if (stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 try
                 {
                     ProcessFile(file);
@@ -44,11 +56,51 @@ namespace Btrfs.Commands
                 {
                     WriteError(ErrorRecords.From(ex));
                 }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    return; // Core stopped between steps and cleaned up; the engine ends the pipeline.
+                }
             }
         }
 
+        /// <inheritdoc/>
+        protected override void StopProcessing() => stopping.Cancel();
+
         /// <summary>Does the cmdlet's work on one resolved file system path.</summary>
         protected abstract void ProcessFile(string path);
+
+        /// <summary>
+        /// The regular files and directories under <paramref name="root"/> (itself first), through
+        /// the one <see cref="TreeWalker"/>: an unreadable directory is an error record and the walk
+        /// goes on; symbolic links, FIFOs, devices and other filesystems are skipped with a verbose
+        /// message. Stops between entries on Ctrl+C.
+        /// </summary>
+        protected IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems)
+        {
+            foreach (WalkEntry entry in TreeWalker.Walk(root, crossFileSystems))
+            {
+                StopToken.ThrowIfCancellationRequested();
+                switch (entry.Kind)
+                {
+                    case WalkEntryKind.File:
+                    case WalkEntryKind.Directory:
+                        yield return entry;
+                        break;
+                    case WalkEntryKind.Error:
+                        WriteError(ErrorRecords.From(entry.Error!));
+                        break;
+                    case WalkEntryKind.SymbolicLink:
+                        WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
+                        break;
+                    case WalkEntryKind.OtherFileSystem:
+                        WriteVerbose($"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it).");
+                        break;
+                    default:
+                        WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");
+                        break;
+                }
+            }
+        }
 
         private IEnumerable<string> ResolvePaths()
         {

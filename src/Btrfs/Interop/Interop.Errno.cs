@@ -31,6 +31,7 @@ namespace Btrfs.Interop
         internal const int ELOOP = 40;
         internal const int EBADR = 53;
         internal const int EOPNOTSUPP = 95;
+        internal const int EDQUOT = 122;
 
         /// <summary>The symbolic name of an errno value ("ENOENT"), or "errno N" when unknown.</summary>
         internal static string ErrnoName(int errno) => errno switch
@@ -61,6 +62,9 @@ namespace Btrfs.Interop
             ELOOP => "ELOOP",
             EBADR => "EBADR",
             EOPNOTSUPP => "EOPNOTSUPP",
+            EDQUOT => "EDQUOT",
+            ENODATA => "ENODATA",
+            ERANGE => "ERANGE",
             _ => "errno " + errno.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
 

@@ -14,8 +14,22 @@ namespace Btrfs.Interop
 
         internal const uint STATX_TYPE = 0x1;
         internal const uint STATX_MODE = 0x2;
+        internal const uint STATX_NLINK = 0x4;
+        internal const uint STATX_UID = 0x8;
+        internal const uint STATX_GID = 0x10;
+        internal const uint STATX_ATIME = 0x20;
+        internal const uint STATX_MTIME = 0x40;
+        internal const uint STATX_CTIME = 0x80;
+        internal const uint STATX_INO = 0x100;
         internal const uint STATX_SIZE = 0x200;
+        internal const uint STATX_BLOCKS = 0x400;
         internal const uint STATX_BASIC_STATS = 0x7ff;
+        internal const uint STATX_MNT_ID = 0x1000;
+
+        /// <summary>stx_attributes bits (chattr flags the kernel reports through statx).</summary>
+        internal const ulong STATX_ATTR_COMPRESSED = 0x4;
+        internal const ulong STATX_ATTR_IMMUTABLE = 0x10;
+        internal const ulong STATX_ATTR_APPEND = 0x20;
 
         internal const ushort S_IFMT = 0xF000;
         internal const ushort S_IFSOCK = 0xC000;
@@ -40,11 +54,28 @@ namespace Btrfs.Interop
             [FieldOffset(32)] public ulong Ino;
             [FieldOffset(40)] public ulong Size;
             [FieldOffset(48)] public ulong Blocks;
+            [FieldOffset(56)] public ulong AttributesMask;
+            [FieldOffset(64)] public StatXTimestamp Atime;
+            [FieldOffset(80)] public StatXTimestamp Btime;
+            [FieldOffset(96)] public StatXTimestamp Ctime;
+            [FieldOffset(112)] public StatXTimestamp Mtime;
             [FieldOffset(128)] public uint RdevMajor;
             [FieldOffset(132)] public uint RdevMinor;
             [FieldOffset(136)] public uint DevMajor;
             [FieldOffset(140)] public uint DevMinor;
+            [FieldOffset(144)] public ulong MountId;
         }
+
+        /// <summary>struct statx_timestamp, 16 bytes.</summary>
+        [StructLayout(LayoutKind.Explicit, Size = 16)]
+        internal struct StatXTimestamp
+        {
+            [FieldOffset(0)] public long Seconds;
+            [FieldOffset(8)] public uint Nanoseconds;
+        }
+
+        [LibraryImport(Name, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int StatXAt(SafeFileDescriptor dirfd, string path, int flags, uint mask, out StatX buf);
 
         [LibraryImport(Name, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int StatXPath(int dirfd, string path, int flags, uint mask, out StatX buf);

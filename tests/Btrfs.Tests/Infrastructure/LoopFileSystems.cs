@@ -114,6 +114,34 @@ namespace Btrfs.Tests.Infrastructure
             return dir;
         }
 
+        /// <summary>
+        /// A filesystem of its own for a test that changes how it is mounted or fills it up: a loop
+        /// image under <see cref="Root"/> (so the fixture's cleanup covers it), unmounted on Dispose.
+        /// </summary>
+        public ExtraFileSystem NewFileSystem(string mkfs, string size, string options = "")
+        {
+            lock (gate)
+            {
+                Requires.That(mounts.ContainsKey(TestFs.Btrfs), unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
+            }
+
+            int n = Interlocked.Increment(ref counter);
+            string image = Path.Combine(Root, $"extra-{n}.img");
+            string mnt = Path.Combine(Root, $"extra-{n}");
+            Shell.Run("truncate", "-s", size, image);
+            string[] mk = mkfs switch
+            {
+                "btrfs" => new[] { "mkfs.btrfs", "-q", "-f" },
+                "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
+                "ext4" => new[] { "mkfs.ext4", "-q", "-F" },
+                _ => throw new ArgumentException(mkfs),
+            };
+            Shell.Run(mk[0], mk.Skip(1).Append(image).ToArray());
+            Directory.CreateDirectory(mnt);
+            Shell.Run("mount", "-o", options.Length > 0 ? "loop," + options : "loop", image, mnt);
+            return new ExtraFileSystem(mnt, image);
+        }
+
         /// <summary>The block device a mounted test filesystem lives on (a loop device).</summary>
         public string DeviceOf(TestFs fs)
         {
@@ -237,6 +265,40 @@ namespace Btrfs.Tests.Infrastructure
                 {
                     Teardown(Root);
                 }
+            }
+        }
+    }
+
+    /// <summary>A test's own loop filesystem; unmounted and removed on Dispose.</summary>
+    public sealed class ExtraFileSystem : IDisposable
+    {
+        internal ExtraFileSystem(string mountPoint, string image)
+        {
+            MountPoint = mountPoint;
+            Image = image;
+        }
+
+        public string MountPoint { get; }
+
+        public string Image { get; }
+
+        /// <summary>Remounts read-only (or back to read-write).</summary>
+        public void Remount(bool readOnly) => Shell.Run("mount", "-o", readOnly ? "remount,ro" : "remount,rw", MountPoint);
+
+        public void Dispose()
+        {
+            if (Shell.Try("umount", MountPoint).ExitCode != 0)
+            {
+                Shell.Try("umount", "-l", MountPoint);
+            }
+
+            try
+            {
+                Directory.Delete(MountPoint);
+                File.Delete(Image);
+            }
+            catch (IOException)
+            {
             }
         }
     }

@@ -23,6 +23,9 @@ namespace Btrfs.Tests.Infrastructure
 
         public string HostText { get; init; } = string.Empty;
 
+        /// <summary>The pipeline was stopped (as by Ctrl+C) before it finished.</summary>
+        public bool Stopped { get; init; }
+
         /// <summary>The output's base objects of type T (all of them must be T).</summary>
         public List<T> Objects<T>() => Output.Select(o => Assert<T>(o.BaseObject)).ToList();
 
@@ -46,7 +49,7 @@ namespace Btrfs.Tests.Infrastructure
             return iss;
         });
 
-        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false)
+        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null)
         {
             var host = captureHost ? new CapturingHost() : null;
             using Runspace rs = host is null ? RunspaceFactory.CreateRunspace(Iss.Value) : RunspaceFactory.CreateRunspace(host, Iss.Value);
@@ -60,7 +63,19 @@ namespace Btrfs.Tests.Infrastructure
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
             ps.AddScript(script);
-            Collection<PSObject> output = ps.Invoke();
+            configure?.Invoke(ps);
+            Collection<PSObject> output;
+            bool stopped = false;
+            try
+            {
+                output = ps.Invoke();
+            }
+            catch (PipelineStoppedException)
+            {
+                output = new Collection<PSObject>();
+                stopped = true;
+            }
+
             return new PwshResult
             {
                 Output = output,
@@ -69,11 +84,21 @@ namespace Btrfs.Tests.Infrastructure
                 Warnings = ps.Streams.Warning.ToList(),
                 Verbose = ps.Streams.Verbose.ToList(),
                 HostText = host?.Text ?? string.Empty,
+                Stopped = stopped,
             };
         }
 
         internal static PwshResult Run(string script, params (string Name, object? Value)[] variables) =>
             Run(script, variables.ToDictionary(v => v.Name, v => v.Value));
+
+        /// <summary>
+        /// Runs with a hook on the progress stream: <paramref name="onProgress"/> sees each record as
+        /// the cmdlet writes it (on the pipeline's thread) and may act then, e.g. append to the file
+        /// being copied or stop the pipeline as Ctrl+C does.
+        /// </summary>
+        internal static PwshResult RunWithProgressHook(string script, Action<PowerShell, ProgressRecord> onProgress, params (string Name, object? Value)[] variables) =>
+            Run(script, variables.ToDictionary(v => v.Name, v => v.Value), configure: ps =>
+                ps.Streams.Progress.DataAdded += (_, e) => onProgress(ps, ps.Streams.Progress[e.Index]));
     }
 
     /// <summary>A host whose UI appends everything written to a buffer (RawUI is null, no ANSI styling), for format views.</summary>

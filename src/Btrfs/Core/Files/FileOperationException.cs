@@ -37,6 +37,21 @@ namespace Btrfs.Core
         /// <summary>The file the operation was about.</summary>
         public string Path { get; }
 
+        /// <summary>How an errno value is classified.</summary>
+        internal static FileErrorKind KindOf(int errno) => errno switch
+        {
+            Libc.ENOENT or Libc.ENOTDIR => FileErrorKind.NotFound,
+            Libc.ELOOP => FileErrorKind.SymbolicLinkLoop,
+            Libc.EISDIR => FileErrorKind.IsDirectory,
+            Libc.EACCES or Libc.EPERM => FileErrorKind.AccessDenied,
+            Libc.EOPNOTSUPP or Libc.ENOTTY or Libc.EBADR => FileErrorKind.NotSupported,
+            Libc.EINVAL or Libc.ENAMETOOLONG or Libc.EFBIG => FileErrorKind.InvalidArgument,
+            Libc.EROFS => FileErrorKind.ReadOnlyFileSystem,
+            Libc.ETXTBSY or Libc.EBUSY => FileErrorKind.InUse,
+            Libc.ENOSPC or Libc.EDQUOT => FileErrorKind.InsufficientSpace,
+            _ => FileErrorKind.IOError,
+        };
+
         /// <summary>
         /// Builds the exception for a failed system call, classifying errno. <paramref name="what"/>
         /// says what was being attempted ("Cannot open"), <paramref name="advice"/> what to do about
@@ -44,16 +59,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static FileOperationException FromErrno(int errno, string operation, string path, string what, string? advice = null)
         {
-            FileErrorKind kind = errno switch
-            {
-                Libc.ENOENT or Libc.ENOTDIR => FileErrorKind.NotFound,
-                Libc.ELOOP => FileErrorKind.SymbolicLinkLoop,
-                Libc.EISDIR => FileErrorKind.IsDirectory,
-                Libc.EACCES or Libc.EPERM => FileErrorKind.AccessDenied,
-                Libc.EOPNOTSUPP or Libc.ENOTTY or Libc.EBADR => FileErrorKind.NotSupported,
-                Libc.EINVAL or Libc.ENAMETOOLONG or Libc.EFBIG => FileErrorKind.InvalidArgument,
-                _ => FileErrorKind.IOError,
-            };
+            FileErrorKind kind = KindOf(errno);
             advice ??= kind switch
             {
                 FileErrorKind.NotFound => "Check the path.",
@@ -61,6 +67,9 @@ namespace Btrfs.Core
                 FileErrorKind.IsDirectory => "Pass a regular file.",
                 FileErrorKind.AccessDenied => "Run as a user who can read the file (or as root).",
                 FileErrorKind.InvalidArgument => "Check the arguments.",
+                FileErrorKind.InsufficientSpace => "Free some space on the filesystem and try again.",
+                FileErrorKind.ReadOnlyFileSystem => "The filesystem (or snapshot) is read-only; nothing can be changed there.",
+                FileErrorKind.InUse => "Another process is using the file; try again when it is done.",
                 _ => string.Empty,
             };
             string message = $"{what} '{path}': {Libc.StrError(errno)} ({operation}: {Libc.ErrnoName(errno)}).";

@@ -1,0 +1,14 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>ConvertFrom-NoCow: rewrites NOCOW files into new COW files (checksummed, compressible) and puts them in place atomically.</summary>
+    [Cmdlet(VerbsData.ConvertFrom, "NoCow", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(NoCowStatus))]
+    public sealed class ConvertFromNoCowCommand : NoCowConversionCommandBase
+    {
+        /// <inheritdoc/>
+        private protected override bool ToNoCow => false;
+    }
+}

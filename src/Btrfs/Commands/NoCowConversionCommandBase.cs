@@ -1,0 +1,135 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>The shared body of ConvertTo-NoCow and ConvertFrom-NoCow: they differ only in direction.</summary>
+    public abstract class NoCowConversionCommandBase : FileCmdletBase
+    {
+        private readonly RewriteSession session = new();
+        private ProgressBars? bars;
+
+        /// <summary>For a directory: mark it (so new files inherit) and convert the files below it.</summary>
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
+        [Parameter]
+        public SwitchParameter CrossFileSystem { get; set; }
+
+        /// <summary>Convert a file with more than one hard link (only this name gets the new file).</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        /// <summary>Emit the Test-NoCow -Detailed object of each file afterwards.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        /// <summary>True for ConvertTo-NoCow.</summary>
+        private protected abstract bool ToNoCow { get; }
+
+        private string State => ToNoCow ? "NOCOW" : "COW";
+
+        /// <summary>Tests only: use a hidden named temporary file instead of O_TMPFILE.</summary>
+        internal static bool ForceNamedTemporary { get; set; }
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing() => bars = new ProgressBars(this, ToNoCow ? "ConvertTo-NoCow" : "ConvertFrom-NoCow", ToNoCow ? 0x4E43 : 0x4346);
+
+        /// <inheritdoc/>
+        protected override void EndProcessing() => bars?.Complete();
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            if (!Recurse.IsPresent)
+            {
+                ConvertOne(path);
+                return;
+            }
+
+            foreach (WalkEntry entry in Walk(path, CrossFileSystem.IsPresent))
+            {
+                try
+                {
+                    if (entry.Kind == WalkEntryKind.Directory)
+                    {
+                        MarkDirectory(entry.Path);
+                    }
+                    else
+                    {
+                        ConvertOne(entry.Path);
+                    }
+                }
+                catch (FileOperationException ex) when (entry.Path != path)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+        }
+
+        private void MarkDirectory(string path)
+        {
+            using RegularFile dir = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+            if (NoCowAttribute.Check(dir, flags, ToNoCow, skipNonEmpty: false) == NoCowChange.Changed
+                && ShouldProcess(path, ToNoCow ? "Set the NOCOW attribute on the directory, so new files in it are NOCOW" : "Clear the NOCOW attribute of the directory, so new files in it are COW"))
+            {
+                NoCowAttribute.Apply(dir, flags, ToNoCow);
+                WriteVerbose($"Directory '{path}' is now {State}.");
+            }
+        }
+
+        private void ConvertOne(string path)
+        {
+            if (!Recurse.IsPresent && FileStatus.OfPath(path, followLinks: false) is { IsDirectory: true })
+            {
+                throw new FileOperationException(
+                    FileErrorKind.IsDirectory,
+                    Interop.Libc.EISDIR,
+                    "stat",
+                    path,
+                    $"Cannot convert '{path}': it is a directory. Add -Recurse to mark it and convert the files below it, or use Set-NoCow to mark only the directory.");
+            }
+
+            using NoCowConversion plan = NoCowConversion.Prepare(path, ToNoCow, Force.IsPresent);
+            if (plan.AlreadyInState)
+            {
+                WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
+                EmitStatus(path);
+                return;
+            }
+
+            foreach (string warning in plan.Warnings)
+            {
+                WriteWarning(warning);
+            }
+
+            string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
+            if (!ShouldProcess(path, action))
+            {
+                return;
+            }
+
+            bars!.StartFile(path, plan.DataBytes);
+            try
+            {
+                plan.Run(session, bars.Report, StopToken, ForceNamedTemporary);
+            }
+            finally
+            {
+                bars.EndFile();
+            }
+
+            WriteVerbose($"'{path}' is now {State}: {SizeFormatter.Format(plan.DataBytes)} rewritten.");
+            EmitStatus(path);
+        }
+
+        private void EmitStatus(string path)
+        {
+            if (PassThru.IsPresent)
+            {
+                WriteObject(NoCowInspector.Inspect(path));
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Management.Automation;
+
+    /// <summary>
+    /// A run bar (files done) with a per-file bar under it (percent of the file's bytes), each record
+    /// a new object, written when the percentage moves, and Completed records at the end.
+    /// </summary>
+    internal sealed class ProgressBars
+    {
+        private readonly Cmdlet cmdlet;
+        private readonly string activity;
+        private readonly int runId;
+        private readonly int fileId;
+        private int files;
+        private string current = string.Empty;
+        private long total;
+        private int lastPercent = -1;
+        private bool fileOpen;
+
+        internal ProgressBars(Cmdlet cmdlet, string activity, int runId)
+        {
+            this.cmdlet = cmdlet;
+            this.activity = activity;
+            this.runId = runId;
+            fileId = runId + 1;
+        }
+
+        /// <summary>True once anything was written (so <see cref="Complete"/> closes the bars).</summary>
+        internal bool Started => files > 0;
+
+        /// <summary>Starts the bar of the next file, of <paramref name="totalBytes"/> bytes of work.</summary>
+        internal void StartFile(string path, long totalBytes)
+        {
+            files++;
+            current = path;
+            total = totalBytes;
+            lastPercent = -1;
+            fileOpen = true;
+            cmdlet.WriteProgress(new ProgressRecord(runId, activity, $"File {files}: {path}") { PercentComplete = -1 });
+            Report(0);
+        }
+
+        /// <summary>Reports the bytes done in the current file (written when the percentage moves).</summary>
+        internal void Report(long done)
+        {
+            int percent = total <= 0 ? 100 : (int)Math.Clamp(done * 100 / total, 0, 100);
+            if (percent == lastPercent)
+            {
+                return;
+            }
+
+            lastPercent = percent;
+            cmdlet.WriteProgress(new ProgressRecord(fileId, current, $"{Core.SizeFormatter.Format(done)} of {Core.SizeFormatter.Format(total)}")
+            {
+                ParentActivityId = runId,
+                PercentComplete = percent,
+            });
+        }
+
+        /// <summary>Closes the current file's bar.</summary>
+        internal void EndFile()
+        {
+            if (!fileOpen)
+            {
+                return;
+            }
+
+            fileOpen = false;
+            cmdlet.WriteProgress(new ProgressRecord(fileId, current, "Done") { ParentActivityId = runId, PercentComplete = 100, RecordType = ProgressRecordType.Completed });
+        }
+
+        /// <summary>Closes both bars.</summary>
+        internal void Complete()
+        {
+            if (!Started)
+            {
+                return;
+            }
+
+            EndFile();
+            cmdlet.WriteProgress(new ProgressRecord(runId, activity, $"{files} file(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
+        }
+    }
+}

@@ -1,0 +1,95 @@
+namespace Btrfs.Commands
+{
+    using System.Collections.Generic;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>Set-NoCow: sets (or with -Disable clears) the NOCOW attribute on directories and empty files, and proves it took.</summary>
+    [Cmdlet(VerbsCommon.Set, "NoCow", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(NoCowStatus))]
+    public sealed class SetNoCowCommand : FileCmdletBase
+    {
+        /// <summary>Clear the attribute instead of setting it.</summary>
+        [Parameter]
+        public SwitchParameter Disable { get; set; }
+
+        /// <summary>For a directory: also its subdirectories and the empty files below it.</summary>
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
+        [Parameter]
+        public SwitchParameter CrossFileSystem { get; set; }
+
+        /// <summary>Emit the Test-NoCow -Detailed object of each item changed.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        private bool Enable => !Disable.IsPresent;
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            if (!Recurse.IsPresent)
+            {
+                ChangeOne(path, skipNonEmpty: false);
+                return;
+            }
+
+            var skipped = new List<string>();
+            foreach (WalkEntry entry in Walk(path, CrossFileSystem.IsPresent))
+            {
+                try
+                {
+                    if (ChangeOne(entry.Path, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
+                    {
+                        skipped.Add(entry.Path);
+                        WriteObject(NoCowInspector.Inspect(entry.Path));
+                    }
+                }
+                catch (FileOperationException ex) when (entry.Path != path)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+
+            if (skipped.Count > 0)
+            {
+                string convert = Enable ? "ConvertTo-NoCow -Recurse" : "ConvertFrom-NoCow -Recurse";
+                WriteWarning($"{skipped.Count} file(s) under '{path}' already hold data and were left as they are (btrfs only changes NOCOW on empty files); their Test-NoCow objects follow in the output. Use {convert} to rewrite them.");
+            }
+        }
+
+        private NoCowChange ChangeOne(string path, bool skipNonEmpty)
+        {
+            using RegularFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+            NoCowChange plan = NoCowAttribute.Check(item, flags, Enable, skipNonEmpty);
+            switch (plan)
+            {
+                case NoCowChange.AlreadySet:
+                    WriteVerbose($"'{path}' is already {(Enable ? "NOCOW" : "COW")}; nothing to do.");
+                    break;
+                case NoCowChange.SkippedNotEmpty:
+                    WriteVerbose($"'{path}' holds data; left as it is.");
+                    return plan;
+                case NoCowChange.Changed:
+                    string action = Enable ? "Set the NOCOW attribute (chattr +C)" : "Clear the NOCOW attribute (chattr -C)";
+                    if (!ShouldProcess(path, action))
+                    {
+                        return plan;
+                    }
+
+                    NoCowAttribute.Apply(item, flags, Enable);
+                    WriteVerbose($"'{path}' is now {(Enable ? "NOCOW" : "COW")} (read back).");
+                    break;
+            }
+
+            if (PassThru.IsPresent)
+            {
+                WriteObject(NoCowInspector.Inspect(item));
+            }
+
+            return plan;
+        }
+    }
+}

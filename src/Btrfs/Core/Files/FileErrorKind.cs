@@ -1,0 +1,78 @@
+namespace Btrfs.Core
+{
+    /// <summary>What went wrong with a file, independent of how a caller reports it.</summary>
+    public enum FileErrorKind
+    {
+        /// <summary>Any other failure of a system call; see <see cref="FileOperationException.Errno"/>.</summary>
+        IOError = 0,
+
+        /// <summary>The path does not exist.</summary>
+        NotFound,
+
+        /// <summary>The path is a symbolic link whose target does not exist.</summary>
+        DanglingSymbolicLink,
+
+        /// <summary>Too many levels of symbolic links.</summary>
+        SymbolicLinkLoop,
+
+        /// <summary>The path is a directory where a regular file was needed.</summary>
+        IsDirectory,
+
+        /// <summary>The path is a FIFO, socket or device where a regular file was needed.</summary>
+        NotRegularFile,
+
+        /// <summary>Permission denied.</summary>
+        AccessDenied,
+
+        /// <summary>The filesystem does not support the operation.</summary>
+        NotSupported,
+
+        /// <summary>The request itself was invalid (bad range, name too long...).</summary>
+        InvalidArgument,
+
+        /// <summary>The path is a symbolic link where the operation will not follow one (write paths).</summary>
+        IsSymbolicLink,
+
+        /// <summary>The file is immutable (chattr +i).</summary>
+        Immutable,
+
+        /// <summary>The file is append-only (chattr +a).</summary>
+        AppendOnly,
+
+        /// <summary>The filesystem is mounted read-only.</summary>
+        ReadOnlyFileSystem,
+
+        /// <summary>The file lives in a read-only btrfs snapshot or subvolume.</summary>
+        ReadOnlySnapshot,
+
+        /// <summary>Another process has the file open or mapped.</summary>
+        InUse,
+
+        /// <summary>The file has more than one hard link, and replacing this name would split them.</summary>
+        HardLinks,
+
+        /// <summary>Not enough free space (checked first, or ENOSPC during the work).</summary>
+        InsufficientSpace,
+
+        /// <summary>The file changed while it was being copied.</summary>
+        ChangedDuringCopy,
+
+        /// <summary>The file is an active swapfile (listed in /proc/swaps).</summary>
+        ActiveSwapfile,
+
+        /// <summary>The copy did not read back identical to the original.</summary>
+        VerificationFailed,
+
+        /// <summary>The filesystem has no NOCOW attribute (only btrfs has it).</summary>
+        NoCowNotSupported,
+
+        /// <summary>NOCOW can only be changed on an empty file (btrfs ignores it on others).</summary>
+        NoCowRequiresEmptyFile,
+
+        /// <summary>NOCOW and the compression attribute exclude each other.</summary>
+        NoCowConflictsWithCompression,
+
+        /// <summary>The kernel accepted the change but the flag, read back, is not as asked.</summary>
+        NoCowNotApplied,
+    }
+}

@@ -1,0 +1,273 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.IO;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>A process that has a file open or mapped.</summary>
+    public readonly record struct FileUser(int ProcessId, string Command, bool Mapped)
+    {
+        /// <inheritdoc/>
+        public override string ToString() =>
+            $"{Command} (pid {ProcessId.ToString(CultureInfo.InvariantCulture)}, {(Mapped ? "mapped" : "open")})";
+    }
+
+    /// <summary>
+    /// The checks every cmdlet that changes a file makes before it starts: who else uses the file
+    /// (/proc/*/fd and /proc/*/maps), whether it is an active swapfile (/proc/swaps), whether it is
+    /// immutable or append-only, on a read-only mount or in a read-only btrfs snapshot.
+    /// </summary>
+    internal static class FileGuards
+    {
+        /// <summary>"change the NOCOW attribute of {0}" with the quoted path in place of {0} (appended when absent).</summary>
+        internal static string Phrase(string what, string path) =>
+            what.Contains("{0}", StringComparison.Ordinal) ? what.Replace("{0}", $"'{path}'", StringComparison.Ordinal) : $"{what} '{path}'";
+
+        /// <summary>Refuses immutable and append-only files, read-only mounts and read-only snapshots, and active swapfiles.</summary>
+        internal static void ThrowIfUnchangeable(RegularFile file, InodeFlags flags, string what)
+        {
+            if ((flags & InodeFlags.Immutable) != 0)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.Immutable,
+                    Libc.EPERM,
+                    "FS_IOC_GETFLAGS",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: it is immutable (chattr +i), so it was left exactly as it is. If the change is intended, clear the attribute first (chattr -i, as root).");
+            }
+
+            if ((flags & InodeFlags.AppendOnly) != 0)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.AppendOnly,
+                    Libc.EPERM,
+                    "FS_IOC_GETFLAGS",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: it is append-only (chattr +a), so it was left exactly as it is. If the change is intended, clear the attribute first (chattr -a, as root).");
+            }
+
+            ThrowIfReadOnly(file, what);
+
+            if (!file.IsDirectory && IsActiveSwapfile(file.Status))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ActiveSwapfile,
+                    Libc.ETXTBSY,
+                    "/proc/swaps",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: it is an active swapfile (listed in /proc/swaps). Run swapoff on it first; an active swapfile is never changed.");
+            }
+        }
+
+        /// <summary>Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume.</summary>
+        internal static void ThrowIfReadOnly(RegularFile file, string what)
+        {
+            if (file.IsReadOnlyMount)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ReadOnlyFileSystem,
+                    Libc.EROFS,
+                    "statfs",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: its filesystem is mounted read-only. Remount it read-write first if the change is intended.");
+            }
+
+            if (file.FileSystem.Kind == FileSystemKind.Btrfs && BtrfsSubvolume.Of(file) is { IsReadOnly: true } sv)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ReadOnlySnapshot,
+                    Libc.EROFS,
+                    "BTRFS_IOC_GET_SUBVOL_INFO",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: it is in the read-only btrfs snapshot or subvolume '{sv.Name}' (id {sv.Id}). Snapshots are meant to stay as they were taken; change the file in the writable subvolume instead.");
+            }
+        }
+
+        /// <summary>Refuses a file another process has open or mapped.</summary>
+        internal static void ThrowIfInUse(RegularFile file, string what)
+        {
+            List<FileUser> users = FindUsers(file);
+            if (users.Count == 0)
+            {
+                return;
+            }
+
+            string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5)));
+            string more = users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty;
+            throw new FileOperationException(
+                FileErrorKind.InUse,
+                Libc.EBUSY,
+                "/proc/*/fd",
+                file.Path,
+                $"Cannot {Phrase(what, file.Path)}: it is in use by {list}{more}. A process that keeps the file open would go on writing to the old copy and its writes would be lost. Stop it (for example shut down the VM) and try again.");
+        }
+
+        /// <summary>True when /proc/swaps lists this inode.</summary>
+        internal static bool IsActiveSwapfile(in FileStatus st)
+        {
+            string text;
+            try
+            {
+                text = File.ReadAllText("/proc/swaps");
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+
+            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.StartsWith("Filename", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                int cut = line.IndexOfAny(new[] { ' ', '\t' });
+                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
+                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap && swap.SameInode(st))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>
+        /// Processes (this one included, apart from <paramref name="file"/>'s own descriptor) that have
+        /// the file open, or mapped (a mapping outlives its descriptor). Processes whose /proc entries
+        /// this user cannot read are not seen: as root every process is.
+        /// </summary>
+        internal static List<FileUser> FindUsers(RegularFile file)
+        {
+            FileStatus st = file.Status;
+            int self = Environment.ProcessId;
+            MountEntry? mount = MountTable.Read().For(file);
+            string ino = st.Inode.ToString(CultureInfo.InvariantCulture);
+            var users = new List<FileUser>();
+            foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
+            {
+                string name = Path.GetFileName(procDir);
+                if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                {
+                    continue;
+                }
+
+                bool found = false;
+                foreach (string fdPath in EnumerateOrEmpty(procDir + "/fd", directories: false))
+                {
+                    if (pid == self && fdPath.EndsWith("/" + file.Handle.Fd.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    if (FileStatus.OfPath(fdPath, followLinks: true) is FileStatus open && open.SameInode(st))
+                    {
+                        users.Add(new FileUser(pid, Command(procDir), Mapped: false));
+                        found = true;
+                        break;
+                    }
+                }
+
+                if (!found && IsMappedBy(procDir, ino, st, mount))
+                {
+                    users.Add(new FileUser(pid, Command(procDir), Mapped: true));
+                }
+            }
+
+            return users;
+        }
+
+        private static bool IsMappedBy(string procDir, string ino, in FileStatus st, MountEntry? mount)
+        {
+            string maps;
+            try
+            {
+                maps = File.ReadAllText(procDir + "/maps");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+
+            // "7f5c4e709000-7f5c4e70a000 rw-s 00000000 00:27 257   /path": range perms offset dev inode path.
+            foreach (string line in maps.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 5 || f[4] != ino)
+                {
+                    continue;
+                }
+
+                // Inode numbers repeat across filesystems and btrfs subvolumes: confirm through
+                // map_files (root), else by the superblock's device, which maps shows (stat shows a
+                // btrfs subvolume's own device instead).
+                if (FileStatus.OfPath(procDir + "/map_files/" + f[0], followLinks: true) is FileStatus mapped)
+                {
+                    if (mapped.SameInode(st))
+                    {
+                        return true;
+                    }
+
+                    continue;
+                }
+
+                string[] dev = f[3].Split(':');
+                if (mount is null
+                    || (dev.Length == 2
+                        && uint.TryParse(dev[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint major)
+                        && uint.TryParse(dev[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint minor)
+                        && ((major == mount.Major && minor == mount.Minor) || (major == st.DevMajor && minor == st.DevMinor))))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private static string Command(string procDir)
+        {
+            try
+            {
+                return File.ReadAllText(procDir + "/comm").Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return "?";
+            }
+        }
+
+        private static IEnumerable<string> EnumerateOrEmpty(string dir, bool directories)
+        {
+            try
+            {
+                // Materialized so a process that exits mid-enumeration cannot throw later.
+                return directories ? Directory.GetDirectories(dir) : Directory.GetFileSystemEntries(dir);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return Array.Empty<string>();
+            }
+        }
+    }
+
+    /// <summary>The btrfs subvolume (or snapshot) a file lives in: BTRFS_IOC_GET_SUBVOL_INFO, which needs no privilege.</summary>
+    internal readonly record struct BtrfsSubvolume(ulong Id, string Name, bool IsReadOnly)
+    {
+        internal static unsafe BtrfsSubvolume? Of(RegularFile file)
+        {
+            Libc.BtrfsSubvolInfo info = default;
+            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_GET_SUBVOL_INFO, &info) != 0)
+            {
+                return null; // old kernels (< 4.18) and other filesystems
+            }
+
+            string name = Marshal.PtrToStringUTF8((nint)info.Name) ?? string.Empty;
+            return new BtrfsSubvolume(info.TreeId, name.Length == 0 ? "<top level>" : name, (info.Flags & Libc.BTRFS_ROOT_SUBVOL_RDONLY) != 0);
+        }
+    }
+}

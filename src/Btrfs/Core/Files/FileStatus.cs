@@ -1,0 +1,72 @@
+namespace Btrfs.Core
+{
+    using System;
+    using Btrfs.Interop;
+
+    /// <summary>A point in time as the kernel keeps it: seconds and nanoseconds since the epoch.</summary>
+    internal readonly record struct FileTime(long Seconds, uint Nanoseconds)
+    {
+        internal DateTime ToDateTime() => DateTime.UnixEpoch.AddSeconds(Seconds).AddTicks(Nanoseconds / 100);
+    }
+
+    /// <summary>What statx(2) says about an inode: identity, links, owner, mode, size and times.</summary>
+    internal readonly record struct FileStatus(
+        uint DevMajor,
+        uint DevMinor,
+        ulong Inode,
+        uint Links,
+        uint Uid,
+        uint Gid,
+        ushort Mode,
+        long Size,
+        long Blocks,
+        FileTime AccessTime,
+        FileTime ModifyTime,
+        FileTime ChangeTime,
+        ulong MountId,
+        ulong Attributes)
+    {
+        /// <summary>Every field <see cref="From"/> reads.</summary>
+        internal const uint Mask = Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID;
+
+        internal bool IsRegular => (Mode & Libc.S_IFMT) == Libc.S_IFREG;
+
+        internal bool IsDirectory => (Mode & Libc.S_IFMT) == Libc.S_IFDIR;
+
+        /// <summary>Permission bits with setuid/setgid/sticky (the low 12 bits of the mode).</summary>
+        internal uint Permissions => (uint)(Mode & 0xFFF);
+
+        /// <summary>Bytes allocated (st_blocks × 512).</summary>
+        internal long AllocatedBytes => Blocks * 512;
+
+        /// <summary>Same device and inode: the same file.</summary>
+        internal bool SameInode(in FileStatus other) => DevMajor == other.DevMajor && DevMinor == other.DevMinor && Inode == other.Inode;
+
+        /// <summary>Size, modification and change time are unchanged: nobody wrote to the file in between.</summary>
+        internal bool SameContentStamp(in FileStatus other) => SameInode(other) && Size == other.Size && ModifyTime == other.ModifyTime && ChangeTime == other.ChangeTime;
+
+        internal static FileStatus From(in Libc.StatX st) => new(
+            st.DevMajor,
+            st.DevMinor,
+            st.Ino,
+            st.Nlink,
+            st.Uid,
+            st.Gid,
+            st.Mode,
+            checked((long)st.Size),
+            checked((long)st.Blocks),
+            new FileTime(st.Atime.Seconds, st.Atime.Nanoseconds),
+            new FileTime(st.Mtime.Seconds, st.Mtime.Nanoseconds),
+            new FileTime(st.Ctime.Seconds, st.Ctime.Nanoseconds),
+            (st.Mask & Libc.STATX_MNT_ID) != 0 ? st.MountId : 0,
+            st.Attributes);
+
+        /// <summary>fstat of a descriptor, or null with errno set.</summary>
+        internal static FileStatus? Of(SafeFileDescriptor fd) =>
+            Libc.StatXDescriptor(fd, string.Empty, Libc.AT_EMPTY_PATH, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+
+        /// <summary>stat (following links) or lstat of a path, or null with errno set.</summary>
+        internal static FileStatus? OfPath(string path, bool followLinks) =>
+            Libc.StatXPath(Libc.AT_FDCWD, path, followLinks ? 0 : Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+    }
+}

@@ -1,0 +1,287 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Btrfs.Interop;
+
+    /// <summary>A byte range [Start, End) of a file.</summary>
+    internal readonly record struct ByteRange(long Start, long End)
+    {
+        internal long Length => End - Start;
+    }
+
+    /// <summary>
+    /// Copies a file's data into another file with read/write only: never FICLONE or
+    /// copy_file_range, whose whole point would be to share the old extents (and which fail across
+    /// the NOCOW/COW line). Holes stay holes (SEEK_DATA/SEEK_HOLE), preallocated ranges are
+    /// preallocated again, the size is exact. Memory is one fixed buffer whatever the file size.
+    /// </summary>
+    internal static class HoleAwareCopy
+    {
+        /// <summary>Bytes per read/write.</summary>
+        internal const int ChunkSize = 1 << 20;
+
+        /// <summary>Writeback is started every this many bytes, so the final fsync has little left to do.</summary>
+        private const long WritebackEvery = 32L << 20;
+
+        /// <summary>
+        /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
+        /// filesystem without them reports the whole file as data, which is still correct.
+        /// </summary>
+        internal static IEnumerable<ByteRange> DataRanges(SafeFileDescriptor fd, long size, string path)
+        {
+            long pos = 0;
+            while (pos < size)
+            {
+                long data = Libc.LSeek(fd, pos, Libc.SEEK_DATA);
+                if (data < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Libc.ENXIO)
+                    {
+                        yield break; // no data after pos
+                    }
+
+                    if (errno == Libc.EINVAL && pos == 0)
+                    {
+                        yield return new ByteRange(0, size); // SEEK_DATA unsupported
+                        yield break;
+                    }
+
+                    throw FileOperationException.FromErrno(errno, "lseek(SEEK_DATA)", path, "Cannot read the layout of");
+                }
+
+                if (data >= size)
+                {
+                    yield break;
+                }
+
+                long hole = Libc.LSeek(fd, data, Libc.SEEK_HOLE);
+                if (hole < 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "lseek(SEEK_HOLE)", path, "Cannot read the layout of");
+                }
+
+                long end = Math.Min(hole, size);
+                if (end <= data)
+                {
+                    yield break; // cannot make progress: the file shrank under us; the change check will catch it
+                }
+
+                yield return new ByteRange(data, end);
+                pos = end;
+            }
+        }
+
+        /// <summary>Bytes of data (not holes) in the file.</summary>
+        internal static long DataBytes(SafeFileDescriptor fd, long size, string path)
+        {
+            long total = 0;
+            foreach (ByteRange r in DataRanges(fd, size, path))
+            {
+                total += r.Length;
+            }
+
+            return total;
+        }
+
+        /// <summary>
+        /// Copies the data ranges of <paramref name="source"/> (of size <paramref name="size"/>) to
+        /// the same offsets of the empty file <paramref name="target"/>, preallocates what the source
+        /// has preallocated, and sets the exact size. <paramref name="progress"/> gets the bytes
+        /// copied so far after every chunk; <paramref name="cancel"/> is checked between chunks.
+        /// Returns the bytes copied.
+        /// </summary>
+        internal static unsafe long Copy(RegularFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel)
+        {
+            PreallocateLike(source, target, targetName, size);
+            _ = Libc.PosixFadvise(source.Handle, 0, 0, Libc.POSIX_FADV_SEQUENTIAL);
+
+            byte* buffer = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            try
+            {
+                long copied = 0;
+                long sinceWriteback = 0;
+                foreach (ByteRange range in DataRanges(source.Handle, size, source.Path))
+                {
+                    for (long pos = range.Start; pos < range.End;)
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                        int want = (int)Math.Min(ChunkSize, range.End - pos);
+                        int got = ReadFully(source.Handle, buffer, want, pos, source.Path);
+                        if (got == 0)
+                        {
+                            break; // the file shrank: the change check after the copy reports it
+                        }
+
+                        WriteFully(target, buffer, got, pos, targetName, copied, size);
+                        pos += got;
+                        copied += got;
+                        sinceWriteback += got;
+                        if (sinceWriteback >= WritebackEvery)
+                        {
+                            _ = Libc.SyncFileRange(target, 0, 0, Libc.SYNC_FILE_RANGE_WRITE);
+                            sinceWriteback = 0;
+                        }
+
+                        progress?.Invoke(copied);
+                    }
+                }
+
+                if (Libc.FTruncate(target, size) != 0)
+                {
+                    throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, copied, size);
+                }
+
+                return copied;
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(buffer);
+            }
+        }
+
+        /// <summary>
+        /// Compares the data ranges of <paramref name="source"/> with the same ranges of
+        /// <paramref name="copy"/> byte for byte; the rest of the copy is holes by construction.
+        /// </summary>
+        internal static unsafe bool SameData(RegularFile source, SafeFileDescriptor copy, string copyName, long size, CancellationToken cancel)
+        {
+            byte* a = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            byte* b = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            try
+            {
+                foreach (ByteRange range in DataRanges(source.Handle, size, source.Path))
+                {
+                    for (long pos = range.Start; pos < range.End;)
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                        int want = (int)Math.Min(ChunkSize, range.End - pos);
+                        int ga = ReadFully(source.Handle, a, want, pos, source.Path);
+                        int gb = ReadFully(copy, b, want, pos, copyName);
+                        if (ga != gb || !new ReadOnlySpan<byte>(a, ga).SequenceEqual(new ReadOnlySpan<byte>(b, gb)))
+                        {
+                            return false;
+                        }
+
+                        if (ga == 0)
+                        {
+                            break;
+                        }
+
+                        pos += ga;
+                    }
+                }
+
+                return true;
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(a);
+                NativeMemory.AlignedFree(b);
+            }
+        }
+
+        /// <summary>Preallocates the target where the source has unwritten (preallocated) extents, beyond EOF included.</summary>
+        private static void PreallocateLike(RegularFile source, SafeFileDescriptor target, string targetName, long size)
+        {
+            if (source.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
+            {
+                return;
+            }
+
+            foreach (FileExtent e in ExtentMap.Read(source, new ExtentQuery()))
+            {
+                if (!e.IsUnwritten)
+                {
+                    continue;
+                }
+
+                int mode = e.EndOffset > size ? Libc.FALLOC_FL_KEEP_SIZE : 0;
+                if (Libc.FAllocate(target, mode, e.LogicalOffset, e.Length) != 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno is Libc.EOPNOTSUPP)
+                    {
+                        return; // a copy without preallocation is still a faithful copy of the data
+                    }
+
+                    throw Failure(errno, "fallocate", targetName, 0, size);
+                }
+            }
+        }
+
+        private static unsafe int ReadFully(SafeFileDescriptor fd, byte* buffer, int count, long offset, string path)
+        {
+            int done = 0;
+            while (done < count)
+            {
+                nint n = Libc.PRead(fd, buffer + done, (nuint)(count - done), offset + done);
+                if (n < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Libc.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw FileOperationException.FromErrno(errno, "pread", path, "Cannot read");
+                }
+
+                if (n == 0)
+                {
+                    break;
+                }
+
+                done += (int)n;
+            }
+
+            return done;
+        }
+
+        private static unsafe void WriteFully(SafeFileDescriptor fd, byte* buffer, int count, long offset, string name, long copied, long size)
+        {
+            int done = 0;
+            while (done < count)
+            {
+                nint n = Libc.PWrite(fd, buffer + done, (nuint)(count - done), offset + done);
+                if (n < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Libc.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw Failure(errno, "pwrite", name, copied + done, size);
+                }
+
+                done += (int)n;
+            }
+        }
+
+        /// <summary>A failure while writing the copy: the original has not been touched.</summary>
+        internal static FileOperationException Failure(int errno, string operation, string name, long copied, long size)
+        {
+            string where = $"after copying {SizeFormatter.Format(copied)} of {SizeFormatter.Format(size)}";
+            if (errno is Libc.ENOSPC or Libc.EDQUOT)
+            {
+                return new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    errno,
+                    operation,
+                    name,
+                    $"The filesystem ran out of space {where} into the new copy of '{name}' ({Libc.ErrnoName(errno)}). The original is unchanged and the partial copy was removed. Free some space and try again.");
+            }
+
+            return new FileOperationException(
+                FileOperationException.KindOf(errno),
+                errno,
+                operation,
+                name,
+                $"Cannot write the new copy of '{name}' {where}: {Libc.StrError(errno)} ({operation}: {Libc.ErrnoName(errno)}). The original is unchanged and the partial copy was removed.");
+        }
+    }
+}

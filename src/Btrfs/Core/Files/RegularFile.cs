@@ -1,0 +1,201 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>How <see cref="RegularFile.Open"/> treats the path.</summary>
+    [Flags]
+    internal enum OpenOptions
+    {
+        /// <summary>A regular file; symbolic links are followed.</summary>
+        None = 0,
+
+        /// <summary>A directory is accepted too (for reading and changing its attributes).</summary>
+        AllowDirectory = 1,
+
+        /// <summary>A symbolic link as the last component is refused (O_NOFOLLOW): every write path uses this.</summary>
+        NoFollow = 2,
+    }
+
+    /// <summary>
+    /// An open regular file (or, when asked, a directory). Opening never blocks and never opens
+    /// anything else: the path is examined first (FIFOs, sockets, devices and, unless allowed,
+    /// directories are refused without being opened), then opened O_NONBLOCK and examined again
+    /// through the descriptor, so a path swapped between the two steps is still caught. Symbolic
+    /// links are followed, as cat(1) does, unless <see cref="OpenOptions.NoFollow"/> is given.
+    /// </summary>
+    public sealed class RegularFile : IDisposable
+    {
+        private readonly SafeFileDescriptor handle;
+
+        private RegularFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags)
+        {
+            this.handle = handle;
+            Path = path;
+            Status = status;
+            FileSystem = fileSystem;
+            IsReadOnlyMount = (mountFlags & Libc.ST_RDONLY) != 0;
+        }
+
+        /// <summary>The path the file was opened by.</summary>
+        public string Path { get; }
+
+        /// <summary>The file size in bytes when it was opened.</summary>
+        public long Size => Status.Size;
+
+        /// <summary>The filesystem the file lives on.</summary>
+        public FileSystemType FileSystem { get; }
+
+        /// <summary>The path is a directory (only with <see cref="OpenOptions.AllowDirectory"/>).</summary>
+        public bool IsDirectory => Status.IsDirectory;
+
+        /// <summary>The filesystem is mounted read-only (statfs ST_RDONLY).</summary>
+        public bool IsReadOnlyMount { get; }
+
+        internal SafeFileDescriptor Handle => handle;
+
+        /// <summary>The inode's status when it was opened.</summary>
+        internal FileStatus Status { get; }
+
+        /// <summary>Opens <paramref name="path"/> read-only. Throws <see cref="FileOperationException"/>.</summary>
+        public static RegularFile OpenRead(string path) => Open(path, OpenOptions.None);
+
+        /// <summary>Opens <paramref name="path"/> read-only as <paramref name="options"/> say. Throws <see cref="FileOperationException"/>.</summary>
+        internal static RegularFile Open(string path, OpenOptions options)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            const string what = "Cannot open";
+            bool noFollow = (options & OpenOptions.NoFollow) != 0;
+            bool allowDirectory = (options & OpenOptions.AllowDirectory) != 0;
+
+            if (Libc.StatXPath(Libc.AT_FDCWD, path, noFollow ? Libc.AT_SYMLINK_NOFOLLOW : 0, Libc.STATX_TYPE | Libc.STATX_MODE, out Libc.StatX st) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.ENOENT && IsSymbolicLink(path))
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.DanglingSymbolicLink,
+                        errno,
+                        "stat",
+                        path,
+                        $"Cannot open '{path}': it is a symbolic link whose target does not exist. Fix or remove the link, or pass the target's path.");
+                }
+
+                throw FileOperationException.FromErrno(errno, "stat", path, what);
+            }
+
+            ThrowUnlessAccepted(st.Mode, path, allowDirectory);
+
+            int flags = Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC | Libc.O_NOCTTY | (noFollow ? Libc.O_NOFOLLOW : 0);
+            SafeFileDescriptor fd = Libc.Open(path, flags, 0);
+            if (fd.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                fd.Dispose();
+                if (errno == Libc.ELOOP && noFollow && IsSymbolicLink(path))
+                {
+                    throw SymbolicLinkRefused(path);
+                }
+
+                throw FileOperationException.FromErrno(errno, "open", path, what);
+            }
+
+            try
+            {
+                FileStatus status = FileStatus.Of(fd) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", path, what);
+                ThrowUnlessAccepted(status.Mode, path, allowDirectory);
+
+                if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", path, what);
+                }
+
+                return new RegularFile(fd, path, status, FileSystemType.FromMagic(sfs.Type), sfs.MountFlags);
+            }
+            catch
+            {
+                fd.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Closes the descriptor.</summary>
+        public void Dispose() => handle.Dispose();
+
+        /// <summary>The inode's status now (fstat).</summary>
+        internal FileStatus Restat() =>
+            FileStatus.Of(handle) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", Path, "Cannot examine");
+
+        /// <summary>Bytes an unprivileged writer may still use on this file's filesystem (statfs f_bavail).</summary>
+        internal long AvailableBytes()
+        {
+            if (Libc.FStatFs(handle, out Libc.StatFs sfs) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", Path, "Cannot examine the filesystem of");
+            }
+
+            long unit = sfs.FragmentSize > 0 ? sfs.FragmentSize : sfs.BlockSize;
+            return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
+        }
+
+        /// <summary>Describes a file type for messages ("a FIFO (named pipe)").</summary>
+        internal static string DescribeType(ushort mode) => (mode & Libc.S_IFMT) switch
+        {
+            Libc.S_IFDIR => "a directory",
+            Libc.S_IFIFO => "a FIFO (named pipe)",
+            Libc.S_IFCHR => "a character device",
+            Libc.S_IFBLK => "a block device",
+            Libc.S_IFSOCK => "a socket",
+            Libc.S_IFLNK => "a symbolic link",
+            Libc.S_IFREG => "a regular file",
+            _ => "not a regular file",
+        };
+
+        internal static FileOperationException SymbolicLinkRefused(string path)
+        {
+            string target = Libc.RealPath(path) is string real ? $" ('{real}')" : string.Empty;
+            return new FileOperationException(
+                FileErrorKind.IsSymbolicLink,
+                Libc.ELOOP,
+                "open",
+                path,
+                $"Cannot change '{path}': it is a symbolic link, and changes are never made through a link. Pass the path of its target{target} instead.");
+        }
+
+        private static bool IsSymbolicLink(string path) =>
+            Libc.StatXPath(Libc.AT_FDCWD, path, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_TYPE, out Libc.StatX lst) == 0
+            && (lst.Mode & Libc.S_IFMT) == Libc.S_IFLNK;
+
+        private static void ThrowUnlessAccepted(ushort mode, string path, bool allowDirectory)
+        {
+            int type = mode & Libc.S_IFMT;
+            if (type == Libc.S_IFREG || (type == Libc.S_IFDIR && allowDirectory))
+            {
+                return;
+            }
+
+            if (type == Libc.S_IFDIR)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.IsDirectory,
+                    Libc.EISDIR,
+                    "stat",
+                    path,
+                    $"Cannot open '{path}': it is a directory. Pass the regular files inside it instead.");
+            }
+
+            if (type == Libc.S_IFLNK)
+            {
+                throw SymbolicLinkRefused(path);
+            }
+
+            throw new FileOperationException(
+                FileErrorKind.NotRegularFile,
+                0,
+                "stat",
+                path,
+                $"Cannot open '{path}': it is {DescribeType(mode)}, not a regular file{(allowDirectory ? " or a directory" : string.Empty)}. It was not opened. Pass a regular file{(allowDirectory ? " or a directory" : string.Empty)}.");
+        }
+    }
+}

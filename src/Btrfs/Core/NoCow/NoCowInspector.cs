@@ -1,0 +1,81 @@
+namespace Btrfs.Core
+{
+    using System;
+
+    /// <summary>Test-NoCow's Core: reads the attribute, the parent's, the mount and the shared extents; never changes anything.</summary>
+    public static class NoCowInspector
+    {
+        /// <summary>Inspects a regular file or directory (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
+        public static NoCowStatus Inspect(string path)
+        {
+            using RegularFile item = RegularFile.Open(path, OpenOptions.AllowDirectory);
+            return Inspect(item);
+        }
+
+        /// <summary>Inspects an item that is already open.</summary>
+        public static NoCowStatus Inspect(RegularFile item)
+        {
+            ArgumentNullException.ThrowIfNull(item);
+            FileItemType type = item.IsDirectory ? FileItemType.Directory : FileItemType.File;
+            long size = item.IsDirectory ? 0 : item.Size;
+            (long sharedBytes, long sharedCount) = item.IsDirectory ? (0, 0) : SharedExtents(item);
+            bool btrfs = item.FileSystem.Kind == FileSystemKind.Btrfs;
+            InodeFlags flags = btrfs ? InodeFlagsIo.Get(item.Handle, item.Path) : InodeFlags.None;
+            MountEntry? mount = btrfs ? MountTable.Read().For(item) : null;
+            bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
+            string? compressOption = mount?.CompressOption;
+            bool parentNoCow = btrfs && ParentIsNoCow(item.Path);
+            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow, mountNoDataCow, compressOption, size, sharedBytes);
+            return new NoCowStatus(
+                item.Path,
+                type,
+                item.FileSystem.Kind,
+                btrfs,
+                (flags & InodeFlags.NoCow) != 0,
+                mountNoDataCow,
+                parentNoCow,
+                (flags & InodeFlags.Compress) != 0 || compressOption is not null,
+                size,
+                sharedBytes,
+                sharedCount,
+                NoCowReason.Explain(facts));
+        }
+
+        /// <summary>Bytes and count of the extents FIEMAP marks shared; 0 where there is no FIEMAP.</summary>
+        internal static (long Bytes, long Count) SharedExtents(RegularFile file)
+        {
+            if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
+            {
+                return (0, 0);
+            }
+
+            long bytes = 0, count = 0;
+            foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
+            {
+                if (e.IsShared)
+                {
+                    bytes += e.Length;
+                    count++;
+                }
+            }
+
+            return (bytes, count);
+        }
+
+        /// <summary>The NOCOW attribute of the directory holding <paramref name="path"/> (after resolving links); false when unreadable.</summary>
+        internal static bool ParentIsNoCow(string path)
+        {
+            string full = Interop.Libc.RealPath(path) ?? System.IO.Path.GetFullPath(path);
+            string parent = System.IO.Path.GetDirectoryName(full) ?? full;
+            try
+            {
+                using RegularFile dir = RegularFile.Open(parent, OpenOptions.AllowDirectory);
+                return (InodeFlagsIo.Get(dir.Handle, parent) & InodeFlags.NoCow) != 0;
+            }
+            catch (FileOperationException)
+            {
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+namespace Btrfs.Core
+{
+    /// <summary>The facts a NOCOW verdict rests on.</summary>
+    internal readonly record struct NoCowFacts(
+        FileItemType ItemType,
+        FileSystemType FileSystem,
+        InodeFlags Flags,
+        bool DirectoryIsNoCow,
+        bool MountNoDataCow,
+        string? CompressOption,
+        long Size,
+        long SharedBytes);
+
+    /// <summary>Pure logic: the one plain sentence Test-NoCow gives as Reason.</summary>
+    internal static class NoCowReason
+    {
+        internal static string Explain(in NoCowFacts f)
+        {
+            string shared = SizeFormatter.Format(f.SharedBytes);
+            if (f.FileSystem.Kind != FileSystemKind.Btrfs)
+            {
+                return f.FileSystem.Kind switch
+                {
+                    FileSystemKind.Xfs => "xfs has no NOCOW attribute; it writes in place except where extents are shared"
+                        + (f.SharedBytes > 0 ? $" ({shared} of this file is shared with a reflink copy)." : "."),
+                    FileSystemKind.Ext4 => "ext4 has no NOCOW attribute; it always writes in place (it has no copy-on-write).",
+                    FileSystemKind.Tmpfs => "tmpfs has no NOCOW attribute; it keeps files in memory.",
+                    _ => $"{f.FileSystem.DisplayName} has no NOCOW attribute; only btrfs has one.",
+                };
+            }
+
+            bool noCow = (f.Flags & InodeFlags.NoCow) != 0;
+            bool compressAttr = (f.Flags & InodeFlags.Compress) != 0;
+            string mountCompress = f.CompressOption is null ? string.Empty : $" The {f.CompressOption} mount option does not apply to NOCOW files.";
+            if (f.ItemType == FileItemType.Directory)
+            {
+                if (noCow)
+                {
+                    return "NOCOW directory: files created in it from now on are NOCOW; files that were already there keep their state (ConvertTo-NoCow -Recurse converts them)." + mountCompress;
+                }
+
+                if (compressAttr)
+                {
+                    return "COW directory with the compression attribute (chattr +c): new files in it are compressed, and NOCOW and compression exclude each other; clear +c first, then use Set-NoCow.";
+                }
+
+                if (f.MountNoDataCow)
+                {
+                    return "COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.";
+                }
+
+                if (f.DirectoryIsNoCow)
+                {
+                    return "COW directory in a NOCOW directory: it existed before its parent was marked; use Set-NoCow on it.";
+                }
+
+                return "COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.";
+            }
+
+            if (noCow)
+            {
+                return f.SharedBytes > 0
+                    ? $"NOCOW, but {shared} is shared with a reflink or snapshot: the next write to those ranges is copied once."
+                    : "NOCOW: writes go in place (no checksums, no compression)." + mountCompress;
+            }
+
+            if (compressAttr)
+            {
+                return "COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.";
+            }
+
+            if (f.Size == 0)
+            {
+                return "COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).";
+            }
+
+            if (f.DirectoryIsNoCow)
+            {
+                return "COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.";
+            }
+
+            if (f.MountNoDataCow)
+            {
+                return "COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.";
+            }
+
+            string how = f.CompressOption is null ? "checksummed" : $"checksummed and compressed ({f.CompressOption})";
+            return $"COW file: every write goes to new extents ({how}); use ConvertTo-NoCow to make it NOCOW.";
+        }
+    }
+}

@@ -1,0 +1,45 @@
+namespace Btrfs.Interop
+{
+    using System.Runtime.InteropServices;
+
+    /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), realpath(3).</summary>
+    internal static partial class Libc
+    {
+        internal const int AT_SYMLINK_FOLLOW = 0x400;
+        internal const int AT_REMOVEDIR = 0x200;
+
+        [LibraryImport(Name, EntryPoint = "linkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int LinkAt(int olddirfd, string oldpath, SafeFileDescriptor newdirfd, string newpath, int flags);
+
+        [LibraryImport(Name, EntryPoint = "renameat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int RenameAt(SafeFileDescriptor olddirfd, string oldpath, SafeFileDescriptor newdirfd, string newpath);
+
+        [LibraryImport(Name, EntryPoint = "unlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int UnlinkAt(SafeFileDescriptor dirfd, string path, int flags);
+
+        /// <summary>realpath(path, NULL): the canonical path (symbolic links resolved), or null with errno set.</summary>
+        internal static unsafe string? RealPath(string path)
+        {
+            byte* p = RealPathRaw(path, null);
+            if (p == null)
+            {
+                return null;
+            }
+
+            try
+            {
+                return Marshal.PtrToStringUTF8((nint)p);
+            }
+            finally
+            {
+                Free(p);
+            }
+        }
+
+        [LibraryImport(Name, EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        private static unsafe partial byte* RealPathRaw(string path, byte* resolved);
+
+        [LibraryImport(Name, EntryPoint = "free")]
+        private static unsafe partial void Free(void* p);
+    }
+}

@@ -1,0 +1,26 @@
+namespace Btrfs.Interop
+{
+    using System.Runtime.InteropServices;
+
+    /// <summary>Ownership, mode and timestamps of an open file: fchown(2), fchmod(2), futimens(3).</summary>
+    internal static partial class Libc
+    {
+        /// <summary>struct timespec on 64-bit Linux.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct TimeSpec
+        {
+            public long Seconds;
+            public long Nanoseconds;
+        }
+
+        [LibraryImport(Name, EntryPoint = "fchown", SetLastError = true)]
+        internal static partial int FChown(SafeFileDescriptor fd, uint owner, uint group);
+
+        [LibraryImport(Name, EntryPoint = "fchmod", SetLastError = true)]
+        internal static partial int FChmod(SafeFileDescriptor fd, uint mode);
+
+        /// <summary>futimens(fd, times): times[0] is the access time, times[1] the modification time.</summary>
+        [LibraryImport(Name, EntryPoint = "futimens", SetLastError = true)]
+        internal static unsafe partial int FUtimens(SafeFileDescriptor fd, TimeSpec* times);
+    }
+}

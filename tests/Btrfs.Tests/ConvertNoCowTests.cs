@@ -1,0 +1,255 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>ConvertTo-NoCow / ConvertFrom-NoCow on a real btrfs: what a conversion keeps and what it changes.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ConvertNoCowTests(LoopFileSystems fs)
+    {
+        private const string Yes = " -Confirm:$false";
+
+        private static string Stat(string path, string format) => Shell.Run("stat", "-c", format, path).Trim();
+
+        private static string Xattrs(string path) =>
+            string.Join("\n", Shell.Run("getfattr", "-d", "-m", "-", "--absolute-names", "-e", "hex", path).Split('\n').Where(l => !l.StartsWith("# file", StringComparison.Ordinal)));
+
+        /// <summary>A sparse file with data, inner holes and a trailing hole, and every kind of metadata set.</summary>
+        private static string RichFile(string dir)
+        {
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 8, 256 * 1024, 1024 * 1024);        // 8 × 256 KiB of data, 768 KiB holes between
+            using (var f = new FileStream(file, FileMode.Open)) { f.SetLength(16L << 20); } // trailing hole to 16 MiB
+            Shell.Run("chown", "1234:5678", file);
+            Shell.Run("chmod", "0640", file);
+            Shell.Run("setfattr", "-n", "user.origin", "-v", "backup-2026", file);
+            Shell.Run("setfacl", "-m", "u:nobody:r", file);
+            Shell.Run("chattr", "+d", file); // nodump: a usage flag that must be carried
+            Shell.Run("touch", "-m", "-d", "2020-01-02 03:04:05.123456789", file);
+            Shell.Run("touch", "-a", "-d", "2021-06-07 08:09:10.5", file);
+            return file;
+        }
+
+        [SkippableFact]
+        public void ConvertToNoCowKeepsContentHolesSizeModeOwnerTimesXattrsAndAcl()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "keep");
+            string file = RichFile(dir);
+            string hash = FileFacts.Hash(file);
+            string meta = Stat(file, "%s %a %u %g %X %Y %x %y");
+            string xattrs = Xattrs(file);
+            string acl = Shell.Run("getfacl", "-c", file);
+            string inode = Stat(file, "%i");
+            long dataBytes = Filefrag.Extents(file).Sum(e => e.Length);
+            Assert.Contains("user.origin", xattrs, StringComparison.Ordinal);
+            Assert.Contains("user:nobody:r--", acl, StringComparison.Ordinal);
+            string[] listing = FileFacts.Listing(dir);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+
+            // Times first: any read of the new inode (whose ctime is new) moves its atime under relatime.
+            Assert.Equal(meta, Stat(file, "%s %a %u %g %X %Y %x %y"));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.Equal(xattrs, Xattrs(file));
+            Assert.Equal(acl, Shell.Run("getfacl", "-c", file));
+            Assert.NotEqual(inode, Stat(file, "%i"));
+            string attrs = FileFacts.Attributes(file);
+            Assert.Contains('C', attrs);
+            Assert.Contains('d', attrs);
+            Assert.Equal(listing, FileFacts.Listing(dir)); // nothing left behind
+
+            // Holes stay holes: the same data bytes by filefrag, and blocks allocated for the data only.
+            Assert.Equal(dataBytes, Filefrag.Extents(file).Sum(e => e.Length));
+            Assert.Equal(8L * 256 * 1024, long.Parse(Stat(file, "%b"), System.Globalization.CultureInfo.InvariantCulture) * 512);
+
+            // And back: ConvertFrom-NoCow clears it, keeping everything again (the reads above moved the atime).
+            meta = Stat(file, "%s %a %u %g %X %Y %x %y");
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.DoesNotContain('C', FileFacts.Attributes(file));
+            Assert.Contains('d', FileFacts.Attributes(file));
+            Assert.Equal(meta, Stat(file, "%s %a %u %g %X %Y %x %y"));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.Equal(acl, Shell.Run("getfacl", "-c", file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void APreallocatedFileStaysPreallocated()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "prealloc");
+            string file = Path.Combine(dir, "disk.raw");
+            Shell.Run("fallocate", "-l", "8M", file);
+            FileBuilder.WriteAt(file, 1 << 20, FileBuilder.RandomBytes(64 * 1024, 5));
+            string hash = FileFacts.Hash(file);
+            long unwrittenBefore = Filefrag.Extents(file).Where(e => e.Flags.Contains("unwritten")).Sum(e => e.Length);
+            Assert.True(unwrittenBefore > 7 << 20);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(unwrittenBefore, Filefrag.Extents(file).Where(e => e.Flags.Contains("unwritten")).Sum(e => e.Length));
+            Assert.Equal(8L << 20, long.Parse(Stat(file, "%b"), System.Globalization.CultureInfo.InvariantCulture) * 512);
+        }
+
+        [SkippableFact]
+        public void AFileAlreadyInTheWantedStateIsSkippedNotRewritten()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "already");
+            Shell.Run("chattr", "+C", dir);
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+            string inode = Stat(file, "%i");
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Verbose -PassThru" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Equal(inode, Stat(file, "%i"));
+            Assert.Contains(r.Verbose, v => v.Message.Contains("already NOCOW; skipped", StringComparison.Ordinal));
+            Assert.True(Assert.Single(r.Objects<NoCowStatus>()).IsNoCow);
+        }
+
+        [SkippableFact]
+        public void WhatIfSaysWhatItWouldCostAndChangesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 1 << 20, 2 << 20);
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+            Assert.Empty(r.Errors);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Contains("What if:", r.HostText, StringComparison.Ordinal);
+            Assert.Contains("Rewrite 4.00 MiB of data (file size 7.00 MiB) into a new NOCOW file", r.HostText, StringComparison.Ordinal);
+            Assert.Contains(" free", r.HostText, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ProgressHasPercentAParentBarAndCompletedRecords()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "progress");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 1, 24 << 20, 24 << 20, seed: 1);
+            FileBuilder.Chunks(b, 1, 8 << 20, 8 << 20, seed: 2);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $a, $b" + Yes, ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            var perFile = r.Progress.Where(p => p.ParentActivityId >= 0).ToList();
+            var run = r.Progress.Where(p => p.ParentActivityId < 0).ToList();
+            Assert.True(perFile.Count > 10, $"only {perFile.Count} per-file records");
+            Assert.All(perFile, p => Assert.Equal(run[0].ActivityId, p.ParentActivityId));
+            Assert.Contains(perFile, p => p.PercentComplete is > 0 and < 100);
+            Assert.Equal(2, perFile.Count(p => p.RecordType == ProgressRecordType.Completed));
+            Assert.Equal(ProgressRecordType.Completed, run[^1].RecordType);
+            Assert.Equal(2, run.Count(p => p.RecordType == ProgressRecordType.Processing));
+            Assert.True(FileFacts.HasNoCow(a) && FileFacts.HasNoCow(b));
+        }
+
+        [SkippableFact]
+        public void ADirectoryNeedsRecurseWhichMarksItAndConvertsTheFilesBelow()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "dir");
+            string sub = Directory.CreateDirectory(Path.Combine(root, "sub")).FullName;
+            string top = Path.Combine(root, "top.img");
+            string deep = Path.Combine(sub, "deep.img");
+            FileBuilder.Chunks(top, 2, 4096, 8192, seed: 3);
+            FileBuilder.Chunks(deep, 2, 4096, 8192, seed: 4);
+            string topHash = FileFacts.Hash(top);
+            string deepHash = FileFacts.Hash(deep);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d" + Yes, ("d", root));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("PathIsDirectory,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("-Recurse", e.Exception.Message, StringComparison.Ordinal);
+            Assert.False(FileFacts.HasNoCow(root));
+
+            r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse -PassThru" + Yes, ("d", root));
+            Assert.Empty(r.Errors);
+            Assert.All(new[] { root, sub, top, deep }, p => Assert.True(FileFacts.HasNoCow(p), p));
+            Assert.Equal(topHash, FileFacts.Hash(top));
+            Assert.Equal(deepHash, FileFacts.Hash(deep));
+            Assert.Equal(2, r.Objects<NoCowStatus>().Count(s => s.IsNoCow && s.ItemType == FileItemType.File));
+
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $d -Recurse" + Yes, ("d", root));
+            Assert.Empty(r.Errors);
+            Assert.All(new[] { root, sub, top, deep }, p => Assert.False(FileFacts.HasNoCow(p), p));
+            Assert.Equal(topHash, FileFacts.Hash(top));
+        }
+
+        [SkippableFact]
+        public void TheNamedTemporaryPathWorksAndLeavesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "named");
+            string file = RichFile(dir);
+            string hash = FileFacts.Hash(file);
+            string[] listing = FileFacts.Listing(dir);
+            Commands.NoCowConversionCommandBase.ForceNamedTemporary = true;
+            try
+            {
+                PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+                Assert.Empty(r.Errors);
+            }
+            finally
+            {
+                Commands.NoCowConversionCommandBase.ForceNamedTemporary = false;
+            }
+
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AStaleTemporaryOfADeadRunIsCleanedUpByTheNextRunInThatDirectory()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "stale");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 8192);
+            string stale = Path.Combine(dir, ".vm.img.~btrfs-999999999-0badc0de");    // pid that cannot exist
+            string live = Path.Combine(dir, $".vm.img.~btrfs-{Environment.ProcessId}-00c0ffee"); // a run still going
+            string unrelated = Path.Combine(dir, ".vm.img.~btrfs-notapid");
+            foreach (string p in new[] { stale, live, unrelated })
+            {
+                FileBuilder.WriteNew(p, new byte[] { 1 });
+            }
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.False(File.Exists(stale));
+            Assert.True(File.Exists(live));
+            Assert.True(File.Exists(unrelated));
+        }
+
+        [SkippableFact]
+        public void AHardLinkIsRefusedWithoutForceAndWithForceOnlyThisNameIsConverted()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "hardlink");
+            string file = Path.Combine(dir, "vm.img");
+            string other = Path.Combine(dir, "vm-link.img");
+            FileBuilder.Chunks(file, 2, 4096, 8192);
+            Shell.Run("ln", file, other);
+            FileFacts before = FileFacts.Of(file);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("FileHasHardLinks,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(ErrorCategory.InvalidOperation, e.CategoryInfo.Category);
+            Assert.Equal(file, e.TargetObject);
+            Assert.Contains("-Force", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(file));
+
+            r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Contains("2 hard links", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.False(FileFacts.HasNoCow(other));
+            Assert.Equal(FileFacts.Hash(other), FileFacts.Hash(file));
+            Assert.Equal("1", Stat(file, "%h"));
+        }
+    }
+}

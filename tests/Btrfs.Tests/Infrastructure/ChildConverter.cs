@@ -1,0 +1,30 @@
+namespace Btrfs.Tests.Infrastructure
+{
+    using System;
+    using System.IO;
+
+    /// <summary>Starts tests/Btrfs.Tests.Child, a separate process that converts a file and pauses mid-copy, for SIGKILL tests.</summary>
+    internal static class ChildConverter
+    {
+        internal static string Assembly
+        {
+            get
+            {
+                // tests/Btrfs.Tests/bin/<Configuration>/net10.0/ -> tests/Btrfs.Tests.Child/bin/<Configuration>/net10.0/
+                string here = AppContext.BaseDirectory.TrimEnd('/');
+                string config = Path.GetFileName(Path.GetDirectoryName(here)!);
+                string path = Path.Combine(RepoPaths.Root, "tests", "Btrfs.Tests.Child", "bin", config, Path.GetFileName(here), "Btrfs.Tests.Child.dll");
+                if (!File.Exists(path))
+                {
+                    throw new FileNotFoundException("build the solution first (dotnet test Btrfs.sln builds the child too)", path);
+                }
+
+                return path;
+            }
+        }
+
+        /// <summary>Starts converting <paramref name="path"/> to NOCOW in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
+        internal static ChildProcess ConvertToNoCowPausing(string path, long pauseAfter) =>
+            ChildProcess.Start("dotnet", Assembly, "convert-to-nocow", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+}

@@ -1,0 +1,66 @@
+namespace Btrfs.Tests.Infrastructure
+{
+    using System;
+    using System.Diagnostics;
+
+    /// <summary>Another process that holds a file open or mapped, until disposed (killed).</summary>
+    internal sealed class ChildProcess : IDisposable
+    {
+        private readonly Process process;
+
+        private ChildProcess(Process process) => this.process = process;
+
+        internal int Pid => process.Id;
+
+        /// <summary>A process with the file open read-only on fd 3 (as a VM keeps its image open).</summary>
+        internal static ChildProcess HoldingOpen(string path) =>
+            Start("bash", "-c", "exec 3<\"$1\"; echo ready; exec cat", "_", path);
+
+        /// <summary>A process that has mapped the file and closed its descriptor (the mapping alone keeps it in use).</summary>
+        internal static ChildProcess Mapping(string path) =>
+            Start("python3", "-c", "import mmap,os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nm=mmap.mmap(fd,0,prot=mmap.PROT_READ)\nos.close(fd)\nprint('ready',flush=True)\nsys.stdin.read()", path);
+
+        /// <summary>Starts a command and waits for its first output line ("ready").</summary>
+        internal static ChildProcess Start(string file, params string[] args)
+        {
+            var psi = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (string a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
+            var child = new ChildProcess(p);
+            var line = p.StandardOutput.ReadLineAsync();
+            if (!line.Wait(TimeSpan.FromSeconds(30)) || line.Result is null)
+            {
+                child.Dispose();
+                throw new InvalidOperationException($"{file} did not get ready");
+            }
+
+            return child;
+        }
+
+        /// <summary>Reads the next line the child prints.</summary>
+        internal string? ReadLine(TimeSpan timeout)
+        {
+            var line = process.StandardOutput.ReadLineAsync();
+            return line.Wait(timeout) ? line.Result : null;
+        }
+
+        internal void Kill()
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+            }
+        }
+
+        public void Dispose()
+        {
+            Kill();
+            process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,202 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Set-NoCow on real filesystems, checked with lsattr; every refusal leaves the file exactly as it was.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SetNoCowTests(LoopFileSystems fs)
+    {
+        private static void AssertError(PwshResult r, string path, string id, ErrorCategory category, params string[] parts)
+        {
+            ErrorRecord e = Assert.Single(r.Errors, x => Equals(x.TargetObject, path));
+            Assert.Equal(id + ",Btrfs.Commands.SetNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(category, e.CategoryInfo.Category);
+            foreach (string p in parts.Append(path))
+            {
+                Assert.Contains(p, e.Exception.Message, StringComparison.Ordinal);
+            }
+        }
+
+        [SkippableFact]
+        public void AnEmptyFileAndADirectoryGetTheAttributeAndLoseItWithDisable()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "set");
+            string file = Path.Combine(dir, "new.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f, $d", ("f", file), ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Output); // silent without -PassThru
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.True(FileFacts.HasNoCow(dir));
+
+            // A file created in the directory now inherits it: the point of marking a directory.
+            string child = Path.Combine(dir, "child.img");
+            FileBuilder.Chunks(child, 1, 4096, 4096);
+            Assert.True(FileFacts.HasNoCow(child));
+
+            r = Pwsh.Run("Set-NoCow -LiteralPath $f, $d -Disable -PassThru", ("f", file), ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { false, false }, r.Objects<NoCowStatus>().Select(s => s.IsNoCow));
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.False(FileFacts.HasNoCow(dir));
+        }
+
+        [SkippableFact]
+        public void PassThruEmitsTheDetailedObjectAndAnAlreadySetItemIsNotRewritten()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "passthru");
+            PwshResult r = Pwsh.Run("Set-NoCow $d -PassThru; Set-NoCow $d -PassThru -Verbose", ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.All(r.Objects<NoCowStatus>(), s => Assert.True(s.IsNoCow));
+            Assert.Equal(2, r.Output.Count);
+            Assert.Contains(r.Verbose, v => v.Message.Contains("already NOCOW", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
+        public void ANonEmptyFileIsRefusedNamingConvertToNoCowAndStaysAsItWas()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nonempty");
+            string file = Path.Combine(dir, "data.img");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+            FileFacts before = FileFacts.Of(file);
+            string after = Path.Combine(dir, "after.img");
+            FileBuilder.WriteNew(after, Array.Empty<byte>());
+
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f, $g", ("f", file), ("g", after));
+            AssertError(r, file, "NoCowRequiresEmptyFile", ErrorCategory.InvalidOperation, "ConvertTo-NoCow", "empty file");
+            Assert.Single(r.Errors);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.True(FileFacts.HasNoCow(after)); // the next item was still processed
+        }
+
+        [SkippableFact]
+        public void TheCompressionAttributeConflictIsRefused()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "compr"), "c.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            Shell.Run("chattr", "+c", file);
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
+            AssertError(r, file, "NoCowConflictsWithCompression", ErrorCategory.InvalidOperation, "compression", "chattr -c");
+            Assert.Equal(before, FileFacts.Of(file));
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Xfs, "xfs")]
+        [InlineData((int)TestFs.Ext4, "ext4")]
+        [InlineData((int)TestFs.Tmpfs, "tmpfs")]
+        public void OtherFilesystemsAreNoCowNotSupportedNamingTheFilesystem(int which, string name)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "nosupport");
+            string file = Path.Combine(dir, "e.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
+            AssertError(r, file, "NoCowNotSupported", ErrorCategory.NotImplemented, $"on {name}", "no NOCOW attribute");
+            Assert.Equal(before, FileFacts.Of(file));
+        }
+
+        [SkippableFact]
+        public void AnImmutableFileIsRefusedClearly()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "immutable"), "i.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            Shell.Run("chattr", "+i", file);
+            try
+            {
+                FileFacts before = FileFacts.Of(file);
+                PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
+                AssertError(r, file, "FileIsImmutable", ErrorCategory.PermissionDenied, "immutable", "chattr -i");
+                Assert.Equal(before, FileFacts.Of(file));
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", file);
+            }
+        }
+
+        [SkippableFact]
+        public void AnotherUsersFileIsPermissionDenied()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "perm");
+            string file = Path.Combine(dir, "root.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            File.SetUnixFileMode(file, (UnixFileMode)0x1B6); // 0666: readable and writable, but owned by root
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r;
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
+            }
+
+            AssertError(r, file, "AccessDenied", ErrorCategory.PermissionDenied, "owner");
+            Assert.Equal(before, FileFacts.Of(file));
+        }
+
+        [SkippableFact]
+        public void ASymbolicLinkIsRefusedAndNamesItsTarget()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "symlink");
+            string target = Path.Combine(dir, "target.img");
+            FileBuilder.WriteNew(target, Array.Empty<byte>());
+            string link = Path.Combine(dir, "link.img");
+            File.CreateSymbolicLink(link, target);
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", link));
+            AssertError(r, link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, target);
+            Assert.False(FileFacts.HasNoCow(target));
+        }
+
+        [SkippableFact]
+        public void WhatIfChangesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");
+            string file = Path.Combine(dir, "e.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f, $d -WhatIf", ("f", file), ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.False(FileFacts.HasNoCow(dir));
+        }
+
+        [SkippableFact]
+        public void RecurseMarksDirectoriesAndEmptyFilesAndReportsTheFilesWithData()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "tree");
+            string sub = Directory.CreateDirectory(Path.Combine(root, "sub", "deeper")).FullName;
+            string emptyTop = Path.Combine(root, "empty.img");
+            string emptyDeep = Path.Combine(sub, "empty.img");
+            string full = Path.Combine(root, "sub", "full.img");
+            FileBuilder.WriteNew(emptyTop, Array.Empty<byte>());
+            FileBuilder.WriteNew(emptyDeep, Array.Empty<byte>());
+            FileBuilder.Chunks(full, 2, 4096, 4096);
+            string link = Path.Combine(root, "link-to-outside");
+            string outside = fs.NewDirectory(TestFs.Btrfs, "outside");
+            Directory.CreateSymbolicLink(link, outside);
+            FileFacts fullBefore = FileFacts.Of(full);
+
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $r -Recurse", ("r", root));
+            Assert.Empty(r.Errors);
+            foreach (string p in new[] { root, Path.Combine(root, "sub"), sub, emptyTop, emptyDeep })
+            {
+                Assert.True(FileFacts.HasNoCow(p), p + " should be NOCOW");
+            }
+
+            Assert.Equal(fullBefore, FileFacts.Of(full));
+            Assert.False(FileFacts.HasNoCow(outside)); // the link was not followed
+            NoCowStatus skipped = Assert.Single(r.Objects<NoCowStatus>());
+            Assert.Equal(full, skipped.Path);
+            Assert.False(skipped.IsNoCow);
+            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", skipped.Reason);
+            WarningRecord w = Assert.Single(r.Warnings);
+            Assert.Contains("1 file(s)", w.Message, StringComparison.Ordinal);
+            Assert.Contains("ConvertTo-NoCow -Recurse", w.Message, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Threading.Tasks;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Test-NoCow on real filesystems: the boolean a Pester test asks for, and the facts and reason behind it.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class TestNoCowTests(LoopFileSystems fs)
+    {
+        private static NoCowStatus Detailed(string path)
+        {
+            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p -Detailed", ("p", path));
+            Assert.Empty(r.Errors);
+            return Assert.Single(r.Objects<NoCowStatus>());
+        }
+
+        private static bool Plain(string path)
+        {
+            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p", ("p", path));
+            Assert.Empty(r.Errors);
+            return Assert.Single(r.Objects<bool>());
+        }
+
+        private string NoCowDirectory(string hint)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, hint);
+            Shell.Run("chattr", "+C", dir);
+            return dir;
+        }
+
+        [SkippableFact]
+        public void ANoCowDirectoryAndTheFileThatInheritedItAreTrue()
+        {
+            string dir = NoCowDirectory("nocow");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 64 * 1024, 64 * 1024);
+            Assert.True(FileFacts.HasNoCow(file)); // lsattr: inherited
+
+            Assert.True(Plain(file));
+            Assert.True(Plain(dir));
+
+            NoCowStatus f = Detailed(file);
+            Assert.Equal((FileItemType.File, FileSystemKind.Btrfs, true, true, true, false, false), (f.ItemType, f.FileSystem, f.Supported, f.IsNoCow, f.DirectoryIsNoCow, f.MountNoDataCow, f.IsCompressed));
+            Assert.Equal(256 * 1024, f.Size);
+            Assert.Equal((0L, 0L), (f.SharedBytes, f.SharedExtentCount));
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", f.Reason);
+
+            NoCowStatus d = Detailed(dir);
+            Assert.Equal((FileItemType.Directory, true, 0L), (d.ItemType, d.IsNoCow, d.Size));
+            Assert.StartsWith("NOCOW directory: files created in it from now on are NOCOW", d.Reason);
+        }
+
+        [SkippableFact]
+        public void ACowFileInANoCowDirectoryIsFalseAndSaysWhy()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "late");
+            string file = Path.Combine(dir, "db.sqlite");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+            Shell.Run("chattr", "+C", dir); // marked after the file existed
+
+            Assert.False(Plain(file));
+            NoCowStatus s = Detailed(file);
+            Assert.False(s.IsNoCow);
+            Assert.True(s.DirectoryIsNoCow);
+            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", s.Reason);
+        }
+
+        [SkippableFact]
+        public void PlainCowFileEmptyCowFileAndCowDirectoryEachHaveTheirReason()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "cow");
+            string file = Path.Combine(dir, "data.bin");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+            string empty = Path.Combine(dir, "empty.bin");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+
+            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Detailed(file).Reason);
+            Assert.Equal("COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).", Detailed(empty).Reason);
+            NoCowStatus d = Detailed(dir);
+            Assert.False(d.IsNoCow);
+            Assert.Equal("COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.", d.Reason);
+        }
+
+        [SkippableFact]
+        public void SharedBytesOfANoCowFileMatchFiemapAndTheReasonWarnsOfTheCopy()
+        {
+            string dir = NoCowDirectory("shared");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 8, 128 * 1024, 256 * 1024);
+            Shell.Run("cp", "--reflink=always", file, Path.Combine(dir, "backup.img"));
+            Shell.Run("sync");
+
+            var truth = Filefrag.Extents(file).Where(e => e.Flags.Contains("shared")).ToList();
+            Assert.NotEmpty(truth);
+            NoCowStatus s = Detailed(file);
+            Assert.True(s.IsNoCow);
+            Assert.Equal(truth.Sum(e => e.Length), s.SharedBytes);
+            Assert.Equal(truth.Count, s.SharedExtentCount);
+            Assert.Equal($"NOCOW, but {SizeFormatter.Format(s.SharedBytes)} is shared with a reflink or snapshot: the next write to those ranges is copied once.", s.Reason);
+            Assert.True(Plain(file)); // the attribute is there: the boolean says so, the reason says the rest
+        }
+
+        [SkippableFact]
+        public void ANodatacowMountGivesNewFilesNoCowAndIsReported()
+        {
+            using ExtraFileSystem extra = fs.NewFileSystem("btrfs", "256M");
+            string old = Path.Combine(extra.MountPoint, "old.img");
+            FileBuilder.Chunks(old, 2, 4096, 4096);
+            extra.Remount(readOnly: false);
+            Shell.Run("umount", extra.MountPoint);
+            Shell.Run("mount", "-o", "loop,nodatacow", extra.Image, extra.MountPoint);
+            string fresh = Path.Combine(extra.MountPoint, "new.img");
+            FileBuilder.Chunks(fresh, 2, 4096, 4096);
+
+            NoCowStatus n = Detailed(fresh);
+            Assert.True(n.MountNoDataCow);
+            Assert.True(n.IsNoCow);
+            NoCowStatus o = Detailed(old);
+            Assert.True(o.MountNoDataCow);
+            Assert.False(o.IsNoCow);
+            Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.Reason);
+            NoCowStatus d = Detailed(extra.MountPoint);
+            Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.Reason);
+        }
+
+        [SkippableFact]
+        public void ACompressMountIsReportedAsCompressedOnCowAndNoCowFiles()
+        {
+            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "zstd");
+            string cow = Path.Combine(dir, "text.log");
+            FileBuilder.WriteNew(cow, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("compressible line\n", 4096))));
+            string nocowDir = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocowDir);
+            string nocow = Path.Combine(nocowDir, "vm.img");
+            FileBuilder.Chunks(nocow, 2, 4096, 4096);
+
+            NoCowStatus c = Detailed(cow);
+            Assert.True(c.IsCompressed);
+            Assert.Equal("COW file: every write goes to new extents (checksummed and compressed (compress=zstd:3)); use ConvertTo-NoCow to make it NOCOW.", c.Reason);
+            NoCowStatus n = Detailed(nocow);
+            Assert.True(n.IsNoCow);
+            Assert.True(n.IsCompressed);
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression). The compress=zstd:3 mount option does not apply to NOCOW files.", n.Reason);
+        }
+
+        [SkippableFact]
+        public void TheCompressionAttributeIsReported()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "attr-c");
+            string file = Path.Combine(dir, "c.bin");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            Shell.Run("chattr", "+c", file);
+            FileBuilder.WriteAt(file, 0, FileBuilder.RandomBytes(8192, 3));
+            NoCowStatus s = Detailed(file);
+            Assert.True(s.IsCompressed);
+            Assert.Equal("COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.", s.Reason);
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Xfs, "xfs has no NOCOW attribute; it writes in place except where extents are shared.")]
+        [InlineData((int)TestFs.Ext4, "ext4 has no NOCOW attribute; it always writes in place (it has no copy-on-write).")]
+        [InlineData((int)TestFs.Tmpfs, "tmpfs has no NOCOW attribute; it keeps files in memory.")]
+        public void OtherFilesystemsAreFalseWithoutAnError(int which, string reason)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "other");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+
+            Assert.False(Plain(file));
+            Assert.False(Plain(dir));
+            NoCowStatus s = Detailed(file);
+            Assert.False(s.Supported);
+            Assert.False(s.IsNoCow);
+            Assert.Equal(reason, s.Reason);
+        }
+
+        [SkippableFact]
+        public void AReflinkedXfsFileNamesItsSharedBytes()
+        {
+            string dir = fs.NewDirectory(TestFs.Xfs, "xfs-shared");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 64 * 1024, 64 * 1024);
+            Shell.Run("cp", "--reflink=always", file, file + ".copy");
+            NoCowStatus s = Detailed(file);
+            Assert.Equal(256 * 1024, s.SharedBytes);
+            Assert.Equal("xfs has no NOCOW attribute; it writes in place except where extents are shared (256 KiB of this file is shared with a reflink copy).", s.Reason);
+        }
+
+        [SkippableFact]
+        public void AFifoIsAnErrorWithoutHangingAndTheNextPathIsAnswered()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "fifo");
+            string fifo = Path.Combine(dir, "pipe");
+            Shell.Run("mkfifo", fifo);
+            string good = Path.Combine(dir, "good.img");
+            FileBuilder.Chunks(good, 1, 4096, 4096);
+
+            Task<PwshResult> t = Task.Run(() => Pwsh.Run("Test-NoCow -LiteralPath $a, '/dev/null', $b", ("a", fifo), ("b", good)));
+            Assert.True(t.Wait(TimeSpan.FromSeconds(20)), "Test-NoCow hung on a FIFO");
+            PwshResult r = t.Result;
+            Assert.Equal(new[] { "NotRegularFile", "NotRegularFile" }, r.ErrorIds);
+            Assert.Equal(fifo, r.Errors[0].TargetObject);
+            Assert.Equal(ErrorCategory.InvalidArgument, r.Errors[0].CategoryInfo.Category);
+            Assert.Equal("Btrfs.Commands.TestNoCowCommand", r.Errors[0].FullyQualifiedErrorId.Split(',')[1]);
+            Assert.Equal(new[] { false }, r.Objects<bool>());
+        }
+
+        [SkippableFact]
+        public void AMissingPathIsAnErrorNotFalse()
+        {
+            string missing = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "missing"), "nope.img");
+            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p", ("p", missing));
+            Assert.Equal(new[] { "PathNotFound" }, r.ErrorIds);
+            Assert.Empty(r.Output);
+        }
+
+        [SkippableFact]
+        public void TestNoCowChangesNothing()
+        {
+            string dir = NoCowDirectory("readonly");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 3, 4096, 8192);
+            FileFacts before = FileFacts.Of(file);
+            Pwsh.Run("Test-NoCow -LiteralPath $p; Test-NoCow -LiteralPath $p -Detailed", ("p", file));
+            Assert.Equal(before, FileFacts.Of(file));
+        }
+
+        [SkippableFact]
+        public void PipedFromPathObjectsAndPsPathBindingWork()
+        {
+            string dir = NoCowDirectory("pipe");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 1, 4096, 4096);
+            FileBuilder.Chunks(b, 1, 4096, 4096);
+            PwshResult r = Pwsh.Run(
+                "[pscustomobject]@{ PSPath = $a }, [pscustomobject]@{ PSPath = $b } | Test-NoCow -Detailed | Test-NoCow",
+                ("a", a),
+                ("b", b));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { true, true }, r.Objects<bool>());
+        }
+    }
+}
