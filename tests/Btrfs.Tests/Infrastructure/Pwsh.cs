@@ -84,7 +84,7 @@ namespace Btrfs.Tests.Infrastructure
                 Warnings = ps.Streams.Warning.ToList(),
                 Verbose = ps.Streams.Verbose.ToList(),
                 HostText = host?.Text ?? string.Empty,
-                Stopped = stopped,
+                Stopped = stopped || ps.InvocationStateInfo.State == PSInvocationState.Stopped,
             };
         }
 

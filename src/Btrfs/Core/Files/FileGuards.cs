@@ -261,7 +261,8 @@ namespace Btrfs.Core
         internal static unsafe BtrfsSubvolume? Of(RegularFile file)
         {
             Libc.BtrfsSubvolInfo info = default;
-            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_GET_SUBVOL_INFO, &info) != 0)
+            // The kernel can return a positive value on success (a leftover of its tree search): only < 0 fails.
+            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_GET_SUBVOL_INFO, &info) < 0)
             {
                 return null; // old kernels (< 4.18) and other filesystems
             }

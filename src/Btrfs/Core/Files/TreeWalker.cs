@@ -23,7 +23,7 @@ namespace Btrfs.Core
         /// <summary>A directory on another filesystem (or btrfs subvolume), not entered.</summary>
         OtherFileSystem,
 
-        /// <summary>A directory that could not be read; <see cref="WalkEntry.Error"/> says why.</summary>
+        /// <summary>A directory that could not be read (reported instead of it); <see cref="WalkEntry.Error"/> says why.</summary>
         Error,
     }
 
@@ -62,12 +62,13 @@ namespace Btrfs.Core
                 yield break;
             }
 
-            yield return new WalkEntry(root, WalkEntryKind.Directory);
             var stack = new Stack<(string Path, SafeDirectoryStream Dir)>();
             try
             {
+                // A directory that cannot be listed is reported once, as an error, instead of as a directory.
                 if (Open(root) is { } first)
                 {
+                    yield return new WalkEntry(root, WalkEntryKind.Directory);
                     stack.Push((root, first));
                 }
                 else
@@ -104,9 +105,9 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    yield return new WalkEntry(path, WalkEntryKind.Directory);
                     if (Open(path) is { } sub)
                     {
+                        yield return new WalkEntry(path, WalkEntryKind.Directory);
                         stack.Push((path, sub));
                     }
                     else

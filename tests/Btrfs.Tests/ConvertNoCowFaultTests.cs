@@ -1,0 +1,300 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Every way a conversion can be refused or fail, on real filesystems: each proves the original is
+    /// byte-identical (content, inode, mode, owner, times, attributes), still in place, and that
+    /// nothing was left behind in its directory.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ConvertNoCowFaultTests(LoopFileSystems fs)
+    {
+        private const string Yes = " -Confirm:$false";
+
+        private sealed record Original(string Path, string Dir, FileFacts Facts, string[] Listing)
+        {
+            internal static Original Of(string path)
+            {
+                string dir = System.IO.Path.GetDirectoryName(path)!;
+                return new Original(path, dir, FileFacts.Of(path), FileFacts.Listing(dir));
+            }
+
+            internal void AssertUntouched(params string[] alsoInDirectory)
+            {
+                Assert.Equal(Facts, FileFacts.Of(Path));
+                Assert.Equal(Listing.Concat(alsoInDirectory).OrderBy(n => n, StringComparer.Ordinal), FileFacts.Listing(Dir));
+            }
+        }
+
+        private static ErrorRecord AssertRefused(PwshResult r, string path, string id, ErrorCategory category, params string[] parts)
+        {
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal(id + ",Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(category, e.CategoryInfo.Category);
+            Assert.Equal(path, e.TargetObject);
+            foreach (string p in parts.Append(path))
+            {
+                Assert.Contains(p, e.Exception.Message, StringComparison.Ordinal);
+            }
+
+            return e;
+        }
+
+        private string File(TestFs where, string hint, int megabytes = 2)
+        {
+            string path = Path.Combine(fs.NewDirectory(where, hint), "vm.img");
+            FileBuilder.Chunks(path, megabytes, 1 << 20, 1 << 20, fsyncEach: false);
+            return path;
+        }
+
+        [SkippableFact]
+        public void AFileHeldOpenByAnotherProcessIsRefused()
+        {
+            string file = File(TestFs.Btrfs, "open");
+            var before = Original.Of(file);
+            using ChildProcess holder = ChildProcess.HoldingOpen(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+            AssertRefused(r, file, "FileInUse", ErrorCategory.ResourceBusy, $"pid {holder.Pid}", "open", "writes would be lost");
+            before.AssertUntouched();
+        }
+
+        [SkippableFact]
+        public void AFileMappedByAnotherProcessIsRefused()
+        {
+            string file = File(TestFs.Btrfs, "mapped");
+            var before = Original.Of(file);
+            using ChildProcess mapper = ChildProcess.Mapping(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+            AssertRefused(r, file, "FileInUse", ErrorCategory.ResourceBusy, $"pid {mapper.Pid}", "mapped");
+            before.AssertUntouched();
+        }
+
+        [SkippableTheory]
+        [InlineData("+i", "FileIsImmutable", "immutable")]
+        [InlineData("+a", "FileIsAppendOnly", "append-only")]
+        public void ImmutableAndAppendOnlyFilesAreRefusedEvenWithForce(string attribute, string id, string word)
+        {
+            string file = File(TestFs.Btrfs, "attr");
+            Shell.Run("chattr", attribute, file);
+            try
+            {
+                var before = Original.Of(file);
+                PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+                AssertRefused(r, file, id, ErrorCategory.PermissionDenied, word);
+                before.AssertUntouched();
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", "-a", file);
+            }
+        }
+
+        [SkippableFact]
+        public void TooLittleFreeSpaceIsRefusedBeforeAnythingIsWritten()
+        {
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "256M");
+            string file = Path.Combine(small.MountPoint, "big.img");
+            FileBuilder.Chunks(file, 150, 1 << 20, 1 << 20, fsyncEach: false);
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            AssertRefused(r, file, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 150 MiB", "is free");
+            before.AssertUntouched();
+        }
+
+        [SkippableFact]
+        public void RunningOutOfSpaceMidCopyEndsCleanly()
+        {
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "512M");
+            string dir = Directory.CreateDirectory(Path.Combine(small.MountPoint, "d")).FullName;
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 100, 1 << 20, 1 << 20, fsyncEach: false);
+            var before = Original.Of(file);
+            string filler = Path.Combine(small.MountPoint, "filler");
+            bool filled = false;
+
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "ConvertTo-NoCow -LiteralPath $f" + Yes,
+                (_, p) =>
+                {
+                    if (!filled && p.PercentComplete > 0)
+                    {
+                        filled = true;
+                        Shell.Try("dd", "if=/dev/zero", "of=" + filler, "bs=1M"); // until the filesystem is full
+                    }
+                },
+                ("f", file));
+
+            Assert.True(filled);
+            ErrorRecord e = AssertRefused(r, file, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "ran out of space after copying", "The original is unchanged");
+            before.AssertUntouched();
+            System.IO.File.Delete(filler);
+            Assert.NotNull(e);
+        }
+
+        [SkippableFact]
+        public void AWriterAppendingDuringTheCopyAbortsItAndKeepsTheWrite()
+        {
+            string file = File(TestFs.Btrfs, "writer", megabytes: 32);
+            string dir = Path.GetDirectoryName(file)!;
+            string[] listing = FileFacts.Listing(dir);
+            string inode = Shell.Run("stat", "-c", "%i", file);
+            byte[] extra = FileBuilder.RandomBytes(4096, 9);
+            bool wrote = false;
+
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "ConvertTo-NoCow -LiteralPath $f" + Yes,
+                (_, p) =>
+                {
+                    if (!wrote && p.PercentComplete > 0)
+                    {
+                        wrote = true;
+                        using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
+                        w.Write(extra);
+                    }
+                },
+                ("f", file));
+
+            Assert.True(wrote);
+            AssertRefused(r, file, "FileChangedDuringCopy", ErrorCategory.ResourceBusy, "changed while it was being copied", "size went from");
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file)); // the same inode, with the writer's data in it
+            Assert.Equal((32L << 20) + 4096, new FileInfo(file).Length);
+            using (var f = new FileStream(file, FileMode.Open, FileAccess.Read))
+            {
+                f.Position = 32L << 20;
+                byte[] tail = new byte[4096];
+                f.ReadExactly(tail);
+                Assert.Equal(extra, tail);
+            }
+
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void KillingTheConvertingProcessMidCopyLeavesTheOriginalAndNothingElse()
+        {
+            string file = File(TestFs.Btrfs, "sigkill", megabytes: 64);
+            var before = Original.Of(file);
+            using (ChildProcess child = ChildConverter.ConvertToNoCowPausing(file, 16L << 20))
+            {
+                string? line = child.ReadLine(TimeSpan.FromSeconds(60));
+                Assert.NotNull(line);
+                Assert.StartsWith("paused ", line);
+                child.Kill(); // SIGKILL mid-copy
+            }
+
+            before.AssertUntouched();
+        }
+
+        [SkippableFact]
+        public void StoppingThePipelineMidCopyLeavesTheOriginalAndNothingElse()
+        {
+            string file = File(TestFs.Btrfs, "stop", megabytes: 64);
+            var before = Original.Of(file);
+            bool stopped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "ConvertTo-NoCow -LiteralPath $f" + Yes,
+                (ps, p) =>
+                {
+                    if (!stopped && p.PercentComplete >= 10)
+                    {
+                        stopped = true;
+                        ps.BeginStop(null, null); // what Ctrl+C does
+                    }
+                },
+                ("f", file));
+
+            Assert.True(stopped);
+            before.AssertUntouched();
+            Assert.True(r.Stopped);
+            Assert.Empty(r.Errors);
+        }
+
+        [SkippableFact]
+        public void AReadOnlyMountIsRefused()
+        {
+            using ExtraFileSystem extra = fs.NewFileSystem("btrfs", "256M");
+            string file = Path.Combine(extra.MountPoint, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20);
+            extra.Remount(readOnly: true);
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+            AssertRefused(r, file, "ReadOnlyFileSystem", ErrorCategory.PermissionDenied, "mounted read-only");
+            before.AssertUntouched();
+        }
+
+        [SkippableFact]
+        public void AReadOnlySnapshotIsRefused()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "snap");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.Chunks(Path.Combine(sv, "vm.img"), 2, 1 << 20, 1 << 20);
+            string snap = Path.Combine(dir, "sv-ro");
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
+            string file = Path.Combine(snap, "vm.img");
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Force" + Yes, ("f", file));
+            AssertRefused(r, file, "ReadOnlySnapshot", ErrorCategory.PermissionDenied, "read-only btrfs snapshot", "sv-ro");
+            before.AssertUntouched();
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Xfs, "xfs")]
+        [InlineData((int)TestFs.Ext4, "ext4")]
+        [InlineData((int)TestFs.Tmpfs, "tmpfs")]
+        public void AFilesystemWithoutNoCowIsRefused(int which, string name)
+        {
+            string file = File((TestFs)which, "nosupport");
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            AssertRefused(r, file, "NoCowNotSupported", ErrorCategory.NotImplemented, $"on {name}");
+            before.AssertUntouched();
+        }
+
+        [SkippableFact]
+        public void ASymbolicLinkIsNotConvertedThrough()
+        {
+            string file = File(TestFs.Btrfs, "link");
+            string link = Path.Combine(Path.GetDirectoryName(file)!, "alias.img");
+            System.IO.File.CreateSymbolicLink(link, file);
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", link));
+            AssertRefused(r, link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, file);
+            before.AssertUntouched();
+            Assert.Equal(FileFacts.Hash(file), FileFacts.Hash(link));
+        }
+
+        [SkippableFact]
+        public void AnActiveSwapfileIsNeverConverted()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap");
+            string swap = Path.Combine(dir, "swapfile");
+            Shell.Run("truncate", "-s", "0", swap);
+            Shell.Run("chattr", "+C", swap);
+            Shell.Run("fallocate", "-l", "32M", swap);
+            Shell.Run("chmod", "0600", swap);
+            Shell.Run("mkswap", swap);
+            Shell.Run("swapon", swap);
+            try
+            {
+                var before = Original.Of(swap);
+                PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f -Force" + Yes, ("f", swap));
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.Equal("FileIsActiveSwapfile,Btrfs.Commands.ConvertFromNoCowCommand", e.FullyQualifiedErrorId);
+                Assert.Contains("swapoff", e.Exception.Message, StringComparison.Ordinal);
+                before.AssertUntouched();
+            }
+            finally
+            {
+                Shell.Run("swapoff", swap);
+            }
+        }
+    }
+}

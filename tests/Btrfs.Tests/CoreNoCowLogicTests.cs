@@ -1,0 +1,57 @@
+namespace Btrfs.Tests
+{
+    using Btrfs.Core;
+    using Xunit;
+
+    /// <summary>Pure logic behind the NOCOW cmdlets: the mountinfo parser and the reason sentences' precedence.</summary>
+    public class CoreNoCowLogicTests
+    {
+        private static FileSystemType Btrfs => FileSystemType.FromMagic(0x9123683E);
+
+        [Fact]
+        public void MountinfoLinesParseWithOptionalFieldsAndEscapes()
+        {
+            const string text =
+                "43 27 0:39 / /tmp/exp/m rw,relatime shared:1 master:2 - btrfs /dev/loop0 rw,nodatasum,nodatacow,compress=zstd:3,space_cache=v2,subvolid=5,subvol=/\n" +
+                "44 27 0:40 / /mnt/with\\040space ro,relatime - tmpfs tmpfs rw,size=1024k\n";
+            MountTable t = MountTable.Parse(text);
+            MountEntry a = t.ById(43)!;
+            Assert.Equal(("/tmp/exp/m", "btrfs", "/dev/loop0", 0u, 39u), (a.MountPoint, a.FileSystemType, a.Source, a.Major, a.Minor));
+            Assert.True(a.HasOption("nodatacow"));
+            Assert.Equal("zstd:3", a.Option("compress"));
+            Assert.Equal("compress=zstd:3", a.CompressOption);
+            Assert.False(a.HasOption("ro"));
+            MountEntry b = t.ById(44)!;
+            Assert.Equal("/mnt/with space", b.MountPoint);
+            Assert.True(b.HasOption("ro"));
+            Assert.Null(b.CompressOption);
+            Assert.Null(t.ById(1));
+        }
+
+        [Fact]
+        public void CompressForceIsNamedAsSuch()
+        {
+            MountEntry e = MountTable.Parse("1 0 0:1 / /m rw - btrfs /dev/x rw,compress-force=zstd:1\n").ById(1)!;
+            Assert.Equal("compress-force=zstd:1", e.CompressOption);
+        }
+
+        [Fact]
+        public void TheReasonOfAFileFollowsWhatMattersMost()
+        {
+            NoCowFacts f = new(FileItemType.File, Btrfs, InodeFlags.None, DirectoryIsNoCow: true, MountNoDataCow: true, null, 4096, 0);
+            Assert.StartsWith("COW file in a NOCOW directory", NoCowReason.Explain(f));
+            Assert.StartsWith("COW file on a nodatacow mount", NoCowReason.Explain(f with { DirectoryIsNoCow = false }));
+            Assert.StartsWith("COW file with the compression attribute", NoCowReason.Explain(f with { Flags = InodeFlags.Compress }));
+            Assert.StartsWith("COW file, still empty", NoCowReason.Explain(f with { Size = 0 }));
+            Assert.StartsWith("NOCOW, but 3.20 GiB is shared", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow, SharedBytes = 3435973837 }));
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow }));
+        }
+
+        [Fact]
+        public void OtherFilesystemsNameThemselves()
+        {
+            NoCowFacts f = new(FileItemType.File, FileSystemType.FromMagic(0x6969), InodeFlags.None, false, false, null, 1, 0);
+            Assert.Equal("a filesystem with magic 0x00006969 has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(f));
+        }
+    }
+}

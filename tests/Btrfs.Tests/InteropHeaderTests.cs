@@ -1,0 +1,156 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Runtime.CompilerServices;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// The interop constants and layouts against the C headers of this machine (glibc and the kernel's
+    /// uapi), compiled and printed by gcc: an independent truth for every number typed by hand.
+    /// </summary>
+    public class InteropHeaderTests
+    {
+        private static readonly Lazy<Dictionary<string, ulong>> Header = new(Compile);
+
+        private static Dictionary<string, ulong> Compile()
+        {
+            string dir = Directory.CreateTempSubdirectory("btrfs-interop-").FullName;
+            try
+            {
+                string[] names =
+                {
+                    "O_NOFOLLOW", "O_DIRECTORY", "O_TMPFILE", "O_CREAT", "O_EXCL", "O_RDWR", "O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY",
+                    "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD",
+                    "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "SYNC_FILE_RANGE_WRITE", "POSIX_FADV_SEQUENTIAL",
+                    "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
+                    "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
+                    "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
+                    "DT_REG", "DT_DIR", "DT_LNK", "DT_FIFO", "DT_UNKNOWN", "ENODATA", "ERANGE", "EDQUOT", "ENXIO",
+                };
+                string[] layout =
+                {
+                    "sizeof(struct statx)", "offsetof(struct statx, stx_atime)", "offsetof(struct statx, stx_ctime)",
+                    "offsetof(struct statx, stx_mtime)", "offsetof(struct statx, stx_mnt_id)", "offsetof(struct statx, stx_attributes_mask)",
+                    "sizeof(struct statfs)", "offsetof(struct statfs, f_frsize)", "offsetof(struct statfs, f_flags)", "offsetof(struct statfs, f_bavail)",
+                    "sizeof(struct btrfs_ioctl_get_subvol_info_args)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, flags)",
+                    "offsetof(struct btrfs_ioctl_get_subvol_info_args, name)",
+                    "offsetof(struct dirent64, d_type)", "offsetof(struct dirent64, d_name)", "sizeof(struct timespec)",
+                };
+                string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
+                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/fiemap.h>\n"
+                    + "int main(void) {\n"
+                    + string.Concat(names.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)(long long)({n}));\n"))
+                    + string.Concat(layout.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)({n}));\n"))
+                    + "  return 0;\n}\n";
+                string src = Path.Combine(dir, "h.c");
+                string exe = Path.Combine(dir, "h");
+                File.WriteAllText(src, c);
+                Shell.Run("gcc", "-o", exe, src);
+                return Shell.Run(exe).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(l => l.Split('='))
+                    .ToDictionary(kv => kv[0], kv => ulong.Parse(kv[1], CultureInfo.InvariantCulture));
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        private static void Same(string name, ulong ours) =>
+            Assert.True(H(name) == ours, $"{name}: the C headers say {H(name)} (0x{H(name):X}), the interop layer has {ours} (0x{ours:X})");
+
+        private static ulong H(string name)
+        {
+            Requires.That(Shell.Exists("gcc"), "gcc and the C headers (libc6-dev, linux-libc-dev) are needed to compare the interop layer with them");
+            return Header.Value[name];
+        }
+
+        [SkippableFact]
+        public void OpenFlagsMatchThisArchitecture()
+        {
+            Same("O_NOFOLLOW", (ulong)Libc.O_NOFOLLOW);
+            Same("O_DIRECTORY", (ulong)Libc.O_DIRECTORY);
+            Same("O_TMPFILE", (ulong)Libc.O_TMPFILE);
+            Same("O_CREAT", (ulong)Libc.O_CREAT);
+            Same("O_EXCL", (ulong)Libc.O_EXCL);
+            Same("O_RDWR", (ulong)Libc.O_RDWR);
+            Same("O_NONBLOCK", (ulong)Libc.O_NONBLOCK);
+            Same("O_CLOEXEC", (ulong)Libc.O_CLOEXEC);
+            Same("O_NOCTTY", (ulong)Libc.O_NOCTTY);
+            Same("AT_EMPTY_PATH", (ulong)Libc.AT_EMPTY_PATH);
+            Same("AT_SYMLINK_NOFOLLOW", (ulong)Libc.AT_SYMLINK_NOFOLLOW);
+            Same("AT_SYMLINK_FOLLOW", (ulong)Libc.AT_SYMLINK_FOLLOW);
+            Same("AT_FDCWD", unchecked((ulong)(long)Libc.AT_FDCWD));
+        }
+
+        [SkippableFact]
+        public void IoConstantsMatch()
+        {
+            Same("SEEK_DATA", (ulong)Libc.SEEK_DATA);
+            Same("SEEK_HOLE", (ulong)Libc.SEEK_HOLE);
+            Same("FALLOC_FL_KEEP_SIZE", (ulong)Libc.FALLOC_FL_KEEP_SIZE);
+            Same("SYNC_FILE_RANGE_WRITE", (ulong)Libc.SYNC_FILE_RANGE_WRITE);
+            Same("POSIX_FADV_SEQUENTIAL", (ulong)Libc.POSIX_FADV_SEQUENTIAL);
+            Same("ENODATA", (ulong)Libc.ENODATA);
+            Same("ERANGE", (ulong)Libc.ERANGE);
+            Same("EDQUOT", (ulong)Libc.EDQUOT);
+            Same("ENXIO", (ulong)Libc.ENXIO);
+        }
+
+        [SkippableFact]
+        public void InodeFlagIoctlsAndBitsMatch()
+        {
+            Same("FS_IOC_GETFLAGS", (ulong)Libc.FS_IOC_GETFLAGS);
+            Same("FS_IOC_SETFLAGS", (ulong)Libc.FS_IOC_SETFLAGS);
+            Same("FS_IOC_FIEMAP", (ulong)Libc.FS_IOC_FIEMAP);
+            Same("FS_NOCOW_FL", (ulong)Core.InodeFlags.NoCow);
+            Same("FS_COMPR_FL", (ulong)Core.InodeFlags.Compress);
+            Same("FS_IMMUTABLE_FL", (ulong)Core.InodeFlags.Immutable);
+            Same("FS_APPEND_FL", (ulong)Core.InodeFlags.AppendOnly);
+            Same("FS_NODUMP_FL", (ulong)Core.InodeFlags.NoDump);
+            Same("FS_NOATIME_FL", (ulong)Core.InodeFlags.NoAtime);
+            Same("FS_NOCOMP_FL", (ulong)Core.InodeFlags.NoCompress);
+            Same("FS_SYNC_FL", (ulong)Core.InodeFlags.Sync);
+            Same("FS_DIRSYNC_FL", (ulong)Core.InodeFlags.DirSync);
+            Same("FS_PROJINHERIT_FL", (ulong)Core.InodeFlags.ProjectInherit);
+            Same("FS_NOCOW_FL", (ulong)Libc.FS_NOCOW_FL);
+        }
+
+        [SkippableFact]
+        public void StatxStatfsDirentAndSubvolumeLayoutsMatch()
+        {
+            Same("sizeof(struct statx)", (ulong)Unsafe.SizeOf<Libc.StatX>());
+            Same("offsetof(struct statx, stx_atime)", (ulong)Marshal.OffsetOf<Libc.StatX>(nameof(Libc.StatX.Atime)));
+            Same("offsetof(struct statx, stx_ctime)", (ulong)Marshal.OffsetOf<Libc.StatX>(nameof(Libc.StatX.Ctime)));
+            Same("offsetof(struct statx, stx_mtime)", (ulong)Marshal.OffsetOf<Libc.StatX>(nameof(Libc.StatX.Mtime)));
+            Same("offsetof(struct statx, stx_mnt_id)", (ulong)Marshal.OffsetOf<Libc.StatX>(nameof(Libc.StatX.MountId)));
+            Same("offsetof(struct statx, stx_attributes_mask)", (ulong)Marshal.OffsetOf<Libc.StatX>(nameof(Libc.StatX.AttributesMask)));
+            Same("STATX_MNT_ID", (ulong)Libc.STATX_MNT_ID);
+            Same("STATX_BASIC_STATS", (ulong)Libc.STATX_BASIC_STATS);
+            Same("sizeof(struct statfs)", (ulong)Unsafe.SizeOf<Libc.StatFs>());
+            Same("offsetof(struct statfs, f_frsize)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.FragmentSize)));
+            Same("offsetof(struct statfs, f_flags)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.MountFlags)));
+            Same("offsetof(struct statfs, f_bavail)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.BlocksAvailable)));
+            Same("ST_RDONLY", (ulong)Libc.ST_RDONLY);
+            Same("offsetof(struct dirent64, d_type)", (ulong)Libc.DirentTypeOffset);
+            Same("offsetof(struct dirent64, d_name)", (ulong)Libc.DirentNameOffset);
+            Same("DT_REG", Libc.DT_REG);
+            Same("DT_DIR", Libc.DT_DIR);
+            Same("DT_LNK", Libc.DT_LNK);
+            Same("DT_FIFO", Libc.DT_FIFO);
+            Same("DT_UNKNOWN", Libc.DT_UNKNOWN);
+            Same("sizeof(struct timespec)", (ulong)Unsafe.SizeOf<Libc.TimeSpec>());
+            Same("BTRFS_IOC_GET_SUBVOL_INFO", (ulong)Libc.BTRFS_IOC_GET_SUBVOL_INFO);
+            Same("sizeof(struct btrfs_ioctl_get_subvol_info_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsSubvolInfo>());
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, flags)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.Flags)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, name)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.Name)));
+        }
+    }
+}
