@@ -61,7 +61,7 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void ExamplesThatTheHostCanRunRunWithoutErrors()
         {
-            // The examples use ./vm.img, ./sparse.img and ./db.sqlite: make them, then run every example
+            // The examples use ./vm.img, ./sparse.img, ./db.sqlite and ./images: make them, then run every example
             // whose commands all exist in this host (Get-ChildItem, Sort-Object, Export-Csv do not).
             string dir = fs.NewDirectory(TestFs.Btrfs, "examples");
             FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 6, 64 * 1024, 128 * 1024);
@@ -69,6 +69,9 @@ namespace Btrfs.Tests
             FileBuilder.Sparse(Path.Combine(dir, "sparse.img"), 1 << 20);
             FileBuilder.WriteAt(Path.Combine(dir, "sparse.img"), 4096, FileBuilder.RandomBytes(4096, 1));
             FileBuilder.Chunks(Path.Combine(dir, "db.sqlite"), 8, 16 * 1024, 256 * 1024, fsyncEach: false);
+            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            FileBuilder.Chunks(Path.Combine(images, "old.img"), 2, 64 * 1024, 64 * 1024);
+            FileBuilder.WriteNew(Path.Combine(images, "new.img"), Array.Empty<byte>());
 
             int ran = 0;
             foreach (string cmdlet in ManifestTests.ExportedCmdletNames())
@@ -89,7 +92,11 @@ namespace Btrfs.Tests
                     // Set-Location lives in Microsoft.PowerShell.Management, which this host lacks.
                     PwshResult r = Pwsh.Run($"$null = $ExecutionContext.SessionState.Path.SetLocation($dir)\n{code}", ("dir", dir));
                     Assert.True(r.Errors.Count == 0, $"example failed: {code}\n{string.Join("\n", r.Errors)}");
-                    Assert.True(r.Output.Count > 0, $"example produced nothing: {code}");
+                    if (!code.Contains("-WhatIf", StringComparison.Ordinal))
+                    {
+                        Assert.True(r.Output.Count > 0, $"example produced nothing: {code}");
+                    }
+
                     ran++;
                 }
             }

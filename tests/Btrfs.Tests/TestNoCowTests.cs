@@ -246,5 +246,45 @@ namespace Btrfs.Tests
             Assert.Empty(r.Errors);
             Assert.Equal(new[] { true, true }, r.Objects<bool>());
         }
+
+        [SkippableFact]
+        public void TheTableViewShowsReadableSizesAndTheReason()
+        {
+            string dir = NoCowDirectory("view");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 64 * 1024, 64 * 1024);
+            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p -Detailed | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Empty(r.Errors);
+            foreach (string part in new[] { "NoCow", "Type", "Shared", "Reason", "True", "File", "128 KiB", "Directory: " + dir, "vm.img", "NOCOW:" })
+            {
+                Assert.Contains(part, r.HostText, StringComparison.Ordinal);
+            }
+
+            Assert.DoesNotContain("131072", r.HostText, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void EveryPropertyIsAScalarThatSurvivesSerialization()
+        {
+            string dir = NoCowDirectory("scalar");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 1, 4096, 4096);
+            PwshResult r = Pwsh.Run(
+                "$s = Test-NoCow -LiteralPath $p -Detailed; $x = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($s)); " +
+                "$s.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value.GetType().Name }; $x.PSObject.TypeNames[0]; $x.Size.GetType().Name; [string]$x.ItemType; $x.IsNoCow; $x.Reason",
+                ("p", file));
+            Assert.Empty(r.Errors);
+            string[] lines = r.Output.Select(o => o.ToString()).ToArray();
+            Assert.Contains("Size=Int64", lines);
+            Assert.Contains("SharedBytes=Int64", lines);
+            Assert.Contains("IsNoCow=Boolean", lines);
+            Assert.Contains("ItemType=FileItemType", lines);
+            Assert.Contains("FileSystem=FileSystemKind", lines);
+            Assert.Contains("Reason=String", lines);
+            Assert.Equal(12, lines.Count(l => l.Contains('=', StringComparison.Ordinal)));
+            Assert.Equal("Deserialized.Btrfs.Core.NoCowStatus", lines[12]);
+            Assert.Equal(new[] { "Int64", "File", "True" }, lines[13..16]);
+            Assert.StartsWith("NOCOW: writes go in place", lines[16], StringComparison.Ordinal);
+        }
     }
 }
