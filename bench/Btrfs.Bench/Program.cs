@@ -21,7 +21,7 @@ namespace Btrfs.Bench
 
     public static class Program
     {
-        private static string repoRoot = string.Empty;
+        internal static string repoRoot = string.Empty;
 
         public static int Main(string[] args)
         {
@@ -31,6 +31,8 @@ namespace Btrfs.Bench
             {
                 "cmdlet-memory" => CmdletMemory(args[1]),
                 "variants" => Variants(args[1]),
+                "nocow" => NoCowBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "nocow-memory" => NoCowBench.Memory(args[1]),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -38,7 +40,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file>");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs]");
             return 2;
         }
 
@@ -137,7 +139,7 @@ namespace Btrfs.Bench
             return lines;
         }
 
-        private static readonly Lazy<InitialSessionState> Iss = new(() =>
+        internal static readonly Lazy<InitialSessionState> Iss = new(() =>
         {
             var iss = InitialSessionState.CreateDefault2();
             iss.ImportPSModule(Path.Combine(repoRoot, "Btrfs.psd1"));
@@ -226,7 +228,7 @@ namespace Btrfs.Bench
             return 0;
         }
 
-        private static long VmHwm()
+        internal static long VmHwm()
         {
             string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
             return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture); // KiB
@@ -247,13 +249,13 @@ namespace Btrfs.Bench
             return times[times.Count / 2];
         }
 
-        private static string Sh(string file, params string[] args)
+        internal static string Sh(string file, params string[] args)
         {
             var (rc, output) = Shell(file, args);
             return rc == 0 ? output : throw new InvalidOperationException($"{file} {string.Join(' ', args)}: exit {rc}");
         }
 
-        private static (int Rc, string Output) Shell(string file, params string[] args)
+        internal static (int Rc, string Output) Shell(string file, params string[] args)
         {
             var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true };
             using var p = Process.Start(psi)!;

@@ -135,7 +135,7 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "progress");
             string a = Path.Combine(dir, "a.img");
             string b = Path.Combine(dir, "b.img");
-            FileBuilder.Chunks(a, 1, 24 << 20, 24 << 20, seed: 1);
+            FileBuilder.Chunks(a, 1, 48 << 20, 48 << 20, seed: 1);
             FileBuilder.Chunks(b, 1, 8 << 20, 8 << 20, seed: 2);
             PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $a, $b" + Yes, ("a", a), ("b", b));
             Assert.Empty(r.Errors);

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using System.Threading;
+    using System.Threading.Tasks;
     using Btrfs.Interop;
 
     /// <summary>A byte range [Start, End) of a file.</summary>
@@ -16,15 +17,13 @@ namespace Btrfs.Core
     /// Copies a file's data into another file with read/write only: never FICLONE or
     /// copy_file_range, whose whole point would be to share the old extents (and which fail across
     /// the NOCOW/COW line). Holes stay holes (SEEK_DATA/SEEK_HOLE), preallocated ranges are
-    /// preallocated again, the size is exact. Memory is one fixed buffer whatever the file size.
+    /// preallocated again, the size is exact. Memory is two fixed buffers whatever the file size.
     /// </summary>
     internal static class HoleAwareCopy
     {
         /// <summary>Bytes per read/write.</summary>
-        internal const int ChunkSize = 1 << 20;
+        internal const int ChunkSize = 4 << 20;
 
-        /// <summary>Writeback is started every this many bytes, so the final fsync has little left to do.</summary>
-        private const long WritebackEvery = 32L << 20;
 
         /// <summary>
         /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
@@ -99,34 +98,48 @@ namespace Btrfs.Core
             PreallocateLike(source, target, targetName, size);
             _ = Libc.PosixFadvise(source.Handle, 0, 0, Libc.POSIX_FADV_SEQUENTIAL);
 
-            byte* buffer = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            // Two buffers: the next chunk is read on another thread while this one is written, so
+            // the copy takes about as long as the slower of reading and writing, not their sum.
+            byte* current = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            byte* spare = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
+            Task<int>? pending = null;
             try
             {
                 long copied = 0;
-                long sinceWriteback = 0;
-                foreach (ByteRange range in DataRanges(source.Handle, size, source.Path))
+                using IEnumerator<ByteRange> chunks = Chunks(DataRanges(source.Handle, size, source.Path)).GetEnumerator();
+                if (chunks.MoveNext())
                 {
-                    for (long pos = range.Start; pos < range.End;)
+                    ByteRange chunk = chunks.Current;
+                    int got = ReadFully(source.Handle, current, (int)chunk.Length, chunk.Start, source.Path);
+                    while (true)
                     {
                         cancel.ThrowIfCancellationRequested();
-                        int want = (int)Math.Min(ChunkSize, range.End - pos);
-                        int got = ReadFully(source.Handle, buffer, want, pos, source.Path);
-                        if (got == 0)
+                        bool more = got == chunk.Length && chunks.MoveNext();
+                        ByteRange next = more ? chunks.Current : default;
+                        if (more)
                         {
-                            break; // the file shrank: the change check after the copy reports it
+                            nint into = (nint)spare;
+                            pending = Task.Run(() => ReadFully(source.Handle, (byte*)into, (int)next.Length, next.Start, source.Path));
                         }
 
-                        WriteFully(target, buffer, got, pos, targetName, copied, size);
-                        pos += got;
-                        copied += got;
-                        sinceWriteback += got;
-                        if (sinceWriteback >= WritebackEvery)
+                        if (got > 0)
                         {
-                            _ = Libc.SyncFileRange(target, 0, 0, Libc.SYNC_FILE_RANGE_WRITE);
-                            sinceWriteback = 0;
+                            WriteFully(target, current, got, chunk.Start, targetName, copied, size);
+                            copied += got;
+                            progress?.Invoke(copied);
                         }
 
-                        progress?.Invoke(copied);
+                        if (!more)
+                        {
+                            break; // done, or the file shrank: the change check after the copy reports it
+                        }
+
+                        got = pending!.GetAwaiter().GetResult();
+                        pending = null;
+                        byte* swap = current;
+                        current = spare;
+                        spare = swap;
+                        chunk = next;
                     }
                 }
 
@@ -139,7 +152,34 @@ namespace Btrfs.Core
             }
             finally
             {
-                NativeMemory.AlignedFree(buffer);
+                // A read still in flight (an error or a cancellation stopped the writer) must finish
+                // before its buffer is freed.
+                if (pending is not null)
+                {
+                    try
+                    {
+                        pending.Wait();
+                    }
+                    catch (AggregateException)
+                    {
+                        // Nobody wants that chunk any more.
+                    }
+                }
+
+                NativeMemory.AlignedFree(current);
+                NativeMemory.AlignedFree(spare);
+            }
+        }
+
+        /// <summary>The data ranges cut into chunks of at most <see cref="ChunkSize"/> bytes.</summary>
+        private static IEnumerable<ByteRange> Chunks(IEnumerable<ByteRange> ranges)
+        {
+            foreach (ByteRange range in ranges)
+            {
+                for (long pos = range.Start; pos < range.End; pos += ChunkSize)
+                {
+                    yield return new ByteRange(pos, Math.Min(pos + ChunkSize, range.End));
+                }
             }
         }
 

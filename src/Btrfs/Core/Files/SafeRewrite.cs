@@ -8,6 +8,7 @@ namespace Btrfs.Core
     using System.Text;
     using System.Text.RegularExpressions;
     using System.Threading;
+    using System.Threading.Tasks;
     using Btrfs.Interop;
 
     /// <summary>What a rewrite changes on the new inode, and how it reports.</summary>
@@ -99,8 +100,7 @@ namespace Btrfs.Core
             //    reading the copy could move its access time).
             options.Cancel.ThrowIfCancellationRequested();
             HoleAwareCopy.Copy(source, temp.Handle, source.Path, before.Size, options.Progress, options.Cancel);
-            Sync(temp.Handle, source.Path, before.Size);
-            if (!HoleAwareCopy.SameData(source, temp.Handle, tempLabel, before.Size, options.Cancel))
+            if (!SyncWhileComparing(source, temp.Handle, tempLabel, before.Size, options.Cancel))
             {
                 throw new FileOperationException(
                     FileErrorKind.VerificationFailed,
@@ -161,6 +161,30 @@ namespace Btrfs.Core
             }
 
             return removed;
+        }
+
+        /// <summary>
+        /// fsync of the copy on another thread while its data is compared with the original's: the
+        /// disk writes and the comparison (page cache and CPU) overlap. Both must succeed.
+        /// </summary>
+        private static bool SyncWhileComparing(RegularFile source, SafeFileDescriptor copy, string copyLabel, long size, CancellationToken cancel)
+        {
+            Task<int> sync = Task.Run(() => Libc.FSync(copy) == 0 ? 0 : Marshal.GetLastPInvokeError());
+            bool same;
+            try
+            {
+                same = HoleAwareCopy.SameData(source, copy, copyLabel, size, cancel);
+            }
+            finally
+            {
+                int errno = sync.GetAwaiter().GetResult(); // the descriptor must outlive the fsync
+                if (errno != 0)
+                {
+                    throw HoleAwareCopy.Failure(errno, "fsync", source.Path, size, size);
+                }
+            }
+
+            return same;
         }
 
         private static void Sync(SafeFileDescriptor fd, string path, long size)

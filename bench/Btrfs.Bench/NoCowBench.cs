@@ -1,0 +1,209 @@
+// ConvertTo-NoCow against the manual "touch, chattr +C, cp --reflink=never --sparse=always, mv" on identical
+// copies, in one run (issue #5). Run as root:
+//   dotnet run -c Release --project bench/Btrfs.Bench -- nocow [runs]
+namespace Btrfs.Bench
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Management.Automation.Runspaces;
+    using System.Reflection;
+    using System.Security.Cryptography;
+
+    internal static class NoCowBench
+    {
+        private const string Anchor = "set -e; t=\"$(dirname \"$1\")/.$(basename \"$1\").anchor\"; touch \"$t\"; chattr +C \"$t\"; cp --reflink=never --sparse=always \"$1\" \"$t\"; mv \"$t\" \"$1\"";
+
+        internal static int Run(int runs)
+        {
+            string work = $"/tmp/btrfs-bench-nocow-{Environment.ProcessId}";
+            string image = Path.Combine(work, "bench.img");
+            string mnt = Path.Combine(work, "mnt");
+            Directory.CreateDirectory(mnt);
+            try
+            {
+                Program.Sh("truncate", "-s", "8G", image);
+                Program.Sh("mkfs.btrfs", "-q", "-f", image);
+                Program.Sh("mount", "-o", "loop", image, mnt);
+                Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("cp", "--version").Split('\n')[0]}, {runs} runs per case, caches dropped before every timed command");
+                using Runspace rs = RunspaceFactory.CreateRunspace(Program.Iss.Value);
+                rs.Open();
+                Convert(rs, null); // warm the engine and the module
+
+                Console.WriteLine("| file | ConvertTo-NoCow (incl. fsync) | cp + chattr + mv | same + sync | ratio to cp…mv + sync | ratio to cp…mv alone |");
+                Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+                foreach ((string name, Action<string> make) in new (string, Action<string>)[]
+                {
+                    ("1 GiB, all data", p => Write(p, 1L << 30, dataEvery: 0)),
+                    ("1 GiB sparse, 100 MiB data", p => Write(p, 1L << 30, dataEvery: 10)),
+                })
+                {
+                    var module = new List<double>();
+                    var anchor = new List<double>();
+                    var anchorSync = new List<double>();
+                    for (int run = 0; run < runs; run++)
+                    {
+                        string m = Path.Combine(mnt, "module.img");
+                        string a = Path.Combine(mnt, "anchor.img");
+                        make(m);
+                        make(a);
+                        Program.Sh("sync");
+
+                        // Alternate which goes first, so neither always meets a fresher filesystem.
+                        for (int k = 0; k < 2; k++)
+                        {
+                            DropCaches();
+                            if ((k + run) % 2 == 0)
+                            {
+                                var sw = Stopwatch.StartNew();
+                                Convert(rs, m);
+                                module.Add(sw.Elapsed.TotalSeconds);
+                            }
+                            else
+                            {
+                                var sw = Stopwatch.StartNew();
+                                Program.Sh("bash", "-c", Anchor, "_", a);
+                                double t = sw.Elapsed.TotalSeconds;
+                                Program.Sh("sync");
+                                anchor.Add(t);
+                                anchorSync.Add(sw.Elapsed.TotalSeconds);
+                            }
+                        }
+
+                        Check(m, a);
+                        File.Delete(m);
+                        File.Delete(a);
+                    }
+
+                    double mm = Median(module), am = Median(anchor), asm = Median(anchorSync);
+                    Console.WriteLine($"| {name} | {mm:F2} s | {am:F2} s | {asm:F2} s | {mm / asm:F2}× | {mm / am:F2}× |");
+                    Console.WriteLine($"<!-- {name}: module {string.Join(' ', module.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor {string.Join(' ', anchor.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor+sync {string.Join(' ', anchorSync.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} -->");
+                }
+
+                Console.WriteLine();
+                Console.WriteLine("| file | peak RSS growth during ConvertTo-NoCow | peak managed heap |");
+                Console.WriteLine("|---|---:|---:|");
+                foreach (long size in new[] { 64L << 20, 256L << 20, 1L << 30 })
+                {
+                    string f = Path.Combine(mnt, "mem.img");
+                    Write(f, size, 0);
+                    Program.Sh("sync");
+                    string[] mem = Program.Sh("dotnet", Assembly.GetExecutingAssembly().Location, "nocow-memory", f).Trim().Split(' ');
+                    Console.WriteLine($"| {size >> 20} MiB | {mem[0]} | {mem[1]} |");
+                    File.Delete(f);
+                }
+            }
+            finally
+            {
+                Program.Shell("umount", mnt);
+                Directory.Delete(work, recursive: true);
+            }
+
+            return 0;
+        }
+
+        /// <summary>Child process: peak RSS growth and managed heap of one ConvertTo-NoCow.</summary>
+        internal static int Memory(string path)
+        {
+            using Runspace rs = RunspaceFactory.CreateRunspace(Program.Iss.Value);
+            rs.Open();
+            Convert(rs, null);
+            GC.Collect();
+            long before = Program.VmHwm();
+            long peakHeap = 0;
+            using var done = new System.Threading.ManualResetEventSlim();
+            var sampler = new System.Threading.Thread(() =>
+            {
+                while (!done.Wait(2))
+                {
+                    peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
+                }
+            });
+            sampler.Start();
+            Convert(rs, path);
+            done.Set();
+            sampler.Join();
+            Console.WriteLine($"{(Program.VmHwm() - before) / 1024.0:F1}MiB {peakHeap / 1048576.0:F1}MiB");
+            return 0;
+        }
+
+        private static void Convert(Runspace rs, string? path)
+        {
+            using var ps = PowerShell.Create();
+            ps.Runspace = rs;
+            ps.AddScript(path is null ? "Get-Command ConvertTo-NoCow | Out-Null" : "param($f) ConvertTo-NoCow -LiteralPath $f -Confirm:$false").AddArgument(path);
+            ps.Invoke();
+            if (ps.HadErrors)
+            {
+                throw new InvalidOperationException(string.Join("; ", ps.Streams.Error));
+            }
+        }
+
+        /// <summary>Random data; with dataEvery = n, only one 10 MiB chunk in every n × 10 MiB (sparse), else all data.</summary>
+        private static void Write(string path, long size, int dataEvery)
+        {
+            byte[] chunk = new byte[1 << 20];
+            var rng = new Random(7);
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            for (long off = 0; off < size; off += chunk.Length)
+            {
+                long tenMiB = off / (10L << 20);
+                if (dataEvery > 0 && tenMiB % dataEvery != 0)
+                {
+                    continue;
+                }
+
+                rng.NextBytes(chunk);
+                fs.Position = off;
+                fs.Write(chunk);
+            }
+
+            fs.SetLength(size);
+        }
+
+        private static void Check(string module, string anchor)
+        {
+            foreach (string p in new[] { module, anchor })
+            {
+                if (!Program.Sh("lsattr", p).Split(' ')[0].Contains('C', StringComparison.Ordinal))
+                {
+                    throw new InvalidOperationException(p + " is not NOCOW");
+                }
+            }
+
+            if (Hash(module) != Hash(anchor))
+            {
+                throw new InvalidOperationException("the two results differ");
+            }
+
+            long bm = long.Parse(Program.Sh("stat", "-c", "%b", module).Trim(), CultureInfo.InvariantCulture);
+            long ba = long.Parse(Program.Sh("stat", "-c", "%b", anchor).Trim(), CultureInfo.InvariantCulture);
+            if (bm > ba)
+            {
+                throw new InvalidOperationException($"the module's result allocates more ({bm} blocks) than the anchor's ({ba})");
+            }
+        }
+
+        private static string Hash(string path)
+        {
+            using FileStream fs = File.OpenRead(path);
+            return System.Convert.ToHexString(SHA256.HashData(fs));
+        }
+
+        private static void DropCaches()
+        {
+            Program.Sh("sync");
+            File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+        }
+
+        private static double Median(List<double> xs)
+        {
+            var s = xs.OrderBy(x => x).ToList();
+            return s[s.Count / 2];
+        }
+    }
+}
