@@ -70,12 +70,13 @@ namespace Btrfs.Commands
         protected abstract void ProcessFile(string path);
 
         /// <summary>
-        /// The regular files and directories under <paramref name="root"/> (itself first), through
-        /// the one <see cref="TreeWalker"/>: an unreadable directory is an error record and the walk
-        /// goes on; symbolic links, FIFOs, devices and other filesystems are skipped with a verbose
-        /// message. Stops between entries on Ctrl+C.
+        /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
+        /// directory below it (a directory before its contents), through the one
+        /// <see cref="TreeWalker"/>. A failure on one entry, and a directory that cannot be read, is
+        /// an error record and the walk goes on; symbolic links, FIFOs, devices and other filesystems
+        /// are skipped with a verbose message. Stops between entries on Ctrl+C.
         /// </summary>
-        protected IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems)
+        protected void ForEachInTree(string root, bool crossFileSystems, Action<WalkEntry> action)
         {
             foreach (WalkEntry entry in TreeWalker.Walk(root, crossFileSystems))
             {
@@ -84,7 +85,15 @@ namespace Btrfs.Commands
                 {
                     case WalkEntryKind.File:
                     case WalkEntryKind.Directory:
-                        yield return entry;
+                        try
+                        {
+                            action(entry);
+                        }
+                        catch (FileOperationException ex)
+                        {
+                            WriteError(ErrorRecords.From(ex));
+                        }
+
                         break;
                     case WalkEntryKind.Error:
                         WriteError(ErrorRecords.From(entry.Error!));

@@ -48,24 +48,17 @@ namespace Btrfs.Commands
                 return;
             }
 
-            foreach (WalkEntry entry in Walk(path, CrossFileSystem.IsPresent))
+            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
             {
-                try
+                if (entry.Kind == WalkEntryKind.Directory)
                 {
-                    if (entry.Kind == WalkEntryKind.Directory)
-                    {
-                        MarkDirectory(entry.Path);
-                    }
-                    else
-                    {
-                        ConvertOne(entry.Path);
-                    }
+                    MarkDirectory(entry.Path);
                 }
-                catch (FileOperationException ex) when (entry.Path != path)
+                else
                 {
-                    WriteError(ErrorRecords.From(ex));
+                    ConvertOne(entry.Path);
                 }
-            }
+            });
         }
 
         private void MarkDirectory(string path)

@@ -37,21 +37,14 @@ namespace Btrfs.Commands
             }
 
             var skipped = new List<string>();
-            foreach (WalkEntry entry in Walk(path, CrossFileSystem.IsPresent))
+            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
             {
-                try
+                if (ChangeOne(entry.Path, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
                 {
-                    if (ChangeOne(entry.Path, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
-                    {
-                        skipped.Add(entry.Path);
-                        WriteObject(NoCowInspector.Inspect(entry.Path));
-                    }
+                    skipped.Add(entry.Path);
+                    WriteObject(NoCowInspector.Inspect(entry.Path));
                 }
-                catch (FileOperationException ex) when (entry.Path != path)
-                {
-                    WriteError(ErrorRecords.From(ex));
-                }
-            }
+            });
 
             if (skipped.Count > 0)
             {
