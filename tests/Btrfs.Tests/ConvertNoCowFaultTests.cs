@@ -177,6 +177,41 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnOverwriteInPlaceDuringTheCopyAbortsItAndKeepsTheWrite()
+        {
+            string file = File(TestFs.Btrfs, "overwrite", megabytes: 32);
+            string dir = Path.GetDirectoryName(file)!;
+            string[] listing = FileFacts.Listing(dir);
+            byte[] patch = FileBuilder.RandomBytes(4096, 11);
+            bool wrote = false;
+
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "ConvertTo-NoCow -LiteralPath $f" + Yes,
+                (_, p) =>
+                {
+                    if (!wrote && p.PercentComplete > 0)
+                    {
+                        wrote = true;
+                        FileBuilder.WriteAt(file, 0, patch); // a range the copy has already read
+                    }
+                },
+                ("f", file));
+
+            Assert.True(wrote);
+            AssertRefused(r, file, "FileChangedDuringCopy", ErrorCategory.ResourceBusy, "changed while it was being copied", "written to");
+            Assert.Equal(32L << 20, new FileInfo(file).Length);
+            using (var f = new FileStream(file, FileMode.Open, FileAccess.Read))
+            {
+                byte[] head = new byte[4096];
+                f.ReadExactly(head);
+                Assert.Equal(patch, head);
+            }
+
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void KillingTheConvertingProcessMidCopyLeavesTheOriginalAndNothingElse()
         {
             string file = File(TestFs.Btrfs, "sigkill", megabytes: 64);

@@ -102,6 +102,7 @@ namespace Btrfs.Core
             HoleAwareCopy.Copy(source, temp.Handle, source.Path, before.Size, options.Progress, options.Cancel);
             if (!SyncWhileComparing(source, temp.Handle, tempLabel, before.Size, options.Cancel))
             {
+                ThrowIfChanged(source, before, dir, name); // a writer explains a difference better than the disk does
                 throw new FileOperationException(
                     FileErrorKind.VerificationFailed,
                     0,
