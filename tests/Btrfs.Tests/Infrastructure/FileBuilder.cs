@@ -58,6 +58,83 @@ namespace Btrfs.Tests.Infrastructure
             fs.Flush(flushToDisk: fsync);
         }
 
+        /// <summary>
+        /// A file fragmented the way COW files fragment: <paramref name="size"/> bytes written in one
+        /// go, then <paramref name="writes"/> random 4 KiB overwrites with an fsync every 64 (each
+        /// overwrite lands in a new extent on btrfs). Returns the content as it is at the end.
+        /// </summary>
+        internal static byte[] Fragmented(string path, int size, int writes, int seed = 3)
+        {
+            byte[] content = RandomBytes(size, seed);
+            var rng = new Random(seed + 1);
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+            fs.Write(content);
+            fs.Flush(flushToDisk: true);
+            byte[] block = new byte[4096];
+            for (int i = 0; i < writes; i++)
+            {
+                rng.NextBytes(block);
+                long at = rng.Next(size / 4096) * 4096L;
+                fs.Position = at;
+                fs.Write(block);
+                block.CopyTo(content, (int)at);
+                if (i % 64 == 63)
+                {
+                    fs.Flush(flushToDisk: true);
+                }
+            }
+
+            fs.Flush(flushToDisk: true);
+            return content;
+        }
+
+        /// <summary>
+        /// A file fragmented on any filesystem by fragmenting the free space first: fill the
+        /// (small, test-owned) filesystem at <paramref name="mount"/> with 128 KiB files, delete every
+        /// other one, then write a file of half the free space, which has to go into the gaps.
+        /// Returns the file's path.
+        /// </summary>
+        internal static string FragmentedByFreeSpace(string mount)
+        {
+            string fill = Directory.CreateDirectory(Path.Combine(mount, "fill")).FullName;
+            byte[] chunk = RandomBytes(128 * 1024, 9);
+            int n = 0;
+            try
+            {
+                for (; ; n++)
+                {
+                    using var f = new FileStream(Path.Combine(fill, n.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write);
+                    f.Write(chunk);
+                }
+            }
+            catch (IOException)
+            {
+                // full
+            }
+
+            Shell.Run("sync");
+            for (int i = 0; i <= n; i += 2)
+            {
+                File.Delete(Path.Combine(fill, i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+
+            Shell.Run("sync");
+            string big = Path.Combine(mount, "big.img");
+            long size = new DriveInfo(mount).AvailableFreeSpace / 2 / 4096 * 4096;
+            byte[] data = RandomBytes(1 << 20, 10);
+            using (var f = new FileStream(big, FileMode.CreateNew, FileAccess.Write))
+            {
+                for (long done = 0; done < size; done += data.Length)
+                {
+                    f.Write(data, 0, (int)Math.Min(data.Length, size - done));
+                }
+
+                f.Flush(flushToDisk: true);
+            }
+
+            return big;
+        }
+
         /// <summary>Creates a file of <paramref name="size"/> bytes with no data at all (one hole).</summary>
         internal static void Sparse(string path, long size)
         {

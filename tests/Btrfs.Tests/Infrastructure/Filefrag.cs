@@ -17,6 +17,13 @@ namespace Btrfs.Tests.Infrastructure
             return Parse(text);
         }
 
+        /// <summary>filefrag's summary count, "N extents found": runs of physically contiguous extents.</summary>
+        internal static long Found(string path)
+        {
+            Match m = FoundLine().Match(Shell.Run("filefrag", path));
+            return m.Success ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException("filefrag printed no count for " + path);
+        }
+
         internal static List<FilefragExtent> Parse(string text)
         {
             var list = new List<FilefragExtent>();
@@ -48,5 +55,8 @@ namespace Btrfs.Tests.Infrastructure
         // "   1:     8192..   12287:   13635584..  13639679:   4096:     13635583: last,eof"
         [GeneratedRegex(@"^\s*(?<ext>\d+):\s+(?<lstart>\d+)\.\.\s*(?<lend>\d+):\s+(?<pstart>\d+)\.\.\s*(?<pend>\d+):\s+(?<len>\d+):\s*(?:(?<exp>\d+):)?\s*(?<flags>\S*)\s*$")]
         private static partial Regex ExtentLine();
+
+        [GeneratedRegex(@": (\d+) extents? found")]
+        private static partial Regex FoundLine();
     }
 }

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Buffers;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using System.Threading.Tasks;
@@ -43,8 +44,10 @@ namespace Btrfs.Core
         {
             // Two fixed buffers: while the caller consumes one page, the next is fetched on another
             // thread, so the kernel's work overlaps the caller's. Files of one page never start a task.
-            byte[] current = new byte[HeaderSize + (pageExtents * ExtentSize)];
-            byte[] spare = new byte[current.Length];
+            // Pooled, so measuring many small files does not allocate two buffers per file.
+            int bytes = HeaderSize + (pageExtents * ExtentSize);
+            byte[] current = ArrayPool<byte>.Shared.Rent(bytes);
+            byte[] spare = ArrayPool<byte>.Shared.Rent(bytes);
             ulong rangeStart = start;
             bool emitted = false;
             ulong emittedEnd = 0;
@@ -112,6 +115,9 @@ namespace Btrfs.Core
                         // Nobody wants that page any more.
                     }
                 }
+
+                ArrayPool<byte>.Shared.Return(current);
+                ArrayPool<byte>.Shared.Return(spare);
             }
         }
 

@@ -1,0 +1,133 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Pure logic: which byte ranges to hand to the kernel. From a file's extents in logical order it
+    /// yields the ranges made only of extents a defragmentation should rewrite: unshared extents below
+    /// the threshold (every unshared data extent when recompressing; shared ones too when asked),
+    /// merged across holes, never across an extent that stays. The file's final extent joins only a
+    /// range that reaches it. Memory is constant: ranges stream out as they close.
+    /// </summary>
+    internal sealed class DefragPlanner
+    {
+        private readonly DefragOptions options;
+        private readonly FileSystemKind fs;
+        private readonly long size;
+        private RawExtent? pending;
+        private ByteRange? open;
+
+        internal DefragPlanner(DefragOptions options, FileSystemKind fs, long size)
+        {
+            this.options = options;
+            this.fs = fs;
+            this.size = size;
+        }
+
+        /// <summary>Bytes in the ranges yielded so far (extents to rewrite).</summary>
+        internal long BytesToRewrite { get; private set; }
+
+        /// <summary>Bytes of small shared extents left alone.</summary>
+        internal long SharedBytesSkipped { get; private set; }
+
+        /// <summary>Bytes of shared extents inside the ranges (they will stop sharing).</summary>
+        internal long SharedBytesToUnshare { get; private set; }
+
+        /// <summary>Every extent seen is inline (a file that lives in the metadata: nothing to rewrite).</summary>
+        internal bool InlineOnly => inlineSeen && !otherSeen;
+
+        private bool inlineSeen;
+        private bool otherSeen;
+
+        /// <summary>The ranges of <paramref name="extents"/> (already cut to the requested range) to rewrite.</summary>
+        internal IEnumerable<ByteRange> Plan(IEnumerable<RawExtent> extents)
+        {
+            foreach (RawExtent e in extents)
+            {
+                if ((e.Flags & Libc.FIEMAP_EXTENT_DATA_INLINE) != 0)
+                {
+                    inlineSeen = true;
+                }
+                else
+                {
+                    otherSeen = true;
+                }
+
+                // An extent at or past EOF (preallocated beyond the size) is never a target and never the final one.
+                if ((long)e.Logical >= size)
+                {
+                    continue;
+                }
+
+                if (pending is RawExtent p && Judge(p, final: false) is ByteRange done)
+                {
+                    yield return done;
+                }
+
+                pending = e;
+            }
+
+            if (pending is RawExtent last && Judge(last, final: true) is ByteRange r1)
+            {
+                yield return r1;
+            }
+
+            if (Close() is ByteRange r2)
+            {
+                yield return r2;
+            }
+        }
+
+        /// <summary>Adds an extent to the open range, or closes the open range; returns a range that closed.</summary>
+        private ByteRange? Judge(in RawExtent e, bool final)
+        {
+            if (IsTarget(e, final))
+            {
+                BytesToRewrite += (long)e.Length;
+                if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
+                {
+                    SharedBytesToUnshare += (long)e.Length;
+                }
+
+                open = open is ByteRange o ? new ByteRange(o.Start, (long)e.End) : new ByteRange((long)e.Logical, (long)e.End);
+                return null;
+            }
+
+            return Close();
+        }
+
+        private ByteRange? Close()
+        {
+            ByteRange? r = open;
+            open = null;
+            return r;
+        }
+
+        private bool IsTarget(in RawExtent e, bool final)
+        {
+            const uint never = Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN | Libc.FIEMAP_EXTENT_UNKNOWN;
+            if ((e.Flags & never) != 0)
+            {
+                return false;
+            }
+
+            bool shared = (e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0;
+            bool wanted = options.Compress is not null
+                || (FragmentationCounter.IsSmall(e, options.ExtentThreshold, fs) && (!final || open is not null));
+            if (!wanted)
+            {
+                return false;
+            }
+
+            if (shared && !options.IncludeShared)
+            {
+                SharedBytesSkipped += (long)e.Length;
+                return false;
+            }
+
+            return true;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+namespace Btrfs.Core
+{
+    using System;
+
+    /// <summary>Measure-Fragmentation's Core: one streamed FIEMAP pass per file, constant memory.</summary>
+    public static class FragmentationAnalyzer
+    {
+        /// <summary>The default threshold: 32 MiB, as btrfs filesystem defragment -t and Invoke-BtrfsDefrag -ExtentThreshold.</summary>
+        public const long DefaultThreshold = 32L << 20;
+
+        /// <summary>Measures a regular file (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
+        public static FragmentationReport Measure(string path, long threshold = DefaultThreshold)
+        {
+            using RegularFile file = RegularFile.OpenRead(path);
+            return Measure(file, threshold);
+        }
+
+        /// <summary>Measures an open file.</summary>
+        public static FragmentationReport Measure(RegularFile file, long threshold = DefaultThreshold)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            FragmentationCounter c = Count(file, threshold, sync: false);
+            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeFlagsIo.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
+            return new FragmentationReport(file.Path, file.FileSystem.Kind, file.Size, threshold, c, noCow);
+        }
+
+        /// <summary>The counters of one FIEMAP pass over the whole file.</summary>
+        internal static FragmentationCounter Count(RegularFile file, long threshold, bool sync)
+        {
+            var c = new FragmentationCounter(threshold, file.FileSystem.Kind, file.Size);
+            foreach (RawExtent e in FiemapReader.Read(file, 0, ulong.MaxValue, sync))
+            {
+                c.Add(e);
+            }
+
+            c.Finish();
+            return c;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+namespace Btrfs.Core
+{
+    using System;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Pure logic: counts a file's extents, fragments, small extents and bytes by kind from its
+    /// FIEMAP extents in logical order, with constant memory. The rules (Measure-Fragmentation's help
+    /// gives them to users):
+    /// <list type="bullet">
+    /// <item>A fragment is a run of physically contiguous extents, as filefrag counts them: an extent
+    /// continues the run when it starts where the previous one ended on disk, or where it would start
+    /// if the holes between them were filled. After a compressed (encoded) extent, whose disk size
+    /// FIEMAP does not give, the next one continues the run when it starts within the previous one's
+    /// length from the previous one's start: compressed pieces laid out one after another count once.</item>
+    /// <item>A small extent is shorter than the threshold (capped at the largest extent the filesystem
+    /// makes: 128 KiB for compressed btrfs data), not counting the file's final extent, inline or
+    /// unwritten extents.</item>
+    /// <item>The score is the share of written bytes in fragments shorter than the (capped) threshold,
+    /// the final fragment excepted: 0 when the file is laid out as well as the filesystem allows.</item>
+    /// </list>
+    /// </summary>
+    internal sealed class FragmentationCounter
+    {
+        /// <summary>btrfs: the largest uncompressed extent (BTRFS_MAX_EXTENT_SIZE).</summary>
+        internal const long BtrfsMaxExtent = 128L << 20;
+
+        /// <summary>btrfs: the largest compressed extent (BTRFS_MAX_COMPRESSED, decompressed size).</summary>
+        internal const long BtrfsMaxCompressedExtent = 128L << 10;
+
+        /// <summary>ext4: 32768 blocks of 4 KiB per extent.</summary>
+        internal const long Ext4MaxExtent = 128L << 20;
+
+        /// <summary>xfs: 2^21 blocks of 4 KiB per extent.</summary>
+        internal const long XfsMaxExtent = 8L << 30;
+
+        private readonly long threshold;
+        private readonly FileSystemKind fs;
+        private readonly long size;
+        private RawExtent? pending;
+        private RawExtent? previous;
+        private bool runOpen;
+        private long runBytes;
+        private long runWritten;
+
+        internal FragmentationCounter(long threshold, FileSystemKind fs, long size)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(threshold, 1);
+            this.threshold = threshold;
+            this.fs = fs;
+            this.size = size;
+        }
+
+        internal long ExtentCount { get; private set; }
+
+        internal long FragmentCount { get; private set; }
+
+        internal long SmallExtentCount { get; private set; }
+
+        internal long SmallExtentBytes { get; private set; }
+
+        internal long LargestExtent { get; private set; }
+
+        internal long ExtentBytes { get; private set; }
+
+        internal long SharedBytes { get; private set; }
+
+        internal long CompressedBytes { get; private set; }
+
+        internal long UnwrittenBytes { get; private set; }
+
+        /// <summary>Bytes of extents inside [0, size).</summary>
+        internal long CoveredBytes { get; private set; }
+
+        internal long WrittenBytes { get; private set; }
+
+        internal long ShortRunWrittenBytes { get; private set; }
+
+        internal long HoleBytes => Math.Max(0, size - CoveredBytes);
+
+        internal long AverageExtentSize => ExtentCount == 0 ? 0 : ExtentBytes / ExtentCount;
+
+        /// <summary>0–100: the share of written bytes in short fragments (see the class summary).</summary>
+        internal int Score => WrittenBytes == 0 ? 0 : (int)Math.Round(100.0 * ShortRunWrittenBytes / WrittenBytes, MidpointRounding.AwayFromZero);
+
+        /// <summary>The largest extent the filesystem makes for this kind of data.</summary>
+        internal static long MaxExtent(FileSystemKind fs, bool encoded) => fs switch
+        {
+            FileSystemKind.Btrfs => encoded ? BtrfsMaxCompressedExtent : BtrfsMaxExtent,
+            FileSystemKind.Ext4 => Ext4MaxExtent,
+            FileSystemKind.Xfs => XfsMaxExtent,
+            _ => long.MaxValue,
+        };
+
+        /// <summary>Whether an extent (not the file's final one) is small for this threshold.</summary>
+        internal static bool IsSmall(in RawExtent e, long threshold, FileSystemKind fs)
+        {
+            if ((e.Flags & (Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN)) != 0)
+            {
+                return false;
+            }
+
+            bool encoded = (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
+            return (long)e.Length < Math.Min(threshold, MaxExtent(fs, encoded));
+        }
+
+        /// <summary>Whether <paramref name="e"/> continues the physically contiguous run that <paramref name="prev"/> ends.</summary>
+        internal static bool Continues(in RawExtent prev, in RawExtent e)
+        {
+            const uint unknown = Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DATA_INLINE;
+            if (((prev.Flags | e.Flags) & unknown) != 0)
+            {
+                return false;
+            }
+
+            if ((prev.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0)
+            {
+                return e.Physical >= prev.Physical && e.Physical <= prev.Physical + prev.Length;
+            }
+
+            ulong dense = prev.Physical + prev.Length;
+            ulong sameShift = prev.Physical + (e.Logical - prev.Logical);
+            return e.Physical == dense || e.Physical == sameShift;
+        }
+
+        /// <summary>Adds the next extent in logical order.</summary>
+        internal void Add(in RawExtent e)
+        {
+            ExtentCount++;
+            long len = (long)e.Length;
+            ExtentBytes += len;
+            LargestExtent = Math.Max(LargestExtent, len);
+            if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
+            {
+                SharedBytes += len;
+            }
+
+            if ((e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0)
+            {
+                CompressedBytes += len;
+            }
+
+            if ((e.Flags & Libc.FIEMAP_EXTENT_UNWRITTEN) != 0)
+            {
+                UnwrittenBytes += len;
+            }
+
+            if ((long)e.Logical < size)
+            {
+                CoveredBytes += Math.Min((long)e.End, size) - (long)e.Logical;
+            }
+
+            // Runs (fragments), the filefrag way: the first extent opens one.
+            if (previous is RawExtent prev && Continues(prev, e))
+            {
+                runBytes += len;
+            }
+            else
+            {
+                CloseRun();
+                FragmentCount++;
+                runOpen = true;
+                runBytes = len;
+                runWritten = 0;
+            }
+
+            if ((e.Flags & (Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN)) == 0)
+            {
+                runWritten += len;
+                WrittenBytes += len;
+            }
+
+            previous = e;
+
+            // Small extents: an extent is judged once the next one that starts before EOF shows it is not the final one.
+            if ((long)e.Logical < size || size == 0)
+            {
+                if (pending is RawExtent p && IsSmall(p, threshold, fs))
+                {
+                    SmallExtentCount++;
+                    SmallExtentBytes += (long)p.Length;
+                }
+
+                pending = e;
+            }
+        }
+
+        /// <summary>Closes the last fragment (the file's final one, never short).</summary>
+        internal void Finish()
+        {
+            runOpen = false; // the final fragment is exempt from the score, as the final extent is from the small count
+        }
+
+        private void CloseRun()
+        {
+            if (!runOpen)
+            {
+                return;
+            }
+
+            long cap = Math.Min(threshold, MaxExtent(fs, encoded: false));
+            if (runBytes < cap)
+            {
+                ShortRunWrittenBytes += runWritten;
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Measure-Fragmentation against filefrag on real btrfs, xfs and ext4 files fragmented on purpose.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class MeasureFragmentationTests(LoopFileSystems fs)
+    {
+        private static FragmentationReport Measure(string path, string extra = "")
+        {
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $p " + extra, ("p", path));
+            Assert.Empty(r.Errors);
+            return Assert.Single(r.Objects<FragmentationReport>());
+        }
+
+        [SkippableTheory]
+        [InlineData("btrfs")]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void ExtentAndFragmentCountsAgreeWithFilefrag(string kind)
+        {
+            // btrfs: random overwrites (COW); xfs and ext4 overwrite in place, so their free space is fragmented first.
+            using ExtraFileSystem extra = fs.NewFileSystem(kind, kind == "xfs" ? "320M" : "128M");
+            string file = Path.Combine(extra.MountPoint, "f.img");
+            if (kind == "btrfs")
+            {
+                FileBuilder.Fragmented(file, 8 << 20, 1500);
+            }
+            else
+            {
+                file = FileBuilder.FragmentedByFreeSpace(extra.MountPoint);
+            }
+
+            Shell.Run("sync");
+            int lines = Filefrag.Extents(file).Count;
+            long found = Filefrag.Found(file);
+            FragmentationReport r = Measure(file);
+            Assert.True(lines > 50, $"the file has only {lines} extents: not fragmented enough to mean anything");
+            Assert.Equal(lines, r.ExtentCount);
+            Assert.Equal(found, r.FragmentCount);
+            Assert.Equal(kind, r.FileSystem.ToString().ToLowerInvariant());
+            Assert.True(r.FragmentationScore > 0);
+            Assert.True(r.SmallExtentCount > 0);
+            Assert.Equal(new FileInfo(file).Length, r.Size);
+        }
+
+        [SkippableFact]
+        public void ExtentsContinueAFragmentWhereTheyContinueOnDisk()
+        {
+            // One 1 MiB extent, then holes punched every other 64 KiB: eight extents that still sit
+            // where they were, so across each hole the physical offset moves as much as the logical one.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "contig");
+            string shifted = Path.Combine(dir, "shifted.img");
+            FileBuilder.WriteNew(shifted, FileBuilder.RandomBytes(1 << 20, 4));
+            for (int i = 1; i < 16; i += 2)
+            {
+                Shell.Run("fallocate", "--punch-hole", "-o", (i * 65536).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", "65536", shifted);
+            }
+
+            // Two extents that touch on disk but not in the file: [0,64K) at P and, after a hole,
+            // [192K,256K) at P+64K (a clone of [64K,128K) whose original was punched out).
+            string dense = Path.Combine(dir, "dense.img");
+            FileBuilder.WriteNew(dense, FileBuilder.RandomBytes(128 * 1024, 5));
+            Shell.Run("xfs_io", "-c", "reflink " + dense + " 64k 192k 64k", dense);
+            Shell.Run("fallocate", "--punch-hole", "-o", "65536", "-l", "65536", dense);
+
+            // Two extents apart on disk: another file was written between them.
+            string apart = Path.Combine(dir, "apart.img");
+            FileBuilder.WriteNew(apart, FileBuilder.RandomBytes(256 * 1024, 6));
+            FileBuilder.WriteNew(Path.Combine(dir, "between.img"), FileBuilder.RandomBytes(256 * 1024, 7));
+            FileBuilder.WriteAt(apart, 256 * 1024, FileBuilder.RandomBytes(256 * 1024, 8));
+            Shell.Run("sync");
+
+            FragmentationReport s = Measure(shifted);
+            Assert.Equal((8L, 1L), (s.ExtentCount, s.FragmentCount));
+            FragmentationReport d = Measure(dense);
+            Assert.Equal((2L, 1L), (d.ExtentCount, d.FragmentCount));
+            FragmentationReport a = Measure(apart);
+            Assert.Equal((2L, 2L), (a.ExtentCount, a.FragmentCount));
+            foreach (string f in new[] { shifted, dense, apart })
+            {
+                Assert.Equal(Filefrag.Found(f), Measure(f).FragmentCount);
+            }
+
+            Assert.Equal(0, s.FragmentationScore);
+            Assert.Equal(7, s.SmallExtentCount); // every 64 KiB piece but the final one
+        }
+
+        [SkippableFact]
+        public void ACompressedFileIsNotThousandsOfFragments()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.BtrfsZstd, "zstd"), "log.txt");
+            byte[] text = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 400_000).Select(i => $"line {i} of a compressible log\n")));
+            FileBuilder.WriteNew(file, text);
+            Shell.Run("sync");
+            FragmentationReport r = Measure(file);
+            Assert.True(r.ExtentCount >= 50, $"{r.ExtentCount} extents: the data did not compress into 128 KiB pieces");
+            Assert.True(r.FragmentCount <= 3, $"{r.FragmentCount} fragments for a file written in one go");
+            Assert.True(Filefrag.Found(file) > r.FragmentCount * 10, "filefrag counts every compressed piece");
+            Assert.Equal((text.Length + 4095) / 4096 * 4096, r.CompressedBytes); // the final extent ends on a block boundary
+            Assert.Equal(0, r.SmallExtentCount); // 128 KiB is the most a compressed extent can be
+            Assert.Equal(0, r.FragmentationScore);
+        }
+
+        [SkippableFact]
+        public void TheThresholdDecidesWhatIsSmall()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "thresh"), "f.img");
+            FileBuilder.Chunks(file, 10, 64 * 1024, 128 * 1024); // ten 64 KiB extents separated by holes
+            FragmentationReport small = Measure(file, "-Threshold 32KB");
+            FragmentationReport big = Measure(file, "-Threshold 128KB");
+            Assert.Equal((0L, 0L), (small.SmallExtentCount, small.SmallExtentBytes));
+            Assert.Equal((9L, 9L * 64 * 1024), (big.SmallExtentCount, big.SmallExtentBytes)); // the final extent does not count
+            Assert.Equal(32 * 1024, small.Threshold);
+            Assert.Equal(64 * 1024, big.LargestExtent);
+            Assert.Equal(64 * 1024, big.AverageExtentSize);
+        }
+
+        [SkippableFact]
+        public void SharedUnwrittenAndNoCowAreMeasured()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "kinds");
+            Shell.Run("chattr", "+C", dir);
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 64 * 1024, 64 * 1024);
+            Shell.Run("cp", "--reflink=always", file, file + ".copy");
+            string prealloc = Path.Combine(dir, "disk.raw");
+            Shell.Run("fallocate", "-l", "1M", prealloc);
+            FragmentationReport r = Measure(file);
+            Assert.Equal(256 * 1024, r.SharedBytes);
+            Assert.True(r.IsNoCow);
+            FragmentationReport p = Measure(prealloc);
+            Assert.Equal(1 << 20, p.UnwrittenBytes);
+            Assert.Equal(0, p.SmallExtentCount);
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Xfs)]
+        [InlineData((int)TestFs.Ext4)]
+        public void FieldsThatCannotOccurAreZeroOnOtherFilesystems(int which)
+        {
+            string file = Path.Combine(fs.NewDirectory((TestFs)which, "other"), "f.img");
+            FileBuilder.Chunks(file, 4, 64 * 1024, 64 * 1024);
+            FragmentationReport r = Measure(file);
+            Assert.Equal((0L, false), (r.CompressedBytes, r.IsNoCow));
+            Assert.True(r.ExtentCount >= 1);
+        }
+
+        [SkippableFact]
+        public void SummaryTotalsAreTheSumOfThePerFileObjects()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "summary");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 300, seed: 1);
+            FileBuilder.Fragmented(Path.Combine(dir, "b.img"), 2 << 20, 600, seed: 2);
+            FileBuilder.Chunks(Path.Combine(dir, "c.img"), 3, 4096, 8192);
+            Shell.Run("cp", "--reflink=always", Path.Combine(dir, "c.img"), Path.Combine(dir, "d.img"));
+            PwshResult each = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", dir));
+            PwshResult sum = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse -Summary", ("d", dir));
+            Assert.Empty(each.Errors);
+            Assert.Empty(sum.Errors);
+            var files = each.Objects<FragmentationReport>();
+            FragmentationSummary s = Assert.Single(sum.Objects<FragmentationSummary>());
+            Assert.Equal(4, files.Count);
+            Assert.Equal(files.Count, s.Files);
+            Assert.Equal(files.Sum(f => f.Size), s.Bytes);
+            Assert.Equal(files.Sum(f => f.ExtentCount), s.ExtentCount);
+            Assert.Equal(files.Sum(f => f.FragmentCount), s.FragmentCount);
+            Assert.Equal(files.Sum(f => f.SmallExtentCount), s.SmallExtentCount);
+            Assert.Equal(files.Sum(f => f.SmallExtentBytes), s.SmallExtentBytes);
+            Assert.Equal(files.Sum(f => f.SharedBytes), s.SharedBytes);
+            Assert.Equal(files.Max(f => f.LargestExtent), s.LargestExtent);
+            FragmentationReport worst = files.OrderByDescending(f => f.FragmentCount).First();
+            Assert.Equal((worst.Path, worst.FragmentCount), (s.MostFragmentedPath, s.MostFragmentedCount));
+        }
+
+        [SkippableFact]
+        public void RecurseStaysOnItsFilesystemAndFollowsNoLinks()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "tree");
+            string sub = Directory.CreateDirectory(Path.Combine(root, "sub")).FullName;
+            FileBuilder.Chunks(Path.Combine(root, "a.img"), 1, 4096, 4096);
+            FileBuilder.Chunks(Path.Combine(sub, "b.img"), 1, 4096, 4096);
+            string outside = fs.NewDirectory(TestFs.Btrfs, "outside");
+            FileBuilder.Chunks(Path.Combine(outside, "x.img"), 1, 4096, 4096);
+            Directory.CreateSymbolicLink(Path.Combine(root, "link"), outside);
+            File.CreateSymbolicLink(Path.Combine(root, "file-link.img"), Path.Combine(outside, "x.img"));
+            string mnt = Directory.CreateDirectory(Path.Combine(root, "mnt")).FullName;
+            using ExtraFileSystem other = fs.NewFileSystem("ext4", "64M");
+            Shell.Run("mount", "--bind", other.MountPoint, mnt);
+            try
+            {
+                FileBuilder.Chunks(Path.Combine(mnt, "m.img"), 1, 4096, 4096);
+                PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", root));
+                Assert.Empty(r.Errors);
+                Assert.Equal(
+                    new[] { Path.Combine(root, "a.img"), Path.Combine(sub, "b.img") },
+                    r.Objects<FragmentationReport>().Select(x => x.Path).OrderBy(x => x, StringComparer.Ordinal));
+                PwshResult cross = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse -CrossFileSystem", ("d", root));
+                Assert.Contains(cross.Objects<FragmentationReport>(), x => x.Path == Path.Combine(mnt, "m.img"));
+            }
+            finally
+            {
+                Shell.Run("umount", mnt);
+            }
+        }
+
+        [SkippableFact]
+        public void ProgressIsWrittenWithPercentAndCompletes()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "progress");
+            for (int i = 0; i < 20; i++)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, $"f{i}.img"), 1, 4096, 4096, fsyncEach: false);
+            }
+
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse -Summary", ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Contains(r.Progress, p => p.PercentComplete is > 0 and < 100);
+            Assert.Equal(ProgressRecordType.Completed, r.Progress[^1].RecordType);
+            Assert.Equal(20, Assert.Single(r.Objects<FragmentationSummary>()).Files);
+        }
+
+        [SkippableFact]
+        public void ADirectoryWithoutRecurseAndAFileWithoutFiemapAreErrorsAndTheNextPathRuns()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "errs");
+            string good = Path.Combine(dir, "good.img");
+            FileBuilder.Chunks(good, 1, 4096, 4096);
+            string tmp = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "tmp"), "t.img");
+            FileBuilder.WriteNew(tmp, new byte[] { 1 });
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d, $t, $g", ("d", dir), ("t", tmp), ("g", good));
+            Assert.Equal(new[] { "PathIsDirectory", "OperationNotSupported" }, r.ErrorIds);
+            Assert.Contains("-Recurse", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(good, Assert.Single(r.Objects<FragmentationReport>()).Path);
+        }
+    }
+}
