@@ -239,5 +239,26 @@ namespace Btrfs.Tests
             Assert.Contains("-Recurse", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(good, Assert.Single(r.Objects<FragmentationReport>()).Path);
         }
+
+        [SkippableFact]
+        public void ViewsShowReadableSizesAndObjectsSurviveSerialization()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "view");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 64 * 1024, 128 * 1024);
+            var vars = new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file };
+            PwshResult table = Pwsh.Run("Measure-Fragmentation -LiteralPath $p | Out-Host; Measure-Fragmentation -LiteralPath $p -Summary | Out-Host", vars, captureHost: true);
+            Assert.Empty(table.Errors);
+            foreach (string part in new[] { "Directory: " + dir, "Extents", "Fragments", "Score", "vm.img", "192 KiB", "64.0 KiB", "MostFragmentedPath", "32.0 MiB" })
+            {
+                Assert.Contains(part, table.HostText, StringComparison.Ordinal);
+            }
+
+            PwshResult r = Pwsh.Run(
+                "$x = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize((Measure-Fragmentation -LiteralPath $p))); " +
+                "$x.PSObject.TypeNames[0]; $x.ExtentCount.GetType().Name; [string]$x.FileSystem; $x.FragmentationScore.GetType().Name",
+                ("p", file));
+            Assert.Equal(new[] { "Deserialized.Btrfs.Core.FragmentationReport", "Int64", "Btrfs", "Int32" }, r.Output.Select(o => o.ToString()));
+        }
     }
 }

@@ -1,0 +1,123 @@
+namespace Btrfs.Tests
+{
+    using System.Collections.Generic;
+    using System.Linq;
+    using Btrfs.Core;
+    using Xunit;
+
+    /// <summary>Pure logic: the fragment rule, the small-extent rule and the defrag planner, on synthetic extents.</summary>
+    public class CoreFragmentationLogicTests
+    {
+        private const uint Shared = 0x2000;
+        private const uint Encoded = 0x8;
+        private const uint Unwritten = 0x800;
+        private const uint Inline = 0x200 | 0x100;
+        private const ulong K = 1024;
+
+        private static RawExtent E(ulong logical, ulong physical, ulong length, uint flags = 0) => new(logical, physical, length, flags);
+
+        private static FragmentationCounter Count(long size, long threshold, params RawExtent[] extents)
+        {
+            var c = new FragmentationCounter(threshold, FileSystemKind.Btrfs, size);
+            foreach (RawExtent e in extents)
+            {
+                c.Add(e);
+            }
+
+            c.Finish();
+            return c;
+        }
+
+        [Fact]
+        public void TheFilefragRuleAndTheCompressedWindow()
+        {
+            Assert.True(FragmentationCounter.Continues(E(0, 1000 * K, 64 * K), E(64 * K, 1064 * K, 4 * K)));          // dense
+            Assert.True(FragmentationCounter.Continues(E(0, 1000 * K, 64 * K), E(128 * K, 1128 * K, 4 * K)));         // same shift across a hole
+            Assert.True(FragmentationCounter.Continues(E(0, 1000 * K, 64 * K), E(192 * K, 1064 * K, 4 * K)));         // dense across a hole
+            Assert.False(FragmentationCounter.Continues(E(0, 1000 * K, 64 * K), E(64 * K, 2000 * K, 4 * K)));         // elsewhere
+            Assert.False(FragmentationCounter.Continues(E(0, 1000 * K, 64 * K), E(64 * K, 900 * K, 4 * K)));          // before it
+            Assert.True(FragmentationCounter.Continues(E(0, 1000 * K, 128 * K, Encoded), E(128 * K, 1020 * K, 128 * K, Encoded))); // next compressed piece
+            Assert.True(FragmentationCounter.Continues(E(0, 1000 * K, 128 * K, Encoded), E(128 * K, 1000 * K, 64 * K, Encoded)));  // same compressed extent again
+            Assert.False(FragmentationCounter.Continues(E(0, 1000 * K, 128 * K, Encoded), E(128 * K, 1200 * K, 128 * K, Encoded)));
+            Assert.False(FragmentationCounter.Continues(E(0, 0, 4 * K, Inline), E(4 * K, 4 * K, 4 * K)));
+        }
+
+        [Fact]
+        public void SmallExtentsSkipTheFinalInlineAndUnwrittenOnes()
+        {
+            FragmentationCounter c = Count(
+                (long)(400 * K),
+                (long)(64 * K),
+                E(0, 1000 * K, 16 * K),
+                E(16 * K, 5000 * K, 128 * K),
+                E(144 * K, 9000 * K, 32 * K, Unwritten),
+                E(176 * K, 7000 * K, 16 * K, Shared),
+                E(192 * K, 3000 * K, 16 * K),          // final (the next starts at EOF)
+                E(400 * K, 8000 * K, 64 * K, Unwritten)); // preallocated past EOF
+            Assert.Equal(6, c.ExtentCount);
+            Assert.Equal(6, c.FragmentCount);
+            Assert.Equal(2, c.SmallExtentCount);        // 16 K at 0 and the shared 16 K; not the unwritten, not the final
+            Assert.Equal((long)(32 * K), c.SmallExtentBytes);
+            Assert.Equal((long)(16 * K), c.SharedBytes);
+            Assert.Equal((long)(96 * K), c.UnwrittenBytes);
+            Assert.Equal((long)((400 - 208) * K), c.HoleBytes);
+            Assert.Equal((long)(128 * K), c.LargestExtent);
+        }
+
+        [Fact]
+        public void TheScoreIsTheShareOfWrittenBytesInShortFragments()
+        {
+            // Four 64 KiB fragments far apart, threshold 128 KiB: the first three are short, the final one exempt.
+            FragmentationCounter c = Count((long)(256 * K), (long)(128 * K), E(0, 1000 * K, 64 * K), E(64 * K, 3000 * K, 64 * K), E(128 * K, 5000 * K, 64 * K), E(192 * K, 7000 * K, 64 * K));
+            Assert.Equal(75, c.Score);
+            FragmentationCounter one = Count((long)(256 * K), (long)(128 * K), E(0, 1000 * K, 256 * K));
+            Assert.Equal(0, one.Score);
+            Assert.Equal(0, Count(0, 4096).Score);
+        }
+
+        private static List<(long, long)> Plan(DefragOptions o, long size, params RawExtent[] extents)
+        {
+            var p = new DefragPlanner(o, FileSystemKind.Btrfs, size);
+            return p.Plan(extents).Select(r => (r.Start, r.End)).ToList();
+        }
+
+        [Fact]
+        public void ThePlannerMergesSmallUnsharedExtentsAcrossHolesAndStopsAtWhatStays()
+        {
+            var o = new DefragOptions { ExtentThreshold = (long)(64 * K) };
+            RawExtent[] extents =
+            {
+                E(0, 1000 * K, 16 * K),
+                E(16 * K, 2000 * K, 16 * K),
+                E(64 * K, 3000 * K, 16 * K),                 // after a hole: same range
+                E(80 * K, 4000 * K, 16 * K, Shared),         // stays shared: closes the range
+                E(96 * K, 5000 * K, 16 * K),
+                E(112 * K, 6000 * K, 256 * K),               // large: closes
+                E(368 * K, 7000 * K, 16 * K),                // alone before the final one
+                E(384 * K, 8000 * K, 16 * K),                // final: joins the open range
+            };
+            var p = new DefragPlanner(o, FileSystemKind.Btrfs, (long)(400 * K));
+            var ranges = p.Plan(extents).Select(r => (r.Start, r.End)).ToList();
+            Assert.Equal(new[] { (0L, (long)(80 * K)), ((long)(96 * K), (long)(112 * K)), ((long)(368 * K), (long)(400 * K)) }, ranges);
+            Assert.Equal((long)(96 * K), p.BytesToRewrite);
+            Assert.Equal((long)(16 * K), p.SharedBytesSkipped);
+            Assert.Equal(0, p.SharedBytesToUnshare);
+
+            var q = new DefragPlanner(o with { IncludeShared = true }, FileSystemKind.Btrfs, (long)(400 * K));
+            ByteRange first = q.Plan(extents).First();
+            Assert.Equal((0L, (long)(112 * K)), (first.Start, first.End));
+            Assert.Equal((long)(16 * K), q.SharedBytesToUnshare);
+        }
+
+        [Fact]
+        public void AFinalExtentAloneIsNothingToDoAndCompressionTakesEveryUnsharedExtent()
+        {
+            var o = new DefragOptions { ExtentThreshold = (long)(64 * K) };
+            Assert.Empty(Plan(o, (long)(16 * K), E(0, 1000 * K, 16 * K)));
+            Assert.Empty(Plan(o, (long)(8 * K), E(0, 0, 8 * K, Inline)));
+            var c = new DefragOptions { Compress = DefragCompression.Zstd };
+            Assert.Equal(new[] { (0L, (long)(512 * K)) }, Plan(c, (long)(512 * K), E(0, 1000 * K, 256 * K), E(256 * K, 9000 * K, 256 * K)));
+            Assert.Empty(Plan(c, (long)(256 * K), E(0, 1000 * K, 256 * K, Shared)));
+        }
+    }
+}

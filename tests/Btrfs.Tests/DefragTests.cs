@@ -1,0 +1,314 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Invoke-BtrfsDefrag on a real btrfs: fewer extents, same bytes, sharing kept unless asked, clear skips and errors.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class DefragTests(LoopFileSystems fs)
+    {
+        private static DefragResult Defrag(string path, string extra = "")
+        {
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p " + extra, ("p", path));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            return Assert.Single(r.Objects<DefragResult>());
+        }
+
+        private static long Filefrag(string path) => Infrastructure.Filefrag.Extents(path).Count;
+
+        /// <summary>`btrfs filesystem du --raw`: (total, exclusive) of a file.</summary>
+        private static (long Total, long Exclusive) Du(string path)
+        {
+            string line = Shell.Run("btrfs", "filesystem", "du", "--raw", path).Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return (long.Parse(f[0], CultureInfo.InvariantCulture), long.Parse(f[1], CultureInfo.InvariantCulture));
+        }
+
+        [SkippableFact]
+        public void AFragmentedFileEndsWithUnderATenthOfItsExtentsAndTheSameBytes()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "defrag"), "db.img");
+            byte[] content = FileBuilder.Fragmented(file, 16 << 20, 3000);
+            long before = Filefrag(file);
+            Assert.True(before > 1000, $"only {before} extents");
+
+            DefragResult r = Defrag(file);
+            Assert.False(r.Skipped);
+            Assert.Equal(DefragMethod.BtrfsDefragRange, r.Method);
+            Assert.Equal(before, r.ExtentsBefore);
+            long after = Filefrag(file);
+            Assert.Equal(after, r.ExtentsAfter);
+            Assert.True(after * 10 < before, $"{before} -> {after} extents");
+            Assert.True(r.FragmentsAfter < r.FragmentsBefore);
+            Assert.Equal(0, r.SmallExtentsAfter);
+            Assert.True(r.BytesRewritten > 0);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(file));
+
+            // The second run has nothing to do and does not call the kernel.
+            DefragResult again = Defrag(file);
+            Assert.True(again.Skipped);
+            Assert.StartsWith("nothing to do", again.Reason, StringComparison.Ordinal);
+            Assert.Equal(after, Filefrag(file));
+        }
+
+        [SkippableFact]
+        public void SharedExtentsStaySharedByDefaultAndAreUnsharedOnlyWithIncludeShared()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "shared");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Fragmented(file, 8 << 20, 1200, seed: 5);
+            string copy = Path.Combine(dir, "backup.img");
+            Shell.Run("cp", "--reflink=always", file, copy);
+            // New writes to the live image: these ranges are its own now, the rest is still shared.
+            using (var w = new FileStream(file, FileMode.Open, FileAccess.Write))
+            {
+                var rng = new Random(7);
+                for (int i = 0; i < 400; i++)
+                {
+                    w.Position = rng.Next(2048) * 4096L;
+                    w.Write(FileBuilder.RandomBytes(4096, i));
+                    if (i % 64 == 63)
+                    {
+                        w.Flush(flushToDisk: true);
+                    }
+                }
+
+                w.Flush(flushToDisk: true);
+            }
+
+            Shell.Run("sync");
+            string copyHash = FileFacts.Hash(copy);
+            long copyShared = Infrastructure.Filefrag.Extents(copy).Where(e => e.Flags.Contains("shared")).Sum(e => e.Length);
+            (long _, long copyExclusive) = Du(copy);
+            Assert.True(copyShared > 4 << 20);
+
+            DefragResult r = Defrag(file);
+            Assert.False(r.Skipped);
+            Assert.True(r.SharedBytesSkipped > 0);
+            Assert.Equal(0, r.SharedBytesUnshared);
+            Shell.Run("sync");
+            Assert.Equal(copyShared, Infrastructure.Filefrag.Extents(copy).Where(e => e.Flags.Contains("shared")).Sum(e => e.Length));
+            Assert.Equal(copyExclusive, Du(copy).Exclusive);
+            Assert.Equal(copyHash, FileFacts.Hash(copy));
+
+            DefragResult all = Defrag(file, "-IncludeShared -Force");
+            Assert.True(all.SharedBytesUnshared > 0);
+            Shell.Run("sync");
+            Assert.True(Du(copy).Exclusive > copyExclusive, "the copy should own its extents alone now");
+            Assert.Equal(copyHash, FileFacts.Hash(copy));
+        }
+
+        [SkippableFact]
+        public void WhatIfChangesNothingAndSaysWhatItWouldCost()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");
+            string file = Path.Combine(dir, "db.img");
+            FileBuilder.Fragmented(file, 4 << 20, 800);
+            string done = Path.Combine(dir, "done.img");
+            FileBuilder.WriteNew(done, FileBuilder.RandomBytes(1 << 20, 1));
+            FileFacts before = FileFacts.Of(file);
+            string layout = Shell.Run("filefrag", "-v", file);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f, $g -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file, ["g"] = done }, captureHost: true);
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Output);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+            Assert.Matches(@"What if: .*Rewrite [0-9.]+ [KM]iB in extents below 32\.0 MiB; no new space needed \([0-9.]+ [KMG]iB free\)", r.HostText.Replace("\n", " "));
+            Assert.Contains("Nothing to defragment (nothing to do", r.HostText, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ProgressHasPercentUnderARunBarAndCompletes()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "progress"), "db.img");
+            FileBuilder.Fragmented(file, 8 << 20, 1500);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -StepSize 256KB", ("f", file));
+            Assert.Empty(r.Errors);
+            var perFile = r.Progress.Where(p => p.ParentActivityId >= 0).ToList();
+            Assert.Contains(perFile, p => p.PercentComplete is > 0 and < 100);
+            Assert.Equal(ProgressRecordType.Completed, perFile[^1].RecordType);
+            Assert.Equal(ProgressRecordType.Completed, r.Progress[^1].RecordType);
+            Assert.Equal(-1, r.Progress[^1].ParentActivityId);
+        }
+
+        [SkippableFact]
+        public void CompressMakesTheExtentsCompressed()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "compress"), "log.txt");
+            FileBuilder.WriteNew(file, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100_000).Select(i => $"entry {i}: all is well\n"))));
+            string hash = FileFacts.Hash(file);
+            Assert.DoesNotContain(Infrastructure.Filefrag.Extents(file), e => e.Flags.Contains("encoded"));
+            DefragResult r = Defrag(file, "-Compress Zstd -CompressionLevel 3");
+            Assert.False(r.Skipped);
+            Assert.All(Infrastructure.Filefrag.Extents(file), e => Assert.Contains("encoded", e.Flags));
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
+        public void ANoCowImageIsDefragmented()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nocow");
+            Shell.Run("chattr", "+C", dir);
+            string file = Path.Combine(dir, "vm.img");
+            // Written backwards in 64 KiB pieces with a sync each: every piece lands in its own extent.
+            using (var w = new FileStream(file, FileMode.CreateNew, FileAccess.Write))
+            {
+                for (int i = 63; i >= 0; i--)
+                {
+                    w.Position = i * 65536L;
+                    w.Write(FileBuilder.RandomBytes(65536, i));
+                    w.Flush(flushToDisk: true);
+                }
+            }
+
+            Assert.True(FileFacts.HasNoCow(file));
+            string hash = FileFacts.Hash(file);
+            long before = Filefrag(file);
+            Assert.True(before > 10, $"only {before} extents");
+            DefragResult r = Defrag(file);
+            Assert.True(Filefrag(file) < before);
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(Filefrag(file), r.ExtentsAfter);
+        }
+
+        [SkippableFact]
+        public void ImmutableIsSkippedWithAWarningAndReadOnlySnapshotsAndOtherFilesystemsAreErrors()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "refuse");
+            string immutable = Path.Combine(dir, "i.img");
+            FileBuilder.Fragmented(immutable, 1 << 20, 200);
+            Shell.Run("chattr", "+i", immutable);
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.Fragmented(Path.Combine(sv, "s.img"), 1 << 20, 200);
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(dir, "snap"));
+            string inSnapshot = Path.Combine(dir, "snap", "s.img");
+            string onXfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "xfs"), "x.img");
+            FileBuilder.Chunks(onXfs, 4, 4096, 8192);
+            string good = Path.Combine(dir, "good.img");
+            FileBuilder.Fragmented(good, 1 << 20, 200);
+            try
+            {
+                var facts = new[] { immutable, inSnapshot, onXfs }.Select(FileFacts.Of).ToArray();
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b, $c, $d", ("a", immutable), ("b", inSnapshot), ("c", onXfs), ("d", good));
+                Assert.Equal(new[] { "ReadOnlySnapshot", "OperationNotSupported" }, r.ErrorIds);
+                Assert.Equal(inSnapshot, r.Errors[0].TargetObject);
+                Assert.Equal(onXfs, r.Errors[1].TargetObject);
+                Assert.Contains("xfs", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("immutable", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+                var results = r.Objects<DefragResult>();
+                Assert.Equal(2, results.Count);
+                Assert.True(results[0].Skipped);
+                Assert.Equal(immutable, results[0].Path);
+                Assert.False(results[1].Skipped);
+                Assert.Equal(good, results[1].Path);
+                Assert.Equal(facts, new[] { immutable, inSnapshot, onXfs }.Select(FileFacts.Of).ToArray());
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", immutable);
+            }
+        }
+
+        [SkippableFact]
+        public void AConcurrentWriterLosesNoData()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "writer"), "db.img");
+            byte[] content = FileBuilder.Fragmented(file, 8 << 20, 2000);
+            byte[] patch = FileBuilder.RandomBytes(64 * 1024, 99);
+            bool wrote = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $f -StepSize 256KB",
+                (_, p) =>
+                {
+                    if (!wrote && p.ParentActivityId >= 0 && p.PercentComplete > 10)
+                    {
+                        wrote = true;
+                        FileBuilder.WriteAt(file, 0, patch);          // a range already defragmented
+                        FileBuilder.WriteAt(file, 6 << 20, patch);    // a range not reached yet
+                    }
+                },
+                ("f", file));
+            Assert.True(wrote);
+            Assert.Empty(r.Errors);
+            patch.CopyTo(content, 0);
+            patch.CopyTo(content, 6 << 20);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
+        public void StoppingEndsAfterTheCurrentStepWithTheDataIntact()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "stop"), "db.img");
+            byte[] content = FileBuilder.Fragmented(file, 16 << 20, 3000);
+            bool stopped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $f -StepSize 256KB",
+                (ps, p) =>
+                {
+                    if (!stopped && p.ParentActivityId >= 0 && p.PercentComplete > 5)
+                    {
+                        stopped = true;
+                        ps.BeginStop(null, null);
+                    }
+                },
+                ("f", file));
+            Assert.True(stopped);
+            Assert.True(r.Stopped);
+            Assert.Empty(r.Objects<DefragResult>());
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
+        public void RecurseDefragmentsEveryFileBelowAndADirectoryWithoutItIsAnError()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "tree");
+            string sub = Directory.CreateDirectory(Path.Combine(root, "sub")).FullName;
+            FileBuilder.Fragmented(Path.Combine(root, "a.img"), 2 << 20, 400, seed: 1);
+            FileBuilder.Fragmented(Path.Combine(sub, "b.img"), 2 << 20, 400, seed: 2);
+            PwshResult plain = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d", ("d", root));
+            Assert.Equal(new[] { "PathIsDirectory" }, plain.ErrorIds);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse", ("d", root));
+            Assert.Empty(r.Errors);
+            Assert.Equal(2, r.Objects<DefragResult>().Count(x => !x.Skipped && x.ExtentsAfter < x.ExtentsBefore));
+        }
+
+        [SkippableFact]
+        public void ARangeIsDefragmentedAloneAndCompressionLevelNeedsCompress()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "range"), "db.img");
+            FileBuilder.Fragmented(file, 8 << 20, 1500);
+            var extents = Infrastructure.Filefrag.Extents(file);
+            int tailBefore = extents.Count(e => e.Logical >= 4 << 20);
+            DefragResult r = Defrag(file, "-Offset 0 -Length 4MB");
+            Assert.False(r.Skipped);
+            var after = Infrastructure.Filefrag.Extents(file);
+            Assert.Equal(tailBefore, after.Count(e => e.Logical >= 4 << 20)); // the second half was not touched
+            Assert.True(after.Count(e => e.Logical < 4 << 20) < extents.Count(e => e.Logical < 4 << 20) / 10);
+
+            PwshResult bad = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -CompressionLevel 3", ("f", file));
+            Assert.Equal("CompressionLevelWithoutCompress", bad.ErrorIds.Single());
+        }
+
+        [SkippableFact]
+        public void TheTableViewShowsBeforeAndAfter()
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "view"), "db.img");
+            FileBuilder.Fragmented(file, 2 << 20, 300);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Empty(r.Errors);
+            Assert.Matches(@"\d+ → \d+", r.HostText);
+            foreach (string part in new[] { "Extents", "Fragments", "Rewritten", "KeptShared", "db.img", "MiB" })
+            {
+                Assert.Contains(part, r.HostText, StringComparison.Ordinal);
+            }
+        }
+    }
+}
