@@ -219,7 +219,7 @@ namespace Btrfs.Tests
             using (ChildProcess child = ChildConverter.ConvertToNoCowPausing(file, 16L << 20))
             {
                 string? line = child.ReadLine(TimeSpan.FromSeconds(60));
-                Assert.NotNull(line);
+                Assert.True(line is not null, "the child ended before pausing: " + child.StdErr);
                 Assert.StartsWith("paused ", line);
                 child.Kill(); // SIGKILL mid-copy
             }

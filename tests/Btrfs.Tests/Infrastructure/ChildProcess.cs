@@ -7,10 +7,23 @@ namespace Btrfs.Tests.Infrastructure
     internal sealed class ChildProcess : IDisposable
     {
         private readonly Process process;
+        private readonly System.Text.StringBuilder stderr = new();
 
         private ChildProcess(Process process) => this.process = process;
 
         internal int Pid => process.Id;
+
+        /// <summary>What the child wrote to stderr so far (for failure messages).</summary>
+        internal string StdErr
+        {
+            get
+            {
+                lock (stderr)
+                {
+                    return stderr.ToString();
+                }
+            }
+        }
 
         /// <summary>A process with the file open read-only on fd 3 (as a VM keeps its image open).</summary>
         internal static ChildProcess HoldingOpen(string path) =>
@@ -23,7 +36,7 @@ namespace Btrfs.Tests.Infrastructure
         /// <summary>Starts a command and waits for its first output line ("ready").</summary>
         internal static ChildProcess Start(string file, params string[] args)
         {
-            var psi = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            var psi = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (string a in args)
             {
                 psi.ArgumentList.Add(a);
@@ -31,6 +44,17 @@ namespace Btrfs.Tests.Infrastructure
 
             var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
             var child = new ChildProcess(p);
+            p.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (child.stderr)
+                    {
+                        child.stderr.AppendLine(e.Data);
+                    }
+                }
+            };
+            p.BeginErrorReadLine();
             var line = p.StandardOutput.ReadLineAsync();
             if (!line.Wait(TimeSpan.FromSeconds(30)) || line.Result is null)
             {
