@@ -33,6 +33,9 @@ namespace Btrfs.Bench
                 "variants" => Variants(args[1]),
                 "nocow" => NoCowBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "nocow-memory" => NoCowBench.Memory(args[1]),
+                "defrag" => FragmentationBench.Defrag(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "measure" => FragmentationBench.Measure(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
+                "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -40,7 +43,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs]");
             return 2;
         }
 

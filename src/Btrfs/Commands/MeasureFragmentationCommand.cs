@@ -1,7 +1,9 @@
 namespace Btrfs.Commands
 {
     using System;
+    using System.Collections.Generic;
     using System.Management.Automation;
+    using System.Threading.Tasks;
     using Btrfs.Core;
 
     /// <summary>Measure-Fragmentation: how fragmented files are, one object per file or a summary.</summary>
@@ -10,6 +12,7 @@ namespace Btrfs.Commands
     public sealed class MeasureFragmentationCommand : FileCmdletBase
     {
         private const int ProgressId = 0x4D46;
+        private const int Batch = 256;
         private FragmentationSummary? summary;
         private long files;
         private long bytes;
@@ -70,13 +73,65 @@ namespace Btrfs.Commands
             }
 
             files = 0;
-            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
+            var batch = new List<string>(Batch);
+            Task<MeasureOutcome[]>? inflight = null;
+            try
             {
-                if (entry.Kind == WalkEntryKind.File)
+                ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
                 {
-                    MeasureOne(entry.Path);
+                    if (entry.Kind == WalkEntryKind.File)
+                    {
+                        batch.Add(entry.Path);
+                        if (batch.Count == Batch)
+                        {
+                            inflight = Submit(batch, inflight);
+                            batch = new List<string>(Batch);
+                        }
+                    }
+                });
+                inflight = Submit(batch, inflight);
+                Emit(inflight);
+                inflight = null;
+            }
+            finally
+            {
+                inflight?.Wait(); // stopped or failed: let the readers finish before the command ends
+            }
+        }
+
+        /// <summary>
+        /// Files of a tree are measured a batch at a time on every core; while one batch is measured
+        /// the previous one is written out, in walk order, so the kernel's work overlaps the pipeline's.
+        /// </summary>
+        private Task<MeasureOutcome[]> Submit(List<string> batch, Task<MeasureOutcome[]>? previous)
+        {
+            Task<MeasureOutcome[]> next = Task.Run(() => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount, fromWalk: true));
+            Emit(previous);
+            return next;
+        }
+
+        private void Emit(Task<MeasureOutcome[]>? measured)
+        {
+            if (measured is null)
+            {
+                return;
+            }
+
+            foreach (MeasureOutcome o in measured.GetAwaiter().GetResult())
+            {
+                StopToken.ThrowIfCancellationRequested();
+                if (o.Report is FragmentationReport r)
+                {
+                    Emit(r);
                 }
-            });
+                else
+                {
+                    WriteError(ErrorRecords.From(o.Error!));
+                }
+
+                files++;
+                Report(o.Path);
+            }
         }
 
         /// <inheritdoc/>
@@ -97,21 +152,25 @@ namespace Btrfs.Commands
         {
             try
             {
-                FragmentationReport r = FragmentationAnalyzer.Measure(path, Threshold);
-                bytes += r.Size;
-                if (summary is null)
-                {
-                    WriteObject(r);
-                }
-                else
-                {
-                    summary.Add(r);
-                }
+                Emit(FragmentationAnalyzer.Measure(path, Threshold));
             }
             finally
             {
                 files++;
                 Report(path);
+            }
+        }
+
+        private void Emit(FragmentationReport r)
+        {
+            bytes += r.Size;
+            if (summary is null)
+            {
+                WriteObject(r);
+            }
+            else
+            {
+                summary.Add(r);
             }
         }
 

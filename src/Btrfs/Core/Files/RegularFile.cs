@@ -16,6 +16,24 @@ namespace Btrfs.Core
 
         /// <summary>A symbolic link as the last component is refused (O_NOFOLLOW): every write path uses this.</summary>
         NoFollow = 2,
+
+        /// <summary>
+        /// The caller has just classified the path as a regular file without opening it (the tree
+        /// walker, from the directory entry's d_type), so the stat before opening is skipped; the
+        /// descriptor is still checked after opening (O_NONBLOCK, O_NOCTTY: nothing can block).
+        /// </summary>
+        KnownRegular = 4,
+    }
+
+    /// <summary>The statfs answers for devices already seen, for one batch of files (thread-safe).</summary>
+    internal sealed class FileSystemCache
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<(uint, uint), (FileSystemType, long)> byDevice = new();
+
+        internal (FileSystemType Type, long MountFlags)? Find(in FileStatus st) =>
+            byDevice.TryGetValue((st.DevMajor, st.DevMinor), out var known) ? known : null;
+
+        internal void Add(in FileStatus st, FileSystemType type, long mountFlags) => byDevice.TryAdd((st.DevMajor, st.DevMinor), (type, mountFlags));
     }
 
     /// <summary>
@@ -61,31 +79,22 @@ namespace Btrfs.Core
         /// <summary>Opens <paramref name="path"/> read-only. Throws <see cref="FileOperationException"/>.</summary>
         public static RegularFile OpenRead(string path) => Open(path, OpenOptions.None);
 
-        /// <summary>Opens <paramref name="path"/> read-only as <paramref name="options"/> say. Throws <see cref="FileOperationException"/>.</summary>
-        internal static RegularFile Open(string path, OpenOptions options)
+        /// <summary>
+        /// Opens <paramref name="path"/> read-only as <paramref name="options"/> say. Throws
+        /// <see cref="FileOperationException"/>. With a <paramref name="fileSystems"/> cache, files on
+        /// a device already seen skip the statfs (many files of one tree).
+        /// </summary>
+        internal static RegularFile Open(string path, OpenOptions options, FileSystemCache? fileSystems = null)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             const string what = "Cannot open";
             bool noFollow = (options & OpenOptions.NoFollow) != 0;
             bool allowDirectory = (options & OpenOptions.AllowDirectory) != 0;
 
-            if (Libc.StatXPath(Libc.AT_FDCWD, path, noFollow ? Libc.AT_SYMLINK_NOFOLLOW : 0, Libc.STATX_TYPE | Libc.STATX_MODE, out Libc.StatX st) != 0)
+            if ((options & OpenOptions.KnownRegular) == 0)
             {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == Libc.ENOENT && IsSymbolicLink(path))
-                {
-                    throw new FileOperationException(
-                        FileErrorKind.DanglingSymbolicLink,
-                        errno,
-                        "stat",
-                        path,
-                        $"Cannot open '{path}': it is a symbolic link whose target does not exist. Fix or remove the link, or pass the target's path.");
-                }
-
-                throw FileOperationException.FromErrno(errno, "stat", path, what);
+                ThrowUnlessStatAccepts(path, noFollow, allowDirectory);
             }
-
-            ThrowUnlessAccepted(st.Mode, path, allowDirectory);
 
             int flags = Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC | Libc.O_NOCTTY | (noFollow ? Libc.O_NOFOLLOW : 0);
             SafeFileDescriptor fd = Libc.Open(path, flags, 0);
@@ -106,12 +115,19 @@ namespace Btrfs.Core
                 FileStatus status = FileStatus.Of(fd) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", path, what);
                 ThrowUnlessAccepted(status.Mode, path, allowDirectory);
 
+                if (fileSystems?.Find(status) is (FileSystemType known, long knownFlags))
+                {
+                    return new RegularFile(fd, path, status, known, knownFlags);
+                }
+
                 if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
                 {
                     throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", path, what);
                 }
 
-                return new RegularFile(fd, path, status, FileSystemType.FromMagic(sfs.Type), sfs.MountFlags);
+                FileSystemType type = FileSystemType.FromMagic(sfs.Type);
+                fileSystems?.Add(status, type, sfs.MountFlags);
+                return new RegularFile(fd, path, status, type, sfs.MountFlags);
             }
             catch
             {
@@ -161,6 +177,29 @@ namespace Btrfs.Core
                 "open",
                 path,
                 $"Cannot change '{path}': it is a symbolic link, and changes are never made through a link. Pass the path of its target{target} instead.");
+        }
+
+        /// <summary>Examines the path before opening it: FIFOs, devices, sockets (and unless allowed, directories) are refused unopened.</summary>
+        private static void ThrowUnlessStatAccepts(string path, bool noFollow, bool allowDirectory)
+        {
+            const string what = "Cannot open";
+            if (Libc.StatXPath(Libc.AT_FDCWD, path, noFollow ? Libc.AT_SYMLINK_NOFOLLOW : 0, Libc.STATX_TYPE | Libc.STATX_MODE, out Libc.StatX st) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.ENOENT && IsSymbolicLink(path))
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.DanglingSymbolicLink,
+                        errno,
+                        "stat",
+                        path,
+                        $"Cannot open '{path}': it is a symbolic link whose target does not exist. Fix or remove the link, or pass the target's path.");
+                }
+
+                throw FileOperationException.FromErrno(errno, "stat", path, what);
+            }
+
+            ThrowUnlessAccepted(st.Mode, path, allowDirectory);
         }
 
         private static bool IsSymbolicLink(string path) =>
