@@ -98,8 +98,9 @@ namespace Btrfs.Tests
             };
             var p = new DefragPlanner(o, FileSystemKind.Btrfs, (long)(400 * K));
             var ranges = p.Plan(extents).Select(r => (r.Start, r.End)).ToList();
-            Assert.Equal(new[] { (0L, (long)(80 * K)), ((long)(96 * K), (long)(112 * K)), ((long)(368 * K), (long)(400 * K)) }, ranges);
-            Assert.Equal((long)(96 * K), p.BytesToRewrite);
+            // [96K,112K) is one extent alone between a shared and a large one: rewriting it would change nothing.
+            Assert.Equal(new[] { (0L, (long)(80 * K)), ((long)(368 * K), (long)(400 * K)) }, ranges);
+            Assert.Equal((long)(80 * K), p.BytesToRewrite);
             Assert.Equal((long)(16 * K), p.SharedBytesSkipped);
             Assert.Equal(0, p.SharedBytesToUnshare);
 

@@ -65,21 +65,19 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(file, 8 << 20, 1200, seed: 5);
             string copy = Path.Combine(dir, "backup.img");
             Shell.Run("cp", "--reflink=always", file, copy);
-            // New writes to the live image: these ranges are its own now, the rest is still shared.
+            // New writes to the live image, in clusters of 16 blocks written backwards with a sync each:
+            // each cluster is 16 small extents of its own now; the rest is still shared.
             using (var w = new FileStream(file, FileMode.Open, FileAccess.Write))
             {
-                var rng = new Random(7);
-                for (int i = 0; i < 400; i++)
+                for (int cluster = 0; cluster < 20; cluster++)
                 {
-                    w.Position = rng.Next(2048) * 4096L;
-                    w.Write(FileBuilder.RandomBytes(4096, i));
-                    if (i % 64 == 63)
+                    for (int b = 15; b >= 0; b--)
                     {
+                        w.Position = ((cluster * 96L) + b) * 4096;
+                        w.Write(FileBuilder.RandomBytes(4096, (cluster * 16) + b));
                         w.Flush(flushToDisk: true);
                     }
                 }
-
-                w.Flush(flushToDisk: true);
             }
 
             Shell.Run("sync");

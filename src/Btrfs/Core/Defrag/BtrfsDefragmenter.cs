@@ -214,7 +214,7 @@ namespace Btrfs.Core
             else if (BytesToRewrite == 0)
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
-                string what = options.Compress is null ? $"no unshared extent below {SizeFormatter.Format(options.ExtentThreshold)}" : "no unshared data to recompress";
+                string what = options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
                 Skip($"nothing to do: {what}{shared}", warning: false);
             }
         }

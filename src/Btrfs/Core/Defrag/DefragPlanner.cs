@@ -8,8 +8,10 @@ namespace Btrfs.Core
     /// Pure logic: which byte ranges to hand to the kernel. From a file's extents in logical order it
     /// yields the ranges made only of extents a defragmentation should rewrite: unshared extents below
     /// the threshold (every unshared data extent when recompressing; shared ones too when asked),
-    /// merged across holes, never across an extent that stays. The file's final extent joins only a
-    /// range that reaches it. Memory is constant: ranges stream out as they close.
+    /// merged across holes, never across an extent that stays. A range of one extent alone is dropped
+    /// (rewriting it cannot join it to anything: a lone small extent between shared or large ones stays
+    /// one extent), and the file's final extent joins only a range that reaches it. Memory is
+    /// constant: ranges stream out as they close.
     /// </summary>
     internal sealed class DefragPlanner
     {
@@ -18,6 +20,9 @@ namespace Btrfs.Core
         private readonly long size;
         private RawExtent? pending;
         private ByteRange? open;
+        private int openCount;
+        private long openBytes;
+        private long openShared;
 
         internal DefragPlanner(DefragOptions options, FileSystemKind fs, long size)
         {
@@ -85,10 +90,11 @@ namespace Btrfs.Core
         {
             if (IsTarget(e, final))
             {
-                BytesToRewrite += (long)e.Length;
+                openCount++;
+                openBytes += (long)e.Length;
                 if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
                 {
-                    SharedBytesToUnshare += (long)e.Length;
+                    openShared += (long)e.Length;
                 }
 
                 open = open is ByteRange o ? new ByteRange(o.Start, (long)e.End) : new ByteRange((long)e.Logical, (long)e.End);
@@ -101,8 +107,18 @@ namespace Btrfs.Core
         private ByteRange? Close()
         {
             ByteRange? r = open;
+            bool keep = openCount > 1 || (openCount == 1 && options.Compress is not null);
+            if (keep)
+            {
+                BytesToRewrite += openBytes;
+                SharedBytesToUnshare += openShared;
+            }
+
             open = null;
-            return r;
+            openCount = 0;
+            openBytes = 0;
+            openShared = 0;
+            return keep ? r : null;
         }
 
         private bool IsTarget(in RawExtent e, bool final)
