@@ -309,27 +309,13 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void AnActiveSwapfileIsNeverConverted()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "swap");
-            string swap = Path.Combine(dir, "swapfile");
-            Shell.Run("truncate", "-s", "0", swap);
-            Shell.Run("chattr", "+C", swap);
-            Shell.Run("fallocate", "-l", "32M", swap);
-            Shell.Run("chmod", "0600", swap);
-            Shell.Run("mkswap", swap);
-            Shell.Run("swapon", swap);
-            try
-            {
-                var before = Original.Of(swap);
-                PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f -Force" + Yes, ("f", swap));
-                ErrorRecord e = Assert.Single(r.Errors);
-                Assert.Equal("FileIsActiveSwapfile,Btrfs.Commands.ConvertFromNoCowCommand", e.FullyQualifiedErrorId);
-                Assert.Contains("swapoff", e.Exception.Message, StringComparison.Ordinal);
-                before.AssertUntouched();
-            }
-            finally
-            {
-                Shell.Run("swapoff", swap);
-            }
+            using var swap = new ActiveSwapfile(fs.NewDirectory(TestFs.Btrfs, "swap"));
+            var before = Original.Of(swap.Path);
+            PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f -Force" + Yes, ("f", swap.Path));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("FileIsActiveSwapfile,Btrfs.Commands.ConvertFromNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("swapoff", e.Exception.Message, StringComparison.Ordinal);
+            before.AssertUntouched();
         }
     }
 }

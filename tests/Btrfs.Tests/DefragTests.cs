@@ -308,5 +308,56 @@ namespace Btrfs.Tests
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }
         }
+
+        [SkippableFact]
+        public void AppendOnlyInlineOnlyAndActiveSwapfilesAreSkippedWithAWarning()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "skips");
+            string append = Path.Combine(dir, "a.img");
+            FileBuilder.Fragmented(append, 1 << 20, 200);
+            Shell.Run("chattr", "+a", append);
+            string inline = Path.Combine(dir, "tiny.conf");
+            FileBuilder.WriteNew(inline, new byte[] { 1, 2, 3 });
+            Shell.Run("sync");
+            Assert.Contains("inline", Assert.Single(Infrastructure.Filefrag.Extents(inline)).Flags);
+            using var swap = new ActiveSwapfile(dir);
+            try
+            {
+                var facts = new[] { append, inline, swap.Path }.Select(FileFacts.Of).ToArray();
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b, $c -ExtentThreshold 1GB", ("a", append), ("b", inline), ("c", swap.Path));
+                Assert.Empty(r.Errors);
+                Assert.Equal(3, r.Warnings.Count);
+                Assert.Contains("append-only", r.Warnings[0].Message, StringComparison.Ordinal);
+                Assert.Contains("inline-only", r.Warnings[1].Message, StringComparison.Ordinal);
+                Assert.Contains("swapfile", r.Warnings[2].Message, StringComparison.Ordinal);
+                Assert.All(r.Objects<DefragResult>(), x => Assert.True(x.Skipped));
+                Assert.Equal(facts, new[] { append, inline, swap.Path }.Select(FileFacts.Of).ToArray());
+            }
+            finally
+            {
+                Shell.Run("chattr", "-a", append);
+            }
+        }
+
+        [SkippableFact]
+        public void WithoutWritePermissionItIsAccessDenied()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "perm");
+            string file = Path.Combine(dir, "root.img");
+            FileBuilder.Fragmented(file, 1 << 20, 200);
+            File.SetUnixFileMode(file, (UnixFileMode)0x1A4); // 0644, owned by root
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r;
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f", ("f", file));
+            }
+
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("AccessDenied,Btrfs.Commands.InvokeBtrfsDefragCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(ErrorCategory.PermissionDenied, e.CategoryInfo.Category);
+            Assert.Contains("write permission", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(file));
+        }
     }
 }

@@ -27,7 +27,7 @@ namespace Btrfs.Tests
                 string[] names =
                 {
                     "O_NOFOLLOW", "O_DIRECTORY", "O_TMPFILE", "O_CREAT", "O_EXCL", "O_RDWR", "O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY",
-                    "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD",
+                    "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD", "AT_EACCESS", "W_OK",
                     "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "SYNC_FILE_RANGE_WRITE", "POSIX_FADV_SEQUENTIAL",
                     "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
@@ -87,6 +87,8 @@ namespace Btrfs.Tests
             Same("AT_EMPTY_PATH", (ulong)Libc.AT_EMPTY_PATH);
             Same("AT_SYMLINK_NOFOLLOW", (ulong)Libc.AT_SYMLINK_NOFOLLOW);
             Same("AT_SYMLINK_FOLLOW", (ulong)Libc.AT_SYMLINK_FOLLOW);
+            Same("AT_EACCESS", (ulong)Libc.AT_EACCESS);
+            Same("W_OK", (ulong)Libc.W_OK);
             Same("AT_FDCWD", unchecked((ulong)(long)Libc.AT_FDCWD));
         }
 

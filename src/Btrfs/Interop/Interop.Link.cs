@@ -2,9 +2,17 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), realpath(3).</summary>
+    /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), faccessat(2), realpath(3).</summary>
     internal static partial class Libc
     {
+        internal const int W_OK = 2;
+
+        /// <summary>faccessat flag: check with the effective (filesystem) credentials, not the real ones.</summary>
+        internal const int AT_EACCESS = 0x200;
+
+        [LibraryImport(Name, EntryPoint = "faccessat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int FAccessAt(int dirfd, string path, int mode, int flags);
+
         internal const int AT_SYMLINK_FOLLOW = 0x400;
         internal const int AT_REMOVEDIR = 0x200;
 

@@ -179,6 +179,13 @@ namespace Btrfs.Core
             }
 
             FileGuards.ThrowIfReadOnly(file, "defragment");
+            InodeFlags flags = InodeFlagsIo.Get(file.Handle, file.Path);
+            if ((flags & InodeFlags.Immutable) == 0 && Libc.FAccessAt(Libc.AT_FDCWD, file.Path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) != 0
+                && Marshal.GetLastPInvokeError() is Libc.EACCES or Libc.EPERM)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "faccessat(W_OK)", file.Path, "Cannot defragment", "Defragmenting rewrites the file's data, so it needs write permission on the file (or root). Nothing was changed.");
+            }
+
             AvailableBytes = file.AvailableBytes();
 
             // One pass: the whole file for the figures, the requested range for the plan.
@@ -194,7 +201,6 @@ namespace Btrfs.Core
             SharedBytesSkipped = planner.SharedBytesSkipped;
             SharedBytesToUnshare = planner.SharedBytesToUnshare;
 
-            InodeFlags flags = InodeFlagsIo.Get(file.Handle, file.Path);
             if ((flags & InodeFlags.Immutable) != 0)
             {
                 Skip("immutable (chattr +i): left as it is", warning: true);
