@@ -120,5 +120,18 @@ namespace Btrfs.Tests
             Assert.True(FileFacts.HasNoCow(Path.Combine(t.Root, "sub")));
             Assert.False(FileFacts.HasNoCow(Path.Combine(t.Root, "subvol"))); // another subvolume: not entered
         }
+
+        [SkippableFact]
+        public void ASymbolicLinkAsTheStartingPointIsAnErrorNotFollowed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "walklink");
+            string target = Directory.CreateDirectory(Path.Combine(dir, "real")).FullName;
+            FileBuilder.WriteNew(Path.Combine(target, "x.img"), new byte[] { 1 });
+            string link = Path.Combine(dir, "link");
+            Directory.CreateSymbolicLink(link, target);
+            WalkEntry only = Assert.Single(TreeWalker.Walk(link));
+            Assert.Equal((WalkEntryKind.Error, FileErrorKind.IsSymbolicLink), (only.Kind, only.Error!.Kind));
+            Assert.Contains(target, only.Error.Message, StringComparison.Ordinal);
+        }
     }
 }

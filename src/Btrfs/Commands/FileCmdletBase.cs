@@ -69,6 +69,20 @@ namespace Btrfs.Commands
         /// <summary>Does the cmdlet's work on one resolved file system path.</summary>
         protected abstract void ProcessFile(string path);
 
+        /// <summary>A directory given without -Recurse: a PathIsDirectory error that says -Recurse <paramref name="what"/>.</summary>
+        protected static void ThrowIfDirectoryWithoutRecurse(string path, bool recurse, string verb, string what)
+        {
+            if (!recurse && FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true })
+            {
+                throw new FileOperationException(
+                    FileErrorKind.IsDirectory,
+                    Interop.Libc.EISDIR,
+                    "stat",
+                    path,
+                    $"Cannot {verb} '{path}': it is a directory. Add -Recurse to {what}.");
+            }
+        }
+
         /// <summary>
         /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
         /// directory below it (a directory before its contents), through the one

@@ -97,16 +97,7 @@ namespace Btrfs.Commands
         {
             if (!Recurse.IsPresent)
             {
-                if (FileStatus.OfPath(path, followLinks: false) is { IsDirectory: true })
-                {
-                    throw new FileOperationException(
-                        FileErrorKind.IsDirectory,
-                        Interop.Libc.EISDIR,
-                        "stat",
-                        path,
-                        $"Cannot defragment '{path}': it is a directory. Add -Recurse to defragment every file below it.");
-                }
-
+                ThrowIfDirectoryWithoutRecurse(path, false, "defragment", "defragment every file below it");
                 DefragOne(path);
                 return;
             }

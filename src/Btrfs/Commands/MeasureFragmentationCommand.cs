@@ -51,16 +51,7 @@ namespace Btrfs.Commands
         {
             if (!Recurse.IsPresent)
             {
-                if (FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true })
-                {
-                    throw new FileOperationException(
-                        FileErrorKind.IsDirectory,
-                        Interop.Libc.EISDIR,
-                        "stat",
-                        path,
-                        $"Cannot measure '{path}': it is a directory. Add -Recurse to measure every file below it.");
-                }
-
+                ThrowIfDirectoryWithoutRecurse(path, false, "measure", "measure every file below it");
                 MeasureOne(path);
                 return;
             }

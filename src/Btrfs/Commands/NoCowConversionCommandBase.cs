@@ -74,15 +74,7 @@ namespace Btrfs.Commands
 
         private void ConvertOne(string path)
         {
-            if (!Recurse.IsPresent && FileStatus.OfPath(path, followLinks: false) is { IsDirectory: true })
-            {
-                throw new FileOperationException(
-                    FileErrorKind.IsDirectory,
-                    Interop.Libc.EISDIR,
-                    "stat",
-                    path,
-                    $"Cannot convert '{path}': it is a directory. Add -Recurse to mark it and convert the files below it, or use Set-NoCow to mark only the directory.");
-            }
+            ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
 
             using NoCowConversion plan = NoCowConversion.Prepare(path, ToNoCow, Force.IsPresent);
             if (plan.AlreadyInState)

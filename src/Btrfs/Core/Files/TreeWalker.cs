@@ -35,7 +35,7 @@ namespace Btrfs.Core
     /// (memory grows with the depth, not with the number of files). It stays on the starting
     /// filesystem unless asked (a directory whose st_dev differs is reported, not entered: btrfs
     /// subvolumes and snapshots count as other filesystems, as with find -xdev), never follows
-    /// symbolic links, never opens FIFOs or devices (entries are classified by d_type), and reports a
+    /// symbolic links (not even as the starting point), never opens FIFOs or devices (entries are classified by d_type), and reports a
     /// directory it cannot read as an entry with an error and goes on.
     /// </summary>
     public static class TreeWalker
@@ -49,6 +49,18 @@ namespace Btrfs.Core
 
         private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems)
         {
+            if (FileStatus.OfPath(root, followLinks: false) is { Mode: var mode } && (mode & Libc.S_IFMT) == Libc.S_IFLNK)
+            {
+                string target = Libc.RealPath(root) is string real ? $" ('{real}')" : string.Empty;
+                yield return new WalkEntry(root, WalkEntryKind.Error, new FileOperationException(
+                    FileErrorKind.IsSymbolicLink,
+                    Libc.ELOOP,
+                    "lstat",
+                    root,
+                    $"Cannot walk '{root}': it is a symbolic link, and -Recurse never follows symbolic links. Pass the path of its target{target} instead."));
+                yield break;
+            }
+
             if (FileStatus.OfPath(root, followLinks: true) is not FileStatus top)
             {
                 int errno = Marshal.GetLastPInvokeError();
