@@ -35,6 +35,11 @@ namespace Btrfs.Commands
             internal const string NoCowRequiresEmptyFile = "NoCowRequiresEmptyFile";
             internal const string NoCowConflictsWithCompression = "NoCowConflictsWithCompression";
             internal const string NoCowNotApplied = "NoCowNotApplied";
+            internal const string DestinationExists = "DestinationExists";
+            internal const string SourceIsDestination = "SourceIsDestination";
+            internal const string ReflinkAcrossFileSystems = "ReflinkAcrossFileSystems";
+            internal const string ReflinkNotSupported = "ReflinkNotSupported";
+            internal const string ReflinkChecksumClassMismatch = "ReflinkChecksumClassMismatch";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -63,6 +68,11 @@ namespace Btrfs.Commands
             FileErrorKind.NoCowRequiresEmptyFile => (Ids.NoCowRequiresEmptyFile, ErrorCategory.InvalidOperation),
             FileErrorKind.NoCowConflictsWithCompression => (Ids.NoCowConflictsWithCompression, ErrorCategory.InvalidOperation),
             FileErrorKind.NoCowNotApplied => (Ids.NoCowNotApplied, ErrorCategory.WriteError),
+            FileErrorKind.AlreadyExists => (Ids.DestinationExists, ErrorCategory.ResourceExists),
+            FileErrorKind.SameFile => (Ids.SourceIsDestination, ErrorCategory.InvalidArgument),
+            FileErrorKind.CrossFileSystem => (Ids.ReflinkAcrossFileSystems, ErrorCategory.InvalidOperation),
+            FileErrorKind.ReflinkNotSupported => (Ids.ReflinkNotSupported, ErrorCategory.NotImplemented),
+            FileErrorKind.ChecksumClassMismatch => (Ids.ReflinkChecksumClassMismatch, ErrorCategory.InvalidOperation),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

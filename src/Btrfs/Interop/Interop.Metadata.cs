@@ -19,6 +19,14 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "fchmod", SetLastError = true)]
         internal static partial int FChmod(SafeFileDescriptor fd, uint mode);
 
+        /// <summary>lchown(2): a symbolic link's own owner.</summary>
+        [LibraryImport(Name, EntryPoint = "lchown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int LChown(string path, uint owner, uint group);
+
+        /// <summary>utimensat(2) (with AT_SYMLINK_NOFOLLOW: a symbolic link's own times).</summary>
+        [LibraryImport(Name, EntryPoint = "utimensat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static unsafe partial int UtimensAt(int dirfd, string path, TimeSpec* times, int flags);
+
         /// <summary>futimens(fd, times): times[0] is the access time, times[1] the modification time.</summary>
         [LibraryImport(Name, EntryPoint = "futimens", SetLastError = true)]
         internal static unsafe partial int FUtimens(SafeFileDescriptor fd, TimeSpec* times);

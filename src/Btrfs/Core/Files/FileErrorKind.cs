@@ -74,5 +74,20 @@ namespace Btrfs.Core
 
         /// <summary>The kernel accepted the change but the flag, read back, is not as asked.</summary>
         NoCowNotApplied,
+
+        /// <summary>The destination exists and may not be replaced (or appeared meanwhile).</summary>
+        AlreadyExists,
+
+        /// <summary>Source and destination are the same file.</summary>
+        SameFile,
+
+        /// <summary>Source and destination are on different filesystems (EXDEV).</summary>
+        CrossFileSystem,
+
+        /// <summary>The filesystem cannot share extents (no reflink).</summary>
+        ReflinkNotSupported,
+
+        /// <summary>btrfs: one side is NOCOW (no checksums), the other not: they cannot share extents.</summary>
+        ChecksumClassMismatch,
     }
 }

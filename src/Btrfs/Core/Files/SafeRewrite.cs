@@ -2,11 +2,8 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Globalization;
     using System.IO;
     using System.Runtime.InteropServices;
-    using System.Text;
-    using System.Text.RegularExpressions;
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Interop;
@@ -51,11 +48,8 @@ namespace Btrfs.Core
     /// opened it, then an atomic rename over the original and an fsync of the directory. Any failure
     /// or cancellation before the rename leaves the original exactly as it was and no temporary file.
     /// </summary>
-    internal static partial class SafeRewrite
+    internal static class SafeRewrite
     {
-        /// <summary>Hidden temporary names: ".&lt;name&gt;.~btrfs-&lt;pid&gt;-&lt;8 hex&gt;".</summary>
-        internal const string Marker = ".~btrfs-";
-
         /// <summary>Runs the rewrite of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>).</summary>
         internal static void Run(RegularFile source, RewriteSession session, RewriteOptions options)
         {
@@ -72,7 +66,7 @@ namespace Btrfs.Core
 
             if (session.FirstVisit(dirPath))
             {
-                RemoveStaleTemporaries(dir, dirPath);
+                TemporaryFile.RemoveStale(dir, dirPath);
             }
 
             using TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary);
@@ -130,40 +124,6 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Removes hidden temporary files left in the directory by runs whose process no longer exists.</summary>
-        internal static int RemoveStaleTemporaries(SafeFileDescriptor dir, string dirPath)
-        {
-            int removed = 0;
-            string[] names;
-            try
-            {
-                names = Directory.GetFiles(dirPath, "." + "*" + Marker + "*");
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return 0;
-            }
-
-            foreach (string path in names)
-            {
-                string file = System.IO.Path.GetFileName(path);
-                Match m = TemporaryName().Match(file);
-                if (!m.Success || Directory.Exists("/proc/" + m.Groups["pid"].Value))
-                {
-                    continue;
-                }
-
-                if (Libc.StatXAt(dir, file, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_TYPE, out Libc.StatX st) == 0
-                    && (st.Mode & Libc.S_IFMT) == Libc.S_IFREG
-                    && Libc.UnlinkAt(dir, file, 0) == 0)
-                {
-                    removed++;
-                }
-            }
-
-            return removed;
-        }
-
         /// <summary>
         /// fsync of the copy on another thread while its data is compared with the original's: the
         /// disk writes and the comparison (page cache and CPU) overlap. Both must succeed.
@@ -214,113 +174,6 @@ namespace Btrfs.Core
                 "statx",
                 source.Path,
                 $"Cannot rewrite '{source.Path}': the file changed while it was being copied ({what}). The original was left as it is now and the copy was removed. Try again when nothing writes to it.");
-        }
-
-        [GeneratedRegex(@"^\..*\.~btrfs-(?<pid>\d+)-[0-9a-f]{8}$", RegexOptions.CultureInvariant)]
-        private static partial Regex TemporaryName();
-
-        /// <summary>The temporary file: unnamed (O_TMPFILE) until the last moment, or hidden and always removed.</summary>
-        private sealed class TemporaryFile : IDisposable
-        {
-            private readonly SafeFileDescriptor dir;
-            private readonly string dirPath;
-            private string? linkedName;
-            private bool committed;
-
-            private TemporaryFile(SafeFileDescriptor dir, string dirPath, SafeFileDescriptor handle, string? linkedName)
-            {
-                this.dir = dir;
-                this.dirPath = dirPath;
-                Handle = handle;
-                this.linkedName = linkedName;
-            }
-
-            internal SafeFileDescriptor Handle { get; }
-
-            internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed)
-            {
-                if (!forceNamed)
-                {
-                    SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, 0x180);
-                    if (!fd.IsInvalid)
-                    {
-                        return new TemporaryFile(dir, dirPath, fd, null);
-                    }
-
-                    int errno = Marshal.GetLastPInvokeError();
-                    fd.Dispose();
-                    if (errno is not (Libc.EOPNOTSUPP or Libc.EISDIR or Libc.EINVAL))
-                    {
-                        throw CreateFailure(errno, dirPath, name);
-                    }
-                }
-
-                string hidden = HiddenName(name);
-                SafeFileDescriptor named = Libc.OpenAt(dir, hidden, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
-                if (named.IsInvalid)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    named.Dispose();
-                    throw CreateFailure(errno, dirPath, name);
-                }
-
-                return new TemporaryFile(dir, dirPath, named, hidden);
-            }
-
-            /// <summary>Gives the file a hidden name (if it has none yet) and renames it over <paramref name="name"/>.</summary>
-            internal void LinkAndReplace(string name, string originalPath)
-            {
-                if (linkedName is null)
-                {
-                    string hidden = HiddenName(name);
-                    string self = "/proc/self/fd/" + Handle.Fd.ToString(CultureInfo.InvariantCulture);
-                    if (Libc.LinkAt(Libc.AT_FDCWD, self, dir, hidden, Libc.AT_SYMLINK_FOLLOW) != 0)
-                    {
-                        throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "linkat", originalPath, "Cannot give the new copy a name next to", "The original is unchanged.");
-                    }
-
-                    linkedName = hidden;
-                }
-
-                if (Libc.RenameAt(dir, linkedName, dir, name) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "renameat", originalPath, "Cannot put the new copy in place of", "The original is unchanged.");
-                }
-
-                committed = true;
-            }
-
-            public void Dispose()
-            {
-                if (!committed && linkedName is not null)
-                {
-                    _ = Libc.UnlinkAt(dir, linkedName, 0);
-                }
-
-                Handle.Dispose();
-            }
-
-            private static string HiddenName(string name)
-            {
-                // NAME_MAX is 255 bytes: keep a recognizable prefix of the name.
-                string prefix = name;
-                while (Encoding.UTF8.GetByteCount(prefix) > 200)
-                {
-                    prefix = prefix[..^1];
-                }
-
-                string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-                string rand = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
-                return "." + prefix + Marker + pid + "-" + rand;
-            }
-
-            private static FileOperationException CreateFailure(int errno, string dirPath, string name) =>
-                FileOperationException.FromErrno(
-                    errno,
-                    "open(O_TMPFILE)",
-                    System.IO.Path.Combine(dirPath, name),
-                    "Cannot create the temporary copy next to",
-                    errno is Libc.EACCES or Libc.EPERM ? "Writing into its directory needs write permission there. The original is unchanged." : "The original is unchanged.");
         }
     }
 }
