@@ -4,6 +4,8 @@
 // copy (so every extent is shared), and reports per N: extents/s of the Core FIEMAP reader, of
 // `Get-BtrfsExtent | Where-Object IsShared` in the hosted engine, wall time of `filefrag -v`, and the
 // peak memory of the cmdlet run, measured in a child process of its own.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Btrfs.Bench
 {
     using System;

@@ -1,6 +1,8 @@
 // A child process for the fault tests: it runs one Core operation on a file and, once a given number of
 // bytes is done, prints "paused" and waits, so the test can kill it with SIGKILL at a known point.
 //   Btrfs.Tests.Child convert-to-nocow <path> <pause-after-bytes>
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Btrfs.Tests.Child
 {
     using System;

@@ -133,6 +133,7 @@ namespace Btrfs.Tests.Infrastructure
             {
                 "btrfs" => new[] { "mkfs.btrfs", "-q", "-f" },
                 "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
+                "xfs-noreflink" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0" },
                 "ext4" => new[] { "mkfs.ext4", "-q", "-F" },
                 _ => throw new ArgumentException(mkfs),
             };

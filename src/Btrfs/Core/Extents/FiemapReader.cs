@@ -140,6 +140,18 @@ namespace Btrfs.Core
             return new RawExtent(lo, physical, hi - lo, e.Flags);
         }
 
+        /// <summary>The number of extents in [start, start + length): FIEMAP's count-only mode (fm_extent_count = 0).</summary>
+        internal static unsafe long Count(RegularFile file, ulong start, ulong length)
+        {
+            var header = new Libc.Fiemap { Start = start, Length = length, ExtentCount = 0 };
+            if (Libc.Ioctl(file.Handle, Libc.FS_IOC_FIEMAP, &header) != 0)
+            {
+                throw FiemapError(Marshal.GetLastPInvokeError(), file);
+            }
+
+            return header.MappedExtents;
+        }
+
         private static RawExtent ReadExtent(byte[] buffer, int index)
         {
             Libc.FiemapExtent fe = MemoryMarshal.Read<Libc.FiemapExtent>(buffer.AsSpan(HeaderSize + (index * ExtentSize), ExtentSize));

@@ -50,7 +50,12 @@ namespace Btrfs.Core
             }
 
             ThrowIfReadOnly(file, what);
+            ThrowIfSwapfile(file, what);
+        }
 
+        /// <summary>Refuses an active swapfile (listed in /proc/swaps), with this module's message rather than the kernel's ETXTBSY.</summary>
+        internal static void ThrowIfSwapfile(RegularFile file, string what)
+        {
             if (!file.IsDirectory && IsActiveSwapfile(file.Status))
             {
                 throw new FileOperationException(
@@ -58,7 +63,7 @@ namespace Btrfs.Core
                     Libc.ETXTBSY,
                     "/proc/swaps",
                     file.Path,
-                    $"Cannot {Phrase(what, file.Path)}: it is an active swapfile (listed in /proc/swaps). Run swapoff on it first; an active swapfile is never changed.");
+                    $"Cannot {Phrase(what, file.Path)}: it is an active swapfile (listed in /proc/swaps). Run swapoff on it first; an active swapfile is never changed, cloned or deduplicated.");
             }
         }
 

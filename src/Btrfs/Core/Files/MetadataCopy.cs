@@ -14,7 +14,7 @@ namespace Btrfs.Core
     /// </summary>
     internal static class MetadataCopy
     {
-        internal static unsafe void Copy(RegularFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags)
+        internal static unsafe void Copy(RegularFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true)
         {
             FileStatus st = source.Status;
             if (Libc.FChown(target, st.Uid, st.Gid) != 0)
@@ -27,7 +27,7 @@ namespace Btrfs.Core
                 throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchmod", source.Path, "Cannot give the copy the mode of", "The original is unchanged.");
             }
 
-            foreach (string name in ListXattrs(source))
+            foreach (string name in includeXattrs ? ListXattrs(source) : new List<string>())
             {
                 byte[]? value = GetXattr(source, name);
                 if (value is null)

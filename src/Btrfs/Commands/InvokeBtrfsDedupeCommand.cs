@@ -1,0 +1,111 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>Invoke-BtrfsDedupe: makes ranges that hold the same bytes share extents, the kernel comparing them.</summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDedupe", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(DedupeResult))]
+    public sealed class InvokeBtrfsDedupeCommand : FileCmdletBase
+    {
+        private ProgressBars? bars;
+
+        /// <summary>The files whose ranges should share the source's extents.</summary>
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public string[] Destination { get; set; } = Array.Empty<string>();
+
+        /// <summary>First byte of the source range.</summary>
+        [Parameter]
+        [ValidateRange(0, long.MaxValue)]
+        public long Offset { get; set; }
+
+        /// <summary>Bytes of the range; default to the end.</summary>
+        [Parameter]
+        [ValidateRange(1, long.MaxValue)]
+        public long Length { get; set; }
+
+        /// <summary>Where the range is in each destination; default the source offset.</summary>
+        [Parameter]
+        [ValidateRange(0, long.MaxValue)]
+        public long DestinationOffset { get; set; }
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing() => bars = new ProgressBars(this, "Invoke-BtrfsDedupe", 0x4444);
+
+        /// <inheritdoc/>
+        protected override void EndProcessing() => bars?.Complete();
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            using RegularFile source = RegularFile.OpenRead(path);
+            long? length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : null;
+            long destOffset = MyInvocation.BoundParameters.ContainsKey(nameof(DestinationOffset)) ? DestinationOffset : Offset;
+            foreach (string dest in ResolveDestinations())
+            {
+                try
+                {
+                    DedupeOne(source, dest, length, destOffset);
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+        }
+
+        private void DedupeOne(RegularFile source, string dest, long? length, long destOffset)
+        {
+            if (FileStatus.OfPath(dest, followLinks: true) is FileStatus st && st.SameInode(source.Status))
+            {
+                throw new FileOperationException(FileErrorKind.SameFile, Interop.Libc.EINVAL, "stat", dest, $"Cannot deduplicate '{source.Path}' against itself ('{dest}' is the same file). Give another destination.");
+            }
+
+            long bytes = Math.Max(0, Math.Min(length ?? long.MaxValue, source.Size - Offset));
+            if (!ShouldProcess(dest, $"Share extents with '{source.Path}' where the bytes are equal ({SizeFormatter.Format(bytes)} compared by the kernel; data unchanged)"))
+            {
+                return;
+            }
+
+            bars!.StartFile(dest, bytes);
+            DedupeResult result;
+            try
+            {
+                result = Deduplicator.Dedupe(source, dest, Offset, length, destOffset, bars.Report, StopToken);
+            }
+            finally
+            {
+                bars.EndFile();
+            }
+
+            WriteObject(result);
+            if (result.Status == DedupeStatus.Error)
+            {
+                var ex = new FileOperationException(FileOperationException.KindOf(result.Errno), result.Errno, "FIDEDUPERANGE", dest, $"Cannot deduplicate '{dest}' against '{source.Path}': {result.ErrorMessage} The destination is unchanged.");
+                WriteError(ErrorRecords.From(ex));
+            }
+        }
+
+        private IEnumerable<string> ResolveDestinations()
+        {
+            foreach (string d in Destination)
+            {
+                if (WildcardPattern.ContainsWildcardCharacters(d))
+                {
+                    foreach (string r in SessionState.Path.GetResolvedProviderPathFromPSPath(d, out _))
+                    {
+                        yield return r;
+                    }
+                }
+                else
+                {
+                    yield return SessionState.Path.GetUnresolvedProviderPathFromPSPath(d);
+                }
+            }
+        }
+    }
+}

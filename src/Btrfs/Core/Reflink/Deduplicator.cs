@@ -1,0 +1,235 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Btrfs.Interop;
+
+    /// <summary>The outcome of deduplicating one destination against a source.</summary>
+    public enum DedupeStatus
+    {
+        /// <summary>Ranges that held the same bytes now share extents.</summary>
+        Deduped,
+
+        /// <summary>The ranges already pointed at the same extents: the kernel was not asked.</summary>
+        AlreadyShared,
+
+        /// <summary>The kernel compared the bytes and some differ: those ranges were left as they are.</summary>
+        Differs,
+
+        /// <summary>The kernel refused; ErrorMessage says why.</summary>
+        Error,
+    }
+
+    /// <summary>Invoke-BtrfsDedupe's result: one per destination. Every property is a scalar.</summary>
+    public sealed class DedupeResult
+    {
+        /// <summary>The source file.</summary>
+        public string Source { get; init; } = string.Empty;
+
+        /// <summary>The destination file.</summary>
+        public string Destination { get; init; } = string.Empty;
+
+        /// <summary>Bytes asked to deduplicate.</summary>
+        public long BytesRequested { get; init; }
+
+        /// <summary>Bytes the kernel deduplicated (they now share extents with the source).</summary>
+        public long BytesDeduped { get; init; }
+
+        /// <summary>Bytes that already shared the source's extents (skipped without asking the kernel).</summary>
+        public long BytesAlreadyShared { get; init; }
+
+        /// <summary>Bytes in ranges whose content differs (left as they are).</summary>
+        public long BytesDiffering { get; init; }
+
+        /// <summary>Deduped, AlreadyShared, Differs or Error.</summary>
+        public DedupeStatus Status { get; init; }
+
+        /// <summary>With Error: what the kernel said and what it means.</summary>
+        public string? ErrorMessage { get; init; }
+
+        /// <summary>FIDEDUPERANGE calls made (0 when everything was shared already).</summary>
+        internal int KernelCalls { get; init; }
+
+        /// <summary>With Error: the errno.</summary>
+        internal int Errno { get; init; }
+    }
+
+    /// <summary>
+    /// Invoke-BtrfsDedupe's Core: FIDEDUPERANGE in chunks (the kernel compares the bytes and shares
+    /// them only when equal; btrfs does at most 16 MiB per call), after skipping every chunk whose
+    /// source and destination already map to the same extents (FIEMAP), so a second run asks the kernel
+    /// nothing. Dedupe never changes the data of either file.
+    /// </summary>
+    public static class Deduplicator
+    {
+        /// <summary>Bytes per call: btrfs's BTRFS_MAX_DEDUPE_LEN.</summary>
+        public const long ChunkSize = 16L << 20;
+
+        /// <summary>
+        /// Deduplicates [<paramref name="offset"/>, +<paramref name="length"/>) of
+        /// <paramref name="source"/> with the same bytes of <paramref name="destination"/> at
+        /// <paramref name="destinationOffset"/>. Refusals of the kernel come back as a result with
+        /// Status Error; a destination that cannot be opened throws <see cref="FileOperationException"/>.
+        /// </summary>
+        public static DedupeResult Dedupe(RegularFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default)
+        {
+            ArgumentNullException.ThrowIfNull(source);
+            using RegularFile dest = RegularFile.Open(destination, OpenOptions.NoFollow);
+            FileGuards.ThrowIfSwapfile(source, "deduplicate {0}");
+            FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}");
+            long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
+            long deduped = 0, shared = 0, differing = 0, done = 0;
+            int calls = 0;
+            string? error = null;
+            int errorErrno = 0;
+            for (long pos = 0; pos < requested && error is null; pos += ChunkSize)
+            {
+                cancel.ThrowIfCancellationRequested();
+                long n = Math.Min(ChunkSize, requested - pos);
+                if (SameExtents(source, offset + pos, dest, destinationOffset + pos, n))
+                {
+                    shared += n;
+                }
+                else
+                {
+                    for (long at = 0; at < n;)
+                    {
+                        calls++;
+                        (int status, long bytes, int errno) = Call(source, offset + pos + at, n - at, dest, destinationOffset + pos + at);
+                        if (errno != 0 || status < 0)
+                        {
+                            errorErrno = errno != 0 ? errno : -status;
+                            error = Explain(errorErrno, source, dest);
+                            break;
+                        }
+
+                        if (status == Libc.FILE_DEDUPE_RANGE_DIFFERS)
+                        {
+                            differing += n - at;
+                            break;
+                        }
+
+                        if (bytes <= 0)
+                        {
+                            break; // the kernel would not take the rest (an unaligned tail): leave it
+                        }
+
+                        deduped += bytes;
+                        at += bytes;
+                    }
+                }
+
+                done += n;
+                progress?.Invoke(done);
+            }
+
+            DedupeStatus result = error is not null ? DedupeStatus.Error
+                : differing > 0 ? DedupeStatus.Differs
+                : deduped > 0 || shared < requested ? DedupeStatus.Deduped
+                : DedupeStatus.AlreadyShared;
+            return new DedupeResult
+            {
+                Source = source.Path,
+                Destination = dest.Path,
+                BytesRequested = requested,
+                BytesDeduped = deduped,
+                BytesAlreadyShared = shared,
+                BytesDiffering = differing,
+                Status = result,
+                ErrorMessage = error,
+                KernelCalls = calls,
+                Errno = errorErrno,
+            };
+        }
+
+        /// <summary>
+        /// True when [a, a+n) of <paramref name="x"/> and [b, b+n) of <paramref name="y"/> map to the
+        /// same physical bytes (holes at the same places count as the same): FIEMAP of both ranges,
+        /// normalized to offsets within the range and merged where physically contiguous.
+        /// </summary>
+        internal static bool SameExtents(RegularFile x, long a, RegularFile y, long b, long n)
+        {
+            List<RawExtent> sx = Normalized(x, a, n);
+            List<RawExtent> sy = Normalized(y, b, n);
+            if (sx.Count == 0 || sx.Count != sy.Count)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < sx.Count; i++)
+            {
+                if (sx[i] != sy[i])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static List<RawExtent> Normalized(RegularFile f, long start, long n)
+        {
+            var list = new List<RawExtent>();
+            const uint unknown = Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DELALLOC | Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN;
+            foreach (RawExtent e in FiemapReader.Read(f, (ulong)start, (ulong)n, sync: false))
+            {
+                if ((e.Flags & unknown) != 0)
+                {
+                    list.Clear();
+                    list.Add(new RawExtent(0, 0, 0, unknown)); // never equal to anything real
+                    return list;
+                }
+
+                // Offsets within the range; only the flags that say where the data is.
+                uint flags = e.Flags & Libc.FIEMAP_EXTENT_ENCODED;
+                var r = new RawExtent(e.Logical - (ulong)start, e.Physical, e.Length, flags);
+                if (list.Count > 0)
+                {
+                    RawExtent last = list[^1];
+                    if (flags == 0 && last.Flags == 0 && last.End == r.Logical && last.Physical + last.Length == r.Physical)
+                    {
+                        list[^1] = new RawExtent(last.Logical, last.Physical, last.Length + r.Length, 0);
+                        continue;
+                    }
+                }
+
+                list.Add(r);
+            }
+
+            return list;
+        }
+
+        private static unsafe (int Status, long Bytes, int Errno) Call(RegularFile source, long offset, long length, RegularFile dest, long destOffset)
+        {
+            var args = new Libc.FileDedupeRangeOne
+            {
+                SourceOffset = (ulong)offset,
+                SourceLength = (ulong)length,
+                DestinationCount = 1,
+                DestinationFd = dest.Handle.Fd,
+                DestinationOffset = (ulong)destOffset,
+            };
+            int rc = Libc.Ioctl(source.Handle, Libc.FIDEDUPERANGE, &args);
+            return rc < 0 ? (0, 0, Marshal.GetLastPInvokeError()) : (args.Status, (long)args.BytesDeduped, 0);
+        }
+
+        private static string Explain(int errno, RegularFile source, RegularFile dest)
+        {
+            string why = errno switch
+            {
+                Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file, and ranges that are not block-aligned",
+                Libc.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
+                Libc.EOPNOTSUPP or Libc.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
+                Libc.EXDEV => "the two files are on different filesystems",
+                Libc.EPERM or Libc.EACCES => "deduplicating needs write permission on the destination, its ownership, or root; immutable and append-only files cannot be changed",
+                Libc.ETXTBSY => "one of the files is an active swapfile",
+                Libc.EAGAIN or Libc.EBUSY => "btrfs is sending the subvolume (btrfs send) or the file is in use as a swapfile; try again later",
+                _ => string.Empty,
+            };
+            string text = $"{Libc.StrError(errno)} ({Libc.ErrnoName(errno)})";
+            return why.Length > 0 ? $"{text}: {why}." : text + ".";
+        }
+    }
+}

@@ -1,0 +1,478 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.IO;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// New-BtrfsReflink's Core for one file: a checked plan (everything that would refuse the copy is
+    /// found before anything is created), then <see cref="Run"/>. A new destination is made as an
+    /// unnamed file in the destination directory, given the source's NOCOW state while it is empty (a
+    /// clone between a NOCOW and a COW file is EINVAL on btrfs), cloned (FICLONE, or FICLONERANGE for
+    /// a range) or, with the Copy fallback, copied, and only then named; a replaced destination is
+    /// renamed over atomically. A failure leaves no file behind and an existing destination as it was.
+    /// </summary>
+    public sealed class ReflinkCopy : IDisposable
+    {
+        private readonly RegularFile source;
+        private readonly ReflinkOptions options;
+        private readonly List<string> warnings = new();
+        private readonly string destination;
+        private readonly string destinationDirectory;
+        private readonly string destinationName;
+        private RegularFile? existing;
+        private bool sourceNoCow;
+        private bool classFromDestination;
+        private string? fallbackReason;
+        private long destinationAvailable;
+
+        private ReflinkCopy(RegularFile source, string destination, ReflinkOptions options)
+        {
+            this.source = source;
+            this.options = options;
+            this.destination = System.IO.Path.GetFullPath(destination);
+            destinationDirectory = System.IO.Path.GetDirectoryName(this.destination) ?? "/";
+            destinationName = System.IO.Path.GetFileName(this.destination);
+        }
+
+        /// <summary>The source file.</summary>
+        public string Source => source.Path;
+
+        /// <summary>The destination file.</summary>
+        public string Destination => destination;
+
+        /// <summary>The destination exists and will be replaced (or, with a range, written into).</summary>
+        public bool DestinationExists => existing is not null;
+
+        /// <summary>Bytes to clone or copy.</summary>
+        public long Length { get; private set; }
+
+        /// <summary>Extents in the source range (the clone's cost grows with them).</summary>
+        public long ExtentCount { get; private set; }
+
+        /// <summary>Reflink, or Copy when the fallback applies.</summary>
+        public ReflinkMethod Method => fallbackReason is null ? ReflinkMethod.Reflink : ReflinkMethod.Copy;
+
+        /// <summary>Things the user should know that do not stop the copy.</summary>
+        public IReadOnlyList<string> Warnings => warnings;
+
+        /// <summary>
+        /// Opens the source and checks the destination. Throws <see cref="FileOperationException"/>
+        /// for every refusal: the destination exists (without Force) or is the source, immutable,
+        /// append-only, read-only or an active swapfile; the source is an active swapfile; the
+        /// filesystems differ or cannot share extents (without the Copy fallback); the NOCOW states of
+        /// an existing destination and the source differ (without the Copy fallback); a range is not
+        /// aligned, runs past the source's end or overlaps itself in one file.
+        /// </summary>
+        public static ReflinkCopy Prepare(string source, string destination, ReflinkOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            RegularFile src = RegularFile.Open(source, OpenOptions.None);
+            var copy = new ReflinkCopy(src, destination, options);
+            try
+            {
+                copy.Check();
+                return copy;
+            }
+            catch
+            {
+                copy.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Makes the copy. Throws <see cref="FileOperationException"/>; nothing is left behind on failure.</summary>
+        public ReflinkResult Run(CancellationToken cancel = default)
+        {
+            var clock = Stopwatch.StartNew();
+            cancel.ThrowIfCancellationRequested();
+            using SafeFileDescriptor dir = OpenDirectory();
+            if (options.IsRange && existing is not null)
+            {
+                CloneRangeInPlace();
+            }
+            else
+            {
+                using TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false);
+                SetClass(temp.Handle);
+                Fill(temp.Handle, cancel);
+                if (options.Preserve)
+                {
+                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeFlagsIo.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
+                }
+                else
+                {
+                    _ = Libc.FChmod(temp.Handle, source.Status.Permissions & 0x1FF & ~Umask());
+                }
+
+                if (Libc.FSync(temp.Handle) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", destination, "Cannot sync the copy");
+                }
+
+                cancel.ThrowIfCancellationRequested();
+                if (existing is not null)
+                {
+                    temp.LinkAndReplace(destinationName, destination);
+                }
+                else
+                {
+                    temp.LinkAsNew(destinationName, destination);
+                }
+            }
+
+            _ = Libc.FSync(dir);
+            using RegularFile made = RegularFile.Open(destination, OpenOptions.NoFollow);
+            return new ReflinkResult
+            {
+                Path = destination,
+                Source = source.Path,
+                Length = Length,
+                SharedBytes = NoCowInspector.SharedExtents(made).Bytes,
+                Method = Method,
+                Duration = clock.Elapsed,
+            };
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            existing?.Dispose();
+            source.Dispose();
+        }
+
+        private void Check()
+        {
+            FileGuards.ThrowIfSwapfile(source, "clone");
+
+            // The destination's directory must exist and be writable in principle.
+            RegularFile dirItem;
+            try
+            {
+                dirItem = RegularFile.Open(destinationDirectory, OpenOptions.AllowDirectory);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
+            {
+                throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "stat", destination, $"Cannot create '{destination}': its directory '{destinationDirectory}' does not exist. Create it first.");
+            }
+
+            using (dirItem)
+            {
+                if (!dirItem.IsDirectory)
+                {
+                    throw new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", destination, $"Cannot create '{destination}': '{destinationDirectory}' is not a directory.");
+                }
+
+                FileGuards.ThrowIfReadOnly(dirItem, "create a file in {0}");
+                CheckExisting();
+                CheckFileSystems(dirItem);
+                bool dirNoCow = dirItem.FileSystem.Kind == FileSystemKind.Btrfs && (InodeFlagsIo.Get(dirItem.Handle, destinationDirectory) & InodeFlags.NoCow) != 0;
+                CheckClass(dirNoCow);
+                destinationAvailable = dirItem.AvailableBytes();
+            }
+
+            CheckRange();
+            ExtentCount = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
+                ? FiemapReader.Count(source, (ulong)(options.SourceOffset ?? 0), (ulong)Math.Max(1, Length))
+                : 0;
+            if (Method == ReflinkMethod.Reflink && ExtentCount > options.ManyExtents)
+            {
+                warnings.Add($"'{source.Path}' has {ExtentCount:N0} extents: a clone takes time in proportion to them (minutes for millions). Measure-Fragmentation and Invoke-BtrfsDefrag can reduce them first.");
+            }
+
+            if (Method == ReflinkMethod.Copy)
+            {
+                long available = destinationAvailable;
+                long needed = HoleAwareCopy.DataBytes(source.Handle, source.Size, source.Path);
+                if (needed > available)
+                {
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Libc.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                }
+            }
+        }
+
+        private void CheckExisting()
+        {
+            if (FileStatus.OfPath(destination, followLinks: false) is not FileStatus st)
+            {
+                return;
+            }
+
+            if ((st.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+            {
+                throw RegularFile.SymbolicLinkRefused(destination);
+            }
+
+            if (st.SameInode(source.Status) && !options.IsRange)
+            {
+                throw new FileOperationException(FileErrorKind.SameFile, Libc.EINVAL, "stat", destination, $"Cannot clone '{source.Path}' onto itself ('{destination}' is the same file). Give another destination.");
+            }
+
+            if (!options.Force)
+            {
+                throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "stat", destination, $"Cannot create '{destination}': it exists, and an existing destination is never replaced without -Force. It was left as it is.");
+            }
+
+            existing = RegularFile.Open(destination, OpenOptions.NoFollow);
+            FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), "replace {0}");
+        }
+
+        private void CheckFileSystems(RegularFile dirItem)
+        {
+            MountTable mounts = MountTable.Read();
+            MountEntry? a = mounts.For(source);
+            MountEntry? b = mounts.For(dirItem);
+            bool sameSuperblock = a is null || b is null || (a.Major == b.Major && a.Minor == b.Minor);
+            if (!sameSuperblock)
+            {
+                Refuse(
+                    FileErrorKind.CrossFileSystem,
+                    Libc.EXDEV,
+                    $"Cannot clone '{source.Path}' to '{destination}': they are on different filesystems ({a!.MountPoint} and {b!.MountPoint}), and extents can only be shared within one filesystem (EXDEV). Use -Fallback Copy to copy the data instead, or Copy-Item.");
+                return;
+            }
+
+            if (source.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs))
+            {
+                Refuse(
+                    FileErrorKind.ReflinkNotSupported,
+                    Libc.EOPNOTSUPP,
+                    $"Cannot clone '{source.Path}': {source.FileSystem.DisplayName} cannot share extents between files (reflinks work on btrfs and on xfs made with reflink=1). Use -Fallback Copy to copy the data instead.");
+            }
+        }
+
+        private void CheckClass(bool dirNoCow)
+        {
+            if (source.FileSystem.Kind != FileSystemKind.Btrfs)
+            {
+                return;
+            }
+
+            sourceNoCow = (InodeFlagsIo.Get(source.Handle, source.Path) & InodeFlags.NoCow) != 0;
+            if (existing is not null)
+            {
+                bool destNoCow = (InodeFlagsIo.Get(existing.Handle, destination) & InodeFlags.NoCow) != 0;
+                if (destNoCow != sourceNoCow && fallbackReason is null)
+                {
+                    string which = sourceNoCow ? $"the source '{source.Path}' is NOCOW and the destination is not" : $"the destination '{destination}' is NOCOW and the source is not";
+                    Refuse(
+                        FileErrorKind.ChecksumClassMismatch,
+                        Libc.EINVAL,
+                        $"Cannot clone '{source.Path}' into '{destination}': {which}, and btrfs cannot share extents between a NOCOW file (no checksums) and a COW file. Remove the destination first (a new copy gets the source's NOCOW state), make them alike with ConvertTo-NoCow or ConvertFrom-NoCow, or use -Fallback Copy. The destination was left exactly as it was.");
+                }
+
+                classFromDestination = destNoCow != sourceNoCow;
+                return;
+            }
+
+            if (dirNoCow != sourceNoCow && Method == ReflinkMethod.Reflink)
+            {
+                warnings.Add(sourceNoCow
+                    ? $"'{destination}' is NOCOW like its source: no checksums, no compression (its directory would have made it COW)."
+                    : $"'{destination}' is COW like its source: checksummed and compressible, although its directory is NOCOW.");
+            }
+        }
+
+        private void CheckRange()
+        {
+            long size = source.Size;
+            if (!options.IsRange)
+            {
+                Length = size;
+                return;
+            }
+
+            long so = options.SourceOffset ?? 0;
+            long len = options.Length ?? (size - so);
+            long dof = options.DestinationOffset ?? so;
+            if (so < 0 || dof < 0 || len <= 0 || so + len > size)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}': the file has {size} bytes. Give a range inside it.");
+            }
+
+            long block = BlockSize();
+            bool endsAtEof = so + len == size;
+            long destSize = existing?.Size ?? 0;
+            if (so % block != 0 || dof % block != 0 || (len % block != 0 && !(endsAtEof && dof + len >= destSize)))
+            {
+                string eof = endsAtEof ? " (the range ends at the source's end, but would leave a partial block in the middle of the destination)" : " (only a range that ends at the source's end may have an unaligned length)";
+                throw new FileOperationException(
+                    FileErrorKind.InvalidArgument,
+                    Libc.EINVAL,
+                    "FICLONERANGE",
+                    destination,
+                    $"Cannot clone the range: -SourceOffset {so}, -DestinationOffset {dof} and -Length {len} must be multiples of the filesystem's block size, {block} bytes{(len % block != 0 ? eof : string.Empty)}. Nothing was changed.");
+            }
+
+            if (existing is not null && existing.Status.SameInode(source.Status) && so < dof + len && dof < so + len)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}' to {dof}..{dof + len} of the same file: the ranges overlap. Choose ranges that do not overlap. Nothing was changed.");
+            }
+
+            Length = len;
+        }
+
+        /// <summary>Reflink impossible: with the Copy fallback a warning and a copy, else the error.</summary>
+        private void Refuse(FileErrorKind kind, int errno, string message)
+        {
+            if (options.Fallback == ReflinkFallback.Copy)
+            {
+                fallbackReason = message;
+                warnings.Add($"'{destination}' is a full copy, not a reflink: " + FirstSentenceReason(message));
+                return;
+            }
+
+            throw new FileOperationException(kind, errno, "FICLONE", kind == FileErrorKind.ChecksumClassMismatch ? destination : destination, message);
+        }
+
+        private static string FirstSentenceReason(string message)
+        {
+            int colon = message.IndexOf(": ", StringComparison.Ordinal);
+            int dot = message.IndexOf(". ", colon + 2, StringComparison.Ordinal);
+            return colon > 0 && dot > colon ? message[(colon + 2)..(dot + 1)] : message;
+        }
+
+        private long BlockSize()
+        {
+            if (Libc.FStatFs(source.Handle, out Libc.StatFs sfs) != 0 || sfs.BlockSize <= 0)
+            {
+                return 4096;
+            }
+
+            return sfs.BlockSize;
+        }
+
+        private SafeFileDescriptor OpenDirectory()
+        {
+            SafeFileDescriptor dir = Libc.Open(destinationDirectory, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                dir.Dispose();
+                throw FileOperationException.FromErrno(errno, "open", destinationDirectory, "Cannot open the directory");
+            }
+
+            return dir;
+        }
+
+        /// <summary>The new file's NOCOW state, set while it is empty: the source's (or, for a replaced destination that differs and is copied, the destination's).</summary>
+        private void SetClass(SafeFileDescriptor fd)
+        {
+            if (source.FileSystem.Kind != FileSystemKind.Btrfs)
+            {
+                return;
+            }
+
+            bool noCow = classFromDestination ? !sourceNoCow : sourceNoCow;
+            InodeFlags flags = InodeFlagsIo.Get(fd, destination);
+            InodeFlags wanted = noCow ? (flags | InodeFlags.NoCow) & ~InodeFlags.Compress : flags & ~InodeFlags.NoCow;
+            if (wanted != flags && ((InodeFlagsIo.Set(fd, destination, wanted) & InodeFlags.NoCow) != 0) != noCow)
+            {
+                throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", destination, $"Cannot create '{destination}': the new empty file did not take the NOCOW state of its source. Nothing was created.");
+            }
+        }
+
+        private void Fill(SafeFileDescriptor fd, CancellationToken cancel)
+        {
+            if (Method == ReflinkMethod.Copy)
+            {
+                if (options.IsRange)
+                {
+                    throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "copy", destination, "A range is cloned or nothing: -Fallback Copy copies whole files only. Nothing was created.");
+                }
+
+                HoleAwareCopy.Copy(source, fd, destination, source.Size, null, cancel);
+                return;
+            }
+
+            int rc;
+            if (options.IsRange)
+            {
+                var args = new Libc.FileCloneRange
+                {
+                    SourceFd = source.Handle.Fd,
+                    SourceOffset = (ulong)(options.SourceOffset ?? 0),
+                    SourceLength = (ulong)Length,
+                    DestinationOffset = (ulong)(options.DestinationOffset ?? options.SourceOffset ?? 0),
+                };
+                rc = CloneRange(fd, ref args);
+            }
+            else
+            {
+                rc = Libc.IoctlValue(fd, Libc.FICLONE, source.Handle.Fd) == 0 ? 0 : Marshal.GetLastPInvokeError();
+            }
+
+            if (rc != 0)
+            {
+                throw CloneFailure(rc);
+            }
+        }
+
+        private void CloneRangeInPlace()
+        {
+            SafeFileDescriptor fd = Libc.Open(destination, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
+            using (fd)
+            {
+                if (fd.IsInvalid)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "open", destination, "Cannot open for writing");
+                }
+
+                var args = new Libc.FileCloneRange
+                {
+                    SourceFd = source.Handle.Fd,
+                    SourceOffset = (ulong)(options.SourceOffset ?? 0),
+                    SourceLength = (ulong)Length,
+                    DestinationOffset = (ulong)(options.DestinationOffset ?? options.SourceOffset ?? 0),
+                };
+                int rc = CloneRange(fd, ref args);
+                if (rc != 0)
+                {
+                    throw CloneFailure(rc);
+                }
+
+                _ = Libc.FSync(fd);
+            }
+        }
+
+        private static unsafe int CloneRange(SafeFileDescriptor fd, ref Libc.FileCloneRange args)
+        {
+            fixed (Libc.FileCloneRange* p = &args)
+            {
+                return Libc.Ioctl(fd, Libc.FICLONERANGE, p) == 0 ? 0 : Marshal.GetLastPInvokeError();
+            }
+        }
+
+        private FileOperationException CloneFailure(int errno) => errno switch
+        {
+            Libc.EXDEV => new FileOperationException(FileErrorKind.CrossFileSystem, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': the kernel refused a clone across mounts or filesystems (EXDEV). Use -Fallback Copy, or Copy-Item. Nothing was created."),
+            Libc.EOPNOTSUPP or Libc.ENOTTY => new FileOperationException(FileErrorKind.ReflinkNotSupported, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': this filesystem cannot share extents ({Libc.ErrnoName(errno)}; for xfs, it was made without reflink=1). Use -Fallback Copy to copy the data instead. Nothing was created."),
+            Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => new FileOperationException(FileErrorKind.ChecksumClassMismatch, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': btrfs refused it (EINVAL), which happens when one file is NOCOW and the other not, or a range is not aligned. Nothing was changed."),
+            Libc.ETXTBSY => new FileOperationException(FileErrorKind.ActiveSwapfile, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': a swapfile is active on one of the files (ETXTBSY). Nothing was changed."),
+            _ => FileOperationException.FromErrno(errno, "FICLONE", destination, "Cannot clone into", "Nothing was created or changed."),
+        };
+
+        private static uint Umask()
+        {
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/self/status"))
+                {
+                    if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                    {
+                        return Convert.ToUInt32(line[6..].Trim(), 8);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            return 0x12; // 022
+        }
+    }
+}

@@ -1,0 +1,369 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>New-BtrfsReflink on real btrfs and xfs: shared extents, the NOCOW rule, ranges, trees, and every refusal leaving nothing behind.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ReflinkTests(LoopFileSystems fs)
+    {
+        private static PwshResult Clone(string script, params (string, object?)[] vars) => Pwsh.Run(script, vars);
+
+        private static void AssertError(PwshResult r, string target, string id, ErrorCategory category, params string[] parts)
+        {
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal(id + ",Btrfs.Commands.NewBtrfsReflinkCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(category, e.CategoryInfo.Category);
+            Assert.Equal(target, e.TargetObject);
+            foreach (string p in parts)
+            {
+                Assert.Contains(p, e.Exception.Message, StringComparison.Ordinal);
+            }
+        }
+
+        private static long FreeBytes(string dir) => new DriveInfo(dir).AvailableFreeSpace;
+
+        private static (long Total, long Exclusive, long SetShared) Du(string dir)
+        {
+            string last = Shell.Run("btrfs", "filesystem", "du", "-s", "--raw", dir).Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+            string[] f = last.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return (long.Parse(f[0], CultureInfo.InvariantCulture), long.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture));
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        public void AWholeFileReflinkSharesEveryExtentAndUsesNoSpace(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "whole");
+            string src = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(src, 32, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("sync");
+            string dst = Path.Combine(dir, "vm-backup.img");
+            long freeBefore = FreeBytes(dir);
+
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d | Get-BtrfsExtent", ("s", src), ("d", dst));
+            Assert.Empty(r.Errors);
+            Assert.All(r.Objects<FileExtent>(), x => Assert.True(x.IsShared)); // the result's Path piped on
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.All(Filefrag.Extents(src), e => Assert.Contains("shared", e.Flags));
+            Assert.All(Filefrag.Extents(dst), e => Assert.Contains("shared", e.Flags));
+            Shell.Run("sync");
+            Assert.True(freeBefore - FreeBytes(dir) < 2 << 20, $"free space dropped by {freeBefore - FreeBytes(dir)} bytes");
+            if ((TestFs)which == TestFs.Btrfs)
+            {
+                (long total, long exclusive, long shared) = Du(dir);
+                Assert.Equal(64L << 20, total);
+                Assert.Equal(0, exclusive);
+                Assert.Equal(32L << 20, shared);
+            }
+
+            ReflinkResult res = Assert.Single(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Force", ("s", src), ("d", dst)).Objects<ReflinkResult>());
+            Assert.Equal((dst, src, 32L << 20, 32L << 20, ReflinkMethod.Reflink), (res.Path, res.Source, res.Length, res.SharedBytes, res.Method));
+        }
+
+        [SkippableFact]
+        public void ADirectoryDestinationGetsTheSourceName()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "intodir");
+            string src = Path.Combine(dir, "a.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536);
+            string target = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            ReflinkResult r = Assert.Single(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", target)).Objects<ReflinkResult>());
+            Assert.Equal(Path.Combine(target, "a.img"), r.Path);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(r.Path));
+        }
+
+        [SkippableFact]
+        public void ANoCowSourceIntoACowDirectoryWorksAndTheCopyIsNoCowWithAWarning()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nocow");
+            string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            string cow = Directory.CreateDirectory(Path.Combine(dir, "cow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string src = Path.Combine(nocow, "vm.img");
+            FileBuilder.Chunks(src, 4, 1 << 20, 1 << 20);
+            Assert.NotEqual(0, Shell.Try("cp", "--reflink=always", src, Path.Combine(cow, "cp.img")).ExitCode); // what users meet today
+
+            PwshResult r = Clone("New-BtrfsReflink $s $d", ("s", src), ("d", cow));
+            Assert.Empty(r.Errors);
+            string dst = Path.Combine(cow, "vm.img");
+            Assert.True(FileFacts.HasNoCow(dst));
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.All(Filefrag.Extents(dst), e => Assert.Contains("shared", e.Flags));
+            Assert.Contains("NOCOW like its source: no checksums, no compression", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ForceOverACowDestinationFromANoCowSourceIsRefusedAndFallbackCopyCopies()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "mismatch");
+            string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string src = Path.Combine(nocow, "vm.img");
+            FileBuilder.Chunks(src, 4, 1 << 20, 1 << 20, seed: 1);
+            string dst = Path.Combine(dir, "old-backup.img");
+            FileBuilder.Chunks(dst, 2, 1 << 20, 1 << 20, seed: 2);
+            FileFacts before = FileFacts.Of(dst);
+            string[] listing = FileFacts.Listing(dir);
+
+            PwshResult r = Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dst));
+            AssertError(r, dst, "ReflinkChecksumClassMismatch", ErrorCategory.InvalidOperation, "the source", "is NOCOW and the destination is not", "-Fallback Copy", "left exactly as it was");
+            Assert.Equal(before, FileFacts.Of(dst));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+
+            r = Clone("New-BtrfsReflink $s $d -Force -Fallback Copy", ("s", src), ("d", dst));
+            Assert.Empty(r.Errors);
+            ReflinkResult res = Assert.Single(r.Objects<ReflinkResult>());
+            Assert.Equal(ReflinkMethod.Copy, res.Method);
+            Assert.Equal(0, res.SharedBytes);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.False(FileFacts.HasNoCow(dst)); // the destination keeps its own state
+            Assert.Contains("full copy, not a reflink", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AnExistingDestinationNeedsForceAndTheSourceCannotBeItsOwnDestination()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "exists");
+            string src = Path.Combine(dir, "a.img");
+            string dst = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(src, 1, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(dst, 1, 65536, 65536, seed: 2);
+            FileFacts before = FileFacts.Of(dst);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", dst)), dst, "DestinationExists", ErrorCategory.ResourceExists, "-Force");
+            Assert.Equal(before, FileFacts.Of(dst));
+            AssertError(Clone("New-BtrfsReflink $s $s -Force", ("s", src)), src, "SourceIsDestination", ErrorCategory.InvalidArgument, "onto itself");
+            string link = Path.Combine(dir, "link.img");
+            File.CreateSymbolicLink(link, dst);
+            AssertError(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, dst);
+            Assert.Equal(before, FileFacts.Of(dst));
+        }
+
+        [SkippableFact]
+        public void RangesAreClonedAlignedAndRefusedClearlyOtherwise()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "range");
+            string src = Path.Combine(dir, "src.img");
+            byte[] data = FileBuilder.RandomBytes((256 * 1024) + 1000, 4); // ends in a partial block
+            FileBuilder.WriteNew(src, data);
+            string dst = Path.Combine(dir, "dst.img");
+
+            ReflinkResult r = Assert.Single(Clone("New-BtrfsReflink $s $d -SourceOffset 64KB -Length 64KB -DestinationOffset 128KB", ("s", src), ("d", dst)).Objects<ReflinkResult>());
+            Assert.Equal(65536, r.Length);
+            byte[] got = File.ReadAllBytes(dst);
+            Assert.Equal(192 * 1024, got.Length);
+            Assert.Equal(data.AsSpan(65536, 65536).ToArray(), got.AsSpan(131072, 65536).ToArray());
+            Assert.Equal(new byte[131072], got.AsSpan(0, 131072).ToArray()); // a hole before
+
+            // A range that ends at the source's end may have an unaligned length.
+            string tail = Path.Combine(dir, "tail.img");
+            Assert.Empty(Clone("New-BtrfsReflink $s $d -SourceOffset 256KB", ("s", src), ("d", tail)).Errors);
+            Assert.Equal(data.AsSpan(262144).ToArray(), File.ReadAllBytes(tail).AsSpan(262144).ToArray());
+
+            string un = Path.Combine(dir, "un.img");
+            AssertError(Clone("New-BtrfsReflink $s $d -SourceOffset 1000 -Length 4096", ("s", src), ("d", un)), un, "InvalidArgument", ErrorCategory.InvalidArgument, "block size, 4096 bytes");
+            Assert.False(File.Exists(un));
+
+            FileFacts before = FileFacts.Of(src);
+            AssertError(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 128KB -DestinationOffset 64KB -Force", ("s", src)), src, "InvalidArgument", ErrorCategory.InvalidArgument, "overlap");
+            Assert.Equal(before, FileFacts.Of(src));
+
+            // Non-overlapping ranges within one file are fine.
+            Assert.Empty(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 64KB -DestinationOffset 128KB -Force", ("s", src)).Errors);
+            byte[] now = File.ReadAllBytes(src);
+            Assert.Equal(now.AsSpan(0, 65536).ToArray(), now.AsSpan(131072, 65536).ToArray());
+        }
+
+        [SkippableFact]
+        public void ClonesAcrossSubvolumesOfOneFilesystemWork()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "subvols");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "a"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "b"));
+            string src = Path.Combine(dir, "a", "vm.img");
+            FileBuilder.Chunks(src, 2, 1 << 20, 1 << 20);
+            PwshResult r = Clone("New-BtrfsReflink $s $d", ("s", src), ("d", Path.Combine(dir, "b")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(2L << 20, Assert.Single(r.Objects<ReflinkResult>()).SharedBytes);
+        }
+
+        [SkippableFact]
+        public void RecurseMirrorsATreeWithLinksKeepingWhatPreserveKeeps()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "tree");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            Directory.CreateDirectory(Path.Combine(src, "sub", "deeper"));
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "sub", "b.img"), 2, 65536, 65536, seed: 2);
+            FileBuilder.Chunks(Path.Combine(src, "sub", "deeper", "c.img"), 2, 65536, 65536, seed: 3);
+            File.CreateSymbolicLink(Path.Combine(src, "current.img"), "sub/b.img");
+            string outside = fs.NewDirectory(TestFs.Btrfs, "outside");
+            Directory.CreateSymbolicLink(Path.Combine(src, "elsewhere"), outside);
+            FileBuilder.Chunks(Path.Combine(outside, "x.img"), 1, 4096, 4096);
+            Shell.Run("chown", "-R", "-h", "1234:5678", src);
+            Shell.Run("chmod", "0640", Path.Combine(src, "a.img"));
+            Shell.Run("chmod", "0750", Path.Combine(src, "sub"));
+            Shell.Run("touch", "-h", "-d", "2020-02-03 04:05:06", Path.Combine(src, "a.img"), Path.Combine(src, "sub"), Path.Combine(src, "current.img"));
+            string dst = Directory.CreateDirectory(Path.Combine(dir, "backup")).FullName;
+
+            PwshResult r = Clone("New-BtrfsReflink $s $d -Recurse -Preserve", ("s", src), ("d", dst));
+            Assert.Empty(r.Errors);
+            string copy = Path.Combine(dst, "images");
+            Assert.Equal(3, r.Objects<ReflinkResult>().Count);
+            foreach (string rel in new[] { "a.img", "sub/b.img", "sub/deeper/c.img" })
+            {
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(copy, rel)));
+                Assert.All(Filefrag.Extents(Path.Combine(copy, rel)), e => Assert.Contains("shared", e.Flags));
+            }
+
+            Assert.Equal("sub/b.img", new FileInfo(Path.Combine(copy, "current.img")).LinkTarget);
+            Assert.Equal(outside, new DirectoryInfo(Path.Combine(copy, "elsewhere")).LinkTarget); // recreated, not followed
+            Assert.Equal(FileAttributes.ReparsePoint, File.GetAttributes(Path.Combine(copy, "elsewhere")) & FileAttributes.ReparsePoint);
+            foreach (string rel in new[] { "a.img", "sub", "current.img" })
+            {
+                Assert.Equal(Shell.Run("stat", "-c", "%a %u %g %Y", Path.Combine(src, rel)), Shell.Run("stat", "-c", "%a %u %g %Y", Path.Combine(copy, rel)));
+            }
+
+            Assert.Contains(r.Progress, p => p.PercentComplete is > 0 and <= 100);
+        }
+
+        [SkippableFact]
+        public void RecurseGoesOnPastAFileItCannotRead()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "treeperm");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            FileBuilder.Chunks(Path.Combine(src, "ok1.img"), 1, 4096, 4096, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "secret.img"), 1, 4096, 4096, seed: 2);
+            FileBuilder.Chunks(Path.Combine(src, "ok2.img"), 1, 4096, 4096, seed: 3);
+            string dst = Directory.CreateDirectory(Path.Combine(dir, "dst")).FullName;
+            Shell.Run("chown", "-R", "nobody", src, dst);
+            Shell.Run("chown", "root", Path.Combine(src, "secret.img"));
+            Shell.Run("chmod", "0600", Path.Combine(src, "secret.img"));
+            PwshResult r;
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                r = Clone("New-BtrfsReflink $s $d -Recurse", ("s", src), ("d", dst));
+            }
+
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("AccessDenied", e.FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Equal(Path.Combine(src, "secret.img"), e.TargetObject);
+            Assert.Equal(2, r.Objects<ReflinkResult>().Count);
+            Assert.False(File.Exists(Path.Combine(dst, "src", "secret.img")));
+            Assert.Equal(new[] { "ok1.img", "ok2.img" }, FileFacts.Listing(Path.Combine(dst, "src")));
+        }
+
+        [SkippableFact]
+        public void OtherFilesystemsAndNoReflinkAreClearErrorsAndFallbackCopyCopies()
+        {
+            string src = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "cross"), "vm.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536);
+            string xfsDir = fs.NewDirectory(TestFs.Xfs, "cross");
+            string[] xfsBefore = FileFacts.Listing(xfsDir);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", xfsDir)), Path.Combine(xfsDir, "vm.img"), "ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, "different filesystems", "-Fallback Copy");
+            Assert.Equal(xfsBefore, FileFacts.Listing(xfsDir));
+            ReflinkResult copied = Assert.Single(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", src), ("d", xfsDir)).Objects<ReflinkResult>());
+            Assert.Equal(ReflinkMethod.Copy, copied.Method);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(copied.Path));
+
+            string ext4 = fs.NewDirectory(TestFs.Ext4, "noreflink");
+            string e4 = Path.Combine(ext4, "a.img");
+            FileBuilder.Chunks(e4, 2, 65536, 65536);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", e4), ("d", Path.Combine(ext4, "b.img"))), Path.Combine(ext4, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "ext4 cannot share extents");
+            Assert.Equal(new[] { "a.img" }, FileFacts.Listing(ext4));
+
+            using ExtraFileSystem plainXfs = fs.NewFileSystem("xfs-noreflink", "320M");
+            string x = Path.Combine(plainXfs.MountPoint, "a.img");
+            FileBuilder.Chunks(x, 2, 65536, 65536);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", x), ("d", Path.Combine(plainXfs.MountPoint, "b.img"))), Path.Combine(plainXfs.MountPoint, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "reflink=1");
+            Assert.Equal(new[] { "a.img" }, FileFacts.Listing(plainXfs.MountPoint));
+        }
+
+        [SkippableFact]
+        public void RefusalsForSourcesAndDestinationsLeaveNothingBehind()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "refuse");
+            string src = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536);
+            string sub = Directory.CreateDirectory(Path.Combine(dir, "sub")).FullName;
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", sub), ("d", Path.Combine(dir, "x"))), sub, "PathIsDirectory", ErrorCategory.InvalidArgument, "-Recurse");
+
+            foreach ((string attr, string id) in new[] { ("+i", "FileIsImmutable"), ("+a", "FileIsAppendOnly") })
+            {
+                string dst = Path.Combine(dir, $"locked{attr[1]}.img");
+                FileBuilder.Chunks(dst, 1, 4096, 4096);
+                Shell.Run("chattr", attr, dst);
+                try
+                {
+                    FileFacts before = FileFacts.Of(dst);
+                    AssertError(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dst)), dst, id, ErrorCategory.PermissionDenied);
+                    Assert.Equal(before, FileFacts.Of(dst));
+                }
+                finally
+                {
+                    Shell.Run("chattr", "-i", "-a", dst);
+                }
+            }
+
+            using (var swap = new ActiveSwapfile(fs.NewDirectory(TestFs.Btrfs, "swapsrc")))
+            {
+                string to = Path.Combine(dir, "swapcopy");
+                AssertError(Clone("New-BtrfsReflink $s $d", ("s", swap.Path), ("d", to)), swap.Path, "FileIsActiveSwapfile", ErrorCategory.ResourceBusy, "swapoff");
+                Assert.False(File.Exists(to));
+            }
+
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(dir, "snap"));
+            string intoSnapshot = Path.Combine(dir, "snap", "vm.img");
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", intoSnapshot)), Path.Combine(dir, "snap"), "ReadOnlySnapshot", ErrorCategory.PermissionDenied);
+
+            string closed = Directory.CreateDirectory(Path.Combine(dir, "closed")).FullName;
+            Shell.Run("chmod", "0755", closed);
+            PwshResult r;
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                r = Clone("New-BtrfsReflink $s $d", ("s", src), ("d", closed));
+            }
+
+            Assert.Equal("AccessDenied", Assert.Single(r.Errors).FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Empty(FileFacts.Listing(closed));
+        }
+
+        [SkippableFact]
+        public void AReadOnlyMountAndTooLittleSpaceForACopyAreRefused()
+        {
+            using ExtraFileSystem ro = fs.NewFileSystem("btrfs", "256M");
+            string src = Path.Combine(ro.MountPoint, "a.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536);
+            ro.Remount(readOnly: true);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", Path.Combine(ro.MountPoint, "b.img"))), ro.MountPoint, "ReadOnlyFileSystem", ErrorCategory.PermissionDenied, "read-only");
+
+            using ExtraFileSystem small = fs.NewFileSystem("ext4", "64M");
+            string big = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "big"), "big.img");
+            FileBuilder.Chunks(big, 80, 1 << 20, 1 << 20, fsyncEach: false);
+            string to = Path.Combine(small.MountPoint, "big.img");
+            AssertError(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", big), ("d", to)), to, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 80.0 MiB");
+            Assert.False(File.Exists(to));
+        }
+
+        [SkippableFact]
+        public void ASourceWithManyExtentsGetsAWarningWithItsCount()
+        {
+            string src = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "many"), "many.img");
+            FileBuilder.Chunks(src, 10_050, 4096, 8192, fsyncEach: false);
+            Shell.Run("sync");
+            PwshResult r = Clone("New-BtrfsReflink $s ($s + '.copy')", ("s", src));
+            Assert.Empty(r.Errors);
+            Assert.Contains("10,050 extents", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+        }
+    }
+}
