@@ -1,0 +1,149 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Invoke-BtrfsDedupe on real btrfs and xfs: equal bytes end up shared, different bytes stay as they are, a second run asks the kernel nothing.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class DedupeTests(LoopFileSystems fs)
+    {
+        private static bool AllShared(string path) => Filefrag.Extents(path).All(e => e.Flags.Contains("shared"));
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        public void IdenticalFilesEndUpSharingAndASecondRunIsAlreadyShared(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "dedupe");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 24, 1 << 20, 1 << 20, fsyncEach: false, seed: 7); // 24 MiB: two kernel-sized chunks
+            FileBuilder.Chunks(b, 24, 1 << 20, 1 << 20, fsyncEach: false, seed: 7);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(a);
+            Assert.False(AllShared(b));
+
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Deduped, 24L << 20, 24L << 20, 0L), (d.Status, d.BytesRequested, d.BytesDeduped, d.BytesAlreadyShared));
+            Shell.Run("sync");
+            Assert.True(AllShared(a));
+            Assert.True(AllShared(b));
+            Assert.Equal(hash, FileFacts.Hash(a));
+            Assert.Equal(hash, FileFacts.Hash(b));
+
+            // Again: every chunk already maps to the same extents, so the kernel is not asked at all.
+            using (RegularFile src = RegularFile.OpenRead(a))
+            {
+                DedupeResult again = Deduplicator.Dedupe(src, b, 0, null, 0);
+                Assert.Equal(DedupeStatus.AlreadyShared, again.Status);
+                Assert.Equal(0, again.KernelCalls);
+                Assert.Equal(24L << 20, again.BytesAlreadyShared);
+            }
+
+            Assert.Equal(DedupeStatus.AlreadyShared, Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b)).Objects<DedupeResult>()).Status);
+        }
+
+        [SkippableFact]
+        public void OneDifferingByteIsDiffersAndTheDestinationIsUnchanged()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "differs");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 4, 1 << 20, 1 << 20, seed: 3);
+            FileBuilder.Chunks(b, 4, 1 << 20, 1 << 20, seed: 3);
+            FileBuilder.WriteAt(b, 3_000_000, new byte[] { 0x5A });
+            FileFacts before = FileFacts.Of(b);
+            string layout = Shell.Run("filefrag", "-v", b);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal(DedupeStatus.Differs, d.Status);
+            Assert.Equal(0, d.BytesDeduped);
+            Assert.Equal(4L << 20, d.BytesDiffering);
+            Assert.Equal(before, FileFacts.Of(b));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", b));
+        }
+
+        [SkippableFact]
+        public void ANoCowAndACowFileAreAnErrorResultAndAnErrorRecord()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "mismatch");
+            string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string a = Path.Combine(nocow, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 1, 1 << 20, 1 << 20, seed: 1);
+            FileBuilder.Chunks(b, 1, 1 << 20, 1 << 20, seed: 1);
+            FileFacts before = FileFacts.Of(b);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal(DedupeStatus.Error, d.Status);
+            Assert.Contains("Invalid argument (EINVAL): btrfs refuses to share extents between a NOCOW and a COW file", d.ErrorMessage, StringComparison.Ordinal);
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(b, e.TargetObject);
+            Assert.Equal(before, FileFacts.Of(b));
+        }
+
+        [SkippableFact]
+        public void Ext4CannotDedupeAndSaysSo()
+        {
+            string dir = fs.NewDirectory(TestFs.Ext4, "ext4");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 1, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(b, 1, 65536, 65536, seed: 1);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal(DedupeStatus.Error, d.Status);
+            Assert.Contains("ext4 cannot share extents", d.ErrorMessage, StringComparison.Ordinal);
+            Assert.Equal("OperationNotSupported", Assert.Single(r.ErrorIds));
+        }
+
+        [SkippableFact]
+        public void RangesAndSeveralDestinationsWithWildcards()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "ranges");
+            string a = Path.Combine(dir, "a.img");
+            FileBuilder.Chunks(a, 4, 1 << 20, 1 << 20, seed: 5);
+            foreach (string n in new[] { "c1.img", "c2.img" })
+            {
+                FileBuilder.Chunks(Path.Combine(dir, n), 4, 1 << 20, 1 << 20, seed: 5);
+            }
+
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination \"$d/c*.img\" -Offset 1MB -Length 2MB", ("a", a), ("d", dir));
+            Assert.Empty(r.Errors);
+            var results = r.Objects<DedupeResult>();
+            Assert.Equal(2, results.Count);
+            Assert.All(results, x => Assert.Equal((DedupeStatus.Deduped, 2L << 20), (x.Status, x.BytesDeduped)));
+            var ext = Filefrag.Extents(Path.Combine(dir, "c1.img"));
+            Assert.True(ext.Where(e => e.Logical >= 1 << 20 && e.Logical < 3 << 20).All(e => e.Flags.Contains("shared")));
+            Assert.True(ext.Where(e => e.Logical < 1 << 20).All(e => !e.Flags.Contains("shared")));
+
+            PwshResult self = Pwsh.Run("Invoke-BtrfsDedupe $a $a", ("a", a));
+            Assert.Equal("SourceIsDestination", Assert.Single(self.ErrorIds));
+        }
+
+        [SkippableFact]
+        public void WhatIfChangesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 1, 1 << 20, 1 << 20, seed: 1);
+            FileBuilder.Chunks(b, 1, 1 << 20, 1 << 20, seed: 1);
+            string layout = Shell.Run("filefrag", "-v", b);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b -WhatIf", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Output);
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", b));
+        }
+    }
+}
