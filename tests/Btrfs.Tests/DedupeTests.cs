@@ -145,5 +145,22 @@ namespace Btrfs.Tests
             Assert.Empty(r.Output);
             Assert.Equal(layout, Shell.Run("filefrag", "-v", b));
         }
+
+        [SkippableFact]
+        public void TheViewsShowReadableSizes()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "views");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 2, 1 << 20, 1 << 20, seed: 1);
+            FileBuilder.Chunks(b, 2, 1 << 20, 1 << 20, seed: 1);
+            var vars = new System.Collections.Generic.Dictionary<string, object?> { ["a"] = a, ["b"] = b, ["c"] = Path.Combine(dir, "c.img") };
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b | Out-Host; New-BtrfsReflink $a $c | Out-Host", vars, captureHost: true);
+            Assert.Empty(r.Errors);
+            foreach (string part in new[] { "Status", "Deduped", "2.00 MiB", b, "Method", "Reflink", "c.img", "Directory: " + dir })
+            {
+                Assert.Contains(part, r.HostText, StringComparison.Ordinal);
+            }
+        }
     }
 }

@@ -61,11 +61,13 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void ExamplesThatTheHostCanRunRunWithoutErrors()
         {
-            // The examples use ./vm.img, ./sparse.img, ./db.sqlite and ./images: make them, then run every example
+            // The examples use ./vm.img (with a reflink ./vm-clone.img and a plain copy ./vm-copy.img),
+            // ./sparse.img, ./db.sqlite and ./images: make them, then run every example
             // whose commands all exist in this host (Get-ChildItem, Sort-Object, Export-Csv do not).
             string dir = fs.NewDirectory(TestFs.Btrfs, "examples");
             FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 6, 64 * 1024, 128 * 1024);
             Shell.Run("cp", "--reflink=always", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-clone.img"));
+            Shell.Run("cp", "--reflink=never", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-copy.img"));
             FileBuilder.Sparse(Path.Combine(dir, "sparse.img"), 1 << 20);
             FileBuilder.WriteAt(Path.Combine(dir, "sparse.img"), 4096, FileBuilder.RandomBytes(4096, 1));
             FileBuilder.Chunks(Path.Combine(dir, "db.sqlite"), 8, 16 * 1024, 256 * 1024, fsyncEach: false);
