@@ -145,7 +145,7 @@ namespace Btrfs.Bench
         }
 
         /// <summary>n small files (4–64 KiB) in 100 directories, plus three large fragmented files.</summary>
-        private static void MakeTree(string root, int n)
+        internal static void MakeTree(string root, int n)
         {
             var rng = new Random(1);
             byte[] data = new byte[64 * 1024];
@@ -192,7 +192,7 @@ namespace Btrfs.Bench
             fs.Flush(flushToDisk: true);
         }
 
-        private static int WithBtrfs(string size, Action<string> body)
+        internal static int WithBtrfs(string size, Action<string> body)
         {
             string work = $"/tmp/btrfs-bench-frag-{Environment.ProcessId}";
             string image = Path.Combine(work, "bench.img");
@@ -214,14 +214,14 @@ namespace Btrfs.Bench
             return 0;
         }
 
-        private static Runspace Open()
+        internal static Runspace Open()
         {
             Runspace rs = RunspaceFactory.CreateRunspace(Program.Iss.Value);
             rs.Open();
             return rs;
         }
 
-        private static void Invoke(Runspace rs, string script, string arg)
+        internal static void Invoke(Runspace rs, string script, string arg)
         {
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
@@ -259,12 +259,12 @@ namespace Btrfs.Bench
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
         }
 
-        private static double Median(List<double> xs)
+        internal static double Median(List<double> xs)
         {
             var s = xs.OrderBy(x => x).ToList();
             return s[s.Count / 2];
         }
 
-        private static string Join(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)));
+        internal static string Join(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)));
     }
 }

@@ -38,6 +38,8 @@ namespace Btrfs.Bench
                 "defrag" => FragmentationBench.Defrag(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "measure" => FragmentationBench.Measure(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
                 "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
+                "reflink" => ReflinkBench.Reflink(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "dedupe" => ReflinkBench.Dedupe(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -45,7 +47,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs]");
             return 2;
         }
 

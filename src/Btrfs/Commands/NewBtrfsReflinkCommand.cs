@@ -9,12 +9,13 @@ namespace Btrfs.Commands
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(ReflinkResult))]
-    public sealed class NewBtrfsReflinkCommand : FileCmdletBase
+    public sealed class NewBtrfsReflinkCommand : FileCmdletBase, IDisposable
     {
         private ProgressBars? bars;
         private long totalBytes;
         private long doneBytes;
         private bool mirroring;
+        private readonly ReflinkSession session = new();
 
         /// <summary>The new file, or an existing directory to copy into.</summary>
         [Parameter(Mandatory = true, Position = 1)]
@@ -82,7 +83,17 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
-        protected override void EndProcessing() => bars?.Complete();
+        protected override void EndProcessing()
+        {
+            bars?.Complete();
+            foreach (string dir in session.WrittenDirectories)
+            {
+                ReflinkCopy.Flush(dir); // one syncfs per destination filesystem, not one fsync per file
+            }
+        }
+
+        /// <summary>Closes the directories the session kept open, also when the pipeline was stopped.</summary>
+        public void Dispose() => session.Dispose();
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -101,9 +112,9 @@ namespace Btrfs.Commands
 
         private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
-        private void CopyOne(string source, string destination)
+        private void CopyOne(string source, string destination, bool fromWalk = false)
         {
-            using ReflinkCopy copy = ReflinkCopy.Prepare(source, destination, Options);
+            using ReflinkCopy copy = ReflinkCopy.Prepare(source, destination, Options, session, fromWalk);
             foreach (string w in copy.Warnings)
             {
                 WriteWarning(w);
@@ -165,7 +176,7 @@ namespace Btrfs.Commands
                                 MakeDirectory(entry.Path, target, directories);
                                 break;
                             case WalkEntryKind.File:
-                                CopyOne(entry.Path, target);
+                                CopyOne(entry.Path, target, fromWalk: true);
                                 break;
                             case WalkEntryKind.SymbolicLink:
                                 CopyLink(entry.Path, target);
@@ -215,7 +226,10 @@ namespace Btrfs.Commands
                 return;
             }
 
-            TreeCopy.MakeDirectoryLike(source, target);
+            if (TreeCopy.MakeDirectoryLike(source, target))
+            {
+                session.CreatedDirectory(target);
+            }
             if (Preserve.IsPresent)
             {
                 directories.Add((source, target));

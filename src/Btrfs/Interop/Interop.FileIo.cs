@@ -26,6 +26,10 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "lseek64", SetLastError = true)]
         internal static partial long LSeek(SafeFileDescriptor fd, long offset, int whence);
 
+        /// <summary>syncfs(2): writes back everything of the filesystem the descriptor is on.</summary>
+        [LibraryImport(Name, EntryPoint = "syncfs", SetLastError = true)]
+        internal static partial int SyncFs(SafeFileDescriptor fd);
+
         [LibraryImport(Name, EntryPoint = "fsync", SetLastError = true)]
         internal static partial int FSync(SafeFileDescriptor fd);
 

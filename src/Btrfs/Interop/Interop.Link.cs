@@ -19,6 +19,10 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "linkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int LinkAt(int olddirfd, string oldpath, SafeFileDescriptor newdirfd, string newpath, int flags);
 
+        /// <summary>linkat(fd, "", newdirfd, newpath, AT_EMPTY_PATH): a name for an open (O_TMPFILE) file; needs CAP_DAC_READ_SEARCH.</summary>
+        [LibraryImport(Name, EntryPoint = "linkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int LinkAtFd(SafeFileDescriptor oldfd, string oldpath, SafeFileDescriptor newdirfd, string newpath, int flags);
+
         [LibraryImport(Name, EntryPoint = "renameat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int RenameAt(SafeFileDescriptor olddirfd, string oldpath, SafeFileDescriptor newdirfd, string newpath);
 

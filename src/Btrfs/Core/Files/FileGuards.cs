@@ -111,35 +111,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>True when /proc/swaps lists this inode.</summary>
-        internal static bool IsActiveSwapfile(in FileStatus st)
-        {
-            string text;
-            try
-            {
-                text = File.ReadAllText("/proc/swaps");
-            }
-            catch (IOException)
-            {
-                return false;
-            }
-
-            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (line.StartsWith("Filename", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                int cut = line.IndexOfAny(new[] { ' ', '\t' });
-                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
-                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap && swap.SameInode(st))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
+        internal static bool IsActiveSwapfile(in FileStatus st) => SwapTable.Read().Contains(st);
 
         /// <summary>
         /// Processes (this one included, apart from <paramref name="file"/>'s own descriptor) that have
@@ -257,6 +229,58 @@ namespace Btrfs.Core
             {
                 return Array.Empty<string>();
             }
+        }
+    }
+
+    /// <summary>The active swapfiles (/proc/swaps), as device and inode, read once.</summary>
+    internal sealed class SwapTable
+    {
+        private readonly List<FileStatus> swaps;
+
+        private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
+
+        internal static SwapTable Read()
+        {
+            var list = new List<FileStatus>();
+            string text;
+            try
+            {
+                text = File.ReadAllText("/proc/swaps");
+            }
+            catch (IOException)
+            {
+                return new SwapTable(list);
+            }
+
+            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.StartsWith("Filename", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                int cut = line.IndexOfAny(new[] { ' ', '\t' });
+                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
+                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap)
+                {
+                    list.Add(swap);
+                }
+            }
+
+            return new SwapTable(list);
+        }
+
+        internal bool Contains(in FileStatus st)
+        {
+            foreach (FileStatus s in swaps)
+            {
+                if (s.SameInode(st))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 

@@ -46,10 +46,12 @@ namespace Btrfs.Core
     public sealed class RegularFile : IDisposable
     {
         private readonly SafeFileDescriptor handle;
+        private readonly bool ownsHandle = true;
 
-        private RegularFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags)
+        private RegularFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags, bool ownsHandle = true)
         {
             this.handle = handle;
+            this.ownsHandle = ownsHandle;
             Path = path;
             Status = status;
             FileSystem = fileSystem;
@@ -136,8 +138,21 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Closes the descriptor.</summary>
-        public void Dispose() => handle.Dispose();
+        /// <summary>Closes the descriptor (unless it was only borrowed).</summary>
+        public void Dispose()
+        {
+            if (ownsHandle)
+            {
+                handle.Dispose();
+            }
+        }
+
+        /// <summary>A view of a descriptor someone else owns and closes (a file just created), for the readers that take a RegularFile.</summary>
+        internal static RegularFile Borrow(SafeFileDescriptor fd, string path, FileSystemType fileSystem, long size)
+        {
+            var status = new FileStatus(0, 0, 0, 1, 0, 0, Libc.S_IFREG, size, 0, default, default, default, 0, 0);
+            return new RegularFile(fd, path, status, fileSystem, 0, ownsHandle: false);
+        }
 
         /// <summary>The inode's status now (fstat).</summary>
         internal FileStatus Restat() =>

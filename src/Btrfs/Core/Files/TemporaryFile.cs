@@ -32,12 +32,15 @@ namespace Btrfs.Core
 
         internal SafeFileDescriptor Handle { get; }
 
-        /// <summary>Creates the file in the open directory <paramref name="dir"/>; <paramref name="name"/> is the name it will get.</summary>
-        internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed)
+        /// <summary>
+        /// Creates the file in the open directory <paramref name="dir"/>; <paramref name="name"/> is the
+        /// name it will get. <paramref name="mode"/> (the umask applies) defaults to 0600.
+        /// </summary>
+        internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180)
         {
             if (!forceNamed)
             {
-                SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, 0x180);
+                SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, mode);
                 if (!fd.IsInvalid)
                 {
                     return new TemporaryFile(dir, fd, null);
@@ -52,7 +55,7 @@ namespace Btrfs.Core
             }
 
             string hidden = HiddenName(name);
-            SafeFileDescriptor named = Libc.OpenAt(dir, hidden, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
+            SafeFileDescriptor named = Libc.OpenAt(dir, hidden, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, mode);
             if (named.IsInvalid)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -78,22 +81,19 @@ namespace Btrfs.Core
         /// <summary>Gives the file the name <paramref name="name"/>, which must not exist (EEXIST otherwise: nothing is overwritten).</summary>
         internal void LinkAsNew(string name, string path)
         {
+            int errno = Link(name); // fails with EEXIST if the name exists: nothing is overwritten
+            if (errno != 0)
+            {
+                throw LinkFailure(errno, path);
+            }
+
             if (linkedName is null)
             {
-                if (Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, name, Libc.AT_SYMLINK_FOLLOW) != 0)
-                {
-                    throw LinkFailure(Marshal.GetLastPInvokeError(), path);
-                }
-
                 committed = true;
                 return;
             }
 
-            // A hidden name already: link the final name to it (fails if it exists), then drop the hidden one.
-            if (Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, name, Libc.AT_SYMLINK_FOLLOW) != 0)
-            {
-                throw LinkFailure(Marshal.GetLastPInvokeError(), path);
-            }
+            // It had a hidden name as well: drop that one.
 
             committed = true;
             _ = Libc.UnlinkAt(dir, linkedName, 0);
@@ -145,6 +145,23 @@ namespace Btrfs.Core
 
         private string SelfPath() => "/proc/self/fd/" + Handle.Fd.ToString(CultureInfo.InvariantCulture);
 
+        /// <summary>linkat of the descriptor itself: AT_EMPTY_PATH where allowed (CAP_DAC_READ_SEARCH), else through /proc/self/fd.</summary>
+        private int Link(string newName)
+        {
+            if (Libc.LinkAtFd(Handle, string.Empty, dir, newName, Libc.AT_EMPTY_PATH) == 0)
+            {
+                return 0;
+            }
+
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (errno is not (Libc.ENOENT or Libc.EPERM or Libc.EINVAL))
+            {
+                return errno;
+            }
+
+            return Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, newName, Libc.AT_SYMLINK_FOLLOW) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        }
+
         private void EnsureLinked(string name, string path)
         {
             if (linkedName is not null)
@@ -153,9 +170,10 @@ namespace Btrfs.Core
             }
 
             string hidden = HiddenName(name);
-            if (Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, hidden, Libc.AT_SYMLINK_FOLLOW) != 0)
+            int errno = Link(hidden);
+            if (errno != 0)
             {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "linkat", path, "Cannot give the new file a name next to", "The original is unchanged.");
+                throw FileOperationException.FromErrno(errno, "linkat", path, "Cannot give the new file a name next to", "The original is unchanged.");
             }
 
             linkedName = hidden;

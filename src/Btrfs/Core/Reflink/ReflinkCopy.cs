@@ -29,6 +29,9 @@ namespace Btrfs.Core
         private bool classFromDestination;
         private string? fallbackReason;
         private long destinationAvailable;
+        private ReflinkSession session = null!;
+        private DirectoryFacts dirFacts = null!;
+        private ReflinkSession? ownSession;
 
         private ReflinkCopy(RegularFile source, string destination, ReflinkOptions options)
         {
@@ -70,9 +73,41 @@ namespace Btrfs.Core
         /// </summary>
         public static ReflinkCopy Prepare(string source, string destination, ReflinkOptions options)
         {
+            var own = new ReflinkSession();
+            try
+            {
+                ReflinkCopy copy = Prepare(source, destination, options, own);
+                copy.ownSession = own;
+                return copy;
+            }
+            catch
+            {
+                own.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Writes back everything on the filesystem of <paramref name="directory"/> (syncfs): once after many copies.</summary>
+        public static void Flush(string directory)
+        {
+            using SafeFileDescriptor fd = Libc.Open(directory, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid || Libc.SyncFs(fd) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "syncfs", directory, "Cannot sync the filesystem of");
+            }
+        }
+
+        /// <summary>
+        /// As <see cref="Prepare(string, string, ReflinkOptions)"/>, within a session that reads the
+        /// facts many copies share once. <paramref name="fromWalk"/>: the source is a regular file the
+        /// tree walker just listed.
+        /// </summary>
+        public static ReflinkCopy Prepare(string source, string destination, ReflinkOptions options, ReflinkSession session, bool fromWalk = false)
+        {
             ArgumentNullException.ThrowIfNull(options);
-            RegularFile src = RegularFile.Open(source, OpenOptions.None);
-            var copy = new ReflinkCopy(src, destination, options);
+            ArgumentNullException.ThrowIfNull(session);
+            RegularFile src = RegularFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
+            var copy = new ReflinkCopy(src, destination, options) { session = session };
             try
             {
                 copy.Check();
@@ -90,30 +125,25 @@ namespace Btrfs.Core
         {
             var clock = Stopwatch.StartNew();
             cancel.ThrowIfCancellationRequested();
-            using SafeFileDescriptor dir = OpenDirectory();
+            SafeFileDescriptor dir = dirFacts.Handle;
+            long sharedBytes;
             if (options.IsRange && existing is not null)
             {
-                CloneRangeInPlace();
+                sharedBytes = CloneRangeInPlace();
             }
             else
             {
-                using TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false);
+                // Created with the source's permission bits (the umask applies, as for any new file).
+                using TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
                 SetClass(temp.Handle);
                 Fill(temp.Handle, cancel);
                 if (options.Preserve)
                 {
                     MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeFlagsIo.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
                 }
-                else
-                {
-                    _ = Libc.FChmod(temp.Handle, source.Status.Permissions & 0x1FF & ~Umask());
-                }
 
-                if (Libc.FSync(temp.Handle) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", destination, "Cannot sync the copy");
-                }
-
+                // No fsync per file: the name appears only with the clone complete (one transaction on
+                // btrfs and xfs), so a crash leaves the file whole or absent; Flush syncs once at the end.
                 cancel.ThrowIfCancellationRequested();
                 if (existing is not null)
                 {
@@ -123,16 +153,18 @@ namespace Btrfs.Core
                 {
                     temp.LinkAsNew(destinationName, destination);
                 }
+
+                using RegularFile made = RegularFile.Borrow(temp.Handle, destination, dirFacts.FileSystem, Length);
+                sharedBytes = NoCowInspector.SharedExtents(made).Bytes;
             }
 
-            _ = Libc.FSync(dir);
-            using RegularFile made = RegularFile.Open(destination, OpenOptions.NoFollow);
+            session.Wrote(dirFacts);
             return new ReflinkResult
             {
                 Path = destination,
                 Source = source.Path,
                 Length = Length,
-                SharedBytes = NoCowInspector.SharedExtents(made).Bytes,
+                SharedBytes = sharedBytes,
                 Method = Method,
                 Duration = clock.Elapsed,
             };
@@ -143,40 +175,25 @@ namespace Btrfs.Core
         {
             existing?.Dispose();
             source.Dispose();
+            ownSession?.Dispose();
         }
 
         private void Check()
         {
-            FileGuards.ThrowIfSwapfile(source, "clone");
-
-            // The destination's directory must exist and be writable in principle.
-            RegularFile dirItem;
-            try
+            if (session.Swaps.Contains(source.Status))
             {
-                dirItem = RegularFile.Open(destinationDirectory, OpenOptions.AllowDirectory);
-            }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
-            {
-                throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "stat", destination, $"Cannot create '{destination}': its directory '{destinationDirectory}' does not exist. Create it first.");
+                FileGuards.ThrowIfSwapfile(source, "clone");
             }
 
-            using (dirItem)
-            {
-                if (!dirItem.IsDirectory)
-                {
-                    throw new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", destination, $"Cannot create '{destination}': '{destinationDirectory}' is not a directory.");
-                }
-
-                FileGuards.ThrowIfReadOnly(dirItem, "create a file in {0}");
-                CheckExisting();
-                CheckFileSystems(dirItem);
-                bool dirNoCow = dirItem.FileSystem.Kind == FileSystemKind.Btrfs && (InodeFlagsIo.Get(dirItem.Handle, destinationDirectory) & InodeFlags.NoCow) != 0;
-                CheckClass(dirNoCow);
-                destinationAvailable = dirItem.AvailableBytes();
-            }
+            dirFacts = session.Directory(destinationDirectory);
+            CheckExisting();
+            CheckFileSystems();
+            CheckClass(dirFacts.NoCow);
 
             CheckRange();
-            ExtentCount = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
+            // Every extent holds at least one block: a small source cannot have many (no FIEMAP call needed).
+            bool couldHaveMany = Length / 4096 > options.ManyExtents;
+            ExtentCount = couldHaveMany && source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
                 ? FiemapReader.Count(source, (ulong)(options.SourceOffset ?? 0), (ulong)Math.Max(1, Length))
                 : 0;
             if (Method == ReflinkMethod.Reflink && ExtentCount > options.ManyExtents)
@@ -186,6 +203,7 @@ namespace Btrfs.Core
 
             if (Method == ReflinkMethod.Copy)
             {
+                destinationAvailable = dirFacts.AvailableBytes();
                 long available = destinationAvailable;
                 long needed = HoleAwareCopy.DataBytes(source.Handle, source.Size, source.Path);
                 if (needed > available)
@@ -197,6 +215,11 @@ namespace Btrfs.Core
 
         private void CheckExisting()
         {
+            if (session.IsNewDirectory(destinationDirectory))
+            {
+                return; // this run created the directory: nothing can be in it but what this run put there
+            }
+
             if (FileStatus.OfPath(destination, followLinks: false) is not FileStatus st)
             {
                 return;
@@ -221,11 +244,10 @@ namespace Btrfs.Core
             FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), "replace {0}");
         }
 
-        private void CheckFileSystems(RegularFile dirItem)
+        private void CheckFileSystems()
         {
-            MountTable mounts = MountTable.Read();
-            MountEntry? a = mounts.For(source);
-            MountEntry? b = mounts.For(dirItem);
+            MountEntry? a = session.Mounts.For(source);
+            MountEntry? b = dirFacts.Mount;
             bool sameSuperblock = a is null || b is null || (a.Major == b.Major && a.Minor == b.Minor);
             if (!sameSuperblock)
             {
@@ -346,19 +368,6 @@ namespace Btrfs.Core
             return sfs.BlockSize;
         }
 
-        private SafeFileDescriptor OpenDirectory()
-        {
-            SafeFileDescriptor dir = Libc.Open(destinationDirectory, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (dir.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                dir.Dispose();
-                throw FileOperationException.FromErrno(errno, "open", destinationDirectory, "Cannot open the directory");
-            }
-
-            return dir;
-        }
-
         /// <summary>The new file's NOCOW state, set while it is empty: the source's (or, for a replaced destination that differs and is copied, the destination's).</summary>
         private void SetClass(SafeFileDescriptor fd)
         {
@@ -368,6 +377,11 @@ namespace Btrfs.Core
             }
 
             bool noCow = classFromDestination ? !sourceNoCow : sourceNoCow;
+            if (noCow == dirFacts.NoCow && !(noCow && dirFacts.Compress))
+            {
+                return; // what the new file inherited from its directory is already right
+            }
+
             InodeFlags flags = InodeFlagsIo.Get(fd, destination);
             InodeFlags wanted = noCow ? (flags | InodeFlags.NoCow) & ~InodeFlags.Compress : flags & ~InodeFlags.NoCow;
             if (wanted != flags && ((InodeFlagsIo.Set(fd, destination, wanted) & InodeFlags.NoCow) != 0) != noCow)
@@ -412,7 +426,7 @@ namespace Btrfs.Core
             }
         }
 
-        private void CloneRangeInPlace()
+        private long CloneRangeInPlace()
         {
             SafeFileDescriptor fd = Libc.Open(destination, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
             using (fd)
@@ -435,7 +449,8 @@ namespace Btrfs.Core
                     throw CloneFailure(rc);
                 }
 
-                _ = Libc.FSync(fd);
+                using RegularFile made = RegularFile.Borrow(fd, destination, dirFacts.FileSystem, Math.Max(existing!.Size, (options.DestinationOffset ?? options.SourceOffset ?? 0) + Length));
+                return NoCowInspector.SharedExtents(made).Bytes;
             }
         }
 
@@ -455,24 +470,5 @@ namespace Btrfs.Core
             Libc.ETXTBSY => new FileOperationException(FileErrorKind.ActiveSwapfile, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': a swapfile is active on one of the files (ETXTBSY). Nothing was changed."),
             _ => FileOperationException.FromErrno(errno, "FICLONE", destination, "Cannot clone into", "Nothing was created or changed."),
         };
-
-        private static uint Umask()
-        {
-            try
-            {
-                foreach (string line in File.ReadLines("/proc/self/status"))
-                {
-                    if (line.StartsWith("Umask:", StringComparison.Ordinal))
-                    {
-                        return Convert.ToUInt32(line[6..].Trim(), 8);
-                    }
-                }
-            }
-            catch (IOException)
-            {
-            }
-
-            return 0x12; // 022
-        }
     }
 }

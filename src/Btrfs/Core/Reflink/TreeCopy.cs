@@ -8,13 +8,15 @@ namespace Btrfs.Core
     /// <summary>The parts of mirroring a tree that are not files: directories and symbolic links (never followed).</summary>
     public static class TreeCopy
     {
-        /// <summary>Creates <paramref name="target"/> (if missing) with the permissions of the directory <paramref name="source"/>.</summary>
-        public static void MakeDirectoryLike(string source, string target)
+        /// <summary>Creates <paramref name="target"/> (if missing) with the permissions of the directory <paramref name="source"/>; true when it was created.</summary>
+        public static bool MakeDirectoryLike(string source, string target)
         {
+            bool existed = System.IO.Directory.Exists(target);
             FileStatus st = FileStatus.OfPath(source, followLinks: false) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "stat", source, "Cannot read");
             try
             {
                 Directory.CreateDirectory(target, (UnixFileMode)(st.Permissions & 0x1FF));
+                return !existed;
             }
             catch (IOException ex)
             {

@@ -1,0 +1,160 @@
+// New-BtrfsReflink -Recurse against `cp -a --reflink=always`, and Invoke-BtrfsDedupe against `duperemove -d`,
+// side by side in one run (issue #6). Run as root:
+//   dotnet run -c Release --project bench/Btrfs.Bench -- reflink [runs]
+//   dotnet run -c Release --project bench/Btrfs.Bench -- dedupe [runs]
+namespace Btrfs.Bench
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Management.Automation.Runspaces;
+
+    internal static class ReflinkBench
+    {
+        internal static int Reflink(int runs)
+        {
+            return FragmentationBench.WithBtrfs("8G", mnt =>
+            {
+                Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("cp", "--version").Split('\n')[0]}, {runs} runs, warm cache");
+                string tree = Path.Combine(mnt, "tree");
+                FragmentationBench.MakeTree(tree, 10_000);
+                Program.Sh("sync");
+                using Runspace rs = FragmentationBench.Open();
+                var module = new List<double>();
+                var anchor = new List<double>();
+                var anchorSync = new List<double>();
+                for (int run = 0; run < runs; run++)
+                {
+                    string a = Path.Combine(mnt, "copy-module");
+                    string b = Path.Combine(mnt, "copy-cp");
+                    for (int k = 0; k < 2; k++)
+                    {
+                        Program.Sh("sync");
+                        var sw = Stopwatch.StartNew();
+                        if ((k + run) % 2 == 0)
+                        {
+                            FragmentationBench.Invoke(rs, "param($s) New-BtrfsReflink -LiteralPath $s -Destination ($s + '/../copy-module') -Recurse | Out-Null", tree);
+                            module.Add(sw.Elapsed.TotalSeconds); // includes its syncfs at the end
+                        }
+                        else
+                        {
+                            Program.Sh("cp", "-a", "--reflink=always", tree, b);
+                            anchor.Add(sw.Elapsed.TotalSeconds);
+                            Program.Sh("sync");
+                            anchorSync.Add(sw.Elapsed.TotalSeconds);
+                        }
+                    }
+
+                    if (Program.Sh("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", a) != Program.Sh("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", b))
+                    {
+                        throw new InvalidOperationException("the two copies differ");
+                    }
+
+                    Program.Sh("rm", "-rf", a, b);
+                }
+
+                Console.WriteLine("| files | New-BtrfsReflink -Recurse (incl. its syncfs) | cp -a --reflink=always | same + sync | ratio to cp + sync | ratio to cp alone |");
+                Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
+                double m = FragmentationBench.Median(module), c = FragmentationBench.Median(anchor), cs = FragmentationBench.Median(anchorSync);
+                Console.WriteLine($"| 10,003 | {m:F2} s | {c:F2} s | {cs:F2} s | {m / cs:F2}× | {m / c:F2}× |");
+                Console.WriteLine($"<!-- module {FragmentationBench.Join(module)}; cp {FragmentationBench.Join(anchor)}; cp+sync {FragmentationBench.Join(anchorSync)} -->");
+            });
+        }
+
+        internal static int Dedupe(int runs)
+        {
+            return FragmentationBench.WithBtrfs("8G", mnt =>
+            {
+                Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, duperemove {Program.Sh("duperemove", "--version").Trim()}, {runs} runs, warm cache");
+                using Runspace rs = FragmentationBench.Open();
+                var module = new List<double>();
+                var anchor = new List<double>();
+                var sharedModule = new List<long>();
+                var sharedAnchor = new List<long>();
+                for (int run = 0; run < runs; run++)
+                {
+                    // Identical pairs made the way users get them: a plain copy of the same file.
+                    Write(Path.Combine(mnt, "m1.img"), 1L << 30);
+                    foreach (string n in new[] { "m2", "d1", "d2" })
+                    {
+                        Program.Sh("cp", "--reflink=never", Path.Combine(mnt, "m1.img"), Path.Combine(mnt, n + ".img"));
+                    }
+
+                    Program.Sh("sync");
+
+                    // duperemove: hash first (not timed), then the timed dedupe phase reading the hashfile.
+                    string hashes = Path.Combine(mnt, "hashes.db");
+                    File.Delete(hashes);
+                    Program.Sh("duperemove", "-q", "--hashfile=" + hashes, Path.Combine(mnt, "d1.img"), Path.Combine(mnt, "d2.img"));
+                    for (int k = 0; k < 2; k++)
+                    {
+                        var sw = Stopwatch.StartNew();
+                        if ((k + run) % 2 == 0)
+                        {
+                            FragmentationBench.Invoke(rs, "param($m) Invoke-BtrfsDedupe -LiteralPath ($m + '/m1.img') -Destination ($m + '/m2.img') | Out-Null", mnt);
+                            module.Add(sw.Elapsed.TotalSeconds);
+                        }
+                        else
+                        {
+                            Program.Sh("duperemove", "-q", "-d", "--hashfile=" + hashes, Path.Combine(mnt, "d1.img"), Path.Combine(mnt, "d2.img"));
+                            anchor.Add(sw.Elapsed.TotalSeconds);
+                        }
+                    }
+
+                    long moduleShared = SharedBytes(Path.Combine(mnt, "m2.img"));
+                    long anchorShared = SharedBytes(Path.Combine(mnt, "d2.img"));
+                    if (moduleShared != 1L << 30)
+                    {
+                        throw new InvalidOperationException($"m2.img: only {moduleShared} bytes shared after Invoke-BtrfsDedupe");
+                    }
+
+                    sharedModule.Add(moduleShared);
+                    sharedAnchor.Add(anchorShared);
+                    foreach (string n in new[] { "m1", "m2", "d1", "d2" })
+                    {
+                        File.Delete(Path.Combine(mnt, n + ".img"));
+                    }
+                }
+
+                Console.WriteLine("| pair | Invoke-BtrfsDedupe | bytes shared after | duperemove -d (dedupe phase, hashes already in its hashfile) | bytes shared after | ratio of times |");
+                Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+                double mm = FragmentationBench.Median(module), aa = FragmentationBench.Median(anchor);
+                Console.WriteLine($"| 2 × 1 GiB, identical | {mm:F2} s | {sharedModule.Min():N0} | {aa:F2} s | {sharedAnchor.Min():N0}–{sharedAnchor.Max():N0} | {mm / aa:F2}× |");
+                Console.WriteLine($"<!-- module {FragmentationBench.Join(module)}; duperemove {FragmentationBench.Join(anchor)} -->");
+            });
+        }
+
+        private static long SharedBytes(string path)
+        {
+            long total = 0;
+            foreach (string line in Program.Sh("filefrag", "-v", "-b1", path).Split('\n'))
+            {
+                if (line.Contains("shared", StringComparison.Ordinal))
+                {
+                    string[] f = line.Split(':', StringSplitOptions.TrimEntries);
+                    total += long.Parse(f[3], CultureInfo.InvariantCulture);
+                }
+            }
+
+            return total;
+        }
+
+        private static void Write(string path, long size)
+        {
+            var rng = new Random(21);
+            byte[] chunk = new byte[1 << 20];
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1);
+            for (long off = 0; off < size; off += chunk.Length)
+            {
+                rng.NextBytes(chunk);
+                fs.Write(chunk);
+            }
+
+            fs.Flush(flushToDisk: true);
+        }
+    }
+}

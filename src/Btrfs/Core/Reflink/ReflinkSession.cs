@@ -1,0 +1,157 @@
+namespace Btrfs.Core
+{
+    using System.Collections.Generic;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// What many copies of one run share, read once: the mount table, the active swapfiles, the
+    /// statfs of each device, and the facts about each destination directory (filesystem, mount,
+    /// NOCOW attribute, read-only state). Also remembers the filesystems written to, for one sync at the end.
+    /// </summary>
+    public sealed class ReflinkSession : System.IDisposable
+    {
+        private readonly Dictionary<string, DirectoryFacts> directories = new(System.StringComparer.Ordinal);
+        private readonly Dictionary<(uint, uint), string> written = new();
+        private readonly HashSet<string> created = new(System.StringComparer.Ordinal);
+        private MountTable? mounts;
+        private SwapTable? swaps;
+
+        internal FileSystemCache FileSystems { get; } = new();
+
+        internal MountTable Mounts => mounts ??= MountTable.Read();
+
+        internal SwapTable Swaps => swaps ??= SwapTable.Read();
+
+        /// <summary>A directory of each filesystem written to: sync them once at the end (see <see cref="ReflinkCopy.Flush"/>).</summary>
+        public IReadOnlyCollection<string> WrittenDirectories => written.Values;
+
+        internal void Wrote(DirectoryFacts dir) => written.TryAdd(dir.Device, dir.Path);
+
+        /// <summary>The caller created this directory in this session (a mirrored tree): it holds only this run's files.</summary>
+        public void CreatedDirectory(string path) => created.Add(path);
+
+        internal bool IsNewDirectory(string path) => created.Contains(path);
+
+        /// <summary>Closes the directories kept open.</summary>
+        public void Dispose()
+        {
+            foreach (DirectoryFacts d in directories.Values)
+            {
+                d.Handle?.Dispose();
+            }
+
+            directories.Clear();
+        }
+
+        /// <summary>The facts about a destination directory; throws the same refusal for every file going there.</summary>
+        internal DirectoryFacts Directory(string path)
+        {
+            if (!directories.TryGetValue(path, out DirectoryFacts? facts))
+            {
+                facts = DirectoryFacts.Read(path, this);
+                directories[path] = facts;
+            }
+
+            if (facts.Refusal is FileOperationException refused)
+            {
+                throw refused;
+            }
+
+            return facts;
+        }
+    }
+
+    /// <summary>One destination directory, as a copy into it needs to know it.</summary>
+    internal sealed class DirectoryFacts
+    {
+        private DirectoryFacts(string path)
+        {
+            Path = path;
+        }
+
+        internal string Path { get; }
+
+        internal FileSystemType FileSystem { get; private set; }
+
+        internal MountEntry? Mount { get; private set; }
+
+        internal bool NoCow { get; private set; }
+
+        /// <summary>The directory has the compression attribute (new files inherit it).</summary>
+        internal bool Compress { get; private set; }
+
+        /// <summary>The directory, open for the session (new files are created relative to it).</summary>
+        internal SafeFileDescriptor Handle { get; private set; } = null!;
+
+        internal (uint, uint) Device { get; private set; }
+
+        internal FileOperationException? Refusal { get; private set; }
+
+        /// <summary>Free space now (read each time: it changes as copies are made).</summary>
+        internal long AvailableBytes()
+        {
+            using RegularFile dir = RegularFile.Open(Path, OpenOptions.AllowDirectory);
+            return dir.AvailableBytes();
+        }
+
+        internal static DirectoryFacts Read(string path, ReflinkSession session)
+        {
+            var facts = new DirectoryFacts(path);
+            RegularFile dir;
+            try
+            {
+                dir = RegularFile.Open(path, OpenOptions.AllowDirectory);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
+            {
+                facts.Refusal = new FileOperationException(FileErrorKind.NotFound, ex.Errno, "stat", path, $"Cannot create files in '{path}': the directory does not exist. Create it first.");
+                return facts;
+            }
+            catch (FileOperationException ex)
+            {
+                facts.Refusal = ex;
+                return facts;
+            }
+
+            using (dir)
+            {
+                return facts.Fill(dir, session);
+            }
+        }
+
+        private DirectoryFacts Fill(RegularFile dir, ReflinkSession session)
+        {
+            string path = Path;
+            var facts = this;
+            if (!dir.IsDirectory)
+            {
+                facts.Refusal = new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", path, $"Cannot create files in '{path}': it is not a directory.");
+                return facts;
+            }
+
+            try
+            {
+                FileGuards.ThrowIfReadOnly(dir, "create a file in {0}");
+            }
+            catch (FileOperationException ex)
+            {
+                facts.Refusal = ex;
+                return facts;
+            }
+
+            facts.FileSystem = dir.FileSystem;
+            facts.Mount = session.Mounts.For(dir);
+            facts.Device = (dir.Status.DevMajor, dir.Status.DevMinor);
+            InodeFlags flags = dir.FileSystem.Kind == FileSystemKind.Btrfs ? InodeFlagsIo.Get(dir.Handle, path) : InodeFlags.None;
+            facts.NoCow = (flags & InodeFlags.NoCow) != 0;
+            facts.Compress = (flags & InodeFlags.Compress) != 0;
+            facts.Handle = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (facts.Handle.IsInvalid)
+            {
+                facts.Refusal = FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "open", path, "Cannot open the directory");
+            }
+
+            return facts;
+        }
+    }
+}
