@@ -280,6 +280,12 @@ namespace Btrfs.Tests
             AssertError(Clone("New-BtrfsReflink $s $d", ("s", e4), ("d", Path.Combine(ext4, "b.img"))), Path.Combine(ext4, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "ext4 cannot share extents");
             Assert.Equal(new[] { "a.img" }, FileFacts.Listing(ext4));
 
+            string tmpfs = fs.NewDirectory(TestFs.Tmpfs, "noreflink");
+            string t = Path.Combine(tmpfs, "a.img");
+            FileBuilder.Chunks(t, 1, 4096, 4096);
+            AssertError(Clone("New-BtrfsReflink $s $d", ("s", t), ("d", Path.Combine(tmpfs, "b.img"))), Path.Combine(tmpfs, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "tmpfs cannot share extents");
+            Assert.Equal(new[] { "a.img" }, FileFacts.Listing(tmpfs));
+
             using ExtraFileSystem plainXfs = fs.NewFileSystem("xfs-noreflink", "320M");
             string x = Path.Combine(plainXfs.MountPoint, "a.img");
             FileBuilder.Chunks(x, 2, 65536, 65536);
