@@ -143,6 +143,29 @@ namespace Btrfs.Tests.Infrastructure
             return new ExtraFileSystem(mnt, image);
         }
 
+        /// <summary>A btrfs on two loop devices (data and metadata profiles as given to mkfs.btrfs).</summary>
+        public ExtraFileSystem NewTwoDeviceBtrfs(string size, string dataProfile)
+        {
+            lock (gate)
+            {
+                Requires.That(mounts.ContainsKey(TestFs.Btrfs), unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
+            }
+
+            int n = Interlocked.Increment(ref counter);
+            string a = Path.Combine(Root, $"multi-{n}-a.img");
+            string b = Path.Combine(Root, $"multi-{n}-b.img");
+            string mnt = Path.Combine(Root, $"multi-{n}");
+            Shell.Run("truncate", "-s", size, a);
+            Shell.Run("truncate", "-s", size, b);
+            string la = Shell.Run("losetup", "-f", "--show", a).Trim();
+            string lb = Shell.Run("losetup", "-f", "--show", b).Trim();
+            Shell.Run("mkfs.btrfs", "-q", "-f", "-d", dataProfile, "-m", "raid1", la, lb);
+            Shell.Try("btrfs", "device", "scan", la, lb);
+            Directory.CreateDirectory(mnt);
+            Shell.Run("mount", la, mnt);
+            return new ExtraFileSystem(mnt, a, new[] { la, lb }, b);
+        }
+
         /// <summary>The block device a mounted test filesystem lives on (a loop device).</summary>
         public string DeviceOf(TestFs fs)
         {
@@ -170,9 +193,23 @@ namespace Btrfs.Tests.Infrastructure
             }
         }
 
+        /// <summary>Switches off every swapfile under <paramref name="dir"/> (a test that failed half-way must not keep a mount busy).</summary>
+        internal static void SwapOffUnder(string dir)
+        {
+            foreach (string line in File.ReadLines("/proc/swaps").Skip(1))
+            {
+                string path = line.Split(' ', 2)[0].Replace("\\040", " ");
+                if (path.StartsWith(dir + "/", StringComparison.Ordinal))
+                {
+                    Shell.Try("swapoff", path);
+                }
+            }
+        }
+
         /// <summary>Unmounts everything under <paramref name="dir"/> (deepest first) and removes it.</summary>
         internal static void Teardown(string dir)
         {
+            SwapOffUnder(dir);
             foreach (string mnt in MountsUnder(dir).OrderByDescending(m => m.Length))
             {
                 if (Shell.Try("umount", mnt).ExitCode != 0)
@@ -273,10 +310,15 @@ namespace Btrfs.Tests.Infrastructure
     /// <summary>A test's own loop filesystem; unmounted and removed on Dispose.</summary>
     public sealed class ExtraFileSystem : IDisposable
     {
-        internal ExtraFileSystem(string mountPoint, string image)
+        private readonly string[] loops;
+        private readonly string[] moreImages;
+
+        internal ExtraFileSystem(string mountPoint, string image, string[]? loops = null, params string[] moreImages)
         {
             MountPoint = mountPoint;
             Image = image;
+            this.loops = loops ?? Array.Empty<string>();
+            this.moreImages = moreImages;
         }
 
         public string MountPoint { get; }
@@ -288,15 +330,25 @@ namespace Btrfs.Tests.Infrastructure
 
         public void Dispose()
         {
+            LoopFileSystems.SwapOffUnder(MountPoint);
             if (Shell.Try("umount", MountPoint).ExitCode != 0)
             {
                 Shell.Try("umount", "-l", MountPoint);
+            }
+
+            foreach (string loop in loops)
+            {
+                Shell.Try("losetup", "-d", loop);
             }
 
             try
             {
                 Directory.Delete(MountPoint);
                 File.Delete(Image);
+                foreach (string more in moreImages)
+                {
+                    File.Delete(more);
+                }
             }
             catch (IOException)
             {

@@ -1,0 +1,87 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>New-BtrfsSwapfile: a working swapfile in one step, made in the order btrfs needs.</summary>
+    [Cmdlet(VerbsCommon.New, "BtrfsSwapfile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(SwapfileStatus))]
+    public sealed class NewBtrfsSwapfileCommand : PSCmdlet
+    {
+        /// <summary>The swapfile to create.</summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>Its size in bytes (2GB works); rounded down to whole pages.</summary>
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateRange(40960, long.MaxValue)]
+        public long Size { get; set; }
+
+        /// <summary>Switch it on (swapon) once it is made.</summary>
+        [Parameter]
+        public SwitchParameter Activate { get; set; }
+
+        /// <summary>With -Activate: the swap priority (0 to 32767; higher is used first).</summary>
+        [Parameter]
+        [ValidateRange(0, 32767)]
+        public int Priority { get; set; }
+
+        /// <summary>The swap area's label (up to 16 bytes).</summary>
+        [Parameter]
+        [ValidateLength(1, 16)]
+        public string? Label { get; set; }
+
+        /// <summary>Replace an existing file (never an active swapfile).</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+            var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label };
+            try
+            {
+                long bytes = SwapfileCreator.Check(path, Size, options);
+                if (bytes != Size)
+                {
+                    WriteVerbose($"{Size} bytes rounded down to whole pages: {bytes}.");
+                }
+
+                string action = $"Create a {SizeFormatter.Format(bytes)} swapfile (empty, NOCOW where btrfs, preallocated, mode 0600, swap header)" + (Activate.IsPresent ? " and activate it" : string.Empty);
+                if (!ShouldProcess(path, action))
+                {
+                    return;
+                }
+
+                // Activating changes what the kernel does with memory: ask, unless told not to (ConfirmImpact High).
+                bool confirmOff = MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter { IsPresent: false };
+                if (Activate.IsPresent && !confirmOff && !ShouldContinue($"Activate '{path}' as swap now?", "Activate swap"))
+                {
+                    Activate = false;
+                }
+
+                SwapfileStatus status = SwapfileCreator.Create(path, Size, options);
+                if (Activate.IsPresent)
+                {
+                    try
+                    {
+                        SwapfileCreator.Activate(path, MyInvocation.BoundParameters.ContainsKey(nameof(Priority)) ? Priority : null);
+                        status = SwapfileInspector.Inspect(path);
+                    }
+                    catch (FileOperationException ex)
+                    {
+                        WriteError(ErrorRecords.From(ex)); // the file exists and is described below
+                    }
+                }
+
+                WriteObject(status);
+            }
+            catch (FileOperationException ex)
+            {
+                WriteError(ErrorRecords.From(ex));
+            }
+        }
+    }
+}

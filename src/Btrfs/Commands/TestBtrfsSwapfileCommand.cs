@@ -1,0 +1,23 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>Test-BtrfsSwapfile: would swapon accept the file and keep it safe? One [bool] per file, or with -Detailed every rule and the reason.</summary>
+    [Cmdlet(VerbsDiagnostic.Test, "BtrfsSwapfile", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(bool), typeof(SwapfileStatus))]
+    public sealed class TestBtrfsSwapfileCommand : FileCmdletBase
+    {
+        /// <summary>Emit a SwapfileStatus object per file instead of a boolean.</summary>
+        [Parameter]
+        public SwitchParameter Detailed { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            SwapfileStatus status = SwapfileInspector.Inspect(path);
+            WriteVerbose($"{path}: {status.Reason}");
+            WriteObject(Detailed.IsPresent ? status : status.IsValid);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Buffers.Binary;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>One item of a btrfs tree, as BTRFS_IOC_TREE_SEARCH_V2 returns it (the data is packed little-endian).</summary>
+    internal readonly record struct BtrfsItem(ulong ObjectId, uint Type, ulong Offset, ulong TransId, byte[] Data)
+    {
+        internal ulong U64(int at) => BinaryPrimitives.ReadUInt64LittleEndian(Data.AsSpan(at, 8));
+
+        internal uint U32(int at) => BinaryPrimitives.ReadUInt32LittleEndian(Data.AsSpan(at, 4));
+
+        internal ushort U16(int at) => BinaryPrimitives.ReadUInt16LittleEndian(Data.AsSpan(at, 2));
+    }
+
+    /// <summary>
+    /// Reads btrfs metadata: the filesystem-wide facts (FS_INFO, SPACE_INFO, no privilege needed) and
+    /// tree items (TREE_SEARCH_V2, CAP_SYS_ADMIN), paging until the key range is exhausted with one
+    /// fixed buffer.
+    /// </summary>
+    internal static class BtrfsTree
+    {
+        private const int HeaderSize = 112; // key 104 + buf_size 8
+        private const int ItemHeaderSize = 32;
+
+        /// <summary>FS_INFO: device count, sector size. Null when not btrfs.</summary>
+        internal static unsafe Libc.BtrfsFsInfo? FileSystemInfo(RegularFile file)
+        {
+            Libc.BtrfsFsInfo info = default;
+            return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : info;
+        }
+
+        /// <summary>SPACE_INFO: the block group type-and-profile flags in use (data, metadata, system; with their profiles).</summary>
+        internal static unsafe List<ulong> SpaceFlags(RegularFile file)
+        {
+            var flags = new List<ulong>();
+            ulong* head = stackalloc ulong[2];
+            head[0] = 0;
+            head[1] = 0;
+            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_SPACE_INFO, head) < 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "BTRFS_IOC_SPACE_INFO", file.Path, "Cannot read the space information of the filesystem of");
+            }
+
+            ulong total = head[1];
+            byte[] buffer = new byte[16 + ((int)total * 24)];
+            fixed (byte* p = buffer)
+            {
+                ((ulong*)p)[0] = total;
+                if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_SPACE_INFO, p) < 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "BTRFS_IOC_SPACE_INFO", file.Path, "Cannot read the space information of the filesystem of");
+                }
+
+                ulong got = ((ulong*)p)[1];
+                for (ulong i = 0; i < Math.Min(got, total); i++)
+                {
+                    flags.Add(BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(16 + ((int)i * 24), 8)));
+                }
+            }
+
+            return flags;
+        }
+
+        /// <summary>
+        /// Items with keys in [(minObjectId, minType, minOffset), (maxObjectId, maxType, maxOffset)] of
+        /// tree <paramref name="treeId"/> (0: the subvolume of the file). Throws
+        /// <see cref="FileOperationException"/> (AccessDenied without CAP_SYS_ADMIN).
+        /// </summary>
+        internal static IEnumerable<BtrfsItem> Search(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset = 0, ulong maxOffset = ulong.MaxValue)
+        {
+            byte[] buffer = new byte[64 * 1024];
+            var key = new Libc.BtrfsSearchKey
+            {
+                TreeId = treeId,
+                MinObjectId = minObjectId,
+                MaxObjectId = maxObjectId,
+                MinType = minType,
+                MaxType = maxType,
+                MinOffset = minOffset,
+                MaxOffset = maxOffset,
+                MinTransId = 0,
+                MaxTransId = ulong.MaxValue,
+            };
+            while (true)
+            {
+                key.NrItems = uint.MaxValue;
+                int count = Fetch(file, buffer, ref key);
+                if (count == 0)
+                {
+                    yield break;
+                }
+
+                int at = HeaderSize;
+                BtrfsItem last = default;
+                for (int i = 0; i < count; i++)
+                {
+                    Libc.BtrfsSearchHeader h = MemoryMarshal.Read<Libc.BtrfsSearchHeader>(buffer.AsSpan(at, ItemHeaderSize));
+                    byte[] data = buffer.AsSpan(at + ItemHeaderSize, (int)h.Length).ToArray();
+                    at += ItemHeaderSize + (int)h.Length;
+                    last = new BtrfsItem(h.ObjectId, h.Type, h.Offset, h.TransId, data);
+                    yield return last;
+                }
+
+                // Continue after the last key returned (the key is one 136-bit number: objectid, type, offset).
+                if (last.Offset < ulong.MaxValue)
+                {
+                    key.MinObjectId = last.ObjectId;
+                    key.MinType = last.Type;
+                    key.MinOffset = last.Offset + 1;
+                }
+                else if (last.Type < uint.MaxValue)
+                {
+                    key.MinObjectId = last.ObjectId;
+                    key.MinType = last.Type + 1;
+                    key.MinOffset = 0;
+                }
+                else if (last.ObjectId < ulong.MaxValue)
+                {
+                    key.MinObjectId = last.ObjectId + 1;
+                    key.MinType = 0;
+                    key.MinOffset = 0;
+                }
+                else
+                {
+                    yield break;
+                }
+
+                if (key.MinObjectId > key.MaxObjectId)
+                {
+                    yield break;
+                }
+            }
+        }
+
+        private static unsafe int Fetch(RegularFile file, byte[] buffer, ref Libc.BtrfsSearchKey key)
+        {
+            MemoryMarshal.Write(buffer.AsSpan(0, 104), in key);
+            BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(104, 8), (ulong)(buffer.Length - HeaderSize));
+            fixed (byte* p = buffer)
+            {
+                if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_TREE_SEARCH_V2, p) < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    throw FileOperationException.FromErrno(
+                        errno,
+                        "BTRFS_IOC_TREE_SEARCH_V2",
+                        file.Path,
+                        "Cannot read the btrfs metadata of",
+                        errno is Libc.EPERM or Libc.EACCES ? "Reading btrfs metadata (TREE_SEARCH) needs root (CAP_SYS_ADMIN)." : null);
+                }
+            }
+
+            key = MemoryMarshal.Read<Libc.BtrfsSearchKey>(buffer.AsSpan(0, 104));
+            return (int)key.NrItems;
+        }
+    }
+
+    /// <summary>A btrfs chunk: a range of logical addresses and where its stripes are.</summary>
+    internal readonly record struct BtrfsChunk(ulong Logical, ulong Length, ulong Type, ulong[] DeviceIds)
+    {
+        internal ulong Profile => Type & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK;
+
+        internal bool Contains(ulong logical) => logical >= Logical && logical - Logical < Length;
+
+        /// <summary>The chunk map (chunk tree, root only): every chunk in logical order.</summary>
+        internal static List<BtrfsChunk> ReadAll(RegularFile file)
+        {
+            var chunks = new List<BtrfsChunk>();
+            foreach (BtrfsItem item in BtrfsTree.Search(file, Libc.BTRFS_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_CHUNK_ITEM_KEY, Libc.BTRFS_CHUNK_ITEM_KEY))
+            {
+                // struct btrfs_chunk: length 0, owner 8, stripe_len 16, type 24, ..., num_stripes 44 (u16), stripes from 48 (32 bytes each, devid first).
+                int stripes = item.U16(44);
+                var devices = new ulong[stripes];
+                for (int i = 0; i < stripes; i++)
+                {
+                    devices[i] = item.U64(48 + (i * 32));
+                }
+
+                chunks.Add(new BtrfsChunk(item.Offset, item.U64(0), item.U64(24), devices));
+            }
+
+            return chunks;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Buffers.Binary;
+    using System.Text;
+
+    /// <summary>
+    /// The mkswap header (union swap_header in include/linux/swap.h): in the first page, version at
+    /// byte 1024, last_page at 1028, nr_badpages at 1032, the UUID at 1036, the label at 1052, and
+    /// "SWAPSPACE2" in the page's last 10 bytes.
+    /// </summary>
+    public sealed class SwapHeader
+    {
+        /// <summary>The signature of a version 1 swap area.</summary>
+        public const string Signature = "SWAPSPACE2";
+
+        private SwapHeader(uint version, uint lastPage, Guid uuid, string label)
+        {
+            Version = version;
+            LastPage = lastPage;
+            Uuid = uuid;
+            Label = label;
+        }
+
+        /// <summary>The header version (1 for every swap area mkswap makes).</summary>
+        public uint Version { get; }
+
+        /// <summary>The last usable page: the area is LastPage + 1 pages.</summary>
+        public uint LastPage { get; }
+
+        /// <summary>The area's UUID, as blkid shows it.</summary>
+        public Guid Uuid { get; }
+
+        /// <summary>The area's label (up to 16 bytes), as swaplabel shows it.</summary>
+        public string Label { get; }
+
+        /// <summary>Parses the first page; null when it has no "SWAPSPACE2" signature.</summary>
+        public static SwapHeader? Parse(ReadOnlySpan<byte> page)
+        {
+            if (page.Length < 4096 || !page[^10..].SequenceEqual(Encoding.ASCII.GetBytes(Signature)))
+            {
+                return null;
+            }
+
+            uint version = BinaryPrimitives.ReadUInt32LittleEndian(page[1024..]);
+            uint last = BinaryPrimitives.ReadUInt32LittleEndian(page[1028..]);
+            var uuid = new Guid(page.Slice(1036, 16), bigEndian: true);
+            ReadOnlySpan<byte> vol = page.Slice(1052, 16);
+            int end = vol.IndexOf((byte)0);
+            string label = Encoding.UTF8.GetString(end < 0 ? vol : vol[..end]);
+            return new SwapHeader(version, last, uuid, label);
+        }
+
+        /// <summary>Builds the first page of a swap area of <paramref name="pages"/> pages, as mkswap does.</summary>
+        internal static byte[] Build(int pageSize, long pages, Guid uuid, string? label)
+        {
+            byte[] page = new byte[pageSize];
+            BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(1024), 1);
+            BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(1028), checked((uint)(pages - 1)));
+            BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(1032), 0);
+            uuid.TryWriteBytes(page.AsSpan(1036, 16), bigEndian: true, out _);
+            if (!string.IsNullOrEmpty(label))
+            {
+                byte[] l = Encoding.UTF8.GetBytes(label);
+                l.AsSpan(0, Math.Min(l.Length, 16)).CopyTo(page.AsSpan(1052, 16));
+            }
+
+            Encoding.ASCII.GetBytes(Signature).CopyTo(page.AsSpan(pageSize - 10));
+            return page;
+        }
+    }
+}

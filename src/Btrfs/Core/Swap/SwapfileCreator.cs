@@ -1,0 +1,211 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.IO;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>How to make a swapfile.</summary>
+    public sealed record SwapfileOptions
+    {
+        /// <summary>Replace an existing file that is not an active swapfile.</summary>
+        public bool Force { get; init; }
+
+        /// <summary>The swap area's label (up to 16 bytes), as mkswap -L.</summary>
+        public string? Label { get; init; }
+
+        /// <summary>The swap area's UUID; a random one when null.</summary>
+        public Guid? Uuid { get; init; }
+    }
+
+    /// <summary>
+    /// New-BtrfsSwapfile's Core: btrfs(5)'s sequence done in one place, in the order that works — an
+    /// empty file, NOCOW set and read back (btrfs), the whole size preallocated, mode 0600, the swap
+    /// header written (mkswap's layout), fsync — as an unnamed file that gets its name only when it is
+    /// complete. Refuses what cannot hold a working swapfile before anything is created.
+    /// </summary>
+    public static class SwapfileCreator
+    {
+        /// <summary>The smallest swap area mkswap makes: 10 pages.</summary>
+        public const int MinimumPages = 10;
+
+        /// <summary>Checks everything that refuses the swapfile; throws <see cref="FileOperationException"/>. Returns the size it will have (whole pages).</summary>
+        public static long Check(string path, long size, SwapfileOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            int pageSize = Environment.SystemPageSize;
+            long pages = size / pageSize;
+            if (pages < MinimumPages)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "mkswap", path, $"Cannot make '{path}' a swapfile of {size} bytes: a swap area needs at least {MinimumPages} pages ({MinimumPages * pageSize} bytes).");
+            }
+
+            string full = System.IO.Path.GetFullPath(path);
+            string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
+            using (RegularFile dir = OpenDirectory(dirPath, full))
+            {
+                if (dir.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
+                {
+                    throw new FileOperationException(FileErrorKind.NotSupported, Libc.EOPNOTSUPP, "swapon", full, $"Cannot make '{full}' a swapfile: {dir.FileSystem.DisplayName} cannot hold one (swapfiles work on btrfs, xfs and ext4). Nothing was created.");
+                }
+
+                FileGuards.ThrowIfReadOnly(dir, "create a swapfile in {0}");
+                if (dir.FileSystem.Kind == FileSystemKind.Btrfs)
+                {
+                    CheckBtrfs(dir, full);
+                }
+
+                long available = dir.AvailableBytes();
+                if (available < pages * pageSize)
+                {
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Libc.ENOSPC, "statfs", full, $"Cannot make '{full}' a swapfile of {SizeFormatter.Format(pages * pageSize)}: only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                }
+            }
+
+            if (FileStatus.OfPath(full, followLinks: false) is FileStatus existing)
+            {
+                if ((existing.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+                {
+                    throw RegularFile.SymbolicLinkRefused(full);
+                }
+
+                if (SwapTable.Read().Contains(existing))
+                {
+                    throw new FileOperationException(FileErrorKind.ActiveSwapfile, Libc.EBUSY, "/proc/swaps", full, $"Cannot replace '{full}': it is an active swapfile (listed in /proc/swaps), and an active swapfile is never replaced, even with -Force. Run swapoff on it first.");
+                }
+
+                if (!options.Force)
+                {
+                    throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "stat", full, $"Cannot create '{full}': it exists, and an existing file is never replaced without -Force. It was left as it is.");
+                }
+
+                if (!existing.IsRegular)
+                {
+                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot replace '{full}': it is {RegularFile.DescribeType(existing.Mode)}, not a regular file. It was left as it is.");
+                }
+            }
+
+            return pages * pageSize;
+        }
+
+        /// <summary>Creates the swapfile (after <see cref="Check"/>) and returns its Test-BtrfsSwapfile -Detailed status.</summary>
+        public static unsafe SwapfileStatus Create(string path, long size, SwapfileOptions options)
+        {
+            long bytes = Check(path, size, options);
+            int pageSize = Environment.SystemPageSize;
+            string full = System.IO.Path.GetFullPath(path);
+            string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
+            string name = System.IO.Path.GetFileName(full);
+            bool exists = FileStatus.OfPath(full, followLinks: false) is not null;
+
+            using SafeFileDescriptor dir = Libc.Open(dirPath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "open", dirPath, "Cannot open the directory");
+            }
+
+            using (TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, forceNamed: false, mode: 0x180))
+            {
+                if (FileSystemTypeOf(dirPath).Kind == FileSystemKind.Btrfs)
+                {
+                    // chattr +C while the file is empty, and read back: after fallocate it would be ignored.
+                    InodeFlags flags = InodeFlagsIo.Get(temp.Handle, full);
+                    InodeFlags after = InodeFlagsIo.Set(temp.Handle, full, (flags | InodeFlags.NoCow) & ~InodeFlags.Compress);
+                    if ((after & InodeFlags.NoCow) == 0)
+                    {
+                        throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", full, $"Cannot create '{full}': the new empty file did not take the NOCOW attribute, without which swapon refuses it. Nothing was created.");
+                    }
+                }
+
+                if (Libc.FAllocate(temp.Handle, 0, 0, bytes) != 0)
+                {
+                    throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", full, 0, bytes);
+                }
+
+                if (Libc.FChmod(temp.Handle, 0x180) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchmod", full, "Cannot set the mode of", "Nothing was created.");
+                }
+
+                byte[] header = SwapHeader.Build(pageSize, bytes / pageSize, options.Uuid ?? Guid.NewGuid(), options.Label);
+                fixed (byte* p = header)
+                {
+                    if (Libc.PWrite(temp.Handle, p, (nuint)header.Length, 0) != header.Length)
+                    {
+                        throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "pwrite", full, 0, bytes);
+                    }
+                }
+
+                if (Libc.FSync(temp.Handle) != 0)
+                {
+                    throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", full, bytes, bytes);
+                }
+
+                if (exists)
+                {
+                    temp.LinkAndReplace(name, full);
+                }
+                else
+                {
+                    temp.LinkAsNew(name, full);
+                }
+            }
+
+            _ = Libc.FSync(dir);
+            return SwapfileInspector.Inspect(full);
+        }
+
+        /// <summary>swapon(2), with a priority when given. Throws <see cref="FileOperationException"/> with the kernel's reason.</summary>
+        public static void Activate(string path, int? priority)
+        {
+            int flags = priority is int p ? Libc.SWAP_FLAG_PREFER | (p & Libc.SWAP_FLAG_PRIO_MASK) : 0;
+            if (Libc.SwapOn(path, flags) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw FileOperationException.FromErrno(errno, "swapon", path, "The swapfile was created, but the kernel did not activate", errno == Libc.EPERM ? "Activating swap needs root (CAP_SYS_ADMIN)." : "Test-BtrfsSwapfile -Detailed and the kernel log (dmesg) say why.");
+            }
+        }
+
+        private static void CheckBtrfs(RegularFile dir, string full)
+        {
+            ulong devices = BtrfsTree.FileSystemInfo(dir)?.NumDevices ?? 1;
+            if (devices > 1)
+            {
+                throw new FileOperationException(FileErrorKind.NotSupported, Libc.EINVAL, "BTRFS_IOC_FS_INFO", full, $"Cannot make '{full}' a swapfile: its btrfs filesystem has {devices} devices, and the kernel accepts a swapfile only if all its extents happen to lie on one of them. Use a single-device filesystem. Nothing was created.");
+            }
+
+            foreach (ulong f in BtrfsTree.SpaceFlags(dir))
+            {
+                if ((f & Libc.BTRFS_BLOCK_GROUP_DATA) != 0 && (f & Libc.BTRFS_SPACE_INFO_GLOBAL_RSV) == 0 && (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) != 0)
+                {
+                    throw new FileOperationException(FileErrorKind.NotSupported, Libc.EINVAL, "BTRFS_IOC_SPACE_INFO", full, $"Cannot make '{full}' a swapfile: the filesystem's data is not (only) in the single profile, and the kernel refuses swapfiles in RAID or DUP data. Nothing was created.");
+                }
+            }
+        }
+
+        private static RegularFile OpenDirectory(string dirPath, string full)
+        {
+            try
+            {
+                RegularFile dir = RegularFile.Open(dirPath, OpenOptions.AllowDirectory);
+                if (!dir.IsDirectory)
+                {
+                    dir.Dispose();
+                    throw new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", full, $"Cannot create '{full}': '{dirPath}' is not a directory.");
+                }
+
+                return dir;
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound && ex.Path == dirPath)
+            {
+                throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "stat", full, $"Cannot create '{full}': its directory '{dirPath}' does not exist.");
+            }
+        }
+
+        private static FileSystemType FileSystemTypeOf(string dirPath)
+        {
+            using RegularFile dir = RegularFile.Open(dirPath, OpenOptions.AllowDirectory);
+            return dir.FileSystem;
+        }
+    }
+}

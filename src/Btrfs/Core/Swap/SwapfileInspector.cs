@@ -1,0 +1,203 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Test-BtrfsSwapfile's Core: checks a file against what swapon (btrfs_swap_activate, or the
+    /// generic iomap code on xfs and ext4) requires, from the inode flags, FIEMAP, the swap header, the
+    /// mode and, on btrfs, the devices and profiles of the chunks the file lives in (exact as root,
+    /// from the chunk tree; otherwise from FS_INFO and SPACE_INFO).
+    /// </summary>
+    public static class SwapfileInspector
+    {
+        /// <summary>Inspects a regular file (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
+        public static SwapfileStatus Inspect(string path)
+        {
+            using RegularFile file = RegularFile.OpenRead(path);
+            return Inspect(file);
+        }
+
+        internal static SwapfileStatus Inspect(RegularFile file)
+        {
+            FileSystemKind fs = file.FileSystem.Kind;
+            bool btrfs = fs == FileSystemKind.Btrfs;
+            bool fiemap = fs is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
+            InodeFlags flags = btrfs ? InodeFlagsIo.Get(file.Handle, file.Path) : InodeFlags.None;
+            string? mountCompress = btrfs ? MountTable.Read().For(file)?.CompressOption : null;
+
+            // The extents: holes, delayed or inline data, compression, sharing, and (btrfs) where they are.
+            long covered = 0;
+            bool unallocated = !fiemap, encoded = false, shared = false;
+            var logicals = new List<ulong>();
+            if (fiemap)
+            {
+                // Dirty data is written back first (FIEMAP_FLAG_SYNC), as swapon itself does before it looks.
+                foreach (RawExtent e in FiemapReader.Read(file, 0, (ulong)Math.Max(1, file.Size), sync: true))
+                {
+                    if ((long)e.Logical > covered)
+                    {
+                        unallocated = true; // a hole
+                    }
+
+                    covered = Math.Max(covered, (long)e.End);
+                    unallocated |= (e.Flags & (Libc.FIEMAP_EXTENT_DELALLOC | Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DATA_INLINE)) != 0;
+                    encoded |= (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
+                    shared |= (e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0;
+                    if (btrfs && (e.Flags & Libc.FIEMAP_EXTENT_UNKNOWN) == 0)
+                    {
+                        logicals.Add(e.Physical);
+                    }
+                }
+
+                unallocated |= covered < file.Size;
+            }
+
+            (bool oneDevice, bool singleProfile, string devicesNote) = btrfs ? Placement(file, logicals) : (true, true, string.Empty);
+
+            int pageSize = Environment.SystemPageSize;
+            SwapHeader? header = ReadHeader(file, pageSize);
+            bool signature = header is { Version: 1 };
+            bool sizeMatches = header is not null && (long)header.LastPage + 1 == file.Size / pageSize;
+            bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
+            bool noCow = (flags & InodeFlags.NoCow) != 0;
+            bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
+            bool active = SwapTable.Read().Contains(file.Status);
+
+            var failures = new List<string>();
+            if (fs is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
+            {
+                failures.Add($"{file.FileSystem.DisplayName} cannot hold a swapfile here: put it on btrfs, xfs or ext4");
+            }
+
+            if (btrfs && !noCow)
+            {
+                failures.Add("not NOCOW (chattr +C only takes on an empty file: set after the data was written it is silently ignored): recreate it with New-BtrfsSwapfile");
+            }
+
+            if (compressed)
+            {
+                failures.Add("compressed (the +c attribute or compressed extents): recreate it NOCOW with New-BtrfsSwapfile");
+            }
+
+            if (fiemap && unallocated)
+            {
+                failures.Add("not fully allocated (holes or inline data): swapon needs every block allocated; fallocate the whole size, or recreate it with New-BtrfsSwapfile");
+            }
+
+            if (shared)
+            {
+                failures.Add("shares extents with a reflink copy or snapshot, which swapon refuses: delete the copy, keep swapfiles in a subvolume that is never snapshotted, or recreate it");
+            }
+
+            if (!signature)
+            {
+                failures.Add(header is null ? "no swap signature: run mkswap on it (or recreate it with New-BtrfsSwapfile)" : $"swap header version {header.Version}, not 1: run mkswap again");
+            }
+            else if (!sizeMatches)
+            {
+                failures.Add($"the header says {(long)(header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages: run mkswap again");
+            }
+
+            if (!mode0600)
+            {
+                failures.Add($"mode {Convert.ToString(file.Status.Permissions & 0xFFF, 8).PadLeft(4, '0')}: swapped-out memory would be readable by others; chmod 0600");
+            }
+
+            if (!oneDevice)
+            {
+                failures.Add(devicesNote);
+            }
+
+            if (!singleProfile)
+            {
+                failures.Add("its data is not in the single profile (RAID or DUP), which the kernel refuses for swapfiles: use a filesystem (or subvolume on one) whose data profile is single");
+            }
+
+            string reason = failures.Count == 0
+                ? (active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it")
+                : string.Join("; ", failures) + ".";
+            return new SwapfileStatus
+            {
+                Path = file.Path,
+                Size = file.Size,
+                FileSystem = fs,
+                IsValid = failures.Count == 0,
+                IsActive = active,
+                IsNoCow = noCow,
+                IsCompressed = compressed,
+                MountCompressOption = mountCompress,
+                FullyAllocated = fiemap && !unallocated,
+                IsShared = shared,
+                HasSwapSignature = signature,
+                Permissions0600 = mode0600,
+                SingleDevice = oneDevice,
+                SingleDataProfile = singleProfile,
+                SizeMatchesHeader = sizeMatches,
+                Uuid = header?.Uuid.ToString() ?? string.Empty,
+                Label = header?.Label ?? string.Empty,
+                Reason = reason,
+            };
+        }
+
+        /// <summary>
+        /// btrfs: are the file's extents all on one device and in single-profile chunks? Exact from the
+        /// chunk tree (root); otherwise judged from the device count and the data profiles in use.
+        /// </summary>
+        internal static (bool OneDevice, bool SingleProfile, string Note) Placement(RegularFile file, List<ulong> logicals)
+        {
+            ulong devices = BtrfsTree.FileSystemInfo(file)?.NumDevices ?? 1;
+            try
+            {
+                List<BtrfsChunk> chunks = BtrfsChunk.ReadAll(file);
+                var seen = new HashSet<ulong>();
+                bool single = true;
+                foreach (ulong logical in logicals)
+                {
+                    BtrfsChunk? c = chunks.Find(x => x.Contains(logical));
+                    if (c is not BtrfsChunk chunk)
+                    {
+                        continue;
+                    }
+
+                    single &= chunk.Profile == 0;
+                    foreach (ulong d in chunk.DeviceIds)
+                    {
+                        seen.Add(d);
+                    }
+                }
+
+                bool one = seen.Count <= 1;
+                return (one, single, $"its extents lie on {seen.Count} devices of this {devices}-device filesystem, and the kernel needs all of a swapfile's extents on one device: recreate it on a single-device filesystem");
+            }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AccessDenied)
+            {
+                // Not root: the chunk tree is out of reach. Judge from what any user can read.
+                bool dataSingle = BtrfsTree.SpaceFlags(file).TrueForAll(f => (f & Libc.BTRFS_BLOCK_GROUP_DATA) == 0 || (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) == 0);
+                return (devices <= 1, dataSingle, $"the filesystem has {devices} devices: the kernel accepts a swapfile only if all its extents lie on one device, which cannot be checked without root; use a single-device filesystem");
+            }
+        }
+
+        private static unsafe SwapHeader? ReadHeader(RegularFile file, int pageSize)
+        {
+            if (file.Size < pageSize)
+            {
+                return null;
+            }
+
+            byte[] page = new byte[pageSize];
+            fixed (byte* p = page)
+            {
+                nint n = Libc.PRead(file.Handle, p, (nuint)pageSize, 0);
+                if (n < 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "pread", file.Path, "Cannot read the header of");
+                }
+
+                return n == pageSize ? SwapHeader.Parse(page) : null;
+            }
+        }
+    }
+}

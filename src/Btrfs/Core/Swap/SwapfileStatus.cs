@@ -1,0 +1,64 @@
+namespace Btrfs.Core
+{
+    /// <summary>
+    /// Test-BtrfsSwapfile -Detailed: would swapon accept the file and keep it safe, rule by rule, with
+    /// a Reason naming every failed rule and its fix. Rules that do not apply on the filesystem
+    /// (NOCOW, devices and profiles outside btrfs) read as passed.
+    /// </summary>
+    public sealed class SwapfileStatus
+    {
+        /// <summary>The file.</summary>
+        public string Path { get; init; } = string.Empty;
+
+        /// <summary>File size in bytes.</summary>
+        public long Size { get; init; }
+
+        /// <summary>The filesystem it lives on.</summary>
+        public FileSystemKind FileSystem { get; init; }
+
+        /// <summary>Every rule passes: swapon will accept it, and it is safe.</summary>
+        public bool IsValid { get; init; }
+
+        /// <summary>Listed in /proc/swaps: in use as swap now.</summary>
+        public bool IsActive { get; init; }
+
+        /// <summary>btrfs: NOCOW (so also no checksums). Required there.</summary>
+        public bool IsNoCow { get; init; }
+
+        /// <summary>The compression attribute (chattr +c) is set, or some of its data is compressed. Must be false.</summary>
+        public bool IsCompressed { get; init; }
+
+        /// <summary>The filesystem's compression mount option, if any (a NOCOW file is not compressed by it).</summary>
+        public string? MountCompressOption { get; init; }
+
+        /// <summary>Every byte is allocated: no holes, no delayed allocation, nothing inline (preallocated but unwritten is fine).</summary>
+        public bool FullyAllocated { get; init; }
+
+        /// <summary>Some extents are shared with a reflink copy or snapshot. Must be false.</summary>
+        public bool IsShared { get; init; }
+
+        /// <summary>The first page holds a version 1 swap header ("SWAPSPACE2", as mkswap writes it).</summary>
+        public bool HasSwapSignature { get; init; }
+
+        /// <summary>The mode is 0600: nobody but root can read what is swapped out.</summary>
+        public bool Permissions0600 { get; init; }
+
+        /// <summary>btrfs: every extent of the file is on one device (certain on a single-device filesystem).</summary>
+        public bool SingleDevice { get; init; }
+
+        /// <summary>btrfs: the data the file lives in has the single profile (no RAID, no DUP).</summary>
+        public bool SingleDataProfile { get; init; }
+
+        /// <summary>The header's size (last_page + 1 pages) is the file's size in whole pages.</summary>
+        public bool SizeMatchesHeader { get; init; }
+
+        /// <summary>The swap area's UUID from the header (empty without one).</summary>
+        public string Uuid { get; init; } = string.Empty;
+
+        /// <summary>The swap area's label from the header.</summary>
+        public string Label { get; init; } = string.Empty;
+
+        /// <summary>"valid", or every failed rule with how to fix it.</summary>
+        public string Reason { get; init; } = string.Empty;
+    }
+}

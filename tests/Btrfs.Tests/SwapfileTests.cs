@@ -1,0 +1,301 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// New-BtrfsSwapfile and Test-BtrfsSwapfile, with the kernel's own swapon as the judge: wherever
+    /// Test-BtrfsSwapfile says true swapon succeeds, wherever it says false swapon fails.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SwapfileTests(LoopFileSystems fs)
+    {
+        private static SwapfileStatus Detailed(string path)
+        {
+            PwshResult r = Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path));
+            Assert.Empty(r.Errors);
+            return Assert.Single(r.Objects<SwapfileStatus>());
+        }
+
+        /// <summary>What the kernel says: swapon's exit code (and it is switched off again right away).</summary>
+        private static Shell.Result SwapOn(string path)
+        {
+            Shell.Result r = Shell.Try("swapon", path);
+            if (r.ExitCode == 0)
+            {
+                Shell.Run("swapoff", path);
+            }
+
+            return r;
+        }
+
+        /// <summary>The man page's sequence, with the steps a test wants to get wrong left out or reordered.</summary>
+        private static string Manual(string dir, string name, bool noCow = true, bool allocate = true, bool header = true, string mode = "0600", bool noCowAfter = false)
+        {
+            string p = Path.Combine(dir, name);
+            Shell.Run("truncate", "-s", "0", p);
+            if (noCow && !noCowAfter)
+            {
+                Shell.Run("chattr", "+C", p);
+            }
+
+            Shell.Run(allocate ? "fallocate" : "truncate", allocate ? "-l" : "-s", "64M", p);
+            if (noCowAfter)
+            {
+                Shell.Run("chattr", "+C", p); // silently ignored: the file has blocks now
+            }
+
+            Shell.Run("chmod", mode, p);
+            if (header)
+            {
+                Shell.Run("mkswap", p);
+            }
+
+            return p;
+        }
+
+        private static void AssertKernelAgrees(string path, SwapfileStatus s)
+        {
+            Shell.Result k = SwapOn(path);
+            bool accepted = k.ExitCode == 0;
+            bool safe = s.Permissions0600; // the one rule swapon only warns about
+            Assert.True(accepted == (s.IsValid || !safe && AllButMode(s)), $"Test-BtrfsSwapfile says {s.IsValid} ({s.Reason}), swapon exited {k.ExitCode}: {k.StdErr}");
+        }
+
+        private static bool AllButMode(SwapfileStatus s) =>
+            s.IsNoCow || s.FileSystem != FileSystemKind.Btrfs
+            ? !s.IsCompressed && s.FullyAllocated && !s.IsShared && s.HasSwapSignature && s.SingleDevice && s.SingleDataProfile && s.SizeMatchesHeader
+            : false;
+
+        [SkippableFact]
+        public void ANewSwapfileIsValidAndTheKernelTakesIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "newswap");
+            string path = Path.Combine(dir, "swapfile");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 64MB -Label testswap", ("p", path));
+            Assert.Empty(r.Errors);
+            SwapfileStatus s = Assert.Single(r.Objects<SwapfileStatus>());
+            Assert.True(s.IsValid, s.Reason);
+            Assert.Equal("valid: swapon accepts it", s.Reason);
+            Assert.Equal((64L << 20, true, false, true, false, true, true, true, true, true), (s.Size, s.IsNoCow, s.IsCompressed, s.FullyAllocated, s.IsShared, s.HasSwapSignature, s.Permissions0600, s.SingleDevice, s.SingleDataProfile, s.SizeMatchesHeader));
+            Assert.Contains('C', FileFacts.Attributes(path));
+            Assert.Equal("600", Shell.Run("stat", "-c", "%a", path).Trim());
+            Assert.Equal(0, SwapOn(path).ExitCode);
+            Assert.True(Pwsh.Run("Test-BtrfsSwapfile $p", ("p", path)).Objects<bool>().Single());
+
+            // The header is what swaplabel and blkid read.
+            string blkid = Shell.Run("blkid", "-p", "-o", "export", path);
+            Assert.Contains("TYPE=swap", blkid, StringComparison.Ordinal);
+            Assert.Contains("UUID=" + s.Uuid, blkid, StringComparison.Ordinal);
+            Assert.Contains("LABEL=testswap", blkid, StringComparison.Ordinal);
+            string label = Shell.Run("swaplabel", path);
+            Assert.Contains("LABEL: testswap", label, StringComparison.Ordinal);
+            Assert.Contains("UUID:  " + s.Uuid, label, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ActivateSwitchesItOnWithItsPriority()
+        {
+            string path = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "activate"), "swapfile");
+            try
+            {
+                PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB -Activate -Priority 7 -Confirm:$false", ("p", path));
+                Assert.Empty(r.Errors);
+                SwapfileStatus s = Assert.Single(r.Objects<SwapfileStatus>());
+                Assert.True(s.IsActive);
+                Assert.Equal("valid, and active (listed in /proc/swaps)", s.Reason);
+                string line = File.ReadLines("/proc/swaps").Single(l => l.StartsWith(path, StringComparison.Ordinal));
+                Assert.EndsWith("7", line.TrimEnd(), StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("swapoff", path);
+            }
+        }
+
+        [SkippableFact]
+        public void AMkswapMadeFileFromTheManPageIsValidToo()
+        {
+            string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");
+            SwapfileStatus s = Detailed(path);
+            Assert.True(s.IsValid, s.Reason);
+            AssertKernelAgrees(path, s);
+        }
+
+        [SkippableFact]
+        public void EachBrokenRuleIsNamedAndTheKernelAgrees()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "broken");
+            (string File, Func<SwapfileStatus, bool> Rule, string Reason)[] cases =
+            {
+                (Manual(dir, "cow", noCow: false), s => !s.IsNoCow, "not NOCOW"),
+                (Manual(dir, "late-c", noCowAfter: true), s => !s.IsNoCow, "silently ignored"),
+                (Manual(dir, "holes", allocate: false), s => !s.FullyAllocated, "not fully allocated"),
+                (Manual(dir, "no-header", header: false), s => !s.HasSwapSignature, "no swap signature: run mkswap"),
+            };
+            foreach ((string file, Func<SwapfileStatus, bool> rule, string reason) in cases)
+            {
+                SwapfileStatus s = Detailed(file);
+                Assert.False(s.IsValid, file);
+                Assert.True(rule(s), file + ": " + s.Reason);
+                Assert.Contains(reason, s.Reason, StringComparison.Ordinal);
+                Assert.NotEqual(0, SwapOn(file).ExitCode);
+            }
+
+            Assert.False(FileFacts.HasNoCow(Path.Combine(dir, "late-c")));
+        }
+
+        [SkippableFact]
+        public void ModeIsAboutSafetyAndSwaponWarnsAboutItToo()
+        {
+            string path = Manual(fs.NewDirectory(TestFs.Btrfs, "mode"), "swapfile", mode: "0644");
+            SwapfileStatus s = Detailed(path);
+            Assert.False(s.IsValid);
+            Assert.False(s.Permissions0600);
+            Assert.Contains("mode 0644", s.Reason, StringComparison.Ordinal);
+            Shell.Result k = SwapOn(path);
+            Assert.Equal(0, k.ExitCode); // the kernel takes it...
+            Assert.Contains("insecure permissions", k.StdErr, StringComparison.Ordinal); // ...and swapon(8) warns, as Test-BtrfsSwapfile does
+        }
+
+        [SkippableFact]
+        public void ReflinkedAndSnapshottedSwapfilesAreSharedAndRefused()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "shared");
+            string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string swap = Manual(nocow, "swapfile");
+            Shell.Run("cp", "--reflink=always", swap, Path.Combine(nocow, "copy"));
+            SwapfileStatus s = Detailed(swap);
+            Assert.True(s.IsShared);
+            Assert.Contains("shares extents with a reflink copy or snapshot", s.Reason, StringComparison.Ordinal);
+            AssertKernelAgrees(swap, s);
+
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            string inSv = Manual(sv, "swapfile");
+            Shell.Run("btrfs", "subvolume", "snapshot", sv, Path.Combine(dir, "snap"));
+            SwapfileStatus t = Detailed(inSv);
+            Assert.True(t.IsShared);
+            AssertKernelAgrees(inSv, t);
+        }
+
+        [SkippableFact]
+        public void ACompressedFileIsNamedAndACompressForceMountStillTakesANoCowSwapfile()
+        {
+            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "compress");
+            string c = Path.Combine(dir, "compressed");
+            Shell.Run("truncate", "-s", "0", c);
+            Shell.Run("chattr", "+c", c);
+            Shell.Run("fallocate", "-l", "32M", c);
+            Shell.Run("chmod", "0600", c);
+            Shell.Run("mkswap", c);
+            SwapfileStatus s = Detailed(c);
+            Assert.True(s.IsCompressed);
+            Assert.Equal("compress=zstd:3", s.MountCompressOption);
+            Assert.Contains("compressed (the +c attribute", s.Reason, StringComparison.Ordinal);
+            AssertKernelAgrees(c, s);
+
+            // The kernel wins over btrfs(5)'s warning: NOCOW holds even under compress-force.
+            using ExtraFileSystem force = fs.NewFileSystem("btrfs", "512M", "compress-force=zstd");
+            string path = Path.Combine(force.MountPoint, "swapfile");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", path));
+            Assert.Empty(r.Errors);
+            SwapfileStatus n = Assert.Single(r.Objects<SwapfileStatus>());
+            Assert.True(n.IsValid, n.Reason);
+            Assert.Equal("compress-force=zstd:3", n.MountCompressOption);
+            AssertKernelAgrees(path, n);
+        }
+
+        [SkippableTheory]
+        [InlineData("single")]
+        [InlineData("raid1")]
+        public void TwoDeviceFilesystemsAreRefusedForNewSwapfilesAndJudgedByWhereTheExtentsLie(string profile)
+        {
+            using ExtraFileSystem two = fs.NewTwoDeviceBtrfs("1G", profile);
+            string path = Path.Combine(two.MountPoint, "new");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 64MB", ("p", path));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("OperationNotSupported", e.FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Contains("2 devices", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(FileFacts.Listing(two.MountPoint));
+
+            string manual = Manual(two.MountPoint, "manual");
+            SwapfileStatus s = Detailed(manual);
+            if (profile == "raid1")
+            {
+                Assert.False(s.SingleDataProfile);
+                Assert.Contains("not in the single profile", s.Reason, StringComparison.Ordinal);
+            }
+
+            AssertKernelAgrees(manual, s); // whichever way the extents fell, the verdict is the kernel's
+        }
+
+        [SkippableTheory]
+        [InlineData((int)TestFs.Xfs)]
+        [InlineData((int)TestFs.Ext4)]
+        public void XfsAndExt4SwapfilesAreMadeAndJudgedByTheirRules(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "swap");
+            string path = Path.Combine(dir, "swapfile");
+            SwapfileStatus s = Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", path)).Objects<SwapfileStatus>());
+            Assert.True(s.IsValid, s.Reason);
+            AssertKernelAgrees(path, s);
+            string holes = Manual(dir, "holes", noCow: false, allocate: false);
+            SwapfileStatus h = Detailed(holes);
+            Assert.False(h.FullyAllocated);
+            AssertKernelAgrees(holes, h);
+        }
+
+        [SkippableFact]
+        public void RefusalsLeaveNothingBehindAndAnActiveSwapfileIsNeverReplaced()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "refuse");
+            string existing = Path.Combine(dir, "existing");
+            FileBuilder.WriteNew(existing, new byte[] { 1, 2, 3 });
+            FileFacts before = FileFacts.Of(existing);
+            Assert.Equal("DestinationExists", Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", existing)).ErrorIds));
+            Assert.Equal(before, FileFacts.Of(existing));
+
+            string tmp = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "swap"), "swapfile");
+            Assert.Equal("OperationNotSupported", Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 1MB", ("p", tmp)).ErrorIds));
+            Assert.False(File.Exists(tmp));
+
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "256M");
+            string big = Path.Combine(small.MountPoint, "swapfile");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 1GB", ("p", big));
+            Assert.Equal("InsufficientSpace", Assert.Single(r.ErrorIds));
+            Assert.Empty(FileFacts.Listing(small.MountPoint));
+
+            using var active = new ActiveSwapfile(fs.NewDirectory(TestFs.Btrfs, "active"));
+            FileFacts act = FileFacts.Of(active.Path);
+            foreach (string script in new[]
+            {
+                "New-BtrfsSwapfile $p 64MB -Force",
+                "Invoke-BtrfsDedupe $p $p2",
+            })
+            {
+                string other = active.Path + ".twin";
+                if (!File.Exists(other))
+                {
+                    Shell.Run("cp", "--reflink=never", active.Path, other);
+                }
+
+                PwshResult x = Pwsh.Run(script, ("p", active.Path), ("p2", other));
+                ErrorRecord e = Assert.Single(x.Errors);
+                Assert.Equal("FileIsActiveSwapfile", e.FullyQualifiedErrorId.Split(',')[0]);
+                Assert.Contains("swapoff", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(act, FileFacts.Of(active.Path));
+            }
+
+            PwshResult d = Pwsh.Run("Invoke-BtrfsDefrag $p", ("p", active.Path));
+            Assert.Contains("swapfile", Assert.Single(d.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(act, FileFacts.Of(active.Path));
+        }
+    }
+}
