@@ -63,13 +63,7 @@ namespace Btrfs.Tests
         {
             string dir = fs.NewDirectory(TestFs.BtrfsZstd, "zstd");
             string text = Path.Combine(dir, "log.txt");
-            var sb = new StringBuilder();
-            for (int i = 0; sb.Length < 1 << 20; i++)
-            {
-                sb.Append("line ").Append(i).Append(": the quick brown fox jumps over the lazy dog\n");
-            }
-
-            FileBuilder.WriteNew(text, Encoding.ASCII.GetBytes(sb.ToString(0, 1 << 20)));
+            FileBuilder.WriteNew(text, FileBuilder.Text(1 << 20));
             string random = Path.Combine(dir, "random.bin");
             FileBuilder.WriteNew(random, FileBuilder.RandomBytes(1 << 20, 7));
 

@@ -40,6 +40,7 @@ namespace Btrfs.Commands
             internal const string ReflinkAcrossFileSystems = "ReflinkAcrossFileSystems";
             internal const string ReflinkNotSupported = "ReflinkNotSupported";
             internal const string ReflinkChecksumClassMismatch = "ReflinkChecksumClassMismatch";
+            internal const string ExtentNotFound = "ExtentNotFound";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -73,6 +74,7 @@ namespace Btrfs.Commands
             FileErrorKind.CrossFileSystem => (Ids.ReflinkAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.ReflinkNotSupported => (Ids.ReflinkNotSupported, ErrorCategory.NotImplemented),
             FileErrorKind.ChecksumClassMismatch => (Ids.ReflinkChecksumClassMismatch, ErrorCategory.InvalidOperation),
+            FileErrorKind.ExtentNotFound => (Ids.ExtentNotFound, ErrorCategory.ObjectNotFound),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

@@ -4,6 +4,7 @@ namespace Btrfs.Commands
     using System.Collections.Generic;
     using System.Management.Automation;
     using System.Threading;
+    using System.Threading.Tasks;
     using Btrfs.Core;
 
     /// <summary>
@@ -122,6 +123,81 @@ namespace Btrfs.Commands
                         WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");
                         break;
                 }
+            }
+        }
+
+        /// <summary>The regular files below <paramref name="root"/> (a listing only, no file is opened), for a progress percentage.</summary>
+        protected static long CountFilesInTree(string root, bool crossFileSystems)
+        {
+            long total = 0;
+            foreach (WalkEntry e in TreeWalker.Walk(root, crossFileSystems))
+            {
+                total += e.Kind == WalkEntryKind.File ? 1 : 0;
+            }
+
+            return total;
+        }
+
+        /// <summary>
+        /// Runs read-only work on every regular file below <paramref name="root"/>: files are handed to
+        /// <paramref name="measure"/> a batch at a time (which runs them on every core, see
+        /// <see cref="FileBatch"/>); while one batch is measured the previous one is written out, in walk
+        /// order, so the kernel's work overlaps the pipeline's. A failed file is an error record; then
+        /// <paramref name="done"/> is called for every file, with a null result for a failed one.
+        /// </summary>
+        private protected void ForEachFileInBatches<T>(string root, bool crossFileSystems, Func<IReadOnlyList<string>, FileOutcome<T>[]> measure, Action<string, T?> done)
+            where T : class
+        {
+            const int Batch = 256;
+            var batch = new List<string>(Batch);
+            Task<FileOutcome<T>[]>? inflight = null;
+            void Emit(Task<FileOutcome<T>[]>? measured)
+            {
+                if (measured is null)
+                {
+                    return;
+                }
+
+                foreach (FileOutcome<T> o in measured.GetAwaiter().GetResult())
+                {
+                    StopToken.ThrowIfCancellationRequested();
+                    if (o.Error is not null)
+                    {
+                        WriteError(ErrorRecords.From(o.Error));
+                    }
+
+                    done(o.Path, o.Result);
+                }
+            }
+
+            Task<FileOutcome<T>[]> Submit(List<string> files, Task<FileOutcome<T>[]>? previous)
+            {
+                Task<FileOutcome<T>[]> next = Task.Run(() => measure(files));
+                Emit(previous);
+                return next;
+            }
+
+            try
+            {
+                ForEachInTree(root, crossFileSystems, entry =>
+                {
+                    if (entry.Kind == WalkEntryKind.File)
+                    {
+                        batch.Add(entry.Path);
+                        if (batch.Count == Batch)
+                        {
+                            inflight = Submit(batch, inflight);
+                            batch = new List<string>(Batch);
+                        }
+                    }
+                });
+                inflight = Submit(batch, inflight);
+                Emit(inflight);
+                inflight = null;
+            }
+            finally
+            {
+                inflight?.Wait(); // stopped or failed: let the readers finish before the command ends
             }
         }
 

@@ -3,9 +3,12 @@ namespace Btrfs.Commands
     using System.Management.Automation;
     using Btrfs.Core;
 
-    /// <summary>Get-BtrfsExtent: the FIEMAP extent map of files, one object per extent.</summary>
+    /// <summary>
+    /// Get-BtrfsExtent: the FIEMAP extent map of files, one object per extent; with -Exact the btrfs
+    /// EXTENT_DATA items themselves, one object per item.
+    /// </summary>
     [Cmdlet(VerbsCommon.Get, "BtrfsExtent", DefaultParameterSetName = PathSet)]
-    [OutputType(typeof(FileExtent))]
+    [OutputType(typeof(FileExtent), typeof(BtrfsExtentItem))]
     public sealed class GetBtrfsExtentCommand : FileCmdletBase
     {
         private const int ProgressActivityId = 0x4254; // stable, non-zero
@@ -29,10 +32,33 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter IncludeHole { get; set; }
 
+        /// <summary>btrfs only, as root: the file's EXTENT_DATA items from its subvolume tree (BtrfsExtentItem), unmerged.</summary>
+        [Parameter]
+        public SwitchParameter Exact { get; set; }
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing()
+        {
+            if (Exact.IsPresent && IncludeHole.IsPresent)
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new PSArgumentException("-IncludeHole adds hole records to the FIEMAP view; -Exact shows the items as stored, where a hole is either absent (no-holes filesystems) or an item with DiskAddress 0. Use one of them."),
+                    "ExactWithIncludeHole",
+                    ErrorCategory.InvalidArgument,
+                    null));
+            }
+        }
+
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
             using RegularFile file = RegularFile.OpenRead(path);
+            if (Exact.IsPresent)
+            {
+                WriteItems(file);
+                return;
+            }
+
             WriteVerbose($"Mapping the extents of '{path}' ({file.Size} bytes on {file.FileSystem.DisplayName}).");
             var query = new ExtentQuery
             {
@@ -42,19 +68,45 @@ namespace Btrfs.Commands
                 IncludeHoles = IncludeHole.IsPresent,
             };
 
-            // Progress goes out once a file has more than one page of extents, with the logical
-            // offset reached as the percentage of the file size.
-            // Each record is a new object: hosts may keep the ones they were given.
+            WriteAll(path, file.Size, "extents", ExtentMap.Read(file, query), e => e, e => e.EndOffset);
+        }
+
+        private void WriteItems(RegularFile file)
+        {
+            BtrfsFileExtents.RequireBtrfs(file, "read the exact extent items of", "-Exact is btrfs-only; without it Get-BtrfsExtent shows the FIEMAP extents of a file on any filesystem.");
+            if (Sync.IsPresent && Interop.Libc.FSync(file.Handle) < 0)
+            {
+                throw FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "fsync", file.Path, "Cannot flush the data of");
+            }
+
+            WriteVerbose($"Reading the EXTENT_DATA items of '{file.Path}' ({file.Size} bytes).");
+            long? length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : null;
+            WriteAll(
+                file.Path,
+                file.Size,
+                "items",
+                BtrfsFileExtents.Overlapping(file, Offset, length),
+                i => new BtrfsExtentItem(file.Path, i.Index, i.Item),
+                i => (long)(i.Item.FileOffset + i.Item.Length));
+        }
+
+        /// <summary>
+        /// Writes each record as it is read (a new object each: hosts may keep the ones they were
+        /// given). Progress goes out once a file has more than one page of records, with the logical
+        /// offset reached as the percentage of the file size.
+        /// </summary>
+        private void WriteAll<T>(string path, long size, string unit, System.Collections.Generic.IEnumerable<T> records, System.Func<T, object> toOutput, System.Func<T, long> endOffset)
+        {
             bool reported = false;
             long count = 0;
-            foreach (FileExtent extent in ExtentMap.Read(file, query))
+            foreach (T record in records)
             {
-                WriteObject(extent);
+                WriteObject(toOutput(record));
                 if (++count % ProgressEvery == 0)
                 {
-                    WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} extents")
+                    WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} {unit}")
                     {
-                        PercentComplete = Percent(extent.EndOffset, file.Size),
+                        PercentComplete = Percent(endOffset(record), size),
                     });
                     reported = true;
                 }
@@ -62,7 +114,7 @@ namespace Btrfs.Commands
 
             if (reported)
             {
-                WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} extents")
+                WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} {unit}")
                 {
                     PercentComplete = 100,
                     RecordType = ProgressRecordType.Completed,

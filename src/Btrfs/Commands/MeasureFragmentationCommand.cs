@@ -1,9 +1,7 @@
 namespace Btrfs.Commands
 {
     using System;
-    using System.Collections.Generic;
     using System.Management.Automation;
-    using System.Threading.Tasks;
     using Btrfs.Core;
 
     /// <summary>Measure-Fragmentation: how fragmented files are, one object per file or a summary.</summary>
@@ -12,13 +10,8 @@ namespace Btrfs.Commands
     public sealed class MeasureFragmentationCommand : FileCmdletBase
     {
         private const int ProgressId = 0x4D46;
-        private const int Batch = 256;
         private FragmentationSummary? summary;
-        private long files;
-        private long bytes;
-        private long total = -1;
-        private int lastPercent = -1;
-        private DateTime lastReport;
+        private ScanProgress? progress;
 
         /// <summary>For a directory: measure every regular file below it.</summary>
         [Parameter]
@@ -40,6 +33,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void BeginProcessing()
         {
+            progress = new ScanProgress(this, "Measure-Fragmentation", ProgressId);
             if (Summary.IsPresent)
             {
                 summary = new FragmentationSummary { Threshold = Threshold };
@@ -57,81 +51,26 @@ namespace Btrfs.Commands
             }
 
             // Count first (a listing only, no file is opened) so the progress has a percentage.
-            total = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(path, CrossFileSystem.IsPresent))
-            {
-                total += e.Kind == WalkEntryKind.File ? 1 : 0;
-            }
-
-            files = 0;
-            var batch = new List<string>(Batch);
-            Task<MeasureOutcome[]>? inflight = null;
-            try
-            {
-                ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
+            progress!.StartTree(CountFilesInTree(path, CrossFileSystem.IsPresent));
+            ForEachFileInBatches(
+                path,
+                CrossFileSystem.IsPresent,
+                batch => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount, fromWalk: true),
+                (file, report) =>
                 {
-                    if (entry.Kind == WalkEntryKind.File)
+                    if (report is not null)
                     {
-                        batch.Add(entry.Path);
-                        if (batch.Count == Batch)
-                        {
-                            inflight = Submit(batch, inflight);
-                            batch = new List<string>(Batch);
-                        }
+                        Emit(report);
                     }
+
+                    progress.FileDone(file, report?.Size ?? 0);
                 });
-                inflight = Submit(batch, inflight);
-                Emit(inflight);
-                inflight = null;
-            }
-            finally
-            {
-                inflight?.Wait(); // stopped or failed: let the readers finish before the command ends
-            }
-        }
-
-        /// <summary>
-        /// Files of a tree are measured a batch at a time on every core; while one batch is measured
-        /// the previous one is written out, in walk order, so the kernel's work overlaps the pipeline's.
-        /// </summary>
-        private Task<MeasureOutcome[]> Submit(List<string> batch, Task<MeasureOutcome[]>? previous)
-        {
-            Task<MeasureOutcome[]> next = Task.Run(() => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount, fromWalk: true));
-            Emit(previous);
-            return next;
-        }
-
-        private void Emit(Task<MeasureOutcome[]>? measured)
-        {
-            if (measured is null)
-            {
-                return;
-            }
-
-            foreach (MeasureOutcome o in measured.GetAwaiter().GetResult())
-            {
-                StopToken.ThrowIfCancellationRequested();
-                if (o.Report is FragmentationReport r)
-                {
-                    Emit(r);
-                }
-                else
-                {
-                    WriteError(ErrorRecords.From(o.Error!));
-                }
-
-                files++;
-                Report(o.Path);
-            }
         }
 
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
-            if (lastPercent >= 0 || lastReport != default)
-            {
-                WriteProgress(new ProgressRecord(ProgressId, "Measure-Fragmentation", $"{files} file(s), {SizeFormatter.Format(bytes)}") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
-            }
+            progress?.Complete();
 
             if (summary is not null)
             {
@@ -141,20 +80,20 @@ namespace Btrfs.Commands
 
         private void MeasureOne(string path)
         {
+            FragmentationReport? r = null;
             try
             {
-                Emit(FragmentationAnalyzer.Measure(path, Threshold));
+                r = FragmentationAnalyzer.Measure(path, Threshold);
+                Emit(r);
             }
             finally
             {
-                files++;
-                Report(path);
+                progress!.FileDone(path, r?.Size ?? 0);
             }
         }
 
         private void Emit(FragmentationReport r)
         {
-            bytes += r.Size;
             if (summary is null)
             {
                 WriteObject(r);
@@ -163,21 +102,6 @@ namespace Btrfs.Commands
             {
                 summary.Add(r);
             }
-        }
-
-        private void Report(string path)
-        {
-            // With a known total: when the percentage moves; otherwise at most four times a second.
-            int percent = total > 0 ? (int)Math.Min(100, files * 100 / total) : -1;
-            DateTime now = DateTime.UtcNow;
-            if (total > 0 ? percent == lastPercent : (now - lastReport).TotalMilliseconds < 250)
-            {
-                return;
-            }
-
-            lastPercent = percent;
-            lastReport = now;
-            WriteProgress(new ProgressRecord(ProgressId, "Measure-Fragmentation", $"{files} file(s), {SizeFormatter.Format(bytes)} scanned: {path}") { PercentComplete = percent });
         }
     }
 }

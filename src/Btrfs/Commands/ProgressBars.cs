@@ -84,3 +84,65 @@ namespace Btrfs.Commands
         }
     }
 }
+
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Management.Automation;
+
+    /// <summary>
+    /// The bar of a read-only scan over many files: files done (as a percentage once a tree's files
+    /// were counted, otherwise at most four records a second) and bytes scanned; a Completed record at the end.
+    /// </summary>
+    internal sealed class ScanProgress
+    {
+        private readonly Cmdlet cmdlet;
+        private readonly string activity;
+        private readonly int id;
+        private long files;
+        private long bytes;
+        private long total = -1;
+        private int lastPercent = -1;
+        private DateTime lastReport;
+
+        internal ScanProgress(Cmdlet cmdlet, string activity, int id)
+        {
+            this.cmdlet = cmdlet;
+            this.activity = activity;
+            this.id = id;
+        }
+
+        /// <summary>A tree of <paramref name="fileCount"/> files starts: the percentage counts its files.</summary>
+        internal void StartTree(long fileCount)
+        {
+            total = fileCount;
+            files = 0;
+        }
+
+        /// <summary>One file is done (measured or failed), <paramref name="size"/> bytes of it scanned.</summary>
+        internal void FileDone(string path, long size)
+        {
+            files++;
+            bytes += size;
+            int percent = total > 0 ? (int)Math.Min(100, files * 100 / total) : -1;
+            DateTime now = DateTime.UtcNow;
+            if (total > 0 ? percent == lastPercent : (now - lastReport).TotalMilliseconds < 250)
+            {
+                return;
+            }
+
+            lastPercent = percent;
+            lastReport = now;
+            cmdlet.WriteProgress(new ProgressRecord(id, activity, $"{files} file(s), {Core.SizeFormatter.Format(bytes)} scanned: {path}") { PercentComplete = percent });
+        }
+
+        /// <summary>Closes the bar if it was shown.</summary>
+        internal void Complete()
+        {
+            if (lastPercent >= 0 || lastReport != default)
+            {
+                cmdlet.WriteProgress(new ProgressRecord(id, activity, $"{files} file(s), {Core.SizeFormatter.Format(bytes)}") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
+            }
+        }
+    }
+}

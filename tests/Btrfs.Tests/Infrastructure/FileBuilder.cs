@@ -6,6 +6,18 @@ namespace Btrfs.Tests.Infrastructure
     /// <summary>Builds files with a known layout, written through ordinary I/O.</summary>
     internal static class FileBuilder
     {
+        /// <summary>Highly compressible ASCII text of exactly <paramref name="count"/> bytes (numbered lines).</summary>
+        internal static byte[] Text(int count)
+        {
+            var sb = new System.Text.StringBuilder(count + 64);
+            for (int i = 0; sb.Length < count; i++)
+            {
+                sb.Append("line ").Append(i).Append(": the quick brown fox jumps over the lazy dog\n");
+            }
+
+            return System.Text.Encoding.ASCII.GetBytes(sb.ToString(0, count));
+        }
+
         /// <summary>Incompressible bytes, reproducible from the seed.</summary>
         internal static byte[] RandomBytes(int count, int seed)
         {

@@ -132,6 +132,7 @@ namespace Btrfs.Tests.Infrastructure
             string[] mk = mkfs switch
             {
                 "btrfs" => new[] { "mkfs.btrfs", "-q", "-f" },
+                "btrfs-holes" => new[] { "mkfs.btrfs", "-q", "-f", "-O", "^no-holes" },
                 "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "xfs-noreflink" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0" },
                 "ext4" => new[] { "mkfs.ext4", "-q", "-F" },
@@ -324,6 +325,13 @@ namespace Btrfs.Tests.Infrastructure
         public string MountPoint { get; }
 
         public string Image { get; }
+
+        /// <summary>Mounts only subvolume <paramref name="subvolume"/> of the filesystem at the mount point, instead of the top level.</summary>
+        public void MountOnlySubvolume(string subvolume)
+        {
+            Shell.Run("umount", MountPoint);
+            Shell.Run("mount", "-o", "loop,subvol=" + subvolume, Image, MountPoint);
+        }
 
         /// <summary>Remounts read-only (or back to read-write).</summary>
         public void Remount(bool readOnly) => Shell.Run("mount", "-o", readOnly ? "remount,ro" : "remount,rw", MountPoint);

@@ -2,10 +2,6 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Threading.Tasks;
-
-    /// <summary>One file's measurement, or why it could not be measured.</summary>
-    public readonly record struct MeasureOutcome(string Path, FragmentationReport? Report, FileOperationException? Error);
 
     /// <summary>Measure-Fragmentation's Core: one streamed FIEMAP pass per file, constant memory.</summary>
     public static class FragmentationAnalyzer
@@ -29,31 +25,9 @@ namespace Btrfs.Core
             return new FragmentationReport(file.Path, file.FileSystem.Kind, file.Size, threshold, c, noCow);
         }
 
-        /// <summary>
-        /// Measures several files on <paramref name="parallelism"/> threads and returns the outcomes
-        /// in the order given: the kernel's work for one file (open, FIEMAP) overlaps another's.
-        /// <paramref name="fromWalk"/>: the paths are regular files the tree walker just listed.
-        /// </summary>
-        internal static MeasureOutcome[] MeasureAll(IReadOnlyList<string> paths, long threshold, int parallelism, bool fromWalk)
-        {
-            OpenOptions open = fromWalk ? OpenOptions.KnownRegular : OpenOptions.None;
-            var fileSystems = new FileSystemCache();
-            ArgumentNullException.ThrowIfNull(paths);
-            var outcomes = new MeasureOutcome[paths.Count];
-            Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
-            {
-                try
-                {
-                    using RegularFile file = RegularFile.Open(paths[i], open, fileSystems);
-                    outcomes[i] = new MeasureOutcome(paths[i], Measure(file, threshold), null);
-                }
-                catch (FileOperationException ex)
-                {
-                    outcomes[i] = new MeasureOutcome(paths[i], null, ex);
-                }
-            });
-            return outcomes;
-        }
+        /// <summary>Measures several files on <paramref name="parallelism"/> threads; outcomes in the order given.</summary>
+        internal static FileOutcome<FragmentationReport>[] MeasureAll(IReadOnlyList<string> paths, long threshold, int parallelism, bool fromWalk) =>
+            FileBatch.Run(paths, parallelism, fromWalk, file => Measure(file, threshold));
 
         /// <summary>The counters of one FIEMAP pass over the whole file.</summary>
         internal static FragmentationCounter Count(RegularFile file, long threshold, bool sync)

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Buffers;
     using System.Buffers.Binary;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
@@ -65,14 +66,25 @@ namespace Btrfs.Core
             return flags;
         }
 
+        /// <summary>Turns one item of a search result into a value; the span is only valid during the call.</summary>
+        internal delegate T ItemParser<T>(in Libc.BtrfsSearchHeader header, ReadOnlySpan<byte> data);
+
         /// <summary>
         /// Items with keys in [(minObjectId, minType, minOffset), (maxObjectId, maxType, maxOffset)] of
-        /// tree <paramref name="treeId"/> (0: the subvolume of the file). Throws
+        /// tree <paramref name="treeId"/> (0: the subvolume of the file), each copied out. Throws
         /// <see cref="FileOperationException"/> (AccessDenied without CAP_SYS_ADMIN).
         /// </summary>
-        internal static IEnumerable<BtrfsItem> Search(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset = 0, ulong maxOffset = ulong.MaxValue)
+        internal static IEnumerable<BtrfsItem> Search(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset = 0, ulong maxOffset = ulong.MaxValue) =>
+            Search(file, treeId, minObjectId, maxObjectId, minType, maxType, minOffset, maxOffset, static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => new BtrfsItem(h.ObjectId, h.Type, h.Offset, h.TransId, d.ToArray()));
+
+        /// <summary>
+        /// As <see cref="Search(RegularFile, ulong, ulong, ulong, uint, uint, ulong, ulong)"/>, but each
+        /// item is handed to <paramref name="parse"/> in place: nothing is allocated per item. One pooled
+        /// buffer per enumeration, grown when the kernel says an item does not fit (EOVERFLOW).
+        /// </summary>
+        internal static IEnumerable<T> Search<T>(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
         {
-            byte[] buffer = new byte[64 * 1024];
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
             var key = new Libc.BtrfsSearchKey
             {
                 TreeId = treeId,
@@ -85,78 +97,112 @@ namespace Btrfs.Core
                 MinTransId = 0,
                 MaxTransId = ulong.MaxValue,
             };
+            try
+            {
+                while (true)
+                {
+                    key.NrItems = uint.MaxValue;
+                    int count = Fetch(file, ref buffer, ref key);
+                    if (count == 0)
+                    {
+                        yield break;
+                    }
+
+                    int at = HeaderSize;
+                    Libc.BtrfsSearchHeader last = default;
+                    for (int i = 0; i < count; i++)
+                    {
+                        yield return ParseAt(buffer, ref at, parse, out last);
+                    }
+
+                    // Continue after the last key returned (the key is one 136-bit number: objectid, type, offset).
+                    if (last.Offset < ulong.MaxValue)
+                    {
+                        key.MinObjectId = last.ObjectId;
+                        key.MinType = last.Type;
+                        key.MinOffset = last.Offset + 1;
+                    }
+                    else if (last.Type < uint.MaxValue)
+                    {
+                        key.MinObjectId = last.ObjectId;
+                        key.MinType = last.Type + 1;
+                        key.MinOffset = 0;
+                    }
+                    else if (last.ObjectId < ulong.MaxValue)
+                    {
+                        key.MinObjectId = last.ObjectId + 1;
+                        key.MinType = 0;
+                        key.MinOffset = 0;
+                    }
+                    else
+                    {
+                        yield break;
+                    }
+
+                    if (key.MinObjectId > key.MaxObjectId)
+                    {
+                        yield break;
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        private static T ParseAt<T>(byte[] buffer, ref int at, ItemParser<T> parse, out Libc.BtrfsSearchHeader header)
+        {
+            header = MemoryMarshal.Read<Libc.BtrfsSearchHeader>(buffer.AsSpan(at, ItemHeaderSize));
+            T value = parse(in header, buffer.AsSpan(at + ItemHeaderSize, (int)header.Length));
+            at += ItemHeaderSize + (int)header.Length;
+            return value;
+        }
+
+        private static unsafe int Fetch(RegularFile file, ref byte[] buffer, ref Libc.BtrfsSearchKey key)
+        {
             while (true)
             {
-                key.NrItems = uint.MaxValue;
-                int count = Fetch(file, buffer, ref key);
-                if (count == 0)
+                MemoryMarshal.Write(buffer.AsSpan(0, 104), in key);
+                BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(104, 8), (ulong)(buffer.Length - HeaderSize));
+                int rc;
+                int errno = 0;
+                fixed (byte* p = buffer)
                 {
-                    yield break;
+                    rc = Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_TREE_SEARCH_V2, p);
+                    if (rc < 0)
+                    {
+                        errno = Marshal.GetLastPInvokeError();
+                    }
                 }
 
-                int at = HeaderSize;
-                BtrfsItem last = default;
-                for (int i = 0; i < count; i++)
+                if (rc >= 0)
                 {
-                    Libc.BtrfsSearchHeader h = MemoryMarshal.Read<Libc.BtrfsSearchHeader>(buffer.AsSpan(at, ItemHeaderSize));
-                    byte[] data = buffer.AsSpan(at + ItemHeaderSize, (int)h.Length).ToArray();
-                    at += ItemHeaderSize + (int)h.Length;
-                    last = new BtrfsItem(h.ObjectId, h.Type, h.Offset, h.TransId, data);
-                    yield return last;
+                    key = MemoryMarshal.Read<Libc.BtrfsSearchKey>(buffer.AsSpan(0, 104));
+                    return (int)key.NrItems;
                 }
 
-                // Continue after the last key returned (the key is one 136-bit number: objectid, type, offset).
-                if (last.Offset < ulong.MaxValue)
+                // The next item is larger than the buffer: the kernel wrote the size it needs into buf_size.
+                ulong needed = BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(104, 8)) + HeaderSize;
+                if (errno == Libc.EOVERFLOW && needed > (ulong)buffer.Length && needed <= Libc.BTRFS_INSPECT_MAX_BUFFER)
                 {
-                    key.MinObjectId = last.ObjectId;
-                    key.MinType = last.Type;
-                    key.MinOffset = last.Offset + 1;
-                }
-                else if (last.Type < uint.MaxValue)
-                {
-                    key.MinObjectId = last.ObjectId;
-                    key.MinType = last.Type + 1;
-                    key.MinOffset = 0;
-                }
-                else if (last.ObjectId < ulong.MaxValue)
-                {
-                    key.MinObjectId = last.ObjectId + 1;
-                    key.MinType = 0;
-                    key.MinOffset = 0;
-                }
-                else
-                {
-                    yield break;
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent((int)needed);
+                    continue;
                 }
 
-                if (key.MinObjectId > key.MaxObjectId)
-                {
-                    yield break;
-                }
+                throw FileOperationException.FromErrno(
+                    errno,
+                    "BTRFS_IOC_TREE_SEARCH_V2",
+                    file.Path,
+                    "Cannot read the btrfs metadata of",
+                    errno is Libc.EPERM or Libc.EACCES ? NeedsRoot("TREE_SEARCH") : null);
             }
         }
 
-        private static unsafe int Fetch(RegularFile file, byte[] buffer, ref Libc.BtrfsSearchKey key)
-        {
-            MemoryMarshal.Write(buffer.AsSpan(0, 104), in key);
-            BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(104, 8), (ulong)(buffer.Length - HeaderSize));
-            fixed (byte* p = buffer)
-            {
-                if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_TREE_SEARCH_V2, p) < 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    throw FileOperationException.FromErrno(
-                        errno,
-                        "BTRFS_IOC_TREE_SEARCH_V2",
-                        file.Path,
-                        "Cannot read the btrfs metadata of",
-                        errno is Libc.EPERM or Libc.EACCES ? "Reading btrfs metadata (TREE_SEARCH) needs root (CAP_SYS_ADMIN)." : null);
-                }
-            }
-
-            key = MemoryMarshal.Read<Libc.BtrfsSearchKey>(buffer.AsSpan(0, 104));
-            return (int)key.NrItems;
-        }
+        /// <summary>The advice for EPERM from an inspection ioctl.</summary>
+        internal static string NeedsRoot(string what) =>
+            $"Reading btrfs metadata ({what}) needs root (CAP_SYS_ADMIN): run this as root, for example with sudo.";
     }
 
     /// <summary>A btrfs chunk: a range of logical addresses and where its stripes are.</summary>

@@ -89,5 +89,8 @@ namespace Btrfs.Core
 
         /// <summary>btrfs: one side is NOCOW (no checksums), the other not: they cannot share extents.</summary>
         ChecksumClassMismatch,
+
+        /// <summary>There is no data extent where one was asked for (a hole, inline data, or a free address).</summary>
+        ExtentNotFound,
     }
 }

@@ -1,0 +1,151 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// Get-BtrfsExtentOwner: every file, in every subvolume and snapshot, that references the data
+    /// extents of a file range (or one btrfs logical address), one object per reference. btrfs only, root only.
+    /// </summary>
+    [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(BtrfsExtentOwner))]
+    public sealed class GetBtrfsExtentOwnerCommand : FileCmdletBase, IDisposable
+    {
+        private const int ProgressId = 0x424F;
+        private readonly Dictionary<ulong, (RegularFile Anchor, ExtentOwners Owners)> fileSystems = new();
+
+        /// <summary>Offset in the file of the first byte whose extent is looked up (default 0). Binds LogicalOffset of piped extents.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Alias("LogicalOffset")]
+        [ValidateRange(0, long.MaxValue)]
+        public long Offset { get; set; }
+
+        /// <summary>Bytes from Offset whose extents are looked up (default: the one extent at Offset). Binds Length of piped extents.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateRange(1, long.MaxValue)]
+        public long Length { get; set; }
+
+        /// <summary>A btrfs logical address (DiskAddress of Get-BtrfsExtent -Exact); the path is then any file or directory on the filesystem.</summary>
+        [Parameter]
+        [ValidateRange(1, long.MaxValue)]
+        public long DiskAddress { get; set; }
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing()
+        {
+            bool byAddress = MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress));
+            bool byRange = MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) || MyInvocation.BoundParameters.ContainsKey(nameof(Length));
+            if (byAddress && byRange)
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new PSArgumentException("-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file. Use one way."),
+                    "DiskAddressWithRange",
+                    ErrorCategory.InvalidArgument,
+                    null));
+            }
+        }
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress)))
+            {
+                using RegularFile anchor = RegularFile.Open(path, OpenOptions.AllowDirectory);
+                Write(OwnersFor(anchor).Find((ulong)DiskAddress));
+                return;
+            }
+
+            using RegularFile file = RegularFile.OpenRead(path);
+            ExtentOwners owners = OwnersFor(file);
+            long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : 1;
+            var seen = new HashSet<ulong>();
+            var clock = Stopwatch.StartNew();
+            TimeSpan lastReport = TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(250);
+            bool reported = false;
+            foreach ((_, BtrfsFileExtentRecord item) in BtrfsFileExtents.Overlapping(file, Offset, length))
+            {
+                StopToken.ThrowIfCancellationRequested();
+                if (!item.IsDataExtent || !seen.Add(item.DiskBytenr))
+                {
+                    continue;
+                }
+
+                Write(owners.Find(item.DiskBytenr));
+                if (clock.Elapsed - lastReport >= TimeSpan.FromMilliseconds(250))
+                {
+                    lastReport = clock.Elapsed;
+                    long done = Math.Min(length, (long)(item.FileOffset + item.Length) - Offset);
+                    WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {seen.Count} extent(s)") { PercentComplete = (int)Math.Clamp(done * 100.0 / length, 0, 100) });
+                    reported = true;
+                }
+            }
+
+            if (reported)
+            {
+                WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {seen.Count} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
+            }
+
+            if (seen.Count == 0)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ExtentNotFound,
+                    0,
+                    "BTRFS_IOC_TREE_SEARCH_V2",
+                    path,
+                    $"No data extent is at offset {Offset} of '{path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty) + ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items.");
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            foreach ((RegularFile anchor, ExtentOwners owners) in fileSystems.Values)
+            {
+                owners.Dispose();
+                anchor.Dispose();
+            }
+
+            fileSystems.Clear();
+        }
+
+        /// <summary>One resolver per mount for the whole command, so subvolume paths are looked up once and each warning is given once.</summary>
+        private ExtentOwners OwnersFor(RegularFile file)
+        {
+            BtrfsFileExtents.RequireBtrfs(file, "list the owners of the extents of");
+            ulong key = file.Status.MountId;
+            if (!fileSystems.TryGetValue(key, out var entry))
+            {
+                RegularFile anchor = RegularFile.Open(file.Path, OpenOptions.AllowDirectory);
+                try
+                {
+                    entry = (anchor, new ExtentOwners(anchor));
+                }
+                catch
+                {
+                    anchor.Dispose();
+                    throw;
+                }
+
+                fileSystems.Add(key, entry);
+            }
+
+            return entry.Owners;
+        }
+
+        private void Write(ExtentOwnerList list)
+        {
+            foreach (string warning in list.Warnings)
+            {
+                WriteWarning(warning);
+            }
+
+            foreach (BtrfsExtentOwner owner in list.Owners)
+            {
+                WriteObject(owner);
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// Measure-BtrfsUsage: compsize's space accounting (disk, uncompressed, referenced, per
+    /// compression type) per file, for the whole input (-Summary), or as compsize's table
+    /// (-ByCompression), with the bookend waste compsize does not show. btrfs only, root only.
+    /// </summary>
+    [Cmdlet(VerbsDiagnostic.Measure, "BtrfsUsage", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(BtrfsFileUsage), typeof(BtrfsUsageSummary), typeof(BtrfsUsageRow))]
+    public sealed class MeasureBtrfsUsageCommand : FileCmdletBase
+    {
+        private const int ProgressId = 0x4255;
+        private BtrfsUsageTotals? totals;
+        private ScanProgress? progress;
+
+        /// <summary>For a directory: measure every regular file below it.</summary>
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes (snapshots).</summary>
+        [Parameter]
+        public SwitchParameter CrossFileSystem { get; set; }
+
+        /// <summary>One object for the whole input, every distinct extent counted once (compsize's totals).</summary>
+        [Parameter]
+        public SwitchParameter Summary { get; set; }
+
+        /// <summary>compsize's table: a Total row and one row per compression type (and prealloc).</summary>
+        [Parameter]
+        public SwitchParameter ByCompression { get; set; }
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing()
+        {
+            if (Summary.IsPresent && ByCompression.IsPresent)
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new PSArgumentException("-Summary gives one object with the totals and -ByCompression the same totals as compsize's table rows. Use one of them."),
+                    "SummaryWithByCompression",
+                    ErrorCategory.InvalidArgument,
+                    null));
+            }
+
+            progress = new ScanProgress(this, "Measure-BtrfsUsage", ProgressId);
+            if (Summary.IsPresent || ByCompression.IsPresent)
+            {
+                totals = new BtrfsUsageTotals();
+            }
+        }
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            if (!Recurse.IsPresent)
+            {
+                ThrowIfDirectoryWithoutRecurse(path, false, "measure", "measure every file below it");
+                long size = 0;
+                try
+                {
+                    using RegularFile file = RegularFile.OpenRead(path);
+                    size = file.Size;
+                    if (totals is null)
+                    {
+                        WriteObject(BtrfsUsageMeter.Measure(file));
+                    }
+                    else
+                    {
+                        totals.Add(file);
+                    }
+                }
+                finally
+                {
+                    progress!.FileDone(path, size);
+                }
+
+                return;
+            }
+
+            progress!.StartTree(CountFilesInTree(path, CrossFileSystem.IsPresent));
+            if (totals is null)
+            {
+                ForEachFileInBatches(
+                    path,
+                    CrossFileSystem.IsPresent,
+                    batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount, fromWalk: true),
+                    (file, usage) =>
+                    {
+                        if (usage is not null)
+                        {
+                            WriteObject(usage);
+                        }
+
+                        progress.FileDone(file, usage?.Size ?? 0);
+                    });
+            }
+            else
+            {
+                ForEachFileInBatches(
+                    path,
+                    CrossFileSystem.IsPresent,
+                    batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount, fromWalk: true),
+                    (file, counted) =>
+                    {
+                        if (counted is not null)
+                        {
+                            totals.Add(counted);
+                        }
+
+                        progress.FileDone(file, counted?.FileBytes ?? 0);
+                    });
+            }
+        }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            progress?.Complete();
+
+            // Nothing measured (every file failed, or no file at all): the errors said why; no empty totals.
+            if (totals is null || totals.Files == 0)
+            {
+                return;
+            }
+
+            BtrfsUsageSummary summary = totals.ToSummary();
+            if (ByCompression.IsPresent)
+            {
+                foreach (BtrfsUsageRow row in summary.ToRows())
+                {
+                    WriteObject(row);
+                }
+            }
+            else
+            {
+                WriteObject(summary);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Buffers.Binary;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Text;
+    using Btrfs.Interop;
+
+    /// <summary>Every reference to one extent, and what could not be listed or named.</summary>
+    public sealed class ExtentOwnerList
+    {
+        internal ExtentOwnerList(ulong diskAddress, List<BtrfsExtentOwner> owners, long unlisted, List<string> warnings)
+        {
+            DiskAddress = (long)diskAddress;
+            Owners = owners;
+            UnlistedReferences = unlisted;
+            Warnings = warnings;
+        }
+
+        /// <summary>The extent's btrfs logical address.</summary>
+        public long DiskAddress { get; }
+
+        /// <summary>One record per reference (and per hard link of its inode).</summary>
+        public IReadOnlyList<BtrfsExtentOwner> Owners { get; }
+
+        /// <summary>References the kernel did not return because they did not fit in the largest buffer (16 MiB).</summary>
+        public long UnlistedReferences { get; }
+
+        /// <summary>What the caller should tell the user: subvolumes not reachable under any mount, inodes without a name, lists cut short.</summary>
+        public IReadOnlyList<string> Warnings { get; }
+    }
+
+    /// <summary>
+    /// Who references a btrfs data extent: LOGICAL_INO_V2 with IGNORE_OFFSET lists every (inode,
+    /// offset, subvolume) that references the extent at a logical address; INO_PATHS names each
+    /// inode inside its subvolume, whose root is found through <see cref="SubvolumeMap"/>. As
+    /// `btrfs inspect-internal logical-resolve`, but as records, in one process. Root only.
+    /// </summary>
+    public sealed class ExtentOwners : IDisposable
+    {
+        private const int FirstBufferSize = 64 * 1024;
+        private const int InoPathsBufferSize = 4096; // the kernel never fills more (btrfs_ioctl_ino_to_path)
+        private readonly RegularFile anchor;
+        private readonly SubvolumeMap subvolumes;
+        private readonly HashSet<ulong> warnedSubvolumes = new();
+        private byte[] buffer = new byte[FirstBufferSize];
+
+        /// <summary>Resolves owners on the filesystem of <paramref name="anchor"/> (any open file or directory on it; not disposed here).</summary>
+        public ExtentOwners(RegularFile anchor)
+        {
+            ArgumentNullException.ThrowIfNull(anchor);
+            BtrfsFileExtents.RequireBtrfs(anchor, "list the owners of extents on the filesystem of");
+            this.anchor = anchor;
+            subvolumes = new SubvolumeMap(anchor, MountTable.Read());
+        }
+
+        /// <summary>
+        /// The owners of the extent that contains btrfs logical address <paramref name="diskAddress"/>.
+        /// Throws <see cref="FileOperationException"/>: ExtentNotFound when no data extent is there,
+        /// AccessDenied without CAP_SYS_ADMIN.
+        /// </summary>
+        public ExtentOwnerList Find(ulong diskAddress)
+        {
+            var warnings = new List<string>();
+            long unlisted = References(diskAddress, out int count);
+            var owners = new List<BtrfsExtentOwner>();
+            var refs = new (ulong Inode, ulong Offset, ulong Root)[count];
+            for (int i = 0; i < count; i++)
+            {
+                int at = Libc.DataContainerHeaderSize + (i * 24);
+                refs[i] = (U64(at), U64(at + 8), U64(at + 16));
+            }
+
+            foreach ((ulong inode, ulong offset, ulong root) in refs)
+            {
+                string? subvolumePath = subvolumes.PathOf(root);
+                RegularFile? dir = subvolumes.DirectoryOf(root);
+                if (dir is null)
+                {
+                    if (warnedSubvolumes.Add(root))
+                    {
+                        warnings.Add(subvolumePath is null
+                            ? $"Subvolume {root} references extents but has no path (it is being deleted); its owners are listed without a path."
+                            : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
+                    }
+
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    continue;
+                }
+
+                List<string> names = PathsOf(dir, inode, out bool cut);
+                if (cut)
+                {
+                    warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {names.Count} are listed.");
+                }
+
+                if (names.Count == 0)
+                {
+                    warnings.Add($"Inode {inode} of subvolume {root} ('{subvolumePath}') references the extent but has no name (deleted while still open, or an unnamed temporary file).");
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    continue;
+                }
+
+                foreach (string name in names)
+                {
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, dir.Path.TrimEnd('/') + "/" + name));
+                }
+            }
+
+            if (unlisted > 0)
+            {
+                warnings.Add($"The extent at {diskAddress} has {unlisted} more reference(s) than fit in the kernel's largest answer (16 MiB); they are not listed.");
+            }
+
+            return new ExtentOwnerList(diskAddress, owners, unlisted, warnings);
+        }
+
+        /// <inheritdoc/>
+        public void Dispose() => subvolumes.Dispose();
+
+        /// <summary>Runs LOGICAL_INO_V2, growing the buffer up to 16 MiB while references are missing; returns how many are still missing.</summary>
+        private unsafe long References(ulong logical, out int count)
+        {
+            while (true)
+            {
+                var args = new Libc.BtrfsLogicalInoArgs { Logical = logical, Size = (ulong)buffer.Length, Flags = Libc.BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET };
+                Array.Clear(buffer, 0, Libc.DataContainerHeaderSize);
+                fixed (byte* p = buffer)
+                {
+                    args.Inodes = (ulong)p;
+                    if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_LOGICAL_INO_V2, &args) < 0)
+                    {
+                        int errno = Marshal.GetLastPInvokeError();
+                        if (errno is Libc.ENOENT or Libc.EINVAL)
+                        {
+                            // ENOENT: no extent item there; EINVAL: the address is a metadata block.
+                            throw new FileOperationException(
+                                FileErrorKind.ExtentNotFound,
+                                errno,
+                                "BTRFS_IOC_LOGICAL_INO_V2",
+                                anchor.Path,
+                                $"No data extent is at btrfs logical address {logical} on the filesystem of '{anchor.Path}'. Take the address from Get-BtrfsExtent -Exact (DiskAddress) or from Get-BtrfsExtent (PhysicalOffset).");
+                        }
+
+                        throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Libc.EPERM or Libc.EACCES ? BtrfsTree.NeedsRoot("LOGICAL_INO") : null);
+                    }
+                }
+
+                Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(buffer);
+                if ((c.BytesMissing == 0 && c.ElemMissed == 0) || buffer.Length >= Libc.BTRFS_INSPECT_MAX_BUFFER)
+                {
+                    count = (int)(c.ElemCount / 3);
+                    return c.ElemMissed / 3;
+                }
+
+                long wanted = (long)buffer.Length + c.BytesMissing + 4096;
+                buffer = new byte[(int)Math.Min(Libc.BTRFS_INSPECT_MAX_BUFFER, Math.Max(wanted, (long)buffer.Length * 2))];
+            }
+        }
+
+        /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it.</summary>
+        private static unsafe List<string> PathsOf(RegularFile subvolumeRoot, ulong inode, out bool cut)
+        {
+            byte* container = stackalloc byte[InoPathsBufferSize];
+            new Span<byte>(container, Libc.DataContainerHeaderSize).Clear();
+            var args = new Libc.BtrfsInoPathArgs { Inum = inode, Size = InoPathsBufferSize, FsPath = (ulong)container };
+            var names = new List<string>();
+            cut = false;
+            if (Libc.Ioctl(subvolumeRoot.Handle, Libc.BTRFS_IOC_INO_PATHS, &args) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.ENOENT)
+                {
+                    return names;
+                }
+
+                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Libc.EPERM or Libc.EACCES ? BtrfsTree.NeedsRoot("INO_PATHS") : null);
+            }
+
+            var data = new ReadOnlySpan<byte>(container, InoPathsBufferSize);
+            Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(data);
+            cut = c.ElemMissed > 0;
+            ReadOnlySpan<byte> values = data[Libc.DataContainerHeaderSize..];
+            for (int i = 0; i < (int)c.ElemCount; i++)
+            {
+                // Each value is the offset of a NUL-terminated path from the start of the value array.
+                int start = (int)BinaryPrimitives.ReadUInt64LittleEndian(values[(i * 8)..]);
+                ReadOnlySpan<byte> s = values[start..];
+                int end = s.IndexOf((byte)0);
+                names.Add(Encoding.UTF8.GetString(end < 0 ? s : s[..end]));
+            }
+
+            return names;
+        }
+
+        private ulong U64(int at) => BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(at, 8));
+    }
+}

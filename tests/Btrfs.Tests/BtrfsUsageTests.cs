@@ -1,0 +1,229 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Text;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Measure-BtrfsUsage against `compsize -b` on the same files, byte for byte.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class BtrfsUsageTests(LoopFileSystems fs)
+    {
+        private static readonly (string Name, BtrfsUsageType Type)[] CompsizeRows =
+        {
+            ("TOTAL", BtrfsUsageType.Total), ("none", BtrfsUsageType.None), ("zlib", BtrfsUsageType.Zlib),
+            ("lzo", BtrfsUsageType.Lzo), ("zstd", BtrfsUsageType.Zstd), ("prealloc", BtrfsUsageType.Prealloc),
+        };
+
+        /// <summary>
+        /// Every kind of file compsize tells apart: uncompressed, zstd, zlib and lzo (by the directory's
+        /// compression property), a reflink copy, a partly overwritten file (bookend), inline, sparse and
+        /// preallocated. Committed, so nothing is still delalloc.
+        /// </summary>
+        private static string[] MixedSet(string dir)
+        {
+            var files = new List<string>();
+            string Add(string name)
+            {
+                string p = Path.Combine(dir, name);
+                files.Add(p);
+                return p;
+            }
+
+            string plain = Add("plain.bin");
+            FileBuilder.WriteNew(plain, FileBuilder.RandomBytes(2 << 20, 11));
+            foreach (string algo in new[] { "zstd", "zlib", "lzo" })
+            {
+                string sub = Path.Combine(dir, algo);
+                Directory.CreateDirectory(sub);
+                Shell.Run("btrfs", "property", "set", sub, "compression", algo);
+                FileBuilder.WriteNew(Add(Path.Combine(algo, "log.txt")), FileBuilder.Text((1 << 20) + 12345));
+            }
+
+            Shell.Run("cp", "--reflink=always", plain, Add("clone.bin"));
+            string bookend = Add("bookend.bin");
+            FileBuilder.WriteNew(bookend, FileBuilder.RandomBytes(1 << 20, 12));
+            BtrfsProgs.Sync(bookend);
+            FileBuilder.WriteAt(bookend, 256 << 10, FileBuilder.RandomBytes(512 << 10, 13));
+            FileBuilder.WriteNew(Add("small.txt"), Encoding.ASCII.GetBytes("inline data, kept in the metadata tree\n"));
+            FileBuilder.Chunks(Add("sparse.img"), 4, 64 << 10, 1 << 20);
+            string pre = Add("pre.img");
+            Shell.Run("fallocate", "-l", "2M", pre);
+            FileBuilder.WriteAt(pre, 512 << 10, FileBuilder.RandomBytes(64 << 10, 14));
+            BtrfsProgs.Sync(dir);
+            return files.ToArray();
+        }
+
+        private static void SameFigures(CompsizeReport truth, BtrfsUsageFigures ours, string what)
+        {
+            Assert.True(truth.Total == (ours.Percent, ours.DiskBytes, ours.UncompressedBytes, ours.ReferencedBytes), $"{what}: compsize TOTAL {truth.Total}, ours ({ours.Percent}, {ours.DiskBytes}, {ours.UncompressedBytes}, {ours.ReferencedBytes})");
+            var perType = new Dictionary<string, (long, long, long)>
+            {
+                ["none"] = (ours.NoneDiskBytes, ours.NoneUncompressedBytes, ours.NoneReferencedBytes),
+                ["zlib"] = (ours.ZlibDiskBytes, ours.ZlibUncompressedBytes, ours.ZlibReferencedBytes),
+                ["lzo"] = (ours.LzoDiskBytes, ours.LzoUncompressedBytes, ours.LzoReferencedBytes),
+                ["zstd"] = (ours.ZstdDiskBytes, ours.ZstdUncompressedBytes, ours.ZstdReferencedBytes),
+                ["prealloc"] = (ours.PreallocDiskBytes, ours.PreallocUncompressedBytes, ours.PreallocReferencedBytes),
+            };
+            foreach ((string type, (long disk, long unc, long refd)) in perType)
+            {
+                if (truth.Rows.TryGetValue(type, out var row))
+                {
+                    Assert.True((row.Disk, row.Uncompressed, row.Referenced) == (disk, unc, refd), $"{what}, {type}: compsize {row}, ours {(disk, unc, refd)}");
+                }
+                else
+                {
+                    // compsize prints no row without uncompressed bytes, even when references of that type
+                    // exist (the written part of a preallocated extent is a "none" reference to it).
+                    Assert.True((disk, unc) == (0, 0), $"{what}, {type}: compsize has no row, ours {(disk, unc, refd)}");
+                }
+            }
+
+            Assert.Empty(truth.Rows.Keys.Except(perType.Keys.Append("TOTAL")));
+        }
+
+        [SkippableFact]
+        public void EachFileMatchesCompsizeOnThatFile()
+        {
+            string[] files = MixedSet(fs.NewDirectory(TestFs.Btrfs, "usage"));
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $p", ("p", files));
+            Assert.Empty(r.Errors);
+            List<BtrfsFileUsage> usage = r.Objects<BtrfsFileUsage>();
+            Assert.Equal(files, usage.Select(u => u.Path));
+            foreach (BtrfsFileUsage u in usage)
+            {
+                CompsizeReport truth = BtrfsProgs.Compsize(u.Path);
+                SameFigures(truth, u, u.Path);
+                Assert.Equal((truth.Extents, truth.Refs, truth.Inline), (u.Extents, u.ExtentItems, u.InlineItems));
+                Assert.Equal(new FileInfo(u.Path).Length, u.Size);
+            }
+
+            // The kinds really are there: compressed types, prealloc, inline.
+            BtrfsFileUsage Of(string name) => usage.Single(u => u.Path.EndsWith("/" + name, StringComparison.Ordinal));
+            Assert.True(Of("zstd/log.txt").ZstdDiskBytes > 0 && Of("zlib/log.txt").ZlibDiskBytes > 0 && Of("lzo/log.txt").LzoDiskBytes > 0);
+            Assert.All(new[] { "zstd/log.txt", "zlib/log.txt", "lzo/log.txt" }, n => Assert.True(Of(n).CompressionRatio > 2, $"{n}: {Of(n).CompressionRatio}"));
+            Assert.True(Of("pre.img").PreallocDiskBytes > 0);
+            Assert.Equal(1, Of("small.txt").InlineItems);
+            Assert.Equal(2L << 20, Of("plain.bin").SharedBytes);
+            Assert.Equal(2L << 20, Of("clone.bin").SharedBytes);
+            Assert.Equal(0, Of("bookend.bin").SharedBytes);
+        }
+
+        [SkippableFact]
+        public void SummaryAndTableMatchCompsizeOnTheWholeSet()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-sum");
+            string[] files = MixedSet(dir);
+            CompsizeReport truth = BtrfsProgs.Compsize(files);
+
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $p -Summary", ("p", files));
+            Assert.Empty(r.Errors);
+            BtrfsUsageSummary s = Assert.Single(r.Objects<BtrfsUsageSummary>());
+            SameFigures(truth, s, "summary");
+            Assert.Equal((truth.Files, truth.Extents, truth.Refs, truth.Inline), (s.Files, s.Extents, s.References, s.InlineItems));
+
+            // The reflinked extents count once: the summary is less than the files' sum.
+            PwshResult each = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $p", ("p", files));
+            Assert.Equal(s.DiskBytes + (2L << 20), each.Objects<BtrfsFileUsage>().Sum(u => u.DiskBytes));
+            Assert.Equal(s.ReferencedBytes, each.Objects<BtrfsFileUsage>().Sum(u => u.ReferencedBytes));
+
+            PwshResult table = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $p -ByCompression", ("p", files));
+            Assert.Empty(table.Errors);
+            List<BtrfsUsageRow> rows = table.Objects<BtrfsUsageRow>();
+            var expected = CompsizeRows.Where(c => truth.Rows.ContainsKey(c.Name)).Select(c => (c.Type, truth.Rows[c.Name])).ToList();
+            Assert.Equal(expected, rows.Select(x => (x.Type, (x.Percent, x.DiskBytes, x.UncompressedBytes, x.ReferencedBytes))));
+
+            // -Recurse over the directory: the same as compsize on the directory.
+            PwshResult rec = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -Summary", ("d", dir));
+            Assert.Empty(rec.Errors);
+            CompsizeReport dirTruth = BtrfsProgs.Compsize(dir);
+            BtrfsUsageSummary rs = Assert.Single(rec.Objects<BtrfsUsageSummary>());
+            SameFigures(dirTruth, rs, "recursive summary");
+            Assert.Equal((dirTruth.Files, dirTruth.Extents, dirTruth.Refs, dirTruth.Inline), (rs.Files, rs.Extents, rs.References, rs.InlineItems));
+
+            // Per file, recursively: one object per file, summing to the same referenced bytes.
+            PwshResult recEach = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(recEach.Errors);
+            Assert.Equal(files.Length, recEach.Objects<BtrfsFileUsage>().Count);
+            Assert.Equal(dirTruth.Total.Referenced, recEach.Objects<BtrfsFileUsage>().Sum(u => u.ReferencedBytes));
+        }
+
+        [SkippableFact]
+        public void WastedBytesAreTheUnreferencedPartOfABookend()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "waste");
+            string path = Path.Combine(dir, "bookend.bin");
+            FileBuilder.WriteNew(path, FileBuilder.RandomBytes(1 << 20, 21));
+            BtrfsProgs.Sync(path);
+            FileBuilder.WriteAt(path, 256 << 10, FileBuilder.RandomBytes(512 << 10, 22));
+            string clean = Path.Combine(dir, "clean.bin");
+            FileBuilder.WriteNew(clean, FileBuilder.RandomBytes(1 << 20, 23));
+            string clone = Path.Combine(dir, "clone.bin");
+            Shell.Run("cp", "--reflink=always", path, clone);
+            BtrfsProgs.Sync(dir);
+
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b", ("a", path), ("b", clean));
+            Assert.Empty(r.Errors);
+            List<BtrfsFileUsage> u = r.Objects<BtrfsFileUsage>();
+            Assert.Equal(512L << 10, u[0].WastedBytes);
+            CompsizeReport truth = BtrfsProgs.Compsize(path);
+            Assert.Equal(truth.Total.Disk - truth.Total.Referenced, u[0].WastedBytes); // 1.5 MiB on disk for 1 MiB of file
+            Assert.Equal(0, u[1].WastedBytes);
+
+            // Across files the waste counts each extent once: the clone uses the same parts, so the waste stays.
+            PwshResult s = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b, $c -Summary", ("a", path), ("b", clean), ("c", clone));
+            Assert.Equal(512L << 10, Assert.Single(s.Objects<BtrfsUsageSummary>()).WastedBytes);
+        }
+
+        [SkippableFact]
+        public void OtherFileSystemsAndDirectoriesGiveOneErrorEach()
+        {
+            string xfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "usage"), "f.bin");
+            FileBuilder.WriteNew(xfs, FileBuilder.RandomBytes(64 << 10, 1));
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-dir");
+            string ok = Path.Combine(dir, "ok.bin");
+            FileBuilder.WriteNew(ok, FileBuilder.RandomBytes(64 << 10, 2));
+
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $x, $d, $ok", ("x", xfs), ("d", dir), ("ok", ok));
+            Assert.Equal(new[] { "OperationNotSupported", "PathIsDirectory" }, r.ErrorIds);
+            Assert.Equal(xfs, r.Errors[0].TargetObject);
+            Assert.Contains("xfs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("btrfs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(ok, Assert.Single(r.Objects<BtrfsFileUsage>()).Path);
+
+            PwshResult both = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $ok -Summary -ByCompression", ("ok", ok));
+            Assert.Equal("SummaryWithByCompression", Assert.Single(both.ErrorIds));
+        }
+
+        [SkippableFact]
+        public void WithoutCapSysAdminEachFileIsOnePermissionDeniedErrorAndNothingElse()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-user");
+            string a = Path.Combine(dir, "a.bin"), b = Path.Combine(dir, "b.bin");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(64 << 10, 1));
+            FileBuilder.WriteNew(b, FileBuilder.RandomBytes(64 << 10, 2));
+            Shell.Run("chmod", "0755", dir);
+            Shell.Run("chmod", "0644", a, b);
+
+            foreach (string script in new[] { "Measure-BtrfsUsage -LiteralPath $a, $b", "Measure-BtrfsUsage -LiteralPath $a, $b -Summary", "Get-BtrfsExtent -LiteralPath $a, $b -Exact" })
+            {
+                PwshResult r;
+                using (Unprivileged.Begin())
+                {
+                    r = Pwsh.Run(script, ("a", a), ("b", b));
+                }
+
+                Assert.Empty(r.Output);
+                Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, r.ErrorIds);
+                Assert.All(r.Errors, e => Assert.Equal(ErrorCategory.PermissionDenied, e.CategoryInfo.Category));
+                Assert.Equal(new object[] { a, b }, r.Errors.Select(e => e.TargetObject));
+                Assert.All(r.Errors, e => Assert.Contains("needs root (CAP_SYS_ADMIN)", e.Exception.Message, StringComparison.Ordinal));
+            }
+        }
+    }
+}
