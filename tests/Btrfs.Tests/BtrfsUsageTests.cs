@@ -225,5 +225,53 @@ namespace Btrfs.Tests
                 Assert.All(r.Errors, e => Assert.Contains("needs root (CAP_SYS_ADMIN)", e.Exception.Message, StringComparison.Ordinal));
             }
         }
+
+        [SkippableFact]
+        public void TheViewsShowReadableSizes()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-views");
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(2 << 20, 41));
+            Shell.Run("cp", "--reflink=always", a, b);
+            BtrfsProgs.Sync(dir);
+            PwshResult r = Pwsh.Run(
+                "Measure-BtrfsUsage $a | Out-Host; Measure-BtrfsUsage $a, $b -ByCompression | Out-Host; Measure-BtrfsUsage $a, $b -Summary | Out-Host; Get-BtrfsExtent $a -Exact | Out-Host; Get-BtrfsExtentOwner $a | Out-Host",
+                new Dictionary<string, object?> { ["a"] = a, ["b"] = b },
+                captureHost: true);
+            Assert.Empty(r.Errors);
+            foreach (string part in new[] { "Uncompressed", "2.00 MiB", "a.img", "TOTAL", "none", "100%", "Disk Usage", "Extents", "References", "WastedBytes", "Bookend", "Regular", "Path: ", "Subvolume", "5 /", "b.img" })
+            {
+                Assert.Contains(part, r.HostText, StringComparison.Ordinal);
+            }
+        }
+
+        [SkippableFact]
+        public void TheObjectsSurviveRemotingSerializationWithNumbersAsNumbers()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-ser");
+            string a = Path.Combine(dir, "a.img");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(1 << 20, 42));
+            BtrfsProgs.Sync(dir);
+            const string RoundTrip = "function rt($o) { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o)) }; ";
+            PwshResult r = Pwsh.Run(
+                RoundTrip +
+                "$u = rt (Measure-BtrfsUsage $a); $u.PSObject.TypeNames[0]; $u.NoneDiskBytes.GetType().Name; $u.NoneDiskBytes; $u.CompressionRatio.GetType().Name; " +
+                "$row = rt (Measure-BtrfsUsage $a -ByCompression)[0]; $row.PSObject.TypeNames[0]; [string]$row.Type; $row.DiskBytes.GetType().Name; " +
+                "$s = rt (Measure-BtrfsUsage $a -Summary); $s.PSObject.TypeNames[0]; $s.Files; " +
+                "$i = rt (Get-BtrfsExtent $a -Exact); $i.PSObject.TypeNames[0]; [string]$i.Type; [string]$i.Compression; $i.DiskAddress.GetType().Name; " +
+                "$o = rt (Get-BtrfsExtentOwner $a); $o.PSObject.TypeNames[0]; $o.Path; $o.Inode.GetType().Name",
+                ("a", a));
+            Assert.Empty(r.Errors);
+            Assert.Equal(
+                new[]
+                {
+                    "Deserialized.Btrfs.Core.BtrfsFileUsage", "Int64", (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), "Double",
+                    "Deserialized.Btrfs.Core.BtrfsUsageRow", "Total", "Int64",
+                    "Deserialized.Btrfs.Core.BtrfsUsageSummary", "1",
+                    "Deserialized.Btrfs.Core.BtrfsExtentItem", "Regular", "None", "Int64",
+                    "Deserialized.Btrfs.Core.BtrfsExtentOwner", a, "Int64",
+                },
+                r.Output.Select(o => o.ToString()));
+        }
     }
 }

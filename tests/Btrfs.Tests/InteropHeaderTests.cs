@@ -33,6 +33,10 @@ namespace Btrfs.Tests
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
                     "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
                     "DT_REG", "DT_DIR", "DT_LNK", "DT_FIFO", "DT_UNKNOWN", "ENODATA", "ERANGE", "EDQUOT", "ENXIO",
+                    "BTRFS_IOC_TREE_SEARCH_V2", "BTRFS_IOC_LOGICAL_INO_V2", "BTRFS_IOC_INO_PATHS", "BTRFS_IOC_INO_LOOKUP",
+                    "BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET", "BTRFS_EXTENT_DATA_KEY", "BTRFS_ROOT_BACKREF_KEY", "BTRFS_ROOT_TREE_OBJECTID",
+                    "BTRFS_FS_TREE_OBJECTID", "BTRFS_FIRST_FREE_OBJECTID", "BTRFS_FILE_EXTENT_INLINE", "BTRFS_FILE_EXTENT_REG",
+                    "BTRFS_FILE_EXTENT_PREALLOC", "EOVERFLOW",
                 };
                 string[] layout =
                 {
@@ -42,9 +46,17 @@ namespace Btrfs.Tests
                     "sizeof(struct btrfs_ioctl_get_subvol_info_args)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, flags)",
                     "offsetof(struct btrfs_ioctl_get_subvol_info_args, name)",
                     "offsetof(struct dirent64, d_type)", "offsetof(struct dirent64, d_name)", "sizeof(struct timespec)",
+                    "sizeof(struct btrfs_ioctl_search_key)", "sizeof(struct btrfs_ioctl_search_header)", "sizeof(struct btrfs_ioctl_search_args_v2)",
+                    "sizeof(struct btrfs_ioctl_logical_ino_args)", "offsetof(struct btrfs_ioctl_logical_ino_args, flags)", "offsetof(struct btrfs_ioctl_logical_ino_args, inodes)",
+                    "sizeof(struct btrfs_ioctl_ino_path_args)", "offsetof(struct btrfs_ioctl_ino_path_args, fspath)", "sizeof(struct btrfs_ioctl_ino_lookup_args)",
+                    "offsetof(struct btrfs_ioctl_ino_lookup_args, name)", "sizeof(struct btrfs_data_container)", "offsetof(struct btrfs_data_container, elem_missed)",
+                    "sizeof(struct btrfs_file_extent_item)", "offsetof(struct btrfs_file_extent_item, ram_bytes)", "offsetof(struct btrfs_file_extent_item, compression)",
+                    "offsetof(struct btrfs_file_extent_item, type)", "offsetof(struct btrfs_file_extent_item, disk_bytenr)", "offsetof(struct btrfs_file_extent_item, disk_num_bytes)",
+                    "offsetof(struct btrfs_file_extent_item, offset)", "offsetof(struct btrfs_file_extent_item, num_bytes)", "sizeof(struct btrfs_root_ref)",
+                    "offsetof(struct btrfs_root_ref, name_len)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
-                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/fiemap.h>\n"
+                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n"
                     + "int main(void) {\n"
                     + string.Concat(names.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)(long long)({n}));\n"))
                     + string.Concat(layout.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)({n}));\n"))
@@ -153,6 +165,54 @@ namespace Btrfs.Tests
             Same("sizeof(struct btrfs_ioctl_get_subvol_info_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsSubvolInfo>());
             Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, flags)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.Flags)));
             Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, name)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.Name)));
+        }
+
+        [SkippableFact]
+        public void BtrfsInspectionIoctlsKeysAndItemLayoutsMatch()
+        {
+            Same("BTRFS_IOC_TREE_SEARCH_V2", Libc.BTRFS_IOC_TREE_SEARCH_V2);
+            Same("BTRFS_IOC_LOGICAL_INO_V2", Libc.BTRFS_IOC_LOGICAL_INO_V2);
+            Same("BTRFS_IOC_INO_PATHS", Libc.BTRFS_IOC_INO_PATHS);
+            Same("BTRFS_IOC_INO_LOOKUP", Libc.BTRFS_IOC_INO_LOOKUP);
+            Same("BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET", Libc.BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET);
+            Same("BTRFS_EXTENT_DATA_KEY", Libc.BTRFS_EXTENT_DATA_KEY);
+            Same("BTRFS_ROOT_BACKREF_KEY", Libc.BTRFS_ROOT_BACKREF_KEY);
+            Same("BTRFS_ROOT_TREE_OBJECTID", Libc.BTRFS_ROOT_TREE_OBJECTID);
+            Same("BTRFS_FS_TREE_OBJECTID", Libc.BTRFS_FS_TREE_OBJECTID);
+            Same("BTRFS_FIRST_FREE_OBJECTID", Libc.BTRFS_FIRST_FREE_OBJECTID);
+            Same("BTRFS_FILE_EXTENT_INLINE", Libc.BTRFS_FILE_EXTENT_INLINE);
+            Same("BTRFS_FILE_EXTENT_REG", Libc.BTRFS_FILE_EXTENT_REG);
+            Same("BTRFS_FILE_EXTENT_PREALLOC", Libc.BTRFS_FILE_EXTENT_PREALLOC);
+            Same("BTRFS_FILE_EXTENT_INLINE", (ulong)Core.BtrfsExtentType.Inline);
+            Same("BTRFS_FILE_EXTENT_REG", (ulong)Core.BtrfsExtentType.Regular);
+            Same("BTRFS_FILE_EXTENT_PREALLOC", (ulong)Core.BtrfsExtentType.Prealloc);
+            Same("EOVERFLOW", (ulong)Libc.EOVERFLOW);
+
+            Same("sizeof(struct btrfs_ioctl_search_key)", (ulong)Unsafe.SizeOf<Libc.BtrfsSearchKey>());
+            Same("sizeof(struct btrfs_ioctl_search_header)", (ulong)Unsafe.SizeOf<Libc.BtrfsSearchHeader>());
+            Same("sizeof(struct btrfs_ioctl_search_args_v2)", 112); // key + buf_size: BtrfsTree's HeaderSize
+            Same("sizeof(struct btrfs_ioctl_logical_ino_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsLogicalInoArgs>());
+            Same("offsetof(struct btrfs_ioctl_logical_ino_args, flags)", (ulong)Marshal.OffsetOf<Libc.BtrfsLogicalInoArgs>(nameof(Libc.BtrfsLogicalInoArgs.Flags)));
+            Same("offsetof(struct btrfs_ioctl_logical_ino_args, inodes)", (ulong)Marshal.OffsetOf<Libc.BtrfsLogicalInoArgs>(nameof(Libc.BtrfsLogicalInoArgs.Inodes)));
+            Same("sizeof(struct btrfs_ioctl_ino_path_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsInoPathArgs>());
+            Same("offsetof(struct btrfs_ioctl_ino_path_args, fspath)", (ulong)Marshal.OffsetOf<Libc.BtrfsInoPathArgs>(nameof(Libc.BtrfsInoPathArgs.FsPath)));
+            Same("sizeof(struct btrfs_ioctl_ino_lookup_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsInoLookupArgs>());
+            Same("offsetof(struct btrfs_ioctl_ino_lookup_args, name)", (ulong)Marshal.OffsetOf<Libc.BtrfsInoLookupArgs>(nameof(Libc.BtrfsInoLookupArgs.Name)));
+            Same("sizeof(struct btrfs_data_container)", (ulong)Libc.DataContainerHeaderSize);
+            Same("sizeof(struct btrfs_data_container)", (ulong)Unsafe.SizeOf<Libc.BtrfsDataContainer>());
+            Same("offsetof(struct btrfs_data_container, elem_missed)", (ulong)Marshal.OffsetOf<Libc.BtrfsDataContainer>(nameof(Libc.BtrfsDataContainer.ElemMissed)));
+
+            // Items are parsed by offset (BtrfsFileExtentRecord.Parse, SubvolumeMap): the offsets it uses.
+            Same("sizeof(struct btrfs_file_extent_item)", (ulong)Libc.FileExtentItemSize);
+            Same("offsetof(struct btrfs_file_extent_item, disk_bytenr)", (ulong)Libc.FileExtentInlineHeaderSize);
+            Same("offsetof(struct btrfs_file_extent_item, ram_bytes)", 8);
+            Same("offsetof(struct btrfs_file_extent_item, compression)", 16);
+            Same("offsetof(struct btrfs_file_extent_item, type)", 20);
+            Same("offsetof(struct btrfs_file_extent_item, disk_num_bytes)", 29);
+            Same("offsetof(struct btrfs_file_extent_item, offset)", 37);
+            Same("offsetof(struct btrfs_file_extent_item, num_bytes)", 45);
+            Same("sizeof(struct btrfs_root_ref)", (ulong)Libc.RootRefSize);
+            Same("offsetof(struct btrfs_root_ref, name_len)", 16);
         }
     }
 }

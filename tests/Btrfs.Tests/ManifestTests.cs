@@ -68,7 +68,11 @@ namespace Btrfs.Tests
         {
             PwshResult r = Pwsh.Run("Get-Command -Module Btrfs | ForEach-Object { '{0}={1}' -f $_.Name, ($_.OutputType.Name -join ',') }");
             Assert.Empty(r.Errors);
-            Assert.Contains("Get-BtrfsExtent=Btrfs.Core.FileExtent", r.Output.Select(o => o.ToString()));
+            List<string> declared = r.Output.Select(o => o.ToString()).ToList();
+            Assert.Contains("Get-BtrfsExtent=Btrfs.Core.FileExtent,Btrfs.Core.BtrfsExtentItem", declared);
+            Assert.Contains("Measure-BtrfsUsage=Btrfs.Core.BtrfsFileUsage,Btrfs.Core.BtrfsUsageSummary,Btrfs.Core.BtrfsUsageRow", declared);
+            Assert.Contains("Get-BtrfsExtentOwner=Btrfs.Core.BtrfsExtentOwner", declared);
+            Assert.All(declared, d => Assert.False(d.EndsWith('=') , d + ": no OutputType"));
         }
 
         [Fact]

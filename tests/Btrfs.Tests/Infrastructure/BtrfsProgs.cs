@@ -111,11 +111,27 @@ namespace Btrfs.Tests.Infrastructure
             return new CompsizeReport(L(processed, "files"), L(processed, "ext"), L(processed, "refs"), L(processed, "inline"), rows);
         }
 
-        /// <summary>`btrfs inspect-internal logical-resolve -o ADDRESS MOUNT`: the paths of every reference of the extent.</summary>
-        internal static List<string> LogicalResolve(long address, string mount) =>
-            Shell.Run("btrfs", "inspect-internal", "logical-resolve", "-o", address.ToString(CultureInfo.InvariantCulture), mount)
+        /// <summary>
+        /// `btrfs inspect-internal logical-resolve -P -o ADDRESS MOUNT`: every reference of the extent as
+        /// (inode, offset, root). Without -P btrfs-progs 6.2 names only files of the subvolume it is given
+        /// and says "could not be accessed: not mounted" for the others (btrfs-progs#400), so paths come
+        /// from <see cref="InodeResolve"/> instead.
+        /// </summary>
+        internal static List<(long Inode, long Offset, long Root)> LogicalResolve(long address, string mount) =>
+            ResolvedLine().Matches(Shell.Run("btrfs", "inspect-internal", "logical-resolve", "-P", "-o", address.ToString(CultureInfo.InvariantCulture), mount))
+                .Select(m => ((long)U(m, "ino"), (long)U(m, "off"), (long)U(m, "root")))
+                .ToList();
+
+        /// <summary>`btrfs inspect-internal inode-resolve INODE SUBVOLUME_DIR`: the inode's paths (INO_PATHS, by btrfs-progs).</summary>
+        internal static List<string> InodeResolve(long inode, string subvolumeDirectory) =>
+            Shell.Run("btrfs", "inspect-internal", "inode-resolve", inode.ToString(CultureInfo.InvariantCulture), subvolumeDirectory)
                 .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .ToList();
+
+        /// <summary>`btrfs subvolume list MOUNT`: subvolume id to its path from the top level.</summary>
+        internal static Dictionary<long, string> Subvolumes(string mount) =>
+            SubvolumeLine().Matches(Shell.Run("btrfs", "subvolume", "list", mount))
+                .ToDictionary(m => (long)U(m, "id"), m => m.Groups["path"].Value);
 
         private static ulong U(Match m, string g) => ulong.Parse(m.Groups[g].Value, CultureInfo.InvariantCulture);
 
@@ -146,6 +162,12 @@ namespace Btrfs.Tests.Infrastructure
 
         [GeneratedRegex(@"^\s*extent compression (?<comp>\d+)")]
         private static partial Regex CompressionLine();
+
+        [GeneratedRegex(@"^inode (?<ino>\d+) offset (?<off>\d+) root (?<root>\d+)\s*$", RegexOptions.Multiline)]
+        private static partial Regex ResolvedLine();
+
+        [GeneratedRegex(@"^ID (?<id>\d+) gen \d+ top level \d+ path (?<path>.+?)\s*$", RegexOptions.Multiline)]
+        private static partial Regex SubvolumeLine();
 
         [GeneratedRegex(@"Processed (?<files>\d+) files?, (?<ext>\d+) regular extents \((?<refs>\d+) refs\), (?<inline>\d+) inline")]
         private static partial Regex ProcessedLine();

@@ -45,6 +45,7 @@ namespace Btrfs.Core
         private readonly SubvolumeMap subvolumes;
         private readonly HashSet<ulong> warnedSubvolumes = new();
         private byte[] buffer = new byte[FirstBufferSize];
+        private bool committed;
 
         /// <summary>Resolves owners on the filesystem of <paramref name="anchor"/> (any open file or directory on it; not disposed here).</summary>
         public ExtentOwners(RegularFile anchor)
@@ -132,6 +133,17 @@ namespace Btrfs.Core
                     if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_LOGICAL_INO_V2, &args) < 0)
                     {
                         int errno = Marshal.GetLastPInvokeError();
+                        if (errno == Libc.ENOENT && !committed)
+                        {
+                            // The extent tree gets a new extent's item when the transaction commits: data
+                            // written (even fsynced) since then is not found yet. Commit once and ask again.
+                            committed = true;
+                            if (Libc.SyncFs(anchor.Handle) == 0)
+                            {
+                                continue;
+                            }
+                        }
+
                         if (errno is Libc.ENOENT or Libc.EINVAL)
                         {
                             // ENOENT: no extent item there; EINVAL: the address is a metadata block.

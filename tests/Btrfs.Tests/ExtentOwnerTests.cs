@@ -1,0 +1,198 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Get-BtrfsExtentOwner against btrfs-progs: the references from `logical-resolve -P -o`, the
+    /// subvolume paths from `subvolume list`, the names from `inode-resolve`.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ExtentOwnerTests(LoopFileSystems fs)
+    {
+        /// <summary>
+        /// vol/a.bin (1 MiB, one extent) with a hard link and a reflink copy in vol, a reflink copy in
+        /// another subvolume and one at the top level, and a nested snapshot of vol: seven names, six
+        /// references.
+        /// </summary>
+        private static (string A, long Address) Tree(string m)
+        {
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(m, "vol"));
+            string a = Path.Combine(m, "vol", "a.bin");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(1 << 20, 31));
+            Shell.Run("ln", a, Path.Combine(m, "vol", "a-link.bin"));
+            Shell.Run("cp", "--reflink=always", a, Path.Combine(m, "vol", "b.bin"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(m, "other"));
+            Shell.Run("cp", "--reflink=always", a, Path.Combine(m, "other", "c.bin"));
+            Shell.Run("cp", "--reflink=always", a, Path.Combine(m, "top.bin"));
+            Directory.CreateDirectory(Path.Combine(m, "snaps"));
+            Shell.Run("btrfs", "subvolume", "snapshot", Path.Combine(m, "vol"), Path.Combine(m, "snaps", "daily"));
+            BtrfsProgs.Sync(m);
+            long address = Filefrag.Extents(a)[0].Physical;
+            return (a, address);
+        }
+
+        private static List<BtrfsExtentOwner> Owners(string script, params (string, object?)[] vars)
+        {
+            PwshResult r = Pwsh.Run(script, vars);
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            return r.Objects<BtrfsExtentOwner>();
+        }
+
+        [SkippableFact]
+        public void EveryOwnerInEverySubvolumeIsListedAsBtrfsProgsSeesIt()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string m = x.MountPoint;
+            (string a, long address) = Tree(m);
+
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+
+            // The references: exactly logical-resolve's (inode, offset, root) triples.
+            List<(long, long, long)> refs = BtrfsProgs.LogicalResolve(address, m);
+            Assert.Equal(6, refs.Count);
+            Assert.Equal(refs.OrderBy(t => t), owners.Select(o => (o.Inode, o.FileOffset, o.SubvolumeId)).Distinct().OrderBy(t => t));
+            Assert.All(owners, o => Assert.Equal(address, o.DiskAddress));
+
+            // Subvolume paths as `btrfs subvolume list` names them; every name of every inode, as inode-resolve gives it.
+            Dictionary<long, string> subvolumes = BtrfsProgs.Subvolumes(m);
+            var expected = new List<string>();
+            foreach ((long inode, _, long root) in refs)
+            {
+                string dir = root == 5 ? m : Path.Combine(m, subvolumes[root]);
+                expected.AddRange(BtrfsProgs.InodeResolve(inode, dir));
+            }
+
+            Assert.Equal(expected.OrderBy(p => p, StringComparer.Ordinal), owners.Select(o => o.Path!).OrderBy(p => p, StringComparer.Ordinal));
+            Assert.Equal(
+                new[] { "other/c.bin", "snaps/daily/a-link.bin", "snaps/daily/a.bin", "snaps/daily/b.bin", "top.bin", "vol/a-link.bin", "vol/a.bin", "vol/b.bin" },
+                owners.Select(o => Path.GetRelativePath(m, o.Path!)).OrderBy(p => p, StringComparer.Ordinal));
+            Assert.All(owners, o => Assert.Equal(o.SubvolumeId == 5 ? "/" : "/" + subvolumes[o.SubvolumeId], o.SubvolumePath));
+            Assert.All(owners, o => Assert.Equal((long)BtrfsProgs.Inode(o.Path!), o.Inode));
+
+            // The same from the pipeline (FIEMAP extents, exact items) and by address.
+            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a | Where-Object IsShared | Get-BtrfsExtentOwner", ("a", a)).Count);
+            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a -Exact | Get-BtrfsExtentOwner", ("a", a)).Count);
+            Assert.Equal(owners.Select(o => o.Path), Owners("Get-BtrfsExtentOwner -LiteralPath $m -DiskAddress $d", ("m", m), ("d", address)).Select(o => o.Path));
+        }
+
+        [SkippableFact]
+        public void DataWrittenSinceTheLastCommitIsFoundToo()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            BtrfsProgs.Sync(x.MountPoint);
+            string a = Path.Combine(x.MountPoint, "fresh.bin"), b = Path.Combine(x.MountPoint, "fresh-copy.bin");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(1 << 20, 34)); // fsynced: in the log tree, not committed
+            Shell.Run("cp", "--reflink=always", a, b);
+            long address = Filefrag.Extents(a)[0].Physical;
+
+            // The extent tree has no item for the extent until the transaction commits.
+            Shell.Result before = Shell.Try("btrfs", "inspect-internal", "logical-resolve", "-P", "-o", address.ToString(System.Globalization.CultureInfo.InvariantCulture), x.MountPoint);
+            Assert.True(before.ExitCode != 0 || before.StdOut.Trim().Length == 0, "the extent was already committed: " + before.StdOut);
+
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            Assert.Equal(new[] { b, a }, owners.Select(o => o.Path!).OrderBy(p => p, StringComparer.Ordinal));
+        }
+
+        [SkippableFact]
+        public void FileOffsetIsWhereTheReferenceStartsInTheOwningFile()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string src = Path.Combine(x.MountPoint, "src.bin"), dst = Path.Combine(x.MountPoint, "dst.bin");
+            FileBuilder.Chunks(src, 2, 256 << 10, 256 << 10);
+            FileBuilder.WriteNew(dst, FileBuilder.RandomBytes(1 << 20, 32));
+
+            // The second extent of src is cloned to 512 KiB in dst; the first is src's alone.
+            Shell.Run("xfs_io", "-c", $"reflink {src} {256 << 10} {512 << 10} {256 << 10}", dst);
+            BtrfsProgs.Sync(x.MountPoint);
+
+            List<BtrfsExtentOwner> second = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Offset 300KB", ("s", src));
+            Assert.Equal(new[] { (dst, 512L << 10), (src, 256L << 10) }, second.Select(o => (o.Path!, o.FileOffset)).OrderBy(t => t.Item1, StringComparer.Ordinal));
+            Assert.Equal(src, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $s", ("s", src))).Path);
+
+            // A range over both extents: each extent's owners once.
+            Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Length 512KB", ("s", src)).Count);
+        }
+
+        [SkippableFact]
+        public void AnExtentWithThousandsOfReferencesIsListedWhole()
+        {
+            // 3,000 references (more than LOGICAL_INO's first 64 KiB answer holds) of one 4 KiB extent.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string src = Path.Combine(x.MountPoint, "block.bin"), dst = Path.Combine(x.MountPoint, "many.bin");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(4096, 33));
+            Shell.Run("touch", dst);
+            Shell.Run("xfs_io", Enumerable.Range(0, 3000).SelectMany(i => new[] { "-c", $"reflink {src} 0 {i * 8192} 4096" }).Append(dst).ToArray());
+
+            BtrfsProgs.Sync(x.MountPoint);
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $s", ("s", src));
+            Assert.Equal(3001, owners.Count);
+            Assert.Equal(Enumerable.Range(0, 3000).Select(i => (long)i * 8192), owners.Where(o => o.Path == dst).Select(o => o.FileOffset).OrderBy(o => o));
+        }
+
+        [SkippableFact]
+        public void OwnersInSubvolumesNotMountedHaveNoPathAndAWarning()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            (_, long address) = Tree(x.MountPoint);
+            x.MountOnlySubvolume("vol");
+            string a = Path.Combine(x.MountPoint, "a.bin");
+
+            PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            Assert.Empty(r.Errors);
+            List<BtrfsExtentOwner> owners = r.Objects<BtrfsExtentOwner>();
+            Assert.Equal(6, owners.Select(o => (o.Inode, o.SubvolumeId)).Distinct().Count());
+            Assert.Equal(
+                new[] { "a-link.bin", "a.bin", "b.bin" },
+                owners.Where(o => o.Path is not null).Select(o => Path.GetRelativePath(x.MountPoint, o.Path!)).OrderBy(p => p, StringComparer.Ordinal));
+            Assert.Equal(new[] { "/", "/other", "/snaps/daily", "/snaps/daily" }, owners.Where(o => o.Path is null).Select(o => o.SubvolumePath!).OrderBy(p => p, StringComparer.Ordinal));
+            Assert.Equal(3, r.Warnings.Count); // one per unreachable subvolume
+            Assert.Contains(r.Warnings, w => w.Message.Contains("'/snaps/daily'", StringComparison.Ordinal) && w.Message.Contains("not reachable", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
+        public void HolesOtherFileSystemsFreeAddressesAndUsersWithoutCapSysAdminAreErrors()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string sparse = Path.Combine(x.MountPoint, "sparse.img");
+            FileBuilder.Chunks(sparse, 2, 64 << 10, 1 << 20);
+            string xfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "owner"), "f.bin");
+            FileBuilder.WriteNew(xfs, FileBuilder.RandomBytes(64 << 10, 1));
+            BtrfsProgs.Sync(x.MountPoint);
+
+            PwshResult r = Pwsh.Run(
+                "Get-BtrfsExtentOwner -LiteralPath $s -Offset 512KB; Get-BtrfsExtentOwner -LiteralPath $x; Get-BtrfsExtentOwner -LiteralPath $m -DiskAddress 4096; Get-BtrfsExtentOwner -LiteralPath $s",
+                ("s", sparse),
+                ("x", xfs),
+                ("m", x.MountPoint));
+            Assert.Equal(new[] { "ExtentNotFound", "OperationNotSupported", "ExtentNotFound" }, r.ErrorIds);
+            Assert.Equal(new object[] { sparse, xfs, x.MountPoint }, r.Errors.Select(e => e.TargetObject));
+            Assert.All(new[] { r.Errors[0], r.Errors[2] }, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
+            Assert.Contains("hole", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(sparse, Assert.Single(r.Objects<BtrfsExtentOwner>()).Path);
+
+            PwshResult both = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Offset 0 -DiskAddress 4096", ("s", sparse));
+            Assert.Equal("DiskAddressWithRange", Assert.Single(both.ErrorIds));
+
+            Shell.Run("chmod", "0644", sparse);
+            PwshResult user;
+            using (Unprivileged.Begin())
+            {
+                user = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s, $s", ("s", sparse));
+            }
+
+            Assert.Empty(user.Output);
+            Assert.Empty(user.Warnings);
+            Assert.Equal(new[] { "AccessDenied" }, user.ErrorIds); // the same path twice is one item
+            Assert.Equal(ErrorCategory.PermissionDenied, user.Errors[0].CategoryInfo.Category);
+            Assert.Contains("needs root (CAP_SYS_ADMIN)", user.Errors[0].Exception.Message, StringComparison.Ordinal);
+        }
+    }
+}
