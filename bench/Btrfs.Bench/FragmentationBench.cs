@@ -125,22 +125,7 @@ namespace Btrfs.Bench
         {
             using Runspace rs = Open();
             Invoke(rs, "param($d) Measure-Fragmentation -LiteralPath $d -Threshold 4096 | Out-Null", Directory.GetFiles(tree, "*", SearchOption.AllDirectories)[0]);
-            GC.Collect();
-            long before = Program.VmHwm();
-            long peakHeap = 0;
-            using var done = new System.Threading.ManualResetEventSlim();
-            var sampler = new System.Threading.Thread(() =>
-            {
-                while (!done.Wait(2))
-                {
-                    peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
-                }
-            });
-            sampler.Start();
-            Invoke(rs, "param($d) Measure-Fragmentation -LiteralPath $d -Recurse | Out-Null", tree);
-            done.Set();
-            sampler.Join();
-            Console.WriteLine($"{(Program.VmHwm() - before) / 1024.0:F1}MiB {peakHeap / 1048576.0:F1}MiB");
+            Console.WriteLine(Program.PeakMemory(() => Invoke(rs, "param($d) Measure-Fragmentation -LiteralPath $d -Recurse | Out-Null", tree)));
             return 0;
         }
 

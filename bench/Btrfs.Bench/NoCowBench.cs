@@ -112,22 +112,7 @@ namespace Btrfs.Bench
             using Runspace rs = RunspaceFactory.CreateRunspace(Program.Iss.Value);
             rs.Open();
             Convert(rs, null);
-            GC.Collect();
-            long before = Program.VmHwm();
-            long peakHeap = 0;
-            using var done = new System.Threading.ManualResetEventSlim();
-            var sampler = new System.Threading.Thread(() =>
-            {
-                while (!done.Wait(2))
-                {
-                    peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
-                }
-            });
-            sampler.Start();
-            Convert(rs, path);
-            done.Set();
-            sampler.Join();
-            Console.WriteLine($"{(Program.VmHwm() - before) / 1024.0:F1}MiB {peakHeap / 1048576.0:F1}MiB");
+            Console.WriteLine(Program.PeakMemory(() => Convert(rs, path)));
             return 0;
         }
 

@@ -40,6 +40,10 @@ namespace Btrfs.Bench
                 "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
                 "reflink" => ReflinkBench.Reflink(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "dedupe" => ReflinkBench.Dedupe(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "usage" => InspectBench.Usage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
+                "usage-memory" => InspectBench.UsageMemory(args[1]),
+                "usage-variants" => InspectBench.UsageVariants(),
+                "owners" => InspectBench.Owners(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -47,7 +51,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs]");
             return 2;
         }
 
@@ -210,6 +214,21 @@ namespace Btrfs.Bench
                 warm.AddScript("Get-BtrfsExtent -LiteralPath $args[0] -Length 65536 | Where-Object IsShared | Out-Null").AddArgument(path).Invoke();
             }
 
+            Console.WriteLine(PeakMemory(() =>
+            {
+                using var ps = PowerShell.Create();
+                ps.Runspace = rs;
+                ps.AddScript("Get-BtrfsExtent -LiteralPath $args[0] | Where-Object IsShared | Out-Null").AddArgument(path).Invoke();
+            }));
+            return 0;
+        }
+
+        /// <summary>
+        /// Runs <paramref name="run"/> after a full collection and returns "RSS-growthMiB heapMiB": the
+        /// growth of the peak resident set (VmHWM) and the peak managed heap, sampled every 2 ms.
+        /// </summary>
+        internal static string PeakMemory(Action run)
+        {
             GC.Collect();
             long before = VmHwm();
             long peakHeap = 0;
@@ -222,17 +241,17 @@ namespace Btrfs.Bench
                 }
             });
             sampler.Start();
-            using (var ps = PowerShell.Create())
+            try
             {
-                ps.Runspace = rs;
-                ps.AddScript("Get-BtrfsExtent -LiteralPath $args[0] | Where-Object IsShared | Out-Null").AddArgument(path).Invoke();
+                run();
+            }
+            finally
+            {
+                done.Set();
+                sampler.Join();
             }
 
-            done.Set();
-            sampler.Join();
-            long after = VmHwm();
-            Console.WriteLine($"{(after - before) / 1024.0:F1}MiB {peakHeap / 1048576.0:F1}MiB");
-            return 0;
+            return $"{(VmHwm() - before) / 1024.0:F1}MiB {peakHeap / 1048576.0:F1}MiB";
         }
 
         internal static long VmHwm()

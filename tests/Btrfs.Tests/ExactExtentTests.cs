@@ -164,6 +164,18 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ItemsBeyondOneSearchBufferArePagedInOrder()
+        {
+            // 6,000 items of 85 bytes each (header and item) need two 256 KiB search buffers.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "512M");
+            string path = Path.Combine(x.MountPoint, "many.bin");
+            FileBuilder.Chunks(path, 6000, 4096, 8192, fsyncEach: false);
+            List<BtrfsExtentItem> items = SameAsDumpTree(x, path);
+            Assert.Equal(6000, items.Count);
+            Assert.Equal(Enumerable.Range(0, 6000).Select(i => i * 8192L), items.Select(i => i.LogicalOffset));
+        }
+
+        [SkippableFact]
         public void OffsetAndLengthSelectTheOverlappingItemsWithTheirFileIndex()
         {
             using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");

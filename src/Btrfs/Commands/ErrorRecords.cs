@@ -85,6 +85,10 @@ namespace Btrfs.Commands
             return new ErrorRecord(ex, id, category, ex.Path);
         }
 
+        /// <summary>Parameters given together that exclude each other: a terminating error before any file is touched.</summary>
+        internal static ErrorRecord ConflictingParameters(string id, string message) =>
+            new(new PSArgumentException(message), id, ErrorCategory.InvalidArgument, null);
+
         /// <summary>A wildcard pattern that matches no file.</summary>
         internal static ErrorRecord NoMatch(string pattern) =>
             new(

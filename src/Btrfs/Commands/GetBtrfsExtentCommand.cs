@@ -41,11 +41,7 @@ namespace Btrfs.Commands
         {
             if (Exact.IsPresent && IncludeHole.IsPresent)
             {
-                ThrowTerminatingError(new ErrorRecord(
-                    new PSArgumentException("-IncludeHole adds hole records to the FIEMAP view; -Exact shows the items as stored, where a hole is either absent (no-holes filesystems) or an item with DiskAddress 0. Use one of them."),
-                    "ExactWithIncludeHole",
-                    ErrorCategory.InvalidArgument,
-                    null));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("ExactWithIncludeHole", "-IncludeHole adds hole records to the FIEMAP view; -Exact shows the items as stored, where a hole is either absent (no-holes filesystems) or an item with DiskAddress 0. Use one of them."));
             }
         }
 

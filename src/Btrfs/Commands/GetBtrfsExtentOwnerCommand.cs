@@ -40,11 +40,7 @@ namespace Btrfs.Commands
             bool byRange = MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) || MyInvocation.BoundParameters.ContainsKey(nameof(Length));
             if (byAddress && byRange)
             {
-                ThrowTerminatingError(new ErrorRecord(
-                    new PSArgumentException("-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file. Use one way."),
-                    "DiskAddressWithRange",
-                    ErrorCategory.InvalidArgument,
-                    null));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("DiskAddressWithRange", "-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file. Use one way."));
             }
         }
 

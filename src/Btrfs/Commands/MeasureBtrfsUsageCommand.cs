@@ -38,11 +38,7 @@ namespace Btrfs.Commands
         {
             if (Summary.IsPresent && ByCompression.IsPresent)
             {
-                ThrowTerminatingError(new ErrorRecord(
-                    new PSArgumentException("-Summary gives one object with the totals and -ByCompression the same totals as compsize's table rows. Use one of them."),
-                    "SummaryWithByCompression",
-                    ErrorCategory.InvalidArgument,
-                    null));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("SummaryWithByCompression", "-Summary gives one object with the totals and -ByCompression the same totals as compsize's table rows. Use one of them."));
             }
 
             progress = new ScanProgress(this, "Measure-BtrfsUsage", ProgressId);

@@ -75,7 +75,7 @@ namespace Btrfs.Commands
             };
             if (Options.IsRange && Recurse.IsPresent)
             {
-                ThrowTerminatingError(new ErrorRecord(new PSArgumentException("-SourceOffset, -Length and -DestinationOffset clone a range of one file; they cannot be combined with -Recurse."), "RangeWithRecurse", ErrorCategory.InvalidArgument, null));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("RangeWithRecurse", "-SourceOffset, -Length and -DestinationOffset clone a range of one file; they cannot be combined with -Recurse."));
             }
 
             DestinationPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);

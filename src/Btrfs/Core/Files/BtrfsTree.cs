@@ -26,6 +26,10 @@ namespace Btrfs.Core
     {
         private const int HeaderSize = 112; // key 104 + buf_size 8
         private const int ItemHeaderSize = 32;
+        private const int BufferSize = 256 * 1024;
+
+        /// <summary>No item is larger than a leaf, and leaves are at most 64 KiB (the largest nodesize).</summary>
+        private const int MaxItemSize = 64 * 1024;
 
         /// <summary>FS_INFO: device count, sector size. Null when not btrfs.</summary>
         internal static unsafe Libc.BtrfsFsInfo? FileSystemInfo(RegularFile file)
@@ -84,7 +88,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static IEnumerable<T> Search<T>(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
         {
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             var key = new Libc.BtrfsSearchKey
             {
                 TreeId = treeId,
@@ -113,6 +117,14 @@ namespace Btrfs.Core
                     for (int i = 0; i < count; i++)
                     {
                         yield return ParseAt(buffer, ref at, parse, out last);
+                    }
+
+                    // The kernel stops filling the buffer when the next item does not fit, or at the end of
+                    // the key range. Room left for any item means the range is done: no second search
+                    // (one tree descent per file instead of two).
+                    if (buffer.Length - at >= ItemHeaderSize + MaxItemSize)
+                    {
+                        yield break;
                     }
 
                     // Continue after the last key returned (the key is one 136-bit number: objectid, type, offset).
