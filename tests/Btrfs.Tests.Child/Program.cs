@@ -1,6 +1,7 @@
 // A child process for the fault tests: it runs one Core operation on a file and, once a given number of
 // bytes is done, prints "paused" and waits, so the test can kill it with SIGKILL at a known point.
 //   Btrfs.Tests.Child convert-to-nocow <path> <pause-after-bytes>
+//   Btrfs.Tests.Child defrag <path> <pause-after-bytes>
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
 namespace Btrfs.Tests.Child
@@ -14,23 +15,35 @@ namespace Btrfs.Tests.Child
     {
         public static int Main(string[] args)
         {
-            if (args.Length != 3 || args[0] != "convert-to-nocow")
+            if (args.Length != 3 || args[0] is not ("convert-to-nocow" or "defrag"))
             {
-                Console.Error.WriteLine("usage: Btrfs.Tests.Child convert-to-nocow <path> <pause-after-bytes>");
+                Console.Error.WriteLine("usage: Btrfs.Tests.Child convert-to-nocow|defrag <path> <pause-after-bytes>");
                 return 2;
             }
 
             long pauseAfter = long.Parse(args[2], CultureInfo.InvariantCulture);
-            Console.WriteLine("ready");
-            using NoCowConversion conversion = NoCowConversion.Prepare(args[1], toNoCow: true, allowHardLinks: false);
-            conversion.Run(copied =>
+            void PauseAt(long done)
             {
-                if (copied >= pauseAfter)
+                if (done >= pauseAfter)
                 {
-                    Console.WriteLine("paused " + copied.ToString(CultureInfo.InvariantCulture));
+                    Console.WriteLine("paused " + done.ToString(CultureInfo.InvariantCulture));
                     Thread.Sleep(Timeout.Infinite);
                 }
-            });
+            }
+
+            Console.WriteLine("ready");
+            if (args[0] == "defrag")
+            {
+                using Defragmenter d = Defragmenter.Prepare(args[1], new DefragOptions());
+                Console.WriteLine(d.SkipReason is null ? "planned" : "skipped " + d.SkipReason);
+                d.Run(PauseAt);
+            }
+            else
+            {
+                using NoCowConversion conversion = NoCowConversion.Prepare(args[1], toNoCow: true, allowHardLinks: false);
+                conversion.Run(PauseAt);
+            }
+
             Console.WriteLine("done");
             return 0;
         }

@@ -177,7 +177,7 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void ImmutableIsSkippedWithAWarningAndReadOnlySnapshotsAndOtherFilesystemsAreErrors()
+        public void ImmutableIsSkippedWithAWarningAndReadOnlySnapshotsAndFilesystemsWithoutDefragAreErrors()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "refuse");
             string immutable = Path.Combine(dir, "i.img");
@@ -188,18 +188,18 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(Path.Combine(sv, "s.img"), 1 << 20, 200);
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(dir, "snap"));
             string inSnapshot = Path.Combine(dir, "snap", "s.img");
-            string onXfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "xfs"), "x.img");
-            FileBuilder.Chunks(onXfs, 4, 4096, 8192);
+            string onTmpfs = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "tmpfs"), "x.img");
+            FileBuilder.Chunks(onTmpfs, 4, 4096, 8192);
             string good = Path.Combine(dir, "good.img");
             FileBuilder.Fragmented(good, 1 << 20, 200);
             try
             {
-                var facts = new[] { immutable, inSnapshot, onXfs }.Select(FileFacts.Of).ToArray();
-                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b, $c, $d", ("a", immutable), ("b", inSnapshot), ("c", onXfs), ("d", good));
+                var facts = new[] { immutable, inSnapshot, onTmpfs }.Select(FileFacts.Of).ToArray();
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b, $c, $d", ("a", immutable), ("b", inSnapshot), ("c", onTmpfs), ("d", good));
                 Assert.Equal(new[] { "ReadOnlySnapshot", "OperationNotSupported" }, r.ErrorIds);
                 Assert.Equal(inSnapshot, r.Errors[0].TargetObject);
-                Assert.Equal(onXfs, r.Errors[1].TargetObject);
-                Assert.Contains("xfs", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(onTmpfs, r.Errors[1].TargetObject);
+                Assert.Contains("tmpfs", r.Errors[1].Exception.Message, StringComparison.Ordinal);
                 Assert.Contains("immutable", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
                 var results = r.Objects<DefragResult>();
                 Assert.Equal(2, results.Count);
@@ -207,7 +207,7 @@ namespace Btrfs.Tests
                 Assert.Equal(immutable, results[0].Path);
                 Assert.False(results[1].Skipped);
                 Assert.Equal(good, results[1].Path);
-                Assert.Equal(facts, new[] { immutable, inSnapshot, onXfs }.Select(FileFacts.Of).ToArray());
+                Assert.Equal(facts, new[] { immutable, inSnapshot, onTmpfs }.Select(FileFacts.Of).ToArray());
             }
             finally
             {

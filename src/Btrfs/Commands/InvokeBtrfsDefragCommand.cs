@@ -3,7 +3,10 @@ namespace Btrfs.Commands
     using System.Management.Automation;
     using Btrfs.Core;
 
-    /// <summary>Invoke-BtrfsDefrag: defragments files on btrfs, leaving shared extents shared unless asked.</summary>
+    /// <summary>
+    /// Invoke-BtrfsDefrag: defragments files on btrfs (ranges rewritten in place), xfs and ext4 (a
+    /// new copy's extents exchanged in whole, the xfs_fsr way), leaving shared extents shared unless asked.
+    /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDefrag", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(DefragResult))]
     public sealed class InvokeBtrfsDefragCommand : FileCmdletBase
@@ -113,7 +116,7 @@ namespace Btrfs.Commands
 
         private void DefragOne(string path)
         {
-            using BtrfsDefragmenter d = BtrfsDefragmenter.Prepare(path, Options);
+            using Defragmenter d = Defragmenter.Prepare(path, Options);
             if (d.SkipReason is string reason)
             {
                 if (WhatIfRequested)
@@ -173,8 +176,16 @@ namespace Btrfs.Commands
 
         private bool ConfirmDeclined => MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter { IsPresent: false };
 
-        private string Describe(BtrfsDefragmenter d)
+        private string Describe(Defragmenter d)
         {
+            if (d.Method != DefragMethod.BtrfsDefragRange)
+            {
+                string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and exchange the extents ({d.Method}): {SizeFormatter.Format(d.BytesNeeded)} of free space used while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now)";
+                return d.SharedBytesToUnshare > 0
+                    ? whole + $"; {SizeFormatter.Format(d.SharedBytesToUnshare)} stops being shared with reflink copies, so about that much more space stays used"
+                    : whole;
+            }
+
             string text = $"Rewrite {SizeFormatter.Format(d.BytesToRewrite)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)}";
             if (Options.Compress is DefragCompression c)
             {

@@ -14,6 +14,9 @@ namespace Btrfs.Interop
         internal const int O_NONBLOCK = 0x800;
         internal const int O_CLOEXEC = 0x80000;
 
+        /// <summary>Reads do not update the access time (owner or CAP_FOWNER only; EPERM otherwise).</summary>
+        internal const int O_NOATIME = 0x40000;
+
         /// <summary>Not followed: a symbolic link as the last component fails with ELOOP.</summary>
         internal static readonly int O_NOFOLLOW = IsArm64 ? 0x8000 : 0x20000;
 

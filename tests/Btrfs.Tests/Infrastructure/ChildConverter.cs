@@ -3,7 +3,7 @@ namespace Btrfs.Tests.Infrastructure
     using System;
     using System.IO;
 
-    /// <summary>Starts tests/Btrfs.Tests.Child, a separate process that converts a file and pauses mid-copy, for SIGKILL tests.</summary>
+    /// <summary>Starts tests/Btrfs.Tests.Child, a separate process that converts or defragments a file and pauses mid-copy, for SIGKILL tests.</summary>
     internal static class ChildConverter
     {
         internal static string Assembly
@@ -26,5 +26,9 @@ namespace Btrfs.Tests.Infrastructure
         /// <summary>Starts converting <paramref name="path"/> to NOCOW in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
         internal static ChildProcess ConvertToNoCowPausing(string path, long pauseAfter) =>
             ChildProcess.Start("dotnet", Assembly, "convert-to-nocow", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        /// <summary>Starts defragmenting <paramref name="path"/> in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
+        internal static ChildProcess DefragPausing(string path, long pauseAfter) =>
+            ChildProcess.Start("dotnet", Assembly, "defrag", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 }

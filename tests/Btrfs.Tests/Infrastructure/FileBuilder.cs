@@ -1,6 +1,7 @@
 namespace Btrfs.Tests.Infrastructure
 {
     using System;
+    using System.Collections.Generic;
     using System.IO;
 
     /// <summary>Builds files with a known layout, written through ordinary I/O.</summary>
@@ -103,20 +104,64 @@ namespace Btrfs.Tests.Infrastructure
         /// <summary>
         /// A file fragmented on any filesystem by fragmenting the free space first: fill the
         /// (small, test-owned) filesystem at <paramref name="mount"/> with 128 KiB files, delete every
-        /// other one, then write a file of half the free space, which has to go into the gaps.
-        /// Returns the file's path.
+        /// other one, then write a file of 1/<paramref name="share"/> of the free space, which has to go
+        /// into the gaps. Returns the file's path.
         /// </summary>
-        internal static string FragmentedByFreeSpace(string mount)
+        internal static string FragmentedByFreeSpace(string mount, int share = 2)
         {
+            FillAndPunch(mount, 128 * 1024);
+            string big = Path.Combine(mount, "big.img");
+            WriteLarge(big, new DriveInfo(mount).AvailableFreeSpace / share / 4096 * 4096, seed: 10);
+            return big;
+        }
+
+        /// <summary>
+        /// Files of <paramref name="size"/> bytes (the same content each) in pieces of
+        /// <paramref name="chunk"/> bytes on any filesystem, with free space left to defragment them
+        /// into: the filesystem at <paramref name="mount"/> is filled with chunk-sized files and every
+        /// other one is deleted, the files are written into the gaps, then the rest of the filler is
+        /// deleted. Returns the files' content hash.
+        /// </summary>
+        internal static string FragmentedWithRoomToDefragment(string mount, int chunk, long size, params string[] paths)
+        {
+            List<string> kept = FillAndPunch(mount, chunk);
+            foreach (string p in paths)
+            {
+                WriteLarge(p, size, seed: 11);
+            }
+
+            foreach (string f in kept)
+            {
+                File.Delete(f);
+            }
+
+            Shell.Run("sync");
+            return FileFacts.Hash(paths[0]);
+        }
+
+        /// <summary>Fills the filesystem with files of <paramref name="chunk"/> bytes and deletes every other one; returns those left.</summary>
+        private static List<string> FillAndPunch(string mount, int chunk)
+        {
+            // xfs keeps a reserve of blocks that writers cannot fill but the next allocation may get in
+            // one piece: without it, the whole free space is the gaps.
+            bool xfs = Shell.Run("stat", "-f", "-c", "%T", mount).Trim() == "xfs";
+            string? reserve = xfs ? Shell.Run("xfs_io", "-x", "-c", "resblks", mount).Split('\n')[0].Split('=')[1].Trim() : null;
+            if (xfs)
+            {
+                Shell.Run("xfs_io", "-x", "-c", "resblks 0", mount);
+            }
+
             string fill = Directory.CreateDirectory(Path.Combine(mount, "fill")).FullName;
-            byte[] chunk = RandomBytes(128 * 1024, 9);
-            int n = 0;
+            byte[] data = RandomBytes(chunk, 9);
+            var files = new List<string>();
             try
             {
-                for (; ; n++)
+                for (int n = 0; ; n++)
                 {
-                    using var f = new FileStream(Path.Combine(fill, n.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write);
-                    f.Write(chunk);
+                    string name = Path.Combine(fill, n.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    files.Add(name);
+                    using var f = new FileStream(name, FileMode.CreateNew, FileAccess.Write);
+                    f.Write(data);
                 }
             }
             catch (IOException)
@@ -125,26 +170,39 @@ namespace Btrfs.Tests.Infrastructure
             }
 
             Shell.Run("sync");
-            for (int i = 0; i <= n; i += 2)
+            var kept = new List<string>();
+            for (int i = 0; i < files.Count; i++)
             {
-                File.Delete(Path.Combine(fill, i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                if (i % 2 == 0)
+                {
+                    File.Delete(files[i]);
+                }
+                else
+                {
+                    kept.Add(files[i]);
+                }
             }
 
             Shell.Run("sync");
-            string big = Path.Combine(mount, "big.img");
-            long size = new DriveInfo(mount).AvailableFreeSpace / 2 / 4096 * 4096;
-            byte[] data = RandomBytes(1 << 20, 10);
-            using (var f = new FileStream(big, FileMode.CreateNew, FileAccess.Write))
+            if (reserve is not null)
             {
-                for (long done = 0; done < size; done += data.Length)
-                {
-                    f.Write(data, 0, (int)Math.Min(data.Length, size - done));
-                }
-
-                f.Flush(flushToDisk: true);
+                Shell.Run("xfs_io", "-x", "-c", "resblks " + reserve, mount);
             }
 
-            return big;
+            return kept;
+        }
+
+        /// <summary>Writes <paramref name="size"/> bytes of a repeated random MiB, then fsyncs.</summary>
+        private static void WriteLarge(string path, long size, int seed)
+        {
+            byte[] data = RandomBytes(1 << 20, seed);
+            using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+            for (long done = 0; done < size; done += data.Length)
+            {
+                f.Write(data, 0, (int)Math.Min(data.Length, size - done));
+            }
+
+            f.Flush(flushToDisk: true);
         }
 
         /// <summary>Creates a file of <paramref name="size"/> bytes with no data at all (one hole).</summary>

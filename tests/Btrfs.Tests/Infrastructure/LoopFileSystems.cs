@@ -135,10 +135,20 @@ namespace Btrfs.Tests.Infrastructure
                 "btrfs-holes" => new[] { "mkfs.btrfs", "-q", "-f", "-O", "^no-holes" },
                 "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "xfs-noreflink" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0" },
-                "ext4" => new[] { "mkfs.ext4", "-q", "-F" },
+                "xfs-exchange" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
+                "ext4" => new[] { "mkfs.ext4", "-q", "-F", "-m", "0" }, // no root reserve: "free" means free
                 _ => throw new ArgumentException(mkfs),
             };
             Shell.Run(mk[0], mk.Skip(1).Append(image).ToArray());
+            if (mkfs == "xfs-exchange")
+            {
+                // mkfs.xfs 6.1 cannot make the exchange-range feature (XFS_SB_FEAT_INCOMPAT_EXCHRANGE,
+                // 1 << 6); it has no on-disk format of its own, so set the bit and the kernel (6.10+) uses it.
+                string current = Shell.Run("xfs_db", "-c", "sb 0", "-c", "print features_incompat", image).Split('=')[1].Trim();
+                ulong incompat = Convert.ToUInt64(current, 16) | 0x40;
+                Shell.Run("xfs_db", "-x", "-c", "sb 0", "-c", $"write -d features_incompat 0x{incompat:x}", image);
+            }
+
             Directory.CreateDirectory(mnt);
             Shell.Run("mount", "-o", options.Length > 0 ? "loop," + options : "loop", image, mnt);
             return new ExtraFileSystem(mnt, image);

@@ -39,6 +39,8 @@ namespace Btrfs.Core
         private readonly long size;
         private RawExtent? pending;
         private RawExtent? previous;
+        private long regionBytes;
+        private bool regionEncoded;
         private bool runOpen;
         private long runBytes;
         private long runWritten;
@@ -79,6 +81,13 @@ namespace Btrfs.Core
         internal long HoleBytes => Math.Max(0, size - CoveredBytes);
 
         internal long AverageExtentSize => ExtentCount == 0 ? 0 : ExtentBytes / ExtentCount;
+
+        /// <summary>
+        /// The fewest extents the file could have (e4defrag's "best"): one per logically contiguous
+        /// region of extents (holes separate regions), more where a region is larger than the largest
+        /// extent the filesystem makes. Complete after <see cref="Finish"/>.
+        /// </summary>
+        internal long BestExtentCount { get; private set; }
 
         /// <summary>0–100: the share of written bytes in short fragments (see the class summary).</summary>
         internal int Score => WrittenBytes == 0 ? 0 : (int)Math.Round(100.0 * ShortRunWrittenBytes / WrittenBytes, MidpointRounding.AwayFromZero);
@@ -150,6 +159,19 @@ namespace Btrfs.Core
                 CoveredBytes += Math.Min((long)e.End, size) - (long)e.Logical;
             }
 
+            // Regions for the best count: logically contiguous extents, split at the largest extent size.
+            bool encoded = (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
+            if (previous is RawExtent before && before.End == e.Logical && encoded == regionEncoded)
+            {
+                regionBytes += len;
+            }
+            else
+            {
+                CloseRegion();
+                regionBytes = len;
+                regionEncoded = encoded;
+            }
+
             // Runs (fragments), the filefrag way: the first extent opens one.
             if (previous is RawExtent prev && Continues(prev, e))
             {
@@ -188,7 +210,18 @@ namespace Btrfs.Core
         /// <summary>Closes the last fragment (the file's final one, never short).</summary>
         internal void Finish()
         {
+            CloseRegion();
+            regionBytes = 0;
             runOpen = false; // the final fragment is exempt from the score, as the final extent is from the small count
+        }
+
+        private void CloseRegion()
+        {
+            if (regionBytes > 0)
+            {
+                long max = MaxExtent(fs, regionEncoded);
+                BestExtentCount += (regionBytes + max - 1) / max;
+            }
         }
 
         private void CloseRun()

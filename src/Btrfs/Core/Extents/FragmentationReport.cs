@@ -24,6 +24,7 @@ namespace Btrfs.Core
             HoleBytes = c.HoleBytes;
             IsNoCow = isNoCow;
             FragmentationScore = c.Score;
+            BestExtentCount = c.BestExtentCount;
         }
 
         /// <summary>The file.</summary>
@@ -73,5 +74,8 @@ namespace Btrfs.Core
 
         /// <summary>0–100: the share of written bytes in fragments shorter than the threshold (the final fragment excepted); 0 = laid out as well as the filesystem allows.</summary>
         public int FragmentationScore { get; }
+
+        /// <summary>The fewest extents the file could have (e4defrag -c's "best"): one per run of data between holes, more where a run is longer than the filesystem's largest extent.</summary>
+        public long BestExtentCount { get; }
     }
 }

@@ -91,11 +91,16 @@ namespace Btrfs.Core
         /// the same offsets of the empty file <paramref name="target"/>, preallocates what the source
         /// has preallocated, and sets the exact size. <paramref name="progress"/> gets the bytes
         /// copied so far after every chunk; <paramref name="cancel"/> is checked between chunks.
+        /// <paramref name="preallocate"/> false: the caller has allocated the target already.
         /// Returns the bytes copied.
         /// </summary>
-        internal static unsafe long Copy(RegularFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel)
+        internal static unsafe long Copy(RegularFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true)
         {
-            PreallocateLike(source, target, targetName, size);
+            if (preallocate)
+            {
+                PreallocateLike(source, target, targetName, size);
+            }
+
             _ = Libc.PosixFadvise(source.Handle, 0, 0, Libc.POSIX_FADV_SEQUENTIAL);
 
             // Two buffers: the next chunk is read on another thread while this one is written, so

@@ -1,0 +1,204 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Diagnostics;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag's Core: a checked plan for one file (what would be rewritten, what stays
+    /// shared, what it costs), then <see cref="Run"/>. <see cref="Prepare"/> picks the mechanism by
+    /// filesystem: btrfs rewrites ranges in place (<see cref="BtrfsDefragmenter"/>), xfs and ext4 get a
+    /// preallocated copy swapped in whole, the xfs_fsr way (<see cref="SwapDefragmenter"/>).
+    /// </summary>
+    public abstract class Defragmenter : IDisposable
+    {
+        private protected Defragmenter(RegularFile file, DefragOptions options)
+        {
+            File = file;
+            Options = options;
+        }
+
+        /// <summary>The file.</summary>
+        public string Path => File.Path;
+
+        /// <summary>How the file would be defragmented.</summary>
+        public abstract DefragMethod Method { get; }
+
+        /// <summary>Why the file is skipped without changing it, or null when there is work.</summary>
+        public string? SkipReason { get; private set; }
+
+        /// <summary>True when the skip deserves a warning (immutable, append-only, swapfile...), not only a verbose note.</summary>
+        public bool SkipIsWarning { get; private set; }
+
+        /// <summary>Bytes that would be rewritten (copied or moved).</summary>
+        public long BytesToRewrite { get; private protected set; }
+
+        /// <summary>Bytes of shared extents left alone (they stay shared).</summary>
+        public long SharedBytesSkipped { get; private protected set; }
+
+        /// <summary>Bytes of shared extents that would be rewritten and stop sharing (new space used).</summary>
+        public long SharedBytesToUnshare { get; private protected set; }
+
+        /// <summary>Free space now.</summary>
+        public long AvailableBytes { get; private protected set; }
+
+        /// <summary>New space the rewrite needs while it runs.</summary>
+        public long BytesNeeded { get; private protected set; }
+
+        private protected RegularFile File { get; }
+
+        private protected DefragOptions Options { get; }
+
+        private protected Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+        private protected FragmentationCounter Before { get; set; } = null!;
+
+        /// <summary>
+        /// Opens <paramref name="path"/> (never through a symbolic link), refuses what cannot be
+        /// defragmented (another filesystem, read-only mount or snapshot, no write permission, options
+        /// the mechanism cannot honour) with <see cref="FileOperationException"/>, and plans.
+        /// </summary>
+        public static Defragmenter Prepare(string path, DefragOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            ArgumentOutOfRangeException.ThrowIfLessThan(options.ExtentThreshold, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(options.StepSize, 4096);
+            RegularFile file = RegularFile.Open(path, OpenOptions.NoFollow);
+            Defragmenter? d = null;
+            try
+            {
+                d = file.FileSystem.Kind switch
+                {
+                    FileSystemKind.Btrfs => new BtrfsDefragmenter(file, options),
+                    FileSystemKind.Xfs or FileSystemKind.Ext4 => new SwapDefragmenter(file, options),
+                    _ => throw new FileOperationException(
+                        FileErrorKind.NotSupported,
+                        Libc.EOPNOTSUPP,
+                        "defragment",
+                        file.Path,
+                        $"Cannot defragment '{file.Path}': it is on {file.FileSystem.DisplayName}; Invoke-BtrfsDefrag defragments files on btrfs, xfs and ext4. Measure-Fragmentation measures it where FIEMAP works."),
+                };
+                d.Plan();
+                return d;
+            }
+            catch
+            {
+                if (d is not null)
+                {
+                    d.Dispose();
+                }
+                else
+                {
+                    file.Dispose();
+                }
+
+                throw;
+            }
+        }
+
+        /// <summary>The result for a file that is skipped (or only previewed): nothing rewritten.</summary>
+        public DefragResult Skipped(string reason) => new()
+        {
+            Path = File.Path,
+            Method = DefragMethod.None,
+            Skipped = true,
+            Reason = reason,
+            ExtentsBefore = Before.ExtentCount,
+            ExtentsAfter = Before.ExtentCount,
+            FragmentsBefore = Before.FragmentCount,
+            FragmentsAfter = Before.FragmentCount,
+            SmallExtentsBefore = Before.SmallExtentCount,
+            SmallExtentsAfter = Before.SmallExtentCount,
+            SharedBytesSkipped = SharedBytesSkipped,
+            Duration = Clock.Elapsed,
+        };
+
+        /// <summary>
+        /// Defragments. <paramref name="progress"/> gets the bytes done so far; cancellation stops
+        /// between steps and leaves the file's data as it was.
+        /// </summary>
+        public abstract DefragResult Run(Action<long>? progress = null, CancellationToken cancel = default);
+
+        /// <summary>Whether the kernel accepts a compression level (btrfs only).</summary>
+        public virtual bool CompressionLevelSupported() => false;
+
+        /// <inheritdoc/>
+        public virtual void Dispose() => File.Dispose();
+
+        /// <summary>Plans the work, or sets <see cref="SkipReason"/>.</summary>
+        private protected abstract void Plan();
+
+        private protected void Skip(string reason, bool warning)
+        {
+            SkipReason = reason;
+            SkipIsWarning = warning;
+        }
+
+        /// <summary>
+        /// The checks every mechanism makes first: the file can be written (not a read-only mount or
+        /// snapshot, write permission), and the free space. Returns the inode flags.
+        /// </summary>
+        private protected InodeFlags CheckWritable()
+        {
+            FileGuards.ThrowIfReadOnly(File, "defragment");
+            InodeFlags flags = InodeFlagsIo.Get(File.Handle, File.Path);
+            if ((flags & InodeFlags.Immutable) == 0 && Libc.FAccessAt(Libc.AT_FDCWD, File.Path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) != 0
+                && Marshal.GetLastPInvokeError() is Libc.EACCES or Libc.EPERM)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "faccessat(W_OK)", File.Path, "Cannot defragment", "Defragmenting rewrites the file's data, so it needs write permission on the file (or root). Nothing was changed.");
+            }
+
+            AvailableBytes = File.AvailableBytes();
+            return flags;
+        }
+
+        /// <summary>Skips files that must never be rewritten; true when one was skipped.</summary>
+        private protected bool SkipUnchangeable(InodeFlags flags)
+        {
+            if ((flags & InodeFlags.Immutable) != 0)
+            {
+                Skip("immutable (chattr +i): left as it is", warning: true);
+            }
+            else if ((flags & InodeFlags.AppendOnly) != 0)
+            {
+                Skip("append-only (chattr +a): left as it is", warning: true);
+            }
+            else if (FileGuards.IsActiveSwapfile(File.Status))
+            {
+                Skip("an active swapfile (listed in /proc/swaps): never rewritten", warning: true);
+            }
+
+            return SkipReason is not null;
+        }
+
+        /// <summary>fsyncs the file and measures it again for the result.</summary>
+        private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
+        {
+            if (Libc.FSync(File.Handle) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", File.Path, "Cannot sync the defragmented file");
+            }
+
+            FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
+            return new DefragResult
+            {
+                Path = File.Path,
+                Method = method,
+                Skipped = false,
+                Reason = reason,
+                ExtentsBefore = Before.ExtentCount,
+                ExtentsAfter = after.ExtentCount,
+                FragmentsBefore = Before.FragmentCount,
+                FragmentsAfter = after.FragmentCount,
+                SmallExtentsBefore = Before.SmallExtentCount,
+                SmallExtentsAfter = after.SmallExtentCount,
+                BytesRewritten = rewritten,
+                SharedBytesSkipped = SharedBytesSkipped,
+                SharedBytesUnshared = unshared,
+                Duration = Clock.Elapsed,
+            };
+        }
+    }
+}

@@ -1,0 +1,391 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Runtime.InteropServices;
+    using System.Threading;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag's Core for xfs and ext4, the xfs_fsr way: an unnamed file on the same
+    /// filesystem is preallocated to mirror the file's layout (holes stay holes, preallocated space
+    /// stays preallocated) and kept only if it got fewer extents; then the data is put into it and the
+    /// two files' extents are exchanged by the kernel, which refuses if the file changed meanwhile:
+    /// <list type="bullet">
+    /// <item>xfs with the exchange-range feature: XFS_IOC_START_COMMIT before the copy, XFS_IOC_COMMIT_RANGE after (EBUSY if changed);</item>
+    /// <item>other xfs: XFS_IOC_SWAPEXT with the file's change and modification times from before the copy (EBUSY if changed);</item>
+    /// <item>ext4: EXT4_IOC_MOVE_EXT, which copies each page itself under its locks, in steps.</item>
+    /// </list>
+    /// The inode stays the same (this is an exchange, not a replacement); the unnamed file ends up with
+    /// the old extents and frees them when closed. Whole-file only.
+    /// </summary>
+    public sealed class SwapDefragmenter : Defragmenter
+    {
+        private readonly DefragMethod method;
+        private readonly int blockSize;
+        private long copyExtents;
+
+        internal SwapDefragmenter(RegularFile file, DefragOptions options)
+            : base(file, options)
+        {
+            method = file.FileSystem.Kind == FileSystemKind.Ext4 ? DefragMethod.Ext4MoveExtents
+                : HasExchangeRange(file) ? DefragMethod.XfsExchangeRange
+                : DefragMethod.XfsSwapExtents;
+            blockSize = Libc.FStatFs(file.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? (int)sfs.BlockSize : 4096;
+        }
+
+        /// <inheritdoc/>
+        public override DefragMethod Method => method;
+
+        /// <summary>Whether an xfs filesystem can exchange file ranges (XFS_IOC_FSGEOMETRY: XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE).</summary>
+        internal static unsafe bool HasExchangeRange(RegularFile file)
+        {
+            byte* geometry = stackalloc byte[Libc.XfsGeometrySize];
+            if (Libc.Ioctl(file.Handle, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0)
+            {
+                return false;
+            }
+
+            uint flags = *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);
+            return (flags & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
+        }
+
+        /// <inheritdoc/>
+        public override DefragResult Run(Action<long>? progress = null, CancellationToken cancel = default)
+        {
+            if (SkipReason is not null)
+            {
+                return Skipped(SkipReason);
+            }
+
+            Clock.Restart();
+            using SafeFileDescriptor writable = OpenWritable();
+            using RegularFile original = RegularFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
+            FileStatus status = original.Restat();
+            using SafeFileDescriptor dir = OpenDirectory();
+            using TemporaryFile copy = TemporaryFile.Create(dir, System.IO.Path.GetDirectoryName(File.Path)!, System.IO.Path.GetFileName(File.Path), forceNamed: false);
+
+            // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
+            //    extended attributes too, so both attribute forks start at the same offset).
+            if (method != DefragMethod.Ext4MoveExtents)
+            {
+                CopyXfsAttributes(copy.Handle);
+                MetadataCopy.Copy(original, copy.Handle, File.Path, InodeFlagsIo.Get(copy.Handle, File.Path), InodeFlagsIo.Get(writable, File.Path));
+            }
+
+            // 2. Allocate the mirror, and give up unless it has fewer extents.
+            Mirror(copy.Handle, status.Size);
+            copyExtents = FiemapReader.Count(RegularFile.Borrow(copy.Handle, File.Path, File.FileSystem, status.Size), 0, ulong.MaxValue);
+            if (copyExtents >= Before.ExtentCount)
+            {
+                return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {copyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
+            }
+
+            cancel.ThrowIfCancellationRequested();
+            return method == DefragMethod.Ext4MoveExtents
+                ? MoveExtents(copy.Handle, writable, status.Size, progress, cancel)
+                : CopyAndExchange(original, copy.Handle, writable, status, progress, cancel);
+        }
+
+        /// <inheritdoc/>
+        private protected override void Plan()
+        {
+            string fs = File.FileSystem.DisplayName;
+            if (Options.Offset != 0 || Options.Length is not null)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InvalidArgument,
+                    Libc.EINVAL,
+                    "defragment",
+                    File.Path,
+                    $"Cannot defragment a range of '{File.Path}': on {fs} a file is defragmented whole (its extents are exchanged with a new copy's), so -Offset and -Length apply to btrfs only. Run it without them. Nothing was changed.");
+            }
+
+            if (Options.Compress is not null)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.NotSupported,
+                    Libc.EOPNOTSUPP,
+                    "defragment",
+                    File.Path,
+                    $"Cannot compress '{File.Path}': {fs} has no transparent compression; -Compress applies to btrfs only. Run it without -Compress to defragment. Nothing was changed.");
+            }
+
+            InodeFlags flags = CheckWritable();
+            Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
+            BytesToRewrite = method == DefragMethod.Ext4MoveExtents ? Before.CoveredBytes : Before.WrittenBytes;
+            BytesNeeded = RoundUp(Before.CoveredBytes);
+            if (SkipUnchangeable(flags))
+            {
+                return;
+            }
+
+            if (method != DefragMethod.Ext4MoveExtents && (GetXattr(File.Handle).XFlags & Libc.FS_XFLAG_NODEFRAG) != 0)
+            {
+                Skip("marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does", warning: true);
+            }
+            else if (Before.Score == 0 || Before.ExtentCount <= Before.BestExtentCount)
+            {
+                string why = Before.ExtentCount <= Before.BestExtentCount
+                    ? $"it has the fewest extents possible ({Before.ExtentCount}: one per run of data between holes)"
+                    : $"no data in fragments shorter than {SizeFormatter.Format(Options.ExtentThreshold)} ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)";
+                Skip("nothing to do: " + why, warning: false);
+            }
+            else if (Before.SharedBytes > 0 && !Options.IncludeShared)
+            {
+                SharedBytesSkipped = Before.SharedBytes;
+                Skip($"sharing {SizeFormatter.Format(Before.SharedBytes)} with reflink copies: on {fs} the whole file is exchanged, so it would stop sharing; -IncludeShared rewrites it anyway", warning: false);
+            }
+            else if (BytesNeeded > AvailableBytes)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    Libc.ENOSPC,
+                    "statfs",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made, and {SizeFormatter.Format(AvailableBytes)} is free. Free some space and try again. Nothing was changed.");
+            }
+            else
+            {
+                SharedBytesToUnshare = Before.SharedBytes;
+            }
+        }
+
+        private static Libc.FsXattr GetXattr(SafeFileDescriptor fd)
+        {
+            Libc.FsXattr x = default;
+            unsafe
+            {
+                _ = Libc.Ioctl(fd, Libc.FS_IOC_FSGETXATTR, &x);
+            }
+
+            return x;
+        }
+
+        private long RoundUp(long bytes) => (bytes + blockSize - 1) / blockSize * blockSize;
+
+        /// <summary>The file again, for writing (both exchanges need it), without updating its access time when allowed; the same inode as planned.</summary>
+        private SafeFileDescriptor OpenWritable()
+        {
+            int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK;
+            SafeFileDescriptor fd = Libc.Open(File.Path, flags | Libc.O_NOATIME, 0);
+            if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EPERM)
+            {
+                fd.Dispose();
+                fd = Libc.Open(File.Path, flags, 0); // O_NOATIME is for the owner (or CAP_FOWNER) only
+            }
+
+            if (fd.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                fd.Dispose();
+                throw FileOperationException.FromErrno(errno, "open(O_RDWR)", File.Path, "Cannot open for defragmenting", "Nothing was changed.");
+            }
+
+            if (FileStatus.Of(fd) is not FileStatus now || !now.SameInode(File.Status))
+            {
+                fd.Dispose();
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", File.Path, $"Cannot defragment '{File.Path}': it was replaced by another file since it was measured. Nothing was changed; run it again.");
+            }
+
+            return fd;
+        }
+
+        private SafeFileDescriptor OpenDirectory()
+        {
+            string path = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
+            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                dir.Dispose();
+                throw FileOperationException.FromErrno(errno, "open", path, "Cannot open the directory of the file to defragment:", "Nothing was changed.");
+            }
+
+            return dir;
+        }
+
+        /// <summary>xfs: the extended inode attributes that steer allocation and that SWAPEXT compares (realtime, extent size hints, project id).</summary>
+        private unsafe void CopyXfsAttributes(SafeFileDescriptor copy)
+        {
+            Libc.FsXattr x = GetXattr(File.Handle);
+            x.XFlags &= ~(Libc.FS_XFLAG_IMMUTABLE | Libc.FS_XFLAG_APPEND | Libc.FS_XFLAG_NODEFRAG);
+            x.NExtents = 0;
+            if ((x.XFlags != 0 || x.ExtSize != 0 || x.ProjId != 0 || x.CowExtSize != 0) && Libc.Ioctl(copy, Libc.FS_IOC_FSSETXATTR, &x) < 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "FS_IOC_FSSETXATTR", File.Path, "Cannot give the new copy the xfs attributes of", "Nothing was changed.");
+            }
+        }
+
+        /// <summary>
+        /// Allocates the copy where the file has extents (written or preallocated) up to its size,
+        /// one call per logically contiguous run, so the allocator can place each run in one piece.
+        /// </summary>
+        private void Mirror(SafeFileDescriptor copy, long size)
+        {
+            long end = RoundUp(size);
+            int mode = method == DefragMethod.Ext4MoveExtents ? 0 : Libc.FALLOC_FL_KEEP_SIZE;
+            long runStart = -1, runEnd = -1;
+            foreach (RawExtent e in FiemapReader.Read(File, 0, (ulong)end, sync: false))
+            {
+                long s = (long)e.Logical, t = Math.Min((long)e.End, end);
+                if (t <= s)
+                {
+                    continue;
+                }
+
+                if (s == runEnd)
+                {
+                    runEnd = t;
+                    continue;
+                }
+
+                Allocate(copy, mode, runStart, runEnd, size);
+                (runStart, runEnd) = (s, t);
+            }
+
+            Allocate(copy, mode, runStart, runEnd, size);
+            if (method == DefragMethod.Ext4MoveExtents && Libc.FTruncate(copy, size) != 0)
+            {
+                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "ftruncate", File.Path, 0, size);
+            }
+        }
+
+        private void Allocate(SafeFileDescriptor copy, int mode, long start, long end, long size)
+        {
+            if (start >= 0 && end > start && Libc.FAllocate(copy, mode, start, end - start) != 0)
+            {
+                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", File.Path, 0, size);
+            }
+        }
+
+        /// <summary>xfs: records the file's state, copies the data into the mirror, and has the kernel exchange the extents if the file did not change.</summary>
+        private unsafe DefragResult CopyAndExchange(RegularFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        {
+            Libc.XfsCommitRange commit = default;
+            if (method == DefragMethod.XfsExchangeRange && Libc.Ioctl(writable, Libc.XFS_IOC_START_COMMIT, &commit) < 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "XFS_IOC_START_COMMIT", File.Path, "Cannot start an exchange for", "Nothing was changed.");
+            }
+
+            long copied = HoleAwareCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
+            if (Libc.FSync(copy) != 0)
+            {
+                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", File.Path, copied, status.Size);
+            }
+
+            cancel.ThrowIfCancellationRequested();
+            int rc;
+            string operation;
+            if (method == DefragMethod.XfsExchangeRange)
+            {
+                operation = "XFS_IOC_COMMIT_RANGE";
+                commit.File1Fd = copy.DangerousGetHandle().ToInt32();
+                commit.Length = (ulong)status.Size;
+                commit.Flags = Libc.XFS_EXCHANGE_RANGE_TO_EOF;
+                rc = Libc.Ioctl(writable, Libc.XFS_IOC_COMMIT_RANGE, &commit);
+            }
+            else
+            {
+                operation = "XFS_IOC_SWAPEXT";
+                var swap = new Libc.XfsSwapExt
+                {
+                    FdTarget = writable.DangerousGetHandle().ToInt64(),
+                    FdTmp = copy.DangerousGetHandle().ToInt64(),
+                    Offset = 0,
+                    Length = status.Size,
+                };
+                swap.Stat.Ino = status.Inode;
+                swap.Stat.Mode = status.Mode;
+                swap.Stat.Size = status.Size;
+                swap.Stat.Atime = new Libc.XfsBsTime { Seconds = status.AccessTime.Seconds, Nanoseconds = (int)status.AccessTime.Nanoseconds };
+                swap.Stat.Mtime = new Libc.XfsBsTime { Seconds = status.ModifyTime.Seconds, Nanoseconds = (int)status.ModifyTime.Nanoseconds };
+                swap.Stat.Ctime = new Libc.XfsBsTime { Seconds = status.ChangeTime.Seconds, Nanoseconds = (int)status.ChangeTime.Nanoseconds };
+                rc = Libc.Ioctl(writable, Libc.XFS_IOC_SWAPEXT, &swap);
+            }
+
+            if (rc < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                return errno switch
+                {
+                    Libc.EBUSY or Libc.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Libc.ErrnoName(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Libc.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
+                    _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
+                };
+            }
+
+            if (method == DefragMethod.XfsExchangeRange)
+            {
+                RestoreTimes(writable, status);
+            }
+
+            return Finished(method, $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and exchanged the extents", copied, SharedBytesToUnshare);
+        }
+
+        /// <summary>The commit records the exchange like a write (new modification and change times): give the modification and access times back.</summary>
+        private unsafe void RestoreTimes(SafeFileDescriptor writable, FileStatus status)
+        {
+            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
+            times[0] = new Libc.TimeSpec { Seconds = status.AccessTime.Seconds, Nanoseconds = status.AccessTime.Nanoseconds };
+            times[1] = new Libc.TimeSpec { Seconds = status.ModifyTime.Seconds, Nanoseconds = status.ModifyTime.Nanoseconds };
+            if (Libc.FUtimens(writable, times) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "futimens", File.Path, "The extents were exchanged, but cannot restore the modification time of");
+            }
+        }
+
+        /// <summary>ext4: moves the mirror's blocks under the file's data, one step at a time; the kernel copies each page.</summary>
+        private unsafe DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
+        {
+            if (Libc.FSync(writable) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
+            }
+
+            long stepBlocks = Math.Max(1, Options.StepSize / blockSize);
+            long moved = 0;
+            using RegularFile donorView = RegularFile.Borrow(donor, File.Path, File.FileSystem, size);
+            foreach (RawExtent e in FiemapReader.Read(donorView, 0, (ulong)RoundUp(size), sync: false))
+            {
+                long first = (long)e.Logical / blockSize;
+                long last = (Math.Min((long)e.End, RoundUp(size)) + blockSize - 1) / blockSize;
+                for (long block = first; block < last;)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    var args = new Libc.MoveExtent
+                    {
+                        DonorFd = (uint)donor.DangerousGetHandle().ToInt32(),
+                        OrigStart = (ulong)block,
+                        DonorStart = (ulong)block,
+                        Length = (ulong)Math.Min(stepBlocks, last - block),
+                    };
+                    int busy = 0;
+                    while (Libc.Ioctl(writable, Libc.EXT4_IOC_MOVE_EXT, &args) < 0)
+                    {
+                        int errno = Marshal.GetLastPInvokeError();
+                        if ((errno == Libc.EBUSY && ++busy < 100) || errno == Libc.EINTR)
+                        {
+                            Thread.Sleep(10); // a page under writeback: the kernel asks to try again
+                            continue;
+                        }
+
+                        if (args.MovedLength > 0)
+                        {
+                            break;
+                        }
+
+                        throw FileOperationException.FromErrno(errno, "EXT4_IOC_MOVE_EXT", File.Path, "Cannot move the new extents under", errno == Libc.EOPNOTSUPP ? "ext4 moves extents only for files in extent format (not ext3-style block maps, not on bigalloc). The data is intact." : "The data is intact; the file may be partly defragmented.");
+                    }
+
+                    long n = Math.Max(1, (long)args.MovedLength);
+                    block += n;
+                    moved += n * blockSize;
+                    progress?.Invoke(Math.Min(moved, BytesToRewrite));
+                }
+            }
+
+            long movedBytes = Math.Min(moved, BytesToRewrite);
+            return Finished(method, $"moved {SizeFormatter.Format(movedBytes)} into {copyExtents} new extent(s)", movedBytes, 0);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag on xfs (SWAPEXT, and exchange-range where the filesystem has it) and ext4
+    /// (MOVE_EXT): fewer extents, the same inode, bytes and metadata, holes kept; the refusals leave the
+    /// file as it was; xfs_fsr and e4defrag as the yardstick.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SwapDefragTests(LoopFileSystems fs)
+    {
+        private const int Chunk = 64 * 1024;
+
+        public static IEnumerable<object[]> Kinds() => new[]
+        {
+            new object[] { "xfs", DefragMethod.XfsSwapExtents },
+            new object[] { "xfs-exchange", DefragMethod.XfsExchangeRange },
+            new object[] { "ext4", DefragMethod.Ext4MoveExtents },
+        };
+
+        /// <summary>mkfs.xfs needs more than 300 MB.</summary>
+        private static string Size(string kind) => kind.StartsWith("xfs", StringComparison.Ordinal) ? "320M" : "256M";
+
+        private static PwshResult Defrag(string path, string extra = "") => Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p " + extra, ("p", path));
+
+        private static DefragResult DefragOk(string path, string extra = "")
+        {
+            PwshResult r = Defrag(path, extra);
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            return Assert.Single(r.Objects<DefragResult>());
+        }
+
+        private static long Extents(string path) => Filefrag.Extents(path).Count;
+
+        /// <summary>inode, mode, owner, links, access and modification times, and the change time.</summary>
+        private static (string Identity, string Change) Stat(string path)
+        {
+            string[] f = Shell.Run("stat", "-c", "%i %a %u %g %h %x %y|%z", path).Trim().Split('|');
+            return (f[0], f[1]);
+        }
+
+        /// <summary>The logical ranges that have extents, merged: where the data and preallocated space are, holes excluded.</summary>
+        private static List<(long Start, long End)> Layout(string path)
+        {
+            var ranges = new List<(long Start, long End)>();
+            foreach (FilefragExtent e in Filefrag.Extents(path))
+            {
+                if (ranges.Count > 0 && ranges[^1].End == e.Logical)
+                {
+                    ranges[^1] = (ranges[^1].Start, e.Logical + e.Length);
+                }
+                else
+                {
+                    ranges.Add((e.Logical, e.Logical + e.Length));
+                }
+            }
+
+            return ranges;
+        }
+
+        [SkippableTheory]
+        [MemberData(nameof(Kinds))]
+        public void AFragmentedFileKeepsItsInodeBytesMetadataAndHoles(string kind, DefragMethod method)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
+            Shell.Run("fallocate", "-p", "-o", (2 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), file);
+            Shell.Run("setfattr", "-n", "user.origin", "-v", "kept", file);
+            Shell.Run("chmod", "0640", file);
+            Shell.Run("chown", "nobody", file);
+            Shell.Run("touch", "-d", "2025-01-02 03:04:05.123456789", file);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            Shell.Run("touch", "-a", "-d", "2025-01-02 03:04:05.123456789", file); // hashing read it
+            (string identity, string change) = Stat(file);
+            List<(long, long)> layout = Layout(file);
+            long before = Extents(file);
+            Assert.True(before > 100, $"only {before} extents");
+
+            DefragResult r = DefragOk(file);
+            Assert.False(r.Skipped, r.Reason);
+            Assert.Equal(method, r.Method);
+            Assert.Equal(before, r.ExtentsBefore);
+            long after = Extents(file);
+            Assert.Equal(after, r.ExtentsAfter);
+            Assert.True(after * 4 < before, $"{before} -> {after} extents");
+            Assert.Equal(layout, Layout(file)); // the hole is still a hole
+
+            (string identityAfter, string changeAfter) = Stat(file);
+            Assert.Equal(identity, identityAfter); // same inode, mode, owner, links, atime, mtime
+            if (method != DefragMethod.XfsExchangeRange)
+            {
+                Assert.Equal(change, changeAfter); // exchange-range records the exchange as a change
+            }
+
+            Assert.Equal("kept", Shell.Run("getfattr", "--only-values", "-n", "user.origin", file));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.DoesNotContain(FileFacts.Listing(x.MountPoint), n => n.Contains(TemporaryFileMarker, StringComparison.Ordinal));
+        }
+
+        private const string TemporaryFileMarker = ".~btrfs-";
+
+        [SkippableTheory]
+        [InlineData("xfs", "xfs_fsr")]
+        [InlineData("ext4", "e4defrag")]
+        public void TheResultHasNoMoreExtentsThanTheAnchorToolLeavesOnAnIdenticalCopy(string kind, string anchor)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string ours = Path.Combine(x.MountPoint, "ours.img"), theirs = Path.Combine(x.MountPoint, "theirs.img");
+            string hash = FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, ours, theirs);
+            Assert.True(Extents(ours) > 100 && Extents(theirs) > 100, $"{Extents(ours)} and {Extents(theirs)} extents");
+
+            Shell.Run(anchor, theirs);
+            DefragResult r = DefragOk(ours);
+            Assert.False(r.Skipped, r.Reason);
+            Shell.Run("sync");
+            Assert.True(Extents(ours) <= Extents(theirs), $"{anchor} left {Extents(theirs)} extents, Invoke-BtrfsDefrag {Extents(ours)}");
+            Assert.Equal(hash, FileFacts.Hash(ours));
+            Assert.Equal(hash, FileFacts.Hash(theirs));
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void MeasureFragmentationPredictsWhichFilesAreRewritten(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string fragmented = Path.Combine(x.MountPoint, "fragmented.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 8 << 20, fragmented);
+            string contiguous = Path.Combine(x.MountPoint, "contiguous.img");
+            FileBuilder.WriteNew(contiguous, FileBuilder.RandomBytes(8 << 20, 3));
+            string sparse = Path.Combine(x.MountPoint, "sparse.img");
+            FileBuilder.Chunks(sparse, 4, 1 << 20, 4 << 20);
+            var files = new[] { fragmented, contiguous, sparse };
+
+            PwshResult m = Pwsh.Run("Measure-Fragmentation -LiteralPath $f", ("f", files));
+            Assert.Empty(m.Errors);
+            bool[] predicted = m.Objects<FragmentationReport>().Select(r => r.FragmentationScore > 0 && r.ExtentCount > r.BestExtentCount).ToArray();
+            Assert.Equal(new[] { true, false, false }, predicted);
+
+            PwshResult d = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f", ("f", files));
+            Assert.Empty(d.Errors);
+            Assert.Equal(predicted, d.Objects<DefragResult>().Select(r => !r.Skipped).ToArray());
+            Assert.All(d.Objects<DefragResult>().Where(r => r.Skipped), r => Assert.StartsWith("nothing to do", r.Reason, StringComparison.Ordinal));
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void FilesThatCannotImproveOrMustNotChangeAreSkippedWithNothingWritten(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+
+            // The free space is as fragmented as the file: a new copy would be no better.
+            string immutable = Path.Combine(x.MountPoint, "immutable.img");
+            FileBuilder.Chunks(immutable, 8, 64 << 10, 128 << 10);
+            string stuck = FileBuilder.FragmentedByFreeSpace(x.MountPoint, share: 3);
+            Shell.Run("chattr", "+i", immutable);
+            try
+            {
+                Shell.Run("sync");
+                FileFacts[] facts = new[] { stuck, immutable }.Select(FileFacts.Of).ToArray();
+                string[] layouts = new[] { stuck, immutable }.Select(f => Shell.Run("filefrag", "-v", f)).ToArray();
+                long free = new DriveInfo(x.MountPoint).AvailableFreeSpace;
+
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b", ("a", stuck), ("b", immutable));
+                Assert.Empty(r.Errors);
+                List<DefragResult> results = r.Objects<DefragResult>();
+                Assert.All(results, d => Assert.True(d.Skipped));
+                Assert.StartsWith("no improvement", results[0].Reason, StringComparison.Ordinal);
+                Assert.Contains("nothing was written", results[0].Reason, StringComparison.Ordinal);
+                Assert.Contains("immutable", results[1].Reason, StringComparison.Ordinal);
+                Assert.Contains("immutable", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+                Assert.Equal(facts, new[] { stuck, immutable }.Select(FileFacts.Of).ToArray());
+                Assert.Equal(layouts, new[] { stuck, immutable }.Select(f => Shell.Run("filefrag", "-v", f)).ToArray());
+                Assert.Equal(free, new DriveInfo(x.MountPoint).AvailableFreeSpace);
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", immutable);
+            }
+        }
+
+        [SkippableFact]
+        public void AnXfsNoDefragFileAndAReflinkedFileAreLeftAloneUnlessAsked()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));
+            string file = Path.Combine(x.MountPoint, "vm.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 8 << 20, file);
+            string copy = Path.Combine(x.MountPoint, "vm-clone.img");
+            Shell.Run("cp", "--reflink=always", file, copy);
+            string nodefrag = Path.Combine(x.MountPoint, "nodefrag.img");
+            Shell.Run("cp", "--reflink=never", file, nodefrag);
+            Shell.Run("xfs_io", "-c", "chattr +f", nodefrag);
+            Shell.Run("sync");
+            string layout = Shell.Run("filefrag", "-v", file);
+            FileFacts facts = FileFacts.Of(nodefrag);
+
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $a, $b", ("a", file), ("b", nodefrag));
+            Assert.Empty(r.Errors);
+            List<DefragResult> results = r.Objects<DefragResult>();
+            Assert.True(results[0].Skipped);
+            Assert.Contains("-IncludeShared", results[0].Reason, StringComparison.Ordinal);
+            Assert.True(results[0].SharedBytesSkipped > 0);
+            Assert.True(results[1].Skipped);
+            Assert.Contains("no-defrag", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+            Assert.Equal(facts, FileFacts.Of(nodefrag));
+            Assert.All(Filefrag.Extents(copy), e => Assert.Contains("shared", e.Flags));
+
+            // Asked: defragmented, and it no longer shares with the copy (which keeps its bytes).
+            string hash = FileFacts.Hash(copy);
+            DefragResult all = DefragOk(file, "-IncludeShared -Force");
+            Assert.False(all.Skipped, all.Reason);
+            Assert.True(all.SharedBytesUnshared > 0);
+            Shell.Run("sync");
+            Assert.DoesNotContain(Filefrag.Extents(file), e => e.Flags.Contains("shared"));
+            Assert.Equal(hash, FileFacts.Hash(copy));
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void RangesCompressionAndAFullFilesystemAreClearErrorsAndWhatIfChangesNothing(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 8 << 20, file);
+            FileFacts facts = FileFacts.Of(file);
+            string layout = Shell.Run("filefrag", "-v", file);
+
+            PwshResult range = Defrag(file, "-Offset 1MB -Length 1MB");
+            Assert.Equal("InvalidArgument", Assert.Single(range.ErrorIds));
+            Assert.Contains("whole", range.Errors[0].Exception.Message, StringComparison.Ordinal);
+            PwshResult compress = Defrag(file, "-Compress Zstd");
+            Assert.Equal("OperationNotSupported", Assert.Single(compress.ErrorIds));
+            Assert.Contains("btrfs only", compress.Errors[0].Exception.Message, StringComparison.Ordinal);
+
+            PwshResult whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Empty(whatIf.Errors);
+            Assert.Empty(whatIf.Output);
+            Assert.Contains("Copy the whole file", whatIf.HostText, StringComparison.Ordinal);
+
+            // Fill the filesystem: the copy cannot be made, and nothing is changed.
+            string filler = Path.Combine(x.MountPoint, "filler.bin");
+            Shell.Try("fallocate", "-l", new DriveInfo(x.MountPoint).AvailableFreeSpace.ToString(System.Globalization.CultureInfo.InvariantCulture), filler);
+            Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(x.MountPoint, "rest.bin"), "bs=64k");
+            PwshResult full = Defrag(file);
+            Assert.Equal("InsufficientSpace", Assert.Single(full.ErrorIds));
+            Assert.Equal(ErrorCategory.ResourceUnavailable, full.Errors[0].CategoryInfo.Category);
+            Assert.Empty(full.Output);
+            Assert.Equal(facts, FileFacts.Of(file));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("xfs-exchange")]
+        public void AWriterDuringTheCopyMakesTheKernelRefuseTheExchangeAndNothingIsLost(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
+            byte[] expected = File.ReadAllBytes(file);
+            byte[] tail = FileBuilder.RandomBytes(4096, 77);
+            bool written = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p",
+                (_, p) =>
+                {
+                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
+                    {
+                        written = true;
+                        using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
+                        w.Write(tail);
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", file));
+
+            Assert.True(written, "no progress record came mid-copy");
+            Assert.Empty(r.Errors);
+            DefragResult d = Assert.Single(r.Objects<DefragResult>());
+            Assert.True(d.Skipped);
+            Assert.StartsWith("changed while copying", d.Reason, StringComparison.Ordinal);
+            Assert.Equal(expected.Concat(tail).ToArray(), File.ReadAllBytes(file));
+            Assert.DoesNotContain(FileFacts.Listing(x.MountPoint), n => n.Contains(TemporaryFileMarker, StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
+        public void OnExt4AWriterDuringTheMoveLosesNothing()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
+            byte[] expected = File.ReadAllBytes(file);
+            byte[] block = FileBuilder.RandomBytes(4096, 78);
+            bool written = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB",
+                (_, p) =>
+                {
+                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 10 and < 90)
+                    {
+                        written = true;
+                        using var w = new FileStream(file, FileMode.Open, FileAccess.Write);
+                        w.Position = 12 << 20; // ahead of the move
+                        w.Write(block);
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", file));
+
+            Assert.True(written, "no progress record came mid-move");
+            Assert.Empty(r.Errors);
+            Assert.False(Assert.Single(r.Objects<DefragResult>()).Skipped);
+            block.CopyTo(expected, 12 << 20);
+            Assert.Equal(expected, File.ReadAllBytes(file));
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void KillingTheProcessMidCopyLeavesTheOriginalAndNothingElse(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "db.img");
+            string hash = FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 32 << 20, file);
+            string layout = Shell.Run("filefrag", "-v", file);
+            string[] listing = FileFacts.Listing(x.MountPoint);
+            using (ChildProcess child = ChildConverter.DefragPausing(file, 8L << 20))
+            {
+                Assert.Equal("planned", child.ReadLine(TimeSpan.FromSeconds(60)));
+                string? line = child.ReadLine(TimeSpan.FromSeconds(60));
+                Assert.True(line is not null, "the child ended before pausing: " + child.StdErr);
+                Assert.StartsWith("paused ", line);
+                child.Kill(); // SIGKILL mid-copy (xfs) or mid-move (ext4)
+            }
+
+            Shell.Run("sync");
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.Equal(listing, FileFacts.Listing(x.MountPoint));
+            if (kind == "xfs")
+            {
+                Assert.Equal(layout, Shell.Run("filefrag", "-v", file)); // nothing exchanged before the end
+            }
+        }
+
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void ProgressHasPercentUnderARunBarAndStoppingLeavesTheDataIntact(string kind)
+        {
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "db.img");
+            string hash = FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 32 << 20, file);
+            var records = new List<ProgressRecord>();
+            bool stopped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB",
+                (ps, p) =>
+                {
+                    records.Add(p);
+                    if (!stopped && p.ParentActivityId >= 0 && p.PercentComplete >= 30)
+                    {
+                        stopped = true;
+                        ps.BeginStop(null, null); // what Ctrl+C does
+                    }
+                },
+                ("p", file));
+
+            Assert.True(stopped);
+            Assert.Contains(records, p => p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100);
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.DoesNotContain(FileFacts.Listing(x.MountPoint), n => n.Contains(TemporaryFileMarker, StringComparison.Ordinal));
+
+            // Run to the end: a Completed record closes the bars.
+            var all = new List<ProgressRecord>();
+            PwshResult done = Pwsh.RunWithProgressHook("Invoke-BtrfsDefrag -LiteralPath $p", (_, p) => all.Add(p), ("p", file));
+            Assert.Empty(done.Errors);
+            Assert.False(Assert.Single(done.Objects<DefragResult>()).Skipped);
+            Assert.Contains(all, p => p.RecordType == ProgressRecordType.Completed);
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+    }
+}
