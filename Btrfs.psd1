@@ -1,6 +1,6 @@
 @{
     RootModule           = 'bin/Btrfs.dll'
-    ModuleVersion        = '0.6.0'
+    ModuleVersion        = '0.7.0'
     GUID                 = '6f1d3c2e-8b4a-4f7e-9a35-2c1b7d9e4a10'
     Author               = 'Btrfs module authors'
     CompanyName          = 'Unknown'
@@ -17,7 +17,7 @@
         PSData = @{
             Tags         = @('Linux', 'btrfs', 'xfs', 'ext4', 'reflink', 'defrag', 'fiemap')
             ProjectUri   = 'https://github.com/btrfs-pwsh/Btrfs'
-            ReleaseNotes = 'See CHANGELOG.md. 0.6.0: Get-BtrfsExtent -Exact, Measure-BtrfsUsage, Get-BtrfsExtentOwner. 0.5.0: Test-BtrfsSwapfile, New-BtrfsSwapfile. 0.4.0: New-BtrfsReflink, Invoke-BtrfsDedupe. 0.3.0: Measure-Fragmentation, Invoke-BtrfsDefrag (shared extents kept shared). 0.2.0: Test-NoCow, Set-NoCow, ConvertTo-NoCow, ConvertFrom-NoCow. 0.1.0: Get-BtrfsExtent (FIEMAP extent maps on btrfs, xfs and ext4).'
+            ReleaseNotes = 'See CHANGELOG.md. 0.7.0: Invoke-BtrfsDefrag on xfs and ext4. 0.6.0: Get-BtrfsExtent -Exact, Measure-BtrfsUsage, Get-BtrfsExtentOwner. 0.5.0: Test-BtrfsSwapfile, New-BtrfsSwapfile. 0.4.0: New-BtrfsReflink, Invoke-BtrfsDedupe. 0.3.0: Measure-Fragmentation, Invoke-BtrfsDefrag (shared extents kept shared). 0.2.0: Test-NoCow, Set-NoCow, ConvertTo-NoCow, ConvertFrom-NoCow. 0.1.0: Get-BtrfsExtent (FIEMAP extent maps on btrfs, xfs and ext4).'
         }
     }
 }

@@ -217,7 +217,7 @@ namespace Btrfs.Bench
             }
         }
 
-        private static long Extents(string path)
+        internal static long Extents(string path)
         {
             var psi = new ProcessStartInfo("filefrag", new[] { "-v", path }) { RedirectStandardOutput = true };
             using var p = Process.Start(psi)!;
@@ -232,13 +232,13 @@ namespace Btrfs.Bench
             return n;
         }
 
-        private static string Hash(string path)
+        internal static string Hash(string path)
         {
             using FileStream fs = File.OpenRead(path);
             return Convert.ToHexString(SHA256.HashData(fs));
         }
 
-        private static void DropCaches()
+        internal static void DropCaches()
         {
             Program.Sh("sync");
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");

@@ -40,6 +40,7 @@ namespace Btrfs.Bench
                 "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
                 "reflink" => ReflinkBench.Reflink(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "dedupe" => ReflinkBench.Dedupe(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "swapdefrag" => SwapDefragBench.Run(),
                 "usage" => InspectBench.Usage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
                 "usage-memory" => InspectBench.UsageMemory(args[1]),
                 "usage-variants" => InspectBench.UsageVariants(),
@@ -51,7 +52,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag");
             return 2;
         }
 

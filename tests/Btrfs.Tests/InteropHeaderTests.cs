@@ -37,6 +37,8 @@ namespace Btrfs.Tests
                     "BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET", "BTRFS_EXTENT_DATA_KEY", "BTRFS_ROOT_BACKREF_KEY", "BTRFS_ROOT_TREE_OBJECTID",
                     "BTRFS_FS_TREE_OBJECTID", "BTRFS_FIRST_FREE_OBJECTID", "BTRFS_FILE_EXTENT_INLINE", "BTRFS_FILE_EXTENT_REG",
                     "BTRFS_FILE_EXTENT_PREALLOC", "EOVERFLOW",
+                    "FS_IOC_FSGETXATTR", "FS_IOC_FSSETXATTR", "FS_XFLAG_REALTIME", "FS_XFLAG_IMMUTABLE", "FS_XFLAG_APPEND", "FS_XFLAG_NODEFRAG",
+                    "O_NOATIME", "EBUSY", "EFAULT",
                 };
                 string[] layout =
                 {
@@ -53,7 +55,7 @@ namespace Btrfs.Tests
                     "sizeof(struct btrfs_file_extent_item)", "offsetof(struct btrfs_file_extent_item, ram_bytes)", "offsetof(struct btrfs_file_extent_item, compression)",
                     "offsetof(struct btrfs_file_extent_item, type)", "offsetof(struct btrfs_file_extent_item, disk_bytenr)", "offsetof(struct btrfs_file_extent_item, disk_num_bytes)",
                     "offsetof(struct btrfs_file_extent_item, offset)", "offsetof(struct btrfs_file_extent_item, num_bytes)", "sizeof(struct btrfs_root_ref)",
-                    "offsetof(struct btrfs_root_ref, name_len)",
+                    "offsetof(struct btrfs_root_ref, name_len)", "sizeof(struct fsxattr)", "offsetof(struct fsxattr, fsx_projid)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
                     + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n"
@@ -213,6 +215,22 @@ namespace Btrfs.Tests
             Same("offsetof(struct btrfs_file_extent_item, num_bytes)", 45);
             Same("sizeof(struct btrfs_root_ref)", (ulong)Libc.RootRefSize);
             Same("offsetof(struct btrfs_root_ref, name_len)", 16);
+        }
+
+        [SkippableFact]
+        public void FsXattrAndTheDefragConstantsMatch()
+        {
+            Same("FS_IOC_FSGETXATTR", Libc.FS_IOC_FSGETXATTR);
+            Same("FS_IOC_FSSETXATTR", Libc.FS_IOC_FSSETXATTR);
+            Same("FS_XFLAG_REALTIME", Libc.FS_XFLAG_REALTIME);
+            Same("FS_XFLAG_IMMUTABLE", Libc.FS_XFLAG_IMMUTABLE);
+            Same("FS_XFLAG_APPEND", Libc.FS_XFLAG_APPEND);
+            Same("FS_XFLAG_NODEFRAG", Libc.FS_XFLAG_NODEFRAG);
+            Same("sizeof(struct fsxattr)", (ulong)Unsafe.SizeOf<Libc.FsXattr>());
+            Same("offsetof(struct fsxattr, fsx_projid)", (ulong)Marshal.OffsetOf<Libc.FsXattr>(nameof(Libc.FsXattr.ProjId)));
+            Same("O_NOATIME", (ulong)Libc.O_NOATIME);
+            Same("EBUSY", (ulong)Libc.EBUSY);
+            Same("EFAULT", (ulong)Libc.EFAULT);
         }
     }
 }

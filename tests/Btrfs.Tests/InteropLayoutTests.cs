@@ -91,6 +91,34 @@ namespace Btrfs.Tests
             Assert.True(fd.Fd >= 0);
         }
 
+        /// <summary>
+        /// xfs and ext4 structures are not in the kernel's uapi headers installed here (xfs_fs.h comes
+        /// with xfslibs-dev, ext4's move_extent is private): their layouts as fs/xfs/libxfs/xfs_fs.h and
+        /// fs/ext4/ext4.h give them, and each request number from its _IOC encoding.
+        /// </summary>
+        [Fact]
+        public void XfsAndExt4ExchangeStructuresAndRequestNumbersMatchTheirEncoding()
+        {
+            Assert.Equal(136, Unsafe.SizeOf<Libc.XfsBstat>());
+            Assert.Equal(16, Unsafe.SizeOf<Libc.XfsBsTime>());
+            Assert.Equal(56, (int)Marshal.OffsetOf<Libc.XfsBstat>(nameof(Libc.XfsBstat.Mtime)));
+            Assert.Equal(72, (int)Marshal.OffsetOf<Libc.XfsBstat>(nameof(Libc.XfsBstat.Ctime)));
+            Assert.Equal(192, Unsafe.SizeOf<Libc.XfsSwapExt>());
+            Assert.Equal(56, (int)Marshal.OffsetOf<Libc.XfsSwapExt>(nameof(Libc.XfsSwapExt.Stat)));
+            Assert.Equal(88, Unsafe.SizeOf<Libc.XfsCommitRange>());
+            Assert.Equal(40, (int)Marshal.OffsetOf<Libc.XfsCommitRange>(nameof(Libc.XfsCommitRange.File2Freshness)));
+            Assert.Equal(40, Unsafe.SizeOf<Libc.MoveExtent>());
+            Assert.Equal(32, (int)Marshal.OffsetOf<Libc.MoveExtent>(nameof(Libc.MoveExtent.MovedLength)));
+
+            Assert.Equal(Libc.XFS_IOC_SWAPEXT, Ioc(3, 'X', 109, Unsafe.SizeOf<Libc.XfsSwapExt>()));
+            Assert.Equal(Libc.XFS_IOC_FSGEOMETRY, Ioc(2, 'X', 126, Libc.XfsGeometrySize));
+            Assert.Equal(Libc.XFS_IOC_START_COMMIT, Ioc(2, 'X', 130, Unsafe.SizeOf<Libc.XfsCommitRange>()));
+            Assert.Equal(Libc.XFS_IOC_COMMIT_RANGE, Ioc(1, 'X', 131, Unsafe.SizeOf<Libc.XfsCommitRange>()));
+            Assert.Equal(Libc.EXT4_IOC_MOVE_EXT, Ioc(3, 'f', 15, Unsafe.SizeOf<Libc.MoveExtent>()));
+            Assert.Equal(0xC0C0586Du, Libc.XFS_IOC_SWAPEXT); // reference 3.1
+            Assert.Equal(0xC028660Fu, Libc.EXT4_IOC_MOVE_EXT);
+        }
+
         private static uint Ioc(uint dir, char type, uint nr, int size) => (dir << 30) | ((uint)size << 16) | ((uint)type << 8) | nr;
     }
 }

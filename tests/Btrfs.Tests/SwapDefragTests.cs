@@ -263,6 +263,36 @@ namespace Btrfs.Tests
             Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
         }
 
+        /// <summary>
+        /// Runs <paramref name="script"/> (with $p = <paramref name="file"/>) and, at the first progress
+        /// record of the file's bar between 0 and 100 %, writes <paramref name="data"/> into the file at
+        /// <paramref name="at"/> (appends when null), as another process would.
+        /// </summary>
+        private static PwshResult RunWritingMidway(string script, string file, long? at, byte[] data)
+        {
+            bool written = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                script,
+                (_, p) =>
+                {
+                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
+                    {
+                        written = true;
+                        using var w = new FileStream(file, at is null ? FileMode.Append : FileMode.Open, FileAccess.Write);
+                        if (at is long offset)
+                        {
+                            w.Position = offset;
+                        }
+
+                        w.Write(data);
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", file));
+            Assert.True(written, "no progress record came mid-run");
+            return r;
+        }
+
         [SkippableTheory]
         [InlineData("xfs")]
         [InlineData("xfs-exchange")]
@@ -273,22 +303,8 @@ namespace Btrfs.Tests
             FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
             byte[] expected = File.ReadAllBytes(file);
             byte[] tail = FileBuilder.RandomBytes(4096, 77);
-            bool written = false;
-            PwshResult r = Pwsh.RunWithProgressHook(
-                "Invoke-BtrfsDefrag -LiteralPath $p",
-                (_, p) =>
-                {
-                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
-                    {
-                        written = true;
-                        using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
-                        w.Write(tail);
-                        w.Flush(flushToDisk: true);
-                    }
-                },
-                ("p", file));
+            PwshResult r = RunWritingMidway("Invoke-BtrfsDefrag -LiteralPath $p", file, null, tail);
 
-            Assert.True(written, "no progress record came mid-copy");
             Assert.Empty(r.Errors);
             DefragResult d = Assert.Single(r.Objects<DefragResult>());
             Assert.True(d.Skipped);
@@ -305,23 +321,8 @@ namespace Btrfs.Tests
             FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
             byte[] expected = File.ReadAllBytes(file);
             byte[] block = FileBuilder.RandomBytes(4096, 78);
-            bool written = false;
-            PwshResult r = Pwsh.RunWithProgressHook(
-                "Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB",
-                (_, p) =>
-                {
-                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 10 and < 90)
-                    {
-                        written = true;
-                        using var w = new FileStream(file, FileMode.Open, FileAccess.Write);
-                        w.Position = 12 << 20; // ahead of the move
-                        w.Write(block);
-                        w.Flush(flushToDisk: true);
-                    }
-                },
-                ("p", file));
+            PwshResult r = RunWritingMidway("Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB", file, 12 << 20, block); // ahead of the move
 
-            Assert.True(written, "no progress record came mid-move");
             Assert.Empty(r.Errors);
             Assert.False(Assert.Single(r.Objects<DefragResult>()).Skipped);
             block.CopyTo(expected, 12 << 20);

@@ -15,6 +15,7 @@ namespace Btrfs.Interop
         internal const int SEEK_HOLE = 4;
 
         internal const int POSIX_FADV_SEQUENTIAL = 2;
+        internal const int POSIX_FADV_WILLNEED = 3;
         internal const int POSIX_FADV_DONTNEED = 4;
 
         [LibraryImport(Name, EntryPoint = "pread64", SetLastError = true)]

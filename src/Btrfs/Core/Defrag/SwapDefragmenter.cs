@@ -352,12 +352,16 @@ namespace Btrfs.Core
                 for (long block = first; block < last;)
                 {
                     cancel.ThrowIfCancellationRequested();
+
+                    // The kernel reads each page it moves on its own; ask for the step's data ahead, in large reads.
+                    long steps = Math.Min(stepBlocks, last - block);
+                    _ = Libc.PosixFadvise(writable, block * blockSize, steps * blockSize, Libc.POSIX_FADV_WILLNEED);
                     var args = new Libc.MoveExtent
                     {
                         DonorFd = (uint)donor.DangerousGetHandle().ToInt32(),
                         OrigStart = (ulong)block,
                         DonorStart = (ulong)block,
-                        Length = (ulong)Math.Min(stepBlocks, last - block),
+                        Length = (ulong)steps,
                     };
                     int busy = 0;
                     while (Libc.Ioctl(writable, Libc.EXT4_IOC_MOVE_EXT, &args) < 0)
