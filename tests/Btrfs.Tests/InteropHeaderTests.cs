@@ -39,6 +39,7 @@ namespace Btrfs.Tests
                     "BTRFS_FILE_EXTENT_PREALLOC", "EOVERFLOW",
                     "FS_IOC_FSGETXATTR", "FS_IOC_FSSETXATTR", "FS_XFLAG_REALTIME", "FS_XFLAG_IMMUTABLE", "FS_XFLAG_APPEND", "FS_XFLAG_NODEFRAG",
                     "O_NOATIME", "EBUSY", "EFAULT",
+                    "BTRFS_SUPER_MAGIC", "XFS_SUPER_MAGIC", "TMPFS_MAGIC", "PROC_SUPER_MAGIC", "SYSFS_MAGIC", "DEVPTS_SUPER_MAGIC", "CGROUP_SUPER_MAGIC", "CGROUP2_SUPER_MAGIC", "DEBUGFS_MAGIC", "TRACEFS_MAGIC", "SECURITYFS_MAGIC", "BPF_FS_MAGIC", "EFIVARFS_MAGIC", "AUTOFS_SUPER_MAGIC", "RAMFS_MAGIC", "HUGETLBFS_MAGIC", "OVERLAYFS_SUPER_MAGIC", "FUSE_SUPER_MAGIC", "NFS_SUPER_MAGIC", "CIFS_SUPER_MAGIC", "SMB2_SUPER_MAGIC", "CEPH_SUPER_MAGIC", "V9FS_MAGIC", "F2FS_SUPER_MAGIC", "NILFS_SUPER_MAGIC", "OCFS2_SUPER_MAGIC", "REISERFS_SUPER_MAGIC", "SQUASHFS_MAGIC", "EROFS_SUPER_MAGIC_V1", "ISOFS_SUPER_MAGIC", "UDF_SUPER_MAGIC", "MSDOS_SUPER_MAGIC", "EXFAT_SUPER_MAGIC",
                 };
                 string[] layout =
                 {
@@ -58,7 +59,7 @@ namespace Btrfs.Tests
                     "offsetof(struct btrfs_root_ref, name_len)", "sizeof(struct fsxattr)", "offsetof(struct fsxattr, fsx_projid)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
-                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n"
+                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n#include <linux/magic.h>\n"
                     + "int main(void) {\n"
                     + string.Concat(names.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)(long long)({n}));\n"))
                     + string.Concat(layout.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)({n}));\n"))
@@ -231,6 +232,44 @@ namespace Btrfs.Tests
             Same("O_NOATIME", (ulong)Libc.O_NOATIME);
             Same("EBUSY", (ulong)Libc.EBUSY);
             Same("EFAULT", (ulong)Libc.EFAULT);
+        }
+
+        [SkippableFact]
+        public void FilesystemMagicNumbersMatch()
+        {
+            Same("BTRFS_SUPER_MAGIC", (ulong)Libc.BTRFS_SUPER_MAGIC);
+            Same("XFS_SUPER_MAGIC", (ulong)Libc.XFS_SUPER_MAGIC);
+            Same("TMPFS_MAGIC", (ulong)Libc.TMPFS_MAGIC);
+            Same("PROC_SUPER_MAGIC", (ulong)Libc.PROC_SUPER_MAGIC);
+            Same("SYSFS_MAGIC", (ulong)Libc.SYSFS_MAGIC);
+            Same("DEVPTS_SUPER_MAGIC", (ulong)Libc.DEVPTS_SUPER_MAGIC);
+            Same("CGROUP_SUPER_MAGIC", (ulong)Libc.CGROUP_SUPER_MAGIC);
+            Same("CGROUP2_SUPER_MAGIC", (ulong)Libc.CGROUP2_SUPER_MAGIC);
+            Same("DEBUGFS_MAGIC", (ulong)Libc.DEBUGFS_MAGIC);
+            Same("TRACEFS_MAGIC", (ulong)Libc.TRACEFS_MAGIC);
+            Same("SECURITYFS_MAGIC", (ulong)Libc.SECURITYFS_MAGIC);
+            Same("BPF_FS_MAGIC", (ulong)Libc.BPF_FS_MAGIC);
+            Same("EFIVARFS_MAGIC", (ulong)Libc.EFIVARFS_MAGIC);
+            Same("AUTOFS_SUPER_MAGIC", (ulong)Libc.AUTOFS_SUPER_MAGIC);
+            Same("RAMFS_MAGIC", (ulong)Libc.RAMFS_MAGIC);
+            Same("HUGETLBFS_MAGIC", (ulong)Libc.HUGETLBFS_MAGIC);
+            Same("OVERLAYFS_SUPER_MAGIC", (ulong)Libc.OVERLAYFS_SUPER_MAGIC);
+            Same("FUSE_SUPER_MAGIC", (ulong)Libc.FUSE_SUPER_MAGIC);
+            Same("NFS_SUPER_MAGIC", (ulong)Libc.NFS_SUPER_MAGIC);
+            Same("CIFS_SUPER_MAGIC", (ulong)Libc.CIFS_SUPER_MAGIC);
+            Same("SMB2_SUPER_MAGIC", (ulong)Libc.SMB2_SUPER_MAGIC);
+            Same("CEPH_SUPER_MAGIC", (ulong)Libc.CEPH_SUPER_MAGIC);
+            Same("V9FS_MAGIC", (ulong)Libc.V9FS_MAGIC);
+            Same("F2FS_SUPER_MAGIC", (ulong)Libc.F2FS_SUPER_MAGIC);
+            Same("NILFS_SUPER_MAGIC", (ulong)Libc.NILFS_SUPER_MAGIC);
+            Same("OCFS2_SUPER_MAGIC", (ulong)Libc.OCFS2_SUPER_MAGIC);
+            Same("REISERFS_SUPER_MAGIC", (ulong)Libc.REISERFS_SUPER_MAGIC);
+            Same("SQUASHFS_MAGIC", (ulong)Libc.SQUASHFS_MAGIC);
+            Same("EROFS_SUPER_MAGIC_V1", (ulong)Libc.EROFS_SUPER_MAGIC_V1);
+            Same("ISOFS_SUPER_MAGIC", (ulong)Libc.ISOFS_SUPER_MAGIC);
+            Same("UDF_SUPER_MAGIC", (ulong)Libc.UDF_SUPER_MAGIC);
+            Same("MSDOS_SUPER_MAGIC", (ulong)Libc.MSDOS_SUPER_MAGIC);
+            Same("EXFAT_SUPER_MAGIC", (ulong)Libc.EXFAT_SUPER_MAGIC);
         }
     }
 }
