@@ -1,0 +1,142 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// Show-ExtentMap: draws a file's layout as rows of cells (data shaded by fragmentation, shared,
+    /// compressed, unwritten, holes) with a header and a legend; strings, one per line.
+    /// </summary>
+    [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(string))]
+    public sealed class ShowExtentMapCommand : FileCmdletBase
+    {
+        private const string InputObjectSet = "InputObject";
+        private ExtentPicture? piped;
+
+        /// <summary>Extents from Get-BtrfsExtent, drawn per file as they arrive.</summary>
+        [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
+        public FileExtent[] InputObject { get; set; } = Array.Empty<FileExtent>();
+
+        /// <summary>Cells per row (default: the window width, 80 when unknown).</summary>
+        [Parameter]
+        [ValidateRange(8, 1000)]
+        public int Width { get; set; }
+
+        /// <summary>Rows of cells (default 8).</summary>
+        [Parameter]
+        [ValidateRange(1, 1000)]
+        public int Rows { get; set; } = 8;
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName != InputObjectSet)
+            {
+                base.ProcessRecord();
+                return;
+            }
+
+            foreach (FileExtent extent in InputObject)
+            {
+                if (piped is null || piped.Path != extent.Path)
+                {
+                    Flush();
+                    try
+                    {
+                        FileStatus st = FileStatus.OfPath(extent.Path, followLinks: true)
+                            ?? throw new FileOperationException(FileErrorKind.NotFound, 0, "stat", extent.Path, $"Cannot draw '{extent.Path}': it no longer exists.");
+                        piped = new ExtentPicture(extent.Path, st.Size, extent.FileSystem, CellsPerRow(), Rows);
+                    }
+                    catch (FileOperationException ex)
+                    {
+                        WriteError(ErrorRecords.From(ex));
+                        continue;
+                    }
+                }
+
+                piped.Add(extent);
+            }
+        }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing() => Flush();
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            using RegularFile file = RegularFile.OpenRead(path);
+            var picture = new ExtentPicture(file.Path, file.Size, file.FileSystem.Kind, CellsPerRow(), Rows);
+            foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
+            {
+                StopToken.ThrowIfCancellationRequested();
+                picture.Add(e);
+            }
+
+            Write(picture);
+        }
+
+        private void Flush()
+        {
+            if (piped is not null)
+            {
+                Write(piped);
+                piped = null;
+            }
+        }
+
+        private void Write(ExtentPicture picture)
+        {
+            foreach (string line in picture.Render(UseColor()))
+            {
+                WriteObject(line);
+            }
+        }
+
+        private int CellsPerRow()
+        {
+            if (Width > 0)
+            {
+                return Width;
+            }
+
+            try
+            {
+                int w = Host.UI.RawUI?.WindowSize.Width ?? 0;
+                return w >= 8 ? w : 80;
+            }
+            catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or System.IO.IOException or PSNotImplementedException or System.Management.Automation.Host.HostException)
+            {
+                return 80;
+            }
+        }
+
+        /// <summary>
+        /// ANSI colours only when $PSStyle.OutputRendering allows them: Ansi always, PlainText never,
+        /// Host when the host renders virtual-terminal sequences and the lines go to it, not down a pipeline.
+        /// </summary>
+        private bool UseColor()
+        {
+            string? rendering = PSObject.AsPSObject(SessionState.PSVariable.GetValue("PSStyle") ?? new object()).Properties["OutputRendering"]?.Value?.ToString();
+            return rendering switch
+            {
+                "Ansi" => true,
+                "Host" => HostSupportsVirtualTerminal() && MyInvocation.PipelinePosition == MyInvocation.PipelineLength,
+                _ => false,
+            };
+        }
+
+        private bool HostSupportsVirtualTerminal()
+        {
+            try
+            {
+                return PSObject.AsPSObject(Host.UI).Properties["SupportsVirtualTerminal"]?.Value is true;
+            }
+            catch (Exception ex) when (ex is NotImplementedException or PSNotImplementedException)
+            {
+                return false;
+            }
+        }
+    }
+}
