@@ -1,0 +1,73 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// What Invoke-Command -ComputerName does to the objects: a PSSerializer round trip. Every output
+    /// type keeps its property values and numeric types, enums their names, and its table or list view
+    /// still applies to the deserialized object.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class RemotingTests(LoopFileSystems fs)
+    {
+        /// <summary>(type, the command that makes one, a pattern only its view shows: a column label that is not a property name, or a size formatted for reading).</summary>
+        public static IEnumerable<object[]> Producers() => new[]
+        {
+            new object[] { "FileExtent", "Get-BtrfsExtent ./vm.img", @"\bPhysical\b" },
+            new object[] { "BtrfsExtentItem", "Get-BtrfsExtent ./vm.img -Exact", @"\bDiskLen\b" },
+            new object[] { "NoCowStatus", "Test-NoCow ./vm.img -Detailed", "Directory: " },
+            new object[] { "FragmentationReport", "Measure-Fragmentation ./frag.img", @"\bFragments\b" },
+            new object[] { "FragmentationSummary", "Measure-Fragmentation ./frag.img, ./vm.img -Summary", @"Bytes\s+: [0-9.]+ (B|KiB|MiB)" },
+            new object[] { "DefragResult", "Invoke-BtrfsDefrag ./frag.img", @"\bRewritten\b" },
+            new object[] { "ReflinkResult", "New-BtrfsReflink ./vm.img ./vm-copy2.img", @"\bShared\b" },
+            new object[] { "DedupeResult", "Invoke-BtrfsDedupe ./vm.img -Destination ./vm-dup.img", @"\bWasShared\b" },
+            new object[] { "SwapfileStatus", "Test-BtrfsSwapfile ./vm.img -Detailed", @"\bValid\b" },
+            new object[] { "BtrfsFileUsage", "Measure-BtrfsUsage ./vm.img", @"\bUncompr\b" },
+            new object[] { "BtrfsUsageSummary", "Measure-BtrfsUsage ./vm.img, ./vm-clone.img -Summary", @"DiskBytes\s+: [0-9.]+ (B|KiB|MiB)" },
+            new object[] { "BtrfsUsageRow", "Measure-BtrfsUsage ./vm.img -ByCompression", "Disk Usage" },
+            new object[] { "BtrfsExtentOwner", "Get-BtrfsExtentOwner ./vm.img", @"\bSubvolume\b" },
+        };
+
+        [SkippableTheory]
+        [MemberData(nameof(Producers))]
+        public void EveryOutputTypeSurvivesARoundTripWithItsView(string type, string command, string viewPattern)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "remoting");
+            FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 4, 64 << 10, 128 << 10);
+            Shell.Run("cp", "--reflink=always", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-clone.img"));
+            Shell.Run("cp", "--reflink=never", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-dup.img"));
+            FileBuilder.Fragmented(Path.Combine(dir, "frag.img"), 2 << 20, 300);
+            BtrfsProgs.Sync(dir);
+
+            PwshResult r = Pwsh.Run(
+                "$null = $ExecutionContext.SessionState.Path.SetLocation($dir)\n" +
+                $"$o = @({command})[0]\n" +
+                "$d = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o))\n" +
+                "$d.PSObject.TypeNames[0]\n" +
+                "$o.PSObject.Properties | ForEach-Object { $n = $_.Name; $v = $_.Value; $dv = $d.$n; '{0}|{1}|{2}|{3}|{4}|{5}' -f $n, [string]$v, [string]$dv, $(if ($null -eq $v) { 'null' } else { $v.GetType().FullName }), $(if ($null -eq $dv) { 'null' } else { $dv.GetType().FullName }), $(if ($null -ne $v -and $v.GetType().IsEnum) { 'enum' } else { '' }) }\n" +
+                "$d | Out-Host",
+                new Dictionary<string, object?> { ["dir"] = dir },
+                captureHost: true);
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            Assert.Equal("Deserialized.Btrfs.Core." + type, r.Output[0].ToString());
+            var rows = r.Output.Skip(1).Select(o => o.ToString()!.Split('|')).ToList();
+            Assert.NotEmpty(rows);
+            foreach (string[] p in rows)
+            {
+                (string name, string value, string after, string typeBefore, string typeAfter, string isEnum) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+                Assert.True(value == after, $"{type}.{name}: '{value}' became '{after}'");
+                if (isEnum.Length == 0)
+                {
+                    Assert.True(typeBefore == typeAfter, $"{type}.{name}: {typeBefore} became {typeAfter}");
+                }
+            }
+
+            Assert.Matches(viewPattern, r.HostText);
+        }
+    }
+}
