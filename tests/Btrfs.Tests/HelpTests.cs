@@ -58,43 +58,6 @@ namespace Btrfs.Tests
             }
         }
 
-        private static readonly Lazy<HashSet<string>> HostCommands = new(() =>
-            Pwsh.Run("Get-Command | ForEach-Object Name").Output.Select(o => o.ToString()).ToHashSet(StringComparer.OrdinalIgnoreCase));
-
-        /// <summary>
-        /// The part of an example this host can run: its statements up to the first that uses a command the
-        /// host lacks (Export-Csv, Sort-Object, Get-ChildItem, Pester's It...), and of that statement, when it
-        /// is a pipeline, the commands before that one. Whole: nothing was cut.
-        /// </summary>
-        private static (string Script, bool Whole) RunnablePart(ScriptBlockAst ast)
-        {
-            var parts = new List<string>();
-            foreach (StatementAst statement in ast.EndBlock?.Statements ?? (IEnumerable<StatementAst>)Array.Empty<StatementAst>())
-            {
-                if (Available(statement))
-                {
-                    parts.Add(statement.Extent.Text);
-                    continue;
-                }
-
-                if (statement is PipelineAst pipeline)
-                {
-                    string[] prefix = pipeline.PipelineElements.TakeWhile(Available).Select(e => e.Extent.Text).ToArray();
-                    if (prefix.Length > 0)
-                    {
-                        parts.Add(string.Join(" | ", prefix));
-                    }
-                }
-
-                return (string.Join("\n", parts), false);
-            }
-
-            return (string.Join("\n", parts), true);
-        }
-
-        private static bool Available(Ast ast) =>
-            ast.FindAll(a => a is CommandAst, true).Cast<CommandAst>().All(c => c.GetCommandName() is string n && HostCommands.Value.Contains(n));
-
         [Theory]
         [MemberData(nameof(ExportedCmdlets))]
         public void OutputTypesAndTheirPropertiesAreDocumented(string cmdlet)
@@ -137,47 +100,9 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void ExamplesThatTheHostCanRunRunWithoutErrors()
         {
-            // The examples use ./vm.img (with a reflink ./vm-clone.img and a plain copy ./vm-copy.img),
-            // ./sparse.img, ./db.sqlite and ./images: make them, then run every example as far as this
-            // host has its commands (Get-ChildItem, Sort-Object, Export-Csv are not in it). The absolute
-            // paths some examples use for a real host stand for directories of the fixture (below).
-            string dir = fs.NewDirectory(TestFs.Btrfs, "examples");
-            string xfsDir = fs.NewDirectory(TestFs.Xfs, "examples");
-            string ext4Dir = fs.NewDirectory(TestFs.Ext4, "examples");
-            FileBuilder.Chunks(Path.Combine(xfsDir, "vm.img"), 4, 64 * 1024, 64 * 1024);
-            FileBuilder.Chunks(Path.Combine(ext4Dir, "db.img"), 4, 64 * 1024, 64 * 1024);
-            foreach (string sub in new[] { "db", "logs", "backups", "templates" })
-            {
-                Directory.CreateDirectory(Path.Combine(dir, sub));
-            }
-
-            FileBuilder.Chunks(Path.Combine(dir, "db", "data.img"), 8, 64 * 1024, 128 * 1024);
-            FileBuilder.WriteNew(Path.Combine(dir, "logs", "syslog"), FileBuilder.Text(256 * 1024));
-            FileBuilder.Chunks(Path.Combine(dir, "templates", "base.img"), 2, 1 << 20, 1 << 20, seed: 7);
-            FileBuilder.Chunks(Path.Combine(dir, "templates", "base-copy.img"), 2, 1 << 20, 1 << 20, seed: 7);
-            (string From, string To)[] hostPaths =
-            {
-                ("/var/lib/libvirt/images", "./images"),
-                ("/srv/db/", "./db/"),
-                ("/srv/backups/", "./backups/"),
-                ("/srv/templates", "./templates"),
-                ("/srv/images", "./images"),
-                ("/srv/xfs/vm.img", Path.Combine(xfsDir, "vm.img")),
-                ("/srv/ext4/db.img", Path.Combine(ext4Dir, "db.img")),
-                ("/srv ", ". "),
-                ("/var/log", "./logs"),
-                ("/swap/swapfile 8GB", "./swap-host 64MB"), // a host-sized swapfile, fixture-sized
-            };
-            FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 6, 64 * 1024, 128 * 1024);
-            Shell.Run("cp", "--reflink=always", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-clone.img"));
-            Shell.Run("cp", "--reflink=never", Path.Combine(dir, "vm.img"), Path.Combine(dir, "vm-copy.img"));
-            FileBuilder.Sparse(Path.Combine(dir, "sparse.img"), 1 << 20);
-            FileBuilder.WriteAt(Path.Combine(dir, "sparse.img"), 4096, FileBuilder.RandomBytes(4096, 1));
-            FileBuilder.Chunks(Path.Combine(dir, "db.sqlite"), 8, 16 * 1024, 256 * 1024, fsyncEach: false);
-            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
-            FileBuilder.Chunks(Path.Combine(images, "old.img"), 2, 64 * 1024, 64 * 1024);
-            FileBuilder.WriteNew(Path.Combine(images, "new.img"), Array.Empty<byte>());
-
+            // Examples run in a directory of the fixture, as far as this host has their commands
+            // (Get-ChildItem, Sort-Object, Export-Csv are not in it), host paths mapped to the fixture.
+            var examples = new ExampleFixture(fs);
             int ran = 0;
             foreach (string cmdlet in ManifestTests.ExportedCmdletNames())
             {
@@ -187,29 +112,9 @@ namespace Btrfs.Tests
                 {
                     ScriptBlockAst ast = Parser.ParseInput(code, out _, out ParseError[] errors);
                     Assert.True(errors.Length == 0, $"example does not parse: {code}");
-                    (string runnable, bool whole) = RunnablePart(ast);
-                    if (runnable.Length == 0)
+                    if (examples.RunRunnablePart(ast, log) is null)
                     {
-                        log.WriteLine($"parsed only (its first command is not in this host): {code}");
                         continue;
-                    }
-
-                    if (!whole)
-                    {
-                        log.WriteLine($"run up to the first command this host lacks: {runnable}");
-                    }
-
-                    foreach ((string from, string to) in hostPaths)
-                    {
-                        runnable = runnable.Replace(from, to, StringComparison.Ordinal);
-                    }
-
-                    // Set-Location lives in Microsoft.PowerShell.Management, which this host lacks.
-                    PwshResult r = Pwsh.Run($"$null = $ExecutionContext.SessionState.Path.SetLocation($dir)\n{runnable}", ("dir", dir));
-                    Assert.True(r.Errors.Count == 0, $"example failed: {runnable}\n{string.Join("\n", r.Errors)}");
-                    if (!runnable.Contains("-WhatIf", StringComparison.Ordinal))
-                    {
-                        Assert.True(r.Output.Count > 0, $"example produced nothing: {runnable}");
                     }
 
                     ran++;

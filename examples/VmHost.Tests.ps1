@@ -1,0 +1,49 @@
+#Requires -Modules Btrfs
+<#
+.SYNOPSIS
+    Pester infrastructure test of a VM host's image storage (btrfs).
+
+.DESCRIPTION
+    Checks what keeps VM images fast and backups cheap:
+    - every active image is NOCOW (rewritten in place, so it does not fragment from its own writes);
+    - no active image has more than a given share of its data in extents below a threshold;
+    - every backup made by reflink still shares its extents (it costs no space of its own).
+
+.EXAMPLE
+    Invoke-Pester ./VmHost.Tests.ps1 -Output Detailed
+
+.EXAMPLE
+    $container = New-PesterContainer -Path ./VmHost.Tests.ps1 -Data @{ ImageDirectory = '/srv/vm'; BackupDirectory = '/srv/vm-backups' }
+    Invoke-Pester -Container $container
+#>
+param(
+    # Where the active images are (*.img).
+    [string] $ImageDirectory = '/var/lib/libvirt/images',
+
+    # Where the reflink backups are (*.img).
+    [string] $BackupDirectory = '/srv/backups',
+
+    # Extents shorter than this count as fragmented: VM images want large ones.
+    [long] $Threshold = 256MB,
+
+    # The highest FragmentationScore (share of data in short fragments, 0-100) allowed.
+    [int] $MaxFragmentationScore = 30
+)
+
+Describe 'VM host storage' {
+    It 'keeps every active image NOCOW' {
+        $cow = Test-NoCow -Path "$ImageDirectory/*.img" -Detailed | Where-Object { -not $_.IsNoCow }
+        $cow.Path | Should -BeNullOrEmpty -Because ($cow.Reason -join '; ')
+    }
+
+    It 'keeps every active image in large extents' {
+        $fragmented = Measure-Fragmentation -Path "$ImageDirectory/*.img" -Threshold $Threshold |
+            Where-Object FragmentationScore -gt $MaxFragmentationScore
+        $fragmented.Path | Should -BeNullOrEmpty -Because 'Invoke-BtrfsDefrag -ExtentThreshold 256MB fixes it'
+    }
+
+    It 'has backups that still share their extents' {
+        $unshared = Measure-Fragmentation -Path "$BackupDirectory/*.img" | Where-Object SharedBytes -eq 0
+        $unshared.Path | Should -BeNullOrEmpty -Because 'a reflink backup costs no space until the image changes'
+    }
+}

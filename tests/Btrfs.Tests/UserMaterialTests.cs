@@ -1,0 +1,153 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation.Language;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+    using Xunit.Abstractions;
+
+    /// <summary>
+    /// What users read and copy: Get-Help about_Btrfs, and the Pester test and runbook in examples/, run
+    /// against the loop filesystems.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class UserMaterialTests(LoopFileSystems fs, ITestOutputHelper log)
+    {
+        /// <summary>
+        /// Pester is not in this test host: a stand-in for the few Pester commands examples/VmHost.Tests.ps1
+        /// uses (Describe, It, Should -BeNullOrEmpty / -BeTrue / -Not); any other assertion throws, so the
+        /// file cannot pass by using something this stand-in does not check. Results go to $PesterResults.
+        /// </summary>
+        private const string PesterStandIn = """
+            $global:PesterResults = [System.Collections.Generic.List[object]]::new()
+            function global:Describe([string] $Name, [scriptblock] $Fixture) { & $Fixture }
+            function global:It([string] $Name, [scriptblock] $Test) {
+                try { & $Test; $global:PesterResults.Add([pscustomobject]@{ Name = $Name; Passed = $true; Message = '' }) }
+                catch { $global:PesterResults.Add([pscustomobject]@{ Name = $Name; Passed = $false; Message = $_.Exception.Message }) }
+            }
+            function global:Should {
+                param([Parameter(ValueFromPipeline)] $ActualValue, [switch] $Not, [switch] $BeNullOrEmpty, [switch] $BeTrue, [object] $Because)
+                begin { $items = [System.Collections.Generic.List[object]]::new() }
+                process { $items.Add($ActualValue) }
+                end {
+                    $values = @($items | Where-Object { $null -ne $_ -and "$_" -ne '' })
+                    if ($BeNullOrEmpty) { $ok = $values.Count -eq 0 }
+                    elseif ($BeTrue) { $ok = $items.Count -eq 1 -and $items[0] -eq $true }
+                    else { throw 'the Pester stand-in knows only -BeNullOrEmpty and -BeTrue' }
+                    if ($Not) { $ok = -not $ok }
+                    if (-not $ok) { throw "expected $(if ($Not) { 'not ' })$(if ($BeNullOrEmpty) { 'null or empty' } else { '$true' }), got '$($values -join ', ')' because $Because" }
+                }
+            }
+            """;
+
+        [SkippableFact]
+        public void AboutBtrfsTeachesTheModelAndItsCommandsRun()
+        {
+            PwshResult r = Pwsh.Run("Get-Help about_Btrfs | Out-Host", new Dictionary<string, object?>(), captureHost: true);
+            Assert.Empty(r.Errors);
+            string text = r.HostText;
+            foreach (string section in new[] { "EXTENTS AND WHY THEY CAN BE LARGE", "COPY-ON-WRITE AND NOCOW", "REFLINKS AND THE NOCOW/COW CLONE RULE", "WHAT DEFRAGMENTATION DOES AND COSTS", "THE VM-IMAGE WORKFLOW", "TWO QUICK CHECKS" })
+            {
+                Assert.Contains(section, text, StringComparison.Ordinal);
+            }
+
+            foreach (string cmdlet in ManifestTests.ExportedCmdletNames())
+            {
+                Assert.Contains(cmdlet, text, StringComparison.Ordinal);
+            }
+
+            // Every "PS>" line parses, and runs in the fixture as far as this host has its commands.
+            var examples = new ExampleFixture(fs);
+            string[] commands = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt"))
+                .Select(l => l.Trim())
+                .Where(l => l.StartsWith("PS> ", StringComparison.Ordinal))
+                .Select(l => l[4..])
+                .ToArray();
+            Assert.True(commands.Length >= 10, $"{commands.Length} commands");
+            int ran = 0;
+            foreach (string command in commands)
+            {
+                ScriptBlockAst ast = Parser.ParseInput(command, out _, out ParseError[] errors);
+                Assert.True(errors.Length == 0, $"does not parse: {command}");
+                ran += examples.RunRunnablePart(ast, log, requireOutput: false) is null ? 0 : 1; // Set-NoCow is silent by design
+            }
+
+            Assert.True(ran >= 10, $"only {ran} of {commands.Length} commands ran");
+        }
+
+        [SkippableFact]
+        public void ThePesterTestOfAVmHostPassesOnAGoodHostAndFailsOnABadOne()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "vmhost");
+            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            Shell.Run("chattr", "+C", images, backups);
+            foreach (string name in new[] { "web.img", "db.img" })
+            {
+                FileBuilder.WriteNew(Path.Combine(images, name), FileBuilder.RandomBytes(4 << 20, name.Length));
+                Assert.Empty(Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d | Out-Null", ("s", Path.Combine(images, name)), ("d", Path.Combine(backups, name))).Errors);
+            }
+
+            string testFile = Path.Combine(RepoPaths.Root, "examples", "VmHost.Tests.ps1");
+            string run = PesterStandIn + "\n& $file -ImageDirectory $images -BackupDirectory $backups\n$global:PesterResults | ForEach-Object { '{0}|{1}|{2}' -f $_.Name, $_.Passed, $_.Message }";
+            var vars = new Dictionary<string, object?> { ["file"] = testFile, ["images"] = images, ["backups"] = backups };
+            PwshResult good = Pwsh.Run(run, vars);
+            Assert.True(good.Errors.Count == 0, string.Join("\n", good.Errors));
+            string[] lines = good.Output.Select(o => o.ToString()!).ToArray();
+            Assert.Equal(3, lines.Length);
+            Assert.All(lines, l => Assert.Contains("|True|", l, StringComparison.Ordinal));
+
+            // A copy-on-write, fragmented image: the first two tests fail, naming it.
+            string bad = Path.Combine(images, "bad.img");
+            FileBuilder.Fragmented(Path.Combine(dir, "bad.img"), 4 << 20, 800); // written outside the NOCOW directory
+            File.Move(Path.Combine(dir, "bad.img"), bad);
+            Assert.False(FileFacts.HasNoCow(bad));
+            lines = Pwsh.Run(run, vars).Output.Select(o => o.ToString()!).ToArray();
+            Assert.Equal(3, lines.Length);
+            Assert.Contains("|False|", lines[0], StringComparison.Ordinal);
+            Assert.Contains("bad.img", lines[0], StringComparison.Ordinal);
+            Assert.Contains("|False|", lines[1], StringComparison.Ordinal);
+            Assert.Contains("bad.img", lines[1], StringComparison.Ordinal);
+            Assert.Contains("|True|", lines[2], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void TheRunbookPreviewsDefragmentsOnlyWhatNeedsItAndLogsIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "runbook");
+            string fragmented = Path.Combine(dir, "db.img"), fine = Path.Combine(dir, "web.img");
+            byte[] content = FileBuilder.Fragmented(fragmented, 8 << 20, 1200);
+            FileBuilder.WriteNew(fine, FileBuilder.RandomBytes(4 << 20, 5));
+            Shell.Run("sync");
+            string fineLayout = Shell.Run("filefrag", "-v", fine);
+            long before = Filefrag.Extents(fragmented).Count;
+
+            // Export-Csv is in Microsoft.PowerShell.Utility, which this host lacks: a stand-in records what is logged.
+            const string ExportCsvStandIn = "$global:Logged = [System.Collections.Generic.List[object]]::new()\n" +
+                "function global:Export-Csv { param([Parameter(ValueFromPipeline)] $InputObject, [string] $LiteralPath, [switch] $NoTypeInformation, [switch] $Append) process { $global:Logged.Add([pscustomobject]@{ LogPath = $LiteralPath; Path = $InputObject.Path; Method = [string]$InputObject.Method }) } }\n";
+            string runbook = Path.Combine(RepoPaths.Root, "examples", "Invoke-VmImageMaintenance.ps1");
+            string log = Path.Combine(dir, "maintenance.csv");
+            var vars = new Dictionary<string, object?> { ["runbook"] = runbook, ["dir"] = dir, ["log"] = log };
+
+            PwshResult preview = Pwsh.Run(ExportCsvStandIn + "& $runbook -ImageDirectory $dir -LogPath $log -WhatIf\n$global:Logged.Count", vars, captureHost: true);
+            Assert.True(preview.Errors.Count == 0, string.Join("\n", preview.Errors));
+            Assert.Equal("0", Assert.Single(preview.Output).ToString());
+            Assert.Contains("What if: ", preview.HostText, StringComparison.Ordinal);
+            Assert.Contains("db.img", preview.HostText, StringComparison.Ordinal);
+            Assert.Equal(before, Filefrag.Extents(fragmented).Count);
+
+            PwshResult done = Pwsh.Run(ExportCsvStandIn + "& $runbook -ImageDirectory $dir -LogPath $log -Confirm:$false\n$global:Logged | ForEach-Object { '{0}|{1}|{2}' -f $_.LogPath, $_.Path, $_.Method }", vars);
+            Assert.True(done.Errors.Count == 0, string.Join("\n", done.Errors));
+            DefragResult result = (DefragResult)Assert.Single(done.Output, o => o.BaseObject is DefragResult).BaseObject;
+            Assert.Equal(fragmented, result.Path);
+            Assert.Equal($"{log}|{fragmented}|BtrfsDefragRange", Assert.Single(done.Output, o => o.BaseObject is string).ToString());
+            Assert.True(Filefrag.Extents(fragmented).Count * 10 < before);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(fragmented));
+            Assert.Equal(fineLayout, Shell.Run("filefrag", "-v", fine));
+        }
+    }
+}
