@@ -39,14 +39,7 @@ switch ($Task) {
         Invoke-Dotnet run --project (Join-Path $root 'src/Btrfs.HelpGen') -- (Join-Path $root 'src/Help/en-US') (Join-Path $root 'en-US/Btrfs.dll-Help.xml')
     }
     'Package' {
-        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c Release
-        $manifest = Import-PowerShellDataFile (Join-Path $root 'Btrfs.psd1')
-        $target = Join-Path $root "out/Btrfs/$($manifest.ModuleVersion)"
-        if (Test-Path $target) { Remove-Item $target -Recurse -Force }
-        New-Item -ItemType Directory -Path (Join-Path $target 'bin'), (Join-Path $target 'en-US') | Out-Null
-        Copy-Item (Join-Path $root 'Btrfs.psd1'), (Join-Path $root 'Btrfs.Format.ps1xml') $target
-        Copy-Item (Join-Path $root 'bin/Btrfs.dll') (Join-Path $target 'bin')
-        Copy-Item (Join-Path $root 'en-US/*.xml') (Join-Path $target 'en-US')
-        Get-ChildItem $target -Recurse -File | ForEach-Object { $_.FullName.Substring($target.Length + 1) }
+        # The dotnet target lays out out/Btrfs/<version>/ (tested in CI); this only calls it.
+        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c Release -t:Package
     }
 }

@@ -51,7 +51,9 @@ namespace Btrfs.Tests
         public void OtherFilesystemsNameThemselves()
         {
             NoCowFacts f = new(FileItemType.File, FileSystemType.FromMagic(0x6969), InodeFlags.None, false, false, null, 1, 0);
-            Assert.Equal("a filesystem with magic 0x00006969 has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(f));
+            Assert.Equal("NFS has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(f));
+            NoCowFacts unknown = new(FileItemType.File, FileSystemType.FromMagic(0x12345678), InodeFlags.None, false, false, null, 1, 0);
+            Assert.Equal("a filesystem with magic 0x12345678 has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(unknown));
         }
     }
 }

@@ -57,6 +57,23 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void ReleaseNotesFollowTheChangelogAndEveryOutputTypeHasAView()
+        {
+            Hashtable m = Manifest();
+            string version = (string)m["ModuleVersion"]!;
+            string changelog = File.ReadAllText(Path.Combine(RepoPaths.Root, "CHANGELOG.md"));
+            string newest = System.Text.RegularExpressions.Regex.Match(changelog, @"^## \[(\d+\.\d+\.\d+)\]", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+            Assert.Equal(newest, version);
+            var psData = (Hashtable)((Hashtable)m["PrivateData"]!)["PSData"]!;
+            Assert.StartsWith($"See CHANGELOG.md. {version}: ", (string)psData["ReleaseNotes"]!, StringComparison.Ordinal);
+
+            string views = string.Concat(((object[])m["FormatsToProcess"]!).Select(f => File.ReadAllText(Path.Combine(RepoPaths.Root, (string)f))));
+            PwshResult r = Pwsh.Run("Get-Command -Module Btrfs | ForEach-Object { $_.OutputType.Type } | Where-Object { $_.Namespace -eq 'Btrfs.Core' } | ForEach-Object FullName");
+            Assert.NotEmpty(r.Output);
+            Assert.All(r.Output.Select(o => o.ToString()).Distinct(), t => Assert.Contains($"<TypeName>{t}</TypeName>", views, StringComparison.Ordinal));
+        }
+
+        [Fact]
         public void TheModuleVersionMatchesTheAssemblyVersion()
         {
             Version assembly = typeof(Btrfs.Core.FileExtent).Assembly.GetName().Version!;
