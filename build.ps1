@@ -36,7 +36,9 @@ switch ($Task) {
         Invoke-Dotnet test (Join-Path $root 'Btrfs.sln') -c $Configuration
     }
     'Help' {
-        Invoke-Dotnet run --project (Join-Path $root 'src/Btrfs.HelpGen') -- (Join-Path $root 'src/Help/en-US') (Join-Path $root 'en-US/Btrfs.dll-Help.xml')
+        # The parameters' facts come from the cmdlets in bin/Btrfs.dll; the markdown gives the words.
+        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c $Configuration
+        Invoke-Dotnet run --project (Join-Path $root 'src/Btrfs.HelpGen') -- (Join-Path $root 'src/Help/en-US') (Join-Path $root 'en-US/Btrfs.dll-Help.xml') (Join-Path $root 'bin/Btrfs.dll')
     }
     'Package' {
         # The dotnet target lays out out/Btrfs/<version>/ (tested in CI); this only calls it.

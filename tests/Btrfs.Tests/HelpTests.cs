@@ -26,9 +26,37 @@ namespace Btrfs.Tests
         [Fact]
         public void TheCommittedMamlIsGeneratedFromTheMarkdown()
         {
-            string expected = Btrfs.HelpGen.Program.Generate(Path.Combine(RepoPaths.Root, "src", "Help", "en-US"));
+            string expected = Btrfs.HelpGen.Program.Generate(Path.Combine(RepoPaths.Root, "src", "Help", "en-US"), typeof(Btrfs.Core.FileExtent).Assembly);
             string committed = File.ReadAllText(Path.Combine(RepoPaths.Root, "en-US", "Btrfs.dll-Help.xml"));
-            Assert.True(expected == committed, "en-US/Btrfs.dll-Help.xml is stale: run `dotnet run --project src/Btrfs.HelpGen -- src/Help/en-US en-US/Btrfs.dll-Help.xml`");
+            Assert.True(expected == committed, "en-US/Btrfs.dll-Help.xml is stale: run `dotnet run --project src/Btrfs.HelpGen -- src/Help/en-US en-US/Btrfs.dll-Help.xml bin/Btrfs.dll`");
+        }
+
+        [Fact]
+        public void TheGeneratorRefusesMarkdownThatDriftedFromTheCode()
+        {
+            string copy = Directory.CreateTempSubdirectory("btrfs-help-").FullName;
+            try
+            {
+                foreach (string md in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Help", "en-US"), "*.md"))
+                {
+                    File.Copy(md, Path.Combine(copy, Path.GetFileName(md)));
+                }
+
+                string file = Path.Combine(copy, "Show-ExtentMap.md");
+                File.WriteAllText(file, File.ReadAllText(file).Replace("Default value: 8", "Default value: 8").Replace("Required: True\nPosition: 0", "Required: True\nPosition: 1", StringComparison.Ordinal).Replace("### -Rows\n", "### -Lines\n", StringComparison.Ordinal));
+                var ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));
+                Assert.Contains("Show-ExtentMap: -Path Position: the markdown says '1', the code '0'", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("Show-ExtentMap: -Lines is documented but the cmdlet has no such parameter", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("Show-ExtentMap: -Rows is a parameter of the cmdlet but has no '### -Rows' section", ex.Message, StringComparison.Ordinal);
+
+                File.Delete(file);
+                ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));
+                Assert.Contains("Show-ExtentMap has no help markdown", ex.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Directory.Delete(copy, recursive: true);
+            }
         }
 
         [Theory]
