@@ -114,5 +114,23 @@ namespace Btrfs.Tests
             Assert.Contains("20,000 extent(s)", big[0], StringComparison.Ordinal);
             Assert.All(big.Skip(1).Take(2), l => Assert.Equal(40, l.Length));
         }
+
+        [SkippableFact]
+        public void BadInputIsOneErrorEachAndTheNextFileIsStillDrawn()
+        {
+            string tmpfs = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "map"), "t.img");
+            FileBuilder.WriteNew(tmpfs, FileBuilder.RandomBytes(64 << 10, 1));
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-errors");
+            string good = Path.Combine(dir, "good.img");
+            FileBuilder.WriteNew(good, FileBuilder.RandomBytes(MiB, 2));
+            string missing = Path.Combine(dir, "missing.img");
+
+            PwshResult r = Pwsh.Run("Show-ExtentMap -LiteralPath $t, $m, $d, $g -Width 8 -Rows 1", ("t", tmpfs), ("m", missing), ("d", dir), ("g", good));
+            Assert.Equal(new[] { "OperationNotSupported", "PathNotFound", "PathIsDirectory" }, r.ErrorIds);
+            Assert.Equal(new object[] { tmpfs, missing, dir }, r.Errors.Select(e => e.TargetObject));
+            Assert.Contains("tmpfs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(3, r.Output.Count);
+            Assert.StartsWith(good + ":", r.Output[0].ToString(), StringComparison.Ordinal);
+        }
     }
 }

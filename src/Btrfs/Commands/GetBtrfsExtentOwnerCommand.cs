@@ -57,41 +57,25 @@ namespace Btrfs.Commands
             using RegularFile file = RegularFile.OpenRead(path);
             ExtentOwners owners = OwnersFor(file);
             long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : 1;
-            var seen = new HashSet<ulong>();
             var clock = Stopwatch.StartNew();
             TimeSpan lastReport = TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(250);
-            bool reported = false;
-            foreach ((_, BtrfsFileExtentRecord item) in BtrfsFileExtents.Overlapping(file, Offset, length))
+            long extents = 0;
+            foreach ((ExtentOwnerList list, long reached) in owners.FindInRange(file, Offset, length))
             {
                 StopToken.ThrowIfCancellationRequested();
-                if (!item.IsDataExtent || !seen.Add(item.DiskBytenr))
-                {
-                    continue;
-                }
-
-                Write(owners.Find(item.DiskBytenr));
+                Write(list);
+                extents++;
                 if (clock.Elapsed - lastReport >= TimeSpan.FromMilliseconds(250))
                 {
                     lastReport = clock.Elapsed;
-                    long done = Math.Min(length, (long)(item.FileOffset + item.Length) - Offset);
-                    WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {seen.Count} extent(s)") { PercentComplete = (int)Math.Clamp(done * 100.0 / length, 0, 100) });
-                    reported = true;
+                    long done = Math.Min(length, reached - Offset);
+                    WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = (int)Math.Clamp(done * 100.0 / length, 0, 100) });
                 }
             }
 
-            if (reported)
+            if (lastReport >= TimeSpan.FromSeconds(1))
             {
-                WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {seen.Count} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
-            }
-
-            if (seen.Count == 0)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.ExtentNotFound,
-                    0,
-                    "BTRFS_IOC_TREE_SEARCH_V2",
-                    path,
-                    $"No data extent is at offset {Offset} of '{path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty) + ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items.");
+                WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
             }
         }
 

@@ -61,8 +61,9 @@ namespace Btrfs.Core
             using SafeFileDescriptor writable = OpenWritable();
             using RegularFile original = RegularFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
             FileStatus status = original.Restat();
-            using SafeFileDescriptor dir = OpenDirectory();
-            using TemporaryFile copy = TemporaryFile.Create(dir, System.IO.Path.GetDirectoryName(File.Path)!, System.IO.Path.GetFileName(File.Path), forceNamed: false);
+            string dirPath = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
+            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath, "Nothing was changed.");
+            using TemporaryFile copy = TemporaryFile.Create(dir, dirPath, System.IO.Path.GetFileName(File.Path), forceNamed: false);
 
             // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
             //    extended attributes too, so both attribute forks start at the same offset).
@@ -188,20 +189,6 @@ namespace Btrfs.Core
             }
 
             return fd;
-        }
-
-        private SafeFileDescriptor OpenDirectory()
-        {
-            string path = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
-            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (dir.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                dir.Dispose();
-                throw FileOperationException.FromErrno(errno, "open", path, "Cannot open the directory of the file to defragment:", "Nothing was changed.");
-            }
-
-            return dir;
         }
 
         /// <summary>xfs: the extended inode attributes that steer allocation and that SWAPEXT compares (realtime, extent size hints, project id).</summary>

@@ -58,11 +58,7 @@ namespace Btrfs.Core
             string name = System.IO.Path.GetFileName(full);
             FileStatus before = source.Status;
 
-            using SafeFileDescriptor dir = Libc.Open(dirPath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (dir.IsInvalid)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "open", dirPath, "Cannot open the directory of");
-            }
+            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath, "The file is unchanged.");
 
             if (session.FirstVisit(dirPath))
             {

@@ -117,6 +117,34 @@ namespace Btrfs.Core
             return new ExtentOwnerList(diskAddress, owners, unlisted, warnings);
         }
 
+        /// <summary>
+        /// The owners of each distinct data extent that the items of <paramref name="file"/> overlapping
+        /// [offset, offset + length) reference, once each, with the file offset reached (for progress).
+        /// Throws ExtentNotFound when the range holds no data extent (holes, inline data, past the end).
+        /// </summary>
+        public IEnumerable<(ExtentOwnerList Owners, long Reached)> FindInRange(RegularFile file, long offset, long length)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            var seen = new HashSet<ulong>();
+            foreach ((_, BtrfsFileExtentRecord item) in BtrfsFileExtents.Overlapping(file, offset, length))
+            {
+                if (item.IsDataExtent && seen.Add(item.DiskBytenr))
+                {
+                    yield return (Find(item.DiskBytenr), (long)(item.FileOffset + item.Length));
+                }
+            }
+
+            if (seen.Count == 0)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ExtentNotFound,
+                    0,
+                    "BTRFS_IOC_TREE_SEARCH_V2",
+                    file.Path,
+                    $"No data extent is at offset {offset} of '{file.Path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty) + ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items.");
+            }
+        }
+
         /// <inheritdoc/>
         public void Dispose() => subvolumes.Dispose();
 

@@ -90,8 +90,8 @@ namespace Btrfs.Core
         /// <summary>Writes back everything on the filesystem of <paramref name="directory"/> (syncfs): once after many copies.</summary>
         public static void Flush(string directory)
         {
-            using SafeFileDescriptor fd = Libc.Open(directory, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (fd.IsInvalid || Libc.SyncFs(fd) != 0)
+            using SafeFileDescriptor fd = DirectoryHandle.Open(directory);
+            if (Libc.SyncFs(fd) != 0)
             {
                 throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "syncfs", directory, "Cannot sync the filesystem of");
             }

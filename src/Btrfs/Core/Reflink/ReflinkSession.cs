@@ -145,10 +145,13 @@ namespace Btrfs.Core
             InodeFlags flags = dir.FileSystem.Kind == FileSystemKind.Btrfs ? InodeFlagsIo.Get(dir.Handle, path) : InodeFlags.None;
             facts.NoCow = (flags & InodeFlags.NoCow) != 0;
             facts.Compress = (flags & InodeFlags.Compress) != 0;
-            facts.Handle = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (facts.Handle.IsInvalid)
+            try
             {
-                facts.Refusal = FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "open", path, "Cannot open the directory");
+                facts.Handle = DirectoryHandle.Open(path);
+            }
+            catch (FileOperationException ex)
+            {
+                facts.Refusal = ex;
             }
 
             return facts;

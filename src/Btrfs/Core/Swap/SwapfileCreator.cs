@@ -98,11 +98,7 @@ namespace Btrfs.Core
             string name = System.IO.Path.GetFileName(full);
             bool exists = FileStatus.OfPath(full, followLinks: false) is not null;
 
-            using SafeFileDescriptor dir = Libc.Open(dirPath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (dir.IsInvalid)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "open", dirPath, "Cannot open the directory");
-            }
+            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
 
             using (TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, forceNamed: false, mode: 0x180))
             {

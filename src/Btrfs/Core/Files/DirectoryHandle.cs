@@ -1,0 +1,23 @@
+namespace Btrfs.Core
+{
+    using System.Runtime.InteropServices;
+    using Btrfs.Interop;
+
+    /// <summary>An open directory (O_RDONLY | O_DIRECTORY): what O_TMPFILE, linkat, renameat and syncfs work through.</summary>
+    internal static class DirectoryHandle
+    {
+        /// <summary>Opens <paramref name="path"/> as a directory; a <see cref="FileOperationException"/> naming it when that fails.</summary>
+        internal static SafeFileDescriptor Open(string path, string? advice = null)
+        {
+            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                dir.Dispose();
+                throw FileOperationException.FromErrno(errno, "open", path, "Cannot open the directory", advice);
+            }
+
+            return dir;
+        }
+    }
+}
