@@ -1,6 +1,7 @@
 // A child process for the fault tests: it runs one Core operation on a file and, once a given number of
 // bytes is done, prints "paused" and waits, so the test can kill it with SIGKILL at a known point.
 //   Btrfs.Tests.Child convert-to-nocow <path> <pause-after-bytes>
+//   Btrfs.Tests.Child convert-to-nocow-named <path> <pause-after-bytes>   (a hidden named temporary file, as without O_TMPFILE)
 //   Btrfs.Tests.Child defrag <path> <pause-after-bytes>
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -15,7 +16,7 @@ namespace Btrfs.Tests.Child
     {
         public static int Main(string[] args)
         {
-            if (args.Length != 3 || args[0] is not ("convert-to-nocow" or "defrag"))
+            if (args.Length != 3 || args[0] is not ("convert-to-nocow" or "convert-to-nocow-named" or "defrag"))
             {
                 Console.Error.WriteLine("usage: Btrfs.Tests.Child convert-to-nocow|defrag <path> <pause-after-bytes>");
                 return 2;
@@ -40,7 +41,8 @@ namespace Btrfs.Tests.Child
             }
             else
             {
-                using NoCowConversion conversion = NoCowConversion.Prepare(args[1], toNoCow: true, allowHardLinks: false);
+                var options = new NoCowConversionOptions { ForceNamedTemporary = args[0] == "convert-to-nocow-named" };
+                using NoCowConversion conversion = NoCowConversion.Prepare(args[1], toNoCow: true, options);
                 conversion.Run(PauseAt);
             }
 

@@ -204,25 +204,99 @@ namespace Btrfs.Tests
             Assert.Equal(listing, FileFacts.Listing(dir));
         }
 
-        [SkippableFact]
-        public void AStaleTemporaryOfADeadRunIsCleanedUpByTheNextRunInThatDirectory()
+        /// <summary>A hidden file named like this module's temporary files, with or without its marker.</summary>
+        private static string Lookalike(string dir, string name, string? marker, string? owner = null)
         {
+            string path = Path.Combine(dir, name);
+            FileBuilder.WriteNew(path, new byte[] { 1, 2, 3 });
+            if (marker is not null)
+            {
+                Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", marker, path);
+            }
+
+            if (owner is not null)
+            {
+                Shell.Run("chown", owner, path);
+            }
+
+            return path;
+        }
+
+        private static PwshResult ConvertNamed(string file)
+        {
+            Commands.NoCowConversionCommandBase.ForceNamedTemporary = true;
+            try
+            {
+                return Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            }
+            finally
+            {
+                Commands.NoCowConversionCommandBase.ForceNamedTemporary = false;
+            }
+        }
+
+        [SkippableFact]
+        public void OnlyATemporaryFileProvenToBeThisModulesOwnIsEverRemoved()
+        {
+            // Before: any ".<name>.~btrfs-<dead pid>-<8 hex>" was deleted, someone else's notes included,
+            // even on btrfs where O_TMPFILE means no named temporary file ever exists.
             string dir = fs.NewDirectory(TestFs.Btrfs, "stale");
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 4096, 8192);
-            string stale = Path.Combine(dir, ".vm.img.~btrfs-999999999-0badc0de");    // pid that cannot exist
-            string live = Path.Combine(dir, $".vm.img.~btrfs-{Environment.ProcessId}-00c0ffee"); // a run still going
-            string unrelated = Path.Combine(dir, ".vm.img.~btrfs-notapid");
-            foreach (string p in new[] { stale, live, unrelated })
+            string ours = Lookalike(dir, ".vm.img.~btrfs-999999999-0badc0de", "999999999-0badc0de");
+            string[] kept =
             {
-                FileBuilder.WriteNew(p, new byte[] { 1 });
+                Lookalike(dir, ".notes.~btrfs-999999-abcdef12", null),                                   // no marker: someone else's
+                Lookalike(dir, ".a.~btrfs-999999998-0badc0de", "999999999-0badc0de"),                      // marker of another name
+                Lookalike(dir, ".b.~btrfs-999999997-0badc0de", "999999997-0badc0de", "1234:1234"),         // another user's
+                Lookalike(dir, $".c.~btrfs-{Environment.ProcessId}-00c0ffee", $"{Environment.ProcessId}-00c0ffee"), // a run still going
+                Lookalike(dir, ".vm.img.~btrfs-notapid", "notapid"),
+            };
+            string twoLinks = Lookalike(dir, ".d.~btrfs-999999996-0badc0de", "999999996-0badc0de");
+            Shell.Run("ln", twoLinks, Path.Combine(dir, "d-link"));
+            string target = Lookalike(dir, "target", "999999995-0badc0de");
+            File.CreateSymbolicLink(Path.Combine(dir, ".e.~btrfs-999999995-0badc0de"), target);
+
+            // With O_TMPFILE (btrfs's default path) no named temporary file is needed: nothing is scanned.
+            PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f; ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            Assert.True(File.Exists(ours));
+
+            // Where a named temporary file is needed, the run removes its own kind's leftovers, and says so.
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            r = ConvertNamed(file);
+            Assert.Empty(r.Errors);
+            Assert.False(File.Exists(ours));
+            Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.All(kept.Append(twoLinks).Append(target), p => Assert.True(File.Exists(p), p));
+            Assert.True(Directory.GetFileSystemEntries(dir, ".e.~btrfs-*").Length == 1);
+        }
+
+        [SkippableFact]
+        public void ALeftoverOfAKilledRunCarriesTheMarkerAndTheNextRunRemovesIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "killed");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 32, 1 << 20, 1 << 20, fsyncEach: false);
+            string hash = FileFacts.Hash(file);
+            using (ChildProcess child = ChildConverter.ConvertToNoCowPausing(file, 8L << 20, namedTemporary: true))
+            {
+                string? line = child.ReadLine(TimeSpan.FromSeconds(60));
+                Assert.True(line is not null && line.StartsWith("paused ", StringComparison.Ordinal), "the child did not pause: " + child.StdErr);
+                child.Kill(); // SIGKILL mid-copy: the hidden temporary file stays
             }
 
-            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            string leftover = Assert.Single(Directory.GetFiles(dir, ".vm.img.~btrfs-*"));
+            Assert.Contains("user.btrfs-module.temporary", Shell.Run("getfattr", "-d", leftover), StringComparison.Ordinal);
+
+            PwshResult r = ConvertNamed(file);
             Assert.Empty(r.Errors);
-            Assert.False(File.Exists(stale));
-            Assert.True(File.Exists(live));
-            Assert.True(File.Exists(unrelated));
+            Assert.Contains(Path.GetFileName(leftover), Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { "vm.img" }, FileFacts.Listing(dir));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", file), StringComparison.Ordinal);
         }
 
         [SkippableFact]
@@ -250,6 +324,46 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(other));
             Assert.Equal(FileFacts.Hash(other), FileFacts.Hash(file));
             Assert.Equal("1", Stat(file, "%h"));
+        }
+
+        [SkippableTheory]
+        [InlineData("attribute")]
+        [InlineData("property")]
+        public void ACompressedFileIsRefusedUpFrontOrConvertedWithoutCompressionWhenAsked(string how)
+        {
+            // Before: a warning, then a failure half-way copying the btrfs.compression xattr (EINVAL).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "compressed");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.WriteNew(file, Array.Empty<byte>());
+            if (how == "attribute")
+            {
+                Shell.Run("chattr", "+c", file);
+            }
+            else
+            {
+                Shell.Run("btrfs", "property", "set", file, "compression", "zstd");
+            }
+
+            FileBuilder.WriteAt(file, 0, FileBuilder.Text(512 * 1024));
+            FileFacts before = FileFacts.Of(file);
+            string[] listing = FileFacts.Listing(dir);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("NoCowConflictsWithCompression,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("-DropCompression", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(r.Warnings);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+
+            r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -DropCompression" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Contains("-DropCompression", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.DoesNotContain('c', FileFacts.Attributes(file));
+            Assert.DoesNotContain("btrfs.compression", Xattrs(file), StringComparison.Ordinal);
+            Assert.Equal(before.Sha256, FileFacts.Hash(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
         }
     }
 }

@@ -8,7 +8,14 @@ namespace Btrfs.Commands
     [OutputType(typeof(NoCowStatus))]
     public sealed class ConvertToNoCowCommand : NoCowConversionCommandBase
     {
+        /// <summary>Convert a compressed file (chattr +c, or the btrfs compression property) without its compression, instead of refusing it.</summary>
+        [Parameter]
+        public SwitchParameter DropCompression { get; set; }
+
         /// <inheritdoc/>
         private protected override bool ToNoCow => true;
+
+        /// <inheritdoc/>
+        private protected override bool DropCompressionRequested => DropCompression.IsPresent;
     }
 }

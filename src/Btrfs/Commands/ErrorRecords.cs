@@ -26,6 +26,7 @@ namespace Btrfs.Commands
             internal const string ReadOnlyFileSystem = "ReadOnlyFileSystem";
             internal const string ReadOnlySnapshot = "ReadOnlySnapshot";
             internal const string FileInUse = "FileInUse";
+            internal const string InUseUnknown = "InUseUnknown";
             internal const string FileHasHardLinks = "FileHasHardLinks";
             internal const string InsufficientSpace = "InsufficientSpace";
             internal const string FileChangedDuringCopy = "FileChangedDuringCopy";
@@ -60,6 +61,7 @@ namespace Btrfs.Commands
             FileErrorKind.ReadOnlyFileSystem => (Ids.ReadOnlyFileSystem, ErrorCategory.PermissionDenied),
             FileErrorKind.ReadOnlySnapshot => (Ids.ReadOnlySnapshot, ErrorCategory.PermissionDenied),
             FileErrorKind.InUse => (Ids.FileInUse, ErrorCategory.ResourceBusy),
+            FileErrorKind.InUseUnknown => (Ids.InUseUnknown, ErrorCategory.PermissionDenied),
             FileErrorKind.HardLinks => (Ids.FileHasHardLinks, ErrorCategory.InvalidOperation),
             FileErrorKind.InsufficientSpace => (Ids.InsufficientSpace, ErrorCategory.ResourceUnavailable),
             FileErrorKind.ChangedDuringCopy => (Ids.FileChangedDuringCopy, ErrorCategory.ResourceBusy),

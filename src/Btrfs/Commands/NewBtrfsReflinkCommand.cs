@@ -22,9 +22,13 @@ namespace Btrfs.Commands
         [ValidateNotNullOrEmpty]
         public string Destination { get; set; } = string.Empty;
 
-        /// <summary>Replace an existing destination (or write a range into it).</summary>
+        /// <summary>Replace an existing destination (or write a range into it); never one in use.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
+
+        /// <summary>With -Force: where no write lease can prove that nobody has the destination open, rely on the /proc scan alone.</summary>
+        [Parameter]
+        public SwitchParameter AssumeNotInUse { get; set; }
 
         /// <summary>What to do when a reflink is impossible: None (an error) or Copy (copy the data, like cp --reflink=auto).</summary>
         [Parameter]
@@ -67,6 +71,7 @@ namespace Btrfs.Commands
             Options = new ReflinkOptions
             {
                 Force = Force.IsPresent,
+                AssumeNotInUse = AssumeNotInUse.IsPresent,
                 Fallback = Fallback,
                 SourceOffset = Bound(nameof(SourceOffset)) ? SourceOffset : null,
                 Length = Bound(nameof(Length)) ? Length : null,

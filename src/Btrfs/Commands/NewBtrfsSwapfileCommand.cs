@@ -32,15 +32,19 @@ namespace Btrfs.Commands
         [ValidateLength(1, 16)]
         public string? Label { get; set; }
 
-        /// <summary>Replace an existing file (never an active swapfile).</summary>
+        /// <summary>Replace an existing file (never an active swapfile, never a file in use).</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
+
+        /// <summary>With -Force: where no write lease can prove that nobody has the file open, rely on the /proc scan alone.</summary>
+        [Parameter]
+        public SwitchParameter AssumeNotInUse { get; set; }
 
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
             string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
-            var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label };
+            var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label, AssumeNotInUse = AssumeNotInUse.IsPresent };
             try
             {
                 long bytes = SwapfileCreator.Check(path, Size, options);

@@ -21,12 +21,23 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
+        /// <summary>
+        /// Where the kernel cannot prove that no other process has the file open (no write lease: you
+        /// are not the owner, or leases are disabled), go on on the /proc scan alone. A file found in use
+        /// is still refused.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter AssumeNotInUse { get; set; }
+
         /// <summary>Emit the Test-NoCow -Detailed object of each file afterwards.</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
         /// <summary>True for ConvertTo-NoCow.</summary>
         private protected abstract bool ToNoCow { get; }
+
+        /// <summary>ConvertTo-NoCow: drop compression instead of refusing a compressed file.</summary>
+        private protected virtual bool DropCompressionRequested => false;
 
         private string State => ToNoCow ? "NOCOW" : "COW";
 
@@ -76,7 +87,14 @@ namespace Btrfs.Commands
         {
             ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
 
-            using NoCowConversion plan = NoCowConversion.Prepare(path, ToNoCow, Force.IsPresent);
+            var options = new NoCowConversionOptions
+            {
+                AllowHardLinks = Force.IsPresent,
+                AssumeNotInUse = AssumeNotInUse.IsPresent,
+                DropCompression = DropCompressionRequested,
+                ForceNamedTemporary = ForceNamedTemporary,
+            };
+            using NoCowConversion plan = NoCowConversion.Prepare(path, ToNoCow, options);
             if (plan.AlreadyInState)
             {
                 WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
@@ -98,7 +116,7 @@ namespace Btrfs.Commands
             bars!.StartFile(path, plan.DataBytes);
             try
             {
-                plan.Run(session, bars.Report, StopToken, ForceNamedTemporary);
+                plan.Run(session, bars.Report, StopToken, WriteWarning);
             }
             finally
             {

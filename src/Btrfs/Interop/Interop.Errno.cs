@@ -28,6 +28,7 @@ namespace Btrfs.Interop
         internal const int ENOSPC = 28;
         internal const int EROFS = 30;
         internal const int ENAMETOOLONG = 36;
+        internal const int ENOSYS = 38;
         internal const int ELOOP = 40;
         internal const int EBADR = 53;
         internal const int EOPNOTSUPP = 95;
@@ -59,6 +60,7 @@ namespace Btrfs.Interop
             ENOSPC => "ENOSPC",
             EROFS => "EROFS",
             ENAMETOOLONG => "ENAMETOOLONG",
+            ENOSYS => "ENOSYS",
             ELOOP => "ELOOP",
             EBADR => "EBADR",
             EOPNOTSUPP => "EOPNOTSUPP",

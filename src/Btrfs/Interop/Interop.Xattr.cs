@@ -16,5 +16,8 @@ namespace Btrfs.Interop
 
         [LibraryImport(Name, EntryPoint = "fsetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static unsafe partial int FSetXattr(SafeFileDescriptor fd, string name, byte* value, nuint size, int flags);
+
+        [LibraryImport(Name, EntryPoint = "fremovexattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int FRemoveXattr(SafeFileDescriptor fd, string name);
     }
 }

@@ -24,8 +24,8 @@ namespace Btrfs.Tests.Infrastructure
         }
 
         /// <summary>Starts converting <paramref name="path"/> to NOCOW in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
-        internal static ChildProcess ConvertToNoCowPausing(string path, long pauseAfter) =>
-            ChildProcess.Start("dotnet", Assembly, "convert-to-nocow", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        internal static ChildProcess ConvertToNoCowPausing(string path, long pauseAfter, bool namedTemporary = false) =>
+            ChildProcess.Start("dotnet", Assembly, namedTemporary ? "convert-to-nocow-named" : "convert-to-nocow", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         /// <summary>Starts defragmenting <paramref name="path"/> in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
         internal static ChildProcess DefragPausing(string path, long pauseAfter) =>

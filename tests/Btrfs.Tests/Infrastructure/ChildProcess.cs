@@ -33,6 +33,35 @@ namespace Btrfs.Tests.Infrastructure
         internal static ChildProcess Mapping(string path) =>
             Start("python3", "-c", "import mmap,os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nm=mmap.mmap(fd,0,prot=mmap.PROT_READ)\nos.close(fd)\nprint('ready',flush=True)\nsys.stdin.read()", path);
 
+        /// <summary>
+        /// A process with the file open for reading and writing (as a VM or a database keeps it):
+        /// <see cref="WriteAt"/> makes it pwrite through that descriptor, as the process's next write would.
+        /// </summary>
+        internal static ChildProcess Writer(string path) =>
+            Start("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_RDWR)\nprint('ready',flush=True)\nfor line in sys.stdin:\n  off,text=line.rstrip('\\n').split(' ',1)\n  os.pwrite(fd,text.encode(),int(off))\n  os.fsync(fd)\n  print('ok',flush=True)", path);
+
+        /// <summary>A <see cref="Writer"/> writes <paramref name="text"/> at <paramref name="offset"/> through its descriptor (and fsyncs).</summary>
+        internal void WriteAt(long offset, string text)
+        {
+            process.StandardInput.WriteLine(offset.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + text);
+            process.StandardInput.Flush();
+            if (ReadLine(TimeSpan.FromSeconds(60)) != "ok")
+            {
+                throw new InvalidOperationException("the writer did not write: " + StdErr);
+            }
+        }
+
+        /// <summary>Waits for the process to end; its exit code.</summary>
+        internal int WaitForExit(TimeSpan timeout)
+        {
+            if (!process.WaitForExit(timeout))
+            {
+                throw new TimeoutException("the child did not end: " + StdErr);
+            }
+
+            return process.ExitCode;
+        }
+
         /// <summary>Starts a command and waits for its first output line ("ready").</summary>
         internal static ChildProcess Start(string file, params string[] args)
         {

@@ -17,23 +17,40 @@ namespace Btrfs.Tests.Infrastructure
         private readonly FsUid user;
         private readonly CapData[] saved = new CapData[2];
 
-        private Unprivileged()
+        private Unprivileged(bool allCapabilities)
         {
             user = FsUid.Become(FsUid.Nobody);
             var header = new CapHeader { Version = Version3, Pid = 0 };
             var data = new CapData[2];
             Check(capget(ref header, data), "capget");
             Array.Copy(data, saved, 2);
-            data[0].Effective &= ~(1u << CapSysAdmin);
+            if (allCapabilities)
+            {
+                data[0].Effective = 0;
+                data[1].Effective = 0;
+            }
+            else
+            {
+                data[0].Effective &= ~(1u << CapSysAdmin);
+            }
+
             Check(capset(ref header, data), "capset");
             Check(capget(ref header, data), "capget");
-            if ((data[0].Effective & (1u << CapSysAdmin)) != 0)
+            if ((data[0].Effective & (1u << CapSysAdmin)) != 0 || (allCapabilities && (data[0].Effective | data[1].Effective) != 0))
             {
-                throw new InvalidOperationException("CAP_SYS_ADMIN is still effective after capset");
+                throw new InvalidOperationException("capabilities are still effective after capset");
             }
         }
 
-        internal static Unprivileged Begin() => new();
+        /// <summary>Nobody's file credentials, without CAP_SYS_ADMIN (the other capabilities stay).</summary>
+        internal static Unprivileged Begin() => new(allCapabilities: false);
+
+        /// <summary>
+        /// Nobody as far as the kernel's checks of this thread go: nobody's file credentials and no
+        /// effective capability at all (no CAP_LEASE, no CAP_SYS_PTRACE: other users' /proc/*/fd and
+        /// maps are unreadable, a lease only on nobody's own files).
+        /// </summary>
+        internal static Unprivileged AsNobody() => new(allCapabilities: true);
 
         public void Dispose()
         {

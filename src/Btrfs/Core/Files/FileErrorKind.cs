@@ -48,6 +48,9 @@ namespace Btrfs.Core
         /// <summary>Another process has the file open or mapped.</summary>
         InUse,
 
+        /// <summary>Whether another process has the file open cannot be proven (no write lease: not the owner, or leases disabled).</summary>
+        InUseUnknown,
+
         /// <summary>The file has more than one hard link, and replacing this name would split them.</summary>
         HardLinks,
 

@@ -6,6 +6,7 @@ namespace Btrfs.Core
     using System.IO;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>A process that has a file open or mapped.</summary>
     public readonly record struct FileUser(int ProcessId, string Command, bool Mapped)
@@ -91,23 +92,95 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Refuses a file another process has open or mapped.</summary>
-        internal static void ThrowIfInUse(RegularFile file, string what)
+        /// <summary>
+        /// Refuses a file another process has open or mapped, proven by the kernel: a write lease is
+        /// taken and released at once (<see cref="WriteLease"/>: granted only while no other open file
+        /// description or mapping exists, whoever holds it). The /proc scan names the holders. Where no
+        /// lease can be had (not the owner, leases disabled), the /proc scan decides only when
+        /// <paramref name="assumeNotInUse"/> is given; otherwise the file is refused as unprovable.
+        /// The change itself then holds a lease through the swap (<see cref="TemporaryFile.Replace"/>).
+        /// </summary>
+        internal static void ThrowIfInUse(RegularFile file, string what, bool assumeNotInUse)
+        {
+            using WriteLease? lease = WriteLease.TryTake(file.Handle, out LeaseOutcome outcome, out int errno);
+            if (lease is null)
+            {
+                ThrowUnleased(file, what, outcome, errno, assumeNotInUse);
+            }
+        }
+
+        /// <summary>
+        /// No lease was granted: refuses with the holders the /proc scan can name (FileInUse), or when
+        /// the kernel said it is in use but no holder is visible to this user, or, when no lease could be
+        /// asked for at all, unless <paramref name="assumeNotInUse"/> (InUseUnknown). Returns only when
+        /// the caller may go on without a lease.
+        /// </summary>
+        internal static void ThrowUnleased(RegularFile file, string what, LeaseOutcome outcome, int errno, bool assumeNotInUse)
         {
             List<FileUser> users = FindUsers(file);
-            if (users.Count == 0)
+            if (users.Count > 0 || outcome == LeaseOutcome.InUse)
+            {
+                throw InUse(file, what, users);
+            }
+
+            if (assumeNotInUse)
             {
                 return;
             }
 
-            string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5)));
-            string more = users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty;
+            string me = CurrentFileSystemUid() is uint uid ? "uid " + uid.ToString(CultureInfo.InvariantCulture) : "another user";
+            string why = outcome == LeaseOutcome.NotOwner
+                ? $"the kernel proves that with a write lease, which it grants only to the file's owner (uid {file.Status.Uid.ToString(CultureInfo.InvariantCulture)}) or to root, and this process runs as {me}; other users' processes are invisible to it in /proc"
+                : $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
             throw new FileOperationException(
+                FileErrorKind.InUseUnknown,
+                errno,
+                "fcntl(F_SETLEASE)",
+                file.Path,
+                $"Cannot {Phrase(what, file.Path)}: it cannot be proven that no other process has it open: {why}. A process that kept it open would go on writing to the old file and its writes would be lost. Run as the file's owner or as root{(outcome == LeaseOutcome.NotOwner ? string.Empty : " with leases enabled")}, or add -AssumeNotInUse if you know that nothing (no VM, no database) uses it. Nothing was changed.");
+        }
+
+        /// <summary>The FileInUse refusal, naming the holders the /proc scan found (or saying they are invisible).</summary>
+        private static FileOperationException InUse(RegularFile file, string what, List<FileUser> users)
+        {
+            string by;
+            if (users.Count == 0)
+            {
+                by = "a process this user cannot see (the kernel refused a write lease because another open file or mapping of it exists; as root the /proc scan would name it)";
+            }
+            else
+            {
+                string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5)));
+                by = list + (users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty);
+            }
+
+            return new FileOperationException(
                 FileErrorKind.InUse,
                 Libc.EBUSY,
-                "/proc/*/fd",
+                "fcntl(F_SETLEASE)",
                 file.Path,
-                $"Cannot {Phrase(what, file.Path)}: it is in use by {list}{more}. A process that keeps the file open would go on writing to the old copy and its writes would be lost. Stop it (for example shut down the VM) and try again.");
+                $"Cannot {Phrase(what, file.Path)}: it is in use by {by}. A process that keeps the file open would go on writing to the old copy and its writes would be lost. Stop it (for example shut down the VM) and try again; -Force does not override this.");
+        }
+
+        /// <summary>The filesystem uid of this thread (what permission checks use), from /proc/thread-self/status.</summary>
+        private static uint? CurrentFileSystemUid()
+        {
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/thread-self/status"))
+                {
+                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                    {
+                        string[] f = line.Split('\t', StringSplitOptions.RemoveEmptyEntries);
+                        return uint.Parse(f[^1], CultureInfo.InvariantCulture); // real, effective, saved, filesystem
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+            {
+            }
+
+            return null;
         }
 
         /// <summary>True when /proc/swaps lists this inode.</summary>

@@ -65,6 +65,10 @@ namespace Btrfs.Core
         internal static FileStatus? Of(SafeFileDescriptor fd) =>
             Libc.StatXDescriptor(fd, string.Empty, Libc.AT_EMPTY_PATH, Mask, out Libc.StatX st) == 0 ? From(st) : null;
 
+        /// <summary>lstat of a name in an open directory (never following a link), or null with errno set.</summary>
+        internal static FileStatus? OfAt(SafeFileDescriptor dir, string name) =>
+            Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+
         /// <summary>stat (following links) or lstat of a path, or null with errno set.</summary>
         internal static FileStatus? OfPath(string path, bool followLinks) =>
             Libc.StatXPath(Libc.AT_FDCWD, path, followLinks ? 0 : Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;

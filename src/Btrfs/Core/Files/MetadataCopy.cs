@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Runtime.InteropServices;
     using System.Text;
     using Btrfs.Interop;
@@ -14,7 +15,7 @@ namespace Btrfs.Core
     /// </summary>
     internal static class MetadataCopy
     {
-        internal static unsafe void Copy(RegularFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true)
+        internal static unsafe void Copy(RegularFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true, IReadOnlyCollection<string>? skipXattrs = null)
         {
             FileStatus st = source.Status;
             if (Libc.FChown(target, st.Uid, st.Gid) != 0)
@@ -29,6 +30,11 @@ namespace Btrfs.Core
 
             foreach (string name in includeXattrs ? ListXattrs(source) : new List<string>())
             {
+                if (skipXattrs?.Contains(name) == true)
+                {
+                    continue;
+                }
+
                 byte[]? value = GetXattr(source, name);
                 if (value is null)
                 {

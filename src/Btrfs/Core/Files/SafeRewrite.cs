@@ -17,6 +17,9 @@ namespace Btrfs.Core
         /// <summary>Inode flags cleared on the new file while it is still empty.</summary>
         public InodeFlags ClearFlags { get; init; }
 
+        /// <summary>Extended attributes of the original that the new file does not get (btrfs.compression on a NOCOW copy).</summary>
+        public IReadOnlyCollection<string> SkipXattrs { get; init; } = Array.Empty<string>();
+
         /// <summary>Called with the bytes copied so far, after every chunk. May throw to abort.</summary>
         public Action<long>? Progress { get; init; }
 
@@ -25,6 +28,15 @@ namespace Btrfs.Core
 
         /// <summary>Skip O_TMPFILE and use a hidden named temporary file (the path for filesystems without O_TMPFILE; tests use it).</summary>
         public bool ForceNamedTemporary { get; init; }
+
+        /// <summary>Where no write lease can prove that nobody else has the file open, go on on the /proc scan alone.</summary>
+        public bool AssumeNotInUse { get; init; }
+
+        /// <summary>Told about things done besides the rewrite (a stale temporary file of a killed run removed).</summary>
+        public Action<string>? Notice { get; init; }
+
+        /// <summary>Tests only: called with the lease held, just before the names are exchanged.</summary>
+        internal Action? BeforeSwap { get; init; }
     }
 
     /// <summary>
@@ -44,9 +56,11 @@ namespace Btrfs.Core
     /// name that every exit path removes and that the next run in the directory cleans up), its
     /// attributes set while it is empty, a hole-preserving read/write copy, fsync, the original's
     /// mode, owner, group, times, extended attributes (ACLs included) and usage flags, a byte-for-byte
-    /// comparison, a check that the original did not change meanwhile and that no other process
-    /// opened it, then an atomic rename over the original and an fsync of the directory. Any failure
-    /// or cancellation before the rename leaves the original exactly as it was and no temporary file.
+    /// comparison, then, with a write lease on the original proving that no other process has it open
+    /// (see <see cref="TemporaryFile.Replace"/>) and a check that it did not change meanwhile, an
+    /// atomic exchange of names and an fsync of the directory. Any failure or cancellation before the
+    /// exchange, and anyone opening the original during it, leaves the original exactly as it was and
+    /// no temporary file.
     /// </summary>
     internal static class SafeRewrite
     {
@@ -59,13 +73,16 @@ namespace Btrfs.Core
             FileStatus before = source.Status;
 
             using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath, "The file is unchanged.");
-
-            if (session.FirstVisit(dirPath))
-            {
-                TemporaryFile.RemoveStale(dir, dirPath);
-            }
-
             using TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary);
+
+            // Only where a named temporary file is needed for the copy can a killed run have left one.
+            if (temp.WasNamedFromStart && session.FirstVisit(dirPath))
+            {
+                foreach (string stale in temp.RemoveStale(dirPath))
+                {
+                    options.Notice?.Invoke($"Removed '{System.IO.Path.Combine(dirPath, stale)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).");
+                }
+            }
             string tempLabel = $"the new copy of '{source.Path}'";
 
             // 1. Attributes that only take on an empty file.
@@ -103,17 +120,18 @@ namespace Btrfs.Core
 
             // 3. The metadata, times last (every other change would touch them).
             InodeFlags originalFlags = InodeFlagsIo.Get(source.Handle, source.Path);
-            MetadataCopy.Copy(source, temp.Handle, tempLabel, tempFlags, originalFlags);
+            MetadataCopy.Copy(source, temp.Handle, tempLabel, tempFlags, originalFlags, skipXattrs: options.SkipXattrs);
             Sync(temp.Handle, source.Path, before.Size);
 
-            // 4. The original did not change meanwhile and nobody opened it.
+            // 4. Into place, atomically, with a write lease proving that nobody else has the original
+            //    open, checked before and after the names are exchanged; the original did not change.
             options.Cancel.ThrowIfCancellationRequested();
-            ThrowIfChanged(source, before, dir, name);
-            FileGuards.ThrowIfInUse(source, "rewrite");
-            options.Cancel.ThrowIfCancellationRequested();
-
-            // 5. Into place, atomically.
-            temp.LinkAndReplace(name, source.Path);
+            temp.Replace(source, name, source.Path, "rewrite {0}", options.AssumeNotInUse, () =>
+            {
+                ThrowIfChanged(source, before, dir, name);
+                options.Cancel.ThrowIfCancellationRequested();
+                options.BeforeSwap?.Invoke();
+            });
             if (Libc.FSync(dir) != 0)
             {
                 throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", dirPath, "The new file is in place, but the directory could not be synced:");

@@ -1,36 +1,48 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
     using System.Runtime.InteropServices;
     using System.Text;
     using System.Text.RegularExpressions;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
-    /// A new file in a directory that has no name until it is complete: O_TMPFILE (a crash leaves
-    /// nothing), or on filesystems without it a hidden name, ".&lt;name&gt;.~btrfs-&lt;pid&gt;-&lt;8 hex&gt;",
-    /// that Dispose removes unless the file was put in place, and that <see cref="RemoveStale"/>
-    /// removes after a run that was killed.
+    /// A new file in an open directory that has no name until it is complete: O_TMPFILE (a crash leaves
+    /// nothing), or on filesystems without it a hidden name, ".&lt;name&gt;.~btrfs-&lt;pid&gt;-&lt;8 hex&gt;".
+    /// Every such file carries a marker (the extended attribute <see cref="MarkerAttribute"/> whose
+    /// value repeats the name's pid and random part), so that <see cref="RemoveStale"/> removes only
+    /// files this module provably made: never a file that merely has a name like that.
     /// </summary>
     internal sealed partial class TemporaryFile : IDisposable
     {
         /// <summary>What every hidden temporary name contains.</summary>
         internal const string Marker = ".~btrfs-";
 
+        /// <summary>The extended attribute that proves a hidden file is this module's own temporary file.</summary>
+        internal const string MarkerAttribute = "user.btrfs-module.temporary";
+
         private readonly SafeFileDescriptor dir;
+        private readonly string stamp;
         private string? linkedName;
         private bool committed;
+        private bool marked;
 
-        private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName)
+        private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName, string stamp)
         {
             this.dir = dir;
             Handle = handle;
             this.linkedName = linkedName;
+            this.stamp = stamp;
         }
 
         internal SafeFileDescriptor Handle { get; }
+
+        /// <summary>The file was created with a hidden name (the filesystem has no O_TMPFILE, or one was asked for).</summary>
+        internal bool WasNamedFromStart { get; private set; }
 
         /// <summary>
         /// Creates the file in the open directory <paramref name="dir"/>; <paramref name="name"/> is the
@@ -38,12 +50,14 @@ namespace Btrfs.Core
         /// </summary>
         internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180)
         {
+            string stamp = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
+                + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
             if (!forceNamed)
             {
                 SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, mode);
                 if (!fd.IsInvalid)
                 {
-                    return new TemporaryFile(dir, fd, null);
+                    return new TemporaryFile(dir, fd, null, stamp);
                 }
 
                 int errno = Marshal.GetLastPInvokeError();
@@ -54,7 +68,7 @@ namespace Btrfs.Core
                 }
             }
 
-            string hidden = HiddenName(name);
+            string hidden = HiddenName(name, stamp);
             SafeFileDescriptor named = Libc.OpenAt(dir, hidden, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, mode);
             if (named.IsInvalid)
             {
@@ -63,22 +77,15 @@ namespace Btrfs.Core
                 throw CreateFailure(errno, dirPath, name);
             }
 
-            return new TemporaryFile(dir, named, hidden);
+            var temp = new TemporaryFile(dir, named, hidden, stamp) { WasNamedFromStart = true };
+            temp.Mark();
+            return temp;
         }
 
-        /// <summary>Gives the file a hidden name (if it has none yet) and renames it over <paramref name="name"/>, atomically.</summary>
-        internal void LinkAndReplace(string name, string path)
-        {
-            EnsureLinked(name, path);
-            if (Libc.RenameAt(dir, linkedName!, dir, name) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "renameat", path, "Cannot put the new file in place of", "The original is unchanged.");
-            }
-
-            committed = true;
-        }
-
-        /// <summary>Gives the file the name <paramref name="name"/>, which must not exist (EEXIST otherwise: nothing is overwritten).</summary>
+        /// <summary>
+        /// Gives the file the name <paramref name="name"/>, which must not exist (EEXIST otherwise:
+        /// nothing is overwritten). A new name replaces no one's file, so no lease is needed.
+        /// </summary>
         internal void LinkAsNew(string name, string path)
         {
             int errno = Link(name); // fails with EEXIST if the name exists: nothing is overwritten
@@ -87,16 +94,122 @@ namespace Btrfs.Core
                 throw LinkFailure(errno, path);
             }
 
-            if (linkedName is null)
+            committed = true;
+            Unmark();
+            if (linkedName is not null)
             {
+                // It had a hidden name as well: drop that one.
+                _ = Libc.UnlinkAt(dir, linkedName, 0);
+                linkedName = null;
+            }
+        }
+
+        /// <summary>
+        /// Puts this file in place of <paramref name="original"/> (open, and named <paramref name="name"/>
+        /// in this file's directory), atomically, proving first that nobody else has the original open:
+        /// <list type="number">
+        /// <item>a write lease on the original (<see cref="WriteLease"/>), which the kernel grants only
+        /// when no other open file description or mapping of it exists, and which blocks anyone who
+        /// opens it from then on; where none can be taken (not the owner, leases disabled) the /proc
+        /// scan decides, and only <paramref name="assumeNotInUse"/> lets it go on;</item>
+        /// <item>a write lease on this file too, and <paramref name="verifyUnchanged"/> (the original was
+        /// not written meanwhile and its name still leads to it);</item>
+        /// <item>an exchange of the two names (renameat2 RENAME_EXCHANGE), then both leases read again:
+        /// if someone opened the original in between (the opener is blocked in the kernel, about to get
+        /// the old inode), the exchange is undone before the lease is released, so the opener gets the
+        /// original, unchanged, under its name; otherwise the old inode's name is removed.</item>
+        /// </list>
+        /// Every refusal leaves the original exactly as it was, under its name.
+        /// </summary>
+        internal void Replace(RegularFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged)
+        {
+            EnsureLinked(name, path);
+            using WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
+            if (oldLease is null)
+            {
+                FileGuards.ThrowUnleased(original, what, outcome, errno, assumeNotInUse);
+            }
+
+            using WriteLease? newLease = oldLease is null ? null : WriteLease.TryTake(Handle, out LeaseOutcome newOutcome, out _);
+            if (oldLease is not null && newLease is null)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InUse,
+                    Libc.EAGAIN,
+                    "fcntl(F_SETLEASE)",
+                    path,
+                    $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy under its temporary name '{linkedName}'. The original was left as it is; the copy was removed.");
+            }
+
+            verifyUnchanged();
+
+            if (Libc.RenameAt2(dir, linkedName!, dir, name, Libc.RENAME_EXCHANGE) != 0)
+            {
+                int exchangeErrno = Marshal.GetLastPInvokeError();
+                if (exchangeErrno is not (Libc.EINVAL or Libc.ENOSYS or Libc.EOPNOTSUPP))
+                {
+                    throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
+                }
+
+                // A filesystem without RENAME_EXCHANGE: a plain rename over the original, with the
+                // lease (if any) held through it; an opener blocked by the lease is only told after.
+                if (oldLease is not null && !oldLease.IsIntact)
+                {
+                    throw OpenedMeanwhile(path, what);
+                }
+
+                if (Libc.RenameAt(dir, linkedName!, dir, name) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "renameat", path, "Cannot put the new file in place of", "The original is unchanged.");
+                }
+
                 committed = true;
+                linkedName = null;
+                Unmark();
                 return;
             }
 
-            // It had a hidden name as well: drop that one.
+            // The hidden name now holds whatever the name held: it must be the original.
+            if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+            {
+                UndoExchange(name, path);
+                throw new FileOperationException(
+                    FileErrorKind.ChangedDuringCopy,
+                    0,
+                    "renameat2",
+                    path,
+                    $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
+            }
 
+            if (oldLease is not null && !oldLease.IsIntact)
+            {
+                // Someone opened the original before the exchange and waits for the lease: give the
+                // name back to the original before the lease is released (Dispose).
+                bool newOpened = newLease is not null && !newLease.IsIntact;
+                UndoExchange(name, path);
+                if (newOpened)
+                {
+                    // And someone opened the new file after it: it keeps its hidden name, so that
+                    // neither opener writes into a file without a name.
+                    committed = true;
+                    throw new FileOperationException(
+                        FileErrorKind.InUse,
+                        Libc.EAGAIN,
+                        "fcntl(F_GETLEASE)",
+                        path,
+                        $"Cannot {FileGuards.Phrase(what, path)}: processes opened both the original and the new copy while one replaced the other. The original is back under its name, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
+                }
+
+                throw OpenedMeanwhile(path, what);
+            }
+
+            // Done: the old inode leaves under the hidden name.
             committed = true;
-            _ = Libc.UnlinkAt(dir, linkedName, 0);
+            Unmark();
+            if (Libc.UnlinkAt(dir, linkedName!, 0) == 0)
+            {
+                linkedName = null;
+            }
         }
 
         public void Dispose()
@@ -109,10 +222,20 @@ namespace Btrfs.Core
             Handle.Dispose();
         }
 
-        /// <summary>Removes hidden temporary files left in the directory by runs whose process no longer exists.</summary>
-        internal static int RemoveStale(SafeFileDescriptor dir, string dirPath)
+        /// <summary>
+        /// Removes the hidden temporary files that runs of this module left in the directory when they
+        /// were killed, and only those: a name of the pattern, a regular file with one link, the same
+        /// owner as this (just created) file, the marker attribute matching the name, and no process
+        /// with the name's pid. Returns the names removed.
+        /// </summary>
+        internal List<string> RemoveStale(string dirPath)
         {
-            int removed = 0;
+            var removed = new List<string>();
+            if (FileStatus.Of(Handle) is not FileStatus mine)
+            {
+                return removed;
+            }
+
             string[] names;
             try
             {
@@ -120,28 +243,93 @@ namespace Btrfs.Core
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return 0;
+                return removed;
             }
 
-            foreach (string path in names)
+            foreach (string candidate in names)
             {
-                string file = Path.GetFileName(path);
+                string file = Path.GetFileName(candidate);
                 Match m = TemporaryName().Match(file);
-                if (!m.Success || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+                if (!m.Success || file == linkedName || Directory.Exists("/proc/" + m.Groups["pid"].Value))
                 {
                     continue;
                 }
 
-                if (Libc.StatXAt(dir, file, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_TYPE, out Libc.StatX st) == 0
-                    && (st.Mode & Libc.S_IFMT) == Libc.S_IFREG
-                    && Libc.UnlinkAt(dir, file, 0) == 0)
+                if (FileStatus.OfAt(dir, file) is not { IsRegular: true } named)
                 {
-                    removed++;
+                    continue; // never opened: not a regular file
+                }
+
+                using SafeFileDescriptor fd = Libc.OpenAt(dir, file, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+                if (fd.IsInvalid
+                    || FileStatus.Of(fd) is not FileStatus st
+                    || !st.IsRegular
+                    || !st.SameInode(named)
+                    || st.Links != 1
+                    || st.Uid != mine.Uid
+                    || ReadMarker(fd) != m.Groups["stamp"].Value)
+                {
+                    continue;
+                }
+
+                // The name must still lead to the inode just examined.
+                if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Libc.UnlinkAt(dir, file, 0) == 0)
+                {
+                    removed.Add(file);
                 }
             }
 
             return removed;
         }
+
+        private static unsafe string? ReadMarker(SafeFileDescriptor fd)
+        {
+            byte* buffer = stackalloc byte[64];
+            nint n = Libc.FGetXattr(fd, MarkerAttribute, buffer, 64);
+            return n <= 0 ? null : Encoding.ASCII.GetString(buffer, (int)n);
+        }
+
+        private unsafe void Mark()
+        {
+            byte[] value = Encoding.ASCII.GetBytes(stamp);
+            fixed (byte* v = value)
+            {
+                // Best effort: without user xattrs (an old tmpfs) the file is simply never removed by RemoveStale.
+                marked = Libc.FSetXattr(Handle, MarkerAttribute, v, (nuint)value.Length, 0) == 0;
+            }
+        }
+
+        private void Unmark()
+        {
+            if (marked)
+            {
+                _ = Libc.FRemoveXattr(Handle, MarkerAttribute);
+                marked = false;
+            }
+        }
+
+        private void UndoExchange(string name, string path)
+        {
+            if (Libc.RenameAt2(dir, linkedName!, dir, name, Libc.RENAME_EXCHANGE) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                committed = true; // both names hold a file someone may need: remove neither
+                throw new FileOperationException(
+                    FileErrorKind.IOError,
+                    errno,
+                    "renameat2",
+                    path,
+                    $"Cannot give '{path}' back its original file after a failed replacement ({Libc.ErrnoName(errno)}): the original is now '{linkedName}' in the same directory and the new copy is '{path}'. Rename them by hand.");
+            }
+        }
+
+        private static FileOperationException OpenedMeanwhile(string path, string what) =>
+            new(
+                FileErrorKind.InUse,
+                Libc.EAGAIN,
+                "fcntl(F_GETLEASE)",
+                path,
+                $"Cannot {FileGuards.Phrase(what, path)}: another process opened it while it was being replaced. It was left exactly as it was, under its name, for that process; the copy was removed. Try again when nothing uses the file.");
 
         private string SelfPath() => "/proc/self/fd/" + Handle.Fd.ToString(CultureInfo.InvariantCulture);
 
@@ -153,13 +341,13 @@ namespace Btrfs.Core
                 return 0;
             }
 
-            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            int errno = Marshal.GetLastPInvokeError();
             if (errno is not (Libc.ENOENT or Libc.EPERM or Libc.EINVAL))
             {
                 return errno;
             }
 
-            return Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, newName, Libc.AT_SYMLINK_FOLLOW) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, newName, Libc.AT_SYMLINK_FOLLOW) == 0 ? 0 : Marshal.GetLastPInvokeError();
         }
 
         private void EnsureLinked(string name, string path)
@@ -169,7 +357,8 @@ namespace Btrfs.Core
                 return;
             }
 
-            string hidden = HiddenName(name);
+            Mark();
+            string hidden = HiddenName(name, stamp);
             int errno = Link(hidden);
             if (errno != 0)
             {
@@ -184,7 +373,7 @@ namespace Btrfs.Core
                 ? new FileOperationException(FileErrorKind.AlreadyExists, errno, "linkat", path, $"Cannot create '{path}': a file of that name appeared meanwhile. It was left as it is; the new file was discarded.")
                 : FileOperationException.FromErrno(errno, "linkat", path, "Cannot create", "Nothing was left behind.");
 
-        private static string HiddenName(string name)
+        private static string HiddenName(string name, string stamp)
         {
             // NAME_MAX is 255 bytes: keep a recognizable prefix of the name.
             string prefix = name;
@@ -193,9 +382,7 @@ namespace Btrfs.Core
                 prefix = prefix[..^1];
             }
 
-            string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            string rand = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
-            return "." + prefix + Marker + pid + "-" + rand;
+            return "." + prefix + Marker + stamp;
         }
 
         private static FileOperationException CreateFailure(int errno, string dirPath, string name) =>
@@ -206,7 +393,7 @@ namespace Btrfs.Core
                 "Cannot create a new file next to",
                 errno is Libc.EACCES or Libc.EPERM ? "Writing into its directory needs write permission there. Nothing was changed." : "Nothing was changed.");
 
-        [GeneratedRegex(@"^\..*\.~btrfs-(?<pid>\d+)-[0-9a-f]{8}$", RegexOptions.CultureInvariant)]
+        [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex TemporaryName();
     }
 }

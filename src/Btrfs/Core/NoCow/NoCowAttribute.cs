@@ -18,6 +18,17 @@ namespace Btrfs.Core
     /// <summary>Set-NoCow's Core: sets or clears FS_NOCOW_FL on a directory or an empty file, and proves it took.</summary>
     public static class NoCowAttribute
     {
+        /// <summary>The extended attribute `btrfs property set FILE compression ALGO` writes (btrfs refuses it on NOCOW files).</summary>
+        internal const string CompressionProperty = "btrfs.compression";
+
+        /// <summary>The file's compression property (zstd, lzo, zlib...), or null when it has none.</summary>
+        internal static unsafe string? CompressionPropertyOf(RegularFile item)
+        {
+            byte* buffer = stackalloc byte[64];
+            nint n = Libc.FGetXattr(item.Handle, CompressionProperty, buffer, 64);
+            return n <= 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('\0');
+        }
+
         /// <summary>
         /// Checks that the attribute can change, returning the open item and its flags; throws
         /// <see cref="FileOperationException"/> with the reason otherwise. Symbolic links are refused.

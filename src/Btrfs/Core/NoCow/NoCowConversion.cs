@@ -5,6 +5,25 @@ namespace Btrfs.Core
     using System.Threading;
     using Btrfs.Interop;
 
+    /// <summary>What a conversion may do beyond the safe default.</summary>
+    public sealed record NoCowConversionOptions
+    {
+        /// <summary>Convert a file with more than one hard link (only this name gets the new file).</summary>
+        public bool AllowHardLinks { get; init; }
+
+        /// <summary>Where no write lease can prove that nobody else has the file open, rely on the /proc scan alone.</summary>
+        public bool AssumeNotInUse { get; init; }
+
+        /// <summary>To NOCOW: drop the file's compression (chattr +c or the btrfs.compression property) instead of refusing.</summary>
+        public bool DropCompression { get; init; }
+
+        /// <summary>Tests only: use a hidden named temporary file instead of O_TMPFILE.</summary>
+        internal bool ForceNamedTemporary { get; init; }
+
+        /// <summary>Tests only: called with the lease held, just before the names are exchanged.</summary>
+        internal Action? BeforeSwap { get; init; }
+    }
+
     /// <summary>
     /// ConvertTo-NoCow / ConvertFrom-NoCow's Core: a checked plan for one file (everything that
     /// would refuse the conversion is found before anything is written), then <see cref="Run"/>,
@@ -13,11 +32,13 @@ namespace Btrfs.Core
     public sealed class NoCowConversion : IDisposable
     {
         private readonly RegularFile file;
+        private readonly NoCowConversionOptions options;
         private readonly List<string> warnings = new();
 
-        private NoCowConversion(RegularFile file, bool toNoCow)
+        private NoCowConversion(RegularFile file, bool toNoCow, NoCowConversionOptions options)
         {
             this.file = file;
+            this.options = options;
             ToNoCow = toNoCow;
         }
 
@@ -45,16 +66,18 @@ namespace Btrfs.Core
         /// <summary>
         /// Opens <paramref name="path"/> (never through a symbolic link) and checks everything that
         /// refuses a conversion: not btrfs, immutable or append-only, read-only mount or snapshot,
-        /// active swapfile, more than one hard link (unless <paramref name="allowHardLinks"/>), open
-        /// or mapped by a process, not enough free space. Throws <see cref="FileOperationException"/>.
+        /// active swapfile, more than one hard link (unless allowed), open or mapped by a process (a
+        /// write lease proves it; see <see cref="NoCowConversionOptions.AssumeNotInUse"/>), compressed
+        /// (to NOCOW, unless <see cref="NoCowConversionOptions.DropCompression"/>), not enough free
+        /// space. Throws <see cref="FileOperationException"/>.
         /// </summary>
-        public static NoCowConversion Prepare(string path, bool toNoCow, bool allowHardLinks)
+        public static NoCowConversion Prepare(string path, bool toNoCow, NoCowConversionOptions? options = null)
         {
             RegularFile file = RegularFile.Open(path, OpenOptions.NoFollow);
-            var plan = new NoCowConversion(file, toNoCow);
+            var plan = new NoCowConversion(file, toNoCow, options ?? new NoCowConversionOptions());
             try
             {
-                plan.Check(allowHardLinks);
+                plan.Check();
                 return plan;
             }
             catch
@@ -68,22 +91,26 @@ namespace Btrfs.Core
         /// Rewrites the file. <paramref name="progress"/> gets the bytes copied so far; cancellation
         /// (or an exception from <paramref name="progress"/>) aborts with the original untouched.
         /// </summary>
-        internal void Run(RewriteSession session, Action<long>? progress, CancellationToken cancel, bool forceNamedTemporary = false)
+        internal void Run(RewriteSession session, Action<long>? progress, CancellationToken cancel, Action<string>? notice = null)
         {
             if (AlreadyInState)
             {
                 return;
             }
 
-            var options = new RewriteOptions
+            var rewrite = new RewriteOptions
             {
                 SetFlags = ToNoCow ? InodeFlags.NoCow : InodeFlags.None,
                 ClearFlags = ToNoCow ? InodeFlags.Compress : InodeFlags.NoCow,
+                SkipXattrs = ToNoCow ? new[] { NoCowAttribute.CompressionProperty } : Array.Empty<string>(),
                 Progress = progress,
                 Cancel = cancel,
-                ForceNamedTemporary = forceNamedTemporary,
+                ForceNamedTemporary = options.ForceNamedTemporary,
+                AssumeNotInUse = options.AssumeNotInUse,
+                Notice = notice,
+                BeforeSwap = options.BeforeSwap,
             };
-            SafeRewrite.Run(file, session, options);
+            SafeRewrite.Run(file, session, rewrite);
         }
 
         /// <summary>Runs with a session of its own (Core used alone).</summary>
@@ -92,7 +119,7 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public void Dispose() => file.Dispose();
 
-        private void Check(bool allowHardLinks)
+        private void Check()
         {
             string what = ToNoCow ? "convert {0} to NOCOW" : "convert {0} to COW";
             NoCowAttribute.ThrowUnlessBtrfs(file, what);
@@ -106,7 +133,7 @@ namespace Btrfs.Core
             FileGuards.ThrowIfUnchangeable(file, flags, what);
             if (file.Status.Links > 1)
             {
-                if (!allowHardLinks)
+                if (!options.AllowHardLinks)
                 {
                     throw new FileOperationException(
                         FileErrorKind.HardLinks,
@@ -119,7 +146,8 @@ namespace Btrfs.Core
                 warnings.Add($"'{file.Path}' has {file.Status.Links} hard links: only this name gets the converted file; the other {file.Status.Links - 1} keep the old data and its attributes.");
             }
 
-            FileGuards.ThrowIfInUse(file, what);
+            CheckCompression(flags, what);
+            FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
             DataBytes = HoleAwareCopy.DataBytes(file.Handle, file.Size, file.Path);
             AvailableBytes = file.AvailableBytes();
@@ -133,11 +161,41 @@ namespace Btrfs.Core
                     file.Path,
                     $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
             }
+        }
 
-            if (ToNoCow && (flags & InodeFlags.Compress) != 0)
+        /// <summary>
+        /// NOCOW and compression exclude each other (btrfs never compresses NOCOW data, and refuses
+        /// both flags, or the compression property on a NOCOW file, with EINVAL): decided before
+        /// anything is written, never half-way.
+        /// </summary>
+        private void CheckCompression(InodeFlags flags, string what)
+        {
+            if (!ToNoCow)
             {
-                warnings.Add($"'{file.Path}' has the compression attribute (chattr +c); the NOCOW copy will not have it, because NOCOW data is never compressed.");
+                return;
             }
+
+            string? property = NoCowAttribute.CompressionPropertyOf(file);
+            bool attribute = (flags & InodeFlags.Compress) != 0;
+            if (!attribute && property is null)
+            {
+                return;
+            }
+
+            string has = attribute && property is not null ? $"the compression attribute (chattr +c) and the compression property '{property}' (btrfs property)"
+                : attribute ? "the compression attribute (chattr +c)"
+                : $"the compression property '{property}' (btrfs property set ... compression)";
+            if (!options.DropCompression)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.NoCowConflictsWithCompression,
+                    Libc.EINVAL,
+                    "FS_IOC_GETFLAGS",
+                    file.Path,
+                    $"Cannot {FileGuards.Phrase(what, file.Path)}: it has {has}, and btrfs never compresses NOCOW data, so the two exclude each other. Add -DropCompression to convert it without compression, or clear it first (chattr -c; btrfs property set <file> compression ''). Nothing was changed.");
+            }
+
+            warnings.Add($"'{file.Path}' has {has}; the NOCOW copy will not have it (-DropCompression), because NOCOW data is never compressed.");
         }
     }
 }

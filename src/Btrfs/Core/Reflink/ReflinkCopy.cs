@@ -147,7 +147,13 @@ namespace Btrfs.Core
                 cancel.ThrowIfCancellationRequested();
                 if (existing is not null)
                 {
-                    temp.LinkAndReplace(destinationName, destination);
+                    temp.Replace(existing, destinationName, destination, "replace {0}", options.AssumeNotInUse, () =>
+                    {
+                        if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
+                        {
+                            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; the new copy was removed.");
+                        }
+                    });
                 }
                 else
                 {
@@ -241,7 +247,13 @@ namespace Btrfs.Core
             }
 
             existing = RegularFile.Open(destination, OpenOptions.NoFollow);
-            FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), "replace {0}");
+            FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), options.IsRange ? "clone into {0}" : "replace {0}");
+            if (!options.IsRange)
+            {
+                // -Force replaces an existing file, never one in use: a process that has it open would
+                // write on into the old inode and lose its writes (-Force does not override this).
+                FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse);
+            }
         }
 
         private void CheckFileSystems()

@@ -28,6 +28,9 @@ namespace Btrfs.Core
         /// <summary>Replace (or, with a range, write into) an existing destination.</summary>
         public bool Force { get; init; }
 
+        /// <summary>Replacing a destination where no write lease can prove that nobody has it open: rely on the /proc scan alone.</summary>
+        public bool AssumeNotInUse { get; init; }
+
         /// <summary>What to do when a reflink is impossible.</summary>
         public ReflinkFallback Fallback { get; init; }
 

@@ -16,6 +16,9 @@ namespace Btrfs.Core
 
         /// <summary>The swap area's UUID; a random one when null.</summary>
         public Guid? Uuid { get; init; }
+
+        /// <summary>Replacing a file where no write lease can prove that nobody has it open: rely on the /proc scan alone.</summary>
+        public bool AssumeNotInUse { get; init; }
     }
 
     /// <summary>
@@ -83,6 +86,11 @@ namespace Btrfs.Core
                 {
                     throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot replace '{full}': it is {RegularFile.DescribeType(existing.Mode)}, not a regular file. It was left as it is.");
                 }
+
+                // -Force replaces an existing file, never one in use (its writes would go to the old inode).
+                using RegularFile old = RegularFile.Open(full, OpenOptions.NoFollow);
+                FileGuards.ThrowIfUnchangeable(old, InodeFlagsIo.Get(old.Handle, full), "replace {0}");
+                FileGuards.ThrowIfInUse(old, "replace {0}", options.AssumeNotInUse);
             }
 
             return pages * pageSize;
@@ -96,7 +104,7 @@ namespace Btrfs.Core
             string full = System.IO.Path.GetFullPath(path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
             string name = System.IO.Path.GetFileName(full);
-            bool exists = FileStatus.OfPath(full, followLinks: false) is not null;
+            using RegularFile? existing = FileStatus.OfPath(full, followLinks: false) is not null ? RegularFile.Open(full, OpenOptions.NoFollow) : null;
 
             using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
 
@@ -137,9 +145,15 @@ namespace Btrfs.Core
                     throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", full, bytes, bytes);
                 }
 
-                if (exists)
+                if (existing is not null)
                 {
-                    temp.LinkAndReplace(name, full);
+                    temp.Replace(existing, name, full, "replace {0}", options.AssumeNotInUse, () =>
+                    {
+                        if (FileStatus.OfAt(dir, name) is not FileStatus now || !now.SameInode(existing.Status))
+                        {
+                            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", full, $"Cannot replace '{full}': another file took its name meanwhile. It was left as it is; the new swapfile was removed.");
+                        }
+                    });
                 }
                 else
                 {

@@ -1,0 +1,241 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Threading;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// "Nobody else has it open" is proven by the kernel (a write lease) for every cmdlet that replaces
+    /// a file by another inode (ConvertTo/From-NoCow, New-BtrfsReflink -Force, New-BtrfsSwapfile
+    /// -Force): as a non-root user who cannot see root's processes in /proc, with leases switched off,
+    /// and when a process opens the file in the instant the names are exchanged. Each refusal leaves the
+    /// file byte-identical under its name, and the holder's next write lands in it.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class InUseProofTests(LoopFileSystems fs)
+    {
+        private const uint Nobody = 65534;
+
+        private static string Errors(RealPwsh.Result r) => "stdout: " + r.StdOut + "\nstderr: " + r.StdErr;
+
+        /// <summary>A directory and a 2 MiB file in it, both owned by nobody.</summary>
+        private string NobodysFile(string hint, out string dir)
+        {
+            dir = fs.NewDirectory(TestFs.Btrfs, hint);
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("chown", "-R", "65534:65534", dir);
+            return file;
+        }
+
+        private static void AssertHolderWritesLand(ChildProcess writer, string file)
+        {
+            writer.WriteAt(0, "HOLDER-WROTE-THIS");
+            using FileStream f = File.OpenRead(file);
+            byte[] head = new byte[17];
+            f.ReadExactly(head);
+            Assert.Equal("HOLDER-WROTE-THIS", System.Text.Encoding.ASCII.GetString(head));
+        }
+
+        [SkippableFact]
+        public void ANonRootCallerCannotConvertAFileThatARootProcessHoldsOpen()
+        {
+            // Before leases: as nobody the /proc scan saw nothing, the conversion went ahead, and the
+            // root process's next pwrite went to the unlinked old inode.
+            string file = NobodysFile("nobody-held", out string dir);
+            using ChildProcess holder = ChildProcess.Writer(file);
+            FileFacts before = FileFacts.Of(file);
+            string[] listing = FileFacts.Listing(dir);
+
+            foreach (string extra in new[] { string.Empty, " -AssumeNotInUse" })
+            {
+                RealPwsh.Result r = RealPwsh.Run(
+                    "ConvertTo-NoCow -LiteralPath $File -Confirm:$false" + extra + " -ErrorVariable e -ErrorAction SilentlyContinue\n"
+                    + "[Environment]::UserName\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
+                    Nobody,
+                    ("File", file));
+                Assert.True(r.ExitCode == 0, Errors(r));
+                Assert.Equal("nobody", r.Lines[0]);
+                Assert.Equal("FileInUse,Btrfs.Commands.ConvertToNoCowCommand", r.Lines[1]);
+                Assert.Contains("a process this user cannot see", r.StdOut, StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(file));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+            }
+
+            AssertHolderWritesLand(holder, file);
+        }
+
+        [SkippableFact]
+        public void TheOwnerConvertsWithoutRootWhenNobodyHasTheFileOpen()
+        {
+            string file = NobodysFile("nobody-owner", out string dir);
+            string hash = FileFacts.Hash(file);
+            string[] listing = FileFacts.Listing(dir);
+            RealPwsh.Result r = RealPwsh.Run("ConvertTo-NoCow -LiteralPath $File -Confirm:$false; (Test-NoCow -LiteralPath $File)", Nobody, ("File", file));
+            Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, Errors(r));
+            Assert.Equal("True", r.Lines.Last());
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AReplacementThatCannotBeProvenIsRefusedUnlessTheUserAssumesIt()
+        {
+            // nobody may rename in their directory, but a lease on root's file needs CAP_LEASE.
+            string file = NobodysFile("nobody-notowner", out string dir);
+            string dest = Path.Combine(dir, "old.img");
+            FileBuilder.Chunks(dest, 1, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("chown", "0:0", dest);
+            FileFacts before = FileFacts.Of(dest);
+            string[] listing = FileFacts.Listing(dir);
+            RealPwsh.Result r = RealPwsh.Run(
+                "New-BtrfsReflink -LiteralPath $File -Destination $Dest -Force -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.CategoryInfo.Category; $_.Exception.Message }",
+                Nobody,
+                ("File", file),
+                ("Dest", dest));
+            Assert.True(r.ExitCode == 0, Errors(r));
+            Assert.Equal("InUseUnknown,Btrfs.Commands.NewBtrfsReflinkCommand", r.Lines[0]);
+            Assert.Equal("PermissionDenied", r.Lines[1]);
+            Assert.Contains("owner (uid 0) or to root", r.StdOut, StringComparison.Ordinal);
+            Assert.Contains("-AssumeNotInUse", r.StdOut, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(dest));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+
+            r = RealPwsh.Run("New-BtrfsReflink -LiteralPath $File -Destination $Dest -Force -AssumeNotInUse | ForEach-Object Method", Nobody, ("File", file), ("Dest", dest));
+            Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, Errors(r));
+            Assert.Equal("Reflink", r.Lines.Last());
+            Assert.Equal(FileFacts.Hash(file), FileFacts.Hash(dest));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void WithLeasesSwitchedOffAConversionIsRefusedUnlessTheUserAssumesIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "noleases");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            FileFacts before = FileFacts.Of(file);
+            string saved = File.ReadAllText("/proc/sys/fs/leases-enable").Trim();
+            try
+            {
+                File.WriteAllText("/proc/sys/fs/leases-enable", "0");
+                PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file));
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.Equal("InUseUnknown,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+                Assert.Contains("fs.leases-enable", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(file, e.TargetObject);
+                Assert.Equal(before, FileFacts.Of(file));
+
+                // The /proc scan still sees a holder (root sees every process): refused even when assumed.
+                using (ChildProcess holder = ChildProcess.HoldingOpen(file))
+                {
+                    r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false -AssumeNotInUse", ("f", file));
+                    Assert.Equal("FileInUse", Assert.Single(r.ErrorIds));
+                    Assert.Contains($"pid {holder.Pid}", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(before, FileFacts.Of(file));
+                }
+
+                r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false -AssumeNotInUse", ("f", file));
+                Assert.Empty(r.Errors);
+                Assert.True(FileFacts.HasNoCow(file));
+                Assert.Equal(before.Sha256, FileFacts.Hash(file));
+            }
+            finally
+            {
+                File.WriteAllText("/proc/sys/fs/leases-enable", saved);
+            }
+        }
+
+        [SkippableFact]
+        public void ForceNeverReplacesADestinationInUse()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "force-inuse");
+            string src = Path.Combine(dir, "src.img");
+            string dst = Path.Combine(dir, "dst.img");
+            string swap = Path.Combine(dir, "swap.img");
+            FileBuilder.Chunks(src, 1, 1 << 20, 1 << 20, fsyncEach: false);
+            FileBuilder.Chunks(dst, 1, 1 << 20, 1 << 20, seed: 9, fsyncEach: false);
+            FileBuilder.Chunks(swap, 1, 1 << 20, 1 << 20, seed: 10, fsyncEach: false);
+            string[] listing = FileFacts.Listing(dir);
+
+            foreach (bool writer in new[] { true, false })
+            {
+                Func<string, ChildProcess> hold = writer ? ChildProcess.Writer : ChildProcess.Mapping;
+                FileFacts dstBefore = FileFacts.Of(dst);
+                FileFacts swapBefore = FileFacts.Of(swap);
+                using (ChildProcess a = hold(dst))
+                using (ChildProcess b = hold(swap))
+                {
+                    PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Confirm:$false; New-BtrfsSwapfile -Path $w -Size 1MB -Force -Confirm:$false", ("s", src), ("d", dst), ("w", swap));
+                    Assert.Equal(new[] { "FileInUse", "FileInUse" }, r.ErrorIds);
+                    Assert.Equal(dst, r.Errors[0].TargetObject);
+                    Assert.Equal(swap, r.Errors[1].TargetObject);
+                    Assert.Contains($"pid {a.Pid}", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains($"pid {b.Pid}", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains("-Force does not override", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(dstBefore, FileFacts.Of(dst));
+                    Assert.Equal(swapBefore, FileFacts.Of(swap));
+                    Assert.Equal(listing, FileFacts.Listing(dir));
+                    if (writer)
+                    {
+                        AssertHolderWritesLand(a, dst);
+                    }
+                }
+            }
+
+            // With nobody holding them, -Force replaces both.
+            PwshResult ok = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Confirm:$false; New-BtrfsSwapfile -Path $w -Size 1MB -Force -Confirm:$false", ("s", src), ("d", dst), ("w", swap));
+            Assert.Empty(ok.Errors);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName()
+        {
+            // The lease holds from the last check through the exchange; an opener arriving then waits
+            // in the kernel for the old inode. The exchange is undone before the lease is released, so
+            // the opener's writes land in the original under its name, and the conversion is refused.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "race");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            string[] listing = FileFacts.Listing(dir);
+            ChildProcess? opener = null;
+            var options = new NoCowConversionOptions
+            {
+                BeforeSwap = () =>
+                {
+                    // Prints "ready" just before os.open, which then blocks on our lease.
+                    opener = ChildProcess.Start("python3", "-c", "import os,sys\nprint('ready',flush=True)\nfd=os.open(sys.argv[1],os.O_RDWR)\nos.pwrite(fd,b'OPENED-DURING-SWAP',0)\nos.fsync(fd)\nprint('wrote',flush=True)", file);
+                    Thread.Sleep(500);
+                },
+            };
+
+            try
+            {
+                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.InUse, ex.Kind);
+                Assert.Contains("opened it while it was being replaced", ex.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Assert.NotNull(opener);
+                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
+                opener.Dispose();
+            }
+
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.StartsWith("OPENED-DURING-SWAP", File.ReadAllText(file)[..18], StringComparison.Ordinal);
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+    }
+}
