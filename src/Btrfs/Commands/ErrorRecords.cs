@@ -38,6 +38,7 @@ namespace Btrfs.Commands
             internal const string NoCowNotApplied = "NoCowNotApplied";
             internal const string DestinationExists = "DestinationExists";
             internal const string SourceIsDestination = "SourceIsDestination";
+            internal const string DestinationInsideSource = "DestinationInsideSource";
             internal const string ReflinkAcrossFileSystems = "ReflinkAcrossFileSystems";
             internal const string ReflinkNotSupported = "ReflinkNotSupported";
             internal const string ReflinkChecksumClassMismatch = "ReflinkChecksumClassMismatch";
@@ -73,6 +74,7 @@ namespace Btrfs.Commands
             FileErrorKind.NoCowNotApplied => (Ids.NoCowNotApplied, ErrorCategory.WriteError),
             FileErrorKind.AlreadyExists => (Ids.DestinationExists, ErrorCategory.ResourceExists),
             FileErrorKind.SameFile => (Ids.SourceIsDestination, ErrorCategory.InvalidArgument),
+            FileErrorKind.DestinationInsideSource => (Ids.DestinationInsideSource, ErrorCategory.InvalidArgument),
             FileErrorKind.CrossFileSystem => (Ids.ReflinkAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.ReflinkNotSupported => (Ids.ReflinkNotSupported, ErrorCategory.NotImplemented),
             FileErrorKind.ChecksumClassMismatch => (Ids.ReflinkChecksumClassMismatch, ErrorCategory.InvalidOperation),

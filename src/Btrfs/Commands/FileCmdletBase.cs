@@ -141,63 +141,83 @@ namespace Btrfs.Commands
         /// <summary>
         /// Runs read-only work on every regular file below <paramref name="root"/>: files are handed to
         /// <paramref name="measure"/> a batch at a time (which runs them on every core, see
-        /// <see cref="FileBatch"/>); while one batch is measured the previous one is written out, in walk
-        /// order, so the kernel's work overlaps the pipeline's. A failed file is an error record; then
-        /// <paramref name="done"/> is called for every file, with a null result for a failed one.
+        /// <see cref="FileBatch"/>), each as its walked location (its directory's descriptor, duplicated
+        /// for the batch, and its name: never its path again); while one batch is measured the previous
+        /// one is written out, in walk order, so the kernel's work overlaps the pipeline's. A failed
+        /// file is an error record; then <paramref name="done"/> is called for every file, with a null
+        /// result for a failed one.
         /// </summary>
-        private protected void ForEachFileInBatches<T>(string root, bool crossFileSystems, Func<IReadOnlyList<string>, FileOutcome<T>[]> measure, Action<string, T?> done)
+        private protected void ForEachFileInBatches<T>(string root, bool crossFileSystems, Func<IReadOnlyList<FileLocation>, FileOutcome<T>[]> measure, Action<string, T?> done)
             where T : class
         {
             const int Batch = 256;
-            var batch = new List<string>(Batch);
-            Task<FileOutcome<T>[]>? inflight = null;
-            void Emit(Task<FileOutcome<T>[]>? measured)
+            var batch = new FileBatchLocations(Batch);
+            (Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? inflight = null;
+            void Emit((Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? measured)
             {
-                if (measured is null)
+                if (measured is not { } m)
                 {
                     return;
                 }
 
-                foreach (FileOutcome<T> o in measured.GetAwaiter().GetResult())
+                try
                 {
-                    StopToken.ThrowIfCancellationRequested();
-                    if (o.Error is not null)
+                    foreach (FileOutcome<T> o in m.Work.GetAwaiter().GetResult())
                     {
-                        WriteError(ErrorRecords.From(o.Error));
-                    }
+                        StopToken.ThrowIfCancellationRequested();
+                        if (o.Error is not null)
+                        {
+                            WriteError(ErrorRecords.From(o.Error));
+                        }
 
-                    done(o.Path, o.Result);
+                        done(o.Path, o.Result);
+                    }
+                }
+                finally
+                {
+                    m.Files.Dispose();
                 }
             }
 
-            Task<FileOutcome<T>[]> Submit(List<string> files, Task<FileOutcome<T>[]>? previous)
+            void Submit(FileBatchLocations files)
             {
-                Task<FileOutcome<T>[]> next = Task.Run(() => measure(files));
+                // The new batch is in flight (and awaited by the finally below) before the previous one is written out.
+                var previous = inflight;
+                inflight = (Task.Run(() => measure(files.Locations)), files);
                 Emit(previous);
-                return next;
             }
 
             try
             {
                 ForEachInTree(root, crossFileSystems, entry =>
                 {
-                    if (entry.Kind == WalkEntryKind.File)
+                    if (entry.Kind == WalkEntryKind.File && entry.Location is { } location)
                     {
-                        batch.Add(entry.Path);
+                        batch.Add(location);
                         if (batch.Count == Batch)
                         {
-                            inflight = Submit(batch, inflight);
-                            batch = new List<string>(Batch);
+                            FileBatchLocations full = batch;
+                            batch = new FileBatchLocations(Batch);
+                            Submit(full);
                         }
                     }
                 });
-                inflight = Submit(batch, inflight);
-                Emit(inflight);
+                FileBatchLocations last = batch;
+                batch = new FileBatchLocations(0);
+                Submit(last);
+                var final = inflight;
                 inflight = null;
+                Emit(final);
             }
             finally
             {
-                inflight?.Wait(); // stopped or failed: let the readers finish before the command ends
+                if (inflight is { } left)
+                {
+                    left.Work.Wait(); // stopped or failed: let the readers finish before the command ends
+                    left.Files.Dispose();
+                }
+
+                batch.Dispose();
             }
         }
 

@@ -109,14 +109,14 @@ namespace Btrfs.Commands
             {
                 if (entry.Kind == WalkEntryKind.File)
                 {
-                    DefragOne(entry.Path);
+                    DefragOne(entry.Path, entry.Location);
                 }
             });
         }
 
-        private void DefragOne(string path)
+        private void DefragOne(string path, FileLocation? walked = null)
         {
-            using Defragmenter d = Defragmenter.Prepare(path, Options);
+            using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, Options) : Defragmenter.Prepare(path, Options);
             if (d.SkipReason is string reason)
             {
                 if (WhatIfRequested)

@@ -82,7 +82,7 @@ namespace Btrfs.Commands
                 ForEachFileInBatches(
                     path,
                     CrossFileSystem.IsPresent,
-                    batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount, fromWalk: true),
+                    batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount),
                     (file, usage) =>
                     {
                         if (usage is not null)
@@ -98,7 +98,7 @@ namespace Btrfs.Commands
                 ForEachFileInBatches(
                     path,
                     CrossFileSystem.IsPresent,
-                    batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount, fromWalk: true),
+                    batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount),
                     (file, counted) =>
                     {
                         if (counted is not null)

@@ -55,7 +55,7 @@ namespace Btrfs.Commands
             ForEachFileInBatches(
                 path,
                 CrossFileSystem.IsPresent,
-                batch => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount, fromWalk: true),
+                batch => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount),
                 (file, report) =>
                 {
                     if (report is not null)

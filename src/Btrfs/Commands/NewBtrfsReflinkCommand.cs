@@ -117,14 +117,15 @@ namespace Btrfs.Commands
 
         private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
-        private void CopyOne(string source, string destination, bool fromWalk = false)
+        private void CopyOne(string source, string destination)
         {
-            using ReflinkCopy copy = ReflinkCopy.Prepare(source, destination, Options, session, fromWalk);
-            foreach (string w in copy.Warnings)
-            {
-                WriteWarning(w);
-            }
+            using ReflinkCopy copy = ReflinkCopy.Prepare(source, destination, Options, session);
+            Run(copy, source);
+        }
 
+        /// <summary>Asks, clones, and only then warns (a warning about a copy that was refused would mislead).</summary>
+        private void Run(ReflinkCopy copy, string source)
+        {
             string what = copy.Method == ReflinkMethod.Reflink
                 ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}, {copy.ExtentCount} extents, no data copied)"
                 : $"Copy the data of '{source}' ({SizeFormatter.Format(copy.Length)})";
@@ -139,6 +140,11 @@ namespace Btrfs.Commands
             }
 
             ReflinkResult result = copy.Run(StopToken);
+            foreach (string w in copy.Warnings)
+            {
+                WriteWarning(w);
+            }
+
             if (mirroring)
             {
                 doneBytes += result.Length;
@@ -152,63 +158,25 @@ namespace Btrfs.Commands
         {
             string root = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string destRoot = Directory.Exists(DestinationPath) ? System.IO.Path.Combine(DestinationPath, System.IO.Path.GetFileName(root)) : DestinationPath;
+            using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent);
 
-            // Bytes first (a listing and a stat per file, nothing opened), so progress has a percentage.
-            totalBytes = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(root, CrossFileSystem.IsPresent))
-            {
-                if (e.Kind == WalkEntryKind.File && FileStatus.OfPath(e.Path, followLinks: false) is FileStatus st)
-                {
-                    totalBytes += st.Size;
-                }
-            }
-
+            // Bytes first (a listing and an fstatat per file, nothing opened), so progress has a percentage.
+            totalBytes = mirror.TotalBytes();
             doneBytes = 0;
             bars!.StartFile(root, totalBytes);
             mirroring = true;
-            var directories = new List<(string Source, string Target)>();
             try
             {
-                foreach (WalkEntry entry in TreeWalker.Walk(root, CrossFileSystem.IsPresent))
+                foreach (MirrorItem item in mirror.Items())
                 {
                     StopToken.ThrowIfCancellationRequested();
-                    string target = destRoot + entry.Path[root.Length..];
                     try
                     {
-                        switch (entry.Kind)
-                        {
-                            case WalkEntryKind.Directory:
-                                MakeDirectory(entry.Path, target, directories);
-                                break;
-                            case WalkEntryKind.File:
-                                CopyOne(entry.Path, target, fromWalk: true);
-                                break;
-                            case WalkEntryKind.SymbolicLink:
-                                CopyLink(entry.Path, target);
-                                break;
-                            case WalkEntryKind.Error:
-                                WriteError(ErrorRecords.From(entry.Error!));
-                                break;
-                            case WalkEntryKind.OtherFileSystem:
-                                WriteVerbose($"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it).");
-                                break;
-                            default:
-                                WriteWarning($"Skipping '{entry.Path}': it is not a regular file, directory or symbolic link (FIFOs, sockets and devices are not copied).");
-                                break;
-                        }
+                        MirrorOne(mirror, item);
                     }
                     catch (FileOperationException ex)
                     {
                         WriteError(ErrorRecords.From(ex));
-                    }
-                }
-
-                if (Preserve.IsPresent)
-                {
-                    // Directories last, deepest first: creating their contents moved their times.
-                    for (int i = directories.Count - 1; i >= 0; i--)
-                    {
-                        TreeCopy.PreserveDirectory(directories[i].Source, directories[i].Target);
                     }
                 }
             }
@@ -219,38 +187,44 @@ namespace Btrfs.Commands
             }
         }
 
-        private void MakeDirectory(string source, string target, List<(string, string)> directories)
+        private void MirrorOne(TreeMirror mirror, MirrorItem item)
         {
-            if (File.Exists(target) || (FileStatus.OfPath(target, followLinks: false) is { IsDirectory: false }))
+            bool ready = item.Parent == MirrorParent.Ready;
+            switch (item.Kind)
             {
-                throw new FileOperationException(FileErrorKind.AlreadyExists, Interop.Libc.EEXIST, "mkdir", target, $"Cannot create the directory '{target}': a file of that name exists. It was left as it is, and the files below '{source}' were not copied.");
-            }
+                case MirrorItemKind.Directory:
+                    if (ShouldProcess(item.Target, $"Create the directory (mirror of '{item.Source}')") && ready)
+                    {
+                        mirror.MakeDirectory(item);
+                    }
 
-            if (!ShouldProcess(target, $"Create the directory (mirror of '{source}')"))
-            {
-                return;
-            }
+                    break;
+                case MirrorItemKind.File when ready:
+                    using (ReflinkCopy copy = mirror.PrepareFile(item))
+                    {
+                        Run(copy, item.Source);
+                    }
 
-            if (TreeCopy.MakeDirectoryLike(source, target))
-            {
-                session.CreatedDirectory(target);
-            }
-            if (Preserve.IsPresent)
-            {
-                directories.Add((source, target));
-            }
-        }
+                    break;
+                case MirrorItemKind.File:
+                    ShouldProcess(item.Target, $"Clone '{item.Source}' (its directory is not made)");
+                    break;
+                case MirrorItemKind.SymbolicLink:
+                    if (ShouldProcess(item.Target, $"Create a symbolic link like '{item.Source}'") && ready)
+                    {
+                        mirror.MakeLink(item, Force.IsPresent);
+                    }
 
-        private void CopyLink(string source, string target)
-        {
-            if (FileStatus.OfPath(target, followLinks: false) is not null && !Force.IsPresent)
-            {
-                throw new FileOperationException(FileErrorKind.AlreadyExists, Interop.Libc.EEXIST, "symlink", target, $"Cannot create the symbolic link '{target}': it exists, and an existing destination is never replaced without -Force. It was left as it is.");
-            }
-
-            if (ShouldProcess(target, $"Create a symbolic link like '{source}'"))
-            {
-                TreeCopy.CopySymbolicLink(source, target, Force.IsPresent, Preserve.IsPresent);
+                    break;
+                case MirrorItemKind.Error:
+                    WriteError(ErrorRecords.From(item.Error!));
+                    break;
+                case MirrorItemKind.Skipped when item.Entry.Kind == WalkEntryKind.OtherFileSystem:
+                    WriteVerbose(item.Message!);
+                    break;
+                default:
+                    WriteWarning(item.Message!);
+                    break;
             }
         }
     }

@@ -63,18 +63,19 @@ namespace Btrfs.Commands
             {
                 if (entry.Kind == WalkEntryKind.Directory)
                 {
-                    MarkDirectory(entry.Path);
+                    MarkDirectory(entry);
                 }
                 else
                 {
-                    ConvertOne(entry.Path);
+                    ConvertOne(entry.Path, entry.Location);
                 }
             });
         }
 
-        private void MarkDirectory(string path)
+        private void MarkDirectory(WalkEntry entry)
         {
-            using RegularFile dir = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+            string path = entry.Path;
+            using RegularFile dir = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
             if (NoCowAttribute.Check(dir, flags, ToNoCow, skipNonEmpty: false) == NoCowChange.Changed
                 && ShouldProcess(path, ToNoCow ? "Set the NOCOW attribute on the directory, so new files in it are NOCOW" : "Clear the NOCOW attribute of the directory, so new files in it are COW"))
             {
@@ -83,9 +84,12 @@ namespace Btrfs.Commands
             }
         }
 
-        private void ConvertOne(string path)
+        private void ConvertOne(string path, FileLocation? walked = null)
         {
-            ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
+            if (walked is null)
+            {
+                ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
+            }
 
             var options = new NoCowConversionOptions
             {
@@ -94,11 +98,11 @@ namespace Btrfs.Commands
                 DropCompression = DropCompressionRequested,
                 ForceNamedTemporary = ForceNamedTemporary,
             };
-            using NoCowConversion plan = NoCowConversion.Prepare(path, ToNoCow, options);
+            using NoCowConversion plan = walked is { } location ? NoCowConversion.Prepare(location, ToNoCow, options) : NoCowConversion.Prepare(path, ToNoCow, options);
             if (plan.AlreadyInState)
             {
                 WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
-                EmitStatus(path);
+                EmitStatus(plan);
                 return;
             }
 
@@ -124,14 +128,14 @@ namespace Btrfs.Commands
             }
 
             WriteVerbose($"'{path}' is now {State}: {SizeFormatter.Format(plan.DataBytes)} rewritten.");
-            EmitStatus(path);
+            EmitStatus(plan);
         }
 
-        private void EmitStatus(string path)
+        private void EmitStatus(NoCowConversion plan)
         {
             if (PassThru.IsPresent)
             {
-                WriteObject(NoCowInspector.Inspect(path));
+                WriteObject(plan.Inspect());
             }
         }
     }

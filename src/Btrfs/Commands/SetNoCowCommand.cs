@@ -32,17 +32,20 @@ namespace Btrfs.Commands
         {
             if (!Recurse.IsPresent)
             {
-                ChangeOne(path, skipNonEmpty: false);
+                using RegularFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+                ChangeOne(item, flags, skipNonEmpty: false);
                 return;
             }
 
             var skipped = new List<string>();
             ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
             {
-                if (ChangeOne(entry.Path, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
+                // Opened through the walk's descriptors: a directory swapped for a link is never followed.
+                using RegularFile item = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
+                if (ChangeOne(item, flags, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
                 {
                     skipped.Add(entry.Path);
-                    WriteObject(NoCowInspector.Inspect(entry.Path));
+                    WriteObject(NoCowInspector.Inspect(item));
                 }
             });
 
@@ -53,9 +56,9 @@ namespace Btrfs.Commands
             }
         }
 
-        private NoCowChange ChangeOne(string path, bool skipNonEmpty)
+        private NoCowChange ChangeOne(RegularFile item, InodeFlags flags, bool skipNonEmpty)
         {
-            using RegularFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+            string path = item.Path;
             NoCowChange plan = NoCowAttribute.Check(item, flags, Enable, skipNonEmpty);
             switch (plan)
             {

@@ -2,7 +2,7 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>opendir(3), readdir64(3), closedir(3): directory entries with their d_type, so listing never opens or stats an entry.</summary>
+    /// <summary>opendir(3), fdopendir(3), readdir64(3), closedir(3): directory entries with their d_type, so listing never opens or stats an entry.</summary>
     internal static partial class Libc
     {
         internal const byte DT_UNKNOWN = 0;
@@ -20,6 +20,10 @@ namespace Btrfs.Interop
 
         [LibraryImport(Name, EntryPoint = "opendir", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial SafeDirectoryStream OpenDir(string path);
+
+        /// <summary>fdopendir(3): a stream over an open directory descriptor, which the stream then owns (closedir closes it).</summary>
+        [LibraryImport(Name, EntryPoint = "fdopendir", SetLastError = true)]
+        internal static partial SafeDirectoryStream FdOpenDir(int fd);
 
         /// <summary>The next entry, or null at the end (errno unchanged) or on error (errno set): clear errno first.</summary>
         [LibraryImport(Name, EntryPoint = "readdir64", SetLastError = true)]

@@ -2,7 +2,7 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), faccessat(2), realpath(3).</summary>
+    /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), mkdirat(2), symlinkat(2), readlinkat(2), faccessat(2), realpath(3).</summary>
     internal static partial class Libc
     {
         internal const int W_OK = 2;
@@ -28,6 +28,18 @@ namespace Btrfs.Interop
 
         [LibraryImport(Name, EntryPoint = "unlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int UnlinkAt(SafeFileDescriptor dirfd, string path, int flags);
+
+        /// <summary>mkdirat(2): a directory in an open directory.</summary>
+        [LibraryImport(Name, EntryPoint = "mkdirat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int MkDirAt(SafeFileDescriptor dirfd, string path, uint mode);
+
+        /// <summary>symlinkat(2): a symbolic link holding <paramref name="target"/>, in an open directory.</summary>
+        [LibraryImport(Name, EntryPoint = "symlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int SymlinkAt(string target, SafeFileDescriptor newdirfd, string linkpath);
+
+        /// <summary>readlinkat(2): the bytes of a symbolic link in an open directory (not NUL-terminated).</summary>
+        [LibraryImport(Name, EntryPoint = "readlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static unsafe partial nint ReadLinkAt(SafeFileDescriptor dirfd, string path, byte* buf, nuint size);
 
         /// <summary>realpath(path, NULL): the canonical path (symbolic links resolved), or null with errno set.</summary>
         internal static unsafe string? RealPath(string path)

@@ -2,7 +2,7 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>Ownership, mode and timestamps of an open file: fchown(2), fchmod(2), futimens(3).</summary>
+    /// <summary>Ownership, mode and timestamps of an open file or of a name in an open directory: fchown(2), fchmod(2), futimens(3), fchownat(2), utimensat(2).</summary>
     internal static partial class Libc
     {
         /// <summary>struct timespec on 64-bit Linux.</summary>
@@ -19,13 +19,13 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "fchmod", SetLastError = true)]
         internal static partial int FChmod(SafeFileDescriptor fd, uint mode);
 
-        /// <summary>lchown(2): a symbolic link's own owner.</summary>
-        [LibraryImport(Name, EntryPoint = "lchown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int LChown(string path, uint owner, uint group);
+        /// <summary>fchownat(2) (with AT_SYMLINK_NOFOLLOW: a symbolic link's own owner), relative to an open directory.</summary>
+        [LibraryImport(Name, EntryPoint = "fchownat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int FChownAt(SafeFileDescriptor dirfd, string path, uint owner, uint group, int flags);
 
-        /// <summary>utimensat(2) (with AT_SYMLINK_NOFOLLOW: a symbolic link's own times).</summary>
+        /// <summary>utimensat(2) relative to an open directory (with AT_SYMLINK_NOFOLLOW: a symbolic link's own times).</summary>
         [LibraryImport(Name, EntryPoint = "utimensat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static unsafe partial int UtimensAt(int dirfd, string path, TimeSpec* times, int flags);
+        internal static unsafe partial int UtimensAt(SafeFileDescriptor dirfd, string path, TimeSpec* times, int flags);
 
         /// <summary>futimens(fd, times): times[0] is the access time, times[1] the modification time.</summary>
         [LibraryImport(Name, EntryPoint = "futimens", SetLastError = true)]

@@ -63,12 +63,23 @@ namespace Btrfs.Core
         public static Defragmenter Prepare(string path, DefragOptions options)
         {
             ArgumentNullException.ThrowIfNull(options);
-            ArgumentOutOfRangeException.ThrowIfLessThan(options.ExtentThreshold, 1);
-            ArgumentOutOfRangeException.ThrowIfLessThan(options.StepSize, 4096);
-            RegularFile file = RegularFile.Open(path, OpenOptions.NoFollow);
+            return Prepare(RegularFile.Open(path, OpenOptions.NoFollow), options);
+        }
+
+        /// <summary>As <see cref="Prepare(string, DefragOptions)"/>, for a file the tree walker found: opened relative to its directory.</summary>
+        internal static Defragmenter Prepare(FileLocation location, DefragOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            return Prepare(RegularFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), options);
+        }
+
+        private static Defragmenter Prepare(RegularFile file, DefragOptions options)
+        {
             Defragmenter? d = null;
             try
             {
+                ArgumentOutOfRangeException.ThrowIfLessThan(options.ExtentThreshold, 1);
+                ArgumentOutOfRangeException.ThrowIfLessThan(options.StepSize, 4096);
                 d = file.FileSystem.Kind switch
                 {
                     FileSystemKind.Btrfs => new BtrfsDefragmenter(file, options),

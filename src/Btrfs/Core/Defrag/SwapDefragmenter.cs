@@ -62,8 +62,8 @@ namespace Btrfs.Core
             using RegularFile original = RegularFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
             FileStatus status = original.Restat();
             string dirPath = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
-            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath, "Nothing was changed.");
-            using TemporaryFile copy = TemporaryFile.Create(dir, dirPath, System.IO.Path.GetFileName(File.Path), forceNamed: false);
+            SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
+            using TemporaryFile copy = TemporaryFile.Create(dir, dirPath, File.Name, forceNamed: false);
 
             // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
             //    extended attributes too, so both attribute forks start at the same offset).

@@ -26,8 +26,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>Measures several files on <paramref name="parallelism"/> threads; outcomes in the order given.</summary>
-        internal static FileOutcome<FragmentationReport>[] MeasureAll(IReadOnlyList<string> paths, long threshold, int parallelism, bool fromWalk) =>
-            FileBatch.Run(paths, parallelism, fromWalk, file => Measure(file, threshold));
+        internal static FileOutcome<FragmentationReport>[] MeasureAll(IReadOnlyList<FileLocation> files, long threshold, int parallelism) =>
+            FileBatch.Run(files, parallelism, file => Measure(file, threshold));
 
         /// <summary>The counters of one FIEMAP pass over the whole file.</summary>
         internal static FragmentationCounter Count(RegularFile file, long threshold, bool sync)

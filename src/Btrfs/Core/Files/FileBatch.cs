@@ -16,26 +16,26 @@ namespace Btrfs.Core
     internal static class FileBatch
     {
         /// <summary>
-        /// Opens each path (<paramref name="fromWalk"/>: regular files the tree walker just listed)
-        /// and runs <paramref name="work"/> on it; a failure is that file's outcome.
+        /// Opens each regular file the tree walker listed, relative to its directory (never by its path
+        /// again, never through a symbolic link), and runs <paramref name="work"/> on it; a failure is
+        /// that file's outcome. The locations' directories must stay open until this returns.
         /// </summary>
-        internal static FileOutcome<T>[] Run<T>(IReadOnlyList<string> paths, int parallelism, bool fromWalk, Func<RegularFile, T> work)
+        internal static FileOutcome<T>[] Run<T>(IReadOnlyList<FileLocation> files, int parallelism, Func<RegularFile, T> work)
             where T : class
         {
-            ArgumentNullException.ThrowIfNull(paths);
-            OpenOptions open = fromWalk ? OpenOptions.KnownRegular : OpenOptions.None;
+            ArgumentNullException.ThrowIfNull(files);
             var fileSystems = new FileSystemCache();
-            var outcomes = new FileOutcome<T>[paths.Count];
-            Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
+            var outcomes = new FileOutcome<T>[files.Count];
+            Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
             {
                 try
                 {
-                    using RegularFile file = RegularFile.Open(paths[i], open, fileSystems);
-                    outcomes[i] = new FileOutcome<T>(paths[i], work(file), null);
+                    using RegularFile file = RegularFile.Open(files[i], OpenOptions.KnownRegular, fileSystems);
+                    outcomes[i] = new FileOutcome<T>(files[i].Path, work(file), null);
                 }
                 catch (FileOperationException ex)
                 {
-                    outcomes[i] = new FileOutcome<T>(paths[i], null, ex);
+                    outcomes[i] = new FileOutcome<T>(files[i].Path, null, ex);
                 }
             });
             return outcomes;

@@ -84,6 +84,9 @@ namespace Btrfs.Core
         /// <summary>Source and destination are the same file.</summary>
         SameFile,
 
+        /// <summary>A tree's destination lies inside the tree itself.</summary>
+        DestinationInsideSource,
+
         /// <summary>Source and destination are on different filesystems (EXDEV).</summary>
         CrossFileSystem,
 

@@ -47,6 +47,7 @@ namespace Btrfs.Core
     {
         private readonly SafeFileDescriptor handle;
         private readonly bool ownsHandle = true;
+        private SafeFileDescriptor? directory;
 
         private RegularFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags, bool ownsHandle = true)
         {
@@ -75,6 +76,16 @@ namespace Btrfs.Core
 
         internal SafeFileDescriptor Handle => handle;
 
+        /// <summary>
+        /// The directory the file was opened in, when it was opened relative to one (every write path
+        /// is): the temporary file, the exchange of names and every check go through it, never through
+        /// the path again. Null for a file opened by path only.
+        /// </summary>
+        internal SafeFileDescriptor? Directory => directory;
+
+        /// <summary>The file's name in <see cref="Directory"/>.</summary>
+        internal string Name { get; private set; } = string.Empty;
+
         /// <summary>The inode's status when it was opened.</summary>
         internal FileStatus Status { get; }
 
@@ -92,6 +103,16 @@ namespace Btrfs.Core
             const string what = "Cannot open";
             bool noFollow = (options & OpenOptions.NoFollow) != 0;
             bool allowDirectory = (options & OpenOptions.AllowDirectory) != 0;
+
+            // Write paths: the directory first (by path: the user named it), the file relative to it.
+            string trimmed = path.Length > 1 ? path.TrimEnd('/') : path;
+            string name = System.IO.Path.GetFileName(trimmed);
+            if (noFollow && name.Length > 0 && name is not ("." or ".."))
+            {
+                string dirPath = System.IO.Path.GetDirectoryName(trimmed) is { Length: > 0 } d ? d : ".";
+                SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
+                return Open(new FileLocation(dir, name, path), options, fileSystems, ownDirectory: true);
+            }
 
             if ((options & OpenOptions.KnownRegular) == 0)
             {
@@ -138,13 +159,123 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Closes the descriptor (unless it was only borrowed).</summary>
+        /// <summary>
+        /// Opens the name <paramref name="location"/> gives relative to its open directory, never
+        /// following a symbolic link (O_NOFOLLOW). FIFOs, devices and sockets are refused without being
+        /// opened (unless <see cref="OpenOptions.KnownRegular"/>), and the descriptor is checked again.
+        /// With <see cref="OpenOptions.NoFollow"/> (a write path) the file keeps the directory for every
+        /// later step (<see cref="Directory"/>): the location's descriptor itself when
+        /// <paramref name="ownDirectory"/>, else a duplicate of it.
+        /// </summary>
+        internal static RegularFile Open(FileLocation location, OpenOptions options, FileSystemCache? fileSystems = null, bool ownDirectory = false)
+        {
+            const string what = "Cannot open";
+            string path = location.Path;
+            bool allowDirectory = (options & OpenOptions.AllowDirectory) != 0;
+            if ((options & OpenOptions.KnownRegular) == 0)
+            {
+                if (FileStatus.OfAt(location.Directory, location.Name) is not FileStatus pre)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "stat", path, what);
+                }
+
+                ThrowUnlessAccepted(pre.Mode, path, allowDirectory);
+            }
+
+            int flags = Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NOFOLLOW;
+            SafeFileDescriptor fd = Libc.OpenAt(location.Directory, location.Name, flags, 0);
+            if (fd.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                fd.Dispose();
+                if (ownDirectory)
+                {
+                    location.Directory.Dispose();
+                }
+
+                if (errno == Libc.ELOOP)
+                {
+                    throw SymbolicLinkRefused(path);
+                }
+
+                throw FileOperationException.FromErrno(errno, "openat", path, what);
+            }
+
+            RegularFile file;
+            try
+            {
+                file = FromDescriptor(fd, path, allowDirectory, fileSystems);
+            }
+            catch
+            {
+                if (ownDirectory)
+                {
+                    location.Directory.Dispose();
+                }
+
+                throw;
+            }
+
+            file.Name = location.Name;
+            if (ownDirectory)
+            {
+                file.directory = location.Directory;
+            }
+            else if ((options & OpenOptions.NoFollow) != 0)
+            {
+                file.directory = DirectoryHandle.Duplicate(location.Directory, path);
+            }
+
+            return file;
+        }
+
+        /// <summary>
+        /// A directory the tree walker has open (<see cref="WalkEntry.Handle"/>), as a RegularFile of
+        /// its own (a duplicate descriptor): its attributes are read and changed through the very
+        /// descriptor whose entries the walk lists.
+        /// </summary>
+        internal static RegularFile FromDirectory(SafeFileDescriptor walkerHandle, string path) =>
+            FromDescriptor(DirectoryHandle.Duplicate(walkerHandle, path), path, allowDirectory: true, null);
+
+        /// <summary>fstat and fstatfs of a freshly opened descriptor, which the result then owns (closed here on failure).</summary>
+        private static RegularFile FromDescriptor(SafeFileDescriptor fd, string path, bool allowDirectory, FileSystemCache? fileSystems)
+        {
+            const string what = "Cannot open";
+            try
+            {
+                FileStatus status = FileStatus.Of(fd) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", path, what);
+                ThrowUnlessAccepted(status.Mode, path, allowDirectory);
+
+                if (fileSystems?.Find(status) is (FileSystemType known, long knownFlags))
+                {
+                    return new RegularFile(fd, path, status, known, knownFlags);
+                }
+
+                if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", path, what);
+                }
+
+                FileSystemType type = FileSystemType.FromMagic(sfs.Type);
+                fileSystems?.Add(status, type, sfs.MountFlags);
+                return new RegularFile(fd, path, status, type, sfs.MountFlags);
+            }
+            catch
+            {
+                fd.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Closes the descriptor (unless it was only borrowed) and lets go of its directory.</summary>
         public void Dispose()
         {
             if (ownsHandle)
             {
                 handle.Dispose();
             }
+
+            directory?.Dispose();
         }
 
         /// <summary>A view of a descriptor someone else owns and closes (a file just created), for the readers that take a RegularFile.</summary>

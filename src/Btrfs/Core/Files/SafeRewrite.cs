@@ -69,16 +69,18 @@ namespace Btrfs.Core
         {
             string full = System.IO.Path.GetFullPath(source.Path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
-            string name = System.IO.Path.GetFileName(full);
+
+            // Everything goes through the directory the file was opened in, never through the path again.
+            SafeFileDescriptor dir = source.Directory ?? throw new InvalidOperationException("SafeRewrite needs a file opened relative to its directory (OpenOptions.NoFollow).");
+            string name = source.Name;
             FileStatus before = source.Status;
 
-            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath, "The file is unchanged.");
             using TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary);
 
             // Only where a named temporary file is needed for the copy can a killed run have left one.
             if (temp.WasNamedFromStart && session.FirstVisit(dirPath))
             {
-                foreach (string stale in temp.RemoveStale(dirPath))
+                foreach (string stale in temp.RemoveStale())
                 {
                     options.Notice?.Invoke($"Removed '{System.IO.Path.Combine(dirPath, stale)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).");
                 }

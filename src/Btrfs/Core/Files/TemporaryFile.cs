@@ -228,7 +228,7 @@ namespace Btrfs.Core
         /// owner as this (just created) file, the marker attribute matching the name, and no process
         /// with the name's pid. Returns the names removed.
         /// </summary>
-        internal List<string> RemoveStale(string dirPath)
+        internal List<string> RemoveStale()
         {
             var removed = new List<string>();
             if (FileStatus.Of(Handle) is not FileStatus mine)
@@ -236,19 +236,32 @@ namespace Btrfs.Core
                 return removed;
             }
 
-            string[] names;
-            try
+            // Listed through the directory's own descriptor, like everything else here.
+            var names = new List<string>();
+            int dup = Libc.Fcntl(dir, Libc.F_DUPFD_CLOEXEC, 0);
+            using (SafeDirectoryStream stream = dup < 0 ? new SafeDirectoryStream() : Libc.FdOpenDir(dup))
             {
-                names = Directory.GetFiles(dirPath, "." + "*" + Marker + "*");
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return removed;
+                if (stream.IsInvalid)
+                {
+                    if (dup >= 0)
+                    {
+                        _ = Libc.Close(dup);
+                    }
+
+                    return removed;
+                }
+
+                foreach (string n in DirectoryNames(stream))
+                {
+                    if (n.StartsWith('.') && n.Contains(Marker, StringComparison.Ordinal))
+                    {
+                        names.Add(n);
+                    }
+                }
             }
 
-            foreach (string candidate in names)
+            foreach (string file in names)
             {
-                string file = Path.GetFileName(candidate);
                 Match m = TemporaryName().Match(file);
                 if (!m.Success || file == linkedName || Directory.Exists("/proc/" + m.Groups["pid"].Value))
                 {
@@ -280,6 +293,21 @@ namespace Btrfs.Core
             }
 
             return removed;
+        }
+
+        private static unsafe IEnumerable<string> DirectoryNames(SafeDirectoryStream stream)
+        {
+            var list = new List<string>();
+            while (true)
+            {
+                byte* d = Libc.ReadDir(stream);
+                if (d == null)
+                {
+                    return list;
+                }
+
+                list.Add(Marshal.PtrToStringUTF8((nint)(d + Libc.DirentNameOffset)) ?? string.Empty);
+            }
         }
 
         private static unsafe string? ReadMarker(SafeFileDescriptor fd)

@@ -27,16 +27,35 @@ namespace Btrfs.Core
         Error,
     }
 
+    /// <summary>
+    /// A name in an open directory: how the walker hands out what it found, so that every later step
+    /// opens it relative to the directory it was listed in, with O_NOFOLLOW, instead of resolving its
+    /// path again (where a directory swapped for a symbolic link would lead somewhere else).
+    /// <see cref="Directory"/> is the walker's and valid while the entry is being handled; keep it
+    /// longer with <see cref="SafeHandle.DangerousAddRef"/>.
+    /// </summary>
+    internal readonly record struct FileLocation(SafeFileDescriptor Directory, string Name, string Path);
+
     /// <summary>One entry of a walk.</summary>
-    public readonly record struct WalkEntry(string Path, WalkEntryKind Kind, FileOperationException? Error = null);
+    public readonly record struct WalkEntry(string Path, WalkEntryKind Kind, FileOperationException? Error = null)
+    {
+        /// <summary>Where the entry is: its directory (open) and its name there. Null for a starting point with no parent ("/").</summary>
+        internal FileLocation? Location { get; init; }
+
+        /// <summary>For a directory: the walker's own descriptor of it (O_DIRECTORY | O_NOFOLLOW), the one whose entries are listed.</summary>
+        internal SafeFileDescriptor? Handle { get; init; }
+    }
 
     /// <summary>
     /// The one tree walker every -Recurse uses: depth first, a directory before its contents, streamed
-    /// (memory grows with the depth, not with the number of files). It stays on the starting
-    /// filesystem unless asked (a directory whose st_dev differs is reported, not entered: btrfs
-    /// subvolumes and snapshots count as other filesystems, as with find -xdev), never follows
-    /// symbolic links (not even as the starting point), never opens FIFOs or devices (entries are classified by d_type), and reports a
-    /// directory it cannot read as an entry with an error and goes on.
+    /// (memory grows with the depth, not with the number of files). Every directory is opened relative
+    /// to its parent's descriptor with O_NOFOLLOW | O_DIRECTORY and listed through that descriptor, and
+    /// every entry is handed out as a <see cref="FileLocation"/>: a path is never resolved again once
+    /// classified, so a directory swapped for a symbolic link mid-walk leads nowhere. It stays on the
+    /// starting filesystem unless asked (a directory whose st_dev differs is reported, not entered:
+    /// btrfs subvolumes and snapshots count as other filesystems, as with find -xdev), never follows
+    /// symbolic links (not even as the starting point), never opens FIFOs or devices (entries are
+    /// classified by d_type), and reports a directory it cannot read as an entry with an error and goes on.
     /// </summary>
     public static class TreeWalker
     {
@@ -49,7 +68,14 @@ namespace Btrfs.Core
 
         private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems)
         {
-            if (FileStatus.OfPath(root, followLinks: false) is { Mode: var mode } && (mode & Libc.S_IFMT) == Libc.S_IFLNK)
+            if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                yield return new WalkEntry(root, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "stat", root, "Cannot read"));
+                yield break;
+            }
+
+            if ((top.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
             {
                 string target = Libc.RealPath(root) is string real ? $" ('{real}')" : string.Empty;
                 yield return new WalkEntry(root, WalkEntryKind.Error, new FileOperationException(
@@ -61,113 +87,192 @@ namespace Btrfs.Core
                 yield break;
             }
 
-            if (FileStatus.OfPath(root, followLinks: true) is not FileStatus top)
+            // The starting point's own directory, opened by path (the user chose it), then the starting
+            // point relative to it.
+            string parentPath = root == "/" ? "/" : (System.IO.Path.GetDirectoryName(root) is { Length: > 0 } p ? p : ".");
+            string rootName = root == "/" ? "." : System.IO.Path.GetFileName(root);
+            SafeFileDescriptor parent = Libc.Open(parentPath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (parent.IsInvalid)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                yield return new WalkEntry(root, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "stat", root, "Cannot read"));
+                parent.Dispose();
+                yield return new WalkEntry(root, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "open", parentPath, "Cannot open the directory", "Nothing below it was processed."));
                 yield break;
             }
 
-            if (!top.IsDirectory)
-            {
-                yield return new WalkEntry(root, top.IsRegular ? WalkEntryKind.File : WalkEntryKind.Other);
-                yield break;
-            }
-
-            var stack = new Stack<(string Path, SafeDirectoryStream Dir)>();
+            var stack = new Stack<Level>();
             try
             {
+                var rootLocation = new FileLocation(parent, rootName, root);
+                if (!top.IsDirectory)
+                {
+                    yield return new WalkEntry(root, top.IsRegular ? WalkEntryKind.File : WalkEntryKind.Other) { Location = rootLocation };
+                    yield break;
+                }
+
                 // A directory that cannot be listed is reported once, as an error, instead of as a directory.
-                if (Open(root) is { } first)
+                Level? first = OpenLevel(parent, rootName, root, out FileOperationException? rootError);
+                if (first is null)
                 {
-                    yield return new WalkEntry(root, WalkEntryKind.Directory);
-                    stack.Push((root, first));
+                    yield return new WalkEntry(root, WalkEntryKind.Error, rootError);
+                    yield break;
                 }
-                else
+
+                if (!first.Status.SameInode(top))
                 {
-                    yield return Unreadable(root);
+                    first.Dispose();
+                    yield return new WalkEntry(root, WalkEntryKind.Error, Swapped(root));
+                    yield break;
                 }
+
+                stack.Push(first);
+                yield return new WalkEntry(root, WalkEntryKind.Directory) { Location = rootLocation, Handle = first.Handle };
 
                 while (stack.Count > 0)
                 {
-                    (string dirPath, SafeDirectoryStream dir) = stack.Peek();
-                    (string Name, byte Type)? next = Next(dir, dirPath, out FileOperationException? readError);
+                    Level level = stack.Peek();
+                    (string Name, byte Type)? next = Next(level, out FileOperationException? readError);
                     if (readError is not null)
                     {
-                        yield return new WalkEntry(dirPath, WalkEntryKind.Error, readError);
+                        yield return new WalkEntry(level.Path, WalkEntryKind.Error, readError);
                     }
 
                     if (next is not { } entry)
                     {
-                        stack.Pop().Dir.Dispose();
+                        stack.Pop().Dispose();
                         continue;
                     }
 
-                    string path = dirPath == "/" ? "/" + entry.Name : dirPath + "/" + entry.Name;
-                    WalkEntryKind kind = Classify(entry.Type, path);
+                    string path = level.Path == "/" ? "/" + entry.Name : level.Path + "/" + entry.Name;
+                    var location = new FileLocation(level.Handle, entry.Name, path);
+                    WalkEntryKind kind = Classify(level.Handle, entry.Type, entry.Name);
                     if (kind != WalkEntryKind.Directory)
                     {
-                        yield return new WalkEntry(path, kind);
+                        yield return new WalkEntry(path, kind) { Location = location };
                         continue;
                     }
 
-                    if (!crossFileSystems && FileStatus.OfPath(path, followLinks: false) is FileStatus st && (st.DevMajor != top.DevMajor || st.DevMinor != top.DevMinor))
+                    Level? sub = OpenLevel(level.Handle, entry.Name, path, out FileOperationException? openError);
+                    if (sub is null)
                     {
-                        yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem);
+                        // Swapped for a symbolic link (or something else) since it was listed: never followed.
+                        if (openError!.Errno is Libc.ELOOP or Libc.ENOTDIR)
+                        {
+                            WalkEntryKind now = Classify(level.Handle, Libc.DT_UNKNOWN, entry.Name);
+                            yield return new WalkEntry(path, now == WalkEntryKind.Directory ? WalkEntryKind.Other : now) { Location = location };
+                        }
+                        else
+                        {
+                            yield return new WalkEntry(path, WalkEntryKind.Error, openError) { Location = location };
+                        }
+
                         continue;
                     }
 
-                    if (Open(path) is { } sub)
+                    if (!crossFileSystems && (sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor))
                     {
-                        yield return new WalkEntry(path, WalkEntryKind.Directory);
-                        stack.Push((path, sub));
+                        sub.Dispose();
+                        yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
+                        continue;
                     }
-                    else
-                    {
-                        yield return Unreadable(path);
-                    }
+
+                    stack.Push(sub);
+                    yield return new WalkEntry(path, WalkEntryKind.Directory) { Location = location, Handle = sub.Handle };
                 }
             }
             finally
             {
                 while (stack.Count > 0)
                 {
-                    stack.Pop().Dir.Dispose();
+                    stack.Pop().Dispose();
                 }
+
+                parent.Dispose();
             }
         }
 
-        private static SafeDirectoryStream? Open(string path)
+        /// <summary>One directory being listed: its descriptor (handed out) and a stream over a duplicate of it.</summary>
+        private sealed class Level : IDisposable
         {
-            SafeDirectoryStream dir = Libc.OpenDir(path);
-            if (dir.IsInvalid)
+            internal Level(string path, SafeFileDescriptor handle, SafeDirectoryStream stream, FileStatus status)
             {
-                dir.Dispose();
+                Path = path;
+                Handle = handle;
+                Stream = stream;
+                Status = status;
+            }
+
+            internal string Path { get; }
+
+            internal SafeFileDescriptor Handle { get; }
+
+            internal SafeDirectoryStream Stream { get; }
+
+            internal FileStatus Status { get; }
+
+            public void Dispose()
+            {
+                Stream.Dispose();
+                Handle.Dispose();
+            }
+        }
+
+        private static Level? OpenLevel(SafeFileDescriptor parent, string name, string path, out FileOperationException? error)
+        {
+            error = null;
+            SafeFileDescriptor fd = Libc.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                fd.Dispose();
+                error = FileOperationException.FromErrno(errno, "openat", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
                 return null;
             }
 
-            return dir;
+            if (FileStatus.Of(fd) is not FileStatus st)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                fd.Dispose();
+                error = FileOperationException.FromErrno(errno, "fstat", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
+                return null;
+            }
+
+            // fdopendir takes the descriptor it is given: give it a duplicate, keep the original to hand out.
+            int dup = Libc.Fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
+            SafeDirectoryStream stream = dup < 0 ? new SafeDirectoryStream() : Libc.FdOpenDir(dup);
+            if (stream.IsInvalid)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (dup >= 0)
+                {
+                    _ = Libc.Close(dup);
+                }
+
+                stream.Dispose();
+                fd.Dispose();
+                error = FileOperationException.FromErrno(errno, "fdopendir", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
+                return null;
+            }
+
+            return new Level(path, fd, stream, st);
         }
 
-        private static WalkEntry Unreadable(string path)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            return new WalkEntry(path, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "opendir", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed."));
-        }
+        private static FileOperationException Swapped(string path) =>
+            new(FileErrorKind.ChangedDuringCopy, 0, "openat", path, $"Cannot walk '{path}': it was replaced by another file while it was being opened. Nothing below it was processed.");
 
-        private static unsafe (string Name, byte Type)? Next(SafeDirectoryStream dir, string dirPath, out FileOperationException? error)
+        private static unsafe (string Name, byte Type)? Next(Level level, out FileOperationException? error)
         {
             error = null;
             while (true)
             {
                 Marshal.SetLastPInvokeError(0);
-                byte* d = Libc.ReadDir(dir);
+                byte* d = Libc.ReadDir(level.Stream);
                 if (d == null)
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno != 0)
                     {
-                        error = FileOperationException.FromErrno(errno, "readdir", dirPath, "Cannot read the directory", "The rest of it was skipped.");
+                        error = FileOperationException.FromErrno(errno, "readdir", level.Path, "Cannot read the directory", "The rest of it was skipped.");
                     }
 
                     return null;
@@ -183,7 +288,7 @@ namespace Btrfs.Core
             }
         }
 
-        private static WalkEntryKind Classify(byte type, string path)
+        private static WalkEntryKind Classify(SafeFileDescriptor dir, byte type, string name)
         {
             switch (type)
             {
@@ -191,7 +296,7 @@ namespace Btrfs.Core
                 case Libc.DT_DIR: return WalkEntryKind.Directory;
                 case Libc.DT_LNK: return WalkEntryKind.SymbolicLink;
                 case Libc.DT_UNKNOWN:
-                    if (FileStatus.OfPath(path, followLinks: false) is FileStatus st)
+                    if (FileStatus.OfAt(dir, name) is FileStatus st)
                     {
                         return (st.Mode & Libc.S_IFMT) switch
                         {

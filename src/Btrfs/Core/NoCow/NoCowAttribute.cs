@@ -33,9 +33,17 @@ namespace Btrfs.Core
         /// Checks that the attribute can change, returning the open item and its flags; throws
         /// <see cref="FileOperationException"/> with the reason otherwise. Symbolic links are refused.
         /// </summary>
-        internal static RegularFile OpenForChange(string path, out InodeFlags flags)
+        internal static RegularFile OpenForChange(string path, out InodeFlags flags) =>
+            Checked(RegularFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow), out flags);
+
+        /// <summary>As <see cref="OpenForChange(string, out InodeFlags)"/>, for what the tree walker found (a directory through its own descriptor).</summary>
+        internal static RegularFile OpenForChange(WalkEntry entry, out InodeFlags flags) =>
+            Checked(
+                entry.Handle is { } dir ? RegularFile.FromDirectory(dir, entry.Path) : RegularFile.Open(entry.Location!.Value, OpenOptions.AllowDirectory | OpenOptions.NoFollow),
+                out flags);
+
+        private static RegularFile Checked(RegularFile item, out InodeFlags flags)
         {
-            RegularFile item = RegularFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
             try
             {
                 ThrowUnlessBtrfs(item, "change the NOCOW attribute of");

@@ -71,9 +71,15 @@ namespace Btrfs.Core
         /// (to NOCOW, unless <see cref="NoCowConversionOptions.DropCompression"/>), not enough free
         /// space. Throws <see cref="FileOperationException"/>.
         /// </summary>
-        public static NoCowConversion Prepare(string path, bool toNoCow, NoCowConversionOptions? options = null)
+        public static NoCowConversion Prepare(string path, bool toNoCow, NoCowConversionOptions? options = null) =>
+            Prepare(RegularFile.Open(path, OpenOptions.NoFollow), toNoCow, options);
+
+        /// <summary>As <see cref="Prepare(string, bool, NoCowConversionOptions?)"/>, for a file the tree walker found: opened relative to its directory.</summary>
+        internal static NoCowConversion Prepare(FileLocation location, bool toNoCow, NoCowConversionOptions? options = null) =>
+            Prepare(RegularFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), toNoCow, options);
+
+        private static NoCowConversion Prepare(RegularFile file, bool toNoCow, NoCowConversionOptions? options)
         {
-            RegularFile file = RegularFile.Open(path, OpenOptions.NoFollow);
             var plan = new NoCowConversion(file, toNoCow, options ?? new NoCowConversionOptions());
             try
             {
@@ -115,6 +121,13 @@ namespace Btrfs.Core
 
         /// <summary>Runs with a session of its own (Core used alone).</summary>
         public void Run(Action<long>? progress = null, CancellationToken cancel = default) => Run(new RewriteSession(), progress, cancel);
+
+        /// <summary>Test-NoCow -Detailed of the file now under the name (the new one after <see cref="Run"/>), opened relative to its directory.</summary>
+        public NoCowStatus Inspect()
+        {
+            using RegularFile now = RegularFile.Open(new FileLocation(file.Directory!, file.Name, file.Path), OpenOptions.NoFollow);
+            return NoCowInspector.Inspect(now);
+        }
 
         /// <inheritdoc/>
         public void Dispose() => file.Dispose();

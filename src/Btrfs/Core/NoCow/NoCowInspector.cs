@@ -24,7 +24,7 @@ namespace Btrfs.Core
             MountEntry? mount = btrfs ? MountTable.Read().For(item) : null;
             bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
             string? compressOption = mount?.CompressOption;
-            bool parentNoCow = btrfs && ParentIsNoCow(item.Path);
+            bool parentNoCow = btrfs && (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path));
             var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow, mountNoDataCow, compressOption, size, sharedBytes);
             return new NoCowStatus(
                 item.Path,
@@ -60,6 +60,19 @@ namespace Btrfs.Core
             }
 
             return (bytes, count);
+        }
+
+        /// <summary>The NOCOW attribute of the open directory a file was opened in; false when unreadable.</summary>
+        private static bool DirectoryIsNoCow(Interop.SafeFileDescriptor dir, string path)
+        {
+            try
+            {
+                return (InodeFlagsIo.Get(dir, path) & InodeFlags.NoCow) != 0;
+            }
+            catch (FileOperationException)
+            {
+                return false;
+            }
         }
 
         /// <summary>The NOCOW attribute of the directory holding <paramref name="path"/> (after resolving links); false when unreadable.</summary>

@@ -42,6 +42,16 @@ namespace Btrfs.Core
             destinationName = System.IO.Path.GetFileName(this.destination);
         }
 
+        private ReflinkCopy(RegularFile source, DirectoryFacts directory, string name, ReflinkOptions options)
+        {
+            this.source = source;
+            this.options = options;
+            dirFacts = directory;
+            destinationDirectory = directory.Path;
+            destinationName = name;
+            destination = directory.Path == "/" ? "/" + name : directory.Path + "/" + name;
+        }
+
         /// <summary>The source file.</summary>
         public string Source => source.Path;
 
@@ -108,6 +118,26 @@ namespace Btrfs.Core
             ArgumentNullException.ThrowIfNull(session);
             RegularFile src = RegularFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
             var copy = new ReflinkCopy(src, destination, options) { session = session };
+            try
+            {
+                copy.Check();
+                return copy;
+            }
+            catch
+            {
+                copy.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// For a tree mirror: the source as the walker found it (opened relative to its directory) and
+        /// the destination as a name in a destination directory the mirror has open.
+        /// </summary>
+        internal static ReflinkCopy Prepare(FileLocation source, DirectoryFacts destinationDirectory, string name, ReflinkOptions options, ReflinkSession session)
+        {
+            RegularFile src = RegularFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
+            var copy = new ReflinkCopy(src, destinationDirectory, name, options) { session = session };
             try
             {
                 copy.Check();
@@ -191,7 +221,11 @@ namespace Btrfs.Core
                 FileGuards.ThrowIfSwapfile(source, "clone");
             }
 
-            dirFacts = session.Directory(destinationDirectory);
+            CheckName();
+            if (dirFacts is null)
+            {
+                dirFacts = session.Directory(destinationDirectory);
+            }
             CheckExisting();
             CheckFileSystems();
             CheckClass(dirFacts.NoCow);
@@ -219,6 +253,17 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>A name the kernel would refuse (ENAMETOOLONG) is refused before anything is created or cloned.</summary>
+        private void CheckName()
+        {
+            int bytes = System.Text.Encoding.UTF8.GetByteCount(destinationName);
+            if (bytes > 255 || destinationName.Length == 0 || destinationName.Contains('/') || System.Text.Encoding.UTF8.GetByteCount(destination) >= 4096)
+            {
+                string why = bytes > 255 ? $"its name is {bytes} bytes long in UTF-8 and a file name may have at most 255 (NAME_MAX)" : "the path is longer than the 4,095 bytes the kernel accepts (PATH_MAX)";
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. Give a shorter name. Nothing was created.");
+            }
+        }
+
         private void CheckExisting()
         {
             if (session.IsNewDirectory(destinationDirectory))
@@ -226,7 +271,7 @@ namespace Btrfs.Core
                 return; // this run created the directory: nothing can be in it but what this run put there
             }
 
-            if (FileStatus.OfPath(destination, followLinks: false) is not FileStatus st)
+            if (FileStatus.OfAt(dirFacts.Handle, destinationName) is not FileStatus st)
             {
                 return;
             }
@@ -246,7 +291,7 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "stat", destination, $"Cannot create '{destination}': it exists, and an existing destination is never replaced without -Force. It was left as it is.");
             }
 
-            existing = RegularFile.Open(destination, OpenOptions.NoFollow);
+            existing = RegularFile.Open(new FileLocation(dirFacts.Handle, destinationName, destination), OpenOptions.NoFollow);
             FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), options.IsRange ? "clone into {0}" : "replace {0}");
             if (!options.IsRange)
             {
@@ -440,7 +485,7 @@ namespace Btrfs.Core
 
         private long CloneRangeInPlace()
         {
-            SafeFileDescriptor fd = Libc.Open(destination, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
+            SafeFileDescriptor fd = Libc.OpenAt(dirFacts.Handle, destinationName, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
             using (fd)
             {
                 if (fd.IsInvalid)

@@ -43,12 +43,16 @@ namespace Btrfs.Core
             directories.Clear();
         }
 
-        /// <summary>The facts about a destination directory; throws the same refusal for every file going there.</summary>
-        internal DirectoryFacts Directory(string path)
+        /// <summary>
+        /// The facts about a destination directory; throws the same refusal for every file going there.
+        /// With <paramref name="open"/> (a directory a tree mirror created or opened relative to its
+        /// parent) the facts are read through that descriptor, never through the path.
+        /// </summary>
+        internal DirectoryFacts Directory(string path, SafeFileDescriptor? open = null)
         {
             if (!directories.TryGetValue(path, out DirectoryFacts? facts))
             {
-                facts = DirectoryFacts.Read(path, this);
+                facts = DirectoryFacts.Read(path, this, open);
                 directories[path] = facts;
             }
 
@@ -90,17 +94,17 @@ namespace Btrfs.Core
         /// <summary>Free space now (read each time: it changes as copies are made).</summary>
         internal long AvailableBytes()
         {
-            using RegularFile dir = RegularFile.Open(Path, OpenOptions.AllowDirectory);
+            using RegularFile dir = RegularFile.FromDirectory(Handle, Path);
             return dir.AvailableBytes();
         }
 
-        internal static DirectoryFacts Read(string path, ReflinkSession session)
+        internal static DirectoryFacts Read(string path, ReflinkSession session, SafeFileDescriptor? open = null)
         {
             var facts = new DirectoryFacts(path);
             RegularFile dir;
             try
             {
-                dir = RegularFile.Open(path, OpenOptions.AllowDirectory);
+                dir = open is not null ? RegularFile.FromDirectory(open, path) : RegularFile.Open(path, OpenOptions.AllowDirectory);
             }
             catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
             {
@@ -147,7 +151,8 @@ namespace Btrfs.Core
             facts.Compress = (flags & InodeFlags.Compress) != 0;
             try
             {
-                facts.Handle = DirectoryHandle.Open(path);
+                // The directory's own descriptor (the one just examined), kept for the session.
+                facts.Handle = DirectoryHandle.Duplicate(dir.Handle, path);
             }
             catch (FileOperationException ex)
             {

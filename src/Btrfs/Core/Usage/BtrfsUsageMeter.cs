@@ -31,12 +31,12 @@ namespace Btrfs.Core
         }
 
         /// <summary>Counts several files on <paramref name="parallelism"/> threads; outcomes in the order given.</summary>
-        internal static FileOutcome<UsageCounters>[] CountAll(IReadOnlyList<string> paths, int parallelism, bool fromWalk) =>
-            FileBatch.Run(paths, parallelism, fromWalk, Count);
+        internal static FileOutcome<UsageCounters>[] CountAll(IReadOnlyList<FileLocation> files, int parallelism) =>
+            FileBatch.Run(files, parallelism, Count);
 
         /// <summary>Measures several files on <paramref name="parallelism"/> threads; outcomes in the order given.</summary>
-        internal static FileOutcome<BtrfsFileUsage>[] MeasureAll(IReadOnlyList<string> paths, int parallelism, bool fromWalk) =>
-            FileBatch.Run(paths, parallelism, fromWalk, Measure);
+        internal static FileOutcome<BtrfsFileUsage>[] MeasureAll(IReadOnlyList<FileLocation> files, int parallelism) =>
+            FileBatch.Run(files, parallelism, Measure);
 
         /// <summary>Bytes of the file in extents FIEMAP flags as shared (FIEMAP_EXTENT_SHARED).</summary>
         internal static long SharedBytes(RegularFile file)

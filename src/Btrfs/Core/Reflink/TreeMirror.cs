@@ -1,0 +1,443 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Text;
+    using Btrfs.Interop;
+
+    /// <summary>What one entry of a mirrored tree becomes.</summary>
+    internal enum MirrorItemKind
+    {
+        /// <summary>A directory to create (or to use, when it exists).</summary>
+        Directory,
+
+        /// <summary>A regular file to clone (or copy, with the Copy fallback).</summary>
+        File,
+
+        /// <summary>A symbolic link to recreate (never followed).</summary>
+        SymbolicLink,
+
+        /// <summary>Not copied: a FIFO, socket or device, or another filesystem; <see cref="MirrorItem.Message"/> says why.</summary>
+        Skipped,
+
+        /// <summary>A directory that could not be read; <see cref="MirrorItem.Error"/>.</summary>
+        Error,
+    }
+
+    /// <summary>Whether the destination directory an item goes into exists.</summary>
+    internal enum MirrorParent
+    {
+        /// <summary>It exists and is open: the item can be made.</summary>
+        Ready,
+
+        /// <summary>It was not made (declined, or -WhatIf): the item can only be described.</summary>
+        NotMade,
+
+        /// <summary>Making it failed (already reported): the item is skipped silently.</summary>
+        Failed,
+    }
+
+    /// <summary>One entry of the source tree and where it goes.</summary>
+    internal sealed class MirrorItem
+    {
+        internal MirrorItem(WalkEntry entry, MirrorItemKind kind, string target, MirrorParent parent)
+        {
+            Entry = entry;
+            Kind = kind;
+            Target = target;
+            Parent = parent;
+        }
+
+        internal WalkEntry Entry { get; }
+
+        internal string Source => Entry.Path;
+
+        internal MirrorItemKind Kind { get; }
+
+        internal string Target { get; }
+
+        internal MirrorParent Parent { get; }
+
+        internal string? Message { get; init; }
+
+        internal FileOperationException? Error { get; init; }
+
+        /// <summary>Set by <see cref="TreeMirror.MakeDirectory"/>: the directory exists now and its contents can be made.</summary>
+        internal bool Made { get; set; }
+
+        /// <summary>Set when making the directory failed: its contents are skipped without more errors.</summary>
+        internal bool Failed { get; set; }
+
+        /// <summary>The made directory, open (O_NOFOLLOW | O_DIRECTORY): its contents are made relative to it.</summary>
+        internal SafeFileDescriptor? TargetHandle { get; set; }
+
+        /// <summary>The source directory's status when it was mirrored (for -Preserve).</summary>
+        internal FileStatus? SourceStatus { get; set; }
+    }
+
+    /// <summary>
+    /// New-BtrfsReflink -Recurse's Core: mirrors a tree — directories created, regular files cloned,
+    /// symbolic links recreated (never followed) — through descriptors only. The source is walked by the
+    /// one <see cref="TreeWalker"/> (every entry opened relative to its listed directory); every
+    /// destination directory is created with mkdirat in its already-open parent and opened with
+    /// O_NOFOLLOW | O_DIRECTORY, and every file, link, owner and time is made relative to it, so a
+    /// directory swapped for a symbolic link on either side mid-run leads nowhere. A destination inside
+    /// the source tree is refused before anything is created (judged by device and inode of every
+    /// ancestor, not by the path's spelling). The command iterates <see cref="Items"/> and, per item,
+    /// asks (ShouldProcess) and calls <see cref="MakeDirectory"/>, <see cref="PrepareFile"/> or <see cref="MakeLink"/>.
+    /// </summary>
+    internal sealed class TreeMirror : IDisposable
+    {
+        private readonly string sourceRoot;
+        private readonly string destinationRoot;
+        private readonly ReflinkOptions options;
+        private readonly ReflinkSession session;
+        private readonly bool crossFileSystems;
+        private readonly Stack<Level> levels = new();
+        private readonly SafeFileDescriptor destinationParent;
+        private readonly string destinationRootName;
+
+        private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, SafeFileDescriptor destinationParent)
+        {
+            this.sourceRoot = sourceRoot;
+            this.destinationRoot = destinationRoot;
+            this.options = options;
+            this.session = session;
+            this.crossFileSystems = crossFileSystems;
+            this.destinationParent = destinationParent;
+            destinationRootName = System.IO.Path.GetFileName(destinationRoot);
+        }
+
+        /// <summary>
+        /// Checks the two roots and opens the destination's parent: the source must be a directory, the
+        /// destination's parent must exist, and the destination must not lie inside the source.
+        /// Throws <see cref="FileOperationException"/>; nothing is created.
+        /// </summary>
+        internal static TreeMirror Start(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems)
+        {
+            string src = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
+            string dest = System.IO.Path.GetFullPath(destinationRoot);
+            dest = dest.Length > 1 ? dest.TrimEnd('/') : dest;
+            FileStatus source = FileStatus.OfPath(src, followLinks: false) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "stat", src, "Cannot read");
+            ThrowIfInside(src, source, dest);
+            string parent = System.IO.Path.GetDirectoryName(dest) ?? "/";
+            SafeFileDescriptor parentFd;
+            try
+            {
+                parentFd = DirectoryHandle.Open(parent, "Nothing was created.");
+            }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
+            {
+                throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "open", dest, $"Cannot create '{dest}': its directory '{parent}' does not exist. Create it first. Nothing was created.");
+            }
+
+            return new TreeMirror(src, dest, options, session, crossFileSystems, parentFd);
+        }
+
+        /// <summary>The bytes of the regular files below the source (a listing and an fstatat per file), for a progress percentage.</summary>
+        internal long TotalBytes()
+        {
+            long total = 0;
+            foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems))
+            {
+                if (e.Kind == WalkEntryKind.File && e.Location is { } at && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st)
+                {
+                    total += st.Size;
+                }
+            }
+
+            return total;
+        }
+
+        /// <summary>
+        /// The source tree's entries, a directory before its contents, each with its destination. A
+        /// directory's contents can be made only after <see cref="MakeDirectory"/> made it; afterwards
+        /// (deepest first, when the walk leaves it) a directory gets its source's owner, mode and times
+        /// with -Preserve.
+        /// </summary>
+        internal IEnumerable<MirrorItem> Items()
+        {
+            try
+            {
+                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems))
+                {
+                    string parentPath = entry.Path == sourceRoot ? string.Empty : entry.Path[..entry.Path.LastIndexOf('/')] is { Length: > 0 } p ? p : "/";
+                    while (levels.Count > 0 && levels.Peek().SourcePath != parentPath)
+                    {
+                        if (Leave(levels.Pop()) is MirrorItem failed)
+                        {
+                            yield return failed;
+                        }
+                    }
+
+                    string target = entry.Path == sourceRoot ? destinationRoot : destinationRoot + entry.Path[sourceRoot.Length..];
+                    MirrorParent state = entry.Path == sourceRoot ? MirrorParent.Ready
+                        : levels.Count == 0 ? MirrorParent.Failed
+                        : levels.Peek().State;
+                    if (state == MirrorParent.Failed)
+                    {
+                        continue;
+                    }
+
+                    MirrorItem item = entry.Kind switch
+                    {
+                        WalkEntryKind.Directory => new MirrorItem(entry, MirrorItemKind.Directory, target, state),
+                        WalkEntryKind.File => new MirrorItem(entry, MirrorItemKind.File, target, state),
+                        WalkEntryKind.SymbolicLink => new MirrorItem(entry, MirrorItemKind.SymbolicLink, target, state),
+                        WalkEntryKind.Error => new MirrorItem(entry, MirrorItemKind.Error, target, state) { Error = entry.Error },
+                        WalkEntryKind.OtherFileSystem => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = $"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it)." },
+                        _ => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = $"Skipping '{entry.Path}': it is not a regular file, directory or symbolic link (FIFOs, sockets and devices are not copied)." },
+                    };
+                    yield return item;
+
+                    if (item.Kind == MirrorItemKind.Directory)
+                    {
+                        levels.Push(new Level(entry, item.Made ? item.TargetHandle : null, item.Target, item.Failed ? MirrorParent.Failed : item.Made ? MirrorParent.Ready : MirrorParent.NotMade, item.SourceStatus));
+                    }
+                }
+
+                while (levels.Count > 0)
+                {
+                    if (Leave(levels.Pop()) is MirrorItem failed)
+                    {
+                        yield return failed;
+                    }
+                }
+            }
+            finally
+            {
+                while (levels.Count > 0)
+                {
+                    levels.Pop().Handle?.Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Creates the item's directory in its open parent (mkdirat, with the source's permission bits)
+        /// or uses an existing directory of that name, opened with O_NOFOLLOW (a symbolic link or a file
+        /// of that name is refused). Throws <see cref="FileOperationException"/>; the item is then failed.
+        /// </summary>
+        internal void MakeDirectory(MirrorItem item)
+        {
+            try
+            {
+                SafeFileDescriptor parent = ParentOf(item);
+                string name = NameOf(item);
+                SafeFileDescriptor source = item.Entry.Handle ?? throw new InvalidOperationException("a walked directory has a handle");
+                FileStatus st = FileStatus.Of(source) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", item.Source, "Cannot read");
+                bool created = Libc.MkDirAt(parent, name, st.Permissions & 0x1FF) == 0;
+                int errno = created ? 0 : Marshal.GetLastPInvokeError();
+                if (!created && errno != Libc.EEXIST)
+                {
+                    throw FileOperationException.FromErrno(errno, "mkdirat", item.Target, "Cannot create the directory", $"The files below '{item.Source}' were not copied.");
+                }
+
+                SafeFileDescriptor fd = Libc.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (fd.IsInvalid)
+                {
+                    errno = Marshal.GetLastPInvokeError();
+                    fd.Dispose();
+                    if (errno is Libc.ELOOP or Libc.ENOTDIR)
+                    {
+                        throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "mkdirat", item.Target, $"Cannot create the directory '{item.Target}': a file or symbolic link of that name exists (a link is never followed). It was left as it is, and the files below '{item.Source}' were not copied.");
+                    }
+
+                    throw FileOperationException.FromErrno(errno, "openat", item.Target, "Cannot open the directory", $"The files below '{item.Source}' were not copied.");
+                }
+
+                if (created)
+                {
+                    session.CreatedDirectory(item.Target);
+                }
+
+                item.TargetHandle = fd;
+                item.SourceStatus = st;
+                item.Made = true;
+            }
+            catch (FileOperationException)
+            {
+                item.Failed = true;
+                throw;
+            }
+        }
+
+        /// <summary>The clone of a file item into its (made) destination directory, checked; the caller asks, runs and disposes it.</summary>
+        internal ReflinkCopy PrepareFile(MirrorItem item)
+        {
+            SafeFileDescriptor parent = ParentOf(item);
+            DirectoryFacts facts = session.Directory(levels.Peek().TargetPath, parent);
+            return ReflinkCopy.Prepare(item.Entry.Location!.Value, facts, NameOf(item), options, session);
+        }
+
+        /// <summary>Recreates a symbolic link item (the same target text; never followed) in its destination directory.</summary>
+        internal unsafe void MakeLink(MirrorItem item, bool replace)
+        {
+            FileLocation at = item.Entry.Location!.Value;
+            SafeFileDescriptor parent = ParentOf(item);
+            string name = NameOf(item);
+            byte[] buffer = new byte[4096];
+            nint n;
+            fixed (byte* b = buffer)
+            {
+                n = Libc.ReadLinkAt(at.Directory, at.Name, b, (nuint)buffer.Length);
+            }
+
+            if (n < 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "readlinkat", item.Source, "Cannot read the symbolic link");
+            }
+
+            string target = Encoding.UTF8.GetString(buffer, 0, (int)n);
+            if (FileStatus.OfAt(parent, name) is FileStatus existing)
+            {
+                if (!replace || existing.IsDirectory)
+                {
+                    throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "symlinkat", item.Target, $"Cannot create the symbolic link '{item.Target}': {(existing.IsDirectory ? "a directory" : "a file")} of that name exists, and an existing destination is never replaced without -Force{(existing.IsDirectory ? " (nor a directory by a link)" : string.Empty)}. It was left as it is.");
+                }
+
+                if (Libc.UnlinkAt(parent, name, 0) != 0)
+                {
+                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "unlinkat", item.Target, "Cannot replace");
+                }
+            }
+
+            if (Libc.SymlinkAt(target, parent, name) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "symlinkat", item.Target, "Cannot create the symbolic link");
+            }
+
+            if (options.Preserve && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st)
+            {
+                _ = Libc.FChownAt(parent, name, st.Uid, st.Gid, Libc.AT_SYMLINK_NOFOLLOW);
+                SetTimes(parent, name, st, item.Target);
+            }
+        }
+
+        public void Dispose()
+        {
+            while (levels.Count > 0)
+            {
+                levels.Pop().Handle?.Dispose();
+            }
+
+            destinationParent.Dispose();
+        }
+
+        /// <summary>
+        /// Refuses a destination inside the source: the destination (or its nearest existing ancestor,
+        /// where the new tree would go) and each directory above it, reached by "..", compared by
+        /// device and inode with the source. A bind mount or a symbolic link cannot hide it.
+        /// </summary>
+        private static void ThrowIfInside(string src, in FileStatus source, string dest)
+        {
+            string probe = dest;
+            while (FileStatus.OfPath(probe, followLinks: true) is null && probe != "/")
+            {
+                probe = System.IO.Path.GetDirectoryName(probe) ?? "/";
+            }
+
+            SafeFileDescriptor fd = Libc.Open(probe, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            try
+            {
+                for (int depth = 0; !fd.IsInvalid && depth < 4096; depth++)
+                {
+                    if (FileStatus.Of(fd) is not FileStatus here)
+                    {
+                        return;
+                    }
+
+                    if (here.SameInode(source))
+                    {
+                        throw new FileOperationException(
+                            FileErrorKind.DestinationInsideSource,
+                            Libc.EINVAL,
+                            "openat(\"..\")",
+                            dest,
+                            $"Cannot mirror '{src}' into '{dest}': the destination is inside the source tree ('{probe}' is '{src}' or below it), so the copy would copy itself until the paths grow too long. Choose a destination outside '{src}'. Nothing was created.");
+                    }
+
+                    SafeFileDescriptor up = Libc.OpenAt(fd, "..", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                    FileStatus? above = up.IsInvalid ? null : FileStatus.Of(up);
+                    fd.Dispose();
+                    fd = up;
+                    if (above is not FileStatus a || a.SameInode(here))
+                    {
+                        return; // the root
+                    }
+                }
+            }
+            finally
+            {
+                fd.Dispose();
+            }
+        }
+
+        private static unsafe void SetTimes(SafeFileDescriptor dir, string name, in FileStatus st, string path)
+        {
+            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
+            times[0] = new Libc.TimeSpec { Seconds = st.AccessTime.Seconds, Nanoseconds = st.AccessTime.Nanoseconds };
+            times[1] = new Libc.TimeSpec { Seconds = st.ModifyTime.Seconds, Nanoseconds = st.ModifyTime.Nanoseconds };
+            if (Libc.UtimensAt(dir, name, times, Libc.AT_SYMLINK_NOFOLLOW) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "utimensat", path, "Cannot set the times of");
+            }
+        }
+
+        private static unsafe void SetTimes(SafeFileDescriptor fd, in FileStatus st, string path)
+        {
+            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
+            times[0] = new Libc.TimeSpec { Seconds = st.AccessTime.Seconds, Nanoseconds = st.AccessTime.Nanoseconds };
+            times[1] = new Libc.TimeSpec { Seconds = st.ModifyTime.Seconds, Nanoseconds = st.ModifyTime.Nanoseconds };
+            if (Libc.FUtimens(fd, times) != 0)
+            {
+                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "futimens", path, "Cannot set the times of");
+            }
+        }
+
+        private SafeFileDescriptor ParentOf(MirrorItem item) =>
+            item.Source == sourceRoot ? destinationParent
+            : levels.Count > 0 && levels.Peek().Handle is { } fd ? fd
+            : throw new InvalidOperationException("the destination directory of '" + item.Source + "' was not made");
+
+        private string NameOf(MirrorItem item) => item.Source == sourceRoot ? destinationRootName : item.Entry.Location!.Value.Name;
+
+        /// <summary>The walk left a directory: with -Preserve it gets its source's owner, mode and times now (its contents are done). A failure comes back as an error item.</summary>
+        private MirrorItem? Leave(Level level)
+        {
+            try
+            {
+                if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
+                {
+                    if (Libc.FChown(fd, st.Uid, st.Gid) != 0)
+                    {
+                        throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchown", level.TargetPath, "Cannot give the owner of the source to");
+                    }
+
+                    if (Libc.FChmod(fd, st.Permissions) != 0)
+                    {
+                        throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchmod", level.TargetPath, "Cannot give the mode of the source to");
+                    }
+
+                    SetTimes(fd, st, level.TargetPath);
+                }
+
+                return null;
+            }
+            catch (FileOperationException ex)
+            {
+                return new MirrorItem(level.Entry, MirrorItemKind.Error, level.TargetPath, MirrorParent.Ready) { Error = ex };
+            }
+            finally
+            {
+                level.Handle?.Dispose();
+            }
+        }
+
+        private sealed record Level(WalkEntry Entry, SafeFileDescriptor? Handle, string TargetPath, MirrorParent State, FileStatus? SourceStatus)
+        {
+            internal string SourcePath => Entry.Path;
+        }
+    }
+}

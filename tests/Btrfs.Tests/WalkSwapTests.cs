@@ -1,0 +1,219 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Diagnostics;
+    using System.IO;
+    using System.Linq;
+    using System.Threading;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// A walk never re-resolves a path it classified: a directory of the tree swapped for a symbolic
+    /// link to a root-only directory while a recursive cmdlet runs leads nowhere. Deterministically
+    /// (swapped at a known moment, the files of the same names waiting behind the link) for every
+    /// -Recurse cmdlet that changes files, and with a hostile user swapping every 2 ms.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class WalkSwapTests(LoopFileSystems fs)
+    {
+        private sealed record Layout(string Tree, string Victim, string Secret, string[] SecretFiles, FileFacts[] SecretBefore, string Moved)
+        {
+            internal void Swap()
+            {
+                Directory.Move(Victim, Moved);
+                Directory.CreateSymbolicLink(Victim, Secret);
+            }
+
+            internal void AssertSecretUntouched()
+            {
+                Assert.Equal(SecretBefore, SecretFiles.Select(FileFacts.Of).ToArray());
+                Assert.False(FileFacts.HasNoCow(Secret));
+                Assert.All(SecretFiles, f => Assert.False(FileFacts.HasNoCow(f), f));
+            }
+        }
+
+        /// <summary>tree/user/d/{a,b,c}.img owned by nobody, and a root-only secret/ outside the tree with files of the same names.</summary>
+        private Layout Make(string hint, bool emptyFiles = false)
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, hint);
+            string tree = Directory.CreateDirectory(Path.Combine(root, "tree")).FullName;
+            string d = Directory.CreateDirectory(Path.Combine(tree, "user", "d")).FullName;
+            string secret = Directory.CreateDirectory(Path.Combine(root, "secret")).FullName;
+            string[] names = { "a.img", "b.img", "c.img" };
+            foreach (string n in names)
+            {
+                FileBuilder.WriteNew(Path.Combine(d, n), emptyFiles ? Array.Empty<byte>() : FileBuilder.RandomBytes(64 * 1024, n[0]));
+                FileBuilder.WriteNew(Path.Combine(secret, n), emptyFiles ? Array.Empty<byte>() : FileBuilder.RandomBytes(64 * 1024, n[0] + 100));
+            }
+
+            Shell.Run("chown", "-R", "65534:65534", Path.Combine(tree, "user"));
+            Shell.Run("chmod", "0700", secret);
+            string[] secretFiles = names.Select(n => Path.Combine(secret, n)).ToArray();
+            return new Layout(tree, d, secret, secretFiles, secretFiles.Select(FileFacts.Of).ToArray(), d + ".real");
+        }
+
+        [SkippableTheory]
+        [InlineData("ConvertTo-NoCow -LiteralPath $t -Recurse -Confirm:$false")]
+        [InlineData("ConvertTo-NoCow -LiteralPath $t -Recurse -Confirm:$false; ConvertFrom-NoCow -LiteralPath $t -Recurse -Confirm:$false")]
+        public void ADirectorySwappedForALinkAfterItWasListedIsNeverFollowed(string command)
+        {
+            // Before: files were opened by their full path, so after the swap tree/user/d/b.img resolved
+            // through the link to secret/b.img, which was rewritten.
+            Layout l = Make("swap-rewrite");
+            bool swapped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                command,
+                (_, p) =>
+                {
+                    if (!swapped && p.Activity.EndsWith("/d/a.img", StringComparison.Ordinal))
+                    {
+                        swapped = true;
+                        l.Swap();
+                    }
+                },
+                ("t", l.Tree));
+            Assert.True(swapped, "the hook never saw the first file of the directory");
+            l.AssertSecretUntouched();
+            Assert.Empty(r.Errors);
+        }
+
+        [SkippableFact]
+        public void SetNoCowRecurseMarksOnlyWhatTheWalkListed()
+        {
+            Layout l = Make("swap-mark", emptyFiles: true);
+            bool swapped = false;
+            PwshResult r = Pwsh.Run(
+                "Set-NoCow -LiteralPath $t -Recurse -Verbose",
+                new System.Collections.Generic.Dictionary<string, object?> { ["t"] = l.Tree },
+                configure: ps => ps.Streams.Verbose.DataAdded += (_, e) =>
+                {
+                    if (!swapped && ps.Streams.Verbose[e.Index].Message.Contains("/d/a.img", StringComparison.Ordinal))
+                    {
+                        swapped = true;
+                        l.Swap();
+                    }
+                });
+            Assert.True(swapped);
+            Assert.Empty(r.Errors);
+            l.AssertSecretUntouched();
+            Assert.True(FileFacts.HasNoCow(Path.Combine(l.Moved, "b.img")));
+        }
+
+        [SkippableFact]
+        public void AHostileUserSwappingEveryTwoMillisecondsGetsNothingRewritten()
+        {
+            Layout l = Make("swap-race");
+            // nobody owns tree/user and swaps tree/user/d for a link to the root-only secret/ every 2 ms.
+            string script = $"import os,time\nd='{l.Victim}'\nwhile True:\n  try:\n    os.rename(d, d+'.real'); os.symlink('{l.Secret}', d); time.sleep(0.002)\n    os.unlink(d); os.rename(d+'.real', d); time.sleep(0.002)\n  except OSError: pass\n";
+            var psi = new ProcessStartInfo("setpriv") { UseShellExecute = false };
+            foreach (string a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "/usr/bin/python3", "-c", script })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using Process swapper = Process.Start(psi)!;
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                int runs = 0;
+                while (clock.Elapsed < TimeSpan.FromSeconds(4))
+                {
+                    Pwsh.Run("ConvertTo-NoCow -LiteralPath $t -Recurse -Confirm:$false -ErrorAction SilentlyContinue; ConvertFrom-NoCow -LiteralPath $t -Recurse -Confirm:$false -ErrorAction SilentlyContinue", ("t", l.Tree));
+                    runs++;
+                }
+
+                Assert.True(runs >= 3, $"only {runs} runs");
+            }
+            finally
+            {
+                swapper.Kill();
+                swapper.WaitForExit();
+            }
+
+            l.AssertSecretUntouched();
+        }
+
+        [SkippableTheory]
+        [InlineData("inner")]
+        [InlineData("link")]
+        public void AReflinkTreeIntoItselfIsRefusedBeforeAnythingIsCreated(string how)
+        {
+            // Before: New-BtrfsReflink tree -Destination tree/d1/inner -Recurse copied into itself until
+            // paths reached PATH_MAX.
+            string root = fs.NewDirectory(TestFs.Btrfs, "into-itself");
+            string tree = Directory.CreateDirectory(Path.Combine(root, "tree")).FullName;
+            Directory.CreateDirectory(Path.Combine(tree, "d1"));
+            FileBuilder.WriteNew(Path.Combine(tree, "d1", "x.img"), FileBuilder.RandomBytes(8192, 1));
+            string dest = Path.Combine(tree, "d1", "inner");
+            if (how == "link")
+            {
+                // Through a symbolic link elsewhere: no string prefix of the source in the path.
+                string link = Path.Combine(root, "elsewhere");
+                Directory.CreateSymbolicLink(link, Path.Combine(tree, "d1"));
+                dest = Path.Combine(link, "inner");
+            }
+
+            string[] before = Directory.GetFileSystemEntries(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+            PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $t -Destination $d -Recurse", ("t", tree), ("d", dest));
+            Assert.Equal("DestinationInsideSource", Assert.Single(r.ErrorIds));
+            Assert.Contains("inside the source tree", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Directory.GetFileSystemEntries(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray());
+
+            // A sibling whose name merely starts like the source is fine.
+            string sibling = Path.Combine(root, "tree2");
+            r = Pwsh.Run("New-BtrfsReflink -LiteralPath $t -Destination $d -Recurse", ("t", tree), ("d", sibling));
+            Assert.Empty(r.Errors);
+            Assert.Equal(FileFacts.Hash(Path.Combine(tree, "d1", "x.img")), FileFacts.Hash(Path.Combine(sibling, "d1", "x.img")));
+        }
+
+        [SkippableFact]
+        public void AMirroredDestinationDirectorySwappedForALinkIsNeverWrittenThrough()
+        {
+            // The destination side: tree/sub is mirrored to copy/sub; when copy/sub is swapped for a
+            // link to a root-only directory after it was made, the files go to the directory made (now
+            // copy/sub.real), never through the link.
+            string root = fs.NewDirectory(TestFs.Btrfs, "dest-swap");
+            string tree = Directory.CreateDirectory(Path.Combine(root, "tree")).FullName;
+            Directory.CreateDirectory(Path.Combine(tree, "sub"));
+            foreach (string n in new[] { "a.img", "b.img" })
+            {
+                FileBuilder.WriteNew(Path.Combine(tree, "sub", n), FileBuilder.RandomBytes(8192, n[0]));
+            }
+
+            string secret = Directory.CreateDirectory(Path.Combine(root, "secret")).FullName;
+            // Through Core, so the swap comes exactly after the directory is made and before its files.
+            string copy2 = Path.Combine(root, "copy2");
+            var session = new Btrfs.Core.ReflinkSession();
+            using (session)
+            using (var mirror = Btrfs.Core.TreeMirror.Start(tree, copy2, new Btrfs.Core.ReflinkOptions(), session, false))
+            {
+                foreach (Btrfs.Core.MirrorItem item in mirror.Items())
+                {
+                    switch (item.Kind)
+                    {
+                        case Btrfs.Core.MirrorItemKind.Directory:
+                            mirror.MakeDirectory(item);
+                            if (item.Source.EndsWith("/sub", StringComparison.Ordinal))
+                            {
+                                Directory.Move(item.Target, item.Target + ".real");
+                                Directory.CreateSymbolicLink(item.Target, secret);
+                            }
+
+                            break;
+                        case Btrfs.Core.MirrorItemKind.File:
+                            using (Btrfs.Core.ReflinkCopy c = mirror.PrepareFile(item))
+                            {
+                                c.Run();
+                            }
+
+                            break;
+                    }
+                }
+            }
+
+            Assert.Empty(Directory.GetFileSystemEntries(secret));
+            Assert.Equal(new[] { "a.img", "b.img" }, Directory.GetFiles(Path.Combine(copy2, "sub.real")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray());
+        }
+    }
+}
