@@ -9,6 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('Btrfs.Format.ps1xml')
+    TypesToProcess       = @('Btrfs.Types.ps1xml')
     CmdletsToExport      = @('Get-BtrfsExtent', 'Test-NoCow', 'Set-NoCow', 'ConvertTo-NoCow', 'ConvertFrom-NoCow', 'Measure-Fragmentation', 'Invoke-BtrfsDefrag', 'New-BtrfsReflink', 'Invoke-BtrfsDedupe', 'Test-BtrfsSwapfile', 'New-BtrfsSwapfile', 'Measure-BtrfsUsage', 'Get-BtrfsExtentOwner', 'Show-ExtentMap')
     FunctionsToExport    = @()
     AliasesToExport      = @()

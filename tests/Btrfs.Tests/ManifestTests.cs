@@ -32,6 +32,7 @@ namespace Btrfs.Tests
             Assert.Equal(new object[] { "Core" }, (object[])m["CompatiblePSEditions"]!);
             Assert.True(Guid.TryParse((string)m["GUID"]!, out _));
             Assert.Equal(new object[] { "Btrfs.Format.ps1xml" }, (object[])m["FormatsToProcess"]!);
+            Assert.Equal(new object[] { "Btrfs.Types.ps1xml" }, (object[])m["TypesToProcess"]!);
             Assert.DoesNotContain(ExportedCmdletNames(), n => n.Contains('*'));
             foreach (string key in new[] { "FunctionsToExport", "AliasesToExport", "VariablesToExport" })
             {

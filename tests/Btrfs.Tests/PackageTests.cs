@@ -25,7 +25,7 @@ namespace Btrfs.Tests
                 string version = ManifestTests.Manifest()["ModuleVersion"]!.ToString()!;
                 string package = Path.Combine(root, "Btrfs", version);
                 Assert.Equal(
-                    new[] { "Btrfs.Format.ps1xml", "Btrfs.psd1", "bin/Btrfs.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
+                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "bin/Btrfs.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
                     Directory.GetFiles(package, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(package, f)).OrderBy(f => f, StringComparer.Ordinal));
                 Assert.Equal(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "Btrfs.psd1")), File.ReadAllBytes(Path.Combine(package, "Btrfs.psd1")));
 

@@ -10,7 +10,7 @@ namespace Btrfs.Commands
     /// Get-BtrfsExtentOwner: every file, in every subvolume and snapshot, that references the data
     /// extents of a file range (or one btrfs logical address), one object per reference. btrfs only, root only.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = PathSet)]
+    [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = LiteralPathSet)]
     [OutputType(typeof(BtrfsExtentOwner))]
     public sealed class GetBtrfsExtentOwnerCommand : FileCmdletBase, IDisposable
     {

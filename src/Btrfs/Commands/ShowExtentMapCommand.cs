@@ -8,7 +8,7 @@ namespace Btrfs.Commands
     /// Show-ExtentMap: draws a file's layout as rows of cells (data shaded by fragmentation, shared,
     /// compressed, unwritten, holes) with a header and a legend; strings, one per line.
     /// </summary>
-    [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = PathSet)]
+    [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = LiteralPathSet)]
     [OutputType(typeof(string))]
     public sealed class ShowExtentMapCommand : FileCmdletBase
     {

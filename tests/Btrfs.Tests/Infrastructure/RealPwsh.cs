@@ -88,7 +88,8 @@ namespace Btrfs.Tests.Infrastructure
                 psi.ArgumentList.Add(a);
             }
 
-            psi.Environment["BTRFS_TEST_MODULEMANIFEST"] = RepoPaths.Manifest;
+            // BTRFS_TEST_MODULE runs the tests against another build (e.g. the last release, to show a test fails there).
+            psi.Environment["BTRFS_TEST_MODULEMANIFEST"] = Environment.GetEnvironmentVariable("BTRFS_TEST_MODULE") is { Length: > 0 } other ? other : RepoPaths.Manifest;
             psi.Environment["HOME"] = asUid is null ? Environment.GetEnvironmentVariable("HOME") : "/tmp";
             psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
             psi.Environment["POWERSHELL_TELEMETRY_OPTOUT"] = "1";

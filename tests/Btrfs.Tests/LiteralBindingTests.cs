@@ -1,0 +1,114 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// A piped object reaches exactly the file it names: every object this module emits that names a
+    /// file (and Get-ChildItem's and Get-Item's) binds to the receiving cmdlet's -LiteralPath, never
+    /// wildcard-expanded through -Path. Every producer → consumer pair of the module, in a real pwsh,
+    /// with names holding '[', ']', '*' and '?' and a look-alike file beside each that the wildcard
+    /// would match; the look-alikes must never be reported, read for output or changed.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class LiteralBindingTests(LoopFileSystems fs)
+    {
+        private static readonly string[] Producers =
+        {
+            "Get-ChildItem -LiteralPath $F",
+            "Get-Item -LiteralPath $F",
+            "Test-NoCow -LiteralPath $F -Detailed",
+            "Measure-Fragmentation -LiteralPath $F",
+            "Get-BtrfsExtent -LiteralPath $F",
+            "Get-BtrfsExtent -LiteralPath $F -Exact",
+            "Measure-BtrfsUsage -LiteralPath $F",
+            "Invoke-BtrfsDefrag -LiteralPath $F -Confirm:$false",
+            "Test-BtrfsSwapfile -LiteralPath $F -Detailed",
+            "Get-BtrfsExtent -LiteralPath $F | Select-Object -First 1 | Get-BtrfsExtentOwner",
+            "New-BtrfsReflink -LiteralPath $F -Destination $Copies -Force -Fallback Copy -Confirm:$false",
+            "ConvertTo-NoCow -LiteralPath $F -PassThru -Confirm:$false",
+            "ConvertFrom-NoCow -LiteralPath $F -PassThru -Confirm:$false",
+        };
+
+        private static readonly string[] Consumers =
+        {
+            "Test-NoCow -Detailed",
+            "Measure-Fragmentation",
+            "Get-BtrfsExtent",
+            "Measure-BtrfsUsage",
+            "Invoke-BtrfsDefrag -Confirm:$false",
+            "Test-BtrfsSwapfile -Detailed",
+            "Show-ExtentMap -Width 20 -Rows 1",
+            "New-BtrfsReflink -Destination $Copies2 -Force -Fallback Copy -Confirm:$false",
+            "Invoke-BtrfsDedupe -Destination $Twin -Confirm:$false",
+            "Get-BtrfsExtentOwner",
+            "ConvertTo-NoCow -PassThru -Confirm:$false",
+            "ConvertFrom-NoCow -PassThru -Confirm:$false",
+            "Set-NoCow -PassThru",
+        };
+
+        [SkippableFact]
+        public void EveryPipedObjectReachesExactlyTheFileItNames()
+        {
+            // Before: the Path property bound to -Path, so 'x[1].img' (a character class) changed x1.img.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "literal");
+            string copies = Directory.CreateDirectory(Path.Combine(dir, "copies")).FullName;
+            string copies2 = Directory.CreateDirectory(Path.Combine(dir, "copies2")).FullName;
+            (string Name, string LookAlike)[] names = { ("x[1].img", "x1.img"), ("a*b.img", "aXb.img"), ("q?.img", "qq.img") };
+            string[] lookAlikes = names.SelectMany(n => new[] { Path.Combine(dir, n.LookAlike), Path.Combine(copies, n.LookAlike), Path.Combine(copies2, n.LookAlike) }).ToArray();
+            foreach ((string name, string look) in names)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, name), 4, 64 * 1024, 128 * 1024, seed: 3);
+                foreach (string d in new[] { dir, copies, copies2 })
+                {
+                    FileBuilder.Chunks(Path.Combine(d, look), 4, 64 * 1024, 128 * 1024, seed: 5);
+                }
+            }
+
+            string twin = Path.Combine(dir, "twin.img");
+            FileBuilder.Chunks(twin, 4, 64 * 1024, 128 * 1024, seed: 3);
+            FileFacts[] before = lookAlikes.Select(FileFacts.Of).ToArray();
+
+            // Each pair prints "file<TAB>producer<TAB>consumer<TAB>path" for every path it reports (output Path or
+            // Source, the first line of a picture, error targets); the lists are passed joined by newlines.
+            string script = """
+                $ErrorActionPreference = 'Continue'
+                foreach ($F in $Files -split "`n") {
+                    foreach ($p in $Producers -split "`n") {
+                        foreach ($c in $Consumers -split "`n") {
+                            $Error.Clear()
+                            $out = @(Invoke-Expression "$p | $c" 2>$null)
+                            $errs = @($Error)
+                            $paths = @($out | ForEach-Object { if ($_ -is [string]) { (($_ -split "`n")[0] -split ': ')[0] } elseif ($_.PSObject.Properties['Source']) { $_.Source } else { $_.Path } }) +
+                                     @($errs | ForEach-Object { $_.TargetObject })
+                            if ($paths.Count -eq 0) { "$F`t$p`t$c`t<nothing>" }
+                            foreach ($x in $paths) { "$F`t$p`t$c`t$x" }
+                        }
+                    }
+                }
+                """;
+            RealPwsh.Result r = RealPwsh.Run(
+                script,
+                null,
+                ("Files", string.Join('\n', names.Select(n => Path.Combine(dir, n.Name)))),
+                ("Producers", string.Join('\n', Producers)),
+                ("Consumers", string.Join('\n', Consumers)),
+                ("Copies", copies),
+                ("Copies2", copies2),
+                ("Twin", twin));
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            string[][] rows = r.Lines.Select(l => l.Split('\t')).ToArray();
+            Assert.All(rows, row => Assert.Equal(4, row.Length));
+            Assert.Equal(names.Length * Producers.Length * Consumers.Length, rows.Select(row => (row[0], row[1], row[2])).Distinct().Count());
+            Assert.DoesNotContain(rows, row => row[3] == "<nothing>");
+            string[] reported = rows.Select(row => Path.GetFileName(row[3])).Distinct().ToArray();
+            Assert.All(names, n => Assert.DoesNotContain(n.LookAlike, reported));
+            Assert.Contains("x[1].img", reported);
+
+            Assert.Equal(before, lookAlikes.Select(FileFacts.Of).ToArray());
+        }
+    }
+}
