@@ -162,5 +162,55 @@ namespace Btrfs.Tests
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }
         }
+
+        [SkippableFact]
+        public void ASparseFileCostsItsDataNotItsSizeAndASecondRunAsksTheKernelNothing()
+        {
+            // Before: 1 TiB sparse with 8 KiB of data ran for minutes; 8 GiB reported the holes as
+            // BytesDeduped, again on the second run.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sparse-dedupe");
+            string a = Path.Combine(dir, "sparse.img");
+            string b = Path.Combine(dir, "sparse.ref");
+            foreach (string f in new[] { a, b })
+            {
+                FileBuilder.Sparse(f, 1L << 40);
+                FileBuilder.WriteAt(f, 1L << 30, FileBuilder.RandomBytes(4096, 9));
+                FileBuilder.WriteAt(f, 600L << 30, FileBuilder.RandomBytes(4096, 10));
+            }
+
+            Shell.Run("sync");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", a), ("b", b));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+            Assert.Empty(r.Errors);
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal(DedupeStatus.Deduped, d.Status);
+            Assert.Equal(8192L, d.BytesDeduped);
+            Shell.Run("sync");
+            Assert.True(AllShared(b));
+
+            using (RegularFile src = RegularFile.OpenRead(a))
+            {
+                DedupeResult again = Deduplicator.Dedupe(src, b, 0, null, 0);
+                Assert.Equal((DedupeStatus.AlreadyShared, 0, 0L, 8192L), (again.Status, again.KernelCalls, again.BytesDeduped, again.BytesAlreadyShared));
+            }
+        }
+
+        [SkippableFact]
+        public void AnUnalignedOffsetIsRefusedForItsAlignmentBeforeTheKernelIsAsked()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "unaligned");
+            string a = Path.Combine(dir, "a.img");
+            string b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 2, 1 << 20, 1 << 20, seed: 3);
+            FileBuilder.Chunks(b, 2, 1 << 20, 1 << 20, seed: 3);
+            FileFacts before = FileFacts.Of(b);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Offset 1000", ("a", a), ("b", b));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("-Offset 1000 is not a multiple of the filesystem's block size, 4096 bytes", e.Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("NOCOW", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(b));
+        }
     }
 }

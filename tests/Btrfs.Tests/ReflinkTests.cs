@@ -371,5 +371,25 @@ namespace Btrfs.Tests
             Assert.Empty(r.Errors);
             Assert.Contains("10,050 extents", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
         }
+
+        [SkippableFact]
+        public void ADestinationNameTooLongIsRefusedBeforeTheCloneAndWithoutAWarning()
+        {
+            // Before: the clone ran, a "NOCOW like its source" warning was written, and only then did
+            // linkat fail with ENAMETOOLONG.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "longname");
+            string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string src = Path.Combine(nocow, "vm.img");
+            FileBuilder.Chunks(src, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string dest = Path.Combine(dir, new string('n', 300) + ".img");
+            string[] listing = FileFacts.Listing(dir);
+            PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d", ("s", src), ("d", dest));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsReflinkCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("304 bytes long in UTF-8 and a file name may have at most 255", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(r.Warnings);
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
     }
 }

@@ -73,6 +73,31 @@ namespace Btrfs.Tests
             : false;
 
         [SkippableFact]
+        public void ALabelIsMeasuredInBytesAndNeverCut()
+        {
+            // Before: 16 × "ü" (32 bytes) passed the 16-character check and was silently cut to 8 characters.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swaplabel");
+            string path = Path.Combine(dir, "swapfile");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", path), ("l", new string('ü', 16)));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsSwapfileCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("32 bytes in UTF-8 and the swap header holds 16", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(FileFacts.Listing(dir));
+
+            // Eight of them fit exactly, and come back whole.
+            r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", path), ("l", new string('ü', 8)));
+            Assert.Empty(r.Errors);
+            byte[] field = new byte[16];
+            using (FileStream f = File.OpenRead(path))
+            {
+                f.Position = 1052; // the label field of the swap header (what swaplabel and blkid read)
+                f.ReadExactly(field);
+            }
+
+            Assert.Equal(new string('ü', 8), System.Text.Encoding.UTF8.GetString(field));
+        }
+
+        [SkippableFact]
         public void ANewSwapfileIsValidAndTheKernelTakesIt()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "newswap");

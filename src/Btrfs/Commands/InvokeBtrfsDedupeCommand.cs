@@ -65,8 +65,9 @@ namespace Btrfs.Commands
                 throw new FileOperationException(FileErrorKind.SameFile, Interop.Libc.EINVAL, "stat", dest, $"Cannot deduplicate '{source.Path}' against itself ('{dest}' is the same file). Give another destination.");
             }
 
-            long bytes = Math.Max(0, Math.Min(length ?? long.MaxValue, source.Size - Offset));
-            if (!ShouldProcess(dest, $"Share extents with '{source.Path}' where the bytes are equal ({SizeFormatter.Format(bytes)} compared by the kernel; data unchanged)"))
+            // Cost follows data: the holes of a sparse image are never read or compared.
+            long bytes = Deduplicator.DataBytes(source, Offset, length);
+            if (!ShouldProcess(dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
             {
                 return;
             }

@@ -27,7 +27,7 @@ namespace Btrfs.Commands
         [ValidateRange(0, 32767)]
         public int Priority { get; set; }
 
-        /// <summary>The swap area's label (up to 16 bytes).</summary>
+        /// <summary>The swap area's label (up to 16 bytes in UTF-8: 16 ASCII characters, fewer others).</summary>
         [Parameter]
         [ValidateLength(1, 16)]
         public string? Label { get; set; }

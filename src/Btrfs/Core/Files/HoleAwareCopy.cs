@@ -29,9 +29,12 @@ namespace Btrfs.Core
         /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
         /// filesystem without them reports the whole file as data, which is still correct.
         /// </summary>
-        internal static IEnumerable<ByteRange> DataRanges(SafeFileDescriptor fd, long size, string path)
+        internal static IEnumerable<ByteRange> DataRanges(SafeFileDescriptor fd, long size, string path) => DataRanges(fd, 0, size, path);
+
+        /// <summary>The data ranges of a file between <paramref name="start"/> and <paramref name="size"/> (clipped to them).</summary>
+        internal static IEnumerable<ByteRange> DataRanges(SafeFileDescriptor fd, long start, long size, string path)
         {
-            long pos = 0;
+            long pos = start;
             while (pos < size)
             {
                 long data = Libc.LSeek(fd, pos, Libc.SEEK_DATA);
@@ -43,9 +46,9 @@ namespace Btrfs.Core
                         yield break; // no data after pos
                     }
 
-                    if (errno == Libc.EINVAL && pos == 0)
+                    if (errno == Libc.EINVAL && pos == start)
                     {
-                        yield return new ByteRange(0, size); // SEEK_DATA unsupported
+                        yield return new ByteRange(start, size); // SEEK_DATA unsupported
                         yield break;
                     }
 

@@ -79,15 +79,25 @@ namespace Btrfs.Core
             using RegularFile dest = RegularFile.Open(destination, OpenOptions.NoFollow);
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}");
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}");
+            ThrowUnlessAligned(source, dest, offset, length, destinationOffset);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
             long deduped = 0, shared = 0, differing = 0, done = 0;
             int calls = 0;
             string? error = null;
             int errorErrno = 0;
-            for (long pos = 0; pos < requested && error is null; pos += ChunkSize)
+
+            // Cost follows data: only where either file has data (a hole in both is equal already, and
+            // the kernel would otherwise read and compare the zeros of every hole).
+            foreach (ByteRange chunk in Chunks(DataUnion(source, offset, dest, destinationOffset, requested)))
             {
+                if (error is not null)
+                {
+                    break;
+                }
+
                 cancel.ThrowIfCancellationRequested();
-                long n = Math.Min(ChunkSize, requested - pos);
+                long pos = chunk.Start;
+                long n = chunk.Length;
                 if (SameExtents(source, offset + pos, dest, destinationOffset + pos, n))
                 {
                     shared += n;
@@ -127,7 +137,7 @@ namespace Btrfs.Core
 
             DedupeStatus result = error is not null ? DedupeStatus.Error
                 : differing > 0 ? DedupeStatus.Differs
-                : deduped > 0 || shared < requested ? DedupeStatus.Deduped
+                : deduped > 0 ? DedupeStatus.Deduped
                 : DedupeStatus.AlreadyShared;
             return new DedupeResult
             {
@@ -142,6 +152,110 @@ namespace Btrfs.Core
                 KernelCalls = calls,
                 Errno = errorErrno,
             };
+        }
+
+        /// <summary>
+        /// The bytes of [<paramref name="offset"/>, +<paramref name="length"/>) of <paramref name="source"/>
+        /// that hold data (SEEK_DATA/SEEK_HOLE): what a dedupe reads and compares at most (holes are
+        /// skipped where the destination has none either). For -WhatIf and progress.
+        /// </summary>
+        public static long DataBytes(RegularFile source, long offset, long? length)
+        {
+            ArgumentNullException.ThrowIfNull(source);
+            long end = Math.Min(source.Size, length is long l ? offset + l : long.MaxValue);
+            long total = 0;
+            foreach (ByteRange r in HoleAwareCopy.DataRanges(source.Handle, Math.Min(offset, end), end, source.Path))
+            {
+                total += r.Length;
+            }
+
+            return total;
+        }
+
+        /// <summary>
+        /// The ranges (relative to the start of the requested range) where the source or the destination
+        /// has data, merged, streamed: memory does not grow with the number of ranges.
+        /// </summary>
+        private static IEnumerable<ByteRange> DataUnion(RegularFile source, long offset, RegularFile dest, long destinationOffset, long requested)
+        {
+            using IEnumerator<ByteRange> a = Shift(HoleAwareCopy.DataRanges(source.Handle, offset, offset + requested, source.Path), -offset).GetEnumerator();
+            using IEnumerator<ByteRange> b = Shift(HoleAwareCopy.DataRanges(dest.Handle, destinationOffset, destinationOffset + requested, dest.Path), -destinationOffset).GetEnumerator();
+            bool hasA = a.MoveNext(), hasB = b.MoveNext();
+            ByteRange? current = null;
+            while (hasA || hasB)
+            {
+                ByteRange next;
+                if (hasA && (!hasB || a.Current.Start <= b.Current.Start))
+                {
+                    next = a.Current;
+                    hasA = a.MoveNext();
+                }
+                else
+                {
+                    next = b.Current;
+                    hasB = b.MoveNext();
+                }
+
+                if (current is { } c && next.Start <= c.End)
+                {
+                    current = new ByteRange(c.Start, Math.Max(c.End, next.End));
+                    continue;
+                }
+
+                if (current is { } done)
+                {
+                    yield return done;
+                }
+
+                current = next;
+            }
+
+            if (current is { } last)
+            {
+                yield return last;
+            }
+        }
+
+        private static IEnumerable<ByteRange> Shift(IEnumerable<ByteRange> ranges, long by)
+        {
+            foreach (ByteRange r in ranges)
+            {
+                yield return new ByteRange(r.Start + by, r.End + by);
+            }
+        }
+
+        /// <summary>The ranges cut into pieces of at most <see cref="ChunkSize"/> (btrfs dedupes at most that per call).</summary>
+        private static IEnumerable<ByteRange> Chunks(IEnumerable<ByteRange> ranges)
+        {
+            foreach (ByteRange r in ranges)
+            {
+                for (long at = r.Start; at < r.End; at += ChunkSize)
+                {
+                    yield return new ByteRange(at, Math.Min(r.End, at + ChunkSize));
+                }
+            }
+        }
+
+        /// <summary>
+        /// The kernel shares whole filesystem blocks only: offsets must be multiples of the block size,
+        /// and so must a length that does not end at the source's end. Said up front, not as EINVAL.
+        /// </summary>
+        private static void ThrowUnlessAligned(RegularFile source, RegularFile dest, long offset, long? length, long destinationOffset)
+        {
+            long block = Libc.FStatFs(source.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? sfs.BlockSize : 4096;
+            string? wrong = offset % block != 0 ? $"-Offset {offset}"
+                : destinationOffset % block != 0 ? $"-DestinationOffset {destinationOffset}"
+                : length is long l && l % block != 0 && offset + l < source.Size ? $"-Length {l} (a length that does not reach the source's end)"
+                : null;
+            if (wrong is not null)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InvalidArgument,
+                    Libc.EINVAL,
+                    "FIDEDUPERANGE",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}' against '{source.Path}': {wrong} is not a multiple of the filesystem's block size, {block} bytes; the kernel only shares whole blocks. Round it to a multiple of {block}. Nothing was changed.");
+            }
         }
 
         /// <summary>
@@ -219,7 +333,7 @@ namespace Btrfs.Core
         {
             string why = errno switch
             {
-                Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file, and ranges that are not block-aligned",
+                Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file (the ranges were aligned)",
                 Libc.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
                 Libc.EOPNOTSUPP or Libc.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
                 Libc.EXDEV => "the two files are on different filesystems",

@@ -44,6 +44,13 @@ namespace Btrfs.Core
             }
 
             string full = System.IO.Path.GetFullPath(path);
+            if (options.Label is { } label && System.Text.Encoding.UTF8.GetByteCount(label) > 16)
+            {
+                // The header's label field is 16 bytes: a longer label would be cut, maybe mid-character.
+                int bytes = System.Text.Encoding.UTF8.GetByteCount(label);
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "mkswap", full, $"Cannot label the swapfile '{label}': the label is {bytes} bytes in UTF-8 and the swap header holds 16 (characters outside ASCII take 2 to 4 bytes each). Give a shorter label. Nothing was created.");
+            }
+
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
             using (RegularFile dir = OpenDirectory(dirPath, full))
             {
