@@ -13,6 +13,9 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "faccessat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int FAccessAt(int dirfd, string path, int mode, int flags);
 
+        [LibraryImport(Name, EntryPoint = "faccessat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int FAccessAt(SafeFileDescriptor dirfd, string path, int mode, int flags);
+
         internal const int AT_SYMLINK_FOLLOW = 0x400;
         internal const int AT_REMOVEDIR = 0x200;
 

@@ -25,6 +25,12 @@ namespace Btrfs.Interop
         /// <summary>xfs_fsop_geom.flags: the filesystem can exchange file ranges (XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE).</summary>
         internal const uint XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE = 1u << 24;
 
+        /// <summary>xfs_fsop_geom.flags: reverse-mapping btree (XFS_FSOP_GEOM_FLAGS_RMAPBT): extent swaps go through log intents.</summary>
+        internal const uint XFS_FSOP_GEOM_FLAGS_RMAPBT = 1u << 19;
+
+        /// <summary>xfs_fsop_geom.flags: shared extents (XFS_FSOP_GEOM_FLAGS_REFLINK, mkfs.xfs -m reflink=1).</summary>
+        internal const uint XFS_FSOP_GEOM_FLAGS_REFLINK = 1u << 20;
+
         /// <summary>Exchange to the end of both files (the length is then ignored) and exchange their sizes.</summary>
         internal const ulong XFS_EXCHANGE_RANGE_TO_EOF = 1;
 

@@ -3,6 +3,7 @@ namespace Btrfs.Tests.Infrastructure
     using System;
     using System.Collections.Generic;
     using System.IO;
+    using System.Linq;
 
     /// <summary>Builds files with a known layout, written through ordinary I/O.</summary>
     internal static class FileBuilder
@@ -76,6 +77,31 @@ namespace Btrfs.Tests.Infrastructure
         /// go, then <paramref name="writes"/> random 4 KiB overwrites with an fsync every 64 (each
         /// overwrite lands in a new extent on btrfs). Returns the content as it is at the end.
         /// </summary>
+        /// <summary>
+        /// A file written as 4 KiB blocks in random order with an fsync every <paramref name="fsyncEvery"/>
+        /// blocks: on xfs (and ext4) each fsync allocates what is dirty, so the file ends up in thousands
+        /// of extents and its extent map is a btree. Returns the content.
+        /// </summary>
+        internal static byte[] WrittenInRandomOrder(string path, int size, int fsyncEvery = 8, int seed = 11)
+        {
+            byte[] content = RandomBytes(size, seed);
+            int[] blocks = Enumerable.Range(0, size / 4096).ToArray();
+            new Random(seed).Shuffle(blocks);
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                fs.Position = blocks[i] * 4096L;
+                fs.Write(content, blocks[i] * 4096, 4096);
+                if (i % fsyncEvery == fsyncEvery - 1)
+                {
+                    fs.Flush(flushToDisk: true);
+                }
+            }
+
+            fs.Flush(flushToDisk: true);
+            return content;
+        }
+
         internal static byte[] Fragmented(string path, int size, int writes, int seed = 3)
         {
             byte[] content = RandomBytes(size, seed);

@@ -135,6 +135,8 @@ namespace Btrfs.Tests.Infrastructure
                 "btrfs-holes" => new[] { "mkfs.btrfs", "-q", "-f", "-O", "^no-holes" },
                 "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "xfs-noreflink" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0" },
+                "xfs-plain" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0,rmapbt=0" },
+                "xfs-rmapbt" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1,rmapbt=1" },
                 "xfs-exchange" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "ext4" => new[] { "mkfs.ext4", "-q", "-F", "-m", "0" }, // no root reserve: "free" means free
                 _ => throw new ArgumentException(mkfs),
@@ -341,6 +343,29 @@ namespace Btrfs.Tests.Infrastructure
         {
             Shell.Run("umount", MountPoint);
             Shell.Run("mount", "-o", "loop,subvol=" + subvolume, Image, MountPoint);
+        }
+
+        /// <summary>
+        /// A crash as the kernel sees one: everything written so far is synced (sync), then the
+        /// filesystem is shut down (xfs_io -x -c shutdown: no more writes reach the disk, the log is
+        /// not written back), unmounted and mounted again, so the next mount replays the log. Returns
+        /// the mount's result (and leaves the filesystem unmounted when that failed).
+        /// </summary>
+        internal Shell.Result CrashAndRemount()
+        {
+            Shell.Run("sync");
+            Shell.Run("xfs_io", "-x", "-c", "shutdown", MountPoint);
+            Shell.Run("umount", MountPoint);
+            return Shell.Try("mount", "-o", "loop", Image, MountPoint);
+        }
+
+        /// <summary>`xfs_repair -n` of the image (unmounted for it, mounted again after): exit code 0 when the filesystem is clean.</summary>
+        internal Shell.Result XfsRepairCheck()
+        {
+            Shell.Try("umount", MountPoint);
+            Shell.Result r = Shell.Try("xfs_repair", "-n", Image);
+            Shell.Run("mount", "-o", "loop", Image, MountPoint);
+            return r;
         }
 
         /// <summary>Remounts read-only (or back to read-write).</summary>

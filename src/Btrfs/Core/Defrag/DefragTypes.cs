@@ -30,6 +30,9 @@ namespace Btrfs.Core
         /// <summary>A preallocated copy swapped in with XFS_IOC_EXCHANGE_RANGE.</summary>
         XfsExchangeRange,
 
+        /// <summary>xfs with reflink: the file's ranges remapped onto a contiguous copy with FIDEDUPERANGE (the kernel compares the bytes), crash-safe.</summary>
+        XfsDedupeRange,
+
         /// <summary>Donor blocks moved in with EXT4_IOC_MOVE_EXT.</summary>
         Ext4MoveExtents,
     }

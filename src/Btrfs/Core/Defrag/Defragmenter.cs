@@ -155,7 +155,10 @@ namespace Btrfs.Core
         {
             FileGuards.ThrowIfReadOnly(File, "defragment");
             InodeFlags flags = InodeFlagsIo.Get(File.Handle, File.Path);
-            if ((flags & InodeFlags.Immutable) == 0 && Libc.FAccessAt(Libc.AT_FDCWD, File.Path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) != 0
+            int access = File.Directory is { } dir
+                ? Libc.FAccessAt(dir, File.Name, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW)
+                : Libc.FAccessAt(Libc.AT_FDCWD, File.Path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW);
+            if ((flags & InodeFlags.Immutable) == 0 && access != 0
                 && Marshal.GetLastPInvokeError() is Libc.EACCES or Libc.EPERM)
             {
                 throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "faccessat(W_OK)", File.Path, "Cannot defragment", "Defragmenting rewrites the file's data, so it needs write permission on the file (or root). Nothing was changed.");

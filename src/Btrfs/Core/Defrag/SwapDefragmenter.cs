@@ -12,7 +12,16 @@ namespace Btrfs.Core
     /// two files' extents are exchanged by the kernel, which refuses if the file changed meanwhile:
     /// <list type="bullet">
     /// <item>xfs with the exchange-range feature: XFS_IOC_START_COMMIT before the copy, XFS_IOC_COMMIT_RANGE after (EBUSY if changed);</item>
-    /// <item>other xfs: XFS_IOC_SWAPEXT with the file's change and modification times from before the copy (EBUSY if changed);</item>
+    /// <item>xfs with the reverse-mapping btree (rmapbt): XFS_IOC_SWAPEXT with the file's change and modification times from before the copy (EBUSY if changed);</item>
+    /// <item>other xfs with reflink (mkfs.xfs's default): no exchange at all. The file's ranges are
+    /// remapped onto the copy's contiguous extents with FIDEDUPERANGE in steps: the kernel compares the
+    /// bytes under both files' locks (a range a writer changed meanwhile stays as it was), every step is
+    /// an ordinary logged remap, and closing the unnamed copy drops its references, so the file keeps
+    /// the new extents unshared. XFS_IOC_SWAPEXT is avoided there because on kernels since 5.8 log
+    /// recovery of a swap that moved a btree-format fork without rmapbt fails its checksum check
+    /// ("Structure needs cleaning", xfs_dinode_verify): a crash after such a swap left the filesystem
+    /// unmountable until xfs_repair -L (xfs_fsr has the same problem);</item>
+    /// <item>xfs with neither reflink nor rmapbt: no safe way exists, so the file is skipped with a warning;</item>
     /// <item>ext4: EXT4_IOC_MOVE_EXT, which copies each page itself under its locks, in steps.</item>
     /// </list>
     /// The inode stays the same (this is an exchange, not a replacement); the unnamed file ends up with
@@ -24,11 +33,19 @@ namespace Btrfs.Core
         private readonly int blockSize;
         private long copyExtents;
 
+        /// <summary>Bytes per FIDEDUPERANGE step: both files stay locked for a step, so not the kernel's 1 GiB.</summary>
+        internal const long DedupeStep = 64L << 20;
+
+        private readonly uint xfsFeatures;
+
         internal SwapDefragmenter(RegularFile file, DefragOptions options)
             : base(file, options)
         {
+            xfsFeatures = file.FileSystem.Kind == FileSystemKind.Xfs ? XfsFeatures(file) : 0;
             method = file.FileSystem.Kind == FileSystemKind.Ext4 ? DefragMethod.Ext4MoveExtents
-                : HasExchangeRange(file) ? DefragMethod.XfsExchangeRange
+                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0 ? DefragMethod.XfsExchangeRange
+                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_RMAPBT) != 0 ? DefragMethod.XfsSwapExtents
+                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_REFLINK) != 0 ? DefragMethod.XfsDedupeRange
                 : DefragMethod.XfsSwapExtents;
             blockSize = Libc.FStatFs(file.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? (int)sfs.BlockSize : 4096;
         }
@@ -37,16 +54,13 @@ namespace Btrfs.Core
         public override DefragMethod Method => method;
 
         /// <summary>Whether an xfs filesystem can exchange file ranges (XFS_IOC_FSGEOMETRY: XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE).</summary>
-        internal static unsafe bool HasExchangeRange(RegularFile file)
+        internal static bool HasExchangeRange(RegularFile file) => (XfsFeatures(file) & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
+
+        /// <summary>The feature flags of an xfs filesystem (XFS_IOC_FSGEOMETRY), 0 when they cannot be read.</summary>
+        internal static unsafe uint XfsFeatures(RegularFile file)
         {
             byte* geometry = stackalloc byte[Libc.XfsGeometrySize];
-            if (Libc.Ioctl(file.Handle, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0)
-            {
-                return false;
-            }
-
-            uint flags = *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);
-            return (flags & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
+            return Libc.Ioctl(file.Handle, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0 ? 0 : *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);
         }
 
         /// <inheritdoc/>
@@ -59,18 +73,21 @@ namespace Btrfs.Core
 
             Clock.Restart();
             using SafeFileDescriptor writable = OpenWritable();
+            using TemporaryFile copy = CreateDonor();
             using RegularFile original = RegularFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
             FileStatus status = original.Restat();
-            string dirPath = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
-            SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
-            using TemporaryFile copy = TemporaryFile.Create(dir, dirPath, File.Name, forceNamed: false);
 
             // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
-            //    extended attributes too, so both attribute forks start at the same offset).
-            if (method != DefragMethod.Ext4MoveExtents)
+            //    extended attributes too, so both attribute forks start at the same offset). A remap
+            //    moves only data extents: the allocation hints are enough.
+            if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
             {
                 CopyXfsAttributes(copy.Handle);
                 MetadataCopy.Copy(original, copy.Handle, File.Path, InodeFlagsIo.Get(copy.Handle, File.Path), InodeFlagsIo.Get(writable, File.Path));
+            }
+            else if (method == DefragMethod.XfsDedupeRange)
+            {
+                CopyXfsAttributes(copy.Handle);
             }
 
             // 2. Allocate the mirror, and give up unless it has fewer extents.
@@ -82,9 +99,12 @@ namespace Btrfs.Core
             }
 
             cancel.ThrowIfCancellationRequested();
-            return method == DefragMethod.Ext4MoveExtents
-                ? MoveExtents(copy.Handle, writable, status.Size, progress, cancel)
-                : CopyAndExchange(original, copy.Handle, writable, status, progress, cancel);
+            return method switch
+            {
+                DefragMethod.Ext4MoveExtents => MoveExtents(copy.Handle, writable, status.Size, progress, cancel),
+                DefragMethod.XfsDedupeRange => CopyAndRemap(original, copy, writable, status, progress, cancel),
+                _ => CopyAndExchange(original, copy.Handle, writable, status, progress, cancel),
+            };
         }
 
         /// <inheritdoc/>
@@ -123,6 +143,10 @@ namespace Btrfs.Core
             if (method != DefragMethod.Ext4MoveExtents && (GetXattr(File.Handle).XFlags & Libc.FS_XFLAG_NODEFRAG) != 0)
             {
                 Skip("marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does", warning: true);
+            }
+            else if (method == DefragMethod.XfsSwapExtents && (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_RMAPBT) == 0 && Before.ExtentCount > 1)
+            {
+                Skip("on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely", warning: true);
             }
             else if (Before.Score == 0 || Before.ExtentCount <= Before.BestExtentCount)
             {
@@ -164,15 +188,24 @@ namespace Btrfs.Core
 
         private long RoundUp(long bytes) => (bytes + blockSize - 1) / blockSize * blockSize;
 
+        /// <summary>The unnamed donor file, in the file's own directory (the descriptor it was opened relative to).</summary>
+        private TemporaryFile CreateDonor()
+        {
+            string dirPath = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
+            SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
+            return TemporaryFile.Create(dir, dirPath, File.Name, forceNamed: false);
+        }
+
         /// <summary>The file again, for writing (both exchanges need it), without updating its access time when allowed; the same inode as planned.</summary>
         private SafeFileDescriptor OpenWritable()
         {
             int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK;
-            SafeFileDescriptor fd = Libc.Open(File.Path, flags | Libc.O_NOATIME, 0);
+            SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
+            SafeFileDescriptor fd = Libc.OpenAt(dir, File.Name, flags | Libc.O_NOATIME, 0);
             if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EPERM)
             {
                 fd.Dispose();
-                fd = Libc.Open(File.Path, flags, 0); // O_NOATIME is for the owner (or CAP_FOWNER) only
+                fd = Libc.OpenAt(dir, File.Name, flags, 0); // O_NOATIME is for the owner (or CAP_FOWNER) only
             }
 
             if (fd.IsInvalid)
@@ -307,6 +340,78 @@ namespace Btrfs.Core
             }
 
             return Finished(method, $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and exchanged the extents", copied, SharedBytesToUnshare);
+        }
+
+        /// <summary>
+        /// xfs with reflink: copies the data into the contiguous mirror, then has the kernel remap each
+        /// step of the file onto it (FIDEDUPERANGE: donor as source, the file as destination), which it
+        /// does only where the bytes are still equal, under both files' locks. Each step is an ordinary
+        /// logged remap, so a crash at any moment leaves the filesystem recoverable and the file's data
+        /// whole (partly on old extents, partly on new ones). The unnamed donor is closed before the
+        /// file is measured again: the file then holds the new extents alone.
+        /// </summary>
+        private unsafe DefragResult CopyAndRemap(RegularFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        {
+            // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
+            // both) the second.
+            long total = Math.Max(1, BytesToRewrite);
+            long copied = HoleAwareCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
+            long done = 0, differing = 0;
+            foreach (ByteRange range in HoleAwareCopy.DataRanges(writable, status.Size, File.Path))
+            {
+                for (long at = range.Start; at < range.End;)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    long n = Math.Min(DedupeStep, range.End - at);
+                    differing += Remap(donor.Handle, writable, at, n, done == 0);
+
+                    // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
+                    at += n;
+                    done += n;
+                    progress?.Invoke((total + Math.Min(done, total)) / 2);
+                }
+            }
+
+            donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
+            string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
+                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
+            return Finished(method, reason, copied, SharedBytesToUnshare);
+        }
+
+        /// <summary>
+        /// One FIDEDUPERANGE step; where the kernel finds the bytes differ (a writer changed them since
+        /// the copy), the step is halved down to 1 MiB so the rest is still remapped. Returns the bytes
+        /// left as they were.
+        /// </summary>
+        private unsafe long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
+        {
+            var args = new Libc.FileDedupeRangeOne
+            {
+                SourceOffset = (ulong)at,
+                SourceLength = (ulong)n,
+                DestinationCount = 1,
+                DestinationFd = writable.DangerousGetHandle().ToInt64(),
+                DestinationOffset = (ulong)at,
+            };
+            if (Libc.Ioctl(donor, Libc.FIDEDUPERANGE, &args) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw FileOperationException.FromErrno(errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
+            }
+
+            if (args.Status != Libc.FILE_DEDUPE_RANGE_DIFFERS)
+            {
+                return 0;
+            }
+
+            const long Smallest = 1L << 20;
+            if (n <= Smallest)
+            {
+                return n;
+            }
+
+            long half = (n / 2 + blockSize - 1) / blockSize * blockSize;
+            return Remap(donor, writable, at, half, first) + Remap(donor, writable, at + half, n - half, false);
         }
 
         /// <summary>The commit records the exchange like a write (new modification and change times): give the modification and access times back.</summary>
