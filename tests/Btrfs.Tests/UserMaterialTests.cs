@@ -115,6 +115,57 @@ namespace Btrfs.Tests
             Assert.Contains("|True|", lines[2], StringComparison.Ordinal);
         }
 
+        /// <summary>Pester's module in the NuGet package the test project downloads (tools/Pester.psd1).</summary>
+        internal static string PesterModule(string version)
+        {
+            string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p : Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".nuget", "packages");
+            string module = Path.Combine(packages, "pester", version, "tools", "Pester.psd1");
+            Requires.That(File.Exists(module), $"Pester {version} is not restored ({module}); dotnet restore of the test project downloads it");
+            return module;
+        }
+
+        [SkippableTheory]
+        [InlineData("5.9.1")]
+        [InlineData("6.2.0")]
+        public void ThePesterExampleFailsWhenThereIsNothingToCheckAndOnACopyOnWriteImage(string version)
+        {
+            // Before: with both directories missing it passed 3 of 3 (the errors were non-terminating).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "vmhost-pester");
+            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            Shell.Run("chattr", "+C", images, backups);
+            FileBuilder.WriteNew(Path.Combine(images, "web.img"), FileBuilder.RandomBytes(4 << 20, 4));
+            Assert.Empty(Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d | Out-Null", ("s", Path.Combine(images, "web.img")), ("d", Path.Combine(backups, "web.img"))).Errors);
+
+            string script = """
+                Import-Module $Pester -RequiredVersion $Version -ErrorAction Stop
+                function Run($i, $b) {
+                    $c = New-PesterContainer -Path $Example -Data @{ ImageDirectory = $i; BackupDirectory = $b }
+                    $r = Invoke-Pester -Container $c -PassThru -Output None
+                    '{0} {1}' -f $r.PassedCount, $r.FailedCount
+                }
+                Run $Images $Backups
+                Run '/nonexistent/images' '/nonexistent/backups'
+                Run $Empty $Empty
+                """;
+            string empty = Directory.CreateDirectory(Path.Combine(dir, "empty")).FullName;
+            (string, string)[] vars =
+            {
+                ("Pester", PesterModule(version)), ("Version", version.Split('-')[0]), ("Example", Path.Combine(RepoPaths.Root, "examples", "VmHost.Tests.ps1")),
+                ("Images", images), ("Backups", backups), ("Empty", empty),
+            };
+            RealPwsh.Result r = RealPwsh.Run(script, null, vars);
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            Assert.Equal(new[] { "3 0", "0 3", "0 3" }, r.Lines.TakeLast(3).ToArray());
+
+            // A copy-on-write image: the NOCOW test fails.
+            FileBuilder.WriteNew(Path.Combine(dir, "cow.img"), FileBuilder.RandomBytes(1 << 20, 5));
+            File.Move(Path.Combine(dir, "cow.img"), Path.Combine(images, "cow.img"));
+            r = RealPwsh.Run(script, null, vars);
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            Assert.Equal("2 1", r.Lines[^3]);
+        }
+
         [SkippableFact]
         public void TheRunbookPreviewsDefragmentsOnlyWhatNeedsItAndLogsIt()
         {
