@@ -133,30 +133,7 @@ namespace Btrfs.Core
                 throw FileOperationException.FromErrno(errno, "open", path, what);
             }
 
-            try
-            {
-                FileStatus status = FileStatus.Of(fd) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", path, what);
-                ThrowUnlessAccepted(status.Mode, path, allowDirectory);
-
-                if (fileSystems?.Find(status) is (FileSystemType known, long knownFlags))
-                {
-                    return new RegularFile(fd, path, status, known, knownFlags);
-                }
-
-                if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", path, what);
-                }
-
-                FileSystemType type = FileSystemType.FromMagic(sfs.Type);
-                fileSystems?.Add(status, type, sfs.MountFlags);
-                return new RegularFile(fd, path, status, type, sfs.MountFlags);
-            }
-            catch
-            {
-                fd.Dispose();
-                throw;
-            }
+            return FromDescriptor(fd, path, allowDirectory, fileSystems);
         }
 
         /// <summary>

@@ -117,17 +117,7 @@ namespace Btrfs.Core
             ArgumentNullException.ThrowIfNull(options);
             ArgumentNullException.ThrowIfNull(session);
             RegularFile src = RegularFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
-            var copy = new ReflinkCopy(src, destination, options) { session = session };
-            try
-            {
-                copy.Check();
-                return copy;
-            }
-            catch
-            {
-                copy.Dispose();
-                throw;
-            }
+            return Checked(new ReflinkCopy(src, destination, options) { session = session });
         }
 
         /// <summary>
@@ -137,7 +127,11 @@ namespace Btrfs.Core
         internal static ReflinkCopy Prepare(FileLocation source, DirectoryFacts destinationDirectory, string name, ReflinkOptions options, ReflinkSession session)
         {
             RegularFile src = RegularFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
-            var copy = new ReflinkCopy(src, destinationDirectory, name, options) { session = session };
+            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session });
+        }
+
+        private static ReflinkCopy Checked(ReflinkCopy copy)
+        {
             try
             {
                 copy.Check();
