@@ -12,14 +12,10 @@ namespace Btrfs.Tests.Infrastructure
     /// Runs what users copy (help examples, about_Btrfs, examples/) against the loop filesystems: a
     /// directory with the files the examples name (./vm.img with a reflink ./vm-clone.img and a plain
     /// copy ./vm-copy.img, ./sparse.img, ./db.sqlite, ./images, ./db, ./logs, ./backups, ./templates),
-    /// the absolute host paths the examples use mapped to it, and each example run as far as this host
-    /// has its commands.
+    /// the absolute host paths the examples use mapped to it, and each example run whole.
     /// </summary>
     internal sealed class ExampleFixture
     {
-        private static readonly Lazy<HashSet<string>> HostCommands = new(() =>
-            Pwsh.Run("Get-Command | ForEach-Object Name").Output.Select(o => o.ToString()).ToHashSet(StringComparer.OrdinalIgnoreCase));
-
         private readonly (string From, string To)[] hostPaths;
 
         internal ExampleFixture(LoopFileSystems fs)
@@ -34,6 +30,9 @@ namespace Btrfs.Tests.Infrastructure
                 Directory.CreateDirectory(Path.Combine(Dir, sub));
             }
 
+            // The active images live in a NOCOW directory, as the examples advise (their Pester checks assert it).
+            Shell.Run("chattr", "+C", Path.Combine(Dir, "images"));
+
             FileBuilder.Chunks(Path.Combine(Dir, "vm.img"), 6, 64 * 1024, 128 * 1024);
             Shell.Run("cp", "--reflink=always", Path.Combine(Dir, "vm.img"), Path.Combine(Dir, "vm-clone.img"));
             Shell.Run("cp", "--reflink=never", Path.Combine(Dir, "vm.img"), Path.Combine(Dir, "vm-copy.img"));
@@ -45,7 +44,7 @@ namespace Btrfs.Tests.Infrastructure
             FileBuilder.Chunks(Path.Combine(Dir, "images", "template.img"), 2, 1 << 20, 1 << 20, seed: 8);
             FileBuilder.Chunks(Path.Combine(Dir, "images", "vm1.img"), 2, 1 << 20, 1 << 20, seed: 8);
             FileBuilder.WriteNew(Path.Combine(Dir, "images", "new.img"), Array.Empty<byte>());
-            FileBuilder.Chunks(Path.Combine(Dir, "db", "data.img"), 8, 64 * 1024, 128 * 1024);
+            FileBuilder.WriteNew(Path.Combine(Dir, "db", "data.img"), FileBuilder.RandomBytes(4 << 20, 12)); // one piece: large extents
             FileBuilder.WriteNew(Path.Combine(Dir, "logs", "syslog"), FileBuilder.Text(256 * 1024));
             FileBuilder.Chunks(Path.Combine(Dir, "templates", "base.img"), 2, 1 << 20, 1 << 20, seed: 7);
             FileBuilder.Chunks(Path.Combine(Dir, "templates", "base-copy.img"), 2, 1 << 20, 1 << 20, seed: 7);
@@ -60,6 +59,7 @@ namespace Btrfs.Tests.Infrastructure
                 ("/srv/ext4/db.img", Path.Combine(ext4Dir, "db.img")),
                 ("/srv ", ". "),
                 ("/var/log", "./logs"),
+                ("/etc/fstab", "./fstab"), // never the host's
                 ("/swap/swapfile 8GB", "./swap-host 64MB"), // a host-sized swapfile, fixture-sized
             };
         }
@@ -67,71 +67,107 @@ namespace Btrfs.Tests.Infrastructure
         /// <summary>The directory the examples run in.</summary>
         internal string Dir { get; }
 
-        /// <summary>Whether every command <paramref name="ast"/> uses exists in this host.</summary>
-        internal static bool Available(Ast ast) =>
-            ast.FindAll(a => a is CommandAst, true).Cast<CommandAst>().All(c => c.GetCommandName() is string n && HostCommands.Value.Contains(n));
-
         /// <summary>
-        /// The part of a script this host can run: its statements up to the first that uses a command the
-        /// host lacks (Export-Csv, Sort-Object, Get-ChildItem, Pester's It...), and of that statement, when it
-        /// is a pipeline, the commands before that one. Whole: nothing was cut.
+        /// Runs an example whole in <see cref="Dir"/>, host paths mapped, on the full SDK (every command
+        /// users have), and checks it: no errors, and (when <paramref name="requireOutput"/>) output
+        /// unless it previews (-WhatIf) or writes its result to a file (Export-Csv, Out-File, Set-Content,
+        /// a redirection), in which case that file must exist and hold something. Prompts are off
+        /// ($ConfirmPreference = 'None'), as a user who answers "Yes" would have it.
         /// </summary>
-        internal static (string Script, bool Whole) RunnablePart(ScriptBlockAst ast)
+        internal PwshResult Run(ScriptBlockAst ast, ITestOutputHelper log, bool requireOutput = true)
         {
-            var parts = new List<string>();
-            foreach (StatementAst statement in ast.EndBlock?.Statements ?? (IEnumerable<StatementAst>)Array.Empty<StatementAst>())
+            string script = MapHostPaths(ast.Extent.Text);
+            log.WriteLine("ran: " + script);
+            string prelude = "Set-Location -LiteralPath $dir\n$ConfirmPreference = 'None'\n";
+            bool pester = ast.Find(a => a is CommandAst c && c.GetCommandName() is "Describe" or "It" or "Should", true) is not null;
+            if (pester)
             {
-                if (Available(statement))
-                {
-                    parts.Add(statement.Extent.Text);
-                    continue;
-                }
-
-                if (statement is PipelineAst pipeline)
-                {
-                    string[] prefix = pipeline.PipelineElements.TakeWhile(Available).Select(e => e.Extent.Text).ToArray();
-                    if (prefix.Length > 0)
-                    {
-                        parts.Add(string.Join(" | ", prefix));
-                    }
-                }
-
-                return (string.Join("\n", parts), false);
+                // Pester as users have it (5.9.1 from its NuGet package); a Describe block runs under Invoke-Pester.
+                prelude += "Import-Module $pester -ErrorAction Stop\n";
             }
 
-            return (string.Join("\n", parts), true);
+            bool describe = ast.Find(a => a is CommandAst c && c.GetCommandName() == "Describe", true) is not null;
+            string run = describe
+                ? prelude + "$r = Invoke-Pester -Container (New-PesterContainer -ScriptBlock ([scriptblock]::Create($example))) -PassThru -Output None\n'{0} {1}' -f $r.PassedCount, $r.FailedCount"
+                : prelude + TeeBeforeFilter(script);
+            PwshResult r = Pwsh.Run(run, ("dir", Dir), ("pester", pester ? UserMaterialTests.PesterModule("5.9.1") : null), ("example", script));
+            Assert.True(r.Errors.Count == 0, $"example failed: {script}\n{string.Join("\n", r.Errors)}");
+            if (describe)
+            {
+                string counts = Assert.Single(r.Output).ToString()!;
+                Assert.True(counts.EndsWith(" 0", StringComparison.Ordinal) && !counts.StartsWith("0 ", StringComparison.Ordinal), $"Pester example: {counts} (passed failed): {script}");
+                return r;
+            }
+            if (!requireOutput || script.Contains("-WhatIf", StringComparison.Ordinal))
+            {
+                return r;
+            }
+
+            string? file = WrittenFile(Parser.ParseInput(script, out _, out _));
+            if (file is not null)
+            {
+                string full = Path.Combine(Dir, file);
+                Assert.True(File.Exists(full) && new FileInfo(full).Length > 0, $"example wrote nothing to {file}: {script}");
+                return r;
+            }
+
+            if (r.Output.Count == 0 && r.Warnings.LastOrDefault()?.Message is string tee && tee.StartsWith("unfiltered=", StringComparison.Ordinal))
+            {
+                // A filter that matched nothing here: what it filtered must have been something.
+                Assert.True(tee != "unfiltered=0", $"example produced nothing, and neither did what it filters: {script}");
+                return r;
+            }
+
+            Assert.True(r.Output.Count > 0, $"example produced nothing: {script}");
+            return r;
         }
 
         /// <summary>
-        /// Runs the runnable part of an example in <see cref="Dir"/>, host paths mapped, and checks it: no
-        /// errors, and (when <paramref name="requireOutput"/>) output unless it previews (-WhatIf). Null
-        /// when none of it can run here.
+        /// The script with what its last pipeline feeds into Where-Object kept (Tee-Object) and counted
+        /// in a final warning, "unfiltered=N": a filter that matches nothing in the fixture must still
+        /// have had something to filter.
         /// </summary>
-        internal PwshResult? RunRunnablePart(ScriptBlockAst ast, ITestOutputHelper log, bool requireOutput = true)
+        private static string TeeBeforeFilter(string script)
         {
-            (string runnable, bool whole) = RunnablePart(ast);
-            if (runnable.Length == 0)
+            if (Parser.ParseInput(script, out _, out _).EndBlock?.Statements.LastOrDefault() is PipelineAst { PipelineElements.Count: > 1 } last
+                && last.PipelineElements.Skip(1).FirstOrDefault(e => e is CommandAst c && c.GetCommandName() is "Where-Object" or "where" or "?") is CommandBaseAst filter)
             {
-                log.WriteLine($"parsed only (its first command is not in this host): {ast.Extent.Text}");
-                return null;
+                int at = filter.Extent.StartOffset;
+                return script[..at] + "Tee-Object -Variable __unfiltered | " + script[at..] + "\nWrite-Warning \"unfiltered=$(@($__unfiltered).Count)\"";
             }
 
-            if (!whole)
+            return script;
+        }
+
+        /// <summary>The file an example writes its result to (Export-Csv, Out-File, Set-Content, or a redirection), if any.</summary>
+        private static string? WrittenFile(ScriptBlockAst ast)
+        {
+            foreach (CommandAst c in ast.FindAll(a => a is CommandAst, true).Cast<CommandAst>())
             {
-                log.WriteLine($"run up to the first command this host lacks: {runnable}");
+                if (c.Redirections.OfType<FileRedirectionAst>().FirstOrDefault() is { Location: StringConstantExpressionAst target })
+                {
+                    return target.Value;
+                }
+
+                if (c.GetCommandName() is "Export-Csv" or "Out-File" or "Set-Content")
+                {
+                    var elements = c.CommandElements.ToList();
+                    for (int i = 1; i < elements.Count; i++)
+                    {
+                        if (elements[i] is CommandParameterAst { ParameterName: "Path" or "LiteralPath" or "FilePath" } && i + 1 < elements.Count && elements[i + 1] is StringConstantExpressionAst named)
+                        {
+                            return named.Value;
+                        }
+
+                        if (elements[i] is StringConstantExpressionAst positional && elements[i - 1] is not CommandParameterAst)
+                        {
+                            return positional.Value;
+                        }
+                    }
+                }
             }
 
-            string script = MapHostPaths(runnable);
-
-            // Set-Location lives in Microsoft.PowerShell.Management, which this host lacks.
-            PwshResult r = Pwsh.Run($"$null = $ExecutionContext.SessionState.Path.SetLocation($dir)\n{script}", ("dir", Dir));
-            Assert.True(r.Errors.Count == 0, $"example failed: {script}\n{string.Join("\n", r.Errors)}");
-            if (requireOutput && !script.Contains("-WhatIf", StringComparison.Ordinal))
-            {
-                Assert.True(r.Output.Count > 0, $"example produced nothing: {script}");
-            }
-
-            return r;
+            return null;
         }
 
         internal string MapHostPaths(string script)
