@@ -17,33 +17,6 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class UserMaterialTests(LoopFileSystems fs, ITestOutputHelper log)
     {
-        /// <summary>
-        /// Pester is not in this test host: a stand-in for the few Pester commands examples/VmHost.Tests.ps1
-        /// uses (Describe, It, Should -BeNullOrEmpty / -BeTrue / -Not); any other assertion throws, so the
-        /// file cannot pass by using something this stand-in does not check. Results go to $PesterResults.
-        /// </summary>
-        private const string PesterStandIn = """
-            $global:PesterResults = [System.Collections.Generic.List[object]]::new()
-            function global:Describe([string] $Name, [scriptblock] $Fixture) { & $Fixture }
-            function global:It([string] $Name, [scriptblock] $Test) {
-                try { & $Test; $global:PesterResults.Add([pscustomobject]@{ Name = $Name; Passed = $true; Message = '' }) }
-                catch { $global:PesterResults.Add([pscustomobject]@{ Name = $Name; Passed = $false; Message = $_.Exception.Message }) }
-            }
-            function global:Should {
-                param([Parameter(ValueFromPipeline)] $ActualValue, [switch] $Not, [switch] $BeNullOrEmpty, [switch] $BeTrue, [object] $Because)
-                begin { $items = [System.Collections.Generic.List[object]]::new() }
-                process { $items.Add($ActualValue) }
-                end {
-                    $values = @($items | Where-Object { $null -ne $_ -and "$_" -ne '' })
-                    if ($BeNullOrEmpty) { $ok = $values.Count -eq 0 }
-                    elseif ($BeTrue) { $ok = $items.Count -eq 1 -and $items[0] -eq $true }
-                    else { throw 'the Pester stand-in knows only -BeNullOrEmpty and -BeTrue' }
-                    if ($Not) { $ok = -not $ok }
-                    if (-not $ok) { throw "expected $(if ($Not) { 'not ' })$(if ($BeNullOrEmpty) { 'null or empty' } else { '$true' }), got '$($values -join ', ')' because $Because" }
-                }
-            }
-            """;
-
         [SkippableFact]
         public void AboutBtrfsTeachesTheModelAndItsCommandsRun()
         {
@@ -94,8 +67,12 @@ namespace Btrfs.Tests
             }
 
             string testFile = Path.Combine(RepoPaths.Root, "examples", "VmHost.Tests.ps1");
-            string run = PesterStandIn + "\n& $file -ImageDirectory $images -BackupDirectory $backups\n$global:PesterResults | ForEach-Object { '{0}|{1}|{2}' -f $_.Name, $_.Passed, $_.Message }";
-            var vars = new Dictionary<string, object?> { ["file"] = testFile, ["images"] = images, ["backups"] = backups };
+            string run = """
+                Import-Module $pester -ErrorAction Stop
+                $c = New-PesterContainer -Path $file -Data @{ ImageDirectory = $images; BackupDirectory = $backups }
+                (Invoke-Pester -Container $c -PassThru -Output None).Tests | ForEach-Object { '{0}|{1}|{2}' -f $_.ExpandedName, $_.Passed, ($_.ErrorRecord.Exception.Message -join ' ') }
+                """;
+            var vars = new Dictionary<string, object?> { ["file"] = testFile, ["images"] = images, ["backups"] = backups, ["pester"] = PesterModule("5.9.1") };
             PwshResult good = Pwsh.Run(run, vars);
             Assert.True(good.Errors.Count == 0, string.Join("\n", good.Errors));
             string[] lines = good.Output.Select(o => o.ToString()!).ToArray();
@@ -178,25 +155,26 @@ namespace Btrfs.Tests
             string fineLayout = Shell.Run("filefrag", "-v", fine);
             long before = Filefrag.Extents(fragmented).Count;
 
-            // Export-Csv is in Microsoft.PowerShell.Utility, which this host lacks: a stand-in records what is logged.
-            const string ExportCsvStandIn = "$global:Logged = [System.Collections.Generic.List[object]]::new()\n" +
-                "function global:Export-Csv { param([Parameter(ValueFromPipeline)] $InputObject, [string] $LiteralPath, [switch] $NoTypeInformation, [switch] $Append) process { $global:Logged.Add([pscustomobject]@{ LogPath = $LiteralPath; Path = $InputObject.Path; Method = [string]$InputObject.Method }) } }\n";
             string runbook = Path.Combine(RepoPaths.Root, "examples", "Invoke-VmImageMaintenance.ps1");
             string log = Path.Combine(dir, "maintenance.csv");
             var vars = new Dictionary<string, object?> { ["runbook"] = runbook, ["dir"] = dir, ["log"] = log };
 
-            PwshResult preview = Pwsh.Run(ExportCsvStandIn + "& $runbook -ImageDirectory $dir -LogPath $log -WhatIf\n$global:Logged.Count", vars, captureHost: true);
+            PwshResult preview = Pwsh.Run("& $runbook -ImageDirectory $dir -LogPath $log -WhatIf", vars, captureHost: true);
             Assert.True(preview.Errors.Count == 0, string.Join("\n", preview.Errors));
-            Assert.Equal("0", Assert.Single(preview.Output).ToString());
+            Assert.False(File.Exists(log), "a preview wrote the log");
             Assert.Contains("What if: ", preview.HostText, StringComparison.Ordinal);
             Assert.Contains("db.img", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(before, Filefrag.Extents(fragmented).Count);
 
-            PwshResult done = Pwsh.Run(ExportCsvStandIn + "& $runbook -ImageDirectory $dir -LogPath $log -Confirm:$false\n$global:Logged | ForEach-Object { '{0}|{1}|{2}' -f $_.LogPath, $_.Path, $_.Method }", vars);
+            PwshResult done = Pwsh.Run("& $runbook -ImageDirectory $dir -LogPath $log -Confirm:$false", vars);
             Assert.True(done.Errors.Count == 0, string.Join("\n", done.Errors));
             DefragResult result = (DefragResult)Assert.Single(done.Output, o => o.BaseObject is DefragResult).BaseObject;
             Assert.Equal(fragmented, result.Path);
-            Assert.Equal($"{log}|{fragmented}|BtrfsDefragRange", Assert.Single(done.Output, o => o.BaseObject is string).ToString());
+
+            // The log, read back by Import-Csv: one row for the defragmented image, numbers as numbers.
+            PwshResult logged = Pwsh.Run("Import-Csv -LiteralPath $log | ForEach-Object { '{0}|{1}|{2}' -f $_.Path, $_.Method, ([long]$_.ExtentsBefore -gt [long]$_.ExtentsAfter) }", vars);
+            Assert.Empty(logged.Errors);
+            Assert.Equal($"{fragmented}|BtrfsDefragRange|True", Assert.Single(logged.Output).ToString());
             Assert.True(Filefrag.Extents(fragmented).Count * 10 < before);
             Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(fragmented));
             Assert.Equal(fineLayout, Shell.Run("filefrag", "-v", fine));

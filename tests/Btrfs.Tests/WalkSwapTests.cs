@@ -215,5 +215,67 @@ namespace Btrfs.Tests
             Assert.Empty(Directory.GetFileSystemEntries(secret));
             Assert.Equal(new[] { "a.img", "b.img" }, Directory.GetFiles(Path.Combine(copy2, "sub.real")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray());
         }
+
+        [SkippableFact]
+        public void ABindMountInsideTheSourceThatReachesTheDestinationNeverMakesTheCopyCopyItself()
+        {
+            // Before: src/mnt, a bind mount of the destination's parent, was entered (same st_dev), and the
+            // copy copied itself 6,614 levels deep until it ran out of file descriptors.
+            string root = fs.NewDirectory(TestFs.Btrfs, "bindloop");
+            string src = Directory.CreateDirectory(Path.Combine(root, "src", "mnt")).Parent!.FullName;
+            string pub = Directory.CreateDirectory(Path.Combine(root, "pub")).FullName;
+            FileBuilder.WriteNew(Path.Combine(src, "f.img"), FileBuilder.RandomBytes(8192, 1));
+            string mnt = Path.Combine(src, "mnt");
+            Shell.Run("mount", "--bind", pub, mnt);
+            try
+            {
+                // By default another mount (a bind mount too) is not entered.
+                PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Verbose", ("s", src), ("d", Path.Combine(pub, "copy")));
+                Assert.Empty(r.Errors);
+                Assert.Contains(r.Verbose, v => v.Message.Contains("another filesystem", StringComparison.Ordinal));
+                Assert.False(Directory.Exists(Path.Combine(pub, "copy", "mnt", "copy")));
+                Assert.True(File.Exists(Path.Combine(pub, "copy", "f.img")));
+
+                // Asked to cross it, the walk meets the destination again: refused there, and it ends.
+                r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -CrossFileSystem", ("s", src), ("d", Path.Combine(pub, "copy2")));
+                Assert.Equal("DestinationInsideSource", Assert.Single(r.ErrorIds));
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, "f.img")), FileFacts.Hash(Path.Combine(pub, "copy2", "f.img")));
+                Assert.False(Directory.Exists(Path.Combine(pub, "copy2", "mnt", "copy2", "mnt")));
+
+                // A bind mount of an ancestor inside a walked tree is a loop: reported, and the walk ends.
+                Shell.Run("umount", mnt);
+                Shell.Run("mount", "--bind", src, mnt);
+                r = Pwsh.Run("Measure-Fragmentation -LiteralPath $s -Recurse -CrossFileSystem", ("s", src));
+                Assert.Equal("InvalidArgument", Assert.Single(r.ErrorIds));
+                Assert.Contains("loop", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Single(r.Output);
+            }
+            finally
+            {
+                Shell.Try("umount", mnt);
+            }
+        }
+
+        [SkippableFact]
+        public void ADestinationRenamedMidRunIsSyncedThroughItsDescriptorWithoutAnError()
+        {
+            // Before: the final sync opened the destination by its path again: renamed, the run ended in a
+            // terminating error (and no sync); swapped for a link, another filesystem was synced.
+            string root = fs.NewDirectory(TestFs.Btrfs, "flush");
+            string src = Directory.CreateDirectory(Path.Combine(root, "src", "d0")).Parent!.FullName;
+            for (int i = 0; i < 6; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(src, "d0", $"f{i}.img"), FileBuilder.RandomBytes(8192, i));
+            }
+
+            string dest = Path.Combine(root, "dest");
+            PwshResult r = Pwsh.Run(
+                "$moved = $false; New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse | ForEach-Object { if (-not $moved) { Rename-Item -LiteralPath $d -NewName dest.moved; $moved = $true }; $_ }",
+                ("s", src),
+                ("d", dest));
+            Assert.Empty(r.Errors);
+            Assert.Equal(6, r.Output.Count);
+            Assert.Equal(6, Directory.GetFiles(Path.Combine(root, "dest.moved", "d0")).Length);
+        }
     }
 }

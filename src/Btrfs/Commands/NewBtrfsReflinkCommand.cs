@@ -91,9 +91,10 @@ namespace Btrfs.Commands
         protected override void EndProcessing()
         {
             bars?.Complete();
-            foreach (string dir in session.WrittenDirectories)
+            // One syncfs per destination filesystem, not one fsync per file.
+            foreach (FileOperationException failed in session.Flush())
             {
-                ReflinkCopy.Flush(dir); // one syncfs per destination filesystem, not one fsync per file
+                WriteError(ErrorRecords.From(failed));
             }
         }
 

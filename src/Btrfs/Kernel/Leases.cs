@@ -76,6 +76,14 @@ namespace Btrfs.Kernel
         /// </summary>
         internal bool IsIntact => held && Libc.Fcntl(fd, Libc.F_GETLEASE, 0) == Libc.F_WRLCK;
 
+        /// <summary>
+        /// Asks for the lease again on the same descriptor: the kernel checks once more that no other
+        /// open file description exists. An opener is counted as soon as its open has the inode (before
+        /// its security and fanotify permission hooks run, and before it reaches the lease), so this
+        /// catches an open that <see cref="IsIntact"/> cannot see yet. False when someone else has it open.
+        /// </summary>
+        internal bool Reaffirm() => held && Libc.Fcntl(fd, Libc.F_SETLEASE, Libc.F_WRLCK) == 0;
+
         /// <summary>Releases the lease: an opener that was blocked by it proceeds.</summary>
         public void Dispose()
         {

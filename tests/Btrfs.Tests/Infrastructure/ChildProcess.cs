@@ -51,6 +51,13 @@ namespace Btrfs.Tests.Infrastructure
             }
         }
 
+        /// <summary>Writes a line to the child's standard input.</summary>
+        internal void Send(string line)
+        {
+            process.StandardInput.WriteLine(line);
+            process.StandardInput.Flush();
+        }
+
         /// <summary>Waits for the process to end; its exit code.</summary>
         internal int WaitForExit(TimeSpan timeout)
         {

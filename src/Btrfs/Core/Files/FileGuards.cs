@@ -131,7 +131,9 @@ namespace Btrfs.Core
             string me = CurrentFileSystemUid() is uint uid ? "uid " + uid.ToString(CultureInfo.InvariantCulture) : "another user";
             string why = outcome == LeaseOutcome.NotOwner
                 ? $"the kernel proves that with a write lease, which it grants only to the file's owner (uid {file.Status.Uid.ToString(CultureInfo.InvariantCulture)}) or to root, and this process runs as {me}; other users' processes are invisible to it in /proc"
-                : $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
+                : CurrentFileSystemUid() == 0
+                    ? $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone sees neither what the kernel holds open (a loop device, an NFS export) nor a process that opens the file during the swap"
+                    : $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
             throw new FileOperationException(
                 FileErrorKind.InUseUnknown,
                 errno,
@@ -146,7 +148,9 @@ namespace Btrfs.Core
             string by;
             if (users.Count == 0)
             {
-                by = "a process this user cannot see (the kernel refused a write lease because another open file or mapping of it exists; as root the /proc scan would name it)";
+                by = CurrentFileSystemUid() == 0
+                    ? "something no process shows in /proc: the kernel refused a write lease because another open file of it exists, such as a loop device backed by it (losetup -a lists those), an NFS export or another kernel user"
+                    : "a process this user cannot see (the kernel refused a write lease because another open file or mapping of it exists; as root the /proc scan would name it)";
             }
             else
             {

@@ -25,6 +25,9 @@ namespace Btrfs.Core
         /// <summary>The extended attribute that proves a hidden file is this module's own temporary file.</summary>
         internal const string MarkerAttribute = "user.btrfs-module.temporary";
 
+        /// <summary>How long an open that looked the name up just before the exchange gets to reach the old inode (and the lease).</summary>
+        private static readonly TimeSpan OpenerGrace = TimeSpan.FromMilliseconds(50);
+
         private readonly SafeFileDescriptor dir;
         private readonly string stamp;
         private string? linkedName;
@@ -181,7 +184,12 @@ namespace Btrfs.Core
                     $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
             }
 
-            if (oldLease is not null && !oldLease.IsIntact)
+            // An open that found the original by its name just before the exchange may still be on its way
+            // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
+            // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
+            // whether anyone but us has it open or is waiting for it; only then does it go.
+            bool openedMeanwhile = oldLease is not null && !StillAlone(oldLease);
+            if (openedMeanwhile)
             {
                 // Someone opened the original before the exchange and waits for the lease: give the
                 // name back to the original before the lease is released (Dispose).
@@ -333,6 +341,29 @@ namespace Btrfs.Core
             {
                 _ = Libc.FRemoveXattr(Handle, MarkerAttribute);
                 marked = false;
+            }
+        }
+
+        /// <summary>
+        /// True when, through <see cref="OpenerGrace"/>, nobody else opened the old file: the lease stays
+        /// unbroken and can be taken again (no other open file description exists), checked every 5 ms.
+        /// </summary>
+        private static bool StillAlone(WriteLease lease)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (true)
+            {
+                if (!lease.IsIntact || !lease.Reaffirm())
+                {
+                    return false;
+                }
+
+                if (clock.Elapsed >= OpenerGrace)
+                {
+                    return true;
+                }
+
+                System.Threading.Thread.Sleep(5);
             }
         }
 

@@ -52,21 +52,29 @@ namespace Btrfs.Core
     /// to its parent's descriptor with O_NOFOLLOW | O_DIRECTORY and listed through that descriptor, and
     /// every entry is handed out as a <see cref="FileLocation"/>: a path is never resolved again once
     /// classified, so a directory swapped for a symbolic link mid-walk leads nowhere. It stays on the
-    /// starting filesystem unless asked (a directory whose st_dev differs is reported, not entered:
-    /// btrfs subvolumes and snapshots count as other filesystems, as with find -xdev), never follows
+    /// starting filesystem unless asked (a directory whose st_dev or mount differs is reported, not entered:
+    /// btrfs subvolumes and snapshots count as other filesystems, as with find -xdev, and so do bind
+    /// mounts), never enters a directory that is one of its own ancestors (a loop), never follows
     /// symbolic links (not even as the starting point), never opens FIFOs or devices (entries are
     /// classified by d_type), and reports a directory it cannot read as an entry with an error and goes on.
     /// </summary>
     public static class TreeWalker
     {
         /// <summary>Walks <paramref name="root"/>: a file yields itself, a directory itself and everything below it.</summary>
-        public static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems = false)
+        public static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems = false) => Walk(root, crossFileSystems, null);
+
+        /// <summary>
+        /// As <see cref="Walk(string, bool)"/>; <paramref name="enter"/> is asked before the walk goes
+        /// into a directory below the root (its path, its status, its depth: 1 for the root's children):
+        /// false yields the directory but not its contents.
+        /// </summary>
+        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, Func<string, FileStatus, int, bool>? enter)
         {
             ArgumentException.ThrowIfNullOrEmpty(root);
-            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems);
+            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, enter);
         }
 
-        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems)
+        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, Func<string, FileStatus, int, bool>? enter)
         {
             if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
             {
@@ -169,10 +177,42 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    if (!crossFileSystems && (sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor))
+                    // Another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a
+                    // bind mount: statx's mount id), is not entered unless asked.
+                    bool otherDevice = sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor;
+                    bool otherMount = sub.Status.MountId != 0 && top.MountId != 0 && sub.Status.MountId != top.MountId;
+                    if (!crossFileSystems && (otherDevice || otherMount))
                     {
                         sub.Dispose();
                         yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
+                        continue;
+                    }
+
+                    // A directory that is one of its own ancestors (a bind mount of an ancestor) would be walked forever.
+                    if (IsAncestor(stack, sub.Status))
+                    {
+                        sub.Dispose();
+                        yield return new WalkEntry(path, WalkEntryKind.Error, new FileOperationException(
+                            FileErrorKind.InvalidArgument,
+                            Libc.ELOOP,
+                            "openat",
+                            path,
+                            $"Not descending into '{path}': it is the same directory as one above it (a bind mount makes a loop), and walking it would never end. The rest of the tree was processed.")) { Location = location };
+                        continue;
+                    }
+
+                    if (enter is not null && !enter(path, sub.Status, stack.Count))
+                    {
+                        // Yielded (its own attributes may matter) but not entered.
+                        try
+                        {
+                            yield return new WalkEntry(path, WalkEntryKind.Directory) { Location = location, Handle = sub.Handle };
+                        }
+                        finally
+                        {
+                            sub.Dispose();
+                        }
+
                         continue;
                     }
 
@@ -255,6 +295,19 @@ namespace Btrfs.Core
             }
 
             return new Level(path, fd, stream, st);
+        }
+
+        private static bool IsAncestor(Stack<Level> stack, in FileStatus st)
+        {
+            foreach (Level level in stack)
+            {
+                if (level.Status.SameInode(st))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         private static FileOperationException Swapped(string path) =>

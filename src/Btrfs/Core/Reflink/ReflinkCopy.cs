@@ -97,16 +97,6 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Writes back everything on the filesystem of <paramref name="directory"/> (syncfs): once after many copies.</summary>
-        public static void Flush(string directory)
-        {
-            using SafeFileDescriptor fd = DirectoryHandle.Open(directory);
-            if (Libc.SyncFs(fd) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "syncfs", directory, "Cannot sync the filesystem of");
-            }
-        }
-
         /// <summary>
         /// As <see cref="Prepare(string, string, ReflinkOptions)"/>, within a session that reads the
         /// facts many copies share once. <paramref name="fromWalk"/>: the source is a regular file the

@@ -11,7 +11,7 @@ namespace Btrfs.Core
     public sealed class ReflinkSession : System.IDisposable
     {
         private readonly Dictionary<string, DirectoryFacts> directories = new(System.StringComparer.Ordinal);
-        private readonly Dictionary<(uint, uint), string> written = new();
+        private readonly Dictionary<(uint, uint), DirectoryFacts> written = new();
         private readonly HashSet<string> created = new(System.StringComparer.Ordinal);
         private MountTable? mounts;
         private SwapTable? swaps;
@@ -22,10 +22,27 @@ namespace Btrfs.Core
 
         internal SwapTable Swaps => swaps ??= SwapTable.Read();
 
-        /// <summary>A directory of each filesystem written to: sync them once at the end (see <see cref="ReflinkCopy.Flush"/>).</summary>
-        public IReadOnlyCollection<string> WrittenDirectories => written.Values;
+        internal void Wrote(DirectoryFacts dir) => written.TryAdd(dir.Device, dir);
 
-        internal void Wrote(DirectoryFacts dir) => written.TryAdd(dir.Device, dir.Path);
+        /// <summary>
+        /// Writes back every filesystem this session wrote to (syncfs), once at the end, through the
+        /// descriptor of a directory it wrote into (never its path again: it may have been renamed or
+        /// swapped meanwhile). Returns the failures, one per filesystem.
+        /// </summary>
+        public IReadOnlyList<FileOperationException> Flush()
+        {
+            var failures = new List<FileOperationException>();
+            foreach (DirectoryFacts dir in written.Values)
+            {
+                if (Libc.SyncFs(dir.Handle) != 0)
+                {
+                    failures.Add(FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "syncfs", dir.Path, "The copies were made, but cannot write back the filesystem of", "Run sync before relying on them after a crash."));
+                }
+            }
+
+            written.Clear();
+            return failures;
+        }
 
         /// <summary>The caller created this directory in this session (a mirrored tree): it holds only this run's files.</summary>
         public void CreatedDirectory(string path) => created.Add(path);

@@ -95,6 +95,9 @@ namespace Btrfs.Core
         private readonly ReflinkSession session;
         private readonly bool crossFileSystems;
         private readonly Stack<Level> levels = new();
+
+        /// <summary>Every directory of the destination tree made or used so far (device and inode): never walked into as source.</summary>
+        private readonly HashSet<(uint, uint, ulong)> destinationDirectories = new();
         private readonly SafeFileDescriptor destinationParent;
         private readonly string destinationRootName;
 
@@ -160,7 +163,7 @@ namespace Btrfs.Core
         {
             try
             {
-                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems))
+                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode))))
                 {
                     string parentPath = entry.Path == sourceRoot ? string.Empty : entry.Path[..entry.Path.LastIndexOf('/')] is { Length: > 0 } p ? p : "/";
                     while (levels.Count > 0 && levels.Peek().SourcePath != parentPath)
@@ -177,6 +180,19 @@ namespace Btrfs.Core
                         : levels.Peek().State;
                     if (state == MirrorParent.Failed)
                     {
+                        continue;
+                    }
+
+                    // The destination reached again from inside the source (a bind mount of it, or of a
+                    // directory above it): copying it would copy the copy, forever.
+                    if (entry.Kind == WalkEntryKind.Directory && entry.Handle is { } seen && FileStatus.Of(seen) is FileStatus st
+                        && destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)))
+                    {
+                        // (The walk does not enter it.)
+                        yield return new MirrorItem(entry, MirrorItemKind.Error, target, state)
+                        {
+                            Error = new FileOperationException(FileErrorKind.DestinationInsideSource, Libc.ELOOP, "openat", entry.Path, $"Not copying '{entry.Path}': it is a directory of the destination tree, reached again from inside the source (through a bind mount), and copying it would copy the copy forever. The rest of the tree was copied."),
+                        };
                         continue;
                     }
 
@@ -250,6 +266,11 @@ namespace Btrfs.Core
                 if (created)
                 {
                     session.CreatedDirectory(item.Target);
+                }
+
+                if (FileStatus.Of(fd) is FileStatus made)
+                {
+                    destinationDirectories.Add((made.DevMajor, made.DevMinor, made.Inode));
                 }
 
                 item.TargetHandle = fd;
