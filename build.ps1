@@ -7,6 +7,8 @@
 .EXAMPLE
     ./build.ps1 -Task Test      # the test suite (needs root for the loop-mounted filesystems)
 .EXAMPLE
+    ./build.ps1 -Task Test -NoBuild -Filter 'FullyQualifiedName~DedupeTests'   # some tests, built already
+.EXAMPLE
     ./build.ps1 -Task Package   # out/Btrfs/<version>/, ready for Publish-PSResource
 #>
 [CmdletBinding()]
@@ -15,33 +17,45 @@ param(
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # -Task Test: only the tests this dotnet test filter selects.
+    [string] $Filter,
+
+    # -Task Test: do not build first.
+    [switch] $NoBuild
 )
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $root = $PSScriptRoot
 
-function Invoke-Dotnet {
-    & dotnet @args
-    if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
+# The arguments go to dotnet as one string array: PowerShell would split a bare -t:Package into
+# "-t:" and "Package" when passing it on through $args.
+function Invoke-Dotnet([string[]] $Arguments) {
+    & dotnet @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "dotnet $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+$project = Join-Path $root 'src/Btrfs/Btrfs.csproj'
 switch ($Task) {
     'Build' {
-        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c $Configuration
+        Invoke-Dotnet @('build', $project, '-c', $Configuration)
     }
     'Test' {
-        # The README's test command.
-        Invoke-Dotnet test (Join-Path $root 'Btrfs.sln') -c $Configuration
+        # The README's test command (with -Filter and -NoBuild when given).
+        $arguments = @('test', (Join-Path $root 'Btrfs.sln'), '-c', $Configuration)
+        if ($Filter) { $arguments += @('--filter', $Filter) }
+        if ($NoBuild) { $arguments += '--no-build' }
+        Invoke-Dotnet $arguments
     }
     'Help' {
         # The parameters' facts come from the cmdlets in bin/Btrfs.dll; the markdown gives the words.
-        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c $Configuration
-        Invoke-Dotnet run --project (Join-Path $root 'src/Btrfs.HelpGen') -- (Join-Path $root 'src/Help/en-US') (Join-Path $root 'en-US/Btrfs.dll-Help.xml') (Join-Path $root 'bin/Btrfs.dll')
+        Invoke-Dotnet @('build', $project, '-c', $Configuration)
+        Invoke-Dotnet @('run', '--project', (Join-Path $root 'src/Btrfs.HelpGen'), '--', (Join-Path $root 'src/Help/en-US'), (Join-Path $root 'en-US/Btrfs.dll-Help.xml'), (Join-Path $root 'bin/Btrfs.dll'))
     }
     'Package' {
         # The dotnet target lays out out/Btrfs/<version>/ (tested in CI); this only calls it.
-        Invoke-Dotnet build (Join-Path $root 'src/Btrfs/Btrfs.csproj') -c Release -t:Package
+        Invoke-Dotnet @('build', $project, '-c', 'Release', '-t:Package')
     }
 }
