@@ -40,8 +40,16 @@ namespace Btrfs.Tests
             }
 
             var psData = (Hashtable)((Hashtable)m["PrivateData"]!)["PSData"]!;
-            Assert.Equal(new[] { "Linux", "btrfs", "xfs", "ext4", "reflink", "defrag", "fiemap" }, ((object[])psData["Tags"]!).Cast<string>());
+            Assert.Equal(new[] { "Linux", "btrfs", "xfs", "ext4", "reflink", "nocow", "defrag", "dedupe", "fiemap", "filesystem", "storage", "PSEdition_Core" }, ((object[])psData["Tags"]!).Cast<string>());
             Assert.StartsWith("https://", (string)psData["ProjectUri"]!);
+            Assert.Equal((string)psData["ProjectUri"]! + "/blob/main/LICENSE", (string)psData["LicenseUri"]!);
+            Assert.True(File.Exists(Path.Combine(RepoPaths.Root, "LICENSE")));
+            Assert.Contains("MIT License", File.ReadAllText(Path.Combine(RepoPaths.Root, "LICENSE")), StringComparison.Ordinal);
+
+            // A gallery reader sees the description in one glance; the author is who wrote it, not a placeholder.
+            Assert.InRange(((string)m["Description"]!).Length, 60, 250);
+            Assert.DoesNotContain("Unknown", (string)m["CompanyName"]!, StringComparison.Ordinal);
+            Assert.Contains("contributors", (string)m["Author"]!, StringComparison.Ordinal);
             Assert.False(string.IsNullOrWhiteSpace((string)psData["ReleaseNotes"]!));
             Assert.True(File.Exists(Path.Combine(RepoPaths.Root, (string)m["RootModule"]!)), "build first: dotnet build");
         }

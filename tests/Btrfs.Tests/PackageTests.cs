@@ -25,7 +25,7 @@ namespace Btrfs.Tests
                 string version = ManifestTests.Manifest()["ModuleVersion"]!.ToString()!;
                 string package = Path.Combine(root, "Btrfs", version);
                 Assert.Equal(
-                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "bin/Btrfs.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
+                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "LICENSE", "bin/Btrfs.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
                     Directory.GetFiles(package, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(package, f)).OrderBy(f => f, StringComparer.Ordinal));
                 Assert.Equal(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "Btrfs.psd1")), File.ReadAllBytes(Path.Combine(package, "Btrfs.psd1")));
 
@@ -37,6 +37,61 @@ namespace Btrfs.Tests
                 Assert.Equal(ManifestTests.ExportedCmdletNames().OrderBy(n => n, StringComparer.Ordinal), cmdlets.Select(l => l.Split('|')[0]).OrderBy(n => n, StringComparer.Ordinal));
                 Assert.All(cmdlets, l => Assert.True(l.Split('|')[1].Length > 30 && !l.Split('|')[1].StartsWith(l.Split('|')[0], StringComparison.Ordinal), "no help: " + l));
                 Assert.Equal("about TOPIC", lines[^1].Trim());
+            }
+            finally
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+
+        [SkippableFact]
+        public void ThePackagePublishesToARepositoryAndInstallsAndImportsByName()
+        {
+            // As a gallery user gets it: Test-ModuleManifest, Publish-PSResource to a repository (a local
+            // folder), Install-PSResource, then Import-Module Btrfs by name in a fresh pwsh.
+            string here = AppContext.BaseDirectory.TrimEnd('/');
+            string configuration = Path.GetFileName(Path.GetDirectoryName(here)!);
+            string root = Directory.CreateTempSubdirectory("btrfs-gallery-").FullName;
+            try
+            {
+                string packages = Path.Combine(root, "out");
+                Shell.Run("dotnet", "build", Path.Combine(RepoPaths.Root, "src", "Btrfs", "Btrfs.csproj"), "-c", configuration, "-t:Package", $"-p:PackageRoot={packages}/", "--nologo", "-v", "q");
+                string version = ManifestTests.Manifest()["ModuleVersion"]!.ToString()!;
+                string package = Path.Combine(packages, "Btrfs", version);
+                string repo = Directory.CreateDirectory(Path.Combine(root, "repo")).FullName;
+                string home = Directory.CreateDirectory(Path.Combine(root, "home")).FullName;
+                RealPwsh.Result published = RealPwsh.Run(
+                    """
+                    $m = Test-ModuleManifest -Path (Join-Path $Package 'Btrfs.psd1') -ErrorAction Stop
+                    '{0}|{1}|{2}' -f $m.Name, $m.Version, $m.LicenseUri
+                    Register-PSResourceRepository -Name btrfs-test -Uri $Repo -Trusted
+                    Publish-PSResource -Path $Package -Repository btrfs-test -ErrorAction Stop
+                    Install-PSResource -Name Btrfs -Repository btrfs-test -Scope CurrentUser -TrustRepository -ErrorAction Stop
+                    'installed'
+                    """,
+                    null,
+                    home,
+                    ("Package", package),
+                    ("Repo", repo));
+                Assert.True(published.ExitCode == 0 && published.StdErr.Length == 0, published.StdOut + published.StdErr);
+                Assert.Equal(new[] { $"Btrfs|{version}|https://github.com/btrfs-pwsh/Btrfs/blob/main/LICENSE", "installed" }, published.Lines.TakeLast(2).ToArray());
+                Assert.True(File.Exists(Path.Combine(repo, $"Btrfs.{version}.nupkg")));
+
+                // A fresh pwsh that imports by name: no manifest path, the installed copy.
+                string script = "Remove-Module Btrfs -ErrorAction SilentlyContinue; Import-Module Btrfs -ErrorAction Stop; (Get-Module Btrfs).ModuleBase; (Get-Command -Module Btrfs).Count; (Get-Help Test-NoCow).Synopsis";
+                var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (string a in new[] { Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", script })
+                {
+                    psi.ArgumentList.Add(a);
+                }
+
+                psi.Environment["HOME"] = home;
+                using var p = System.Diagnostics.Process.Start(psi)!;
+                string[] lines = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                p.WaitForExit();
+                Assert.Equal(Path.Combine(home, ".local", "share", "powershell", "Modules", "Btrfs", version), lines[0]);
+                Assert.Equal(ManifestTests.ExportedCmdletNames().Count().ToString(System.Globalization.CultureInfo.InvariantCulture), lines[1]);
+                Assert.True(lines[2].Length > 30, lines[2]);
             }
             finally
             {

@@ -50,7 +50,10 @@ namespace Btrfs.Tests.Infrastructure
         /// (`$ModuleManifest` also holds its path). Variables are passed as environment variables
         /// BTRFS_TEST_&lt;NAME&gt; and set as $&lt;Name&gt; before the script runs.
         /// </summary>
-        internal static Result Run(string script, uint? asUid = null, params (string Name, string Value)[] variables)
+        internal static Result Run(string script, uint? asUid = null, params (string Name, string Value)[] variables) => Run(script, asUid, null, variables);
+
+        /// <summary>As <see cref="Run(string, uint?, (string, string)[])"/>, with <paramref name="home"/> as $HOME (a user's module folder, profile and settings).</summary>
+        internal static Result Run(string script, uint? asUid, string? home, params (string Name, string Value)[] variables)
         {
             string? tool = ToolDirectory;
             Requires.That(tool is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
@@ -90,7 +93,7 @@ namespace Btrfs.Tests.Infrastructure
 
             // BTRFS_TEST_MODULE runs the tests against another build (e.g. the last release, to show a test fails there).
             psi.Environment["BTRFS_TEST_MODULEMANIFEST"] = Environment.GetEnvironmentVariable("BTRFS_TEST_MODULE") is { Length: > 0 } other ? other : RepoPaths.Manifest;
-            psi.Environment["HOME"] = asUid is null ? Environment.GetEnvironmentVariable("HOME") : "/tmp";
+            psi.Environment["HOME"] = home ?? (asUid is null ? Environment.GetEnvironmentVariable("HOME") : "/tmp");
             psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
             psi.Environment["POWERSHELL_TELEMETRY_OPTOUT"] = "1";
             psi.Environment["POWERSHELL_UPDATECHECK"] = "Off";
