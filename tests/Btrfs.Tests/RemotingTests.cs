@@ -8,7 +8,8 @@ namespace Btrfs.Tests
     using Xunit;
 
     /// <summary>
-    /// What Invoke-Command -ComputerName does to the objects: a PSSerializer round trip. Every output
+    /// What remoting does to the objects: a PSSerializer round trip per output type, and Invoke-Command
+    /// -HostName over SSH for real (an sshd of the test's own, pwsh as its powershell subsystem). Every output
     /// type keeps its property values and numeric types, enums their names, and its table or list view
     /// still applies to the deserialized object.
     /// </summary>
@@ -68,6 +69,49 @@ namespace Btrfs.Tests
             }
 
             Assert.Matches(viewPattern, r.HostText);
+        }
+
+        [SkippableFact]
+        public void InvokeCommandOverSshBringsBackNumbersEnumsViewsAndErrorIds()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "ssh");
+            string frag = Path.Combine(dir, "frag.img");
+            FileBuilder.Fragmented(frag, 2 << 20, 300);
+            BtrfsProgs.Sync(dir);
+            using SshServer sshd = SshServer.Start();
+
+            // The client imports the module too, for its views and for the pipeline back into it.
+            string script = """
+                $session = @{ HostName = '127.0.0.1'; Port = [int]$Port; UserName = 'root'; KeyFilePath = $Key; Options = @{ StrictHostKeyChecking = 'no'; UserKnownHostsFile = '/dev/null'; LogLevel = 'ERROR' } }
+                $r = Invoke-Command @session -ScriptBlock {
+                    param($manifest, $dir)
+                    $ProgressPreference = 'SilentlyContinue'
+                    Import-Module $manifest
+                    Measure-Fragmentation -LiteralPath (Join-Path $dir 'frag.img')
+                    Measure-Fragmentation -LiteralPath (Join-Path $dir 'missing.img')
+                } -ArgumentList $ModuleManifest, $Dir -ErrorVariable remoteErrors 2>$null
+                $o = @($r)[0]
+                'type=' + $o.PSObject.TypeNames[0]
+                'computer=' + $o.PSComputerName
+                'size=' + $o.Size.GetType().Name + ':' + $o.Size
+                'extents=' + $o.ExtentCount.GetType().Name
+                'fs=' + $o.FileSystem + ':' + ($o.FileSystem -eq 'Btrfs')
+                'error=' + (@($remoteErrors)[0].FullyQualifiedErrorId) + ':' + (@($remoteErrors)[0].CategoryInfo.Category)
+                'view=' + (($o | Format-Table | Out-String -Width 120) -split "`n" | Where-Object { $_ -match 'Extents' } | Select-Object -First 1)
+                'local=' + (@($r | Test-NoCow -Detailed)[0].Path)
+                """;
+            RealPwsh.Result res = RealPwsh.Run(script, null, ("Port", sshd.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Key", sshd.KeyFile), ("Dir", dir));
+            Assert.True(res.ExitCode == 0, res.StdOut + res.StdErr);
+            var facts = res.Lines.Where(l => l.Contains('=', StringComparison.Ordinal)).ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 1)..]);
+            Assert.True(facts.ContainsKey("type"), res.StdOut + res.StdErr);
+            Assert.Equal("Deserialized.Btrfs.Core.FragmentationReport", facts["type"]);
+            Assert.Equal("127.0.0.1", facts["computer"]);
+            Assert.Equal("Int64:" + (2 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), facts["size"]);
+            Assert.Equal("Int64", facts["extents"]);
+            Assert.Equal("Btrfs:True", facts["fs"]);
+            Assert.Equal("PathNotFound,Btrfs.Commands.MeasureFragmentationCommand:ObjectNotFound", facts["error"]);
+            Assert.Matches(@"Extents\s+Fragments", facts["view"]);
+            Assert.Equal(frag, facts["local"]); // the deserialized object binds to -LiteralPath back home
         }
     }
 }
