@@ -239,7 +239,7 @@ namespace Btrfs.Tests
                 new Dictionary<string, object?> { ["a"] = a, ["b"] = b },
                 captureHost: true);
             Assert.Empty(r.Errors);
-            foreach (string part in new[] { "Uncompressed", "2.00 MiB", "a.img", "TOTAL", "none", "100%", "Disk Usage", "Extents", "References", "WastedBytes", "Bookend", "Regular", "Path: ", "Subvolume", "5 /", "b.img" })
+            foreach (string part in new[] { "Uncompressed", "2.00 MiB", "a.img", "TOTAL", "none", "100%", "DiskUsage", "Extents", "References", "WastedBytes", "Bookend", "Regular", "Path: ", "SubvolumeId", "ExtentBytes", "b.img" })
             {
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }
@@ -259,7 +259,7 @@ namespace Btrfs.Tests
                 "$row = rt (Measure-BtrfsUsage $a -ByCompression)[0]; $row.PSObject.TypeNames[0]; [string]$row.Type; $row.DiskBytes.GetType().Name; " +
                 "$s = rt (Measure-BtrfsUsage $a -Summary); $s.PSObject.TypeNames[0]; $s.Files; " +
                 "$i = rt (Get-BtrfsExtent $a -Exact); $i.PSObject.TypeNames[0]; [string]$i.Type; [string]$i.Compression; $i.DiskAddress.GetType().Name; " +
-                "$o = rt (Get-BtrfsExtentOwner $a); $o.PSObject.TypeNames[0]; $o.Path; $o.Inode.GetType().Name",
+                "$o = rt (Get-BtrfsExtentOwner $a -Detailed); $o.PSObject.TypeNames[0]; $o.Path; $o.Inode.GetType().Name",
                 ("a", a));
             Assert.Empty(r.Errors);
             Assert.Equal(

@@ -101,5 +101,18 @@ namespace Btrfs.Tests
             var e = new RawExtent(0, 1_000_000, 131072, flags);
             Assert.Equal(new RawExtent(65536, 1_000_000, 65536, flags), FiemapReader.ClipToRange(e, 65536, ulong.MaxValue));
         }
+
+        [Fact]
+        public void ReasonsWrapOnWordsAtTheColumnWidthOneRulePerLine()
+        {
+            string text = Btrfs.Commands.TextLayout.Wrap(new[] { "NOCOW, but 16.0 MiB is shared with a reflink or snapshot: the next write to those ranges is copied once.", "second rule" }, 22);
+            string[] lines = text.Split('\n');
+            Assert.All(lines, l => Assert.True(l.Length <= 22, l));
+            Assert.Equal("NOCOW, but 16.0 MiB is", lines[0]);
+            Assert.Equal("second rule", lines[^1]);
+            string[] words = string.Join(' ', lines).Split(' ');
+            Assert.Equal("NOCOW, but 16.0 MiB is shared with a reflink or snapshot: the next write to those ranges is copied once. second rule".Split(' '), words);
+            Assert.Equal(new[] { "abcdefgh", "ijkl" }, Btrfs.Commands.TextLayout.Wrap("abcdefghijkl", 8).Split('\n'));
+        }
     }
 }

@@ -39,21 +39,21 @@ namespace Btrfs.Tests
         public void TheReasonOfAFileFollowsWhatMattersMost()
         {
             NoCowFacts f = new(FileItemType.File, Btrfs, InodeFlags.None, DirectoryIsNoCow: true, MountNoDataCow: true, null, 4096, 0);
-            Assert.StartsWith("COW file in a NOCOW directory", NoCowReason.Explain(f));
-            Assert.StartsWith("COW file on a nodatacow mount", NoCowReason.Explain(f with { DirectoryIsNoCow = false }));
-            Assert.StartsWith("COW file with the compression attribute", NoCowReason.Explain(f with { Flags = InodeFlags.Compress }));
-            Assert.StartsWith("COW file, still empty", NoCowReason.Explain(f with { Size = 0 }));
-            Assert.StartsWith("NOCOW, but 3.20 GiB is shared", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow, SharedBytes = 3435973837 }));
-            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow }));
+            Assert.StartsWith("COW file in a NOCOW directory", string.Join(" ", NoCowReason.Explain(f)));
+            Assert.StartsWith("COW file on a nodatacow mount", string.Join(" ", NoCowReason.Explain(f with { DirectoryIsNoCow = false })));
+            Assert.StartsWith("COW file with the compression attribute", string.Join(" ", NoCowReason.Explain(f with { Flags = InodeFlags.Compress })));
+            Assert.StartsWith("COW file, still empty", string.Join(" ", NoCowReason.Explain(f with { Size = 0 })));
+            Assert.StartsWith("NOCOW, but 3.20 GiB is shared", string.Join(" ", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow, SharedBytes = 3435973837 })));
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", string.Join(" ", NoCowReason.Explain(f with { Flags = InodeFlags.NoCow })));
         }
 
         [Fact]
         public void OtherFilesystemsNameThemselves()
         {
             NoCowFacts f = new(FileItemType.File, FileSystemType.FromMagic(0x6969), InodeFlags.None, false, false, null, 1, 0);
-            Assert.Equal("NFS has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(f));
+            Assert.Equal("NFS has no NOCOW attribute; only btrfs has one.", string.Join(" ", NoCowReason.Explain(f)));
             NoCowFacts unknown = new(FileItemType.File, FileSystemType.FromMagic(0x12345678), InodeFlags.None, false, false, null, 1, 0);
-            Assert.Equal("a filesystem with magic 0x12345678 has no NOCOW attribute; only btrfs has one.", NoCowReason.Explain(unknown));
+            Assert.Equal("a filesystem with magic 0x12345678 has no NOCOW attribute; only btrfs has one.", string.Join(" ", NoCowReason.Explain(unknown)));
         }
     }
 }

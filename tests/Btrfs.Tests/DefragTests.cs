@@ -122,6 +122,62 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheThresholdMeasuredWithCarriesOverAndTheCommandLineWins()
+        {
+            // Before: Measure-Fragmentation f -Threshold 1MB | Invoke-BtrfsDefrag -WhatIf previewed "extents below 32.0 MiB".
+            string dir = fs.NewDirectory(TestFs.Btrfs, "threshold");
+            string file = Path.Combine(dir, "db.img");
+            FileBuilder.Fragmented(file, 4 << 20, 800);
+            FileFacts before = FileFacts.Of(file);
+            var vars = new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file };
+            PwshResult carried = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Threshold 1MB | Invoke-BtrfsDefrag -WhatIf", vars, captureHost: true);
+            Assert.Empty(carried.Errors);
+            Assert.Matches(@"What if: .*in extents below 1\.00 MiB;", carried.HostText.Replace("\n", " "));
+            Assert.DoesNotContain("32.0 MiB", carried.HostText, StringComparison.Ordinal);
+
+            PwshResult given = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Threshold 1MB | Invoke-BtrfsDefrag -WhatIf -ExtentThreshold 2MB", vars, captureHost: true);
+            Assert.Empty(given.Errors);
+            Assert.Matches(@"What if: .*in extents below 2\.00 MiB;", given.HostText.Replace("\n", " "));
+            Assert.Equal(before, FileFacts.Of(file));
+
+            // Run for real: the kernel is handed the measured threshold, and says so in the result.
+            PwshResult run = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Threshold 1MB | Invoke-BtrfsDefrag", vars);
+            Assert.Empty(run.Errors);
+            DefragResult result = Assert.Single(run.Objects<DefragResult>());
+            Assert.Contains("below 1.00 MiB", result.Reason, StringComparison.Ordinal);
+            Assert.Equal(before.Sha256, FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
+        public void EveryExtentOfAFilePipedInIsOneFileToDefragment()
+        {
+            // Before: Get-BtrfsExtent f.img | Invoke-BtrfsDefrag -WhatIf gave one whole-file preview per extent.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "perextent");
+            string file = Path.Combine(dir, "f.img");
+            FileBuilder.Fragmented(file, 4 << 20, 800);
+            string other = Path.Combine(dir, "g.img");
+            FileBuilder.Fragmented(other, 2 << 20, 801);
+            long extents = Filefrag(file) + Filefrag(other);
+            Assert.True(extents > 20, $"{extents} extents");
+            var vars = new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file, ["g"] = other };
+
+            PwshResult preview = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f, $g | Invoke-BtrfsDefrag -WhatIf", vars, captureHost: true);
+            Assert.Empty(preview.Errors);
+            string[] whatIf = preview.HostText.Split('\n').Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToArray();
+            Assert.Equal(2, whatIf.Length);
+            Assert.Contains(file, whatIf[0], StringComparison.Ordinal);
+            Assert.Contains(other, whatIf[1], StringComparison.Ordinal);
+
+            PwshResult run = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f, $g | Invoke-BtrfsDefrag -Verbose", vars);
+            Assert.Empty(run.Errors);
+            Assert.Equal(new[] { file, other }, run.Objects<DefragResult>().Select(d => d.Path).ToArray());
+            Assert.Contains(run.Verbose, v => v.Message.Contains("named again in this pipeline", StringComparison.Ordinal));
+            Assert.True(Filefrag(file) < 20, $"{Filefrag(file)} extents after");
+
+            // Get-BtrfsExtentOwner is the exception: each piped extent is its own question (covered in ExtentOwnerTests).
+        }
+
+        [SkippableFact]
         public void ProgressHasPercentUnderARunBarAndCompletes()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "progress"), "db.img");
@@ -303,7 +359,7 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
             Assert.Empty(r.Errors);
             Assert.Matches(@"\d+ → \d+", r.HostText);
-            foreach (string part in new[] { "Extents", "Fragments", "Rewritten", "KeptShared", "db.img", "MiB" })
+            foreach (string part in new[] { "Extents", "Rewritten", "KeptShared", "Unshared", "Time", "db.img", "MiB" })
             {
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }

@@ -10,7 +10,7 @@ namespace Btrfs.Tests
     using Xunit;
 
     /// <summary>
-    /// Get-BtrfsExtentOwner against btrfs-progs: the references from `logical-resolve -P -o`, the
+    /// Get-BtrfsExtentOwner (-Detailed) against btrfs-progs: the references from `logical-resolve -P -o`, the
     /// subvolume paths from `subvolume list`, the names from `inode-resolve`.
     /// </summary>
     [Collection(FileSystemCollection.Name)]
@@ -53,7 +53,7 @@ namespace Btrfs.Tests
             string m = x.MountPoint;
             (string a, long address) = Tree(m);
 
-            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", a));
 
             // The references: exactly logical-resolve's (inode, offset, root) triples.
             List<(long, long, long)> refs = BtrfsProgs.LogicalResolve(address, m);
@@ -78,9 +78,9 @@ namespace Btrfs.Tests
             Assert.All(owners, o => Assert.Equal((long)BtrfsProgs.Inode(o.Path!), o.Inode));
 
             // The same from the pipeline (FIEMAP extents, exact items) and by address.
-            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a | Where-Object IsShared | Get-BtrfsExtentOwner", ("a", a)).Count);
-            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a -Exact | Get-BtrfsExtentOwner", ("a", a)).Count);
-            Assert.Equal(owners.Select(o => o.Path), Owners("Get-BtrfsExtentOwner -LiteralPath $m -DiskAddress $d", ("m", m), ("d", address)).Select(o => o.Path));
+            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a | Where-Object IsShared | Get-BtrfsExtentOwner -Detailed", ("a", a)).Count);
+            Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a -Exact | Get-BtrfsExtentOwner -Detailed", ("a", a)).Count);
+            Assert.Equal(owners.Select(o => o.Path), Owners("Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress $d", ("m", m), ("d", address)).Select(o => o.Path));
         }
 
         [SkippableFact]
@@ -97,7 +97,7 @@ namespace Btrfs.Tests
             Shell.Result before = Shell.Try("btrfs", "inspect-internal", "logical-resolve", "-P", "-o", address.ToString(System.Globalization.CultureInfo.InvariantCulture), x.MountPoint);
             Assert.True(before.ExitCode != 0 || before.StdOut.Trim().Length == 0, "the extent was already committed: " + before.StdOut);
 
-            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", a));
             Assert.Equal(new[] { b, a }, owners.Select(o => o.Path!).OrderBy(p => p, StringComparer.Ordinal));
         }
 
@@ -113,12 +113,12 @@ namespace Btrfs.Tests
             Shell.Run("xfs_io", "-c", $"reflink {src} {256 << 10} {512 << 10} {256 << 10}", dst);
             BtrfsProgs.Sync(x.MountPoint);
 
-            List<BtrfsExtentOwner> second = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Offset 300KB", ("s", src));
+            List<BtrfsExtentOwner> second = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 300KB", ("s", src));
             Assert.Equal(new[] { (dst, 512L << 10), (src, 256L << 10) }, second.Select(o => (o.Path!, o.FileOffset)).OrderBy(t => t.Item1, StringComparer.Ordinal));
-            Assert.Equal(src, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $s", ("s", src))).Path);
+            Assert.Equal(src, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src))).Path);
 
             // A range over both extents: each extent's owners once.
-            Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Length 512KB", ("s", src)).Count);
+            Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
         }
 
         [SkippableFact]
@@ -132,7 +132,7 @@ namespace Btrfs.Tests
             Shell.Run("xfs_io", Enumerable.Range(0, 3000).SelectMany(i => new[] { "-c", $"reflink {src} 0 {i * 8192} 4096" }).Append(dst).ToArray());
 
             BtrfsProgs.Sync(x.MountPoint);
-            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $s", ("s", src));
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src));
             Assert.Equal(3001, owners.Count);
             Assert.Equal(Enumerable.Range(0, 3000).Select(i => (long)i * 8192), owners.Where(o => o.Path == dst).Select(o => o.FileOffset).OrderBy(o => o));
         }
@@ -145,7 +145,7 @@ namespace Btrfs.Tests
             x.MountOnlySubvolume("vol");
             string a = Path.Combine(x.MountPoint, "a.bin");
 
-            PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", a));
             Assert.Empty(r.Errors);
             List<BtrfsExtentOwner> owners = r.Objects<BtrfsExtentOwner>();
             Assert.Equal(6, owners.Select(o => (o.Inode, o.SubvolumeId)).Distinct().Count());
@@ -168,7 +168,7 @@ namespace Btrfs.Tests
             BtrfsProgs.Sync(x.MountPoint);
 
             PwshResult r = Pwsh.Run(
-                "Get-BtrfsExtentOwner -LiteralPath $s -Offset 512KB; Get-BtrfsExtentOwner -LiteralPath $x; Get-BtrfsExtentOwner -LiteralPath $m -DiskAddress 4096; Get-BtrfsExtentOwner -LiteralPath $s",
+                "Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 512KB; Get-BtrfsExtentOwner -LiteralPath $x -Detailed; Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress 4096; Get-BtrfsExtentOwner -LiteralPath $s -Detailed",
                 ("s", sparse),
                 ("x", xfs),
                 ("m", x.MountPoint));
@@ -178,14 +178,14 @@ namespace Btrfs.Tests
             Assert.Contains("hole", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(sparse, Assert.Single(r.Objects<BtrfsExtentOwner>()).Path);
 
-            PwshResult both = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Offset 0 -DiskAddress 4096", ("s", sparse));
+            PwshResult both = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 0 -DiskAddress 4096", ("s", sparse));
             Assert.Equal("DiskAddressWithRange", Assert.Single(both.ErrorIds));
 
             Shell.Run("chmod", "0644", sparse);
             PwshResult user;
             using (Unprivileged.Begin())
             {
-                user = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s, $s", ("s", sparse));
+                user = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s, $s -Detailed", ("s", sparse));
             }
 
             Assert.Empty(user.Output);
@@ -193,6 +193,58 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "AccessDenied" }, user.ErrorIds); // the same path twice is one item
             Assert.Equal(ErrorCategory.PermissionDenied, user.Errors[0].CategoryInfo.Category);
             Assert.Contains("needs root (CAP_SYS_ADMIN)", user.Errors[0].Exception.Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ByDefaultOneRowPerOwningFileNotOnePerReference()
+        {
+            // Before: one 96 KiB extent of a file written in one piece with 300 reflinked copies gave a
+            // row per reference. Now: one row per file, with how many of the range's extents it uses and
+            // their size on disk; -Detailed still gives every reference.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "owners-grouped");
+            string src = Path.Combine(dir, "src.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(1 << 20, 4)); // one extent
+            for (int i = 0; i < 3; i++)
+            {
+                Shell.Run("cp", "--reflink=always", src, Path.Combine(dir, $"copy{i}.img"));
+            }
+
+            // The source references its own extent twice: its second half cloned onto its first.
+            Shell.Run("xfs_io", "-c", "reflink " + src + " 0 524288 524288", src);
+            BtrfsProgs.Sync(dir);
+            PwshResult grouped = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Length 1MB", ("s", src));
+            Assert.Empty(grouped.Errors);
+            List<BtrfsOwningFile> files = grouped.Objects<BtrfsOwningFile>();
+            Assert.Equal(new[] { "copy0.img", "copy1.img", "copy2.img", "src.img" }, files.Select(f => f.Name).Order(StringComparer.Ordinal));
+            BtrfsOwningFile self = files.Single(f => f.Name == "src.img");
+            Assert.True(self.References > self.Extents, $"{self.References} references of {self.Extents} extents");
+            Assert.All(files, f => Assert.True(f.ExtentBytes >= 1 << 20, $"{f.Name}: {f.ExtentBytes}"));
+            int references = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Length 1MB -Detailed", ("s", src)).Count;
+            Assert.Equal(files.Sum(f => f.References), references);
+
+            // The view fits 120 columns without wrapping the subvolume into the name.
+            PwshResult view = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Length 1MB | Out-String -Width 120", ("s", src));
+            Assert.All(view.Output.Single().ToString()!.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 120, l));
+        }
+    
+        [SkippableFact]
+        public void EachPipedExtentIsItsOwnQuestionEvenForOneFile()
+        {
+            // The other cmdlets process a file once per pipeline however many of its extents arrive;
+            // here each extent asks about its own range, so three extents of one file are three answers.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "owners-piped");
+            string src = Path.Combine(dir, "src.img");
+            FileBuilder.Chunks(src, 3, 64 * 1024, 128 * 1024, fsyncEach: true); // three extents, holes between
+            Shell.Run("cp", "--reflink=always", src, Path.Combine(dir, "copy.img"));
+            BtrfsProgs.Sync(dir);
+            Assert.Equal(3, Filefrag.Extents(src).Count);
+
+            PwshResult piped = Pwsh.Run("Get-BtrfsExtent -LiteralPath $s | Get-BtrfsExtentOwner", ("s", src));
+            Assert.Empty(piped.Errors);
+            List<BtrfsOwningFile> files = piped.Objects<BtrfsOwningFile>();
+            Assert.Equal(6, files.Count); // per extent: the file and its copy
+            Assert.Equal(3, files.Count(f => f.Name == "copy.img"));
+            Assert.Equal(3, Owners("Get-BtrfsExtent -LiteralPath $s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Select(o => o.DiskAddress).Distinct().Count());
         }
     }
 }

@@ -91,7 +91,7 @@ namespace Btrfs.Tests
             TwoFiles(out string a, out _);
             PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a -IncludeHole", ("a", a));
             PSObject first = r.Output[0];
-            string[] expected = { "Path", "Index", "LogicalOffset", "PhysicalOffset", "Length", "EndOffset", "Flags", "IsShared", "IsCompressed", "IsInline", "IsUnwritten", "IsDelalloc", "IsLast", "IsHole", "FileSystem" };
+            string[] expected = { "Path", "Index", "LogicalOffset", "PhysicalOffset", "Length", "EndOffset", "Flags", "IsShared", "IsCompressed", "IsInline", "IsUnwritten", "IsDelalloc", "IsLast", "IsHole", "FileSystem", "Logical", "Physical" };
             Assert.Equal(expected.OrderBy(x => x), first.Properties.Select(p => p.Name).OrderBy(x => x));
             foreach (PSObject o in r.Output)
             {
@@ -109,7 +109,7 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void TheTableViewShowsHumanReadableSizes()
+        public void TheTableViewShowsExactOffsetsAndReadableLengths()
         {
             TwoFiles(out string a, out _);
             PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a -IncludeHole | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["a"] = a }, captureHost: true);
@@ -122,10 +122,11 @@ namespace Btrfs.Tests
             }
 
             Assert.Contains("64.0 KiB", text); // Length of each chunk
-            Assert.Contains("128 KiB", text); // LogicalOffset of the second chunk
+            Assert.Contains("131,072", text); // LogicalOffset of the second chunk, exact to the byte
+            Assert.DoesNotContain("128 KiB", text); // offsets are addresses, never rounded
             Assert.Contains("Hole", text);
             Assert.Contains("Last", text);
-            Assert.DoesNotContain("65536", text); // raw numbers stay in the properties, not in the view
+            Assert.DoesNotContain("65536", text); // a length stays readable; the raw number is in the property
         }
 
         [SkippableFact]
@@ -156,6 +157,36 @@ namespace Btrfs.Tests
             VerboseRecord v = Assert.Single(r.Verbose);
             Assert.Contains(a, v.Message);
             Assert.Contains("btrfs", v.Message);
+        }
+
+        [SkippableFact]
+        public void OffsetsInTheTableAreExactAndSourcesAndDirectoriesKeepTheirIdentity()
+        {
+            // Before: a 3 TiB sparse file's data extent and the hole after it both showed "1.91 TiB";
+            // New-BtrfsReflink's Source was cut to "/srv/images/vms/a.i…"; two vm3.img rows of
+            // Measure-BtrfsUsage -Recurse looked alike.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "identity");
+            string sparse = Path.Combine(dir, "sparse.img");
+            FileBuilder.Sparse(sparse, 3L << 40);
+            FileBuilder.WriteAt(sparse, (2L << 40) + 4096, FileBuilder.RandomBytes(4096, 3));
+            string deep = Directory.CreateDirectory(Path.Combine(dir, "a-rather-long-directory-name", "and-another-level")).FullName;
+            string src = Path.Combine(deep, "vm3.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(64 * 1024, 4));
+            Directory.CreateDirectory(Path.Combine(dir, "two"));
+            FileBuilder.WriteNew(Path.Combine(dir, "two", "vm3.img"), FileBuilder.RandomBytes(64 * 1024, 5));
+            PwshResult r = Pwsh.Run(
+                "Get-BtrfsExtent -LiteralPath $s -IncludeHole | Out-String -Width 80; New-BtrfsReflink -LiteralPath $f -Destination $d | Out-String -Width 80; Measure-BtrfsUsage -LiteralPath $t -Recurse | Out-String -Width 80",
+                ("s", sparse),
+                ("f", src),
+                ("d", Path.Combine(dir, "copy.img")),
+                ("t", dir));
+            Assert.Empty(r.Errors);
+            string extents = r.Output[0].ToString()!, reflink = r.Output[1].ToString()!, usage = r.Output[2].ToString()!;
+            Assert.Contains(((2L << 40) + 4096).ToString("N0", System.Globalization.CultureInfo.CurrentCulture), extents, StringComparison.Ordinal);
+            Assert.Contains(((2L << 40) + 8192).ToString("N0", System.Globalization.CultureInfo.CurrentCulture), extents, StringComparison.Ordinal);
+            Assert.Contains("and-another-level/vm3.img", reflink.Replace("\n", string.Empty).Replace(" ", string.Empty), StringComparison.Ordinal);
+            Assert.Contains("Directory: " + Path.Combine(dir, "two"), usage.Replace("\n", string.Empty), StringComparison.Ordinal); // a long directory wraps at 80
+            Assert.All((extents + reflink + usage).Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
         }
     }
 }

@@ -97,7 +97,7 @@ namespace Btrfs.Tests
             List<string> declared = r.Output.Select(o => o.ToString()).ToList();
             Assert.Contains("Get-BtrfsExtent=Btrfs.Core.FileExtent,Btrfs.Core.BtrfsExtentItem", declared);
             Assert.Contains("Measure-BtrfsUsage=Btrfs.Core.BtrfsFileUsage,Btrfs.Core.BtrfsUsageSummary,Btrfs.Core.BtrfsUsageRow", declared);
-            Assert.Contains("Get-BtrfsExtentOwner=Btrfs.Core.BtrfsExtentOwner", declared);
+            Assert.Contains("Get-BtrfsExtentOwner=Btrfs.Core.BtrfsOwningFile,Btrfs.Core.BtrfsExtentOwner", declared);
             Assert.All(declared, d => Assert.False(d.EndsWith('=') , d + ": no OutputType"));
         }
 

@@ -30,8 +30,9 @@ namespace Btrfs.Tests
             new object[] { "SwapfileStatus", "Test-BtrfsSwapfile ./vm.img -Detailed", @"\bValid\b" },
             new object[] { "BtrfsFileUsage", "Measure-BtrfsUsage ./vm.img", @"\bUncompr\b" },
             new object[] { "BtrfsUsageSummary", "Measure-BtrfsUsage ./vm.img, ./vm-clone.img -Summary", @"DiskBytes\s+: [0-9.]+ (B|KiB|MiB)" },
-            new object[] { "BtrfsUsageRow", "Measure-BtrfsUsage ./vm.img -ByCompression", "Disk Usage" },
-            new object[] { "BtrfsExtentOwner", "Get-BtrfsExtentOwner ./vm.img", @"\bSubvolume\b" },
+            new object[] { "BtrfsUsageRow", "Measure-BtrfsUsage ./vm.img -ByCompression", "DiskUsage" },
+            new object[] { "BtrfsExtentOwner", "Get-BtrfsExtentOwner ./vm.img -Detailed", @"\bSubvolume\b" },
+            new object[] { "BtrfsOwningFile", "Get-BtrfsExtentOwner ./vm.img", @"\bReferences\b" },
         };
 
         [SkippableTheory]
@@ -51,24 +52,50 @@ namespace Btrfs.Tests
                 "$d = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o))\n" +
                 "$d.PSObject.TypeNames[0]\n" +
                 "$o.PSObject.Properties | ForEach-Object { $n = $_.Name; $v = $_.Value; $dv = $d.$n; '{0}|{1}|{2}|{3}|{4}|{5}' -f $n, [string]$v, [string]$dv, $(if ($null -eq $v) { 'null' } else { $v.GetType().FullName }), $(if ($null -eq $dv) { 'null' } else { $dv.GetType().FullName }), $(if ($null -ne $v -and $v.GetType().IsEnum) { 'enum' } else { '' }) }\n" +
-                "$d | Out-Host",
-                new Dictionary<string, object?> { ["dir"] = dir },
+                "$headers | ForEach-Object { 'header|{0}|{1}|{2}' -f $_, ($null -ne $o.PSObject.Properties[$_]), ($null -ne $d.PSObject.Properties[$_]) }\n" +
+                "$d | Out-Host\n" +
+                "($o | Out-String -Width 80) -split \"`n\" | ForEach-Object { 'width|{0}|{1}' -f $_.TrimEnd().Length, $_.TrimEnd() }",
+                new Dictionary<string, object?> { ["dir"] = dir, ["headers"] = ViewHeaders(type) },
                 captureHost: true);
             Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
             Assert.Equal("Deserialized.Btrfs.Core." + type, r.Output[0].ToString());
-            var rows = r.Output.Skip(1).Select(o => o.ToString()!.Split('|')).ToList();
+            // Every column header of the view names a property (an alias where the header is short), live and deserialized.
+            var headerRows = r.Output.Select(o => o.ToString()!).Where(l => l.StartsWith("header|", StringComparison.Ordinal)).ToList();
+            Assert.Equal(ViewHeaders(type).Length, headerRows.Count);
+            Assert.All(headerRows, h => Assert.EndsWith("|True|True", h));
+            // Every view fits 80 columns.
+            var widths = r.Output.Select(o => o.ToString()!).Where(l => l.StartsWith("width|", StringComparison.Ordinal)).Select(l => l.Split('|', 3)).ToList();
+            Assert.NotEmpty(widths);
+            Assert.All(widths, w => Assert.True(int.Parse(w[1], System.Globalization.CultureInfo.InvariantCulture) <= 80, $"{type}: {w[1]} columns: '{w[2]}'"));
+            var rows = r.Output.Skip(1).Select(o => o.ToString()!).Where(l => !l.StartsWith("header|", StringComparison.Ordinal) && !l.StartsWith("width|", StringComparison.Ordinal)).Select(l => l.Split('|')).ToList();
             Assert.NotEmpty(rows);
             foreach (string[] p in rows)
             {
                 (string name, string value, string after, string typeBefore, string typeAfter, string isEnum) = (p[0], p[1], p[2], p[3], p[4], p[5]);
                 Assert.True(value == after, $"{type}.{name}: '{value}' became '{after}'");
-                if (isEnum.Length == 0)
+                if (isEnum.Length == 0 && !(typeBefore.EndsWith("[]", StringComparison.Ordinal) && typeAfter == "System.Collections.ArrayList"))
                 {
                     Assert.True(typeBefore == typeAfter, $"{type}.{name}: {typeBefore} became {typeAfter}");
                 }
             }
 
             Assert.Matches(viewPattern, r.HostText);
+        }
+
+        /// <summary>The column headers (a table's labels, or the property shown) or row labels (a list's) of the view for Btrfs.Core.<paramref name="type"/>.</summary>
+        internal static string[] ViewHeaders(string type)
+        {
+            var doc = System.Xml.Linq.XDocument.Load(Path.Combine(RepoPaths.Root, "Btrfs.Format.ps1xml"));
+            var view = doc.Descendants("View").Single(v => v.Element("ViewSelectedBy")!.Elements("TypeName").Any(t => t.Value == "Btrfs.Core." + type));
+            var table = view.Descendants("TableControl").FirstOrDefault();
+            if (table is not null)
+            {
+                var headers = table.Descendants("TableColumnHeader").ToList();
+                var items = table.Descendants("TableColumnItem").ToList();
+                return headers.Select((h, i) => h.Element("Label")?.Value ?? items[i].Element("PropertyName")!.Value).ToArray();
+            }
+
+            return view.Descendants("ListItem").Select(i => i.Element("Label")?.Value ?? i.Element("PropertyName")!.Value).ToArray();
         }
 
         [SkippableFact]

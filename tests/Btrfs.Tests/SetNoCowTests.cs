@@ -193,7 +193,7 @@ namespace Btrfs.Tests
             NoCowStatus skipped = Assert.Single(r.Objects<NoCowStatus>());
             Assert.Equal(full, skipped.Path);
             Assert.False(skipped.IsNoCow);
-            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", skipped.Reason);
+            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", skipped.ReasonText);
             WarningRecord w = Assert.Single(r.Warnings);
             Assert.Contains("1 file(s)", w.Message, StringComparison.Ordinal);
             Assert.Contains("ConvertTo-NoCow -Recurse", w.Message, StringComparison.Ordinal);

@@ -64,7 +64,7 @@ namespace Btrfs.Tests
             Shell.Result k = SwapOn(path);
             bool accepted = k.ExitCode == 0;
             bool safe = s.Permissions0600; // the one rule swapon only warns about
-            Assert.True(accepted == (s.IsValid || !safe && AllButMode(s)), $"Test-BtrfsSwapfile says {s.IsValid} ({s.Reason}), swapon exited {k.ExitCode}: {k.StdErr}");
+            Assert.True(accepted == (s.IsValid || !safe && AllButMode(s)), $"Test-BtrfsSwapfile says {s.IsValid} ({s.ReasonText}), swapon exited {k.ExitCode}: {k.StdErr}");
         }
 
         private static bool AllButMode(SwapfileStatus s) =>
@@ -105,8 +105,8 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 64MB -Label testswap", ("p", path));
             Assert.Empty(r.Errors);
             SwapfileStatus s = Assert.Single(r.Objects<SwapfileStatus>());
-            Assert.True(s.IsValid, s.Reason);
-            Assert.Equal("valid: swapon accepts it", s.Reason);
+            Assert.True(s.IsValid, s.ReasonText);
+            Assert.Equal("valid: swapon accepts it", s.ReasonText);
             Assert.Equal((64L << 20, true, false, true, false, true, true, true, true, true), (s.Size, s.IsNoCow, s.IsCompressed, s.FullyAllocated, s.IsShared, s.HasSwapSignature, s.Permissions0600, s.SingleDevice, s.SingleDataProfile, s.SizeMatchesHeader));
             Assert.Contains('C', FileFacts.Attributes(path));
             Assert.Equal("600", Shell.Run("stat", "-c", "%a", path).Trim());
@@ -133,7 +133,7 @@ namespace Btrfs.Tests
                 Assert.Empty(r.Errors);
                 SwapfileStatus s = Assert.Single(r.Objects<SwapfileStatus>());
                 Assert.True(s.IsActive);
-                Assert.Equal("valid, and active (listed in /proc/swaps)", s.Reason);
+                Assert.Equal("valid, and active (listed in /proc/swaps)", s.ReasonText);
                 string line = File.ReadLines("/proc/swaps").Single(l => l.StartsWith(path, StringComparison.Ordinal));
                 Assert.EndsWith("7", line.TrimEnd(), StringComparison.Ordinal);
             }
@@ -148,7 +148,7 @@ namespace Btrfs.Tests
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");
             SwapfileStatus s = Detailed(path);
-            Assert.True(s.IsValid, s.Reason);
+            Assert.True(s.IsValid, s.ReasonText);
             AssertKernelAgrees(path, s);
         }
 
@@ -167,8 +167,8 @@ namespace Btrfs.Tests
             {
                 SwapfileStatus s = Detailed(file);
                 Assert.False(s.IsValid, file);
-                Assert.True(rule(s), file + ": " + s.Reason);
-                Assert.Contains(reason, s.Reason, StringComparison.Ordinal);
+                Assert.True(rule(s), file + ": " + s.ReasonText);
+                Assert.Contains(reason, s.ReasonText, StringComparison.Ordinal);
                 Assert.NotEqual(0, SwapOn(file).ExitCode);
             }
 
@@ -182,7 +182,7 @@ namespace Btrfs.Tests
             SwapfileStatus s = Detailed(path);
             Assert.False(s.IsValid);
             Assert.False(s.Permissions0600);
-            Assert.Contains("mode 0644", s.Reason, StringComparison.Ordinal);
+            Assert.Contains("mode 0644", s.ReasonText, StringComparison.Ordinal);
             Shell.Result k = SwapOn(path);
             Assert.Equal(0, k.ExitCode); // the kernel takes it...
             Assert.Contains("insecure permissions", k.StdErr, StringComparison.Ordinal); // ...and swapon(8) warns, as Test-BtrfsSwapfile does
@@ -198,7 +198,7 @@ namespace Btrfs.Tests
             Shell.Run("cp", "--reflink=always", swap, Path.Combine(nocow, "copy"));
             SwapfileStatus s = Detailed(swap);
             Assert.True(s.IsShared);
-            Assert.Contains("shares extents with a reflink copy or snapshot", s.Reason, StringComparison.Ordinal);
+            Assert.Contains("shares extents with a reflink copy or snapshot", s.ReasonText, StringComparison.Ordinal);
             AssertKernelAgrees(swap, s);
 
             string sv = Path.Combine(dir, "sv");
@@ -223,7 +223,7 @@ namespace Btrfs.Tests
             SwapfileStatus s = Detailed(c);
             Assert.True(s.IsCompressed);
             Assert.Equal("compress=zstd:3", s.MountCompressOption);
-            Assert.Contains("compressed (the +c attribute", s.Reason, StringComparison.Ordinal);
+            Assert.Contains("compressed (the +c attribute", s.ReasonText, StringComparison.Ordinal);
             AssertKernelAgrees(c, s);
 
             // The kernel wins over btrfs(5)'s warning: NOCOW holds even under compress-force.
@@ -232,7 +232,7 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", path));
             Assert.Empty(r.Errors);
             SwapfileStatus n = Assert.Single(r.Objects<SwapfileStatus>());
-            Assert.True(n.IsValid, n.Reason);
+            Assert.True(n.IsValid, n.ReasonText);
             Assert.Equal("compress-force=zstd:3", n.MountCompressOption);
             AssertKernelAgrees(path, n);
         }
@@ -255,7 +255,7 @@ namespace Btrfs.Tests
             if (profile == "raid1")
             {
                 Assert.False(s.SingleDataProfile);
-                Assert.Contains("not in the single profile", s.Reason, StringComparison.Ordinal);
+                Assert.Contains("not in the single profile", s.ReasonText, StringComparison.Ordinal);
             }
 
             AssertKernelAgrees(manual, s); // whichever way the extents fell, the verdict is the kernel's
@@ -269,7 +269,7 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory((TestFs)which, "swap");
             string path = Path.Combine(dir, "swapfile");
             SwapfileStatus s = Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", path)).Objects<SwapfileStatus>());
-            Assert.True(s.IsValid, s.Reason);
+            Assert.True(s.IsValid, s.ReasonText);
             AssertKernelAgrees(path, s);
             string holes = Manual(dir, "holes", noCow: false, allocate: false);
             SwapfileStatus h = Detailed(holes);

@@ -49,11 +49,11 @@ namespace Btrfs.Tests
             Assert.Equal((FileItemType.File, FileSystemKind.Btrfs, true, true, true, false, false), (f.ItemType, f.FileSystem, f.Supported, f.IsNoCow, f.DirectoryIsNoCow, f.MountNoDataCow, f.IsCompressed));
             Assert.Equal(256 * 1024, f.Size);
             Assert.Equal((0L, 0L), (f.SharedBytes, f.SharedExtentCount));
-            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", f.Reason);
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", f.ReasonText);
 
             NoCowStatus d = Detailed(dir);
             Assert.Equal((FileItemType.Directory, true, 0L), (d.ItemType, d.IsNoCow, d.Size));
-            Assert.StartsWith("NOCOW directory: files created in it from now on are NOCOW", d.Reason);
+            Assert.StartsWith("NOCOW directory: files created in it from now on are NOCOW", d.ReasonText);
         }
 
         [SkippableFact]
@@ -68,7 +68,7 @@ namespace Btrfs.Tests
             NoCowStatus s = Detailed(file);
             Assert.False(s.IsNoCow);
             Assert.True(s.DirectoryIsNoCow);
-            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", s.Reason);
+            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", s.ReasonText);
         }
 
         [SkippableFact]
@@ -80,11 +80,11 @@ namespace Btrfs.Tests
             string empty = Path.Combine(dir, "empty.bin");
             FileBuilder.WriteNew(empty, Array.Empty<byte>());
 
-            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Detailed(file).Reason);
-            Assert.Equal("COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).", Detailed(empty).Reason);
+            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Detailed(file).ReasonText);
+            Assert.Equal("COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).", Detailed(empty).ReasonText);
             NoCowStatus d = Detailed(dir);
             Assert.False(d.IsNoCow);
-            Assert.Equal("COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.", d.Reason);
+            Assert.Equal("COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.", d.ReasonText);
         }
 
         [SkippableFact]
@@ -102,7 +102,7 @@ namespace Btrfs.Tests
             Assert.True(s.IsNoCow);
             Assert.Equal(truth.Sum(e => e.Length), s.SharedBytes);
             Assert.Equal(truth.Count, s.SharedExtentCount);
-            Assert.Equal($"NOCOW, but {SizeFormatter.Format(s.SharedBytes)} is shared with a reflink or snapshot: the next write to those ranges is copied once.", s.Reason);
+            Assert.Equal($"NOCOW, but {SizeFormatter.Format(s.SharedBytes)} is shared with a reflink or snapshot: the next write to those ranges is copied once.", s.ReasonText);
             Assert.True(Plain(file)); // the attribute is there: the boolean says so, the reason says the rest
         }
 
@@ -124,9 +124,9 @@ namespace Btrfs.Tests
             NoCowStatus o = Detailed(old);
             Assert.True(o.MountNoDataCow);
             Assert.False(o.IsNoCow);
-            Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.Reason);
+            Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.ReasonText);
             NoCowStatus d = Detailed(extra.MountPoint);
-            Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.Reason);
+            Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.ReasonText);
         }
 
         [SkippableFact]
@@ -142,11 +142,11 @@ namespace Btrfs.Tests
 
             NoCowStatus c = Detailed(cow);
             Assert.True(c.IsCompressed);
-            Assert.Equal("COW file: every write goes to new extents (checksummed and compressed (compress=zstd:3)); use ConvertTo-NoCow to make it NOCOW.", c.Reason);
+            Assert.Equal("COW file: every write goes to new extents (checksummed and compressed (compress=zstd:3)); use ConvertTo-NoCow to make it NOCOW.", c.ReasonText);
             NoCowStatus n = Detailed(nocow);
             Assert.True(n.IsNoCow);
             Assert.True(n.IsCompressed);
-            Assert.Equal("NOCOW: writes go in place (no checksums, no compression). The compress=zstd:3 mount option does not apply to NOCOW files.", n.Reason);
+            Assert.Equal("NOCOW: writes go in place (no checksums, no compression). The compress=zstd:3 mount option does not apply to NOCOW files.", n.ReasonText);
         }
 
         [SkippableFact]
@@ -159,7 +159,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteAt(file, 0, FileBuilder.RandomBytes(8192, 3));
             NoCowStatus s = Detailed(file);
             Assert.True(s.IsCompressed);
-            Assert.Equal("COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.", s.Reason);
+            Assert.Equal("COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.", s.ReasonText);
         }
 
         [SkippableTheory]
@@ -177,7 +177,7 @@ namespace Btrfs.Tests
             NoCowStatus s = Detailed(file);
             Assert.False(s.Supported);
             Assert.False(s.IsNoCow);
-            Assert.Equal(reason, s.Reason);
+            Assert.Equal(reason, s.ReasonText);
         }
 
         [SkippableFact]
@@ -189,7 +189,7 @@ namespace Btrfs.Tests
             Shell.Run("cp", "--reflink=always", file, file + ".copy");
             NoCowStatus s = Detailed(file);
             Assert.Equal(256 * 1024, s.SharedBytes);
-            Assert.Equal("xfs has no NOCOW attribute; it writes in place except where extents are shared (256 KiB of this file is shared with a reflink copy).", s.Reason);
+            Assert.Equal("xfs has no NOCOW attribute; it writes in place except where extents are shared (256 KiB of this file is shared with a reflink copy).", s.ReasonText);
         }
 
         [SkippableFact]
@@ -271,7 +271,7 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(file, 1, 4096, 4096);
             PwshResult r = Pwsh.Run(
                 "$s = Test-NoCow -LiteralPath $p -Detailed; $x = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($s)); " +
-                "$s.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value.GetType().Name }; $x.PSObject.TypeNames[0]; $x.Size.GetType().Name; [string]$x.ItemType; $x.IsNoCow; $x.Reason",
+                "$s.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value.GetType().Name }; $x.PSObject.TypeNames[0]; $x.Size.GetType().Name; [string]$x.ItemType; $x.IsNoCow; $x.ReasonText",
                 ("p", file));
             Assert.Empty(r.Errors);
             string[] lines = r.Output.Select(o => o.ToString()).ToArray();
@@ -280,11 +280,16 @@ namespace Btrfs.Tests
             Assert.Contains("IsNoCow=Boolean", lines);
             Assert.Contains("ItemType=FileItemType", lines);
             Assert.Contains("FileSystem=FileSystemKind", lines);
-            Assert.Contains("Reason=String", lines);
-            Assert.Equal(12, lines.Count(l => l.Contains('=', StringComparison.Ordinal)));
-            Assert.Equal("Deserialized.Btrfs.Core.NoCowStatus", lines[12]);
-            Assert.Equal(new[] { "Int64", "File", "True" }, lines[13..16]);
-            Assert.StartsWith("NOCOW: writes go in place", lines[16], StringComparison.Ordinal);
+            Assert.Contains("Reason=String[]", lines); // one rule per element (ReasonText joins them for CSV)
+            Assert.Contains("ReasonText=String", lines);
+            Assert.Contains("Name=String", lines);
+            string[] properties = lines.Where(l => l.Contains('=', StringComparison.Ordinal)).ToArray();
+            Assert.Equal(17, properties.Length); // 14 of the type, 3 aliases the view shows (NoCow, Type, Shared)
+            Assert.All(properties.Where(l => !l.StartsWith("Reason=", StringComparison.Ordinal)), l => Assert.DoesNotContain("[]", l, StringComparison.Ordinal));
+            int at = Array.IndexOf(lines, "Deserialized.Btrfs.Core.NoCowStatus");
+            Assert.True(at > 0);
+            Assert.Equal(new[] { "Int64", "File", "True" }, lines[(at + 1)..(at + 4)]);
+            Assert.StartsWith("NOCOW: writes go in place", lines[at + 4], StringComparison.Ordinal);
         }
     }
 }

@@ -35,11 +35,25 @@ namespace Btrfs.Tests
 
             // Every "PS>" line parses and runs whole in the fixture.
             var examples = new ExampleFixture(fs);
-            string[] commands = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt"))
-                .Select(l => l.Trim())
-                .Where(l => l.StartsWith("PS> ", StringComparison.Ordinal))
-                .Select(l => l[4..])
-                .ToArray();
+            // A "PS>" line that ends with a pipe goes on in the next line, as it would at the prompt.
+            var commandList = new List<string>();
+            string[] lines = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt")).Select(l => l.Trim()).ToArray();
+            for (int i = 0; i < lines.Length; i++)
+            {
+                if (lines[i].StartsWith("PS> ", StringComparison.Ordinal))
+                {
+                    string command = lines[i][4..];
+                    while (command.EndsWith('|') && i + 1 < lines.Length)
+                    {
+                        command += " " + lines[++i];
+                    }
+
+                    commandList.Add(command);
+                }
+            }
+
+            string[] commands = commandList.ToArray();
+            Assert.Contains(commands, c => c.Contains("| Invoke-BtrfsDefrag -WhatIf", StringComparison.Ordinal));
             Assert.True(commands.Length >= 10, $"{commands.Length} commands");
             int ran = 0;
             foreach (string command in commands)

@@ -42,3 +42,26 @@ function New-TestFile {
     finally { $stream.Dispose() }
     Get-Item -LiteralPath $Path
 }
+
+# A file whose data lies in many small extents: written a chunk at a time, interleaved with a second
+# file (both synced after every chunk), so no two of its chunks are next to each other on disk.
+function New-FragmentedFile {
+    param([string] $Path, [int] $Chunks = 64, [int] $ChunkSize = 16KB, [int] $Seed = 1)
+    $random = [System.Random]::new($Seed)
+    $other = "$Path.interleaved"
+    $a = [System.IO.FileStream]::new($Path, 'CreateNew', 'Write')
+    $b = [System.IO.FileStream]::new($other, 'CreateNew', 'Write')
+    try {
+        $buffer = [byte[]]::new($ChunkSize)
+        for ($i = 0; $i -lt $Chunks; $i++) {
+            foreach ($stream in $a, $b) {
+                $random.NextBytes($buffer)
+                $stream.Write($buffer, 0, $buffer.Length)
+                $stream.Flush($true)
+            }
+        }
+    }
+    finally { $a.Dispose(); $b.Dispose() }
+    Remove-Item -LiteralPath $other
+    Get-Item -LiteralPath $Path
+}

@@ -89,3 +89,36 @@ Describe 'Pipelines' {
         [long]$rows[0].Length | Should -BeGreaterThan 0
     }
 }
+
+Describe 'What a newcomer tries first' {
+    It 'filters and selects by the headers the table shows' {
+        $dir = New-TestDirectory
+        $img = New-FragmentedFile -Path (Join-Path $dir 'vm.img')
+        $table = Measure-Fragmentation -LiteralPath $img.FullName | Out-String -Width 80
+        foreach ($header in 'Score', 'Extents', 'Name') { $table | Should -Match "\b$header\b" }
+        $row = Measure-Fragmentation -LiteralPath $img.FullName | Select-Object Name, Extents, Score
+        $row.Name | Should -Be 'vm.img'
+        $row.Extents | Should -BeGreaterThan 8
+        $row.Score | Should -BeGreaterThan 0
+        @(Measure-Fragmentation -LiteralPath $img.FullName | Where-Object Score -gt 0).Count | Should -Be 1
+    }
+
+    It 'defragments by the threshold it measured with' {
+        $dir = New-TestDirectory
+        $img = New-FragmentedFile -Path (Join-Path $dir 'db.img')
+        $hash = (Get-FileHash -LiteralPath $img.FullName).Hash
+        $result = Measure-Fragmentation -LiteralPath $img.FullName -Threshold 1MB | Invoke-BtrfsDefrag -Confirm:$false
+        $result.Reason | Should -BeLike '*below 1.00 MiB*'
+        (Get-FileHash -LiteralPath $img.FullName).Hash | Should -Be $hash
+    }
+
+    It 'defragments a file once however many of its extents are piped in' {
+        $dir = New-TestDirectory
+        $img = New-FragmentedFile -Path (Join-Path $dir 'f.img')
+        $extents = Get-BtrfsExtent -LiteralPath $img.FullName
+        @($extents).Count | Should -BeGreaterThan 8
+        $results = $extents | Invoke-BtrfsDefrag -Confirm:$false
+        @($results).Count | Should -Be 1
+        $results.ExtentsAfter | Should -BeLessThan $results.ExtentsBefore
+    }
+}

@@ -17,6 +17,7 @@ namespace Btrfs.Commands
     public abstract class FileCmdletBase : PSCmdlet
     {
         private readonly CancellationTokenSource stopping = new();
+        private readonly HashSet<string> named = new(StringComparer.Ordinal);
 
         /// <summary>Name of the wildcard parameter set.</summary>
         protected const string PathSet = "Path";
@@ -35,6 +36,13 @@ namespace Btrfs.Commands
         [Alias("PSPath", "LP")]
         [ValidateNotNullOrEmpty]
         public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+        /// <summary>
+        /// True (the default): a file named again in the same pipeline (by another piped object, e.g.
+        /// every extent of one file from Get-BtrfsExtent, or twice in -Path) is processed only the first
+        /// time. False where each piped object asks its own question (Get-BtrfsExtentOwner: one range per extent).
+        /// </summary>
+        protected virtual bool EachFileOncePerPipeline => true;
 
         /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing); Core checks it between steps.</summary>
         protected CancellationToken StopToken => stopping.Token;
@@ -224,7 +232,7 @@ namespace Btrfs.Commands
         private IEnumerable<string> ResolvePaths()
         {
             bool literal = ParameterSetName == LiteralPathSet;
-            var seen = new HashSet<string>(StringComparer.Ordinal);
+            HashSet<string> seen = EachFileOncePerPipeline ? named : new HashSet<string>(StringComparer.Ordinal);
             foreach (string input in literal ? LiteralPath : Path)
             {
                 foreach (string resolved in Resolve(input, literal))
@@ -232,6 +240,10 @@ namespace Btrfs.Commands
                     if (seen.Add(resolved))
                     {
                         yield return resolved;
+                    }
+                    else if (EachFileOncePerPipeline)
+                    {
+                        WriteVerbose($"'{resolved}' was named again in this pipeline: each file is processed once.");
                     }
                 }
             }

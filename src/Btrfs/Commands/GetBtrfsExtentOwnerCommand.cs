@@ -8,10 +8,11 @@ namespace Btrfs.Commands
 
     /// <summary>
     /// Get-BtrfsExtentOwner: every file, in every subvolume and snapshot, that references the data
-    /// extents of a file range (or one btrfs logical address), one object per reference. btrfs only, root only.
+    /// extents of a file range (or one btrfs logical address): one object per file with how many of the
+    /// extents it uses and their size, or with -Detailed one per reference. btrfs only, root only.
     /// </summary>
     [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = LiteralPathSet)]
-    [OutputType(typeof(BtrfsExtentOwner))]
+    [OutputType(typeof(BtrfsOwningFile), typeof(BtrfsExtentOwner))]
     public sealed class GetBtrfsExtentOwnerCommand : FileCmdletBase, IDisposable
     {
         private const int ProgressId = 0x424F;
@@ -33,6 +34,13 @@ namespace Btrfs.Commands
         [ValidateRange(1, long.MaxValue)]
         public long DiskAddress { get; set; }
 
+        /// <summary>One object per reference (extent, subvolume, inode, offset, path) instead of one per owning file.</summary>
+        [Parameter]
+        public SwitchParameter Detailed { get; set; }
+
+        /// <summary>Each piped extent asks about its own range of the file, so a file named again is looked up again.</summary>
+        protected override bool EachFileOncePerPipeline => false;
+
         /// <inheritdoc/>
         protected override void BeginProcessing()
         {
@@ -50,7 +58,10 @@ namespace Btrfs.Commands
             if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress)))
             {
                 using RegularFile anchor = RegularFile.Open(path, OpenOptions.AllowDirectory);
-                Write(OwnersFor(anchor).Find((ulong)DiskAddress));
+                var one = new BtrfsOwningFile.Grouping();
+                ExtentOwnerList list = OwnersFor(anchor).Find((ulong)DiskAddress);
+                Write(list, one, 0);
+                Flush(one);
                 return;
             }
 
@@ -60,10 +71,11 @@ namespace Btrfs.Commands
             var clock = Stopwatch.StartNew();
             TimeSpan lastReport = TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(250);
             long extents = 0;
-            foreach ((ExtentOwnerList list, long reached) in owners.FindInRange(file, Offset, length))
+            var grouping = new BtrfsOwningFile.Grouping();
+            foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length))
             {
                 StopToken.ThrowIfCancellationRequested();
-                Write(list);
+                Write(list, grouping, extentBytes);
                 extents++;
                 if (clock.Elapsed - lastReport >= TimeSpan.FromMilliseconds(250))
                 {
@@ -77,6 +89,8 @@ namespace Btrfs.Commands
             {
                 WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
             }
+
+            Flush(grouping);
         }
 
         /// <inheritdoc/>
@@ -115,16 +129,31 @@ namespace Btrfs.Commands
             return entry.Owners;
         }
 
-        private void Write(ExtentOwnerList list)
+        /// <summary>With -Detailed every reference as it comes; otherwise folded into one record per owning file, written by <see cref="Flush"/>.</summary>
+        private void Write(ExtentOwnerList list, BtrfsOwningFile.Grouping grouping, long extentBytes)
         {
             foreach (string warning in list.Warnings)
             {
                 WriteWarning(warning);
             }
 
+            if (!Detailed.IsPresent)
+            {
+                grouping.Add(list, extentBytes);
+                return;
+            }
+
             foreach (BtrfsExtentOwner owner in list.Owners)
             {
                 WriteObject(owner);
+            }
+        }
+
+        private void Flush(BtrfsOwningFile.Grouping grouping)
+        {
+            foreach (BtrfsOwningFile file in grouping.Files)
+            {
+                WriteObject(file);
             }
         }
     }

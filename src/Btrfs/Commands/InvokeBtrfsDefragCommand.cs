@@ -22,9 +22,10 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter CrossFileSystem { get; set; }
 
-        /// <summary>Extents shorter than this are rewritten (bytes; default 32 MiB).</summary>
-        [Parameter]
-        [ValidateRange(4096, uint.MaxValue)]
+        /// <summary>Extents shorter than this are rewritten (bytes; default 32 MiB). Binds Measure-Fragmentation's Threshold from the pipeline.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Alias("Threshold")]
+        [ValidateRange(4096, long.MaxValue)]
         public long ExtentThreshold { get; set; } = FragmentationAnalyzer.DefaultThreshold;
 
         /// <summary>Recompress with this algorithm.</summary>
@@ -78,10 +79,17 @@ namespace Btrfs.Commands
                     CompressionLevel));
             }
 
+            bars = new ProgressBars(this, "Invoke-BtrfsDefrag", 0x4446);
+        }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            // -ExtentThreshold can come with each piped object (Measure-Fragmentation's Threshold).
             Options = new DefragOptions
             {
                 ExtentThreshold = ExtentThreshold,
-                Compress = hasCompress ? Compress : null,
+                Compress = MyInvocation.BoundParameters.ContainsKey(nameof(Compress)) ? Compress : null,
                 CompressionLevel = MyInvocation.BoundParameters.ContainsKey(nameof(CompressionLevel)) ? CompressionLevel : null,
                 Offset = Offset,
                 Length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : null,
@@ -89,7 +97,7 @@ namespace Btrfs.Commands
                 Flush = Flush.IsPresent,
                 IncludeShared = IncludeShared.IsPresent,
             };
-            bars = new ProgressBars(this, "Invoke-BtrfsDefrag", 0x4446);
+            base.ProcessRecord();
         }
 
         /// <inheritdoc/>

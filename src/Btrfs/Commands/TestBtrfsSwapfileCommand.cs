@@ -16,7 +16,7 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             SwapfileStatus status = SwapfileInspector.Inspect(path);
-            WriteVerbose($"{path}: {status.Reason}");
+            WriteVerbose($"{path}: {status.ReasonText}");
             WriteObject(Detailed.IsPresent ? status : status.IsValid);
         }
     }

@@ -16,7 +16,7 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             NoCowStatus status = NoCowInspector.Inspect(path);
-            WriteVerbose($"{path}: {status.Reason}");
+            WriteVerbose($"{path}: {status.ReasonText}");
             WriteObject(Detailed.IsPresent ? status : status.IsNoCow);
         }
     }

@@ -76,6 +76,9 @@ namespace Btrfs.Core
         /// <summary>The file.</summary>
         public string Path { get; init; } = string.Empty;
 
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
+
         /// <summary>How it was defragmented (None when skipped).</summary>
         public DefragMethod Method { get; init; }
 

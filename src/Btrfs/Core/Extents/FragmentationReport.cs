@@ -30,6 +30,9 @@ namespace Btrfs.Core
         /// <summary>The file.</summary>
         public string Path { get; }
 
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
+
         /// <summary>The filesystem it lives on.</summary>
         public FileSystemKind FileSystem { get; }
 

@@ -11,10 +11,19 @@ namespace Btrfs.Core
         long Size,
         long SharedBytes);
 
-    /// <summary>Pure logic: the one plain sentence Test-NoCow gives as Reason.</summary>
+    /// <summary>Pure logic: the plain sentences Test-NoCow gives as Reason, one per fact (the verdict first).</summary>
     internal static class NoCowReason
     {
-        internal static string Explain(in NoCowFacts f)
+        internal static string[] Explain(in NoCowFacts f)
+        {
+            string verdict = Verdict(f);
+            bool noCow = f.FileSystem.Kind == FileSystemKind.Btrfs && (f.Flags & InodeFlags.NoCow) != 0;
+            return noCow && f.CompressOption is not null
+                ? new[] { verdict, $"The {f.CompressOption} mount option does not apply to NOCOW files." }
+                : new[] { verdict };
+        }
+
+        private static string Verdict(in NoCowFacts f)
         {
             string shared = SizeFormatter.Format(f.SharedBytes);
             if (f.FileSystem.Kind != FileSystemKind.Btrfs)
@@ -31,12 +40,11 @@ namespace Btrfs.Core
 
             bool noCow = (f.Flags & InodeFlags.NoCow) != 0;
             bool compressAttr = (f.Flags & InodeFlags.Compress) != 0;
-            string mountCompress = f.CompressOption is null ? string.Empty : $" The {f.CompressOption} mount option does not apply to NOCOW files.";
             if (f.ItemType == FileItemType.Directory)
             {
                 if (noCow)
                 {
-                    return "NOCOW directory: files created in it from now on are NOCOW; files that were already there keep their state (ConvertTo-NoCow -Recurse converts them)." + mountCompress;
+                    return "NOCOW directory: files created in it from now on are NOCOW; files that were already there keep their state (ConvertTo-NoCow -Recurse converts them).";
                 }
 
                 if (compressAttr)
@@ -61,7 +69,7 @@ namespace Btrfs.Core
             {
                 return f.SharedBytes > 0
                     ? $"NOCOW, but {shared} is shared with a reflink or snapshot: the next write to those ranges is copied once."
-                    : "NOCOW: writes go in place (no checksums, no compression)." + mountCompress;
+                    : "NOCOW: writes go in place (no checksums, no compression).";
             }
 
             if (compressAttr)

@@ -29,7 +29,7 @@ namespace Btrfs.Core
             long size,
             long sharedBytes,
             long sharedExtentCount,
-            string reason)
+            string[] reason)
         {
             Path = path;
             ItemType = itemType;
@@ -47,6 +47,9 @@ namespace Btrfs.Core
 
         /// <summary>The path as given (after wildcard expansion).</summary>
         public string Path { get; }
+
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
 
         /// <summary>File or Directory.</summary>
         public FileItemType ItemType { get; }
@@ -78,7 +81,10 @@ namespace Btrfs.Core
         /// <summary>Number of extents FIEMAP reports as shared.</summary>
         public long SharedExtentCount { get; }
 
-        /// <summary>One sentence saying why NOCOW is or is not in effect, and what to do.</summary>
-        public string Reason { get; }
+        /// <summary>Why NOCOW is or is not in effect, and what to do: one sentence per fact, the verdict first.</summary>
+        public string[] Reason { get; }
+
+        /// <summary>The reason as one line (the sentences joined), for CSV and logs.</summary>
+        public string ReasonText => string.Join(" ", Reason);
     }
 }

@@ -124,13 +124,22 @@ namespace Btrfs.Core
         /// </summary>
         public IEnumerable<(ExtentOwnerList Owners, long Reached)> FindInRange(RegularFile file, long offset, long length)
         {
+            foreach ((ExtentOwnerList owners, long reached, _) in FindInRangeWithSizes(file, offset, length))
+            {
+                yield return (owners, reached);
+            }
+        }
+
+        /// <summary>As <see cref="FindInRange"/>, with each extent's size on disk (disk_num_bytes).</summary>
+        internal IEnumerable<(ExtentOwnerList Owners, long Reached, long ExtentBytes)> FindInRangeWithSizes(RegularFile file, long offset, long length)
+        {
             ArgumentNullException.ThrowIfNull(file);
             var seen = new HashSet<ulong>();
             foreach ((_, BtrfsFileExtentRecord item) in BtrfsFileExtents.Overlapping(file, offset, length))
             {
                 if (item.IsDataExtent && seen.Add(item.DiskBytenr))
                 {
-                    yield return (Find(item.DiskBytenr), (long)(item.FileOffset + item.Length));
+                    yield return (Find(item.DiskBytenr), (long)(item.FileOffset + item.Length), (long)item.DiskNumBytes);
                 }
             }
 

@@ -58,6 +58,9 @@ namespace Btrfs.Core
         /// <summary>The new (or written) file: pipe it on to Get-BtrfsExtent, Test-NoCow or Measure-Fragmentation.</summary>
         public string Path { get; init; } = string.Empty;
 
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
+
         /// <summary>The source file.</summary>
         public string Source { get; init; } = string.Empty;
 

@@ -116,9 +116,9 @@ namespace Btrfs.Core
                 failures.Add("its data is not in the single profile (RAID or DUP), which the kernel refuses for swapfiles: use a filesystem (or subvolume on one) whose data profile is single");
             }
 
-            string reason = failures.Count == 0
-                ? (active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it")
-                : string.Join("; ", failures) + ".";
+            string[] reason = failures.Count == 0
+                ? new[] { active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it" }
+                : failures.ToArray();
             return new SwapfileStatus
             {
                 Path = file.Path,

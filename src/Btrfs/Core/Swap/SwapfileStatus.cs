@@ -10,6 +10,9 @@ namespace Btrfs.Core
         /// <summary>The file.</summary>
         public string Path { get; init; } = string.Empty;
 
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
+
         /// <summary>File size in bytes.</summary>
         public long Size { get; init; }
 
@@ -59,6 +62,9 @@ namespace Btrfs.Core
         public string Label { get; init; } = string.Empty;
 
         /// <summary>"valid", or every failed rule with how to fix it.</summary>
-        public string Reason { get; init; } = string.Empty;
+        public string[] Reason { get; init; } = System.Array.Empty<string>();
+
+        /// <summary>The reason as one line (the rules joined with "; "), for CSV and logs.</summary>
+        public string ReasonText => string.Join("; ", Reason);
     }
 }

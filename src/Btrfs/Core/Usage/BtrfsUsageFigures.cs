@@ -133,6 +133,9 @@ namespace Btrfs.Core
         /// <summary>The file's path.</summary>
         public string Path { get; }
 
+        /// <summary>The file's name (the last part of <see cref="Path"/>), as the table shows it.</summary>
+        public string Name => System.IO.Path.GetFileName(Path);
+
         /// <summary>The file's size (st_size).</summary>
         public long Size { get; }
 

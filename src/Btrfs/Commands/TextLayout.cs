@@ -1,0 +1,81 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections;
+    using System.Collections.Generic;
+    using System.Text;
+
+    /// <summary>
+    /// Text for the table views (Btrfs.Format.ps1xml): a reason column wrapped on words at the column's
+    /// width, one rule per line, because PowerShell's own table wrap breaks words wherever the column ends.
+    /// </summary>
+    public static class TextLayout
+    {
+        /// <summary>
+        /// <paramref name="value"/> (a string, or strings: one rule each) wrapped at spaces into lines of
+        /// at most <paramref name="width"/> characters (a longer word is cut), joined by newlines.
+        /// </summary>
+        public static string Wrap(object? value, int width)
+        {
+            width = Math.Max(8, width);
+            var lines = new List<string>();
+            foreach (string text in Texts(value))
+            {
+                var line = new StringBuilder();
+                foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    string rest = word;
+                    while (rest.Length > 0)
+                    {
+                        int room = line.Length == 0 ? width : width - line.Length - 1;
+                        if (rest.Length <= room)
+                        {
+                            line.Append(line.Length == 0 ? string.Empty : " ").Append(rest);
+                            rest = string.Empty;
+                        }
+                        else if (line.Length > 0)
+                        {
+                            lines.Add(line.ToString());
+                            line.Clear();
+                        }
+                        else
+                        {
+                            lines.Add(rest[..width]); // a word longer than the column
+                            rest = rest[width..];
+                        }
+                    }
+                }
+
+                if (line.Length > 0)
+                {
+                    lines.Add(line.ToString());
+                }
+            }
+
+            return string.Join('\n', lines);
+        }
+
+        private static IEnumerable<string> Texts(object? value)
+        {
+            value = value is System.Management.Automation.PSObject p ? p.BaseObject : value;
+            if (value is string s)
+            {
+                yield return s;
+            }
+            else if (value is IEnumerable many)
+            {
+                foreach (object? item in many)
+                {
+                    if (item?.ToString() is { Length: > 0 } t)
+                    {
+                        yield return t;
+                    }
+                }
+            }
+            else if (value?.ToString() is { Length: > 0 } other)
+            {
+                yield return other;
+            }
+        }
+    }
+}
