@@ -76,7 +76,7 @@ namespace Btrfs.Tests
             FileFacts[] before = lookAlikes.Select(FileFacts.Of).ToArray();
 
             // Each pair prints "file<TAB>producer<TAB>consumer<TAB>path" for every path it reports (output Path or
-            // Source, the first line of a picture, error targets); the lists are passed joined by newlines.
+            // Source, the path line of a picture, error targets); the lists are passed joined by newlines.
             string script = """
                 $ErrorActionPreference = 'Continue'
                 foreach ($F in $Files -split "`n") {
@@ -89,7 +89,7 @@ namespace Btrfs.Tests
                             $Error.Clear()
                             $out = @(Invoke-Expression "$p | $c" 2>$null)
                             $errs = @($Error)
-                            $paths = @($out | ForEach-Object { if ($_ -is [string]) { (($_ -split "`n")[0] -split ': ')[0] } elseif ($_.PSObject.Properties['Source']) { $_.Source } else { $_.Path } }) +
+                            $paths = @($out | ForEach-Object { if ($_ -is [Btrfs.Core.ExtentMapLine]) { if ($_.Kind -eq 'File') { $_.Path } } elseif ($_.PSObject.Properties['Source']) { $_.Source } else { $_.Path } }) +
                                      @($errs | ForEach-Object { $_.TargetObject })
                             if ($paths.Count -eq 0) { "$Q`t$p`t$c`t<nothing>" }
                             foreach ($x in $paths) { "$Q`t$p`t$c`t$x" }

@@ -18,7 +18,7 @@ namespace Btrfs.Tests
         {
             PwshResult r = Pwsh.Run(script, vars);
             Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
-            return r.Output.Select(o => (string)o.BaseObject).ToList();
+            return r.Output.Select(o => o.BaseObject is ExtentMapLine line ? line.Text : (string)o.BaseObject).ToList();
         }
 
         /// <summary>
@@ -55,20 +55,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void AHoleASharedHalfAndAFragmentedQuarterAreDrawnWhereTheyAre()
+        public void AHoleASharedQuarterAndAFragmentedQuarterAreDrawnWhereTheyAre()
         {
             string file = Layout(fs.NewDirectory(TestFs.Btrfs, "map"));
             List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
-            Assert.Equal(3, lines.Count);
-            Assert.Equal("░░░░████····SSSS", lines[1]);
             long extents = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p", ("p", file)).Output.Count;
-            Assert.StartsWith($"{file}: 16.0 MiB in {extents:N0} extent(s), ", lines[0], StringComparison.Ordinal);
-            Assert.Contains("4.00 MiB shared; one cell = 1.00 MiB", lines[0], StringComparison.Ordinal);
-            Assert.Contains("░ 16 or more", lines[2], StringComparison.Ordinal);
-            Assert.DoesNotContain(lines, l => l.Contains('\u001b', StringComparison.Ordinal));
+            Assert.Equal(6, lines.Count); // path, summary, the row, its marks, two legend lines
+            Assert.Equal(file, lines[0]);
+            Assert.StartsWith($"16.0 MiB in {extents:N0} extents, ", lines[1], StringComparison.Ordinal);
+            Assert.Equal("░░░░████····████", lines[2]);
+            Assert.Equal("            SSSS", lines[3]);
+            Assert.StartsWith("█ one extent", lines[4], StringComparison.Ordinal);
+            Assert.StartsWith("Marked under a cell: S shared", lines[5], StringComparison.Ordinal);
+            Assert.Contains("4.00 MiB shared; one cell = 1.00 MiB", lines[1], StringComparison.Ordinal);
+            Assert.Contains("░ 16 or more", lines[4], StringComparison.Ordinal);
+            Assert.All(lines, l => Assert.True(l.Length <= 80, l));
 
-            // Two rows of eight: the same cells, wrapped.
-            Assert.Equal(new[] { "░░░░████", "····SSSS" }, Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 2", ("p", file)).Skip(1).Take(2));
+            // Two rows of eight: the same cells, wrapped; a row without marks has no marks line.
+            Assert.Equal(new[] { "░░░░████", "····████", "    SSSS" }, Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 2", ("p", file)).Skip(2).Take(3));
 
             // From the pipeline, holes included or not: the same picture.
             Assert.Equal(lines, Lines("Get-BtrfsExtent -LiteralPath $p -IncludeHole | Show-ExtentMap -Width 16 -Rows 1", ("p", file)));
@@ -76,15 +80,69 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void ColoursComeOnlyWhenOutputRenderingAllowsThem()
+        public void AFragmentedFileCoveredByASnapshotStillShowsItsFragmentation()
+        {
+            // Before: "S" took the whole cell, so a fragmented file under a snapshot drew as solid SSSS.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-snapshot");
+            string file = Layout(dir);
+            Shell.Run("cp", "--reflink=always", file, Path.Combine(dir, "snapshot.img"));
+            Shell.Run("sync");
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
+            Assert.Equal("░░░░████····████", lines[2]);
+            Assert.Equal("SSSSSSSS    SSSS", lines[3]);
+            Assert.Contains("12.0 MiB shared", lines[1], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void TheLegendIsWrittenOnceAfterEveryFileOfACall()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-legend");
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(MiB, 1));
+            FileBuilder.WriteNew(b, FileBuilder.RandomBytes(MiB, 2));
+            PwshResult r = Pwsh.Run("Show-ExtentMap -LiteralPath $a, $b -Width 8 -Rows 1; Get-Item -LiteralPath $a, $b | Show-ExtentMap -Width 8 -Rows 1", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            List<ExtentMapLine> all = r.Output.Select(o => (ExtentMapLine)o.BaseObject).ToList();
+            Assert.Equal(
+                new[] { "File", "Summary", "Cells", "File", "Summary", "Cells", "Legend", "Legend", "File", "Summary", "Cells", "File", "Summary", "Cells", "Legend", "Legend" },
+                all.Select(l => l.Kind.ToString()));
+            Assert.Equal(new[] { a, a, a, b, b, b }, all.Take(6).Select(l => l.Path));
+            Assert.All(all.Where(l => l.Kind == ExtentMapLineKind.Legend), l => Assert.True(l.Text.Length <= 80, l.Text));
+        }
+
+        [SkippableFact]
+        public void ColoursComeFromTheViewAndOnlyWhereOutputRenderingAllowsThem()
         {
             string file = Layout(fs.NewDirectory(TestFs.Btrfs, "map-colour"));
-            List<string> ansi = Lines("$PSStyle.OutputRendering = 'Ansi'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
-            Assert.Contains("\u001b[91m░░░░\u001b[32m████\u001b[90m····\u001b[36mSSSS\u001b[0m", ansi[1], StringComparison.Ordinal);
-            Assert.Contains("\u001b[", ansi[2], StringComparison.Ordinal);
-            List<string> plain = Lines("$PSStyle.OutputRendering = 'PlainText'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
-            Assert.Equal("░░░░████····SSSS", plain[1]);
-            Assert.DoesNotContain(plain, l => l.Contains('\u001b', StringComparison.Ordinal));
+            var vars = new Dictionary<string, object?> { ["p"] = file };
+            string ansi = Pwsh.Run("$PSStyle.OutputRendering = 'Ansi'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | Out-String", vars).Output.Single().ToString()!;
+            Assert.Contains("\u001b[32m░░░░████\u001b[90m····\u001b[36m████\u001b[0m", ansi, StringComparison.Ordinal);
+            Assert.Contains("            \u001b[36mSSSS\u001b[0m", ansi, StringComparison.Ordinal);
+            Assert.Contains("\u001b[36mS\u001b[0m shared", ansi, StringComparison.Ordinal);
+            foreach (string rendering in new[] { "Host", "PlainText" })
+            {
+                string plain = Pwsh.Run($"$PSStyle.OutputRendering = '{rendering}'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | Out-String", vars).Output.Single().ToString()!;
+                Assert.Contains("░░░░████····████", plain, StringComparison.Ordinal);
+                Assert.DoesNotContain("\u001b", plain, StringComparison.Ordinal);
+            }
+
+            // The objects themselves are plain text, whatever the setting: Set-Content and -join get no escapes.
+            List<string> objects = Lines("$PSStyle.OutputRendering = 'Ansi'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | ForEach-Object ToString", ("p", file));
+            Assert.DoesNotContain(objects, l => l.Contains('\u001b', StringComparison.Ordinal));
+
+            // Real pwsh on a terminal (a pty from script(1)), $PSStyle as it comes (Host): colours on the
+            // terminal, none in the file that ">" writes. Before: the file got the escapes too.
+            string dir = Path.GetDirectoryName(file)!;
+            string map = Path.Combine(dir, "map.txt");
+            string ps1 = Path.Combine(dir, "map.ps1");
+            File.WriteAllText(ps1, $"Import-Module '{RepoPaths.Manifest}'\n'rendering=' + $PSStyle.OutputRendering\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1 > '{map}'\n");
+            Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+            string terminal = Shell.Run("script", "-qec", $"env -u NO_COLOR TERM=xterm-256color dotnet {Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll")} -NoProfile -NonInteractive -File {ps1}", "/dev/null");
+            Assert.Contains("rendering=Host", terminal, StringComparison.Ordinal);
+            Assert.Contains("\u001b[36m████", terminal, StringComparison.Ordinal);
+            string text = File.ReadAllText(map);
+            Assert.Contains("░░░░████····████", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("\u001b", text, StringComparison.Ordinal);
         }
 
         [SkippableFact]
@@ -93,26 +151,26 @@ namespace Btrfs.Tests
             string zdir = fs.NewDirectory(TestFs.BtrfsZstd, "map");
             string text = Path.Combine(zdir, "log.txt");
             FileBuilder.WriteNew(text, FileBuilder.Text(MiB));
-            Assert.Equal("ZZZZZZZZ", Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", text))[1]);
+            Assert.Equal("ZZZZZZZZ", Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", text))[3]);
 
             string dir = fs.NewDirectory(TestFs.Xfs, "map");
             string pre = Path.Combine(dir, "pre.img");
             Shell.Run("fallocate", "-l", "8M", pre);
             FileBuilder.WriteAt(pre, 0, FileBuilder.RandomBytes(2 * MiB, 3));
-            Assert.Equal("██uuuuuu", Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", pre))[1]);
+            Assert.Equal(new[] { "████████", "  uuuuuu" }, Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", pre)).Skip(2).Take(2));
 
             string one = Path.Combine(dir, "one.img");
             FileBuilder.WriteNew(one, FileBuilder.RandomBytes(3 * MiB, 4));
             List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 10", ("p", one));
-            Assert.Equal(1 + 8 + 1, lines.Count); // header, 8 rows of 10 cells, legend
-            Assert.All(lines.Skip(1).Take(8), l => Assert.Equal(new string('█', 10), l));
+            Assert.Equal(2 + 8 + 2, lines.Count); // path, summary, 8 rows of 10 cells (nothing to mark), legend
+            Assert.All(lines.Skip(2).Take(8), l => Assert.Equal(new string('█', 10), l));
 
             string many = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "map-many"), "many.img");
             FileBuilder.Chunks(many, 20_000, 4096, 8192, fsyncEach: false);
             List<string> big = Lines("Show-ExtentMap -LiteralPath $p -Width 40 -Rows 2", ("p", many));
-            Assert.Equal(4, big.Count);
-            Assert.Contains("20,000 extent(s)", big[0], StringComparison.Ordinal);
-            Assert.All(big.Skip(1).Take(2), l => Assert.Equal(40, l.Length));
+            Assert.Equal(6, big.Count);
+            Assert.StartsWith("156 MiB in 20,000 extents", big[1], StringComparison.Ordinal);
+            Assert.All(big.Skip(2).Take(2), l => Assert.Equal(40, l.Length));
         }
 
         [SkippableFact]
@@ -129,8 +187,8 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "OperationNotSupported", "PathNotFound", "PathIsDirectory" }, r.ErrorIds);
             Assert.Equal(new object[] { tmpfs, missing, dir }, r.Errors.Select(e => e.TargetObject));
             Assert.Contains("tmpfs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
-            Assert.Equal(3, r.Output.Count);
-            Assert.StartsWith(good + ":", r.Output[0].ToString(), StringComparison.Ordinal);
+            Assert.Equal(5, r.Output.Count); // path, summary, one row, and the legend
+            Assert.Equal(good, r.Output[0].ToString());
         }
     }
 }

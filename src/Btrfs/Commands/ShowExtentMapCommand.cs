@@ -5,15 +5,18 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>
-    /// Show-ExtentMap: draws a file's layout as rows of cells (data shaded by fragmentation, shared,
-    /// compressed, unwritten, holes) with a header and a legend; strings, one per line.
+    /// Show-ExtentMap: draws a file's layout as rows of cells (shaded by how many extents fall into
+    /// each, with shared, compressed and unwritten cells marked on the line below, and holes) under a
+    /// path and a summary line, and a legend once at the end; one object per line (plain text, coloured
+    /// by the view where $PSStyle.OutputRendering allows).
     /// </summary>
     [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = LiteralPathSet)]
-    [OutputType(typeof(string))]
+    [OutputType(typeof(ExtentMapLine))]
     public sealed class ShowExtentMapCommand : FileCmdletBase
     {
         private const string InputObjectSet = "InputObject";
         private ExtentPicture? piped;
+        private bool drawn;
 
         /// <summary>Extents from Get-BtrfsExtent, drawn per file as they arrive.</summary>
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
@@ -61,7 +64,17 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
-        protected override void EndProcessing() => Flush();
+        protected override void EndProcessing()
+        {
+            Flush();
+            if (drawn)
+            {
+                foreach (ExtentMapLine line in ExtentPicture.Legend())
+                {
+                    WriteObject(line);
+                }
+            }
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -88,10 +101,12 @@ namespace Btrfs.Commands
 
         private void Write(ExtentPicture picture)
         {
-            foreach (string line in picture.Render(UseColor()))
+            foreach (ExtentMapLine line in picture.Render())
             {
                 WriteObject(line);
             }
+
+            drawn = true;
         }
 
         private int CellsPerRow()
@@ -109,33 +124,6 @@ namespace Btrfs.Commands
             catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or System.IO.IOException or PSNotImplementedException or System.Management.Automation.Host.HostException)
             {
                 return 80;
-            }
-        }
-
-        /// <summary>
-        /// ANSI colours only when $PSStyle.OutputRendering allows them: Ansi always, PlainText never,
-        /// Host when the host renders virtual-terminal sequences and the lines go to it, not down a pipeline.
-        /// </summary>
-        private bool UseColor()
-        {
-            string? rendering = PSObject.AsPSObject(SessionState.PSVariable.GetValue("PSStyle") ?? new object()).Properties["OutputRendering"]?.Value?.ToString();
-            return rendering switch
-            {
-                "Ansi" => true,
-                "Host" => HostSupportsVirtualTerminal() && MyInvocation.PipelinePosition == MyInvocation.PipelineLength,
-                _ => false,
-            };
-        }
-
-        private bool HostSupportsVirtualTerminal()
-        {
-            try
-            {
-                return PSObject.AsPSObject(Host.UI).Properties["SupportsVirtualTerminal"]?.Value is true;
-            }
-            catch (Exception ex) when (ex is NotImplementedException or PSNotImplementedException)
-            {
-                return false;
             }
         }
     }

@@ -7,25 +7,35 @@ namespace Btrfs.Core
     using Btrfs.Interop;
 
     /// <summary>
-    /// Show-ExtentMap's Core: a file drawn as rows of cells, each cell a fixed share of the file's size,
-    /// showing the state that holds most of its bytes: data (shaded by how many extents fall into the
-    /// cell), shared, compressed, unwritten or hole. Extents are added one at a time in file order;
-    /// memory is bounded by the number of cells, whatever the number of extents.
+    /// Show-ExtentMap's Core: a file drawn as rows of cells, each cell a fixed share of the file's size.
+    /// Two channels that never hide each other: the shade of a cell is how many extents fall into it
+    /// (any data: shared, compressed or not), and a mark under the cell says what kind of data holds
+    /// most of it (S shared, Z compressed, u unwritten), so a fragmented file covered by a snapshot
+    /// still shows its fragmentation. A cell is a hole when less than half of it holds data. Extents
+    /// are added one at a time in file order; memory is bounded by the number of cells.
     /// </summary>
     public sealed class ExtentPicture
     {
-        /// <summary>The characters, in the order of the legend.</summary>
+        /// <summary>The shades, from one extent in a cell to 16 or more.</summary>
         public const char OneExtent = '█';
         public const char FewExtents = '▓';
         public const char SomeExtents = '▒';
         public const char ManyExtents = '░';
+        public const char Hole = '·';
+
+        /// <summary>The marks under a row.</summary>
         public const char Shared = 'S';
         public const char Compressed = 'Z';
         public const char Unwritten = 'u';
-        public const char Hole = '·';
+
+        /// <summary>The legend: two lines, each under 80 columns.</summary>
+        public static readonly string[] LegendLines =
+        {
+            $"{OneExtent} one extent  {FewExtents} 2-3 extents  {SomeExtents} 4-15  {ManyExtents} 16 or more  {Hole} hole",
+            $"Marked under a cell: {Shared} shared  {Compressed} compressed  {Unwritten} unwritten",
+        };
 
         private const int Data = 0, SharedBytes = 1, CompressedBytes = 2, UnwrittenBytes = 3, Kinds = 4;
-        private const string Reset = "\u001b[0m";
 
         private readonly long size;
         private readonly int width;
@@ -60,6 +70,15 @@ namespace Btrfs.Core
         /// <summary>Cells drawn (the last row may be shorter).</summary>
         public int CellCount => cellCount;
 
+        /// <summary>The legend as lines of the picture.</summary>
+        public static IEnumerable<ExtentMapLine> Legend()
+        {
+            foreach (string text in LegendLines)
+            {
+                yield return new ExtentMapLine(null, ExtentMapLineKind.Legend, -1, text, string.Empty);
+            }
+        }
+
         /// <summary>Adds the next extent (in file order; holes are what no extent covers).</summary>
         public void Add(FileExtent extent)
         {
@@ -70,37 +89,37 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The picture: a header line, the rows of cells, and a legend; with ANSI colours when asked.</summary>
-        public IEnumerable<string> Render(bool ansi)
+        /// <summary>The picture: the path, a summary, and each row of cells followed by its marks where it has any (the legend is <see cref="Legend"/>, once per call).</summary>
+        public IEnumerable<ExtentMapLine> Render()
         {
             counter.Finish();
-            yield return $"{Path}: {SizeFormatter.Format(size)} in {counter.ExtentCount.ToString("N0", CultureInfo.InvariantCulture)} extent(s), {counter.FragmentCount.ToString("N0", CultureInfo.InvariantCulture)} fragment(s), {SizeFormatter.Format(counter.SharedBytes)} shared; one cell = {SizeFormatter.Format(cellBytes)}";
-            var line = new StringBuilder(width * 8);
-            for (int start = 0; start < cellCount; start += width)
+            yield return new ExtentMapLine(Path, ExtentMapLineKind.File, -1, Path, string.Empty);
+            yield return new ExtentMapLine(
+                Path,
+                ExtentMapLineKind.Summary,
+                -1,
+                $"{SizeFormatter.Format(size)} in {Count(counter.ExtentCount, "extent")}, {Count(counter.FragmentCount, "fragment")}, {SizeFormatter.Format(counter.SharedBytes)} shared; one cell = {SizeFormatter.Format(cellBytes)}",
+                string.Empty);
+            var cells = new StringBuilder(width);
+            var marks = new StringBuilder(width);
+            for (int start = 0, row = 0; start < cellCount; start += width, row++)
             {
-                line.Clear();
-                string? color = null;
+                cells.Clear();
+                marks.Clear();
                 for (int cell = start; cell < Math.Min(cellCount, start + width); cell++)
                 {
-                    (char c, string code) = Cell(cell);
-                    if (ansi && code != color)
-                    {
-                        line.Append("\u001b[").Append(code).Append('m');
-                        color = code;
-                    }
-
-                    line.Append(c);
+                    (char shade, char mark) = Cell(cell);
+                    cells.Append(shade);
+                    marks.Append(mark);
                 }
 
-                if (ansi)
+                string m = marks.ToString();
+                yield return new ExtentMapLine(Path, ExtentMapLineKind.Cells, row, cells.ToString(), m);
+                if (m.AsSpan().ContainsAnyExcept(' '))
                 {
-                    line.Append(Reset);
+                    yield return new ExtentMapLine(Path, ExtentMapLineKind.Marks, row, m.TrimEnd(), string.Empty);
                 }
-
-                yield return line.ToString();
             }
-
-            yield return Legend(ansi);
         }
 
         internal void Add(in RawExtent e)
@@ -122,67 +141,48 @@ namespace Btrfs.Core
                 long cellStart = cell * cellBytes;
                 long overlap = Math.Min(end, cellStart + cellBytes) - Math.Max(start, cellStart);
                 bytes[(cell * Kinds) + kind] += overlap;
-                if (kind == Data)
-                {
-                    extents[cell]++;
-                }
+                extents[cell]++;
             }
         }
 
-        private (char Char, string Color) Cell(int cell)
+        private static string Count(long n, string what) =>
+            n.ToString("N0", CultureInfo.InvariantCulture) + " " + what + (n == 1 ? string.Empty : "s");
+
+        private (char Shade, char Mark) Cell(int cell)
         {
             long cellLength = Math.Min(cellBytes, size - ((long)cell * cellBytes));
             long covered = 0;
-            int best = Data;
+            int most = Data;
             for (int k = 0; k < Kinds; k++)
             {
                 long b = bytes[(cell * Kinds) + k];
                 covered += b;
-                if (b > bytes[(cell * Kinds) + best])
+                if (b > bytes[(cell * Kinds) + most])
                 {
-                    best = k;
+                    most = k;
                 }
             }
 
-            if (cellLength - covered > bytes[(cell * Kinds) + best])
+            if (cellLength - covered > covered)
             {
-                return (Hole, "90");
+                return (Hole, ' ');
             }
 
-            return best switch
+            char shade = extents[cell] switch
             {
-                SharedBytes => (Shared, "36"),
-                CompressedBytes => (Compressed, "35"),
-                UnwrittenBytes => (Unwritten, "34"),
-                _ => extents[cell] switch
-                {
-                    <= 1 => (OneExtent, "32"),
-                    <= 3 => (FewExtents, "33"),
-                    <= 15 => (SomeExtents, "31"),
-                    _ => (ManyExtents, "91"),
-                },
+                <= 1 => OneExtent,
+                <= 3 => FewExtents,
+                <= 15 => SomeExtents,
+                _ => ManyExtents,
             };
-        }
-
-        private static string Legend(bool ansi)
-        {
-            (char c, string code, string text)[] items =
+            char mark = most switch
             {
-                (OneExtent, "32", "one extent"), (FewExtents, "33", "2-3 extents"), (SomeExtents, "31", "4-15"), (ManyExtents, "91", "16 or more"),
-                (Shared, "36", "shared"), (Compressed, "35", "compressed"), (Unwritten, "34", "unwritten"), (Hole, "90", "hole"),
+                SharedBytes => Shared,
+                CompressedBytes => Compressed,
+                UnwrittenBytes => Unwritten,
+                _ => ' ',
             };
-            var sb = new StringBuilder();
-            foreach ((char c, string code, string text) in items)
-            {
-                if (sb.Length > 0)
-                {
-                    sb.Append("  ");
-                }
-
-                sb.Append(ansi ? $"\u001b[{code}m{c}{Reset}" : c.ToString()).Append(' ').Append(text);
-            }
-
-            return sb.ToString();
+            return (shade, mark);
         }
     }
 }
