@@ -28,6 +28,11 @@ namespace Btrfs.HelpGen
             }
 
             CmdletAttribute cmdlet = type.GetCustomAttribute<CmdletAttribute>()!;
+            if ((cmdlet.HelpUri ?? string.Empty) != help.OnlineVersion)
+            {
+                problems.Add($"{help.Name}: online version: the markdown says '{help.OnlineVersion}', the cmdlet's HelpUri '{cmdlet.HelpUri}'");
+            }
+
             var metadata = new CommandMetadata(type);
             var code = metadata.Parameters.Values.ToDictionary(p => p.Name, StringComparer.Ordinal);
             string[] shouldProcess = cmdlet.SupportsShouldProcess ? new[] { "WhatIf", "Confirm" } : Array.Empty<string>();

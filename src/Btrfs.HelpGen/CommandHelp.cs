@@ -9,6 +9,9 @@ namespace Btrfs.HelpGen
 
         public string Synopsis { get; set; } = string.Empty;
 
+        /// <summary>The front matter's "online version": written as the first related link, the one Get-Help -Online opens.</summary>
+        public string OnlineVersion { get; set; } = string.Empty;
+
         public List<string> Description { get; } = new();
 
         /// <summary>Parameter set names in SYNTAX order; the default set carries "(Default)" in markdown.</summary>

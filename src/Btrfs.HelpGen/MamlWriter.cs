@@ -1,5 +1,6 @@
 namespace Btrfs.HelpGen
 {
+    using System;
     using System.Collections.Generic;
     using System.IO;
     using System.Linq;
@@ -60,7 +61,8 @@ namespace Btrfs.HelpGen
                         new XElement(Dev + "remarks", e.Remarks.Select(Para))))),
                 new XElement(
                     Command + "relatedLinks",
-                    c.Links.Select(l => new XElement(Maml + "navigationLink", new XElement(Maml + "linkText", l.Text), new XElement(Maml + "uri", l.Uri)))));
+                    (c.OnlineVersion.Length > 0 ? new[] { ("Online Version:", c.OnlineVersion) } : Array.Empty<(string, string)>()).Concat(c.Links)
+                        .Select(l => new XElement(Maml + "navigationLink", new XElement(Maml + "linkText", l.Item1), new XElement(Maml + "uri", l.Item2)))));
         }
 
         private static XElement SyntaxItem(CommandHelp c, string set) =>

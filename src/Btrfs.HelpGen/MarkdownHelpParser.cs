@@ -20,6 +20,13 @@ namespace Btrfs.HelpGen
             if (lines.Length > 0 && lines[0] == "---")
             {
                 i = Array.IndexOf(lines, "---", 1) + 1;
+                foreach (string meta in lines[1..Math.Max(1, i - 1)])
+                {
+                    if (meta.StartsWith("online version:", StringComparison.Ordinal))
+                    {
+                        help.OnlineVersion = meta["online version:".Length..].Trim();
+                    }
+                }
             }
 
             string section = string.Empty;

@@ -43,11 +43,12 @@ namespace Btrfs.Tests
                 }
 
                 string file = Path.Combine(copy, "Show-ExtentMap.md");
-                File.WriteAllText(file, File.ReadAllText(file).Replace("Default value: 8", "Default value: 8").Replace("Required: True\nPosition: 0", "Required: True\nPosition: 1", StringComparison.Ordinal).Replace("### -Rows\n", "### -Lines\n", StringComparison.Ordinal));
+                File.WriteAllText(file, File.ReadAllText(file).Replace("Default value: 8", "Default value: 8").Replace("Required: True\nPosition: 0", "Required: True\nPosition: 1", StringComparison.Ordinal).Replace("### -Rows\n", "### -Lines\n", StringComparison.Ordinal).Replace("online version: https://", "online version: http://", StringComparison.Ordinal));
                 var ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));
                 Assert.Contains("Show-ExtentMap: -Path Position: the markdown says '1', the code '0'", ex.Message, StringComparison.Ordinal);
                 Assert.Contains("Show-ExtentMap: -Lines is documented but the cmdlet has no such parameter", ex.Message, StringComparison.Ordinal);
                 Assert.Contains("Show-ExtentMap: -Rows is a parameter of the cmdlet but has no '### -Rows' section", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("Show-ExtentMap: online version: the markdown says 'http://", ex.Message, StringComparison.Ordinal);
 
                 File.Delete(file);
                 ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));
@@ -56,6 +57,41 @@ namespace Btrfs.Tests
             finally
             {
                 Directory.Delete(copy, recursive: true);
+            }
+        }
+
+        [SkippableFact]
+        public void GetHelpOnlineOpensTheCmdletsOwnPage()
+        {
+            // Before: Test-NoCow -Online opened chattr(1) (its first related link) and Set-NoCow -Online failed.
+            // A stand-in xdg-open (what .NET starts a URL with on Linux) records what would have been opened.
+            string bin = Directory.CreateTempSubdirectory("btrfs-online-").FullName;
+            try
+            {
+                string opened = Path.Combine(bin, "opened.txt");
+                File.WriteAllText(Path.Combine(bin, "xdg-open"), $"#!/bin/sh\necho \"$1\" >> {opened}\n");
+                File.SetUnixFileMode(Path.Combine(bin, "xdg-open"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                string[] cmdlets = ManifestTests.ExportedCmdletNames().ToArray();
+                RealPwsh.Result r = RealPwsh.Run(
+                    "$env:PATH = $Bin + ':' + $env:PATH\n" +
+                    "foreach ($c in $Cmdlets -split ',') { (Get-Command $c).HelpUri; Get-Help $c -Online }\n" +
+                    "Start-Sleep -Milliseconds 500",
+                    null,
+                    ("Bin", bin),
+                    ("Cmdlets", string.Join(',', cmdlets)));
+                Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, r.StdOut + r.StdErr);
+                string[] expected = cmdlets.Select(c => Btrfs.Commands.HelpLinks.Pages + c + ".md").ToArray();
+                Assert.Equal(expected, r.Lines);
+                Assert.Equal(expected, File.ReadAllLines(opened));
+
+                // Each page is this repository's markdown for that cmdlet.
+                Assert.All(cmdlets, c => Assert.True(File.Exists(Path.Combine(RepoPaths.Root, "src", "Help", "en-US", c + ".md")), c));
+                Assert.StartsWith("https://github.com/btrfs-pwsh/Btrfs/blob/main/", Btrfs.Commands.HelpLinks.Pages, StringComparison.Ordinal);
+                Assert.EndsWith(Path.GetRelativePath(RepoPaths.Root, Path.Combine(RepoPaths.Root, "src", "Help", "en-US")) + "/", Btrfs.Commands.HelpLinks.Pages, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Directory.Delete(bin, recursive: true);
             }
         }
 

@@ -4,7 +4,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>ConvertFrom-NoCow: rewrites NOCOW files into new COW files (checksummed, compressible) and puts them in place atomically.</summary>
-    [Cmdlet(VerbsData.ConvertFrom, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsData.ConvertFrom, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, HelpUri = HelpLinks.Pages + "ConvertFrom-NoCow.md")]
     [OutputType(typeof(NoCowStatus))]
     public sealed class ConvertFromNoCowCommand : NoCowConversionCommandBase
     {

@@ -4,7 +4,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>ConvertTo-NoCow: rewrites files into new NOCOW files and puts them in place atomically.</summary>
-    [Cmdlet(VerbsData.ConvertTo, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsData.ConvertTo, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, HelpUri = HelpLinks.Pages + "ConvertTo-NoCow.md")]
     [OutputType(typeof(NoCowStatus))]
     public sealed class ConvertToNoCowCommand : NoCowConversionCommandBase
     {

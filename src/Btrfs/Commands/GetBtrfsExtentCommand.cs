@@ -7,7 +7,7 @@ namespace Btrfs.Commands
     /// Get-BtrfsExtent: the FIEMAP extent map of files, one object per extent; with -Exact the btrfs
     /// EXTENT_DATA items themselves, one object per item.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BtrfsExtent", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsCommon.Get, "BtrfsExtent", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Get-BtrfsExtent.md")]
     [OutputType(typeof(FileExtent), typeof(BtrfsExtentItem))]
     public sealed class GetBtrfsExtentCommand : FileCmdletBase
     {

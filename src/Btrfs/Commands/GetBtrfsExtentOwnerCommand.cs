@@ -11,7 +11,7 @@ namespace Btrfs.Commands
     /// extents of a file range (or one btrfs logical address): one object per file with how many of the
     /// extents it uses and their size, or with -Detailed one per reference. btrfs only, root only.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsCommon.Get, "BtrfsExtentOwner", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Get-BtrfsExtentOwner.md")]
     [OutputType(typeof(BtrfsOwningFile), typeof(BtrfsExtentOwner))]
     public sealed class GetBtrfsExtentOwnerCommand : FileCmdletBase, IDisposable
     {

@@ -6,7 +6,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>Invoke-BtrfsDedupe: makes ranges that hold the same bytes share extents, the kernel comparing them.</summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDedupe", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDedupe", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDedupe.md")]
     [OutputType(typeof(DedupeResult))]
     public sealed class InvokeBtrfsDedupeCommand : FileCmdletBase
     {

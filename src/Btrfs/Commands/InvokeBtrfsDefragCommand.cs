@@ -7,7 +7,7 @@ namespace Btrfs.Commands
     /// Invoke-BtrfsDefrag: defragments files on btrfs (ranges rewritten in place), xfs and ext4 (a
     /// new copy's extents exchanged in whole, the xfs_fsr way), leaving shared extents shared unless asked.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDefrag", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDefrag", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDefrag.md")]
     [OutputType(typeof(DefragResult))]
     public sealed class InvokeBtrfsDefragCommand : FileCmdletBase
     {

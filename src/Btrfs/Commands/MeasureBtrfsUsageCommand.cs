@@ -9,7 +9,7 @@ namespace Btrfs.Commands
     /// compression type) per file, for the whole input (-Summary), or as compsize's table
     /// (-ByCompression), with the bookend waste compsize does not show. btrfs only, root only.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Measure, "BtrfsUsage", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsDiagnostic.Measure, "BtrfsUsage", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Measure-BtrfsUsage.md")]
     [OutputType(typeof(BtrfsFileUsage), typeof(BtrfsUsageSummary), typeof(BtrfsUsageRow))]
     public sealed class MeasureBtrfsUsageCommand : FileCmdletBase
     {

@@ -5,7 +5,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>Measure-Fragmentation: how fragmented files are, one object per file or a summary.</summary>
-    [Cmdlet(VerbsDiagnostic.Measure, "Fragmentation", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsDiagnostic.Measure, "Fragmentation", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Measure-Fragmentation.md")]
     [OutputType(typeof(FragmentationReport), typeof(FragmentationSummary))]
     public sealed class MeasureFragmentationCommand : FileCmdletBase
     {

@@ -7,7 +7,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
-    [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsReflink.md")]
     [OutputType(typeof(ReflinkResult))]
     public sealed class NewBtrfsReflinkCommand : FileCmdletBase, IDisposable
     {

@@ -4,7 +4,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>New-BtrfsSwapfile: a working swapfile in one step, made in the order btrfs needs.</summary>
-    [Cmdlet(VerbsCommon.New, "BtrfsSwapfile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.New, "BtrfsSwapfile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsSwapfile.md")]
     [OutputType(typeof(SwapfileStatus))]
     public sealed class NewBtrfsSwapfileCommand : PSCmdlet
     {

@@ -5,7 +5,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>Set-NoCow: sets (or with -Disable clears) the NOCOW attribute on directories and empty files, and proves it took.</summary>
-    [Cmdlet(VerbsCommon.Set, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.Set, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Set-NoCow.md")]
     [OutputType(typeof(NoCowStatus))]
     public sealed class SetNoCowCommand : FileCmdletBase
     {

@@ -10,7 +10,7 @@ namespace Btrfs.Commands
     /// path and a summary line, and a legend once at the end; one object per line (plain text, coloured
     /// by the view where $PSStyle.OutputRendering allows).
     /// </summary>
-    [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsCommon.Show, "ExtentMap", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Show-ExtentMap.md")]
     [OutputType(typeof(ExtentMapLine))]
     public sealed class ShowExtentMapCommand : FileCmdletBase
     {

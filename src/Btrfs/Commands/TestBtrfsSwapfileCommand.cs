@@ -4,7 +4,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>Test-BtrfsSwapfile: would swapon accept the file and keep it safe? One [bool] per file, or with -Detailed every rule and the reason.</summary>
-    [Cmdlet(VerbsDiagnostic.Test, "BtrfsSwapfile", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsDiagnostic.Test, "BtrfsSwapfile", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Test-BtrfsSwapfile.md")]
     [OutputType(typeof(bool), typeof(SwapfileStatus))]
     public sealed class TestBtrfsSwapfileCommand : FileCmdletBase
     {

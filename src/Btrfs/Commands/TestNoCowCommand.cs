@@ -4,7 +4,7 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>Test-NoCow: is NOCOW really in effect? One [bool] per item, or with -Detailed the facts and the reason.</summary>
-    [Cmdlet(VerbsDiagnostic.Test, "NoCow", DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsDiagnostic.Test, "NoCow", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Test-NoCow.md")]
     [OutputType(typeof(bool), typeof(NoCowStatus))]
     public sealed class TestNoCowCommand : FileCmdletBase
     {
