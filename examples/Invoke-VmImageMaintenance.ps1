@@ -5,13 +5,14 @@
     it, and log what was done.
 
 .DESCRIPTION
-    1. Measures every *.img in ImageDirectory (Measure-Fragmentation).
+    1. Measures every *.img in ImageDirectory (Measure-Fragmentation; subdirectories are not entered).
     2. Picks the images with more than MaxFragmentationScore percent of their data in fragments
        shorter than Threshold.
-    3. Previews their defragmentation (-WhatIf: what would be rewritten, what stays shared, the
-       free space before and after).
-    4. Defragments them (shared extents stay shared), unless the runbook itself runs with -WhatIf.
-    5. Appends the result objects to the CSV log.
+    3. Defragments them (shared extents stay shared), by the same Threshold: each report brings it
+       to Invoke-BtrfsDefrag. Run with -WhatIf, the runbook changes nothing and the module previews each
+       candidate once (what would be rewritten, what stays shared, the free space before and after);
+       -Confirm asks once per image.
+    4. Appends the result objects to the CSV log.
 
 .EXAMPLE
     ./Invoke-VmImageMaintenance.ps1 -WhatIf
@@ -34,23 +35,18 @@ param(
     [string] $LogPath = '/var/log/btrfs-vm-maintenance.csv'
 )
 
-$reports = @(Measure-Fragmentation -Path "$ImageDirectory/*.img" -Threshold $Threshold)
+$reports = @(Measure-Fragmentation -LiteralPath $ImageDirectory -Depth 0 -Include *.img -Threshold $Threshold)
 $candidates = @($reports | Where-Object FragmentationScore -gt $MaxFragmentationScore)
-$PSCmdlet.WriteVerbose("$($candidates.Count) of $($reports.Count) image(s) above a score of $MaxFragmentationScore.")
+Write-Verbose "$($candidates.Count) of $($reports.Count) image(s) above a score of $MaxFragmentationScore."
 if ($candidates.Count -eq 0) {
     return
 }
 
-# The preview, whatever happens next.
-$candidates | Invoke-BtrfsDefrag -ExtentThreshold $Threshold -WhatIf
+# -WhatIf and -Confirm given to the runbook reach Invoke-BtrfsDefrag ($WhatIfPreference, $ConfirmPreference):
+# one preview, or one question, per image, from the command that knows what it would cost.
+$results = @($candidates | Invoke-BtrfsDefrag)
 
-$results = foreach ($image in $candidates) {
-    if ($PSCmdlet.ShouldProcess($image.Path, "Defragment (score $($image.FragmentationScore))")) {
-        Invoke-BtrfsDefrag -LiteralPath $image.Path -ExtentThreshold $Threshold -Confirm:$false
-    }
-}
-
-if ($results) {
+if ($results.Count -gt 0 -and -not $WhatIfPreference) {
     $results | Export-Csv -LiteralPath $LogPath -NoTypeInformation -Append
     $results
 }

@@ -93,6 +93,21 @@ namespace Btrfs.HelpGen
                 problems.Add($"{help.Name}: SYNTAX lists the sets {string.Join(", ", help.ParameterSets)}, the cmdlet has {string.Join(", ", sets.OrderBy(s => s, StringComparer.Ordinal))}");
             }
 
+            // Each SYNTAX line names exactly the parameters of its set (the page is read on its own, too).
+            foreach ((string set, string line) in help.SyntaxLines)
+            {
+                var written = System.Text.RegularExpressions.Regex.Matches(line, @"(?<=[\[ ])-([A-Za-z]+)\b").Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+                var actual = code.Values
+                    .Where(m => m.ParameterSets.ContainsKey(AllSets) || m.ParameterSets.ContainsKey(set))
+                    .Select(m => m.Name)
+                    .Concat(shouldProcess)
+                    .ToHashSet(StringComparer.Ordinal);
+                if (!written.SetEquals(actual))
+                {
+                    problems.Add($"{help.Name}: SYNTAX of {set} lists {string.Join(" ", written.Except(actual).Select(n => "-" + n).Concat(actual.Except(written).Select(n => "missing -" + n)))}");
+                }
+            }
+
             string defaultSet = cmdlet.DefaultParameterSetName ?? AllSets;
             if (help.ParameterSets.Count > 0 && sets.Count > 1 && help.ParameterSets[0] != defaultSet)
             {

@@ -17,6 +17,9 @@ namespace Btrfs.HelpGen
         /// <summary>Parameter set names in SYNTAX order; the default set carries "(Default)" in markdown.</summary>
         public List<string> ParameterSets { get; } = new();
 
+        /// <summary>Each set's SYNTAX line as written in the markdown (for readers of the page; checked against the code).</summary>
+        public Dictionary<string, string> SyntaxLines { get; } = new();
+
         public List<ExampleHelp> Examples { get; } = new();
 
         public List<ParameterHelp> Parameters { get; } = new();

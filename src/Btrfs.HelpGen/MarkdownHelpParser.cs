@@ -96,7 +96,9 @@ namespace Btrfs.HelpGen
                     help.Description.AddRange(paragraphs);
                     break;
                 case "SYNTAX" when sub is not null:
-                    help.ParameterSets.Add(sub.Replace("(Default)", string.Empty).Trim());
+                    string set = sub.Replace("(Default)", string.Empty).Trim();
+                    help.ParameterSets.Add(set);
+                    help.SyntaxLines[set] = SplitFence(body).Code.Trim();
                     break;
                 case "EXAMPLES" when sub is not null:
                     var (code, rest) = SplitFence(body);

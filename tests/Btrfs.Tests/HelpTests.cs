@@ -43,12 +43,13 @@ namespace Btrfs.Tests
                 }
 
                 string file = Path.Combine(copy, "Show-ExtentMap.md");
-                File.WriteAllText(file, File.ReadAllText(file).Replace("Default value: 8", "Default value: 8").Replace("Required: True\nPosition: 0", "Required: True\nPosition: 1", StringComparison.Ordinal).Replace("### -Rows\n", "### -Lines\n", StringComparison.Ordinal).Replace("online version: https://", "online version: http://", StringComparison.Ordinal));
+                File.WriteAllText(file, File.ReadAllText(file).Replace("Default value: 8", "Default value: 8").Replace("Required: True\nPosition: 0", "Required: True\nPosition: 1", StringComparison.Ordinal).Replace("### -Rows\n", "### -Lines\n", StringComparison.Ordinal).Replace("online version: https://", "online version: http://", StringComparison.Ordinal).Replace("-LiteralPath <String[]> [-Width <Int32>]", "-LiteralPath <String[]>", StringComparison.Ordinal));
                 var ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));
                 Assert.Contains("Show-ExtentMap: -Path Position: the markdown says '1', the code '0'", ex.Message, StringComparison.Ordinal);
                 Assert.Contains("Show-ExtentMap: -Lines is documented but the cmdlet has no such parameter", ex.Message, StringComparison.Ordinal);
                 Assert.Contains("Show-ExtentMap: -Rows is a parameter of the cmdlet but has no '### -Rows' section", ex.Message, StringComparison.Ordinal);
                 Assert.Contains("Show-ExtentMap: online version: the markdown says 'http://", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("Show-ExtentMap: SYNTAX of LiteralPath lists missing -Width", ex.Message, StringComparison.Ordinal);
 
                 File.Delete(file);
                 ex = Assert.Throws<InvalidDataException>(() => Btrfs.HelpGen.Program.Generate(copy, typeof(Btrfs.Core.FileExtent).Assembly));

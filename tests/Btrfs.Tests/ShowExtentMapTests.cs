@@ -25,7 +25,7 @@ namespace Btrfs.Tests
         /// 16 MiB: a fragmented quarter (4 KiB extents, every other one written first), a quarter in one
         /// extent, a hole, and a quarter shared with another file by reflink.
         /// </summary>
-        private static string Layout(string dir)
+        internal static string Layout(string dir)
         {
             string file = Path.Combine(dir, "layout.img");
             using (var f = new FileStream(file, FileMode.CreateNew, FileAccess.Write))
@@ -114,21 +114,30 @@ namespace Btrfs.Tests
         public void ColoursComeFromTheViewAndOnlyWhereOutputRenderingAllowsThem()
         {
             string file = Layout(fs.NewDirectory(TestFs.Btrfs, "map-colour"));
-            var vars = new Dictionary<string, object?> { ["p"] = file };
-            string ansi = Pwsh.Run("$PSStyle.OutputRendering = 'Ansi'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | Out-String", vars).Output.Single().ToString()!;
+            // $PSStyle is one object for the whole process: set only in a pwsh of its own, never in the shared test host.
+            string Rendered(string rendering, string then)
+            {
+                // The escapes are made visible before the text reaches stdout (pwsh's host drops them from redirected output).
+                RealPwsh.Result r = RealPwsh.Run($"$PSStyle.OutputRendering = '{rendering}'; Show-ExtentMap -LiteralPath $P -Width 16 -Rows 1 | {then} | ForEach-Object {{ $_.Replace([string][char]27, '\\e') }}", null, ("P", file));
+                Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, r.StdOut + r.StdErr);
+                return r.StdOut.Replace("\\e", "\u001b", StringComparison.Ordinal);
+            }
+
+            string ansi = Rendered("Ansi", "Out-String");
             Assert.Contains("\u001b[32m░░░░████\u001b[90m····\u001b[36m████\u001b[0m", ansi, StringComparison.Ordinal);
             Assert.Contains("            \u001b[36mSSSS\u001b[0m", ansi, StringComparison.Ordinal);
             Assert.Contains("\u001b[36mS\u001b[0m shared", ansi, StringComparison.Ordinal);
             foreach (string rendering in new[] { "Host", "PlainText" })
             {
-                string plain = Pwsh.Run($"$PSStyle.OutputRendering = '{rendering}'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | Out-String", vars).Output.Single().ToString()!;
+                string plain = Rendered(rendering, "Out-String");
                 Assert.Contains("░░░░████····████", plain, StringComparison.Ordinal);
                 Assert.DoesNotContain("\u001b", plain, StringComparison.Ordinal);
             }
 
             // The objects themselves are plain text, whatever the setting: Set-Content and -join get no escapes.
-            List<string> objects = Lines("$PSStyle.OutputRendering = 'Ansi'; Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1 | ForEach-Object ToString", ("p", file));
-            Assert.DoesNotContain(objects, l => l.Contains('\u001b', StringComparison.Ordinal));
+            string objects = Rendered("Ansi", "ForEach-Object ToString");
+            Assert.Contains("░░░░████····████", objects, StringComparison.Ordinal);
+            Assert.DoesNotContain("\u001b", objects, StringComparison.Ordinal);
 
             // Real pwsh on a terminal (a pty from script(1)), $PSStyle as it comes (Host): colours on the
             // terminal, none in the file that ">" writes. Before: the file got the escapes too.

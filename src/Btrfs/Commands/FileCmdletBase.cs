@@ -57,6 +57,11 @@ namespace Btrfs.Commands
                     return;
                 }
 
+                if (!Takes(file))
+                {
+                    continue;
+                }
+
                 try
                 {
                     ProcessFile(file);
@@ -75,6 +80,9 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void StopProcessing() => stopping.Cancel();
 
+        /// <summary>Whether a resolved path is processed at all (the -Include and -Exclude of a -Recurse cmdlet); true here.</summary>
+        private protected virtual bool Takes(string path) => true;
+
         /// <summary>Does the cmdlet's work on one resolved file system path.</summary>
         protected abstract void ProcessFile(string path);
 
@@ -89,143 +97,6 @@ namespace Btrfs.Commands
                     "stat",
                     path,
                     $"Cannot {verb} '{path}': it is a directory. Add -Recurse to {what}.");
-            }
-        }
-
-        /// <summary>
-        /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
-        /// directory below it (a directory before its contents), through the one
-        /// <see cref="TreeWalker"/>. A failure on one entry, and a directory that cannot be read, is
-        /// an error record and the walk goes on; symbolic links, FIFOs, devices and other filesystems
-        /// are skipped with a verbose message. Stops between entries on Ctrl+C.
-        /// </summary>
-        protected void ForEachInTree(string root, bool crossFileSystems, Action<WalkEntry> action)
-        {
-            foreach (WalkEntry entry in TreeWalker.Walk(root, crossFileSystems))
-            {
-                StopToken.ThrowIfCancellationRequested();
-                switch (entry.Kind)
-                {
-                    case WalkEntryKind.File:
-                    case WalkEntryKind.Directory:
-                        try
-                        {
-                            action(entry);
-                        }
-                        catch (FileOperationException ex)
-                        {
-                            WriteError(ErrorRecords.From(ex));
-                        }
-
-                        break;
-                    case WalkEntryKind.Error:
-                        WriteError(ErrorRecords.From(entry.Error!));
-                        break;
-                    case WalkEntryKind.SymbolicLink:
-                        WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
-                        break;
-                    case WalkEntryKind.OtherFileSystem:
-                        WriteVerbose($"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it).");
-                        break;
-                    default:
-                        WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");
-                        break;
-                }
-            }
-        }
-
-        /// <summary>The regular files below <paramref name="root"/> (a listing only, no file is opened), for a progress percentage.</summary>
-        protected static long CountFilesInTree(string root, bool crossFileSystems)
-        {
-            long total = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(root, crossFileSystems))
-            {
-                total += e.Kind == WalkEntryKind.File ? 1 : 0;
-            }
-
-            return total;
-        }
-
-        /// <summary>
-        /// Runs read-only work on every regular file below <paramref name="root"/>: files are handed to
-        /// <paramref name="measure"/> a batch at a time (which runs them on every core, see
-        /// <see cref="FileBatch"/>), each as its walked location (its directory's descriptor, duplicated
-        /// for the batch, and its name: never its path again); while one batch is measured the previous
-        /// one is written out, in walk order, so the kernel's work overlaps the pipeline's. A failed
-        /// file is an error record; then <paramref name="done"/> is called for every file, with a null
-        /// result for a failed one.
-        /// </summary>
-        private protected void ForEachFileInBatches<T>(string root, bool crossFileSystems, Func<IReadOnlyList<FileLocation>, FileOutcome<T>[]> measure, Action<string, T?> done)
-            where T : class
-        {
-            const int Batch = 256;
-            var batch = new FileBatchLocations(Batch);
-            (Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? inflight = null;
-            void Emit((Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? measured)
-            {
-                if (measured is not { } m)
-                {
-                    return;
-                }
-
-                try
-                {
-                    foreach (FileOutcome<T> o in m.Work.GetAwaiter().GetResult())
-                    {
-                        StopToken.ThrowIfCancellationRequested();
-                        if (o.Error is not null)
-                        {
-                            WriteError(ErrorRecords.From(o.Error));
-                        }
-
-                        done(o.Path, o.Result);
-                    }
-                }
-                finally
-                {
-                    m.Files.Dispose();
-                }
-            }
-
-            void Submit(FileBatchLocations files)
-            {
-                // The new batch is in flight (and awaited by the finally below) before the previous one is written out.
-                var previous = inflight;
-                inflight = (Task.Run(() => measure(files.Locations)), files);
-                Emit(previous);
-            }
-
-            try
-            {
-                ForEachInTree(root, crossFileSystems, entry =>
-                {
-                    if (entry.Kind == WalkEntryKind.File && entry.Location is { } location)
-                    {
-                        batch.Add(location);
-                        if (batch.Count == Batch)
-                        {
-                            FileBatchLocations full = batch;
-                            batch = new FileBatchLocations(Batch);
-                            Submit(full);
-                        }
-                    }
-                });
-                FileBatchLocations last = batch;
-                batch = new FileBatchLocations(0);
-                Submit(last);
-                var final = inflight;
-                inflight = null;
-                Emit(final);
-            }
-            finally
-            {
-                if (inflight is { } left)
-                {
-                    left.Work.Wait(); // stopped or failed: let the readers finish before the command ends
-                    left.Files.Dispose();
-                }
-
-                batch.Dispose();
             }
         }
 

@@ -9,7 +9,7 @@ namespace Btrfs.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Get, "BtrfsExtent", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Get-BtrfsExtent.md")]
     [OutputType(typeof(FileExtent), typeof(BtrfsExtentItem))]
-    public sealed class GetBtrfsExtentCommand : FileCmdletBase
+    public sealed class GetBtrfsExtentCommand : RecursiveFileCmdletBase
     {
         private const int ProgressActivityId = 0x4254; // stable, non-zero
         private const int ProgressEvery = FiemapReader.DefaultPageExtents;
@@ -48,7 +48,27 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            using RegularFile file = RegularFile.OpenRead(path);
+            if (!Recursing)
+            {
+                ThrowIfDirectoryWithoutRecurse(path, false, "map the extents of", "map every file below it");
+                using RegularFile file = RegularFile.OpenRead(path);
+                MapOne(file);
+                return;
+            }
+
+            ForEachInTree(path, entry =>
+            {
+                if (entry.Kind == WalkEntryKind.File)
+                {
+                    using RegularFile file = entry.Location is { } at ? RegularFile.Open(at, OpenOptions.KnownRegular | OpenOptions.NoFollow) : RegularFile.OpenRead(entry.Path);
+                    MapOne(file);
+                }
+            });
+        }
+
+        private void MapOne(RegularFile file)
+        {
+            string path = file.Path;
             if (Exact.IsPresent)
             {
                 WriteItems(file);

@@ -9,18 +9,12 @@ namespace Btrfs.Commands
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDefrag", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDefrag.md")]
     [OutputType(typeof(DefragResult))]
-    public sealed class InvokeBtrfsDefragCommand : FileCmdletBase
+    public sealed class InvokeBtrfsDefragCommand : RecursiveFileCmdletBase
     {
         private ProgressBars? bars;
         private bool levelWarned;
 
-        /// <summary>For a directory: defragment every regular file below it.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>Extents shorter than this are rewritten (bytes; default 32 MiB). Binds Measure-Fragmentation's Threshold from the pipeline.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -106,14 +100,14 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            if (!Recurse.IsPresent)
+            if (!Recursing)
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "defragment", "defragment every file below it");
                 DefragOne(path);
                 return;
             }
 
-            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
+            ForEachInTree(path, entry =>
             {
                 if (entry.Kind == WalkEntryKind.File)
                 {

@@ -11,19 +11,13 @@ namespace Btrfs.Commands
     /// </summary>
     [Cmdlet(VerbsDiagnostic.Measure, "BtrfsUsage", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Measure-BtrfsUsage.md")]
     [OutputType(typeof(BtrfsFileUsage), typeof(BtrfsUsageSummary), typeof(BtrfsUsageRow))]
-    public sealed class MeasureBtrfsUsageCommand : FileCmdletBase
+    public sealed class MeasureBtrfsUsageCommand : RecursiveFileCmdletBase
     {
         private const int ProgressId = 0x4255;
         private BtrfsUsageTotals? totals;
         private ScanProgress? progress;
 
-        /// <summary>For a directory: measure every regular file below it.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes (snapshots).</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>One object for the whole input, every distinct extent counted once (compsize's totals).</summary>
         [Parameter]
@@ -51,7 +45,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            if (!Recurse.IsPresent)
+            if (!Recursing)
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "measure", "measure every file below it");
                 long size = 0;
@@ -76,12 +70,11 @@ namespace Btrfs.Commands
                 return;
             }
 
-            progress!.StartTree(CountFilesInTree(path, CrossFileSystem.IsPresent));
+            progress!.StartTree(CountFilesInTree(path));
             if (totals is null)
             {
                 ForEachFileInBatches(
                     path,
-                    CrossFileSystem.IsPresent,
                     batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount),
                     (file, usage) =>
                     {
@@ -97,7 +90,6 @@ namespace Btrfs.Commands
             {
                 ForEachFileInBatches(
                     path,
-                    CrossFileSystem.IsPresent,
                     batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount),
                     (file, counted) =>
                     {

@@ -7,19 +7,13 @@ namespace Btrfs.Commands
     /// <summary>Measure-Fragmentation: how fragmented files are, one object per file or a summary.</summary>
     [Cmdlet(VerbsDiagnostic.Measure, "Fragmentation", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Measure-Fragmentation.md")]
     [OutputType(typeof(FragmentationReport), typeof(FragmentationSummary))]
-    public sealed class MeasureFragmentationCommand : FileCmdletBase
+    public sealed class MeasureFragmentationCommand : RecursiveFileCmdletBase
     {
         private const int ProgressId = 0x4D46;
         private FragmentationSummary? summary;
         private ScanProgress? progress;
 
-        /// <summary>For a directory: measure every regular file below it.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>Extents shorter than this count as small (bytes; default 32 MiB, as Invoke-BtrfsDefrag -ExtentThreshold).</summary>
         [Parameter]
@@ -43,7 +37,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            if (!Recurse.IsPresent)
+            if (!Recursing)
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "measure", "measure every file below it");
                 MeasureOne(path);
@@ -51,10 +45,9 @@ namespace Btrfs.Commands
             }
 
             // Count first (a listing only, no file is opened) so the progress has a percentage.
-            progress!.StartTree(CountFilesInTree(path, CrossFileSystem.IsPresent));
+            progress!.StartTree(CountFilesInTree(path));
             ForEachFileInBatches(
                 path,
-                CrossFileSystem.IsPresent,
                 batch => FragmentationAnalyzer.MeasureAll(batch, Threshold, Environment.ProcessorCount),
                 (file, report) =>
                 {

@@ -9,7 +9,7 @@ namespace Btrfs.Commands
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsReflink.md")]
     [OutputType(typeof(ReflinkResult))]
-    public sealed class NewBtrfsReflinkCommand : FileCmdletBase, IDisposable
+    public sealed class NewBtrfsReflinkCommand : RecursiveFileCmdletBase, IDisposable
     {
         private ProgressBars? bars;
         private long totalBytes;
@@ -49,13 +49,7 @@ namespace Btrfs.Commands
         [ValidateRange(0, long.MaxValue)]
         public long DestinationOffset { get; set; }
 
-        /// <summary>For a directory source: mirror the tree.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>Keep mode, owner, group and timestamps (like cp -p).</summary>
         [Parameter]
@@ -78,7 +72,7 @@ namespace Btrfs.Commands
                 DestinationOffset = Bound(nameof(DestinationOffset)) ? DestinationOffset : null,
                 Preserve = Preserve.IsPresent,
             };
-            if (Options.IsRange && Recurse.IsPresent)
+            if (Options.IsRange && Recursing)
             {
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("RangeWithRecurse", "-SourceOffset, -Length and -DestinationOffset clone a range of one file; they cannot be combined with -Recurse."));
             }
@@ -112,7 +106,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)");
+            ThrowIfDirectoryWithoutRecurse(path, Recursing, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)");
             Mirror(path);
         }
 
@@ -159,7 +153,7 @@ namespace Btrfs.Commands
         {
             string root = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string destRoot = Directory.Exists(DestinationPath) ? System.IO.Path.Combine(DestinationPath, System.IO.Path.GetFileName(root)) : DestinationPath;
-            using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent);
+            using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent, Filter);
 
             // Bytes first (a listing and an fstatat per file, nothing opened), so progress has a percentage.
             totalBytes = mirror.TotalBytes();

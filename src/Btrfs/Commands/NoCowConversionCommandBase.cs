@@ -4,18 +4,12 @@ namespace Btrfs.Commands
     using Btrfs.Core;
 
     /// <summary>The shared body of ConvertTo-NoCow and ConvertFrom-NoCow: they differ only in direction.</summary>
-    public abstract class NoCowConversionCommandBase : FileCmdletBase
+    public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase
     {
         private readonly RewriteSession session = new();
         private ProgressBars? bars;
 
-        /// <summary>For a directory: mark it (so new files inherit) and convert the files below it.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>Convert a file with more than one hard link (only this name gets the new file).</summary>
         [Parameter]
@@ -53,13 +47,13 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            if (!Recurse.IsPresent)
+            if (!Recursing)
             {
                 ConvertOne(path);
                 return;
             }
 
-            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
+            ForEachInTree(path, entry =>
             {
                 if (entry.Kind == WalkEntryKind.Directory)
                 {
@@ -88,7 +82,7 @@ namespace Btrfs.Commands
         {
             if (walked is null)
             {
-                ThrowIfDirectoryWithoutRecurse(path, Recurse.IsPresent, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
+                ThrowIfDirectoryWithoutRecurse(path, Recursing, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
             }
 
             var options = new NoCowConversionOptions

@@ -1,25 +1,18 @@
 namespace Btrfs.Commands
 {
-    using System.Collections.Generic;
     using System.Management.Automation;
     using Btrfs.Core;
 
     /// <summary>Set-NoCow: sets (or with -Disable clears) the NOCOW attribute on directories and empty files, and proves it took.</summary>
     [Cmdlet(VerbsCommon.Set, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Set-NoCow.md")]
     [OutputType(typeof(NoCowStatus))]
-    public sealed class SetNoCowCommand : FileCmdletBase
+    public sealed class SetNoCowCommand : RecursiveFileCmdletBase
     {
         /// <summary>Clear the attribute instead of setting it.</summary>
         [Parameter]
         public SwitchParameter Disable { get; set; }
 
-        /// <summary>For a directory: also its subdirectories and the empty files below it.</summary>
-        [Parameter]
-        public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
-        [Parameter]
-        public SwitchParameter CrossFileSystem { get; set; }
 
         /// <summary>Emit the Test-NoCow -Detailed object of each item changed.</summary>
         [Parameter]
@@ -30,29 +23,29 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            if (!Recurse.IsPresent)
+            if (!Recursing)
             {
                 using RegularFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
                 ChangeOne(item, flags, skipNonEmpty: false);
                 return;
             }
 
-            var skipped = new List<string>();
-            ForEachInTree(path, CrossFileSystem.IsPresent, entry =>
+            long skipped = 0; // counted, not listed: memory does not grow with the tree
+            ForEachInTree(path, entry =>
             {
                 // Opened through the walk's descriptors: a directory swapped for a link is never followed.
                 using RegularFile item = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
                 if (ChangeOne(item, flags, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
                 {
-                    skipped.Add(entry.Path);
+                    skipped++;
                     WriteObject(NoCowInspector.Inspect(item));
                 }
             });
 
-            if (skipped.Count > 0)
+            if (skipped > 0)
             {
                 string convert = Enable ? "ConvertTo-NoCow -Recurse" : "ConvertFrom-NoCow -Recurse";
-                WriteWarning($"{skipped.Count} file(s) under '{path}' already hold data and were left as they are (btrfs only changes NOCOW on empty files); their Test-NoCow objects follow in the output. Use {convert} to rewrite them.");
+                WriteWarning($"{skipped} file(s) under '{path}' already hold data and were left as they are (btrfs only changes NOCOW on empty files); their Test-NoCow objects follow in the output. Use {convert} to rewrite them.");
             }
         }
 

@@ -49,6 +49,8 @@ namespace Btrfs.Tests.Infrastructure
             return iss;
         });
 
+        private static readonly System.Management.Automation.OutputRendering InitialRendering = System.Management.Automation.PSStyle.Instance.OutputRendering;
+
         internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null)
         {
             var host = captureHost ? new CapturingHost() : null;
@@ -74,6 +76,14 @@ namespace Btrfs.Tests.Infrastructure
             {
                 output = new Collection<PSObject>();
                 stopped = true;
+            }
+
+            // $PSStyle is one object for the whole process: a test that changes it changes every later
+            // test's output (Out-String with ANSI headers). Change it in a pwsh of its own (RealPwsh).
+            if (System.Management.Automation.PSStyle.Instance.OutputRendering != InitialRendering)
+            {
+                System.Management.Automation.PSStyle.Instance.OutputRendering = InitialRendering;
+                throw new InvalidOperationException("This script changed $PSStyle.OutputRendering, which every runspace of the test process shares; run it with RealPwsh instead: " + script);
             }
 
             return new PwshResult

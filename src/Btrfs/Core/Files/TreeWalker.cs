@@ -68,13 +68,20 @@ namespace Btrfs.Core
         /// into a directory below the root (its path, its status, its depth: 1 for the root's children):
         /// false yields the directory but not its contents.
         /// </summary>
-        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, Func<string, FileStatus, int, bool>? enter)
+        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, Func<string, FileStatus, int, bool>? enter) => Walk(root, crossFileSystems, WalkFilter.None, enter);
+
+        /// <summary>
+        /// As <see cref="Walk(string, bool, Func{string, FileStatus, int, bool})"/>, taking only what
+        /// <paramref name="filter"/> takes below the root (the root itself, named by the user, always).
+        /// </summary>
+        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter)
         {
             ArgumentException.ThrowIfNullOrEmpty(root);
-            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, enter);
+            ArgumentNullException.ThrowIfNull(filter);
+            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, filter, enter);
         }
 
-        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, Func<string, FileStatus, int, bool>? enter)
+        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter)
         {
             if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
             {
@@ -156,8 +163,17 @@ namespace Btrfs.Core
                     WalkEntryKind kind = Classify(level.Handle, entry.Type, entry.Name);
                     if (kind != WalkEntryKind.Directory)
                     {
-                        yield return new WalkEntry(path, kind) { Location = location };
+                        if (filter.TakesFile(entry.Name))
+                        {
+                            yield return new WalkEntry(path, kind) { Location = location };
+                        }
+
                         continue;
+                    }
+
+                    if (!filter.TakesDirectory(entry.Name))
+                    {
+                        continue; // excluded: neither it nor anything below it
                     }
 
                     Level? sub = OpenLevel(level.Handle, entry.Name, path, out FileOperationException? openError);
@@ -201,7 +217,7 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    if (enter is not null && !enter(path, sub.Status, stack.Count))
+                    if (!filter.Enters(stack.Count) || (enter is not null && !enter(path, sub.Status, stack.Count)))
                     {
                         // Yielded (its own attributes may matter) but not entered.
                         try

@@ -94,6 +94,7 @@ namespace Btrfs.Core
         private readonly ReflinkOptions options;
         private readonly ReflinkSession session;
         private readonly bool crossFileSystems;
+        private readonly WalkFilter filter;
         private readonly Stack<Level> levels = new();
 
         /// <summary>Every directory of the destination tree made or used so far (device and inode): never walked into as source.</summary>
@@ -101,8 +102,9 @@ namespace Btrfs.Core
         private readonly SafeFileDescriptor destinationParent;
         private readonly string destinationRootName;
 
-        private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, SafeFileDescriptor destinationParent)
+        private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter filter, SafeFileDescriptor destinationParent)
         {
+            this.filter = filter;
             this.sourceRoot = sourceRoot;
             this.destinationRoot = destinationRoot;
             this.options = options;
@@ -117,7 +119,7 @@ namespace Btrfs.Core
         /// destination's parent must exist, and the destination must not lie inside the source.
         /// Throws <see cref="FileOperationException"/>; nothing is created.
         /// </summary>
-        internal static TreeMirror Start(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems)
+        internal static TreeMirror Start(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter? filter = null)
         {
             string src = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string dest = System.IO.Path.GetFullPath(destinationRoot);
@@ -135,14 +137,14 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "open", dest, $"Cannot create '{dest}': its directory '{parent}' does not exist. Create it first. Nothing was created.");
             }
 
-            return new TreeMirror(src, dest, options, session, crossFileSystems, parentFd);
+            return new TreeMirror(src, dest, options, session, crossFileSystems, filter ?? WalkFilter.None, parentFd);
         }
 
         /// <summary>The bytes of the regular files below the source (a listing and an fstatat per file), for a progress percentage.</summary>
         internal long TotalBytes()
         {
             long total = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems))
+            foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, null))
             {
                 if (e.Kind == WalkEntryKind.File && e.Location is { } at && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st)
                 {
@@ -163,7 +165,7 @@ namespace Btrfs.Core
         {
             try
             {
-                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode))))
+                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode))))
                 {
                     string parentPath = entry.Path == sourceRoot ? string.Empty : entry.Path[..entry.Path.LastIndexOf('/')] is { Length: > 0 } p ? p : "/";
                     while (levels.Count > 0 && levels.Peek().SourcePath != parentPath)

@@ -1,0 +1,236 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Management.Automation;
+    using System.Threading.Tasks;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// The shared plumbing of every cmdlet with -Recurse: -Recurse, -CrossFileSystem, and -Include,
+    /// -Exclude and -Depth as Get-ChildItem has them, applied by the one <see cref="TreeWalker"/> (an
+    /// excluded directory is neither handed out nor entered; -Include picks files; -Depth implies -Recurse).
+    /// Files named directly (or piped) are taken or left by the same -Include and -Exclude; a directory
+    /// named directly is always the starting point.
+    /// </summary>
+    public abstract class RecursiveFileCmdletBase : FileCmdletBase
+    {
+        private WalkFilter? filter;
+
+        /// <summary>For a directory: everything below it, as each cmdlet says.</summary>
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>With -Recurse: also enter other filesystems and btrfs subvolumes.</summary>
+        [Parameter]
+        public SwitchParameter CrossFileSystem { get; set; }
+
+        /// <summary>Only files whose name matches one of these wildcard patterns (directories are still entered).</summary>
+        [Parameter]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[] Include { get; set; } = Array.Empty<string>();
+
+        /// <summary>Leave out files and directories (and everything below them) whose name matches one of these wildcard patterns.</summary>
+        [Parameter]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[] Exclude { get; set; } = Array.Empty<string>();
+
+        /// <summary>Levels of directories below a starting directory to enter (0: only its own entries); implies -Recurse.</summary>
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int Depth { get; set; }
+
+        /// <summary>What the walk takes, from -Include, -Exclude and -Depth.</summary>
+        private protected WalkFilter Filter => filter ??= new WalkFilter(
+            Patterns(Include),
+            Patterns(Exclude),
+            MyInvocation.BoundParameters.ContainsKey(nameof(Depth)) ? Depth : null);
+
+        /// <summary>True with -Recurse, and with -Depth (which implies it, as with Get-ChildItem).</summary>
+        private protected bool Recursing => Recurse.IsPresent || MyInvocation.BoundParameters.ContainsKey(nameof(Depth));
+
+        /// <summary>A file named directly or piped is left out (verbose) when -Include or -Exclude does not take its name; a directory is a starting point.</summary>
+        private protected override bool Takes(string path)
+        {
+            if (!Filter.TestsNames || FileStatus.OfPath(path, followLinks: false) is not FileStatus st || st.IsDirectory)
+            {
+                return true;
+            }
+
+            if (Filter.TakesFile(System.IO.Path.GetFileName(path)))
+            {
+                return true;
+            }
+
+            WriteVerbose($"Leaving out '{path}': -Include or -Exclude does not take its name.");
+            return false;
+        }
+
+        /// <summary>
+        /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
+        /// directory below it (a directory before its contents), through the one
+        /// <see cref="TreeWalker"/>. A failure on one entry, and a directory that cannot be read, is
+        /// an error record and the walk goes on; symbolic links, FIFOs, devices and other filesystems
+        /// are skipped with a verbose message. Stops between entries on Ctrl+C.
+        /// </summary>
+        protected void ForEachInTree(string root, Action<WalkEntry> action)
+        {
+            foreach (WalkEntry entry in TreeWalker.Walk(root, CrossFileSystem.IsPresent, Filter, null))
+            {
+                StopToken.ThrowIfCancellationRequested();
+                switch (entry.Kind)
+                {
+                    case WalkEntryKind.File:
+                    case WalkEntryKind.Directory:
+                        try
+                        {
+                            action(entry);
+                        }
+                        catch (FileOperationException ex)
+                        {
+                            WriteError(ErrorRecords.From(ex));
+                        }
+
+                        break;
+                    case WalkEntryKind.Error:
+                        WriteError(ErrorRecords.From(entry.Error!));
+                        break;
+                    case WalkEntryKind.SymbolicLink:
+                        WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
+                        break;
+                    case WalkEntryKind.OtherFileSystem:
+                        WriteVerbose($"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it).");
+                        break;
+                    default:
+                        WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");
+                        break;
+                }
+            }
+        }
+
+        /// <summary>The regular files below <paramref name="root"/> that the walk takes (a listing only, no file is opened), for a progress percentage.</summary>
+        protected long CountFilesInTree(string root)
+        {
+            long total = 0;
+            foreach (WalkEntry e in TreeWalker.Walk(root, CrossFileSystem.IsPresent, Filter, null))
+            {
+                total += e.Kind == WalkEntryKind.File ? 1 : 0;
+            }
+
+            return total;
+        }
+
+        /// <summary>
+        /// Runs read-only work on every regular file below <paramref name="root"/>: files are handed to
+        /// <paramref name="measure"/> a batch at a time (which runs them on every core, see
+        /// <see cref="FileBatch"/>), each as its walked location (its directory's descriptor, duplicated
+        /// for the batch, and its name: never its path again); while one batch is measured the previous
+        /// one is written out, in walk order, so the kernel's work overlaps the pipeline's. A failed
+        /// file is an error record; then <paramref name="done"/> is called for every file, with a null
+        /// result for a failed one.
+        /// </summary>
+        private protected void ForEachFileInBatches<T>(string root, Func<IReadOnlyList<FileLocation>, FileOutcome<T>[]> measure, Action<string, T?> done)
+            where T : class
+        {
+            const int Batch = 256;
+            var batch = new FileBatchLocations(Batch);
+            (Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? inflight = null;
+            void Emit((Task<FileOutcome<T>[]> Work, FileBatchLocations Files)? measured)
+            {
+                if (measured is not { } m)
+                {
+                    return;
+                }
+
+                try
+                {
+                    foreach (FileOutcome<T> o in m.Work.GetAwaiter().GetResult())
+                    {
+                        StopToken.ThrowIfCancellationRequested();
+                        if (o.Error is not null)
+                        {
+                            WriteError(ErrorRecords.From(o.Error));
+                        }
+
+                        done(o.Path, o.Result);
+                    }
+                }
+                finally
+                {
+                    m.Files.Dispose();
+                }
+            }
+
+            void Submit(FileBatchLocations files)
+            {
+                // The new batch is in flight (and awaited by the finally below) before the previous one is written out.
+                var previous = inflight;
+                inflight = (Task.Run(() => measure(files.Locations)), files);
+                Emit(previous);
+            }
+
+            try
+            {
+                ForEachInTree(root, entry =>
+                {
+                    if (entry.Kind == WalkEntryKind.File && entry.Location is { } location)
+                    {
+                        batch.Add(location);
+                        if (batch.Count == Batch)
+                        {
+                            FileBatchLocations full = batch;
+                            batch = new FileBatchLocations(Batch);
+                            Submit(full);
+                        }
+                    }
+                });
+                FileBatchLocations last = batch;
+                batch = new FileBatchLocations(0);
+                Submit(last);
+                var final = inflight;
+                inflight = null;
+                Emit(final);
+            }
+            finally
+            {
+                if (inflight is { } left)
+                {
+                    left.Work.Wait(); // stopped or failed: let the readers finish before the command ends
+                    left.Files.Dispose();
+                }
+
+                batch.Dispose();
+            }
+        }
+
+        /// <summary>Wildcard patterns as a test on names: PowerShell's matching (case-insensitive, as Get-ChildItem -Include); null when there are none.</summary>
+        private static Func<string, bool>? Patterns(string[] patterns)
+        {
+            if (patterns.Length == 0)
+            {
+                return null;
+            }
+
+            var compiled = new WildcardPattern[patterns.Length];
+            for (int i = 0; i < patterns.Length; i++)
+            {
+                compiled[i] = WildcardPattern.Get(patterns[i], WildcardOptions.IgnoreCase | WildcardOptions.CultureInvariant);
+            }
+
+            return name =>
+            {
+                foreach (WildcardPattern p in compiled)
+                {
+                    if (p.IsMatch(name))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            };
+        }
+    }
+}

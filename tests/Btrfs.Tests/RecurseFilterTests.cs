@@ -1,0 +1,137 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// -Recurse with -Include, -Exclude and -Depth, the same on every cmdlet that walks a tree (one walker,
+    /// one filter): which files each cmdlet processed, read from its own output.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class RecurseFilterTests(LoopFileSystems fs)
+    {
+        /// <summary>(cmdlet, the command after the path, how to get processed paths from its output).</summary>
+        public static IEnumerable<object[]> Cmdlets() => new[]
+        {
+            new object[] { "Test-NoCow", "-Detailed" },
+            new object[] { "Get-BtrfsExtent", string.Empty },
+            new object[] { "Measure-Fragmentation", string.Empty },
+            new object[] { "Measure-BtrfsUsage", string.Empty },
+            new object[] { "Invoke-BtrfsDefrag", "-Confirm:$false" },
+            new object[] { "Set-NoCow", "-PassThru" },
+            new object[] { "ConvertTo-NoCow", "-PassThru -Confirm:$false" },
+            new object[] { "ConvertFrom-NoCow", "-PassThru -Confirm:$false" },
+            new object[] { "New-BtrfsReflink", "-Destination $copy -Confirm:$false" },
+        };
+
+        /// <summary>a.img A.IMG b.qcow2 notes.txt sub/c.img sub/deep/d.img skip/e.img skip.img</summary>
+        private static string Tree(string root)
+        {
+            foreach (string d in new[] { "sub", "sub/deep", "skip" })
+            {
+                Directory.CreateDirectory(Path.Combine(root, d));
+            }
+
+            int seed = 1;
+            foreach (string f in new[] { "a.img", "A.IMG", "b.qcow2", "notes.txt", "sub/c.img", "sub/deep/d.img", "skip/e.img", "skip.img" })
+            {
+                FileBuilder.Chunks(Path.Combine(root, f), 2, 64 * 1024, 128 * 1024, seed: seed++);
+            }
+
+            return root;
+        }
+
+        /// <summary>The regular files (relative to <paramref name="root"/>) the command reached: named by its output, or for New-BtrfsReflink created in the copy.</summary>
+        private static string[] Processed(string cmdlet, string args, string root, string copy, string filters)
+        {
+            PwshResult r = Pwsh.Run($"{cmdlet} -LiteralPath $root {filters} {args}", ("root", root), ("copy", copy));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            IEnumerable<string> paths = cmdlet == "New-BtrfsReflink"
+                ? Directory.EnumerateFiles(copy, "*", SearchOption.AllDirectories).Select(f => Path.Combine(root, Path.GetRelativePath(copy, f)))
+                : r.Output.Select(o => o.Properties["Path"]?.Value as string).OfType<string>();
+            return paths.Where(File.Exists).Select(p => Path.GetRelativePath(root, p)).Distinct().Order(StringComparer.Ordinal).ToArray();
+        }
+
+        [SkippableTheory]
+        [MemberData(nameof(Cmdlets))]
+        public void IncludeExcludeAndDepthChooseTheSameFilesEverywhere(string cmdlet, string args)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "filters");
+            string root = Tree(Directory.CreateDirectory(Path.Combine(dir, "tree")).FullName);
+            string Copy(int n) => Path.Combine(dir, "copy" + n);
+            if (cmdlet == "ConvertFrom-NoCow")
+            {
+                Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $r -Recurse -Confirm:$false", ("r", root)).Errors);
+            }
+
+            // Everything, as before.
+            Assert.Equal(
+                new[] { "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip.img", "skip/e.img", "sub/c.img", "sub/deep/d.img" },
+                Processed(cmdlet, args, root, Copy(1), "-Recurse"));
+
+            // -Include picks files by name, case-insensitively, in every directory; -Exclude leaves out a
+            // directory and everything below it, and files by name.
+            Assert.Equal(
+                new[] { "A.IMG", "a.img", "sub/c.img", "sub/deep/d.img" },
+                Processed(cmdlet, args, root, Copy(2), "-Recurse -Include *.img -Exclude skip*"));
+
+            // -Depth 0: the directory's own entries; -Depth 1: one level below; -Depth implies -Recurse.
+            Assert.Equal(
+                new[] { "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip.img" },
+                Processed(cmdlet, args, root, Copy(3), "-Depth 0"));
+            Assert.Equal(
+                new[] { "A.IMG", "a.img", "sub/c.img" },
+                Processed(cmdlet, args, root, Copy(4), "-Depth 1 -Include *.img -Exclude skip*"));
+        }
+
+        [SkippableFact]
+        public void AFileNamedDirectlyIsTakenOrLeftByTheSamePatterns()
+        {
+            string root = Tree(fs.NewDirectory(TestFs.Btrfs, "filters-named"));
+            PwshResult r = Pwsh.Run(
+                "Measure-Fragmentation -LiteralPath $a, $n -Exclude *.txt -Verbose; Get-ChildItem -LiteralPath $root -File | Test-NoCow -Detailed -Include *.qcow2",
+                ("a", Path.Combine(root, "a.img")),
+                ("n", Path.Combine(root, "notes.txt")),
+                ("root", root));
+            Assert.Empty(r.Errors);
+            Assert.Equal(
+                new[] { Path.Combine(root, "a.img"), Path.Combine(root, "b.qcow2") },
+                r.Output.Select(o => (string)o.Properties["Path"].Value));
+            Assert.Contains(r.Verbose, v => v.Message.Contains("Leaving out '" + Path.Combine(root, "notes.txt") + "'", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
+        public void TestNoCowRecurseChecksAWholeTreeInOnePesterLine()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "filters-pester");
+            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            Assert.Empty(Pwsh.Run("Set-NoCow -LiteralPath $i", ("i", images)).Errors);
+            Directory.CreateDirectory(Path.Combine(images, "vms"));
+            FileBuilder.WriteNew(Path.Combine(images, "vms", "a.img"), FileBuilder.RandomBytes(64 * 1024, 1));
+            PwshResult good = Pwsh.Run("@(Test-NoCow -LiteralPath $i -Recurse)", ("i", images));
+            Assert.Empty(good.Errors);
+            Assert.Equal(new object[] { true, true, true }, good.Output.Select(o => o.BaseObject)); // images, vms, a.img
+
+            // A copy-on-write file moved in keeps its state: the tree check says so.
+            string cow = Path.Combine(dir, "cow.img");
+            FileBuilder.WriteNew(cow, FileBuilder.RandomBytes(64 * 1024, 2));
+            File.Move(cow, Path.Combine(images, "vms", "cow.img"));
+            PwshResult bad = Pwsh.Run("@(Test-NoCow -LiteralPath $i -Recurse -Detailed) | Where-Object { -not $_.IsNoCow } | ForEach-Object Path", ("i", images));
+            Assert.Equal(new object[] { Path.Combine(images, "vms", "cow.img") }, bad.Output.Select(o => o.BaseObject));
+        }
+
+        [SkippableFact]
+        public void GetBtrfsExtentOnADirectorySaysToAddRecurse()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "filters-dir");
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $d", ("d", dir));
+            Assert.Equal(new[] { "PathIsDirectory" }, r.ErrorIds);
+            Assert.Contains("Add -Recurse to map every file below it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+        }
+    }
+}
