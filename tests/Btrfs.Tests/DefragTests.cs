@@ -359,7 +359,7 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p | Out-Host", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
             Assert.Empty(r.Errors);
             Assert.Matches(@"\d+ → \d+", r.HostText);
-            foreach (string part in new[] { "Extents", "Rewritten", "KeptShared", "Unshared", "Time", "db.img", "MiB" })
+            foreach (string part in new[] { "Extents", "Rewritten", "KeptShared", "Unshared", "Reason", "db.img", "MiB", "rewrote" })
             {
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }

@@ -61,6 +61,9 @@ namespace Btrfs.Tests.Infrastructure
                 ("/var/log", "./logs"),
                 ("/etc/fstab", "./fstab"), // never the host's
                 ("/swap/swapfile 8GB", "./swap-host 64MB"), // a host-sized swapfile, fixture-sized
+                ("/swap/swapfile", "./swap-host"),
+                ("/swap/old-swapfile", "./old-swapfile"),
+                ("/srv/nocow/", "./nocow/"),
             };
         }
 
@@ -74,7 +77,10 @@ namespace Btrfs.Tests.Infrastructure
         /// a redirection), in which case that file must exist and hold something. Prompts are off
         /// ($ConfirmPreference = 'None'), as a user who answers "Yes" would have it.
         /// </summary>
-        internal PwshResult Run(ScriptBlockAst ast, ITestOutputHelper log, bool requireOutput = true)
+        internal PwshResult Run(ScriptBlockAst ast, ITestOutputHelper log, bool requireOutput = true) => Run(ast, log, requireOutput, expectError: false);
+
+        /// <summary>As <see cref="Run(ScriptBlockAst, ITestOutputHelper, bool)"/>; with <paramref name="expectError"/> the example must fail (it shows an error on purpose), and is returned as it ran.</summary>
+        internal PwshResult Run(ScriptBlockAst ast, ITestOutputHelper log, bool requireOutput, bool expectError)
         {
             string script = MapHostPaths(ast.Extent.Text);
             log.WriteLine("ran: " + script);
@@ -91,6 +97,12 @@ namespace Btrfs.Tests.Infrastructure
                 ? prelude + "$r = Invoke-Pester -Container (New-PesterContainer -ScriptBlock ([scriptblock]::Create($example))) -PassThru -Output None\n'{0} {1}' -f $r.PassedCount, $r.FailedCount"
                 : prelude + TeeBeforeFilter(script);
             PwshResult r = Pwsh.Run(run, ("dir", Dir), ("pester", pester ? UserMaterialTests.PesterModule("5.9.1") : null), ("example", script));
+            if (expectError)
+            {
+                Assert.True(r.Errors.Count > 0, $"example shows an error but ran without one: {script}");
+                return r;
+            }
+
             Assert.True(r.Errors.Count == 0, $"example failed: {script}\n{string.Join("\n", r.Errors)}");
             if (describe)
             {
