@@ -7,6 +7,7 @@ namespace Btrfs.Tests
     using System.Management.Automation;
     using System.Text;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

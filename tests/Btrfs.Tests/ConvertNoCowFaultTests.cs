@@ -4,6 +4,7 @@ namespace Btrfs.Tests
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

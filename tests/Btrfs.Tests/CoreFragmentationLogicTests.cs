@@ -3,6 +3,7 @@ namespace Btrfs.Tests
     using System.Collections.Generic;
     using System.Linq;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>Pure logic: the fragment rule, the small-extent rule and the defrag planner, on synthetic extents.</summary>
@@ -14,7 +15,7 @@ namespace Btrfs.Tests
         private const uint Inline = 0x200 | 0x100;
         private const ulong K = 1024;
 
-        private static RawExtent E(ulong logical, ulong physical, ulong length, uint flags = 0) => new(logical, physical, length, flags);
+        private static RawExtent E(ulong logical, ulong physical, ulong length, uint flags = 0) => new(logical, physical, length, (ExtentFlags)flags);
 
         private static FragmentationCounter Count(long size, long threshold, params RawExtent[] extents)
         {

@@ -3,6 +3,7 @@ namespace Btrfs.Tests
     using System.Collections.Generic;
     using System.Linq;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>Pure logic: hole insertion, size formatting, filesystem classification.</summary>
@@ -87,9 +88,9 @@ namespace Btrfs.Tests
         public void ExtentsAreCutToTheRequestedRange()
         {
             var e = new RawExtent(4096, 1_000_000, 8192, 0);
-            Assert.Equal(new RawExtent(6000, 1_001_904, 4000, 0), FiemapReader.ClipToRange(e, 6000, 10000));
-            Assert.Equal(e, FiemapReader.ClipToRange(e, 0, ulong.MaxValue));
-            Assert.Equal(new RawExtent(4096, 1_000_000, 1000, 0), FiemapReader.ClipToRange(e, 0, 5096));
+            Assert.Equal(new RawExtent(6000, 1_001_904, 4000, 0), Fiemap.ClipToRange(e, 6000, 10000));
+            Assert.Equal(e, Fiemap.ClipToRange(e, 0, ulong.MaxValue));
+            Assert.Equal(new RawExtent(4096, 1_000_000, 1000, 0), Fiemap.ClipToRange(e, 0, 5096));
         }
 
         [Theory]
@@ -98,8 +99,8 @@ namespace Btrfs.Tests
         [InlineData(0x100u | 0x200u)] // NOT_ALIGNED | DATA_INLINE
         public void CuttingKeepsPhysicalWhenItIsNotByteAddressed(uint flags)
         {
-            var e = new RawExtent(0, 1_000_000, 131072, flags);
-            Assert.Equal(new RawExtent(65536, 1_000_000, 65536, flags), FiemapReader.ClipToRange(e, 65536, ulong.MaxValue));
+            var e = new RawExtent(0, 1_000_000, 131072, (ExtentFlags)flags);
+            Assert.Equal(new RawExtent(65536, 1_000_000, 65536, (ExtentFlags)flags), Fiemap.ClipToRange(e, 65536, ulong.MaxValue));
         }
 
         [Fact]

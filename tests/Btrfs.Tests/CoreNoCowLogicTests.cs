@@ -1,6 +1,7 @@
 namespace Btrfs.Tests
 {
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>Pure logic behind the NOCOW cmdlets: the mountinfo parser and the reason sentences' precedence.</summary>

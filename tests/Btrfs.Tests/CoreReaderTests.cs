@@ -7,6 +7,7 @@ namespace Btrfs.Tests
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 
@@ -16,7 +17,7 @@ namespace Btrfs.Tests
     {
         private static List<(long, long, long, ExtentFlags)> Map(string path, ExtentQuery q)
         {
-            using RegularFile f = RegularFile.OpenRead(path);
+            using OpenFile f = OpenFile.OpenRead(path);
             return ExtentMap.Read(f, q).Select(x => (x.LogicalOffset, x.PhysicalOffset, x.Length, x.Flags)).ToList();
         }
 
@@ -95,7 +96,7 @@ namespace Btrfs.Tests
             int fdsBefore = Directory.GetFiles("/proc/self/fd").Length;
             for (int i = 0; i < 200; i++)
             {
-                using RegularFile f = RegularFile.OpenRead(path);
+                using OpenFile f = OpenFile.OpenRead(path);
                 FileExtent first = ExtentMap.Read(f, new ExtentQuery { PageExtents = 64, Sync = i == 0 }).First();
                 Assert.Equal(0, first.LogicalOffset);
             }
@@ -103,7 +104,7 @@ namespace Btrfs.Tests
             Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, fdsBefore + 4);
 
             // And a full read across pages still sees every extent exactly once.
-            using RegularFile all = RegularFile.OpenRead(path);
+            using OpenFile all = OpenFile.OpenRead(path);
             Assert.Equal(Enumerable.Range(0, 200).Select(i => i * 8192L), ExtentMap.Read(all, new ExtentQuery { PageExtents = 64 }).Select(x => x.LogicalOffset));
         }
     }

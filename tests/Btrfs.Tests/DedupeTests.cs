@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 
@@ -39,7 +40,7 @@ namespace Btrfs.Tests
             Assert.Equal(hash, FileFacts.Hash(b));
 
             // Again: every chunk already maps to the same extents, so the kernel is not asked at all.
-            using (RegularFile src = RegularFile.OpenRead(a))
+            using (OpenFile src = OpenFile.OpenRead(a))
             {
                 DedupeResult again = Deduplicator.Dedupe(src, b, 0, null, 0);
                 Assert.Equal(DedupeStatus.AlreadyShared, again.Status);
@@ -189,7 +190,7 @@ namespace Btrfs.Tests
             Shell.Run("sync");
             Assert.True(AllShared(b));
 
-            using (RegularFile src = RegularFile.OpenRead(a))
+            using (OpenFile src = OpenFile.OpenRead(a))
             {
                 DedupeResult again = Deduplicator.Dedupe(src, b, 0, null, 0);
                 Assert.Equal((DedupeStatus.AlreadyShared, 0, 0L, 8192L), (again.Status, again.KernelCalls, again.BytesDeduped, again.BytesAlreadyShared));

@@ -3,6 +3,7 @@ namespace Btrfs.Tests
     using System;
     using System.IO;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

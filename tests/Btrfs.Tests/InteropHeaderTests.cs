@@ -8,6 +8,7 @@ namespace Btrfs.Tests
     using System.Runtime.CompilerServices;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 
@@ -193,7 +194,7 @@ namespace Btrfs.Tests
 
             Same("sizeof(struct btrfs_ioctl_search_key)", (ulong)Unsafe.SizeOf<Libc.BtrfsSearchKey>());
             Same("sizeof(struct btrfs_ioctl_search_header)", (ulong)Unsafe.SizeOf<Libc.BtrfsSearchHeader>());
-            Same("sizeof(struct btrfs_ioctl_search_args_v2)", 112); // key + buf_size: BtrfsTree's HeaderSize
+            Same("sizeof(struct btrfs_ioctl_search_args_v2)", 112); // key + buf_size: BtrfsSearch's HeaderSize
             Same("sizeof(struct btrfs_ioctl_logical_ino_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsLogicalInoArgs>());
             Same("offsetof(struct btrfs_ioctl_logical_ino_args, flags)", (ulong)Marshal.OffsetOf<Libc.BtrfsLogicalInoArgs>(nameof(Libc.BtrfsLogicalInoArgs.Flags)));
             Same("offsetof(struct btrfs_ioctl_logical_ino_args, inodes)", (ulong)Marshal.OffsetOf<Libc.BtrfsLogicalInoArgs>(nameof(Libc.BtrfsLogicalInoArgs.Inodes)));

@@ -4,6 +4,7 @@ namespace Btrfs.Tests
     using System.Runtime.CompilerServices;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>Struct sizes, field offsets and request numbers as kernel-and-anchors.md 3.1–3.2 and the uapi headers give them.</summary>

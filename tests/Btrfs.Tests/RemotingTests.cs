@@ -4,6 +4,7 @@ namespace Btrfs.Tests
     using System.Collections.Generic;
     using System.IO;
     using System.Linq;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

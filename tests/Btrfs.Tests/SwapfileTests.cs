@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

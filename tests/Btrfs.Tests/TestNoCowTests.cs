@@ -6,6 +6,7 @@ namespace Btrfs.Tests
     using System.Management.Automation;
     using System.Threading.Tasks;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

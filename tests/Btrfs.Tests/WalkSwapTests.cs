@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.IO;
     using System.Linq;
     using System.Threading;
+    using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 

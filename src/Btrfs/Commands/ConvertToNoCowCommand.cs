@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>ConvertTo-NoCow: rewrites files into new NOCOW files and puts them in place atomically.</summary>
     [Cmdlet(VerbsData.ConvertTo, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, HelpUri = HelpLinks.Pages + "ConvertTo-NoCow.md")]

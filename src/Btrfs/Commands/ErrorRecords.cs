@@ -3,6 +3,7 @@ namespace Btrfs.Commands
     using System;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>The one mapping from Core failures to ErrorRecords: stable ids, categories, the path as target.</summary>
     internal static class ErrorRecords

@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Text;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Colours for Show-ExtentMap's view (Btrfs.Format.ps1xml). The objects hold plain text; the view

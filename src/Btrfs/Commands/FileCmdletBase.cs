@@ -6,6 +6,7 @@ namespace Btrfs.Commands
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The shared plumbing of every cmdlet that works on files: -Path (wildcards) and -LiteralPath
@@ -93,7 +94,7 @@ namespace Btrfs.Commands
             {
                 throw new FileOperationException(
                     FileErrorKind.IsDirectory,
-                    Interop.Libc.EISDIR,
+                    0,
                     "stat",
                     path,
                     $"Cannot {verb} '{path}': it is a directory. Add -Recurse to {what}.");

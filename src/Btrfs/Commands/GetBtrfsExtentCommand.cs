@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Get-BtrfsExtent: the FIEMAP extent map of files, one object per extent; with -Exact the btrfs
@@ -12,7 +13,7 @@ namespace Btrfs.Commands
     public sealed class GetBtrfsExtentCommand : RecursiveFileCmdletBase
     {
         private const int ProgressActivityId = 0x4254; // stable, non-zero
-        private const int ProgressEvery = FiemapReader.DefaultPageExtents;
+        private const int ProgressEvery = Fiemap.DefaultPageExtents;
 
         /// <summary>Flush delayed allocation before mapping (FIEMAP_FLAG_SYNC), as filefrag -s.</summary>
         [Parameter]
@@ -51,7 +52,7 @@ namespace Btrfs.Commands
             if (!Recursing)
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "map the extents of", "map every file below it");
-                using RegularFile file = RegularFile.OpenRead(path);
+                using OpenFile file = OpenFile.OpenRead(path);
                 MapOne(file);
                 return;
             }
@@ -60,13 +61,13 @@ namespace Btrfs.Commands
             {
                 if (entry.Kind == WalkEntryKind.File)
                 {
-                    using RegularFile file = entry.Location is { } at ? RegularFile.Open(at, OpenOptions.KnownRegular | OpenOptions.NoFollow) : RegularFile.OpenRead(entry.Path);
+                    using OpenFile file = entry.Location is { } at ? OpenFile.Open(at, OpenOptions.KnownRegular | OpenOptions.NoFollow) : OpenFile.OpenRead(entry.Path);
                     MapOne(file);
                 }
             });
         }
 
-        private void MapOne(RegularFile file)
+        private void MapOne(OpenFile file)
         {
             string path = file.Path;
             if (Exact.IsPresent)
@@ -87,12 +88,12 @@ namespace Btrfs.Commands
             WriteAll(path, file.Size, "extents", ExtentMap.Read(file, query), e => e, e => e.EndOffset);
         }
 
-        private void WriteItems(RegularFile file)
+        private void WriteItems(OpenFile file)
         {
-            BtrfsFileExtents.RequireBtrfs(file, "read the exact extent items of", "-Exact is btrfs-only; without it Get-BtrfsExtent shows the FIEMAP extents of a file on any filesystem.");
-            if (Sync.IsPresent && Interop.Libc.FSync(file.Handle) < 0)
+            BtrfsOnly.Require(file, "read the exact extent items of", "-Exact is btrfs-only; without it Get-BtrfsExtent shows the FIEMAP extents of a file on any filesystem.");
+            if (Sync.IsPresent)
             {
-                throw FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "fsync", file.Path, "Cannot flush the data of");
+                file.Flush();
             }
 
             WriteVerbose($"Reading the EXTENT_DATA items of '{file.Path}' ({file.Size} bytes).");

@@ -5,6 +5,7 @@ namespace Btrfs.Commands
     using System.Diagnostics;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Get-BtrfsExtentOwner: every file, in every subvolume and snapshot, that references the data
@@ -16,7 +17,7 @@ namespace Btrfs.Commands
     public sealed class GetBtrfsExtentOwnerCommand : FileCmdletBase, IDisposable
     {
         private const int ProgressId = 0x424F;
-        private readonly Dictionary<ulong, (RegularFile Anchor, ExtentOwners Owners)> fileSystems = new();
+        private readonly Dictionary<ulong, (OpenFile Anchor, ExtentOwners Owners)> fileSystems = new();
 
         /// <summary>Offset in the file of the first byte whose extent is looked up (default 0). Binds LogicalOffset of piped extents.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -57,7 +58,7 @@ namespace Btrfs.Commands
         {
             if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress)))
             {
-                using RegularFile anchor = RegularFile.Open(path, OpenOptions.AllowDirectory);
+                using OpenFile anchor = OpenFile.Open(path, OpenOptions.AllowDirectory);
                 var one = new BtrfsOwningFile.Grouping();
                 ExtentOwnerList list = OwnersFor(anchor).Find((ulong)DiskAddress);
                 Write(list, one, 0);
@@ -65,7 +66,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            using RegularFile file = RegularFile.OpenRead(path);
+            using OpenFile file = OpenFile.OpenRead(path);
             ExtentOwners owners = OwnersFor(file);
             long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : 1;
             var clock = Stopwatch.StartNew();
@@ -96,7 +97,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         public void Dispose()
         {
-            foreach ((RegularFile anchor, ExtentOwners owners) in fileSystems.Values)
+            foreach ((OpenFile anchor, ExtentOwners owners) in fileSystems.Values)
             {
                 owners.Dispose();
                 anchor.Dispose();
@@ -106,13 +107,13 @@ namespace Btrfs.Commands
         }
 
         /// <summary>One resolver per mount for the whole command, so subvolume paths are looked up once and each warning is given once.</summary>
-        private ExtentOwners OwnersFor(RegularFile file)
+        private ExtentOwners OwnersFor(OpenFile file)
         {
-            BtrfsFileExtents.RequireBtrfs(file, "list the owners of the extents of");
+            BtrfsOnly.Require(file, "list the owners of the extents of");
             ulong key = file.Status.MountId;
             if (!fileSystems.TryGetValue(key, out var entry))
             {
-                RegularFile anchor = RegularFile.Open(file.Path, OpenOptions.AllowDirectory);
+                OpenFile anchor = OpenFile.Open(file.Path, OpenOptions.AllowDirectory);
                 try
                 {
                     entry = (anchor, new ExtentOwners(anchor));

@@ -4,6 +4,7 @@ namespace Btrfs.Commands
     using System.Collections.Generic;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>Invoke-BtrfsDedupe: makes ranges that hold the same bytes share extents, the kernel comparing them.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDedupe", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDedupe.md")]
@@ -42,7 +43,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            using RegularFile source = RegularFile.OpenRead(path);
+            using OpenFile source = OpenFile.OpenRead(path);
             long? length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : null;
             long destOffset = MyInvocation.BoundParameters.ContainsKey(nameof(DestinationOffset)) ? DestinationOffset : Offset;
             foreach (string dest in ResolveDestinations())
@@ -58,11 +59,11 @@ namespace Btrfs.Commands
             }
         }
 
-        private void DedupeOne(RegularFile source, string dest, long? length, long destOffset)
+        private void DedupeOne(OpenFile source, string dest, long? length, long destOffset)
         {
             if (FileStatus.OfPath(dest, followLinks: true) is FileStatus st && st.SameInode(source.Status))
             {
-                throw new FileOperationException(FileErrorKind.SameFile, Interop.Libc.EINVAL, "stat", dest, $"Cannot deduplicate '{source.Path}' against itself ('{dest}' is the same file). Give another destination.");
+                throw new FileOperationException(FileErrorKind.SameFile, 0, "stat", dest, $"Cannot deduplicate '{source.Path}' against itself ('{dest}' is the same file). Give another destination.");
             }
 
             // Cost follows data: the holes of a sparse image are never read or compared.

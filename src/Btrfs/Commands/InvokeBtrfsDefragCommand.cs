@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Invoke-BtrfsDefrag: defragments files on btrfs (ranges rewritten in place), xfs and ext4 (a

@@ -3,6 +3,7 @@ namespace Btrfs.Commands
     using System;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Measure-BtrfsUsage: compsize's space accounting (disk, uncompressed, referenced, per
@@ -51,7 +52,7 @@ namespace Btrfs.Commands
                 long size = 0;
                 try
                 {
-                    using RegularFile file = RegularFile.OpenRead(path);
+                    using OpenFile file = OpenFile.OpenRead(path);
                     size = file.Size;
                     if (totals is null)
                     {

@@ -3,6 +3,7 @@ namespace Btrfs.Commands
     using System;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>Measure-Fragmentation: how fragmented files are, one object per file or a summary.</summary>
     [Cmdlet(VerbsDiagnostic.Measure, "Fragmentation", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Measure-Fragmentation.md")]

@@ -5,6 +5,7 @@ namespace Btrfs.Commands
     using System.IO;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsReflink.md")]

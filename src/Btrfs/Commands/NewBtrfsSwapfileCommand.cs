@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>New-BtrfsSwapfile: a working swapfile in one step, made in the order btrfs needs.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsSwapfile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsSwapfile.md")]

@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>The shared body of ConvertTo-NoCow and ConvertFrom-NoCow: they differ only in direction.</summary>
     public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase
@@ -69,7 +70,7 @@ namespace Btrfs.Commands
         private void MarkDirectory(WalkEntry entry)
         {
             string path = entry.Path;
-            using RegularFile dir = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
+            using OpenFile dir = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
             if (NoCowAttribute.Check(dir, flags, ToNoCow, skipNonEmpty: false) == NoCowChange.Changed
                 && ShouldProcess(path, ToNoCow ? "Set the NOCOW attribute on the directory, so new files in it are NOCOW" : "Clear the NOCOW attribute of the directory, so new files in it are COW"))
             {

@@ -1,6 +1,7 @@
 namespace Btrfs.Commands
 {
     using System.Management.Automation;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The hidden PSPath of every object of this module that names a file (Btrfs.Types.ps1xml): the

@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Management.Automation;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// A run bar (files done) with a per-file bar under it (percent of the file's bytes), each record

@@ -5,6 +5,7 @@ namespace Btrfs.Commands
     using System.Management.Automation;
     using System.Threading.Tasks;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The shared plumbing of every cmdlet with -Recurse: -Recurse, -CrossFileSystem, and -Include,

@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>Set-NoCow: sets (or with -Disable clears) the NOCOW attribute on directories and empty files, and proves it took.</summary>
     [Cmdlet(VerbsCommon.Set, "NoCow", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Set-NoCow.md")]
@@ -25,7 +26,7 @@ namespace Btrfs.Commands
         {
             if (!Recursing)
             {
-                using RegularFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
+                using OpenFile item = NoCowAttribute.OpenForChange(path, out InodeFlags flags);
                 ChangeOne(item, flags, skipNonEmpty: false);
                 return;
             }
@@ -34,7 +35,7 @@ namespace Btrfs.Commands
             ForEachInTree(path, entry =>
             {
                 // Opened through the walk's descriptors: a directory swapped for a link is never followed.
-                using RegularFile item = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
+                using OpenFile item = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
                 if (ChangeOne(item, flags, skipNonEmpty: entry.Path != path) == NoCowChange.SkippedNotEmpty)
                 {
                     skipped++;
@@ -49,7 +50,7 @@ namespace Btrfs.Commands
             }
         }
 
-        private NoCowChange ChangeOne(RegularFile item, InodeFlags flags, bool skipNonEmpty)
+        private NoCowChange ChangeOne(OpenFile item, InodeFlags flags, bool skipNonEmpty)
         {
             string path = item.Path;
             NoCowChange plan = NoCowAttribute.Check(item, flags, Enable, skipNonEmpty);

@@ -3,6 +3,7 @@ namespace Btrfs.Commands
     using System;
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Show-ExtentMap: draws a file's layout as rows of cells (shaded by how many extents fall into
@@ -79,7 +80,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            using RegularFile file = RegularFile.OpenRead(path);
+            using OpenFile file = OpenFile.OpenRead(path);
             var picture = new ExtentPicture(file.Path, file.Size, file.FileSystem.Kind, CellsPerRow(), Rows);
             foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
             {

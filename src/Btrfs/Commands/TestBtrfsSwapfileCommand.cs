@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>Test-BtrfsSwapfile: would swapon accept the file and keep it safe? One [bool] per file, or with -Detailed every rule and the reason.</summary>
     [Cmdlet(VerbsDiagnostic.Test, "BtrfsSwapfile", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Test-BtrfsSwapfile.md")]

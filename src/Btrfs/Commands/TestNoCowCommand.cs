@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System.Management.Automation;
     using Btrfs.Core;
+    using Btrfs.Kernel;
 
     /// <summary>Test-NoCow: is NOCOW really in effect? One [bool] per item, or with -Detailed the facts and the reason.</summary>
     [Cmdlet(VerbsDiagnostic.Test, "NoCow", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Test-NoCow.md")]
@@ -24,9 +25,9 @@ namespace Btrfs.Commands
             // The directory, then every directory and file below it, each opened through the walk's descriptors.
             ForEachInTree(path, entry =>
             {
-                using RegularFile item = entry.Location is { } at
-                    ? RegularFile.Open(at, OpenOptions.AllowDirectory | OpenOptions.NoFollow)
-                    : RegularFile.Open(entry.Path, OpenOptions.AllowDirectory);
+                using OpenFile item = entry.Location is { } at
+                    ? OpenFile.Open(at, OpenOptions.AllowDirectory | OpenOptions.NoFollow)
+                    : OpenFile.Open(entry.Path, OpenOptions.AllowDirectory);
                 Write(NoCowInspector.Inspect(item));
             });
         }

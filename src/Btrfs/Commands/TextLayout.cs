@@ -4,6 +4,7 @@ namespace Btrfs.Commands
     using System.Collections;
     using System.Collections.Generic;
     using System.Text;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Text for the table views (Btrfs.Format.ps1xml): a reason column wrapped on words at the column's

@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.IO;
+    using Btrfs.Kernel;
 
     /// <summary>A btrfs swapfile made the btrfs(5) way and switched on with swapon; swapoff on Dispose.</summary>
     internal sealed class ActiveSwapfile : IDisposable

@@ -5,6 +5,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.Globalization;
     using System.Linq;
     using System.Text.RegularExpressions;
+    using Btrfs.Kernel;
 
     /// <summary>One EXTENT_DATA item as `btrfs inspect-internal dump-tree` prints it (null: the field is not printed for that type).</summary>
     internal sealed record DumpedItem(

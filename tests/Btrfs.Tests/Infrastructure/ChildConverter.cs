@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.IO;
+    using Btrfs.Kernel;
 
     /// <summary>Starts tests/Btrfs.Tests.Child, a separate process that converts or defragments a file and pauses mid-copy, for SIGKILL tests.</summary>
     internal static class ChildConverter

@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.Diagnostics;
+    using Btrfs.Kernel;
 
     /// <summary>Another process that holds a file open or mapped, until disposed (killed).</summary>
     internal sealed class ChildProcess : IDisposable

@@ -5,6 +5,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.IO;
     using System.Linq;
     using System.Management.Automation.Language;
+    using Btrfs.Kernel;
     using Xunit;
     using Xunit.Abstractions;
 

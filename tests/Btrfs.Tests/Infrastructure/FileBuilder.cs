@@ -4,6 +4,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.Collections.Generic;
     using System.IO;
     using System.Linq;
+    using Btrfs.Kernel;
 
     /// <summary>Builds files with a known layout, written through ordinary I/O.</summary>
     internal static class FileBuilder

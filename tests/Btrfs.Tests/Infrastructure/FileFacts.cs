@@ -4,6 +4,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.IO;
     using System.Linq;
     using System.Security.Cryptography;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Everything a refusal must leave alone, read from outside the module: content hash, size,

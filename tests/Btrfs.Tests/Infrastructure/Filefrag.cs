@@ -4,6 +4,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.Collections.Generic;
     using System.Globalization;
     using System.Text.RegularExpressions;
+    using Btrfs.Kernel;
 
     /// <summary>One extent line of `filefrag -v -b1` (units of one byte).</summary>
     internal sealed record FilefragExtent(int Index, long Logical, long Physical, long Length, IReadOnlySet<string> Flags);

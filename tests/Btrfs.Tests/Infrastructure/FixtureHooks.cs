@@ -1,6 +1,7 @@
 namespace Btrfs.Tests.Infrastructure
 {
     using System.Runtime.CompilerServices;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>The shared loop-filesystem fixture as xunit's collection fixture.</summary>

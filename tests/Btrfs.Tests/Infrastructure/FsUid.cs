@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.Runtime.InteropServices;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Drops the calling thread's filesystem credentials to another user: setfsuid(2)/setfsgid(2) are

@@ -3,6 +3,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.Reflection;
     using System.Runtime.CompilerServices;
     using System.Runtime.Loader;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The test project references Btrfs.csproj with Private=false, so no copy of Btrfs.dll sits next

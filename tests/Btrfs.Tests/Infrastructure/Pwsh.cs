@@ -7,6 +7,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.Management.Automation;
     using System.Management.Automation.Host;
     using System.Management.Automation.Runspaces;
+    using Btrfs.Kernel;
 
     /// <summary>What one script run produced.</summary>
     internal sealed class PwshResult

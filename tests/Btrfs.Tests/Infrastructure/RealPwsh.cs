@@ -6,6 +6,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.IO;
     using System.Linq;
     using System.Text;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The real pwsh (the dotnet tool `PowerShell` 7.6.9, installed by .ci/run) in a process of its own,

@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.IO;
+    using Btrfs.Kernel;
 
     /// <summary>Locations in the checkout: the repository root is the module root.</summary>
     internal static class RepoPaths

@@ -1,6 +1,7 @@
 namespace Btrfs.Tests.Infrastructure
 {
     using System;
+    using Btrfs.Kernel;
     using Xunit;
 
     /// <summary>

@@ -5,6 +5,7 @@ namespace Btrfs.Tests.Infrastructure
     using System.IO;
     using System.Net;
     using System.Net.Sockets;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// An sshd of the test's own on a free loopback port, with its own host key, configuration and

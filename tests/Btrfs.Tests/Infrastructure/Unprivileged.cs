@@ -2,6 +2,7 @@ namespace Btrfs.Tests.Infrastructure
 {
     using System;
     using System.Runtime.InteropServices;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Makes the calling thread an ordinary user for the ioctls that check a capability rather than

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Invoke-BtrfsDefrag's Core for btrfs: hands only the planned ranges (small unshared extents that
@@ -14,7 +15,7 @@ namespace Btrfs.Core
     {
         private static int levelSupport; // 0 unknown, 1 yes, -1 no
 
-        internal BtrfsDefragmenter(RegularFile file, DefragOptions options)
+        internal BtrfsDefragmenter(OpenFile file, DefragOptions options)
             : base(file, options)
         {
         }
@@ -73,7 +74,7 @@ namespace Btrfs.Core
                     CompressLevel = 1,
                 };
                 int errno = Ioctl(ref args);
-                levelSupport = errno == Libc.EOPNOTSUPP ? -1 : 1;
+                levelSupport = errno == Errno.EOPNOTSUPP ? -1 : 1;
             }
 
             return levelSupport > 0;
@@ -120,12 +121,12 @@ namespace Btrfs.Core
         {
             ulong start = (ulong)Options.Offset;
             ulong end = (ulong)Options.End;
-            foreach (RawExtent e in FiemapReader.Read(File, 0, ulong.MaxValue, sync: true))
+            foreach (RawExtent e in Fiemap.Read(File, 0, ulong.MaxValue, sync: true))
             {
                 counter.Add(e);
                 if (e.End > start && e.Logical < end)
                 {
-                    yield return FiemapReader.ClipToRange(e, start, end);
+                    yield return Fiemap.ClipToRange(e, start, end);
                 }
             }
         }
@@ -134,7 +135,7 @@ namespace Btrfs.Core
         {
             ulong start = (ulong)Options.Offset;
             ulong length = Options.Length is long l ? (ulong)l : ulong.MaxValue - start;
-            return FiemapReader.Read(File, start, length, sync: false);
+            return Fiemap.Read(File, start, length, sync: false);
         }
 
         private void DefragStep(long start, long length)
@@ -167,9 +168,9 @@ namespace Btrfs.Core
                     "Cannot defragment",
                     errno switch
                     {
-                        Libc.EPERM or Libc.EACCES => "Defragmenting needs write permission on the file (or root).",
-                        Libc.EROFS => "The file is in a read-only snapshot or on a read-only mount.",
-                        Libc.ENOSPC => "The filesystem is full; free some space first.",
+                        Errno.EPERM or Errno.EACCES => "Defragmenting needs write permission on the file (or root).",
+                        Errno.EROFS => "The file is in a read-only snapshot or on a read-only mount.",
+                        Errno.ENOSPC => "The filesystem is full; free some space first.",
                         _ => null,
                     });
             }

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Pure logic: which byte ranges to hand to the kernel. From a file's extents in logical order it
@@ -51,7 +52,7 @@ namespace Btrfs.Core
         {
             foreach (RawExtent e in extents)
             {
-                if ((e.Flags & Libc.FIEMAP_EXTENT_DATA_INLINE) != 0)
+                if ((e.Flags & ExtentFlags.DataInline) != 0)
                 {
                     inlineSeen = true;
                 }
@@ -92,7 +93,7 @@ namespace Btrfs.Core
             {
                 openCount++;
                 openBytes += (long)e.Length;
-                if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
+                if ((e.Flags & ExtentFlags.Shared) != 0)
                 {
                     openShared += (long)e.Length;
                 }
@@ -123,13 +124,13 @@ namespace Btrfs.Core
 
         private bool IsTarget(in RawExtent e, bool final)
         {
-            const uint never = Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN | Libc.FIEMAP_EXTENT_UNKNOWN;
+            const ExtentFlags never = ExtentFlags.DataInline | ExtentFlags.Unwritten | ExtentFlags.Unknown;
             if ((e.Flags & never) != 0)
             {
                 return false;
             }
 
-            bool shared = (e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0;
+            bool shared = (e.Flags & ExtentFlags.Shared) != 0;
             bool wanted = options.Compress is not null
                 || (FragmentationCounter.IsSmall(e, options.ExtentThreshold, fs) && (!final || open is not null));
             if (!wanted)

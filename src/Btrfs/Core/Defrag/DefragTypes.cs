@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>Compression for a defragmentation that recompresses (btrfs).</summary>
     public enum DefragCompression

@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Invoke-BtrfsDefrag's Core: a checked plan for one file (what would be rewritten, what stays
@@ -14,7 +15,7 @@ namespace Btrfs.Core
     /// </summary>
     public abstract class Defragmenter : IDisposable
     {
-        private protected Defragmenter(RegularFile file, DefragOptions options)
+        private protected Defragmenter(OpenFile file, DefragOptions options)
         {
             File = file;
             Options = options;
@@ -47,7 +48,7 @@ namespace Btrfs.Core
         /// <summary>New space the rewrite needs while it runs.</summary>
         public long BytesNeeded { get; private protected set; }
 
-        private protected RegularFile File { get; }
+        private protected OpenFile File { get; }
 
         private protected DefragOptions Options { get; }
 
@@ -63,17 +64,17 @@ namespace Btrfs.Core
         public static Defragmenter Prepare(string path, DefragOptions options)
         {
             ArgumentNullException.ThrowIfNull(options);
-            return Prepare(RegularFile.Open(path, OpenOptions.NoFollow), options);
+            return Prepare(OpenFile.Open(path, OpenOptions.NoFollow), options);
         }
 
         /// <summary>As <see cref="Prepare(string, DefragOptions)"/>, for a file the tree walker found: opened relative to its directory.</summary>
         internal static Defragmenter Prepare(FileLocation location, DefragOptions options)
         {
             ArgumentNullException.ThrowIfNull(options);
-            return Prepare(RegularFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), options);
+            return Prepare(OpenFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), options);
         }
 
-        private static Defragmenter Prepare(RegularFile file, DefragOptions options)
+        private static Defragmenter Prepare(OpenFile file, DefragOptions options)
         {
             Defragmenter? d = null;
             try
@@ -86,7 +87,7 @@ namespace Btrfs.Core
                     FileSystemKind.Xfs or FileSystemKind.Ext4 => new SwapDefragmenter(file, options),
                     _ => throw new FileOperationException(
                         FileErrorKind.NotSupported,
-                        Libc.EOPNOTSUPP,
+                        Errno.EOPNOTSUPP,
                         "defragment",
                         file.Path,
                         $"Cannot defragment '{file.Path}': it is on {file.FileSystem.DisplayName}; Invoke-BtrfsDefrag defragments files on btrfs, xfs and ext4. Measure-Fragmentation measures it where FIEMAP works."),
@@ -154,14 +155,10 @@ namespace Btrfs.Core
         private protected InodeFlags CheckWritable()
         {
             FileGuards.ThrowIfReadOnly(File, "defragment");
-            InodeFlags flags = InodeFlagsIo.Get(File.Handle, File.Path);
-            int access = File.Directory is { } dir
-                ? Libc.FAccessAt(dir, File.Name, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW)
-                : Libc.FAccessAt(Libc.AT_FDCWD, File.Path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW);
-            if ((flags & InodeFlags.Immutable) == 0 && access != 0
-                && Marshal.GetLastPInvokeError() is Libc.EACCES or Libc.EPERM)
+            InodeFlags flags = InodeAttributes.Get(File.Handle, File.Path);
+            if ((flags & InodeFlags.Immutable) == 0 && !Files.MayWrite(File.Directory, File.Name, File.Path, out int errno))
             {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "faccessat(W_OK)", File.Path, "Cannot defragment", "Defragmenting rewrites the file's data, so it needs write permission on the file (or root). Nothing was changed.");
+                throw FileOperationException.FromErrno(errno, "faccessat(W_OK)", File.Path, "Cannot defragment", "Defragmenting rewrites the file's data, so it needs write permission on the file (or root). Nothing was changed.");
             }
 
             AvailableBytes = File.AvailableBytes();
@@ -190,10 +187,7 @@ namespace Btrfs.Core
         /// <summary>fsyncs the file and measures it again for the result.</summary>
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
         {
-            if (Libc.FSync(File.Handle) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", File.Path, "Cannot sync the defragmented file");
-            }
+            File.Flush("Cannot sync the defragmented file");
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
             return new DefragResult

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Invoke-BtrfsDefrag's Core for xfs and ext4, the xfs_fsr way: an unnamed file on the same
@@ -38,7 +39,7 @@ namespace Btrfs.Core
 
         private readonly uint xfsFeatures;
 
-        internal SwapDefragmenter(RegularFile file, DefragOptions options)
+        internal SwapDefragmenter(OpenFile file, DefragOptions options)
             : base(file, options)
         {
             xfsFeatures = file.FileSystem.Kind == FileSystemKind.Xfs ? XfsFeatures(file) : 0;
@@ -54,10 +55,10 @@ namespace Btrfs.Core
         public override DefragMethod Method => method;
 
         /// <summary>Whether an xfs filesystem can exchange file ranges (XFS_IOC_FSGEOMETRY: XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE).</summary>
-        internal static bool HasExchangeRange(RegularFile file) => (XfsFeatures(file) & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
+        internal static bool HasExchangeRange(OpenFile file) => (XfsFeatures(file) & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
 
         /// <summary>The feature flags of an xfs filesystem (XFS_IOC_FSGEOMETRY), 0 when they cannot be read.</summary>
-        internal static unsafe uint XfsFeatures(RegularFile file)
+        internal static unsafe uint XfsFeatures(OpenFile file)
         {
             byte* geometry = stackalloc byte[Libc.XfsGeometrySize];
             return Libc.Ioctl(file.Handle, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0 ? 0 : *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);
@@ -74,7 +75,7 @@ namespace Btrfs.Core
             Clock.Restart();
             using SafeFileDescriptor writable = OpenWritable();
             using TemporaryFile copy = CreateDonor();
-            using RegularFile original = RegularFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
+            using OpenFile original = OpenFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
             FileStatus status = original.Restat();
 
             // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
@@ -83,7 +84,7 @@ namespace Btrfs.Core
             if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
             {
                 CopyXfsAttributes(copy.Handle);
-                MetadataCopy.Copy(original, copy.Handle, File.Path, InodeFlagsIo.Get(copy.Handle, File.Path), InodeFlagsIo.Get(writable, File.Path));
+                MetadataCopy.Copy(original, copy.Handle, File.Path, InodeAttributes.Get(copy.Handle, File.Path), InodeAttributes.Get(writable, File.Path));
             }
             else if (method == DefragMethod.XfsDedupeRange)
             {
@@ -92,7 +93,7 @@ namespace Btrfs.Core
 
             // 2. Allocate the mirror, and give up unless it has fewer extents.
             Mirror(copy.Handle, status.Size);
-            copyExtents = FiemapReader.Count(RegularFile.Borrow(copy.Handle, File.Path, File.FileSystem, status.Size), 0, ulong.MaxValue);
+            copyExtents = Fiemap.Count(OpenFile.Borrow(copy.Handle, File.Path, File.FileSystem, status.Size), 0, ulong.MaxValue);
             if (copyExtents >= Before.ExtentCount)
             {
                 return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {copyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
@@ -115,7 +116,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.InvalidArgument,
-                    Libc.EINVAL,
+                    Errno.EINVAL,
                     "defragment",
                     File.Path,
                     $"Cannot defragment a range of '{File.Path}': on {fs} a file is defragmented whole (its extents are exchanged with a new copy's), so -Offset and -Length apply to btrfs only. Run it without them. Nothing was changed.");
@@ -125,7 +126,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.NotSupported,
-                    Libc.EOPNOTSUPP,
+                    Errno.EOPNOTSUPP,
                     "defragment",
                     File.Path,
                     $"Cannot compress '{File.Path}': {fs} has no transparent compression; -Compress applies to btrfs only. Run it without -Compress to defragment. Nothing was changed.");
@@ -164,7 +165,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.InsufficientSpace,
-                    Libc.ENOSPC,
+                    Errno.ENOSPC,
                     "statfs",
                     File.Path,
                     $"Cannot defragment '{File.Path}': the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made, and {SizeFormatter.Format(AvailableBytes)} is free. Free some space and try again. Nothing was changed.");
@@ -202,7 +203,7 @@ namespace Btrfs.Core
             int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK;
             SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
             SafeFileDescriptor fd = Libc.OpenAt(dir, File.Name, flags | Libc.O_NOATIME, 0);
-            if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Libc.EPERM)
+            if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Errno.EPERM)
             {
                 fd.Dispose();
                 fd = Libc.OpenAt(dir, File.Name, flags, 0); // O_NOATIME is for the owner (or CAP_FOWNER) only
@@ -245,7 +246,7 @@ namespace Btrfs.Core
             long end = RoundUp(size);
             int mode = method == DefragMethod.Ext4MoveExtents ? 0 : Libc.FALLOC_FL_KEEP_SIZE;
             long runStart = -1, runEnd = -1;
-            foreach (RawExtent e in FiemapReader.Read(File, 0, (ulong)end, sync: false))
+            foreach (RawExtent e in Fiemap.Read(File, 0, (ulong)end, sync: false))
             {
                 long s = (long)e.Logical, t = Math.Min((long)e.End, end);
                 if (t <= s)
@@ -266,7 +267,7 @@ namespace Btrfs.Core
             Allocate(copy, mode, runStart, runEnd, size);
             if (method == DefragMethod.Ext4MoveExtents && Libc.FTruncate(copy, size) != 0)
             {
-                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "ftruncate", File.Path, 0, size);
+                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "ftruncate", File.Path, 0, size);
             }
         }
 
@@ -274,12 +275,12 @@ namespace Btrfs.Core
         {
             if (start >= 0 && end > start && Libc.FAllocate(copy, mode, start, end - start) != 0)
             {
-                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", File.Path, 0, size);
+                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", File.Path, 0, size);
             }
         }
 
         /// <summary>xfs: records the file's state, copies the data into the mirror, and has the kernel exchange the extents if the file did not change.</summary>
-        private unsafe DefragResult CopyAndExchange(RegularFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        private unsafe DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
         {
             Libc.XfsCommitRange commit = default;
             if (method == DefragMethod.XfsExchangeRange && Libc.Ioctl(writable, Libc.XFS_IOC_START_COMMIT, &commit) < 0)
@@ -287,10 +288,10 @@ namespace Btrfs.Core
                 throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "XFS_IOC_START_COMMIT", File.Path, "Cannot start an exchange for", "Nothing was changed.");
             }
 
-            long copied = HoleAwareCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
+            long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
             if (Libc.FSync(copy) != 0)
             {
-                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", File.Path, copied, status.Size);
+                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", File.Path, copied, status.Size);
             }
 
             cancel.ThrowIfCancellationRequested();
@@ -328,8 +329,8 @@ namespace Btrfs.Core
                 int errno = Marshal.GetLastPInvokeError();
                 return errno switch
                 {
-                    Libc.EBUSY or Libc.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Libc.ErrnoName(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
-                    Libc.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
+                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Libc.ErrnoName(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Errno.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
                     _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
                 };
             }
@@ -350,14 +351,14 @@ namespace Btrfs.Core
         /// whole (partly on old extents, partly on new ones). The unnamed donor is closed before the
         /// file is measured again: the file then holds the new extents alone.
         /// </summary>
-        private unsafe DefragResult CopyAndRemap(RegularFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        private unsafe DefragResult CopyAndRemap(OpenFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
         {
             // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
             // both) the second.
             long total = Math.Max(1, BytesToRewrite);
-            long copied = HoleAwareCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
+            long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
             long done = 0, differing = 0;
-            foreach (ByteRange range in HoleAwareCopy.DataRanges(writable, status.Size, File.Path))
+            foreach (ByteRange range in DataCopy.DataRanges(writable, status.Size, File.Path))
             {
                 for (long at = range.Start; at < range.End;)
                 {
@@ -436,8 +437,8 @@ namespace Btrfs.Core
 
             long stepBlocks = Math.Max(1, Options.StepSize / blockSize);
             long moved = 0;
-            using RegularFile donorView = RegularFile.Borrow(donor, File.Path, File.FileSystem, size);
-            foreach (RawExtent e in FiemapReader.Read(donorView, 0, (ulong)RoundUp(size), sync: false))
+            using OpenFile donorView = OpenFile.Borrow(donor, File.Path, File.FileSystem, size);
+            foreach (RawExtent e in Fiemap.Read(donorView, 0, (ulong)RoundUp(size), sync: false))
             {
                 long first = (long)e.Logical / blockSize;
                 long last = (Math.Min((long)e.End, RoundUp(size)) + blockSize - 1) / blockSize;
@@ -459,7 +460,7 @@ namespace Btrfs.Core
                     while (Libc.Ioctl(writable, Libc.EXT4_IOC_MOVE_EXT, &args) < 0)
                     {
                         int errno = Marshal.GetLastPInvokeError();
-                        if ((errno == Libc.EBUSY && ++busy < 100) || errno == Libc.EINTR)
+                        if ((errno == Errno.EBUSY && ++busy < 100) || errno == Errno.EINTR)
                         {
                             Thread.Sleep(10); // a page under writeback: the kernel asks to try again
                             continue;
@@ -470,7 +471,7 @@ namespace Btrfs.Core
                             break;
                         }
 
-                        throw FileOperationException.FromErrno(errno, "EXT4_IOC_MOVE_EXT", File.Path, "Cannot move the new extents under", errno == Libc.EOPNOTSUPP ? "ext4 moves extents only for files in extent format (not ext3-style block maps, not on bigalloc). The data is intact." : "The data is intact; the file may be partly defragmented.");
+                        throw FileOperationException.FromErrno(errno, "EXT4_IOC_MOVE_EXT", File.Path, "Cannot move the new extents under", errno == Errno.EOPNOTSUPP ? "ext4 moves extents only for files in extent format (not ext3-style block maps, not on bigalloc). The data is intact." : "The data is intact; the file may be partly defragmented.");
                     }
 
                     long n = Math.Max(1, (long)args.MovedLength);

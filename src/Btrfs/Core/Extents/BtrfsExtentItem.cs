@@ -1,5 +1,7 @@
 namespace Btrfs.Core
 {
+    using Btrfs.Kernel;
+
     /// <summary>How the data of a btrfs extent is compressed (btrfs_file_extent_item.compression).</summary>
     public enum BtrfsCompression
     {
@@ -36,7 +38,7 @@ namespace Btrfs.Core
     public sealed class BtrfsExtentItem
     {
         /// <summary>Creates an item record.</summary>
-        public BtrfsExtentItem(string path, long index, in BtrfsFileExtentRecord r)
+        internal BtrfsExtentItem(string path, long index, in BtrfsFileExtentRecord r)
         {
             Path = path;
             Index = index;
@@ -47,7 +49,7 @@ namespace Btrfs.Core
             ExtentOffset = (long)r.ExtentOffset;
             UncompressedLength = (long)r.RamBytes;
             Compression = (BtrfsCompression)r.Compression;
-            Type = (BtrfsExtentType)r.Type;
+            Type = r.Type;
             Generation = (long)r.Generation;
             IsBookend = r.IsPartialReference;
         }

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>FIEMAP_EXTENT_* flags (include/uapi/linux/fiemap.h), bit for bit.</summary>
     [Flags]

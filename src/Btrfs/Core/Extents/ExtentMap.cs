@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using Btrfs.Kernel;
 
     /// <summary>What part of a file to map, and how.</summary>
     public sealed record ExtentQuery
@@ -19,7 +20,7 @@ namespace Btrfs.Core
         public bool IncludeHoles { get; init; }
 
         /// <summary>Extents fetched per ioctl.</summary>
-        public int PageExtents { get; init; } = FiemapReader.DefaultPageExtents;
+        public int PageExtents { get; init; } = Fiemap.DefaultPageExtents;
     }
 
     /// <summary>The extent map of a file: FIEMAP results as <see cref="FileExtent"/> records, streamed.</summary>
@@ -29,7 +30,7 @@ namespace Btrfs.Core
         /// Yields the extents of an open file in logical order. Errors of the ioctl surface as
         /// <see cref="FileOperationException"/> while enumerating.
         /// </summary>
-        public static IEnumerable<FileExtent> Read(RegularFile file, ExtentQuery query)
+        internal static IEnumerable<FileExtent> Read(OpenFile file, ExtentQuery query)
         {
             ArgumentNullException.ThrowIfNull(file);
             ArgumentNullException.ThrowIfNull(query);
@@ -41,11 +42,11 @@ namespace Btrfs.Core
 
             ulong start = (ulong)query.Offset;
             ulong length = query.Length is long l ? (ulong)l : ulong.MaxValue - start;
-            IEnumerable<RawExtent> raw = FiemapReader.Read(file, start, length, query.Sync, query.PageExtents);
+            IEnumerable<RawExtent> raw = Fiemap.Read(file, start, length, query.Sync, query.PageExtents);
             return ToRecords(file, raw, query, start, length);
         }
 
-        private static IEnumerable<FileExtent> ToRecords(RegularFile file, IEnumerable<RawExtent> raw, ExtentQuery query, ulong start, ulong length)
+        private static IEnumerable<FileExtent> ToRecords(OpenFile file, IEnumerable<RawExtent> raw, ExtentQuery query, ulong start, ulong length)
         {
             long index = 0;
             IEnumerable<Segment> segments = query.IncludeHoles

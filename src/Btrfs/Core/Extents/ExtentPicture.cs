@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Globalization;
     using System.Text;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Show-ExtentMap's Core: a file drawn as rows of cells, each cell a fixed share of the file's size.
@@ -85,7 +86,7 @@ namespace Btrfs.Core
             ArgumentNullException.ThrowIfNull(extent);
             if (!extent.IsHole)
             {
-                Add(new RawExtent((ulong)extent.LogicalOffset, (ulong)extent.PhysicalOffset, (ulong)extent.Length, (uint)extent.Flags));
+                Add(new RawExtent((ulong)extent.LogicalOffset, (ulong)extent.PhysicalOffset, (ulong)extent.Length, extent.Flags));
             }
         }
 
@@ -132,9 +133,9 @@ namespace Btrfs.Core
                 return;
             }
 
-            int kind = (e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0 ? SharedBytes
-                : (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0 ? CompressedBytes
-                : (e.Flags & Libc.FIEMAP_EXTENT_UNWRITTEN) != 0 ? UnwrittenBytes
+            int kind = (e.Flags & ExtentFlags.Shared) != 0 ? SharedBytes
+                : (e.Flags & ExtentFlags.Encoded) != 0 ? CompressedBytes
+                : (e.Flags & ExtentFlags.Unwritten) != 0 ? UnwrittenBytes
                 : Data;
             for (long cell = start / cellBytes; cell < cellCount && cell * cellBytes < end; cell++)
             {

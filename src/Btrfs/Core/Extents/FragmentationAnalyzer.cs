@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using Btrfs.Kernel;
 
     /// <summary>Measure-Fragmentation's Core: one streamed FIEMAP pass per file, constant memory.</summary>
     public static class FragmentationAnalyzer
@@ -12,16 +13,16 @@ namespace Btrfs.Core
         /// <summary>Measures a regular file (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
         public static FragmentationReport Measure(string path, long threshold = DefaultThreshold)
         {
-            using RegularFile file = RegularFile.OpenRead(path);
+            using OpenFile file = OpenFile.OpenRead(path);
             return Measure(file, threshold);
         }
 
         /// <summary>Measures an open file.</summary>
-        public static FragmentationReport Measure(RegularFile file, long threshold = DefaultThreshold)
+        internal static FragmentationReport Measure(OpenFile file, long threshold = DefaultThreshold)
         {
             ArgumentNullException.ThrowIfNull(file);
             FragmentationCounter c = Count(file, threshold, sync: false);
-            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeFlagsIo.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
+            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
             return new FragmentationReport(file.Path, file.FileSystem.Kind, file.Size, threshold, c, noCow);
         }
 
@@ -30,10 +31,10 @@ namespace Btrfs.Core
             FileBatch.Run(files, parallelism, file => Measure(file, threshold));
 
         /// <summary>The counters of one FIEMAP pass over the whole file.</summary>
-        internal static FragmentationCounter Count(RegularFile file, long threshold, bool sync)
+        internal static FragmentationCounter Count(OpenFile file, long threshold, bool sync)
         {
             var c = new FragmentationCounter(threshold, file.FileSystem.Kind, file.Size);
-            foreach (RawExtent e in FiemapReader.Read(file, 0, ulong.MaxValue, sync))
+            foreach (RawExtent e in Fiemap.Read(file, 0, ulong.MaxValue, sync))
             {
                 c.Add(e);
             }

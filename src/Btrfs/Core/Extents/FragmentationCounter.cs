@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Pure logic: counts a file's extents, fragments, small extents and bytes by kind from its
@@ -104,25 +105,25 @@ namespace Btrfs.Core
         /// <summary>Whether an extent (not the file's final one) is small for this threshold.</summary>
         internal static bool IsSmall(in RawExtent e, long threshold, FileSystemKind fs)
         {
-            if ((e.Flags & (Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN)) != 0)
+            if ((e.Flags & (ExtentFlags.DataInline | ExtentFlags.Unwritten)) != 0)
             {
                 return false;
             }
 
-            bool encoded = (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
+            bool encoded = (e.Flags & ExtentFlags.Encoded) != 0;
             return (long)e.Length < Math.Min(threshold, MaxExtent(fs, encoded));
         }
 
         /// <summary>Whether <paramref name="e"/> continues the physically contiguous run that <paramref name="prev"/> ends.</summary>
         internal static bool Continues(in RawExtent prev, in RawExtent e)
         {
-            const uint unknown = Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DATA_INLINE;
+            const ExtentFlags unknown = ExtentFlags.Unknown | ExtentFlags.DataInline;
             if (((prev.Flags | e.Flags) & unknown) != 0)
             {
                 return false;
             }
 
-            if ((prev.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0)
+            if ((prev.Flags & ExtentFlags.Encoded) != 0)
             {
                 return e.Physical >= prev.Physical && e.Physical <= prev.Physical + prev.Length;
             }
@@ -139,17 +140,17 @@ namespace Btrfs.Core
             long len = (long)e.Length;
             ExtentBytes += len;
             LargestExtent = Math.Max(LargestExtent, len);
-            if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
+            if ((e.Flags & ExtentFlags.Shared) != 0)
             {
                 SharedBytes += len;
             }
 
-            if ((e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0)
+            if ((e.Flags & ExtentFlags.Encoded) != 0)
             {
                 CompressedBytes += len;
             }
 
-            if ((e.Flags & Libc.FIEMAP_EXTENT_UNWRITTEN) != 0)
+            if ((e.Flags & ExtentFlags.Unwritten) != 0)
             {
                 UnwrittenBytes += len;
             }
@@ -160,7 +161,7 @@ namespace Btrfs.Core
             }
 
             // Regions for the best count: logically contiguous extents, split at the largest extent size.
-            bool encoded = (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
+            bool encoded = (e.Flags & ExtentFlags.Encoded) != 0;
             if (previous is RawExtent before && before.End == e.Logical && encoded == regionEncoded)
             {
                 regionBytes += len;
@@ -186,7 +187,7 @@ namespace Btrfs.Core
                 runWritten = 0;
             }
 
-            if ((e.Flags & (Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN)) == 0)
+            if ((e.Flags & (ExtentFlags.DataInline | ExtentFlags.Unwritten)) == 0)
             {
                 runWritten += len;
                 WrittenBytes += len;

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>Measure-Fragmentation -Summary: totals over every file measured.</summary>
     public sealed class FragmentationSummary

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Threading.Tasks;
+    using Btrfs.Kernel;
 
     /// <summary>What one file of a batch gave: its result, or why there is none.</summary>
     public readonly record struct FileOutcome<T>(string Path, T? Result, FileOperationException? Error)
@@ -20,7 +21,7 @@ namespace Btrfs.Core
         /// again, never through a symbolic link), and runs <paramref name="work"/> on it; a failure is
         /// that file's outcome. The locations' directories must stay open until this returns.
         /// </summary>
-        internal static FileOutcome<T>[] Run<T>(IReadOnlyList<FileLocation> files, int parallelism, Func<RegularFile, T> work)
+        internal static FileOutcome<T>[] Run<T>(IReadOnlyList<FileLocation> files, int parallelism, Func<OpenFile, T> work)
             where T : class
         {
             ArgumentNullException.ThrowIfNull(files);
@@ -30,7 +31,7 @@ namespace Btrfs.Core
             {
                 try
                 {
-                    using RegularFile file = RegularFile.Open(files[i], OpenOptions.KnownRegular, fileSystems);
+                    using OpenFile file = OpenFile.Open(files[i], OpenOptions.KnownRegular, fileSystems);
                     outcomes[i] = new FileOutcome<T>(files[i].Path, work(file), null);
                 }
                 catch (FileOperationException ex)

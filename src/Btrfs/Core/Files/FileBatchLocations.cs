@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Walked files queued for a <see cref="FileBatch"/>: each directory's descriptor is duplicated

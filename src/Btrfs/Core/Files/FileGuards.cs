@@ -28,13 +28,13 @@ namespace Btrfs.Core
             what.Contains("{0}", StringComparison.Ordinal) ? what.Replace("{0}", $"'{path}'", StringComparison.Ordinal) : $"{what} '{path}'";
 
         /// <summary>Refuses immutable and append-only files, read-only mounts and read-only snapshots, and active swapfiles.</summary>
-        internal static void ThrowIfUnchangeable(RegularFile file, InodeFlags flags, string what)
+        internal static void ThrowIfUnchangeable(OpenFile file, InodeFlags flags, string what)
         {
             if ((flags & InodeFlags.Immutable) != 0)
             {
                 throw new FileOperationException(
                     FileErrorKind.Immutable,
-                    Libc.EPERM,
+                    Errno.EPERM,
                     "FS_IOC_GETFLAGS",
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: it is immutable (chattr +i), so it was left exactly as it is. If the change is intended, clear the attribute first (chattr -i, as root).");
@@ -44,7 +44,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.AppendOnly,
-                    Libc.EPERM,
+                    Errno.EPERM,
                     "FS_IOC_GETFLAGS",
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: it is append-only (chattr +a), so it was left exactly as it is. If the change is intended, clear the attribute first (chattr -a, as root).");
@@ -55,13 +55,13 @@ namespace Btrfs.Core
         }
 
         /// <summary>Refuses an active swapfile (listed in /proc/swaps), with this module's message rather than the kernel's ETXTBSY.</summary>
-        internal static void ThrowIfSwapfile(RegularFile file, string what)
+        internal static void ThrowIfSwapfile(OpenFile file, string what)
         {
             if (!file.IsDirectory && IsActiveSwapfile(file.Status))
             {
                 throw new FileOperationException(
                     FileErrorKind.ActiveSwapfile,
-                    Libc.ETXTBSY,
+                    Errno.ETXTBSY,
                     "/proc/swaps",
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: it is an active swapfile (listed in /proc/swaps). Run swapoff on it first; an active swapfile is never changed, cloned or deduplicated.");
@@ -69,13 +69,13 @@ namespace Btrfs.Core
         }
 
         /// <summary>Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume.</summary>
-        internal static void ThrowIfReadOnly(RegularFile file, string what)
+        internal static void ThrowIfReadOnly(OpenFile file, string what)
         {
             if (file.IsReadOnlyMount)
             {
                 throw new FileOperationException(
                     FileErrorKind.ReadOnlyFileSystem,
-                    Libc.EROFS,
+                    Errno.EROFS,
                     "statfs",
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: its filesystem is mounted read-only. Remount it read-write first if the change is intended.");
@@ -85,7 +85,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.ReadOnlySnapshot,
-                    Libc.EROFS,
+                    Errno.EROFS,
                     "BTRFS_IOC_GET_SUBVOL_INFO",
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: it is in the read-only btrfs snapshot or subvolume '{sv.Name}' (id {sv.Id}). Snapshots are meant to stay as they were taken; change the file in the writable subvolume instead.");
@@ -100,7 +100,7 @@ namespace Btrfs.Core
         /// <paramref name="assumeNotInUse"/> is given; otherwise the file is refused as unprovable.
         /// The change itself then holds a lease through the swap (<see cref="TemporaryFile.Replace"/>).
         /// </summary>
-        internal static void ThrowIfInUse(RegularFile file, string what, bool assumeNotInUse)
+        internal static void ThrowIfInUse(OpenFile file, string what, bool assumeNotInUse)
         {
             using WriteLease? lease = WriteLease.TryTake(file.Handle, out LeaseOutcome outcome, out int errno);
             if (lease is null)
@@ -115,7 +115,7 @@ namespace Btrfs.Core
         /// asked for at all, unless <paramref name="assumeNotInUse"/> (InUseUnknown). Returns only when
         /// the caller may go on without a lease.
         /// </summary>
-        internal static void ThrowUnleased(RegularFile file, string what, LeaseOutcome outcome, int errno, bool assumeNotInUse)
+        internal static void ThrowUnleased(OpenFile file, string what, LeaseOutcome outcome, int errno, bool assumeNotInUse)
         {
             List<FileUser> users = FindUsers(file);
             if (users.Count > 0 || outcome == LeaseOutcome.InUse)
@@ -143,7 +143,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The FileInUse refusal, naming the holders the /proc scan found (or saying they are invisible).</summary>
-        private static FileOperationException InUse(RegularFile file, string what, List<FileUser> users)
+        private static FileOperationException InUse(OpenFile file, string what, List<FileUser> users)
         {
             string by;
             if (users.Count == 0)
@@ -160,7 +160,7 @@ namespace Btrfs.Core
 
             return new FileOperationException(
                 FileErrorKind.InUse,
-                Libc.EBUSY,
+                Errno.EBUSY,
                 "fcntl(F_SETLEASE)",
                 file.Path,
                 $"Cannot {Phrase(what, file.Path)}: it is in use by {by}. A process that keeps the file open would go on writing to the old copy and its writes would be lost. Stop it (for example shut down the VM) and try again; -Force does not override this.");
@@ -195,7 +195,7 @@ namespace Btrfs.Core
         /// the file open, or mapped (a mapping outlives its descriptor). Processes whose /proc entries
         /// this user cannot read are not seen: as root every process is.
         /// </summary>
-        internal static List<FileUser> FindUsers(RegularFile file)
+        internal static List<FileUser> FindUsers(OpenFile file)
         {
             FileStatus st = file.Status;
             int self = Environment.ProcessId;
@@ -364,7 +364,7 @@ namespace Btrfs.Core
     /// <summary>The btrfs subvolume (or snapshot) a file lives in: BTRFS_IOC_GET_SUBVOL_INFO, which needs no privilege.</summary>
     internal readonly record struct BtrfsSubvolume(ulong Id, string Name, bool IsReadOnly)
     {
-        internal static unsafe BtrfsSubvolume? Of(RegularFile file)
+        internal static unsafe BtrfsSubvolume? Of(OpenFile file)
         {
             Libc.BtrfsSubvolInfo info = default;
             // The kernel can return a positive value on success (a leftover of its tree search): only < 0 fails.

@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Globalization;
     using System.IO;
     using System.Text;
+    using Btrfs.Kernel;
 
     /// <summary>One line of /proc/self/mountinfo (proc(5)).</summary>
     internal sealed record MountEntry(
@@ -90,7 +91,7 @@ namespace Btrfs.Core
         internal MountEntry? ById(ulong mountId) => entries.Find(e => e.MountId == mountId);
 
         /// <summary>The mount an open file lives on.</summary>
-        internal MountEntry? For(RegularFile file) => file.Status.MountId != 0 ? ById(file.Status.MountId) : null;
+        internal MountEntry? For(OpenFile file) => file.Status.MountId != 0 ? ById(file.Status.MountId) : null;
 
         /// <summary>Mount points are written with \040 (space), \011 (tab), \012 (newline), \134 (backslash).</summary>
         internal static string Unescape(string s)

@@ -7,6 +7,7 @@ namespace Btrfs.Core
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>What a rewrite changes on the new inode, and how it reports.</summary>
     internal sealed class RewriteOptions
@@ -65,7 +66,7 @@ namespace Btrfs.Core
     internal static class SafeRewrite
     {
         /// <summary>Runs the rewrite of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>).</summary>
-        internal static void Run(RegularFile source, RewriteSession session, RewriteOptions options)
+        internal static void Run(OpenFile source, RewriteSession session, RewriteOptions options)
         {
             string full = System.IO.Path.GetFullPath(source.Path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
@@ -88,11 +89,11 @@ namespace Btrfs.Core
             string tempLabel = $"the new copy of '{source.Path}'";
 
             // 1. Attributes that only take on an empty file.
-            InodeFlags tempFlags = InodeFlagsIo.Get(temp.Handle, tempLabel);
+            InodeFlags tempFlags = InodeAttributes.Get(temp.Handle, tempLabel);
             InodeFlags wanted = (tempFlags | options.SetFlags) & ~options.ClearFlags;
             if (wanted != tempFlags)
             {
-                tempFlags = InodeFlagsIo.Set(temp.Handle, tempLabel, wanted);
+                tempFlags = InodeAttributes.Set(temp.Handle, tempLabel, wanted);
             }
 
             if ((tempFlags & options.SetFlags) != options.SetFlags || (tempFlags & options.ClearFlags) != 0)
@@ -108,7 +109,7 @@ namespace Btrfs.Core
             // 2. The data, synced, then proof that it reads back identical (before the times are set:
             //    reading the copy could move its access time).
             options.Cancel.ThrowIfCancellationRequested();
-            HoleAwareCopy.Copy(source, temp.Handle, source.Path, before.Size, options.Progress, options.Cancel);
+            DataCopy.Copy(source, temp.Handle, source.Path, before.Size, options.Progress, options.Cancel);
             if (!SyncWhileComparing(source, temp.Handle, tempLabel, before.Size, options.Cancel))
             {
                 ThrowIfChanged(source, before, dir, name); // a writer explains a difference better than the disk does
@@ -121,7 +122,7 @@ namespace Btrfs.Core
             }
 
             // 3. The metadata, times last (every other change would touch them).
-            InodeFlags originalFlags = InodeFlagsIo.Get(source.Handle, source.Path);
+            InodeFlags originalFlags = InodeAttributes.Get(source.Handle, source.Path);
             MetadataCopy.Copy(source, temp.Handle, tempLabel, tempFlags, originalFlags, skipXattrs: options.SkipXattrs);
             Sync(temp.Handle, source.Path, before.Size);
 
@@ -134,30 +135,27 @@ namespace Btrfs.Core
                 options.Cancel.ThrowIfCancellationRequested();
                 options.BeforeSwap?.Invoke();
             });
-            if (Libc.FSync(dir) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", dirPath, "The new file is in place, but the directory could not be synced:");
-            }
+            Files.Sync(dir, dirPath, "The new file is in place, but the directory could not be synced:");
         }
 
         /// <summary>
         /// fsync of the copy on another thread while its data is compared with the original's: the
         /// disk writes and the comparison (page cache and CPU) overlap. Both must succeed.
         /// </summary>
-        private static bool SyncWhileComparing(RegularFile source, SafeFileDescriptor copy, string copyLabel, long size, CancellationToken cancel)
+        private static bool SyncWhileComparing(OpenFile source, SafeFileDescriptor copy, string copyLabel, long size, CancellationToken cancel)
         {
-            Task<int> sync = Task.Run(() => Libc.FSync(copy) == 0 ? 0 : Marshal.GetLastPInvokeError());
+            Task<int> sync = Task.Run(() => Files.TrySync(copy));
             bool same;
             try
             {
-                same = HoleAwareCopy.SameData(source, copy, copyLabel, size, cancel);
+                same = DataCopy.SameData(source, copy, copyLabel, size, cancel);
             }
             finally
             {
                 int errno = sync.GetAwaiter().GetResult(); // the descriptor must outlive the fsync
                 if (errno != 0)
                 {
-                    throw HoleAwareCopy.Failure(errno, "fsync", source.Path, size, size);
+                    throw DataCopy.Failure(errno, "fsync", source.Path, size, size);
                 }
             }
 
@@ -166,16 +164,16 @@ namespace Btrfs.Core
 
         private static void Sync(SafeFileDescriptor fd, string path, long size)
         {
-            if (Libc.FSync(fd) != 0)
+            if (Files.TrySync(fd) is int errno and not 0)
             {
-                throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", path, size, size);
+                throw DataCopy.Failure(errno, "fsync", path, size, size);
             }
         }
 
-        private static void ThrowIfChanged(RegularFile source, in FileStatus before, SafeFileDescriptor dir, string name)
+        private static void ThrowIfChanged(OpenFile source, in FileStatus before, SafeFileDescriptor dir, string name)
         {
             FileStatus now = source.Restat();
-            bool samePath = Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW, FileStatus.Mask, out Libc.StatX st) == 0 && FileStatus.From(st).SameInode(before);
+            bool samePath = FileStatus.OfAt(dir, name) is FileStatus st && st.SameInode(before);
             if (now.SameContentStamp(before) && samePath)
             {
                 return;

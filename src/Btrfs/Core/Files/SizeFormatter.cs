@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System.Globalization;
+    using Btrfs.Kernel;
 
     /// <summary>Human-readable byte counts for format views (binary units). Properties stay raw numbers.</summary>
     public static class SizeFormatter

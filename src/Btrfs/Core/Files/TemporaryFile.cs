@@ -65,7 +65,7 @@ namespace Btrfs.Core
 
                 int errno = Marshal.GetLastPInvokeError();
                 fd.Dispose();
-                if (errno is not (Libc.EOPNOTSUPP or Libc.EISDIR or Libc.EINVAL))
+                if (errno is not (Errno.EOPNOTSUPP or Errno.EISDIR or Errno.EINVAL))
                 {
                     throw CreateFailure(errno, dirPath, name);
                 }
@@ -124,7 +124,7 @@ namespace Btrfs.Core
         /// </list>
         /// Every refusal leaves the original exactly as it was, under its name.
         /// </summary>
-        internal void Replace(RegularFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged)
+        internal void Replace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged)
         {
             EnsureLinked(name, path);
             using WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
@@ -138,7 +138,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.InUse,
-                    Libc.EAGAIN,
+                    Errno.EAGAIN,
                     "fcntl(F_SETLEASE)",
                     path,
                     $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy under its temporary name '{linkedName}'. The original was left as it is; the copy was removed.");
@@ -149,7 +149,7 @@ namespace Btrfs.Core
             if (Libc.RenameAt2(dir, linkedName!, dir, name, Libc.RENAME_EXCHANGE) != 0)
             {
                 int exchangeErrno = Marshal.GetLastPInvokeError();
-                if (exchangeErrno is not (Libc.EINVAL or Libc.ENOSYS or Libc.EOPNOTSUPP))
+                if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
                 {
                     throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
                 }
@@ -202,7 +202,7 @@ namespace Btrfs.Core
                     committed = true;
                     throw new FileOperationException(
                         FileErrorKind.InUse,
-                        Libc.EAGAIN,
+                        Errno.EAGAIN,
                         "fcntl(F_GETLEASE)",
                         path,
                         $"Cannot {FileGuards.Phrase(what, path)}: processes opened both the original and the new copy while one replaced the other. The original is back under its name, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
@@ -385,7 +385,7 @@ namespace Btrfs.Core
         private static FileOperationException OpenedMeanwhile(string path, string what) =>
             new(
                 FileErrorKind.InUse,
-                Libc.EAGAIN,
+                Errno.EAGAIN,
                 "fcntl(F_GETLEASE)",
                 path,
                 $"Cannot {FileGuards.Phrase(what, path)}: another process opened it while it was being replaced. It was left exactly as it was, under its name, for that process; the copy was removed. Try again when nothing uses the file.");
@@ -401,7 +401,7 @@ namespace Btrfs.Core
             }
 
             int errno = Marshal.GetLastPInvokeError();
-            if (errno is not (Libc.ENOENT or Libc.EPERM or Libc.EINVAL))
+            if (errno is not (Errno.ENOENT or Errno.EPERM or Errno.EINVAL))
             {
                 return errno;
             }
@@ -428,7 +428,7 @@ namespace Btrfs.Core
         }
 
         private static FileOperationException LinkFailure(int errno, string path) =>
-            errno == Libc.EEXIST
+            errno == Errno.EEXIST
                 ? new FileOperationException(FileErrorKind.AlreadyExists, errno, "linkat", path, $"Cannot create '{path}': a file of that name appeared meanwhile. It was left as it is; the new file was discarded.")
                 : FileOperationException.FromErrno(errno, "linkat", path, "Cannot create", "Nothing was left behind.");
 
@@ -450,7 +450,7 @@ namespace Btrfs.Core
                 "open(O_TMPFILE)",
                 Path.Combine(dirPath, name),
                 "Cannot create a new file next to",
-                errno is Libc.EACCES or Libc.EPERM ? "Writing into its directory needs write permission there. Nothing was changed." : "Nothing was changed.");
+                errno is Errno.EACCES or Errno.EPERM ? "Writing into its directory needs write permission there. Nothing was changed." : "Nothing was changed.");
 
         [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex TemporaryName();

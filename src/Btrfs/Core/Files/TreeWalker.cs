@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>What a walk found at a path.</summary>
     public enum WalkEntryKind
@@ -60,6 +61,8 @@ namespace Btrfs.Core
     /// </summary>
     public static class TreeWalker
     {
+        private const string Skipped = "Its contents were skipped; the rest of the tree was processed.";
+
         /// <summary>Walks <paramref name="root"/>: a file yields itself, a directory itself and everything below it.</summary>
         public static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems = false) => Walk(root, crossFileSystems, null);
 
@@ -85,17 +88,16 @@ namespace Btrfs.Core
         {
             if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
             {
-                int errno = Marshal.GetLastPInvokeError();
-                yield return new WalkEntry(root, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "stat", root, "Cannot read"));
+                yield return new WalkEntry(root, WalkEntryKind.Error, Errno.Failure("stat", root, "Cannot read"));
                 yield break;
             }
 
-            if ((top.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+            if (top.IsSymbolicLink)
             {
-                string target = Libc.RealPath(root) is string real ? $" ('{real}')" : string.Empty;
+                string target = Files.RealPath(root) is string real ? $" ('{real}')" : string.Empty;
                 yield return new WalkEntry(root, WalkEntryKind.Error, new FileOperationException(
                     FileErrorKind.IsSymbolicLink,
-                    Libc.ELOOP,
+                    Errno.ELOOP,
                     "lstat",
                     root,
                     $"Cannot walk '{root}': it is a symbolic link, and -Recurse never follows symbolic links. Pass the path of its target{target} instead."));
@@ -106,16 +108,14 @@ namespace Btrfs.Core
             // point relative to it.
             string parentPath = root == "/" ? "/" : (System.IO.Path.GetDirectoryName(root) is { Length: > 0 } p ? p : ".");
             string rootName = root == "/" ? "." : System.IO.Path.GetFileName(root);
-            SafeFileDescriptor parent = Libc.Open(parentPath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            if (parent.IsInvalid)
+            SafeFileDescriptor? parent = DirectoryHandle.TryOpen(parentPath, "Nothing below it was processed.", out FileOperationException? parentError);
+            if (parent is null)
             {
-                int errno = Marshal.GetLastPInvokeError();
-                parent.Dispose();
-                yield return new WalkEntry(root, WalkEntryKind.Error, FileOperationException.FromErrno(errno, "open", parentPath, "Cannot open the directory", "Nothing below it was processed."));
+                yield return new WalkEntry(root, WalkEntryKind.Error, parentError);
                 yield break;
             }
 
-            var stack = new Stack<Level>();
+            var stack = new Stack<DirectoryListing>();
             try
             {
                 var rootLocation = new FileLocation(parent, rootName, root);
@@ -126,7 +126,7 @@ namespace Btrfs.Core
                 }
 
                 // A directory that cannot be listed is reported once, as an error, instead of as a directory.
-                Level? first = OpenLevel(parent, rootName, root, out FileOperationException? rootError);
+                DirectoryListing? first = DirectoryListing.TryOpen(parent, rootName, root, Skipped, out FileOperationException? rootError);
                 if (first is null)
                 {
                     yield return new WalkEntry(root, WalkEntryKind.Error, rootError);
@@ -145,8 +145,8 @@ namespace Btrfs.Core
 
                 while (stack.Count > 0)
                 {
-                    Level level = stack.Peek();
-                    (string Name, byte Type)? next = Next(level, out FileOperationException? readError);
+                    DirectoryListing level = stack.Peek();
+                    (string Name, EntryType Type)? next = level.Next(out FileOperationException? readError);
                     if (readError is not null)
                     {
                         yield return new WalkEntry(level.Path, WalkEntryKind.Error, readError);
@@ -160,7 +160,7 @@ namespace Btrfs.Core
 
                     string path = level.Path == "/" ? "/" + entry.Name : level.Path + "/" + entry.Name;
                     var location = new FileLocation(level.Handle, entry.Name, path);
-                    WalkEntryKind kind = Classify(level.Handle, entry.Type, entry.Name);
+                    WalkEntryKind kind = KindOf(entry.Type);
                     if (kind != WalkEntryKind.Directory)
                     {
                         if (filter.TakesFile(entry.Name))
@@ -176,13 +176,13 @@ namespace Btrfs.Core
                         continue; // excluded: neither it nor anything below it
                     }
 
-                    Level? sub = OpenLevel(level.Handle, entry.Name, path, out FileOperationException? openError);
+                    DirectoryListing? sub = DirectoryListing.TryOpen(level.Handle, entry.Name, path, Skipped, out FileOperationException? openError);
                     if (sub is null)
                     {
                         // Swapped for a symbolic link (or something else) since it was listed: never followed.
-                        if (openError!.Errno is Libc.ELOOP or Libc.ENOTDIR)
+                        if (openError!.Errno is Errno.ELOOP or Errno.ENOTDIR)
                         {
-                            WalkEntryKind now = Classify(level.Handle, Libc.DT_UNKNOWN, entry.Name);
+                            WalkEntryKind now = KindOf(level.TypeOf(entry.Name));
                             yield return new WalkEntry(path, now == WalkEntryKind.Directory ? WalkEntryKind.Other : now) { Location = location };
                         }
                         else
@@ -210,7 +210,7 @@ namespace Btrfs.Core
                         sub.Dispose();
                         yield return new WalkEntry(path, WalkEntryKind.Error, new FileOperationException(
                             FileErrorKind.InvalidArgument,
-                            Libc.ELOOP,
+                            Errno.ELOOP,
                             "openat",
                             path,
                             $"Not descending into '{path}': it is the same directory as one above it (a bind mount makes a loop), and walking it would never end. The rest of the tree was processed.")) { Location = location };
@@ -247,75 +247,9 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>One directory being listed: its descriptor (handed out) and a stream over a duplicate of it.</summary>
-        private sealed class Level : IDisposable
+        private static bool IsAncestor(Stack<DirectoryListing> stack, in FileStatus st)
         {
-            internal Level(string path, SafeFileDescriptor handle, SafeDirectoryStream stream, FileStatus status)
-            {
-                Path = path;
-                Handle = handle;
-                Stream = stream;
-                Status = status;
-            }
-
-            internal string Path { get; }
-
-            internal SafeFileDescriptor Handle { get; }
-
-            internal SafeDirectoryStream Stream { get; }
-
-            internal FileStatus Status { get; }
-
-            public void Dispose()
-            {
-                Stream.Dispose();
-                Handle.Dispose();
-            }
-        }
-
-        private static Level? OpenLevel(SafeFileDescriptor parent, string name, string path, out FileOperationException? error)
-        {
-            error = null;
-            SafeFileDescriptor fd = Libc.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-            if (fd.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                fd.Dispose();
-                error = FileOperationException.FromErrno(errno, "openat", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
-                return null;
-            }
-
-            if (FileStatus.Of(fd) is not FileStatus st)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                fd.Dispose();
-                error = FileOperationException.FromErrno(errno, "fstat", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
-                return null;
-            }
-
-            // fdopendir takes the descriptor it is given: give it a duplicate, keep the original to hand out.
-            int dup = Libc.Fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
-            SafeDirectoryStream stream = dup < 0 ? new SafeDirectoryStream() : Libc.FdOpenDir(dup);
-            if (stream.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (dup >= 0)
-                {
-                    _ = Libc.Close(dup);
-                }
-
-                stream.Dispose();
-                fd.Dispose();
-                error = FileOperationException.FromErrno(errno, "fdopendir", path, "Cannot read the directory", "Its contents were skipped; the rest of the tree was processed.");
-                return null;
-            }
-
-            return new Level(path, fd, stream, st);
-        }
-
-        private static bool IsAncestor(Stack<Level> stack, in FileStatus st)
-        {
-            foreach (Level level in stack)
+            foreach (DirectoryListing level in stack)
             {
                 if (level.Status.SameInode(st))
                 {
@@ -329,56 +263,12 @@ namespace Btrfs.Core
         private static FileOperationException Swapped(string path) =>
             new(FileErrorKind.ChangedDuringCopy, 0, "openat", path, $"Cannot walk '{path}': it was replaced by another file while it was being opened. Nothing below it was processed.");
 
-        private static unsafe (string Name, byte Type)? Next(Level level, out FileOperationException? error)
+        private static WalkEntryKind KindOf(EntryType type) => type switch
         {
-            error = null;
-            while (true)
-            {
-                Marshal.SetLastPInvokeError(0);
-                byte* d = Libc.ReadDir(level.Stream);
-                if (d == null)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno != 0)
-                    {
-                        error = FileOperationException.FromErrno(errno, "readdir", level.Path, "Cannot read the directory", "The rest of it was skipped.");
-                    }
-
-                    return null;
-                }
-
-                string name = Marshal.PtrToStringUTF8((nint)(d + Libc.DirentNameOffset)) ?? string.Empty;
-                if (name is "." or ".." || name.Length == 0)
-                {
-                    continue;
-                }
-
-                return (name, d[Libc.DirentTypeOffset]);
-            }
-        }
-
-        private static WalkEntryKind Classify(SafeFileDescriptor dir, byte type, string name)
-        {
-            switch (type)
-            {
-                case Libc.DT_REG: return WalkEntryKind.File;
-                case Libc.DT_DIR: return WalkEntryKind.Directory;
-                case Libc.DT_LNK: return WalkEntryKind.SymbolicLink;
-                case Libc.DT_UNKNOWN:
-                    if (FileStatus.OfAt(dir, name) is FileStatus st)
-                    {
-                        return (st.Mode & Libc.S_IFMT) switch
-                        {
-                            Libc.S_IFREG => WalkEntryKind.File,
-                            Libc.S_IFDIR => WalkEntryKind.Directory,
-                            Libc.S_IFLNK => WalkEntryKind.SymbolicLink,
-                            _ => WalkEntryKind.Other,
-                        };
-                    }
-
-                    return WalkEntryKind.Other;
-                default: return WalkEntryKind.Other;
-            }
-        }
+            EntryType.File => WalkEntryKind.File,
+            EntryType.Directory => WalkEntryKind.Directory,
+            EntryType.SymbolicLink => WalkEntryKind.SymbolicLink,
+            _ => WalkEntryKind.Other,
+        };
     }
 }

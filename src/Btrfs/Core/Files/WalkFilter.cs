@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// What a -Recurse walk takes, as Get-ChildItem's -Include, -Exclude and -Depth: files whose name an

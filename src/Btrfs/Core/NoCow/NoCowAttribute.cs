@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>What <see cref="NoCowAttribute.Change"/> did.</summary>
     public enum NoCowChange
@@ -22,32 +23,27 @@ namespace Btrfs.Core
         internal const string CompressionProperty = "btrfs.compression";
 
         /// <summary>The file's compression property (zstd, lzo, zlib...), or null when it has none.</summary>
-        internal static unsafe string? CompressionPropertyOf(RegularFile item)
-        {
-            byte* buffer = stackalloc byte[64];
-            nint n = Libc.FGetXattr(item.Handle, CompressionProperty, buffer, 64);
-            return n <= 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('\0');
-        }
+        internal static string? CompressionPropertyOf(OpenFile item) => Xattrs.TryGetText(item.Handle, CompressionProperty);
 
         /// <summary>
         /// Checks that the attribute can change, returning the open item and its flags; throws
         /// <see cref="FileOperationException"/> with the reason otherwise. Symbolic links are refused.
         /// </summary>
-        internal static RegularFile OpenForChange(string path, out InodeFlags flags) =>
-            Checked(RegularFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow), out flags);
+        internal static OpenFile OpenForChange(string path, out InodeFlags flags) =>
+            Checked(OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow), out flags);
 
         /// <summary>As <see cref="OpenForChange(string, out InodeFlags)"/>, for what the tree walker found (a directory through its own descriptor).</summary>
-        internal static RegularFile OpenForChange(WalkEntry entry, out InodeFlags flags) =>
+        internal static OpenFile OpenForChange(WalkEntry entry, out InodeFlags flags) =>
             Checked(
-                entry.Handle is { } dir ? RegularFile.FromDirectory(dir, entry.Path) : RegularFile.Open(entry.Location!.Value, OpenOptions.AllowDirectory | OpenOptions.NoFollow),
+                entry.Handle is { } dir ? OpenFile.FromDirectory(dir, entry.Path) : OpenFile.Open(entry.Location!.Value, OpenOptions.AllowDirectory | OpenOptions.NoFollow),
                 out flags);
 
-        private static RegularFile Checked(RegularFile item, out InodeFlags flags)
+        private static OpenFile Checked(OpenFile item, out InodeFlags flags)
         {
             try
             {
                 ThrowUnlessBtrfs(item, "change the NOCOW attribute of");
-                flags = InodeFlagsIo.Get(item.Handle, item.Path);
+                flags = InodeAttributes.Get(item.Handle, item.Path);
                 return item;
             }
             catch
@@ -64,7 +60,7 @@ namespace Btrfs.Core
         /// </summary>
         public static NoCowChange Change(string path, bool enable, bool skipNonEmpty = false)
         {
-            using RegularFile item = OpenForChange(path, out InodeFlags flags);
+            using OpenFile item = OpenForChange(path, out InodeFlags flags);
             NoCowChange plan = Check(item, flags, enable, skipNonEmpty);
             if (plan == NoCowChange.Changed)
             {
@@ -79,7 +75,7 @@ namespace Btrfs.Core
         /// attribute, <see cref="NoCowChange.AlreadySet"/>, or <see cref="NoCowChange.SkippedNotEmpty"/>;
         /// throws <see cref="FileOperationException"/> when the change is refused.
         /// </summary>
-        internal static NoCowChange Check(RegularFile item, InodeFlags flags, bool enable, bool skipNonEmpty)
+        internal static NoCowChange Check(OpenFile item, InodeFlags flags, bool enable, bool skipNonEmpty)
         {
             bool isNoCow = (flags & InodeFlags.NoCow) != 0;
             if (isNoCow == enable)
@@ -110,7 +106,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.NoCowConflictsWithCompression,
-                    Libc.EINVAL,
+                    Errno.EINVAL,
                     "FS_IOC_SETFLAGS",
                     item.Path,
                     $"Cannot {verb}: it has the compression attribute (chattr +c), and NOCOW and compression exclude each other (NOCOW data is never compressed). Clear compression first (chattr -c), then run Set-NoCow again. Nothing was changed.");
@@ -120,10 +116,10 @@ namespace Btrfs.Core
         }
 
         /// <summary>Changes the attribute (after <see cref="Check"/> said it can) and proves it by reading it back.</summary>
-        internal static void Apply(RegularFile item, InodeFlags flags, bool enable)
+        internal static void Apply(OpenFile item, InodeFlags flags, bool enable)
         {
             InodeFlags wanted = enable ? flags | InodeFlags.NoCow : flags & ~InodeFlags.NoCow;
-            InodeFlags after = InodeFlagsIo.Set(item.Handle, item.Path, wanted);
+            InodeFlags after = InodeAttributes.Set(item.Handle, item.Path, wanted);
             if (((after & InodeFlags.NoCow) != 0) != enable)
             {
                 throw new FileOperationException(
@@ -135,10 +131,10 @@ namespace Btrfs.Core
             }
         }
 
-        private static string Verb(RegularFile item, bool enable) => enable ? $"make '{item.Path}' NOCOW" : $"clear NOCOW on '{item.Path}'";
+        private static string Verb(OpenFile item, bool enable) => enable ? $"make '{item.Path}' NOCOW" : $"clear NOCOW on '{item.Path}'";
 
         /// <summary>Refuses filesystems without the NOCOW attribute, naming the filesystem.</summary>
-        internal static void ThrowUnlessBtrfs(RegularFile item, string what)
+        internal static void ThrowUnlessBtrfs(OpenFile item, string what)
         {
             if (item.FileSystem.Kind == FileSystemKind.Btrfs)
             {
@@ -154,7 +150,7 @@ namespace Btrfs.Core
             };
             throw new FileOperationException(
                 FileErrorKind.NoCowNotSupported,
-                Libc.EOPNOTSUPP,
+                Errno.EOPNOTSUPP,
                 "FS_IOC_SETFLAGS",
                 item.Path,
                 $"Cannot {FileGuards.Phrase(what, item.Path)}: it is on {fs}, which has no NOCOW attribute ({why}). Nothing was changed.");

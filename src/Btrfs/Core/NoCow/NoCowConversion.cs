@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>What a conversion may do beyond the safe default.</summary>
     public sealed record NoCowConversionOptions
@@ -31,11 +32,11 @@ namespace Btrfs.Core
     /// </summary>
     public sealed class NoCowConversion : IDisposable
     {
-        private readonly RegularFile file;
+        private readonly OpenFile file;
         private readonly NoCowConversionOptions options;
         private readonly List<string> warnings = new();
 
-        private NoCowConversion(RegularFile file, bool toNoCow, NoCowConversionOptions options)
+        private NoCowConversion(OpenFile file, bool toNoCow, NoCowConversionOptions options)
         {
             this.file = file;
             this.options = options;
@@ -72,13 +73,13 @@ namespace Btrfs.Core
         /// space. Throws <see cref="FileOperationException"/>.
         /// </summary>
         public static NoCowConversion Prepare(string path, bool toNoCow, NoCowConversionOptions? options = null) =>
-            Prepare(RegularFile.Open(path, OpenOptions.NoFollow), toNoCow, options);
+            Prepare(OpenFile.Open(path, OpenOptions.NoFollow), toNoCow, options);
 
         /// <summary>As <see cref="Prepare(string, bool, NoCowConversionOptions?)"/>, for a file the tree walker found: opened relative to its directory.</summary>
         internal static NoCowConversion Prepare(FileLocation location, bool toNoCow, NoCowConversionOptions? options = null) =>
-            Prepare(RegularFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), toNoCow, options);
+            Prepare(OpenFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular), toNoCow, options);
 
-        private static NoCowConversion Prepare(RegularFile file, bool toNoCow, NoCowConversionOptions? options)
+        private static NoCowConversion Prepare(OpenFile file, bool toNoCow, NoCowConversionOptions? options)
         {
             var plan = new NoCowConversion(file, toNoCow, options ?? new NoCowConversionOptions());
             try
@@ -125,7 +126,7 @@ namespace Btrfs.Core
         /// <summary>Test-NoCow -Detailed of the file now under the name (the new one after <see cref="Run"/>), opened relative to its directory.</summary>
         public NoCowStatus Inspect()
         {
-            using RegularFile now = RegularFile.Open(new FileLocation(file.Directory!, file.Name, file.Path), OpenOptions.NoFollow);
+            using OpenFile now = OpenFile.Open(new FileLocation(file.Directory!, file.Name, file.Path), OpenOptions.NoFollow);
             return NoCowInspector.Inspect(now);
         }
 
@@ -136,7 +137,7 @@ namespace Btrfs.Core
         {
             string what = ToNoCow ? "convert {0} to NOCOW" : "convert {0} to COW";
             NoCowAttribute.ThrowUnlessBtrfs(file, what);
-            InodeFlags flags = InodeFlagsIo.Get(file.Handle, file.Path);
+            InodeFlags flags = InodeAttributes.Get(file.Handle, file.Path);
             if (((flags & InodeFlags.NoCow) != 0) == ToNoCow)
             {
                 AlreadyInState = true;
@@ -162,14 +163,14 @@ namespace Btrfs.Core
             CheckCompression(flags, what);
             FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
-            DataBytes = HoleAwareCopy.DataBytes(file.Handle, file.Size, file.Path);
+            DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);
             AvailableBytes = file.AvailableBytes();
             long needed = Math.Max(DataBytes, Math.Min(file.Status.AllocatedBytes, file.Size));
             if (needed > AvailableBytes)
             {
                 throw new FileOperationException(
                     FileErrorKind.InsufficientSpace,
-                    Libc.ENOSPC,
+                    0,
                     "statfs",
                     file.Path,
                     $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
@@ -202,7 +203,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.NoCowConflictsWithCompression,
-                    Libc.EINVAL,
+                    0,
                     "FS_IOC_GETFLAGS",
                     file.Path,
                     $"Cannot {FileGuards.Phrase(what, file.Path)}: it has {has}, and btrfs never compresses NOCOW data, so the two exclude each other. Add -DropCompression to convert it without compression, or clear it first (chattr -c; btrfs property set <file> compression ''). Nothing was changed.");

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>Test-NoCow's Core: reads the attribute, the parent's, the mount and the shared extents; never changes anything.</summary>
     public static class NoCowInspector
@@ -8,19 +9,19 @@ namespace Btrfs.Core
         /// <summary>Inspects a regular file or directory (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
         public static NoCowStatus Inspect(string path)
         {
-            using RegularFile item = RegularFile.Open(path, OpenOptions.AllowDirectory);
+            using OpenFile item = OpenFile.Open(path, OpenOptions.AllowDirectory);
             return Inspect(item);
         }
 
         /// <summary>Inspects an item that is already open.</summary>
-        public static NoCowStatus Inspect(RegularFile item)
+        internal static NoCowStatus Inspect(OpenFile item)
         {
             ArgumentNullException.ThrowIfNull(item);
             FileItemType type = item.IsDirectory ? FileItemType.Directory : FileItemType.File;
             long size = item.IsDirectory ? 0 : item.Size;
             (long sharedBytes, long sharedCount) = item.IsDirectory ? (0, 0) : SharedExtents(item);
             bool btrfs = item.FileSystem.Kind == FileSystemKind.Btrfs;
-            InodeFlags flags = btrfs ? InodeFlagsIo.Get(item.Handle, item.Path) : InodeFlags.None;
+            InodeFlags flags = btrfs ? InodeAttributes.Get(item.Handle, item.Path) : InodeFlags.None;
             MountEntry? mount = btrfs ? MountTable.Read().For(item) : null;
             bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
             string? compressOption = mount?.CompressOption;
@@ -42,7 +43,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>Bytes and count of the extents FIEMAP marks shared; 0 where there is no FIEMAP.</summary>
-        internal static (long Bytes, long Count) SharedExtents(RegularFile file)
+        internal static (long Bytes, long Count) SharedExtents(OpenFile file)
         {
             if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
             {
@@ -67,7 +68,7 @@ namespace Btrfs.Core
         {
             try
             {
-                return (InodeFlagsIo.Get(dir, path) & InodeFlags.NoCow) != 0;
+                return (InodeAttributes.Get(dir, path) & InodeFlags.NoCow) != 0;
             }
             catch (FileOperationException)
             {
@@ -78,12 +79,12 @@ namespace Btrfs.Core
         /// <summary>The NOCOW attribute of the directory holding <paramref name="path"/> (after resolving links); false when unreadable.</summary>
         internal static bool ParentIsNoCow(string path)
         {
-            string full = Interop.Libc.RealPath(path) ?? System.IO.Path.GetFullPath(path);
+            string full = Files.RealPath(path) ?? System.IO.Path.GetFullPath(path);
             string parent = System.IO.Path.GetDirectoryName(full) ?? full;
             try
             {
-                using RegularFile dir = RegularFile.Open(parent, OpenOptions.AllowDirectory);
-                return (InodeFlagsIo.Get(dir.Handle, parent) & InodeFlags.NoCow) != 0;
+                using OpenFile dir = OpenFile.Open(parent, OpenOptions.AllowDirectory);
+                return (InodeAttributes.Get(dir.Handle, parent) & InodeFlags.NoCow) != 0;
             }
             catch (FileOperationException)
             {

@@ -1,5 +1,7 @@
 namespace Btrfs.Core
 {
+    using Btrfs.Kernel;
+
     /// <summary>The facts a NOCOW verdict rests on.</summary>
     internal readonly record struct NoCowFacts(
         FileItemType ItemType,

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System.Collections.Generic;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Get-BtrfsExtentOwner's grouped answer: one file (in one subvolume or snapshot) that references

@@ -6,6 +6,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Text;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>Every reference to one extent, and what could not be listed or named.</summary>
     public sealed class ExtentOwnerList
@@ -41,17 +42,17 @@ namespace Btrfs.Core
     {
         private const int FirstBufferSize = 64 * 1024;
         private const int InoPathsBufferSize = 4096; // the kernel never fills more (btrfs_ioctl_ino_to_path)
-        private readonly RegularFile anchor;
+        private readonly OpenFile anchor;
         private readonly SubvolumeMap subvolumes;
         private readonly HashSet<ulong> warnedSubvolumes = new();
         private byte[] buffer = new byte[FirstBufferSize];
         private bool committed;
 
         /// <summary>Resolves owners on the filesystem of <paramref name="anchor"/> (any open file or directory on it; not disposed here).</summary>
-        public ExtentOwners(RegularFile anchor)
+        internal ExtentOwners(OpenFile anchor)
         {
             ArgumentNullException.ThrowIfNull(anchor);
-            BtrfsFileExtents.RequireBtrfs(anchor, "list the owners of extents on the filesystem of");
+            BtrfsOnly.Require(anchor, "list the owners of extents on the filesystem of");
             this.anchor = anchor;
             subvolumes = new SubvolumeMap(anchor, MountTable.Read());
         }
@@ -76,7 +77,7 @@ namespace Btrfs.Core
             foreach ((ulong inode, ulong offset, ulong root) in refs)
             {
                 string? subvolumePath = subvolumes.PathOf(root);
-                RegularFile? dir = subvolumes.DirectoryOf(root);
+                OpenFile? dir = subvolumes.DirectoryOf(root);
                 if (dir is null)
                 {
                     if (warnedSubvolumes.Add(root))
@@ -122,7 +123,7 @@ namespace Btrfs.Core
         /// [offset, offset + length) reference, once each, with the file offset reached (for progress).
         /// Throws ExtentNotFound when the range holds no data extent (holes, inline data, past the end).
         /// </summary>
-        public IEnumerable<(ExtentOwnerList Owners, long Reached)> FindInRange(RegularFile file, long offset, long length)
+        internal IEnumerable<(ExtentOwnerList Owners, long Reached)> FindInRange(OpenFile file, long offset, long length)
         {
             foreach ((ExtentOwnerList owners, long reached, _) in FindInRangeWithSizes(file, offset, length))
             {
@@ -131,7 +132,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>As <see cref="FindInRange"/>, with each extent's size on disk (disk_num_bytes).</summary>
-        internal IEnumerable<(ExtentOwnerList Owners, long Reached, long ExtentBytes)> FindInRangeWithSizes(RegularFile file, long offset, long length)
+        internal IEnumerable<(ExtentOwnerList Owners, long Reached, long ExtentBytes)> FindInRangeWithSizes(OpenFile file, long offset, long length)
         {
             ArgumentNullException.ThrowIfNull(file);
             var seen = new HashSet<ulong>();
@@ -170,7 +171,7 @@ namespace Btrfs.Core
                     if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_LOGICAL_INO_V2, &args) < 0)
                     {
                         int errno = Marshal.GetLastPInvokeError();
-                        if (errno == Libc.ENOENT && !committed)
+                        if (errno == Errno.ENOENT && !committed)
                         {
                             // The extent tree gets a new extent's item when the transaction commits: data
                             // written (even fsynced) since then is not found yet. Commit once and ask again.
@@ -181,7 +182,7 @@ namespace Btrfs.Core
                             }
                         }
 
-                        if (errno is Libc.ENOENT or Libc.EINVAL)
+                        if (errno is Errno.ENOENT or Errno.EINVAL)
                         {
                             // ENOENT: no extent item there; EINVAL: the address is a metadata block.
                             throw new FileOperationException(
@@ -192,7 +193,7 @@ namespace Btrfs.Core
                                 $"No data extent is at btrfs logical address {logical} on the filesystem of '{anchor.Path}'. Take the address from Get-BtrfsExtent -Exact (DiskAddress) or from Get-BtrfsExtent (PhysicalOffset).");
                         }
 
-                        throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Libc.EPERM or Libc.EACCES ? BtrfsTree.NeedsRoot("LOGICAL_INO") : null);
+                        throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("LOGICAL_INO") : null);
                     }
                 }
 
@@ -209,7 +210,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it.</summary>
-        private static unsafe List<string> PathsOf(RegularFile subvolumeRoot, ulong inode, out bool cut)
+        private static unsafe List<string> PathsOf(OpenFile subvolumeRoot, ulong inode, out bool cut)
         {
             byte* container = stackalloc byte[InoPathsBufferSize];
             new Span<byte>(container, Libc.DataContainerHeaderSize).Clear();
@@ -219,12 +220,12 @@ namespace Btrfs.Core
             if (Libc.Ioctl(subvolumeRoot.Handle, Libc.BTRFS_IOC_INO_PATHS, &args) < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                if (errno == Libc.ENOENT)
+                if (errno == Errno.ENOENT)
                 {
                     return names;
                 }
 
-                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Libc.EPERM or Libc.EACCES ? BtrfsTree.NeedsRoot("INO_PATHS") : null);
+                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_PATHS") : null);
             }
 
             var data = new ReadOnlySpan<byte>(container, InoPathsBufferSize);

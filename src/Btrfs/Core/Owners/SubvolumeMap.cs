@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Text;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Subvolume ids to paths and open directories, for one btrfs filesystem: the path from the top
@@ -14,14 +15,14 @@ namespace Btrfs.Core
     /// </summary>
     internal sealed class SubvolumeMap : IDisposable
     {
-        private readonly RegularFile anchor;
+        private readonly OpenFile anchor;
         private readonly List<MountEntry> mounts;
         private readonly Dictionary<ulong, string?> paths = new();
-        private readonly Dictionary<ulong, RegularFile?> directories = new();
+        private readonly Dictionary<ulong, OpenFile?> directories = new();
 
         /// <param name="anchor">Any open file or directory of the filesystem (the ioctls go through it).</param>
         /// <param name="mountTable">The mounts; those of the anchor's filesystem are used, the anchor's own mount first.</param>
-        internal SubvolumeMap(RegularFile anchor, MountTable mountTable)
+        internal SubvolumeMap(OpenFile anchor, MountTable mountTable)
         {
             this.anchor = anchor;
             mounts = new List<MountEntry>();
@@ -54,7 +55,7 @@ namespace Btrfs.Core
             else
             {
                 path = null;
-                foreach (BtrfsItem backref in BtrfsTree.Search(anchor, Libc.BTRFS_ROOT_TREE_OBJECTID, id, id, Libc.BTRFS_ROOT_BACKREF_KEY, Libc.BTRFS_ROOT_BACKREF_KEY))
+                foreach (BtrfsItem backref in BtrfsSearch.Search(anchor, Libc.BTRFS_ROOT_TREE_OBJECTID, id, id, Libc.BTRFS_ROOT_BACKREF_KEY, Libc.BTRFS_ROOT_BACKREF_KEY))
                 {
                     // struct btrfs_root_ref: dirid, sequence, name_len, name; the key's offset is the parent subvolume.
                     ulong parent = backref.Offset;
@@ -75,14 +76,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>The root directory of the subvolume, opened under a mount that reaches it; null when none does.</summary>
-        internal RegularFile? DirectoryOf(ulong id)
+        internal OpenFile? DirectoryOf(ulong id)
         {
-            if (directories.TryGetValue(id, out RegularFile? known))
+            if (directories.TryGetValue(id, out OpenFile? known))
             {
                 return known;
             }
 
-            RegularFile? found = null;
+            OpenFile? found = null;
             if (PathOf(id) is string path)
             {
                 foreach (MountEntry m in mounts)
@@ -99,7 +100,7 @@ namespace Btrfs.Core
                         candidate = "/";
                     }
 
-                    if (TryOpenSubvolumeRoot(candidate, id) is RegularFile dir)
+                    if (TryOpenSubvolumeRoot(candidate, id) is OpenFile dir)
                     {
                         found = dir;
                         break;
@@ -112,7 +113,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The subvolume id of the tree an open file is in (INO_LOOKUP of objectid 256 in tree 0: no privilege needed).</summary>
-        internal static unsafe ulong SubvolumeIdOf(RegularFile file)
+        internal static unsafe ulong SubvolumeIdOf(OpenFile file)
         {
             Libc.BtrfsInoLookupArgs args = default;
             args.ObjectId = Libc.BTRFS_FIRST_FREE_OBJECTID;
@@ -127,7 +128,7 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public void Dispose()
         {
-            foreach (RegularFile? d in directories.Values)
+            foreach (OpenFile? d in directories.Values)
             {
                 d?.Dispose();
             }
@@ -135,12 +136,12 @@ namespace Btrfs.Core
             directories.Clear();
         }
 
-        private static RegularFile? TryOpenSubvolumeRoot(string path, ulong id)
+        private static OpenFile? TryOpenSubvolumeRoot(string path, ulong id)
         {
-            RegularFile dir;
+            OpenFile dir;
             try
             {
-                dir = RegularFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+                dir = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
             }
             catch (FileOperationException)
             {
@@ -176,7 +177,7 @@ namespace Btrfs.Core
             if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_INO_LOOKUP, &args) < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", anchor.Path, "Cannot resolve a subvolume path on the filesystem of", errno is Libc.EPERM or Libc.EACCES ? BtrfsTree.NeedsRoot("INO_LOOKUP") : null);
+                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", anchor.Path, "Cannot resolve a subvolume path on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_LOOKUP") : null);
             }
 
             var name = new ReadOnlySpan<byte>(args.Name, Libc.BtrfsInoLookupArgs.NameMax);

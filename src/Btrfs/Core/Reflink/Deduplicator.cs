@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>The outcome of deduplicating one destination against a source.</summary>
     public enum DedupeStatus
@@ -73,10 +74,10 @@ namespace Btrfs.Core
         /// <paramref name="destinationOffset"/>. Refusals of the kernel come back as a result with
         /// Status Error; a destination that cannot be opened throws <see cref="FileOperationException"/>.
         /// </summary>
-        public static DedupeResult Dedupe(RegularFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default)
+        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default)
         {
             ArgumentNullException.ThrowIfNull(source);
-            using RegularFile dest = RegularFile.Open(destination, OpenOptions.NoFollow);
+            using OpenFile dest = OpenFile.Open(destination, OpenOptions.NoFollow);
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}");
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}");
             ThrowUnlessAligned(source, dest, offset, length, destinationOffset);
@@ -159,12 +160,12 @@ namespace Btrfs.Core
         /// that hold data (SEEK_DATA/SEEK_HOLE): what a dedupe reads and compares at most (holes are
         /// skipped where the destination has none either). For -WhatIf and progress.
         /// </summary>
-        public static long DataBytes(RegularFile source, long offset, long? length)
+        internal static long DataBytes(OpenFile source, long offset, long? length)
         {
             ArgumentNullException.ThrowIfNull(source);
             long end = Math.Min(source.Size, length is long l ? offset + l : long.MaxValue);
             long total = 0;
-            foreach (ByteRange r in HoleAwareCopy.DataRanges(source.Handle, Math.Min(offset, end), end, source.Path))
+            foreach (ByteRange r in DataCopy.DataRanges(source.Handle, Math.Min(offset, end), end, source.Path))
             {
                 total += r.Length;
             }
@@ -176,10 +177,10 @@ namespace Btrfs.Core
         /// The ranges (relative to the start of the requested range) where the source or the destination
         /// has data, merged, streamed: memory does not grow with the number of ranges.
         /// </summary>
-        private static IEnumerable<ByteRange> DataUnion(RegularFile source, long offset, RegularFile dest, long destinationOffset, long requested)
+        private static IEnumerable<ByteRange> DataUnion(OpenFile source, long offset, OpenFile dest, long destinationOffset, long requested)
         {
-            using IEnumerator<ByteRange> a = Shift(HoleAwareCopy.DataRanges(source.Handle, offset, offset + requested, source.Path), -offset).GetEnumerator();
-            using IEnumerator<ByteRange> b = Shift(HoleAwareCopy.DataRanges(dest.Handle, destinationOffset, destinationOffset + requested, dest.Path), -destinationOffset).GetEnumerator();
+            using IEnumerator<ByteRange> a = Shift(DataCopy.DataRanges(source.Handle, offset, offset + requested, source.Path), -offset).GetEnumerator();
+            using IEnumerator<ByteRange> b = Shift(DataCopy.DataRanges(dest.Handle, destinationOffset, destinationOffset + requested, dest.Path), -destinationOffset).GetEnumerator();
             bool hasA = a.MoveNext(), hasB = b.MoveNext();
             ByteRange? current = null;
             while (hasA || hasB)
@@ -240,7 +241,7 @@ namespace Btrfs.Core
         /// The kernel shares whole filesystem blocks only: offsets must be multiples of the block size,
         /// and so must a length that does not end at the source's end. Said up front, not as EINVAL.
         /// </summary>
-        private static void ThrowUnlessAligned(RegularFile source, RegularFile dest, long offset, long? length, long destinationOffset)
+        private static void ThrowUnlessAligned(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset)
         {
             long block = Libc.FStatFs(source.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? sfs.BlockSize : 4096;
             string? wrong = offset % block != 0 ? $"-Offset {offset}"
@@ -251,7 +252,7 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(
                     FileErrorKind.InvalidArgument,
-                    Libc.EINVAL,
+                    Errno.EINVAL,
                     "FIDEDUPERANGE",
                     dest.Path,
                     $"Cannot deduplicate '{dest.Path}' against '{source.Path}': {wrong} is not a multiple of the filesystem's block size, {block} bytes; the kernel only shares whole blocks. Round it to a multiple of {block}. Nothing was changed.");
@@ -263,7 +264,7 @@ namespace Btrfs.Core
         /// same physical bytes (holes at the same places count as the same): FIEMAP of both ranges,
         /// normalized to offsets within the range and merged where physically contiguous.
         /// </summary>
-        internal static bool SameExtents(RegularFile x, long a, RegularFile y, long b, long n)
+        internal static bool SameExtents(OpenFile x, long a, OpenFile y, long b, long n)
         {
             List<RawExtent> sx = Normalized(x, a, n);
             List<RawExtent> sy = Normalized(y, b, n);
@@ -283,11 +284,11 @@ namespace Btrfs.Core
             return true;
         }
 
-        private static List<RawExtent> Normalized(RegularFile f, long start, long n)
+        private static List<RawExtent> Normalized(OpenFile f, long start, long n)
         {
             var list = new List<RawExtent>();
-            const uint unknown = Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DELALLOC | Libc.FIEMAP_EXTENT_DATA_INLINE | Libc.FIEMAP_EXTENT_UNWRITTEN;
-            foreach (RawExtent e in FiemapReader.Read(f, (ulong)start, (ulong)n, sync: false))
+            const ExtentFlags unknown = ExtentFlags.Unknown | ExtentFlags.Delalloc | ExtentFlags.DataInline | ExtentFlags.Unwritten;
+            foreach (RawExtent e in Fiemap.Read(f, (ulong)start, (ulong)n, sync: false))
             {
                 if ((e.Flags & unknown) != 0)
                 {
@@ -297,7 +298,7 @@ namespace Btrfs.Core
                 }
 
                 // Offsets within the range; only the flags that say where the data is.
-                uint flags = e.Flags & Libc.FIEMAP_EXTENT_ENCODED;
+                ExtentFlags flags = e.Flags & ExtentFlags.Encoded;
                 var r = new RawExtent(e.Logical - (ulong)start, e.Physical, e.Length, flags);
                 if (list.Count > 0)
                 {
@@ -315,7 +316,7 @@ namespace Btrfs.Core
             return list;
         }
 
-        private static unsafe (int Status, long Bytes, int Errno) Call(RegularFile source, long offset, long length, RegularFile dest, long destOffset)
+        private static unsafe (int Status, long Bytes, int Errno) Call(OpenFile source, long offset, long length, OpenFile dest, long destOffset)
         {
             var args = new Libc.FileDedupeRangeOne
             {
@@ -329,17 +330,17 @@ namespace Btrfs.Core
             return rc < 0 ? (0, 0, Marshal.GetLastPInvokeError()) : (args.Status, (long)args.BytesDeduped, 0);
         }
 
-        private static string Explain(int errno, RegularFile source, RegularFile dest)
+        private static string Explain(int errno, OpenFile source, OpenFile dest)
         {
             string why = errno switch
             {
-                Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file (the ranges were aligned)",
-                Libc.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
-                Libc.EOPNOTSUPP or Libc.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
-                Libc.EXDEV => "the two files are on different filesystems",
-                Libc.EPERM or Libc.EACCES => "deduplicating needs write permission on the destination, its ownership, or root; immutable and append-only files cannot be changed",
-                Libc.ETXTBSY => "one of the files is an active swapfile",
-                Libc.EAGAIN or Libc.EBUSY => "btrfs is sending the subvolume (btrfs send) or the file is in use as a swapfile; try again later",
+                Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file (the ranges were aligned)",
+                Errno.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
+                Errno.EOPNOTSUPP or Errno.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
+                Errno.EXDEV => "the two files are on different filesystems",
+                Errno.EPERM or Errno.EACCES => "deduplicating needs write permission on the destination, its ownership, or root; immutable and append-only files cannot be changed",
+                Errno.ETXTBSY => "one of the files is an active swapfile",
+                Errno.EAGAIN or Errno.EBUSY => "btrfs is sending the subvolume (btrfs send) or the file is in use as a swapfile; try again later",
                 _ => string.Empty,
             };
             string text = $"{Libc.StrError(errno)} ({Libc.ErrnoName(errno)})";

@@ -7,6 +7,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// New-BtrfsReflink's Core for one file: a checked plan (everything that would refuse the copy is
@@ -18,13 +19,13 @@ namespace Btrfs.Core
     /// </summary>
     public sealed class ReflinkCopy : IDisposable
     {
-        private readonly RegularFile source;
+        private readonly OpenFile source;
         private readonly ReflinkOptions options;
         private readonly List<string> warnings = new();
         private readonly string destination;
         private readonly string destinationDirectory;
         private readonly string destinationName;
-        private RegularFile? existing;
+        private OpenFile? existing;
         private bool sourceNoCow;
         private bool classFromDestination;
         private string? fallbackReason;
@@ -33,7 +34,7 @@ namespace Btrfs.Core
         private DirectoryFacts dirFacts = null!;
         private ReflinkSession? ownSession;
 
-        private ReflinkCopy(RegularFile source, string destination, ReflinkOptions options)
+        private ReflinkCopy(OpenFile source, string destination, ReflinkOptions options)
         {
             this.source = source;
             this.options = options;
@@ -42,7 +43,7 @@ namespace Btrfs.Core
             destinationName = System.IO.Path.GetFileName(this.destination);
         }
 
-        private ReflinkCopy(RegularFile source, DirectoryFacts directory, string name, ReflinkOptions options)
+        private ReflinkCopy(OpenFile source, DirectoryFacts directory, string name, ReflinkOptions options)
         {
             this.source = source;
             this.options = options;
@@ -106,7 +107,7 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(options);
             ArgumentNullException.ThrowIfNull(session);
-            RegularFile src = RegularFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
+            OpenFile src = OpenFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
             return Checked(new ReflinkCopy(src, destination, options) { session = session });
         }
 
@@ -116,7 +117,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static ReflinkCopy Prepare(FileLocation source, DirectoryFacts destinationDirectory, string name, ReflinkOptions options, ReflinkSession session)
         {
-            RegularFile src = RegularFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
+            OpenFile src = OpenFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
             return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session });
         }
 
@@ -153,7 +154,7 @@ namespace Btrfs.Core
                 Fill(temp.Handle, cancel);
                 if (options.Preserve)
                 {
-                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeFlagsIo.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
+                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
                 }
 
                 // No fsync per file: the name appears only with the clone complete (one transaction on
@@ -174,7 +175,7 @@ namespace Btrfs.Core
                     temp.LinkAsNew(destinationName, destination);
                 }
 
-                using RegularFile made = RegularFile.Borrow(temp.Handle, destination, dirFacts.FileSystem, Length);
+                using OpenFile made = OpenFile.Borrow(temp.Handle, destination, dirFacts.FileSystem, Length);
                 sharedBytes = NoCowInspector.SharedExtents(made).Bytes;
             }
 
@@ -218,7 +219,7 @@ namespace Btrfs.Core
             // Every extent holds at least one block: a small source cannot have many (no FIEMAP call needed).
             bool couldHaveMany = Length / 4096 > options.ManyExtents;
             ExtentCount = couldHaveMany && source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
-                ? FiemapReader.Count(source, (ulong)(options.SourceOffset ?? 0), (ulong)Math.Max(1, Length))
+                ? Fiemap.Count(source, (ulong)(options.SourceOffset ?? 0), (ulong)Math.Max(1, Length))
                 : 0;
             if (Method == ReflinkMethod.Reflink && ExtentCount > options.ManyExtents)
             {
@@ -229,10 +230,10 @@ namespace Btrfs.Core
             {
                 destinationAvailable = dirFacts.AvailableBytes();
                 long available = destinationAvailable;
-                long needed = HoleAwareCopy.DataBytes(source.Handle, source.Size, source.Path);
+                long needed = DataCopy.DataBytes(source.Handle, source.Size, source.Path);
                 if (needed > available)
                 {
-                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Libc.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
                 }
             }
         }
@@ -244,7 +245,7 @@ namespace Btrfs.Core
             if (bytes > 255 || destinationName.Length == 0 || destinationName.Contains('/') || System.Text.Encoding.UTF8.GetByteCount(destination) >= 4096)
             {
                 string why = bytes > 255 ? $"its name is {bytes} bytes long in UTF-8 and a file name may have at most 255 (NAME_MAX)" : "the path is longer than the 4,095 bytes the kernel accepts (PATH_MAX)";
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. Give a shorter name. Nothing was created.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. Give a shorter name. Nothing was created.");
             }
         }
 
@@ -262,21 +263,21 @@ namespace Btrfs.Core
 
             if ((st.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
             {
-                throw RegularFile.SymbolicLinkRefused(destination);
+                throw OpenFile.SymbolicLinkRefused(destination);
             }
 
             if (st.SameInode(source.Status) && !options.IsRange)
             {
-                throw new FileOperationException(FileErrorKind.SameFile, Libc.EINVAL, "stat", destination, $"Cannot clone '{source.Path}' onto itself ('{destination}' is the same file). Give another destination.");
+                throw new FileOperationException(FileErrorKind.SameFile, Errno.EINVAL, "stat", destination, $"Cannot clone '{source.Path}' onto itself ('{destination}' is the same file). Give another destination.");
             }
 
             if (!options.Force)
             {
-                throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "stat", destination, $"Cannot create '{destination}': it exists, and an existing destination is never replaced without -Force. It was left as it is.");
+                throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "stat", destination, $"Cannot create '{destination}': it exists, and an existing destination is never replaced without -Force. It was left as it is.");
             }
 
-            existing = RegularFile.Open(new FileLocation(dirFacts.Handle, destinationName, destination), OpenOptions.NoFollow);
-            FileGuards.ThrowIfUnchangeable(existing, InodeFlagsIo.Get(existing.Handle, destination), options.IsRange ? "clone into {0}" : "replace {0}");
+            existing = OpenFile.Open(new FileLocation(dirFacts.Handle, destinationName, destination), OpenOptions.NoFollow);
+            FileGuards.ThrowIfUnchangeable(existing, InodeAttributes.Get(existing.Handle, destination), options.IsRange ? "clone into {0}" : "replace {0}");
             if (!options.IsRange)
             {
                 // -Force replaces an existing file, never one in use: a process that has it open would
@@ -294,7 +295,7 @@ namespace Btrfs.Core
             {
                 Refuse(
                     FileErrorKind.CrossFileSystem,
-                    Libc.EXDEV,
+                    Errno.EXDEV,
                     $"Cannot clone '{source.Path}' to '{destination}': they are on different filesystems ({a!.MountPoint} and {b!.MountPoint}), and extents can only be shared within one filesystem (EXDEV). Use -Fallback Copy to copy the data instead, or Copy-Item.");
                 return;
             }
@@ -303,7 +304,7 @@ namespace Btrfs.Core
             {
                 Refuse(
                     FileErrorKind.ReflinkNotSupported,
-                    Libc.EOPNOTSUPP,
+                    Errno.EOPNOTSUPP,
                     $"Cannot clone '{source.Path}': {source.FileSystem.DisplayName} cannot share extents between files (reflinks work on btrfs and on xfs made with reflink=1). Use -Fallback Copy to copy the data instead.");
             }
         }
@@ -315,16 +316,16 @@ namespace Btrfs.Core
                 return;
             }
 
-            sourceNoCow = (InodeFlagsIo.Get(source.Handle, source.Path) & InodeFlags.NoCow) != 0;
+            sourceNoCow = (InodeAttributes.Get(source.Handle, source.Path) & InodeFlags.NoCow) != 0;
             if (existing is not null)
             {
-                bool destNoCow = (InodeFlagsIo.Get(existing.Handle, destination) & InodeFlags.NoCow) != 0;
+                bool destNoCow = (InodeAttributes.Get(existing.Handle, destination) & InodeFlags.NoCow) != 0;
                 if (destNoCow != sourceNoCow && fallbackReason is null)
                 {
                     string which = sourceNoCow ? $"the source '{source.Path}' is NOCOW and the destination is not" : $"the destination '{destination}' is NOCOW and the source is not";
                     Refuse(
                         FileErrorKind.ChecksumClassMismatch,
-                        Libc.EINVAL,
+                        Errno.EINVAL,
                         $"Cannot clone '{source.Path}' into '{destination}': {which}, and btrfs cannot share extents between a NOCOW file (no checksums) and a COW file. Remove the destination first (a new copy gets the source's NOCOW state), make them alike with ConvertTo-NoCow or ConvertFrom-NoCow, or use -Fallback Copy. The destination was left exactly as it was.");
                 }
 
@@ -354,7 +355,7 @@ namespace Btrfs.Core
             long dof = options.DestinationOffset ?? so;
             if (so < 0 || dof < 0 || len <= 0 || so + len > size)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}': the file has {size} bytes. Give a range inside it.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}': the file has {size} bytes. Give a range inside it.");
             }
 
             long block = BlockSize();
@@ -365,7 +366,7 @@ namespace Btrfs.Core
                 string eof = endsAtEof ? " (the range ends at the source's end, but would leave a partial block in the middle of the destination)" : " (only a range that ends at the source's end may have an unaligned length)";
                 throw new FileOperationException(
                     FileErrorKind.InvalidArgument,
-                    Libc.EINVAL,
+                    Errno.EINVAL,
                     "FICLONERANGE",
                     destination,
                     $"Cannot clone the range: -SourceOffset {so}, -DestinationOffset {dof} and -Length {len} must be multiples of the filesystem's block size, {block} bytes{(len % block != 0 ? eof : string.Empty)}. Nothing was changed.");
@@ -373,7 +374,7 @@ namespace Btrfs.Core
 
             if (existing is not null && existing.Status.SameInode(source.Status) && so < dof + len && dof < so + len)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}' to {dof}..{dof + len} of the same file: the ranges overlap. Choose ranges that do not overlap. Nothing was changed.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}' to {dof}..{dof + len} of the same file: the ranges overlap. Choose ranges that do not overlap. Nothing was changed.");
             }
 
             Length = len;
@@ -423,9 +424,9 @@ namespace Btrfs.Core
                 return; // what the new file inherited from its directory is already right
             }
 
-            InodeFlags flags = InodeFlagsIo.Get(fd, destination);
+            InodeFlags flags = InodeAttributes.Get(fd, destination);
             InodeFlags wanted = noCow ? (flags | InodeFlags.NoCow) & ~InodeFlags.Compress : flags & ~InodeFlags.NoCow;
-            if (wanted != flags && ((InodeFlagsIo.Set(fd, destination, wanted) & InodeFlags.NoCow) != 0) != noCow)
+            if (wanted != flags && ((InodeAttributes.Set(fd, destination, wanted) & InodeFlags.NoCow) != 0) != noCow)
             {
                 throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", destination, $"Cannot create '{destination}': the new empty file did not take the NOCOW state of its source. Nothing was created.");
             }
@@ -437,10 +438,10 @@ namespace Btrfs.Core
             {
                 if (options.IsRange)
                 {
-                    throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "copy", destination, "A range is cloned or nothing: -Fallback Copy copies whole files only. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "copy", destination, "A range is cloned or nothing: -Fallback Copy copies whole files only. Nothing was created.");
                 }
 
-                HoleAwareCopy.Copy(source, fd, destination, source.Size, null, cancel);
+                DataCopy.Copy(source, fd, destination, source.Size, null, cancel);
                 return;
             }
 
@@ -490,7 +491,7 @@ namespace Btrfs.Core
                     throw CloneFailure(rc);
                 }
 
-                using RegularFile made = RegularFile.Borrow(fd, destination, dirFacts.FileSystem, Math.Max(existing!.Size, (options.DestinationOffset ?? options.SourceOffset ?? 0) + Length));
+                using OpenFile made = OpenFile.Borrow(fd, destination, dirFacts.FileSystem, Math.Max(existing!.Size, (options.DestinationOffset ?? options.SourceOffset ?? 0) + Length));
                 return NoCowInspector.SharedExtents(made).Bytes;
             }
         }
@@ -505,10 +506,10 @@ namespace Btrfs.Core
 
         private FileOperationException CloneFailure(int errno) => errno switch
         {
-            Libc.EXDEV => new FileOperationException(FileErrorKind.CrossFileSystem, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': the kernel refused a clone across mounts or filesystems (EXDEV). Use -Fallback Copy, or Copy-Item. Nothing was created."),
-            Libc.EOPNOTSUPP or Libc.ENOTTY => new FileOperationException(FileErrorKind.ReflinkNotSupported, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': this filesystem cannot share extents ({Libc.ErrnoName(errno)}; for xfs, it was made without reflink=1). Use -Fallback Copy to copy the data instead. Nothing was created."),
-            Libc.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => new FileOperationException(FileErrorKind.ChecksumClassMismatch, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': btrfs refused it (EINVAL), which happens when one file is NOCOW and the other not, or a range is not aligned. Nothing was changed."),
-            Libc.ETXTBSY => new FileOperationException(FileErrorKind.ActiveSwapfile, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': a swapfile is active on one of the files (ETXTBSY). Nothing was changed."),
+            Errno.EXDEV => new FileOperationException(FileErrorKind.CrossFileSystem, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': the kernel refused a clone across mounts or filesystems (EXDEV). Use -Fallback Copy, or Copy-Item. Nothing was created."),
+            Errno.EOPNOTSUPP or Errno.ENOTTY => new FileOperationException(FileErrorKind.ReflinkNotSupported, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': this filesystem cannot share extents ({Libc.ErrnoName(errno)}; for xfs, it was made without reflink=1). Use -Fallback Copy to copy the data instead. Nothing was created."),
+            Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => new FileOperationException(FileErrorKind.ChecksumClassMismatch, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': btrfs refused it (EINVAL), which happens when one file is NOCOW and the other not, or a range is not aligned. Nothing was changed."),
+            Errno.ETXTBSY => new FileOperationException(FileErrorKind.ActiveSwapfile, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': a swapfile is active on one of the files (ETXTBSY). Nothing was changed."),
             _ => FileOperationException.FromErrno(errno, "FICLONE", destination, "Cannot clone into", "Nothing was created or changed."),
         };
     }

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// What many copies of one run share, read once: the mount table, the active swapfiles, the
@@ -34,9 +35,13 @@ namespace Btrfs.Core
             var failures = new List<FileOperationException>();
             foreach (DirectoryFacts dir in written.Values)
             {
-                if (Libc.SyncFs(dir.Handle) != 0)
+                try
                 {
-                    failures.Add(FileOperationException.FromErrno(System.Runtime.InteropServices.Marshal.GetLastPInvokeError(), "syncfs", dir.Path, "The copies were made, but cannot write back the filesystem of", "Run sync before relying on them after a crash."));
+                    Files.SyncFileSystem(dir.Handle, dir.Path, "The copies were made, but cannot write back the filesystem of", "Run sync before relying on them after a crash.");
+                }
+                catch (FileOperationException ex)
+                {
+                    failures.Add(ex);
                 }
             }
 
@@ -111,17 +116,17 @@ namespace Btrfs.Core
         /// <summary>Free space now (read each time: it changes as copies are made).</summary>
         internal long AvailableBytes()
         {
-            using RegularFile dir = RegularFile.FromDirectory(Handle, Path);
+            using OpenFile dir = OpenFile.FromDirectory(Handle, Path);
             return dir.AvailableBytes();
         }
 
         internal static DirectoryFacts Read(string path, ReflinkSession session, SafeFileDescriptor? open = null)
         {
             var facts = new DirectoryFacts(path);
-            RegularFile dir;
+            OpenFile dir;
             try
             {
-                dir = open is not null ? RegularFile.FromDirectory(open, path) : RegularFile.Open(path, OpenOptions.AllowDirectory);
+                dir = open is not null ? OpenFile.FromDirectory(open, path) : OpenFile.Open(path, OpenOptions.AllowDirectory);
             }
             catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
             {
@@ -140,13 +145,13 @@ namespace Btrfs.Core
             }
         }
 
-        private DirectoryFacts Fill(RegularFile dir, ReflinkSession session)
+        private DirectoryFacts Fill(OpenFile dir, ReflinkSession session)
         {
             string path = Path;
             var facts = this;
             if (!dir.IsDirectory)
             {
-                facts.Refusal = new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", path, $"Cannot create files in '{path}': it is not a directory.");
+                facts.Refusal = new FileOperationException(FileErrorKind.NotFound, Errno.ENOTDIR, "stat", path, $"Cannot create files in '{path}': it is not a directory.");
                 return facts;
             }
 
@@ -163,7 +168,7 @@ namespace Btrfs.Core
             facts.FileSystem = dir.FileSystem;
             facts.Mount = session.Mounts.For(dir);
             facts.Device = (dir.Status.DevMajor, dir.Status.DevMinor);
-            InodeFlags flags = dir.FileSystem.Kind == FileSystemKind.Btrfs ? InodeFlagsIo.Get(dir.Handle, path) : InodeFlags.None;
+            InodeFlags flags = dir.FileSystem.Kind == FileSystemKind.Btrfs ? InodeAttributes.Get(dir.Handle, path) : InodeFlags.None;
             facts.NoCow = (flags & InodeFlags.NoCow) != 0;
             facts.Compress = (flags & InodeFlags.Compress) != 0;
             try

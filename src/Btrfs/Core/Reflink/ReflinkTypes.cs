@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using Btrfs.Kernel;
 
     /// <summary>How a copy was made.</summary>
     public enum ReflinkMethod

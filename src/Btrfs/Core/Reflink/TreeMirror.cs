@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Runtime.InteropServices;
     using System.Text;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>What one entry of a mirrored tree becomes.</summary>
     internal enum MirrorItemKind
@@ -193,7 +194,7 @@ namespace Btrfs.Core
                         // (The walk does not enter it.)
                         yield return new MirrorItem(entry, MirrorItemKind.Error, target, state)
                         {
-                            Error = new FileOperationException(FileErrorKind.DestinationInsideSource, Libc.ELOOP, "openat", entry.Path, $"Not copying '{entry.Path}': it is a directory of the destination tree, reached again from inside the source (through a bind mount), and copying it would copy the copy forever. The rest of the tree was copied."),
+                            Error = new FileOperationException(FileErrorKind.DestinationInsideSource, Errno.ELOOP, "openat", entry.Path, $"Not copying '{entry.Path}': it is a directory of the destination tree, reached again from inside the source (through a bind mount), and copying it would copy the copy forever. The rest of the tree was copied."),
                         };
                         continue;
                     }
@@ -247,7 +248,7 @@ namespace Btrfs.Core
                 FileStatus st = FileStatus.Of(source) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", item.Source, "Cannot read");
                 bool created = Libc.MkDirAt(parent, name, st.Permissions & 0x1FF) == 0;
                 int errno = created ? 0 : Marshal.GetLastPInvokeError();
-                if (!created && errno != Libc.EEXIST)
+                if (!created && errno != Errno.EEXIST)
                 {
                     throw FileOperationException.FromErrno(errno, "mkdirat", item.Target, "Cannot create the directory", $"The files below '{item.Source}' were not copied.");
                 }
@@ -257,9 +258,9 @@ namespace Btrfs.Core
                 {
                     errno = Marshal.GetLastPInvokeError();
                     fd.Dispose();
-                    if (errno is Libc.ELOOP or Libc.ENOTDIR)
+                    if (errno is Errno.ELOOP or Errno.ENOTDIR)
                     {
-                        throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "mkdirat", item.Target, $"Cannot create the directory '{item.Target}': a file or symbolic link of that name exists (a link is never followed). It was left as it is, and the files below '{item.Source}' were not copied.");
+                        throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "mkdirat", item.Target, $"Cannot create the directory '{item.Target}': a file or symbolic link of that name exists (a link is never followed). It was left as it is, and the files below '{item.Source}' were not copied.");
                     }
 
                     throw FileOperationException.FromErrno(errno, "openat", item.Target, "Cannot open the directory", $"The files below '{item.Source}' were not copied.");
@@ -317,7 +318,7 @@ namespace Btrfs.Core
             {
                 if (!replace || existing.IsDirectory)
                 {
-                    throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "symlinkat", item.Target, $"Cannot create the symbolic link '{item.Target}': {(existing.IsDirectory ? "a directory" : "a file")} of that name exists, and an existing destination is never replaced without -Force{(existing.IsDirectory ? " (nor a directory by a link)" : string.Empty)}. It was left as it is.");
+                    throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "symlinkat", item.Target, $"Cannot create the symbolic link '{item.Target}': {(existing.IsDirectory ? "a directory" : "a file")} of that name exists, and an existing destination is never replaced without -Force{(existing.IsDirectory ? " (nor a directory by a link)" : string.Empty)}. It was left as it is.");
                 }
 
                 if (Libc.UnlinkAt(parent, name, 0) != 0)
@@ -375,7 +376,7 @@ namespace Btrfs.Core
                     {
                         throw new FileOperationException(
                             FileErrorKind.DestinationInsideSource,
-                            Libc.EINVAL,
+                            Errno.EINVAL,
                             "openat(\"..\")",
                             dest,
                             $"Cannot mirror '{src}' into '{dest}': the destination is inside the source tree ('{probe}' is '{src}' or below it), so the copy would copy itself until the paths grow too long. Choose a destination outside '{src}'. Nothing was created.");

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Buffers.Binary;
     using System.Text;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// The mkswap header (union swap_header in include/linux/swap.h): in the first page, version at

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.IO;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>How to make a swapfile.</summary>
     public sealed record SwapfileOptions
@@ -40,7 +41,7 @@ namespace Btrfs.Core
             long pages = size / pageSize;
             if (pages < MinimumPages)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "mkswap", path, $"Cannot make '{path}' a swapfile of {size} bytes: a swap area needs at least {MinimumPages} pages ({MinimumPages * pageSize} bytes).");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", path, $"Cannot make '{path}' a swapfile of {size} bytes: a swap area needs at least {MinimumPages} pages ({MinimumPages * pageSize} bytes).");
             }
 
             string full = System.IO.Path.GetFullPath(path);
@@ -48,15 +49,15 @@ namespace Btrfs.Core
             {
                 // The header's label field is 16 bytes: a longer label would be cut, maybe mid-character.
                 int bytes = System.Text.Encoding.UTF8.GetByteCount(label);
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Libc.EINVAL, "mkswap", full, $"Cannot label the swapfile '{label}': the label is {bytes} bytes in UTF-8 and the swap header holds 16 (characters outside ASCII take 2 to 4 bytes each). Give a shorter label. Nothing was created.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile '{label}': the label is {bytes} bytes in UTF-8 and the swap header holds 16 (characters outside ASCII take 2 to 4 bytes each). Give a shorter label. Nothing was created.");
             }
 
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
-            using (RegularFile dir = OpenDirectory(dirPath, full))
+            using (OpenFile dir = OpenDirectory(dirPath, full))
             {
                 if (dir.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
                 {
-                    throw new FileOperationException(FileErrorKind.NotSupported, Libc.EOPNOTSUPP, "swapon", full, $"Cannot make '{full}' a swapfile: {dir.FileSystem.DisplayName} cannot hold one (swapfiles work on btrfs, xfs and ext4). Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.NotSupported, Errno.EOPNOTSUPP, "swapon", full, $"Cannot make '{full}' a swapfile: {dir.FileSystem.DisplayName} cannot hold one (swapfiles work on btrfs, xfs and ext4). Nothing was created.");
                 }
 
                 FileGuards.ThrowIfReadOnly(dir, "create a swapfile in {0}");
@@ -68,7 +69,7 @@ namespace Btrfs.Core
                 long available = dir.AvailableBytes();
                 if (available < pages * pageSize)
                 {
-                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Libc.ENOSPC, "statfs", full, $"Cannot make '{full}' a swapfile of {SizeFormatter.Format(pages * pageSize)}: only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", full, $"Cannot make '{full}' a swapfile of {SizeFormatter.Format(pages * pageSize)}: only {SizeFormatter.Format(available)} is free. Nothing was created.");
                 }
             }
 
@@ -76,27 +77,27 @@ namespace Btrfs.Core
             {
                 if ((existing.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
                 {
-                    throw RegularFile.SymbolicLinkRefused(full);
+                    throw OpenFile.SymbolicLinkRefused(full);
                 }
 
                 if (SwapTable.Read().Contains(existing))
                 {
-                    throw new FileOperationException(FileErrorKind.ActiveSwapfile, Libc.EBUSY, "/proc/swaps", full, $"Cannot replace '{full}': it is an active swapfile (listed in /proc/swaps), and an active swapfile is never replaced, even with -Force. Run swapoff on it first.");
+                    throw new FileOperationException(FileErrorKind.ActiveSwapfile, Errno.EBUSY, "/proc/swaps", full, $"Cannot replace '{full}': it is an active swapfile (listed in /proc/swaps), and an active swapfile is never replaced, even with -Force. Run swapoff on it first.");
                 }
 
                 if (!options.Force)
                 {
-                    throw new FileOperationException(FileErrorKind.AlreadyExists, Libc.EEXIST, "stat", full, $"Cannot create '{full}': it exists, and an existing file is never replaced without -Force. It was left as it is.");
+                    throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "stat", full, $"Cannot create '{full}': it exists, and an existing file is never replaced without -Force. It was left as it is.");
                 }
 
                 if (!existing.IsRegular)
                 {
-                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot replace '{full}': it is {RegularFile.DescribeType(existing.Mode)}, not a regular file. It was left as it is.");
+                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot replace '{full}': it is {OpenFile.DescribeType(existing.Mode)}, not a regular file. It was left as it is.");
                 }
 
                 // -Force replaces an existing file, never one in use (its writes would go to the old inode).
-                using RegularFile old = RegularFile.Open(full, OpenOptions.NoFollow);
-                FileGuards.ThrowIfUnchangeable(old, InodeFlagsIo.Get(old.Handle, full), "replace {0}");
+                using OpenFile old = OpenFile.Open(full, OpenOptions.NoFollow);
+                FileGuards.ThrowIfUnchangeable(old, InodeAttributes.Get(old.Handle, full), "replace {0}");
                 FileGuards.ThrowIfInUse(old, "replace {0}", options.AssumeNotInUse);
             }
 
@@ -111,7 +112,7 @@ namespace Btrfs.Core
             string full = System.IO.Path.GetFullPath(path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
             string name = System.IO.Path.GetFileName(full);
-            using RegularFile? existing = FileStatus.OfPath(full, followLinks: false) is not null ? RegularFile.Open(full, OpenOptions.NoFollow) : null;
+            using OpenFile? existing = FileStatus.OfPath(full, followLinks: false) is not null ? OpenFile.Open(full, OpenOptions.NoFollow) : null;
 
             using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
 
@@ -120,8 +121,8 @@ namespace Btrfs.Core
                 if (FileSystemTypeOf(dirPath).Kind == FileSystemKind.Btrfs)
                 {
                     // chattr +C while the file is empty, and read back: after fallocate it would be ignored.
-                    InodeFlags flags = InodeFlagsIo.Get(temp.Handle, full);
-                    InodeFlags after = InodeFlagsIo.Set(temp.Handle, full, (flags | InodeFlags.NoCow) & ~InodeFlags.Compress);
+                    InodeFlags flags = InodeAttributes.Get(temp.Handle, full);
+                    InodeFlags after = InodeAttributes.Set(temp.Handle, full, (flags | InodeFlags.NoCow) & ~InodeFlags.Compress);
                     if ((after & InodeFlags.NoCow) == 0)
                     {
                         throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", full, $"Cannot create '{full}': the new empty file did not take the NOCOW attribute, without which swapon refuses it. Nothing was created.");
@@ -130,7 +131,7 @@ namespace Btrfs.Core
 
                 if (Libc.FAllocate(temp.Handle, 0, 0, bytes) != 0)
                 {
-                    throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", full, 0, bytes);
+                    throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", full, 0, bytes);
                 }
 
                 if (Libc.FChmod(temp.Handle, 0x180) != 0)
@@ -143,13 +144,13 @@ namespace Btrfs.Core
                 {
                     if (Libc.PWrite(temp.Handle, p, (nuint)header.Length, 0) != header.Length)
                     {
-                        throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "pwrite", full, 0, bytes);
+                        throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "pwrite", full, 0, bytes);
                     }
                 }
 
                 if (Libc.FSync(temp.Handle) != 0)
                 {
-                    throw HoleAwareCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", full, bytes, bytes);
+                    throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", full, bytes, bytes);
                 }
 
                 if (existing is not null)
@@ -179,36 +180,36 @@ namespace Btrfs.Core
             if (Libc.SwapOn(path, flags) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw FileOperationException.FromErrno(errno, "swapon", path, "The swapfile was created, but the kernel did not activate", errno == Libc.EPERM ? "Activating swap needs root (CAP_SYS_ADMIN)." : "Test-BtrfsSwapfile -Detailed and the kernel log (dmesg) say why.");
+                throw FileOperationException.FromErrno(errno, "swapon", path, "The swapfile was created, but the kernel did not activate", errno == Errno.EPERM ? "Activating swap needs root (CAP_SYS_ADMIN)." : "Test-BtrfsSwapfile -Detailed and the kernel log (dmesg) say why.");
             }
         }
 
-        private static void CheckBtrfs(RegularFile dir, string full)
+        private static void CheckBtrfs(OpenFile dir, string full)
         {
-            ulong devices = BtrfsTree.FileSystemInfo(dir)?.NumDevices ?? 1;
+            ulong devices = BtrfsSearch.FileSystemInfo(dir)?.NumDevices ?? 1;
             if (devices > 1)
             {
-                throw new FileOperationException(FileErrorKind.NotSupported, Libc.EINVAL, "BTRFS_IOC_FS_INFO", full, $"Cannot make '{full}' a swapfile: its btrfs filesystem has {devices} devices, and the kernel accepts a swapfile only if all its extents happen to lie on one of them. Use a single-device filesystem. Nothing was created.");
+                throw new FileOperationException(FileErrorKind.NotSupported, Errno.EINVAL, "BTRFS_IOC_FS_INFO", full, $"Cannot make '{full}' a swapfile: its btrfs filesystem has {devices} devices, and the kernel accepts a swapfile only if all its extents happen to lie on one of them. Use a single-device filesystem. Nothing was created.");
             }
 
-            foreach (ulong f in BtrfsTree.SpaceFlags(dir))
+            foreach (ulong f in BtrfsSearch.SpaceFlags(dir))
             {
                 if ((f & Libc.BTRFS_BLOCK_GROUP_DATA) != 0 && (f & Libc.BTRFS_SPACE_INFO_GLOBAL_RSV) == 0 && (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) != 0)
                 {
-                    throw new FileOperationException(FileErrorKind.NotSupported, Libc.EINVAL, "BTRFS_IOC_SPACE_INFO", full, $"Cannot make '{full}' a swapfile: the filesystem's data is not (only) in the single profile, and the kernel refuses swapfiles in RAID or DUP data. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.NotSupported, Errno.EINVAL, "BTRFS_IOC_SPACE_INFO", full, $"Cannot make '{full}' a swapfile: the filesystem's data is not (only) in the single profile, and the kernel refuses swapfiles in RAID or DUP data. Nothing was created.");
                 }
             }
         }
 
-        private static RegularFile OpenDirectory(string dirPath, string full)
+        private static OpenFile OpenDirectory(string dirPath, string full)
         {
             try
             {
-                RegularFile dir = RegularFile.Open(dirPath, OpenOptions.AllowDirectory);
+                OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory);
                 if (!dir.IsDirectory)
                 {
                     dir.Dispose();
-                    throw new FileOperationException(FileErrorKind.NotFound, Libc.ENOTDIR, "stat", full, $"Cannot create '{full}': '{dirPath}' is not a directory.");
+                    throw new FileOperationException(FileErrorKind.NotFound, Errno.ENOTDIR, "stat", full, $"Cannot create '{full}': '{dirPath}' is not a directory.");
                 }
 
                 return dir;
@@ -221,7 +222,7 @@ namespace Btrfs.Core
 
         private static FileSystemType FileSystemTypeOf(string dirPath)
         {
-            using RegularFile dir = RegularFile.Open(dirPath, OpenOptions.AllowDirectory);
+            using OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory);
             return dir.FileSystem;
         }
     }

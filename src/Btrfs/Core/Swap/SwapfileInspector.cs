@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Test-BtrfsSwapfile's Core: checks a file against what swapon (btrfs_swap_activate, or the
@@ -16,16 +17,16 @@ namespace Btrfs.Core
         /// <summary>Inspects a regular file (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
         public static SwapfileStatus Inspect(string path)
         {
-            using RegularFile file = RegularFile.OpenRead(path);
+            using OpenFile file = OpenFile.OpenRead(path);
             return Inspect(file);
         }
 
-        internal static SwapfileStatus Inspect(RegularFile file)
+        internal static SwapfileStatus Inspect(OpenFile file)
         {
             FileSystemKind fs = file.FileSystem.Kind;
             bool btrfs = fs == FileSystemKind.Btrfs;
             bool fiemap = fs is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
-            InodeFlags flags = btrfs ? InodeFlagsIo.Get(file.Handle, file.Path) : InodeFlags.None;
+            InodeFlags flags = btrfs ? InodeAttributes.Get(file.Handle, file.Path) : InodeFlags.None;
             string? mountCompress = btrfs ? MountTable.Read().For(file)?.CompressOption : null;
 
             // The extents: holes, delayed or inline data, compression, sharing, and (btrfs) where they are.
@@ -35,7 +36,7 @@ namespace Btrfs.Core
             if (fiemap)
             {
                 // Dirty data is written back first (FIEMAP_FLAG_SYNC), as swapon itself does before it looks.
-                foreach (RawExtent e in FiemapReader.Read(file, 0, (ulong)Math.Max(1, file.Size), sync: true))
+                foreach (RawExtent e in Fiemap.Read(file, 0, (ulong)Math.Max(1, file.Size), sync: true))
                 {
                     if ((long)e.Logical > covered)
                     {
@@ -43,10 +44,10 @@ namespace Btrfs.Core
                     }
 
                     covered = Math.Max(covered, (long)e.End);
-                    unallocated |= (e.Flags & (Libc.FIEMAP_EXTENT_DELALLOC | Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_DATA_INLINE)) != 0;
-                    encoded |= (e.Flags & Libc.FIEMAP_EXTENT_ENCODED) != 0;
-                    shared |= (e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0;
-                    if (btrfs && (e.Flags & Libc.FIEMAP_EXTENT_UNKNOWN) == 0)
+                    unallocated |= (e.Flags & (ExtentFlags.Delalloc | ExtentFlags.Unknown | ExtentFlags.DataInline)) != 0;
+                    encoded |= (e.Flags & ExtentFlags.Encoded) != 0;
+                    shared |= (e.Flags & ExtentFlags.Shared) != 0;
+                    if (btrfs && (e.Flags & ExtentFlags.Unknown) == 0)
                     {
                         logicals.Add(e.Physical);
                     }
@@ -146,9 +147,9 @@ namespace Btrfs.Core
         /// btrfs: are the file's extents all on one device and in single-profile chunks? Exact from the
         /// chunk tree (root); otherwise judged from the device count and the data profiles in use.
         /// </summary>
-        internal static (bool OneDevice, bool SingleProfile, string Note) Placement(RegularFile file, List<ulong> logicals)
+        internal static (bool OneDevice, bool SingleProfile, string Note) Placement(OpenFile file, List<ulong> logicals)
         {
-            ulong devices = BtrfsTree.FileSystemInfo(file)?.NumDevices ?? 1;
+            ulong devices = BtrfsSearch.FileSystemInfo(file)?.NumDevices ?? 1;
             try
             {
                 List<BtrfsChunk> chunks = BtrfsChunk.ReadAll(file);
@@ -175,12 +176,12 @@ namespace Btrfs.Core
             catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AccessDenied)
             {
                 // Not root: the chunk tree is out of reach. Judge from what any user can read.
-                bool dataSingle = BtrfsTree.SpaceFlags(file).TrueForAll(f => (f & Libc.BTRFS_BLOCK_GROUP_DATA) == 0 || (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) == 0);
+                bool dataSingle = BtrfsSearch.DataIsSingleProfile(file);
                 return (devices <= 1, dataSingle, $"the filesystem has {devices} devices: the kernel accepts a swapfile only if all its extents lie on one device, which cannot be checked without root; use a single-device filesystem");
             }
         }
 
-        private static unsafe SwapHeader? ReadHeader(RegularFile file, int pageSize)
+        private static SwapHeader? ReadHeader(OpenFile file, int pageSize)
         {
             if (file.Size < pageSize)
             {
@@ -188,16 +189,8 @@ namespace Btrfs.Core
             }
 
             byte[] page = new byte[pageSize];
-            fixed (byte* p = page)
-            {
-                nint n = Libc.PRead(file.Handle, p, (nuint)pageSize, 0);
-                if (n < 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "pread", file.Path, "Cannot read the header of");
-                }
-
-                return n == pageSize ? SwapHeader.Parse(page) : null;
-            }
+            return Files.ReadFullyAt(file.Handle, page, 0, file.Path, "Cannot read the header of") == pageSize ? SwapHeader.Parse(page) : null;
         }
+
     }
 }

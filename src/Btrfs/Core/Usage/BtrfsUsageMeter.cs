@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// Measure-BtrfsUsage's Core: compsize's accounting per file from the file's EXTENT_DATA items
@@ -15,16 +16,16 @@ namespace Btrfs.Core
         /// One file's figures, with the bytes FIEMAP marks shared. Throws
         /// <see cref="FileOperationException"/> (NotSupported off btrfs, AccessDenied without root).
         /// </summary>
-        public static BtrfsFileUsage Measure(RegularFile file)
+        internal static BtrfsFileUsage Measure(OpenFile file)
         {
             UsageCounters c = Count(file);
             return new BtrfsFileUsage(file.Path, file.Size, c, SharedBytes(file));
         }
 
         /// <summary>The figures of one file, as `compsize FILE`; the counters can be merged into a summary.</summary>
-        internal static UsageCounters Count(RegularFile file)
+        internal static UsageCounters Count(OpenFile file)
         {
-            BtrfsFileExtents.RequireBtrfs(file, "measure the btrfs space usage of");
+            BtrfsOnly.Require(file, "measure the btrfs space usage of");
             var c = new UsageCounters();
             c.AddFile(file.Size, BtrfsFileExtents.Read(file));
             return c;
@@ -39,12 +40,12 @@ namespace Btrfs.Core
             FileBatch.Run(files, parallelism, Measure);
 
         /// <summary>Bytes of the file in extents FIEMAP flags as shared (FIEMAP_EXTENT_SHARED).</summary>
-        internal static long SharedBytes(RegularFile file)
+        internal static long SharedBytes(OpenFile file)
         {
             ulong shared = 0;
-            foreach (RawExtent e in FiemapReader.Read(file, 0, ulong.MaxValue, sync: false))
+            foreach (RawExtent e in Fiemap.Read(file, 0, ulong.MaxValue, sync: false))
             {
-                if ((e.Flags & Libc.FIEMAP_EXTENT_SHARED) != 0)
+                if ((e.Flags & ExtentFlags.Shared) != 0)
                 {
                     shared += e.Length;
                 }
@@ -66,7 +67,7 @@ namespace Btrfs.Core
         public long Files => all.Files;
 
         /// <summary>Adds one file's items (of a file already open).</summary>
-        public void Add(RegularFile file) => all.Merge(BtrfsUsageMeter.Count(file));
+        internal void Add(OpenFile file) => all.Merge(BtrfsUsageMeter.Count(file));
 
         /// <summary>The totals so far.</summary>
         public BtrfsUsageSummary ToSummary() => new(all);

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System.Collections.Generic;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// One distinct data extent seen while measuring (keyed by its disk address): its size on disk and

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>
     /// compsize's accounting (compsize.c parse_file_extent_item), for one file or, merged, for many:
@@ -66,7 +67,7 @@ namespace Btrfs.Core
         };
 
         internal static int CategoryOf(in BtrfsFileExtentRecord r) =>
-            r.Type == Libc.BTRFS_FILE_EXTENT_PREALLOC ? Prealloc : r.Compression <= Zstd ? r.Compression : Other;
+            r.Type == BtrfsExtentType.Prealloc ? Prealloc : r.Compression <= Zstd ? r.Compression : Other;
 
         internal long[] Disk() => Signed(disk);
 

@@ -1,11 +1,13 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using System.Threading;
     using System.Threading.Tasks;
+    using Btrfs.Core;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>A byte range [Start, End) of a file.</summary>
     internal readonly record struct ByteRange(long Start, long End)
@@ -19,11 +21,10 @@ namespace Btrfs.Core
     /// the NOCOW/COW line). Holes stay holes (SEEK_DATA/SEEK_HOLE), preallocated ranges are
     /// preallocated again, the size is exact. Memory is two fixed buffers whatever the file size.
     /// </summary>
-    internal static class HoleAwareCopy
+    internal static class DataCopy
     {
         /// <summary>Bytes per read/write.</summary>
         internal const int ChunkSize = 4 << 20;
-
 
         /// <summary>
         /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
@@ -41,12 +42,12 @@ namespace Btrfs.Core
                 if (data < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.ENXIO)
+                    if (errno == Errno.ENXIO)
                     {
                         yield break; // no data after pos
                     }
 
-                    if (errno == Libc.EINVAL && pos == start)
+                    if (errno == Errno.EINVAL && pos == start)
                     {
                         yield return new ByteRange(start, size); // SEEK_DATA unsupported
                         yield break;
@@ -97,7 +98,7 @@ namespace Btrfs.Core
         /// <paramref name="preallocate"/> false: the caller has allocated the target already.
         /// Returns the bytes copied.
         /// </summary>
-        internal static unsafe long Copy(RegularFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true)
+        internal static unsafe long Copy(OpenFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true)
         {
             if (preallocate)
             {
@@ -195,7 +196,7 @@ namespace Btrfs.Core
         /// Compares the data ranges of <paramref name="source"/> with the same ranges of
         /// <paramref name="copy"/> byte for byte; the rest of the copy is holes by construction.
         /// </summary>
-        internal static unsafe bool SameData(RegularFile source, SafeFileDescriptor copy, string copyName, long size, CancellationToken cancel)
+        internal static unsafe bool SameData(OpenFile source, SafeFileDescriptor copy, string copyName, long size, CancellationToken cancel)
         {
             byte* a = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
             byte* b = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
@@ -233,25 +234,25 @@ namespace Btrfs.Core
         }
 
         /// <summary>Preallocates the target where the source has unwritten (preallocated) extents, beyond EOF included.</summary>
-        private static void PreallocateLike(RegularFile source, SafeFileDescriptor target, string targetName, long size)
+        private static void PreallocateLike(OpenFile source, SafeFileDescriptor target, string targetName, long size)
         {
             if (source.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
             {
                 return;
             }
 
-            foreach (FileExtent e in ExtentMap.Read(source, new ExtentQuery()))
+            foreach (RawExtent e in Fiemap.Read(source, 0, ulong.MaxValue, sync: false))
             {
-                if (!e.IsUnwritten)
+                if ((e.Flags & ExtentFlags.Unwritten) == 0)
                 {
                     continue;
                 }
 
-                int mode = e.EndOffset > size ? Libc.FALLOC_FL_KEEP_SIZE : 0;
-                if (Libc.FAllocate(target, mode, e.LogicalOffset, e.Length) != 0)
+                int mode = (long)e.End > size ? Libc.FALLOC_FL_KEEP_SIZE : 0;
+                if (Libc.FAllocate(target, mode, (long)e.Logical, (long)e.Length) != 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno is Libc.EOPNOTSUPP)
+                    if (errno is Errno.EOPNOTSUPP)
                     {
                         return; // a copy without preallocation is still a faithful copy of the data
                     }
@@ -270,7 +271,7 @@ namespace Btrfs.Core
                 if (n < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EINTR)
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
@@ -298,7 +299,7 @@ namespace Btrfs.Core
                 if (n < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EINTR)
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
@@ -314,7 +315,7 @@ namespace Btrfs.Core
         internal static FileOperationException Failure(int errno, string operation, string name, long copied, long size)
         {
             string where = $"after copying {SizeFormatter.Format(copied)} of {SizeFormatter.Format(size)}";
-            if (errno is Libc.ENOSPC or Libc.EDQUOT)
+            if (errno is Errno.ENOSPC or Errno.EDQUOT)
             {
                 return new FileOperationException(
                     FileErrorKind.InsufficientSpace,

@@ -1,14 +1,15 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
     using System.Buffers;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
     using System.Threading.Tasks;
+    using Btrfs.Core;
     using Btrfs.Interop;
 
     /// <summary>One fiemap_extent as the kernel returned it.</summary>
-    internal readonly record struct RawExtent(ulong Logical, ulong Physical, ulong Length, uint Flags)
+    internal readonly record struct RawExtent(ulong Logical, ulong Physical, ulong Length, ExtentFlags Flags)
     {
         internal ulong End => Logical + Length;
     }
@@ -23,7 +24,7 @@ namespace Btrfs.Core
     /// Extents are cut to the requested range, so a ranged query means the same on every filesystem
     /// (xfs and ext4 trim in the kernel; btrfs returns whole extents).
     /// </summary>
-    internal static class FiemapReader
+    internal static class Fiemap
     {
         /// <summary>Extents per ioctl: 512 × 56 B + 32 B = 28.7 KiB, above the 292-extent throughput knee.</summary>
         internal const int DefaultPageExtents = 512;
@@ -31,7 +32,7 @@ namespace Btrfs.Core
         private const int HeaderSize = 32;
         private const int ExtentSize = 56;
 
-        internal static IEnumerable<RawExtent> Read(RegularFile file, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents)
+        internal static IEnumerable<RawExtent> Read(OpenFile file, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents)
         {
             ArgumentNullException.ThrowIfNull(file);
             ArgumentOutOfRangeException.ThrowIfLessThan(pageExtents, 1);
@@ -40,7 +41,7 @@ namespace Btrfs.Core
             return ReadIterator(file, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents);
         }
 
-        private static IEnumerable<RawExtent> ReadIterator(RegularFile file, ulong start, ulong end, uint flags, int pageExtents)
+        private static IEnumerable<RawExtent> ReadIterator(OpenFile file, ulong start, ulong end, uint flags, int pageExtents)
         {
             // Two fixed buffers: while the caller consumes one page, the next is fetched on another
             // thread, so the kernel's work overlaps the caller's. Files of one page never start a task.
@@ -60,7 +61,7 @@ namespace Btrfs.Core
                     // Where the next page starts is known before this one is consumed.
                     // FIEMAP_EXTENT_LAST marks the file's final extent, which is the last one returned.
                     RawExtent lastOfPage = ReadExtent(current, mapped - 1);
-                    bool last = (lastOfPage.Flags & Libc.FIEMAP_EXTENT_LAST) != 0;
+                    bool last = (lastOfPage.Flags & ExtentFlags.Last) != 0;
                     ulong next = lastOfPage.End;
                     bool more = !last && next > start && next < end; // no progress (zero-length delalloc): never ask twice
 
@@ -134,14 +135,14 @@ namespace Btrfs.Core
                 return e;
             }
 
-            const uint notByteAddressed = Libc.FIEMAP_EXTENT_ENCODED | Libc.FIEMAP_EXTENT_UNKNOWN | Libc.FIEMAP_EXTENT_NOT_ALIGNED;
+            const ExtentFlags notByteAddressed = ExtentFlags.Encoded | ExtentFlags.Unknown | ExtentFlags.NotAligned;
             bool movable = e.Physical != 0 && (e.Flags & notByteAddressed) == 0;
             ulong physical = movable ? e.Physical + (lo - e.Logical) : e.Physical;
             return new RawExtent(lo, physical, hi - lo, e.Flags);
         }
 
         /// <summary>The number of extents in [start, start + length): FIEMAP's count-only mode (fm_extent_count = 0).</summary>
-        internal static unsafe long Count(RegularFile file, ulong start, ulong length)
+        internal static unsafe long Count(OpenFile file, ulong start, ulong length)
         {
             var header = new Libc.Fiemap { Start = start, Length = length, ExtentCount = 0 };
             if (Libc.Ioctl(file.Handle, Libc.FS_IOC_FIEMAP, &header) != 0)
@@ -155,10 +156,10 @@ namespace Btrfs.Core
         private static RawExtent ReadExtent(byte[] buffer, int index)
         {
             Libc.FiemapExtent fe = MemoryMarshal.Read<Libc.FiemapExtent>(buffer.AsSpan(HeaderSize + (index * ExtentSize), ExtentSize));
-            return new RawExtent(fe.Logical, fe.Physical, fe.Length, fe.Flags);
+            return new RawExtent(fe.Logical, fe.Physical, fe.Length, (ExtentFlags)fe.Flags);
         }
 
-        private static unsafe int Fetch(RegularFile file, byte[] buffer, ulong start, ulong length, uint flags, uint count)
+        private static unsafe int Fetch(OpenFile file, byte[] buffer, ulong start, ulong length, uint flags, uint count)
         {
             var header = new Libc.Fiemap { Start = start, Length = length, Flags = flags, ExtentCount = count };
             MemoryMarshal.Write(buffer.AsSpan(0, HeaderSize), in header);
@@ -178,7 +179,7 @@ namespace Btrfs.Core
             return (int)Math.Min(header.MappedExtents, count);
         }
 
-        private static FileOperationException FiemapError(int errno, RegularFile file)
+        private static FileOperationException FiemapError(int errno, OpenFile file)
         {
             const string op = "FS_IOC_FIEMAP";
             if (errno is Libc.EOPNOTSUPP or Libc.ENOTTY)

@@ -1,10 +1,11 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
     using System.Runtime.InteropServices;
+    using Btrfs.Core;
     using Btrfs.Interop;
 
-    /// <summary>How <see cref="RegularFile.Open"/> treats the path.</summary>
+    /// <summary>How <see cref="OpenFile.Open"/> treats the path.</summary>
     [Flags]
     internal enum OpenOptions
     {
@@ -43,13 +44,13 @@ namespace Btrfs.Core
     /// through the descriptor, so a path swapped between the two steps is still caught. Symbolic
     /// links are followed, as cat(1) does, unless <see cref="OpenOptions.NoFollow"/> is given.
     /// </summary>
-    public sealed class RegularFile : IDisposable
+    internal sealed class OpenFile : IDisposable
     {
         private readonly SafeFileDescriptor handle;
         private readonly bool ownsHandle = true;
         private SafeFileDescriptor? directory;
 
-        private RegularFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags, bool ownsHandle = true)
+        private OpenFile(SafeFileDescriptor handle, string path, FileStatus status, FileSystemType fileSystem, long mountFlags, bool ownsHandle = true)
         {
             this.handle = handle;
             this.ownsHandle = ownsHandle;
@@ -90,14 +91,14 @@ namespace Btrfs.Core
         internal FileStatus Status { get; }
 
         /// <summary>Opens <paramref name="path"/> read-only. Throws <see cref="FileOperationException"/>.</summary>
-        public static RegularFile OpenRead(string path) => Open(path, OpenOptions.None);
+        internal static OpenFile OpenRead(string path) => Open(path, OpenOptions.None);
 
         /// <summary>
         /// Opens <paramref name="path"/> read-only as <paramref name="options"/> say. Throws
         /// <see cref="FileOperationException"/>. With a <paramref name="fileSystems"/> cache, files on
         /// a device already seen skip the statfs (many files of one tree).
         /// </summary>
-        internal static RegularFile Open(string path, OpenOptions options, FileSystemCache? fileSystems = null)
+        internal static OpenFile Open(string path, OpenOptions options, FileSystemCache? fileSystems = null)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             const string what = "Cannot open";
@@ -144,7 +145,7 @@ namespace Btrfs.Core
         /// later step (<see cref="Directory"/>): the location's descriptor itself when
         /// <paramref name="ownDirectory"/>, else a duplicate of it.
         /// </summary>
-        internal static RegularFile Open(FileLocation location, OpenOptions options, FileSystemCache? fileSystems = null, bool ownDirectory = false)
+        internal static OpenFile Open(FileLocation location, OpenOptions options, FileSystemCache? fileSystems = null, bool ownDirectory = false)
         {
             const string what = "Cannot open";
             string path = location.Path;
@@ -178,7 +179,7 @@ namespace Btrfs.Core
                 throw FileOperationException.FromErrno(errno, "openat", path, what);
             }
 
-            RegularFile file;
+            OpenFile file;
             try
             {
                 file = FromDescriptor(fd, path, allowDirectory, fileSystems);
@@ -207,15 +208,15 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// A directory the tree walker has open (<see cref="WalkEntry.Handle"/>), as a RegularFile of
+        /// A directory the tree walker has open (<see cref="WalkEntry.Handle"/>), as a OpenFile of
         /// its own (a duplicate descriptor): its attributes are read and changed through the very
         /// descriptor whose entries the walk lists.
         /// </summary>
-        internal static RegularFile FromDirectory(SafeFileDescriptor walkerHandle, string path) =>
+        internal static OpenFile FromDirectory(SafeFileDescriptor walkerHandle, string path) =>
             FromDescriptor(DirectoryHandle.Duplicate(walkerHandle, path), path, allowDirectory: true, null);
 
         /// <summary>fstat and fstatfs of a freshly opened descriptor, which the result then owns (closed here on failure).</summary>
-        private static RegularFile FromDescriptor(SafeFileDescriptor fd, string path, bool allowDirectory, FileSystemCache? fileSystems)
+        private static OpenFile FromDescriptor(SafeFileDescriptor fd, string path, bool allowDirectory, FileSystemCache? fileSystems)
         {
             const string what = "Cannot open";
             try
@@ -225,7 +226,7 @@ namespace Btrfs.Core
 
                 if (fileSystems?.Find(status) is (FileSystemType known, long knownFlags))
                 {
-                    return new RegularFile(fd, path, status, known, knownFlags);
+                    return new OpenFile(fd, path, status, known, knownFlags);
                 }
 
                 if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
@@ -235,7 +236,7 @@ namespace Btrfs.Core
 
                 FileSystemType type = FileSystemType.FromMagic(sfs.Type);
                 fileSystems?.Add(status, type, sfs.MountFlags);
-                return new RegularFile(fd, path, status, type, sfs.MountFlags);
+                return new OpenFile(fd, path, status, type, sfs.MountFlags);
             }
             catch
             {
@@ -255,28 +256,22 @@ namespace Btrfs.Core
             directory?.Dispose();
         }
 
-        /// <summary>A view of a descriptor someone else owns and closes (a file just created), for the readers that take a RegularFile.</summary>
-        internal static RegularFile Borrow(SafeFileDescriptor fd, string path, FileSystemType fileSystem, long size)
+        /// <summary>A view of a descriptor someone else owns and closes (a file just created), for the readers that take a OpenFile.</summary>
+        internal static OpenFile Borrow(SafeFileDescriptor fd, string path, FileSystemType fileSystem, long size)
         {
             var status = new FileStatus(0, 0, 0, 1, 0, 0, Libc.S_IFREG, size, 0, default, default, default, 0, 0);
-            return new RegularFile(fd, path, status, fileSystem, 0, ownsHandle: false);
+            return new OpenFile(fd, path, status, fileSystem, 0, ownsHandle: false);
         }
+
+        /// <summary>Writes the file's data and metadata to disk (fsync).</summary>
+        internal void Flush(string what = "Cannot flush the data of") => Files.Sync(handle, Path, what);
 
         /// <summary>The inode's status now (fstat).</summary>
         internal FileStatus Restat() =>
             FileStatus.Of(handle) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", Path, "Cannot examine");
 
         /// <summary>Bytes an unprivileged writer may still use on this file's filesystem (statfs f_bavail).</summary>
-        internal long AvailableBytes()
-        {
-            if (Libc.FStatFs(handle, out Libc.StatFs sfs) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstatfs", Path, "Cannot examine the filesystem of");
-            }
-
-            long unit = sfs.FragmentSize > 0 ? sfs.FragmentSize : sfs.BlockSize;
-            return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
-        }
+        internal long AvailableBytes() => Files.AvailableBytes(handle, Path);
 
         /// <summary>Describes a file type for messages ("a FIFO (named pipe)").</summary>
         internal static string DescribeType(ushort mode) => (mode & Libc.S_IFMT) switch

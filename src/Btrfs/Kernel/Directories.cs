@@ -1,6 +1,7 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System.Runtime.InteropServices;
+    using Btrfs.Core;
     using Btrfs.Interop;
 
     /// <summary>An open directory (O_RDONLY | O_DIRECTORY): what O_TMPFILE, linkat, renameat and syncfs work through.</summary>
@@ -15,6 +16,21 @@ namespace Btrfs.Core
                 int errno = Marshal.GetLastPInvokeError();
                 dir.Dispose();
                 throw FileOperationException.FromErrno(errno, "open", path, "Cannot open the directory", advice);
+            }
+
+            return dir;
+        }
+
+        /// <summary>As <see cref="Open"/>, with the error handed back instead of thrown.</summary>
+        internal static SafeFileDescriptor? TryOpen(string path, string? advice, out FileOperationException? error)
+        {
+            error = null;
+            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                error = Errno.Failure("open", path, "Cannot open the directory", advice);
+                dir.Dispose();
+                return null;
             }
 
             return dir;

@@ -1,11 +1,13 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
     using System.Buffers;
     using System.Buffers.Binary;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
+    using Btrfs.Core;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
 
     /// <summary>One item of a btrfs tree, as BTRFS_IOC_TREE_SEARCH_V2 returns it (the data is packed little-endian).</summary>
     internal readonly record struct BtrfsItem(ulong ObjectId, uint Type, ulong Offset, ulong TransId, byte[] Data)
@@ -22,7 +24,7 @@ namespace Btrfs.Core
     /// tree items (TREE_SEARCH_V2, CAP_SYS_ADMIN), paging until the key range is exhausted with one
     /// fixed buffer.
     /// </summary>
-    internal static class BtrfsTree
+    internal static class BtrfsSearch
     {
         private const int HeaderSize = 112; // key 104 + buf_size 8
         private const int ItemHeaderSize = 32;
@@ -32,14 +34,18 @@ namespace Btrfs.Core
         private const int MaxItemSize = 64 * 1024;
 
         /// <summary>FS_INFO: device count, sector size. Null when not btrfs.</summary>
-        internal static unsafe Libc.BtrfsFsInfo? FileSystemInfo(RegularFile file)
+        internal static unsafe Libc.BtrfsFsInfo? FileSystemInfo(OpenFile file)
         {
             Libc.BtrfsFsInfo info = default;
             return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : info;
         }
 
         /// <summary>SPACE_INFO: the block group type-and-profile flags in use (data, metadata, system; with their profiles).</summary>
-        internal static unsafe List<ulong> SpaceFlags(RegularFile file)
+        /// <summary>Every data block group has the single profile (no RAID, no DUP): from SPACE_INFO, which any user may read.</summary>
+        internal static bool DataIsSingleProfile(OpenFile file) =>
+            SpaceFlags(file).TrueForAll(f => (f & Libc.BTRFS_BLOCK_GROUP_DATA) == 0 || (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) == 0);
+
+        internal static unsafe List<ulong> SpaceFlags(OpenFile file)
         {
             var flags = new List<ulong>();
             ulong* head = stackalloc ulong[2];
@@ -78,15 +84,15 @@ namespace Btrfs.Core
         /// tree <paramref name="treeId"/> (0: the subvolume of the file), each copied out. Throws
         /// <see cref="FileOperationException"/> (AccessDenied without CAP_SYS_ADMIN).
         /// </summary>
-        internal static IEnumerable<BtrfsItem> Search(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset = 0, ulong maxOffset = ulong.MaxValue) =>
+        internal static IEnumerable<BtrfsItem> Search(OpenFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset = 0, ulong maxOffset = ulong.MaxValue) =>
             Search(file, treeId, minObjectId, maxObjectId, minType, maxType, minOffset, maxOffset, static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => new BtrfsItem(h.ObjectId, h.Type, h.Offset, h.TransId, d.ToArray()));
 
         /// <summary>
-        /// As <see cref="Search(RegularFile, ulong, ulong, ulong, uint, uint, ulong, ulong)"/>, but each
+        /// As <see cref="Search(OpenFile, ulong, ulong, ulong, uint, uint, ulong, ulong)"/>, but each
         /// item is handed to <paramref name="parse"/> in place: nothing is allocated per item. One pooled
         /// buffer per enumeration, grown when the kernel says an item does not fit (EOVERFLOW).
         /// </summary>
-        internal static IEnumerable<T> Search<T>(RegularFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
+        internal static IEnumerable<T> Search<T>(OpenFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
         {
             byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             var key = new Libc.BtrfsSearchKey
@@ -171,7 +177,7 @@ namespace Btrfs.Core
             return value;
         }
 
-        private static unsafe int Fetch(RegularFile file, ref byte[] buffer, ref Libc.BtrfsSearchKey key)
+        private static unsafe int Fetch(OpenFile file, ref byte[] buffer, ref Libc.BtrfsSearchKey key)
         {
             while (true)
             {
@@ -225,10 +231,10 @@ namespace Btrfs.Core
         internal bool Contains(ulong logical) => logical >= Logical && logical - Logical < Length;
 
         /// <summary>The chunk map (chunk tree, root only): every chunk in logical order.</summary>
-        internal static List<BtrfsChunk> ReadAll(RegularFile file)
+        internal static List<BtrfsChunk> ReadAll(OpenFile file)
         {
             var chunks = new List<BtrfsChunk>();
-            foreach (BtrfsItem item in BtrfsTree.Search(file, Libc.BTRFS_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_CHUNK_ITEM_KEY, Libc.BTRFS_CHUNK_ITEM_KEY))
+            foreach (BtrfsItem item in BtrfsSearch.Search(file, Libc.BTRFS_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID, Libc.BTRFS_CHUNK_ITEM_KEY, Libc.BTRFS_CHUNK_ITEM_KEY))
             {
                 // struct btrfs_chunk: length 0, owner 8, stripe_len 16, type 24, ..., num_stripes 44 (u16), stripes from 48 (32 bytes each, devid first).
                 int stripes = item.U16(44);

@@ -1,8 +1,9 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
     using System.Buffers.Binary;
     using System.Collections.Generic;
+    using Btrfs.Core;
     using Btrfs.Interop;
 
     /// <summary>
@@ -10,12 +11,12 @@ namespace Btrfs.Core
     /// the item's fields. For inline items <see cref="InlineLength"/> is the bytes stored in the item
     /// and the disk fields are 0.
     /// </summary>
-    public readonly record struct BtrfsFileExtentRecord(
+    internal readonly record struct BtrfsFileExtentRecord(
         ulong FileOffset,
         ulong Generation,
         ulong RamBytes,
         byte Compression,
-        byte Type,
+        BtrfsExtentType Type,
         ulong DiskBytenr,
         ulong DiskNumBytes,
         ulong ExtentOffset,
@@ -23,7 +24,7 @@ namespace Btrfs.Core
         uint InlineLength)
     {
         /// <summary>Inline data (stored in the metadata item).</summary>
-        public bool IsInline => Type == Libc.BTRFS_FILE_EXTENT_INLINE;
+        public bool IsInline => Type == BtrfsExtentType.Inline;
 
         /// <summary>An explicit hole item.</summary>
         public bool IsHole => !IsInline && DiskBytenr == 0;
@@ -51,7 +52,7 @@ namespace Btrfs.Core
             byte type = d[20];
             if (type == Libc.BTRFS_FILE_EXTENT_INLINE)
             {
-                return new BtrfsFileExtentRecord(fileOffset, generation, ram, compression, type, 0, 0, 0, 0, (uint)(d.Length - Libc.FileExtentInlineHeaderSize));
+                return new BtrfsFileExtentRecord(fileOffset, generation, ram, compression, (BtrfsExtentType)type, 0, 0, 0, 0, (uint)(d.Length - Libc.FileExtentInlineHeaderSize));
             }
 
             if (d.Length < Libc.FileExtentItemSize)
@@ -64,7 +65,7 @@ namespace Btrfs.Core
                 generation,
                 ram,
                 compression,
-                type,
+                (BtrfsExtentType)type,
                 BinaryPrimitives.ReadUInt64LittleEndian(d[21..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(d[29..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(d[37..]),
@@ -77,17 +78,16 @@ namespace Btrfs.Core
     /// Reads a file's EXTENT_DATA items from its subvolume tree with TREE_SEARCH_V2 (as compsize
     /// does), paging until they end; nothing is kept between items. btrfs only, root only.
     /// </summary>
-    public static class BtrfsFileExtents
+    internal static class BtrfsFileExtents
     {
         /// <summary>
-        /// The file's items in file order. Throws <see cref="FileOperationException"/>: NotSupported
-        /// when the file is not on btrfs, AccessDenied without CAP_SYS_ADMIN.
+        /// The file's items in file order (a btrfs file: callers check, see BtrfsOnly). Throws
+        /// <see cref="FileOperationException"/>: AccessDenied without CAP_SYS_ADMIN.
         /// </summary>
-        public static IEnumerable<BtrfsFileExtentRecord> Read(RegularFile file)
+        internal static IEnumerable<BtrfsFileExtentRecord> Read(OpenFile file)
         {
             ArgumentNullException.ThrowIfNull(file);
-            RequireBtrfs(file, "read the exact extent items of");
-            return BtrfsTree.Search(
+            return BtrfsSearch.Search(
                 file,
                 0,
                 file.Status.Inode,
@@ -103,7 +103,7 @@ namespace Btrfs.Core
         /// The items of <paramref name="file"/> that overlap [offset, offset + length), numbered by
         /// their position among all the file's items.
         /// </summary>
-        public static IEnumerable<(long Index, BtrfsFileExtentRecord Item)> Overlapping(RegularFile file, long offset, long? length)
+        internal static IEnumerable<(long Index, BtrfsFileExtentRecord Item)> Overlapping(OpenFile file, long offset, long? length)
         {
             ulong start = (ulong)Math.Max(0, offset);
             ulong end = length is long l ? start + (ulong)l : ulong.MaxValue;
@@ -120,20 +120,6 @@ namespace Btrfs.Core
                 {
                     yield return (i, r);
                 }
-            }
-        }
-
-        /// <summary>Throws the NotSupported error for a file that is not on btrfs.</summary>
-        internal static void RequireBtrfs(RegularFile file, string what, string? advice = null)
-        {
-            if (file.FileSystem.Kind != FileSystemKind.Btrfs)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.NotSupported,
-                    0,
-                    "statfs",
-                    file.Path,
-                    $"Cannot {what} '{file.Path}': it is on {file.FileSystem.DisplayName}, and only btrfs has extent items, compression accounting and extent back references." + (advice is null ? string.Empty : " " + advice));
             }
         }
     }

@@ -1,6 +1,7 @@
-namespace Btrfs.Core
+namespace Btrfs.Kernel
 {
     using System;
+    using Btrfs.Core;
     using Btrfs.Interop;
 
     /// <summary>A point in time as the kernel keeps it: seconds and nanoseconds since the epoch.</summary>
@@ -32,6 +33,17 @@ namespace Btrfs.Core
         internal bool IsRegular => (Mode & Libc.S_IFMT) == Libc.S_IFREG;
 
         internal bool IsDirectory => (Mode & Libc.S_IFMT) == Libc.S_IFDIR;
+
+        internal bool IsSymbolicLink => (Mode & Libc.S_IFMT) == Libc.S_IFLNK;
+
+        /// <summary>What the inode is, as a directory listing says it.</summary>
+        internal EntryType Type => (Mode & Libc.S_IFMT) switch
+        {
+            Libc.S_IFREG => EntryType.File,
+            Libc.S_IFDIR => EntryType.Directory,
+            Libc.S_IFLNK => EntryType.SymbolicLink,
+            _ => EntryType.Other,
+        };
 
         /// <summary>Permission bits with setuid/setgid/sticky (the low 12 bits of the mode).</summary>
         internal uint Permissions => (uint)(Mode & 0xFFF);

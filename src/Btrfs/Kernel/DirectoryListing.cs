@@ -1,0 +1,171 @@
+namespace Btrfs.Kernel
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using Btrfs.Core;
+    using Btrfs.Interop;
+
+    /// <summary>What a directory entry is, from its d_type (or fstatat when the filesystem does not say).</summary>
+    internal enum EntryType
+    {
+        File,
+        Directory,
+        SymbolicLink,
+        Other,
+    }
+
+    /// <summary>
+    /// A directory opened relative to its parent's descriptor, never through a symbolic link
+    /// (O_DIRECTORY | O_NOFOLLOW), and listed through that same descriptor (readdir on a duplicate):
+    /// its descriptor is handed out for every later step on its entries.
+    /// </summary>
+    internal sealed class DirectoryListing : IDisposable
+    {
+        private readonly SafeDirectoryStream stream;
+
+        private DirectoryListing(string path, SafeFileDescriptor handle, SafeDirectoryStream stream, FileStatus status)
+        {
+            Path = path;
+            Handle = handle;
+            this.stream = stream;
+            Status = status;
+        }
+
+        internal string Path { get; }
+
+        /// <summary>The directory's descriptor (O_RDONLY | O_DIRECTORY).</summary>
+        internal SafeFileDescriptor Handle { get; }
+
+        internal FileStatus Status { get; }
+
+        /// <summary>
+        /// Opens <paramref name="name"/> in <paramref name="parent"/> for listing; null (and the error
+        /// naming <paramref name="path"/>, with <paramref name="advice"/>) when it cannot be opened or
+        /// listed, for example because it is no longer a directory (ELOOP, ENOTDIR).
+        /// </summary>
+        internal static DirectoryListing? TryOpen(SafeFileDescriptor parent, string name, string path, string advice, out FileOperationException? error)
+        {
+            error = null;
+            const string what = "Cannot read the directory";
+            SafeFileDescriptor fd = Libc.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid)
+            {
+                error = Errno.Failure("openat", path, what, advice);
+                fd.Dispose();
+                return null;
+            }
+
+            if (FileStatus.Of(fd) is not FileStatus st)
+            {
+                error = Errno.Failure("fstat", path, what, advice);
+                fd.Dispose();
+                return null;
+            }
+
+            SafeDirectoryStream? stream = OpenStream(fd);
+            if (stream is null)
+            {
+                error = Errno.Failure("fdopendir", path, what, advice);
+                fd.Dispose();
+                return null;
+            }
+
+            return new DirectoryListing(path, fd, stream, st);
+        }
+
+        /// <summary>The names in an open directory (without "." and ".."), read through a duplicate of its descriptor; empty when it cannot be listed.</summary>
+        internal static List<string> Names(SafeFileDescriptor dir)
+        {
+            var names = new List<string>();
+            using SafeDirectoryStream? stream = OpenStream(dir);
+            while (stream is not null && ReadEntry(stream) is (string name, _))
+            {
+                names.Add(name);
+            }
+
+            return names;
+        }
+
+        /// <summary>
+        /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
+        /// with <paramref name="error"/> set.
+        /// </summary>
+        internal (string Name, EntryType Type)? Next(out FileOperationException? error)
+        {
+            error = null;
+            Marshal.SetLastPInvokeError(0);
+            if (ReadEntry(stream) is not (string name, byte type))
+            {
+                if (Errno.Last != 0)
+                {
+                    error = Errno.Failure("readdir", Path, "Cannot read the directory", "The rest of it was skipped.");
+                }
+
+                return null;
+            }
+
+            return (name, Classify(type, name));
+        }
+
+        /// <summary>What <paramref name="name"/> in this directory is now (fstatat, never following a link).</summary>
+        internal EntryType TypeOf(string name) => Classify(Libc.DT_UNKNOWN, name);
+
+        public void Dispose()
+        {
+            stream.Dispose();
+            Handle.Dispose();
+        }
+
+        /// <summary>fdopendir takes the descriptor it is given: it gets a duplicate, the original stays the caller's.</summary>
+        private static SafeDirectoryStream? OpenStream(SafeFileDescriptor fd)
+        {
+            int dup = Libc.Fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0);
+            if (dup < 0)
+            {
+                return null;
+            }
+
+            SafeDirectoryStream stream = Libc.FdOpenDir(dup);
+            if (stream.IsInvalid)
+            {
+                int errno = Errno.Last;
+                _ = Libc.Close(dup);
+                stream.Dispose();
+                Marshal.SetLastPInvokeError(errno);
+                return null;
+            }
+
+            return stream;
+        }
+
+        private static unsafe (string Name, byte Type)? ReadEntry(SafeDirectoryStream stream)
+        {
+            while (true)
+            {
+                byte* d = Libc.ReadDir(stream);
+                if (d == null)
+                {
+                    return null;
+                }
+
+                string name = Marshal.PtrToStringUTF8((nint)(d + Libc.DirentNameOffset)) ?? string.Empty;
+                if (name is "." or ".." || name.Length == 0)
+                {
+                    continue;
+                }
+
+                return (name, d[Libc.DirentTypeOffset]);
+            }
+        }
+
+        private EntryType Classify(byte type, string name) => type switch
+        {
+            Libc.DT_REG => EntryType.File,
+            Libc.DT_DIR => EntryType.Directory,
+            Libc.DT_LNK => EntryType.SymbolicLink,
+            Libc.DT_UNKNOWN => FileStatus.OfAt(Handle, name) is FileStatus st ? st.Type : EntryType.Other,
+            _ => EntryType.Other,
+        };
+    }
+}

@@ -1,0 +1,149 @@
+namespace Btrfs.Kernel
+{
+    using System;
+    using System.Runtime.InteropServices;
+    using Btrfs.Core;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Data and state of an open file, through its descriptor: sync, size, allocation, reads and writes
+    /// at an offset, data and holes, access checks and free space. Each call names the file in its
+    /// error (<see cref="FileOperationException"/> with the call and errno).
+    /// </summary>
+    internal static class Files
+    {
+        /// <summary>fsync(2).</summary>
+        internal static void Sync(SafeFileDescriptor fd, string path, string what = "Cannot sync", string? advice = null) =>
+            Errno.Check(Libc.FSync(fd), "fsync", path, what, advice);
+
+        /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
+        internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
+
+        /// <summary>syncfs(2): writes back the whole filesystem the descriptor is on.</summary>
+        internal static void SyncFileSystem(SafeFileDescriptor fd, string path, string what, string? advice = null) =>
+            Errno.Check(Libc.SyncFs(fd), "syncfs", path, what, advice);
+
+        /// <summary>ftruncate(2).</summary>
+        internal static void Truncate(SafeFileDescriptor fd, long length, string path, string what, string? advice = null) =>
+            Errno.Check(Libc.FTruncate(fd, length), "ftruncate", path, what, advice);
+
+        /// <summary>fallocate(2) of [offset, offset + length): 0 or the errno (ENOSPC and EOPNOTSUPP are the caller's to explain).</summary>
+        internal static int TryAllocate(SafeFileDescriptor fd, long offset, long length, bool keepSize) =>
+            Libc.FAllocate(fd, keepSize ? Libc.FALLOC_FL_KEEP_SIZE : 0, offset, length) == 0 ? 0 : Errno.Last;
+
+        /// <summary>pread(2) into <paramref name="buffer"/> at <paramref name="offset"/> (retried on EINTR): the bytes read, 0 at the end of the file.</summary>
+        internal static unsafe int ReadAt(SafeFileDescriptor fd, Span<byte> buffer, long offset, string path, string what = "Cannot read")
+        {
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Libc.PRead(fd, p, (nuint)buffer.Length, offset);
+                    if (n >= 0)
+                    {
+                        return (int)n;
+                    }
+
+                    if (Errno.Last != Errno.EINTR)
+                    {
+                        throw Errno.Failure("pread", path, what);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>, short only at the end of the file: the bytes read.</summary>
+        internal static int ReadFullyAt(SafeFileDescriptor fd, Span<byte> buffer, long offset, string path, string what = "Cannot read")
+        {
+            int total = 0;
+            while (total < buffer.Length)
+            {
+                int n = ReadAt(fd, buffer[total..], offset + total, path, what);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += n;
+            }
+
+            return total;
+        }
+
+        /// <summary>pwrite(2) of all of <paramref name="data"/> at <paramref name="offset"/> (retried on EINTR and short writes): 0, or the errno of the failed write.</summary>
+        internal static unsafe int TryWriteAt(SafeFileDescriptor fd, ReadOnlySpan<byte> data, long offset)
+        {
+            fixed (byte* p = data)
+            {
+                int done = 0;
+                while (done < data.Length)
+                {
+                    nint n = Libc.PWrite(fd, p + done, (nuint)(data.Length - done), offset + done);
+                    if (n < 0)
+                    {
+                        int errno = Errno.Last;
+                        if (errno == Errno.EINTR)
+                        {
+                            continue;
+                        }
+
+                        return errno;
+                    }
+
+                    done += (int)n;
+                }
+            }
+
+            return 0;
+        }
+
+        /// <summary>lseek(SEEK_DATA): the start of the next data at or after <paramref name="offset"/>, or -1 when there is none (ENXIO).</summary>
+        internal static long NextData(SafeFileDescriptor fd, long offset, string path) => Seek(fd, offset, Libc.SEEK_DATA, path);
+
+        /// <summary>lseek(SEEK_HOLE): the start of the next hole at or after <paramref name="offset"/> (the end of the file counts as one), or -1 past the end (ENXIO).</summary>
+        internal static long NextHole(SafeFileDescriptor fd, long offset, string path) => Seek(fd, offset, Libc.SEEK_HOLE, path);
+
+        /// <summary>posix_fadvise(2) that the range is read once, in order, soon; a hint, so failures are ignored.</summary>
+        internal static void AdviseSequentialRead(SafeFileDescriptor fd, long offset, long length)
+        {
+            _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_SEQUENTIAL);
+            _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_WILLNEED);
+        }
+
+        /// <summary>
+        /// May this process write the file (faccessat W_OK with the effective ids, never following a
+        /// link)? Relative to <paramref name="directory"/> when there is one, else by path. A refusal
+        /// for another reason than permission counts as writable (the write itself will say).
+        /// </summary>
+        internal static bool MayWrite(SafeFileDescriptor? directory, string name, string path, out int errno)
+        {
+            int r = directory is { } dir
+                ? Libc.FAccessAt(dir, name, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW)
+                : Libc.FAccessAt(Libc.AT_FDCWD, path, Libc.W_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW);
+            errno = r == 0 ? 0 : Errno.Last;
+            return r == 0 || errno is not (Errno.EACCES or Errno.EPERM);
+        }
+
+        /// <summary>Bytes an unprivileged writer may still use on the filesystem (statfs f_bavail × f_frsize).</summary>
+        internal static long AvailableBytes(SafeFileDescriptor fd, string path)
+        {
+            Errno.Check(Libc.FStatFs(fd, out Libc.StatFs sfs), "fstatfs", path, "Cannot examine the filesystem of");
+            long unit = sfs.FragmentSize > 0 ? sfs.FragmentSize : sfs.BlockSize;
+            return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
+        }
+
+        /// <summary>The canonical absolute path (realpath(3)), or null when it cannot be resolved.</summary>
+        internal static string? RealPath(string path) => Libc.RealPath(path);
+
+        private static long Seek(SafeFileDescriptor fd, long offset, int whence, string path)
+        {
+            long r = Libc.LSeek(fd, offset, whence);
+            if (r >= 0)
+            {
+                return r;
+            }
+
+            return Errno.Last == Errno.ENXIO ? -1 : throw Errno.Failure(whence == Libc.SEEK_DATA ? "lseek(SEEK_DATA)" : "lseek(SEEK_HOLE)", path, "Cannot find the data of");
+        }
+    }
+}

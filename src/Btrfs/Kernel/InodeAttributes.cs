@@ -1,0 +1,57 @@
+namespace Btrfs.Kernel
+{
+    using System.Runtime.InteropServices;
+    using Btrfs.Core;
+    using Btrfs.Interop;
+
+    /// <summary>Reads and writes <see cref="InodeFlags"/> through FS_IOC_GETFLAGS / FS_IOC_SETFLAGS.</summary>
+    internal static class InodeAttributes
+    {
+        /// <summary>
+        /// The flags a rewrite carries from an original to its copy: the ones about how the file is
+        /// used, not about where its data is (NOCOW and compression are the caller's to decide;
+        /// immutable and append-only files are never rewritten).
+        /// </summary>
+        internal const InodeFlags Carried = InodeFlags.Sync | InodeFlags.NoDump | InodeFlags.NoAtime | InodeFlags.DirSync | InodeFlags.ProjectInherit;
+
+        /// <summary>The flags, or null where the filesystem has no inode flags (ENOTTY, EOPNOTSUPP).</summary>
+        internal static unsafe InodeFlags? TryGet(SafeFileDescriptor fd, string path)
+        {
+            ulong value = 0; // the kernel writes 32 bits; the rest stays zero
+            if (Libc.Ioctl(fd, Libc.FS_IOC_GETFLAGS, &value) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno is Libc.ENOTTY or Libc.EOPNOTSUPP or Libc.EINVAL)
+                {
+                    return null;
+                }
+
+                throw FileOperationException.FromErrno(errno, "FS_IOC_GETFLAGS", path, "Cannot read the attributes of");
+            }
+
+            return (InodeFlags)(uint)value;
+        }
+
+        /// <summary>The flags, or <see cref="InodeFlags.None"/> where the filesystem has none.</summary>
+        internal static InodeFlags Get(SafeFileDescriptor fd, string path) => TryGet(fd, path) ?? InodeFlags.None;
+
+        /// <summary>Sets the flags, then reads them back (the kernel may accept a change and not make it) and returns what is there now.</summary>
+        internal static unsafe InodeFlags Set(SafeFileDescriptor fd, string path, InodeFlags flags)
+        {
+            ulong value = (uint)flags;
+            if (Libc.Ioctl(fd, Libc.FS_IOC_SETFLAGS, &value) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw FileOperationException.FromErrno(errno, "FS_IOC_SETFLAGS", path, "Cannot change the attributes of", SetAdvice(errno));
+            }
+
+            return Get(fd, path);
+        }
+
+        private static string? SetAdvice(int errno) => errno switch
+        {
+            Libc.EPERM or Libc.EACCES => "Only the file's owner (or root) can change its attributes.",
+            _ => null,
+        };
+    }
+}
