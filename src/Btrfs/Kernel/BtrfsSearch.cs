@@ -43,7 +43,7 @@ namespace Btrfs.Kernel
         /// <summary>SPACE_INFO: the block group type-and-profile flags in use (data, metadata, system; with their profiles).</summary>
         /// <summary>Every data block group has the single profile (no RAID, no DUP): from SPACE_INFO, which any user may read.</summary>
         internal static bool DataIsSingleProfile(OpenFile file) =>
-            SpaceFlags(file).TrueForAll(f => (f & Libc.BTRFS_BLOCK_GROUP_DATA) == 0 || (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) == 0);
+            SpaceFlags(file).TrueForAll(f => (f & Libc.BTRFS_BLOCK_GROUP_DATA) == 0 || (f & Libc.BTRFS_SPACE_INFO_GLOBAL_RSV) != 0 || (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) == 0);
 
         internal static unsafe List<ulong> SpaceFlags(OpenFile file)
         {

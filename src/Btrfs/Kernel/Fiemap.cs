@@ -35,13 +35,35 @@ namespace Btrfs.Kernel
         internal static IEnumerable<RawExtent> Read(OpenFile file, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents)
         {
             ArgumentNullException.ThrowIfNull(file);
+            return Read(file.Handle, file.Path, start, length, sync, pageExtents);
+        }
+
+        /// <summary>The extents of [start, start + length) of the file open as <paramref name="fd"/> (named <paramref name="path"/> in errors).</summary>
+        internal static IEnumerable<RawExtent> Read(SafeFileDescriptor fd, string path, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents)
+        {
             ArgumentOutOfRangeException.ThrowIfLessThan(pageExtents, 1);
             ArgumentOutOfRangeException.ThrowIfZero(length);
             ulong end = ulong.MaxValue - start < length ? ulong.MaxValue : start + length;
-            return ReadIterator(file, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents);
+            return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents);
         }
 
-        private static IEnumerable<RawExtent> ReadIterator(OpenFile file, ulong start, ulong end, uint flags, int pageExtents)
+        /// <summary>Bytes and number of the extents marked shared (FIEMAP_EXTENT_SHARED), the whole file.</summary>
+        internal static (long Bytes, long Count) Shared(SafeFileDescriptor fd, string path)
+        {
+            long bytes = 0, count = 0;
+            foreach (RawExtent e in Read(fd, path, 0, ulong.MaxValue, sync: false))
+            {
+                if ((e.Flags & ExtentFlags.Shared) != 0)
+                {
+                    bytes += (long)e.Length;
+                    count++;
+                }
+            }
+
+            return (bytes, count);
+        }
+
+        private static IEnumerable<RawExtent> ReadIterator(SafeFileDescriptor file, string path, ulong start, ulong end, uint flags, int pageExtents)
         {
             // Two fixed buffers: while the caller consumes one page, the next is fetched on another
             // thread, so the kernel's work overlaps the caller's. Files of one page never start a task.
@@ -55,7 +77,7 @@ namespace Btrfs.Kernel
             Task<int>? prefetch = null;
             try
             {
-                int mapped = Fetch(file, current, start, end - start, flags, (uint)pageExtents);
+                int mapped = Fetch(file, path, current, start, end - start, flags, (uint)pageExtents);
                 while (mapped > 0)
                 {
                     // Where the next page starts is known before this one is consumed.
@@ -71,7 +93,7 @@ namespace Btrfs.Kernel
                     {
                         // A full page: likely more to come, so fetch it while this one is consumed.
                         byte[] target = spare;
-                        prefetch = Task.Run(() => Fetch(file, target, next, end - next, pageFlags, (uint)pageExtents));
+                        prefetch = Task.Run(() => Fetch(file, path, target, next, end - next, pageFlags, (uint)pageExtents));
                     }
 
                     for (int i = 0; i < mapped; i++)
@@ -95,7 +117,7 @@ namespace Btrfs.Kernel
                     // A short page usually means the range is done; the next call (after the page was
                     // consumed, so an error cannot hide it) confirms with 0 extents.
                     mapped = prefetch is null
-                        ? Fetch(file, spare, next, end - next, pageFlags, (uint)pageExtents)
+                        ? Fetch(file, path, spare, next, end - next, pageFlags, (uint)pageExtents)
                         : prefetch.GetAwaiter().GetResult();
                     prefetch = null;
                     (current, spare) = (spare, current);
@@ -142,12 +164,15 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>The number of extents in [start, start + length): FIEMAP's count-only mode (fm_extent_count = 0).</summary>
-        internal static unsafe long Count(OpenFile file, ulong start, ulong length)
+        internal static long Count(OpenFile file, ulong start, ulong length) => Count(file.Handle, file.Path, start, length);
+
+        /// <summary>As <see cref="Count(OpenFile, ulong, ulong)"/>, for a descriptor.</summary>
+        internal static unsafe long Count(SafeFileDescriptor fd, string path, ulong start, ulong length)
         {
             var header = new Libc.Fiemap { Start = start, Length = length, ExtentCount = 0 };
-            if (Libc.Ioctl(file.Handle, Libc.FS_IOC_FIEMAP, &header) != 0)
+            if (Libc.Ioctl(fd, Libc.FS_IOC_FIEMAP, &header) != 0)
             {
-                throw FiemapError(Marshal.GetLastPInvokeError(), file);
+                throw FiemapError(Marshal.GetLastPInvokeError(), fd, path);
             }
 
             return header.MappedExtents;
@@ -159,41 +184,41 @@ namespace Btrfs.Kernel
             return new RawExtent(fe.Logical, fe.Physical, fe.Length, (ExtentFlags)fe.Flags);
         }
 
-        private static unsafe int Fetch(OpenFile file, byte[] buffer, ulong start, ulong length, uint flags, uint count)
+        private static unsafe int Fetch(SafeFileDescriptor file, string path, byte[] buffer, ulong start, ulong length, uint flags, uint count)
         {
             var header = new Libc.Fiemap { Start = start, Length = length, Flags = flags, ExtentCount = count };
             MemoryMarshal.Write(buffer.AsSpan(0, HeaderSize), in header);
             int rc;
             fixed (byte* p = buffer)
             {
-                rc = Libc.Ioctl(file.Handle, Libc.FS_IOC_FIEMAP, p);
+                rc = Libc.Ioctl(file, Libc.FS_IOC_FIEMAP, p);
             }
 
             if (rc != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw FiemapError(errno, file);
+                throw FiemapError(errno, file, path);
             }
 
             header = MemoryMarshal.Read<Libc.Fiemap>(buffer.AsSpan(0, HeaderSize));
             return (int)Math.Min(header.MappedExtents, count);
         }
 
-        private static FileOperationException FiemapError(int errno, OpenFile file)
+        private static FileOperationException FiemapError(int errno, SafeFileDescriptor file, string path)
         {
             const string op = "FS_IOC_FIEMAP";
             if (errno is Libc.EOPNOTSUPP or Libc.ENOTTY)
             {
-                string fs = file.FileSystem.DisplayName;
+                string fs = Libc.FStatFs(file, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type).DisplayName : "this filesystem";
                 return new FileOperationException(
                     FileErrorKind.NotSupported,
                     errno,
                     op,
-                    file.Path,
-                    $"Cannot map the extents of '{file.Path}': {fs} does not support FIEMAP ({Libc.ErrnoName(errno)}). Extent maps are available on btrfs, xfs and ext4; copy the file to one of those to inspect its layout.");
+                    path,
+                    $"Cannot map the extents of '{path}': {fs} does not support FIEMAP ({Libc.ErrnoName(errno)}). Extent maps are available on btrfs, xfs and ext4; copy the file to one of those to inspect its layout.");
             }
 
-            return FileOperationException.FromErrno(errno, op, file.Path, "Cannot map the extents of");
+            return FileOperationException.FromErrno(errno, op, path, "Cannot map the extents of");
         }
     }
 }

@@ -37,6 +37,9 @@ namespace Btrfs.Core
         /// <summary>The file the operation was about.</summary>
         public string Path { get; }
 
+        /// <summary>The system's text for an errno ("No space left on device").</summary>
+        internal static string Describe(int errno) => Libc.StrError(errno);
+
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
         {

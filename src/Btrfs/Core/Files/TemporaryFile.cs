@@ -57,14 +57,11 @@ namespace Btrfs.Core
                 + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
             if (!forceNamed)
             {
-                SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, mode);
-                if (!fd.IsInvalid)
+                if (Names.TryCreateUnnamed(dir, mode, out int errno) is SafeFileDescriptor fd)
                 {
                     return new TemporaryFile(dir, fd, null, stamp);
                 }
 
-                int errno = Marshal.GetLastPInvokeError();
-                fd.Dispose();
                 if (errno is not (Errno.EOPNOTSUPP or Errno.EISDIR or Errno.EINVAL))
                 {
                     throw CreateFailure(errno, dirPath, name);
@@ -72,13 +69,7 @@ namespace Btrfs.Core
             }
 
             string hidden = HiddenName(name, stamp);
-            SafeFileDescriptor named = Libc.OpenAt(dir, hidden, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, mode);
-            if (named.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                named.Dispose();
-                throw CreateFailure(errno, dirPath, name);
-            }
+            SafeFileDescriptor named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno) ?? throw CreateFailure(createErrno, dirPath, name);
 
             var temp = new TemporaryFile(dir, named, hidden, stamp) { WasNamedFromStart = true };
             temp.Mark();
@@ -91,7 +82,7 @@ namespace Btrfs.Core
         /// </summary>
         internal void LinkAsNew(string name, string path)
         {
-            int errno = Link(name); // fails with EEXIST if the name exists: nothing is overwritten
+            int errno = Names.TryLink(Handle, dir, name); // fails with EEXIST if the name exists: nothing is overwritten
             if (errno != 0)
             {
                 throw LinkFailure(errno, path);
@@ -102,7 +93,7 @@ namespace Btrfs.Core
             if (linkedName is not null)
             {
                 // It had a hidden name as well: drop that one.
-                _ = Libc.UnlinkAt(dir, linkedName, 0);
+                _ = Names.TryRemove(dir, linkedName);
                 linkedName = null;
             }
         }
@@ -146,9 +137,8 @@ namespace Btrfs.Core
 
             verifyUnchanged();
 
-            if (Libc.RenameAt2(dir, linkedName!, dir, name, Libc.RENAME_EXCHANGE) != 0)
+            if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
             {
-                int exchangeErrno = Marshal.GetLastPInvokeError();
                 if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
                 {
                     throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
@@ -161,10 +151,7 @@ namespace Btrfs.Core
                     throw OpenedMeanwhile(path, what);
                 }
 
-                if (Libc.RenameAt(dir, linkedName!, dir, name) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "renameat", path, "Cannot put the new file in place of", "The original is unchanged.");
-                }
+                Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
 
                 committed = true;
                 linkedName = null;
@@ -214,7 +201,7 @@ namespace Btrfs.Core
             // Done: the old inode leaves under the hidden name.
             committed = true;
             Unmark();
-            if (Libc.UnlinkAt(dir, linkedName!, 0) == 0)
+            if (Names.TryRemove(dir, linkedName!))
             {
                 linkedName = null;
             }
@@ -224,7 +211,7 @@ namespace Btrfs.Core
         {
             if (!committed && linkedName is not null)
             {
-                _ = Libc.UnlinkAt(dir, linkedName, 0);
+                _ = Names.TryRemove(dir, linkedName);
             }
 
             Handle.Dispose();
@@ -246,25 +233,11 @@ namespace Btrfs.Core
 
             // Listed through the directory's own descriptor, like everything else here.
             var names = new List<string>();
-            int dup = Libc.Fcntl(dir, Libc.F_DUPFD_CLOEXEC, 0);
-            using (SafeDirectoryStream stream = dup < 0 ? new SafeDirectoryStream() : Libc.FdOpenDir(dup))
+            foreach (string n in DirectoryListing.Names(dir))
             {
-                if (stream.IsInvalid)
+                if (n.StartsWith('.') && n.Contains(Marker, StringComparison.Ordinal))
                 {
-                    if (dup >= 0)
-                    {
-                        _ = Libc.Close(dup);
-                    }
-
-                    return removed;
-                }
-
-                foreach (string n in DirectoryNames(stream))
-                {
-                    if (n.StartsWith('.') && n.Contains(Marker, StringComparison.Ordinal))
-                    {
-                        names.Add(n);
-                    }
+                    names.Add(n);
                 }
             }
 
@@ -281,20 +254,20 @@ namespace Btrfs.Core
                     continue; // never opened: not a regular file
                 }
 
-                using SafeFileDescriptor fd = Libc.OpenAt(dir, file, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
-                if (fd.IsInvalid
+                using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, file);
+                if (fd is null
                     || FileStatus.Of(fd) is not FileStatus st
                     || !st.IsRegular
                     || !st.SameInode(named)
                     || st.Links != 1
                     || st.Uid != mine.Uid
-                    || ReadMarker(fd) != m.Groups["stamp"].Value)
+                    || Xattrs.TryGetText(fd, MarkerAttribute) != m.Groups["stamp"].Value)
                 {
                     continue;
                 }
 
                 // The name must still lead to the inode just examined.
-                if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Libc.UnlinkAt(dir, file, 0) == 0)
+                if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
                 {
                     removed.Add(file);
                 }
@@ -303,43 +276,17 @@ namespace Btrfs.Core
             return removed;
         }
 
-        private static unsafe IEnumerable<string> DirectoryNames(SafeDirectoryStream stream)
+        private void Mark()
         {
-            var list = new List<string>();
-            while (true)
-            {
-                byte* d = Libc.ReadDir(stream);
-                if (d == null)
-                {
-                    return list;
-                }
-
-                list.Add(Marshal.PtrToStringUTF8((nint)(d + Libc.DirentNameOffset)) ?? string.Empty);
-            }
-        }
-
-        private static unsafe string? ReadMarker(SafeFileDescriptor fd)
-        {
-            byte* buffer = stackalloc byte[64];
-            nint n = Libc.FGetXattr(fd, MarkerAttribute, buffer, 64);
-            return n <= 0 ? null : Encoding.ASCII.GetString(buffer, (int)n);
-        }
-
-        private unsafe void Mark()
-        {
-            byte[] value = Encoding.ASCII.GetBytes(stamp);
-            fixed (byte* v = value)
-            {
-                // Best effort: without user xattrs (an old tmpfs) the file is simply never removed by RemoveStale.
-                marked = Libc.FSetXattr(Handle, MarkerAttribute, v, (nuint)value.Length, 0) == 0;
-            }
+            // Best effort: without user xattrs (an old tmpfs) the file is simply never removed by RemoveStale.
+            marked = Xattrs.TrySet(Handle, MarkerAttribute, Encoding.ASCII.GetBytes(stamp));
         }
 
         private void Unmark()
         {
             if (marked)
             {
-                _ = Libc.FRemoveXattr(Handle, MarkerAttribute);
+                Xattrs.TryRemove(Handle, MarkerAttribute);
                 marked = false;
             }
         }
@@ -369,16 +316,15 @@ namespace Btrfs.Core
 
         private void UndoExchange(string name, string path)
         {
-            if (Libc.RenameAt2(dir, linkedName!, dir, name, Libc.RENAME_EXCHANGE) != 0)
+            if (Names.TryExchange(dir, linkedName!, name) is int errno and not 0)
             {
-                int errno = Marshal.GetLastPInvokeError();
                 committed = true; // both names hold a file someone may need: remove neither
                 throw new FileOperationException(
                     FileErrorKind.IOError,
                     errno,
                     "renameat2",
                     path,
-                    $"Cannot give '{path}' back its original file after a failed replacement ({Libc.ErrnoName(errno)}): the original is now '{linkedName}' in the same directory and the new copy is '{path}'. Rename them by hand.");
+                    $"Cannot give '{path}' back its original file after a failed replacement ({Errno.Name(errno)}): the original is now '{linkedName}' in the same directory and the new copy is '{path}'. Rename them by hand.");
             }
         }
 
@@ -390,25 +336,6 @@ namespace Btrfs.Core
                 path,
                 $"Cannot {FileGuards.Phrase(what, path)}: another process opened it while it was being replaced. It was left exactly as it was, under its name, for that process; the copy was removed. Try again when nothing uses the file.");
 
-        private string SelfPath() => "/proc/self/fd/" + Handle.Fd.ToString(CultureInfo.InvariantCulture);
-
-        /// <summary>linkat of the descriptor itself: AT_EMPTY_PATH where allowed (CAP_DAC_READ_SEARCH), else through /proc/self/fd.</summary>
-        private int Link(string newName)
-        {
-            if (Libc.LinkAtFd(Handle, string.Empty, dir, newName, Libc.AT_EMPTY_PATH) == 0)
-            {
-                return 0;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno is not (Errno.ENOENT or Errno.EPERM or Errno.EINVAL))
-            {
-                return errno;
-            }
-
-            return Libc.LinkAt(Libc.AT_FDCWD, SelfPath(), dir, newName, Libc.AT_SYMLINK_FOLLOW) == 0 ? 0 : Marshal.GetLastPInvokeError();
-        }
-
         private void EnsureLinked(string name, string path)
         {
             if (linkedName is not null)
@@ -418,7 +345,7 @@ namespace Btrfs.Core
 
             Mark();
             string hidden = HiddenName(name, stamp);
-            int errno = Link(hidden);
+            int errno = Names.TryLink(Handle, dir, hidden);
             if (errno != 0)
             {
                 throw FileOperationException.FromErrno(errno, "linkat", path, "Cannot give the new file a name next to", "The original is unchanged.");

@@ -108,15 +108,15 @@ namespace Btrfs.Core
                     for (long at = 0; at < n;)
                     {
                         calls++;
-                        (int status, long bytes, int errno) = Call(source, offset + pos + at, n - at, dest, destinationOffset + pos + at);
-                        if (errno != 0 || status < 0)
+                        (int errno, bool differs, long bytes) = Clone.Dedupe(source.Handle, offset + pos + at, n - at, dest.Handle, destinationOffset + pos + at);
+                        if (errno != 0)
                         {
-                            errorErrno = errno != 0 ? errno : -status;
+                            errorErrno = errno;
                             error = Explain(errorErrno, source, dest);
                             break;
                         }
 
-                        if (status == Libc.FILE_DEDUPE_RANGE_DIFFERS)
+                        if (differs)
                         {
                             differing += n - at;
                             break;
@@ -243,7 +243,7 @@ namespace Btrfs.Core
         /// </summary>
         private static void ThrowUnlessAligned(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset)
         {
-            long block = Libc.FStatFs(source.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? sfs.BlockSize : 4096;
+            long block = Clone.BlockSize(source.Handle);
             string? wrong = offset % block != 0 ? $"-Offset {offset}"
                 : destinationOffset % block != 0 ? $"-DestinationOffset {destinationOffset}"
                 : length is long l && l % block != 0 && offset + l < source.Size ? $"-Length {l} (a length that does not reach the source's end)"
@@ -316,20 +316,6 @@ namespace Btrfs.Core
             return list;
         }
 
-        private static unsafe (int Status, long Bytes, int Errno) Call(OpenFile source, long offset, long length, OpenFile dest, long destOffset)
-        {
-            var args = new Libc.FileDedupeRangeOne
-            {
-                SourceOffset = (ulong)offset,
-                SourceLength = (ulong)length,
-                DestinationCount = 1,
-                DestinationFd = dest.Handle.Fd,
-                DestinationOffset = (ulong)destOffset,
-            };
-            int rc = Libc.Ioctl(source.Handle, Libc.FIDEDUPERANGE, &args);
-            return rc < 0 ? (0, 0, Marshal.GetLastPInvokeError()) : (args.Status, (long)args.BytesDeduped, 0);
-        }
-
         private static string Explain(int errno, OpenFile source, OpenFile dest)
         {
             string why = errno switch
@@ -343,7 +329,7 @@ namespace Btrfs.Core
                 Errno.EAGAIN or Errno.EBUSY => "btrfs is sending the subvolume (btrfs send) or the file is in use as a swapfile; try again later",
                 _ => string.Empty,
             };
-            string text = $"{Libc.StrError(errno)} ({Libc.ErrnoName(errno)})";
+            string text = $"{FileOperationException.Describe(errno)} ({Errno.Name(errno)})";
             return why.Length > 0 ? $"{text}: {why}." : text + ".";
         }
     }

@@ -175,8 +175,9 @@ namespace Btrfs.Core
                     temp.LinkAsNew(destinationName, destination);
                 }
 
-                using OpenFile made = OpenFile.Borrow(temp.Handle, destination, dirFacts.FileSystem, Length);
-                sharedBytes = NoCowInspector.SharedExtents(made).Bytes;
+                sharedBytes = dirFacts.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
+                    ? Fiemap.Shared(temp.Handle, destination).Bytes
+                    : 0; // no FIEMAP there (a copy onto tmpfs, for example)
             }
 
             session.Wrote(dirFacts);
@@ -261,7 +262,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            if ((st.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+            if (st.IsSymbolicLink)
             {
                 throw OpenFile.SymbolicLinkRefused(destination);
             }
@@ -400,15 +401,7 @@ namespace Btrfs.Core
             return colon > 0 && dot > colon ? message[(colon + 2)..(dot + 1)] : message;
         }
 
-        private long BlockSize()
-        {
-            if (Libc.FStatFs(source.Handle, out Libc.StatFs sfs) != 0 || sfs.BlockSize <= 0)
-            {
-                return 4096;
-            }
-
-            return sfs.BlockSize;
-        }
+        private long BlockSize() => Clone.BlockSize(source.Handle);
 
         /// <summary>The new file's NOCOW state, set while it is empty: the source's (or, for a replaced destination that differs and is copied, the destination's).</summary>
         private void SetClass(SafeFileDescriptor fd)
@@ -445,23 +438,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            int rc;
-            if (options.IsRange)
-            {
-                var args = new Libc.FileCloneRange
-                {
-                    SourceFd = source.Handle.Fd,
-                    SourceOffset = (ulong)(options.SourceOffset ?? 0),
-                    SourceLength = (ulong)Length,
-                    DestinationOffset = (ulong)(options.DestinationOffset ?? options.SourceOffset ?? 0),
-                };
-                rc = CloneRange(fd, ref args);
-            }
-            else
-            {
-                rc = Libc.IoctlValue(fd, Libc.FICLONE, source.Handle.Fd) == 0 ? 0 : Marshal.GetLastPInvokeError();
-            }
-
+            int rc = options.IsRange ? CloneRange(fd) : Clone.TryWhole(source.Handle, fd);
             if (rc != 0)
             {
                 throw CloneFailure(rc);
@@ -470,44 +447,24 @@ namespace Btrfs.Core
 
         private long CloneRangeInPlace()
         {
-            SafeFileDescriptor fd = Libc.OpenAt(dirFacts.Handle, destinationName, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
-            using (fd)
+            using SafeFileDescriptor fd = Names.OpenForWriting(dirFacts.Handle, destinationName, destination);
+            int rc = CloneRange(fd);
+            if (rc != 0)
             {
-                if (fd.IsInvalid)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "open", destination, "Cannot open for writing");
-                }
-
-                var args = new Libc.FileCloneRange
-                {
-                    SourceFd = source.Handle.Fd,
-                    SourceOffset = (ulong)(options.SourceOffset ?? 0),
-                    SourceLength = (ulong)Length,
-                    DestinationOffset = (ulong)(options.DestinationOffset ?? options.SourceOffset ?? 0),
-                };
-                int rc = CloneRange(fd, ref args);
-                if (rc != 0)
-                {
-                    throw CloneFailure(rc);
-                }
-
-                using OpenFile made = OpenFile.Borrow(fd, destination, dirFacts.FileSystem, Math.Max(existing!.Size, (options.DestinationOffset ?? options.SourceOffset ?? 0) + Length));
-                return NoCowInspector.SharedExtents(made).Bytes;
+                throw CloneFailure(rc);
             }
+
+            return Fiemap.Shared(fd, destination).Bytes;
         }
 
-        private static unsafe int CloneRange(SafeFileDescriptor fd, ref Libc.FileCloneRange args)
-        {
-            fixed (Libc.FileCloneRange* p = &args)
-            {
-                return Libc.Ioctl(fd, Libc.FICLONERANGE, p) == 0 ? 0 : Marshal.GetLastPInvokeError();
-            }
-        }
+        /// <summary>The one range clone -SourceOffset, -Length and -DestinationOffset describe: 0 or the errno.</summary>
+        private int CloneRange(SafeFileDescriptor fd) =>
+            Clone.TryRange(source.Handle, options.SourceOffset ?? 0, Length, fd, options.DestinationOffset ?? options.SourceOffset ?? 0);
 
         private FileOperationException CloneFailure(int errno) => errno switch
         {
             Errno.EXDEV => new FileOperationException(FileErrorKind.CrossFileSystem, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': the kernel refused a clone across mounts or filesystems (EXDEV). Use -Fallback Copy, or Copy-Item. Nothing was created."),
-            Errno.EOPNOTSUPP or Errno.ENOTTY => new FileOperationException(FileErrorKind.ReflinkNotSupported, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': this filesystem cannot share extents ({Libc.ErrnoName(errno)}; for xfs, it was made without reflink=1). Use -Fallback Copy to copy the data instead. Nothing was created."),
+            Errno.EOPNOTSUPP or Errno.ENOTTY => new FileOperationException(FileErrorKind.ReflinkNotSupported, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': this filesystem cannot share extents ({Errno.Name(errno)}; for xfs, it was made without reflink=1). Use -Fallback Copy to copy the data instead. Nothing was created."),
             Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => new FileOperationException(FileErrorKind.ChecksumClassMismatch, errno, "FICLONE", destination, $"Cannot clone '{source.Path}' to '{destination}': btrfs refused it (EINVAL), which happens when one file is NOCOW and the other not, or a range is not aligned. Nothing was changed."),
             Errno.ETXTBSY => new FileOperationException(FileErrorKind.ActiveSwapfile, errno, "FICLONE", destination, $"Cannot clone '{source.Path}': a swapfile is active on one of the files (ETXTBSY). Nothing was changed."),
             _ => FileOperationException.FromErrno(errno, "FICLONE", destination, "Cannot clone into", "Nothing was created or changed."),

@@ -125,7 +125,7 @@ namespace Btrfs.Core
             string src = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string dest = System.IO.Path.GetFullPath(destinationRoot);
             dest = dest.Length > 1 ? dest.TrimEnd('/') : dest;
-            FileStatus source = FileStatus.OfPath(src, followLinks: false) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "stat", src, "Cannot read");
+            FileStatus source = FileStatus.OfPath(src, followLinks: false) ?? throw Errno.Failure("stat", src, "Cannot read");
             ThrowIfInside(src, source, dest);
             string parent = System.IO.Path.GetDirectoryName(dest) ?? "/";
             SafeFileDescriptor parentFd;
@@ -245,19 +245,17 @@ namespace Btrfs.Core
                 SafeFileDescriptor parent = ParentOf(item);
                 string name = NameOf(item);
                 SafeFileDescriptor source = item.Entry.Handle ?? throw new InvalidOperationException("a walked directory has a handle");
-                FileStatus st = FileStatus.Of(source) ?? throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fstat", item.Source, "Cannot read");
-                bool created = Libc.MkDirAt(parent, name, st.Permissions & 0x1FF) == 0;
-                int errno = created ? 0 : Marshal.GetLastPInvokeError();
+                FileStatus st = FileStatus.Of(source) ?? throw Errno.Failure("fstat", item.Source, "Cannot read");
+                int errno = Names.TryMakeDirectory(parent, name, st.Permissions & 0x1FF);
+                bool created = errno == 0;
                 if (!created && errno != Errno.EEXIST)
                 {
                     throw FileOperationException.FromErrno(errno, "mkdirat", item.Target, "Cannot create the directory", $"The files below '{item.Source}' were not copied.");
                 }
 
-                SafeFileDescriptor fd = Libc.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-                if (fd.IsInvalid)
+                SafeFileDescriptor? fd = Names.TryOpenDirectory(parent, name, noFollow: true, out errno);
+                if (fd is null)
                 {
-                    errno = Marshal.GetLastPInvokeError();
-                    fd.Dispose();
                     if (errno is Errno.ELOOP or Errno.ENOTDIR)
                     {
                         throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "mkdirat", item.Target, $"Cannot create the directory '{item.Target}': a file or symbolic link of that name exists (a link is never followed). It was left as it is, and the files below '{item.Source}' were not copied.");
@@ -296,24 +294,12 @@ namespace Btrfs.Core
         }
 
         /// <summary>Recreates a symbolic link item (the same target text; never followed) in its destination directory.</summary>
-        internal unsafe void MakeLink(MirrorItem item, bool replace)
+        internal void MakeLink(MirrorItem item, bool replace)
         {
             FileLocation at = item.Entry.Location!.Value;
             SafeFileDescriptor parent = ParentOf(item);
             string name = NameOf(item);
-            byte[] buffer = new byte[4096];
-            nint n;
-            fixed (byte* b = buffer)
-            {
-                n = Libc.ReadLinkAt(at.Directory, at.Name, b, (nuint)buffer.Length);
-            }
-
-            if (n < 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "readlinkat", item.Source, "Cannot read the symbolic link");
-            }
-
-            string target = Encoding.UTF8.GetString(buffer, 0, (int)n);
+            string target = Names.ReadSymbolicLink(at.Directory, at.Name, item.Source);
             if (FileStatus.OfAt(parent, name) is FileStatus existing)
             {
                 if (!replace || existing.IsDirectory)
@@ -321,21 +307,14 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "symlinkat", item.Target, $"Cannot create the symbolic link '{item.Target}': {(existing.IsDirectory ? "a directory" : "a file")} of that name exists, and an existing destination is never replaced without -Force{(existing.IsDirectory ? " (nor a directory by a link)" : string.Empty)}. It was left as it is.");
                 }
 
-                if (Libc.UnlinkAt(parent, name, 0) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "unlinkat", item.Target, "Cannot replace");
-                }
+                Names.Remove(parent, name, item.Target, "Cannot replace");
             }
 
-            if (Libc.SymlinkAt(target, parent, name) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "symlinkat", item.Target, "Cannot create the symbolic link");
-            }
-
+            Names.MakeSymbolicLink(target, parent, name, item.Target);
             if (options.Preserve && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st)
             {
-                _ = Libc.FChownAt(parent, name, st.Uid, st.Gid, Libc.AT_SYMLINK_NOFOLLOW);
-                SetTimes(parent, name, st, item.Target);
+                _ = Metadata.TrySetOwnerAt(parent, name, st.Uid, st.Gid); // a link's owner: best effort, as cp -a
+                Metadata.SetTimesAt(parent, name, st.AccessTime, st.ModifyTime, item.Target, "Cannot set the times of");
             }
         }
 
@@ -362,10 +341,10 @@ namespace Btrfs.Core
                 probe = System.IO.Path.GetDirectoryName(probe) ?? "/";
             }
 
-            SafeFileDescriptor fd = Libc.Open(probe, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            SafeFileDescriptor? fd = DirectoryHandle.TryOpen(probe, null, out _);
             try
             {
-                for (int depth = 0; !fd.IsInvalid && depth < 4096; depth++)
+                for (int depth = 0; fd is not null && depth < 4096; depth++)
                 {
                     if (FileStatus.Of(fd) is not FileStatus here)
                     {
@@ -382,8 +361,8 @@ namespace Btrfs.Core
                             $"Cannot mirror '{src}' into '{dest}': the destination is inside the source tree ('{probe}' is '{src}' or below it), so the copy would copy itself until the paths grow too long. Choose a destination outside '{src}'. Nothing was created.");
                     }
 
-                    SafeFileDescriptor up = Libc.OpenAt(fd, "..", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-                    FileStatus? above = up.IsInvalid ? null : FileStatus.Of(up);
+                    SafeFileDescriptor? up = Names.TryOpenDirectory(fd, "..", noFollow: false, out _);
+                    FileStatus? above = up is null ? null : FileStatus.Of(up);
                     fd.Dispose();
                     fd = up;
                     if (above is not FileStatus a || a.SameInode(here))
@@ -394,29 +373,7 @@ namespace Btrfs.Core
             }
             finally
             {
-                fd.Dispose();
-            }
-        }
-
-        private static unsafe void SetTimes(SafeFileDescriptor dir, string name, in FileStatus st, string path)
-        {
-            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
-            times[0] = new Libc.TimeSpec { Seconds = st.AccessTime.Seconds, Nanoseconds = st.AccessTime.Nanoseconds };
-            times[1] = new Libc.TimeSpec { Seconds = st.ModifyTime.Seconds, Nanoseconds = st.ModifyTime.Nanoseconds };
-            if (Libc.UtimensAt(dir, name, times, Libc.AT_SYMLINK_NOFOLLOW) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "utimensat", path, "Cannot set the times of");
-            }
-        }
-
-        private static unsafe void SetTimes(SafeFileDescriptor fd, in FileStatus st, string path)
-        {
-            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
-            times[0] = new Libc.TimeSpec { Seconds = st.AccessTime.Seconds, Nanoseconds = st.AccessTime.Nanoseconds };
-            times[1] = new Libc.TimeSpec { Seconds = st.ModifyTime.Seconds, Nanoseconds = st.ModifyTime.Nanoseconds };
-            if (Libc.FUtimens(fd, times) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "futimens", path, "Cannot set the times of");
+                fd?.Dispose();
             }
         }
 
@@ -434,17 +391,9 @@ namespace Btrfs.Core
             {
                 if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
                 {
-                    if (Libc.FChown(fd, st.Uid, st.Gid) != 0)
-                    {
-                        throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchown", level.TargetPath, "Cannot give the owner of the source to");
-                    }
-
-                    if (Libc.FChmod(fd, st.Permissions) != 0)
-                    {
-                        throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchmod", level.TargetPath, "Cannot give the mode of the source to");
-                    }
-
-                    SetTimes(fd, st, level.TargetPath);
+                    Metadata.SetOwner(fd, st.Uid, st.Gid, level.TargetPath, "Cannot give the owner of the source to");
+                    Metadata.SetMode(fd, st.Permissions, level.TargetPath, "Cannot give the mode of the source to");
+                    Metadata.SetTimes(fd, st.AccessTime, st.ModifyTime, level.TargetPath, "Cannot set the times of");
                 }
 
                 return null;

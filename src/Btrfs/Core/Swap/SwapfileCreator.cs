@@ -75,7 +75,7 @@ namespace Btrfs.Core
 
             if (FileStatus.OfPath(full, followLinks: false) is FileStatus existing)
             {
-                if ((existing.Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+                if (existing.IsSymbolicLink)
                 {
                     throw OpenFile.SymbolicLinkRefused(full);
                 }
@@ -105,7 +105,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>Creates the swapfile (after <see cref="Check"/>) and returns its Test-BtrfsSwapfile -Detailed status.</summary>
-        public static unsafe SwapfileStatus Create(string path, long size, SwapfileOptions options)
+        public static SwapfileStatus Create(string path, long size, SwapfileOptions options)
         {
             long bytes = Check(path, size, options);
             int pageSize = Environment.SystemPageSize;
@@ -129,28 +129,21 @@ namespace Btrfs.Core
                     }
                 }
 
-                if (Libc.FAllocate(temp.Handle, 0, 0, bytes) != 0)
+                if (Files.TryAllocate(temp.Handle, 0, bytes, keepSize: false) is int allocateErrno and not 0)
                 {
-                    throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", full, 0, bytes);
+                    throw DataCopy.Failure(allocateErrno, "fallocate", full, 0, bytes);
                 }
 
-                if (Libc.FChmod(temp.Handle, 0x180) != 0)
-                {
-                    throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fchmod", full, "Cannot set the mode of", "Nothing was created.");
-                }
-
+                Metadata.SetMode(temp.Handle, 0x180, full, "Cannot set the mode of", "Nothing was created.");
                 byte[] header = SwapHeader.Build(pageSize, bytes / pageSize, options.Uuid ?? Guid.NewGuid(), options.Label);
-                fixed (byte* p = header)
+                if (Files.TryWriteAt(temp.Handle, header, 0) is int writeErrno and not 0)
                 {
-                    if (Libc.PWrite(temp.Handle, p, (nuint)header.Length, 0) != header.Length)
-                    {
-                        throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "pwrite", full, 0, bytes);
-                    }
+                    throw DataCopy.Failure(writeErrno, "pwrite", full, 0, bytes);
                 }
 
-                if (Libc.FSync(temp.Handle) != 0)
+                if (Files.TrySync(temp.Handle) is int syncErrno and not 0)
                 {
-                    throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", full, bytes, bytes);
+                    throw DataCopy.Failure(syncErrno, "fsync", full, bytes, bytes);
                 }
 
                 if (existing is not null)
@@ -169,19 +162,14 @@ namespace Btrfs.Core
                 }
             }
 
-            _ = Libc.FSync(dir);
+            _ = Files.TrySync(dir);
             return SwapfileInspector.Inspect(full);
         }
 
         /// <summary>swapon(2), with a priority when given. Throws <see cref="FileOperationException"/> with the kernel's reason.</summary>
         public static void Activate(string path, int? priority)
         {
-            int flags = priority is int p ? Libc.SWAP_FLAG_PREFER | (p & Libc.SWAP_FLAG_PRIO_MASK) : 0;
-            if (Libc.SwapOn(path, flags) != 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                throw FileOperationException.FromErrno(errno, "swapon", path, "The swapfile was created, but the kernel did not activate", errno == Errno.EPERM ? "Activating swap needs root (CAP_SYS_ADMIN)." : "Test-BtrfsSwapfile -Detailed and the kernel log (dmesg) say why.");
-            }
+            Swap.On(path, priority, "The swapfile was created, but the kernel did not activate", "Test-BtrfsSwapfile -Detailed and the kernel log (dmesg) say why.");
         }
 
         private static void CheckBtrfs(OpenFile dir, string full)
@@ -192,12 +180,9 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.NotSupported, Errno.EINVAL, "BTRFS_IOC_FS_INFO", full, $"Cannot make '{full}' a swapfile: its btrfs filesystem has {devices} devices, and the kernel accepts a swapfile only if all its extents happen to lie on one of them. Use a single-device filesystem. Nothing was created.");
             }
 
-            foreach (ulong f in BtrfsSearch.SpaceFlags(dir))
+            if (!BtrfsSearch.DataIsSingleProfile(dir))
             {
-                if ((f & Libc.BTRFS_BLOCK_GROUP_DATA) != 0 && (f & Libc.BTRFS_SPACE_INFO_GLOBAL_RSV) == 0 && (f & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK) != 0)
-                {
-                    throw new FileOperationException(FileErrorKind.NotSupported, Errno.EINVAL, "BTRFS_IOC_SPACE_INFO", full, $"Cannot make '{full}' a swapfile: the filesystem's data is not (only) in the single profile, and the kernel refuses swapfiles in RAID or DUP data. Nothing was created.");
-                }
+                throw new FileOperationException(FileErrorKind.NotSupported, Errno.EINVAL, "BTRFS_IOC_SPACE_INFO", full, $"Cannot make '{full}' a swapfile: the filesystem's data is not (only) in the single profile, and the kernel refuses swapfiles in RAID or DUP data. Nothing was created.");
             }
         }
 

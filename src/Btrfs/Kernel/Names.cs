@@ -1,0 +1,134 @@
+namespace Btrfs.Kernel
+{
+    using System.Globalization;
+    using System.Text;
+    using Btrfs.Core;
+    using Btrfs.Interop;
+
+    /// <summary>
+    /// Names in an open directory, never through a symbolic link: new files (unnamed with O_TMPFILE,
+    /// or hidden and exclusive), links to an open file, renames and the atomic exchange of two names,
+    /// removal, directories and symbolic links. The Try forms return 0 or the errno for callers that
+    /// decide on it; the others throw a <see cref="FileOperationException"/> naming the path.
+    /// </summary>
+    internal static class Names
+    {
+        /// <summary>An unnamed regular file in <paramref name="dir"/> (O_TMPFILE | O_RDWR); null with <paramref name="errno"/> where the filesystem has no O_TMPFILE or refuses it.</summary>
+        internal static SafeFileDescriptor? TryCreateUnnamed(SafeFileDescriptor dir, int mode, out int errno)
+        {
+            SafeFileDescriptor fd = Libc.OpenAt(dir, ".", Libc.O_TMPFILE | Libc.O_RDWR | Libc.O_CLOEXEC, mode);
+            errno = fd.IsInvalid ? Errno.Last : 0;
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return fd;
+        }
+
+        /// <summary>A new regular file <paramref name="name"/> in <paramref name="dir"/> that did not exist (O_CREAT | O_EXCL | O_NOFOLLOW, read-write); null with <paramref name="errno"/> otherwise.</summary>
+        internal static SafeFileDescriptor? TryCreateExclusive(SafeFileDescriptor dir, string name, int mode, out int errno)
+        {
+            SafeFileDescriptor fd = Libc.OpenAt(dir, name, Libc.O_CREAT | Libc.O_EXCL | Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, mode);
+            errno = fd.IsInvalid ? Errno.Last : 0;
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return fd;
+        }
+
+        /// <summary>Opens an existing name read-only without following a link or blocking (for a look inside); null when it cannot be opened.</summary>
+        internal static SafeFileDescriptor? TryOpenForReading(SafeFileDescriptor dir, string name)
+        {
+            SafeFileDescriptor fd = Libc.OpenAt(dir, name, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return fd;
+        }
+
+        /// <summary>Opens an existing name for writing without following a link or blocking.</summary>
+        internal static SafeFileDescriptor OpenForWriting(SafeFileDescriptor dir, string name, string path, string what = "Cannot open for writing") =>
+            Errno.Check(Libc.OpenAt(dir, name, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0), "open", path, what);
+
+        /// <summary>Opens a subdirectory without following a link (O_DIRECTORY | O_NOFOLLOW); null with <paramref name="errno"/> when that fails.</summary>
+        internal static SafeFileDescriptor? TryOpenDirectory(SafeFileDescriptor dir, string name, bool noFollow, out int errno)
+        {
+            SafeFileDescriptor fd = Libc.OpenAt(dir, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC | (noFollow ? Libc.O_NOFOLLOW : 0), 0);
+            errno = fd.IsInvalid ? Errno.Last : 0;
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return fd;
+        }
+
+        /// <summary>
+        /// Gives the open file <paramref name="fd"/> the name <paramref name="name"/> in
+        /// <paramref name="dir"/> (linkat AT_EMPTY_PATH, or through /proc/self/fd where that needs a
+        /// capability the caller lacks); EEXIST when the name is taken: nothing is overwritten. 0 or the errno.
+        /// </summary>
+        internal static int TryLink(SafeFileDescriptor fd, SafeFileDescriptor dir, string name)
+        {
+            if (Libc.LinkAtFd(fd, string.Empty, dir, name, Libc.AT_EMPTY_PATH) == 0)
+            {
+                return 0;
+            }
+
+            int errno = Errno.Last;
+            if (errno is not (Errno.ENOENT or Errno.EPERM or Errno.EINVAL))
+            {
+                return errno;
+            }
+
+            string self = "/proc/self/fd/" + fd.Fd.ToString(CultureInfo.InvariantCulture);
+            return Libc.LinkAt(Libc.AT_FDCWD, self, dir, name, Libc.AT_SYMLINK_FOLLOW) == 0 ? 0 : Errno.Last;
+        }
+
+        /// <summary>Exchanges two names of one directory atomically (renameat2 RENAME_EXCHANGE); 0 or the errno (EINVAL, ENOSYS, EOPNOTSUPP where the filesystem cannot).</summary>
+        internal static int TryExchange(SafeFileDescriptor dir, string a, string b) =>
+            Libc.RenameAt2(dir, a, dir, b, Libc.RENAME_EXCHANGE) == 0 ? 0 : Errno.Last;
+
+        /// <summary>renameat within one directory, over <paramref name="to"/> if it exists.</summary>
+        internal static void Rename(SafeFileDescriptor dir, string from, string to, string path, string what, string? advice = null) =>
+            Errno.Check(Libc.RenameAt(dir, from, dir, to), "renameat", path, what, advice);
+
+        /// <summary>Removes a (non-directory) name; false when it could not be removed.</summary>
+        internal static bool TryRemove(SafeFileDescriptor dir, string name) => Libc.UnlinkAt(dir, name, 0) == 0;
+
+        /// <summary>Removes a (non-directory) name.</summary>
+        internal static void Remove(SafeFileDescriptor dir, string name, string path, string what) =>
+            Errno.Check(Libc.UnlinkAt(dir, name, 0), "unlinkat", path, what);
+
+        /// <summary>mkdirat: 0, or the errno (EEXIST is the caller's to judge).</summary>
+        internal static int TryMakeDirectory(SafeFileDescriptor dir, string name, uint mode) =>
+            Libc.MkDirAt(dir, name, mode) == 0 ? 0 : Errno.Last;
+
+        /// <summary>symlinkat: a symbolic link <paramref name="name"/> in <paramref name="dir"/> pointing at <paramref name="target"/>.</summary>
+        internal static void MakeSymbolicLink(string target, SafeFileDescriptor dir, string name, string path) =>
+            Errno.Check(Libc.SymlinkAt(target, dir, name), "symlinkat", path, "Cannot create the symbolic link");
+
+        /// <summary>readlinkat: the target of a symbolic link, byte for byte (UTF-8).</summary>
+        internal static unsafe string ReadSymbolicLink(SafeFileDescriptor dir, string name, string path)
+        {
+            byte[] buffer = new byte[4096];
+            nint n;
+            fixed (byte* b = buffer)
+            {
+                n = Libc.ReadLinkAt(dir, name, b, (nuint)buffer.Length);
+            }
+
+            Errno.Check((long)n, "readlinkat", path, "Cannot read the symbolic link");
+            return Encoding.UTF8.GetString(buffer, 0, (int)n);
+        }
+    }
+}
