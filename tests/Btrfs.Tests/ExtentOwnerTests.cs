@@ -246,6 +246,13 @@ namespace Btrfs.Tests
             Assert.Equal(6, files.Count); // per extent: the file and its copy
             Assert.Equal(3, files.Count(f => f.Name == "copy.img"));
             Assert.Equal(3, Owners("Get-BtrfsExtent -LiteralPath $s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Select(o => o.DiskAddress).Distinct().Count());
+
+            // The exact items too: each binds its own LogicalOffset and Length, never its offset inside the
+            // extent (before: an "Offset" alias of ExtentOffset bound to -Offset, and every item asked about offset 0).
+            PwshResult items = Pwsh.Run("Get-BtrfsExtent -LiteralPath $s -Exact", ("s", src));
+            long[] addresses = items.Objects<BtrfsExtentItem>().Select(i => i.DiskAddress).Order().ToArray();
+            Assert.Equal(3, addresses.Length);
+            Assert.Equal(addresses, Owners("Get-BtrfsExtent -LiteralPath $s -Exact | Get-BtrfsExtentOwner -Detailed", ("s", src)).Select(o => o.DiskAddress).Distinct().Order().ToArray());
         }
     }
 }

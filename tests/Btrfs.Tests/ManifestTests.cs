@@ -103,6 +103,34 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void NoAliasPropertyBindsToAParameterItDoesNotMean()
+        {
+            // Every parameter (and parameter alias) that takes a piped object's property by name...
+            var byName = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (Type t in typeof(Btrfs.Commands.FileCmdletBase).Assembly.GetTypes().Where(t => t.GetCustomAttributes(typeof(CmdletAttribute), false).Length > 0))
+            {
+                foreach (ParameterMetadata p in new CommandMetadata(t).Parameters.Values.Where(p => p.ParameterSets.Values.Any(s => s.ValueFromPipelineByPropertyName)))
+                {
+                    byName.Add(p.Name);
+                    byName.UnionWith(p.Aliases);
+                }
+            }
+
+            Assert.Contains("Offset", byName);
+
+            // ...against every alias property of the output types: an alias with such a name must mean exactly that.
+            var allowed = new HashSet<string> { "Btrfs.Core.BtrfsExtentOwner.Offset" }; // FileOffset of the owner's Path: the owner's own range
+            var doc = System.Xml.Linq.XDocument.Load(Path.Combine(RepoPaths.Root, "Btrfs.Types.ps1xml"));
+            var clashes = doc.Descendants("Type")
+                .SelectMany(t => t.Descendants("AliasProperty").Select(a => (Type: t.Element("Name")!.Value.Replace("Deserialized.", string.Empty, StringComparison.Ordinal), Alias: a.Element("Name")!.Value)))
+                .Where(x => byName.Contains(x.Alias) && !allowed.Contains(x.Type + "." + x.Alias))
+                .Select(x => x.Type + "." + x.Alias)
+                .Distinct()
+                .ToList();
+            Assert.True(clashes.Count == 0, "alias properties that would bind to a parameter by name: " + string.Join(", ", clashes));
+        }
+
+        [Fact]
         public void BuildScriptParsesWithoutErrors()
         {
             string script = Path.Combine(RepoPaths.Root, "build.ps1");
