@@ -35,7 +35,14 @@ param(
     [string] $LogPath = '/var/log/btrfs-vm-maintenance.csv'
 )
 
-$reports = @(Measure-Fragmentation -LiteralPath $ImageDirectory -Depth 0 -Include *.img -Threshold $Threshold)
+# The module never walks through a symbolic link; libvirt's image directory often is one, so it is
+# resolved here, once, on purpose. A directory that does not exist stops the runbook.
+$root = Get-Item -LiteralPath $ImageDirectory -ErrorAction Stop
+if ($root.LinkTarget) {
+    $root = $root.ResolveLinkTarget($true)
+}
+
+$reports = @(Measure-Fragmentation -LiteralPath $root.FullName -Depth 0 -Include *.img -Threshold $Threshold -ErrorAction Stop)
 $candidates = @($reports | Where-Object FragmentationScore -gt $MaxFragmentationScore)
 Write-Verbose "$($candidates.Count) of $($reports.Count) image(s) above a score of $MaxFragmentationScore."
 if ($candidates.Count -eq 0) {

@@ -30,26 +30,27 @@ param(
     [int] $MaxFragmentationScore = 30
 )
 
-# A test that finds nothing to check must fail, not pass: -ErrorAction Stop turns "no file matches"
-# (a missing or empty directory, a typo in the path) into a failure, and each test also asserts that
-# it checked at least one image.
+# A test that finds nothing to check must fail, not pass: -ErrorAction Stop turns a missing directory (a
+# typo in the path) into a failure, and each test also asserts that it checked at least one image (an
+# empty directory). The directories are taken literally (-LiteralPath, -Depth 0 -Include *.img): a name
+# with [ or * is never read as a pattern that matches another directory.
 Describe 'VM host storage' {
     It 'keeps every active image NOCOW' {
-        $images = @(Test-NoCow -Path "$ImageDirectory/*.img" -Detailed -ErrorAction Stop)
+        $images = @(Test-NoCow -LiteralPath $ImageDirectory -Depth 0 -Include *.img -Detailed -ErrorAction Stop)
         $images | Should -Not -BeNullOrEmpty -Because "there must be images in $ImageDirectory to check"
         $cow = $images | Where-Object { -not $_.IsNoCow }
-        $cow.Path | Should -BeNullOrEmpty -Because ($cow.Reason -join '; ')
+        $cow.Path | Should -BeNullOrEmpty -Because ($cow.ReasonText -join '; ')
     }
 
     It 'keeps every active image in large extents' {
-        $measured = @(Measure-Fragmentation -Path "$ImageDirectory/*.img" -Threshold $Threshold -ErrorAction Stop)
+        $measured = @(Measure-Fragmentation -LiteralPath $ImageDirectory -Depth 0 -Include *.img -Threshold $Threshold -ErrorAction Stop)
         $measured | Should -Not -BeNullOrEmpty -Because "there must be images in $ImageDirectory to check"
         $fragmented = $measured | Where-Object FragmentationScore -gt $MaxFragmentationScore
         $fragmented.Path | Should -BeNullOrEmpty -Because 'Invoke-BtrfsDefrag -ExtentThreshold 256MB fixes it'
     }
 
     It 'has backups that still share their extents' {
-        $backups = @(Measure-Fragmentation -Path "$BackupDirectory/*.img" -ErrorAction Stop)
+        $backups = @(Measure-Fragmentation -LiteralPath $BackupDirectory -Depth 0 -Include *.img -ErrorAction Stop)
         $backups | Should -Not -BeNullOrEmpty -Because "there must be backups in $BackupDirectory to check"
         $unshared = $backups | Where-Object SharedBytes -eq 0
         $unshared.Path | Should -BeNullOrEmpty -Because 'a reflink backup costs no space until the image changes'

@@ -91,6 +91,46 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void IncludeNeverChangesADirectoryItDoesNotNameAndExcludeHoldsForNamedDirectories()
+        {
+            // Before: Set-NoCow t -Recurse -Include *.img marked every directory (new logs lost their
+            // checksums), and -Exclude keepcow was ignored for keepcow named directly, by a wildcard or piped.
+            string root = fs.NewDirectory(TestFs.Btrfs, "filters-dirs");
+            foreach (string d in new[] { "vms", "vms/keep", "logs", "keepcow" })
+            {
+                Directory.CreateDirectory(Path.Combine(root, d));
+            }
+
+            FileBuilder.WriteNew(Path.Combine(root, "vms", "new.img"), Array.Empty<byte>());
+            FileBuilder.WriteNew(Path.Combine(root, "vms", "keep", "other.txt"), FileBuilder.RandomBytes(4096, 1));
+            FileBuilder.WriteNew(Path.Combine(root, "logs", "app.log"), FileBuilder.RandomBytes(4096, 2));
+            string db = Path.Combine(root, "keepcow", "data.db");
+            FileBuilder.WriteNew(db, FileBuilder.RandomBytes(64 * 1024, 3));
+
+            Assert.Empty(Pwsh.Run("Set-NoCow -LiteralPath $r -Recurse -Include *.img", ("r", root)).Errors);
+            Assert.True(FileFacts.HasNoCow(Path.Combine(root, "vms", "new.img")));
+            Assert.All(new[] { ".", "vms", "vms/keep", "logs", "keepcow" }, d => Assert.False(FileFacts.HasNoCow(Path.Combine(root, d)), d));
+            PwshResult tested = Pwsh.Run("Test-NoCow -LiteralPath $r -Recurse -Include *.img -Detailed", ("r", root));
+            Assert.Equal(new[] { Path.Combine(root, "vms", "new.img") }, tested.Output.Select(o => (string)o.Properties["Path"].Value));
+
+            FileFacts before = FileFacts.Of(db);
+            foreach (string script in new[]
+            {
+                "ConvertTo-NoCow -Path (Join-Path ([WildcardPattern]::Escape($r)) '*') -Recurse -Exclude keepcow -Confirm:$false",
+                "Get-ChildItem -LiteralPath $r -Directory | ConvertTo-NoCow -Recurse -Exclude keepcow -Confirm:$false",
+                "ConvertTo-NoCow -LiteralPath (Join-Path $r 'keepcow') -Recurse -Exclude keep* -Confirm:$false",
+            })
+            {
+                PwshResult r = Pwsh.Run(script, ("r", root));
+                Assert.True(r.Errors.Count == 0, script + "\n" + string.Join("\n", r.Errors));
+                Assert.False(FileFacts.HasNoCow(Path.Combine(root, "keepcow")), script);
+                Assert.Equal(before, FileFacts.Of(db));
+            }
+
+            Assert.True(FileFacts.HasNoCow(Path.Combine(root, "logs", "app.log"))); // what was not excluded was converted
+        }
+
+        [SkippableFact]
         public void AFileNamedDirectlyIsTakenOrLeftByTheSamePatterns()
         {
             string root = Tree(fs.NewDirectory(TestFs.Btrfs, "filters-named"));

@@ -72,9 +72,11 @@ namespace Btrfs.Tests
         public void ThePesterTestOfAVmHostPassesOnAGoodHostAndFailsOnABadOne()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "vmhost");
-            string images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            string images = Directory.CreateDirectory(Path.Combine(dir, "images[1]")).FullName; // a pattern if read as one...
             string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
             Shell.Run("chattr", "+C", images, backups);
+            Directory.CreateDirectory(Path.Combine(dir, "images1")); // ...that matches this directory, whose image is COW
+            FileBuilder.WriteNew(Path.Combine(dir, "images1", "decoy.img"), FileBuilder.RandomBytes(1 << 20, 9));
             foreach (string name in new[] { "web.img", "db.img" })
             {
                 FileBuilder.WriteNew(Path.Combine(images, name), FileBuilder.RandomBytes(4 << 20, name.Length));
@@ -162,41 +164,57 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void TheRunbookPreviewsDefragmentsOnlyWhatNeedsItAndLogsIt()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "runbook");
-            string fragmented = Path.Combine(dir, "db.img"), fine = Path.Combine(dir, "web.img");
+            string top = fs.NewDirectory(TestFs.Btrfs, "runbook");
+            string dir = Directory.CreateDirectory(Path.Combine(top, "vm[1]")).FullName; // a name that is a wildcard pattern
+            string fragmented = Path.Combine(dir, "db.img"), fine = Path.Combine(dir, "web.img"), shared = Path.Combine(dir, "shared.img");
             byte[] content = FileBuilder.Fragmented(fragmented, 8 << 20, 1200);
             FileBuilder.WriteNew(fine, FileBuilder.RandomBytes(4 << 20, 5));
+            FileBuilder.Fragmented(shared, 4 << 20, 600, seed: 6);
+            Shell.Run("cp", "--reflink=always", shared, Path.Combine(top, "shared-backup.img")); // fragmented, but every extent shared
+            Directory.CreateDirectory(Path.Combine(top, "vm1"));
+            FileBuilder.Fragmented(Path.Combine(top, "vm1", "decoy.img"), 4 << 20, 600, seed: 7); // what 'vm[1]' would match as a pattern
+            string link = Path.Combine(top, "images");
+            Directory.CreateSymbolicLink(link, dir); // libvirt's image directory is often a link
             Shell.Run("sync");
             string fineLayout = Shell.Run("filefrag", "-v", fine);
             long before = Filefrag.Extents(fragmented).Count;
 
             string runbook = Path.Combine(RepoPaths.Root, "examples", "Invoke-VmImageMaintenance.ps1");
-            string log = Path.Combine(dir, "maintenance.csv");
-            var vars = new Dictionary<string, object?> { ["runbook"] = runbook, ["dir"] = dir, ["log"] = log };
+            string log = Path.Combine(top, "maintenance.csv");
+            var vars = new Dictionary<string, object?> { ["runbook"] = runbook, ["dir"] = link, ["log"] = log };
 
             // Run by the real pwsh, as a runbook is: one preview per candidate (before: the module's, then
-            // the runbook's own "Defragment (score 100)"), none for the image that needs nothing.
-            RealPwsh.Result preview = RealPwsh.Run("& $Runbook -ImageDirectory $Dir -LogPath $Log -WhatIf", null, ("Runbook", runbook), ("Dir", dir), ("Log", log));
+            // the runbook's own "Defragment (score 100)"), the shared one included (before: none under the
+            // runbook's -WhatIf, which reaches the module as $WhatIfPreference), none for the image that
+            // needs nothing, and the directory found through its link.
+            RealPwsh.Result preview = RealPwsh.Run("& $Runbook -ImageDirectory $Dir -LogPath $Log -WhatIf", null, ("Runbook", runbook), ("Dir", link), ("Log", log));
             Assert.True(preview.ExitCode == 0 && preview.StdErr.Length == 0, preview.StdOut + preview.StdErr);
             string[] whatIf = preview.Lines.Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToArray();
-            Assert.True(whatIf.Length == 1, preview.StdOut);
-            Assert.Contains(fragmented, whatIf[0], StringComparison.Ordinal);
-            Assert.Contains("in extents below 256 MiB", whatIf[0], StringComparison.Ordinal);
+            Assert.True(whatIf.Length == 2, preview.StdOut);
+            Assert.Contains(whatIf, l => l.Contains(fragmented, StringComparison.Ordinal) && l.Contains("in extents below 256 MiB", StringComparison.Ordinal));
+            Assert.Contains(whatIf, l => l.Contains(shared, StringComparison.Ordinal) && l.Contains("Nothing to defragment", StringComparison.Ordinal));
+            Assert.DoesNotContain(whatIf, l => l.Contains("decoy", StringComparison.Ordinal));
             Assert.False(File.Exists(log), "a preview wrote the log");
             Assert.Equal(before, Filefrag.Extents(fragmented).Count);
 
             PwshResult done = Pwsh.Run("& $runbook -ImageDirectory $dir -LogPath $log -Confirm:$false", vars);
             Assert.True(done.Errors.Count == 0, string.Join("\n", done.Errors));
-            DefragResult result = (DefragResult)Assert.Single(done.Output, o => o.BaseObject is DefragResult).BaseObject;
-            Assert.Equal(fragmented, result.Path);
+            List<DefragResult> results = done.Objects<DefragResult>();
+            Assert.Equal(new[] { fragmented, shared }.Order(StringComparer.Ordinal), results.Select(r => r.Path).Order(StringComparer.Ordinal));
+            Assert.True(results.Single(r => r.Path == shared).Skipped);
 
-            // The log, read back by Import-Csv: one row for the defragmented image, numbers as numbers.
-            PwshResult logged = Pwsh.Run("Import-Csv -LiteralPath $log | ForEach-Object { '{0}|{1}|{2}' -f $_.Path, $_.Method, ([long]$_.ExtentsBefore -gt [long]$_.ExtentsAfter) }", vars);
+            // The log, read back by Import-Csv: a row per candidate, numbers as numbers.
+            PwshResult logged = Pwsh.Run("Import-Csv -LiteralPath $log | Sort-Object Path | ForEach-Object { '{0}|{1}|{2}' -f $_.Path, $_.Method, ([long]$_.ExtentsBefore -gt [long]$_.ExtentsAfter) }", vars);
             Assert.Empty(logged.Errors);
-            Assert.Equal($"{fragmented}|BtrfsDefragRange|True", Assert.Single(logged.Output).ToString());
+            Assert.Contains($"{fragmented}|BtrfsDefragRange|True", logged.Output.Select(o => o.ToString()));
             Assert.True(Filefrag.Extents(fragmented).Count * 10 < before);
             Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(fragmented));
             Assert.Equal(fineLayout, Shell.Run("filefrag", "-v", fine));
+
+            // A directory that is not there stops the runbook with an error, instead of checking nothing.
+            PwshResult missing = Pwsh.Run("try { & $runbook -ImageDirectory (Join-Path $dir 'missing') -LogPath $log -WhatIf; 'went on' } catch { 'stopped: ' + $_.FullyQualifiedErrorId }", vars);
+            Assert.StartsWith("stopped: PathNotFound", Assert.Single(missing.Output).ToString(), StringComparison.Ordinal);
         }
+
     }
 }

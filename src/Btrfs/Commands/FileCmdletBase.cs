@@ -45,6 +45,18 @@ namespace Btrfs.Commands
         /// </summary>
         protected virtual bool EachFileOncePerPipeline => true;
 
+        /// <summary>
+        /// -WhatIf is in effect: given to this command, or to the script or function that called it
+        /// ($WhatIfPreference), as ShouldProcess itself sees it.
+        /// </summary>
+        protected bool WhatIfInEffect => Preferences.WhatIfInEffect(this);
+
+        /// <summary>
+        /// The user switched confirmation off: -Confirm:$false here, or $ConfirmPreference 'None' from a
+        /// caller that was given -Confirm:$false. Questions asked with ShouldContinue are skipped then.
+        /// </summary>
+        protected bool ConfirmSwitchedOff => Preferences.ConfirmSwitchedOff(this);
+
         /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing); Core checks it between steps.</summary>
         protected CancellationToken StopToken => stopping.Token;
 
@@ -107,8 +119,10 @@ namespace Btrfs.Commands
             HashSet<string> seen = EachFileOncePerPipeline ? named : new HashSet<string>(StringComparer.Ordinal);
             foreach (string input in literal ? LiteralPath : Path)
             {
-                foreach (string resolved in Resolve(input, literal))
+                foreach (string found in Resolve(input, literal))
                 {
+                    string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'
+
                     if (seen.Add(resolved))
                     {
                         yield return resolved;
@@ -130,7 +144,9 @@ namespace Btrfs.Commands
                 if (literal || !WildcardPattern.ContainsWildcardCharacters(input))
                 {
                     // Existence is Core's to judge, so a missing file, a dangling link and a FIFO each get their own error.
-                    result.Add(SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _));
+                    // A -Path without wildcards may still escape them ('vm`[1`].img'): it names the file with the escapes undone.
+                    string named = literal ? input : WildcardPattern.Unescape(input);
+                    result.Add(SessionState.Path.GetUnresolvedProviderPathFromPSPath(named, out provider, out _));
                 }
                 else
                 {

@@ -122,7 +122,7 @@ namespace Btrfs.Commands
             using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, Options) : Defragmenter.Prepare(path, Options);
             if (d.SkipReason is string reason)
             {
-                if (WhatIfRequested)
+                if (WhatIfInEffect)
                 {
                     ShouldProcess(path, "Nothing to defragment (" + reason + ")");
                     return;
@@ -146,7 +146,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            if (d.SharedBytesToUnshare > 0 && !Force.IsPresent && !ConfirmDeclined
+            if (d.SharedBytesToUnshare > 0 && !Force.IsPresent && !ConfirmSwitchedOff
                 && !ShouldContinue(
                     $"Rewriting '{path}' stops {SizeFormatter.Format(d.SharedBytesToUnshare)} from being shared with reflink copies or snapshots: that much more space is used ({SizeFormatter.Format(d.AvailableBytes)} is free now). Continue?",
                     "Unshare extents"))
@@ -175,9 +175,6 @@ namespace Btrfs.Commands
             WriteObject(result);
         }
 
-        private bool WhatIfRequested => MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w) && w is SwitchParameter { IsPresent: true };
-
-        private bool ConfirmDeclined => MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter { IsPresent: false };
 
         private string Describe(Defragmenter d)
         {

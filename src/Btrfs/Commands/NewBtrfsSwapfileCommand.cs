@@ -61,8 +61,7 @@ namespace Btrfs.Commands
                 }
 
                 // Activating changes what the kernel does with memory: ask, unless told not to (ConfirmImpact High).
-                bool confirmOff = MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter { IsPresent: false };
-                if (Activate.IsPresent && !confirmOff && !ShouldContinue($"Activate '{path}' as swap now?", "Activate swap"))
+                if (Activate.IsPresent && !Preferences.ConfirmSwitchedOff(this) && !ShouldContinue($"Activate '{path}' as swap now?", "Activate swap"))
                 {
                     Activate = false;
                 }

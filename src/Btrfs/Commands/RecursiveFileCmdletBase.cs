@@ -52,21 +52,30 @@ namespace Btrfs.Commands
         /// <summary>True with -Recurse, and with -Depth (which implies it, as with Get-ChildItem).</summary>
         private protected bool Recursing => Recurse.IsPresent || MyInvocation.BoundParameters.ContainsKey(nameof(Depth));
 
-        /// <summary>A file named directly or piped is left out (verbose) when -Include or -Exclude does not take its name; a directory is a starting point.</summary>
+        /// <summary>
+        /// A path named directly or piped in is left out (verbose) when -Include or -Exclude does not take
+        /// its name: a file as in a walk; a directory (or a link to one) when -Exclude names it, and,
+        /// without -Recurse, when -Include does not take it. With -Recurse a directory is a starting
+        /// point even when -Include does not take its own name (it is walked, not processed).
+        /// </summary>
         private protected override bool Takes(string path)
         {
-            if (!Filter.TestsNames || FileStatus.OfPath(path, followLinks: false) is not FileStatus st || st.IsDirectory)
+            if (!Filter.TestsNames)
             {
                 return true;
             }
 
-            if (Filter.TakesFile(System.IO.Path.GetFileName(path)))
+            string name = System.IO.Path.GetFileName(path.Length > 1 ? path.TrimEnd('/') : path);
+            bool directory = FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true };
+            bool taken = !directory ? Filter.TakesFile(name)
+                : Recursing ? Filter.TakesDirectory(name)
+                : Filter.ProcessesDirectory(name);
+            if (!taken)
             {
-                return true;
+                WriteVerbose($"Leaving out '{path}': -Include or -Exclude does not take its name.");
             }
 
-            WriteVerbose($"Leaving out '{path}': -Include or -Exclude does not take its name.");
-            return false;
+            return taken;
         }
 
         /// <summary>
@@ -83,6 +92,9 @@ namespace Btrfs.Commands
                 StopToken.ThrowIfCancellationRequested();
                 switch (entry.Kind)
                 {
+                    case WalkEntryKind.Directory when !Filter.ProcessesDirectory(System.IO.Path.GetFileName(entry.Path)):
+                        WriteVerbose($"Walking '{entry.Path}' without processing it: -Include does not take its name.");
+                        break;
                     case WalkEntryKind.File:
                     case WalkEntryKind.Directory:
                         try

@@ -1,0 +1,18 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+
+    /// <summary>-WhatIf and -Confirm as a cmdlet sees them: given to it, or inherited from the script that called it.</summary>
+    internal static class Preferences
+    {
+        /// <summary>-WhatIf given to the cmdlet, or to its caller ($WhatIfPreference), as ShouldProcess itself sees it.</summary>
+        internal static bool WhatIfInEffect(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w)
+            ? w is SwitchParameter { IsPresent: true }
+            : LanguagePrimitives.IsTrue(cmdlet.GetVariableValue("WhatIfPreference"));
+
+        /// <summary>-Confirm:$false given to the cmdlet, or $ConfirmPreference 'None' from a caller given -Confirm:$false: questions asked with ShouldContinue are skipped.</summary>
+        internal static bool ConfirmSwitchedOff(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)
+            ? c is SwitchParameter { IsPresent: false }
+            : cmdlet.GetVariableValue("ConfirmPreference") is ConfirmImpact.None;
+    }
+}
