@@ -191,7 +191,7 @@ namespace Btrfs.Tests
 
             Assert.Empty(user.Output);
             Assert.Empty(user.Warnings);
-            Assert.Equal(new[] { "AccessDenied" }, user.ErrorIds); // the same path twice is one item
+            Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, user.ErrorIds); // each input asks its own question
             Assert.Equal(ErrorCategory.PermissionDenied, user.Errors[0].CategoryInfo.Category);
             Assert.Contains("needs root (CAP_SYS_ADMIN)", user.Errors[0].Exception.Message, StringComparison.Ordinal);
         }
@@ -229,23 +229,30 @@ namespace Btrfs.Tests
         }
     
         [SkippableFact]
-        public void EachPipedExtentIsItsOwnQuestionEvenForOneFile()
+        public void EachPipedExtentIsItsOwnQuestionAndOneFilesAnswersAreOneGrouping()
         {
             // The other cmdlets process a file once per pipeline however many of its extents arrive;
-            // here each extent asks about its own range, so three extents of one file are three answers.
+            // here each extent asks about its own range, and the answers for one file's extents are
+            // folded into one object per owning file (before: one object per owning file per extent).
             string dir = fs.NewDirectory(TestFs.Btrfs, "owners-piped");
             string src = Path.Combine(dir, "src.img");
+            string copy = Path.Combine(dir, "copy.img");
             FileBuilder.Chunks(src, 3, 64 * 1024, 128 * 1024, fsyncEach: true); // three extents, holes between
-            Shell.Run("cp", "--reflink=always", src, Path.Combine(dir, "copy.img"));
+            Shell.Run("cp", "--reflink=always", src, copy);
             BtrfsProgs.Sync(dir);
             Assert.Equal(3, Filefrag.Extents(src).Count);
 
             PwshResult piped = Pwsh.Run("Get-BtrfsExtent -LiteralPath $s | Get-BtrfsExtentOwner", ("s", src));
             Assert.Empty(piped.Errors);
             List<BtrfsOwningFile> files = piped.Objects<BtrfsOwningFile>();
-            Assert.Equal(6, files.Count); // per extent: the file and its copy
-            Assert.Equal(3, files.Count(f => f.Name == "copy.img"));
+            Assert.Equal(new[] { "copy.img", "src.img" }, files.Select(f => f.Name).Order(StringComparer.Ordinal));
+            Assert.All(files, f => Assert.Equal(3, f.Extents));
             Assert.Equal(3, Owners("Get-BtrfsExtent -LiteralPath $s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Select(o => o.DiskAddress).Distinct().Count());
+
+            // Two files' extents in turn: one grouping per piped file.
+            List<BtrfsOwningFile> two = Pwsh.Run("Get-BtrfsExtent -LiteralPath $s, $c | Get-BtrfsExtentOwner", ("s", src), ("c", copy)).Objects<BtrfsOwningFile>();
+            Assert.Equal(4, two.Count);
+            Assert.All(two, f => Assert.Equal(3, f.Extents));
 
             // The exact items too: each binds its own LogicalOffset and Length, never its offset inside the
             // extent (before: an "Offset" alias of ExtentOffset bound to -Offset, and every item asked about offset 0).

@@ -174,5 +174,90 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "PathIsDirectory" }, r.ErrorIds);
             Assert.Contains("Add -Recurse to map every file below it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
         }
-    }
+    
+        [SkippableTheory]
+        [InlineData("Test-NoCow", "-Detailed")]
+        [InlineData("Measure-Fragmentation", "")]
+        [InlineData("Measure-BtrfsUsage", "")]
+        public void OverlappingStartingPointsProcessEachFileOnce(string cmdlet, string args)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "overlap");
+            string root = Tree(Directory.CreateDirectory(Path.Combine(dir, "t[1]")).FullName);
+            string sub = Path.Combine(root, "sub");
+            string deep = Path.Combine(sub, "deep", "d.img");
+            string[] all = { ".", "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip", "skip.img", "skip/e.img", "sub", "sub/c.img", "sub/deep", "sub/deep/d.img" };
+
+            string[] Paths(string command, params (string, object?)[] vars)
+            {
+                PwshResult r = Pwsh.Run(command, vars);
+                Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+                return r.Output.Select(o => Path.GetRelativePath(root, (string)o.Properties["Path"].Value)).Order(StringComparer.Ordinal).ToArray();
+            }
+
+            string[] Expected(string[] paths) => cmdlet != "Test-NoCow" ? paths.Where(p => File.Exists(Path.Combine(root, p))).ToArray() : paths;
+
+            // A tree, then a directory inside it; a directory, then the tree around it; a file, then its tree.
+            Assert.Equal(Expected(all), Paths($"{cmdlet} -LiteralPath $root, $sub -Recurse {args}", ("root", root), ("sub", sub)));
+            Assert.Equal(Expected(all), Paths($"{cmdlet} -LiteralPath $sub, $root -Recurse {args}", ("root", root), ("sub", sub)));
+            Assert.Equal(Expected(all), Paths($"{cmdlet} -LiteralPath $deep, $root -Recurse {args}", ("root", root), ("deep", deep)));
+
+            // Get-ChildItem -Recurse piped into a -Recurse cmdlet: everything Get-ChildItem names lies in a walked tree.
+            Assert.Equal(
+                Expected(all.Where(p => p != ".").ToArray()),
+                Paths($"Get-ChildItem -LiteralPath $root -Recurse | {cmdlet} -Recurse {args}", ("root", root)));
+
+            // A file the walk did not reach (below -Depth 0) is still processed when it is named.
+            string[] shallow = { ".", "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip", "skip.img", "sub", "sub/deep/d.img" };
+            Assert.Equal(Expected(shallow), Paths($"{cmdlet} -LiteralPath $root, $deep -Depth 0 {args}", ("root", root), ("deep", deep)));
+        }
+
+        [SkippableFact]
+        public void OneDirectorysEntriesComeTogetherSoEachDirectoryIsOneGroup()
+        {
+            string root = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "groups"), "tree")).FullName;
+            for (int d = 0; d < 4; d++)
+            {
+                Directory.CreateDirectory(Path.Combine(root, "d" + d, "inner"));
+                File.WriteAllText(Path.Combine(root, "d" + d, "inner", "x.img"), "x");
+            }
+
+            for (int f = 0; f < 24; f++)
+            {
+                File.WriteAllText(Path.Combine(root, $"f{f}.img"), "x");
+                File.WriteAllText(Path.Combine(root, "d" + (f % 4), $"g{f}.img"), "x");
+            }
+
+            foreach (string cmdlet in new[] { "Test-NoCow -Detailed", "Measure-Fragmentation", "Measure-BtrfsUsage" })
+            {
+                PwshResult r = Pwsh.Run($"{cmdlet} -LiteralPath $root -Recurse | ForEach-Object Directory", ("root", root));
+                Assert.Empty(r.Errors);
+                string[] directories = r.Output.Select(o => (string)o.BaseObject).ToArray();
+
+                // The Directory property the views group by: one run per directory, never split (a directory
+                // entry belongs to its parent's group).
+                var runs = new List<string>();
+                foreach (string d in directories)
+                {
+                    if (runs.Count == 0 || runs[^1] != d)
+                    {
+                        runs.Add(d);
+                    }
+                }
+
+                Assert.True(runs.Count == runs.Distinct().Count(), $"{cmdlet}: {string.Join(" | ", runs)}");
+                Assert.Contains(Path.Combine(root, "d2", "inner"), runs);
+            }
+        }
+
+        [SkippableFact]
+        public void TestCmdletsAnswerOncePerInputLikeTestPath()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "answers");
+            string f = Path.Combine(dir, "a.img");
+            FileBuilder.Chunks(f, 1, 64 * 1024, 64 * 1024, seed: 3);
+            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $f, $f; Test-BtrfsSwapfile -LiteralPath $f, $f; Test-Path -LiteralPath $f, $f", ("f", f));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new object[] { false, false, false, false, true, true }, r.Output.Select(o => o.BaseObject));
+        }
+}
 }

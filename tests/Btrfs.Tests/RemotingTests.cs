@@ -89,15 +89,17 @@ namespace Btrfs.Tests
         {
             var doc = System.Xml.Linq.XDocument.Load(Path.Combine(RepoPaths.Root, "Btrfs.Format.ps1xml"));
             var view = doc.Descendants("View").Single(v => v.Element("ViewSelectedBy")!.Elements("TypeName").Any(t => t.Value == "Btrfs.Core." + type));
+            // The group header ("Directory", "Path", "Subvolume") is a property too.
+            var group = view.Element("GroupBy") is { } g ? new[] { g.Element("Label")?.Value ?? g.Element("PropertyName")!.Value } : Array.Empty<string>();
             var table = view.Descendants("TableControl").FirstOrDefault();
             if (table is not null)
             {
                 var headers = table.Descendants("TableColumnHeader").ToList();
                 var items = table.Descendants("TableColumnItem").ToList();
-                return headers.Select((h, i) => h.Element("Label")?.Value ?? items[i].Element("PropertyName")!.Value).ToArray();
+                return group.Concat(headers.Select((h, i) => h.Element("Label")?.Value ?? items[i].Element("PropertyName")!.Value)).ToArray();
             }
 
-            return view.Descendants("ListItem").Select(i => i.Element("Label")?.Value ?? i.Element("PropertyName")!.Value).ToArray();
+            return group.Concat(view.Descendants("ListItem").Select(i => i.Element("Label")?.Value ?? i.Element("PropertyName")!.Value)).ToArray();
         }
 
         [SkippableFact]

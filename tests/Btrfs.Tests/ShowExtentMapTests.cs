@@ -112,6 +112,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ExtentsPipedOutOfOrderOrInterleavedAreDrawnWithAWarning()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-order");
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 3, 64 * 1024, 128 * 1024, fsyncEach: true);
+            FileBuilder.Chunks(b, 3, 64 * 1024, 128 * 1024, fsyncEach: true, seed: 2);
+
+            // In file order, one file after the other: no warning.
+            PwshResult ordered = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a, $b | Show-ExtentMap -Width 8 -Rows 1", ("a", a), ("b", b));
+            Assert.Empty(ordered.Errors);
+            Assert.Empty(ordered.Warnings);
+
+            // Sorted by length descending within one file: out of file order.
+            PwshResult sorted = Pwsh.Run("Get-BtrfsExtent -LiteralPath $a | Sort-Object LogicalOffset -Descending | Show-ExtentMap -Width 8 -Rows 1", ("a", a));
+            Assert.Contains("arrive out of file order", Assert.Single(sorted.Warnings).Message, StringComparison.Ordinal);
+            Assert.Single(sorted.Output, o => ((ExtentMapLine)o.BaseObject).Kind == ExtentMapLineKind.File);
+
+            // Interleaved: a, b, a: a is drawn twice and the second time is warned about.
+            PwshResult mixed = Pwsh.Run("@(Get-BtrfsExtent -LiteralPath $a)[0], @(Get-BtrfsExtent -LiteralPath $b)[0], @(Get-BtrfsExtent -LiteralPath $a)[1] | Show-ExtentMap -Width 8 -Rows 1", ("a", a), ("b", b));
+            Assert.Contains($"The extents of '{a}' arrive again", Assert.Single(mixed.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { a, b, a }, mixed.Output.Select(o => (ExtentMapLine)o.BaseObject).Where(l => l.Kind == ExtentMapLineKind.File).Select(l => l.Path));
+        }
+
+        [SkippableFact]
         public void ColoursComeFromTheViewAndOnlyWhereOutputRenderingAllowsThem()
         {
             string file = Layout(fs.NewDirectory(TestFs.Btrfs, "map-colour"));
@@ -145,11 +169,14 @@ namespace Btrfs.Tests
             string dir = Path.GetDirectoryName(file)!;
             string map = Path.Combine(dir, "map.txt");
             string ps1 = Path.Combine(dir, "map.ps1");
-            File.WriteAllText(ps1, $"Import-Module '{RepoPaths.Manifest}'\n'rendering=' + $PSStyle.OutputRendering\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1 > '{map}'\n");
+            File.WriteAllText(ps1, $"Import-Module '{RepoPaths.Manifest}'\n'rendering=' + $PSStyle.OutputRendering\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1\nShow-ExtentMap -LiteralPath '{file}' -Width 16 -Rows 1 > '{map}'\n'cells=' + (Show-ExtentMap -LiteralPath '{file}' -Rows 1 | Where-Object Kind -eq Cells).Text.Length\n");
             Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
-            string terminal = Shell.Run("script", "-qec", $"env -u NO_COLOR TERM=xterm-256color dotnet {Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll")} -NoProfile -NonInteractive -File {ps1}", "/dev/null");
+            string terminal = Shell.Run("script", "-qec", $"stty cols 80 rows 24; env -u NO_COLOR TERM=xterm-256color dotnet {Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll")} -NoProfile -NonInteractive -File {ps1}", "/dev/null");
             Assert.Contains("rendering=Host", terminal, StringComparison.Ordinal);
             Assert.Contains("\u001b[36m████", terminal, StringComparison.Ordinal);
+
+            // Without -Width a row is one cell narrower than the 80-column window: a full-width line would wrap.
+            Assert.Contains("cells=79", terminal, StringComparison.Ordinal);
             string text = File.ReadAllText(map);
             Assert.Contains("░░░░████····████", text, StringComparison.Ordinal);
             Assert.DoesNotContain("\u001b", text, StringComparison.Ordinal);

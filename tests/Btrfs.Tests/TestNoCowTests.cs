@@ -285,7 +285,8 @@ namespace Btrfs.Tests
             Assert.Contains("ReasonText=String", lines);
             Assert.Contains("Name=String", lines);
             string[] properties = lines.Where(l => l.Contains('=', StringComparison.Ordinal)).ToArray();
-            Assert.Equal(17, properties.Length); // 14 of the type, 3 aliases the view shows (NoCow, Type, Shared)
+            Assert.Contains("Directory=String", lines); // what the view groups by
+            Assert.Equal(18, properties.Length); // 14 of the type, 3 aliases the view shows (NoCow, Type, Shared), Directory
             Assert.All(properties.Where(l => !l.StartsWith("Reason=", StringComparison.Ordinal)), l => Assert.DoesNotContain("[]", l, StringComparison.Ordinal));
             int at = Array.IndexOf(lines, "Deserialized.Btrfs.Core.NoCowStatus");
             Assert.True(at > 0);

@@ -40,8 +40,10 @@ namespace Btrfs.Commands
 
         /// <summary>
         /// True (the default): a file named again in the same pipeline (by another piped object, e.g.
-        /// every extent of one file from Get-BtrfsExtent, or twice in -Path) is processed only the first
-        /// time. False where each piped object asks its own question (Get-BtrfsExtentOwner: one range per extent).
+        /// every extent of one file from Get-BtrfsExtent, or twice in -Path), or reached again by another
+        /// -Recurse walk of the pipeline, is processed only the first time. False where each input asks its
+        /// own question and gets its own answer (Get-BtrfsExtentOwner: one range per extent; the Test
+        /// cmdlets: one answer per input, as Test-Path).
         /// </summary>
         protected virtual bool EachFileOncePerPipeline => true;
 
@@ -56,6 +58,9 @@ namespace Btrfs.Commands
         /// caller that was given -Confirm:$false. Questions asked with ShouldContinue are skipped then.
         /// </summary>
         protected bool ConfirmSwitchedOff => Preferences.ConfirmSwitchedOff(this);
+
+        /// <summary>True when <paramref name="path"/> was named directly (or piped) earlier in this pipeline and processed once already.</summary>
+        private protected bool NamedEarlier(string path) => EachFileOncePerPipeline && named.Contains(path);
 
         /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing); Core checks it between steps.</summary>
         protected CancellationToken StopToken => stopping.Token;
@@ -116,14 +121,13 @@ namespace Btrfs.Commands
         private IEnumerable<string> ResolvePaths()
         {
             bool literal = ParameterSetName == LiteralPathSet;
-            HashSet<string> seen = EachFileOncePerPipeline ? named : new HashSet<string>(StringComparer.Ordinal);
             foreach (string input in literal ? LiteralPath : Path)
             {
                 foreach (string found in Resolve(input, literal))
                 {
                     string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'
 
-                    if (seen.Add(resolved))
+                    if (!EachFileOncePerPipeline || named.Add(resolved))
                     {
                         yield return resolved;
                     }

@@ -18,6 +18,8 @@ namespace Btrfs.Commands
     {
         private const int ProgressId = 0x424F;
         private readonly Dictionary<ulong, (OpenFile Anchor, ExtentOwners Owners)> fileSystems = new();
+        private BtrfsOwningFile.Grouping? pending;
+        private string? pendingPath;
 
         /// <summary>Offset in the file of the first byte whose extent is looked up (default 0). Binds LogicalOffset of piped extents.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -39,7 +41,10 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter Detailed { get; set; }
 
-        /// <summary>Each piped extent asks about its own range of the file, so a file named again is looked up again.</summary>
+        /// <summary>
+        /// Each piped extent asks about its own range of the file, so a file named again is looked up again;
+        /// without -Detailed the answers for consecutive inputs of one file are one object per owning file.
+        /// </summary>
         protected override bool EachFileOncePerPipeline => false;
 
         /// <inheritdoc/>
@@ -61,6 +66,7 @@ namespace Btrfs.Commands
                 using OpenFile anchor = OpenFile.Open(path, OpenOptions.AllowDirectory);
                 var one = new BtrfsOwningFile.Grouping();
                 ExtentOwnerList list = OwnersFor(anchor).Find((ulong)DiskAddress);
+                Flush();
                 Write(list, one, 0);
                 Flush(one);
                 return;
@@ -72,7 +78,16 @@ namespace Btrfs.Commands
             var clock = Stopwatch.StartNew();
             TimeSpan lastReport = TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(250);
             long extents = 0;
-            var grouping = new BtrfsOwningFile.Grouping();
+            // Consecutive inputs of one file (its extents, piped from Get-BtrfsExtent) are one grouping: one
+            // object per owning file for all of them, written when the next file comes or at the end.
+            if (pendingPath != path)
+            {
+                Flush();
+                pending = new BtrfsOwningFile.Grouping();
+                pendingPath = path;
+            }
+
+            BtrfsOwningFile.Grouping grouping = pending!;
             foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length))
             {
                 StopToken.ThrowIfCancellationRequested();
@@ -90,9 +105,10 @@ namespace Btrfs.Commands
             {
                 WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
             }
-
-            Flush(grouping);
         }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing() => Flush();
 
         /// <inheritdoc/>
         public void Dispose()
@@ -148,6 +164,17 @@ namespace Btrfs.Commands
             {
                 WriteObject(owner);
             }
+        }
+
+        private void Flush()
+        {
+            if (pending is not null)
+            {
+                Flush(pending);
+            }
+
+            pending = null;
+            pendingPath = null;
         }
 
         private void Flush(BtrfsOwningFile.Grouping grouping)

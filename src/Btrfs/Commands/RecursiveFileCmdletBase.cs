@@ -17,6 +17,7 @@ namespace Btrfs.Commands
     public abstract class RecursiveFileCmdletBase : FileCmdletBase
     {
         private WalkFilter? filter;
+        private WalkedTrees? walked;
 
         /// <summary>For a directory: everything below it, as each cmdlet says.</summary>
         [Parameter]
@@ -49,6 +50,9 @@ namespace Btrfs.Commands
             Patterns(Exclude),
             MyInvocation.BoundParameters.ContainsKey(nameof(Depth)) ? Depth : null);
 
+        /// <summary>The trees this pipeline has walked, so none of their files is processed twice.</summary>
+        private WalkedTrees Walked => walked ??= new WalkedTrees(Filter, CrossFileSystem.IsPresent);
+
         /// <summary>True with -Recurse, and with -Depth (which implies it, as with Get-ChildItem).</summary>
         private protected bool Recursing => Recurse.IsPresent || MyInvocation.BoundParameters.ContainsKey(nameof(Depth));
 
@@ -60,6 +64,12 @@ namespace Btrfs.Commands
         /// </summary>
         private protected override bool Takes(string path)
         {
+            if (EachFileOncePerPipeline && Walked.Covering(path) is string root)
+            {
+                WriteVerbose($"'{path}' was already reached by the walk of '{root}' in this pipeline: each file is processed once.");
+                return false;
+            }
+
             if (!Filter.TestsNames)
             {
                 return true;
@@ -87,11 +97,18 @@ namespace Btrfs.Commands
         /// </summary>
         protected void ForEachInTree(string root, Action<WalkEntry> action)
         {
-            foreach (WalkEntry entry in TreeWalker.Walk(root, CrossFileSystem.IsPresent, Filter, null))
+            var walkedBefore = new HashSet<string>(StringComparer.Ordinal);
+            foreach (WalkEntry entry in Walk(root, walkedBefore))
             {
                 StopToken.ThrowIfCancellationRequested();
                 switch (entry.Kind)
                 {
+                    case WalkEntryKind.Directory when walkedBefore.Remove(entry.Path):
+                        WriteVerbose($"Not entering '{entry.Path}': it was walked earlier in this pipeline.");
+                        break;
+                    case WalkEntryKind.File when entry.Path != root && NamedEarlier(entry.Path):
+                        WriteVerbose($"Skipping '{entry.Path}': it was named earlier in this pipeline and processed then.");
+                        break;
                     case WalkEntryKind.Directory when !Filter.ProcessesDirectory(System.IO.Path.GetFileName(entry.Path)):
                         WriteVerbose($"Walking '{entry.Path}' without processing it: -Include does not take its name.");
                         break;
@@ -127,12 +144,42 @@ namespace Btrfs.Commands
         protected long CountFilesInTree(string root)
         {
             long total = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(root, CrossFileSystem.IsPresent, Filter, null))
+            foreach (WalkEntry e in Walk(root, null))
             {
-                total += e.Kind == WalkEntryKind.File ? 1 : 0;
+                total += e.Kind == WalkEntryKind.File && (e.Path == root || !NamedEarlier(e.Path)) ? 1 : 0;
             }
 
             return total;
+        }
+
+        /// <summary>
+        /// The one walk of every -Recurse cmdlet: the filter, and (each file once per pipeline) no
+        /// directory entered that an earlier walk in this pipeline started at; their paths are added to
+        /// <paramref name="walkedBefore"/>. With <paramref name="walkedBefore"/> set, the walk counts as taken.
+        /// </summary>
+        private IEnumerable<WalkEntry> Walk(string root, HashSet<string>? walkedBefore)
+        {
+            Func<string, FileStatus, int, bool>? enter = null;
+            if (EachFileOncePerPipeline)
+            {
+                WalkedTrees trees = Walked;
+                enter = (path, status, _) =>
+                {
+                    if (trees.StartedAt(status) is null)
+                    {
+                        return true;
+                    }
+
+                    walkedBefore?.Add(path);
+                    return false;
+                };
+                if (walkedBefore is not null)
+                {
+                    trees.Add(root);
+                }
+            }
+
+            return TreeWalker.Walk(root, CrossFileSystem.IsPresent, Filter, enter);
         }
 
         /// <summary>

@@ -16,14 +16,17 @@ namespace Btrfs.Commands
     public sealed class ShowExtentMapCommand : FileCmdletBase
     {
         private const string InputObjectSet = "InputObject";
+        private readonly System.Collections.Generic.HashSet<string> pipedPaths = new(StringComparer.Ordinal);
         private ExtentPicture? piped;
+        private long pipedEnd;
+        private bool pipedOutOfOrder;
         private bool drawn;
 
         /// <summary>Extents from Get-BtrfsExtent, drawn per file as they arrive.</summary>
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
         public FileExtent[] InputObject { get; set; } = Array.Empty<FileExtent>();
 
-        /// <summary>Cells per row (default: the window width, 80 when unknown).</summary>
+        /// <summary>Cells per row (default: one less than the window width, so a row never wraps; 79 when unknown).</summary>
         [Parameter]
         [ValidateRange(8, 1000)]
         public int Width { get; set; }
@@ -52,6 +55,12 @@ namespace Btrfs.Commands
                         FileStatus st = FileStatus.OfPath(extent.Path, followLinks: true)
                             ?? throw new FileOperationException(FileErrorKind.NotFound, 0, "stat", extent.Path, $"Cannot draw '{extent.Path}': it no longer exists.");
                         piped = new ExtentPicture(extent.Path, st.Size, extent.FileSystem, CellsPerRow(), Rows);
+                        pipedEnd = 0;
+                        pipedOutOfOrder = false;
+                        if (!pipedPaths.Add(extent.Path))
+                        {
+                            WriteWarning($"The extents of '{extent.Path}' arrive again after another file's: it is drawn again from only the extents that follow. Pipe each file's extents together, as Get-BtrfsExtent writes them (Sort-Object Path, LogicalOffset puts them back).");
+                        }
                     }
                     catch (FileOperationException ex)
                     {
@@ -60,6 +69,13 @@ namespace Btrfs.Commands
                     }
                 }
 
+                if (extent.LogicalOffset < pipedEnd && !pipedOutOfOrder)
+                {
+                    pipedOutOfOrder = true;
+                    WriteWarning($"The extents of '{extent.Path}' arrive out of file order: the cells are drawn right, but the summary's fragment count (extents not next to each other on disk) may be wrong. Pipe them in file order (Sort-Object LogicalOffset).");
+                }
+
+                pipedEnd = Math.Max(pipedEnd, extent.LogicalOffset + extent.Length);
                 piped.Add(extent);
             }
         }
@@ -119,12 +135,13 @@ namespace Btrfs.Commands
 
             try
             {
+                // A line as wide as the window makes many terminals wrap before the next one: one column is kept free.
                 int w = Host.UI.RawUI?.WindowSize.Width ?? 0;
-                return w >= 8 ? w : 80;
+                return w > 8 ? w - 1 : 79;
             }
             catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or System.IO.IOException or PSNotImplementedException or System.Management.Automation.Host.HostException)
             {
-                return 80;
+                return 79;
             }
         }
     }

@@ -9,6 +9,9 @@ namespace Btrfs.Commands
     [OutputType(typeof(bool), typeof(SwapfileStatus))]
     public sealed class TestBtrfsSwapfileCommand : FileCmdletBase
     {
+        /// <summary>One answer per input, as Test-Path gives.</summary>
+        protected override bool EachFileOncePerPipeline => false;
+
         /// <summary>Emit a SwapfileStatus object per file instead of a boolean.</summary>
         [Parameter]
         public SwitchParameter Detailed { get; set; }

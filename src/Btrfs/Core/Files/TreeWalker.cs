@@ -6,6 +6,16 @@ namespace Btrfs.Core
     using Btrfs.Interop;
     using Btrfs.Kernel;
 
+    /// <summary>In which order a walk hands out what is below a directory.</summary>
+    internal enum WalkOrder
+    {
+        /// <summary>A directory's own entries (files and subdirectories) together, then each subdirectory's contents in turn: output grouped by directory forms one group per directory.</summary>
+        EntriesFirst,
+
+        /// <summary>Strict depth first: a subdirectory's contents right after it (a consumer that keeps one open level per directory it is in, as the tree mirror of New-BtrfsReflink -Recurse).</summary>
+        DepthFirst,
+    }
+
     /// <summary>What a walk found at a path.</summary>
     public enum WalkEntryKind
     {
@@ -48,8 +58,10 @@ namespace Btrfs.Core
     }
 
     /// <summary>
-    /// The one tree walker every -Recurse uses: depth first, a directory before its contents, streamed
-    /// (memory grows with the depth, not with the number of files). Every directory is opened relative
+    /// The one tree walker every -Recurse uses: depth first, a directory before its contents, and a
+    /// directory's own entries (files and subdirectories) together before anything below them, so output
+    /// grouped by directory forms one group per directory; streamed (memory grows with the depth and the
+    /// subdirectories waiting at each level, not with the number of files). Every directory is opened relative
     /// to its parent's descriptor with O_NOFOLLOW | O_DIRECTORY and listed through that descriptor, and
     /// every entry is handed out as a <see cref="FileLocation"/>: a path is never resolved again once
     /// classified, so a directory swapped for a symbolic link mid-walk leads nowhere. It stays on the
@@ -77,14 +89,14 @@ namespace Btrfs.Core
         /// As <see cref="Walk(string, bool, Func{string, FileStatus, int, bool})"/>, taking only what
         /// <paramref name="filter"/> takes below the root (the root itself, named by the user, always).
         /// </summary>
-        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter)
+        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order = WalkOrder.EntriesFirst)
         {
             ArgumentException.ThrowIfNullOrEmpty(root);
             ArgumentNullException.ThrowIfNull(filter);
-            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, filter, enter);
+            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, filter, enter, order);
         }
 
-        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter)
+        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order)
         {
             if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
             {
@@ -115,7 +127,7 @@ namespace Btrfs.Core
                 yield break;
             }
 
-            var stack = new Stack<DirectoryListing>();
+            var stack = new Stack<Level>();
             try
             {
                 var rootLocation = new FileLocation(parent, rootName, root);
@@ -140,26 +152,50 @@ namespace Btrfs.Core
                     yield break;
                 }
 
-                stack.Push(first);
+                stack.Push(new Level(first));
                 yield return new WalkEntry(root, WalkEntryKind.Directory) { Location = rootLocation, Handle = first.Handle };
 
                 while (stack.Count > 0)
                 {
-                    DirectoryListing level = stack.Peek();
-                    (string Name, EntryType Type)? next = level.Next(out FileOperationException? readError);
-                    if (readError is not null)
+                    Level level = stack.Peek();
+                    DirectoryListing listing = level.Listing;
+                    if (level.Listed)
                     {
-                        yield return new WalkEntry(level.Path, WalkEntryKind.Error, readError);
-                    }
+                        // The directory's own entries are all out: now into its subdirectories, one at a time,
+                        // each opened again through this directory's descriptor and checked to be the one listed.
+                        if (!level.Subdirectories.TryDequeue(out (string Name, FileStatus Status) next))
+                        {
+                            stack.Pop().Listing.Dispose();
+                            continue;
+                        }
 
-                    if (next is not { } entry)
-                    {
-                        stack.Pop().Dispose();
+                        string subPath = Combine(listing.Path, next.Name);
+                        DirectoryListing? again = DirectoryListing.TryOpen(listing.Handle, next.Name, subPath, Skipped, out FileOperationException? againError);
+                        if (again is null || !again.Status.SameInode(next.Status))
+                        {
+                            again?.Dispose();
+                            yield return new WalkEntry(subPath, WalkEntryKind.Error, again is null && againError!.Errno is not (Errno.ELOOP or Errno.ENOTDIR) ? againError : Swapped(subPath));
+                            continue;
+                        }
+
+                        stack.Push(new Level(again));
                         continue;
                     }
 
-                    string path = level.Path == "/" ? "/" + entry.Name : level.Path + "/" + entry.Name;
-                    var location = new FileLocation(level.Handle, entry.Name, path);
+                    (string Name, EntryType Type)? listed = listing.Next(out FileOperationException? readError);
+                    if (readError is not null)
+                    {
+                        yield return new WalkEntry(listing.Path, WalkEntryKind.Error, readError);
+                    }
+
+                    if (listed is not { } entry)
+                    {
+                        level.Listed = true;
+                        continue;
+                    }
+
+                    string path = Combine(listing.Path, entry.Name);
+                    var location = new FileLocation(listing.Handle, entry.Name, path);
                     WalkEntryKind kind = KindOf(entry.Type);
                     if (kind != WalkEntryKind.Directory)
                     {
@@ -176,13 +212,13 @@ namespace Btrfs.Core
                         continue; // excluded: neither it nor anything below it
                     }
 
-                    DirectoryListing? sub = DirectoryListing.TryOpen(level.Handle, entry.Name, path, Skipped, out FileOperationException? openError);
+                    DirectoryListing? sub = DirectoryListing.TryOpen(listing.Handle, entry.Name, path, Skipped, out FileOperationException? openError);
                     if (sub is null)
                     {
                         // Swapped for a symbolic link (or something else) since it was listed: never followed.
                         if (openError!.Errno is Errno.ELOOP or Errno.ENOTDIR)
                         {
-                            WalkEntryKind now = KindOf(level.TypeOf(entry.Name));
+                            WalkEntryKind now = KindOf(listing.TypeOf(entry.Name));
                             yield return new WalkEntry(path, now == WalkEntryKind.Directory ? WalkEntryKind.Other : now) { Location = location };
                         }
                         else
@@ -193,65 +229,75 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    // Another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a
-                    // bind mount: statx's mount id), is not entered unless asked.
-                    bool otherDevice = sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor;
-                    bool otherMount = sub.Status.MountId != 0 && top.MountId != 0 && sub.Status.MountId != top.MountId;
-                    if (!crossFileSystems && (otherDevice || otherMount))
+                    bool entered = false;
+                    try
                     {
-                        sub.Dispose();
-                        yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
-                        continue;
-                    }
-
-                    // A directory that is one of its own ancestors (a bind mount of an ancestor) would be walked forever.
-                    if (IsAncestor(stack, sub.Status))
-                    {
-                        sub.Dispose();
-                        yield return new WalkEntry(path, WalkEntryKind.Error, new FileOperationException(
-                            FileErrorKind.InvalidArgument,
-                            Errno.ELOOP,
-                            "openat",
-                            path,
-                            $"Not descending into '{path}': it is the same directory as one above it (a bind mount makes a loop), and walking it would never end. The rest of the tree was processed.")) { Location = location };
-                        continue;
-                    }
-
-                    if (!filter.Enters(stack.Count) || (enter is not null && !enter(path, sub.Status, stack.Count)))
-                    {
-                        // Yielded (its own attributes may matter) but not entered.
-                        try
+                        // Another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a
+                        // bind mount: statx's mount id), is not entered unless asked.
+                        bool otherDevice = sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor;
+                        bool otherMount = sub.Status.MountId != 0 && top.MountId != 0 && sub.Status.MountId != top.MountId;
+                        if (!crossFileSystems && (otherDevice || otherMount))
                         {
-                            yield return new WalkEntry(path, WalkEntryKind.Directory) { Location = location, Handle = sub.Handle };
+                            yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
+                            continue;
                         }
-                        finally
+
+                        // A directory that is one of its own ancestors (a bind mount of an ancestor) would be walked forever.
+                        if (IsAncestor(stack, sub.Status))
+                        {
+                            yield return new WalkEntry(path, WalkEntryKind.Error, new FileOperationException(
+                                FileErrorKind.InvalidArgument,
+                                Errno.ELOOP,
+                                "openat",
+                                path,
+                                $"Not descending into '{path}': it is the same directory as one above it (a bind mount makes a loop), and walking it would never end. The rest of the tree was processed.")) { Location = location };
+                            continue;
+                        }
+
+                        if (filter.Enters(stack.Count) && (enter is null || enter(path, sub.Status, stack.Count)))
+                        {
+                            if (order == WalkOrder.EntriesFirst)
+                            {
+                                // Handed out among its directory's files (so one directory's entries stay
+                                // together), entered after them.
+                                level.Subdirectories.Enqueue((entry.Name, sub.Status));
+                            }
+                            else
+                            {
+                                stack.Push(new Level(sub));
+                                entered = true;
+                            }
+                        }
+
+                        yield return new WalkEntry(path, WalkEntryKind.Directory) { Location = location, Handle = sub.Handle };
+                    }
+                    finally
+                    {
+                        if (!entered)
                         {
                             sub.Dispose();
                         }
-
-                        continue;
                     }
-
-                    stack.Push(sub);
-                    yield return new WalkEntry(path, WalkEntryKind.Directory) { Location = location, Handle = sub.Handle };
                 }
             }
             finally
             {
                 while (stack.Count > 0)
                 {
-                    stack.Pop().Dispose();
+                    stack.Pop().Listing.Dispose();
                 }
 
                 parent.Dispose();
             }
         }
 
-        private static bool IsAncestor(Stack<DirectoryListing> stack, in FileStatus st)
+        private static string Combine(string directory, string name) => directory == "/" ? "/" + name : directory + "/" + name;
+
+        private static bool IsAncestor(Stack<Level> stack, in FileStatus st)
         {
-            foreach (DirectoryListing level in stack)
+            foreach (Level level in stack)
             {
-                if (level.Status.SameInode(st))
+                if (level.Listing.Status.SameInode(st))
                 {
                     return true;
                 }
@@ -270,5 +316,15 @@ namespace Btrfs.Core
             EntryType.SymbolicLink => WalkEntryKind.SymbolicLink,
             _ => WalkEntryKind.Other,
         };
-    }
+    
+        /// <summary>A directory being walked: its listing, then (once listed) the subdirectories to enter, by name and the inode they had.</summary>
+        private sealed class Level(DirectoryListing listing)
+        {
+            internal DirectoryListing Listing { get; } = listing;
+
+            internal Queue<(string Name, FileStatus Status)> Subdirectories { get; } = new();
+
+            internal bool Listed { get; set; }
+        }
+}
 }

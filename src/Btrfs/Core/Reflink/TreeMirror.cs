@@ -166,7 +166,7 @@ namespace Btrfs.Core
         {
             try
             {
-                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode))))
+                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)), WalkOrder.DepthFirst))
                 {
                     string parentPath = entry.Path == sourceRoot ? string.Empty : entry.Path[..entry.Path.LastIndexOf('/')] is { Length: > 0 } p ? p : "/";
                     while (levels.Count > 0 && levels.Peek().SourcePath != parentPath)
