@@ -9,7 +9,7 @@ namespace Btrfs.Tests
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 
-    /// <summary>The layering the tree promises: Interop → Core (no PowerShell) → Commands (thin, one sealed cmdlet per file).</summary>
+    /// <summary>The layering the tree promises: Interop (declarations) → Kernel (typed, checked calls) → Core (decisions, no PowerShell, no syscalls) → Commands (thin, one sealed cmdlet per file).</summary>
     public class ArchitectureTests
     {
         private static readonly Assembly Module = typeof(Btrfs.Core.FileExtent).Assembly;
@@ -18,7 +18,7 @@ namespace Btrfs.Tests
         public void CoreAndInteropUseNoPowerShellTypes()
         {
             Assembly sma = typeof(PSObject).Assembly;
-            foreach (Type t in Module.GetTypes().Where(t => t.Namespace is "Btrfs.Core" or "Btrfs.Interop"))
+            foreach (Type t in Module.GetTypes().Where(t => t.Namespace is "Btrfs.Core" or "Btrfs.Interop" or "Btrfs.Kernel"))
             {
                 const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
                 var used = t.GetFields(all).Select(f => f.FieldType)
@@ -35,12 +35,39 @@ namespace Btrfs.Tests
         {
             string[] files = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Core"), "*.cs", SearchOption.AllDirectories)
                 .Concat(Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Interop"), "*.cs", SearchOption.AllDirectories))
+                .Concat(Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Btrfs", "Kernel"), "*.cs", SearchOption.AllDirectories))
                 .ToArray();
-            Assert.True(files.Length > 10, "the Core and Interop sources were not found");
+            Assert.True(files.Length > 10, "the Core, Kernel and Interop sources were not found");
             foreach (string file in files)
             {
                 Assert.DoesNotContain("System.Management.Automation", File.ReadAllText(file));
                 Assert.DoesNotContain("using Btrfs.Commands", File.ReadAllText(file));
+            }
+        }
+
+        [Fact]
+        public void OnlyInteropAndKernelTouchSyscallsPointersAndErrno()
+        {
+            // Core reads as policy: the marshalling, unsafe code and errno capture are the Kernel layer's.
+            string src = Path.Combine(RepoPaths.Root, "src", "Btrfs");
+            string[] outside = Directory.GetFiles(src, "*.cs", SearchOption.AllDirectories)
+                .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
+                .Where(f => !f.StartsWith(Path.Combine(src, "Interop") + "/", StringComparison.Ordinal) && !f.StartsWith(Path.Combine(src, "Kernel") + "/", StringComparison.Ordinal))
+                .ToArray();
+            Assert.Contains(outside, f => f.Contains("/Core/", StringComparison.Ordinal));
+            Assert.Contains(outside, f => f.Contains("/Commands/", StringComparison.Ordinal));
+            var pattern = new System.Text.RegularExpressions.Regex(@"\bLibc\.|\bunsafe\b|\bstackalloc\b|GetLastPInvokeError|GetLastWin32Error|\bLibraryImport\b|\bDllImport\b|\bfixed\s*\(");
+            foreach (string file in outside)
+            {
+                // Code only: comments may name the calls they explain.
+                string code = string.Join("\n", File.ReadAllLines(file).Select(l => l.IndexOf("//", StringComparison.Ordinal) is int c and >= 0 ? l[..c] : l));
+                Assert.True(!pattern.IsMatch(code), $"{Path.GetRelativePath(src, file)}: '{pattern.Match(code).Value}' belongs in Interop or Kernel");
+            }
+
+            // And the Kernel layer does not decide: it does not use Core's policy classes.
+            foreach (string file in Directory.GetFiles(Path.Combine(src, "Kernel"), "*.cs"))
+            {
+                Assert.DoesNotMatch(@"\b(FileGuards|SafeRewrite|Defragmenter|ReflinkCopy|NoCowConversion|TreeWalker)\b", File.ReadAllText(file));
             }
         }
 

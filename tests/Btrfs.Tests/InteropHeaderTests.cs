@@ -29,7 +29,7 @@ namespace Btrfs.Tests
                 {
                     "O_NOFOLLOW", "O_DIRECTORY", "O_TMPFILE", "O_CREAT", "O_EXCL", "O_RDWR", "O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY",
                     "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD", "AT_EACCESS", "W_OK",
-                    "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "SYNC_FILE_RANGE_WRITE", "POSIX_FADV_SEQUENTIAL",
+                    "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "POSIX_FADV_SEQUENTIAL",
                     "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
                     "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
@@ -114,7 +114,6 @@ namespace Btrfs.Tests
             Same("SEEK_DATA", (ulong)Libc.SEEK_DATA);
             Same("SEEK_HOLE", (ulong)Libc.SEEK_HOLE);
             Same("FALLOC_FL_KEEP_SIZE", (ulong)Libc.FALLOC_FL_KEEP_SIZE);
-            Same("SYNC_FILE_RANGE_WRITE", (ulong)Libc.SYNC_FILE_RANGE_WRITE);
             Same("POSIX_FADV_SEQUENTIAL", (ulong)Libc.POSIX_FADV_SEQUENTIAL);
             Same("ENODATA", (ulong)Libc.ENODATA);
             Same("ERANGE", (ulong)Libc.ERANGE);

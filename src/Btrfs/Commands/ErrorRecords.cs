@@ -90,7 +90,7 @@ namespace Btrfs.Commands
             return new ErrorRecord(ex, id, category, ex.Path);
         }
 
-        /// <summary>Parameters given together that exclude each other: a terminating error before any file is touched.</summary>
+        /// <summary>Parameters given together that exclude each other (or one given without the one it needs): a terminating error before any file is touched.</summary>
         internal static ErrorRecord ConflictingParameters(string id, string message) =>
             new(new PSArgumentException(message), id, ErrorCategory.InvalidArgument, null);
 

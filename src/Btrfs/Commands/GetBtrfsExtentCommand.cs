@@ -114,32 +114,18 @@ namespace Btrfs.Commands
         /// </summary>
         private void WriteAll<T>(string path, long size, string unit, System.Collections.Generic.IEnumerable<T> records, System.Func<T, object> toOutput, System.Func<T, long> endOffset)
         {
-            bool reported = false;
+            var bar = new ProgressBar(this, ProgressActivityId, "Get-BtrfsExtent");
             long count = 0;
             foreach (T record in records)
             {
                 WriteObject(toOutput(record));
                 if (++count % ProgressEvery == 0)
                 {
-                    WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} {unit}")
-                    {
-                        PercentComplete = Percent(endOffset(record), size),
-                    });
-                    reported = true;
+                    bar.Show($"{path}: {count} {unit}", ProgressBar.Percent(endOffset(record), size));
                 }
             }
 
-            if (reported)
-            {
-                WriteProgress(new ProgressRecord(ProgressActivityId, "Get-BtrfsExtent", $"{path}: {count} {unit}")
-                {
-                    PercentComplete = 100,
-                    RecordType = ProgressRecordType.Completed,
-                });
-            }
+            bar.Complete($"{path}: {count} {unit}");
         }
-
-        private static int Percent(long done, long total) =>
-            total <= 0 ? 0 : (int)System.Math.Clamp(done * 100.0 / total, 0, 100);
     }
 }

@@ -2,7 +2,6 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
-    using System.Diagnostics;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -75,8 +74,7 @@ namespace Btrfs.Commands
             using OpenFile file = OpenFile.OpenRead(path);
             ExtentOwners owners = OwnersFor(file);
             long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : 1;
-            var clock = Stopwatch.StartNew();
-            TimeSpan lastReport = TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(250);
+            var bar = new ProgressBar(this, ProgressId, "Get-BtrfsExtentOwner", notBefore: TimeSpan.FromSeconds(1));
             long extents = 0;
             // Consecutive inputs of one file (its extents, piped from Get-BtrfsExtent) are one grouping: one
             // object per owning file for all of them, written when the next file comes or at the end.
@@ -93,18 +91,10 @@ namespace Btrfs.Commands
                 StopToken.ThrowIfCancellationRequested();
                 Write(list, grouping, extentBytes);
                 extents++;
-                if (clock.Elapsed - lastReport >= TimeSpan.FromMilliseconds(250))
-                {
-                    lastReport = clock.Elapsed;
-                    long done = Math.Min(length, reached - Offset);
-                    WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = (int)Math.Clamp(done * 100.0 / length, 0, 100) });
-                }
+                bar.Show($"{path}: {extents} extent(s)", ProgressBar.Percent(Math.Min(length, reached - Offset), length));
             }
 
-            if (lastReport >= TimeSpan.FromSeconds(1))
-            {
-                WriteProgress(new ProgressRecord(ProgressId, "Get-BtrfsExtentOwner", $"{path}: {extents} extent(s)") { PercentComplete = 100, RecordType = ProgressRecordType.Completed });
-            }
+            bar.Complete($"{path}: {extents} extent(s)");
         }
 
         /// <inheritdoc/>

@@ -61,10 +61,7 @@ namespace Btrfs.Commands
 
         private void DedupeOne(OpenFile source, string dest, long? length, long destOffset)
         {
-            if (FileStatus.OfPath(dest, followLinks: true) is FileStatus st && st.SameInode(source.Status))
-            {
-                throw new FileOperationException(FileErrorKind.SameFile, 0, "stat", dest, $"Cannot deduplicate '{source.Path}' against itself ('{dest}' is the same file). Give another destination.");
-            }
+            Deduplicator.RefuseSameFile(source, dest);
 
             // Cost follows data: the holes of a sparse image are never read or compared.
             long bytes = Deduplicator.DataBytes(source, Offset, length);
@@ -85,10 +82,9 @@ namespace Btrfs.Commands
             }
 
             WriteObject(result);
-            if (result.Status == DedupeStatus.Error)
+            if (result.Error is FileOperationException error)
             {
-                var ex = new FileOperationException(FileOperationException.KindOf(result.Errno), result.Errno, "FIDEDUPERANGE", dest, $"Cannot deduplicate '{dest}' against '{source.Path}': {result.ErrorMessage} The destination is unchanged.");
-                WriteError(ErrorRecords.From(ex));
+                WriteError(ErrorRecords.From(error));
             }
         }
 

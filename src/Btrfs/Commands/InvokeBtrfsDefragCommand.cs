@@ -67,11 +67,7 @@ namespace Btrfs.Commands
             bool hasCompress = MyInvocation.BoundParameters.ContainsKey(nameof(Compress));
             if (MyInvocation.BoundParameters.ContainsKey(nameof(CompressionLevel)) && !hasCompress)
             {
-                ThrowTerminatingError(new ErrorRecord(
-                    new PSArgumentException("-CompressionLevel needs -Compress: the level belongs to the algorithm that recompresses the data."),
-                    "CompressionLevelWithoutCompress",
-                    ErrorCategory.InvalidArgument,
-                    CompressionLevel));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("CompressionLevelWithoutCompress", "-CompressionLevel needs -Compress: the level belongs to the algorithm that recompresses the data."));
             }
 
             bars = new ProgressBars(this, "Invoke-BtrfsDefrag", 0x4446);

@@ -36,9 +36,6 @@ namespace Btrfs.Commands
 
         private string State => ToNoCow ? "NOCOW" : "COW";
 
-        /// <summary>Tests only: use a hidden named temporary file instead of O_TMPFILE.</summary>
-        internal static bool ForceNamedTemporary { get; set; }
-
         /// <inheritdoc/>
         protected override void BeginProcessing() => bars = new ProgressBars(this, ToNoCow ? "ConvertTo-NoCow" : "ConvertFrom-NoCow", ToNoCow ? 0x4E43 : 0x4346);
 
@@ -91,7 +88,6 @@ namespace Btrfs.Commands
                 AllowHardLinks = Force.IsPresent,
                 AssumeNotInUse = AssumeNotInUse.IsPresent,
                 DropCompression = DropCompressionRequested,
-                ForceNamedTemporary = ForceNamedTemporary,
             };
             using NoCowConversion plan = walked is { } location ? NoCowConversion.Prepare(location, ToNoCow, options) : NoCowConversion.Prepare(path, ToNoCow, options);
             if (plan.AlreadyInState)

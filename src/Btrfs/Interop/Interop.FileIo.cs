@@ -37,14 +37,8 @@ namespace Btrfs.Interop
         /// <summary>fallocate mode: allocate without changing the file size.</summary>
         internal const int FALLOC_FL_KEEP_SIZE = 0x1;
 
-        /// <summary>sync_file_range flag: start writeback of dirty pages in the range, do not wait.</summary>
-        internal const uint SYNC_FILE_RANGE_WRITE = 0x2;
-
         [LibraryImport(Name, EntryPoint = "fallocate64", SetLastError = true)]
         internal static partial int FAllocate(SafeFileDescriptor fd, int mode, long offset, long length);
-
-        [LibraryImport(Name, EntryPoint = "sync_file_range", SetLastError = true)]
-        internal static partial int SyncFileRange(SafeFileDescriptor fd, long offset, long nbytes, uint flags);
 
         [LibraryImport(Name, EntryPoint = "ftruncate64", SetLastError = true)]
         internal static partial int FTruncate(SafeFileDescriptor fd, long length);

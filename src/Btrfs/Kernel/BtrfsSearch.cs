@@ -14,8 +14,6 @@ namespace Btrfs.Kernel
     {
         internal ulong U64(int at) => BinaryPrimitives.ReadUInt64LittleEndian(Data.AsSpan(at, 8));
 
-        internal uint U32(int at) => BinaryPrimitives.ReadUInt32LittleEndian(Data.AsSpan(at, 4));
-
         internal ushort U16(int at) => BinaryPrimitives.ReadUInt16LittleEndian(Data.AsSpan(at, 2));
     }
 

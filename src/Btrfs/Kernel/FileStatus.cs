@@ -5,10 +5,7 @@ namespace Btrfs.Kernel
     using Btrfs.Interop;
 
     /// <summary>A point in time as the kernel keeps it: seconds and nanoseconds since the epoch.</summary>
-    internal readonly record struct FileTime(long Seconds, uint Nanoseconds)
-    {
-        internal DateTime ToDateTime() => DateTime.UnixEpoch.AddSeconds(Seconds).AddTicks(Nanoseconds / 100);
-    }
+    internal readonly record struct FileTime(long Seconds, uint Nanoseconds);
 
     /// <summary>What statx(2) says about an inode: identity, links, owner, mode, size and times.</summary>
     internal readonly record struct FileStatus(

@@ -20,12 +20,18 @@ namespace Btrfs.Kernel
         internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
 
         /// <summary>syncfs(2): writes back the whole filesystem the descriptor is on.</summary>
+        /// <summary>syncfs(2): commits the filesystem holding <paramref name="fd"/>. 0 or the errno.</summary>
+        internal static int TrySyncFileSystem(SafeFileDescriptor fd) => Libc.SyncFs(fd) == 0 ? 0 : Errno.Last;
+
         internal static void SyncFileSystem(SafeFileDescriptor fd, string path, string what, string? advice = null) =>
             Errno.Check(Libc.SyncFs(fd), "syncfs", path, what, advice);
 
         /// <summary>ftruncate(2).</summary>
         internal static void Truncate(SafeFileDescriptor fd, long length, string path, string what, string? advice = null) =>
             Errno.Check(Libc.FTruncate(fd, length), "ftruncate", path, what, advice);
+
+        /// <summary>ftruncate(2): 0 or the errno.</summary>
+        internal static int TryTruncate(SafeFileDescriptor fd, long length) => Libc.FTruncate(fd, length) == 0 ? 0 : Errno.Last;
 
         /// <summary>fallocate(2) of [offset, offset + length): 0 or the errno (ENOSPC and EOPNOTSUPP are the caller's to explain).</summary>
         internal static int TryAllocate(SafeFileDescriptor fd, long offset, long length, bool keepSize) =>

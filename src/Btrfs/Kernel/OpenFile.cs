@@ -256,11 +256,30 @@ namespace Btrfs.Kernel
             directory?.Dispose();
         }
 
-        /// <summary>A view of a descriptor someone else owns and closes (a file just created), for the readers that take a OpenFile.</summary>
-        internal static OpenFile Borrow(SafeFileDescriptor fd, string path, FileSystemType fileSystem, long size)
+        /// <summary>
+        /// The same file again, open for reading and writing through its directory (O_NOFOLLOW), without
+        /// updating its access time where that is allowed (O_NOATIME: the owner or CAP_FOWNER only).
+        /// Null when the name now holds another inode; throws <paramref name="what"/> when it cannot be opened.
+        /// </summary>
+        internal OpenFile? ReopenForWriting(string what, string advice)
         {
-            var status = new FileStatus(0, 0, 0, 1, 0, 0, Libc.S_IFREG, size, 0, default, default, default, 0, 0);
-            return new OpenFile(fd, path, status, fileSystem, 0, ownsHandle: false);
+            SafeFileDescriptor dir = directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
+            int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK;
+            SafeFileDescriptor fd = Libc.OpenAt(dir, Name, flags | Libc.O_NOATIME, 0);
+            if (fd.IsInvalid && Errno.Last == Errno.EPERM)
+            {
+                fd.Dispose();
+                fd = Libc.OpenAt(dir, Name, flags, 0);
+            }
+
+            fd = Errno.Check(fd, "open(O_RDWR)", Path, what, advice);
+            if (FileStatus.Of(fd) is not FileStatus now || !now.SameInode(Status))
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return new OpenFile(fd, Path, now, FileSystem, IsReadOnlyMount ? Libc.ST_RDONLY : 0) { Name = Name };
         }
 
         /// <summary>Writes the file's data and metadata to disk (fsync).</summary>

@@ -1,9 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
-    using System.Runtime.InteropServices;
     using System.Threading;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -63,18 +61,7 @@ namespace Btrfs.Core
         {
             if (levelSupport == 0)
             {
-                // Unknown flags are refused with EOPNOTSUPP before anything else is looked at; with known
-                // flags, a start at EOF is refused with EINVAL: a probe that changes nothing.
-                var args = new Libc.BtrfsDefragRangeArgs
-                {
-                    Start = (ulong)File.Size,
-                    Length = 4096,
-                    Flags = Libc.BTRFS_DEFRAG_RANGE_COMPRESS | Libc.BTRFS_DEFRAG_RANGE_COMPRESS_LEVEL,
-                    CompressType = (uint)DefragCompression.Zstd,
-                    CompressLevel = 1,
-                };
-                int errno = Ioctl(ref args);
-                levelSupport = errno == Errno.EOPNOTSUPP ? -1 : 1;
+                levelSupport = BtrfsDefrag.KnowsCompressionLevel(File.Handle, File.Size, (uint)DefragCompression.Zstd) ? 1 : -1;
             }
 
             return levelSupport > 0;
@@ -140,25 +127,9 @@ namespace Btrfs.Core
 
         private void DefragStep(long start, long length)
         {
-            var args = new Libc.BtrfsDefragRangeArgs
-            {
-                Start = (ulong)start,
-                Length = (ulong)length,
-                Flags = Options.Flush ? Libc.BTRFS_DEFRAG_RANGE_START_IO : 0,
-                ExtentThreshold = (uint)Math.Min(Options.ExtentThreshold, uint.MaxValue),
-            };
-            if (Options.Compress is DefragCompression c)
-            {
-                args.Flags |= Libc.BTRFS_DEFRAG_RANGE_COMPRESS;
-                args.CompressType = (uint)c;
-                if (Options.CompressionLevel is int level && CompressionLevelSupported())
-                {
-                    args.Flags |= Libc.BTRFS_DEFRAG_RANGE_COMPRESS_LEVEL;
-                    args.CompressLevel = (sbyte)Math.Clamp(level, sbyte.MinValue, sbyte.MaxValue);
-                }
-            }
-
-            int errno = Ioctl(ref args);
+            uint? compress = Options.Compress is DefragCompression c ? (uint)c : null;
+            int? level = compress is not null && Options.CompressionLevel is int l && CompressionLevelSupported() ? l : null;
+            int errno = BtrfsDefrag.TryRange(File.Handle, start, length, Options.ExtentThreshold, Options.Flush, compress, level);
             if (errno != 0)
             {
                 throw FileOperationException.FromErrno(
@@ -173,14 +144,6 @@ namespace Btrfs.Core
                         Errno.ENOSPC => "The filesystem is full; free some space first.",
                         _ => null,
                     });
-            }
-        }
-
-        private unsafe int Ioctl(ref Libc.BtrfsDefragRangeArgs args)
-        {
-            fixed (Libc.BtrfsDefragRangeArgs* p = &args)
-            {
-                return Libc.Ioctl(File.Handle, Libc.BTRFS_IOC_DEFRAG_RANGE, p) < 0 ? Marshal.GetLastPInvokeError() : 0;
             }
         }
     }

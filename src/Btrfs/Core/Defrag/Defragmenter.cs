@@ -2,16 +2,14 @@ namespace Btrfs.Core
 {
     using System;
     using System.Diagnostics;
-    using System.Runtime.InteropServices;
     using System.Threading;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>
     /// Invoke-BtrfsDefrag's Core: a checked plan for one file (what would be rewritten, what stays
     /// shared, what it costs), then <see cref="Run"/>. <see cref="Prepare"/> picks the mechanism by
     /// filesystem: btrfs rewrites ranges in place (<see cref="BtrfsDefragmenter"/>), xfs and ext4 get a
-    /// preallocated copy swapped in whole, the xfs_fsr way (<see cref="SwapDefragmenter"/>).
+    /// preallocated copy swapped in whole, the xfs_fsr way (<see cref="CopyExchangeDefragmenter"/>).
     /// </summary>
     public abstract class Defragmenter : IDisposable
     {
@@ -84,7 +82,7 @@ namespace Btrfs.Core
                 d = file.FileSystem.Kind switch
                 {
                     FileSystemKind.Btrfs => new BtrfsDefragmenter(file, options),
-                    FileSystemKind.Xfs or FileSystemKind.Ext4 => new SwapDefragmenter(file, options),
+                    FileSystemKind.Xfs or FileSystemKind.Ext4 => new CopyExchangeDefragmenter(file, options),
                     _ => throw new FileOperationException(
                         FileErrorKind.NotSupported,
                         Errno.EOPNOTSUPP,
@@ -111,21 +109,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The result for a file that is skipped (or only previewed): nothing rewritten.</summary>
-        public DefragResult Skipped(string reason) => new()
-        {
-            Path = File.Path,
-            Method = DefragMethod.None,
-            Skipped = true,
-            Reason = reason,
-            ExtentsBefore = Before.ExtentCount,
-            ExtentsAfter = Before.ExtentCount,
-            FragmentsBefore = Before.FragmentCount,
-            FragmentsAfter = Before.FragmentCount,
-            SmallExtentsBefore = Before.SmallExtentCount,
-            SmallExtentsAfter = Before.SmallExtentCount,
-            SharedBytesSkipped = SharedBytesSkipped,
-            Duration = Clock.Elapsed,
-        };
+        public DefragResult Skipped(string reason) => Result(DefragMethod.None, skipped: true, reason, Before, 0, 0);
 
         /// <summary>
         /// Defragments. <paramref name="progress"/> gets the bytes done so far; cancellation stops
@@ -190,23 +174,26 @@ namespace Btrfs.Core
             File.Flush("Cannot sync the defragmented file");
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
-            return new DefragResult
-            {
-                Path = File.Path,
-                Method = method,
-                Skipped = false,
-                Reason = reason,
-                ExtentsBefore = Before.ExtentCount,
-                ExtentsAfter = after.ExtentCount,
-                FragmentsBefore = Before.FragmentCount,
-                FragmentsAfter = after.FragmentCount,
-                SmallExtentsBefore = Before.SmallExtentCount,
-                SmallExtentsAfter = after.SmallExtentCount,
-                BytesRewritten = rewritten,
-                SharedBytesSkipped = SharedBytesSkipped,
-                SharedBytesUnshared = unshared,
-                Duration = Clock.Elapsed,
-            };
+            return Result(method, skipped: false, reason, after, rewritten, unshared);
         }
+
+        /// <summary>The one way a result is made: the figures before, <paramref name="after"/> (the same counter when nothing was rewritten), and what was done.</summary>
+        private DefragResult Result(DefragMethod method, bool skipped, string reason, FragmentationCounter after, long rewritten, long unshared) => new()
+        {
+            Path = File.Path,
+            Method = method,
+            Skipped = skipped,
+            Reason = reason,
+            ExtentsBefore = Before.ExtentCount,
+            ExtentsAfter = after.ExtentCount,
+            FragmentsBefore = Before.FragmentCount,
+            FragmentsAfter = after.FragmentCount,
+            SmallExtentsBefore = Before.SmallExtentCount,
+            SmallExtentsAfter = after.SmallExtentCount,
+            BytesRewritten = rewritten,
+            SharedBytesSkipped = SharedBytesSkipped,
+            SharedBytesUnshared = unshared,
+            Duration = Clock.Elapsed,
+        };
     }
 }

@@ -1,11 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
-    using System.Buffers.Binary;
     using System.Collections.Generic;
-    using System.Runtime.InteropServices;
-    using System.Text;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>Every reference to one extent, and what could not be listed or named.</summary>
@@ -41,7 +37,6 @@ namespace Btrfs.Core
     public sealed class ExtentOwners : IDisposable
     {
         private const int FirstBufferSize = 64 * 1024;
-        private const int InoPathsBufferSize = 4096; // the kernel never fills more (btrfs_ioctl_ino_to_path)
         private readonly OpenFile anchor;
         private readonly SubvolumeMap subvolumes;
         private readonly HashSet<ulong> warnedSubvolumes = new();
@@ -65,15 +60,9 @@ namespace Btrfs.Core
         public ExtentOwnerList Find(ulong diskAddress)
         {
             var warnings = new List<string>();
-            long unlisted = References(diskAddress, out int count);
+            var refs = new List<ExtentReference>();
+            long unlisted = References(diskAddress, refs);
             var owners = new List<BtrfsExtentOwner>();
-            var refs = new (ulong Inode, ulong Offset, ulong Root)[count];
-            for (int i = 0; i < count; i++)
-            {
-                int at = Libc.DataContainerHeaderSize + (i * 24);
-                refs[i] = (U64(at), U64(at + 8), U64(at + 16));
-            }
-
             foreach ((ulong inode, ulong offset, ulong root) in refs)
             {
                 string? subvolumePath = subvolumes.PathOf(root);
@@ -158,92 +147,44 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public void Dispose() => subvolumes.Dispose();
 
-        /// <summary>Runs LOGICAL_INO_V2, growing the buffer up to 16 MiB while references are missing; returns how many are still missing.</summary>
-        private unsafe long References(ulong logical, out int count)
+        /// <summary>The references to the extent at <paramref name="logical"/> (LOGICAL_INO_V2), committing the transaction once when it is not found yet; returns how many could not be listed.</summary>
+        private long References(ulong logical, List<ExtentReference> into)
         {
-            while (true)
+            int errno;
+            long missed;
+            while ((errno = BtrfsInspect.TryReferences(anchor.Handle, logical, ref buffer, into, out missed)) == Errno.ENOENT && !committed)
             {
-                var args = new Libc.BtrfsLogicalInoArgs { Logical = logical, Size = (ulong)buffer.Length, Flags = Libc.BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET };
-                Array.Clear(buffer, 0, Libc.DataContainerHeaderSize);
-                fixed (byte* p = buffer)
+                // The extent tree gets a new extent's item when the transaction commits: data written
+                // (even fsynced) since then is not found yet. Commit once and ask again.
+                committed = true;
+                if (Files.TrySyncFileSystem(anchor.Handle) != 0)
                 {
-                    args.Inodes = (ulong)p;
-                    if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_LOGICAL_INO_V2, &args) < 0)
-                    {
-                        int errno = Marshal.GetLastPInvokeError();
-                        if (errno == Errno.ENOENT && !committed)
-                        {
-                            // The extent tree gets a new extent's item when the transaction commits: data
-                            // written (even fsynced) since then is not found yet. Commit once and ask again.
-                            committed = true;
-                            if (Libc.SyncFs(anchor.Handle) == 0)
-                            {
-                                continue;
-                            }
-                        }
-
-                        if (errno is Errno.ENOENT or Errno.EINVAL)
-                        {
-                            // ENOENT: no extent item there; EINVAL: the address is a metadata block.
-                            throw new FileOperationException(
-                                FileErrorKind.ExtentNotFound,
-                                errno,
-                                "BTRFS_IOC_LOGICAL_INO_V2",
-                                anchor.Path,
-                                $"No data extent is at btrfs logical address {logical} on the filesystem of '{anchor.Path}'. Take the address from Get-BtrfsExtent -Exact (DiskAddress) or from Get-BtrfsExtent (PhysicalOffset).");
-                        }
-
-                        throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("LOGICAL_INO") : null);
-                    }
+                    break;
                 }
-
-                Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(buffer);
-                if ((c.BytesMissing == 0 && c.ElemMissed == 0) || buffer.Length >= Libc.BTRFS_INSPECT_MAX_BUFFER)
-                {
-                    count = (int)(c.ElemCount / 3);
-                    return c.ElemMissed / 3;
-                }
-
-                long wanted = (long)buffer.Length + c.BytesMissing + 4096;
-                buffer = new byte[(int)Math.Min(Libc.BTRFS_INSPECT_MAX_BUFFER, Math.Max(wanted, (long)buffer.Length * 2))];
             }
+
+            if (errno is Errno.ENOENT or Errno.EINVAL)
+            {
+                // ENOENT: no extent item there; EINVAL: the address is a metadata block.
+                throw new FileOperationException(
+                    FileErrorKind.ExtentNotFound,
+                    errno,
+                    "BTRFS_IOC_LOGICAL_INO_V2",
+                    anchor.Path,
+                    $"No data extent is at btrfs logical address {logical} on the filesystem of '{anchor.Path}'. Take the address from Get-BtrfsExtent -Exact (DiskAddress) or from Get-BtrfsExtent (PhysicalOffset).");
+            }
+
+            return errno == 0 ? missed
+                : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("LOGICAL_INO") : null);
         }
 
-        /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it.</summary>
-        private static unsafe List<string> PathsOf(OpenFile subvolumeRoot, ulong inode, out bool cut)
+        /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it (none when the inode has gone).</summary>
+        private static List<string> PathsOf(OpenFile subvolumeRoot, ulong inode, out bool cut)
         {
-            byte* container = stackalloc byte[InoPathsBufferSize];
-            new Span<byte>(container, Libc.DataContainerHeaderSize).Clear();
-            var args = new Libc.BtrfsInoPathArgs { Inum = inode, Size = InoPathsBufferSize, FsPath = (ulong)container };
             var names = new List<string>();
-            cut = false;
-            if (Libc.Ioctl(subvolumeRoot.Handle, Libc.BTRFS_IOC_INO_PATHS, &args) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == Errno.ENOENT)
-                {
-                    return names;
-                }
-
-                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_PATHS") : null);
-            }
-
-            var data = new ReadOnlySpan<byte>(container, InoPathsBufferSize);
-            Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(data);
-            cut = c.ElemMissed > 0;
-            ReadOnlySpan<byte> values = data[Libc.DataContainerHeaderSize..];
-            for (int i = 0; i < (int)c.ElemCount; i++)
-            {
-                // Each value is the offset of a NUL-terminated path from the start of the value array.
-                int start = (int)BinaryPrimitives.ReadUInt64LittleEndian(values[(i * 8)..]);
-                ReadOnlySpan<byte> s = values[start..];
-                int end = s.IndexOf((byte)0);
-                names.Add(Encoding.UTF8.GetString(end < 0 ? s : s[..end]));
-            }
-
-            return names;
+            int errno = BtrfsInspect.TryPaths(subvolumeRoot.Handle, inode, names, out cut);
+            return errno is 0 or Errno.ENOENT ? names
+                : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_PATHS") : null);
         }
-
-        private ulong U64(int at) => BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(at, 8));
     }
 }

@@ -2,9 +2,6 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Runtime.InteropServices;
-    using System.Text;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -47,30 +44,10 @@ namespace Btrfs.Core
                 return known;
             }
 
-            string? path;
-            if (id == Libc.BTRFS_FS_TREE_OBJECTID)
-            {
-                path = "/";
-            }
-            else
-            {
-                path = null;
-                foreach (BtrfsItem backref in BtrfsSearch.Search(anchor, Libc.BTRFS_ROOT_TREE_OBJECTID, id, id, Libc.BTRFS_ROOT_BACKREF_KEY, Libc.BTRFS_ROOT_BACKREF_KEY))
-                {
-                    // struct btrfs_root_ref: dirid, sequence, name_len, name; the key's offset is the parent subvolume.
-                    ulong parent = backref.Offset;
-                    ulong dir = backref.U64(0);
-                    int nameLength = backref.U16(16);
-                    string name = Encoding.UTF8.GetString(backref.Data, Libc.RootRefSize, nameLength);
-                    if (PathOf(parent) is string parentPath)
-                    {
-                        path = parentPath.TrimEnd('/') + "/" + DirectoryInSubvolume(parent, dir) + name;
-                    }
-
-                    break;
-                }
-            }
-
+            string? path = id == BtrfsInspect.TopLevelId ? "/"
+                : BtrfsInspect.BackrefOf(anchor, id) is RootBackref backref && PathOf(backref.Parent) is string parentPath
+                    ? parentPath.TrimEnd('/') + "/" + DirectoryInSubvolume(backref.Parent, backref.Directory) + backref.Name
+                    : null;
             paths[id] = path;
             return path;
         }
@@ -113,16 +90,10 @@ namespace Btrfs.Core
         }
 
         /// <summary>The subvolume id of the tree an open file is in (INO_LOOKUP of objectid 256 in tree 0: no privilege needed).</summary>
-        internal static unsafe ulong SubvolumeIdOf(OpenFile file)
+        internal static ulong SubvolumeIdOf(OpenFile file)
         {
-            Libc.BtrfsInoLookupArgs args = default;
-            args.ObjectId = Libc.BTRFS_FIRST_FREE_OBJECTID;
-            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_INO_LOOKUP, &args) < 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "BTRFS_IOC_INO_LOOKUP", file.Path, "Cannot find the subvolume of");
-            }
-
-            return args.TreeId;
+            int errno = BtrfsInspect.TryLookup(file.Handle, 0, BtrfsInspect.SubvolumeRootInode, out ulong treeId, out _);
+            return errno == 0 ? treeId : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", file.Path, "Cannot find the subvolume of");
         }
 
         /// <inheritdoc/>
@@ -149,7 +120,7 @@ namespace Btrfs.Core
             }
 
             // The path must be that subvolume's root, not a directory of the same name or another mount on top.
-            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs && dir.Status.Inode == Libc.BTRFS_FIRST_FREE_OBJECTID;
+            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs && dir.Status.Inode == BtrfsInspect.SubvolumeRootInode;
             try
             {
                 ok = ok && SubvolumeIdOf(dir) == id;
@@ -169,20 +140,11 @@ namespace Btrfs.Core
         }
 
         /// <summary>INO_LOOKUP: the path of directory <paramref name="dir"/> inside subvolume <paramref name="tree"/>, with a trailing '/' ("" for its root).</summary>
-        private unsafe string DirectoryInSubvolume(ulong tree, ulong dir)
+        private string DirectoryInSubvolume(ulong tree, ulong dir)
         {
-            Libc.BtrfsInoLookupArgs args = default;
-            args.TreeId = tree;
-            args.ObjectId = dir;
-            if (Libc.Ioctl(anchor.Handle, Libc.BTRFS_IOC_INO_LOOKUP, &args) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", anchor.Path, "Cannot resolve a subvolume path on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_LOOKUP") : null);
-            }
-
-            var name = new ReadOnlySpan<byte>(args.Name, Libc.BtrfsInoLookupArgs.NameMax);
-            int end = name.IndexOf((byte)0);
-            return Encoding.UTF8.GetString(end < 0 ? name : name[..end]);
+            int errno = BtrfsInspect.TryLookup(anchor.Handle, tree, dir, out _, out string path);
+            return errno == 0 ? path
+                : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", anchor.Path, "Cannot resolve a subvolume path on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_LOOKUP") : null);
         }
     }
 }

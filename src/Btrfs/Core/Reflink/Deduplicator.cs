@@ -55,6 +55,11 @@ namespace Btrfs.Core
 
         /// <summary>With Error: the errno.</summary>
         internal int Errno { get; init; }
+
+        /// <summary>With Error: the error to report for the destination (which is unchanged).</summary>
+        internal FileOperationException? Error => Status == DedupeStatus.Error
+            ? new FileOperationException(FileOperationException.KindOf(Errno), Errno, "FIDEDUPERANGE", Destination, $"Cannot deduplicate '{Destination}' against '{Source}': {ErrorMessage} The destination is unchanged.")
+            : null;
     }
 
     /// <summary>
@@ -67,6 +72,10 @@ namespace Btrfs.Core
     {
         /// <summary>Bytes per call: btrfs's BTRFS_MAX_DEDUPE_LEN.</summary>
         public const long ChunkSize = 16L << 20;
+
+        /// <summary>Refuses a destination that is the source itself (another name for it, or a link to it).</summary>
+        internal static void RefuseSameFile(OpenFile source, string destination) =>
+            FileGuards.RefuseSameFile(source, FileStatus.OfPath(destination, followLinks: true), destination, "deduplicate {0} against itself");
 
         /// <summary>
         /// Deduplicates [<paramref name="offset"/>, +<paramref name="length"/>) of

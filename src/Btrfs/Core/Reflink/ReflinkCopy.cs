@@ -27,7 +27,7 @@ namespace Btrfs.Core
         private readonly string destinationName;
         private OpenFile? existing;
         private bool sourceNoCow;
-        private bool classFromDestination;
+        private bool noCowStateFromDestination;
         private string? fallbackReason;
         private long destinationAvailable;
         private ReflinkSession session = null!;
@@ -150,7 +150,7 @@ namespace Btrfs.Core
             {
                 // Created with the source's permission bits (the umask applies, as for any new file).
                 using TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
-                SetClass(temp.Handle);
+                SetNoCowState(temp.Handle);
                 Fill(temp.Handle, cancel);
                 if (options.Preserve)
                 {
@@ -214,7 +214,7 @@ namespace Btrfs.Core
             }
             CheckExisting();
             CheckFileSystems();
-            CheckClass(dirFacts.NoCow);
+            CheckNoCowStatesFit(dirFacts.NoCow);
 
             CheckRange();
             // Every extent holds at least one block: a small source cannot have many (no FIEMAP call needed).
@@ -267,9 +267,9 @@ namespace Btrfs.Core
                 throw OpenFile.SymbolicLinkRefused(destination);
             }
 
-            if (st.SameInode(source.Status) && !options.IsRange)
+            if (!options.IsRange)
             {
-                throw new FileOperationException(FileErrorKind.SameFile, Errno.EINVAL, "stat", destination, $"Cannot clone '{source.Path}' onto itself ('{destination}' is the same file). Give another destination.");
+                FileGuards.RefuseSameFile(source, st, destination, "clone {0} onto itself");
             }
 
             if (!options.Force)
@@ -310,7 +310,12 @@ namespace Btrfs.Core
             }
         }
 
-        private void CheckClass(bool dirNoCow)
+        /// <summary>
+        /// btrfs: the source's NOCOW state (NOCOW files have no checksums, COW files do; the two cannot
+        /// share extents) against an existing destination's (refused when they differ, unless copying),
+        /// or against what a new file would inherit from <paramref name="dirNoCow"/> (a warning).
+        /// </summary>
+        private void CheckNoCowStatesFit(bool dirNoCow)
         {
             if (source.FileSystem.Kind != FileSystemKind.Btrfs)
             {
@@ -330,7 +335,7 @@ namespace Btrfs.Core
                         $"Cannot clone '{source.Path}' into '{destination}': {which}, and btrfs cannot share extents between a NOCOW file (no checksums) and a COW file. Remove the destination first (a new copy gets the source's NOCOW state), make them alike with ConvertTo-NoCow or ConvertFrom-NoCow, or use -Fallback Copy. The destination was left exactly as it was.");
                 }
 
-                classFromDestination = destNoCow != sourceNoCow;
+                noCowStateFromDestination = destNoCow != sourceNoCow;
                 return;
             }
 
@@ -391,7 +396,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            throw new FileOperationException(kind, errno, "FICLONE", kind == FileErrorKind.ChecksumClassMismatch ? destination : destination, message);
+            throw new FileOperationException(kind, errno, "FICLONE", destination, message);
         }
 
         private static string FirstSentenceReason(string message)
@@ -404,14 +409,14 @@ namespace Btrfs.Core
         private long BlockSize() => Clone.BlockSize(source.Handle);
 
         /// <summary>The new file's NOCOW state, set while it is empty: the source's (or, for a replaced destination that differs and is copied, the destination's).</summary>
-        private void SetClass(SafeFileDescriptor fd)
+        private void SetNoCowState(SafeFileDescriptor fd)
         {
             if (source.FileSystem.Kind != FileSystemKind.Btrfs)
             {
                 return;
             }
 
-            bool noCow = classFromDestination ? !sourceNoCow : sourceNoCow;
+            bool noCow = noCowStateFromDestination ? !sourceNoCow : sourceNoCow;
             if (noCow == dirFacts.NoCow && !(noCow && dirFacts.Compress))
             {
                 return; // what the new file inherited from its directory is already right

@@ -1,7 +1,6 @@
 namespace Btrfs.Core
 {
     using System;
-    using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;
@@ -26,9 +25,10 @@ namespace Btrfs.Core
     /// <item>ext4: EXT4_IOC_MOVE_EXT, which copies each page itself under its locks, in steps.</item>
     /// </list>
     /// The inode stays the same (this is an exchange, not a replacement); the unnamed file ends up with
-    /// the old extents and frees them when closed. Whole-file only.
+    /// the old extents and frees them when closed. Whole-file only. The calls themselves are
+    /// <see cref="XfsExchange"/>, <see cref="Clone.Dedupe"/> and <see cref="Ext4MoveExtents"/>.
     /// </summary>
-    public sealed class SwapDefragmenter : Defragmenter
+    public sealed class CopyExchangeDefragmenter : Defragmenter
     {
         private readonly DefragMethod method;
         private readonly int blockSize;
@@ -37,32 +37,22 @@ namespace Btrfs.Core
         /// <summary>Bytes per FIDEDUPERANGE step: both files stay locked for a step, so not the kernel's 1 GiB.</summary>
         internal const long DedupeStep = 64L << 20;
 
-        private readonly uint xfsFeatures;
+        private readonly XfsFeatures xfsFeatures;
 
-        internal SwapDefragmenter(OpenFile file, DefragOptions options)
+        internal CopyExchangeDefragmenter(OpenFile file, DefragOptions options)
             : base(file, options)
         {
-            xfsFeatures = file.FileSystem.Kind == FileSystemKind.Xfs ? XfsFeatures(file) : 0;
+            xfsFeatures = file.FileSystem.Kind == FileSystemKind.Xfs ? XfsExchange.Features(file.Handle) : XfsFeatures.None;
             method = file.FileSystem.Kind == FileSystemKind.Ext4 ? DefragMethod.Ext4MoveExtents
-                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0 ? DefragMethod.XfsExchangeRange
-                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_RMAPBT) != 0 ? DefragMethod.XfsSwapExtents
-                : (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_REFLINK) != 0 ? DefragMethod.XfsDedupeRange
+                : xfsFeatures.HasFlag(XfsFeatures.ExchangeRange) ? DefragMethod.XfsExchangeRange
+                : xfsFeatures.HasFlag(XfsFeatures.ReverseMapping) ? DefragMethod.XfsSwapExtents
+                : xfsFeatures.HasFlag(XfsFeatures.Reflink) ? DefragMethod.XfsDedupeRange
                 : DefragMethod.XfsSwapExtents;
-            blockSize = Libc.FStatFs(file.Handle, out Libc.StatFs sfs) == 0 && sfs.BlockSize > 0 ? (int)sfs.BlockSize : 4096;
+            blockSize = (int)Clone.BlockSize(file.Handle);
         }
 
         /// <inheritdoc/>
         public override DefragMethod Method => method;
-
-        /// <summary>Whether an xfs filesystem can exchange file ranges (XFS_IOC_FSGEOMETRY: XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE).</summary>
-        internal static bool HasExchangeRange(OpenFile file) => (XfsFeatures(file) & Libc.XFS_FSOP_GEOM_FLAGS_EXCHANGE_RANGE) != 0;
-
-        /// <summary>The feature flags of an xfs filesystem (XFS_IOC_FSGEOMETRY), 0 when they cannot be read.</summary>
-        internal static unsafe uint XfsFeatures(OpenFile file)
-        {
-            byte* geometry = stackalloc byte[Libc.XfsGeometrySize];
-            return Libc.Ioctl(file.Handle, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0 ? 0 : *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);
-        }
 
         /// <inheritdoc/>
         public override DefragResult Run(Action<long>? progress = null, CancellationToken cancel = default)
@@ -73,27 +63,28 @@ namespace Btrfs.Core
             }
 
             Clock.Restart();
-            using SafeFileDescriptor writable = OpenWritable();
+            using OpenFile original = File.ReopenForWriting("Cannot open for defragmenting", "Nothing was changed.")
+                ?? throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", File.Path, $"Cannot defragment '{File.Path}': it was replaced by another file since it was measured. Nothing was changed; run it again.");
             using TemporaryFile copy = CreateDonor();
-            using OpenFile original = OpenFile.Borrow(writable, File.Path, File.FileSystem, File.Size);
-            FileStatus status = original.Restat();
+            SafeFileDescriptor writable = original.Handle;
+            FileStatus status = original.Status;
 
             // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
             //    extended attributes too, so both attribute forks start at the same offset). A remap
             //    moves only data extents: the allocation hints are enough.
             if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
             {
-                CopyXfsAttributes(copy.Handle);
+                XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
                 MetadataCopy.Copy(original, copy.Handle, File.Path, InodeAttributes.Get(copy.Handle, File.Path), InodeAttributes.Get(writable, File.Path));
             }
             else if (method == DefragMethod.XfsDedupeRange)
             {
-                CopyXfsAttributes(copy.Handle);
+                XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
             }
 
             // 2. Allocate the mirror, and give up unless it has fewer extents.
             Mirror(copy.Handle, status.Size);
-            copyExtents = Fiemap.Count(OpenFile.Borrow(copy.Handle, File.Path, File.FileSystem, status.Size), 0, ulong.MaxValue);
+            copyExtents = Fiemap.Count(copy.Handle, File.Path, 0, ulong.MaxValue);
             if (copyExtents >= Before.ExtentCount)
             {
                 return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {copyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
@@ -141,11 +132,11 @@ namespace Btrfs.Core
                 return;
             }
 
-            if (method != DefragMethod.Ext4MoveExtents && (GetXattr(File.Handle).XFlags & Libc.FS_XFLAG_NODEFRAG) != 0)
+            if (method != DefragMethod.Ext4MoveExtents && XfsExchange.IsNoDefrag(File.Handle))
             {
                 Skip("marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does", warning: true);
             }
-            else if (method == DefragMethod.XfsSwapExtents && (xfsFeatures & Libc.XFS_FSOP_GEOM_FLAGS_RMAPBT) == 0 && Before.ExtentCount > 1)
+            else if (method == DefragMethod.XfsSwapExtents && !xfsFeatures.HasFlag(XfsFeatures.ReverseMapping) && Before.ExtentCount > 1)
             {
                 Skip("on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely", warning: true);
             }
@@ -176,17 +167,6 @@ namespace Btrfs.Core
             }
         }
 
-        private static Libc.FsXattr GetXattr(SafeFileDescriptor fd)
-        {
-            Libc.FsXattr x = default;
-            unsafe
-            {
-                _ = Libc.Ioctl(fd, Libc.FS_IOC_FSGETXATTR, &x);
-            }
-
-            return x;
-        }
-
         private long RoundUp(long bytes) => (bytes + blockSize - 1) / blockSize * blockSize;
 
         /// <summary>The unnamed donor file, in the file's own directory (the descriptor it was opened relative to).</summary>
@@ -197,46 +177,6 @@ namespace Btrfs.Core
             return TemporaryFile.Create(dir, dirPath, File.Name, forceNamed: false);
         }
 
-        /// <summary>The file again, for writing (both exchanges need it), without updating its access time when allowed; the same inode as planned.</summary>
-        private SafeFileDescriptor OpenWritable()
-        {
-            int flags = Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK;
-            SafeFileDescriptor dir = File.Directory ?? throw new InvalidOperationException("the file must be opened relative to its directory");
-            SafeFileDescriptor fd = Libc.OpenAt(dir, File.Name, flags | Libc.O_NOATIME, 0);
-            if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Errno.EPERM)
-            {
-                fd.Dispose();
-                fd = Libc.OpenAt(dir, File.Name, flags, 0); // O_NOATIME is for the owner (or CAP_FOWNER) only
-            }
-
-            if (fd.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                fd.Dispose();
-                throw FileOperationException.FromErrno(errno, "open(O_RDWR)", File.Path, "Cannot open for defragmenting", "Nothing was changed.");
-            }
-
-            if (FileStatus.Of(fd) is not FileStatus now || !now.SameInode(File.Status))
-            {
-                fd.Dispose();
-                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", File.Path, $"Cannot defragment '{File.Path}': it was replaced by another file since it was measured. Nothing was changed; run it again.");
-            }
-
-            return fd;
-        }
-
-        /// <summary>xfs: the extended inode attributes that steer allocation and that SWAPEXT compares (realtime, extent size hints, project id).</summary>
-        private unsafe void CopyXfsAttributes(SafeFileDescriptor copy)
-        {
-            Libc.FsXattr x = GetXattr(File.Handle);
-            x.XFlags &= ~(Libc.FS_XFLAG_IMMUTABLE | Libc.FS_XFLAG_APPEND | Libc.FS_XFLAG_NODEFRAG);
-            x.NExtents = 0;
-            if ((x.XFlags != 0 || x.ExtSize != 0 || x.ProjId != 0 || x.CowExtSize != 0) && Libc.Ioctl(copy, Libc.FS_IOC_FSSETXATTR, &x) < 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "FS_IOC_FSSETXATTR", File.Path, "Cannot give the new copy the xfs attributes of", "Nothing was changed.");
-            }
-        }
-
         /// <summary>
         /// Allocates the copy where the file has extents (written or preallocated) up to its size,
         /// one call per logically contiguous run, so the allocator can place each run in one piece.
@@ -244,7 +184,7 @@ namespace Btrfs.Core
         private void Mirror(SafeFileDescriptor copy, long size)
         {
             long end = RoundUp(size);
-            int mode = method == DefragMethod.Ext4MoveExtents ? 0 : Libc.FALLOC_FL_KEEP_SIZE;
+            bool keepSize = method != DefragMethod.Ext4MoveExtents;
             long runStart = -1, runEnd = -1;
             foreach (RawExtent e in Fiemap.Read(File, 0, (ulong)end, sync: false))
             {
@@ -260,76 +200,44 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                Allocate(copy, mode, runStart, runEnd, size);
+                Allocate(copy, keepSize, runStart, runEnd, size);
                 (runStart, runEnd) = (s, t);
             }
 
-            Allocate(copy, mode, runStart, runEnd, size);
-            if (method == DefragMethod.Ext4MoveExtents && Libc.FTruncate(copy, size) != 0)
+            Allocate(copy, keepSize, runStart, runEnd, size);
+            if (method == DefragMethod.Ext4MoveExtents && Files.TryTruncate(copy, size) is int errno and not 0)
             {
-                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "ftruncate", File.Path, 0, size);
+                throw DataCopy.Failure(errno, "ftruncate", File.Path, 0, size);
             }
         }
 
-        private void Allocate(SafeFileDescriptor copy, int mode, long start, long end, long size)
+        private void Allocate(SafeFileDescriptor copy, bool keepSize, long start, long end, long size)
         {
-            if (start >= 0 && end > start && Libc.FAllocate(copy, mode, start, end - start) != 0)
+            if (start >= 0 && end > start && Files.TryAllocate(copy, start, end - start, keepSize) is int errno and not 0)
             {
-                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fallocate", File.Path, 0, size);
+                throw DataCopy.Failure(errno, "fallocate", File.Path, 0, size);
             }
         }
 
         /// <summary>xfs: records the file's state, copies the data into the mirror, and has the kernel exchange the extents if the file did not change.</summary>
-        private unsafe DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        private DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
         {
-            Libc.XfsCommitRange commit = default;
-            if (method == DefragMethod.XfsExchangeRange && Libc.Ioctl(writable, Libc.XFS_IOC_START_COMMIT, &commit) < 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "XFS_IOC_START_COMMIT", File.Path, "Cannot start an exchange for", "Nothing was changed.");
-            }
-
+            CommitStamp stamp = method == DefragMethod.XfsExchangeRange ? XfsExchange.StartCommit(writable, File.Path, "Nothing was changed.") : default;
             long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
-            if (Libc.FSync(copy) != 0)
+            if (Files.TrySync(copy) is int syncErrno and not 0)
             {
-                throw DataCopy.Failure(Marshal.GetLastPInvokeError(), "fsync", File.Path, copied, status.Size);
+                throw DataCopy.Failure(syncErrno, "fsync", File.Path, copied, status.Size);
             }
 
             cancel.ThrowIfCancellationRequested();
-            int rc;
-            string operation;
-            if (method == DefragMethod.XfsExchangeRange)
+            (string operation, int errno) = method == DefragMethod.XfsExchangeRange
+                ? ("XFS_IOC_COMMIT_RANGE", XfsExchange.TryCommit(writable, stamp, copy, status.Size))
+                : ("XFS_IOC_SWAPEXT", XfsExchange.TrySwapExtents(writable, copy, status));
+            if (errno != 0)
             {
-                operation = "XFS_IOC_COMMIT_RANGE";
-                commit.File1Fd = copy.DangerousGetHandle().ToInt32();
-                commit.Length = (ulong)status.Size;
-                commit.Flags = Libc.XFS_EXCHANGE_RANGE_TO_EOF;
-                rc = Libc.Ioctl(writable, Libc.XFS_IOC_COMMIT_RANGE, &commit);
-            }
-            else
-            {
-                operation = "XFS_IOC_SWAPEXT";
-                var swap = new Libc.XfsSwapExt
-                {
-                    FdTarget = writable.DangerousGetHandle().ToInt64(),
-                    FdTmp = copy.DangerousGetHandle().ToInt64(),
-                    Offset = 0,
-                    Length = status.Size,
-                };
-                swap.Stat.Ino = status.Inode;
-                swap.Stat.Mode = status.Mode;
-                swap.Stat.Size = status.Size;
-                swap.Stat.Atime = new Libc.XfsBsTime { Seconds = status.AccessTime.Seconds, Nanoseconds = (int)status.AccessTime.Nanoseconds };
-                swap.Stat.Mtime = new Libc.XfsBsTime { Seconds = status.ModifyTime.Seconds, Nanoseconds = (int)status.ModifyTime.Nanoseconds };
-                swap.Stat.Ctime = new Libc.XfsBsTime { Seconds = status.ChangeTime.Seconds, Nanoseconds = (int)status.ChangeTime.Nanoseconds };
-                rc = Libc.Ioctl(writable, Libc.XFS_IOC_SWAPEXT, &swap);
-            }
-
-            if (rc < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
                 return errno switch
                 {
-                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Libc.ErrnoName(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
                     Errno.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
                     _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
                 };
@@ -337,7 +245,8 @@ namespace Btrfs.Core
 
             if (method == DefragMethod.XfsExchangeRange)
             {
-                RestoreTimes(writable, status);
+                // The commit records the exchange like a write (new modification and change times): give the modification and access times back.
+                Metadata.SetTimes(writable, status.AccessTime, status.ModifyTime, File.Path, "The extents were exchanged, but cannot restore the modification time of");
             }
 
             return Finished(method, $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and exchanged the extents", copied, SharedBytesToUnshare);
@@ -351,7 +260,7 @@ namespace Btrfs.Core
         /// whole (partly on old extents, partly on new ones). The unnamed donor is closed before the
         /// file is measured again: the file then holds the new extents alone.
         /// </summary>
-        private unsafe DefragResult CopyAndRemap(OpenFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        private DefragResult CopyAndRemap(OpenFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
         {
             // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
             // both) the second.
@@ -384,23 +293,15 @@ namespace Btrfs.Core
         /// the copy), the step is halved down to 1 MiB so the rest is still remapped. Returns the bytes
         /// left as they were.
         /// </summary>
-        private unsafe long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
+        private long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
         {
-            var args = new Libc.FileDedupeRangeOne
+            DedupeOutcome outcome = Clone.Dedupe(donor, at, n, writable, at);
+            if (outcome.Errno != 0)
             {
-                SourceOffset = (ulong)at,
-                SourceLength = (ulong)n,
-                DestinationCount = 1,
-                DestinationFd = writable.DangerousGetHandle().ToInt64(),
-                DestinationOffset = (ulong)at,
-            };
-            if (Libc.Ioctl(donor, Libc.FIDEDUPERANGE, &args) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                throw FileOperationException.FromErrno(errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
+                throw FileOperationException.FromErrno(outcome.Errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
             }
 
-            if (args.Status != Libc.FILE_DEDUPE_RANGE_DIFFERS)
+            if (!outcome.Differs)
             {
                 return 0;
             }
@@ -415,66 +316,20 @@ namespace Btrfs.Core
             return Remap(donor, writable, at, half, first) + Remap(donor, writable, at + half, n - half, false);
         }
 
-        /// <summary>The commit records the exchange like a write (new modification and change times): give the modification and access times back.</summary>
-        private unsafe void RestoreTimes(SafeFileDescriptor writable, FileStatus status)
-        {
-            Libc.TimeSpec* times = stackalloc Libc.TimeSpec[2];
-            times[0] = new Libc.TimeSpec { Seconds = status.AccessTime.Seconds, Nanoseconds = status.AccessTime.Nanoseconds };
-            times[1] = new Libc.TimeSpec { Seconds = status.ModifyTime.Seconds, Nanoseconds = status.ModifyTime.Nanoseconds };
-            if (Libc.FUtimens(writable, times) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "futimens", File.Path, "The extents were exchanged, but cannot restore the modification time of");
-            }
-        }
-
         /// <summary>ext4: moves the mirror's blocks under the file's data, one step at a time; the kernel copies each page.</summary>
-        private unsafe DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
+        private DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
         {
-            if (Libc.FSync(writable) != 0)
-            {
-                throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "fsync", File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
-            }
-
+            Files.Sync(writable, File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
             long stepBlocks = Math.Max(1, Options.StepSize / blockSize);
             long moved = 0;
-            using OpenFile donorView = OpenFile.Borrow(donor, File.Path, File.FileSystem, size);
-            foreach (RawExtent e in Fiemap.Read(donorView, 0, (ulong)RoundUp(size), sync: false))
+            foreach (RawExtent e in Fiemap.Read(donor, File.Path, 0, (ulong)RoundUp(size), sync: false))
             {
                 long first = (long)e.Logical / blockSize;
                 long last = (Math.Min((long)e.End, RoundUp(size)) + blockSize - 1) / blockSize;
                 for (long block = first; block < last;)
                 {
                     cancel.ThrowIfCancellationRequested();
-
-                    // The kernel reads each page it moves on its own; ask for the step's data ahead, in large reads.
-                    long steps = Math.Min(stepBlocks, last - block);
-                    _ = Libc.PosixFadvise(writable, block * blockSize, steps * blockSize, Libc.POSIX_FADV_WILLNEED);
-                    var args = new Libc.MoveExtent
-                    {
-                        DonorFd = (uint)donor.DangerousGetHandle().ToInt32(),
-                        OrigStart = (ulong)block,
-                        DonorStart = (ulong)block,
-                        Length = (ulong)steps,
-                    };
-                    int busy = 0;
-                    while (Libc.Ioctl(writable, Libc.EXT4_IOC_MOVE_EXT, &args) < 0)
-                    {
-                        int errno = Marshal.GetLastPInvokeError();
-                        if ((errno == Errno.EBUSY && ++busy < 100) || errno == Errno.EINTR)
-                        {
-                            Thread.Sleep(10); // a page under writeback: the kernel asks to try again
-                            continue;
-                        }
-
-                        if (args.MovedLength > 0)
-                        {
-                            break;
-                        }
-
-                        throw FileOperationException.FromErrno(errno, "EXT4_IOC_MOVE_EXT", File.Path, "Cannot move the new extents under", errno == Errno.EOPNOTSUPP ? "ext4 moves extents only for files in extent format (not ext3-style block maps, not on bigalloc). The data is intact." : "The data is intact; the file may be partly defragmented.");
-                    }
-
-                    long n = Math.Max(1, (long)args.MovedLength);
+                    long n = Ext4MoveExtents.Move(writable, donor, block, Math.Min(stepBlocks, last - block), blockSize, File.Path, "The data is intact; the file may be partly defragmented.");
                     block += n;
                     moved += n * blockSize;
                     progress?.Invoke(Math.Min(moved, BytesToRewrite));

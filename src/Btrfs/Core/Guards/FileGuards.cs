@@ -4,17 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
-    using System.Runtime.InteropServices;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
-
-    /// <summary>A process that has a file open or mapped.</summary>
-    public readonly record struct FileUser(int ProcessId, string Command, bool Mapped)
-    {
-        /// <inheritdoc/>
-        public override string ToString() =>
-            $"{Command} (pid {ProcessId.ToString(CultureInfo.InvariantCulture)}, {(Mapped ? "mapped" : "open")})";
-    }
 
     /// <summary>
     /// The checks every cmdlet that changes a file makes before it starts: who else uses the file
@@ -26,6 +16,24 @@ namespace Btrfs.Core
         /// <summary>"change the NOCOW attribute of {0}" with the quoted path in place of {0} (appended when absent).</summary>
         internal static string Phrase(string what, string path) =>
             what.Contains("{0}", StringComparison.Ordinal) ? what.Replace("{0}", $"'{path}'", StringComparison.Ordinal) : $"{what} '{path}'";
+
+        /// <summary>
+        /// Refuses a destination that is the source itself (by device and inode, so another name or a
+        /// link to it counts): "Cannot <paramref name="what"/> ('dest' is the same file)". Dedupe and
+        /// reflink ask this before anything is planned or shown by -WhatIf.
+        /// </summary>
+        internal static void RefuseSameFile(OpenFile source, FileStatus? destination, string destinationPath, string what)
+        {
+            if (destination is FileStatus st && st.SameInode(source.Status))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.SameFile,
+                    Errno.EINVAL,
+                    "stat",
+                    destinationPath,
+                    $"Cannot {Phrase(what, source.Path)} ('{destinationPath}' is the same file). Give another destination.");
+            }
+        }
 
         /// <summary>Refuses immutable and append-only files, read-only mounts and read-only snapshots, and active swapfiles.</summary>
         internal static void ThrowIfUnchangeable(OpenFile file, InodeFlags flags, string what)
@@ -132,8 +140,8 @@ namespace Btrfs.Core
             string why = outcome == LeaseOutcome.NotOwner
                 ? $"the kernel proves that with a write lease, which it grants only to the file's owner (uid {file.Status.Uid.ToString(CultureInfo.InvariantCulture)}) or to root, and this process runs as {me}; other users' processes are invisible to it in /proc"
                 : CurrentFileSystemUid() == 0
-                    ? $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone sees neither what the kernel holds open (a loop device, an NFS export) nor a process that opens the file during the swap"
-                    : $"the kernel refused a write lease ({Libc.ErrnoName(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
+                    ? $"the kernel refused a write lease ({Errno.Name(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone sees neither what the kernel holds open (a loop device, an NFS export) nor a process that opens the file during the swap"
+                    : $"the kernel refused a write lease ({Errno.Name(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
             throw new FileOperationException(
                 FileErrorKind.InUseUnknown,
                 errno,
@@ -306,75 +314,6 @@ namespace Btrfs.Core
             {
                 return Array.Empty<string>();
             }
-        }
-    }
-
-    /// <summary>The active swapfiles (/proc/swaps), as device and inode, read once.</summary>
-    internal sealed class SwapTable
-    {
-        private readonly List<FileStatus> swaps;
-
-        private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
-
-        internal static SwapTable Read()
-        {
-            var list = new List<FileStatus>();
-            string text;
-            try
-            {
-                text = File.ReadAllText("/proc/swaps");
-            }
-            catch (IOException)
-            {
-                return new SwapTable(list);
-            }
-
-            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (line.StartsWith("Filename", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                int cut = line.IndexOfAny(new[] { ' ', '\t' });
-                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
-                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap)
-                {
-                    list.Add(swap);
-                }
-            }
-
-            return new SwapTable(list);
-        }
-
-        internal bool Contains(in FileStatus st)
-        {
-            foreach (FileStatus s in swaps)
-            {
-                if (s.SameInode(st))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-    }
-
-    /// <summary>The btrfs subvolume (or snapshot) a file lives in: BTRFS_IOC_GET_SUBVOL_INFO, which needs no privilege.</summary>
-    internal readonly record struct BtrfsSubvolume(ulong Id, string Name, bool IsReadOnly)
-    {
-        internal static unsafe BtrfsSubvolume? Of(OpenFile file)
-        {
-            Libc.BtrfsSubvolInfo info = default;
-            // The kernel can return a positive value on success (a leftover of its tree search): only < 0 fails.
-            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_GET_SUBVOL_INFO, &info) < 0)
-            {
-                return null; // old kernels (< 4.18) and other filesystems
-            }
-
-            string name = Marshal.PtrToStringUTF8((nint)info.Name) ?? string.Empty;
-            return new BtrfsSubvolume(info.TreeId, name.Length == 0 ? "<top level>" : name, (info.Flags & Libc.BTRFS_ROOT_SUBVOL_RDONLY) != 0);
         }
     }
 }

@@ -38,15 +38,6 @@ namespace Btrfs.Core
         Error,
     }
 
-    /// <summary>
-    /// A name in an open directory: how the walker hands out what it found, so that every later step
-    /// opens it relative to the directory it was listed in, with O_NOFOLLOW, instead of resolving its
-    /// path again (where a directory swapped for a symbolic link would lead somewhere else).
-    /// <see cref="Directory"/> is the walker's and valid while the entry is being handled; keep it
-    /// longer with <see cref="SafeHandle.DangerousAddRef"/>.
-    /// </summary>
-    internal readonly record struct FileLocation(SafeFileDescriptor Directory, string Name, string Path);
-
     /// <summary>One entry of a walk.</summary>
     public readonly record struct WalkEntry(string Path, WalkEntryKind Kind, FileOperationException? Error = null)
     {

@@ -1,0 +1,167 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Diagnostics;
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// One Write-Progress bar, the only place this module writes progress records: a new record (hosts
+    /// may keep the ones they were given) when the percentage moves, or with no percentage at most four
+    /// a second; nothing before <c>notBefore</c> has passed (work that ends sooner shows no bar); and a
+    /// Completed record at the end when anything was shown. <see cref="ProgressBars"/> and
+    /// <see cref="ScanProgress"/> are the two shapes the cmdlets use.
+    /// </summary>
+    internal sealed class ProgressBar
+    {
+        private static readonly TimeSpan MinimumInterval = TimeSpan.FromMilliseconds(250);
+        private readonly Cmdlet cmdlet;
+        private readonly int id;
+        private readonly int parentId;
+        private readonly TimeSpan notBefore;
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private int lastPercent = -1;
+        private TimeSpan? lastShown;
+
+        internal ProgressBar(Cmdlet cmdlet, int id, string activity, int parentId = -1, TimeSpan notBefore = default)
+        {
+            this.cmdlet = cmdlet;
+            this.id = id;
+            this.parentId = parentId;
+            this.notBefore = notBefore;
+            Activity = activity;
+        }
+
+        /// <summary>What the bar is about (a file's bar: its path).</summary>
+        internal string Activity { get; set; }
+
+        /// <summary>A record was written since the last <see cref="Restart"/>.</summary>
+        internal bool Shown { get; private set; }
+
+        /// <summary>Starts over (the next file): nothing shown, the clock at zero.</summary>
+        internal void Restart()
+        {
+            Shown = false;
+            lastPercent = -1;
+            lastShown = null;
+            clock.Restart();
+        }
+
+        /// <summary>Writes <paramref name="status"/> at <paramref name="percent"/> (-1: unknown) when it says something new, or always with <paramref name="force"/>.</summary>
+        internal void Show(string status, int percent, bool force = false)
+        {
+            TimeSpan now = clock.Elapsed;
+            if (!force && (now < notBefore || (percent >= 0 ? percent == lastPercent : lastShown is TimeSpan last && now - last < MinimumInterval)))
+            {
+                return;
+            }
+
+            lastPercent = percent;
+            lastShown = now;
+            Shown = true;
+            cmdlet.WriteProgress(Record(status, percent, ProgressRecordType.Processing));
+        }
+
+        /// <summary>Closes the bar (a Completed record) if it was shown.</summary>
+        internal void Complete(string status)
+        {
+            if (Shown)
+            {
+                Shown = false;
+                cmdlet.WriteProgress(Record(status, 100, ProgressRecordType.Completed));
+            }
+        }
+
+        /// <summary>The percentage <paramref name="done"/> is of <paramref name="total"/> (100 when there is nothing to do).</summary>
+        internal static int Percent(long done, long total) => total <= 0 ? 100 : (int)Math.Clamp(done * 100.0 / total, 0, 100);
+
+        private ProgressRecord Record(string status, int percent, ProgressRecordType type)
+        {
+            var record = new ProgressRecord(id, Activity, status) { PercentComplete = percent, RecordType = type };
+            if (parentId >= 0)
+            {
+                record.ParentActivityId = parentId;
+            }
+
+            return record;
+        }
+    }
+
+    /// <summary>
+    /// A run bar (files done) with a per-file bar under it (percent of the file's bytes), for the
+    /// cmdlets that change files one after the other; Completed records at the end.
+    /// </summary>
+    internal sealed class ProgressBars
+    {
+        private readonly ProgressBar run;
+        private readonly ProgressBar file;
+        private int files;
+        private long total;
+
+        internal ProgressBars(Cmdlet cmdlet, string activity, int runId)
+        {
+            run = new ProgressBar(cmdlet, runId, activity);
+            file = new ProgressBar(cmdlet, runId + 1, string.Empty, runId);
+        }
+
+        /// <summary>True once anything was written (so <see cref="Complete"/> closes the bars).</summary>
+        internal bool Started => files > 0;
+
+        /// <summary>Starts the bar of the next file, of <paramref name="totalBytes"/> bytes of work.</summary>
+        internal void StartFile(string path, long totalBytes)
+        {
+            files++;
+            total = totalBytes;
+            file.Restart();
+            file.Activity = path;
+            run.Show($"File {files}: {path}", -1, force: true);
+            Report(0);
+        }
+
+        /// <summary>Reports the bytes done in the current file (written when the percentage moves).</summary>
+        internal void Report(long done) =>
+            file.Show($"{SizeFormatter.Format(done)} of {SizeFormatter.Format(total)}", (int)Math.Clamp(total <= 0 ? 100 : done * 100 / total, 0, 100));
+
+        /// <summary>Closes the current file's bar.</summary>
+        internal void EndFile() => file.Complete("Done");
+
+        /// <summary>Closes both bars.</summary>
+        internal void Complete()
+        {
+            EndFile();
+            run.Complete($"{files} file(s)");
+        }
+    }
+
+    /// <summary>
+    /// The bar of a read-only scan over many files: files done (as a percentage once a tree's files
+    /// were counted, otherwise at most four records a second) and bytes scanned; a Completed record at the end.
+    /// </summary>
+    internal sealed class ScanProgress
+    {
+        private readonly ProgressBar bar;
+        private long files;
+        private long bytes;
+        private long total = -1;
+
+        internal ScanProgress(Cmdlet cmdlet, string activity, int id) => bar = new ProgressBar(cmdlet, id, activity);
+
+        /// <summary>A tree of <paramref name="fileCount"/> files starts: the percentage counts its files.</summary>
+        internal void StartTree(long fileCount)
+        {
+            total = fileCount;
+            files = 0;
+        }
+
+        /// <summary>One file is done (measured or failed), <paramref name="size"/> bytes of it scanned.</summary>
+        internal void FileDone(string path, long size)
+        {
+            files++;
+            bytes += size;
+            bar.Show($"{files} file(s), {SizeFormatter.Format(bytes)} scanned: {path}", total > 0 ? (int)Math.Min(100, files * 100 / total) : -1);
+        }
+
+        /// <summary>Closes the bar if it was shown.</summary>
+        internal void Complete() => bar.Complete($"{files} file(s), {SizeFormatter.Format(bytes)}");
+    }
+}

@@ -1,0 +1,59 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using Btrfs.Kernel;
+
+    /// <summary>The active swapfiles (/proc/swaps), as device and inode, read once.</summary>
+    internal sealed class SwapTable
+    {
+        private readonly List<FileStatus> swaps;
+
+        private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
+
+        internal static SwapTable Read()
+        {
+            var list = new List<FileStatus>();
+            string text;
+            try
+            {
+                text = File.ReadAllText("/proc/swaps");
+            }
+            catch (IOException)
+            {
+                return new SwapTable(list);
+            }
+
+            foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.StartsWith("Filename", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                int cut = line.IndexOfAny(new[] { ' ', '\t' });
+                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
+                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap)
+                {
+                    list.Add(swap);
+                }
+            }
+
+            return new SwapTable(list);
+        }
+
+        internal bool Contains(in FileStatus st)
+        {
+            foreach (FileStatus s in swaps)
+            {
+                if (s.SameInode(st))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+}

@@ -1,0 +1,149 @@
+namespace Btrfs.Kernel
+{
+    using System;
+    using System.Buffers.Binary;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Text;
+    using Btrfs.Interop;
+
+    /// <summary>One reference to a data extent: the inode, the file offset it references the extent at, and the subvolume (tree) it is in.</summary>
+    internal readonly record struct ExtentReference(ulong Inode, ulong Offset, ulong Root);
+
+    /// <summary>A subvolume's back reference in the root tree: its parent subvolume, the directory (inode) there that holds it, and its name in it.</summary>
+    internal readonly record struct RootBackref(ulong Parent, ulong Directory, string Name);
+
+    /// <summary>
+    /// btrfs's inspection calls, as `btrfs inspect-internal` makes them: LOGICAL_INO_V2 (who references
+    /// the extent at a logical address; root only), INO_PATHS (an inode's names in its subvolume; root
+    /// only), INO_LOOKUP (a directory's path in a subvolume; the caller's own subvolume's id without
+    /// privilege) and the ROOT_BACKREF items of the root tree. Each returns the errno (0 for success);
+    /// what a refusal means is the caller's.
+    /// </summary>
+    internal static class BtrfsInspect
+    {
+        /// <summary>The top level subvolume's id (BTRFS_FS_TREE_OBJECTID).</summary>
+        internal const ulong TopLevelId = Libc.BTRFS_FS_TREE_OBJECTID;
+
+        /// <summary>The inode number of every subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID).</summary>
+        internal const ulong SubvolumeRootInode = Libc.BTRFS_FIRST_FREE_OBJECTID;
+
+        /// <summary>The kernel never fills more than this for INO_PATHS (btrfs_ioctl_ino_to_path).</summary>
+        private const int InoPathsBufferSize = 4096;
+
+        /// <summary>
+        /// LOGICAL_INO_V2 with IGNORE_OFFSET: every reference to the extent that contains
+        /// <paramref name="logical"/>, added to <paramref name="into"/>. The <paramref name="buffer"/> grows
+        /// (up to the kernel's 16 MiB) while references are missing and is kept for the next call;
+        /// <paramref name="missed"/> is how many did not fit even then. 0 or the errno (ENOENT: no extent
+        /// item there, or not committed yet; EINVAL: a metadata address).
+        /// </summary>
+        internal static unsafe int TryReferences(SafeFileDescriptor fd, ulong logical, ref byte[] buffer, List<ExtentReference> into, out long missed)
+        {
+            missed = 0;
+            while (true)
+            {
+                var args = new Libc.BtrfsLogicalInoArgs { Logical = logical, Size = (ulong)buffer.Length, Flags = Libc.BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET };
+                Array.Clear(buffer, 0, Libc.DataContainerHeaderSize);
+                fixed (byte* p = buffer)
+                {
+                    args.Inodes = (ulong)p;
+                    if (Libc.Ioctl(fd, Libc.BTRFS_IOC_LOGICAL_INO_V2, &args) < 0)
+                    {
+                        return Errno.Last;
+                    }
+                }
+
+                Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(buffer);
+                if ((c.BytesMissing == 0 && c.ElemMissed == 0) || buffer.Length >= Libc.BTRFS_INSPECT_MAX_BUFFER)
+                {
+                    ReadOnlySpan<byte> values = buffer.AsSpan(Libc.DataContainerHeaderSize);
+                    for (int i = 0; i < (int)(c.ElemCount / 3); i++)
+                    {
+                        ReadOnlySpan<byte> r = values.Slice(i * 24, 24);
+                        into.Add(new ExtentReference(
+                            BinaryPrimitives.ReadUInt64LittleEndian(r),
+                            BinaryPrimitives.ReadUInt64LittleEndian(r[8..]),
+                            BinaryPrimitives.ReadUInt64LittleEndian(r[16..])));
+                    }
+
+                    missed = c.ElemMissed / 3;
+                    return 0;
+                }
+
+                long wanted = (long)buffer.Length + c.BytesMissing + 4096;
+                buffer = new byte[(int)Math.Min(Libc.BTRFS_INSPECT_MAX_BUFFER, Math.Max(wanted, (long)buffer.Length * 2))];
+            }
+        }
+
+        /// <summary>
+        /// INO_PATHS on a subvolume's root directory: the names of <paramref name="inode"/> relative to it,
+        /// added to <paramref name="into"/>; <paramref name="cut"/> when more names exist than fit in the
+        /// kernel's 4 KiB. 0 or the errno (ENOENT: no such inode).
+        /// </summary>
+        internal static unsafe int TryPaths(SafeFileDescriptor subvolumeRoot, ulong inode, List<string> into, out bool cut)
+        {
+            cut = false;
+            byte* container = stackalloc byte[InoPathsBufferSize];
+            new Span<byte>(container, Libc.DataContainerHeaderSize).Clear();
+            var args = new Libc.BtrfsInoPathArgs { Inum = inode, Size = InoPathsBufferSize, FsPath = (ulong)container };
+            if (Libc.Ioctl(subvolumeRoot, Libc.BTRFS_IOC_INO_PATHS, &args) < 0)
+            {
+                return Errno.Last;
+            }
+
+            var data = new ReadOnlySpan<byte>(container, InoPathsBufferSize);
+            Libc.BtrfsDataContainer c = MemoryMarshal.Read<Libc.BtrfsDataContainer>(data);
+            cut = c.ElemMissed > 0;
+            ReadOnlySpan<byte> values = data[Libc.DataContainerHeaderSize..];
+            for (int i = 0; i < (int)c.ElemCount; i++)
+            {
+                // Each value is the offset of a NUL-terminated path from the start of the value array.
+                int start = (int)BinaryPrimitives.ReadUInt64LittleEndian(values[(i * 8)..]);
+                into.Add(CString(values[start..]));
+            }
+
+            return 0;
+        }
+
+        /// <summary>
+        /// INO_LOOKUP of <paramref name="objectId"/> in subvolume <paramref name="tree"/> (0: the one
+        /// <paramref name="fd"/> is in): <paramref name="treeId"/> is the subvolume, <paramref name="path"/>
+        /// the directory's path in it with a trailing '/' ("" for its root). 0 or the errno.
+        /// </summary>
+        internal static unsafe int TryLookup(SafeFileDescriptor fd, ulong tree, ulong objectId, out ulong treeId, out string path)
+        {
+            Libc.BtrfsInoLookupArgs args = default;
+            args.TreeId = tree;
+            args.ObjectId = objectId;
+            if (Libc.Ioctl(fd, Libc.BTRFS_IOC_INO_LOOKUP, &args) < 0)
+            {
+                (treeId, path) = (0, string.Empty);
+                return Errno.Last;
+            }
+
+            treeId = args.TreeId;
+            path = CString(new ReadOnlySpan<byte>(args.Name, Libc.BtrfsInoLookupArgs.NameMax));
+            return 0;
+        }
+
+        /// <summary>The first ROOT_BACKREF item of subvolume <paramref name="id"/> in the root tree (tree search: root only), or null when it has none (being deleted).</summary>
+        internal static RootBackref? BackrefOf(OpenFile anchor, ulong id)
+        {
+            foreach (BtrfsItem backref in BtrfsSearch.Search(anchor, Libc.BTRFS_ROOT_TREE_OBJECTID, id, id, Libc.BTRFS_ROOT_BACKREF_KEY, Libc.BTRFS_ROOT_BACKREF_KEY))
+            {
+                // struct btrfs_root_ref: dirid, sequence, name_len, name; the key's offset is the parent subvolume.
+                int nameLength = backref.U16(16);
+                return new RootBackref(backref.Offset, backref.U64(0), Encoding.UTF8.GetString(backref.Data, Libc.RootRefSize, nameLength));
+            }
+
+            return null;
+        }
+
+        private static string CString(ReadOnlySpan<byte> s)
+        {
+            int end = s.IndexOf((byte)0);
+            return Encoding.UTF8.GetString(end < 0 ? s : s[..end]);
+        }
+    }
+}
