@@ -4,7 +4,6 @@ namespace Btrfs.Commands
     using System.Collections.Generic;
     using System.Management.Automation;
     using System.Threading;
-    using System.Threading.Tasks;
     using Btrfs.Core;
     using Btrfs.Kernel;
 

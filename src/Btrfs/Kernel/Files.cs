@@ -1,7 +1,6 @@
 namespace Btrfs.Kernel
 {
     using System;
-    using System.Runtime.InteropServices;
     using Btrfs.Core;
     using Btrfs.Interop;
 

@@ -4,7 +4,6 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Globalization;
     using System.Text;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>

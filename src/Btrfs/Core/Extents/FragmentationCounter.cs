@@ -1,7 +1,6 @@
 namespace Btrfs.Core
 {
     using System;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>

@@ -1,7 +1,5 @@
 namespace Btrfs.Core
 {
-    using System.Globalization;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>The filesystem a file lives on, from statfs(2) f_type.</summary>

@@ -1,8 +1,6 @@
 namespace Btrfs.Core
 {
     using System;
-    using System.Runtime.InteropServices;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>The chattr(1) inode flags (FS_*_FL in include/uapi/linux/fs.h), bit for bit.</summary>

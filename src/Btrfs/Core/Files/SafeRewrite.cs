@@ -3,7 +3,6 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.IO;
-    using System.Runtime.InteropServices;
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Interop;

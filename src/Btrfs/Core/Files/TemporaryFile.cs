@@ -4,7 +4,6 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
-    using System.Runtime.InteropServices;
     using System.Text;
     using System.Text.RegularExpressions;
     using Btrfs.Interop;

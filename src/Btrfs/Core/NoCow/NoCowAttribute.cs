@@ -1,6 +1,5 @@
 namespace Btrfs.Core
 {
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>What <see cref="NoCowAttribute.Change"/> did.</summary>

@@ -3,7 +3,6 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Threading;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>What a conversion may do beyond the safe default.</summary>

@@ -2,9 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Runtime.InteropServices;
     using System.Threading;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>The outcome of deduplicating one destination against a source.</summary>

@@ -4,7 +4,6 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Diagnostics;
     using System.IO;
-    using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;

@@ -2,8 +2,6 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Runtime.InteropServices;
-    using System.Text;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 

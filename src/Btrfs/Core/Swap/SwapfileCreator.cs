@@ -2,7 +2,6 @@ namespace Btrfs.Core
 {
     using System;
     using System.IO;
-    using System.Runtime.InteropServices;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 

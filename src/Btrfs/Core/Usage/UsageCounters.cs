@@ -1,7 +1,6 @@
 namespace Btrfs.Core
 {
     using System.Collections.Generic;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>

@@ -4,7 +4,6 @@ namespace Btrfs.Tests
     using System.Diagnostics;
     using System.IO;
     using System.Linq;
-    using System.Threading;
     using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;

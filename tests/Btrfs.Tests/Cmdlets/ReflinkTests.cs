@@ -16,18 +16,6 @@ namespace Btrfs.Tests
     {
         private static PwshResult Clone(string script, params (string, object?)[] vars) => Pwsh.Run(script, vars);
 
-        private static void AssertError(PwshResult r, string target, string id, ErrorCategory category, params string[] parts)
-        {
-            ErrorRecord e = Assert.Single(r.Errors);
-            Assert.Equal(id + ",Btrfs.Commands.NewBtrfsReflinkCommand", e.FullyQualifiedErrorId);
-            Assert.Equal(category, e.CategoryInfo.Category);
-            Assert.Equal(target, e.TargetObject);
-            foreach (string p in parts)
-            {
-                Assert.Contains(p, e.Exception.Message, StringComparison.Ordinal);
-            }
-        }
-
         private static long FreeBytes(string dir) => new DriveInfo(dir).AvailableFreeSpace;
 
         private static (long Total, long Exclusive, long SetShared) Du(string dir)
@@ -115,7 +103,7 @@ namespace Btrfs.Tests
             string[] listing = FileFacts.Listing(dir);
 
             PwshResult r = Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dst));
-            AssertError(r, dst, "ReflinkChecksumClassMismatch", ErrorCategory.InvalidOperation, "the source", "is NOCOW and the destination is not", "-Fallback Copy", "left exactly as it was");
+            Expect.ErrorSaying(r, "NewBtrfsReflinkCommand", dst, "ReflinkChecksumClassMismatch", ErrorCategory.InvalidOperation, "the source", "is NOCOW and the destination is not", "-Fallback Copy", "left exactly as it was");
             Assert.Equal(before, FileFacts.Of(dst));
             Assert.Equal(listing, FileFacts.Listing(dir));
 
@@ -139,12 +127,12 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(src, 1, 65536, 65536, seed: 1);
             FileBuilder.Chunks(dst, 1, 65536, 65536, seed: 2);
             FileFacts before = FileFacts.Of(dst);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", dst)), dst, "DestinationExists", ErrorCategory.ResourceExists, "-Force");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", dst)), "NewBtrfsReflinkCommand", dst, "DestinationExists", ErrorCategory.ResourceExists, "-Force");
             Assert.Equal(before, FileFacts.Of(dst));
-            AssertError(Clone("New-BtrfsReflink $s $s -Force", ("s", src)), src, "SourceIsDestination", ErrorCategory.InvalidArgument, "onto itself");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $s -Force", ("s", src)), "NewBtrfsReflinkCommand", src, "SourceIsDestination", ErrorCategory.InvalidArgument, "onto itself");
             string link = Path.Combine(dir, "link.img");
             File.CreateSymbolicLink(link, dst);
-            AssertError(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, dst);
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), "NewBtrfsReflinkCommand", link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, dst);
             Assert.Equal(before, FileFacts.Of(dst));
         }
 
@@ -170,11 +158,11 @@ namespace Btrfs.Tests
             Assert.Equal(data.AsSpan(262144).ToArray(), File.ReadAllBytes(tail).AsSpan(262144).ToArray());
 
             string un = Path.Combine(dir, "un.img");
-            AssertError(Clone("New-BtrfsReflink $s $d -SourceOffset 1000 -Length 4096", ("s", src), ("d", un)), un, "InvalidArgument", ErrorCategory.InvalidArgument, "block size, 4096 bytes");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -SourceOffset 1000 -Length 4096", ("s", src), ("d", un)), "NewBtrfsReflinkCommand", un, "InvalidArgument", ErrorCategory.InvalidArgument, "block size, 4096 bytes");
             Assert.False(File.Exists(un));
 
             FileFacts before = FileFacts.Of(src);
-            AssertError(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 128KB -DestinationOffset 64KB -Force", ("s", src)), src, "InvalidArgument", ErrorCategory.InvalidArgument, "overlap");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 128KB -DestinationOffset 64KB -Force", ("s", src)), "NewBtrfsReflinkCommand", src, "InvalidArgument", ErrorCategory.InvalidArgument, "overlap");
             Assert.Equal(before, FileFacts.Of(src));
 
             // Non-overlapping ranges within one file are fine.
@@ -269,7 +257,7 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(src, 2, 65536, 65536);
             string xfsDir = fs.NewDirectory(TestFs.Xfs, "cross");
             string[] xfsBefore = FileFacts.Listing(xfsDir);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", xfsDir)), Path.Combine(xfsDir, "vm.img"), "ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, "different filesystems", "-Fallback Copy");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", xfsDir)), "NewBtrfsReflinkCommand", Path.Combine(xfsDir, "vm.img"), "ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, "different filesystems", "-Fallback Copy");
             Assert.Equal(xfsBefore, FileFacts.Listing(xfsDir));
             ReflinkResult copied = Assert.Single(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", src), ("d", xfsDir)).Objects<ReflinkResult>());
             Assert.Equal(ReflinkMethod.Copy, copied.Method);
@@ -278,19 +266,19 @@ namespace Btrfs.Tests
             string ext4 = fs.NewDirectory(TestFs.Ext4, "noreflink");
             string e4 = Path.Combine(ext4, "a.img");
             FileBuilder.Chunks(e4, 2, 65536, 65536);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", e4), ("d", Path.Combine(ext4, "b.img"))), Path.Combine(ext4, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "ext4 cannot share extents");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", e4), ("d", Path.Combine(ext4, "b.img"))), "NewBtrfsReflinkCommand", Path.Combine(ext4, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "ext4 cannot share extents");
             Assert.Equal(new[] { "a.img" }, FileFacts.Listing(ext4));
 
             string tmpfs = fs.NewDirectory(TestFs.Tmpfs, "noreflink");
             string t = Path.Combine(tmpfs, "a.img");
             FileBuilder.Chunks(t, 1, 4096, 4096);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", t), ("d", Path.Combine(tmpfs, "b.img"))), Path.Combine(tmpfs, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "tmpfs cannot share extents");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", t), ("d", Path.Combine(tmpfs, "b.img"))), "NewBtrfsReflinkCommand", Path.Combine(tmpfs, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "tmpfs cannot share extents");
             Assert.Equal(new[] { "a.img" }, FileFacts.Listing(tmpfs));
 
             using ExtraFileSystem plainXfs = fs.NewFileSystem("xfs-noreflink", "320M");
             string x = Path.Combine(plainXfs.MountPoint, "a.img");
             FileBuilder.Chunks(x, 2, 65536, 65536);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", x), ("d", Path.Combine(plainXfs.MountPoint, "b.img"))), Path.Combine(plainXfs.MountPoint, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "reflink=1");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", x), ("d", Path.Combine(plainXfs.MountPoint, "b.img"))), "NewBtrfsReflinkCommand", Path.Combine(plainXfs.MountPoint, "b.img"), "ReflinkNotSupported", ErrorCategory.NotImplemented, "reflink=1");
             Assert.Equal(new[] { "a.img" }, FileFacts.Listing(plainXfs.MountPoint));
         }
 
@@ -301,7 +289,7 @@ namespace Btrfs.Tests
             string src = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(src, 2, 65536, 65536);
             string sub = Directory.CreateDirectory(Path.Combine(dir, "sub")).FullName;
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", sub), ("d", Path.Combine(dir, "x"))), sub, "PathIsDirectory", ErrorCategory.InvalidArgument, "-Recurse");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", sub), ("d", Path.Combine(dir, "x"))), "NewBtrfsReflinkCommand", sub, "PathIsDirectory", ErrorCategory.InvalidArgument, "-Recurse");
 
             foreach ((string attr, string id) in new[] { ("+i", "FileIsImmutable"), ("+a", "FileIsAppendOnly") })
             {
@@ -311,7 +299,7 @@ namespace Btrfs.Tests
                 try
                 {
                     FileFacts before = FileFacts.Of(dst);
-                    AssertError(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dst)), dst, id, ErrorCategory.PermissionDenied);
+                    Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dst)), "NewBtrfsReflinkCommand", dst, id, ErrorCategory.PermissionDenied);
                     Assert.Equal(before, FileFacts.Of(dst));
                 }
                 finally
@@ -323,7 +311,7 @@ namespace Btrfs.Tests
             using (var swap = new ActiveSwapfile(fs.NewDirectory(TestFs.Btrfs, "swapsrc")))
             {
                 string to = Path.Combine(dir, "swapcopy");
-                AssertError(Clone("New-BtrfsReflink $s $d", ("s", swap.Path), ("d", to)), swap.Path, "FileIsActiveSwapfile", ErrorCategory.ResourceBusy, "swapoff");
+                Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", swap.Path), ("d", to)), "NewBtrfsReflinkCommand", swap.Path, "FileIsActiveSwapfile", ErrorCategory.ResourceBusy, "swapoff");
                 Assert.False(File.Exists(to));
             }
 
@@ -331,7 +319,7 @@ namespace Btrfs.Tests
             Shell.Run("btrfs", "subvolume", "create", sv);
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(dir, "snap"));
             string intoSnapshot = Path.Combine(dir, "snap", "vm.img");
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", intoSnapshot)), Path.Combine(dir, "snap"), "ReadOnlySnapshot", ErrorCategory.PermissionDenied);
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", intoSnapshot)), "NewBtrfsReflinkCommand", Path.Combine(dir, "snap"), "ReadOnlySnapshot", ErrorCategory.PermissionDenied);
 
             string closed = Directory.CreateDirectory(Path.Combine(dir, "closed")).FullName;
             Shell.Run("chmod", "0755", closed);
@@ -352,13 +340,13 @@ namespace Btrfs.Tests
             string src = Path.Combine(ro.MountPoint, "a.img");
             FileBuilder.Chunks(src, 2, 65536, 65536);
             ro.Remount(readOnly: true);
-            AssertError(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", Path.Combine(ro.MountPoint, "b.img"))), ro.MountPoint, "ReadOnlyFileSystem", ErrorCategory.PermissionDenied, "read-only");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d", ("s", src), ("d", Path.Combine(ro.MountPoint, "b.img"))), "NewBtrfsReflinkCommand", ro.MountPoint, "ReadOnlyFileSystem", ErrorCategory.PermissionDenied, "read-only");
 
             using ExtraFileSystem small = fs.NewFileSystem("ext4", "64M");
             string big = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "big"), "big.img");
             FileBuilder.Chunks(big, 80, 1 << 20, 1 << 20, fsyncEach: false);
             string to = Path.Combine(small.MountPoint, "big.img");
-            AssertError(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", big), ("d", to)), to, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 80.0 MiB");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", big), ("d", to)), "NewBtrfsReflinkCommand", to, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 80.0 MiB");
             Assert.False(File.Exists(to));
         }
 

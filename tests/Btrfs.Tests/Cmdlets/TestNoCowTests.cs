@@ -14,13 +14,6 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class TestNoCowTests(LoopFileSystems fs)
     {
-        private static NoCowStatus Detailed(string path)
-        {
-            PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p -Detailed", ("p", path));
-            Assert.Empty(r.Errors);
-            return Assert.Single(r.Objects<NoCowStatus>());
-        }
-
         private static bool Plain(string path)
         {
             PwshResult r = Pwsh.Run("Test-NoCow -LiteralPath $p", ("p", path));
@@ -46,13 +39,13 @@ namespace Btrfs.Tests
             Assert.True(Plain(file));
             Assert.True(Plain(dir));
 
-            NoCowStatus f = Detailed(file);
+            NoCowStatus f = Expect.NoCow(file);
             Assert.Equal((FileItemType.File, FileSystemKind.Btrfs, true, true, true, false, false), (f.ItemType, f.FileSystem, f.Supported, f.IsNoCow, f.DirectoryIsNoCow, f.MountNoDataCow, f.IsCompressed));
             Assert.Equal(256 * 1024, f.Size);
             Assert.Equal((0L, 0L), (f.SharedBytes, f.SharedExtentCount));
             Assert.Equal("NOCOW: writes go in place (no checksums, no compression).", f.ReasonText);
 
-            NoCowStatus d = Detailed(dir);
+            NoCowStatus d = Expect.NoCow(dir);
             Assert.Equal((FileItemType.Directory, true, 0L), (d.ItemType, d.IsNoCow, d.Size));
             Assert.StartsWith("NOCOW directory: files created in it from now on are NOCOW", d.ReasonText);
         }
@@ -66,7 +59,7 @@ namespace Btrfs.Tests
             Shell.Run("chattr", "+C", dir); // marked after the file existed
 
             Assert.False(Plain(file));
-            NoCowStatus s = Detailed(file);
+            NoCowStatus s = Expect.NoCow(file);
             Assert.False(s.IsNoCow);
             Assert.True(s.DirectoryIsNoCow);
             Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", s.ReasonText);
@@ -81,9 +74,9 @@ namespace Btrfs.Tests
             string empty = Path.Combine(dir, "empty.bin");
             FileBuilder.WriteNew(empty, Array.Empty<byte>());
 
-            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Detailed(file).ReasonText);
-            Assert.Equal("COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).", Detailed(empty).ReasonText);
-            NoCowStatus d = Detailed(dir);
+            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Expect.NoCow(file).ReasonText);
+            Assert.Equal("COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).", Expect.NoCow(empty).ReasonText);
+            NoCowStatus d = Expect.NoCow(dir);
             Assert.False(d.IsNoCow);
             Assert.Equal("COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.", d.ReasonText);
         }
@@ -99,7 +92,7 @@ namespace Btrfs.Tests
 
             var truth = Filefrag.Extents(file).Where(e => e.Flags.Contains("shared")).ToList();
             Assert.NotEmpty(truth);
-            NoCowStatus s = Detailed(file);
+            NoCowStatus s = Expect.NoCow(file);
             Assert.True(s.IsNoCow);
             Assert.Equal(truth.Sum(e => e.Length), s.SharedBytes);
             Assert.Equal(truth.Count, s.SharedExtentCount);
@@ -119,14 +112,14 @@ namespace Btrfs.Tests
             string fresh = Path.Combine(extra.MountPoint, "new.img");
             FileBuilder.Chunks(fresh, 2, 4096, 4096);
 
-            NoCowStatus n = Detailed(fresh);
+            NoCowStatus n = Expect.NoCow(fresh);
             Assert.True(n.MountNoDataCow);
             Assert.True(n.IsNoCow);
-            NoCowStatus o = Detailed(old);
+            NoCowStatus o = Expect.NoCow(old);
             Assert.True(o.MountNoDataCow);
             Assert.False(o.IsNoCow);
             Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.ReasonText);
-            NoCowStatus d = Detailed(extra.MountPoint);
+            NoCowStatus d = Expect.NoCow(extra.MountPoint);
             Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.ReasonText);
         }
 
@@ -141,10 +134,10 @@ namespace Btrfs.Tests
             string nocow = Path.Combine(nocowDir, "vm.img");
             FileBuilder.Chunks(nocow, 2, 4096, 4096);
 
-            NoCowStatus c = Detailed(cow);
+            NoCowStatus c = Expect.NoCow(cow);
             Assert.True(c.IsCompressed);
             Assert.Equal("COW file: every write goes to new extents (checksummed and compressed (compress=zstd:3)); use ConvertTo-NoCow to make it NOCOW.", c.ReasonText);
-            NoCowStatus n = Detailed(nocow);
+            NoCowStatus n = Expect.NoCow(nocow);
             Assert.True(n.IsNoCow);
             Assert.True(n.IsCompressed);
             Assert.Equal("NOCOW: writes go in place (no checksums, no compression). The compress=zstd:3 mount option does not apply to NOCOW files.", n.ReasonText);
@@ -158,7 +151,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(file, Array.Empty<byte>());
             Shell.Run("chattr", "+c", file);
             FileBuilder.WriteAt(file, 0, FileBuilder.RandomBytes(8192, 3));
-            NoCowStatus s = Detailed(file);
+            NoCowStatus s = Expect.NoCow(file);
             Assert.True(s.IsCompressed);
             Assert.Equal("COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.", s.ReasonText);
         }
@@ -175,7 +168,7 @@ namespace Btrfs.Tests
 
             Assert.False(Plain(file));
             Assert.False(Plain(dir));
-            NoCowStatus s = Detailed(file);
+            NoCowStatus s = Expect.NoCow(file);
             Assert.False(s.Supported);
             Assert.False(s.IsNoCow);
             Assert.Equal(reason, s.ReasonText);
@@ -188,7 +181,7 @@ namespace Btrfs.Tests
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 4, 64 * 1024, 64 * 1024);
             Shell.Run("cp", "--reflink=always", file, file + ".copy");
-            NoCowStatus s = Detailed(file);
+            NoCowStatus s = Expect.NoCow(file);
             Assert.Equal(256 * 1024, s.SharedBytes);
             Assert.Equal("xfs has no NOCOW attribute; it writes in place except where extents are shared (256 KiB of this file is shared with a reflink copy).", s.ReasonText);
         }

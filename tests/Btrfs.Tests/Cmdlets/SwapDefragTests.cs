@@ -31,15 +31,6 @@ namespace Btrfs.Tests
         /// <summary>mkfs.xfs needs more than 300 MB.</summary>
         private static string Size(string kind) => kind.StartsWith("xfs", StringComparison.Ordinal) ? "320M" : "256M";
 
-        private static PwshResult Defrag(string path, string extra = "") => Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p " + extra, ("p", path));
-
-        private static DefragResult DefragOk(string path, string extra = "")
-        {
-            PwshResult r = Defrag(path, extra);
-            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
-            return Assert.Single(r.Objects<DefragResult>());
-        }
-
         private static long Extents(string path) => Filefrag.Extents(path).Count;
 
         /// <summary>inode, mode, owner, links, access and modification times, and the change time.</summary>
@@ -88,7 +79,7 @@ namespace Btrfs.Tests
             long before = Extents(file);
             Assert.True(before > 100, $"only {before} extents");
 
-            DefragResult r = DefragOk(file);
+            DefragResult r = Expect.Defrag(file);
             Assert.False(r.Skipped, r.Reason);
             Assert.Equal(method, r.Method);
             Assert.Equal(before, r.ExtentsBefore);
@@ -126,7 +117,7 @@ namespace Btrfs.Tests
             long before = Extents(file);
             Assert.True(before > 100, $"{before} extents: the file's extent map must be a btree, not inline in the inode");
 
-            DefragResult r = DefragOk(file);
+            DefragResult r = Expect.Defrag(file);
             Assert.Equal(method, r.Method);
             Assert.True(r.ExtentsAfter * 4 < before, $"{before} -> {r.ExtentsAfter}");
 
@@ -150,7 +141,7 @@ namespace Btrfs.Tests
             Shell.Run("sync");
             FileFacts facts = FileFacts.Of(file);
             string layout = Shell.Run("filefrag", "-v", file);
-            PwshResult r = Defrag(file);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p", ("p", file));
             Assert.Empty(r.Errors);
             DefragResult d = Assert.Single(r.Objects<DefragResult>());
             Assert.True(d.Skipped);
@@ -172,7 +163,7 @@ namespace Btrfs.Tests
             Assert.True(Extents(ours) > 100 && Extents(theirs) > 100, $"{Extents(ours)} and {Extents(theirs)} extents");
 
             Shell.Run(anchor, theirs);
-            DefragResult r = DefragOk(ours);
+            DefragResult r = Expect.Defrag(ours);
             Assert.False(r.Skipped, r.Reason);
             Shell.Run("sync");
             Assert.True(Extents(ours) <= Extents(theirs), $"{anchor} left {Extents(theirs)} extents, Invoke-BtrfsDefrag {Extents(ours)}");
@@ -271,7 +262,7 @@ namespace Btrfs.Tests
 
             // Asked: defragmented, and it no longer shares with the copy (which keeps its bytes).
             string hash = FileFacts.Hash(copy);
-            DefragResult all = DefragOk(file, "-IncludeShared -Force");
+            DefragResult all = Expect.Defrag(file, "-IncludeShared -Force");
             Assert.False(all.Skipped, all.Reason);
             Assert.True(all.SharedBytesUnshared > 0);
             Shell.Run("sync");
@@ -291,10 +282,10 @@ namespace Btrfs.Tests
             FileFacts facts = FileFacts.Of(file);
             string layout = Shell.Run("filefrag", "-v", file);
 
-            PwshResult range = Defrag(file, "-Offset 1MB -Length 1MB");
+            PwshResult range = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -Offset 1MB -Length 1MB", ("p", file));
             Assert.Equal("InvalidArgument", Assert.Single(range.ErrorIds));
             Assert.Contains("whole", range.Errors[0].Exception.Message, StringComparison.Ordinal);
-            PwshResult compress = Defrag(file, "-Compress Zstd");
+            PwshResult compress = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -Compress Zstd", ("p", file));
             Assert.Equal("OperationNotSupported", Assert.Single(compress.ErrorIds));
             Assert.Contains("btrfs only", compress.Errors[0].Exception.Message, StringComparison.Ordinal);
 
@@ -307,7 +298,7 @@ namespace Btrfs.Tests
             string filler = Path.Combine(x.MountPoint, "filler.bin");
             Shell.Try("fallocate", "-l", new DriveInfo(x.MountPoint).AvailableFreeSpace.ToString(System.Globalization.CultureInfo.InvariantCulture), filler);
             Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(x.MountPoint, "rest.bin"), "bs=64k");
-            PwshResult full = Defrag(file);
+            PwshResult full = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p", ("p", file));
             Assert.Equal("InsufficientSpace", Assert.Single(full.ErrorIds));
             Assert.Equal(ErrorCategory.ResourceUnavailable, full.Errors[0].CategoryInfo.Category);
             Assert.Empty(full.Output);

@@ -16,13 +16,6 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class SwapfileTests(LoopFileSystems fs)
     {
-        private static SwapfileStatus Detailed(string path)
-        {
-            PwshResult r = Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path));
-            Assert.Empty(r.Errors);
-            return Assert.Single(r.Objects<SwapfileStatus>());
-        }
-
         /// <summary>What the kernel says: swapon's exit code (and it is switched off again right away).</summary>
         private static Shell.Result SwapOn(string path)
         {
@@ -148,7 +141,7 @@ namespace Btrfs.Tests
         public void AMkswapMadeFileFromTheManPageIsValidToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");
-            SwapfileStatus s = Detailed(path);
+            SwapfileStatus s = Expect.Swapfile(path);
             Assert.True(s.IsValid, s.ReasonText);
             AssertKernelAgrees(path, s);
         }
@@ -166,7 +159,7 @@ namespace Btrfs.Tests
             };
             foreach ((string file, Func<SwapfileStatus, bool> rule, string reason) in cases)
             {
-                SwapfileStatus s = Detailed(file);
+                SwapfileStatus s = Expect.Swapfile(file);
                 Assert.False(s.IsValid, file);
                 Assert.True(rule(s), file + ": " + s.ReasonText);
                 Assert.Contains(reason, s.ReasonText, StringComparison.Ordinal);
@@ -180,7 +173,7 @@ namespace Btrfs.Tests
         public void ModeIsAboutSafetyAndSwaponWarnsAboutItToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "mode"), "swapfile", mode: "0644");
-            SwapfileStatus s = Detailed(path);
+            SwapfileStatus s = Expect.Swapfile(path);
             Assert.False(s.IsValid);
             Assert.False(s.Permissions0600);
             Assert.Contains("mode 0644", s.ReasonText, StringComparison.Ordinal);
@@ -197,7 +190,7 @@ namespace Btrfs.Tests
             Shell.Run("chattr", "+C", nocow);
             string swap = Manual(nocow, "swapfile");
             Shell.Run("cp", "--reflink=always", swap, Path.Combine(nocow, "copy"));
-            SwapfileStatus s = Detailed(swap);
+            SwapfileStatus s = Expect.Swapfile(swap);
             Assert.True(s.IsShared);
             Assert.Contains("shares extents with a reflink copy or snapshot", s.ReasonText, StringComparison.Ordinal);
             AssertKernelAgrees(swap, s);
@@ -206,7 +199,7 @@ namespace Btrfs.Tests
             Shell.Run("btrfs", "subvolume", "create", sv);
             string inSv = Manual(sv, "swapfile");
             Shell.Run("btrfs", "subvolume", "snapshot", sv, Path.Combine(dir, "snap"));
-            SwapfileStatus t = Detailed(inSv);
+            SwapfileStatus t = Expect.Swapfile(inSv);
             Assert.True(t.IsShared);
             AssertKernelAgrees(inSv, t);
         }
@@ -221,7 +214,7 @@ namespace Btrfs.Tests
             Shell.Run("fallocate", "-l", "32M", c);
             Shell.Run("chmod", "0600", c);
             Shell.Run("mkswap", c);
-            SwapfileStatus s = Detailed(c);
+            SwapfileStatus s = Expect.Swapfile(c);
             Assert.True(s.IsCompressed);
             Assert.Equal("compress=zstd:3", s.MountCompressOption);
             Assert.Contains("compressed (the +c attribute", s.ReasonText, StringComparison.Ordinal);
@@ -252,7 +245,7 @@ namespace Btrfs.Tests
             Assert.Empty(FileFacts.Listing(two.MountPoint));
 
             string manual = Manual(two.MountPoint, "manual");
-            SwapfileStatus s = Detailed(manual);
+            SwapfileStatus s = Expect.Swapfile(manual);
             if (profile == "raid1")
             {
                 Assert.False(s.SingleDataProfile);
@@ -273,7 +266,7 @@ namespace Btrfs.Tests
             Assert.True(s.IsValid, s.ReasonText);
             AssertKernelAgrees(path, s);
             string holes = Manual(dir, "holes", noCow: false, allocate: false);
-            SwapfileStatus h = Detailed(holes);
+            SwapfileStatus h = Expect.Swapfile(holes);
             Assert.False(h.FullyAllocated);
             AssertKernelAgrees(holes, h);
         }

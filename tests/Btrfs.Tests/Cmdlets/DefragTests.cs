@@ -14,13 +14,6 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class DefragTests(LoopFileSystems fs)
     {
-        private static DefragResult Defrag(string path, string extra = "")
-        {
-            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p " + extra, ("p", path));
-            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
-            return Assert.Single(r.Objects<DefragResult>());
-        }
-
         private static long Filefrag(string path) => Infrastructure.Filefrag.Extents(path).Count;
 
         /// <summary>`btrfs filesystem du --raw`: (total, exclusive) of a file.</summary>
@@ -39,7 +32,7 @@ namespace Btrfs.Tests
             long before = Filefrag(file);
             Assert.True(before > 1000, $"only {before} extents");
 
-            DefragResult r = Defrag(file);
+            DefragResult r = Expect.Defrag(file);
             Assert.False(r.Skipped);
             Assert.Equal(DefragMethod.BtrfsDefragRange, r.Method);
             Assert.Equal(before, r.ExtentsBefore);
@@ -52,7 +45,7 @@ namespace Btrfs.Tests
             Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(file));
 
             // The second run has nothing to do and does not call the kernel.
-            DefragResult again = Defrag(file);
+            DefragResult again = Expect.Defrag(file);
             Assert.True(again.Skipped);
             Assert.StartsWith("nothing to do", again.Reason, StringComparison.Ordinal);
             Assert.Equal(after, Filefrag(file));
@@ -87,7 +80,7 @@ namespace Btrfs.Tests
             (long _, long copyExclusive) = Du(copy);
             Assert.True(copyShared > 4 << 20);
 
-            DefragResult r = Defrag(file);
+            DefragResult r = Expect.Defrag(file);
             Assert.False(r.Skipped);
             Assert.True(r.SharedBytesSkipped > 0);
             Assert.Equal(0, r.SharedBytesUnshared);
@@ -96,7 +89,7 @@ namespace Btrfs.Tests
             Assert.Equal(copyExclusive, Du(copy).Exclusive);
             Assert.Equal(copyHash, FileFacts.Hash(copy));
 
-            DefragResult all = Defrag(file, "-IncludeShared -Force");
+            DefragResult all = Expect.Defrag(file, "-IncludeShared -Force");
             Assert.True(all.SharedBytesUnshared > 0);
             Shell.Run("sync");
             Assert.True(Du(copy).Exclusive > copyExclusive, "the copy should own its extents alone now");
@@ -199,7 +192,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(file, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100_000).Select(i => $"entry {i}: all is well\n"))));
             string hash = FileFacts.Hash(file);
             Assert.DoesNotContain(Infrastructure.Filefrag.Extents(file), e => e.Flags.Contains("encoded"));
-            DefragResult r = Defrag(file, "-Compress Zstd -CompressionLevel 3");
+            DefragResult r = Expect.Defrag(file, "-Compress Zstd -CompressionLevel 3");
             Assert.False(r.Skipped);
             Assert.All(Infrastructure.Filefrag.Extents(file), e => Assert.Contains("encoded", e.Flags));
             Assert.Equal(hash, FileFacts.Hash(file));
@@ -226,7 +219,7 @@ namespace Btrfs.Tests
             string hash = FileFacts.Hash(file);
             long before = Filefrag(file);
             Assert.True(before > 10, $"only {before} extents");
-            DefragResult r = Defrag(file);
+            DefragResult r = Expect.Defrag(file);
             Assert.True(Filefrag(file) < before);
             Assert.Equal(hash, FileFacts.Hash(file));
             Assert.True(FileFacts.HasNoCow(file));
@@ -342,7 +335,7 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(file, 8 << 20, 1500);
             var extents = Infrastructure.Filefrag.Extents(file);
             int tailBefore = extents.Count(e => e.Logical >= 4 << 20);
-            DefragResult r = Defrag(file, "-Offset 0 -Length 4MB");
+            DefragResult r = Expect.Defrag(file, "-Offset 0 -Length 4MB");
             Assert.False(r.Skipped);
             var after = Infrastructure.Filefrag.Extents(file);
             Assert.Equal(tailBefore, after.Count(e => e.Logical >= 4 << 20)); // the second half was not touched

@@ -13,17 +13,6 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class SetNoCowTests(LoopFileSystems fs)
     {
-        private static void AssertError(PwshResult r, string path, string id, ErrorCategory category, params string[] parts)
-        {
-            ErrorRecord e = Assert.Single(r.Errors, x => Equals(x.TargetObject, path));
-            Assert.Equal(id + ",Btrfs.Commands.SetNoCowCommand", e.FullyQualifiedErrorId);
-            Assert.Equal(category, e.CategoryInfo.Category);
-            foreach (string p in parts.Append(path))
-            {
-                Assert.Contains(p, e.Exception.Message, StringComparison.Ordinal);
-            }
-        }
-
         [SkippableFact]
         public void AnEmptyFileAndADirectoryGetTheAttributeAndLoseItWithDisable()
         {
@@ -71,7 +60,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(after, Array.Empty<byte>());
 
             PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f, $g", ("f", file), ("g", after));
-            AssertError(r, file, "NoCowRequiresEmptyFile", ErrorCategory.InvalidOperation, "ConvertTo-NoCow", "empty file");
+            Expect.Error(r, "SetNoCowCommand", file, "NoCowRequiresEmptyFile", ErrorCategory.InvalidOperation, "ConvertTo-NoCow", "empty file");
             Assert.Single(r.Errors);
             Assert.Equal(before, FileFacts.Of(file));
             Assert.True(FileFacts.HasNoCow(after)); // the next item was still processed
@@ -85,7 +74,7 @@ namespace Btrfs.Tests
             Shell.Run("chattr", "+c", file);
             FileFacts before = FileFacts.Of(file);
             PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
-            AssertError(r, file, "NoCowConflictsWithCompression", ErrorCategory.InvalidOperation, "compression", "chattr -c");
+            Expect.Error(r, "SetNoCowCommand", file, "NoCowConflictsWithCompression", ErrorCategory.InvalidOperation, "compression", "chattr -c");
             Assert.Equal(before, FileFacts.Of(file));
         }
 
@@ -100,7 +89,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(file, Array.Empty<byte>());
             FileFacts before = FileFacts.Of(file);
             PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
-            AssertError(r, file, "NoCowNotSupported", ErrorCategory.NotImplemented, $"on {name}", "no NOCOW attribute");
+            Expect.Error(r, "SetNoCowCommand", file, "NoCowNotSupported", ErrorCategory.NotImplemented, $"on {name}", "no NOCOW attribute");
             Assert.Equal(before, FileFacts.Of(file));
         }
 
@@ -114,7 +103,7 @@ namespace Btrfs.Tests
             {
                 FileFacts before = FileFacts.Of(file);
                 PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
-                AssertError(r, file, "FileIsImmutable", ErrorCategory.PermissionDenied, "immutable", "chattr -i");
+                Expect.Error(r, "SetNoCowCommand", file, "FileIsImmutable", ErrorCategory.PermissionDenied, "immutable", "chattr -i");
                 Assert.Equal(before, FileFacts.Of(file));
             }
             finally
@@ -137,7 +126,7 @@ namespace Btrfs.Tests
                 r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
             }
 
-            AssertError(r, file, "AccessDenied", ErrorCategory.PermissionDenied, "owner");
+            Expect.Error(r, "SetNoCowCommand", file, "AccessDenied", ErrorCategory.PermissionDenied, "owner");
             Assert.Equal(before, FileFacts.Of(file));
         }
 
@@ -150,7 +139,7 @@ namespace Btrfs.Tests
             string link = Path.Combine(dir, "link.img");
             File.CreateSymbolicLink(link, target);
             PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", link));
-            AssertError(r, link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, target);
+            Expect.Error(r, "SetNoCowCommand", link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, target);
             Assert.False(FileFacts.HasNoCow(target));
         }
 

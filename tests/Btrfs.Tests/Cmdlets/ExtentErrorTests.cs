@@ -24,17 +24,6 @@ namespace Btrfs.Tests
             return t.Result;
         }
 
-        private static void AssertError(PwshResult r, string path, string id, ErrorCategory category, params string[] messageParts)
-        {
-            ErrorRecord e = Assert.Single(r.Errors, x => Equals(x.TargetObject, path));
-            Assert.Equal(id + ",Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId);
-            Assert.Equal(category, e.CategoryInfo.Category);
-            foreach (string part in messageParts.Append(path))
-            {
-                Assert.Contains(part, e.Exception.Message, StringComparison.OrdinalIgnoreCase);
-            }
-        }
-
         private string GoodFile(string dir)
         {
             string good = Path.Combine(dir, "good.img");
@@ -63,14 +52,14 @@ namespace Btrfs.Tests
             string[] paths = { missing, directory, fifo, "/dev/null", block, dangling, loop, tmpfsFile, good };
             PwshResult r = RunWithin(TimeSpan.FromSeconds(60), "Get-BtrfsExtent -LiteralPath $paths", ("paths", paths));
 
-            AssertError(r, missing, "PathNotFound", ErrorCategory.ObjectNotFound, "No such file");
-            AssertError(r, directory, "PathIsDirectory", ErrorCategory.InvalidArgument, "directory");
-            AssertError(r, fifo, "NotRegularFile", ErrorCategory.InvalidArgument, "FIFO");
-            AssertError(r, "/dev/null", "NotRegularFile", ErrorCategory.InvalidArgument, "character device");
-            AssertError(r, block, "NotRegularFile", ErrorCategory.InvalidArgument, "block device");
-            AssertError(r, dangling, "DanglingSymbolicLink", ErrorCategory.ObjectNotFound, "symbolic link");
-            AssertError(r, loop, "SymbolicLinkLoop", ErrorCategory.InvalidArgument, "symbolic links");
-            AssertError(r, tmpfsFile, "OperationNotSupported", ErrorCategory.NotImplemented, "tmpfs", "FIEMAP");
+            Expect.Error(r, "GetBtrfsExtentCommand", missing, "PathNotFound", ErrorCategory.ObjectNotFound, "No such file");
+            Expect.Error(r, "GetBtrfsExtentCommand", directory, "PathIsDirectory", ErrorCategory.InvalidArgument, "directory");
+            Expect.Error(r, "GetBtrfsExtentCommand", fifo, "NotRegularFile", ErrorCategory.InvalidArgument, "FIFO");
+            Expect.Error(r, "GetBtrfsExtentCommand", "/dev/null", "NotRegularFile", ErrorCategory.InvalidArgument, "character device");
+            Expect.Error(r, "GetBtrfsExtentCommand", block, "NotRegularFile", ErrorCategory.InvalidArgument, "block device");
+            Expect.Error(r, "GetBtrfsExtentCommand", dangling, "DanglingSymbolicLink", ErrorCategory.ObjectNotFound, "symbolic link");
+            Expect.Error(r, "GetBtrfsExtentCommand", loop, "SymbolicLinkLoop", ErrorCategory.InvalidArgument, "symbolic links");
+            Expect.Error(r, "GetBtrfsExtentCommand", tmpfsFile, "OperationNotSupported", ErrorCategory.NotImplemented, "tmpfs", "FIEMAP");
             Assert.Equal(8, r.Errors.Count);
 
             // The good file after all of them still comes out, whole.
@@ -122,7 +111,7 @@ namespace Btrfs.Tests
             }
 
             Assert.True(r.Errors.Count > 0 && r.Errors[0].FullyQualifiedErrorId.StartsWith("AccessDenied"), string.Join(" | ", r.Errors.Select(x => x.Exception.Message)));
-            AssertError(r, secret, "AccessDenied", ErrorCategory.PermissionDenied, "Permission denied");
+            Expect.Error(r, "GetBtrfsExtentCommand", secret, "AccessDenied", ErrorCategory.PermissionDenied, "Permission denied");
             Assert.Single(r.Errors);
             Assert.Equal(3, r.Output.Count); // the readable file after it
 

@@ -1,7 +1,6 @@
 namespace Btrfs.Tests
 {
     using System.Collections.Generic;
-    using System.Diagnostics;
     using System.IO;
     using System.Linq;
     using Btrfs.Core;
