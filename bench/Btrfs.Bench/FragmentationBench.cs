@@ -206,11 +206,17 @@ namespace Btrfs.Bench
             return rs;
         }
 
-        internal static void Invoke(Runspace rs, string script, string arg)
+        internal static void Invoke(Runspace rs, string script, params string[] args)
         {
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
-            ps.AddScript(script).AddArgument(arg).Invoke();
+            ps.AddScript(script);
+            foreach (string arg in args)
+            {
+                ps.AddArgument(arg);
+            }
+
+            ps.Invoke();
             if (ps.HadErrors)
             {
                 throw new InvalidOperationException(string.Join("; ", ps.Streams.Error));

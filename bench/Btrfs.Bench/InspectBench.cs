@@ -12,6 +12,7 @@ namespace Btrfs.Bench
     using System.Text;
     using System.Text.RegularExpressions;
     using Btrfs.Core;
+    using Btrfs.Kernel;
     using static FragmentationBench;
 
     /// <summary>Issue #8: Measure-BtrfsUsage vs compsize, Get-BtrfsExtentOwner vs btrfs inspect-internal logical-resolve.</summary>
@@ -96,7 +97,7 @@ namespace Btrfs.Bench
                     {
                         foreach (var e in TreeWalker.Walk(tree).Where(e => e.Kind == WalkEntryKind.File))
                         {
-                            using var f = Btrfs.Core.RegularFile.OpenRead(e.Path);
+                            using var f = OpenFile.OpenRead(e.Path);
                         }
                     }),
                     ("walk + open + items (one thread)", () =>
@@ -104,7 +105,7 @@ namespace Btrfs.Bench
                         var t = new Btrfs.Core.BtrfsUsageTotals();
                         foreach (var e in TreeWalker.Walk(tree).Where(e => e.Kind == WalkEntryKind.File))
                         {
-                            using var f = Btrfs.Core.RegularFile.OpenRead(e.Path);
+                            using var f = OpenFile.OpenRead(e.Path);
                             t.Add(f);
                         }
                     }),

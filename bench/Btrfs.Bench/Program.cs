@@ -18,6 +18,7 @@ namespace Btrfs.Bench
     using System.Management.Automation.Runspaces;
     using System.Reflection;
     using System.Runtime.Loader;
+    using Btrfs.Kernel;
     using System.Threading;
     using Btrfs.Core;
 
@@ -127,7 +128,7 @@ namespace Btrfs.Bench
 
         private static long CoreCount(string path)
         {
-            using RegularFile f = RegularFile.OpenRead(path);
+            using OpenFile f = OpenFile.OpenRead(path);
             long n = 0;
             foreach (FileExtent e in ExtentMap.Read(f, new ExtentQuery()))
             {

@@ -9,13 +9,11 @@ namespace Btrfs.Commands
 
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsReflink.md")]
-    [OutputType(typeof(ReflinkResult))]
+    [OutputType(typeof(ReflinkResult), typeof(ReflinkTreeResult))]
     public sealed class NewBtrfsReflinkCommand : RecursiveFileCmdletBase, IDisposable
     {
         private ProgressBars? bars;
-        private long totalBytes;
-        private long doneBytes;
-        private bool mirroring;
+        private ReflinkTreeTally? tree;
         private readonly ReflinkSession session = new();
 
         /// <summary>The new file, or an existing directory to copy into.</summary>
@@ -50,7 +48,20 @@ namespace Btrfs.Commands
         [ValidateRange(0, long.MaxValue)]
         public long DestinationOffset { get; set; }
 
+        /// <summary>
+        /// With -Recurse: one ReflinkResult per file as it is made (the tree is then built in place, each
+        /// file appearing whole under its name, so the objects can be piped on at once) instead of one
+        /// ReflinkTreeResult when the tree is complete.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
 
+        /// <summary>
+        /// Do not write the filesystem back (syncfs) at the end: faster, as cp without sync; a crash soon
+        /// after may lose copies (never leaving a partial file or tree under its name).
+        /// </summary>
+        [Parameter]
+        public SwitchParameter NoSync { get; set; }
 
         /// <summary>Keep mode, owner, group and timestamps (like cp -p).</summary>
         [Parameter]
@@ -87,10 +98,7 @@ namespace Btrfs.Commands
         {
             bars?.Complete();
             // One syncfs per destination filesystem, not one fsync per file.
-            foreach (FileOperationException failed in session.Flush())
-            {
-                WriteError(ErrorRecords.From(failed));
-            }
+            Flush();
         }
 
         /// <summary>Closes the directories the session kept open, also when the pipeline was stopped.</summary>
@@ -141,10 +149,16 @@ namespace Btrfs.Commands
                 WriteWarning(w);
             }
 
-            if (mirroring)
+            if (tree is { } t)
             {
-                doneBytes += result.Length;
-                bars!.Report(doneBytes);
+                t.Files++;
+                t.CopiedFiles += result.Method == ReflinkMethod.Copy ? 1 : 0;
+                t.Bytes += result.Length;
+                bars!.Report(t.Files);
+                if (!PassThru.IsPresent)
+                {
+                    return; // the tree's one result comes at the end
+                }
             }
 
             WriteObject(result);
@@ -154,13 +168,17 @@ namespace Btrfs.Commands
         {
             string root = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string destRoot = Directory.Exists(DestinationPath) ? System.IO.Path.Combine(DestinationPath, System.IO.Path.GetFileName(root)) : DestinationPath;
-            using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent, Filter);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
 
-            // Bytes first (a listing and an fstatat per file, nothing opened), so progress has a percentage.
-            totalBytes = mirror.TotalBytes();
-            doneBytes = 0;
-            bars!.StartFile(root, totalBytes);
-            mirroring = true;
+            // Without -PassThru nobody sees a file before the tree is complete: a new destination is built
+            // hidden beside its name and appears whole with one rename.
+            using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent, Filter, stage: !PassThru.IsPresent);
+
+            // Files first (a listing, nothing opened or examined), so progress has a percentage.
+            var counts = new ReflinkTreeTally();
+            tree = counts;
+            bars!.StartFile(root, mirror.TotalFiles(), "files");
+            bool made = false;
             try
             {
                 foreach (MirrorItem item in mirror.Items())
@@ -168,22 +186,37 @@ namespace Btrfs.Commands
                     StopToken.ThrowIfCancellationRequested();
                     try
                     {
-                        MirrorOne(mirror, item);
+                        MirrorOne(mirror, item, counts);
+                        made |= item.Source == root && item.Made;
                     }
                     catch (FileOperationException ex)
                     {
+                        counts.Errors++;
                         WriteError(ErrorRecords.From(ex));
                     }
+                }
+
+                foreach (string notice in mirror.Notices)
+                {
+                    WriteWarning(notice);
                 }
             }
             finally
             {
-                mirroring = false;
+                tree = null;
                 bars.EndFile();
+            }
+
+            if (made && !PassThru.IsPresent)
+            {
+                // Written back before the tree's result says it is there.
+                Flush();
+
+                WriteObject(counts.ToResult(destRoot, root, mirror.Staged, clock.Elapsed));
             }
         }
 
-        private void MirrorOne(TreeMirror mirror, MirrorItem item)
+        private void MirrorOne(TreeMirror mirror, MirrorItem item, ReflinkTreeTally counts)
         {
             bool ready = item.Parent == MirrorParent.Ready;
             switch (item.Kind)
@@ -192,6 +225,7 @@ namespace Btrfs.Commands
                     if (ShouldProcess(item.Target, $"Create the directory (mirror of '{item.Source}')") && ready)
                     {
                         mirror.MakeDirectory(item);
+                        counts.Directories += item.Made && item.Target != mirror.DestinationRoot ? 1 : 0;
                     }
 
                     break;
@@ -209,10 +243,12 @@ namespace Btrfs.Commands
                     if (ShouldProcess(item.Target, $"Create a symbolic link like '{item.Source}'") && ready)
                     {
                         mirror.MakeLink(item, Force.IsPresent);
+                        counts.SymbolicLinks++;
                     }
 
                     break;
                 case MirrorItemKind.Error:
+                    counts.Errors++;
                     WriteError(ErrorRecords.From(item.Error!));
                     break;
                 case MirrorItemKind.Skipped when item.Entry.Kind == WalkEntryKind.OtherFileSystem:
@@ -221,6 +257,19 @@ namespace Btrfs.Commands
                 default:
                     WriteWarning(item.Message!);
                     break;
+            }
+        }
+
+        private void Flush()
+        {
+            if (NoSync.IsPresent)
+            {
+                return;
+            }
+
+            foreach (FileOperationException failed in session.Flush())
+            {
+                WriteError(ErrorRecords.From(failed));
             }
         }
     }

@@ -97,6 +97,7 @@ namespace Btrfs.Commands
         private readonly ProgressBar file;
         private int files;
         private long total;
+        private string? unit;
 
         internal ProgressBars(Cmdlet cmdlet, string activity, int runId)
         {
@@ -107,11 +108,12 @@ namespace Btrfs.Commands
         /// <summary>True once anything was written (so <see cref="Complete"/> closes the bars).</summary>
         internal bool Started => files > 0;
 
-        /// <summary>Starts the bar of the next file, of <paramref name="totalBytes"/> bytes of work.</summary>
-        internal void StartFile(string path, long totalBytes)
+        /// <summary>Starts the bar of the next file (or tree), of <paramref name="totalBytes"/> bytes of work (or, with <paramref name="countOf"/>, that many of them: "files").</summary>
+        internal void StartFile(string path, long totalBytes, string? countOf = null)
         {
             files++;
             total = totalBytes;
+            unit = countOf;
             file.Restart();
             file.Activity = path;
             run.Show($"File {files}: {path}", -1, force: true);
@@ -120,7 +122,9 @@ namespace Btrfs.Commands
 
         /// <summary>Reports the bytes done in the current file (written when the percentage moves).</summary>
         internal void Report(long done) =>
-            file.Show($"{SizeFormatter.Format(done)} of {SizeFormatter.Format(total)}", (int)Math.Clamp(total <= 0 ? 100 : done * 100 / total, 0, 100));
+            file.Show(
+                unit is null ? $"{SizeFormatter.Format(done)} of {SizeFormatter.Format(total)}" : $"{done:N0} of {total:N0} {unit}",
+                (int)Math.Clamp(total <= 0 ? 100 : done * 100 / total, 0, 100));
 
         /// <summary>Closes the current file's bar.</summary>
         internal void EndFile() => file.Complete("Done");

@@ -33,6 +33,7 @@ namespace Btrfs.Interop
         internal const int EBADR = 53;
         internal const int EOPNOTSUPP = 95;
         internal const int EDQUOT = 122;
+        internal const int ENOTEMPTY = 39;
 
         /// <summary>The symbolic name of an errno value ("ENOENT"), or "errno N" when unknown.</summary>
         internal static string ErrnoName(int errno) => errno switch
@@ -65,6 +66,7 @@ namespace Btrfs.Interop
             EBADR => "EBADR",
             EOPNOTSUPP => "EOPNOTSUPP",
             EDQUOT => "EDQUOT",
+            ENOTEMPTY => "ENOTEMPTY",
             ENODATA => "ENODATA",
             ERANGE => "ERANGE",
             _ => "errno " + errno.ToString(System.Globalization.CultureInfo.InvariantCulture),

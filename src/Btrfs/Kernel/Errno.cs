@@ -36,6 +36,7 @@ namespace Btrfs.Kernel
         internal const int ENODATA = Libc.ENODATA;
         internal const int EOPNOTSUPP = Libc.EOPNOTSUPP;
         internal const int EDQUOT = Libc.EDQUOT;
+        internal const int ENOTEMPTY = Libc.ENOTEMPTY;
 
         /// <summary>The errno of the last failed call on this thread.</summary>
         internal static int Last => Marshal.GetLastPInvokeError();

@@ -98,6 +98,13 @@ namespace Btrfs.Kernel
         internal static int TryExchange(SafeFileDescriptor dir, string a, string b) =>
             Libc.RenameAt2(dir, a, dir, b, Libc.RENAME_EXCHANGE) == 0 ? 0 : Errno.Last;
 
+        /// <summary>renameat2 RENAME_NOREPLACE within one directory: 0, or the errno (EEXIST: <paramref name="to"/> exists and was left as it is).</summary>
+        internal static int TryRenameNoReplace(SafeFileDescriptor dir, string from, string to) =>
+            Libc.RenameAt2(dir, from, dir, to, Libc.RENAME_NOREPLACE) == 0 ? 0 : Errno.Last;
+
+        /// <summary>Removes an empty directory (unlinkat AT_REMOVEDIR); false when it could not be removed.</summary>
+        internal static bool TryRemoveDirectory(SafeFileDescriptor dir, string name) => Libc.UnlinkAt(dir, name, Libc.AT_REMOVEDIR) == 0;
+
         /// <summary>renameat within one directory, over <paramref name="to"/> if it exists.</summary>
         internal static void Rename(SafeFileDescriptor dir, string from, string to, string path, string what, string? advice = null) =>
             Errno.Check(Libc.RenameAt(dir, from, dir, to), "renameat", path, what, advice);

@@ -206,7 +206,10 @@ namespace Btrfs.Tests
             PwshResult r = Clone("New-BtrfsReflink $s $d -Recurse -Preserve", ("s", src), ("d", dst));
             Assert.Empty(r.Errors);
             string copy = Path.Combine(dst, "images");
-            Assert.Equal(3, r.Objects<ReflinkResult>().Count);
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((copy, src, 3L, 2L, 2L, 0L, true), (tree.Path, tree.Source, tree.Files, tree.Directories, tree.SymbolicLinks, tree.Errors, tree.AppearedWhole));
+            Assert.Equal(new FileInfo(Path.Combine(src, "a.img")).Length + new FileInfo(Path.Combine(src, "sub", "b.img")).Length + new FileInfo(Path.Combine(src, "sub", "deeper", "c.img")).Length, tree.Bytes);
+            Assert.Equal(new[] { "images" }, FileFacts.Listing(dst)); // the hidden staging directory is gone: it became "images"
             foreach (string rel in new[] { "a.img", "sub/b.img", "sub/deeper/c.img" })
             {
                 Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(copy, rel)));
@@ -222,6 +225,81 @@ namespace Btrfs.Tests
             }
 
             Assert.Contains(r.Progress, p => p.PercentComplete is > 0 and <= 100);
+        }
+
+        [SkippableFact]
+        public void ANewTreeAppearsWholeAndAKilledRunLeavesOnlyItsMarkedStagingDirectoryWhichTheNextRunRemoves()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "staged");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            Shell.Run("python3", "-c", "import os,sys\nr=sys.argv[1]\nfor i in range(6000):\n d=f'{r}/d{i%60}'\n os.makedirs(d,exist_ok=True)\n open(f'{d}/f{i}','wb').write(os.urandom(4096))", src);
+            string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            string dest = Path.Combine(backups, "today");
+            Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+
+            // kill -9 while the tree is being built: the final name never shows a partial tree.
+            using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; New-BtrfsReflink -LiteralPath '{src}' -Destination '{dest}' -Recurse"))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                string? hidden = null;
+                while (clock.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    hidden = Directory.GetDirectories(backups, ".today.~btrfs-staging-*").FirstOrDefault();
+                    if (hidden is not null && Directory.GetDirectories(hidden).Length >= 2)
+                    {
+                        break;
+                    }
+
+                    System.Threading.Thread.Sleep(2);
+                }
+
+                Assert.True(hidden is not null, "the staging directory never appeared: " + child.StdErr);
+                child.Kill();
+            }
+
+            Assert.False(Directory.Exists(dest), "a partial tree appeared under the final name");
+            string leftover = Assert.Single(Directory.GetDirectories(backups, ".today.~btrfs-staging-*"));
+            Assert.Contains("user.btrfs-module.temporary", Shell.Run("getfattr", "-d", leftover), StringComparison.Ordinal);
+
+            // Someone else's look-alike (no marker) is never touched.
+            string lookalike = Directory.CreateDirectory(Path.Combine(backups, ".today.~btrfs-staging-999999999-0badc0de")).FullName;
+
+            // The next run removes the leftover (its marker proves it this module's own) and says so.
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", dest));
+            Assert.Empty(r.Errors);
+            Assert.Contains(Path.GetFileName(leftover), Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((6000L, 60L, true), (tree.Files, tree.Directories, tree.AppearedWhole));
+            Assert.Equal(new[] { lookalike }, Directory.GetDirectories(backups, ".today.~btrfs-staging-*"));
+            Assert.Equal(
+                Shell.Run("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", src),
+                Shell.Run("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", dest));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", dest), StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void PassThruStreamsEachFileAlreadyInPlaceAndAnExistingDestinationIsMergedIntoFileByFile()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "passthru");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src", "sub")).Parent!.FullName;
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "sub", "b.img"), 2, 65536, 65536, seed: 2);
+            string dest = Path.Combine(dir, "copy");
+
+            // Each object names a file that exists when the object arrives (the tree is built in place).
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -PassThru | ForEach-Object { '{0}|{1}' -f $_.Path, (Test-Path -LiteralPath $_.Path) }", ("s", src), ("d", dest));
+            Assert.Empty(r.Errors);
+            Assert.Equal(
+                new[] { Path.Combine(dest, "a.img") + "|True", Path.Combine(dest, "sub", "b.img") + "|True" },
+                r.Output.Select(o => o.ToString()).Order(StringComparer.Ordinal));
+            Assert.Equal(2L << 16, Assert.Single(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -PassThru -Include a.img -Force", ("s", src), ("d", dest)).Objects<ReflinkResult>()).SharedBytes);
+
+            // Into an existing directory: merged, each file whole under its name; one tree result.
+            string existing = Directory.CreateDirectory(Path.Combine(dir, "existing", "src")).Parent!.FullName;
+            File.WriteAllText(Path.Combine(existing, "src", "keep.txt"), "mine");
+            ReflinkTreeResult tree = Assert.Single(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", existing)).Objects<ReflinkTreeResult>());
+            Assert.Equal((2L, false), (tree.Files, tree.AppearedWhole));
+            Assert.Equal(new[] { "a.img", "keep.txt", "sub" }, FileFacts.Listing(Path.Combine(existing, "src")));
         }
 
         [SkippableFact]
@@ -245,7 +323,8 @@ namespace Btrfs.Tests
             ErrorRecord e = Assert.Single(r.Errors);
             Assert.Equal("AccessDenied", e.FullyQualifiedErrorId.Split(',')[0]);
             Assert.Equal(Path.Combine(src, "secret.img"), e.TargetObject);
-            Assert.Equal(2, r.Objects<ReflinkResult>().Count);
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((2L, 1L), (tree.Files, tree.Errors)); // the tree appears with what could be copied
             Assert.False(File.Exists(Path.Combine(dst, "src", "secret.img")));
             Assert.Equal(new[] { "ok1.img", "ok2.img" }, FileFacts.Listing(Path.Combine(dst, "src")));
         }

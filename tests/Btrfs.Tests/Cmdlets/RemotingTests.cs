@@ -27,6 +27,7 @@ namespace Btrfs.Tests
             new object[] { "FragmentationSummary", "Measure-Fragmentation ./frag.img, ./vm.img -Summary", @"Bytes\s+: [0-9.]+ (B|KiB|MiB)" },
             new object[] { "DefragResult", "Invoke-BtrfsDefrag ./frag.img", @"\bRewritten\b" },
             new object[] { "ReflinkResult", "New-BtrfsReflink ./vm.img ./vm-copy2.img", @"\bShared\b" },
+            new object[] { "ReflinkTreeResult", "$null = New-Item -ItemType Directory ./t; Copy-Item ./vm.img ./t/; New-BtrfsReflink ./t ./t-copy -Recurse", @"\bFiles\b" },
             new object[] { "DedupeResult", "Invoke-BtrfsDedupe ./vm.img -Destination ./vm-dup.img", @"\bWasShared\b" },
             new object[] { "SwapfileStatus", "Test-BtrfsSwapfile ./vm.img -Detailed", @"\bValid\b" },
             new object[] { "BtrfsFileUsage", "Measure-BtrfsUsage ./vm.img", @"\bUncompr\b" },

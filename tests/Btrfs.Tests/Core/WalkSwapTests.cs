@@ -270,7 +270,7 @@ namespace Btrfs.Tests
 
             string dest = Path.Combine(root, "dest");
             PwshResult r = Pwsh.Run(
-                "$moved = $false; New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse | ForEach-Object { if (-not $moved) { Rename-Item -LiteralPath $d -NewName dest.moved; $moved = $true }; $_ }",
+                "$moved = $false; New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -PassThru | ForEach-Object { if (-not $moved) { Rename-Item -LiteralPath $d -NewName dest.moved; $moved = $true }; $_ }",
                 ("s", src),
                 ("d", dest));
             Assert.Empty(r.Errors);

@@ -33,7 +33,7 @@ namespace Btrfs.Tests
                     "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
                     "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
-                    "DT_REG", "DT_DIR", "DT_LNK", "DT_FIFO", "DT_UNKNOWN", "ENODATA", "ERANGE", "EDQUOT", "ENXIO",
+                    "DT_REG", "DT_DIR", "DT_LNK", "DT_FIFO", "DT_UNKNOWN", "ENODATA", "ERANGE", "EDQUOT", "ENOTEMPTY", "ENXIO",
                     "BTRFS_IOC_TREE_SEARCH_V2", "BTRFS_IOC_LOGICAL_INO_V2", "BTRFS_IOC_INO_PATHS", "BTRFS_IOC_INO_LOOKUP",
                     "BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET", "BTRFS_EXTENT_DATA_KEY", "BTRFS_ROOT_BACKREF_KEY", "BTRFS_ROOT_TREE_OBJECTID",
                     "BTRFS_FS_TREE_OBJECTID", "BTRFS_FIRST_FREE_OBJECTID", "BTRFS_FILE_EXTENT_INLINE", "BTRFS_FILE_EXTENT_REG",
@@ -118,6 +118,7 @@ namespace Btrfs.Tests
             Same("ENODATA", (ulong)Libc.ENODATA);
             Same("ERANGE", (ulong)Libc.ERANGE);
             Same("EDQUOT", (ulong)Libc.EDQUOT);
+            Same("ENOTEMPTY", (ulong)Libc.ENOTEMPTY);
             Same("ENXIO", (ulong)Libc.ENXIO);
         }
 

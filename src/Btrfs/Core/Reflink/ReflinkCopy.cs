@@ -145,6 +145,32 @@ namespace Btrfs.Core
             {
                 sharedBytes = CloneRangeInPlace();
             }
+            else if (existing is null && session.IsStaged(destinationDirectory))
+            {
+                // Inside a tree built hidden and published whole at the end (as cp does it, plus one
+                // rename): the name is created directly, and removed again if the clone fails.
+                SafeFileDescriptor fd = Names.TryCreateExclusive(dir, destinationName, (int)(source.Status.Permissions & 0x1FF), out int errno)
+                    ?? throw FileOperationException.FromErrno(errno, "openat(O_CREAT|O_EXCL)", destination, "Cannot create", "Nothing was left behind.");
+                using (fd)
+                {
+                    try
+                    {
+                        SetNoCowState(fd);
+                        Fill(fd, cancel);
+                        if (options.Preserve)
+                        {
+                            MetadataCopy.Copy(source, fd, $"the copy '{destination}'", InodeAttributes.Get(fd, destination), InodeFlags.None, includeXattrs: false);
+                        }
+                    }
+                    catch
+                    {
+                        _ = Names.TryRemove(dir, destinationName);
+                        throw;
+                    }
+                }
+
+                sharedBytes = -1; // measured when asked (ReflinkResult.SharedBytes)
+            }
             else
             {
                 // Created with the source's permission bits (the umask applies, as for any new file).
@@ -174,9 +200,7 @@ namespace Btrfs.Core
                     temp.LinkAsNew(destinationName, destination);
                 }
 
-                sharedBytes = dirFacts.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
-                    ? Fiemap.Shared(temp.Handle, destination).Bytes
-                    : 0; // no FIEMAP there (a copy onto tmpfs, for example)
+                sharedBytes = -1; // measured when asked (ReflinkResult.SharedBytes)
             }
 
             session.Wrote(dirFacts);
@@ -185,7 +209,8 @@ namespace Btrfs.Core
                 Path = destination,
                 Source = source.Path,
                 Length = Length,
-                SharedBytes = sharedBytes,
+                SharedBytesKnown = sharedBytes,
+                CanShare = dirFacts.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4,
                 Method = Method,
                 Duration = clock.Elapsed,
             };

@@ -14,6 +14,7 @@ namespace Btrfs.Core
         private readonly Dictionary<string, DirectoryFacts> directories = new(System.StringComparer.Ordinal);
         private readonly Dictionary<(uint, uint), DirectoryFacts> written = new();
         private readonly HashSet<string> created = new(System.StringComparer.Ordinal);
+        private string? stagedRoot;
         private MountTable? mounts;
         private SwapTable? swaps;
 
@@ -53,6 +54,17 @@ namespace Btrfs.Core
         public void CreatedDirectory(string path) => created.Add(path);
 
         internal bool IsNewDirectory(string path) => created.Contains(path);
+
+        /// <summary>
+        /// The tree at (final path) <paramref name="root"/> is being built hidden (a <see cref="StagingDirectory"/>)
+        /// and appears whole at the end: its files are created under their names directly, without an
+        /// unnamed file and a link each. Null when no tree is staged.
+        /// </summary>
+        internal void Staging(string? root) => stagedRoot = root;
+
+        /// <summary>The directory (by final path) lies in the tree being staged.</summary>
+        internal bool IsStaged(string path) =>
+            stagedRoot is string root && (path == root || (path.StartsWith(root, System.StringComparison.Ordinal) && path.Length > root.Length && path[root.Length] == '/'));
 
         /// <summary>Closes the directories kept open.</summary>
         public void Dispose()

@@ -68,13 +68,120 @@ namespace Btrfs.Core
         /// <summary>Bytes cloned or copied.</summary>
         public long Length { get; init; }
 
-        /// <summary>Bytes of the new file in extents FIEMAP reports as shared, afterwards.</summary>
-        public long SharedBytes { get; init; }
+        /// <summary>
+        /// Bytes of the new file in extents FIEMAP reports as shared: measured the first time it is read
+        /// (one FIEMAP of the file then), so a run that only needs the copies does not pay for it per file.
+        /// </summary>
+        public long SharedBytes
+        {
+            get => shared ??= MeasureShared();
+            init => shared = value;
+        }
+
+        /// <summary>The figure when the copy already measured it; negative: measure when asked.</summary>
+        internal long SharedBytesKnown
+        {
+            init => shared = value < 0 ? null : value;
+        }
+
+        /// <summary>False where the destination's filesystem has no FIEMAP (a copy onto tmpfs): nothing is shared there.</summary>
+        internal bool CanShare { get; init; } = true;
 
         /// <summary>Reflink, or Copy when the data had to be copied.</summary>
         public ReflinkMethod Method { get; init; }
 
         /// <summary>Wall time.</summary>
         public TimeSpan Duration { get; init; }
+
+        private long? shared;
+
+        private long MeasureShared()
+        {
+            if (!CanShare || Path.Length == 0)
+            {
+                return 0;
+            }
+
+            try
+            {
+                using OpenFile file = OpenFile.Open(Path, OpenOptions.NoFollow);
+                return Fiemap.Shared(file.Handle, Path).Bytes;
+            }
+            catch (FileOperationException)
+            {
+                return 0; // gone or replaced since: nothing of it is known to be shared
+            }
+        }
+    }
+
+    /// <summary>
+    /// New-BtrfsReflink -Recurse's result for a whole tree (without -PassThru): written when the copy is
+    /// complete and, for a new destination, has appeared under its name. Every property is a scalar.
+    /// </summary>
+    public sealed class ReflinkTreeResult
+    {
+        /// <summary>The destination tree: pipe it on (with -Recurse) to Test-NoCow, Measure-Fragmentation or Measure-BtrfsUsage.</summary>
+        public string Path { get; init; } = string.Empty;
+
+        /// <summary>The source tree.</summary>
+        public string Source { get; init; } = string.Empty;
+
+        /// <summary>Regular files cloned (or copied).</summary>
+        public long Files { get; init; }
+
+        /// <summary>Of those, files whose data was copied (the Copy fallback) instead of shared.</summary>
+        public long CopiedFiles { get; init; }
+
+        /// <summary>Directories created below the destination (not counting it).</summary>
+        public long Directories { get; init; }
+
+        /// <summary>Symbolic links recreated.</summary>
+        public long SymbolicLinks { get; init; }
+
+        /// <summary>Bytes cloned or copied (not named Length: a tree result piped on must not bind a file range).</summary>
+        public long Bytes { get; init; }
+
+        /// <summary>Entries that failed (each reported as an error).</summary>
+        public long Errors { get; init; }
+
+        /// <summary>
+        /// True: the destination did not exist, so the tree was built under a hidden name beside it and
+        /// appeared whole with one rename. False: it existed and the files were added to it one by one,
+        /// each appearing whole under its name.
+        /// </summary>
+        public bool AppearedWhole { get; init; }
+
+        /// <summary>Wall time, including the one write-back (syncfs) at the end.</summary>
+        public TimeSpan Duration { get; init; }
+    }
+
+    /// <summary>What one tree's copy did so far, counted as it goes, for its <see cref="ReflinkTreeResult"/>.</summary>
+    internal sealed class ReflinkTreeTally
+    {
+        internal long Files { get; set; }
+
+        internal long CopiedFiles { get; set; }
+
+        internal long Directories { get; set; }
+
+        internal long SymbolicLinks { get; set; }
+
+        internal long Bytes { get; set; }
+
+        internal long Errors { get; set; }
+
+        internal ReflinkTreeResult ToResult(string path, string source, bool appearedWhole, TimeSpan duration) => new()
+        {
+            Path = path,
+            Source = source,
+            Files = Files,
+            CopiedFiles = CopiedFiles,
+            Directories = Directories,
+            SymbolicLinks = SymbolicLinks,
+            Bytes = Bytes,
+            Errors = Errors,
+            AppearedWhole = appearedWhole,
+            Duration = duration,
+        };
     }
 }

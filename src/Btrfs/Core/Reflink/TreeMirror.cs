@@ -100,9 +100,13 @@ namespace Btrfs.Core
         private readonly HashSet<(uint, uint, ulong)> destinationDirectories = new();
         private readonly SafeFileDescriptor destinationParent;
         private readonly string destinationRootName;
+        private readonly bool stage;
+        private StagingDirectory? staging;
+        private WalkEntry? rootEntry;
 
-        private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter filter, SafeFileDescriptor destinationParent)
+        private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter filter, SafeFileDescriptor destinationParent, bool stage)
         {
+            this.stage = stage;
             this.filter = filter;
             this.sourceRoot = sourceRoot;
             this.destinationRoot = destinationRoot;
@@ -116,9 +120,12 @@ namespace Btrfs.Core
         /// <summary>
         /// Checks the two roots and opens the destination's parent: the source must be a directory, the
         /// destination's parent must exist, and the destination must not lie inside the source.
-        /// Throws <see cref="FileOperationException"/>; nothing is created.
+        /// With <paramref name="stage"/>, a destination that does not exist yet is built hidden beside its
+        /// name and appears whole at the end (<see cref="StagingDirectory"/>); an existing one is merged
+        /// into, each file appearing whole under its name. Throws <see cref="FileOperationException"/>;
+        /// nothing is created.
         /// </summary>
-        internal static TreeMirror Start(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter? filter = null)
+        internal static TreeMirror Start(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter? filter = null, bool stage = false)
         {
             string src = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string dest = System.IO.Path.GetFullPath(destinationRoot);
@@ -136,19 +143,19 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "open", dest, $"Cannot create '{dest}': its directory '{parent}' does not exist. Create it first. Nothing was created.");
             }
 
-            return new TreeMirror(src, dest, options, session, crossFileSystems, filter ?? WalkFilter.None, parentFd);
+            return new TreeMirror(src, dest, options, session, crossFileSystems, filter ?? WalkFilter.None, parentFd, stage);
         }
 
-        /// <summary>The bytes of the regular files below the source (a listing and an fstatat per file), for a progress percentage.</summary>
-        internal long TotalBytes()
+        /// <summary>The destination tree's path.</summary>
+        internal string DestinationRoot => destinationRoot;
+
+        /// <summary>The regular files below the source that will be copied (a listing only: nothing is opened or examined), for a progress percentage.</summary>
+        internal long TotalFiles()
         {
             long total = 0;
             foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, null))
             {
-                if (e.Kind == WalkEntryKind.File && e.Location is { } at && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st)
-                {
-                    total += st.Size;
-                }
+                total += e.Kind == WalkEntryKind.File ? 1 : 0;
             }
 
             return total;
@@ -221,6 +228,25 @@ namespace Btrfs.Core
                         yield return failed;
                     }
                 }
+
+                if (staging is not null && rootEntry is WalkEntry root)
+                {
+                    // The whole tree is there: it gets its name in one rename.
+                    FileOperationException? refused = null;
+                    try
+                    {
+                        staging.Publish();
+                    }
+                    catch (FileOperationException ex)
+                    {
+                        refused = ex;
+                    }
+
+                    if (refused is not null)
+                    {
+                        yield return new MirrorItem(root, MirrorItemKind.Error, destinationRoot, MirrorParent.Ready) { Error = refused };
+                    }
+                }
             }
             finally
             {
@@ -244,6 +270,12 @@ namespace Btrfs.Core
                 string name = NameOf(item);
                 SafeFileDescriptor source = item.Entry.Handle ?? throw new InvalidOperationException("a walked directory has a handle");
                 FileStatus st = FileStatus.Of(source) ?? throw Errno.Failure("fstat", item.Source, "Cannot read");
+                if (stage && item.Source == sourceRoot && FileStatus.OfAt(parent, name) is null)
+                {
+                    MakeStagedRoot(item, st);
+                    return;
+                }
+
                 int errno = Names.TryMakeDirectory(parent, name, st.Permissions & 0x1FF);
                 bool created = errno == 0;
                 if (!created && errno != Errno.EEXIST)
@@ -282,6 +314,12 @@ namespace Btrfs.Core
                 throw;
             }
         }
+
+        /// <summary>What the command should tell the user: the leftovers of killed runs removed.</summary>
+        internal List<string> Notices { get; } = new();
+
+        /// <summary>The tree was built hidden and appears whole at the end (rather than file by file).</summary>
+        internal bool Staged => staging is not null;
 
         /// <summary>The clone of a file item into its (made) destination directory, checked; the caller asks, runs and disposes it.</summary>
         internal ReflinkCopy PrepareFile(MirrorItem item)
@@ -323,7 +361,35 @@ namespace Btrfs.Core
                 levels.Pop().Handle?.Dispose();
             }
 
+            // Not published (stopped, or a terminating error): what was built is removed.
+            staging?.Dispose();
+            staging = null;
+            session.Staging(null);
             destinationParent.Dispose();
+        }
+
+        /// <summary>The root of a new destination: a hidden, marked directory beside its name, published at the end.</summary>
+        private void MakeStagedRoot(MirrorItem item, FileStatus st)
+        {
+            string parentPath = System.IO.Path.GetDirectoryName(destinationRoot) is { Length: > 0 } p ? p : "/";
+            staging = StagingDirectory.Create(destinationParent, parentPath, destinationRootName, st.Permissions & 0x1FF);
+            foreach (string leftover in staging.RemovedLeftovers)
+            {
+                Notices.Add($"Removed '{parentPath.TrimEnd('/')}/{leftover}': the hidden, unfinished copy of a run that was killed (its marker proved it this module's own).");
+            }
+
+            session.Staging(destinationRoot);
+            session.CreatedDirectory(item.Target);
+            SafeFileDescriptor fd = DirectoryHandle.Duplicate(staging.Handle, item.Target);
+            if (FileStatus.Of(fd) is FileStatus made)
+            {
+                destinationDirectories.Add((made.DevMajor, made.DevMinor, made.Inode));
+            }
+
+            rootEntry = item.Entry;
+            item.TargetHandle = fd;
+            item.SourceStatus = st;
+            item.Made = true;
         }
 
         /// <summary>
