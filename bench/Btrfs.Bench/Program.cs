@@ -41,7 +41,7 @@ namespace Btrfs.Bench
                 "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
                 "reflink" => ReflinkBench.Reflink(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "dedupe" => ReflinkBench.Dedupe(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
-                "swapdefrag" => SwapDefragBench.Run(),
+                "swapdefrag" => SwapDefragBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "usage" => InspectBench.Usage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
                 "usage-memory" => InspectBench.UsageMemory(args[1]),
                 "usage-variants" => InspectBench.UsageVariants(),

@@ -16,38 +16,56 @@ namespace Btrfs.Bench
         private const int Chunk = 64 * 1024;
         private const long FileSize = 256L << 20;
 
-        internal static int Run()
+        internal static int Run(int runs)
         {
-            Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("xfs_fsr", "-V").Trim()}, e4defrag (e2fsprogs {Program.Sh("dpkg-query", "-W", "-f", "${Version}", "e2fsprogs").Trim()}); caches dropped before each timed command; one run");
+            Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("xfs_fsr", "-V").Trim()}, e4defrag (e2fsprogs {Program.Sh("dpkg-query", "-W", "-f", "${Version}", "e2fsprogs").Trim()}); caches dropped before each timed command; {runs} runs (medians), alternating which tool goes first");
             Console.WriteLine("| filesystem | extents before (each copy) | Invoke-BtrfsDefrag + sync | extents after | anchor + sync | extents after | time ratio |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
             foreach ((string kind, string anchor) in new[] { ("xfs", "xfs_fsr"), ("ext4", "e4defrag") })
             {
-                WithTwoIdenticalFileSystems(kind, "1600M", (ours, theirs) =>
+                var ours = new List<double>();
+                var theirs = new List<double>();
+                var oursAfter = new List<long>();
+                var theirsAfter = new List<long>();
+                long before = 0;
+                for (int run = 0; run < runs; run++)
                 {
-                    long before = Extents(ours), beforeAnchor = Extents(theirs);
-                    using Runspace rs = Open();
-                    Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", ours); // warm the engine and the module
-
-                    DropCaches();
-                    var sw = Stopwatch.StartNew();
-                    Program.Shell(anchor, anchor == "xfs_fsr" ? new[] { "-v", theirs } : new[] { theirs });
-                    Program.Sh("sync");
-                    double ta = sw.Elapsed.TotalSeconds;
-
-                    DropCaches();
-                    sw.Restart();
-                    Invoke(rs, "param($f) Invoke-BtrfsDefrag -LiteralPath $f | Out-Null", ours);
-                    Program.Sh("sync");
-                    double tm = sw.Elapsed.TotalSeconds;
-
-                    if (Hash(ours) != Hash(theirs))
+                    WithTwoIdenticalFileSystems(kind, "1600M", (mine, other) =>
                     {
-                        throw new InvalidOperationException("the defragmented copies differ");
-                    }
+                        before = Extents(mine);
+                        using Runspace rs = Open();
+                        Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", mine); // warm the engine and the module
+                        for (int k = 0; k < 2; k++)
+                        {
+                            DropCaches();
+                            var sw = Stopwatch.StartNew();
+                            if ((k + run) % 2 == 0)
+                            {
+                                Program.Shell(anchor, anchor == "xfs_fsr" ? new[] { "-v", other } : new[] { other });
+                                Program.Sh("sync");
+                                theirs.Add(sw.Elapsed.TotalSeconds);
+                            }
+                            else
+                            {
+                                Invoke(rs, "param($f) Invoke-BtrfsDefrag -LiteralPath $f | Out-Null", mine);
+                                Program.Sh("sync");
+                                ours.Add(sw.Elapsed.TotalSeconds);
+                            }
+                        }
 
-                    Console.WriteLine($"| {kind} | {before:N0} / {beforeAnchor:N0} | {tm:F2} s | {Extents(ours):N0} | {anchor}: {ta:F2} s | {Extents(theirs):N0} | {tm / ta:F2}× |");
-                });
+                        if (Hash(mine) != Hash(other))
+                        {
+                            throw new InvalidOperationException("the defragmented copies differ");
+                        }
+
+                        oursAfter.Add(Extents(mine));
+                        theirsAfter.Add(Extents(other));
+                    });
+                }
+
+                double m = Median(ours), a = Median(theirs);
+                Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {a:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / a:F2}× |");
+                Console.WriteLine($"<!-- {kind}: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
             }
 
             return 0;
