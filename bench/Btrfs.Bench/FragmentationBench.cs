@@ -26,6 +26,8 @@ namespace Btrfs.Bench
                 Console.WriteLine("| run | extents before | Invoke-BtrfsDefrag + sync | extents after | btrfs fi defrag -t 32M + sync | extents after | ratio |");
                 Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
                 var ratios = new List<double>();
+                var oursTimes = new List<double>();
+                var anchorTimes = new List<double>();
                 for (int run = 0; run < runs; run++)
                 {
                     string a = Path.Combine(mnt, "module.img");
@@ -64,12 +66,15 @@ namespace Btrfs.Bench
                     }
 
                     ratios.Add(tm / ta);
+                    oursTimes.Add(tm);
+                    anchorTimes.Add(ta);
                     Console.WriteLine($"| {run + 1} | {before:N0} | {tm:F2} s | {Extents(a):N0} | {ta:F2} s | {Extents(b):N0} | {tm / ta:F2}× |");
                     File.Delete(a);
                     File.Delete(b);
                 }
 
                 Console.WriteLine($"median ratio {Median(ratios):F2}×");
+                Summary.Add("Invoke-BtrfsDefrag vs btrfs filesystem defragment (+ sync)", Median(oursTimes), Median(anchorTimes));
             });
         }
 
@@ -105,6 +110,7 @@ namespace Btrfs.Bench
                 Console.WriteLine("| files | Measure-Fragmentation -Recurse \\| Out-Null | same with -Summary | find -type f -exec filefrag {} + | ratio (per-file objects) |");
                 Console.WriteLine("|---:|---:|---:|---:|---:|");
                 Console.WriteLine($"| 10,003 | {Median(module):F2} s | {Median(moduleSummary):F2} s | {Median(anchor):F2} s | {Median(module) / Median(anchor):F2}× |");
+                Summary.Add("Measure-Fragmentation -Recurse vs find + filefrag", Median(module), Median(anchor));
                 Console.WriteLine($"<!-- module {Join(module)}; summary {Join(moduleSummary)}; filefrag {Join(anchor)} -->");
 
                 Console.WriteLine();
@@ -250,11 +256,7 @@ namespace Btrfs.Bench
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
         }
 
-        internal static double Median(List<double> xs)
-        {
-            var s = xs.OrderBy(x => x).ToList();
-            return s[s.Count / 2];
-        }
+        internal static double Median(List<double> xs) => Summary.Median(xs);
 
         internal static string Join(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)));
     }

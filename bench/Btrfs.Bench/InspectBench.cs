@@ -64,6 +64,7 @@ namespace Btrfs.Bench
                 Console.WriteLine("| files | Measure-BtrfsUsage -Recurse -Summary | per-file objects (-Recurse \\| Out-Null) | compsize -b | ratio (-Summary / compsize) |");
                 Console.WriteLine("|---:|---:|---:|---:|---:|");
                 Console.WriteLine($"| {files:N0} | {Median(module):F3} s | {Median(perFile):F3} s | {Median(anchor):F3} s | {Median(module) / Median(anchor):F2}× |");
+                Btrfs.Bench.Summary.Add("Measure-BtrfsUsage -Recurse -Summary vs compsize -b", Median(module), Median(anchor));
                 Console.WriteLine($"<!-- summary {Join3(module)}; per-file {Join3(perFile)}; compsize {Join3(anchor)} -->");
 
                 Console.WriteLine();
@@ -180,7 +181,7 @@ namespace Btrfs.Bench
                     throw new InvalidOperationException($"expected 1,000 extents, got {addresses.Count}");
                 }
 
-                long ours = Count(rs, "param($f) @(Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner | Where-Object Path).Count", file);
+                long ours = Count(rs, "param($f) @(Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner -Detailed | Where-Object Path).Count", file);
                 long theirs = addresses.Sum(a => (long)ResolvePaths(a, mnt));
                 if (ours != theirs || ours != 3000)
                 {
@@ -197,7 +198,7 @@ namespace Btrfs.Bench
                         anchor.Add(Time(() => addresses.ForEach(a => ResolvePaths(a, mnt))));
                     }
 
-                    module.Add(Time(() => Invoke(rs, "param($f) Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner | Out-Null", file)));
+                    module.Add(Time(() => Invoke(rs, "param($f) Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner -Detailed | Out-Null", file)));
                     if (run % 2 == 0)
                     {
                         anchor.Add(Time(() => addresses.ForEach(a => ResolvePaths(a, mnt))));
@@ -207,6 +208,7 @@ namespace Btrfs.Bench
                 Console.WriteLine("| extents | owners named | Get-BtrfsExtent -Exact \\| Get-BtrfsExtentOwner | logical-resolve -o, once per extent | ratio |");
                 Console.WriteLine("|---:|---:|---:|---:|---:|");
                 Console.WriteLine($"| 1,000 | {ours:N0} | {Median(module):F3} s | {Median(anchor):F3} s | {Median(module) / Median(anchor):F3}× |");
+                Btrfs.Bench.Summary.Add("Get-BtrfsExtentOwner vs btrfs inspect-internal logical-resolve", Median(module), Median(anchor));
                 Console.WriteLine($"<!-- cmdlet {Join3(module)}; logical-resolve {Join3(anchor)} -->");
             });
         }

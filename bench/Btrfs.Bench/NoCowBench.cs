@@ -81,6 +81,7 @@ namespace Btrfs.Bench
 
                     double mm = Median(module), am = Median(anchor), asm = Median(anchorSync);
                     Console.WriteLine($"| {name} | {mm:F2} s | {am:F2} s | {asm:F2} s | {mm / asm:F2}× | {mm / am:F2}× |");
+                    Summary.Add($"ConvertTo-NoCow vs cp + chattr + mv + sync ({name})", mm, asm);
                     Console.WriteLine($"<!-- {name}: module {string.Join(' ', module.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor {string.Join(' ', anchor.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor+sync {string.Join(' ', anchorSync.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} -->");
                 }
 
@@ -185,10 +186,6 @@ namespace Btrfs.Bench
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
         }
 
-        private static double Median(List<double> xs)
-        {
-            var s = xs.OrderBy(x => x).ToList();
-            return s[s.Count / 2];
-        }
+        private static double Median(List<double> xs) => Summary.Median(xs);
     }
 }

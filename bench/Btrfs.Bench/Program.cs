@@ -46,6 +46,7 @@ namespace Btrfs.Bench
                 "usage-memory" => InspectBench.UsageMemory(args[1]),
                 "usage-variants" => InspectBench.UsageVariants(),
                 "owners" => InspectBench.Owners(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "all" => All(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
                 _ => Usage(),
             };
@@ -53,8 +54,36 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | all [runs]");
             return 2;
+        }
+
+        /// <summary>
+        /// Every comparison with an anchor tool, each with <paramref name="runs"/> runs (medians, alternating
+        /// which side goes first), then one table: comparison, ours, anchor, ratio, target, met.
+        /// </summary>
+        private static int All(int runs)
+        {
+            int failed = 0;
+            foreach ((string name, Func<int> bench) in new (string, Func<int>)[]
+            {
+                ("usage", () => InspectBench.Usage(Math.Max(runs, 5))),
+                ("measure", () => FragmentationBench.Measure(Math.Max(runs, 5))),
+                ("defrag", () => FragmentationBench.Defrag(runs)),
+                ("nocow", () => NoCowBench.Run(runs)),
+                ("reflink", () => ReflinkBench.Reflink(Math.Max(runs, 5))),
+                ("dedupe", () => ReflinkBench.Dedupe(runs)),
+                ("swapdefrag", () => SwapDefragBench.Run(runs)),
+                ("owners", () => InspectBench.Owners(runs)),
+            })
+            {
+                Console.WriteLine($"## {name}");
+                failed += bench() == 0 ? 0 : 1;
+                Console.WriteLine();
+            }
+
+            Summary.Print();
+            return failed;
         }
 
         private static int RunAll(int[] sizes)

@@ -66,6 +66,8 @@ namespace Btrfs.Bench
                 Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
                 double m = FragmentationBench.Median(module), mn = FragmentationBench.Median(moduleNoSync), c = FragmentationBench.Median(anchor), cs = FragmentationBench.Median(anchorSync);
                 Console.WriteLine($"| 10,003 | {m:F2} s | {cs:F2} s | {m / cs:F2}× | {mn:F2} s | {c:F2} s | {mn / c:F2}× |");
+                Summary.Add("New-BtrfsReflink -Recurse vs cp -a --reflink=always + sync", m, cs);
+                Summary.Add("New-BtrfsReflink -Recurse -NoSync vs cp -a --reflink=always", mn, c);
                 Console.WriteLine($"<!-- module {FragmentationBench.Join(module)}; module -NoSync {FragmentationBench.Join(moduleNoSync)}; cp {FragmentationBench.Join(anchor)}; cp+sync {FragmentationBench.Join(anchorSync)} -->");
             });
 
@@ -139,6 +141,7 @@ namespace Btrfs.Bench
                 Console.WriteLine("| pair | Invoke-BtrfsDedupe | bytes shared after | duperemove -d (dedupe phase, hashes already in its hashfile) | bytes shared after | ratio of times |");
                 Console.WriteLine("|---|---:|---:|---:|---:|---:|");
                 double mm = FragmentationBench.Median(module), aa = FragmentationBench.Median(anchor);
+                Summary.Add("Invoke-BtrfsDedupe vs duperemove -d (dedupe phase)", mm, aa);
                 Console.WriteLine($"| 2 × 1 GiB, identical | {mm:F2} s | {sharedModule.Min():N0} | {aa:F2} s | {sharedAnchor.Min():N0}–{sharedAnchor.Max():N0} | {mm / aa:F2}× |");
                 Console.WriteLine($"<!-- module {FragmentationBench.Join(module)}; duperemove {FragmentationBench.Join(anchor)} -->");
             });

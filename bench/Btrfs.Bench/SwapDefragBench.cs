@@ -64,6 +64,7 @@ namespace Btrfs.Bench
                 }
 
                 double m = Median(ours), a = Median(theirs);
+                Summary.Add($"Invoke-BtrfsDefrag vs {anchor}, 256 MiB, {before:N0} extents ({kind})", m, a);
                 Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {a:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / a:F2}× |");
                 Console.WriteLine($"<!-- {kind}: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
             }

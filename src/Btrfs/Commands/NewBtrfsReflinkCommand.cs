@@ -207,10 +207,10 @@ namespace Btrfs.Commands
                 bars.EndFile();
             }
 
-            if (made && !PassThru.IsPresent)
+            if (made && !PassThru.IsPresent && (!mirror.Staged || mirror.Published))
             {
                 // Written back before the tree's result says it is there.
-                Flush();
+                counts.Errors += Flush();
 
                 WriteObject(counts.ToResult(destRoot, root, mirror.Staged, clock.Elapsed));
             }
@@ -225,7 +225,7 @@ namespace Btrfs.Commands
                     if (ShouldProcess(item.Target, $"Create the directory (mirror of '{item.Source}')") && ready)
                     {
                         mirror.MakeDirectory(item);
-                        counts.Directories += item.Made && item.Target != mirror.DestinationRoot ? 1 : 0;
+                        counts.Directories += item.Created && item.Target != mirror.DestinationRoot ? 1 : 0;
                     }
 
                     break;
@@ -260,17 +260,21 @@ namespace Btrfs.Commands
             }
         }
 
-        private void Flush()
+        /// <summary>The one write-back (syncfs) of every filesystem written to, unless -NoSync; returns the failures reported.</summary>
+        private int Flush()
         {
             if (NoSync.IsPresent)
             {
-                return;
+                return 0;
             }
 
-            foreach (FileOperationException failed in session.Flush())
+            IReadOnlyList<FileOperationException> failures = session.Flush();
+            foreach (FileOperationException failed in failures)
             {
                 WriteError(ErrorRecords.From(failed));
             }
+
+            return failures.Count;
         }
     }
 }

@@ -74,11 +74,17 @@ namespace Btrfs.Kernel
             return new DirectoryListing(path, fd, stream, st);
         }
 
-        /// <summary>The names in an open directory (without "." and ".."), read through a duplicate of its descriptor; empty when it cannot be listed.</summary>
+        /// <summary>
+        /// The names in an open directory (without "." and ".."), from the start, read through a new open
+        /// file description of it (openat ".": a duplicate would share the read position with the caller's
+        /// descriptor, so an earlier listing would leave nothing to read, and a walk listing the same
+        /// directory would lose its place); empty when it cannot be listed.
+        /// </summary>
         internal static List<string> Names(SafeFileDescriptor dir)
         {
             var names = new List<string>();
-            using SafeDirectoryStream? stream = OpenStream(dir);
+            using SafeFileDescriptor? own = Kernel.Names.TryOpenDirectory(dir, ".", noFollow: true, out _);
+            using SafeDirectoryStream? stream = own is null ? null : OpenStream(own);
             while (stream is not null && ReadEntry(stream) is (string name, _))
             {
                 names.Add(name);

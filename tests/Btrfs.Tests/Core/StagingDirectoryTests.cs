@@ -42,6 +42,56 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADirectorySwappedInUnderTheHiddenNameIsNeitherRenamedNorEmptied()
+        {
+            // Before: Dispose and Publish went by the hidden name again: a directory someone renamed to it
+            // (in a shared, writable directory) was published, or emptied with the caller's rights.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swapped");
+            using SafeFileDescriptor parent = DirectoryHandle.Open(dir);
+            string victim = Directory.CreateDirectory(Path.Combine(dir, "project", "src")).Parent!.FullName;
+            File.WriteAllText(Path.Combine(victim, "src", "main.c"), "int main;");
+            using (StagingDirectory staging = StagingDirectory.Create(parent, dir, "tree", 0x1ED))
+            {
+                string hidden = Directory.GetDirectories(dir, ".tree.~btrfs-staging-*").Single();
+                File.WriteAllText(Path.Combine(hidden, "copied"), "x");
+                Directory.Move(hidden, Path.Combine(dir, "moved"));
+                Directory.Move(victim, hidden);
+
+                FileOperationException ex = Assert.Throws<FileOperationException>(staging.Publish);
+                Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
+                Assert.False(Directory.Exists(Path.Combine(dir, "tree")));
+            }
+
+            // Its own tree (wherever it went) was emptied through its descriptor; the swapped-in one is intact.
+            string swappedIn = Directory.GetDirectories(dir, ".tree.~btrfs-staging-*").Single();
+            Assert.Equal("int main;", File.ReadAllText(Path.Combine(swappedIn, "src", "main.c")));
+            Assert.Empty(FileFacts.Listing(Path.Combine(dir, "moved")));
+        }
+
+        [SkippableFact]
+        public void ALeftoverWhoseRunStillHoldsItsLockIsKeptWhateverItsPid()
+        {
+            // A run in another PID namespace (a container) has a pid this one cannot see: its lock says it lives.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "locked");
+            string other = Directory.CreateDirectory(Path.Combine(dir, ".tree.~btrfs-staging-999999999-0badc0de")).FullName;
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", "999999999-0badc0de", other);
+            File.WriteAllText(Path.Combine(other, "data"), "x");
+            using SafeFileDescriptor parent = DirectoryHandle.Open(dir);
+            using (SafeFileDescriptor held = DirectoryHandle.Open(other))
+            {
+                Assert.True(Locks.TryLockExclusive(held));
+                using StagingDirectory staging = StagingDirectory.Create(parent, dir, "tree", 0x1ED);
+                Assert.Empty(staging.RemovedLeftovers);
+                Assert.True(File.Exists(Path.Combine(other, "data")));
+            }
+
+            // Its run gone (the lock released), the next one removes it.
+            using StagingDirectory next = StagingDirectory.Create(parent, dir, "tree", 0x1ED);
+            Assert.Equal(new[] { Path.GetFileName(other) }, next.RemovedLeftovers);
+            Assert.False(Directory.Exists(other));
+        }
+
+        [SkippableFact]
         public void OnlyALeftoverProvenThisModulesOwnIsRemoved()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "leftovers");
@@ -78,6 +128,37 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(ours));
             Assert.All(kept, k => Assert.True(File.Exists(Path.Combine(k, "data")), k));
             Assert.True(File.Exists(Path.Combine(dir, ".tree.~btrfs-staging-999999995-0badc0de")));
+        }
+
+        [SkippableFact]
+        public void ListingTheNamesOfADirectoryBeingWalkedNeitherMovesTheWalkNorMissesNames()
+        {
+            // Before: the names were read through a duplicate of the caller's descriptor, which shares its read
+            // position: listed again, a directory gave nothing, and a walk listing it lost its place (the rest of
+            // the directory was skipped when a named temporary file's leftovers were looked for mid-walk).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "names");
+            for (int i = 0; i < 300; i++)
+            {
+                File.WriteAllText(Path.Combine(dir, $"f{i}"), "x");
+            }
+
+            using SafeFileDescriptor parent = DirectoryHandle.Open(Path.GetDirectoryName(dir)!);
+            using DirectoryListing walk = DirectoryListing.TryOpen(parent, Path.GetFileName(dir), dir, string.Empty, out _)!;
+            var walked = new System.Collections.Generic.List<string>();
+            for (int i = 0; i < 10; i++)
+            {
+                walked.Add(walk.Next(out _)!.Value.Name);
+            }
+
+            Assert.Equal(300, DirectoryListing.Names(walk.Handle).Count);
+            Assert.Equal(300, DirectoryListing.Names(walk.Handle).Count);
+            while (walk.Next(out _) is { } next)
+            {
+                walked.Add(next.Name);
+            }
+
+            Assert.Equal(300, walked.Distinct().Count());
+            Assert.Equal(300, walked.Count);
         }
     }
 }

@@ -29,7 +29,7 @@ namespace Btrfs.Tests
                 {
                     "O_NOFOLLOW", "O_DIRECTORY", "O_TMPFILE", "O_CREAT", "O_EXCL", "O_RDWR", "O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY",
                     "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD", "AT_EACCESS", "W_OK",
-                    "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "POSIX_FADV_SEQUENTIAL",
+                    "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "POSIX_FADV_SEQUENTIAL", "LOCK_EX", "LOCK_NB",
                     "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
                     "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
@@ -60,7 +60,7 @@ namespace Btrfs.Tests
                     "offsetof(struct btrfs_root_ref, name_len)", "sizeof(struct fsxattr)", "offsetof(struct fsxattr, fsx_projid)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
-                    + "#include <sys/stat.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n#include <linux/magic.h>\n"
+                    + "#include <sys/stat.h>\n#include <sys/file.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n#include <linux/magic.h>\n"
                     + "int main(void) {\n"
                     + string.Concat(names.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)(long long)({n}));\n"))
                     + string.Concat(layout.Select(n => $"  printf(\"{n}=%llu\\n\", (unsigned long long)({n}));\n"))
@@ -115,6 +115,8 @@ namespace Btrfs.Tests
             Same("SEEK_HOLE", (ulong)Libc.SEEK_HOLE);
             Same("FALLOC_FL_KEEP_SIZE", (ulong)Libc.FALLOC_FL_KEEP_SIZE);
             Same("POSIX_FADV_SEQUENTIAL", (ulong)Libc.POSIX_FADV_SEQUENTIAL);
+            Same("LOCK_EX", (ulong)Libc.LOCK_EX);
+            Same("LOCK_NB", (ulong)Libc.LOCK_NB);
             Same("ENODATA", (ulong)Libc.ENODATA);
             Same("ERANGE", (ulong)Libc.ERANGE);
             Same("EDQUOT", (ulong)Libc.EDQUOT);

@@ -11,12 +11,16 @@ namespace Btrfs.Core
 
     /// <summary>
     /// A new directory tree built under a hidden, marked name beside its final name and published with one
-    /// rename (renameat2 RENAME_NOREPLACE), so that the final name shows either nothing or the whole tree:
-    /// a crash or kill -9 leaves only the hidden directory, marked with the extended attribute
-    /// <see cref="TemporaryFile.MarkerAttribute"/>, and the next run that stages a tree in the same
-    /// directory removes it, proven to be this module's own by its marker (matching its name, the same
-    /// owner, no process with its pid), never by its name alone. Disposed unpublished (Ctrl+C, a
-    /// terminating error), it removes what it built.
+    /// rename (renameat2 RENAME_NOREPLACE), so that the final name shows nothing until the copy has
+    /// finished: a crash or kill -9 leaves only the hidden directory, marked with the extended attribute
+    /// <see cref="TemporaryFile.MarkerAttribute"/> and locked (flock) while its run lives. The next run
+    /// that stages a tree in the same directory removes such a leftover only when it is proven this
+    /// module's own and abandoned: the marker matching its name, the same owner and device, and its lock
+    /// free (no live process holds it, in any PID namespace), never by its name alone. Disposed unpublished
+    /// (Ctrl+C, a terminating error, a name that appeared meanwhile), it removes what it built. Removal
+    /// goes through descriptors only: every directory is opened relative to its parent with O_NOFOLLOW,
+    /// checked to be the inode listed and on the same device, and removed only while its name still leads
+    /// to that inode, so nothing swapped in by someone else is ever emptied or removed.
     /// </summary>
     internal sealed partial class StagingDirectory : IDisposable
     {
@@ -24,24 +28,27 @@ namespace Btrfs.Core
         private readonly SafeFileDescriptor parent;
         private readonly string hiddenName;
         private readonly string finalName;
-        private readonly string stamp;
+        private readonly FileStatus status;
         private bool published;
 
-        private StagingDirectory(SafeFileDescriptor parent, SafeFileDescriptor handle, string hiddenName, string finalName, string finalPath, string stamp)
+        private StagingDirectory(SafeFileDescriptor parent, SafeFileDescriptor handle, FileStatus status, string hiddenName, string finalName, string finalPath)
         {
             this.parent = parent;
             Handle = handle;
+            this.status = status;
             this.hiddenName = hiddenName;
             this.finalName = finalName;
             FinalPath = finalPath;
-            this.stamp = stamp;
         }
 
-        /// <summary>The hidden directory, open (O_NOFOLLOW | O_DIRECTORY): the tree is built relative to it.</summary>
+        /// <summary>The hidden directory, open (O_NOFOLLOW | O_DIRECTORY) and locked: the tree is built relative to it.</summary>
         internal SafeFileDescriptor Handle { get; }
 
         /// <summary>Where the tree appears when it is published.</summary>
         internal string FinalPath { get; }
+
+        /// <summary>The tree has its final name.</summary>
+        internal bool Published => published;
 
         /// <summary>The leftovers of killed runs that were removed when this one was created.</summary>
         internal IReadOnlyList<string> RemovedLeftovers { get; private set; } = Array.Empty<string>();
@@ -49,11 +56,17 @@ namespace Btrfs.Core
         /// <summary>
         /// Creates the hidden directory for <paramref name="finalName"/> in the open directory
         /// <paramref name="parent"/> with permission bits <paramref name="mode"/> (the umask applies, as for
-        /// any new directory), marks it, and removes the proven leftovers of killed runs there. Throws
-        /// <see cref="FileOperationException"/>.
+        /// any new directory), checks it is still an empty directory, locks and marks it, and
+        /// removes the proven leftovers of killed runs there. Throws <see cref="FileOperationException"/>.
         /// </summary>
         internal static StagingDirectory Create(SafeFileDescriptor parent, string parentPath, string finalName, uint mode)
         {
+            string finalPath = parentPath == "/" ? "/" + finalName : parentPath + "/" + finalName;
+            if (Encoding.UTF8.GetByteCount(finalName) > 255)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "mkdirat", finalPath, $"Cannot create '{finalPath}': its name is longer than the 255 bytes a file name may have (NAME_MAX). Give a shorter name. Nothing was created.");
+            }
+
             string stamp = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
                 + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
             string prefix = finalName;
@@ -63,7 +76,6 @@ namespace Btrfs.Core
             }
 
             string hidden = "." + prefix + Marker + stamp;
-            string finalPath = parentPath == "/" ? "/" + finalName : parentPath + "/" + finalName;
             int errno = Names.TryMakeDirectory(parent, hidden, mode);
             if (errno != 0)
             {
@@ -71,15 +83,18 @@ namespace Btrfs.Core
             }
 
             SafeFileDescriptor? fd = Names.TryOpenDirectory(parent, hidden, noFollow: true, out errno);
-            if (fd is null)
+            // (btrfs counts one link for every directory, and files are created with the filesystem uid,
+            // which may differ from the effective one: emptiness and the free lock are what can be checked.)
+            if (fd is null || FileStatus.Of(fd) is not { IsDirectory: true } st || DirectoryListing.Names(fd).Count != 0 || !Locks.TryLockExclusive(fd))
             {
-                _ = Names.TryRemoveDirectory(parent, hidden);
-                throw FileOperationException.FromErrno(errno, "openat", finalPath, "Cannot open the new directory", "Nothing was created.");
+                // Not the new empty directory just made (someone swapped the name): it is left alone.
+                fd?.Dispose();
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, errno, "openat", finalPath, $"Cannot build '{finalPath}': the hidden directory just created beside it was replaced by something else. Nothing of it was touched; run it again.");
             }
 
             // Best effort: without user extended attributes the directory is simply never removed as a leftover.
             _ = Xattrs.TrySet(fd, TemporaryFile.MarkerAttribute, Encoding.ASCII.GetBytes(stamp));
-            var staging = new StagingDirectory(parent, fd, hidden, finalName, finalPath, stamp);
+            var staging = new StagingDirectory(parent, fd, st, hidden, finalName, finalPath);
             staging.RemovedLeftovers = staging.RemoveLeftovers();
             return staging;
         }
@@ -91,7 +106,11 @@ namespace Btrfs.Core
         /// </summary>
         internal void Publish()
         {
-            Xattrs.TryRemove(Handle, TemporaryFile.MarkerAttribute); // a published tree carries no marker
+            if (FileStatus.OfAt(parent, hiddenName) is not FileStatus now || !now.SameInode(status))
+            {
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "renameat2", FinalPath, $"Cannot give the copied tree the name '{FinalPath}': its hidden directory was renamed or replaced by someone else meanwhile. Nothing was renamed.");
+            }
+
             int errno = Names.TryRenameNoReplace(parent, hiddenName, finalName);
             if (errno == Errno.EEXIST || errno == Errno.ENOTEMPTY)
             {
@@ -104,67 +123,110 @@ namespace Btrfs.Core
             }
 
             published = true;
+            Xattrs.TryRemove(Handle, TemporaryFile.MarkerAttribute); // a published tree carries no marker
         }
 
         /// <inheritdoc/>
         public void Dispose()
         {
-            Handle.Dispose();
             if (!published)
             {
-                RemoveTree(parent, hiddenName);
-            }
-        }
-
-        /// <summary>
-        /// Removes <paramref name="name"/> in <paramref name="dir"/> and, for a directory, everything below it,
-        /// through descriptors only (every directory opened with O_NOFOLLOW relative to its parent: a
-        /// symbolic link is removed, never followed). Best effort: what cannot be removed stays.
-        /// </summary>
-        private static void RemoveTree(SafeFileDescriptor dir, string name)
-        {
-            SafeFileDescriptor? fd = Names.TryOpenDirectory(dir, name, noFollow: true, out _);
-            if (fd is null)
-            {
-                _ = Names.TryRemove(dir, name);
-                return;
-            }
-
-            using (fd)
-            {
-                foreach (string entry in DirectoryListing.Names(fd))
+                // Through the descriptor it built with, and its name removed only while it still leads there.
+                RemoveContents(Handle, status);
+                if (FileStatus.OfAt(parent, hiddenName) is FileStatus now && now.SameInode(status))
                 {
-                    if (FileStatus.OfAt(fd, entry) is { IsDirectory: true })
-                    {
-                        RemoveTree(fd, entry);
-                    }
-                    else
-                    {
-                        _ = Names.TryRemove(fd, entry);
-                    }
+                    _ = Names.TryRemoveDirectory(parent, hiddenName);
                 }
             }
 
-            _ = Names.TryRemoveDirectory(dir, name);
+            Handle.Dispose();
+        }
+
+        /// <summary>
+        /// Empties the directory open as <paramref name="root"/> (of status <paramref name="rootStatus"/>):
+        /// files and symbolic links are unlinked (a link is never followed), subdirectories on the same device
+        /// emptied and removed, each opened relative to its parent with O_NOFOLLOW and checked to be the inode
+        /// listed. Iterative (an explicit stack, one level's names at a time). True when it is empty afterwards.
+        /// </summary>
+        private static bool RemoveContents(SafeFileDescriptor root, FileStatus rootStatus)
+        {
+            bool complete = true;
+            var stack = new Stack<Level>();
+            stack.Push(new Level(root, null, string.Empty, rootStatus, owned: false));
+            try
+            {
+                while (stack.Count > 0)
+                {
+                    Level level = stack.Peek();
+                    if (!level.Listed)
+                    {
+                        // One pass: files and links unlinked, subdirectories remembered (this level's names only).
+                        foreach (string entry in DirectoryListing.Names(level.Dir))
+                        {
+                            if (FileStatus.OfAt(level.Dir, entry) is not FileStatus child)
+                            {
+                                continue;
+                            }
+
+                            if (child.IsDirectory)
+                            {
+                                level.Subdirectories.Enqueue((entry, child));
+                            }
+                            else
+                            {
+                                complete &= Names.TryRemove(level.Dir, entry);
+                            }
+                        }
+
+                        level.Listed = true;
+                    }
+
+                    if (level.Subdirectories.TryDequeue(out (string Name, FileStatus Status) next))
+                    {
+                        SafeFileDescriptor? sub = Names.TryOpenDirectory(level.Dir, next.Name, noFollow: true, out _);
+                        if (sub is null || FileStatus.Of(sub) is not FileStatus now || !now.SameInode(next.Status) || next.Status.DevMajor != rootStatus.DevMajor || next.Status.DevMinor != rootStatus.DevMinor)
+                        {
+                            sub?.Dispose();
+                            complete = false; // swapped meanwhile, or another filesystem mounted there: left alone
+                            continue;
+                        }
+
+                        stack.Push(new Level(sub, level.Dir, next.Name, next.Status, owned: true));
+                        continue;
+                    }
+
+                    stack.Pop();
+                    if (level.Parent is not null)
+                    {
+                        complete &= FileStatus.OfAt(level.Parent, level.Name) is FileStatus again && again.SameInode(level.Status) && Names.TryRemoveDirectory(level.Parent, level.Name);
+                    }
+
+                    level.Dispose();
+                }
+            }
+            finally
+            {
+                while (stack.Count > 0)
+                {
+                    stack.Pop().Dispose();
+                }
+            }
+
+            return complete;
         }
 
         /// <summary>
         /// Removes the hidden trees that runs of this module left in the parent directory when they were
-        /// killed, and only those: a name of the pattern, a directory, the same owner as the one just
-        /// created, the marker matching the name, and no process with the name's pid.
+        /// killed, and only those: a name of the pattern, a directory of the same owner and device as the
+        /// one just created, the marker matching the name, and its lock free (its run is gone).
         /// </summary>
         private List<string> RemoveLeftovers()
         {
             var removed = new List<string>();
-            if (FileStatus.Of(Handle) is not FileStatus mine)
-            {
-                return removed;
-            }
-
             foreach (string n in DirectoryListing.Names(parent))
             {
                 Match m = LeftoverName().Match(n);
-                if (!m.Success || n == hiddenName || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+                if (!m.Success || n == hiddenName)
                 {
                     continue;
                 }
@@ -173,23 +235,48 @@ namespace Btrfs.Core
                 if (fd is null
                     || FileStatus.Of(fd) is not FileStatus st
                     || !st.IsDirectory
-                    || st.Uid != mine.Uid
-                    || st.DevMajor != mine.DevMajor
-                    || st.DevMinor != mine.DevMinor
-                    || Xattrs.TryGetText(fd, TemporaryFile.MarkerAttribute) != m.Groups["stamp"].Value)
+                    || st.Uid != status.Uid
+                    || st.DevMajor != status.DevMajor
+                    || st.DevMinor != status.DevMinor
+                    || Xattrs.TryGetText(fd, TemporaryFile.MarkerAttribute) != m.Groups["stamp"].Value
+                    || Directory.Exists("/proc/" + m.Groups["pid"].Value)
+                    || !Locks.TryLockExclusive(fd))
                 {
-                    continue;
+                    continue; // not proven ours, or its run still lives (it holds the lock)
                 }
 
-                // The name must still lead to the directory just examined.
-                if (FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st))
+                // Through the descriptor just examined; the name removed only while it still leads there.
+                if (RemoveContents(fd, st) && FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st) && Names.TryRemoveDirectory(parent, n))
                 {
-                    RemoveTree(parent, n);
                     removed.Add(n);
                 }
             }
 
             return removed;
+        }
+
+        /// <summary>A directory being emptied: its descriptor, where it is, and the subdirectories still to empty.</summary>
+        private sealed class Level(SafeFileDescriptor dir, SafeFileDescriptor? parent, string name, FileStatus status, bool owned) : IDisposable
+        {
+            internal SafeFileDescriptor Dir { get; } = dir;
+
+            internal SafeFileDescriptor? Parent { get; } = parent;
+
+            internal string Name { get; } = name;
+
+            internal FileStatus Status { get; } = status;
+
+            internal bool Listed { get; set; }
+
+            internal Queue<(string Name, FileStatus Status)> Subdirectories { get; } = new();
+
+            public void Dispose()
+            {
+                if (owned)
+                {
+                    Dir.Dispose();
+                }
+            }
         }
 
         [GeneratedRegex(@"^\..*\.~btrfs-staging-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]

@@ -141,6 +141,7 @@ namespace Btrfs.Core
             cancel.ThrowIfCancellationRequested();
             SafeFileDescriptor dir = dirFacts.Handle;
             long sharedBytes;
+            FileStatus? identity = null;
             if (options.IsRange && existing is not null)
             {
                 sharedBytes = CloneRangeInPlace();
@@ -161,6 +162,9 @@ namespace Btrfs.Core
                         {
                             MetadataCopy.Copy(source, fd, $"the copy '{destination}'", InodeAttributes.Get(fd, destination), InodeFlags.None, includeXattrs: false);
                         }
+
+                        WriteBackCopiedData(fd);
+                        identity = FileStatus.Of(fd);
                     }
                     catch
                     {
@@ -181,6 +185,9 @@ namespace Btrfs.Core
                 {
                     MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
                 }
+
+                WriteBackCopiedData(temp.Handle);
+                identity = FileStatus.Of(temp.Handle);
 
                 // No fsync per file: the name appears only with the clone complete (one transaction on
                 // btrfs and xfs), so a crash leaves the file whole or absent; Flush syncs once at the end.
@@ -210,10 +217,23 @@ namespace Btrfs.Core
                 Source = source.Path,
                 Length = Length,
                 SharedBytesKnown = sharedBytes,
+                Identity = identity,
                 CanShare = dirFacts.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4,
                 Method = Method,
                 Duration = clock.Elapsed,
             };
+        }
+
+        /// <summary>
+        /// A copy (the Copy fallback) is written back before it gets its name: a clone is metadata that the
+        /// filesystem orders before the name, copied data is not, and a crash must never show a short file.
+        /// </summary>
+        private void WriteBackCopiedData(SafeFileDescriptor fd)
+        {
+            if (Method == ReflinkMethod.Copy)
+            {
+                Files.Sync(fd, destination, "Cannot write back the copy", "Nothing was left behind.");
+            }
         }
 
         /// <inheritdoc/>

@@ -87,6 +87,9 @@ namespace Btrfs.Core
         /// <summary>False where the destination's filesystem has no FIEMAP (a copy onto tmpfs): nothing is shared there.</summary>
         internal bool CanShare { get; init; } = true;
 
+        /// <summary>The copy's inode: SharedBytes measures the file at Path only while it is still that copy.</summary>
+        internal FileStatus? Identity { get; init; }
+
         /// <summary>Reflink, or Copy when the data had to be copied.</summary>
         public ReflinkMethod Method { get; init; }
 
@@ -105,7 +108,9 @@ namespace Btrfs.Core
             try
             {
                 using OpenFile file = OpenFile.Open(Path, OpenOptions.NoFollow);
-                return Fiemap.Shared(file.Handle, Path).Bytes;
+                return Identity is FileStatus made && !file.Status.SameInode(made)
+                    ? 0 // the name now holds another file: the copy made is gone
+                    : Fiemap.Shared(file.Handle, Path).Bytes;
             }
             catch (FileOperationException)
             {
@@ -146,7 +151,7 @@ namespace Btrfs.Core
 
         /// <summary>
         /// True: the destination did not exist, so the tree was built under a hidden name beside it and
-        /// appeared whole with one rename. False: it existed and the files were added to it one by one,
+        /// appeared with one rename when the copy had finished (entries that failed are counted in Errors). False: it existed and the files were added to it one by one,
         /// each appearing whole under its name.
         /// </summary>
         public bool AppearedWhole { get; init; }

@@ -65,6 +65,9 @@ namespace Btrfs.Core
         /// <summary>Set by <see cref="TreeMirror.MakeDirectory"/>: the directory exists now and its contents can be made.</summary>
         internal bool Made { get; set; }
 
+        /// <summary>Set by <see cref="TreeMirror.MakeDirectory"/> when the directory did not exist and was created (not merged into).</summary>
+        internal bool Created { get; set; }
+
         /// <summary>Set when making the directory failed: its contents are skipped without more errors.</summary>
         internal bool Failed { get; set; }
 
@@ -297,6 +300,7 @@ namespace Btrfs.Core
                 if (created)
                 {
                     session.CreatedDirectory(item.Target);
+                    item.Created = true;
                 }
 
                 if (FileStatus.Of(fd) is FileStatus made)
@@ -318,8 +322,11 @@ namespace Btrfs.Core
         /// <summary>What the command should tell the user: the leftovers of killed runs removed.</summary>
         internal List<string> Notices { get; } = new();
 
-        /// <summary>The tree was built hidden and appears whole at the end (rather than file by file).</summary>
+        /// <summary>The tree was built hidden and appears at the end (rather than file by file).</summary>
         internal bool Staged => staging is not null;
+
+        /// <summary>The hidden tree got its final name (false while it is built, and when that failed).</summary>
+        internal bool Published => staging?.Published ?? false;
 
         /// <summary>The clone of a file item into its (made) destination directory, checked; the caller asks, runs and disposes it.</summary>
         internal ReflinkCopy PrepareFile(MirrorItem item)
@@ -387,6 +394,7 @@ namespace Btrfs.Core
             }
 
             rootEntry = item.Entry;
+            item.Created = true;
             item.TargetHandle = fd;
             item.SourceStatus = st;
             item.Made = true;
