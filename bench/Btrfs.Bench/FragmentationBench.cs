@@ -36,9 +36,10 @@ namespace Btrfs.Bench
                     Fragment(b, 200 << 20, 60_000, seed: 11);
                     Program.Sh("sync");
                     long before = Extents(a);
-                    if (before != Extents(b) || before < 40_000)
+                    long beforeAnchor = Extents(b);
+                    if (Math.Abs(before - beforeAnchor) > before / 100 || before < 40_000) // the same writes; FIEMAP may merge a neighbour differently
                     {
-                        throw new InvalidOperationException($"the copies differ or are not fragmented enough: {before} / {Extents(b)} extents");
+                        throw new InvalidOperationException($"the copies differ or are not fragmented enough: {before} / {beforeAnchor} extents");
                     }
 
                     double tm = 0, ta = 0;
