@@ -2,7 +2,6 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
-    using System.Globalization;
     using System.IO;
     using System.Text;
     using System.Text.RegularExpressions;
@@ -67,15 +66,8 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "mkdirat", finalPath, $"Cannot create '{finalPath}': its name is longer than the 255 bytes a file name may have (NAME_MAX). Give a shorter name. Nothing was created.");
             }
 
-            string stamp = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
-                + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
-            string prefix = finalName;
-            while (Encoding.UTF8.GetByteCount(prefix) > 200)
-            {
-                prefix = prefix[..^1];
-            }
-
-            string hidden = "." + prefix + Marker + stamp;
+            string stamp = TemporaryFile.NewStamp();
+            string hidden = TemporaryFile.HiddenName(finalName, Marker, stamp);
             int errno = Names.TryMakeDirectory(parent, hidden, mode);
             if (errno != 0)
             {

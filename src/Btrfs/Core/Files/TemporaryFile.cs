@@ -52,8 +52,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180)
         {
-            string stamp = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
-                + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+            string stamp = NewStamp();
             if (!forceNamed)
             {
                 if (Names.TryCreateUnnamed(dir, mode, out int errno) is SafeFileDescriptor fd)
@@ -67,7 +66,7 @@ namespace Btrfs.Core
                 }
             }
 
-            string hidden = HiddenName(name, stamp);
+            string hidden = HiddenName(name, Marker, stamp);
             SafeFileDescriptor named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno) ?? throw CreateFailure(createErrno, dirPath, name);
 
             var temp = new TemporaryFile(dir, named, hidden, stamp) { WasNamedFromStart = true };
@@ -343,7 +342,7 @@ namespace Btrfs.Core
             }
 
             Mark();
-            string hidden = HiddenName(name, stamp);
+            string hidden = HiddenName(name, Marker, stamp);
             int errno = Names.TryLink(Handle, dir, hidden);
             if (errno != 0)
             {
@@ -358,7 +357,13 @@ namespace Btrfs.Core
                 ? new FileOperationException(FileErrorKind.AlreadyExists, errno, "linkat", path, $"Cannot create '{path}': a file of that name appeared meanwhile. It was left as it is; the new file was discarded.")
                 : FileOperationException.FromErrno(errno, "linkat", path, "Cannot create", "Nothing was left behind.");
 
-        private static string HiddenName(string name, string stamp)
+        /// <summary>What makes a hidden name this run's: its pid and 32 random bits ("1234-0badc0de"), also the marker's value.</summary>
+        internal static string NewStamp() =>
+            Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
+            + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+
+        /// <summary>".NAME" + <paramref name="marker"/> + <paramref name="stamp"/>, the name cut so the whole stays within NAME_MAX.</summary>
+        internal static string HiddenName(string name, string marker, string stamp)
         {
             // NAME_MAX is 255 bytes: keep a recognizable prefix of the name.
             string prefix = name;
@@ -367,7 +372,7 @@ namespace Btrfs.Core
                 prefix = prefix[..^1];
             }
 
-            return "." + prefix + Marker + stamp;
+            return "." + prefix + marker + stamp;
         }
 
         private static FileOperationException CreateFailure(int errno, string dirPath, string name) =>
