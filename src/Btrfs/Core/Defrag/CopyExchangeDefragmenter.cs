@@ -25,34 +25,40 @@ namespace Btrfs.Core
     /// <item>ext4: EXT4_IOC_MOVE_EXT, which copies each page itself under its locks, in steps.</item>
     /// </list>
     /// The inode stays the same (this is an exchange, not a replacement); the unnamed file ends up with
-    /// the old extents and frees them when closed. Whole-file only. The calls themselves are
-    /// <see cref="XfsExchange"/>, <see cref="Clone.Dedupe"/> and <see cref="Ext4MoveExtents"/>.
+    /// the old extents and frees them when closed. Whole-file only. This class holds what both share
+    /// (the plan, the unnamed copy, its preallocation); <see cref="XfsDefragmenter"/> and
+    /// <see cref="Ext4Defragmenter"/> the exchange itself.
     /// </summary>
-    public sealed class CopyExchangeDefragmenter : Defragmenter
+    public abstract class CopyExchangeDefragmenter : Defragmenter
     {
-        private readonly DefragMethod method;
-        private readonly int blockSize;
-        private long copyExtents;
-
-        /// <summary>Bytes per FIDEDUPERANGE step: both files stay locked for a step, so not the kernel's 1 GiB.</summary>
-        internal const long DedupeStep = 64L << 20;
-
-        private readonly XfsFeatures xfsFeatures;
-
-        internal CopyExchangeDefragmenter(OpenFile file, DefragOptions options)
+        private protected CopyExchangeDefragmenter(OpenFile file, DefragOptions options)
             : base(file, options)
         {
-            xfsFeatures = file.FileSystem.Kind == FileSystemKind.Xfs ? XfsExchange.Features(file.Handle) : XfsFeatures.None;
-            method = file.FileSystem.Kind == FileSystemKind.Ext4 ? DefragMethod.Ext4MoveExtents
-                : xfsFeatures.HasFlag(XfsFeatures.ExchangeRange) ? DefragMethod.XfsExchangeRange
-                : xfsFeatures.HasFlag(XfsFeatures.ReverseMapping) ? DefragMethod.XfsSwapExtents
-                : xfsFeatures.HasFlag(XfsFeatures.Reflink) ? DefragMethod.XfsDedupeRange
-                : DefragMethod.XfsSwapExtents;
-            blockSize = (int)Clone.BlockSize(file.Handle);
+            BlockSize = (int)Clone.BlockSize(file.Handle);
         }
 
-        /// <inheritdoc/>
-        public override DefragMethod Method => method;
+        /// <summary>The filesystem's block size (statfs): allocations and steps align to it.</summary>
+        private protected int BlockSize { get; }
+
+        /// <summary>Extents the preallocated copy got (fewer than the file's, or the file is left alone).</summary>
+        private protected long CopyExtents { get; private set; }
+
+        /// <summary>Bytes the exchange rewrites, from the figures before (all that extents cover, or only written data).</summary>
+        private protected abstract long BytesRewritten(FragmentationCounter before);
+
+        /// <summary>The copy keeps the file's size while it is preallocated (xfs) rather than getting it (ext4, whose MOVE_EXT needs it).</summary>
+        private protected virtual bool CopyKeepsSize => true;
+
+        /// <summary>A reason this filesystem's kind of exchange leaves the file alone (a warning), or null.</summary>
+        private protected virtual string? RefusalOfThisFileSystem() => null;
+
+        /// <summary>Gives the empty copy what the exchange needs it to share with the file (identity, allocation hints).</summary>
+        private protected virtual void PrepareCopy(OpenFile original, TemporaryFile copy)
+        {
+        }
+
+        /// <summary>Puts the data into the preallocated copy and has the kernel exchange (or move, or remap) the extents.</summary>
+        private protected abstract DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel);
 
         /// <inheritdoc/>
         public override DefragResult Run(Action<long>? progress = null, CancellationToken cancel = default)
@@ -66,37 +72,21 @@ namespace Btrfs.Core
             using OpenFile original = File.ReopenForWriting("Cannot open for defragmenting", "Nothing was changed.")
                 ?? throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", File.Path, $"Cannot defragment '{File.Path}': it was replaced by another file since it was measured. Nothing was changed; run it again.");
             using TemporaryFile copy = CreateDonor();
-            SafeFileDescriptor writable = original.Handle;
             FileStatus status = original.Status;
 
-            // 1. The same identity the kernel checks (owner, project, extent size hints; xfs: the
-            //    extended attributes too, so both attribute forks start at the same offset). A remap
-            //    moves only data extents: the allocation hints are enough.
-            if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
-            {
-                XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
-                MetadataCopy.Copy(original, copy.Handle, File.Path, InodeAttributes.Get(copy.Handle, File.Path), InodeAttributes.Get(writable, File.Path));
-            }
-            else if (method == DefragMethod.XfsDedupeRange)
-            {
-                XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
-            }
+            // 1. What the kernel's exchange needs the two files to share.
+            PrepareCopy(original, copy);
 
             // 2. Allocate the mirror, and give up unless it has fewer extents.
             Mirror(copy.Handle, status.Size);
-            copyExtents = Fiemap.Count(copy.Handle, File.Path, 0, ulong.MaxValue);
-            if (copyExtents >= Before.ExtentCount)
+            CopyExtents = Fiemap.Count(copy.Handle, File.Path, 0, ulong.MaxValue);
+            if (CopyExtents >= Before.ExtentCount)
             {
-                return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {copyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
+                return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {CopyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
             }
 
             cancel.ThrowIfCancellationRequested();
-            return method switch
-            {
-                DefragMethod.Ext4MoveExtents => MoveExtents(copy.Handle, writable, status.Size, progress, cancel),
-                DefragMethod.XfsDedupeRange => CopyAndRemap(original, copy, writable, status, progress, cancel),
-                _ => CopyAndExchange(original, copy.Handle, writable, status, progress, cancel),
-            };
+            return Exchange(original, copy, status, progress, cancel);
         }
 
         /// <inheritdoc/>
@@ -125,20 +115,16 @@ namespace Btrfs.Core
 
             InodeFlags flags = CheckWritable();
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
-            BytesToRewrite = method == DefragMethod.Ext4MoveExtents ? Before.CoveredBytes : Before.WrittenBytes;
+            BytesToRewrite = BytesRewritten(Before);
             BytesNeeded = RoundUp(Before.CoveredBytes);
             if (SkipUnchangeable(flags))
             {
                 return;
             }
 
-            if (method != DefragMethod.Ext4MoveExtents && XfsExchange.IsNoDefrag(File.Handle))
+            if (RefusalOfThisFileSystem() is string refusal)
             {
-                Skip("marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does", warning: true);
-            }
-            else if (method == DefragMethod.XfsSwapExtents && !xfsFeatures.HasFlag(XfsFeatures.ReverseMapping) && Before.ExtentCount > 1)
-            {
-                Skip("on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely", warning: true);
+                Skip(refusal, warning: true);
             }
             else if (Before.Score == 0 || Before.ExtentCount <= Before.BestExtentCount)
             {
@@ -167,7 +153,8 @@ namespace Btrfs.Core
             }
         }
 
-        private long RoundUp(long bytes) => (bytes + blockSize - 1) / blockSize * blockSize;
+        /// <summary><paramref name="bytes"/> rounded up to whole blocks.</summary>
+        private protected long RoundUp(long bytes) => (bytes + BlockSize - 1) / BlockSize * BlockSize;
 
         /// <summary>The unnamed donor file, in the file's own directory (the descriptor it was opened relative to).</summary>
         private TemporaryFile CreateDonor()
@@ -184,7 +171,7 @@ namespace Btrfs.Core
         private void Mirror(SafeFileDescriptor copy, long size)
         {
             long end = RoundUp(size);
-            bool keepSize = method != DefragMethod.Ext4MoveExtents;
+            bool keepSize = CopyKeepsSize;
             long runStart = -1, runEnd = -1;
             foreach (RawExtent e in Fiemap.Read(File, 0, (ulong)end, sync: false))
             {
@@ -205,7 +192,7 @@ namespace Btrfs.Core
             }
 
             Allocate(copy, keepSize, runStart, runEnd, size);
-            if (method == DefragMethod.Ext4MoveExtents && Files.TryTruncate(copy, size) is int errno and not 0)
+            if (!keepSize && Files.TryTruncate(copy, size) is int errno and not 0)
             {
                 throw DataCopy.Failure(errno, "ftruncate", File.Path, 0, size);
             }
@@ -219,125 +206,5 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>xfs: records the file's state, copies the data into the mirror, and has the kernel exchange the extents if the file did not change.</summary>
-        private DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
-        {
-            CommitStamp stamp = method == DefragMethod.XfsExchangeRange ? XfsExchange.StartCommit(writable, File.Path, "Nothing was changed.") : default;
-            long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
-            if (Files.TrySync(copy) is int syncErrno and not 0)
-            {
-                throw DataCopy.Failure(syncErrno, "fsync", File.Path, copied, status.Size);
-            }
-
-            cancel.ThrowIfCancellationRequested();
-            (string operation, int errno) = method == DefragMethod.XfsExchangeRange
-                ? ("XFS_IOC_COMMIT_RANGE", XfsExchange.TryCommit(writable, stamp, copy, status.Size))
-                : ("XFS_IOC_SWAPEXT", XfsExchange.TrySwapExtents(writable, copy, status));
-            if (errno != 0)
-            {
-                return errno switch
-                {
-                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
-                    Errno.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
-                    _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
-                };
-            }
-
-            if (method == DefragMethod.XfsExchangeRange)
-            {
-                // The commit records the exchange like a write (new modification and change times): give the modification and access times back.
-                Metadata.SetTimes(writable, status.AccessTime, status.ModifyTime, File.Path, "The extents were exchanged, but cannot restore the modification time of");
-            }
-
-            return Finished(method, $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and exchanged the extents", copied, SharedBytesToUnshare);
-        }
-
-        /// <summary>
-        /// xfs with reflink: copies the data into the contiguous mirror, then has the kernel remap each
-        /// step of the file onto it (FIDEDUPERANGE: donor as source, the file as destination), which it
-        /// does only where the bytes are still equal, under both files' locks. Each step is an ordinary
-        /// logged remap, so a crash at any moment leaves the filesystem recoverable and the file's data
-        /// whole (partly on old extents, partly on new ones). The unnamed donor is closed before the
-        /// file is measured again: the file then holds the new extents alone.
-        /// </summary>
-        private DefragResult CopyAndRemap(OpenFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
-        {
-            // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
-            // both) the second.
-            long total = Math.Max(1, BytesToRewrite);
-            long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
-            long done = 0, differing = 0;
-            foreach (ByteRange range in DataCopy.DataRanges(writable, status.Size, File.Path))
-            {
-                for (long at = range.Start; at < range.End;)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    long n = Math.Min(DedupeStep, range.End - at);
-                    differing += Remap(donor.Handle, writable, at, n, done == 0);
-
-                    // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
-                    at += n;
-                    done += n;
-                    progress?.Invoke((total + Math.Min(done, total)) / 2);
-                }
-            }
-
-            donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
-            string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {copyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
-                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
-            return Finished(method, reason, copied, SharedBytesToUnshare);
-        }
-
-        /// <summary>
-        /// One FIDEDUPERANGE step; where the kernel finds the bytes differ (a writer changed them since
-        /// the copy), the step is halved down to 1 MiB so the rest is still remapped. Returns the bytes
-        /// left as they were.
-        /// </summary>
-        private long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
-        {
-            DedupeOutcome outcome = Clone.Dedupe(donor, at, n, writable, at);
-            if (outcome.Errno != 0)
-            {
-                throw FileOperationException.FromErrno(outcome.Errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
-            }
-
-            if (!outcome.Differs)
-            {
-                return 0;
-            }
-
-            const long Smallest = 1L << 20;
-            if (n <= Smallest)
-            {
-                return n;
-            }
-
-            long half = (n / 2 + blockSize - 1) / blockSize * blockSize;
-            return Remap(donor, writable, at, half, first) + Remap(donor, writable, at + half, n - half, false);
-        }
-
-        /// <summary>ext4: moves the mirror's blocks under the file's data, one step at a time; the kernel copies each page.</summary>
-        private DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
-        {
-            Files.Sync(writable, File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
-            long stepBlocks = Math.Max(1, Options.StepSize / blockSize);
-            long moved = 0;
-            foreach (RawExtent e in Fiemap.Read(donor, File.Path, 0, (ulong)RoundUp(size), sync: false))
-            {
-                long first = (long)e.Logical / blockSize;
-                long last = (Math.Min((long)e.End, RoundUp(size)) + blockSize - 1) / blockSize;
-                for (long block = first; block < last;)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    long n = Ext4MoveExtents.Move(writable, donor, block, Math.Min(stepBlocks, last - block), blockSize, File.Path, "The data is intact; the file may be partly defragmented.");
-                    block += n;
-                    moved += n * blockSize;
-                    progress?.Invoke(Math.Min(moved, BytesToRewrite));
-                }
-            }
-
-            long movedBytes = Math.Min(moved, BytesToRewrite);
-            return Finished(method, $"moved {SizeFormatter.Format(movedBytes)} into {copyExtents} new extent(s)", movedBytes, 0);
-        }
     }
 }

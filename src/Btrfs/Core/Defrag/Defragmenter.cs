@@ -82,7 +82,8 @@ namespace Btrfs.Core
                 d = file.FileSystem.Kind switch
                 {
                     FileSystemKind.Btrfs => new BtrfsDefragmenter(file, options),
-                    FileSystemKind.Xfs or FileSystemKind.Ext4 => new CopyExchangeDefragmenter(file, options),
+                    FileSystemKind.Xfs => new XfsDefragmenter(file, options),
+                    FileSystemKind.Ext4 => new Ext4Defragmenter(file, options),
                     _ => throw new FileOperationException(
                         FileErrorKind.NotSupported,
                         Errno.EOPNOTSUPP,

@@ -1,0 +1,163 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Threading;
+    using Btrfs.Interop;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// xfs's exchange for <see cref="CopyExchangeDefragmenter"/>, chosen by the filesystem's features:
+    /// XFS_IOC_START_COMMIT/COMMIT_RANGE where it can exchange ranges, XFS_IOC_SWAPEXT with rmapbt, and
+    /// otherwise, with reflink, a remap onto the copy with FIDEDUPERANGE (see the base class for why);
+    /// an xfs with neither reflink nor rmapbt is left alone. The calls are <see cref="XfsExchange"/> and
+    /// <see cref="Clone.Dedupe"/>.
+    /// </summary>
+    public sealed class XfsDefragmenter : CopyExchangeDefragmenter
+    {
+        /// <summary>Bytes per FIDEDUPERANGE step: both files stay locked for a step, so not the kernel's 1 GiB.</summary>
+        internal const long DedupeStep = 64L << 20;
+
+        private readonly XfsFeatures features;
+        private readonly DefragMethod method;
+
+        internal XfsDefragmenter(OpenFile file, DefragOptions options)
+            : base(file, options)
+        {
+            features = XfsExchange.Features(file.Handle);
+            method = features.HasFlag(XfsFeatures.ExchangeRange) ? DefragMethod.XfsExchangeRange
+                : features.HasFlag(XfsFeatures.ReverseMapping) ? DefragMethod.XfsSwapExtents
+                : features.HasFlag(XfsFeatures.Reflink) ? DefragMethod.XfsDedupeRange
+                : DefragMethod.XfsSwapExtents;
+        }
+
+        /// <inheritdoc/>
+        public override DefragMethod Method => method;
+
+        /// <inheritdoc/>
+        private protected override long BytesRewritten(FragmentationCounter before) => before.WrittenBytes;
+
+        /// <inheritdoc/>
+        private protected override string? RefusalOfThisFileSystem() =>
+            XfsExchange.IsNoDefrag(File.Handle) ? "marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does"
+            : method == DefragMethod.XfsSwapExtents && !features.HasFlag(XfsFeatures.ReverseMapping) && Before.ExtentCount > 1
+                ? "on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely"
+            : null;
+
+        /// <summary>
+        /// The same identity the kernel checks (owner, project, extent size hints; for an exchange the
+        /// extended attributes too, so both attribute forks start at the same offset). A remap moves only
+        /// data extents: the allocation hints are enough.
+        /// </summary>
+        private protected override void PrepareCopy(OpenFile original, TemporaryFile copy)
+        {
+            XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
+            if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
+            {
+                MetadataCopy.Copy(original, copy.Handle, File.Path, InodeAttributes.Get(copy.Handle, File.Path), InodeAttributes.Get(original.Handle, File.Path));
+            }
+        }
+
+        /// <inheritdoc/>
+        private protected override DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel) =>
+            method == DefragMethod.XfsDedupeRange
+                ? CopyAndRemap(original, copy, original.Handle, status, progress, cancel)
+                : CopyAndExchange(original, copy.Handle, original.Handle, status, progress, cancel);
+
+        /// <summary>xfs: records the file's state, copies the data into the mirror, and has the kernel exchange the extents if the file did not change.</summary>
+        private DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        {
+            CommitStamp stamp = method == DefragMethod.XfsExchangeRange ? XfsExchange.StartCommit(writable, File.Path, "Nothing was changed.") : default;
+            long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
+            if (Files.TrySync(copy) is int syncErrno and not 0)
+            {
+                throw DataCopy.Failure(syncErrno, "fsync", File.Path, copied, status.Size);
+            }
+
+            cancel.ThrowIfCancellationRequested();
+            (string operation, int errno) = method == DefragMethod.XfsExchangeRange
+                ? ("XFS_IOC_COMMIT_RANGE", XfsExchange.TryCommit(writable, stamp, copy, status.Size))
+                : ("XFS_IOC_SWAPEXT", XfsExchange.TrySwapExtents(writable, copy, status));
+            if (errno != 0)
+            {
+                return errno switch
+                {
+                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Errno.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
+                    _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
+                };
+            }
+
+            if (method == DefragMethod.XfsExchangeRange)
+            {
+                // The commit records the exchange like a write (new modification and change times): give the modification and access times back.
+                Metadata.SetTimes(writable, status.AccessTime, status.ModifyTime, File.Path, "The extents were exchanged, but cannot restore the modification time of");
+            }
+
+            return Finished(method, $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and exchanged the extents", copied, SharedBytesToUnshare);
+        }
+
+        /// <summary>
+        /// xfs with reflink: copies the data into the contiguous mirror, then has the kernel remap each
+        /// step of the file onto it (FIDEDUPERANGE: donor as source, the file as destination), which it
+        /// does only where the bytes are still equal, under both files' locks. Each step is an ordinary
+        /// logged remap, so a crash at any moment leaves the filesystem recoverable and the file's data
+        /// whole (partly on old extents, partly on new ones). The unnamed donor is closed before the
+        /// file is measured again: the file then holds the new extents alone.
+        /// </summary>
+        private DefragResult CopyAndRemap(OpenFile original, TemporaryFile donor, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
+        {
+            // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
+            // both) the second.
+            long total = Math.Max(1, BytesToRewrite);
+            long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
+            long done = 0, differing = 0;
+            foreach (ByteRange range in DataCopy.DataRanges(writable, status.Size, File.Path))
+            {
+                for (long at = range.Start; at < range.End;)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    long n = Math.Min(DedupeStep, range.End - at);
+                    differing += Remap(donor.Handle, writable, at, n, done == 0);
+
+                    // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
+                    at += n;
+                    done += n;
+                    progress?.Invoke((total + Math.Min(done, total)) / 2);
+                }
+            }
+
+            donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
+            string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
+                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
+            return Finished(method, reason, copied, SharedBytesToUnshare);
+        }
+
+        /// <summary>
+        /// One FIDEDUPERANGE step; where the kernel finds the bytes differ (a writer changed them since
+        /// the copy), the step is halved down to 1 MiB so the rest is still remapped. Returns the bytes
+        /// left as they were.
+        /// </summary>
+        private long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
+        {
+            DedupeOutcome outcome = Clone.Dedupe(donor, at, n, writable, at);
+            if (outcome.Errno != 0)
+            {
+                throw FileOperationException.FromErrno(outcome.Errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
+            }
+
+            if (!outcome.Differs)
+            {
+                return 0;
+            }
+
+            const long Smallest = 1L << 20;
+            if (n <= Smallest)
+            {
+                return n;
+            }
+
+            long half = (n / 2 + BlockSize - 1) / BlockSize * BlockSize;
+            return Remap(donor, writable, at, half, first) + Remap(donor, writable, at + half, n - half, false);
+        }
+    }
+}
