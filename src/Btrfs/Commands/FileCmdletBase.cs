@@ -25,7 +25,7 @@ namespace Btrfs.Commands
         /// <summary>Name of the literal parameter set.</summary>
         protected const string LiteralPathSet = "LiteralPath";
 
-        /// <summary>Paths to process; wildcards are expanded. Binds strings and the Path property of piped objects.</summary>
+        /// <summary>Paths to process; wildcards given on the command line are expanded. Binds strings and the Path property of piped objects, used literally.</summary>
         [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
@@ -119,8 +119,11 @@ namespace Btrfs.Commands
 
         private IEnumerable<string> ResolvePaths()
         {
-            bool literal = ParameterSetName == LiteralPathSet;
-            foreach (string input in literal ? LiteralPath : Path)
+            // A value that came from the pipeline (a piped string, or the Path property of a piped object
+            // without PSPath) names a file: it is used literally, never expanded as a pattern, which could
+            // reach another file ("x[1].img" matches "x1.img"). Patterns come from the command line only.
+            bool literal = ParameterSetName == LiteralPathSet || MyInvocation.ExpectingInput;
+            foreach (string input in ParameterSetName == LiteralPathSet ? LiteralPath : Path)
             {
                 foreach (string found in Resolve(input, literal))
                 {

@@ -52,6 +52,26 @@ namespace Btrfs.Tests
         };
 
         [SkippableFact]
+        public void APipedPathPropertyOrStringIsUsedLiterallyWhileACommandLinePatternExpands()
+        {
+            // Before: an object with only a Path property (no PSPath) bound to -Path and was expanded as a
+            // pattern: [pscustomobject]@{ Path = 'x[1].img' } reached x1.img and converted it.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "path-property");
+            string named = Path.Combine(dir, "x[1].img"), lookAlike = Path.Combine(dir, "x1.img");
+            FileBuilder.Chunks(named, 2, 4096, 8192, seed: 1);
+            FileBuilder.Chunks(lookAlike, 2, 4096, 8192, seed: 2);
+            FileFacts before = FileFacts.Of(lookAlike);
+
+            PwshResult r = Pwsh.Run("[pscustomobject]@{ Path = $n } | ConvertTo-NoCow -PassThru -Confirm:$false; $n | Test-NoCow -Detailed", ("n", named));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { named, named }, r.Objects<Btrfs.Core.NoCowStatus>().Select(o => o.Path));
+            Assert.Equal(before, FileFacts.Of(lookAlike));
+
+            // A pattern typed on the command line still expands: x[1].img matches x1.img only.
+            Assert.Equal(new[] { lookAlike }, Pwsh.Run("Test-NoCow -Path $p -Detailed", ("p", Path.Combine(dir, "x[1].img"))).Objects<Btrfs.Core.NoCowStatus>().Select(o => o.Path));
+        }
+
+        [SkippableFact]
         public void EveryPipedObjectReachesExactlyTheFileItNames()
         {
             // Before: the Path property bound to -Path, so 'x[1].img' (a character class) changed x1.img.
