@@ -170,8 +170,8 @@ namespace Btrfs.Commands
             string destRoot = Directory.Exists(DestinationPath) ? System.IO.Path.Combine(DestinationPath, System.IO.Path.GetFileName(root)) : DestinationPath;
             var clock = System.Diagnostics.Stopwatch.StartNew();
 
-            // Without -PassThru nobody sees a file before the tree is complete: a new destination is built
-            // hidden beside its name and appears whole with one rename.
+            // Without -PassThru nobody sees a file before the copy has finished: a new destination is built
+            // hidden beside its name and appears with one rename at the end.
             using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent, Filter, stage: !PassThru.IsPresent);
 
             // Files first (a listing, nothing opened or examined), so progress has a percentage.
