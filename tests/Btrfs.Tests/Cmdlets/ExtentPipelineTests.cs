@@ -40,13 +40,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void StringsBindByValueAndWildcardsExpand()
+        public void PipedStringsNameFilesLiterallyAndPatternsExpandOnTheCommandLine()
         {
+            // A piped string names a file, as a piped object does: never expanded as a pattern (a name like
+            // "x[1].img" must not reach "x1.img"). Patterns are for the command line.
             string dir = TwoFiles(out string a, out string b);
-            PwshResult r = Pwsh.Run("$pattern | Get-BtrfsExtent", ("pattern", Path.Combine(dir, "*.img")));
-            Assert.Empty(r.Errors);
-            Assert.Equal(new[] { a, b }, r.Objects<FileExtent>().Select(x => x.Path).Distinct().OrderBy(x => x, StringComparer.Ordinal));
-            Assert.Equal(8, r.Output.Count);
+            PwshResult piped = Pwsh.Run("$pattern | Get-BtrfsExtent", ("pattern", Path.Combine(dir, "*.img")));
+            Assert.Empty(piped.Output);
+            ErrorRecord e = Assert.Single(piped.Errors);
+            Assert.Equal(Path.Combine(dir, "*.img"), e.TargetObject);
+            Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category);
+
+            PwshResult literal = Pwsh.Run("$a | Get-BtrfsExtent", ("a", a));
+            Assert.Empty(literal.Errors);
+            Assert.All(literal.Objects<FileExtent>(), x => Assert.Equal(a, x.Path));
+
+            PwshResult typed = Pwsh.Run("Get-BtrfsExtent -Path $pattern", ("pattern", Path.Combine(dir, "*.img")));
+            Assert.Empty(typed.Errors);
+            Assert.Equal(new[] { a, b }, typed.Objects<FileExtent>().Select(x => x.Path).Distinct().OrderBy(x => x, StringComparer.Ordinal));
+            Assert.Equal(8, typed.Output.Count);
         }
 
         [SkippableFact]
