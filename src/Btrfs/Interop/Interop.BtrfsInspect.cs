@@ -31,6 +31,9 @@ namespace Btrfs.Interop
         internal const ulong BTRFS_LAST_FREE_OBJECTID = unchecked((ulong)-256L);
 
         internal const uint BTRFS_EXTENT_DATA_KEY = 108;
+
+        /// <summary>The key type of an inode's btrfs_inode_item (its size at byte 16).</summary>
+        internal const uint BTRFS_INODE_ITEM_KEY = 1;
         internal const uint BTRFS_ROOT_BACKREF_KEY = 144;
 
         internal const byte BTRFS_FILE_EXTENT_INLINE = 0;

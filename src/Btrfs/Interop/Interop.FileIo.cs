@@ -2,7 +2,7 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>Data I/O on descriptors: pread/pwrite, lseek (SEEK_DATA/SEEK_HOLE), fsync, ftruncate, posix_fadvise.</summary>
+    /// <summary>Data I/O on descriptors: pread/pwrite, lseek (SEEK_DATA/SEEK_HOLE), fsync, sync_file_range, ftruncate, posix_fadvise.</summary>
     internal static partial class Libc
     {
         internal const int SEEK_SET = 0;
@@ -30,6 +30,12 @@ namespace Btrfs.Interop
         /// <summary>syncfs(2): writes back everything of the filesystem the descriptor is on.</summary>
         [LibraryImport(Name, EntryPoint = "syncfs", SetLastError = true)]
         internal static partial int SyncFs(SafeFileDescriptor fd);
+
+        /// <summary>sync_file_range flag: start writing back the range's dirty pages, without waiting.</summary>
+        internal const uint SYNC_FILE_RANGE_WRITE = 2;
+
+        [LibraryImport(Name, EntryPoint = "sync_file_range", SetLastError = true)]
+        internal static partial int SyncFileRange(SafeFileDescriptor fd, long offset, long nbytes, uint flags);
 
         [LibraryImport(Name, EntryPoint = "fsync", SetLastError = true)]
         internal static partial int FSync(SafeFileDescriptor fd);

@@ -75,6 +75,12 @@ namespace Btrfs.Kernel
     }
 
     /// <summary>
+    /// One item of <see cref="BtrfsFileExtents.ReadInodes"/>: an inode's btrfs_inode_item (its size and
+    /// whether it is a regular file) or one of its file extent items; other item types are not returned.
+    /// </summary>
+    internal readonly record struct BtrfsInodeExtentItem(ulong Inode, bool IsInodeItem, long Size, bool IsRegular, BtrfsFileExtentRecord Extent);
+
+    /// <summary>
     /// Reads a file's EXTENT_DATA items from its subvolume tree with TREE_SEARCH_V2 (as compsize
     /// does), paging until they end; nothing is kept between items. btrfs only, root only.
     /// </summary>
@@ -122,5 +128,47 @@ namespace Btrfs.Kernel
                 }
             }
         }
+
+        /// <summary>
+        /// The inode items and file extent items of the inodes <paramref name="first"/> to
+        /// <paramref name="last"/> of the subvolume holding the directory <paramref name="directory"/>,
+        /// in key order (an inode's item before its extents), in as few TREE_SEARCH_V2 calls as the
+        /// buffer allows: many files without opening any. The other items of those inodes (names,
+        /// extended attributes, directory entries) are skipped. btrfs only, root only; errors name
+        /// <paramref name="path"/>.
+        /// </summary>
+        internal static IEnumerable<BtrfsInodeExtentItem> ReadInodes(SafeFileDescriptor directory, string path, ulong first, ulong last)
+        {
+            ArgumentNullException.ThrowIfNull(directory);
+            foreach (BtrfsInodeExtentItem item in BtrfsSearch.Search(directory, path, 0, first, last, Libc.BTRFS_INODE_ITEM_KEY, Libc.BTRFS_EXTENT_DATA_KEY, 0, ulong.MaxValue, ParseInodeItem))
+            {
+                if (item.Inode != 0)
+                {
+                    yield return item;
+                }
+            }
+        }
+
+        /// <summary>An inode item or an extent item; anything else as the default (Inode 0), which <see cref="ReadInodes"/> drops.</summary>
+        private static BtrfsInodeExtentItem ParseInodeItem(in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d)
+        {
+            if (h.Type == Libc.BTRFS_EXTENT_DATA_KEY)
+            {
+                return new BtrfsInodeExtentItem(h.ObjectId, false, 0, true, BtrfsFileExtentRecord.Parse(h.Offset, d));
+            }
+
+            if (h.Type == Libc.BTRFS_INODE_ITEM_KEY && d.Length >= InodeItemModeOffset + 4)
+            {
+                // btrfs_inode_item: generation, transid, size, nbytes, block_group (u64 each), nlink, uid, gid, mode (u32 each).
+                long size = (long)BinaryPrimitives.ReadUInt64LittleEndian(d[InodeItemSizeOffset..]);
+                uint mode = BinaryPrimitives.ReadUInt32LittleEndian(d[InodeItemModeOffset..]);
+                return new BtrfsInodeExtentItem(h.ObjectId, true, size, (mode & 0xF000) == 0x8000, default);
+            }
+
+            return default;
+        }
+
+        private const int InodeItemSizeOffset = 16;
+        private const int InodeItemModeOffset = 52;
     }
 }

@@ -90,7 +90,15 @@ namespace Btrfs.Kernel
         /// item is handed to <paramref name="parse"/> in place: nothing is allocated per item. One pooled
         /// buffer per enumeration, grown when the kernel says an item does not fit (EOVERFLOW).
         /// </summary>
-        internal static IEnumerable<T> Search<T>(OpenFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
+        internal static IEnumerable<T> Search<T>(OpenFile file, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse) =>
+            Search(file.Handle, file.Path, treeId, minObjectId, maxObjectId, minType, maxType, minOffset, maxOffset, parse);
+
+        /// <summary>
+        /// As <see cref="Search{T}(OpenFile, ulong, ulong, ulong, uint, uint, ulong, ulong, ItemParser{T})"/>
+        /// through any descriptor on the filesystem (a directory: tree 0 is then the directory's subvolume),
+        /// naming <paramref name="path"/> in errors.
+        /// </summary>
+        internal static IEnumerable<T> Search<T>(SafeFileDescriptor handle, string path, ulong treeId, ulong minObjectId, ulong maxObjectId, uint minType, uint maxType, ulong minOffset, ulong maxOffset, ItemParser<T> parse)
         {
             byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             var key = new Libc.BtrfsSearchKey
@@ -110,7 +118,7 @@ namespace Btrfs.Kernel
                 while (true)
                 {
                     key.NrItems = uint.MaxValue;
-                    int count = Fetch(file, ref buffer, ref key);
+                    int count = Fetch(handle, path, ref buffer, ref key);
                     if (count == 0)
                     {
                         yield break;
@@ -175,7 +183,7 @@ namespace Btrfs.Kernel
             return value;
         }
 
-        private static unsafe int Fetch(OpenFile file, ref byte[] buffer, ref Libc.BtrfsSearchKey key)
+        private static unsafe int Fetch(SafeFileDescriptor handle, string path, ref byte[] buffer, ref Libc.BtrfsSearchKey key)
         {
             while (true)
             {
@@ -185,7 +193,7 @@ namespace Btrfs.Kernel
                 int errno = 0;
                 fixed (byte* p = buffer)
                 {
-                    rc = Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_TREE_SEARCH_V2, p);
+                    rc = Libc.Ioctl(handle, Libc.BTRFS_IOC_TREE_SEARCH_V2, p);
                     if (rc < 0)
                     {
                         errno = Marshal.GetLastPInvokeError();
@@ -210,7 +218,7 @@ namespace Btrfs.Kernel
                 throw FileOperationException.FromErrno(
                     errno,
                     "BTRFS_IOC_TREE_SEARCH_V2",
-                    file.Path,
+                    path,
                     "Cannot read the btrfs metadata of",
                     errno is Libc.EPERM or Libc.EACCES ? NeedsRoot("TREE_SEARCH") : null);
             }

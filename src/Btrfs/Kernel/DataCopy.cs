@@ -27,6 +27,15 @@ namespace Btrfs.Kernel
         internal const int ChunkSize = 4 << 20;
 
         /// <summary>
+        /// The copy's writeback is started in aligned windows of this size as soon as the copy has passed
+        /// one, so the disk writes while the rest is read instead of all at the final fsync (with much
+        /// memory, the kernel would otherwise wait for the whole file). 128 MiB is the largest extent
+        /// btrfs and ext4 allocate for one write-back, so a window never cuts an extent the final fsync
+        /// would have made whole.
+        /// </summary>
+        internal const long WritebackWindow = 128L << 20;
+
+        /// <summary>
         /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
         /// filesystem without them reports the whole file as data, which is still correct.
         /// </summary>
@@ -115,6 +124,7 @@ namespace Btrfs.Kernel
             try
             {
                 long copied = 0;
+                long unsynced = 0; // start of the first window whose writeback has not been started
                 using IEnumerator<ByteRange> chunks = Chunks(DataRanges(source.Handle, size, source.Path)).GetEnumerator();
                 if (chunks.MoveNext())
                 {
@@ -136,6 +146,12 @@ namespace Btrfs.Kernel
                             WriteFully(target, current, got, chunk.Start, targetName, copied, size);
                             copied += got;
                             progress?.Invoke(copied);
+                            long passed = (chunk.Start + got) / WritebackWindow * WritebackWindow;
+                            if (passed > unsynced)
+                            {
+                                Files.StartWriteback(target, unsynced, passed - unsynced);
+                                unsynced = passed;
+                            }
                         }
 
                         if (!more)

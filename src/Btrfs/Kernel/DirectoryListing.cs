@@ -85,7 +85,7 @@ namespace Btrfs.Kernel
             var names = new List<string>();
             using SafeFileDescriptor? own = Kernel.Names.TryOpenDirectory(dir, ".", noFollow: true, out _);
             using SafeDirectoryStream? stream = own is null ? null : OpenStream(own);
-            while (stream is not null && ReadEntry(stream) is (string name, _))
+            while (stream is not null && ReadEntry(stream) is (string name, _, _))
             {
                 names.Add(name);
             }
@@ -97,11 +97,11 @@ namespace Btrfs.Kernel
         /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
         /// with <paramref name="error"/> set.
         /// </summary>
-        internal (string Name, EntryType Type)? Next(out FileOperationException? error)
+        internal (string Name, EntryType Type, ulong Inode)? Next(out FileOperationException? error)
         {
             error = null;
             Marshal.SetLastPInvokeError(0);
-            if (ReadEntry(stream) is not (string name, byte type))
+            if (ReadEntry(stream) is not (string name, byte type, ulong inode))
             {
                 if (Errno.Last != 0)
                 {
@@ -111,7 +111,7 @@ namespace Btrfs.Kernel
                 return null;
             }
 
-            return (name, Classify(type, name));
+            return (name, Classify(type, name), inode);
         }
 
         /// <summary>What <paramref name="name"/> in this directory is now (fstatat, never following a link).</summary>
@@ -145,7 +145,7 @@ namespace Btrfs.Kernel
             return stream;
         }
 
-        private static unsafe (string Name, byte Type)? ReadEntry(SafeDirectoryStream stream)
+        private static unsafe (string Name, byte Type, ulong Inode)? ReadEntry(SafeDirectoryStream stream)
         {
             while (true)
             {
@@ -161,7 +161,7 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                return (name, d[Libc.DirentTypeOffset]);
+                return (name, d[Libc.DirentTypeOffset], *(ulong*)d); // d_ino is the first field of dirent64
             }
         }
 

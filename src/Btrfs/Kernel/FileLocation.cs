@@ -10,5 +10,12 @@ namespace Btrfs.Kernel
     /// <see cref="Directory"/> is the walker's and valid while the entry is being handled; keep it
     /// longer with <see cref="SafeHandle.DangerousAddRef"/>.
     /// </summary>
-    internal readonly record struct FileLocation(SafeFileDescriptor Directory, string Name, string Path);
+    internal readonly record struct FileLocation(SafeFileDescriptor Directory, string Name, string Path)
+    {
+        /// <summary>
+        /// The inode number the directory listed the name with (d_ino), 0 when not known. Only a hint
+        /// for reading many files' metadata at once: the name may lead elsewhere by the time it is used.
+        /// </summary>
+        internal ulong Inode { get; init; }
+    }
 }

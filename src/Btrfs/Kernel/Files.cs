@@ -15,6 +15,14 @@ namespace Btrfs.Kernel
         internal static void Sync(SafeFileDescriptor fd, string path, string what = "Cannot sync", string? advice = null) =>
             Errno.Check(Libc.FSync(fd), "fsync", path, what, advice);
 
+        /// <summary>
+        /// sync_file_range(SYNC_FILE_RANGE_WRITE): starts writing back the dirty pages of a range without
+        /// waiting, so the disk works while the caller goes on. Only a head start for a later fsync, which
+        /// still decides: an error here is left for that fsync to report.
+        /// </summary>
+        internal static void StartWriteback(SafeFileDescriptor fd, long offset, long length) =>
+            _ = Libc.SyncFileRange(fd, offset, length, Libc.SYNC_FILE_RANGE_WRITE);
+
         /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
         internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
 
@@ -128,6 +136,10 @@ namespace Btrfs.Kernel
             errno = r == 0 ? 0 : Errno.Last;
             return r == 0 || errno is not (Errno.EACCES or Errno.EPERM);
         }
+
+        /// <summary>The filesystem holding an open file or directory (fstatfs); null when it cannot be examined.</summary>
+        internal static FileSystemType? FileSystemOf(SafeFileDescriptor fd) =>
+            Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type) : null;
 
         /// <summary>Bytes an unprivileged writer may still use on the filesystem (statfs f_bavail × f_frsize).</summary>
         internal static long AvailableBytes(SafeFileDescriptor fd, string path)

@@ -154,6 +154,109 @@ namespace Btrfs.Tests
             Assert.Equal(dirTruth.Total.Referenced, recEach.Objects<BtrfsFileUsage>().Sum(u => u.ReferencedBytes));
         }
 
+        /// <summary>
+        /// -Recurse -Summary reads a directory's files together by inode number, without opening them:
+        /// the figures must still be compsize's where that is hardest. Hard links (a second name in the
+        /// same directory and one elsewhere), files between subdirectories full of entries (their items
+        /// lie between the files' inode numbers), a nested subvolume and a snapshot of it (other trees),
+        /// empty files and a file far away in inode numbers.
+        /// </summary>
+        [SkippableFact]
+        public void RecursiveSummaryReadByInodeMatchesCompsizeWithLinksSubvolumesAndSnapshots()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-inodes");
+            string mixed = Path.Combine(dir, "mixed");
+            Directory.CreateDirectory(mixed);
+            for (int i = 0; i < 40; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(mixed, $"f{i}.bin"), FileBuilder.RandomBytes((i % 7) * 5000, 100 + i));
+                if (i % 10 == 0)
+                {
+                    string sub = Path.Combine(mixed, $"sub{i}");
+                    Directory.CreateDirectory(sub);
+                    for (int k = 0; k < 30; k++)
+                    {
+                        File.Create(Path.Combine(sub, $"entry-with-a-long-name-{k}")).Dispose();
+                    }
+                }
+            }
+
+            Shell.Run("ln", Path.Combine(mixed, "f3.bin"), Path.Combine(mixed, "f3-again.bin"));
+            Shell.Run("ln", Path.Combine(mixed, "f4.bin"), Path.Combine(dir, "f4-elsewhere.bin"));
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "in-subvolume.bin"), FileBuilder.RandomBytes(300 << 10, 7));
+            Shell.Run("btrfs", "subvolume", "snapshot", sv, Path.Combine(dir, "snap"));
+            FileBuilder.WriteAt(Path.Combine(dir, "snap", "in-subvolume.bin"), 64 << 10, FileBuilder.RandomBytes(64 << 10, 8));
+
+            // A file created much later than its neighbours: far away in inode numbers.
+            for (int i = 0; i < 100; i++)
+            {
+                File.Create(Path.Combine(dir, "filler-" + i)).Dispose();
+                File.Delete(Path.Combine(dir, "filler-" + i));
+            }
+
+            FileBuilder.WriteNew(Path.Combine(mixed, "late.bin"), FileBuilder.RandomBytes(70 << 10, 9));
+            BtrfsProgs.Sync(dir);
+
+            // compsize walks into subvolumes; the cmdlet does with -CrossFileSystem.
+            CompsizeReport truth = BtrfsProgs.Compsize(dir);
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -CrossFileSystem -Summary", ("d", dir));
+            Assert.Empty(r.Errors);
+            BtrfsUsageSummary s = Assert.Single(r.Objects<BtrfsUsageSummary>());
+            SameFigures(truth, s, "summary by inode");
+            Assert.Equal((truth.Files, truth.Extents, truth.Refs, truth.Inline), (s.Files, s.Extents, s.References, s.InlineItems));
+            Assert.Equal(40 + 2 + 120 + 2 + 1, s.Files); // the hard links count once per name, as compsize counts them
+
+            // Each file opened and measured alone gives the same references and the same sizes.
+            PwshResult each = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -CrossFileSystem", ("d", dir));
+            Assert.Empty(each.Errors);
+            Assert.Equal(s.Files, each.Objects<BtrfsFileUsage>().Count);
+            Assert.Equal(s.ReferencedBytes, each.Objects<BtrfsFileUsage>().Sum(u => u.ReferencedBytes));
+        }
+
+        /// <summary>
+        /// A name whose inode number no longer matches (replaced after the listing) is opened and measured
+        /// as it is now; a name removed after the listing is that file's PathNotFound; the rest are counted.
+        /// </summary>
+        [SkippableFact]
+        public void CountingByInodeFallsBackToOpeningANameThatChangedAfterTheListing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-stale");
+            string a = Path.Combine(dir, "a.bin"), b = Path.Combine(dir, "b.bin"), c = Path.Combine(dir, "c.bin");
+            FileBuilder.WriteNew(a, FileBuilder.RandomBytes(100 << 10, 1));
+            FileBuilder.WriteNew(b, FileBuilder.RandomBytes(200 << 10, 2));
+            FileBuilder.WriteNew(c, FileBuilder.RandomBytes(300 << 10, 3));
+            BtrfsProgs.Sync(dir);
+            // The walk stays inside the directory (its descriptor open) while the listed names are counted.
+            var locations = new List<FileLocation>();
+            using IEnumerator<WalkEntry> walk = TreeWalker.Walk(dir, crossFileSystems: false, enter: null).GetEnumerator();
+            while (locations.Count < 3 && walk.MoveNext())
+            {
+                if (walk.Current.Kind == WalkEntryKind.File)
+                {
+                    locations.Add(walk.Current.Location!.Value);
+                }
+            }
+
+            Assert.Equal(3, locations.Count);
+            Assert.All(locations, l => Assert.NotEqual(0UL, l.Inode));
+            locations.Sort((x, y) => string.CompareOrdinal(x.Name, y.Name));
+
+            // After the listing: b replaced by another file (new inode), c removed.
+            File.Delete(b);
+            FileBuilder.WriteNew(b, FileBuilder.RandomBytes(50 << 10, 4));
+            File.Delete(c);
+            BtrfsProgs.Sync(dir);
+
+            FileOutcome<UsageCounters>[] outcomes = BtrfsUsageMeter.CountAll(locations, 2);
+            Assert.Equal(100L << 10, outcomes[0].Result!.FileBytes);
+            Assert.Equal(50L << 10, outcomes[1].Result!.FileBytes); // the file now under the name, not the one listed
+            Assert.Null(outcomes[2].Result);
+            Assert.Equal(FileErrorKind.NotFound, outcomes[2].Error!.Kind);
+            Assert.Equal(c, outcomes[2].Path);
+        }
+
         [SkippableFact]
         public void WastedBytesAreTheUnreferencedPartOfABookend()
         {

@@ -77,12 +77,18 @@ namespace Btrfs.Core
         /// <summary>Counts one file's items (a file as compsize's do_file).</summary>
         internal void AddFile(long size, IEnumerable<BtrfsFileExtentRecord> items)
         {
-            Files++;
-            FileBytes += size;
+            StartFile(size);
             foreach (BtrfsFileExtentRecord r in items)
             {
                 Add(r);
             }
+        }
+
+        /// <summary>Counts a file whose items follow one by one (<see cref="Add"/>).</summary>
+        internal void StartFile(long size)
+        {
+            Files++;
+            FileBytes += size;
         }
 
         /// <summary>Counts one item.</summary>

@@ -120,7 +120,7 @@ namespace Btrfs.Core
             var stack = new Stack<Level>();
             try
             {
-                var rootLocation = new FileLocation(parent, rootName, root);
+                var rootLocation = new FileLocation(parent, rootName, root) { Inode = top.Inode };
                 if (!top.IsDirectory)
                 {
                     yield return new WalkEntry(root, top.IsRegular ? WalkEntryKind.File : WalkEntryKind.Other) { Location = rootLocation };
@@ -172,7 +172,7 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    (string Name, EntryType Type)? listed = listing.Next(out FileOperationException? readError);
+                    (string Name, EntryType Type, ulong Inode)? listed = listing.Next(out FileOperationException? readError);
                     if (readError is not null)
                     {
                         yield return new WalkEntry(listing.Path, WalkEntryKind.Error, readError);
@@ -185,7 +185,7 @@ namespace Btrfs.Core
                     }
 
                     string path = Combine(listing.Path, entry.Name);
-                    var location = new FileLocation(listing.Handle, entry.Name, path);
+                    var location = new FileLocation(listing.Handle, entry.Name, path) { Inode = entry.Inode };
                     WalkEntryKind kind = KindOf(entry.Type);
                     if (kind != WalkEntryKind.Directory)
                     {
