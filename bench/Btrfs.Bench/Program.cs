@@ -70,10 +70,10 @@ namespace Btrfs.Bench
                 ("usage", () => InspectBench.Usage(Math.Max(runs, 5))),
                 ("measure", () => FragmentationBench.Measure(Math.Max(runs, 5))),
                 ("defrag", () => FragmentationBench.Defrag(runs)),
-                ("nocow", () => NoCowBench.Run(runs)),
+                ("nocow", () => NoCowBench.Run(Math.Max(runs, 5))),
                 ("reflink", () => ReflinkBench.Reflink(Math.Max(runs, 5))),
-                ("dedupe", () => ReflinkBench.Dedupe(runs)),
-                ("swapdefrag", () => SwapDefragBench.Run(runs)),
+                ("dedupe", () => ReflinkBench.Dedupe(Math.Max(runs, 5))),
+                ("swapdefrag", () => SwapDefragBench.Run(Math.Max(runs, 5))),
                 ("owners", () => InspectBench.Owners(runs)),
             })
             {
