@@ -44,6 +44,10 @@ namespace Btrfs.Commands
             internal const string ReflinkNotSupported = "ReflinkNotSupported";
             internal const string ReflinkChecksumClassMismatch = "ReflinkChecksumClassMismatch";
             internal const string ExtentNotFound = "ExtentNotFound";
+            internal const string NotASubvolume = "NotASubvolume";
+            internal const string SubvolumeInUse = "SubvolumeInUse";
+            internal const string SubvolumeHasNested = "SubvolumeHasNested";
+            internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -80,6 +84,10 @@ namespace Btrfs.Commands
             FileErrorKind.ReflinkNotSupported => (Ids.ReflinkNotSupported, ErrorCategory.NotImplemented),
             FileErrorKind.ChecksumClassMismatch => (Ids.ReflinkChecksumClassMismatch, ErrorCategory.InvalidOperation),
             FileErrorKind.ExtentNotFound => (Ids.ExtentNotFound, ErrorCategory.ObjectNotFound),
+            FileErrorKind.NotASubvolume => (Ids.NotASubvolume, ErrorCategory.InvalidArgument),
+            FileErrorKind.SubvolumeInUse => (Ids.SubvolumeInUse, ErrorCategory.ResourceBusy),
+            FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
+            FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

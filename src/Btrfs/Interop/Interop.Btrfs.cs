@@ -35,17 +35,5 @@ namespace Btrfs.Interop
             /// <summary>compress.level (signed), with COMPRESS_LEVEL.</summary>
             [FieldOffset(29)] public sbyte CompressLevel;
         }
-
-        /// <summary>struct btrfs_ioctl_get_subvol_info_args, 504 bytes; only the fields used are declared.</summary>
-        [StructLayout(LayoutKind.Explicit, Size = 504)]
-        internal unsafe struct BtrfsSubvolInfo
-        {
-            [FieldOffset(0)] public ulong TreeId;
-            [FieldOffset(8)] public fixed byte Name[256];
-            [FieldOffset(264)] public ulong ParentId;
-            [FieldOffset(272)] public ulong DirId;
-            [FieldOffset(280)] public ulong Generation;
-            [FieldOffset(288)] public ulong Flags;
-        }
     }
 }

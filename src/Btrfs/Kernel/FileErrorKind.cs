@@ -98,5 +98,17 @@ namespace Btrfs.Core
 
         /// <summary>There is no data extent where one was asked for (a hole, inline data, or a free address).</summary>
         ExtentNotFound,
+
+        /// <summary>A path that must be a btrfs subvolume's root directory is not one.</summary>
+        NotASubvolume,
+
+        /// <summary>A subvolume is in use: mounted, the default, or holding an active swapfile.</summary>
+        SubvolumeInUse,
+
+        /// <summary>A subvolume holds nested subvolumes (deleting it needs -Recurse).</summary>
+        SubvolumeHasNested,
+
+        /// <summary>A snapshot's source and destination are on different filesystems.</summary>
+        SnapshotAcrossFileSystems,
     }
 }

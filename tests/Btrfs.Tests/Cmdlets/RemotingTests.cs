@@ -35,6 +35,7 @@ namespace Btrfs.Tests
             new object[] { "BtrfsUsageRow", "Measure-BtrfsUsage ./vm.img -ByCompression", "DiskUsage" },
             new object[] { "BtrfsExtentOwner", "Get-BtrfsExtentOwner ./vm.img -Detailed", @"\bSubvolume\b" },
             new object[] { "BtrfsOwningFile", "Get-BtrfsExtentOwner ./vm.img", @"\bReferences\b" },
+            new object[] { "BtrfsSubvolumeInfo", "Get-BtrfsSubvolume .", @"\bSnapshot\b" },
             new object[] { "ExtentMapLine", "Show-ExtentMap ./vm.img -Width 16 -Rows 1", @"(?m)^/\S*/vm\.img\s*$" }, // the view prints the path line alone
         };
 

@@ -49,6 +49,14 @@ namespace Btrfs.Tests.Infrastructure
             FileBuilder.WriteNew(Path.Combine(Dir, "logs", "syslog"), FileBuilder.Text(256 * 1024));
             FileBuilder.Chunks(Path.Combine(Dir, "templates", "base.img"), 2, 1 << 20, 1 << 20, seed: 7);
             FileBuilder.Chunks(Path.Combine(Dir, "templates", "base-copy.img"), 2, 1 << 20, 1 << 20, seed: 7);
+
+            // A subvolume of images with read-only snapshots of it, as the snapshot examples keep them.
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(Dir, "vms"));
+            FileBuilder.Chunks(Path.Combine(Dir, "vms", "vm.img"), 2, 1 << 20, 1 << 20, seed: 9);
+            Directory.CreateDirectory(Path.Combine(Dir, "snapshots"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", Path.Combine(Dir, "vms"), Path.Combine(Dir, "snapshots", "vms-1"));
+            FileBuilder.WriteAt(Path.Combine(Dir, "vms", "vm.img"), 0, FileBuilder.RandomBytes(64 << 10, 10));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", Path.Combine(Dir, "vms"), Path.Combine(Dir, "snapshots", "vms-2"));
             hostPaths = new[]
             {
                 ("/var/lib/libvirt/images", "./images"),
@@ -65,6 +73,8 @@ namespace Btrfs.Tests.Infrastructure
                 ("/swap/swapfile", "./swap-host"),
                 ("/swap/old-swapfile", "./old-swapfile"),
                 ("/srv/nocow/", "./nocow/"),
+                ("/srv/vms", "./vms"),
+                ("/srv/snapshots", "./snapshots"),
             };
         }
 

@@ -32,7 +32,10 @@ namespace Btrfs.Tests
                     "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "POSIX_FADV_SEQUENTIAL", "SYNC_FILE_RANGE_WRITE", "LOCK_EX", "LOCK_NB",
                     "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
-                    "BTRFS_IOC_GET_SUBVOL_INFO", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
+                    "BTRFS_IOC_GET_SUBVOL_INFO", "BTRFS_IOC_SNAP_CREATE_V2", "BTRFS_IOC_SUBVOL_CREATE_V2", "BTRFS_IOC_SNAP_DESTROY_V2",
+                    "BTRFS_IOC_GET_SUBVOL_ROOTREF", "BTRFS_IOC_INO_LOOKUP_USER", "BTRFS_IOC_SYNC", "BTRFS_SUBVOL_RDONLY", "BTRFS_SUBVOL_SPEC_BY_ID",
+                    "BTRFS_MAX_ROOTREF_BUFFER_NUM", "BTRFS_VOL_NAME_MAX", "BTRFS_ROOT_TREE_DIR_OBJECTID", "BTRFS_DIR_ITEM_KEY",
+                    "BTRFS_ROOT_ITEM_KEY", "BTRFS_ROOT_REF_KEY", "STATX_MNT_ID", "STATX_BASIC_STATS", "ST_RDONLY",
                     "DT_REG", "DT_DIR", "DT_LNK", "DT_FIFO", "DT_UNKNOWN", "ENODATA", "ERANGE", "EDQUOT", "ENOTEMPTY", "ENXIO",
                     "BTRFS_IOC_TREE_SEARCH_V2", "BTRFS_IOC_LOGICAL_INO_V2", "BTRFS_IOC_INO_PATHS", "BTRFS_IOC_INO_LOOKUP",
                     "BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET", "BTRFS_EXTENT_DATA_KEY", "BTRFS_INODE_ITEM_KEY", "BTRFS_ROOT_BACKREF_KEY", "BTRFS_ROOT_TREE_OBJECTID",
@@ -58,6 +61,18 @@ namespace Btrfs.Tests
                     "offsetof(struct btrfs_file_extent_item, type)", "offsetof(struct btrfs_file_extent_item, disk_bytenr)", "offsetof(struct btrfs_file_extent_item, disk_num_bytes)",
                     "offsetof(struct btrfs_file_extent_item, offset)", "offsetof(struct btrfs_file_extent_item, num_bytes)", "sizeof(struct btrfs_root_ref)",
                     "offsetof(struct btrfs_root_ref, name_len)", "sizeof(struct fsxattr)", "offsetof(struct fsxattr, fsx_projid)",
+                    "sizeof(struct btrfs_ioctl_vol_args_v2)", "offsetof(struct btrfs_ioctl_vol_args_v2, flags)", "offsetof(struct btrfs_ioctl_vol_args_v2, name)",
+                    "offsetof(struct btrfs_ioctl_vol_args_v2, subvolid)", "sizeof(struct btrfs_ioctl_get_subvol_rootref_args)",
+                    "offsetof(struct btrfs_ioctl_get_subvol_rootref_args, num_items)", "sizeof(struct btrfs_ioctl_ino_lookup_user_args)",
+                    "offsetof(struct btrfs_ioctl_ino_lookup_user_args, name)", "offsetof(struct btrfs_ioctl_ino_lookup_user_args, path)",
+                    "offsetof(struct btrfs_ioctl_get_subvol_info_args, uuid)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, parent_uuid)",
+                    "offsetof(struct btrfs_ioctl_get_subvol_info_args, received_uuid)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, otransid)",
+                    "offsetof(struct btrfs_ioctl_get_subvol_info_args, ctime)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, otime)",
+                    "sizeof(struct btrfs_root_item)", "offsetof(struct btrfs_root_item, generation)", "offsetof(struct btrfs_root_item, flags)",
+                    "offsetof(struct btrfs_root_item, refs)", "offsetof(struct btrfs_root_item, uuid)", "offsetof(struct btrfs_root_item, parent_uuid)",
+                    "offsetof(struct btrfs_root_item, received_uuid)", "offsetof(struct btrfs_root_item, ctransid)", "offsetof(struct btrfs_root_item, otransid)",
+                    "offsetof(struct btrfs_root_item, ctime)", "offsetof(struct btrfs_root_item, otime)", "sizeof(struct btrfs_dir_item)",
+                    "offsetof(struct btrfs_dir_item, name_len)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
                     + "#include <sys/stat.h>\n#include <sys/file.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n#include <linux/magic.h>\n"
@@ -221,6 +236,55 @@ namespace Btrfs.Tests
             Same("offsetof(struct btrfs_file_extent_item, num_bytes)", 45);
             Same("sizeof(struct btrfs_root_ref)", (ulong)Libc.RootRefSize);
             Same("offsetof(struct btrfs_root_ref, name_len)", 16);
+        }
+
+        [SkippableFact]
+        public void SubvolumeIoctlsArgumentsAndRootItemsMatch()
+        {
+            Same("BTRFS_IOC_SNAP_CREATE_V2", (ulong)Libc.BTRFS_IOC_SNAP_CREATE_V2);
+            Same("BTRFS_IOC_SUBVOL_CREATE_V2", (ulong)Libc.BTRFS_IOC_SUBVOL_CREATE_V2);
+            Same("BTRFS_IOC_SNAP_DESTROY_V2", (ulong)Libc.BTRFS_IOC_SNAP_DESTROY_V2);
+            Same("BTRFS_IOC_GET_SUBVOL_ROOTREF", (ulong)Libc.BTRFS_IOC_GET_SUBVOL_ROOTREF);
+            Same("BTRFS_IOC_INO_LOOKUP_USER", (ulong)Libc.BTRFS_IOC_INO_LOOKUP_USER);
+            Same("BTRFS_IOC_SYNC", (ulong)Libc.BTRFS_IOC_SYNC);
+            Same("BTRFS_SUBVOL_RDONLY", Libc.BTRFS_SUBVOL_RDONLY);
+            Same("BTRFS_SUBVOL_SPEC_BY_ID", Libc.BTRFS_SUBVOL_SPEC_BY_ID);
+            Same("BTRFS_MAX_ROOTREF_BUFFER_NUM", (ulong)Libc.BTRFS_MAX_ROOTREF_BUFFER_NUM);
+            Same("BTRFS_VOL_NAME_MAX", (ulong)Libc.BTRFS_VOL_NAME_MAX);
+            Same("BTRFS_ROOT_TREE_DIR_OBJECTID", Libc.BTRFS_ROOT_TREE_DIR_OBJECTID);
+            Same("BTRFS_DIR_ITEM_KEY", Libc.BTRFS_DIR_ITEM_KEY);
+            Same("BTRFS_ROOT_ITEM_KEY", Libc.BTRFS_ROOT_ITEM_KEY);
+            Same("BTRFS_ROOT_REF_KEY", Libc.BTRFS_ROOT_REF_KEY);
+
+            Same("sizeof(struct btrfs_ioctl_vol_args_v2)", (ulong)Marshal.SizeOf<Libc.BtrfsVolArgsV2>());
+            Same("offsetof(struct btrfs_ioctl_vol_args_v2, flags)", (ulong)Marshal.OffsetOf<Libc.BtrfsVolArgsV2>(nameof(Libc.BtrfsVolArgsV2.Flags)));
+            Same("offsetof(struct btrfs_ioctl_vol_args_v2, name)", (ulong)Marshal.OffsetOf<Libc.BtrfsVolArgsV2>(nameof(Libc.BtrfsVolArgsV2.Name)));
+            Same("offsetof(struct btrfs_ioctl_vol_args_v2, subvolid)", (ulong)Marshal.OffsetOf<Libc.BtrfsVolArgsV2>(nameof(Libc.BtrfsVolArgsV2.SubvolId)));
+            Same("sizeof(struct btrfs_ioctl_get_subvol_rootref_args)", (ulong)Marshal.SizeOf<Libc.BtrfsGetSubvolRootRefArgs>());
+            Same("offsetof(struct btrfs_ioctl_get_subvol_rootref_args, num_items)", (ulong)Marshal.OffsetOf<Libc.BtrfsGetSubvolRootRefArgs>(nameof(Libc.BtrfsGetSubvolRootRefArgs.NumItems)));
+            Same("sizeof(struct btrfs_ioctl_ino_lookup_user_args)", (ulong)Marshal.SizeOf<Libc.BtrfsInoLookupUserArgs>());
+            Same("offsetof(struct btrfs_ioctl_ino_lookup_user_args, name)", (ulong)Marshal.OffsetOf<Libc.BtrfsInoLookupUserArgs>(nameof(Libc.BtrfsInoLookupUserArgs.Name)));
+            Same("offsetof(struct btrfs_ioctl_ino_lookup_user_args, path)", (ulong)Marshal.OffsetOf<Libc.BtrfsInoLookupUserArgs>(nameof(Libc.BtrfsInoLookupUserArgs.Path)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, uuid)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.Uuid)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, parent_uuid)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.ParentUuid)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, received_uuid)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.ReceivedUuid)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, otransid)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.OTransId)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, ctime)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.CTimeSec)));
+            Same("offsetof(struct btrfs_ioctl_get_subvol_info_args, otime)", (ulong)Marshal.OffsetOf<Libc.BtrfsSubvolInfo>(nameof(Libc.BtrfsSubvolInfo.OTimeSec)));
+
+            Same("sizeof(struct btrfs_root_item)", (ulong)Libc.RootItemSize);
+            Same("offsetof(struct btrfs_root_item, generation)", (ulong)Libc.RootItemGenerationOffset);
+            Same("offsetof(struct btrfs_root_item, flags)", (ulong)Libc.RootItemFlagsOffset);
+            Same("offsetof(struct btrfs_root_item, refs)", (ulong)Libc.RootItemRefsOffset);
+            Same("offsetof(struct btrfs_root_item, uuid)", (ulong)Libc.RootItemUuidOffset);
+            Same("offsetof(struct btrfs_root_item, parent_uuid)", (ulong)Libc.RootItemParentUuidOffset);
+            Same("offsetof(struct btrfs_root_item, received_uuid)", (ulong)Libc.RootItemReceivedUuidOffset);
+            Same("offsetof(struct btrfs_root_item, ctransid)", (ulong)Libc.RootItemCTransIdOffset);
+            Same("offsetof(struct btrfs_root_item, otransid)", (ulong)Libc.RootItemOTransIdOffset);
+            Same("offsetof(struct btrfs_root_item, ctime)", (ulong)Libc.RootItemCTimeOffset);
+            Same("offsetof(struct btrfs_root_item, otime)", (ulong)Libc.RootItemOTimeOffset);
+            Same("sizeof(struct btrfs_dir_item)", (ulong)Libc.DirItemSize);
+            Same("offsetof(struct btrfs_dir_item, name_len)", (ulong)Libc.DirItemNameLengthOffset);
         }
 
         [SkippableFact]

@@ -43,6 +43,9 @@ namespace Btrfs.Core
             return new SwapTable(list);
         }
 
+        /// <summary>An active swapfile lives on this device: on btrfs, in the subvolume with that (anonymous) device number.</summary>
+        internal bool AnyOnDevice(uint major, uint minor) => swaps.Exists(s => s.DevMajor == major && s.DevMinor == minor);
+
         internal bool Contains(in FileStatus st)
         {
             foreach (FileStatus s in swaps)

@@ -1,0 +1,44 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+
+    /// <summary>
+    /// Get-BtrfsSubvolume: the subvolume holding a path; with -Recurse also every subvolume below it
+    /// (no privilege needed); with -All every subvolume of the filesystem (root).
+    /// </summary>
+    [Cmdlet(VerbsCommon.Get, "BtrfsSubvolume", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Get-BtrfsSubvolume.md")]
+    [OutputType(typeof(BtrfsSubvolumeInfo))]
+    public sealed class GetBtrfsSubvolumeCommand : FileCmdletBase
+    {
+        /// <summary>Also every subvolume below each path (nested subvolumes and snapshots reached through it).</summary>
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>Every subvolume of the filesystem holding each path, as `btrfs subvolume list` (root only).</summary>
+        [Parameter]
+        public SwitchParameter All { get; set; }
+
+        /// <summary>Each input asks its own question.</summary>
+        protected override bool EachFileOncePerPipeline => false;
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing()
+        {
+            if (Recurse.IsPresent && All.IsPresent)
+            {
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("RecurseWithAll", "-All lists every subvolume of the filesystem and -Recurse those below the path. Use one of them."));
+            }
+        }
+
+        /// <inheritdoc/>
+        protected override void ProcessFile(string path)
+        {
+            SubvolumeScope scope = All.IsPresent ? SubvolumeScope.All : Recurse.IsPresent ? SubvolumeScope.Below : SubvolumeScope.Self;
+            foreach (BtrfsSubvolumeInfo subvolume in SubvolumeLister.List(path, scope))
+            {
+                WriteObject(subvolume);
+            }
+        }
+    }
+}

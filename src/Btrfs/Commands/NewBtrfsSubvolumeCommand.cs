@@ -1,0 +1,43 @@
+namespace Btrfs.Commands
+{
+    using System.Management.Automation;
+    using Btrfs.Core;
+    using Btrfs.Kernel;
+
+    /// <summary>New-BtrfsSubvolume: a new empty subvolume (SUBVOL_CREATE_V2), NOCOW from the start with -NoCow.</summary>
+    [Cmdlet(VerbsCommon.New, "BtrfsSubvolume", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Pages + "New-BtrfsSubvolume.md")]
+    [OutputType(typeof(BtrfsSubvolumeInfo))]
+    public sealed class NewBtrfsSubvolumeCommand : PSCmdlet
+    {
+        /// <summary>The new subvolume's path (its parent directory must exist, on btrfs; the name must be free).</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [ValidateNotNullOrEmpty]
+        public string[] Path { get; set; } = System.Array.Empty<string>();
+
+        /// <summary>Give the subvolume's root directory NOCOW before anything is in it: every file made there is NOCOW (VM images, databases).</summary>
+        [Parameter]
+        public SwitchParameter NoCow { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            foreach (string given in Path)
+            {
+                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given);
+                if (!ShouldProcess(path, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    WriteObject(SubvolumeCreator.Create(path, NoCow.IsPresent));
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+        }
+    }
+}

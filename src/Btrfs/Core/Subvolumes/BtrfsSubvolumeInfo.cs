@@ -1,0 +1,66 @@
+namespace Btrfs.Core
+{
+    using System;
+
+    /// <summary>
+    /// One btrfs subvolume or snapshot: Get-BtrfsSubvolume's object, and what New-BtrfsSubvolume and
+    /// New-BtrfsSnapshot emit. Every property is a scalar (uuids as Guid, in the order btrfs prints
+    /// them), so Where-Object, Sort-Object, Export-Csv and remoting keep the values.
+    /// </summary>
+    public sealed class BtrfsSubvolumeInfo
+    {
+        /// <summary>The subvolume id (tree id); 5 is the top level.</summary>
+        public ulong Id { get; init; }
+
+        /// <summary>The subvolume's name (its last path component; "&lt;FS_TREE&gt;" for the top level).</summary>
+        public string Name { get; init; } = string.Empty;
+
+        /// <summary>The absolute path of the subvolume's root directory through a mount of the filesystem; null when no mount reaches it.</summary>
+        public string? Path { get; init; }
+
+        /// <summary>The path from the filesystem's top level ("/" for the top level itself, "/vm/snap" below it); null when unknown (not root and no mount shows it).</summary>
+        public string? TopLevelPath { get; init; }
+
+        /// <summary>The subvolume holding this one (the tree its directory entry is in); 0 for the top level.</summary>
+        public ulong ParentId { get; init; }
+
+        /// <summary>The same as <see cref="ParentId"/>: what `btrfs subvolume list` calls "top level".</summary>
+        public ulong TopLevelId => ParentId;
+
+        /// <summary>The subvolume's uuid.</summary>
+        public Guid Uuid { get; init; }
+
+        /// <summary>For a snapshot: the uuid of the subvolume it was taken of; null for a subvolume created empty.</summary>
+        public Guid? ParentUuid { get; init; }
+
+        /// <summary>For a snapshot: the path of its source where that still exists and a mount reaches it.</summary>
+        public string? SourcePath { get; init; }
+
+        /// <summary>For a received subvolume (btrfs receive): the uuid of the subvolume sent; null otherwise.</summary>
+        public Guid? ReceivedUuid { get; init; }
+
+        /// <summary>The transaction that last changed the subvolume's tree.</summary>
+        public ulong Generation { get; init; }
+
+        /// <summary>The transaction that created it (`btrfs subvolume list -c`'s "cgen", `show`'s "Gen at creation").</summary>
+        public ulong CreationGeneration { get; init; }
+
+        /// <summary>When it was created (UTC); null on filesystems made before subvolume times existed.</summary>
+        public DateTime? CreationTime { get; init; }
+
+        /// <summary>Read-only (a read-only snapshot, or `btrfs property set ro true`).</summary>
+        public bool IsReadOnly { get; init; }
+
+        /// <summary>A snapshot (it has a <see cref="ParentUuid"/>).</summary>
+        public bool IsSnapshot => ParentUuid is not null;
+
+        /// <summary>The filesystem's default subvolume (mounted when no subvol= is given); null when not known (reading it needs root).</summary>
+        public bool? IsDefault { get; init; }
+
+        /// <summary>A mount point whose root is this subvolume (mounted with subvol= or subvolid=, or as the default); null when none.</summary>
+        public string? MountPoint { get; init; }
+
+        /// <inheritdoc/>
+        public override string ToString() => Path ?? TopLevelPath ?? Name;
+    }
+}

@@ -1,0 +1,329 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using Btrfs.Interop;
+    using Btrfs.Kernel;
+
+    /// <summary>What Get-BtrfsSubvolume lists for a path.</summary>
+    public enum SubvolumeScope
+    {
+        /// <summary>The subvolume holding the path.</summary>
+        Self,
+
+        /// <summary>The subvolume holding the path and every subvolume below the path (reached through it).</summary>
+        Below,
+
+        /// <summary>Every subvolume of the filesystem (root only), as `btrfs subvolume list`.</summary>
+        All,
+    }
+
+    /// <summary>
+    /// Get-BtrfsSubvolume's Core. Without privilege: GET_SUBVOL_INFO on the path's subvolume, and
+    /// below a directory GET_SUBVOL_ROOTREF + INO_LOOKUP_USER (which answer only for subvolumes under
+    /// that directory), each child opened component by component without following links and checked
+    /// to be the subvolume named. As root it adds what only the root tree tells: the path from the
+    /// top level of every subvolume, the default subvolume, every subvolume of the filesystem (<see cref="SubvolumeScope.All"/>).
+    /// </summary>
+    internal sealed class SubvolumeLister : IDisposable
+    {
+        private readonly OpenFile anchor;
+        private readonly MountTable mounts;
+        private readonly List<MountEntry> fileSystemMounts = new();
+        private readonly Dictionary<Guid, string?> pathsByUuid = new();
+        private SubvolumeMap? map;
+        private List<BtrfsRootRecord>? all;
+        private bool privileged = true;
+        private ulong? defaultId;
+
+        private SubvolumeLister(OpenFile anchor)
+        {
+            this.anchor = anchor;
+            mounts = MountTable.Read();
+            if (mounts.For(anchor) is MountEntry own)
+            {
+                foreach (MountEntry m in mounts.Entries)
+                {
+                    if (m.Major == own.Major && m.Minor == own.Minor && m.FileSystemType == "btrfs")
+                    {
+                        fileSystemMounts.Add(m);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Lists <paramref name="scope"/> for <paramref name="path"/> (symbolic links followed, as ls does). Throws <see cref="FileOperationException"/>.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope)
+        {
+            using OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory);
+            BtrfsOnly.Require(file, "list the subvolumes of", "Subvolumes are a btrfs feature.");
+            using var lister = new SubvolumeLister(file);
+            return lister.Run(scope);
+        }
+
+        /// <inheritdoc/>
+        public void Dispose() => map?.Dispose();
+
+        private List<BtrfsSubvolumeInfo> Run(SubvolumeScope scope)
+        {
+            var found = new List<(BtrfsRootRecord Record, string? Path)>();
+            if (scope == SubvolumeScope.All)
+            {
+                foreach (BtrfsRootRecord r in AllRoots() ?? throw NeedsRoot())
+                {
+                    if (r.Refs != 0 && r.ParentId != 0)
+                    {
+                        found.Add((r, Map().DirectoryOf(r.Id)?.Path));
+                    }
+                }
+            }
+            else
+            {
+                BtrfsRootRecord self = BtrfsSubvolumes.Info(anchor.Handle, anchor.Path);
+                found.Add((self, RootDirectoryOf(anchor)));
+                if (scope == SubvolumeScope.Below && anchor.IsDirectory)
+                {
+                    Below(anchor.Handle, anchor.Path, found);
+                }
+            }
+
+            foreach ((BtrfsRootRecord r, string? p) in found)
+            {
+                pathsByUuid[r.Uuid] = p;
+            }
+
+            var result = new List<BtrfsSubvolumeInfo>(found.Count);
+            foreach ((BtrfsRootRecord r, string? p) in found)
+            {
+                result.Add(Describe(r, p));
+            }
+
+            return result;
+        }
+
+        /// <summary>The subvolumes under the open directory <paramref name="dir"/>, depth first, each under its parent.</summary>
+        private void Below(SafeFileDescriptor dir, string dirPath, List<(BtrfsRootRecord, string?)> found)
+        {
+            foreach ((ulong tree, ulong dirId) in BtrfsSubvolumes.Children(dir, dirPath))
+            {
+                // Answers only for subvolumes under this directory (EACCES otherwise, or where a directory on the way is not searchable).
+                if (BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between) != 0)
+                {
+                    continue;
+                }
+
+                string relative = between + name;
+                using OpenFile? child = OpenBelow(dir, dirPath, relative);
+                if (child is null || child.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+                {
+                    continue;
+                }
+
+                BtrfsRootRecord record = BtrfsSubvolumes.Info(child.Handle, child.Path);
+                if (record.Id != tree)
+                {
+                    continue; // the name leads elsewhere now (renamed, or a mount on top)
+                }
+
+                found.Add((record, child.Path));
+                Below(child.Handle, child.Path, found);
+            }
+        }
+
+        /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link; null when that fails.</summary>
+        private static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
+        {
+            OpenFile? current = null;
+            string path = dirPath.TrimEnd('/');
+            try
+            {
+                foreach (string part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    path = path + "/" + part;
+                    OpenFile next = OpenFile.Open(new FileLocation(current?.Handle ?? dir, part, path), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+                    current?.Dispose();
+                    current = next;
+                    if (!current.IsDirectory)
+                    {
+                        current.Dispose();
+                        return null;
+                    }
+                }
+
+                return current;
+            }
+            catch (FileOperationException)
+            {
+                current?.Dispose();
+                return null;
+            }
+        }
+
+        /// <summary>The absolute path of the root directory of the subvolume holding <paramref name="file"/>: up from it while the device stays, to the directory with inode 256; null when a mount boundary comes first.</summary>
+        private static string? RootDirectoryOf(OpenFile file)
+        {
+            string? start = Files.RealPath(file.Path);
+            if (start is null)
+            {
+                return null;
+            }
+
+            string? current = file.IsDirectory ? start : System.IO.Path.GetDirectoryName(start);
+            while (current is not null)
+            {
+                if (FileStatus.OfPath(current, followLinks: false) is not FileStatus st || st.DevMajor != file.Status.DevMajor || st.DevMinor != file.Status.DevMinor)
+                {
+                    return null;
+                }
+
+                if (st.Inode == BtrfsInspect.SubvolumeRootInode)
+                {
+                    return current;
+                }
+
+                current = System.IO.Path.GetDirectoryName(current);
+            }
+
+            return null;
+        }
+
+        private BtrfsSubvolumeInfo Describe(BtrfsRootRecord r, string? path)
+        {
+            bool top = r.Id == BtrfsInspect.TopLevelId;
+            string? sourcePath = null;
+            if (r.ParentUuid != Guid.Empty)
+            {
+                sourcePath = pathsByUuid.TryGetValue(r.ParentUuid, out string? known) ? known : SourceByUuid(r.ParentUuid);
+            }
+
+            return new BtrfsSubvolumeInfo
+            {
+                Id = r.Id,
+                Name = top ? "<FS_TREE>" : r.Name,
+                Path = path,
+                TopLevelPath = TopLevelPathOf(r.Id, path),
+                ParentId = top ? 0 : r.ParentId,
+                Uuid = r.Uuid,
+                ParentUuid = r.ParentUuid == Guid.Empty ? null : r.ParentUuid,
+                SourcePath = sourcePath,
+                ReceivedUuid = r.ReceivedUuid == Guid.Empty ? null : r.ReceivedUuid,
+                Generation = r.Generation,
+                CreationGeneration = r.OTransId,
+                CreationTime = r.CreationTime,
+                IsReadOnly = r.IsReadOnly,
+                IsDefault = DefaultId() is ulong d ? d == r.Id : null,
+                MountPoint = MountPointOf(r.Id),
+            };
+        }
+
+        /// <summary>From the root tree (root), else from the mount that shows <paramref name="path"/>: its root within the filesystem plus the rest of the path.</summary>
+        private string? TopLevelPathOf(ulong id, string? path)
+        {
+            if (AllRoots() is not null)
+            {
+                try
+                {
+                    return Map().PathOf(id);
+                }
+                catch (FileOperationException)
+                {
+                    // fall back on the mounts
+                }
+            }
+
+            if (path is null)
+            {
+                return null;
+            }
+
+            MountEntry? best = null;
+            foreach (MountEntry m in fileSystemMounts)
+            {
+                string mp = m.MountPoint.TrimEnd('/');
+                if ((path == m.MountPoint || path.StartsWith(mp + "/", StringComparison.Ordinal)) && (best is null || m.MountPoint.Length > best.MountPoint.Length))
+                {
+                    best = m;
+                }
+            }
+
+            if (best is null)
+            {
+                return null;
+            }
+
+            string rest = path.Length > best.MountPoint.TrimEnd('/').Length ? path[best.MountPoint.TrimEnd('/').Length..] : string.Empty;
+            string joined = best.Root.TrimEnd('/') + rest;
+            return joined.Length == 0 ? "/" : joined;
+        }
+
+        private string? MountPointOf(ulong id)
+        {
+            string wanted = id.ToString(CultureInfo.InvariantCulture);
+            foreach (MountEntry m in fileSystemMounts)
+            {
+                if (m.Option("subvolid") == wanted)
+                {
+                    return m.MountPoint;
+                }
+            }
+
+            return null;
+        }
+
+        private string? SourceByUuid(Guid uuid)
+        {
+            if (AllRoots() is not List<BtrfsRootRecord> roots)
+            {
+                return null;
+            }
+
+            foreach (BtrfsRootRecord r in roots)
+            {
+                if (r.Uuid == uuid && r.Refs != 0)
+                {
+                    return Map().DirectoryOf(r.Id)?.Path;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>Every subvolume from the root tree; null without the privilege to read it.</summary>
+        private List<BtrfsRootRecord>? AllRoots()
+        {
+            if (all is null && privileged)
+            {
+                try
+                {
+                    all = BtrfsSubvolumes.All(anchor.Handle, anchor.Path);
+                }
+                catch (FileOperationException ex) when (ex.Errno is Errno.EPERM or Errno.EACCES)
+                {
+                    privileged = false;
+                }
+            }
+
+            return all;
+        }
+
+        private ulong? DefaultId()
+        {
+            if (defaultId is null && AllRoots() is not null)
+            {
+                defaultId = BtrfsSubvolumes.DefaultId(anchor.Handle, anchor.Path);
+            }
+
+            return defaultId;
+        }
+
+        private SubvolumeMap Map() => map ??= new SubvolumeMap(anchor, mounts);
+
+        private FileOperationException NeedsRoot() => new(
+            FileErrorKind.AccessDenied,
+            Errno.EPERM,
+            "BTRFS_IOC_TREE_SEARCH_V2",
+            anchor.Path,
+            $"Cannot list every subvolume of the filesystem of '{anchor.Path}': that reads the root tree, which needs root (CAP_SYS_ADMIN). Run it as root, or list the subvolumes under a directory with -Recurse, which needs no privilege.");
+    }
+}

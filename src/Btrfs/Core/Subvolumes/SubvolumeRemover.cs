@@ -1,0 +1,251 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.Threading;
+    using Btrfs.Interop;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// Remove-BtrfsSubvolume's Core. <see cref="Plan"/> opens the subvolume through its parent directory
+    /// without following a link, proves it is a subvolume's root, and refuses what must not be deleted:
+    /// the default subvolume, one mounted (as a mount's root, or with a mount inside), one holding an
+    /// active swapfile, one with nested subvolumes unless they go too. <see cref="Run"/> deletes the
+    /// nested ones first (deepest first), then the subvolume, each by id when root (SNAP_DESTROY_V2
+    /// SPEC_BY_ID: the id checked, not a name looked up again), else by name in its parent, whose entry
+    /// is checked to still be that subvolume just before.
+    /// </summary>
+    internal sealed class SubvolumeRemover : IDisposable
+    {
+        private readonly OpenFile parent;
+        private readonly OpenFile root;
+        private readonly string name;
+
+        private SubvolumeRemover(OpenFile parent, OpenFile root, string name, BtrfsSubvolumeInfo subvolume, List<BtrfsSubvolumeInfo> nested)
+        {
+            this.parent = parent;
+            this.root = root;
+            this.name = name;
+            Subvolume = subvolume;
+            Nested = nested;
+        }
+
+        /// <summary>The subvolume to delete.</summary>
+        internal BtrfsSubvolumeInfo Subvolume { get; }
+
+        /// <summary>The subvolumes below it (each after its parent), deleted first with recurse.</summary>
+        internal IReadOnlyList<BtrfsSubvolumeInfo> Nested { get; }
+
+        /// <summary>Checks that <paramref name="path"/> may be deleted; throws the refusal otherwise. Nothing is changed.</summary>
+        internal static SubvolumeRemover Plan(string path, bool recurse)
+        {
+            string full = System.IO.Path.GetFullPath(path).TrimEnd('/');
+            string name = System.IO.Path.GetFileName(full);
+            string parentPath = System.IO.Path.GetDirectoryName(full) ?? "/";
+            if (name.Length == 0 || name is "." or "..")
+            {
+                throw NotASubvolume(path, "the top level of a filesystem is not a subvolume that can be deleted");
+            }
+
+            OpenFile parentDir = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
+            OpenFile? subvolumeRoot = null;
+            try
+            {
+                subvolumeRoot = OpenFile.Open(new FileLocation(parentDir.Handle, name, full), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+                BtrfsOnly.Require(subvolumeRoot, "delete the subvolume", "Subvolumes are a btrfs feature.");
+                if (!subvolumeRoot.IsDirectory || subvolumeRoot.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+                {
+                    throw NotASubvolume(full, $"it is a {(subvolumeRoot.IsDirectory ? "directory" : "file")} inside a subvolume, not a subvolume's root");
+                }
+
+                List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(full, SubvolumeScope.Below);
+                BtrfsSubvolumeInfo self = listed[0];
+                if (self.Id == BtrfsInspect.TopLevelId)
+                {
+                    throw NotASubvolume(full, "it is the top level of the filesystem");
+                }
+
+                if (self.IsDefault == true)
+                {
+                    throw InUse(full, "it is the filesystem's default subvolume (mounted when no subvol= is given). Make another one the default first (btrfs subvolume set-default)");
+                }
+
+                List<BtrfsSubvolumeInfo> nested = listed.GetRange(1, listed.Count - 1);
+                foreach (BtrfsSubvolumeInfo s in listed)
+                {
+                    if (s.MountPoint is string mountPoint)
+                    {
+                        throw InUse(full, s.Id == self.Id ? $"it is mounted at '{mountPoint}'. Unmount it first" : $"the subvolume '{s.Path}' inside it is mounted at '{mountPoint}'. Unmount it first");
+                    }
+                }
+
+                if (MountedInside(full) is string inside)
+                {
+                    throw InUse(full, $"'{inside}' inside it is a mount point. Unmount it first");
+                }
+
+                SwapTable swaps = SwapTable.Read();
+                if (swaps.AnyOnDevice(subvolumeRoot.Status.DevMajor, subvolumeRoot.Status.DevMinor))
+                {
+                    throw InUse(full, "an active swapfile is inside it. Switch it off first (swapoff)");
+                }
+
+                if (nested.Count > 0 && !recurse)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.SubvolumeHasNested,
+                        Errno.ENOTEMPTY,
+                        "BTRFS_IOC_GET_SUBVOL_ROOTREF",
+                        full,
+                        $"Cannot delete the subvolume '{full}': it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.Path ?? n.Name))}). Add -Recurse to delete them too, or move them out first. Nothing was deleted.");
+                }
+
+                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested);
+            }
+            catch
+            {
+                subvolumeRoot?.Dispose();
+                parentDir.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
+        internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
+        {
+            var order = new List<BtrfsSubvolumeInfo>(Nested);
+            order.Reverse(); // children were listed after their parents
+            foreach (BtrfsSubvolumeInfo n in order)
+            {
+                Delete(n.Id, n.Path ?? n.Name, byName: null);
+                deleted?.Invoke(n);
+            }
+
+            Delete(Subvolume.Id, Subvolume.Path ?? root.Path, byName: name);
+
+            // An open directory of a deleted subvolume keeps it from the cleaner: close it before waiting.
+            string rootPath = root.Path;
+            root.Dispose();
+            deleted?.Invoke(Subvolume);
+            if (wait)
+            {
+                foreach (BtrfsSubvolumeInfo s in order)
+                {
+                    WaitCleaned(s.Id, s.Path ?? s.Name, cancel);
+                }
+
+                WaitCleaned(Subvolume.Id, rootPath, cancel);
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            root.Dispose();
+            parent.Dispose();
+        }
+
+        private void Delete(ulong id, string path, string? byName)
+        {
+            int errno = BtrfsSubvolumes.TryDeleteById(parent.Handle, id);
+            if (errno is Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP && byName is not null)
+            {
+                // Not root: by name in the parent, after checking the name still leads to that subvolume.
+                if (FileStatus.OfAt(parent.Handle, byName) is not FileStatus now || !now.SameInode(root.Status))
+                {
+                    throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", path, $"Cannot delete the subvolume '{path}': its name now leads to something else. Nothing was deleted.");
+                }
+
+                errno = BtrfsSubvolumes.TryDelete(parent.Handle, byName);
+            }
+
+            if (errno == 0)
+            {
+                return;
+            }
+
+            string what = $"Cannot delete the subvolume '{path}'";
+            throw errno switch
+            {
+                Errno.EPERM or Errno.EACCES => new FileOperationException(FileErrorKind.AccessDenied, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: permission denied ({Errno.Name(errno)}). Deleting a subvolume needs root, or the user_subvol_rm_allowed mount option and write permission on it and its parent. Nothing was deleted."),
+                Errno.EBUSY or Errno.ETXTBSY => InUse(path, $"the kernel says it is in use ({Errno.Name(errno)}: mounted, or an active swapfile)"),
+                Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume appeared in it meanwhile. Run it again with -Recurse."),
+                _ => FileOperationException.FromErrno(errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, what),
+            };
+        }
+
+        /// <summary>
+        /// Waits until the subvolume's root item is gone from the root tree: the cleaner has dropped its
+        /// tree and freed its space. Each round commits with BTRFS_IOC_SYNC, which also wakes the
+        /// transaction thread that starts the cleaner (syncfs does not: the subvolume then waits for the
+        /// next periodic commit, 30 s, and so did the kernel's own SUBVOL_SYNC_WAIT here), so it is only
+        /// the fallback where the root tree cannot be read.
+        /// </summary>
+        private void WaitCleaned(ulong id, string path, CancellationToken cancel)
+        {
+            int delay = 20;
+            while (true)
+            {
+                cancel.ThrowIfCancellationRequested();
+                _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
+                BtrfsRootRecord? left;
+                try
+                {
+                    left = BtrfsSubvolumes.RootItem(parent.Handle, parent.Path, id);
+                }
+                catch (FileOperationException ex) when (ex.Errno is Errno.EPERM or Errno.EACCES)
+                {
+                    int errno = BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id);
+                    if (errno is 0 or Errno.ENOENT)
+                    {
+                        return; // cleaned (ENOENT: already gone)
+                    }
+
+                    throw FileOperationException.FromErrno(errno, "BTRFS_IOC_SUBVOL_SYNC_WAIT", path, "The subvolume was deleted, but waiting for its space to be freed failed for", errno == Errno.ENOTTY ? "This kernel has no SUBVOL_SYNC_WAIT (6.9 and later have it); run `btrfs subvolume sync` as root instead." : null);
+                }
+
+                if (left is null)
+                {
+                    return;
+                }
+
+                Thread.Sleep(delay);
+                delay = Math.Min(delay * 2, 1000);
+            }
+        }
+
+        /// <summary>A mount point at or below <paramref name="full"/> (besides the subvolume's own mounts, checked by id).</summary>
+        private static string? MountedInside(string full)
+        {
+            foreach (MountEntry m in MountTable.Read().Entries)
+            {
+                if (m.MountPoint == full || m.MountPoint.StartsWith(full + "/", StringComparison.Ordinal))
+                {
+                    return m.MountPoint;
+                }
+            }
+
+            return null;
+        }
+
+        private static FileOperationException NotASubvolume(string path, string why) => new(
+            FileErrorKind.NotASubvolume,
+            Errno.EINVAL,
+            "statx",
+            path,
+            $"Cannot delete the subvolume '{path}': {why}. Nothing was deleted; use Get-BtrfsSubvolume to find subvolumes.");
+
+        private static FileOperationException InUse(string path, string why) => new(
+            FileErrorKind.SubvolumeInUse,
+            Errno.EBUSY,
+            "SNAP_DESTROY",
+            path,
+            $"Cannot delete the subvolume '{path}': {why}. Nothing was deleted.");
+
+        internal static string Describe(BtrfsSubvolumeInfo s, int nested) =>
+            nested == 0
+                ? string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1})", s.Path ?? s.Name, s.Id)
+                : string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1}) and the {2} nested subvolume(s) in it", s.Path ?? s.Name, s.Id, nested);
+    }
+}

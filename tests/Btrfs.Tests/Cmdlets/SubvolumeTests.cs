@@ -1,0 +1,383 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Text.RegularExpressions;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>Get-BtrfsSubvolume against `btrfs subvolume list -puqcR` and `btrfs subvolume show`, field by field.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SubvolumeTests(LoopFileSystems fs)
+    {
+        /// <summary>
+        /// A filesystem of its own: sv (with a file), sv/inner (nested), a writable snapshot of sv, two
+        /// read-only snapshots under snaps/, d/deep (a subvolume below a plain directory), and a snapshot of
+        /// a snapshot.
+        /// </summary>
+        private static void Layout(string mnt)
+        {
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "sv"));
+            FileBuilder.WriteNew(Path.Combine(mnt, "sv", "vm.img"), FileBuilder.RandomBytes(256 << 10, 1));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "sv", "inner"));
+            Shell.Run("btrfs", "subvolume", "snapshot", Path.Combine(mnt, "sv"), Path.Combine(mnt, "snap"));
+            Directory.CreateDirectory(Path.Combine(mnt, "snaps"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", Path.Combine(mnt, "sv"), Path.Combine(mnt, "snaps", "ro-1"));
+            FileBuilder.WriteAt(Path.Combine(mnt, "sv", "vm.img"), 0, FileBuilder.RandomBytes(4096, 2));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", Path.Combine(mnt, "sv"), Path.Combine(mnt, "snaps", "ro-2"));
+            Directory.CreateDirectory(Path.Combine(mnt, "d"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "d", "deep"));
+            Shell.Run("btrfs", "subvolume", "snapshot", Path.Combine(mnt, "snap"), Path.Combine(mnt, "snap-of-snap"));
+            Shell.Run("btrfs", "filesystem", "sync", mnt);
+        }
+
+        /// <summary>`btrfs subvolume list -puqcR`: one row per subvolume, by id.</summary>
+        private static Dictionary<ulong, Dictionary<string, string>> ListedByProgs(string mnt)
+        {
+            var rows = new Dictionary<ulong, Dictionary<string, string>>();
+            var row = new Regex(@"^ID (\d+) gen (\d+) cgen (\d+) parent (\d+) top level (\d+) parent_uuid (\S+)\s+received_uuid (\S+)\s+uuid (\S+) path (.*)$");
+            foreach (string line in Shell.Run("btrfs", "subvolume", "list", "-puqcR", mnt).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                Match m = row.Match(line.Trim());
+                Assert.True(m.Success, "unexpected btrfs subvolume list line: " + line);
+                rows[ulong.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)] = new Dictionary<string, string>
+                {
+                    ["gen"] = m.Groups[2].Value,
+                    ["cgen"] = m.Groups[3].Value,
+                    ["parent"] = m.Groups[4].Value,
+                    ["top"] = m.Groups[5].Value,
+                    ["parent_uuid"] = m.Groups[6].Value,
+                    ["received_uuid"] = m.Groups[7].Value,
+                    ["uuid"] = m.Groups[8].Value,
+                    ["path"] = m.Groups[9].Value,
+                };
+            }
+
+            return rows;
+        }
+
+        /// <summary>`btrfs subvolume show PATH`: "Key: value" lines.</summary>
+        private static Dictionary<string, string> ShownByProgs(string path)
+        {
+            var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (string line in Shell.Run("btrfs", "subvolume", "show", path).Split('\n').Skip(1))
+            {
+                int colon = line.IndexOf(':', StringComparison.Ordinal);
+                if (colon > 0)
+                {
+                    fields[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+                }
+            }
+
+            return fields;
+        }
+
+        /// <summary>What a refusal must leave alone of a directory: inode, mode, owner, links, times.</summary>
+        private static string DirectoryStat(string path) => Shell.Run("stat", "-c", "%i %a %u %g %h %Y %Z", path).Trim();
+
+        private static string Uuid(Guid? g) => g is Guid u && u != Guid.Empty ? u.ToString() : "-";
+
+        private static void SameAsProgs(BtrfsSubvolumeInfo s, Dictionary<string, string> listed, string mnt)
+        {
+            string what = $"subvolume {s.Id} ({s.Path})";
+            Assert.True(listed["gen"] == s.Generation.ToString(CultureInfo.InvariantCulture), $"{what}: generation {s.Generation}, btrfs says {listed["gen"]}");
+            Assert.True(listed["cgen"] == s.CreationGeneration.ToString(CultureInfo.InvariantCulture), $"{what}: creation generation {s.CreationGeneration}, btrfs says {listed["cgen"]}");
+            Assert.True(listed["parent"] == s.ParentId.ToString(CultureInfo.InvariantCulture), $"{what}: parent {s.ParentId}, btrfs says {listed["parent"]}");
+            Assert.Equal(listed["top"], s.TopLevelId.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(listed["uuid"], Uuid(s.Uuid));
+            Assert.Equal(listed["parent_uuid"], Uuid(s.ParentUuid));
+            Assert.Equal(listed["received_uuid"], Uuid(s.ReceivedUuid));
+            Assert.Equal("/" + listed["path"], s.TopLevelPath);
+            Assert.Equal(Path.Combine(mnt, listed["path"]), s.Path);
+            Assert.Equal(Path.GetFileName(listed["path"]), s.Name);
+
+            Dictionary<string, string> shown = ShownByProgs(s.Path!);
+            Assert.Equal(shown["Subvolume ID"], s.Id.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(shown["Flags"] == "readonly", s.IsReadOnly);
+            Assert.Equal(shown["Parent UUID"] != "-", s.IsSnapshot);
+            DateTimeOffset created = DateTimeOffset.ParseExact(shown["Creation time"], "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture);
+            Assert.NotNull(s.CreationTime);
+            Assert.Equal(created.UtcDateTime, new DateTime(s.CreationTime!.Value.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc));
+        }
+
+        [SkippableFact]
+        public void EverySubvolumeMatchesBtrfsSubvolumeListAndShowFieldByField()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string mnt = own.MountPoint;
+            Layout(mnt);
+            Dictionary<ulong, Dictionary<string, string>> listed = ListedByProgs(mnt);
+            Assert.Equal(7, listed.Count);
+
+            // -All: every subvolume, by id, as btrfs lists them.
+            PwshResult all = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All", ("m", mnt));
+            Assert.Empty(all.Errors);
+            List<BtrfsSubvolumeInfo> subvolumes = all.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(listed.Keys.OrderBy(x => x), subvolumes.Select(s => s.Id));
+            foreach (BtrfsSubvolumeInfo s in subvolumes)
+            {
+                SameAsProgs(s, listed[s.Id], mnt);
+                Assert.False(s.IsDefault);
+                Assert.Null(s.MountPoint);
+            }
+
+            // A snapshot names its source: the subvolume, or the snapshot it was taken of.
+            BtrfsSubvolumeInfo Of(string rel) => subvolumes.Single(s => s.Path == Path.Combine(mnt, rel));
+            Assert.Equal(Path.Combine(mnt, "sv"), Of("snaps/ro-1").SourcePath);
+            Assert.Equal(Path.Combine(mnt, "snap"), Of("snap-of-snap").SourcePath);
+            Assert.Null(Of("sv").SourcePath);
+            Assert.True(Of("snaps/ro-2").IsReadOnly && Of("snaps/ro-2").IsSnapshot);
+            Assert.True(Of("sv/inner").ParentId == Of("sv").Id);
+
+            // The subvolume of a path: of a file inside it, of its root, and the top level.
+            PwshResult self = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $f, $d, $m", ("f", Path.Combine(mnt, "sv", "vm.img")), ("d", Path.Combine(mnt, "d")), ("m", mnt));
+            Assert.Empty(self.Errors);
+            List<BtrfsSubvolumeInfo> selves = self.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(new ulong[] { Of("sv").Id, 5, 5 }, selves.Select(s => s.Id));
+            SameAsProgs(selves[0], listed[selves[0].Id], mnt);
+            BtrfsSubvolumeInfo top = selves[2];
+            Assert.Equal("<FS_TREE>", top.Name);
+            Assert.Equal("/", top.TopLevelPath);
+            Assert.Equal(mnt, top.Path);
+            Assert.Equal(0UL, top.ParentId);
+            Assert.True(top.IsDefault);
+            Assert.Equal(mnt, top.MountPoint);
+
+            // -Recurse below a directory: its subvolume first, then those below it, each after its parent; nothing beside it.
+            PwshResult below = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", Path.Combine(mnt, "sv")));
+            Assert.Empty(below.Errors);
+            Assert.Equal(new[] { Path.Combine(mnt, "sv"), Path.Combine(mnt, "sv", "inner") }, below.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            PwshResult whole = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse", ("m", mnt));
+            Assert.Empty(whole.Errors);
+            List<BtrfsSubvolumeInfo> tree = whole.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(8, tree.Count); // the top level and the seven
+            Assert.True(tree.FindIndex(s => s.Path == Path.Combine(mnt, "sv")) < tree.FindIndex(s => s.Path == Path.Combine(mnt, "sv", "inner")));
+            foreach (BtrfsSubvolumeInfo s in tree.Skip(1))
+            {
+                SameAsProgs(s, listed[s.Id], mnt);
+            }
+        }
+
+        [SkippableFact]
+        public void WithoutPrivilegeTheSubvolumesBelowASearchableDirectoryAreListedAndAllIsRefused()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string mnt = own.MountPoint;
+            Layout(mnt);
+            Shell.Run("chmod", "0700", Path.Combine(mnt, "d")); // nobody cannot enter d: d/deep stays unlisted
+            Dictionary<ulong, Dictionary<string, string>> listed = ListedByProgs(mnt);
+
+            PwshResult r, all;
+            using (Unprivileged.Begin())
+            {
+                r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse", ("m", mnt));
+                all = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All", ("m", mnt));
+            }
+
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeInfo> seen = r.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(
+                new[] { "", "sv", "sv/inner", "snap", "snaps/ro-1", "snaps/ro-2", "snap-of-snap" }.Select(p => Path.Combine(mnt, p).TrimEnd('/')).OrderBy(p => p, StringComparer.Ordinal),
+                seen.Select(s => s.Path!).OrderBy(p => p, StringComparer.Ordinal));
+            foreach (BtrfsSubvolumeInfo s in seen.Where(s => s.Id != 5))
+            {
+                SameAsProgs(s, listed[s.Id], mnt); // the path from the top level comes from the mount
+                Assert.Null(s.IsDefault); // only root can read it
+            }
+
+            Assert.Empty(all.Output);
+            ErrorRecord e = Assert.Single(all.Errors);
+            Assert.Equal("AccessDenied", e.FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Contains("needs root", e.Exception.Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string mnt = own.MountPoint;
+            Layout(mnt);
+            string id = Shell.Run("btrfs", "inspect-internal", "rootid", Path.Combine(mnt, "snap")).Trim();
+            Shell.Run("btrfs", "subvolume", "set-default", id, mnt);
+            string second = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "subvol-mount"), "m");
+            Directory.CreateDirectory(second);
+            Shell.Run("mount", "-o", "subvol=/sv", Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim(), second);
+            try
+            {
+                PwshResult r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All; Get-BtrfsSubvolume -LiteralPath $s", ("m", mnt), ("s", second));
+                Assert.Empty(r.Errors);
+                List<BtrfsSubvolumeInfo> subvolumes = r.Objects<BtrfsSubvolumeInfo>();
+                Assert.Equal(new[] { Path.Combine(mnt, "snap") }, subvolumes.Take(7).Where(s => s.IsDefault == true).Select(s => s.Path));
+                BtrfsSubvolumeInfo mounted = subvolumes[7];
+                Assert.Equal("/sv", mounted.TopLevelPath);
+                Assert.Equal(second, mounted.Path);
+                Assert.Equal(second, mounted.MountPoint);
+                Assert.Equal(second, subvolumes.Single(s => s.TopLevelPath == "/sv" && s != mounted).MountPoint);
+            }
+            finally
+            {
+                Shell.Run("umount", second);
+            }
+        }
+
+        [SkippableFact]
+        public void NewSubvolumeIsCreatedNoCowFromTheStartAndRefusesATakenName()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "subvol-new");
+            string images = Path.Combine(dir, "images"), plain = Path.Combine(dir, "plain");
+            PwshResult r = Pwsh.Run("New-BtrfsSubvolume -Path $a -NoCow; $b | New-BtrfsSubvolume", ("a", images), ("b", plain));
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeInfo> made = r.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(new[] { images, plain }, made.Select(s => s.Path));
+            Assert.Equal(Shell.Run("btrfs", "inspect-internal", "rootid", images).Trim(), made[0].Id.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(made[0].Uuid.ToString(), ShownByProgs(images)["UUID"]);
+            Assert.False(made[0].IsSnapshot);
+            Assert.Contains('C', Shell.Run("lsattr", "-d", images).Split(' ')[0]);
+            Assert.DoesNotContain('C', Shell.Run("lsattr", "-d", plain).Split(' ')[0]);
+            FileBuilder.WriteNew(Path.Combine(images, "vm.img"), FileBuilder.RandomBytes(64 << 10, 3));
+            Assert.True(Pwsh.Run("Test-NoCow -LiteralPath $f", ("f", Path.Combine(images, "vm.img"))).Objects<bool>().Single());
+
+            // A taken name: refused, the directory there untouched; -WhatIf creates nothing.
+            string taken = Path.Combine(dir, "taken");
+            Directory.CreateDirectory(taken);
+            string before = DirectoryStat(taken);
+            PwshResult again = Pwsh.Run("New-BtrfsSubvolume $t; New-BtrfsSubvolume $w -WhatIf", ("t", taken), ("w", Path.Combine(dir, "whatif")));
+            Assert.Equal("DestinationExists", Assert.Single(again.ErrorIds));
+            Assert.Equal(taken, again.Errors[0].TargetObject);
+            Assert.Equal(before, DirectoryStat(taken));
+            Assert.False(Directory.Exists(Path.Combine(dir, "whatif")));
+
+            // Off btrfs, and without write permission on the parent.
+            string xfs = fs.NewDirectory(TestFs.Xfs, "subvol-new");
+            PwshResult off = Pwsh.Run("New-BtrfsSubvolume $x", ("x", Path.Combine(xfs, "s")));
+            Assert.Equal("OperationNotSupported", Assert.Single(off.ErrorIds));
+            Shell.Run("chmod", "0755", dir);
+            PwshResult denied;
+            using (Unprivileged.Begin())
+            {
+                denied = Pwsh.Run("New-BtrfsSubvolume $d", ("d", Path.Combine(dir, "nobodys")));
+            }
+
+            Assert.Equal("AccessDenied", Assert.Single(denied.ErrorIds));
+            Assert.False(Directory.Exists(Path.Combine(dir, "nobodys")));
+        }
+
+        [SkippableFact]
+        public void NewSnapshotIsReadOnlyWithItsSourceNamedAndRefusesWhatItCannotDo()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "subvol-snap");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "vm.img"), FileBuilder.RandomBytes(512 << 10, 4));
+            Directory.CreateDirectory(Path.Combine(dir, "snaps"));
+            string ro = Path.Combine(dir, "snaps", "ro"), rw = Path.Combine(dir, "snaps", "rw");
+
+            PwshResult r = Pwsh.Run("New-BtrfsSnapshot $s $d -ReadOnly; Get-BtrfsSubvolume -LiteralPath $s | New-BtrfsSnapshot -Destination $w", ("s", sv), ("d", ro), ("w", rw));
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeInfo> snaps = r.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(new[] { ro, rw }, snaps.Select(s => s.Path));
+            Dictionary<string, string> shown = ShownByProgs(ro);
+            Assert.Equal("readonly", shown["Flags"]);
+            Assert.Equal(ShownByProgs(sv)["UUID"], shown["Parent UUID"]);
+            Assert.True(snaps[0].IsReadOnly && snaps[0].IsSnapshot);
+            Assert.Equal(sv, snaps[0].SourcePath);
+            Assert.False(snaps[1].IsReadOnly);
+            Assert.Equal(FileFacts.Hash(Path.Combine(sv, "vm.img")), FileFacts.Hash(Path.Combine(ro, "vm.img")));
+
+            // Not a subvolume, a taken destination, another btrfs filesystem, off btrfs: one error each, nothing made.
+            using ExtraFileSystem other = fs.NewFileSystem("btrfs", "256M");
+            string xfs = fs.NewDirectory(TestFs.Xfs, "subvol-snap");
+            string rwBefore = DirectoryStat(rw);
+            PwshResult bad = Pwsh.Run(
+                "New-BtrfsSnapshot $plain $a; New-BtrfsSnapshot $s $taken; New-BtrfsSnapshot $s $elsewhere; New-BtrfsSnapshot $s $onXfs",
+                ("plain", Path.Combine(dir, "snaps")),
+                ("a", Path.Combine(dir, "a")),
+                ("s", sv),
+                ("taken", rw),
+                ("elsewhere", Path.Combine(other.MountPoint, "copy")),
+                ("onXfs", Path.Combine(xfs, "copy")));
+            Assert.Equal(new[] { "NotASubvolume", "DestinationExists", "SnapshotAcrossFileSystems", "OperationNotSupported" }, bad.ErrorIds);
+            Assert.Empty(bad.Output);
+            Assert.False(Directory.Exists(Path.Combine(dir, "a")) || Directory.Exists(Path.Combine(other.MountPoint, "copy")) || Directory.Exists(Path.Combine(xfs, "copy")));
+            Assert.Equal(rwBefore, DirectoryStat(rw));
+        }
+
+        [SkippableFact]
+        public void RemoveDeletesWhatItIsGivenAndRefusesWhatIsInUse()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "512M");
+            string mnt = own.MountPoint;
+            Layout(mnt);
+            string Rel(string p) => Path.Combine(mnt, p);
+            HashSet<string> Listed() => ListedByProgs(mnt).Values.Select(v => v["path"]).ToHashSet(StringComparer.Ordinal);
+
+            // -WhatIf deletes nothing; a plain directory and the top level are not subvolumes.
+            PwshResult preview = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a -WhatIf; Remove-BtrfsSubvolume -LiteralPath $d, $m -Confirm:$false", ("a", Rel("snaps/ro-1")), ("d", Rel("d")), ("m", mnt));
+            Assert.Equal(new[] { "NotASubvolume", "NotASubvolume" }, preview.ErrorIds);
+            Assert.Equal(7, Listed().Count);
+
+            // Nested subvolumes: refused without -Recurse, both gone with it.
+            PwshResult nested = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", Rel("sv")));
+            Assert.Equal("SubvolumeHasNested", Assert.Single(nested.ErrorIds));
+            Assert.Contains("sv/inner", nested.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("sv", Listed());
+
+            // The default subvolume, a mounted one, one with an active swapfile: in use.
+            string id = Shell.Run("btrfs", "inspect-internal", "rootid", Rel("snap-of-snap")).Trim();
+            Shell.Run("btrfs", "subvolume", "set-default", id, mnt);
+            string second = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "subvol-rm"), "m");
+            Directory.CreateDirectory(second);
+            Shell.Run("mount", "-o", "subvol=/snap", Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim(), second);
+            Shell.Run("btrfs", "subvolume", "create", Rel("swap"));
+            PwshResult inUse;
+            try
+            {
+                using var swap = new ActiveSwapfile(Rel("swap"));
+                inUse = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a, $b, $c -Confirm:$false", ("a", Rel("snap-of-snap")), ("b", Rel("snap")), ("c", Rel("swap")));
+            }
+            finally
+            {
+                Shell.Run("umount", second);
+                Shell.Run("btrfs", "subvolume", "set-default", "5", mnt);
+            }
+
+            Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse" }, inUse.ErrorIds);
+            Assert.Contains("default", inUse.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains(second, inUse.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("swapfile", inUse.Errors[2].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(8, Listed().Count);
+
+            // Deleted: a read-only snapshot piped from Get-BtrfsSubvolume, and sv with its nested one; -Wait leaves nothing to clean.
+            PwshResult gone = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $snaps -Recurse | Where-Object IsSnapshot | Remove-BtrfsSubvolume -Confirm:$false -PassThru; Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Wait -Confirm:$false -PassThru",
+                ("snaps", Rel("snaps")),
+                ("s", Rel("sv")));
+            Assert.Empty(gone.Errors);
+            Assert.Equal(new[] { Rel("snaps/ro-1"), Rel("snaps/ro-2"), Rel("sv/inner"), Rel("sv") }, gone.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path));
+            Assert.Equal(new[] { "d/deep", "snap", "snap-of-snap", "swap" }, Listed().OrderBy(x => x, StringComparer.Ordinal));
+            Assert.False(Directory.Exists(Rel("sv")));
+            string pending = Shell.Run("btrfs", "subvolume", "list", "-d", mnt);
+            foreach (BtrfsSubvolumeInfo waited in gone.Objects<BtrfsSubvolumeInfo>().Skip(2))
+            {
+                Assert.DoesNotContain($"ID {waited.Id} ", pending, StringComparison.Ordinal); // -Wait: cleaned, not just deleted
+            }
+        }
+
+        [SkippableFact]
+        public void OtherFileSystemsAndConflictingSwitchesAreOneErrorEach()
+        {
+            string xfs = fs.NewDirectory(TestFs.Xfs, "subvol");
+            PwshResult r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $x", ("x", xfs));
+            Assert.Equal("OperationNotSupported", Assert.Single(r.ErrorIds));
+            Assert.Equal(xfs, r.Errors[0].TargetObject);
+
+            PwshResult both = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $x -All -Recurse", ("x", xfs));
+            Assert.Equal("RecurseWithAll", Assert.Single(both.ErrorIds));
+        }
+    }
+}
