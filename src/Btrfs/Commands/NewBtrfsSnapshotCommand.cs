@@ -1,5 +1,6 @@
 namespace Btrfs.Commands
 {
+    using System;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -26,8 +27,18 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            string source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
-            string destination = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);
+            string source, destination;
+            try
+            {
+                source = FileSystemPath(Path);
+                destination = FileSystemPath(Destination);
+            }
+            catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException)
+            {
+                WriteError(ErrorRecords.FromResolution(Path, ex));
+                return;
+            }
+
             if (!ShouldProcess(destination, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
             {
                 return;
@@ -41,6 +52,12 @@ namespace Btrfs.Commands
             {
                 WriteError(ErrorRecords.From(ex));
             }
+        }
+
+        private string FileSystemPath(string given)
+        {
+            string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
+            return provider.Name == "FileSystem" ? path : throw new NotSupportedException($"Cannot use '{given}': it belongs to the {provider.Name} provider, not to the file system. Pass a file system path.");
         }
     }
 }

@@ -1,5 +1,6 @@
 namespace Btrfs.Commands
 {
+    using System;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -23,7 +24,22 @@ namespace Btrfs.Commands
         {
             foreach (string given in Path)
             {
-                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given);
+                string path;
+                try
+                {
+                    path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
+                    if (provider.Name != "FileSystem")
+                    {
+                        WriteError(ErrorRecords.NotFileSystemPath(given, provider.Name));
+                        continue;
+                    }
+                }
+                catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException)
+                {
+                    WriteError(ErrorRecords.FromResolution(given, ex));
+                    continue;
+                }
+
                 if (!ShouldProcess(path, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
                 {
                     continue;

@@ -24,7 +24,7 @@ namespace Btrfs.Interop
         /// <summary>_IOWR(0x94, 62, struct btrfs_ioctl_ino_lookup_user_args): a child subvolume's name and the path to it from the fd's subvolume; no privilege, but every directory on the way must be searchable.</summary>
         internal const uint BTRFS_IOC_INO_LOOKUP_USER = 0xD000943E;
 
-        /// <summary>_IOW(0x94, 65, struct btrfs_ioctl_subvol_wait), kernel 6.9+: wait until a deleted subvolume is cleaned up.</summary>
+        /// <summary>_IOW(0x94, 65, struct btrfs_ioctl_subvol_wait), newer kernels: wait until a deleted subvolume is cleaned up (ENOTTY where missing).</summary>
         internal const uint BTRFS_IOC_SUBVOL_SYNC_WAIT = 0x40109441;
 
         /// <summary>_IO(0x94, 8): commit the filesystem and wake the transaction thread, which starts the cleaner on deleted subvolumes (syncfs does not wake it).</summary>
@@ -56,6 +56,7 @@ namespace Btrfs.Interop
         internal const int RootItemGenerationOffset = 160;
         internal const int RootItemFlagsOffset = 208;
         internal const int RootItemRefsOffset = 216;
+        internal const int RootItemGenerationV2Offset = 239;
         internal const int RootItemUuidOffset = 247;
         internal const int RootItemParentUuidOffset = 263;
         internal const int RootItemReceivedUuidOffset = 279;

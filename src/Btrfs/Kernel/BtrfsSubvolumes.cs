@@ -258,7 +258,7 @@ namespace Btrfs.Kernel
         internal static unsafe int TryCommitAndClean(SafeFileDescriptor fd) =>
             Libc.Ioctl(fd, Libc.BTRFS_IOC_SYNC, null) < 0 ? Errno.Last : 0;
 
-        /// <summary>SUBVOL_SYNC_WAIT (kernel 6.9+): waits until the deleted subvolume <paramref name="id"/> is cleaned up. 0, or the errno (ENOTTY on older kernels).</summary>
+        /// <summary>SUBVOL_SYNC_WAIT (newer kernels; this one, 6.18, has it): waits until the deleted subvolume <paramref name="id"/> is cleaned up. 0, or the errno (ENOTTY on older kernels).</summary>
         internal static unsafe int TryWaitCleaned(SafeFileDescriptor fd, ulong id)
         {
             var args = new Libc.BtrfsSubvolWait { SubvolId = id, Mode = Libc.BTRFS_SUBVOL_SYNC_WAIT_FOR_ONE };
@@ -289,7 +289,10 @@ namespace Btrfs.Kernel
                 return null;
             }
 
-            bool full = d.Length >= Libc.RootItemOTimeOffset + 12;
+            // The uuids and times are valid only where generation_v2 equals generation (an older kernel that
+            // wrote the item left them stale, as the kernel itself decides).
+            bool full = d.Length >= Libc.RootItemOTimeOffset + 12
+                && BinaryPrimitives.ReadUInt64LittleEndian(d[Libc.RootItemGenerationV2Offset..]) == BinaryPrimitives.ReadUInt64LittleEndian(d[Libc.RootItemGenerationOffset..]);
             return new BtrfsRootRecord(
                 id,
                 string.Empty,

@@ -352,6 +352,31 @@ namespace Btrfs.Tests
             Assert.Contains("swapfile", inUse.Errors[2].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(8, Listed().Count);
 
+            // -Recurse checks every nested subvolume too: a default one inside keeps both; a symbolic link to a
+            // subvolume is not followed.
+            Shell.Run("btrfs", "subvolume", "create", Rel("outer"));
+            Shell.Run("btrfs", "subvolume", "create", Rel("outer/inner"));
+            Shell.Run("btrfs", "subvolume", "set-default", Shell.Run("btrfs", "inspect-internal", "rootid", Rel("outer/inner")).Trim(), mnt);
+            File.CreateSymbolicLink(Rel("link"), Rel("snap"));
+            PwshResult guarded;
+            try
+            {
+                guarded = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $o, $l -Recurse -Confirm:$false", ("o", Rel("outer")), ("l", Rel("link")));
+            }
+            finally
+            {
+                Shell.Run("btrfs", "subvolume", "set-default", "5", mnt);
+            }
+
+            Assert.Equal("SubvolumeInUse", guarded.ErrorIds[0]);
+            Assert.Contains("outer/inner", guarded.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was deleted", guarded.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(2, guarded.Errors.Count);
+            Assert.NotEqual("SubvolumeInUse", guarded.ErrorIds[1]); // the link: refused as a link, not followed
+            Assert.True(Listed().IsSupersetOf(new[] { "outer", "outer/inner", "snap" }));
+            Shell.Run("btrfs", "subvolume", "delete", Rel("outer/inner"), Rel("outer"));
+            File.Delete(Rel("link"));
+
             // Deleted: a read-only snapshot piped from Get-BtrfsSubvolume, and sv with its nested one; -Wait leaves nothing to clean.
             PwshResult gone = Pwsh.Run(
                 "Get-BtrfsSubvolume -LiteralPath $snaps -Recurse | Where-Object IsSnapshot | Remove-BtrfsSubvolume -Confirm:$false -PassThru; Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Wait -Confirm:$false -PassThru",

@@ -69,7 +69,7 @@ namespace Btrfs.Tests
                     "offsetof(struct btrfs_ioctl_get_subvol_info_args, received_uuid)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, otransid)",
                     "offsetof(struct btrfs_ioctl_get_subvol_info_args, ctime)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, otime)",
                     "sizeof(struct btrfs_root_item)", "offsetof(struct btrfs_root_item, generation)", "offsetof(struct btrfs_root_item, flags)",
-                    "offsetof(struct btrfs_root_item, refs)", "offsetof(struct btrfs_root_item, uuid)", "offsetof(struct btrfs_root_item, parent_uuid)",
+                    "offsetof(struct btrfs_root_item, refs)", "offsetof(struct btrfs_root_item, generation_v2)", "offsetof(struct btrfs_root_item, uuid)", "offsetof(struct btrfs_root_item, parent_uuid)",
                     "offsetof(struct btrfs_root_item, received_uuid)", "offsetof(struct btrfs_root_item, ctransid)", "offsetof(struct btrfs_root_item, otransid)",
                     "offsetof(struct btrfs_root_item, ctime)", "offsetof(struct btrfs_root_item, otime)", "sizeof(struct btrfs_dir_item)",
                     "offsetof(struct btrfs_dir_item, name_len)",
@@ -276,6 +276,7 @@ namespace Btrfs.Tests
             Same("offsetof(struct btrfs_root_item, generation)", (ulong)Libc.RootItemGenerationOffset);
             Same("offsetof(struct btrfs_root_item, flags)", (ulong)Libc.RootItemFlagsOffset);
             Same("offsetof(struct btrfs_root_item, refs)", (ulong)Libc.RootItemRefsOffset);
+            Same("offsetof(struct btrfs_root_item, generation_v2)", (ulong)Libc.RootItemGenerationV2Offset);
             Same("offsetof(struct btrfs_root_item, uuid)", (ulong)Libc.RootItemUuidOffset);
             Same("offsetof(struct btrfs_root_item, parent_uuid)", (ulong)Libc.RootItemParentUuidOffset);
             Same("offsetof(struct btrfs_root_item, received_uuid)", (ulong)Libc.RootItemReceivedUuidOffset);

@@ -9,12 +9,14 @@ namespace Btrfs.Core
     internal sealed class SwapTable
     {
         private readonly List<FileStatus> swaps;
+        private readonly List<string> paths = new();
 
         private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
 
         internal static SwapTable Read()
         {
             var list = new List<FileStatus>();
+            var names = new List<string>();
             string text;
             try
             {
@@ -38,13 +40,20 @@ namespace Btrfs.Core
                 {
                     list.Add(swap);
                 }
+
+                names.Add(path);
             }
 
-            return new SwapTable(list);
+            var table = new SwapTable(list);
+            table.paths.AddRange(names);
+            return table;
         }
 
         /// <summary>An active swapfile lives on this device: on btrfs, in the subvolume with that (anonymous) device number.</summary>
         internal bool AnyOnDevice(uint major, uint minor) => swaps.Exists(s => s.DevMajor == major && s.DevMinor == minor);
+
+        /// <summary>An active swapfile whose path (as /proc/swaps gives it: canonical) lies below the canonical directory <paramref name="dir"/>.</summary>
+        internal bool AnyUnder(string dir) => paths.Exists(p => p.StartsWith(dir.TrimEnd('/') + "/", StringComparison.Ordinal));
 
         internal bool Contains(in FileStatus st)
         {

@@ -27,17 +27,7 @@ namespace Btrfs.Core
                     throw Failure(errno, "BTRFS_IOC_SUBVOL_CREATE_V2", full, "Cannot create the subvolume", "write and search permission on the directory it goes in");
                 }
 
-                if (noCow)
-                {
-                    using OpenFile created = OpenFile.Open(new FileLocation(parent.Handle, name, full), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
-                    InodeFlags flags = InodeAttributes.Get(created.Handle, full);
-                    if ((InodeAttributes.Set(created.Handle, full, flags | InodeFlags.NoCow) & InodeFlags.NoCow) == 0)
-                    {
-                        throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", full, $"The subvolume '{full}' was created, but its directory did not take NOCOW. Set it with Set-NoCow before putting files in it.");
-                    }
-                }
-
-                return Describe(full);
+                return DescribeNew(parent, name, full, noCow);
             }
         }
 
@@ -73,12 +63,41 @@ namespace Btrfs.Core
                     throw Failure(errno, "BTRFS_IOC_SNAP_CREATE_V2", full, "Cannot create the snapshot", "ownership of the source subvolume (or root) and write permission on the directory the snapshot goes in");
                 }
 
-                return Describe(full);
+                return DescribeNew(parent, name, full, noCow: false);
             }
         }
 
-        /// <summary>The new subvolume's object, as Get-BtrfsSubvolume writes it.</summary>
-        private static BtrfsSubvolumeInfo Describe(string full) => SubvolumeLister.List(full, SubvolumeScope.Self)[0];
+        /// <summary>
+        /// The new subvolume's object, as Get-BtrfsSubvolume writes it, from its root directory opened through
+        /// the parent without following a link (and checked to be a subvolume's root); with <paramref name="noCow"/>
+        /// the directory gets NOCOW first. A failure here says that the subvolume was created.
+        /// </summary>
+        private static BtrfsSubvolumeInfo DescribeNew(OpenFile parent, string name, string full, bool noCow)
+        {
+            try
+            {
+                using OpenFile created = OpenFile.Open(new FileLocation(parent.Handle, name, full), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+                if (!created.IsDirectory || created.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+                {
+                    throw new FileOperationException(FileErrorKind.NotASubvolume, 0, "statx", full, $"The subvolume '{full}' was created, but its name now leads to something else. Check what is there.");
+                }
+
+                if (noCow)
+                {
+                    InodeFlags flags = InodeAttributes.Get(created.Handle, full);
+                    if ((InodeAttributes.Set(created.Handle, full, flags | InodeFlags.NoCow) & InodeFlags.NoCow) == 0)
+                    {
+                        throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", full, $"The subvolume '{full}' was created, but its directory did not take NOCOW. Set it with Set-NoCow before putting files in it.");
+                    }
+                }
+
+                return SubvolumeLister.List(created, SubvolumeScope.Self)[0];
+            }
+            catch (FileOperationException ex) when (!ex.Message.Contains("was created", StringComparison.Ordinal))
+            {
+                throw new FileOperationException(ex.Kind, ex.Errno, ex.Operation, full, $"The subvolume '{full}' was created, but then: {ex.Message}");
+            }
+        }
 
         /// <summary>
         /// The directory the new subvolume goes in, opened (symbolic links in it followed, as mkdir does),
@@ -86,6 +105,11 @@ namespace Btrfs.Core
         /// </summary>
         private static (OpenFile Parent, string Name, string Full) OpenParent(string path, string what)
         {
+            if (path.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "path", path.Replace("\0", "\\0", StringComparison.Ordinal), $"Cannot {what}: a path cannot contain a NUL character.");
+            }
+
             string full = System.IO.Path.GetFullPath(path).TrimEnd('/');
             string name = System.IO.Path.GetFileName(full);
             string parentPath = System.IO.Path.GetDirectoryName(full) ?? "/";

@@ -57,9 +57,24 @@ namespace Btrfs.Core
         internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope)
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory);
+            return List(file, scope);
+        }
+
+        /// <summary>
+        /// As <see cref="List(string, SubvolumeScope)"/> for a file or directory already open: the subvolume and
+        /// everything below come from that descriptor, never from its path again (only the Path properties are
+        /// resolved for display).
+        /// </summary>
+        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope) => List(file, scope, out _);
+
+        /// <summary>As <see cref="List(OpenFile, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached)
+        {
             BtrfsOnly.Require(file, "list the subvolumes of", "Subvolumes are a btrfs feature.");
             using var lister = new SubvolumeLister(file);
-            return lister.Run(scope);
+            List<BtrfsSubvolumeInfo> found = lister.Run(scope);
+            unreached = lister.Unreached;
+            return found;
         }
 
         /// <inheritdoc/>
@@ -74,7 +89,7 @@ namespace Btrfs.Core
                 {
                     if (r.Refs != 0 && r.ParentId != 0)
                     {
-                        found.Add((r, Map().DirectoryOf(r.Id)?.Path));
+                        found.Add((r, DirectoryPathOf(r.Id)));
                     }
                 }
             }
@@ -84,7 +99,7 @@ namespace Btrfs.Core
                 found.Add((self, RootDirectoryOf(anchor)));
                 if (scope == SubvolumeScope.Below && anchor.IsDirectory)
                 {
-                    Below(anchor.Handle, anchor.Path, found);
+                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found);
                 }
             }
 
@@ -102,34 +117,55 @@ namespace Btrfs.Core
             return result;
         }
 
-        /// <summary>The subvolumes under the open directory <paramref name="dir"/>, depth first, each under its parent.</summary>
-        private void Below(SafeFileDescriptor dir, string dirPath, List<(BtrfsRootRecord, string?)> found)
+        /// <summary>
+        /// The subvolumes under the open directory <paramref name="dir"/>, depth first, each under its parent.
+        /// A child that cannot be reached (a directory on the way not searchable, renamed or deleted meanwhile,
+        /// another mount on top of it) is left out and counted in <see cref="Unreached"/>.
+        /// </summary>
+        private void Below(SafeFileDescriptor dir, string dirPath, ulong mountId, List<(BtrfsRootRecord, string?)> found)
         {
             foreach ((ulong tree, ulong dirId) in BtrfsSubvolumes.Children(dir, dirPath))
             {
                 // Answers only for subvolumes under this directory (EACCES otherwise, or where a directory on the way is not searchable).
-                if (BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between) != 0)
+                int errno = BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between);
+                if (errno != 0)
                 {
+                    if (errno != Errno.EACCES)
+                    {
+                        Unreached.Add(tree);
+                    }
+
                     continue;
                 }
 
                 string relative = between + name;
                 using OpenFile? child = OpenBelow(dir, dirPath, relative);
-                if (child is null || child.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+                BtrfsRootRecord? record = null;
+                if (child is not null && child.Status.Inode == BtrfsInspect.SubvolumeRootInode && (mountId == 0 || child.Status.MountId == mountId))
                 {
+                    try
+                    {
+                        record = BtrfsSubvolumes.Info(child.Handle, child.Path);
+                    }
+                    catch (FileOperationException)
+                    {
+                        record = null; // deleted meanwhile
+                    }
+                }
+
+                if (child is null || record is null || record.Id != tree)
+                {
+                    Unreached.Add(tree); // the name leads elsewhere now (renamed, deleted, or a mount on top)
                     continue;
                 }
 
-                BtrfsRootRecord record = BtrfsSubvolumes.Info(child.Handle, child.Path);
-                if (record.Id != tree)
-                {
-                    continue; // the name leads elsewhere now (renamed, or a mount on top)
-                }
-
                 found.Add((record, child.Path));
-                Below(child.Handle, child.Path, found);
+                Below(child.Handle, child.Path, mountId, found);
             }
         }
+
+        /// <summary>Children the kernel named below the directory that could not be opened as that subvolume (not counting those under directories the caller cannot search).</summary>
+        internal List<ulong> Unreached { get; } = new();
 
         /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link; null when that fails.</summary>
         private static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
@@ -282,11 +318,24 @@ namespace Btrfs.Core
             {
                 if (r.Uuid == uuid && r.Refs != 0)
                 {
-                    return Map().DirectoryOf(r.Id)?.Path;
+                    return DirectoryPathOf(r.Id);
                 }
             }
 
             return null;
+        }
+
+        /// <summary>The subvolume's root directory under a mount that reaches it; null when none does or it went away meanwhile.</summary>
+        private string? DirectoryPathOf(ulong id)
+        {
+            try
+            {
+                return Map().DirectoryOf(id)?.Path;
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
         }
 
         /// <summary>Every subvolume from the root tree; null without the privilege to read it.</summary>

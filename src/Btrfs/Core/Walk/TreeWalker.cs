@@ -120,7 +120,7 @@ namespace Btrfs.Core
             var stack = new Stack<Level>();
             try
             {
-                var rootLocation = new FileLocation(parent, rootName, root) { Inode = top.Inode };
+                var rootLocation = new FileLocation(parent, rootName, root); // no inode hint: the parent was opened by path after the name was examined
                 if (!top.IsDirectory)
                 {
                     yield return new WalkEntry(root, top.IsRegular ? WalkEntryKind.File : WalkEntryKind.Other) { Location = rootLocation };
