@@ -34,10 +34,11 @@ Describe 'NOCOW the way the VM-image workflow uses it' {
     It 'converts an existing image and Pester proves it' {
         $dir = New-TestDirectory
         $img = New-TestFile -Path (Join-Path $dir 'vm.img')
+        $before = (Get-FileHash -LiteralPath $img.FullName).Hash
         $img | Test-NoCow | Should -BeFalse
         $img | ConvertTo-NoCow -Confirm:$false
         $img | Test-NoCow | Should -BeTrue
-        (Get-FileHash -LiteralPath $img.FullName).Hash | Should -Be (Get-FileHash -LiteralPath $img.FullName).Hash
+        (Get-FileHash -LiteralPath $img.FullName).Hash | Should -Be $before
     }
 
     It 'says why an image is not NOCOW' {
@@ -46,6 +47,29 @@ Describe 'NOCOW the way the VM-image workflow uses it' {
         $status = Test-NoCow -LiteralPath $img.FullName -Detailed
         $status.IsNoCow | Should -BeFalse
         $status.Reason | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Snapshots the way the backup variant of the workflow uses them' {
+    It 'makes a NOCOW image area, takes a read-only snapshot, lists it and deletes it' {
+        $dir = New-TestDirectory
+        $area = New-BtrfsSubvolume -Path (Join-Path $dir 'vms') -NoCow
+        $area.IsSnapshot | Should -BeFalse
+        $img = New-TestFile -Path (Join-Path $area.Path 'vm.img')
+        Test-NoCow -LiteralPath $img.FullName | Should -BeTrue
+
+        $snap = $area | New-BtrfsSnapshot -Destination (Join-Path $dir 'vms-1') -ReadOnly
+        $snap.IsReadOnly | Should -BeTrue
+        $snap.ParentUuid | Should -Be $area.Uuid
+        (Get-FileHash -LiteralPath (Join-Path $snap.Path 'vm.img')).Hash | Should -Be (Get-FileHash -LiteralPath $img.FullName).Hash
+
+        $snapshots = Get-BtrfsSubvolume -LiteralPath $dir -Recurse | Where-Object IsSnapshot
+        @($snapshots).Count | Should -Be 1
+        $snapshots.SourcePath | Should -Be $area.Path
+
+        $snapshots | Remove-BtrfsSubvolume -Wait -Confirm:$false
+        Get-BtrfsSubvolume -LiteralPath $dir -Recurse | Where-Object IsSnapshot | Should -BeNullOrEmpty
+        Test-Path -LiteralPath $snap.Path | Should -BeFalse
     }
 }
 
