@@ -1,19 +1,27 @@
 namespace Btrfs.Commands
 {
-    using System;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
 
     /// <summary>New-BtrfsSnapshot: a snapshot of a subvolume (SNAP_CREATE_V2), read-only with -ReadOnly.</summary>
-    [Cmdlet(VerbsCommon.New, "BtrfsSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Pages + "New-BtrfsSnapshot.md")]
+    [Cmdlet(VerbsCommon.New, "BtrfsSnapshot", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Pages + "New-BtrfsSnapshot.md")]
     [OutputType(typeof(BtrfsSubvolumeInfo))]
     public sealed class NewBtrfsSnapshotCommand : PSCmdlet
     {
-        /// <summary>The subvolume to snapshot (its root directory). Binds the Path of piped Get-BtrfsSubvolume objects.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        /// <summary>The subvolume to snapshot (its root directory), as typed (no wildcards).</summary>
+        [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = string.Empty;
+
+        /// <summary>
+        /// The subvolume to snapshot, used exactly as given. Piped Get-BtrfsSubvolume objects bind here by their
+        /// PSPath (provider-qualified), so a name with a backslash or brackets reaches exactly that subvolume.
+        /// </summary>
+        [Parameter(ParameterSetName = "LiteralPath", Mandatory = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("PSPath", "LP")]
+        [ValidateNotNullOrEmpty]
+        public string LiteralPath { get; set; } = string.Empty;
 
         /// <summary>The snapshot's path: a name that does not exist yet, in a directory of the same filesystem.</summary>
         [Parameter(Mandatory = true, Position = 1)]
@@ -27,15 +35,9 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            string source, destination;
-            try
+            if (PathBinding.UnresolvedFileSystemPath(this, ParameterSetName == "Path" ? Path : LiteralPath) is not string source
+                || PathBinding.UnresolvedFileSystemPath(this, Destination) is not string destination)
             {
-                source = FileSystemPath(Path);
-                destination = FileSystemPath(Destination);
-            }
-            catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException)
-            {
-                WriteError(ErrorRecords.FromResolution(Path, ex));
                 return;
             }
 
@@ -52,12 +54,6 @@ namespace Btrfs.Commands
             {
                 WriteError(ErrorRecords.From(ex));
             }
-        }
-
-        private string FileSystemPath(string given)
-        {
-            string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
-            return provider.Name == "FileSystem" ? path : throw new NotSupportedException($"Cannot use '{given}': it belongs to the {provider.Name} provider, not to the file system. Pass a file system path.");
         }
     }
 }

@@ -1,6 +1,5 @@
 namespace Btrfs.Commands
 {
-    using System;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -24,19 +23,8 @@ namespace Btrfs.Commands
         {
             foreach (string given in Path)
             {
-                string path;
-                try
+                if (PathBinding.UnresolvedFileSystemPath(this, given) is not string path)
                 {
-                    path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
-                    if (provider.Name != "FileSystem")
-                    {
-                        WriteError(ErrorRecords.NotFileSystemPath(given, provider.Name));
-                        continue;
-                    }
-                }
-                catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException)
-                {
-                    WriteError(ErrorRecords.FromResolution(given, ex));
                     continue;
                 }
 

@@ -34,5 +34,31 @@ namespace Btrfs.Commands
                 ? $"(subvolume {id} {instance.Properties["SubvolumePath"]?.Value}: not reachable under a mount)"
                 : null;
         }
+
+        /// <summary>
+        /// A path taken as given (no wildcards: it may name something that does not exist yet) as a file system
+        /// path; null after writing the error (NotFileSystemPath for another provider, PathNotFound for a missing
+        /// drive, InvalidArgument otherwise). A provider-qualified path (a piped object's PSPath) keeps a
+        /// backslash in a name as part of the name.
+        /// </summary>
+        internal static string? UnresolvedFileSystemPath(PSCmdlet cmdlet, string given)
+        {
+            try
+            {
+                string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
+                if (provider.Name == "FileSystem")
+                {
+                    return path;
+                }
+
+                cmdlet.WriteError(ErrorRecords.NotFileSystemPath(given, provider.Name));
+            }
+            catch (System.Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or System.NotSupportedException or PSArgumentException or System.ArgumentException)
+            {
+                cmdlet.WriteError(ErrorRecords.FromResolution(given, ex));
+            }
+
+            return null;
+        }
     }
 }

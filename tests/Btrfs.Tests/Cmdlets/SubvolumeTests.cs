@@ -289,6 +289,21 @@ namespace Btrfs.Tests
             Assert.False(snaps[1].IsReadOnly);
             Assert.Equal(FileFacts.Hash(Path.Combine(sv, "vm.img")), FileFacts.Hash(Path.Combine(ro, "vm.img")));
 
+            // Hostile names: a piped object reaches exactly the subvolume it names ("a\..\sv" is one name, not
+            // a way up to sv; brackets, a star and a newline are not patterns), and a new one is made as typed.
+            string odd = Path.Combine(dir, "a\\..\\sv"), strange = Path.Combine(dir, "v[1]*\nx");
+            Shell.Run("btrfs", "subvolume", "create", odd);
+            PwshResult named = Pwsh.Run(
+                "New-BtrfsSubvolume -Path $s | Out-Null; Get-BtrfsSubvolume -LiteralPath $d -Recurse | Where-Object { $_.Name -eq $n } | New-BtrfsSnapshot -Destination $to",
+                ("s", strange), ("d", dir), ("n", "a\\..\\sv"), ("to", Path.Combine(dir, "odd-snap")));
+            Assert.Empty(named.Errors);
+            Assert.True(Directory.Exists(strange));
+            Assert.Equal(ShownByProgs(odd)["UUID"], ShownByProgs(Path.Combine(dir, "odd-snap"))["Parent UUID"]);
+
+            PwshResult provider = Pwsh.Run("New-BtrfsSubvolume -Path Env:/x; New-BtrfsSnapshot -Path Env:/x -Destination $to", ("to", Path.Combine(dir, "never")));
+            Assert.Equal(new[] { "NotFileSystemPath", "NotFileSystemPath" }, provider.ErrorIds);
+            Assert.False(Directory.Exists(Path.Combine(dir, "never")));
+
             // Not a subvolume, a taken destination, another btrfs filesystem, off btrfs: one error each, nothing made.
             using ExtraFileSystem other = fs.NewFileSystem("btrfs", "256M");
             string xfs = fs.NewDirectory(TestFs.Xfs, "subvol-snap");
