@@ -1,6 +1,7 @@
 namespace Btrfs.Tests
 {
     using System;
+    using System.Collections.Generic;
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
@@ -201,8 +202,8 @@ namespace Btrfs.Tests
         public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName()
         {
             // The lease holds from the last check through the exchange; an opener arriving then waits
-            // in the kernel for the old inode. The exchange is undone before the lease is released, so
-            // the opener's writes land in the original under its name, and the conversion is refused.
+            // in the kernel for the old inode. It is seen before the names are exchanged, so the opener's
+            // writes land in the original under its name, and the conversion is refused.
             string dir = fs.NewDirectory(TestFs.Btrfs, "race");
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
@@ -240,6 +241,99 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnOpenThatReachesTheOriginalAfterTheExchangeGetsItBackUnderItsName()
+        {
+            // An open that found the name just before the exchange reaches the old inode after it: the
+            // exchange is undone before the lease is released, and the new copy (nobody opened it) goes.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "late");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            string[] listing = FileFacts.Listing(dir);
+            ChildProcess? opener = null;
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks { AfterExchange = hidden => opener = OpenAndWrite(Path.Combine(dir, hidden), "OLD-INODE-OPENED") },
+            };
+
+            try
+            {
+                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.InUse, ex.Kind);
+                Assert.Contains("opened it while it was being replaced", ex.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Assert.NotNull(opener);
+                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
+                opener.Dispose();
+            }
+
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal("OLD-INODE-OPENED", File.ReadAllText(file)[..16]);
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AnOpenThatReachesTheNewCopyWhileTheExchangeIsUndoneKeepsWhatItWrites()
+        {
+            // Someone opens the original during the exchange (so it is undone), and someone who found the
+            // name while it led to the new copy reaches that copy only after the undo. Before: the copy was
+            // checked for openers before the undo and removed after it, and that writer's data went into a
+            // file without a name. Now the copy keeps its hidden name, and the error says where it is.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "both");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            string[] listing = FileFacts.Listing(dir);
+            ChildProcess? oldOpener = null, newOpener = null;
+            string? copyName = null;
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks
+                {
+                    AfterExchange = hidden => oldOpener = OpenAndWrite(Path.Combine(dir, hidden), "OLD-INODE-OPENED"),
+                    AfterUndo = hidden => newOpener = OpenAndWrite(Path.Combine(dir, copyName = hidden), "NEW-COPY-OPENED!"),
+                },
+            };
+
+            try
+            {
+                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.InUse, ex.Kind);
+                Assert.Contains("opened both the original and the new copy", ex.Message, StringComparison.Ordinal);
+                Assert.Contains(copyName!, ex.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Assert.NotNull(oldOpener);
+                Assert.NotNull(newOpener);
+                Assert.Equal("wrote", oldOpener!.ReadLine(TimeSpan.FromSeconds(60)));
+                Assert.Equal("wrote", newOpener!.ReadLine(TimeSpan.FromSeconds(60)));
+                oldOpener.Dispose();
+                newOpener.Dispose();
+            }
+
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.Equal("OLD-INODE-OPENED", File.ReadAllText(file)[..16]);
+            string copy = Path.Combine(dir, copyName!);
+            Assert.Equal("NEW-COPY-OPENED!", File.ReadAllText(copy)[..16]);
+            Assert.True(FileFacts.HasNoCow(copy));
+            Assert.Equal(listing.Append(copyName!).OrderBy(n => n, StringComparer.Ordinal), FileFacts.Listing(dir).OrderBy(n => n, StringComparer.Ordinal));
+        }
+
+        /// <summary>A process that opens <paramref name="path"/> (blocking on a lease), writes <paramref name="text"/> at offset 0, fsyncs, and prints "wrote"; returned once its open is under way.</summary>
+        private static ChildProcess OpenAndWrite(string path, string text)
+        {
+            ChildProcess p = ChildProcess.Start("python3", "-c", "import os,sys\nprint('ready',flush=True)\nfd=os.open(sys.argv[1],os.O_RDWR)\nos.pwrite(fd,sys.argv[2].encode(),0)\nos.fsync(fd)\nprint('wrote',flush=True)", path, text);
+            Thread.Sleep(300);
+            return p;
+        }
+
+        [SkippableFact]
         public void WritersThatOpenAndAppendAllTheTimeLoseNothingToConversions()
         {
             // An open that looked the name up just before the exchange reaches the inode (and the lease)
@@ -257,6 +351,7 @@ namespace Btrfs.Tests
             using ChildProcess b = ChildProcess.Start("python3", "-c", Appender, file, "8", "b");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int converted = 0, refused = 0;
+            var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
             for (int i = 0; clock.Elapsed < TimeSpan.FromSeconds(7.5); i++)
             {
                 try
@@ -268,7 +363,15 @@ namespace Btrfs.Tests
                 catch (FileOperationException ex) when (ex.Kind is FileErrorKind.InUse or FileErrorKind.ChangedDuringCopy)
                 {
                     refused++;
+                    string reason = ex.Message[(ex.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..];
+                    reason = reason[..Math.Min(48, reason.Length)];
+                    reasons[reason] = (reasons.TryGetValue(reason, out int seen) ? seen : 0) + 1;
                 }
+            }
+
+            foreach (var (reason, count) in reasons)
+            {
+                log.WriteLine($"refused {count}x: {reason}");
             }
 
             int written = int.Parse(a.ReadLine(TimeSpan.FromSeconds(30))!, System.Globalization.CultureInfo.InvariantCulture)

@@ -37,6 +37,9 @@ namespace Btrfs.Core
 
         /// <summary>Tests only: called with the lease held, just before the names are exchanged.</summary>
         internal Action? BeforeSwap { get; init; }
+
+        /// <summary>Tests only: called during the exchange (see <see cref="TemporaryFile.Replace"/>).</summary>
+        internal ExchangeHooks? Exchange { get; init; }
     }
 
     /// <summary>
@@ -133,7 +136,7 @@ namespace Btrfs.Core
                 ThrowIfChanged(source, before, dir, name);
                 options.Cancel.ThrowIfCancellationRequested();
                 options.BeforeSwap?.Invoke();
-            });
+            }, options.Exchange);
             Files.Sync(dir, dirPath, "The new file is in place, but the directory could not be synced:");
         }
 

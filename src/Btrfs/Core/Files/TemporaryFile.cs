@@ -106,14 +106,17 @@ namespace Btrfs.Core
         /// scan decides, and only <paramref name="assumeNotInUse"/> lets it go on;</item>
         /// <item>a write lease on this file too, and <paramref name="verifyUnchanged"/> (the original was
         /// not written meanwhile and its name still leads to it);</item>
-        /// <item>an exchange of the two names (renameat2 RENAME_EXCHANGE), then both leases read again:
-        /// if someone opened the original in between (the opener is blocked in the kernel, about to get
-        /// the old inode), the exchange is undone before the lease is released, so the opener gets the
-        /// original, unchanged, under its name; otherwise the old inode's name is removed.</item>
+        /// <item>the lease on the original read again (anyone who opened it meanwhile is refused before
+        /// the exchange), an exchange of the two names (renameat2 RENAME_EXCHANGE), then the old file
+        /// keeps a hidden name and its lease through <see cref="OpenerGrace"/>: if someone opened it
+        /// (an open that found the name just before the exchange reaches the inode a moment later), the
+        /// exchange is undone before that lease is released, so the opener gets the original, unchanged,
+        /// under its name; the new file then gets the same grace, and goes only if nobody opened it
+        /// while the name led to it. Otherwise the old inode's name is removed.</item>
         /// </list>
         /// Every refusal leaves the original exactly as it was, under its name.
         /// </summary>
-        internal void Replace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged)
+        internal void Replace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks = null)
         {
             EnsureLinked(name, path);
             using WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
@@ -134,6 +137,13 @@ namespace Btrfs.Core
             }
 
             verifyUnchanged();
+
+            // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
+            // is refused here, before the exchange, while nobody can have seen the new file under the name.
+            if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
+            {
+                throw OpenedMeanwhile(path, what);
+            }
 
             if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
             {
@@ -157,6 +167,8 @@ namespace Btrfs.Core
                 return;
             }
 
+            hooks?.AfterExchange?.Invoke(linkedName!);
+
             // The hidden name now holds whatever the name held: it must be the original.
             if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
             {
@@ -177,13 +189,19 @@ namespace Btrfs.Core
             if (openedMeanwhile)
             {
                 // Someone opened the original before the exchange and waits for the lease: give the
-                // name back to the original before the lease is released (Dispose).
-                bool newOpened = newLease is not null && !newLease.IsIntact;
+                // name back to the original before that lease is released, then release it (the opener
+                // goes on with the original, under its name).
                 UndoExchange(name, path);
-                if (newOpened)
+                oldLease!.Dispose();
+                hooks?.AfterUndo?.Invoke(linkedName!);
+
+                // Whoever found the name while it held the new file is in the same position: the new file
+                // keeps its hidden name and its lease through the same grace, and goes only if nobody
+                // opened it meanwhile.
+                if (newLease is not null && !StillAlone(newLease))
                 {
-                    // And someone opened the new file after it: it keeps its hidden name, so that
-                    // neither opener writes into a file without a name.
+                    // Someone opened the new file: it keeps its hidden name, so that neither opener
+                    // writes into a file without a name.
                     committed = true;
                     throw new FileOperationException(
                         FileErrorKind.InUse,
@@ -291,7 +309,8 @@ namespace Btrfs.Core
 
         /// <summary>
         /// True when, through <see cref="OpenerGrace"/>, nobody else opened the old file: the lease stays
-        /// unbroken and can be taken again (no other open file description exists), checked every 5 ms.
+        /// unbroken and can be taken again (no other open file description exists), checked every millisecond
+        /// (the sooner a break is seen, the shorter the time in which a name leads to the other file).
         /// </summary>
         private static bool StillAlone(WriteLease lease)
         {
@@ -308,7 +327,7 @@ namespace Btrfs.Core
                     return true;
                 }
 
-                System.Threading.Thread.Sleep(5);
+                System.Threading.Thread.Sleep(1);
             }
         }
 
@@ -385,5 +404,15 @@ namespace Btrfs.Core
 
         [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex TemporaryName();
+    }
+
+    /// <summary>Tests only: called with the hidden name while <see cref="TemporaryFile.Replace"/> holds both leases.</summary>
+    internal sealed class ExchangeHooks
+    {
+        /// <summary>Just after the names were exchanged: the hidden name holds the original.</summary>
+        internal Action<string>? AfterExchange { get; init; }
+
+        /// <summary>Just after an exchange was undone: the hidden name holds the new file again.</summary>
+        internal Action<string>? AfterUndo { get; init; }
     }
 }

@@ -22,6 +22,9 @@ namespace Btrfs.Core
 
         /// <summary>Tests only: called with the lease held, just before the names are exchanged.</summary>
         internal Action? BeforeSwap { get; init; }
+
+        /// <summary>Tests only: called during the exchange of names.</summary>
+        internal ExchangeHooks? Exchange { get; init; }
     }
 
     /// <summary>
@@ -115,6 +118,7 @@ namespace Btrfs.Core
                 AssumeNotInUse = options.AssumeNotInUse,
                 Notice = notice,
                 BeforeSwap = options.BeforeSwap,
+                Exchange = options.Exchange,
             };
             SafeRewrite.Run(file, session, rewrite);
         }
