@@ -11,6 +11,9 @@ namespace Btrfs.Interop
         /// <summary>_IOR(0x94, 31, struct btrfs_ioctl_fs_info_args): 1024 bytes; no privilege needed.</summary>
         internal const uint BTRFS_IOC_FS_INFO = 0x8400941F;
 
+        /// <summary>_IOWR(0x94, 30, struct btrfs_ioctl_dev_info_args): 4096 bytes; a device of the filesystem by its id (the path it was opened by); needs CAP_SYS_ADMIN.</summary>
+        internal const uint BTRFS_IOC_DEV_INFO = 0xD000941E;
+
         /// <summary>_IOWR(0x94, 20, struct btrfs_ioctl_space_args): 16-byte header, then 24-byte entries.</summary>
         internal const uint BTRFS_IOC_SPACE_INFO = 0xC0109414;
 
@@ -29,13 +32,28 @@ namespace Btrfs.Interop
 
         /// <summary>struct btrfs_ioctl_fs_info_args (the fields used).</summary>
         [StructLayout(LayoutKind.Explicit, Size = 1024)]
-        internal struct BtrfsFsInfo
+        internal unsafe struct BtrfsFsInfo
         {
             [FieldOffset(0)] public ulong MaxId;
             [FieldOffset(8)] public ulong NumDevices;
+            [FieldOffset(16)] public fixed byte FsId[16];
             [FieldOffset(32)] public uint NodeSize;
             [FieldOffset(36)] public uint SectorSize;
             [FieldOffset(40)] public uint CloneAlignment;
+            [FieldOffset(44)] public ushort CsumType;
+            [FieldOffset(46)] public ushort CsumSize;
+            [FieldOffset(48)] public ulong Flags;
+            [FieldOffset(56)] public ulong Generation;
+        }
+
+        /// <summary>struct btrfs_ioctl_dev_info_args (4096 bytes): devid in, path out (NUL-terminated, 1024 bytes at 3072).</summary>
+        [StructLayout(LayoutKind.Explicit, Size = 4096)]
+        internal unsafe struct BtrfsDevInfo
+        {
+            [FieldOffset(0)] public ulong DevId;
+            [FieldOffset(24)] public ulong BytesUsed;
+            [FieldOffset(32)] public ulong TotalBytes;
+            [FieldOffset(3072)] public fixed byte Path[1024];
         }
 
         /// <summary>struct btrfs_ioctl_search_key, 104 bytes.</summary>

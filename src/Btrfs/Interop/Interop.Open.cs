@@ -22,6 +22,9 @@ namespace Btrfs.Interop
 
         internal static readonly int O_DIRECTORY = IsArm64 ? 0x4000 : 0x10000;
 
+        /// <summary>Reads go to the device, past the page cache (buffers, offsets and sizes aligned to the logical block size).</summary>
+        internal static readonly int O_DIRECT = IsArm64 ? 0x10000 : 0x4000;
+
         /// <summary>O_TMPFILE = __O_TMPFILE (0x400000) | O_DIRECTORY: an unnamed file in the given directory.</summary>
         internal static readonly int O_TMPFILE = 0x400000 | O_DIRECTORY;
 

@@ -14,6 +14,7 @@ namespace Btrfs.Kernel
     {
         internal const int EPERM = Libc.EPERM;
         internal const int ENOENT = Libc.ENOENT;
+        internal const int ENODEV = Libc.ENODEV;
         internal const int EINTR = Libc.EINTR;
         internal const int ENXIO = Libc.ENXIO;
         internal const int EAGAIN = Libc.EAGAIN;

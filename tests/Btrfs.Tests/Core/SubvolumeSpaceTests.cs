@@ -1,0 +1,168 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Text.RegularExpressions;
+    using System.Threading;
+    using Btrfs.Core;
+    using Btrfs.Kernel;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+    using Xunit.Abstractions;
+
+    /// <summary>
+    /// What each subvolume holds, measured from the committed trees on disk, against qgroups (quota
+    /// enable, rescan -w, qgroup show --raw) byte for byte, and a set against a level-1 qgroup holding
+    /// exactly that set.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SubvolumeSpaceTests(LoopFileSystems fs, ITestOutputHelper log)
+    {
+        /// <summary>
+        /// sv with many small files, a big one and a compressed directory; 20 snapshots with random
+        /// overwrites, new and deleted files between them (so every snapshot has private extents and tree
+        /// blocks are shared at several levels); a bookend extent; a nested subvolume; a reflink into
+        /// another subvolume.
+        /// </summary>
+        internal static List<string> Layout(string mnt, int files, int snapshots)
+        {
+            string sv = Path.Combine(mnt, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            var rng = new Random(5);
+            for (int i = 0; i < files; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(sv, $"f{i:D5}"), FileBuilder.RandomBytes(rng.Next(1, 40) * 1024, i), fsync: false);
+            }
+
+            FileBuilder.WriteNew(Path.Combine(sv, "big.img"), FileBuilder.RandomBytes(8 << 20, 7));
+            Directory.CreateDirectory(Path.Combine(sv, "z"));
+            Shell.Run("btrfs", "property", "set", Path.Combine(sv, "z"), "compression", "zstd");
+            FileBuilder.WriteNew(Path.Combine(sv, "z", "text"), FileBuilder.Text(2 << 20));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(sv, "inner"));
+            FileBuilder.WriteNew(Path.Combine(sv, "inner", "data"), FileBuilder.RandomBytes(300 << 10, 9));
+            Shell.Run("btrfs", "filesystem", "sync", mnt);
+
+            // A bookend: the middle of big.img's first extent is overwritten; the extent stays whole.
+            FileBuilder.WriteAt(Path.Combine(sv, "big.img"), 1 << 20, FileBuilder.RandomBytes(64 << 10, 8));
+
+            Directory.CreateDirectory(Path.Combine(mnt, "snaps"));
+            var made = new List<string>();
+            for (int s = 1; s <= snapshots; s++)
+            {
+                string snap = Path.Combine(mnt, "snaps", $"s{s:D2}");
+                if (s % 3 == 0)
+                {
+                    Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
+                }
+                else
+                {
+                    Shell.Run("btrfs", "subvolume", "snapshot", sv, snap);
+                }
+
+                made.Add(snap);
+                for (int k = 0; k < 6; k++)
+                {
+                    string f = Path.Combine(sv, $"f{rng.Next(files):D5}");
+                    if (File.Exists(f))
+                    {
+                        FileBuilder.WriteAt(f, 0, FileBuilder.RandomBytes(4096, (s * 100) + k));
+                    }
+                }
+
+                FileBuilder.WriteAt(Path.Combine(sv, "big.img"), rng.Next(2000) * 4096L, FileBuilder.RandomBytes(16384, s));
+                FileBuilder.WriteNew(Path.Combine(sv, $"new{s:D2}"), FileBuilder.RandomBytes(rng.Next(1, 100) * 1024, 1000 + s), fsync: false);
+                File.Delete(Path.Combine(sv, $"f{rng.Next(files):D5}"));
+                Shell.Run("btrfs", "filesystem", "sync", mnt);
+            }
+
+            // A reflink into another subvolume.
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "other"));
+            Shell.Run("cp", "--reflink=always", Path.Combine(sv, "big.img"), Path.Combine(mnt, "other", "big.img"));
+            Shell.Run("btrfs", "filesystem", "sync", mnt);
+            return made;
+        }
+
+        /// <summary>`btrfs qgroup show --raw` after a rescan: qgroup id ("0/257") to (rfer, excl).</summary>
+        internal static Dictionary<string, (ulong Rfer, ulong Excl)> Qgroups(string mnt)
+        {
+            Shell.Run("btrfs", "quota", "rescan", "-w", mnt);
+            var rows = new Dictionary<string, (ulong, ulong)>(StringComparer.Ordinal);
+            foreach (string line in Shell.Run("btrfs", "qgroup", "show", "--raw", mnt).Split('\n'))
+            {
+                Match m = Regex.Match(line, @"^(\d+/\d+)\s+(\d+)\s+(\d+)");
+                if (m.Success)
+                {
+                    rows[m.Groups[1].Value] = (ulong.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), ulong.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture));
+                }
+            }
+
+            Assert.NotEmpty(rows);
+            return rows;
+        }
+
+        private static SubvolumeSpace Measure(string mnt)
+        {
+            using var fd = Btrfs.Interop.Libc.Open(mnt, Btrfs.Interop.Libc.O_RDONLY | Btrfs.Interop.Libc.O_DIRECTORY, 0);
+            Assert.False(fd.IsInvalid);
+            return SubvolumeSpaceMeter.Measure(fd, mnt, CancellationToken.None);
+        }
+
+        [SkippableFact]
+        public void EverySubvolumeMatchesItsQgroupByteForByteAndASetMatchesALevelOneQgroup()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "768M");
+            string mnt = x.MountPoint;
+            List<string> snaps = Layout(mnt, files: 400, snapshots: 20);
+            Dictionary<long, string> ids = BtrfsProgs.Subvolumes(mnt);
+
+            // The set: the five oldest snapshots, in a level-1 qgroup of their own.
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt); // the rescan that enabling started
+            Shell.Run("btrfs", "qgroup", "create", "1/100", mnt);
+            var oldest = snaps.Take(5).Select(s => BtrfsProgs.RootId(s)).ToList();
+            foreach (ulong id in oldest)
+            {
+                Shell.Run("btrfs", "qgroup", "assign", "--no-rescan", "0/" + id, "1/100", mnt);
+            }
+
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            log.WriteLine(Shell.Run("btrfs", "qgroup", "show", "-pcre", "--raw", mnt));
+            SubvolumeSpace space = Measure(mnt);
+
+            var mismatches = new List<string>();
+            int compared = 0;
+            foreach ((string qgroup, (ulong rfer, ulong excl)) in q)
+            {
+                if (!qgroup.StartsWith("0/", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                ulong id = ulong.Parse(qgroup[2..], CultureInfo.InvariantCulture);
+                if (!space.Roots.Contains(id))
+                {
+                    continue; // a qgroup left by a deleted subvolume
+                }
+
+                var (r, e, _, _) = space.Of(new[] { id });
+                compared++;
+                log.WriteLine($"{qgroup}: qgroup {rfer}/{excl}, measured {r}/{e}");
+                if (r != rfer || e != excl)
+                {
+                    mismatches.Add($"{qgroup} ({(ids.TryGetValue((long)id, out string? p) ? p : "?")}): qgroup rfer {rfer} excl {excl}, measured {r} {e}");
+                }
+            }
+
+            var (setRfer, setExcl, _, _) = space.Of(oldest);
+            log.WriteLine($"1/100: qgroup {q["1/100"].Rfer}/{q["1/100"].Excl}, measured {setRfer}/{setExcl}");
+            Assert.True(compared >= 24, $"only {compared} subvolumes compared");
+            Assert.Empty(mismatches);
+            Assert.Equal(q["1/100"].Excl, setExcl);
+            Assert.Equal(q["1/100"].Rfer, setRfer);
+        }
+    }
+}
