@@ -31,6 +31,7 @@ namespace Btrfs.Commands
             internal const string FileHasHardLinks = "FileHasHardLinks";
             internal const string InsufficientSpace = "InsufficientSpace";
             internal const string FileChangedDuringCopy = "FileChangedDuringCopy";
+            internal const string FileSystemKeptChanging = "FileSystemKeptChanging";
             internal const string FileIsActiveSwapfile = "FileIsActiveSwapfile";
             internal const string CopyVerificationFailed = "CopyVerificationFailed";
             internal const string NoCowNotSupported = "NoCowNotSupported";
@@ -88,6 +89,7 @@ namespace Btrfs.Commands
             FileErrorKind.SubvolumeInUse => (Ids.SubvolumeInUse, ErrorCategory.ResourceBusy),
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
+            FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

@@ -21,6 +21,7 @@ namespace Btrfs.Interop
         internal const uint BTRFS_IOC_TREE_SEARCH_V2 = 0xC0709411;
 
         internal const ulong BTRFS_BLOCK_GROUP_DATA = 1;
+        internal const ulong BTRFS_BLOCK_GROUP_METADATA = 4;
         internal const ulong BTRFS_BLOCK_GROUP_PROFILE_MASK = 0x7F8;
         internal const ulong BTRFS_SPACE_INFO_GLOBAL_RSV = 1UL << 49;
 

@@ -38,6 +38,50 @@ namespace Btrfs.Kernel
             return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : info;
         }
 
+        /// <summary>The filesystem's id (FS_INFO fsid), which tells two filesystems apart; null when not btrfs.</summary>
+        internal static unsafe Guid? FileSystemId(OpenFile file)
+        {
+            Libc.BtrfsFsInfo info = default;
+            return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : new Guid(new ReadOnlySpan<byte>(info.FsId, 16));
+        }
+
+        /// <summary>Bytes of metadata in use (SPACE_INFO, the metadata block groups' used bytes, once per copy not counted): an upper bound for the bytes of tree blocks to read.</summary>
+        internal static unsafe ulong MetadataUsedBytes(OpenFile file)
+        {
+            ulong* head = stackalloc ulong[2];
+            head[0] = 0;
+            head[1] = 0;
+            if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_SPACE_INFO, head) < 0)
+            {
+                return 0;
+            }
+
+            ulong total = head[1];
+            byte[] buffer = new byte[16 + ((int)total * 24)];
+            ulong used = 0;
+            fixed (byte* p = buffer)
+            {
+                ((ulong*)p)[0] = total;
+                if (Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_SPACE_INFO, p) < 0)
+                {
+                    return 0;
+                }
+
+                ulong got = Math.Min(((ulong*)p)[1], total);
+                for (ulong i = 0; i < got; i++)
+                {
+                    ReadOnlySpan<byte> entry = buffer.AsSpan(16 + ((int)i * 24), 24);
+                    ulong flags = BinaryPrimitives.ReadUInt64LittleEndian(entry);
+                    if ((flags & Libc.BTRFS_BLOCK_GROUP_METADATA) != 0 && (flags & Libc.BTRFS_SPACE_INFO_GLOBAL_RSV) == 0)
+                    {
+                        used += BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]);
+                    }
+                }
+            }
+
+            return used;
+        }
+
         /// <summary>SPACE_INFO: the block group type-and-profile flags in use (data, metadata, system; with their profiles).</summary>
         /// <summary>Every data block group has the single profile (no RAID, no DUP): from SPACE_INFO, which any user may read.</summary>
         internal static bool DataIsSingleProfile(OpenFile file) =>

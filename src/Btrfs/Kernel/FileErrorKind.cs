@@ -110,5 +110,8 @@ namespace Btrfs.Core
 
         /// <summary>A snapshot's source and destination are on different filesystems.</summary>
         SnapshotAcrossFileSystems,
+
+        /// <summary>The filesystem committed again and again while its trees were being read, so no consistent reading was had.</summary>
+        FileSystemKeptChanging,
     }
 }

@@ -22,7 +22,7 @@ namespace Btrfs.Tests
     public class SubvolumeSpaceTests(LoopFileSystems fs, ITestOutputHelper log)
     {
         /// <summary>
-        /// sv with many small files, a big one and a compressed directory; 20 snapshots with random
+        /// sv with many small files (none small enough to be stored inline: compsize counts inline data, qgroups count it as tree blocks), a big one and a compressed directory; 20 snapshots with random
         /// overwrites, new and deleted files between them (so every snapshot has private extents and tree
         /// blocks are shared at several levels); a bookend extent; a nested subvolume; a reflink into
         /// another subvolume.
@@ -34,7 +34,7 @@ namespace Btrfs.Tests
             var rng = new Random(5);
             for (int i = 0; i < files; i++)
             {
-                FileBuilder.WriteNew(Path.Combine(sv, $"f{i:D5}"), FileBuilder.RandomBytes(rng.Next(1, 40) * 1024, i), fsync: false);
+                FileBuilder.WriteNew(Path.Combine(sv, $"f{i:D5}"), FileBuilder.RandomBytes(rng.Next(3, 40) * 1024, i), fsync: false);
             }
 
             FileBuilder.WriteNew(Path.Combine(sv, "big.img"), FileBuilder.RandomBytes(8 << 20, 7));
@@ -53,6 +53,8 @@ namespace Btrfs.Tests
             for (int s = 1; s <= snapshots; s++)
             {
                 string snap = Path.Combine(mnt, "snaps", $"s{s:D2}");
+                string only = Path.Combine(sv, $"only-in-s{s:D2}"); // written just before this snapshot, deleted just after: its own data
+                FileBuilder.WriteNew(only, FileBuilder.RandomBytes(s * 8192, 2000 + s));
                 if (s % 3 == 0)
                 {
                     Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
@@ -63,6 +65,7 @@ namespace Btrfs.Tests
                 }
 
                 made.Add(snap);
+                File.Delete(only);
                 for (int k = 0; k < 6; k++)
                 {
                     string f = Path.Combine(sv, $"f{rng.Next(files):D5}");
@@ -73,7 +76,7 @@ namespace Btrfs.Tests
                 }
 
                 FileBuilder.WriteAt(Path.Combine(sv, "big.img"), rng.Next(2000) * 4096L, FileBuilder.RandomBytes(16384, s));
-                FileBuilder.WriteNew(Path.Combine(sv, $"new{s:D2}"), FileBuilder.RandomBytes(rng.Next(1, 100) * 1024, 1000 + s), fsync: false);
+                FileBuilder.WriteNew(Path.Combine(sv, $"new{s:D2}"), FileBuilder.RandomBytes(rng.Next(3, 100) * 1024, 1000 + s), fsync: false);
                 File.Delete(Path.Combine(sv, $"f{rng.Next(files):D5}"));
                 Shell.Run("btrfs", "filesystem", "sync", mnt);
             }
@@ -163,6 +166,87 @@ namespace Btrfs.Tests
             Assert.Empty(mismatches);
             Assert.Equal(q["1/100"].Excl, setExcl);
             Assert.Equal(q["1/100"].Rfer, setRfer);
+
+            // The cmdlet as users call it: every subvolume piped from Get-BtrfsSubvolume; the five oldest
+            // snapshots together; the same figures.
+            PwshResult each = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse | Measure-BtrfsSubvolume", ("m", mnt));
+            Assert.Empty(each.Errors);
+            List<BtrfsSubvolumeUsage> usages = each.Objects<BtrfsSubvolumeUsage>();
+            Assert.Equal(q.Keys.Count(k => k.StartsWith("0/", StringComparison.Ordinal) && space.Roots.Contains(ulong.Parse(k[2..], CultureInfo.InvariantCulture))), usages.Count);
+            foreach (BtrfsSubvolumeUsage u in usages)
+            {
+                Assert.Equal(q["0/" + u.Id].Rfer, u.ReferencedBytes);
+                Assert.Equal(q["0/" + u.Id].Excl, u.ExclusiveBytes);
+                Assert.Equal(u.ReferencedBytes - u.ExclusiveBytes, u.SharedBytes);
+                Assert.True(u.ExclusiveDataBytes <= u.ExclusiveBytes && u.ReferencedDataBytes <= u.ReferencedBytes);
+                Assert.Equal(1, u.Count);
+            }
+
+            PwshResult set = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $s -Recurse | Where-Object IsSnapshot | Sort-Object Id | Select-Object -First 5 | Measure-BtrfsSubvolume -Together",
+                ("s", Path.Combine(mnt, "snaps")));
+            Assert.Empty(set.Errors);
+            BtrfsSubvolumeUsage together = Assert.Single(set.Objects<BtrfsSubvolumeUsage>());
+            Assert.Equal(q["1/100"].Excl, together.ExclusiveBytes);
+            Assert.Equal(q["1/100"].Rfer, together.ReferencedBytes);
+            Assert.Equal(5, together.Count);
+            Assert.Equal(string.Join(",", oldest.OrderBy(i => i)), together.Ids);
+
+            // The data-only exclusive figure of a snapshot equals compsize's disk usage over every subvolume
+            // minus the same without it (for the last five, and at least one of them holds data of its own).
+            string[] everyPath = usages.Where(u => u.Id != 5).Select(u => u.Path!).ToArray();
+            long all = BtrfsProgs.Compsize(everyPath).Total.Disk;
+            ulong ownData = 0;
+            foreach (string snap in snaps.TakeLast(5))
+            {
+                long without = BtrfsProgs.Compsize(everyPath.Where(p => p != snap).ToArray()).Total.Disk;
+                BtrfsSubvolumeUsage u = usages.Single(u => u.Path == snap);
+                log.WriteLine($"{snap}: compsize difference {all - without}, exclusive data {u.ExclusiveDataBytes}");
+                Assert.Equal((ulong)(all - without), u.ExclusiveDataBytes);
+                ownData += u.ExclusiveDataBytes;
+            }
+
+            Assert.True(ownData > 0, "no snapshot held data of its own: the comparison proved nothing");
+            string newest = snaps[^1];
+
+            // Remove -WhatIf says what the deletion would free (the exclusive figure), and deletes nothing.
+            PwshResult preview = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["s"] = newest });
+            Assert.Empty(preview.Errors);
+            Assert.Contains($"({usages.Single(u => u.Path == newest).ExclusiveBytes} bytes, as of commit", preview.HostText, StringComparison.Ordinal);
+            Assert.True(Directory.Exists(newest));
+        }
+
+        [SkippableFact]
+        public void WhatCannotBeMeasuredIsRefusedOnePathAtATime()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "space-refusals");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            Directory.CreateDirectory(Path.Combine(sv, "plain"));
+            string ext4 = fs.NewDirectory(TestFs.Ext4, "space-refusals");
+
+            // Not a subvolume's root, off btrfs, missing: one error each; the subvolume given among them is measured.
+            PwshResult r = Pwsh.Run(
+                "Measure-BtrfsSubvolume -LiteralPath $plain, $ext4, $missing, $sv",
+                ("plain", Path.Combine(sv, "plain")), ("ext4", ext4), ("missing", Path.Combine(dir, "nope")), ("sv", sv));
+            Assert.Equal(new[] { "NotASubvolume", "OperationNotSupported", "PathNotFound" }, r.ErrorIds);
+            Assert.Equal(Path.Combine(sv, "plain"), r.Errors[0].TargetObject);
+            BtrfsSubvolumeUsage u = Assert.Single(r.Objects<BtrfsSubvolumeUsage>());
+            Assert.Equal(sv, u.Path);
+            Assert.Equal(BtrfsProgs.RootId(sv), u.Id);
+            Assert.True(u.ExclusiveBytes >= 16384, "an empty subvolume holds its root block");
+
+            // Reading the devices needs root: a clear refusal for anyone else.
+            Shell.Run("chmod", "0755", dir);
+            PwshResult denied;
+            using (Unprivileged.Begin())
+            {
+                denied = Pwsh.Run("Measure-BtrfsSubvolume -LiteralPath $sv", ("sv", sv));
+            }
+
+            Assert.Equal("AccessDenied", Assert.Single(denied.ErrorIds));
+            Assert.Contains("root", denied.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(denied.Output);
         }
     }
 }

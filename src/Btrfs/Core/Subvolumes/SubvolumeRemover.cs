@@ -171,6 +171,25 @@ namespace Btrfs.Core
         }
 
         /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
+        /// <summary>The filesystem the subvolume is on (its id), to measure each filesystem once.</summary>
+        internal Guid FileSystem => BtrfsSearch.FileSystemId(root) ?? Guid.Empty;
+
+        /// <summary>Measures the whole filesystem (<see cref="SubvolumeSpaceMeter"/>; root only).</summary>
+        internal SubvolumeSpace MeasureFileSystem(CancellationToken cancel) =>
+            SubvolumeSpaceMeter.Measure(root.Handle, Subvolume.Path ?? root.Path, cancel);
+
+        /// <summary>What deleting the subvolume (and the nested ones going with it) would free, in <paramref name="space"/>: the bytes they alone reference.</summary>
+        internal ulong Frees(SubvolumeSpace space)
+        {
+            var ids = new List<ulong> { Subvolume.Id };
+            foreach (BtrfsSubvolumeInfo n in Nested)
+            {
+                ids.Add(n.Id);
+            }
+
+            return space.Of(ids).Exclusive;
+        }
+
         internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
         {
             var order = new List<BtrfsSubvolumeInfo>(Nested);

@@ -197,7 +197,7 @@ namespace Btrfs.Core
                 }
             }
 
-            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, Errno.EAGAIN, "read", path, $"Cannot measure the subvolumes of the filesystem of '{path}': it kept changing under {Attempts} attempts ({lastWhy}). Try again when it is quieter.");
+            throw new FileOperationException(FileErrorKind.FileSystemKeptChanging, Errno.EAGAIN, "read", path, $"Cannot measure the subvolumes of the filesystem of '{path}': it kept changing under {Attempts} attempts ({lastWhy}). Try again when it is quieter.");
         }
 
         private static bool TryWalk(BtrfsDisk disk, BtrfsSuperblock sb, int attempt, CancellationToken cancel, Action<SubvolumeSpaceProgress>? progress, out SubvolumeSpace? space, out string? why)

@@ -1,0 +1,116 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Linq;
+    using System.Threading;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// Measure-BtrfsSubvolume's Core: collects the subvolumes asked about (each proven to be a
+    /// subvolume's root, opened without following a link), grouped by filesystem, then measures each
+    /// filesystem once (<see cref="SubvolumeSpaceMeter"/>) and answers for each subvolume, or for each
+    /// filesystem's set together.
+    /// </summary>
+    internal sealed class SubvolumeUsageMeter : IDisposable
+    {
+        private readonly List<(Guid FileSystem, OpenFile Handle, List<(string Path, ulong Id)> Members)> fileSystems = new();
+
+        /// <summary>How many subvolumes were taken.</summary>
+        internal int Count => fileSystems.Sum(f => f.Members.Count);
+
+        /// <summary>Takes the subvolume whose root is <paramref name="path"/>; throws the refusal (not btrfs, not a subvolume's root).</summary>
+        internal void Add(string path)
+        {
+            OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+            bool kept = false;
+            try
+            {
+                BtrfsOnly.Require(file, "measure the subvolume", "Subvolumes are a btrfs feature.");
+                if (!file.IsDirectory || file.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.NotASubvolume,
+                        Errno.EINVAL,
+                        "statx",
+                        path,
+                        $"Cannot measure '{path}': it is a {(file.IsDirectory ? "directory" : "file")} inside a subvolume, not a subvolume's root. Get-BtrfsSubvolume '{path}' shows the subvolume holding it.");
+                }
+
+                ulong id = BtrfsSubvolumes.Info(file.Handle, path).Id;
+                Guid fsid = BtrfsSearch.FileSystemId(file) ?? Guid.Empty;
+                int at = fileSystems.FindIndex(f => f.FileSystem == fsid);
+                if (at < 0)
+                {
+                    fileSystems.Add((fsid, file, new List<(string, ulong)> { (path, id) }));
+                    kept = true;
+                }
+                else
+                {
+                    fileSystems[at].Members.Add((path, id));
+                }
+            }
+            finally
+            {
+                if (!kept)
+                {
+                    file.Dispose();
+                }
+            }
+        }
+
+        /// <summary>How many filesystems the subvolumes taken are on.</summary>
+        internal int FileSystems => fileSystems.Count;
+
+        /// <summary>
+        /// Measures filesystem <paramref name="index"/> and returns its subvolumes' figures (or, with
+        /// <paramref name="together"/>, one object for its subvolumes as a set). <paramref name="progress"/>
+        /// is told the blocks read and an upper bound for the blocks there are. Throws, naming the
+        /// filesystem's first subvolume, when it cannot be measured.
+        /// </summary>
+        internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, Action<long, long>? progress = null)
+        {
+            (Guid _, OpenFile handle, List<(string Path, ulong Id)> members) = fileSystems[index];
+            long estimate = (long)(BtrfsSearch.MetadataUsedBytes(handle) / Math.Max(1u, BtrfsSearch.FileSystemInfo(handle)?.NodeSize ?? 16384));
+            SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, members[0].Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
+            if (together)
+            {
+                List<ulong> ids = members.Select(m => m.Id).Distinct().OrderBy(i => i).ToList();
+                return new List<BtrfsSubvolumeUsage> { Usage(space, ids, ids.Count == 1 ? members[0].Path : null, ids.Count == 1 ? members[0].Path : SubvolumeSpaceMeter.Label(ids)) };
+            }
+
+            return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Path));
+        }
+
+        /// <summary>A path on filesystem <paramref name="index"/> (its first subvolume's), for messages.</summary>
+        internal string PathOn(int index) => fileSystems[index].Members[0].Path;
+
+        public void Dispose()
+        {
+            foreach (var f in fileSystems)
+            {
+                f.Handle.Dispose();
+            }
+
+            fileSystems.Clear();
+        }
+
+        private static BtrfsSubvolumeUsage Usage(SubvolumeSpace space, IReadOnlyList<ulong> ids, string? path, string label)
+        {
+            (ulong rfer, ulong excl, ulong rferData, ulong exclData) = space.Of(ids.ToArray());
+            return new BtrfsSubvolumeUsage
+            {
+                Id = ids.Count == 1 ? ids[0] : 0,
+                Path = path,
+                Subvolume = label,
+                Count = ids.Count,
+                Ids = string.Join(",", ids),
+                ReferencedBytes = rfer,
+                ExclusiveBytes = excl,
+                ReferencedDataBytes = rferData,
+                ExclusiveDataBytes = exclData,
+                Generation = space.Generation,
+            };
+        }
+    }
+}
