@@ -45,6 +45,8 @@ namespace Btrfs.Bench
                 "usage" => InspectBench.Usage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
                 "usage-memory" => InspectBench.UsageMemory(args[1]),
                 "usage-variants" => InspectBench.UsageVariants(),
+                "subvolumes" => SubvolumeBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "subvolumes-memory" => SubvolumeBench.MemoryChild(args[1]),
                 "owners" => InspectBench.Owners(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "all" => All(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
@@ -54,7 +56,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | all [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | all [runs]");
             return 2;
         }
 
@@ -75,6 +77,7 @@ namespace Btrfs.Bench
                 ("dedupe", () => ReflinkBench.Dedupe(Math.Max(runs, 5))),
                 ("swapdefrag", () => SwapDefragBench.Run(Math.Max(runs, 5))),
                 ("owners", () => InspectBench.Owners(runs)),
+                ("subvolumes", () => SubvolumeBench.Run(runs)),
             })
             {
                 Console.WriteLine($"## {name}");

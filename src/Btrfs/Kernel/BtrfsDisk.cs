@@ -258,7 +258,7 @@ namespace Btrfs.Kernel
                     sb[198],
                     BinaryPrimitives.ReadUInt32LittleEndian(sb[148..]),
                     csumType,
-                    new Guid(metadataFsId));
+                    new Guid(metadataFsId, bigEndian: true));
             }
 
             throw Corrupt("it has no device that can be read");
@@ -302,7 +302,7 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                if (new Guid(data.Slice(32, 16)) != sb.MetadataFsId || block.ByteNr != logical || block.Generation != generation || block.Level != level || !block.IsWellFormed)
+                if (new Guid(data.Slice(32, 16), bigEndian: true) != sb.MetadataFsId || block.ByteNr != logical || block.Generation != generation || block.Level != level || !block.IsWellFormed)
                 {
                     why = $"the block at {logical} is not the one the commit points to (generation {block.Generation}, level {block.Level}; expected {generation}, {level})";
                     continue;

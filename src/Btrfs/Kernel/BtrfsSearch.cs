@@ -42,7 +42,7 @@ namespace Btrfs.Kernel
         internal static unsafe Guid? FileSystemId(OpenFile file)
         {
             Libc.BtrfsFsInfo info = default;
-            return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : new Guid(new ReadOnlySpan<byte>(info.FsId, 16));
+            return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : new Guid(new ReadOnlySpan<byte>(info.FsId, 16), bigEndian: true);
         }
 
         /// <summary>Bytes of metadata in use (SPACE_INFO, the metadata block groups' used bytes, once per copy not counted): an upper bound for the bytes of tree blocks to read.</summary>

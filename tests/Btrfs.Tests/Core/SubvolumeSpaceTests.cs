@@ -217,6 +217,129 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheSuperblockAndTreeBlockHeadersAreReadAsDumpSuperAndDumpTreeShowThem()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(x.MountPoint, "sv"));
+            Shell.Run("btrfs", "filesystem", "sync", x.MountPoint);
+            string device = Shell.Run("findmnt", "-n", "-o", "SOURCE", x.MountPoint).Trim();
+            using var fd = Btrfs.Interop.Libc.Open(x.MountPoint, Btrfs.Interop.Libc.O_RDONLY | Btrfs.Interop.Libc.O_DIRECTORY, 0);
+            using BtrfsDisk disk = BtrfsDisk.Open(fd, x.MountPoint);
+            BtrfsSuperblock sb = disk.ReadSuperblock();
+
+            string super = Shell.Run("btrfs", "inspect-internal", "dump-super", device);
+            string Field(string name) => Regex.Match(super, @"^" + Regex.Escape(name) + @"\s+(\S+)", RegexOptions.Multiline).Groups[1].Value;
+            Assert.Equal(Field("generation"), sb.Generation.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(Field("root"), sb.RootTree.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(Field("root_level"), sb.RootLevel.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(Field("nodesize"), sb.NodeSize.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(Field("metadata_uuid"), sb.MetadataFsId.ToString());
+            Assert.StartsWith("crc32c", Field("csum_type") == "0" ? "crc32c" : Field("csum_type"), StringComparison.Ordinal);
+
+            // The root tree's root block: its header as dump-tree prints it.
+            Assert.True(disk.TryReadBlock(sb, sb.RootTree, sb.Generation, sb.RootLevel, out BtrfsTreeBlock block, out string why), why);
+            string dump = Shell.Run("btrfs", "inspect-internal", "dump-tree", "-t", "root", device);
+            Match head = Regex.Match(dump, @"^(?:node|leaf) (\d+) (?:level (\d+) )?items (\d+) free (?:space )?\d+ generation (\d+) owner (\S+)", RegexOptions.Multiline);
+            Assert.True(head.Success, dump[..Math.Min(400, dump.Length)]);
+            Assert.Equal(head.Groups[1].Value, block.ByteNr.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(head.Groups[3].Value, block.Count.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(head.Groups[4].Value, block.Generation.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal("ROOT_TREE", head.Groups[5].Value);
+            Assert.Equal(1UL, block.Owner);
+
+            // A wrong generation or level is refused (a reused block), not read.
+            Assert.False(disk.TryReadBlock(sb, sb.RootTree, sb.Generation + 1, sb.RootLevel, out _, out string stale));
+            Assert.Contains("not the one the commit points to", stale, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void AWriterThatCommitsAllTheTimeNeverMakesItReadABlockOfAnotherCommit()
+        {
+            // Every commit can reuse blocks the previous one freed: a reading the filesystem overtook must
+            // start over (or give up clearly), never count a reused block or fail as if the disk were bad.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "512M");
+            string mnt = x.MountPoint;
+            Layout(mnt, files: 300, snapshots: 4);
+            string sv = Path.Combine(mnt, "sv");
+            using ChildProcess writer = ChildProcess.Start(
+                "bash", "-c", "echo ready; i=0; while :; do head -c 262144 /dev/urandom > \"$1/w$((i++ % 40))\"; btrfs filesystem sync \"$1\" >/dev/null; done", "_", sv);
+            int measured = 0, keptChanging = 0, retried = 0;
+            for (int i = 0; i < 8; i++)
+            {
+                try
+                {
+                    SubvolumeSpace space = Measure(mnt);
+                    Assert.True(space.Roots.Count >= 6);
+                    Assert.True(space.Of(new[] { BtrfsProgs.RootId(sv) }).Referenced > 8UL << 20);
+                    measured++;
+                    retried += space.Attempts - 1;
+                }
+                catch (FileOperationException ex) when (ex.Kind == FileErrorKind.FileSystemKeptChanging)
+                {
+                    keptChanging++;
+                }
+            }
+
+            log.WriteLine($"{measured} measured ({retried} readings started over), {keptChanging} gave up (kept changing)");
+            Assert.True(measured > 0, "no measurement went through while the writer committed");
+        }
+
+        [SkippableFact]
+        public void AReadingTheFilesystemOvertookStartsOverFromTheNewCommit()
+        {
+            // Between the superblock and the trees, the metadata is moved to new chunks (balance) and data
+            // is written over where it was, so the blocks the first commit pointed to now hold other bytes:
+            // that reading must be abandoned and the next one, with the new chunk map and the newest commit,
+            // must give the figures of that commit.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string mnt = x.MountPoint;
+            string sv = Path.Combine(mnt, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            for (int i = 0; i < 300; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(sv, $"f{i}"), FileBuilder.RandomBytes(8192, i), fsync: false);
+            }
+
+            Shell.Run("btrfs", "filesystem", "sync", mnt);
+            SubvolumeSpaceMeter.AfterSuperblock = attempt =>
+            {
+                if (attempt > 1)
+                {
+                    return;
+                }
+
+                Shell.Run("btrfs", "balance", "start", "-m", mnt);
+                for (int i = 0; i < 12; i++)
+                {
+                    FileBuilder.WriteNew(Path.Combine(sv, $"fill{i}"), FileBuilder.RandomBytes(10 << 20, 500 + i), fsync: false);
+                }
+
+                Shell.Run("btrfs", "filesystem", "sync", mnt);
+            };
+
+            SubvolumeSpace space;
+            try
+            {
+                space = Measure(mnt);
+            }
+            finally
+            {
+                SubvolumeSpaceMeter.AfterSuperblock = null;
+            }
+
+            log.WriteLine($"{space.Attempts} reading(s), generation {space.Generation}");
+            Assert.True(space.Attempts >= 2, "the first reading was not abandoned: its blocks were not reused, so this proved nothing");
+            Assert.Equal(Shell.Run("btrfs", "inspect-internal", "dump-super", Shell.Run("findmnt", "-n", "-o", "SOURCE", mnt).Trim()).Split('\n').First(l => l.StartsWith("generation", StringComparison.Ordinal)).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1], space.Generation.ToString(CultureInfo.InvariantCulture));
+
+            // The figures of the newest commit: the files as the last round wrote them, against qgroups.
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            ulong id = BtrfsProgs.RootId(sv);
+            Assert.Equal(q["0/" + id].Rfer, space.Of(new[] { id }).Referenced);
+        }
+
+        [SkippableFact]
         public void WhatCannotBeMeasuredIsRefusedOnePathAtATime()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "space-refusals");

@@ -42,7 +42,8 @@ namespace Btrfs.Tests
                     "BTRFS_FS_TREE_OBJECTID", "BTRFS_FIRST_FREE_OBJECTID", "BTRFS_FILE_EXTENT_INLINE", "BTRFS_FILE_EXTENT_REG",
                     "BTRFS_FILE_EXTENT_PREALLOC", "EOVERFLOW",
                     "FS_IOC_FSGETXATTR", "FS_IOC_FSSETXATTR", "FS_XFLAG_REALTIME", "FS_XFLAG_IMMUTABLE", "FS_XFLAG_APPEND", "FS_XFLAG_NODEFRAG",
-                    "O_NOATIME", "EBUSY", "EFAULT",
+                    "O_NOATIME", "EBUSY", "EFAULT", "O_DIRECT", "ENODEV", "BTRFS_IOC_DEV_INFO", "BTRFS_IOC_FS_INFO", "BTRFS_BLOCK_GROUP_METADATA",
+                    "BTRFS_CHUNK_ITEM_KEY", "BTRFS_CHUNK_TREE_OBJECTID", "BTRFS_FIRST_CHUNK_TREE_OBJECTID", "BTRFS_LAST_FREE_OBJECTID",
                     "BTRFS_SUPER_MAGIC", "XFS_SUPER_MAGIC", "TMPFS_MAGIC", "PROC_SUPER_MAGIC", "SYSFS_MAGIC", "DEVPTS_SUPER_MAGIC", "CGROUP_SUPER_MAGIC", "CGROUP2_SUPER_MAGIC", "DEBUGFS_MAGIC", "TRACEFS_MAGIC", "SECURITYFS_MAGIC", "BPF_FS_MAGIC", "EFIVARFS_MAGIC", "AUTOFS_SUPER_MAGIC", "RAMFS_MAGIC", "HUGETLBFS_MAGIC", "OVERLAYFS_SUPER_MAGIC", "FUSE_SUPER_MAGIC", "NFS_SUPER_MAGIC", "CIFS_SUPER_MAGIC", "SMB2_SUPER_MAGIC", "CEPH_SUPER_MAGIC", "V9FS_MAGIC", "F2FS_SUPER_MAGIC", "NILFS_SUPER_MAGIC", "OCFS2_SUPER_MAGIC", "REISERFS_SUPER_MAGIC", "SQUASHFS_MAGIC", "EROFS_SUPER_MAGIC_V1", "ISOFS_SUPER_MAGIC", "UDF_SUPER_MAGIC", "MSDOS_SUPER_MAGIC", "EXFAT_SUPER_MAGIC",
                 };
                 string[] layout =
@@ -73,6 +74,14 @@ namespace Btrfs.Tests
                     "offsetof(struct btrfs_root_item, received_uuid)", "offsetof(struct btrfs_root_item, ctransid)", "offsetof(struct btrfs_root_item, otransid)",
                     "offsetof(struct btrfs_root_item, ctime)", "offsetof(struct btrfs_root_item, otime)", "sizeof(struct btrfs_dir_item)",
                     "offsetof(struct btrfs_dir_item, name_len)",
+                    "sizeof(struct btrfs_ioctl_fs_info_args)", "offsetof(struct btrfs_ioctl_fs_info_args, fsid)", "offsetof(struct btrfs_ioctl_fs_info_args, nodesize)",
+                    "offsetof(struct btrfs_ioctl_fs_info_args, csum_type)", "offsetof(struct btrfs_ioctl_fs_info_args, csum_size)", "offsetof(struct btrfs_ioctl_fs_info_args, generation)",
+                    "sizeof(struct btrfs_ioctl_dev_info_args)", "offsetof(struct btrfs_ioctl_dev_info_args, bytes_used)", "offsetof(struct btrfs_ioctl_dev_info_args, total_bytes)",
+                    "offsetof(struct btrfs_ioctl_dev_info_args, path)",
+                    "offsetof(struct btrfs_root_item, bytenr)", "offsetof(struct btrfs_root_item, drop_progress)", "offsetof(struct btrfs_root_item, drop_level)",
+                    "offsetof(struct btrfs_root_item, level)", "sizeof(struct btrfs_disk_key)",
+                    "offsetof(struct btrfs_chunk, stripe_len)", "offsetof(struct btrfs_chunk, type)", "offsetof(struct btrfs_chunk, num_stripes)",
+                    "offsetof(struct btrfs_chunk, sub_stripes)", "offsetof(struct btrfs_chunk, stripe)", "sizeof(struct btrfs_stripe)", "offsetof(struct btrfs_stripe, offset)",
                 };
                 string c = "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <errno.h>\n"
                     + "#include <sys/stat.h>\n#include <sys/file.h>\n#include <sys/statfs.h>\n#include <sys/statvfs.h>\n#include <linux/fs.h>\n#include <linux/falloc.h>\n#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fiemap.h>\n#include <linux/magic.h>\n"
@@ -340,6 +349,52 @@ namespace Btrfs.Tests
             Same("UDF_SUPER_MAGIC", (ulong)Libc.UDF_SUPER_MAGIC);
             Same("MSDOS_SUPER_MAGIC", (ulong)Libc.MSDOS_SUPER_MAGIC);
             Same("EXFAT_SUPER_MAGIC", (ulong)Libc.EXFAT_SUPER_MAGIC);
+        }
+
+        [SkippableFact]
+        public void WhatReadingTheTreesFromTheDevicesUsesMatches()
+        {
+            // Kernel/BtrfsDisk.cs and Kernel/BtrfsSearch.cs: the devices, the filesystem facts, the chunk map.
+            Same("O_DIRECT", (ulong)Libc.O_DIRECT);
+            Same("ENODEV", (ulong)Libc.ENODEV);
+            Same("BTRFS_IOC_DEV_INFO", Libc.BTRFS_IOC_DEV_INFO);
+            Same("BTRFS_IOC_FS_INFO", Libc.BTRFS_IOC_FS_INFO);
+            Same("BTRFS_BLOCK_GROUP_METADATA", Libc.BTRFS_BLOCK_GROUP_METADATA);
+            Same("BTRFS_CHUNK_ITEM_KEY", Libc.BTRFS_CHUNK_ITEM_KEY);
+            Same("BTRFS_CHUNK_TREE_OBJECTID", Libc.BTRFS_CHUNK_TREE_OBJECTID);
+            Same("BTRFS_FIRST_CHUNK_TREE_OBJECTID", Libc.BTRFS_FIRST_CHUNK_TREE_OBJECTID);
+            Same("BTRFS_LAST_FREE_OBJECTID", Libc.BTRFS_LAST_FREE_OBJECTID);
+            Same("sizeof(struct btrfs_ioctl_fs_info_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsFsInfo>());
+            Same("offsetof(struct btrfs_ioctl_fs_info_args, fsid)", (ulong)Marshal.OffsetOf<Libc.BtrfsFsInfo>(nameof(Libc.BtrfsFsInfo.FsId)));
+            Same("offsetof(struct btrfs_ioctl_fs_info_args, nodesize)", (ulong)Marshal.OffsetOf<Libc.BtrfsFsInfo>(nameof(Libc.BtrfsFsInfo.NodeSize)));
+            Same("offsetof(struct btrfs_ioctl_fs_info_args, csum_type)", (ulong)Marshal.OffsetOf<Libc.BtrfsFsInfo>(nameof(Libc.BtrfsFsInfo.CsumType)));
+            Same("offsetof(struct btrfs_ioctl_fs_info_args, csum_size)", (ulong)Marshal.OffsetOf<Libc.BtrfsFsInfo>(nameof(Libc.BtrfsFsInfo.CsumSize)));
+            Same("offsetof(struct btrfs_ioctl_fs_info_args, generation)", (ulong)Marshal.OffsetOf<Libc.BtrfsFsInfo>(nameof(Libc.BtrfsFsInfo.Generation)));
+            Same("sizeof(struct btrfs_ioctl_dev_info_args)", (ulong)Unsafe.SizeOf<Libc.BtrfsDevInfo>());
+            Same("offsetof(struct btrfs_ioctl_dev_info_args, bytes_used)", (ulong)Marshal.OffsetOf<Libc.BtrfsDevInfo>(nameof(Libc.BtrfsDevInfo.BytesUsed)));
+            Same("offsetof(struct btrfs_ioctl_dev_info_args, total_bytes)", (ulong)Marshal.OffsetOf<Libc.BtrfsDevInfo>(nameof(Libc.BtrfsDevInfo.TotalBytes)));
+            Same("offsetof(struct btrfs_ioctl_dev_info_args, path)", (ulong)Marshal.OffsetOf<Libc.BtrfsDevInfo>(nameof(Libc.BtrfsDevInfo.Path)));
+
+            // The on-disk items BtrfsTreeBlock reads at fixed offsets (the headers have no superblock or tree
+            // block header: those are checked against dump-super and dump-tree by the measuring tests).
+            Same("offsetof(struct btrfs_root_item, generation)", 160);
+            Same("offsetof(struct btrfs_root_item, bytenr)", 176);
+            Same("offsetof(struct btrfs_root_item, refs)", 216);
+            Same("offsetof(struct btrfs_root_item, drop_progress)", 220);
+            Same("sizeof(struct btrfs_disk_key)", 17);
+            Same("offsetof(struct btrfs_root_item, drop_level)", 237);
+            Same("offsetof(struct btrfs_root_item, level)", 238);
+            Same("offsetof(struct btrfs_file_extent_item, type)", 20);
+            Same("offsetof(struct btrfs_file_extent_item, disk_bytenr)", 21);
+            Same("offsetof(struct btrfs_file_extent_item, disk_num_bytes)", 29);
+            Same("sizeof(struct btrfs_file_extent_item)", 53);
+            Same("offsetof(struct btrfs_chunk, stripe_len)", 16);
+            Same("offsetof(struct btrfs_chunk, type)", 24);
+            Same("offsetof(struct btrfs_chunk, num_stripes)", 44);
+            Same("offsetof(struct btrfs_chunk, sub_stripes)", 46);
+            Same("offsetof(struct btrfs_chunk, stripe)", 48);
+            Same("sizeof(struct btrfs_stripe)", 32);
+            Same("offsetof(struct btrfs_stripe, offset)", 8);
         }
     }
 }

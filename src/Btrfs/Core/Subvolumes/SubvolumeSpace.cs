@@ -70,8 +70,17 @@ namespace Btrfs.Core
             Roots = roots;
         }
 
+        internal SubvolumeSpace(SubvolumeSpace space, int attempts)
+            : this(space.Generation, space.sets, space.totals, space.Roots)
+        {
+            Attempts = attempts;
+        }
+
         /// <summary>The commit measured.</summary>
         internal ulong Generation { get; }
+
+        /// <summary>How many readings it took (more than one when the filesystem moved on during one).</summary>
+        internal int Attempts { get; init; } = 1;
 
         /// <summary>The subvolume ids found (deleted ones still being cleaned included).</summary>
         internal HashSet<ulong> Roots { get; }
@@ -171,12 +180,17 @@ namespace Btrfs.Core
         private const int MaxLevels = 8;
         private const int Attempts = 5;
 
+        /// <summary>Tests only: called after the superblock of each attempt was read, before its trees are.</summary>
+        internal static Action<int>? AfterSuperblock { get; set; }
+
         internal static SubvolumeSpace Measure(SafeFileDescriptor fd, string path, CancellationToken cancel, Action<SubvolumeSpaceProgress>? progress = null)
         {
-            using BtrfsDisk disk = BtrfsDisk.Open(fd, path);
             string? lastWhy = null;
             for (int attempt = 1; attempt <= Attempts; attempt++)
             {
+                // The devices and the chunk map afresh each time: a balance moves the trees to new chunks.
+                using BtrfsDisk disk = BtrfsDisk.Open(fd, path);
+
                 // Commit first, so what was written is in the trees on disk (delayed refs included).
                 int errno = BtrfsSubvolumes.TryCommitAndClean(fd);
                 if (errno != 0)
@@ -185,9 +199,10 @@ namespace Btrfs.Core
                 }
 
                 BtrfsSuperblock sb = disk.ReadSuperblock();
+                AfterSuperblock?.Invoke(attempt);
                 if (TryWalk(disk, sb, attempt, cancel, progress, out SubvolumeSpace? space, out lastWhy))
                 {
-                    return space!;
+                    return new SubvolumeSpace(space!, attempt);
                 }
 
                 if (disk.ReadSuperblock().Generation == sb.Generation)
