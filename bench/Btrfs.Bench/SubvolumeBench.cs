@@ -58,7 +58,7 @@ namespace Btrfs.Bench
                     }
 
                     quota.Add(Time(() => QuotaFigures(mnt)));
-                    check.Add(Time(() => Program.Shell("btrfs", "check", "--qgroup-report", "--force", device)));
+                    check.Add(CheckReport(mnt, device, compared));
                     if (run == 0)
                     {
                         du.Add(Time(() => Program.Sh("btrfs", new[] { "filesystem", "du", "-s" }.Concat(subvolumes).ToArray())));
@@ -186,6 +186,28 @@ namespace Btrfs.Bench
             }
 
             return (files, subvolumes);
+        }
+
+        /// <summary>
+        /// The time of `btrfs check --qgroup-report --force` (it computes the qgroups listed in the quota
+        /// tree from the disk, so quotas are enabled, untimed, first and disabled after); its report must
+        /// name every subvolume, or it measured nothing.
+        /// </summary>
+        private static double CheckReport(string mnt, string device, int subvolumes)
+        {
+            Program.Sh("btrfs", "quota", "enable", mnt);
+            Program.Sh("btrfs", "quota", "rescan", "-w", mnt);
+            Program.Sh("btrfs", "filesystem", "sync", mnt);
+            string report = string.Empty;
+            double t = Time(() => report = Program.Sh("btrfs", "check", "--qgroup-report", "--force", device));
+            Program.Sh("btrfs", "quota", "disable", mnt);
+            int counted = Regex.Matches(report, @"^Counts for qgroup id: 0/", RegexOptions.Multiline).Count;
+            if (counted < subvolumes)
+            {
+                throw new InvalidOperationException($"btrfs check --qgroup-report counted {counted} of {subvolumes} subvolumes");
+            }
+
+            return t;
         }
 
         /// <summary>quota enable, rescan -w, qgroup show --raw, quota disable: subvolume id to (rfer, excl).</summary>

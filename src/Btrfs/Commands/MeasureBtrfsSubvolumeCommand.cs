@@ -39,8 +39,14 @@ namespace Btrfs.Commands
                     string on = taken.PathOn(i);
                     try
                     {
-                        foreach (BtrfsSubvolumeUsage usage in taken.Measure(i, Together.IsPresent, StopToken, (read, estimate) =>
-                            bar.Show($"Reading the trees of the filesystem of {on}: {read} block(s)", estimate > 0 ? Math.Min(99, ProgressBar.Percent(read, estimate)) : -1)))
+                        var measured = taken.Measure(i, Together.IsPresent, StopToken, out var gone, (read, estimate) =>
+                            bar.Show($"Reading the trees of the filesystem of {on}: {read} block(s)", estimate > 0 ? Math.Min(99, ProgressBar.Percent(read, estimate)) : -1));
+                        foreach (FileOperationException ex in gone)
+                        {
+                            WriteError(ErrorRecords.From(ex));
+                        }
+
+                        foreach (BtrfsSubvolumeUsage usage in measured)
                         {
                             WriteObject(usage);
                         }

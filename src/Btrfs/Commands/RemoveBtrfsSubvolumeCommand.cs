@@ -12,8 +12,8 @@ namespace Btrfs.Commands
     [OutputType(typeof(BtrfsSubvolumeInfo))]
     public sealed class RemoveBtrfsSubvolumeCommand : FileCmdletBase
     {
-        /// <summary>-WhatIf: each filesystem measured once per pipeline.</summary>
-        private readonly Dictionary<Guid, SubvolumeSpace> measured = new();
+        /// <summary>-WhatIf: each filesystem measured once per pipeline, and the ids named so far on it.</summary>
+        private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
 
         /// <summary>Also delete the subvolumes nested in it (deepest first); without it a subvolume with nested ones is refused.</summary>
         [Parameter]
@@ -52,20 +52,38 @@ namespace Btrfs.Commands
             }, StopToken);
         }
 
-        /// <summary>", freeing N bytes" for -WhatIf (the subvolume and the nested ones going with it, as of the last commit), or why that is not known.</summary>
+        /// <summary>
+        /// ", which would free N bytes" for -WhatIf (the subvolume and the nested ones going with it, as of
+        /// the last commit; after the first, also what all named so far on that filesystem would free
+        /// together, which is more when they share with each other), or why that is not known.
+        /// </summary>
         private string WouldFree(SubvolumeRemover plan)
         {
             try
             {
                 Guid fs = plan.FileSystem;
-                if (!measured.TryGetValue(fs, out SubvolumeSpace? space))
+                if (!measured.TryGetValue(fs, out var m))
                 {
-                    space = plan.MeasureFileSystem(StopToken);
-                    measured[fs] = space;
+                    m = (plan.MeasureFileSystem(StopToken), new List<ulong>());
+                    measured[fs] = m;
                 }
 
-                ulong frees = plan.Frees(space);
-                return string.Format(CultureInfo.InvariantCulture, ", which would free {0} ({1} bytes, as of commit {2})", SizeFormatter.Format((long)frees), frees, space.Generation);
+                List<ulong> ids = plan.Ids;
+                ulong frees = m.Space.Of(ids).Exclusive;
+                string text = string.Format(CultureInfo.InvariantCulture, ", which would free {0} ({1} bytes", SizeFormatter.Format((long)frees), frees);
+                if (m.Named.Count > 0)
+                {
+                    int before = m.Named.Count;
+                    m.Named.AddRange(ids);
+                    ulong all = m.Space.Of(m.Named).Exclusive;
+                    text += string.Format(CultureInfo.InvariantCulture, "; with the {0} subvolume(s) named before it, {1} ({2} bytes)", before, SizeFormatter.Format((long)all), all);
+                }
+                else
+                {
+                    m.Named.AddRange(ids);
+                }
+
+                return text + string.Format(CultureInfo.InvariantCulture, ", as of commit {0})", m.Space.Generation);
             }
             catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AccessDenied)
             {

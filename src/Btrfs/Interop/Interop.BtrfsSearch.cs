@@ -11,7 +11,7 @@ namespace Btrfs.Interop
         /// <summary>_IOR(0x94, 31, struct btrfs_ioctl_fs_info_args): 1024 bytes; no privilege needed.</summary>
         internal const uint BTRFS_IOC_FS_INFO = 0x8400941F;
 
-        /// <summary>_IOWR(0x94, 30, struct btrfs_ioctl_dev_info_args): 4096 bytes; a device of the filesystem by its id (the path it was opened by); needs CAP_SYS_ADMIN.</summary>
+        /// <summary>_IOWR(0x94, 30, struct btrfs_ioctl_dev_info_args): 4096 bytes; a device of the filesystem by its id (the path it was opened by); any user on current kernels (reading the device itself needs root).</summary>
         internal const uint BTRFS_IOC_DEV_INFO = 0xD000941E;
 
         /// <summary>_IOWR(0x94, 20, struct btrfs_ioctl_space_args): 16-byte header, then 24-byte entries.</summary>

@@ -52,7 +52,7 @@ namespace Btrfs.Kernel
 
         internal ulong Owner => BinaryPrimitives.ReadUInt64LittleEndian(block[88..]);
 
-        internal int Count => (int)BinaryPrimitives.ReadUInt32LittleEndian(block[96..]);
+        internal int Count => (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(block[96..]), int.MaxValue);
 
         internal int Level => block[100];
 
@@ -128,6 +128,11 @@ namespace Btrfs.Kernel
             get
             {
                 long room = block.Length - HeaderSize;
+                if (BinaryPrimitives.ReadUInt32LittleEndian(block[96..]) > room)
+                {
+                    return false;
+                }
+
                 if (Level > 0)
                 {
                     return (long)Count * KeyPtrSize <= room;
@@ -172,12 +177,14 @@ namespace Btrfs.Kernel
         private readonly Dictionary<ulong, SafeFileDescriptor> devices;
         private readonly List<Chunk> chunks;
         private readonly string path;
+        private readonly Guid fsid;
         private byte* buffer;
         private int bufferSize;
 
-        private BtrfsDisk(string path, Dictionary<ulong, SafeFileDescriptor> devices, List<Chunk> chunks)
+        private BtrfsDisk(string path, Guid fsid, Dictionary<ulong, SafeFileDescriptor> devices, List<Chunk> chunks)
         {
             this.path = path;
+            this.fsid = fsid;
             this.devices = devices;
             this.chunks = chunks;
         }
@@ -212,6 +219,11 @@ namespace Btrfs.Kernel
                     }
 
                     string device = Marshal.PtrToStringUTF8((nint)dev.Path) ?? string.Empty;
+                    if (device.Length == 0)
+                    {
+                        continue; // missing (a degraded mount): its mirrors are read instead
+                    }
+
                     SafeFileDescriptor fd = Libc.Open(device, Libc.O_RDONLY | Libc.O_DIRECT | Libc.O_CLOEXEC, 0);
                     if (fd.IsInvalid)
                     {
@@ -223,7 +235,7 @@ namespace Btrfs.Kernel
                     devices[id] = fd;
                 }
 
-                return new BtrfsDisk(path, devices, ReadChunks(anyOnFileSystem, path));
+                return new BtrfsDisk(path, new Guid(new ReadOnlySpan<byte>(info.FsId, 16), bigEndian: true), devices, ReadChunks(anyOnFileSystem, path));
             }
             catch
             {
@@ -236,18 +248,52 @@ namespace Btrfs.Kernel
             }
         }
 
-        /// <summary>The superblock of the last commit, from the first device, checked (magic, checksum, address).</summary>
+        /// <summary>
+        /// The superblock of the last commit, from the first device whose copy passes its checks (magic,
+        /// address, checksum) and proves the device is this filesystem's (its fsid is FS_INFO's, its
+        /// device id the one DEV_INFO gave for it): a device name reused by another disk is not read.
+        /// </summary>
         internal BtrfsSuperblock ReadSuperblock()
         {
+            string? why = null;
             foreach ((ulong id, SafeFileDescriptor fd) in devices)
             {
-                ReadOnlySpan<byte> sb = Read(fd, SuperblockOffset, SuperblockSize, $"the superblock of device {id}");
-                ushort csumType = BinaryPrimitives.ReadUInt16LittleEndian(sb[196..]);
-                if (BinaryPrimitives.ReadUInt64LittleEndian(sb[64..]) != Magic
-                    || BinaryPrimitives.ReadUInt64LittleEndian(sb[48..]) != SuperblockOffset
-                    || !ChecksumMatches(sb, csumType, out _))
+                if (!TryRead(fd, SuperblockOffset, SuperblockSize, out ReadOnlySpan<byte> sb, out int errno))
                 {
-                    throw Corrupt($"the superblock of device {id} failed its checks (magic, address or checksum)");
+                    why = $"the superblock of device {id} cannot be read ({Errno.Name(errno)})";
+                    continue;
+                }
+
+                ushort csumType = BinaryPrimitives.ReadUInt16LittleEndian(sb[196..]);
+                if (BinaryPrimitives.ReadUInt64LittleEndian(sb[64..]) != Magic || BinaryPrimitives.ReadUInt64LittleEndian(sb[48..]) != SuperblockOffset)
+                {
+                    why = $"device {id} holds no btrfs superblock";
+                    continue;
+                }
+
+                if (!ChecksumMatches(sb, csumType, out string? unsupported))
+                {
+                    if (unsupported is not null)
+                    {
+                        throw new FileOperationException(FileErrorKind.NotSupported, 0, "read", path, $"Cannot read the metadata of the filesystem of '{path}': {unsupported}.");
+                    }
+
+                    why = $"the superblock of device {id} fails its checksum";
+                    continue;
+                }
+
+                // dev_item (at 201) starts with the device id.
+                if (new Guid(sb.Slice(32, 16), bigEndian: true) != fsid || BinaryPrimitives.ReadUInt64LittleEndian(sb[201..]) != id)
+                {
+                    throw new FileOperationException(FileErrorKind.IOError, 0, "read", path, $"Cannot read the metadata of the filesystem of '{path}': the device the kernel names as its device {id} holds another filesystem (or another device) now. Nothing was read from it.");
+                }
+
+                uint nodeSize = BinaryPrimitives.ReadUInt32LittleEndian(sb[148..]);
+                byte rootLevel = sb[198];
+                if (nodeSize < 4096 || nodeSize > 65536 || !BitOperations.IsPow2(nodeSize) || rootLevel >= 8)
+                {
+                    why = $"the superblock of device {id} gives an impossible node size ({nodeSize}) or tree level ({rootLevel})";
+                    continue;
                 }
 
                 ulong incompat = BinaryPrimitives.ReadUInt64LittleEndian(sb[188..]);
@@ -255,13 +301,13 @@ namespace Btrfs.Kernel
                 return new BtrfsSuperblock(
                     BinaryPrimitives.ReadUInt64LittleEndian(sb[72..]),
                     BinaryPrimitives.ReadUInt64LittleEndian(sb[80..]),
-                    sb[198],
-                    BinaryPrimitives.ReadUInt32LittleEndian(sb[148..]),
+                    rootLevel,
+                    nodeSize,
                     csumType,
                     new Guid(metadataFsId, bigEndian: true));
             }
 
-            throw Corrupt("it has no device that can be read");
+            throw Corrupt(why ?? "none of its devices can be read");
         }
 
         /// <summary>
@@ -280,6 +326,11 @@ namespace Btrfs.Kernel
                 return false;
             }
 
+            if (chunk.IsParityRaid)
+            {
+                throw new FileOperationException(FileErrorKind.NotSupported, 0, "read", path, $"Cannot read the metadata of the filesystem of '{path}': it is on RAID5/RAID6, which cannot be read here yet.");
+            }
+
             foreach ((ulong devid, long physical) in chunk.Locate(logical))
             {
                 if (!devices.TryGetValue(devid, out SafeFileDescriptor? fd))
@@ -288,7 +339,12 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                ReadOnlySpan<byte> data = Read(fd, physical, (int)sb.NodeSize, $"the tree block at {logical}");
+                if (!TryRead(fd, physical, (int)sb.NodeSize, out ReadOnlySpan<byte> data, out int errno))
+                {
+                    why = $"the copy on device {devid} at {physical} cannot be read ({Errno.Name(errno)})";
+                    continue;
+                }
+
                 BlocksRead++;
                 var block = new BtrfsTreeBlock(data);
                 if (!ChecksumMatches(data, sb.CsumType, out string? unsupported))
@@ -330,13 +386,18 @@ namespace Btrfs.Kernel
             }
         }
 
-        private ReadOnlySpan<byte> Read(SafeFileDescriptor fd, long offset, int size, string what)
+        /// <summary>Reads <paramref name="size"/> bytes at <paramref name="offset"/> into the aligned buffer; false with the errno (EIO, or ENXIO past the end) when they cannot be read.</summary>
+        private bool TryRead(SafeFileDescriptor fd, long offset, int size, out ReadOnlySpan<byte> data, out int errno)
         {
+            data = default;
+            errno = 0;
             if (bufferSize < size)
             {
                 if (buffer is not null)
                 {
                     NativeMemory.AlignedFree(buffer);
+                    buffer = null;
+                    bufferSize = 0;
                 }
 
                 buffer = (byte*)NativeMemory.AlignedAlloc((nuint)size, 4096);
@@ -349,24 +410,26 @@ namespace Btrfs.Kernel
                 nint n = Libc.PRead(fd, buffer + done, (nuint)(size - done), offset + done);
                 if (n < 0)
                 {
-                    int errno = Errno.Last;
+                    errno = Errno.Last;
                     if (errno == Errno.EINTR)
                     {
                         continue;
                     }
 
-                    throw FileOperationException.FromErrno(errno, "pread", path, $"Cannot read {what} of the filesystem of");
+                    return false;
                 }
 
                 if (n == 0)
                 {
-                    throw Corrupt($"{what} lies past the end of its device");
+                    errno = Errno.ENXIO;
+                    return false;
                 }
 
                 done += (int)n;
             }
 
-            return new ReadOnlySpan<byte>(buffer, size);
+            data = new ReadOnlySpan<byte>(buffer, size);
+            return true;
         }
 
         private FileOperationException Corrupt(string what) =>
@@ -469,6 +532,9 @@ namespace Btrfs.Kernel
         /// <summary>A chunk: logical range, profile, and its stripes (device id, physical offset).</summary>
         private sealed record Chunk(ulong Logical, ulong Length, ulong StripeLength, ulong Type, int SubStripes, (ulong DevId, long Offset)[] Stripes)
         {
+            /// <summary>RAID5 or RAID6: data and parity rotate over the devices (not read here).</summary>
+            internal bool IsParityRaid => (Type & (Raid5 | Raid6)) != 0;
+
             /// <summary>Where the bytes at <paramref name="logical"/> are, every copy (one per mirror).</summary>
             internal IEnumerable<(ulong DevId, long Physical)> Locate(ulong logical)
             {
@@ -479,6 +545,11 @@ namespace Btrfs.Kernel
                     ulong within = offset % StripeLength;
                     int copies = (Type & Raid10) != 0 ? Math.Max(1, SubStripes) : 1;
                     ulong groups = (ulong)(Stripes.Length / copies);
+                    if (groups == 0 || StripeLength == 0)
+                    {
+                        yield break; // an impossible chunk: no copy to read
+                    }
+
                     int first = (int)(stripeNr % groups) * copies;
                     ulong row = stripeNr / groups;
                     for (int i = 0; i < copies; i++)
@@ -489,9 +560,9 @@ namespace Btrfs.Kernel
                     yield break;
                 }
 
-                if ((Type & (Raid5 | Raid6)) != 0)
+                if (IsParityRaid)
                 {
-                    throw new FileOperationException(FileErrorKind.NotSupported, 0, "read", string.Empty, "Metadata on RAID5/RAID6 cannot be read here yet.");
+                    yield break;
                 }
 
                 // single, DUP, RAID1, RAID1C3, RAID1C4: every stripe holds the whole chunk.

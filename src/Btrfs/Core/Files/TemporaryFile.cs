@@ -173,6 +173,8 @@ namespace Btrfs.Core
             if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
             {
                 UndoExchange(name, path);
+                oldLease?.Dispose();
+                KeepIfOpened(newLease, path, what);
                 throw new FileOperationException(
                     FileErrorKind.ChangedDuringCopy,
                     0,
@@ -184,7 +186,10 @@ namespace Btrfs.Core
             // An open that found the original by its name just before the exchange may still be on its way
             // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
             // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
-            // whether anyone but us has it open or is waiting for it; only then does it go.
+            // whether anyone but us has it open or is waiting for it; only then does it go. This is a bound,
+            // not a proof: an opener held up for longer than the grace between finding the name and being
+            // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
+            // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
             bool openedMeanwhile = oldLease is not null && !StillAlone(oldLease);
             if (openedMeanwhile)
             {
@@ -195,22 +200,7 @@ namespace Btrfs.Core
                 oldLease!.Dispose();
                 hooks?.AfterUndo?.Invoke(linkedName!);
 
-                // Whoever found the name while it held the new file is in the same position: the new file
-                // keeps its hidden name and its lease through the same grace, and goes only if nobody
-                // opened it meanwhile.
-                if (newLease is not null && !StillAlone(newLease))
-                {
-                    // Someone opened the new file: it keeps its hidden name, so that neither opener
-                    // writes into a file without a name.
-                    committed = true;
-                    throw new FileOperationException(
-                        FileErrorKind.InUse,
-                        Errno.EAGAIN,
-                        "fcntl(F_GETLEASE)",
-                        path,
-                        $"Cannot {FileGuards.Phrase(what, path)}: processes opened both the original and the new copy while one replaced the other. The original is back under its name, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
-                }
-
+                KeepIfOpened(newLease, path, what);
                 throw OpenedMeanwhile(path, what);
             }
 
@@ -329,6 +319,30 @@ namespace Btrfs.Core
 
                 System.Threading.Thread.Sleep(1);
             }
+        }
+
+        /// <summary>
+        /// After an exchange was undone: whoever found the name while it held the new file is in the same
+        /// position as an opener of the original, so the new file keeps its hidden name and its lease
+        /// through the same grace and goes (on Dispose) only if nobody opened it meanwhile. If someone did,
+        /// it stays under its hidden name, without the marker (so no later run removes it as stale), and
+        /// the error says where it is.
+        /// </summary>
+        private void KeepIfOpened(WriteLease? newLease, string path, string what)
+        {
+            if (newLease is null || StillAlone(newLease))
+            {
+                return;
+            }
+
+            committed = true;
+            Unmark();
+            throw new FileOperationException(
+                FileErrorKind.InUse,
+                Errno.EAGAIN,
+                "fcntl(F_GETLEASE)",
+                path,
+                $"Cannot {FileGuards.Phrase(what, path)}: a process opened the new copy in the instant it was under the name, while the replacement was being undone. The file that was under the name is back under it, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
         }
 
         private void UndoExchange(string name, string path)

@@ -170,26 +170,29 @@ namespace Btrfs.Core
             return below.Count;
         }
 
-        /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
         /// <summary>The filesystem the subvolume is on (its id), to measure each filesystem once.</summary>
         internal Guid FileSystem => BtrfsSearch.FileSystemId(root) ?? Guid.Empty;
 
-        /// <summary>Measures the whole filesystem (<see cref="SubvolumeSpaceMeter"/>; root only).</summary>
+        /// <summary>The ids deleted: the subvolume's and those of the nested ones going with it.</summary>
+        internal List<ulong> Ids
+        {
+            get
+            {
+                var ids = new List<ulong> { Subvolume.Id };
+                foreach (BtrfsSubvolumeInfo n in Nested)
+                {
+                    ids.Add(n.Id);
+                }
+
+                return ids;
+            }
+        }
+
+        /// <summary>Measures the whole filesystem (<see cref="SubvolumeSpaceMeter"/>; root only; it commits first).</summary>
         internal SubvolumeSpace MeasureFileSystem(CancellationToken cancel) =>
             SubvolumeSpaceMeter.Measure(root.Handle, Subvolume.Path ?? root.Path, cancel);
 
-        /// <summary>What deleting the subvolume (and the nested ones going with it) would free, in <paramref name="space"/>: the bytes they alone reference.</summary>
-        internal ulong Frees(SubvolumeSpace space)
-        {
-            var ids = new List<ulong> { Subvolume.Id };
-            foreach (BtrfsSubvolumeInfo n in Nested)
-            {
-                ids.Add(n.Id);
-            }
-
-            return space.Of(ids).Exclusive;
-        }
-
+        /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
         internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
         {
             var order = new List<BtrfsSubvolumeInfo>(Nested);

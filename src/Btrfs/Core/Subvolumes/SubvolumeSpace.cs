@@ -188,15 +188,15 @@ namespace Btrfs.Core
             string? lastWhy = null;
             for (int attempt = 1; attempt <= Attempts; attempt++)
             {
-                // The devices and the chunk map afresh each time: a balance moves the trees to new chunks.
-                using BtrfsDisk disk = BtrfsDisk.Open(fd, path);
-
-                // Commit first, so what was written is in the trees on disk (delayed refs included).
+                // Commit first, so what was written is in the trees on disk (delayed refs included); then
+                // the devices and the chunk map, afresh each time (a balance moves the trees to new chunks).
                 int errno = BtrfsSubvolumes.TryCommitAndClean(fd);
                 if (errno != 0)
                 {
                     throw FileOperationException.FromErrno(errno, "BTRFS_IOC_SYNC", path, "Cannot commit the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("SYNC") : null);
                 }
+
+                using BtrfsDisk disk = BtrfsDisk.Open(fd, path);
 
                 BtrfsSuperblock sb = disk.ReadSuperblock();
                 AfterSuperblock?.Invoke(attempt);

@@ -68,11 +68,22 @@ namespace Btrfs.Core
         /// is told the blocks read and an upper bound for the blocks there are. Throws, naming the
         /// filesystem's first subvolume, when it cannot be measured.
         /// </summary>
-        internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, Action<long, long>? progress = null)
+        internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, out List<FileOperationException> gone, Action<long, long>? progress = null)
         {
-            (Guid _, OpenFile handle, List<(string Path, ulong Id)> members) = fileSystems[index];
+            (Guid _, OpenFile handle, List<(string Path, ulong Id)> all) = fileSystems[index];
             long estimate = (long)(BtrfsSearch.MetadataUsedBytes(handle) / Math.Max(1u, BtrfsSearch.FileSystemInfo(handle)?.NodeSize ?? 16384));
-            SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, members[0].Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
+            SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, all[0].Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
+
+            // A subvolume deleted since it was taken is not in the commit measured: an error, not zeros.
+            gone = all.Where(m => !space.Roots.Contains(m.Id))
+                .Select(m => new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path, $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."))
+                .ToList();
+            List<(string Path, ulong Id)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
+            if (members.Count == 0)
+            {
+                return new List<BtrfsSubvolumeUsage>();
+            }
+
             if (together)
             {
                 List<ulong> ids = members.Select(m => m.Id).Distinct().OrderBy(i => i).ToList();
