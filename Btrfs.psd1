@@ -10,7 +10,7 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('Btrfs.Format.ps1xml')
     TypesToProcess       = @('Btrfs.Types.ps1xml')
-    CmdletsToExport      = @('Get-BtrfsExtent', 'Test-NoCow', 'Set-NoCow', 'ConvertTo-NoCow', 'ConvertFrom-NoCow', 'Measure-Fragmentation', 'Invoke-BtrfsDefrag', 'New-BtrfsReflink', 'Invoke-BtrfsDedupe', 'Test-BtrfsSwapfile', 'New-BtrfsSwapfile', 'Measure-BtrfsUsage', 'Get-BtrfsExtentOwner', 'Show-ExtentMap', 'Get-BtrfsSubvolume', 'New-BtrfsSubvolume', 'New-BtrfsSnapshot', 'Remove-BtrfsSubvolume', 'Measure-BtrfsSubvolume')
+    CmdletsToExport      = @('Get-BtrfsExtent', 'Test-NoCow', 'Set-NoCow', 'ConvertTo-NoCow', 'ConvertFrom-NoCow', 'Measure-Fragmentation', 'Invoke-BtrfsDefrag', 'New-BtrfsReflink', 'Invoke-BtrfsDedupe', 'Test-BtrfsSwapfile', 'New-BtrfsSwapfile', 'Measure-BtrfsUsage', 'Get-BtrfsExtentOwner', 'Show-ExtentMap', 'Get-BtrfsSubvolume', 'New-BtrfsSubvolume', 'New-BtrfsSnapshot', 'Remove-BtrfsSubvolume', 'Measure-BtrfsSubvolume', 'Find-BtrfsDuplicate')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

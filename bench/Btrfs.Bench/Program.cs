@@ -47,6 +47,8 @@ namespace Btrfs.Bench
                 "usage-variants" => InspectBench.UsageVariants(),
                 "subvolumes" => SubvolumeBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "subvolumes-memory" => SubvolumeBench.MemoryChild(args[1]),
+                "duplicates" => DuplicateBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1),
+                "duplicates-child" => DuplicateBench.Child(args[1]),
                 "owners" => InspectBench.Owners(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "all" => All(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "run" or null => RunAll(args.Length > 1 ? args.Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : new[] { 50_000, 200_000 }),
@@ -56,7 +58,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | all [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | duplicates [runs] | all [runs]");
             return 2;
         }
 
@@ -78,6 +80,7 @@ namespace Btrfs.Bench
                 ("swapdefrag", () => SwapDefragBench.Run(Math.Max(runs, 5))),
                 ("owners", () => InspectBench.Owners(runs)),
                 ("subvolumes", () => SubvolumeBench.Run(runs)),
+                ("duplicates", () => DuplicateBench.Run(1)),
             })
             {
                 Console.WriteLine($"## {name}");

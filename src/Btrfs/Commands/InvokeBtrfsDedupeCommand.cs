@@ -8,37 +8,121 @@ namespace Btrfs.Commands
 
     /// <summary>Invoke-BtrfsDedupe: makes ranges that hold the same bytes share extents, the kernel comparing them.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDedupe", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDedupe.md")]
-    [OutputType(typeof(DedupeResult))]
+    [OutputType(typeof(DedupeResult), ParameterSetName = new[] { PathSet, LiteralPathSet })]
+    [OutputType(typeof(DedupeGroupResult), ParameterSetName = new[] { GroupSet })]
     public sealed class InvokeBtrfsDedupeCommand : FileCmdletBase
     {
+        private const string GroupSet = "Group";
         private ProgressBars? bars;
+        private long groupsFreeable;
 
         /// <summary>The files whose ranges should share the source's extents.</summary>
-        [Parameter(Mandatory = true, Position = 1)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = PathSet)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = LiteralPathSet)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
         public string[] Destination { get; set; } = Array.Empty<string>();
 
+        /// <summary>Groups of ranges holding the same bytes, from Find-BtrfsDuplicate: every range shares the first one's extents.</summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = GroupSet)]
+        [ValidateNotNull]
+        public BtrfsDuplicateGroup[] InputObject { get; set; } = Array.Empty<BtrfsDuplicateGroup>();
+
         /// <summary>First byte of the source range.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = PathSet)]
+        [Parameter(ParameterSetName = LiteralPathSet)]
         [ValidateRange(0, long.MaxValue)]
         public long Offset { get; set; }
 
         /// <summary>Bytes of the range; default to the end.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = PathSet)]
+        [Parameter(ParameterSetName = LiteralPathSet)]
         [ValidateRange(1, long.MaxValue)]
         public long Length { get; set; }
 
         /// <summary>Where the range is in each destination; default the source offset.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = PathSet)]
+        [Parameter(ParameterSetName = LiteralPathSet)]
         [ValidateRange(0, long.MaxValue)]
         public long DestinationOffset { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName != GroupSet)
+            {
+                base.ProcessRecord();
+                return;
+            }
+
+            foreach (BtrfsDuplicateGroup group in InputObject)
+            {
+                if (StopToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                if (group.Ranges.Length < 2)
+                {
+                    continue;
+                }
+
+                string action = string.Format(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    "Share the extents of {0} bytes at {1} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free",
+                    group.Length,
+                    group.Ranges[0].Offset,
+                    group.Ranges.Length - 1,
+                    SizeFormatter.Format(group.DuplicateBytes),
+                    SizeFormatter.Format(group.ReclaimableBytes));
+                groupsFreeable += group.ReclaimableBytes;
+                if (!ShouldProcess(group.Path, action))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    DedupeGroupResult result = GroupDeduplicator.Run(
+                        group,
+                        pair =>
+                        {
+                            if (pair.Error is FileOperationException error)
+                            {
+                                WriteError(ErrorRecords.From(error));
+                            }
+                            else if (pair.Status == DedupeStatus.Error)
+                            {
+                                WriteError(ErrorRecords.From(new FileOperationException(FileErrorKind.IOError, 0, "FIDEDUPERANGE", pair.Destination, pair.ErrorMessage ?? "Cannot deduplicate.")));
+                            }
+                        },
+                        StopToken);
+                    WriteObject(result);
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+                catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
 
         /// <inheritdoc/>
         protected override void BeginProcessing() => bars = new ProgressBars(this, "Invoke-BtrfsDedupe", 0x4444);
 
         /// <inheritdoc/>
-        protected override void EndProcessing() => bars?.Complete();
+        protected override void EndProcessing()
+        {
+            bars?.Complete();
+            if (ParameterSetName == GroupSet && WhatIfInEffect && groupsFreeable > 0)
+            {
+                WriteInformation(new InformationRecord($"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.", "Invoke-BtrfsDedupe"));
+                Host.UI.WriteLine($"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.");
+            }
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)

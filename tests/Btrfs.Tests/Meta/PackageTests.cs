@@ -26,7 +26,7 @@ namespace Btrfs.Tests
                 string version = ManifestTests.Manifest()["ModuleVersion"]!.ToString()!;
                 string package = Path.Combine(root, "Btrfs", version);
                 Assert.Equal(
-                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "LICENSE", "bin/Btrfs.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
+                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "LICENSE", "bin/Btrfs.dll", "bin/System.IO.Hashing.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
                     Directory.GetFiles(package, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(package, f)).OrderBy(f => f, StringComparer.Ordinal));
                 Assert.Equal(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "Btrfs.psd1")), File.ReadAllBytes(Path.Combine(package, "Btrfs.psd1")));
 
@@ -78,8 +78,15 @@ namespace Btrfs.Tests
                 Assert.Equal(new[] { $"Btrfs|{version}|https://github.com/btrfs-pwsh/Btrfs/blob/main/LICENSE", "installed" }, published.Lines.TakeLast(2).ToArray());
                 Assert.True(File.Exists(Path.Combine(repo, $"Btrfs.{version}.nupkg")));
 
-                // A fresh pwsh that imports by name: no manifest path, the installed copy.
-                string script = "Remove-Module Btrfs -ErrorAction SilentlyContinue; Import-Module Btrfs -ErrorAction Stop; (Get-Module Btrfs).ModuleBase; (Get-Command -Module Btrfs).Count; (Get-Help Test-NoCow).Synopsis";
+                // A fresh pwsh that imports by name: no manifest path, the installed copy; Find-BtrfsDuplicate
+                // hashes with the module's own dependency (System.IO.Hashing), which must load from there.
+                string same = Directory.CreateDirectory(Path.Combine(root, "same")).FullName;
+                byte[] block = new byte[256 * 1024];
+                new Random(3).NextBytes(block);
+                File.WriteAllBytes(Path.Combine(same, "a"), block);
+                File.WriteAllBytes(Path.Combine(same, "b"), block);
+                string script = "Remove-Module Btrfs -ErrorAction SilentlyContinue; Import-Module Btrfs -ErrorAction Stop; (Get-Module Btrfs).ModuleBase; (Get-Command -Module Btrfs).Count; (Get-Help Test-NoCow).Synopsis; "
+                    + $"(Find-BtrfsDuplicate -LiteralPath '{same}' -Recurse -ErrorAction Stop).Length; [AppDomain]::CurrentDomain.GetAssemblies().Where({{ $_.GetName().Name -eq 'System.IO.Hashing' }}).Location";
                 var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
                 foreach (string a in new[] { Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", script })
                 {
@@ -93,6 +100,8 @@ namespace Btrfs.Tests
                 Assert.Equal(Path.Combine(home, ".local", "share", "powershell", "Modules", "Btrfs", version), lines[0]);
                 Assert.Equal(ManifestTests.ExportedCmdletNames().Count().ToString(System.Globalization.CultureInfo.InvariantCulture), lines[1]);
                 Assert.True(lines[2].Length > 30, lines[2]);
+                Assert.Equal((256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), lines[3]);
+                Assert.Equal(Path.Combine(home, ".local", "share", "powershell", "Modules", "Btrfs", version, "bin", "System.IO.Hashing.dll"), lines[4]);
             }
             finally
             {

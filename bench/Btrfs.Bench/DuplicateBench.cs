@@ -1,0 +1,194 @@
+namespace Btrfs.Bench
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using System.Management.Automation.Runspaces;
+    using static FragmentationBench;
+
+    /// <summary>
+    /// Issue #19: `Find-BtrfsDuplicate -Recurse | Invoke-BtrfsDedupe` against `duperemove -dr` on btrfs
+    /// and xfs: 8 images of 256 MiB copied from one template (plain copies), each with 5 % of its 4 KiB
+    /// blocks overwritten at random, and 5,000 unrelated small files; caches dropped before each side.
+    /// Wall time, bytes read from the device, disk bytes freed (df after sync), peak memory, and the
+    /// device's raw sequential read rate (dd) as the limit.
+    /// </summary>
+    internal static class DuplicateBench
+    {
+        private const int Images = 8;
+        private const int ImageMiB = 256;
+
+        internal static int Run(int runs)
+        {
+            Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("duperemove", "--version").Trim()}, {runs} run(s), caches dropped before each side");
+            Console.WriteLine("| filesystem | tool | wall time | read from the device | disk bytes freed (df) | peak memory | raw dd read rate |");
+            Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+            foreach (string kind in new[] { "btrfs", "xfs" })
+            {
+                var ours = new List<(double Time, long Read, long Freed, string Memory)>();
+                var theirs = new List<(double Time, long Read, long Freed, string Memory)>();
+                string rate = string.Empty;
+                for (int run = 0; run < runs; run++)
+                {
+                    WithFileSystem(kind, mnt =>
+                    {
+                        string tree = Make(mnt);
+                        rate = RawRate(mnt, Path.Combine(tree, "vm0.img"));
+                        ours.Add(Side(mnt, () => Ours(tree)));
+                    });
+                    WithFileSystem(kind, mnt =>
+                    {
+                        string tree = Make(mnt);
+                        theirs.Add(Side(mnt, () => Duperemove(tree)));
+                    });
+                }
+
+                Print(kind, "Find-BtrfsDuplicate -Recurse \\| Invoke-BtrfsDedupe", ours, rate);
+                Print(kind, "duperemove -dr", theirs, rate);
+                Summary.Add($"Find-BtrfsDuplicate | Invoke-BtrfsDedupe vs duperemove -dr ({kind}, 8 x 256 MiB)", Median(ours.Select(o => o.Time).ToList()), Median(theirs.Select(o => o.Time).ToList()), 0.8);
+            }
+
+            return 0;
+        }
+
+        private static void Print(string kind, string tool, List<(double Time, long Read, long Freed, string Memory)> xs, string rate)
+        {
+            var t = xs.OrderBy(x => x.Time).ToList()[xs.Count / 2];
+            Console.WriteLine($"| {kind} | {tool} | {t.Time:F2} s | {t.Read / 1048576.0:F0} MiB | {t.Freed / 1048576.0:F1} MiB | {t.Memory} | {rate} |");
+        }
+
+        /// <summary>Drops caches, runs one side, and measures time, device reads (its stat file), df before/after (synced).</summary>
+        private static (double Time, long Read, long Freed, string Memory) Side(string mnt, Func<string> run)
+        {
+            string device = Path.GetFileName(Program.Sh("findmnt", "-n", "-o", "SOURCE", mnt).Trim());
+            Program.Sh("sync");
+            long used = Used(mnt);
+            DropCaches();
+            long readBefore = SectorsRead(device);
+            var sw = Stopwatch.StartNew();
+            string memory = run();
+            double time = sw.Elapsed.TotalSeconds;
+            long read = (SectorsRead(device) - readBefore) * 512;
+            Program.Sh("sync");
+            return (time, read, used - Used(mnt), memory);
+        }
+
+        private static string Ours(string tree)
+        {
+            // A child process of its own, so its peak memory is its own: "RSS heap".
+            string[] r = Program.Sh("dotnet", System.Reflection.Assembly.GetExecutingAssembly().Location, "duplicates-child", tree).Trim().Split(' ');
+            return r[0];
+        }
+
+        /// <summary>Child process: the pipeline, then its peak resident set (VmHWM).</summary>
+        internal static int Child(string tree)
+        {
+            using Runspace rs = Open();
+            Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree);
+            Console.WriteLine($"{Program.VmHwm() / 1024.0:F0}MiB");
+            return 0;
+        }
+
+        private static string Duperemove(string tree)
+        {
+            var psi = new ProcessStartInfo("/usr/bin/time", new[] { "-f", "%M", "duperemove", "-dr", "-q", tree }) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            p.StandardOutput.ReadToEnd();
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            string last = err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim();
+            return long.TryParse(last, out long kib) ? $"{kib / 1024.0:F0}MiB" : "?";
+        }
+
+        /// <summary>The template, 8 plain copies with 5 % of their blocks overwritten, 5,000 small files (same seeds every time).</summary>
+        private static string Make(string mnt)
+        {
+            string tree = Directory.CreateDirectory(Path.Combine(mnt, "tree")).FullName;
+            var rng = new Random(1919);
+            byte[] chunk = new byte[1 << 20];
+            string template = Path.Combine(tree, "template.img");
+            using (var f = new FileStream(template, FileMode.CreateNew))
+            {
+                for (int i = 0; i < ImageMiB; i++)
+                {
+                    rng.NextBytes(chunk);
+                    f.Write(chunk);
+                }
+            }
+
+            byte[] block = new byte[4096];
+            int blocks = ImageMiB * 256;
+            for (int v = 0; v < Images; v++)
+            {
+                string image = Path.Combine(tree, $"vm{v}.img");
+                Program.Sh("cp", "--reflink=never", template, image);
+                using var f = new FileStream(image, FileMode.Open, FileAccess.Write);
+                for (int k = 0; k < blocks / 20; k++)
+                {
+                    rng.NextBytes(block);
+                    f.Position = rng.Next(blocks) * 4096L;
+                    f.Write(block);
+                }
+            }
+
+            string small = Directory.CreateDirectory(Path.Combine(tree, "small")).FullName;
+            for (int i = 0; i < 5000; i++)
+            {
+                byte[] data = new byte[rng.Next(1, 17) * 1024];
+                rng.NextBytes(data);
+                File.WriteAllBytes(Path.Combine(small, $"f{i:D5}"), data);
+            }
+
+            Program.Sh("sync");
+            return tree;
+        }
+
+        private static string RawRate(string mnt, string file)
+        {
+            DropCaches();
+            var sw = Stopwatch.StartNew();
+            Program.Sh("dd", $"if={file}", "of=/dev/null", "bs=8M", "status=none");
+            return $"{ImageMiB / sw.Elapsed.TotalSeconds:F0} MiB/s";
+        }
+
+        private static long Used(string mnt)
+        {
+            var d = new DriveInfo(mnt);
+            return d.TotalSize - d.AvailableFreeSpace;
+        }
+
+        private static long SectorsRead(string device) =>
+            long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture);
+
+        private static void WithFileSystem(string kind, Action<string> body)
+        {
+            string work = $"/tmp/btrfs-bench-dup-{kind}-{Environment.ProcessId}";
+            string image = Path.Combine(work, "fs.img");
+            string mnt = Path.Combine(work, "mnt");
+            Directory.CreateDirectory(mnt);
+            try
+            {
+                Program.Sh("truncate", "-s", "4G", image);
+                if (kind == "xfs")
+                {
+                    Program.Sh("mkfs.xfs", "-q", "-f", "-m", "reflink=1", image);
+                }
+                else
+                {
+                    Program.Sh("mkfs.btrfs", "-q", "-f", image);
+                }
+
+                Program.Sh("mount", "-o", "loop", image, mnt);
+                body(mnt);
+            }
+            finally
+            {
+                Program.Shell("umount", mnt);
+                Directory.Delete(work, recursive: true);
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO.Hashing;
+    using System.Linq;
+    using System.Threading;
+    using Btrfs.Kernel;
+
+    /// <summary>What a scan has done so far: bytes read and hashed, bytes left to look at, files.</summary>
+    internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current);
+
+    /// <summary>
+    /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>), then (<see cref="Find"/>) reads each once,
+    /// sequentially in large requests, hashing every whole block (XxHash128), and groups equal blocks of
+    /// all the files; runs of equal adjacent blocks become one range. Holes, unwritten and inline extents
+    /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
+    /// earlier dedupe) is neither read nor hashed: it takes the hash of the block that was read. The hash
+    /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
+    /// Memory: about 40 bytes per block of data (hash, position, physical address), and one entry per
+    /// block of shared extents.
+    /// </summary>
+    internal sealed class DuplicateFinder
+    {
+        private const int ReadSize = 8 << 20;
+        private readonly List<Candidate> files = new();
+        private readonly HashSet<(uint, uint, ulong)> inodes = new();
+
+        internal DuplicateFinder(int blockSize, long minimumSize)
+        {
+            if (blockSize < 4096 || blockSize % 4096 != 0 || blockSize > ReadSize)
+            {
+                throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "The block size must be a multiple of 4096 bytes, at most 8 MiB.");
+            }
+
+            BlockSize = blockSize;
+            MinimumSize = Math.Max(minimumSize, blockSize);
+        }
+
+        internal int BlockSize { get; }
+
+        internal long MinimumSize { get; }
+
+        /// <summary>Files taken.</summary>
+        internal int Count => files.Count;
+
+        /// <summary>Bytes of data the taken files hold (their allocated size): what a scan reads at most.</summary>
+        internal long DataBytes { get; private set; }
+
+        /// <summary>
+        /// Takes the regular file <paramref name="path"/> (not followed if it is a link). False, taking
+        /// nothing, when it is smaller than <see cref="MinimumSize"/> or another name of a file taken already.
+        /// </summary>
+        internal bool Add(string path)
+        {
+            using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+            FileGuards.ThrowIfSwapfile(file, "look for duplicates in {0}");
+            if (file.Size < MinimumSize || !inodes.Add((file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode)))
+            {
+                return false;
+            }
+
+            files.Add(new Candidate(file.Path, file.Status));
+            DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
+            return true;
+        }
+
+        /// <summary>
+        /// Reads and hashes the files and returns the groups, those that would free most first. A file
+        /// that cannot be read, or that changed since it was taken, is told to <paramref name="skipped"/>
+        /// and left out.
+        /// </summary>
+        internal List<BtrfsDuplicateGroup> Find(CancellationToken cancel, Action<DuplicateScanProgress>? progress = null, Action<FileOperationException>? skipped = null)
+        {
+            // 1. Every block of every file: its hash, or none (a hole, an unwritten or partial block).
+            var known = new Dictionary<long, UInt128>(); // physical address of a block of a shared extent -> its hash
+            byte[] buffer = new byte[ReadSize];
+            long read = 0;
+            for (int f = 0; f < files.Count; f++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                Candidate c = files[f];
+                progress?.Invoke(new DuplicateScanProgress(read, DataBytes, f, files.Count, c.Path));
+                try
+                {
+                    read += Scan(c, known, buffer, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
+                }
+                catch (FileOperationException ex)
+                {
+                    c.Hashes = null;
+                    skipped?.Invoke(ex);
+                }
+            }
+
+            progress?.Invoke(new DuplicateScanProgress(read, DataBytes, files.Count, files.Count, null));
+
+            // 2. Equal hashes: each hash seen twice or more gets a group id, kept per block.
+            int groupIds = NumberRepeatedHashes(out List<List<(int File, int Block)>> occurrences);
+
+            // 3. Runs of blocks whose groups follow each other in every copy become one range per copy.
+            var groups = new List<BtrfsDuplicateGroup>();
+            var consumed = new bool[groupIds];
+            for (int f = 0; f < files.Count; f++)
+            {
+                int[]? ids = files[f].GroupIds;
+                if (ids is null)
+                {
+                    continue;
+                }
+
+                for (int b = 0; b < ids.Length; b++)
+                {
+                    int g = ids[b];
+                    if (g < 0 || consumed[g])
+                    {
+                        continue;
+                    }
+
+                    cancel.ThrowIfCancellationRequested();
+                    List<(int File, int Block)> copies = occurrences[g];
+                    int run = RunLength(copies, occurrences, consumed);
+                    if (Group(copies, run) is BtrfsDuplicateGroup group)
+                    {
+                        groups.Add(group);
+                    }
+                }
+            }
+
+            // Largest first; each group is credited with the disk bytes it frees given that the groups
+            // before it are deduplicated too (an extent goes only when its last reference does).
+            List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
+            var ledger = new ReclaimLedger();
+            return ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g)));
+        }
+
+        /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
+        private long Scan(Candidate c, Dictionary<long, UInt128> known, byte[] buffer, CancellationToken cancel, Action<long> progress)
+        {
+            using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
+            if (!file.Status.SameContentStamp(c.Status))
+            {
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", c.Path, $"Skipped '{c.Path}': it changed (or its name leads to another file) since it was listed. Run the search again.");
+            }
+
+            int blocks = (int)Math.Min(int.MaxValue, file.Size / BlockSize);
+            var hashes = new UInt128[blocks];
+            var state = new byte[blocks]; // 0 none, 1 hashed
+            var physical = new long[blocks];
+            var toRead = new List<int>();
+
+            // The extent map says where every block is: only whole blocks of plain data count.
+            var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
+            int at = 0;
+            for (int b = 0; b < blocks; b++)
+            {
+                long start = (long)b * BlockSize, end = start + BlockSize;
+                while (at < extents.Count && extents[at].EndOffset <= start)
+                {
+                    at++;
+                }
+
+                if (!CoveredByData(extents, at, start, end, out FileExtent? single))
+                {
+                    continue;
+                }
+
+                if (single is not null && single.IsShared && !single.IsCompressed)
+                {
+                    long where = single.PhysicalOffset + (start - single.LogicalOffset);
+                    physical[b] = where;
+                    if (known.TryGetValue(where, out UInt128 h))
+                    {
+                        hashes[b] = h;
+                        state[b] = 1;
+                        continue; // the same bytes on disk were hashed already: not read again
+                    }
+                }
+                else if (single is not null && !single.IsCompressed)
+                {
+                    physical[b] = single.PhysicalOffset + (start - single.LogicalOffset);
+                }
+
+                toRead.Add(b);
+            }
+
+            // Read the blocks to hash in runs of adjacent blocks, up to 8 MiB per request.
+            long read = 0;
+            Files.AdviseSequentialRead(file.Handle, 0, file.Size);
+            for (int i = 0; i < toRead.Count;)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int first = toRead[i], n = 1;
+                while (i + n < toRead.Count && toRead[i + n] == first + n && (n + 1) * BlockSize <= ReadSize)
+                {
+                    n++;
+                }
+
+                Span<byte> span = buffer.AsSpan(0, n * BlockSize);
+                int got = Files.ReadFullyAt(file.Handle, span, (long)first * BlockSize, c.Path);
+                for (int k = 0; k < n && (k + 1) * BlockSize <= got; k++)
+                {
+                    int b = first + k;
+                    hashes[b] = XxHash128.HashToUInt128(span.Slice(k * BlockSize, BlockSize));
+                    state[b] = 1;
+                    if (physical[b] != 0)
+                    {
+                        known.TryAdd(physical[b], hashes[b]);
+                    }
+                }
+
+                read += got;
+                progress(read);
+                i += n;
+            }
+
+            if (!SameContent(file, c))
+            {
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "read", c.Path, $"Skipped '{c.Path}': it was written while it was read. Run the search again when it is quiet.");
+            }
+
+            c.Hashes = hashes;
+            c.State = state;
+            c.Physical = physical;
+            return read;
+        }
+
+        private static bool SameContent(OpenFile file, Candidate c) =>
+            FileStatus.Of(file.Handle) is FileStatus now && now.SameContentStamp(c.Status);
+
+        /// <summary>Whether [start, end) is all data (no hole, unwritten, inline or delayed part); <paramref name="single"/> is the extent when one holds it all.</summary>
+        private static bool CoveredByData(List<FileExtent> extents, int at, long start, long end, out FileExtent? single)
+        {
+            single = null;
+            long pos = start;
+            for (int i = at; i < extents.Count && pos < end; i++)
+            {
+                FileExtent e = extents[i];
+                if (e.LogicalOffset > pos || e.IsUnwritten || e.IsInline || e.IsDelalloc)
+                {
+                    return false;
+                }
+
+                if (e.LogicalOffset <= start && e.EndOffset >= end)
+                {
+                    single = e;
+                }
+
+                pos = e.EndOffset;
+            }
+
+            return pos >= end;
+        }
+
+        /// <summary>Gives every hash that occurs twice or more a group id (per block in <see cref="Candidate.GroupIds"/>); returns how many.</summary>
+        private int NumberRepeatedHashes(out List<List<(int File, int Block)>> occurrences)
+        {
+            var all = new List<(UInt128 Hash, int File, int Block)>();
+            for (int f = 0; f < files.Count; f++)
+            {
+                Candidate c = files[f];
+                if (c.Hashes is null)
+                {
+                    continue;
+                }
+
+                c.GroupIds = new int[c.Hashes.Length];
+                Array.Fill(c.GroupIds, -1);
+                for (int b = 0; b < c.Hashes.Length; b++)
+                {
+                    if (c.State![b] == 1)
+                    {
+                        all.Add((c.Hashes[b], f, b));
+                    }
+                }
+            }
+
+            all.Sort((x, y) => x.Hash != y.Hash ? x.Hash.CompareTo(y.Hash) : x.File != y.File ? x.File.CompareTo(y.File) : x.Block.CompareTo(y.Block));
+            occurrences = new List<List<(int, int)>>();
+            for (int i = 0; i < all.Count;)
+            {
+                int j = i + 1;
+                while (j < all.Count && all[j].Hash == all[i].Hash)
+                {
+                    j++;
+                }
+
+                if (j - i >= 2)
+                {
+                    int id = occurrences.Count;
+                    var list = new List<(int, int)>(j - i);
+                    for (int k = i; k < j; k++)
+                    {
+                        files[all[k].File].GroupIds![all[k].Block] = id;
+                        list.Add((all[k].File, all[k].Block));
+                    }
+
+                    occurrences.Add(list);
+                }
+
+                i = j;
+            }
+
+            return occurrences.Count;
+        }
+
+        /// <summary>
+        /// How many blocks the run starting at <paramref name="copies"/> is: the next block of every copy
+        /// belongs to one and the same group with exactly as many copies, and ranges in one file do not
+        /// overlap. Marks the groups used as consumed.
+        /// </summary>
+        private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, bool[] consumed)
+        {
+            int first = files[copies[0].File].GroupIds![copies[0].Block];
+            consumed[first] = true;
+            int run = 1;
+            while (true)
+            {
+                int next = -1;
+                foreach ((int f, int b) in copies)
+                {
+                    int[] ids = files[f].GroupIds!;
+                    int g = b + run < ids.Length ? ids[b + run] : -1;
+                    if (g < 0 || consumed[g] || (next >= 0 && g != next))
+                    {
+                        return run;
+                    }
+
+                    next = g;
+                }
+
+                // The same group for all: it must hold exactly these copies shifted (same count), and the
+                // longer ranges must not overlap within a file.
+                if (occurrences[next].Count != copies.Count || Overlaps(copies, run + 1))
+                {
+                    return run;
+                }
+
+                consumed[next] = true;
+                run++;
+            }
+        }
+
+        private static bool Overlaps(List<(int File, int Block)> copies, int run)
+        {
+            for (int i = 1; i < copies.Count; i++)
+            {
+                if (copies[i].File == copies[i - 1].File && copies[i].Block - copies[i - 1].Block < run)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private BtrfsDuplicateGroup? Group(List<(int File, int Block)> copies, int run)
+        {
+            long length = (long)run * BlockSize;
+            (int kf, int kb) = copies[0];
+            long alreadyShared = 0;
+            var ranges = new List<DuplicateRange>(copies.Count);
+            foreach ((int f, int b) in copies)
+            {
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length });
+                if (f == kf && b == kb)
+                {
+                    continue;
+                }
+
+                for (int k = 0; k < run; k++)
+                {
+                    long here = files[f].Physical![b + k], there = files[kf].Physical![kb + k];
+                    alreadyShared += here != 0 && here == there ? BlockSize : 0;
+                }
+            }
+
+            if (alreadyShared == length * (copies.Count - 1))
+            {
+                return null; // everything shares the keeper's extents already: nothing to do
+            }
+
+            return new BtrfsDuplicateGroup
+            {
+                Ranges = ranges.ToArray(),
+                Length = length,
+                AlreadySharedBytes = alreadyShared,
+            };
+        }
+
+        /// <summary>A file taken, and what its scan found.</summary>
+        private sealed class Candidate(string path, FileStatus status)
+        {
+            internal string Path { get; } = path;
+
+            internal FileStatus Status { get; } = status;
+
+            internal UInt128[]? Hashes { get; set; }
+
+            internal byte[]? State { get; set; }
+
+            internal long[]? Physical { get; set; }
+
+            internal int[]? GroupIds { get; set; }
+        }
+    }
+}

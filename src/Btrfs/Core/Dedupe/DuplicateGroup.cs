@@ -1,0 +1,70 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Linq;
+
+    /// <summary>One range of a duplicate group: a file, where the bytes start, how many.</summary>
+    public sealed class DuplicateRange
+    {
+        /// <summary>The file.</summary>
+        public string Path { get; init; } = string.Empty;
+
+        /// <summary>First byte of the range.</summary>
+        public long Offset { get; init; }
+
+        /// <summary>Bytes of the range (the group's Length).</summary>
+        public long Length { get; init; }
+
+        /// <inheritdoc/>
+        public override string ToString() => $"{Path}@{Offset}+{Length}";
+    }
+
+    /// <summary>
+    /// Ranges of files that hold the same bytes (as far as a 128-bit hash of each block tells; the kernel
+    /// compares them byte for byte when they are deduplicated), adjacent equal blocks merged into one range.
+    /// </summary>
+    public sealed class BtrfsDuplicateGroup
+    {
+        /// <summary>The ranges; the first is the one the others would share (the keeper).</summary>
+        public DuplicateRange[] Ranges { get; init; } = Array.Empty<DuplicateRange>();
+
+        /// <summary>Bytes of each range.</summary>
+        public long Length { get; init; }
+
+        /// <summary>How many ranges hold these bytes.</summary>
+        public int Copies => Ranges.Length;
+
+        /// <summary>How many different files the ranges are in.</summary>
+        public int Files => Ranges.Select(r => r.Path).Distinct(StringComparer.Ordinal).Count();
+
+        /// <summary>The keeper's file.</summary>
+        public string Path => Ranges.Length > 0 ? Ranges[0].Path : string.Empty;
+
+        /// <summary>Bytes of the other ranges that already share the keeper's extents (nothing to do for them).</summary>
+        public long AlreadySharedBytes { get; init; }
+
+        /// <summary>Logical bytes deduplicating would make share: the other ranges, less what is shared already.</summary>
+        public long DuplicateBytes => (Length * Math.Max(0, Copies - 1)) - AlreadySharedBytes;
+
+        /// <summary>
+        /// Disk bytes deduplicating the group would free, given that the groups listed before it are
+        /// deduplicated too (so the figures add up): on btrfs, an extent of the other ranges goes only when
+        /// every reference the file has to it is deduplicated (a partly covered extent stays whole, a
+        /// bookend), at its size on disk (compressed size); on xfs block by block. Extents shared with
+        /// other files are not counted. Exact on btrfs as root (the file extent items); otherwise on btrfs
+        /// an upper bound (FIEMAP does not show which pieces belong to one extent).
+        /// </summary>
+        public long ReclaimableBytes { get; init; }
+
+        internal BtrfsDuplicateGroup WithReclaimable(long bytes) => new()
+        {
+            Ranges = Ranges,
+            Length = Length,
+            AlreadySharedBytes = AlreadySharedBytes,
+            ReclaimableBytes = bytes,
+        };
+
+        /// <inheritdoc/>
+        public override string ToString() => $"{Copies} x {Length} bytes ({Path})";
+    }
+}

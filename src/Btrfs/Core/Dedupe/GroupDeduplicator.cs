@@ -1,0 +1,99 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Threading;
+    using Btrfs.Kernel;
+
+    /// <summary>Invoke-BtrfsDedupe's result for one group from Find-BtrfsDuplicate. Every property is a scalar.</summary>
+    public sealed class DedupeGroupResult
+    {
+        /// <summary>The keeper's file: the other ranges now share its extents.</summary>
+        public string Path { get; init; } = string.Empty;
+
+        /// <summary>The keeper's first byte.</summary>
+        public long Offset { get; init; }
+
+        /// <summary>Bytes of each range.</summary>
+        public long Length { get; init; }
+
+        /// <summary>Ranges in the group (the keeper included).</summary>
+        public int Copies { get; init; }
+
+        /// <summary>Bytes the kernel deduplicated.</summary>
+        public long BytesDeduped { get; init; }
+
+        /// <summary>Bytes that shared the keeper's extents already.</summary>
+        public long BytesAlreadyShared { get; init; }
+
+        /// <summary>Bytes the kernel found different (changed since the search, or a hash collision): left as they are.</summary>
+        public long BytesDiffering { get; init; }
+
+        /// <summary>Free space gained on the filesystem, measured (synced before and after): what the group really freed, with anything else written meanwhile counted too.</summary>
+        public long DiskBytesFreed { get; init; }
+
+        /// <summary>Ranges the kernel refused (each also an error record).</summary>
+        public int Errors { get; init; }
+
+        /// <summary>What happened to the group as a whole.</summary>
+        public DedupeStatus Status { get; init; }
+    }
+
+    /// <summary>Deduplicates one group: every range against the keeper (the first), through <see cref="Deduplicator"/> and its refusals.</summary>
+    internal static class GroupDeduplicator
+    {
+        internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult> each, CancellationToken cancel)
+        {
+            DuplicateRange keeper = group.Ranges[0];
+            using OpenFile source = OpenFile.Open(keeper.Path, OpenOptions.NoFollow);
+            long before = FreeAfterSync(source);
+            long deduped = 0, shared = 0, differing = 0;
+            int errors = 0;
+            for (int i = 1; i < group.Ranges.Length; i++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                DuplicateRange r = group.Ranges[i];
+                DedupeResult result;
+                try
+                {
+                    result = Deduplicator.Dedupe(source, r.Path, keeper.Offset, r.Length, r.Offset, cancel: cancel);
+                }
+                catch (FileOperationException ex)
+                {
+                    result = new DedupeResult { Source = keeper.Path, Destination = r.Path, BytesRequested = r.Length, Status = DedupeStatus.Error, ErrorMessage = ex.Message };
+                    errors++;
+                    each(result);
+                    continue;
+                }
+
+                deduped += result.BytesDeduped;
+                shared += result.BytesAlreadyShared;
+                differing += result.BytesDiffering;
+                errors += result.Status == DedupeStatus.Error ? 1 : 0;
+                each(result);
+            }
+
+            long after = FreeAfterSync(source);
+            return new DedupeGroupResult
+            {
+                Path = keeper.Path,
+                Offset = keeper.Offset,
+                Length = group.Length,
+                Copies = group.Copies,
+                BytesDeduped = deduped,
+                BytesAlreadyShared = shared,
+                BytesDiffering = differing,
+                DiskBytesFreed = after - before,
+                Errors = errors,
+                Status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared,
+            };
+        }
+
+        /// <summary>The filesystem's available bytes after a sync (btrfs frees extents at the commit).</summary>
+        private static long FreeAfterSync(OpenFile file)
+        {
+            _ = Files.TrySyncFileSystem(file.Handle);
+            return file.AvailableBytes();
+        }
+    }
+}

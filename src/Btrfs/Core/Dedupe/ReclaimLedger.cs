@@ -1,0 +1,159 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// Which disk bytes deduplicating groups frees, group after group: each file's references to its
+    /// extents (on btrfs as root the file extent items: extent address and size on disk; otherwise the
+    /// FIEMAP pieces), how much of each reference the groups so far cover, and for each extent how many
+    /// of its references are not covered yet. A group is credited with the extents whose last reference
+    /// it covers, unless they are shared with other files. On filesystems that free block by block (xfs),
+    /// every covered byte of an unshared piece counts.
+    /// </summary>
+    internal sealed class ReclaimLedger
+    {
+        private readonly Dictionary<string, FileReferences?> files = new(StringComparer.Ordinal);
+
+        /// <summary>The disk bytes the group frees after those credited before it.</summary>
+        internal long Credit(BtrfsDuplicateGroup group)
+        {
+            long freed = 0;
+            for (int i = 1; i < group.Ranges.Length; i++)
+            {
+                DuplicateRange r = group.Ranges[i];
+                if (!files.TryGetValue(r.Path, out FileReferences? refs))
+                {
+                    refs = FileReferences.Read(r.Path);
+                    files[r.Path] = refs;
+                }
+
+                freed += refs?.Cover(r.Offset, r.Length) ?? 0;
+            }
+
+            return freed;
+        }
+
+        /// <summary>One file's references to its extents, and how far they are covered.</summary>
+        private sealed class FileReferences
+        {
+            private readonly List<Reference> references = new();
+            private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
+            private bool blockByBlock;
+
+            internal static FileReferences? Read(string path)
+            {
+                try
+                {
+                    using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+                    var refs = new FileReferences();
+                    var shared = new List<(long Start, long End)>();
+                    foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
+                    {
+                        if (!e.IsHole && e.IsShared)
+                        {
+                            shared.Add((e.LogicalOffset, e.EndOffset));
+                        }
+                    }
+
+                    if (file.FileSystem.Kind == FileSystemKind.Btrfs && TryItems(file, refs, shared))
+                    {
+                        return refs;
+                    }
+
+                    refs.references.Clear();
+                    refs.uncovered.Clear();
+                    refs.blockByBlock = file.FileSystem.Kind != FileSystemKind.Btrfs;
+                    foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
+                    {
+                        if (!e.IsHole && !e.IsInline && !e.IsUnwritten)
+                        {
+                            // Without the items each piece stands for its own extent (an upper bound on btrfs).
+                            refs.Add(new Reference(e.LogicalOffset, e.Length, e.PhysicalOffset, e.IsCompressed ? 0 : e.Length, e.IsShared));
+                        }
+                    }
+
+                    return refs;
+                }
+                catch (FileOperationException)
+                {
+                    return null; // gone or unreadable since the search: it frees nothing
+                }
+            }
+
+            private static bool TryItems(OpenFile file, FileReferences refs, List<(long Start, long End)> shared)
+            {
+                try
+                {
+                    foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.Read(file))
+                    {
+                        if (!item.IsDataExtent)
+                        {
+                            continue;
+                        }
+
+                        long start = (long)item.FileOffset, length = (long)item.NumBytes;
+                        bool isShared = shared.Exists(s => s.Start < start + length && s.End > start);
+                        refs.Add(new Reference(start, length, (long)item.DiskBytenr, (long)item.DiskNumBytes, isShared));
+                    }
+
+                    return true;
+                }
+                catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AccessDenied)
+                {
+                    return false;
+                }
+            }
+
+            private void Add(Reference r)
+            {
+                references.Add(r);
+                uncovered[r.Extent] = uncovered.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
+            }
+
+            /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
+            internal long Cover(long offset, long length)
+            {
+                long freed = 0, end = offset + length;
+                foreach (Reference r in references)
+                {
+                    long from = Math.Max(r.Start, offset), to = Math.Min(r.Start + r.Length, end);
+                    if (to <= from || r.Covered >= r.Length)
+                    {
+                        continue;
+                    }
+
+                    r.Covered += to - from;
+                    if (blockByBlock)
+                    {
+                        freed += r.Shared ? 0 : to - from;
+                        continue;
+                    }
+
+                    if (r.Covered >= r.Length && --uncovered[r.Extent] == 0 && !r.Shared)
+                    {
+                        freed += r.DiskBytes;
+                    }
+                }
+
+                return freed;
+            }
+        }
+
+        private sealed class Reference(long start, long length, long extent, long diskBytes, bool shared)
+        {
+            internal long Start { get; } = start;
+
+            internal long Length { get; } = length;
+
+            internal long Extent { get; } = extent;
+
+            internal long DiskBytes { get; } = diskBytes;
+
+            internal bool Shared { get; } = shared;
+
+            internal long Covered { get; set; }
+        }
+    }
+}
