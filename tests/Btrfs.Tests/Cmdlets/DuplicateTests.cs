@@ -103,6 +103,7 @@ namespace Btrfs.Tests
             Assert.True(freed >= (kind == TestFs.Xfs ? duplicate / 2 : 8L << 20), $"freed {freed} of {duplicate} duplicate bytes");
             Assert.InRange(freed, predicted - tolerance, predicted + tolerance);
             Assert.InRange(results.Sum(r => r.DiskBytesFreed), predicted - tolerance, predicted + tolerance);
+            Assert.All(results.Zip(groups), p => Assert.Equal(p.Second.ReclaimableBytes > 0, p.First.FreedMeasured));
             Assert.All(files, f => Assert.Equal(hashes[f], FileFacts.Hash(f)));
 
             // A second search finds nothing to do (the shared blocks are not even read).

@@ -29,8 +29,15 @@ namespace Btrfs.Core
         /// <summary>Bytes the kernel found different (changed since the search, or a hash collision): left as they are.</summary>
         public long BytesDiffering { get; init; }
 
-        /// <summary>Free space gained on the filesystem, measured (synced before and after): what the group really freed, with anything else written meanwhile counted too.</summary>
+        /// <summary>
+        /// Free space the filesystem gained, measured (synced before and after) for a group predicted to
+        /// free something (anything else written meanwhile counts too); 0 without measuring for a group
+        /// predicted to free nothing (see <see cref="FreedMeasured"/>).
+        /// </summary>
         public long DiskBytesFreed { get; init; }
+
+        /// <summary>Whether <see cref="DiskBytesFreed"/> was measured (the group's ReclaimableBytes was above 0).</summary>
+        public bool FreedMeasured { get; init; }
 
         /// <summary>Ranges the kernel refused (each also an error record).</summary>
         public int Errors { get; init; }
@@ -42,11 +49,17 @@ namespace Btrfs.Core
     /// <summary>Deduplicates one group: every range against the keeper (the first), through <see cref="Deduplicator"/> and its refusals.</summary>
     internal static class GroupDeduplicator
     {
+        /// <summary>
+        /// Deduplicates the group. The free space is measured around it (a sync, which commits on btrfs, before
+        /// and after) only when the group is predicted to free something: a sync per group of thousands would
+        /// cost more than the deduplication.
+        /// </summary>
         internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult> each, CancellationToken cancel)
         {
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.Open(keeper.Path, OpenOptions.NoFollow);
-            long before = FreeAfterSync(source);
+            bool measure = group.ReclaimableBytes > 0;
+            long before = measure ? FreeAfterSync(source) : 0;
             long deduped = 0, shared = 0, differing = 0;
             int errors = 0;
             for (int i = 1; i < group.Ranges.Length; i++)
@@ -73,7 +86,7 @@ namespace Btrfs.Core
                 each(result);
             }
 
-            long after = FreeAfterSync(source);
+            long after = measure ? FreeAfterSync(source) : 0;
             return new DedupeGroupResult
             {
                 Path = keeper.Path,
@@ -84,6 +97,7 @@ namespace Btrfs.Core
                 BytesAlreadyShared = shared,
                 BytesDiffering = differing,
                 DiskBytesFreed = after - before,
+                FreedMeasured = measure,
                 Errors = errors,
                 Status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared,
             };
