@@ -31,13 +31,21 @@ namespace Btrfs.Bench
                 var ours = new List<(double Time, long Read, long Freed, string Memory)>();
                 var theirs = new List<(double Time, long Read, long Freed, string Memory)>();
                 string rate = string.Empty;
+
+                // Memory: the pipeline in a child process of its own (its peak resident set, PowerShell included, and the growth during the pipeline).
+                string memory = string.Empty;
+                WithFileSystem(kind, mnt => memory = Program.Sh("dotnet", System.Reflection.Assembly.GetExecutingAssembly().Location, "duplicates-child", Make(mnt)).Trim());
+
+                // Time: in this process, in a runspace warmed by a search of one small file (as every comparison here).
+                using Runspace rs = Open();
                 for (int run = 0; run < runs; run++)
                 {
                     WithFileSystem(kind, mnt =>
                     {
                         string tree = Make(mnt);
                         rate = RawRate(mnt, Path.Combine(tree, "vm0.img"));
-                        ours.Add(Side(mnt, () => Ours(tree)));
+                        Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
+                        ours.Add(Side(mnt, () => { Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree); return memory; }));
                     });
                     WithFileSystem(kind, mnt =>
                     {
@@ -76,19 +84,13 @@ namespace Btrfs.Bench
             return (time, read, used - Used(mnt), memory);
         }
 
-        private static string Ours(string tree)
-        {
-            // A child process of its own, so its peak memory is its own: "RSS heap".
-            string[] r = Program.Sh("dotnet", System.Reflection.Assembly.GetExecutingAssembly().Location, "duplicates-child", tree).Trim().Split(' ');
-            return r[0];
-        }
-
         /// <summary>Child process: the pipeline, then its peak resident set (VmHWM).</summary>
         internal static int Child(string tree)
         {
             using Runspace rs = Open();
-            Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree);
-            Console.WriteLine($"{Program.VmHwm() / 1024.0:F0}MiB");
+            Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
+            string growth = Program.PeakMemory(() => Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree)).Split(' ')[0];
+            Console.WriteLine($"{Program.VmHwm() / 1024.0:F0}MiB (+{growth})");
             return 0;
         }
 
@@ -163,32 +165,6 @@ namespace Btrfs.Bench
         private static long SectorsRead(string device) =>
             long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture);
 
-        private static void WithFileSystem(string kind, Action<string> body)
-        {
-            string work = $"/tmp/btrfs-bench-dup-{kind}-{Environment.ProcessId}";
-            string image = Path.Combine(work, "fs.img");
-            string mnt = Path.Combine(work, "mnt");
-            Directory.CreateDirectory(mnt);
-            try
-            {
-                Program.Sh("truncate", "-s", "4G", image);
-                if (kind == "xfs")
-                {
-                    Program.Sh("mkfs.xfs", "-q", "-f", "-m", "reflink=1", image);
-                }
-                else
-                {
-                    Program.Sh("mkfs.btrfs", "-q", "-f", image);
-                }
-
-                Program.Sh("mount", "-o", "loop", image, mnt);
-                body(mnt);
-            }
-            finally
-            {
-                Program.Shell("umount", mnt);
-                Directory.Delete(work, recursive: true);
-            }
-        }
+        private static void WithFileSystem(string kind, Action<string> body) => FragmentationBench.WithFileSystem(kind, "4G", body);
     }
 }

@@ -184,16 +184,27 @@ namespace Btrfs.Bench
             fs.Flush(flushToDisk: true);
         }
 
-        internal static int WithBtrfs(string size, Action<string> body)
+        internal static int WithBtrfs(string size, Action<string> body) => WithFileSystem("btrfs", size, body);
+
+        /// <summary>A loop filesystem of its own (btrfs, or xfs with reflink), mounted for <paramref name="body"/>, then removed.</summary>
+        internal static int WithFileSystem(string kind, string size, Action<string> body)
         {
-            string work = $"/tmp/btrfs-bench-frag-{Environment.ProcessId}";
+            string work = $"/tmp/btrfs-bench-{kind}-{Environment.ProcessId}";
             string image = Path.Combine(work, "bench.img");
             string mnt = Path.Combine(work, "mnt");
             Directory.CreateDirectory(mnt);
             try
             {
                 Program.Sh("truncate", "-s", size, image);
-                Program.Sh("mkfs.btrfs", "-q", "-f", image);
+                if (kind == "xfs")
+                {
+                    Program.Sh("mkfs.xfs", "-q", "-f", "-m", "reflink=1", image);
+                }
+                else
+                {
+                    Program.Sh("mkfs.btrfs", "-q", "-f", image);
+                }
+
                 Program.Sh("mount", "-o", "loop", image, mnt);
                 body(mnt);
             }

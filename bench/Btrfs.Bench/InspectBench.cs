@@ -299,13 +299,8 @@ namespace Btrfs.Bench
             return n + some.Length;
         }
 
-        private static double Time(Action a)
-        {
-            var sw = Stopwatch.StartNew();
-            a();
-            return sw.Elapsed.TotalSeconds;
-        }
+        private static double Time(Action a) => Btrfs.Bench.Summary.Time(a);
 
-        private static string Join3(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)));
+        private static string Join3(List<double> xs) => Btrfs.Bench.Summary.Join3(xs);
     }
 }

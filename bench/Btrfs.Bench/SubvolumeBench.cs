@@ -239,15 +239,10 @@ namespace Btrfs.Bench
             return result.ToList();
         }
 
-        private static double Time(Action a)
-        {
-            var sw = Stopwatch.StartNew();
-            a();
-            return sw.Elapsed.TotalSeconds;
-        }
+        private static double Time(Action a) => Summary.Time(a);
 
-        private static double Time<T>(Func<T> f) => Time(() => { _ = f(); });
+        private static double Time<T>(Func<T> f) => Summary.Time(() => { _ = f(); });
 
-        private static string Join3(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)));
+        private static string Join3(List<double> xs) => Summary.Join3(xs);
     }
 }

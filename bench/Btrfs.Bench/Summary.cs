@@ -18,6 +18,17 @@ namespace Btrfs.Bench
             return s[s.Count / 2];
         }
 
+        /// <summary>Seconds <paramref name="a"/> takes.</summary>
+        internal static double Time(Action a)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            a();
+            return sw.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>The runs, in seconds with three decimals, for the record.</summary>
+        internal static string Join3(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)));
+
         /// <summary>One comparison: our median time against the anchor's, and the ratio it must stay at or under.</summary>
         internal static void Add(string comparison, double ours, double anchor, double target = 1.0) => Rows.Add((comparison, ours, anchor, target));
 
