@@ -62,7 +62,7 @@ namespace Btrfs.Commands
                     return;
                 }
 
-                if (group.Ranges.Length < 2)
+                if (Resolved(group) is not BtrfsDuplicateGroup resolved)
                 {
                     continue;
                 }
@@ -70,13 +70,13 @@ namespace Btrfs.Commands
                 string action = string.Format(
                     System.Globalization.CultureInfo.InvariantCulture,
                     "Share the extents of {0} bytes at {1} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free",
-                    group.Length,
-                    group.Ranges[0].Offset,
-                    group.Ranges.Length - 1,
-                    SizeFormatter.Format(group.DuplicateBytes),
-                    SizeFormatter.Format(group.ReclaimableBytes));
-                groupsFreeable += group.ReclaimableBytes;
-                if (!ShouldProcess(group.Path, action))
+                    resolved.Length,
+                    resolved.Ranges[0].Offset,
+                    resolved.Ranges.Length - 1,
+                    SizeFormatter.Format(resolved.DuplicateBytes),
+                    SizeFormatter.Format(resolved.ReclaimableBytes));
+                groupsFreeable += resolved.ReclaimableBytes;
+                if (!ShouldProcess(resolved.Path, action))
                 {
                     continue;
                 }
@@ -84,12 +84,12 @@ namespace Btrfs.Commands
                 try
                 {
                     DedupeGroupResult result = GroupDeduplicator.Run(
-                        group,
-                        pair =>
+                        resolved,
+                        (pair, failure) =>
                         {
-                            if (pair.Error is FileOperationException error)
+                            if (failure is not null)
                             {
-                                WriteError(ErrorRecords.From(error));
+                                WriteError(ErrorRecords.From(failure));
                             }
                             else if (pair.Status == DedupeStatus.Error)
                             {
@@ -113,14 +113,42 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void BeginProcessing() => bars = new ProgressBars(this, "Invoke-BtrfsDedupe", 0x4444);
 
+        /// <summary>
+        /// The group with every range's path resolved as PowerShell resolves a literal path (relative to
+        /// the current location), or null, with an error, for a group that names no file.
+        /// </summary>
+        private BtrfsDuplicateGroup? Resolved(BtrfsDuplicateGroup group)
+        {
+            if (group.Ranges is null || group.Ranges.Length < 2 || Array.Exists(group.Ranges, r => r is null || string.IsNullOrEmpty(r.Path) || r.Length <= 0 || r.Offset < 0))
+            {
+                WriteError(new ErrorRecord(
+                    new PSArgumentException("Cannot deduplicate a group that does not have two or more ranges, each naming a file, an offset and a length (Find-BtrfsDuplicate makes groups). Nothing was changed for it."),
+                    "InvalidDuplicateGroup",
+                    ErrorCategory.InvalidArgument,
+                    group));
+                return null;
+            }
+
+            var ranges = new DuplicateRange[group.Ranges.Length];
+            for (int i = 0; i < ranges.Length; i++)
+            {
+                DuplicateRange r = group.Ranges[i];
+                ranges[i] = new DuplicateRange { Path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(r.Path), Offset = r.Offset, Length = r.Length, Inode = r.Inode };
+            }
+
+            return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };
+        }
+
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
             bars?.Complete();
             if (ParameterSetName == GroupSet && WhatIfInEffect && groupsFreeable > 0)
             {
-                WriteInformation(new InformationRecord($"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.", "Invoke-BtrfsDedupe"));
-                Host.UI.WriteLine($"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.");
+                // Beside the "What if:" lines, where those go (the host), and as information for scripts.
+                string total = $"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.";
+                WriteInformation(new InformationRecord(total, "Invoke-BtrfsDedupe"));
+                Host?.UI?.WriteLine(total);
             }
         }
 

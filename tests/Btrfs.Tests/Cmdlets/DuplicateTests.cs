@@ -207,6 +207,50 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { a, c }, g.Ranges.Select(r => r.Path));
         }
 
+        [SkippableFact]
+        public void OnlyWhatCanShareIsGroupedAndAGroupReachesOnlyTheFilesItFound()
+        {
+            // The same bytes on btrfs (COW and NOCOW) and on xfs: three classes, none of which can share
+            // extents with another, so no group mixes them; zeros are not duplicates.
+            string btrfs = fs.NewDirectory(TestFs.Btrfs, "dup-classes");
+            string nocow = Directory.CreateDirectory(Path.Combine(btrfs, "nocow")).FullName;
+            Shell.Run("chattr", "+C", nocow);
+            string xfs = fs.NewDirectory(TestFs.Xfs, "dup-classes");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 12);
+            string[] files = { Path.Combine(btrfs, "a.img"), Path.Combine(btrfs, "b.img"), Path.Combine(nocow, "a.img"), Path.Combine(nocow, "b.img"), Path.Combine(xfs, "a.img"), Path.Combine(xfs, "b.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, data);
+            }
+
+            FileBuilder.WriteNew(Path.Combine(btrfs, "zeros1.img"), new byte[1 << 20]);
+            FileBuilder.WriteNew(Path.Combine(btrfs, "zeros2.img"), new byte[1 << 20]);
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b -Recurse", ("a", btrfs), ("b", xfs));
+            Assert.Empty(found.Errors);
+            List<BtrfsDuplicateGroup> groups = found.Objects<BtrfsDuplicateGroup>();
+            Assert.Equal(3, groups.Count);
+            Assert.All(groups, g => Assert.Single(g.Ranges.Select(r => Path.GetDirectoryName(r.Path)).Distinct()));
+            Assert.DoesNotContain(groups.SelectMany(g => g.Ranges), r => r.Path.Contains("zeros", StringComparison.Ordinal));
+
+            // A hand-made group that names no file is refused with its own error, and the next one goes on.
+            // A name that leads to another file than the one searched (replaced since) is not touched.
+            BtrfsDuplicateGroup onBtrfs = groups.Single(g => Path.GetDirectoryName(g.Path) == btrfs);
+            string other = onBtrfs.Ranges[1].Path;
+            File.Move(other, other + ".old");
+            FileBuilder.WriteNew(other, data);
+            string hash = FileFacts.Hash(other);
+            PwshResult r = Pwsh.Run(
+                "$bad = [Btrfs.Core.BtrfsDuplicateGroup]::new(); @($bad) + $groups | Invoke-BtrfsDedupe -Confirm:$false",
+                ("groups", groups.ToArray()));
+            Assert.Equal(new[] { "InvalidDuplicateGroup", "FileChangedDuringCopy" }, r.ErrorIds);
+            Assert.Contains("leads to another file", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(3, r.Objects<DedupeGroupResult>().Count);
+            Assert.Equal(hash, FileFacts.Hash(other));
+            Assert.DoesNotContain(Filefrag.Extents(other), e => e.Flags.Contains("shared"));
+            Assert.Contains(Filefrag.Extents(Path.Combine(nocow, "b.img")), e => e.Flags.Contains("shared"));
+        }
+
         private static byte[] ReadRange(DuplicateRange r)
         {
             using FileStream s = File.OpenRead(r.Path);

@@ -17,14 +17,17 @@ namespace Btrfs.Core
     /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
     /// earlier dedupe) is neither read nor hashed: it takes the hash of the block that was read. The hash
     /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
-    /// Memory: about 40 bytes per block of data (hash, position, physical address), and one entry per
-    /// block of shared extents.
+    /// Blocks of zeros are left out (a hole does better). Blocks are only compared within one filesystem
+    /// and, on btrfs, one checksum class (NOCOW files with NOCOW files), since only those can share.
+    /// Memory: about 100 bytes per block of data at the peak (hash, disk address, group, and the sorted
+    /// list of hashes), and one entry per block of shared extents.
     /// </summary>
     internal sealed class DuplicateFinder
     {
         private const int ReadSize = 8 << 20;
         private readonly List<Candidate> files = new();
         private readonly HashSet<(uint, uint, ulong)> inodes = new();
+        private readonly List<string> classes = new();
 
         internal DuplicateFinder(int blockSize, long minimumSize)
         {
@@ -60,7 +63,21 @@ namespace Btrfs.Core
                 return false;
             }
 
-            files.Add(new Candidate(file.Path, file.Status));
+            // Only ranges of one filesystem, and on btrfs of one checksum class (NOCOW or not), can share
+            // extents: blocks are grouped within such a class only, and physical addresses compared within it.
+            string fs = file.FileSystem.Kind == FileSystemKind.Btrfs
+                ? "btrfs:" + (BtrfsSearch.FileSystemId(file)?.ToString() ?? $"{file.Status.DevMajor}:{file.Status.DevMinor}")
+                : $"{file.FileSystem.Kind}:{file.Status.DevMajor}:{file.Status.DevMinor}";
+            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
+            string key = fs + (noCow ? ":nocow" : string.Empty);
+            int cls = classes.IndexOf(key);
+            if (cls < 0)
+            {
+                cls = classes.Count;
+                classes.Add(key);
+            }
+
+            files.Add(new Candidate(file.Path, file.Status, cls));
             DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
             return true;
         }
@@ -73,7 +90,7 @@ namespace Btrfs.Core
         internal List<BtrfsDuplicateGroup> Find(CancellationToken cancel, Action<DuplicateScanProgress>? progress = null, Action<FileOperationException>? skipped = null)
         {
             // 1. Every block of every file: its hash, or none (a hole, an unwritten or partial block).
-            var known = new Dictionary<long, UInt128>(); // physical address of a block of a shared extent -> its hash
+            var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
             byte[] buffer = new byte[ReadSize];
             long read = 0;
             for (int f = 0; f < files.Count; f++)
@@ -130,11 +147,11 @@ namespace Btrfs.Core
             // before it are deduplicated too (an extent goes only when its last reference does).
             List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             var ledger = new ReclaimLedger();
-            return ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g)));
+            return ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g, cancel)));
         }
 
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
-        private long Scan(Candidate c, Dictionary<long, UInt128> known, byte[] buffer, CancellationToken cancel, Action<long> progress)
+        private long Scan(Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, byte[] buffer, CancellationToken cancel, Action<long> progress)
         {
             using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
             if (!file.Status.SameContentStamp(c.Status))
@@ -142,10 +159,17 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", c.Path, $"Skipped '{c.Path}': it changed (or its name leads to another file) since it was listed. Run the search again.");
             }
 
-            int blocks = (int)Math.Min(int.MaxValue, file.Size / BlockSize);
+            long blockCount = file.Size / BlockSize;
+            if (blockCount > Array.MaxLength / 2)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': it has {blockCount} blocks of {BlockSize} bytes, more than one search can hold. Use a larger -BlockSize.");
+            }
+
+            int blocks = (int)blockCount;
             var hashes = new UInt128[blocks];
             var state = new byte[blocks]; // 0 none, 1 hashed
-            var physical = new long[blocks];
+            var where = new BlockKey[blocks];
+            var shared = new bool[blocks];
             var toRead = new List<int>();
 
             // The extent map says where every block is: only whole blocks of plain data count.
@@ -164,20 +188,20 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                if (single is not null && single.IsShared && !single.IsCompressed)
+                if (single is not null)
                 {
-                    long where = single.PhysicalOffset + (start - single.LogicalOffset);
-                    physical[b] = where;
-                    if (known.TryGetValue(where, out UInt128 h))
+                    // A compressed extent's address is its start on disk, and offsets into it are uncompressed:
+                    // the pair names the block; otherwise the block's own disk address does.
+                    where[b] = single.IsCompressed
+                        ? new BlockKey(single.PhysicalOffset, start - single.LogicalOffset)
+                        : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
+                    shared[b] = single.IsShared;
+                    if (single.IsShared && known.TryGetValue((c.Class, where[b]), out UInt128 h))
                     {
                         hashes[b] = h;
                         state[b] = 1;
                         continue; // the same bytes on disk were hashed already: not read again
                     }
-                }
-                else if (single is not null && !single.IsCompressed)
-                {
-                    physical[b] = single.PhysicalOffset + (start - single.LogicalOffset);
                 }
 
                 toRead.Add(b);
@@ -200,11 +224,17 @@ namespace Btrfs.Core
                 for (int k = 0; k < n && (k + 1) * BlockSize <= got; k++)
                 {
                     int b = first + k;
-                    hashes[b] = XxHash128.HashToUInt128(span.Slice(k * BlockSize, BlockSize));
-                    state[b] = 1;
-                    if (physical[b] != 0)
+                    ReadOnlySpan<byte> bytes = span.Slice(k * BlockSize, BlockSize);
+                    if (!bytes.ContainsAnyExcept((byte)0))
                     {
-                        known.TryAdd(physical[b], hashes[b]);
+                        continue; // zeros: a hole does better than sharing them (fallocate --dig-holes)
+                    }
+
+                    hashes[b] = XxHash128.HashToUInt128(bytes);
+                    state[b] = 1;
+                    if (shared[b] && where[b].IsSet)
+                    {
+                        known.TryAdd((c.Class, where[b]), hashes[b]);
                     }
                 }
 
@@ -220,7 +250,7 @@ namespace Btrfs.Core
 
             c.Hashes = hashes;
             c.State = state;
-            c.Physical = physical;
+            c.Where = where;
             return read;
         }
 
@@ -254,7 +284,7 @@ namespace Btrfs.Core
         /// <summary>Gives every hash that occurs twice or more a group id (per block in <see cref="Candidate.GroupIds"/>); returns how many.</summary>
         private int NumberRepeatedHashes(out List<List<(int File, int Block)>> occurrences)
         {
-            var all = new List<(UInt128 Hash, int File, int Block)>();
+            var all = new List<(int Class, UInt128 Hash, int File, int Block)>();
             for (int f = 0; f < files.Count; f++)
             {
                 Candidate c = files[f];
@@ -269,17 +299,17 @@ namespace Btrfs.Core
                 {
                     if (c.State![b] == 1)
                     {
-                        all.Add((c.Hashes[b], f, b));
+                        all.Add((c.Class, c.Hashes[b], f, b));
                     }
                 }
             }
 
-            all.Sort((x, y) => x.Hash != y.Hash ? x.Hash.CompareTo(y.Hash) : x.File != y.File ? x.File.CompareTo(y.File) : x.Block.CompareTo(y.Block));
+            all.Sort((x, y) => x.Class != y.Class ? x.Class.CompareTo(y.Class) : x.Hash != y.Hash ? x.Hash.CompareTo(y.Hash) : x.File != y.File ? x.File.CompareTo(y.File) : x.Block.CompareTo(y.Block));
             occurrences = new List<List<(int, int)>>();
             for (int i = 0; i < all.Count;)
             {
                 int j = i + 1;
-                while (j < all.Count && all[j].Hash == all[i].Hash)
+                while (j < all.Count && all[j].Hash == all[i].Hash && all[j].Class == all[i].Class)
                 {
                     j++;
                 }
@@ -361,7 +391,7 @@ namespace Btrfs.Core
             var ranges = new List<DuplicateRange>(copies.Count);
             foreach ((int f, int b) in copies)
             {
-                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length });
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode });
                 if (f == kf && b == kb)
                 {
                     continue;
@@ -369,8 +399,8 @@ namespace Btrfs.Core
 
                 for (int k = 0; k < run; k++)
                 {
-                    long here = files[f].Physical![b + k], there = files[kf].Physical![kb + k];
-                    alreadyShared += here != 0 && here == there ? BlockSize : 0;
+                    BlockKey here = files[f].Where![b + k], there = files[kf].Where![kb + k];
+                    alreadyShared += here.IsSet && here == there ? BlockSize : 0;
                 }
             }
 
@@ -388,19 +418,28 @@ namespace Btrfs.Core
         }
 
         /// <summary>A file taken, and what its scan found.</summary>
-        private sealed class Candidate(string path, FileStatus status)
+        private sealed class Candidate(string path, FileStatus status, int cls)
         {
             internal string Path { get; } = path;
 
             internal FileStatus Status { get; } = status;
 
+            /// <summary>The filesystem (and on btrfs the NOCOW class) the file is in: blocks are compared within one.</summary>
+            internal int Class { get; } = cls;
+
             internal UInt128[]? Hashes { get; set; }
 
             internal byte[]? State { get; set; }
 
-            internal long[]? Physical { get; set; }
+            internal BlockKey[]? Where { get; set; }
 
             internal int[]? GroupIds { get; set; }
         }
+    }
+
+    /// <summary>Where a block is on disk: its address (Offset -1), or for a compressed extent the extent's address and the offset into it.</summary>
+    internal readonly record struct BlockKey(long Address, long Offset)
+    {
+        internal bool IsSet => Address != 0 || Offset != 0;
     }
 }

@@ -15,6 +15,9 @@ namespace Btrfs.Core
         /// <summary>Bytes of the range (the group's Length).</summary>
         public long Length { get; init; }
 
+        /// <summary>The file's inode when it was searched: a file under that name now with another inode is not touched (0: not checked).</summary>
+        public ulong Inode { get; init; }
+
         /// <inheritdoc/>
         public override string ToString() => $"{Path}@{Offset}+{Length}";
     }

@@ -54,7 +54,7 @@ namespace Btrfs.Core
         /// and after) only when the group is predicted to free something: a sync per group of thousands would
         /// cost more than the deduplication.
         /// </summary>
-        internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult> each, CancellationToken cancel)
+        internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult, FileOperationException?> each, CancellationToken cancel)
         {
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.Open(keeper.Path, OpenOptions.NoFollow);
@@ -62,6 +62,7 @@ namespace Btrfs.Core
             long before = measure ? FreeAfterSync(source) : 0;
             long deduped = 0, shared = 0, differing = 0;
             int errors = 0;
+            ThrowIfReplaced(source, keeper);
             for (int i = 1; i < group.Ranges.Length; i++)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -69,13 +70,18 @@ namespace Btrfs.Core
                 DedupeResult result;
                 try
                 {
+                    using (OpenFile now = OpenFile.Open(r.Path, OpenOptions.NoFollow))
+                    {
+                        ThrowIfReplaced(now, r);
+                    }
+
                     result = Deduplicator.Dedupe(source, r.Path, keeper.Offset, r.Length, r.Offset, cancel: cancel);
                 }
                 catch (FileOperationException ex)
                 {
                     result = new DedupeResult { Source = keeper.Path, Destination = r.Path, BytesRequested = r.Length, Status = DedupeStatus.Error, ErrorMessage = ex.Message };
                     errors++;
-                    each(result);
+                    each(result, ex);
                     continue;
                 }
 
@@ -83,10 +89,22 @@ namespace Btrfs.Core
                 shared += result.BytesAlreadyShared;
                 differing += result.BytesDiffering;
                 errors += result.Status == DedupeStatus.Error ? 1 : 0;
-                each(result);
+                each(result, result.Error);
             }
 
-            long after = measure ? FreeAfterSync(source) : 0;
+            long after = before;
+            if (measure)
+            {
+                try
+                {
+                    after = FreeAfterSync(source);
+                }
+                catch (FileOperationException)
+                {
+                    measure = false; // deduplicated, but the free space could not be read
+                }
+            }
+
             return new DedupeGroupResult
             {
                 Path = keeper.Path,
@@ -96,11 +114,20 @@ namespace Btrfs.Core
                 BytesDeduped = deduped,
                 BytesAlreadyShared = shared,
                 BytesDiffering = differing,
-                DiskBytesFreed = after - before,
+                DiskBytesFreed = measure ? after - before : 0,
                 FreedMeasured = measure,
                 Errors = errors,
                 Status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared,
             };
+        }
+
+        /// <summary>A name that leads to another file than the one searched (another inode) is not touched.</summary>
+        private static void ThrowIfReplaced(OpenFile file, DuplicateRange r)
+        {
+            if (r.Inode != 0 && file.Status.Inode != r.Inode)
+            {
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", r.Path, $"Cannot deduplicate '{r.Path}': the name leads to another file (inode {file.Status.Inode}) than the one searched (inode {r.Inode}). It was left as it is; search again.");
+            }
         }
 
         /// <summary>The filesystem's available bytes after a sync (btrfs frees extents at the commit).</summary>

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Threading;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -17,8 +18,9 @@ namespace Btrfs.Core
         private readonly Dictionary<string, FileReferences?> files = new(StringComparer.Ordinal);
 
         /// <summary>The disk bytes the group frees after those credited before it.</summary>
-        internal long Credit(BtrfsDuplicateGroup group)
+        internal long Credit(BtrfsDuplicateGroup group, CancellationToken cancel = default)
         {
+            cancel.ThrowIfCancellationRequested();
             long freed = 0;
             for (int i = 1; i < group.Ranges.Length; i++)
             {
@@ -47,6 +49,11 @@ namespace Btrfs.Core
                 try
                 {
                     using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+                    if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs))
+                    {
+                        return null; // nothing can share extents there: deduplicating frees nothing
+                    }
+
                     var refs = new FileReferences();
                     var shared = new List<(long Start, long End)>();
                     foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
@@ -64,7 +71,7 @@ namespace Btrfs.Core
 
                     refs.references.Clear();
                     refs.uncovered.Clear();
-                    refs.blockByBlock = file.FileSystem.Kind != FileSystemKind.Btrfs;
+                    refs.blockByBlock = file.FileSystem.Kind == FileSystemKind.Xfs;
                     foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
                     {
                         if (!e.IsHole && !e.IsInline && !e.IsUnwritten)
@@ -76,14 +83,15 @@ namespace Btrfs.Core
 
                     return refs;
                 }
-                catch (FileOperationException)
+                catch (Exception ex) when (ex is FileOperationException or InvalidOperationException)
                 {
-                    return null; // gone or unreadable since the search: it frees nothing
+                    return null; // gone, unreadable or not understood since the search: it frees nothing
                 }
             }
 
             private static bool TryItems(OpenFile file, FileReferences refs, List<(long Start, long End)> shared)
             {
+                int next = 0;
                 try
                 {
                     foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.Read(file))
@@ -94,7 +102,12 @@ namespace Btrfs.Core
                         }
 
                         long start = (long)item.FileOffset, length = (long)item.NumBytes;
-                        bool isShared = shared.Exists(s => s.Start < start + length && s.End > start);
+                        while (next < shared.Count && shared[next].End <= start)
+                        {
+                            next++;
+                        }
+
+                        bool isShared = next < shared.Count && shared[next].Start < start + length;
                         refs.Add(new Reference(start, length, (long)item.DiskBytenr, (long)item.DiskNumBytes, isShared));
                     }
 
@@ -116,8 +129,25 @@ namespace Btrfs.Core
             internal long Cover(long offset, long length)
             {
                 long freed = 0, end = offset + length;
-                foreach (Reference r in references)
+
+                // References are in file order and do not overlap: start at the first that ends after offset.
+                int lo = 0, hi = references.Count;
+                while (lo < hi)
                 {
+                    int mid = (lo + hi) / 2;
+                    if (references[mid].Start + references[mid].Length <= offset)
+                    {
+                        lo = mid + 1;
+                    }
+                    else
+                    {
+                        hi = mid;
+                    }
+                }
+
+                for (int i = lo; i < references.Count && references[i].Start < end; i++)
+                {
+                    Reference r = references[i];
                     long from = Math.Max(r.Start, offset), to = Math.Min(r.Start + r.Length, end);
                     if (to <= from || r.Covered >= r.Length)
                     {
