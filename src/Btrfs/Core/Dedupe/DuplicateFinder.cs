@@ -28,6 +28,7 @@ namespace Btrfs.Core
         private readonly List<Candidate> files = new();
         private readonly HashSet<(uint, uint, ulong)> inodes = new();
         private readonly List<string> classes = new();
+        private readonly Dictionary<(uint, uint), string> fileSystemOfDevice = new();
 
         internal DuplicateFinder(int blockSize, long minimumSize)
         {
@@ -65,9 +66,16 @@ namespace Btrfs.Core
 
             // Only ranges of one filesystem, and on btrfs of one checksum class (NOCOW or not), can share
             // extents: blocks are grouped within such a class only, and physical addresses compared within it.
-            string fs = file.FileSystem.Kind == FileSystemKind.Btrfs
-                ? "btrfs:" + (BtrfsSearch.FileSystemId(file)?.ToString() ?? $"{file.Status.DevMajor}:{file.Status.DevMinor}")
-                : $"{file.FileSystem.Kind}:{file.Status.DevMajor}:{file.Status.DevMinor}";
+            (uint, uint) dev = (file.Status.DevMajor, file.Status.DevMinor);
+            if (!fileSystemOfDevice.TryGetValue(dev, out string? fs))
+            {
+                // btrfs gives every subvolume a device of its own: its filesystem id joins them (asked once per device).
+                fs = file.FileSystem.Kind == FileSystemKind.Btrfs
+                    ? "btrfs:" + (BtrfsSearch.FileSystemId(file)?.ToString() ?? $"{dev.Item1}:{dev.Item2}")
+                    : $"{file.FileSystem.Kind}:{dev.Item1}:{dev.Item2}";
+                fileSystemOfDevice[dev] = fs;
+            }
+
             bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
             string key = fs + (noCow ? ":nocow" : string.Empty);
             int cls = classes.IndexOf(key);

@@ -70,12 +70,7 @@ namespace Btrfs.Core
                 DedupeResult result;
                 try
                 {
-                    using (OpenFile now = OpenFile.Open(r.Path, OpenOptions.NoFollow))
-                    {
-                        ThrowIfReplaced(now, r);
-                    }
-
-                    result = Deduplicator.Dedupe(source, r.Path, keeper.Offset, r.Length, r.Offset, cancel: cancel);
+                    result = Deduplicator.Dedupe(source, r.Path, keeper.Offset, r.Length, r.Offset, cancel: cancel, expectedInode: r.Inode);
                 }
                 catch (FileOperationException ex)
                 {

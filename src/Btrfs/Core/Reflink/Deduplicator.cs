@@ -81,10 +81,16 @@ namespace Btrfs.Core
         /// <paramref name="destinationOffset"/>. Refusals of the kernel come back as a result with
         /// Status Error; a destination that cannot be opened throws <see cref="FileOperationException"/>.
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default)
+        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default, ulong expectedInode = 0)
         {
             ArgumentNullException.ThrowIfNull(source);
             using OpenFile dest = OpenFile.Open(destination, OpenOptions.NoFollow);
+            if (expectedInode != 0 && dest.Status.Inode != expectedInode)
+            {
+                // The name leads to another file than the one meant (replaced since it was found): not touched.
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot deduplicate '{destination}': the name leads to another file (inode {dest.Status.Inode}) than the one searched (inode {expectedInode}). It was left as it is; search again.");
+            }
+
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}");
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}");
             ThrowUnlessAligned(source, dest, offset, length, destinationOffset);
