@@ -114,8 +114,8 @@ namespace Btrfs.Commands
         protected override void BeginProcessing() => bars = new ProgressBars(this, "Invoke-BtrfsDedupe", 0x4444);
 
         /// <summary>
-        /// The group with every range's path resolved as PowerShell resolves a literal path (relative to
-        /// the current location), or null, with an error, for a group that names no file.
+        /// The group with every range's path as a file system path (a relative one resolved against the current
+        /// location), or null, with an error, for a group that names no file.
         /// </summary>
         private BtrfsDuplicateGroup? Resolved(BtrfsDuplicateGroup group)
         {
@@ -129,11 +129,20 @@ namespace Btrfs.Commands
                 return null;
             }
 
+            // Find-BtrfsDuplicate's paths are absolute file system paths: used exactly as they are (a name
+            // with a backslash is one name, never a way up). Only a relative one (a group made by hand) goes
+            // through PowerShell's resolution, against the current location.
             var ranges = new DuplicateRange[group.Ranges.Length];
             for (int i = 0; i < ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
-                ranges[i] = new DuplicateRange { Path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(r.Path), Offset = r.Offset, Length = r.Length, Inode = r.Inode };
+                string? path = System.IO.Path.IsPathRooted(r.Path) ? r.Path : PathBinding.UnresolvedFileSystemPath(this, r.Path);
+                if (path is null)
+                {
+                    return null; // the helper wrote why
+                }
+
+                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode };
             }
 
             return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };

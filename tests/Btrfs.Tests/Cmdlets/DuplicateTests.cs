@@ -17,7 +17,8 @@ namespace Btrfs.Tests
     {
         /// <summary>
         /// A 8 MiB template, a plain copy of it, and three plain copies each diverged at 20 random 4 KiB
-        /// offsets; an unrelated file; a hostile name among the copies.
+        /// offsets; an unrelated file; hostile names among the copies (a pattern with a newline, and one with
+        /// backslashes that PowerShell would read as a way up).
         /// </summary>
         private static List<string> Templates(string dir)
         {
@@ -27,7 +28,7 @@ namespace Btrfs.Tests
             Shell.Run("cp", "--reflink=never", template, untouched);
             var clones = new List<string> { template, untouched };
             var rng = new Random(19);
-            foreach (string name in new[] { "vm1.img", "vm[2]*\n.img", "vm3.img" })
+            foreach (string name in new[] { "vm1.img", "vm[2]*\n.img", "a\\..\\vm3.img" })
             {
                 string clone = Path.Combine(dir, name);
                 Shell.Run("cp", "--reflink=never", template, clone);
@@ -205,6 +206,40 @@ namespace Btrfs.Tests
             Assert.Equal(b, ex.Path);
             BtrfsDuplicateGroup g = Assert.Single(groups);
             Assert.Equal(new[] { a, c }, g.Ranges.Select(r => r.Path));
+        }
+
+        [SkippableFact]
+        public void BadPathsAreOneErrorEachAndANonRootCallerFindsTheSame()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-bad");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 13);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            Directory.CreateDirectory(Path.Combine(dir, "sub"));
+            File.CreateSymbolicLink(Path.Combine(dir, "link.img"), Path.Combine(dir, "a.img"));
+
+            // A directory without -Recurse, a missing file, a symbolic link: one error each, with its id and
+            // the path; the two files given are still searched.
+            PwshResult r = Pwsh.Run(
+                "Find-BtrfsDuplicate -LiteralPath $sub, $missing, $link, $a, $b",
+                ("sub", Path.Combine(dir, "sub")), ("missing", Path.Combine(dir, "nope.img")), ("link", Path.Combine(dir, "link.img")), ("a", Path.Combine(dir, "a.img")), ("b", Path.Combine(dir, "b.img")));
+            Assert.Equal(new[] { "PathIsDirectory", "PathNotFound", "PathIsSymbolicLink" }, r.ErrorIds);
+            Assert.Equal(Path.Combine(dir, "nope.img"), r.Errors[1].TargetObject);
+            BtrfsDuplicateGroup g = Assert.Single(r.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(1 << 20, g.Length);
+
+            // As nobody (the files readable by all, the extent items not: no privilege for TREE_SEARCH), the
+            // same group is found; what it would free comes from FIEMAP alone.
+            PwshResult asNobody;
+            using (Unprivileged.Begin())
+            {
+                asNobody = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b", ("a", Path.Combine(dir, "a.img")), ("b", Path.Combine(dir, "b.img")));
+            }
+
+            Assert.Empty(asNobody.Errors);
+            BtrfsDuplicateGroup seen = Assert.Single(asNobody.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(g.Ranges.Select(x => (x.Path, x.Offset, x.Length)), seen.Ranges.Select(x => (x.Path, x.Offset, x.Length)));
+            Assert.Equal(g.ReclaimableBytes, seen.ReclaimableBytes);
         }
 
         [SkippableFact]

@@ -199,66 +199,42 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName()
-        {
+        public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName() =>
+
             // The lease holds from the last check through the exchange; an opener arriving then waits
             // in the kernel for the old inode. It is seen before the names are exchanged, so the opener's
             // writes land in the original under its name, and the conversion is refused.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "race");
-            string file = Path.Combine(dir, "vm.img");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
-            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
-            string[] listing = FileFacts.Listing(dir);
-            ChildProcess? opener = null;
-            var options = new NoCowConversionOptions
+            TheOpenerGetsTheOriginal("race", "OPENED-DURING-SWAP", (dir, file, started) => new NoCowConversionOptions
             {
-                BeforeSwap = () =>
-                {
-                    // Prints "ready" just before os.open, which then blocks on our lease.
-                    opener = ChildProcess.Start("python3", "-c", "import os,sys\nprint('ready',flush=True)\nfd=os.open(sys.argv[1],os.O_RDWR)\nos.pwrite(fd,b'OPENED-DURING-SWAP',0)\nos.fsync(fd)\nprint('wrote',flush=True)", file);
-                    Thread.Sleep(500);
-                },
-            };
-
-            try
-            {
-                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
-                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
-                Assert.Equal(FileErrorKind.InUse, ex.Kind);
-                Assert.Contains("opened it while it was being replaced", ex.Message, StringComparison.Ordinal);
-            }
-            finally
-            {
-                Assert.NotNull(opener);
-                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
-                opener.Dispose();
-            }
-
-            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
-            Assert.False(FileFacts.HasNoCow(file));
-            Assert.StartsWith("OPENED-DURING-SWAP", File.ReadAllText(file)[..18], StringComparison.Ordinal);
-            Assert.Equal(listing, FileFacts.Listing(dir));
-        }
+                BeforeSwap = () => started(OpenAndWrite(file, "OPENED-DURING-SWAP")),
+            });
 
         [SkippableFact]
-        public void AnOpenThatReachesTheOriginalAfterTheExchangeGetsItBackUnderItsName()
-        {
+        public void AnOpenThatReachesTheOriginalAfterTheExchangeGetsItBackUnderItsName() =>
+
             // An open that found the name just before the exchange reaches the old inode after it: the
             // exchange is undone before the lease is released, and the new copy (nobody opened it) goes.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "late");
+            TheOpenerGetsTheOriginal("late", "OLD-INODE-OPENED", (dir, file, started) => new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks { AfterExchange = hidden => started(OpenAndWrite(Path.Combine(dir, hidden), "OLD-INODE-OPENED")) },
+            });
+
+        /// <summary>
+        /// A 2 MiB file converted to NOCOW with options whose hook starts a process that opens it and writes
+        /// <paramref name="marker"/> at offset 0: the conversion is refused as in use, the file keeps its inode
+        /// and COW state, the write is in it, and the directory holds nothing new.
+        /// </summary>
+        private void TheOpenerGetsTheOriginal(string name, string marker, Func<string, string, Action<ChildProcess>, NoCowConversionOptions> options)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, name);
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
             string inode = Shell.Run("stat", "-c", "%i", file).Trim();
             string[] listing = FileFacts.Listing(dir);
             ChildProcess? opener = null;
-            var options = new NoCowConversionOptions
-            {
-                Exchange = new ExchangeHooks { AfterExchange = hidden => opener = OpenAndWrite(Path.Combine(dir, hidden), "OLD-INODE-OPENED") },
-            };
-
             try
             {
-                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
+                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options(dir, file, p => opener = p));
                 FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
                 Assert.Equal(FileErrorKind.InUse, ex.Kind);
                 Assert.Contains("opened it while it was being replaced", ex.Message, StringComparison.Ordinal);
@@ -272,7 +248,7 @@ namespace Btrfs.Tests
 
             Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
             Assert.False(FileFacts.HasNoCow(file));
-            Assert.Equal("OLD-INODE-OPENED", File.ReadAllText(file)[..16]);
+            Assert.Equal(marker, File.ReadAllText(file)[..marker.Length]);
             Assert.Equal(listing, FileFacts.Listing(dir));
         }
 

@@ -359,6 +359,17 @@ namespace Btrfs.Tests
             Assert.Equal(BtrfsProgs.RootId(sv), u.Id);
             Assert.True(u.ExclusiveBytes >= 16384, "an empty subvolume holds its root block");
 
+            // Hostile names piped by their objects reach exactly the subvolume they name: a pattern with a
+            // newline, and backslashes PowerShell would read as a way up to sv.
+            string odd = Path.Combine(dir, "s[1]*\nx"), up = Path.Combine(dir, "a\\..\\sv");
+            Shell.Run("btrfs", "subvolume", "create", odd);
+            Shell.Run("btrfs", "subvolume", "create", up);
+            PwshResult named = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse | Where-Object { $_.Id -ne 5 -and $_.Name -ne 'sv' } | Measure-BtrfsSubvolume", ("d", dir));
+            Assert.Empty(named.Errors);
+            Assert.Equal(
+                new[] { (BtrfsProgs.RootId(odd), odd), (BtrfsProgs.RootId(up), up) }.OrderBy(x => x.Item1),
+                named.Objects<BtrfsSubvolumeUsage>().Select(x => (x.Id, x.Path!)).OrderBy(x => x.Item1));
+
             // Reading the devices needs root: a clear refusal for anyone else.
             Shell.Run("chmod", "0755", dir);
             PwshResult denied;
