@@ -49,6 +49,9 @@ namespace Btrfs.Commands
             internal const string SubvolumeInUse = "SubvolumeInUse";
             internal const string SubvolumeHasNested = "SubvolumeHasNested";
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
+            internal const string HashFileCorrupt = "HashFileCorrupt";
+            internal const string HashFileNotOurs = "HashFileNotOurs";
+            internal const string HashFileNewerVersion = "HashFileNewerVersion";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -90,6 +93,9 @@ namespace Btrfs.Commands
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
+            FileErrorKind.HashFileCorrupt => (Ids.HashFileCorrupt, ErrorCategory.InvalidData),
+            FileErrorKind.HashFileNotOurs => (Ids.HashFileNotOurs, ErrorCategory.InvalidData),
+            FileErrorKind.HashFileNewerVersion => (Ids.HashFileNewerVersion, ErrorCategory.InvalidData),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

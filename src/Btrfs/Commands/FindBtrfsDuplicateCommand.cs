@@ -12,10 +12,11 @@ namespace Btrfs.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Find, "BtrfsDuplicate", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Find-BtrfsDuplicate.md")]
     [OutputType(typeof(BtrfsDuplicateGroup))]
-    public sealed class FindBtrfsDuplicateCommand : RecursiveFileCmdletBase
+    public sealed class FindBtrfsDuplicateCommand : RecursiveFileCmdletBase, IDisposable
     {
         private const int ProgressId = 0x4257;
         private DuplicateFinder? finder;
+        private HashFile? hashFile;
 
         /// <summary>The unit compared: a multiple of 4 KiB (default 128 KiB). Smaller finds more, costs more memory and dedupe calls.</summary>
         [Parameter]
@@ -27,6 +28,17 @@ namespace Btrfs.Commands
         [ValidateRange(0, long.MaxValue)]
         public long MinimumSize { get; set; }
 
+        /// <summary>
+        /// A SQLite database (created when missing) that keeps every file's block hashes: a later search
+        /// with the same file does not read files that did not change (inode, size, modification and change times).
+        /// </summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? HashFile { get; set; }
+
+        /// <inheritdoc/>
+        public void Dispose() => hashFile?.Dispose();
+
         /// <inheritdoc/>
         protected override void BeginProcessing()
         {
@@ -35,7 +47,20 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(new ErrorRecord(new PSArgumentException("-BlockSize must be a multiple of 4096 bytes (4 KiB)."), "BlockSizeNotAligned", ErrorCategory.InvalidArgument, BlockSize));
             }
 
-            finder = new DuplicateFinder(BlockSize, MinimumSize);
+            if (HashFile is not null)
+            {
+                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(HashFile);
+                try
+                {
+                    hashFile = Core.HashFile.Open(path);
+                }
+                catch (FileOperationException ex)
+                {
+                    ThrowTerminatingError(ErrorRecords.From(ex));
+                }
+            }
+
+            finder = new DuplicateFinder(BlockSize, MinimumSize, hashFile);
         }
 
         /// <inheritdoc/>
@@ -81,6 +106,12 @@ namespace Btrfs.Commands
                     },
                     ex => WriteError(ErrorRecords.From(ex)));
                 bar.Complete("Done");
+                WriteVerbose(string.Format(
+                    CultureInfo.InvariantCulture,
+                    "Read {0} bytes of {1} files; {2} files unchanged since the hash file recorded them (not read).",
+                    finder.BytesRead,
+                    finder.FilesRead,
+                    finder.FilesFromHashFile));
                 foreach (BtrfsDuplicateGroup g in groups)
                 {
                     WriteObject(g);
@@ -88,11 +119,17 @@ namespace Btrfs.Commands
             }
             catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
             {
-                // Ctrl+C: nothing was changed.
+                // Ctrl+C: nothing was changed; the hash file keeps every file hashed so far (each committed when hashed).
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.HashFileCorrupt)
+            {
+                ThrowTerminatingError(ErrorRecords.From(ex));
             }
             finally
             {
                 bar.Complete("Done");
+                hashFile?.Dispose();
+                hashFile = null;
             }
         }
     }

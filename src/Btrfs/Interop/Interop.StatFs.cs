@@ -61,6 +61,7 @@ namespace Btrfs.Interop
             [FieldOffset(16)] public ulong Blocks;
             [FieldOffset(24)] public ulong BlocksFree;
             [FieldOffset(32)] public ulong BlocksAvailable;
+            [FieldOffset(56)] public ulong FileSystemId;
             [FieldOffset(72)] public long FragmentSize;
             [FieldOffset(80)] public long MountFlags;
         }

@@ -141,6 +141,13 @@ namespace Btrfs.Kernel
         internal static FileSystemType? FileSystemOf(SafeFileDescriptor fd) =>
             Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type) : null;
 
+        /// <summary>
+        /// statfs f_fsid: btrfs derives it from the filesystem's UUID and the subvolume, ext4 from its UUID,
+        /// xfs from its device number; 0 when it cannot be examined.
+        /// </summary>
+        internal static ulong FileSystemIdOf(SafeFileDescriptor fd) =>
+            Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? sfs.FileSystemId : 0;
+
         /// <summary>Bytes an unprivileged writer may still use on the filesystem (statfs f_bavail × f_frsize).</summary>
         internal static long AvailableBytes(SafeFileDescriptor fd, string path)
         {

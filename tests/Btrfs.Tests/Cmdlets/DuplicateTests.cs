@@ -286,6 +286,178 @@ namespace Btrfs.Tests
             Assert.Contains(Filefrag.Extents(Path.Combine(nocow, "b.img")), e => e.Flags.Contains("shared"));
         }
 
+        [SkippableFact]
+        public void AHashFileSparesTheUnchangedFilesAndARerunFindsTheSame()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-hashfile");
+            List<string> files = Templates(dir);
+            string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-hashfile-db"), "hashes [1].db");
+            string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(TestFs.Btrfs)) + "/stat";
+            long SectorsRead() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+            (List<BtrfsDuplicateGroup> Groups, long Read, string Verbose) Search(bool withHashFile)
+            {
+                Shell.Run("sync");
+                File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+                long before = SectorsRead();
+                PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -Verbose" + (withHashFile ? " -HashFile $h" : string.Empty), ("d", dir), ("h", db));
+                Assert.Empty(r.Errors);
+                return (r.Objects<BtrfsDuplicateGroup>(), (SectorsRead() - before) * 512, string.Join("\n", r.Verbose.Select(v => v.Message)));
+            }
+
+            static string Describe(List<BtrfsDuplicateGroup> groups) =>
+                string.Join("\n", groups.Select(g => $"{g.Length} {g.ReclaimableBytes} " + string.Join(" ", g.Ranges.Select(r => $"{r.Path}@{r.Offset}"))));
+
+            // -HashFile is a literal path (a file to create): '[' is not a wildcard there.
+            var plain = Search(false);
+            var first = Search(true);
+            Assert.Equal(Describe(plain.Groups), Describe(first.Groups));
+            Assert.Contains("of 6 files; 0 files unchanged", first.Verbose, StringComparison.Ordinal);
+
+            // The database is the user's: 0600, and plain SQLite (read here with the sqlite3 tool).
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db));
+            Assert.Equal("6", Shell.Run("sqlite3", db, "SELECT count(*) FROM files").Trim());
+
+            // Nothing changed: nothing is read, the groups are the same.
+            var second = Search(true);
+            Assert.Equal(Describe(plain.Groups), Describe(second.Groups));
+            Assert.Contains("Read 0 bytes of 0 files; 6 files unchanged", second.Verbose, StringComparison.Ordinal);
+            Assert.True(second.Read < first.Read / 10, $"{second.Read} bytes read from the device against {first.Read} the first time");
+
+            // One copy edited: only it is read again (counted by the device), and the groups follow the edit.
+            FileBuilder.WriteAt(files[1], 3 << 20, FileBuilder.RandomBytes(4096, 4242));
+            var third = Search(true);
+            Assert.Contains("of 1 files; 5 files unchanged", third.Verbose, StringComparison.Ordinal);
+            Assert.True(third.Read >= 8L << 20 && third.Read < 2 * (8L << 20), $"{third.Read} bytes read from the device for one changed 8 MiB file");
+            Assert.Equal(Describe(Search(false).Groups), Describe(third.Groups));
+        }
+
+        [SkippableFact]
+        public void ADamagedForeignOrNewerHashFileIsRefusedUntouchedAndADamagedRowIsReadAgain()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-badhash");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 21);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            string spare = fs.NewDirectory(TestFs.Btrfs, "dup-badhash-db");
+
+            string garbage = Path.Combine(spare, "garbage.db");
+            FileBuilder.WriteNew(garbage, FileBuilder.RandomBytes(64 << 10, 22));
+            string foreign = Path.Combine(spare, "foreign.db");
+            Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
+            string newer = Path.Combine(spare, "newer.db");
+            Shell.Run("sqlite3", newer, $"CREATE TABLE files (x); PRAGMA application_id = {HashFile.ApplicationId}; PRAGMA user_version = 99;");
+            string link = Path.Combine(spare, "link.db");
+            File.CreateSymbolicLink(link, foreign);
+            string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
+
+            foreach ((string path, string id) in new[] { (garbage, "HashFileCorrupt"), (foreign, "HashFileNotOurs"), (newer, "HashFileNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile") })
+            {
+                string hash = File.Exists(path) ? FileFacts.Hash(path) : string.Empty;
+                var stamp = FileStatus.OfPath(path, followLinks: false);
+                PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h; 'next'", ("d", dir), ("h", path));
+                Assert.Equal(new[] { id }, r.ErrorIds);
+                Assert.Equal(path, r.Errors[0].TargetObject);
+                Assert.Equal("next", r.Output.Single().BaseObject); // no group: the search never started
+                Assert.Equal(hash, File.Exists(path) ? FileFacts.Hash(path) : string.Empty);
+                Assert.Equal(stamp, FileStatus.OfPath(path, followLinks: false));
+                Assert.Empty(Directory.GetFiles(spare, "*-wal").Concat(Directory.GetFiles(spare, "*-shm")));
+            }
+
+            // A row whose bytes were damaged (one hash changed behind the module's back) is not trusted:
+            // that file is read again, and the groups are right.
+            string good = Path.Combine(spare, "good.db");
+            PwshResult once = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", good));
+            Assert.Single(once.Objects<BtrfsDuplicateGroup>());
+            Shell.Run("sqlite3", good, "UPDATE files SET hashes = zeroblob(length(hashes)) WHERE path LIKE '%a.img'");
+            PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", dir), ("h", good));
+            Assert.Empty(again.Errors);
+            Assert.Contains("of 1 files; 1 files unchanged", again.Verbose.Single().Message, StringComparison.Ordinal);
+            BtrfsDuplicateGroup g = Assert.Single(again.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(1 << 20, g.Length);
+
+            // The same hash file used on another filesystem (xfs): nothing of it matches there, all is read.
+            string onXfs = fs.NewDirectory(TestFs.Xfs, "dup-badhash");
+            FileBuilder.WriteNew(Path.Combine(onXfs, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(onXfs, "b.img"), data);
+            PwshResult xfs = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", onXfs), ("h", good));
+            Assert.Contains("of 2 files; 0 files unchanged", xfs.Verbose.Single().Message, StringComparison.Ordinal);
+            Assert.Single(xfs.Objects<BtrfsDuplicateGroup>());
+        }
+
+        [SkippableFact]
+        public void StoppingOrKillingASearchLeavesAHashFileThatOpensWithWhatWasRecorded()
+        {
+            const int Count = 60;
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-killed");
+            try
+            {
+                for (int i = 0; i < Count; i++)
+                {
+                    FileBuilder.WriteNew(Path.Combine(dir, $"f{i:D2}.img"), FileBuilder.RandomBytes(8 << 20, 300 + (i % 4)));
+                }
+
+                Shell.Run("sync");
+                string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-killed-db"), "h.db");
+                int Recorded()
+                {
+                    // Read in-process (a sqlite3 process per look is too slow to catch a search mid-way).
+                    using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
+                    c.Open();
+                    using var q = c.CreateCommand();
+                    q.CommandText = "SELECT count(*) FROM files";
+                    return Convert.ToInt32(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                // Stopped (Ctrl+C) when the tenth file is done: the ten are in the database, which is whole.
+                using (var cancel = new CancellationTokenSource())
+                using (HashFile hashFile = HashFile.Open(db))
+                {
+                    var finder = new DuplicateFinder(128 * 1024, 0, hashFile);
+                    foreach (string f in Directory.GetFiles(dir).Order(StringComparer.Ordinal))
+                    {
+                        Assert.True(finder.Add(f));
+                    }
+
+                    Assert.Throws<OperationCanceledException>(() => finder.Find(cancel.Token, p =>
+                    {
+                        if (p.FilesDone == 10)
+                        {
+                            cancel.Cancel();
+                        }
+                    }));
+                }
+
+                Assert.Equal("ok", Shell.Run("sqlite3", db, "PRAGMA integrity_check").Trim());
+                Assert.Equal(10, Recorded());
+
+                // kill -9 mid-scan, in a pwsh of its own: the database still opens, every file recorded is spared.
+                Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+                Shell.Run("sync");
+                File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+                using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; Find-BtrfsDuplicate -LiteralPath '{dir}' -Recurse -HashFile '{db}'"))
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (clock.Elapsed < TimeSpan.FromSeconds(60) && (!File.Exists(db + "-wal") || Recorded() < 15))
+                    {
+                    }
+
+                    child.Kill();
+                }
+
+                int afterKill = Recorded();
+                Assert.True(afterKill is >= 15 and < Count, $"{afterKill} files recorded when killed");
+                Assert.Equal("ok", Shell.Run("sqlite3", db, "PRAGMA integrity_check").Trim());
+                PwshResult rest = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", dir), ("h", db));
+                Assert.Empty(rest.Errors);
+                Assert.Contains($"of {Count - afterKill} files; {afterKill} files unchanged", rest.Verbose.Single().Message, StringComparison.Ordinal);
+                Assert.Equal(4, rest.Objects<BtrfsDuplicateGroup>().Count);
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+
         private static byte[] ReadRange(DuplicateRange r)
         {
             using FileStream s = File.OpenRead(r.Path);

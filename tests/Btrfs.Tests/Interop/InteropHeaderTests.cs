@@ -183,6 +183,7 @@ namespace Btrfs.Tests
             Same("offsetof(struct statfs, f_frsize)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.FragmentSize)));
             Same("offsetof(struct statfs, f_flags)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.MountFlags)));
             Same("offsetof(struct statfs, f_bavail)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.BlocksAvailable)));
+            Same("offsetof(struct statfs, f_fsid)", (ulong)Marshal.OffsetOf<Libc.StatFs>(nameof(Libc.StatFs.FileSystemId)));
             Same("ST_RDONLY", (ulong)Libc.ST_RDONLY);
             Same("offsetof(struct dirent64, d_type)", (ulong)Libc.DirentTypeOffset);
             Same("offsetof(struct dirent64, d_name)", (ulong)Libc.DirentNameOffset);

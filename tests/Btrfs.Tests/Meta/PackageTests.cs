@@ -25,9 +25,24 @@ namespace Btrfs.Tests
                 Shell.Run("dotnet", "build", Path.Combine(RepoPaths.Root, "src", "Btrfs", "Btrfs.csproj"), "-c", configuration, "-t:Package", $"-p:PackageRoot={root}/", "--nologo", "-v", "q");
                 string version = ManifestTests.Manifest()["ModuleVersion"]!.ToString()!;
                 string package = Path.Combine(root, "Btrfs", version);
+                string[] natives = { "linux-arm64", "linux-musl-arm64", "linux-musl-x64", "linux-x64" };
                 Assert.Equal(
-                    new[] { "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "LICENSE", "bin/Btrfs.dll", "bin/System.IO.Hashing.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" },
+                    new[]
+                    {
+                        "Btrfs.Format.ps1xml", "Btrfs.Types.ps1xml", "Btrfs.psd1", "LICENSE", "bin/Btrfs.dll", "bin/Microsoft.Data.Sqlite.dll", "bin/SQLitePCLRaw.batteries_v2.dll",
+                        "bin/SQLitePCLRaw.core.dll", "bin/SQLitePCLRaw.provider.e_sqlite3.dll",
+                    }
+                    .Concat(natives.Select(rid => $"bin/runtimes/{rid}/native/libe_sqlite3.so"))
+                    .Concat(new[] { "bin/System.IO.Hashing.dll", "en-US/Btrfs.dll-Help.xml", "en-US/about_Btrfs.help.txt" })
+                    .OrderBy(f => f, StringComparer.Ordinal),
                     Directory.GetFiles(package, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(package, f)).OrderBy(f => f, StringComparer.Ordinal));
+
+                // Each native SQLite is built for the machine its folder names (ELF e_machine: 62 x86-64, 183 AArch64).
+                foreach (string rid in natives)
+                {
+                    byte[] elf = File.ReadAllBytes(Path.Combine(package, "bin", "runtimes", rid, "native", "libe_sqlite3.so"));
+                    Assert.Equal(rid.EndsWith("arm64", StringComparison.Ordinal) ? 183 : 62, BitConverter.ToUInt16(elf, 18));
+                }
                 Assert.Equal(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "Btrfs.psd1")), File.ReadAllBytes(Path.Combine(package, "Btrfs.psd1")));
 
                 string host = Path.Combine(RepoPaths.Root, "tests", "Btrfs.Tests.Host", "bin", configuration, Path.GetFileName(here), "Btrfs.Tests.Host.dll");
@@ -79,14 +94,16 @@ namespace Btrfs.Tests
                 Assert.True(File.Exists(Path.Combine(repo, $"Btrfs.{version}.nupkg")));
 
                 // A fresh pwsh that imports by name: no manifest path, the installed copy; Find-BtrfsDuplicate
-                // hashes with the module's own dependency (System.IO.Hashing), which must load from there.
+                // hashes with the module's own dependency (System.IO.Hashing) and keeps them with another
+                // (Microsoft.Data.Sqlite and its native SQLite for this machine), which must load from there.
                 string same = Directory.CreateDirectory(Path.Combine(root, "same")).FullName;
                 byte[] block = new byte[256 * 1024];
                 new Random(3).NextBytes(block);
                 File.WriteAllBytes(Path.Combine(same, "a"), block);
                 File.WriteAllBytes(Path.Combine(same, "b"), block);
                 string script = "Remove-Module Btrfs -ErrorAction SilentlyContinue; Import-Module Btrfs -ErrorAction Stop; (Get-Module Btrfs).ModuleBase; (Get-Command -Module Btrfs).Count; (Get-Help Test-NoCow).Synopsis; "
-                    + $"(Find-BtrfsDuplicate -LiteralPath '{same}' -Recurse -ErrorAction Stop).Length; [AppDomain]::CurrentDomain.GetAssemblies().Where({{ $_.GetName().Name -eq 'System.IO.Hashing' }}).Location";
+                    + $"(Find-BtrfsDuplicate -LiteralPath '{same}' -Recurse -HashFile '{root}/h.db' -ErrorAction Stop).Length; [AppDomain]::CurrentDomain.GetAssemblies().Where({{ $_.GetName().Name -eq 'System.IO.Hashing' }}).Location; "
+                    + "[AppDomain]::CurrentDomain.GetAssemblies().Where({ $_.GetName().Name -eq 'Microsoft.Data.Sqlite' }).Location; (Get-Content /proc/$PID/maps | Select-String 'libe_sqlite3' | Select-Object -First 1).Line.Split(' ')[-1]";
                 var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
                 foreach (string a in new[] { Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", script })
                 {
@@ -101,7 +118,12 @@ namespace Btrfs.Tests
                 Assert.Equal(ManifestTests.ExportedCmdletNames().Count().ToString(System.Globalization.CultureInfo.InvariantCulture), lines[1]);
                 Assert.True(lines[2].Length > 30, lines[2]);
                 Assert.Equal((256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), lines[3]);
-                Assert.Equal(Path.Combine(home, ".local", "share", "powershell", "Modules", "Btrfs", version, "bin", "System.IO.Hashing.dll"), lines[4]);
+                string bin = Path.Combine(home, ".local", "share", "powershell", "Modules", "Btrfs", version, "bin");
+                Assert.Equal(Path.Combine(bin, "System.IO.Hashing.dll"), lines[4]);
+                Assert.Equal(Path.Combine(bin, "Microsoft.Data.Sqlite.dll"), lines[5]);
+                string rid = (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? "linux-arm64" : "linux-x64");
+                Assert.Equal(Path.Combine(bin, "runtimes", rid, "native", "libe_sqlite3.so"), lines[6]);
+                Assert.Equal("2", Shell.Run("sqlite3", Path.Combine(root, "h.db"), "SELECT count(*) FROM files").Trim()); // a and b
             }
             finally
             {

@@ -28,10 +28,13 @@ namespace Btrfs.Core
         private readonly List<Candidate> files = new();
         private readonly HashSet<(uint, uint, ulong)> inodes = new();
         private readonly List<string> classes = new();
-        private readonly Dictionary<(uint, uint), string> fileSystemOfDevice = new();
+        private readonly Dictionary<(uint, uint), (string Key, ulong Id)> fileSystemOfDevice = new();
+        private readonly HashFile? hashFile;
 
-        internal DuplicateFinder(int blockSize, long minimumSize)
+        /// <summary>A search comparing blocks of <paramref name="blockSize"/> bytes; with <paramref name="hashFile"/>, unchanged files are not read again and what is read is recorded there.</summary>
+        internal DuplicateFinder(int blockSize, long minimumSize, HashFile? hashFile = null)
         {
+            this.hashFile = hashFile;
             if (blockSize < 4096 || blockSize % 4096 != 0 || blockSize > ReadSize)
             {
                 throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "The block size must be a multiple of 4096 bytes, at most 8 MiB.");
@@ -51,6 +54,15 @@ namespace Btrfs.Core
         /// <summary>Bytes of data the taken files hold (their allocated size): what a scan reads at most.</summary>
         internal long DataBytes { get; private set; }
 
+        /// <summary>After <see cref="Find"/>: bytes read from the files.</summary>
+        internal long BytesRead { get; private set; }
+
+        /// <summary>After <see cref="Find"/>: files read (some or all of their blocks).</summary>
+        internal int FilesRead { get; private set; }
+
+        /// <summary>After <see cref="Find"/>: files whose hashes came from the hash file, unchanged since (not read).</summary>
+        internal int FilesFromHashFile { get; private set; }
+
         /// <summary>
         /// Takes the regular file <paramref name="path"/> (not followed if it is a link). False, taking
         /// nothing, when it is smaller than <see cref="MinimumSize"/> or another name of a file taken already.
@@ -59,25 +71,28 @@ namespace Btrfs.Core
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
             FileGuards.ThrowIfSwapfile(file, "look for duplicates in {0}");
-            if (file.Size < MinimumSize || !inodes.Add((file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode)))
+            (uint, uint, ulong) inode = (file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode);
+            if (file.Size < MinimumSize || hashFile?.OwnFiles.Contains(inode) == true || !inodes.Add(inode))
             {
-                return false;
+                return false; // too small, the hash file itself (it changes while we run), or seen already
             }
 
             // Only ranges of one filesystem, and on btrfs of one checksum class (NOCOW or not), can share
             // extents: blocks are grouped within such a class only, and physical addresses compared within it.
             (uint, uint) dev = (file.Status.DevMajor, file.Status.DevMinor);
-            if (!fileSystemOfDevice.TryGetValue(dev, out string? fs))
+            if (!fileSystemOfDevice.TryGetValue(dev, out (string Key, ulong Id) fs))
             {
                 // btrfs gives every subvolume a device of its own: its filesystem id joins them (asked once per device).
-                fs = file.FileSystem.Kind == FileSystemKind.Btrfs
+                // statfs' f_fsid names the files' home in the hash file (stable across mounts on btrfs and ext4).
+                fs.Key = file.FileSystem.Kind == FileSystemKind.Btrfs
                     ? "btrfs:" + (BtrfsSearch.FileSystemId(file)?.ToString() ?? $"{dev.Item1}:{dev.Item2}")
                     : $"{file.FileSystem.Kind}:{dev.Item1}:{dev.Item2}";
+                fs.Id = hashFile is null ? 0 : Files.FileSystemIdOf(file.Handle);
                 fileSystemOfDevice[dev] = fs;
             }
 
             bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
-            string key = fs + (noCow ? ":nocow" : string.Empty);
+            string key = fs.Key + (noCow ? ":nocow" : string.Empty);
             int cls = classes.IndexOf(key);
             if (cls < 0)
             {
@@ -85,7 +100,7 @@ namespace Btrfs.Core
                 classes.Add(key);
             }
 
-            files.Add(new Candidate(file.Path, file.Status, cls));
+            files.Add(new Candidate(file.Path, file.Status, cls, fs.Id));
             DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
             return true;
         }
@@ -110,11 +125,13 @@ namespace Btrfs.Core
                 {
                     read += Scan(c, known, buffer, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
                 }
-                catch (FileOperationException ex)
+                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.HashFileCorrupt or FileErrorKind.HashFileNotOurs or FileErrorKind.HashFileNewerVersion))
                 {
                     c.Hashes = null;
                     skipped?.Invoke(ex);
                 }
+
+                BytesRead = read;
             }
 
             progress?.Invoke(new DuplicateScanProgress(read, DataBytes, files.Count, files.Count, null));
@@ -180,6 +197,14 @@ namespace Btrfs.Core
             var shared = new bool[blocks];
             var toRead = new List<int>();
 
+            // Unchanged since its hashes were recorded: only the extent map is asked (where the blocks are now).
+            HashFileKey key = HashFileKey.Of(c.FileSystemId, file.Status);
+            bool cached = false;
+            if (hashFile is not null && hashFile.TryGet(key, BlockSize, blocks, out UInt128[] knownHashes, out byte[] knownState))
+            {
+                (hashes, state, cached) = (knownHashes, knownState, true);
+            }
+
             // The extent map says where every block is: only whole blocks of plain data count.
             var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
             int at = 0;
@@ -204,6 +229,16 @@ namespace Btrfs.Core
                         ? new BlockKey(single.PhysicalOffset, start - single.LogicalOffset)
                         : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
                     shared[b] = single.IsShared;
+                    if (cached)
+                    {
+                        if (single.IsShared && state[b] == 1)
+                        {
+                            known.TryAdd((c.Class, where[b]), hashes[b]);
+                        }
+
+                        continue;
+                    }
+
                     if (single.IsShared && known.TryGetValue((c.Class, where[b]), out UInt128 h))
                     {
                         hashes[b] = h;
@@ -212,7 +247,19 @@ namespace Btrfs.Core
                     }
                 }
 
-                toRead.Add(b);
+                if (!cached)
+                {
+                    toRead.Add(b);
+                }
+            }
+
+            if (cached)
+            {
+                FilesFromHashFile++;
+                c.Hashes = hashes;
+                c.State = state;
+                c.Where = where;
+                return 0;
             }
 
             // Read the blocks to hash in runs of adjacent blocks, up to 8 MiB per request.
@@ -255,6 +302,9 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "read", c.Path, $"Skipped '{c.Path}': it was written while it was read. Run the search again when it is quiet.");
             }
+
+            FilesRead += toRead.Count > 0 ? 1 : 0;
+            hashFile?.Put(key, c.Path, BlockSize, hashes, state);
 
             c.Hashes = hashes;
             c.State = state;
@@ -426,8 +476,11 @@ namespace Btrfs.Core
         }
 
         /// <summary>A file taken, and what its scan found.</summary>
-        private sealed class Candidate(string path, FileStatus status, int cls)
+        private sealed class Candidate(string path, FileStatus status, int cls, ulong fileSystemId)
         {
+            /// <summary>statfs f_fsid of the file's filesystem (0 without a hash file).</summary>
+            internal ulong FileSystemId { get; } = fileSystemId;
+
             internal string Path { get; } = path;
 
             internal FileStatus Status { get; } = status;

@@ -1,0 +1,294 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Buffers.Binary;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.IO.Hashing;
+    using Btrfs.Interop;
+    using Btrfs.Kernel;
+    using Microsoft.Data.Sqlite;
+
+    /// <summary>What names one file's contents in a hash file: a file whose every field is unchanged has the same bytes.</summary>
+    /// <param name="FileSystemId">statfs f_fsid (btrfs: the filesystem and the subvolume; ext4: its UUID; xfs: its device).</param>
+    internal readonly record struct HashFileKey(ulong FileSystemId, ulong Inode, long Size, FileTime ModifyTime, FileTime ChangeTime)
+    {
+        internal static HashFileKey Of(ulong fileSystemId, in FileStatus st) => new(fileSystemId, st.Inode, st.Size, st.ModifyTime, st.ChangeTime);
+    }
+
+    /// <summary>
+    /// Find-BtrfsDuplicate's hash file: a SQLite database (the user's, queryable) holding every file's block
+    /// hashes under the key of <see cref="HashFileKey"/>, so that a later search does not read a file
+    /// whose inode, size, modification and change times are unchanged. One table, <c>files</c>: the key,
+    /// the block size, the path last seen, when it was hashed, the hashes (16 bytes per block, XxHash128
+    /// little endian), one byte per block (1: hashed; 0: a hole, unwritten or zeros), and a checksum
+    /// (XxHash64) over all of them, so that a damaged row is read again rather than trusted.
+    /// Each file's row is one transaction of its own, committed as soon as the file is hashed (WAL mode,
+    /// synchronous NORMAL: no fsync per file): Ctrl+C or a process killed mid-run leaves a database that
+    /// opens with every file hashed before.
+    /// The file is created 0600, exclusively, never through a symbolic link.
+    /// </summary>
+    internal sealed class HashFile : IDisposable
+    {
+        /// <summary>PRAGMA application_id of a hash file: "BtrH".</summary>
+        internal const int ApplicationId = 0x42747248;
+
+        /// <summary>PRAGMA user_version: the format this version writes and reads.</summary>
+        internal const int FormatVersion = 1;
+
+        private readonly SqliteConnection connection;
+        private readonly SqliteCommand select;
+        private readonly SqliteCommand upsert;
+
+        private HashFile(string path, SqliteConnection connection)
+        {
+            Path = path;
+            this.connection = connection;
+            select = Command("SELECT block_size, hashes, present, checksum FROM files WHERE fs = $fs AND inode = $inode AND block_size = $bs AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime");
+            upsert = Command("INSERT OR REPLACE INTO files (fs, inode, block_size, size, mtime_ns, ctime_ns, path, hashed_at, hashes, present, checksum) VALUES ($fs, $inode, $bs, $size, $mtime, $ctime, $path, $at, $hashes, $present, $checksum)");
+            foreach (string name in new[] { "$fs", "$inode", "$bs", "$size", "$mtime", "$ctime" })
+            {
+                select.Parameters.Add(name, SqliteType.Integer);
+                upsert.Parameters.Add(name, SqliteType.Integer);
+            }
+
+            upsert.Parameters.Add("$path", SqliteType.Text);
+            upsert.Parameters.Add("$at", SqliteType.Text);
+            upsert.Parameters.Add("$hashes", SqliteType.Blob);
+            upsert.Parameters.Add("$present", SqliteType.Blob);
+            upsert.Parameters.Add("$checksum", SqliteType.Integer);
+        }
+
+        /// <summary>The database's path.</summary>
+        internal string Path { get; }
+
+        /// <summary>The inodes of the database and its companions (-wal, -shm): a search leaves them out, since they change while it runs.</summary>
+        internal HashSet<(uint, uint, ulong)> OwnFiles { get; } = new();
+
+        /// <summary>Files found unchanged (not read).</summary>
+        internal int Hits { get; private set; }
+
+        /// <summary>Files written (read and hashed, or their hashes changed).</summary>
+        internal int Stored { get; private set; }
+
+        /// <summary>
+        /// Opens the hash file at the absolute <paramref name="path"/>, creating it (mode 0600) when there is
+        /// none. Refuses a symbolic link, anything but a regular file, a damaged database, another
+        /// application's database, and one written by a newer version (<see cref="FileOperationException"/>).
+        /// </summary>
+        internal static HashFile Open(string path)
+        {
+            string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
+            using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, "Give -HashFile a path in an existing directory."))
+            {
+                SafeFileDescriptor? created = Names.TryCreateExclusive(parent, name, Convert.ToInt32("600", 8), out int errno);
+                if (created is not null)
+                {
+                    created.Dispose();
+                }
+                else if (errno != Errno.EEXIST)
+                {
+                    throw FileOperationException.FromErrno(errno, "open", path, "Cannot create the hash file");
+                }
+                else if (FileStatus.OfAt(parent, name) is not FileStatus st || !st.IsRegular)
+                {
+                    throw FileStatus.OfAt(parent, name) is FileStatus { IsSymbolicLink: true }
+                        ? new FileOperationException(FileErrorKind.IsSymbolicLink, 0, "open", path, $"The hash file '{path}' is a symbolic link: it is not followed. Give the path of the file itself.")
+                        : new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The hash file '{path}' is not a regular file. Give the path of a hash file, or of one to create.");
+                }
+            }
+
+            SqliteLibrary.Initialize();
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+            try
+            {
+                connection.Open();
+                var file = new HashFile(path, connection);
+                file.Prepare();
+                foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+                {
+                    if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
+                    {
+                        file.OwnFiles.Add((st.DevMajor, st.DevMinor, st.Inode));
+                    }
+                }
+
+                return file;
+            }
+            catch (SqliteException ex)
+            {
+                connection.Dispose();
+                throw Damaged(path, ex);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// The hashes and states of the unchanged file named by <paramref name="key"/>, hashed with
+        /// <paramref name="blockSize"/>; false when there are none (never seen, changed since, or a damaged row).
+        /// </summary>
+        internal bool TryGet(in HashFileKey key, int blockSize, int blocks, out UInt128[] hashes, out byte[] present)
+        {
+            hashes = Array.Empty<UInt128>();
+            present = Array.Empty<byte>();
+            Bind(select, key, blockSize);
+            using SqliteDataReader row = Guard(() => select.ExecuteReader());
+            if (!Guard(row.Read))
+            {
+                return false;
+            }
+
+            byte[] h = (byte[])row.GetValue(1), p = (byte[])row.GetValue(2);
+            long checksum = row.GetInt64(3);
+            if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, h, p) != checksum)
+            {
+                return false; // damaged, or written for another length: read the file again
+            }
+
+            hashes = new UInt128[blocks];
+            for (int b = 0; b < blocks; b++)
+            {
+                hashes[b] = BinaryPrimitives.ReadUInt128LittleEndian(h.AsSpan(b * 16, 16));
+            }
+
+            present = p;
+            Hits++;
+            return true;
+        }
+
+        /// <summary>Records a file's hashes (replacing what was known of its inode), committed at once.</summary>
+        internal void Put(in HashFileKey key, string path, int blockSize, UInt128[] hashes, byte[] present)
+        {
+            byte[] h = new byte[hashes.Length * 16];
+            for (int b = 0; b < hashes.Length; b++)
+            {
+                BinaryPrimitives.WriteUInt128LittleEndian(h.AsSpan(b * 16, 16), hashes[b]);
+            }
+
+            Bind(upsert, key, blockSize);
+            upsert.Parameters["$path"].Value = path;
+            upsert.Parameters["$at"].Value = DateTime.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture);
+            upsert.Parameters["$hashes"].Value = h;
+            upsert.Parameters["$present"].Value = present;
+            upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, h, present);
+            Guard(upsert.ExecuteNonQuery);
+            Stored++;
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            select.Dispose();
+            upsert.Dispose();
+            connection.Dispose();
+        }
+
+        private static FileOperationException Damaged(string path, SqliteException ex) =>
+            new(FileErrorKind.HashFileCorrupt, 0, "sqlite", path, $"The hash file '{path}' cannot be used: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Move it away or delete it; the next search builds a new one.", ex);
+
+        private static long Checksum(in HashFileKey key, int blockSize, byte[] hashes, byte[] present)
+        {
+            var x = new XxHash64();
+            Span<byte> head = new byte[48];
+            BinaryPrimitives.WriteUInt64LittleEndian(head, key.FileSystemId);
+            BinaryPrimitives.WriteUInt64LittleEndian(head[8..], key.Inode);
+            BinaryPrimitives.WriteInt64LittleEndian(head[16..], key.Size);
+            BinaryPrimitives.WriteInt64LittleEndian(head[24..], Nanoseconds(key.ModifyTime));
+            BinaryPrimitives.WriteInt64LittleEndian(head[32..], Nanoseconds(key.ChangeTime));
+            BinaryPrimitives.WriteInt64LittleEndian(head[40..], blockSize);
+            x.Append(head);
+            x.Append(hashes);
+            x.Append(present);
+            return (long)x.GetCurrentHashAsUInt64();
+        }
+
+        private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
+
+        private static void Bind(SqliteCommand command, in HashFileKey key, int blockSize)
+        {
+            command.Parameters["$fs"].Value = (long)key.FileSystemId;
+            command.Parameters["$inode"].Value = (long)key.Inode;
+            command.Parameters["$bs"].Value = blockSize;
+            command.Parameters["$size"].Value = key.Size;
+            command.Parameters["$mtime"].Value = Nanoseconds(key.ModifyTime);
+            command.Parameters["$ctime"].Value = Nanoseconds(key.ChangeTime);
+        }
+
+        /// <summary>Checks (or, for a new file, writes) the schema: ours, in a format this version knows.</summary>
+        private void Prepare()
+        {
+            // Nothing is written before the file is known to be ours (journal_mode = WAL rewrites the header).
+            long app = Scalar("PRAGMA application_id"), version = Scalar("PRAGMA user_version"), tables = Scalar("SELECT count(*) FROM sqlite_master");
+            if (app == 0 && version == 0 && tables == 0)
+            {
+                Execute("BEGIN IMMEDIATE");
+                Execute(
+                    "CREATE TABLE files (fs INTEGER NOT NULL, inode INTEGER NOT NULL, block_size INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, "
+                    + "path TEXT NOT NULL, hashed_at TEXT NOT NULL, hashes BLOB NOT NULL, present BLOB NOT NULL, checksum INTEGER NOT NULL, PRIMARY KEY (fs, inode, block_size)) WITHOUT ROWID");
+                Execute($"PRAGMA application_id = {ApplicationId}");
+                Execute($"PRAGMA user_version = {FormatVersion}");
+                Execute("COMMIT");
+                Journal();
+                return;
+            }
+
+            if (app != ApplicationId)
+            {
+                throw new FileOperationException(FileErrorKind.HashFileNotOurs, 0, "sqlite", Path, $"'{Path}' is a database, but not a hash file of Find-BtrfsDuplicate (application id {app}): it is left alone. Give another -HashFile path.");
+            }
+
+            if (version > FormatVersion)
+            {
+                throw new FileOperationException(FileErrorKind.HashFileNewerVersion, 0, "sqlite", Path, $"The hash file '{Path}' was written by a newer version of the module (format {version}; this version reads {FormatVersion}): it is left alone. Update the module, or give another -HashFile path.");
+            }
+
+            if (version != FormatVersion || Scalar("SELECT count(*) FROM pragma_table_info('files') WHERE name IN ('fs', 'inode', 'block_size', 'size', 'mtime_ns', 'ctime_ns', 'path', 'hashed_at', 'hashes', 'present', 'checksum')") != 11)
+            {
+                throw new FileOperationException(FileErrorKind.HashFileCorrupt, 0, "sqlite", Path, $"The hash file '{Path}' has lost its table of files (format {version}): it cannot be used. Move it away or delete it; the next search builds a new one.");
+            }
+
+            Journal();
+        }
+
+        private void Journal()
+        {
+            Execute("PRAGMA journal_mode = WAL");
+            Execute("PRAGMA synchronous = NORMAL");
+        }
+
+        private T Guard<T>(Func<T> action)
+        {
+            try
+            {
+                return action();
+            }
+            catch (SqliteException ex)
+            {
+                throw Damaged(Path, ex);
+            }
+        }
+
+        private SqliteCommand Command(string sql)
+        {
+            SqliteCommand c = connection.CreateCommand();
+            c.CommandText = sql;
+            return c;
+        }
+
+        private int Execute(string sql)
+        {
+            using SqliteCommand c = Command(sql);
+            return c.ExecuteNonQuery();
+        }
+
+        private long Scalar(string sql)
+        {
+            using SqliteCommand c = Command(sql);
+            return Convert.ToInt64(c.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}
