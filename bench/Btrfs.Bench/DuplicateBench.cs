@@ -57,9 +57,59 @@ namespace Btrfs.Bench
                 Print(kind, "Find-BtrfsDuplicate -Recurse \\| Invoke-BtrfsDedupe", ours, rate);
                 Print(kind, "duperemove -dr", theirs, rate);
                 Summary.Add($"Find-BtrfsDuplicate | Invoke-BtrfsDedupe vs duperemove -dr ({kind}, 8 x 256 MiB)", Median(ours.Select(o => o.Time).ToList()), Median(theirs.Select(o => o.Time).ToList()), 0.8);
+
+                // With a hash file: cold (no file yet), then warm after one image changed (2,000 random 4 KiB blocks rewritten).
+                var oursCold = new List<(double Time, long Read, long Freed, string Memory)>();
+                var oursWarm = new List<(double Time, long Read, long Freed, string Memory)>();
+                var theirsCold = new List<(double Time, long Read, long Freed, string Memory)>();
+                var theirsWarm = new List<(double Time, long Read, long Freed, string Memory)>();
+                for (int run = 0; run < runs; run++)
+                {
+                    WithFileSystem(kind, mnt =>
+                    {
+                        string tree = Make(mnt), db = Path.Combine(mnt, "hashes.db");
+                        Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
+                        const string pipeline = "param($d, $h) Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h | Invoke-BtrfsDedupe -Confirm:$false | Out-Null";
+                        oursCold.Add(Side(mnt, () => { Invoke(rs, pipeline, tree, db); return string.Empty; }));
+                        Change(tree);
+                        oursWarm.Add(Side(mnt, () => { Invoke(rs, pipeline, tree, db); return string.Empty; }));
+                    });
+                    WithFileSystem(kind, mnt =>
+                    {
+                        string tree = Make(mnt), db = Path.Combine(mnt, "duperemove.hash");
+                        theirsCold.Add(Side(mnt, () => Duperemove(tree, db)));
+                        Change(tree);
+                        theirsWarm.Add(Side(mnt, () => Duperemove(tree, db)));
+                    });
+                }
+
+                Print(kind, "Find-BtrfsDuplicate -HashFile (cold) \\| Invoke-BtrfsDedupe", oursCold, rate);
+                Print(kind, "Find-BtrfsDuplicate -HashFile (warm, one image changed) \\| Invoke-BtrfsDedupe", oursWarm, rate);
+                Print(kind, "duperemove -dr --hashfile (cold)", theirsCold, rate);
+                Print(kind, "duperemove -dr --hashfile (warm, one image changed)", theirsWarm, rate);
+                Summary.Add($"Find-BtrfsDuplicate -HashFile warm vs its own cold run ({kind})", Median(oursWarm.Select(o => o.Time).ToList()), Median(oursCold.Select(o => o.Time).ToList()), 0.2);
+                Summary.Add($"Find-BtrfsDuplicate -HashFile warm vs duperemove --hashfile warm ({kind})", Median(oursWarm.Select(o => o.Time).ToList()), Median(theirsWarm.Select(o => o.Time).ToList()), 1.0);
             }
 
             return 0;
+        }
+
+        /// <summary>One image changed: 2,000 random 4 KiB blocks of vm3.img rewritten (the same every time), synced.</summary>
+        private static void Change(string tree)
+        {
+            var rng = new Random(4242);
+            byte[] block = new byte[4096];
+            using (var f = new FileStream(Path.Combine(tree, "vm3.img"), FileMode.Open, FileAccess.Write))
+            {
+                for (int k = 0; k < 2000; k++)
+                {
+                    rng.NextBytes(block);
+                    f.Position = rng.Next(ImageMiB * 256) * 4096L;
+                    f.Write(block);
+                }
+            }
+
+            Program.Sh("sync");
         }
 
         private static void Print(string kind, string tool, List<(double Time, long Read, long Freed, string Memory)> xs, string rate)
@@ -94,9 +144,10 @@ namespace Btrfs.Bench
             return 0;
         }
 
-        private static string Duperemove(string tree)
+        private static string Duperemove(string tree, string? hashFile = null)
         {
-            var psi = new ProcessStartInfo("/usr/bin/time", new[] { "-f", "%M", "duperemove", "-dr", "-q", tree }) { RedirectStandardOutput = true, RedirectStandardError = true };
+            string[] args = hashFile is null ? new[] { "-f", "%M", "duperemove", "-dr", "-q", tree } : new[] { "-f", "%M", "duperemove", "-dr", "-q", $"--hashfile={hashFile}", tree };
+            var psi = new ProcessStartInfo("/usr/bin/time", args) { RedirectStandardOutput = true, RedirectStandardError = true };
             using var p = Process.Start(psi)!;
             p.StandardOutput.ReadToEnd();
             string err = p.StandardError.ReadToEnd();

@@ -116,12 +116,13 @@ namespace Btrfs.Kernel
         /// <summary>lseek(SEEK_HOLE): the start of the next hole at or after <paramref name="offset"/> (the end of the file counts as one), or -1 past the end (ENXIO).</summary>
         internal static long NextHole(SafeFileDescriptor fd, long offset, string path) => Seek(fd, offset, Libc.SEEK_HOLE, path);
 
-        /// <summary>posix_fadvise(2) that the range is read once, in order, soon; a hint, so failures are ignored.</summary>
-        internal static void AdviseSequentialRead(SafeFileDescriptor fd, long offset, long length)
-        {
+        /// <summary>
+        /// posix_fadvise(2) that the range is read in order (a larger read-ahead window); a hint, so failures
+        /// are ignored. Not WILLNEED as well: that submits the whole range at once, and reading 3 images of
+        /// 256 MiB took 1.49 s with it against 0.86 s without (measured on a btrfs loop device).
+        /// </summary>
+        internal static void AdviseSequentialRead(SafeFileDescriptor fd, long offset, long length) =>
             _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_SEQUENTIAL);
-            _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_WILLNEED);
-        }
 
         /// <summary>
         /// May this process write the file (faccessat W_OK with the effective ids, never following a

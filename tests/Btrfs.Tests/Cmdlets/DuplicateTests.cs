@@ -113,6 +113,38 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnIndexOverItsMemoryBudgetMovesToDiskAndFindsTheSameGroups()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-spill");
+            Templates(dir);
+            Shell.Run("cp", "--reflink=always", Path.Combine(dir, "template.img"), Path.Combine(dir, "reflinked.img"));
+            static string[] SqliteTemps() => Directory.GetFiles("/var/tmp", "etilqs_*").Concat(Directory.GetFiles("/tmp", "etilqs_*")).Order(StringComparer.Ordinal).ToArray();
+            string[] tempsBefore = SqliteTemps();
+
+            string Search(int memoryBlocks, bool spills)
+            {
+                var finder = new DuplicateFinder(64 * 1024, 0) { MemoryBlocks = memoryBlocks };
+                foreach (string f in Directory.GetFiles(dir).Order(StringComparer.Ordinal))
+                {
+                    finder.Add(f);
+                }
+
+                List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None);
+                Assert.Equal(spills, finder.Spilled);
+                Assert.NotEmpty(groups);
+                return string.Join("\n", groups.Select(g => $"{g.Length} {g.AlreadySharedBytes} {g.ReclaimableBytes} " + string.Join(" ", g.Ranges.Select(r => $"{r.Path}@{r.Offset}"))));
+            }
+
+            // 5 files of 128 blocks of 64 KiB hashed (the reflinked copy's blocks are known, not read): a
+            // budget of 10 blocks moves the index to disk and remembers fewer shared blocks; the groups are the same.
+            string inMemory = Search(DuplicateFinder.DefaultMemoryBlocks, spills: false);
+            Assert.Equal(inMemory, Search(10, spills: true));
+
+            // SQLite's temporary database (etilqs_*) is unlinked when opened: nothing is left behind.
+            Assert.Equal(tempsBefore, SqliteTemps());
+        }
+
+        [SkippableFact]
         public void HolesAreNotDuplicatesAndReflinkedCopiesAreNotRead()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-sparse");

@@ -19,11 +19,16 @@ namespace Btrfs.Core
     /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
     /// Blocks of zeros are left out (a hole does better). Blocks are only compared within one filesystem
     /// and, on btrfs, one checksum class (NOCOW files with NOCOW files), since only those can share.
-    /// Memory: about 100 bytes per block of data at the peak (hash, disk address, group, and the sorted
-    /// list of hashes), and one entry per block of shared extents.
+    /// Memory: the index of hashed blocks (48 bytes each) and the map of shared blocks already hashed are
+    /// each held to <see cref="MemoryBlocks"/> entries; a larger index moves to a temporary database on disk
+    /// (<see cref="BlockIndex"/>). What stays is per file (its name and status), per block of the file
+    /// being read (34 bytes), and per block found twice or more (its group and disk address).
     /// </summary>
     internal sealed class DuplicateFinder
     {
+        /// <summary>Blocks held in memory before the index moves to disk (48 bytes each: 48 MiB, 128 GiB of data at 128 KiB blocks).</summary>
+        internal const int DefaultMemoryBlocks = 1 << 20;
+
         private const int ReadSize = 8 << 20;
         private readonly List<Candidate> files = new();
         private readonly HashSet<(uint, uint, ulong)> inodes = new();
@@ -62,6 +67,19 @@ namespace Btrfs.Core
 
         /// <summary>After <see cref="Find"/>: files whose hashes came from the hash file, unchanged since (not read).</summary>
         internal int FilesFromHashFile { get; private set; }
+
+        /// <summary>
+        /// The memory budget, in blocks: the index of hashed blocks, and the map of shared extents' blocks
+        /// already hashed, each hold at most this many; beyond it the index moves to a temporary database on
+        /// disk, and shared blocks are read again rather than remembered.
+        /// </summary>
+        internal int MemoryBlocks { get; init; } = DefaultMemoryBlocks;
+
+        /// <summary>After <see cref="Find"/>: time spent reading and hashing, grouping, and crediting what each group frees.</summary>
+        internal (TimeSpan Scan, TimeSpan Group, TimeSpan Credit) Times { get; private set; }
+
+        /// <summary>After <see cref="Find"/>: the index outgrew <see cref="MemoryBlocks"/> and was moved to disk.</summary>
+        internal bool Spilled { get; private set; }
 
         /// <summary>
         /// Takes the regular file <paramref name="path"/> (not followed if it is a link). False, taking
@@ -113,8 +131,10 @@ namespace Btrfs.Core
         internal List<BtrfsDuplicateGroup> Find(CancellationToken cancel, Action<DuplicateScanProgress>? progress = null, Action<FileOperationException>? skipped = null)
         {
             // 1. Every block of every file: its hash, or none (a hole, an unwritten or partial block).
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
-            byte[] buffer = new byte[ReadSize];
+            using var index = new BlockIndex(MemoryBlocks);
+            byte[][] buffers = { new byte[ReadSize], new byte[ReadSize] };
             long read = 0;
             for (int f = 0; f < files.Count; f++)
             {
@@ -123,11 +143,10 @@ namespace Btrfs.Core
                 progress?.Invoke(new DuplicateScanProgress(read, DataBytes, f, files.Count, c.Path));
                 try
                 {
-                    read += Scan(c, known, buffer, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
+                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
                 }
                 catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.HashFileCorrupt or FileErrorKind.HashFileNotOurs or FileErrorKind.HashFileNewerVersion))
                 {
-                    c.Hashes = null;
                     skipped?.Invoke(ex);
                 }
 
@@ -136,24 +155,28 @@ namespace Btrfs.Core
 
             progress?.Invoke(new DuplicateScanProgress(read, DataBytes, files.Count, files.Count, null));
 
-            // 2. Equal hashes: each hash seen twice or more gets a group id, kept per block.
-            int groupIds = NumberRepeatedHashes(out List<List<(int File, int Block)>> occurrences);
+            // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
+            TimeSpan scanned = clock.Elapsed;
+            Spilled = index.Spilled;
+            int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences);
+            index.Dispose();
 
             // 3. Runs of blocks whose groups follow each other in every copy become one range per copy.
             var groups = new List<BtrfsDuplicateGroup>();
             var consumed = new bool[groupIds];
             for (int f = 0; f < files.Count; f++)
             {
-                int[]? ids = files[f].GroupIds;
-                if (ids is null)
+                if (files[f].Repeated is not Dictionary<int, (int Group, BlockKey Where)> repeated)
                 {
                     continue;
                 }
 
-                for (int b = 0; b < ids.Length; b++)
+                int[] blocks = repeated.Keys.ToArray();
+                Array.Sort(blocks);
+                foreach (int b in blocks)
                 {
-                    int g = ids[b];
-                    if (g < 0 || consumed[g])
+                    int g = repeated[b].Group;
+                    if (consumed[g])
                     {
                         continue;
                     }
@@ -171,12 +194,15 @@ namespace Btrfs.Core
             // Largest first; each group is credited with the disk bytes it frees given that the groups
             // before it are deduplicated too (an extent goes only when its last reference does).
             List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
+            TimeSpan grouped = clock.Elapsed;
             var ledger = new ReclaimLedger();
-            return ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g, cancel)));
+            List<BtrfsDuplicateGroup> credited = ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g, cancel)));
+            Times = (scanned, grouped - scanned, clock.Elapsed - grouped);
+            return credited;
         }
 
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
-        private long Scan(Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, byte[] buffer, CancellationToken cancel, Action<long> progress)
+        private long Scan(int fileNumber, Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, byte[][] buffers, CancellationToken cancel, Action<long> progress)
         {
             using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
             if (!file.Status.SameContentStamp(c.Status))
@@ -231,7 +257,7 @@ namespace Btrfs.Core
                     shared[b] = single.IsShared;
                     if (cached)
                     {
-                        if (single.IsShared && state[b] == 1)
+                        if (single.IsShared && state[b] == 1 && known.Count < MemoryBlocks)
                         {
                             known.TryAdd((c.Class, where[b]), hashes[b]);
                         }
@@ -256,46 +282,71 @@ namespace Btrfs.Core
             if (cached)
             {
                 FilesFromHashFile++;
-                c.Hashes = hashes;
-                c.State = state;
-                c.Where = where;
+                Index(fileNumber, c, hashes, state, where, index);
                 return 0;
             }
 
-            // Read the blocks to hash in runs of adjacent blocks, up to 8 MiB per request.
-            long read = 0;
-            Files.AdviseSequentialRead(file.Handle, 0, file.Size);
+            // Read the blocks to hash in runs of adjacent blocks, up to 8 MiB per request; the next request
+            // is read (on another thread, into the other buffer) while this one is hashed.
+            var runs = new List<(int First, int Count)>();
             for (int i = 0; i < toRead.Count;)
             {
-                cancel.ThrowIfCancellationRequested();
                 int first = toRead[i], n = 1;
                 while (i + n < toRead.Count && toRead[i + n] == first + n && (n + 1) * BlockSize <= ReadSize)
                 {
                     n++;
                 }
 
-                Span<byte> span = buffer.AsSpan(0, n * BlockSize);
-                int got = Files.ReadFullyAt(file.Handle, span, (long)first * BlockSize, c.Path);
-                for (int k = 0; k < n && (k + 1) * BlockSize <= got; k++)
-                {
-                    int b = first + k;
-                    ReadOnlySpan<byte> bytes = span.Slice(k * BlockSize, BlockSize);
-                    if (!bytes.ContainsAnyExcept((byte)0))
-                    {
-                        continue; // zeros: a hole does better than sharing them (fallocate --dig-holes)
-                    }
-
-                    hashes[b] = XxHash128.HashToUInt128(bytes);
-                    state[b] = 1;
-                    if (shared[b] && where[b].IsSet)
-                    {
-                        known.TryAdd((c.Class, where[b]), hashes[b]);
-                    }
-                }
-
-                read += got;
-                progress(read);
+                runs.Add((first, n));
                 i += n;
+            }
+
+            long read = 0;
+            Files.AdviseSequentialRead(file.Handle, 0, file.Size);
+            System.Threading.Tasks.Task<int>? next = null;
+            System.Threading.Tasks.Task<int> ReadRun(int r) =>
+                System.Threading.Tasks.Task.Run(() => Files.ReadFullyAt(file.Handle, buffers[r % 2].AsSpan(0, runs[r].Count * BlockSize), (long)runs[r].First * BlockSize, c.Path));
+            try
+            {
+                for (int r = 0; r < runs.Count; r++)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    int got = (next ?? ReadRun(r)).GetAwaiter().GetResult();
+                    next = r + 1 < runs.Count ? ReadRun(r + 1) : null;
+                    (int first, int n) = runs[r];
+                    Span<byte> span = buffers[r % 2].AsSpan(0, n * BlockSize);
+                    for (int k = 0; k < n && (k + 1) * BlockSize <= got; k++)
+                    {
+                        int b = first + k;
+                        ReadOnlySpan<byte> bytes = span.Slice(k * BlockSize, BlockSize);
+                        if (!bytes.ContainsAnyExcept((byte)0))
+                        {
+                            continue; // zeros: a hole does better than sharing them (fallocate --dig-holes)
+                        }
+
+                        hashes[b] = XxHash128.HashToUInt128(bytes);
+                        state[b] = 1;
+                        if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
+                        {
+                            known.TryAdd((c.Class, where[b]), hashes[b]);
+                        }
+                    }
+
+                    read += got;
+                    progress(read);
+                }
+            }
+            finally
+            {
+                // Never leave a read running into a buffer (or on a descriptor) about to be reused or closed.
+                try
+                {
+                    next?.Wait(CancellationToken.None);
+                }
+                catch (AggregateException)
+                {
+                    // The loop's own exception (or cancellation) is the one that matters.
+                }
             }
 
             if (!SameContent(file, c))
@@ -305,11 +356,19 @@ namespace Btrfs.Core
 
             FilesRead += toRead.Count > 0 ? 1 : 0;
             hashFile?.Put(key, c.Path, BlockSize, hashes, state);
-
-            c.Hashes = hashes;
-            c.State = state;
-            c.Where = where;
+            Index(fileNumber, c, hashes, state, where, index);
             return read;
+        }
+
+        private static void Index(int fileNumber, Candidate c, UInt128[] hashes, byte[] state, BlockKey[] where, BlockIndex index)
+        {
+            for (int b = 0; b < hashes.Length; b++)
+            {
+                if (state[b] == 1)
+                {
+                    index.Add(new IndexedBlock(c.Class, hashes[b], fileNumber, b, where[b]));
+                }
+            }
         }
 
         private static bool SameContent(OpenFile file, Candidate c) =>
@@ -339,53 +398,26 @@ namespace Btrfs.Core
             return pos >= end;
         }
 
-        /// <summary>Gives every hash that occurs twice or more a group id (per block in <see cref="Candidate.GroupIds"/>); returns how many.</summary>
-        private int NumberRepeatedHashes(out List<List<(int File, int Block)>> occurrences)
+        /// <summary>Gives every hash that occurs twice or more a group id (per such block in <see cref="Candidate.Repeated"/>); returns how many.</summary>
+        private int NumberRepeatedHashes(BlockIndex index, CancellationToken cancel, out List<List<(int File, int Block)>> occurrences)
         {
-            var all = new List<(int Class, UInt128 Hash, int File, int Block)>();
-            for (int f = 0; f < files.Count; f++)
-            {
-                Candidate c = files[f];
-                if (c.Hashes is null)
-                {
-                    continue;
-                }
-
-                c.GroupIds = new int[c.Hashes.Length];
-                Array.Fill(c.GroupIds, -1);
-                for (int b = 0; b < c.Hashes.Length; b++)
-                {
-                    if (c.State![b] == 1)
-                    {
-                        all.Add((c.Class, c.Hashes[b], f, b));
-                    }
-                }
-            }
-
-            all.Sort((x, y) => x.Class != y.Class ? x.Class.CompareTo(y.Class) : x.Hash != y.Hash ? x.Hash.CompareTo(y.Hash) : x.File != y.File ? x.File.CompareTo(y.File) : x.Block.CompareTo(y.Block));
             occurrences = new List<List<(int, int)>>();
-            for (int i = 0; i < all.Count;)
+            List<(int, int)>? list = null;
+            IndexedBlock first = default;
+            foreach (IndexedBlock b in index.Repeated())
             {
-                int j = i + 1;
-                while (j < all.Count && all[j].Hash == all[i].Hash && all[j].Class == all[i].Class)
+                if (list is null || b.Class != first.Class || b.Hash != first.Hash)
                 {
-                    j++;
-                }
-
-                if (j - i >= 2)
-                {
-                    int id = occurrences.Count;
-                    var list = new List<(int, int)>(j - i);
-                    for (int k = i; k < j; k++)
-                    {
-                        files[all[k].File].GroupIds![all[k].Block] = id;
-                        list.Add((all[k].File, all[k].Block));
-                    }
-
+                    cancel.ThrowIfCancellationRequested();
+                    list = new List<(int, int)>();
                     occurrences.Add(list);
+                    first = b;
                 }
 
-                i = j;
+                Candidate c = files[b.File];
+                c.Repeated ??= new Dictionary<int, (int, BlockKey)>();
+                c.Repeated[b.Block] = (occurrences.Count - 1, b.Where);
+                list.Add((b.File, b.Block));
             }
 
             return occurrences.Count;
@@ -398,7 +430,7 @@ namespace Btrfs.Core
         /// </summary>
         private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, bool[] consumed)
         {
-            int first = files[copies[0].File].GroupIds![copies[0].Block];
+            int first = files[copies[0].File].Repeated![copies[0].Block].Group;
             consumed[first] = true;
             int run = 1;
             while (true)
@@ -406,8 +438,7 @@ namespace Btrfs.Core
                 int next = -1;
                 foreach ((int f, int b) in copies)
                 {
-                    int[] ids = files[f].GroupIds!;
-                    int g = b + run < ids.Length ? ids[b + run] : -1;
+                    int g = files[f].Repeated!.TryGetValue(b + run, out (int Group, BlockKey) next2) ? next2.Group : -1;
                     if (g < 0 || consumed[g] || (next >= 0 && g != next))
                     {
                         return run;
@@ -457,7 +488,7 @@ namespace Btrfs.Core
 
                 for (int k = 0; k < run; k++)
                 {
-                    BlockKey here = files[f].Where![b + k], there = files[kf].Where![kb + k];
+                    BlockKey here = files[f].Repeated![b + k].Where, there = files[kf].Repeated![kb + k].Where;
                     alreadyShared += here.IsSet && here == there ? BlockSize : 0;
                 }
             }
@@ -488,13 +519,8 @@ namespace Btrfs.Core
             /// <summary>The filesystem (and on btrfs the NOCOW class) the file is in: blocks are compared within one.</summary>
             internal int Class { get; } = cls;
 
-            internal UInt128[]? Hashes { get; set; }
-
-            internal byte[]? State { get; set; }
-
-            internal BlockKey[]? Where { get; set; }
-
-            internal int[]? GroupIds { get; set; }
+            /// <summary>The file's blocks whose hash occurs twice or more: their group id and where they are on disk.</summary>
+            internal Dictionary<int, (int Group, BlockKey Where)>? Repeated { get; set; }
         }
     }
 

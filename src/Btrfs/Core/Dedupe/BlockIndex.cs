@@ -1,0 +1,169 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using Btrfs.Interop;
+    using Microsoft.Data.Sqlite;
+
+    /// <summary>One hashed block of a search: its class (filesystem, NOCOW), hash, file, block number, and where it is on disk.</summary>
+    internal readonly record struct IndexedBlock(int Class, UInt128 Hash, int File, int Block, BlockKey Where);
+
+    /// <summary>
+    /// Every hashed block of a search, for finding the hashes seen twice or more. Held in memory up to a
+    /// fixed number of blocks (48 bytes each); beyond that, everything is moved to a temporary SQLite
+    /// database on disk (a private one, deleted by SQLite as soon as it is opened: nothing is left behind,
+    /// even by a killed process), sorted there with bounded memory, and read back in order. Either way,
+    /// <see cref="Repeated"/> yields only the blocks whose hash occurs at least twice in their class,
+    /// ordered by class, hash, file and block.
+    /// </summary>
+    internal sealed class BlockIndex : IDisposable
+    {
+        private readonly int budget;
+        private List<IndexedBlock>? memory = new();
+        private SqliteConnection? disk;
+        private SqliteCommand? insert;
+        private SqliteTransaction? batch;
+
+        /// <summary>An index that keeps up to <paramref name="memoryBlocks"/> blocks in memory.</summary>
+        internal BlockIndex(int memoryBlocks) => budget = Math.Max(1, memoryBlocks);
+
+        /// <summary>Blocks added.</summary>
+        internal long Count { get; private set; }
+
+        /// <summary>The blocks went to disk (the in-memory budget was outgrown).</summary>
+        internal bool Spilled => disk is not null;
+
+        internal void Add(in IndexedBlock block)
+        {
+            Count++;
+            if (memory is not null)
+            {
+                memory.Add(block);
+                if (memory.Count > budget)
+                {
+                    Spill();
+                }
+
+                return;
+            }
+
+            Insert(block);
+        }
+
+        /// <summary>The blocks whose hash occurs twice or more within their class, by class, hash, file and block.</summary>
+        internal IEnumerable<IndexedBlock> Repeated()
+        {
+            IEnumerable<IndexedBlock> sorted;
+            if (memory is not null)
+            {
+                memory.Sort(static (x, y) => x.Class != y.Class ? x.Class.CompareTo(y.Class) : x.Hash != y.Hash ? x.Hash.CompareTo(y.Hash) : x.File != y.File ? x.File.CompareTo(y.File) : x.Block.CompareTo(y.Block));
+                sorted = memory;
+            }
+            else
+            {
+                sorted = FromDisk();
+            }
+
+            // Runs of equal (class, hash): only runs of two or more are duplicates.
+            var run = new List<IndexedBlock>();
+            foreach (IndexedBlock b in sorted)
+            {
+                if (run.Count > 0 && (run[0].Class != b.Class || run[0].Hash != b.Hash))
+                {
+                    if (run.Count >= 2)
+                    {
+                        foreach (IndexedBlock r in run)
+                        {
+                            yield return r;
+                        }
+                    }
+
+                    run.Clear();
+                }
+
+                run.Add(b);
+            }
+
+            if (run.Count >= 2)
+            {
+                foreach (IndexedBlock r in run)
+                {
+                    yield return r;
+                }
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            memory = null;
+            batch?.Dispose();
+            insert?.Dispose();
+            disk?.Dispose();
+        }
+
+        private static long High(UInt128 h) => (long)(ulong)(h >> 64);
+
+        private static long Low(UInt128 h) => (long)(ulong)h;
+
+        private void Spill()
+        {
+            SqliteLibrary.Initialize();
+
+            // An empty file name: SQLite's private temporary database, on disk, removed when closed.
+            disk = new SqliteConnection("Data Source=;Pooling=False");
+            disk.Open();
+            using (SqliteCommand setup = disk.CreateCommand())
+            {
+                setup.CommandText = "PRAGMA temp_store = FILE; PRAGMA cache_size = -16384; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
+                    + "CREATE TABLE blocks (class INTEGER, h1 INTEGER, h2 INTEGER, file INTEGER, block INTEGER, address INTEGER, offset INTEGER)";
+                setup.ExecuteNonQuery();
+            }
+
+            batch = disk.BeginTransaction();
+            insert = disk.CreateCommand();
+            insert.Transaction = batch;
+            insert.CommandText = "INSERT INTO blocks VALUES ($c, $h1, $h2, $f, $b, $a, $o)";
+            foreach (string p in new[] { "$c", "$h1", "$h2", "$f", "$b", "$a", "$o" })
+            {
+                insert.Parameters.Add(p, SqliteType.Integer);
+            }
+
+            List<IndexedBlock> held = memory!;
+            memory = null;
+            foreach (IndexedBlock b in held)
+            {
+                Insert(b);
+            }
+        }
+
+        private void Insert(in IndexedBlock b)
+        {
+            SqliteParameterCollection p = insert!.Parameters;
+            p[0].Value = b.Class;
+            p[1].Value = High(b.Hash);
+            p[2].Value = Low(b.Hash);
+            p[3].Value = b.File;
+            p[4].Value = b.Block;
+            p[5].Value = b.Where.Address;
+            p[6].Value = b.Where.Offset;
+            insert.ExecuteNonQuery();
+        }
+
+        private IEnumerable<IndexedBlock> FromDisk()
+        {
+            batch!.Commit();
+            batch.Dispose();
+            batch = null;
+            insert!.Transaction = null;
+            using SqliteCommand query = disk!.CreateCommand();
+            query.CommandText = "SELECT class, h1, h2, file, block, address, offset FROM blocks ORDER BY class, h1, h2, file, block";
+            using SqliteDataReader r = query.ExecuteReader();
+            while (r.Read())
+            {
+                UInt128 hash = ((UInt128)(ulong)r.GetInt64(1) << 64) | (ulong)r.GetInt64(2);
+                yield return new IndexedBlock(r.GetInt32(0), hash, r.GetInt32(3), r.GetInt32(4), new BlockKey(r.GetInt64(5), r.GetInt64(6)));
+            }
+        }
+    }
+}
