@@ -49,9 +49,9 @@ namespace Btrfs.Commands
             internal const string SubvolumeInUse = "SubvolumeInUse";
             internal const string SubvolumeHasNested = "SubvolumeHasNested";
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
-            internal const string HashFileCorrupt = "HashFileCorrupt";
-            internal const string HashFileNotOurs = "HashFileNotOurs";
-            internal const string HashFileNewerVersion = "HashFileNewerVersion";
+            internal const string DatabaseCorrupt = "DatabaseCorrupt";
+            internal const string DatabaseNotOurs = "DatabaseNotOurs";
+            internal const string DatabaseNewerVersion = "DatabaseNewerVersion";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -93,9 +93,9 @@ namespace Btrfs.Commands
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
-            FileErrorKind.HashFileCorrupt => (Ids.HashFileCorrupt, ErrorCategory.InvalidData),
-            FileErrorKind.HashFileNotOurs => (Ids.HashFileNotOurs, ErrorCategory.InvalidData),
-            FileErrorKind.HashFileNewerVersion => (Ids.HashFileNewerVersion, ErrorCategory.InvalidData),
+            FileErrorKind.DatabaseCorrupt => (Ids.DatabaseCorrupt, ErrorCategory.InvalidData),
+            FileErrorKind.DatabaseNotOurs => (Ids.DatabaseNotOurs, ErrorCategory.InvalidData),
+            FileErrorKind.DatabaseNewerVersion => (Ids.DatabaseNewerVersion, ErrorCategory.InvalidData),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

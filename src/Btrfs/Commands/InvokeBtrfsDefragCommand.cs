@@ -1,6 +1,9 @@
 namespace Btrfs.Commands
 {
+    using System;
+    using System.Collections.Generic;
     using System.Management.Automation;
+    using System.Threading;
     using Btrfs.Core;
     using Btrfs.Kernel;
 
@@ -9,13 +12,38 @@ namespace Btrfs.Commands
     /// new copy's extents exchanged in whole, the xfs_fsr way), leaving shared extents shared unless asked.
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "BtrfsDefrag", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "Invoke-BtrfsDefrag.md")]
-    [OutputType(typeof(DefragResult))]
-    public sealed class InvokeBtrfsDefragCommand : RecursiveFileCmdletBase
+    [OutputType(typeof(DefragResult), typeof(DefragRunSummary))]
+    public sealed class InvokeBtrfsDefragCommand : RecursiveFileCmdletBase, IDisposable
     {
+        private readonly List<(string Root, ulong FileSystemId)> roots = new();
         private ProgressBars? bars;
         private bool levelWarned;
+        private DefragState? state;
+        private DefragSchedule? schedule;
 
+        /// <summary>With -Recurse: stop when this much time is used (between steps, never inside an exchange), then report what is left.</summary>
+        [Parameter]
+        public TimeSpan MaxDuration { get; set; }
 
+        /// <summary>With -Recurse: the state file (SQLite) a stopped run resumes from; created when missing.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? StatePath { get; set; }
+
+        /// <summary>With -Recurse: at most this many whole passes over the tree in this run (default 1).</summary>
+        [Parameter]
+        [ValidateRange(1, 100)]
+        public int Passes { get; set; } = 1;
+
+        /// <summary>Files with fewer fragments than this are left alone (a scheduled run: default 2, every fragmented file; 1 with -Compress).</summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int MinimumFragments { get; set; } = 2;
+
+        /// <summary>Rewrite at most this many bytes per second.</summary>
+        [Parameter]
+        [ValidateRange(4096, long.MaxValue)]
+        public long MaxBytesPerSecond { get; set; }
 
         /// <summary>Extents shorter than this are rewritten (bytes; default 32 MiB). Binds Measure-Fragmentation's Threshold from the pipeline.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -70,8 +98,52 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("CompressionLevelWithoutCompress", "-CompressionLevel needs -Compress: the level belongs to the algorithm that recompresses the data."));
             }
 
+            bool scheduling = Bound(nameof(MaxDuration)) || Bound(nameof(StatePath)) || Bound(nameof(Passes));
+            if (scheduling && !Recursing)
+            {
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("ScheduleWithoutRecurse", "-MaxDuration, -StatePath and -Passes plan a run over a tree: give -Recurse (and a directory)."));
+            }
+
+            if (Bound(nameof(MaxDuration)) && MaxDuration <= TimeSpan.Zero)
+            {
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("MaxDurationNotPositive", "-MaxDuration must be longer than zero."));
+            }
+
+            if (StatePath is not null)
+            {
+                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(StatePath);
+                try
+                {
+                    state = DefragState.Open(path, readOnly: WhatIfInEffect);
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteWarning(ex.Message + " This run goes on without it: nothing is resumed, and nothing is recorded.");
+                }
+            }
+
             bars = new ProgressBars(this, "Invoke-BtrfsDefrag", 0x4446);
+            var options = new DefragScheduleOptions
+            {
+                MaxDuration = Bound(nameof(MaxDuration)) ? MaxDuration : null,
+                // Recompressing is worth it whatever the fragments: then every file counts unless told otherwise.
+                MinimumFragments = Bound(nameof(MinimumFragments)) || !Bound(nameof(Compress)) ? MinimumFragments : 1,
+                MaxBytesPerSecond = Bound(nameof(MaxBytesPerSecond)) ? MaxBytesPerSecond : null,
+                Passes = Passes,
+            };
+            Scheduled = scheduling;
+            ScheduleOptions = options;
         }
+
+        /// <inheritdoc/>
+        public void Dispose() => state?.Dispose();
+
+        /// <summary>A scheduled run over trees (-MaxDuration, -StatePath or -Passes with -Recurse): measured first, worst first, one summary.</summary>
+        private bool Scheduled { get; set; }
+
+        private DefragScheduleOptions ScheduleOptions { get; set; } = new();
+
+        private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
         /// <inheritdoc/>
         protected override void ProcessRecord()
@@ -88,11 +160,20 @@ namespace Btrfs.Commands
                 Flush = Flush.IsPresent,
                 IncludeShared = IncludeShared.IsPresent,
             };
+            schedule ??= new DefragSchedule(Options, ScheduleOptions, state);
             base.ProcessRecord();
         }
 
         /// <inheritdoc/>
-        protected override void EndProcessing() => bars?.Complete();
+        protected override void EndProcessing()
+        {
+            if (Scheduled && schedule is not null)
+            {
+                RunSchedule(schedule);
+            }
+
+            bars?.Complete();
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -101,6 +182,20 @@ namespace Btrfs.Commands
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "defragment", "defragment every file below it");
                 DefragOne(path);
+                return;
+            }
+
+            if (Scheduled)
+            {
+                // Measured now; defragmented worst first once every tree is measured (EndProcessing).
+                (ulong fs, bool foreign) = schedule!.TreeIdentity(path);
+                if (foreign)
+                {
+                    WriteWarning($"The state file '{state!.Path}' records trees of other filesystems only: nothing in it applies to '{path}', which starts at pass 1.");
+                }
+
+                roots.Add((path, fs));
+                MeasureTree(path, fs, again: false);
                 return;
             }
 
@@ -113,9 +208,153 @@ namespace Btrfs.Commands
             });
         }
 
+        private void MeasureTree(string root, ulong fs, bool again)
+        {
+            int pass = schedule!.PassOf(fs, root);
+            ForEachInTree(
+                root,
+                entry =>
+                {
+                    if (entry.Kind == WalkEntryKind.File && schedule.Consider(entry.Path, entry.Location, pass) is DefragResult skipped)
+                    {
+                        WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
+                    }
+                },
+                again);
+        }
+
+        /// <summary>The scheduled run: the measured files worst first, within the budget; passes; the summary.</summary>
+        private void RunSchedule(DefragSchedule run)
+        {
+            bool stoppedByBudget = false;
+            while (true)
+            {
+                stoppedByBudget = !DefragCandidates(run);
+                if (stoppedByBudget || WhatIfInEffect)
+                {
+                    break;
+                }
+
+                // Every file worth it was done: the pass is complete for every tree.
+                foreach ((string root, ulong fs) in roots)
+                {
+                    run.CompletePass(fs, root, run.PassOf(fs, root));
+                }
+
+                if (run.Summary.PassesCompleted >= Passes || run.BudgetSpent)
+                {
+                    break;
+                }
+
+                foreach ((string root, ulong fs) in roots)
+                {
+                    MeasureTree(root, fs, again: true);
+                }
+            }
+
+            DefragRunSummary summary = run.Finish(stoppedByBudget, stopped: false);
+            summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
+            summary.Pass = roots.Count > 0 ? run.PassOf(roots[0].FileSystemId, roots[0].Root) : 1;
+            WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(stoppedByBudget ? " (the budget ran out)" : string.Empty)}.");
+            WriteObject(summary);
+        }
+
+        /// <summary>Defragments the measured files worst first; false when the budget ran out first.</summary>
+        private bool DefragCandidates(DefragSchedule run)
+        {
+            foreach (DefragCandidate c in run.Ordered())
+            {
+                if (run.BudgetSpent)
+                {
+                    run.PutBack();
+                    return false;
+                }
+
+                using Defragmenter? d = run.Reopen(c);
+                if (d is null)
+                {
+                    WriteVerbose($"Skipping '{c.Path}': it changed or went since it was measured; the next run measures it again.");
+                    continue;
+                }
+
+                if (d.SkipReason is string reason)
+                {
+                    WriteVerbose($"Leaving '{c.Path}' alone: {reason}.");
+                    run.Skipped(c, d, reason);
+                    continue;
+                }
+
+                if (!Confirmed(d))
+                {
+                    continue;
+                }
+
+                bars!.StartFile(c.Path, d.BytesToRewrite);
+                run.StartRewriting();
+                DefragResult result;
+                using (CancellationTokenSource cts = run.TokenFor(StopToken))
+                {
+                    try
+                    {
+                        result = d.Run(
+                            done =>
+                            {
+                                bars.Report(done);
+                                run.Throttle(done, cts.Token);
+                            },
+                            cts.Token);
+                    }
+                    catch (OperationCanceledException) when (!StopToken.IsCancellationRequested)
+                    {
+                        WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps; the next run measures it again.");
+                        run.PutBack();
+                        return false;
+                    }
+                    catch (FileOperationException ex)
+                    {
+                        run.Summary.FilesFailed++;
+                        WriteError(ErrorRecords.From(ex));
+                        continue;
+                    }
+                    finally
+                    {
+                        bars.EndFile();
+                    }
+                }
+
+                run.Done(c, d, result);
+                WriteVerbose($"'{c.Path}': {result.ExtentsBefore} → {result.ExtentsAfter} extents, {result.FragmentsBefore} → {result.FragmentsAfter} fragments in {result.Duration.TotalSeconds:F2} s.");
+                WriteObject(result);
+            }
+
+            return true;
+        }
+
+        /// <summary>ShouldProcess with what it costs, and (unsharing without -Force) ShouldContinue.</summary>
+        private bool Confirmed(Defragmenter d)
+        {
+            if (!ShouldProcess(d.Path, Describe(d)))
+            {
+                return false;
+            }
+
+            return d.SharedBytesToUnshare <= 0 || Force.IsPresent || ConfirmSwitchedOff
+                || ShouldContinue(
+                    $"Rewriting '{d.Path}' stops {SizeFormatter.Format(d.SharedBytesToUnshare)} from being shared with reflink copies or snapshots: that much more space is used ({SizeFormatter.Format(d.AvailableBytes)} is free now). Continue?",
+                    "Unshare extents");
+        }
+
         private void DefragOne(string path, FileLocation? walked = null)
         {
             using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, Options) : Defragmenter.Prepare(path, Options);
+            if (d.SkipReason is null && Bound(nameof(MinimumFragments)) && d.FragmentsBefore < MinimumFragments)
+            {
+                string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {MinimumFragments}: left alone";
+                WriteVerbose($"Skipping '{path}': {why}.");
+                WriteObject(d.Skipped(why));
+                return;
+            }
+
             if (d.SkipReason is string reason)
             {
                 if (WhatIfInEffect)
@@ -137,15 +376,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            if (!ShouldProcess(path, Describe(d)))
-            {
-                return;
-            }
-
-            if (d.SharedBytesToUnshare > 0 && !Force.IsPresent && !ConfirmSwitchedOff
-                && !ShouldContinue(
-                    $"Rewriting '{path}' stops {SizeFormatter.Format(d.SharedBytesToUnshare)} from being shared with reflink copies or snapshots: that much more space is used ({SizeFormatter.Format(d.AvailableBytes)} is free now). Continue?",
-                    "Unshare extents"))
+            if (!Confirmed(d))
             {
                 return;
             }
@@ -157,16 +388,24 @@ namespace Btrfs.Commands
             }
 
             bars!.StartFile(path, d.BytesToRewrite);
+            schedule!.StartRewriting();
             DefragResult result;
             try
             {
-                result = d.Run(bars.Report, StopToken);
+                result = d.Run(
+                    done =>
+                    {
+                        bars.Report(done);
+                        schedule.Throttle(done, StopToken);
+                    },
+                    StopToken);
             }
             finally
             {
                 bars.EndFile();
             }
 
+            schedule.Done(result);
             WriteVerbose($"'{path}': {result.ExtentsBefore} → {result.ExtentsAfter} extents, {result.FragmentsBefore} → {result.FragmentsAfter} fragments in {result.Duration.TotalSeconds:F2} s.");
             WriteObject(result);
         }

@@ -93,12 +93,13 @@ namespace Btrfs.Commands
         /// directory below it (a directory before its contents), through the one
         /// <see cref="TreeWalker"/>. A failure on one entry, and a directory that cannot be read, is
         /// an error record and the walk goes on; symbolic links, FIFOs, devices and other filesystems
-        /// are skipped with a verbose message. Stops between entries on Ctrl+C.
+        /// are skipped with a verbose message. Stops between entries on Ctrl+C. <paramref name="again"/>
+        /// walks a tree this pipeline walked before once more (Invoke-BtrfsDefrag's next pass).
         /// </summary>
-        protected void ForEachInTree(string root, Action<WalkEntry> action)
+        protected void ForEachInTree(string root, Action<WalkEntry> action, bool again = false)
         {
             var walkedBefore = new HashSet<string>(StringComparer.Ordinal);
-            foreach (WalkEntry entry in Walk(root, walkedBefore))
+            foreach (WalkEntry entry in Walk(root, walkedBefore, again))
             {
                 StopToken.ThrowIfCancellationRequested();
                 switch (entry.Kind)
@@ -157,10 +158,10 @@ namespace Btrfs.Commands
         /// directory entered that an earlier walk in this pipeline started at; their paths are added to
         /// <paramref name="walkedBefore"/>. With <paramref name="walkedBefore"/> set, the walk counts as taken.
         /// </summary>
-        private IEnumerable<WalkEntry> Walk(string root, HashSet<string>? walkedBefore)
+        private IEnumerable<WalkEntry> Walk(string root, HashSet<string>? walkedBefore, bool again = false)
         {
             Func<string, FileStatus, int, bool>? enter = null;
-            if (EachFileOncePerPipeline)
+            if (EachFileOncePerPipeline && !again)
             {
                 WalkedTrees trees = Walked;
                 enter = (path, status, _) =>

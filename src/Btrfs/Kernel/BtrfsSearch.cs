@@ -274,7 +274,7 @@ namespace Btrfs.Kernel
     }
 
     /// <summary>A btrfs chunk: a range of logical addresses and where its stripes are.</summary>
-    internal readonly record struct BtrfsChunk(ulong Logical, ulong Length, ulong Type, ulong[] DeviceIds)
+    internal readonly record struct BtrfsChunk(ulong Logical, ulong Length, ulong Type, ulong[] DeviceIds, ulong[] DeviceOffsets)
     {
         internal ulong Profile => Type & Libc.BTRFS_BLOCK_GROUP_PROFILE_MASK;
 
@@ -289,12 +289,14 @@ namespace Btrfs.Kernel
                 // struct btrfs_chunk: length 0, owner 8, stripe_len 16, type 24, ..., num_stripes 44 (u16), stripes from 48 (32 bytes each, devid first).
                 int stripes = item.U16(44);
                 var devices = new ulong[stripes];
+                var offsets = new ulong[stripes];
                 for (int i = 0; i < stripes; i++)
                 {
                     devices[i] = item.U64(48 + (i * 32));
+                    offsets[i] = item.U64(48 + (i * 32) + 8);
                 }
 
-                chunks.Add(new BtrfsChunk(item.Offset, item.U64(0), item.U64(24), devices));
+                chunks.Add(new BtrfsChunk(item.Offset, item.U64(0), item.U64(24), devices, offsets));
             }
 
             return chunks;

@@ -114,13 +114,13 @@ namespace Btrfs.Core
         /// <summary>The filesystem committed again and again while its trees were being read, so no consistent reading was had.</summary>
         FileSystemKeptChanging,
 
-        /// <summary>A hash file (Find-BtrfsDuplicate -HashFile) is not a readable SQLite database, or its contents are damaged.</summary>
-        HashFileCorrupt,
+        /// <summary>A database file of the module (Find-BtrfsDuplicate -HashFile, Invoke-BtrfsDefrag -StatePath) is not a readable SQLite database, or its contents are damaged.</summary>
+        DatabaseCorrupt,
 
-        /// <summary>A hash file is a database, but not one this module wrote (another application's, or another format).</summary>
-        HashFileNotOurs,
+        /// <summary>A database file is a SQLite database, but not one of this module (another application's, or another kind).</summary>
+        DatabaseNotOurs,
 
-        /// <summary>A hash file was written by a newer version of the module, in a format this version does not know.</summary>
-        HashFileNewerVersion,
+        /// <summary>A database file was written by a newer version of the module, in a format this version does not know.</summary>
+        DatabaseNewerVersion,
     }
 }

@@ -382,7 +382,7 @@ namespace Btrfs.Tests
             File.CreateSymbolicLink(link, foreign);
             string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
 
-            foreach ((string path, string id) in new[] { (garbage, "HashFileCorrupt"), (foreign, "HashFileNotOurs"), (newer, "HashFileNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile") })
+            foreach ((string path, string id) in new[] { (garbage, "DatabaseCorrupt"), (foreign, "DatabaseNotOurs"), (newer, "DatabaseNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile") })
             {
                 string hash = File.Exists(path) ? FileFacts.Hash(path) : string.Empty;
                 var stamp = FileStatus.OfPath(path, followLinks: false);

@@ -316,5 +316,37 @@ namespace Btrfs.Tests
             Assert.Contains("swapfile", Assert.Single(d.Warnings).Message, StringComparison.Ordinal);
             Assert.Equal(act, FileFacts.Of(active.Path));
         }
+
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        [InlineData(TestFs.Ext4)]
+        public void TheResumeOffsetForHibernationIsWhereTheKernelFindsTheFirstPage(TestFs kind)
+        {
+            string path = Path.Combine(fs.NewDirectory(kind, "resume"), "swap.img");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 16MB", ("p", path));
+            Assert.Empty(r.Errors);
+            SwapfileStatus created = Assert.Single(r.Objects<SwapfileStatus>());
+            SwapfileStatus tested = Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>());
+            Assert.NotNull(created.ResumeOffset);
+            Assert.Equal(created.ResumeOffset, tested.ResumeOffset);
+
+            // btrfs: as btrfs-progs computes it (the first extent's logical address through the chunk map);
+            // xfs and ext4: FIEMAP's physical offset is the device's, in pages.
+            long expected = kind == TestFs.Btrfs
+                ? long.Parse(Shell.Run("btrfs", "inspect-internal", "map-swapfile", "-r", path).Trim(), System.Globalization.CultureInfo.InvariantCulture)
+                : Filefrag.Extents(path).First(e => e.Logical == 0).Physical / Environment.SystemPageSize;
+            Assert.Equal(expected, created.ResumeOffset);
+
+            // Not root on btrfs: the chunk map is out of reach, so no figure rather than a wrong one.
+            if (kind == TestFs.Btrfs)
+            {
+                Shell.Run("chown", "nobody", path);
+                using (Unprivileged.Begin())
+                {
+                    Assert.Null(Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>()).ResumeOffset);
+                }
+            }
+        }
     }
 }

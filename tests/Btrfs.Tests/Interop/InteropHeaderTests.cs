@@ -50,7 +50,7 @@ namespace Btrfs.Tests
                 {
                     "sizeof(struct statx)", "offsetof(struct statx, stx_atime)", "offsetof(struct statx, stx_ctime)",
                     "offsetof(struct statx, stx_mtime)", "offsetof(struct statx, stx_mnt_id)", "offsetof(struct statx, stx_attributes_mask)",
-                    "sizeof(struct statfs)", "offsetof(struct statfs, f_frsize)", "offsetof(struct statfs, f_flags)", "offsetof(struct statfs, f_bavail)",
+                    "sizeof(struct statfs)", "offsetof(struct statfs, f_frsize)", "offsetof(struct statfs, f_flags)", "offsetof(struct statfs, f_bavail)", "offsetof(struct statfs, f_fsid)",
                     "sizeof(struct btrfs_ioctl_get_subvol_info_args)", "offsetof(struct btrfs_ioctl_get_subvol_info_args, flags)",
                     "offsetof(struct btrfs_ioctl_get_subvol_info_args, name)",
                     "offsetof(struct dirent64, d_type)", "offsetof(struct dirent64, d_name)", "sizeof(struct timespec)",

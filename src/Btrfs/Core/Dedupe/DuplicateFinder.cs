@@ -145,7 +145,7 @@ namespace Btrfs.Core
                 {
                     read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
                 }
-                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.HashFileCorrupt or FileErrorKind.HashFileNotOurs or FileErrorKind.HashFileNewerVersion))
+                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.DatabaseCorrupt or FileErrorKind.DatabaseNotOurs or FileErrorKind.DatabaseNewerVersion))
                 {
                     skipped?.Invoke(ex);
                 }

@@ -33,8 +33,15 @@ namespace Btrfs.Core
         /// <summary>PRAGMA application_id of a hash file: "BtrH".</summary>
         internal const int ApplicationId = 0x42747248;
 
-        /// <summary>PRAGMA user_version: the format this version writes and reads.</summary>
-        internal const int FormatVersion = 1;
+        private static readonly ModuleDatabaseKind Kind = new(
+            "hash file",
+            "-HashFile",
+            ApplicationId,
+            1,
+            "CREATE TABLE files (fs INTEGER NOT NULL, inode INTEGER NOT NULL, block_size INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, "
+                + "path TEXT NOT NULL, hashed_at TEXT NOT NULL, hashes BLOB NOT NULL, present BLOB NOT NULL, checksum INTEGER NOT NULL, PRIMARY KEY (fs, inode, block_size)) WITHOUT ROWID",
+            "files",
+            new[] { "fs", "inode", "block_size", "size", "mtime_ns", "ctime_ns", "path", "hashed_at", "hashes", "present", "checksum" });
 
         private readonly SqliteConnection connection;
         private readonly SqliteCommand select;
@@ -73,38 +80,15 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Opens the hash file at the absolute <paramref name="path"/>, creating it (mode 0600) when there is
-        /// none. Refuses a symbolic link, anything but a regular file, a damaged database, another
-        /// application's database, and one written by a newer version (<see cref="FileOperationException"/>).
+        /// none (<see cref="ModuleDatabase"/>: a symbolic link, anything but a regular file, a damaged
+        /// database, another application's, or one of a newer version is refused untouched).
         /// </summary>
         internal static HashFile Open(string path)
         {
-            string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
-            using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, "Give -HashFile a path in an existing directory."))
-            {
-                SafeFileDescriptor? created = Names.TryCreateExclusive(parent, name, Convert.ToInt32("600", 8), out int errno);
-                if (created is not null)
-                {
-                    created.Dispose();
-                }
-                else if (errno != Errno.EEXIST)
-                {
-                    throw FileOperationException.FromErrno(errno, "open", path, "Cannot create the hash file");
-                }
-                else if (FileStatus.OfAt(parent, name) is not FileStatus st || !st.IsRegular)
-                {
-                    throw FileStatus.OfAt(parent, name) is FileStatus { IsSymbolicLink: true }
-                        ? new FileOperationException(FileErrorKind.IsSymbolicLink, 0, "open", path, $"The hash file '{path}' is a symbolic link: it is not followed. Give the path of the file itself.")
-                        : new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The hash file '{path}' is not a regular file. Give the path of a hash file, or of one to create.");
-                }
-            }
-
-            SqliteLibrary.Initialize();
-            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+            SqliteConnection connection = ModuleDatabase.Open(path, Kind)!;
             try
             {
-                connection.Open();
                 var file = new HashFile(path, connection);
-                file.Prepare();
                 foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
                 {
                     if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
@@ -114,11 +98,6 @@ namespace Btrfs.Core
                 }
 
                 return file;
-            }
-            catch (SqliteException ex)
-            {
-                connection.Dispose();
-                throw Damaged(path, ex);
             }
             catch
             {
@@ -187,9 +166,6 @@ namespace Btrfs.Core
             connection.Dispose();
         }
 
-        private static FileOperationException Damaged(string path, SqliteException ex) =>
-            new(FileErrorKind.HashFileCorrupt, 0, "sqlite", path, $"The hash file '{path}' cannot be used: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Move it away or delete it; the next search builds a new one.", ex);
-
         private static long Checksum(in HashFileKey key, int blockSize, byte[] hashes, byte[] present)
         {
             var x = new XxHash64();
@@ -218,48 +194,6 @@ namespace Btrfs.Core
             command.Parameters["$ctime"].Value = Nanoseconds(key.ChangeTime);
         }
 
-        /// <summary>Checks (or, for a new file, writes) the schema: ours, in a format this version knows.</summary>
-        private void Prepare()
-        {
-            // Nothing is written before the file is known to be ours (journal_mode = WAL rewrites the header).
-            long app = Scalar("PRAGMA application_id"), version = Scalar("PRAGMA user_version"), tables = Scalar("SELECT count(*) FROM sqlite_master");
-            if (app == 0 && version == 0 && tables == 0)
-            {
-                Execute("BEGIN IMMEDIATE");
-                Execute(
-                    "CREATE TABLE files (fs INTEGER NOT NULL, inode INTEGER NOT NULL, block_size INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, "
-                    + "path TEXT NOT NULL, hashed_at TEXT NOT NULL, hashes BLOB NOT NULL, present BLOB NOT NULL, checksum INTEGER NOT NULL, PRIMARY KEY (fs, inode, block_size)) WITHOUT ROWID");
-                Execute($"PRAGMA application_id = {ApplicationId}");
-                Execute($"PRAGMA user_version = {FormatVersion}");
-                Execute("COMMIT");
-                Journal();
-                return;
-            }
-
-            if (app != ApplicationId)
-            {
-                throw new FileOperationException(FileErrorKind.HashFileNotOurs, 0, "sqlite", Path, $"'{Path}' is a database, but not a hash file of Find-BtrfsDuplicate (application id {app}): it is left alone. Give another -HashFile path.");
-            }
-
-            if (version > FormatVersion)
-            {
-                throw new FileOperationException(FileErrorKind.HashFileNewerVersion, 0, "sqlite", Path, $"The hash file '{Path}' was written by a newer version of the module (format {version}; this version reads {FormatVersion}): it is left alone. Update the module, or give another -HashFile path.");
-            }
-
-            if (version != FormatVersion || Scalar("SELECT count(*) FROM pragma_table_info('files') WHERE name IN ('fs', 'inode', 'block_size', 'size', 'mtime_ns', 'ctime_ns', 'path', 'hashed_at', 'hashes', 'present', 'checksum')") != 11)
-            {
-                throw new FileOperationException(FileErrorKind.HashFileCorrupt, 0, "sqlite", Path, $"The hash file '{Path}' has lost its table of files (format {version}): it cannot be used. Move it away or delete it; the next search builds a new one.");
-            }
-
-            Journal();
-        }
-
-        private void Journal()
-        {
-            Execute("PRAGMA journal_mode = WAL");
-            Execute("PRAGMA synchronous = NORMAL");
-        }
-
         private T Guard<T>(Func<T> action)
         {
             try
@@ -268,7 +202,7 @@ namespace Btrfs.Core
             }
             catch (SqliteException ex)
             {
-                throw Damaged(Path, ex);
+                throw ModuleDatabase.Damaged(Path, Kind, ex);
             }
         }
 
@@ -277,18 +211,6 @@ namespace Btrfs.Core
             SqliteCommand c = connection.CreateCommand();
             c.CommandText = sql;
             return c;
-        }
-
-        private int Execute(string sql)
-        {
-            using SqliteCommand c = Command(sql);
-            return c.ExecuteNonQuery();
-        }
-
-        private long Scalar(string sql)
-        {
-            using SqliteCommand c = Command(sql);
-            return Convert.ToInt64(c.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 }

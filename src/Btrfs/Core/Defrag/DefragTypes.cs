@@ -119,4 +119,75 @@ namespace Btrfs.Core
         /// <summary>Wall time of the file's defragmentation, sync included.</summary>
         public TimeSpan Duration { get; init; }
     }
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag's summary of a scheduled run over a tree (-MaxDuration, -StatePath, -Passes):
+    /// what was measured, done and left alone, the bytes rewritten, the extents before and after, the time
+    /// used, and whether the budget stopped it and what is left for the next run.
+    /// </summary>
+    public sealed class DefragRunSummary
+    {
+        /// <summary>The trees walked.</summary>
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>Files measured in this run.</summary>
+        public int FilesMeasured { get; set; }
+
+        /// <summary>Files done in this pass by an earlier run and unchanged since: not measured again.</summary>
+        public int FilesAlreadyDone { get; set; }
+
+        /// <summary>Files defragmented.</summary>
+        public int FilesDefragmented { get; set; }
+
+        /// <summary>Files left alone: fewer fragments than -MinimumFragments.</summary>
+        public int FilesBelowMinimum { get; set; }
+
+        /// <summary>Files left alone for another reason (nothing to rewrite, shared, immutable, an active swapfile...).</summary>
+        public int FilesSkipped { get; set; }
+
+        /// <summary>Files that changed (or went) between the measurement and their turn: measured again next time.</summary>
+        public int FilesChanged { get; set; }
+
+        /// <summary>Files that failed (each with its error record).</summary>
+        public int FilesFailed { get; set; }
+
+        /// <summary>Files found worth defragmenting and not reached (the budget, or Ctrl+C).</summary>
+        public int FilesRemaining { get; set; }
+
+        /// <summary>Bytes those would rewrite.</summary>
+        public long BytesToRewrite { get; set; }
+
+        /// <summary>Bytes rewritten.</summary>
+        public long BytesRewritten { get; set; }
+
+        /// <summary>Extents of the files defragmented, before.</summary>
+        public long ExtentsBefore { get; set; }
+
+        /// <summary>Extents of the files defragmented, after.</summary>
+        public long ExtentsAfter { get; set; }
+
+        /// <summary>Fragments of the files defragmented, before.</summary>
+        public long FragmentsBefore { get; set; }
+
+        /// <summary>Fragments of the files defragmented, after.</summary>
+        public long FragmentsAfter { get; set; }
+
+        /// <summary>The pass the tree is in when the run ends (from the state file; 1 without one).</summary>
+        public int Pass { get; set; } = 1;
+
+        /// <summary>Whole passes completed in this run.</summary>
+        public int PassesCompleted { get; set; }
+
+        /// <summary>Time used.</summary>
+        public TimeSpan Duration { get; set; }
+
+        /// <summary>The budget (-MaxDuration) ran out before every file worth it was done.</summary>
+        public bool StoppedByBudget { get; set; }
+
+        /// <summary>Stopped by Ctrl+C.</summary>
+        public bool Stopped { get; set; }
+
+        /// <summary>The state file the next run resumes from (null without one).</summary>
+        public string? StatePath { get; set; }
+    }
 }

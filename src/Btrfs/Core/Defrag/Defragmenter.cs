@@ -40,6 +40,21 @@ namespace Btrfs.Core
         /// <summary>Bytes of shared extents that would be rewritten and stop sharing (new space used).</summary>
         public long SharedBytesToUnshare { get; private protected set; }
 
+        /// <summary>FIEMAP extents before (the plan's measurement).</summary>
+        public long ExtentsBefore => Before.ExtentCount;
+
+        /// <summary>Fragments (runs of physically contiguous extents) before.</summary>
+        public long FragmentsBefore => Before.FragmentCount;
+
+        /// <summary>The file as it was opened.</summary>
+        internal FileStatus Status => File.Status;
+
+        /// <summary>statfs f_fsid of the file's filesystem (what a state file keys files by, with the inode).</summary>
+        internal ulong FileSystemId => Files.FileSystemIdOf(File.Handle);
+
+        /// <summary>The file as it is now (after a defragmentation), or null when it cannot be examined.</summary>
+        internal FileStatus? StatusNow() => FileStatus.Of(File.Handle);
+
         /// <summary>Free space now.</summary>
         public long AvailableBytes { get; private protected set; }
 

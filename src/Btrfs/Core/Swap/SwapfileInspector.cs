@@ -31,6 +31,7 @@ namespace Btrfs.Core
             long covered = 0;
             bool unallocated = !fiemap, encoded = false, shared = false;
             var logicals = new List<ulong>();
+            ulong? firstPhysical = null; // where the file's first byte is (btrfs: its logical address)
             if (fiemap)
             {
                 // Dirty data is written back first (FIEMAP_FLAG_SYNC), as swapon itself does before it looks.
@@ -45,6 +46,11 @@ namespace Btrfs.Core
                     unallocated |= (e.Flags & (ExtentFlags.Delalloc | ExtentFlags.Unknown | ExtentFlags.DataInline)) != 0;
                     encoded |= (e.Flags & ExtentFlags.Encoded) != 0;
                     shared |= (e.Flags & ExtentFlags.Shared) != 0;
+                    if (e.Logical == 0 && (e.Flags & (ExtentFlags.Delalloc | ExtentFlags.Unknown | ExtentFlags.DataInline | ExtentFlags.Encoded)) == 0)
+                    {
+                        firstPhysical = e.Physical;
+                    }
+
                     if (btrfs && (e.Flags & ExtentFlags.Unknown) == 0)
                     {
                         logicals.Add(e.Physical);
@@ -57,6 +63,9 @@ namespace Btrfs.Core
             (bool oneDevice, bool singleProfile, string devicesNote) = btrfs ? Placement(file, logicals) : (true, true, string.Empty);
 
             int pageSize = Environment.SystemPageSize;
+            long? resumeOffset = firstPhysical is ulong at
+                ? (btrfs ? DeviceOffset(file, at) : (long)at) is long device ? device / pageSize : null
+                : null;
             SwapHeader? header = ReadHeader(file, pageSize);
             bool signature = header is { Version: 1 };
             bool sizeMatches = header is not null && (long)header.LastPage + 1 == file.Size / pageSize;
@@ -138,7 +147,24 @@ namespace Btrfs.Core
                 Uuid = header?.Uuid.ToString() ?? string.Empty,
                 Label = header?.Label ?? string.Empty,
                 Reason = reason,
+                ResumeOffset = resumeOffset,
             };
+        }
+
+        /// <summary>btrfs: the device offset of a logical address in a single-profile chunk (chunk tree: root only); null when it cannot be known.</summary>
+        private static long? DeviceOffset(OpenFile file, ulong logical)
+        {
+            try
+            {
+                BtrfsChunk? c = BtrfsChunk.ReadAll(file).Find(x => x.Contains(logical));
+                return c is BtrfsChunk chunk && chunk.Profile == 0 && chunk.DeviceOffsets.Length == 1
+                    ? (long)(chunk.DeviceOffsets[0] + (logical - chunk.Logical))
+                    : null;
+            }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AccessDenied)
+            {
+                return null;
+            }
         }
 
         /// <summary>

@@ -64,6 +64,13 @@ namespace Btrfs.Core
         /// <summary>"valid", or every failed rule with how to fix it.</summary>
         public string[] Reason { get; init; } = System.Array.Empty<string>();
 
+        /// <summary>
+        /// For hibernation: the resume_offset= kernel parameter, the physical offset on the device of the
+        /// file's first page in page-size units (as btrfs inspect-internal map-swapfile -r prints it).
+        /// Null when it cannot be known: no data at the start of the file, or (btrfs, not root) the chunk map is out of reach.
+        /// </summary>
+        public long? ResumeOffset { get; init; }
+
         /// <summary>The reason as one line (the rules joined with "; "), for CSV and logs.</summary>
         public string ReasonText => string.Join("; ", Reason);
     }

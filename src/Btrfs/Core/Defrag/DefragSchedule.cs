@@ -1,0 +1,285 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.Linq;
+    using System.Threading;
+    using Btrfs.Kernel;
+
+    /// <summary>How a scheduled run over a tree goes (Invoke-BtrfsDefrag -Recurse with -MaxDuration, -StatePath or -Passes).</summary>
+    public sealed record DefragScheduleOptions
+    {
+        /// <summary>Stop when this much time is used (between steps, never inside an exchange); null: no budget.</summary>
+        public TimeSpan? MaxDuration { get; init; }
+
+        /// <summary>Files with fewer fragments than this are left alone (not rewritten).</summary>
+        public int MinimumFragments { get; init; } = 2;
+
+        /// <summary>At most this many bytes rewritten per second (null: as fast as it goes).</summary>
+        public long? MaxBytesPerSecond { get; init; }
+
+        /// <summary>At most this many whole passes over the tree in one run.</summary>
+        public int Passes { get; init; } = 1;
+    }
+
+    /// <summary>A file measured in a scheduled run and found worth defragmenting.</summary>
+    internal sealed record DefragCandidate(string Path, FileStatus Status, ulong FileSystemId, long Extents, long Fragments, long BytesToRewrite, int Pass)
+    {
+        /// <summary>
+        /// The order of a run: fragments that can go per MiB rewritten ((fragments − 1) / MiB to rewrite,
+        /// at least 1 MiB counted): a file whose fragmentation is cheap to fix comes first.
+        /// </summary>
+        internal double Score => (Fragments - 1) / Math.Max(1.0, BytesToRewrite / 1048576.0);
+    }
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag's scheduled run over a tree, the xfs_fsr way: every file is measured first
+    /// (<see cref="Consider"/>: skipped when done in this pass and unchanged since, per the state file;
+    /// left alone under <see cref="DefragScheduleOptions.MinimumFragments"/> or when there is nothing to
+    /// rewrite), then the worth-while ones are defragmented worst first (<see cref="Ordered"/>, by
+    /// <see cref="DefragCandidate.Score"/>) until the budget is used; the rewrite rate is held under
+    /// <see cref="DefragScheduleOptions.MaxBytesPerSecond"/>. What was done goes to the state file file by
+    /// file, so a stopped, cancelled or killed run resumes where it was. Counts go to <see cref="Summary"/>.
+    /// </summary>
+    internal sealed class DefragSchedule
+    {
+        private readonly DefragOptions options;
+        private readonly DefragScheduleOptions schedule;
+        private readonly DefragState? state;
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private readonly List<DefragCandidate> candidates = new();
+        private readonly Dictionary<(ulong, string), int> passOfTree = new();
+        private readonly Stopwatch rewriteClock = new();
+        private long throttled;
+        private int handedOut;
+
+        internal DefragSchedule(DefragOptions options, DefragScheduleOptions schedule, DefragState? state)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(schedule.MinimumFragments, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(schedule.Passes, 1);
+            this.schedule = schedule;
+            this.state = state;
+
+            // Throttled: steps small enough (a quarter second's worth) that the rate holds over short spans,
+            // and btrfs writes each step back at once (otherwise the writes come later, all together).
+            this.options = schedule.MaxBytesPerSecond is long rate
+                ? options with { StepSize = Math.Clamp(rate / 4, 256 * 1024, options.StepSize), Flush = true }
+                : options;
+        }
+
+        /// <summary>The options the files are defragmented with (a smaller step when throttled).</summary>
+        internal DefragOptions Options => options;
+
+        /// <summary>The counts so far.</summary>
+        internal DefragRunSummary Summary { get; } = new();
+
+        /// <summary>The budget is used up.</summary>
+        internal bool BudgetSpent => schedule.MaxDuration is TimeSpan max && clock.Elapsed >= max;
+
+        /// <summary>Files measured and found worth defragmenting, not yet handed out.</summary>
+        internal int Pending => candidates.Count - handedOut;
+
+        /// <summary>Time used so far.</summary>
+        internal TimeSpan Elapsed => clock.Elapsed;
+
+        /// <summary>The pass the tree at <paramref name="root"/> (on the filesystem of <paramref name="fs"/>) is in, per the state file.</summary>
+        internal int PassOf(ulong fs, string root)
+        {
+            if (!passOfTree.TryGetValue((fs, root), out int pass))
+            {
+                (pass, _) = state?.PassOf(fs, root) ?? (1, 0);
+                state?.Begin(fs, root, pass);
+                passOfTree[(fs, root)] = pass;
+            }
+
+            return pass;
+        }
+
+        /// <summary>
+        /// Measures one file of the tree (never through a symbolic link; relative to its directory when
+        /// walked). Returns the result to report for a file left alone (null when it is a candidate, or was
+        /// done in this pass and is unchanged: then nothing is reported).
+        /// </summary>
+        internal DefragResult? Consider(string path, FileLocation? location, int pass)
+        {
+            FileStatus? st = location is FileLocation l ? FileStatus.OfAt(l.Directory, l.Name) : FileStatus.OfPath(path, followLinks: false);
+            if (st is not FileStatus status || !status.IsRegular)
+            {
+                return null; // gone (or replaced by something else) since the listing: nothing to do
+            }
+
+            using Defragmenter d = location is FileLocation at ? Defragmenter.Prepare(at, options) : Defragmenter.Prepare(path, options);
+            ulong fs = d.FileSystemId;
+            if (state?.IsDone(fs, status, pass) == true)
+            {
+                Summary.FilesAlreadyDone++;
+                return null;
+            }
+
+            Summary.FilesMeasured++;
+            if (d.FragmentsBefore < schedule.MinimumFragments)
+            {
+                Summary.FilesBelowMinimum++;
+                string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {schedule.MinimumFragments}: left alone";
+                state?.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore);
+                return d.Skipped(why);
+            }
+
+            if (d.SkipReason is string reason)
+            {
+                Summary.FilesSkipped++;
+                state?.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+                return d.Skipped(reason);
+            }
+
+            candidates.Add(new DefragCandidate(path, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));
+            Summary.BytesToRewrite += d.BytesToRewrite;
+            return null;
+        }
+
+        /// <summary>The candidates, worst first (highest <see cref="DefragCandidate.Score"/>; then more fragments; then by path). Each is taken off the list as it is handed out.</summary>
+        internal IEnumerable<DefragCandidate> Ordered()
+        {
+            candidates.Sort((x, y) =>
+            {
+                int c = y.Score.CompareTo(x.Score);
+                c = c != 0 ? c : y.Fragments.CompareTo(x.Fragments);
+                return c != 0 ? c : string.CompareOrdinal(x.Path, y.Path);
+            });
+            while (handedOut < candidates.Count)
+            {
+                yield return candidates[handedOut++];
+            }
+
+            candidates.Clear();
+            handedOut = 0;
+        }
+
+        /// <summary>The candidate last handed out was not finished (the budget ran out during it): it counts as remaining.</summary>
+        internal void PutBack() => handedOut = Math.Max(0, handedOut - 1);
+
+        /// <summary>The filesystem id (statfs f_fsid) of a tree's root, and whether the state file knows only other filesystems.</summary>
+        internal (ulong FileSystemId, bool StateIsForeign) TreeIdentity(string root)
+        {
+            using OpenFile f = OpenFile.Open(root, OpenOptions.AllowDirectory);
+            ulong fs = Files.FileSystemIdOf(f.Handle);
+            return (fs, state?.OnlyOtherFileSystems(fs) == true);
+        }
+
+        /// <summary>
+        /// Opens a candidate again for its turn: by its path, never through a symbolic link, and only if it
+        /// is still the inode measured (otherwise null: the next run measures what is there).
+        /// </summary>
+        internal Defragmenter? Reopen(DefragCandidate c)
+        {
+            Defragmenter d;
+            try
+            {
+                d = Defragmenter.Prepare(c.Path, options);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
+            {
+                Summary.FilesChanged++;
+                return null;
+            }
+
+            if (!d.Status.SameInode(c.Status))
+            {
+                d.Dispose();
+                Summary.FilesChanged++;
+                return null;
+            }
+
+            return d;
+        }
+
+        /// <summary>The token a file's defragmentation runs with: Ctrl+C, or the budget running out.</summary>
+        internal CancellationTokenSource TokenFor(CancellationToken stop)
+        {
+            var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            if (schedule.MaxDuration is TimeSpan max)
+            {
+                TimeSpan left = max - clock.Elapsed;
+                cts.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+
+            return cts;
+        }
+
+        /// <summary>
+        /// Holds the rewrite rate: called with a file's bytes done so far, it sleeps until the run's bytes
+        /// rewritten, divided by the time the run has rewritten for, are at most the limit. Cancellable.
+        /// </summary>
+        internal void Throttle(long fileBytesDone, CancellationToken cancel)
+        {
+            if (schedule.MaxBytesPerSecond is not long rate)
+            {
+                return;
+            }
+
+            long total = throttled + fileBytesDone;
+            TimeSpan due = TimeSpan.FromSeconds(total / (double)rate);
+            TimeSpan wait = due - rewriteClock.Elapsed;
+            if (wait > TimeSpan.Zero)
+            {
+                cancel.WaitHandle.WaitOne(wait);
+            }
+        }
+
+        /// <summary>Starts the rewrite clock (the first file's rewrite) if it is not running.</summary>
+        internal void StartRewriting()
+        {
+            if (!rewriteClock.IsRunning)
+            {
+                rewriteClock.Start();
+            }
+        }
+
+        /// <summary>Counts the bytes a file outside a scheduled run rewrote (for the throttle).</summary>
+        internal void Done(DefragResult result) => throttled += result.BytesRewritten;
+
+        /// <summary>Counts a file defragmented and records it (as it is now) in the state file.</summary>
+        internal void Done(DefragCandidate c, Defragmenter d, DefragResult result)
+        {
+            throttled += result.BytesRewritten;
+            Summary.FilesDefragmented++;
+            Summary.BytesRewritten += result.BytesRewritten;
+            Summary.BytesToRewrite -= c.BytesToRewrite;
+            Summary.ExtentsBefore += result.ExtentsBefore;
+            Summary.ExtentsAfter += result.ExtentsAfter;
+            Summary.FragmentsBefore += result.FragmentsBefore;
+            Summary.FragmentsAfter += result.FragmentsAfter;
+            FileStatus now = d.StatusNow() ?? d.Status;
+            state?.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter);
+        }
+
+        /// <summary>A candidate that, opened for its turn, had nothing left to do (or could not be): counted, and recorded as done.</summary>
+        internal void Skipped(DefragCandidate c, Defragmenter d, string reason)
+        {
+            Summary.FilesSkipped++;
+            Summary.BytesToRewrite -= c.BytesToRewrite;
+            state?.MarkDone(c.FileSystemId, d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+        }
+
+        /// <summary>A pass over the tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>
+        internal void CompletePass(ulong fs, string root, int pass)
+        {
+            state?.CompletePass(fs, root, pass);
+            passOfTree[(fs, root)] = pass + 1;
+            Summary.PassesCompleted++;
+        }
+
+        /// <summary>The summary, final: time used, and what is left.</summary>
+        internal DefragRunSummary Finish(bool stoppedByBudget, bool stopped)
+        {
+            Summary.Duration = clock.Elapsed;
+            Summary.StoppedByBudget = stoppedByBudget;
+            Summary.Stopped = stopped;
+            Summary.FilesRemaining = Pending;
+            Summary.BytesToRewrite = candidates.Skip(handedOut).Sum(c => c.BytesToRewrite);
+            Summary.StatePath = state?.Path;
+            return Summary;
+        }
+    }
+}

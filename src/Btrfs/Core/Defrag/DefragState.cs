@@ -1,0 +1,181 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Globalization;
+    using Btrfs.Kernel;
+    using Microsoft.Data.Sqlite;
+
+    /// <summary>
+    /// Invoke-BtrfsDefrag's state file (-StatePath): where a scheduled run over a tree stopped, so that
+    /// the next one resumes. A SQLite database (<see cref="ModuleDatabase"/>) with two tables:
+    /// <c>trees</c> (one row per filesystem and tree root: the pass it is in, passes completed) and
+    /// <c>files</c> (one row per file done in a pass: filesystem, inode, the pass, its size, modification
+    /// and change times after the work, what was done). A file done in the current pass whose inode,
+    /// size and times are unchanged is not measured again; a changed one is. Every row is committed as
+    /// soon as it is written, so Ctrl+C or kill -9 leave a file that opens with everything done before.
+    /// </summary>
+    internal sealed class DefragState : IDisposable
+    {
+        /// <summary>PRAGMA application_id of a state file: "BtrD".</summary>
+        internal const int ApplicationId = 0x42747244;
+
+        private static readonly ModuleDatabaseKind Kind = new(
+            "state file",
+            "-StatePath",
+            ApplicationId,
+            1,
+            "CREATE TABLE trees (fs INTEGER NOT NULL, root TEXT NOT NULL, pass INTEGER NOT NULL, passes_completed INTEGER NOT NULL, updated TEXT NOT NULL, PRIMARY KEY (fs, root)); "
+                + "CREATE TABLE files (fs INTEGER NOT NULL, inode INTEGER NOT NULL, pass INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, "
+                + "path TEXT NOT NULL, outcome TEXT NOT NULL, extents_before INTEGER NOT NULL, extents_after INTEGER NOT NULL, done_at TEXT NOT NULL, PRIMARY KEY (fs, inode)) WITHOUT ROWID",
+            "files",
+            new[] { "fs", "inode", "pass", "size", "mtime_ns", "ctime_ns", "path", "outcome", "extents_before", "extents_after", "done_at" });
+
+        private readonly SqliteConnection connection;
+        private readonly bool readOnly;
+
+        private DefragState(string path, SqliteConnection connection, bool readOnly)
+        {
+            Path = path;
+            this.connection = connection;
+            this.readOnly = readOnly;
+        }
+
+        /// <summary>The file's path.</summary>
+        internal string Path { get; }
+
+        /// <summary>
+        /// Opens (or creates) the state file; refusals as for <see cref="ModuleDatabase.Open"/>. With
+        /// <paramref name="readOnly"/> (-WhatIf) it is read, never created or written (null when there is none).
+        /// </summary>
+        internal static DefragState? Open(string path, bool readOnly = false) =>
+            ModuleDatabase.Open(path, Kind, readOnly) is SqliteConnection c ? new DefragState(path, c, readOnly) : null;
+
+        /// <summary>Whether the file records trees, none of them on the filesystem <paramref name="fs"/> (it was written for another filesystem).</summary>
+        internal bool OnlyOtherFileSystems(ulong fs) => Guard(() =>
+            ModuleDatabase.Scalar(connection, "SELECT count(*) FROM trees") > 0
+            && Scalar("SELECT count(*) FROM trees WHERE fs = $fs", ("$fs", (long)fs)) == 0);
+
+        /// <summary>The pass the tree at <paramref name="root"/> on <paramref name="fs"/> is in (1 for a tree not seen before), and how many it completed.</summary>
+        internal (int Pass, int Completed) PassOf(ulong fs, string root) => Guard(() =>
+        {
+            using SqliteCommand c = Command("SELECT pass, passes_completed FROM trees WHERE fs = $fs AND root = $root", ("$fs", (long)fs), ("$root", root));
+            using SqliteDataReader r = c.ExecuteReader();
+            return r.Read() ? (r.GetInt32(0), r.GetInt32(1)) : (1, 0);
+        });
+
+        /// <summary>Records that the tree finished <paramref name="pass"/>: the next run starts the one after.</summary>
+        internal void CompletePass(ulong fs, string root, int pass) => Guard(() =>
+        {
+            if (readOnly)
+            {
+                return 0;
+            }
+
+            using SqliteCommand c = Command(
+                "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $next, 1, $at) "
+                    + "ON CONFLICT (fs, root) DO UPDATE SET pass = $next, passes_completed = passes_completed + 1, updated = $at",
+                ("$fs", (long)fs),
+                ("$root", root),
+                ("$next", pass + 1),
+                ("$at", Now()));
+            return c.ExecuteNonQuery();
+        });
+
+        /// <summary>Records that the tree is in <paramref name="pass"/> (a tree seen for the first time).</summary>
+        internal void Begin(ulong fs, string root, int pass) => Guard(() =>
+        {
+            if (readOnly)
+            {
+                return 0;
+            }
+
+            using SqliteCommand c = Command(
+                "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $pass, 0, $at) ON CONFLICT (fs, root) DO NOTHING",
+                ("$fs", (long)fs),
+                ("$root", root),
+                ("$pass", pass),
+                ("$at", Now()));
+            return c.ExecuteNonQuery();
+        });
+
+        /// <summary>Whether the file <paramref name="st"/> was done in <paramref name="pass"/> and has not changed since.</summary>
+        internal bool IsDone(ulong fs, in FileStatus st, int pass)
+        {
+            FileStatus s = st;
+            return Guard(() => Scalar(
+                "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND pass = $pass AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime",
+                ("$fs", (long)fs),
+                ("$inode", (long)s.Inode),
+                ("$pass", pass),
+                ("$size", s.Size),
+                ("$mtime", Nanoseconds(s.ModifyTime)),
+                ("$ctime", Nanoseconds(s.ChangeTime))) > 0);
+        }
+
+        /// <summary>Records the file (as it is now, <paramref name="st"/>) as done in <paramref name="pass"/>, committed at once.</summary>
+        internal void MarkDone(ulong fs, in FileStatus st, int pass, string path, string outcome, long extentsBefore, long extentsAfter)
+        {
+            FileStatus s = st;
+            Guard(() =>
+            {
+                if (readOnly)
+                {
+                    return 0;
+                }
+
+                using SqliteCommand c = Command(
+                    "INSERT OR REPLACE INTO files (fs, inode, pass, size, mtime_ns, ctime_ns, path, outcome, extents_before, extents_after, done_at) "
+                        + "VALUES ($fs, $inode, $pass, $size, $mtime, $ctime, $path, $outcome, $before, $after, $at)",
+                    ("$fs", (long)fs),
+                    ("$inode", (long)s.Inode),
+                    ("$pass", pass),
+                    ("$size", s.Size),
+                    ("$mtime", Nanoseconds(s.ModifyTime)),
+                    ("$ctime", Nanoseconds(s.ChangeTime)),
+                    ("$path", path),
+                    ("$outcome", outcome),
+                    ("$before", extentsBefore),
+                    ("$after", extentsAfter),
+                    ("$at", Now()));
+                return c.ExecuteNonQuery();
+            });
+        }
+
+        /// <inheritdoc/>
+        public void Dispose() => connection.Dispose();
+
+        private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
+
+        private static string Now() => DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture);
+
+        private long Scalar(string sql, params (string Name, object Value)[] parameters)
+        {
+            using SqliteCommand c = Command(sql, parameters);
+            return Convert.ToInt64(c.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+
+        private SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
+        {
+            SqliteCommand c = connection.CreateCommand();
+            c.CommandText = sql;
+            foreach ((string name, object value) in parameters)
+            {
+                c.Parameters.AddWithValue(name, value);
+            }
+
+            return c;
+        }
+
+        private T Guard<T>(Func<T> action)
+        {
+            try
+            {
+                return action();
+            }
+            catch (SqliteException ex)
+            {
+                throw ModuleDatabase.Damaged(Path, Kind, ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.IO;
+    using System.Linq;
+    using Btrfs.Core;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+    using Xunit.Abstractions;
+
+    /// <summary>Invoke-BtrfsDefrag -Recurse as a scheduled run (#20): worst first, a time budget, a state file to resume from, a throttle.</summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ScheduledDefragTests(LoopFileSystems fs, ITestOutputHelper log)
+    {
+        /// <summary>Six fragmented files (more and more fragments), three that are not; the content of each.</summary>
+        private static Dictionary<string, string> Tree(string dir)
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                FileBuilder.Fragmented(Path.Combine(dir, $"frag{i}.img"), 4 << 20, 50 + (i * 60), seed: 40 + i);
+            }
+
+            for (int i = 0; i < 3; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"plain{i}.img"), FileBuilder.RandomBytes(2 << 20, 60 + i));
+            }
+
+            Shell.Run("sync");
+            return Directory.GetFiles(dir).ToDictionary(f => f, FileFacts.Hash);
+        }
+
+        private static List<DefragResult> Results(PwshResult r) => r.Output.Select(o => o.BaseObject).OfType<DefragResult>().ToList();
+
+        private static string Layout(string path) => string.Join(";", Filefrag.Extents(path).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
+
+        [SkippableFact]
+        public void ABudgetStopsTheRunAndTheNextOneFinishesWorstFirstWithoutRedoingAnything()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched");
+            Dictionary<string, string> hashes = Tree(dir);
+            Dictionary<string, string> plainLayout = hashes.Keys.Where(f => f.Contains("plain", StringComparison.Ordinal)).ToDictionary(f => f, Layout);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-state"), "defrag [state].db");
+
+            // A budget of 2.5 s at 4 MiB/s: about two of the six 4 MiB files.
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(first.Errors);
+            List<DefragResult> done1 = Results(first);
+            DefragRunSummary s1 = first.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            log.WriteLine(string.Join("\n", done1.Select(r => $"{r.Path} {r.FragmentsBefore} -> {r.FragmentsAfter} {r.BytesRewritten}")));
+            Assert.True(s1.StoppedByBudget);
+            Assert.InRange(done1.Count, 1, 4);
+            Assert.Equal(done1.Count, s1.FilesDefragmented);
+            Assert.Equal(6 - done1.Count, s1.FilesRemaining);
+            Assert.Equal(3, s1.FilesBelowMinimum);
+            Assert.Equal(9, s1.FilesMeasured);
+            Assert.InRange(s1.Duration.TotalSeconds, 2.0, 6.0);
+            Assert.Equal(1, s1.Pass);
+            Assert.All(done1, r => Assert.True(r.FragmentsAfter < r.FragmentsBefore, r.Path));
+
+            // Worst first: fragments that go per MiB rewritten never rise along the run.
+            double[] scores = done1.Select(r => (r.FragmentsBefore - 1) / Math.Max(1.0, r.BytesRewritten / 1048576.0)).ToArray();
+            Assert.Equal(scores.OrderByDescending(x => x), scores);
+            Assert.Contains("frag5.img", done1[0].Path, StringComparison.Ordinal);
+
+            // The next run (no budget) resumes: nothing done before is measured or done again; the pass completes.
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(second.Errors);
+            List<DefragResult> done2 = Results(second);
+            DefragRunSummary s2 = second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.False(s2.StoppedByBudget);
+            Assert.Equal(0, s2.FilesRemaining);
+            Assert.Equal(3 + done1.Count, s2.FilesAlreadyDone);
+            Assert.Equal(6 - done1.Count, s2.FilesMeasured);
+            Assert.Equal((1, 2), (s2.PassesCompleted, s2.Pass));
+            Assert.Empty(done1.Select(r => r.Path).Intersect(done2.Select(r => r.Path)));
+            Assert.Equal(hashes.Keys.Where(f => f.Contains("frag", StringComparison.Ordinal)).Order(StringComparer.Ordinal), done1.Concat(done2).Select(r => r.Path).Order(StringComparer.Ordinal));
+
+            // Data intact; the unfragmented files never rewritten (their extents where they were).
+            Assert.All(hashes, kv => Assert.Equal(kv.Value, FileFacts.Hash(kv.Key)));
+            Assert.All(plainLayout, kv => Assert.Equal(kv.Value, Layout(kv.Key)));
+
+            // The state file is plain SQLite: a row per file, the tree in pass 2.
+            Assert.Equal("9", Shell.Run("sqlite3", state, "SELECT count(*) FROM files").Trim());
+            Assert.Equal("2|1", Shell.Run("sqlite3", state, "SELECT pass, passes_completed FROM trees").Trim());
+        }
+
+        [SkippableFact]
+        public void AFileChangedBetweenRunsIsMeasuredAgainAndWhatIfChangesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-changed");
+            Tree(dir);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-changed-state"), "s.db");
+
+            // -WhatIf: says what it would do, worst first; creates no state file, rewrites nothing.
+            string before = Layout(Path.Combine(dir, "frag5.img"));
+            PwshResult preview = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -WhatIf", ("d", dir), ("s", state));
+            Assert.Empty(preview.Errors);
+            Assert.False(File.Exists(state));
+            Assert.Equal(before, Layout(Path.Combine(dir, "frag5.img")));
+            Assert.DoesNotContain(Results(preview), r => !r.Skipped);
+
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:01.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            List<DefragResult> done1 = Results(first);
+            Assert.NotEmpty(done1);
+
+            // One file done is written to again (fragmented anew): the next run measures and defragments it again.
+            string again = done1[0].Path;
+            byte[] block = FileBuilder.RandomBytes(4096, 99);
+            for (int i = 0; i < 200; i++)
+            {
+                FileBuilder.WriteAt(again, (i * 5 % 1024) * 4096L, block);
+            }
+
+            Shell.Run("sync");
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(second.Errors);
+            Assert.Contains(Results(second), r => r.Path == again);
+            DefragRunSummary s2 = second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(3 + done1.Count - 1, s2.FilesAlreadyDone);
+        }
+
+        [SkippableFact]
+        public void ADamagedForeignOrOtherFileSystemsStateFileIsReportedAndNeverTrusted()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-badstate");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 70);
+            string spare = fs.NewDirectory(TestFs.Btrfs, "sched-badstate-files");
+            string garbage = Path.Combine(spare, "garbage.db");
+            FileBuilder.WriteNew(garbage, FileBuilder.RandomBytes(16 << 10, 71));
+            string foreign = Path.Combine(spare, "foreign.db");
+            Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
+            foreach (string bad in new[] { garbage, foreign })
+            {
+                string hash = FileFacts.Hash(bad);
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -WhatIf", ("d", dir), ("s", bad));
+                Assert.Empty(r.Errors);
+                Assert.Contains("goes on without it", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+                Assert.Single(r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>());
+                Assert.Equal(hash, FileFacts.Hash(bad));
+            }
+
+            // A state file that records only a tree on xfs: said so, and nothing in it is used for the btrfs tree.
+            string onXfs = fs.NewDirectory(TestFs.Xfs, "sched-badstate");
+            FileBuilder.WriteNew(Path.Combine(onXfs, "x.img"), FileBuilder.RandomBytes(1 << 20, 72));
+            string xfsState = Path.Combine(spare, "xfs.db");
+            Assert.Empty(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", onXfs), ("s", xfsState)).Errors);
+            PwshResult other = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", xfsState));
+            Assert.Empty(other.Errors);
+            Assert.Contains("other filesystems only", Assert.Single(other.Warnings).Message, StringComparison.Ordinal);
+            Assert.Single(Results(other), r => !r.Skipped);
+
+            // Scheduling needs a tree.
+            PwshResult noRecurse = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxDuration 00:01:00 -Confirm:$false", ("f", Path.Combine(dir, "a.img")));
+            Assert.Equal(new[] { "ScheduleWithoutRecurse" }, noRecurse.ErrorIds);
+        }
+
+        [SkippableFact]
+        public void StoppingOrKillingAScheduledRunLeavesAStateFileToResumeFrom()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-stop");
+            Dictionary<string, string> hashes = Tree(dir);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-stop-state"), "s.db");
+            int Defragmented() => int.Parse(Shell.Run("sqlite3", state, "SELECT count(*) FROM files WHERE outcome NOT LIKE 'skipped%'").Trim(), CultureInfo.InvariantCulture);
+
+            // Ctrl+C while the second file is being rewritten: the first is recorded, the file opens.
+            bool stopped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MaxBytesPerSecond 4MB -Confirm:$false",
+                (ps, p) =>
+                {
+                    if (!stopped && p.StatusDescription?.StartsWith("File 2:", StringComparison.Ordinal) == true)
+                    {
+                        stopped = true;
+                        ps.BeginStop(null, null);
+                    }
+                },
+                ("d", dir),
+                ("s", state));
+            Assert.True(stopped && r.Stopped);
+            Assert.Equal("ok", Shell.Run("sqlite3", state, "PRAGMA integrity_check").Trim());
+            Assert.Equal(1, Defragmented());
+
+            // kill -9 during a later file, in a pwsh of its own: what was done stays recorded.
+            Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+            using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; Invoke-BtrfsDefrag -LiteralPath '{dir}' -Recurse -StatePath '{state}' -MaxBytesPerSecond 4MB -Confirm:$false"))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (clock.Elapsed < TimeSpan.FromSeconds(60) && Defragmented() < 3)
+                {
+                    System.Threading.Thread.Sleep(50);
+                }
+
+                child.Kill();
+            }
+
+            int recorded = Defragmented();
+            Assert.InRange(recorded, 3, 5);
+            Assert.Equal("ok", Shell.Run("sqlite3", state, "PRAGMA integrity_check").Trim());
+
+            // The next run finishes what is left, nothing twice; the data is intact.
+            PwshResult rest = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(rest.Errors);
+            Assert.Equal(6 - recorded, Results(rest).Count);
+            Assert.Equal(6, Defragmented());
+            Assert.All(hashes, kv => Assert.Equal(kv.Value, FileFacts.Hash(kv.Key)));
+        }
+
+        [SkippableFact]
+        public void TheThrottleHoldsTheRewriteRate()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-throttle");
+            try
+            {
+                FileBuilder.Fragmented(Path.Combine(dir, "big.img"), 48 << 20, 3000, seed: 80);
+                Shell.Run("sync");
+                string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(TestFs.Btrfs)) + "/stat";
+                long SectorsWritten() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[6], CultureInfo.InvariantCulture);
+
+                // 8 MiB/s: 48 MiB take about 6 s; the device's writes over the run hold the rate within 10 %.
+                long w0 = SectorsWritten();
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 8MB -Confirm:$false", ("f", Path.Combine(dir, "big.img")));
+                double seconds = clock.Elapsed.TotalSeconds;
+                Shell.Run("sync");
+                long written = (SectorsWritten() - w0) * 512;
+                Assert.Empty(r.Errors);
+                DefragResult result = Assert.Single(Results(r));
+                double rate = result.BytesRewritten / seconds, deviceRate = written / seconds;
+                log.WriteLine($"{result.BytesRewritten} bytes rewritten, {written} written to the device in {seconds:F2} s: {rate / 1048576:F2} MiB/s, device {deviceRate / 1048576:F2} MiB/s");
+                Assert.True(seconds >= 5, $"{seconds} s");
+                Assert.InRange(rate / (8 << 20), 0.9, 1.1);
+                Assert.InRange(deviceRate / (8 << 20), 0.9, 1.1);
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+}
