@@ -47,6 +47,7 @@ namespace Btrfs.Bench
                 "usage-variants" => InspectBench.UsageVariants(),
                 "subvolumes" => SubvolumeBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "subvolumes-memory" => SubvolumeBench.MemoryChild(args[1]),
+                "scheduled" => ScheduledDefragBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1),
                 "duplicates" => DuplicateBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1),
                 "duplicates-child" => DuplicateBench.Child(args[1]),
                 "owners" => InspectBench.Owners(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
@@ -58,7 +59,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | duplicates [runs] | all [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | duplicates [runs] | scheduled [runs] | all [runs]");
             return 2;
         }
 

@@ -77,7 +77,10 @@ namespace Btrfs.Bench
         /// block reserve set to 0 so nothing large stays free), every other one is deleted, the files are
         /// written into the gaps, and the rest of the filler is deleted so there is room to defragment.
         /// </summary>
-        private static void Fragmented(string mnt, params string[] files)
+        private static void Fragmented(string mnt, params string[] files) => Fragmented(mnt, files.Select(f => (f, FileSize)).ToArray());
+
+        /// <summary>As above, for files of the sizes given (multiples of 1 MiB).</summary>
+        internal static void Fragmented(string mnt, (string Path, long Size)[] files)
         {
             bool xfs = Program.Sh("stat", "-f", "-c", "%T", mnt).Trim() == "xfs";
             if (xfs)
@@ -126,10 +129,10 @@ namespace Btrfs.Bench
                 f.Flush(flushToDisk: true);
             }
 
-            foreach (string file in files)
+            foreach ((string file, long size) in files)
             {
                 using var f = new FileStream(file, FileMode.CreateNew, FileAccess.Write);
-                for (long done = 0; done < FileSize; done += data.Length)
+                for (long done = 0; done < size; done += data.Length)
                 {
                     data[0] = (byte)(done >> 20);
                     f.Write(data);
@@ -157,7 +160,11 @@ namespace Btrfs.Bench
         /// Makes one filesystem with the fragmented file, then a byte-for-byte copy of its image, and
         /// mounts both: the two tools start from identical layouts and identical free space.
         /// </summary>
-        private static void WithTwoIdenticalFileSystems(string kind, string size, Action<string, string> body)
+        private static void WithTwoIdenticalFileSystems(string kind, string size, Action<string, string> body) =>
+            WithTwoIdenticalFileSystems(kind, size, ma => Fragmented(ma, Path.Combine(ma, "vm.img")), (a, b) => body(Path.Combine(a, "vm.img"), Path.Combine(b, "vm.img")));
+
+        /// <summary>Two identical filesystems (the second a byte copy of the first after <paramref name="fill"/>), mounted; <paramref name="body"/> gets both mount points.</summary>
+        internal static void WithTwoIdenticalFileSystems(string kind, string size, Action<string> fill, Action<string, string> body)
         {
             string work = $"/tmp/btrfs-bench-{kind}-{Environment.ProcessId}";
             string a = Path.Combine(work, "a.img"), b = Path.Combine(work, "b.img");
@@ -177,7 +184,7 @@ namespace Btrfs.Bench
                 }
 
                 Program.Sh("mount", "-o", "loop", a, ma);
-                Fragmented(ma, Path.Combine(ma, "vm.img"));
+                fill(ma);
                 Program.Sh("umount", ma);
                 Program.Sh("cp", "--sparse=always", a, b);
                 if (kind == "xfs")
@@ -187,7 +194,7 @@ namespace Btrfs.Bench
 
                 Program.Sh("mount", "-o", "loop", a, ma);
                 Program.Sh("mount", "-o", "loop", b, mb);
-                body(Path.Combine(ma, "vm.img"), Path.Combine(mb, "vm.img"));
+                body(ma, mb);
             }
             finally
             {

@@ -125,7 +125,7 @@ namespace Btrfs.Commands
             {
                 // Ctrl+C: nothing was changed; the hash file keeps every file hashed so far (each committed when hashed).
             }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.DatabaseCorrupt)
+            catch (FileOperationException ex) when (ex.Operation == "sqlite")
             {
                 ThrowTerminatingError(ErrorRecords.From(ex));
             }

@@ -104,21 +104,30 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("ScheduleWithoutRecurse", "-MaxDuration, -StatePath and -Passes plan a run over a tree: give -Recurse (and a directory)."));
             }
 
-            if (Bound(nameof(MaxDuration)) && MaxDuration <= TimeSpan.Zero)
+            if (Bound(nameof(MaxDuration)) && (MaxDuration < TimeSpan.FromSeconds(1) || MaxDuration > TimeSpan.FromDays(24)))
             {
-                ThrowTerminatingError(ErrorRecords.ConflictingParameters("MaxDurationNotPositive", "-MaxDuration must be longer than zero."));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("MaxDurationOutOfRange", $"-MaxDuration {MaxDuration} is out of range: give from one second to 24 days, as a time span such as 02:00:00 or (New-TimeSpan -Hours 2) (a bare number is read as ticks of 100 ns)."));
             }
 
-            if (StatePath is not null)
+            if (StatePath is not null && WhatIfInEffect)
+            {
+                WriteVerbose($"-WhatIf: the state file '{StatePath}' is not opened (opening it could change it); every file is measured.");
+            }
+            else if (StatePath is not null)
             {
                 string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(StatePath);
                 try
                 {
-                    state = DefragState.Open(path, readOnly: WhatIfInEffect);
+                    state = DefragState.Open(path);
+                }
+                catch (FileOperationException ex) when (ex.Kind is FileErrorKind.DatabaseCorrupt or FileErrorKind.DatabaseNotOurs or FileErrorKind.DatabaseNewerVersion or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile)
+                {
+                    WriteWarning(ex.Message + " This run goes on without it: nothing is resumed, and nothing is recorded.");
                 }
                 catch (FileOperationException ex)
                 {
-                    WriteWarning(ex.Message + " This run goes on without it: nothing is resumed, and nothing is recorded.");
+                    // In use by another run, no permission, a full disk: running without it would redo the other run's work.
+                    ThrowTerminatingError(ErrorRecords.From(ex));
                 }
             }
 
@@ -210,17 +219,35 @@ namespace Btrfs.Commands
 
         private void MeasureTree(string root, ulong fs, bool again)
         {
-            int pass = schedule!.PassOf(fs, root);
-            ForEachInTree(
-                root,
-                entry =>
-                {
-                    if (entry.Kind == WalkEntryKind.File && schedule.Consider(entry.Path, entry.Location, pass) is DefragResult skipped)
+            if (schedule!.Summary.MeasuringStopped)
+            {
+                return;
+            }
+
+            int pass = schedule.PassOf(fs, root);
+            try
+            {
+                ForEachInTree(
+                    root,
+                    entry =>
                     {
-                        WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
-                    }
-                },
-                again);
+                        if (schedule.MeasuringBudgetSpent)
+                        {
+                            throw new MeasuringStopped();
+                        }
+
+                        if (entry.Kind == WalkEntryKind.File && schedule.Consider(entry.Path, entry.Location, pass) is DefragResult skipped)
+                        {
+                            WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
+                        }
+                    },
+                    again);
+            }
+            catch (MeasuringStopped)
+            {
+                schedule.Summary.MeasuringStopped = true;
+                WriteVerbose($"Half the budget went to measuring: the files measured are defragmented now; the next run measures on from where this one stopped (files recorded in the state file are not measured again).");
+            }
         }
 
         /// <summary>The scheduled run: the measured files worst first, within the budget; passes; the summary.</summary>
@@ -229,7 +256,7 @@ namespace Btrfs.Commands
             bool stoppedByBudget = false;
             while (true)
             {
-                stoppedByBudget = !DefragCandidates(run);
+                stoppedByBudget = !DefragCandidates(run) || run.Summary.MeasuringStopped;
                 if (stoppedByBudget || WhatIfInEffect)
                 {
                     break;
@@ -241,6 +268,7 @@ namespace Btrfs.Commands
                     run.CompletePass(fs, root, run.PassOf(fs, root));
                 }
 
+                run.Summary.PassesCompleted++;
                 if (run.Summary.PassesCompleted >= Passes || run.BudgetSpent)
                 {
                     break;
@@ -252,16 +280,21 @@ namespace Btrfs.Commands
                 }
             }
 
-            DefragRunSummary summary = run.Finish(stoppedByBudget, stopped: false);
+            DefragRunSummary summary = run.Finish(stoppedByBudget);
             summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
             summary.Pass = roots.Count > 0 ? run.PassOf(roots[0].FileSystemId, roots[0].Root) : 1;
             WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(stoppedByBudget ? " (the budget ran out)" : string.Empty)}.");
             WriteObject(summary);
         }
 
-        /// <summary>Defragments the measured files worst first; false when the budget ran out first.</summary>
+        /// <summary>
+        /// Defragments the measured files worst first; false when the budget ran out first. A file that
+        /// does not fit in the time left (at the rate seen so far) is left for the next run, and smaller
+        /// ones are tried; a file that fails is an error record, and the next one goes on.
+        /// </summary>
         private bool DefragCandidates(DefragSchedule run)
         {
+            bool leftOut = false;
             foreach (DefragCandidate c in run.Ordered())
             {
                 if (run.BudgetSpent)
@@ -270,63 +303,95 @@ namespace Btrfs.Commands
                     return false;
                 }
 
-                using Defragmenter? d = run.Reopen(c);
-                if (d is null)
+                if (!run.Fits(c))
                 {
-                    WriteVerbose($"Skipping '{c.Path}': it changed or went since it was measured; the next run measures it again.");
+                    WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {run.TimeLeft:hh\\:mm\\:ss} left.");
+                    run.LeaveForNextRun(c);
+                    leftOut = true;
                     continue;
                 }
 
-                if (d.SkipReason is string reason)
+                try
                 {
-                    WriteVerbose($"Leaving '{c.Path}' alone: {reason}.");
-                    run.Skipped(c, d, reason);
-                    continue;
-                }
-
-                if (!Confirmed(d))
-                {
-                    continue;
-                }
-
-                bars!.StartFile(c.Path, d.BytesToRewrite);
-                run.StartRewriting();
-                DefragResult result;
-                using (CancellationTokenSource cts = run.TokenFor(StopToken))
-                {
-                    try
+                    if (!DefragCandidate(run, c))
                     {
-                        result = d.Run(
-                            done =>
-                            {
-                                bars.Report(done);
-                                run.Throttle(done, cts.Token);
-                            },
-                            cts.Token);
-                    }
-                    catch (OperationCanceledException) when (!StopToken.IsCancellationRequested)
-                    {
-                        WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps; the next run measures it again.");
-                        run.PutBack();
                         return false;
                     }
-                    catch (FileOperationException ex)
-                    {
-                        run.Summary.FilesFailed++;
-                        WriteError(ErrorRecords.From(ex));
-                        continue;
-                    }
-                    finally
-                    {
-                        bars.EndFile();
-                    }
                 }
-
-                run.Done(c, d, result);
-                WriteVerbose($"'{c.Path}': {result.ExtentsBefore} → {result.ExtentsAfter} extents, {result.FragmentsBefore} → {result.FragmentsAfter} fragments in {result.Duration.TotalSeconds:F2} s.");
-                WriteObject(result);
+                catch (FileOperationException ex)
+                {
+                    run.Summary.FilesFailed++;
+                    WriteError(ErrorRecords.From(ex));
+                }
             }
 
+            return !leftOut;
+        }
+
+        /// <summary>One candidate's turn; false when the budget ran out during it.</summary>
+        private bool DefragCandidate(DefragSchedule run, DefragCandidate c)
+        {
+            using Defragmenter? d = run.Reopen(c);
+            if (d is null)
+            {
+                WriteVerbose($"Skipping '{c.Path}': it changed or went since it was measured; the next run measures it again.");
+                return true;
+            }
+
+            if (d.SkipReason is string reason)
+            {
+                WriteVerbose($"Leaving '{c.Path}' alone: {reason}.");
+                run.Skipped(c, d, reason);
+                return true;
+            }
+
+            if (!Confirmed(d))
+            {
+                return true;
+            }
+
+            bars!.StartFile(c.Path, d.BytesToRewrite);
+            run.StartRewriting();
+            long done = 0;
+            DefragResult result;
+            using (CancellationTokenSource cts = run.TokenFor(StopToken))
+            {
+                try
+                {
+                    result = d.Run(
+                        bytes =>
+                        {
+                            done = bytes;
+                            bars.Report(bytes);
+                            run.Throttle(bytes, cts.Token);
+                        },
+                        cts.Token);
+                    done = 0;
+                }
+                catch (OperationCanceledException) when (!StopToken.IsCancellationRequested)
+                {
+                    WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps; the next run measures it again.");
+                    run.PutBack();
+                    return false;
+                }
+                finally
+                {
+                    run.StopRewriting(done);
+                    bars.EndFile();
+                }
+            }
+
+            if (result.Skipped)
+            {
+                // Nothing was rewritten (no improvement possible, or a writer changed it while it was copied).
+                WriteVerbose($"Leaving '{c.Path}' alone: {result.Reason}.");
+                run.Skipped(c, d, result.Reason, record: !result.Reason.Contains("changed", StringComparison.Ordinal));
+                return true;
+            }
+
+            run.Done(c, d, result);
+            WriteVerbose($"'{c.Path}': {result.ExtentsBefore} → {result.ExtentsAfter} extents, {result.FragmentsBefore} → {result.FragmentsAfter} fragments in {result.Duration.TotalSeconds:F2} s.");
+            WriteObject(result);
             return true;
         }
 
@@ -346,7 +411,9 @@ namespace Btrfs.Commands
 
         private void DefragOne(string path, FileLocation? walked = null)
         {
-            using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, Options) : Defragmenter.Prepare(path, Options);
+            // Throttled: the schedule's options (small steps, each written back at once).
+            DefragOptions options = Bound(nameof(MaxBytesPerSecond)) ? schedule!.Options : Options;
+            using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, options) : Defragmenter.Prepare(path, options);
             if (d.SkipReason is null && Bound(nameof(MinimumFragments)) && d.FragmentsBefore < MinimumFragments)
             {
                 string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {MinimumFragments}: left alone";
@@ -402,6 +469,7 @@ namespace Btrfs.Commands
             }
             finally
             {
+                schedule.StopRewriting();
                 bars.EndFile();
             }
 
@@ -443,5 +511,10 @@ namespace Btrfs.Commands
 
             return text;
         }
+    }
+
+    /// <summary>Half the budget went to measuring: the walk stops (thrown through the walker, caught by the cmdlet).</summary>
+    internal sealed class MeasuringStopped : Exception
+    {
     }
 }

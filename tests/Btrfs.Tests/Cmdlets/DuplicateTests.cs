@@ -381,19 +381,36 @@ namespace Btrfs.Tests
             string link = Path.Combine(spare, "link.db");
             File.CreateSymbolicLink(link, foreign);
             string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
+            string empty = Path.Combine(spare, "empty.db");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            string emptyForeign = Path.Combine(spare, "empty-foreign.db");
+            Shell.Run("sqlite3", emptyForeign, "PRAGMA user_version = 0; VACUUM;");
 
-            foreach ((string path, string id) in new[] { (garbage, "DatabaseCorrupt"), (foreign, "DatabaseNotOurs"), (newer, "DatabaseNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile") })
+            // A hash file of ours whose -wal companion is a symbolic link someone planted: SQLite would write through it.
+            string planted = Path.Combine(spare, "planted.db");
+            Assert.Empty(Pwsh.Run("$null = Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", planted)).Errors);
+            string victim = Path.Combine(spare, "victim");
+            FileBuilder.WriteNew(victim, FileBuilder.RandomBytes(4096, 23));
+            File.CreateSymbolicLink(planted + "-wal", victim);
+
+            foreach ((string path, string id) in new[]
+            {
+                (garbage, "DatabaseCorrupt"), (foreign, "DatabaseNotOurs"), (newer, "DatabaseNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile"),
+                (empty, "DatabaseCorrupt"), (emptyForeign, "DatabaseNotOurs"), (planted, "NotRegularFile"),
+            })
             {
                 string hash = File.Exists(path) ? FileFacts.Hash(path) : string.Empty;
                 var stamp = FileStatus.OfPath(path, followLinks: false);
                 PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h; 'next'", ("d", dir), ("h", path));
                 Assert.Equal(new[] { id }, r.ErrorIds);
-                Assert.Equal(path, r.Errors[0].TargetObject);
+                Assert.Equal(path == planted ? planted + "-wal" : path, r.Errors[0].TargetObject);
                 Assert.Equal("next", r.Output.Single().BaseObject); // no group: the search never started
                 Assert.Equal(hash, File.Exists(path) ? FileFacts.Hash(path) : string.Empty);
                 Assert.Equal(stamp, FileStatus.OfPath(path, followLinks: false));
-                Assert.Empty(Directory.GetFiles(spare, "*-wal").Concat(Directory.GetFiles(spare, "*-shm")));
+                Assert.Equal(new[] { planted + "-wal" }, Directory.GetFiles(spare, "*-wal").Concat(Directory.GetFiles(spare, "*-shm")));
             }
+
+            Assert.Equal(FileBuilder.RandomBytes(4096, 23), File.ReadAllBytes(victim));
 
             // A row whose bytes were damaged (one hash changed behind the module's back) is not trusted:
             // that file is read again, and the groups are right.

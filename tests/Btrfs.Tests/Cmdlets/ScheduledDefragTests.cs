@@ -131,14 +131,31 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(garbage, FileBuilder.RandomBytes(16 << 10, 71));
             string foreign = Path.Combine(spare, "foreign.db");
             Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
-            foreach (string bad in new[] { garbage, foreign })
+            string empty = Path.Combine(spare, "empty.db");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            foreach (string bad in new[] { garbage, foreign, empty })
             {
                 string hash = FileFacts.Hash(bad);
-                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -WhatIf", ("d", dir), ("s", bad));
+                var stamp = Btrfs.Kernel.FileStatus.OfPath(bad, followLinks: false); // after the read above: atime as a reader leaves it
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", bad));
                 Assert.Empty(r.Errors);
                 Assert.Contains("goes on without it", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
                 Assert.Single(r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>());
                 Assert.Equal(hash, FileFacts.Hash(bad));
+                Assert.Equal(stamp, Btrfs.Kernel.FileStatus.OfPath(bad, followLinks: false));
+                Assert.Empty(Directory.GetFiles(spare, "*-wal").Concat(Directory.GetFiles(spare, "*-shm")));
+            }
+
+            // A state file another run holds: a terminating error before anything is done, not a run without it.
+            string busy = Path.Combine(spare, "busy.db");
+            Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 100000 -Confirm:$false", ("d", dir), ("s", busy)).Errors);
+            using (Btrfs.Core.DefragState anotherRun = Btrfs.Core.DefragState.Open(busy))
+            {
+                string layout = Layout(Path.Combine(dir, "a.img"));
+                PwshResult held = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", busy));
+                Assert.Equal(new[] { "FileInUse" }, held.ErrorIds);
+                Assert.Empty(held.Output);
+                Assert.Equal(layout, Layout(Path.Combine(dir, "a.img")));
             }
 
             // A state file that records only a tree on xfs: said so, and nothing in it is used for the btrfs tree.
@@ -146,6 +163,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(Path.Combine(onXfs, "x.img"), FileBuilder.RandomBytes(1 << 20, 72));
             string xfsState = Path.Combine(spare, "xfs.db");
             Assert.Empty(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", onXfs), ("s", xfsState)).Errors);
+            FileBuilder.Fragmented(Path.Combine(dir, "c.img"), 2 << 20, 100, seed: 73); // a.img was defragmented by the runs above
             PwshResult other = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", xfsState));
             Assert.Empty(other.Errors);
             Assert.Contains("other filesystems only", Assert.Single(other.Warnings).Message, StringComparison.Ordinal);
@@ -154,6 +172,9 @@ namespace Btrfs.Tests
             // Scheduling needs a tree.
             PwshResult noRecurse = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxDuration 00:01:00 -Confirm:$false", ("f", Path.Combine(dir, "a.img")));
             Assert.Equal(new[] { "ScheduleWithoutRecurse" }, noRecurse.ErrorIds);
+
+            // A bare number is ticks (360 µs): refused rather than a run that measures and does nothing.
+            Assert.Equal(new[] { "MaxDurationOutOfRange" }, Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 3600", ("d", dir)).ErrorIds);
         }
 
         [SkippableFact]

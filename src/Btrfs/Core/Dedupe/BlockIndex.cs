@@ -10,7 +10,7 @@ namespace Btrfs.Core
 
     /// <summary>
     /// Every hashed block of a search, for finding the hashes seen twice or more. Held in memory up to a
-    /// fixed number of blocks (48 bytes each); beyond that, everything is moved to a temporary SQLite
+    /// fixed number of blocks (64 bytes each: UInt128 is 16-byte aligned); beyond that, everything is moved to a temporary SQLite
     /// database on disk (a private one, deleted by SQLite as soon as it is opened: nothing is left behind,
     /// even by a killed process), sorted there with bounded memory, and read back in order. Either way,
     /// <see cref="Repeated"/> yields only the blocks whose hash occurs at least twice in their class,
@@ -38,6 +38,11 @@ namespace Btrfs.Core
             Count++;
             if (memory is not null)
             {
+                if (memory.Count == memory.Capacity && memory.Capacity < budget + 1)
+                {
+                    memory.Capacity = Math.Min(Math.Max(16, memory.Capacity * 2), budget + 1); // never past the budget
+                }
+
                 memory.Add(block);
                 if (memory.Count > budget)
                 {

@@ -19,14 +19,14 @@ namespace Btrfs.Core
     /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
     /// Blocks of zeros are left out (a hole does better). Blocks are only compared within one filesystem
     /// and, on btrfs, one checksum class (NOCOW files with NOCOW files), since only those can share.
-    /// Memory: the index of hashed blocks (48 bytes each) and the map of shared blocks already hashed are
+    /// Memory: the index of hashed blocks (64 bytes each) and the map of shared blocks already hashed are
     /// each held to <see cref="MemoryBlocks"/> entries; a larger index moves to a temporary database on disk
     /// (<see cref="BlockIndex"/>). What stays is per file (its name and status), per block of the file
     /// being read (34 bytes), and per block found twice or more (its group and disk address).
     /// </summary>
     internal sealed class DuplicateFinder
     {
-        /// <summary>Blocks held in memory before the index moves to disk (48 bytes each: 48 MiB, 128 GiB of data at 128 KiB blocks).</summary>
+        /// <summary>Blocks held in memory before the index moves to disk (64 bytes each: 64 MiB, 128 GiB of data at 128 KiB blocks).</summary>
         internal const int DefaultMemoryBlocks = 1 << 20;
 
         private const int ReadSize = 8 << 20;
@@ -145,7 +145,7 @@ namespace Btrfs.Core
                 {
                     read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
                 }
-                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.DatabaseCorrupt or FileErrorKind.DatabaseNotOurs or FileErrorKind.DatabaseNewerVersion))
+                catch (FileOperationException ex) when (ex.Operation != "sqlite")
                 {
                     skipped?.Invoke(ex);
                 }

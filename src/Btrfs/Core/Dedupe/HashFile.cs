@@ -78,6 +78,12 @@ namespace Btrfs.Core
         /// <summary>Files written (read and hashed, or their hashes changed).</summary>
         internal int Stored { get; private set; }
 
+        /// <summary>Files too large to record (more than <see cref="MaxBlocksPerRow"/> blocks): read again by every search.</summary>
+        internal int TooLarge { get; private set; }
+
+        /// <summary>The most blocks one row holds: 16 bytes each, well under SQLite's 1 GB limit on a value (31 M blocks: 3.7 TiB at 128 KiB).</summary>
+        internal const int MaxBlocksPerRow = 1 << 25;
+
         /// <summary>
         /// Opens the hash file at the absolute <paramref name="path"/>, creating it (mode 0600) when there is
         /// none (<see cref="ModuleDatabase"/>: a symbolic link, anything but a regular file, a damaged
@@ -85,7 +91,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static HashFile Open(string path)
         {
-            SqliteConnection connection = ModuleDatabase.Open(path, Kind)!;
+            SqliteConnection connection = ModuleDatabase.Open(path, Kind);
             try
             {
                 var file = new HashFile(path, connection);
@@ -121,8 +127,12 @@ namespace Btrfs.Core
                 return false;
             }
 
-            byte[] h = (byte[])row.GetValue(1), p = (byte[])row.GetValue(2);
-            long checksum = row.GetInt64(3);
+            // The file is the user's and SQLite's columns take any type: anything but the expected is a damaged row.
+            if (row.GetValue(1) is not byte[] h || row.GetValue(2) is not byte[] p || row.GetValue(3) is not long checksum)
+            {
+                return false;
+            }
+
             if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, h, p) != checksum)
             {
                 return false; // damaged, or written for another length: read the file again
@@ -142,6 +152,12 @@ namespace Btrfs.Core
         /// <summary>Records a file's hashes (replacing what was known of its inode), committed at once.</summary>
         internal void Put(in HashFileKey key, string path, int blockSize, UInt128[] hashes, byte[] present)
         {
+            if (hashes.Length > MaxBlocksPerRow)
+            {
+                TooLarge++;
+                return; // over SQLite's value size: read again next time rather than fail the search
+            }
+
             byte[] h = new byte[hashes.Length * 16];
             for (int b = 0; b < hashes.Length; b++)
             {
@@ -202,7 +218,7 @@ namespace Btrfs.Core
             }
             catch (SqliteException ex)
             {
-                throw ModuleDatabase.Damaged(Path, Kind, ex);
+                throw ModuleDatabase.Failed(Path, Kind, ex);
             }
         }
 

@@ -51,6 +51,9 @@ namespace Btrfs.Core
         private readonly List<DefragCandidate> candidates = new();
         private readonly Dictionary<(ulong, string), int> passOfTree = new();
         private readonly Stopwatch rewriteClock = new();
+        private readonly Dictionary<(uint, uint), ulong> fileSystemOfDevice = new();
+        private readonly HashSet<(ulong, ulong)> takenThisPass = new();
+        private readonly List<DefragCandidate> leftForNextRun = new();
         private long throttled;
         private int handedOut;
 
@@ -76,6 +79,12 @@ namespace Btrfs.Core
 
         /// <summary>The budget is used up.</summary>
         internal bool BudgetSpent => schedule.MaxDuration is TimeSpan max && clock.Elapsed >= max;
+
+        /// <summary>Half the budget went to measuring: the rest is kept for defragmenting (the next run measures on, skipping what is recorded).</summary>
+        internal bool MeasuringBudgetSpent => schedule.MaxDuration is TimeSpan max && clock.Elapsed >= max / 2;
+
+        /// <summary>Time left of the budget (null without one).</summary>
+        internal TimeSpan? TimeLeft => schedule.MaxDuration is TimeSpan max ? max - clock.Elapsed : null;
 
         /// <summary>Files measured and found worth defragmenting, not yet handed out.</summary>
         internal int Pending => candidates.Count - handedOut;
@@ -109,12 +118,25 @@ namespace Btrfs.Core
                 return null; // gone (or replaced by something else) since the listing: nothing to do
             }
 
+            // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
+            if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass) == true)
+            {
+                Summary.FilesAlreadyDone++;
+                return null;
+            }
+
             using Defragmenter d = location is FileLocation at ? Defragmenter.Prepare(at, options) : Defragmenter.Prepare(path, options);
             ulong fs = d.FileSystemId;
+            fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
             if (state?.IsDone(fs, status, pass) == true)
             {
                 Summary.FilesAlreadyDone++;
                 return null;
+            }
+
+            if (!takenThisPass.Add((fs, d.Status.Inode)))
+            {
+                return null; // another name of a file taken already (a hard link, or a tree inside another given)
             }
 
             Summary.FilesMeasured++;
@@ -153,8 +175,12 @@ namespace Btrfs.Core
             }
 
             candidates.Clear();
+            takenThisPass.Clear();
             handedOut = 0;
         }
+
+        /// <summary>A candidate that does not fit in the time left: not done in this run, counted as remaining.</summary>
+        internal void LeaveForNextRun(DefragCandidate c) => leftForNextRun.Add(c);
 
         /// <summary>The candidate last handed out was not finished (the budget ran out during it): it counts as remaining.</summary>
         internal void PutBack() => handedOut = Math.Max(0, handedOut - 1);
@@ -184,7 +210,9 @@ namespace Btrfs.Core
                 return null;
             }
 
-            if (!d.Status.SameInode(c.Status))
+            // The same inode, unchanged since it was measured (an inode number reused, or a file written
+            // meanwhile, is measured again by the next run), and still worth it.
+            if (!d.Status.SameContentStamp(c.Status) || d.FragmentsBefore < schedule.MinimumFragments)
             {
                 d.Dispose();
                 Summary.FilesChanged++;
@@ -227,13 +255,31 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Starts the rewrite clock (the first file's rewrite) if it is not running.</summary>
-        internal void StartRewriting()
+        /// <summary>Runs the rewrite clock (the throttle's time) while a file is rewritten.</summary>
+        internal void StartRewriting() => rewriteClock.Start();
+
+        /// <summary>Stops the rewrite clock between files (measuring, syncing and asking do not build up credit for a burst).</summary>
+        internal void StopRewriting(long bytesOfUnfinishedFile = 0)
         {
-            if (!rewriteClock.IsRunning)
+            rewriteClock.Stop();
+            throttled += bytesOfUnfinishedFile;
+        }
+
+        /// <summary>
+        /// Whether the candidate can be done in the time left, judged by the rate (the throttle's, or the one
+        /// seen so far in this run); true when there is no budget or no rate yet.
+        /// </summary>
+        internal bool Fits(DefragCandidate c)
+        {
+            if (TimeLeft is not TimeSpan left)
             {
-                rewriteClock.Start();
+                return true;
             }
+
+            double rate = schedule.MaxBytesPerSecond is long limit ? limit
+                : rewriteClock.Elapsed.TotalSeconds > 0.2 && throttled > 0 ? throttled / rewriteClock.Elapsed.TotalSeconds
+                : 0;
+            return rate <= 0 || c.BytesToRewrite / rate <= left.TotalSeconds;
         }
 
         /// <summary>Counts the bytes a file outside a scheduled run rewrote (for the throttle).</summary>
@@ -255,29 +301,30 @@ namespace Btrfs.Core
         }
 
         /// <summary>A candidate that, opened for its turn, had nothing left to do (or could not be): counted, and recorded as done.</summary>
-        internal void Skipped(DefragCandidate c, Defragmenter d, string reason)
+        internal void Skipped(DefragCandidate c, Defragmenter d, string reason, bool record = true)
         {
             Summary.FilesSkipped++;
             Summary.BytesToRewrite -= c.BytesToRewrite;
-            state?.MarkDone(c.FileSystemId, d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+            if (record)
+            {
+                state?.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+            }
         }
 
-        /// <summary>A pass over the tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>
+        /// <summary>A pass over one tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>
         internal void CompletePass(ulong fs, string root, int pass)
         {
             state?.CompletePass(fs, root, pass);
             passOfTree[(fs, root)] = pass + 1;
-            Summary.PassesCompleted++;
         }
 
         /// <summary>The summary, final: time used, and what is left.</summary>
-        internal DefragRunSummary Finish(bool stoppedByBudget, bool stopped)
+        internal DefragRunSummary Finish(bool stoppedByBudget)
         {
             Summary.Duration = clock.Elapsed;
             Summary.StoppedByBudget = stoppedByBudget;
-            Summary.Stopped = stopped;
-            Summary.FilesRemaining = Pending;
-            Summary.BytesToRewrite = candidates.Skip(handedOut).Sum(c => c.BytesToRewrite);
+            Summary.FilesRemaining = Pending + leftForNextRun.Count;
+            Summary.BytesToRewrite = candidates.Skip(handedOut).Concat(leftForNextRun).Sum(c => c.BytesToRewrite);
             Summary.StatePath = state?.Path;
             return Summary;
         }

@@ -31,24 +31,44 @@ namespace Btrfs.Core
             new[] { "fs", "inode", "pass", "size", "mtime_ns", "ctime_ns", "path", "outcome", "extents_before", "extents_after", "done_at" });
 
         private readonly SqliteConnection connection;
-        private readonly bool readOnly;
+        private readonly OpenFile lockHolder;
 
-        private DefragState(string path, SqliteConnection connection, bool readOnly)
+        private DefragState(string path, SqliteConnection connection, OpenFile lockHolder)
         {
             Path = path;
             this.connection = connection;
-            this.readOnly = readOnly;
+            this.lockHolder = lockHolder;
         }
 
         /// <summary>The file's path.</summary>
         internal string Path { get; }
 
         /// <summary>
-        /// Opens (or creates) the state file; refusals as for <see cref="ModuleDatabase.Open"/>. With
-        /// <paramref name="readOnly"/> (-WhatIf) it is read, never created or written (null when there is none).
+        /// Opens (or creates) the state file; refusals as for <see cref="ModuleDatabase.Open"/>. One run at a
+        /// time: the file is locked (flock, held until disposed; SQLite's own locks are fcntl locks, apart),
+        /// and a file another run holds is refused (InUse), so two runs never redo each other's work.
         /// </summary>
-        internal static DefragState? Open(string path, bool readOnly = false) =>
-            ModuleDatabase.Open(path, Kind, readOnly) is SqliteConnection c ? new DefragState(path, c, readOnly) : null;
+        internal static DefragState Open(string path)
+        {
+            SqliteConnection connection = ModuleDatabase.Open(path, Kind);
+            OpenFile? holder = null;
+            try
+            {
+                holder = OpenFile.Open(path, OpenOptions.NoFollow);
+                if (!Locks.TryLockExclusive(holder.Handle))
+                {
+                    throw new FileOperationException(FileErrorKind.InUse, 0, "flock", path, $"The state file '{path}' is in use by another Invoke-BtrfsDefrag run. Wait for it to finish, or give another -StatePath.");
+                }
+
+                return new DefragState(path, connection, holder);
+            }
+            catch
+            {
+                holder?.Dispose();
+                connection.Dispose();
+                throw;
+            }
+        }
 
         /// <summary>Whether the file records trees, none of them on the filesystem <paramref name="fs"/> (it was written for another filesystem).</summary>
         internal bool OnlyOtherFileSystems(ulong fs) => Guard(() =>
@@ -66,10 +86,6 @@ namespace Btrfs.Core
         /// <summary>Records that the tree finished <paramref name="pass"/>: the next run starts the one after.</summary>
         internal void CompletePass(ulong fs, string root, int pass) => Guard(() =>
         {
-            if (readOnly)
-            {
-                return 0;
-            }
 
             using SqliteCommand c = Command(
                 "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $next, 1, $at) "
@@ -84,10 +100,6 @@ namespace Btrfs.Core
         /// <summary>Records that the tree is in <paramref name="pass"/> (a tree seen for the first time).</summary>
         internal void Begin(ulong fs, string root, int pass) => Guard(() =>
         {
-            if (readOnly)
-            {
-                return 0;
-            }
 
             using SqliteCommand c = Command(
                 "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $pass, 0, $at) ON CONFLICT (fs, root) DO NOTHING",
@@ -118,10 +130,6 @@ namespace Btrfs.Core
             FileStatus s = st;
             Guard(() =>
             {
-                if (readOnly)
-                {
-                    return 0;
-                }
 
                 using SqliteCommand c = Command(
                     "INSERT OR REPLACE INTO files (fs, inode, pass, size, mtime_ns, ctime_ns, path, outcome, extents_before, extents_after, done_at) "
@@ -142,7 +150,11 @@ namespace Btrfs.Core
         }
 
         /// <inheritdoc/>
-        public void Dispose() => connection.Dispose();
+        public void Dispose()
+        {
+            connection.Dispose();
+            lockHolder.Dispose();
+        }
 
         private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
 
@@ -174,7 +186,7 @@ namespace Btrfs.Core
             }
             catch (SqliteException ex)
             {
-                throw ModuleDatabase.Damaged(Path, Kind, ex);
+                throw ModuleDatabase.Failed(Path, Kind, ex);
             }
         }
     }

@@ -184,8 +184,8 @@ namespace Btrfs.Core
         /// <summary>The budget (-MaxDuration) ran out before every file worth it was done.</summary>
         public bool StoppedByBudget { get; set; }
 
-        /// <summary>Stopped by Ctrl+C.</summary>
-        public bool Stopped { get; set; }
+        /// <summary>Half the budget went to measuring and the run stopped measuring there: the next run measures the rest (what is recorded is not measured again).</summary>
+        public bool MeasuringStopped { get; set; }
 
         /// <summary>The state file the next run resumes from (null without one).</summary>
         public string? StatePath { get; set; }

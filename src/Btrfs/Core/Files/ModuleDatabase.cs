@@ -27,49 +27,64 @@ namespace Btrfs.Core
     internal static class ModuleDatabase
     {
         /// <summary>
-        /// Opens (or creates) the database at the absolute <paramref name="path"/>. With
-        /// <paramref name="readOnly"/> (a -WhatIf run) nothing is created or written: null when there is no file.
+        /// Opens (or creates) the database at the absolute <paramref name="path"/>.
+        /// Before SQLite sees the path, the file is examined through a descriptor of our own (O_NOFOLLOW):
+        /// only a file this call created, or one whose SQLite header carries this kind's application id
+        /// and a format this version reads, is handed to SQLite; its companions (-journal, -wal, -shm)
+        /// must be absent or regular files; afterwards the path must still name the inode examined.
         /// </summary>
-        internal static SqliteConnection? Open(string path, ModuleDatabaseKind kind, bool readOnly = false)
+        internal static SqliteConnection Open(string path, ModuleDatabaseKind kind)
         {
+            SqliteLibrary.Initialize(); // first: a library that cannot load must not leave an empty file behind
             string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
+            bool created = false;
+            FileStatus examined;
             using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory."))
             {
                 int errno = FileStatus.OfAt(parent, name) is null ? Errno.ENOENT : Errno.EEXIST;
-                SafeFileDescriptor? created = readOnly ? null : Names.TryCreateExclusive(parent, name, Convert.ToInt32("600", 8), out errno);
-
-                if (created is not null)
+                SafeFileDescriptor? fresh = errno == Errno.EEXIST ? null : Names.TryCreateExclusive(parent, name, Convert.ToInt32("600", 8), out errno);
+                if (fresh is not null)
                 {
-                    created.Dispose();
-                }
-                else if (readOnly && errno == Errno.ENOENT)
-                {
-                    return null;
+                    using (fresh)
+                    {
+                        created = true;
+                        examined = FileStatus.Of(fresh) ?? throw new FileOperationException(FileErrorKind.IOError, 0, "statx", path, $"Cannot examine the new {kind.What} '{path}'.");
+                    }
                 }
                 else if (errno != Errno.EEXIST)
                 {
                     throw FileOperationException.FromErrno(errno, "open", path, $"Cannot create the {kind.What}");
                 }
-                else if (FileStatus.OfAt(parent, name) is not FileStatus { IsRegular: true })
+                else
                 {
-                    throw FileStatus.OfAt(parent, name) is FileStatus { IsSymbolicLink: true }
-                        ? new FileOperationException(FileErrorKind.IsSymbolicLink, 0, "open", path, $"The {kind.What} '{path}' is a symbolic link: it is not followed. Give the path of the file itself.")
-                        : new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The {kind.What} '{path}' is not a regular file. Give the path of a {kind.What}, or of one to create.");
+                    examined = Examine(parent, name, path, kind);
+                }
+
+                foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
+                {
+                    if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != examined.Uid))
+                    {
+                        throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path + suffix, $"'{path}{suffix}' beside the {kind.What} is not a regular file of the same owner (a link, or someone else's): SQLite would write through it. Nothing was changed; remove it, or give another {kind.Parameter} path.");
+                    }
                 }
             }
 
-            SqliteLibrary.Initialize();
-            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
             try
             {
                 connection.Open();
-                Prepare(connection, path, kind, readOnly);
+                if (FileStatus.OfPath(path, followLinks: false) is not FileStatus now || !now.SameInode(examined))
+                {
+                    throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"'{path}' was replaced while the {kind.What} was being opened: it is left alone. Run again.");
+                }
+
+                Prepare(connection, path, kind, created);
                 return connection;
             }
             catch (SqliteException ex)
             {
                 connection.Dispose();
-                throw Damaged(path, kind, ex);
+                throw Failed(path, kind, ex);
             }
             catch
             {
@@ -78,9 +93,59 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The error for a database SQLite cannot use (not a database, or damaged).</summary>
-        internal static FileOperationException Damaged(string path, ModuleDatabaseKind kind, SqliteException ex) =>
-            new(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' cannot be used: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Move it away or delete it; the next run builds a new one.", ex);
+        /// <summary>
+        /// The error for a SQLite failure: a file that is not a database or is damaged (DatabaseCorrupt,
+        /// "move it away"), one another process holds (InUse), no permission, a full disk, or an I/O error.
+        /// </summary>
+        internal static FileOperationException Failed(string path, ModuleDatabaseKind kind, SqliteException ex) => (ex.SqliteErrorCode & 0xFF) switch
+        {
+            11 or 26 => new(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' cannot be used: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Move it away or delete it; the next run builds a new one.", ex),
+            5 or 6 => new(FileErrorKind.InUse, 0, "sqlite", path, $"The {kind.What} '{path}' is in use by another process (SQLite error {ex.SqliteErrorCode}): another run is using it. Wait for it, or give another {kind.Parameter} path.", ex),
+            3 or 8 or 14 or 23 => new(FileErrorKind.AccessDenied, 0, "sqlite", path, $"Cannot use the {kind.What} '{path}': {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Check its permissions and those of its directory (SQLite writes -wal and -shm files beside it).", ex),
+            13 => new(FileErrorKind.InsufficientSpace, 0, "sqlite", path, $"The {kind.What} '{path}' cannot grow: the disk is full (SQLite error {ex.SqliteErrorCode}). Free some space.", ex),
+            _ => new(FileErrorKind.IOError, 0, "sqlite", path, $"The {kind.What} '{path}' failed: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}).", ex),
+        };
+
+        /// <summary>
+        /// An existing file, examined before SQLite is let near it: a regular file (never a link), whose
+        /// first 100 bytes are a SQLite header with this kind's application id (offset 68, big-endian) and a
+        /// format (user_version, offset 60) this version reads. Anything else is refused untouched.
+        /// </summary>
+        private static FileStatus Examine(SafeFileDescriptor parent, string name, string path, ModuleDatabaseKind kind)
+        {
+            if (FileStatus.OfAt(parent, name) is FileStatus { IsSymbolicLink: true })
+            {
+                throw new FileOperationException(FileErrorKind.IsSymbolicLink, 0, "open", path, $"The {kind.What} '{path}' is a symbolic link: it is not followed. Give the path of the file itself.");
+            }
+
+            using SafeFileDescriptor fd = Names.TryOpenForReading(parent, name)
+                ?? throw new FileOperationException(FileErrorKind.AccessDenied, 0, "open", path, $"Cannot open the {kind.What} '{path}' to examine it. Check its permissions.");
+            FileStatus st = FileStatus.Of(fd) ?? throw new FileOperationException(FileErrorKind.IOError, 0, "statx", path, $"Cannot examine the {kind.What} '{path}'.");
+            if (!st.IsRegular)
+            {
+                throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The {kind.What} '{path}' is not a regular file. Give the path of a {kind.What}, or of one to create.");
+            }
+
+            byte[] header = new byte[100];
+            int got = Files.ReadFullyAt(fd, header, 0, path, $"Cannot read the {kind.What}");
+            if (got < 100 || !header.AsSpan(0, 16).SequenceEqual("SQLite format 3\0"u8))
+            {
+                throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "open", path, $"'{path}' is not a SQLite database{(got == 0 ? " (it is empty)" : string.Empty)}, so it is not a {kind.What}: it is left alone. Move it away or delete it, or give another {kind.Parameter} path.");
+            }
+
+            int app = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(68)), version = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(60));
+            if (app != kind.ApplicationId)
+            {
+                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "open", path, $"'{path}' is a database, but not a {kind.What} of this module (application id {app}): it is left alone. Give another {kind.Parameter} path.");
+            }
+
+            if (version > kind.FormatVersion)
+            {
+                throw new FileOperationException(FileErrorKind.DatabaseNewerVersion, 0, "open", path, $"The {kind.What} '{path}' was written by a newer version of the module (format {version}; this version reads {kind.FormatVersion}): it is left alone. Update the module, or give another {kind.Parameter} path.");
+            }
+
+            return st;
+        }
 
         internal static int Execute(SqliteConnection connection, string sql)
         {
@@ -96,12 +161,10 @@ namespace Btrfs.Core
             return Convert.ToInt64(c.ExecuteScalar(), CultureInfo.InvariantCulture);
         }
 
-        /// <summary>Checks (or, for a new file, writes) the schema: ours, in a format this version knows.</summary>
-        private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind, bool readOnly)
+        /// <summary>Writes the schema of a file this call created; checks that of one examined as ours.</summary>
+        private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind, bool created)
         {
-            // Nothing is written before the file is known to be ours (journal_mode = WAL rewrites the header).
-            long app = Scalar(connection, "PRAGMA application_id"), version = Scalar(connection, "PRAGMA user_version"), tables = Scalar(connection, "SELECT count(*) FROM sqlite_master");
-            if (app == 0 && version == 0 && tables == 0 && !readOnly)
+            if (created)
             {
                 Execute(connection, "BEGIN IMMEDIATE");
                 Execute(connection, kind.Schema);
@@ -109,28 +172,19 @@ namespace Btrfs.Core
                 Execute(connection, $"PRAGMA user_version = {kind.FormatVersion}");
                 Execute(connection, "COMMIT");
             }
-            else if (app != kind.ApplicationId)
-            {
-                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "sqlite", path, $"'{path}' is a database, but not a {kind.What} of this module (application id {app}): it is left alone. Give another {kind.Parameter} path.");
-            }
-            else if (version > kind.FormatVersion)
-            {
-                throw new FileOperationException(FileErrorKind.DatabaseNewerVersion, 0, "sqlite", path, $"The {kind.What} '{path}' was written by a newer version of the module (format {version}; this version reads {kind.FormatVersion}): it is left alone. Update the module, or give another {kind.Parameter} path.");
-            }
             else
             {
                 string columns = string.Join(", ", Array.ConvertAll(kind.RequiredColumns, c => "'" + c + "'"));
-                if (version != kind.FormatVersion || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
+                long version = Scalar(connection, "PRAGMA user_version");
+                if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion
+                    || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
                 {
                     throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{kind.RequiredTable}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
                 }
             }
 
-            if (!readOnly)
-            {
-                Execute(connection, "PRAGMA journal_mode = WAL");
-                Execute(connection, "PRAGMA synchronous = NORMAL");
-            }
+            Execute(connection, "PRAGMA journal_mode = WAL");
+            Execute(connection, "PRAGMA synchronous = NORMAL");
         }
     }
 }

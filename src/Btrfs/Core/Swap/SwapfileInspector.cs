@@ -63,8 +63,9 @@ namespace Btrfs.Core
             (bool oneDevice, bool singleProfile, string devicesNote) = btrfs ? Placement(file, logicals) : (true, true, string.Empty);
 
             int pageSize = Environment.SystemPageSize;
-            long? resumeOffset = firstPhysical is ulong at
-                ? (btrfs ? DeviceOffset(file, at) : (long)at) is long device ? device / pageSize : null
+            // The kernel finds the header page by its device offset in pages: only a page-aligned start on one device has one.
+            long? resumeOffset = firstPhysical is ulong at && oneDevice
+                ? (btrfs ? DeviceOffset(file, at) : (long)at) is long device && device % pageSize == 0 ? device / pageSize : null
                 : null;
             SwapHeader? header = ReadHeader(file, pageSize);
             bool signature = header is { Version: 1 };
