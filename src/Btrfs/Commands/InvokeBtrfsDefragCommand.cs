@@ -233,7 +233,7 @@ namespace Btrfs.Commands
                     {
                         if (schedule.MeasuringBudgetSpent)
                         {
-                            throw new MeasuringStopped();
+                            throw new DefragMeasuringStopped();
                         }
 
                         if (entry.Kind == WalkEntryKind.File && schedule.Consider(entry.Path, entry.Location, pass) is DefragResult skipped)
@@ -243,7 +243,7 @@ namespace Btrfs.Commands
                     },
                     again);
             }
-            catch (MeasuringStopped)
+            catch (DefragMeasuringStopped)
             {
                 schedule.Summary.MeasuringStopped = true;
                 WriteVerbose($"Half the budget went to measuring: the files measured are defragmented now; the next run measures on from where this one stopped (files recorded in the state file are not measured again).");
@@ -511,10 +511,5 @@ namespace Btrfs.Commands
 
             return text;
         }
-    }
-
-    /// <summary>Half the budget went to measuring: the walk stops (thrown through the walker, caught by the cmdlet).</summary>
-    internal sealed class MeasuringStopped : Exception
-    {
     }
 }

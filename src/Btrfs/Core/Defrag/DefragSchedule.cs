@@ -329,4 +329,9 @@ namespace Btrfs.Core
             return Summary;
         }
     }
+
+    /// <summary>Half the budget went to measuring: the walk stops (thrown through the tree walker by the cmdlet's measuring step, caught by the cmdlet).</summary>
+    internal sealed class DefragMeasuringStopped : Exception
+    {
+    }
 }
