@@ -372,17 +372,12 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
             string spare = fs.NewDirectory(TestFs.Btrfs, "dup-badhash-db");
 
-            string garbage = Path.Combine(spare, "garbage.db");
-            FileBuilder.WriteNew(garbage, FileBuilder.RandomBytes(64 << 10, 22));
-            string foreign = Path.Combine(spare, "foreign.db");
-            Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
+            (string garbage, string foreign, string empty) = FileBuilder.NotOurDatabases(spare, 22);
             string newer = Path.Combine(spare, "newer.db");
             Shell.Run("sqlite3", newer, $"CREATE TABLE files (x); PRAGMA application_id = {HashFile.ApplicationId}; PRAGMA user_version = 99;");
             string link = Path.Combine(spare, "link.db");
             File.CreateSymbolicLink(link, foreign);
             string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
-            string empty = Path.Combine(spare, "empty.db");
-            FileBuilder.WriteNew(empty, Array.Empty<byte>());
             string emptyForeign = Path.Combine(spare, "empty-foreign.db");
             Shell.Run("sqlite3", emptyForeign, "PRAGMA user_version = 0; VACUUM;");
 

@@ -127,12 +127,7 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-badstate");
             FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 70);
             string spare = fs.NewDirectory(TestFs.Btrfs, "sched-badstate-files");
-            string garbage = Path.Combine(spare, "garbage.db");
-            FileBuilder.WriteNew(garbage, FileBuilder.RandomBytes(16 << 10, 71));
-            string foreign = Path.Combine(spare, "foreign.db");
-            Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
-            string empty = Path.Combine(spare, "empty.db");
-            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            (string garbage, string foreign, string empty) = FileBuilder.NotOurDatabases(spare, 71);
             foreach (string bad in new[] { garbage, foreign, empty })
             {
                 string hash = FileFacts.Hash(bad);

@@ -103,6 +103,20 @@ namespace Btrfs.Tests.Infrastructure
             return content;
         }
 
+        /// <summary>
+        /// Files a database parameter of the module (-HashFile, -StatePath) must refuse untouched, made in
+        /// <paramref name="dir"/>: random bytes, another application's SQLite database (made by the sqlite3
+        /// tool), and an empty file.
+        /// </summary>
+        internal static (string Garbage, string Foreign, string Empty) NotOurDatabases(string dir, int seed)
+        {
+            string garbage = Path.Combine(dir, "garbage.db"), foreign = Path.Combine(dir, "foreign.db"), empty = Path.Combine(dir, "empty.db");
+            WriteNew(garbage, RandomBytes(16 << 10, seed));
+            Shell.Run("sqlite3", foreign, "CREATE TABLE files (x); INSERT INTO files VALUES (1);");
+            WriteNew(empty, Array.Empty<byte>());
+            return (garbage, foreign, empty);
+        }
+
         internal static byte[] Fragmented(string path, int size, int writes, int seed = 3)
         {
             byte[] content = RandomBytes(size, seed);
