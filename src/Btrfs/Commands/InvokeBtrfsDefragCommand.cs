@@ -256,10 +256,11 @@ namespace Btrfs.Commands
             bool stoppedByBudget = false;
             while (true)
             {
+                int failedBefore = run.Summary.FilesFailed;
                 stoppedByBudget = !DefragCandidates(run) || run.Summary.MeasuringStopped;
-                if (stoppedByBudget || WhatIfInEffect)
+                if (stoppedByBudget || WhatIfInEffect || run.Summary.FilesFailed > failedBefore)
                 {
-                    break;
+                    break; // a pass with failures is not complete: the next run tries those files again in it
                 }
 
                 // Every file worth it was done: the pass is complete for every tree.

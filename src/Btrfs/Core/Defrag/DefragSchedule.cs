@@ -118,6 +118,11 @@ namespace Btrfs.Core
                 return null; // gone (or replaced by something else) since the listing: nothing to do
             }
 
+            if (state?.OwnFiles.Contains((status.DevMajor, status.DevMinor, status.Inode)) == true)
+            {
+                return null; // the state file itself (or its -wal, -shm): it changes while the run writes it
+            }
+
             // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
             if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass) == true)
             {

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using System.Globalization;
     using Btrfs.Kernel;
     using Microsoft.Data.Sqlite;
@@ -43,6 +44,9 @@ namespace Btrfs.Core
         /// <summary>The file's path.</summary>
         internal string Path { get; }
 
+        /// <summary>The inodes of the state file and its companions (-wal, -shm): a run leaves them alone, since they change while it runs.</summary>
+        internal HashSet<(uint, uint, ulong)> OwnFiles { get; } = new();
+
         /// <summary>
         /// Opens (or creates) the state file; refusals as for <see cref="ModuleDatabase.Open"/>. One run at a
         /// time: the file is locked (flock, held until disposed; SQLite's own locks are fcntl locks, apart),
@@ -60,7 +64,16 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.InUse, 0, "flock", path, $"The state file '{path}' is in use by another Invoke-BtrfsDefrag run. Wait for it to finish, or give another -StatePath.");
                 }
 
-                return new DefragState(path, connection, holder);
+                var state = new DefragState(path, connection, holder);
+                foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+                {
+                    if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
+                    {
+                        state.OwnFiles.Add((st.DevMajor, st.DevMinor, st.Inode));
+                    }
+                }
+
+                return state;
             }
             catch
             {

@@ -185,6 +185,11 @@ namespace Btrfs.Core
 
             Execute(connection, "PRAGMA journal_mode = WAL");
             Execute(connection, "PRAGMA synchronous = NORMAL");
+
+            // A write transaction now: the -wal and -shm files exist from here on, so a walk of the
+            // directory can know them (and leave them alone) from the start.
+            Execute(connection, "BEGIN IMMEDIATE");
+            Execute(connection, "COMMIT");
         }
     }
 }
