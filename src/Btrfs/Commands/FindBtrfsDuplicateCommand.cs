@@ -77,7 +77,8 @@ namespace Btrfs.Commands
             {
                 if (entry.Kind == WalkEntryKind.File)
                 {
-                    finder!.Add(entry.Path);
+                    // Relative to the walked directory: small files are not even opened.
+                    _ = entry.Location is FileLocation at ? finder!.Add(at) : finder!.Add(entry.Path);
                 }
             });
         }

@@ -88,6 +88,27 @@ namespace Btrfs.Core
         internal bool Add(string path)
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+            return Add(file);
+        }
+
+        /// <summary>
+        /// As <see cref="Add(string)"/>, for a file the tree walker found: its size is looked at relative to
+        /// its directory first (a file under <see cref="MinimumSize"/> is never opened), then it is opened
+        /// relative to that directory, never through a link, never by its path again.
+        /// </summary>
+        internal bool Add(FileLocation location)
+        {
+            if (FileStatus.OfAt(location.Directory, location.Name) is FileStatus { IsRegular: true } st && st.Size < MinimumSize)
+            {
+                return false;
+            }
+
+            using OpenFile file = OpenFile.Open(location, OpenOptions.NoFollow | OpenOptions.KnownRegular);
+            return Add(file);
+        }
+
+        private bool Add(OpenFile file)
+        {
             FileGuards.ThrowIfSwapfile(file, "look for duplicates in {0}");
             (uint, uint, ulong) inode = (file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode);
             if (file.Size < MinimumSize || hashFile?.OwnFiles.Contains(inode) == true || !inodes.Add(inode))
