@@ -4,7 +4,6 @@ namespace Btrfs.Interop
     using System.IO;
     using System.Linq;
     using System.Runtime.InteropServices;
-    using System.Threading;
 
     /// <summary>
     /// Where the native SQLite library (SQLitePCLRaw's e_sqlite3) is found: the module ships one build per

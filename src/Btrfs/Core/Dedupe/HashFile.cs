@@ -3,9 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Buffers.Binary;
     using System.Collections.Generic;
-    using System.IO;
     using System.IO.Hashing;
-    using Btrfs.Interop;
     using Btrfs.Kernel;
     using Microsoft.Data.Sqlite;
 
@@ -210,17 +208,7 @@ namespace Btrfs.Core
             command.Parameters["$ctime"].Value = Nanoseconds(key.ChangeTime);
         }
 
-        private T Guard<T>(Func<T> action)
-        {
-            try
-            {
-                return action();
-            }
-            catch (SqliteException ex)
-            {
-                throw ModuleDatabase.Failed(Path, Kind, ex);
-            }
-        }
+        private T Guard<T>(Func<T> action) => ModuleDatabase.Guard(Path, Kind, action);
 
         private SqliteCommand Command(string sql)
         {

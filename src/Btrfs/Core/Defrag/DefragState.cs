@@ -191,16 +191,6 @@ namespace Btrfs.Core
             return c;
         }
 
-        private T Guard<T>(Func<T> action)
-        {
-            try
-            {
-                return action();
-            }
-            catch (SqliteException ex)
-            {
-                throw ModuleDatabase.Failed(Path, Kind, ex);
-            }
-        }
+        private T Guard<T>(Func<T> action) => ModuleDatabase.Guard(Path, Kind, action);
     }
 }

@@ -147,6 +147,19 @@ namespace Btrfs.Core
             return st;
         }
 
+        /// <summary>Runs a statement of the file's, turning a SQLite failure into the module's error (<see cref="Failed"/>).</summary>
+        internal static T Guard<T>(string path, ModuleDatabaseKind kind, Func<T> action)
+        {
+            try
+            {
+                return action();
+            }
+            catch (SqliteException ex)
+            {
+                throw Failed(path, kind, ex);
+            }
+        }
+
         internal static int Execute(SqliteConnection connection, string sql)
         {
             using SqliteCommand c = connection.CreateCommand();
