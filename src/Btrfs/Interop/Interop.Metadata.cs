@@ -13,6 +13,10 @@ namespace Btrfs.Interop
             public long Nanoseconds;
         }
 
+        /// <summary>geteuid(2): the effective user id of this process (never fails).</summary>
+        [LibraryImport(Name, EntryPoint = "geteuid")]
+        internal static partial uint GetEuid();
+
         [LibraryImport(Name, EntryPoint = "fchown", SetLastError = true)]
         internal static partial int FChown(SafeFileDescriptor fd, uint owner, uint group);
 

@@ -388,10 +388,21 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(victim, FileBuilder.RandomBytes(4096, 23));
             File.CreateSymbolicLink(planted + "-wal", victim);
 
+            // A hash file of ours, but another user's (root must not trust what they wrote), and one anyone may write.
+            string mine = Path.Combine(spare, "mine.db");
+            Assert.Empty(Pwsh.Run("$null = Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", mine)).Errors);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(mine));
+            string others = Path.Combine(spare, "others.db"), shared = Path.Combine(spare, "shared.db");
+            File.Copy(mine, others);
+            File.Copy(mine, shared);
+            Shell.Run("chown", "65534:65534", others);
+            File.SetUnixFileMode(shared, File.GetUnixFileMode(shared) | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
+
             foreach ((string path, string id) in new[]
             {
                 (garbage, "DatabaseCorrupt"), (foreign, "DatabaseNotOurs"), (newer, "DatabaseNewerVersion"), (link, "PathIsSymbolicLink"), (directory, "NotRegularFile"),
-                (empty, "DatabaseCorrupt"), (emptyForeign, "DatabaseNotOurs"), (planted, "NotRegularFile"),
+                (empty, "DatabaseCorrupt"), (emptyForeign, "DatabaseNotOurs"), (planted, "NotRegularFile"), (others, "DatabaseNotOurs"), (shared, "DatabaseNotOurs"),
+                (spare + "/", "PathIsDirectory"),
             })
             {
                 string hash = File.Exists(path) ? FileFacts.Hash(path) : string.Empty;
@@ -399,6 +410,7 @@ namespace Btrfs.Tests
                 PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h; 'next'", ("d", dir), ("h", path));
                 Assert.Equal(new[] { id }, r.ErrorIds);
                 Assert.Equal(path == planted ? planted + "-wal" : path, r.Errors[0].TargetObject);
+                Assert.DoesNotContain(Directory.GetFiles(spare), f => f.Contains(TemporaryFile.Marker, StringComparison.Ordinal));
                 Assert.Equal("next", r.Output.Single().BaseObject); // no group: the search never started
                 Assert.Equal(hash, File.Exists(path) ? FileFacts.Hash(path) : string.Empty);
                 Assert.Equal(stamp, FileStatus.OfPath(path, followLinks: false));
@@ -426,6 +438,67 @@ namespace Btrfs.Tests
             PwshResult xfs = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", onXfs), ("h", good));
             Assert.Contains("of 2 files; 0 files unchanged", xfs.Verbose.Single().Message, StringComparison.Ordinal);
             Assert.Single(xfs.Objects<BtrfsDuplicateGroup>());
+        }
+
+        [SkippableFact]
+        public void AHashFileIsCreatedWholeOrNotAtAllAndTwoRunsStartingTogetherShareOne()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-create");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 41);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+
+            // A full disk while the new hash file is made: an error, and nothing left behind (no empty file
+            // that every later run would refuse); with space again, the next run makes it and uses it.
+            string full = fs.NewDirectory(TestFs.Btrfs, "dup-create-full");
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            try
+            {
+                string filler = Path.Combine(full, "filler");
+                Shell.Try("dd", "if=/dev/zero", "of=" + filler, "bs=4k");
+                string db = Path.Combine(full, "h.db");
+                PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h; 'next'", ("d", dir), ("h", db));
+                Assert.Equal(new[] { "InsufficientSpace" }, r.ErrorIds);
+                Assert.Equal(db, r.Errors[0].TargetObject);
+                Assert.Equal(new[] { "filler" }, Directory.GetFileSystemEntries(full).Select(Path.GetFileName));
+
+                File.Delete(filler);
+                PwshResult ok = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", db));
+                Assert.Empty(ok.Errors);
+                Assert.Single(ok.Objects<BtrfsDuplicateGroup>());
+                Assert.Equal(new[] { "h.db" }, Directory.GetFileSystemEntries(full).Select(Path.GetFileName));
+                Assert.Equal("2", Shell.Run("sqlite3", db, "SELECT count(*) FROM files").Trim());
+            }
+            finally
+            {
+                Shell.Try("umount", full);
+            }
+
+            // Two runs opening a path with no file yet at the same moment: both get the same complete file
+            // (before, the second could find the first one's still empty file and call it damaged).
+            string race = fs.NewDirectory(TestFs.Btrfs, "dup-create-race");
+            for (int i = 0; i < 20; i++)
+            {
+                string db = Path.Combine(race, $"h{i}.db");
+                using var barrier = new Barrier(2);
+                Exception?[] failed = new Exception?[2];
+                System.Threading.Tasks.Task[] both = Enumerable.Range(0, 2).Select(k => System.Threading.Tasks.Task.Run(() =>
+                {
+                    barrier.SignalAndWait();
+                    try
+                    {
+                        using HashFile h = HashFile.Open(db);
+                    }
+                    catch (Exception ex)
+                    {
+                        failed[k] = ex;
+                    }
+                })).ToArray();
+                System.Threading.Tasks.Task.WaitAll(both);
+                Assert.Equal(new Exception?[] { null, null }, failed);
+            }
+
+            Assert.Equal(Enumerable.Range(0, 20).Select(i => $"h{i}.db").Order(StringComparer.Ordinal), Directory.GetFileSystemEntries(race).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }
 
         [SkippableFact]

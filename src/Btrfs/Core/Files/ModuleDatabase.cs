@@ -28,38 +28,33 @@ namespace Btrfs.Core
     {
         /// <summary>
         /// Opens (or creates) the database at the absolute <paramref name="path"/>.
-        /// Before SQLite sees the path, the file is examined through a descriptor of our own (O_NOFOLLOW):
-        /// only a file this call created, or one whose SQLite header carries this kind's application id
-        /// and a format this version reads, is handed to SQLite; its companions (-journal, -wal, -shm)
-        /// must be absent or regular files; afterwards the path must still name the inode examined.
+        /// A new file is made complete under a hidden name of this run's (schema, application id and
+        /// format committed) and only then given the name, with link(2), which never replaces a file: a
+        /// failure (a full disk) leaves nothing behind, and a run that starts at the same moment either
+        /// finds no file or a complete one, never an empty one. Before SQLite sees the path, the file is
+        /// examined through a descriptor of our own (O_NOFOLLOW): the caller's own file, writable by no
+        /// one else, whose SQLite header carries this kind's application id and a format this version
+        /// reads; its companions (-journal, -wal, -shm) must be absent or regular files of the same owner;
+        /// afterwards the path must still name the inode examined.
         /// </summary>
         internal static SqliteConnection Open(string path, ModuleDatabaseKind kind)
         {
-            SqliteLibrary.Initialize(); // first: a library that cannot load must not leave an empty file behind
+            SqliteLibrary.Initialize(); // first: a library that cannot load must not leave a file behind
             string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
-            bool created = false;
             FileStatus examined;
             using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory."))
             {
-                int errno = FileStatus.OfAt(parent, name) is null ? Errno.ENOENT : Errno.EEXIST;
-                SafeFileDescriptor? fresh = errno == Errno.EEXIST ? null : Names.TryCreateExclusive(parent, name, Convert.ToInt32("600", 8), out errno);
-                if (fresh is not null)
+                if (name.Length == 0)
                 {
-                    using (fresh)
-                    {
-                        created = true;
-                        examined = FileStatus.Of(fresh) ?? throw new FileOperationException(FileErrorKind.IOError, 0, "statx", path, $"Cannot examine the new {kind.What} '{path}'.");
-                    }
-                }
-                else if (errno != Errno.EEXIST)
-                {
-                    throw FileOperationException.FromErrno(errno, "open", path, $"Cannot create the {kind.What}");
-                }
-                else
-                {
-                    examined = Examine(parent, name, path, kind);
+                    throw new FileOperationException(FileErrorKind.IsDirectory, Errno.EISDIR, "open", path, $"{kind.Parameter} '{path}' names a directory. Give the path of a {kind.What} (one is created when there is none).");
                 }
 
+                if (FileStatus.OfAt(parent, name) is null)
+                {
+                    CreateComplete(parent, dir, name, path, kind);
+                }
+
+                examined = Examine(parent, name, path, kind);
                 foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
                 {
                     if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != examined.Uid))
@@ -78,7 +73,7 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"'{path}' was replaced while the {kind.What} was being opened: it is left alone. Run again.");
                 }
 
-                Prepare(connection, path, kind, created);
+                Prepare(connection, path, kind);
                 return connection;
             }
             catch (SqliteException ex)
@@ -90,6 +85,46 @@ namespace Btrfs.Core
             {
                 connection.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// Makes a new, complete database (schema, application id, format) under a hidden name of this
+        /// run's in the open directory, then links it to <paramref name="name"/>. If another run linked one
+        /// first, that one stays and this one goes. Any failure removes what this call made, and only that.
+        /// </summary>
+        private static void CreateComplete(SafeFileDescriptor parent, string dir, string name, string path, ModuleDatabaseKind kind)
+        {
+            using TemporaryFile temp = TemporaryFile.Create(parent, dir, name, forceNamed: true, mode: Convert.ToInt32("600", 8));
+            string hidden = temp.CurrentName!;
+            try
+            {
+                using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = System.IO.Path.Combine(dir, hidden), Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+                connection.Open();
+                Execute(connection, "BEGIN IMMEDIATE");
+                Execute(connection, kind.Schema);
+                Execute(connection, $"PRAGMA application_id = {kind.ApplicationId}");
+                Execute(connection, $"PRAGMA user_version = {kind.FormatVersion}");
+                Execute(connection, "COMMIT");
+            }
+            catch (SqliteException ex)
+            {
+                throw Failed(path, kind, ex);
+            }
+            finally
+            {
+                // SQLite's rollback journal of the hidden name (gone after a commit; a failure can leave it):
+                // its name carries this run's stamp, so it is this call's.
+                _ = Names.TryRemove(parent, hidden + "-journal");
+            }
+
+            try
+            {
+                temp.LinkAsNew(name, path);
+            }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.AlreadyExists)
+            {
+                // Another run made it in the meantime, complete: that one is used; this one goes (Dispose).
             }
         }
 
@@ -124,6 +159,13 @@ namespace Btrfs.Core
             if (!st.IsRegular)
             {
                 throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The {kind.What} '{path}' is not a regular file. Give the path of a {kind.What}, or of one to create.");
+            }
+
+            uint me = Metadata.EffectiveUserId;
+            if (st.Uid != me || (st.Permissions & Convert.ToUInt32("022", 8)) != 0)
+            {
+                string why = st.Uid != me ? $"belongs to user {st.Uid}, not to the user running this (uid {me})" : $"can be written by other users (mode {Convert.ToString(st.Permissions, 8)})";
+                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "open", path, $"The {kind.What} '{path}' {why}: what it records decides what is read and done, so only the caller's own file, writable by no one else, is used. It is left alone. Give another {kind.Parameter} path (a new file is created with mode 0600).");
             }
 
             byte[] header = new byte[100];
@@ -174,26 +216,15 @@ namespace Btrfs.Core
             return Convert.ToInt64(c.ExecuteScalar(), CultureInfo.InvariantCulture);
         }
 
-        /// <summary>Writes the schema of a file this call created; checks that of one examined as ours.</summary>
-        private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind, bool created)
+        /// <summary>Checks the schema of a file examined as ours, then puts it in WAL mode.</summary>
+        private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind)
         {
-            if (created)
+            string columns = string.Join(", ", Array.ConvertAll(kind.RequiredColumns, c => "'" + c + "'"));
+            long version = Scalar(connection, "PRAGMA user_version");
+            if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion
+                || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
             {
-                Execute(connection, "BEGIN IMMEDIATE");
-                Execute(connection, kind.Schema);
-                Execute(connection, $"PRAGMA application_id = {kind.ApplicationId}");
-                Execute(connection, $"PRAGMA user_version = {kind.FormatVersion}");
-                Execute(connection, "COMMIT");
-            }
-            else
-            {
-                string columns = string.Join(", ", Array.ConvertAll(kind.RequiredColumns, c => "'" + c + "'"));
-                long version = Scalar(connection, "PRAGMA user_version");
-                if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion
-                    || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
-                {
-                    throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{kind.RequiredTable}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
-                }
+                throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{kind.RequiredTable}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
             }
 
             Execute(connection, "PRAGMA journal_mode = WAL");

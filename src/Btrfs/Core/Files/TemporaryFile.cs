@@ -43,6 +43,9 @@ namespace Btrfs.Core
 
         internal SafeFileDescriptor Handle { get; }
 
+        /// <summary>The hidden name the file has in its directory (null while it has none).</summary>
+        internal string? CurrentName => linkedName;
+
         /// <summary>The file was created with a hidden name (the filesystem has no O_TMPFILE, or one was asked for).</summary>
         internal bool WasNamedFromStart { get; private set; }
 
