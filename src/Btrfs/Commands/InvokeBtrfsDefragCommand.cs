@@ -225,6 +225,7 @@ namespace Btrfs.Commands
             }
 
             int pass = schedule.PassOf(fs, root);
+            int errorsBefore = TreeErrors;
             try
             {
                 ForEachInTree(
@@ -248,15 +249,20 @@ namespace Btrfs.Commands
                 schedule.Summary.MeasuringStopped = true;
                 WriteVerbose($"Half the budget went to measuring: the files measured are defragmented now; the next run measures on from where this one stopped (files recorded in the state file are not measured again).");
             }
+            finally
+            {
+                // A file (or directory) that could not be measured is a failure of this pass: it is not complete.
+                schedule.Summary.FilesFailed += TreeErrors - errorsBefore;
+            }
         }
 
         /// <summary>The scheduled run: the measured files worst first, within the budget; passes; the summary.</summary>
         private void RunSchedule(DefragSchedule run)
         {
             bool stoppedByBudget = false;
+            int failedBefore = 0; // files of this pass that failed, in measuring (before this) or defragmenting
             while (true)
             {
-                int failedBefore = run.Summary.FilesFailed;
                 stoppedByBudget = !DefragCandidates(run) || run.Summary.MeasuringStopped;
                 if (stoppedByBudget || WhatIfInEffect || run.Summary.FilesFailed > failedBefore)
                 {
@@ -275,6 +281,7 @@ namespace Btrfs.Commands
                     break;
                 }
 
+                failedBefore = run.Summary.FilesFailed;
                 foreach ((string root, ulong fs) in roots)
                 {
                     MeasureTree(root, fs, again: true);
@@ -284,7 +291,7 @@ namespace Btrfs.Commands
             DefragRunSummary summary = run.Finish(stoppedByBudget);
             summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
             summary.Pass = roots.Count > 0 ? run.PassOf(roots[0].FileSystemId, roots[0].Root) : 1;
-            WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(stoppedByBudget ? " (the budget ran out)" : string.Empty)}.");
+            WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(!stoppedByBudget ? string.Empty : run.BudgetSpent || run.Summary.MeasuringStopped ? " (the budget ran out)" : " (they do not fit in the time that was left)")}.");
             WriteObject(summary);
         }
 
@@ -306,6 +313,11 @@ namespace Btrfs.Commands
 
                 if (!run.Fits(c))
                 {
+                    if (run.NeverFits(c, out TimeSpan needed))
+                    {
+                        WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)run.Rate!.Value)}/s), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                    }
+
                     WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {run.TimeLeft:hh\\:mm\\:ss} left.");
                     run.LeaveForNextRun(c);
                     leftOut = true;
@@ -348,6 +360,7 @@ namespace Btrfs.Commands
 
             if (!Confirmed(d))
             {
+                run.LeaveForNextRun(c); // -WhatIf, or declined: not done, so it is what remains
                 return true;
             }
 

@@ -96,6 +96,9 @@ namespace Btrfs.Commands
         /// are skipped with a verbose message. Stops between entries on Ctrl+C. <paramref name="again"/>
         /// walks a tree this pipeline walked before once more (Invoke-BtrfsDefrag's next pass).
         /// </summary>
+        /// <summary>Error records <see cref="ForEachInTree"/> wrote (an entry that could not be read or processed).</summary>
+        protected int TreeErrors { get; private set; }
+
         protected void ForEachInTree(string root, Action<WalkEntry> action, bool again = false)
         {
             var walkedBefore = new HashSet<string>(StringComparer.Ordinal);
@@ -121,11 +124,13 @@ namespace Btrfs.Commands
                         }
                         catch (FileOperationException ex)
                         {
+                            TreeErrors++;
                             WriteError(ErrorRecords.From(ex));
                         }
 
                         break;
                     case WalkEntryKind.Error:
+                        TreeErrors++;
                         WriteError(ErrorRecords.From(entry.Error!));
                         break;
                     case WalkEntryKind.SymbolicLink:

@@ -13,9 +13,9 @@ namespace Btrfs.Interop
             public long Nanoseconds;
         }
 
-        /// <summary>geteuid(2): the effective user id of this process (never fails).</summary>
-        [LibraryImport(Name, EntryPoint = "geteuid")]
-        internal static partial uint GetEuid();
+        /// <summary>setfsuid(2): with an id that cannot be set (-1) it changes nothing and returns the calling thread's filesystem user id (the owner its new files get).</summary>
+        [LibraryImport(Name, EntryPoint = "setfsuid")]
+        internal static partial uint SetFsUid(uint fsuid);
 
         [LibraryImport(Name, EntryPoint = "fchown", SetLastError = true)]
         internal static partial int FChown(SafeFileDescriptor fd, uint owner, uint group);

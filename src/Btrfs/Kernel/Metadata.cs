@@ -5,8 +5,8 @@ namespace Btrfs.Kernel
     /// <summary>Owner, mode and times of an open file (fchown, fchmod, futimens) or of a name in an open directory, never following a link (fchownat, utimensat).</summary>
     internal static class Metadata
     {
-        /// <summary>The effective user id of this process (geteuid).</summary>
-        internal static uint EffectiveUserId => Libc.GetEuid();
+        /// <summary>The user the calling thread acts as on files (its filesystem user id: the effective one unless set apart), the owner its new files get.</summary>
+        internal static uint FileSystemUserId => Libc.SetFsUid(uint.MaxValue);
 
         internal static void SetOwner(SafeFileDescriptor fd, uint uid, uint gid, string path, string what, string? advice = null) =>
             Errno.Check(Libc.FChown(fd, uid, gid), "fchown", path, what, advice);

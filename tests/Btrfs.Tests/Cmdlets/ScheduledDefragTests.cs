@@ -100,6 +100,10 @@ namespace Btrfs.Tests
             Assert.False(File.Exists(state));
             Assert.Equal(before, Layout(Path.Combine(dir, "frag5.img")));
             Assert.DoesNotContain(Results(preview), r => !r.Skipped);
+            DefragRunSummary previewSummary = preview.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(0, previewSummary.FilesDefragmented);
+            Assert.True(previewSummary.FilesRemaining > 0, "what -WhatIf would rewrite is what remains");
+            Assert.True(previewSummary.BytesToRewrite > 0);
 
             PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:01.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             List<DefragResult> done1 = Results(first);
@@ -128,7 +132,16 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 70);
             string spare = fs.NewDirectory(TestFs.Btrfs, "sched-badstate-files");
             (string garbage, string foreign, string empty) = FileBuilder.NotOurDatabases(spare, 71);
-            foreach (string bad in new[] { garbage, foreign, empty })
+
+            // A state file of ours, but another user's (what it records would decide what root rewrites), and one anyone may write.
+            string valid = Path.Combine(spare, "valid.db");
+            Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 100000 -Confirm:$false", ("d", dir), ("s", valid)).Errors);
+            string others = Path.Combine(spare, "others.db"), shared = Path.Combine(spare, "shared.db");
+            File.Copy(valid, others);
+            File.Copy(valid, shared);
+            Shell.Run("chown", "65534:65534", others);
+            File.SetUnixFileMode(shared, File.GetUnixFileMode(shared) | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
+            foreach (string bad in new[] { garbage, foreign, empty, others, shared })
             {
                 string hash = FileFacts.Hash(bad);
                 var stamp = Btrfs.Kernel.FileStatus.OfPath(bad, followLinks: false); // after the read above: atime as a reader leaves it
@@ -170,6 +183,44 @@ namespace Btrfs.Tests
 
             // A bare number is ticks (360 µs): refused rather than a run that measures and does nothing.
             Assert.Equal(new[] { "MaxDurationOutOfRange" }, Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 3600", ("d", dir)).ErrorIds);
+        }
+
+        [SkippableFact]
+        public void AFileThatCannotBeMeasuredFailsThePassAndAFileNoBudgetCanHoldIsSaidSo()
+        {
+            // Files nobody may open for writing, measured by nobody: an error each, counted as failed, and the
+            // pass is not recorded complete (the next run tries them again in it).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 80);
+            FileBuilder.Fragmented(Path.Combine(dir, "b.img"), 2 << 20, 100, seed: 81);
+            string stateDir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured-state");
+            Shell.Run("chown", "65534:65534", stateDir);
+            string state = Path.Combine(stateDir, "s.db");
+            PwshResult asNobody;
+            using (Unprivileged.Begin())
+            {
+                asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            }
+
+            Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, asNobody.ErrorIds);
+            DefragRunSummary failed = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(2, failed.FilesFailed);
+            Assert.Equal(0, failed.PassesCompleted);
+            Assert.Equal("0", Shell.Run("sqlite3", state, "SELECT count(*) FROM trees WHERE passes_completed > 0").Trim());
+
+            // A file that needs more than the whole budget at the throttle's rate: left, and said so (a warning
+            // that no run with this budget can do it), not "the budget ran out" after half of it.
+            string big = fs.NewDirectory(TestFs.Btrfs, "sched-neverfits");
+            FileBuilder.Fragmented(Path.Combine(big, "big.img"), 8 << 20, 400, seed: 82);
+            string layout = Layout(Path.Combine(big, "big.img"));
+            PwshResult never = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:03 -MaxBytesPerSecond 1MB -Confirm:$false -Verbose", ("d", big));
+            Assert.Empty(never.Errors);
+            Assert.Contains("no run with this budget can defragment it", Assert.Single(never.Warnings).Message, StringComparison.Ordinal);
+            DefragRunSummary left = never.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(0, left.FilesDefragmented);
+            Assert.Equal(1, left.FilesRemaining);
+            Assert.DoesNotContain(never.Verbose, v => v.Message.Contains("the budget ran out", StringComparison.Ordinal));
+            Assert.Equal(layout, Layout(Path.Combine(big, "big.img")));
         }
 
         [SkippableFact]

@@ -274,18 +274,25 @@ namespace Btrfs.Core
         /// Whether the candidate can be done in the time left, judged by the rate (the throttle's, or the one
         /// seen so far in this run); true when there is no budget or no rate yet.
         /// </summary>
-        internal bool Fits(DefragCandidate c)
-        {
-            if (TimeLeft is not TimeSpan left)
-            {
-                return true;
-            }
+        internal bool Fits(DefragCandidate c) =>
+            TimeLeft is not TimeSpan left || TimeNeeded(c) is not TimeSpan needed || needed <= left;
 
-            double rate = schedule.MaxBytesPerSecond is long limit ? limit
-                : rewriteClock.Elapsed.TotalSeconds > 0.2 && throttled > 0 ? throttled / rewriteClock.Elapsed.TotalSeconds
-                : 0;
-            return rate <= 0 || c.BytesToRewrite / rate <= left.TotalSeconds;
+        /// <summary>
+        /// True when the candidate needs more than the whole -MaxDuration at the rate seen: no run with this
+        /// budget can do it (the caller says so, rather than leave it for a next run forever).
+        /// </summary>
+        internal bool NeverFits(DefragCandidate c, out TimeSpan needed)
+        {
+            needed = TimeNeeded(c) ?? TimeSpan.Zero;
+            return schedule.MaxDuration is TimeSpan max && needed > max;
         }
+
+        /// <summary>The rewrite rate this run goes by: the throttle's, or the one seen so far (after 0.2 s of rewriting); null before that.</summary>
+        internal double? Rate => schedule.MaxBytesPerSecond is long limit ? limit
+            : rewriteClock.Elapsed.TotalSeconds > 0.2 && throttled > 0 ? throttled / rewriteClock.Elapsed.TotalSeconds
+            : null;
+
+        private TimeSpan? TimeNeeded(DefragCandidate c) => Rate is double rate and > 0 ? TimeSpan.FromSeconds(c.BytesToRewrite / rate) : null;
 
         /// <summary>Counts the bytes a file outside a scheduled run rewrote (for the throttle).</summary>
         internal void Done(DefragResult result) => throttled += result.BytesRewritten;

@@ -161,7 +161,7 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The {kind.What} '{path}' is not a regular file. Give the path of a {kind.What}, or of one to create.");
             }
 
-            uint me = Metadata.EffectiveUserId;
+            uint me = Metadata.FileSystemUserId;
             if (st.Uid != me || (st.Permissions & Convert.ToUInt32("022", 8)) != 0)
             {
                 string why = st.Uid != me ? $"belongs to user {st.Uid}, not to the user running this (uid {me})" : $"can be written by other users (mode {Convert.ToString(st.Permissions, 8)})";
