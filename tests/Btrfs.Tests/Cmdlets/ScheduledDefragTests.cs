@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.Globalization;
     using System.IO;
     using System.Linq;
+    using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
@@ -221,6 +222,26 @@ namespace Btrfs.Tests
             Assert.Equal(1, left.FilesRemaining);
             Assert.DoesNotContain(never.Verbose, v => v.Message.Contains("the budget ran out", StringComparison.Ordinal));
             Assert.Equal(layout, Layout(Path.Combine(big, "big.img")));
+        }
+
+        [SkippableFact]
+        public void AFileTruncatedWhileItIsDefragmentedIsReportedAsChangedNotAsABadArgument()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "defrag-truncated");
+            string file = Path.Combine(dir, "f.img");
+            byte[] content = FileBuilder.Fragmented(file, 16 << 20, 800, seed: 90);
+            Shell.Run("sync");
+            var truncate = System.Threading.Tasks.Task.Run(() =>
+            {
+                System.Threading.Thread.Sleep(2000);
+                Shell.Run("truncate", "-s", "1M", file);
+            });
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 2MB -Confirm:$false", ("f", file));
+            truncate.Wait();
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("FileChangedDuringCopy", e.FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Contains("truncated while it was being defragmented", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(content.AsSpan(0, 1 << 20).ToArray(), File.ReadAllBytes(file));
         }
 
         [SkippableFact]

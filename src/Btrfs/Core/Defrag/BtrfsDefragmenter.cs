@@ -130,6 +130,11 @@ namespace Btrfs.Core
             uint? compress = Options.Compress is DefragCompression c ? (uint)c : null;
             int? level = compress is not null && Options.CompressionLevel is int l && CompressionLevelSupported() ? l : null;
             int errno = BtrfsDefrag.TryRange(File.Handle, start, length, Options.ExtentThreshold, Options.Flush, compress, level);
+            if (errno == Errno.EINVAL && File.Restat().Size < File.Status.Size)
+            {
+                throw Truncated(File, File.Status.Size, FileOperationException.FromErrno(errno, "BTRFS_IOC_DEFRAG_RANGE", File.Path, "Cannot defragment"));
+            }
+
             if (errno != 0)
             {
                 throw FileOperationException.FromErrno(

@@ -43,7 +43,16 @@ namespace Btrfs.Core
                 for (long block = first; block < last;)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    long n = Ext4MoveExtents.Move(writable, donor, block, Math.Min(stepBlocks, last - block), BlockSize, File.Path, "The data is intact; the file may be partly defragmented.");
+                    long n;
+                    try
+                    {
+                        n = Ext4MoveExtents.Move(writable, donor, block, Math.Min(stepBlocks, last - block), BlockSize, File.Path, "The data is intact; the file may be partly defragmented.");
+                    }
+                    catch (FileOperationException ex) when (ex.Errno == Errno.EINVAL && File.Restat().Size < size)
+                    {
+                        throw Truncated(File, size, ex);
+                    }
+
                     block += n;
                     moved += n * BlockSize;
                     progress?.Invoke(Math.Min(moved, BytesToRewrite));

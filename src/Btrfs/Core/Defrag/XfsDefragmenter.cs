@@ -127,9 +127,15 @@ namespace Btrfs.Core
             }
 
             donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
+            if (differing >= copied)
+            {
+                // A writer changed every step while it was copied: nothing was remapped.
+                return Skipped("changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
+            }
+
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
                 + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
-            return Finished(method, reason, copied, SharedBytesToUnshare);
+            return Finished(method, reason, copied - differing, SharedBytesToUnshare);
         }
 
         /// <summary>
