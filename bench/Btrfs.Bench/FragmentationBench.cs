@@ -228,10 +228,17 @@ namespace Btrfs.Bench
         {
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
-            ps.AddScript(script);
+            bool verbose = Environment.GetEnvironmentVariable("BENCH_VERBOSE") == "1";
+            ps.AddScript(verbose ? script.Replace("param($d, $t) ", "param($d, $t) $VerbosePreference = 'Continue'; ", StringComparison.Ordinal) : script);
             foreach (string arg in args)
             {
                 ps.AddArgument(arg);
+            }
+
+            var t0 = Stopwatch.StartNew();
+            if (verbose)
+            {
+                ps.Streams.Verbose.DataAdded += (s, e) => Console.WriteLine($"  {t0.Elapsed.TotalSeconds:F3} {((PSDataCollection<VerboseRecord>)s!)[e.Index].Message}");
             }
 
             ps.Invoke();

@@ -82,6 +82,7 @@ namespace Btrfs.Bench
                 ("owners", () => InspectBench.Owners(runs)),
                 ("subvolumes", () => SubvolumeBench.Run(runs)),
                 ("duplicates", () => DuplicateBench.Run(1)),
+                ("scheduled", () => ScheduledDefragBench.Run(runs)),
             })
             {
                 Console.WriteLine($"## {name}");
