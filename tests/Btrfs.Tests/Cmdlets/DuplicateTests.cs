@@ -243,10 +243,7 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void BadPathsAreOneErrorEachAndANonRootCallerFindsTheSame()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-bad");
-            byte[] data = FileBuilder.RandomBytes(1 << 20, 13);
-            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
-            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            (string dir, byte[] data) = TwoCopies("dup-bad", 13);
             Directory.CreateDirectory(Path.Combine(dir, "sub"));
             File.CreateSymbolicLink(Path.Combine(dir, "link.img"), Path.Combine(dir, "a.img"));
 
@@ -363,13 +360,20 @@ namespace Btrfs.Tests
             Assert.Equal(Describe(Search(false).Groups), Describe(third.Groups));
         }
 
+        /// <summary>A new directory on btrfs holding a.img and b.img, the same 1 MiB of random bytes.</summary>
+        private (string Dir, byte[] Data) TwoCopies(string name, int seed)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, name);
+            byte[] data = FileBuilder.RandomBytes(1 << 20, seed);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            return (dir, data);
+        }
+
         [SkippableFact]
         public void ADamagedForeignOrNewerHashFileIsRefusedUntouchedAndADamagedRowIsReadAgain()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-badhash");
-            byte[] data = FileBuilder.RandomBytes(1 << 20, 21);
-            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
-            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            (string dir, byte[] data) = TwoCopies("dup-badhash", 21);
             string spare = fs.NewDirectory(TestFs.Btrfs, "dup-badhash-db");
 
             (string garbage, string foreign, string empty) = FileBuilder.NotOurDatabases(spare, 22);
@@ -443,10 +447,7 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void AHashFileIsCreatedWholeOrNotAtAllAndTwoRunsStartingTogetherShareOne()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-create");
-            byte[] data = FileBuilder.RandomBytes(1 << 20, 41);
-            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
-            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            (string dir, _) = TwoCopies("dup-create", 41);
 
             // A full disk while the new hash file is made: an error, and nothing left behind (no empty file
             // that every later run would refuse); with space again, the next run makes it and uses it.

@@ -73,8 +73,12 @@ namespace Btrfs.Tests
 
             // Two extents apart on disk: another file was written between them.
             string apart = Path.Combine(dir, "apart.img");
+            // Each written back before the next is written: delayed allocation would otherwise place apart's
+            // two pieces side by side whenever writeback took them together (seen once in CI).
             FileBuilder.WriteNew(apart, FileBuilder.RandomBytes(256 * 1024, 6));
+            Shell.Run("sync");
             FileBuilder.WriteNew(Path.Combine(dir, "between.img"), FileBuilder.RandomBytes(256 * 1024, 7));
+            Shell.Run("sync");
             FileBuilder.WriteAt(apart, 256 * 1024, FileBuilder.RandomBytes(256 * 1024, 8));
             Shell.Run("sync");
 
