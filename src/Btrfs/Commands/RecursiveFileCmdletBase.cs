@@ -88,6 +88,9 @@ namespace Btrfs.Commands
             return taken;
         }
 
+        /// <summary>Error records <see cref="ForEachInTree"/> wrote (an entry that could not be read or processed).</summary>
+        protected int TreeErrors { get; private set; }
+
         /// <summary>
         /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
         /// directory below it (a directory before its contents), through the one
@@ -96,9 +99,6 @@ namespace Btrfs.Commands
         /// are skipped with a verbose message. Stops between entries on Ctrl+C. <paramref name="again"/>
         /// walks a tree this pipeline walked before once more (Invoke-BtrfsDefrag's next pass).
         /// </summary>
-        /// <summary>Error records <see cref="ForEachInTree"/> wrote (an entry that could not be read or processed).</summary>
-        protected int TreeErrors { get; private set; }
-
         protected void ForEachInTree(string root, Action<WalkEntry> action, bool again = false)
         {
             var walkedBefore = new HashSet<string>(StringComparer.Ordinal);

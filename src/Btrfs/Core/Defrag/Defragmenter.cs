@@ -124,7 +124,6 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The result for a file that is skipped (or only previewed): nothing rewritten.</summary>
         /// <summary>The error for a file that shrank while it was defragmented (the kernel then says EINVAL for the step past its end).</summary>
         private protected static FileOperationException Truncated(OpenFile file, long sizeBefore, FileOperationException cause) =>
             new(
@@ -135,6 +134,7 @@ namespace Btrfs.Core
                 $"Cannot defragment '{file.Path}' further: it was truncated while it was being defragmented ({sizeBefore} bytes before, {file.Restat().Size} now). Its data is as the writer left it; run it again when it is idle.",
                 cause);
 
+        /// <summary>The result for a file that is skipped (or only previewed): nothing rewritten.</summary>
         public DefragResult Skipped(string reason) => Result(DefragMethod.None, skipped: true, reason, Before, 0, 0);
 
         /// <summary>

@@ -101,6 +101,14 @@ namespace Btrfs.Core
             {
                 using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = System.IO.Path.Combine(dir, hidden), Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
                 connection.Open();
+
+                // SQLite opened it by its path: before anything is written, that path must still lead to the
+                // file this call created (not to a link someone put in its place).
+                if (FileStatus.OfAt(parent, hidden) is not FileStatus opened || FileStatus.Of(temp.Handle) is not FileStatus made || !opened.SameInode(made))
+                {
+                    throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"The new {kind.What} '{path}' was replaced under its temporary name while it was being made: nothing was written to it. Run again, with {kind.Parameter} in a directory only you can write to.");
+                }
+
                 Execute(connection, "BEGIN IMMEDIATE");
                 Execute(connection, kind.Schema);
                 Execute(connection, $"PRAGMA application_id = {kind.ApplicationId}");
