@@ -369,10 +369,14 @@ namespace Btrfs.Tests.Infrastructure
         /// not written back), unmounted and mounted again, so the next mount replays the log. Returns
         /// the mount's result (and leaves the filesystem unmounted when that failed).
         /// </summary>
-        internal Shell.Result CrashAndRemount()
+        internal Shell.Result CrashAndRemount(bool syncFirst = true)
         {
-            Shell.Run("sync");
-            Shell.Run("xfs_io", "-x", "-c", "shutdown", MountPoint);
+            if (syncFirst)
+            {
+                Shell.Run("sync");
+            }
+
+            Shell.Run("xfs_io", "-x", "-c", "shutdown", MountPoint); // without -f: what is only in the log in memory is lost
             Shell.Run("umount", MountPoint);
             return Shell.Try("mount", "-o", "loop", Image, MountPoint);
         }

@@ -132,6 +132,34 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableTheory]
+        [InlineData("xfs")]
+        [InlineData("xfs-rmapbt")]
+        [InlineData("xfs-exchange")]
+        public void OnXfsACrashBeforeTheLogReachesTheDiskLeavesTheFileWholeWithItsOldOrItsNewExtents(string kind)
+        {
+            // No fsync after an xfs exchange or remap (xfs_fsr makes none): the change is a transaction in
+            // the log. A crash before the log is written (a shutdown without flushing it, no sync) must
+            // find the file whole: the same bytes, on the old extents or on the new ones.
+            using ExtraFileSystem x = fs.NewFileSystem(kind, Size(kind));
+            string file = Path.Combine(x.MountPoint, "vm.img");
+            FileBuilder.WrittenInRandomOrder(file, 8 << 20);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            long before = Extents(file);
+
+            DefragResult r = Expect.Defrag(file);
+            Assert.False(r.Skipped, r.Reason);
+            Assert.Equal(r.ExtentsAfter, Extents(file)); // FIEMAP shows the new extents without an fsync
+            Assert.True(r.ExtentsAfter * 4 < before, $"{before} -> {r.ExtentsAfter}");
+
+            Shell.Result mount = x.CrashAndRemount(syncFirst: false);
+            Assert.True(mount.ExitCode == 0, "the filesystem did not mount after the crash: " + mount.StdErr);
+            Assert.Equal(hash, FileFacts.Hash(file));
+            long afterCrash = Extents(file);
+            Assert.True(afterCrash == before || afterCrash == r.ExtentsAfter, $"{afterCrash} extents after the crash: neither the {before} before nor the {r.ExtentsAfter} after");
+        }
+
         [SkippableFact]
         public void AnXfsWithoutReflinkAndWithoutRmapbtIsNotDefragmentedBecauseNoSafeWayExists()
         {

@@ -194,10 +194,20 @@ namespace Btrfs.Core
             return SkipReason is not null;
         }
 
-        /// <summary>fsyncs the file and measures it again for the result.</summary>
+        /// <summary>
+        /// Whether the file is fsynced before it is measured again: where the new extents exist only once
+        /// the pages are written back (btrfs: DEFRAG_RANGE dirties the pages), or where the move is not a
+        /// transaction of its own (ext4). xfs says no (<see cref="XfsDefragmenter"/>).
+        /// </summary>
+        private protected virtual bool SyncWhenFinished => true;
+
+        /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
         {
-            File.Flush("Cannot sync the defragmented file");
+            if (SyncWhenFinished)
+            {
+                File.Flush("Cannot sync the defragmented file");
+            }
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
             return Result(method, skipped: false, reason, after, rewritten, unshared);

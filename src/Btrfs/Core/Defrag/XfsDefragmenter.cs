@@ -36,6 +36,17 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         private protected override long BytesRewritten(FragmentationCounter before) => before.WrittenBytes;
 
+        /// <summary>
+        /// No fsync of the file after its extents changed (xfs_fsr makes none either): every exchange or
+        /// remap is a transaction in xfs's log, so the file is whole at every moment, and FIEMAP already
+        /// shows the new extents. The data the file now points to was on disk before the change (the copy
+        /// is fsynced before an exchange; a remap writes the copy's pages back first), and the log reaches
+        /// the disk on its own within seconds or at the next sync; a crash before then leaves the file
+        /// as it was before, intact. Each fsync here cost 90 ms per 128 MiB file of 8,000 extents (the
+        /// log of the remap forced to disk), a third of what the copy costs.
+        /// </summary>
+        private protected override bool SyncWhenFinished => false;
+
         /// <inheritdoc/>
         private protected override string? RefusalOfThisFileSystem() =>
             XfsExchange.IsNoDefrag(File.Handle) ? "marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does"
