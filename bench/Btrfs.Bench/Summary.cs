@@ -9,7 +9,7 @@ namespace Btrfs.Bench
 
     internal static class Summary
     {
-        private static readonly List<(string Comparison, double Ours, double Anchor, double Target)> Rows = new();
+        private static readonly List<(string Comparison, double Ours, double Anchor, double Target, string Unit, bool MoreIsBetter)> Rows = new();
 
         /// <summary>The median (the upper one of an even count) of the runs.</summary>
         internal static double Median(IEnumerable<double> runs)
@@ -29,8 +29,13 @@ namespace Btrfs.Bench
         /// <summary>The runs, in seconds with three decimals, for the record.</summary>
         internal static string Join3(List<double> xs) => string.Join(' ', xs.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)));
 
-        /// <summary>One comparison: our median time against the anchor's, and the ratio it must stay at or under.</summary>
-        internal static void Add(string comparison, double ours, double anchor, double target = 1.0) => Rows.Add((comparison, ours, anchor, target));
+        /// <summary>
+        /// One comparison: our median against the anchor's (seconds unless <paramref name="unit"/> says
+        /// otherwise: "extents", "bytes"), and the ratio it must stay at or under. The ratio is ours per
+        /// the anchor's, or the anchor's per ours where <paramref name="moreIsBetter"/> (extents removed).
+        /// </summary>
+        internal static void Add(string comparison, double ours, double anchor, double target = 1.0, string unit = "s", bool moreIsBetter = false) =>
+            Rows.Add((comparison, ours, anchor, target, unit, moreIsBetter));
 
         internal static void Print()
         {
@@ -39,11 +44,18 @@ namespace Btrfs.Bench
             Console.WriteLine();
             Console.WriteLine("| comparison | ours | anchor | ratio | target | met |");
             Console.WriteLine("|---|---:|---:|---:|---:|:---:|");
-            foreach ((string comparison, double ours, double anchor, double target) in Rows)
+            foreach ((string comparison, double ours, double anchor, double target, string unit, bool moreIsBetter) in Rows)
             {
-                double ratio = ours / anchor;
-                string F(double s) => s < 1 ? s.ToString("F3", CultureInfo.InvariantCulture) + " s" : s.ToString("F2", CultureInfo.InvariantCulture) + " s";
-                Console.WriteLine($"| {comparison} | {F(ours)} | {F(anchor)} | {ratio.ToString("F2", CultureInfo.InvariantCulture)}× | ≤ {target.ToString("0.0#", CultureInfo.InvariantCulture)}× | {(ratio <= target ? "✓" : "✗")} |");
+                double ratio = moreIsBetter ? anchor / Math.Max(1e-9, ours) : ours / anchor;
+                string F(double v) => unit switch
+                {
+                    "extents" => v.ToString("N0", CultureInfo.InvariantCulture) + " extents",
+                    "bytes" => (v / 1024).ToString("F1", CultureInfo.InvariantCulture) + " KiB",
+                    _ => v < 1 ? v.ToString("F3", CultureInfo.InvariantCulture) + " s" : v.ToString("F2", CultureInfo.InvariantCulture) + " s",
+                };
+
+                // A '|' in a comparison's name (a pipeline) would end the cell.
+                Console.WriteLine($"| {comparison.Replace(" | ", " \\| ", StringComparison.Ordinal)} | {F(ours)} | {F(anchor)} | {ratio.ToString("F2", CultureInfo.InvariantCulture)}× | ≤ {target.ToString("0.0#", CultureInfo.InvariantCulture)}× | {(ratio <= target ? "✓" : "✗")} |");
             }
         }
     }
