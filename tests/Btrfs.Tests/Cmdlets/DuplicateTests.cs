@@ -204,6 +204,37 @@ namespace Btrfs.Tests
             Assert.Equal((18L * 128 * 1024, (4L << 20) - (18L * 128 * 1024)), (groups[1].Ranges[0].Offset, groups[1].Length));
         }
 
+        [SkippableTheory]
+        [InlineData(8 << 20)] // a block larger than a read request (4 MiB): one block per request
+        [InlineData(64 << 10)] // 64 runs of blocks in one request
+        public void TheBlockSizeDecidesWhatIsComparedAtEitherEndOfItsRange(int blockSize)
+        {
+            // 24 MiB in two copies, the second with one byte changed in its fifth MiB: the range of blocks
+            // before the changed block and the range after it are found, at the given block size.
+            string dir = fs.NewDirectory(TestFs.Btrfs, $"dup-block-{blockSize}");
+            byte[] data = FileBuilder.RandomBytes(24 << 20, 31);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            byte[] changed = (byte[])data.Clone();
+            long at = (4L << 20) + 12345;
+            changed[at] ^= 0xFF;
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), changed);
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -BlockSize $b | Sort-Object { $_.Ranges[0].Offset }", ("d", dir), ("b", blockSize));
+            Assert.Empty(found.Errors);
+            List<BtrfsDuplicateGroup> groups = found.Objects<BtrfsDuplicateGroup>();
+            long changedBlock = at / blockSize * blockSize;
+            var expected = new List<(long Offset, long Length)>();
+            if (changedBlock > 0)
+            {
+                expected.Add((0, changedBlock));
+            }
+
+            expected.Add((changedBlock + blockSize, (24L << 20) - changedBlock - blockSize));
+            Assert.Equal(expected, groups.Select(g => (g.Ranges[0].Offset, g.Length)).ToList());
+            Assert.All(groups, g => Assert.Equal(2, g.Copies));
+            Assert.All(groups.SelectMany(g => g.Ranges), r => Assert.Equal(data.AsSpan((int)r.Offset, (int)r.Length).ToArray(), ReadRange(r)));
+        }
+
         [SkippableFact]
         public void AFileWrittenWhileItIsReadIsLeftOutAndSaidSo()
         {
