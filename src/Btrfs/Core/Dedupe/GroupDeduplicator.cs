@@ -125,10 +125,20 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The filesystem's available bytes after a sync (btrfs frees extents at the commit).</summary>
+        /// <summary>
+        /// The filesystem's available bytes, after a sync where the count lags: btrfs frees extents only at
+        /// the transaction commit. xfs counts blocks freed as each remap's transaction commits in memory,
+        /// before FIDEDUPERANGE returns, so its count is exact without one (the tests compare each group's
+        /// figure with what it was predicted to free); a sync per group there (two per group: before and
+        /// after) took half of the deduplication's time (0.63 s of 1.26 s for 704 groups).
+        /// </summary>
         private static long FreeAfterSync(OpenFile file)
         {
-            _ = Files.TrySyncFileSystem(file.Handle);
+            if (file.FileSystem.Kind != FileSystemKind.Xfs)
+            {
+                _ = Files.TrySyncFileSystem(file.Handle);
+            }
+
             return file.AvailableBytes();
         }
     }
