@@ -40,19 +40,31 @@ namespace Btrfs.Bench
                 using Runspace rs = Open();
                 for (int run = 0; run < runs; run++)
                 {
-                    WithFileSystem(kind, mnt =>
+                    // Alternating which side goes first: this machine's device swings between runs.
+                    for (int k = 0; k < 2; k++)
                     {
-                        string tree = Make(mnt);
-                        rate = RawRate(mnt, Path.Combine(tree, "vm0.img"));
-                        Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
-                        ours.Add(Side(mnt, () => { Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree); return memory; }));
-                    });
-                    WithFileSystem(kind, mnt =>
-                    {
-                        string tree = Make(mnt);
-                        theirs.Add(Side(mnt, () => Duperemove(tree)));
-                    });
+                        if ((k + run) % 2 == 0)
+                        {
+                            WithFileSystem(kind, mnt =>
+                            {
+                                string tree = Make(mnt);
+                                rate = RawRate(mnt, Path.Combine(tree, "vm0.img"));
+                                Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
+                                ours.Add(Side(mnt, () => { Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false | Out-Null", tree); return memory; }));
+                            });
+                        }
+                        else
+                        {
+                            WithFileSystem(kind, mnt =>
+                            {
+                                string tree = Make(mnt);
+                                theirs.Add(Side(mnt, () => Duperemove(tree)));
+                            });
+                        }
+                    }
                 }
+
+                Console.WriteLine($"<!-- {kind}: ours {string.Join(' ', ours.Select(o => o.Time.ToString("F2", CultureInfo.InvariantCulture)))}; duperemove -dr {string.Join(' ', theirs.Select(o => o.Time.ToString("F2", CultureInfo.InvariantCulture)))} -->");
 
                 Print(kind, "Find-BtrfsDuplicate -Recurse \\| Invoke-BtrfsDedupe", ours, rate);
                 Print(kind, "duperemove -dr", theirs, rate);

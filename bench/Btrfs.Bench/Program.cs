@@ -81,7 +81,7 @@ namespace Btrfs.Bench
                 ("swapdefrag", () => SwapDefragBench.Run(Math.Max(runs, 5))),
                 ("owners", () => InspectBench.Owners(runs)),
                 ("subvolumes", () => SubvolumeBench.Run(runs)),
-                ("duplicates", () => DuplicateBench.Run(1)),
+                ("duplicates", () => DuplicateBench.Run(runs)),
                 ("scheduled", () => ScheduledDefragBench.Run(runs)),
             })
             {
