@@ -20,7 +20,7 @@ namespace Btrfs.Commands
 
         /// <summary>The unit compared: a multiple of 4 KiB (default 128 KiB). Smaller finds more, costs more memory and dedupe calls.</summary>
         [Parameter]
-        [ValidateRange(4096, 8 << 20)]
+        [ValidateRange(4096, DuplicateFinder.MaxBlockSize)]
         public int BlockSize { get; set; } = 128 * 1024;
 
         /// <summary>Files smaller than this are not looked at (at least one block).</summary>

@@ -319,7 +319,7 @@ namespace Btrfs.Core
                 return 0;
             }
 
-            // Read the blocks to hash in runs of adjacent blocks, up to 4 MiB per request; the next request
+            // Read the blocks to hash in runs of adjacent blocks, up to 4 MiB (or one block) per request; the next request
             // is read (on another thread, into the other buffer) while this one is hashed.
             var runs = new List<(int First, int Count)>();
             for (int i = 0; i < toRead.Count;)

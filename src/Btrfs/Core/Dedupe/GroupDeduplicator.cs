@@ -30,7 +30,7 @@ namespace Btrfs.Core
         public long BytesDiffering { get; init; }
 
         /// <summary>
-        /// Free space the filesystem gained, measured (synced before and after) for a group predicted to
+        /// Free space the filesystem gained, measured before and after (btrfs: synced) a group predicted to
         /// free something (anything else written meanwhile counts too); 0 without measuring for a group
         /// predicted to free nothing (see <see cref="FreedMeasured"/>).
         /// </summary>
@@ -50,8 +50,8 @@ namespace Btrfs.Core
     internal static class GroupDeduplicator
     {
         /// <summary>
-        /// Deduplicates the group. The free space is measured around it (a sync, which commits on btrfs, before
-        /// and after) only when the group is predicted to free something: a sync per group of thousands would
+        /// Deduplicates the group. The free space is measured around it (on btrfs after a sync, which commits)
+        /// only when the group is predicted to free something: a sync per group of thousands would
         /// cost more than the deduplication.
         /// </summary>
         internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult, FileOperationException?> each, CancellationToken cancel)

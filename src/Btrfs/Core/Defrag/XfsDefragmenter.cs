@@ -38,12 +38,15 @@ namespace Btrfs.Core
 
         /// <summary>
         /// No fsync of the file after its extents changed (xfs_fsr makes none either): every exchange or
-        /// remap is a transaction in xfs's log, so the file is whole at every moment, and FIEMAP already
-        /// shows the new extents. The data the file now points to was on disk before the change (the copy
-        /// is fsynced before an exchange; a remap writes the copy's pages back first), and the log reaches
-        /// the disk on its own within seconds or at the next sync; a crash before then leaves the file
-        /// as it was before, intact. Each fsync here cost 90 ms per 128 MiB file of 8,000 extents (the
-        /// log of the remap forced to disk), a third of what the copy costs.
+        /// remap is made of transactions in xfs's log, so the file's bytes are whole at every moment, and
+        /// FIEMAP (the in-memory extent tree) already shows the new extents. The data the file now points
+        /// to was on disk before the change: the copy is fsynced before an exchange; a remap writes the
+        /// copy's pages back first (generic_remap_file_range_prep), their unwritten extents are converted
+        /// at I/O completion, before the remap's transaction, and each checkpoint of the log starts with
+        /// a cache flush. The log reaches the disk within about 30 s (xfs_syncd_centisecs) or at the next
+        /// sync; a crash before then leaves the file's bytes whole, on old extents, new ones, or (swap and
+        /// remap: one transaction per step) some of each. Each fsync here cost 90 ms per 128 MiB file of
+        /// 8,000 extents (the log of the remap forced to disk), a third of what the copy costs.
         /// </summary>
         private protected override bool SyncWhenFinished => false;
 
