@@ -145,7 +145,11 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
-        public void Dispose() => state?.Dispose();
+        public void Dispose()
+        {
+            schedule?.Dispose(); // a stopped run's changes synced before the state file closes
+            state?.Dispose();
+        }
 
         /// <summary>A scheduled run over trees (-MaxDuration, -StatePath or -Passes with -Recurse): measured first, worst first, one summary.</summary>
         private bool Scheduled { get; set; }

@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Diagnostics;
     using System.Linq;
     using System.Threading;
+    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>How a scheduled run over a tree goes (Invoke-BtrfsDefrag -Recurse with -MaxDuration, -StatePath or -Passes).</summary>
@@ -41,9 +42,14 @@ namespace Btrfs.Core
     /// <see cref="DefragCandidate.Score"/>) until the budget is used; the rewrite rate is held under
     /// <see cref="DefragScheduleOptions.MaxBytesPerSecond"/>. What was done goes to the state file file by
     /// file, so a stopped, cancelled or killed run resumes where it was. Counts go to <see cref="Summary"/>.
+    /// When the run ends (or is stopped), each filesystem whose files were changed without an fsync per
+    /// file (xfs) is synced once, so what the run did and recorded is on disk when it returns.
     /// </summary>
-    internal sealed class DefragSchedule
+    internal sealed class DefragSchedule : IDisposable
     {
+        /// <summary>A directory on each filesystem changed without an fsync per file (xfs), synced when the run ends.</summary>
+        private readonly Dictionary<ulong, SafeFileDescriptor> unsynced = new();
+
         private readonly DefragOptions options;
         private readonly DefragScheduleOptions schedule;
         private readonly DefragState? state;
@@ -310,6 +316,10 @@ namespace Btrfs.Core
             Summary.FragmentsAfter += result.FragmentsAfter;
             FileStatus now = d.StatusNow() ?? d.Status;
             state?.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter);
+            if (!d.SyncsEachFile && !unsynced.ContainsKey(c.FileSystemId) && d.DuplicateDirectory() is SafeFileDescriptor dir)
+            {
+                unsynced[c.FileSystemId] = dir;
+            }
         }
 
         /// <summary>A candidate that, opened for its turn, had nothing left to do (or could not be): counted, and recorded as done.</summary>
@@ -333,12 +343,32 @@ namespace Btrfs.Core
         /// <summary>The summary, final: time used, and what is left.</summary>
         internal DefragRunSummary Finish(bool stoppedByBudget)
         {
+            SyncChangedFileSystems();
             Summary.Duration = clock.Elapsed;
             Summary.StoppedByBudget = stoppedByBudget;
             Summary.FilesRemaining = Pending + leftForNextRun.Count;
             Summary.BytesToRewrite = candidates.Skip(handedOut).Concat(leftForNextRun).Sum(c => c.BytesToRewrite);
             Summary.StatePath = state?.Path;
             return Summary;
+        }
+
+        /// <summary>Syncs what is left unsynced (a stopped run too).</summary>
+        public void Dispose() => SyncChangedFileSystems();
+
+        /// <summary>
+        /// syncfs once per filesystem changed without an fsync per file: one log force instead of one per
+        /// file (each cost 90 ms per 128 MiB file on xfs). A failure is not the run's: the changes stay in
+        /// the log, which xfs writes within about 30 s anyway.
+        /// </summary>
+        private void SyncChangedFileSystems()
+        {
+            foreach (SafeFileDescriptor dir in unsynced.Values)
+            {
+                _ = Files.TrySyncFileSystem(dir);
+                dir.Dispose();
+            }
+
+            unsynced.Clear();
         }
     }
 

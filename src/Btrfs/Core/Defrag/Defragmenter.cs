@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Diagnostics;
     using System.Threading;
+    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -54,6 +55,12 @@ namespace Btrfs.Core
 
         /// <summary>The file as it is now (after a defragmentation), or null when it cannot be examined.</summary>
         internal FileStatus? StatusNow() => FileStatus.Of(File.Handle);
+
+        /// <summary>Whether a finished file is fsynced (false on xfs: see <see cref="SyncWhenFinished"/>).</summary>
+        internal bool SyncsEachFile => SyncWhenFinished;
+
+        /// <summary>A descriptor of its own for the directory the file was opened in (to sync its filesystem later); null when it has none.</summary>
+        internal SafeFileDescriptor? DuplicateDirectory() => File.Directory is SafeFileDescriptor dir ? DirectoryHandle.Duplicate(dir, File.Path) : null;
 
         /// <summary>Free space now.</summary>
         public long AvailableBytes { get; private protected set; }
