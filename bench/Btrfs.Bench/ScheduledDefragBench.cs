@@ -213,6 +213,7 @@ namespace Btrfs.Bench
         {
             var m = xs.OrderBy(x => x.Before - x.After).ToList()[xs.Count / 2];
             Console.WriteLine($"| {tool} | {m.Before:N0} | {m.After:N0} | {m.Before - m.After:N0} | {m.Written / 1048576.0:F1} MiB | {m.Time:F2} s |");
+            Console.WriteLine($"<!-- {tool}: extents removed {string.Join(' ', xs.Select(x => x.Before - x.After))}; seconds {string.Join(' ', xs.Select(x => x.Time.ToString("F2", CultureInfo.InvariantCulture)))} -->");
         }
     }
 }
