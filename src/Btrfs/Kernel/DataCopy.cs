@@ -26,6 +26,9 @@ namespace Btrfs.Kernel
         /// <summary>Bytes per read/write.</summary>
         internal const int ChunkSize = 4 << 20;
 
+        /// <summary>Bytes per read of <see cref="SameData"/>: two such pieces fit in a core's cache.</summary>
+        private const int CompareChunkSize = 256 << 10;
+
         /// <summary>
         /// The copy's writeback is started in aligned windows of this size as soon as the copy has passed
         /// one, so the disk writes while the rest is read instead of all at the final fsync (with much
@@ -214,6 +217,10 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static unsafe bool SameData(OpenFile source, SafeFileDescriptor copy, string copyName, long size, CancellationToken cancel)
         {
+            // 256 KiB at a time: both pieces are still in the CPU's cache when they are compared (with
+            // 4 MiB pieces the comparison read them back from memory, and took 68-138 ms for 100 MiB
+            // against the 62-73 ms of the fsync it runs beside).
+            const int ChunkSize = CompareChunkSize;
             byte* a = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
             byte* b = (byte*)NativeMemory.AlignedAlloc(ChunkSize, 4096);
             try
