@@ -316,9 +316,17 @@ namespace Btrfs.Core
             Summary.FragmentsAfter += result.FragmentsAfter;
             FileStatus now = d.StatusNow() ?? d.Status;
             state?.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter);
-            if (!d.SyncsEachFile && !unsynced.ContainsKey(c.FileSystemId) && d.DuplicateDirectory() is SafeFileDescriptor dir)
+            if (!d.SyncWhenFinished && !unsynced.ContainsKey(c.FileSystemId))
             {
-                unsynced[c.FileSystemId] = dir;
+                // One directory of the filesystem kept, to sync it when the run ends; where none can be kept, synced now.
+                if (d.TryDuplicateDirectory() is SafeFileDescriptor dir)
+                {
+                    unsynced[c.FileSystemId] = dir;
+                }
+                else
+                {
+                    d.SyncFileSystem();
+                }
             }
         }
 

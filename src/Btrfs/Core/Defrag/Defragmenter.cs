@@ -56,11 +56,24 @@ namespace Btrfs.Core
         /// <summary>The file as it is now (after a defragmentation), or null when it cannot be examined.</summary>
         internal FileStatus? StatusNow() => FileStatus.Of(File.Handle);
 
-        /// <summary>Whether a finished file is fsynced (false on xfs: see <see cref="SyncWhenFinished"/>).</summary>
-        internal bool SyncsEachFile => SyncWhenFinished;
+        /// <summary>
+        /// A descriptor of its own for the directory the file was opened in, to sync its filesystem later;
+        /// null when it has none or none can be had (out of descriptors).
+        /// </summary>
+        internal SafeFileDescriptor? TryDuplicateDirectory()
+        {
+            try
+            {
+                return File.Directory is SafeFileDescriptor dir ? DirectoryHandle.Duplicate(dir, File.Path) : null;
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
+        }
 
-        /// <summary>A descriptor of its own for the directory the file was opened in (to sync its filesystem later); null when it has none.</summary>
-        internal SafeFileDescriptor? DuplicateDirectory() => File.Directory is SafeFileDescriptor dir ? DirectoryHandle.Duplicate(dir, File.Path) : null;
+        /// <summary>syncfs of the file's filesystem now; a failure leaves the changes in its log, written later anyway.</summary>
+        internal void SyncFileSystem() => _ = Files.TrySyncFileSystem(File.Handle);
 
         /// <summary>Free space now.</summary>
         public long AvailableBytes { get; private protected set; }
@@ -206,7 +219,7 @@ namespace Btrfs.Core
         /// the pages are written back (btrfs: DEFRAG_RANGE dirties the pages), or where the move is not a
         /// transaction of its own (ext4). xfs says no (<see cref="XfsDefragmenter"/>).
         /// </summary>
-        private protected virtual bool SyncWhenFinished => true;
+        internal virtual bool SyncWhenFinished => true;
 
         /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)

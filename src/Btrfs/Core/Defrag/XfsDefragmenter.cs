@@ -48,7 +48,7 @@ namespace Btrfs.Core
         /// remap: one transaction per step) some of each. Each fsync here cost 90 ms per 128 MiB file of
         /// 8,000 extents (the log of the remap forced to disk), a third of what the copy costs.
         /// </summary>
-        private protected override bool SyncWhenFinished => false;
+        internal override bool SyncWhenFinished => false;
 
         /// <inheritdoc/>
         private protected override string? RefusalOfThisFileSystem() =>
