@@ -28,6 +28,13 @@ namespace Btrfs.Commands
         [ValidateNotNull]
         public BtrfsDuplicateGroup[] InputObject { get; set; } = Array.Empty<BtrfsDuplicateGroup>();
 
+        /// <summary>
+        /// With groups: also share the ranges that would free no disk space (marked FreesNothing by
+        /// Find-BtrfsDuplicate), which are otherwise left as they are: sharing them only splits extents.
+        /// </summary>
+        [Parameter(ParameterSetName = GroupSet)]
+        public SwitchParameter IncludeUnreclaimable { get; set; }
+
         /// <summary>First byte of the source range.</summary>
         [Parameter(ParameterSetName = PathSet)]
         [Parameter(ParameterSetName = LiteralPathSet)]
@@ -67,14 +74,32 @@ namespace Btrfs.Commands
                     continue;
                 }
 
+                int skipped = IncludeUnreclaimable ? 0 : GroupDeduplicator.Skipped(resolved);
+                int sharing = resolved.Ranges.Length - 1 - skipped;
+                string left = skipped == 0 ? string.Empty : string.Format(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    "; {0} range(s) left as they are: sharing them would free no disk space, only split extents (-IncludeUnreclaimable shares them)",
+                    skipped);
+                if (sharing == 0)
+                {
+                    WriteVerbose($"Left the group at {resolved.Ranges[0].Offset} of '{resolved.Path}' as it is{left}.");
+                    if (!WhatIfInEffect)
+                    {
+                        WriteObject(GroupDeduplicator.Run(resolved, false, (_, _) => { }, StopToken));
+                    }
+
+                    continue;
+                }
+
                 string action = string.Format(
                     System.Globalization.CultureInfo.InvariantCulture,
-                    "Share the extents of {0} bytes at {1} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free",
+                    "Share the extents of {0} bytes at {1} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free{5}",
                     resolved.Length,
                     resolved.Ranges[0].Offset,
-                    resolved.Ranges.Length - 1,
-                    SizeFormatter.Format(resolved.DuplicateBytes),
-                    SizeFormatter.Format(resolved.ReclaimableBytes));
+                    sharing,
+                    SizeFormatter.Format(Math.Min(resolved.DuplicateBytes, resolved.Length * sharing)),
+                    SizeFormatter.Format(resolved.ReclaimableBytes),
+                    left);
                 groupsFreeable += resolved.ReclaimableBytes;
                 if (!ShouldProcess(resolved.Path, action))
                 {
@@ -85,6 +110,7 @@ namespace Btrfs.Commands
                 {
                     DedupeGroupResult result = GroupDeduplicator.Run(
                         resolved,
+                        IncludeUnreclaimable,
                         (pair, failure) =>
                         {
                             if (failure is not null)
@@ -142,7 +168,7 @@ namespace Btrfs.Commands
                     return null; // the helper wrote why
                 }
 
-                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode };
+                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, FreesNothing = i > 0 && r.FreesNothing };
             }
 
             return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };

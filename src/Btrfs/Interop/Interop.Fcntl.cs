@@ -2,9 +2,11 @@ namespace Btrfs.Interop
 {
     using System.Runtime.InteropServices;
 
-    /// <summary>fcntl(2) with an int argument: leases (F_SETLEASE, F_GETLEASE), the lease-break signal (F_SETSIG), F_DUPFD_CLOEXEC.</summary>
+    /// <summary>fcntl(2) with an int argument: leases (F_SETLEASE, F_GETLEASE), the lease-break signal (F_SETSIG), F_DUPFD_CLOEXEC, the status flags (F_GETFL, F_SETFL).</summary>
     internal static partial class Libc
     {
+        internal const int F_GETFL = 3;
+        internal const int F_SETFL = 4;
         internal const int F_DUPFD_CLOEXEC = 1030;
         internal const int F_SETSIG = 10;
         internal const int F_GETSIG = 11;

@@ -125,6 +125,36 @@ namespace Btrfs.Kernel
             _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_SEQUENTIAL);
 
         /// <summary>
+        /// posix_fadvise(WILLNEED): starts reading the range into the page cache without waiting, so that a
+        /// call that then reads it page by page (the kernel's comparison in FIDEDUPERANGE) finds it there or
+        /// on its way. A hint: failures are ignored.
+        /// </summary>
+        internal static void AdviseWillNeed(SafeFileDescriptor fd, long offset, long length) =>
+            _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_WILLNEED);
+
+        /// <summary>
+        /// Turns O_DIRECT on for the descriptor (fcntl F_SETFL): its reads then go from the device into the
+        /// caller's buffer, bypassing the page cache. Buffers, offsets and lengths must then be aligned (4 KiB
+        /// does for every device here). False, and the descriptor as it was, where the filesystem refuses
+        /// (tmpfs: EINVAL).
+        /// </summary>
+        internal static bool TryReadDirect(SafeFileDescriptor fd)
+        {
+            int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+            return flags >= 0 && ((flags & Libc.O_DIRECT) != 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_DIRECT) == 0);
+        }
+
+        /// <summary>Turns O_DIRECT off again (reads through the page cache); a failure leaves it on, and the next read says.</summary>
+        internal static void ReadBuffered(SafeFileDescriptor fd)
+        {
+            int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+            if (flags >= 0 && (flags & Libc.O_DIRECT) != 0)
+            {
+                _ = Libc.Fcntl(fd, Libc.F_SETFL, flags & ~Libc.O_DIRECT);
+            }
+        }
+
+        /// <summary>
         /// May this process write the file (faccessat W_OK with the effective ids, never following a
         /// link)? Relative to <paramref name="directory"/> when there is one, else by path. A refusal
         /// for another reason than permission counts as writable (the write itself will say).

@@ -88,12 +88,34 @@ namespace Btrfs.Tests
             Assert.Contains("In all: about", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(usedBefore, Used(dir));
 
-            // The pipeline frees what was predicted (df after sync), and no file's bytes change.
+            // What frees nothing is marked: on btrfs each diverged copy's extent stays whole while its other
+            // parts are used (a bookend), so only the untouched copy's ranges free anything; on xfs every
+            // unshared block does.
+            List<DuplicateRange> others = groups.SelectMany(g => g.Ranges.Skip(1)).ToList();
+            Assert.All(groups, g => Assert.False(g.Ranges[0].FreesNothing));
+            Assert.All(others.Where(r => r.Path.EndsWith("vm0.img", StringComparison.Ordinal)), r => Assert.False(r.FreesNothing));
+            Assert.Equal(kind == TestFs.Btrfs, others.Any(r => r.FreesNothing));
+            if (kind == TestFs.Btrfs)
+            {
+                Assert.All(others.Where(r => !r.Path.EndsWith("vm0.img", StringComparison.Ordinal)), r => Assert.True(r.FreesNothing, r.ToString()));
+            }
+
+            string[] diverged = files.Where(f => !f.EndsWith("vm0.img", StringComparison.Ordinal) && !f.EndsWith("template.img", StringComparison.Ordinal)).ToArray();
+            var layoutBefore = diverged.ToDictionary(f => f, f => string.Join(" ", Filefrag.Extents(f).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}")));
+
+            // The pipeline frees what was predicted (df after sync), and no file's bytes change; what would
+            // free nothing is left as it is (on btrfs the diverged copies keep their extents exactly).
             PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
             Assert.Empty(done.Errors);
             List<DedupeGroupResult> results = done.Objects<DedupeGroupResult>();
             Assert.Equal(groups.Count, results.Count);
-            Assert.All(results, r => Assert.Equal(DedupeStatus.Deduped, r.Status));
+            Assert.All(results.Zip(groups), p => Assert.Equal(p.Second.FreesNothing ? DedupeStatus.NothingToFree : DedupeStatus.Deduped, p.First.Status));
+            Assert.All(results.Zip(groups), p => Assert.Equal(p.Second.Ranges.Count(r => r.FreesNothing), p.First.RangesSkipped));
+            Assert.All(results.Zip(groups), p => Assert.True(p.First.BytesDeduped + p.First.BytesAlreadyShared <= p.Second.Length * (p.Second.Copies - 1 - p.First.RangesSkipped)));
+            if (kind == TestFs.Btrfs)
+            {
+                Assert.All(diverged, f => Assert.Equal(layoutBefore[f], string.Join(" ", Filefrag.Extents(f).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"))));
+            }
             long freed = usedBefore - Used(dir);
             long predicted = groups.Sum(g => g.ReclaimableBytes);
             log.WriteLine($"predicted {predicted}, freed {freed} (df), reported {results.Sum(r => r.DiskBytesFreed)}");
@@ -111,9 +133,60 @@ namespace Btrfs.Tests
             Assert.All(results.Zip(groups), p => Assert.InRange(p.First.DiskBytesFreed, p.Second.ReclaimableBytes - (64 << 10), p.Second.ReclaimableBytes + (64 << 10)));
             Assert.All(files, f => Assert.Equal(hashes[f], FileFacts.Hash(f)));
 
-            // A second search finds nothing to do (the shared blocks are not even read).
-            PwshResult again = Pwsh.Run("@(Find-BtrfsDuplicate -LiteralPath $d -Recurse).Count", ("d", dir));
-            Assert.Equal(0, Convert.ToInt32(again.Output.Single().BaseObject, System.Globalization.CultureInfo.InvariantCulture));
+            // A second search finds nothing that would free anything (the shared blocks are not even read),
+            // and a second run asks the kernel for nothing and frees nothing.
+            PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(again.Errors);
+            Assert.All(again.Objects<BtrfsDuplicateGroup>(), g => Assert.True(g.FreesNothing, g.ToString()));
+            Assert.Equal(kind == TestFs.Btrfs, again.Objects<BtrfsDuplicateGroup>().Count > 0);
+            usedBefore = Used(dir);
+            PwshResult second = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
+            Assert.Empty(second.Errors);
+            Assert.All(second.Objects<DedupeGroupResult>(), r => Assert.Equal((DedupeStatus.NothingToFree, 0L), (r.Status, r.BytesDeduped)));
+            Assert.Equal(usedBefore, Used(dir));
+            if (kind == TestFs.Btrfs)
+            {
+                Assert.All(diverged, f => Assert.Equal(layoutBefore[f], string.Join(" ", Filefrag.Extents(f).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"))));
+
+                // -IncludeUnreclaimable shares them anyway: the bytes stay, nothing is freed.
+                PwshResult all = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -IncludeUnreclaimable -Confirm:$false", ("d", dir));
+                Assert.Empty(all.Errors);
+                Assert.NotEmpty(all.Objects<DedupeGroupResult>());
+                Assert.All(all.Objects<DedupeGroupResult>(), r => Assert.Equal((DedupeStatus.Deduped, 0), (r.Status, r.RangesSkipped)));
+                Assert.All(diverged, f => Assert.NotEqual(layoutBefore[f], string.Join(" ", Filefrag.Extents(f).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"))));
+                Assert.Equal(usedBefore, Used(dir));
+                Assert.All(files, f => Assert.Equal(hashes[f], FileFacts.Hash(f)));
+                Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir)).Objects<BtrfsDuplicateGroup>());
+            }
+        }
+
+        /// <summary>
+        /// An extent goes only when its last reference is deduplicated, and that group alone is credited
+        /// with it: a group credited 0 that covers the extent's other part must be deduplicated too, or
+        /// nothing is freed. b.img is one 256 KiB extent holding a.img's blocks 0 and 5.
+        /// </summary>
+        [SkippableFact]
+        public void AGroupCreditedNothingThatHelpsFreeAnExtentIsStillDeduplicated()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-helps");
+            byte[] a = FileBuilder.RandomBytes(1 << 20, 31);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), a);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), a.AsSpan(0, 128 << 10).ToArray().Concat(a.AsSpan(5 * (128 << 10), 128 << 10).ToArray()).ToArray());
+            Assert.Single(Filefrag.Extents(Path.Combine(dir, "b.img")));
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(found.Errors);
+            List<BtrfsDuplicateGroup> groups = found.Objects<BtrfsDuplicateGroup>();
+            Assert.Equal(2, groups.Count);
+            Assert.All(groups, g => Assert.EndsWith("a.img", g.Path, StringComparison.Ordinal));
+            Assert.Equal(new[] { 0L, 256L << 10 }, groups.Select(g => g.ReclaimableBytes).Order());
+            Assert.All(groups, g => Assert.False(g.FreesNothing));
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
+            Assert.Empty(done.Errors);
+            Assert.All(done.Objects<DedupeGroupResult>(), r => Assert.Equal(DedupeStatus.Deduped, r.Status));
+            Assert.Equal(256L << 10, usedBefore - Used(dir));
         }
 
         [SkippableFact]
@@ -206,6 +279,44 @@ namespace Btrfs.Tests
             Assert.Equal(2, groups.Count);
             Assert.Equal((0L, 17L * 128 * 1024), (groups[0].Ranges[0].Offset, groups[0].Length));
             Assert.Equal((18L * 128 * 1024, (4L << 20) - (18L * 128 * 1024)), (groups[1].Ranges[0].Offset, groups[1].Length));
+        }
+
+        /// <summary>
+        /// The search reads past the page cache (O_DIRECT) where the filesystem allows it and finds what it
+        /// finds through the cache: the same groups and bytes read on xfs, ext4 and compressed btrfs (whose
+        /// compressed extents btrfs reads through the cache itself), and on the others the files' pages are
+        /// not left in the cache (fincore).
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(TestFs.Xfs)]
+        [InlineData(TestFs.Ext4)]
+        [InlineData(TestFs.BtrfsZstd)]
+        public void EveryFilesystemGivesTheSameGroupsAndTheSearchLeavesThePageCacheAsItWas(TestFs kind)
+        {
+            string dir = fs.NewDirectory(kind, "dup-direct");
+            byte[] data = kind == TestFs.BtrfsZstd ? FileBuilder.Text(4 << 20) : FileBuilder.RandomBytes(4 << 20, 41);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, data);
+            byte[] changed = (byte[])data.Clone();
+            changed[(10 * 128 * 1024) + 7] ^= 0xFF;
+            FileBuilder.WriteNew(b, changed);
+            Shell.Run("sync");
+            File.WriteAllText("/proc/sys/vm/drop_caches", "1");
+            static long CachedPages(string f) => long.Parse(Shell.Run("fincore", "--raw", "--noheadings", "--bytes", "--output", "RES", f).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+            var finder = new DuplicateFinder(128 * 1024, 0);
+            Assert.True(finder.Add(a));
+            Assert.True(finder.Add(b));
+            long read = 0;
+            List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, p => read = p.BytesRead);
+
+            Assert.Equal(8L << 20, read);
+            Assert.Equal(new[] { (0L, 10L * 128 * 1024), (11L * 128 * 1024, 21L * 128 * 1024) }, groups.Select(g => (g.Ranges[0].Offset, g.Length)).Order());
+            Assert.All(groups, g => Assert.Equal(new[] { a, b }, g.Ranges.Select(r => r.Path)));
+            if (kind is TestFs.Xfs or TestFs.Ext4)
+            {
+                Assert.Equal((0L, 0L), (CachedPages(a), CachedPages(b)));
+            }
         }
 
         [SkippableTheory]

@@ -21,6 +21,45 @@ namespace Btrfs.Tests
             return ExtentMap.Read(f, q).Select(x => (x.LogicalOffset, x.PhysicalOffset, x.Length, x.Flags)).ToList();
         }
 
+        /// <summary>
+        /// O_DIRECT is turned on where the filesystem takes it (and reads then fill no cache: xfs; btrfs on
+        /// this kernel still caches part of what it reads that way), and a
+        /// descriptor whose filesystem refuses it (procfs: EINVAL) is left as it was, reading through the cache.
+        /// </summary>
+        [SkippableFact]
+        public void DirectReadsAreTurnedOnWhereTheyAreTakenAndOtherwiseNothingChanges()
+        {
+            string path = Path.Combine(fs.NewDirectory(TestFs.Xfs, "direct"), "d.img");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 5);
+            FileBuilder.WriteNew(path, data);
+            Shell.Run("sync");
+            File.WriteAllText("/proc/sys/vm/drop_caches", "1");
+            using (OpenFile f = OpenFile.OpenRead(path))
+            using (var buffer = new AlignedBuffer(1 << 20))
+            {
+                Assert.True(Files.TryReadDirect(f.Handle));
+                Assert.Contains("O_DIRECT", FdFlags(f.Handle), StringComparison.Ordinal);
+                Assert.Equal(1 << 20, Files.ReadFullyAt(f.Handle, buffer.Span, 0, path));
+                Assert.Equal(data, buffer.Span.ToArray());
+                Files.ReadBuffered(f.Handle);
+                Assert.DoesNotContain("O_DIRECT", FdFlags(f.Handle), StringComparison.Ordinal);
+            }
+
+            Assert.Equal("0", Shell.Run("fincore", "--raw", "--noheadings", "--bytes", "--output", "RES", path).Trim());
+            using OpenFile proc = OpenFile.OpenRead("/proc/self/status");
+            string before = FdFlags(proc.Handle);
+            Assert.False(Files.TryReadDirect(proc.Handle));
+            Assert.Equal(before, FdFlags(proc.Handle));
+        }
+
+        /// <summary>The descriptor's status flags as /proc/self/fdinfo shows them (octal), named where it matters.</summary>
+        private static string FdFlags(Btrfs.Interop.SafeFileDescriptor fd)
+        {
+            string info = File.ReadAllText($"/proc/self/fdinfo/{fd.DangerousGetHandle()}");
+            long flags = Convert.ToInt64(info.Split('\n').First(l => l.StartsWith("flags:", StringComparison.Ordinal))[6..].Trim(), 8);
+            return (flags & Btrfs.Interop.Libc.O_DIRECT) != 0 ? $"{flags:x} O_DIRECT" : $"{flags:x}";
+        }
+
         [SkippableTheory]
         [InlineData(TestFs.Btrfs)]
         [InlineData(TestFs.Xfs)]

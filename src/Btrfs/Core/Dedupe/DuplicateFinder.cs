@@ -167,7 +167,8 @@ namespace Btrfs.Core
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
             using var index = new BlockIndex(MemoryBlocks);
-            byte[][] buffers = { new byte[RequestSize], new byte[RequestSize] };
+            using AlignedBuffer first = new(RequestSize), second = new(RequestSize);
+            AlignedBuffer[] buffers = { first, second };
             long read = 0;
             for (int f = 0; f < files.Count; f++)
             {
@@ -229,13 +230,14 @@ namespace Btrfs.Core
             List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             TimeSpan grouped = clock.Elapsed;
             var ledger = new ReclaimLedger();
-            List<BtrfsDuplicateGroup> credited = ordered.ConvertAll(g => g.WithReclaimable(ledger.Credit(g, cancel)));
+            List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
+            List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
             Times = (scanned, grouped - scanned, clock.Elapsed - grouped);
             return credited;
         }
 
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
-        private long Scan(int fileNumber, Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, byte[][] buffers, CancellationToken cancel, Action<long> progress)
+        private long Scan(int fileNumber, Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, AlignedBuffer[] buffers, CancellationToken cancel, Action<long> progress)
         {
             using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
             if (!file.Status.SameContentStamp(c.Status))
@@ -334,11 +336,38 @@ namespace Btrfs.Core
                 i += n;
             }
 
+            // Past the page cache (O_DIRECT) where the filesystem allows it: on this machine's loop devices
+            // reading 2.3 GB took 0.55-1.19 s that way against 1.02-4.61 s through the cache with read-ahead
+            // (5 runs each, caches dropped), and the cache is not filled with data read once. Where it is
+            // refused (tmpfs), or a read is (EINVAL: an alignment the device does not take), through the cache.
             long read = 0;
-            Files.AdviseSequentialRead(file.Handle, 0, file.Size);
+            bool direct = Files.TryReadDirect(file.Handle);
+            if (!direct)
+            {
+                Files.AdviseSequentialRead(file.Handle, 0, file.Size);
+            }
+
+            int ReadAt(Span<byte> into, long offset)
+            {
+                if (direct)
+                {
+                    try
+                    {
+                        return Files.ReadFullyAt(file.Handle, into, offset, c.Path);
+                    }
+                    catch (FileOperationException ex) when (ex.Errno == Errno.EINVAL)
+                    {
+                        Files.ReadBuffered(file.Handle);
+                        direct = false;
+                    }
+                }
+
+                return Files.ReadFullyAt(file.Handle, into, offset, c.Path);
+            }
+
             System.Threading.Tasks.Task<int>? next = null;
             System.Threading.Tasks.Task<int> ReadRun(int r) =>
-                System.Threading.Tasks.Task.Run(() => Files.ReadFullyAt(file.Handle, buffers[r % 2].AsSpan(0, runs[r].Count * BlockSize), (long)runs[r].First * BlockSize, c.Path));
+                System.Threading.Tasks.Task.Run(() => ReadAt(buffers[r % 2].Span[..(runs[r].Count * BlockSize)], (long)runs[r].First * BlockSize));
             try
             {
                 for (int r = 0; r < runs.Count; r++)
@@ -347,7 +376,7 @@ namespace Btrfs.Core
                     int got = (next ?? ReadRun(r)).GetAwaiter().GetResult();
                     next = r + 1 < runs.Count ? ReadRun(r + 1) : null;
                     (int first, int n) = runs[r];
-                    Span<byte> span = buffers[r % 2].AsSpan(0, n * BlockSize);
+                    Span<byte> span = buffers[r % 2].Span[..(n * BlockSize)];
                     for (int k = 0; k < n && (k + 1) * BlockSize <= got; k++)
                     {
                         int b = first + k;

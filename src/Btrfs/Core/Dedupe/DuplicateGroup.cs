@@ -18,6 +18,18 @@ namespace Btrfs.Core
         /// <summary>The file's inode when it was searched: a file under that name now with another inode is not touched (0: not checked).</summary>
         public ulong Inode { get; init; }
 
+        /// <summary>
+        /// Whether sharing the keeper's extents here would free no disk space, even with every group of the
+        /// search deduplicated: each extent the range uses stays, because its file still uses other parts
+        /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend) or another file
+        /// shares it. Such a range would only be split into more extents. Invoke-BtrfsDedupe leaves it as
+        /// it is unless -IncludeUnreclaimable is given. Never set on the keeper (the first range), nor where
+        /// the extents could not be read (false means "may free").
+        /// </summary>
+        public bool FreesNothing { get; init; }
+
+        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, FreesNothing = true };
+
         /// <inheritdoc/>
         public override string ToString() => $"{Path}@{Offset}+{Length}";
     }
@@ -59,9 +71,16 @@ namespace Btrfs.Core
         /// </summary>
         public long ReclaimableBytes { get; init; }
 
-        internal BtrfsDuplicateGroup WithReclaimable(long bytes) => new()
+        /// <summary>
+        /// Whether deduplicating the group would free nothing: every range but the keeper is marked
+        /// <see cref="DuplicateRange.FreesNothing"/>. A group can help free space and still be credited 0
+        /// <see cref="ReclaimableBytes"/> (an extent is credited to the group that covers its last reference).
+        /// </summary>
+        public bool FreesNothing => Ranges.Length > 1 && Ranges.Skip(1).All(r => r is not null && r.FreesNothing);
+
+        internal BtrfsDuplicateGroup WithReclaimable(long bytes, DuplicateRange[] ranges) => new()
         {
-            Ranges = Ranges,
+            Ranges = ranges,
             Length = Length,
             AlreadySharedBytes = AlreadySharedBytes,
             ReclaimableBytes = bytes,

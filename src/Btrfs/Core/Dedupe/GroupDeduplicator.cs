@@ -39,6 +39,12 @@ namespace Btrfs.Core
         /// <summary>Whether <see cref="DiskBytesFreed"/> was measured (the group's ReclaimableBytes was above 0).</summary>
         public bool FreedMeasured { get; init; }
 
+        /// <summary>
+        /// Ranges left as they are because sharing them would free no disk space (each marked
+        /// FreesNothing by Find-BtrfsDuplicate; -IncludeUnreclaimable shares them anyway).
+        /// </summary>
+        public int RangesSkipped { get; init; }
+
         /// <summary>Ranges the kernel refused (each also an error record).</summary>
         public int Errors { get; init; }
 
@@ -50,12 +56,19 @@ namespace Btrfs.Core
     internal static class GroupDeduplicator
     {
         /// <summary>
-        /// Deduplicates the group. The free space is measured around it (on btrfs after a sync, which commits)
-        /// only when the group is predicted to free something: a sync per group of thousands would
-        /// cost more than the deduplication.
+        /// Deduplicates the group: every range but those marked <see cref="DuplicateRange.FreesNothing"/>
+        /// (all of them with <paramref name="includeUnreclaimable"/>). The free space is measured around it
+        /// (on btrfs after a sync, which commits) only when the group is predicted to free something: a
+        /// sync per group of thousands would cost more than the deduplication.
         /// </summary>
-        internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, Action<DedupeResult, FileOperationException?> each, CancellationToken cancel)
+        internal static DedupeGroupResult Run(BtrfsDuplicateGroup group, bool includeUnreclaimable, Action<DedupeResult, FileOperationException?> each, CancellationToken cancel)
         {
+            int skipped = includeUnreclaimable ? 0 : Skipped(group);
+            if (skipped == group.Ranges.Length - 1)
+            {
+                return Result(group, 0, 0, 0, 0, false, skipped, 0, DedupeStatus.NothingToFree);
+            }
+
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.Open(keeper.Path, OpenOptions.NoFollow);
             bool measure = group.ReclaimableBytes > 0;
@@ -63,10 +76,16 @@ namespace Btrfs.Core
             long deduped = 0, shared = 0, differing = 0;
             int errors = 0;
             ThrowIfReplaced(source, keeper);
+            ReadAhead(source, group, includeUnreclaimable);
             for (int i = 1; i < group.Ranges.Length; i++)
             {
                 cancel.ThrowIfCancellationRequested();
                 DuplicateRange r = group.Ranges[i];
+                if (r.FreesNothing && !includeUnreclaimable)
+                {
+                    continue;
+                }
+
                 DedupeResult result;
                 try
                 {
@@ -100,21 +119,74 @@ namespace Btrfs.Core
                 }
             }
 
-            return new DedupeGroupResult
-            {
-                Path = keeper.Path,
-                Offset = keeper.Offset,
-                Length = group.Length,
-                Copies = group.Copies,
-                BytesDeduped = deduped,
-                BytesAlreadyShared = shared,
-                BytesDiffering = differing,
-                DiskBytesFreed = measure ? after - before : 0,
-                FreedMeasured = measure,
-                Errors = errors,
-                Status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared,
-            };
+            DedupeStatus status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared;
+            return Result(group, deduped, shared, differing, measure ? after - before : 0, measure, skipped, errors, status);
         }
+
+        /// <summary>
+        /// Asks for the group's ranges to be read into the page cache at once (up to <see cref="ReadAheadBytes"/>),
+        /// before the kernel compares them one range after the other: the ranges are read side by side
+        /// instead of each waiting for its own reads. With nothing cached, 413 MiB deduplicated on xfs in
+        /// 1,679 groups took 0.97-1.66 s (median 1.08 s, 3 runs) with this against 2.06-2.49 s (median
+        /// 2.17 s) with each range asked for only when its turn comes.
+        /// </summary>
+        private static void ReadAhead(OpenFile source, BtrfsDuplicateGroup group, bool includeUnreclaimable)
+        {
+            long budget = ReadAheadBytes;
+            Files.AdviseWillNeed(source.Handle, group.Ranges[0].Offset, Math.Min(group.Length, budget));
+            budget -= group.Length;
+            for (int i = 1; i < group.Ranges.Length && budget > 0; i++)
+            {
+                DuplicateRange r = group.Ranges[i];
+                if (r.FreesNothing && !includeUnreclaimable)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using OpenFile f = OpenFile.Open(r.Path, OpenOptions.NoFollow);
+                    Files.AdviseWillNeed(f.Handle, r.Offset, Math.Min(r.Length, budget));
+                }
+                catch (FileOperationException)
+                {
+                    // Only a hint: the deduplication says what is wrong with the file.
+                }
+
+                budget -= r.Length;
+            }
+        }
+
+        /// <summary>The most a group asks to be read ahead at once.</summary>
+        private const long ReadAheadBytes = 64L << 20;
+
+        /// <summary>The ranges besides the keeper that sharing would free nothing for.</summary>
+        internal static int Skipped(BtrfsDuplicateGroup group)
+        {
+            int n = 0;
+            for (int i = 1; i < group.Ranges.Length; i++)
+            {
+                n += group.Ranges[i].FreesNothing ? 1 : 0;
+            }
+
+            return n;
+        }
+
+        private static DedupeGroupResult Result(BtrfsDuplicateGroup group, long deduped, long shared, long differing, long freed, bool measured, int skipped, int errors, DedupeStatus status) => new()
+        {
+            Path = group.Ranges[0].Path,
+            Offset = group.Ranges[0].Offset,
+            Length = group.Length,
+            Copies = group.Copies,
+            BytesDeduped = deduped,
+            BytesAlreadyShared = shared,
+            BytesDiffering = differing,
+            DiskBytesFreed = freed,
+            FreedMeasured = measured,
+            RangesSkipped = skipped,
+            Errors = errors,
+            Status = status,
+        };
 
         /// <summary>A name that leads to another file than the one searched (another inode) is not touched.</summary>
         private static void ThrowIfReplaced(OpenFile file, DuplicateRange r)

@@ -37,6 +37,29 @@ namespace Btrfs.Core
             return freed;
         }
 
+        /// <summary>
+        /// After every group is credited: the group's ranges, each non-keeper range marked
+        /// <see cref="DuplicateRange.FreesNothing"/> when no extent it covers goes even with every group
+        /// deduplicated (on btrfs a reference of an extent the file still uses elsewhere, a bookend; or
+        /// an extent shared with a file outside the search). A range whose file could not be read is not
+        /// marked: what cannot be judged is not left out.
+        /// </summary>
+        internal DuplicateRange[] Mark(BtrfsDuplicateGroup group, CancellationToken cancel = default)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var ranges = (DuplicateRange[])group.Ranges.Clone();
+            for (int i = 1; i < ranges.Length; i++)
+            {
+                DuplicateRange r = ranges[i];
+                if (files.TryGetValue(r.Path, out FileReferences? refs) && refs is not null && !refs.Frees(r.Offset, r.Length))
+                {
+                    ranges[i] = r.AsFreeingNothing();
+                }
+            }
+
+            return ranges;
+        }
+
         /// <summary>One file's references to its extents, and how far they are covered.</summary>
         private sealed class FileReferences
         {
@@ -129,23 +152,7 @@ namespace Btrfs.Core
             internal long Cover(long offset, long length)
             {
                 long freed = 0, end = offset + length;
-
-                // References are in file order and do not overlap: start at the first that ends after offset.
-                int lo = 0, hi = references.Count;
-                while (lo < hi)
-                {
-                    int mid = (lo + hi) / 2;
-                    if (references[mid].Start + references[mid].Length <= offset)
-                    {
-                        lo = mid + 1;
-                    }
-                    else
-                    {
-                        hi = mid;
-                    }
-                }
-
-                for (int i = lo; i < references.Count && references[i].Start < end; i++)
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
                     long from = Math.Max(r.Start, offset), to = Math.Min(r.Start + r.Length, end);
@@ -168,6 +175,45 @@ namespace Btrfs.Core
                 }
 
                 return freed;
+            }
+
+            /// <summary>
+            /// Whether [offset, offset + length) covers part of an extent that goes once everything credited is
+            /// deduplicated (block by block: any byte of an unshared reference).
+            /// </summary>
+            internal bool Frees(long offset, long length)
+            {
+                long end = offset + length;
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
+                {
+                    Reference r = references[i];
+                    if (!r.Shared && Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && (blockByBlock || uncovered[r.Extent] == 0))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+
+            /// <summary>References are in file order and do not overlap: the first that ends after <paramref name="offset"/>.</summary>
+            private int First(long offset)
+            {
+                int lo = 0, hi = references.Count;
+                while (lo < hi)
+                {
+                    int mid = (lo + hi) / 2;
+                    if (references[mid].Start + references[mid].Length <= offset)
+                    {
+                        lo = mid + 1;
+                    }
+                    else
+                    {
+                        hi = mid;
+                    }
+                }
+
+                return lo;
             }
         }
 

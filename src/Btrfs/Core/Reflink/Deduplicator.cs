@@ -19,6 +19,12 @@ namespace Btrfs.Core
 
         /// <summary>The kernel refused; ErrorMessage says why.</summary>
         Error,
+
+        /// <summary>
+        /// A group from Find-BtrfsDuplicate left as it is: sharing it would free no disk space (every other
+        /// range is marked FreesNothing), only split extents. -IncludeUnreclaimable shares it anyway.
+        /// </summary>
+        NothingToFree,
     }
 
     /// <summary>Invoke-BtrfsDedupe's result: one per destination. Every property is a scalar.</summary>
@@ -118,6 +124,11 @@ namespace Btrfs.Core
                 }
                 else
                 {
+                    // The kernel compares page by page, reading what is not cached one page at a time: both
+                    // ranges are asked for first, in large reads (after Find-BtrfsDuplicate, which reads past
+                    // the cache, 413 MiB deduplicated on xfs took 2.7-3.1 s without this).
+                    Files.AdviseWillNeed(source.Handle, offset + pos, n);
+                    Files.AdviseWillNeed(dest.Handle, destinationOffset + pos, n);
                     for (long at = 0; at < n;)
                     {
                         calls++;
