@@ -157,7 +157,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Reads and hashes the files and returns the groups, those that would free most first. A file
+        /// Reads and hashes the files and returns the groups, those with the most bytes to share first. A file
         /// that cannot be read, or that changed since it was taken, is told to <paramref name="skipped"/>
         /// and left out.
         /// </summary>
@@ -338,8 +338,9 @@ namespace Btrfs.Core
 
             // Past the page cache (O_DIRECT) where the filesystem allows it: on this machine's loop devices
             // reading 2.3 GB took 0.55-1.19 s that way against 1.02-4.61 s through the cache with read-ahead
-            // (5 runs each, caches dropped), and the cache is not filled with data read once. Where it is
-            // refused (tmpfs), or a read is (EINVAL: an alignment the device does not take), through the cache.
+            // (5 runs each, caches dropped), and the cache is not filled with data read once (btrfs still
+            // reads compressed extents through it). Where it is refused (procfs, FUSE filesystems without
+            // it), or a read is (EINVAL: an alignment the device does not take), through the cache.
             long read = 0;
             bool direct = Files.TryReadDirect(file.Handle);
             if (!direct)

@@ -21,10 +21,11 @@ namespace Btrfs.Core
         /// <summary>
         /// Whether sharing the keeper's extents here would free no disk space, even with every group of the
         /// search deduplicated: each extent the range uses stays, because its file still uses other parts
-        /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend) or another file
-        /// shares it. Such a range would only be split into more extents. Invoke-BtrfsDedupe leaves it as
-        /// it is unless -IncludeUnreclaimable is given. Never set on the keeper (the first range), nor where
-        /// the extents could not be read (false means "may free").
+        /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend). Such a range would
+        /// only be split into more extents. Invoke-BtrfsDedupe leaves it as it is unless -IncludeUnreclaimable
+        /// is given. Set only where the file's extents are known exactly (btrfs as root, xfs); never on the
+        /// keeper (the first range), on a range over a shared extent, nor where the extents could not be read
+        /// (false means "may free").
         /// </summary>
         public bool FreesNothing { get; init; }
 
@@ -67,7 +68,7 @@ namespace Btrfs.Core
         /// every reference the file has to it is deduplicated (a partly covered extent stays whole, a
         /// bookend), at its size on disk (compressed size); on xfs block by block. Extents shared with
         /// other files are not counted. Exact on btrfs as root (the file extent items); otherwise on btrfs
-        /// an upper bound (FIEMAP does not show which pieces belong to one extent).
+        /// an estimate (FIEMAP does not show which pieces belong to one extent, and merges adjacent ones).
         /// </summary>
         public long ReclaimableBytes { get; init; }
 

@@ -39,10 +39,12 @@ namespace Btrfs.Core
 
         /// <summary>
         /// After every group is credited: the group's ranges, each non-keeper range marked
-        /// <see cref="DuplicateRange.FreesNothing"/> when no extent it covers goes even with every group
-        /// deduplicated (on btrfs a reference of an extent the file still uses elsewhere, a bookend; or
-        /// an extent shared with a file outside the search). A range whose file could not be read is not
-        /// marked: what cannot be judged is not left out.
+        /// <see cref="DuplicateRange.FreesNothing"/> when every extent it covers stays even with every group
+        /// deduplicated because the file still uses another part of it (a bookend). Only where that is
+        /// known exactly: on btrfs from the file extent items (root), and on xfs (block by block). A range
+        /// over a shared extent is not marked (the other sharers may be deduplicated too, or it shares the
+        /// keeper's extents already), nor one whose file could not be read: what cannot be judged is not
+        /// left out.
         /// </summary>
         internal DuplicateRange[] Mark(BtrfsDuplicateGroup group, CancellationToken cancel = default)
         {
@@ -67,6 +69,9 @@ namespace Btrfs.Core
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
             private bool blockByBlock;
 
+            /// <summary>Whether the references are the file's real extents (btrfs items, or xfs blocks), not FIEMAP pieces that may merge or split them.</summary>
+            private bool exact;
+
             internal static FileReferences? Read(string path)
             {
                 try
@@ -89,17 +94,19 @@ namespace Btrfs.Core
 
                     if (file.FileSystem.Kind == FileSystemKind.Btrfs && TryItems(file, refs, shared))
                     {
+                        refs.exact = true;
                         return refs;
                     }
 
                     refs.references.Clear();
                     refs.uncovered.Clear();
                     refs.blockByBlock = file.FileSystem.Kind == FileSystemKind.Xfs;
+                    refs.exact = refs.blockByBlock;
                     foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
                     {
                         if (!e.IsHole && !e.IsInline && !e.IsUnwritten)
                         {
-                            // Without the items each piece stands for its own extent (an upper bound on btrfs).
+                            // Without the items each piece stands for its own extent (an estimate on btrfs: FIEMAP splits an extent a file uses in parts, and merges adjacent extents).
                             refs.Add(new Reference(e.LogicalOffset, e.Length, e.PhysicalOffset, e.IsCompressed ? 0 : e.Length, e.IsShared));
                         }
                     }
@@ -178,16 +185,22 @@ namespace Btrfs.Core
             }
 
             /// <summary>
-            /// Whether [offset, offset + length) covers part of an extent that goes once everything credited is
-            /// deduplicated (block by block: any byte of an unshared reference).
+            /// Whether [offset, offset + length) may free something once everything credited is deduplicated:
+            /// it covers part of an extent that goes then (block by block: any byte), or of a shared one, or the
+            /// references are not known exactly (FIEMAP pieces: btrfs merges adjacent extents into one piece).
             /// </summary>
             internal bool Frees(long offset, long length)
             {
+                if (!exact)
+                {
+                    return true;
+                }
+
                 long end = offset + length;
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    if (!r.Shared && Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && (blockByBlock || uncovered[r.Extent] == 0))
+                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && (r.Shared || blockByBlock || uncovered[r.Extent] == 0))
                     {
                         return true;
                     }
