@@ -70,6 +70,43 @@ namespace Btrfs.Bench
                 Print(kind, "duperemove -dr", theirs, rate);
                 Summary.Add($"Find-BtrfsDuplicate | Invoke-BtrfsDedupe vs duperemove -dr ({kind}, 8 x 256 MiB)", Median(ours.Select(o => o.Time).ToList()), Median(theirs.Select(o => o.Time).ToList()), 0.8);
 
+                // The search alone against dd of the same files (the images, one after the other, 8 MiB requests):
+                // its read rate (device bytes per second of the whole search, walk and grouping included).
+                var searchRates = new List<double>();
+                var ddRates = new List<double>();
+                for (int run = 0; run < runs; run++)
+                {
+                    WithFileSystem(kind, mnt =>
+                    {
+                        string tree = Make(mnt);
+                        Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d | Out-Null", Path.Combine(tree, "small", "f00000"));
+                        for (int k = 0; k < 2; k++)
+                        {
+                            if ((k + run) % 2 == 0)
+                            {
+                                var side = Side(mnt, () => { Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Out-Null", tree); return string.Empty; });
+                                searchRates.Add(side.Read / 1048576.0 / side.Time);
+                            }
+                            else
+                            {
+                                var side = Side(mnt, () =>
+                                {
+                                    foreach (string image in Directory.GetFiles(tree, "*.img").Order(StringComparer.Ordinal))
+                                    {
+                                        Program.Sh("dd", $"if={image}", "of=/dev/null", "bs=8M", "status=none");
+                                    }
+
+                                    return string.Empty;
+                                });
+                                ddRates.Add(side.Read / 1048576.0 / side.Time);
+                            }
+                        }
+                    });
+                }
+
+                Console.WriteLine($"<!-- {kind}: search read rate {string.Join(' ', searchRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s; dd {string.Join(' ', ddRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s -->");
+                Summary.Add($"Find-BtrfsDuplicate -Recurse read rate vs dd of the same files ({kind}; ratio: dd's per ours)", Median(searchRates), Median(ddRates), 1.25, "MiB/s", moreIsBetter: true);
+
                 // With a hash file: cold (no file yet), then warm after one image changed (2,000 random 4 KiB blocks rewritten).
                 var oursCold = new List<(double Time, long Read, long Freed, string Memory)>();
                 var oursWarm = new List<(double Time, long Read, long Freed, string Memory)>();

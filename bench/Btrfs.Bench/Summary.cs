@@ -51,6 +51,7 @@ namespace Btrfs.Bench
                 {
                     "extents" => v.ToString("N0", CultureInfo.InvariantCulture) + " extents",
                     "bytes" => (v / 1024).ToString("F1", CultureInfo.InvariantCulture) + " KiB",
+                    "MiB/s" => v.ToString("N0", CultureInfo.InvariantCulture) + " MiB/s",
                     _ => v < 1 ? v.ToString("F3", CultureInfo.InvariantCulture) + " s" : v.ToString("F2", CultureInfo.InvariantCulture) + " s",
                 };
 
