@@ -119,8 +119,7 @@ namespace Btrfs.Core
                 }
             }
 
-            DedupeStatus status = errors > 0 ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared;
-            return Result(group, deduped, shared, differing, measure ? after - before : 0, measure, skipped, errors, status);
+            return Result(group, deduped, shared, differing, measure ? after - before : 0, measure, skipped, errors, Deduplicator.StatusOf(errors > 0, differing, deduped));
         }
 
         /// <summary>

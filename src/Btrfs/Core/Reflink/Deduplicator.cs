@@ -81,6 +81,10 @@ namespace Btrfs.Core
         internal static void RefuseSameFile(OpenFile source, string destination) =>
             FileGuards.RefuseSameFile(source, FileStatus.OfPath(destination, followLinks: true), destination, "deduplicate {0} against itself");
 
+        /// <summary>What happened, from what the kernel said: an error, then any difference, then anything shared, else everything was shared already.</summary>
+        internal static DedupeStatus StatusOf(bool failed, long differing, long deduped) =>
+            failed ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared;
+
         /// <summary>
         /// Deduplicates [<paramref name="offset"/>, +<paramref name="length"/>) of
         /// <paramref name="source"/> with the same bytes of <paramref name="destination"/> at
@@ -160,10 +164,7 @@ namespace Btrfs.Core
                 progress?.Invoke(done);
             }
 
-            DedupeStatus result = error is not null ? DedupeStatus.Error
-                : differing > 0 ? DedupeStatus.Differs
-                : deduped > 0 ? DedupeStatus.Deduped
-                : DedupeStatus.AlreadyShared;
+            DedupeStatus result = StatusOf(error is not null, differing, deduped);
             return new DedupeResult
             {
                 Source = source.Path,
