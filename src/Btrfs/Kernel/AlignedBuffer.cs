@@ -4,8 +4,8 @@ namespace Btrfs.Kernel
     using System.Runtime.InteropServices;
 
     /// <summary>
-    /// Native memory aligned to 4 KiB, for reads with O_DIRECT (which need an aligned buffer); freed by
-    /// <see cref="Dispose"/>. Not for sharing between threads while it is disposed.
+    /// Native memory aligned to 4 KiB, for reads with O_DIRECT (which need an aligned buffer) and the copy's
+    /// buffers; freed by <see cref="Dispose"/>. Not for sharing between threads while it is disposed.
     /// </summary>
     internal sealed unsafe class AlignedBuffer : IDisposable
     {
@@ -19,6 +19,16 @@ namespace Btrfs.Kernel
         }
 
         internal int Length { get; }
+
+        /// <summary>The memory, for the calls of this layer that take a pointer.</summary>
+        internal byte* Pointer
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(data == null, this);
+                return data;
+            }
+        }
 
         internal Span<byte> Span
         {

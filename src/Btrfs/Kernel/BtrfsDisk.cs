@@ -178,8 +178,7 @@ namespace Btrfs.Kernel
         private readonly List<Chunk> chunks;
         private readonly string path;
         private readonly Guid fsid;
-        private byte* buffer;
-        private int bufferSize;
+        private AlignedBuffer? buffer;
 
         private BtrfsDisk(string path, Guid fsid, Dictionary<ulong, SafeFileDescriptor> devices, List<Chunk> chunks)
         {
@@ -379,11 +378,8 @@ namespace Btrfs.Kernel
             }
 
             devices.Clear();
-            if (buffer is not null)
-            {
-                NativeMemory.AlignedFree(buffer);
-                buffer = null;
-            }
+            buffer?.Dispose();
+            buffer = null;
         }
 
         /// <summary>Reads <paramref name="size"/> bytes at <paramref name="offset"/> into the aligned buffer; false with the errno (EIO, or ENXIO past the end) when they cannot be read.</summary>
@@ -391,23 +387,19 @@ namespace Btrfs.Kernel
         {
             data = default;
             errno = 0;
-            if (bufferSize < size)
+            if (buffer is null || buffer.Length < size)
             {
-                if (buffer is not null)
-                {
-                    NativeMemory.AlignedFree(buffer);
-                    buffer = null;
-                    bufferSize = 0;
-                }
-
-                buffer = (byte*)NativeMemory.AlignedAlloc((nuint)size, 4096);
-                bufferSize = size;
+                buffer?.Dispose();
+                buffer = null;
+                buffer = new AlignedBuffer(size);
             }
+
+            byte* at = buffer.Pointer;
 
             int done = 0;
             while (done < size)
             {
-                nint n = Libc.PRead(fd, buffer + done, (nuint)(size - done), offset + done);
+                nint n = Libc.PRead(fd, at + done, (nuint)(size - done), offset + done);
                 if (n < 0)
                 {
                     errno = Errno.Last;
@@ -428,7 +420,7 @@ namespace Btrfs.Kernel
                 done += (int)n;
             }
 
-            data = new ReadOnlySpan<byte>(buffer, size);
+            data = new ReadOnlySpan<byte>(at, size);
             return true;
         }
 

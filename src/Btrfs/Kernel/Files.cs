@@ -136,7 +136,7 @@ namespace Btrfs.Kernel
         /// Turns O_DIRECT on for the descriptor (fcntl F_SETFL): its reads then go from the device into the
         /// caller's buffer, bypassing the page cache. Buffers, offsets and lengths must then be aligned (4 KiB
         /// does for every device here). False, and the descriptor as it was, where the filesystem refuses
-        /// (tmpfs: EINVAL).
+        /// (procfs: EINVAL; tmpfs takes it since Linux 6.6).
         /// </summary>
         internal static bool TryReadDirect(SafeFileDescriptor fd)
         {
