@@ -71,7 +71,9 @@ namespace Btrfs.Bench
                 Summary.Add($"Find-BtrfsDuplicate | Invoke-BtrfsDedupe vs duperemove -dr ({kind}, 8 x 256 MiB)", Median(ours.Select(o => o.Time).ToList()), Median(theirs.Select(o => o.Time).ToList()), 0.8);
 
                 // The search alone against dd of the same files (the images, one after the other, 8 MiB requests):
-                // its read rate (device bytes per second of the whole search, walk and grouping included).
+                // the images' bytes it searched per second (the whole search, walk and grouping included), against
+                // the rate dd reads them. On xfs the search reads them all; on btrfs (as root) it reads almost none
+                // of them, their checksums standing for them, so its rate is no longer bounded by the device's.
                 var searchRates = new List<double>();
                 var ddRates = new List<double>();
                 for (int run = 0; run < runs; run++)
@@ -85,7 +87,8 @@ namespace Btrfs.Bench
                             if ((k + run) % 2 == 0)
                             {
                                 var side = Side(mnt, () => { Invoke(rs, "param($d) Find-BtrfsDuplicate -LiteralPath $d -Recurse | Out-Null", tree); return string.Empty; });
-                                searchRates.Add(side.Read / 1048576.0 / side.Time);
+                                long images = Directory.GetFiles(tree, "*.img").Sum(f => new FileInfo(f).Length);
+                                searchRates.Add(images / 1048576.0 / side.Time);
                             }
                             else
                             {
@@ -104,8 +107,8 @@ namespace Btrfs.Bench
                     });
                 }
 
-                Console.WriteLine($"<!-- {kind}: search read rate {string.Join(' ', searchRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s; dd {string.Join(' ', ddRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s -->");
-                Summary.Add($"Find-BtrfsDuplicate -Recurse read rate vs dd of the same files ({kind}; ratio: dd's per ours)", Median(searchRates), Median(ddRates), 1.25, "MiB/s", moreIsBetter: true);
+                Console.WriteLine($"<!-- {kind}: data searched {string.Join(' ', searchRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s; dd {string.Join(' ', ddRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s -->");
+                Summary.Add($"Find-BtrfsDuplicate -Recurse data searched per second vs dd's read rate of the same files ({kind}; ratio: dd's per ours)", Median(searchRates), Median(ddRates), 1.25, "MiB/s", moreIsBetter: true);
 
                 // With a hash file: cold (no file yet), then warm after one image changed (2,000 random 4 KiB blocks rewritten).
                 var oursCold = new List<(double Time, long Read, long Freed, string Memory)>();

@@ -147,6 +147,9 @@ namespace Btrfs.Tests.Infrastructure
             {
                 "btrfs" => new[] { "mkfs.btrfs", "-q", "-f" },
                 "btrfs-holes" => new[] { "mkfs.btrfs", "-q", "-f", "-O", "^no-holes" },
+                "btrfs-xxhash" => new[] { "mkfs.btrfs", "-q", "-f", "--csum", "xxhash" },
+                "btrfs-sha256" => new[] { "mkfs.btrfs", "-q", "-f", "--csum", "sha256" },
+                "btrfs-blake2" => new[] { "mkfs.btrfs", "-q", "-f", "--csum", "blake2" },
                 "xfs" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "xfs-noreflink" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0" },
                 "xfs-plain" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=0,rmapbt=0" },

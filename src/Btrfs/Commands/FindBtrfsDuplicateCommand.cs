@@ -109,14 +109,15 @@ namespace Btrfs.Commands
                 bar.Complete("Done");
                 WriteVerbose(string.Format(
                     CultureInfo.InvariantCulture,
-                    "Read {0} bytes of {1} files; {2} files unchanged since the hash file recorded them (not read). Reading and hashing took {3:F2} s, grouping {4:F2} s, what each group frees {5:F2} s{6}.",
+                    "Read {0} bytes of {1} files; {2} files unchanged since the hash file recorded them (not read); {7} bytes fingerprinted from btrfs's data checksums (not read). Reading and hashing took {3:F2} s, grouping {4:F2} s, what each group frees {5:F2} s{6}.",
                     finder.BytesRead,
                     finder.FilesRead,
                     finder.FilesFromHashFile,
                     finder.Times.Scan.TotalSeconds,
                     finder.Times.Group.TotalSeconds,
                     finder.Times.Credit.TotalSeconds,
-                    finder.Spilled ? "; the index outgrew its memory budget and was sorted on disk" : string.Empty));
+                    finder.Spilled ? "; the index outgrew its memory budget and was sorted on disk" : string.Empty,
+                    finder.BytesFromChecksums));
                 foreach (BtrfsDuplicateGroup g in groups)
                 {
                     WriteObject(g);

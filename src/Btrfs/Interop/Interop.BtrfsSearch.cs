@@ -29,6 +29,14 @@ namespace Btrfs.Interop
         internal const ulong BTRFS_FIRST_CHUNK_TREE_OBJECTID = 256;
         internal const uint BTRFS_CHUNK_ITEM_KEY = 228;
 
+        /// <summary>The checksum tree: EXTENT_CSUM items keyed by the disk address of their first sector, holding one checksum per sector.</summary>
+        internal const ulong BTRFS_CSUM_TREE_OBJECTID = 7;
+        internal const ulong BTRFS_EXTENT_CSUM_OBJECTID = unchecked((ulong)-10L);
+        internal const uint BTRFS_EXTENT_CSUM_KEY = 128;
+
+        /// <summary>FS_INFO flags in: fill csum_type and csum_size (kernel 5.5+; set again in flags out when filled).</summary>
+        internal const ulong BTRFS_FS_INFO_FLAG_CSUM_INFO = 1;
+
         internal const int EOVERFLOW = 75;
 
         /// <summary>struct btrfs_ioctl_fs_info_args (the fields used).</summary>

@@ -38,6 +38,57 @@ namespace Btrfs.Kernel
             return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : info;
         }
 
+        /// <summary>
+        /// How btrfs checksums data (FS_INFO with BTRFS_FS_INFO_FLAG_CSUM_INFO): btrfs_csum_type (0 crc32c,
+        /// 1 xxhash64, 2 sha256, 3 blake2b), the checksum's size in bytes and the sector size (one checksum per
+        /// sector), and the node size (no checksum item is larger). Null when not btrfs, or when the kernel does
+        /// not say (before 5.5). No privilege needed.
+        /// </summary>
+        internal static unsafe (ushort Type, ushort Size, uint SectorSize, uint NodeSize)? ChecksumInfo(OpenFile file)
+        {
+            Libc.BtrfsFsInfo info = default;
+            info.Flags = Libc.BTRFS_FS_INFO_FLAG_CSUM_INFO;
+            return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 || (info.Flags & Libc.BTRFS_FS_INFO_FLAG_CSUM_INFO) == 0
+                ? null
+                : (info.CsumType, info.CsumSize, info.SectorSize, info.NodeSize);
+        }
+
+        /// <summary>Receives one EXTENT_CSUM item: the disk address of its first sector and its checksums (one per sector, in order); the span is only valid during the call.</summary>
+        internal delegate void ChecksumSink(ulong start, ReadOnlySpan<byte> sums);
+
+        /// <summary>
+        /// The data checksums btrfs keeps (the checksum tree) for disk addresses from <paramref name="start"/>
+        /// up to <paramref name="end"/>: each EXTENT_CSUM item that may reach into them, in address order,
+        /// handed to <paramref name="sink"/>. An item is keyed by its first sector, so items beginning up to
+        /// <paramref name="lookBehind"/> bytes before <paramref name="start"/> are included (an item is never
+        /// larger than a leaf). Sectors without a checksum (NOCOW, nodatasum, preallocated) have no item.
+        /// Throws <see cref="FileOperationException"/> (AccessDenied without CAP_SYS_ADMIN).
+        /// </summary>
+        internal static void DataChecksums(OpenFile file, ulong start, ulong end, ulong lookBehind, ChecksumSink sink)
+        {
+            if (end <= start)
+            {
+                return;
+            }
+
+            foreach (int _ in Search(
+                file,
+                Libc.BTRFS_CSUM_TREE_OBJECTID,
+                Libc.BTRFS_EXTENT_CSUM_OBJECTID,
+                Libc.BTRFS_EXTENT_CSUM_OBJECTID,
+                Libc.BTRFS_EXTENT_CSUM_KEY,
+                Libc.BTRFS_EXTENT_CSUM_KEY,
+                start > lookBehind ? start - lookBehind : 0,
+                end - 1,
+                (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) =>
+                {
+                    sink(h.Offset, d);
+                    return 0;
+                }))
+            {
+            }
+        }
+
         /// <summary>The filesystem's id (FS_INFO fsid), which tells two filesystems apart; null when not btrfs.</summary>
         internal static unsafe Guid? FileSystemId(OpenFile file)
         {

@@ -289,14 +289,23 @@ namespace Btrfs.Tests
             Shell.Run("cp", "--reflink=always", a, Path.Combine(dir, "a-copy.img"));
             Shell.Run("sync");
 
-            var finder = new DuplicateFinder(128 * 1024, 0);
+            // Reading (the checksum tree left alone), then fingerprinting from btrfs's checksums: the same blocks
+            // are looked at either way, and the checksums need no read at all.
+            var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = false };
+            var fromTree = new DuplicateFinder(128 * 1024, 0);
             foreach (string f in Directory.GetFiles(dir).Order(StringComparer.Ordinal))
             {
                 Assert.True(finder.Add(f));
+                Assert.True(fromTree.Add(f));
             }
 
             long read = 0;
             List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, p => read = p.BytesRead);
+            Assert.Equal(0, finder.BytesFromChecksums);
+            Assert.Equal(
+                groups.Select(x => (x.Length, x.ReclaimableBytes, string.Join(" ", x.Ranges.Select(r => $"{r.Path}@{r.Offset}")))),
+                fromTree.Find(CancellationToken.None).Select(x => (x.Length, x.ReclaimableBytes, string.Join(" ", x.Ranges.Select(r => $"{r.Path}@{r.Offset}")))));
+            Assert.Equal((0L, (2L * (256 << 10)) + (4 << 20)), (fromTree.BytesRead, fromTree.BytesFromChecksums));
             BtrfsDuplicateGroup g = Assert.Single(groups);
             Assert.Equal(256 << 10, g.Length);
             Assert.Equal(new[] { 32L << 20, 32L << 20 }, g.Ranges.Select(r => r.Offset));
@@ -367,6 +376,77 @@ namespace Btrfs.Tests
             }
         }
 
+        /// <summary>
+        /// On btrfs a block's fingerprint is made of the checksums btrfs keeps for its sectors: as root they
+        /// come from the checksum tree, nothing read; where they cannot (compressed extents, whose checksums
+        /// cover the compressed bytes; a caller without CAP_SYS_ADMIN; the tree left alone) the bytes are read
+        /// and the same checksums computed. All ways find the same groups, for each checksum btrfs offers, and a
+        /// compressed copy (read) is found equal to its uncompressed original (from the tree): what is
+        /// computed is what the kernel stores. blake2b is not computed here: that filesystem is read.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("crc32c")]
+        [InlineData("xxhash")]
+        [InlineData("sha256")]
+        [InlineData("blake2")]
+        public void BtrfssOwnChecksumsFindWhatReadingFindsWithoutReading(string checksum)
+        {
+            using ExtraFileSystem? own = checksum == "crc32c" ? null : fs.NewFileSystem("btrfs-" + checksum, "256M");
+            string dir = own is null ? fs.NewDirectory(TestFs.Btrfs, "dup-csum") : Directory.CreateDirectory(Path.Combine(own.MountPoint, "dup-csum")).FullName;
+            byte[] data = FileBuilder.RandomBytes(4 << 20, 51);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), z = Path.Combine(dir, "z.img"), t1 = Path.Combine(dir, "t1.txt"), t2 = Path.Combine(dir, "t2.txt");
+            FileBuilder.WriteNew(a, data);
+            byte[] changed = (byte[])data.Clone();
+            changed[(10 * 128 * 1024) + 3] ^= 0xFF;
+            FileBuilder.WriteNew(b, changed);
+            FileBuilder.WriteNew(z, new byte[1 << 20].Concat(data.Take(1 << 20)).ToArray()); // zeros, then a's first MiB
+
+            // c: a's bytes, one block of it in three extents (the middle 4 KiB written again, the same bytes, after a sync).
+            string c = Path.Combine(dir, "c.img");
+            FileBuilder.WriteNew(c, data);
+            Shell.Run("sync");
+            FileBuilder.WriteAt(c, (5 * 128 * 1024) + 8192, data.AsSpan((5 * 128 * 1024) + 8192, 4096).ToArray());
+            byte[] text = FileBuilder.Text(2 << 20);
+            FileBuilder.WriteNew(t1, text);
+            FileBuilder.WriteNew(t2, Array.Empty<byte>());
+            Shell.Run("btrfs", "property", "set", t2, "compression", "zstd");
+            FileBuilder.WriteAt(t2, 0, text);
+            Shell.Run("sync");
+            Assert.All(Filefrag.Extents(t2), e => Assert.Contains("encoded", e.Flags));
+            Assert.DoesNotContain(Filefrag.Extents(t1), e => e.Flags.Contains("encoded"));
+            Assert.Equal(3, Filefrag.Extents(c).Count);
+            string[] files = { a, b, c, t1, t2, z };
+
+            (string Groups, long Read, long FromChecksums) Search(bool tree, bool unprivileged = false)
+            {
+                var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = tree };
+                using (unprivileged ? Unprivileged.Begin() : null)
+                {
+                    Assert.All(files, f => Assert.True(finder.Add(f)));
+                    List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, skipped: ex => Assert.Fail(ex.Message));
+                    return (string.Join("\n", groups.Select(g => $"{g.Length} {g.ReclaimableBytes} " + string.Join(" ", g.Ranges.Select(r => $"{Path.GetFileName(r.Path)}@{r.Offset}")))), finder.BytesRead, finder.BytesFromChecksums);
+                }
+            }
+
+            // What there is: a's and b's blocks but the changed one (a's first MiB also at z's second MiB), the
+            // text and its compressed copy; z's zeros are not duplicates.
+            var read = Search(tree: false);
+            const int K = 128 * 1024;
+            Assert.Equal(
+                new[] { $"{21 * K} a.img@{11 * K} b.img@{11 * K} c.img@{11 * K}", $"{2 * K} a.img@{8 * K} b.img@{8 * K} c.img@{8 * K}", $"{K} a.img@{10 * K} c.img@{10 * K}", $"{16 * K} t1.txt@0 t2.txt@0", $"{8 * K} a.img@0 b.img@0 c.img@0 z.img@{8 * K}" }.Order(StringComparer.Ordinal),
+                read.Groups.Split('\n').Select(g => string.Join(" ", g.Split(' ').Where((_, i) => i != 1))).Order(StringComparer.Ordinal));
+            var fromTree = Search(tree: true);
+            var asNobody = Search(tree: true, unprivileged: true);
+            Assert.Equal(read.Groups, fromTree.Groups);
+
+            // As nobody, what a group frees comes from FIEMAP alone (a compressed extent's disk size is not known): the ranges are the same.
+            static string Ranges(string groups) => string.Join("\n", groups.Split('\n').Select(g => string.Join(" ", g.Split(' ').Where((_, i) => i != 1))));
+            Assert.Equal(Ranges(read.Groups), Ranges(asNobody.Groups));
+            Assert.Equal((18L << 20, 0L), (read.Read, read.FromChecksums));
+            Assert.Equal((18L << 20, 0L), (asNobody.Read, asNobody.FromChecksums));
+            Assert.Equal(checksum == "blake2" ? (18L << 20, 0L) : (2L << 20, 16L << 20), (fromTree.Read, fromTree.FromChecksums));
+        }
+
         [SkippableTheory]
         [InlineData(8 << 20)] // a block larger than a read request (4 MiB): one block per request
         [InlineData(64 << 10)] // 64 runs of blocks in one request
@@ -409,7 +489,8 @@ namespace Btrfs.Tests
                 FileBuilder.WriteNew(f, data);
             }
 
-            var finder = new DuplicateFinder(128 * 1024, 0);
+            // The read path (btrfs's checksums would take no time to change under).
+            var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = false };
             Assert.True(finder.Add(a) && finder.Add(b) && finder.Add(c));
             var skipped = new List<FileOperationException>();
             bool written = false;
@@ -509,13 +590,15 @@ namespace Btrfs.Tests
             Assert.Contains(Filefrag.Extents(Path.Combine(nocow, "b.img")), e => e.Flags.Contains("shared"));
         }
 
-        [SkippableFact]
-        public void AHashFileSparesTheUnchangedFilesAndARerunFindsTheSame()
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void AHashFileSparesTheUnchangedFilesAndARerunFindsTheSame(TestFs kind)
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-hashfile");
+            string dir = fs.NewDirectory(kind, "dup-hashfile");
             List<string> files = Templates(dir);
             string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-hashfile-db"), "hashes [1].db");
-            string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(TestFs.Btrfs)) + "/stat";
+            string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(kind)) + "/stat";
             long SectorsRead() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
             (List<BtrfsDuplicateGroup> Groups, long Read, string Verbose) Search(bool withHashFile)
             {
@@ -544,13 +627,23 @@ namespace Btrfs.Tests
             var second = Search(true);
             Assert.Equal(Describe(plain.Groups), Describe(second.Groups));
             Assert.Contains("Read 0 bytes of 0 files; 6 files unchanged", second.Verbose, StringComparison.Ordinal);
-            Assert.True(second.Read < first.Read / 10, $"{second.Read} bytes read from the device against {first.Read} the first time");
+            Assert.True(second.Read < first.Read / 10 || (kind == TestFs.Btrfs && second.Read < 1L << 20), $"{second.Read} bytes read from the device against {first.Read} the first time");
 
-            // One copy edited: only it is read again (counted by the device), and the groups follow the edit.
+            // One copy edited: only it is hashed again, and the groups follow the edit. On xfs it is read again
+            // (counted by the device); on btrfs its blocks' fingerprints come from btrfs's checksums, unread.
             FileBuilder.WriteAt(files[1], 3 << 20, FileBuilder.RandomBytes(4096, 4242));
             var third = Search(true);
             Assert.Contains("of 1 files; 5 files unchanged", third.Verbose, StringComparison.Ordinal);
-            Assert.True(third.Read >= 8L << 20 && third.Read < 2 * (8L << 20), $"{third.Read} bytes read from the device for one changed 8 MiB file");
+            if (kind == TestFs.Xfs)
+            {
+                Assert.True(third.Read >= 8L << 20 && third.Read < 2 * (8L << 20), $"{third.Read} bytes read from the device for one changed 8 MiB file");
+            }
+            else
+            {
+                Assert.Contains("(not read); 8388608 bytes fingerprinted from btrfs's data checksums", third.Verbose, StringComparison.Ordinal);
+                Assert.True(third.Read < 1L << 20, $"{third.Read} bytes read from the device for one changed 8 MiB file fingerprinted from its checksums");
+            }
+
             Assert.Equal(Describe(Search(false).Groups), Describe(third.Groups));
         }
 
@@ -701,6 +794,7 @@ namespace Btrfs.Tests
         {
             const int Count = 60;
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-killed");
+            Shell.Run("chattr", "+C", dir); // NOCOW files have no checksums: the search reads them, long enough to stop it mid-way
             try
             {
                 for (int i = 0; i < Count; i++)

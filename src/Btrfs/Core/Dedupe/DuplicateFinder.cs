@@ -36,11 +36,22 @@ namespace Btrfs.Core
         /// </summary>
         private const int ReadSize = 4 << 20;
 
+        /// <summary>Blocks this close on disk (bytes between them) are asked for in one search of the checksum tree.</summary>
+        private const long ChecksumGap = 16 << 20;
+
+        /// <summary>Blocks whose checksums are gathered at a time (64 MiB at 128 KiB blocks; 64 KiB of crc32c checksums, 512 KiB of sha256).</summary>
+        private const int ChecksumChunk = 512;
+
+        /// <summary>The most disk bytes one search of the checksum tree covers (64 KiB of crc32c checksums, 512 KiB of sha256).</summary>
+        private const long ChecksumWindow = 64 << 20;
+
         /// <summary>The largest block size (-BlockSize): a request then holds one block.</summary>
         internal const int MaxBlockSize = 8 << 20;
         private readonly List<Candidate> files = new();
         private readonly HashSet<(uint, uint, ulong)> inodes = new();
         private readonly List<string> classes = new();
+        private readonly List<SectorChecksums?> classSums = new();
+        private bool checksumTree = true;
         private readonly Dictionary<(uint, uint), (string Key, ulong Id)> fileSystemOfDevice = new();
         private readonly HashFile? hashFile;
 
@@ -74,8 +85,17 @@ namespace Btrfs.Core
         /// <summary>After <see cref="Find"/>: bytes read from the files.</summary>
         internal long BytesRead { get; private set; }
 
-        /// <summary>After <see cref="Find"/>: files read (some or all of their blocks).</summary>
+        /// <summary>After <see cref="Find"/>: files hashed (some or all of their blocks read, or fingerprinted from btrfs's checksums).</summary>
         internal int FilesRead { get; private set; }
+
+        /// <summary>After <see cref="Find"/>: bytes of blocks whose fingerprints came from btrfs's data checksums (not read).</summary>
+        internal long BytesFromChecksums { get; private set; }
+
+        /// <summary>
+        /// Whether blocks on btrfs are fingerprinted from the checksum tree where it can be searched (as root)
+        /// instead of being read (default). Off, every block is read (and fingerprinted the same way).
+        /// </summary>
+        internal bool UseChecksumTree { get; init; } = true;
 
         /// <summary>After <see cref="Find"/>: files whose hashes came from the hash file, unchanged since (not read).</summary>
         internal int FilesFromHashFile { get; private set; }
@@ -149,6 +169,11 @@ namespace Btrfs.Core
             {
                 cls = classes.Count;
                 classes.Add(key);
+
+                // On btrfs (not NOCOW: no checksums there) a block's fingerprint is made of its sectors' checksums.
+                classSums.Add(file.FileSystem.Kind == FileSystemKind.Btrfs && !noCow && BtrfsSearch.ChecksumInfo(file) is var (type, size, sector, node)
+                    ? SectorChecksums.For(type, size, sector, node, BlockSize)
+                    : null);
             }
 
             files.Add(new Candidate(file.Path, file.Status, cls, fs.Id));
@@ -174,10 +199,10 @@ namespace Btrfs.Core
             {
                 cancel.ThrowIfCancellationRequested();
                 Candidate c = files[f];
-                progress?.Invoke(new DuplicateScanProgress(read, DataBytes, f, files.Count, c.Path));
+                progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, f, files.Count, c.Path));
                 try
                 {
-                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes, f, files.Count, c.Path)));
+                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes - BytesFromChecksums, f, files.Count, c.Path)));
                 }
                 catch (FileOperationException ex) when (ex.Operation != "sqlite")
                 {
@@ -187,7 +212,7 @@ namespace Btrfs.Core
                 BytesRead = read;
             }
 
-            progress?.Invoke(new DuplicateScanProgress(read, DataBytes, files.Count, files.Count, null));
+            progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, files.Count, files.Count, null));
 
             // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
             TimeSpan scanned = clock.Elapsed;
@@ -261,7 +286,9 @@ namespace Btrfs.Core
             // Unchanged since its hashes were recorded: only the extent map is asked (where the blocks are now).
             HashFileKey key = HashFileKey.Of(c.FileSystemId, file.Status);
             bool cached = false;
-            if (hashFile is not null && hashFile.TryGet(key, BlockSize, blocks, out UInt128[] knownHashes, out byte[] knownState))
+            SectorChecksums? sums = classSums[c.Class];
+            byte method = sums?.Method ?? 0;
+            if (hashFile is not null && hashFile.TryGet(key, BlockSize, method, blocks, out UInt128[] knownHashes, out byte[] knownState))
             {
                 (hashes, state, cached) = (knownHashes, knownState, true);
             }
@@ -319,6 +346,13 @@ namespace Btrfs.Core
                 FilesFromHashFile++;
                 Index(fileNumber, c, hashes, state, where, index);
                 return 0;
+            }
+
+            // On btrfs, as root: blocks whose sectors all have checksums need not be read at all.
+            bool looked = toRead.Count > 0;
+            if (sums is not null && checksumTree && UseChecksumTree && looked)
+            {
+                toRead = FromChecksumTree(file, c, sums, toRead, extents, where, shared, hashes, state, known);
             }
 
             // Read the blocks to hash in runs of adjacent blocks, up to 4 MiB (or one block) per request; the next request
@@ -387,7 +421,7 @@ namespace Btrfs.Core
                             continue; // zeros: a hole does better than sharing them (fallocate --dig-holes)
                         }
 
-                        hashes[b] = XxHash128.HashToUInt128(bytes);
+                        hashes[b] = sums is null ? XxHash128.HashToUInt128(bytes) : sums.FromData(bytes);
                         state[b] = 1;
                         if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
                         {
@@ -417,8 +451,8 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "read", c.Path, $"Skipped '{c.Path}': it was written while it was read. Run the search again when it is quiet.");
             }
 
-            FilesRead += toRead.Count > 0 ? 1 : 0;
-            hashFile?.Put(key, c.Path, BlockSize, hashes, state);
+            FilesRead += looked ? 1 : 0;
+            hashFile?.Put(key, c.Path, BlockSize, method, hashes, state);
             Index(fileNumber, c, hashes, state, where, index);
             return read;
         }
@@ -432,6 +466,131 @@ namespace Btrfs.Core
                     index.Add(new IndexedBlock(c.Class, hashes[b], fileNumber, b, where[b]));
                 }
             }
+        }
+
+        /// <summary>
+        /// Fingerprints, from btrfs's checksum tree, the blocks of <paramref name="toRead"/> (ascending) whose
+        /// every sector lies in an uncompressed extent and has a checksum (<see cref="SectorChecksums"/>), and
+        /// returns the blocks still to read. A block may span several extents (a 4 KiB write into a copied
+        /// image makes one): each piece's checksums are found where it is on disk. The blocks are taken
+        /// <see cref="ChecksumChunk"/> at a time (bounded memory), and pieces near each other on disk are asked
+        /// for in one search. A checksum is only a candidate's fingerprint, as a hash of the bytes is: the
+        /// kernel compares the bytes before it shares. Where the tree cannot be searched (no CAP_SYS_ADMIN),
+        /// nothing is taken from it for the rest of the search: the blocks are read.
+        /// </summary>
+        private List<int> FromChecksumTree(OpenFile file, Candidate c, SectorChecksums sums, List<int> toRead, List<FileExtent> extents, BlockKey[] where, bool[] shared, UInt128[] hashes, byte[] state, Dictionary<(int Class, BlockKey Key), UInt128> known)
+        {
+            int perBlock = BlockSize / sums.SectorSize, found = 0;
+            var resolved = new bool[where.Length];
+            var pieces = new List<(long Address, int Block, int Sector, int Count)>();
+            byte[] blockSums = new byte[ChecksumChunk * sums.BytesPerBlock];
+            int[] filled = new int[ChecksumChunk];
+            int at = 0;
+            for (int first = 0; first < toRead.Count && checksumTree; first += ChecksumChunk)
+            {
+                int n = Math.Min(ChecksumChunk, toRead.Count - first);
+                pieces.Clear();
+                Array.Clear(filled, 0, n);
+                for (int k = 0; k < n; k++)
+                {
+                    long start = (long)toRead[first + k] * BlockSize, end = start + BlockSize;
+                    while (at < extents.Count && extents[at].EndOffset <= start)
+                    {
+                        at++;
+                    }
+
+                    int before = pieces.Count;
+                    for (int i = at; i < extents.Count && extents[i].LogicalOffset < end; i++)
+                    {
+                        FileExtent e = extents[i];
+                        long from = Math.Max(e.LogicalOffset, start), to = Math.Min(e.EndOffset, end), address = e.PhysicalOffset + (from - e.LogicalOffset);
+                        if (e.IsCompressed || e.PhysicalOffset <= 0 || address % sums.SectorSize != 0 || (to - from) % sums.SectorSize != 0)
+                        {
+                            pieces.RemoveRange(before, pieces.Count - before); // read this block
+                            break;
+                        }
+
+                        pieces.Add((address, k, (int)((from - start) / sums.SectorSize), (int)((to - from) / sums.SectorSize)));
+                    }
+                }
+
+                pieces.Sort((x, y) => x.Address.CompareTo(y.Address));
+                for (int i = 0; i < pieces.Count;)
+                {
+                    long start = pieces[i].Address, end = start + ((long)pieces[i].Count * sums.SectorSize);
+                    int j = i + 1;
+                    while (j < pieces.Count && pieces[j].Address <= end + ChecksumGap && pieces[j].Address + ((long)pieces[j].Count * sums.SectorSize) - start <= ChecksumWindow)
+                    {
+                        end = Math.Max(end, pieces[j].Address + ((long)pieces[j].Count * sums.SectorSize));
+                        j++;
+                    }
+
+                    int sectors = (int)((end - start) / sums.SectorSize);
+                    byte[] window = new byte[sectors * sums.Size];
+                    var have = new bool[sectors];
+                    try
+                    {
+                        BtrfsSearch.DataChecksums(file, (ulong)start, (ulong)end, (ulong)sums.ItemReach, (itemStart, data) =>
+                        {
+                            long itemEnd = (long)itemStart + (data.Length / sums.Size * (long)sums.SectorSize);
+                            long from = Math.Max((long)itemStart, start), to = Math.Min(itemEnd, end);
+                            if (from >= to || ((long)itemStart % sums.SectorSize) != 0)
+                            {
+                                return;
+                            }
+
+                            int source = (int)((from - (long)itemStart) / sums.SectorSize), target = (int)((from - start) / sums.SectorSize), count = (int)((to - from) / sums.SectorSize);
+                            data.Slice(source * sums.Size, count * sums.Size).CopyTo(window.AsSpan(target * sums.Size));
+                            have.AsSpan(target, count).Fill(true);
+                        });
+                    }
+                    catch (FileOperationException)
+                    {
+                        checksumTree = false; // not root (or no such tree): read, here and for the rest of the search
+                        break;
+                    }
+
+                    for (int k = i; k < j; k++)
+                    {
+                        (long address, int block, int sector, int count) = pieces[k];
+                        int offset = (int)((address - start) / sums.SectorSize);
+                        if (!have.AsSpan(offset, count).Contains(false))
+                        {
+                            window.AsSpan(offset * sums.Size, count * sums.Size).CopyTo(blockSums.AsSpan((block * sums.BytesPerBlock) + (sector * sums.Size)));
+                            filled[block] += count;
+                        }
+                    }
+
+                    i = j;
+                }
+
+                for (int k = 0; k < n && checksumTree; k++)
+                {
+                    if (filled[k] != perBlock)
+                    {
+                        continue; // a sector without a checksum, or in a compressed extent: read the block
+                    }
+
+                    int b = toRead[first + k];
+                    resolved[b] = true;
+                    found++;
+                    UInt128 h = SectorChecksums.FromSums(blockSums.AsSpan(k * sums.BytesPerBlock, sums.BytesPerBlock));
+                    if (h == sums.Zero)
+                    {
+                        continue; // zeros: a hole does better than sharing them
+                    }
+
+                    hashes[b] = h;
+                    state[b] = 1;
+                    if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
+                    {
+                        known.TryAdd((c.Class, where[b]), h);
+                    }
+                }
+            }
+
+            BytesFromChecksums += (long)found * BlockSize;
+            return found == 0 ? toRead : toRead.Where(b => !resolved[b]).ToList();
         }
 
         private static bool SameContent(OpenFile file, Candidate c) =>

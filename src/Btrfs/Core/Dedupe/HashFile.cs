@@ -19,7 +19,7 @@ namespace Btrfs.Core
     /// hashes under the key of <see cref="HashFileKey"/>, so that a later search does not read a file
     /// whose inode, size, modification and change times are unchanged. One table, <c>files</c>: the key,
     /// the block size, the path last seen, when it was hashed, the hashes (16 bytes per block, XxHash128
-    /// little endian), one byte per block (1: hashed; 0: a hole, unwritten or zeros), and a checksum
+    /// little endian: of the block's bytes, or on btrfs of its sectors' checksums, <see cref="SectorChecksums"/>), one byte per block (1: hashed; 0: a hole, unwritten or zeros), and a checksum
     /// (XxHash64) over all of them, so that a damaged row is read again rather than trusted.
     /// Each file's row is one transaction of its own, committed as soon as the file is hashed (WAL mode,
     /// synchronous NORMAL: no fsync per file): Ctrl+C or a process killed mid-run leaves a database that
@@ -114,7 +114,7 @@ namespace Btrfs.Core
         /// The hashes and states of the unchanged file named by <paramref name="key"/>, hashed with
         /// <paramref name="blockSize"/>; false when there are none (never seen, changed since, or a damaged row).
         /// </summary>
-        internal bool TryGet(in HashFileKey key, int blockSize, int blocks, out UInt128[] hashes, out byte[] present)
+        internal bool TryGet(in HashFileKey key, int blockSize, byte method, int blocks, out UInt128[] hashes, out byte[] present)
         {
             hashes = Array.Empty<UInt128>();
             present = Array.Empty<byte>();
@@ -131,9 +131,9 @@ namespace Btrfs.Core
                 return false;
             }
 
-            if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, h, p) != checksum)
+            if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, method, h, p) != checksum)
             {
-                return false; // damaged, or written for another length: read the file again
+                return false; // damaged, written for another length, or hashed another way: read the file again
             }
 
             hashes = new UInt128[blocks];
@@ -148,7 +148,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>Records a file's hashes (replacing what was known of its inode), committed at once.</summary>
-        internal void Put(in HashFileKey key, string path, int blockSize, UInt128[] hashes, byte[] present)
+        internal void Put(in HashFileKey key, string path, int blockSize, byte method, UInt128[] hashes, byte[] present)
         {
             if (hashes.Length > MaxBlocksPerRow)
             {
@@ -167,7 +167,7 @@ namespace Btrfs.Core
             upsert.Parameters["$at"].Value = DateTime.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture);
             upsert.Parameters["$hashes"].Value = h;
             upsert.Parameters["$present"].Value = present;
-            upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, h, present);
+            upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, method, h, present);
             Guard(upsert.ExecuteNonQuery);
             Stored++;
         }
@@ -180,7 +180,8 @@ namespace Btrfs.Core
             connection.Dispose();
         }
 
-        private static long Checksum(in HashFileKey key, int blockSize, byte[] hashes, byte[] present)
+        /// <summary>The row's checksum; it also covers how the hashes were made (<paramref name="method"/>, appended when not 0, so rows of the bytes' XxHash128 keep their checksum), so a row made another way is read again, never compared.</summary>
+        private static long Checksum(in HashFileKey key, int blockSize, byte method, byte[] hashes, byte[] present)
         {
             var x = new XxHash64();
             Span<byte> head = new byte[48];
@@ -193,6 +194,11 @@ namespace Btrfs.Core
             x.Append(head);
             x.Append(hashes);
             x.Append(present);
+            if (method != 0)
+            {
+                x.Append(new[] { method });
+            }
+
             return (long)x.GetCurrentHashAsUInt64();
         }
 
