@@ -62,10 +62,10 @@ namespace Btrfs.Core
             ThrowIfSwapfile(file, what);
         }
 
-        /// <summary>Refuses an active swapfile (listed in /proc/swaps), with this module's message rather than the kernel's ETXTBSY.</summary>
-        internal static void ThrowIfSwapfile(OpenFile file, string what)
+        /// <summary>Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's message rather than the kernel's ETXTBSY.</summary>
+        internal static void ThrowIfSwapfile(OpenFile file, string what, SwapTable? swaps = null)
         {
-            if (!file.IsDirectory && IsActiveSwapfile(file.Status))
+            if (!file.IsDirectory && (swaps ?? SwapTable.Read()).Contains(file.Status))
             {
                 throw new FileOperationException(
                     FileErrorKind.ActiveSwapfile,

@@ -95,14 +95,26 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(source);
             using OpenFile dest = OpenFile.Open(destination, OpenOptions.NoFollow);
+            return Dedupe(source, dest, offset, length, destinationOffset, SwapTable.Read(), progress, cancel, expectedInode);
+        }
+
+        /// <summary>
+        /// As <see cref="Dedupe(OpenFile, string, long, long?, long, Action{long}?, CancellationToken, ulong)"/>
+        /// with the destination open already and the active swapfiles read already (a group's ranges share
+        /// one reading of /proc/swaps: the kernel itself refuses to remap an active swapfile, ETXTBSY).
+        /// </summary>
+        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, ulong expectedInode = 0)
+        {
+            ArgumentNullException.ThrowIfNull(source);
+            ArgumentNullException.ThrowIfNull(dest);
             if (expectedInode != 0 && dest.Status.Inode != expectedInode)
             {
                 // The name leads to another file than the one meant (replaced since it was found): not touched.
-                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot deduplicate '{destination}': the name leads to another file (inode {dest.Status.Inode}) than the one searched (inode {expectedInode}). It was left as it is; search again.");
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", dest.Path, $"Cannot deduplicate '{dest.Path}': the name leads to another file (inode {dest.Status.Inode}) than the one searched (inode {expectedInode}). It was left as it is; search again.");
             }
 
-            FileGuards.ThrowIfSwapfile(source, "deduplicate {0}");
-            FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}");
+            FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
+            FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}", swaps);
             ThrowUnlessAligned(source, dest, offset, length, destinationOffset);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
             long deduped = 0, shared = 0, differing = 0, done = 0;
