@@ -447,6 +447,46 @@ namespace Btrfs.Tests
             Assert.Equal(checksum == "blake2" ? (18L << 20, 0L) : (2L << 20, 16L << 20), (fromTree.Read, fromTree.FromChecksums));
         }
 
+        /// <summary>
+        /// A hash file's row says how its hashes were made: rows an earlier version wrote for btrfs files (of
+        /// the bytes) are not compared with fingerprints made of btrfs's checksums; the file is hashed again
+        /// and its row replaced, after which the search spares it.
+        /// </summary>
+        [SkippableFact]
+        public void AHashFileRowMadeAnotherWayIsHashedAgainNeverCompared()
+        {
+            (string dir, _) = TwoCopies("dup-method", 61);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-method-db"), "h.db");
+            using (HashFile h = HashFile.Open(db))
+            {
+                // As an earlier version recorded them: XxHash128 of the bytes (method 0), here all equal and wrong.
+                foreach (string f in new[] { a, b })
+                {
+                    FileStatus st = FileStatus.OfPath(f, followLinks: false)!.Value;
+                    ulong fsid;
+                    using (OpenFile o = OpenFile.Open(f, OpenOptions.NoFollow))
+                    {
+                        fsid = Files.FileSystemIdOf(o.Handle);
+                    }
+
+                    HashFileKey key = HashFileKey.Of(fsid, st);
+                    h.Put(key, f, 128 * 1024, 0, Enumerable.Repeat((UInt128)7, 8).ToArray(), Enumerable.Repeat((byte)1, 8).ToArray());
+                    Assert.True(h.TryGet(key, 128 * 1024, 0, 8, out _, out _));
+                    Assert.False(h.TryGet(key, 128 * 1024, 1, 8, out _, out _));
+                }
+            }
+
+            PwshResult first = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", dir), ("h", db));
+            Assert.Empty(first.Errors);
+            Assert.Contains("of 2 files; 0 files unchanged", first.Verbose.Single().Message, StringComparison.Ordinal);
+            BtrfsDuplicateGroup g = Assert.Single(first.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(1 << 20, g.Length);
+            PwshResult second = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", dir), ("h", db));
+            Assert.Contains("of 0 files; 2 files unchanged", second.Verbose.Single().Message, StringComparison.Ordinal);
+            Assert.Equal(1 << 20, Assert.Single(second.Objects<BtrfsDuplicateGroup>()).Length);
+        }
+
         [SkippableTheory]
         [InlineData(8 << 20)] // a block larger than a read request (4 MiB): one block per request
         [InlineData(64 << 10)] // 64 runs of blocks in one request
