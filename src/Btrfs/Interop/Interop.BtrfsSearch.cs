@@ -34,7 +34,7 @@ namespace Btrfs.Interop
         internal const ulong BTRFS_EXTENT_CSUM_OBJECTID = unchecked((ulong)-10L);
         internal const uint BTRFS_EXTENT_CSUM_KEY = 128;
 
-        /// <summary>FS_INFO flags in: fill csum_type and csum_size (kernel 5.5+; set again in flags out when filled).</summary>
+        /// <summary>FS_INFO flags in: fill csum_type and csum_size (kernels since 2020; set again in flags out when filled, so an older kernel's silence is seen).</summary>
         internal const ulong BTRFS_FS_INFO_FLAG_CSUM_INFO = 1;
 
         internal const int EOVERFLOW = 75;

@@ -42,7 +42,7 @@ namespace Btrfs.Kernel
         /// How btrfs checksums data (FS_INFO with BTRFS_FS_INFO_FLAG_CSUM_INFO): btrfs_csum_type (0 crc32c,
         /// 1 xxhash64, 2 sha256, 3 blake2b), the checksum's size in bytes and the sector size (one checksum per
         /// sector), and the node size (no checksum item is larger). Null when not btrfs, or when the kernel does
-        /// not say (before 5.5). No privilege needed.
+        /// not say (the flag came in 2020). No privilege needed.
         /// </summary>
         internal static unsafe (ushort Type, ushort Size, uint SectorSize, uint NodeSize)? ChecksumInfo(OpenFile file)
         {
@@ -51,6 +51,20 @@ namespace Btrfs.Kernel
             return Libc.Ioctl(file.Handle, Libc.BTRFS_IOC_FS_INFO, &info) < 0 || (info.Flags & Libc.BTRFS_FS_INFO_FLAG_CSUM_INFO) == 0
                 ? null
                 : (info.CsumType, info.CsumSize, info.SectorSize, info.NodeSize);
+        }
+
+        /// <summary>Whether this caller may search the trees (TREE_SEARCH needs CAP_SYS_ADMIN): one search of one key of the checksum tree.</summary>
+        internal static bool CanSearch(OpenFile file)
+        {
+            try
+            {
+                DataChecksums(file, 0, 1, 0, static (_, _) => { });
+                return true;
+            }
+            catch (FileOperationException)
+            {
+                return false;
+            }
         }
 
         /// <summary>Receives one EXTENT_CSUM item: the disk address of its first sector and its checksums (one per sector, in order); the span is only valid during the call.</summary>
