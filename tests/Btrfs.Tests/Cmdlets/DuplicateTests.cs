@@ -448,6 +448,82 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// A fingerprint only finds candidates, and crc32c is easy to forge: a file whose every sector was
+        /// made to have another file's checksum (its last 4 bytes chosen) is found as that file's duplicate,
+        /// and the deduplication shares nothing: the kernel compares the bytes (Differs), both files keep
+        /// their bytes and their own extents.
+        /// </summary>
+        [SkippableFact]
+        public void ACraftedChecksumCollisionIsAFalseGroupThatSharesNothing()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-forged");
+            byte[] real = FileBuilder.RandomBytes(128 * 1024, 71);
+            byte[] forged = FileBuilder.RandomBytes(128 * 1024, 72);
+            for (int at = 0; at < forged.Length; at += 4096)
+            {
+                Forge(forged.AsSpan(at, 4096), BtrfsDisk.Crc32C(real.AsSpan(at, 4096)));
+                Assert.Equal(BtrfsDisk.Crc32C(real.AsSpan(at, 4096)), BtrfsDisk.Crc32C(forged.AsSpan(at, 4096)));
+            }
+
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, real);
+            FileBuilder.WriteNew(b, forged);
+            Shell.Run("sync");
+            string hashA = FileFacts.Hash(a), hashB = FileFacts.Hash(b);
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b -Verbose", ("a", a), ("b", b));
+            Assert.Empty(found.Errors);
+            Assert.Contains("Read 0 bytes", found.Verbose.Single().Message, StringComparison.Ordinal); // from the checksums
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { a, b }, g.Ranges.Select(x => x.Path));
+            PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b | Invoke-BtrfsDedupe -Confirm:$false", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            DedupeGroupResult result = Assert.Single(r.Objects<DedupeGroupResult>());
+            Assert.Equal((DedupeStatus.Differs, 0L, 128L * 1024), (result.Status, result.BytesDeduped, result.BytesDiffering));
+            Assert.Equal((hashA, hashB), (FileFacts.Hash(a), FileFacts.Hash(b)));
+            Assert.DoesNotContain(Filefrag.Extents(a).Concat(Filefrag.Extents(b)), e => e.Flags.Contains("shared"));
+
+            // The last 4 bytes of a sector decide its CRC as a bijection (CRC is affine over GF(2)): solve for them.
+            static void Forge(Span<byte> sector, uint want)
+            {
+                sector[^4..].Clear();
+                uint c0 = BtrfsDisk.Crc32C(sector);
+                var basis = new List<(uint Value, uint Combo)>();
+                for (int bit = 0; bit < 32; bit++)
+                {
+                    sector[^4..].Clear();
+                    sector[sector.Length - 4 + (bit / 8)] = (byte)(1 << (bit % 8));
+                    (uint v, uint combo) = (BtrfsDisk.Crc32C(sector) ^ c0, 1u << bit);
+                    foreach ((uint bv, uint bc) in basis)
+                    {
+                        if ((v ^ bv) < v)
+                        {
+                            (v, combo) = (v ^ bv, combo ^ bc);
+                        }
+                    }
+
+                    if (v != 0)
+                    {
+                        basis.Add((v, combo));
+                        basis.Sort((x, y) => y.Value.CompareTo(x.Value));
+                    }
+                }
+
+                (uint t, uint bits) = (want ^ c0, 0u);
+                foreach ((uint bv, uint bc) in basis)
+                {
+                    if ((t ^ bv) < t)
+                    {
+                        (t, bits) = (t ^ bv, bits ^ bc);
+                    }
+                }
+
+                Assert.Equal(0u, t);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(sector[^4..], bits);
+            }
+        }
+
+        /// <summary>
         /// A hash file's row says how its hashes were made: rows an earlier version wrote for btrfs files (of
         /// the bytes) are not compared with fingerprints made of btrfs's checksums; the file is hashed again
         /// and its row replaced, after which the search spares it.
