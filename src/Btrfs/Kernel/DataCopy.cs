@@ -125,6 +125,12 @@ namespace Btrfs.Kernel
             byte* current = first.Pointer;
             byte* spare = second.Pointer;
             Task<int>? pending = null;
+
+            // Starting a window's writeback blocks while the kernel submits it (50-150 ms per 256 MiB on the
+            // loop devices here): on a thread of its own, so the next read is not held up by it (an xfs copy
+            // of 256 MiB took 0.54-0.64 s this way against 0.62-0.68 s; ConvertTo-NoCow of 1 GiB on btrfs,
+            // medians of 8 run alternately, 1.48 s against 1.59 s).
+            Task? writeback = null;
             try
             {
                 long copied = 0;
@@ -153,7 +159,9 @@ namespace Btrfs.Kernel
                             long passed = (chunk.Start + got) / WritebackWindow * WritebackWindow;
                             if (passed > unsynced)
                             {
-                                Files.StartWriteback(target, unsynced, passed - unsynced);
+                                writeback?.GetAwaiter().GetResult();
+                                long from = unsynced, length = passed - unsynced;
+                                writeback = Task.Run(() => Files.StartWriteback(target, from, length));
                                 unsynced = passed;
                             }
                         }
@@ -181,6 +189,9 @@ namespace Btrfs.Kernel
             }
             finally
             {
+                // The caller may close the target as soon as this returns.
+                writeback?.GetAwaiter().GetResult();
+
                 // A read still in flight (an error or a cancellation stopped the writer) must finish
                 // before its buffer is freed.
                 if (pending is not null)

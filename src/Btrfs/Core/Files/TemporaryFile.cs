@@ -28,12 +28,12 @@ namespace Btrfs.Core
         private static readonly TimeSpan OpenerGrace = TimeSpan.FromMilliseconds(50);
 
         private readonly SafeFileDescriptor dir;
-        private readonly string stamp;
+        private string? stamp;
         private string? linkedName;
         private bool committed;
         private bool marked;
 
-        private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName, string stamp)
+        private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName, string? stamp)
         {
             this.dir = dir;
             Handle = handle;
@@ -42,6 +42,13 @@ namespace Btrfs.Core
         }
 
         internal SafeFileDescriptor Handle { get; }
+
+        /// <summary>
+        /// This run's stamp (the marker's value and the hidden name's end), drawn when the file first needs a
+        /// name or a marker: an unnamed copy that never gets one does not load the system's random source
+        /// (OpenSSL, 15-20 ms the first time in a process).
+        /// </summary>
+        private string Stamp => stamp ??= NewStamp();
 
         /// <summary>The hidden name the file has in its directory (null while it has none).</summary>
         internal string? CurrentName => linkedName;
@@ -55,12 +62,11 @@ namespace Btrfs.Core
         /// </summary>
         internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180)
         {
-            string stamp = NewStamp();
             if (!forceNamed)
             {
                 if (Names.TryCreateUnnamed(dir, mode, out int errno) is SafeFileDescriptor fd)
                 {
-                    return new TemporaryFile(dir, fd, null, stamp);
+                    return new TemporaryFile(dir, fd, null, null);
                 }
 
                 if (errno is not (Errno.EOPNOTSUPP or Errno.EISDIR or Errno.EINVAL))
@@ -69,6 +75,7 @@ namespace Btrfs.Core
                 }
             }
 
+            string stamp = NewStamp();
             string hidden = HiddenName(name, Marker, stamp);
             SafeFileDescriptor named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno) ?? throw CreateFailure(createErrno, dirPath, name);
 
@@ -288,7 +295,7 @@ namespace Btrfs.Core
         private void Mark()
         {
             // Best effort: without user xattrs (an old tmpfs) the file is simply never removed by RemoveStale.
-            marked = Xattrs.TrySet(Handle, MarkerAttribute, Encoding.ASCII.GetBytes(stamp));
+            marked = Xattrs.TrySet(Handle, MarkerAttribute, Encoding.ASCII.GetBytes(Stamp));
         }
 
         private void Unmark()
@@ -378,7 +385,7 @@ namespace Btrfs.Core
             }
 
             Mark();
-            string hidden = HiddenName(name, Marker, stamp);
+            string hidden = HiddenName(name, Marker, Stamp);
             int errno = Names.TryLink(Handle, dir, hidden);
             if (errno != 0)
             {
