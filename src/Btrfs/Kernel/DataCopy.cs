@@ -189,9 +189,6 @@ namespace Btrfs.Kernel
             }
             finally
             {
-                // The caller may close the target as soon as this returns.
-                writeback?.GetAwaiter().GetResult();
-
                 // A read still in flight (an error or a cancellation stopped the writer) must finish
                 // before its buffer is freed.
                 if (pending is not null)
@@ -205,6 +202,10 @@ namespace Btrfs.Kernel
                         // Nobody wants that chunk any more.
                     }
                 }
+
+                // The caller may close the target as soon as this returns. Starting writeback reports
+                // nothing (the caller's fsync does), so this wait cannot hide the error that got us here.
+                writeback?.Wait();
             }
         }
 
