@@ -241,7 +241,7 @@ namespace Btrfs.Commands
                             throw new DefragMeasuringStopped();
                         }
 
-                        if (entry.Kind == WalkEntryKind.File && schedule.Consider(entry.Path, entry.Location, pass) is DefragResult skipped)
+                        if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
                         {
                             WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
                         }

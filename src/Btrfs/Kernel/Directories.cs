@@ -36,6 +36,34 @@ namespace Btrfs.Kernel
             return dir;
         }
 
+        /// <summary>
+        /// The directory <paramref name="relative"/> ('/'-separated names) below the open directory
+        /// <paramref name="root"/>, reached one name at a time from descriptors (openat with O_DIRECTORY |
+        /// O_NOFOLLOW): a name that is now a symbolic link, or no longer a directory, ends it with a
+        /// <see cref="FileOperationException"/> naming <paramref name="path"/> (ELOOP: SymbolicLinkLoop;
+        /// ENOTDIR or ENOENT: NotFound).
+        /// </summary>
+        internal static SafeFileDescriptor OpenBelow(SafeFileDescriptor root, string relative, string path)
+        {
+            SafeFileDescriptor current = Duplicate(root, path);
+            foreach (string name in relative.Split('/', System.StringSplitOptions.RemoveEmptyEntries))
+            {
+                SafeFileDescriptor next = Libc.OpenAt(current, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (next.IsInvalid)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    next.Dispose();
+                    current.Dispose();
+                    throw FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory of", errno == Libc.ELOOP ? "A directory on its way is a symbolic link now; it is not followed." : null);
+                }
+
+                current.Dispose();
+                current = next;
+            }
+
+            return current;
+        }
+
         /// <summary>A descriptor of its own for the same open directory (fcntl F_DUPFD_CLOEXEC).</summary>
         internal static SafeFileDescriptor Duplicate(SafeFileDescriptor dir, string path)
         {

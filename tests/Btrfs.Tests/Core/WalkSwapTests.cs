@@ -100,6 +100,121 @@ namespace Btrfs.Tests
             Assert.True(FileFacts.HasNoCow(Path.Combine(l.Moved, "b.img")));
         }
 
+        [SkippableTheory]
+        [InlineData(true)]
+        [InlineData(false)]
+        public void AScheduledDefragOpensNothingThroughADirectorySwappedAfterItWasMeasured(bool scheduled)
+        {
+            // A scheduled run measures the whole tree first and defragments later, worst first. Before, each
+            // file was opened again by its path for its turn: tree/user/d swapped for a link in between led
+            // into secret/ (the inode check refused the files there, but only after they were opened).
+            Layout l = Make("swap-sched");
+            foreach (string n in new[] { "a.img", "b.img", "c.img" })
+            {
+                string f = Path.Combine(l.Victim, n);
+                File.Delete(f);
+                FileBuilder.Fragmented(f, 4 << 20, 60, seed: n[0]);
+            }
+
+            FileBuilder.Fragmented(Path.Combine(l.Tree, "first.img"), 4 << 20, 400, seed: 77); // the worst: its turn comes first
+            Shell.Run("chown", "-R", "65534:65534", Path.Combine(l.Tree, "user"));
+            Shell.Run("sync");
+
+            using OpenWatch watch = OpenWatch.Start(l.Secret);
+            bool swapped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                scheduled ? "Invoke-BtrfsDefrag -LiteralPath $t -Recurse -Passes 1 -Confirm:$false" : "Invoke-BtrfsDefrag -LiteralPath $t -Recurse -Confirm:$false",
+                (_, p) =>
+                {
+                    if (!swapped && ((p.Activity + " " + p.StatusDescription).Contains("first.img", StringComparison.Ordinal)))
+                    {
+                        swapped = true;
+                        l.Swap();
+                    }
+                },
+                ("t", l.Tree));
+            Assert.True(swapped, "the hook never saw first.img being defragmented");
+            Assert.Empty(r.Errors);
+            string[] done = r.Output.Select(o => o.BaseObject).OfType<Btrfs.Core.DefragResult>().Where(d => !d.Skipped).Select(d => d.Path).ToArray();
+            if (!scheduled)
+            {
+                // The walk had d open before the swap (listed with its parent): it defragments the real
+                // files, now under d.real, through that descriptor.
+                Assert.Equal(4, done.Length);
+                Assert.All(new[] { "a.img", "b.img", "c.img" }, n => Assert.InRange(Filefrag.Extents(Path.Combine(l.Moved, n)).Count, 1, 4));
+            }
+            else
+            {
+                Assert.Equal(new[] { Path.Combine(l.Tree, "first.img") }, done);
+                Btrfs.Core.DefragRunSummary summary = r.Output.Select(o => o.BaseObject).OfType<Btrfs.Core.DefragRunSummary>().Single();
+                Assert.Equal(3, summary.FilesChanged);
+                Assert.Equal(1, summary.FilesDefragmented);
+            }
+
+            Assert.Empty(watch.Opened());
+            l.AssertSecretUntouched();
+        }
+
+        /// <summary>Every open(2) of a directory or of a file in it, as inotify (IN_OPEN) reports it, from a watcher started before.</summary>
+        private sealed class OpenWatch : IDisposable
+        {
+            private const string Script = "import ctypes,os,struct,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nfd=libc.inotify_init()\nassert libc.inotify_add_watch(fd,sys.argv[1].encode(),0x20)>=0\nprint('ready',flush=True)\nwhile True:\n  b=os.read(fd,65536);i=0\n  while i<len(b):\n    w,m,c,n=struct.unpack_from('iIII',b,i);print('open',b[i+16:i+16+n].rstrip(bytes(1)).decode() or '.',flush=True);i+=16+n\n";
+            private readonly Process process;
+            private readonly System.Collections.Concurrent.ConcurrentQueue<string> lines = new();
+
+            private OpenWatch(Process process) => this.process = process;
+
+            internal static OpenWatch Start(string dir)
+            {
+                var psi = new ProcessStartInfo("python3") { UseShellExecute = false, RedirectStandardOutput = true };
+                psi.ArgumentList.Add("-c");
+                psi.ArgumentList.Add(Script);
+                psi.ArgumentList.Add(dir);
+                var w = new OpenWatch(Process.Start(psi)!);
+                _ = System.Threading.Tasks.Task.Run(() =>
+                {
+                    while (w.process.StandardOutput.ReadLine() is string line)
+                    {
+                        w.lines.Enqueue(line);
+                    }
+                });
+                var ready = Stopwatch.StartNew();
+                while (!w.lines.Contains("ready"))
+                {
+                    Assert.True(ready.Elapsed < TimeSpan.FromSeconds(10), "the inotify watcher did not start");
+                    System.Threading.Thread.Sleep(10);
+                }
+
+                // The watch sees opens: prove it before relying on it seeing none.
+                using (File.OpenRead(Path.Combine(dir, "a.img")))
+                {
+                }
+
+                var clock = Stopwatch.StartNew();
+                while (!w.lines.Contains("open a.img"))
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the inotify watch saw no open");
+                    System.Threading.Thread.Sleep(10);
+                }
+
+                w.lines.Clear();
+                return w;
+            }
+
+            internal string[] Opened()
+            {
+                System.Threading.Thread.Sleep(200);
+                return lines.ToArray();
+            }
+
+            public void Dispose()
+            {
+                process.Kill();
+                process.WaitForExit();
+                process.Dispose();
+            }
+        }
+
         [SkippableFact]
         public void AHostileUserSwappingEveryTwoMillisecondsGetsNothingRewritten()
         {

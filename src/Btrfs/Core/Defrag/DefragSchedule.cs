@@ -25,7 +25,7 @@ namespace Btrfs.Core
     }
 
     /// <summary>A file measured in a scheduled run and found worth defragmenting.</summary>
-    internal sealed record DefragCandidate(string Path, FileStatus Status, ulong FileSystemId, long Extents, long Fragments, long BytesToRewrite, int Pass)
+    internal sealed record DefragCandidate(string Path, string Root, FileStatus Status, ulong FileSystemId, long Extents, long Fragments, long BytesToRewrite, int Pass)
     {
         /// <summary>
         /// The order of a run: fragments that can go per MiB rewritten ((fragments − 1) / MiB to rewrite,
@@ -49,6 +49,9 @@ namespace Btrfs.Core
     {
         /// <summary>A directory on each filesystem changed without an fsync per file (xfs), synced when the run ends.</summary>
         private readonly Dictionary<ulong, SafeFileDescriptor> unsynced = new();
+
+        /// <summary>Each tree's root, open from when it is measured: a candidate is opened again from it, one name at a time.</summary>
+        private readonly Dictionary<string, SafeFileDescriptor> rootDirectories = new(StringComparer.Ordinal);
 
         private readonly DefragOptions options;
         private readonly DefragScheduleOptions schedule;
@@ -116,7 +119,7 @@ namespace Btrfs.Core
         /// walked). Returns the result to report for a file left alone (null when it is a candidate, or was
         /// done in this pass and is unchanged: then nothing is reported).
         /// </summary>
-        internal DefragResult? Consider(string path, FileLocation? location, int pass)
+        internal DefragResult? Consider(string root, string path, FileLocation? location, int pass)
         {
             FileStatus? st = location is FileLocation l ? FileStatus.OfAt(l.Directory, l.Name) : FileStatus.OfPath(path, followLinks: false);
             if (st is not FileStatus status || !status.IsRegular)
@@ -166,7 +169,7 @@ namespace Btrfs.Core
                 return d.Skipped(reason);
             }
 
-            candidates.Add(new DefragCandidate(path, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));
+            candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));
             Summary.BytesToRewrite += d.BytesToRewrite;
             return null;
         }
@@ -201,21 +204,28 @@ namespace Btrfs.Core
         {
             using OpenFile f = OpenFile.Open(root, OpenOptions.AllowDirectory);
             ulong fs = Files.FileSystemIdOf(f.Handle);
+            if (f.Status.IsDirectory && !rootDirectories.ContainsKey(root))
+            {
+                rootDirectories[root] = DirectoryHandle.Duplicate(f.Handle, root);
+            }
+
             return (fs, state?.OnlyOtherFileSystems(fs) == true);
         }
 
         /// <summary>
-        /// Opens a candidate again for its turn: by its path, never through a symbolic link, and only if it
-        /// is still the inode measured (otherwise null: the next run measures what is there).
+        /// Opens a candidate again for its turn: from its tree's root, one name at a time, never through a
+        /// symbolic link (a directory swapped for a link since it was measured leads nowhere: nothing behind
+        /// the link is opened), and only if it is still the inode measured (otherwise null: the next run
+        /// measures what is there).
         /// </summary>
         internal Defragmenter? Reopen(DefragCandidate c)
         {
             Defragmenter d;
             try
             {
-                d = Defragmenter.Prepare(c.Path, options);
+                d = OpenBelowRoot(c) ?? Defragmenter.Prepare(c.Path, options);
             }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
             {
                 Summary.FilesChanged++;
                 return null;
@@ -231,6 +241,26 @@ namespace Btrfs.Core
             }
 
             return d;
+        }
+
+        /// <summary>
+        /// The candidate opened from the descriptor of its tree's root (the walk's own way), or null when it
+        /// is the root itself (a file the user named). A name on the way that is no longer a directory
+        /// (a symbolic link now, or gone) ends it like a file that is gone.
+        /// </summary>
+        private Defragmenter? OpenBelowRoot(DefragCandidate c)
+        {
+            string root = c.Root.Length > 1 ? c.Root.TrimEnd('/') : c.Root;
+            string prefix = root == "/" ? "/" : root + "/";
+            if (!rootDirectories.TryGetValue(c.Root, out SafeFileDescriptor? rootDir) || !c.Path.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            string relative = c.Path[prefix.Length..];
+            int slash = relative.LastIndexOf('/');
+            using SafeFileDescriptor dir = DirectoryHandle.OpenBelow(rootDir, slash < 0 ? string.Empty : relative[..slash], c.Path);
+            return Defragmenter.Prepare(new FileLocation(dir, relative[(slash + 1)..], c.Path), options);
         }
 
         /// <summary>The token a file's defragmentation runs with: Ctrl+C, or the budget running out.</summary>
@@ -361,7 +391,16 @@ namespace Btrfs.Core
         }
 
         /// <summary>Syncs what is left unsynced (a stopped run too).</summary>
-        public void Dispose() => SyncChangedFileSystems();
+        public void Dispose()
+        {
+            SyncChangedFileSystems();
+            foreach (SafeFileDescriptor dir in rootDirectories.Values)
+            {
+                dir.Dispose();
+            }
+
+            rootDirectories.Clear();
+        }
 
         /// <summary>
         /// syncfs once per filesystem changed without an fsync per file: one log force instead of one per
