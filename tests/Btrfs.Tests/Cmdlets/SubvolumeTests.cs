@@ -409,6 +409,39 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APipedSubvolumeOrNameReachesExactlyTheSubvolumeItNamesNeverALookAlike()
+        {
+            // The producer -> consumer pairs of the subvolume cmdlets, with names a wildcard would widen:
+            // snap[1] beside snap1, v? beside vv, c[1] (a new snapshot) beside c1. Only the named one may go.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "subvol-literal");
+            string Rel(string p) => Path.Combine(dir, p);
+            foreach (string n in new[] { "snap[1]", "snap1", "v?", "vv", "c1" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", Rel(n));
+            }
+
+            HashSet<string> Left() => Directory.GetDirectories(dir).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal)!;
+
+            PwshResult r = Pwsh.Run(
+                """
+                Get-BtrfsSubvolume -LiteralPath $a | Measure-BtrfsSubvolume | Remove-BtrfsSubvolume -Confirm:$false -PassThru
+                $b | Remove-BtrfsSubvolume -Confirm:$false -PassThru
+                New-BtrfsSnapshot -Path $src -Destination $c -ReadOnly | Measure-BtrfsSubvolume | Remove-BtrfsSubvolume -Confirm:$false -PassThru
+                """,
+                ("a", Rel("snap[1]")),
+                ("b", Rel("v?")),
+                ("src", Rel("snap1")),
+                ("c", Rel("c[1]")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { Rel("snap[1]"), Rel("v?"), Rel("c[1]") }, r.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path));
+            Assert.Equal(new[] { "c1", "snap1", "vv" }, Left().Order(StringComparer.Ordinal));
+
+            // A pattern typed on the command line still expands (-Path, position 0): v? now matches vv only.
+            PwshResult typed = Pwsh.Run("Get-BtrfsSubvolume $p | ForEach-Object Path", ("p", Rel("v?")));
+            Assert.Equal(new[] { Rel("vv") }, typed.Output.Select(o => o.BaseObject.ToString()));
+        }
+
+        [SkippableFact]
         public void OtherFileSystemsAndConflictingSwitchesAreOneErrorEach()
         {
             string xfs = fs.NewDirectory(TestFs.Xfs, "subvol");
