@@ -36,6 +36,10 @@ namespace Btrfs.Tests
             new object[] { "BtrfsExtentOwner", "Get-BtrfsExtentOwner ./vm.img -Detailed", @"\bSubvolume\b" },
             new object[] { "BtrfsOwningFile", "Get-BtrfsExtentOwner ./vm.img", @"\bReferences\b" },
             new object[] { "BtrfsSubvolumeInfo", "Get-BtrfsSubvolume .", @"\bSnapshot\b" },
+            new object[] { "BtrfsSubvolumeUsage", "$null = New-BtrfsSubvolume ./sv; Copy-Item ./vm.img ./sv/; Measure-BtrfsSubvolume ./sv", @"\bExclusive\b" },
+            new object[] { "BtrfsDuplicateGroup", "& cp --reflink=never ./frag.img ./frag2.img; Find-BtrfsDuplicate ./frag.img, ./frag2.img", @"\bReclaimable\b" },
+            new object[] { "DedupeGroupResult", "& cp --reflink=never ./frag.img ./frag2.img; Find-BtrfsDuplicate ./frag.img, ./frag2.img | Invoke-BtrfsDedupe -Confirm:$false", @"\bDeduped\b" },
+            new object[] { "DefragRunSummary", "Invoke-BtrfsDefrag . -Recurse -Passes 1 -Confirm:$false | Where-Object { $_ -is [Btrfs.Core.DefragRunSummary] }", @"BytesRewritten\s+: [0-9.]+ (B|KiB|MiB)" },
             new object[] { "ExtentMapLine", "Show-ExtentMap ./vm.img -Width 16 -Rows 1", @"(?m)^/\S*/vm\.img\s*$" }, // the view prints the path line alone
         };
 
