@@ -88,6 +88,28 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TwoPassesMeasureTheWholeTreeTwiceAndRewriteNothingTwice()
+        {
+            // -Passes 2 (xfs_fsr -p): the second pass measures every file again (the first pass's work
+            // included) and rewrites only what is still fragmented, which here is nothing.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-passes");
+            Dictionary<string, string> hashes = Tree(dir);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-passes-state"), "state.db");
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Passes 2 -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(r.Errors);
+            DefragRunSummary s = r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            string[] rewritten = Results(r).Where(x => !x.Skipped).Select(x => x.Path).ToArray();
+            Assert.Equal(hashes.Keys.Where(f => f.Contains("frag", StringComparison.Ordinal)).Order(StringComparer.Ordinal), rewritten.Order(StringComparer.Ordinal));
+            Assert.Equal(2, s.PassesCompleted);
+            Assert.Equal(18, s.FilesMeasured); // nine files, measured in each pass
+            Assert.Equal(6, s.FilesDefragmented);
+            Assert.Equal(3 + 9, s.FilesBelowMinimum); // the plain files in pass 1; every file in pass 2
+            Assert.Equal(3, s.Pass); // the state file's tree is in pass 3 now
+            Assert.All(hashes, kv => Assert.Equal(kv.Value, FileFacts.Hash(kv.Key)));
+            Assert.Equal("3|2", Shell.Run("sqlite3", state, "SELECT pass, passes_completed FROM trees").Trim());
+        }
+
+        [SkippableFact]
         public void AFileChangedBetweenRunsIsMeasuredAgainAndWhatIfChangesNothing()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-changed");
@@ -142,8 +164,25 @@ namespace Btrfs.Tests
             File.Copy(valid, shared);
             Shell.Run("chown", "65534:65534", others);
             File.SetUnixFileMode(shared, File.GetUnixFileMode(shared) | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
-            foreach (string bad in new[] { garbage, foreign, empty, others, shared })
+
+            // One a newer version wrote (its format number), a symbolic link to a valid one, a directory.
+            string newer = Path.Combine(spare, "newer.db");
+            File.Copy(valid, newer);
+            Shell.Run("sqlite3", newer, "PRAGMA user_version = 99;");
+            string link = Path.Combine(spare, "link.db");
+            File.CreateSymbolicLink(link, valid);
+            string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
+            foreach (string bad in new[] { garbage, foreign, empty, others, shared, newer, link, directory })
             {
+                if (bad == directory)
+                {
+                    PwshResult d = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", bad));
+                    Assert.Empty(d.Errors);
+                    Assert.Contains("goes on without it", Assert.Single(d.Warnings).Message, StringComparison.Ordinal);
+                    Assert.Empty(Directory.GetFileSystemEntries(directory));
+                    continue;
+                }
+
                 string hash = FileFacts.Hash(bad);
                 var stamp = Btrfs.Kernel.FileStatus.OfPath(bad, followLinks: false); // after the read above: atime as a reader leaves it
                 PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", bad));
