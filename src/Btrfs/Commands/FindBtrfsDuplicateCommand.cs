@@ -8,7 +8,7 @@ namespace Btrfs.Commands
 
     /// <summary>
     /// Find-BtrfsDuplicate: ranges of files that hold the same bytes (whole blocks, adjacent ones merged),
-    /// largest savings first, ready to pipe into Invoke-BtrfsDedupe.
+    /// largest first (by the bytes not shared yet), ready to pipe into Invoke-BtrfsDedupe.
     /// </summary>
     [Cmdlet(VerbsCommon.Find, "BtrfsDuplicate", DefaultParameterSetName = LiteralPathSet, HelpUri = HelpLinks.Pages + "Find-BtrfsDuplicate.md")]
     [OutputType(typeof(BtrfsDuplicateGroup))]

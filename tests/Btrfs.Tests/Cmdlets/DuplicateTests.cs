@@ -68,6 +68,10 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(groups.SelectMany(g => g.Ranges), r => r.Path.EndsWith("other.img", StringComparison.Ordinal));
             Assert.All(groups, g => Assert.All(g.Ranges, r => Assert.Equal(g.Length, r.Length)));
 
+            // Largest first: the bytes each group would share (DuplicateBytes) never rise down the output.
+            Assert.True(groups.Count > 1, "one group cannot show an order");
+            Assert.Equal(groups.Select(g => g.DuplicateBytes).OrderByDescending(x => x), groups.Select(g => g.DuplicateBytes));
+
             // Adjacent equal blocks are merged: far fewer groups than blocks, most bytes in a few long ranges.
             long duplicate = groups.Sum(g => g.DuplicateBytes);
             log.WriteLine($"{groups.Count} groups, {duplicate} duplicate bytes, {groups.Sum(g => g.ReclaimableBytes)} reclaimable");
