@@ -241,6 +241,9 @@ namespace Btrfs.Commands
                             throw new DefragMeasuringStopped();
                         }
 
+                        (int percent, string note) = RunProgress(schedule);
+                        bars?.ShowRun($"Measuring {entry.Path}{note}", percent);
+
                         if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
                         {
                             WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
@@ -345,6 +348,22 @@ namespace Btrfs.Commands
             return !leftOut;
         }
 
+        /// <summary>
+        /// How far a scheduled run is, for its bar: with -MaxDuration the share of the budget used (and the
+        /// time used of it), otherwise the share of the files to defragment that had their turn.
+        /// </summary>
+        private (int Percent, string Note) RunProgress(DefragSchedule run)
+        {
+            if (Bound(nameof(MaxDuration)))
+            {
+                TimeSpan used = run.Elapsed;
+                return ((int)Math.Clamp(used / MaxDuration * 100, 0, 100), $" ({used:hh\\:mm\\:ss} of the {MaxDuration:hh\\:mm\\:ss} budget used)");
+            }
+
+            int done = run.Summary.FilesDefragmented + run.Summary.FilesFailed;
+            return (ProgressBar.Percent(done, done + run.Pending), string.Empty);
+        }
+
         /// <summary>One candidate's turn; false when the budget ran out during it.</summary>
         private bool DefragCandidate(DefragSchedule run, DefragCandidate c)
         {
@@ -368,7 +387,8 @@ namespace Btrfs.Commands
                 return true;
             }
 
-            bars!.StartFile(c.Path, d.BytesToRewrite);
+            (int percent, string note) = RunProgress(run);
+            bars!.StartFile(c.Path, d.BytesToRewrite, runPercent: percent, runNote: note);
             run.StartRewriting();
             long done = 0;
             DefragResult result;

@@ -108,17 +108,25 @@ namespace Btrfs.Commands
         /// <summary>True once anything was written (so <see cref="Complete"/> closes the bars).</summary>
         internal bool Started => files > 0;
 
-        /// <summary>Starts the bar of the next file (or tree), of <paramref name="totalBytes"/> bytes of work (or, with <paramref name="countOf"/>, that many of them: "files").</summary>
-        internal void StartFile(string path, long totalBytes, string? countOf = null)
+        /// <summary>
+        /// Starts the bar of the next file (or tree), of <paramref name="totalBytes"/> bytes of work (or, with
+        /// <paramref name="countOf"/>, that many of them: "files"). The run bar shows the file, and
+        /// <paramref name="runPercent"/> and <paramref name="runNote"/> where the run knows how far it is
+        /// (a scheduled run: its budget).
+        /// </summary>
+        internal void StartFile(string path, long totalBytes, string? countOf = null, int runPercent = -1, string? runNote = null)
         {
             files++;
             total = totalBytes;
             unit = countOf;
             file.Restart();
             file.Activity = path;
-            run.Show($"File {files}: {path}", -1, force: true);
+            run.Show($"File {files}: {path}{runNote}", runPercent, force: true);
             Report(0);
         }
+
+        /// <summary>The run bar alone (between files: a scheduled run measuring its trees), when it says something new.</summary>
+        internal void ShowRun(string status, int percent) => run.Show(status, percent);
 
         /// <summary>Reports the bytes done in the current file (written when the percentage moves).</summary>
         internal void Report(long done) =>

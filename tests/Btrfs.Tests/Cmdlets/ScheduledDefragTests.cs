@@ -110,6 +110,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheRunBarShowsTheShareOfTheBudgetUsed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-progress");
+            Tree(dir);
+            var records = new List<ProgressRecord>();
+            PwshResult r = Pwsh.RunWithProgressHook("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:20 -MaxBytesPerSecond 16MB -Confirm:$false", (_, p) => records.Add(p), ("d", dir));
+            Assert.Empty(r.Errors);
+            List<ProgressRecord> run = records.Where(p => p.ParentActivityId < 0 && p.RecordType == ProgressRecordType.Processing).ToList();
+            Assert.Equal(6, run.Count(p => p.StatusDescription.StartsWith("File ", StringComparison.Ordinal)));
+            Assert.All(run, p => Assert.Contains("of the 00:00:20 budget used", p.StatusDescription, StringComparison.Ordinal));
+            int[] percents = run.Select(p => p.PercentComplete).ToArray();
+            Assert.All(percents, x => Assert.InRange(x, 0, 100));
+            Assert.Equal(percents.Order(), percents);
+            Assert.True(percents[^1] > 0, $"the budget bar never moved: {string.Join(' ', percents)}"); // six 4 MiB files at 16 MiB/s take over a second of 20
+            Assert.Equal(ProgressRecordType.Completed, records.Last(p => p.ParentActivityId < 0).RecordType);
+        }
+
+        [SkippableFact]
         public void AFileChangedBetweenRunsIsMeasuredAgainAndWhatIfChangesNothing()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-changed");
