@@ -164,7 +164,7 @@ namespace Btrfs.Kernel
     /// cache (O_DIRECT), never through the mounted filesystem: the superblock of the last commit, and
     /// tree blocks by logical address through the chunk map, each checked (checksum, filesystem id,
     /// address, generation, level) before it is used; a mirror that fails is followed by the next.
-    /// Root only (the devices and the chunk tree search need it). Checksums: crc32c and sha256.
+    /// Root only (the devices and the chunk tree search need it). Checksums: crc32c, xxhash64 and sha256.
     /// </summary>
     internal sealed unsafe class BtrfsDisk : IDisposable
     {
@@ -436,12 +436,14 @@ namespace Btrfs.Kernel
             {
                 case 0: // crc32c
                     return BinaryPrimitives.ReadUInt32LittleEndian(block) == Crc32C(data);
+                case 1: // xxhash64 (seed 0), stored little-endian as the kernel's crypto API gives it
+                    return BinaryPrimitives.ReadUInt64LittleEndian(block) == System.IO.Hashing.XxHash64.HashToUInt64(data);
                 case 2: // sha256
                     Span<byte> hash = stackalloc byte[32];
                     SHA256.HashData(data, hash);
                     return hash.SequenceEqual(block[..32]);
                 default:
-                    unsupported = $"its metadata checksum ({(type == 1 ? "xxhash64" : type == 3 ? "blake2b" : "type " + type)}) is not supported yet; crc32c (the default) and sha256 are";
+                    unsupported = $"its metadata checksum ({(type == 3 ? "blake2b" : "type " + type)}) is not supported yet; crc32c (the default), xxhash64 and sha256 are";
                     return false;
             }
         }

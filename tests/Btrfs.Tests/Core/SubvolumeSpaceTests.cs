@@ -216,6 +216,37 @@ namespace Btrfs.Tests
             Assert.True(Directory.Exists(newest));
         }
 
+        [SkippableTheory]
+        [InlineData("btrfs-xxhash", true)]
+        [InlineData("btrfs-sha256", true)]
+        [InlineData("btrfs-blake2", false)]
+        public void EveryMetadataChecksumTheModuleReadsGivesTheQgroupFiguresAndBlake2IsRefused(string kind, bool supported)
+        {
+            // Before: a filesystem made with mkfs.btrfs --csum xxhash could not be measured at all.
+            using ExtraFileSystem x = fs.NewFileSystem(kind, "256M");
+            string mnt = x.MountPoint;
+            Layout(mnt, files: 40, snapshots: 3);
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            PwshResult each = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse | Measure-BtrfsSubvolume", ("m", mnt));
+            if (!supported)
+            {
+                Assert.NotEmpty(each.Errors);
+                Assert.All(each.Errors, e => Assert.Contains("blake2b", e.Exception.Message, StringComparison.Ordinal));
+                Assert.Empty(each.Objects<BtrfsSubvolumeUsage>());
+                return;
+            }
+
+            Assert.Empty(each.Errors);
+            List<BtrfsSubvolumeUsage> usages = each.Objects<BtrfsSubvolumeUsage>();
+            Assert.True(usages.Count >= 5, $"{usages.Count} subvolumes measured");
+            foreach (BtrfsSubvolumeUsage u in usages)
+            {
+                Assert.Equal((q["0/" + u.Id].Rfer, q["0/" + u.Id].Excl), (u.ReferencedBytes, u.ExclusiveBytes));
+            }
+        }
+
         [SkippableFact]
         public void TheSuperblockAndTreeBlockHeadersAreReadAsDumpSuperAndDumpTreeShowThem()
         {
