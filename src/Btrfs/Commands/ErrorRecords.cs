@@ -48,6 +48,7 @@ namespace Btrfs.Commands
             internal const string NotASubvolume = "NotASubvolume";
             internal const string SubvolumeInUse = "SubvolumeInUse";
             internal const string SubvolumeHasNested = "SubvolumeHasNested";
+            internal const string SubvolumeNotReachable = "SubvolumeNotReachable";
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
             internal const string DatabaseCorrupt = "DatabaseCorrupt";
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
@@ -91,6 +92,7 @@ namespace Btrfs.Commands
             FileErrorKind.NotASubvolume => (Ids.NotASubvolume, ErrorCategory.InvalidArgument),
             FileErrorKind.SubvolumeInUse => (Ids.SubvolumeInUse, ErrorCategory.ResourceBusy),
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
+            FileErrorKind.SubvolumeNotReachable => (Ids.SubvolumeNotReachable, ErrorCategory.ObjectNotFound),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
             FileErrorKind.DatabaseCorrupt => (Ids.DatabaseCorrupt, ErrorCategory.InvalidData),

@@ -74,24 +74,33 @@ namespace Btrfs.Commands
                     return;
                 }
 
-                if (!Takes(file))
+                if (Takes(file) && !ProcessOne(file))
                 {
-                    continue;
-                }
-
-                try
-                {
-                    ProcessFile(file);
-                }
-                catch (FileOperationException ex)
-                {
-                    WriteError(ErrorRecords.From(ex));
-                }
-                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-                {
-                    return; // Core stopped between steps and cleaned up; the engine ends the pipeline.
+                    return;
                 }
             }
+        }
+
+        /// <summary>
+        /// <see cref="ProcessFile"/> for one path, its failure written as this input's error; false when
+        /// Ctrl+C stopped it (Core stopped between steps and cleaned up; the engine ends the pipeline).
+        /// </summary>
+        private protected bool ProcessOne(string file)
+        {
+            try
+            {
+                ProcessFile(file);
+            }
+            catch (FileOperationException ex)
+            {
+                WriteError(ErrorRecords.From(ex));
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            return true;
         }
 
         /// <inheritdoc/>

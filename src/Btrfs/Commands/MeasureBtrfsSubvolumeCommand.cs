@@ -15,7 +15,25 @@ namespace Btrfs.Commands
     public sealed class MeasureBtrfsSubvolumeCommand : FileCmdletBase
     {
         private const int ProgressId = 0x4256;
+        private const string IdSet = "Id";
+        private const string InputObjectSet = "InputObject";
         private SubvolumeUsageMeter? meter;
+
+        /// <summary>Subvolumes by id (as Get-BtrfsSubvolume and btrfs subvolume list show them), on the filesystem of -FileSystemPath: also those no mount reaches.</summary>
+        [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        public ulong[] Id { get; set; } = System.Array.Empty<ulong>();
+
+        /// <summary>With -Id: any path on the filesystem.</summary>
+        [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        [ValidateNotNullOrEmpty]
+        public string FileSystemPath { get; set; } = string.Empty;
+
+        /// <summary>
+        /// Subvolume objects from Get-BtrfsSubvolume (piped): each by its Path, or, where no mount reaches it
+        /// (Path null), by its Id on the filesystem of its FileSystemPath.
+        /// </summary>
+        [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
+        public BtrfsSubvolumeInfo[] InputObject { get; set; } = System.Array.Empty<BtrfsSubvolumeInfo>();
 
         /// <summary>One answer for all the subvolumes given (per filesystem): what they reference, and what deleting all of them would free.</summary>
         [Parameter]
@@ -23,6 +41,50 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         protected override void BeginProcessing() => meter = new SubvolumeUsageMeter();
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName == IdSet)
+            {
+                string on = GetUnresolvedProviderPathFromPSPath(FileSystemPath);
+                foreach (ulong id in Id)
+                {
+                    if (!Take(() => meter!.AddById(on, id)))
+                    {
+                        return;
+                    }
+                }
+            }
+            else if (ParameterSetName == InputObjectSet)
+            {
+                foreach (BtrfsSubvolumeInfo s in InputObject)
+                {
+                    _ = s.Path is string path ? Take(() => meter!.Add(path))
+                        : s.FileSystemPath is string on ? Take(() => meter!.AddById(on, s.Id))
+                        : Take(() => throw new FileOperationException(FileErrorKind.SubvolumeNotReachable, 0, "measure", s.Name, $"Cannot measure subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem."));
+                }
+            }
+            else
+            {
+                base.ProcessRecord();
+            }
+        }
+
+        /// <summary>Runs one step of taking a subvolume; its failure is this input's error (false), and the next goes on.</summary>
+        private bool Take(Action take)
+        {
+            try
+            {
+                take();
+                return true;
+            }
+            catch (FileOperationException ex)
+            {
+                WriteError(ErrorRecords.From(ex));
+                return false;
+            }
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path) => meter!.Add(path);

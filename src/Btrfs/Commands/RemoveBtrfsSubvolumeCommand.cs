@@ -15,6 +15,13 @@ namespace Btrfs.Commands
         /// <summary>-WhatIf: each filesystem measured once per pipeline, and the ids named so far on it.</summary>
         private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
 
+        /// <summary>
+        /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path. One that no
+        /// mount reaches (Path null) is refused: it is deleted by its path once a mount reaches it.
+        /// </summary>
+        [Parameter(ParameterSetName = "InputObject", Mandatory = true, ValueFromPipeline = true)]
+        public BtrfsSubvolumeInfo[] InputObject { get; set; } = Array.Empty<BtrfsSubvolumeInfo>();
+
         /// <summary>Also delete the subvolumes nested in it (deepest first); without it a subvolume with nested ones is refused.</summary>
         [Parameter]
         public SwitchParameter Recurse { get; set; }
@@ -26,6 +33,36 @@ namespace Btrfs.Commands
         /// <summary>Write the deleted subvolumes' objects (as they were).</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName != "InputObject")
+            {
+                base.ProcessRecord();
+                return;
+            }
+
+            foreach (BtrfsSubvolumeInfo s in InputObject)
+            {
+                if (s.Path is string path)
+                {
+                    if (!ProcessOne(path))
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                WriteError(ErrorRecords.From(new FileOperationException(
+                    FileErrorKind.SubvolumeNotReachable,
+                    0,
+                    "BTRFS_IOC_SNAP_DESTROY_V2",
+                    s.TopLevelPath ?? s.Name,
+                    $"Cannot delete subvolume {s.Id} ('{s}'): no mount reaches it, so it cannot be checked for what it holds, nested subvolumes and mounts before it goes. Mount the filesystem's top level (mount -o subvolid=5 DEVICE DIRECTORY) and delete it by its path there. Nothing was deleted.")));
+            }
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)

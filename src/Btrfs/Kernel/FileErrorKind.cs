@@ -122,5 +122,8 @@ namespace Btrfs.Core
 
         /// <summary>A database file was written by a newer version of the module, in a format this version does not know.</summary>
         DatabaseNewerVersion,
+
+        /// <summary>No mount reaches the subvolume (an object of Get-BtrfsSubvolume -All with no Path).</summary>
+        SubvolumeNotReachable,
     }
 }

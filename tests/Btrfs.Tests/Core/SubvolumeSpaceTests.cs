@@ -216,6 +216,46 @@ namespace Btrfs.Tests
             Assert.True(Directory.Exists(newest));
         }
 
+        [SkippableFact]
+        public void SubvolumesNoMountReachesAreMeasuredByIdFromGetBtrfsSubvolumeAll()
+        {
+            // With only one subvolume mounted (as with snapper's or timeshift's @ layouts), the others have no
+            // Path: piped from Get-BtrfsSubvolume -All they are measured by Id on their FileSystemPath.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string mnt = x.MountPoint;
+            Layout(mnt, files: 40, snapshots: 3);
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "keep"));
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            x.MountOnlySubvolume("keep");
+
+            PwshResult r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { -not $_.Path } | Measure-BtrfsSubvolume", ("m", mnt));
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeUsage> usages = r.Objects<BtrfsSubvolumeUsage>();
+            Assert.True(usages.Count >= 5, $"{usages.Count} measured");
+            foreach (BtrfsSubvolumeUsage u in usages)
+            {
+                Assert.Null(u.Path);
+                Assert.Equal((q["0/" + u.Id].Rfer, q["0/" + u.Id].Excl), (u.ReferencedBytes, u.ExclusiveBytes));
+            }
+
+            // Together, by -Id as typed; an id the filesystem does not have is an error, not zeros.
+            ulong[] ids = usages.Where(u => u.Id != 5).Select(u => u.Id).Take(2).ToArray();
+            PwshResult typed = Pwsh.Run("Measure-BtrfsSubvolume -Id $i -FileSystemPath $m -Together; Measure-BtrfsSubvolume -Id 987654 -FileSystemPath $m", ("i", ids), ("m", mnt));
+            Assert.Equal(new[] { "NotASubvolume" }, typed.ErrorIds);
+            BtrfsSubvolumeUsage together = Assert.Single(typed.Objects<BtrfsSubvolumeUsage>());
+            Assert.Equal(2, together.Count);
+
+            // Remove-BtrfsSubvolume cannot check what no mount reaches: one clear refusal each, nothing deleted.
+            string before = Shell.Run("btrfs", "subvolume", "list", mnt);
+            PwshResult removed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { -not $_.Path -and $_.Id -ne 5 } | Remove-BtrfsSubvolume -Confirm:$false", ("m", mnt));
+            Assert.Equal(usages.Count(u => u.Id != 5), removed.ErrorIds.Count);
+            Assert.All(removed.ErrorIds, id => Assert.Equal("SubvolumeNotReachable", id));
+            Assert.Contains("subvolid=5", removed.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", mnt));
+        }
+
         [SkippableTheory]
         [InlineData("btrfs-xxhash", true)]
         [InlineData("btrfs-sha256", true)]

@@ -60,6 +60,12 @@ namespace Btrfs.Core
         /// <summary>A mount point whose root is this subvolume (mounted with subvol= or subvolid=, or as the default); null when none.</summary>
         public string? MountPoint { get; init; }
 
+        /// <summary>
+        /// A path on the subvolume's filesystem: the one it was listed through. With <see cref="Id"/> it names
+        /// a subvolume that no mount reaches (Path null) to Measure-BtrfsSubvolume -Id.
+        /// </summary>
+        public string? FileSystemPath { get; init; }
+
         /// <inheritdoc/>
         public override string ToString() => Path ?? TopLevelPath ?? Name;
     }

@@ -250,6 +250,7 @@ namespace Btrfs.Core
                 IsReadOnly = r.IsReadOnly,
                 IsDefault = DefaultId() is ulong d ? d == r.Id : null,
                 MountPoint = MountPointOf(r.Id),
+                FileSystemPath = anchor.Path,
             };
         }
 

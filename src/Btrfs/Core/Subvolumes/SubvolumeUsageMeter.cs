@@ -14,7 +14,7 @@ namespace Btrfs.Core
     /// </summary>
     internal sealed class SubvolumeUsageMeter : IDisposable
     {
-        private readonly List<(Guid FileSystem, OpenFile Handle, List<(string Path, ulong Id)> Members)> fileSystems = new();
+        private readonly List<(Guid FileSystem, OpenFile Handle, List<(string? Path, string Label, ulong Id)> Members)> fileSystems = new();
 
         /// <summary>How many subvolumes were taken.</summary>
         internal int Count => fileSystems.Sum(f => f.Members.Count);
@@ -38,17 +38,7 @@ namespace Btrfs.Core
                 }
 
                 ulong id = BtrfsSubvolumes.Info(file.Handle, path).Id;
-                Guid fsid = BtrfsSearch.FileSystemId(file) ?? Guid.Empty;
-                int at = fileSystems.FindIndex(f => f.FileSystem == fsid);
-                if (at < 0)
-                {
-                    fileSystems.Add((fsid, file, new List<(string, ulong)> { (path, id) }));
-                    kept = true;
-                }
-                else
-                {
-                    fileSystems[at].Members.Add((path, id));
-                }
+                kept = Take(file, (path, path, id));
             }
             finally
             {
@@ -57,6 +47,44 @@ namespace Btrfs.Core
                     file.Dispose();
                 }
             }
+        }
+
+        /// <summary>
+        /// Takes subvolume <paramref name="id"/> of the btrfs holding <paramref name="onFileSystem"/> (any
+        /// path on it): for a subvolume no mount reaches. An id the filesystem does not have is found out
+        /// when it is measured (an error then, not zeros).
+        /// </summary>
+        internal void AddById(string onFileSystem, ulong id)
+        {
+            OpenFile file = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
+            bool kept = false;
+            try
+            {
+                BtrfsOnly.Require(file, "measure the subvolume", "Subvolumes are a btrfs feature.");
+                kept = Take(file, (null, $"subvolume {id} of the filesystem of {onFileSystem}", id));
+            }
+            finally
+            {
+                if (!kept)
+                {
+                    file.Dispose();
+                }
+            }
+        }
+
+        /// <summary>Adds a member to its filesystem's list; true when <paramref name="file"/> was kept as that filesystem's handle.</summary>
+        private bool Take(OpenFile file, (string? Path, string Label, ulong Id) member)
+        {
+            Guid fsid = BtrfsSearch.FileSystemId(file) ?? Guid.Empty;
+            int at = fileSystems.FindIndex(f => f.FileSystem == fsid);
+            if (at < 0)
+            {
+                fileSystems.Add((fsid, file, new List<(string?, string, ulong)> { member }));
+                return true;
+            }
+
+            fileSystems[at].Members.Add(member);
+            return false;
         }
 
         /// <summary>How many filesystems the subvolumes taken are on.</summary>
@@ -70,15 +98,15 @@ namespace Btrfs.Core
         /// </summary>
         internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, out List<FileOperationException> gone, Action<long, long>? progress = null)
         {
-            (Guid _, OpenFile handle, List<(string Path, ulong Id)> all) = fileSystems[index];
+            (Guid _, OpenFile handle, List<(string? Path, string Label, ulong Id)> all) = fileSystems[index];
             long estimate = (long)(BtrfsSearch.MetadataUsedBytes(handle) / Math.Max(1u, BtrfsSearch.FileSystemInfo(handle)?.NodeSize ?? 16384));
-            SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, all[0].Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
+            SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, handle.Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
 
             // A subvolume deleted since it was taken is not in the commit measured: an error, not zeros.
             gone = all.Where(m => !space.Roots.Contains(m.Id))
-                .Select(m => new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path, $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."))
+                .Select(m => new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path ?? m.Label, m.Path is null ? $"Cannot measure {m.Label}: the filesystem has no subvolume {m.Id} (never made, or deleted). Get-BtrfsSubvolume -All lists the ones it has." : $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."))
                 .ToList();
-            List<(string Path, ulong Id)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
+            List<(string? Path, string Label, ulong Id)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
             if (members.Count == 0)
             {
                 return new List<BtrfsSubvolumeUsage>();
@@ -87,14 +115,14 @@ namespace Btrfs.Core
             if (together)
             {
                 List<ulong> ids = members.Select(m => m.Id).Distinct().OrderBy(i => i).ToList();
-                return new List<BtrfsSubvolumeUsage> { Usage(space, ids, ids.Count == 1 ? members[0].Path : null, ids.Count == 1 ? members[0].Path : SubvolumeSpaceMeter.Label(ids)) };
+                return new List<BtrfsSubvolumeUsage> { Usage(space, ids, ids.Count == 1 ? members[0].Path : null, ids.Count == 1 ? members[0].Label : SubvolumeSpaceMeter.Label(ids)) };
             }
 
-            return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Path));
+            return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Label));
         }
 
         /// <summary>A path on filesystem <paramref name="index"/> (its first subvolume's), for messages.</summary>
-        internal string PathOn(int index) => fileSystems[index].Members[0].Path;
+        internal string PathOn(int index) => fileSystems[index].Members[0].Path ?? fileSystems[index].Handle.Path;
 
         public void Dispose()
         {
