@@ -78,6 +78,22 @@ namespace Btrfs.Kernel
         internal static FileStatus? OfAt(SafeFileDescriptor dir, string name) =>
             Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;
 
+        /// <summary>lstat (or stat, following links) of a path; a <see cref="FileOperationException"/> naming it when that fails.</summary>
+        internal static FileStatus Require(string path, bool followLinks, string what) =>
+            OfPath(path, followLinks) ?? throw Errno.Failure("stat", path, what);
+
+        /// <summary>fstat of an open file; a <see cref="FileOperationException"/> naming <paramref name="path"/> when that fails.</summary>
+        internal static FileStatus Require(SafeFileDescriptor fd, string path, string what) =>
+            Of(fd) ?? throw Errno.Failure("fstat", path, what);
+
+        /// <summary>lstat of a path, or null with the failure (naming the path) in <paramref name="error"/>.</summary>
+        internal static FileStatus? OfPath(string path, string what, out FileOperationException? error)
+        {
+            FileStatus? st = OfPath(path, followLinks: false);
+            error = st is null ? Errno.Failure("stat", path, what) : null;
+            return st;
+        }
+
         /// <summary>stat (following links) or lstat of a path, or null with errno set.</summary>
         internal static FileStatus? OfPath(string path, bool followLinks) =>
             Libc.StatXPath(Libc.AT_FDCWD, path, followLinks ? 0 : Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;

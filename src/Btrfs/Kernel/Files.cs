@@ -26,16 +26,12 @@ namespace Btrfs.Kernel
         /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
         internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
 
-        /// <summary>syncfs(2): writes back the whole filesystem the descriptor is on.</summary>
         /// <summary>syncfs(2): commits the filesystem holding <paramref name="fd"/>. 0 or the errno.</summary>
         internal static int TrySyncFileSystem(SafeFileDescriptor fd) => Libc.SyncFs(fd) == 0 ? 0 : Errno.Last;
 
+        /// <summary>syncfs(2): writes back the whole filesystem the descriptor is on.</summary>
         internal static void SyncFileSystem(SafeFileDescriptor fd, string path, string what, string? advice = null) =>
             Errno.Check(Libc.SyncFs(fd), "syncfs", path, what, advice);
-
-        /// <summary>ftruncate(2).</summary>
-        internal static void Truncate(SafeFileDescriptor fd, long length, string path, string what, string? advice = null) =>
-            Errno.Check(Libc.FTruncate(fd, length), "ftruncate", path, what, advice);
 
         /// <summary>ftruncate(2): 0 or the errno.</summary>
         internal static int TryTruncate(SafeFileDescriptor fd, long length) => Libc.FTruncate(fd, length) == 0 ? 0 : Errno.Last;
@@ -110,12 +106,6 @@ namespace Btrfs.Kernel
             return 0;
         }
 
-        /// <summary>lseek(SEEK_DATA): the start of the next data at or after <paramref name="offset"/>, or -1 when there is none (ENXIO).</summary>
-        internal static long NextData(SafeFileDescriptor fd, long offset, string path) => Seek(fd, offset, Libc.SEEK_DATA, path);
-
-        /// <summary>lseek(SEEK_HOLE): the start of the next hole at or after <paramref name="offset"/> (the end of the file counts as one), or -1 past the end (ENXIO).</summary>
-        internal static long NextHole(SafeFileDescriptor fd, long offset, string path) => Seek(fd, offset, Libc.SEEK_HOLE, path);
-
         /// <summary>
         /// posix_fadvise(2) that the range is read in order (a larger read-ahead window); a hint, so failures
         /// are ignored. Not WILLNEED as well: that submits the whole range at once, and reading 3 images of
@@ -189,16 +179,5 @@ namespace Btrfs.Kernel
 
         /// <summary>The canonical absolute path (realpath(3)), or null when it cannot be resolved.</summary>
         internal static string? RealPath(string path) => Libc.RealPath(path);
-
-        private static long Seek(SafeFileDescriptor fd, long offset, int whence, string path)
-        {
-            long r = Libc.LSeek(fd, offset, whence);
-            if (r >= 0)
-            {
-                return r;
-            }
-
-            return Errno.Last == Errno.ENXIO ? -1 : throw Errno.Failure(whence == Libc.SEEK_DATA ? "lseek(SEEK_DATA)" : "lseek(SEEK_HOLE)", path, "Cannot find the data of");
-        }
     }
 }

@@ -106,11 +106,11 @@ namespace Btrfs.Tests
             return rows;
         }
 
-        private static SubvolumeSpace Measure(string mnt)
+        private static SubvolumeSpace Measure(string mnt, Action<int>? afterSuperblock = null)
         {
             using var fd = Btrfs.Interop.Libc.Open(mnt, Btrfs.Interop.Libc.O_RDONLY | Btrfs.Interop.Libc.O_DIRECTORY, 0);
             Assert.False(fd.IsInvalid);
-            return SubvolumeSpaceMeter.Measure(fd, mnt, CancellationToken.None);
+            return SubvolumeSpaceMeter.Measure(fd, mnt, CancellationToken.None, afterSuperblock: afterSuperblock);
         }
 
         [SkippableFact]
@@ -372,7 +372,7 @@ namespace Btrfs.Tests
             }
 
             Shell.Run("btrfs", "filesystem", "sync", mnt);
-            SubvolumeSpaceMeter.AfterSuperblock = attempt =>
+            SubvolumeSpace space = Measure(mnt, attempt =>
             {
                 if (attempt > 1)
                 {
@@ -386,17 +386,7 @@ namespace Btrfs.Tests
                 }
 
                 Shell.Run("btrfs", "filesystem", "sync", mnt);
-            };
-
-            SubvolumeSpace space;
-            try
-            {
-                space = Measure(mnt);
-            }
-            finally
-            {
-                SubvolumeSpaceMeter.AfterSuperblock = null;
-            }
+            });
 
             log.WriteLine($"{space.Attempts} reading(s), generation {space.Generation}");
             Assert.True(space.Attempts >= 2, "the first reading was not abandoned: its blocks were not reused, so this proved nothing");

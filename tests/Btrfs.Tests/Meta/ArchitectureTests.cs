@@ -56,7 +56,7 @@ namespace Btrfs.Tests
                 .ToArray();
             Assert.Contains(outside, f => f.Contains("/Core/", StringComparison.Ordinal));
             Assert.Contains(outside, f => f.Contains("/Commands/", StringComparison.Ordinal));
-            var pattern = new System.Text.RegularExpressions.Regex(@"\bLibc\.|\bunsafe\b|\bstackalloc\b|GetLastPInvokeError|GetLastWin32Error|\bLibraryImport\b|\bDllImport\b|\bfixed\s*\(");
+            var pattern = new System.Text.RegularExpressions.Regex(@"\bLibc\.|\bunsafe\b|\bstackalloc\b|GetLastPInvokeError|GetLastWin32Error|\bLibraryImport\b|\bDllImport\b|\bfixed\s*\(|\bMarshal\.|\bErrno\.(Last|Failure)\b");
             foreach (string file in outside)
             {
                 // Code only: comments may name the calls they explain.

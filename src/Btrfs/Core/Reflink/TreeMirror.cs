@@ -133,7 +133,7 @@ namespace Btrfs.Core
             string src = sourceRoot.Length > 1 ? sourceRoot.TrimEnd('/') : sourceRoot;
             string dest = System.IO.Path.GetFullPath(destinationRoot);
             dest = dest.Length > 1 ? dest.TrimEnd('/') : dest;
-            FileStatus source = FileStatus.OfPath(src, followLinks: false) ?? throw Errno.Failure("stat", src, "Cannot read");
+            FileStatus source = FileStatus.Require(src, followLinks: false, "Cannot read");
             ThrowIfInside(src, source, dest);
             string parent = System.IO.Path.GetDirectoryName(dest) ?? "/";
             SafeFileDescriptor parentFd;
@@ -272,7 +272,7 @@ namespace Btrfs.Core
                 SafeFileDescriptor parent = ParentOf(item);
                 string name = NameOf(item);
                 SafeFileDescriptor source = item.Entry.Handle ?? throw new InvalidOperationException("a walked directory has a handle");
-                FileStatus st = FileStatus.Of(source) ?? throw Errno.Failure("fstat", item.Source, "Cannot read");
+                FileStatus st = FileStatus.Require(source, item.Source, "Cannot read");
                 if (stage && item.Source == sourceRoot && FileStatus.OfAt(parent, name) is null)
                 {
                     MakeStagedRoot(item, st);

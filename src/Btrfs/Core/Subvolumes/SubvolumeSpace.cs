@@ -180,10 +180,12 @@ namespace Btrfs.Core
         private const int MaxLevels = 8;
         private const int Attempts = 5;
 
-        /// <summary>Tests only: called after the superblock of each attempt was read, before its trees are.</summary>
-        internal static Action<int>? AfterSuperblock { get; set; }
-
-        internal static SubvolumeSpace Measure(SafeFileDescriptor fd, string path, CancellationToken cancel, Action<SubvolumeSpaceProgress>? progress = null)
+        /// <summary>
+        /// Measures the filesystem of <paramref name="fd"/>. <paramref name="afterSuperblock"/> (tests: a
+        /// filesystem changed between the two) is called after the superblock of each attempt was read,
+        /// before its trees are.
+        /// </summary>
+        internal static SubvolumeSpace Measure(SafeFileDescriptor fd, string path, CancellationToken cancel, Action<SubvolumeSpaceProgress>? progress = null, Action<int>? afterSuperblock = null)
         {
             string? lastWhy = null;
             for (int attempt = 1; attempt <= Attempts; attempt++)
@@ -199,7 +201,7 @@ namespace Btrfs.Core
                 using BtrfsDisk disk = BtrfsDisk.Open(fd, path);
 
                 BtrfsSuperblock sb = disk.ReadSuperblock();
-                AfterSuperblock?.Invoke(attempt);
+                afterSuperblock?.Invoke(attempt);
                 if (TryWalk(disk, sb, attempt, cancel, progress, out SubvolumeSpace? space, out lastWhy))
                 {
                     return new SubvolumeSpace(space!, attempt);

@@ -88,9 +88,9 @@ namespace Btrfs.Core
 
         private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order)
         {
-            if (FileStatus.OfPath(root, followLinks: false) is not FileStatus top)
+            if (FileStatus.OfPath(root, "Cannot read", out FileOperationException? unreadable) is not FileStatus top)
             {
-                yield return new WalkEntry(root, WalkEntryKind.Error, Errno.Failure("stat", root, "Cannot read"));
+                yield return new WalkEntry(root, WalkEntryKind.Error, unreadable);
                 yield break;
             }
 
