@@ -99,11 +99,14 @@ namespace Btrfs.Commands
                     StopToken,
                     p =>
                     {
-                        double rate = p.BytesRead / Math.Max(0.001, clock.Elapsed.TotalSeconds);
-                        string eta = rate > 0 && p.BytesTotal > p.BytesRead ? TimeSpan.FromSeconds((p.BytesTotal - p.BytesRead) / rate).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "00:00:00";
+                        // The share done is of all the data, whichever way each file's is had (read, from
+                        // btrfs's checksums, from the hash file), and so is the time left; the rate is the reading's.
+                        double seconds = Math.Max(0.001, clock.Elapsed.TotalSeconds);
+                        double rate = p.BytesRead / seconds, pace = p.DataDone / seconds;
+                        string eta = pace > 0 && p.Data > p.DataDone ? TimeSpan.FromSeconds(Math.Min((p.Data - p.DataDone) / pace, TimeSpan.MaxValue.TotalSeconds / 2)).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "--:--:--";
                         bar.Show(
-                            $"Read {SizeFormatter.Format(p.BytesRead)} of at most {SizeFormatter.Format(p.BytesTotal)} ({SizeFormatter.Format((long)rate)}/s, {p.FilesDone} of {p.Files} files, about {eta} left)",
-                            Math.Min(99, ProgressBar.Percent(p.BytesRead, p.BytesTotal)));
+                            $"{SizeFormatter.Format(p.DataDone)} of {SizeFormatter.Format(p.Data)} searched, {SizeFormatter.Format(p.BytesRead)} of it read ({SizeFormatter.Format((long)rate)}/s); {p.FilesDone} of {p.Files} files, about {eta} left",
+                            Math.Min(99, ProgressBar.Percent(p.DataDone, p.Data)));
                     },
                     ex => WriteError(ErrorRecords.From(ex)));
                 bar.Complete("Done");

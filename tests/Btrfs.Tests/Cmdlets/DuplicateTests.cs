@@ -187,6 +187,32 @@ namespace Btrfs.Tests
         /// sorted first) and each of them alone would free nothing.
         /// </summary>
         [SkippableFact]
+        public void IncludeExcludeAndMinimumSizeChooseTheFilesSearched()
+        {
+            // Pairs of equal files: big images, big text, images in skip/, and small images under -MinimumSize.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-filters");
+            Directory.CreateDirectory(Path.Combine(dir, "skip"));
+            foreach ((string a, string b, int size, int seed) in new[] { ("a.img", "a-copy.IMG", 2 << 20, 81), ("t.txt", "t-copy.txt", 2 << 20, 82), ("skip/c.img", "skip/c-copy.img", 2 << 20, 83), ("s.img", "s-copy.img", 256 << 10, 84) })
+            {
+                byte[] data = FileBuilder.RandomBytes(size, seed);
+                FileBuilder.WriteNew(Path.Combine(dir, a), data);
+                FileBuilder.WriteNew(Path.Combine(dir, b), data);
+            }
+
+            string[] Searched(string filters)
+            {
+                PwshResult r = Pwsh.Run($"Find-BtrfsDuplicate -LiteralPath $d {filters}", ("d", dir));
+                Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+                return r.Objects<BtrfsDuplicateGroup>().SelectMany(g => g.Ranges).Select(x => Path.GetRelativePath(dir, x.Path)).Distinct().Order(StringComparer.Ordinal).ToArray();
+            }
+
+            Assert.Equal(new[] { "a-copy.IMG", "a.img", "s-copy.img", "s.img", "skip/c-copy.img", "skip/c.img", "t-copy.txt", "t.txt" }, Searched("-Recurse"));
+            Assert.Equal(new[] { "a-copy.IMG", "a.img", "s-copy.img", "s.img" }, Searched("-Recurse -Include *.img -Exclude skip"));
+            Assert.Equal(new[] { "a-copy.IMG", "a.img", "skip/c-copy.img", "skip/c.img", "t-copy.txt", "t.txt" }, Searched("-Recurse -MinimumSize 1MB"));
+            Assert.Equal(new[] { "a-copy.IMG", "a.img", "s-copy.img", "s.img", "t-copy.txt", "t.txt" }, Searched("-Depth 0"));
+        }
+
+        [SkippableFact]
         public void ReflinkedCopiesOfAnotherFileAreDeduplicatedTogetherAndTheirExtentFreed()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-reflinks");
@@ -421,13 +447,15 @@ namespace Btrfs.Tests
             Assert.Equal(3, Filefrag.Extents(c).Count);
             string[] files = { a, b, c, t1, t2, z };
 
+            var seen = new List<DuplicateScanProgress>();
             (string Groups, long Read, long FromChecksums) Search(bool tree, bool unprivileged = false)
             {
                 var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = tree };
+                seen.Clear();
                 using (unprivileged ? Unprivileged.Begin() : null)
                 {
                     Assert.All(files, f => Assert.True(finder.Add(f)));
-                    List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, skipped: ex => Assert.Fail(ex.Message));
+                    List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, seen.Add, skipped: ex => Assert.Fail(ex.Message));
                     return (string.Join("\n", groups.Select(g => $"{g.Length} {g.ReclaimableBytes} " + string.Join(" ", g.Ranges.Select(r => $"{Path.GetFileName(r.Path)}@{r.Offset}")))), finder.BytesRead, finder.BytesFromChecksums);
                 }
             }
@@ -440,6 +468,13 @@ namespace Btrfs.Tests
                 new[] { $"{21 * K} a.img@{11 * K} b.img@{11 * K} c.img@{11 * K}", $"{2 * K} a.img@{8 * K} b.img@{8 * K} c.img@{8 * K}", $"{K} a.img@{10 * K} c.img@{10 * K}", $"{16 * K} t1.txt@0 t2.txt@0", $"{8 * K} a.img@0 b.img@0 c.img@0 z.img@{8 * K}" }.Order(StringComparer.Ordinal),
                 read.Groups.Split('\n').Select(g => string.Join(" ", g.Split(' ').Where((_, i) => i != 1))).Order(StringComparer.Ordinal));
             var fromTree = Search(tree: true);
+
+            // Progress counts the data searched whichever way it was had: it reaches all of it although
+            // little was read, and never goes back (before: the share read of what was left to read).
+            Assert.Equal(files.Sum(f => Math.Min(FileStatus.OfPath(f, followLinks: false)!.Value.AllocatedBytes, new FileInfo(f).Length)), seen[^1].Data);
+            Assert.Equal(seen[^1].Data, seen[^1].DataDone);
+            Assert.Equal(seen.Select(p => p.DataDone).Order(), seen.Select(p => p.DataDone));
+            Assert.True(seen.Count(p => p.DataDone > 0 && p.DataDone < p.Data) >= 3, "no steps in between");
             var asNobody = Search(tree: true, unprivileged: true);
             Assert.Equal(read.Groups, fromTree.Groups);
 

@@ -8,7 +8,11 @@ namespace Btrfs.Core
     using Btrfs.Kernel;
 
     /// <summary>What a scan has done so far: bytes read and hashed, bytes left to look at, files.</summary>
-    internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current);
+    /// <summary>
+    /// How far a search is: bytes read (and the most there can be to read), and the data of the files done
+    /// so far, whichever way (read, taken from btrfs's checksums, or from the hash file), of all the data.
+    /// </summary>
+    internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current, long DataDone = 0, long Data = 0);
 
     /// <summary>
     /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>), then (<see cref="Find"/>) reads each once,
@@ -195,15 +199,16 @@ namespace Btrfs.Core
             using var index = new BlockIndex(MemoryBlocks);
             using AlignedBuffer first = new(RequestSize), second = new(RequestSize);
             AlignedBuffer[] buffers = { first, second };
-            long read = 0;
+            long read = 0, dataDone = 0;
             for (int f = 0; f < files.Count; f++)
             {
                 cancel.ThrowIfCancellationRequested();
                 Candidate c = files[f];
-                progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, f, files.Count, c.Path));
+                long data = Math.Min(c.Status.AllocatedBytes, c.Status.Size);
+                progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, f, files.Count, c.Path, dataDone, DataBytes));
                 try
                 {
-                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes - BytesFromChecksums, f, files.Count, c.Path)));
+                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes - BytesFromChecksums, f, files.Count, c.Path, dataDone + Math.Min(n, data), DataBytes)));
                 }
                 catch (FileOperationException ex) when (ex.Operation != "sqlite")
                 {
@@ -211,9 +216,10 @@ namespace Btrfs.Core
                 }
 
                 BytesRead = read;
+                dataDone += data;
             }
 
-            progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, files.Count, files.Count, null));
+            progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, files.Count, files.Count, null, DataBytes, DataBytes));
 
             // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
             TimeSpan scanned = clock.Elapsed;
