@@ -342,6 +342,12 @@ namespace Btrfs.Tests
             Assert.Contains("sv/inner", nested.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains("sv", Listed());
 
+            // -WhatIf with -Recurse says how many nested subvolumes go with it, and deletes none.
+            PwshResult previewNested = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["s"] = Rel("sv") });
+            Assert.Empty(previewNested.Errors);
+            Assert.Contains("and the 1 nested subvolume(s) in it", previewNested.HostText, StringComparison.Ordinal);
+            Assert.True(Listed().IsSupersetOf(new[] { "sv", "sv/inner" }));
+
             // The default subvolume, a mounted one, one with an active swapfile: in use.
             string id = Shell.Run("btrfs", "inspect-internal", "rootid", Rel("snap-of-snap")).Trim();
             Shell.Run("btrfs", "subvolume", "set-default", id, mnt);
