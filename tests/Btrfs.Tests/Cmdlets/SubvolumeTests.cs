@@ -205,8 +205,11 @@ namespace Btrfs.Tests
             string id = Shell.Run("btrfs", "inspect-internal", "rootid", Path.Combine(mnt, "snap")).Trim();
             Shell.Run("btrfs", "subvolume", "set-default", id, mnt);
             string second = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "subvol-mount"), "m");
+            string third = second + "2";
             Directory.CreateDirectory(second);
+            Directory.CreateDirectory(third);
             Shell.Run("mount", "-o", "subvol=/sv", Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim(), second);
+            Shell.Run("mount", "-o", "subvol=/sv", Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim(), third);
             try
             {
                 PwshResult r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All; Get-BtrfsSubvolume -LiteralPath $s", ("m", mnt), ("s", second));
@@ -218,9 +221,13 @@ namespace Btrfs.Tests
                 Assert.Equal(second, mounted.Path);
                 Assert.Equal(second, mounted.MountPoint);
                 Assert.Equal(second, subvolumes.Single(s => s.TopLevelPath == "/sv" && s != mounted).MountPoint);
+
+                // Every mount that shows it, in mount order (the first is MountPoint).
+                Assert.Equal(new[] { second, third }, mounted.MountPoints);
             }
             finally
             {
+                Shell.Run("umount", third);
                 Shell.Run("umount", second);
             }
         }

@@ -57,8 +57,11 @@ namespace Btrfs.Core
         /// <summary>The filesystem's default subvolume (mounted when no subvol= is given); null when not known (reading it needs root).</summary>
         public bool? IsDefault { get; init; }
 
-        /// <summary>A mount point whose root is this subvolume (mounted with subvol= or subvolid=, or as the default); null when none.</summary>
-        public string? MountPoint { get; init; }
+        /// <summary>A mount point whose root is this subvolume (mounted with subvol= or subvolid=, or as the default): the first of <see cref="MountPoints"/>; null when none.</summary>
+        public string? MountPoint => MountPoints.Length > 0 ? MountPoints[0] : null;
+
+        /// <summary>Every mount point whose root is this subvolume, in mount order (empty when none).</summary>
+        public string[] MountPoints { get; init; } = System.Array.Empty<string>();
 
         /// <summary>
         /// A path on the subvolume's filesystem: the one it was listed through. With <see cref="Id"/> it names

@@ -249,7 +249,7 @@ namespace Btrfs.Core
                 CreationTime = r.CreationTime,
                 IsReadOnly = r.IsReadOnly,
                 IsDefault = DefaultId() is ulong d ? d == r.Id : null,
-                MountPoint = MountPointOf(r.Id),
+                MountPoints = MountPointsOf(r.Id),
                 FileSystemPath = anchor.Path,
             };
         }
@@ -294,18 +294,20 @@ namespace Btrfs.Core
             return joined.Length == 0 ? "/" : joined;
         }
 
-        private string? MountPointOf(ulong id)
+        /// <summary>Every mount point whose root is subvolume <paramref name="id"/> (subvol=, subvolid=, or the default), in mount order.</summary>
+        private string[] MountPointsOf(ulong id)
         {
             string wanted = id.ToString(CultureInfo.InvariantCulture);
+            var found = new List<string>();
             foreach (MountEntry m in fileSystemMounts)
             {
-                if (m.Option("subvolid") == wanted)
+                if (m.Option("subvolid") == wanted && !found.Contains(m.MountPoint))
                 {
-                    return m.MountPoint;
+                    found.Add(m.MountPoint);
                 }
             }
 
-            return null;
+            return found.ToArray();
         }
 
         private string? SourceByUuid(Guid uuid)
