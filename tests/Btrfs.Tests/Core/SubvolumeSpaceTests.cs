@@ -160,6 +160,24 @@ namespace Btrfs.Tests
                 }
             }
 
+            // The second oracle: btrfs check --qgroup-report computes every qgroup from the disk (read-only;
+            // --force because it is mounted): its own ("our") figures are the same.
+            Shell.Run("btrfs", "filesystem", "sync", mnt);
+            string report = Shell.Run("btrfs", "check", "--qgroup-report", "--force", Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim());
+            int reported = 0;
+            foreach (Match m in Regex.Matches(report, @"^Counts for qgroup id: 0/(\d+)\s*\nour:\s+referenced (\d+)[^\n]*\n[^\n]*\nour:\s+exclusive (\d+)", RegexOptions.Multiline))
+            {
+                ulong id = ulong.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+                if (space.Roots.Contains(id))
+                {
+                    var (r, e, _, _) = space.Of(new[] { id });
+                    Assert.True((r, e) == (ulong.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), ulong.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture)), $"0/{id}: btrfs check says {m.Groups[2].Value}/{m.Groups[3].Value}, measured {r}/{e}");
+                    reported++;
+                }
+            }
+
+            Assert.True(reported >= 24, $"btrfs check reported {reported} subvolumes");
+
             var (setRfer, setExcl, _, _) = space.Of(oldest);
             log.WriteLine($"1/100: qgroup {q["1/100"].Rfer}/{q["1/100"].Excl}, measured {setRfer}/{setExcl}");
             Assert.True(compared >= 24, $"only {compared} subvolumes compared");
