@@ -49,6 +49,7 @@ namespace Btrfs.Commands
             internal const string SubvolumeInUse = "SubvolumeInUse";
             internal const string SubvolumeHasNested = "SubvolumeHasNested";
             internal const string SubvolumeNotReachable = "SubvolumeNotReachable";
+            internal const string SubvolumeReplaced = "SubvolumeReplaced";
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
             internal const string DatabaseCorrupt = "DatabaseCorrupt";
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
@@ -93,6 +94,7 @@ namespace Btrfs.Commands
             FileErrorKind.SubvolumeInUse => (Ids.SubvolumeInUse, ErrorCategory.ResourceBusy),
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
             FileErrorKind.SubvolumeNotReachable => (Ids.SubvolumeNotReachable, ErrorCategory.ObjectNotFound),
+            FileErrorKind.SubvolumeReplaced => (Ids.SubvolumeReplaced, ErrorCategory.InvalidOperation),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
             FileErrorKind.DatabaseCorrupt => (Ids.DatabaseCorrupt, ErrorCategory.InvalidData),

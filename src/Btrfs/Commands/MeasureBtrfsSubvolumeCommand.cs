@@ -60,8 +60,8 @@ namespace Btrfs.Commands
             {
                 foreach (BtrfsSubvolumeInfo s in InputObject)
                 {
-                    _ = s.Path is string path ? Take(() => meter!.Add(path))
-                        : s.FileSystemPath is string on ? Take(() => meter!.AddById(on, s.Id))
+                    _ = s.Path is string path ? Take(() => meter!.Add(PathBinding.FromCurrentLocation(this, path), s.Uuid))
+                        : s.FileSystemPath is string on ? Take(() => meter!.AddById(PathBinding.FromCurrentLocation(this, on), s.Id))
                         : Take(() => throw new FileOperationException(FileErrorKind.SubvolumeNotReachable, 0, "measure", s.Name, $"Cannot measure subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem."));
                 }
             }

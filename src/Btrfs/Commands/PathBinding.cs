@@ -60,5 +60,13 @@ namespace Btrfs.Commands
 
             return null;
         }
+
+        /// <summary>
+        /// A filesystem path an object carries, made absolute against the current location (a hand-built
+        /// object's relative path means where the user is, not the process's directory); backslashes stay
+        /// characters of the name.
+        /// </summary>
+        internal static string FromCurrentLocation(PSCmdlet cmdlet, string path) =>
+            System.IO.Path.IsPathRooted(path) ? path : System.IO.Path.Combine(cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath, path);
     }
 }

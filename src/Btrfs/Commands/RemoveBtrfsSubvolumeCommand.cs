@@ -15,12 +15,22 @@ namespace Btrfs.Commands
         /// <summary>-WhatIf: each filesystem measured once per pipeline, and the ids named so far on it.</summary>
         private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
 
+        /// <summary>The UUID the piped object being processed names (Guid.Empty: none).</summary>
+        private Guid expected;
+
         /// <summary>
         /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path. One that no
         /// mount reaches (Path null) is refused: it is deleted by its path once a mount reaches it.
         /// </summary>
         [Parameter(ParameterSetName = "InputObject", Mandatory = true, ValueFromPipeline = true)]
         public BtrfsSubvolumeInfo[] InputObject { get; set; } = Array.Empty<BtrfsSubvolumeInfo>();
+
+        /// <summary>
+        /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid, also a
+        /// deserialized one): a path renamed, replaced or mounted over since the object was made is refused.
+        /// </summary>
+        [Parameter(ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+        public Guid Uuid { get; set; }
 
         /// <summary>Also delete the subvolumes nested in it (deepest first); without it a subvolume with nested ones is refused.</summary>
         [Parameter]
@@ -47,7 +57,10 @@ namespace Btrfs.Commands
             {
                 if (s.Path is string path)
                 {
-                    if (!ProcessOne(path))
+                    expected = s.Uuid;
+                    bool goOn = ProcessOne(PathBinding.FromCurrentLocation(this, path));
+                    expected = Guid.Empty;
+                    if (!goOn)
                     {
                         return;
                     }
@@ -68,6 +81,17 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             using SubvolumeRemover plan = SubvolumeRemover.Plan(path, Recurse.IsPresent);
+            Guid named = expected != Guid.Empty ? expected : Uuid;
+            if (named != Guid.Empty && plan.Subvolume.Uuid != named)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.SubvolumeReplaced,
+                    0,
+                    "BTRFS_IOC_GET_SUBVOL_INFO",
+                    path,
+                    $"Cannot delete '{path}': it is now subvolume {plan.Subvolume.Id} ({plan.Subvolume.Uuid}), not the subvolume {named} the object names (renamed, replaced or mounted over since it was listed). Nothing was deleted; list the subvolumes again.");
+            }
+
             string action = SubvolumeRemover.Describe(plan.Subvolume, plan.Nested.Count);
             if (WhatIfInEffect)
             {

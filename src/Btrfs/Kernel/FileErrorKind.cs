@@ -125,5 +125,8 @@ namespace Btrfs.Core
 
         /// <summary>No mount reaches the subvolume (an object of Get-BtrfsSubvolume -All with no Path).</summary>
         SubvolumeNotReachable,
+
+        /// <summary>A subvolume object's path now leads to another subvolume (renamed, replaced or mounted over since it was listed).</summary>
+        SubvolumeReplaced,
     }
 }

@@ -455,6 +455,63 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APipedSubvolumeObjectIsDeletedOnlyIfItsPathStillLeadsToIt()
+        {
+            // Before: the object's Path was all that counted, so a stale object deleted whatever was there
+            // now, and a listing gave a Path that led into another btrfs mounted over a directory on the way
+            // (the same id there), whose subvolume was then deleted.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem q = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Directory.CreateDirectory(P("d"));
+            Shell.Run("btrfs", "subvolume", "create", P("d/sx"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(q.MountPoint, "sx"));
+            File.WriteAllText(Path.Combine(q.MountPoint, "sx", "precious"), "Q");
+            Assert.Equal(BtrfsProgs.RootId(P("d/sx")), BtrfsProgs.RootId(Path.Combine(q.MountPoint, "sx")));
+            Shell.Run("mount", Shell.Run("findmnt", "-no", "SOURCE", q.MountPoint).Trim(), P("d"));
+            try
+            {
+                PwshResult all = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -ne 5", ("m", p.MountPoint));
+                Assert.Empty(all.Errors);
+                BtrfsSubvolumeInfo sx = Assert.Single(all.Objects<BtrfsSubvolumeInfo>());
+                Assert.Null(sx.Path); // P's sx is under Q's mount: no path reaches it
+                PwshResult removed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -ne 5 | Remove-BtrfsSubvolume -Confirm:$false", ("m", p.MountPoint));
+                Assert.Equal(new[] { "SubvolumeNotReachable" }, removed.ErrorIds);
+                Assert.Equal("Q", File.ReadAllText(P("d/sx/precious")));
+            }
+            finally
+            {
+                Shell.Run("umount", P("d"));
+            }
+
+            Assert.True(Directory.Exists(P("d/sx")));
+
+            // A stale object (its path renamed to another subvolume since), live or deserialized: refused.
+            Shell.Run("btrfs", "subvolume", "create", P("victim"));
+            Shell.Run("btrfs", "subvolume", "create", P("keep"));
+            PwshResult stale = Pwsh.Run(
+                """
+                $o = Get-BtrfsSubvolume -LiteralPath $v
+                Rename-Item -LiteralPath $v -NewName victim2; Rename-Item -LiteralPath $k -NewName victim
+                $o | Remove-BtrfsSubvolume -Confirm:$false
+                [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o)) | Remove-BtrfsSubvolume -Confirm:$false
+                $o | Measure-BtrfsSubvolume
+                """,
+                ("v", P("victim")),
+                ("k", P("keep")));
+            Assert.Equal(new[] { "SubvolumeReplaced", "SubvolumeReplaced", "SubvolumeReplaced" }, stale.ErrorIds);
+            Assert.True(Directory.Exists(P("victim")) && Directory.Exists(P("victim2")));
+
+            // A hand-built object's relative path means the current location, not the process's directory.
+            Directory.CreateDirectory(P("here"));
+            Shell.Run("btrfs", "subvolume", "create", P("here/x"));
+            PwshResult relative = Pwsh.Run("Set-Location -LiteralPath $h; [Btrfs.Core.BtrfsSubvolumeInfo]@{ Path = 'x' } | Remove-BtrfsSubvolume -Confirm:$false -PassThru", ("h", P("here")));
+            Assert.Empty(relative.Errors);
+            Assert.Equal(P("here/x"), Assert.Single(relative.Objects<BtrfsSubvolumeInfo>()).Path);
+            Assert.False(Directory.Exists(P("here/x")));
+        }
+
+        [SkippableFact]
         public void OtherFileSystemsAndConflictingSwitchesAreOneErrorEach()
         {
             string xfs = fs.NewDirectory(TestFs.Xfs, "subvol");

@@ -16,6 +16,7 @@ namespace Btrfs.Core
         private readonly List<MountEntry> mounts;
         private readonly Dictionary<ulong, string?> paths = new();
         private readonly Dictionary<ulong, OpenFile?> directories = new();
+        private Guid? fileSystem;
 
         /// <param name="anchor">Any open file or directory of the filesystem (the ioctls go through it).</param>
         /// <param name="mountTable">The mounts; those of the anchor's filesystem are used, the anchor's own mount first.</param>
@@ -77,7 +78,7 @@ namespace Btrfs.Core
                         candidate = "/";
                     }
 
-                    if (TryOpenSubvolumeRoot(candidate, id) is OpenFile dir)
+                    if (TryOpenSubvolumeRoot(candidate, id, fileSystem ??= BtrfsSearch.FileSystemId(anchor)) is OpenFile dir)
                     {
                         found = dir;
                         break;
@@ -107,7 +108,12 @@ namespace Btrfs.Core
             directories.Clear();
         }
 
-        private static OpenFile? TryOpenSubvolumeRoot(string path, ulong id)
+        /// <summary>
+        /// The directory at <paramref name="path"/> when it is the root of subvolume <paramref name="id"/> of the
+        /// filesystem <paramref name="fileSystem"/>: not a directory of the same name, nor another mount on top
+        /// (a subvolume of another btrfs with the same id, mounted over a directory on the way), else null.
+        /// </summary>
+        private static OpenFile? TryOpenSubvolumeRoot(string path, ulong id, Guid? fileSystem)
         {
             OpenFile dir;
             try
@@ -123,7 +129,7 @@ namespace Btrfs.Core
             bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs && dir.Status.Inode == BtrfsInspect.SubvolumeRootInode;
             try
             {
-                ok = ok && SubvolumeIdOf(dir) == id;
+                ok = ok && SubvolumeIdOf(dir) == id && fileSystem is Guid fs && BtrfsSearch.FileSystemId(dir) == fs;
             }
             catch (FileOperationException)
             {

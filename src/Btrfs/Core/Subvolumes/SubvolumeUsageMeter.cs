@@ -19,8 +19,11 @@ namespace Btrfs.Core
         /// <summary>How many subvolumes were taken.</summary>
         internal int Count => fileSystems.Sum(f => f.Members.Count);
 
-        /// <summary>Takes the subvolume whose root is <paramref name="path"/>; throws the refusal (not btrfs, not a subvolume's root).</summary>
-        internal void Add(string path)
+        /// <summary>
+        /// Takes the subvolume whose root is <paramref name="path"/>; throws the refusal (not btrfs, not a
+        /// subvolume's root, or, with <paramref name="expected"/>, another subvolume than the one with that UUID).
+        /// </summary>
+        internal void Add(string path, Guid expected = default)
         {
             OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
             bool kept = false;
@@ -37,8 +40,18 @@ namespace Btrfs.Core
                         $"Cannot measure '{path}': it is a {(file.IsDirectory ? "directory" : "file")} inside a subvolume, not a subvolume's root. Get-BtrfsSubvolume '{path}' shows the subvolume holding it.");
                 }
 
-                ulong id = BtrfsSubvolumes.Info(file.Handle, path).Id;
-                kept = Take(file, (path, path, id));
+                BtrfsRootRecord info = BtrfsSubvolumes.Info(file.Handle, path);
+                if (expected != Guid.Empty && info.Uuid != expected)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.SubvolumeReplaced,
+                        0,
+                        "BTRFS_IOC_GET_SUBVOL_INFO",
+                        path,
+                        $"Cannot measure '{path}': it is now subvolume {info.Id} ({info.Uuid}), not the subvolume {expected} the object names (renamed, replaced or mounted over since it was listed). List the subvolumes again.");
+                }
+
+                kept = Take(file, (path, path, info.Id));
             }
             finally
             {
