@@ -35,6 +35,14 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
         public BtrfsSubvolumeInfo[] InputObject { get; set; } = System.Array.Empty<BtrfsSubvolumeInfo>();
 
+        /// <summary>
+        /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid: a
+        /// deserialized one, or one read back from JSON or CSV); otherwise SubvolumeReplaced.
+        /// </summary>
+        [Parameter(ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+        [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+        public Guid Uuid { get; set; }
+
         /// <summary>One answer for all the subvolumes given (per filesystem): what they reference, and what deleting all of them would free.</summary>
         [Parameter]
         public SwitchParameter Together { get; set; }
@@ -87,7 +95,7 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path) => meter!.Add(path);
+        protected override void ProcessFile(string path) => meter!.Add(path, Uuid);
 
         /// <inheritdoc/>
         protected override void EndProcessing()

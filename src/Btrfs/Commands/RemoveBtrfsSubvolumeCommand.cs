@@ -26,10 +26,12 @@ namespace Btrfs.Commands
         public BtrfsSubvolumeInfo[] InputObject { get; set; } = Array.Empty<BtrfsSubvolumeInfo>();
 
         /// <summary>
-        /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid, also a
-        /// deserialized one): a path renamed, replaced or mounted over since the object was made is refused.
+        /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid: a
+        /// deserialized one, or one read back from JSON or CSV): a path renamed, replaced or mounted over
+        /// since the object was made is refused.
         /// </summary>
         [Parameter(ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+        [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
         public Guid Uuid { get; set; }
 
         /// <summary>Also delete the subvolumes nested in it (deepest first); without it a subvolume with nested ones is refused.</summary>

@@ -496,11 +496,50 @@ namespace Btrfs.Tests
                 $o | Remove-BtrfsSubvolume -Confirm:$false
                 [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o)) | Remove-BtrfsSubvolume -Confirm:$false
                 $o | Measure-BtrfsSubvolume
+                [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($o)) | Measure-BtrfsSubvolume
+                $o | ConvertTo-Json | ConvertFrom-Json | Remove-BtrfsSubvolume -Confirm:$false
+                $o | ConvertTo-Csv | ConvertFrom-Csv | Remove-BtrfsSubvolume -Confirm:$false
                 """,
                 ("v", P("victim")),
                 ("k", P("keep")));
-            Assert.Equal(new[] { "SubvolumeReplaced", "SubvolumeReplaced", "SubvolumeReplaced" }, stale.ErrorIds);
+            Assert.Equal(Enumerable.Repeat("SubvolumeReplaced", 6), stale.ErrorIds);
             Assert.True(Directory.Exists(P("victim")) && Directory.Exists(P("victim2")));
+
+            // A name that is a mount point in another mount namespace (a subvolume of another btrfs, id 256 as
+            // P's own d/sx, mounted on P's plain directory there): refused. Before: P's subvolume 256 was
+            // deleted by id through the parent, after the checks had looked at the other btrfs's.
+            Directory.CreateDirectory(P("plain"));
+            string qDevice = Shell.Run("findmnt", "-no", "SOURCE", q.MountPoint).Trim();
+            var psi = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
+            foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", $"mount -o subvol=sx {qDevice} '{P("plain")}' && exec sleep 120" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using (var other = System.Diagnostics.Process.Start(psi)!)
+            {
+                try
+                {
+                    string seen = $"/proc/{other.Id}/root{P("plain")}";
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (!File.Exists(Path.Combine(seen, "precious")))
+                    {
+                        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mount did not appear");
+                        System.Threading.Thread.Sleep(20);
+                    }
+
+                    PwshResult across = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", seen));
+                    Assert.Equal(new[] { "SubvolumeInUse" }, across.ErrorIds);
+                }
+                finally
+                {
+                    other.Kill();
+                    other.WaitForExit();
+                }
+            }
+
+            Assert.True(Directory.Exists(P("d/sx")));
+            Assert.Equal("Q", File.ReadAllText(Path.Combine(q.MountPoint, "sx", "precious")));
 
             // A hand-built object's relative path means the current location, not the process's directory.
             Directory.CreateDirectory(P("here"));

@@ -72,6 +72,14 @@ namespace Btrfs.Core
                     throw NotASubvolume(full, "it is the top level of the filesystem");
                 }
 
+                // The subvolume is deleted by its id through the parent's filesystem: the name must not be a
+                // mount point (of another btrfs, whose subvolume of the same id would be what was checked, or
+                // of a subvolume mounted there), in this mount namespace or the one the path goes through.
+                if (subvolumeRoot.Status.MountId != parentDir.Status.MountId || BtrfsSearch.FileSystemId(subvolumeRoot) != BtrfsSearch.FileSystemId(parentDir))
+                {
+                    throw InUse(full, "it is a mount point (something is mounted on that name). Unmount it first");
+                }
+
                 string canonical = self.Path ?? full;
                 foreach (BtrfsSubvolumeInfo s in listed)
                 {
