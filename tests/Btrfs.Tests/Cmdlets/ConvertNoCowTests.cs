@@ -102,6 +102,36 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASparseOneTebibyteImageCostsWhatItsDataCosts()
+        {
+            // README's promise: converting a sparse 1 TiB image with 8 KiB of data reads and writes 8 KiB
+            // (SEEK_DATA/SEEK_HOLE), keeps its holes and its size. Reading its holes would take hours.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sparse-tib");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Sparse(file, 1L << 40);
+            byte[] a = FileBuilder.RandomBytes(4096, 61), b = FileBuilder.RandomBytes(4096, 62);
+            FileBuilder.WriteAt(file, 4096, a);
+            FileBuilder.WriteAt(file, (1L << 39) + 8192, b);
+            Shell.Run("sync");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -PassThru" + Yes, ("f", file));
+            double seconds = clock.Elapsed.TotalSeconds;
+            Assert.Empty(r.Errors);
+            Assert.True(Assert.Single(r.Objects<NoCowStatus>()).IsNoCow);
+            Assert.True(seconds < 20, $"{seconds:F1} s for 8 KiB of data");
+            Assert.Equal(1L << 40, new FileInfo(file).Length);
+            Assert.Equal(8192L, long.Parse(Stat(file, "%b"), System.Globalization.CultureInfo.InvariantCulture) * 512);
+            using var f = new FileStream(file, FileMode.Open, FileAccess.Read);
+            byte[] got = new byte[4096];
+            f.Position = 4096;
+            f.ReadExactly(got);
+            Assert.Equal(a, got);
+            f.Position = (1L << 39) + 8192;
+            f.ReadExactly(got);
+            Assert.Equal(b, got);
+        }
+
+        [SkippableFact]
         public void AFileAlreadyInTheWantedStateIsSkippedNotRewritten()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "already");
