@@ -85,11 +85,17 @@ namespace Btrfs.Commands
         /// <see cref="ProcessFile"/> for one path, its failure written as this input's error; false when
         /// Ctrl+C stopped it (Core stopped between steps and cleaned up; the engine ends the pipeline).
         /// </summary>
-        private protected bool ProcessOne(string file)
+        private protected bool ProcessOne(string file) => Guarded(() => ProcessFile(file));
+
+        /// <summary>
+        /// One step for one input (a file, a subvolume by id): its failure written as this input's error, and
+        /// the next input goes on; false when Ctrl+C stopped it.
+        /// </summary>
+        private protected bool Guarded(Action step)
         {
             try
             {
-                ProcessFile(file);
+                step();
             }
             catch (FileOperationException ex)
             {

@@ -103,7 +103,7 @@ namespace Btrfs.Commands
                         // btrfs's checksums, from the hash file), and so is the time left; the rate is the reading's.
                         double seconds = Math.Max(0.001, clock.Elapsed.TotalSeconds);
                         double rate = p.BytesRead / seconds, pace = p.DataDone / seconds;
-                        string eta = pace > 0 && p.Data > p.DataDone ? TimeSpan.FromSeconds(Math.Min((p.Data - p.DataDone) / pace, TimeSpan.MaxValue.TotalSeconds / 2)).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "--:--:--";
+                        string eta = pace > 0 && p.Data > p.DataDone ? ProgressBar.Clock(TimeSpan.FromSeconds(Math.Min((p.Data - p.DataDone) / pace, TimeSpan.MaxValue.TotalSeconds / 2))) : "--:--:--";
                         bar.Show(
                             $"{SizeFormatter.Format(p.DataDone)} of {SizeFormatter.Format(p.Data)} searched, {SizeFormatter.Format(p.BytesRead)} of it read ({SizeFormatter.Format((long)rate)}/s); {p.FilesDone} of {p.Files} files, about {eta} left",
                             Math.Min(99, ProgressBar.Percent(p.DataDone, p.Data)));

@@ -325,7 +325,7 @@ namespace Btrfs.Commands
                         WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)run.Rate!.Value)}/s), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
                     }
 
-                    WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
+                    WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
                     run.LeaveForNextRun(c);
                     leftOut = true;
                     continue;
@@ -357,15 +357,12 @@ namespace Btrfs.Commands
             if (Bound(nameof(MaxDuration)))
             {
                 TimeSpan used = run.Elapsed;
-                return ((int)Math.Clamp(used / MaxDuration * 100, 0, 100), $" ({Clock(used)} of the {Clock(MaxDuration)} budget used)");
+                return ((int)Math.Clamp(used / MaxDuration * 100, 0, 100), $" ({ProgressBar.Clock(used)} of the {ProgressBar.Clock(MaxDuration)} budget used)");
             }
 
             int done = run.Summary.FilesDefragmented + run.Summary.FilesFailed;
             return (ProgressBar.Percent(done, done + run.Pending), string.Empty);
         }
-
-        /// <summary>A time as hh:mm:ss, with the days in front from one day on (d.hh:mm:ss, as TimeSpan writes them).</summary>
-        private static string Clock(TimeSpan t) => t.ToString(t.TotalDays >= 1 ? @"d\.hh\:mm\:ss" : @"hh\:mm\:ss", System.Globalization.CultureInfo.InvariantCulture);
 
         /// <summary>One candidate's turn; false when the budget ran out during it.</summary>
         private bool DefragCandidate(DefragSchedule run, DefragCandidate c)

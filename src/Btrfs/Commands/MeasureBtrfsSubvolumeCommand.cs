@@ -55,10 +55,14 @@ namespace Btrfs.Commands
         {
             if (ParameterSetName == IdSet)
             {
-                string on = GetUnresolvedProviderPathFromPSPath(FileSystemPath);
+                if (PathBinding.UnresolvedFileSystemPath(this, FileSystemPath) is not string on)
+                {
+                    return;
+                }
+
                 foreach (ulong id in Id)
                 {
-                    if (!Take(() => meter!.AddById(on, id)))
+                    if (!Guarded(() => meter!.AddById(on, id)))
                     {
                         return;
                     }
@@ -68,29 +72,18 @@ namespace Btrfs.Commands
             {
                 foreach (BtrfsSubvolumeInfo s in InputObject)
                 {
-                    _ = s.Path is string path ? Take(() => meter!.Add(PathBinding.FromCurrentLocation(this, path), s.Uuid))
-                        : s.FileSystemPath is string on ? Take(() => meter!.AddById(PathBinding.FromCurrentLocation(this, on), s.Id))
-                        : Take(() => throw new FileOperationException(FileErrorKind.SubvolumeNotReachable, 0, "measure", s.Name, $"Cannot measure subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem."));
+                    bool goOn = s.Path is string path ? Guarded(() => meter!.Add(PathBinding.FromCurrentLocation(this, path), s.Uuid))
+                        : s.FileSystemPath is string on ? Guarded(() => meter!.AddById(PathBinding.FromCurrentLocation(this, on), s.Id))
+                        : Guarded(() => throw new FileOperationException(FileErrorKind.SubvolumeNotReachable, 0, "measure", s.Name, $"Cannot measure subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem."));
+                    if (!goOn)
+                    {
+                        return;
+                    }
                 }
             }
             else
             {
                 base.ProcessRecord();
-            }
-        }
-
-        /// <summary>Runs one step of taking a subvolume; its failure is this input's error (false), and the next goes on.</summary>
-        private bool Take(Action take)
-        {
-            try
-            {
-                take();
-                return true;
-            }
-            catch (FileOperationException ex)
-            {
-                WriteError(ErrorRecords.From(ex));
-                return false;
             }
         }
 

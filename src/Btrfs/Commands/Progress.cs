@@ -72,6 +72,9 @@ namespace Btrfs.Commands
             }
         }
 
+        /// <summary>A time for a bar: hh:mm:ss, with the days in front from one day on (d.hh:mm:ss, as TimeSpan writes them).</summary>
+        internal static string Clock(TimeSpan t) => t.ToString(t.TotalDays >= 1 ? @"d\.hh\:mm\:ss" : @"hh\:mm\:ss", System.Globalization.CultureInfo.InvariantCulture);
+
         /// <summary>The percentage <paramref name="done"/> is of <paramref name="total"/> (100 when there is nothing to do).</summary>
         internal static int Percent(long done, long total) => total <= 0 ? 100 : (int)Math.Clamp(done * 100.0 / total, 0, 100);
 

@@ -15,6 +15,8 @@ namespace Btrfs.Commands
         /// <summary>-WhatIf: each filesystem measured once per pipeline, and the ids named so far on it.</summary>
         private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
 
+        private const string InputObjectSet = "InputObject";
+
         /// <summary>The UUID the piped object being processed names (Guid.Empty: none).</summary>
         private Guid expected;
 
@@ -22,7 +24,7 @@ namespace Btrfs.Commands
         /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path. One that no
         /// mount reaches (Path null) is refused: it is deleted by its path once a mount reaches it.
         /// </summary>
-        [Parameter(ParameterSetName = "InputObject", Mandatory = true, ValueFromPipeline = true)]
+        [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
         public BtrfsSubvolumeInfo[] InputObject { get; set; } = Array.Empty<BtrfsSubvolumeInfo>();
 
         /// <summary>
@@ -49,7 +51,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            if (ParameterSetName != "InputObject")
+            if (ParameterSetName != InputObjectSet)
             {
                 base.ProcessRecord();
                 return;

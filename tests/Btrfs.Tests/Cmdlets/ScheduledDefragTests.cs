@@ -125,6 +125,10 @@ namespace Btrfs.Tests
             Assert.Equal(percents.Order(), percents);
             Assert.True(percents[^1] > 0, $"the budget bar never moved: {string.Join(' ', percents)}"); // six 4 MiB files at 16 MiB/s take over a second of 20
             Assert.Equal(ProgressRecordType.Completed, records.Last(p => p.ParentActivityId < 0).RecordType);
+
+            // A budget of days keeps them (the bar said 00:00:00 of a two-day budget).
+            Assert.Equal("2.00:00:00", Btrfs.Commands.ProgressBar.Clock(TimeSpan.FromDays(2)));
+            Assert.Equal("01:02:03", Btrfs.Commands.ProgressBar.Clock(new TimeSpan(1, 2, 3)));
         }
 
         [SkippableFact]

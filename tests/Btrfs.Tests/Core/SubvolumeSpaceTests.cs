@@ -262,6 +262,13 @@ namespace Btrfs.Tests
             ulong[] ids = usages.Where(u => u.Id != 5).Select(u => u.Id).Take(2).ToArray();
             PwshResult typed = Pwsh.Run("Measure-BtrfsSubvolume -Id $i -FileSystemPath $m -Together; Measure-BtrfsSubvolume -Id 987654 -FileSystemPath $m", ("i", ids), ("m", mnt));
             Assert.Equal(new[] { "NotASubvolume" }, typed.ErrorIds);
+
+            // A -FileSystemPath that is missing, or not on btrfs: one clear error each, naming it.
+            string missing = Path.Combine(mnt, "no such dir"), ext4 = fs.NewDirectory(TestFs.Ext4, "space-by-id");
+            PwshResult bad = Pwsh.Run("Measure-BtrfsSubvolume -Id 256 -FileSystemPath $a; Measure-BtrfsSubvolume -Id 256 -FileSystemPath $b", ("a", missing), ("b", ext4));
+            Assert.Equal(new[] { "PathNotFound", "OperationNotSupported" }, bad.ErrorIds);
+            Assert.Equal(new object[] { missing, ext4 }, bad.Errors.Select(e => e.TargetObject));
+            Assert.Empty(bad.Output);
             BtrfsSubvolumeUsage together = Assert.Single(typed.Objects<BtrfsSubvolumeUsage>());
             Assert.Equal(2, together.Count);
 
