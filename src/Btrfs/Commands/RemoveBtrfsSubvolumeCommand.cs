@@ -16,16 +16,30 @@ namespace Btrfs.Commands
         private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
 
         private const string InputObjectSet = "InputObject";
+        private const string IdSet = "Id";
 
         /// <summary>The UUID the piped object being processed names (Guid.Empty: none).</summary>
         private Guid expected;
 
         /// <summary>
-        /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path. One that no
-        /// mount reaches (Path null) is refused: it is deleted by its path once a mount reaches it.
+        /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path, or, where no
+        /// mount reaches it (Path null), by its Id on the filesystem of its FileSystemPath (root only); either way
+        /// only if it is still the subvolume with the object's Uuid.
         /// </summary>
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
         public BtrfsSubvolumeInfo[] InputObject { get; set; } = Array.Empty<BtrfsSubvolumeInfo>();
+
+        /// <summary>
+        /// Subvolumes by id (as Get-BtrfsSubvolume and btrfs subvolume list show them), on the filesystem of
+        /// -FileSystemPath: also those no mount reaches (root only). One a mount reaches is deleted by its path.
+        /// </summary>
+        [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        public ulong[] Id { get; set; } = Array.Empty<ulong>();
+
+        /// <summary>With -Id: any path on the filesystem.</summary>
+        [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        [ValidateNotNullOrEmpty]
+        public string FileSystemPath { get; set; } = string.Empty;
 
         /// <summary>
         /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid: a
@@ -51,6 +65,24 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
+            if (ParameterSetName == IdSet)
+            {
+                if (PathBinding.UnresolvedFileSystemPath(this, FileSystemPath) is not string on)
+                {
+                    return;
+                }
+
+                foreach (ulong id in Id)
+                {
+                    if (!Guarded(() => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent), Guid.Empty)))
+                    {
+                        return;
+                    }
+                }
+
+                return;
+            }
+
             if (ParameterSetName != InputObjectSet)
             {
                 base.ProcessRecord();
@@ -59,41 +91,48 @@ namespace Btrfs.Commands
 
             foreach (BtrfsSubvolumeInfo s in InputObject)
             {
+                bool goOn;
                 if (s.Path is string path)
                 {
                     expected = s.Uuid;
-                    bool goOn = ProcessOne(PathBinding.FromCurrentLocation(this, path));
+                    goOn = ProcessOne(PathBinding.FromCurrentLocation(this, path));
                     expected = Guid.Empty;
-                    if (!goOn)
-                    {
-                        return;
-                    }
-
-                    continue;
+                }
+                else
+                {
+                    goOn = s.FileSystemPath is string on
+                        ? Guarded(() => Remove(SubvolumeRemover.PlanById(PathBinding.FromCurrentLocation(this, on), s.Id, Recurse.IsPresent), s.Uuid))
+                        : Guarded(() => throw new FileOperationException(
+                            FileErrorKind.SubvolumeNotReachable,
+                            0,
+                            "BTRFS_IOC_SNAP_DESTROY_V2",
+                            s.TopLevelPath ?? s.Name,
+                            $"Cannot delete subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem. Nothing was deleted."));
                 }
 
-                WriteError(ErrorRecords.From(new FileOperationException(
-                    FileErrorKind.SubvolumeNotReachable,
-                    0,
-                    "BTRFS_IOC_SNAP_DESTROY_V2",
-                    s.TopLevelPath ?? s.Name,
-                    $"Cannot delete subvolume {s.Id} ('{s}'): no mount reaches it, so it cannot be checked for what it holds, nested subvolumes and mounts before it goes. Mount the filesystem's top level (mount -o subvolid=5 DEVICE DIRECTORY) and delete it by its path there. Nothing was deleted.")));
+                if (!goOn)
+                {
+                    return;
+                }
             }
         }
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path)
+        protected override void ProcessFile(string path) =>
+            Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent), expected != Guid.Empty ? expected : Uuid);
+
+        /// <summary>Deletes what <paramref name="taken"/> planned (disposing it), if it is still the subvolume <paramref name="named"/> (Guid.Empty: any) and ShouldProcess agrees.</summary>
+        private void Remove(SubvolumeRemover taken, Guid named)
         {
-            using SubvolumeRemover plan = SubvolumeRemover.Plan(path, Recurse.IsPresent);
-            Guid named = expected != Guid.Empty ? expected : Uuid;
+            using SubvolumeRemover plan = taken;
             if (named != Guid.Empty && plan.Subvolume.Uuid != named)
             {
                 throw new FileOperationException(
                     FileErrorKind.SubvolumeReplaced,
                     0,
                     "BTRFS_IOC_GET_SUBVOL_INFO",
-                    path,
-                    $"Cannot delete '{path}': it is now subvolume {plan.Subvolume.Id} ({plan.Subvolume.Uuid}), not the subvolume {named} the object names (renamed, replaced or mounted over since it was listed). Nothing was deleted; list the subvolumes again.");
+                    plan.Label,
+                    $"Cannot delete '{plan.Label}': it is now subvolume {plan.Subvolume.Id} ({plan.Subvolume.Uuid}), not the subvolume {named} the object names (renamed, replaced or mounted over since it was listed, or its id given to a new one). Nothing was deleted; list the subvolumes again.");
             }
 
             string action = SubvolumeRemover.Describe(plan.Subvolume, plan.Nested.Count);
@@ -102,7 +141,7 @@ namespace Btrfs.Commands
                 action += WouldFree(plan);
             }
 
-            if (!ShouldProcess(plan.Subvolume.Path ?? path, action))
+            if (!ShouldProcess(plan.Subvolume.Path ?? plan.Label, action))
             {
                 return;
             }

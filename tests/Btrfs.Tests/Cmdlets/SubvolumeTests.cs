@@ -475,8 +475,8 @@ namespace Btrfs.Tests
                 Assert.Empty(all.Errors);
                 BtrfsSubvolumeInfo sx = Assert.Single(all.Objects<BtrfsSubvolumeInfo>());
                 Assert.Null(sx.Path); // P's sx is under Q's mount: no path reaches it
-                PwshResult removed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -ne 5 | Remove-BtrfsSubvolume -Confirm:$false", ("m", p.MountPoint));
-                Assert.Equal(new[] { "SubvolumeNotReachable" }, removed.ErrorIds);
+                PwshResult removed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -ne 5 | Remove-BtrfsSubvolume -WhatIf", ("m", p.MountPoint));
+                Assert.Empty(removed.Errors); // by its id on P (deleted so at the end)
                 Assert.Equal("Q", File.ReadAllText(P("d/sx/precious")));
             }
             finally
@@ -548,6 +548,103 @@ namespace Btrfs.Tests
             Assert.Empty(relative.Errors);
             Assert.Equal(P("here/x"), Assert.Single(relative.Objects<BtrfsSubvolumeInfo>()).Path);
             Assert.False(Directory.Exists(P("here/x")));
+
+            // The object of P's d/sx while Q is mounted over d (no path reaches it): deleted by its id on P,
+            // its UUID checked; Q's sx, which the path would reach, is kept.
+            Shell.Run("mount", qDevice, P("d"));
+            try
+            {
+                PwshResult byId = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object TopLevelPath -eq '/d/sx' | Remove-BtrfsSubvolume -Confirm:$false -PassThru", ("m", p.MountPoint));
+                Assert.Empty(byId.Errors);
+                Assert.Equal("/d/sx", Assert.Single(byId.Objects<BtrfsSubvolumeInfo>()).TopLevelPath);
+                Assert.Equal("Q", File.ReadAllText(P("d/sx/precious")));
+            }
+            finally
+            {
+                Shell.Run("umount", P("d"));
+            }
+
+            Assert.False(Directory.Exists(P("d/sx")));
+            Assert.DoesNotContain("path d/sx", Shell.Run("btrfs", "subvolume", "list", p.MountPoint), StringComparison.Ordinal);
+            Assert.Equal("Q", File.ReadAllText(Path.Combine(q.MountPoint, "sx", "precious")));
+        }
+
+        [SkippableFact]
+        public void ASubvolumeInUseInAnotherMountNamespaceIsNotDeleted()
+        {
+            // Before: only this process's mount table was read, so a subvolume a container (or any process
+            // in a mount namespace of its own) had mounted, or had a mount inside, was deleted under it.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "bound", "holder", "byid" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Directory.CreateDirectory(P("holder/dir"));
+            Directory.CreateDirectory(P("target"));
+            File.WriteAllText(P("bound/data"), "kept");
+            var others = new List<System.Diagnostics.Process>();
+            try
+            {
+                // One namespace shows bound (a bind mount); another has a tmpfs on a directory inside holder;
+                // a third has byid mounted with subvolid= (reached here by path too: -Id plans by the path).
+                foreach (string script in new[]
+                {
+                    $"mount --bind '{P("bound")}' '{P("target")}' && exec sleep 120",
+                    $"mount -t tmpfs none '{P("holder/dir")}' && exec sleep 120",
+                    $"mount -o subvolid={BtrfsProgs.RootId(P("byid"))} {Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim()} '{P("target")}' && exec sleep 120",
+                })
+                {
+                    var psi = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
+                    foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", script })
+                    {
+                        psi.ArgumentList.Add(a);
+                    }
+
+                    var other = System.Diagnostics.Process.Start(psi)!;
+                    others.Add(other);
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (File.ReadAllText($"/proc/{other.Id}/mountinfo") == File.ReadAllText("/proc/self/mountinfo") || !File.ReadAllText($"/proc/{other.Id}/mountinfo").Contains(p.MountPoint + "/", StringComparison.Ordinal))
+                    {
+                        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mount did not appear");
+                        System.Threading.Thread.Sleep(20);
+                    }
+                }
+
+                string before = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+                PwshResult r = Pwsh.Run(
+                    """
+                    Remove-BtrfsSubvolume -LiteralPath $a, $b -Confirm:$false
+                    Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false
+                    """,
+                    ("a", P("bound")),
+                    ("b", P("holder")),
+                    ("i", BtrfsProgs.RootId(P("byid"))),
+                    ("m", p.MountPoint));
+                Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
+                for (int k = 0; k < 3; k++)
+                {
+                    Assert.Contains($"another mount namespace (that of process {others[k].Id}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
+                }
+
+                Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
+                Assert.Equal("kept", File.ReadAllText(P("bound/data")));
+            }
+            finally
+            {
+                foreach (var other in others)
+                {
+                    other.Kill();
+                    other.WaitForExit();
+                    other.Dispose();
+                }
+            }
+
+            // Their namespaces gone, the same commands delete them: the refusals were about those mounts.
+            PwshResult after = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a, $b, $c -Confirm:$false", ("a", P("bound")), ("b", P("holder")), ("c", P("byid")));
+            Assert.Empty(after.Errors);
+            Assert.False(Directory.Exists(P("bound")) || Directory.Exists(P("holder")) || Directory.Exists(P("byid")));
         }
 
         [SkippableFact]

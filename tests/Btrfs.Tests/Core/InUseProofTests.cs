@@ -199,6 +199,93 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileBindMountedHereOrInAnotherMountNamespaceIsNeverReplaced()
+        {
+            // Before: a bind mount holds no open file, so the lease was granted and each of the four replaced
+            // the file: the mount (a VM image handed to a container) went on showing the old inode, and what
+            // was written through it was lost to the name.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "bind-mounted");
+            string targets = fs.NewDirectory(TestFs.Btrfs, "bind-targets");
+            string P(string x) => Path.Combine(dir, x);
+            foreach ((string name, int seed) in new[] { ("src.img", 1), ("nc.img", 2), ("cow.img", 3), ("dst.img", 4), ("swap.img", 5) })
+            {
+                FileBuilder.Chunks(P(name), 1, 1 << 20, 1 << 20, seed: seed, fsyncEach: false);
+            }
+
+            Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $c -Confirm:$false", ("c", P("cow.img"))).Errors);
+            string[] mounted = { "nc.img", "cow.img", "dst.img", "swap.img" };
+            const string Script = """
+                ConvertTo-NoCow -LiteralPath $a -Confirm:$false -AssumeNotInUse
+                ConvertFrom-NoCow -LiteralPath $b -Confirm:$false
+                New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Confirm:$false
+                New-BtrfsSwapfile -Path $w -Size 1MB -Force -Confirm:$false
+                """;
+            (string, object?)[] Args() => new (string, object?)[] { ("a", P("nc.img")), ("b", P("cow.img")), ("s", P("src.img")), ("d", P("dst.img")), ("w", P("swap.img")) };
+
+            foreach (bool here in new[] { true, false })
+            {
+                string[] listing = FileFacts.Listing(dir);
+                Dictionary<string, FileFacts> before = mounted.ToDictionary(m => m, m => FileFacts.Of(P(m)));
+                var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
+                string binds = string.Join(" && ", mounted.Select(m => $"touch '{Path.Combine(targets, m)}' && mount --bind '{P(m)}' '{Path.Combine(targets, m)}'"));
+                foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + " && exec sleep 120" })
+                {
+                    other.ArgumentList.Add(a);
+                }
+
+                using System.Diagnostics.Process? holder = here ? null : System.Diagnostics.Process.Start(other);
+                try
+                {
+                    if (here)
+                    {
+                        Shell.Run("sh", "-c", binds);
+                    }
+                    else
+                    {
+                        var clock = System.Diagnostics.Stopwatch.StartNew();
+                        while (File.ReadAllText($"/proc/{holder!.Id}/mountinfo").Split('\n').Count(l => l.Contains(targets, StringComparison.Ordinal)) < mounted.Length)
+                        {
+                            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mounts did not appear");
+                            Thread.Sleep(20);
+                        }
+                    }
+
+                    PwshResult r = Pwsh.Run(Script, Args());
+                    Assert.Equal(new[] { "FileInUse", "FileInUse", "FileInUse", "FileInUse" }, r.ErrorIds);
+                    for (int k = 0; k < mounted.Length; k++)
+                    {
+                        Assert.Equal(P(mounted[k]), r.Errors[k].TargetObject);
+                        Assert.Contains($"mounted at '{Path.Combine(targets, mounted[k])}'{(here ? " (" : $" in another mount namespace (that of process {holder!.Id}")}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
+                        Assert.Equal(before[mounted[k]], FileFacts.Of(P(mounted[k])));
+                    }
+
+                    Assert.Equal(listing, FileFacts.Listing(dir));
+                }
+                finally
+                {
+                    if (here)
+                    {
+                        foreach (string m in mounted)
+                        {
+                            Shell.Run("umount", Path.Combine(targets, m));
+                        }
+                    }
+                    else
+                    {
+                        holder!.Kill();
+                        holder.WaitForExit();
+                    }
+                }
+            }
+
+            // Unmounted everywhere, the same commands replace all four.
+            PwshResult ok = Pwsh.Run(Script, Args());
+            Assert.Empty(ok.Errors);
+            Assert.True(FileFacts.HasNoCow(P("nc.img")) && !FileFacts.HasNoCow(P("cow.img")));
+            Assert.Equal(FileFacts.Hash(P("src.img")), FileFacts.Hash(P("dst.img")));
+        }
+
+        [SkippableFact]
         public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName() =>
 
             // The lease holds from the last check through the exchange; an opener arriving then waits

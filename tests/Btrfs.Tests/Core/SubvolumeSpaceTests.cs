@@ -243,6 +243,8 @@ namespace Btrfs.Tests
             string mnt = x.MountPoint;
             Layout(mnt, files: 40, snapshots: 3);
             Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "keep"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "outer"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "outer", "inner"));
             Shell.Run("btrfs", "quota", "enable", mnt);
             Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
             Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
@@ -272,13 +274,43 @@ namespace Btrfs.Tests
             BtrfsSubvolumeUsage together = Assert.Single(typed.Objects<BtrfsSubvolumeUsage>());
             Assert.Equal(2, together.Count);
 
-            // Remove-BtrfsSubvolume cannot check what no mount reaches: one clear refusal each, nothing deleted.
+            // Remove-BtrfsSubvolume deletes what no mount reaches by its id (as `btrfs subvolume delete
+            // --subvolid` does). Before: refused, one error each. -WhatIf says what it would free (the qgroup's
+            // excl); one holding a nested subvolume needs -Recurse; only the ids named go.
+            List<BtrfsSubvolumeInfo> hidden = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { -not $_.Path -and $_.Id -ne 5 }", ("m", mnt)).Objects<BtrfsSubvolumeInfo>();
+            BtrfsSubvolumeInfo outer = hidden.Single(h => h.TopLevelPath == "/outer"), inner = hidden.Single(h => h.TopLevelPath == "/outer/inner");
+            BtrfsSubvolumeInfo leaf = hidden.First(h => h.Id != inner.Id && h.Id != outer.Id && hidden.All(c => c.ParentId != h.Id) && q["0/" + h.Id].Excl > 16384);
             string before = Shell.Run("btrfs", "subvolume", "list", mnt);
-            PwshResult removed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { -not $_.Path -and $_.Id -ne 5 } | Remove-BtrfsSubvolume -Confirm:$false", ("m", mnt));
-            Assert.Equal(usages.Count(u => u.Id != 5), removed.ErrorIds.Count);
-            Assert.All(removed.ErrorIds, id => Assert.Equal("SubvolumeNotReachable", id));
-            Assert.Contains("subvolid=5", removed.Errors[0].Exception.Message, StringComparison.Ordinal);
+            PwshResult preview = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["i"] = leaf.Id, ["m"] = mnt });
+            Assert.Empty(preview.Errors);
+            Assert.Contains($"Delete subvolume {leaf.TopLevelPath} (from the filesystem's top level; no mount reaches it) (id {leaf.Id}), which would free", preview.HostText, StringComparison.Ordinal);
+            Assert.Contains($"({q["0/" + leaf.Id].Excl} bytes, as of commit", preview.HostText, StringComparison.Ordinal);
+            PwshResult refused = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", outer.Id), ("m", mnt));
+            Assert.Equal(new[] { "SubvolumeHasNested" }, refused.ErrorIds);
+            Assert.Equal("/outer", refused.Errors[0].TargetObject);
+            PwshResult notRoot;
+            using (Unprivileged.Begin())
+            {
+                notRoot = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", leaf.Id), ("m", mnt));
+            }
+
+            Assert.Equal(new[] { "AccessDenied" }, notRoot.ErrorIds);
             Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", mnt));
+
+            PwshResult removed = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -in $i | Remove-BtrfsSubvolume -Recurse -Wait -PassThru -Confirm:$false",
+                ("m", mnt),
+                ("i", new[] { leaf.Id, outer.Id }));
+            Assert.Empty(removed.Errors);
+            Assert.Equal(new[] { leaf.Id, inner.Id, outer.Id }, removed.Objects<BtrfsSubvolumeInfo>().Select(o => o.Id));
+            string after = Shell.Run("btrfs", "subvolume", "list", mnt);
+            foreach (string line in before.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                ulong id = ulong.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
+                Assert.Equal(id != leaf.Id && id != inner.Id && id != outer.Id, after.Contains(line.Split(" gen ")[0] + " gen ", StringComparison.Ordinal));
+            }
+
+            Assert.DoesNotContain("DELETED", Shell.Run("btrfs", "subvolume", "list", "-d", mnt), StringComparison.Ordinal); // -Wait: cleaned
         }
 
         [SkippableTheory]

@@ -19,6 +19,9 @@ namespace Btrfs.Core
         string Source,
         string SuperOptions)
     {
+        /// <summary>The id of the mount this one is mounted on (the second field).</summary>
+        internal ulong ParentId { get; init; }
+
         /// <summary>The option (per-mount or superblock), e.g. "ro", "nodatacow", or the value of "compress=zstd:3" for "compress".</summary>
         internal string? Option(string name)
         {
@@ -81,10 +84,89 @@ namespace Btrfs.Core
                     f[5],
                     f[dash + 1],
                     Unescape(f[dash + 2]),
-                    dash + 3 < f.Length ? f[dash + 3] : string.Empty));
+                    dash + 3 < f.Length ? f[dash + 3] : string.Empty) { ParentId = ulong.Parse(f[1], CultureInfo.InvariantCulture) });
             }
 
             return new MountTable(list);
+        }
+
+        /// <summary>
+        /// The mount tables of the other mount namespaces (containers, unshare, systemd's private mounts), one
+        /// per namespace, each with a process in it: as root every one that has a process; otherwise only those
+        /// of this user's processes (the kernel lets nobody else read /proc/PID/ns/mnt).
+        /// </summary>
+        internal static List<(int Pid, string Command, MountTable Table)> OtherNamespaces()
+        {
+            var tables = new List<(int, string, MountTable)>();
+            string? own = NamespaceOf("self");
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            if (own is not null)
+            {
+                seen.Add(own);
+            }
+
+            foreach (string dir in Directory.EnumerateDirectories("/proc"))
+            {
+                string name = Path.GetFileName(dir);
+                if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || NamespaceOf(name) is not string ns || !seen.Add(ns))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    tables.Add((pid, File.ReadAllText($"/proc/{name}/comm").TrimEnd('\n'), Parse(File.ReadAllText($"/proc/{name}/mountinfo"))));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    seen.Remove(ns); // gone meanwhile, or not readable: another process of it may do
+                }
+            }
+
+            return tables;
+        }
+
+        /// <summary>
+        /// Where this table shows the path <paramref name="inside"/> (from the top level of the filesystem whose
+        /// superblock is <paramref name="major"/>:<paramref name="minor"/>, e.g. "/vm/snap") or anything below
+        /// it: a mount whose root is there (subvol=, a bind mount), or a mount on a directory there. Its
+        /// mount point, or null.
+        /// </summary>
+        internal string? Showing(uint major, uint minor, string inside)
+        {
+            foreach (MountEntry e in entries)
+            {
+                if (e.Major == major && e.Minor == minor && AtOrBelow(e.Root, inside))
+                {
+                    return e.MountPoint;
+                }
+
+                if (ById(e.ParentId) is MountEntry p && p.MountId != e.MountId && p.Major == major && p.Minor == minor && AtOrBelow(e.MountPoint, p.MountPoint))
+                {
+                    string below = p.MountPoint == "/" ? e.MountPoint : e.MountPoint[p.MountPoint.Length..];
+                    if (AtOrBelow(p.Root.TrimEnd('/') + below, inside))
+                    {
+                        return e.MountPoint;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private static bool AtOrBelow(string path, string top) =>
+            top == "/" || path == top || path.StartsWith(top.TrimEnd('/') + "/", StringComparison.Ordinal);
+
+        private static string? NamespaceOf(string pid)
+        {
+            try
+            {
+                return new FileInfo($"/proc/{pid}/ns/mnt").LinkTarget;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
         }
 
         /// <summary>The mount with this id (statx stx_mnt_id), or null.</summary>

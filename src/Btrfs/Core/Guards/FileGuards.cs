@@ -110,6 +110,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static void ThrowIfInUse(OpenFile file, string what, bool assumeNotInUse)
         {
+            ThrowIfMounted(file, what);
             using WriteLease? lease = WriteLease.TryTake(file.Handle, out LeaseOutcome outcome, out int errno);
             if (lease is null)
             {
@@ -148,6 +149,52 @@ namespace Btrfs.Core
                 "fcntl(F_SETLEASE)",
                 file.Path,
                 $"Cannot {Phrase(what, file.Path)}: it cannot be proven that no other process has it open: {why}. A process that kept it open would go on writing to the old file and its writes would be lost. Run as the file's owner or as root{(outcome == LeaseOutcome.NotOwner ? string.Empty : " with leases enabled")}, or add -AssumeNotInUse if you know that nothing (no VM, no database) uses it. Nothing was changed.");
+        }
+
+        /// <summary>
+        /// Refuses a file that is bind-mounted somewhere (a mount whose root is this very file: a VM image
+        /// handed to a container, in this or any other mount namespace this process can read; as root every
+        /// one). A mount holds no open file, so no lease shows it, and a replaced file would stay on under
+        /// the mount: whoever uses it there would go on with the old file, apart from its name.
+        /// </summary>
+        internal static void ThrowIfMounted(OpenFile file, string what)
+        {
+            if (MountTable.Read().For(file) is not MountEntry own)
+            {
+                return;
+            }
+
+            foreach ((string prefix, string where, MountTable table) in AllNamespaces())
+            {
+                foreach (MountEntry e in table.Entries)
+                {
+                    // Only mounts of this filesystem whose root is not its top: a file's bind mount is one.
+                    if (e.Major != own.Major || e.Minor != own.Minor || e.Root == "/" || e.Root.EndsWith("//deleted", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    if (FileStatus.OfPath(prefix + e.MountPoint, followLinks: false) is FileStatus mounted && mounted.SameInode(file.Status))
+                    {
+                        throw new FileOperationException(
+                            FileErrorKind.InUse,
+                            Errno.EBUSY,
+                            "mountinfo",
+                            file.Path,
+                            $"Cannot {Phrase(what, file.Path)}: it is mounted at '{e.MountPoint}'{where} (a bind mount of the file). Whoever uses it there would go on with the old file, and what they wrote would be lost to this name. Unmount it there first; -Force does not override this. Nothing was changed.");
+                    }
+                }
+            }
+        }
+
+        /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
+        private static IEnumerable<(string Prefix, string Where, MountTable Table)> AllNamespaces()
+        {
+            yield return (string.Empty, string.Empty, MountTable.Read());
+            foreach ((int pid, string command, MountTable table) in MountTable.OtherNamespaces())
+            {
+                yield return ($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/root", $" in another mount namespace (that of process {pid.ToString(CultureInfo.InvariantCulture)}, {command})", table);
+            }
         }
 
         /// <summary>The FileInUse refusal, naming the holders the /proc scan found (or saying they are invisible).</summary>

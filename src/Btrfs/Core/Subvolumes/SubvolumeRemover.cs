@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Globalization;
+    using System.Linq;
     using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;
@@ -19,10 +20,10 @@ namespace Btrfs.Core
     internal sealed class SubvolumeRemover : IDisposable
     {
         private readonly OpenFile parent;
-        private readonly OpenFile root;
-        private readonly string name;
+        private readonly OpenFile? root; // null: by id, not reached through a mount
+        private readonly string? name;
 
-        private SubvolumeRemover(OpenFile parent, OpenFile root, string name, BtrfsSubvolumeInfo subvolume, List<BtrfsSubvolumeInfo> nested)
+        private SubvolumeRemover(OpenFile parent, OpenFile? root, string? name, BtrfsSubvolumeInfo subvolume, List<BtrfsSubvolumeInfo> nested)
         {
             this.parent = parent;
             this.root = root;
@@ -100,6 +101,11 @@ namespace Btrfs.Core
                     throw InUse(full, $"'{inside}' inside it is a mount point. Unmount it first");
                 }
 
+                if (ShownElsewhere(MountTable.Read().For(subvolumeRoot), self.TopLevelPath) is string elsewhere)
+                {
+                    throw InUse(full, elsewhere);
+                }
+
                 SwapTable swaps = SwapTable.Read();
                 if (swaps.AnyOnDevice(subvolumeRoot.Status.DevMajor, subvolumeRoot.Status.DevMinor) || swaps.AnyUnder(canonical))
                 {
@@ -136,6 +142,140 @@ namespace Btrfs.Core
                 parentDir.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>
+        /// Checks that subvolume <paramref name="id"/> of the filesystem holding <paramref name="onFileSystem"/> may be
+        /// deleted; throws the refusal otherwise. Nothing is changed. One a mount reaches is planned by its path
+        /// (<see cref="Plan"/>, every check of it); one no mount reaches (outside the mounted subvolume, e.g.
+        /// snapshots kept beside the root subvolume) by its id, root only: refused when it or a subvolume in it is
+        /// the default or mounted (in any mount namespace this process can read), or holds nested subvolumes
+        /// without <paramref name="recurse"/>; an active swapfile in it is refused by the kernel.
+        /// </summary>
+        internal static SubvolumeRemover PlanById(string onFileSystem, ulong id, bool recurse)
+        {
+            OpenFile fs = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
+            try
+            {
+                BtrfsOnly.Require(fs, "delete the subvolume", "Subvolumes are a btrfs feature.");
+                string label = $"subvolume {id} of the filesystem of '{onFileSystem}'";
+                List<BtrfsSubvolumeInfo> all;
+                try
+                {
+                    all = SubvolumeLister.List(fs, SubvolumeScope.All);
+                }
+                catch (FileOperationException ex) when (ex.Errno is Errno.EPERM or Errno.EACCES)
+                {
+                    throw new FileOperationException(FileErrorKind.AccessDenied, ex.Errno, "BTRFS_IOC_TREE_SEARCH", label, $"Cannot delete {label} by its id: only root can read the filesystem's list of subvolumes to check it. Delete it by its path, or run as root. Nothing was deleted.");
+                }
+
+                if (id == BtrfsInspect.TopLevelId)
+                {
+                    throw NotASubvolume(onFileSystem, "it is the top level of the filesystem", label);
+                }
+
+                BtrfsSubvolumeInfo self = all.Find(s => s.Id == id) ?? throw NotASubvolume(onFileSystem, "the filesystem has no such subvolume (deleted already, or never made)", label);
+                if (self.Path is string reachable)
+                {
+                    // A mount reaches it: by its path, with every check made through its directories.
+                    fs.Dispose();
+                    SubvolumeRemover byPath = Plan(reachable, recurse);
+                    if (byPath.Subvolume.Id != id)
+                    {
+                        byPath.Dispose();
+                        throw new FileOperationException(FileErrorKind.SubvolumeReplaced, 0, "BTRFS_IOC_GET_SUBVOL_INFO", reachable, $"Cannot delete {label}: its path '{reachable}' now leads to subvolume {byPath.Subvolume.Id} (renamed or mounted over meanwhile). Nothing was deleted; list the subvolumes again.");
+                    }
+
+                    return byPath;
+                }
+
+                // The subvolumes below it, each after its parent (from the root tree's parent links).
+                var nested = new List<BtrfsSubvolumeInfo>();
+                var parents = new Queue<ulong>();
+                parents.Enqueue(id);
+                var below = new HashSet<ulong> { id };
+                while (parents.Count > 0)
+                {
+                    ulong up = parents.Dequeue();
+                    foreach (BtrfsSubvolumeInfo s in all)
+                    {
+                        if (s.ParentId == up && below.Add(s.Id))
+                        {
+                            nested.Add(s);
+                            parents.Enqueue(s.Id);
+                        }
+                    }
+                }
+
+                // Named by its path from the top level (the target of an error), the id and the filesystem.
+                string where = self.TopLevelPath ?? onFileSystem;
+                string named = self.TopLevelPath is string top ? $"subvolume {id} ('{top}' from the top level of the filesystem of '{onFileSystem}'; no mount reaches it)" : label;
+                foreach (BtrfsSubvolumeInfo s in nested.Prepend(self))
+                {
+                    string which = s.Id == id ? "it is" : $"the subvolume '{s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it is";
+                    if (s.IsDefault == true)
+                    {
+                        throw InUse(where, named: named, why: $"{which} the filesystem's default subvolume (mounted when no subvol= is given). Make another one the default first (btrfs subvolume set-default)");
+                    }
+
+                    if (s.MountPoint is string mountPoint)
+                    {
+                        throw InUse(where, named: named, why: $"{which} mounted at '{mountPoint}'. Unmount it first");
+                    }
+                }
+
+                MountTable mounts = MountTable.Read();
+                MountEntry? own = mounts.For(fs);
+                if (own is not null && self.TopLevelPath is string path && mounts.Showing(own.Major, own.Minor, path) is string shown)
+                {
+                    throw InUse(where, named: named, why: $"'{shown}' shows it or is mounted inside it. Unmount it first");
+                }
+
+                if (ShownElsewhere(own, self.TopLevelPath) is string elsewhere)
+                {
+                    throw InUse(where, named: named, why: elsewhere);
+                }
+
+                if (nested.Count > 0 && !recurse)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.SubvolumeHasNested,
+                        Errno.ENOTEMPTY,
+                        "BTRFS_IOC_TREE_SEARCH",
+                        where,
+                        $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). Add -Recurse to delete them too. Nothing was deleted.");
+                }
+
+                return new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true };
+            }
+            catch
+            {
+                fs.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Where another mount namespace (a container's, one made by unshare or a service's private mounts) shows
+        /// the subvolume at <paramref name="topLevelPath"/> or anything in it, said for a refusal; null when no
+        /// namespace this process can read does. Deleting it would empty that mount under its users.
+        /// </summary>
+        private static string? ShownElsewhere(MountEntry? own, string? topLevelPath)
+        {
+            if (own is null || topLevelPath is null)
+            {
+                return null;
+            }
+
+            foreach ((int pid, string command, MountTable table) in MountTable.OtherNamespaces())
+            {
+                if (table.Showing(own.Major, own.Minor, topLevelPath) is string at)
+                {
+                    return $"it is in use in another mount namespace (that of process {pid}, {command}), where '{at}' shows it or is mounted inside it. Unmount it there first";
+                }
+            }
+
+            return null;
         }
 
         /// <summary>Whether the root tree could be read (root): refusals of the kernel are then about use, not permission.</summary>
@@ -179,7 +319,10 @@ namespace Btrfs.Core
         }
 
         /// <summary>The filesystem the subvolume is on (its id), to measure each filesystem once.</summary>
-        internal Guid FileSystem => BtrfsSearch.FileSystemId(root) ?? Guid.Empty;
+        internal Guid FileSystem => BtrfsSearch.FileSystemId(root ?? parent) ?? Guid.Empty;
+
+        /// <summary>How the subvolume is named in messages and progress: its path, else its path from the top level.</summary>
+        internal string Label => Subvolume.Path ?? root?.Path ?? Subvolume.TopLevelPath ?? $"subvolume {Subvolume.Id}";
 
         /// <summary>The ids deleted: the subvolume's and those of the nested ones going with it.</summary>
         internal List<ulong> Ids
@@ -198,7 +341,7 @@ namespace Btrfs.Core
 
         /// <summary>Measures the whole filesystem (<see cref="SubvolumeSpaceMeter"/>; root only; it commits first).</summary>
         internal SubvolumeSpace MeasureFileSystem(CancellationToken cancel) =>
-            SubvolumeSpaceMeter.Measure(root.Handle, Subvolume.Path ?? root.Path, cancel);
+            SubvolumeSpaceMeter.Measure((root ?? parent).Handle, Label, cancel);
 
         /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
         internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
@@ -210,23 +353,23 @@ namespace Btrfs.Core
             {
                 cancel.ThrowIfCancellationRequested();
                 StillBelow(n, done);
-                Delete(n.Id, n.Path ?? n.Name, byName: null, done);
+                Delete(n.Id, n.Path ?? n.TopLevelPath ?? n.Name, byName: null, done);
                 done.Add(n);
                 deleted?.Invoke(n);
             }
 
-            Delete(Subvolume.Id, Subvolume.Path ?? root.Path, byName: name, done);
+            Delete(Subvolume.Id, Label, byName: name, done);
 
             // An open directory of a deleted subvolume keeps it from the cleaner: close it before waiting.
-            string rootPath = root.Path;
-            root.Dispose();
+            string rootPath = Label;
+            root?.Dispose();
             done.Add(Subvolume);
             deleted?.Invoke(Subvolume);
             if (wait)
             {
                 foreach (BtrfsSubvolumeInfo s in done)
                 {
-                    WaitCleaned(s.Id, s.Id == Subvolume.Id ? rootPath : s.Path ?? s.Name, cancel);
+                    WaitCleaned(s.Id, s.Id == Subvolume.Id ? rootPath : s.Path ?? s.TopLevelPath ?? s.Name, cancel);
                 }
             }
         }
@@ -234,7 +377,7 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public void Dispose()
         {
-            root.Dispose();
+            root?.Dispose();
             parent.Dispose();
         }
 
@@ -270,14 +413,14 @@ namespace Btrfs.Core
                 FileErrorKind.SubvolumeHasNested,
                 Errno.ENOTEMPTY,
                 "BTRFS_IOC_TREE_SEARCH_V2",
-                nested.Path ?? nested.Name,
-                $"Cannot delete '{nested.Path ?? nested.Name}': it is no longer inside '{Subvolume.Path}' (moved since it was listed), so it was kept, and '{Subvolume.Path}' too.{Deleted(done)}");
+                nested.Path ?? nested.TopLevelPath ?? nested.Name,
+                $"Cannot delete '{nested.Path ?? nested.TopLevelPath ?? nested.Name}': it is no longer inside '{Label}' (moved since it was listed), so it was kept, and '{Label}' too.{Deleted(done)}");
         }
 
         private void Delete(ulong id, string path, string? byName, List<BtrfsSubvolumeInfo> done)
         {
             int errno = BtrfsSubvolumes.TryDeleteById(parent.Handle, id);
-            if (errno is Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP && byName is not null && !Privileged)
+            if (errno is Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP && byName is not null && root is not null && !Privileged)
             {
                 // Not root: by name in the parent, after checking the name still leads to that subvolume.
                 if (FileStatus.OfAt(parent.Handle, byName) is not FileStatus now || !now.SameInode(root.Status))
@@ -308,7 +451,7 @@ namespace Btrfs.Core
 
         /// <summary>What was deleted already when a later step fails ("" when nothing was).</summary>
         private static string Deleted(List<BtrfsSubvolumeInfo> done) =>
-            done.Count == 0 ? string.Empty : $" Deleted before this: {string.Join(", ", done.ConvertAll(d => d.Path ?? d.Name))}.";
+            done.Count == 0 ? string.Empty : $" Deleted before this: {string.Join(", ", done.ConvertAll(d => d.Path ?? d.TopLevelPath ?? d.Name))}.";
 
         /// <summary>
         /// Waits until the subvolume's root item is gone from the root tree: the cleaner has dropped its
@@ -373,23 +516,26 @@ namespace Btrfs.Core
             return null;
         }
 
-        private static FileOperationException NotASubvolume(string path, string why) => new(
+        private static FileOperationException NotASubvolume(string path, string why, string? named = null) => new(
             FileErrorKind.NotASubvolume,
             Errno.EINVAL,
             "statx",
             path,
-            $"Cannot delete the subvolume '{path}': {why}. Nothing was deleted; use Get-BtrfsSubvolume to find subvolumes.");
+            $"Cannot delete {named ?? $"the subvolume '{path}'"}: {why}. Nothing was deleted; use Get-BtrfsSubvolume to find subvolumes.");
 
-        private static FileOperationException InUse(string path, string why, string after = "") => new(
+        private static FileOperationException InUse(string path, string why, string after = "", string? named = null) => new(
             FileErrorKind.SubvolumeInUse,
             Errno.EBUSY,
             "SNAP_DESTROY",
             path,
-            $"Cannot delete the subvolume '{path}': {why}.{(after.Length > 0 ? after : " Nothing was deleted.")}");
+            $"Cannot delete {named ?? $"the subvolume '{path}'"}: {why}.{(after.Length > 0 ? after : " Nothing was deleted.")}");
 
-        internal static string Describe(BtrfsSubvolumeInfo s, int nested) =>
-            nested == 0
-                ? string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1})", s.Path ?? s.Name, s.Id)
-                : string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1}) and the {2} nested subvolume(s) in it", s.Path ?? s.Name, s.Id, nested);
+        internal static string Describe(BtrfsSubvolumeInfo s, int nested)
+        {
+            string which = s.Path ?? (s.TopLevelPath is string top ? top + " (from the filesystem's top level; no mount reaches it)" : s.Name);
+            return nested == 0
+                ? string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1})", which, s.Id)
+                : string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1}) and the {2} nested subvolume(s) in it", which, s.Id, nested);
+        }
     }
 }
