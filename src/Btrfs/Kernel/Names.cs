@@ -124,6 +124,22 @@ namespace Btrfs.Kernel
         internal static void MakeSymbolicLink(string target, SafeFileDescriptor dir, string name, string path) =>
             Errno.Check(Libc.SymlinkAt(target, dir, name), "symlinkat", path, "Cannot create the symbolic link");
 
+        /// <summary>
+        /// The kernel's path of an open file (readlink of /proc/self/fd/N): absolute in this process's root,
+        /// through the mount it was opened on, ending in " (deleted)" when it has no name left; null when unknown.
+        /// </summary>
+        internal static string? PathOfDescriptor(SafeFileDescriptor fd)
+        {
+            try
+            {
+                return new System.IO.FileInfo("/proc/self/fd/" + fd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture)).LinkTarget;
+            }
+            catch (System.Exception ex) when (ex is System.IO.IOException or System.UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
         /// <summary>readlinkat: the target of a symbolic link, byte for byte (UTF-8).</summary>
         internal static unsafe string ReadSymbolicLink(SafeFileDescriptor dir, string name, string path)
         {

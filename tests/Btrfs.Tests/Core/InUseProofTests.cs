@@ -199,6 +199,50 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheOwnerWithoutRootSeesABindMountRootMadeInAnotherNamespace()
+        {
+            // Before: as nobody, /proc/PID/ns/mnt of root's processes is closed, so their namespaces were
+            // skipped although their mountinfo is readable: nobody's file, bind-mounted by root in a namespace
+            // of its own, was replaced under that mount.
+            string file = NobodysFile("nobody-bound", out string dir);
+            string target = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "nobody-target"), "t");
+            File.WriteAllBytes(target, Array.Empty<byte>());
+            FileFacts before = FileFacts.Of(file);
+            string[] listing = FileFacts.Listing(dir);
+            var start = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
+            foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", $"mount --bind '{file}' '{target}' && exec sleep 120" })
+            {
+                start.ArgumentList.Add(a);
+            }
+
+            using var holder = System.Diagnostics.Process.Start(start)!;
+            try
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (!File.ReadAllText($"/proc/{holder.Id}/mountinfo").Contains(target, StringComparison.Ordinal))
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mount did not appear");
+                    Thread.Sleep(20);
+                }
+
+                RealPwsh.Result r = RealPwsh.Run(
+                    "ConvertTo-NoCow -LiteralPath $File -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
+                    Nobody,
+                    ("File", file));
+                Assert.True(r.ExitCode == 0, Errors(r));
+                Assert.Equal("FileInUse,Btrfs.Commands.ConvertToNoCowCommand", r.Lines[0]);
+                Assert.Contains($"mounted at '{target}' in another mount namespace (that of process {holder.Id}, sleep)", r.StdOut, StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(file));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+            }
+            finally
+            {
+                holder.Kill();
+                holder.WaitForExit();
+            }
+        }
+
+        [SkippableFact]
         public void AFileBindMountedHereOrInAnotherMountNamespaceIsNeverReplaced()
         {
             // Before: a bind mount holds no open file, so the lease was granted and each of the four replaced
@@ -222,32 +266,47 @@ namespace Btrfs.Tests
                 """;
             (string, object?)[] Args() => new (string, object?)[] { ("a", P("nc.img")), ("b", P("cow.img")), ("s", P("src.img")), ("d", P("dst.img")), ("w", P("swap.img")) };
 
-            foreach (bool here in new[] { true, false })
+            // Bind mounted here (and covered by another mount, so the mount point shows something else), in a
+            // namespace whose only process is chrooted (its mountinfo shows nothing outside its root), and in
+            // a namespace no process is in (kept by a bind mount of its nsfs file).
+            string pin = fs.NewDirectory(TestFs.Btrfs, "bind-pin");
+            string binds = string.Join(" && ", mounted.Select(m => $"touch '{Path.Combine(targets, m)}' && mount --bind '{P(m)}' '{Path.Combine(targets, m)}'"));
+            foreach (string round in new[] { "here", "chrooted", "pinned" })
             {
                 string[] listing = FileFacts.Listing(dir);
                 Dictionary<string, FileFacts> before = mounted.ToDictionary(m => m, m => FileFacts.Of(P(m)));
-                var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
-                string binds = string.Join(" && ", mounted.Select(m => $"touch '{Path.Combine(targets, m)}' && mount --bind '{P(m)}' '{Path.Combine(targets, m)}'"));
-                foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + " && exec sleep 120" })
-                {
-                    other.ArgumentList.Add(a);
-                }
-
-                using System.Diagnostics.Process? holder = here ? null : System.Diagnostics.Process.Start(other);
+                System.Diagnostics.Process? holder = null;
                 try
                 {
-                    if (here)
+                    string expect;
+                    if (round == "here")
                     {
-                        Shell.Run("sh", "-c", binds);
+                        Shell.Run("sh", "-c", binds + $" && mount -t tmpfs none '{targets}'");
+                        expect = " (a bind mount";
+                    }
+                    else if (round == "chrooted")
+                    {
+                        var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false };
+                        foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + " && exec chroot /usr /bin/sleep 120" })
+                        {
+                            other.ArgumentList.Add(a);
+                        }
+
+                        holder = System.Diagnostics.Process.Start(other)!;
+                        var clock = System.Diagnostics.Stopwatch.StartNew();
+                        while (new FileInfo($"/proc/{holder.Id}/root").LinkTarget != "/usr")
+                        {
+                            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's process did not chroot");
+                            Thread.Sleep(20);
+                        }
+
+                        expect = $" in another mount namespace (that of process {holder.Id}, sleep, chrooted)";
                     }
                     else
                     {
-                        var clock = System.Diagnostics.Stopwatch.StartNew();
-                        while (File.ReadAllText($"/proc/{holder!.Id}/mountinfo").Split('\n').Count(l => l.Contains(targets, StringComparison.Ordinal)) < mounted.Length)
-                        {
-                            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mounts did not appear");
-                            Thread.Sleep(20);
-                        }
+                        string ns = Path.Combine(pin, "ns");
+                        Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}' && touch '{ns}' && unshare --mount='{ns}' --propagation private sh -c \"{binds.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+                        expect = $" in another mount namespace (one no process is in, kept at '{ns}')";
                     }
 
                     PwshResult r = Pwsh.Run(Script, Args());
@@ -255,7 +314,7 @@ namespace Btrfs.Tests
                     for (int k = 0; k < mounted.Length; k++)
                     {
                         Assert.Equal(P(mounted[k]), r.Errors[k].TargetObject);
-                        Assert.Contains($"mounted at '{Path.Combine(targets, mounted[k])}'{(here ? " (" : $" in another mount namespace (that of process {holder!.Id}")}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
+                        Assert.Contains($"mounted at '{Path.Combine(targets, mounted[k])}'{expect}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
                         Assert.Equal(before[mounted[k]], FileFacts.Of(P(mounted[k])));
                     }
 
@@ -263,17 +322,23 @@ namespace Btrfs.Tests
                 }
                 finally
                 {
-                    if (here)
+                    if (round == "here")
                     {
+                        Shell.Run("umount", targets);
                         foreach (string m in mounted)
                         {
                             Shell.Run("umount", Path.Combine(targets, m));
                         }
                     }
+                    else if (holder is not null)
+                    {
+                        holder.Kill();
+                        holder.WaitForExit();
+                        holder.Dispose();
+                    }
                     else
                     {
-                        holder!.Kill();
-                        holder.WaitForExit();
+                        Shell.Run("sh", "-c", $"umount '{Path.Combine(pin, "ns")}'; umount '{pin}'");
                     }
                 }
             }

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
+    using System.Linq;
     using System.Text;
     using Btrfs.Kernel;
 
@@ -91,39 +92,127 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The mount tables of the other mount namespaces (containers, unshare, systemd's private mounts), one
-        /// per namespace, each with a process in it: as root every one that has a process; otherwise only those
-        /// of this user's processes (the kernel lets nobody else read /proc/PID/ns/mnt).
+        /// The mount tables of the other mount namespaces (containers, unshare, systemd's private mounts), each
+        /// with how to name it and the prefix that reaches its paths from here (/proc/PID/root; null when none
+        /// does). A table is read per namespace through a process whose root is "/" (a chrooted process shows
+        /// only the mounts below its root). As root, a namespace whose processes are all chrooted, and one no
+        /// process is in (kept by a bind mount of its nsfs file, as snapd and `unshare --mount=FILE` do), are
+        /// read through nsenter. Where the namespace cannot be told (another user's process: its
+        /// /proc/PID/ns/mnt is closed to this user, its mountinfo is not), each such table is read, identical
+        /// tables once.
         /// </summary>
-        internal static List<(int Pid, string Command, MountTable Table)> OtherNamespaces()
+        internal static List<(string Name, string? Prefix, MountTable Table)> OtherNamespaces()
         {
-            var tables = new List<(int, string, MountTable)>();
-            string? own = NamespaceOf("self");
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            if (own is not null)
-            {
-                seen.Add(own);
-            }
-
+            var tables = new List<(string, string?, MountTable)>();
+            string? own = Link("self", "ns/mnt");
+            var settled = new HashSet<string>(StringComparer.Ordinal); // namespaces read through a process rooted at "/"
+            var chrooted = new Dictionary<string, (int Pid, string Command)>(StringComparer.Ordinal);
+            var texts = new HashSet<string>(StringComparer.Ordinal) { File.ReadAllText("/proc/self/mountinfo") };
             foreach (string dir in Directory.EnumerateDirectories("/proc"))
             {
                 string name = Path.GetFileName(dir);
-                if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || NamespaceOf(name) is not string ns || !seen.Add(ns))
+                if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                {
+                    continue;
+                }
+
+                string? ns = Link(name, "ns/mnt");
+                if (ns is not null && (ns == own || settled.Contains(ns)))
                 {
                     continue;
                 }
 
                 try
                 {
-                    tables.Add((pid, File.ReadAllText($"/proc/{name}/comm").TrimEnd('\n'), Parse(File.ReadAllText($"/proc/{name}/mountinfo"))));
+                    string command = File.ReadAllText($"/proc/{name}/comm").TrimEnd('\n');
+                    if (ns is not null && Link(name, "root") != "/")
+                    {
+                        chrooted.TryAdd(ns, (pid, command)); // its table shows only what is below its root
+                        continue;
+                    }
+
+                    string text = File.ReadAllText($"/proc/{name}/mountinfo");
+                    if (ns is not null)
+                    {
+                        settled.Add(ns);
+                    }
+
+                    if (texts.Add(text))
+                    {
+                        tables.Add(($"that of process {pid}, {command}", $"/proc/{name}/root", Parse(text)));
+                    }
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    seen.Remove(ns); // gone meanwhile, or not readable: another process of it may do
+                    // Gone meanwhile, or not readable: another process of its namespace may do.
+                }
+            }
+
+            foreach ((string ns, (int pid, string command)) in chrooted)
+            {
+                if (!settled.Contains(ns) && ThroughNsenter($"/proc/{pid}/ns/mnt") is string text && texts.Add(text))
+                {
+                    tables.Add(($"that of process {pid}, {command}, chrooted", null, Parse(text)));
+                }
+
+                settled.Add(ns);
+            }
+
+            // Namespaces kept by a bind mount of their nsfs file, seen in the tables read so far.
+            if (own is not null)
+            {
+                settled.Add(own);
+            }
+
+            var pinned = new List<(string Prefix, MountTable Table)> { (string.Empty, Read()) };
+            pinned.AddRange(tables.Where(t => t.Item2 is not null).Select(t => (t.Item2!, t.Item3)));
+            foreach ((string prefix, MountTable table) in pinned)
+            {
+                foreach (MountEntry e in table.Entries)
+                {
+                    if (e.FileSystemType == "nsfs" && e.Root.StartsWith("mnt:[", StringComparison.Ordinal) && settled.Add(e.Root)
+                        && ThroughNsenter(prefix + e.MountPoint) is string text && texts.Add(text))
+                    {
+                        tables.Add(($"one no process is in, kept at '{e.MountPoint}'", null, Parse(text)));
+                    }
                 }
             }
 
             return tables;
+        }
+
+        /// <summary>The mount table of the namespace of an nsfs file, read by nsenter (root only); null when it cannot be.</summary>
+        private static string? ThroughNsenter(string nsFile)
+        {
+            try
+            {
+                var start = new System.Diagnostics.ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (string a in new[] { "--mount=" + nsFile, "cat", "/proc/self/mountinfo" })
+                {
+                    start.ArgumentList.Add(a);
+                }
+
+                using var p = System.Diagnostics.Process.Start(start);
+                if (p is null)
+                {
+                    return null;
+                }
+
+                System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
+                string text = p.StandardOutput.ReadToEnd();
+                if (!p.WaitForExit(10_000))
+                {
+                    p.Kill();
+                    return null;
+                }
+
+                error.Wait();
+                return p.ExitCode == 0 && text.Length > 0 ? text : null;
+            }
+            catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+            {
+                return null;
+            }
         }
 
         /// <summary>
@@ -157,11 +246,11 @@ namespace Btrfs.Core
         private static bool AtOrBelow(string path, string top) =>
             top == "/" || path == top || path.StartsWith(top.TrimEnd('/') + "/", StringComparison.Ordinal);
 
-        private static string? NamespaceOf(string pid)
+        private static string? Link(string pid, string link)
         {
             try
             {
-                return new FileInfo($"/proc/{pid}/ns/mnt").LinkTarget;
+                return new FileInfo($"/proc/{pid}/{link}").LinkTarget;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

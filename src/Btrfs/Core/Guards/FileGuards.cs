@@ -164,7 +164,16 @@ namespace Btrfs.Core
                 return;
             }
 
-            foreach ((string prefix, string where, MountTable table) in AllNamespaces())
+            // The file's path from the top of its filesystem (as a bind mount's root field shows it): the
+            // kernel's path of the open file, through the mount it was opened on.
+            string? fromTop = null;
+            if (Names.PathOfDescriptor(file.Handle) is string seen && !seen.EndsWith(" (deleted)", StringComparison.Ordinal)
+                && (own.MountPoint == "/" || seen.StartsWith(own.MountPoint + "/", StringComparison.Ordinal)))
+            {
+                fromTop = own.Root.TrimEnd('/') + (own.MountPoint == "/" ? seen : seen[own.MountPoint.Length..]);
+            }
+
+            foreach ((string? prefix, string where, MountTable table) in AllNamespaces())
             {
                 foreach (MountEntry e in table.Entries)
                 {
@@ -174,7 +183,9 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    if (FileStatus.OfPath(prefix + e.MountPoint, followLinks: false) is FileStatus mounted && mounted.SameInode(file.Status))
+                    // By its root (also when another mount covers its mount point), or by what its mount point
+                    // shows (a bind mount of another hard link of the file).
+                    if (e.Root == fromTop || (prefix is not null && FileStatus.OfPath(prefix + e.MountPoint, followLinks: false) is FileStatus mounted && mounted.SameInode(file.Status)))
                     {
                         throw new FileOperationException(
                             FileErrorKind.InUse,
@@ -188,12 +199,12 @@ namespace Btrfs.Core
         }
 
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
-        private static IEnumerable<(string Prefix, string Where, MountTable Table)> AllNamespaces()
+        private static IEnumerable<(string? Prefix, string Where, MountTable Table)> AllNamespaces()
         {
             yield return (string.Empty, string.Empty, MountTable.Read());
-            foreach ((int pid, string command, MountTable table) in MountTable.OtherNamespaces())
+            foreach ((string name, string? prefix, MountTable table) in MountTable.OtherNamespaces())
             {
-                yield return ($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/root", $" in another mount namespace (that of process {pid.ToString(CultureInfo.InvariantCulture)}, {command})", table);
+                yield return (prefix, $" in another mount namespace ({name})", table);
             }
         }
 

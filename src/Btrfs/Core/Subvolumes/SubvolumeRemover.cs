@@ -267,11 +267,11 @@ namespace Btrfs.Core
                 return null;
             }
 
-            foreach ((int pid, string command, MountTable table) in MountTable.OtherNamespaces())
+            foreach ((string name, _, MountTable table) in MountTable.OtherNamespaces())
             {
                 if (table.Showing(own.Major, own.Minor, topLevelPath) is string at)
                 {
-                    return $"it is in use in another mount namespace (that of process {pid}, {command}), where '{at}' shows it or is mounted inside it. Unmount it there first";
+                    return $"it is in use in another mount namespace ({name}), where '{at}' shows it or is mounted inside it. Unmount it there first";
                 }
             }
 
@@ -322,7 +322,7 @@ namespace Btrfs.Core
         internal Guid FileSystem => BtrfsSearch.FileSystemId(root ?? parent) ?? Guid.Empty;
 
         /// <summary>How the subvolume is named in messages and progress: its path, else its path from the top level.</summary>
-        internal string Label => Subvolume.Path ?? root?.Path ?? Subvolume.TopLevelPath ?? $"subvolume {Subvolume.Id}";
+        internal string Label => Subvolume.Path ?? root?.Path ?? (Subvolume.TopLevelPath is string top ? $"{top} (from the top level)" : $"subvolume {Subvolume.Id}");
 
         /// <summary>The ids deleted: the subvolume's and those of the nested ones going with it.</summary>
         internal List<ulong> Ids
