@@ -570,6 +570,49 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASubvolumeAProcessUsesIsNotDeleted()
+        {
+            // Before: the kernel deletes a subvolume under a process that has a file open in it, and that
+            // process's later writes (fsync succeeding) went into the deleted subvolume and were lost.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "w", "w/in", "c", "mm" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            FileBuilder.Chunks(P("w/in/vm.img"), 1, 1 << 20, 1 << 20, fsyncEach: false);
+            FileBuilder.Chunks(P("mm/db"), 1, 1 << 20, 1 << 20, seed: 2, fsyncEach: false);
+
+            // A writer (in a nested subvolume), a file mapped with its descriptor closed (libc's mmap: Python's
+            // mmap module keeps a descriptor of its own), and a shell whose working directory is inside.
+            using (ChildProcess writer = ChildProcess.Writer(P("w/in/vm.img")))
+            using (ChildProcess mapping = ChildProcess.Start(
+                "python3",
+                "-c",
+                "import ctypes,os,sys\nlibc=ctypes.CDLL(None)\nlibc.mmap.restype=ctypes.c_void_p\nlibc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]\nfd=os.open(sys.argv[1],os.O_RDONLY)\na=libc.mmap(None,4096,1,1,fd,0)\nos.close(fd)\nprint('ready',flush=True)\nsys.stdin.read()",
+                P("mm/db")))
+            using (ChildProcess inside = ChildProcess.Start("sh", "-c", "cd \"$1\" && echo ready && exec cat", "_", P("c")))
+            {
+                string before = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+                PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a, $b, $c -Recurse -Confirm:$false", ("a", P("w")), ("b", P("c")), ("c", P("mm")));
+                Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
+                Assert.Equal(new object[] { P("w"), P("c"), P("mm") }, r.Errors.Select(e => e.TargetObject));
+                Assert.Contains($"pid {writer.Pid}, open", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains($"pid {inside.Pid}", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains($"pid {mapping.Pid}, mapped", r.Errors[2].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
+                writer.WriteAt(0, "HOLDER-WROTE-THIS");
+                Assert.StartsWith("HOLDER-WROTE-THIS", File.ReadAllText(P("w/in/vm.img")), StringComparison.Ordinal);
+            }
+
+            // With them gone, the same command deletes all three.
+            PwshResult ok = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a, $b, $c -Recurse -Confirm:$false", ("a", P("w")), ("b", P("c")), ("c", P("mm")));
+            Assert.Empty(ok.Errors);
+            Assert.False(Directory.Exists(P("w")) || Directory.Exists(P("c")) || Directory.Exists(P("mm")));
+        }
+
+        [SkippableFact]
         public void ASubvolumeInUseInAnotherMountNamespaceIsNotDeleted()
         {
             // Before: only this process's mount table was read, so a subvolume a container (or any process

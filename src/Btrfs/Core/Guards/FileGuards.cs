@@ -264,9 +264,25 @@ namespace Btrfs.Core
         internal static List<FileUser> FindUsers(OpenFile file)
         {
             FileStatus st = file.Status;
-            int self = Environment.ProcessId;
             MountEntry? mount = MountTable.Read().For(file);
             string ino = st.Inode.ToString(CultureInfo.InvariantCulture);
+            return Scan((_, open) => open.SameInode(st), new[] { file.Handle.Fd }, places: false, procDir => IsMappedBy(procDir, ino, st, mount));
+        }
+
+        /// <summary>
+        /// Processes (this one included, apart from <paramref name="ownDescriptors"/> and its directories, which
+        /// write nothing) that use anything on the devices given (a btrfs subvolume's files have a device of
+        /// their own): a file open, a mapping, or their working or root directory there. A mapping is confirmed through map_files (root), else by
+        /// its path being at or below <paramref name="path"/>. Processes whose /proc entries this user cannot
+        /// read are not seen: as root every process is.
+        /// </summary>
+        internal static List<FileUser> FindUsersInside(IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount, ICollection<int> ownDescriptors) =>
+            Scan((self, s) => devices.Contains((s.DevMajor, s.DevMinor)) && !(self && s.IsDirectory), ownDescriptors, places: true, procDir => IsMappedInside(procDir, devices, path, mount));
+
+        /// <summary>The /proc scan: each process whose descriptors (or, with <paramref name="places"/>, working or root directory) <paramref name="uses"/> accepts, else that <paramref name="mapped"/> says maps it.</summary>
+        private static List<FileUser> Scan(Func<bool, FileStatus, bool> uses, ICollection<int> ownDescriptors, bool places, Func<string, bool> mapped)
+        {
+            int self = Environment.ProcessId;
             var users = new List<FileUser>();
             foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
             {
@@ -276,29 +292,79 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                bool found = false;
-                foreach (string fdPath in EnumerateOrEmpty(procDir + "/fd", directories: false))
+                bool found = places && (Uses(procDir + "/cwd") || Uses(procDir + "/root"));
+                foreach (string fdPath in found ? Array.Empty<string>() : EnumerateOrEmpty(procDir + "/fd", directories: false))
                 {
-                    if (pid == self && fdPath.EndsWith("/" + file.Handle.Fd.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+                    if (pid == self && int.TryParse(Path.GetFileName(fdPath), NumberStyles.None, CultureInfo.InvariantCulture, out int fd) && ownDescriptors.Contains(fd))
                     {
                         continue;
                     }
 
-                    if (FileStatus.OfPath(fdPath, followLinks: true) is FileStatus open && open.SameInode(st))
+                    if (Uses(fdPath))
                     {
-                        users.Add(new FileUser(pid, Command(procDir), Mapped: false));
                         found = true;
                         break;
                     }
                 }
 
-                if (!found && IsMappedBy(procDir, ino, st, mount))
+                if (found)
+                {
+                    users.Add(new FileUser(pid, Command(procDir), Mapped: false));
+                }
+                else if (mapped(procDir))
                 {
                     users.Add(new FileUser(pid, Command(procDir), Mapped: true));
                 }
             }
 
             return users;
+
+            bool Uses(string link) => FileStatus.OfPath(link, followLinks: true) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+        }
+
+        private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount)
+        {
+            string maps;
+            try
+            {
+                maps = File.ReadAllText(procDir + "/maps");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+
+            foreach (string line in maps.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                // maps shows the superblock's device (stat shows a btrfs subvolume's own): only those of this filesystem.
+                string[] f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                string[] dev = f.Length < 6 ? Array.Empty<string>() : f[3].Split(':');
+                if (dev.Length != 2
+                    || !uint.TryParse(dev[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint major)
+                    || !uint.TryParse(dev[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint minor)
+                    || (mount is not null && (major != mount.Major || minor != mount.Minor)))
+                {
+                    continue;
+                }
+
+                if (FileStatus.OfPath(procDir + "/map_files/" + f[0], followLinks: true) is FileStatus m)
+                {
+                    if (devices.Contains((m.DevMajor, m.DevMinor)))
+                    {
+                        return true;
+                    }
+
+                    continue;
+                }
+
+                string mappedPath = f[5].Trim();
+                if (mappedPath == path || mappedPath.StartsWith(path + "/", StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         private static bool IsMappedBy(string procDir, string ino, in FileStatus st, MountEntry? mount)

@@ -113,6 +113,18 @@ namespace Btrfs.Core
                 }
 
                 List<BtrfsSubvolumeInfo> nested = listed.GetRange(1, listed.Count - 1);
+
+                // Every file in it and in the subvolumes below has that subvolume's own device number.
+                var devices = new HashSet<(uint Major, uint Minor)> { (subvolumeRoot.Status.DevMajor, subvolumeRoot.Status.DevMinor) };
+                foreach (BtrfsSubvolumeInfo n in nested)
+                {
+                    if (n.Path is string p && FileStatus.OfPath(p, followLinks: false) is FileStatus below)
+                    {
+                        devices.Add((below.DevMajor, below.DevMinor));
+                    }
+                }
+
+                ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd });
                 int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
                 if ((nested.Count > 0 || hidden > 0) && !recurse)
                 {
@@ -134,7 +146,7 @@ namespace Btrfs.Core
                         $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
-                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged };
+                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical };
             }
             catch
             {
@@ -278,6 +290,27 @@ namespace Btrfs.Core
             return null;
         }
 
+        /// <summary>
+        /// Refuses a subvolume a process uses: a file open or mapped in it (or in a subvolume below it), or its
+        /// working or root directory there. The kernel deletes it anyway, and such a process goes on reading
+        /// and writing a deleted subvolume: what it writes (fsync succeeds) is gone when it closes the file.
+        /// </summary>
+        private static void ThrowIfUsed(string full, string canonical, IReadOnlySet<(uint Major, uint Minor)> devices, MountEntry? mount, int[] own)
+        {
+            List<FileUser> users = FileGuards.FindUsersInside(devices, canonical, mount, own);
+            if (users.Count > 0)
+            {
+                string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5))) + (users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty);
+                throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first");
+            }
+        }
+
+        /// <summary>The device numbers of the subvolume and the nested ones a path reaches (planned by path only).</summary>
+        private IReadOnlySet<(uint Major, uint Minor)>? Devices { get; init; }
+
+        /// <summary>The subvolume's path as listed (planned by path only).</summary>
+        private string? Canonical { get; init; }
+
         /// <summary>Whether the root tree could be read (root): refusals of the kernel are then about use, not permission.</summary>
         private bool Privileged { get; init; }
 
@@ -346,6 +379,12 @@ namespace Btrfs.Core
         /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
         internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
         {
+            // Again just before anything goes: a confirmation prompt may have waited for minutes.
+            if (root is not null && Devices is not null && Canonical is not null)
+            {
+                ThrowIfUsed(Label, Canonical, Devices, MountTable.Read().For(root), new[] { parent.Handle.Fd, root.Handle.Fd });
+            }
+
             var order = new List<BtrfsSubvolumeInfo>(Nested);
             order.Reverse(); // children were listed after their parents
             var done = new List<BtrfsSubvolumeInfo>();
