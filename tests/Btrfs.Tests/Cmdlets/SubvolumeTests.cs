@@ -599,7 +599,7 @@ namespace Btrfs.Tests
                 Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
                 Assert.Equal(new object[] { P("w"), P("c"), P("mm") }, r.Errors.Select(e => e.TargetObject));
                 Assert.Contains($"pid {writer.Pid}, open", r.Errors[0].Exception.Message, StringComparison.Ordinal);
-                Assert.Contains($"pid {inside.Pid}", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains($"pid {inside.Pid}, working directory", r.Errors[1].Exception.Message, StringComparison.Ordinal);
                 Assert.Contains($"pid {mapping.Pid}, mapped", r.Errors[2].Exception.Message, StringComparison.Ordinal);
                 Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
                 writer.WriteAt(0, "HOLDER-WROTE-THIS");

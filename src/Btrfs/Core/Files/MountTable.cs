@@ -97,7 +97,7 @@ namespace Btrfs.Core
         /// does). A table is read per namespace through a process whose root is "/" (a chrooted process shows
         /// only the mounts below its root). As root, a namespace whose processes are all chrooted, and one no
         /// process is in (kept by a bind mount of its nsfs file, as snapd and `unshare --mount=FILE` do), are
-        /// read through nsenter. Where the namespace cannot be told (another user's process: its
+        /// read by a thread of this process that enters the namespace (setns; nothing of that namespace is run). Where the namespace cannot be told (another user's process: its
         /// /proc/PID/ns/mnt is closed to this user, its mountinfo is not), each such table is read, identical
         /// tables once.
         /// </summary>
@@ -150,7 +150,7 @@ namespace Btrfs.Core
 
             foreach ((string ns, (int pid, string command)) in chrooted)
             {
-                if (!settled.Contains(ns) && ThroughNsenter($"/proc/{pid}/ns/mnt") is string text && texts.Add(text))
+                if (!settled.Contains(ns) && Namespaces.ReadMountTableOf($"/proc/{pid}/ns/mnt") is string text && texts.Add(text))
                 {
                     tables.Add(($"that of process {pid}, {command}, chrooted", null, Parse(text)));
                 }
@@ -171,7 +171,7 @@ namespace Btrfs.Core
                 foreach (MountEntry e in table.Entries)
                 {
                     if (e.FileSystemType == "nsfs" && e.Root.StartsWith("mnt:[", StringComparison.Ordinal) && settled.Add(e.Root)
-                        && ThroughNsenter(prefix + e.MountPoint) is string text && texts.Add(text))
+                        && Namespaces.ReadMountTableOf(prefix + e.MountPoint) is string text && texts.Add(text))
                     {
                         tables.Add(($"one no process is in, kept at '{e.MountPoint}'", null, Parse(text)));
                     }
@@ -179,40 +179,6 @@ namespace Btrfs.Core
             }
 
             return tables;
-        }
-
-        /// <summary>The mount table of the namespace of an nsfs file, read by nsenter (root only); null when it cannot be.</summary>
-        private static string? ThroughNsenter(string nsFile)
-        {
-            try
-            {
-                var start = new System.Diagnostics.ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                foreach (string a in new[] { "--mount=" + nsFile, "cat", "/proc/self/mountinfo" })
-                {
-                    start.ArgumentList.Add(a);
-                }
-
-                using var p = System.Diagnostics.Process.Start(start);
-                if (p is null)
-                {
-                    return null;
-                }
-
-                System.Threading.Tasks.Task<string> error = p.StandardError.ReadToEndAsync();
-                string text = p.StandardOutput.ReadToEnd();
-                if (!p.WaitForExit(10_000))
-                {
-                    p.Kill();
-                    return null;
-                }
-
-                error.Wait();
-                return p.ExitCode == 0 && text.Length > 0 ? text : null;
-            }
-            catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
-            {
-                return null;
-            }
         }
 
         /// <summary>

@@ -292,7 +292,7 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                bool found = places && (Uses(procDir + "/cwd") || Uses(procDir + "/root"));
+                bool there = places && (Uses(procDir + "/cwd") || Uses(procDir + "/root")), found = there;
                 foreach (string fdPath in found ? Array.Empty<string>() : EnumerateOrEmpty(procDir + "/fd", directories: false))
                 {
                     if (pid == self && int.TryParse(Path.GetFileName(fdPath), NumberStyles.None, CultureInfo.InvariantCulture, out int fd) && ownDescriptors.Contains(fd))
@@ -309,7 +309,7 @@ namespace Btrfs.Core
 
                 if (found)
                 {
-                    users.Add(new FileUser(pid, Command(procDir), Mapped: false));
+                    users.Add(new FileUser(pid, Command(procDir), Mapped: false) { WorkingDirectory = there });
                 }
                 else if (mapped(procDir))
                 {

@@ -1,0 +1,20 @@
+namespace Btrfs.Interop
+{
+    using System.Runtime.InteropServices;
+
+    /// <summary>setns(2) and unshare(2), for reading another mount namespace's mount table from a thread of this process.</summary>
+    internal static partial class Libc
+    {
+        /// <summary>The mount namespace (sched.h).</summary>
+        internal const int CLONE_NEWNS = 0x00020000;
+
+        /// <summary>The filesystem attributes: root, working directory, umask (sched.h).</summary>
+        internal const int CLONE_FS = 0x00000200;
+
+        [LibraryImport(Name, EntryPoint = "setns", SetLastError = true)]
+        internal static partial int SetNamespace(SafeFileDescriptor fd, int nstype);
+
+        [LibraryImport(Name, EntryPoint = "unshare", SetLastError = true)]
+        internal static partial int Unshare(int flags);
+    }
+}
