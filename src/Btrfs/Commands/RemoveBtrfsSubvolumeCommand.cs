@@ -58,6 +58,13 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter Wait { get; set; }
 
+        /// <summary>
+        /// Not root: delete although other users' processes, which this user cannot see in /proc, might have
+        /// files open in it (without it, refused as InUseUnknown). Never overrides a use that is seen.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter AssumeNotInUse { get; set; }
+
         /// <summary>Write the deleted subvolumes' objects (as they were).</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
@@ -74,7 +81,7 @@ namespace Btrfs.Commands
 
                 foreach (ulong id in Id)
                 {
-                    if (!Guarded(() => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent), Guid.Empty)))
+                    if (!Guarded(() => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty)))
                     {
                         return;
                     }
@@ -101,7 +108,7 @@ namespace Btrfs.Commands
                 else
                 {
                     goOn = s.FileSystemPath is string on
-                        ? Guarded(() => Remove(SubvolumeRemover.PlanById(PathBinding.FromCurrentLocation(this, on), s.Id, Recurse.IsPresent), s.Uuid))
+                        ? Guarded(() => Remove(SubvolumeRemover.PlanById(PathBinding.FromCurrentLocation(this, on), s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid))
                         : Guarded(() => throw new FileOperationException(
                             FileErrorKind.SubvolumeNotReachable,
                             0,
@@ -119,7 +126,7 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path) =>
-            Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent), expected != Guid.Empty ? expected : Uuid);
+            Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent, AssumeNotInUse.IsPresent), expected != Guid.Empty ? expected : Uuid);
 
         /// <summary>Deletes what <paramref name="taken"/> planned (disposing it), if it is still the subvolume <paramref name="named"/> (Guid.Empty: any) and ShouldProcess agrees.</summary>
         private void Remove(SubvolumeRemover taken, Guid named)

@@ -613,6 +613,96 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASubvolumeTheKernelOrAThreadUsesIsNotDeletedAndNonRootMustProveIt()
+        {
+            // Before: a loop device backed by a file in it, an overlay with its upper directory in it, and a
+            // writer whose descriptor sits in a thread's own table (unshare CLONE_FILES) or whose first thread
+            // has exited were not seen (none shows in /proc/PID/fd), and it was deleted under them; as nobody,
+            // processes of other users were silently not looked at.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "lp", "ov", "th", "lx", "cw", "nb" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Shell.Run("truncate", "-s", "16M", P("lp/disk.img"));
+            string loop = Shell.Run("losetup", "-f", "--show", P("lp/disk.img")).Trim();
+            string low = fs.NewDirectory(TestFs.Btrfs, "ovl-low"), merged = fs.NewDirectory(TestFs.Btrfs, "ovl-merged");
+            Directory.CreateDirectory(P("ov/u"));
+            Directory.CreateDirectory(P("ov/w"));
+            Shell.Run("mount", "-t", "overlay", "none", "-o", $"lowerdir={low},upperdir={P("ov/u")},workdir={P("ov/w")}", merged);
+            const string Threaded = "import ctypes,os,sys,threading,time\nlibc=ctypes.CDLL(None)\ndef w():\n  if sys.argv[2]=='unshare': libc.unshare(0x400)\n  fd=os.open(sys.argv[1],os.O_CREAT|os.O_RDWR)\n  print('ready',flush=True)\n  time.sleep(120)\nthreading.Thread(target=w).start()\nif sys.argv[2]=='exit': libc.syscall(60 if os.uname().machine=='x86_64' else 93,0)\nelse: time.sleep(120)";
+            try
+            {
+                using (ChildProcess own = ChildProcess.Start("python3", "-c", Threaded, P("th/data"), "unshare"))
+                using (ChildProcess orphaned = ChildProcess.Start("python3", "-c", Threaded, P("lx/data"), "exit"))
+                {
+                    string before = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+                    PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a, $b, $c, $d -Confirm:$false", ("a", P("lp")), ("b", P("ov")), ("c", P("th")), ("d", P("lx")));
+                    Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
+                    Assert.Contains($"the loop device {loop} is backed by '{P("lp/disk.img")}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains($"the overlay mounted at '{merged}' has its layer '{P("ov/u")}'", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains($"pid {own.Pid}, open", r.Errors[2].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains($"pid {orphaned.Pid}, open", r.Errors[3].Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
+                }
+            }
+            finally
+            {
+                Shell.Run("umount", merged);
+                Shell.Run("losetup", "-d", loop);
+            }
+
+            // The shell (and the processes) that started this one wait for it: a working directory of theirs
+            // inside does not count. The test host's own working directory is moved there for the call.
+            string cwd = Environment.CurrentDirectory;
+            Environment.CurrentDirectory = P("cw");
+            PwshResult mine;
+            try
+            {
+                mine = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a -Confirm:$false", ("a", P("cw")));
+            }
+            finally
+            {
+                Environment.CurrentDirectory = cwd;
+            }
+
+            Assert.Empty(mine.Errors);
+            Assert.False(Directory.Exists(P("cw")));
+
+            // As nobody (user_subvol_rm_allowed): other users' processes cannot be seen, so it cannot be proven
+            // that none uses it: InUseUnknown, unless -AssumeNotInUse; a use nobody can see is still refused.
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("chown", "65534:65534", P("nb"));
+            Shell.Run("chmod", "0777", p.MountPoint);
+            using (ChildProcess held = ChildProcess.Writer(CreateOwnedBy(P("nb/mine"), 65534)))
+            {
+                RealPwsh.Result refused = RealPwsh.Run(
+                    "Remove-BtrfsSubvolume -LiteralPath $S -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
+                    65534,
+                    ("S", P("nb")));
+                Assert.True(refused.ExitCode == 0, refused.StdErr);
+                Assert.Equal("InUseUnknown,Btrfs.Commands.RemoveBtrfsSubvolumeCommand", refused.Lines[0]);
+                Assert.Contains("-AssumeNotInUse", refused.StdOut, StringComparison.Ordinal);
+                Assert.True(Directory.Exists(P("nb")));
+                held.WriteAt(0, "HOLDER-WROTE-THIS");
+            }
+
+            // Root's writer gone: with -AssumeNotInUse nobody deletes it (the flag overrides only what cannot be seen).
+            RealPwsh.Result ok = RealPwsh.Run("Remove-BtrfsSubvolume -LiteralPath $S -Confirm:$false -AssumeNotInUse", 65534, ("S", P("nb")));
+            Assert.True(ok.ExitCode == 0 && ok.StdErr.Length == 0, ok.StdOut + ok.StdErr);
+            Assert.False(Directory.Exists(P("nb")));
+        }
+
+        private static string CreateOwnedBy(string path, int uid)
+        {
+            File.WriteAllBytes(path, new byte[4096]);
+            Shell.Run("chown", $"{uid}:{uid}", path);
+            return path;
+        }
+
+        [SkippableFact]
         public void ASubvolumeInUseInAnotherMountNamespaceIsNotDeleted()
         {
             // Before: only this process's mount table was read, so a subvolume a container (or any process

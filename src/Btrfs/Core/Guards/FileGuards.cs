@@ -198,6 +198,100 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>
+        /// What the kernel itself holds on the devices given (a subvolume's files have a device of their own), said
+        /// for a refusal, or null: a loop device backed by a file there, an overlay mount (in any mount namespace
+        /// this process can read) whose upper, work or lower directory is there, a directory the NFS server
+        /// exports from there. None of them holds a descriptor a process shows.
+        /// </summary>
+        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices)
+        {
+            foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound())
+            {
+                if (major is uint ma && minor is uint mi && devices.Contains((ma, mi)))
+                {
+                    return $"the loop device {device} is backed by '{backing}' in it (losetup -d {device} after unmounting what is on it)";
+                }
+            }
+
+            foreach ((string? prefix, string where, MountTable table) in AllNamespaces())
+            {
+                foreach (MountEntry e in table.Entries)
+                {
+                    if (e.FileSystemType != "overlay" || prefix is null)
+                    {
+                        continue;
+                    }
+
+                    foreach (string layer in OverlayLayers(e.SuperOptions))
+                    {
+                        if (FileStatus.OfPath(prefix + layer, followLinks: true) is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
+                        {
+                            return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
+                        }
+                    }
+                }
+            }
+
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/fs/nfs/exports"))
+                {
+                    string exported = line.Split('\t', ' ')[0];
+                    if (exported.Length > 0 && exported[0] == '/' && FileStatus.OfPath(MountTable.Unescape(exported), followLinks: true) is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
+                    {
+                        return $"the NFS server exports '{MountTable.Unescape(exported)}' from it (exportfs -u first)";
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // No NFS server here.
+            }
+
+            return null;
+        }
+
+        /// <summary>The directories of an overlay's super options: lowerdir (':'-separated), upperdir, workdir, and the lowerdir+ / datadir+ kinds.</summary>
+        private static IEnumerable<string> OverlayLayers(string options)
+        {
+            foreach (string option in options.Split(','))
+            {
+                int eq = option.IndexOf('=', StringComparison.Ordinal);
+                string key = eq < 0 ? option : option[..eq];
+                if (key is "lowerdir" or "lowerdir+" or "upperdir" or "workdir" or "datadir+")
+                {
+                    foreach (string dir in SplitUnescaped(option[(eq + 1)..], ':'))
+                    {
+                        if (dir.Length > 0)
+                        {
+                            // mountinfo writes a space, tab, newline, backslash or comma in octal (\040); a ':' in a layer as "\:".
+                            yield return MountTable.Unescape(dir.Replace("\\:", ":", StringComparison.Ordinal));
+                        }
+                    }
+                }
+            }
+        }
+
+        private static IEnumerable<string> SplitUnescaped(string text, char separator)
+        {
+            int start = 0;
+            for (int i = 0; i < text.Length; i++)
+            {
+                if (text[i] == '\\')
+                {
+                    i++;
+                }
+                else if (text[i] == separator)
+                {
+                    yield return text[start..i];
+                    start = i + 1;
+                }
+            }
+
+            yield return text[start..];
+        }
+
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
         private static IEnumerable<(string? Prefix, string Where, MountTable Table)> AllNamespaces()
         {
@@ -266,24 +360,32 @@ namespace Btrfs.Core
             FileStatus st = file.Status;
             MountEntry? mount = MountTable.Read().For(file);
             string ino = st.Inode.ToString(CultureInfo.InvariantCulture);
-            return Scan((_, open) => open.SameInode(st), new[] { file.Handle.Fd }, places: false, procDir => IsMappedBy(procDir, ino, st, mount));
+            return Scan((_, open) => open.SameInode(st), new[] { file.Handle.Fd }, places: false, procDir => IsMappedBy(procDir, ino, st, mount), out _);
         }
 
         /// <summary>
         /// Processes (this one included, apart from <paramref name="ownDescriptors"/> and its directories, which
         /// write nothing) that use anything on the devices given (a btrfs subvolume's files have a device of
-        /// their own): a file open, a mapping, or their working or root directory there. A mapping is confirmed through map_files (root), else by
-        /// its path being at or below <paramref name="path"/>. Processes whose /proc entries this user cannot
-        /// read are not seen: as root every process is.
+        /// their own): a file open, a mapping, or their working or root directory there (not counted for this
+        /// process and the ones that started it, such as the shell it was started from, which wait for it). A
+        /// mapping is confirmed through map_files (root), else by its path being at or below
+        /// <paramref name="path"/>. <paramref name="unseen"/>: the processes whose descriptors this user may not
+        /// read (as root, none).
         /// </summary>
-        internal static List<FileUser> FindUsersInside(IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount, ICollection<int> ownDescriptors) =>
-            Scan((self, s) => devices.Contains((s.DevMajor, s.DevMinor)) && !(self && s.IsDirectory), ownDescriptors, places: true, procDir => IsMappedInside(procDir, devices, path, mount));
+        internal static List<FileUser> FindUsersInside(IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount, ICollection<int> ownDescriptors, out int unseen) =>
+            Scan((self, s) => devices.Contains((s.DevMajor, s.DevMinor)) && !(self && s.IsDirectory), ownDescriptors, places: true, procDir => IsMappedInside(procDir, devices, path, mount), out unseen);
 
-        /// <summary>The /proc scan: each process whose descriptors (or, with <paramref name="places"/>, working or root directory) <paramref name="uses"/> accepts, else that <paramref name="mapped"/> says maps it.</summary>
-        private static List<FileUser> Scan(Func<bool, FileStatus, bool> uses, ICollection<int> ownDescriptors, bool places, Func<string, bool> mapped)
+        /// <summary>
+        /// The /proc scan: each process whose descriptors (or, with <paramref name="places"/>, working or root
+        /// directory) <paramref name="uses"/> accepts, else that <paramref name="mapped"/> says maps it. A thread
+        /// with a descriptor table or filesystem attributes of its own (kcmp says so) is read too.
+        /// </summary>
+        private static List<FileUser> Scan(Func<bool, FileStatus, bool> uses, ICollection<int> ownDescriptors, bool places, Func<string, bool> mapped, out int unseen)
         {
             int self = Environment.ProcessId;
+            HashSet<int> waiting = places ? Ancestors(self) : new HashSet<int>();
             var users = new List<FileUser>();
+            unseen = 0;
             foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
             {
                 string name = Path.GetFileName(procDir);
@@ -292,17 +394,56 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                bool there = places && (Uses(procDir + "/cwd") || Uses(procDir + "/root")), found = there;
-                foreach (string fdPath in found ? Array.Empty<string>() : EnumerateOrEmpty(procDir + "/fd", directories: false))
+                // The process's own tables, then those of its threads that have their own.
+                var tables = new List<(string Dir, bool Files, bool Fs)> { (procDir, true, true) };
+                foreach (string taskDir in EnumerateOrEmpty(procDir + "/task", directories: true))
                 {
-                    if (pid == self && int.TryParse(Path.GetFileName(fdPath), NumberStyles.None, CultureInfo.InvariantCulture, out int fd) && ownDescriptors.Contains(fd))
+                    if (int.TryParse(Path.GetFileName(taskDir), NumberStyles.None, CultureInfo.InvariantCulture, out int tid) && tid != pid)
+                    {
+                        bool files = !Processes.SharesWithProcess(pid, tid, files: true), fs = places && !Processes.SharesWithProcess(pid, tid, files: false);
+                        if (files || fs)
+                        {
+                            tables.Add((taskDir, files, fs));
+                        }
+                    }
+                }
+
+                bool there = false, found = false;
+                foreach ((string dir, bool files, bool fs) in tables)
+                {
+                    if (fs && places && !waiting.Contains(pid) && (Uses(dir + "/cwd") || Uses(dir + "/root")))
+                    {
+                        there = found = true;
+                        break;
+                    }
+
+                    if (!files)
                     {
                         continue;
                     }
 
-                    if (Uses(fdPath))
+                    if (!CanList(dir + "/fd", out IEnumerable<string> descriptors))
                     {
-                        found = true;
+                        unseen++;
+                        break;
+                    }
+
+                    foreach (string fdPath in descriptors)
+                    {
+                        if (pid == self && int.TryParse(Path.GetFileName(fdPath), NumberStyles.None, CultureInfo.InvariantCulture, out int fd) && ownDescriptors.Contains(fd))
+                        {
+                            continue;
+                        }
+
+                        if (Uses(fdPath))
+                        {
+                            found = true;
+                            break;
+                        }
+                    }
+
+                    if (found)
+                    {
                         break;
                     }
                 }
@@ -320,6 +461,48 @@ namespace Btrfs.Core
             return users;
 
             bool Uses(string link) => FileStatus.OfPath(link, followLinks: true) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+        }
+
+        /// <summary>This process and the ones that started it (parent, grandparent, ... below pid 1).</summary>
+        private static HashSet<int> Ancestors(int pid)
+        {
+            var chain = new HashSet<int>();
+            while (pid > 1 && chain.Add(pid))
+            {
+                try
+                {
+                    // "pid (comm) state ppid ...": the command may hold spaces and parentheses, so after the last ')'.
+                    string stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+                    string[] after = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    pid = int.Parse(after[1], CultureInfo.InvariantCulture);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+                {
+                    break;
+                }
+            }
+
+            return chain;
+        }
+
+        /// <summary>Lists a /proc descriptor directory; false when this user may not (a process that is gone lists as empty).</summary>
+        private static bool CanList(string dir, out IEnumerable<string> entries)
+        {
+            try
+            {
+                entries = Directory.GetFileSystemEntries(dir);
+                return true;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                entries = Array.Empty<string>();
+                return false;
+            }
+            catch (IOException)
+            {
+                entries = Array.Empty<string>();
+                return true;
+            }
         }
 
         private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount)

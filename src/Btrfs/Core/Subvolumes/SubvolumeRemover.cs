@@ -39,7 +39,7 @@ namespace Btrfs.Core
         internal IReadOnlyList<BtrfsSubvolumeInfo> Nested { get; }
 
         /// <summary>Checks that <paramref name="path"/> may be deleted; throws the refusal otherwise. Nothing is changed.</summary>
-        internal static SubvolumeRemover Plan(string path, bool recurse)
+        internal static SubvolumeRemover Plan(string path, bool recurse, bool assumeNotInUse = false)
         {
             if (path.Contains('\0', StringComparison.Ordinal))
             {
@@ -124,7 +124,7 @@ namespace Btrfs.Core
                     }
                 }
 
-                ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd });
+                ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
                 int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
                 if ((nested.Count > 0 || hidden > 0) && !recurse)
                 {
@@ -146,7 +146,7 @@ namespace Btrfs.Core
                         $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
-                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical };
+                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
             }
             catch
             {
@@ -164,7 +164,7 @@ namespace Btrfs.Core
         /// the default or mounted (in any mount namespace this process can read), or holds nested subvolumes
         /// without <paramref name="recurse"/>; an active swapfile in it is refused by the kernel.
         /// </summary>
-        internal static SubvolumeRemover PlanById(string onFileSystem, ulong id, bool recurse)
+        internal static SubvolumeRemover PlanById(string onFileSystem, ulong id, bool recurse, bool assumeNotInUse = false)
         {
             OpenFile fs = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
             try
@@ -191,7 +191,7 @@ namespace Btrfs.Core
                 {
                     // A mount reaches it: by its path, with every check made through its directories.
                     fs.Dispose();
-                    SubvolumeRemover byPath = Plan(reachable, recurse);
+                    SubvolumeRemover byPath = Plan(reachable, recurse, assumeNotInUse);
                     if (byPath.Subvolume.Id != id)
                     {
                         byPath.Dispose();
@@ -295,15 +295,33 @@ namespace Btrfs.Core
         /// working or root directory there. The kernel deletes it anyway, and such a process goes on reading
         /// and writing a deleted subvolume: what it writes (fsync succeeds) is gone when it closes the file.
         /// </summary>
-        private static void ThrowIfUsed(string full, string canonical, IReadOnlySet<(uint Major, uint Minor)> devices, MountEntry? mount, int[] own)
+        private static void ThrowIfUsed(string full, string canonical, IReadOnlySet<(uint Major, uint Minor)> devices, MountEntry? mount, int[] own, bool assumeNotInUse)
         {
-            List<FileUser> users = FileGuards.FindUsersInside(devices, canonical, mount, own);
+            List<FileUser> users = FileGuards.FindUsersInside(devices, canonical, mount, own, out int unseen);
             if (users.Count > 0)
             {
                 string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5))) + (users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty);
                 throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first");
             }
+
+            if (FileGuards.KernelUseInside(devices) is string kernel)
+            {
+                throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost");
+            }
+
+            if (unseen > 0 && !assumeNotInUse)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InUseUnknown,
+                    Errno.EACCES,
+                    "/proc",
+                    full,
+                    $"Cannot delete the subvolume '{full}': it cannot be proven that no process uses it: {unseen} process(es) of other users cannot be seen by this user in /proc, and the kernel would delete it under any of them that has a file open there (their later writes would be lost). Run as root, or add -AssumeNotInUse if you know that nothing uses it. Nothing was deleted.");
+            }
         }
+
+        /// <summary>Deleted even where some processes cannot be seen (not root).</summary>
+        private bool AssumeNotInUse { get; init; }
 
         /// <summary>The device numbers of the subvolume and the nested ones a path reaches (planned by path only).</summary>
         private IReadOnlySet<(uint Major, uint Minor)>? Devices { get; init; }
@@ -382,7 +400,7 @@ namespace Btrfs.Core
             // Again just before anything goes: a confirmation prompt may have waited for minutes.
             if (root is not null && Devices is not null && Canonical is not null)
             {
-                ThrowIfUsed(Label, Canonical, Devices, MountTable.Read().For(root), new[] { parent.Handle.Fd, root.Handle.Fd });
+                ThrowIfUsed(Label, Canonical, Devices, MountTable.Read().For(root), new[] { parent.Handle.Fd, root.Handle.Fd }, AssumeNotInUse);
             }
 
             var order = new List<BtrfsSubvolumeInfo>(Nested);
