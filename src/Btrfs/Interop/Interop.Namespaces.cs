@@ -11,6 +11,12 @@ namespace Btrfs.Interop
         /// <summary>The filesystem attributes: root, working directory, umask (sched.h).</summary>
         internal const int CLONE_FS = 0x00000200;
 
+        /// <summary>nsfs (include/uapi/linux/magic.h): namespace files, /proc/PID/ns/* and bind mounts of them.</summary>
+        internal const long NSFS_MAGIC = 0x6e736673;
+
+        /// <summary>_IO(0xb7, 0x3): the type of a namespace file (a CLONE_NEW* value).</summary>
+        internal const uint NS_GET_NSTYPE = 0xb703;
+
         [LibraryImport(Name, EntryPoint = "setns", SetLastError = true)]
         internal static partial int SetNamespace(SafeFileDescriptor fd, int nstype);
 

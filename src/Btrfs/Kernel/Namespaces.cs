@@ -1,63 +1,63 @@
 namespace Btrfs.Kernel
 {
     using System;
+    using System.Collections.Generic;
+    using System.IO;
     using System.Text;
     using System.Threading;
     using Btrfs.Core;
     using Btrfs.Interop;
 
-    /// <summary>Mount namespaces: reading another one's mount table without running anything in it.</summary>
+    /// <summary>What was seen inside a mount namespace: its mount table, the paths asked about, and the mount namespaces kept (pinned) at paths in it.</summary>
+    internal sealed record NamespaceView(string Table, IReadOnlyDictionary<string, FileStatus?> Resolved, IReadOnlyList<(string Path, ulong Id, SafeFileDescriptor Namespace)> Kept);
+
+    /// <summary>Mount namespaces: reading another one without running anything in it.</summary>
     internal static class Namespaces
     {
         /// <summary>
-        /// The mount table of the mount namespace of <paramref name="nsFile"/> (an nsfs file: /proc/PID/ns/mnt,
-        /// or a bind mount of one), as the kernel writes it for that namespace's root; null when it cannot be
-        /// read (not root: entering a namespace needs CAP_SYS_ADMIN). Nothing of that namespace is run or
-        /// looked up: a thread of this process of its own unshares its filesystem attributes, enters the
-        /// namespace, and opens mountinfo relative to its /proc directory opened before; the thread then ends,
-        /// and with it that view. This process and its other threads stay where they are.
+        /// Opens a mount namespace's file (/proc/PID/ns/mnt, or a bind mount of one) without waiting on whatever
+        /// the path leads to (O_NONBLOCK: a FIFO put there does not block), and only if it is one: an nsfs file
+        /// of a mount namespace, with the inode number <paramref name="id"/> when given (the N of "mnt:[N]").
         /// </summary>
-        internal static string? ReadMountTableOf(string nsFile)
+        internal static unsafe SafeFileDescriptor? OpenMountNamespace(string path, ulong? id = null)
         {
-            string? table = null;
+            SafeFileDescriptor fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+            if (!fd.IsInvalid
+                && Libc.FStatFs(fd, out Libc.StatFs fs) == 0 && fs.Type == Libc.NSFS_MAGIC
+                && Libc.Ioctl(fd, Libc.NS_GET_NSTYPE, null) == Libc.CLONE_NEWNS
+                && (id is null || (FileStatus.Of(fd) is FileStatus st && st.Inode == id)))
+            {
+                return fd;
+            }
+
+            fd.Dispose();
+            return null;
+        }
+
+        /// <summary>
+        /// Enters the mount namespace <paramref name="ns"/> on a thread of this process of its own (unshare
+        /// CLONE_FS, setns; this process and its other threads stay where they are, and nothing of that namespace
+        /// is run) and reads there: the mount table as the kernel writes it for that namespace's root (opened
+        /// relative to the thread's /proc directory opened before, so no path of that namespace is looked up for
+        /// it), then what <paramref name="wanted"/> asks of that table: paths to look up there (following links
+        /// within that namespace) and paths of namespace files kept there, opened as
+        /// <see cref="OpenMountNamespace"/> does. Null when it cannot be entered (not root: CAP_SYS_ADMIN) or
+        /// takes longer than <paramref name="timeout"/>.
+        /// </summary>
+        internal static NamespaceView? ReadInside(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted, TimeSpan timeout)
+        {
+            NamespaceView? view = null;
             var reader = new Thread(
                 () =>
                 {
-                    using SafeFileDescriptor ns = Libc.Open(nsFile, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-                    using SafeFileDescriptor self = Libc.Open("/proc/thread-self", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-                    if (ns.IsInvalid || self.IsInvalid || Libc.Unshare(Libc.CLONE_FS) != 0 || Libc.SetNamespace(ns, Libc.CLONE_NEWNS) != 0)
-                    {
-                        return;
-                    }
-
-                    using SafeFileDescriptor info = Libc.OpenAt(self, "mountinfo", Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
-                    if (info.IsInvalid)
-                    {
-                        return;
-                    }
-
-                    var text = new StringBuilder();
-                    byte[] buffer = new byte[1 << 16];
-                    long at = 0;
                     try
                     {
-                        while (true)
-                        {
-                            int n = Files.ReadFullyAt(info, buffer, at, nsFile);
-                            text.Append(Encoding.UTF8.GetString(buffer, 0, n));
-                            at += n;
-                            if (n < buffer.Length)
-                            {
-                                break;
-                            }
-                        }
+                        view = Read(ns, wanted);
                     }
-                    catch (FileOperationException)
+                    catch (Exception ex) when (ex is ObjectDisposedException or IOException or UnauthorizedAccessException or FileOperationException)
                     {
-                        return;
+                        // Given up on meanwhile (the caller's descriptor closed), or the namespace went away.
                     }
-
-                    table = text.ToString();
                 },
                 maxStackSize: 256 * 1024)
             {
@@ -65,8 +65,61 @@ namespace Btrfs.Kernel
                 Name = "Btrfs mount namespace reader",
             };
             reader.Start();
-            reader.Join();
-            return table;
+            return reader.Join(timeout) ? view : null;
+        }
+
+        private static NamespaceView? Read(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted)
+        {
+            using SafeFileDescriptor self = Libc.Open("/proc/thread-self", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (self.IsInvalid || Libc.Unshare(Libc.CLONE_FS) != 0 || Libc.SetNamespace(ns, Libc.CLONE_NEWNS) != 0)
+            {
+                return null;
+            }
+
+            using SafeFileDescriptor info = Libc.OpenAt(self, "mountinfo", Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
+            if (info.IsInvalid)
+            {
+                return null;
+            }
+
+            // All the bytes first, decoded once (a character split between two reads would not survive).
+            using var bytes = new MemoryStream();
+            byte[] buffer = new byte[1 << 16];
+            try
+            {
+                while (true)
+                {
+                    int n = Files.ReadFullyAt(info, buffer, bytes.Length, "mountinfo");
+                    bytes.Write(buffer, 0, n);
+                    if (n < buffer.Length)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
+
+            string table = Encoding.UTF8.GetString(bytes.GetBuffer(), 0, (int)bytes.Length);
+            (IReadOnlyList<string> look, IReadOnlyList<(string Path, ulong Id)> kept) = wanted(table);
+            var resolved = new Dictionary<string, FileStatus?>(StringComparer.Ordinal);
+            foreach (string path in look)
+            {
+                resolved[path] = FileStatus.OfPath(path, followLinks: true);
+            }
+
+            var namespaces = new List<(string, ulong, SafeFileDescriptor)>();
+            foreach ((string path, ulong id) in kept)
+            {
+                if (OpenMountNamespace(path, id) is SafeFileDescriptor fd)
+                {
+                    namespaces.Add((path, id, fd));
+                }
+            }
+
+            return new NamespaceView(table, resolved, namespaces);
         }
     }
 }

@@ -703,6 +703,52 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void NamespacesNoProcessIsInAreReadFromInsideAndAFifoInTheirPlaceDoesNotHang()
+        {
+            // Before: such namespaces were read by running nsenter and the namespace's own cat (which its root
+            // could replace, and which could keep the check waiting forever); an overlay in one was skipped, and
+            // one kept inside another was never read.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("ov"));
+            Shell.Run("btrfs", "subvolume", "create", P("nest"));
+            Directory.CreateDirectory(P("ov/u"));
+            Directory.CreateDirectory(P("ov/w"));
+            string pin = fs.NewDirectory(TestFs.Btrfs, "pin-a"), pinB = fs.NewDirectory(TestFs.Btrfs, "pin-b");
+            string low = fs.NewDirectory(TestFs.Btrfs, "pin-low"), merged = fs.NewDirectory(TestFs.Btrfs, "pin-merged"), target = fs.NewDirectory(TestFs.Btrfs, "pin-target");
+            string a = Path.Combine(pin, "a"), b = Path.Combine(pinB, "b");
+            Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}' && touch '{a}'");
+            try
+            {
+                string inB = $"mount --bind '{P("nest")}' '{target}'";
+                string inA = $"mount -t overlay none -o lowerdir={low},upperdir={P("ov/u")},workdir={P("ov/w")} '{merged}' && mount -t tmpfs t '{pinB}' && touch '{b}' && unshare --mount='{b}' --propagation private sh -c \"{inB}\"";
+                Shell.Run("unshare", $"--mount={a}", "--propagation", "private", "sh", "-c", inA);
+                string before = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+                PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $o, $n -Confirm:$false", ("o", P("ov")), ("n", P("nest")));
+                Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
+                Assert.Contains($"the overlay mounted at '{merged}' in another mount namespace (one no process is in, kept at '{a}') has its layer '{P("ov/u")}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains($"(one no process is in, kept at '{b}' inside one no process is in, kept at '{a}'), where '{target}' shows it", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
+
+                // A FIFO where the namespace's file was (a mount over it): the check does not wait on it.
+                Shell.Run("sh", "-c", $"mount -t tmpfs t '{pin}' && mkfifo '{a}'");
+                try
+                {
+                    var run = System.Threading.Tasks.Task.Run(() => Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $o -WhatIf", ("o", P("ov"))));
+                    Assert.True(run.Wait(TimeSpan.FromSeconds(60)), "the check waited on a FIFO in place of a namespace file");
+                }
+                finally
+                {
+                    Shell.Run("umount", pin);
+                }
+            }
+            finally
+            {
+                Shell.Run("sh", "-c", $"umount '{a}'; umount '{pin}'");
+            }
+        }
+
+        [SkippableFact]
         public void ASubvolumeInUseInAnotherMountNamespaceIsNotDeleted()
         {
             // Before: only this process's mount table was read, so a subvolume a container (or any process

@@ -6,6 +6,7 @@ namespace Btrfs.Core
     using System.IO;
     using System.Linq;
     using System.Text;
+    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>One line of /proc/self/mountinfo (proc(5)).</summary>
@@ -44,6 +45,43 @@ namespace Btrfs.Core
 
         internal bool HasOption(string name) => Option(name) is not null;
 
+        /// <summary>An overlay's layer directories from its super options (lowerdir, ':'-separated, upperdir, workdir, lowerdir+, datadir+), as given when it was mounted; none for other mounts.</summary>
+        internal IEnumerable<string> OverlayLayers()
+        {
+            if (FileSystemType != "overlay")
+            {
+                yield break;
+            }
+
+            foreach (string option in SuperOptions.Split(','))
+            {
+                int eq = option.IndexOf('=', StringComparison.Ordinal);
+                string key = eq < 0 ? option : option[..eq];
+                if (key is "lowerdir" or "lowerdir+" or "upperdir" or "workdir" or "datadir+")
+                {
+                    int start = 0;
+                    string value = option[(eq + 1)..];
+                    for (int i = 0; i <= value.Length; i++)
+                    {
+                        if (i < value.Length && value[i] == '\\')
+                        {
+                            i++;
+                        }
+                        else if (i == value.Length || value[i] == ':')
+                        {
+                            // mountinfo writes a space, tab, newline, backslash or comma in octal (\040); a ':' in a layer as "\:".
+                            string dir = value[start..Math.Min(i, value.Length)];
+                            start = i + 1;
+                            if (dir.Length > 0)
+                            {
+                                yield return MountTable.Unescape(dir.Replace("\\:", ":", StringComparison.Ordinal));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         /// <summary>The compression mount option ("compress=zstd:3", "compress-force=lzo"), or null.</summary>
         internal string? CompressOption =>
             Option("compress-force") is string f ? "compress-force" + (f.Length > 0 ? "=" + f : string.Empty)
@@ -51,12 +89,28 @@ namespace Btrfs.Core
             : null;
     }
 
+    /// <summary>
+    /// Another mount namespace's table: how to name it, the prefix that reaches its paths from here
+    /// (/proc/PID/root; null when it was read from inside), and for one read from inside what its overlay
+    /// layers resolved to there.
+    /// </summary>
+    internal sealed record ForeignMountTable(string Name, string? Prefix, MountTable Table, IReadOnlyDictionary<string, FileStatus?>? Resolved);
+
     /// <summary>A snapshot of /proc/self/mountinfo.</summary>
     internal sealed class MountTable
     {
         private readonly List<MountEntry> entries;
 
-        private MountTable(List<MountEntry> entries) => this.entries = entries;
+        private readonly Dictionary<ulong, MountEntry> byId = new();
+
+        private MountTable(List<MountEntry> entries)
+        {
+            this.entries = entries;
+            foreach (MountEntry e in entries)
+            {
+                byId.TryAdd(e.MountId, e);
+            }
+        }
 
         internal IReadOnlyList<MountEntry> Entries => entries;
 
@@ -93,21 +147,27 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The mount tables of the other mount namespaces (containers, unshare, systemd's private mounts), each
-        /// with how to name it and the prefix that reaches its paths from here (/proc/PID/root; null when none
-        /// does). A table is read per namespace through a process whose root is "/" (a chrooted process shows
-        /// only the mounts below its root). As root, a namespace whose processes are all chrooted, and one no
-        /// process is in (kept by a bind mount of its nsfs file, as snapd and `unshare --mount=FILE` do), are
-        /// read by a thread of this process that enters the namespace (setns; nothing of that namespace is run). Where the namespace cannot be told (another user's process: its
-        /// /proc/PID/ns/mnt is closed to this user, its mountinfo is not), each such table is read, identical
-        /// tables once.
+        /// with how to name it and the prefix that reaches its paths from here (/proc/PID/root), or, for one read
+        /// from inside, what its overlay layers resolve to there. A table is read per namespace through a process
+        /// whose root is "/" (a chrooted process shows only the mounts below its root). As root, a namespace whose
+        /// processes are all chrooted, and one no process is in (kept by a bind mount of its nsfs file, as snapd
+        /// and `unshare --mount=FILE` do; also one kept inside such a namespace), are read from inside by a thread
+        /// of this process that enters it (nothing of it is run; at most 256 such). Where the namespace cannot be
+        /// told (another user's process: its /proc/PID/ns/mnt is closed to this user, its mountinfo is not), each
+        /// such table is read, identical tables once.
         /// </summary>
-        internal static List<(string Name, string? Prefix, MountTable Table)> OtherNamespaces()
+        internal static List<ForeignMountTable> OtherNamespaces()
         {
-            var tables = new List<(string, string?, MountTable)>();
+            var tables = new List<ForeignMountTable>();
             string? own = Link("self", "ns/mnt");
-            var settled = new HashSet<string>(StringComparer.Ordinal); // namespaces read through a process rooted at "/"
+            var settled = new HashSet<string>(StringComparer.Ordinal); // namespaces read (or on their way)
             var chrooted = new Dictionary<string, (int Pid, string Command)>(StringComparer.Ordinal);
             var texts = new HashSet<string>(StringComparer.Ordinal) { File.ReadAllText("/proc/self/mountinfo") };
+            if (own is not null)
+            {
+                settled.Add(own);
+            }
+
             foreach (string dir in Directory.EnumerateDirectories("/proc"))
             {
                 string name = Path.GetFileName(dir);
@@ -117,7 +177,7 @@ namespace Btrfs.Core
                 }
 
                 string? ns = Link(name, "ns/mnt");
-                if (ns is not null && (ns == own || settled.Contains(ns)))
+                if (ns is not null && settled.Contains(ns))
                 {
                     continue;
                 }
@@ -139,7 +199,7 @@ namespace Btrfs.Core
 
                     if (texts.Add(text))
                     {
-                        tables.Add(($"that of process {pid}, {command}", $"/proc/{name}/root", Parse(text)));
+                        tables.Add(new ForeignMountTable($"that of process {pid}, {command}", $"/proc/{name}/root", Parse(text), null));
                     }
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -148,37 +208,84 @@ namespace Btrfs.Core
                 }
             }
 
+            // From inside: the namespaces whose processes are all chrooted, those kept at a path in a table read so
+            // far, and (breadth first) those kept inside the ones read from inside.
+            var inside = new Queue<(SafeFileDescriptor Namespace, string Name)>();
             foreach ((string ns, (int pid, string command)) in chrooted)
             {
-                if (!settled.Contains(ns) && Namespaces.ReadMountTableOf($"/proc/{pid}/ns/mnt") is string text && texts.Add(text))
+                if (!settled.Contains(ns) && Namespaces.OpenMountNamespace($"/proc/{pid}/ns/mnt") is SafeFileDescriptor fd)
                 {
-                    tables.Add(($"that of process {pid}, {command}, chrooted", null, Parse(text)));
+                    settled.Add(ns);
+                    inside.Enqueue((fd, $"that of process {pid}, {command}, chrooted"));
                 }
-
-                settled.Add(ns);
             }
 
-            // Namespaces kept by a bind mount of their nsfs file, seen in the tables read so far.
-            if (own is not null)
+            var readable = new List<(string Prefix, MountTable Table)> { (string.Empty, Read()) };
+            readable.AddRange(tables.Select(t => (t.Prefix!, t.Table)));
+            foreach ((string prefix, MountTable table) in readable)
             {
-                settled.Add(own);
-            }
-
-            var pinned = new List<(string Prefix, MountTable Table)> { (string.Empty, Read()) };
-            pinned.AddRange(tables.Where(t => t.Item2 is not null).Select(t => (t.Item2!, t.Item3)));
-            foreach ((string prefix, MountTable table) in pinned)
-            {
-                foreach (MountEntry e in table.Entries)
+                foreach ((string at, ulong id) in table.KeptNamespaces())
                 {
-                    if (e.FileSystemType == "nsfs" && e.Root.StartsWith("mnt:[", StringComparison.Ordinal) && settled.Add(e.Root)
-                        && Namespaces.ReadMountTableOf(prefix + e.MountPoint) is string text && texts.Add(text))
+                    if (settled.Add($"mnt:[{id}]") && Namespaces.OpenMountNamespace(prefix + at, id) is SafeFileDescriptor fd)
                     {
-                        tables.Add(($"one no process is in, kept at '{e.MountPoint}'", null, Parse(text)));
+                        inside.Enqueue((fd, $"one no process is in, kept at '{at}'"));
+                    }
+                }
+            }
+
+            for (int n = 0; inside.Count > 0; n++)
+            {
+                (SafeFileDescriptor fd, string name) = inside.Dequeue();
+                using (fd)
+                {
+                    NamespaceView? view = n < 256 ? Namespaces.ReadInside(fd, Wanted, TimeSpan.FromSeconds(10)) : null;
+                    if (view is null)
+                    {
+                        continue;
+                    }
+
+                    if (texts.Add(view.Table))
+                    {
+                        tables.Add(new ForeignMountTable(name, null, Parse(view.Table), view.Resolved));
+                    }
+
+                    foreach ((string at, ulong id, SafeFileDescriptor kept) in view.Kept)
+                    {
+                        if (settled.Add($"mnt:[{id}]"))
+                        {
+                            inside.Enqueue((kept, $"one no process is in, kept at '{at}' inside {name}"));
+                        }
+                        else
+                        {
+                            kept.Dispose();
+                        }
                     }
                 }
             }
 
             return tables;
+
+            static (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept) Wanted(string text)
+            {
+                MountTable table = Parse(text);
+                return (table.Entries.SelectMany(e => e.OverlayLayers()).ToList(), table.KeptNamespaces());
+            }
+        }
+
+        /// <summary>The mount namespaces kept at a path in this table (bind mounts of nsfs files "mnt:[N]"): the mount point and N.</summary>
+        internal List<(string Path, ulong Id)> KeptNamespaces()
+        {
+            var kept = new List<(string, ulong)>();
+            foreach (MountEntry e in entries)
+            {
+                if (e.FileSystemType == "nsfs" && e.Root.StartsWith("mnt:[", StringComparison.Ordinal) && e.Root.EndsWith(']')
+                    && ulong.TryParse(e.Root[5..^1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong id))
+                {
+                    kept.Add((e.MountPoint, id));
+                }
+            }
+
+            return kept;
         }
 
         /// <summary>
@@ -225,7 +332,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The mount with this id (statx stx_mnt_id), or null.</summary>
-        internal MountEntry? ById(ulong mountId) => entries.Find(e => e.MountId == mountId);
+        internal MountEntry? ById(ulong mountId) => byId.TryGetValue(mountId, out MountEntry? e) ? e : null;
 
         /// <summary>The mount an open file lives on.</summary>
         internal MountEntry? For(OpenFile file) => file.Status.MountId != 0 ? ById(file.Status.MountId) : null;

@@ -4,6 +4,7 @@ namespace Btrfs.Core
     using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
+    using System.Linq;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -173,7 +174,7 @@ namespace Btrfs.Core
                 fromTop = own.Root.TrimEnd('/') + (own.MountPoint == "/" ? seen : seen[own.MountPoint.Length..]);
             }
 
-            foreach ((string? prefix, string where, MountTable table) in AllNamespaces())
+            foreach ((string? prefix, string where, MountTable table, _) in AllNamespaces())
             {
                 foreach (MountEntry e in table.Entries)
                 {
@@ -214,18 +215,15 @@ namespace Btrfs.Core
                 }
             }
 
-            foreach ((string? prefix, string where, MountTable table) in AllNamespaces())
+            foreach ((string? prefix, string where, MountTable table, IReadOnlyDictionary<string, FileStatus?>? resolved) in AllNamespaces())
             {
                 foreach (MountEntry e in table.Entries)
                 {
-                    if (e.FileSystemType != "overlay" || prefix is null)
+                    foreach (string layer in e.OverlayLayers().Where(l => l.StartsWith('/')))
                     {
-                        continue;
-                    }
-
-                    foreach (string layer in OverlayLayers(e.SuperOptions))
-                    {
-                        if (FileStatus.OfPath(prefix + layer, followLinks: true) is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
+                        // Looked up through the namespace's process, or as it was looked up from inside it.
+                        FileStatus? layerStatus = prefix is not null ? FileStatus.OfPath(prefix + layer, followLinks: true) : resolved?.GetValueOrDefault(layer);
+                        if (layerStatus is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
                         {
                             return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
                         }
@@ -252,53 +250,13 @@ namespace Btrfs.Core
             return null;
         }
 
-        /// <summary>The directories of an overlay's super options: lowerdir (':'-separated), upperdir, workdir, and the lowerdir+ / datadir+ kinds.</summary>
-        private static IEnumerable<string> OverlayLayers(string options)
-        {
-            foreach (string option in options.Split(','))
-            {
-                int eq = option.IndexOf('=', StringComparison.Ordinal);
-                string key = eq < 0 ? option : option[..eq];
-                if (key is "lowerdir" or "lowerdir+" or "upperdir" or "workdir" or "datadir+")
-                {
-                    foreach (string dir in SplitUnescaped(option[(eq + 1)..], ':'))
-                    {
-                        if (dir.Length > 0)
-                        {
-                            // mountinfo writes a space, tab, newline, backslash or comma in octal (\040); a ':' in a layer as "\:".
-                            yield return MountTable.Unescape(dir.Replace("\\:", ":", StringComparison.Ordinal));
-                        }
-                    }
-                }
-            }
-        }
-
-        private static IEnumerable<string> SplitUnescaped(string text, char separator)
-        {
-            int start = 0;
-            for (int i = 0; i < text.Length; i++)
-            {
-                if (text[i] == '\\')
-                {
-                    i++;
-                }
-                else if (text[i] == separator)
-                {
-                    yield return text[start..i];
-                    start = i + 1;
-                }
-            }
-
-            yield return text[start..];
-        }
-
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
-        private static IEnumerable<(string? Prefix, string Where, MountTable Table)> AllNamespaces()
+        private static IEnumerable<(string? Prefix, string Where, MountTable Table, IReadOnlyDictionary<string, FileStatus?>? Resolved)> AllNamespaces()
         {
-            yield return (string.Empty, string.Empty, MountTable.Read());
-            foreach ((string name, string? prefix, MountTable table) in MountTable.OtherNamespaces())
+            yield return (string.Empty, string.Empty, MountTable.Read(), null);
+            foreach (ForeignMountTable other in MountTable.OtherNamespaces())
             {
-                yield return (prefix, $" in another mount namespace ({name})", table);
+                yield return (other.Prefix, $" in another mount namespace ({other.Name})", other.Table, other.Resolved);
             }
         }
 
@@ -424,7 +382,7 @@ namespace Btrfs.Core
 
                     if (!CanList(dir + "/fd", out IEnumerable<string> descriptors))
                     {
-                        unseen++;
+                        unseen += IsKernelThread(procDir) ? 0 : 1; // a kernel thread opens no files of users
                         break;
                     }
 
@@ -461,6 +419,21 @@ namespace Btrfs.Core
             return users;
 
             bool Uses(string link) => FileStatus.OfPath(link, followLinks: true) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+        }
+
+        /// <summary>Whether the process is a kernel thread (PF_KTHREAD in the flags of /proc/PID/stat, which anyone may read).</summary>
+        private static bool IsKernelThread(string procDir)
+        {
+            try
+            {
+                string stat = File.ReadAllText(procDir + "/stat");
+                string[] after = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return (uint.Parse(after[6], CultureInfo.InvariantCulture) & 0x00200000) != 0;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+            {
+                return false;
+            }
         }
 
         /// <summary>This process and the ones that started it (parent, grandparent, ... below pid 1).</summary>

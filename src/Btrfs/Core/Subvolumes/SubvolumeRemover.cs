@@ -279,7 +279,7 @@ namespace Btrfs.Core
                 return null;
             }
 
-            foreach ((string name, _, MountTable table) in MountTable.OtherNamespaces())
+            foreach ((string name, _, MountTable table, _) in MountTable.OtherNamespaces())
             {
                 if (table.Showing(own.Major, own.Minor, topLevelPath) is string at)
                 {
