@@ -5,6 +5,9 @@ namespace Btrfs.Interop
     /// <summary>setns(2) and unshare(2), for reading another mount namespace's mount table from a thread of this process.</summary>
     internal static partial class Libc
     {
+        /// <summary>O_PATH: a descriptor that only names the file (nothing of it is opened: no device is opened, no FIFO waited on).</summary>
+        internal const int O_PATH = 0x200000;
+
         /// <summary>The mount namespace (sched.h).</summary>
         internal const int CLONE_NEWNS = 0x00020000;
 

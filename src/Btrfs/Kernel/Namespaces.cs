@@ -15,17 +15,25 @@ namespace Btrfs.Kernel
     internal static class Namespaces
     {
         /// <summary>
-        /// Opens a mount namespace's file (/proc/PID/ns/mnt, or a bind mount of one) without waiting on whatever
-        /// the path leads to (O_NONBLOCK: a FIFO put there does not block), and only if it is one: an nsfs file
-        /// of a mount namespace, with the inode number <paramref name="id"/> when given (the N of "mnt:[N]").
+        /// Opens a mount namespace's file (/proc/PID/ns/mnt, or a bind mount of one), and only if it is one: the
+        /// path is first only named (O_PATH, not following a final link: nothing is opened, no device, no FIFO)
+        /// and proven an nsfs file with the inode number <paramref name="id"/> when given (the N of "mnt:[N]"),
+        /// then that very inode is opened for reading (through /proc/self/fd) and proven a mount namespace.
+        /// <paramref name="followLink"/>: the path is a process's own link (/proc/PID/ns/mnt) and is followed.
         /// </summary>
-        internal static unsafe SafeFileDescriptor? OpenMountNamespace(string path, ulong? id = null)
+        internal static unsafe SafeFileDescriptor? OpenMountNamespace(string path, ulong? id = null, bool followLink = false)
         {
-            SafeFileDescriptor fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+            using SafeFileDescriptor named = Libc.Open(path, Libc.O_PATH | (followLink ? 0 : Libc.O_NOFOLLOW) | Libc.O_CLOEXEC, 0);
+            if (named.IsInvalid || Libc.FStatFs(named, out Libc.StatFs fs) != 0 || fs.Type != Libc.NSFS_MAGIC
+                || FileStatus.Of(named) is not FileStatus st || (id is not null && st.Inode != id))
+            {
+                return null;
+            }
+
+            SafeFileDescriptor fd = Libc.Open("/proc/self/fd/" + named.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
             if (!fd.IsInvalid
-                && Libc.FStatFs(fd, out Libc.StatFs fs) == 0 && fs.Type == Libc.NSFS_MAGIC
                 && Libc.Ioctl(fd, Libc.NS_GET_NSTYPE, null) == Libc.CLONE_NEWNS
-                && (id is null || (FileStatus.Of(fd) is FileStatus st && st.Inode == id)))
+                && FileStatus.Of(fd) is FileStatus opened && opened.SameInode(st))
             {
                 return fd;
             }
@@ -42,9 +50,10 @@ namespace Btrfs.Kernel
         /// it), then what <paramref name="wanted"/> asks of that table: paths to look up there (following links
         /// within that namespace) and paths of namespace files kept there, opened as
         /// <see cref="OpenMountNamespace"/> does. Null when it cannot be entered (not root: CAP_SYS_ADMIN) or
-        /// takes longer than <paramref name="timeout"/>.
+        /// takes longer than <paramref name="timeout"/> (<paramref name="timedOut"/>: a mount there that does not
+        /// answer; the thread is left waiting in the kernel).
         /// </summary>
-        internal static NamespaceView? ReadInside(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted, TimeSpan timeout)
+        internal static NamespaceView? ReadInside(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted, TimeSpan timeout, out bool timedOut)
         {
             NamespaceView? view = null;
             var reader = new Thread(
@@ -65,7 +74,8 @@ namespace Btrfs.Kernel
                 Name = "Btrfs mount namespace reader",
             };
             reader.Start();
-            return reader.Join(timeout) ? view : null;
+            timedOut = !reader.Join(timeout);
+            return timedOut ? null : view;
         }
 
         private static NamespaceView? Read(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted)

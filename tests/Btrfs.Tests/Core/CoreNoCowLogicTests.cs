@@ -30,6 +30,15 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void MountInfoPathsKeepCharactersBeyondTheBasicPlaneNextToOctalEscapes()
+        {
+            // Before: each char was re-encoded alone, so a character beyond U+FFFF (two chars) became U+FFFD
+            // whenever the path also held an escape, and a bind mount of such a path was not matched.
+            Assert.Equal("/a b\U0001F600/f", MountTable.Unescape("/a\\040b\U0001F600/f"));
+            Assert.Equal("/x\ny", MountTable.Unescape("/x\\012y"));
+        }
+
+        [Fact]
         public void CompressForceIsNamedAsSuch()
         {
             MountEntry e = MountTable.Parse("1 0 0:1 / /m rw - btrfs /dev/x rw,compress-force=zstd:1\n").ById(1)!;

@@ -243,6 +243,49 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AMountNamespaceThatCannotBeReadInTimeKeepsTheFileUnlessAssumed()
+        {
+            // Before: a namespace no process is in, with a mount that does not answer (a FUSE mount whose daemon
+            // never replies) under an overlay's layer, was skipped after the look-ups timed out, so a bind mount
+            // of the file there went unseen and the file was replaced under it.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "hung-ns");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 1, 1 << 20, 1 << 20, fsyncEach: false);
+            string t = fs.NewDirectory(TestFs.Btrfs, "hung-ns-t"), pin = fs.NewDirectory(TestFs.Btrfs, "hung-ns-pin");
+            string ns = Path.Combine(pin, "ns");
+            foreach (string d in new[] { "l", "u", "w", "o" })
+            {
+                Directory.CreateDirectory(Path.Combine(t, d));
+            }
+
+            File.WriteAllBytes(Path.Combine(t, "bf"), Array.Empty<byte>());
+            Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}' && touch '{ns}'");
+            Shell.Run("unshare", $"--mount={ns}", "--propagation", "private", "sh", "-c", $"mount -t overlay ov -o lowerdir={t}/l,upperdir={t}/u,workdir={t}/w '{t}/o' && mount --bind '{file}' '{t}/bf'");
+
+            // The daemon side: /dev/fuse opened here, the mount made in the kept namespace by a child that enters
+            // it, and never an answer.
+            const string Fuse = "import ctypes,os,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nfd=os.open('/dev/fuse',os.O_RDWR)\npid=os.fork()\nif pid==0:\n  n=os.open(sys.argv[1],os.O_RDONLY)\n  if libc.setns(n,0x20000)!=0: os._exit(2)\n  r=libc.mount(b'none',sys.argv[2].encode(),b'fuse',0,('fd=%d,rootmode=40000,user_id=0,group_id=0'%fd).encode())\n  os._exit(0 if r==0 else 3)\n_,st=os.waitpid(pid,0)\nprint('ready' if st==0 else 'failed %d'%st,flush=True)\nsys.stdin.read()";
+            FileFacts before = FileFacts.Of(file);
+            string[] listing = FileFacts.Listing(dir);
+            try
+            {
+                using ChildProcess daemon = ChildProcess.Start("python3", "-c", Fuse, ns, Path.Combine(t, "l"));
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file));
+                Assert.Equal(new[] { "InUseUnknown" }, r.ErrorIds);
+                Assert.Contains("did not answer within 10 s", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("-AssumeNotInUse", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+                Assert.Equal(before, FileFacts.Of(file));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+            }
+            finally
+            {
+                Shell.Run("sh", "-c", $"umount '{ns}'; umount '{pin}'");
+            }
+        }
+
+        [SkippableFact]
         public void AFileBindMountedHereOrInAnotherMountNamespaceIsNeverReplaced()
         {
             // Before: a bind mount holds no open file, so the lease was granted and each of the four replaced

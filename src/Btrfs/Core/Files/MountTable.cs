@@ -156,8 +156,10 @@ namespace Btrfs.Core
         /// told (another user's process: its /proc/PID/ns/mnt is closed to this user, its mountinfo is not), each
         /// such table is read, identical tables once.
         /// </summary>
-        internal static List<ForeignMountTable> OtherNamespaces()
+        internal static List<ForeignMountTable> OtherNamespaces(out List<string> unreadable)
         {
+            unreadable = new List<string>();
+            TimeSpan bound = TimeSpan.FromSeconds(10);
             var tables = new List<ForeignMountTable>();
             string? own = Link("self", "ns/mnt");
             var settled = new HashSet<string>(StringComparer.Ordinal); // namespaces read (or on their way)
@@ -213,7 +215,7 @@ namespace Btrfs.Core
             var inside = new Queue<(SafeFileDescriptor Namespace, string Name)>();
             foreach ((string ns, (int pid, string command)) in chrooted)
             {
-                if (!settled.Contains(ns) && Namespaces.OpenMountNamespace($"/proc/{pid}/ns/mnt") is SafeFileDescriptor fd)
+                if (!settled.Contains(ns) && Bounded.Run(() => Namespaces.OpenMountNamespace($"/proc/{pid}/ns/mnt", followLink: true), bound, out _) is SafeFileDescriptor fd)
                 {
                     settled.Add(ns);
                     inside.Enqueue((fd, $"that of process {pid}, {command}, chrooted"));
@@ -226,9 +228,20 @@ namespace Btrfs.Core
             {
                 foreach ((string at, ulong id) in table.KeptNamespaces())
                 {
-                    if (settled.Add($"mnt:[{id}]") && Namespaces.OpenMountNamespace(prefix + at, id) is SafeFileDescriptor fd)
+                    if (!settled.Add($"mnt:[{id}]"))
+                    {
+                        continue;
+                    }
+
+                    // The path is looked up in this process (through /proc/PID/root for another namespace): bounded.
+                    SafeFileDescriptor? fd = Bounded.Run(() => Namespaces.OpenMountNamespace(prefix + at, id), bound, out bool slow);
+                    if (fd is not null)
                     {
                         inside.Enqueue((fd, $"one no process is in, kept at '{at}'"));
+                    }
+                    else if (slow)
+                    {
+                        unreadable.Add($"one kept at '{at}', whose path did not answer within {bound.TotalSeconds} s");
                     }
                 }
             }
@@ -238,9 +251,20 @@ namespace Btrfs.Core
                 (SafeFileDescriptor fd, string name) = inside.Dequeue();
                 using (fd)
                 {
-                    NamespaceView? view = n < 256 ? Namespaces.ReadInside(fd, Wanted, TimeSpan.FromSeconds(10)) : null;
+                    if (n >= 256)
+                    {
+                        unreadable.Add($"{name} (more than 256 namespaces to read from inside)");
+                        continue;
+                    }
+
+                    NamespaceView? view = Namespaces.ReadInside(fd, Wanted, bound, out bool timedOut);
                     if (view is null)
                     {
+                        if (timedOut)
+                        {
+                            unreadable.Add($"{name}, where a mount did not answer within {bound.TotalSeconds} s");
+                        }
+
                         continue;
                     }
 
@@ -352,6 +376,11 @@ namespace Btrfs.Core
                 {
                     bytes.Add((byte)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0')));
                     i += 3;
+                }
+                else if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                {
+                    bytes.AddRange(Encoding.UTF8.GetBytes(s.Substring(i, 2))); // a character beyond U+FFFF is two chars
+                    i++;
                 }
                 else
                 {

@@ -147,7 +147,7 @@ namespace Btrfs.Core
             }
 
             verifyUnchanged();
-            FileGuards.ThrowIfMounted(original, what); // a bind mount of it made while the copy was written
+            FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
 
             // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
             // is refused here, before the exchange, while nobody can have seen the new file under the name.

@@ -111,7 +111,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static void ThrowIfInUse(OpenFile file, string what, bool assumeNotInUse)
         {
-            ThrowIfMounted(file, what);
+            ThrowIfMounted(file, what, assumeNotInUse);
             using WriteLease? lease = WriteLease.TryTake(file.Handle, out LeaseOutcome outcome, out int errno);
             if (lease is null)
             {
@@ -158,7 +158,7 @@ namespace Btrfs.Core
         /// one). A mount holds no open file, so no lease shows it, and a replaced file would stay on under
         /// the mount: whoever uses it there would go on with the old file, apart from its name.
         /// </summary>
-        internal static void ThrowIfMounted(OpenFile file, string what)
+        internal static void ThrowIfMounted(OpenFile file, string what, bool assumeNotInUse)
         {
             if (MountTable.Read().For(file) is not MountEntry own)
             {
@@ -174,19 +174,24 @@ namespace Btrfs.Core
                 fromTop = own.Root.TrimEnd('/') + (own.MountPoint == "/" ? seen : seen[own.MountPoint.Length..]);
             }
 
-            foreach ((string? prefix, string where, MountTable table, _) in AllNamespaces())
+            var namespaces = AllNamespaces(out List<string> unreadable);
+            foreach ((string? prefix, string where, MountTable table, _) in namespaces)
             {
-                foreach (MountEntry e in table.Entries)
-                {
-                    // Only mounts of this filesystem whose root is not its top: a file's bind mount is one.
-                    if (e.Major != own.Major || e.Minor != own.Minor || e.Root == "/" || e.Root.EndsWith("//deleted", StringComparison.Ordinal))
-                    {
-                        continue;
-                    }
+                // Only mounts of this filesystem whose root is not its top: a file's bind mount is one.
+                var candidates = table.Entries.Where(e => e.Major == own.Major && e.Minor == own.Minor && e.Root != "/" && !e.Root.EndsWith("//deleted", StringComparison.Ordinal)).ToList();
 
-                    // By its root (also when another mount covers its mount point), or by what its mount point
-                    // shows (a bind mount of another hard link of the file).
-                    if (e.Root == fromTop || (prefix is not null && FileStatus.OfPath(prefix + e.MountPoint, followLinks: false) is FileStatus mounted && mounted.SameInode(file.Status)))
+                // By its root (also when another mount covers its mount point), or by what its mount point
+                // shows (a bind mount of another hard link of the file), looked up bounded in time.
+                Dictionary<string, FileStatus?>? shown = prefix is null ? new Dictionary<string, FileStatus?>() : Bounded.Statuses(candidates.ConvertAll(e => prefix + e.MountPoint), followLinks: false, TimeSpan.FromSeconds(10));
+                if (shown is null)
+                {
+                    unreadable.Add($"the mount points{where}, which did not answer within 10 s");
+                    shown = new Dictionary<string, FileStatus?>();
+                }
+
+                foreach (MountEntry e in candidates)
+                {
+                    if (e.Root == fromTop || (shown.GetValueOrDefault(prefix + e.MountPoint) is FileStatus mounted && mounted.SameInode(file.Status)))
                     {
                         throw new FileOperationException(
                             FileErrorKind.InUse,
@@ -197,16 +202,26 @@ namespace Btrfs.Core
                     }
                 }
             }
-        }
 
+            if (unreadable.Count > 0 && !assumeNotInUse)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InUseUnknown,
+                    0,
+                    "mountinfo",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: it cannot be proven that it is not mounted elsewhere: {string.Join("; ", unreadable)}, so that mount namespace could not be read. Add -AssumeNotInUse if you know that nothing mounts it there. Nothing was changed.");
+            }
+        }
         /// <summary>
         /// What the kernel itself holds on the devices given (a subvolume's files have a device of their own), said
         /// for a refusal, or null: a loop device backed by a file there, an overlay mount (in any mount namespace
         /// this process can read) whose upper, work or lower directory is there, a directory the NFS server
         /// exports from there. None of them holds a descriptor a process shows.
         /// </summary>
-        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices)
+        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices, out List<string> unreadable)
         {
+            unreadable = new List<string>();
             foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound())
             {
                 if (major is uint ma && minor is uint mi && devices.Contains((ma, mi)))
@@ -215,14 +230,23 @@ namespace Btrfs.Core
                 }
             }
 
-            foreach ((string? prefix, string where, MountTable table, IReadOnlyDictionary<string, FileStatus?>? resolved) in AllNamespaces())
+            var namespaces = AllNamespaces(out List<string> notRead);
+            unreadable = notRead;
+            foreach ((string? prefix, string where, MountTable table, IReadOnlyDictionary<string, FileStatus?>? resolved) in namespaces)
             {
+                var layers = table.Entries.SelectMany(e => e.OverlayLayers()).Where(l => l.StartsWith('/')).Distinct(StringComparer.Ordinal).ToList();
+                Dictionary<string, FileStatus?>? here = prefix is null ? null : Bounded.Statuses(layers.ConvertAll(l => prefix + l), followLinks: true, TimeSpan.FromSeconds(10));
+                if (prefix is not null && here is null)
+                {
+                    notRead.Add($"the overlay layers{where}, which did not answer within 10 s");
+                }
+
                 foreach (MountEntry e in table.Entries)
                 {
                     foreach (string layer in e.OverlayLayers().Where(l => l.StartsWith('/')))
                     {
-                        // Looked up through the namespace's process, or as it was looked up from inside it.
-                        FileStatus? layerStatus = prefix is not null ? FileStatus.OfPath(prefix + layer, followLinks: true) : resolved?.GetValueOrDefault(layer);
+                        // Looked up through the namespace's process (bounded), or as it was looked up from inside it.
+                        FileStatus? layerStatus = prefix is not null ? here?.GetValueOrDefault(prefix + layer) : resolved?.GetValueOrDefault(layer);
                         if (layerStatus is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
                         {
                             return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
@@ -251,13 +275,15 @@ namespace Btrfs.Core
         }
 
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
-        private static IEnumerable<(string? Prefix, string Where, MountTable Table, IReadOnlyDictionary<string, FileStatus?>? Resolved)> AllNamespaces()
+        private static List<(string? Prefix, string Where, MountTable Table, IReadOnlyDictionary<string, FileStatus?>? Resolved)> AllNamespaces(out List<string> unreadable)
         {
-            yield return (string.Empty, string.Empty, MountTable.Read(), null);
-            foreach (ForeignMountTable other in MountTable.OtherNamespaces())
+            var all = new List<(string?, string, MountTable, IReadOnlyDictionary<string, FileStatus?>?)> { (string.Empty, string.Empty, MountTable.Read(), null) };
+            foreach (ForeignMountTable other in MountTable.OtherNamespaces(out unreadable))
             {
-                yield return (other.Prefix, $" in another mount namespace ({other.Name})", other.Table, other.Resolved);
+                all.Add((other.Prefix, $" in another mount namespace ({other.Name})", other.Table, other.Resolved));
             }
+
+            return all;
         }
 
         /// <summary>The FileInUse refusal, naming the holders the /proc scan found (or saying they are invisible).</summary>

@@ -101,7 +101,7 @@ namespace Btrfs.Core
                     throw InUse(full, $"'{inside}' inside it is a mount point. Unmount it first");
                 }
 
-                if (ShownElsewhere(MountTable.Read().For(subvolumeRoot), self.TopLevelPath) is string elsewhere)
+                if (ShownElsewhere(MountTable.Read().For(subvolumeRoot), self.TopLevelPath, assumeNotInUse) is string elsewhere)
                 {
                     throw InUse(full, elsewhere);
                 }
@@ -243,7 +243,7 @@ namespace Btrfs.Core
                     throw InUse(where, named: named, why: $"'{shown}' shows it or is mounted inside it. Unmount it first");
                 }
 
-                if (ShownElsewhere(own, self.TopLevelPath) is string elsewhere)
+                if (ShownElsewhere(own, self.TopLevelPath, assumeNotInUse) is string elsewhere)
                 {
                     throw InUse(where, named: named, why: elsewhere);
                 }
@@ -272,14 +272,15 @@ namespace Btrfs.Core
         /// the subvolume at <paramref name="topLevelPath"/> or anything in it, said for a refusal; null when no
         /// namespace this process can read does. Deleting it would empty that mount under its users.
         /// </summary>
-        private static string? ShownElsewhere(MountEntry? own, string? topLevelPath)
+        private static string? ShownElsewhere(MountEntry? own, string? topLevelPath, bool assumeNotInUse)
         {
             if (own is null || topLevelPath is null)
             {
                 return null;
             }
 
-            foreach ((string name, _, MountTable table, _) in MountTable.OtherNamespaces())
+            List<ForeignMountTable> others = MountTable.OtherNamespaces(out List<string> unreadable);
+            foreach ((string name, _, MountTable table, _) in others)
             {
                 if (table.Showing(own.Major, own.Minor, topLevelPath) is string at)
                 {
@@ -287,8 +288,12 @@ namespace Btrfs.Core
                 }
             }
 
-            return null;
+            return unreadable.Count > 0 && !assumeNotInUse ? Unproven(unreadable) : null;
         }
+
+        /// <summary>Why a namespace that could not be read keeps a subvolume: it might be mounted there (-AssumeNotInUse goes on).</summary>
+        private static string Unproven(List<string> unreadable) =>
+            $"it cannot be proven that it is not mounted or used in another mount namespace: {string.Join("; ", unreadable)}, so that namespace could not be read. Add -AssumeNotInUse if you know that nothing there uses it";
 
         /// <summary>
         /// Refuses a subvolume a process uses: a file open or mapped in it (or in a subvolume below it), or its
@@ -304,9 +309,14 @@ namespace Btrfs.Core
                 throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first");
             }
 
-            if (FileGuards.KernelUseInside(devices) is string kernel)
+            if (FileGuards.KernelUseInside(devices, out List<string> unreadable) is string kernel)
             {
                 throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost");
+            }
+
+            if (unreadable.Count > 0 && !assumeNotInUse)
+            {
+                throw InUse(full, Unproven(unreadable));
             }
 
             if (unseen > 0 && !assumeNotInUse)
