@@ -4,7 +4,6 @@ namespace Btrfs.Kernel
     using System.Collections.Generic;
     using System.IO;
     using System.Text;
-    using System.Threading;
     using Btrfs.Core;
     using Btrfs.Interop;
 
@@ -55,27 +54,8 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static NamespaceView? ReadInside(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted, TimeSpan timeout, out bool timedOut)
         {
-            NamespaceView? view = null;
-            var reader = new Thread(
-                () =>
-                {
-                    try
-                    {
-                        view = Read(ns, wanted);
-                    }
-                    catch (Exception ex) when (ex is ObjectDisposedException or IOException or UnauthorizedAccessException or FileOperationException)
-                    {
-                        // Given up on meanwhile (the caller's descriptor closed), or the namespace went away.
-                    }
-                },
-                maxStackSize: 256 * 1024)
-            {
-                IsBackground = true,
-                Name = "Btrfs mount namespace reader",
-            };
-            reader.Start();
-            timedOut = !reader.Join(timeout);
-            return timedOut ? null : view;
+            // Given up on meanwhile (the caller's descriptor closed), or the namespace went away: null.
+            return Bounded.Run(() => Read(ns, wanted), timeout, out timedOut);
         }
 
         private static NamespaceView? Read(SafeFileDescriptor ns, Func<string, (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept)> wanted)

@@ -260,7 +260,7 @@ namespace Btrfs.Tests
 
             File.WriteAllBytes(Path.Combine(t, "bf"), Array.Empty<byte>());
             Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}' && touch '{ns}'");
-            Shell.Run("unshare", $"--mount={ns}", "--propagation", "private", "sh", "-c", $"mount -t overlay ov -o lowerdir={t}/l,upperdir={t}/u,workdir={t}/w '{t}/o' && mount --bind '{file}' '{t}/bf'");
+            KeptNamespace.Make(ns, $"mount -t overlay ov -o lowerdir={t}/l,upperdir={t}/u,workdir={t}/w '{t}/o' && mount --bind '{file}' '{t}/bf'");
 
             // The daemon side: /dev/fuse opened here, the mount made in the kept namespace by a child that enters
             // it, and never an answer.
@@ -348,7 +348,8 @@ namespace Btrfs.Tests
                     else
                     {
                         string ns = Path.Combine(pin, "ns");
-                        Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}' && touch '{ns}' && unshare --mount='{ns}' --propagation private sh -c \"{binds.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+                        Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}'");
+                        KeptNamespace.Make(ns, binds);
                         expect = $" in another mount namespace (one no process is in, kept at '{ns}')";
                     }
 

@@ -504,14 +504,22 @@ namespace Btrfs.Core
             }
         }
 
-        private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount)
+        /// <summary>A process's /proc/PID/maps, or null when it is gone or this user may not read it.</summary>
+        private static string? Maps(string procDir)
         {
-            string maps;
             try
             {
-                maps = File.ReadAllText(procDir + "/maps");
+                return File.ReadAllText(procDir + "/maps");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount)
+        {
+            if (Maps(procDir) is not string maps)
             {
                 return false;
             }
@@ -551,12 +559,7 @@ namespace Btrfs.Core
 
         private static bool IsMappedBy(string procDir, string ino, in FileStatus st, MountEntry? mount)
         {
-            string maps;
-            try
-            {
-                maps = File.ReadAllText(procDir + "/maps");
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            if (Maps(procDir) is not string maps)
             {
                 return false;
             }
