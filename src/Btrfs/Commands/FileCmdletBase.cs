@@ -88,6 +88,55 @@ namespace Btrfs.Commands
         private protected bool ProcessOne(string file) => Guarded(() => ProcessFile(file));
 
         /// <summary>
+        /// Subvolumes given by -Id on the filesystem of -FileSystemPath (resolved once; a bad one is its own
+        /// error): <paramref name="byId"/> for each, each failure its own error. False when Ctrl+C stopped it.
+        /// </summary>
+        private protected bool EachSubvolumeId(ulong[] ids, string fileSystemPath, Action<string, ulong> byId)
+        {
+            if (PathBinding.UnresolvedFileSystemPath(this, fileSystemPath) is not string on)
+            {
+                return true;
+            }
+
+            foreach (ulong id in ids)
+            {
+                if (!Guarded(() => byId(on, id)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>
+        /// Piped subvolume objects: each by its Path (a relative one from the current location) through
+        /// <paramref name="byPath"/>, or, where no mount reaches it, by its Id on the filesystem of its
+        /// FileSystemPath through <paramref name="byId"/>; one with neither is a SubvolumeNotReachable error
+        /// that says what to <paramref name="verb"/> it. False when Ctrl+C stopped it.
+        /// </summary>
+        private protected bool EachSubvolume(BtrfsSubvolumeInfo[] objects, string verb, Func<string, BtrfsSubvolumeInfo, bool> byPath, Action<string, BtrfsSubvolumeInfo> byId)
+        {
+            foreach (BtrfsSubvolumeInfo s in objects)
+            {
+                bool goOn = s.Path is string path ? byPath(PathBinding.FromCurrentLocation(this, path), s)
+                    : s.FileSystemPath is string on ? Guarded(() => byId(PathBinding.FromCurrentLocation(this, on), s))
+                    : Guarded(() => throw new FileOperationException(
+                        FileErrorKind.SubvolumeNotReachable,
+                        0,
+                        verb,
+                        s.TopLevelPath ?? s.Name,
+                        $"Cannot {verb} subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem. Nothing was changed."));
+                if (!goOn)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>
         /// One step for one input (a file, a subvolume by id): its failure written as this input's error, and
         /// the next input goes on; false when Ctrl+C stopped it.
         /// </summary>

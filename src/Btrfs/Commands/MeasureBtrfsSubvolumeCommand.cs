@@ -55,31 +55,11 @@ namespace Btrfs.Commands
         {
             if (ParameterSetName == IdSet)
             {
-                if (PathBinding.UnresolvedFileSystemPath(this, FileSystemPath) is not string on)
-                {
-                    return;
-                }
-
-                foreach (ulong id in Id)
-                {
-                    if (!Guarded(() => meter!.AddById(on, id)))
-                    {
-                        return;
-                    }
-                }
+                EachSubvolumeId(Id, FileSystemPath, (on, id) => meter!.AddById(on, id));
             }
             else if (ParameterSetName == InputObjectSet)
             {
-                foreach (BtrfsSubvolumeInfo s in InputObject)
-                {
-                    bool goOn = s.Path is string path ? Guarded(() => meter!.Add(PathBinding.FromCurrentLocation(this, path), s.Uuid))
-                        : s.FileSystemPath is string on ? Guarded(() => meter!.AddById(PathBinding.FromCurrentLocation(this, on), s.Id))
-                        : Guarded(() => throw new FileOperationException(FileErrorKind.SubvolumeNotReachable, 0, "measure", s.Name, $"Cannot measure subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem."));
-                    if (!goOn)
-                    {
-                        return;
-                    }
-                }
+                EachSubvolume(InputObject, "measure", (path, s) => Guarded(() => meter!.Add(path, s.Uuid)), (on, s) => meter!.AddById(on, s.Id));
             }
             else
             {

@@ -74,53 +74,30 @@ namespace Btrfs.Commands
         {
             if (ParameterSetName == IdSet)
             {
-                if (PathBinding.UnresolvedFileSystemPath(this, FileSystemPath) is not string on)
-                {
-                    return;
-                }
-
-                foreach (ulong id in Id)
-                {
-                    if (!Guarded(() => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty)))
-                    {
-                        return;
-                    }
-                }
-
-                return;
+                EachSubvolumeId(Id, FileSystemPath, (on, id) => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty));
             }
-
-            if (ParameterSetName != InputObjectSet)
+            else if (ParameterSetName == InputObjectSet)
+            {
+                EachSubvolume(
+                    InputObject,
+                    "delete",
+                    (path, s) =>
+                    {
+                        expected = s.Uuid;
+                        try
+                        {
+                            return ProcessOne(path);
+                        }
+                        finally
+                        {
+                            expected = Guid.Empty;
+                        }
+                    },
+                    (on, s) => Remove(SubvolumeRemover.PlanById(on, s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid));
+            }
+            else
             {
                 base.ProcessRecord();
-                return;
-            }
-
-            foreach (BtrfsSubvolumeInfo s in InputObject)
-            {
-                bool goOn;
-                if (s.Path is string path)
-                {
-                    expected = s.Uuid;
-                    goOn = ProcessOne(PathBinding.FromCurrentLocation(this, path));
-                    expected = Guid.Empty;
-                }
-                else
-                {
-                    goOn = s.FileSystemPath is string on
-                        ? Guarded(() => Remove(SubvolumeRemover.PlanById(PathBinding.FromCurrentLocation(this, on), s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid))
-                        : Guarded(() => throw new FileOperationException(
-                            FileErrorKind.SubvolumeNotReachable,
-                            0,
-                            "BTRFS_IOC_SNAP_DESTROY_V2",
-                            s.TopLevelPath ?? s.Name,
-                            $"Cannot delete subvolume {s.Id} ('{s}'): the object names neither a path nor the filesystem it is on. Give -Id {s.Id} -FileSystemPath with a path on its filesystem. Nothing was deleted."));
-                }
-
-                if (!goOn)
-                {
-                    return;
-                }
             }
         }
 

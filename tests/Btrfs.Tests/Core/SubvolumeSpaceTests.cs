@@ -297,6 +297,27 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "AccessDenied" }, notRoot.ErrorIds);
             Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", mnt));
 
+            // Bad input, one error each with its target, nothing deleted: an id the filesystem does not have, a
+            // -FileSystemPath that is missing or not btrfs, and an object naming neither a path nor a filesystem
+            // (for Measure-BtrfsSubvolume too).
+            PwshResult badRemove = Pwsh.Run(
+                """
+                Remove-BtrfsSubvolume -Id 987654 -FileSystemPath $m -Confirm:$false
+                Remove-BtrfsSubvolume -Id $i -FileSystemPath $a -Confirm:$false
+                Remove-BtrfsSubvolume -Id $i -FileSystemPath $b -Confirm:$false
+                [Btrfs.Core.BtrfsSubvolumeInfo]@{ Id = $i; Name = 'x' } | Remove-BtrfsSubvolume -Confirm:$false
+                [Btrfs.Core.BtrfsSubvolumeInfo]@{ Id = $i; Name = 'x' } | Measure-BtrfsSubvolume
+                """,
+                ("m", mnt),
+                ("i", leaf.Id),
+                ("a", missing),
+                ("b", ext4));
+            Assert.Equal(new[] { "NotASubvolume", "PathNotFound", "OperationNotSupported", "SubvolumeNotReachable", "SubvolumeNotReachable" }, badRemove.ErrorIds);
+            Assert.Equal(new object[] { mnt, missing, ext4, "x", "x" }, badRemove.Errors.Select(e => e.TargetObject));
+            Assert.All(badRemove.Errors, e => Assert.NotEqual(System.Management.Automation.ErrorCategory.NotSpecified, e.CategoryInfo.Category));
+            Assert.Empty(badRemove.Output);
+            Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", mnt));
+
             PwshResult removed = Pwsh.Run(
                 "Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Id -in $i | Remove-BtrfsSubvolume -Recurse -Wait -PassThru -Confirm:$false",
                 ("m", mnt),
