@@ -1,16 +1,25 @@
 namespace Btrfs.Commands
 {
+    using System;
+    using System.Collections.Generic;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
 
     /// <summary>The shared body of ConvertTo-NoCow and ConvertFrom-NoCow: they differ only in direction.</summary>
-    public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase
+    /// <remarks>
+    /// Each replaced file keeps its old inode under a hidden name and a lease for a grace of 50 ms after the
+    /// exchange of names (see <see cref="PendingReplacement"/>). The run's settler waits those graces out on
+    /// a thread of its own while the next files are copied; a file's result (its status object, or its
+    /// error if the exchange had to be undone) is written when its grace is over, in the order the files
+    /// came, with at most <see cref="MostSettling"/> files waiting.
+    /// </remarks>
+    public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase, IDisposable
     {
+        private const int MostSettling = 16;
         private readonly RewriteSession session = new();
+        private readonly Queue<Settling> settling = new();
         private ProgressBars? bars;
-
-
 
         /// <summary>Convert a file with more than one hard link (only this name gets the new file).</summary>
         [Parameter]
@@ -40,7 +49,25 @@ namespace Btrfs.Commands
         protected override void BeginProcessing() => bars = new ProgressBars(this, ToNoCow ? "ConvertTo-NoCow" : "ConvertFrom-NoCow", ToNoCow ? 0x4E43 : 0x4346);
 
         /// <inheritdoc/>
-        protected override void EndProcessing() => bars?.Complete();
+        protected override void EndProcessing()
+        {
+            Drain(all: true);
+            bars?.Complete();
+        }
+
+        /// <summary>Waits until every replacement handed to the settler has settled (after Ctrl+C their results are not written).</summary>
+        public void Dispose()
+        {
+            while (settling.Count > 0)
+            {
+                Settling s = settling.Dequeue();
+                s.Pending?.Dispose();
+                s.Plan.Dispose();
+            }
+
+            session.Dispose();
+            GC.SuppressFinalize(this);
+        }
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -53,7 +80,11 @@ namespace Btrfs.Commands
 
             ForEachInTree(path, entry =>
             {
-                if (entry.Kind == WalkEntryKind.Directory)
+                if (session.IsOwnTemporaryName(System.IO.Path.GetFileName(entry.Path)))
+                {
+                    WriteVerbose($"Skipping '{entry.Path}': the hidden name this run gave a file it is replacing.");
+                }
+                else if (entry.Kind == WalkEntryKind.Directory)
                 {
                     MarkDirectory(entry);
                 }
@@ -78,6 +109,7 @@ namespace Btrfs.Commands
 
         private void ConvertOne(string path, FileLocation? walked = null)
         {
+            Drain(all: false);
             if (walked is null)
             {
                 ThrowIfDirectoryWithoutRecurse(path, Recursing, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
@@ -89,37 +121,97 @@ namespace Btrfs.Commands
                 AssumeNotInUse = AssumeNotInUse.IsPresent,
                 DropCompression = DropCompressionRequested,
             };
-            using NoCowConversion plan = walked is { } location ? NoCowConversion.Prepare(location, ToNoCow, options) : NoCowConversion.Prepare(path, ToNoCow, options);
-            if (plan.AlreadyInState)
-            {
-                WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
-                EmitStatus(plan);
-                return;
-            }
-
-            foreach (string warning in plan.Warnings)
-            {
-                WriteWarning(warning);
-            }
-
-            string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
-            if (!ShouldProcess(path, action))
-            {
-                return;
-            }
-
-            bars!.StartFile(path, plan.DataBytes);
+            NoCowConversion plan = walked is { } location ? NoCowConversion.Prepare(location, ToNoCow, options) : NoCowConversion.Prepare(path, ToNoCow, options);
+            bool queued = false;
             try
             {
-                plan.Run(session, bars.Report, StopToken, WriteWarning);
+                if (plan.AlreadyInState)
+                {
+                    WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
+                    settling.Enqueue(new Settling(plan, null, path));
+                    queued = true;
+                    return;
+                }
+
+                foreach (string warning in plan.Warnings)
+                {
+                    WriteWarning(warning);
+                }
+
+                string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
+                if (!ShouldProcess(path, action))
+                {
+                    return;
+                }
+
+                if (plan.SettlesBeforeNext)
+                {
+                    Drain(all: true); // in order: the files before it first
+                }
+
+                PendingReplacement pending;
+                bars!.StartFile(path, plan.DataBytes);
+                try
+                {
+                    pending = plan.Start(session, bars.Report, StopToken, WriteWarning);
+                }
+                finally
+                {
+                    bars.EndFile();
+                }
+
+                if (!pending.IsSettled && !plan.SettlesBeforeNext)
+                {
+                    session.Settler.Add(pending);
+                }
+
+                settling.Enqueue(new Settling(plan, pending, path));
+                queued = true;
             }
             finally
             {
-                bars.EndFile();
+                if (!queued)
+                {
+                    plan.Dispose();
+                }
             }
 
-            WriteVerbose($"'{path}' is now {State}: {SizeFormatter.Format(plan.DataBytes)} rewritten.");
-            EmitStatus(plan);
+            if (plan.SettlesBeforeNext)
+            {
+                Drain(all: true);
+            }
+        }
+
+        /// <summary>
+        /// Writes the results of the files whose grace is over, in the order they came: all of them with
+        /// <paramref name="all"/> (waiting), else those settled at the head of the queue and, while more than
+        /// <see cref="MostSettling"/> wait, the oldest (waiting for it).
+        /// </summary>
+        private void Drain(bool all)
+        {
+            while (settling.Count > 0 && (all || settling.Count > MostSettling || settling.Peek().Pending is not { IsSettled: false }))
+            {
+                Settling s = settling.Dequeue();
+                try
+                {
+                    if (s.Pending is not null)
+                    {
+                        s.Plan.Complete(s.Pending);
+                        WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
+                    }
+
+                    EmitStatus(s.Plan);
+                }
+                catch (FileOperationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+                finally
+                {
+                    s.Pending?.Dispose();
+                    s.Plan.Dispose();
+                }
+            }
         }
 
         private void EmitStatus(NoCowConversion plan)
@@ -129,5 +221,8 @@ namespace Btrfs.Commands
                 WriteObject(plan.Inspect());
             }
         }
+
+        /// <summary>A file converted (or found in state) whose result is not written yet.</summary>
+        private sealed record Settling(NoCowConversion Plan, PendingReplacement? Pending, string Path);
     }
 }

@@ -10,6 +10,22 @@ namespace Btrfs.Tests
         private static FileSystemType Btrfs => FileSystemType.FromMagic(0x9123683E);
 
         [Fact]
+        public void ARunKnowsItsOwnHiddenNamesAndNoOneElses()
+        {
+            // A walk that meets a hidden name this run gave a file in its grace skips it; everything else
+            // is processed, names of the same pattern from other runs included.
+            using var session = new RewriteSession();
+            Assert.False(session.IsOwnTemporaryName(".vm.img.~btrfs-1234-0badc0de")); // no stamp drawn yet: nothing is its own
+            string stamp = session.Stamp;
+            Assert.Matches(@"^\d+-[0-9a-f]{8}$", stamp);
+            Assert.True(session.IsOwnTemporaryName(TemporaryFile.HiddenName("vm.img", TemporaryFile.Marker, stamp)));
+            Assert.True(session.IsOwnTemporaryName(TemporaryFile.HiddenName(new string('n', 250), TemporaryFile.Marker, stamp)));
+            Assert.False(session.IsOwnTemporaryName(TemporaryFile.HiddenName("vm.img", TemporaryFile.Marker, TemporaryFile.NewStamp())));
+            Assert.False(session.IsOwnTemporaryName("vm.img" + TemporaryFile.Marker + stamp)); // not hidden
+            Assert.False(session.IsOwnTemporaryName(".vm.img" + TemporaryFile.Marker + stamp + ".bak"));
+        }
+
+        [Fact]
         public void MountinfoLinesParseWithOptionalFieldsAndEscapes()
         {
             const string text =

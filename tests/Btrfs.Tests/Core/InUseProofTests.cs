@@ -498,6 +498,103 @@ namespace Btrfs.Tests
             Assert.Equal(listing.Append(copyName!).OrderBy(n => n, StringComparer.Ordinal), FileFacts.Listing(dir).OrderBy(n => n, StringComparer.Ordinal));
         }
 
+        [SkippableFact]
+        public void AnOpenerCaughtInAGraceThatRunsOnTheSettlersThreadGetsTheOriginal()
+        {
+            // The cmdlets hand each replacement's grace to a thread of their own and copy the next file
+            // meanwhile: an open that reaches the old inode in that grace is caught there, the exchange is
+            // undone on that thread, and the next file's replacement goes through unaffected.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "settler");
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 2, 1 << 20, 1 << 20, fsyncEach: false, seed: 5);
+            FileBuilder.Chunks(b, 2, 1 << 20, 1 << 20, fsyncEach: false, seed: 6);
+            string inodeA = Shell.Run("stat", "-c", "%i", a).Trim(), inodeB = Shell.Run("stat", "-c", "%i", b).Trim();
+            string hashB = FileFacts.Hash(b);
+            string[] listing = FileFacts.Listing(dir);
+            ChildProcess? opener = null;
+            try
+            {
+                using var session = new RewriteSession();
+                using NoCowConversion ca = NoCowConversion.Prepare(a, toNoCow: true, new NoCowConversionOptions
+                {
+                    Exchange = new ExchangeHooks { AfterExchange = hidden => opener = OpenAndWrite(Path.Combine(dir, hidden), "OLD-INODE-OPENED") },
+                });
+                PendingReplacement pa = ca.Start(session, null, default);
+                Assert.False(pa.IsSettled);
+                session.Settler.Add(pa);
+                using NoCowConversion cb = NoCowConversion.Prepare(b, toNoCow: true);
+                PendingReplacement pb = cb.Start(session, null, default);
+                session.Settler.Add(pb);
+
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => ca.Complete(pa));
+                Assert.Equal(FileErrorKind.InUse, ex.Kind);
+                Assert.Contains("opened it while it was being replaced", ex.Message, StringComparison.Ordinal);
+                cb.Complete(pb);
+                pa.Dispose();
+                pb.Dispose();
+            }
+            finally
+            {
+                Assert.NotNull(opener);
+                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
+                opener.Dispose();
+            }
+
+            Assert.Equal(inodeA, Shell.Run("stat", "-c", "%i", a).Trim());
+            Assert.False(FileFacts.HasNoCow(a));
+            Assert.Equal("OLD-INODE-OPENED", File.ReadAllText(a)[..16]);
+            Assert.NotEqual(inodeB, Shell.Run("stat", "-c", "%i", b).Trim());
+            Assert.True(FileFacts.HasNoCow(b));
+            Assert.Equal(hashB, FileFacts.Hash(b));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void WritersThatAppendToManyFilesLoseNothingWhileTheCmdletOverlapsGraces()
+        {
+            // As the test below, through the cmdlets over a directory of three logs, one appender each: the
+            // graces of one file run while the next is copied, and still no append is lost.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "appendersmany");
+            string[] logs = Enumerable.Range(0, 3).Select(i => Path.Combine(dir, $"log{i}")).ToArray();
+            foreach (string log in logs)
+            {
+                FileBuilder.WriteNew(log, Array.Empty<byte>());
+            }
+
+            const string Appender = "import os,sys,time\np=sys.argv[1];n=0;end=time.time()+float(sys.argv[2])\nprint('ready',flush=True)\nwhile time.time()<end:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'x %d\\n'%n); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
+            using ChildProcess busy = ChildProcess.Start("python3", "-c", "print('ready',flush=True)\nwhile True: pass");
+            ChildProcess[] appenders = logs.Select(l => ChildProcess.Start("python3", "-c", Appender, l, "8")).ToArray();
+            try
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                int converted = 0, refused = 0;
+                for (int i = 0; clock.Elapsed < TimeSpan.FromSeconds(7.5); i++)
+                {
+                    PwshResult r = Pwsh.Run((i % 2 == 0 ? "ConvertTo-NoCow" : "ConvertFrom-NoCow") + " -LiteralPath $d -Recurse -Verbose -Confirm:$false", ("d", dir));
+                    converted += r.Verbose.Count(v => v.Message.Contains(" rewritten.", StringComparison.Ordinal));
+                    refused += r.Errors.Count;
+                    Assert.All(r.Errors, e => Assert.Matches("^(FileInUse|FileChangedDuringCopy),", e.FullyQualifiedErrorId));
+                }
+
+                int[] written = appenders.Select(a => int.Parse(a.ReadLine(TimeSpan.FromSeconds(30))!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                log.WriteLine($"{converted} conversions, {refused} refused, {written.Sum()} appends");
+                Assert.True(converted >= 10, $"only {converted} conversions went through ({refused} refused)");
+                for (int i = 0; i < logs.Length; i++)
+                {
+                    Assert.True(written[i] == File.ReadAllLines(logs[i]).Length, $"{logs[i]}: {written[i]} appends, {File.ReadAllLines(logs[i]).Length} lines after {converted} conversions ({refused} refused)");
+                }
+
+                Assert.Equal(logs.Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal), FileFacts.Listing(dir));
+            }
+            finally
+            {
+                foreach (ChildProcess a in appenders)
+                {
+                    a.Dispose();
+                }
+            }
+        }
+
         /// <summary>A process that opens <paramref name="path"/> (blocking on a lease), writes <paramref name="text"/> at offset 0, fsyncs, and prints "wrote"; returned once its open is under way.</summary>
         private static ChildProcess OpenAndWrite(string path, string text)
         {

@@ -43,14 +43,32 @@ namespace Btrfs.Core
     }
 
     /// <summary>
-    /// Remembers, for one run of a cmdlet, the directories whose stale temporary files have been
-    /// cleaned up already, so a directory of many files is listed once.
+    /// One run of a cmdlet that rewrites files: the directories whose stale temporary files have been
+    /// cleaned up already (a directory of many files is listed once), the run's stamp (every hidden name
+    /// it gives ends with it, so a walk can tell its own from others'), and the <see cref="GraceSettler"/>
+    /// that waits out each replacement's grace while the next file is copied. Disposing it waits until
+    /// every replacement handed over has settled.
     /// </summary>
-    internal sealed class RewriteSession
+    internal sealed class RewriteSession : IDisposable
     {
         private readonly HashSet<string> cleaned = new(StringComparer.Ordinal);
+        private GraceSettler? settler;
+        private string? stamp;
+
+        /// <summary>The run's stamp ("pid-8 hex"), drawn the first time it is needed.</summary>
+        internal string Stamp => stamp ??= TemporaryFile.NewStamp();
+
+        /// <summary>The run's settler, started the first time it is needed.</summary>
+        internal GraceSettler Settler => settler ??= new GraceSettler();
 
         internal bool FirstVisit(string directory) => cleaned.Add(directory);
+
+        /// <summary>True when <paramref name="name"/> is a hidden temporary name this run gave (or may still give).</summary>
+        internal bool IsOwnTemporaryName(string name) =>
+            stamp is not null && name.StartsWith('.') && name.EndsWith(TemporaryFile.Marker + stamp, StringComparison.Ordinal);
+
+        /// <inheritdoc/>
+        public void Dispose() => settler?.Dispose();
     }
 
     /// <summary>
@@ -67,8 +85,24 @@ namespace Btrfs.Core
     /// </summary>
     internal static class SafeRewrite
     {
-        /// <summary>Runs the rewrite of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>).</summary>
+        /// <summary>Runs the rewrite of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>), its grace waited out here.</summary>
         internal static void Run(OpenFile source, RewriteSession session, RewriteOptions options)
+        {
+            using (PendingReplacement pending = Start(source, session, options))
+            {
+                pending.Finish();
+            }
+
+            SyncDirectory(source);
+        }
+
+        /// <summary>
+        /// Runs the rewrite of <paramref name="source"/> up to the exchange of names and returns the
+        /// replacement in its grace (<see cref="PendingReplacement"/>: <see cref="PendingReplacement.Finish"/>
+        /// or a <see cref="GraceSettler"/> waits it out), then <see cref="SyncDirectory"/>. The source must
+        /// stay open until the replacement has settled.
+        /// </summary>
+        internal static PendingReplacement Start(OpenFile source, RewriteSession session, RewriteOptions options)
         {
             string full = System.IO.Path.GetFullPath(source.Path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";
@@ -78,8 +112,34 @@ namespace Btrfs.Core
             string name = source.Name;
             FileStatus before = source.Status;
 
-            using TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary);
+            TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary, stamp: session.Stamp);
+            try
+            {
+                Copy(source, session, options, temp, dirPath, before);
 
+                // 4. Into place, atomically, with a write lease proving that nobody else has the original
+                //    open, checked before and after the names are exchanged; the original did not change.
+                options.Cancel.ThrowIfCancellationRequested();
+                return temp.BeginReplace(source, name, source.Path, "rewrite {0}", options.AssumeNotInUse, () =>
+                {
+                    ThrowIfChanged(source, before, dir, name);
+                    options.Cancel.ThrowIfCancellationRequested();
+                    options.BeforeSwap?.Invoke();
+                }, options.Exchange, ownsThis: true);
+            }
+            catch
+            {
+                temp.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>After a replacement went through: the directory's fsync, so the new name survives a crash.</summary>
+        internal static void SyncDirectory(OpenFile source) =>
+            Files.Sync(source.Directory!, System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(source.Path)) ?? "/", "The new file is in place, but the directory could not be synced:");
+
+        private static void Copy(OpenFile source, RewriteSession session, RewriteOptions options, TemporaryFile temp, string dirPath, FileStatus before)
+        {
             // Only where a named temporary file is needed for the copy can a killed run have left one.
             if (temp.WasNamedFromStart && session.FirstVisit(dirPath))
             {
@@ -88,6 +148,7 @@ namespace Btrfs.Core
                     options.Notice?.Invoke($"Removed '{System.IO.Path.Combine(dirPath, stale)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).");
                 }
             }
+
             string tempLabel = $"the new copy of '{source.Path}'";
 
             // 1. Attributes that only take on an empty file.
@@ -114,7 +175,7 @@ namespace Btrfs.Core
             DataCopy.Copy(source, temp.Handle, source.Path, before.Size, options.Progress, options.Cancel);
             if (!SyncWhileComparing(source, temp.Handle, tempLabel, before.Size, options.Cancel))
             {
-                ThrowIfChanged(source, before, dir, name); // a writer explains a difference better than the disk does
+                ThrowIfChanged(source, before, source.Directory!, source.Name); // a writer explains a difference better than the disk does
                 throw new FileOperationException(
                     FileErrorKind.VerificationFailed,
                     0,
@@ -127,17 +188,6 @@ namespace Btrfs.Core
             InodeFlags originalFlags = InodeAttributes.Get(source.Handle, source.Path);
             MetadataCopy.Copy(source, temp.Handle, tempLabel, tempFlags, originalFlags, skipXattrs: options.SkipXattrs);
             Sync(temp.Handle, source.Path, before.Size);
-
-            // 4. Into place, atomically, with a write lease proving that nobody else has the original
-            //    open, checked before and after the names are exchanged; the original did not change.
-            options.Cancel.ThrowIfCancellationRequested();
-            temp.Replace(source, name, source.Path, "rewrite {0}", options.AssumeNotInUse, () =>
-            {
-                ThrowIfChanged(source, before, dir, name);
-                options.Cancel.ThrowIfCancellationRequested();
-                options.BeforeSwap?.Invoke();
-            }, options.Exchange);
-            Files.Sync(dir, dirPath, "The new file is in place, but the directory could not be synced:");
         }
 
         /// <summary>

@@ -24,9 +24,6 @@ namespace Btrfs.Core
         /// <summary>The extended attribute that proves a hidden file is this module's own temporary file.</summary>
         internal const string MarkerAttribute = "user.btrfs-module.temporary";
 
-        /// <summary>How long an open that looked the name up just before the exchange gets to reach the old inode (and the lease).</summary>
-        private static readonly TimeSpan OpenerGrace = TimeSpan.FromMilliseconds(50);
-
         private readonly SafeFileDescriptor dir;
         private string? stamp;
         private string? linkedName;
@@ -58,15 +55,17 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Creates the file in the open directory <paramref name="dir"/>; <paramref name="name"/> is the
-        /// name it will get. <paramref name="mode"/> (the umask applies) defaults to 0600.
+        /// name it will get. <paramref name="mode"/> (the umask applies) defaults to 0600. <paramref name="stamp"/>
+        /// is the run's own (<see cref="RewriteSession.Stamp"/>: its hidden names are known to be its own), or
+        /// null for one of the file's own.
         /// </summary>
-        internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180)
+        internal static TemporaryFile Create(SafeFileDescriptor dir, string dirPath, string name, bool forceNamed, int mode = 0x180, string? stamp = null)
         {
             if (!forceNamed)
             {
                 if (Names.TryCreateUnnamed(dir, mode, out int errno) is SafeFileDescriptor fd)
                 {
-                    return new TemporaryFile(dir, fd, null, null);
+                    return new TemporaryFile(dir, fd, null, stamp);
                 }
 
                 if (errno is not (Errno.EOPNOTSUPP or Errno.EISDIR or Errno.EINVAL))
@@ -75,9 +74,21 @@ namespace Btrfs.Core
                 }
             }
 
-            string stamp = NewStamp();
+            stamp ??= NewStamp();
             string hidden = HiddenName(name, Marker, stamp);
-            SafeFileDescriptor named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno) ?? throw CreateFailure(createErrno, dirPath, name);
+            SafeFileDescriptor? named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno);
+            if (named is null && createErrno == Errno.EEXIST)
+            {
+                // The run's stamp is taken here already (the same name twice in one run): one of its own.
+                stamp = NewStamp();
+                hidden = HiddenName(name, Marker, stamp);
+                named = Names.TryCreateExclusive(dir, hidden, mode, out createErrno);
+            }
+
+            if (named is null)
+            {
+                throw CreateFailure(createErrno, dirPath, name);
+            }
 
             var temp = new TemporaryFile(dir, named, hidden, stamp) { WasNamedFromStart = true };
             temp.Mark();
@@ -108,6 +119,18 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Puts this file in place of <paramref name="original"/> (open, and named <paramref name="name"/>
+        /// in this file's directory), atomically, proving first that nobody else has the original open, and
+        /// waits out the grace after the exchange (see <see cref="BeginReplace"/>). Every refusal leaves the
+        /// original exactly as it was, under its name.
+        /// </summary>
+        internal void Replace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks = null)
+        {
+            using PendingReplacement pending = BeginReplace(original, name, path, what, assumeNotInUse, verifyUnchanged, hooks, ownsThis: false);
+            pending.Finish();
+        }
+
+        /// <summary>
+        /// Puts this file in place of <paramref name="original"/> (open, and named <paramref name="name"/>
         /// in this file's directory), atomically, proving first that nobody else has the original open:
         /// <list type="number">
         /// <item>a write lease on the original (<see cref="WriteLease"/>), which the kernel grants only
@@ -117,108 +140,120 @@ namespace Btrfs.Core
         /// <item>a write lease on this file too, and <paramref name="verifyUnchanged"/> (the original was
         /// not written meanwhile and its name still leads to it);</item>
         /// <item>the lease on the original read again (anyone who opened it meanwhile is refused before
-        /// the exchange), an exchange of the two names (renameat2 RENAME_EXCHANGE), then the old file
-        /// keeps a hidden name and its lease through <see cref="OpenerGrace"/>: if someone opened it
-        /// (an open that found the name just before the exchange reaches the inode a moment later), the
-        /// exchange is undone before that lease is released, so the opener gets the original, unchanged,
-        /// under its name; the new file then gets the same grace, and goes only if nobody opened it
-        /// while the name led to it. Otherwise the old inode's name is removed.</item>
+        /// the exchange), an exchange of the two names (renameat2 RENAME_EXCHANGE); the returned
+        /// <see cref="PendingReplacement"/> then holds both leases through the grace in which an open that
+        /// found the name just before the exchange may still reach the old file, and undoes the exchange
+        /// if one does.</item>
         /// </list>
+        /// The original must stay open until the replacement has settled (its lease is on that descriptor).
+        /// With <paramref name="ownsThis"/> the pending replacement disposes this file when it settles.
         /// Every refusal leaves the original exactly as it was, under its name.
         /// </summary>
-        internal void Replace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks = null)
+        internal PendingReplacement BeginReplace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks, bool ownsThis)
         {
             EnsureLinked(name, path);
-            using WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
-            if (oldLease is null)
+            WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
+            WriteLease? newLease = null;
+            try
             {
-                FileGuards.ThrowUnleased(original, what, outcome, errno, assumeNotInUse);
-            }
-
-            using WriteLease? newLease = oldLease is null ? null : WriteLease.TryTake(Handle, out LeaseOutcome newOutcome, out _);
-            if (oldLease is not null && newLease is null)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.InUse,
-                    Errno.EAGAIN,
-                    "fcntl(F_SETLEASE)",
-                    path,
-                    $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy under its temporary name '{linkedName}'. The original was left as it is; the copy was removed.");
-            }
-
-            verifyUnchanged();
-            FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
-
-            // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
-            // is refused here, before the exchange, while nobody can have seen the new file under the name.
-            if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
-            {
-                throw OpenedMeanwhile(path, what);
-            }
-
-            if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
-            {
-                if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
+                if (oldLease is null)
                 {
-                    throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
+                    FileGuards.ThrowUnleased(original, what, outcome, errno, assumeNotInUse);
                 }
 
-                // A filesystem without RENAME_EXCHANGE: a plain rename over the original, with the
-                // lease (if any) held through it; an opener blocked by the lease is only told after.
-                if (oldLease is not null && !oldLease.IsIntact)
+                newLease = oldLease is null ? null : WriteLease.TryTake(Handle, out LeaseOutcome newOutcome, out _);
+                if (oldLease is not null && newLease is null)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.InUse,
+                        Errno.EAGAIN,
+                        "fcntl(F_SETLEASE)",
+                        path,
+                        $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy under its temporary name '{linkedName}'. The original was left as it is; the copy was removed.");
+                }
+
+                verifyUnchanged();
+                FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
+
+                // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
+                // is refused here, before the exchange, while nobody can have seen the new file under the name.
+                if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
                 {
                     throw OpenedMeanwhile(path, what);
                 }
 
-                Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
+                if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
+                {
+                    if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
+                    {
+                        throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
+                    }
 
-                committed = true;
-                linkedName = null;
-                Unmark();
-                return;
+                    // A filesystem without RENAME_EXCHANGE: a plain rename over the original, with the
+                    // lease (if any) held through it; an opener blocked by the lease is only told after.
+                    if (oldLease is not null && !oldLease.IsIntact)
+                    {
+                        throw OpenedMeanwhile(path, what);
+                    }
+
+                    Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
+
+                    committed = true;
+                    linkedName = null;
+                    Unmark();
+                    return PendingReplacement.Done(this, ownsThis, path, what);
+                }
+
+                hooks?.AfterExchange?.Invoke(linkedName!);
+
+                // The hidden name now holds whatever the name held: it must be the original.
+                if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+                {
+                    UndoExchange(name, path);
+                    oldLease?.Dispose();
+                    var changed = new FileOperationException(
+                        FileErrorKind.ChangedDuringCopy,
+                        0,
+                        "renameat2",
+                        path,
+                        $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
+                    PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
+                    newLease = null;
+                    return undone;
+                }
+
+                if (oldLease is null)
+                {
+                    // No lease (the /proc scan decided, -AssumeNotInUse): nothing to wait for.
+                    Commit();
+                    return PendingReplacement.Done(this, ownsThis, path, what);
+                }
+
+                // An open that found the original by its name just before the exchange may still be on its way
+                // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
+                // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
+                // whether anyone but us has it open or is waiting for it; only then does it go. This is a bound,
+                // not a proof: an opener held up for longer than the grace between finding the name and being
+                // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
+                // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
+                var pending = new PendingReplacement(this, ownsThis, oldLease, newLease, name, path, what, hooks);
+                oldLease = null;
+                newLease = null;
+                return pending;
             }
-
-            hooks?.AfterExchange?.Invoke(linkedName!);
-
-            // The hidden name now holds whatever the name held: it must be the original.
-            if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+            finally
             {
-                UndoExchange(name, path);
+                newLease?.Dispose();
                 oldLease?.Dispose();
-                KeepIfOpened(newLease, path, what);
-                throw new FileOperationException(
-                    FileErrorKind.ChangedDuringCopy,
-                    0,
-                    "renameat2",
-                    path,
-                    $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
             }
+        }
 
-            // An open that found the original by its name just before the exchange may still be on its way
-            // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
-            // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
-            // whether anyone but us has it open or is waiting for it; only then does it go. This is a bound,
-            // not a proof: an opener held up for longer than the grace between finding the name and being
-            // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
-            // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
-            bool openedMeanwhile = oldLease is not null && !StillAlone(oldLease);
-            if (openedMeanwhile)
-            {
-                // Someone opened the original before the exchange and waits for the lease: give the
-                // name back to the original before that lease is released, then release it (the opener
-                // goes on with the original, under its name).
-                UndoExchange(name, path);
-                oldLease!.Dispose();
-                hooks?.AfterUndo?.Invoke(linkedName!);
-
-                KeepIfOpened(newLease, path, what);
-                throw OpenedMeanwhile(path, what);
-            }
-
-            // Done: the old inode leaves under the hidden name.
+        /// <summary>The replacement went through: the old inode leaves under the hidden name.</summary>
+        internal void Commit()
+        {
             committed = true;
             Unmark();
-            if (Names.TryRemove(dir, linkedName!))
+            if (linkedName is not null && Names.TryRemove(dir, linkedName))
             {
                 linkedName = null;
             }
@@ -309,46 +344,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// True when, through <see cref="OpenerGrace"/>, nobody else opened the old file: the lease stays
-        /// unbroken and can be taken again (no other open file description exists), checked every millisecond
-        /// (the sooner a break is seen, the shorter the time in which a name leads to the other file).
+        /// After an undo, a process opened the new copy in the instant it was under the name: it stays under its
+        /// hidden name, without the marker (so no later run removes it as stale), and the error says where it is.
         /// </summary>
-        private static bool StillAlone(WriteLease lease)
+        internal FileOperationException KeepOpenedCopy(string path, string what)
         {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (true)
-            {
-                if (!lease.IsIntact || !lease.Reaffirm())
-                {
-                    return false;
-                }
-
-                if (clock.Elapsed >= OpenerGrace)
-                {
-                    return true;
-                }
-
-                System.Threading.Thread.Sleep(1);
-            }
-        }
-
-        /// <summary>
-        /// After an exchange was undone: whoever found the name while it held the new file is in the same
-        /// position as an opener of the original, so the new file keeps its hidden name and its lease
-        /// through the same grace and goes (on Dispose) only if nobody opened it meanwhile. If someone did,
-        /// it stays under its hidden name, without the marker (so no later run removes it as stale), and
-        /// the error says where it is.
-        /// </summary>
-        private void KeepIfOpened(WriteLease? newLease, string path, string what)
-        {
-            if (newLease is null || StillAlone(newLease))
-            {
-                return;
-            }
-
             committed = true;
             Unmark();
-            throw new FileOperationException(
+            return new FileOperationException(
                 FileErrorKind.InUse,
                 Errno.EAGAIN,
                 "fcntl(F_GETLEASE)",
@@ -356,7 +359,7 @@ namespace Btrfs.Core
                 $"Cannot {FileGuards.Phrase(what, path)}: a process opened the new copy in the instant it was under the name, while the replacement was being undone. The file that was under the name is back under it, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
         }
 
-        private void UndoExchange(string name, string path)
+        internal void UndoExchange(string name, string path)
         {
             if (Names.TryExchange(dir, linkedName!, name) is int errno and not 0)
             {
@@ -370,7 +373,7 @@ namespace Btrfs.Core
             }
         }
 
-        private static FileOperationException OpenedMeanwhile(string path, string what) =>
+        internal static FileOperationException OpenedMeanwhile(string path, string what) =>
             new(
                 FileErrorKind.InUse,
                 Errno.EAGAIN,
@@ -388,6 +391,15 @@ namespace Btrfs.Core
             Mark();
             string hidden = HiddenName(name, Marker, Stamp);
             int errno = Names.TryLink(Handle, dir, hidden);
+            if (errno == Errno.EEXIST)
+            {
+                // The run's stamp is taken here already (the same name twice in one run): one of its own.
+                stamp = NewStamp();
+                Mark();
+                hidden = HiddenName(name, Marker, Stamp);
+                errno = Names.TryLink(Handle, dir, hidden);
+            }
+
             if (errno != 0)
             {
                 throw FileOperationException.FromErrno(errno, "linkat", path, "Cannot give the new file a name next to", "The original is unchanged.");

@@ -107,24 +107,56 @@ namespace Btrfs.Core
                 return;
             }
 
-            var rewrite = new RewriteOptions
-            {
-                SetFlags = ToNoCow ? InodeFlags.NoCow : InodeFlags.None,
-                ClearFlags = ToNoCow ? InodeFlags.Compress : InodeFlags.NoCow,
-                SkipXattrs = ToNoCow ? new[] { NoCowAttribute.CompressionProperty } : Array.Empty<string>(),
-                Progress = progress,
-                Cancel = cancel,
-                ForceNamedTemporary = options.ForceNamedTemporary,
-                AssumeNotInUse = options.AssumeNotInUse,
-                Notice = notice,
-                BeforeSwap = options.BeforeSwap,
-                Exchange = options.Exchange,
-            };
-            SafeRewrite.Run(file, session, rewrite);
+            SafeRewrite.Run(file, session, RewriteOptions(progress, cancel, notice));
         }
 
+        /// <summary>
+        /// Rewrites the file up to the exchange of names and returns the replacement in its grace; then
+        /// <see cref="Complete"/>. This conversion must not be disposed before that.
+        /// </summary>
+        internal PendingReplacement Start(RewriteSession session, Action<long>? progress, CancellationToken cancel, Action<string>? notice = null)
+        {
+            if (AlreadyInState)
+            {
+                throw new InvalidOperationException("The file is already in the wanted state.");
+            }
+
+            return SafeRewrite.Start(file, session, RewriteOptions(progress, cancel, notice));
+        }
+
+        /// <summary>Waits out <paramref name="pending"/>'s grace (throws if it was undone), then syncs the directory.</summary>
+        internal void Complete(PendingReplacement pending)
+        {
+            pending.Finish();
+            SafeRewrite.SyncDirectory(file);
+        }
+
+        /// <summary>
+        /// The file has other hard links: its grace is waited out before any other file is opened (opening
+        /// the same inode under another name would count as someone opening it).
+        /// </summary>
+        internal bool SettlesBeforeNext => file.Status.Links > 1;
+
+        private RewriteOptions RewriteOptions(Action<long>? progress, CancellationToken cancel, Action<string>? notice) => new()
+        {
+            SetFlags = ToNoCow ? InodeFlags.NoCow : InodeFlags.None,
+            ClearFlags = ToNoCow ? InodeFlags.Compress : InodeFlags.NoCow,
+            SkipXattrs = ToNoCow ? new[] { NoCowAttribute.CompressionProperty } : Array.Empty<string>(),
+            Progress = progress,
+            Cancel = cancel,
+            ForceNamedTemporary = options.ForceNamedTemporary,
+            AssumeNotInUse = options.AssumeNotInUse,
+            Notice = notice,
+            BeforeSwap = options.BeforeSwap,
+            Exchange = options.Exchange,
+        };
+
         /// <summary>Runs with a session of its own (Core used alone).</summary>
-        public void Run(Action<long>? progress = null, CancellationToken cancel = default) => Run(new RewriteSession(), progress, cancel);
+        public void Run(Action<long>? progress = null, CancellationToken cancel = default)
+        {
+            using var session = new RewriteSession();
+            Run(session, progress, cancel);
+        }
 
         /// <summary>Test-NoCow -Detailed of the file now under the name (the new one after <see cref="Run"/>), opened relative to its directory.</summary>
         public NoCowStatus Inspect()

@@ -1,0 +1,276 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Diagnostics;
+    using System.Runtime.ExceptionServices;
+    using System.Threading;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// A replacement whose names were exchanged (<see cref="TemporaryFile.BeginReplace"/>) and that is in its
+    /// grace: the old file keeps a hidden name and its write lease for <see cref="Grace"/>, and is asked
+    /// every millisecond whether anyone but us opened it (an open that found the name just before the
+    /// exchange reaches the inode a moment later). If nobody did, the old file's name goes; if someone did,
+    /// the exchange is undone before that lease is released (the opener gets the original, unchanged,
+    /// under its name), and the new copy then gets the same grace before it goes.
+    /// <para>
+    /// <see cref="Finish"/> waits the grace out on the calling thread; a <see cref="GraceSettler"/> does
+    /// it on a thread of its own, so that a run over many files copies the next file meanwhile. Only one
+    /// thread at a time calls <see cref="Step"/>.
+    /// </para>
+    /// </summary>
+    internal sealed class PendingReplacement : IDisposable
+    {
+        /// <summary>How long an open that looked the name up just before the exchange gets to reach the old inode (and the lease).</summary>
+        internal static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(50);
+
+        private readonly TemporaryFile temp;
+        private readonly bool ownsTemporary;
+        private readonly string path;
+        private readonly string what;
+        private readonly string name;
+        private readonly ExchangeHooks? hooks;
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private readonly ManualResetEventSlim settled = new(false);
+        private WriteLease? oldLease;
+        private WriteLease? newLease;
+        private bool undone;
+        private Exception? failure;
+        private volatile bool queued;
+
+        /// <summary>Names exchanged and both leases held: the old file's grace begins.</summary>
+        internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks)
+        {
+            this.temp = temp;
+            this.ownsTemporary = ownsTemporary;
+            this.oldLease = oldLease;
+            this.newLease = newLease;
+            this.name = name;
+            this.path = path;
+            this.what = what;
+            this.hooks = hooks;
+        }
+
+        /// <summary>The grace is over: the replacement is done, or undone with <see cref="Failure"/>.</summary>
+        internal bool IsSettled => settled.IsSet;
+
+        /// <summary>Why the replacement was undone (null while it is pending or when it went through).</summary>
+        internal Exception? Failure => IsSettled ? failure : null;
+
+        /// <summary>
+        /// An exchange that was undone at once (the hidden name did not hold the original): the new copy's
+        /// grace, then <paramref name="why"/>.
+        /// </summary>
+        internal static PendingReplacement Undone(TemporaryFile temp, bool ownsTemporary, WriteLease? newLease, string name, string path, string what, Exception why) =>
+            new(temp, ownsTemporary, null, newLease, name, path, what, null) { undone = true, failure = why };
+
+        /// <summary>A replacement with no grace to wait (no lease was held, or a plain rename was used): done.</summary>
+        internal static PendingReplacement Done(TemporaryFile temp, bool ownsTemporary, string path, string what)
+        {
+            var done = new PendingReplacement(temp, ownsTemporary, null, null, string.Empty, path, what, null);
+            done.Settle(null);
+            return done;
+        }
+
+        /// <summary>Handed to a <see cref="GraceSettler"/>: from now on only its thread calls <see cref="Step"/>.</summary>
+        internal void MarkQueued() => queued = true;
+
+        /// <summary>
+        /// One look at the leases; true when settled. The old file's lease broken or no longer grantable
+        /// (someone else has it open or is waiting for it): undo. Both still alone after the grace: done.
+        /// </summary>
+        internal bool Step()
+        {
+            if (settled.IsSet)
+            {
+                return true;
+            }
+
+            try
+            {
+                if (!undone)
+                {
+                    if (oldLease is null)
+                    {
+                        temp.Commit();
+                        return Settle(null);
+                    }
+
+                    if (!oldLease.IsIntact || !oldLease.Reaffirm())
+                    {
+                        // Someone opened the original before the exchange and waits for the lease: give the
+                        // name back to the original before that lease is released, then release it (the opener
+                        // goes on with the original, under its name).
+                        temp.UndoExchange(name, path);
+                        oldLease.Dispose();
+                        oldLease = null;
+                        hooks?.AfterUndo?.Invoke(temp.CurrentName!);
+                        failure = TemporaryFile.OpenedMeanwhile(path, what);
+                        undone = true;
+                        clock.Restart();
+                        return false;
+                    }
+
+                    if (clock.Elapsed >= Grace)
+                    {
+                        // Done: the old inode leaves under the hidden name.
+                        temp.Commit();
+                        return Settle(null);
+                    }
+
+                    return false;
+                }
+
+                // After an undo, whoever found the name while it held the new copy is in the same position as
+                // an opener of the original: the copy keeps its hidden name and its lease through the same
+                // grace, and goes (when the temporary file is disposed) only if nobody opened it meanwhile.
+                if (newLease is null)
+                {
+                    return Settle(failure);
+                }
+
+                if (!newLease.IsIntact || !newLease.Reaffirm())
+                {
+                    return Settle(temp.KeepOpenedCopy(path, what));
+                }
+
+                return clock.Elapsed >= Grace ? Settle(failure) : false;
+            }
+            catch (Exception ex)
+            {
+                return Settle(ex);
+            }
+        }
+
+        /// <summary>
+        /// Waits until the grace is over (on this thread, or for the settler it was handed to), then throws
+        /// the failure if the replacement was undone.
+        /// </summary>
+        internal void Finish()
+        {
+            Wait();
+            if (failure is not null)
+            {
+                ExceptionDispatchInfo.Capture(failure).Throw();
+            }
+        }
+
+        /// <summary>Waits until settled (the grace is never cut short: an undo may still be needed); never throws the failure.</summary>
+        public void Dispose() => Wait();
+
+        private void Wait()
+        {
+            if (queued)
+            {
+                settled.Wait();
+                return;
+            }
+
+            while (!Step())
+            {
+                Thread.Sleep(1);
+            }
+        }
+
+        private bool Settle(Exception? why)
+        {
+            failure = why;
+            newLease?.Dispose();
+            newLease = null;
+            oldLease?.Dispose();
+            oldLease = null;
+            if (ownsTemporary)
+            {
+                temp.Dispose(); // the hidden name goes unless the file was committed or kept
+            }
+
+            settled.Set();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Waits out the graces of replacements on one thread of its own, so that the caller goes on with the
+    /// next file: each <see cref="PendingReplacement"/> added is looked at every millisecond until it
+    /// settles. <see cref="Dispose"/> returns once every one has settled.
+    /// </summary>
+    internal sealed class GraceSettler : IDisposable
+    {
+        private readonly object gate = new();
+        private readonly System.Collections.Generic.List<PendingReplacement> waiting = new();
+        private Thread? thread;
+        private bool closing;
+
+        /// <summary>Hands <paramref name="pending"/> (not settled yet) to the settler's thread.</summary>
+        internal void Add(PendingReplacement pending)
+        {
+            pending.MarkQueued();
+            lock (gate)
+            {
+                if (closing)
+                {
+                    throw new ObjectDisposedException(nameof(GraceSettler));
+                }
+
+                waiting.Add(pending);
+                if (thread is null)
+                {
+                    thread = new Thread(Run) { IsBackground = true, Name = "btrfs grace" };
+                    thread.Start();
+                }
+
+                Monitor.Pulse(gate);
+            }
+        }
+
+        /// <summary>Returns when every replacement handed over has settled.</summary>
+        public void Dispose()
+        {
+            Thread? running;
+            lock (gate)
+            {
+                closing = true;
+                Monitor.Pulse(gate);
+                running = thread;
+            }
+
+            running?.Join();
+        }
+
+        private void Run()
+        {
+            var now = new System.Collections.Generic.List<PendingReplacement>();
+            while (true)
+            {
+                lock (gate)
+                {
+                    while (waiting.Count == 0)
+                    {
+                        if (closing)
+                        {
+                            return;
+                        }
+
+                        Monitor.Wait(gate);
+                    }
+
+                    now.Clear();
+                    now.AddRange(waiting);
+                }
+
+                foreach (PendingReplacement p in now)
+                {
+                    if (p.Step())
+                    {
+                        lock (gate)
+                        {
+                            waiting.Remove(p);
+                        }
+                    }
+                }
+
+                Thread.Sleep(1);
+            }
+        }
+    }
+}
