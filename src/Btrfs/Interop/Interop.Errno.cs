@@ -69,6 +69,7 @@ namespace Btrfs.Interop
             ENOTEMPTY => "ENOTEMPTY",
             ENODATA => "ENODATA",
             ERANGE => "ERANGE",
+            ESTALE => "ESTALE",
             _ => "errno " + errno.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
 

@@ -116,6 +116,64 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The top directory of subvolume <paramref name="id"/>, opened (O_PATH: only named) by its file handle
+        /// through <paramref name="fileSystem"/>, any descriptor on the filesystem: also a subvolume no mount
+        /// reaches. Root only (the generation of its top directory is read by tree search; open_by_handle_at
+        /// needs CAP_DAC_READ_SEARCH). Null when the subvolume is gone or being deleted; throws otherwise.
+        /// </summary>
+        internal static unsafe SafeFileDescriptor? OpenTopById(SafeFileDescriptor fileSystem, string path, ulong id)
+        {
+            ulong? generation = null;
+            try
+            {
+                foreach (ulong g in BtrfsSearch.Search(
+                    fileSystem,
+                    path,
+                    id,
+                    Libc.BTRFS_FIRST_FREE_OBJECTID,
+                    Libc.BTRFS_FIRST_FREE_OBJECTID,
+                    Libc.BTRFS_INODE_ITEM_KEY,
+                    Libc.BTRFS_INODE_ITEM_KEY,
+                    0,
+                    0,
+                    static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BinaryPrimitives.ReadUInt64LittleEndian(d))) // btrfs_inode_item: generation first
+                {
+                    generation = g;
+                    break;
+                }
+            }
+            catch (FileOperationException ex) when (ex.Errno == Errno.ENOENT)
+            {
+                return null; // no such tree (any more)
+            }
+
+            if (generation is not ulong gen)
+            {
+                return null;
+            }
+
+            var handle = new Libc.BtrfsFileHandle
+            {
+                HandleBytes = 20,
+                HandleType = Libc.FILEID_BTRFS_WITHOUT_PARENT,
+                ObjectId = Libc.BTRFS_FIRST_FREE_OBJECTID,
+                RootObjectId = id,
+                Generation = unchecked((uint)gen),
+            };
+            SafeFileDescriptor fd = Libc.OpenByHandleAt(fileSystem, &handle, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+            if (!fd.IsInvalid)
+            {
+                return fd;
+            }
+
+            int errno = Errno.Last;
+            fd.Dispose();
+            return errno is Errno.ENOENT or Errno.ESTALE
+                ? null
+                : throw FileOperationException.FromErrno(errno, "open_by_handle_at", path, $"Cannot open subvolume {id} by its id on the filesystem of", "Nothing was changed.");
+        }
+
+        /// <summary>
         /// Every subvolume of the filesystem (not the top level) with its name and place from its back
         /// reference, read from the root tree; a subvolume deleted but not yet cleaned has no back
         /// reference and refs 0. Root only (TREE_SEARCH).

@@ -38,6 +38,7 @@ namespace Btrfs.Kernel
         internal const int EOPNOTSUPP = Libc.EOPNOTSUPP;
         internal const int EDQUOT = Libc.EDQUOT;
         internal const int ENOTEMPTY = Libc.ENOTEMPTY;
+        internal const int ESTALE = Libc.ESTALE;
 
         /// <summary>The errno of the last failed call on this thread.</summary>
         internal static int Last => Marshal.GetLastPInvokeError();

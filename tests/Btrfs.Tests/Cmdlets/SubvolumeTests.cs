@@ -613,6 +613,53 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASubvolumeNoMountReachesIsNotDeletedByIdWhileAProcessUsesIt()
+        {
+            // Before: by -Id, a subvolume no mount reaches was deleted without looking for its users: a process
+            // that kept a file open, or its working directory, in it from before its mount was taken away
+            // (umount -l) lost what it wrote afterwards. Its top directory, opened by its id through a file
+            // handle, gives the device number its files show, and the checks made by path apply.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "keep", "w", "w/in", "c", "free" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            FileBuilder.Chunks(P("w/in/vm.img"), 1, 1 << 20, 1 << 20, fsyncEach: false);
+            Dictionary<string, string> id = new[] { "w", "w/in", "c", "free" }.ToDictionary(n => n, n => BtrfsProgs.RootId(P(n)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
+            using ChildProcess writer = ChildProcess.Writer(P("w/in/vm.img"));
+            using ChildProcess inside = ChildProcess.Start("sh", "-c", "cd \"$1\" && echo ready && exec cat", "_", P("c"));
+            Shell.Run("umount", "-l", p.MountPoint);
+            Shell.Run("mount", "-o", "subvol=keep", device, p.MountPoint);
+
+            PwshResult listed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All", ("m", p.MountPoint));
+            Assert.All(listed.Objects<BtrfsSubvolumeInfo>().Where(s => s.Name != "keep" && s.Id != 5), s => Assert.Null(s.Path)); // no mount reaches them
+            string before = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+            PwshResult r = Pwsh.Run(
+                "Remove-BtrfsSubvolume -Id $w -FileSystemPath $m -Recurse -Confirm:$false; Remove-BtrfsSubvolume -Id $c -FileSystemPath $m -Confirm:$false",
+                ("w", id["w"]),
+                ("c", id["c"]),
+                ("m", p.MountPoint));
+            Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
+            Assert.Equal(new object[] { "/w", "/c" }, r.Errors.Select(e => e.TargetObject));
+            Assert.Contains($"pid {writer.Pid}, open", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("no mount reaches it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains($"pid {inside.Pid}, working directory", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
+            writer.WriteAt(0, "HOLDER-WROTE-THIS"); // still a file of a subvolume that exists
+
+            // One that nobody uses goes, by its id as before.
+            PwshResult ok = Pwsh.Run("Remove-BtrfsSubvolume -Id $f -FileSystemPath $m -Confirm:$false", ("f", id["free"]), ("m", p.MountPoint));
+            Assert.Empty(ok.Errors);
+            string after = Shell.Run("btrfs", "subvolume", "list", p.MountPoint);
+            Assert.DoesNotContain(" path free", after, StringComparison.Ordinal);
+            Assert.Contains(" path w/in", after, StringComparison.Ordinal);
+            Assert.Contains(" path c", after, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void ASubvolumeTheKernelOrAThreadUsesIsNotDeletedAndNonRootMustProveIt()
         {
             // Before: a loop device backed by a file in it, an overlay with its upper directory in it, and a

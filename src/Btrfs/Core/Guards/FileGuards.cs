@@ -356,7 +356,7 @@ namespace Btrfs.Core
         /// <paramref name="path"/>. <paramref name="unseen"/>: the processes whose descriptors this user may not
         /// read (as root, none).
         /// </summary>
-        internal static List<FileUser> FindUsersInside(IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount, ICollection<int> ownDescriptors, out int unseen) =>
+        internal static List<FileUser> FindUsersInside(IReadOnlySet<(uint Major, uint Minor)> devices, string? path, MountEntry? mount, ICollection<int> ownDescriptors, out int unseen) =>
             Scan((self, s) => devices.Contains((s.DevMajor, s.DevMinor)) && !(self && s.IsDirectory), ownDescriptors, places: true, procDir => IsMappedInside(procDir, devices, path, mount), out unseen);
 
         /// <summary>
@@ -517,7 +517,7 @@ namespace Btrfs.Core
             }
         }
 
-        private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string path, MountEntry? mount)
+        private static bool IsMappedInside(string procDir, IReadOnlySet<(uint Major, uint Minor)> devices, string? path, MountEntry? mount)
         {
             if (Maps(procDir) is not string maps)
             {
@@ -548,7 +548,7 @@ namespace Btrfs.Core
                 }
 
                 string mappedPath = f[5].Trim();
-                if (mappedPath == path || mappedPath.StartsWith(path + "/", StringComparison.Ordinal))
+                if (path is not null && (mappedPath == path || mappedPath.StartsWith(path + "/", StringComparison.Ordinal)))
                 {
                     return true;
                 }

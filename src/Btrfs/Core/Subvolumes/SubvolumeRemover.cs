@@ -258,13 +258,49 @@ namespace Btrfs.Core
                         $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). Add -Recurse to delete them too. Nothing was deleted.");
                 }
 
-                return new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true };
+                // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
+                // from before its mount was taken away lazily (umount -l), or the kernel (a loop device). Each
+                // subvolume's top directory, opened by its id, gives the device number all its files show, and
+                // the checks made by path apply.
+                IReadOnlySet<(uint Major, uint Minor)> devices = DevicesById(fs, nested.Prepend(self), where, named, assumeNotInUse);
+                ThrowIfUsed(where, null, devices, own, new[] { fs.Handle.Fd }, assumeNotInUse, named);
+                return new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true, Devices = devices, AssumeNotInUse = assumeNotInUse, Named = named };
             }
             catch
             {
                 fs.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>
+        /// The device numbers of subvolumes no mount reaches, from their top directories opened by id (root
+        /// only); one that is gone meanwhile is left out. Where one cannot be opened, nothing can be proven about
+        /// its users: refused unless <paramref name="assumeNotInUse"/>.
+        /// </summary>
+        private static HashSet<(uint Major, uint Minor)> DevicesById(OpenFile fs, IEnumerable<BtrfsSubvolumeInfo> subvolumes, string where, string named, bool assumeNotInUse)
+        {
+            var devices = new HashSet<(uint Major, uint Minor)>();
+            foreach (BtrfsSubvolumeInfo s in subvolumes)
+            {
+                try
+                {
+                    using SafeFileDescriptor? top = BtrfsSubvolumes.OpenTopById(fs.Handle, fs.Path, s.Id);
+                    if (top is not null && FileStatus.Of(top) is FileStatus st)
+                    {
+                        devices.Add((st.DevMajor, st.DevMinor));
+                    }
+                }
+                catch (FileOperationException ex) when (!assumeNotInUse)
+                {
+                    throw InUse(where, named: named, why: $"it cannot be proven that no process uses it: the top directory of subvolume {s.Id} could not be opened by its id to learn its device number ({Errno.Name(ex.Errno)}). Add -AssumeNotInUse if you know that nothing uses it");
+                }
+                catch (FileOperationException)
+                {
+                }
+            }
+
+            return devices;
         }
 
         /// <summary>
@@ -300,23 +336,23 @@ namespace Btrfs.Core
         /// working or root directory there. The kernel deletes it anyway, and such a process goes on reading
         /// and writing a deleted subvolume: what it writes (fsync succeeds) is gone when it closes the file.
         /// </summary>
-        private static void ThrowIfUsed(string full, string canonical, IReadOnlySet<(uint Major, uint Minor)> devices, MountEntry? mount, int[] own, bool assumeNotInUse)
+        private static void ThrowIfUsed(string full, string? canonical, IReadOnlySet<(uint Major, uint Minor)> devices, MountEntry? mount, int[] own, bool assumeNotInUse, string? named = null)
         {
             List<FileUser> users = FileGuards.FindUsersInside(devices, canonical, mount, own, out int unseen);
             if (users.Count > 0)
             {
                 string list = string.Join(", ", users.GetRange(0, Math.Min(users.Count, 5))) + (users.Count > 5 ? $" and {users.Count - 5} more" : string.Empty);
-                throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first");
+                throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first", named: named);
             }
 
             if (FileGuards.KernelUseInside(devices, out List<string> unreadable) is string kernel)
             {
-                throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost");
+                throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost", named: named);
             }
 
             if (unreadable.Count > 0 && !assumeNotInUse)
             {
-                throw InUse(full, Unproven(unreadable));
+                throw InUse(full, Unproven(unreadable), named: named);
             }
 
             if (unseen > 0 && !assumeNotInUse)
@@ -338,6 +374,9 @@ namespace Btrfs.Core
 
         /// <summary>The subvolume's path as listed (planned by path only).</summary>
         private string? Canonical { get; init; }
+
+        /// <summary>How errors name a subvolume no mount reaches (planned by id only).</summary>
+        private string? Named { get; init; }
 
         /// <summary>Whether the root tree could be read (root): refusals of the kernel are then about use, not permission.</summary>
         private bool Privileged { get; init; }
@@ -411,6 +450,10 @@ namespace Btrfs.Core
             if (root is not null && Devices is not null && Canonical is not null)
             {
                 ThrowIfUsed(Label, Canonical, Devices, MountTable.Read().For(root), new[] { parent.Handle.Fd, root.Handle.Fd }, AssumeNotInUse);
+            }
+            else if (root is null && Devices is not null)
+            {
+                ThrowIfUsed(Subvolume.TopLevelPath ?? parent.Path, null, Devices, MountTable.Read().For(parent), new[] { parent.Handle.Fd }, AssumeNotInUse, Named);
             }
 
             var order = new List<BtrfsSubvolumeInfo>(Nested);
