@@ -148,6 +148,7 @@ namespace Btrfs.Commands
             }
             catch (FileOperationException ex)
             {
+                BeforeError();
                 WriteError(ErrorRecords.From(ex));
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -160,6 +161,11 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         protected override void StopProcessing() => stopping.Cancel();
+
+        /// <summary>Called before an input's error is written: a cmdlet with results still to write writes them first, so output keeps the order of the inputs.</summary>
+        private protected virtual void BeforeError()
+        {
+        }
 
         /// <summary>Whether a resolved path is processed at all (the -Include and -Exclude of a -Recurse cmdlet); true here.</summary>
         private protected virtual bool Takes(string path) => true;

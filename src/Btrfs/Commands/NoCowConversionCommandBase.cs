@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -12,7 +13,10 @@ namespace Btrfs.Commands
     /// exchange of names (see <see cref="PendingReplacement"/>). The run's settler waits those graces out on
     /// a thread of its own while the next files are copied; a file's result (its status object, or its
     /// error if the exchange had to be undone) is written when its grace is over, in the order the files
-    /// came, with at most <see cref="MostSettling"/> files waiting.
+    /// came (any other error or warning first writes the results before it), with at most
+    /// <see cref="MostSettling"/> files waiting. Each grace is waited out before the next file when an
+    /// error ends the pipeline or asks (-ErrorAction Stop or Inquire), when each file is confirmed, and when
+    /// -PassThru objects go to another command (which may stop the pipeline after any of them).
     /// </remarks>
     public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase, IDisposable
     {
@@ -20,6 +24,7 @@ namespace Btrfs.Commands
         private readonly RewriteSession session = new();
         private readonly Queue<Settling> settling = new();
         private ProgressBars? bars;
+        private bool? overlapping;
 
         /// <summary>Convert a file with more than one hard link (only this name gets the new file).</summary>
         [Parameter]
@@ -55,19 +60,41 @@ namespace Btrfs.Commands
             bars?.Complete();
         }
 
-        /// <summary>Waits until every replacement handed to the settler has settled (after Ctrl+C their results are not written).</summary>
+        /// <summary>
+        /// Waits until every replacement handed to the settler has settled and syncs the directories of those
+        /// that went through; after Ctrl+C (or a command after this one stopping the pipeline) their results
+        /// are not written.
+        /// </summary>
         public void Dispose()
         {
             while (settling.Count > 0)
             {
                 Settling s = settling.Dequeue();
-                s.Pending?.Dispose();
+                if (s.Pending is not null)
+                {
+                    s.Pending.Dispose();
+                    if (s.Pending.Failure is null)
+                    {
+                        try
+                        {
+                            s.Plan.SyncDirectory();
+                        }
+                        catch (FileOperationException)
+                        {
+                            // Nowhere to say it any more; the file is in place.
+                        }
+                    }
+                }
+
                 s.Plan.Dispose();
             }
 
             session.Dispose();
             GC.SuppressFinalize(this);
         }
+
+        /// <inheritdoc/>
+        private protected override void BeforeError() => Drain(all: true);
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -107,12 +134,35 @@ namespace Btrfs.Commands
             }
         }
 
+        /// <summary>
+        /// Whether graces overlap the next files (see the remarks): not when an error ends the pipeline or asks,
+        /// not when each file is confirmed, not when -PassThru objects go to another command.
+        /// </summary>
+        private bool Overlapping => overlapping ??= !(Preferences.ErrorsStop(this)
+            || !(ConfirmSwitchedOff || WhatIfInEffect)
+            || (PassThru.IsPresent && MyInvocation.PipelinePosition < MyInvocation.PipelineLength));
+
         private void ConvertOne(string path, FileLocation? walked = null)
         {
             Drain(all: false);
             if (walked is null)
             {
                 ThrowIfDirectoryWithoutRecurse(path, Recursing, "convert", "mark it and convert the files below it, or use Set-NoCow to mark only the directory");
+            }
+
+            if (session.IsOwnTemporaryName(System.IO.Path.GetFileName(path)))
+            {
+                WriteVerbose($"Skipping '{path}': the hidden name this run gave a file it is replacing.");
+                return;
+            }
+
+            // Opening a file in its grace (the old one, or the new one under its name) would count as someone
+            // opening it: such a file settles first.
+            if (settling.Count > 0
+                && (walked is { } at ? FileStatus.OfAt(at.Directory, at.Name) : FileStatus.OfPath(path, followLinks: false)) is FileStatus target
+                && settling.Any(s => s.Holds(target)))
+            {
+                Drain(all: true);
             }
 
             var options = new NoCowConversionOptions
@@ -127,15 +177,18 @@ namespace Btrfs.Commands
             {
                 if (plan.AlreadyInState)
                 {
-                    WriteVerbose($"'{path}' is already {State}; skipped (not rewritten).");
                     settling.Enqueue(new Settling(plan, null, path));
                     queued = true;
                     return;
                 }
 
-                foreach (string warning in plan.Warnings)
+                if (plan.Warnings.Count > 0)
                 {
-                    WriteWarning(warning);
+                    Drain(all: true); // in order: the results of the files before it first
+                    foreach (string warning in plan.Warnings)
+                    {
+                        WriteWarning(warning);
+                    }
                 }
 
                 string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
@@ -144,29 +197,34 @@ namespace Btrfs.Commands
                     return;
                 }
 
-                if (plan.SettlesBeforeNext)
+                bool alone = !Overlapping || plan.SettlesBeforeNext;
+                if (alone)
                 {
-                    Drain(all: true); // in order: the files before it first
+                    Drain(all: true);
                 }
 
-                PendingReplacement pending;
                 bars!.StartFile(path, plan.DataBytes);
                 try
                 {
-                    pending = plan.Start(session, bars.Report, StopToken, WriteWarning);
+                    PendingReplacement pending = plan.Start(session, bars.Report, StopToken, WriteWarning);
+
+                    // Queued at once: whatever happens next (Ctrl+C makes every write throw), Dispose waits it out.
+                    settling.Enqueue(new Settling(plan, pending, path));
+                    queued = true;
+                    if (!alone && !pending.IsSettled)
+                    {
+                        session.Settler.Add(pending);
+                    }
                 }
                 finally
                 {
                     bars.EndFile();
                 }
 
-                if (!pending.IsSettled && !plan.SettlesBeforeNext)
+                if (alone)
                 {
-                    session.Settler.Add(pending);
+                    Drain(all: true);
                 }
-
-                settling.Enqueue(new Settling(plan, pending, path));
-                queued = true;
             }
             finally
             {
@@ -174,11 +232,6 @@ namespace Btrfs.Commands
                 {
                     plan.Dispose();
                 }
-            }
-
-            if (plan.SettlesBeforeNext)
-            {
-                Drain(all: true);
             }
         }
 
@@ -194,7 +247,11 @@ namespace Btrfs.Commands
                 Settling s = settling.Dequeue();
                 try
                 {
-                    if (s.Pending is not null)
+                    if (s.Pending is null)
+                    {
+                        WriteVerbose($"'{s.Path}' is already {State}; skipped (not rewritten).");
+                    }
+                    else
                     {
                         s.Plan.Complete(s.Pending);
                         WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
@@ -223,6 +280,10 @@ namespace Btrfs.Commands
         }
 
         /// <summary>A file converted (or found in state) whose result is not written yet.</summary>
-        private sealed record Settling(NoCowConversion Plan, PendingReplacement? Pending, string Path);
+        private sealed record Settling(NoCowConversion Plan, PendingReplacement? Pending, string Path)
+        {
+            /// <summary>True when <paramref name="file"/> is this file's original or its new copy.</summary>
+            internal bool Holds(in FileStatus file) => Plan.IsOriginal(file) || (Pending?.Copy is FileStatus copy && copy.SameInode(file));
+        }
     }
 }

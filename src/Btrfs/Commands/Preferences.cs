@@ -10,6 +10,13 @@ namespace Btrfs.Commands
             ? w is SwitchParameter { IsPresent: true }
             : LanguagePrimitives.IsTrue(cmdlet.GetVariableValue("WhatIfPreference"));
 
+        /// <summary>An error the cmdlet writes ends the pipeline or waits for an answer (-ErrorAction or $ErrorActionPreference Stop or Inquire).</summary>
+        internal static bool ErrorsStop(PSCmdlet cmdlet)
+        {
+            object? value = cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? given) ? given : cmdlet.GetVariableValue("ErrorActionPreference");
+            return LanguagePrimitives.TryConvertTo(value, out ActionPreference preference) && preference is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;
+        }
+
         /// <summary>-Confirm:$false given to the cmdlet, or $ConfirmPreference 'None' from a caller given -Confirm:$false: questions asked with ShouldContinue are skipped.</summary>
         internal static bool ConfirmSwitchedOff(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)
             ? c is SwitchParameter { IsPresent: false }

@@ -125,12 +125,14 @@ namespace Btrfs.Commands
                         catch (FileOperationException ex)
                         {
                             TreeErrors++;
+                            BeforeError();
                             WriteError(ErrorRecords.From(ex));
                         }
 
                         break;
                     case WalkEntryKind.Error:
                         TreeErrors++;
+                        BeforeError();
                         WriteError(ErrorRecords.From(entry.Error!));
                         break;
                     case WalkEntryKind.SymbolicLink:

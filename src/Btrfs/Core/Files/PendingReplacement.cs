@@ -41,6 +41,7 @@ namespace Btrfs.Core
         /// <summary>Names exchanged and both leases held: the old file's grace begins.</summary>
         internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks)
         {
+            Copy = FileStatus.Of(temp.Handle);
             this.temp = temp;
             this.ownsTemporary = ownsTemporary;
             this.oldLease = oldLease;
@@ -50,6 +51,9 @@ namespace Btrfs.Core
             this.what = what;
             this.hooks = hooks;
         }
+
+        /// <summary>The new file's inode (null if it could not be read): opening it during the grace would count as someone opening it.</summary>
+        internal FileStatus? Copy { get; }
 
         /// <summary>The grace is over: the replacement is done, or undone with <see cref="Failure"/>.</summary>
         internal bool IsSettled => settled.IsSet;
@@ -175,16 +179,26 @@ namespace Btrfs.Core
         private bool Settle(Exception? why)
         {
             failure = why;
-            newLease?.Dispose();
-            newLease = null;
-            oldLease?.Dispose();
-            oldLease = null;
-            if (ownsTemporary)
+            try
             {
-                temp.Dispose(); // the hidden name goes unless the file was committed or kept
+                newLease?.Dispose();
+                newLease = null;
+                oldLease?.Dispose();
+                oldLease = null;
+                if (ownsTemporary)
+                {
+                    temp.Dispose(); // the hidden name goes unless the file was committed or kept
+                }
+            }
+            catch (Exception ex)
+            {
+                failure ??= ex;
+            }
+            finally
+            {
+                settled.Set();
             }
 
-            settled.Set();
             return true;
         }
     }
@@ -204,7 +218,6 @@ namespace Btrfs.Core
         /// <summary>Hands <paramref name="pending"/> (not settled yet) to the settler's thread.</summary>
         internal void Add(PendingReplacement pending)
         {
-            pending.MarkQueued();
             lock (gate)
             {
                 if (closing)
@@ -212,13 +225,15 @@ namespace Btrfs.Core
                     throw new ObjectDisposedException(nameof(GraceSettler));
                 }
 
-                waiting.Add(pending);
                 if (thread is null)
                 {
-                    thread = new Thread(Run) { IsBackground = true, Name = "btrfs grace" };
-                    thread.Start();
+                    var starting = new Thread(Run) { IsBackground = true, Name = "btrfs grace" };
+                    starting.Start();
+                    thread = starting;
                 }
 
+                pending.MarkQueued(); // only now: from here on only the settler's thread steps it
+                waiting.Add(pending);
                 Monitor.Pulse(gate);
             }
         }
@@ -260,7 +275,7 @@ namespace Btrfs.Core
 
                 foreach (PendingReplacement p in now)
                 {
-                    if (p.Step())
+                    if (p.Step()) // never throws: a failure settles it
                     {
                         lock (gate)
                         {

@@ -25,6 +25,7 @@ namespace Btrfs.Core
         internal const string MarkerAttribute = "user.btrfs-module.temporary";
 
         private readonly SafeFileDescriptor dir;
+        private FileStatus? replaced;
         private string? stamp;
         private string? linkedName;
         private bool committed;
@@ -77,11 +78,10 @@ namespace Btrfs.Core
             stamp ??= NewStamp();
             string hidden = HiddenName(name, Marker, stamp);
             SafeFileDescriptor? named = Names.TryCreateExclusive(dir, hidden, mode, out int createErrno);
-            if (named is null && createErrno == Errno.EEXIST)
+            for (int attempt = 1; named is null && createErrno == Errno.EEXIST && attempt < 10; attempt++)
             {
-                // The run's stamp is taken here already (the same name twice in one run): one of its own.
-                stamp = NewStamp();
-                hidden = HiddenName(name, Marker, stamp);
+                // Taken already (two names of this run alike in their first 200 bytes): the same stamp, a number before it.
+                hidden = HiddenName(name, Marker, stamp, attempt);
                 named = Names.TryCreateExclusive(dir, hidden, mode, out createErrno);
             }
 
@@ -152,6 +152,7 @@ namespace Btrfs.Core
         internal PendingReplacement BeginReplace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks, bool ownsThis)
         {
             EnsureLinked(name, path);
+            replaced = original.Status;
             WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
             WriteLease? newLease = null;
             try
@@ -253,7 +254,11 @@ namespace Btrfs.Core
         {
             committed = true;
             Unmark();
-            if (linkedName is not null && Names.TryRemove(dir, linkedName))
+
+            // Only the file this one replaced goes: never one renamed onto the hidden name meanwhile.
+            if (linkedName is not null
+                && (replaced is not FileStatus original || (FileStatus.OfAt(dir, linkedName) is FileStatus now && now.SameInode(original)))
+                && Names.TryRemove(dir, linkedName))
             {
                 linkedName = null;
             }
@@ -371,6 +376,22 @@ namespace Btrfs.Core
                     path,
                     $"Cannot give '{path}' back its original file after a failed replacement ({Errno.Name(errno)}): the original is now '{linkedName}' in the same directory and the new copy is '{path}'. Rename them by hand.");
             }
+
+            // The hidden name must hold this file again. If another file was renamed onto the name meanwhile, that
+            // file is what the exchange just moved: it goes back under the name, and nothing is removed.
+            if (FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName!) is FileStatus now && !now.SameInode(mine))
+            {
+                committed = true; // keep whatever the hidden name holds
+                int again = Names.TryExchange(dir, linkedName!, name);
+                throw new FileOperationException(
+                    FileErrorKind.ChangedDuringCopy,
+                    again,
+                    "renameat2",
+                    path,
+                    again == 0
+                        ? $"Cannot give '{path}' back its original file: while it was being replaced, a process opened the original and another file was renamed onto the name. That file was left under the name; the original (which that process may have written to) is kept as '{linkedName}' in the same directory; the new copy was discarded."
+                        : $"Cannot give '{path}' back its original file: another file was renamed onto the name meanwhile, and putting it back failed ({Errno.Name(again)}): the original is under the name again, and the file renamed onto it is now '{linkedName}' in the same directory. Rename them by hand.");
+            }
         }
 
         internal static FileOperationException OpenedMeanwhile(string path, string what) =>
@@ -391,12 +412,10 @@ namespace Btrfs.Core
             Mark();
             string hidden = HiddenName(name, Marker, Stamp);
             int errno = Names.TryLink(Handle, dir, hidden);
-            if (errno == Errno.EEXIST)
+            for (int attempt = 1; errno == Errno.EEXIST && attempt < 10; attempt++)
             {
-                // The run's stamp is taken here already (the same name twice in one run): one of its own.
-                stamp = NewStamp();
-                Mark();
-                hidden = HiddenName(name, Marker, Stamp);
+                // Taken already (two names of this run alike in their first 200 bytes): the same stamp, a number before it.
+                hidden = HiddenName(name, Marker, Stamp, attempt);
                 errno = Names.TryLink(Handle, dir, hidden);
             }
 
@@ -418,17 +437,21 @@ namespace Btrfs.Core
             Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-"
             + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
 
-        /// <summary>".NAME" + <paramref name="marker"/> + <paramref name="stamp"/>, the name cut so the whole stays within NAME_MAX.</summary>
-        internal static string HiddenName(string name, string marker, string stamp)
+        /// <summary>
+        /// ".NAME" + <paramref name="marker"/> + <paramref name="stamp"/>, the name cut so the whole stays within
+        /// NAME_MAX; from <paramref name="attempt"/> 1 on, "~N" after the (shorter) cut name, for a name taken already.
+        /// </summary>
+        internal static string HiddenName(string name, string marker, string stamp, int attempt = 0)
         {
             // NAME_MAX is 255 bytes: keep a recognizable prefix of the name.
             string prefix = name;
-            while (Encoding.UTF8.GetByteCount(prefix) > 200)
+            int most = attempt == 0 ? 200 : 196;
+            while (Encoding.UTF8.GetByteCount(prefix) > most)
             {
                 prefix = prefix[..^1];
             }
 
-            return "." + prefix + marker + stamp;
+            return "." + prefix + (attempt == 0 ? string.Empty : "~" + attempt.ToString(CultureInfo.InvariantCulture)) + marker + stamp;
         }
 
         private static FileOperationException CreateFailure(int errno, string dirPath, string name) =>

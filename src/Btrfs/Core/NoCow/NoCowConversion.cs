@@ -131,6 +131,12 @@ namespace Btrfs.Core
             SafeRewrite.SyncDirectory(file);
         }
 
+        /// <summary>The directory's fsync after a replacement that went through (its result no longer written).</summary>
+        internal void SyncDirectory() => SafeRewrite.SyncDirectory(file);
+
+        /// <summary>True when <paramref name="other"/> is the file this conversion opened (the original).</summary>
+        internal bool IsOriginal(in FileStatus other) => file.Status.SameInode(other);
+
         /// <summary>
         /// The file has other hard links: its grace is waited out before any other file is opened (opening
         /// the same inode under another name would count as someone opening it).
