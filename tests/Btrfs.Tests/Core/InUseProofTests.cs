@@ -550,6 +550,52 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnUndoNeverRemovesAFileRenamedOntoTheNameMeanwhile()
+        {
+            // In the grace, an editor saves by renaming its file onto the name, and a process opens the old file
+            // (so the exchange is undone). Before: the undo moved the editor's file to the hidden name and removed
+            // it with the copy. Now it is put back under the name, and the original stays under the hidden name.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "renamedonto");
+            string file = Path.Combine(dir, "vm.img"), saved = Path.Combine(dir, "editor.tmp");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            File.WriteAllText(saved, "THE EDITOR'S FILE");
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            ChildProcess? opener = null;
+            string? hiddenName = null;
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks
+                {
+                    AfterExchange = hidden =>
+                    {
+                        File.Move(saved, file, overwrite: true); // rename(2) onto the name
+                        opener = OpenAndWrite(Path.Combine(dir, hiddenName = hidden), "OLD-INODE-OPENED");
+                    },
+                },
+            };
+
+            try
+            {
+                using NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options);
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
+                Assert.Contains(hiddenName!, ex.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Assert.NotNull(opener);
+                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
+                opener.Dispose();
+            }
+
+            Assert.Equal("THE EDITOR'S FILE", File.ReadAllText(file));
+            string kept = Path.Combine(dir, hiddenName!);
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", kept).Trim());
+            Assert.Equal("OLD-INODE-OPENED", File.ReadAllText(kept)[..16]);
+            Assert.Equal(new[] { hiddenName!, "vm.img" }.OrderBy(n => n, StringComparer.Ordinal), FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void WritersThatAppendToManyFilesLoseNothingWhileTheCmdletOverlapsGraces()
         {
             // As the test below, through the cmdlets over a directory of three logs, one appender each: the
