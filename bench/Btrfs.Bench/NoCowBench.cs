@@ -16,6 +16,10 @@ namespace Btrfs.Bench
 
     internal static class NoCowBench
     {
+        private const string TreeAnchor = "set -e; chattr +C \"$1\"; conv() { t=\"$(dirname \"$1\")/.$(basename \"$1\").anchor\"; touch \"$t\"; chattr +C \"$t\"; cp --reflink=never --sparse=always \"$1\" \"$t\"; mv \"$t\" \"$1\"; }; for f in \"$1\"/*; do conv \"$f\"; done";
+
+        private const int TreeFiles = 200;
+
         private const string Anchor = "set -e; t=\"$(dirname \"$1\")/.$(basename \"$1\").anchor\"; touch \"$t\"; chattr +C \"$t\"; cp --reflink=never --sparse=always \"$1\" \"$t\"; mv \"$t\" \"$1\"";
 
         internal static int Run(int runs)
@@ -91,6 +95,8 @@ namespace Btrfs.Bench
                     Console.WriteLine($"<!-- {name}: module {string.Join(' ', module.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor {string.Join(' ', anchor.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor+sync {string.Join(' ', anchorSync.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} -->");
                 }
 
+                Tree(rs, mnt, runs);
+
                 Console.WriteLine();
                 Console.WriteLine("| file | peak RSS growth during ConvertTo-NoCow | peak managed heap |");
                 Console.WriteLine("|---|---:|---:|");
@@ -113,6 +119,73 @@ namespace Btrfs.Bench
             return 0;
         }
 
+        /// <summary>
+        /// A directory of <see cref="TreeFiles"/> files of 64 KiB (a database's small files): ConvertTo-NoCow
+        /// -Recurse against the same four commands per file in a shell loop (and chattr +C on the directory).
+        /// </summary>
+        private static void Tree(Runspace rs, string mnt, int runs)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"| tree | ConvertTo-NoCow -Recurse (incl. fsync) | cp + chattr + mv per file | same + sync | ratio to the loop + sync | ratio to the loop alone |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+            var module = new List<double>();
+            var anchor = new List<double>();
+            var anchorSync = new List<double>();
+            for (int run = 0; run < runs; run++)
+            {
+                string m = Path.Combine(mnt, "module-tree");
+                string a = Path.Combine(mnt, "anchor-tree");
+                foreach (string dir in new[] { m, a })
+                {
+                    Directory.CreateDirectory(dir);
+                    for (int i = 0; i < TreeFiles; i++)
+                    {
+                        Write(Path.Combine(dir, $"f{i:D3}"), 64 << 10, dataEvery: 0, seed: i);
+                    }
+                }
+
+                Program.Sh("sync");
+                for (int k = 0; k < 2; k++)
+                {
+                    DropCaches();
+                    if ((k + run) % 2 == 0)
+                    {
+                        var sw = Stopwatch.StartNew();
+                        Convert(rs, m, recurse: true);
+                        module.Add(sw.Elapsed.TotalSeconds);
+                    }
+                    else
+                    {
+                        var sw = Stopwatch.StartNew();
+                        Program.Sh("bash", "-c", TreeAnchor, "_", a);
+                        double t = sw.Elapsed.TotalSeconds;
+                        Program.Sh("sync");
+                        anchor.Add(t);
+                        anchorSync.Add(sw.Elapsed.TotalSeconds);
+                    }
+                }
+
+                for (int i = 0; i < TreeFiles; i++)
+                {
+                    Check(Path.Combine(m, $"f{i:D3}"), Path.Combine(a, $"f{i:D3}"));
+                }
+
+                if (Directory.GetFileSystemEntries(m).Length != TreeFiles || Directory.GetFileSystemEntries(a).Length != TreeFiles)
+                {
+                    throw new InvalidOperationException("a tree holds more or fewer names than it was given");
+                }
+
+                Directory.Delete(m, recursive: true);
+                Directory.Delete(a, recursive: true);
+            }
+
+            double mm = Median(module), am = Median(anchor), asm = Median(anchorSync);
+            string name = $"{TreeFiles} files of 64 KiB";
+            Console.WriteLine($"| {name} | {mm:F2} s | {am:F2} s | {asm:F2} s | {mm / asm:F2}× | {mm / am:F2}× |");
+            Summary.Add($"ConvertTo-NoCow -Recurse vs cp + chattr + mv per file + sync ({name})", mm, asm);
+            Console.WriteLine($"<!-- {name}: module {string.Join(' ', module.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor {string.Join(' ', anchor.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor+sync {string.Join(' ', anchorSync.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} -->");
+        }
+
         /// <summary>Child process: peak RSS growth and managed heap of one ConvertTo-NoCow.</summary>
         internal static int Memory(string path)
         {
@@ -123,11 +196,11 @@ namespace Btrfs.Bench
             return 0;
         }
 
-        private static void Convert(Runspace rs, string? path)
+        private static void Convert(Runspace rs, string? path, bool recurse = false)
         {
             using var ps = PowerShell.Create();
             ps.Runspace = rs;
-            ps.AddScript(path is null ? "Get-Command ConvertTo-NoCow | Out-Null" : "param($f) ConvertTo-NoCow -LiteralPath $f -Confirm:$false").AddArgument(path);
+            ps.AddScript(path is null ? "Get-Command ConvertTo-NoCow | Out-Null" : "param($f, $r) ConvertTo-NoCow -LiteralPath $f -Recurse:$r -Confirm:$false").AddArgument(path).AddArgument(recurse);
             ps.Invoke();
             if (ps.HadErrors)
             {
@@ -136,10 +209,10 @@ namespace Btrfs.Bench
         }
 
         /// <summary>Random data; with dataEvery = n, only one 10 MiB chunk in every n × 10 MiB (sparse), else all data.</summary>
-        private static void Write(string path, long size, int dataEvery)
+        private static void Write(string path, long size, int dataEvery, int seed = 7)
         {
-            byte[] chunk = new byte[1 << 20];
-            var rng = new Random(7);
+            byte[] chunk = new byte[Math.Min(1 << 20, size)];
+            var rng = new Random(seed);
             using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
             for (long off = 0; off < size; off += chunk.Length)
             {
