@@ -423,7 +423,7 @@ namespace Btrfs.Commands
             {
                 // Nothing was rewritten (no improvement possible, or a writer changed it while it was copied).
                 WriteVerbose($"Leaving '{c.Path}' alone: {result.Reason}.");
-                run.Skipped(c, d, result.Reason, record: !result.Reason.Contains("changed", StringComparison.Ordinal));
+                run.Skipped(c, d, result.Reason, record: result.SkipReason != DefragSkipReason.ChangedWhileCopying);
                 return true;
             }
 
@@ -456,7 +456,7 @@ namespace Btrfs.Commands
             {
                 string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {MinimumFragments}: left alone";
                 WriteVerbose($"Skipping '{path}': {why}.");
-                WriteObject(d.Skipped(why));
+                WriteObject(d.Skipped(DefragSkipReason.BelowMinimum, why));
                 return;
             }
 
@@ -477,7 +477,7 @@ namespace Btrfs.Commands
                     WriteVerbose($"Skipping '{path}': {reason}.");
                 }
 
-                WriteObject(d.Skipped(reason));
+                WriteObject(d.Skipped());
                 return;
             }
 

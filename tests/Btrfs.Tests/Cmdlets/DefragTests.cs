@@ -32,8 +32,16 @@ namespace Btrfs.Tests
             long before = Filefrag(file);
             Assert.True(before > 1000, $"only {before} extents");
 
+            // Under -MinimumFragments: left alone, and the result says why in a form a script can test.
+            PwshResult few = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MinimumFragments 100000 -Confirm:$false", ("f", file));
+            DefragResult below = Assert.Single(few.Objects<DefragResult>());
+            Assert.True(below.Skipped);
+            Assert.Equal(DefragSkipReason.BelowMinimum, below.SkipReason);
+            Assert.Equal(before, Filefrag(file));
+
             DefragResult r = Expect.Defrag(file);
             Assert.False(r.Skipped);
+            Assert.Equal(DefragSkipReason.None, r.SkipReason);
             Assert.Equal(DefragMethod.BtrfsDefragRange, r.Method);
             Assert.Equal(before, r.ExtentsBefore);
             long after = Filefrag(file);
@@ -48,6 +56,7 @@ namespace Btrfs.Tests
             DefragResult again = Expect.Defrag(file);
             Assert.True(again.Skipped);
             Assert.StartsWith("nothing to do", again.Reason, StringComparison.Ordinal);
+            Assert.Equal(DefragSkipReason.NothingToDo, again.SkipReason);
             Assert.Equal(after, Filefrag(file));
         }
 

@@ -81,6 +81,7 @@ namespace Btrfs.Tests
 
             DefragResult r = Expect.Defrag(file);
             Assert.False(r.Skipped, r.Reason);
+            Assert.Equal(DefragSkipReason.None, r.SkipReason);
             Assert.Equal(method, r.Method);
             Assert.Equal(before, r.ExtentsBefore);
             long after = Extents(file);
@@ -228,6 +229,7 @@ namespace Btrfs.Tests
             Assert.Empty(d.Errors);
             Assert.Equal(predicted, d.Objects<DefragResult>().Select(r => !r.Skipped).ToArray());
             Assert.All(d.Objects<DefragResult>().Where(r => r.Skipped), r => Assert.StartsWith("nothing to do", r.Reason, StringComparison.Ordinal));
+            Assert.All(d.Objects<DefragResult>().Where(r => r.Skipped), r => Assert.Equal(DefragSkipReason.NothingToDo, r.SkipReason));
         }
 
         [SkippableTheory]
@@ -256,6 +258,7 @@ namespace Btrfs.Tests
                 Assert.StartsWith("no improvement", results[0].Reason, StringComparison.Ordinal);
                 Assert.Contains("nothing was written", results[0].Reason, StringComparison.Ordinal);
                 Assert.Contains("immutable", results[1].Reason, StringComparison.Ordinal);
+                Assert.Equal(new[] { DefragSkipReason.NoImprovement, DefragSkipReason.Immutable }, results.Take(2).Select(r => r.SkipReason));
                 Assert.Contains("immutable", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
                 Assert.Equal(facts, new[] { stuck, immutable }.Select(FileFacts.Of).ToArray());
                 Assert.Equal(layouts, new[] { stuck, immutable }.Select(f => Shell.Run("filefrag", "-v", f)).ToArray());
@@ -287,6 +290,7 @@ namespace Btrfs.Tests
             List<DefragResult> results = r.Objects<DefragResult>();
             Assert.True(results[0].Skipped);
             Assert.Contains("-IncludeShared", results[0].Reason, StringComparison.Ordinal);
+            Assert.Equal(DefragSkipReason.Shared, results[0].SkipReason);
             Assert.True(results[0].SharedBytesSkipped > 0);
             Assert.True(results[1].Skipped);
             Assert.Contains("no-defrag", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
@@ -425,6 +429,7 @@ namespace Btrfs.Tests
             DefragResult d = Assert.Single(r.Objects<DefragResult>());
             Assert.True(d.Skipped);
             Assert.StartsWith("changed while copying", d.Reason, StringComparison.Ordinal);
+            Assert.Equal(DefragSkipReason.ChangedWhileCopying, d.SkipReason);
             Assert.Equal(expected.Concat(tail).ToArray(), File.ReadAllBytes(file));
             Assert.DoesNotContain(FileFacts.Listing(x.MountPoint), n => n.Contains(TemporaryFileMarker, StringComparison.Ordinal));
         }

@@ -30,7 +30,7 @@ namespace Btrfs.Core
         {
             if (SkipReason is not null)
             {
-                return Skipped(SkipReason);
+                return Skipped();
             }
 
             Clock.Restart();
@@ -93,13 +93,13 @@ namespace Btrfs.Core
 
             if (planner.InlineOnly)
             {
-                Skip("inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
+                Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }
             else if (BytesToRewrite == 0)
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
                 string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
-                Skip($"nothing to do: {what}{shared}", warning: false);
+                Skip(DefragSkipReason.NothingToDo, $"nothing to do: {what}{shared}", warning: false);
             }
         }
 

@@ -50,7 +50,7 @@ namespace Btrfs.Core
         private protected virtual bool CopyKeepsSize => true;
 
         /// <summary>A reason this filesystem's kind of exchange leaves the file alone (a warning), or null.</summary>
-        private protected virtual string? RefusalOfThisFileSystem() => null;
+        private protected virtual (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem() => null;
 
         /// <summary>Gives the empty copy what the exchange needs it to share with the file (identity, allocation hints).</summary>
         private protected virtual void PrepareCopy(OpenFile original, TemporaryFile copy)
@@ -65,7 +65,7 @@ namespace Btrfs.Core
         {
             if (SkipReason is not null)
             {
-                return Skipped(SkipReason);
+                return Skipped();
             }
 
             Clock.Restart();
@@ -82,7 +82,7 @@ namespace Btrfs.Core
             CopyExtents = Fiemap.Count(copy.Handle, File.Path, 0, ulong.MaxValue);
             if (CopyExtents >= Before.ExtentCount)
             {
-                return Skipped($"no improvement: the free space is as fragmented as the file (a new copy would get {CopyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
+                return Skipped(DefragSkipReason.NoImprovement, $"no improvement: the free space is as fragmented as the file (a new copy would get {CopyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
             }
 
             cancel.ThrowIfCancellationRequested();
@@ -122,21 +122,21 @@ namespace Btrfs.Core
                 return;
             }
 
-            if (RefusalOfThisFileSystem() is string refusal)
+            if (RefusalOfThisFileSystem() is (DefragSkipReason kind, string refusal))
             {
-                Skip(refusal, warning: true);
+                Skip(kind, refusal, warning: true);
             }
             else if (Before.Score == 0 || Before.ExtentCount <= Before.BestExtentCount)
             {
                 string why = Before.ExtentCount <= Before.BestExtentCount
                     ? $"it has the fewest extents possible ({Before.ExtentCount}: one per run of data between holes)"
                     : $"no data in fragments shorter than {SizeFormatter.Format(Options.ExtentThreshold)} ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)";
-                Skip("nothing to do: " + why, warning: false);
+                Skip(DefragSkipReason.NothingToDo, "nothing to do: " + why, warning: false);
             }
             else if (Before.SharedBytes > 0 && !Options.IncludeShared)
             {
                 SharedBytesSkipped = Before.SharedBytes;
-                Skip($"sharing {SizeFormatter.Format(Before.SharedBytes)} with reflink copies: on {fs} the whole file is exchanged, so it would stop sharing; -IncludeShared rewrites it anyway", warning: false);
+                Skip(DefragSkipReason.Shared, $"sharing {SizeFormatter.Format(Before.SharedBytes)} with reflink copies: on {fs} the whole file is exchanged, so it would stop sharing; -IncludeShared rewrites it anyway", warning: false);
             }
             else if (BytesNeeded > AvailableBytes)
             {

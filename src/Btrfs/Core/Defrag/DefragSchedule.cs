@@ -159,14 +159,14 @@ namespace Btrfs.Core
                 Summary.FilesBelowMinimum++;
                 string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {schedule.MinimumFragments}: left alone";
                 state?.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore);
-                return d.Skipped(why);
+                return d.Skipped(DefragSkipReason.BelowMinimum, why);
             }
 
             if (d.SkipReason is string reason)
             {
                 Summary.FilesSkipped++;
                 state?.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
-                return d.Skipped(reason);
+                return d.Skipped();
             }
 
             candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));

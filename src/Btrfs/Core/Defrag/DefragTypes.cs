@@ -38,6 +38,49 @@ namespace Btrfs.Core
         Ext4MoveExtents,
     }
 
+    /// <summary>Why a file was left as it is (Invoke-BtrfsDefrag's <see cref="DefragResult.SkipReason"/>).</summary>
+    public enum DefragSkipReason
+    {
+        /// <summary>Not skipped: the file was defragmented.</summary>
+        None,
+
+        /// <summary>Nothing to gain: no data in extents shorter than the threshold, or already the fewest extents possible.</summary>
+        NothingToDo,
+
+        /// <summary>Fewer fragments than -MinimumFragments.</summary>
+        BelowMinimum,
+
+        /// <summary>Shares data with reflink copies, and the only way to defragment it would unshare it (xfs, ext4; -IncludeShared).</summary>
+        Shared,
+
+        /// <summary>Immutable (chattr +i).</summary>
+        Immutable,
+
+        /// <summary>Append-only (chattr +a).</summary>
+        AppendOnly,
+
+        /// <summary>An active swapfile.</summary>
+        ActiveSwapfile,
+
+        /// <summary>Its data lives inline in the metadata (btrfs): no extents.</summary>
+        InlineOnly,
+
+        /// <summary>Marked no-defrag (xfs chattr +f), as xfs_fsr honours it.</summary>
+        NoDefragFlag,
+
+        /// <summary>The only mechanism on this filesystem is not crash-safe (xfs without reflink and rmapbt).</summary>
+        UnsafeOnThisFileSystem,
+
+        /// <summary>A new copy would not have fewer extents (the free space is as fragmented).</summary>
+        NoImprovement,
+
+        /// <summary>Written to (or changed) while it was being copied: left as the writer left it, measured again next time.</summary>
+        ChangedWhileCopying,
+
+        /// <summary>The kernel refused the exchange (the two inodes' formats do not fit).</summary>
+        ExchangeRefused,
+    }
+
     /// <summary>What to defragment and how.</summary>
     public sealed record DefragOptions
     {
@@ -88,6 +131,9 @@ namespace Btrfs.Core
 
         /// <summary>Why it was skipped, or what was done.</summary>
         public string Reason { get; init; } = string.Empty;
+
+        /// <summary>Why it was skipped, for scripts (None when it was defragmented).</summary>
+        public DefragSkipReason SkipReason { get; init; }
 
         /// <summary>FIEMAP extents before.</summary>
         public long ExtentsBefore { get; init; }

@@ -29,6 +29,9 @@ namespace Btrfs.Core
         /// <summary>Why the file is skipped without changing it, or null when there is work.</summary>
         public string? SkipReason { get; private set; }
 
+        /// <summary>What kind of skip <see cref="SkipReason"/> is (None when there is work).</summary>
+        public DefragSkipReason SkipKind { get; private set; }
+
         /// <summary>True when the skip deserves a warning (immutable, append-only, swapfile...), not only a verbose note.</summary>
         public bool SkipIsWarning { get; private set; }
 
@@ -155,7 +158,10 @@ namespace Btrfs.Core
                 cause);
 
         /// <summary>The result for a file that is skipped (or only previewed): nothing rewritten.</summary>
-        public DefragResult Skipped(string reason) => Result(DefragMethod.None, skipped: true, reason, Before, 0, 0);
+        public DefragResult Skipped(DefragSkipReason kind, string reason) => Result(DefragMethod.None, kind, reason, Before, 0, 0);
+
+        /// <summary>The result for a file skipped for the reason planned (<see cref="SkipKind"/>, <see cref="SkipReason"/>).</summary>
+        public DefragResult Skipped() => Skipped(SkipKind, SkipReason ?? string.Empty);
 
         /// <summary>
         /// Defragments. <paramref name="progress"/> gets the bytes done so far; cancellation stops
@@ -172,8 +178,9 @@ namespace Btrfs.Core
         /// <summary>Plans the work, or sets <see cref="SkipReason"/>.</summary>
         private protected abstract void Plan();
 
-        private protected void Skip(string reason, bool warning)
+        private protected void Skip(DefragSkipReason kind, string reason, bool warning)
         {
+            SkipKind = kind;
             SkipReason = reason;
             SkipIsWarning = warning;
         }
@@ -200,15 +207,15 @@ namespace Btrfs.Core
         {
             if ((flags & InodeFlags.Immutable) != 0)
             {
-                Skip("immutable (chattr +i): left as it is", warning: true);
+                Skip(DefragSkipReason.Immutable, "immutable (chattr +i): left as it is", warning: true);
             }
             else if ((flags & InodeFlags.AppendOnly) != 0)
             {
-                Skip("append-only (chattr +a): left as it is", warning: true);
+                Skip(DefragSkipReason.AppendOnly, "append-only (chattr +a): left as it is", warning: true);
             }
             else if (FileGuards.IsActiveSwapfile(File.Status))
             {
-                Skip("an active swapfile (listed in /proc/swaps): never rewritten", warning: true);
+                Skip(DefragSkipReason.ActiveSwapfile, "an active swapfile (listed in /proc/swaps): never rewritten", warning: true);
             }
 
             return SkipReason is not null;
@@ -230,15 +237,16 @@ namespace Btrfs.Core
             }
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
-            return Result(method, skipped: false, reason, after, rewritten, unshared);
+            return Result(method, DefragSkipReason.None, reason, after, rewritten, unshared);
         }
 
         /// <summary>The one way a result is made: the figures before, <paramref name="after"/> (the same counter when nothing was rewritten), and what was done.</summary>
-        private DefragResult Result(DefragMethod method, bool skipped, string reason, FragmentationCounter after, long rewritten, long unshared) => new()
+        private DefragResult Result(DefragMethod method, DefragSkipReason skipped, string reason, FragmentationCounter after, long rewritten, long unshared) => new()
         {
             Path = File.Path,
             Method = method,
-            Skipped = skipped,
+            Skipped = method == DefragMethod.None,
+            SkipReason = skipped,
             Reason = reason,
             ExtentsBefore = Before.ExtentCount,
             ExtentsAfter = after.ExtentCount,

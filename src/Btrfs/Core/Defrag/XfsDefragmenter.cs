@@ -51,10 +51,10 @@ namespace Btrfs.Core
         internal override bool SyncWhenFinished => false;
 
         /// <inheritdoc/>
-        private protected override string? RefusalOfThisFileSystem() =>
-            XfsExchange.IsNoDefrag(File.Handle) ? "marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does"
+        private protected override (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem() =>
+            XfsExchange.IsNoDefrag(File.Handle) ? (DefragSkipReason.NoDefragFlag, "marked no-defrag (xfs_io -c 'chattr +f'): left as it is, as xfs_fsr does")
             : method == DefragMethod.XfsSwapExtents && !features.HasFlag(XfsFeatures.ReverseMapping) && Before.ExtentCount > 1
-                ? "on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely"
+                ? (DefragSkipReason.UnsafeOnThisFileSystem, "on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely")
             : null;
 
         /// <summary>
@@ -95,8 +95,8 @@ namespace Btrfs.Core
             {
                 return errno switch
                 {
-                    Errno.EBUSY or Errno.EFAULT => Skipped($"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
-                    Errno.EINVAL => Skipped($"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
+                    Errno.EBUSY or Errno.EFAULT => Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Errno.EINVAL => Skipped(DefragSkipReason.ExchangeRefused, $"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
                     _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
                 };
             }
@@ -144,7 +144,7 @@ namespace Btrfs.Core
             if (differing >= copied)
             {
                 // A writer changed every step while it was copied: nothing was remapped.
-                return Skipped("changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
+                return Skipped(DefragSkipReason.ChangedWhileCopying, "changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
             }
 
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
