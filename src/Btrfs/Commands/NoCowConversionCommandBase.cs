@@ -14,9 +14,10 @@ namespace Btrfs.Commands
     /// a thread of its own while the next files are copied; a file's result (its status object, or its
     /// error if the exchange had to be undone) is written when its grace is over, in the order the files
     /// came (any other error or warning first writes the results before it), with at most
-    /// <see cref="MostSettling"/> files waiting. Each grace is waited out before the next file when an
-    /// error ends the pipeline or asks (-ErrorAction Stop or Inquire), when each file is confirmed, and when
-    /// -PassThru objects go to another command (which may stop the pipeline after any of them).
+    /// <see cref="MostSettling"/> files waiting. Each grace is waited out before the next file with
+    /// -PassThru (whatever takes the objects may stop the pipeline after any of them: Select-Object -First,
+    /// also through a function), when a message ends the pipeline or asks (-ErrorAction or -WarningAction
+    /// Stop or Inquire), and when each file is confirmed.
     /// </remarks>
     public abstract class NoCowConversionCommandBase : RecursiveFileCmdletBase, IDisposable
     {
@@ -135,12 +136,12 @@ namespace Btrfs.Commands
         }
 
         /// <summary>
-        /// Whether graces overlap the next files (see the remarks): not when an error ends the pipeline or asks,
-        /// not when each file is confirmed, not when -PassThru objects go to another command.
+        /// Whether graces overlap the next files (see the remarks): not with -PassThru, not when a message ends
+        /// the pipeline or asks, not when each file is confirmed.
         /// </summary>
-        private bool Overlapping => overlapping ??= !(Preferences.ErrorsStop(this)
-            || !(ConfirmSwitchedOff || WhatIfInEffect)
-            || (PassThru.IsPresent && MyInvocation.PipelinePosition < MyInvocation.PipelineLength));
+        private bool Overlapping => overlapping ??= !(PassThru.IsPresent
+            || Preferences.MessagesStop(this)
+            || !(ConfirmSwitchedOff || WhatIfInEffect));
 
         private void ConvertOne(string path, FileLocation? walked = null)
         {
@@ -206,7 +207,11 @@ namespace Btrfs.Commands
                 bars!.StartFile(path, plan.DataBytes);
                 try
                 {
-                    PendingReplacement pending = plan.Start(session, bars.Report, StopToken, WriteWarning);
+                    PendingReplacement pending = plan.Start(session, bars.Report, StopToken, notice =>
+                    {
+                        Drain(all: true); // in order: the results of the files before it first
+                        WriteWarning(notice);
+                    });
 
                     // Queued at once: whatever happens next (Ctrl+C makes every write throw), Dispose waits it out.
                     settling.Enqueue(new Settling(plan, pending, path));

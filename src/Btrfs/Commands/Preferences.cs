@@ -10,10 +10,18 @@ namespace Btrfs.Commands
             ? w is SwitchParameter { IsPresent: true }
             : LanguagePrimitives.IsTrue(cmdlet.GetVariableValue("WhatIfPreference"));
 
-        /// <summary>An error the cmdlet writes ends the pipeline or waits for an answer (-ErrorAction or $ErrorActionPreference Stop or Inquire).</summary>
-        internal static bool ErrorsStop(PSCmdlet cmdlet)
+        /// <summary>
+        /// An error, warning or verbose message the cmdlet writes ends the pipeline or waits for an answer
+        /// (-ErrorAction, -WarningAction, or the preference variables, Stop or Inquire).
+        /// </summary>
+        internal static bool MessagesStop(PSCmdlet cmdlet) =>
+            Stops(cmdlet, "ErrorAction", "ErrorActionPreference")
+            || Stops(cmdlet, "WarningAction", "WarningPreference")
+            || (!cmdlet.MyInvocation.BoundParameters.ContainsKey("Verbose") && Stops(cmdlet, "-", "VerbosePreference"));
+
+        private static bool Stops(PSCmdlet cmdlet, string parameter, string variable)
         {
-            object? value = cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? given) ? given : cmdlet.GetVariableValue("ErrorActionPreference");
+            object? value = cmdlet.MyInvocation.BoundParameters.TryGetValue(parameter, out object? given) ? given : cmdlet.GetVariableValue(variable);
             return LanguagePrimitives.TryConvertTo(value, out ActionPreference preference) && preference is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;
         }
 

@@ -228,6 +228,58 @@ namespace Btrfs.Tests
             before.AssertUntouched();
         }
 
+        [SkippableTheory]
+        [InlineData("TERM")]
+        [InlineData("HUP")]
+        public void EndingPwshWithASignalMidTreeLeavesEveryFileWholeAndNoHiddenName(string signal)
+        {
+            // systemd stopping a runbook (SIGTERM), or the terminal closing (SIGHUP), while files are in their
+            // grace: before, the thread that waits the graces out just stopped with the process, and each such
+            // file's original stayed under a hidden name (six at a time). Now the process's end waits for them.
+            string? tool = RealPwsh.ToolDirectory;
+            Requires.That(tool is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+            string dir = fs.NewDirectory(TestFs.Btrfs, "signal-" + signal);
+            var files = Enumerable.Range(0, 300).Select(i => Path.Combine(dir, $"f{i:D3}")).ToList();
+            foreach ((string f, int i) in files.Select((f, i) => (f, i)))
+            {
+                FileBuilder.Chunks(f, 1, 64 * 1024, 64 * 1024, fsyncEach: false, seed: 600 + i);
+            }
+
+            var hashes = files.ToDictionary(f => f, FileFacts.Hash);
+            var inodes = files.ToDictionary(f => f, f => Shell.Run("stat", "-c", "%i", f).Trim());
+            string[] listing = FileFacts.Listing(dir);
+            using (ChildProcess pwsh = ChildProcess.Start(
+                "dotnet",
+                Path.Combine(tool!, "pwsh.dll"),
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                $"Import-Module '{RepoPaths.Manifest}' -ErrorAction Stop; 'ready'; ConvertTo-NoCow -LiteralPath '{dir}' -Recurse -Confirm:$false; 'done'"))
+            {
+                // Once some files are converted (and some are in their grace), the signal.
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (files.Take(40).Count(f => Shell.Run("stat", "-c", "%i", f).Trim() != inodes[f]) < 20 && clock.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    System.Threading.Thread.Sleep(5);
+                }
+
+                Shell.Run("kill", "-" + signal, pwsh.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Assert.True(System.Diagnostics.Process.GetProcessById(pwsh.Pid).WaitForExit(30_000), "pwsh did not end");
+            }
+
+            int converted = 0;
+            foreach (string f in files)
+            {
+                Assert.Equal(hashes[f], FileFacts.Hash(f));
+                bool isNew = Shell.Run("stat", "-c", "%i", f).Trim() != inodes[f];
+                Assert.Equal(isNew, FileFacts.HasNoCow(f));
+                converted += isNew ? 1 : 0;
+            }
+
+            Assert.InRange(converted, 20, files.Count - 1);
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
         [SkippableFact]
         public void StoppingThePipelineMidCopyLeavesTheOriginalAndNothingElse()
         {

@@ -621,16 +621,26 @@ namespace Btrfs.Tests
             // handle, gives the device number its files show, and the checks made by path apply.
             using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
             string P(string x) => Path.Combine(p.MountPoint, x);
-            foreach (string name in new[] { "keep", "w", "w/in", "c", "free" })
+            foreach (string name in new[] { "keep", "w", "w/in", "c", "free", "ovl" })
             {
                 Shell.Run("btrfs", "subvolume", "create", P(name));
             }
 
             FileBuilder.Chunks(P("w/in/vm.img"), 1, 1 << 20, 1 << 20, fsyncEach: false);
-            Dictionary<string, string> id = new[] { "w", "w/in", "c", "free" }.ToDictionary(n => n, n => BtrfsProgs.RootId(P(n)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Dictionary<string, string> id = new[] { "w", "w/in", "c", "free", "ovl" }.ToDictionary(n => n, n => BtrfsProgs.RootId(P(n)).ToString(System.Globalization.CultureInfo.InvariantCulture));
             string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
             using ChildProcess writer = ChildProcess.Writer(P("w/in/vm.img"));
             using ChildProcess inside = ChildProcess.Start("sh", "-c", "cd \"$1\" && echo ready && exec cat", "_", P("c"));
+
+            // An overlay with its layers in a subvolume: the kernel holds them, no process does.
+            string merged = fs.NewDirectory(TestFs.Btrfs, "byid-overlay");
+            foreach (string d in new[] { "ovl/l", "ovl/u", "ovl/w" })
+            {
+                Directory.CreateDirectory(P(d));
+            }
+
+            Shell.Run("mount", "-t", "overlay", "overlay", "-o", $"lowerdir={P("ovl/l")},upperdir={P("ovl/u")},workdir={P("ovl/w")}", merged);
+            using var unmountOverlay = new Disposer(() => Shell.Try("umount", merged));
             Shell.Run("umount", "-l", p.MountPoint);
             Shell.Run("mount", "-o", "subvol=keep", device, p.MountPoint);
 
@@ -649,6 +659,19 @@ namespace Btrfs.Tests
             Assert.Contains($"pid {inside.Pid}, working directory", r.Errors[1].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
             writer.WriteAt(0, "HOLDER-WROTE-THIS"); // still a file of a subvolume that exists
+
+            // The overlay's layer paths lead nowhere now (their mount was taken away): they could be in it.
+            PwshResult overlaid = Pwsh.Run("Remove-BtrfsSubvolume -Id $o -FileSystemPath $m -Confirm:$false", ("o", id["ovl"]), ("m", p.MountPoint));
+            Assert.Equal(new[] { "SubvolumeInUse" }, overlaid.ErrorIds);
+            Assert.Contains($"the overlay mounted at '{merged}' has its layer at '{P("ovl/l")}', which leads nowhere now", overlaid.Errors[0].Exception.Message, StringComparison.Ordinal);
+            static string Ids(string list) => Regex.Replace(list, @" gen \d+ ", " ");
+            Assert.Equal(Ids(before), Ids(Shell.Run("btrfs", "subvolume", "list", p.MountPoint))); // the writer's write moved a generation
+            File.WriteAllText(Path.Combine(merged, "still"), "written through the overlay");
+
+            // Such an overlay could hold any subvolume: while it is mounted, one nobody uses is kept too.
+            PwshResult kept = Pwsh.Run("Remove-BtrfsSubvolume -Id $f -FileSystemPath $m -Confirm:$false", ("f", id["free"]), ("m", p.MountPoint));
+            Assert.Equal(new[] { "SubvolumeInUse" }, kept.ErrorIds);
+            Shell.Run("umount", merged);
 
             // One that nobody uses goes, by its id as before.
             PwshResult ok = Pwsh.Run("Remove-BtrfsSubvolume -Id $f -FileSystemPath $m -Confirm:$false", ("f", id["free"]), ("m", p.MountPoint));

@@ -1,8 +1,10 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using System.Diagnostics;
     using System.Runtime.ExceptionServices;
+    using System.Runtime.InteropServices;
     using System.Threading;
     using Btrfs.Kernel;
 
@@ -24,6 +26,12 @@ namespace Btrfs.Core
         /// <summary>How long an open that looked the name up just before the exchange gets to reach the old inode (and the lease).</summary>
         internal static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(50);
 
+        private static readonly object Registry = new();
+        private static readonly HashSet<PendingReplacement> Unsettled = new();
+        private static PosixSignalRegistration? terminate;
+        private static PosixSignalRegistration? hangup;
+        private static bool hooked;
+        private readonly object stepping = new();
         private readonly TemporaryFile temp;
         private readonly bool ownsTemporary;
         private readonly string path;
@@ -38,9 +46,14 @@ namespace Btrfs.Core
         private Exception? failure;
         private volatile bool queued;
 
-        /// <summary>Names exchanged and both leases held: the old file's grace begins.</summary>
+        /// <summary>Names exchanged and both leases held: the old file's grace begins (made under <see cref="ExchangeGate"/>).</summary>
         internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks)
         {
+            lock (Registry)
+            {
+                Unsettled.Add(this);
+            }
+
             Copy = FileStatus.Of(temp.Handle);
             this.temp = temp;
             this.ownsTemporary = ownsTemporary;
@@ -51,6 +64,15 @@ namespace Btrfs.Core
             this.what = what;
             this.hooks = hooks;
         }
+
+        /// <summary>
+        /// Held from the last check before an exchange of names until its <see cref="PendingReplacement"/>
+        /// exists: the process's end takes it, so every exchanged replacement is known when it settles them.
+        /// </summary>
+        internal static object ExchangeGate { get; } = new();
+
+        /// <summary>The process is ending (SIGTERM, SIGHUP, exit): no exchange begins any more (read under <see cref="ExchangeGate"/>).</summary>
+        internal static bool Ending { get; private set; }
 
         /// <summary>The new file's inode (null if it could not be read): opening it during the grace would count as someone opening it.</summary>
         internal FileStatus? Copy { get; }
@@ -80,10 +102,73 @@ namespace Btrfs.Core
         internal void MarkQueued() => queued = true;
 
         /// <summary>
+        /// Hooks the process's end once (SIGTERM from systemd or timeout, SIGHUP when the terminal closes, an
+        /// exit): before it, <see cref="SettleAllBeforeTheProcessEnds"/>. A thread that waits graces out would
+        /// otherwise just stop with the process, and each file in its grace would stay under its hidden name.
+        /// </summary>
+        internal static void HookTheProcessEnd()
+        {
+            lock (Registry)
+            {
+                if (hooked)
+                {
+                    return;
+                }
+
+                hooked = true;
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => SettleAllBeforeTheProcessEnds();
+                try
+                {
+                    // pwsh ends on these without ProcessExit; the default action follows the handler.
+                    terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => SettleAllBeforeTheProcessEnds());
+                    hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => SettleAllBeforeTheProcessEnds());
+                }
+                catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
+                {
+                }
+            }
+        }
+
+        /// <summary>
+        /// The process is ending: no exchange begins any more, and every replacement in its grace is settled
+        /// here (undone if someone opened the old file), whoever was waiting it out.
+        /// </summary>
+        internal static void SettleAllBeforeTheProcessEnds()
+        {
+            PendingReplacement[] all;
+            lock (ExchangeGate)
+            {
+                Ending = true;
+                lock (Registry)
+                {
+                    all = new PendingReplacement[Unsettled.Count];
+                    Unsettled.CopyTo(all);
+                }
+            }
+
+            foreach (PendingReplacement p in all)
+            {
+                while (!p.Step())
+                {
+                    Thread.Sleep(1);
+                }
+            }
+        }
+
+        /// <summary>
         /// One look at the leases; true when settled. The old file's lease broken or no longer grantable
         /// (someone else has it open or is waiting for it): undo. Both still alone after the grace: done.
+        /// Any thread may call it (one at a time is let in).
         /// </summary>
         internal bool Step()
+        {
+            lock (stepping)
+            {
+                return StepAlone();
+            }
+        }
+
+        private bool StepAlone()
         {
             if (settled.IsSet)
             {
@@ -196,6 +281,11 @@ namespace Btrfs.Core
             }
             finally
             {
+                lock (Registry)
+                {
+                    Unsettled.Remove(this);
+                }
+
                 settled.Set();
             }
 
@@ -206,35 +296,43 @@ namespace Btrfs.Core
     /// <summary>
     /// Waits out the graces of replacements on one thread of its own, so that the caller goes on with the
     /// next file: each <see cref="PendingReplacement"/> added is looked at every millisecond until it
-    /// settles. <see cref="Dispose"/> returns once every one has settled.
+    /// settles. <see cref="Dispose"/> returns once every one has settled. (The process's end settles every
+    /// replacement first: see <see cref="PendingReplacement.SettleAllBeforeTheProcessEnds"/>.)
     /// </summary>
     internal sealed class GraceSettler : IDisposable
     {
         private readonly object gate = new();
-        private readonly System.Collections.Generic.List<PendingReplacement> waiting = new();
+        private readonly List<PendingReplacement> waiting = new();
         private Thread? thread;
         private bool closing;
 
-        /// <summary>Hands <paramref name="pending"/> (not settled yet) to the settler's thread.</summary>
+        /// <summary>
+        /// Hands <paramref name="pending"/> (not settled yet) to the settler's thread; once the settler is
+        /// closing (the process is ending), waits its grace out on the calling thread instead.
+        /// </summary>
         internal void Add(PendingReplacement pending)
         {
             lock (gate)
             {
-                if (closing)
+                if (!closing)
                 {
-                    throw new ObjectDisposedException(nameof(GraceSettler));
-                }
+                    if (thread is null)
+                    {
+                        var starting = new Thread(Run) { IsBackground = true, Name = "btrfs grace" };
+                        starting.Start();
+                        thread = starting;
+                    }
 
-                if (thread is null)
-                {
-                    var starting = new Thread(Run) { IsBackground = true, Name = "btrfs grace" };
-                    starting.Start();
-                    thread = starting;
+                    pending.MarkQueued(); // only now: from here on only the settler's thread steps it
+                    waiting.Add(pending);
+                    Monitor.Pulse(gate);
+                    return;
                 }
+            }
 
-                pending.MarkQueued(); // only now: from here on only the settler's thread steps it
-                waiting.Add(pending);
-                Monitor.Pulse(gate);
+            while (!pending.Step())
+            {
+                Thread.Sleep(1);
             }
         }
 
@@ -249,12 +347,15 @@ namespace Btrfs.Core
                 running = thread;
             }
 
-            running?.Join();
+            if (running is not null && running != Thread.CurrentThread)
+            {
+                running.Join();
+            }
         }
 
         private void Run()
         {
-            var now = new System.Collections.Generic.List<PendingReplacement>();
+            var now = new List<PendingReplacement>();
             while (true)
             {
                 lock (gate)

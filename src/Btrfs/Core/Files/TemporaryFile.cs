@@ -151,6 +151,7 @@ namespace Btrfs.Core
         /// </summary>
         internal PendingReplacement BeginReplace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks, bool ownsThis)
         {
+            PendingReplacement.HookTheProcessEnd();
             EnsureLinked(name, path);
             replaced = original.Status;
             WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
@@ -176,71 +177,81 @@ namespace Btrfs.Core
                 verifyUnchanged();
                 FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
 
-                // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
-                // is refused here, before the exchange, while nobody can have seen the new file under the name.
-                if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
+                // From the last check until the replacement in its grace exists, the process's end waits (it then
+                // settles every replacement), and once it has begun no exchange does.
+                lock (PendingReplacement.ExchangeGate)
                 {
-                    throw OpenedMeanwhile(path, what);
-                }
-
-                if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
-                {
-                    if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
+                    if (PendingReplacement.Ending)
                     {
-                        throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
+                        throw new OperationCanceledException($"The process is ending: '{path}' was left as it is.");
                     }
 
-                    // A filesystem without RENAME_EXCHANGE: a plain rename over the original, with the
-                    // lease (if any) held through it; an opener blocked by the lease is only told after.
-                    if (oldLease is not null && !oldLease.IsIntact)
+                    // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
+                    // is refused here, before the exchange, while nobody can have seen the new file under the name.
+                    if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
                     {
                         throw OpenedMeanwhile(path, what);
                     }
 
-                    Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
+                    if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
+                    {
+                        if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
+                        {
+                            throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
+                        }
 
-                    committed = true;
-                    linkedName = null;
-                    Unmark();
-                    return PendingReplacement.Done(this, ownsThis, path, what);
-                }
+                        // A filesystem without RENAME_EXCHANGE: a plain rename over the original, with the
+                        // lease (if any) held through it; an opener blocked by the lease is only told after.
+                        if (oldLease is not null && !oldLease.IsIntact)
+                        {
+                            throw OpenedMeanwhile(path, what);
+                        }
 
-                hooks?.AfterExchange?.Invoke(linkedName!);
+                        Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
 
-                // The hidden name now holds whatever the name held: it must be the original.
-                if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
-                {
-                    UndoExchange(name, path);
-                    oldLease?.Dispose();
-                    var changed = new FileOperationException(
-                        FileErrorKind.ChangedDuringCopy,
-                        0,
-                        "renameat2",
-                        path,
-                        $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
-                    PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
+                        committed = true;
+                        linkedName = null;
+                        Unmark();
+                        return PendingReplacement.Done(this, ownsThis, path, what);
+                    }
+
+                    hooks?.AfterExchange?.Invoke(linkedName!);
+
+                    // The hidden name now holds whatever the name held: it must be the original.
+                    if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+                    {
+                        UndoExchange(name, path);
+                        oldLease?.Dispose();
+                        var changed = new FileOperationException(
+                            FileErrorKind.ChangedDuringCopy,
+                            0,
+                            "renameat2",
+                            path,
+                            $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
+                        PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
+                        newLease = null;
+                        return undone;
+                    }
+
+                    if (oldLease is null)
+                    {
+                        // No lease (the /proc scan decided, -AssumeNotInUse): nothing to wait for.
+                        Commit();
+                        return PendingReplacement.Done(this, ownsThis, path, what);
+                    }
+
+                    // An open that found the original by its name just before the exchange may still be on its way
+                    // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
+                    // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
+                    // whether anyone but us has it open or is waiting for it; only then does it go. This is a bound,
+                    // not a proof: an opener held up for longer than the grace between finding the name and being
+                    // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
+                    // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
+                    var pending = new PendingReplacement(this, ownsThis, oldLease, newLease, name, path, what, hooks);
+                    oldLease = null;
                     newLease = null;
-                    return undone;
+                    return pending;
                 }
-
-                if (oldLease is null)
-                {
-                    // No lease (the /proc scan decided, -AssumeNotInUse): nothing to wait for.
-                    Commit();
-                    return PendingReplacement.Done(this, ownsThis, path, what);
-                }
-
-                // An open that found the original by its name just before the exchange may still be on its way
-                // into the kernel: it is counted as soon as it has the inode, and then waits for the lease. So
-                // the old file keeps its (hidden) name and the lease for a moment, and is asked again and again
-                // whether anyone but us has it open or is waiting for it; only then does it go. This is a bound,
-                // not a proof: an opener held up for longer than the grace between finding the name and being
-                // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
-                // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
-                var pending = new PendingReplacement(this, ownsThis, oldLease, newLease, name, path, what, hooks);
-                oldLease = null;
-                newLease = null;
-                return pending;
             }
             finally
             {

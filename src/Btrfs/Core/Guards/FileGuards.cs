@@ -217,11 +217,14 @@ namespace Btrfs.Core
         /// What the kernel itself holds on the devices given (a subvolume's files have a device of their own), said
         /// for a refusal, or null: a loop device backed by a file there, an overlay mount (in any mount namespace
         /// this process can read) whose upper, work or lower directory is there, a directory the NFS server
-        /// exports from there. None of them holds a descriptor a process shows.
+        /// exports from there. None of them holds a descriptor a process shows. An overlay layer or an export
+        /// whose path leads nowhere now (its mount taken away with umount -l, which the kernel's user outlives)
+        /// could be anywhere, also there: each is said in <paramref name="lost"/>.
         /// </summary>
-        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices, out List<string> unreadable)
+        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices, out List<string> unreadable, out List<string> lost)
         {
             unreadable = new List<string>();
+            lost = new List<string>();
             foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound())
             {
                 if (major is uint ma && minor is uint mi && devices.Contains((ma, mi)))
@@ -251,6 +254,11 @@ namespace Btrfs.Core
                         {
                             return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
                         }
+
+                        if (layerStatus is null && (prefix is null || here is not null))
+                        {
+                            lost.Add($"the overlay mounted at '{e.MountPoint}'{where} has its layer at '{layer}', which leads nowhere now");
+                        }
                     }
                 }
             }
@@ -260,9 +268,20 @@ namespace Btrfs.Core
                 foreach (string line in File.ReadLines("/proc/fs/nfs/exports"))
                 {
                     string exported = line.Split('\t', ' ')[0];
-                    if (exported.Length > 0 && exported[0] == '/' && FileStatus.OfPath(MountTable.Unescape(exported), followLinks: true) is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
+                    if (exported.Length == 0 || exported[0] != '/')
+                    {
+                        continue;
+                    }
+
+                    FileStatus? st = FileStatus.OfPath(MountTable.Unescape(exported), followLinks: true);
+                    if (st is FileStatus at && devices.Contains((at.DevMajor, at.DevMinor)))
                     {
                         return $"the NFS server exports '{MountTable.Unescape(exported)}' from it (exportfs -u first)";
+                    }
+
+                    if (st is null)
+                    {
+                        lost.Add($"the NFS server exports '{MountTable.Unescape(exported)}', which leads nowhere now");
                     }
                 }
             }

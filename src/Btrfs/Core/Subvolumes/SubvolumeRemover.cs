@@ -345,9 +345,14 @@ namespace Btrfs.Core
                 throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first", named: named);
             }
 
-            if (FileGuards.KernelUseInside(devices, out List<string> unreadable) is string kernel)
+            if (FileGuards.KernelUseInside(devices, out List<string> unreadable, out List<string> lost) is string kernel)
             {
                 throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost", named: named);
+            }
+
+            if (lost.Count > 0 && !assumeNotInUse)
+            {
+                throw InUse(full, $"it cannot be proven that the kernel does not use it: {string.Join("; ", lost)} (its mount was taken away with umount -l?), so it may be in this subvolume. Unmount that first, or add -AssumeNotInUse if you know it is elsewhere", named: named);
             }
 
             if (unreadable.Count > 0 && !assumeNotInUse)
