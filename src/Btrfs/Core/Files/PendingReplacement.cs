@@ -120,13 +120,31 @@ namespace Btrfs.Core
                 try
                 {
                     // pwsh ends on these without ProcessExit; the default action follows the handler.
-                    terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => SettleAllBeforeTheProcessEnds());
-                    hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => SettleAllBeforeTheProcessEnds());
+                    terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => SettleAllBeforeTheSignalEndsIt());
+                    hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => SettleAllBeforeTheSignalEndsIt());
                 }
                 catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
                 {
                 }
             }
+        }
+
+        /// <summary>
+        /// As <see cref="SettleAllBeforeTheProcessEnds"/>, for a signal whose default action ends the process
+        /// after the handler; should something cancel that action, exchanges may begin again after 2 s.
+        /// </summary>
+        private static void SettleAllBeforeTheSignalEndsIt()
+        {
+            SettleAllBeforeTheProcessEnds();
+            _ = System.Threading.Tasks.Task.Delay(2000).ContinueWith(
+                _ =>
+                {
+                    lock (ExchangeGate)
+                    {
+                        Ending = false;
+                    }
+                },
+                System.Threading.Tasks.TaskScheduler.Default);
         }
 
         /// <summary>
