@@ -63,26 +63,7 @@ namespace Btrfs.Bench
                         make(a);
                         Program.Sh("sync");
 
-                        // Alternate which goes first, so neither always meets a fresher filesystem.
-                        for (int k = 0; k < 2; k++)
-                        {
-                            DropCaches();
-                            if ((k + run) % 2 == 0)
-                            {
-                                var sw = Stopwatch.StartNew();
-                                Convert(rs, m);
-                                module.Add(sw.Elapsed.TotalSeconds);
-                            }
-                            else
-                            {
-                                var sw = Stopwatch.StartNew();
-                                Program.Sh("bash", "-c", Anchor, "_", a);
-                                double t = sw.Elapsed.TotalSeconds;
-                                Program.Sh("sync");
-                                anchor.Add(t);
-                                anchorSync.Add(sw.Elapsed.TotalSeconds);
-                            }
-                        }
+                        Alternate(run, () => Convert(rs, m), Anchor, a, module, anchor, anchorSync);
 
                         Check(m, a);
                         File.Delete(m);
@@ -145,25 +126,7 @@ namespace Btrfs.Bench
                 }
 
                 Program.Sh("sync");
-                for (int k = 0; k < 2; k++)
-                {
-                    DropCaches();
-                    if ((k + run) % 2 == 0)
-                    {
-                        var sw = Stopwatch.StartNew();
-                        Convert(rs, m, recurse: true);
-                        module.Add(sw.Elapsed.TotalSeconds);
-                    }
-                    else
-                    {
-                        var sw = Stopwatch.StartNew();
-                        Program.Sh("bash", "-c", TreeAnchor, "_", a);
-                        double t = sw.Elapsed.TotalSeconds;
-                        Program.Sh("sync");
-                        anchor.Add(t);
-                        anchorSync.Add(sw.Elapsed.TotalSeconds);
-                    }
-                }
+                Alternate(run, () => Convert(rs, m, recurse: true), TreeAnchor, a, module, anchor, anchorSync);
 
                 for (int i = 0; i < TreeFiles; i++)
                 {
@@ -184,6 +147,33 @@ namespace Btrfs.Bench
             Console.WriteLine($"| {name} | {mm:F2} s | {am:F2} s | {asm:F2} s | {mm / asm:F2}× | {mm / am:F2}× |");
             Summary.Add($"ConvertTo-NoCow -Recurse vs cp + chattr + mv per file + sync ({name})", mm, asm);
             Console.WriteLine($"<!-- {name}: module {string.Join(' ', module.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor {string.Join(' ', anchor.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; anchor+sync {string.Join(' ', anchorSync.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} -->");
+        }
+
+        /// <summary>
+        /// One timed run of each side, caches dropped before each, alternating which goes first so neither always
+        /// meets a fresher filesystem: <paramref name="ours"/>, and the shell <paramref name="anchorScript"/> on
+        /// <paramref name="anchorPath"/> without and with the sync after it.
+        /// </summary>
+        private static void Alternate(int run, Action ours, string anchorScript, string anchorPath, List<double> module, List<double> anchor, List<double> anchorSync)
+        {
+            for (int k = 0; k < 2; k++)
+            {
+                DropCaches();
+                var sw = Stopwatch.StartNew();
+                if ((k + run) % 2 == 0)
+                {
+                    ours();
+                    module.Add(sw.Elapsed.TotalSeconds);
+                }
+                else
+                {
+                    Program.Sh("bash", "-c", anchorScript, "_", anchorPath);
+                    double t = sw.Elapsed.TotalSeconds;
+                    Program.Sh("sync");
+                    anchor.Add(t);
+                    anchorSync.Add(sw.Elapsed.TotalSeconds);
+                }
+            }
         }
 
         /// <summary>Child process: peak RSS growth and managed heap of one ConvertTo-NoCow.</summary>

@@ -285,14 +285,15 @@ namespace Btrfs.Tests
         {
             // The module settles every file in its grace when SIGHUP or SIGTERM arrives, and lets no exchange
             // begin after that, since the process is about to end. Where another handler cancels the signal
-            // (the process goes on), conversions work again a moment later.
+            // (the process goes on), the next conversion waits a moment and goes on (before: it ended the
+            // cmdlet with a terminating error).
             string dir = fs.NewDirectory(TestFs.Btrfs, "hupcancelled");
             string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
             FileBuilder.Chunks(a, 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 801);
             FileBuilder.Chunks(b, 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 802);
             RealPwsh.Result r = RealPwsh.Run(
                 "Add-Type -TypeDefinition 'using System.Runtime.InteropServices; public static class KeepHup { public static PosixSignalRegistration R; public static void Hook() { R = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true); } }'\n"
-                + "[KeepHup]::Hook()\nConvertTo-NoCow -LiteralPath $A -Confirm:$false\n/bin/kill -HUP $PID\nStart-Sleep -Seconds 3\nConvertTo-NoCow -LiteralPath $B -Confirm:$false\n'survived'",
+                + "[KeepHup]::Hook()\nConvertTo-NoCow -LiteralPath $A -Confirm:$false\n/bin/kill -HUP $PID\nStart-Sleep -Milliseconds 200\nConvertTo-NoCow -LiteralPath $B -Confirm:$false\n'survived'",
                 null,
                 ("A", a),
                 ("B", b));

@@ -26,6 +26,19 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void AnOverlaysLayersAreReadAsTheKernelPrintsThem()
+        {
+            // Only the legacy lowerdir= is a ':'-separated list (a ':' in a layer escaped as "\:"); lowerdir+=,
+            // datadir+=, upperdir= and workdir= are one path each, printed raw. Before: "/t/lo:x" was read as
+            // "/t/lo", which did not exist, and every subvolume deletion was refused.
+            MountTable t = MountTable.Parse(
+                "50 27 0:45 / /m1 rw - overlay overlay rw,lowerdir=/l1:/l\\:2,upperdir=/u,workdir=/w\n" +
+                "51 27 0:46 / /m2 rw - overlay overlay rw,lowerdir+=/t/lo:x,datadir+=/d:1,upperdir=/u:1,workdir=/w\\040x\n");
+            Assert.Equal(new[] { "/l1", "/l:2", "/u", "/w" }, t.ById(50)!.OverlayLayers());
+            Assert.Equal(new[] { "/t/lo:x", "/d:1", "/u:1", "/w x" }, t.ById(51)!.OverlayLayers());
+        }
+
+        [Fact]
         public void MountinfoLinesParseWithOptionalFieldsAndEscapes()
         {
             const string text =

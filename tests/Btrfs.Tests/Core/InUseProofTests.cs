@@ -437,9 +437,7 @@ namespace Btrfs.Tests
             }
             finally
             {
-                Assert.NotNull(opener);
-                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
-                opener.Dispose();
+                Wrote(opener);
             }
 
             Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
@@ -535,9 +533,7 @@ namespace Btrfs.Tests
             }
             finally
             {
-                Assert.NotNull(opener);
-                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
-                opener.Dispose();
+                Wrote(opener);
             }
 
             Assert.Equal(inodeA, Shell.Run("stat", "-c", "%i", a).Trim());
@@ -583,9 +579,7 @@ namespace Btrfs.Tests
             }
             finally
             {
-                Assert.NotNull(opener);
-                Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
-                opener.Dispose();
+                Wrote(opener);
             }
 
             Assert.Equal("THE EDITOR'S FILE", File.ReadAllText(file));
@@ -639,6 +633,14 @@ namespace Btrfs.Tests
                     a.Dispose();
                 }
             }
+        }
+
+        /// <summary>The opener a hook started (it must have been) wrote and ended.</summary>
+        private static void Wrote(ChildProcess? opener)
+        {
+            Assert.NotNull(opener);
+            Assert.Equal("wrote", opener!.ReadLine(TimeSpan.FromSeconds(60)));
+            opener.Dispose();
         }
 
         /// <summary>A process that opens <paramref name="path"/> (blocking on a lease), writes <paramref name="text"/> at offset 0, fsyncs, and prints "wrote"; returned once its open is under way.</summary>

@@ -45,7 +45,7 @@ namespace Btrfs.Core
 
         internal bool HasOption(string name) => Option(name) is not null;
 
-        /// <summary>An overlay's layer directories from its super options (lowerdir, ':'-separated, upperdir, workdir, lowerdir+, datadir+), as given when it was mounted; none for other mounts.</summary>
+        /// <summary>An overlay's layer directories from its super options (lowerdir, ':'-separated; upperdir, workdir, lowerdir+, datadir+, one path each), as given when it was mounted; none for other mounts.</summary>
         internal IEnumerable<string> OverlayLayers()
         {
             if (FileSystemType != "overlay")
@@ -57,7 +57,15 @@ namespace Btrfs.Core
             {
                 int eq = option.IndexOf('=', StringComparison.Ordinal);
                 string key = eq < 0 ? option : option[..eq];
-                if (key is "lowerdir" or "lowerdir+" or "upperdir" or "workdir" or "datadir+")
+                if (key is "lowerdir+" or "upperdir" or "workdir" or "datadir+")
+                {
+                    // One path each, printed as it is (only the legacy lowerdir= is a ':'-separated list).
+                    if (option[(eq + 1)..] is { Length: > 0 } one)
+                    {
+                        yield return MountTable.Unescape(one);
+                    }
+                }
+                else if (key is "lowerdir")
                 {
                     int start = 0;
                     string value = option[(eq + 1)..];

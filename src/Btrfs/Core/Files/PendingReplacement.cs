@@ -142,6 +142,7 @@ namespace Btrfs.Core
                     lock (ExchangeGate)
                     {
                         Ending = false;
+                        Monitor.PulseAll(ExchangeGate);
                     }
                 },
                 System.Threading.Tasks.TaskScheduler.Default);

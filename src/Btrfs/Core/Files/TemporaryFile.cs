@@ -6,6 +6,7 @@ namespace Btrfs.Core
     using System.IO;
     using System.Text;
     using System.Text.RegularExpressions;
+    using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 
@@ -152,7 +153,6 @@ namespace Btrfs.Core
         internal PendingReplacement BeginReplace(OpenFile original, string name, string path, string what, bool assumeNotInUse, Action verifyUnchanged, ExchangeHooks? hooks, bool ownsThis)
         {
             PendingReplacement.HookTheProcessEnd();
-            EnsureLinked(name, path);
             replaced = original.Status;
             WriteLease? oldLease = WriteLease.TryTake(original.Handle, out LeaseOutcome outcome, out int errno);
             WriteLease? newLease = null;
@@ -171,20 +171,25 @@ namespace Btrfs.Core
                         Errno.EAGAIN,
                         "fcntl(F_SETLEASE)",
                         path,
-                        $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy under its temporary name '{linkedName}'. The original was left as it is; the copy was removed.");
+                        $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy{(linkedName is null ? string.Empty : $" under its temporary name '{linkedName}'")}. The original was left as it is; the copy was removed.");
                 }
 
                 verifyUnchanged();
                 FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
 
                 // From the last check until the replacement in its grace exists, the process's end waits (it then
-                // settles every replacement), and once it has begun no exchange does.
+                // settles every replacement), and once it has begun no exchange does: this one waits for the
+                // process to end, or (a signal something else cancelled) for exchanges to be let begin again.
                 lock (PendingReplacement.ExchangeGate)
                 {
-                    if (PendingReplacement.Ending)
+                    while (PendingReplacement.Ending)
                     {
-                        throw new OperationCanceledException($"The process is ending: '{path}' was left as it is.");
+                        Monitor.Wait(PendingReplacement.ExchangeGate, 100);
                     }
+
+                    // The copy gets its hidden name only here: the process's end finds it named only as part of
+                    // a replacement it settles (an unnamed O_TMPFILE copy leaves nothing when the process ends).
+                    EnsureLinked(name, path);
 
                     // Whoever opened the original meanwhile (blocked by the lease, or counted and on the way to it)
                     // is refused here, before the exchange, while nobody can have seen the new file under the name.

@@ -217,11 +217,13 @@ namespace Btrfs.Core
         /// What the kernel itself holds on the devices given (a subvolume's files have a device of their own), said
         /// for a refusal, or null: a loop device backed by a file there, an overlay mount (in any mount namespace
         /// this process can read) whose upper, work or lower directory is there, a directory the NFS server
-        /// exports from there. None of them holds a descriptor a process shows. An overlay layer or an export
-        /// whose path leads nowhere now (its mount taken away with umount -l, which the kernel's user outlives)
-        /// could be anywhere, also there: each is said in <paramref name="lost"/>.
+        /// exports from there. None of them holds a descriptor a process shows. With <paramref name="findLost"/>
+        /// (a subvolume no mount reaches), an overlay layer of this mount namespace or an export whose path no
+        /// longer exists (ENOENT: its mount taken away with umount -l, which the kernel's user outlives) could be
+        /// anywhere, also there: each is said in <paramref name="lost"/>. (Another namespace's layers are looked up
+        /// through its process's root, where a container's own root overlay names host paths: not counted.)
         /// </summary>
-        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices, out List<string> unreadable, out List<string> lost)
+        internal static string? KernelUseInside(IReadOnlySet<(uint Major, uint Minor)> devices, bool findLost, out List<string> unreadable, out List<string> lost)
         {
             unreadable = new List<string>();
             lost = new List<string>();
@@ -255,9 +257,9 @@ namespace Btrfs.Core
                             return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
                         }
 
-                        if (layerStatus is null && (prefix is null || here is not null))
+                        if (findLost && layerStatus is null && prefix is { Length: 0 } && Gone(layer))
                         {
-                            lost.Add($"the overlay mounted at '{e.MountPoint}'{where} has its layer at '{layer}', which leads nowhere now");
+                            lost.Add($"the overlay mounted at '{e.MountPoint}' has its layer at '{layer}', which leads nowhere now");
                         }
                     }
                 }
@@ -279,7 +281,7 @@ namespace Btrfs.Core
                         return $"the NFS server exports '{MountTable.Unescape(exported)}' from it (exportfs -u first)";
                     }
 
-                    if (st is null)
+                    if (findLost && st is null && Gone(MountTable.Unescape(exported)))
                     {
                         lost.Add($"the NFS server exports '{MountTable.Unescape(exported)}', which leads nowhere now");
                     }
@@ -291,6 +293,13 @@ namespace Btrfs.Core
             }
 
             return null;
+        }
+
+        /// <summary>True when <paramref name="path"/> does not exist (ENOENT or ENOTDIR; not a lookup this user may not make).</summary>
+        private static bool Gone(string path)
+        {
+            FileStatus.OfPath(path, "look up", out FileOperationException? error);
+            return error?.Errno is Errno.ENOENT or Errno.ENOTDIR;
         }
 
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>

@@ -345,7 +345,7 @@ namespace Btrfs.Core
                 throw InUse(full, $"it is in use by {list}: a file open or mapped in it, or a working directory there. The kernel would delete it under them, and what they write afterwards would be lost. Stop them (or leave the directory) first", named: named);
             }
 
-            if (FileGuards.KernelUseInside(devices, out List<string> unreadable, out List<string> lost) is string kernel)
+            if (FileGuards.KernelUseInside(devices, findLost: canonical is null, out List<string> unreadable, out List<string> lost) is string kernel)
             {
                 throw InUse(full, $"it is in use by the kernel: {kernel}. The kernel would delete it under that user, and what is written through it afterwards would be lost", named: named);
             }
