@@ -37,6 +37,21 @@ namespace Btrfs.Tests
             return file;
         }
 
+        /// <summary>
+        /// <paramref name="count"/> files "fNN" + <paramref name="extension"/> numbered from <paramref name="first"/>, each
+        /// two chunks of <paramref name="chunk"/> bytes with a hole of the same size between, different data each.
+        /// </summary>
+        private static List<string> SmallFiles(string dir, int first, int count, string extension, int chunk, int seed)
+        {
+            var files = Enumerable.Range(first, count).Select(i => Path.Combine(dir, $"f{i:D2}{extension}")).ToList();
+            for (int i = 0; i < files.Count; i++)
+            {
+                FileBuilder.Chunks(files[i], 2, chunk, 2L * chunk, fsyncEach: false, seed: seed + i);
+            }
+
+            return files;
+        }
+
         [SkippableFact]
         public void ConvertToNoCowKeepsContentHolesSizeModeOwnerTimesXattrsAndAcl()
         {
@@ -221,11 +236,7 @@ namespace Btrfs.Tests
             // about 60 ms per small file, 50 of them waiting). Results still come in the order of the walk,
             // a file in use is still refused with its own error, and no hidden name is left.
             string dir = fs.NewDirectory(TestFs.Btrfs, "many");
-            var files = Enumerable.Range(0, 40).Select(i => Path.Combine(dir, $"f{i:D2}.db")).ToList();
-            for (int i = 0; i < files.Count; i++)
-            {
-                FileBuilder.Chunks(files[i], 2, 32 * 1024, 64 * 1024, fsyncEach: false, seed: 100 + i);
-            }
+            List<string> files = SmallFiles(dir, 0, 40, ".db", 32 * 1024, seed: 100);
 
             var hashes = files.ToDictionary(f => f, FileFacts.Hash);
             var inodes = files.ToDictionary(f => f, f => Stat(f, "%i"));
@@ -257,11 +268,7 @@ namespace Btrfs.Tests
             // Ctrl+C while earlier files are in their grace: the run ends once those graces are over, each
             // file is either converted or untouched, byte for byte, and nothing else is in the directory.
             string dir = fs.NewDirectory(TestFs.Btrfs, "manystop");
-            var files = Enumerable.Range(0, 40).Select(i => Path.Combine(dir, $"f{i:D2}.db")).ToList();
-            for (int i = 0; i < files.Count; i++)
-            {
-                FileBuilder.Chunks(files[i], 2, 32 * 1024, 64 * 1024, fsyncEach: false, seed: 200 + i);
-            }
+            List<string> files = SmallFiles(dir, 0, 40, ".db", 32 * 1024, seed: 200);
 
             var hashes = files.ToDictionary(f => f, FileFacts.Hash);
             string[] listing = FileFacts.Listing(dir);
@@ -314,11 +321,7 @@ namespace Btrfs.Tests
             // overlapped. Before: the files before the error were converted but their objects were never written,
             // and files after it were converted too.
             string dir = fs.NewDirectory(TestFs.Btrfs, "stopatfirst");
-            var files = Enumerable.Range(1, 10).Select(i => Path.Combine(dir, $"f{i:D2}")).ToList();
-            for (int i = 0; i < files.Count; i++)
-            {
-                FileBuilder.Chunks(files[i], 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 300 + i);
-            }
+            List<string> files = SmallFiles(dir, 1, 10, "", 16 * 1024, seed: 300);
 
             var inodes = files.ToDictionary(f => f, f => Stat(f, "%i"));
             using ChildProcess holder = ChildProcess.HoldingOpen(files[4]);
@@ -339,11 +342,7 @@ namespace Btrfs.Tests
             // pipeline after any of them, also through a function (which hides what comes after it). Before:
             // five files converted, one reported.
             string dir = fs.NewDirectory(TestFs.Btrfs, "passthrufirst");
-            var files = Enumerable.Range(1, 10).Select(i => Path.Combine(dir, $"f{i:D2}")).ToList();
-            for (int i = 0; i < files.Count; i++)
-            {
-                FileBuilder.Chunks(files[i], 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 700 + i);
-            }
+            List<string> files = SmallFiles(dir, 1, 10, "", 16 * 1024, seed: 700);
 
             PwshResult r = Pwsh.Run("function Conv { ConvertTo-NoCow -LiteralPath $d -Recurse -PassThru" + Yes + " }; Conv | Where-Object ItemType -eq File | Select-Object -First 1", ("d", dir));
             Assert.Empty(r.Errors);
@@ -357,11 +356,7 @@ namespace Btrfs.Tests
         {
             // The graces overlap, yet an error (a file in use) is written after the results of the files before it.
             string dir = fs.NewDirectory(TestFs.Btrfs, "errorsinorder");
-            var files = Enumerable.Range(1, 10).Select(i => Path.Combine(dir, $"f{i:D2}")).ToList();
-            for (int i = 0; i < files.Count; i++)
-            {
-                FileBuilder.Chunks(files[i], 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 400 + i);
-            }
+            List<string> files = SmallFiles(dir, 1, 10, "", 16 * 1024, seed: 400);
 
             using ChildProcess holder = ChildProcess.HoldingOpen(files[4]);
             PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse -Verbose" + Yes + " 4>&1 2>&1", ("d", dir));
