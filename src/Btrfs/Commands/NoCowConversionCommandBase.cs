@@ -108,11 +108,7 @@ namespace Btrfs.Commands
 
             ForEachInTree(path, entry =>
             {
-                if (session.IsOwnTemporaryName(System.IO.Path.GetFileName(entry.Path)))
-                {
-                    WriteVerbose($"Skipping '{entry.Path}': the hidden name this run gave a file it is replacing.");
-                }
-                else if (entry.Kind == WalkEntryKind.Directory)
+                if (entry.Kind == WalkEntryKind.Directory)
                 {
                     MarkDirectory(entry);
                 }

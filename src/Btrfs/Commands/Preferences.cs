@@ -15,15 +15,12 @@ namespace Btrfs.Commands
         /// (-ErrorAction, -WarningAction, or the preference variables, Stop or Inquire).
         /// </summary>
         internal static bool MessagesStop(PSCmdlet cmdlet) =>
-            Stops(cmdlet, "ErrorAction", "ErrorActionPreference")
-            || Stops(cmdlet, "WarningAction", "WarningPreference")
-            || (!cmdlet.MyInvocation.BoundParameters.ContainsKey("Verbose") && Stops(cmdlet, "-", "VerbosePreference"));
+            Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? e) ? e : cmdlet.GetVariableValue("ErrorActionPreference"))
+            || Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("WarningAction", out object? w) ? w : cmdlet.GetVariableValue("WarningPreference"))
+            || (!cmdlet.MyInvocation.BoundParameters.ContainsKey("Verbose") && Stops(cmdlet.GetVariableValue("VerbosePreference"))); // -Verbose makes it Continue
 
-        private static bool Stops(PSCmdlet cmdlet, string parameter, string variable)
-        {
-            object? value = cmdlet.MyInvocation.BoundParameters.TryGetValue(parameter, out object? given) ? given : cmdlet.GetVariableValue(variable);
-            return LanguagePrimitives.TryConvertTo(value, out ActionPreference preference) && preference is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;
-        }
+        private static bool Stops(object? preference) =>
+            LanguagePrimitives.TryConvertTo(preference, out ActionPreference p) && p is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;
 
         /// <summary>-Confirm:$false given to the cmdlet, or $ConfirmPreference 'None' from a caller given -Confirm:$false: questions asked with ShouldContinue are skipped.</summary>
         internal static bool ConfirmSwitchedOff(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)

@@ -17,8 +17,9 @@ namespace Btrfs.Core
     /// under its name), and the new copy then gets the same grace before it goes.
     /// <para>
     /// <see cref="Finish"/> waits the grace out on the calling thread; a <see cref="GraceSettler"/> does
-    /// it on a thread of its own, so that a run over many files copies the next file meanwhile. Only one
-    /// thread at a time calls <see cref="Step"/>.
+    /// it on a thread of its own, so that a run over many files copies the next file meanwhile, and the
+    /// process's end settles whatever is left (<see cref="SettleAllBeforeTheProcessEnds"/>). <see cref="Step"/>
+    /// lets one thread in at a time.
     /// </para>
     /// </summary>
     internal sealed class PendingReplacement : IDisposable
@@ -49,11 +50,6 @@ namespace Btrfs.Core
         /// <summary>Names exchanged and both leases held: the old file's grace begins (made under <see cref="ExchangeGate"/>).</summary>
         internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks)
         {
-            lock (Registry)
-            {
-                Unsettled.Add(this);
-            }
-
             Copy = FileStatus.Of(temp.Handle);
             this.temp = temp;
             this.ownsTemporary = ownsTemporary;
@@ -63,6 +59,10 @@ namespace Btrfs.Core
             this.path = path;
             this.what = what;
             this.hooks = hooks;
+            lock (Registry)
+            {
+                Unsettled.Add(this);
+            }
         }
 
         /// <summary>
