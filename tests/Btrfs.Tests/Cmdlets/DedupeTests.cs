@@ -51,6 +51,39 @@ namespace Btrfs.Tests
             Assert.Equal(DedupeStatus.AlreadyShared, Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b)).Objects<DedupeResult>()).Status);
         }
 
+        [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        public void DataNotYetOnDiskOrPreallocatedIsNeverTakenForAlreadyShared(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "unplaced");
+
+            // Two equal files just written (their extents delayed, not on disk yet): not "already shared".
+            string p = Path.Combine(dir, "p.img"), q = Path.Combine(dir, "q.img");
+            Shell.Run("python3", "-c", "import os,sys\nd=os.urandom(1<<20)\nfor name in sys.argv[1:]:\n open(name,'wb').write(d)", p, q);
+            Assert.Contains(Filefrag.Extents(q), e => e.Flags.Contains("delalloc"));
+            DedupeResult fresh = Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", p), ("b", q)).Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Deduped, 1L << 20, 0L), (fresh.Status, fresh.BytesDeduped, fresh.BytesAlreadyShared));
+            Shell.Run("sync");
+            Assert.True(AllShared(q));
+
+            // Equal bytes, each file with a preallocated (unwritten) MiB at a different place and written zeros
+            // where the other has it: nothing is shared, so the kernel is asked and shares what it can.
+            string src = Path.Combine(dir, "src.img"), dst = Path.Combine(dir, "dst.img");
+            Shell.Run("python3", "-c", "import os,sys\nd=bytearray(os.urandom(16<<20)); d[8<<20:10<<20]=bytes(2<<20)\nfor name,pre in ((sys.argv[1],8),(sys.argv[2],9)):\n fd=os.open(name,os.O_CREAT|os.O_WRONLY,0o644)\n os.pwrite(fd,d[:pre<<20],0); os.pwrite(fd,d[(pre+1)<<20:],(pre+1)<<20)\n os.posix_fallocate(fd,pre<<20,1<<20); os.fsync(fd); os.close(fd)", src, dst);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.DoesNotContain(Filefrag.Extents(dst), e => e.Flags.Contains("shared"));
+            string hash = FileFacts.Hash(dst);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", src), ("b", dst));
+            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
+            Assert.NotEqual(DedupeStatus.AlreadyShared, d.Status);
+            Assert.Equal(0L, d.BytesAlreadyShared);
+            Assert.True(d.KernelCalls > 0);
+            Shell.Run("sync");
+            Assert.Contains(Filefrag.Extents(dst), e => e.Flags.Contains("shared"));
+            Assert.Equal(hash, FileFacts.Hash(dst));
+        }
+
         [SkippableFact]
         public void OneDifferingByteIsDiffersAndTheDestinationIsUnchanged()
         {

@@ -303,9 +303,9 @@ namespace Btrfs.Core
         /// </summary>
         internal static bool SameExtents(OpenFile x, long a, OpenFile y, long b, long n)
         {
-            List<RawExtent> sx = Normalized(x, a, n);
-            List<RawExtent> sy = Normalized(y, b, n);
-            if (sx.Count == 0 || sx.Count != sy.Count)
+            // A range with data not yet on disk (delalloc), preallocated (unwritten), inline or of unknown
+            // place is never the same as anything: the kernel is asked (and compares the bytes).
+            if (Normalized(x, a, n) is not List<RawExtent> sx || Normalized(y, b, n) is not List<RawExtent> sy || sx.Count == 0 || sx.Count != sy.Count)
             {
                 return false;
             }
@@ -321,7 +321,8 @@ namespace Btrfs.Core
             return true;
         }
 
-        private static List<RawExtent> Normalized(OpenFile f, long start, long n)
+        /// <summary>The range's extents relative to <paramref name="start"/>, physically contiguous ones merged; null when any is not plain data on disk.</summary>
+        private static List<RawExtent>? Normalized(OpenFile f, long start, long n)
         {
             var list = new List<RawExtent>();
             const ExtentFlags unknown = ExtentFlags.Unknown | ExtentFlags.Delalloc | ExtentFlags.DataInline | ExtentFlags.Unwritten;
@@ -329,9 +330,7 @@ namespace Btrfs.Core
             {
                 if ((e.Flags & unknown) != 0)
                 {
-                    list.Clear();
-                    list.Add(new RawExtent(0, 0, 0, unknown)); // never equal to anything real
-                    return list;
+                    return null;
                 }
 
                 // Offsets within the range; only the flags that say where the data is.
