@@ -57,6 +57,62 @@ namespace Btrfs.Tests
             Assert.Equal((dst, src, 32L << 20, 32L << 20, ReflinkMethod.Reflink), (res.Path, res.Source, res.Length, res.SharedBytes, res.Method));
         }
 
+        [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        public void AReplacedDestinationKeepsItsOwnerModeAndAclAndItsOtherHardLinksAreNamed(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "keeps");
+            string priv = Directory.CreateDirectory(Path.Combine(dir, "priv")).FullName;
+            Shell.Run("chmod", "0700", priv);
+            string src = Path.Combine(priv, "secret.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536, seed: 5);
+            Shell.Run("chmod", "0644", src);
+            string pub = Directory.CreateDirectory(Path.Combine(dir, "pub")).FullName;
+            Shell.Run("chmod", "0777", pub);
+            string dst = Path.Combine(pub, "out.img");
+            FileBuilder.Chunks(dst, 1, 4096, 4096, seed: 6);
+            Shell.Run("chown", "65534:65534", dst);
+            Shell.Run("chmod", "0600", dst);
+            Shell.Run("setfacl", "-m", "u:daemon:r", dst);
+            string access = Shell.Run("getfacl", "-cp", dst);
+            Assert.Equal("65534 65534 640", Shell.Run("stat", "-c", "%u %g %a", dst).Trim()); // the ACL's mask is the group's bits
+            string other = Path.Combine(dir, "other-name.img");
+            Shell.Run("ln", dst, other);
+            string old = FileFacts.Hash(dst);
+
+            // Root replaces nobody's private file: the new one is still nobody's, 0640 with the same ACL
+            // (not root's, with the source's 0644: readable by everyone through the public directory).
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Force", ("s", src), ("d", dst));
+            Assert.Empty(r.Errors);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+            Assert.Equal("65534 65534 640", Shell.Run("stat", "-c", "%u %g %a", dst).Trim());
+            Assert.Equal(access, Shell.Run("getfacl", "-cp", dst));
+            Assert.Contains("user:daemon:r--", access, StringComparison.Ordinal);
+            Assert.Contains("hard links", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(old, FileFacts.Hash(other)); // the other name keeps the old data, as the warning said
+
+            // -Preserve takes the source's owner and mode instead, as cp -a does.
+            Assert.Empty(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Preserve", ("s", src), ("d", dst)).Errors);
+            Assert.Equal("0 0 644", Shell.Run("stat", "-c", "%u %g %a", dst).Trim());
+
+            // A caller who cannot give the new file the old one's owner replaces nothing (without -AssumeNotInUse
+            // it stops earlier: only the owner or root gets the lease that proves nobody has it open).
+            string theirs = Path.Combine(pub, "theirs.img");
+            FileBuilder.Chunks(theirs, 1, 4096, 4096, seed: 7);
+            Shell.Run("chmod", "0666", theirs);
+            string mine = Path.Combine(pub, "mine.img");
+            FileBuilder.Chunks(mine, 2, 65536, 65536, seed: 8);
+            Shell.Run("chown", "65534:65534", mine);
+            FileFacts before = FileFacts.Of(theirs);
+            RealPwsh.Result refused = RealPwsh.Run("New-BtrfsReflink -LiteralPath $S -Destination $D -Force -AssumeNotInUse -ErrorAction Continue 2>&1 | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }", 65534, ("S", mine), ("D", theirs));
+            Assert.True(refused.Lines.Length > 0, refused.StdErr);
+            Assert.StartsWith("AccessDenied,", refused.Lines[0], StringComparison.Ordinal);
+            Assert.Contains("Only root can replace a file owned by another user", refused.StdOut, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(theirs));
+            Assert.Equal(new[] { "mine.img", "out.img", "theirs.img" }, FileFacts.Listing(pub));
+        }
+
         [SkippableFact]
         public void ADirectoryDestinationGetsTheSourceName()
         {

@@ -185,6 +185,10 @@ namespace Btrfs.Core
                 {
                     MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
                 }
+                else if (existing is not null)
+                {
+                    KeepAccessRules(existing, temp.Handle);
+                }
 
                 WriteBackCopiedData(temp.Handle);
                 identity = FileStatus.Of(temp.Handle);
@@ -328,6 +332,30 @@ namespace Btrfs.Core
                 // -Force replaces an existing file, never one in use: a process that has it open would
                 // write on into the old inode and lose its writes (-Force does not override this).
                 FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse);
+                if (existing.Status.Links > 1)
+                {
+                    warnings.Add($"'{destination}' has {existing.Status.Links} hard links: only this name gets the new file; the other {existing.Status.Links - 1} keep the old data.");
+                }
+            }
+        }
+
+        /// <summary>
+        /// A replacement keeps the access rules of the file it replaces: owner and group, mode and POSIX
+        /// access ACL (as rsync treats an updated file; -Preserve takes the source's, as cp -a does), so
+        /// replacing a private file never makes it readable by more users. Where the owner cannot be kept
+        /// (only root gives a file to another user), nothing is replaced.
+        /// </summary>
+        private void KeepAccessRules(OpenFile replaced, SafeFileDescriptor replacement)
+        {
+            const string Acl = "system.posix_acl_access";
+            FileStatus st = replaced.Status;
+            Metadata.SetOwner(replacement, st.Uid, st.Gid, destination, "Cannot give the replacement the owner and group of", $"Only root can replace a file owned by another user (or a group this user is not in) without taking it over. Remove it first if that is meant. '{destination}' was left as it is.");
+            byte[]? acl = Xattrs.Get(replaced.Handle, Acl, destination);
+            Xattrs.TryRemove(replacement, Acl); // one the directory's default ACL gave the new file
+            Metadata.SetMode(replacement, st.Permissions, destination, "Cannot give the replacement the mode of", $"'{destination}' was left as it is.");
+            if (acl is not null)
+            {
+                Xattrs.Set(replacement, Acl, acl, destination, "Cannot give the replacement the access ACL of", $"'{destination}' was left as it is.");
             }
         }
 
