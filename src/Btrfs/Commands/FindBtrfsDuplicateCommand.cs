@@ -121,6 +121,11 @@ namespace Btrfs.Commands
                     finder.Times.Credit.TotalSeconds,
                     finder.Spilled ? "; the index outgrew its memory budget and was sorted on disk" : string.Empty,
                     finder.BytesFromChecksums));
+                if (hashFile?.Full is FileOperationException full)
+                {
+                    WriteWarning($"{full.Message.TrimEnd('.')}. The search went on without recording: {hashFile.NotStored} file(s) read after that are not in the hash file and are read again next time.");
+                }
+
                 foreach (BtrfsDuplicateGroup g in groups)
                 {
                     WriteObject(g);

@@ -887,6 +887,48 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADiskThatFillsDuringASearchStopsTheRecordingNotTheSearch()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-fills");
+            for (int k = 0; k < 15; k++)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, $"a{k:D2}.img"), 1, 131072, 131072, seed: 500 + k);
+                FileBuilder.Chunks(Path.Combine(dir, $"b{k:D2}.img"), 1, 131072, 131072, seed: 500 + k);
+            }
+
+            string one = fs.NewDirectory(TestFs.Btrfs, "dup-fills-one");
+            FileBuilder.Chunks(Path.Combine(one, "x.img"), 1, 131072, 131072, seed: 499);
+            string full = fs.NewDirectory(TestFs.Btrfs, "dup-fills-db");
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            try
+            {
+                // The hash file exists (made while there was room); then the disk fills up.
+                string db = Path.Combine(full, "h.db");
+                Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", one), ("h", db)).Errors);
+                Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(full, "filler"), "bs=4k");
+                Shell.Run("truncate", "-s", "-64K", Path.Combine(full, "filler")); // room for SQLite's shared memory and a commit or two
+
+                PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", db));
+                Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+                Assert.Equal(15, r.Objects<BtrfsDuplicateGroup>().Count());
+                string warning = Assert.Single(r.Warnings).Message;
+                Assert.Contains("the disk is full", warning, StringComparison.Ordinal);
+                Assert.Contains("went on without recording", warning, StringComparison.Ordinal);
+
+                // With room again, the next run records them and the one after reads nothing.
+                File.Delete(Path.Combine(full, "filler"));
+                Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", db)).Warnings);
+                PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", dir), ("h", db));
+                Assert.Equal(15, again.Objects<BtrfsDuplicateGroup>().Count());
+                Assert.Contains("Read 0 bytes of 0 files; 30 files unchanged", again.Verbose.Single().Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("umount", full);
+            }
+        }
+
+        [SkippableFact]
         public void AHashFileIsCreatedWholeOrNotAtAllAndTwoRunsStartingTogetherShareOne()
         {
             (string dir, _) = TwoCopies("dup-create", 41);

@@ -156,6 +156,12 @@ namespace Btrfs.Core
                 return; // over SQLite's value size: read again next time rather than fail the search
             }
 
+            if (Full is not null)
+            {
+                NotStored++;
+                return;
+            }
+
             byte[] h = new byte[hashes.Length * 16];
             for (int b = 0; b < hashes.Length; b++)
             {
@@ -168,9 +174,27 @@ namespace Btrfs.Core
             upsert.Parameters["$hashes"].Value = h;
             upsert.Parameters["$present"].Value = present;
             upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, method, h, present);
-            Guard(upsert.ExecuteNonQuery);
+            try
+            {
+                Guard(upsert.ExecuteNonQuery);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.InsufficientSpace or FileErrorKind.IOError)
+            {
+                // The disk filled up (or failed): the search goes on without recording (the hash file is a cache;
+                // what is not in it is read again next time); the command says so when it ends.
+                Full = ex;
+                NotStored++;
+                return;
+            }
+
             Stored++;
         }
+
+        /// <summary>Set when the disk filled up (or failed) during the search: from then on nothing more was recorded.</summary>
+        internal FileOperationException? Full { get; private set; }
+
+        /// <summary>Files hashed but not recorded, the disk being full (or failing).</summary>
+        internal int NotStored { get; private set; }
 
         /// <inheritdoc/>
         public void Dispose()
