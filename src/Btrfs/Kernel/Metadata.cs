@@ -11,6 +11,10 @@ namespace Btrfs.Kernel
         internal static void SetOwner(SafeFileDescriptor fd, uint uid, uint gid, string path, string what, string? advice = null) =>
             Errno.Check(Libc.FChown(fd, uid, gid), "fchown", path, what, advice);
 
+        /// <summary>fchown; 0 or the errno (uint.MaxValue leaves the owner or the group as it is).</summary>
+        internal static int TrySetOwner(SafeFileDescriptor fd, uint uid, uint gid) =>
+            Libc.FChown(fd, uid, gid) == 0 ? 0 : Errno.Last;
+
         /// <summary>fchownat(AT_SYMLINK_NOFOLLOW): the link itself; 0 or the errno.</summary>
         internal static int TrySetOwnerAt(SafeFileDescriptor dir, string name, uint uid, uint gid) =>
             Libc.FChownAt(dir, name, uid, gid, Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno.Last;

@@ -41,6 +41,31 @@ namespace Btrfs.Tests
         /// <paramref name="count"/> files "fNN" + <paramref name="extension"/> numbered from <paramref name="first"/>, each
         /// two chunks of <paramref name="chunk"/> bytes with a hole of the same size between, different data each.
         /// </summary>
+        [SkippableFact]
+        public void AConvertedFileAdmitsExactlyWhomItAdmittedNotWhomItsDirectorysDefaultAclWould()
+        {
+            string dir = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "acl-default"), "d")).FullName;
+            Shell.Run("setfacl", "-d", "-m", "u:daemon:rwx", dir);
+            string plain = Path.Combine(dir, "plain.img"), own = Path.Combine(dir, "own.img");
+            foreach (string f in new[] { plain, own })
+            {
+                FileBuilder.Chunks(f, 2, 65536, 65536, seed: 31);
+                Shell.Run("setfacl", "-b", f);
+                Shell.Run("chmod", "0640", f);
+            }
+
+            Shell.Run("setfacl", "-m", "u:bin:r,g::-", own);
+            string[] before = { Shell.Run("getfacl", "-cp", plain), Shell.Run("getfacl", "-cp", own) };
+            Assert.DoesNotContain("daemon", before[0], StringComparison.Ordinal);
+            foreach (string command in new[] { "ConvertTo-NoCow", "ConvertFrom-NoCow" })
+            {
+                Assert.Empty(Pwsh.Run(command + " -LiteralPath $a, $b" + Yes, ("a", plain), ("b", own)).Errors);
+                Assert.Equal(before, new[] { Shell.Run("getfacl", "-cp", plain), Shell.Run("getfacl", "-cp", own) });
+                Assert.Equal("640", Stat(plain, "%a"));
+                Assert.NotEqual(0, Shell.Try("setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups", "cat", plain).ExitCode);
+            }
+        }
+
         private static List<string> SmallFiles(string dir, int first, int count, string extension, int chunk, int seed)
         {
             var files = Enumerable.Range(first, count).Select(i => Path.Combine(dir, $"f{i:D2}{extension}")).ToList();

@@ -14,14 +14,21 @@ namespace Btrfs.Core
     /// </summary>
     internal static class MetadataCopy
     {
+        /// <summary>The POSIX access ACL's extended attribute.</summary>
+        internal const string AccessAcl = "system.posix_acl_access";
+
+        /// <summary>
+        /// Owner, group, mode and POSIX access ACL; <paramref name="includeXattrs"/>: every other extended
+        /// attribute too; then the usage flags and the times.
+        /// </summary>
         internal static void Copy(OpenFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true, IReadOnlyCollection<string>? skipXattrs = null)
         {
             FileStatus st = source.Status;
             Metadata.SetOwner(target, st.Uid, st.Gid, source.Path, "Cannot give the copy the owner and group of", "Only root can rewrite a file owned by someone else. The original is unchanged.");
-            Metadata.SetMode(target, st.Permissions, source.Path, "Cannot give the copy the mode of", "The original is unchanged.");
+            CopyModeAndAcl(source.Handle, st, source.Path, target, "the copy", "The original is unchanged.");
             foreach (string name in includeXattrs ? Xattrs.List(source.Handle, source.Path) : new List<string>())
             {
-                if (skipXattrs?.Contains(name) == true)
+                if (skipXattrs?.Contains(name) == true || name == AccessAcl)
                 {
                     continue;
                 }
@@ -40,6 +47,23 @@ namespace Btrfs.Core
             }
 
             Metadata.SetTimes(target, st.AccessTime, st.ModifyTime, source.Path, "Cannot give the copy the timestamps of", "The original is unchanged.");
+        }
+
+        /// <summary>
+        /// The mode (of <paramref name="st"/>) and the access ACL of <paramref name="from"/> on <paramref name="target"/>,
+        /// a new file: an access ACL the new file got from its directory's default ACL is removed first, so the
+        /// target admits exactly whom the original admits (never more). <paramref name="what"/> names the target in
+        /// errors; <paramref name="advice"/> ends them.
+        /// </summary>
+        internal static void CopyModeAndAcl(SafeFileDescriptor from, in FileStatus st, string path, SafeFileDescriptor target, string what, string advice)
+        {
+            byte[]? acl = Xattrs.Get(from, AccessAcl, path);
+            Xattrs.TryRemove(target, AccessAcl);
+            Metadata.SetMode(target, st.Permissions, path, $"Cannot give {what} the mode of", advice);
+            if (acl is not null)
+            {
+                Xattrs.Set(target, AccessAcl, acl, path, $"Cannot give {what} the access ACL of", advice);
+            }
         }
     }
 }

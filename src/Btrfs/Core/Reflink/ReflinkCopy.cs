@@ -140,6 +140,7 @@ namespace Btrfs.Core
             var clock = Stopwatch.StartNew();
             cancel.ThrowIfCancellationRequested();
             SafeFileDescriptor dir = dirFacts.Handle;
+            FileStatus? accessFrom = null; // the replaced file's status its access rules were copied from
             long sharedBytes;
             FileStatus? identity = null;
             if (options.IsRange && existing is not null)
@@ -187,7 +188,7 @@ namespace Btrfs.Core
                 }
                 else if (existing is not null)
                 {
-                    KeepAccessRules(existing, temp.Handle);
+                    accessFrom = KeepAccessRules(existing, temp.Handle);
                 }
 
                 WriteBackCopiedData(temp.Handle);
@@ -203,6 +204,11 @@ namespace Btrfs.Core
                         if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
                         {
                             throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; the new copy was removed.");
+                        }
+
+                        if (accessFrom is FileStatus was && !now.ChangeTime.Equals(was.ChangeTime))
+                        {
+                            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': it changed (its owner, mode, ACL or data) while the copy was made, and the copy carries what it was before. It was left as it is; the new copy was removed. Run the command again.");
                         }
                     });
                 }
@@ -340,23 +346,32 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// A replacement keeps the access rules of the file it replaces: owner and group, mode and POSIX
-        /// access ACL (as rsync treats an updated file; -Preserve takes the source's, as cp -a does), so
-        /// replacing a private file never makes it readable by more users. Where the owner cannot be kept
-        /// (only root gives a file to another user), nothing is replaced.
+        /// A replacement keeps the access rules of the file it replaces, as they are now: owner and group,
+        /// mode and POSIX access ACL (as rsync treats an updated file; -Preserve takes the source's, as cp -p
+        /// does), so replacing a file never makes it readable by more users. Where only root could keep the
+        /// owner, the caller owns the new file (as with rsync or mv), without setuid and setgid bits, and a
+        /// warning says so. Returns the replaced file's status it copied from: the exchange is refused if the
+        /// file changed after that (a chmod meanwhile would otherwise be undone).
         /// </summary>
-        private void KeepAccessRules(OpenFile replaced, SafeFileDescriptor replacement)
+        private FileStatus KeepAccessRules(OpenFile replaced, SafeFileDescriptor replacement)
         {
-            const string Acl = "system.posix_acl_access";
-            FileStatus st = replaced.Status;
-            Metadata.SetOwner(replacement, st.Uid, st.Gid, destination, "Cannot give the replacement the owner and group of", $"Only root can replace a file owned by another user (or a group this user is not in) without taking it over. Remove it first if that is meant. '{destination}' was left as it is.");
-            byte[]? acl = Xattrs.Get(replaced.Handle, Acl, destination);
-            Xattrs.TryRemove(replacement, Acl); // one the directory's default ACL gave the new file
-            Metadata.SetMode(replacement, st.Permissions, destination, "Cannot give the replacement the mode of", $"'{destination}' was left as it is.");
-            if (acl is not null)
+            FileStatus st = FileStatus.Require(replaced.Handle, destination, "Cannot read the owner and mode of");
+            uint mode = st.Permissions;
+            int errno = Metadata.TrySetOwner(replacement, st.Uid, st.Gid);
+            if (errno != 0)
             {
-                Xattrs.Set(replacement, Acl, acl, destination, "Cannot give the replacement the access ACL of", $"'{destination}' was left as it is.");
+                if (errno is not (Errno.EPERM or Errno.EINVAL))
+                {
+                    throw FileOperationException.FromErrno(errno, "fchown", destination, "Cannot give the replacement the owner and group of", $"'{destination}' was left as it is.");
+                }
+
+                bool groupKept = Metadata.TrySetOwner(replacement, uint.MaxValue, st.Gid) == 0;
+                mode &= ~0xC00u; // no setuid or setgid bits on a file whose owner changed
+                warnings.Add($"'{destination}' belonged to uid {st.Uid}{(groupKept ? string.Empty : $", gid {st.Gid}")}; only root can give the new file to them, so it is now this user's (uid {Metadata.FileSystemUserId}). Its mode{(st.Permissions != mode ? " (without setuid and setgid bits)" : string.Empty)} and access ACL were kept.");
             }
+
+            MetadataCopy.CopyModeAndAcl(replaced.Handle, st with { Mode = (ushort)((st.Mode & ~0xFFF) | (int)mode) }, destination, replacement, "the replacement", $"'{destination}' was left as it is.");
+            return st;
         }
 
         private void CheckFileSystems()
