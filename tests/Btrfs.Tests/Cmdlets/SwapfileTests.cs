@@ -67,6 +67,23 @@ namespace Btrfs.Tests
             : false;
 
         [SkippableFact]
+        public void ATinyFileWhoseDataLivesInTheMetadataIsJustNotASwapfile()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-inline");
+            string tiny = Path.Combine(dir, "t[1].txt"), next = Path.Combine(dir, "next.img");
+            File.WriteAllText(tiny, "data\n");
+            FileBuilder.Chunks(next, 2, 65536, 65536);
+            Shell.Run("sync");
+            Assert.Contains("inline", Shell.Run("filefrag", "-v", tiny), StringComparison.Ordinal);
+
+            // Each file its answer, the second one too (a null chunk for the inline extent ended the command).
+            PwshResult r = Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $a, $b", ("a", tiny), ("b", next));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { false, false }, r.Objects<bool>());
+            Assert.Equal(2, Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $a, $b -Detailed", ("a", tiny), ("b", next)).Objects<SwapfileStatus>().Count());
+        }
+
+        [SkippableFact]
         public void ALabelIsMeasuredInBytesAndNeverCut()
         {
             // Before: 16 × "ü" (32 bytes) passed the 16-character check and was silently cut to 8 characters.

@@ -51,7 +51,7 @@ namespace Btrfs.Core
                         firstPhysical = e.Physical;
                     }
 
-                    if (btrfs && (e.Flags & ExtentFlags.Unknown) == 0)
+                    if (btrfs && (e.Flags & (ExtentFlags.Unknown | ExtentFlags.Delalloc | ExtentFlags.DataInline)) == 0)
                     {
                         logicals.Add(e.Physical);
                     }
@@ -182,11 +182,13 @@ namespace Btrfs.Core
                 bool single = true;
                 foreach (ulong logical in logicals)
                 {
-                    BtrfsChunk? c = chunks.Find(x => x.Contains(logical));
-                    if (c is not BtrfsChunk chunk)
+                    int at = chunks.FindIndex(x => x.Contains(logical)); // (Find gives a default chunk, not null, when none holds it)
+                    if (at < 0)
                     {
                         continue;
                     }
+
+                    BtrfsChunk chunk = chunks[at];
 
                     single &= chunk.Profile == 0;
                     foreach (ulong d in chunk.DeviceIds)
