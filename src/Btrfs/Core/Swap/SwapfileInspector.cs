@@ -157,8 +157,9 @@ namespace Btrfs.Core
         {
             try
             {
-                BtrfsChunk? c = BtrfsChunk.ReadAll(file).Find(x => x.Contains(logical));
-                return c is BtrfsChunk chunk && chunk.Profile == 0 && chunk.DeviceOffsets.Length == 1
+                List<BtrfsChunk> chunks = BtrfsChunk.ReadAll(file);
+                int at = chunks.FindIndex(x => x.Contains(logical)); // (Find gives a default chunk, not null, when none holds it)
+                return at >= 0 && chunks[at] is BtrfsChunk chunk && chunk.Profile == 0 && chunk.DeviceOffsets.Length == 1
                     ? (long)(chunk.DeviceOffsets[0] + (logical - chunk.Logical))
                     : null;
             }
