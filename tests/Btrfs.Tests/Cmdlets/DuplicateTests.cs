@@ -887,6 +887,33 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TwoFilesUsingDifferentPartsOfOneCompressedExtentAreNeitherDuplicatesNorAlreadyShared()
+        {
+            // X: 64 KiB of 'A' then 64 KiB of 'B', one compressed extent; A and B each clone one half of it.
+            // FIEMAP gives both the extent's start: the same address for different bytes.
+            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "dup-halves");
+            string x = Path.Combine(dir, "x.bin"), a = Path.Combine(dir, "a.bin"), b = Path.Combine(dir, "b.bin"), c = Path.Combine(dir, "c.bin");
+            File.WriteAllBytes(x, Enumerable.Repeat((byte)'A', 65536).Concat(Enumerable.Repeat((byte)'B', 65536)).ToArray());
+            Shell.Run("sync");
+            Shell.Run("xfs_io", "-f", "-c", "reflink " + x + " 0 0 65536", a);
+            Shell.Run("xfs_io", "-f", "-c", "reflink " + x + " 65536 0 65536", b);
+            Shell.Run("sync");
+            File.Delete(x);
+            File.WriteAllBytes(c, Enumerable.Repeat((byte)'A', 65536).ToArray());
+            Shell.Run("sync");
+            Assert.Equal(Filefrag.Extents(a).Single().Physical, Filefrag.Extents(b).Single().Physical);
+            Assert.NotEqual(FileFacts.Hash(a), FileFacts.Hash(b));
+
+            DedupeResult d = Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", a), ("b", b)).Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Differs, 0L), (d.Status, d.BytesAlreadyShared));
+
+            // The search finds A and C (equal bytes), never B.
+            BtrfsDuplicateGroup g = Assert.Single(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -BlockSize 64KB -MinimumSize 64KB", ("d", dir)).Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { a, c }, g.Ranges.Select(r => r.Path).Order(StringComparer.Ordinal));
+            Assert.Equal(0L, g.AlreadySharedBytes);
+        }
+
+        [SkippableFact]
         public void ADiskThatFillsDuringASearchStopsTheRecordingNotTheSearch()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-fills");

@@ -318,15 +318,16 @@ namespace Btrfs.Core
 
                 if (single is not null)
                 {
-                    // A compressed extent's address is its start on disk, and offsets into it are uncompressed:
-                    // the pair names the block; otherwise the block's own disk address does.
+                    // A block's own disk address names it. A compressed extent has no such address: FIEMAP gives its
+                    // start on disk for every reference, whichever part of it the file uses (two files using its two
+                    // halves look the same), so its blocks are named by nothing and are read, never taken as known.
                     where[b] = single.IsCompressed
-                        ? new BlockKey(single.PhysicalOffset, start - single.LogicalOffset)
+                        ? default
                         : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
                     shared[b] = single.IsShared;
                     if (cached)
                     {
-                        if (single.IsShared && state[b] == 1 && known.Count < MemoryBlocks)
+                        if (single.IsShared && where[b].IsSet && state[b] == 1 && known.Count < MemoryBlocks)
                         {
                             known.TryAdd((c.Class, where[b]), hashes[b]);
                         }
@@ -334,7 +335,7 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    if (single.IsShared && known.TryGetValue((c.Class, where[b]), out UInt128 h))
+                    if (single.IsShared && where[b].IsSet && known.TryGetValue((c.Class, where[b]), out UInt128 h))
                     {
                         hashes[b] = h;
                         state[b] = 1;
@@ -785,7 +786,7 @@ namespace Btrfs.Core
         }
     }
 
-    /// <summary>Where a block is on disk: its address (Offset -1), or for a compressed extent the extent's address and the offset into it.</summary>
+    /// <summary>Where a block is on disk: its address (Offset -1); unset (default) where that cannot be known (a compressed extent).</summary>
     internal readonly record struct BlockKey(long Address, long Offset)
     {
         internal bool IsSet => Address != 0 || Offset != 0;

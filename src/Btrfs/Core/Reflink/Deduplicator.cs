@@ -325,7 +325,9 @@ namespace Btrfs.Core
         private static List<RawExtent>? Normalized(OpenFile f, long start, long n)
         {
             var list = new List<RawExtent>();
-            const ExtentFlags unknown = ExtentFlags.Unknown | ExtentFlags.Delalloc | ExtentFlags.DataInline | ExtentFlags.Unwritten;
+            // Encoded (compressed): FIEMAP gives the extent's start for every reference, whichever part of it a
+            // file uses, so two ranges using different parts would look the same.
+            const ExtentFlags unknown = ExtentFlags.Unknown | ExtentFlags.Delalloc | ExtentFlags.DataInline | ExtentFlags.Unwritten | ExtentFlags.Encoded;
             foreach (RawExtent e in Fiemap.Read(f, (ulong)start, (ulong)n, sync: false))
             {
                 if ((e.Flags & unknown) != 0)
