@@ -1,5 +1,6 @@
 namespace Btrfs.Commands
 {
+    using System.Collections.Generic;
     using System.Management.Automation;
     using Btrfs.Core;
 
@@ -35,9 +36,15 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             SubvolumeScope scope = All.IsPresent ? SubvolumeScope.All : Recurse.IsPresent ? SubvolumeScope.Below : SubvolumeScope.Self;
-            foreach (BtrfsSubvolumeInfo subvolume in SubvolumeLister.List(path, scope))
+            List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached);
+            foreach (BtrfsSubvolumeInfo subvolume in listed)
             {
                 WriteObject(subvolume);
+            }
+
+            if (unreached.Count > 0)
+            {
+                WriteWarning($"{unreached.Count} subvolume(s) below '{path}' (id {string.Join(", ", unreached)}) could not be listed: a directory on the way is not searchable by this user, or they were renamed, deleted or mounted over meanwhile. As root, Get-BtrfsSubvolume -All lists every subvolume.");
             }
         }
     }

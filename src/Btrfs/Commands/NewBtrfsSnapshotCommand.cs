@@ -23,6 +23,14 @@ namespace Btrfs.Commands
         [ValidateNotNullOrEmpty]
         public string LiteralPath { get; set; } = string.Empty;
 
+        /// <summary>
+        /// Only if the source is the subvolume with this UUID (bound from a piped object's Uuid): a path renamed,
+        /// replaced (by a symbolic link to another subvolume, too) or mounted over since the object was made is refused.
+        /// </summary>
+        [Parameter(ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+        [Parameter(ParameterSetName = "Path", ValueFromPipelineByPropertyName = true)]
+        public System.Guid Uuid { get; set; }
+
         /// <summary>The snapshot's path: a name that does not exist yet, in a directory of the same filesystem.</summary>
         [Parameter(Mandatory = true, Position = 1)]
         [ValidateNotNullOrEmpty]
@@ -48,7 +56,7 @@ namespace Btrfs.Commands
 
             try
             {
-                WriteObject(SubvolumeCreator.Snapshot(source, destination, ReadOnly.IsPresent));
+                WriteObject(SubvolumeCreator.Snapshot(source, destination, ReadOnly.IsPresent, Uuid));
             }
             catch (FileOperationException ex)
             {

@@ -7,6 +7,9 @@ namespace Btrfs.Interop
     {
         internal const int W_OK = 2;
 
+        /// <summary>faccessat mode: search (directories) or execute.</summary>
+        internal const int X_OK = 1;
+
         /// <summary>faccessat flag: check with the effective (filesystem) credentials, not the real ones.</summary>
         internal const int AT_EACCESS = 0x200;
 

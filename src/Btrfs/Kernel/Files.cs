@@ -158,6 +158,14 @@ namespace Btrfs.Kernel
             return r == 0 || errno is not (Errno.EACCES or Errno.EPERM);
         }
 
+        /// <summary>
+        /// May this process write in and search the directory <paramref name="name"/> of <paramref name="directory"/>
+        /// ("." for the directory itself), by the effective ids and never following a link? What the kernel asks of a
+        /// directory before an entry in it goes, and of a subvolume's root before a user deletes it.
+        /// </summary>
+        internal static bool MayWriteAndSearch(SafeFileDescriptor directory, string name) =>
+            Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0;
+
         /// <summary>The filesystem holding an open file or directory (fstatfs); null when it cannot be examined.</summary>
         internal static FileSystemType? FileSystemOf(SafeFileDescriptor fd) =>
             Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type) : null;

@@ -575,8 +575,10 @@ namespace Btrfs.Core
                     continue;
                 }
 
+                // maps writes a newline in a name as \012 (and nothing else escaped): compared in its terms.
                 string mappedPath = f[5].Trim();
-                if (path is not null && (mappedPath == path || mappedPath.StartsWith(path + "/", StringComparison.Ordinal)))
+                string shown = path?.Replace("\n", "\\012", StringComparison.Ordinal) ?? string.Empty;
+                if (path is not null && (mappedPath == shown || mappedPath.StartsWith(shown + "/", StringComparison.Ordinal)))
                 {
                     return true;
                 }

@@ -69,6 +69,9 @@ namespace Btrfs.Core
         /// </summary>
         public string? FileSystemPath { get; init; }
 
+        /// <summary>The device number its files show (stat), from the descriptor it was listed through; null when listed from the root tree.</summary>
+        internal (uint Major, uint Minor)? Device { get; init; }
+
         /// <inheritdoc/>
         public override string ToString() => Path ?? TopLevelPath ?? Name;
     }

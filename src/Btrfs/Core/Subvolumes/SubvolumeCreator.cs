@@ -35,7 +35,11 @@ namespace Btrfs.Core
         /// A snapshot of the subvolume whose root is <paramref name="source"/> at <paramref name="destination"/>
         /// (which must not exist; its parent must be on the same filesystem), read-only when asked. Returns the snapshot.
         /// </summary>
-        internal static BtrfsSubvolumeInfo Snapshot(string source, string destination, bool readOnly)
+        /// <param name="source">The subvolume's root directory.</param>
+        /// <param name="destination">The snapshot's path.</param>
+        /// <param name="readOnly">Make the snapshot read-only.</param>
+        /// <param name="expected">The subvolume the caller means (a piped object's Uuid); Guid.Empty: whatever <paramref name="source"/> leads to.</param>
+        internal static BtrfsSubvolumeInfo Snapshot(string source, string destination, bool readOnly, Guid expected = default)
         {
             using OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory);
             BtrfsOnly.Require(src, "snapshot", "Snapshots are a btrfs feature.");
@@ -47,6 +51,17 @@ namespace Btrfs.Core
                     "statx",
                     source,
                     $"Cannot snapshot '{source}': it is not the root of a subvolume, only a {(src.IsDirectory ? "directory" : "file")} in one. Snapshot the subvolume that holds it (Get-BtrfsSubvolume '{source}' shows which), or copy it with New-BtrfsReflink.");
+            }
+
+            if (expected != Guid.Empty && BtrfsSubvolumes.Info(src.Handle, source) is var info && info.Uuid != expected)
+            {
+                // A name renamed, replaced (by a link to another subvolume, too) or mounted over since the object was made.
+                throw new FileOperationException(
+                    FileErrorKind.SubvolumeReplaced,
+                    0,
+                    "BTRFS_IOC_GET_SUBVOL_INFO",
+                    source,
+                    $"Cannot snapshot '{source}': it now leads to subvolume {info.Id} ({info.Uuid}), not the subvolume {expected} the object names (renamed, replaced or mounted over since it was listed). Nothing was changed; list the subvolumes again.");
             }
 
             (OpenFile parent, string name, string full) = OpenParent(destination, "create the snapshot");

@@ -54,10 +54,13 @@ namespace Btrfs.Core
         }
 
         /// <summary>Lists <paramref name="scope"/> for <paramref name="path"/> (symbolic links followed, as ls does). Throws <see cref="FileOperationException"/>.</summary>
-        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope)
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope) => List(path, scope, out _);
+
+        /// <summary>As <see cref="List(string, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached)
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory);
-            return List(file, scope);
+            return List(file, scope, out unreached);
         }
 
         /// <summary>
@@ -82,36 +85,36 @@ namespace Btrfs.Core
 
         private List<BtrfsSubvolumeInfo> Run(SubvolumeScope scope)
         {
-            var found = new List<(BtrfsRootRecord Record, string? Path)>();
+            var found = new List<(BtrfsRootRecord Record, string? Path, (uint, uint)? Device)>();
             if (scope == SubvolumeScope.All)
             {
                 foreach (BtrfsRootRecord r in AllRoots() ?? throw NeedsRoot())
                 {
                     if (r.Refs != 0 && r.ParentId != 0)
                     {
-                        found.Add((r, DirectoryPathOf(r.Id)));
+                        found.Add((r, DirectoryPathOf(r.Id), null));
                     }
                 }
             }
             else
             {
                 BtrfsRootRecord self = BtrfsSubvolumes.Info(anchor.Handle, anchor.Path);
-                found.Add((self, RootDirectoryOf(anchor)));
+                found.Add((self, RootDirectoryOf(anchor), (anchor.Status.DevMajor, anchor.Status.DevMinor)));
                 if (scope == SubvolumeScope.Below && anchor.IsDirectory)
                 {
                     Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found);
                 }
             }
 
-            foreach ((BtrfsRootRecord r, string? p) in found)
+            foreach ((BtrfsRootRecord r, string? p, _) in found)
             {
                 pathsByUuid[r.Uuid] = p;
             }
 
             var result = new List<BtrfsSubvolumeInfo>(found.Count);
-            foreach ((BtrfsRootRecord r, string? p) in found)
+            foreach ((BtrfsRootRecord r, string? p, (uint, uint)? device) in found)
             {
-                result.Add(Describe(r, p));
+                result.Add(Describe(r, p, device));
             }
 
             return result;
@@ -120,21 +123,19 @@ namespace Btrfs.Core
         /// <summary>
         /// The subvolumes under the open directory <paramref name="dir"/>, depth first, each under its parent.
         /// A child that cannot be reached (a directory on the way not searchable, renamed or deleted meanwhile,
-        /// another mount on top of it) is left out and counted in <see cref="Unreached"/>.
+        /// another mount on top of it) is left out and counted in <see cref="Unreached"/>. Each listed one
+        /// carries the device number of the descriptor it was opened through.
         /// </summary>
-        private void Below(SafeFileDescriptor dir, string dirPath, ulong mountId, List<(BtrfsRootRecord, string?)> found)
+        private void Below(SafeFileDescriptor dir, string dirPath, ulong mountId, List<(BtrfsRootRecord, string?, (uint, uint)?)> found)
         {
             foreach ((ulong tree, ulong dirId) in BtrfsSubvolumes.Children(dir, dirPath))
             {
-                // Answers only for subvolumes under this directory (EACCES otherwise, or where a directory on the way is not searchable).
+                // Answers only for subvolumes under this directory (EACCES where a directory on the way is not
+                // searchable: the subvolume is there, this user just cannot reach it).
                 int errno = BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between);
                 if (errno != 0)
                 {
-                    if (errno != Errno.EACCES)
-                    {
-                        Unreached.Add(tree);
-                    }
-
+                    Unreached.Add(tree);
                     continue;
                 }
 
@@ -159,16 +160,16 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                found.Add((record, child.Path));
+                found.Add((record, child.Path, (child.Status.DevMajor, child.Status.DevMinor)));
                 Below(child.Handle, child.Path, mountId, found);
             }
         }
 
-        /// <summary>Children the kernel named below the directory that could not be opened as that subvolume (not counting those under directories the caller cannot search).</summary>
+        /// <summary>Children the kernel named below the directory that could not be reached and opened as that subvolume (under a directory the caller cannot search, renamed, deleted or mounted over).</summary>
         internal List<ulong> Unreached { get; } = new();
 
         /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link; null when that fails.</summary>
-        private static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
+        internal static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
         {
             OpenFile? current = null;
             string path = dirPath.TrimEnd('/');
@@ -224,7 +225,7 @@ namespace Btrfs.Core
             return null;
         }
 
-        private BtrfsSubvolumeInfo Describe(BtrfsRootRecord r, string? path)
+        private BtrfsSubvolumeInfo Describe(BtrfsRootRecord r, string? path, (uint, uint)? device)
         {
             bool top = r.Id == BtrfsInspect.TopLevelId;
             string? sourcePath = null;
@@ -251,6 +252,7 @@ namespace Btrfs.Core
                 IsDefault = DefaultId() is ulong d ? d == r.Id : null,
                 MountPoints = MountPointsOf(r.Id),
                 FileSystemPath = anchor.Path,
+                Device = device,
             };
         }
 

@@ -13,9 +13,11 @@ namespace Btrfs.Core
     /// without following a link, proves it is a subvolume's root, and refuses what must not be deleted:
     /// the default subvolume, one mounted (as a mount's root, or with a mount inside), one holding an
     /// active swapfile, one with nested subvolumes unless they go too. <see cref="Run"/> deletes the
-    /// nested ones first (deepest first), then the subvolume, each by id when root (SNAP_DESTROY_V2
-    /// SPEC_BY_ID: the id checked, not a name looked up again), else by name in its parent, whose entry
-    /// is checked to still be that subvolume just before.
+    /// nested ones first (deepest first), then the subvolume, each by id (SNAP_DESTROY_V2 SPEC_BY_ID:
+    /// the kernel turns the id into its parent directory and name and deletes what that name holds, so
+    /// each is checked to be where it was listed just before), else by name in its parent, whose entry
+    /// is checked to still be that subvolume just before. Mounts, swapfiles and users are looked for again
+    /// after any confirmation prompt.
     /// </summary>
     internal sealed class SubvolumeRemover : IDisposable
     {
@@ -96,34 +98,26 @@ namespace Btrfs.Core
                     }
                 }
 
-                if (MountedInside(canonical) is string inside)
-                {
-                    throw InUse(full, $"'{inside}' inside it is a mount point. Unmount it first");
-                }
-
-                if (ShownElsewhere(MountTable.Read().For(subvolumeRoot), self.TopLevelPath, assumeNotInUse) is string elsewhere)
-                {
-                    throw InUse(full, elsewhere);
-                }
-
-                SwapTable swaps = SwapTable.Read();
-                if (swaps.AnyOnDevice(subvolumeRoot.Status.DevMajor, subvolumeRoot.Status.DevMinor) || swaps.AnyUnder(canonical))
-                {
-                    throw InUse(full, "an active swapfile is inside it. Switch it off first (swapoff)");
-                }
+                // Mounts are looked at in the filesystem's own terms (a mount's root and where its parent shows it),
+                // so a mount inside it reached through another view of the filesystem (subvol=, a bind of the top
+                // level) is seen as well as one under this path.
+                MountTable mounts = MountTable.Read();
+                ThrowIfMounted(full, canonical, self.TopLevelPath, mounts, mounts.For(subvolumeRoot), assumeNotInUse, named: null);
 
                 List<BtrfsSubvolumeInfo> nested = listed.GetRange(1, listed.Count - 1);
 
-                // Every file in it and in the subvolumes below has that subvolume's own device number.
-                var devices = new HashSet<(uint Major, uint Minor)> { (subvolumeRoot.Status.DevMajor, subvolumeRoot.Status.DevMinor) };
-                foreach (BtrfsSubvolumeInfo n in nested)
+                // Every file in it and in the subvolumes below has that subvolume's own device number: each from the
+                // descriptor the subvolume was listed through, never from its path again.
+                var devices = new HashSet<(uint Major, uint Minor)>();
+                foreach (BtrfsSubvolumeInfo s in listed)
                 {
-                    if (n.Path is string p && FileStatus.OfPath(p, followLinks: false) is FileStatus below)
+                    if (s.Device is (uint, uint) device)
                     {
-                        devices.Add((below.DevMajor, below.DevMinor));
+                        devices.Add(device);
                     }
                 }
 
+                ThrowIfSwapfileInside(full, devices, canonical, named: null);
                 ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
                 int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
                 if ((nested.Count > 0 || hidden > 0) && !recurse)
@@ -144,6 +138,12 @@ namespace Btrfs.Core
                         "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
                         $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
+                }
+
+                if (!privileged && nested.Count > 0)
+                {
+                    // Several deletions: the kernel would refuse a later one only after the earlier ones are gone.
+                    ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, nested);
                 }
 
                 return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
@@ -238,15 +238,7 @@ namespace Btrfs.Core
 
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(fs);
-                if (own is not null && self.TopLevelPath is string path && mounts.Showing(own.Major, own.Minor, path) is string shown)
-                {
-                    throw InUse(where, named: named, why: $"'{shown}' shows it or is mounted inside it. Unmount it first");
-                }
-
-                if (ShownElsewhere(own, self.TopLevelPath, assumeNotInUse) is string elsewhere)
-                {
-                    throw InUse(where, named: named, why: elsewhere);
-                }
+                ThrowIfMounted(where, null, self.TopLevelPath, mounts, own, assumeNotInUse, named);
 
                 if (nested.Count > 0 && !recurse)
                 {
@@ -263,6 +255,7 @@ namespace Btrfs.Core
                 // subvolume's top directory, opened by its id, gives the device number all its files show, and
                 // the checks made by path apply.
                 IReadOnlySet<(uint Major, uint Minor)> devices = DevicesById(fs, nested.Prepend(self), where, named, assumeNotInUse);
+                ThrowIfSwapfileInside(where, devices, null, named);
                 ThrowIfUsed(where, null, devices, own, new[] { fs.Handle.Fd }, assumeNotInUse, named);
                 return new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true, Devices = devices, AssumeNotInUse = assumeNotInUse, Named = named };
             }
@@ -451,14 +444,37 @@ namespace Btrfs.Core
         /// <summary>Deletes the nested subvolumes (deepest first) and the subvolume; with <paramref name="wait"/> waits until the cleaner has freed their space.</summary>
         internal void Run(bool wait, Action<BtrfsSubvolumeInfo>? deleted = null, CancellationToken cancel = default)
         {
-            // Again just before anything goes: a confirmation prompt may have waited for minutes.
+            // Again just before anything goes: a confirmation prompt may have waited for minutes, and a mount made
+            // meanwhile holds no descriptor (the kernel deletes the subvolume under it, or detaches a mount inside).
+            // Its place is learned again from its descriptor (renamed meanwhile?) or, by id, from the root tree.
             if (root is not null && Devices is not null && Canonical is not null)
             {
-                ThrowIfUsed(Label, Canonical, Devices, MountTable.Read().For(root), new[] { parent.Handle.Fd, root.Handle.Fd }, AssumeNotInUse);
+                BtrfsSubvolumeInfo now = SubvolumeLister.List(root, SubvolumeScope.Self)[0];
+                MountTable mounts = MountTable.Read();
+                MountEntry? own = mounts.For(root);
+                ThrowIfMounted(Label, now.Path ?? Canonical, now.TopLevelPath ?? Subvolume.TopLevelPath, mounts, own, AssumeNotInUse, named: null);
+                ThrowIfSwapfileInside(Label, Devices, now.Path ?? Canonical, named: null);
+                ThrowIfUsed(Label, Canonical, Devices, own, new[] { parent.Handle.Fd, root.Handle.Fd }, AssumeNotInUse);
             }
             else if (root is null && Devices is not null)
             {
-                ThrowIfUsed(Subvolume.TopLevelPath ?? parent.Path, null, Devices, MountTable.Read().For(parent), new[] { parent.Handle.Fd }, AssumeNotInUse, Named);
+                string where = Subvolume.TopLevelPath ?? parent.Path;
+                MountTable mounts = MountTable.Read();
+                string? top = Subvolume.TopLevelPath;
+                try
+                {
+                    using var map = new SubvolumeMap(parent, mounts);
+                    top = map.PathOf(Subvolume.Id) ?? top;
+                }
+                catch (FileOperationException)
+                {
+                    // the path it had when it was planned
+                }
+
+                MountEntry? own = mounts.For(parent);
+                ThrowIfMounted(where, null, top, mounts, own, AssumeNotInUse, Named);
+                ThrowIfSwapfileInside(where, Devices, null, Named);
+                ThrowIfUsed(where, null, Devices, own, new[] { parent.Handle.Fd }, AssumeNotInUse, Named);
             }
 
             var order = new List<BtrfsSubvolumeInfo>(Nested);
@@ -497,15 +513,26 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Just before a nested subvolume is deleted by id (which reaches it wherever it is): its chain of
-        /// parents must still lead to the subvolume being deleted, or it was moved out meanwhile and is kept.
-        /// Not root: the deletion by id is refused anyway.
+        /// Just before a nested subvolume is deleted by id (which reaches it wherever it is, for root and, with
+        /// user_subvol_rm_allowed, for its owner too): as root its chain of parents in the root tree must still lead
+        /// to the subvolume being deleted; otherwise its path below that subvolume's descriptor, opened one name at a
+        /// time without following a link, must still lead to it. Else it was moved out meanwhile and is kept.
         /// </summary>
         private void StillBelow(BtrfsSubvolumeInfo nested, List<BtrfsSubvolumeInfo> done)
         {
             if (!Privileged)
             {
-                return;
+                string top = root?.Path.TrimEnd('/') ?? string.Empty;
+                if (root is not null && nested.Path is string p && p.StartsWith(top + "/", StringComparison.Ordinal))
+                {
+                    using OpenFile? now = SubvolumeLister.OpenBelow(root.Handle, root.Path, p[(top.Length + 1)..]);
+                    if (now is not null && now.Status.Inode == BtrfsInspect.SubvolumeRootInode && IdOf(now) == nested.Id)
+                    {
+                        return;
+                    }
+                }
+
+                throw MovedOut(nested, done);
             }
 
             ulong id = nested.Id;
@@ -524,12 +551,124 @@ namespace Btrfs.Core
                 id = up.Parent;
             }
 
-            throw new FileOperationException(
-                FileErrorKind.SubvolumeHasNested,
-                Errno.ENOTEMPTY,
-                "BTRFS_IOC_TREE_SEARCH_V2",
-                nested.Path ?? nested.TopLevelPath ?? nested.Name,
-                $"Cannot delete '{nested.Path ?? nested.TopLevelPath ?? nested.Name}': it is no longer inside '{Label}' (moved since it was listed), so it was kept, and '{Label}' too.{Deleted(done)}");
+            throw MovedOut(nested, done);
+        }
+
+        private FileOperationException MovedOut(BtrfsSubvolumeInfo nested, List<BtrfsSubvolumeInfo> done) => new(
+            FileErrorKind.SubvolumeHasNested,
+            Errno.ENOTEMPTY,
+            "BTRFS_IOC_TREE_SEARCH_V2",
+            nested.Path ?? nested.TopLevelPath ?? nested.Name,
+            $"Cannot delete '{nested.Path ?? nested.TopLevelPath ?? nested.Name}': it is no longer inside '{Label}' (moved since it was listed), so it was kept, and '{Label}' too.{Deleted(done)}");
+
+        /// <summary>The id of the subvolume whose root is open; 0 when it cannot be read (deleted meanwhile).</summary>
+        private static ulong IdOf(OpenFile subvolumeRoot)
+        {
+            try
+            {
+                return BtrfsSubvolumes.Info(subvolumeRoot.Handle, subvolumeRoot.Path).Id;
+            }
+            catch (FileOperationException)
+            {
+                return 0;
+            }
+        }
+
+        /// <summary>
+        /// Not root, with nested subvolumes: what the kernel asks before each deletion, asked for all of them first
+        /// (write and search permission on the subvolume's root and on the directory holding it, and the sticky
+        /// bit's owner rule there), so a refusal comes before anything is deleted, not after some are.
+        /// </summary>
+        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, List<BtrfsSubvolumeInfo> nested)
+        {
+            uint me = Metadata.FileSystemUserId;
+            ThrowUnlessMayDelete(parentDir.Handle, name, full, me);
+            string top = full.TrimEnd('/');
+            foreach (BtrfsSubvolumeInfo n in nested)
+            {
+                string path = n.Path ?? n.Name;
+                if (n.Path is not string p || !p.StartsWith(top + "/", StringComparison.Ordinal))
+                {
+                    throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "BTRFS_IOC_GET_SUBVOL_ROOTREF", full, $"Cannot delete the subvolume '{full}' with -Recurse: the nested subvolume '{path}' cannot be reached through its directories, so it could not be checked. Nothing was deleted.");
+                }
+
+                string relative = p[(top.Length + 1)..];
+                int cut = relative.LastIndexOf('/');
+                using OpenFile? holder = cut < 0 ? null : SubvolumeLister.OpenBelow(subvolumeRoot.Handle, full, relative[..cut]);
+                if (cut >= 0 && holder is null)
+                {
+                    throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "openat", path, $"Cannot delete the subvolume '{full}' with -Recurse: the directory holding '{path}' cannot be opened any more (moved or deleted meanwhile). Nothing was deleted.");
+                }
+
+                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me);
+            }
+        }
+
+        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me)
+        {
+            string? why = null;
+            if (!Files.MayWriteAndSearch(holder, "."))
+            {
+                why = "this user may not write in the directory that holds it";
+            }
+            else if (!Files.MayWriteAndSearch(holder, name))
+            {
+                why = "this user may not write in it (the kernel asks that of a user deleting a subvolume)";
+            }
+            else if (FileStatus.Of(holder) is FileStatus dir && (dir.Mode & StickyBit) != 0 && dir.Uid != me && FileStatus.OfAt(holder, name)?.Uid != me)
+            {
+                why = "the directory that holds it has the sticky bit, and this user owns neither it nor that directory";
+            }
+
+            if (why is not null)
+            {
+                throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", path, $"Cannot delete the subvolume '{path}': {why}, so the kernel would refuse it. Nothing was deleted (the subvolumes around it neither); run as root, or make it deletable first.");
+            }
+        }
+
+        /// <summary>S_ISVTX: in such a directory only the owner of an entry or of the directory may remove the entry.</summary>
+        private const int StickyBit = 0x200;
+
+        /// <summary>
+        /// Refuses a subvolume a mount shows or has a mount inside: in this namespace by the filesystem's own terms
+        /// (<see cref="MountTable.Showing"/>: a mount whose root is in it, or one on a directory in it, through whichever
+        /// view of the filesystem reaches that directory), by path below <paramref name="canonical"/>, and in every
+        /// other mount namespace this process can read.
+        /// </summary>
+        private static void ThrowIfMounted(string where, string? canonical, string? topLevelPath, MountTable mounts, MountEntry? own, bool assumeNotInUse, string? named)
+        {
+            if (own is not null && topLevelPath is not null && mounts.Showing(own.Major, own.Minor, topLevelPath) is string shown)
+            {
+                throw InUse(where, named: named, why: $"'{shown}' shows it or is mounted inside it. Unmount it first");
+            }
+
+            if (canonical is not null && MountedInside(mounts, canonical) is string inside)
+            {
+                throw InUse(where, named: named, why: $"'{inside}' inside it is a mount point. Unmount it first");
+            }
+
+            if (ShownElsewhere(own, topLevelPath, assumeNotInUse) is string elsewhere)
+            {
+                throw InUse(where, named: named, why: elsewhere);
+            }
+        }
+
+        /// <summary>Refuses a subvolume with an active swapfile in it or in a subvolume below it (by their device numbers, and by path).</summary>
+        private static void ThrowIfSwapfileInside(string where, IReadOnlySet<(uint Major, uint Minor)> devices, string? canonical, string? named)
+        {
+            SwapTable swaps = SwapTable.Read();
+            foreach ((uint major, uint minor) in devices)
+            {
+                if (swaps.AnyOnDevice(major, minor))
+                {
+                    throw InUse(where, named: named, why: "an active swapfile is inside it (or in a subvolume below it). Switch it off first (swapoff)");
+                }
+            }
+
+            if (canonical is not null && swaps.AnyUnder(canonical))
+            {
+                throw InUse(where, named: named, why: "an active swapfile is inside it. Switch it off first (swapoff)");
+            }
         }
 
         private void Delete(ulong id, string path, string? byName, List<BtrfsSubvolumeInfo> done)
@@ -557,9 +696,9 @@ namespace Btrfs.Core
             {
                 // As root, the kernel's EPERM is about use: the default subvolume, an active swapfile, a btrfs send reading it.
                 Errno.EPERM when Privileged => InUse(path, $"the kernel refuses it ({Errno.Name(errno)}): it is the default subvolume, holds an active swapfile, or a btrfs send is reading it", after),
-                Errno.EPERM or Errno.EACCES => new FileOperationException(FileErrorKind.AccessDenied, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: permission denied ({Errno.Name(errno)}). Deleting a subvolume needs root, or the user_subvol_rm_allowed mount option and write permission on it and its parent.{(after.Length > 0 ? after : " Nothing was deleted.")}"),
+                Errno.EPERM or Errno.EACCES => new FileOperationException(FileErrorKind.AccessDenied, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: the kernel refuses it ({Errno.Name(errno)}). Deleting a subvolume needs root, or the user_subvol_rm_allowed mount option and write permission on it and its parent; the kernel also refuses the default subvolume and one holding an active swapfile (an empty subvolume can be removed with rmdir).{(after.Length > 0 ? after : " Nothing was deleted.")}"),
                 Errno.EBUSY or Errno.ETXTBSY => InUse(path, $"the kernel says it is in use ({Errno.Name(errno)}: mounted, or an active swapfile)", after),
-                Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume appeared in it meanwhile. Run it again with -Recurse.{after}"),
+                Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume is in it (made meanwhile). Run it again with -Recurse.{after}"),
                 _ => FileOperationException.FromErrno(errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, what, after.Length > 0 ? after.Trim() : null),
             };
         }
@@ -590,7 +729,16 @@ namespace Btrfs.Core
                 }
                 catch (FileOperationException ex) when (ex.Errno is Errno.EPERM or Errno.EACCES)
                 {
-                    int errno = BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id);
+                    // SUBVOL_SYNC_WAIT sleeps in the kernel until the cleaner is done, which a file still open in
+                    // the subvolume puts off for as long as it stays open: waited for on a thread of its own, so
+                    // Ctrl+C stops the wait (the thread ends with the call).
+                    var waiting = System.Threading.Tasks.Task.Run(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id));
+                    while (!waiting.Wait(200))
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                    }
+
+                    int errno = waiting.Result;
                     if (errno is 0 or Errno.ENOENT)
                     {
                         return; // cleaned (ENOENT: already gone)
@@ -618,9 +766,9 @@ namespace Btrfs.Core
         }
 
         /// <summary>A mount point at or below <paramref name="full"/> (besides the subvolume's own mounts, checked by id).</summary>
-        private static string? MountedInside(string full)
+        private static string? MountedInside(MountTable mounts, string full)
         {
-            foreach (MountEntry m in MountTable.Read().Entries)
+            foreach (MountEntry m in mounts.Entries)
             {
                 if (m.MountPoint == full || m.MountPoint.StartsWith(full + "/", StringComparison.Ordinal))
                 {

@@ -187,6 +187,9 @@ namespace Btrfs.Core
         /// </summary>
         internal static SubvolumeSpace Measure(SafeFileDescriptor fd, string path, CancellationToken cancel, Action<SubvolumeSpaceProgress>? progress = null, Action<int>? afterSuperblock = null)
         {
+            // Whoever may not read the devices and trees (not root) is refused before the commit, which flushes
+            // the whole filesystem for everyone (-WhatIf is asked for without root, too).
+            BtrfsDisk.Open(fd, path).Dispose();
             string? lastWhy = null;
             for (int attempt = 1; attempt <= Attempts; attempt++)
             {

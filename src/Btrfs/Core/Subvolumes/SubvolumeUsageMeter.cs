@@ -67,13 +67,27 @@ namespace Btrfs.Core
         /// path on it): for a subvolume no mount reaches. An id the filesystem does not have is found out
         /// when it is measured (an error then, not zeros).
         /// </summary>
-        internal void AddById(string onFileSystem, ulong id)
+        internal void AddById(string onFileSystem, ulong id, Guid expected = default)
         {
             OpenFile file = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
             bool kept = false;
             try
             {
                 BtrfsOnly.Require(file, "measure the subvolume", "Subvolumes are a btrfs feature.");
+                if (expected != Guid.Empty && BtrfsSubvolumes.RootItem(file.Handle, onFileSystem, id) is var now && now?.Uuid != expected)
+                {
+                    // The object's path now leads to another filesystem (or the id was given to a new subvolume).
+                    string label = $"subvolume {id} of the filesystem of '{onFileSystem}'";
+                    throw new FileOperationException(
+                        FileErrorKind.SubvolumeReplaced,
+                        0,
+                        "BTRFS_IOC_TREE_SEARCH",
+                        label,
+                        now is null
+                            ? $"Cannot measure {label}: that filesystem has no such subvolume now, so it is not the subvolume {expected} the object names (another filesystem mounted there, or deleted). List the subvolumes again."
+                            : $"Cannot measure {label}: it is now the subvolume {now.Uuid}, not the subvolume {expected} the object names (another filesystem mounted there, or its id given to a new one). List the subvolumes again.");
+                }
+
                 kept = Take(file, (null, $"subvolume {id} of the filesystem of {onFileSystem}", id));
             }
             finally

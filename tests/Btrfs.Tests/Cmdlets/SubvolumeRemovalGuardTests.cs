@@ -1,0 +1,285 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Diagnostics;
+    using System.IO;
+    using System.Linq;
+    using Btrfs.Core;
+    using Btrfs.Kernel;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Remove-BtrfsSubvolume, New-BtrfsSnapshot and Measure-BtrfsSubvolume as a hostile user meets them
+    /// (ninth session's review): mounts made while a deletion waits or seen through another view of the
+    /// filesystem, swapfiles and permissions of nested subvolumes, an ordinary user's deletions by id, maps of
+    /// names with a newline, piped objects whose path leads elsewhere now.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class SubvolumeRemovalGuardTests(LoopFileSystems fs)
+    {
+        /// <summary>The subvolumes `btrfs subvolume list` shows, by their paths from the top level.</summary>
+        private static HashSet<string> Listed(string mnt) =>
+            Shell.Run("btrfs", "subvolume", "list", mnt).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => l[(l.IndexOf(" path ", StringComparison.Ordinal) + 6)..]).ToHashSet(StringComparer.Ordinal);
+
+        private static string Device(string mnt) => Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim();
+
+        [SkippableFact]
+        public void AMountInsideSeenThroughAnotherViewOfTheFileSystemKeepsTheSubvolume()
+        {
+            // Before: mounts inside were looked for only under the path given; a tmpfs on a directory in the
+            // subvolume, mounted under a subvol= mount of its parent, was detached by the kernel with the
+            // deletion, and its files were gone.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("@srv"));
+            Shell.Run("btrfs", "subvolume", "create", P("@srv/projects"));
+            Directory.CreateDirectory(P("@srv/projects/cache"));
+            string view = fs.NewDirectory(TestFs.Btrfs, "srv-view");
+            string cache = Path.Combine(view, "projects", "cache");
+            Shell.Run("mount", "-o", "subvol=/@srv", Device(p.MountPoint), view);
+            try
+            {
+                Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "cache", cache);
+                File.WriteAllText(Path.Combine(cache, "f"), "precious");
+                HashSet<string> before = Listed(p.MountPoint);
+                PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("@srv/projects")));
+                Assert.Equal("SubvolumeInUse", Assert.Single(r.ErrorIds));
+                Assert.Contains($"'{cache}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, Listed(p.MountPoint));
+                Assert.Equal("precious", File.ReadAllText(Path.Combine(cache, "f")));
+            }
+            finally
+            {
+                Shell.Try("umount", cache);
+                Shell.Run("umount", view);
+            }
+        }
+
+        [SkippableFact]
+        public void AMountMadeWhileTheDeletionWaitsForConfirmationKeepsTheSubvolume()
+        {
+            // Before: mounts were looked for once, before the confirmation prompt; a bind mount of the subvolume
+            // or a mount inside it made while the prompt waited holds no descriptor, and the kernel deleted the
+            // subvolume under the one (or detached the other). The plan is what the cmdlet holds during its prompt.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("a"));
+            Shell.Run("btrfs", "subvolume", "create", P("b"));
+            Directory.CreateDirectory(P("b/x"));
+            string bind = fs.NewDirectory(TestFs.Btrfs, "bind-later");
+            foreach ((string name, string[] mount, string mounted) in new[]
+            {
+                ("a", new[] { "--bind", P("a"), bind }, bind),
+                ("b", new[] { "-t", "tmpfs", "-o", "size=1m", "later", P("b/x") }, P("b/x")),
+            })
+            {
+                using SubvolumeRemover plan = SubvolumeRemover.Plan(P(name), recurse: false);
+                Shell.Run("mount", mount);
+                try
+                {
+                    FileOperationException ex = Assert.Throws<FileOperationException>(() => plan.Run(wait: false));
+                    Assert.Equal(FileErrorKind.SubvolumeInUse, ex.Kind);
+                    Assert.Contains($"'{mounted}'", ex.Message, StringComparison.Ordinal);
+                    Assert.Contains(name, Listed(p.MountPoint));
+                    Assert.Equal(0, Shell.Try("findmnt", mounted).ExitCode);
+                }
+                finally
+                {
+                    Shell.Run("umount", mounted);
+                }
+            }
+        }
+
+        [SkippableFact]
+        public void ASwapfileInANestedSubvolumeKeepsTheWholeTree()
+        {
+            // Before: only the subvolume's own device and path were looked at for swapfiles; one in a nested
+            // subvolume, switched on through another mount of the filesystem, was met by the kernel only after
+            // the nested subvolumes listed before it were deleted.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "a", "a/n1", "a/n2" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            string other = fs.NewDirectory(TestFs.Btrfs, "swap-view");
+            Shell.Run("mount", "--bind", p.MountPoint, other);
+            PwshResult r;
+            try
+            {
+                using var swap = new ActiveSwapfile(Path.Combine(other, "a", "n1"));
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("a")));
+            }
+            finally
+            {
+                Shell.Run("umount", other);
+            }
+
+            Assert.Equal("SubvolumeInUse", Assert.Single(r.ErrorIds));
+            Assert.Contains("swapfile", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "a", "a/n1", "a/n2" }));
+        }
+
+        [SkippableFact]
+        public void WithoutRootEveryRefusalComesBeforeAnythingIsDeletedAndNothingMovedOutIsDeleted()
+        {
+            // Before, as an ordinary user with user_subvol_rm_allowed: a nested subvolume moved out while the
+            // prompt waited was deleted by id at its new place (the kernel checks no privilege for that); one
+            // the user may not delete, or one under a directory the user cannot search, was met only after the
+            // nested subvolumes listed before it were deleted.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("chmod", "0777", p.MountPoint);
+            foreach (string name in new[] { "a", "a/n", "b", "b/r", "b/m", "c", "c/m" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Directory.CreateDirectory(P("c/locked"));
+            Shell.Run("chmod", "0700", P("c/locked"));
+            Shell.Run("btrfs", "subvolume", "create", P("c/locked/s"));
+            Directory.CreateDirectory(P("keep"));
+            File.WriteAllText(P("a/n/f"), "keep me");
+            foreach (string name in new[] { "a", "a/n", "b", "b/m", "c", "c/m", "keep" })
+            {
+                Shell.Run("chown", "65534:65534", P(name));
+            }
+
+            // a/n moved out between the plan (the prompt) and the deletion: kept, and a too.
+            using (Unprivileged.AsNobody())
+            {
+                using SubvolumeRemover plan = SubvolumeRemover.Plan(P("a"), recurse: true, assumeNotInUse: true);
+                Directory.Move(P("a/n"), P("keep/n"));
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => plan.Run(wait: false));
+                Assert.Equal(FileErrorKind.SubvolumeHasNested, ex.Kind);
+                Assert.Contains("no longer inside", ex.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Equal("keep me", File.ReadAllText(P("keep/n/f")));
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "a", "keep/n" }));
+
+            // b/r is root's (nobody may not write in it); c/locked/s is under a directory nobody cannot search.
+            PwshResult r;
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $b, $c -Recurse -AssumeNotInUse -Confirm:$false", ("b", P("b")), ("c", P("c")));
+            }
+
+            Assert.Equal(new[] { "AccessDenied", "SubvolumeHasNested" }, r.ErrorIds);
+            Assert.Contains(P("b/r"), r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.All(r.Errors, e => Assert.Contains("Nothing was deleted", e.Exception.Message, StringComparison.Ordinal));
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "b", "b/r", "b/m", "c", "c/m", "c/locked/s" }));
+
+            // What nobody may delete goes: a with nothing in it now.
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $a -Recurse -AssumeNotInUse -Confirm:$false", ("a", P("a")));
+            }
+
+            Assert.Empty(r.Errors);
+            Assert.DoesNotContain("a", Listed(p.MountPoint));
+        }
+
+        [SkippableFact]
+        public void WithoutRootAFileMappedUnderANameWithANewlineIsSeen()
+        {
+            // Before: /proc/PID/maps writes a newline in a name as \012, and the name was compared as it is;
+            // an ordinary user (who cannot read map_files) deleted a subvolume under a shared writable mapping of
+            // its own file (libc's mmap with the descriptor closed: Python's mmap module would keep one).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string sub = Path.Combine(p.MountPoint, "n\nl");
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("chmod", "0777", p.MountPoint);
+            Shell.Run("btrfs", "subvolume", "create", sub);
+            Shell.Run("chown", "65534:65534", sub);
+            string file = Path.Combine(sub, "db");
+            File.WriteAllBytes(file, new byte[1 << 16]);
+            Shell.Run("chown", "65534:65534", file);
+            using (ChildProcess mapping = ChildProcess.Start(
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                "import ctypes,os,sys\nlibc=ctypes.CDLL(None)\nlibc.mmap.restype=ctypes.c_void_p\nlibc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]\nfd=os.open(sys.argv[1],os.O_RDWR)\na=libc.mmap(None,4096,3,1,fd,0)\nos.close(fd)\nprint('ready',flush=True)\nsys.stdin.read()",
+                file))
+            {
+                PwshResult r;
+                using (Unprivileged.AsNobody())
+                {
+                    r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -AssumeNotInUse -Confirm:$false", ("s", sub));
+                }
+
+                Assert.Equal("SubvolumeInUse", Assert.Single(r.ErrorIds));
+                Assert.True(r.Errors[0].Exception.Message.Contains($"pid {mapping.Pid}, mapped", StringComparison.Ordinal), r.Errors[0].Exception.Message.Replace("\n", "\\n", StringComparison.Ordinal));
+                Assert.True(Directory.Exists(sub));
+            }
+        }
+
+        [SkippableFact]
+        public void APipedObjectIsSnapshottedAndMeasuredOnlyIfItStillNamesThatSubvolume()
+        {
+            // Before: New-BtrfsSnapshot had no Uuid to check, so a piped object whose name had been replaced by a
+            // link to another subvolume snapshotted that one (into a place its owner may read); Measure-BtrfsSubvolume
+            // measured by id without the Uuid, so an object whose FileSystemPath now led to another btrfs measured
+            // that filesystem's subvolume of the same id.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem q = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("vol"));
+            Shell.Run("btrfs", "subvolume", "create", P("private"));
+            File.WriteAllText(P("private/secret"), "S");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(q.MountPoint, "other"));
+            Directory.CreateDirectory(P("snaps"));
+            PwshResult r = Pwsh.Run(
+                """
+                $o = Get-BtrfsSubvolume -LiteralPath $v
+                Rename-Item -LiteralPath $v -NewName old
+                New-Item -ItemType SymbolicLink -Path $v -Target $t | Out-Null
+                $o | New-BtrfsSnapshot -Destination $d -ReadOnly
+                [Btrfs.Core.BtrfsSubvolumeInfo]@{ Id = $o.Id; Uuid = $o.Uuid; FileSystemPath = $q } | Measure-BtrfsSubvolume
+                Get-BtrfsSubvolume -LiteralPath (Join-Path $m old) | New-BtrfsSnapshot -Destination (Join-Path $m snaps/ok)
+                """,
+                ("v", P("vol")),
+                ("t", P("private")),
+                ("d", P("snaps/x")),
+                ("q", q.MountPoint),
+                ("m", p.MountPoint));
+            Assert.Equal(new[] { "SubvolumeReplaced", "SubvolumeReplaced" }, r.ErrorIds);
+            Assert.False(Directory.Exists(P("snaps/x")));
+            Assert.Equal(P("snaps/ok"), Assert.Single(r.Objects<BtrfsSubvolumeInfo>()).Path); // and nothing measured
+        }
+        [SkippableFact]
+        public void WithoutRootAPreviewCommitsNothing()
+        {
+            // Before: -WhatIf as an ordinary user committed the whole filesystem (flushing every writer's data)
+            // before the measurement it has no right to make was refused.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string sub = Path.Combine(p.MountPoint, "s");
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("btrfs", "subvolume", "create", sub);
+            Shell.Run("chown", "65534:65534", sub);
+            string stats = $"/sys/fs/btrfs/{Shell.Run("findmnt", "-no", "UUID", p.MountPoint).Trim()}/commit_stats";
+            long Commits() => long.Parse(File.ReadLines(stats).First(l => l.StartsWith("commits ", StringComparison.Ordinal))[8..], System.Globalization.CultureInfo.InvariantCulture);
+            Shell.Run("btrfs", "filesystem", "sync", p.MountPoint);
+            File.WriteAllText(Path.Combine(p.MountPoint, "pending"), "a transaction a commit would end now (the periodic one is 30 s away)");
+            long before = Commits();
+            PwshResult r;
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf -AssumeNotInUse", ("s", sub));
+            }
+
+            Assert.Equal(before, Commits());
+            Assert.True(Directory.Exists(sub));
+            Assert.DoesNotContain(r.ErrorIds, id => id != "AccessDenied");
+        }
+    }
+}
