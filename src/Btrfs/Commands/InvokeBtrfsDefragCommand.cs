@@ -21,6 +21,9 @@ namespace Btrfs.Commands
         private DefragState? state;
         private DefragSchedule? schedule;
 
+        /// <summary>Files of a scheduled run declined at a confirmation prompt (they keep the pass open).</summary>
+        private int declined;
+
         /// <summary>With -Recurse: stop when this much time is used (between steps, never inside an exchange), then report what is left.</summary>
         [Parameter]
         public TimeSpan MaxDuration { get; set; }
@@ -246,7 +249,7 @@ namespace Btrfs.Commands
 
                         if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
                         {
-                            WriteVerbose($"Leaving '{entry.Path}' alone: {skipped.Reason}.");
+                            LeftAlone(entry.Path, skipped.Reason, skipped.Warns);
                         }
                     },
                     again);
@@ -263,17 +266,37 @@ namespace Btrfs.Commands
             }
         }
 
+        /// <summary>
+        /// A file a scheduled run leaves alone: a warning where the one-file command warns too (immutable,
+        /// append-only, an active swapfile, a filesystem where it would be unsafe: nothing will ever be done
+        /// there until the user acts), else a verbose note.
+        /// </summary>
+        private void LeftAlone(string path, string reason, bool warn)
+        {
+            if (warn)
+            {
+                WriteWarning($"Skipping '{path}': it is {reason}.");
+            }
+            else
+            {
+                WriteVerbose($"Leaving '{path}' alone: {reason}.");
+            }
+        }
+
         /// <summary>The scheduled run: the measured files worst first, within the budget; passes; the summary.</summary>
         private void RunSchedule(DefragSchedule run)
         {
             bool stoppedByBudget = false;
             int failedBefore = 0; // files of this pass that failed, in measuring (before this) or defragmenting
+            int declinedBefore = 0;
             while (true)
             {
                 stoppedByBudget = !DefragCandidates(run) || run.Summary.MeasuringStopped;
-                if (stoppedByBudget || WhatIfInEffect || run.Summary.FilesFailed > failedBefore)
+                if (stoppedByBudget || WhatIfInEffect || run.Summary.FilesFailed > failedBefore || declined > declinedBefore || roots.Count == 0)
                 {
-                    break; // a pass with failures is not complete: the next run tries those files again in it
+                    // A pass with failures, or with files declined at a prompt, is not complete: the next run tries
+                    // those files again in it. Nor is one in which no tree could be opened.
+                    break;
                 }
 
                 // Every file worth it was done: the pass is complete for every tree.
@@ -289,6 +312,7 @@ namespace Btrfs.Commands
                 }
 
                 failedBefore = run.Summary.FilesFailed;
+                declinedBefore = declined;
                 foreach ((string root, ulong fs) in roots)
                 {
                     MeasureTree(root, fs, again: true);
@@ -376,7 +400,7 @@ namespace Btrfs.Commands
 
             if (d.SkipReason is string reason)
             {
-                WriteVerbose($"Leaving '{c.Path}' alone: {reason}.");
+                LeftAlone(c.Path, reason, d.SkipIsWarning);
                 run.Skipped(c, d, reason);
                 return true;
             }
@@ -384,6 +408,7 @@ namespace Btrfs.Commands
             if (!Confirmed(d))
             {
                 run.LeaveForNextRun(c); // -WhatIf, or declined: not done, so it is what remains
+                declined += WhatIfInEffect ? 0 : 1;
                 return true;
             }
 

@@ -194,7 +194,12 @@ namespace Btrfs.Tests
             string link = Path.Combine(spare, "link.db");
             File.CreateSymbolicLink(link, valid);
             string directory = Directory.CreateDirectory(Path.Combine(spare, "dir.db")).FullName;
-            foreach (string bad in new[] { garbage, foreign, empty, others, shared, newer, link, directory })
+            // One of ours damaged past its header (a page of its tables overwritten): every statement on it would
+            // fail. Before: each file of the tree became an error and the run measured nothing.
+            string damaged = Path.Combine(spare, "damaged.db");
+            File.Copy(valid, damaged);
+            FileBuilder.WriteAt(damaged, 4096, FileBuilder.RandomBytes(4096, 72));
+            foreach (string bad in new[] { garbage, foreign, empty, others, shared, newer, link, directory, damaged })
             {
                 if (bad == directory)
                 {
@@ -245,6 +250,53 @@ namespace Btrfs.Tests
 
             // A bare number is ticks (360 µs): refused rather than a run that measures and does nothing.
             Assert.Equal(new[] { "MaxDurationOutOfRange" }, Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 3600", ("d", dir)).ErrorIds);
+        }
+
+        [SkippableFact]
+        public void AScheduledRunWarnsLikeTheOneFileCommandAndCompletesAPassOnlyWhenEveryFileHadItsTurn()
+        {
+            // Before: a scheduled run only noted in -Verbose what the one-file command warns about (an immutable
+            // file, which no run will ever defragment); a file declined at the confirmation prompt still let the
+            // pass complete (recorded as done in the state file: not offered again until the next pass); and a run
+            // whose tree could not be opened at all counted a completed pass.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-turns");
+            string locked = Path.Combine(dir, "locked.img"), a = Path.Combine(dir, "a.img");
+            FileBuilder.Fragmented(locked, 2 << 20, 100, seed: 73);
+            FileBuilder.Fragmented(a, 2 << 20, 100, seed: 74);
+            Shell.Run("sync");
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-turns-state"), "state.db");
+            Shell.Run("chattr", "+i", locked);
+            PwshResult declined;
+            try
+            {
+                PwshResult warned = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Recurse -MaxDuration 00:01:00 -Confirm:$false", ("f", dir));
+                Assert.Empty(warned.Errors);
+                Assert.Contains(warned.Warnings, w => w.Message.Contains($"'{locked}'", StringComparison.Ordinal) && w.Message.Contains("immutable", StringComparison.Ordinal));
+
+                // a.img declined ("No"): the pass stays open, and the next run offers it again.
+                File.Delete(a);
+                FileBuilder.Fragmented(a, 2 << 20, 100, seed: 75);
+                Shell.Run("sync");
+                Assert.True(Filefrag.Extents(a).Count > 8);
+                declined = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm", new Dictionary<string, object?> { ["d"] = dir, ["s"] = state }, answer: (_, _) => 2);
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", locked);
+            }
+
+            Assert.Empty(declined.Errors);
+            DefragRunSummary first = declined.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(0, first.PassesCompleted);
+            Assert.Equal(1, first.FilesRemaining);
+            Assert.True(Filefrag.Extents(a).Count > 8, "declined, yet defragmented");
+            PwshResult next = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Contains(Results(next), r => r.Path == a && !r.Skipped);
+
+            // No tree opened: an error, and no pass completed.
+            PwshResult none = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", Path.Combine(dir, "missing")), ("s", state));
+            Assert.Equal(new[] { "PathNotFound" }, none.ErrorIds);
+            Assert.Equal(0, none.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().PassesCompleted);
         }
 
         [SkippableFact]

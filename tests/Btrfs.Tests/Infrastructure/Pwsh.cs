@@ -52,9 +52,9 @@ namespace Btrfs.Tests.Infrastructure
 
         private static readonly System.Management.Automation.OutputRendering InitialRendering = System.Management.Automation.PSStyle.Instance.OutputRendering;
 
-        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null)
+        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null, Func<string, string, int>? answer = null)
         {
-            var host = captureHost ? new CapturingHost() : null;
+            var host = captureHost || answer is not null ? new CapturingHost { Answer = answer } : null;
             using Runspace rs = host is null ? RunspaceFactory.CreateRunspace(Iss.Value) : RunspaceFactory.CreateRunspace(host, Iss.Value);
             rs.ThreadOptions = PSThreadOptions.UseCurrentThread;
             rs.Open();
@@ -129,6 +129,13 @@ namespace Btrfs.Tests.Infrastructure
 
         public override PSHostUserInterface UI => ui;
 
+        /// <summary>How a confirmation prompt (caption, message) is answered: the index of the choice (ShouldProcess: 0 Yes, 1 Yes to All, 2 No, 3 No to All); none: a prompt fails.</summary>
+        public Func<string, string, int>? Answer
+        {
+            get => ui.Answer;
+            init => ui.Answer = value;
+        }
+
         public override Version Version => new(1, 0);
 
         public override void EnterNestedPrompt() => throw new NotSupportedException();
@@ -155,7 +162,10 @@ namespace Btrfs.Tests.Infrastructure
 
             public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> descriptions) => throw new NotSupportedException();
 
-            public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice) => throw new NotSupportedException();
+            public Func<string, string, int>? Answer { get; set; }
+
+            public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice) =>
+                Answer is { } answer ? answer(caption, message) : throw new NotSupportedException();
 
             public override PSCredential PromptForCredential(string caption, string message, string userName, string targetName) => throw new NotSupportedException();
 

@@ -29,7 +29,10 @@ namespace Btrfs.Core
                 + "CREATE TABLE files (fs INTEGER NOT NULL, inode INTEGER NOT NULL, pass INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, "
                 + "path TEXT NOT NULL, outcome TEXT NOT NULL, extents_before INTEGER NOT NULL, extents_after INTEGER NOT NULL, done_at TEXT NOT NULL, PRIMARY KEY (fs, inode)) WITHOUT ROWID",
             "files",
-            new[] { "fs", "inode", "pass", "size", "mtime_ns", "ctime_ns", "path", "outcome", "extents_before", "extents_after", "done_at" });
+            new[] { "fs", "inode", "pass", "size", "mtime_ns", "ctime_ns", "path", "outcome", "extents_before", "extents_after", "done_at" })
+        {
+            CheckWhole = true,
+        };
 
         private readonly SqliteConnection connection;
         private readonly OpenFile lockHolder;

@@ -14,7 +14,15 @@ namespace Btrfs.Core
     /// <param name="Schema">The statements that create a new one.</param>
     /// <param name="RequiredTable">A table every such file has.</param>
     /// <param name="RequiredColumns">Its columns (all must be there).</param>
-    internal sealed record ModuleDatabaseKind(string What, string Parameter, int ApplicationId, int FormatVersion, string Schema, string RequiredTable, string[] RequiredColumns);
+    internal sealed record ModuleDatabaseKind(string What, string Parameter, int ApplicationId, int FormatVersion, string Schema, string RequiredTable, string[] RequiredColumns)
+    {
+        /// <summary>
+        /// Check every page of an existing file (PRAGMA quick_check) before it is used or changed: for a small
+        /// file whose damage would otherwise fail every later statement (a state file); a hash file, large
+        /// and only a source of candidates the kernel checks byte for byte, is not read whole.
+        /// </summary>
+        internal bool CheckWhole { get; init; }
+    }
 
     /// <summary>
     /// The one way the module opens a SQLite file of its own that a user names (Find-BtrfsDuplicate's
@@ -217,6 +225,13 @@ namespace Btrfs.Core
             return c.ExecuteNonQuery();
         }
 
+        internal static string Text(SqliteConnection connection, string sql)
+        {
+            using SqliteCommand c = connection.CreateCommand();
+            c.CommandText = sql;
+            return Convert.ToString(c.ExecuteScalar(), CultureInfo.InvariantCulture) ?? string.Empty;
+        }
+
         internal static long Scalar(SqliteConnection connection, string sql)
         {
             using SqliteCommand c = connection.CreateCommand();
@@ -233,6 +248,12 @@ namespace Btrfs.Core
                 || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
             {
                 throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{kind.RequiredTable}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
+            }
+
+            if (kind.CheckWhole && Text(connection, "PRAGMA quick_check(1)") is var check && check != "ok")
+            {
+                // Damage past the header (a page overwritten, a disk error): found before anything is written.
+                throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' is damaged (SQLite's check says: {check}): it cannot be used. Move it away or delete it; the next run builds a new one.");
             }
 
             Execute(connection, "PRAGMA journal_mode = WAL");
