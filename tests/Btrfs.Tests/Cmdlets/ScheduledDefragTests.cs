@@ -300,6 +300,50 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhatARunMayNeverRewriteIsLeftAloneAndThePassStillCompletes()
+        {
+            // Before: a file the run may not write (a read-only snapshot in the tree; for an ordinary user, a file
+            // of mode 0444) was an error every night, so the pass never completed and the job always failed.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string dir = Path.Combine(p.MountPoint, "tree");
+            Shell.Run("btrfs", "subvolume", "create", dir);
+            string writable = Path.Combine(dir, "vm.img"), readOnly = Path.Combine(dir, "ro.img");
+            FileBuilder.Fragmented(writable, 2 << 20, 100, seed: 76);
+            FileBuilder.Fragmented(readOnly, 2 << 20, 100, seed: 77);
+            Shell.Run("chown", "-R", "65534:65534", dir);
+            Shell.Run("chmod", "0444", readOnly);
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", dir, Path.Combine(dir, "snap"));
+            File.Delete(writable); // made again after the snapshot: not shared with it
+            FileBuilder.Fragmented(writable, 2 << 20, 100, seed: 78);
+            Shell.Run("chown", "65534:65534", writable);
+            Shell.Run("sync");
+            string stateDir = Path.Combine(p.MountPoint, "state");
+            Directory.CreateDirectory(stateDir);
+            Shell.Run("chown", "65534:65534", stateDir);
+            string state = Path.Combine(stateDir, "state.db");
+            string snapLayout = Layout(Path.Combine(dir, "snap", "vm.img"));
+
+            PwshResult asRoot = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:01:00 -Confirm:$false", ("d", Path.Combine(dir, "snap")));
+            Assert.Empty(asRoot.Errors);
+            DefragRunSummary rootSummary = asRoot.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(1, rootSummary.PassesCompleted);
+            Assert.Equal(2, rootSummary.FilesSkipped);
+            Assert.Equal(snapLayout, Layout(Path.Combine(dir, "snap", "vm.img")));
+
+            PwshResult asNobody;
+            using (Unprivileged.AsNobody())
+            {
+                asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -Verbose", ("d", dir), ("s", state));
+            }
+
+            Assert.Empty(asNobody.Errors);
+            DefragRunSummary summary = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(1, summary.PassesCompleted);
+            Assert.True(Results(asNobody).Any(r => r.Path == writable && !r.Skipped), string.Join("\n", asNobody.Verbose.Select(v => v.Message)) + $"\nskipped {summary.FilesSkipped}, measured {summary.FilesMeasured}, done {summary.FilesAlreadyDone}");
+            Assert.True(Filefrag.Extents(readOnly).Count > 8);
+        }
+
+        [SkippableFact]
         public void AFileThatCannotBeMeasuredFailsThePassAndAFileNoBudgetCanHoldIsSaidSo()
         {
             // Files nobody may open for writing, measured by nobody: an error each, counted as failed, and the
@@ -313,7 +357,7 @@ namespace Btrfs.Tests
             PwshResult asNobody;
             using (Unprivileged.Begin())
             {
-                asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -Verbose", ("d", dir), ("s", state));
             }
 
             Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, asNobody.ErrorIds);

@@ -139,7 +139,22 @@ namespace Btrfs.Core
                 return null;
             }
 
-            using Defragmenter d = location is FileLocation at ? Defragmenter.Prepare(at, options) : Defragmenter.Prepare(path, options);
+            Defragmenter prepared;
+            try
+            {
+                prepared = location is FileLocation at ? Defragmenter.Prepare(at, options) : Defragmenter.Prepare(path, options);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.AccessDenied or FileErrorKind.ReadOnlyFileSystem or FileErrorKind.ReadOnlySnapshot)
+            {
+                // What this user may never rewrite (a read-only snapshot or mount in the tree, a file without write
+                // permission) is left alone as an immutable file is: no failure of the pass, which would then
+                // never complete, and not recorded (looked at again, cheaply, by the next run).
+                Summary.FilesMeasured++;
+                Summary.FilesSkipped++;
+                return new DefragResult { Path = path, Skipped = true, SkipReason = DefragSkipReason.NotWritable, Reason = "not writable by this run: " + ex.Message.TrimEnd('.') };
+            }
+
+            using Defragmenter d = prepared;
             ulong fs = d.FileSystemId;
             fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
             if (state?.IsDone(fs, status, pass) == true)

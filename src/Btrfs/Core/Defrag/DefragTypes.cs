@@ -79,6 +79,9 @@ namespace Btrfs.Core
 
         /// <summary>The kernel refused the exchange (the two inodes' formats do not fit).</summary>
         ExchangeRefused,
+
+        /// <summary>A scheduled run may not rewrite it: a read-only snapshot or mount, or no write permission (a one-file run reports that as an error).</summary>
+        NotWritable,
     }
 
     /// <summary>What to defragment and how.</summary>
