@@ -346,8 +346,10 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void AFileThatCannotBeMeasuredFailsThePassAndAFileNoBudgetCanHoldIsSaidSo()
         {
-            // Files nobody may open for writing, measured by nobody: an error each, counted as failed, and the
-            // pass is not recorded complete (the next run tries them again in it).
+            // Files nobody may not write, looked at by nobody: left alone (NotWritable: no run of this user will
+            // ever change them), and the pass completes (before: an error each, every night, and the pass never
+            // completed). A directory nobody cannot read is a failure of the pass: not recorded complete (the next
+            // run tries it again in it).
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured");
             FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 80);
             FileBuilder.Fragmented(Path.Combine(dir, "b.img"), 2 << 20, 100, seed: 81);
@@ -360,11 +362,25 @@ namespace Btrfs.Tests
                 asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -Verbose", ("d", dir), ("s", state));
             }
 
-            Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, asNobody.ErrorIds);
+            Assert.Empty(asNobody.Errors);
+            DefragRunSummary skipped = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal(2, skipped.FilesSkipped);
+            Assert.Equal(1, skipped.PassesCompleted);
+            Assert.Equal(2, asNobody.Verbose.Count(v => v.Message.Contains("not writable by this run", StringComparison.Ordinal)));
+
+            Directory.CreateDirectory(Path.Combine(dir, "locked"));
+            FileBuilder.Fragmented(Path.Combine(dir, "locked", "c.img"), 2 << 20, 100, seed: 83);
+            Shell.Run("chmod", "0700", Path.Combine(dir, "locked"));
+            using (Unprivileged.Begin())
+            {
+                asNobody = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -Verbose", ("d", dir), ("s", state));
+            }
+
+            Assert.Single(asNobody.Errors);
             DefragRunSummary failed = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
-            Assert.Equal(2, failed.FilesFailed);
+            Assert.Equal(1, failed.FilesFailed);
             Assert.Equal(0, failed.PassesCompleted);
-            Assert.Equal("0", Shell.Run("sqlite3", state, "SELECT count(*) FROM trees WHERE passes_completed > 0").Trim());
+            Assert.Equal("1", Shell.Run("sqlite3", state, "SELECT passes_completed FROM trees").Trim());
 
             // A file that needs more than the whole budget at the throttle's rate: left, and said so (a warning
             // that no run with this budget can do it), not "the budget ran out" after half of it.
