@@ -424,9 +424,9 @@ namespace Btrfs.Commands
                     result = d.Run(
                         bytes =>
                         {
-                            done = bytes;
+                            done = d.WrittenFor(bytes);
                             bars.Report(bytes);
-                            run.Throttle(bytes, cts.Token);
+                            run.Throttle(done, cts.Token);
                         },
                         cts.Token);
                     done = 0;
@@ -526,7 +526,7 @@ namespace Btrfs.Commands
                     done =>
                     {
                         bars.Report(done);
-                        schedule.Throttle(done, StopToken);
+                        schedule.Throttle(d.WrittenFor(done), StopToken);
                     },
                     StopToken);
             }

@@ -233,6 +233,12 @@ namespace Btrfs.Core
         /// </summary>
         internal virtual bool SyncWhenFinished => true;
 
+        /// <summary>
+        /// The bytes written so far when the progress callback says <paramref name="progress"/>: the same for every
+        /// mechanism that reports what it wrote; a throttle holds its rate to this, not to the progress shown.
+        /// </summary>
+        internal virtual long WrittenFor(long progress) => progress;
+
         /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
         {

@@ -33,6 +33,13 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public override DefragMethod Method => method;
 
+        /// <summary>
+        /// The remap reports the copy as the first half of its progress and the remap (which writes nothing) as
+        /// the second: what was written is twice the progress, up to the whole copy.
+        /// </summary>
+        internal override long WrittenFor(long progress) =>
+            method == DefragMethod.XfsDedupeRange ? Math.Min(2 * progress, Math.Max(1, BytesToRewrite)) : progress;
+
         /// <inheritdoc/>
         private protected override long BytesRewritten(FragmentationCounter before) => before.WrittenBytes;
 
