@@ -320,6 +320,11 @@ namespace Btrfs.Commands
             }
 
             DefragRunSummary summary = run.Finish(stoppedByBudget);
+            if (run.RecordingStopped is FileOperationException stopped)
+            {
+                WriteWarning($"The state file stopped recording during the run: {stopped.Message} The run went on without recording: what it did after that is measured again by the next run (quickly: it is no longer fragmented).");
+            }
+
             summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
             summary.Pass = roots.Count > 0 ? run.PassOf(roots[0].FileSystemId, roots[0].Root) : 1;
             WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(!stoppedByBudget ? string.Empty : run.BudgetSpent || run.Summary.MeasuringStopped ? " (the budget ran out)" : " (they do not fit in the time that was left)")}.");

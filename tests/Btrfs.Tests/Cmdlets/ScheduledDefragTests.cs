@@ -344,6 +344,44 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADiskThatFillsUnderTheStateFileStopsTheRecordingNotTheRun()
+        {
+            // Before: the first record that did not fit failed that file (its result lost, though it was
+            // defragmented, and counted failed) and every file after it, and the pass never completed.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-fills");
+            for (int i = 0; i < 30; i++)
+            {
+                FileBuilder.Fragmented(Path.Combine(dir, $"f{i:D2}.img"), 256 << 10, 20, seed: 300 + i);
+            }
+
+            Shell.Run("sync");
+            string full = fs.NewDirectory(TestFs.Btrfs, "sched-fills-state");
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            try
+            {
+                // The state file exists (made while there was room); then the disk fills up.
+                string state = Path.Combine(full, "s.db");
+                string other = fs.NewDirectory(TestFs.Btrfs, "sched-fills-other");
+                Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", other), ("s", state)).Errors);
+                Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(full, "filler"), "bs=4k");
+                Shell.Run("truncate", "-s", "-64K", Path.Combine(full, "filler")); // room for SQLite's shared memory and a commit or two
+
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+                Assert.Equal(30, Results(r).Count(x => !x.Skipped));
+                string warning = Assert.Single(r.Warnings).Message;
+                Assert.Contains("stopped recording", warning, StringComparison.Ordinal);
+                DefragRunSummary summary = r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+                Assert.Equal(0, summary.FilesFailed);
+                Assert.Equal(30, summary.FilesDefragmented);
+            }
+            finally
+            {
+                Shell.Try("umount", full);
+            }
+        }
+
+        [SkippableFact]
         public void AFileThatCannotBeMeasuredFailsThePassAndAFileNoBudgetCanHoldIsSaidSo()
         {
             // Files nobody may not write, looked at by nobody: left alone (NotWritable: no run of this user will

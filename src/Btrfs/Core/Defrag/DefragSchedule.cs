@@ -107,7 +107,7 @@ namespace Btrfs.Core
             if (!passOfTree.TryGetValue((fs, root), out int pass))
             {
                 (pass, _) = state?.PassOf(fs, root) ?? (1, 0);
-                state?.Begin(fs, root, pass);
+                Record(st => st.Begin(fs, root, pass));
                 passOfTree[(fs, root)] = pass;
             }
 
@@ -173,14 +173,14 @@ namespace Btrfs.Core
             {
                 Summary.FilesBelowMinimum++;
                 string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {schedule.MinimumFragments}: left alone";
-                state?.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore);
+                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore));
                 return d.Skipped(DefragSkipReason.BelowMinimum, why);
             }
 
             if (d.SkipReason is string reason)
             {
                 Summary.FilesSkipped++;
-                state?.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
                 return d.Skipped();
             }
 
@@ -359,8 +359,6 @@ namespace Btrfs.Core
             Summary.ExtentsAfter += result.ExtentsAfter;
             Summary.FragmentsBefore += result.FragmentsBefore;
             Summary.FragmentsAfter += result.FragmentsAfter;
-            FileStatus now = d.StatusNow() ?? d.Status;
-            state?.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter);
             if (!d.SyncWhenFinished && !unsynced.ContainsKey(c.FileSystemId))
             {
                 // One directory of the filesystem kept, to sync it when the run ends; where none can be kept, synced now.
@@ -373,6 +371,33 @@ namespace Btrfs.Core
                     d.SyncFileSystem();
                 }
             }
+
+            FileStatus now = d.StatusNow() ?? d.Status;
+            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter));
+        }
+
+        /// <summary>
+        /// Why the state file stopped recording (a full disk, an I/O error), for one warning; the run goes on
+        /// without recording (what is not recorded is measured again by the next run). Null while it records.
+        /// </summary>
+        internal FileOperationException? RecordingStopped { get; private set; }
+
+        /// <summary>Writes to the state file, unless an earlier write failed; a failure stops the recording, not the run.</summary>
+        private void Record(Action<DefragState> write)
+        {
+            if (state is null || RecordingStopped is not null)
+            {
+                return;
+            }
+
+            try
+            {
+                write(state);
+            }
+            catch (FileOperationException ex)
+            {
+                RecordingStopped = ex;
+            }
         }
 
         /// <summary>A candidate that, opened for its turn, had nothing left to do (or could not be): counted, and recorded as done.</summary>
@@ -382,14 +407,14 @@ namespace Btrfs.Core
             Summary.BytesToRewrite -= c.BytesToRewrite;
             if (record)
             {
-                state?.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore);
+                Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
             }
         }
 
         /// <summary>A pass over one tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>
         internal void CompletePass(ulong fs, string root, int pass)
         {
-            state?.CompletePass(fs, root, pass);
+            Record(st => st.CompletePass(fs, root, pass));
             passOfTree[(fs, root)] = pass + 1;
         }
 
