@@ -5,6 +5,9 @@ namespace Btrfs.Interop
     /// <summary>fstatfs(2) and the f_type magic numbers (include/uapi/linux/magic.h).</summary>
     internal static partial class Libc
     {
+        /// <summary>FS_IOC_GETFSUUID, _IOR(0x15, 0, struct fsuuid2 { __u8 len; __u8 uuid[16]; }) (Linux 6.5): the filesystem's UUID.</summary>
+        internal const uint FS_IOC_GETFSUUID = 0x80111500;
+
         internal const long BTRFS_SUPER_MAGIC = 0x9123683E;
         internal const long XFS_SUPER_MAGIC = 0x58465342;
         internal const long EXT4_SUPER_MAGIC = 0xEF53; // ext2, ext3 and ext4 share it

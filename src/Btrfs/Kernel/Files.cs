@@ -171,11 +171,31 @@ namespace Btrfs.Kernel
             Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type) : null;
 
         /// <summary>
-        /// statfs f_fsid: btrfs derives it from the filesystem's UUID and the subvolume, ext4 from its UUID,
-        /// xfs from its device number; 0 when it cannot be examined.
+        /// Which filesystem (for records that outlive a mount: a state file, a hash file): statfs f_fsid, which btrfs
+        /// derives from the filesystem's UUID and the subvolume (inode numbers repeat across subvolumes) and ext4
+        /// from its UUID; xfs from its device number, so the same xfs on another device (a renumbered loop or md
+        /// device) would look new and a new one made on the same device would look known: there its UUID
+        /// (FS_IOC_GETFSUUID, Linux 6.5), folded to 64 bits. 0 when it cannot be examined.
         /// </summary>
-        internal static ulong FileSystemIdOf(SafeFileDescriptor fd) =>
-            Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? sfs.FileSystemId : 0;
+        internal static unsafe ulong FileSystemIdOf(SafeFileDescriptor fd)
+        {
+            if (Libc.FStatFs(fd, out Libc.StatFs sfs) != 0)
+            {
+                return 0;
+            }
+
+            if (sfs.Type == Libc.XFS_SUPER_MAGIC)
+            {
+                byte* uuid = stackalloc byte[17];
+                if (Libc.Ioctl(fd, Libc.FS_IOC_GETFSUUID, uuid) == 0 && uuid[0] == 16)
+                {
+                    return System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(uuid + 1, 8))
+                        ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(uuid + 9, 8));
+                }
+            }
+
+            return sfs.FileSystemId;
+        }
 
         /// <summary>Bytes an unprivileged writer may still use on the filesystem (statfs f_bavail × f_frsize).</summary>
         internal static long AvailableBytes(SafeFileDescriptor fd, string path)

@@ -382,6 +382,55 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnXfsOnAnotherDeviceNumberIsStillTheFileSystemTheStateFileKnows()
+        {
+            // Before: xfs's statfs id is its device number, so the same xfs attached through another loop (or md)
+            // device looked like another filesystem: the state file was "of other filesystems only" and the
+            // tree started at its first pass again (and a new xfs on the old device would have looked known).
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", "320M");
+            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
+            for (int i = 0; i < 3; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"v{i}.img"), FileBuilder.RandomBytes(1 << 20, 90 + i));
+            }
+
+            Shell.Run("sync");
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-xfs-moved"), "state.db");
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Passes 1 -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(first.Errors);
+            string idBefore = Shell.Run("stat", "-f", "-c", "%i", x.MountPoint).Trim();
+            string before = Shell.Run("findmnt", "-no", "SOURCE", x.MountPoint).Trim();
+            Shell.Run("umount", x.MountPoint);
+            var attached = new List<string> { Shell.Run("losetup", "-f", "--show", x.Image).Trim() };
+            if (attached[0] == before)
+            {
+                attached.Add(Shell.Run("losetup", "-f", "--show", x.Image).Trim());
+            }
+
+            PwshResult second;
+            try
+            {
+                Shell.Run("mount", attached[^1], x.MountPoint);
+                Assert.NotEqual(idBefore, Shell.Run("stat", "-f", "-c", "%i", x.MountPoint).Trim()); // statfs says "another filesystem"
+                second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("s", state));
+            }
+            finally
+            {
+                Shell.Try("umount", x.MountPoint);
+                foreach (string loop in attached)
+                {
+                    Shell.Try("losetup", "-d", loop);
+                }
+
+                Shell.Run("mount", "-o", "loop", x.Image, x.MountPoint);
+            }
+
+            Assert.Empty(second.Errors);
+            Assert.Empty(second.Warnings);
+            Assert.Equal(3, second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().Pass); // its second pass, known, done: the third is next
+        }
+
+        [SkippableFact]
         public void AFileThatCannotBeMeasuredFailsThePassAndAFileNoBudgetCanHoldIsSaidSo()
         {
             // Files nobody may not write, looked at by nobody: left alone (NotWritable: no run of this user will
