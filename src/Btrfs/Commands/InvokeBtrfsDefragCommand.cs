@@ -249,7 +249,7 @@ namespace Btrfs.Commands
 
                         if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
                         {
-                            LeftAlone(entry.Path, skipped.Reason, skipped.Warns);
+                            LeftAlone(entry.Path, skipped.Reason, skipped.SkipReason);
                         }
                     },
                     again);
@@ -271,9 +271,9 @@ namespace Btrfs.Commands
         /// append-only, an active swapfile, a filesystem where it would be unsafe: nothing will ever be done
         /// there until the user acts), else a verbose note.
         /// </summary>
-        private void LeftAlone(string path, string reason, bool warn)
+        private void LeftAlone(string path, string reason, DefragSkipReason kind)
         {
-            if (warn)
+            if (kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem)
             {
                 WriteWarning($"Skipping '{path}': it is {reason}.");
             }
@@ -320,6 +320,11 @@ namespace Btrfs.Commands
             }
 
             DefragRunSummary summary = run.Finish(stoppedByBudget);
+            if (run.NotWritable > 0)
+            {
+                WriteWarning($"{run.NotWritable} file(s) were left alone because this run may not write them (in a read-only snapshot, or without write permission for this user); -Verbose names them. Run as a user who may write them to defragment them.");
+            }
+
             if (run.RecordingStopped is FileOperationException stopped)
             {
                 WriteWarning($"The state file stopped recording during the run: {stopped.Message} The run went on without recording: what it did after that is measured again by the next run (quickly: it is no longer fragmented).");
@@ -405,7 +410,7 @@ namespace Btrfs.Commands
 
             if (d.SkipReason is string reason)
             {
-                LeftAlone(c.Path, reason, d.SkipIsWarning);
+                LeftAlone(c.Path, reason, d.SkipKind);
                 run.Skipped(c, d, reason);
                 return true;
             }

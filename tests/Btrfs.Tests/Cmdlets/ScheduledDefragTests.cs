@@ -265,13 +265,18 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(a, 2 << 20, 100, seed: 74);
             Shell.Run("sync");
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-turns-state"), "state.db");
+            File.WriteAllText(Path.Combine(dir, "tiny"), "inline: nothing anyone could do about it, so no warning");
+            Shell.Run("sync");
             Shell.Run("chattr", "+i", locked);
             PwshResult declined;
             try
             {
-                PwshResult warned = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Recurse -MaxDuration 00:01:00 -Confirm:$false", ("f", dir));
+                PwshResult warned = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Recurse -MaxDuration 00:01:00 -MinimumFragments 1 -Confirm:$false -Verbose", ("f", dir));
                 Assert.Empty(warned.Errors);
-                Assert.Contains(warned.Warnings, w => w.Message.Contains($"'{locked}'", StringComparison.Ordinal) && w.Message.Contains("immutable", StringComparison.Ordinal));
+                WarningRecord only = Assert.Single(warned.Warnings);
+                Assert.Contains($"'{locked}'", only.Message, StringComparison.Ordinal);
+                Assert.Contains("immutable", only.Message, StringComparison.Ordinal);
+                Assert.Contains(warned.Verbose, v => v.Message.Contains("tiny", StringComparison.Ordinal));
 
                 // a.img declined ("No"): the pass stays open, and the next run offers it again.
                 File.Delete(a);
@@ -328,7 +333,24 @@ namespace Btrfs.Tests
             DefragRunSummary rootSummary = asRoot.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
             Assert.Equal(1, rootSummary.PassesCompleted);
             Assert.Equal(2, rootSummary.FilesSkipped);
+            Assert.StartsWith("2 file(s) were left alone because this run may not write them", Assert.Single(asRoot.Warnings).Message, StringComparison.Ordinal);
             Assert.Equal(snapLayout, Layout(Path.Combine(dir, "snap", "vm.img")));
+
+            // The tree's own filesystem read-only (remounted so, or forced so after an error): an error for each
+            // file and the pass stays open, never a quiet "nothing to do".
+            p.Remount(readOnly: true);
+            PwshResult readOnlyFs;
+            try
+            {
+                readOnlyFs = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:01:00 -Confirm:$false", ("d", dir));
+            }
+            finally
+            {
+                p.Remount(readOnly: false);
+            }
+
+            Assert.Equal(new[] { "ReadOnlyFileSystem", "ReadOnlyFileSystem" }, readOnlyFs.ErrorIds);
+            Assert.Equal(0, readOnlyFs.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().PassesCompleted);
 
             PwshResult asNobody;
             using (Unprivileged.AsNobody())

@@ -281,5 +281,35 @@ namespace Btrfs.Tests
             Assert.True(Directory.Exists(sub));
             Assert.DoesNotContain(r.ErrorIds, id => id != "AccessDenied");
         }
+        [SkippableFact]
+        public void GetRecurseWarnsOnlyAboutSubvolumesBelowThePathItCannotReach()
+        {
+            // The kernel names every child of the subvolume that holds a plain directory and answers EACCES for
+            // those not under it: those are not "below" and get no warning. Below a subvolume's root, EACCES means
+            // a directory on the way is not searchable: that subvolume is there and is said so (before: silently
+            // left out).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            Directory.CreateDirectory(P("sv/a"));
+            Directory.CreateDirectory(P("sv/b"));
+            Shell.Run("btrfs", "subvolume", "create", P("sv/b/child"));
+            Shell.Run("btrfs", "subvolume", "create", P("sv/c"));
+            Directory.CreateDirectory(P("sv/locked"));
+            Shell.Run("chmod", "0700", P("sv/locked"));
+            Shell.Run("btrfs", "subvolume", "create", P("sv/locked/hidden"));
+            PwshResult plain = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $a -Recurse", ("a", P("sv/a")));
+            Assert.Empty(plain.Errors);
+            Assert.Empty(plain.Warnings);
+            PwshResult asNobody;
+            using (Unprivileged.AsNobody())
+            {
+                asNobody = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $s -Recurse", ("s", P("sv")));
+            }
+
+            Assert.Empty(asNobody.Errors);
+            Assert.Equal(new[] { P("sv"), P("sv/b/child"), P("sv/c") }, asNobody.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path).Order(StringComparer.Ordinal));
+            Assert.StartsWith("1 subvolume(s) below", Assert.Single(asNobody.Warnings).Message, StringComparison.Ordinal);
+        }
     }
 }

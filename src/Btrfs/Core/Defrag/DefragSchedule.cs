@@ -144,13 +144,15 @@ namespace Btrfs.Core
             {
                 prepared = location is FileLocation at ? Defragmenter.Prepare(at, options) : Defragmenter.Prepare(path, options);
             }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.AccessDenied or FileErrorKind.ReadOnlyFileSystem or FileErrorKind.ReadOnlySnapshot)
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.AccessDenied or FileErrorKind.ReadOnlySnapshot)
             {
-                // What this user may never rewrite (a read-only snapshot or mount in the tree, a file without write
+                // What this user may never rewrite (a read-only snapshot in the tree, a file without write
                 // permission) is left alone as an immutable file is: no failure of the pass, which would then
-                // never complete, and not recorded (looked at again, cheaply, by the next run).
+                // never complete, and not recorded (looked at again, cheaply, by the next run); counted for one
+                // warning. A filesystem mounted (or gone) read-only stays an error for every file: loud.
                 Summary.FilesMeasured++;
                 Summary.FilesSkipped++;
+                NotWritable++;
                 return new DefragResult { Path = path, Skipped = true, SkipReason = DefragSkipReason.NotWritable, Reason = "not writable by this run: " + ex.Message.TrimEnd('.') };
             }
 
@@ -381,6 +383,9 @@ namespace Btrfs.Core
         /// without recording (what is not recorded is measured again by the next run). Null while it records.
         /// </summary>
         internal FileOperationException? RecordingStopped { get; private set; }
+
+        /// <summary>Files left alone because this run may not write them (SkipReason NotWritable).</summary>
+        internal int NotWritable { get; private set; }
 
         /// <summary>Writes to the state file, unless an earlier write failed; a failure stops the recording, not the run.</summary>
         private void Record(Action<DefragState> write)

@@ -120,8 +120,6 @@ namespace Btrfs.Core
     /// <summary>Invoke-BtrfsDefrag's result for one file. Every property is a scalar.</summary>
     public sealed class DefragResult
     {
-        /// <summary>A skip that deserves a warning, not only a verbose note (immutable, append-only, an active swapfile, a filesystem where it is unsafe).</summary>
-        internal bool Warns { get; set; }
 
         /// <summary>The file.</summary>
         public string Path { get; init; } = string.Empty;

@@ -161,12 +161,7 @@ namespace Btrfs.Core
         public DefragResult Skipped(DefragSkipReason kind, string reason) => Result(DefragMethod.None, kind, reason, Before, 0, 0);
 
         /// <summary>The result for a file skipped for the reason planned (<see cref="SkipKind"/>, <see cref="SkipReason"/>).</summary>
-        public DefragResult Skipped()
-        {
-            DefragResult skipped = Skipped(SkipKind, SkipReason ?? string.Empty);
-            skipped.Warns = SkipIsWarning;
-            return skipped;
-        }
+        public DefragResult Skipped() => Skipped(SkipKind, SkipReason ?? string.Empty);
 
         /// <summary>
         /// Defragments. <paramref name="progress"/> gets the bytes done so far; cancellation stops

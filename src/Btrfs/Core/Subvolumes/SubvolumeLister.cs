@@ -102,7 +102,7 @@ namespace Btrfs.Core
                 found.Add((self, RootDirectoryOf(anchor), (anchor.Status.DevMajor, anchor.Status.DevMinor)));
                 if (scope == SubvolumeScope.Below && anchor.IsDirectory)
                 {
-                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found);
+                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found, anchor.Status.Inode == BtrfsInspect.SubvolumeRootInode);
                 }
             }
 
@@ -126,16 +126,22 @@ namespace Btrfs.Core
         /// another mount on top of it) is left out and counted in <see cref="Unreached"/>. Each listed one
         /// carries the device number of the descriptor it was opened through.
         /// </summary>
-        private void Below(SafeFileDescriptor dir, string dirPath, ulong mountId, List<(BtrfsRootRecord, string?, (uint, uint)?)> found)
+        private void Below(SafeFileDescriptor dir, string dirPath, ulong mountId, List<(BtrfsRootRecord, string?, (uint, uint)?)> found, bool subvolumeRoot)
         {
             foreach ((ulong tree, ulong dirId) in BtrfsSubvolumes.Children(dir, dirPath))
             {
-                // Answers only for subvolumes under this directory (EACCES where a directory on the way is not
-                // searchable: the subvolume is there, this user just cannot reach it).
+                // The children are those of the whole subvolume holding the directory; the lookup answers only for
+                // those under it: EACCES for one elsewhere in the subvolume (not below a plain directory given, so
+                // not counted), or where a directory on the way is not searchable (below a subvolume's root, the
+                // only reason: the subvolume is there, this user just cannot reach it).
                 int errno = BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between);
                 if (errno != 0)
                 {
-                    Unreached.Add(tree);
+                    if (errno != Errno.EACCES || subvolumeRoot)
+                    {
+                        Unreached.Add(tree);
+                    }
+
                     continue;
                 }
 
@@ -161,7 +167,7 @@ namespace Btrfs.Core
                 }
 
                 found.Add((record, child.Path, (child.Status.DevMajor, child.Status.DevMinor)));
-                Below(child.Handle, child.Path, mountId, found);
+                Below(child.Handle, child.Path, mountId, found, subvolumeRoot: true);
             }
         }
 
