@@ -34,6 +34,9 @@ namespace Btrfs.Tests
 
         private static List<DefragResult> Results(PwshResult r) => r.Output.Select(o => o.BaseObject).OfType<DefragResult>().ToList();
 
+        /// <summary>The run's one summary object.</summary>
+        private static DefragRunSummary Summary(PwshResult r) => r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+
         private static string Layout(string path) => string.Join(";", Filefrag.Extents(path).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
 
         [SkippableFact]
@@ -48,7 +51,7 @@ namespace Btrfs.Tests
             PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(first.Errors);
             List<DefragResult> done1 = Results(first);
-            DefragRunSummary s1 = first.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s1 = Summary(first);
             log.WriteLine(string.Join("\n", done1.Select(r => $"{r.Path} {r.FragmentsBefore} -> {r.FragmentsAfter} {r.BytesRewritten}")));
             Assert.True(s1.StoppedByBudget);
             Assert.InRange(done1.Count, 1, 4);
@@ -69,7 +72,7 @@ namespace Btrfs.Tests
             PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(second.Errors);
             List<DefragResult> done2 = Results(second);
-            DefragRunSummary s2 = second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s2 = Summary(second);
             Assert.False(s2.StoppedByBudget);
             Assert.Equal(0, s2.FilesRemaining);
             Assert.Equal(3 + done1.Count, s2.FilesAlreadyDone);
@@ -97,7 +100,7 @@ namespace Btrfs.Tests
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-passes-state"), "state.db");
             PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Passes 2 -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(r.Errors);
-            DefragRunSummary s = r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s = Summary(r);
             string[] rewritten = Results(r).Where(x => !x.Skipped).Select(x => x.Path).ToArray();
             Assert.Equal(hashes.Keys.Where(f => f.Contains("frag", StringComparison.Ordinal)).Order(StringComparer.Ordinal), rewritten.Order(StringComparer.Ordinal));
             Assert.Equal(2, s.PassesCompleted);
@@ -145,7 +148,7 @@ namespace Btrfs.Tests
             Assert.False(File.Exists(state));
             Assert.Equal(before, Layout(Path.Combine(dir, "frag5.img")));
             Assert.DoesNotContain(Results(preview), r => !r.Skipped);
-            DefragRunSummary previewSummary = preview.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary previewSummary = Summary(preview);
             Assert.Equal(0, previewSummary.FilesDefragmented);
             Assert.True(previewSummary.FilesRemaining > 0, "what -WhatIf would rewrite is what remains");
             Assert.True(previewSummary.BytesToRewrite > 0);
@@ -166,7 +169,7 @@ namespace Btrfs.Tests
             PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(second.Errors);
             Assert.Contains(Results(second), r => r.Path == again);
-            DefragRunSummary s2 = second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s2 = Summary(second);
             Assert.Equal(3 + done1.Count - 1, s2.FilesAlreadyDone);
         }
 
@@ -291,7 +294,7 @@ namespace Btrfs.Tests
             }
 
             Assert.Empty(declined.Errors);
-            DefragRunSummary first = declined.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary first = Summary(declined);
             Assert.Equal(0, first.PassesCompleted);
             Assert.Equal(1, first.FilesRemaining);
             Assert.True(Filefrag.Extents(a).Count > 8, "declined, yet defragmented");
@@ -301,7 +304,7 @@ namespace Btrfs.Tests
             // No tree opened: an error, and no pass completed.
             PwshResult none = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", Path.Combine(dir, "missing")), ("s", state));
             Assert.Equal(new[] { "PathNotFound" }, none.ErrorIds);
-            Assert.Equal(0, none.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().PassesCompleted);
+            Assert.Equal(0, Summary(none).PassesCompleted);
         }
 
         [SkippableFact]
@@ -330,7 +333,7 @@ namespace Btrfs.Tests
 
             PwshResult asRoot = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:01:00 -Confirm:$false", ("d", Path.Combine(dir, "snap")));
             Assert.Empty(asRoot.Errors);
-            DefragRunSummary rootSummary = asRoot.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary rootSummary = Summary(asRoot);
             Assert.Equal(1, rootSummary.PassesCompleted);
             Assert.Equal(2, rootSummary.FilesSkipped);
             Assert.StartsWith("2 file(s) were left alone because this run may not write them", Assert.Single(asRoot.Warnings).Message, StringComparison.Ordinal);
@@ -350,7 +353,7 @@ namespace Btrfs.Tests
             }
 
             Assert.Equal(new[] { "ReadOnlyFileSystem", "ReadOnlyFileSystem" }, readOnlyFs.ErrorIds);
-            Assert.Equal(0, readOnlyFs.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().PassesCompleted);
+            Assert.Equal(0, Summary(readOnlyFs).PassesCompleted);
 
             PwshResult asNobody;
             using (Unprivileged.AsNobody())
@@ -359,7 +362,7 @@ namespace Btrfs.Tests
             }
 
             Assert.Empty(asNobody.Errors);
-            DefragRunSummary summary = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary summary = Summary(asNobody);
             Assert.Equal(1, summary.PassesCompleted);
             Assert.True(Results(asNobody).Any(r => r.Path == writable && !r.Skipped), string.Join("\n", asNobody.Verbose.Select(v => v.Message)) + $"\nskipped {summary.FilesSkipped}, measured {summary.FilesMeasured}, done {summary.FilesAlreadyDone}");
             Assert.True(Filefrag.Extents(readOnly).Count > 8);
@@ -393,7 +396,7 @@ namespace Btrfs.Tests
                 Assert.Equal(30, Results(r).Count(x => !x.Skipped));
                 string warning = Assert.Single(r.Warnings).Message;
                 Assert.Contains("stopped recording", warning, StringComparison.Ordinal);
-                DefragRunSummary summary = r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+                DefragRunSummary summary = Summary(r);
                 Assert.Equal(0, summary.FilesFailed);
                 Assert.Equal(30, summary.FilesDefragmented);
             }
@@ -449,7 +452,7 @@ namespace Btrfs.Tests
 
             Assert.Empty(second.Errors);
             Assert.Empty(second.Warnings);
-            Assert.Equal(3, second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single().Pass); // its second pass, known, done: the third is next
+            Assert.Equal(3, Summary(second).Pass); // its second pass, known, done: the third is next
         }
 
         [SkippableFact]
@@ -472,7 +475,7 @@ namespace Btrfs.Tests
             }
 
             Assert.Empty(asNobody.Errors);
-            DefragRunSummary skipped = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary skipped = Summary(asNobody);
             Assert.Equal(2, skipped.FilesSkipped);
             Assert.Equal(1, skipped.PassesCompleted);
             Assert.Equal(2, asNobody.Verbose.Count(v => v.Message.Contains("not writable by this run", StringComparison.Ordinal)));
@@ -486,7 +489,7 @@ namespace Btrfs.Tests
             }
 
             Assert.Single(asNobody.Errors);
-            DefragRunSummary failed = asNobody.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary failed = Summary(asNobody);
             Assert.Equal(1, failed.FilesFailed);
             Assert.Equal(0, failed.PassesCompleted);
             Assert.Equal("1", Shell.Run("sqlite3", state, "SELECT passes_completed FROM trees").Trim());
@@ -499,7 +502,7 @@ namespace Btrfs.Tests
             PwshResult never = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:03 -MaxBytesPerSecond 1MB -Confirm:$false -Verbose", ("d", big));
             Assert.Empty(never.Errors);
             Assert.Contains("no run with this budget can defragment it", Assert.Single(never.Warnings).Message, StringComparison.Ordinal);
-            DefragRunSummary left = never.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary left = Summary(never);
             Assert.Equal(0, left.FilesDefragmented);
             Assert.Equal(1, left.FilesRemaining);
             Assert.DoesNotContain(never.Verbose, v => v.Message.Contains("the budget ran out", StringComparison.Ordinal));
@@ -656,7 +659,7 @@ namespace Btrfs.Tests
             PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(first.Errors);
             List<DefragResult> done1 = Results(first).Where(r => !r.Skipped).ToList();
-            DefragRunSummary s1 = first.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s1 = Summary(first);
             Assert.True(s1.StoppedByBudget);
             Assert.InRange(done1.Count, 1, 5);
             Assert.Equal(6 - done1.Count, s1.FilesRemaining);
@@ -665,7 +668,7 @@ namespace Btrfs.Tests
             PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(second.Errors);
             List<DefragResult> done2 = Results(second).Where(r => !r.Skipped).ToList();
-            DefragRunSummary s2 = second.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            DefragRunSummary s2 = Summary(second);
             Assert.False(s2.StoppedByBudget);
             Assert.Equal(0, s2.FilesRemaining);
             Assert.Empty(done1.Select(r => r.Path).Intersect(done2.Select(r => r.Path)));
