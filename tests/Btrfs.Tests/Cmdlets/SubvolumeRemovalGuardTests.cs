@@ -311,5 +311,33 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { P("sv"), P("sv/b/child"), P("sv/c") }, asNobody.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path).Order(StringComparer.Ordinal));
             Assert.StartsWith("1 subvolume(s) below", Assert.Single(asNobody.Warnings).Message, StringComparison.Ordinal);
         }
+        [SkippableFact]
+        public void AnImmutableNestedSubvolumeKeepsTheWholeTreeAlsoForRoot()
+        {
+            // Before: root's -Recurse deleted the nested subvolumes listed before an immutable one (chattr +i, which
+            // the kernel refuses to delete even for root), then failed on it with EPERM.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "p", "p/a", "p/b" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Shell.Run("chattr", "+i", P("p/a"));
+            PwshResult r;
+            try
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("p")));
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", P("p/a"));
+            }
+
+            Assert.Equal("AccessDenied", Assert.Single(r.ErrorIds));
+            Assert.Contains("immutable", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "p", "p/a", "p/b" }));
+        }
     }
 }

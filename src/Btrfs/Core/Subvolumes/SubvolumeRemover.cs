@@ -140,10 +140,10 @@ namespace Btrfs.Core
                         $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
-                if (!privileged && nested.Count > 0)
+                if (nested.Count > 0)
                 {
                     // Several deletions: the kernel would refuse a later one only after the earlier ones are gone.
-                    ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, nested);
+                    ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, nested, privileged);
                 }
 
                 return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
@@ -575,14 +575,15 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Not root, with nested subvolumes: what the kernel asks before each deletion, asked for all of them first
-        /// (write and search permission on the subvolume's root and on the directory holding it, and the sticky
-        /// bit's owner rule there), so a refusal comes before anything is deleted, not after some are.
+        /// With nested subvolumes: what the kernel asks before each deletion, asked for all of them first (for
+        /// everyone: neither the subvolume's root nor the directory holding it immutable or append-only; not root:
+        /// write and search permission on both, and the sticky bit's owner rule), so a refusal comes before
+        /// anything is deleted, not after some are.
         /// </summary>
-        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, List<BtrfsSubvolumeInfo> nested)
+        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, List<BtrfsSubvolumeInfo> nested, bool privileged)
         {
             uint me = Metadata.FileSystemUserId;
-            ThrowUnlessMayDelete(parentDir.Handle, name, full, me);
+            ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged);
             string top = full.TrimEnd('/');
             foreach (BtrfsSubvolumeInfo n in nested)
             {
@@ -600,14 +601,33 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "openat", path, $"Cannot delete the subvolume '{full}' with -Recurse: the directory holding '{path}' cannot be opened any more (moved or deleted meanwhile). Nothing was deleted.");
                 }
 
-                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me);
+                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged);
             }
         }
 
-        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me)
+        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me, bool privileged)
         {
+            const InodeFlags Fixed = InodeFlags.Immutable | InodeFlags.AppendOnly;
             string? why = null;
-            if (!Files.MayWriteAndSearch(holder, "."))
+            InodeFlags own;
+            using (OpenFile victim = OpenFile.Open(new FileLocation(holder, name, path), OpenOptions.AllowDirectory | OpenOptions.NoFollow))
+            {
+                own = InodeAttributes.Get(victim.Handle, path);
+            }
+
+            if ((own & Fixed) != 0)
+            {
+                why = "it is immutable or append-only (chattr +i or +a), which the kernel refuses to delete even for root";
+            }
+            else if ((InodeAttributes.Get(holder, path) & Fixed) != 0)
+            {
+                why = "the directory that holds it is immutable or append-only (chattr +i or +a), which the kernel refuses even for root";
+            }
+            else if (privileged)
+            {
+                return;
+            }
+            else if (!Files.MayWriteAndSearch(holder, "."))
             {
                 why = "this user may not write in the directory that holds it";
             }
