@@ -80,7 +80,7 @@ namespace Btrfs.Core
         /// <summary>The kernel refused the exchange (the two inodes' formats do not fit).</summary>
         ExchangeRefused,
 
-        /// <summary>A scheduled run may not rewrite it: a read-only snapshot or mount, or no write permission (a one-file run reports that as an error).</summary>
+        /// <summary>A scheduled run may not rewrite it: it is in a read-only snapshot, or this user has no write permission (a one-file run reports that as an error; a read-only filesystem is an error in both).</summary>
         NotWritable,
     }
 
@@ -120,7 +120,6 @@ namespace Btrfs.Core
     /// <summary>Invoke-BtrfsDefrag's result for one file. Every property is a scalar.</summary>
     public sealed class DefragResult
     {
-
         /// <summary>The file.</summary>
         public string Path { get; init; } = string.Empty;
 
