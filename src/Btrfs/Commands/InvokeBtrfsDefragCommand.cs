@@ -356,7 +356,8 @@ namespace Btrfs.Commands
                 {
                     if (run.NeverFits(c, out TimeSpan needed))
                     {
-                        WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)run.Rate!.Value)}/s), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                        (double rate, string source) = run.RateFor(c)!.Value;
+                        WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
                     }
 
                     WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
@@ -425,7 +426,8 @@ namespace Btrfs.Commands
             (int percent, string note) = RunProgress(run);
             bars!.StartFile(c.Path, d.BytesToRewrite, runPercent: percent, runNote: note);
             run.StartRewriting();
-            long done = 0;
+            var rewriting = System.Diagnostics.Stopwatch.StartNew();
+            long done = 0, copied = 0;
             DefragResult result;
             using (CancellationTokenSource cts = run.TokenFor(StopToken))
             {
@@ -434,18 +436,29 @@ namespace Btrfs.Commands
                     result = d.Run(
                         bytes =>
                         {
-                            done = d.WrittenFor(bytes);
+                            done = copied = d.WrittenFor(bytes);
                             bars.Report(bytes);
                             run.Throttle(done, cts.Token);
                         },
                         cts.Token);
                     done = 0;
                 }
-                catch (OperationCanceledException) when (!StopToken.IsCancellationRequested)
+                catch (OperationCanceledException)
                 {
+                    run.Rewrote(c.FileSystemId, done, rewriting.Elapsed); // the next run knows the rate from its start
+                    if (StopToken.IsCancellationRequested)
+                    {
+                        throw;
+                    }
+
                     WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps; the next run measures it again.");
                     run.PutBack();
                     return false;
+                }
+                catch (FileOperationException)
+                {
+                    run.Rewrote(c.FileSystemId, done, rewriting.Elapsed);
+                    throw;
                 }
                 finally
                 {
@@ -454,6 +467,7 @@ namespace Btrfs.Commands
                 }
             }
 
+            run.Rewrote(c.FileSystemId, result.Skipped ? copied : result.BytesRewritten, rewriting.Elapsed);
             if (result.Skipped)
             {
                 // Nothing was rewritten (no improvement possible, or a writer changed it while it was copied).

@@ -769,5 +769,52 @@ namespace Btrfs.Tests
                 Directory.Delete(dir, recursive: true);
             }
         }
+
+        [SkippableFact]
+        public void ARunKnowsTheRateAnEarlierRunSawAndLeavesAFileNoBudgetCanHoldFromItsStart()
+        {
+            // Before: without -MaxBytesPerSecond a run knew no rate until it had rewritten for 0.2 s, so the worst
+            // file was started blind; one that needed more than the budget stopped the run inside it, night after
+            // night, and the files behind it were never reached. Now each run records its rate per filesystem in
+            // the state file, and the next one judges by it from its start.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-rate");
+            FileBuilder.Fragmented(Path.Combine(dir, "first.img"), 1 << 20, 60, seed: 90);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-rate-state"), "s.db");
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(first.Errors);
+            DefragRunSummary s1 = Summary(first);
+            Assert.Equal(1, s1.FilesDefragmented);
+            string[] row = Shell.Run("sqlite3", state, "SELECT bytes, seconds FROM rates").Trim().Split('|');
+            Assert.Equal(s1.BytesRewritten, long.Parse(row[0], CultureInfo.InvariantCulture));
+            Assert.InRange(double.Parse(row[1], CultureInfo.InvariantCulture), 1e-6, s1.Duration.TotalSeconds);
+
+            // As an earlier run saw it, this filesystem rewrites 1 MiB/s: the big file (16 MiB, the worst) needs
+            // about 16 s, more than the whole 8 s budget, and is left at once, said so; the small one is done.
+            Shell.Run("sqlite3", state, "UPDATE rates SET bytes = 1048576, seconds = 1.0");
+            string big = Path.Combine(dir, "big.img"), small = Path.Combine(dir, "small.img");
+            FileBuilder.Fragmented(big, 16 << 20, 400, seed: 91);
+            FileBuilder.Fragmented(small, 1 << 20, 10, seed: 92);
+            Shell.Run("sync");
+            string bigLayout = Layout(big), bigHash = FileFacts.Hash(big), smallHash = FileFacts.Hash(small);
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:08 -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(second.Errors);
+            string warning = Assert.Single(second.Warnings).Message;
+            Assert.Contains("big.img", warning, StringComparison.Ordinal);
+            Assert.Contains("no run with this budget can defragment it", warning, StringComparison.Ordinal);
+            Assert.Contains("recorded in the state file", warning, StringComparison.Ordinal);
+            DefragRunSummary s2 = Summary(second);
+            Assert.Equal((1, 1), (s2.FilesDefragmented, s2.FilesRemaining));
+            Assert.Equal(small, Assert.Single(Results(second)).Path);
+            Assert.Equal(bigLayout, Layout(big));
+            Assert.Equal((bigHash, smallHash), (FileFacts.Hash(big), FileFacts.Hash(small)));
+
+            // A state file of an earlier version (no rates table) is used as it is, and gets the table.
+            Shell.Run("sqlite3", state, "DROP TABLE rates");
+            PwshResult third = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(third.Errors);
+            Assert.Equal(big, Assert.Single(Results(third)).Path);
+            Assert.Equal(Summary(third).BytesRewritten.ToString(CultureInfo.InvariantCulture), Shell.Run("sqlite3", state, "SELECT bytes FROM rates").Trim());
+            Assert.Equal(bigHash, FileFacts.Hash(big));
+        }
     }
 }

@@ -63,6 +63,8 @@ namespace Btrfs.Core
         private readonly Dictionary<(uint, uint), ulong> fileSystemOfDevice = new();
         private readonly HashSet<(ulong, ulong)> takenThisPass = new();
         private readonly List<DefragCandidate> leftForNextRun = new();
+        private readonly Dictionary<ulong, (long Bytes, TimeSpan Time)> observed = new();
+        private readonly Dictionary<ulong, double?> recordedRates = new();
         private long throttled;
         private int handedOut;
 
@@ -324,8 +326,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Whether the candidate can be done in the time left, judged by the rate (the throttle's, or the one
-        /// seen so far in this run); true when there is no budget or no rate yet.
+        /// Whether the candidate can be done in the time left, judged by the rate of its filesystem
+        /// (<see cref="RateFor"/>); true when there is no budget or no rate yet.
         /// </summary>
         internal bool Fits(DefragCandidate c) =>
             TimeLeft is not TimeSpan left || TimeNeeded(c) is not TimeSpan needed || needed <= left;
@@ -340,12 +342,49 @@ namespace Btrfs.Core
             return schedule.MaxDuration is TimeSpan max && needed > max;
         }
 
-        /// <summary>The rewrite rate this run goes by: the throttle's, or the one seen so far (after 0.2 s of rewriting); null before that.</summary>
-        internal double? Rate => schedule.MaxBytesPerSecond is long limit ? limit
-            : rewriteClock.Elapsed.TotalSeconds > 0.2 && throttled > 0 ? throttled / rewriteClock.Elapsed.TotalSeconds
-            : null;
+        /// <summary>
+        /// The rewrite rate a candidate is judged by, and where it comes from: the throttle's; else the one
+        /// this run saw on its filesystem (after 0.2 s of rewriting there); else the one the state file
+        /// recorded for that filesystem from an earlier run (so that a run knows from its start that a file
+        /// does not fit, rather than spend its budget on it and stop in it, night after night); null before any.
+        /// </summary>
+        internal (double Rate, string Source)? RateFor(DefragCandidate c)
+        {
+            if (schedule.MaxBytesPerSecond is long limit)
+            {
+                return (limit, "-MaxBytesPerSecond");
+            }
 
-        private TimeSpan? TimeNeeded(DefragCandidate c) => Rate is double rate and > 0 ? TimeSpan.FromSeconds(c.BytesToRewrite / rate) : null;
+            if (observed.TryGetValue(c.FileSystemId, out (long Bytes, TimeSpan Time) seen) && seen.Time.TotalSeconds > 0.2 && seen.Bytes > 0)
+            {
+                return (seen.Bytes / seen.Time.TotalSeconds, "the rate seen on its filesystem in this run");
+            }
+
+            if (!recordedRates.TryGetValue(c.FileSystemId, out double? recorded))
+            {
+                recordedRates[c.FileSystemId] = recorded = state?.RateOf(c.FileSystemId);
+            }
+
+            return recorded is double r ? (r, "the rate an earlier run saw on its filesystem, recorded in the state file") : null;
+        }
+
+        /// <summary>
+        /// A file's rewrite on <paramref name="fs"/> took <paramref name="time"/> for <paramref name="bytes"/>
+        /// (finished, skipped after copying, or stopped): the run's rate there, recorded for the next run
+        /// when it is the filesystem's own (not held down by -MaxBytesPerSecond).
+        /// </summary>
+        internal void Rewrote(ulong fs, long bytes, TimeSpan time)
+        {
+            (long Bytes, TimeSpan Time) seen = observed.TryGetValue(fs, out var before) ? before : default;
+            seen = (seen.Bytes + Math.Max(0, bytes), seen.Time + time);
+            observed[fs] = seen;
+            if (schedule.MaxBytesPerSecond is null && seen.Bytes > 0 && state is not null && RecordingStopped is null)
+            {
+                state.RecordRate(fs, seen.Bytes, seen.Time.TotalSeconds);
+            }
+        }
+
+        private TimeSpan? TimeNeeded(DefragCandidate c) => RateFor(c) is (double rate and > 0, _) ? TimeSpan.FromSeconds(c.BytesToRewrite / rate) : null;
 
         /// <summary>Counts the bytes a file outside a scheduled run rewrote (for the throttle).</summary>
         internal void Done(DefragResult result) => throttled += result.BytesRewritten;

@@ -11,7 +11,9 @@ namespace Btrfs.Core
     /// the next one resumes. A SQLite database (<see cref="ModuleDatabase"/>) with two tables:
     /// <c>trees</c> (one row per filesystem and tree root: the pass it is in, passes completed) and
     /// <c>files</c> (one row per file done in a pass: filesystem, inode, the pass, its size, modification
-    /// and change times after the work, what was done). A file done in the current pass whose inode,
+    /// and change times after the work, what was done), and <c>rates</c> (per filesystem, the bytes the
+    /// last run rewrote unthrottled and the seconds it took: the rate the next run judges by, from its
+    /// start, what fits in its budget). A file done in the current pass whose inode,
     /// size and times are unchanged is not measured again; a changed one is. Every row is committed as
     /// soon as it is written, so Ctrl+C or kill -9 leave a file that opens with everything done before.
     /// </summary>
@@ -36,6 +38,7 @@ namespace Btrfs.Core
 
         private readonly SqliteConnection connection;
         private readonly OpenFile lockHolder;
+        private bool ratesAvailable;
 
         private DefragState(string path, SqliteConnection connection, OpenFile lockHolder)
         {
@@ -68,6 +71,7 @@ namespace Btrfs.Core
                 }
 
                 var state = new DefragState(path, connection, holder);
+                state.CreateRates();
                 foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
                 {
                     if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
@@ -126,6 +130,62 @@ namespace Btrfs.Core
             return c.ExecuteNonQuery();
         });
 
+        /// <summary>
+        /// The rewrite rate recorded for <paramref name="fs"/> (bytes per second; null when none, or one
+        /// measured over under 0.2 s). The table is added to a file of an earlier version, which still reads
+        /// it; where it cannot be (a full disk), there are no recorded rates.
+        /// </summary>
+        internal double? RateOf(ulong fs)
+        {
+            if (!ratesAvailable)
+            {
+                return null;
+            }
+
+            try
+            {
+                return Guard(() =>
+                {
+                    using SqliteCommand c = Command("SELECT bytes, seconds FROM rates WHERE fs = $fs", ("$fs", (long)fs));
+                    using SqliteDataReader r = c.ExecuteReader();
+                    return r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) >= 0.2 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : (double?)null;
+                });
+            }
+            catch (Exception ex) when (ex is FileOperationException or InvalidCastException or FormatException)
+            {
+                ratesAvailable = false; // a table someone changed: judged without recorded rates, like a file without them
+                return null;
+            }
+        }
+
+        /// <summary>Records the bytes rewritten on <paramref name="fs"/> in <paramref name="seconds"/> (replacing what an earlier run recorded).</summary>
+        internal void RecordRate(ulong fs, long bytes, double seconds)
+        {
+            if (!ratesAvailable)
+            {
+                return;
+            }
+
+            try
+            {
+                Guard(() =>
+                {
+                    using SqliteCommand c = Command(
+                        "INSERT INTO rates (fs, bytes, seconds, updated) VALUES ($fs, $bytes, $seconds, $at) "
+                            + "ON CONFLICT (fs) DO UPDATE SET bytes = $bytes, seconds = $seconds, updated = $at",
+                        ("$fs", (long)fs),
+                        ("$bytes", bytes),
+                        ("$seconds", seconds),
+                        ("$at", Now()));
+                    return c.ExecuteNonQuery();
+                });
+            }
+            catch (FileOperationException)
+            {
+                ratesAvailable = false; // not recorded (a full disk stops the file's recording too, and says so); the run goes on
+            }
+        }
+
         /// <summary>Whether the file <paramref name="st"/> was done in <paramref name="pass"/> and has not changed since.</summary>
         internal bool IsDone(ulong fs, in FileStatus st, int pass)
         {
@@ -170,6 +230,24 @@ namespace Btrfs.Core
         {
             connection.Dispose();
             lockHolder.Dispose();
+        }
+
+        /// <summary>The rates table (new in this version; files of earlier versions get it, and an earlier version ignores it).</summary>
+        private void CreateRates()
+        {
+            try
+            {
+                Guard(() =>
+                {
+                    using SqliteCommand c = Command("CREATE TABLE IF NOT EXISTS rates (fs INTEGER NOT NULL PRIMARY KEY, bytes INTEGER NOT NULL, seconds REAL NOT NULL, updated TEXT NOT NULL)");
+                    return c.ExecuteNonQuery();
+                });
+                ratesAvailable = true;
+            }
+            catch (FileOperationException)
+            {
+                // A full disk, or a file that cannot grow: the run goes on without recorded rates.
+            }
         }
 
         private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
