@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Management.Automation;
     using System.Threading;
     using Btrfs.Core;
@@ -331,7 +332,7 @@ namespace Btrfs.Commands
             }
 
             summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
-            summary.Pass = roots.Count > 0 ? run.PassOf(roots[0].FileSystemId, roots[0].Root) : 1;
+            summary.Pass = roots.Count > 0 ? roots.Min(r => run.PassOf(r.FileSystemId, r.Root)) : 1; // the tree furthest behind
             WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(!stoppedByBudget ? string.Empty : run.BudgetSpent || run.Summary.MeasuringStopped ? " (the budget ran out)" : " (they do not fit in the time that was left)")}.");
             WriteObject(summary);
         }
@@ -472,7 +473,15 @@ namespace Btrfs.Commands
             {
                 // Nothing was rewritten (no improvement possible, or a writer changed it while it was copied).
                 WriteVerbose($"Leaving '{c.Path}' alone: {result.Reason}.");
-                run.Skipped(c, d, result.Reason, record: result.SkipReason != DefragSkipReason.ChangedWhileCopying);
+                if (result.SkipReason == DefragSkipReason.ChangedWhileCopying)
+                {
+                    run.ChangedDuringTurn(c);
+                }
+                else
+                {
+                    run.Skipped(c, d, result.Reason);
+                }
+
                 return true;
             }
 

@@ -816,5 +816,67 @@ namespace Btrfs.Tests
             Assert.Equal(Summary(third).BytesRewritten.ToString(CultureInfo.InvariantCulture), Shell.Run("sqlite3", state, "SELECT bytes FROM rates").Trim());
             Assert.Equal(bigHash, FileFacts.Hash(big));
         }
+
+        [SkippableFact]
+        public void TheSummaryCountsAFileOnceChangedFilesAsChangedAndThePassOfTheTreeFurthestBehind()
+        {
+            // Before: a file done with two names (hard links) counted twice in FilesAlreadyDone; a file a writer
+            // changed while its copy was made counted as Skipped (it is not recorded: changed, measured again);
+            // Pass was the first tree's, whatever the others'.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-counts");
+            string other = fs.NewDirectory(TestFs.Btrfs, "sched-counts-other");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 1 << 20, 40, seed: 93);
+            Shell.Run("ln", Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img"));
+            FileBuilder.Fragmented(Path.Combine(dir, "d.img"), 1 << 20, 30, seed: 95);
+            FileBuilder.Fragmented(Path.Combine(other, "c.img"), 1 << 20, 40, seed: 94);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-counts-state"), "s.db");
+
+            // a.img (two names) is done; d.img declined at the prompt: the pass stays open.
+            PwshResult first = Pwsh.Run(
+                "Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm",
+                new Dictionary<string, object?> { ["d"] = dir, ["s"] = state },
+                answer: (_, message) => message.Contains("d.img", StringComparison.Ordinal) ? 2 : 0);
+            Assert.Empty(first.Errors);
+            Assert.Equal((1, 0, 1), (Summary(first).FilesDefragmented, Summary(first).PassesCompleted, Summary(first).Pass));
+
+            // The same pass: a.img is done and unchanged, met by two names, counted once; d.img measured.
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(second.Errors);
+            DefragRunSummary s2 = Summary(second);
+            Assert.Equal((1, 1, 1, 2), (s2.FilesAlreadyDone, s2.FilesMeasured, s2.PassesCompleted, s2.Pass));
+
+            // dir is in pass 2, other new: after a run over both (dir named first) dir is in pass 3, other in 2:
+            // the summary says 2, the tree furthest behind.
+            PwshResult both = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d, $o -Recurse -StatePath $s -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("o", other), ("s", state));
+            Assert.Empty(both.Errors);
+            Assert.Equal((1, 2), (Summary(both).PassesCompleted, Summary(both).Pass));
+            Assert.Equal("3,2", Shell.Run("sqlite3", state, $"SELECT group_concat(pass) FROM (SELECT pass FROM trees ORDER BY root = '{other}')").Trim());
+
+            // On xfs with rmapbt, a writer during the copy makes the kernel refuse the exchange: changed, not skipped.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs-rmapbt", "320M");
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
+            string xstate = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-counts-xstate"), "s.db");
+            bool written = false;
+            PwshResult changed = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p -Recurse -StatePath $s -Confirm:$false",
+                (_, p) =>
+                {
+                    if (!written && p.Activity == file && p.PercentComplete is > 0 and < 100)
+                    {
+                        written = true;
+                        using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
+                        w.Write(FileBuilder.RandomBytes(4096, 96));
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", x.MountPoint),
+                ("s", xstate));
+            Assert.True(written, "no progress record came mid-file");
+            Assert.Empty(changed.Errors);
+            DefragRunSummary sx = Summary(changed);
+            Assert.Equal((1, 0, 0), (sx.FilesChanged, sx.FilesSkipped, sx.FilesDefragmented));
+            Assert.Equal("0", Shell.Run("sqlite3", xstate, "SELECT count(*) FROM files WHERE path LIKE '%db.img'").Trim());
+        }
     }
 }

@@ -137,7 +137,7 @@ namespace Btrfs.Core
             // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
             if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass) == true)
             {
-                Summary.FilesAlreadyDone++;
+                AlreadyDone(known, status.Inode);
                 return null;
             }
 
@@ -163,7 +163,7 @@ namespace Btrfs.Core
             fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
             if (state?.IsDone(fs, status, pass) == true)
             {
-                Summary.FilesAlreadyDone++;
+                AlreadyDone(fs, d.Status.Inode);
                 return null;
             }
 
@@ -191,6 +191,22 @@ namespace Btrfs.Core
             candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));
             Summary.BytesToRewrite += d.BytesToRewrite;
             return null;
+        }
+
+        /// <summary>A file done in this pass by an earlier run and unchanged: counted once, whatever number of its names (hard links) the walk meets.</summary>
+        private void AlreadyDone(ulong fs, ulong inode)
+        {
+            if (takenThisPass.Add((fs, inode)))
+            {
+                Summary.FilesAlreadyDone++;
+            }
+        }
+
+        /// <summary>A candidate that changed during its turn (a writer, while it was copied): not recorded, so the next run measures it again; counted with the files that changed.</summary>
+        internal void ChangedDuringTurn(DefragCandidate c)
+        {
+            Summary.FilesChanged++;
+            Summary.BytesToRewrite -= c.BytesToRewrite;
         }
 
         /// <summary>The candidates, worst first (highest <see cref="DefragCandidate.Score"/>; then more fragments; then by path). Each is taken off the list as it is handed out.</summary>
@@ -445,14 +461,11 @@ namespace Btrfs.Core
         }
 
         /// <summary>A candidate that, opened for its turn, had nothing left to do (or could not be): counted, and recorded as done.</summary>
-        internal void Skipped(DefragCandidate c, Defragmenter d, string reason, bool record = true)
+        internal void Skipped(DefragCandidate c, Defragmenter d, string reason)
         {
             Summary.FilesSkipped++;
             Summary.BytesToRewrite -= c.BytesToRewrite;
-            if (record)
-            {
-                Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
-            }
+            Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
         }
 
         /// <summary>A pass over one tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>

@@ -182,7 +182,7 @@ namespace Btrfs.Core
         /// <summary>Files measured in this run.</summary>
         public int FilesMeasured { get; set; }
 
-        /// <summary>Files done in this pass by an earlier run and unchanged since: not measured again.</summary>
+        /// <summary>Files done in this pass by an earlier run and unchanged since: not measured again (a file with several names, once).</summary>
         public int FilesAlreadyDone { get; set; }
 
         /// <summary>Files defragmented.</summary>
@@ -194,7 +194,7 @@ namespace Btrfs.Core
         /// <summary>Files left alone for another reason (nothing to rewrite, shared, immutable, an active swapfile...).</summary>
         public int FilesSkipped { get; set; }
 
-        /// <summary>Files that changed (or went) between the measurement and their turn: measured again next time.</summary>
+        /// <summary>Files that changed (or went) between the measurement and their turn, or during it (a writer while the copy was made: ChangedWhileCopying): measured again next time.</summary>
         public int FilesChanged { get; set; }
 
         /// <summary>Files that failed (each with its error record).</summary>
@@ -221,7 +221,7 @@ namespace Btrfs.Core
         /// <summary>Fragments of the files defragmented, after.</summary>
         public long FragmentsAfter { get; set; }
 
-        /// <summary>The pass the tree is in when the run ends (from the state file; 1 without one).</summary>
+        /// <summary>The pass the trees are in when the run ends (from the state file; 1 without one); with several trees, the lowest.</summary>
         public int Pass { get; set; } = 1;
 
         /// <summary>Whole passes completed in this run.</summary>
