@@ -53,6 +53,7 @@ namespace Btrfs.Commands
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
             internal const string DatabaseCorrupt = "DatabaseCorrupt";
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
+            internal const string UnsafeDirectory = "UnsafeDirectory";
             internal const string DatabaseNewerVersion = "DatabaseNewerVersion";
         }
 
@@ -100,6 +101,7 @@ namespace Btrfs.Commands
             FileErrorKind.DatabaseCorrupt => (Ids.DatabaseCorrupt, ErrorCategory.InvalidData),
             FileErrorKind.DatabaseNotOurs => (Ids.DatabaseNotOurs, ErrorCategory.InvalidData),
             FileErrorKind.DatabaseNewerVersion => (Ids.DatabaseNewerVersion, ErrorCategory.InvalidData),
+            FileErrorKind.UnsafeDirectory => (Ids.UnsafeDirectory, ErrorCategory.SecurityError),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

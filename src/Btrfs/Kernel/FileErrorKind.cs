@@ -123,6 +123,9 @@ namespace Btrfs.Core
         /// <summary>A database file was written by a newer version of the module, in a format this version does not know.</summary>
         DatabaseNewerVersion,
 
+        /// <summary>A file the module would write by name lies in a directory another user can change (write to it, or replace it): refused before anything is created.</summary>
+        UnsafeDirectory,
+
         /// <summary>No mount reaches the subvolume (an object of Get-BtrfsSubvolume -All with no Path).</summary>
         SubvolumeNotReachable,
 

@@ -926,7 +926,7 @@ namespace Btrfs.Tests
             string one = fs.NewDirectory(TestFs.Btrfs, "dup-fills-one");
             FileBuilder.Chunks(Path.Combine(one, "x.img"), 1, 131072, 131072, seed: 499);
             string full = fs.NewDirectory(TestFs.Btrfs, "dup-fills-db");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full); // not 1777 (tmpfs's default): a state or hash file in a directory others may write is refused
             try
             {
                 // The hash file exists (made while there was room); then the disk fills up.
@@ -963,7 +963,7 @@ namespace Btrfs.Tests
             // A full disk while the new hash file is made: an error, and nothing left behind (no empty file
             // that every later run would refuse); with space again, the next run makes it and uses it.
             string full = fs.NewDirectory(TestFs.Btrfs, "dup-create-full");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full); // not 1777 (tmpfs's default): a state or hash file in a directory others may write is refused
             try
             {
                 string filler = Path.Combine(full, "filler");

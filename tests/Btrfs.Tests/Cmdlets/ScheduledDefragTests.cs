@@ -381,7 +381,7 @@ namespace Btrfs.Tests
 
             Shell.Run("sync");
             string full = fs.NewDirectory(TestFs.Btrfs, "sched-fills-state");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", full);
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full); // not 1777 (tmpfs's default): a state or hash file in a directory others may write is refused
             try
             {
                 // The state file exists (made while there was room); then the disk fills up.

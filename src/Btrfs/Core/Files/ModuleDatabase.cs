@@ -49,6 +49,11 @@ namespace Btrfs.Core
         {
             SqliteLibrary.Initialize(); // first: a library that cannot load must not leave a file behind
             string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
+
+            // SQLite opens the file and its companions by name: the name must lead where it led when it was
+            // checked, so no other user may be able to change the directories on the way (see SafeDirectory).
+            dir = SafeDirectory(dir, path, kind);
+            string source = dir == "/" ? "/" + name : dir + "/" + name;
             FileStatus examined;
             using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory."))
             {
@@ -72,11 +77,11 @@ namespace Btrfs.Core
                 }
             }
 
-            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
             try
             {
                 connection.Open();
-                if (FileStatus.OfPath(path, followLinks: false) is not FileStatus now || !now.SameInode(examined))
+                if (FileStatus.OfPath(source, followLinks: false) is not FileStatus now || !now.SameInode(examined))
                 {
                     throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"'{path}' was replaced while the {kind.What} was being opened: it is left alone. Run again.");
                 }
@@ -94,6 +99,52 @@ namespace Btrfs.Core
                 connection.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>
+        /// The canonical path of <paramref name="dir"/> (realpath), after checking that no user but the caller
+        /// and root can change what it leads to: every directory on the way is owned by root or the caller, and
+        /// one that others may write to is sticky (they cannot rename or remove what is not theirs in it); the
+        /// directory itself no one else may write to at all, sticky or not (in /tmp another user could put a link
+        /// under the name of the -wal or -shm file in the instant SQLite creates it, and a run as root would write
+        /// through it). Otherwise UnsafeDirectory, before anything is created. ACLs are not looked at. A path that
+        /// cannot be resolved is returned as it is: opening it says why.
+        /// </summary>
+        private static string SafeDirectory(string dir, string path, ModuleDatabaseKind kind)
+        {
+            if (Files.RealPath(dir) is not string canonical)
+            {
+                return dir;
+            }
+
+            uint me = Metadata.FileSystemUserId;
+            string[] names = canonical.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            string at = "/";
+            for (int i = -1; i < names.Length; i++)
+            {
+                at = i < 0 ? "/" : at.TrimEnd('/') + "/" + names[i];
+                if (FileStatus.OfPath(at, followLinks: false) is not FileStatus st)
+                {
+                    return canonical;
+                }
+
+                bool last = i == names.Length - 1, othersWrite = (st.Permissions & Convert.ToUInt32("022", 8)) != 0, sticky = (st.Permissions & Convert.ToUInt32("1000", 8)) != 0;
+                string? why = st.Uid != 0 && st.Uid != me ? $"belongs to user {st.Uid}"
+                    : othersWrite && last ? $"can be written by other users (mode {Convert.ToString(st.Permissions, 8)})"
+                    : othersWrite && !sticky ? $"can be written by other users and is not sticky (mode {Convert.ToString(st.Permissions, 8)})"
+                    : null;
+                if (why is not null)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.UnsafeDirectory,
+                        0,
+                        "open",
+                        path,
+                        $"The {kind.What} '{path}' would be in '{canonical}', and '{at}' {why}: another user could put a link where SQLite opens the file or its -wal and -shm files, and have this run write through it. Nothing was created or changed. Give a {kind.Parameter} path in a directory only you can write to (for example one made with mkdir -m 700), on a path of directories owned by you or root.");
+                }
+            }
+
+            return canonical;
         }
 
         /// <summary>

@@ -1,0 +1,91 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// Where the module's SQLite files (Invoke-BtrfsDefrag -StatePath, Find-BtrfsDuplicate -HashFile) may be:
+    /// SQLite opens them and their -wal and -shm files by name, so a directory another user can change would let
+    /// that user put a link there between the module's checks and SQLite's open (this machine has
+    /// fs.protected_symlinks = 0: a run as root follows another user's link even in /tmp).
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class ModuleDatabaseLocationTests(LoopFileSystems fs)
+    {
+        [SkippableTheory]
+        [InlineData("1777")] // shared and sticky, like /tmp
+        [InlineData("0775")] // group-writable
+        [InlineData("owner")] // another user's (they may rename and replace anything in it)
+        [InlineData("link")] // a private directory's link to a shared one: judged where it leads
+        public void AStateOrHashFileWhereAnotherUserCanChangeTheDirectoryIsRefusedBeforeAnythingIsCreated(string how)
+        {
+            string files = fs.NewDirectory(TestFs.Btrfs, "dbloc-files");
+            FileBuilder.Fragmented(Path.Combine(files, "a.img"), 1 << 20, 40, seed: 97);
+            string layout = string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
+            string shared = fs.NewDirectory(TestFs.Btrfs, "dbloc-" + how);
+            string dir = shared;
+            switch (how)
+            {
+                case "owner":
+                    Shell.Run("chown", "65534:65534", shared);
+                    Shell.Run("chmod", "0755", shared);
+                    break;
+                case "link":
+                    Shell.Run("chmod", "1777", shared);
+                    dir = fs.NewDirectory(TestFs.Btrfs, "dbloc-private");
+                    Shell.Run("chmod", "0700", dir);
+                    File.CreateSymbolicLink(Path.Combine(dir, "state"), shared);
+                    dir = Path.Combine(dir, "state");
+                    break;
+                default:
+                    Shell.Run("chmod", how, shared);
+                    break;
+            }
+
+            PwshResult defrag = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", files), ("s", Path.Combine(dir, "state.db")));
+            PwshResult find = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", Path.Combine(dir, "hashes.db")));
+            foreach (PwshResult r in new[] { defrag, find })
+            {
+                var error = Assert.Single(r.Errors);
+                Assert.StartsWith("UnsafeDirectory,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Equal(System.Management.Automation.ErrorCategory.SecurityError, error.CategoryInfo.Category);
+                Assert.Contains(shared, error.Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("mkdir -m 700", error.Exception.Message, StringComparison.Ordinal);
+                Assert.Empty(r.Output);
+            }
+
+            Assert.Empty(Directory.EnumerateFileSystemEntries(shared));
+            Assert.Equal(layout, string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}")));
+        }
+
+        [SkippableFact]
+        public void APrivateDirectoryBelowTheSharedStickyTmpIsFineAsRootAndAsItsOwner()
+        {
+            // Every fixture directory is below /tmp (sticky, written by all): allowed on the way, since no one
+            // else can rename or remove what is not theirs in it.
+            Assert.StartsWith("/tmp/", fs.NewDirectory(TestFs.Btrfs, "dbloc-where"), StringComparison.Ordinal);
+            string files = fs.NewDirectory(TestFs.Btrfs, "dbloc-ok-files");
+            FileBuilder.Fragmented(Path.Combine(files, "a.img"), 1 << 20, 40, seed: 98);
+            string mine = fs.NewDirectory(TestFs.Btrfs, "dbloc-ok");
+            Shell.Run("chmod", "0700", mine);
+            PwshResult root = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", files), ("s", Path.Combine(mine, "state.db")));
+            Assert.Empty(root.Errors);
+            Assert.True(File.Exists(Path.Combine(mine, "state.db")));
+
+            string nobodys = fs.NewDirectory(TestFs.Btrfs, "dbloc-ok-nobody");
+            Shell.Run("chown", "65534:65534", nobodys);
+            Shell.Run("chmod", "0700", nobodys);
+            PwshResult asNobody;
+            using (Unprivileged.Begin())
+            {
+                asNobody = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", Path.Combine(nobodys, "hashes.db")));
+            }
+
+            Assert.Empty(asNobody.Errors);
+            Assert.Equal("65534", Shell.Run("stat", "-c", "%u", Path.Combine(nobodys, "hashes.db")).Trim());
+        }
+    }
+}
