@@ -1,6 +1,7 @@
 namespace Btrfs.Tests
 {
     using System;
+    using System.Collections.Generic;
     using System.Globalization;
     using System.IO;
     using System.Linq;
@@ -422,6 +423,68 @@ namespace Btrfs.Tests
                 Shell.Run("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", src),
                 Shell.Run("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", dest));
             Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", dest), StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void ALeftoverWithSomethingMountedOnOrInsideItIsKeptAndSaidSoNeverEmptiedThroughTheMount()
+        {
+            // Before: a bind mount of the same filesystem inside a killed run's leftover (same device, another
+            // mount) was descended into and emptied when the next run removed the leftover: the mounted
+            // directory's files were deleted, silently.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "staged-mount");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            FileBuilder.WriteNew(Path.Combine(src, "a.img"), FileBuilder.RandomBytes(65536, 5));
+            string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            string victim = Directory.CreateDirectory(Path.Combine(dir, "victim")).FullName;
+            FileBuilder.WriteNew(Path.Combine(victim, "precious"), FileBuilder.RandomBytes(4096, 6));
+            Directory.CreateDirectory(Path.Combine(victim, "sub"));
+            FileBuilder.WriteNew(Path.Combine(victim, "sub", "also"), FileBuilder.RandomBytes(4096, 7));
+
+            // Two leftovers proven ours (marker matching the name, the owner, a pid that cannot live): one with a
+            // directory mounted inside (kept, said so), one mounted over as a whole (what shows there is the
+            // mounted directory, which has no marker: not ours, not touched).
+            string Leftover(string stamp, params string[] inside)
+            {
+                string l = Directory.CreateDirectory(Path.Combine(backups, ".today.~btrfs-staging-" + stamp)).FullName;
+                foreach (string d in inside)
+                {
+                    Directory.CreateDirectory(Path.Combine(l, d));
+                }
+
+                Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", stamp, l);
+                return l;
+            }
+
+            string inner = Leftover("999999998-0badc0de", "d0", "d1");
+            string whole = Leftover("999999997-0badc0df");
+            var mounts = new List<string> { Path.Combine(inner, "d1"), whole };
+            try
+            {
+                foreach (string m in mounts)
+                {
+                    Shell.Run("mount", "--bind", victim, m);
+                }
+
+                string Tree() => Shell.Run("bash", "-c", "cd \"$1\" && find . -exec sha256sum {} + 2>/dev/null; find . | sort", "_", victim);
+                string listing = Tree();
+                string dest = Path.Combine(backups, "today");
+                PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", dest));
+                Assert.Empty(r.Errors);
+                Assert.Equal(listing, Tree());
+                string warning = Assert.Single(r.Warnings).Message;
+                Assert.Contains(Path.GetFileName(inner), warning, StringComparison.Ordinal);
+                Assert.Contains("something is mounted on it or inside it", warning, StringComparison.Ordinal);
+                Assert.Contains("./sub/also", listing, StringComparison.Ordinal);
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, "a.img")), FileFacts.Hash(Path.Combine(dest, "a.img")));
+                Assert.True(Directory.Exists(Path.Combine(inner, "d1")));
+            }
+            finally
+            {
+                foreach (string m in mounts)
+                {
+                    Shell.Try("umount", m);
+                }
+            }
         }
 
         [SkippableFact]

@@ -18,8 +18,9 @@ namespace Btrfs.Core
     /// free (no live process holds it, in any PID namespace), never by its name alone. Disposed unpublished
     /// (Ctrl+C, a terminating error, a name that appeared meanwhile), it removes what it built. Removal
     /// goes through descriptors only: every directory is opened relative to its parent with O_NOFOLLOW,
-    /// checked to be the inode listed and on the same device, and removed only while its name still leads
-    /// to that inode, so nothing swapped in by someone else is ever emptied or removed.
+    /// checked to be the inode listed, on the same device and reached through the same mount (never into a
+    /// mount point, a bind mount of the same filesystem included), and removed only while its name still
+    /// leads to that inode, so nothing swapped or mounted in by someone else is ever emptied or removed.
     /// </summary>
     internal sealed partial class StagingDirectory : IDisposable
     {
@@ -51,6 +52,9 @@ namespace Btrfs.Core
 
         /// <summary>The leftovers of killed runs that were removed when this one was created.</summary>
         internal IReadOnlyList<string> RemovedLeftovers { get; private set; } = Array.Empty<string>();
+
+        /// <summary>Leftovers proven this module's own that were not (wholly) removed: something is mounted on or inside them, or they changed while being emptied.</summary>
+        internal IReadOnlyList<string> KeptLeftovers { get; private set; } = Array.Empty<string>();
 
         /// <summary>
         /// Creates the hidden directory for <paramref name="finalName"/> in the open directory
@@ -176,10 +180,10 @@ namespace Btrfs.Core
                     if (level.Subdirectories.TryDequeue(out (string Name, FileStatus Status) next))
                     {
                         SafeFileDescriptor? sub = Names.TryOpenDirectory(level.Dir, next.Name, noFollow: true, out _);
-                        if (sub is null || FileStatus.Of(sub) is not FileStatus now || !now.SameInode(next.Status) || next.Status.DevMajor != rootStatus.DevMajor || next.Status.DevMinor != rootStatus.DevMinor)
+                        if (sub is null || FileStatus.Of(sub) is not FileStatus now || !now.SameInode(next.Status) || next.Status.DevMajor != rootStatus.DevMajor || next.Status.DevMinor != rootStatus.DevMinor || !SameMount(now, rootStatus))
                         {
                             sub?.Dispose();
-                            complete = false; // swapped meanwhile, or another filesystem mounted there: left alone
+                            complete = false; // swapped meanwhile, or something mounted there (a bind mount of the same filesystem too): left alone
                             continue;
                         }
 
@@ -207,6 +211,9 @@ namespace Btrfs.Core
             return complete;
         }
 
+        /// <summary>Whether two inodes are reached through the same mount (statx's mount id; a bind mount of the same filesystem has the same device but another mount).</summary>
+        private static bool SameMount(FileStatus a, FileStatus b) => a.MountId == 0 || b.MountId == 0 || a.MountId == b.MountId;
+
         /// <summary>
         /// Removes the hidden trees that runs of this module left in the parent directory when they were
         /// killed, and only those: a name of the pattern, a directory of the same owner and device as the
@@ -215,6 +222,8 @@ namespace Btrfs.Core
         private List<string> RemoveLeftovers()
         {
             var removed = new List<string>();
+            var kept = new List<string>();
+            KeptLeftovers = kept;
             foreach (string n in DirectoryListing.Names(parent))
             {
                 Match m = LeftoverName().Match(n);
@@ -237,10 +246,15 @@ namespace Btrfs.Core
                     continue; // not proven ours, or its run still lives (it holds the lock)
                 }
 
-                // Through the descriptor just examined; the name removed only while it still leads there.
-                if (RemoveContents(fd, st) && FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st) && Names.TryRemoveDirectory(parent, n))
+                // Through the descriptor just examined; the name removed only while it still leads there. Never
+                // into a mount: something mounted on the leftover, or inside it, keeps it (said so).
+                if (SameMount(st, status) && RemoveContents(fd, st) && FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st) && Names.TryRemoveDirectory(parent, n))
                 {
                     removed.Add(n);
+                }
+                else
+                {
+                    kept.Add(n);
                 }
             }
 

@@ -385,6 +385,11 @@ namespace Btrfs.Core
                 Notices.Add($"Removed '{parentPath.TrimEnd('/')}/{leftover}': the hidden, unfinished copy of a run that was killed (its marker proved it this module's own).");
             }
 
+            foreach (string leftover in staging.KeptLeftovers)
+            {
+                Notices.Add($"Left '{parentPath.TrimEnd('/')}/{leftover}' (the hidden, unfinished copy of a run that was killed) where it is, or part of it: something is mounted on it or inside it (nothing is removed through a mount), or it changed while it was being removed. Unmount what is mounted there (findmnt -R) and remove it yourself.");
+            }
+
             session.Staging(destinationRoot);
             session.CreatedDirectory(item.Target);
             SafeFileDescriptor fd = DirectoryHandle.Duplicate(staging.Handle, item.Target);
