@@ -487,6 +487,52 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableTheory]
+        [InlineData(false)]
+        [InlineData(true)]
+        public void ASourceDirectoryWhoseNamesChangeDuringTheCopyIsSaidToHaveChanged(bool merge)
+        {
+            // Before: a name renamed in the source while the tree was copied could be missing from the copy
+            // (btrfs's readdir does not show a name renamed after the listing began) with no warning and
+            // Errors 0. Now a directory whose names changed while it was copied (its mtime moved) is named in a
+            // warning; one that did not change gets none.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "changing");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            string quiet = Directory.CreateDirectory(Path.Combine(src, "quiet")).FullName;
+            string busy = Directory.CreateDirectory(Path.Combine(src, "busy")).FullName;
+            for (int i = 0; i < 200; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(busy, $"f{i:D3}"), FileBuilder.RandomBytes(4096, i));
+                FileBuilder.WriteNew(Path.Combine(quiet, $"q{i:D3}"), FileBuilder.RandomBytes(4096, 1000 + i));
+            }
+
+            string dest = Path.Combine(dir, "copy");
+            if (merge)
+            {
+                Directory.CreateDirectory(dest);
+            }
+
+            bool renamed = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse",
+                (_, p) =>
+                {
+                    // The file bar counts files; busy/ is the second half of the tree (created, so listed, after quiet/).
+                    if (!renamed && p.ParentActivityId >= 0 && p.PercentComplete is >= 60 and < 95)
+                    {
+                        renamed = true;
+                        File.Move(Path.Combine(busy, "f000"), Path.Combine(busy, "moved")); // copied already: no error says anything
+                    }
+                },
+                ("s", src),
+                ("d", dest));
+            Assert.True(renamed, "no progress record came while busy/ was copied");
+            Assert.Empty(r.Errors);
+            string warning = Assert.Single(r.Warnings).Message;
+            Assert.Contains($"'{busy}' changed while it was copied", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain(quiet, warning, StringComparison.Ordinal);
+        }
+
         [SkippableFact]
         public void PassThruStreamsEachFileAlreadyInPlaceAndAnExistingDestinationIsMergedIntoFileByFile()
         {

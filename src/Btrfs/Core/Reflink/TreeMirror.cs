@@ -473,6 +473,18 @@ namespace Btrfs.Core
                     Metadata.SetTimes(fd, st.AccessTime, st.ModifyTime, level.TargetPath, "Cannot set the times of");
                 }
 
+                // Names created, removed or renamed in the source directory while it was copied (its modification
+                // time moved): a listing made meanwhile may lack some (btrfs's readdir does not show a name renamed
+                // after it began) or show ones gone since; said, as tar says "file changed as we read it".
+                if (level.SourceStatus is FileStatus before
+                    && (FileStatus.OfPath(level.SourcePath, followLinks: false) is not FileStatus now || !now.SameInode(before) || now.ModifyTime != before.ModifyTime))
+                {
+                    return new MirrorItem(level.Entry, MirrorItemKind.Skipped, level.TargetPath, MirrorParent.Ready)
+                    {
+                        Message = $"'{level.SourcePath}' changed while it was copied (names were created, removed or renamed in it meanwhile): '{level.TargetPath}' may lack some of them or hold some that are gone. Run the copy again when the source is quiet (into the existing tree, what is missing is added), or copy from a read-only snapshot.",
+                    };
+                }
+
                 return null;
             }
             catch (FileOperationException ex)
