@@ -54,6 +54,7 @@ namespace Btrfs.Commands
             internal const string DatabaseCorrupt = "DatabaseCorrupt";
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
             internal const string UnsafeDirectory = "UnsafeDirectory";
+            internal const string DestinationNotADirectory = "DestinationNotADirectory";
             internal const string DatabaseNewerVersion = "DatabaseNewerVersion";
         }
 

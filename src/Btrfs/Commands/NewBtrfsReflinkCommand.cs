@@ -15,6 +15,8 @@ namespace Btrfs.Commands
         private ProgressBars? bars;
         private ReflinkTreeTally? tree;
         private readonly ReflinkSession session = new();
+        private bool? destinationWasDirectory;
+        private int sources;
 
         /// <summary>The new file, or an existing directory to copy into.</summary>
         [Parameter(Mandatory = true, Position = 1)]
@@ -107,6 +109,19 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
+            // Several sources go into an existing directory only, as with cp ("target is not a directory"): the
+            // first would take the name, and the others would be copied inside it (a tree) or onto it (a file).
+            destinationWasDirectory ??= Directory.Exists(DestinationPath);
+            if (sources++ > 0 && destinationWasDirectory == false)
+            {
+                WriteError(new ErrorRecord(
+                    new PSArgumentException($"Cannot copy '{path}' to '{DestinationPath}': several sources were given, and '{DestinationPath}' was not an existing directory when the command began (the first source was copied to that name). Several sources are copied only into an existing directory, as with cp: create it first (New-Item -ItemType Directory), then copy them into it. Nothing was copied for '{path}'."),
+                    ErrorRecords.Ids.DestinationNotADirectory,
+                    ErrorCategory.InvalidArgument,
+                    path));
+                return;
+            }
+
             bool isDirectory = FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true };
             if (!isDirectory)
             {

@@ -534,6 +534,38 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void SeveralSourcesGoOnlyIntoAnExistingDirectoryAsWithCp()
+        {
+            // Before: with a destination that did not exist, the first source took its name and the others were
+            // copied inside it (trees) or refused as existing (files): several sources merged into one tree.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "several");
+            string a = Directory.CreateDirectory(Path.Combine(dir, "a")).FullName, b = Directory.CreateDirectory(Path.Combine(dir, "-b")).FullName;
+            FileBuilder.WriteNew(Path.Combine(a, "fa"), FileBuilder.RandomBytes(8192, 1));
+            FileBuilder.WriteNew(Path.Combine(b, "fb"), FileBuilder.RandomBytes(8192, 2));
+            string f1 = Path.Combine(dir, "f1"), f2 = Path.Combine(dir, "f2");
+            FileBuilder.WriteNew(f1, FileBuilder.RandomBytes(8192, 3));
+            FileBuilder.WriteNew(f2, FileBuilder.RandomBytes(8192, 4));
+
+            string trees = Path.Combine(dir, "trees");
+            PwshResult t = Clone("New-BtrfsReflink -LiteralPath $a, $b -Destination $d -Recurse", ("a", a), ("b", b), ("d", trees));
+            var error = Assert.Single(t.Errors);
+            Assert.StartsWith("DestinationNotADirectory,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(b, error.TargetObject);
+            Assert.Equal(new[] { "fa" }, FileFacts.Listing(trees));
+
+            string file = Path.Combine(dir, "file");
+            PwshResult f = Clone("Get-Item -LiteralPath $x, $y | New-BtrfsReflink -Destination $d", ("x", f1), ("y", f2), ("d", file));
+            Assert.StartsWith("DestinationNotADirectory,", Assert.Single(f.Errors).FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(FileFacts.Hash(f1), FileFacts.Hash(file));
+
+            // Into an existing directory, each goes in under its own name.
+            string into = Directory.CreateDirectory(Path.Combine(dir, "into")).FullName;
+            PwshResult ok = Clone("New-BtrfsReflink -LiteralPath $a, $b, $x -Destination $d -Recurse", ("a", a), ("b", b), ("x", f1), ("d", into));
+            Assert.Empty(ok.Errors);
+            Assert.Equal(new[] { "-b", "a", "f1" }, FileFacts.Listing(into));
+        }
+
+        [SkippableFact]
         public void PassThruStreamsEachFileAlreadyInPlaceAndAnExistingDestinationIsMergedIntoFileByFile()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "passthru");
