@@ -227,12 +227,12 @@ namespace Btrfs.Commands
 
         private void MeasureTree(string root, ulong fs, bool again)
         {
-            if (schedule!.Summary.MeasuringStopped)
+            int pass = schedule!.PassOf(fs, root); // known for the summary, also for a tree not measured in this run
+            if (schedule.Summary.MeasuringStopped)
             {
                 return;
             }
 
-            int pass = schedule.PassOf(fs, root);
             int errorsBefore = TreeErrors;
             try
             {

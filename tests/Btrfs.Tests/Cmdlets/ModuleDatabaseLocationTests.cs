@@ -20,6 +20,7 @@ namespace Btrfs.Tests
         [InlineData("0775")] // group-writable
         [InlineData("owner")] // another user's (they may rename and replace anything in it)
         [InlineData("link")] // a private directory's link to a shared one: judged where it leads
+        [InlineData("ancestor")] // a private directory inside one others may write to that is not sticky (they may rename it away)
         public void AStateOrHashFileWhereAnotherUserCanChangeTheDirectoryIsRefusedBeforeAnythingIsCreated(string how)
         {
             string files = fs.NewDirectory(TestFs.Btrfs, "dbloc-files");
@@ -40,6 +41,11 @@ namespace Btrfs.Tests
                     File.CreateSymbolicLink(Path.Combine(dir, "state"), shared);
                     dir = Path.Combine(dir, "state");
                     break;
+                case "ancestor":
+                    Shell.Run("chmod", "0777", shared);
+                    dir = Directory.CreateDirectory(Path.Combine(shared, "mine")).FullName;
+                    Shell.Run("chmod", "0700", dir);
+                    break;
                 default:
                     Shell.Run("chmod", how, shared);
                     break;
@@ -57,7 +63,7 @@ namespace Btrfs.Tests
                 Assert.Empty(r.Output);
             }
 
-            Assert.Empty(Directory.EnumerateFileSystemEntries(shared));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(how == "ancestor" ? dir : shared));
             Assert.Equal(layout, string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}")));
         }
 

@@ -778,21 +778,23 @@ namespace Btrfs.Tests
             // night, and the files behind it were never reached. Now each run records its rate per filesystem in
             // the state file, and the next one judges by it from its start.
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-rate");
-            FileBuilder.Fragmented(Path.Combine(dir, "first.img"), 1 << 20, 60, seed: 90);
+            FileBuilder.Fragmented(Path.Combine(dir, "first.img"), 32 << 20, 600, seed: 90); // 32 MiB: a sample of the rate, however fast
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-rate-state"), "s.db");
             PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(first.Errors);
             DefragRunSummary s1 = Summary(first);
             Assert.Equal(1, s1.FilesDefragmented);
             string[] row = Shell.Run("sqlite3", state, "SELECT bytes, seconds FROM rates").Trim().Split('|');
+            log.WriteLine($"first run: {s1.BytesRewritten} bytes rewritten; recorded {string.Join(" bytes in ", row)} s");
             Assert.Equal(s1.BytesRewritten, long.Parse(row[0], CultureInfo.InvariantCulture));
             Assert.InRange(double.Parse(row[1], CultureInfo.InvariantCulture), 1e-6, s1.Duration.TotalSeconds);
 
-            // As an earlier run saw it, this filesystem rewrites 1 MiB/s: the big file (16 MiB, the worst) needs
-            // about 16 s, more than the whole 8 s budget, and is left at once, said so; the small one is done.
+            // As an earlier run saw it, this filesystem rewrites 1 MiB/s: the big file (32 MiB, the worst) needs
+            // about 32 s, more than the whole 8 s budget, and is left at once, said so; the small one is done (in
+            // well under a quarter second: no sample, so the recorded rate stays).
             Shell.Run("sqlite3", state, "UPDATE rates SET bytes = 1048576, seconds = 1.0");
             string big = Path.Combine(dir, "big.img"), small = Path.Combine(dir, "small.img");
-            FileBuilder.Fragmented(big, 16 << 20, 400, seed: 91);
+            FileBuilder.Fragmented(big, 32 << 20, 800, seed: 91);
             FileBuilder.Fragmented(small, 1 << 20, 10, seed: 92);
             Shell.Run("sync");
             string bigLayout = Layout(big), bigHash = FileFacts.Hash(big), smallHash = FileFacts.Hash(small);
@@ -807,6 +809,7 @@ namespace Btrfs.Tests
             Assert.Equal(small, Assert.Single(Results(second)).Path);
             Assert.Equal(bigLayout, Layout(big));
             Assert.Equal((bigHash, smallHash), (FileFacts.Hash(big), FileFacts.Hash(small)));
+            Assert.Equal("1048576|1.0", Shell.Run("sqlite3", state, "SELECT bytes, seconds FROM rates").Trim());
 
             // A state file of an earlier version (no rates table) is used as it is, and gets the table.
             Shell.Run("sqlite3", state, "DROP TABLE rates");

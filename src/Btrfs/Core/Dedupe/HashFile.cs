@@ -89,11 +89,11 @@ namespace Btrfs.Core
         /// </summary>
         internal static HashFile Open(string path)
         {
-            SqliteConnection connection = ModuleDatabase.Open(path, Kind);
+            SqliteConnection connection = ModuleDatabase.Open(path, Kind, out string opened);
             try
             {
                 var file = new HashFile(path, connection);
-                foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+                foreach (string own in new[] { opened, opened + "-wal", opened + "-shm", opened + "-journal" })
                 {
                     if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
                     {

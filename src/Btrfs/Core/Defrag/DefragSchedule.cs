@@ -65,6 +65,11 @@ namespace Btrfs.Core
         private readonly List<DefragCandidate> leftForNextRun = new();
         private readonly Dictionary<ulong, (long Bytes, TimeSpan Time)> observed = new();
         private readonly Dictionary<ulong, double?> recordedRates = new();
+
+        /// <summary>A file's rewrite is a sample of the rate when it took this long, or was at least <see cref="MinimumSampleBytes"/>.</summary>
+        private static readonly TimeSpan MinimumSampleTime = TimeSpan.FromSeconds(0.25);
+
+        private const long MinimumSampleBytes = 32L << 20;
         private long throttled;
         private int handedOut;
 
@@ -360,7 +365,7 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The rewrite rate a candidate is judged by, and where it comes from: the throttle's; else the one
-        /// this run saw on its filesystem (after 0.2 s of rewriting there); else the one the state file
+        /// this run saw on its filesystem (files of at least 32 MiB or a quarter second); else the one the state file
         /// recorded for that filesystem from an earlier run (so that a run knows from its start that a file
         /// does not fit, rather than spend its budget on it and stop in it, night after night); null before any.
         /// </summary>
@@ -371,7 +376,7 @@ namespace Btrfs.Core
                 return (limit, "-MaxBytesPerSecond");
             }
 
-            if (observed.TryGetValue(c.FileSystemId, out (long Bytes, TimeSpan Time) seen) && seen.Time.TotalSeconds > 0.2 && seen.Bytes > 0)
+            if (observed.TryGetValue(c.FileSystemId, out (long Bytes, TimeSpan Time) seen) && seen.Time > TimeSpan.Zero && seen.Bytes > 0)
             {
                 return (seen.Bytes / seen.Time.TotalSeconds, "the rate seen on its filesystem in this run");
             }
@@ -391,6 +396,14 @@ namespace Btrfs.Core
         /// </summary>
         internal void Rewrote(ulong fs, long bytes, TimeSpan time)
         {
+            // A file rewritten in under a quarter second, unless large, says more about what every file costs
+            // (opening, measuring, fsync) than about the rate: not a sample (a night of small files would
+            // otherwise record a rate at which a large file never seems to fit, and it would never be tried).
+            if (bytes <= 0 || (time < MinimumSampleTime && bytes < MinimumSampleBytes))
+            {
+                return;
+            }
+
             (long Bytes, TimeSpan Time) seen = observed.TryGetValue(fs, out var before) ? before : default;
             seen = (seen.Bytes + Math.Max(0, bytes), seen.Time + time);
             observed[fs] = seen;

@@ -60,11 +60,11 @@ namespace Btrfs.Core
         /// </summary>
         internal static DefragState Open(string path)
         {
-            SqliteConnection connection = ModuleDatabase.Open(path, Kind);
+            SqliteConnection connection = ModuleDatabase.Open(path, Kind, out string opened);
             OpenFile? holder = null;
             try
             {
-                holder = OpenFile.Open(path, OpenOptions.NoFollow);
+                holder = OpenFile.Open(opened, OpenOptions.NoFollow);
                 if (!Locks.TryLockExclusive(holder.Handle))
                 {
                     throw new FileOperationException(FileErrorKind.InUse, 0, "flock", path, $"The state file '{path}' is in use by another Invoke-BtrfsDefrag run. Wait for it to finish, or give another -StatePath.");
@@ -72,7 +72,7 @@ namespace Btrfs.Core
 
                 var state = new DefragState(path, connection, holder);
                 state.CreateRates();
-                foreach (string own in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+                foreach (string own in new[] { opened, opened + "-wal", opened + "-shm", opened + "-journal" })
                 {
                     if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
                     {
@@ -131,8 +131,7 @@ namespace Btrfs.Core
         });
 
         /// <summary>
-        /// The rewrite rate recorded for <paramref name="fs"/> (bytes per second; null when none, or one
-        /// measured over under 0.2 s). The table is added to a file of an earlier version, which still reads
+        /// The rewrite rate recorded for <paramref name="fs"/> (bytes per second; null when none). The table is added to a file of an earlier version, which still reads
         /// it; where it cannot be (a full disk), there are no recorded rates.
         /// </summary>
         internal double? RateOf(ulong fs)
@@ -148,7 +147,7 @@ namespace Btrfs.Core
                 {
                     using SqliteCommand c = Command("SELECT bytes, seconds FROM rates WHERE fs = $fs", ("$fs", (long)fs));
                     using SqliteDataReader r = c.ExecuteReader();
-                    return r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) >= 0.2 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : (double?)null;
+                    return r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) > 0 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : (double?)null;
                 });
             }
             catch (Exception ex) when (ex is FileOperationException or InvalidCastException or FormatException)

@@ -45,18 +45,27 @@ namespace Btrfs.Core
         /// reads; its companions (-journal, -wal, -shm) must be absent or regular files of the same owner;
         /// afterwards the path must still name the inode examined.
         /// </summary>
-        internal static SqliteConnection Open(string path, ModuleDatabaseKind kind)
+        internal static SqliteConnection Open(string path, ModuleDatabaseKind kind) => Open(path, kind, out _);
+
+        /// <summary>As <see cref="Open(string, ModuleDatabaseKind)"/>; <paramref name="opened"/> is the canonical path SQLite opened (the one to use for anything else done to the file by name).</summary>
+        internal static SqliteConnection Open(string path, ModuleDatabaseKind kind, out string opened)
         {
             SqliteLibrary.Initialize(); // first: a library that cannot load must not leave a file behind
             string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
 
             // SQLite opens the file and its companions by name: the name must lead where it led when it was
             // checked, so no other user may be able to change the directories on the way (see SafeDirectory).
-            dir = SafeDirectory(dir, path, kind);
+            (dir, FileStatus checkedDir) = SafeDirectory(dir, path, kind);
             string source = dir == "/" ? "/" + name : dir + "/" + name;
+            opened = source;
             FileStatus examined;
             using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory."))
             {
+                if (FileStatus.Of(parent) is not FileStatus parentNow || !parentNow.SameInode(checkedDir))
+                {
+                    throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"The directory of the {kind.What} '{path}' was replaced while it was being checked: nothing was created or changed. Run again.");
+                }
+
                 if (name.Length == 0)
                 {
                     throw new FileOperationException(FileErrorKind.IsDirectory, Errno.EISDIR, "open", path, $"{kind.Parameter} '{path}' names a directory. Give the path of a {kind.What} (one is created when there is none).");
@@ -107,27 +116,41 @@ namespace Btrfs.Core
         /// one that others may write to is sticky (they cannot rename or remove what is not theirs in it); the
         /// directory itself no one else may write to at all, sticky or not (in /tmp another user could put a link
         /// under the name of the -wal or -shm file in the instant SQLite creates it, and a run as root would write
-        /// through it). Otherwise UnsafeDirectory, before anything is created. ACLs are not looked at. A path that
-        /// cannot be resolved is returned as it is: opening it says why.
+        /// through it). Otherwise UnsafeDirectory, before anything is created (an ACL letting another user write shows
+        /// in the group bits). A lookup that fails or finds a link on the way is refused, never passed over.
         /// </summary>
-        private static string SafeDirectory(string dir, string path, ModuleDatabaseKind kind)
+        private static (string Canonical, FileStatus Directory) SafeDirectory(string dir, string path, ModuleDatabaseKind kind)
         {
+            FileOperationException Unsafe(string at, string why) => new(
+                FileErrorKind.UnsafeDirectory,
+                0,
+                "open",
+                path,
+                $"The {kind.What} '{path}' would be in '{dir}', and '{at}' {why}: another user could put a link where SQLite opens the file or its -wal and -shm files, and have this run write through it. Nothing was created or changed. Give a {kind.Parameter} path in a directory only you can write to (for example one made with mkdir -m 700), on a path of directories owned by you or root.");
+
             if (Files.RealPath(dir) is not string canonical)
             {
-                return dir;
+                // Missing (or unreadable): said as the directory's opening says it, before anything is created.
+                using SafeFileDescriptor missing = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory.");
+                throw Unsafe(dir, "could not be resolved to a path without links");
             }
 
             uint me = Metadata.FileSystemUserId;
             string[] names = canonical.Split('/', StringSplitOptions.RemoveEmptyEntries);
             string at = "/";
+            FileStatus st = default;
             for (int i = -1; i < names.Length; i++)
             {
                 at = i < 0 ? "/" : at.TrimEnd('/') + "/" + names[i];
-                if (FileStatus.OfPath(at, followLinks: false) is not FileStatus st)
+
+                // Every lookup must succeed and find a directory: one that fails (renamed away meanwhile) or finds a
+                // link (swapped in since realpath) is refused, never passed over.
+                if (FileStatus.OfPath(at, followLinks: false) is not FileStatus found || !found.IsDirectory)
                 {
-                    return canonical;
+                    throw Unsafe(at, "changed while it was being checked (renamed, or replaced by a link)");
                 }
 
+                st = found;
                 bool last = i == names.Length - 1, othersWrite = (st.Permissions & Convert.ToUInt32("022", 8)) != 0, sticky = (st.Permissions & Convert.ToUInt32("1000", 8)) != 0;
                 string? why = st.Uid != 0 && st.Uid != me ? $"belongs to user {st.Uid}"
                     : othersWrite && last ? $"can be written by other users (mode {Convert.ToString(st.Permissions, 8)})"
@@ -135,16 +158,11 @@ namespace Btrfs.Core
                     : null;
                 if (why is not null)
                 {
-                    throw new FileOperationException(
-                        FileErrorKind.UnsafeDirectory,
-                        0,
-                        "open",
-                        path,
-                        $"The {kind.What} '{path}' would be in '{canonical}', and '{at}' {why}: another user could put a link where SQLite opens the file or its -wal and -shm files, and have this run write through it. Nothing was created or changed. Give a {kind.Parameter} path in a directory only you can write to (for example one made with mkdir -m 700), on a path of directories owned by you or root.");
+                    throw Unsafe(at, why);
                 }
             }
 
-            return canonical;
+            return (canonical, st);
         }
 
         /// <summary>

@@ -211,8 +211,8 @@ namespace Btrfs.Core
             return complete;
         }
 
-        /// <summary>Whether two inodes are reached through the same mount (statx's mount id; a bind mount of the same filesystem has the same device but another mount).</summary>
-        private static bool SameMount(FileStatus a, FileStatus b) => a.MountId == 0 || b.MountId == 0 || a.MountId == b.MountId;
+        /// <summary>Whether two inodes are reached through the same mount (statx's mount id; a bind mount of the same filesystem has the same device but another mount). Unknown (a kernel before 5.8): not the same, so nothing is removed.</summary>
+        private static bool SameMount(FileStatus a, FileStatus b) => a.MountId != 0 && a.MountId == b.MountId;
 
         /// <summary>
         /// Removes the hidden trees that runs of this module left in the parent directory when they were
