@@ -93,5 +93,30 @@ namespace Btrfs.Tests
             Assert.Empty(asNobody.Errors);
             Assert.Equal("65534", Shell.Run("stat", "-c", "%u", Path.Combine(nobodys, "hashes.db")).Trim());
         }
+
+        [SkippableFact]
+        public void WhatARunKilledWhileMakingTheFileLeftIsRemovedByTheNextOneThatMakesOneThereAndOnlyThat()
+        {
+            // Before: a run killed while it made a new hash or state file (about 10 ms) left its hidden, marked
+            // file (and SQLite's journal of it), and no later run removed them: only cmdlets that replace files
+            // looked for their own leftovers.
+            string files = fs.NewDirectory(TestFs.Btrfs, "dbleft-files");
+            FileBuilder.WriteNew(Path.Combine(files, "a.img"), FileBuilder.RandomBytes(65536, 99));
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dbleft");
+            Shell.Run("chmod", "0700", dir);
+            string ours = Path.Combine(dir, ".h.db.~btrfs-999999999-0badc0de");
+            string notOurs = Path.Combine(dir, ".h.db.~btrfs-999999998-0badc0de"); // the pattern, no marker
+            foreach (string f in new[] { ours, ours + "-journal", notOurs })
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(512, 1));
+            }
+
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", "999999999-0badc0de", ours);
+            PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", Path.Combine(dir, "h.db")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { ".h.db.~btrfs-999999998-0badc0de", "h.db" }, FileFacts.Listing(dir).Where(n => !n.StartsWith("h.db-", StringComparison.Ordinal)));
+            Assert.False(File.Exists(ours));
+            Assert.True(File.Exists(notOurs));
+        }
     }
 }

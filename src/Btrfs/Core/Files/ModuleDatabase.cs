@@ -174,6 +174,17 @@ namespace Btrfs.Core
         {
             using TemporaryFile temp = TemporaryFile.Create(parent, dir, name, forceNamed: true, mode: Convert.ToInt32("600", 8));
             string hidden = temp.CurrentName!;
+
+            // What a run killed here left (its hidden file, proven ours by the marker, and that file's SQLite
+            // journal, named after it): removed, as a replacing cmdlet removes its own leftovers.
+            foreach (string stale in temp.RemoveStale())
+            {
+                if (FileStatus.OfAt(parent, stale + "-journal") is { IsRegular: true, Links: 1 } journal && journal.Uid == FileStatus.Of(temp.Handle)?.Uid)
+                {
+                    _ = Names.TryRemove(parent, stale + "-journal");
+                }
+            }
+
             try
             {
                 using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = System.IO.Path.Combine(dir, hidden), Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
