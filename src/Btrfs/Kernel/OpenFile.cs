@@ -307,13 +307,19 @@ namespace Btrfs.Kernel
 
         internal static FileOperationException SymbolicLinkRefused(string path)
         {
-            string target = Libc.RealPath(path) is string real ? $" ('{real}')" : string.Empty;
+            // Where it leads is said, not recommended: a link someone else made may lead anywhere. A name that is
+            // no link a moment later was swapped while it was opened.
+            FileStatus? link = FileStatus.OfPath(path, followLinks: false);
+            string? real = Libc.RealPath(path);
+            string more = link is not { IsSymbolicLink: true } || real is null || real == path
+                ? " It is not one now: it was being renamed or replaced while it was opened. Nothing was done to it; run again when it is quiet."
+                : $" It leads to '{real}'{(link.Value.Uid != Metadata.FileSystemUserId ? $" (the link belongs to user {link.Value.Uid}: check where it leads before you use that path)" : string.Empty)}; if that is the file you mean, give its path instead.";
             return new FileOperationException(
                 FileErrorKind.IsSymbolicLink,
                 Libc.ELOOP,
                 "open",
                 path,
-                $"Cannot change '{path}': it is a symbolic link, and changes are never made through a link. Pass the path of its target{target} instead.");
+                $"Cannot use '{path}': it is a symbolic link, and links are never followed here.{more}");
         }
 
         /// <summary>Examines the path before opening it: FIFOs, devices, sockets (and unless allowed, directories) are refused unopened.</summary>

@@ -274,6 +274,11 @@ namespace Btrfs.Tests
             File.CreateSymbolicLink(link, dst);
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), "NewBtrfsReflinkCommand", link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, dst);
             Assert.Equal(before, FileFacts.Of(dst));
+
+            // Someone else's link: where it leads is said, with whose link it is, not recommended blindly.
+            Shell.Run("chown", "-h", "65534", link);
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), "NewBtrfsReflinkCommand", link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, "the link belongs to user 65534: check where it leads");
+            Assert.Equal(before, FileFacts.Of(dst));
         }
 
         [SkippableFact]

@@ -274,7 +274,7 @@ namespace Btrfs.Core
             int app = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(68)), version = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(60));
             if (app != kind.ApplicationId)
             {
-                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "open", path, $"'{path}' is a database, but not a {kind.What} of this module (application id {app}): it is left alone. Give another {kind.Parameter} path.");
+                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "open", path, $"'{path}' begins like a SQLite database but is not a {kind.What} of this module (application id {app}: another application's database, or a damaged file): it is left alone. Give another {kind.Parameter} path.");
             }
 
             if (version > kind.FormatVersion)
