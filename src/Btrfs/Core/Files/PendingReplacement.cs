@@ -24,8 +24,15 @@ namespace Btrfs.Core
     /// </summary>
     internal sealed class PendingReplacement : IDisposable
     {
-        /// <summary>How long an open that looked the name up just before the exchange gets to reach the old inode (and the lease).</summary>
+        /// <summary>
+        /// How long an open that looked the name up just before the exchange gets to reach the old inode (and the
+        /// lease), counted only while the grace is attended (steps at most 5 ms apart): time this process or its
+        /// thread was held up does not count, since on CPUs that busy an opener may have been held up as long.
+        /// </summary>
         internal static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(50);
+
+        /// <summary>At most this much of the time between two steps counts as attended (a longer gap: this process, or its thread, was held up).</summary>
+        private static readonly TimeSpan MostPerStep = TimeSpan.FromMilliseconds(5);
 
         private static readonly object Registry = new();
         private static readonly HashSet<PendingReplacement> Unsettled = new();
@@ -40,6 +47,8 @@ namespace Btrfs.Core
         private readonly string name;
         private readonly ExchangeHooks? hooks;
         private readonly Stopwatch clock = Stopwatch.StartNew();
+        private TimeSpan attended;
+        private TimeSpan lastStep;
         private readonly ManualResetEventSlim settled = new(false);
         private WriteLease? oldLease;
         private WriteLease? newLease;
@@ -194,6 +203,10 @@ namespace Btrfs.Core
                 return true;
             }
 
+            TimeSpan now = clock.Elapsed;
+            attended += now - lastStep < MostPerStep ? now - lastStep : MostPerStep;
+            lastStep = now;
+
             try
             {
                 if (!undone)
@@ -215,11 +228,11 @@ namespace Btrfs.Core
                         hooks?.AfterUndo?.Invoke(temp.CurrentName!);
                         failure = TemporaryFile.OpenedMeanwhile(path, what);
                         undone = true;
-                        clock.Restart();
+                        attended = TimeSpan.Zero;
                         return false;
                     }
 
-                    if (clock.Elapsed >= Grace)
+                    if (attended >= Grace)
                     {
                         // Done: the old inode leaves under the hidden name.
                         temp.Commit();
@@ -242,7 +255,7 @@ namespace Btrfs.Core
                     return Settle(temp.KeepOpenedCopy(path, what));
                 }
 
-                return clock.Elapsed >= Grace ? Settle(failure) : false;
+                return attended >= Grace ? Settle(failure) : false;
             }
             catch (Exception ex)
             {
