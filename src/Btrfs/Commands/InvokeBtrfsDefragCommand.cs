@@ -442,7 +442,7 @@ namespace Btrfs.Commands
                             run.Throttle(done, cts.Token);
                         },
                         cts.Token);
-                    done = 0;
+                    done = result.Skipped ? copied : 0; // a copy made and then not used (changed meanwhile) was written all the same: the throttle counts it
                 }
                 catch (OperationCanceledException)
                 {

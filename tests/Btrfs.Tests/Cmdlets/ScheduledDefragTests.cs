@@ -886,6 +886,37 @@ namespace Btrfs.Tests
             Assert.Equal("0", Shell.Run("sqlite3", xstate, "SELECT count(*) FROM files WHERE path LIKE '%db.img'").Trim());
         }
 
+        [SkippableFact]
+        public void ACopyMadeAndThenNotUsedCountsAgainstTheThrottle()
+        {
+            // Before: a file whose copy was refused (a writer changed it meanwhile) gave its copied bytes back to
+            // the throttle, so the next file went at full speed until the rate had caught up: 16 MiB copied for
+            // nothing and 16 MiB rewritten at 8 MiB/s took about 2 s instead of 4.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs-rmapbt", "320M");
+            string a = Path.Combine(x.MountPoint, "a.img"), b = Path.Combine(x.MountPoint, "b.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, a, b);
+            string first = string.Empty;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p -Recurse -Passes 1 -MaxBytesPerSecond 8MB -Confirm:$false",
+                (_, p) =>
+                {
+                    if (first.Length == 0 && (p.Activity == a || p.Activity == b) && p.PercentComplete is > 0 and < 100)
+                    {
+                        first = p.Activity;
+                        using var w = new FileStream(first, FileMode.Append, FileAccess.Write);
+                        w.Write(FileBuilder.RandomBytes(4096, 97));
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", x.MountPoint));
+            Assert.NotEqual(string.Empty, first);
+            Assert.Empty(r.Errors);
+            DefragRunSummary sum = Summary(r);
+            Assert.Equal((1, 1), (sum.FilesChanged, sum.FilesDefragmented));
+            log.WriteLine($"{sum.Duration.TotalSeconds:F2} s for 16 MiB copied for nothing and 16 MiB rewritten at 8 MiB/s");
+            Assert.True(sum.Duration.TotalSeconds >= 3.6, $"{sum.Duration.TotalSeconds:F2} s: the copy made for nothing was not counted");
+        }
+
         /// <summary>The thread id a pipeline runs on (for the throttle test's diagnosis).</summary>
         public static int PipelineThread() => gettid();
     }
