@@ -49,6 +49,7 @@ namespace Btrfs.Commands
             try
             {
                 long bytes = SwapfileCreator.Check(path, Size, options);
+                string activatePath = Activate.IsPresent ? SwapfileCreator.CheckActivation(path) : path;
                 if (bytes != Size)
                 {
                     WriteVerbose($"{Size} bytes rounded down to whole pages: {bytes}.");
@@ -71,7 +72,7 @@ namespace Btrfs.Commands
                 {
                     try
                     {
-                        SwapfileCreator.Activate(path, MyInvocation.BoundParameters.ContainsKey(nameof(Priority)) ? Priority : null);
+                        SwapfileCreator.Activate(activatePath, MyInvocation.BoundParameters.ContainsKey(nameof(Priority)) ? Priority : null);
                         status = SwapfileInspector.Inspect(path);
                     }
                     catch (FileOperationException ex)

@@ -155,6 +155,37 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ActivatingInADirectoryAnotherUserCanChangeIsRefusedBeforeAnythingIsMade()
+        {
+            // Before: root's New-BtrfsSwapfile -Activate in a directory of nobody's made the file, and swapon then
+            // opened the name again: nobody renamed a readable swapfile of theirs over it in between, and the
+            // system swapped to it (a hostile review did it on the first try). Without -Activate nothing opens it
+            // by name afterwards: that stays allowed.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "activate-theirs");
+            Shell.Run("chown", "65534:65534", dir);
+            string path = Path.Combine(dir, "swapfile");
+            try
+            {
+                foreach (string extra in new[] { "-Confirm:$false", "-WhatIf" })
+                {
+                    PwshResult r = Pwsh.Run($"New-BtrfsSwapfile $p 32MB -Activate {extra}", ("p", path));
+                    var error = Assert.Single(r.Errors);
+                    Assert.StartsWith("UnsafeDirectory,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+                    Assert.Contains("belongs to user 65534", error.Exception.Message, StringComparison.Ordinal);
+                    Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+                    Assert.DoesNotContain(File.ReadLines("/proc/swaps"), l => l.StartsWith(path, StringComparison.Ordinal));
+                }
+
+                Assert.Empty(Pwsh.Run("New-BtrfsSwapfile $p 32MB -Confirm:$false", ("p", path)).Errors);
+                Assert.True(File.Exists(path));
+            }
+            finally
+            {
+                Shell.Try("swapoff", path);
+            }
+        }
+
+        [SkippableFact]
         public void AMkswapMadeFileFromTheManPageIsValidToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");

@@ -55,7 +55,13 @@ namespace Btrfs.Core
 
             // SQLite opens the file and its companions by name: the name must lead where it led when it was
             // checked, so no other user may be able to change the directories on the way (see SafeDirectory).
-            (dir, FileStatus checkedDir) = SafeDirectory(dir, path, kind);
+            (dir, FileStatus checkedDir) = PrivateDirectory.Check(
+                dir,
+                $"The {kind.What} '{path}'",
+                "where SQLite opens the file or its -wal and -shm files, and have this run write through it",
+                $"Give a {kind.Parameter} path in a directory only you can write to (for example one made with mkdir -m 700), on a path of directories owned by you or root.",
+                path,
+                $"Give {kind.Parameter} a path in an existing directory.");
             string source = dir == "/" ? "/" + name : dir + "/" + name;
             opened = source;
             FileStatus examined;
@@ -108,61 +114,6 @@ namespace Btrfs.Core
                 connection.Dispose();
                 throw;
             }
-        }
-
-        /// <summary>
-        /// The canonical path of <paramref name="dir"/> (realpath), after checking that no user but the caller
-        /// and root can change what it leads to: every directory on the way is owned by root or the caller, and
-        /// one that others may write to is sticky (they cannot rename or remove what is not theirs in it); the
-        /// directory itself no one else may write to at all, sticky or not (in /tmp another user could put a link
-        /// under the name of the -wal or -shm file in the instant SQLite creates it, and a run as root would write
-        /// through it). Otherwise UnsafeDirectory, before anything is created (an ACL letting another user write shows
-        /// in the group bits). A lookup that fails or finds a link on the way is refused, never passed over.
-        /// </summary>
-        private static (string Canonical, FileStatus Directory) SafeDirectory(string dir, string path, ModuleDatabaseKind kind)
-        {
-            FileOperationException Unsafe(string at, string why) => new(
-                FileErrorKind.UnsafeDirectory,
-                0,
-                "open",
-                path,
-                $"The {kind.What} '{path}' would be in '{dir}', and '{at}' {why}: another user could put a link where SQLite opens the file or its -wal and -shm files, and have this run write through it. Nothing was created or changed. Give a {kind.Parameter} path in a directory only you can write to (for example one made with mkdir -m 700), on a path of directories owned by you or root.");
-
-            if (Files.RealPath(dir) is not string canonical)
-            {
-                // Missing (or unreadable): said as the directory's opening says it, before anything is created.
-                using SafeFileDescriptor missing = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory.");
-                throw Unsafe(dir, "could not be resolved to a path without links");
-            }
-
-            uint me = Metadata.FileSystemUserId;
-            string[] names = canonical.Split('/', StringSplitOptions.RemoveEmptyEntries);
-            string at = "/";
-            FileStatus st = default;
-            for (int i = -1; i < names.Length; i++)
-            {
-                at = i < 0 ? "/" : at.TrimEnd('/') + "/" + names[i];
-
-                // Every lookup must succeed and find a directory: one that fails (renamed away meanwhile) or finds a
-                // link (swapped in since realpath) is refused, never passed over.
-                if (FileStatus.OfPath(at, followLinks: false) is not FileStatus found || !found.IsDirectory)
-                {
-                    throw Unsafe(at, "changed while it was being checked (renamed, or replaced by a link)");
-                }
-
-                st = found;
-                bool last = i == names.Length - 1, othersWrite = (st.Permissions & Convert.ToUInt32("022", 8)) != 0, sticky = (st.Permissions & Convert.ToUInt32("1000", 8)) != 0;
-                string? why = st.Uid != 0 && st.Uid != me ? $"belongs to user {st.Uid}"
-                    : othersWrite && last ? $"can be written by other users (mode {Convert.ToString(st.Permissions, 8)})"
-                    : othersWrite && !sticky ? $"can be written by other users and is not sticky (mode {Convert.ToString(st.Permissions, 8)})"
-                    : null;
-                if (why is not null)
-                {
-                    throw Unsafe(at, why);
-                }
-            }
-
-            return (canonical, st);
         }
 
         /// <summary>

@@ -165,6 +165,24 @@ namespace Btrfs.Core
             return SwapfileInspector.Inspect(full);
         }
 
+        /// <summary>
+        /// The path to give swapon(2) for a swapfile to be made at <paramref name="path"/> and activated: swapon
+        /// opens it by name after the module made it, so its directory must be one no other user can change
+        /// (<see cref="PrivateDirectory"/>; UnsafeDirectory otherwise, before anything is made). The canonical path.
+        /// </summary>
+        internal static string CheckActivation(string path)
+        {
+            string dir = System.IO.Path.GetDirectoryName(path) is { Length: > 0 } d ? d : "/", name = System.IO.Path.GetFileName(path);
+            (string canonical, _) = PrivateDirectory.Check(
+                dir,
+                $"The swapfile '{path}'",
+                "under its name between its making and swapon (which opens it by name), and have memory swapped to a file of theirs",
+                "Make a swapfile to activate in a directory only you (or root) can write to, on a path of directories owned by you or root; or make it without -Activate, check it, and activate it yourself.",
+                path,
+                "Give a path in an existing directory.");
+            return canonical == "/" ? "/" + name : canonical + "/" + name;
+        }
+
         /// <summary>swapon(2), with a priority when given. Throws <see cref="FileOperationException"/> with the kernel's reason.</summary>
         public static void Activate(string path, int? priority)
         {
