@@ -311,9 +311,12 @@ namespace Btrfs.Kernel
             // no link a moment later was swapped while it was opened.
             FileStatus? link = FileStatus.OfPath(path, followLinks: false);
             string? real = Libc.RealPath(path);
-            string more = link is not { IsSymbolicLink: true } || real is null || real == path
+            string whose = link is { IsSymbolicLink: true } l && l.Uid != Metadata.FileSystemUserId ? $" (the link belongs to user {l.Uid}: check where it leads before you use that path)" : string.Empty;
+            string more = link is not { IsSymbolicLink: true }
                 ? " It is not one now: it was being renamed or replaced while it was opened. Nothing was done to it; run again when it is quiet."
-                : $" It leads to '{real}'{(link.Value.Uid != Metadata.FileSystemUserId ? $" (the link belongs to user {link.Value.Uid}: check where it leads before you use that path)" : string.Empty)}; if that is the file you mean, give its path instead.";
+                : real is null
+                    ? $" It leads nowhere that exists{whose}."
+                    : $" It leads to '{real}'{whose}; if that is the file you mean, give its path instead.";
             return new FileOperationException(
                 FileErrorKind.IsSymbolicLink,
                 Libc.ELOOP,

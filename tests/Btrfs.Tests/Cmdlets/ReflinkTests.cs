@@ -279,6 +279,12 @@ namespace Btrfs.Tests
             Shell.Run("chown", "-h", "65534", link);
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", link)), "NewBtrfsReflinkCommand", link, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, "the link belongs to user 65534: check where it leads");
             Assert.Equal(before, FileFacts.Of(dst));
+
+            // A link to nothing is still a link (not "being replaced"), and the message says it leads nowhere.
+            string dangling = Path.Combine(dir, "dangling.img");
+            File.CreateSymbolicLink(dangling, Path.Combine(dir, "gone.img"));
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Force", ("s", src), ("d", dangling)), "NewBtrfsReflinkCommand", dangling, "PathIsSymbolicLink", ErrorCategory.InvalidArgument, "It leads nowhere that exists.");
+            Assert.False(File.Exists(Path.Combine(dir, "gone.img")));
         }
 
         [SkippableFact]

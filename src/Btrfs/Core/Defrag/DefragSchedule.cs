@@ -405,9 +405,9 @@ namespace Btrfs.Core
             }
 
             (long Bytes, TimeSpan Time) seen = observed.TryGetValue(fs, out var before) ? before : default;
-            seen = (seen.Bytes + Math.Max(0, bytes), seen.Time + time);
+            seen = (seen.Bytes + bytes, seen.Time + time);
             observed[fs] = seen;
-            if (schedule.MaxBytesPerSecond is null && seen.Bytes > 0 && state is not null && RecordingStopped is null)
+            if (schedule.MaxBytesPerSecond is null && state is not null && RecordingStopped is null)
             {
                 state.RecordRate(fs, seen.Bytes, seen.Time.TotalSeconds);
             }

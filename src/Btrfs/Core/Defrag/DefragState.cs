@@ -8,7 +8,7 @@ namespace Btrfs.Core
 
     /// <summary>
     /// Invoke-BtrfsDefrag's state file (-StatePath): where a scheduled run over a tree stopped, so that
-    /// the next one resumes. A SQLite database (<see cref="ModuleDatabase"/>) with two tables:
+    /// the next one resumes. A SQLite database (<see cref="ModuleDatabase"/>) with three tables:
     /// <c>trees</c> (one row per filesystem and tree root: the pass it is in, passes completed) and
     /// <c>files</c> (one row per file done in a pass: filesystem, inode, the pass, its size, modification
     /// and change times after the work, what was done), and <c>rates</c> (per filesystem, the bytes the
@@ -131,8 +131,9 @@ namespace Btrfs.Core
         });
 
         /// <summary>
-        /// The rewrite rate recorded for <paramref name="fs"/> (bytes per second; null when none). The table is added to a file of an earlier version, which still reads
-        /// it; where it cannot be (a full disk), there are no recorded rates.
+        /// The rewrite rate recorded for <paramref name="fs"/> (bytes per second; null when none). The table is
+        /// added to a file of an earlier version, which still reads it; where it cannot be (a full disk), or was
+        /// changed by someone, there are no recorded rates.
         /// </summary>
         internal double? RateOf(ulong fs)
         {

@@ -54,7 +54,7 @@ namespace Btrfs.Core
             string dir = System.IO.Path.GetDirectoryName(path) ?? "/", name = System.IO.Path.GetFileName(path);
 
             // SQLite opens the file and its companions by name: the name must lead where it led when it was
-            // checked, so no other user may be able to change the directories on the way (see SafeDirectory).
+            // checked, so no other user may be able to change the directories on the way (PrivateDirectory).
             (dir, FileStatus checkedDir) = PrivateDirectory.Check(
                 dir,
                 $"The {kind.What} '{path}'",

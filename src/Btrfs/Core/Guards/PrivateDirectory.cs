@@ -15,9 +15,10 @@ namespace Btrfs.Core
         /// and root can change what it leads to: every directory on the way is owned by root or the caller, and
         /// one that others may write to is sticky (they cannot rename or remove what is not theirs in it); the
         /// directory itself no one else may write to at all, sticky or not (in /tmp another user could put a link
-        /// or a file of theirs under a name the module or a library or the kernel opens by name afterwards: SQLite's
-        /// -wal and -shm files, a swapfile that swapon opens). Otherwise UnsafeDirectory, before anything is created (an ACL letting another user write shows
-        /// in the group bits). A lookup that fails or finds a link on the way is refused, never passed over.
+        /// or a file of theirs under a name that SQLite or the kernel opens by name afterwards: the -wal and -shm
+        /// files, a swapfile given to swapon). Otherwise UnsafeDirectory, before anything is created (an ACL that
+        /// lets another user write shows in the group bits). A lookup that fails or finds a link on the way is
+        /// refused, never passed over.
         /// </summary>
         internal static (string Canonical, FileStatus Directory) Check(string dir, string subject, string danger, string advice, string path, string missingAdvice)
         {
