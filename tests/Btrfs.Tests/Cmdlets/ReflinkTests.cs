@@ -545,6 +545,46 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASourceDirectoryIsLookedAtAgainByItsDescriptorNotByItsName()
+        {
+            // Before: leaving a directory, the copy looked at its path again (lstat): a directory renamed away and
+            // replaced by another of its name mid-copy was reported as changed, though the one that was read and
+            // copied had not (the walk never re-resolves a path it classified). Now the directory that was read
+            // is looked at through its open descriptor: only its parent, whose names did change, is named.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swapped");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            string quiet = Directory.CreateDirectory(Path.Combine(src, "quiet")).FullName;
+            string busy = Directory.CreateDirectory(Path.Combine(src, "busy")).FullName;
+            for (int i = 0; i < 200; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(quiet, $"q{i:D3}"), FileBuilder.RandomBytes(4096, 1000 + i));
+                FileBuilder.WriteNew(Path.Combine(busy, $"f{i:D3}"), FileBuilder.RandomBytes(4096, i));
+            }
+
+            string[] before = FileFacts.Listing(busy);
+            bool swapped = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse",
+                (_, p) =>
+                {
+                    if (!swapped && p.ParentActivityId >= 0 && p.PercentComplete is >= 60 and < 95)
+                    {
+                        swapped = true;
+                        Directory.Move(busy, busy + "-away");
+                        Directory.CreateDirectory(busy);
+                    }
+                },
+                ("s", src),
+                ("d", Path.Combine(dir, "copy")));
+            Assert.True(swapped, "no progress record came while busy/ was copied");
+            Assert.Empty(r.Errors);
+            string warning = Assert.Single(r.Warnings).Message;
+            Assert.Contains($"'{src}' changed while it was copied", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain(busy, warning, StringComparison.Ordinal);
+            Assert.Equal(before.Length, Directory.GetFiles(Path.Combine(dir, "copy", "busy")).Length);
+        }
+
+        [SkippableFact]
         public void SeveralSourcesGoOnlyIntoAnExistingDirectoryAsWithCp()
         {
             // Before: with a destination that did not exist, the first source took its name and the others were

@@ -76,6 +76,9 @@ namespace Btrfs.Core
 
         /// <summary>The source directory's status when it was mirrored (for -Preserve).</summary>
         internal FileStatus? SourceStatus { get; set; }
+
+        /// <summary>The source directory, open (a duplicate of the walker's descriptor, which closes when the walk moves on): looked at again when the walk leaves it.</summary>
+        internal SafeFileDescriptor? SourceHandle { get; set; }
     }
 
     /// <summary>
@@ -172,6 +175,7 @@ namespace Btrfs.Core
         /// </summary>
         internal IEnumerable<MirrorItem> Items()
         {
+            MirrorItem? pending = null; // yielded, not yet on the stack (the pipeline may stop meanwhile)
             try
             {
                 foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)), WalkOrder.DepthFirst))
@@ -216,11 +220,13 @@ namespace Btrfs.Core
                         WalkEntryKind.OtherFileSystem => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = $"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it)." },
                         _ => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = $"Skipping '{entry.Path}': it is not a regular file, directory or symbolic link (FIFOs, sockets and devices are not copied)." },
                     };
+                    pending = item;
                     yield return item;
+                    pending = null;
 
                     if (item.Kind == MirrorItemKind.Directory)
                     {
-                        levels.Push(new Level(entry, item.Made ? item.TargetHandle : null, item.Target, item.Failed ? MirrorParent.Failed : item.Made ? MirrorParent.Ready : MirrorParent.NotMade, item.SourceStatus));
+                        levels.Push(new Level(entry, item.Made ? item.TargetHandle : null, item.Target, item.Failed ? MirrorParent.Failed : item.Made ? MirrorParent.Ready : MirrorParent.NotMade, item.SourceStatus, item.Made ? item.SourceHandle : null));
                     }
                 }
 
@@ -253,9 +259,17 @@ namespace Btrfs.Core
             }
             finally
             {
+                if (pending is { Kind: MirrorItemKind.Directory, Made: true })
+                {
+                    pending.TargetHandle?.Dispose();
+                    pending.SourceHandle?.Dispose();
+                }
+
                 while (levels.Count > 0)
                 {
-                    levels.Pop().Handle?.Dispose();
+                    Level left = levels.Pop();
+                    left.Handle?.Dispose();
+                    left.SourceHandle?.Dispose();
                 }
             }
         }
@@ -306,6 +320,16 @@ namespace Btrfs.Core
                 if (FileStatus.Of(fd) is FileStatus made)
                 {
                     destinationDirectories.Add((made.DevMajor, made.DevMinor, made.Inode));
+                }
+
+                try
+                {
+                    item.SourceHandle = DirectoryHandle.Duplicate(source, item.Source);
+                }
+                catch (FileOperationException)
+                {
+                    fd.Dispose();
+                    throw;
                 }
 
                 item.TargetHandle = fd;
@@ -402,6 +426,7 @@ namespace Btrfs.Core
             item.Created = true;
             item.TargetHandle = fd;
             item.SourceStatus = st;
+            item.SourceHandle = DirectoryHandle.Duplicate(item.Entry.Handle!, item.Source);
             item.Made = true;
         }
 
@@ -476,8 +501,9 @@ namespace Btrfs.Core
                 // Names created, removed or renamed in the source directory while it was copied (its modification
                 // time moved): a listing made meanwhile may lack some (btrfs's readdir does not show a name renamed
                 // after it began) or show ones gone since; said, as tar says "file changed as we read it".
-                if (level.SourceStatus is FileStatus before
-                    && (FileStatus.OfPath(level.SourcePath, followLinks: false) is not FileStatus now || !now.SameInode(before) || now.ModifyTime != before.ModifyTime))
+                // The directory that was read, by its descriptor (never its path again: that name may lead elsewhere by now).
+                if (level.SourceStatus is FileStatus before && level.SourceHandle is { } source
+                    && (FileStatus.Of(source) is not FileStatus now || now.ModifyTime != before.ModifyTime))
                 {
                     return new MirrorItem(level.Entry, MirrorItemKind.Skipped, level.TargetPath, MirrorParent.Ready)
                     {
@@ -494,10 +520,11 @@ namespace Btrfs.Core
             finally
             {
                 level.Handle?.Dispose();
+                level.SourceHandle?.Dispose();
             }
         }
 
-        private sealed record Level(WalkEntry Entry, SafeFileDescriptor? Handle, string TargetPath, MirrorParent State, FileStatus? SourceStatus)
+        private sealed record Level(WalkEntry Entry, SafeFileDescriptor? Handle, string TargetPath, MirrorParent State, FileStatus? SourceStatus, SafeFileDescriptor? SourceHandle)
         {
             internal string SourcePath => Entry.Path;
         }
