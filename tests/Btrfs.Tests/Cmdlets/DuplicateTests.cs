@@ -239,6 +239,70 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: only whole blocks were compared, so a file's partial last block (any size that is not a
+        /// multiple of -BlockSize: most files) was never part of a range; on btrfs the copy kept that 4 KiB
+        /// piece of its one extent, so the whole extent stayed, the group was marked FreesNothing and
+        /// Invoke-BtrfsDedupe freed nothing for two identical files. Now the last block is compared with
+        /// other files' last blocks of the same length, and a range ending with it reaches both files' ends.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void IdenticalFilesWhoseSizeIsNotAMultipleOfTheBlockAreSharedToTheirLastByte(TestFs kind)
+        {
+            string dir = fs.NewDirectory(kind, "dup-tails");
+            byte[] data = FileBuilder.RandomBytes((1 << 20) + 100, 71);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), longer = Path.Combine(dir, "c.img"), other = Path.Combine(dir, "d.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            FileBuilder.WriteNew(longer, data.Concat(FileBuilder.RandomBytes(100, 72)).ToArray()); // the same bytes and 100 more
+            FileBuilder.WriteNew(other, data.AsSpan(0, 1 << 20).ToArray().Concat(FileBuilder.RandomBytes(100, 73)).ToArray()); // another last 100 bytes
+            Shell.Run("sync");
+            var hashes = new[] { a, b, longer, other }.ToDictionary(f => f, FileFacts.Hash);
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(found.Errors);
+            List<BtrfsDuplicateGroup> groups = found.Objects<BtrfsDuplicateGroup>();
+            foreach (BtrfsDuplicateGroup g in groups)
+            {
+                log.WriteLine($"{g}: {string.Join(", ", g.Ranges.Select(r => r.ToString() + (r.FreesNothing ? " (frees nothing)" : string.Empty)))}; reclaimable {g.ReclaimableBytes}");
+                byte[] keeper = ReadRange(g.Ranges[0]);
+                Assert.All(g.Ranges.Skip(1), r => Assert.Equal(keeper, ReadRange(r)));
+            }
+
+            // The whole blocks all four have, then the last 100 bytes only a and b have (c's are not at its end).
+            Assert.Equal(new[] { (1L << 20, 4), (100L, 2) }, groups.Select(g => (g.Length, g.Copies)));
+            Assert.Equal(new[] { a, b }, groups[1].Ranges.Select(r => r.Path).Order(StringComparer.Ordinal));
+            Assert.Equal(1L << 20, groups[1].Ranges[0].Offset);
+            long predicted = groups.Sum(g => g.ReclaimableBytes);
+            long expected = kind == TestFs.Btrfs
+                ? (1 << 20) + 4096 // b's one extent: c's and d's stay whole, their last blocks differing
+                : (3L << 20) + 4096; // xfs frees block by block: b's all, and c's and d's whole blocks
+            Assert.Equal(expected, predicted);
+
+            // A caller who is not root (FIEMAP only, the file's blocks read, not fingerprinted from btrfs's checksums) finds the same.
+            PwshResult asNobody;
+            using (Unprivileged.Begin())
+            {
+                asNobody = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            }
+
+            Assert.Empty(asNobody.Errors);
+            Assert.Equal(groups.Select(g => (g.Length, g.Copies, g.Ranges[0].Offset)), asNobody.Objects<BtrfsDuplicateGroup>().Select(g => (g.Length, g.Copies, g.Ranges[0].Offset)));
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
+            Assert.Empty(done.Errors);
+            Assert.Equal(expected, usedBefore - Used(dir));
+            Assert.Equal(expected, done.Objects<DedupeGroupResult>().Sum(r => r.DiskBytesFreed));
+
+            // b now uses a's extents to its last block, and nothing changed a byte.
+            Assert.Equal(Filefrag.Extents(a).Select(e => e.Physical), Filefrag.Extents(b).Select(e => e.Physical));
+            Assert.All(hashes, h => Assert.Equal(h.Value, FileFacts.Hash(h.Key)));
+            Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b", ("a", a), ("b", b)).Objects<BtrfsDuplicateGroup>());
+        }
+
+        /// <summary>
         /// An extent goes only when its last reference is deduplicated, and that group alone is credited
         /// with it: a group credited 0 that covers the extent's other part must be deduplicated too, or
         /// nothing is freed. b.img is one 256 KiB extent holding a.img's blocks 0 and 5.

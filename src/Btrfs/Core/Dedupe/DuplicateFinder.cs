@@ -16,7 +16,7 @@ namespace Btrfs.Core
 
     /// <summary>
     /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>), then (<see cref="Find"/>) reads each once,
-    /// sequentially in large requests, hashing every whole block (XxHash128), and groups equal blocks of
+    /// sequentially in large requests, hashing every block (XxHash128; a partial last block seeded with its length), and groups equal blocks of
     /// all the files; runs of equal adjacent blocks become one range. Holes, unwritten and inline extents
     /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
     /// earlier dedupe) is neither read nor hashed: it takes the hash of the block that was read. The hash
@@ -181,7 +181,7 @@ namespace Btrfs.Core
                     : null);
             }
 
-            files.Add(new Candidate(file.Path, file.Status, cls, fs.Id));
+            files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize) });
             DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
             return true;
         }
@@ -277,13 +277,18 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", c.Path, $"Skipped '{c.Path}': it changed (or its name leads to another file) since it was listed. Run the search again.");
             }
 
-            long blockCount = file.Size / BlockSize;
+            // The last, partial block (the file's end is not on a block boundary) is one more block: it can only
+            // equal another file's last block of the same length (its hash is seeded with its length), and a range
+            // ending with it reaches both files' ends, which is where the kernel shares a partial block. Without
+            // it, two identical files of 1 MiB + 100 bytes kept a 4 KiB piece of their extent each and freed nothing.
+            long blockCount = (file.Size / BlockSize) + (file.Size % BlockSize == 0 ? 0 : 1);
             if (blockCount > Array.MaxLength / 2)
             {
                 throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': it has {blockCount} blocks of {BlockSize} bytes, more than one search can hold. Use a larger -BlockSize.");
             }
 
             int blocks = (int)blockCount;
+            int tail = c.Tail; // bytes of the last block where it is partial, else 0
             var hashes = new UInt128[blocks];
             var state = new byte[blocks]; // 0 none, 1 hashed
             var where = new BlockKey[blocks];
@@ -303,9 +308,10 @@ namespace Btrfs.Core
             // The extent map says where every block is: only whole blocks of plain data count.
             var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
             int at = 0;
+            bool readTail = false;
             for (int b = 0; b < blocks; b++)
             {
-                long start = (long)b * BlockSize, end = start + BlockSize;
+                long start = (long)b * BlockSize, end = Math.Min(start + BlockSize, file.Size);
                 while (at < extents.Count && extents[at].EndOffset <= start)
                 {
                     at++;
@@ -313,6 +319,15 @@ namespace Btrfs.Core
 
                 if (!CoveredByData(extents, at, start, end, out FileExtent? single))
                 {
+                    continue;
+                }
+
+                if (tail > 0 && b == blocks - 1)
+                {
+                    // The partial last block: always read (its hash is of another kind than a whole block's, so
+                    // never taken from, nor given to, the blocks known by where they are on disk).
+                    where[b] = single is { IsCompressed: false } ? new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1) : default;
+                    readTail = !cached;
                     continue;
                 }
 
@@ -357,7 +372,7 @@ namespace Btrfs.Core
             }
 
             // On btrfs, as root: blocks whose sectors all have checksums need not be read at all.
-            bool looked = toRead.Count > 0;
+            bool looked = toRead.Count > 0 || readTail;
             if (sums is not null && checksumTree && looked)
             {
                 toRead = FromChecksumTree(file, c, sums, toRead, extents, where, shared, hashes, state, known);
@@ -454,6 +469,22 @@ namespace Btrfs.Core
                 {
                     // The loop's own exception (or cancellation) is the one that matters.
                 }
+            }
+
+            if (readTail)
+            {
+                // One aligned request of a whole block at the last block's start: the read stops at the end of the file.
+                int b = blocks - 1;
+                Span<byte> span = buffers[0].Span[..BlockSize];
+                int got = ReadAt(span, (long)b * BlockSize);
+                if (got >= tail && span[..tail].ContainsAnyExcept((byte)0))
+                {
+                    hashes[b] = XxHash128.HashToUInt128(span[..tail], tail);
+                    state[b] = 1;
+                }
+
+                read += got;
+                progress(read);
             }
 
             if (!SameContent(file, c))
@@ -736,8 +767,11 @@ namespace Btrfs.Core
 
         private BtrfsDuplicateGroup? Group(List<(int File, int Block)> copies, int run)
         {
-            long length = (long)run * BlockSize;
             (int kf, int kb) = copies[0];
+
+            // A run that ends with the keeper's partial last block ends with every copy's (equal hashes: of the same length).
+            int last = files[kf].Tail > 0 && kb + run - 1 == files[kf].Blocks(BlockSize) - 1 ? files[kf].Tail : BlockSize;
+            long length = ((long)(run - 1) * BlockSize) + last;
             long alreadyShared = 0;
             var ranges = new List<DuplicateRange>(copies.Count);
             foreach ((int f, int b) in copies)
@@ -751,7 +785,7 @@ namespace Btrfs.Core
                 for (int k = 0; k < run; k++)
                 {
                     BlockKey here = files[f].Repeated![b + k].Where, there = files[kf].Repeated![kb + k].Where;
-                    alreadyShared += here.IsSet && here == there ? BlockSize : 0;
+                    alreadyShared += here.IsSet && here == there ? (k == run - 1 ? last : BlockSize) : 0;
                 }
             }
 
@@ -783,6 +817,12 @@ namespace Btrfs.Core
 
             /// <summary>The file's blocks whose hash occurs twice or more: their group id and where they are on disk.</summary>
             internal Dictionary<int, (int Group, BlockKey Where)>? Repeated { get; set; }
+
+            /// <summary>Bytes of the last block where it is partial (the size is not a multiple of the block size), else 0.</summary>
+            internal int Tail { get; init; }
+
+            /// <summary>The file's blocks, a partial last one included.</summary>
+            internal long Blocks(int blockSize) => (Status.Size / blockSize) + (Tail > 0 ? 1 : 0);
         }
     }
 

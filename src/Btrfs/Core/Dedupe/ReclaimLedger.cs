@@ -69,6 +69,9 @@ namespace Btrfs.Core
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
             private bool blockByBlock;
 
+            /// <summary>The file's size: a range that reaches it covers the file's last reference to its end (the rest of a partial last block, up to the block boundary, is past the end of the file).</summary>
+            private long size;
+
             /// <summary>Whether the references are the file's real extents (btrfs items, or xfs blocks), not FIEMAP pieces that may merge or split them.</summary>
             private bool exact;
 
@@ -82,7 +85,7 @@ namespace Btrfs.Core
                         return null; // nothing can share extents there: deduplicating frees nothing
                     }
 
-                    var refs = new FileReferences();
+                    var refs = new FileReferences { size = file.Size };
                     var shared = new List<(long Start, long End)>();
                     foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
                     {
@@ -158,7 +161,7 @@ namespace Btrfs.Core
             /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
             internal long Cover(long offset, long length)
             {
-                long freed = 0, end = offset + length;
+                long freed = 0, end = EndOf(offset, length);
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
@@ -196,7 +199,7 @@ namespace Btrfs.Core
                     return true;
                 }
 
-                long end = offset + length;
+                long end = EndOf(offset, length);
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
@@ -208,6 +211,8 @@ namespace Btrfs.Core
 
                 return false;
             }
+
+            private long EndOf(long offset, long length) => offset + length >= size ? long.MaxValue : offset + length;
 
             /// <summary>References are in file order and do not overlap: the first that ends after <paramref name="offset"/>.</summary>
             private int First(long offset)
