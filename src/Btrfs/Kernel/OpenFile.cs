@@ -147,6 +147,41 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static OpenFile Open(FileLocation location, OpenOptions options, FileSystemCache? fileSystems = null, bool ownDirectory = false)
         {
+            // The directory given to keep is closed on every way out but success (a refused link, a missing
+            // name, a FIFO, a failed duplicate): left to the finalizer, a refused open in a long session held a
+            // subvolume's directory open, which keeps a deleted subvolume from the cleaner.
+            OpenFile? file = null;
+            bool done = false;
+            try
+            {
+                file = OpenAt(location, options, fileSystems);
+                if (ownDirectory)
+                {
+                    file.directory = location.Directory;
+                }
+                else if ((options & OpenOptions.NoFollow) != 0)
+                {
+                    file.directory = DirectoryHandle.Duplicate(location.Directory, location.Path);
+                }
+
+                done = true;
+                return file;
+            }
+            finally
+            {
+                if (!done)
+                {
+                    file?.Dispose();
+                    if (ownDirectory)
+                    {
+                        location.Directory.Dispose();
+                    }
+                }
+            }
+        }
+
+        private static OpenFile OpenAt(FileLocation location, OpenOptions options, FileSystemCache? fileSystems)
+        {
             const string what = "Cannot open";
             string path = location.Path;
             bool allowDirectory = (options & OpenOptions.AllowDirectory) != 0;
@@ -166,11 +201,6 @@ namespace Btrfs.Kernel
             {
                 int errno = Marshal.GetLastPInvokeError();
                 fd.Dispose();
-                if (ownDirectory)
-                {
-                    location.Directory.Dispose();
-                }
-
                 if (errno == Libc.ELOOP)
                 {
                     throw SymbolicLinkRefused(path);
@@ -179,31 +209,8 @@ namespace Btrfs.Kernel
                 throw FileOperationException.FromErrno(errno, "openat", path, what);
             }
 
-            OpenFile file;
-            try
-            {
-                file = FromDescriptor(fd, path, allowDirectory, fileSystems);
-            }
-            catch
-            {
-                if (ownDirectory)
-                {
-                    location.Directory.Dispose();
-                }
-
-                throw;
-            }
-
+            OpenFile file = FromDescriptor(fd, path, allowDirectory, fileSystems);
             file.Name = location.Name;
-            if (ownDirectory)
-            {
-                file.directory = location.Directory;
-            }
-            else if ((options & OpenOptions.NoFollow) != 0)
-            {
-                file.directory = DirectoryHandle.Duplicate(location.Directory, path);
-            }
-
             return file;
         }
 

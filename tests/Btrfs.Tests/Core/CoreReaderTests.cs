@@ -22,6 +22,62 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: a refused open by path (a symbolic link, a missing name, a FIFO) left the directory it had
+        /// opened to look inside to the finalizer; in a long session such a descriptor on a subvolume's root
+        /// keeps a deleted subvolume from the cleaner. Now every way out but success closes it. (The finalizer
+        /// held off while counting: a garbage collection meanwhile could only hide a leak, never make one.)
+        /// </summary>
+        [SkippableFact]
+        public void ARefusedOpenLeavesNoDescriptorOfItsDirectoryBehind()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "fdleak");
+            File.CreateSymbolicLink(Path.Combine(dir, "link"), "/etc/hostname");
+            Shell.Run("mkfifo", Path.Combine(dir, "fifo"));
+            int Held() => Directory.EnumerateFileSystemEntries("/proc/self/fd").Count(f => // (a descriptor of a directory is listed as one)
+            {
+                try
+                {
+                    return new FileInfo(f).LinkTarget == dir;
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+            });
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            int before = Held(), after;
+            using (var probe = DirectoryHandle.Open(dir))
+            {
+                Assert.Equal(before + 1, Held()); // the count sees a descriptor of the directory
+            }
+
+            bool noGc = GC.TryStartNoGCRegion(64 << 20);
+            try
+            {
+                foreach (string name in new[] { "link", "missing", "fifo" })
+                {
+                    for (int i = 0; i < 20; i++)
+                    {
+                        Assert.Throws<FileOperationException>(() => OpenFile.Open(Path.Combine(dir, name), OpenOptions.NoFollow));
+                    }
+                }
+
+                after = Held();
+            }
+            finally
+            {
+                if (noGc && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion)
+                {
+                    GC.EndNoGCRegion();
+                }
+            }
+
+            Assert.Equal(before, after);
+        }
+
+        /// <summary>
         /// O_DIRECT is turned on where the filesystem takes it (and reads then fill no cache: xfs; btrfs on
         /// this kernel still caches part of what it reads that way), and a
         /// descriptor whose filesystem refuses it (procfs: EINVAL) is left as it was, reading through the cache.
