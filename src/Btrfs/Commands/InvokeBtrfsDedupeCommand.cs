@@ -168,7 +168,7 @@ namespace Btrfs.Commands
                     return null; // the helper wrote why
                 }
 
-                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, FreesNothing = i > 0 && r.FreesNothing };
+                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, Device = r.Device, FreesNothing = i > 0 && r.FreesNothing };
             }
 
             return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };

@@ -48,6 +48,12 @@ namespace Btrfs.Kernel
         /// <summary>Bytes allocated (st_blocks × 512).</summary>
         internal long AllocatedBytes => Blocks * 512;
 
+        /// <summary>The device number as stat(2)'s st_dev and `stat -c %d` give it (glibc's makedev).</summary>
+        internal ulong Device => ((ulong)(DevMajor & 0xFFFFF000) << 32) | ((ulong)(DevMajor & 0xFFF) << 8) | ((ulong)(DevMinor & 0xFFFFFF00) << 12) | (DevMinor & 0xFF);
+
+        /// <summary>A device number of <see cref="Device"/>'s encoding as major:minor.</summary>
+        internal static string DeviceName(ulong device) => $"{((device >> 32) & 0xFFFFF000) | ((device >> 8) & 0xFFF)}:{((device >> 12) & 0xFFFFFF00) | (device & 0xFF)}";
+
         /// <summary>Same device and inode: the same file.</summary>
         internal bool SameInode(in FileStatus other) => DevMajor == other.DevMajor && DevMinor == other.DevMinor && Inode == other.Inode;
 

@@ -4,6 +4,7 @@ namespace Btrfs.Tests
     using System.Collections.Generic;
     using System.IO;
     using System.Linq;
+    using System.Management.Automation;
     using System.Threading;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -300,6 +301,47 @@ namespace Btrfs.Tests
             Assert.Equal(Filefrag.Extents(a).Select(e => e.Physical), Filefrag.Extents(b).Select(e => e.Physical));
             Assert.All(hashes, h => Assert.Equal(h.Value, FileFacts.Hash(h.Key)));
             Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b", ("a", a), ("b", b)).Objects<BtrfsDuplicateGroup>());
+        }
+
+        /// <summary>
+        /// Before: a group reached its files by name again and checked only the inode number. btrfs numbers
+        /// inodes per subvolume and a snapshot's files have their source's numbers, so with the searched
+        /// directory swapped for a link into a snapshot the snapshot's files (never searched) were
+        /// deduplicated. Now the device is checked too: nothing reached that way is touched.
+        /// </summary>
+        [SkippableFact]
+        public void AGroupNeverReachesASnapshotsFilesOfTheSameInodeNumbers()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-snapdev");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            string images = Directory.CreateDirectory(Path.Combine(sv, "images")).FullName;
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 81);
+            FileBuilder.WriteNew(Path.Combine(images, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(images, "b.img"), data);
+            Shell.Run("sync");
+            string snap = Path.Combine(dir, "snap");
+            Shell.Run("btrfs", "subvolume", "snapshot", sv, snap);
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", images));
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.All(g.Ranges, r => Assert.NotEqual(0UL, r.Device));
+            Assert.Equal(Shell.Run("stat", "-c", "%d", Path.Combine(images, "a.img")).Trim(), g.Ranges[0].Device.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+            // The searched directory swapped for a link to the snapshot's copy of it: the same names, the same inode numbers.
+            Directory.Move(images, images + "-away");
+            File.CreateSymbolicLink(images, Path.Combine(snap, "images"));
+            string snapB = Path.Combine(snap, "images", "b.img");
+            var before = Filefrag.Extents(snapB).Select(e => e.Physical).ToList();
+            Assert.Equal(Shell.Run("stat", "-c", "%i", snapB).Trim(), g.Ranges.Single(r => r.Path.EndsWith("b.img", StringComparison.Ordinal)).Inode.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+            PwshResult done = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = g });
+            ErrorRecord e = Assert.Single(done.Errors);
+            log.WriteLine(e.FullyQualifiedErrorId + ": " + e.Exception.Message);
+            Assert.Contains("another file", e.Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(done.Objects<DedupeGroupResult>(), r => r.BytesDeduped > 0);
+            Shell.Run("sync");
+            Assert.Equal(before, Filefrag.Extents(snapB).Select(e => e.Physical).ToList());
         }
 
         /// <summary>

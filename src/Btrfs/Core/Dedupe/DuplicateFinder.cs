@@ -776,7 +776,7 @@ namespace Btrfs.Core
             var ranges = new List<DuplicateRange>(copies.Count);
             foreach ((int f, int b) in copies)
             {
-                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode });
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device });
                 if (f == kf && b == kb)
                 {
                     continue;

@@ -19,6 +19,13 @@ namespace Btrfs.Core
         public ulong Inode { get; init; }
 
         /// <summary>
+        /// The file's device (st_dev, as `stat -c %d` prints it) when it was searched: with <see cref="Inode"/> it
+        /// names the file (btrfs numbers inodes per subvolume, and a snapshot's files have their source's numbers,
+        /// on a device of their own). A file under that name now on another device is not touched (0: not checked).
+        /// </summary>
+        public ulong Device { get; init; }
+
+        /// <summary>
         /// Whether sharing the keeper's extents here would free no disk space, even with every group of the
         /// search deduplicated: each extent the range uses stays, because its file still uses other parts
         /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend). Such a range would
@@ -29,7 +36,7 @@ namespace Btrfs.Core
         /// </summary>
         public bool FreesNothing { get; init; }
 
-        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, FreesNothing = true };
+        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, Device = Device, FreesNothing = true };
 
         /// <inheritdoc/>
         public override string ToString() => $"{Path}@{Offset}+{Length}";

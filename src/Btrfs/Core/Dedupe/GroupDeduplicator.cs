@@ -130,7 +130,7 @@ namespace Btrfs.Core
                         {
                             result = dest is null
                                 ? throw failure!
-                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expectedInode: range.Inode);
+                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode));
                         }
                     }
                     catch (FileOperationException ex)
@@ -211,12 +211,12 @@ namespace Btrfs.Core
             Status = status,
         };
 
-        /// <summary>A name that leads to another file than the one searched (another inode) is not touched.</summary>
+        /// <summary>A name that leads to another file than the one searched (another inode or device) is not touched.</summary>
         private static void ThrowIfReplaced(OpenFile file, DuplicateRange r)
         {
-            if (r.Inode != 0 && file.Status.Inode != r.Inode)
+            if (Deduplicator.Replaced(file, (r.Device, r.Inode)) is FileOperationException replaced)
             {
-                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", r.Path, $"Cannot deduplicate '{r.Path}': the name leads to another file (inode {file.Status.Inode}) than the one searched (inode {r.Inode}). It was left as it is; search again.");
+                throw replaced;
             }
         }
 

@@ -81,6 +81,16 @@ namespace Btrfs.Core
         internal static void RefuseSameFile(OpenFile source, string destination) =>
             FileGuards.RefuseSameFile(source, FileStatus.OfPath(destination, followLinks: true), destination, "deduplicate {0} against itself");
 
+        /// <summary>
+        /// The refusal for a file that is not the one searched: another inode, or the same inode number on another
+        /// device (a snapshot's copy of it, reached through a directory swapped for a link); null when it is
+        /// (a 0 in <paramref name="expected"/> is not checked).
+        /// </summary>
+        internal static FileOperationException? Replaced(OpenFile file, (ulong Device, ulong Inode) expected) =>
+            (expected.Inode != 0 && file.Status.Inode != expected.Inode) || (expected.Device != 0 && file.Status.Device != expected.Device)
+                ? new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", file.Path, $"Cannot deduplicate '{file.Path}': the name leads to another file (inode {file.Status.Inode} on device {file.Status.DevMajor}:{file.Status.DevMinor}) than the one searched (inode {expected.Inode}{(expected.Device != 0 ? " on device " + FileStatus.DeviceName(expected.Device) : string.Empty)}). It was left as it is; search again.")
+                : null;
+
         /// <summary>What happened, from what the kernel said: an error, then any difference, then anything shared, else everything was shared already.</summary>
         internal static DedupeStatus StatusOf(bool failed, long differing, long deduped) =>
             failed ? DedupeStatus.Error : differing > 0 ? DedupeStatus.Differs : deduped > 0 ? DedupeStatus.Deduped : DedupeStatus.AlreadyShared;
@@ -91,11 +101,11 @@ namespace Btrfs.Core
         /// <paramref name="destinationOffset"/>. Refusals of the kernel come back as a result with
         /// Status Error; a destination that cannot be opened throws <see cref="FileOperationException"/>.
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default, ulong expectedInode = 0)
+        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode) expected = default)
         {
             ArgumentNullException.ThrowIfNull(source);
             using OpenFile dest = OpenFile.Open(destination, OpenOptions.NoFollow);
-            return Dedupe(source, dest, offset, length, destinationOffset, SwapTable.Read(), progress, cancel, expectedInode);
+            return Dedupe(source, dest, offset, length, destinationOffset, SwapTable.Read(), progress, cancel, expected);
         }
 
         /// <summary>
@@ -103,14 +113,13 @@ namespace Btrfs.Core
         /// with the destination open already and the active swapfiles read already (a group's ranges share
         /// one reading of /proc/swaps: the kernel itself refuses to remap an active swapfile, ETXTBSY).
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, ulong expectedInode = 0)
+        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode) expected = default)
         {
             ArgumentNullException.ThrowIfNull(source);
             ArgumentNullException.ThrowIfNull(dest);
-            if (expectedInode != 0 && dest.Status.Inode != expectedInode)
+            if (Replaced(dest, expected) is FileOperationException replaced)
             {
-                // The name leads to another file than the one meant (replaced since it was found): not touched.
-                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", dest.Path, $"Cannot deduplicate '{dest.Path}': the name leads to another file (inode {dest.Status.Inode}) than the one searched (inode {expectedInode}). It was left as it is; search again.");
+                throw replaced; // the name leads to another file than the one meant (replaced since it was found): not touched
             }
 
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
