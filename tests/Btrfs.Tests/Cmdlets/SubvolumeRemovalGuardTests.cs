@@ -26,6 +26,49 @@ namespace Btrfs.Tests
 
         private static string Device(string mnt) => Shell.Run("findmnt", "-no", "SOURCE", mnt).Trim();
 
+        /// <summary>
+        /// Before: -Wait returned when the cleaner had dropped the subvolume, but the extents it freed were still
+        /// pinned until its transaction committed: the free space read right after (and 3 s later) was unchanged,
+        /// and a runbook deleting the oldest snapshot until enough was free deleted 4 snapshots of 5 instead of 2.
+        /// Now the free space is there when -Wait returns, as root and without root (user_subvol_rm_allowed).
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(true)]
+        [InlineData(false)]
+        public void AfterWaitTheFreedSpaceIsFreeAlready(bool asRoot)
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M", asRoot ? string.Empty : "user_subvol_rm_allowed");
+            string snapshots = Directory.CreateDirectory(Path.Combine(p.MountPoint, "snapshots")).FullName;
+            string sv = Path.Combine(snapshots, "old");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "data"), FileBuilder.RandomBytes(64 << 20, 5));
+            if (!asRoot)
+            {
+                Shell.Run("chown", "-R", "nobody:nogroup", snapshots); // theirs to delete: the subvolume and its parent
+            }
+
+            Shell.Run("sync");
+            long Free() => new DriveInfo(p.MountPoint).AvailableFreeSpace; // no sync: what a runbook reads
+            long before = Free();
+            PwshResult r;
+            long after;
+            var clock = Stopwatch.StartNew();
+            using (asRoot ? null : Unprivileged.Begin())
+            {
+                // (Without root, other users' processes cannot be seen: -AssumeNotInUse says none uses it.)
+                r = Pwsh.Run($"Remove-BtrfsSubvolume -LiteralPath $s -Wait -Confirm:$false{(asRoot ? string.Empty : " -AssumeNotInUse")}", ("s", sv));
+                after = Free();
+            }
+
+            Assert.Empty(r.Errors);
+            Assert.False(Directory.Exists(sv));
+            Assert.True(after - before >= 60L << 20, $"{after - before} bytes free more right after -Wait (64 MiB deleted)");
+
+            // Not a figure of speed: without root the kernel's wait commits nothing, and before, -Wait sat until the
+            // periodic commit (30 s) woke the cleaner.
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"-Wait took {clock.Elapsed.TotalSeconds:F1} s: it waited for the periodic commit");
+        }
+
         [SkippableFact]
         public void AMountInsideSeenThroughAnotherViewOfTheFileSystemKeepsTheSubvolume()
         {

@@ -502,6 +502,11 @@ namespace Btrfs.Core
                 {
                     WaitCleaned(s.Id, s.Id == Subvolume.Id ? rootPath : s.Path ?? s.TopLevelPath ?? s.Name, cancel);
                 }
+
+                // The cleaner's last transaction frees the extents, but they stay pinned (not free space yet) until
+                // it commits: without this commit the free space a runbook read right after -Wait was unchanged
+                // (and 3 s later), and a loop deleting the oldest snapshot until enough was free deleted 4 of 5.
+                _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
             }
         }
 
@@ -752,10 +757,18 @@ namespace Btrfs.Core
                     // SUBVOL_SYNC_WAIT sleeps in the kernel until the cleaner is done, which a file still open in
                     // the subvolume puts off for as long as it stays open: waited for on a thread of its own, so
                     // Ctrl+C stops the wait (the thread ends with the call).
+                    // It does not commit, and the cleaner it waits for is woken by a commit: without one a second
+                    // (BTRFS_IOC_SYNC needs no privilege) it waited for the periodic commit, 30 s, where 1.2 s was enough.
                     var waiting = System.Threading.Tasks.Task.Run(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id));
+                    var poked = System.Diagnostics.Stopwatch.StartNew();
                     while (!waiting.Wait(200))
                     {
                         cancel.ThrowIfCancellationRequested();
+                        if (poked.Elapsed > TimeSpan.FromSeconds(1))
+                        {
+                            _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
+                            poked.Restart();
+                        }
                     }
 
                     int errno = waiting.Result;
