@@ -94,6 +94,22 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The names in the directory <paramref name="path"/> (opened by path), nothing else: unlike .NET's
+        /// listings, which stat what each symbolic link leads to (in /proc/PID/fd an open file of another process,
+        /// perhaps on a mount that no longer answers, where the stat waits forever). Null with the errno when the
+        /// directory cannot be opened (EACCES: another user's /proc entries).
+        /// </summary>
+        internal static List<string>? TryNames(string path, out int errno)
+        {
+            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            errno = dir.IsInvalid ? Errno.Last : 0;
+            using (dir)
+            {
+                return dir.IsInvalid ? null : Names(dir);
+            }
+        }
+
+        /// <summary>
         /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
         /// with <paramref name="error"/> set.
         /// </summary>

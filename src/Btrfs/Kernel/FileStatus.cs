@@ -100,6 +100,14 @@ namespace Btrfs.Kernel
             return st;
         }
 
+        /// <summary>
+        /// stat of what a /proc link (/proc/PID/fd/N, cwd, root, map_files/...) leads to, from what the kernel has
+        /// cached (AT_STATX_DONT_SYNC): another process's open file may be on a mount that no longer answers (a
+        /// stale sshfs or NFS mount), where asking would wait forever; its device and inode never change.
+        /// </summary>
+        internal static FileStatus? OfProcLink(string link) =>
+            Libc.StatXPath(Libc.AT_FDCWD, link, Libc.AT_STATX_DONT_SYNC, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+
         /// <summary>stat (following links) or lstat of a path, or null with errno set.</summary>
         internal static FileStatus? OfPath(string path, bool followLinks) =>
             Libc.StatXPath(Libc.AT_FDCWD, path, followLinks ? 0 : Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;

@@ -69,6 +69,38 @@ namespace Btrfs.Tests
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"-Wait took {clock.Elapsed.TotalSeconds:F1} s: it waited for the periodic commit");
         }
 
+        /// <summary>
+        /// Before: the in-use check stat'ed every process's open files through /proc, and a file open on a
+        /// mount that no longer answers (a stale sshfs or NFS mount, here a FUSE daemon that withholds its
+        /// answers) held Remove-BtrfsSubvolume forever, -WhatIf included, for any subvolume. Now those stats
+        /// take what the kernel has cached (AT_STATX_DONT_SYNC): the device and inode never change.
+        /// </summary>
+        [SkippableFact]
+        public void AFileOpenOnAMountThatDoesNotAnswerDoesNotHoldTheInUseCheck()
+        {
+            string mnt = Directory.CreateDirectory(Path.Combine(fs.Root, "fuse-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+            string sv = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "unrelated"), "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            PwshResult? r = null;
+            bool finished;
+            int withheld;
+            using (HangingFuse fuse = HangingFuse.Mount(mnt))
+            using (ChildProcess holder = ChildProcess.HoldingOpen(fuse.FilePath))
+            {
+                fuse.Hang();
+                var run = System.Threading.Tasks.Task.Run(() => r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf; Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", sv)));
+                finished = run.Wait(TimeSpan.FromSeconds(30));
+                withheld = fuse.Withheld;
+                fuse.Dispose(); // answers what it withheld: a stuck run goes on
+                run.Wait(TimeSpan.FromSeconds(60));
+            }
+
+            Assert.True(finished, $"Remove-BtrfsSubvolume waited for a mount that does not answer ({withheld} stat(s) of its file withheld)");
+            Assert.Equal(0, withheld);
+            Assert.Empty(r!.Errors);
+            Assert.False(Directory.Exists(sv));
+        }
+
         [SkippableFact]
         public void AMountInsideSeenThroughAnotherViewOfTheFileSystemKeepsTheSubvolume()
         {

@@ -472,7 +472,7 @@ namespace Btrfs.Core
 
             return users;
 
-            bool Uses(string link) => FileStatus.OfPath(link, followLinks: true) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+            bool Uses(string link) => FileStatus.OfProcLink(link) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
         }
 
         /// <summary>Whether the process is a kernel thread (PF_KTHREAD in the flags of /proc/PID/stat, which anyone may read).</summary>
@@ -515,21 +515,10 @@ namespace Btrfs.Core
         /// <summary>Lists a /proc descriptor directory; false when this user may not (a process that is gone lists as empty).</summary>
         private static bool CanList(string dir, out IEnumerable<string> entries)
         {
-            try
-            {
-                entries = Directory.GetFileSystemEntries(dir);
-                return true;
-            }
-            catch (UnauthorizedAccessException)
-            {
-                entries = Array.Empty<string>();
-                return false;
-            }
-            catch (IOException)
-            {
-                entries = Array.Empty<string>();
-                return true;
-            }
+            // Names only (.NET's listing would stat where each descriptor's link leads: see TryNames).
+            List<string>? names = DirectoryListing.TryNames(dir, out int errno);
+            entries = names is null ? Array.Empty<string>() : names.ConvertAll(n => dir + "/" + n);
+            return names is not null || errno is not (Errno.EACCES or Errno.EPERM);
         }
 
         /// <summary>A process's /proc/PID/maps, or null when it is gone or this user may not read it.</summary>
@@ -565,7 +554,7 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                if (FileStatus.OfPath(procDir + "/map_files/" + f[0], followLinks: true) is FileStatus m)
+                if (FileStatus.OfProcLink(procDir + "/map_files/" + f[0]) is FileStatus m)
                 {
                     if (devices.Contains((m.DevMajor, m.DevMinor)))
                     {
@@ -606,7 +595,7 @@ namespace Btrfs.Core
                 // Inode numbers repeat across filesystems and btrfs subvolumes: confirm through
                 // map_files (root), else by the superblock's device, which maps shows (stat shows a
                 // btrfs subvolume's own device instead).
-                if (FileStatus.OfPath(procDir + "/map_files/" + f[0], followLinks: true) is FileStatus mapped)
+                if (FileStatus.OfProcLink(procDir + "/map_files/" + f[0]) is FileStatus mapped)
                 {
                     if (mapped.SameInode(st))
                     {
