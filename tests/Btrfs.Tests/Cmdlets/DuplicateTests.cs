@@ -304,6 +304,41 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// A range that reaches a file's end covers its last block whole, and no more: an extent preallocated past
+        /// the end of the file (fallocate --keep-size) stays after the deduplication and is not counted as freed.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void SpacePreallocatedPastTheEndIsNotCountedAsFreed(TestFs kind)
+        {
+            string dir = fs.NewDirectory(kind, "dup-prealloc");
+            byte[] data = FileBuilder.RandomBytes((1 << 20) + 100, 91);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            Shell.Run("sync");
+            Shell.Run("fallocate", "--keep-size", "-o", (2L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", "1M", b);
+            Shell.Run("sync");
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b", ("a", a), ("b", b));
+            Assert.Empty(found.Errors);
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal((1L << 20) + 100, g.Length);
+
+            // b's data: on xfs its one extent (1 MiB + 4 KiB); on btrfs also the 4 KiB its last block was copied to
+            // (btrfs zeroes the rest of the block at the end of the file before it preallocates past it).
+            long freed = (1L << 20) + 4096 + (kind == TestFs.Btrfs ? 4096 : 0);
+            Assert.Equal(freed, g.ReclaimableBytes);
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b | Invoke-BtrfsDedupe -Confirm:$false", ("a", a), ("b", b));
+            Assert.Empty(done.Errors);
+            Assert.Equal(freed, usedBefore - Used(dir));
+            Assert.Contains(Filefrag.Extents(b), e => e.Flags.Contains("unwritten")); // the preallocated extent stays
+        }
+
+        /// <summary>
         /// Before: a group reached its files by name again and checked only the inode number. btrfs numbers
         /// inodes per subvolume and a snapshot's files have their source's numbers, so with the searched
         /// directory swapped for a link into a snapshot the snapshot's files (never searched) were

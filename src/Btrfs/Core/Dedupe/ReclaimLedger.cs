@@ -69,8 +69,11 @@ namespace Btrfs.Core
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
             private bool blockByBlock;
 
-            /// <summary>The file's size: a range that reaches it covers the file's last reference to its end (the rest of a partial last block, up to the block boundary, is past the end of the file).</summary>
+            /// <summary>The file's size: a range that reaches it covers the file's last block whole (up to <see cref="dataEnd"/>: the rest of a partial last block is past the end of the file).</summary>
             private long size;
+
+            /// <summary>The file's size rounded up to the filesystem's block: where its last block ends (an extent preallocated past it is not covered).</summary>
+            private long dataEnd;
 
             /// <summary>Whether the references are the file's real extents (btrfs items, or xfs blocks), not FIEMAP pieces that may merge or split them.</summary>
             private bool exact;
@@ -85,7 +88,8 @@ namespace Btrfs.Core
                         return null; // nothing can share extents there: deduplicating frees nothing
                     }
 
-                    var refs = new FileReferences { size = file.Size };
+                    long block = Clone.BlockSize(file.Handle);
+                    var refs = new FileReferences { size = file.Size, dataEnd = (file.Size + block - 1) / block * block };
                     var shared = new List<(long Start, long End)>();
                     foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
                     {
@@ -212,7 +216,7 @@ namespace Btrfs.Core
                 return false;
             }
 
-            private long EndOf(long offset, long length) => offset + length >= size ? long.MaxValue : offset + length;
+            private long EndOf(long offset, long length) => offset + length >= size ? Math.Max(dataEnd, offset + length) : offset + length;
 
             /// <summary>References are in file order and do not overlap: the first that ends after <paramref name="offset"/>.</summary>
             private int First(long offset)
