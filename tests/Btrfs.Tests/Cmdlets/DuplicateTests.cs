@@ -304,6 +304,47 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: a file hashed in the same second it was written (ext4 with 128-byte inodes keeps whole seconds)
+        /// and rewritten within that second kept its size and times, so the hash file served its old hashes: a
+        /// group of bytes that were gone. Now a file changed within its filesystem's timestamp tick of being read
+        /// is not recorded ("racily clean"): it is read again next time.
+        /// </summary>
+        [SkippableFact]
+        public void AFileChangedWithinTheTickOfItsTimesIsReadAgainNotServedFromTheHashFile()
+        {
+            using ExtraFileSystem e = fs.NewFileSystem("ext4-128", "64M");
+            string a = Path.Combine(e.MountPoint, "a.img"), b = Path.Combine(e.MountPoint, "b.img");
+            string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-racy"), "h.db");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 95);
+            Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d | Out-Null", ("d", "/etc/hostname")); // the runspace warm
+            bool sameTick = false;
+            for (int attempt = 0; attempt < 3 && !sameTick; attempt++)
+            {
+                // At the start of a second: both files written, searched and b rewritten within it.
+                Thread.Sleep(1000 - DateTime.UtcNow.Millisecond + 20);
+                File.Delete(db);
+                File.WriteAllBytes(a, data);
+                File.WriteAllBytes(b, data);
+                string stamp = Shell.Run("stat", "-c", "%Y.%y %Z.%z %s %i", b);
+                PwshResult first = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b -HashFile $h", ("a", a), ("b", b), ("h", db));
+                Assert.Empty(first.Errors);
+                Assert.Single(first.Objects<BtrfsDuplicateGroup>());
+                using (var f = new FileStream(b, FileMode.Open, FileAccess.Write))
+                {
+                    f.Write(FileBuilder.RandomBytes(1 << 20, 96));
+                }
+
+                sameTick = Shell.Run("stat", "-c", "%Y.%y %Z.%z %s %i", b) == stamp;
+                log.WriteLine($"attempt {attempt}: {(sameTick ? "rewritten within the second" : "the second went by")}");
+            }
+
+            Assert.True(sameTick, "b could not be searched and rewritten within one second (three tries)");
+            PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b -HashFile $h", ("a", a), ("b", b), ("h", db));
+            Assert.Empty(again.Errors);
+            Assert.Empty(again.Objects<BtrfsDuplicateGroup>()); // b's bytes differ now
+        }
+
+        /// <summary>
         /// A range that reaches a file's end covers its last block whole, and no more: an extent preallocated past
         /// the end of the file (fallocate --keep-size) stays after the deduplication and is not counted as freed.
         /// </summary>

@@ -493,7 +493,11 @@ namespace Btrfs.Core
             }
 
             FilesRead += looked ? 1 : 0;
-            hashFile?.Put(key, c.Path, BlockSize, method, hashes, state);
+            if (!RacilyClean(file.Status))
+            {
+                hashFile?.Put(key, c.Path, BlockSize, method, hashes, state);
+            }
+
             Index(fileNumber, c, hashes, state, where, index);
             return read;
         }
@@ -662,6 +666,21 @@ namespace Btrfs.Core
             }
 
             return false;
+        }
+
+        /// <summary>
+        /// Whether the file changed so shortly before it was read that a further change within the same tick of
+        /// its filesystem's clock would leave its times as they are ("racily clean", as git says): its hashes
+        /// are then not recorded (it is read again next time), or a hash file could hold the hashes of bytes
+        /// that are gone. The tick: a second where the times have no fraction (ext4 with 128-byte inodes),
+        /// else the coarse clock's (at most 10 ms; kernels from 6.13 give a changed file a fine time anyway).
+        /// </summary>
+        internal static bool RacilyClean(in FileStatus st, DateTimeOffset? now = null)
+        {
+            FileTime latest = st.ChangeTime.Seconds > st.ModifyTime.Seconds || (st.ChangeTime.Seconds == st.ModifyTime.Seconds && st.ChangeTime.Nanoseconds >= st.ModifyTime.Nanoseconds) ? st.ChangeTime : st.ModifyTime;
+            TimeSpan tick = st.ModifyTime.Nanoseconds == 0 && st.ChangeTime.Nanoseconds == 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromMilliseconds(20);
+            DateTimeOffset changed = DateTimeOffset.FromUnixTimeSeconds(latest.Seconds).AddTicks(latest.Nanoseconds / 100);
+            return (now ?? DateTimeOffset.UtcNow) - changed < tick;
         }
 
         private static bool SameContent(OpenFile file, Candidate c) =>
