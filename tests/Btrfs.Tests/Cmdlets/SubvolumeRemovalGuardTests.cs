@@ -91,7 +91,7 @@ namespace Btrfs.Tests
                 var run = System.Threading.Tasks.Task.Run(() => r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf; Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", sv)));
                 finished = run.Wait(TimeSpan.FromSeconds(30));
                 withheld = fuse.Withheld;
-                fuse.Dispose(); // answers what it withheld: a stuck run goes on
+                fuse.Release(); // answers what it withheld: a stuck run goes on
                 run.Wait(TimeSpan.FromSeconds(60));
             }
 

@@ -15,7 +15,7 @@ namespace Btrfs.Tests.Infrastructure
     /// </summary>
     internal sealed class HangingFuse : IDisposable
     {
-        private const uint Lookup = 1, Forget = 2, GetAttr = 3, Open = 14, Release = 18, Flush = 25, Init = 26, OpenDir = 27, ReleaseDir = 29, Interrupt = 36, Destroy = 38, BatchForget = 42, Statx = 52;
+        private const uint Lookup = 1, Forget = 2, GetAttr = 3, Open = 14, ReleaseFile = 18, Flush = 25, Init = 26, OpenDir = 27, ReleaseDir = 29, Interrupt = 36, Destroy = 38, BatchForget = 42, Statx = 52;
         private const ulong RootNode = 1, FileNode = 2;
         private const int ENOENT = 2, ENOSYS = 38;
 
@@ -44,7 +44,6 @@ namespace Btrfs.Tests.Infrastructure
             int fd = open("/dev/fuse", 2 /* O_RDWR */ | 0x80000 /* O_CLOEXEC */);
             Requires.That(fd >= 0, $"cannot open /dev/fuse (errno {Marshal.GetLastPInvokeError()})");
             var fuse = new HangingFuse(mountPoint, fd);
-            fuse.daemon.Start();
             string options = $"fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other";
             if (mount("hangfs", mountPoint, "fuse.hangfs", 0x2 | 0x4 /* MS_NOSUID | MS_NODEV */, options) != 0)
             {
@@ -53,7 +52,10 @@ namespace Btrfs.Tests.Infrastructure
                 throw new InvalidOperationException($"cannot mount the FUSE test filesystem on {mountPoint} (errno {errno})");
             }
 
+            // The daemon only now: before the mount attaches the connection, a read of /dev/fuse fails (EPERM). The
+            // kernel's first request (INIT) waits in the queue meanwhile.
             fuse.mounted = true;
+            fuse.daemon.Start();
             return fuse;
         }
 
@@ -78,8 +80,8 @@ namespace Btrfs.Tests.Infrastructure
             }
         }
 
-        /// <summary>Answers every withheld request, unmounts (lazily: a process may still hold the file) and stops the daemon.</summary>
-        public void Dispose()
+        /// <summary>Answers every withheld request and answers all from now on: whoever waited goes on.</summary>
+        internal void Release()
         {
             lock (gate)
             {
@@ -91,15 +93,27 @@ namespace Btrfs.Tests.Infrastructure
 
                 withheld.Clear();
             }
+        }
 
-            if (mounted)
+        /// <summary>
+        /// Releases, unmounts (lazily) and stops the daemon: once nobody holds the file any more the connection
+        /// ends and its read returns ENODEV. The descriptor is closed only after the daemon stopped (never a
+        /// number another part of the process may have been given meanwhile). Callers end the holders first.
+        /// </summary>
+        public void Dispose()
+        {
+            Release();
+            if (!mounted)
             {
-                Shell.Try("umount", "-l", MountPoint);
-                mounted = false;
+                return;
             }
 
-            daemon.Join(TimeSpan.FromSeconds(5));
-            close(fd);
+            mounted = false;
+            Shell.Try("umount", "-l", MountPoint);
+            if (!daemon.IsAlive || daemon.Join(TimeSpan.FromSeconds(10)))
+            {
+                close(fd);
+            }
         }
 
         private void Serve()
@@ -182,7 +196,7 @@ namespace Btrfs.Tests.Infrastructure
                         Reply(unique, 0, new byte[16]); // fh 0, no flags
                         break;
 
-                    case Release:
+                    case ReleaseFile:
                     case ReleaseDir:
                     case Flush:
                         Reply(unique, 0, ReadOnlySpan<byte>.Empty);

@@ -424,9 +424,18 @@ namespace Btrfs.Core
 
             rootEntry = item.Entry;
             item.Created = true;
+            try
+            {
+                item.SourceHandle = DirectoryHandle.Duplicate(item.Entry.Handle!, item.Source);
+            }
+            catch (FileOperationException)
+            {
+                fd.Dispose();
+                throw;
+            }
+
             item.TargetHandle = fd;
             item.SourceStatus = st;
-            item.SourceHandle = DirectoryHandle.Duplicate(item.Entry.Handle!, item.Source);
             item.Made = true;
         }
 
