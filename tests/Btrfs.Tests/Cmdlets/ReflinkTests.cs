@@ -498,6 +498,22 @@ namespace Btrfs.Tests
             }
         }
 
+        /// <summary>A source tree src/ of two directories of 200 files of 4 KiB: quiet/, then busy/ (created, so listed, in that order).</summary>
+        private (string Dir, string Src, string Quiet, string Busy) QuietAndBusy(string hint)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, hint);
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            string quiet = Directory.CreateDirectory(Path.Combine(src, "quiet")).FullName;
+            string busy = Directory.CreateDirectory(Path.Combine(src, "busy")).FullName;
+            for (int i = 0; i < 200; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(busy, $"f{i:D3}"), FileBuilder.RandomBytes(4096, i));
+                FileBuilder.WriteNew(Path.Combine(quiet, $"q{i:D3}"), FileBuilder.RandomBytes(4096, 1000 + i));
+            }
+
+            return (dir, src, quiet, busy);
+        }
+
         [SkippableTheory]
         [InlineData(false)]
         [InlineData(true)]
@@ -507,15 +523,7 @@ namespace Btrfs.Tests
             // (btrfs's readdir does not show a name renamed after the listing began) with no warning and
             // Errors 0. Now a directory whose names changed while it was copied (its mtime moved) is named in a
             // warning; one that did not change gets none.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "changing");
-            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
-            string quiet = Directory.CreateDirectory(Path.Combine(src, "quiet")).FullName;
-            string busy = Directory.CreateDirectory(Path.Combine(src, "busy")).FullName;
-            for (int i = 0; i < 200; i++)
-            {
-                FileBuilder.WriteNew(Path.Combine(busy, $"f{i:D3}"), FileBuilder.RandomBytes(4096, i));
-                FileBuilder.WriteNew(Path.Combine(quiet, $"q{i:D3}"), FileBuilder.RandomBytes(4096, 1000 + i));
-            }
+            (string dir, string src, string quiet, string busy) = QuietAndBusy("changing");
 
             string dest = Path.Combine(dir, "copy");
             if (merge)
@@ -551,15 +559,7 @@ namespace Btrfs.Tests
             // replaced by another of its name mid-copy was reported as changed, though the one that was read and
             // copied had not (the walk never re-resolves a path it classified). Now the directory that was read
             // is looked at through its open descriptor: only its parent, whose names did change, is named.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "swapped");
-            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
-            string quiet = Directory.CreateDirectory(Path.Combine(src, "quiet")).FullName;
-            string busy = Directory.CreateDirectory(Path.Combine(src, "busy")).FullName;
-            for (int i = 0; i < 200; i++)
-            {
-                FileBuilder.WriteNew(Path.Combine(quiet, $"q{i:D3}"), FileBuilder.RandomBytes(4096, 1000 + i));
-                FileBuilder.WriteNew(Path.Combine(busy, $"f{i:D3}"), FileBuilder.RandomBytes(4096, i));
-            }
+            (string dir, string src, _, string busy) = QuietAndBusy("swapped");
 
             string[] before = FileFacts.Listing(busy);
             bool swapped = false;
