@@ -101,12 +101,9 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static List<string>? TryNames(string path, out int errno)
         {
-            SafeFileDescriptor dir = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-            errno = dir.IsInvalid ? Errno.Last : 0;
-            using (dir)
-            {
-                return dir.IsInvalid ? null : Names(dir);
-            }
+            using SafeFileDescriptor? dir = DirectoryHandle.TryOpen(path, null, out FileOperationException? error);
+            errno = error?.Errno ?? 0;
+            return dir is null ? null : Names(dir);
         }
 
         /// <summary>
