@@ -12,6 +12,9 @@ namespace Btrfs.Interop
         internal const int AT_SYMLINK_NOFOLLOW = 0x100;
         internal const int AT_EMPTY_PATH = 0x1000;
 
+        /// <summary>Do not trigger an automount at the last component (an autofs trigger directory is examined, not mounted).</summary>
+        internal const int AT_NO_AUTOMOUNT = 0x800;
+
         /// <summary>statx: take what the kernel has cached; a network or FUSE filesystem is not asked (uapi/linux/fcntl.h).</summary>
         internal const int AT_STATX_DONT_SYNC = 0x4000;
 

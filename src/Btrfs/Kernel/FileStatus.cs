@@ -84,6 +84,15 @@ namespace Btrfs.Kernel
         internal static FileStatus? OfAt(SafeFileDescriptor dir, string name) =>
             Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;
 
+        /// <summary>
+        /// lstat of a name in an open directory from what the kernel has cached (AT_STATX_DONT_SYNC), without
+        /// triggering an automount (AT_NO_AUTOMOUNT): what a walk asks before it opens a directory, because the
+        /// directory may be the mount point of a filesystem that no longer answers (a stale sshfs or NFS mount),
+        /// where an open would wait forever. Device and mount id are right even then. Null with errno set.
+        /// </summary>
+        internal static FileStatus? OfAtCached(SafeFileDescriptor dir, string name) =>
+            Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW | Libc.AT_NO_AUTOMOUNT | Libc.AT_STATX_DONT_SYNC, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+
         /// <summary>lstat (or stat, following links) of a path; a <see cref="FileOperationException"/> naming it when that fails.</summary>
         internal static FileStatus Require(string path, bool followLinks, string what) =>
             OfPath(path, followLinks) ?? throw Errno.Failure("stat", path, what);

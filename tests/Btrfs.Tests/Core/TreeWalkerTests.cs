@@ -3,6 +3,7 @@ namespace Btrfs.Tests
     using System;
     using System.IO;
     using System.Linq;
+    using System.Management.Automation;
     using System.Threading.Tasks;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -133,6 +134,70 @@ namespace Btrfs.Tests
             WalkEntry only = Assert.Single(TreeWalker.Walk(link));
             Assert.Equal((WalkEntryKind.Error, FileErrorKind.IsSymbolicLink), (only.Kind, only.Error!.Kind));
             Assert.Contains(target, only.Error.Message, StringComparison.Ordinal);
+        }
+
+        /// <summary>
+        /// Before: every -Recurse walk opened a directory before it asked whether another filesystem was
+        /// mounted there, and the open of the mount point of one that no longer answers (a stale sshfs or NFS
+        /// mount; here a FUSE daemon that withholds every answer) waited forever. Now the walker asks the
+        /// kernel's cache first (statx AT_STATX_DONT_SYNC) and passes it as another filesystem, unopened.
+        /// </summary>
+        [SkippableFact]
+        public void AMountThatNoLongerAnswersInsideTheTreeIsPassedNotWaitedFor()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "deadmount");
+            Directory.CreateDirectory(Path.Combine(root, "sub"));
+            FileBuilder.WriteNew(Path.Combine(root, "a.img"), new byte[] { 1 });
+            FileBuilder.WriteNew(Path.Combine(root, "sub", "b.img"), new byte[] { 2 });
+            string mnt = Directory.CreateDirectory(Path.Combine(root, "mnt")).FullName;
+            string copy = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "deadmount-copy"), "c");
+            string[]? entriesFirst = null, depthFirst = null;
+            PwshResult? r = null;
+            bool walked, ran;
+            int withheld;
+            using (HangingFuse fuse = HangingFuse.Mount(mnt))
+            {
+                fuse.HangAll();
+                Task walk = Task.Run(() =>
+                {
+                    entriesFirst = TreeWalker.Walk(root, false).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+                    depthFirst = TreeWalker.Walk(root, false, WalkFilter.None, null, WalkOrder.DepthFirst).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+                });
+                walked = walk.Wait(TimeSpan.FromSeconds(30));
+                Task cmdlets = walked ? Task.Run(() => r = Pwsh.Run(
+                    """
+                    $o = [ordered]@{}
+                    $o.Fragmentation = @(Measure-Fragmentation -LiteralPath $p -Recurse).Count
+                    $o.Extents = @(Get-BtrfsExtent -LiteralPath $p -Recurse).Count
+                    $o.NoCow = @(Test-NoCow -LiteralPath $p -Recurse).Count
+                    Set-NoCow -LiteralPath $p -Recurse -WhatIf
+                    ConvertTo-NoCow -LiteralPath $p -Recurse -WhatIf
+                    Invoke-BtrfsDefrag -LiteralPath $p -Recurse -WhatIf
+                    $o.Duplicates = @(Find-BtrfsDuplicate -LiteralPath $p -Recurse).Count
+                    $o.Usage = @(Measure-BtrfsUsage -LiteralPath $p -Recurse).Count
+                    $o.Reflinks = @(New-BtrfsReflink -LiteralPath $p -Destination $c -Recurse).Count
+                    [pscustomobject]$o
+                    """,
+                    ("p", root),
+                    ("c", copy))) : Task.CompletedTask;
+                ran = cmdlets.Wait(TimeSpan.FromSeconds(120));
+                withheld = fuse.Withheld;
+                fuse.Release(); // answers what it withheld: a stuck walk goes on
+                walk.Wait(TimeSpan.FromSeconds(60));
+                cmdlets.Wait(TimeSpan.FromSeconds(60));
+            }
+
+            Assert.True(walked, $"the walk waited for the mount that does not answer ({withheld} request(s) withheld)");
+            string[] expected = { "Directory .", "Directory sub", "File a.img", "File sub/b.img", "OtherFileSystem mnt" };
+            Assert.Equal(expected, entriesFirst);
+            Assert.Equal(expected, depthFirst);
+            Assert.True(ran, $"a recursive cmdlet waited for the mount that does not answer ({withheld} request(s) withheld)");
+            Assert.Equal(0, withheld);
+            Assert.Empty(r!.Errors);
+            PSObject counts = r.Output[^1];
+            Assert.Equal((2, 2, 4, 2), ((int)counts.Properties["Fragmentation"].Value, (int)counts.Properties["Extents"].Value, (int)counts.Properties["NoCow"].Value, (int)counts.Properties["Usage"].Value)); // the files and directories of the tree, nothing below mnt
+            Assert.True(File.Exists(Path.Combine(copy, "sub", "b.img")));
+            Assert.False(Directory.Exists(Path.Combine(copy, "mnt", "f")));
         }
     }
 }

@@ -11,7 +11,9 @@ namespace Btrfs.Tests.Infrastructure
     /// A FUSE filesystem that stops answering, as a stale sshfs or NFS mount does: one read-only file, `f`,
     /// whose attributes are never cached (every stat asks the daemon), served by a thread of this process
     /// speaking the FUSE protocol on /dev/fuse. After <see cref="Hang"/> the daemon withholds its answers to
-    /// GETATTR of `f`: whoever stats it waits in the kernel until <see cref="Dispose"/> answers them.
+    /// GETATTR of `f`: whoever stats it waits in the kernel until <see cref="Dispose"/> answers them. After
+    /// <see cref="HangAll"/> it withholds every answer, as a mount whose server went away: a lookup, stat or
+    /// open of anything on it, the mount point included, waits.
     /// </summary>
     internal sealed class HangingFuse : IDisposable
     {
@@ -22,8 +24,9 @@ namespace Btrfs.Tests.Infrastructure
         private readonly int fd;
         private readonly Thread daemon;
         private readonly object gate = new();
-        private readonly List<(ulong Unique, ulong Node)> withheld = new();
+        private readonly List<byte[]> withheld = new();
         private bool hanging;
+        private bool hangingAll;
         private bool mounted;
 
         private HangingFuse(string mountPoint, int fd)
@@ -68,7 +71,17 @@ namespace Btrfs.Tests.Infrastructure
             }
         }
 
-        /// <summary>GETATTR requests of the file withheld so far (someone is waiting in the kernel for each).</summary>
+        /// <summary>From now on no request is answered (until <see cref="Release"/> or <see cref="Dispose"/>).</summary>
+        internal void HangAll()
+        {
+            lock (gate)
+            {
+                hanging = true;
+                hangingAll = true;
+            }
+        }
+
+        /// <summary>Requests withheld so far (someone is waiting in the kernel for each).</summary>
         internal int Withheld
         {
             get
@@ -86,9 +99,10 @@ namespace Btrfs.Tests.Infrastructure
             lock (gate)
             {
                 hanging = false;
-                foreach ((ulong unique, ulong node) in withheld)
+                hangingAll = false;
+                foreach (byte[] request in withheld)
                 {
-                    ReplyAttr(unique, node);
+                    Answer(request);
                 }
 
                 withheld.Clear();
@@ -138,81 +152,87 @@ namespace Btrfs.Tests.Infrastructure
                     continue;
                 }
 
-                ReadOnlySpan<byte> request = buffer.AsSpan(0, n);
-                uint opcode = BinaryPrimitives.ReadUInt32LittleEndian(request[4..]);
-                ulong unique = BinaryPrimitives.ReadUInt64LittleEndian(request[8..]);
-                ulong node = BinaryPrimitives.ReadUInt64LittleEndian(request[16..]);
-                ReadOnlySpan<byte> body = request[40..];
-                switch (opcode)
+                lock (gate)
                 {
-                    case Init:
-                        {
-                            byte[] init = new byte[64];
-                            BinaryPrimitives.WriteUInt32LittleEndian(init, 7); // major
-                            BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(4), 31); // minor
-                            BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(8), BinaryPrimitives.ReadUInt32LittleEndian(body[8..])); // max_readahead as asked
-                            BinaryPrimitives.WriteUInt16LittleEndian(init.AsSpan(16), 16); // max_background
-                            BinaryPrimitives.WriteUInt16LittleEndian(init.AsSpan(18), 12); // congestion_threshold
-                            BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(20), 1 << 17); // max_write
-                            BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(24), 1); // time_gran
-                            Reply(unique, 0, init);
-                            break;
-                        }
+                    uint op = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4));
+                    ulong target = BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(16));
+                    bool answered = op is Forget or BatchForget or Interrupt or Destroy or Init;
+                    if (hanging && !answered && (hangingAll || (op == GetAttr && target == FileNode)))
+                    {
+                        withheld.Add(buffer.AsSpan(0, n).ToArray());
+                        continue;
+                    }
 
-                    case Lookup:
-                        {
-                            string name = System.Text.Encoding.UTF8.GetString(body[..body.IndexOf((byte)0)]);
-                            if (node != RootNode || name != "f")
-                            {
-                                Reply(unique, -ENOENT, ReadOnlySpan<byte>.Empty);
-                                break;
-                            }
-
-                            byte[] entry = new byte[40 + 88];
-                            BinaryPrimitives.WriteUInt64LittleEndian(entry, FileNode); // nodeid
-                            BinaryPrimitives.WriteUInt64LittleEndian(entry.AsSpan(16), 3600); // entry_valid: the name is cached
-                            // attr_valid 0: the attributes are not, so every stat asks
-                            Attr(FileNode).CopyTo(entry.AsSpan(40));
-                            Reply(unique, 0, entry);
-                            break;
-                        }
-
-                    case GetAttr:
-                        lock (gate)
-                        {
-                            if (hanging && node == FileNode)
-                            {
-                                withheld.Add((unique, node));
-                                break;
-                            }
-
-                            ReplyAttr(unique, node);
-                        }
-
-                        break;
-
-                    case Open:
-                    case OpenDir:
-                        Reply(unique, 0, new byte[16]); // fh 0, no flags
-                        break;
-
-                    case ReleaseFile:
-                    case ReleaseDir:
-                    case Flush:
-                        Reply(unique, 0, ReadOnlySpan<byte>.Empty);
-                        break;
-
-                    case Forget:
-                    case BatchForget:
-                    case Interrupt:
-                    case Destroy:
-                        break; // no answer is expected
-
-                    case Statx:
-                    default:
-                        Reply(unique, -ENOSYS, ReadOnlySpan<byte>.Empty); // STATX: the kernel falls back to GETATTR
-                        break;
+                    Answer(buffer.AsSpan(0, n));
                 }
+            }
+        }
+
+        private void Answer(ReadOnlySpan<byte> request)
+        {
+            uint opcode = BinaryPrimitives.ReadUInt32LittleEndian(request[4..]);
+            ulong unique = BinaryPrimitives.ReadUInt64LittleEndian(request[8..]);
+            ulong node = BinaryPrimitives.ReadUInt64LittleEndian(request[16..]);
+            ReadOnlySpan<byte> body = request[40..];
+            switch (opcode)
+            {
+                case Init:
+                    {
+                        byte[] init = new byte[64];
+                        BinaryPrimitives.WriteUInt32LittleEndian(init, 7); // major
+                        BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(4), 31); // minor
+                        BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(8), BinaryPrimitives.ReadUInt32LittleEndian(body[8..])); // max_readahead as asked
+                        BinaryPrimitives.WriteUInt16LittleEndian(init.AsSpan(16), 16); // max_background
+                        BinaryPrimitives.WriteUInt16LittleEndian(init.AsSpan(18), 12); // congestion_threshold
+                        BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(20), 1 << 17); // max_write
+                        BinaryPrimitives.WriteUInt32LittleEndian(init.AsSpan(24), 1); // time_gran
+                        Reply(unique, 0, init);
+                        break;
+                    }
+
+                case Lookup:
+                    {
+                        string name = System.Text.Encoding.UTF8.GetString(body[..body.IndexOf((byte)0)]);
+                        if (node != RootNode || name != "f")
+                        {
+                            Reply(unique, -ENOENT, ReadOnlySpan<byte>.Empty);
+                            break;
+                        }
+
+                        byte[] entry = new byte[40 + 88];
+                        BinaryPrimitives.WriteUInt64LittleEndian(entry, FileNode); // nodeid
+                        BinaryPrimitives.WriteUInt64LittleEndian(entry.AsSpan(16), 3600); // entry_valid: the name is cached
+                        // attr_valid 0: the attributes are not, so every stat asks
+                        Attr(FileNode).CopyTo(entry.AsSpan(40));
+                        Reply(unique, 0, entry);
+                        break;
+                    }
+
+                case GetAttr:
+                    ReplyAttr(unique, node);
+                    break;
+
+                case Open:
+                case OpenDir:
+                    Reply(unique, 0, new byte[16]); // fh 0, no flags
+                    break;
+
+                case ReleaseFile:
+                case ReleaseDir:
+                case Flush:
+                    Reply(unique, 0, ReadOnlySpan<byte>.Empty);
+                    break;
+
+                case Forget:
+                case BatchForget:
+                case Interrupt:
+                case Destroy:
+                    break; // no answer is expected
+
+                case Statx:
+                default:
+                    Reply(unique, -ENOSYS, ReadOnlySpan<byte>.Empty); // STATX: the kernel falls back to GETATTR
+                    break;
             }
         }
 

@@ -160,6 +160,13 @@ namespace Btrfs.Core
                         }
 
                         string subPath = Combine(listing.Path, next.Name);
+                        if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, next.Name) is { } now && OnOtherMount(now, top))
+                        {
+                            // Something was mounted on it since it was listed: not entered, and not opened either.
+                            yield return new WalkEntry(subPath, WalkEntryKind.Error, Swapped(subPath));
+                            continue;
+                        }
+
                         DirectoryListing? again = DirectoryListing.TryOpen(listing.Handle, next.Name, subPath, Skipped, out FileOperationException? againError);
                         if (again is null || !again.Status.SameInode(next.Status))
                         {
@@ -202,6 +209,14 @@ namespace Btrfs.Core
                         continue; // excluded: neither it nor anything below it
                     }
 
+                    // Another filesystem is recognised before it is opened: an open of the mount point of one
+                    // that no longer answers would wait forever, a stat of it from the kernel's cache does not.
+                    if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { IsDirectory: true } seen && OnOtherMount(seen, top))
+                    {
+                        yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
+                        continue;
+                    }
+
                     DirectoryListing? sub = DirectoryListing.TryOpen(listing.Handle, entry.Name, path, Skipped, out FileOperationException? openError);
                     if (sub is null)
                     {
@@ -224,9 +239,7 @@ namespace Btrfs.Core
                     {
                         // Another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a
                         // bind mount: statx's mount id), is not entered unless asked.
-                        bool otherDevice = sub.Status.DevMajor != top.DevMajor || sub.Status.DevMinor != top.DevMinor;
-                        bool otherMount = sub.Status.MountId != 0 && top.MountId != 0 && sub.Status.MountId != top.MountId;
-                        if (!crossFileSystems && (otherDevice || otherMount))
+                        if (!crossFileSystems && OnOtherMount(sub.Status, top))
                         {
                             yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
                             continue;
@@ -282,6 +295,10 @@ namespace Btrfs.Core
         }
 
         private static string Combine(string directory, string name) => directory == "/" ? "/" + name : directory + "/" + name;
+
+        /// <summary>On another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a bind mount: statx's mount id).</summary>
+        private static bool OnOtherMount(in FileStatus st, in FileStatus top) =>
+            st.DevMajor != top.DevMajor || st.DevMinor != top.DevMinor || (st.MountId != 0 && top.MountId != 0 && st.MountId != top.MountId);
 
         private static bool IsAncestor(Stack<Level> stack, in FileStatus st)
         {
