@@ -1,0 +1,81 @@
+namespace Btrfs.Tests
+{
+    using System;
+    using System.IO;
+    using System.Linq;
+    using System.Threading.Tasks;
+    using Btrfs.Tests.Infrastructure;
+    using Xunit;
+
+    /// <summary>
+    /// A mount that no longer answers (a stale sshfs or NFS mount; here a FUSE daemon that withholds every
+    /// answer) elsewhere on the system holds no cmdlet: the mount table scans, in-use checks, subvolume maps
+    /// and swap checks never ask it, nor a file a process holds open there. Every cmdlet once, on a btrfs tree, with the dead mount beside it.
+    /// </summary>
+    [Collection(FileSystemCollection.Name)]
+    public class DeadMountTests(LoopFileSystems fs)
+    {
+        [SkippableFact]
+        public void NoCmdletWaitsForAMountThatNoLongerAnswers()
+        {
+            string mnt = Directory.CreateDirectory(Path.Combine(fs.Root, "dead-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+            string dir = fs.NewDirectory(TestFs.Btrfs, "beside-dead");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "a.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
+            FileBuilder.WriteNew(Path.Combine(sv, "b.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
+            FileBuilder.WriteNew(Path.Combine(sv, "empty"), Array.Empty<byte>());
+            PwshResult? r = null;
+            bool ran;
+            int withheld;
+            using (HangingFuse fuse = HangingFuse.Mount(mnt))
+            using (ChildProcess holder = ChildProcess.HoldingOpen(fuse.FilePath)) // what the in-use scans meet in /proc
+            {
+                fuse.HangAll();
+                Task run = Task.Run(() => r = Pwsh.Run(
+                    """
+                    $a = Join-Path $sv a.img; $b = Join-Path $sv b.img
+                    $o = [ordered]@{}
+                    $o.Subvolumes = @(Get-BtrfsSubvolume -LiteralPath $dir).Count
+                    $o.Extents = @(Get-BtrfsExtent -LiteralPath $a).Count
+                    $o.Owners = @(Get-BtrfsExtentOwner -LiteralPath $a).Count
+                    $o.Map = @(Show-ExtentMap -LiteralPath $a).Count
+                    $o.Fragmentation = @(Measure-Fragmentation -LiteralPath $a).Count
+                    $o.Usage = @(Measure-BtrfsUsage -LiteralPath $sv -Recurse).Count
+                    $o.Duplicates = @(Find-BtrfsDuplicate -LiteralPath $sv -Recurse).Count
+                    $o.Dedupe = @(Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Confirm:$false).Count
+                    $o.Reflink = @(New-BtrfsReflink -LiteralPath $a -Destination (Join-Path $sv c.img)).Count
+                    $o.ReflinkForce = @(New-BtrfsReflink -LiteralPath $a -Destination (Join-Path $sv c.img) -Force -Confirm:$false).Count
+                    $o.ToNoCow = @(ConvertTo-NoCow -LiteralPath $b -Confirm:$false -PassThru).Count
+                    $o.FromNoCow = @(ConvertFrom-NoCow -LiteralPath $b -Confirm:$false -PassThru).Count
+                    $o.TestNoCow = @(Test-NoCow -LiteralPath $b).Count
+                    Set-NoCow -LiteralPath (Join-Path $sv empty) -Confirm:$false
+                    $o.Defrag = @(Invoke-BtrfsDefrag -LiteralPath $a -Confirm:$false).Count
+                    $o.Swapfile = @(New-BtrfsSwapfile -Path (Join-Path $dir swap) -Size 1MB -Confirm:$false).Count
+                    $o.TestSwapfile = @(Test-BtrfsSwapfile -LiteralPath (Join-Path $dir swap)).Count
+                    $o.Subvolume = @(New-BtrfsSubvolume -Path (Join-Path $dir new) -Confirm:$false).Count
+                    $o.Snapshot = @(New-BtrfsSnapshot -LiteralPath $sv -Destination (Join-Path $dir snap) -Confirm:$false).Count
+                    $o.Measure = @(Measure-BtrfsSubvolume -LiteralPath $sv).Count
+                    Remove-BtrfsSubvolume -LiteralPath (Join-Path $dir snap) -WhatIf
+                    Remove-BtrfsSubvolume -LiteralPath (Join-Path $dir snap) -Confirm:$false
+                    Remove-BtrfsSubvolume -LiteralPath (Join-Path $dir new) -Confirm:$false -Wait
+                    [pscustomobject]$o
+                    """,
+                    ("dir", dir),
+                    ("sv", sv)));
+                ran = run.Wait(TimeSpan.FromSeconds(180));
+                withheld = fuse.Withheld;
+                fuse.Release(); // answers what it withheld: a stuck run goes on
+                run.Wait(TimeSpan.FromSeconds(120));
+            }
+
+            Assert.True(ran, $"a cmdlet waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");
+            Assert.Equal(0, withheld);
+            Assert.True(r!.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
+            var counts = r.Output[^1].Properties.ToDictionary(p => p.Name, p => (int)p.Value);
+            Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
+            Assert.False(Directory.Exists(Path.Combine(dir, "snap")));
+            Assert.False(Directory.Exists(Path.Combine(dir, "new")));
+        }
+    }
+}
