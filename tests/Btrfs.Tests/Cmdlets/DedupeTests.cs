@@ -246,5 +246,61 @@ namespace Btrfs.Tests
             Assert.DoesNotContain("NOCOW", e.Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(b));
         }
-    }
+        /// <summary>
+        /// Before: a range ending in a partial block that was not the last of both files (a longer destination,
+        /// or a file grown since Find-BtrfsDuplicate) was handed to the kernel as it was; the kernel shared the
+        /// whole blocks alone and reported the whole length as deduplicated, and so did the result (100 bytes
+        /// too many here; a tail-only group: 100 bytes said shared, none shared). Now such a range is asked
+        /// for in whole blocks, and a range of less than a block that does not end both files is refused.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        public void APartialLastBlockThatDoesNotEndBothFilesIsNotCountedAsShared(int which)
+        {
+            string dir = fs.NewDirectory((TestFs)which, "partial");
+            byte[] data = FileBuilder.RandomBytes((1 << 20) + 100, 81);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), c = Path.Combine(dir, "c.img"), d = Path.Combine(dir, "d.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data.Concat(FileBuilder.RandomBytes(4096, 82)).ToArray()); // the same bytes and a block more
+            Shell.Run("sync");
+            long SharedBytes(string path) => Filefrag.Extents(path).Where(e => e.Flags.Contains("shared")).Sum(e => e.Length);
+
+            // Given by hand: the whole blocks are shared and said to be; the partial one is not asked for.
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Confirm:$false", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            DedupeResult one = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Deduped, 1L << 20, 1L << 20), (one.Status, one.BytesRequested, one.BytesDeduped));
+            Assert.Equal(1L << 20, SharedBytes(b));
+
+            // Only the partial block: refused, nothing changed.
+            FileFacts before = FileFacts.Of(b);
+            r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Offset 1MB -DestinationOffset 1MB -Confirm:$false", ("a", a), ("b", b));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("less than one block", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(b));
+
+            // Found as one range to their last byte; then d grows: its whole blocks are shared, and only they are counted.
+            FileBuilder.WriteNew(c, data);
+            FileBuilder.WriteNew(d, data);
+            Shell.Run("sync");
+            r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $c, $d", ("c", c), ("d", d));
+            Assert.Empty(r.Errors);
+            BtrfsDuplicateGroup group = Assert.Single(r.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal((1L << 20) + 100, group.Length);
+            using (FileStream grow = new(d, FileMode.Append, FileAccess.Write))
+            {
+                grow.Write(FileBuilder.RandomBytes(4096, 83));
+            }
+
+            string dHash = FileFacts.Hash(d);
+            r = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", ("g", group));
+            Assert.Empty(r.Errors);
+            DedupeGroupResult done = Assert.Single(r.Objects<DedupeGroupResult>());
+            Assert.Equal((DedupeStatus.Deduped, 1L << 20), (done.Status, done.BytesDeduped));
+            Assert.Equal(1L << 20, SharedBytes(d));
+            Assert.Equal(dHash, FileFacts.Hash(d));
+        }
+}
 }

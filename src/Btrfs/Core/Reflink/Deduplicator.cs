@@ -124,8 +124,20 @@ namespace Btrfs.Core
 
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}", swaps);
-            ThrowUnlessAligned(source, dest, offset, length, destinationOffset);
+            long block = ThrowUnlessAligned(source, dest, offset, length, destinationOffset, fromGroup: expected != default);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
+            long partial = requested % block;
+            if (partial != 0 && (offset + requested != source.Size || destinationOffset + requested != dest.Size))
+            {
+                // The kernel shares a last partial block only where it ends both files; anywhere else it takes
+                // the whole blocks alone and still reports the whole length as deduplicated. Asked for whole blocks.
+                requested -= partial;
+                if (requested == 0)
+                {
+                    throw PartialBlockOnly(source, dest, offset, partial, block, expected != default);
+                }
+            }
+
             long deduped = 0, shared = 0, differing = 0, done = 0;
             int calls = 0;
             string? error = null;
@@ -174,6 +186,16 @@ namespace Btrfs.Core
                         if (bytes <= 0)
                         {
                             break; // the kernel would not take the rest (an unaligned tail): leave it
+                        }
+
+                        bytes = Math.Min(bytes, n - at);
+                        long tail = (offset + pos + at + bytes) % block;
+                        if (tail != 0 && !SameExtents(source, offset + pos + at + bytes - tail, dest, destinationOffset + pos + at + bytes - tail, tail))
+                        {
+                            // A file grew in between, and the kernel took the whole blocks alone (reporting the
+                            // partial one as deduplicated all the same): only what now shares is counted.
+                            deduped += bytes - tail;
+                            break;
                         }
 
                         deduped += bytes;
@@ -287,12 +309,13 @@ namespace Btrfs.Core
         /// The kernel shares whole filesystem blocks only: offsets must be multiples of the block size,
         /// and so must a length that does not end at the source's end. Said up front, not as EINVAL.
         /// </summary>
-        private static void ThrowUnlessAligned(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset)
+        /// <summary>The filesystem's block size, once the offsets (and a length that does not reach the source's end) are multiples of it.</summary>
+        private static long ThrowUnlessAligned(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, bool fromGroup)
         {
             long block = Clone.BlockSize(source.Handle);
-            string? wrong = offset % block != 0 ? $"-Offset {offset}"
-                : destinationOffset % block != 0 ? $"-DestinationOffset {destinationOffset}"
-                : length is long l && l % block != 0 && offset + l < source.Size ? $"-Length {l} (a length that does not reach the source's end)"
+            string? wrong = offset % block != 0 ? (fromGroup ? $"the group's first range starts at {offset}, which" : $"-Offset {offset}")
+                : destinationOffset % block != 0 ? (fromGroup ? $"its range in it starts at {destinationOffset}, which" : $"-DestinationOffset {destinationOffset}")
+                : length is long l && l % block != 0 && offset + l < source.Size ? (fromGroup ? $"the group's length, {l} bytes, does not reach the end of '{source.Path}' and" : $"-Length {l} (a length that does not reach the source's end)")
                 : null;
             if (wrong is not null)
             {
@@ -301,9 +324,24 @@ namespace Btrfs.Core
                     Errno.EINVAL,
                     "FIDEDUPERANGE",
                     dest.Path,
-                    $"Cannot deduplicate '{dest.Path}' against '{source.Path}': {wrong} is not a multiple of the filesystem's block size, {block} bytes; the kernel only shares whole blocks. Round it to a multiple of {block}. Nothing was changed.");
+                    $"Cannot deduplicate '{dest.Path}' against '{source.Path}': {wrong} is not a multiple of the filesystem's block size, {block} bytes; the kernel only shares whole blocks. "
+                    + (fromGroup ? "The files changed since the search (or the group was made by hand): run Find-BtrfsDuplicate again." : $"Round it to a multiple of {block}.")
+                    + " Nothing was changed.");
             }
+
+            return block;
         }
+
+        /// <summary>The range is less than one block and does not end both files: the kernel would share nothing and say it shared it all.</summary>
+        private static FileOperationException PartialBlockOnly(OpenFile source, OpenFile dest, long offset, long partial, long block, bool fromGroup) => new(
+            FileErrorKind.InvalidArgument,
+            Errno.EINVAL,
+            "FIDEDUPERANGE",
+            dest.Path,
+            $"Cannot deduplicate '{dest.Path}' against '{source.Path}': the range at {offset} is {partial} bytes, less than one block ({block} bytes), and does not end both files; "
+            + "the kernel shares a partial block only where it is the last of both files. "
+            + (fromGroup ? "A file has grown since the search: run Find-BtrfsDuplicate again." : "Give ranges of whole blocks, or ones that end both files.")
+            + " Nothing was changed.");
 
         /// <summary>
         /// True when [a, a+n) of <paramref name="x"/> and [b, b+n) of <paramref name="y"/> map to the
