@@ -139,7 +139,7 @@ namespace Btrfs.Commands
                         WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
                         break;
                     case WalkEntryKind.OtherFileSystem:
-                        WriteVerbose($"Not descending into '{entry.Path}': it is another filesystem or btrfs subvolume (use -CrossFileSystem to include it).");
+                        WriteVerbose(TreeWalker.OtherFileSystemMessage(entry.Path));
                         break;
                     default:
                         WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");

@@ -88,10 +88,20 @@ namespace Btrfs.Kernel
         /// lstat of a name in an open directory from what the kernel has cached (AT_STATX_DONT_SYNC), without
         /// triggering an automount (AT_NO_AUTOMOUNT): what a walk asks before it opens a directory, because the
         /// directory may be the mount point of a filesystem that no longer answers (a stale sshfs or NFS mount),
-        /// where an open would wait forever. Device and mount id are right even then. Null with errno set.
+        /// where an open would wait forever. Device and mount id are right even then. A FUSE mount this user may
+        /// not enter (another user's, without allow_other; root included) refuses a stat (EACCES) but tells its
+        /// device when asked for nothing (mask 0): then only the device is known (Mode 0). Null with errno set.
         /// </summary>
-        internal static FileStatus? OfAtCached(SafeFileDescriptor dir, string name) =>
-            Libc.StatXAt(dir, name, Libc.AT_SYMLINK_NOFOLLOW | Libc.AT_NO_AUTOMOUNT | Libc.AT_STATX_DONT_SYNC, Mask, out Libc.StatX st) == 0 ? From(st) : null;
+        internal static FileStatus? OfAtCached(SafeFileDescriptor dir, string name)
+        {
+            const int flags = Libc.AT_SYMLINK_NOFOLLOW | Libc.AT_NO_AUTOMOUNT | Libc.AT_STATX_DONT_SYNC;
+            if (Libc.StatXAt(dir, name, flags, Mask, out Libc.StatX st) == 0)
+            {
+                return From(st);
+            }
+
+            return Errno.Last == Errno.EACCES && Libc.StatXAt(dir, name, flags, 0, out st) == 0 ? From(st) : null;
+        }
 
         /// <summary>lstat (or stat, following links) of a path; a <see cref="FileOperationException"/> naming it when that fails.</summary>
         internal static FileStatus Require(string path, bool followLinks, string what) =>

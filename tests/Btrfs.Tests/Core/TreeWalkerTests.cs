@@ -140,7 +140,9 @@ namespace Btrfs.Tests
         /// Before: every -Recurse walk opened a directory before it asked whether another filesystem was
         /// mounted there, and the open of the mount point of one that no longer answers (a stale sshfs or NFS
         /// mount; here a FUSE daemon that withholds every answer) waited forever. Now the walker asks the
-        /// kernel's cache first (statx AT_STATX_DONT_SYNC) and passes it as another filesystem, unopened.
+        /// kernel's cache first (statx AT_STATX_DONT_SYNC) and passes it as another filesystem, unopened. Files
+        /// too (hostile review): a dead filesystem mounted on a file hung every cmdlet that opened it, and a file of
+        /// another subvolume bind-mounted into the tree was defragmented, both without -CrossFileSystem.
         /// </summary>
         [SkippableFact]
         public void AMountThatNoLongerAnswersInsideTheTreeIsPassedNotWaitedFor()
@@ -150,45 +152,63 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(Path.Combine(root, "a.img"), new byte[] { 1 });
             FileBuilder.WriteNew(Path.Combine(root, "sub", "b.img"), new byte[] { 2 });
             string mnt = Directory.CreateDirectory(Path.Combine(root, "mnt")).FullName;
+            string deadFile = Path.Combine(root, "z.img"), bound = Path.Combine(root, "bound.img");
+            FileBuilder.WriteNew(deadFile, Array.Empty<byte>());
+            FileBuilder.WriteNew(bound, Array.Empty<byte>());
+            string elsewhere = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "deadmount-elsewhere"), "sv");
+            Shell.Run("btrfs", "subvolume", "create", elsewhere);
+            string other = Path.Combine(elsewhere, "frag.img");
+            FileBuilder.WrittenInRandomOrder(other, 256 << 10, fsyncEvery: 1); // many extents, in another subvolume
+            int otherExtents = Filefrag.Extents(other).Count;
             string copy = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "deadmount-copy"), "c");
             string[]? entriesFirst = null, depthFirst = null;
             PwshResult? r = null;
-            bool walked, ran;
-            int withheld;
+            bool walked = false, ran;
+            int withheld, withheldOnFile;
+            Shell.Run("mount", "--bind", other, bound); // a file of another subvolume bind-mounted into the tree
+            try
+            {
             using (HangingFuse fuse = HangingFuse.Mount(mnt))
+            using (HangingFuse fileFuse = HangingFuse.MountOnFile(deadFile)) // and a dead filesystem mounted on a file
             {
                 fuse.HangAll();
-                Task walk = Task.Run(() =>
-                {
-                    entriesFirst = TreeWalker.Walk(root, false).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
-                    depthFirst = TreeWalker.Walk(root, false, WalkFilter.None, null, WalkOrder.DepthFirst).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
-                });
-                walked = walk.Wait(TimeSpan.FromSeconds(30));
-                Task cmdlets = walked ? Task.Run(() => r = Pwsh.Run(
-                    """
-                    $o = [ordered]@{}
-                    $o.Fragmentation = @(Measure-Fragmentation -LiteralPath $p -Recurse).Count
-                    $o.Extents = @(Get-BtrfsExtent -LiteralPath $p -Recurse).Count
-                    $o.NoCow = @(Test-NoCow -LiteralPath $p -Recurse).Count
-                    Set-NoCow -LiteralPath $p -Recurse -WhatIf
-                    ConvertTo-NoCow -LiteralPath $p -Recurse -WhatIf
-                    Invoke-BtrfsDefrag -LiteralPath $p -Recurse -WhatIf
-                    $o.Duplicates = @(Find-BtrfsDuplicate -LiteralPath $p -Recurse).Count
-                    $o.Usage = @(Measure-BtrfsUsage -LiteralPath $p -Recurse).Count
-                    $o.Reflinks = @(New-BtrfsReflink -LiteralPath $p -Destination $c -Recurse).Count
-                    [pscustomobject]$o
-                    """,
-                    ("p", root),
-                    ("c", copy))) : Task.CompletedTask;
-                ran = cmdlets.Wait(TimeSpan.FromSeconds(120));
-                withheld = fuse.Withheld;
-                fuse.Release(); // answers what it withheld: a stuck walk goes on
-                walk.Wait(TimeSpan.FromSeconds(60));
-                cmdlets.Wait(TimeSpan.FromSeconds(60));
+                fileFuse.HangAll();
+                (ran, withheld) = fuse.Await(
+                    () =>
+                    {
+                        entriesFirst = TreeWalker.Walk(root, false).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+                        depthFirst = TreeWalker.Walk(root, false, WalkFilter.None, null, WalkOrder.DepthFirst).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+                        walked = true;
+                        r = Pwsh.Run(
+                            """
+                            $o = [ordered]@{}
+                            $o.Fragmentation = @(Measure-Fragmentation -LiteralPath $p -Recurse).Count
+                            $o.Extents = @(Get-BtrfsExtent -LiteralPath $p -Recurse).Count
+                            $o.NoCow = @(Test-NoCow -LiteralPath $p -Recurse).Count
+                            Set-NoCow -LiteralPath $p -Recurse -WhatIf
+                            ConvertTo-NoCow -LiteralPath $p -Recurse -WhatIf
+                            Invoke-BtrfsDefrag -LiteralPath $p -Recurse -WhatIf
+                            $o.Duplicates = @(Find-BtrfsDuplicate -LiteralPath $p -Recurse).Count
+                            $o.Usage = @(Measure-BtrfsUsage -LiteralPath $p -Recurse).Count
+                            $o.Reflinks = @(New-BtrfsReflink -LiteralPath $p -Destination $c -Recurse).Count
+                            Invoke-BtrfsDefrag -LiteralPath $p -Recurse -Confirm:$false | Out-Null
+                            [pscustomobject]$o
+                            """,
+                            ("p", root),
+                            ("c", copy));
+                    },
+                    TimeSpan.FromSeconds(150));
+                withheldOnFile = fileFuse.Withheld;
+            }
+            }
+            finally
+            {
+                Shell.Try("umount", bound);
             }
 
-            Assert.True(walked, $"the walk waited for the mount that does not answer ({withheld} request(s) withheld)");
-            string[] expected = { "Directory .", "Directory sub", "File a.img", "File sub/b.img", "OtherFileSystem mnt" };
+            Assert.True(ran || walked, $"the walk waited for the mount that does not answer ({withheld} request(s) withheld)");
+            Assert.Equal(0, withheldOnFile);
+            string[] expected = { "Directory .", "Directory sub", "File a.img", "File sub/b.img", "OtherFileSystem bound.img", "OtherFileSystem mnt", "OtherFileSystem z.img" };
             Assert.Equal(expected, entriesFirst);
             Assert.Equal(expected, depthFirst);
             Assert.True(ran, $"a recursive cmdlet waited for the mount that does not answer ({withheld} request(s) withheld)");
@@ -197,7 +217,31 @@ namespace Btrfs.Tests
             PSObject counts = r.Output[^1];
             Assert.Equal((2, 2, 4, 2), ((int)counts.Properties["Fragmentation"].Value, (int)counts.Properties["Extents"].Value, (int)counts.Properties["NoCow"].Value, (int)counts.Properties["Usage"].Value)); // the files and directories of the tree, nothing below mnt
             Assert.True(File.Exists(Path.Combine(copy, "sub", "b.img")));
-            Assert.False(Directory.Exists(Path.Combine(copy, "mnt", "f")));
+            Assert.False(Directory.Exists(Path.Combine(copy, "mnt")));
+            Assert.False(File.Exists(Path.Combine(copy, "bound.img")));
+            Assert.False(File.Exists(Path.Combine(copy, "z.img")));
+            Assert.Equal(otherExtents, Filefrag.Extents(other).Count); // the other subvolume's file was not defragmented
+        }
+
+        /// <summary>
+        /// Before: a FUSE mount of another user without allow_other (root may not enter it either) refused the
+        /// walk's look at it (EACCES), and every -Recurse wrote an error for it. The kernel tells such a mount's
+        /// device when asked for nothing else: it is passed as another filesystem, as any mount is.
+        /// </summary>
+        [SkippableFact]
+        public void AnotherUsersFuseMountThatRootMayNotEnterIsAnotherFilesystemNotAnError()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "fuse-private");
+            FileBuilder.WriteNew(Path.Combine(root, "a.img"), new byte[] { 1 });
+            string mnt = Directory.CreateDirectory(Path.Combine(root, "mnt")).FullName;
+            string[] shape;
+            using (HangingFuse.Mount(mnt, owner: 65534, allowOther: false))
+            {
+                Assert.Throws<UnauthorizedAccessException>(() => Directory.GetFiles(mnt)); // root may not enter it
+                shape = TreeWalker.Walk(root, false).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+            }
+
+            Assert.Equal(new[] { "Directory .", "File a.img", "OtherFileSystem mnt" }, shape);
         }
     }
 }

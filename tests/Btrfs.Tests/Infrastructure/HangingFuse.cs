@@ -27,6 +27,7 @@ namespace Btrfs.Tests.Infrastructure
         private readonly List<byte[]> withheld = new();
         private bool hanging;
         private bool hangingAll;
+        private bool fileRoot;
         private bool mounted;
 
         private HangingFuse(string mountPoint, int fd)
@@ -41,13 +42,21 @@ namespace Btrfs.Tests.Infrastructure
 
         internal string FilePath => Path.Combine(MountPoint, "f");
 
-        /// <summary>Mounts one on <paramref name="mountPoint"/> (an empty directory; root only).</summary>
-        internal static HangingFuse Mount(string mountPoint)
+        /// <summary>
+        /// Mounts one on <paramref name="mountPoint"/> (an empty directory; root only), for <paramref name="owner"/>;
+        /// without <paramref name="allowOther"/> nobody else may enter it (root included).
+        /// </summary>
+        internal static HangingFuse Mount(string mountPoint, uint owner = 0, bool allowOther = true) => Mount(mountPoint, owner, allowOther, fileRoot: false);
+
+        /// <summary>Mounts one on the regular file <paramref name="mountPoint"/>: its root is a file (as a bind mount of one file is), not a directory.</summary>
+        internal static HangingFuse MountOnFile(string mountPoint) => Mount(mountPoint, 0, true, fileRoot: true);
+
+        private static HangingFuse Mount(string mountPoint, uint owner, bool allowOther, bool fileRoot)
         {
             int fd = open("/dev/fuse", 2 /* O_RDWR */ | 0x80000 /* O_CLOEXEC */);
             Requires.That(fd >= 0, $"cannot open /dev/fuse (errno {Marshal.GetLastPInvokeError()})");
-            var fuse = new HangingFuse(mountPoint, fd);
-            string options = $"fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other";
+            var fuse = new HangingFuse(mountPoint, fd) { fileRoot = fileRoot };
+            string options = $"fd={fd},rootmode={(fileRoot ? "100000" : "40000")},user_id={owner},group_id={owner}" + (allowOther ? ",allow_other" : string.Empty);
             if (mount("hangfs", mountPoint, "fuse.hangfs", 0x2 | 0x4 /* MS_NOSUID | MS_NODEV */, options) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -91,6 +100,34 @@ namespace Btrfs.Tests.Infrastructure
                     return withheld.Count;
                 }
             }
+        }
+
+        /// <summary>
+        /// Runs <paramref name="work"/> on a thread of its own while the mount does not answer: whether it finished
+        /// within <paramref name="patience"/>, and how many requests were withheld by then. Then everything is
+        /// answered (<see cref="Release"/>), so work that was stuck goes on, and is given a minute to end.
+        /// </summary>
+        internal (bool Finished, int Withheld) Await(Action work, TimeSpan patience)
+        {
+            System.Threading.Tasks.Task run = System.Threading.Tasks.Task.Run(work);
+            bool finished;
+            int withheld;
+            try
+            {
+                finished = ((IAsyncResult)run).AsyncWaitHandle.WaitOne(patience); // never throws: the answers below come first
+                withheld = Withheld;
+            }
+            finally
+            {
+                Release(); // whatever happened: nobody (the holders ended when the test is disposed included) waits for the daemon
+            }
+
+            if (((IAsyncResult)run).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(60)) && run.IsFaulted)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(run.Exception!.InnerException!).Throw();
+            }
+
+            return (finished, withheld);
         }
 
         /// <summary>Answers every withheld request and answers all from now on: whoever waited goes on.</summary>
@@ -243,12 +280,12 @@ namespace Btrfs.Tests.Infrastructure
             Reply(unique, 0, attr);
         }
 
-        /// <summary>struct fuse_attr: the root directory, or the empty read-only file.</summary>
-        private static byte[] Attr(ulong node)
+        /// <summary>struct fuse_attr: the root directory (or file), or the empty read-only file.</summary>
+        private byte[] Attr(ulong node)
         {
             byte[] a = new byte[88];
             BinaryPrimitives.WriteUInt64LittleEndian(a, node); // ino
-            BinaryPrimitives.WriteUInt32LittleEndian(a.AsSpan(60), node == RootNode ? 0x41EDu : 0x8124u); // mode: drwxr-xr-x, -r--r--r--
+            BinaryPrimitives.WriteUInt32LittleEndian(a.AsSpan(60), node == RootNode && !fileRoot ? 0x41EDu : 0x8124u); // mode: drwxr-xr-x, -r--r--r--
             BinaryPrimitives.WriteUInt32LittleEndian(a.AsSpan(64), node == RootNode ? 2u : 1u); // nlink
             BinaryPrimitives.WriteUInt32LittleEndian(a.AsSpan(80), 4096); // blksize
             return a;

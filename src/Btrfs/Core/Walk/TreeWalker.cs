@@ -30,7 +30,7 @@ namespace Btrfs.Core
         /// <summary>A FIFO, socket or device: never opened.</summary>
         Other,
 
-        /// <summary>A directory on another filesystem (or btrfs subvolume), not entered.</summary>
+        /// <summary>A directory on another filesystem, btrfs subvolume or mount, not entered; or a file mounted there (a bind mount of one file), not handed out.</summary>
         OtherFileSystem,
 
         /// <summary>A directory that could not be read (reported instead of it); <see cref="WalkEntry.Error"/> says why.</summary>
@@ -163,7 +163,12 @@ namespace Btrfs.Core
                         if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, next.Name) is { } now && OnOtherMount(now, top))
                         {
                             // Something was mounted on it since it was listed: not entered, and not opened either.
-                            yield return new WalkEntry(subPath, WalkEntryKind.Error, Swapped(subPath));
+                            yield return new WalkEntry(subPath, WalkEntryKind.Error, new FileOperationException(
+                                FileErrorKind.ChangedDuringCopy,
+                                0,
+                                "statx",
+                                subPath,
+                                $"Not entering '{subPath}': another filesystem was mounted on it after it was listed, and a walk stays on its own filesystem. Nothing below it was processed; run again to see it as the mount point it is now."));
                             continue;
                         }
 
@@ -198,7 +203,11 @@ namespace Btrfs.Core
                     {
                         if (filter.TakesFile(entry.Name))
                         {
-                            yield return new WalkEntry(path, kind) { Location = location };
+                            // A file can be a mount point too (a bind mount of one file, as containers get them):
+                            // from the kernel's cache, as a directory, so that one that no longer answers is not
+                            // waited for by whoever opens it.
+                            bool elsewhere = kind == WalkEntryKind.File && !crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file && FileOnOtherMount(file, top);
+                            yield return new WalkEntry(path, elsewhere ? WalkEntryKind.OtherFileSystem : kind) { Location = location };
                         }
 
                         continue;
@@ -211,7 +220,7 @@ namespace Btrfs.Core
 
                     // Another filesystem is recognised before it is opened: an open of the mount point of one
                     // that no longer answers would wait forever, a stat of it from the kernel's cache does not.
-                    if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { IsDirectory: true } seen && OnOtherMount(seen, top))
+                    if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } seen && (seen.IsDirectory || seen.Mode == 0) && OnOtherMount(seen, top))
                     {
                         yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
                         continue;
@@ -294,11 +303,22 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>What a -Recurse says about an entry it passes as <see cref="WalkEntryKind.OtherFileSystem"/>.</summary>
+        internal static string OtherFileSystemMessage(string path) =>
+            $"Skipping '{path}': it is a mount point of another filesystem, btrfs subvolume or mount (use -CrossFileSystem to include it).";
+
         private static string Combine(string directory, string name) => directory == "/" ? "/" + name : directory + "/" + name;
 
         /// <summary>On another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a bind mount: statx's mount id).</summary>
         private static bool OnOtherMount(in FileStatus st, in FileStatus top) =>
             st.DevMajor != top.DevMajor || st.DevMinor != top.DevMinor || (st.MountId != 0 && top.MountId != 0 && st.MountId != top.MountId);
+
+        /// <summary>
+        /// A file is on another filesystem only as a mount point of its own, so its mount id says it (where statx
+        /// gives one). Its device alone would not: overlayfs gives a file the device of the layer it is in.
+        /// </summary>
+        private static bool FileOnOtherMount(in FileStatus st, in FileStatus top) =>
+            st.MountId != 0 && top.MountId != 0 ? st.MountId != top.MountId : st.DevMajor != top.DevMajor || st.DevMinor != top.DevMinor;
 
         private static bool IsAncestor(Stack<Level> stack, in FileStatus st)
         {
