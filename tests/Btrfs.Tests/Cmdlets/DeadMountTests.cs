@@ -3,14 +3,13 @@ namespace Btrfs.Tests
     using System;
     using System.IO;
     using System.Linq;
-    using System.Threading.Tasks;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
 
     /// <summary>
     /// A mount that no longer answers (a stale sshfs or NFS mount; here a FUSE daemon that withholds every
     /// answer) elsewhere on the system holds no cmdlet: the mount table scans, in-use checks, subvolume maps
-    /// and swap checks never ask it, nor a file a process holds open there. Every cmdlet once, on a btrfs tree, with the dead mount beside it.
+    /// and swap checks never ask it, nor a file a process holds open there, nor a loop device's backing file there. Every cmdlet once, on a btrfs tree, with the dead mount beside it.
     /// </summary>
     [Collection(FileSystemCollection.Name)]
     public class DeadMountTests(LoopFileSystems fs)
@@ -30,9 +29,10 @@ namespace Btrfs.Tests
             int withheld;
             using (HangingFuse fuse = HangingFuse.Mount(mnt))
             using (ChildProcess holder = ChildProcess.HoldingOpen(fuse.FilePath)) // what the in-use scans meet in /proc
+            using (LoopDevice loop = LoopDevice.Attach(fuse.FilePath, readOnly: true)) // what the kernel-use checks ask the kernel about
             {
                 fuse.HangAll();
-                Task run = Task.Run(() => r = Pwsh.Run(
+                (ran, withheld) = fuse.Await(() => r = Pwsh.Run(
                     """
                     $a = Join-Path $sv a.img; $b = Join-Path $sv b.img
                     $o = [ordered]@{}
@@ -62,11 +62,8 @@ namespace Btrfs.Tests
                     [pscustomobject]$o
                     """,
                     ("dir", dir),
-                    ("sv", sv)));
-                ran = run.Wait(TimeSpan.FromSeconds(180));
-                withheld = fuse.Withheld;
-                fuse.Release(); // answers what it withheld: a stuck run goes on
-                run.Wait(TimeSpan.FromSeconds(120));
+                    ("sv", sv)),
+                    TimeSpan.FromSeconds(180));
             }
 
             Assert.True(ran, $"a cmdlet waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");

@@ -88,11 +88,7 @@ namespace Btrfs.Tests
             using (ChildProcess holder = ChildProcess.HoldingOpen(fuse.FilePath))
             {
                 fuse.Hang();
-                var run = System.Threading.Tasks.Task.Run(() => r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf; Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", sv)));
-                finished = run.Wait(TimeSpan.FromSeconds(30));
-                withheld = fuse.Withheld;
-                fuse.Release(); // answers what it withheld: a stuck run goes on
-                run.Wait(TimeSpan.FromSeconds(60));
+                (finished, withheld) = fuse.Await(() => r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf; Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", sv)), TimeSpan.FromSeconds(30));
             }
 
             Assert.True(finished, $"Remove-BtrfsSubvolume waited for a mount that does not answer ({withheld} stat(s) of its file withheld)");

@@ -709,18 +709,13 @@ namespace Btrfs.Tests
             string file = Path.Combine(dir, "disk.img");
             FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
             FileFacts before = FileFacts.Of(file);
-            string loop = Shell.Run("losetup", "-f", "--show", file).Trim();
-            try
+            using (LoopDevice.Attach(file))
             {
                 PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false -AssumeNotInUse", ("f", file));
                 ErrorRecord e = Assert.Single(r.Errors);
                 Assert.Equal("FileInUse,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
                 Assert.Contains("losetup -a", e.Exception.Message, StringComparison.Ordinal);
                 Assert.Equal(before, FileFacts.Of(file));
-            }
-            finally
-            {
-                Shell.Try("losetup", "-d", loop);
             }
         }
     }

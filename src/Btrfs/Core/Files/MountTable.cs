@@ -124,6 +124,28 @@ namespace Btrfs.Core
 
         internal static MountTable Read() => Parse(File.ReadAllText("/proc/self/mountinfo"));
 
+        /// <summary>The mount a path (absolute, as this process sees it) is on by its text: the deepest mount point above it, the last mounted there. Null for a relative path.</summary>
+        internal MountEntry? Covering(string path)
+        {
+            MountEntry? best = null;
+            foreach (MountEntry e in entries)
+            {
+                string mp = e.MountPoint;
+                bool above = mp == "/" ? path.StartsWith('/') : path == mp || path.StartsWith(mp + "/", StringComparison.Ordinal);
+                if (above && (best is null || mp.Length >= best.MountPoint.Length))
+                {
+                    best = e;
+                }
+            }
+
+            return best;
+        }
+
+        /// <summary>Network and FUSE filesystems: the ones whose server may stop answering (and that hold no btrfs subvolume's files).</summary>
+        internal static bool IsRemote(string fileSystemType) =>
+            fileSystemType is "nfs" or "nfs4" or "cifs" or "smb3" or "9p" or "ceph" or "afs" or "glusterfs" or "fuse" or "fuseblk"
+            || fileSystemType.StartsWith("fuse.", StringComparison.Ordinal);
+
         internal static MountTable Parse(string text)
         {
             var list = new List<MountEntry>();

@@ -227,7 +227,10 @@ namespace Btrfs.Core
         {
             unreadable = new List<string>();
             lost = new List<string>();
-            foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound())
+            // A backing file on a network or FUSE filesystem is in no btrfs subvolume, and asking about it (the kernel
+            // stats it) would wait for a server that may no longer answer: not asked.
+            MountTable here = MountTable.Read();
+            foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound(path => here.Covering(path) is { } m && MountTable.IsRemote(m.FileSystemType)))
             {
                 if (major is uint ma && minor is uint mi && devices.Contains((ma, mi)))
                 {
@@ -240,8 +243,8 @@ namespace Btrfs.Core
             foreach ((string? prefix, string where, MountTable table, IReadOnlyDictionary<string, FileStatus?>? resolved) in namespaces)
             {
                 var layers = table.Entries.SelectMany(e => e.OverlayLayers()).Where(l => l.StartsWith('/')).Distinct(StringComparer.Ordinal).ToList();
-                Dictionary<string, FileStatus?>? here = prefix is null ? null : Bounded.Statuses(layers.ConvertAll(l => prefix + l), followLinks: true, TimeSpan.FromSeconds(10));
-                if (prefix is not null && here is null)
+                Dictionary<string, FileStatus?>? statuses = prefix is null ? null : Bounded.Statuses(layers.ConvertAll(l => prefix + l), followLinks: true, TimeSpan.FromSeconds(10));
+                if (prefix is not null && statuses is null)
                 {
                     notRead.Add($"the overlay layers{where}, which did not answer within 10 s");
                 }
@@ -251,13 +254,13 @@ namespace Btrfs.Core
                     foreach (string layer in e.OverlayLayers().Where(l => l.StartsWith('/')))
                     {
                         // Looked up through the namespace's process (bounded), or as it was looked up from inside it.
-                        FileStatus? layerStatus = prefix is not null ? here?.GetValueOrDefault(prefix + layer) : resolved?.GetValueOrDefault(layer);
+                        FileStatus? layerStatus = prefix is not null ? statuses?.GetValueOrDefault(prefix + layer) : resolved?.GetValueOrDefault(layer);
                         if (layerStatus is FileStatus st && devices.Contains((st.DevMajor, st.DevMinor)))
                         {
                             return $"the overlay mounted at '{e.MountPoint}'{where} has its layer '{layer}' in it (unmount the overlay first)";
                         }
 
-                        if (findLost && layerStatus is null && prefix is { Length: 0 } && Gone(layer))
+                        if (findLost && layerStatus is null && prefix is { Length: 0 } && statuses is not null && Gone(layer))
                         {
                             lost.Add($"the overlay mounted at '{e.MountPoint}' has its layer at '{layer}', which leads nowhere now");
                         }
@@ -265,31 +268,43 @@ namespace Btrfs.Core
                 }
             }
 
+            var exports = new List<string>();
             try
             {
                 foreach (string line in File.ReadLines("/proc/fs/nfs/exports"))
                 {
                     string exported = line.Split('\t', ' ')[0];
-                    if (exported.Length == 0 || exported[0] != '/')
+                    if (exported.Length > 0 && exported[0] == '/')
                     {
-                        continue;
-                    }
-
-                    FileStatus? st = FileStatus.OfPath(MountTable.Unescape(exported), followLinks: true);
-                    if (st is FileStatus at && devices.Contains((at.DevMajor, at.DevMinor)))
-                    {
-                        return $"the NFS server exports '{MountTable.Unescape(exported)}' from it (exportfs -u first)";
-                    }
-
-                    if (findLost && st is null && Gone(MountTable.Unescape(exported)))
-                    {
-                        lost.Add($"the NFS server exports '{MountTable.Unescape(exported)}', which leads nowhere now");
+                        exports.Add(MountTable.Unescape(exported));
                     }
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // No NFS server here.
+            }
+
+            // Bounded: an exported path may lead through a mount that no longer answers.
+            Dictionary<string, FileStatus?>? exportStatus = Bounded.Statuses(exports, followLinks: true, TimeSpan.FromSeconds(10));
+            if (exportStatus is null)
+            {
+                notRead.Add("the NFS server's exports, which did not answer within 10 s");
+                return null;
+            }
+
+            foreach (string exported in exports)
+            {
+                FileStatus? st = exportStatus.GetValueOrDefault(exported);
+                if (st is FileStatus at && devices.Contains((at.DevMajor, at.DevMinor)))
+                {
+                    return $"the NFS server exports '{exported}' from it (exportfs -u first)";
+                }
+
+                if (findLost && st is null && Gone(exported))
+                {
+                    lost.Add($"the NFS server exports '{exported}', which leads nowhere now");
+                }
             }
 
             return null;

@@ -174,16 +174,26 @@ namespace Btrfs.Core
         /// <summary>Children the kernel named below the directory that could not be reached and opened as that subvolume (under a directory the caller cannot search, renamed, deleted or mounted over).</summary>
         internal List<ulong> Unreached { get; } = new();
 
-        /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link; null when that fails.</summary>
+        /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link nor entering another mount; null when that fails.</summary>
         internal static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
         {
             OpenFile? current = null;
             string path = dirPath.TrimEnd('/');
+            ulong mountId = FileStatus.Of(dir)?.MountId ?? 0;
             try
             {
                 foreach (string part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
                 {
                     path = path + "/" + part;
+
+                    // A mount on the way is recognised from the kernel's cache before it is opened (one that no
+                    // longer answers would hold the open forever); subvolumes below share the mount.
+                    if (mountId != 0 && FileStatus.OfAtCached(current?.Handle ?? dir, part) is { MountId: not 0 } seen && seen.MountId != mountId)
+                    {
+                        current?.Dispose();
+                        return null;
+                    }
+
                     OpenFile next = OpenFile.Open(new FileLocation(current?.Handle ?? dir, part, path), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
                     current?.Dispose();
                     current = next;
