@@ -246,6 +246,7 @@ namespace Btrfs.Tests
             Assert.DoesNotContain("NOCOW", e.Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(b));
         }
+
         /// <summary>
         /// Before: a range ending in a partial block that was not the last of both files (a longer destination,
         /// or a file grown since Find-BtrfsDuplicate) was handed to the kernel as it was; the kernel shared the
@@ -302,5 +303,57 @@ namespace Btrfs.Tests
             Assert.Equal(1L << 20, SharedBytes(d));
             Assert.Equal(dHash, FileFacts.Hash(d));
         }
-}
+
+        /// <summary>
+        /// The check that a partial last block was really shared must not take "FIEMAP cannot place it" for "not
+        /// shared": compressed extents all show their extent's start. Two equal compressible files whose last,
+        /// compressed extent holds a partial block are shared to their last byte, and said to be.
+        /// </summary>
+        [SkippableFact]
+        public void ACompressedPartialLastBlockSharedIsCountedAsShared()
+        {
+            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "partial-zstd");
+            byte[] data = new byte[(1 << 20) - 4096 + 100];
+            for (int i = 0; i < data.Length; i++)
+            {
+                data[i] = (byte)(i / 512 % 7); // compresses
+            }
+
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            Shell.Run("sync");
+            Assert.Contains("encoded", Filefrag.Extents(b)[^1].Flags); // the last extent, partial block included, is compressed
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Confirm:$false", ("a", a), ("b", b));
+            Assert.Empty(r.Errors);
+            DedupeResult one = Assert.Single(r.Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Deduped, (long)data.Length, (long)data.Length), (one.Status, one.BytesRequested, one.BytesDeduped));
+            Assert.All(Filefrag.Extents(b), e => Assert.Contains("shared", e.Flags));
+        }
+
+        /// <summary>
+        /// Before: a destination cut shorter while the deduplication ran got the kernel's EINVAL explained as
+        /// "btrfs refuses to share extents between a NOCOW and a COW file", which sent the user after the wrong
+        /// cause. Now the sizes are looked at again, and the message says which file became shorter.
+        /// </summary>
+        [SkippableFact]
+        public void AFileCutShorterMeanwhileIsSaidToBeShorterNotNoCow()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "shrunk");
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 2, 1 << 20, 1 << 20, seed: 5);
+            FileBuilder.Chunks(b, 2, 1 << 20, 1 << 20, seed: 5);
+            using OpenFile src = OpenFile.OpenRead(a);
+            using OpenFile dest = OpenFile.Open(b, OpenOptions.NoFollow);
+            using (var cut = new FileStream(b, FileMode.Open, FileAccess.Write))
+            {
+                cut.SetLength(1 << 20); // after both were opened and measured
+            }
+
+            DedupeResult r = Deduplicator.Dedupe(src, dest, 0, null, 0, SwapTable.Read());
+            Assert.Equal(DedupeStatus.Error, r.Status);
+            Assert.Contains($"'{b}' became shorter while this ran", r.ErrorMessage, StringComparison.Ordinal);
+            Assert.DoesNotContain("NOCOW", r.ErrorMessage, StringComparison.Ordinal);
+        }
+    }
 }

@@ -127,7 +127,8 @@ namespace Btrfs.Core
             long block = ThrowUnlessAligned(source, dest, offset, length, destinationOffset, fromGroup: expected != default);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
             long partial = requested % block;
-            if (partial != 0 && (offset + requested != source.Size || destinationOffset + requested != dest.Size))
+            bool shares = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs; // elsewhere the kernel's own refusal says more
+            if (shares && partial != 0 && (offset + requested != source.Size || destinationOffset + requested != dest.Size))
             {
                 // The kernel shares a last partial block only where it ends both files; anywhere else it takes
                 // the whole blocks alone and still reports the whole length as deduplicated. Asked for whole blocks.
@@ -173,7 +174,7 @@ namespace Btrfs.Core
                         if (errno != 0)
                         {
                             errorErrno = errno;
-                            error = Explain(errorErrno, source, dest);
+                            error = Explain(errorErrno, source, dest, offset + pos + n, destinationOffset + pos + n);
                             break;
                         }
 
@@ -190,11 +191,17 @@ namespace Btrfs.Core
 
                         bytes = Math.Min(bytes, n - at);
                         long tail = (offset + pos + at + bytes) % block;
-                        if (tail != 0 && !SameExtents(source, offset + pos + at + bytes - tail, dest, destinationOffset + pos + at + bytes - tail, tail))
+                        if (tail != 0 && !TailShared(source, offset + pos + at + bytes, dest, destinationOffset + pos + at + bytes, tail))
                         {
                             // A file grew in between, and the kernel took the whole blocks alone (reporting the
                             // partial one as deduplicated all the same): only what now shares is counted.
                             deduped += bytes - tail;
+                            if (deduped == 0 && shared == 0 && differing == 0)
+                            {
+                                errorErrno = Errno.EAGAIN;
+                                error = $"its last {tail} bytes were no longer the end of both files when the kernel came to them (a file grew meanwhile), and the kernel shares a partial block only there: nothing was shared. Run it again.";
+                            }
+
                             break;
                         }
 
@@ -308,14 +315,14 @@ namespace Btrfs.Core
         /// <summary>
         /// The kernel shares whole filesystem blocks only: offsets must be multiples of the block size,
         /// and so must a length that does not end at the source's end. Said up front, not as EINVAL.
+        /// Returns the block size.
         /// </summary>
-        /// <summary>The filesystem's block size, once the offsets (and a length that does not reach the source's end) are multiples of it.</summary>
         private static long ThrowUnlessAligned(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, bool fromGroup)
         {
             long block = Clone.BlockSize(source.Handle);
             string? wrong = offset % block != 0 ? (fromGroup ? $"the group's first range starts at {offset}, which" : $"-Offset {offset}")
                 : destinationOffset % block != 0 ? (fromGroup ? $"its range in it starts at {destinationOffset}, which" : $"-DestinationOffset {destinationOffset}")
-                : length is long l && l % block != 0 && offset + l < source.Size ? (fromGroup ? $"the group's length, {l} bytes, does not reach the end of '{source.Path}' and" : $"-Length {l} (a length that does not reach the source's end)")
+                : !fromGroup && length is long l && l % block != 0 && offset + l < source.Size ? $"-Length {l} (a length that does not reach the source's end)"
                 : null;
             if (wrong is not null)
             {
@@ -325,7 +332,7 @@ namespace Btrfs.Core
                     "FIDEDUPERANGE",
                     dest.Path,
                     $"Cannot deduplicate '{dest.Path}' against '{source.Path}': {wrong} is not a multiple of the filesystem's block size, {block} bytes; the kernel only shares whole blocks. "
-                    + (fromGroup ? "The files changed since the search (or the group was made by hand): run Find-BtrfsDuplicate again." : $"Round it to a multiple of {block}.")
+                    + (fromGroup ? "The group was not made by Find-BtrfsDuplicate on this filesystem (or the files changed since): run it again." : $"Round it to a multiple of {block}.")
                     + " Nothing was changed.");
             }
 
@@ -340,8 +347,19 @@ namespace Btrfs.Core
             dest.Path,
             $"Cannot deduplicate '{dest.Path}' against '{source.Path}': the range at {offset} is {partial} bytes, less than one block ({block} bytes), and does not end both files; "
             + "the kernel shares a partial block only where it is the last of both files. "
-            + (fromGroup ? "A file has grown since the search: run Find-BtrfsDuplicate again." : "Give ranges of whole blocks, or ones that end both files.")
+            + (fromGroup ? "A file changed size since the search: run Find-BtrfsDuplicate again." : "Give ranges of whole blocks, or ones that end both files.")
             + " Nothing was changed.");
+
+        /// <summary>
+        /// Whether the kernel shared the partial last block ending at <paramref name="sourceEnd"/> and
+        /// <paramref name="destEnd"/>: it does where that block ends both files, and where a file grew
+        /// meanwhile it takes the whole blocks alone. Both still ending there says it was shared (compressed or
+        /// inline data, which FIEMAP cannot place, included); otherwise only FIEMAP showing both on the same
+        /// bytes does.
+        /// </summary>
+        private static bool TailShared(OpenFile source, long sourceEnd, OpenFile dest, long destEnd, long tail) =>
+            (FileStatus.Of(source.Handle)?.Size == sourceEnd && FileStatus.Of(dest.Handle)?.Size == destEnd)
+            || SameExtents(source, sourceEnd - tail, dest, destEnd - tail, tail);
 
         /// <summary>
         /// True when [a, a+n) of <paramref name="x"/> and [b, b+n) of <paramref name="y"/> map to the
@@ -401,10 +419,14 @@ namespace Btrfs.Core
             return list;
         }
 
-        private static string Explain(int errno, OpenFile source, OpenFile dest)
+        private static string Explain(int errno, OpenFile source, OpenFile dest, long sourceEnd, long destEnd)
         {
+            string? shrunk = (FileStatus.Of(source.Handle)?.Size ?? long.MaxValue) < sourceEnd ? source.Path
+                : (FileStatus.Of(dest.Handle)?.Size ?? long.MaxValue) < destEnd ? dest.Path
+                : null;
             string why = errno switch
             {
+                Errno.EINVAL when shrunk is not null => $"'{shrunk}' became shorter while this ran, and the range now reaches past its end",
                 Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file (the ranges were aligned)",
                 Errno.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
                 Errno.EOPNOTSUPP or Errno.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
