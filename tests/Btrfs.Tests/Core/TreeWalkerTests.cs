@@ -243,5 +243,40 @@ namespace Btrfs.Tests
 
             Assert.Equal(new[] { "Directory .", "File a.img", "OtherFileSystem mnt" }, shape);
         }
+
+        /// <summary>
+        /// Files that may be mount points are found from the mount table by their real paths (one read per walk,
+        /// not a stat of every file): a file bind-mounted deep in the tree is passed whichever path the walk
+        /// starts from (through a symbolic link to a parent, with a trailing slash), and handed out with
+        /// -CrossFileSystem.
+        /// </summary>
+        [SkippableFact]
+        public void AFileBindMountedDeepInTheTreeIsPassedWhicheverPathLeadsToIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "filemount");
+            string tree = Path.Combine(dir, "real", "tree");
+            Directory.CreateDirectory(Path.Combine(tree, "sub", "deep"));
+            FileBuilder.WriteNew(Path.Combine(tree, "sub", "deep", "x.img"), Array.Empty<byte>());
+            FileBuilder.WriteNew(Path.Combine(tree, "sub", "deep", "y.img"), new byte[] { 1 });
+            Directory.CreateSymbolicLink(Path.Combine(dir, "link"), Path.Combine(dir, "real"));
+            string elsewhere = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "filemount-elsewhere"), "sv");
+            Shell.Run("btrfs", "subvolume", "create", elsewhere);
+            FileBuilder.WriteNew(Path.Combine(elsewhere, "f.img"), new byte[] { 2 });
+            Shell.Run("mount", "--bind", Path.Combine(elsewhere, "f.img"), Path.Combine(tree, "sub", "deep", "x.img"));
+            try
+            {
+                string[] Shape(string root, bool cross) =>
+                    TreeWalker.Walk(root, cross).Select(e => $"{e.Kind} {Path.GetRelativePath(root, e.Path)}").Order(StringComparer.Ordinal).ToArray();
+                string[] expected = { "Directory .", "Directory sub", "Directory sub/deep", "File sub/deep/y.img", "OtherFileSystem sub/deep/x.img" };
+                Assert.Equal(expected, Shape(tree, cross: false));
+                Assert.Equal(expected, Shape(Path.Combine(dir, "link", "tree"), cross: false));
+                Assert.Equal(expected, Shape(tree + "/", cross: false));
+                Assert.Contains("File sub/deep/x.img", Shape(tree, cross: true));
+            }
+            finally
+            {
+                Shell.Try("umount", Path.Combine(tree, "sub", "deep", "x.img"));
+            }
+        }
     }
 }

@@ -142,7 +142,10 @@ namespace Btrfs.Core
                     yield break;
                 }
 
-                stack.Push(new Level(first));
+                // Where a file could be a mount point: only in a directory holding one, from the mount table (one
+                // read for the walk instead of a stat of every file).
+                (string Root, HashSet<string> Directories)? mountParents = crossFileSystems ? null : MountParentsBelow(root);
+                stack.Push(new Level(first) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, root) });
                 yield return new WalkEntry(root, WalkEntryKind.Directory) { Location = rootLocation, Handle = first.Handle };
 
                 while (stack.Count > 0)
@@ -180,7 +183,7 @@ namespace Btrfs.Core
                             continue;
                         }
 
-                        stack.Push(new Level(again));
+                        stack.Push(new Level(again) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, subPath) });
                         continue;
                     }
 
@@ -206,7 +209,7 @@ namespace Btrfs.Core
                             // A file can be a mount point too (a bind mount of one file, as containers get them):
                             // from the kernel's cache, as a directory, so that one that no longer answers is not
                             // waited for by whoever opens it.
-                            bool elsewhere = kind == WalkEntryKind.File && !crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file && FileOnOtherMount(file, top);
+                            bool elsewhere = kind == WalkEntryKind.File && level.MayHoldFileMounts && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file && FileOnOtherMount(file, top);
                             yield return new WalkEntry(path, elsewhere ? WalkEntryKind.OtherFileSystem : kind) { Location = location };
                         }
 
@@ -276,7 +279,7 @@ namespace Btrfs.Core
                             }
                             else
                             {
-                                stack.Push(new Level(sub));
+                                stack.Push(new Level(sub) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, path) });
                                 entered = true;
                             }
                         }
@@ -301,6 +304,58 @@ namespace Btrfs.Core
 
                 parent.Dispose();
             }
+        }
+
+        /// <summary>
+        /// The directories below <paramref name="root"/> (by their real paths, under the root's real path) that
+        /// hold a mount point, from this process's mount table; null when it cannot be read (then every file is
+        /// looked at). A mount made after this is read, on a file, is not seen.
+        /// </summary>
+        private static (string Root, HashSet<string> Directories)? MountParentsBelow(string root)
+        {
+            if (Files.RealPath(root) is not string real)
+            {
+                return null;
+            }
+
+            MountTable table;
+            try
+            {
+                table = MountTable.Read();
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+
+            string prefix = real == "/" ? "/" : real + "/";
+            var directories = new HashSet<string>(StringComparer.Ordinal);
+            foreach (MountEntry e in table.Entries)
+            {
+                if (e.MountPoint.Length > prefix.Length && e.MountPoint.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    directories.Add(e.MountPoint[..e.MountPoint.LastIndexOf('/')] is { Length: > 0 } parent ? parent : "/");
+                }
+            }
+
+            return (real, directories);
+        }
+
+        /// <summary>Whether the directory at <paramref name="path"/> (below the walk's <paramref name="root"/>) may hold a file that is a mount point.</summary>
+        private static bool MayHoldFileMounts((string Root, HashSet<string> Directories)? mountParents, string root, string path)
+        {
+            if (mountParents is not { } m)
+            {
+                return true;
+            }
+
+            if (m.Directories.Count == 0)
+            {
+                return false;
+            }
+
+            string below = root == "/" ? (path == "/" ? string.Empty : path) : path[root.Length..]; // "" or "/a/b"
+            return m.Directories.Contains(m.Root == "/" ? (below.Length == 0 ? "/" : below) : m.Root + below);
         }
 
         /// <summary>What a -Recurse says about an entry it passes as <see cref="WalkEntryKind.OtherFileSystem"/>.</summary>
@@ -352,6 +407,9 @@ namespace Btrfs.Core
             internal Queue<(string Name, FileStatus Status)> Subdirectories { get; } = new();
 
             internal bool Listed { get; set; }
+
+            /// <summary>Whether a file listed here may be a mount point (its mount is then looked at before it is handed out).</summary>
+            internal bool MayHoldFileMounts { get; init; }
         }
-}
+    }
 }
