@@ -183,7 +183,7 @@ namespace Btrfs.Kernel
             Libc.DT_REG => EntryType.File,
             Libc.DT_DIR => EntryType.Directory,
             Libc.DT_LNK => EntryType.SymbolicLink,
-            Libc.DT_UNKNOWN => FileStatus.OfAt(Handle, name) is FileStatus st ? st.Type : EntryType.Other,
+            Libc.DT_UNKNOWN => FileStatus.OfAtCached(Handle, name) is FileStatus st ? st.Type : EntryType.Other, // cached: the entry may be the mount point of a filesystem that no longer answers
             _ => EntryType.Other,
         };
     }

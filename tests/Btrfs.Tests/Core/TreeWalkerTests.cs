@@ -247,7 +247,8 @@ namespace Btrfs.Tests
         /// <summary>
         /// Files that may be mount points are found from the mount table by their real paths (one read per walk,
         /// not a stat of every file): a file bind-mounted deep in the tree is passed whichever path the walk
-        /// starts from (through a symbolic link to a parent, with a trailing slash), and handed out with
+        /// starts from (through a symbolic link to a parent, with a trailing slash, through another mount
+        /// namespace's /proc/PID/root, whose mounts this mount table does not list), and handed out with
         /// -CrossFileSystem.
         /// </summary>
         [SkippableFact]
@@ -272,6 +273,15 @@ namespace Btrfs.Tests
                 Assert.Equal(expected, Shape(Path.Combine(dir, "link", "tree"), cross: false));
                 Assert.Equal(expected, Shape(tree + "/", cross: false));
                 Assert.Contains("File sub/deep/x.img", Shape(tree, cross: true));
+
+                // Through another mount namespace (/proc/PID/root, as a container's files are reached from the host):
+                // a file mounted there only is not in this mount table, and still passed.
+                Directory.CreateDirectory(Path.Combine(tree, "sub", "plain"));
+                string y = Path.Combine(tree, "sub", "plain", "y.img"); // in a directory with no mount in this namespace
+                FileBuilder.WriteNew(y, new byte[] { 3 });
+                using ChildProcess other = ChildProcess.Start("unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" \"$2\" && echo ready && exec cat", "_", Path.Combine(elsewhere, "f.img"), y);
+                string viaOther = $"/proc/{other.Pid}/root{tree}";
+                Assert.Equal(new[] { "Directory .", "Directory sub", "Directory sub/deep", "Directory sub/plain", "File sub/deep/y.img", "OtherFileSystem sub/deep/x.img", "OtherFileSystem sub/plain/y.img" }, Shape(viaOther, cross: false));
             }
             finally
             {

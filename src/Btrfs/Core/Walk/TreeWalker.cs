@@ -144,7 +144,7 @@ namespace Btrfs.Core
 
                 // Where a file could be a mount point: only in a directory holding one, from the mount table (one
                 // read for the walk instead of a stat of every file).
-                (string Root, HashSet<string> Directories)? mountParents = crossFileSystems ? null : MountParentsBelow(root);
+                (string Root, HashSet<string> Directories)? mountParents = crossFileSystems ? null : MountParentsBelow(root, first.Status);
                 stack.Push(new Level(first) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, root) });
                 yield return new WalkEntry(root, WalkEntryKind.Directory) { Location = rootLocation, Handle = first.Handle };
 
@@ -311,9 +311,13 @@ namespace Btrfs.Core
         /// hold a mount point, from this process's mount table; null when it cannot be read (then every file is
         /// looked at). A mount made after this is read, on a file, is not seen.
         /// </summary>
-        private static (string Root, HashSet<string> Directories)? MountParentsBelow(string root)
+        private static (string Root, HashSet<string> Directories)? MountParentsBelow(string root, in FileStatus opened)
         {
-            if (Files.RealPath(root) is not string real)
+            // The real path must lead to the very directory the walk opened, on the same mount: a root reached
+            // through /proc/PID/root (another mount namespace) or a parent swapped meanwhile gives a text this
+            // mount table does not describe, and then every file is looked at.
+            if (Files.RealPath(root) is not string real || FileStatus.OfPath(real, followLinks: false) is not FileStatus there
+                || !there.SameInode(opened) || there.MountId != opened.MountId)
             {
                 return null;
             }
@@ -323,9 +327,9 @@ namespace Btrfs.Core
             {
                 table = MountTable.Read();
             }
-            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException)
+            catch (Exception)
             {
-                return null;
+                return null; // unreadable or not understood: every file is looked at
             }
 
             string prefix = real == "/" ? "/" : real + "/";
