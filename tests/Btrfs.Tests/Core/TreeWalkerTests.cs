@@ -123,6 +123,14 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(Path.Combine(t.Root, "subvol"))); // another subvolume: not entered
         }
 
+        [Fact]
+        public void SlashesAloneNameTheRoot()
+        {
+            // Before: "//" was trimmed to "" and the walk reported an error about ''.
+            WalkEntry first = TreeWalker.Walk("//").First(); // lazily: only the starting point
+            Assert.Equal(("/", WalkEntryKind.Directory), (first.Path, first.Kind));
+        }
+
         [SkippableFact]
         public void ASymbolicLinkAsTheStartingPointIsAnErrorNotFollowed()
         {

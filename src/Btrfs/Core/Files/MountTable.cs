@@ -125,14 +125,17 @@ namespace Btrfs.Core
         internal static MountTable Read() => Parse(File.ReadAllText("/proc/self/mountinfo"));
 
         /// <summary>The mount a path (absolute, as this process sees it) is on by its text: the deepest mount point above it, the last mounted there. Null for a relative path.</summary>
-        internal MountEntry? Covering(string path)
+        internal MountEntry? Covering(string path) => Deepest(entries, path);
+
+        /// <summary>Of <paramref name="mounts"/> (in mount order), the one whose mount point is the deepest above <paramref name="path"/> by its text, the last mounted there; null when none is.</summary>
+        internal static MountEntry? Deepest(IEnumerable<MountEntry> mounts, string path)
         {
             MountEntry? best = null;
-            foreach (MountEntry e in entries)
+            foreach (MountEntry e in mounts)
             {
-                string mp = e.MountPoint;
+                string mp = e.MountPoint.Length > 1 ? e.MountPoint.TrimEnd('/') : e.MountPoint;
                 bool above = mp == "/" ? path.StartsWith('/') : path == mp || path.StartsWith(mp + "/", StringComparison.Ordinal);
-                if (above && (best is null || mp.Length >= best.MountPoint.Length))
+                if (above && (best is null || e.MountPoint.Length >= best.MountPoint.Length))
                 {
                     best = e;
                 }

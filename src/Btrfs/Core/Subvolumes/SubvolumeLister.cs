@@ -292,16 +292,7 @@ namespace Btrfs.Core
                 return null;
             }
 
-            MountEntry? best = null;
-            foreach (MountEntry m in fileSystemMounts)
-            {
-                string mp = m.MountPoint.TrimEnd('/');
-                if ((path == m.MountPoint || path.StartsWith(mp + "/", StringComparison.Ordinal)) && (best is null || m.MountPoint.Length > best.MountPoint.Length))
-                {
-                    best = m;
-                }
-            }
-
+            MountEntry? best = MountTable.Deepest(fileSystemMounts, path);
             if (best is null)
             {
                 return null;

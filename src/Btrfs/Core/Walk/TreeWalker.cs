@@ -83,7 +83,7 @@ namespace Btrfs.Core
         {
             ArgumentException.ThrowIfNullOrEmpty(root);
             ArgumentNullException.ThrowIfNull(filter);
-            return WalkIterator(root.Length > 1 ? root.TrimEnd('/') : root, crossFileSystems, filter, enter, order);
+            return WalkIterator(root.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/", crossFileSystems, filter, enter, order);
         }
 
         private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order)
