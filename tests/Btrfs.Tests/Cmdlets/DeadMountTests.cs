@@ -74,5 +74,63 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(Path.Combine(dir, "snap")));
             Assert.False(Directory.Exists(Path.Combine(dir, "new")));
         }
+
+        /// <summary>
+        /// An active swapfile whose path now leads into a mount that does not answer (here: the dead mount covers its
+        /// directory; on a real system, a swapfile on NFS whose server is gone): the swap checks every replacing,
+        /// deduplicating and swapfile cmdlet makes do not wait for it.
+        /// </summary>
+        [SkippableFact]
+        public void NoSwapCheckWaitsForASwapfileBehindAMountThatNoLongerAnswers()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-behind-dead");
+            string swapDir = Directory.CreateDirectory(Path.Combine(dir, "swapdir")).FullName;
+            string swap = Path.Combine(swapDir, "swap");
+            Shell.Run("truncate", "-s", "0", swap);
+            Shell.Run("chattr", "+C", swap);
+            Shell.Run("fallocate", "-l", "16M", swap);
+            Shell.Run("chmod", "0600", swap);
+            Shell.Run("mkswap", swap);
+            Shell.Run("swapon", swap);
+            PwshResult? r = null;
+            bool ran;
+            int withheld;
+            try
+            {
+                Assert.Contains(swap, File.ReadAllText("/proc/swaps"));
+                FileBuilder.WriteNew(Path.Combine(dir, "a.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
+                FileBuilder.WriteNew(Path.Combine(dir, "b.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
+                Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "sv"));
+                using HangingFuse fuse = HangingFuse.Mount(swapDir);
+                fuse.HangAll();
+                (ran, withheld) = fuse.Await(() => r = Pwsh.Run(
+                    """
+                    $a = Join-Path $dir a.img; $b = Join-Path $dir b.img
+                    $o = [ordered]@{}
+                    $o.Dedupe = @(Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -Confirm:$false).Count
+                    $o.ReflinkForce = @(New-BtrfsReflink -LiteralPath $a -Destination $b -Force -Confirm:$false).Count
+                    $o.Duplicates = @(Find-BtrfsDuplicate -LiteralPath $dir -Recurse | Invoke-BtrfsDedupe -Confirm:$false).Count
+                    $o.ToNoCow = @(ConvertTo-NoCow -LiteralPath $b -Confirm:$false -PassThru).Count
+                    $o.Swapfile = @(New-BtrfsSwapfile -Path (Join-Path $dir other) -Size 1MB -Confirm:$false).Count
+                    $o.SwapfileForce = @(New-BtrfsSwapfile -Path (Join-Path $dir other) -Size 1MB -Force -Confirm:$false).Count
+                    $o.TestSwapfile = @(Test-BtrfsSwapfile -LiteralPath (Join-Path $dir other)).Count
+                    Remove-BtrfsSubvolume -LiteralPath (Join-Path $dir sv) -Confirm:$false
+                    [pscustomobject]$o
+                    """,
+                    ("dir", dir)),
+                    TimeSpan.FromSeconds(120));
+            }
+            finally
+            {
+                Shell.Run("swapoff", swap); // after the dead mount is gone: swapoff looks the path up
+            }
+
+            Assert.True(ran, $"a swap check waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");
+            Assert.Equal(0, withheld);
+            Assert.True(r!.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
+            var counts = r.Output[^1].Properties.ToDictionary(p => p.Name, p => (int)p.Value);
+            Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
+            Assert.False(Directory.Exists(Path.Combine(dir, "sv")));
+        }
     }
 }

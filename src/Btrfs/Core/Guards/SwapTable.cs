@@ -27,6 +27,8 @@ namespace Btrfs.Core
                 return new SwapTable(list);
             }
 
+            MountTable? mounts = null;
+            bool mountsRead = false;
             foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
                 if (line.StartsWith("Filename", StringComparison.Ordinal))
@@ -34,14 +36,37 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                int cut = line.IndexOfAny(new[] { ' ', '\t' });
-                string path = MountTable.Unescape(cut < 0 ? line : line[..cut]);
+                string[] fields = line.Split(new[] { ' ', '\t' }, 3, StringSplitOptions.RemoveEmptyEntries);
+                string path = MountTable.Unescape(fields[0]);
+                names.Add(path);
+                if (fields.Length > 1 && fields[1] == "file")
+                {
+                    if (!mountsRead)
+                    {
+                        mountsRead = true;
+                        try
+                        {
+                            mounts = MountTable.Read();
+                        }
+                        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or OverflowException)
+                        {
+                            mounts = null;
+                        }
+                    }
+
+                    // A swapfile on NFS (or a path a FUSE or network mount now covers) is not looked up: a server
+                    // that no longer answers would hold every guard, and such a file is in none of the local
+                    // filesystems this module changes.
+                    if (mounts?.Covering(path) is MountEntry covering && MountTable.IsRemote(covering.FileSystemType))
+                    {
+                        continue;
+                    }
+                }
+
                 if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap)
                 {
                     list.Add(swap);
                 }
-
-                names.Add(path);
             }
 
             var table = new SwapTable(list);
