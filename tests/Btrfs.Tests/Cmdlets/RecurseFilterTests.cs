@@ -211,6 +211,50 @@ namespace Btrfs.Tests
             Assert.Equal(Expected(shallow), Paths($"{cmdlet} -LiteralPath $root, $deep -Depth 0 {args}", ("root", root), ("deep", deep)));
         }
 
+        /// <summary>
+        /// What a walk passed over and did not process (a file bind-mounted from another subvolume, a symbolic link
+        /// to a file outside the tree, a file reached through a symbolic link to a directory outside it) is still
+        /// processed when it is named after the walk: it was not reached by it.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("Test-NoCow", "-Detailed")]
+        [InlineData("Measure-Fragmentation", "")]
+        [InlineData("Measure-BtrfsUsage", "")]
+        public void WhatAWalkPassedOverIsProcessedWhenNamedAfterIt(string cmdlet, string args)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "passed-over");
+            string root = Directory.CreateDirectory(Path.Combine(dir, "tree")).FullName;
+            string outside = Directory.CreateDirectory(Path.Combine(dir, "outside")).FullName;
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "other"));
+            FileBuilder.WriteNew(Path.Combine(root, "a.img"), FileBuilder.RandomBytes(64 * 1024, 1));
+            FileBuilder.WriteNew(Path.Combine(dir, "other", "o.img"), FileBuilder.RandomBytes(64 * 1024, 2));
+            FileBuilder.WriteNew(Path.Combine(outside, "x.img"), FileBuilder.RandomBytes(64 * 1024, 3));
+            string bound = Path.Combine(root, "bound.img");
+            FileBuilder.WriteNew(bound, Array.Empty<byte>());
+            string link = Path.Combine(root, "link.img");
+            File.CreateSymbolicLink(link, Path.Combine(outside, "x.img"));
+            Directory.CreateSymbolicLink(Path.Combine(root, "linkdir"), outside);
+            string throughLink = Path.Combine(root, "linkdir", "x.img");
+            Shell.Run("mount", "--bind", Path.Combine(dir, "other", "o.img"), bound);
+            PwshResult r;
+            try
+            {
+                r = Pwsh.Run($"{cmdlet} -LiteralPath $root, $bound, $link, $through -Recurse {args} -Verbose 4>&1", ("root", root), ("bound", bound), ("link", link), ("through", throughLink));
+            }
+            finally
+            {
+                Shell.Run("umount", bound);
+            }
+
+            Assert.Equal(new[] { "PathIsSymbolicLink" }, r.ErrorIds); // as when it is named alone with -Recurse: pass its target
+            Assert.Equal(link, r.Errors[0].TargetObject);
+            string[] paths = r.Output.Where(o => o.BaseObject is not System.Management.Automation.VerboseRecord)
+                .Select(o => Path.GetRelativePath(root, (string)o.Properties["Path"].Value)).Order(StringComparer.Ordinal).ToArray();
+            string verbose = string.Join("\n", r.Output.Select(o => o.BaseObject).OfType<System.Management.Automation.VerboseRecord>().Select(v => v.Message));
+            string[] expected = cmdlet == "Test-NoCow" ? new[] { ".", "a.img", "bound.img", "linkdir/x.img" } : new[] { "a.img", "bound.img", "linkdir/x.img" };
+            Assert.True(expected.SequenceEqual(paths), $"processed: {string.Join(", ", paths)}\n{verbose}");
+        }
+
         [SkippableFact]
         public void OneDirectorysEntriesComeTogetherSoEachDirectoryIsOneGroup()
         {

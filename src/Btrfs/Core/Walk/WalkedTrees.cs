@@ -38,7 +38,10 @@ namespace Btrfs.Core
         /// <summary>
         /// The starting directory of an earlier walk that already reached <paramref name="path"/> (given by
         /// the user, or piped), or null: it lies below that directory, within the walk's -Depth, below
-        /// directories -Exclude did not leave out, on the same filesystem unless the walk crossed them.
+        /// directories -Exclude did not leave out, on the same filesystem unless the walk crossed them, and
+        /// the walk met it as a file or directory it processes: not through a symbolic link, and not itself a
+        /// symbolic link, a mount point (a file bind-mounted into the tree included) or a special file, which
+        /// the walk passed over.
         /// </summary>
         internal string? Covering(string path)
         {
@@ -47,13 +50,26 @@ namespace Btrfs.Core
                 return null;
             }
 
-            var between = new List<FileStatus>(); // the directories from the path's parent up to (not including) the walked root
+            if (FileStatus.OfPath(path, followLinks: false) is not FileStatus self || !(self.IsRegular || self.IsDirectory))
+            {
+                return null;
+            }
+
+            var between = new List<FileStatus> { self }; // the path and the directories from its parent up to (not including) the walked root
             string? dir = System.IO.Path.GetDirectoryName(path);
             for (int level = 1; !string.IsNullOrEmpty(dir); level++)
             {
-                if (FileStatus.OfPath(dir, followLinks: true) is not FileStatus st)
+                if (FileStatus.OfPath(dir, followLinks: false) is not FileStatus st)
                 {
                     return null;
+                }
+
+                if (st.IsSymbolicLink)
+                {
+                    // Another name for a walked root leads into it; any other link the walk did not follow.
+                    return FileStatus.OfPath(dir, followLinks: true) is FileStatus target && roots.TryGetValue(Key(target), out var aliased)
+                        ? Reached(aliased.Status, between, level) ? aliased.Path : null
+                        : null;
                 }
 
                 if (roots.TryGetValue(Key(st), out var root))
