@@ -426,25 +426,25 @@ namespace Btrfs.Tests
             string idBefore = Shell.Run("stat", "-f", "-c", "%i", x.MountPoint).Trim();
             string before = Shell.Run("findmnt", "-no", "SOURCE", x.MountPoint).Trim();
             Shell.Run("umount", x.MountPoint);
-            var attached = new List<string> { Shell.Run("losetup", "-f", "--show", x.Image).Trim() };
-            if (attached[0] == before)
+            var attached = new List<LoopDevice> { LoopDevice.Attach(x.Image) };
+            if (attached[0].Name == before)
             {
-                attached.Add(Shell.Run("losetup", "-f", "--show", x.Image).Trim());
+                attached.Add(LoopDevice.Attach(x.Image));
             }
 
             PwshResult second;
             try
             {
-                Shell.Run("mount", attached[^1], x.MountPoint);
+                Shell.Run("mount", attached[^1].Name, x.MountPoint);
                 Assert.NotEqual(idBefore, Shell.Run("stat", "-f", "-c", "%i", x.MountPoint).Trim()); // statfs says "another filesystem"
                 second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("s", state));
             }
             finally
             {
                 Shell.Try("umount", x.MountPoint);
-                foreach (string loop in attached)
+                foreach (LoopDevice loop in attached)
                 {
-                    Shell.Try("losetup", "-d", loop);
+                    loop.Dispose();
                 }
 
                 Shell.Run("mount", "-o", "loop", x.Image, x.MountPoint);

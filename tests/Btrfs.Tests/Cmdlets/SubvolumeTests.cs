@@ -697,7 +697,8 @@ namespace Btrfs.Tests
             }
 
             Shell.Run("truncate", "-s", "16M", P("lp/disk.img"));
-            string loop = Shell.Run("losetup", "-f", "--show", P("lp/disk.img")).Trim();
+            using LoopDevice loopDevice = LoopDevice.Attach(P("lp/disk.img"));
+            string loop = loopDevice.Name;
             string low = fs.NewDirectory(TestFs.Btrfs, "ovl-low"), merged = fs.NewDirectory(TestFs.Btrfs, "ovl-merged");
             Directory.CreateDirectory(P("ov/u"));
             Directory.CreateDirectory(P("ov/w"));
@@ -721,7 +722,6 @@ namespace Btrfs.Tests
             finally
             {
                 Shell.Run("umount", merged);
-                Shell.Run("losetup", "-d", loop);
             }
 
             // The shell (and the processes) that started this one wait for it: a working directory of theirs
