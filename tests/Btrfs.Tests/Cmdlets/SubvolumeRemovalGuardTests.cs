@@ -70,6 +70,44 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: without root, -Wait waits in the kernel (SUBVOL_SYNC_WAIT) on a thread of its own; Ctrl+C ended the
+        /// cmdlet, but the thread stayed in the kernel for as long as a file in the deleted subvolume stayed open,
+        /// holding its descriptor (the filesystem could not be unmounted). Now Ctrl+C ends that wait too.
+        /// </summary>
+        [SkippableFact]
+        public void CtrlCDuringWaitLeavesNoThreadWaitingInTheKernel()
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M", "user_subvol_rm_allowed");
+            string snapshots = Directory.CreateDirectory(Path.Combine(p.MountPoint, "snapshots")).FullName;
+            string sv = Path.Combine(snapshots, "old");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "data"), FileBuilder.RandomBytes(1 << 20, 5));
+            Shell.Run("chown", "-R", "nobody:nogroup", snapshots);
+            static string[] WaitingInTheKernel() => Directory.GetDirectories("/proc/self/task")
+                .Select(t => { try { return File.ReadAllText(Path.Combine(t, "syscall")); } catch (IOException) { return string.Empty; } })
+                .Where(line => line.Split(' ') is { Length: > 2 } f && f[2] == "0x40109441") // BTRFS_IOC_SUBVOL_SYNC_WAIT
+                .ToArray();
+
+            using (ChildProcess holder = ChildProcess.HoldingOpen(Path.Combine(sv, "data"))) // the cleaner cannot finish while it is open
+            {
+                PwshResult r;
+                var clock = Stopwatch.StartNew();
+                using (Unprivileged.Begin())
+                {
+                    r = Pwsh.Run(
+                        "Remove-BtrfsSubvolume -LiteralPath $s -Wait -Confirm:$false -AssumeNotInUse",
+                        new Dictionary<string, object?> { ["s"] = sv },
+                        configure: ps => System.Threading.Tasks.Task.Delay(3000).ContinueWith(_ => ps.BeginStop(null, null)));
+                }
+
+                Assert.True(r.Stopped, "the wait was not stopped");
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"Ctrl+C took {clock.Elapsed.TotalSeconds:F1} s to end -Wait");
+                Assert.False(Directory.Exists(sv));
+                Assert.True(WaitingInTheKernel().Length == 0, "a thread still waits in SUBVOL_SYNC_WAIT: " + string.Join(" / ", WaitingInTheKernel()));
+            }
+        }
+
+        /// <summary>
         /// Before: the in-use check stat'ed every process's open files through /proc, and a file open on a
         /// mount that no longer answers (a stale sshfs or NFS mount, here a FUSE daemon that withholds its
         /// answers) held Remove-BtrfsSubvolume forever, -WhatIf included, for any subvolume. Now those stats

@@ -756,17 +756,23 @@ namespace Btrfs.Core
                 {
                     // SUBVOL_SYNC_WAIT sleeps in the kernel until the cleaner is done, which a file still open in
                     // the subvolume puts off for as long as it stays open: waited for on a thread of its own, so
-                    // Ctrl+C stops the wait (the thread ends with the call).
+                    // Ctrl+C stops the wait, and interrupted then (else the thread stayed in the kernel, and the
+                    // filesystem busy, until the file was closed).
                     // It does not commit, and the cleaner it waits for is woken by a commit: without one (BTRFS_IOC_SYNC
                     // needs no privilege) it waited for the periodic commit, 30 s, where 1.2 s was enough. After 1 s, then
                     // 2 s, 4 s and every 5 s, as above (a commit flushes the whole filesystem, and the wait lasts as long as
                     // a file stays open in the subvolume).
-                    var waiting = System.Threading.Tasks.Task.Run(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id));
+                    var waiting = InterruptibleCall.Start(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id), "Btrfs subvolume sync wait");
                     var poked = System.Diagnostics.Stopwatch.StartNew();
                     var pause = TimeSpan.FromSeconds(1);
-                    while (!waiting.Wait(200))
+                    while (!waiting.Wait(TimeSpan.FromMilliseconds(200)))
                     {
-                        cancel.ThrowIfCancellationRequested();
+                        if (cancel.IsCancellationRequested)
+                        {
+                            _ = waiting.Interrupt(TimeSpan.FromSeconds(2));
+                            cancel.ThrowIfCancellationRequested();
+                        }
+
                         if (poked.Elapsed > pause)
                         {
                             _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
@@ -776,6 +782,7 @@ namespace Btrfs.Core
                     }
 
                     int errno = waiting.Result;
+                    cancel.ThrowIfCancellationRequested();
                     if (errno is 0 or Errno.ENOENT)
                     {
                         return; // cleaned (ENOENT: already gone)
