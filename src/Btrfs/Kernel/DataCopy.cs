@@ -39,6 +39,15 @@ namespace Btrfs.Kernel
         internal const long WritebackWindow = 128L << 20;
 
         /// <summary>
+        /// Data of the ranges after the one being read that is asked for ahead (posix_fadvise WILLNEED), so
+        /// the device has it on its way when the copy gets there: the kernel's own read-ahead follows one range
+        /// and stops at a hole. A sparse image with 1 MiB of data every 10 MiB read cold in 52-56 ms without it
+        /// and 36-38 ms with 32 MiB ahead (16 MiB: 37-38 ms); a file without holes has no range after its one
+        /// and is read as before.
+        /// </summary>
+        private const long AheadWindow = 32L << 20;
+
+        /// <summary>
         /// The data ranges of a file up to <paramref name="size"/>, from SEEK_DATA/SEEK_HOLE. A
         /// filesystem without them reports the whole file as data, which is still correct.
         /// </summary>
@@ -136,9 +145,11 @@ namespace Btrfs.Kernel
                 long copied = 0;
                 long unsynced = 0; // start of the first window whose writeback has not been started
                 using IEnumerator<ByteRange> chunks = Chunks(DataRanges(source.Handle, size, source.Path)).GetEnumerator();
+                using var ahead = new ReadAhead(source.Handle, size, source.Path);
                 if (chunks.MoveNext())
                 {
                     ByteRange chunk = chunks.Current;
+                    ahead.Advise(chunk);
                     int got = ReadFully(source.Handle, current, (int)chunk.Length, chunk.Start, source.Path);
                     while (true)
                     {
@@ -147,6 +158,7 @@ namespace Btrfs.Kernel
                         ByteRange next = more ? chunks.Current : default;
                         if (more)
                         {
+                            ahead.Advise(next);
                             nint into = (nint)spare;
                             pending = Task.Run(() => ReadFully(source.Handle, (byte*)into, (int)next.Length, next.Start, source.Path));
                         }
@@ -207,6 +219,67 @@ namespace Btrfs.Kernel
                 // nothing (the caller's fsync does), so this wait cannot hide the error that got us here.
                 writeback?.Wait();
             }
+        }
+
+        /// <summary>
+        /// Asks for the data of the ranges after the one being read, <see cref="AheadWindow"/> bytes at most
+        /// ahead (a hint: failures are ignored), from a second walk of the ranges (lseek with explicit offsets,
+        /// so it does not disturb the copy's own).
+        /// </summary>
+        private sealed class ReadAhead : IDisposable
+        {
+            private readonly SafeFileDescriptor fd;
+            private readonly IEnumerator<ByteRange> ranges;
+            private readonly Queue<ByteRange> advised = new();
+            private long advisedBytes;
+            private bool done;
+
+            internal ReadAhead(SafeFileDescriptor fd, long size, string path)
+            {
+                this.fd = fd;
+                ranges = DataRanges(fd, size, path).GetEnumerator();
+            }
+
+            /// <summary>The copy is about to read <paramref name="reading"/>.</summary>
+            internal void Advise(ByteRange reading)
+            {
+                while (advised.Count > 0 && advised.Peek().Start < reading.End)
+                {
+                    advisedBytes -= advised.Dequeue().Length; // being read now, or read
+                }
+
+                while (!done && advisedBytes < AheadWindow)
+                {
+                    bool more;
+                    try
+                    {
+                        more = ranges.MoveNext();
+                    }
+                    catch (FileOperationException)
+                    {
+                        more = false; // the copy's own walk of the ranges reports it
+                    }
+
+                    if (!more)
+                    {
+                        done = true;
+                        break;
+                    }
+
+                    ByteRange r = ranges.Current;
+                    if (r.Start < reading.End)
+                    {
+                        continue; // read, or the range being read: the kernel's read-ahead follows it
+                    }
+
+                    long length = Math.Min(r.Length, AheadWindow - advisedBytes);
+                    Files.AdviseWillNeed(fd, r.Start, length);
+                    advised.Enqueue(new ByteRange(r.Start, r.Start + length));
+                    advisedBytes += length;
+                }
+            }
+
+            public void Dispose() => ranges.Dispose();
         }
 
         /// <summary>The data ranges cut into chunks of at most <see cref="ChunkSize"/> bytes.</summary>
