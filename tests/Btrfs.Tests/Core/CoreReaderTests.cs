@@ -22,6 +22,38 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// The mount table read once per file (the swap checks) is read again only when the kernel says it changed:
+        /// the same table while nothing is mounted, a new one that shows a mount made meanwhile, and one without it
+        /// once it is unmounted (a remount that changes an option included).
+        /// </summary>
+        [SkippableFact]
+        public void TheCurrentMountTableIsReadAgainExactlyWhenAMountChanged()
+        {
+            string at = Directory.CreateDirectory(Path.Combine(fs.Root, "mounttable-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+            MountTable first = MountTable.Current();
+            Assert.Same(first, MountTable.Current());
+            Assert.DoesNotContain(first.Entries, e => e.MountPoint == at);
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=1M", "cachetest", at);
+            try
+            {
+                MountTable mounted = MountTable.Current();
+                Assert.NotSame(first, mounted);
+                Assert.Contains(mounted.Entries, e => e.MountPoint == at && e.FileSystemType == "tmpfs");
+                Assert.Same(mounted, MountTable.Current());
+                Shell.Run("mount", "-o", "remount,ro", at);
+                MountTable remounted = MountTable.Current();
+                Assert.NotSame(mounted, remounted);
+                Assert.Contains(remounted.Entries, e => e.MountPoint == at && e.MountOptions.Split(',').Contains("ro"));
+            }
+            finally
+            {
+                Shell.Run("umount", at);
+            }
+
+            Assert.DoesNotContain(MountTable.Current().Entries, e => e.MountPoint == at);
+        }
+
+        /// <summary>
         /// Before: a refused open by path (a symbolic link, a missing name, a FIFO) left the directory it had
         /// opened to look inside to the finalizer; in a long session such a descriptor on a subvolume's root
         /// keeps a deleted subvolume from the cleaner. Now every way out but success closes it. (The finalizer

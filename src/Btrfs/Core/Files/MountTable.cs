@@ -124,6 +124,28 @@ namespace Btrfs.Core
 
         internal static MountTable Read() => Parse(File.ReadAllText("/proc/self/mountinfo"));
 
+        /// <summary>
+        /// The mount table as it is now, read and parsed again only when the kernel says it changed
+        /// (<see cref="MountInfo"/>): for checks made once per file.
+        /// </summary>
+        internal static MountTable Current()
+        {
+            string text = MountInfo.Text(out _);
+            Parsed? last = lastParsed;
+            if (last is not null && ReferenceEquals(last.Text, text))
+            {
+                return last.Table;
+            }
+
+            MountTable table = Parse(text);
+            lastParsed = new Parsed(text, table);
+            return table;
+        }
+
+        private static Parsed? lastParsed;
+
+        private sealed record Parsed(string Text, MountTable Table);
+
         /// <summary>The mount a path (absolute, as this process sees it) is on by its text: the deepest mount point above it, the last mounted there. Null for a relative path.</summary>
         internal MountEntry? Covering(string path) => Deepest(entries, path);
 

@@ -46,9 +46,9 @@ namespace Btrfs.Core
                         mountsRead = true;
                         try
                         {
-                            mounts = MountTable.Read();
+                            mounts = MountTable.Current(); // read again only when it changed: this runs once per file
                         }
-                        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or OverflowException)
+                        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or OverflowException or FileOperationException)
                         {
                             mounts = null;
                         }
