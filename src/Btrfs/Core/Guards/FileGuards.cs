@@ -160,7 +160,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static void ThrowIfMounted(OpenFile file, string what, bool assumeNotInUse)
         {
-            if (MountTable.Read().For(file) is not MountEntry own)
+            if (MountTable.Current().For(file) is not MountEntry own)
             {
                 return;
             }
@@ -229,7 +229,7 @@ namespace Btrfs.Core
             lost = new List<string>();
             // A backing file on a network or FUSE filesystem is in no btrfs subvolume, and asking about it (the kernel
             // stats it) would wait for a server that may no longer answer: not asked.
-            MountTable here = MountTable.Read();
+            MountTable here = MountTable.Current();
             foreach ((string device, string backing, uint? major, uint? minor, _) in LoopDevices.Bound(path => here.Covering(path) is { } m && MountTable.IsRemote(m.FileSystemType)))
             {
                 if (major is uint ma && minor is uint mi && devices.Contains((ma, mi)))
@@ -320,7 +320,7 @@ namespace Btrfs.Core
         /// <summary>This process's mount table, then those of the other mount namespaces it can read (each with the path prefix that reaches into it and how to name it).</summary>
         private static List<(string? Prefix, string Where, MountTable Table, IReadOnlyDictionary<string, FileStatus?>? Resolved)> AllNamespaces(out List<string> unreadable)
         {
-            var all = new List<(string?, string, MountTable, IReadOnlyDictionary<string, FileStatus?>?)> { (string.Empty, string.Empty, MountTable.Read(), null) };
+            var all = new List<(string?, string, MountTable, IReadOnlyDictionary<string, FileStatus?>?)> { (string.Empty, string.Empty, MountTable.Current(), null) };
             foreach (ForeignMountTable other in MountTable.OtherNamespaces(out unreadable))
             {
                 all.Add((other.Prefix, $" in another mount namespace ({other.Name})", other.Table, other.Resolved));
@@ -385,7 +385,7 @@ namespace Btrfs.Core
         internal static List<FileUser> FindUsers(OpenFile file)
         {
             FileStatus st = file.Status;
-            MountEntry? mount = MountTable.Read().For(file);
+            MountEntry? mount = MountTable.Current().For(file);
             string ino = st.Inode.ToString(CultureInfo.InvariantCulture);
             return Scan((_, open) => open.SameInode(st), new[] { file.Handle.Fd }, places: false, procDir => IsMappedBy(procDir, ino, st, mount), out _);
         }

@@ -22,7 +22,7 @@ namespace Btrfs.Core
             (long sharedBytes, long sharedCount) = item.IsDirectory ? (0, 0) : SharedExtents(item);
             bool btrfs = item.FileSystem.Kind == FileSystemKind.Btrfs;
             InodeFlags flags = btrfs ? InodeAttributes.Get(item.Handle, item.Path) : InodeFlags.None;
-            MountEntry? mount = btrfs ? MountTable.Read().For(item) : null;
+            MountEntry? mount = btrfs ? MountTable.Current().For(item) : null;
             bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
             string? compressOption = mount?.CompressOption;
             bool parentNoCow = btrfs && (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path));

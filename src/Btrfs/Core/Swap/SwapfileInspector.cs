@@ -25,7 +25,7 @@ namespace Btrfs.Core
             bool btrfs = fs == FileSystemKind.Btrfs;
             bool fiemap = fs is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
             InodeFlags flags = btrfs ? InodeAttributes.Get(file.Handle, file.Path) : InodeFlags.None;
-            string? mountCompress = btrfs ? MountTable.Read().For(file)?.CompressOption : null;
+            string? mountCompress = btrfs ? MountTable.Current().For(file)?.CompressOption : null;
 
             // The extents: holes, delayed or inline data, compression, sharing, and (btrfs) where they are.
             long covered = 0;
