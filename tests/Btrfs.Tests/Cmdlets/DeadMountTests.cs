@@ -132,5 +132,62 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
             Assert.False(Directory.Exists(Path.Combine(dir, "sv")));
         }
+
+        /// <summary>
+        /// Before: the swap checks took the mount a swapfile's path is on to be the last listed at the deepest
+        /// mount point, but mountinfo lists mounts in the order they were made: a btrfs moved (mount --move) on top
+        /// of a FUSE mount was taken for the FUSE mount, its active swapfile was not looked up, and New-BtrfsSwapfile
+        /// -Force went on to replace it (stopped only by the write lease, with a message about an unknown user).
+        /// Now the mount is found as a lookup finds it, and the swapfile is refused as one.
+        /// </summary>
+        [SkippableFact]
+        public void ASwapfileOnAMountMovedOntoAnotherIsStillKnownAsOne()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-moved");
+            Directory.CreateDirectory(Path.Combine(dir, "sv"));
+            string arena = Directory.CreateDirectory(Path.Combine(fs.Root, "arena-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=1M", "arena", arena);
+            Shell.Run("mount", "--make-private", arena);
+            string pre = Directory.CreateDirectory(Path.Combine(arena, "pre")).FullName;
+            string top = Directory.CreateDirectory(Path.Combine(arena, "t")).FullName;
+            string swap = Path.Combine(top, "sv", "swap");
+            PwshResult r;
+            try
+            {
+                Shell.Run("mount", "--bind", dir, pre); // made first: listed first
+                using (HangingFuse fuse = HangingFuse.Mount(top))
+                {
+                    Shell.Run("mount", "--move", pre, top); // the btrfs now covers the FUSE mount
+                    try
+                    {
+                        Shell.Run("truncate", "-s", "0", swap);
+                        Shell.Run("chattr", "+C", swap);
+                        Shell.Run("fallocate", "-l", "16M", swap);
+                        Shell.Run("chmod", "0600", swap);
+                        Shell.Run("mkswap", swap);
+                        Shell.Run("swapon", swap);
+                        try
+                        {
+                            Assert.Contains(swap, File.ReadAllText("/proc/swaps"));
+                            r = Pwsh.Run("New-BtrfsSwapfile -Path $s -Size 1MB -Force -Confirm:$false", ("s", swap));
+                        }
+                        finally
+                        {
+                            Shell.Run("swapoff", swap);
+                        }
+                    }
+                    finally
+                    {
+                        Shell.Run("umount", top); // the btrfs on top; the FUSE mount goes with the daemon
+                    }
+                }
+            }
+            finally
+            {
+                Shell.Run("umount", "-l", arena);
+            }
+
+            Assert.Equal(new[] { "FileIsActiveSwapfile" }, r.ErrorIds);
+        }
     }
 }

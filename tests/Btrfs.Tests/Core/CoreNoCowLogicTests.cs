@@ -38,6 +38,33 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "/t/lo:x", "/d:1", "/u:1", "/w x" }, t.ById(51)!.OverlayLayers());
         }
 
+        /// <summary>
+        /// mountinfo lists mounts in the order they were made; `mount --move` makes that differ from how they are
+        /// stacked. Before: the last listed at the deepest mount point was taken as the one a path is on, so a btrfs
+        /// moved on top of a FUSE mount (listed first) was taken for the FUSE mount (its active swapfile was not
+        /// looked up, and escaped the swap checks), and a FUSE mount moved on top of a btrfs was taken for the btrfs
+        /// (and looked up: every swap check hung on it). A mount stacked on a directory's mount also hides the
+        /// mounts below on deeper points.
+        /// </summary>
+        [Fact]
+        public void APathIsOnTheMountALookupReachesNotTheLastListed()
+        {
+            MountTable t = MountTable.Parse(
+                "26 1 8:1 / / rw - ext4 /dev/sda1 rw\n" +
+                "47 48 0:39 / /m/t rw - btrfs /dev/loop0 rw\n" + // moved onto the FUSE mount below: on top, listed first
+                "48 26 0:42 / /m/t rw - fuse.deadfs deadfs rw\n" +
+                "50 51 0:43 / /m/u rw - fuse.deadfs deadfs rw\n" + // made first elsewhere, moved onto the btrfs bind mount below
+                "51 26 0:39 / /m/u rw - btrfs /dev/loop0 rw\n" +
+                "60 26 0:39 / /m/v rw - btrfs /dev/loop0 rw\n" +
+                "61 60 0:44 / /m/v/deep rw - tmpfs tmpfs rw\n" + // on the btrfs at /m/v ...
+                "62 60 0:45 / /m/v rw - ext4 /dev/sdb1 rw\n"); // ... which this one covers, /m/v/deep included
+            Assert.Equal(47UL, t.Covering("/m/t/sv/swap")!.MountId);
+            Assert.Equal("fuse.deadfs", t.Covering("/m/u/swap2")!.FileSystemType);
+            Assert.Equal(62UL, t.Covering("/m/v/deep/x")!.MountId);
+            Assert.Equal(26UL, t.Covering("/m/x")!.MountId);
+            Assert.Equal(47UL, MountTable.Deepest(t.Entries, "/m/t/sv/swap")!.MountId);
+        }
+
         [Fact]
         public void MountinfoLinesParseWithOptionalFieldsAndEscapes()
         {

@@ -111,12 +111,27 @@ namespace Btrfs.Core
 
         private readonly Dictionary<ulong, MountEntry> byId = new();
 
+        private readonly Dictionary<ulong, List<MountEntry>> byParent = new();
+
         private MountTable(List<MountEntry> entries)
         {
             this.entries = entries;
             foreach (MountEntry e in entries)
             {
                 byId.TryAdd(e.MountId, e);
+            }
+
+            foreach (MountEntry e in entries)
+            {
+                if (e.ParentId != e.MountId && byId.ContainsKey(e.ParentId))
+                {
+                    if (!byParent.TryGetValue(e.ParentId, out List<MountEntry>? children))
+                    {
+                        byParent[e.ParentId] = children = new List<MountEntry>();
+                    }
+
+                    children.Add(e);
+                }
             }
         }
 
@@ -146,25 +161,100 @@ namespace Btrfs.Core
 
         private sealed record Parsed(string Text, MountTable Table);
 
-        /// <summary>The mount a path (absolute, as this process sees it) is on by its text: the deepest mount point above it, the last mounted there. Null for a relative path.</summary>
-        internal MountEntry? Covering(string path) => Deepest(entries, path);
-
-        /// <summary>Of <paramref name="mounts"/> (in mount order), the one whose mount point is the deepest above <paramref name="path"/> by its text, the last mounted there; null when none is.</summary>
-        internal static MountEntry? Deepest(IEnumerable<MountEntry> mounts, string path)
+        /// <summary>
+        /// The mount a path (absolute, as this process sees it, without symbolic links) is on by its text, found
+        /// as a lookup goes: from the mount at the top, into the mount on the longest mount point above the path
+        /// among those mounted on the current one, where one mounted on the same mount point covers all of the
+        /// one below (mountinfo lists mounts in the order they were made, which `mount --move` makes differ from
+        /// the order they are stacked). Null for a relative path.
+        /// </summary>
+        internal MountEntry? Covering(string path)
         {
-            MountEntry? best = null;
-            foreach (MountEntry e in mounts)
+            MountEntry? current = null;
+            foreach (MountEntry e in entries)
             {
-                string mp = e.MountPoint.Length > 1 ? e.MountPoint.TrimEnd('/') : e.MountPoint;
-                bool above = mp == "/" ? path.StartsWith('/') : path == mp || path.StartsWith(mp + "/", StringComparison.Ordinal);
-                if (above && (best is null || e.MountPoint.Length >= best.MountPoint.Length))
+                bool top = e.ParentId == e.MountId || !byId.ContainsKey(e.ParentId);
+                if (top && Above(e, path) && (current is null || e.MountPoint.Length > current.MountPoint.Length))
                 {
-                    best = e;
+                    current = e;
                 }
             }
 
-            return best;
+            if (current is null)
+            {
+                return Deepest(entries, path);
+            }
+
+            for (int depth = 0; depth < entries.Count && byParent.TryGetValue(current.MountId, out List<MountEntry>? children); depth++)
+            {
+                MountEntry? next = null;
+                foreach (MountEntry child in children)
+                {
+                    if (!Above(child, path))
+                    {
+                        continue;
+                    }
+
+                    if (SamePoint(child, current))
+                    {
+                        next = child; // stacked on it: covers everything below
+                        break;
+                    }
+
+                    if (next is null || child.MountPoint.Length >= next.MountPoint.Length)
+                    {
+                        next = child;
+                    }
+                }
+
+                if (next is null)
+                {
+                    break;
+                }
+
+                current = next;
+            }
+
+            return current;
         }
+
+        /// <summary>
+        /// Of <paramref name="mounts"/> (in mount order; some of a table, so not a tree), the one whose mount point is
+        /// the deepest above <paramref name="path"/> by its text; of several there, the one no other there is mounted
+        /// on (else the last listed). Null when none is.
+        /// </summary>
+        internal static MountEntry? Deepest(IEnumerable<MountEntry> mounts, string path)
+        {
+            var best = new List<MountEntry>();
+            foreach (MountEntry e in mounts)
+            {
+                if (!Above(e, path))
+                {
+                    continue;
+                }
+
+                if (best.Count > 0 && e.MountPoint.TrimEnd('/').Length > best[0].MountPoint.TrimEnd('/').Length)
+                {
+                    best.Clear();
+                }
+
+                if (best.Count == 0 || SamePoint(e, best[0]))
+                {
+                    best.Add(e);
+                }
+            }
+
+            return best.Count == 0 ? null : best.FindLast(e => !best.Exists(o => o.ParentId == e.MountId && !ReferenceEquals(o, e))) ?? best[^1];
+        }
+
+        private static bool Above(MountEntry e, string path)
+        {
+            string mp = e.MountPoint.Length > 1 ? e.MountPoint.TrimEnd('/') : e.MountPoint;
+            return mp == "/" ? path.StartsWith('/') : path == mp || path.StartsWith(mp + "/", StringComparison.Ordinal);
+        }
+
+        private static bool SamePoint(MountEntry a, MountEntry b) =>
+            string.Equals(a.MountPoint.TrimEnd('/'), b.MountPoint.TrimEnd('/'), StringComparison.Ordinal);
 
         /// <summary>Network and FUSE filesystems: the ones whose server may stop answering (and that hold no btrfs subvolume's files).</summary>
         internal static bool IsRemote(string fileSystemType) =>
