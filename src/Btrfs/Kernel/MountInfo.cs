@@ -10,11 +10,18 @@ namespace Btrfs.Kernel
     /// The text of /proc/self/mountinfo, read again only when the kernel says the mount table changed: a
     /// descriptor of it is kept open, and poll(2) on it reports POLLPRI | POLLERR once any mount or unmount in
     /// this mount namespace happened after it was opened (proc(5)). For checks made once per file (is it an
-    /// active swapfile?) on a host with many mounts.
+    /// active swapfile?) on a host with many mounts. A filesystem's own options changed without a mount event
+    /// (fsconfig's reconfigure, which newer util-linux uses for `mount -o remount`; a remount in another
+    /// namespace; btrfs turning itself read-only) are not reported so: the text is also read again once it is
+    /// <see cref="MaxAge"/> old.
     /// </summary>
     internal static class MountInfo
     {
+        /// <summary>How old the text may get while the kernel reports no change.</summary>
+        internal static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
+
         private static readonly object Gate = new();
+        private static readonly System.Diagnostics.Stopwatch Age = new();
         private static SafeFileDescriptor? watch;
         private static string? text;
 
@@ -23,7 +30,7 @@ namespace Btrfs.Kernel
         {
             lock (Gate)
             {
-                if (text is not null && watch is not null && !Changed(watch))
+                if (text is not null && watch is not null && Age.Elapsed < MaxAge && !Changed(watch))
                 {
                     fresh = false;
                     return text;
@@ -45,6 +52,7 @@ namespace Btrfs.Kernel
                     string read = ReadAll(fd);
                     watch = fd;
                     text = read;
+                    Age.Restart();
                     fresh = true;
                     return read;
                 }

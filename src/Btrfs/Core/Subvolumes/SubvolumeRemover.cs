@@ -762,27 +762,35 @@ namespace Btrfs.Core
                     // needs no privilege) it waited for the periodic commit, 30 s, where 1.2 s was enough. After 1 s, then
                     // 2 s, 4 s and every 5 s, as above (a commit flushes the whole filesystem, and the wait lasts as long as
                     // a file stays open in the subvolume).
-                    var waiting = InterruptibleCall.Start(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id), "Btrfs subvolume sync wait");
+                    // The kernel's wait also ends with EINTR without Ctrl+C (the process stopped and continued, a
+                    // debugger attached, a signal for that thread): it is begun again then.
                     var poked = System.Diagnostics.Stopwatch.StartNew();
                     var pause = TimeSpan.FromSeconds(1);
-                    while (!waiting.Wait(TimeSpan.FromMilliseconds(200)))
+                    int errno;
+                    do
                     {
-                        if (cancel.IsCancellationRequested)
+                        var waiting = InterruptibleCall.Start(() => BtrfsSubvolumes.TryWaitCleaned(parent.Handle, id), "Btrfs subvolume sync wait");
+                        while (!waiting.Wait(TimeSpan.FromMilliseconds(200)))
                         {
-                            _ = waiting.Interrupt(TimeSpan.FromSeconds(2));
-                            cancel.ThrowIfCancellationRequested();
+                            if (cancel.IsCancellationRequested)
+                            {
+                                _ = waiting.Interrupt(TimeSpan.FromSeconds(2));
+                                cancel.ThrowIfCancellationRequested();
+                            }
+
+                            if (poked.Elapsed > pause)
+                            {
+                                _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
+                                poked.Restart();
+                                pause = TimeSpan.FromSeconds(Math.Min(pause.TotalSeconds * 2, 5));
+                            }
                         }
 
-                        if (poked.Elapsed > pause)
-                        {
-                            _ = BtrfsSubvolumes.TryCommitAndClean(parent.Handle);
-                            poked.Restart();
-                            pause = TimeSpan.FromSeconds(Math.Min(pause.TotalSeconds * 2, 5));
-                        }
+                        errno = waiting.Result;
+                        cancel.ThrowIfCancellationRequested();
                     }
+                    while (errno == Errno.EINTR);
 
-                    int errno = waiting.Result;
-                    cancel.ThrowIfCancellationRequested();
                     if (errno is 0 or Errno.ENOENT)
                     {
                         return; // cleaned (ENOENT: already gone)
