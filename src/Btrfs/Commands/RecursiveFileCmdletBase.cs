@@ -131,6 +131,11 @@ namespace Btrfs.Commands
 
                         break;
                     case WalkEntryKind.Error:
+                        if (EachFileOncePerPipeline)
+                        {
+                            Walked.NotEntered(entry.Path); // a path below it named later was not reached
+                        }
+
                         TreeErrors++;
                         BeforeError();
                         WriteError(ErrorRecords.From(entry.Error!));

@@ -255,6 +255,72 @@ namespace Btrfs.Tests
             Assert.True(expected.SequenceEqual(paths), $"processed: {string.Join(", ", paths)}\n{verbose}");
         }
 
+        /// <summary>
+        /// A file the walk processed, named again after it through a symbolic link to its directory inside the tree,
+        /// or through a bind mount of the walked directory, is not processed a second time (the real path, and the
+        /// walked root under another mount, are recognised).
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("Test-NoCow", "-Detailed")]
+        [InlineData("Measure-Fragmentation", "")]
+        [InlineData("Measure-BtrfsUsage", "")]
+        public void WhatAWalkReachedIsNotProcessedAgainUnderAnotherName(string cmdlet, string args)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "other-name");
+            string root = Directory.CreateDirectory(Path.Combine(dir, "tree")).FullName;
+            Directory.CreateDirectory(Path.Combine(root, "in"));
+            FileBuilder.WriteNew(Path.Combine(root, "in", "f.img"), FileBuilder.RandomBytes(64 * 1024, 1));
+            Directory.CreateSymbolicLink(Path.Combine(root, "alias"), Path.Combine(root, "in"));
+            string bind = Directory.CreateDirectory(Path.Combine(dir, "bind")).FullName;
+            Shell.Run("mount", "--bind", root, bind);
+            PwshResult r;
+            try
+            {
+                r = Pwsh.Run($"{cmdlet} -LiteralPath $root, $viaLink, $viaBind -Recurse {args}", ("root", root), ("viaLink", Path.Combine(root, "alias", "f.img")), ("viaBind", Path.Combine(bind, "in", "f.img")));
+            }
+            finally
+            {
+                Shell.Run("umount", bind);
+            }
+
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            string[] paths = r.Output.Select(o => Path.GetRelativePath(root, (string)o.Properties["Path"].Value)).Order(StringComparer.Ordinal).ToArray();
+            string[] expected = cmdlet == "Test-NoCow" ? new[] { ".", "in", "in/f.img" } : new[] { "in/f.img" };
+            Assert.True(expected.SequenceEqual(paths), $"processed: {string.Join(", ", paths)}");
+        }
+
+        /// <summary>
+        /// Before: a file below a directory the walk could not read (another user's, mode 0711) was left out as
+        /// "already reached by the walk" when it was named after it, and so never looked at. Now it is treated as
+        /// when it is named alone (with -Recurse its directory must be opened, which 0711 refuses: an error that
+        /// says so, instead of silence).
+        /// </summary>
+        [SkippableFact]
+        public void AFileBelowADirectoryTheWalkCouldNotReadIsTreatedAsWhenNamedAlone()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "unreadable-below");
+            string root = Directory.CreateDirectory(Path.Combine(dir, "top")).FullName;
+            string secret = Directory.CreateDirectory(Path.Combine(root, "secret")).FullName;
+            string file = Path.Combine(secret, "s.img");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(64 * 1024, 2));
+            Shell.Run("chmod", "0755", dir, root);
+            Shell.Run("chmod", "0711", secret);
+            Shell.Run("chmod", "0644", file);
+            PwshResult alone, after;
+            using (Unprivileged.Begin())
+            {
+                alone = Pwsh.Run("Measure-Fragmentation -LiteralPath $file -Recurse", ("file", file));
+                after = Pwsh.Run("Measure-Fragmentation -LiteralPath $root, $file -Recurse -Verbose", ("root", root), ("file", file));
+            }
+
+            string Said(PwshResult r) => string.Join(" / ", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e)) + " | " + string.Join(" / ", r.Verbose.Select(v => v.Message));
+            Assert.True(after.Errors.Count == 1 + alone.Errors.Count, Said(after));
+            Assert.Equal(secret, after.Errors[0].TargetObject); // the walk could not read it
+            Assert.Equal(alone.ErrorIds, after.ErrorIds.Skip(1));
+            Assert.Equal(alone.Output.Count, after.Output.Count);
+            Assert.DoesNotContain(after.Verbose, v => v.Message.Contains("already reached", StringComparison.Ordinal));
+        }
+
         [SkippableFact]
         public void OneDirectorysEntriesComeTogetherSoEachDirectoryIsOneGroup()
         {

@@ -13,6 +13,7 @@ namespace Btrfs.Core
     internal sealed class WalkedTrees
     {
         private readonly Dictionary<(uint Major, uint Minor, ulong Inode), (string Path, FileStatus Status)> roots = new();
+        private readonly HashSet<(uint Major, uint Minor, ulong Inode)> notEntered = new();
         private readonly WalkFilter filter;
         private readonly bool crossFileSystems;
 
@@ -35,13 +36,23 @@ namespace Btrfs.Core
         /// <summary>The path of an earlier walk that started at this directory, or null.</summary>
         internal string? StartedAt(in FileStatus directory) => roots.TryGetValue(Key(directory), out var root) ? root.Path : null;
 
+        /// <summary>Records that a walk could not read or enter the directory <paramref name="path"/> (it reported an error instead): nothing below it was reached.</summary>
+        internal void NotEntered(string path)
+        {
+            if (FileStatus.OfPath(path, followLinks: false) is { IsDirectory: true } st)
+            {
+                notEntered.Add(Key(st));
+            }
+        }
+
         /// <summary>
         /// The starting directory of an earlier walk that already reached <paramref name="path"/> (given by
         /// the user, or piped), or null: it lies below that directory, within the walk's -Depth, below
-        /// directories -Exclude did not leave out, on the same filesystem unless the walk crossed them, and
-        /// the walk met it as a file or directory it processes: not through a symbolic link, and not itself a
-        /// symbolic link, a mount point (a file bind-mounted into the tree included) or a special file, which
-        /// the walk passed over.
+        /// directories -Exclude did not leave out and the walk could read, on the same filesystem unless the walk
+        /// crossed them, and the walk met it as a file or directory it processes: not itself a symbolic link, a
+        /// mount point (a file bind-mounted into the tree included) or a special file, which the walk passed
+        /// over. A path through a symbolic link is judged by its real path (the walk may have reached the file
+        /// under that name).
         /// </summary>
         internal string? Covering(string path)
         {
@@ -55,7 +66,13 @@ namespace Btrfs.Core
                 return null;
             }
 
-            var between = new List<FileStatus> { self }; // the path and the directories from its parent up to (not including) the walked root
+            return Covering(path, self, resolved: false);
+        }
+
+        private string? Covering(string path, FileStatus self, bool resolved)
+        {
+            var chain = new List<FileStatus> { self }; // the path, then each directory up to (not including) the walked root
+            string rest = System.IO.Path.GetFileName(path); // the path below dir
             string? dir = System.IO.Path.GetDirectoryName(path);
             for (int level = 1; !string.IsNullOrEmpty(dir); level++)
             {
@@ -66,30 +83,36 @@ namespace Btrfs.Core
 
                 if (st.IsSymbolicLink)
                 {
-                    // Another name for a walked root leads into it; any other link the walk did not follow.
-                    return FileStatus.OfPath(dir, followLinks: true) is FileStatus target && roots.TryGetValue(Key(target), out var aliased)
-                        ? Reached(aliased.Status, between, level) ? aliased.Path : null
+                    // The walk did not follow it; by its real path the file may lie in a walked tree all the same.
+                    return !resolved && Files.RealPath(dir) is string real
+                        ? Covering(System.IO.Path.Join(real, rest), self, resolved: true)
                         : null;
                 }
 
                 if (roots.TryGetValue(Key(st), out var root))
                 {
-                    return Reached(root.Status, between, level) ? root.Path : null;
+                    return Reached(chain, st, level) ? root.Path : null;
                 }
 
-                if (!filter.TakesDirectory(System.IO.Path.GetFileName(dir)))
+                if (notEntered.Contains(Key(st)) || !filter.TakesDirectory(System.IO.Path.GetFileName(dir)))
                 {
-                    return null; // an excluded directory: nothing below it was walked by a root above it
+                    return null; // a directory the walk could not read, or that -Exclude left out: nothing below it was reached
                 }
 
-                between.Add(st);
+                chain.Add(st);
+                rest = System.IO.Path.Join(System.IO.Path.GetFileName(dir), rest);
                 dir = System.IO.Path.GetDirectoryName(dir);
             }
 
             return null;
         }
 
-        private bool Reached(in FileStatus root, List<FileStatus> between, int level)
+        /// <summary>
+        /// Within the walk's depth, and (unless it crossed filesystems) no step from a directory to an entry in it,
+        /// from <paramref name="root"/> (the walked root as this path reaches it) down to the path, onto another
+        /// filesystem or mount.
+        /// </summary>
+        private bool Reached(List<FileStatus> chain, in FileStatus root, int level)
         {
             // level 1: a child of the root, always reached; deeper: its parent (level - 1 below the root) was entered.
             if (level > 1 && !filter.Enters(level - 1))
@@ -102,10 +125,12 @@ namespace Btrfs.Core
                 return true;
             }
 
-            foreach (FileStatus d in between)
+            for (int i = 0; i < chain.Count; i++)
             {
-                bool otherDevice = d.DevMajor != root.DevMajor || d.DevMinor != root.DevMinor;
-                bool otherMount = d.MountId != 0 && root.MountId != 0 && d.MountId != root.MountId;
+                FileStatus entry = chain[i];
+                FileStatus parent = i + 1 < chain.Count ? chain[i + 1] : root;
+                bool otherDevice = entry.DevMajor != parent.DevMajor || entry.DevMinor != parent.DevMinor;
+                bool otherMount = entry.MountId != 0 && parent.MountId != 0 && entry.MountId != parent.MountId;
                 if (otherDevice || otherMount)
                 {
                     return false;
