@@ -53,6 +53,9 @@ namespace Btrfs.Commands
         /// <summary>The trees this pipeline has walked, so none of their files is processed twice.</summary>
         private WalkedTrees Walked => walked ??= new WalkedTrees(Filter, CrossFileSystem.IsPresent);
 
+        /// <summary>Directories named after an earlier walk with -Depth reached them: how many levels below each that walk processed.</summary>
+        private readonly Dictionary<string, int> partlyWalked = new(StringComparer.Ordinal);
+
         /// <summary>True with -Recurse, and with -Depth (which implies it, as with Get-ChildItem).</summary>
         private protected bool Recursing => Recurse.IsPresent || MyInvocation.BoundParameters.ContainsKey(nameof(Depth));
 
@@ -64,10 +67,26 @@ namespace Btrfs.Commands
         /// </summary>
         private protected override bool Takes(string path)
         {
-            if (EachFileOncePerPipeline && Walked.Covering(path) is string root)
+            if (EachFileOncePerPipeline && Walked.Covering(path, out int level) is string root)
             {
-                WriteVerbose($"'{path}' was already reached by the walk of '{root}' in this pipeline: each file is processed once.");
-                return false;
+                if (Recursing && Filter.Depth is not null && FileStatus.OfPath(path, followLinks: false) is { IsDirectory: true })
+                {
+                    // Walked from here with -Depth, it reaches deeper than the earlier walk did from its own start:
+                    // the levels that walk reached below it are passed over, the rest are processed.
+                    int reached = 0;
+                    while (Filter.Enters(level + reached))
+                    {
+                        reached++;
+                    }
+
+                    partlyWalked[path] = reached;
+                    WriteVerbose($"'{path}' and {reached} level(s) below it were already reached by the walk of '{root}' in this pipeline: only what lies deeper is processed.");
+                }
+                else
+                {
+                    WriteVerbose($"'{path}' was already reached by the walk of '{root}' in this pipeline: each file is processed once.");
+                    return false;
+                }
             }
 
             if (!Filter.TestsNames)
@@ -102,9 +121,15 @@ namespace Btrfs.Commands
         protected void ForEachInTree(string root, Action<WalkEntry> action, bool again = false)
         {
             var walkedBefore = new HashSet<string>(StringComparer.Ordinal);
+            int passOver = !again && partlyWalked.Remove(root, out int levels) ? levels : -1; // -1: nothing; 0: the root itself
             foreach (WalkEntry entry in Walk(root, walkedBefore, again))
             {
                 StopToken.ThrowIfCancellationRequested();
+                if (passOver >= 0 && entry.Kind is WalkEntryKind.File or WalkEntryKind.Directory && LevelBelow(root, entry.Path) <= passOver)
+                {
+                    continue; // an earlier walk in this pipeline processed it
+                }
+
                 switch (entry.Kind)
                 {
                     case WalkEntryKind.Directory when walkedBefore.Remove(entry.Path):
@@ -151,6 +176,23 @@ namespace Btrfs.Commands
                         break;
                 }
             }
+        }
+
+        /// <summary>How many levels below <paramref name="root"/> a walked <paramref name="path"/> lies (0: the root itself).</summary>
+        private static int LevelBelow(string root, string path)
+        {
+            if (path.Length <= root.Length)
+            {
+                return 0;
+            }
+
+            int level = 0;
+            for (int i = root.TrimEnd('/').Length; i < path.Length; i++)
+            {
+                level += path[i] == '/' ? 1 : 0;
+            }
+
+            return level;
         }
 
         /// <summary>The regular files below <paramref name="root"/> that the walk takes (a listing only, no file is opened), for a progress percentage.</summary>

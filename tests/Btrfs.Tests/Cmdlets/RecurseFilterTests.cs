@@ -209,6 +209,14 @@ namespace Btrfs.Tests
             // A file the walk did not reach (below -Depth 0) is still processed when it is named.
             string[] shallow = { ".", "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip", "skip.img", "sub", "sub/deep/d.img" };
             Assert.Equal(Expected(shallow), Paths($"{cmdlet} -LiteralPath $root, $deep -Depth 0 {args}", ("root", root), ("deep", deep)));
+
+            // With -Depth, a directory named after the walk that reached it is walked on from where that walk stopped
+            // (before: left out, so its deeper entries were never processed), and one named before is not processed
+            // again where the later walk stops at it (before: processed twice).
+            string[] depth0 = { ".", "A.IMG", "a.img", "b.qcow2", "notes.txt", "skip", "skip.img", "sub", "sub/c.img", "sub/deep" };
+            Assert.Equal(Expected(depth0), Paths($"{cmdlet} -LiteralPath $root, $sub -Depth 0 {args}", ("root", root), ("sub", sub)));
+            Assert.Equal(Expected(depth0), Paths($"{cmdlet} -LiteralPath $sub, $root -Depth 0 {args}", ("root", root), ("sub", sub)));
+            Assert.Equal(Expected(all), Paths($"{cmdlet} -LiteralPath $root, $sub -Depth 1 {args}", ("root", root), ("sub", sub)));
         }
 
         /// <summary>

@@ -269,7 +269,10 @@ namespace Btrfs.Core
                             continue;
                         }
 
-                        if (filter.Enters(stack.Count) && (enter is null || enter(path, sub.Status, stack.Count)))
+                        // Asked also where -Depth stops the walk: a directory an earlier walk started at is then not
+                        // handed out (processed) a second time either.
+                        bool fresh = enter is null || enter(path, sub.Status, stack.Count);
+                        if (filter.Enters(stack.Count) && fresh)
                         {
                             if (order == WalkOrder.EntriesFirst)
                             {

@@ -54,8 +54,12 @@ namespace Btrfs.Core
         /// over. A path through a symbolic link is judged by its real path (the walk may have reached the file
         /// under that name).
         /// </summary>
-        internal string? Covering(string path)
+        internal string? Covering(string path) => Covering(path, out _);
+
+        /// <summary>As <see cref="Covering(string)"/>, with how many levels below that directory the path lies (1: in it).</summary>
+        internal string? Covering(string path, out int level)
         {
+            level = 0;
             if (roots.Count == 0)
             {
                 return null;
@@ -66,11 +70,12 @@ namespace Btrfs.Core
                 return null;
             }
 
-            return Covering(path, self, resolved: false);
+            return Covering(path, self, resolved: false, out level);
         }
 
-        private string? Covering(string path, FileStatus self, bool resolved)
+        private string? Covering(string path, FileStatus self, bool resolved, out int found)
         {
+            found = 0;
             var chain = new List<FileStatus> { self }; // the path, then each directory up to (not including) the walked root
             string rest = System.IO.Path.GetFileName(path); // the path below dir
             string? dir = System.IO.Path.GetDirectoryName(path);
@@ -85,12 +90,13 @@ namespace Btrfs.Core
                 {
                     // The walk did not follow it; by its real path the file may lie in a walked tree all the same.
                     return !resolved && Files.RealPath(dir) is string real
-                        ? Covering(System.IO.Path.Join(real, rest), self, resolved: true)
+                        ? Covering(System.IO.Path.Join(real, rest), self, resolved: true, out found)
                         : null;
                 }
 
                 if (roots.TryGetValue(Key(st), out var root))
                 {
+                    found = level;
                     return Reached(chain, st, level) ? root.Path : null;
                 }
 
