@@ -125,9 +125,9 @@ namespace Btrfs.Commands
             foreach (WalkEntry entry in Walk(root, walkedBefore, again))
             {
                 StopToken.ThrowIfCancellationRequested();
-                if (passOver >= 0 && entry.Kind is WalkEntryKind.File or WalkEntryKind.Directory && LevelBelow(root, entry.Path) <= passOver)
+                if (passOver >= 0 && LevelBelow(root, entry.Path) <= passOver)
                 {
-                    continue; // an earlier walk in this pipeline processed it
+                    continue; // an earlier walk in this pipeline processed it (or reported it)
                 }
 
                 switch (entry.Kind)
@@ -156,9 +156,9 @@ namespace Btrfs.Commands
 
                         break;
                     case WalkEntryKind.Error:
-                        if (EachFileOncePerPipeline)
+                        if (EachFileOncePerPipeline && entry.Error!.Errno is Errno.EACCES or Errno.EPERM)
                         {
-                            Walked.NotEntered(entry.Path); // a path below it named later was not reached
+                            Walked.NotEntered(entry.Path); // could not be opened or listed: a path below it named later was not reached
                         }
 
                         TreeErrors++;

@@ -327,6 +327,24 @@ namespace Btrfs.Tests
             Assert.Equal(alone.ErrorIds, after.ErrorIds.Skip(1));
             Assert.Equal(alone.Output.Count, after.Output.Count);
             Assert.DoesNotContain(after.Verbose, v => v.Message.Contains("already reached", StringComparison.Ordinal));
+
+            // The walk's own start unreadable: a directory below it, named after it, is treated as when named alone.
+            string sub = Directory.CreateDirectory(Path.Combine(secret, "sub")).FullName;
+            string inSub = Path.Combine(sub, "x.img");
+            FileBuilder.WriteNew(inSub, FileBuilder.RandomBytes(64 * 1024, 3));
+            Shell.Run("chmod", "0755", sub);
+            Shell.Run("chmod", "0644", inSub);
+            PwshResult subAlone, below;
+            using (Unprivileged.Begin())
+            {
+                subAlone = Pwsh.Run("Measure-Fragmentation -LiteralPath $sub -Recurse", ("sub", sub));
+                below = Pwsh.Run("Measure-Fragmentation -LiteralPath $secret, $sub -Recurse -Verbose", ("secret", secret), ("sub", sub));
+            }
+
+            Assert.True(below.Errors.Count == 1 + subAlone.Errors.Count && (string)below.Errors[0].TargetObject == secret, Said(below));
+            Assert.Equal(subAlone.ErrorIds, below.ErrorIds.Skip(1));
+            Assert.Equal(subAlone.Output.Count, below.Output.Count);
+            Assert.DoesNotContain(below.Verbose, v => v.Message.Contains("already reached", StringComparison.Ordinal));
         }
 
         [SkippableFact]

@@ -57,11 +57,14 @@ namespace Btrfs.Tests
                 "51 26 0:39 / /m/u rw - btrfs /dev/loop0 rw\n" +
                 "60 26 0:39 / /m/v rw - btrfs /dev/loop0 rw\n" +
                 "61 60 0:44 / /m/v/deep rw - tmpfs tmpfs rw\n" + // on the btrfs at /m/v ...
-                "62 60 0:45 / /m/v rw - ext4 /dev/sdb1 rw\n"); // ... which this one covers, /m/v/deep included
+                "62 60 0:45 / /m/v rw - ext4 /dev/sdb1 rw\n" + // ... which this one covers, /m/v/deep included
+                "70 26 0:46 / /m/a/b rw - tmpfs tmpfs rw\n" + // hidden by the one mounted later on /m/a
+                "71 26 0:47 / /m/a rw - tmpfs tmpfs rw\n");
             Assert.Equal(47UL, t.Covering("/m/t/sv/swap")!.MountId);
             Assert.Equal("fuse.deadfs", t.Covering("/m/u/swap2")!.FileSystemType);
             Assert.Equal(62UL, t.Covering("/m/v/deep/x")!.MountId);
             Assert.Equal(26UL, t.Covering("/m/x")!.MountId);
+            Assert.Equal(71UL, t.Covering("/m/a/b/f")!.MountId);
             Assert.Equal(47UL, MountTable.Deepest(t.Entries, "/m/t/sv/swap")!.MountId);
         }
 

@@ -163,9 +163,9 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The mount a path (absolute, as this process sees it, without symbolic links) is on by its text, found
-        /// as a lookup goes: from the mount at the top, into the mount on the longest mount point above the path
-        /// among those mounted on the current one, where one mounted on the same mount point covers all of the
-        /// one below (mountinfo lists mounts in the order they were made, which `mount --move` makes differ from
+        /// as a lookup goes: from the mount at the top, into the mount on the shortest mount point above the path
+        /// among those mounted on the current one (one mounted on the same mount point covers all of the one
+        /// below, one on a directory hides those mounted deeper before it) (mountinfo lists mounts in the order they were made, which `mount --move` makes differ from
         /// the order they are stacked). Null for a relative path.
         /// </summary>
         internal MountEntry? Covering(string path)
@@ -187,21 +187,12 @@ namespace Btrfs.Core
 
             for (int depth = 0; depth < entries.Count && byParent.TryGetValue(current.MountId, out List<MountEntry>? children); depth++)
             {
+                // The lookup meets the shortest mount point first (one stacked on the current one's own point
+                // before all): a mount on a deeper point of a directory it covers is hidden.
                 MountEntry? next = null;
                 foreach (MountEntry child in children)
                 {
-                    if (!Above(child, path))
-                    {
-                        continue;
-                    }
-
-                    if (SamePoint(child, current))
-                    {
-                        next = child; // stacked on it: covers everything below
-                        break;
-                    }
-
-                    if (next is null || child.MountPoint.Length >= next.MountPoint.Length)
+                    if (Above(child, path) && (next is null || child.MountPoint.TrimEnd('/').Length <= next.MountPoint.TrimEnd('/').Length))
                     {
                         next = child;
                     }

@@ -94,15 +94,20 @@ namespace Btrfs.Core
                         : null;
                 }
 
+                if (notEntered.Contains(Key(st)))
+                {
+                    return null; // a directory the walk could not read (its own start included): nothing below it was reached
+                }
+
                 if (roots.TryGetValue(Key(st), out var root))
                 {
                     found = level;
                     return Reached(chain, st, level) ? root.Path : null;
                 }
 
-                if (notEntered.Contains(Key(st)) || !filter.TakesDirectory(System.IO.Path.GetFileName(dir)))
+                if (!filter.TakesDirectory(System.IO.Path.GetFileName(dir)))
                 {
-                    return null; // a directory the walk could not read, or that -Exclude left out: nothing below it was reached
+                    return null; // an excluded directory: nothing below it was walked by a root above it
                 }
 
                 chain.Add(st);
