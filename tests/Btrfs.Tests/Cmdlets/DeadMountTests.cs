@@ -14,6 +14,16 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class DeadMountTests(LoopFileSystems fs)
     {
+        /// <summary>The script finished while the mount withheld every answer, without errors, and each of its counts (the last output object's properties) is above 0.</summary>
+        private static void AssertEachRanWithoutWaiting(bool ran, int withheld, PwshResult? r, string what)
+        {
+            Assert.True(ran, $"{what} waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");
+            Assert.Equal(0, withheld);
+            Assert.True(r!.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
+            var counts = r.Output[^1].Properties.ToDictionary(p => p.Name, p => (int)p.Value);
+            Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
+        }
+
         [SkippableFact]
         public void NoCmdletWaitsForAMountThatNoLongerAnswers()
         {
@@ -66,11 +76,7 @@ namespace Btrfs.Tests
                     TimeSpan.FromSeconds(180));
             }
 
-            Assert.True(ran, $"a cmdlet waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");
-            Assert.Equal(0, withheld);
-            Assert.True(r!.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
-            var counts = r.Output[^1].Properties.ToDictionary(p => p.Name, p => (int)p.Value);
-            Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
+            AssertEachRanWithoutWaiting(ran, withheld, r, "a cmdlet");
             Assert.False(Directory.Exists(Path.Combine(dir, "snap")));
             Assert.False(Directory.Exists(Path.Combine(dir, "new")));
         }
@@ -85,19 +91,12 @@ namespace Btrfs.Tests
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "swap-behind-dead");
             string swapDir = Directory.CreateDirectory(Path.Combine(dir, "swapdir")).FullName;
-            string swap = Path.Combine(swapDir, "swap");
-            Shell.Run("truncate", "-s", "0", swap);
-            Shell.Run("chattr", "+C", swap);
-            Shell.Run("fallocate", "-l", "16M", swap);
-            Shell.Run("chmod", "0600", swap);
-            Shell.Run("mkswap", swap);
-            Shell.Run("swapon", swap);
             PwshResult? r = null;
             bool ran;
             int withheld;
-            try
+            using (ActiveSwapfile swap = new(swapDir)) // switched off after the dead mount is gone: swapoff looks the path up
             {
-                Assert.Contains(swap, File.ReadAllText("/proc/swaps"));
+                Assert.Contains(swap.Path, File.ReadAllText("/proc/swaps"));
                 FileBuilder.WriteNew(Path.Combine(dir, "a.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
                 FileBuilder.WriteNew(Path.Combine(dir, "b.img"), Enumerable.Repeat((byte)7, 1 << 20).ToArray());
                 Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "sv"));
@@ -120,16 +119,8 @@ namespace Btrfs.Tests
                     ("dir", dir)),
                     TimeSpan.FromSeconds(120));
             }
-            finally
-            {
-                Shell.Run("swapoff", swap); // after the dead mount is gone: swapoff looks the path up
-            }
 
-            Assert.True(ran, $"a swap check waited for a mount that does not answer ({withheld} request(s) withheld); once answered it gave: {r?.Output.LastOrDefault()}");
-            Assert.Equal(0, withheld);
-            Assert.True(r!.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
-            var counts = r.Output[^1].Properties.ToDictionary(p => p.Name, p => (int)p.Value);
-            Assert.DoesNotContain(counts, c => c.Value == 0); // each cmdlet did its work
+            AssertEachRanWithoutWaiting(ran, withheld, r, "a swap check");
             Assert.False(Directory.Exists(Path.Combine(dir, "sv")));
         }
 
@@ -150,7 +141,6 @@ namespace Btrfs.Tests
             Shell.Run("mount", "--make-private", arena);
             string pre = Directory.CreateDirectory(Path.Combine(arena, "pre")).FullName;
             string top = Directory.CreateDirectory(Path.Combine(arena, "t")).FullName;
-            string swap = Path.Combine(top, "sv", "swap");
             PwshResult r;
             try
             {
@@ -160,21 +150,9 @@ namespace Btrfs.Tests
                     Shell.Run("mount", "--move", pre, top); // the btrfs now covers the FUSE mount
                     try
                     {
-                        Shell.Run("truncate", "-s", "0", swap);
-                        Shell.Run("chattr", "+C", swap);
-                        Shell.Run("fallocate", "-l", "16M", swap);
-                        Shell.Run("chmod", "0600", swap);
-                        Shell.Run("mkswap", swap);
-                        Shell.Run("swapon", swap);
-                        try
-                        {
-                            Assert.Contains(swap, File.ReadAllText("/proc/swaps"));
-                            r = Pwsh.Run("New-BtrfsSwapfile -Path $s -Size 1MB -Force -Confirm:$false", ("s", swap));
-                        }
-                        finally
-                        {
-                            Shell.Run("swapoff", swap);
-                        }
+                        using ActiveSwapfile swap = new(Path.Combine(top, "sv"));
+                        Assert.Contains(swap.Path, File.ReadAllText("/proc/swaps"));
+                        r = Pwsh.Run("New-BtrfsSwapfile -Path $s -Size 1MB -Force -Confirm:$false", ("s", swap.Path));
                     }
                     finally
                     {
