@@ -73,12 +73,7 @@ namespace Btrfs.Commands
                 {
                     // Walked from here with -Depth, it reaches deeper than the earlier walk did from its own start:
                     // the levels that walk reached below it are passed over, the rest are processed.
-                    int reached = 0;
-                    while (Filter.Enters(level + reached))
-                    {
-                        reached++;
-                    }
-
+                    int reached = Walked.LevelsReachedBelow(level);
                     partlyWalked[path] = reached;
                     WriteVerbose($"'{path}' and {reached} level(s) below it were already reached by the walk of '{root}' in this pipeline: only what lies deeper is processed.");
                 }
@@ -125,7 +120,7 @@ namespace Btrfs.Commands
             foreach (WalkEntry entry in Walk(root, walkedBefore, again))
             {
                 StopToken.ThrowIfCancellationRequested();
-                if (passOver >= 0 && LevelBelow(root, entry.Path) <= passOver)
+                if (passOver >= 0 && WalkedTrees.LevelBelow(root, entry.Path) <= passOver)
                 {
                     continue; // an earlier walk in this pipeline processed it (or reported it)
                 }
@@ -178,30 +173,14 @@ namespace Btrfs.Commands
             }
         }
 
-        /// <summary>How many levels below <paramref name="root"/> a walked <paramref name="path"/> lies (0: the root itself).</summary>
-        private static int LevelBelow(string root, string path)
-        {
-            if (path.Length <= root.Length)
-            {
-                return 0;
-            }
-
-            int level = 0;
-            for (int i = root.TrimEnd('/').Length; i < path.Length; i++)
-            {
-                level += path[i] == '/' ? 1 : 0;
-            }
-
-            return level;
-        }
-
         /// <summary>The regular files below <paramref name="root"/> that the walk takes (a listing only, no file is opened), for a progress percentage.</summary>
         protected long CountFilesInTree(string root)
         {
             long total = 0;
+            int passOver = partlyWalked.TryGetValue(root, out int levels) ? levels : -1; // as ForEachInTree will pass them over
             foreach (WalkEntry e in Walk(root, null))
             {
-                total += e.Kind == WalkEntryKind.File && (e.Path == root || !NamedEarlier(e.Path)) ? 1 : 0;
+                total += e.Kind == WalkEntryKind.File && (e.Path == root || !NamedEarlier(e.Path)) && (passOver < 0 || WalkedTrees.LevelBelow(root, e.Path) > passOver) ? 1 : 0;
             }
 
             return total;

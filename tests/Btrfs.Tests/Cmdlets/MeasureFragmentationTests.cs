@@ -230,6 +230,28 @@ namespace Btrfs.Tests
             Assert.Equal(20, Assert.Single(r.Objects<FragmentationSummary>()).Files);
         }
 
+        /// <summary>
+        /// A directory named after a walk with -Depth that reached part of it: the percentage counts only the files
+        /// still to be measured in it (before, also those the earlier walk had measured, so it stopped at 50 %).
+        /// </summary>
+        [SkippableFact]
+        public void APartlyWalkedDirectorysProgressReachesAHundredPercent()
+        {
+            string root = fs.NewDirectory(TestFs.Btrfs, "progress-partly");
+            string sub = Directory.CreateDirectory(Path.Combine(root, "sub")).FullName;
+            string deep = Directory.CreateDirectory(Path.Combine(sub, "deep")).FullName;
+            foreach (string f in new[] { Path.Combine(sub, "x1.img"), Path.Combine(sub, "x2.img"), Path.Combine(deep, "y1.img"), Path.Combine(deep, "y2.img") })
+            {
+                FileBuilder.Chunks(f, 1, 4096, 4096, fsyncEach: false);
+            }
+
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $root, $sub -Depth 1", ("root", root), ("sub", sub));
+            Assert.Empty(r.Errors);
+            Assert.Equal(4, r.Objects<FragmentationReport>().Count); // each once: x1 and x2 by the first walk, y1 and y2 by the second
+            ProgressRecord last = r.Progress.Last(p => p.RecordType != ProgressRecordType.Completed);
+            Assert.True(last.PercentComplete == 100, $"the last record said {last.PercentComplete} %: {last.StatusDescription}");
+        }
+
         [SkippableFact]
         public void ADirectoryWithoutRecurseAndAFileWithoutFiemapAreErrorsAndTheNextPathRuns()
         {

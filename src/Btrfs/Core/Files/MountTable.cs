@@ -164,9 +164,10 @@ namespace Btrfs.Core
         /// <summary>
         /// The mount a path (absolute, as this process sees it, without symbolic links) is on by its text, found
         /// as a lookup goes: from the mount at the top, into the mount on the shortest mount point above the path
-        /// among those mounted on the current one (one mounted on the same mount point covers all of the one
-        /// below, one on a directory hides those mounted deeper before it) (mountinfo lists mounts in the order they were made, which `mount --move` makes differ from
-        /// the order they are stacked). Null for a relative path.
+        /// among those mounted on the current one. One mounted on the same mount point covers all of the one
+        /// below; one on a directory hides those mounted deeper before it. (mountinfo lists mounts in the order
+        /// they were made, which `mount --move` makes differ from the order they are stacked.) Null for a
+        /// relative path.
         /// </summary>
         internal MountEntry? Covering(string path)
         {

@@ -37,6 +37,11 @@ namespace Btrfs.Core
                 }
 
                 string[] fields = line.Split(new[] { ' ', '\t' }, 3, StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length == 0)
+                {
+                    continue;
+                }
+
                 string path = MountTable.Unescape(fields[0]);
                 names.Add(path);
                 if (fields.Length > 1 && fields[1] == "file")

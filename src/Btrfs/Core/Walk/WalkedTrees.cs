@@ -119,6 +119,39 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// How many levels below a directory <paramref name="level"/> levels below a walked root that walk
+        /// processed: with -Depth, a walk started at that directory goes deeper, and only what lies below these is
+        /// new to it.
+        /// </summary>
+        internal int LevelsReachedBelow(int level)
+        {
+            int reached = 0;
+            while (filter.Depth is not null && filter.Enters(level + reached))
+            {
+                reached++;
+            }
+
+            return reached;
+        }
+
+        /// <summary>How many levels below <paramref name="root"/> a path the walk of it handed out lies (0: the root itself).</summary>
+        internal static int LevelBelow(string root, string path)
+        {
+            if (path.Length <= root.Length)
+            {
+                return 0;
+            }
+
+            int level = 0;
+            for (int i = root.TrimEnd('/').Length; i < path.Length; i++)
+            {
+                level += path[i] == '/' ? 1 : 0;
+            }
+
+            return level;
+        }
+
+        /// <summary>
         /// Within the walk's depth, and (unless it crossed filesystems) no step from a directory to an entry in it,
         /// from <paramref name="root"/> (the walked root as this path reaches it) down to the path, onto another
         /// filesystem or mount.
