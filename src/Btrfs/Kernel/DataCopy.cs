@@ -117,10 +117,13 @@ namespace Btrfs.Kernel
         /// has preallocated, and sets the exact size. <paramref name="progress"/> gets the bytes
         /// copied so far after every chunk; <paramref name="cancel"/> is checked between chunks.
         /// <paramref name="preallocate"/> false: the caller has allocated the target already.
+        /// <paramref name="ranges"/>: what to copy, when not the data ranges (SEEK_DATA/SEEK_HOLE); called
+        /// twice (the copy and its read-ahead each walk them), each walk in ascending order.
         /// Returns the bytes copied.
         /// </summary>
-        internal static unsafe long Copy(OpenFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true)
+        internal static unsafe long Copy(OpenFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true, Func<IEnumerable<ByteRange>>? ranges = null)
         {
+            ranges ??= () => DataRanges(source.Handle, size, source.Path);
             if (preallocate)
             {
                 PreallocateLike(source, target, targetName, size);
@@ -144,8 +147,8 @@ namespace Btrfs.Kernel
             {
                 long copied = 0;
                 long unsynced = 0; // start of the first window whose writeback has not been started
-                using IEnumerator<ByteRange> chunks = Chunks(DataRanges(source.Handle, size, source.Path)).GetEnumerator();
-                using var ahead = new ReadAhead(source.Handle, size, source.Path);
+                using IEnumerator<ByteRange> chunks = Chunks(ranges()).GetEnumerator();
+                using var ahead = new ReadAhead(source.Handle, ranges());
                 if (chunks.MoveNext())
                 {
                     ByteRange chunk = chunks.Current;
@@ -234,10 +237,10 @@ namespace Btrfs.Kernel
             private long advisedBytes;
             private bool done;
 
-            internal ReadAhead(SafeFileDescriptor fd, long size, string path)
+            internal ReadAhead(SafeFileDescriptor fd, IEnumerable<ByteRange> ranges)
             {
                 this.fd = fd;
-                ranges = DataRanges(fd, size, path).GetEnumerator();
+                this.ranges = ranges.GetEnumerator();
             }
 
             /// <summary>The copy is about to read <paramref name="reading"/>.</summary>

@@ -413,6 +413,77 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(FileFacts.Listing(x.MountPoint), n => n.Contains(TemporaryFileMarker, StringComparison.Ordinal));
         }
 
+        [SkippableFact]
+        public void OnReflinkXfsAFileWithPreallocatedSpaceBetweenItsDataNeverComesOutMoreFragmented()
+        {
+            // 400 pieces of 8 KiB, each 4 KiB of data and 4 KiB preallocated (unwritten), with a hole
+            // after each and another file's space after every 40: a few hundred fragments. The remap
+            // moves written data only; the preallocated halves would stay where they are, every piece
+            // split from its other half (this came out with 800 fragments). Nothing may get worse.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));
+            string file = Path.Combine(x.MountPoint, "vm.img"), other = Path.Combine(x.MountPoint, "other.img");
+            for (int g = 0; g < 10; g++)
+            {
+                var args = new List<string> { "-f" };
+                for (int i = g * 40; i < (g + 1) * 40; i++)
+                {
+                    args.AddRange(new[] { "-c", $"falloc {i * 16384} 8192", "-c", $"pwrite -q -S 0x{(i % 255) + 1:x2} {i * 16384} 4096" });
+                }
+
+                args.AddRange(new[] { "-c", "fsync", file });
+                Shell.Run("xfs_io", args.ToArray());
+                Shell.Run("xfs_io", "-f", "-c", $"falloc {g << 20} 1m", "-c", "fsync", other);
+            }
+
+            Shell.Run("sync");
+            FileFacts facts = FileFacts.Of(file);
+            string layout = Shell.Run("filefrag", "-v", file);
+            long fragments = Filefrag.Found(file);
+            Assert.True(fragments >= 10, $"only {fragments} fragments:\n{layout}");
+            Shell.Run("xfs_io", "-c", "fadvise -d 0 0", file); // reading it cached the preallocated halves' zeros: as in a run that did not read it first
+
+            DefragResult r = Expect.Defrag(file);
+            Assert.True(r.FragmentsAfter <= r.FragmentsBefore && Filefrag.Found(file) <= fragments, $"{r.FragmentsBefore} -> {r.FragmentsAfter} fragments ({fragments} -> {Filefrag.Found(file)} by filefrag): {r.Reason}");
+            Assert.True(r.Skipped, r.Reason);
+            Assert.Equal(DefragSkipReason.NoImprovement, r.SkipReason);
+            Assert.Contains("preallocated", r.Reason, StringComparison.Ordinal);
+            Assert.Contains("nothing was written", r.Reason, StringComparison.Ordinal);
+            Assert.Equal(facts, FileFacts.Of(file));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+        }
+
+        [SkippableFact]
+        public void OnReflinkXfsPreallocatedSpaceStaysAndNeedsNoFreeSpaceOfItsOwn()
+        {
+            // 16 MiB of fragmented data, then preallocated (unwritten) space up to a size the free
+            // space could not hold twice. The remap moves the data only: the copy needs room for the
+            // data, the preallocated space stays preallocated where it is (the copy was asked for room
+            // for both: InsufficientSpace). What free space is left is in pieces: fewer fragments, not one.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));
+            string file = Path.Combine(x.MountPoint, "vm.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
+            long room = new DriveInfo(x.MountPoint).AvailableFreeSpace;
+            long prealloc = (room - (40L << 20)) >> 20 << 20;
+            Shell.Run("fallocate", "-o", (16L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", prealloc.ToString(System.Globalization.CultureInfo.InvariantCulture), file);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            long free = new DriveInfo(x.MountPoint).AvailableFreeSpace;
+            Assert.True(free < (16L << 20) + prealloc, $"{free} bytes free");
+            List<(long, long)> layout = Layout(file);
+            long unwritten = Filefrag.Extents(file).Where(e => e.Flags.Contains("unwritten")).Sum(e => e.Length);
+            Assert.Equal(prealloc, unwritten);
+            long before = Filefrag.Found(file);
+
+            DefragResult r = Expect.Defrag(file);
+            Assert.False(r.Skipped, r.Reason);
+            Assert.Equal(DefragMethod.XfsDedupeRange, r.Method);
+            Assert.True(r.FragmentsAfter < r.FragmentsBefore, $"{r.FragmentsBefore} -> {r.FragmentsAfter} fragments");
+            Assert.True(Filefrag.Found(file) < before, $"{before} -> {Filefrag.Found(file)} fragments by filefrag");
+            Assert.Equal(layout, Layout(file));
+            Assert.Equal(unwritten, Filefrag.Extents(file).Where(e => e.Flags.Contains("unwritten")).Sum(e => e.Length));
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+
         [SkippableTheory]
         [InlineData("xfs-rmapbt")]
         [InlineData("xfs-exchange")]

@@ -6,7 +6,7 @@ namespace Btrfs.Tests
     using Btrfs.Kernel;
     using Xunit;
 
-    /// <summary>Pure logic: the fragment rule, the small-extent rule and the defrag planner, on synthetic extents.</summary>
+    /// <summary>Pure logic: the fragment rule, the small-extent rule, the defrag planner and the outcome of an exchange or remap, on synthetic extents.</summary>
     public class CoreFragmentationLogicTests
     {
         private const uint Shared = 0x2000;
@@ -120,6 +120,60 @@ namespace Btrfs.Tests
             var c = new DefragOptions { Compress = DefragCompression.Zstd };
             Assert.Equal(new[] { (0L, (long)(512 * K)) }, Plan(c, (long)(512 * K), E(0, 1000 * K, 256 * K), E(256 * K, 9000 * K, 256 * K)));
             Assert.Empty(Plan(c, (long)(256 * K), E(0, 1000 * K, 256 * K, Shared)));
+        }
+
+        [Fact]
+        public void ARemapMovesWrittenExtentsOntoTheCopyAndLeavesUnwrittenOnesWhereTheyAre()
+        {
+            RawExtent[] file =
+            {
+                E(0, 1000 * K, 8 * K, Shared),           // written, shared: moves, and is no longer shared
+                E(8 * K, 1008 * K, 8 * K, Unwritten),    // preallocated: stays
+                E(32 * K, 5000 * K, 16 * K),             // written, over two of the copy's extents and a gap in it
+                E(64 * K, 7000 * K, 4 * K),              // written, beyond the copy: stays
+            };
+            RawExtent[] copy =
+            {
+                E(0, 20000 * K, 8 * K, Unwritten),
+                E(32 * K, 30000 * K, 4 * K, Unwritten),
+                E(40 * K, 40000 * K, 8 * K, Unwritten),
+            };
+            Assert.Equal(
+                new[]
+                {
+                    E(0, 20000 * K, 8 * K),
+                    E(8 * K, 1008 * K, 8 * K, Unwritten),
+                    E(32 * K, 30000 * K, 4 * K),
+                    E(36 * K, 5004 * K, 4 * K),
+                    E(40 * K, 40000 * K, 8 * K),
+                    E(64 * K, 7000 * K, 4 * K),
+                },
+                ExchangeOutcome.After(file, copy, writtenDataOnly: true).ToArray());
+
+            // An exchange gives the file the copy's extents whole.
+            Assert.Equal(copy, ExchangeOutcome.After(file, copy, writtenDataOnly: false).ToArray());
+        }
+
+        [Fact]
+        public void DataMovedAwayFromThePreallocatedSpaceBetweenItCountsMoreFragments()
+        {
+            // Pieces of 4 KiB written and 4 KiB preallocated, contiguous on disk in two runs: 2 fragments.
+            var file = new List<RawExtent>();
+            var copy = new List<RawExtent>();
+            for (ulong i = 0; i < 8; i++)
+            {
+                ulong at = i * 16 * K, disk = (i < 4 ? 1000 * K : 9000 * K) + i * 16 * K;
+                file.Add(E(at, disk, 4 * K));
+                file.Add(E(at + 4 * K, disk + 4 * K, 4 * K, Unwritten));
+                copy.Add(E(at, 50000 * K + i * 4 * K, 4 * K, Unwritten)); // the written pieces only, one after another
+            }
+
+            FragmentationCounter before = Count((long)(128 * K), (long)(32 * K), file.ToArray());
+            FragmentationCounter copyAlone = Count((long)(128 * K), (long)(32 * K), copy.ToArray());
+            FragmentationCounter after = Count((long)(128 * K), (long)(32 * K), ExchangeOutcome.After(file, copy, writtenDataOnly: true).ToArray());
+            Assert.Equal(2, before.FragmentCount);
+            Assert.Equal(1, copyAlone.FragmentCount);
+            Assert.Equal(16, after.FragmentCount); // every piece apart from its preallocated half
         }
     }
 }

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;
@@ -8,7 +9,8 @@ namespace Btrfs.Core
     /// <summary>
     /// Invoke-BtrfsDefrag's Core for xfs and ext4, the xfs_fsr way: an unnamed file on the same
     /// filesystem is preallocated to mirror the file's layout (holes stay holes, preallocated space
-    /// stays preallocated) and kept only if it got fewer extents; then the data is put into it and the
+    /// stays preallocated) and kept only if the file would end up with fewer extents or fragments and no
+    /// more of either (<see cref="ExchangeOutcome"/>); then the data is put into it and the
     /// two files' extents are exchanged by the kernel, which refuses if the file changed meanwhile:
     /// <list type="bullet">
     /// <item>xfs with the exchange-range feature: XFS_IOC_START_COMMIT before the copy, XFS_IOC_COMMIT_RANGE after (EBUSY if changed);</item>
@@ -49,6 +51,13 @@ namespace Btrfs.Core
         /// <summary>The copy keeps the file's size while it is preallocated (xfs) rather than getting it (ext4, whose MOVE_EXT needs it).</summary>
         private protected virtual bool CopyKeepsSize => true;
 
+        /// <summary>
+        /// Only written data reaches the file (a remap: FIDEDUPERANGE maps no unwritten extent), so the copy
+        /// mirrors and holds only the written extents, and the file's unwritten (preallocated) ones stay where
+        /// they are.
+        /// </summary>
+        private protected virtual bool MovesWrittenDataOnly => false;
+
         /// <summary>A reason this filesystem's kind of exchange leaves the file alone (a warning), or null.</summary>
         private protected virtual (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem() => null;
 
@@ -77,12 +86,18 @@ namespace Btrfs.Core
             // 1. What the kernel's exchange needs the two files to share.
             PrepareCopy(original, copy);
 
-            // 2. Allocate the mirror, and give up unless it has fewer extents.
+            // 2. Allocate the mirror, and give up unless the file would end up better: fewer extents or
+            // fragments, and no more of either.
             Mirror(copy.Handle, status.Size);
-            CopyExtents = Fiemap.Count(copy.Handle, File.Path, 0, ulong.MaxValue);
-            if (CopyExtents >= Before.ExtentCount)
+            FragmentationCounter own = Count(Fiemap.Read(copy.Handle, File.Path, 0, ulong.MaxValue, sync: false), status.Size);
+            CopyExtents = own.ExtentCount;
+            FragmentationCounter after = MovesWrittenDataOnly ? Count(ExchangeOutcome.After(Fiemap.Read(File, 0, ulong.MaxValue, sync: false), Fiemap.Read(copy.Handle, File.Path, 0, ulong.MaxValue, sync: false), writtenDataOnly: true), status.Size) : own;
+            if (!Improves(after))
             {
-                return Skipped(DefragSkipReason.NoImprovement, $"no improvement: the free space is as fragmented as the file (a new copy would get {CopyExtents} extents, the file has {Before.ExtentCount}); nothing was written");
+                string why = MovesWrittenDataOnly && Before.UnwrittenBytes > 0 && Improves(own)
+                    ? $"its {SizeFormatter.Format(Before.UnwrittenBytes)} of preallocated (unwritten) space lies between its data, and on this xfs only written data can be moved (a remap), so the preallocated space would stay where it is"
+                    : "the free space is as fragmented as the file";
+                return Skipped(DefragSkipReason.NoImprovement, $"no improvement: {why} (it would end up with {after.ExtentCount} extents in {after.FragmentCount} fragments; it has {Before.ExtentCount} in {Before.FragmentCount}); nothing was written");
             }
 
             cancel.ThrowIfCancellationRequested();
@@ -116,7 +131,7 @@ namespace Btrfs.Core
             InodeFlags flags = CheckWritable();
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
             BytesToRewrite = BytesRewritten(Before);
-            BytesNeeded = RoundUp(Before.CoveredBytes);
+            BytesNeeded = RoundUp(MovesWrittenDataOnly ? Before.WrittenBytes : Before.CoveredBytes);
             if (SkipUnchangeable(flags))
             {
                 return;
@@ -165,18 +180,16 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Allocates the copy where the file has extents (written or preallocated) up to its size,
-        /// one call per logically contiguous run, so the allocator can place each run in one piece.
+        /// The logically contiguous runs of the file's extents below <paramref name="end"/> (holes
+        /// separate them; with <paramref name="writtenOnly"/>, unwritten extents too), from FIEMAP, in order.
         /// </summary>
-        private void Mirror(SafeFileDescriptor copy, long size)
+        private protected IEnumerable<ByteRange> Runs(long end, bool writtenOnly)
         {
-            long end = RoundUp(size);
-            bool keepSize = CopyKeepsSize;
             long runStart = -1, runEnd = -1;
             foreach (RawExtent e in Fiemap.Read(File, 0, (ulong)end, sync: false))
             {
                 long s = (long)e.Logical, t = Math.Min((long)e.End, end);
-                if (t <= s)
+                if (t <= s || (writtenOnly && !ExchangeOutcome.IsWritten(e)))
                 {
                     continue;
                 }
@@ -187,22 +200,57 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                Allocate(copy, keepSize, runStart, runEnd, size);
+                if (runEnd > runStart)
+                {
+                    yield return new ByteRange(runStart, runEnd);
+                }
+
                 (runStart, runEnd) = (s, t);
             }
 
-            Allocate(copy, keepSize, runStart, runEnd, size);
-            if (!keepSize && Files.TryTruncate(copy, size) is int errno and not 0)
+            if (runEnd > runStart)
             {
-                throw DataCopy.Failure(errno, "ftruncate", File.Path, 0, size);
+                yield return new ByteRange(runStart, runEnd);
             }
         }
 
-        private void Allocate(SafeFileDescriptor copy, bool keepSize, long start, long end, long size)
+        /// <summary>Whether a file laid out as <paramref name="after"/> is better than it is: fewer extents or fragments, and no more of either.</summary>
+        private bool Improves(FragmentationCounter after) =>
+            after.ExtentCount <= Before.ExtentCount && after.FragmentCount <= Before.FragmentCount
+            && (after.ExtentCount < Before.ExtentCount || after.FragmentCount < Before.FragmentCount);
+
+        /// <summary>Counts <paramref name="extents"/> (in logical order) as the file's.</summary>
+        private FragmentationCounter Count(IEnumerable<RawExtent> extents, long size)
         {
-            if (start >= 0 && end > start && Files.TryAllocate(copy, start, end - start, keepSize) is int errno and not 0)
+            var c = new FragmentationCounter(Options.ExtentThreshold, File.FileSystem.Kind, size);
+            foreach (RawExtent e in extents)
             {
-                throw DataCopy.Failure(errno, "fallocate", File.Path, 0, size);
+                c.Add(e);
+            }
+
+            c.Finish();
+            return c;
+        }
+
+        /// <summary>
+        /// Allocates the copy where the file has extents (written or preallocated; written only when
+        /// only written data moves) up to its size, one call per logically contiguous run, so the
+        /// allocator can place each run in one piece.
+        /// </summary>
+        private void Mirror(SafeFileDescriptor copy, long size)
+        {
+            bool keepSize = CopyKeepsSize;
+            foreach (ByteRange run in Runs(RoundUp(size), MovesWrittenDataOnly))
+            {
+                if (Files.TryAllocate(copy, run.Start, run.Length, keepSize) is int failed and not 0)
+                {
+                    throw DataCopy.Failure(failed, "fallocate", File.Path, 0, size);
+                }
+            }
+
+            if (!keepSize && Files.TryTruncate(copy, size) is int errno and not 0)
+            {
+                throw DataCopy.Failure(errno, "ftruncate", File.Path, 0, size);
             }
         }
 

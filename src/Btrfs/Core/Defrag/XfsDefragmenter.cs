@@ -43,6 +43,9 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         private protected override long BytesRewritten(FragmentationCounter before) => before.WrittenBytes;
 
+        /// <inheritdoc/>
+        private protected override bool MovesWrittenDataOnly => method == DefragMethod.XfsDedupeRange;
+
         /// <summary>
         /// No fsync of the file after its extents changed (xfs_fsr makes none either): every exchange or
         /// remap is made of transactions in xfs's log, so the file's bytes are whole at every moment, and
@@ -130,9 +133,12 @@ namespace Btrfs.Core
             // Progress: the copy is the first half of the work, the remap (the kernel reads and compares
             // both) the second.
             long total = Math.Max(1, BytesToRewrite);
-            long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false);
+            // The written extents, from FIEMAP (SEEK_DATA would also report unwritten ones whose zeros
+            // happen to be in the page cache; they must stay as they are, see MovesWrittenDataOnly). Data a
+            // writer puts into them meanwhile stays in the file: neither copied nor remapped.
+            long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false, ranges: () => Runs(status.Size, writtenOnly: true));
             long done = 0, differing = 0;
-            foreach (ByteRange range in DataCopy.DataRanges(writable, status.Size, File.Path))
+            foreach (ByteRange range in Runs(status.Size, writtenOnly: true))
             {
                 for (long at = range.Start; at < range.End;)
                 {
