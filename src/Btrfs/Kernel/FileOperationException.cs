@@ -40,6 +40,9 @@ namespace Btrfs.Core
         /// <summary>The system's text for an errno ("No space left on device").</summary>
         internal static string Describe(int errno) => Libc.StrError(errno);
 
+        /// <summary>What ETXTBSY means, and what to do.</summary>
+        internal const string TextBusy = "The kernel keeps it from being written: it is an active swapfile (swapoff it first) or the program of a running process (stop the process first).";
+
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
         {
@@ -76,6 +79,13 @@ namespace Btrfs.Core
                 _ => string.Empty,
             };
             string message = $"{what} '{path}': {Libc.StrError(errno)} ({operation}: {Libc.ErrnoName(errno)}).";
+            if (errno == Libc.ETXTBSY)
+            {
+                // Not "another process": the kernel says this of an active swapfile (one this module did not
+                // recognise as such) and of a running program's file.
+                advice = TextBusy + (advice.StartsWith("Another process", StringComparison.Ordinal) ? string.Empty : " " + advice);
+            }
+
             if (advice.Length > 0)
             {
                 message += " " + advice;

@@ -1,5 +1,6 @@
 namespace Btrfs.Tests
 {
+    using System;
     using System.Collections.Generic;
     using System.Linq;
     using Btrfs.Core;
@@ -125,18 +126,23 @@ namespace Btrfs.Tests
         [Fact]
         public void ARemapMovesWrittenExtentsOntoTheCopyAndLeavesUnwrittenOnesWhereTheyAre()
         {
+            const long Xfs = 8L << 30;
             RawExtent[] file =
             {
                 E(0, 1000 * K, 8 * K, Shared),           // written, shared: moves, and is no longer shared
                 E(8 * K, 1008 * K, 8 * K, Unwritten),    // preallocated: stays
                 E(32 * K, 5000 * K, 16 * K),             // written, over two of the copy's extents and a gap in it
-                E(64 * K, 7000 * K, 4 * K),              // written, beyond the copy: stays
+                E(64 * K, 7000 * K, 4 * K),              // written, where the copy has nothing: stays
+                E(80 * K, 6000 * K, 4 * K),              // two written extents apart on disk,
+                E(84 * K, 6100 * K, 4 * K),              // side by side in the copy: joined
+                E(128 * K, 9000 * K, 4 * K, Unwritten),  // beyond the end: stays
             };
             RawExtent[] copy =
             {
                 E(0, 20000 * K, 8 * K, Unwritten),
                 E(32 * K, 30000 * K, 4 * K, Unwritten),
                 E(40 * K, 40000 * K, 8 * K, Unwritten),
+                E(80 * K, 50000 * K, 8 * K, Unwritten),
             };
             Assert.Equal(
                 new[]
@@ -147,11 +153,36 @@ namespace Btrfs.Tests
                     E(36 * K, 5004 * K, 4 * K),
                     E(40 * K, 40000 * K, 8 * K),
                     E(64 * K, 7000 * K, 4 * K),
+                    E(80 * K, 50000 * K, 8 * K),
+                    E(128 * K, 9000 * K, 4 * K, Unwritten),
                 },
-                ExchangeOutcome.After(file, copy, writtenDataOnly: true).ToArray());
+                ExchangeOutcome.After(file, copy, 128 * K, writtenDataOnly: true, Xfs).ToArray());
+        }
 
-            // An exchange gives the file the copy's extents whole.
-            Assert.Equal(copy, ExchangeOutcome.After(file, copy, writtenDataOnly: false).ToArray());
+        [Fact]
+        public void AnExchangeGivesTheFileTheCopysPlacesWithItsOwnStates()
+        {
+            // Written 1 MiB and preallocated 1 MiB side by side at A, written 1 MiB at B: 3 extents in 2
+            // fragments. The copy has two pieces that cut the preallocated MiB: 4 extents, still 2 fragments.
+            const ulong M = 1024 * K;
+            RawExtent[] file = { E(0, 100 * M, M), E(M, 101 * M, M, Unwritten), E(2 * M, 300 * M, M) };
+            RawExtent[] copy = { E(0, 500 * M, 3 * M / 2, Unwritten), E(3 * M / 2, 700 * M, 3 * M / 2, Unwritten) };
+            RawExtent[] after = ExchangeOutcome.After(file, copy, 3 * M, writtenDataOnly: false, 128L << 20).ToArray();
+            Assert.Equal(
+                new[] { E(0, 500 * M, M), E(M, 501 * M, M / 2, Unwritten), E(3 * M / 2, 700 * M, M / 2, Unwritten), E(2 * M, 700 * M + M / 2, M) },
+                after);
+            FragmentationCounter before = Count((long)(3 * M), 32L << 20, file), then = Count((long)(3 * M), 32L << 20, after);
+            Assert.Equal((3L, 2L), (before.ExtentCount, before.FragmentCount));
+            Assert.Equal((4L, 2L), (then.ExtentCount, then.FragmentCount)); // not better: the file is left alone
+        }
+
+        [Fact]
+        public void TheRangesARemapTakesAreThoseBothSidesHold()
+        {
+            ByteRange[] a = { new(0, 10), new(20, 30) };
+            ByteRange[] b = { new(5, 25), new(28, 40) };
+            Assert.Equal(new[] { new ByteRange(5, 10), new ByteRange(20, 25), new ByteRange(28, 30) }, ExchangeOutcome.Common(a, b).ToArray());
+            Assert.Empty(ExchangeOutcome.Common(a, Array.Empty<ByteRange>()));
         }
 
         [Fact]
@@ -170,7 +201,7 @@ namespace Btrfs.Tests
 
             FragmentationCounter before = Count((long)(128 * K), (long)(32 * K), file.ToArray());
             FragmentationCounter copyAlone = Count((long)(128 * K), (long)(32 * K), copy.ToArray());
-            FragmentationCounter after = Count((long)(128 * K), (long)(32 * K), ExchangeOutcome.After(file, copy, writtenDataOnly: true).ToArray());
+            FragmentationCounter after = Count((long)(128 * K), (long)(32 * K), ExchangeOutcome.After(file, copy, 128 * K, writtenDataOnly: true, 8L << 30).ToArray());
             Assert.Equal(2, before.FragmentCount);
             Assert.Equal(1, copyAlone.FragmentCount);
             Assert.Equal(16, after.FragmentCount); // every piece apart from its preallocated half

@@ -180,6 +180,9 @@ namespace Btrfs.Tests.Infrastructure
             return FileFacts.Hash(paths[0]);
         }
 
+        /// <summary>Fragments the free space of the (small, test-owned) filesystem at <paramref name="mount"/>: filled with files of <paramref name="chunk"/> bytes, every other one deleted.</summary>
+        internal static void FragmentFreeSpace(string mount, int chunk) => FillAndPunch(mount, chunk);
+
         /// <summary>Fills the filesystem with files of <paramref name="chunk"/> bytes and deletes every other one; returns those left.</summary>
         private static List<string> FillAndPunch(string mount, int chunk)
         {

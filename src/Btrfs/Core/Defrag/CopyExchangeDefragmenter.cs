@@ -42,7 +42,7 @@ namespace Btrfs.Core
         /// <summary>The filesystem's block size (statfs): allocations and steps align to it.</summary>
         private protected int BlockSize { get; }
 
-        /// <summary>Extents the preallocated copy got (fewer than the file's, or the file is left alone).</summary>
+        /// <summary>Extents the preallocated copy got.</summary>
         private protected long CopyExtents { get; private set; }
 
         /// <summary>Bytes the exchange rewrites, from the figures before (all that extents cover, or only written data).</summary>
@@ -91,11 +91,14 @@ namespace Btrfs.Core
             Mirror(copy.Handle, status.Size);
             FragmentationCounter own = Count(Fiemap.Read(copy.Handle, File.Path, 0, ulong.MaxValue, sync: false), status.Size);
             CopyExtents = own.ExtentCount;
-            FragmentationCounter after = MovesWrittenDataOnly ? Count(ExchangeOutcome.After(Fiemap.Read(File, 0, ulong.MaxValue, sync: false), Fiemap.Read(copy.Handle, File.Path, 0, ulong.MaxValue, sync: false), writtenDataOnly: true), status.Size) : own;
+            var between = new UnwrittenBetweenData((ulong)status.Size);
+            FragmentationCounter after = Count(
+                ExchangeOutcome.After(between.Watch(Fiemap.Read(File, 0, ulong.MaxValue, sync: false)), Fiemap.Read(copy.Handle, File.Path, 0, ulong.MaxValue, sync: false), (ulong)RoundUp(status.Size), MovesWrittenDataOnly, FragmentationCounter.MaxExtent(File.FileSystem.Kind, encoded: false)),
+                status.Size);
             if (!Improves(after))
             {
-                string why = MovesWrittenDataOnly && Before.UnwrittenBytes > 0 && Improves(own)
-                    ? $"its {SizeFormatter.Format(Before.UnwrittenBytes)} of preallocated (unwritten) space lies between its data, and on this xfs only written data can be moved (a remap), so the preallocated space would stay where it is"
+                string why = MovesWrittenDataOnly && between.Bytes > 0 && Improves(own)
+                    ? $"{SizeFormatter.Format(between.Bytes)} of preallocated (unwritten) space lies between its data, and on this xfs only written data can be moved (a remap), so the preallocated space would stay where it is, apart from the data"
                     : "the free space is as fragmented as the file";
                 return Skipped(DefragSkipReason.NoImprovement, $"no improvement: {why} (it would end up with {after.ExtentCount} extents in {after.FragmentCount} fragments; it has {Before.ExtentCount} in {Before.FragmentCount}); nothing was written");
             }
@@ -183,10 +186,18 @@ namespace Btrfs.Core
         /// The logically contiguous runs of the file's extents below <paramref name="end"/> (holes
         /// separate them; with <paramref name="writtenOnly"/>, unwritten extents too), from FIEMAP, in order.
         /// </summary>
-        private protected IEnumerable<ByteRange> Runs(long end, bool writtenOnly)
+        private protected IEnumerable<ByteRange> Runs(long end, bool writtenOnly) => Runs(File.Handle, end, writtenOnly, sync: false);
+
+        /// <summary>As <see cref="Runs(long, bool)"/>, of the file open as <paramref name="fd"/> (the file, or its copy).</summary>
+        private protected IEnumerable<ByteRange> Runs(SafeFileDescriptor fd, long end, bool writtenOnly, bool sync)
         {
+            if (end <= 0)
+            {
+                yield break;
+            }
+
             long runStart = -1, runEnd = -1;
-            foreach (RawExtent e in Fiemap.Read(File, 0, (ulong)end, sync: false))
+            foreach (RawExtent e in Fiemap.Read(fd, File.Path, 0, (ulong)end, sync))
             {
                 long s = (long)e.Logical, t = Math.Min((long)e.End, end);
                 if (t <= s || (writtenOnly && !ExchangeOutcome.IsWritten(e)))
@@ -218,6 +229,35 @@ namespace Btrfs.Core
         private bool Improves(FragmentationCounter after) =>
             after.ExtentCount <= Before.ExtentCount && after.FragmentCount <= Before.FragmentCount
             && (after.ExtentCount < Before.ExtentCount || after.FragmentCount < Before.FragmentCount);
+
+        /// <summary>
+        /// Unwritten (preallocated) bytes below the file's size with written data after them, counted while
+        /// the file's extents pass by: what a remap, which moves written data only, leaves between the data.
+        /// </summary>
+        private sealed class UnwrittenBetweenData(ulong size)
+        {
+            private long pending;
+
+            internal long Bytes { get; private set; }
+
+            internal IEnumerable<RawExtent> Watch(IEnumerable<RawExtent> extents)
+            {
+                foreach (RawExtent e in extents)
+                {
+                    if (e.Logical < size && (e.Flags & ExtentFlags.Unwritten) != 0)
+                    {
+                        pending += (long)(Math.Min(e.End, size) - e.Logical);
+                    }
+                    else if (e.Logical < size && ExchangeOutcome.IsWritten(e))
+                    {
+                        Bytes += pending;
+                        pending = 0;
+                    }
+
+                    yield return e;
+                }
+            }
+        }
 
         /// <summary>Counts <paramref name="extents"/> (in logical order) as the file's.</summary>
         private FragmentationCounter Count(IEnumerable<RawExtent> extents, long size)

@@ -71,7 +71,7 @@ namespace Btrfs.Core
         /// <summary>The only mechanism on this filesystem is not crash-safe (xfs without reflink and rmapbt).</summary>
         UnsafeOnThisFileSystem,
 
-        /// <summary>A new copy would not have fewer extents (the free space is as fragmented).</summary>
+        /// <summary>With a new copy's extents the file would not have fewer extents or fragments, or would have more of either (the free space is as fragmented, or, on reflink xfs, preallocated space lies between the data).</summary>
         NoImprovement,
 
         /// <summary>Written to (or changed) while it was being copied: left as the writer left it, measured again next time.</summary>

@@ -91,7 +91,12 @@ namespace Btrfs.Core
         private DefragResult CopyAndExchange(OpenFile original, SafeFileDescriptor copy, SafeFileDescriptor writable, FileStatus status, Action<long>? progress, CancellationToken cancel)
         {
             CommitStamp stamp = method == DefragMethod.XfsExchangeRange ? XfsExchange.StartCommit(writable, File.Path, "Nothing was changed.") : default;
-            long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false);
+
+            // The written extents, from FIEMAP after writing back what is dirty (now, after the state the
+            // kernel checks was taken: whatever is written later makes it refuse the exchange). SEEK_DATA
+            // would also report preallocated ranges whose zeros the copy's own read-ahead has cached, and
+            // the copy would turn them into written zeros; left out, they stay preallocated in the copy.
+            long copied = DataCopy.Copy(original, copy, File.Path, status.Size, progress, cancel, preallocate: false, ranges: () => Runs(writable, status.Size, writtenOnly: true, sync: true));
             if (Files.TrySync(copy) is int syncErrno and not 0)
             {
                 throw DataCopy.Failure(syncErrno, "fsync", File.Path, copied, status.Size);
@@ -137,14 +142,18 @@ namespace Btrfs.Core
             // happen to be in the page cache; they must stay as they are, see MovesWrittenDataOnly). Data a
             // writer puts into them meanwhile stays in the file: neither copied nor remapped.
             long copied = DataCopy.Copy(original, donor.Handle, File.Path, status.Size, progress is null ? null : c => progress(Math.Min(c, total) / 2), cancel, preallocate: false, ranges: () => Runs(status.Size, writtenOnly: true));
+            // Remapped: what the copy holds written (its blocks, synced: the copy's writeback may still be
+            // under way) where the file is still written. A range a writer turned from unwritten to written
+            // since has no data in the copy, and a remap of it would leave a hole (FIDEDUPERANGE maps no
+            // unwritten source): it stays as the writer left it.
             long done = 0, differing = 0;
-            foreach (ByteRange range in Runs(status.Size, writtenOnly: true))
+            foreach (ByteRange range in ExchangeOutcome.Common(Runs(donor.Handle, status.Size, writtenOnly: true, sync: true), Runs(status.Size, writtenOnly: true)))
             {
                 for (long at = range.Start; at < range.End;)
                 {
                     cancel.ThrowIfCancellationRequested();
                     long n = Math.Min(DedupeStep, range.End - at);
-                    differing += Remap(donor.Handle, writable, at, n, done == 0);
+                    differing += Remap(donor.Handle, writable, at, n, done == 0, status.Size);
 
                     // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
                     at += n;
@@ -154,7 +163,7 @@ namespace Btrfs.Core
             }
 
             donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
-            if (differing >= copied)
+            if (differing >= done)
             {
                 // A writer changed every step while it was copied: nothing was remapped.
                 return Skipped(DefragSkipReason.ChangedWhileCopying, "changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
@@ -162,7 +171,7 @@ namespace Btrfs.Core
 
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
                 + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
-            return Finished(method, reason, copied - differing, SharedBytesToUnshare);
+            return Finished(method, reason, done - differing, SharedBytesToUnshare);
         }
 
         /// <summary>
@@ -170,9 +179,14 @@ namespace Btrfs.Core
         /// the copy), the step is halved down to 1 MiB so the rest is still remapped. Returns the bytes
         /// left as they were.
         /// </summary>
-        private long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first)
+        private long Remap(SafeFileDescriptor donor, SafeFileDescriptor writable, long at, long n, bool first, long size)
         {
             DedupeOutcome outcome = Clone.Dedupe(donor, at, n, writable, at);
+            if (outcome.Errno == Errno.EINVAL && FileStatus.Of(writable) is { } now && now.Size != size)
+            {
+                return n; // cut short or grown since the copy: a range past its end (or its new, unaligned end) is refused; it stays as it is
+            }
+
             if (outcome.Errno != 0)
             {
                 throw FileOperationException.FromErrno(outcome.Errno, "FIDEDUPERANGE", File.Path, first ? "Cannot remap the new extents into" : "Cannot remap the rest of the new extents into", first ? "The file is as it was." : "The data is intact; the file is partly defragmented.");
@@ -190,7 +204,7 @@ namespace Btrfs.Core
             }
 
             long half = (n / 2 + BlockSize - 1) / BlockSize * BlockSize;
-            return Remap(donor, writable, at, half, first) + Remap(donor, writable, at + half, n - half, false);
+            return Remap(donor, writable, at, half, first, size) + Remap(donor, writable, at + half, n - half, false, size);
         }
     }
 }
