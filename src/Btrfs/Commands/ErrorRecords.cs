@@ -56,6 +56,7 @@ namespace Btrfs.Commands
             internal const string UnsafeDirectory = "UnsafeDirectory";
             internal const string DestinationNotADirectory = "DestinationNotADirectory";
             internal const string DatabaseNewerVersion = "DatabaseNewerVersion";
+            internal const string ConfirmationNotPossible = "ConfirmationNotPossible";
         }
 
         /// <summary>The id and category of each kind of failure.</summary>
@@ -103,6 +104,7 @@ namespace Btrfs.Commands
             FileErrorKind.DatabaseNotOurs => (Ids.DatabaseNotOurs, ErrorCategory.InvalidData),
             FileErrorKind.DatabaseNewerVersion => (Ids.DatabaseNewerVersion, ErrorCategory.InvalidData),
             FileErrorKind.UnsafeDirectory => (Ids.UnsafeDirectory, ErrorCategory.SecurityError),
+            FileErrorKind.ConfirmationNotPossible => (Ids.ConfirmationNotPossible, ErrorCategory.InvalidOperation),
             _ => (Ids.IOError, ErrorCategory.ReadError),
         };
 

@@ -101,13 +101,13 @@ namespace Btrfs.Commands
                     SizeFormatter.Format(resolved.ReclaimableBytes),
                     left);
                 groupsFreeable += resolved.ReclaimableBytes;
-                if (!ShouldProcess(resolved.Path, action))
-                {
-                    continue;
-                }
-
                 try
                 {
+                    if (!Preferences.ShouldProcess(this, resolved.Path, action))
+                    {
+                        continue;
+                    }
+
                     DedupeGroupResult result = GroupDeduplicator.Run(
                         resolved,
                         IncludeUnreclaimable,
@@ -212,7 +212,7 @@ namespace Btrfs.Commands
 
             // Cost follows data: the holes of a sparse image are never read or compared.
             long bytes = Deduplicator.DataBytes(source, Offset, length);
-            if (!ShouldProcess(dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
+            if (!Preferences.ShouldProcess(this, dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
             {
                 return;
             }

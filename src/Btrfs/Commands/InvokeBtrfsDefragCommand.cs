@@ -494,15 +494,18 @@ namespace Btrfs.Commands
         /// <summary>ShouldProcess with what it costs, and (unsharing without -Force) ShouldContinue.</summary>
         private bool Confirmed(Defragmenter d)
         {
-            if (!ShouldProcess(d.Path, Describe(d)))
+            if (!Preferences.ShouldProcess(this, d.Path, Describe(d)))
             {
                 return false;
             }
 
             return d.SharedBytesToUnshare <= 0 || Force.IsPresent || ConfirmSwitchedOff
-                || ShouldContinue(
+                || Preferences.ShouldContinue(
+                    this,
+                    d.Path,
                     $"Rewriting '{d.Path}' stops {SizeFormatter.Format(d.SharedBytesToUnshare)} from being shared with reflink copies or snapshots: that much more space is used ({SizeFormatter.Format(d.AvailableBytes)} is free now). Continue?",
-                    "Unshare extents");
+                    "Unshare extents",
+                    "-Force (or -Confirm:$false)");
         }
 
         private void DefragOne(string path, FileLocation? walked = null)
@@ -522,7 +525,7 @@ namespace Btrfs.Commands
             {
                 if (WhatIfInEffect)
                 {
-                    ShouldProcess(path, "Nothing to defragment (" + reason + ")");
+                    Preferences.ShouldProcess(this, path, "Nothing to defragment (" + reason + ")");
                     return;
                 }
 

@@ -153,7 +153,7 @@ namespace Btrfs.Commands
                 what += Options.IsRange ? " into this existing file" : ", replacing this file";
             }
 
-            if (!ShouldProcess(copy.Destination, what))
+            if (!Preferences.ShouldProcess(this, copy.Destination, what))
             {
                 return;
             }
@@ -237,7 +237,7 @@ namespace Btrfs.Commands
             switch (item.Kind)
             {
                 case MirrorItemKind.Directory:
-                    if (ShouldProcess(item.Target, $"Create the directory (mirror of '{item.Source}')") && ready)
+                    if (Preferences.ShouldProcess(this, item.Target, $"Create the directory (mirror of '{item.Source}')") && ready)
                     {
                         mirror.MakeDirectory(item);
                         counts.Directories += item.Created && item.Target != mirror.DestinationRoot ? 1 : 0;
@@ -252,10 +252,10 @@ namespace Btrfs.Commands
 
                     break;
                 case MirrorItemKind.File:
-                    ShouldProcess(item.Target, $"Clone '{item.Source}' (its directory is not made)");
+                    Preferences.ShouldProcess(this, item.Target, $"Clone '{item.Source}' (its directory is not made)");
                     break;
                 case MirrorItemKind.SymbolicLink:
-                    if (ShouldProcess(item.Target, $"Create a symbolic link like '{item.Source}'") && ready)
+                    if (Preferences.ShouldProcess(this, item.Target, $"Create a symbolic link like '{item.Source}'") && ready)
                     {
                         mirror.MakeLink(item, Force.IsPresent);
                         counts.SymbolicLinks++;

@@ -49,13 +49,13 @@ namespace Btrfs.Commands
                 return;
             }
 
-            if (!ShouldProcess(destination, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
-            {
-                return;
-            }
-
             try
             {
+                if (!Preferences.ShouldProcess(this, destination, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
+                {
+                    return;
+                }
+
                 WriteObject(SubvolumeCreator.Snapshot(source, destination, ReadOnly.IsPresent, Uuid));
             }
             catch (FileOperationException ex)

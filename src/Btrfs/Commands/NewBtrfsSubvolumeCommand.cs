@@ -28,13 +28,13 @@ namespace Btrfs.Commands
                     continue;
                 }
 
-                if (!ShouldProcess(path, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
-                {
-                    continue;
-                }
-
                 try
                 {
+                    if (!Preferences.ShouldProcess(this, path, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
+                    {
+                        continue;
+                    }
+
                     WriteObject(SubvolumeCreator.Create(path, NoCow.IsPresent));
                 }
                 catch (FileOperationException ex)

@@ -56,13 +56,13 @@ namespace Btrfs.Commands
                 }
 
                 string action = $"Create a {SizeFormatter.Format(bytes)} swapfile (empty, NOCOW where btrfs, preallocated, mode 0600, swap header)" + (Activate.IsPresent ? " and activate it" : string.Empty);
-                if (!ShouldProcess(path, action))
+                if (!Preferences.ShouldProcess(this, path, action))
                 {
                     return;
                 }
 
                 // Activating changes what the kernel does with memory: ask, unless told not to (ConfirmImpact High).
-                if (Activate.IsPresent && !Preferences.ConfirmSwitchedOff(this) && !ShouldContinue($"Activate '{path}' as swap now?", "Activate swap"))
+                if (Activate.IsPresent && !Preferences.ConfirmSwitchedOff(this) && !Preferences.ShouldContinue(this, path, $"Activate '{path}' as swap now?", "Activate swap", "-Confirm:$false (or leave out -Activate)"))
                 {
                     Activate = false;
                 }

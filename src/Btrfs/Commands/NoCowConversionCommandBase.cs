@@ -124,7 +124,7 @@ namespace Btrfs.Commands
             string path = entry.Path;
             using OpenFile dir = NoCowAttribute.OpenForChange(entry, out InodeFlags flags);
             if (NoCowAttribute.Check(dir, flags, ToNoCow, skipNonEmpty: false) == NoCowChange.Changed
-                && ShouldProcess(path, ToNoCow ? "Set the NOCOW attribute on the directory, so new files in it are NOCOW" : "Clear the NOCOW attribute of the directory, so new files in it are COW"))
+                && Preferences.ShouldProcess(this, path, ToNoCow ? "Set the NOCOW attribute on the directory, so new files in it are NOCOW" : "Clear the NOCOW attribute of the directory, so new files in it are COW"))
             {
                 NoCowAttribute.Apply(dir, flags, ToNoCow);
                 WriteVerbose($"Directory '{path}' is now {State}.");
@@ -189,7 +189,7 @@ namespace Btrfs.Commands
                 }
 
                 string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
-                if (!ShouldProcess(path, action))
+                if (!Preferences.ShouldProcess(this, path, action))
                 {
                     return;
                 }

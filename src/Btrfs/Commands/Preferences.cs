@@ -1,6 +1,9 @@
 namespace Btrfs.Commands
 {
+    using System;
     using System.Management.Automation;
+    using System.Management.Automation.Host;
+    using Btrfs.Core;
 
     /// <summary>-WhatIf and -Confirm as a cmdlet sees them: given to it, or inherited from the script that called it.</summary>
     internal static class Preferences
@@ -26,5 +29,42 @@ namespace Btrfs.Commands
         internal static bool ConfirmSwitchedOff(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)
             ? c is SwitchParameter { IsPresent: false }
             : cmdlet.GetVariableValue("ConfirmPreference") is ConfirmImpact.None;
+
+        /// <summary>
+        /// ShouldProcess, where a host that cannot ask (see <see cref="ShouldContinue"/>) is a
+        /// ConfirmationNotPossible error for <paramref name="target"/> instead of an unexplained exception.
+        /// </summary>
+        internal static bool ShouldProcess(PSCmdlet cmdlet, string target, string action) =>
+            Asked(() => cmdlet.ShouldProcess(target, action), target, "-Confirm:$false");
+
+        /// <summary>
+        /// ShouldContinue, where a host that cannot ask is a ConfirmationNotPossible error for
+        /// <paramref name="target"/> that says how to answer in advance (<paramref name="answer"/>: the
+        /// parameters that skip the question): pwsh's console host throws NullReferenceException when its
+        /// input is closed (pwsh -c in cron, a CI job), and PSInvalidOperationException with -NonInteractive;
+        /// a host without a user interface throws HostException or NotImplementedException. A stop at the
+        /// prompt (Ctrl+C) goes through.
+        /// </summary>
+        internal static bool ShouldContinue(PSCmdlet cmdlet, string target, string query, string caption, string answer) =>
+            Asked(() => cmdlet.ShouldContinue(query, caption), target, answer);
+
+        private static bool Asked(Func<bool> ask, string target, string answer)
+        {
+            try
+            {
+                return ask();
+            }
+            catch (Exception ex) when (ex is NullReferenceException or PSInvalidOperationException or HostException or NotImplementedException)
+            {
+                string why = ex is NullReferenceException ? "its input is closed" : ex.Message.TrimEnd('.');
+                throw new FileOperationException(
+                    FileErrorKind.ConfirmationNotPossible,
+                    0,
+                    "confirm",
+                    target,
+                    $"Cannot ask for confirmation about '{target}': this PowerShell cannot prompt ({why}). Nothing was changed. Add {answer} to go ahead without being asked, or -WhatIf to see what would be done.",
+                    ex);
+            }
+        }
     }
 }

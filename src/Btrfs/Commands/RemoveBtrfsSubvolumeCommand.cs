@@ -125,7 +125,7 @@ namespace Btrfs.Commands
                 action += WouldFree(plan);
             }
 
-            if (!ShouldProcess(plan.Subvolume.Path ?? plan.Label, action))
+            if (!Preferences.ShouldProcess(this, plan.Subvolume.Path ?? plan.Label, action))
             {
                 return;
             }

@@ -64,7 +64,7 @@ namespace Btrfs.Commands
                     return plan;
                 case NoCowChange.Changed:
                     string action = Enable ? "Set the NOCOW attribute (chattr +C)" : "Clear the NOCOW attribute (chattr -C)";
-                    if (!ShouldProcess(path, action))
+                    if (!Preferences.ShouldProcess(this, path, action))
                     {
                         return plan;
                     }

@@ -131,5 +131,8 @@ namespace Btrfs.Core
 
         /// <summary>A subvolume object's path now leads to another subvolume (renamed, replaced or mounted over since it was listed).</summary>
         SubvolumeReplaced,
+
+        /// <summary>A confirmation was needed and the PowerShell host cannot prompt (its input is closed, or it runs -NonInteractive): nothing was done.</summary>
+        ConfirmationNotPossible,
     }
 }

@@ -78,6 +78,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhereNobodyCanBeAskedEachFileIsAClearErrorAndStaysAsItWas()
+        {
+            // ConfirmImpact High asks for every file. pwsh -c with its input closed (cron, a CI job) failed at
+            // the first question with "Object reference not set to an instance of an object" and stopped.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "convert-unasked");
+            string[] files = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 5));
+            }
+
+            FileFacts[] before = files.Select(FileFacts.Of).ToArray();
+            RealPwsh.Result r = RealPwsh.RunWithClosedInput(
+                "ConvertTo-NoCow -LiteralPath $a, $b -ErrorVariable e -ErrorAction SilentlyContinue; $e | ForEach-Object { '@@' + $_.FullyQualifiedErrorId + '|' + $_.TargetObject }; '@@after'",
+                ("a", files[0]),
+                ("b", files[1]));
+            string[] ids = r.Marked;
+            Assert.True(ids.Length == 3, r.StdOut + r.StdErr);
+            Assert.StartsWith("ConfirmationNotPossible,", ids[0], StringComparison.Ordinal);
+            Assert.EndsWith("|" + files[0], ids[0], StringComparison.Ordinal);
+            Assert.StartsWith("ConfirmationNotPossible,", ids[1], StringComparison.Ordinal);
+            Assert.EndsWith("|" + files[1], ids[1], StringComparison.Ordinal);
+            Assert.Equal("after", ids[2]);
+            Assert.Equal(before, files.Select(FileFacts.Of).ToArray());
+            Assert.Equal(new[] { "a.img", "b.img" }, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void ConvertToNoCowKeepsContentHolesSizeModeOwnerTimesXattrsAndAcl()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "keep");

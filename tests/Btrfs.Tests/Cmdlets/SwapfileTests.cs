@@ -155,6 +155,39 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhereNobodyCanBeAskedActivatingIsAClearErrorAndNothingIsMade()
+        {
+            // Before: pwsh -c with its input closed (cron, a CI job) failed at the question with
+            // "Object reference not set to an instance of an object"; -NonInteractive with PowerShell's own
+            // message. Either way: an error that says how to answer in advance, and the script goes on.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "activate-unasked");
+            string path = Path.Combine(dir, "swapfile");
+            string swaps = File.ReadAllText("/proc/swaps");
+            const string Script = "New-BtrfsSwapfile -Path $p -Size 32MB -Activate -ErrorVariable e -ErrorAction SilentlyContinue; $e | ForEach-Object { '@@' + $_.FullyQualifiedErrorId; '@@' + $_.CategoryInfo.Category; '@@' + $_.TargetObject; '@@' + $_.Exception.Message }; '@@after'";
+            try
+            {
+                foreach (RealPwsh.Result r in new[] { RealPwsh.RunWithClosedInput(Script, ("p", path)), RealPwsh.Run(Script, null, ("p", path)) })
+                {
+                    string[] lines = r.Marked;
+                    Assert.True(lines.Length == 5, r.StdOut + r.StdErr);
+                    Assert.StartsWith("ConfirmationNotPossible,", lines[0], StringComparison.Ordinal);
+                    Assert.Equal("InvalidOperation", lines[1]);
+                    Assert.Equal(path, lines[2]);
+                    Assert.Contains("cannot prompt", lines[3], StringComparison.Ordinal);
+                    Assert.Contains("-Confirm:$false", lines[3], StringComparison.Ordinal);
+                    Assert.Contains("Nothing was changed", lines[3], StringComparison.Ordinal);
+                    Assert.Equal("after", lines[4]);
+                    Assert.False(File.Exists(path));
+                    Assert.Equal(swaps, File.ReadAllText("/proc/swaps"));
+                }
+            }
+            finally
+            {
+                Shell.Try("swapoff", path);
+            }
+        }
+
+        [SkippableFact]
         public void ActivatingInADirectoryAnotherUserCanChangeIsRefusedBeforeAnythingIsMade()
         {
             // Before: root's New-BtrfsSwapfile -Activate in a directory of nobody's made the file, and swapon then

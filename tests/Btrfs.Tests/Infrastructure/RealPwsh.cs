@@ -24,6 +24,9 @@ namespace Btrfs.Tests.Infrastructure
         {
             /// <summary>The output lines, trimmed, empty ones dropped.</summary>
             internal string[] Lines => StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+            /// <summary>What follows "@@" on each line that has it (a prompt's text can precede it: pwsh ends no line after a question it could not ask).</summary>
+            internal string[] Marked => Lines.Where(l => l.Contains("@@", StringComparison.Ordinal)).Select(l => l[(l.IndexOf("@@", StringComparison.Ordinal) + 2)..]).ToArray();
         }
 
         /// <summary>The directory holding pwsh.dll of the installed tool, or null when it is not installed.</summary>
@@ -54,7 +57,15 @@ namespace Btrfs.Tests.Infrastructure
         internal static Result Run(string script, uint? asUid = null, params (string Name, string Value)[] variables) => Run(script, asUid, null, variables);
 
         /// <summary>As <see cref="Run(string, uint?, (string, string)[])"/>, with <paramref name="home"/> as $HOME (a user's module folder, profile and settings).</summary>
-        internal static Result Run(string script, uint? asUid, string? home, params (string Name, string Value)[] variables)
+        internal static Result Run(string script, uint? asUid, string? home, params (string Name, string Value)[] variables) => Run(script, asUid, home, nonInteractive: true, variables);
+
+        /// <summary>
+        /// As <see cref="Run(string, uint?, (string, string)[])"/>, without -NonInteractive: pwsh as cron or a CI
+        /// job starts it (pwsh -c, input closed), so a prompt is attempted and finds no input.
+        /// </summary>
+        internal static Result RunWithClosedInput(string script, params (string Name, string Value)[] variables) => Run(script, null, null, nonInteractive: false, variables);
+
+        private static Result Run(string script, uint? asUid, string? home, bool nonInteractive, (string Name, string Value)[] variables)
         {
             string? tool = ToolDirectory;
             Requires.That(tool is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
@@ -86,7 +97,9 @@ namespace Btrfs.Tests.Infrastructure
                 args.AddRange(new[] { $"--reuid={id}", $"--regid={id}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", "dotnet" });
             }
 
-            args.AddRange(new[] { Path.Combine(dir, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded });
+            args.AddRange(nonInteractive
+                ? new[] { Path.Combine(dir, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded }
+                : new[] { Path.Combine(dir, "pwsh.dll"), "-NoProfile", "-EncodedCommand", encoded });
             foreach (string a in args)
             {
                 psi.ArgumentList.Add(a);
