@@ -206,6 +206,9 @@ namespace Btrfs.Commands
                     }
                     catch (FileOperationException ex)
                     {
+                        // A directory nobody could be asked about is not made: what lies below it is left out
+                        // without an error each, as below a directory that could not be made.
+                        item.Failed |= item.Kind == MirrorItemKind.Directory && ex.Kind == FileErrorKind.ConfirmationNotPossible;
                         counts.Errors++;
                         WriteError(ErrorRecords.From(ex));
                     }

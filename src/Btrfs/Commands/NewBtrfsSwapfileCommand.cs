@@ -61,7 +61,7 @@ namespace Btrfs.Commands
                     return;
                 }
 
-                // Activating changes what the kernel does with memory: ask, unless told not to (ConfirmImpact High).
+                // Activating changes what the kernel does with memory: ask (ShouldContinue), unless told not to (-Confirm:$false).
                 if (Activate.IsPresent && !Preferences.ConfirmSwitchedOff(this) && !Preferences.ShouldContinue(this, path, $"Activate '{path}' as swap now?", "Activate swap", "-Confirm:$false (or leave out -Activate)"))
                 {
                     Activate = false;

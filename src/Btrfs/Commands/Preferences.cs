@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Management.Automation;
+    using System.Runtime.CompilerServices;
     using System.Management.Automation.Host;
     using Btrfs.Core;
 
@@ -35,36 +36,55 @@ namespace Btrfs.Commands
         /// ConfirmationNotPossible error for <paramref name="target"/> instead of an unexplained exception.
         /// </summary>
         internal static bool ShouldProcess(PSCmdlet cmdlet, string target, string action) =>
-            Asked(() => cmdlet.ShouldProcess(target, action), target, "-Confirm:$false");
+            Asked(cmdlet, () => cmdlet.ShouldProcess(target, action), target, "-Confirm:$false");
 
         /// <summary>
         /// ShouldContinue, where a host that cannot ask is a ConfirmationNotPossible error for
         /// <paramref name="target"/> that says how to answer in advance (<paramref name="answer"/>: the
         /// parameters that skip the question): pwsh's console host throws NullReferenceException when its
-        /// input is closed (pwsh -c in cron, a CI job), and PSInvalidOperationException with -NonInteractive;
-        /// a host without a user interface throws HostException or NotImplementedException. A stop at the
-        /// prompt (Ctrl+C) goes through.
+        /// input is redirected and at its end (pwsh -c or -File from cron, a systemd unit, a CI job), and
+        /// PSInvalidOperationException with -NonInteractive; a host without a user interface throws
+        /// HostException, NotSupportedException or NotImplementedException. Once a question could not be
+        /// asked, the rest of the command's questions fail at once (nothing is printed, nothing is
+        /// prepared again). A stop at the prompt (Ctrl+C: PipelineStoppedException, or a host's
+        /// PromptingException of category OperationStopped) stops the command.
         /// </summary>
         internal static bool ShouldContinue(PSCmdlet cmdlet, string target, string query, string caption, string answer) =>
-            Asked(() => cmdlet.ShouldContinue(query, caption), target, answer);
+            Asked(cmdlet, () => cmdlet.ShouldContinue(query, caption), target, answer);
 
-        private static bool Asked(Func<bool> ask, string target, string answer)
+        /// <summary>Commands (this invocation of a cmdlet) whose host could not ask, with why.</summary>
+        private static readonly ConditionalWeakTable<PSCmdlet, string> CannotAsk = new();
+
+        private static bool Asked(PSCmdlet cmdlet, Func<bool> ask, string target, string answer)
         {
-            try
+            if (!CannotAsk.TryGetValue(cmdlet, out string? why))
             {
-                return ask();
+                try
+                {
+                    return ask();
+                }
+                catch (Exception ex) when (!cmdlet.Stopping && CannotPrompt(ex))
+                {
+                    why = ex is NullReferenceException ? "its input is at its end" : ex.Message.TrimEnd('.');
+                    CannotAsk.AddOrUpdate(cmdlet, why);
+                }
             }
-            catch (Exception ex) when (ex is NullReferenceException or PSInvalidOperationException or HostException or NotImplementedException)
-            {
-                string why = ex is NullReferenceException ? "its input is closed" : ex.Message.TrimEnd('.');
-                throw new FileOperationException(
-                    FileErrorKind.ConfirmationNotPossible,
-                    0,
-                    "confirm",
-                    target,
-                    $"Cannot ask for confirmation about '{target}': this PowerShell cannot prompt ({why}). Nothing was changed. Add {answer} to go ahead without being asked, or -WhatIf to see what would be done.",
-                    ex);
-            }
+
+            throw new FileOperationException(
+                FileErrorKind.ConfirmationNotPossible,
+                0,
+                "confirm",
+                target,
+                $"Cannot ask for confirmation about '{target}': this PowerShell cannot prompt ({why}). Nothing was changed. Add {answer} to go ahead without being asked, or -WhatIf to see what would be done.");
         }
+
+        /// <summary>What a host throws when it cannot ask at all (not a stop at the prompt).</summary>
+        private static bool CannotPrompt(Exception ex) => ex switch
+        {
+            PromptingException { ErrorRecord.CategoryInfo.Category: ErrorCategory.OperationStopped } => false,
+            NullReferenceException => Console.IsInputRedirected, // pwsh read the end of its input; otherwise a bug, not this
+            PSInvalidOperationException or HostException or NotSupportedException or NotImplementedException => true,
+            _ => false,
+        };
     }
 }

@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
+    using System.Management.Automation.Host;
     using Btrfs.Core;
     using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
@@ -103,6 +104,36 @@ namespace Btrfs.Tests
             Assert.Equal("after", ids[2]);
             Assert.Equal(before, files.Select(FileFacts.Of).ToArray());
             Assert.Equal(new[] { "a.img", "b.img" }, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
+        public void AHostThatCannotAskIsAskedOnceAndAStopAtThePromptStopsTheCommand()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "convert-host-unasked");
+            string[] files = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img"), Path.Combine(dir, "c.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(64 << 10, 6));
+            }
+
+            FileFacts[] before = files.Select(FileFacts.Of).ToArray();
+            var vars = new Dictionary<string, object?> { ["f"] = files };
+
+            // A host without a user interface: one question, then an error for each file, and no more questions.
+            int asked = 0;
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f", vars, answer: (_, _) => { asked++; throw new HostException("this host has no user interface"); });
+            Assert.Equal(1, asked);
+            Assert.Equal(new[] { "ConfirmationNotPossible", "ConfirmationNotPossible", "ConfirmationNotPossible" }, r.ErrorIds);
+            Assert.Equal(files, r.Errors.Select(e => e.TargetObject as string));
+            Assert.Contains("this host has no user interface", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+
+            // Ctrl+C at the prompt, as a host says it (PromptingException, OperationStopped): the command stops,
+            // the next file is not asked about, nothing is an error of ours.
+            asked = 0;
+            PwshResult s = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f", vars, answer: (_, _) => { asked++; throw new PromptingException("stopped at the prompt", null, "PromptForChoiceCanceled", ErrorCategory.OperationStopped); });
+            Assert.Equal(1, asked);
+            Assert.DoesNotContain("ConfirmationNotPossible", s.ErrorIds);
+            Assert.Equal(before, files.Select(FileFacts.Of).ToArray());
         }
 
         [SkippableFact]

@@ -41,10 +41,15 @@ namespace Btrfs.Tests
         }
 
         /// <summary>The logical ranges that have extents, merged: where the data and preallocated space are, holes excluded.</summary>
-        private static List<(long Start, long End)> Layout(string path)
+        private static List<(long Start, long End)> Layout(string path) => Layout(path, _ => true);
+
+        /// <summary>The file's unwritten (preallocated) ranges, merged.</summary>
+        private static List<(long Start, long End)> Unwritten(string path) => Layout(path, e => e.Flags.Contains("unwritten"));
+
+        private static List<(long Start, long End)> Layout(string path, Func<FilefragExtent, bool> which)
         {
             var ranges = new List<(long Start, long End)>();
-            foreach (FilefragExtent e in Filefrag.Extents(path))
+            foreach (FilefragExtent e in Filefrag.Extents(path).Where(which))
             {
                 if (ranges.Count > 0 && ranges[^1].End == e.Logical)
                 {
@@ -297,6 +302,18 @@ namespace Btrfs.Tests
             Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
             Assert.Equal(facts, FileFacts.Of(nodefrag));
             Assert.All(Filefrag.Extents(copy), e => Assert.Contains("shared", e.Flags));
+
+            // -IncludeShared asks, and a host that cannot ask: an error for that file, and the next one goes on.
+            PwshResult unasked = Pwsh.Run(
+                "Invoke-BtrfsDefrag -LiteralPath $f -IncludeShared",
+                new Dictionary<string, object?> { ["f"] = new[] { file, nodefrag } },
+                answer: (_, _) => throw new System.Management.Automation.Host.HostException("no user interface"));
+            ErrorRecord cannot = Assert.Single(unasked.Errors);
+            Assert.StartsWith("ConfirmationNotPossible,", cannot.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(file, cannot.TargetObject);
+            Assert.Contains("-Force", cannot.Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("no-defrag", Assert.Single(unasked.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
 
             // Asked: defragmented, and it no longer shares with the copy (which keeps its bytes).
             string hash = FileFacts.Hash(copy);
@@ -595,25 +612,6 @@ namespace Btrfs.Tests
             Assert.True(r.ExtentsAfter < r.ExtentsBefore, $"{r.ExtentsBefore} -> {r.ExtentsAfter} extents");
             Assert.Equal(preallocated, Unwritten(file));
             Assert.Equal(zeroed, FileFacts.Hash(file));
-        }
-
-        /// <summary>The file's unwritten (preallocated) ranges, merged.</summary>
-        private static List<(long Start, long End)> Unwritten(string path)
-        {
-            var ranges = new List<(long Start, long End)>();
-            foreach (FilefragExtent e in Filefrag.Extents(path).Where(e => e.Flags.Contains("unwritten")))
-            {
-                if (ranges.Count > 0 && ranges[^1].End == e.Logical)
-                {
-                    ranges[^1] = (ranges[^1].Start, e.Logical + e.Length);
-                }
-                else
-                {
-                    ranges.Add((e.Logical, e.Logical + e.Length));
-                }
-            }
-
-            return ranges;
         }
 
         [SkippableTheory]
