@@ -651,6 +651,43 @@ namespace Btrfs.Tests
             Assert.Equal(expected, File.ReadAllBytes(file));
         }
 
+        [SkippableFact]
+        public void OnExt4AWriterThroughAMappingMakesItBusyNotAnError()
+        {
+            // A process storing into the file through a shared mapping every few milliseconds: the kernel
+            // refuses to move pages it holds (EBUSY). Before, that was an error ("Device or resource busy").
+            using ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
+            string file = Path.Combine(x.MountPoint, "db.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
+            byte[] expected = File.ReadAllBytes(file);
+            long[] offsets = { 100, 9 << 20, 15 << 20 };
+            var results = new List<DefragResult>();
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                using (ChildProcess writer = ChildProcess.Start(
+                    "python3",
+                    "-c",
+                    "import mmap,os,sys,time,select\nfd=os.open(sys.argv[1],os.O_RDWR)\nm=mmap.mmap(fd,0)\nprint('ready',flush=True)\nn=0\nwhile not select.select([sys.stdin],[],[],0.002)[0]:\n  n+=1\n  for o in (100,9<<20,15<<20): m[o:o+8]=(n%251+1).to_bytes(1,'little')*8\nfor o in (100,9<<20,15<<20): m[o:o+8]=b'MAPPED!!'\nm.flush()",
+                    file))
+                {
+                    PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB", ("p", file));
+                    Assert.True(r.Errors.Count == 0, string.Join("; ", r.Errors.Select(e => e.Exception.Message)));
+                    results.Add(Assert.Single(r.Objects<DefragResult>()));
+                    writer.Send("stop");
+                    Assert.Equal(0, writer.WaitForExit(TimeSpan.FromSeconds(30)));
+                }
+
+                foreach (long o in offsets)
+                {
+                    System.Text.Encoding.ASCII.GetBytes("MAPPED!!").CopyTo(expected, o);
+                }
+
+                Assert.Equal(expected, File.ReadAllBytes(file));
+            }
+
+            Assert.All(results.Where(d => d.Skipped), d => Assert.Equal(DefragSkipReason.ChangedWhileCopying, d.SkipReason));
+        }
+
         [SkippableTheory]
         [InlineData("xfs")]
         [InlineData("ext4")]

@@ -36,8 +36,14 @@ namespace Btrfs.Core
             Files.Sync(writable, File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
             long stepBlocks = Math.Max(1, Options.StepSize / BlockSize);
             long moved = 0;
+            bool busy = false;
             foreach (RawExtent e in Fiemap.Read(donor, File.Path, 0, (ulong)RoundUp(size), sync: false))
             {
+                if (busy)
+                {
+                    break;
+                }
+
                 long first = (long)e.Logical / BlockSize;
                 long last = (Math.Min((long)e.End, RoundUp(size)) + BlockSize - 1) / BlockSize;
                 for (long block = first; block < last;)
@@ -52,6 +58,13 @@ namespace Btrfs.Core
                     {
                         throw Truncated(File, size, ex);
                     }
+                    catch (FileOperationException ex) when (ex.Errno == Errno.EBUSY)
+                    {
+                        // A process writing through a mapping holds pages the kernel must move: it gives up
+                        // that step and changes nothing in it. The rest waits for an idle file.
+                        busy = true;
+                        break;
+                    }
 
                     block += n;
                     moved += n * BlockSize;
@@ -60,7 +73,13 @@ namespace Btrfs.Core
             }
 
             long movedBytes = Math.Min(moved, BytesToRewrite);
-            return Finished(Method, $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)", movedBytes, 0);
+            const string Busy = "the kernel found its pages busy (EXT4_IOC_MOVE_EXT: EBUSY; a process writing to it through a mapping)";
+            if (busy && moved == 0)
+            {
+                return Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying: {Busy}; the file is as it was, run it again when it is idle");
+            }
+
+            return Finished(Method, $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)" + (busy ? $"; then {Busy}, and the rest stayed as it was: run it again when it is idle" : string.Empty), movedBytes, 0);
         }
     }
 }

@@ -18,6 +18,9 @@ namespace Btrfs.Core
         internal const long DedupeStep = 64L << 20;
 
         private readonly XfsFeatures features;
+
+        /// <summary>Set when a remap step was refused because the file's size changed since the copy.</summary>
+        private bool resized;
         private readonly DefragMethod method;
 
         internal XfsDefragmenter(OpenFile file, DefragOptions options)
@@ -166,11 +169,13 @@ namespace Btrfs.Core
             if (differing >= done)
             {
                 // A writer changed every step while it was copied: nothing was remapped.
-                return Skipped(DefragSkipReason.ChangedWhileCopying, "changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
+                return Skipped(DefragSkipReason.ChangedWhileCopying, resized
+                    ? "changed while copying (its size changed, so the kernel refused to remap it); the file is as the writer left it, run it again when it is idle"
+                    : "changed while copying (every part differed from the copy when the kernel compared them, so none was remapped); the file is as the writer left it, run it again when it is idle");
             }
 
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
-                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying and stayed as it was" : string.Empty);
+                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying{(resized ? " (its size changed)" : string.Empty)} and stayed as it was" : string.Empty);
             return Finished(method, reason, done - differing, SharedBytesToUnshare);
         }
 
@@ -184,6 +189,7 @@ namespace Btrfs.Core
             DedupeOutcome outcome = Clone.Dedupe(donor, at, n, writable, at);
             if (outcome.Errno == Errno.EINVAL && FileStatus.Of(writable) is { } now && now.Size != size)
             {
+                resized = true;
                 return n; // cut short or grown since the copy: a range past its end (or its new, unaligned end) is refused; it stays as it is
             }
 
