@@ -614,6 +614,56 @@ namespace Btrfs.Tests
             Assert.Equal(zeroed, FileFacts.Hash(file));
         }
 
+        [SkippableFact]
+        public void OnReflinkXfsAWriterThatLeavesTheFileMoreFragmentedIsSaidSo()
+        {
+            // Four extents of 8 MiB; once the first 4 MiB are copied a writer changes 4 KiB at 1 MiB and at
+            // 3 MiB: those MiB stay on the old extent, between pieces of the new one, so the file ends with
+            // more fragments than it had. The figures showed it; the Reason spoke of success only.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));
+            string file = Path.Combine(x.MountPoint, "db.img"), other = Path.Combine(x.MountPoint, "other");
+            for (int i = 0; i < 4; i++)
+            {
+                Shell.Run("xfs_io", "-f", "-d", "-c", $"pwrite -q -S 0x{i + 1:x2} -b 1m {i * 8}m 8m", file);
+                Shell.Run("xfs_io", "-f", "-d", "-c", $"pwrite -q -b 1m {i}m 1m", other);
+            }
+
+            Shell.Run("sync");
+            Assert.Equal(4, Filefrag.Found(file));
+            byte[] expected = File.ReadAllBytes(file);
+            byte[] patch = FileBuilder.RandomBytes(4096, 79);
+            bool written = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $p",
+                (_, p) =>
+                {
+                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 50)
+                    {
+                        written = true;
+                        using var w = new FileStream(file, FileMode.Open, FileAccess.Write);
+                        foreach (long at in new[] { 1L << 20, 3L << 20 })
+                        {
+                            w.Position = at;
+                            w.Write(patch);
+                        }
+
+                        w.Flush(flushToDisk: true);
+                    }
+                },
+                ("p", file));
+            Assert.True(written, "no progress record came during the copy");
+
+            Assert.Empty(r.Errors);
+            DefragResult d = Assert.Single(r.Objects<DefragResult>());
+            Assert.False(d.Skipped, d.Reason);
+            Assert.True(d.FragmentsAfter > d.FragmentsBefore, $"{d.FragmentsBefore} -> {d.FragmentsAfter}: {d.Reason}");
+            Assert.Contains($"more fragments than before ({d.FragmentsBefore} -> {d.FragmentsAfter})", d.Reason, StringComparison.Ordinal);
+            Assert.Contains("run it again when it is idle", d.Reason, StringComparison.Ordinal);
+            patch.CopyTo(expected, 1 << 20);
+            patch.CopyTo(expected, 3 << 20);
+            Assert.Equal(expected, File.ReadAllBytes(file));
+        }
+
         [SkippableTheory]
         [InlineData("xfs-rmapbt")]
         [InlineData("xfs-exchange")]

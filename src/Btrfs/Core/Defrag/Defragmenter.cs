@@ -243,6 +243,13 @@ namespace Btrfs.Core
             }
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
+            if (after.FragmentCount > Before.FragmentCount)
+            {
+                // What the outcome worked out beforehand excludes, unless a writer changed parts meanwhile (they
+                // stay on their old extents, between the new ones): said, not hidden in the figures.
+                reason += $"; it now has more fragments than before ({Before.FragmentCount} -> {after.FragmentCount}), as when a writer changes it meanwhile (what it changed stays where it was): run it again when it is idle";
+            }
+
             return Result(method, DefragSkipReason.None, reason, after, rewritten, unshared);
         }
 
