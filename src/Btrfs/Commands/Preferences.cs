@@ -52,37 +52,45 @@ namespace Btrfs.Commands
         internal static bool ShouldContinue(PSCmdlet cmdlet, string target, string query, string caption, string answer) =>
             Asked(cmdlet, () => cmdlet.ShouldContinue(query, caption), target, answer);
 
-        /// <summary>Commands (this invocation of a cmdlet) whose host could not ask, with why.</summary>
-        private static readonly ConditionalWeakTable<PSCmdlet, string> CannotAsk = new();
+        /// <summary>Commands (this invocation of a cmdlet) whose host could not ask, with the host's exception.</summary>
+        private static readonly ConditionalWeakTable<PSCmdlet, Exception> CannotAsk = new();
 
         private static bool Asked(PSCmdlet cmdlet, Func<bool> ask, string target, string answer)
         {
-            if (!CannotAsk.TryGetValue(cmdlet, out string? why))
+            if (!CannotAsk.TryGetValue(cmdlet, out Exception? failed))
             {
                 try
                 {
                     return ask();
                 }
-                catch (Exception ex) when (!cmdlet.Stopping && CannotPrompt(ex))
+                catch (Exception ex) when (!cmdlet.Stopping && CannotPrompt(cmdlet, ex))
                 {
-                    why = ex is NullReferenceException ? "its input is at its end" : ex.Message.TrimEnd('.');
-                    CannotAsk.AddOrUpdate(cmdlet, why);
+                    failed = ex;
+                    CannotAsk.AddOrUpdate(cmdlet, ex);
                 }
             }
 
+            // A fixed reason: the host's own message can quote the first item's question.
+            string why = failed switch
+            {
+                NullReferenceException => "its input is at its end",
+                PSInvalidOperationException => "it runs -NonInteractive",
+                _ => "its host has no way to ask",
+            };
             throw new FileOperationException(
                 FileErrorKind.ConfirmationNotPossible,
                 0,
                 "confirm",
                 target,
-                $"Cannot ask for confirmation about '{target}': this PowerShell cannot prompt ({why}). Nothing was changed. Add {answer} to go ahead without being asked, or -WhatIf to see what would be done.");
+                $"Cannot ask for confirmation about '{target}': this PowerShell cannot prompt ({why}). Nothing was changed. Add {answer} to go ahead without being asked, or -WhatIf to see what would be done.",
+                failed);
         }
 
-        /// <summary>What a host throws when it cannot ask at all (not a stop at the prompt).</summary>
-        private static bool CannotPrompt(Exception ex) => ex switch
+        /// <summary>What a host throws when it cannot ask at all (not a stop at the prompt). Local hosts only: through remoting the client's failure arrives as a RemoteException, which stops the command.</summary>
+        private static bool CannotPrompt(PSCmdlet cmdlet, Exception ex) => ex switch
         {
             PromptingException { ErrorRecord.CategoryInfo.Category: ErrorCategory.OperationStopped } => false,
-            NullReferenceException => Console.IsInputRedirected, // pwsh read the end of its input; otherwise a bug, not this
+            NullReferenceException => Console.IsInputRedirected && cmdlet.Host?.Name == "ConsoleHost", // pwsh's console read the end of its input; otherwise a bug, not this
             PSInvalidOperationException or HostException or NotSupportedException or NotImplementedException => true,
             _ => false,
         };

@@ -14,9 +14,11 @@ namespace Btrfs.Kernel
         /// <summary>
         /// Moves up to <paramref name="blocks"/> blocks at <paramref name="block"/> of <paramref name="donor"/>
         /// under the same blocks of <paramref name="file"/>, after asking for the file's data ahead (the
-        /// kernel reads each page it moves on its own). A page under writeback (EBUSY) or a signal
-        /// (EINTR) is tried again; a partial move counts. Returns the blocks moved (at least 1); throws
-        /// with <paramref name="advice"/> when nothing could be moved.
+        /// kernel reads each page it moves on its own). A partial move counts and is returned at once (the
+        /// kernel reports what it moved even when it failed; asking again from the same start would move
+        /// those blocks back). A signal (EINTR) is tried again; pages the kernel cannot let go of (EBUSY:
+        /// dirty, or under writeback) are written back (fsync) and tried again a few times. Returns the
+        /// blocks moved (at least 1); throws with <paramref name="advice"/> when nothing could be moved.
         /// </summary>
         internal static unsafe long Move(SafeFileDescriptor file, SafeFileDescriptor donor, long block, long blocks, int blockSize, string path, string advice)
         {
@@ -32,15 +34,22 @@ namespace Btrfs.Kernel
             while (Libc.Ioctl(file, Libc.EXT4_IOC_MOVE_EXT, &args) < 0)
             {
                 int errno = Errno.Last;
-                if ((errno == Errno.EBUSY && ++busy < 100) || errno == Errno.EINTR)
-                {
-                    Thread.Sleep(10); // a page under writeback: the kernel asks to try again
-                    continue;
-                }
-
                 if (args.MovedLength > 0)
                 {
                     break;
+                }
+
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (errno == Errno.EBUSY && ++busy < 20)
+                {
+                    // Dirty or under writeback: written back, then asked again.
+                    _ = Files.TrySync(file);
+                    Thread.Sleep(busy < 10 ? 1 : 10);
+                    continue;
                 }
 
                 throw FileOperationException.FromErrno(

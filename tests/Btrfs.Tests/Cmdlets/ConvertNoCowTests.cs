@@ -125,7 +125,9 @@ namespace Btrfs.Tests
             Assert.Equal(1, asked);
             Assert.Equal(new[] { "ConfirmationNotPossible", "ConfirmationNotPossible", "ConfirmationNotPossible" }, r.ErrorIds);
             Assert.Equal(files, r.Errors.Select(e => e.TargetObject as string));
-            Assert.Contains("this host has no user interface", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.All(r.Errors, e => Assert.Contains("its host has no way to ask", e.Exception.Message, StringComparison.Ordinal));
+            Assert.All(r.Errors, e => Assert.DoesNotContain("this host has no user interface", e.Exception.Message, StringComparison.Ordinal)); // the host's text can quote another file's question
+            Assert.All(r.Errors, e => Assert.IsType<HostException>(e.Exception.InnerException));
 
             // Ctrl+C at the prompt, as a host says it (PromptingException, OperationStopped): the command stops,
             // the next file is not asked about, nothing is an error of ours.

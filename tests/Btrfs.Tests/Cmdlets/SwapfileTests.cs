@@ -166,7 +166,8 @@ namespace Btrfs.Tests
             const string Script = "New-BtrfsSwapfile -Path $p -Size 32MB -Activate -ErrorVariable e -ErrorAction SilentlyContinue; $e | ForEach-Object { '@@' + $_.FullyQualifiedErrorId; '@@' + $_.CategoryInfo.Category; '@@' + $_.TargetObject; '@@' + $_.Exception.Message }; '@@after'";
             try
             {
-                foreach (RealPwsh.Result r in new[] { RealPwsh.RunWithClosedInput(Script, ("p", path)), RealPwsh.Run(Script, null, ("p", path)) })
+                RealPwsh.Result closed = RealPwsh.RunWithClosedInput(Script, ("p", path));
+                foreach (RealPwsh.Result r in new[] { closed, RealPwsh.Run(Script, null, ("p", path)) })
                 {
                     string[] lines = r.Marked;
                     Assert.True(lines.Length == 5, r.StdOut + r.StdErr);
@@ -174,6 +175,7 @@ namespace Btrfs.Tests
                     Assert.Equal("InvalidOperation", lines[1]);
                     Assert.Equal(path, lines[2]);
                     Assert.Contains("cannot prompt", lines[3], StringComparison.Ordinal);
+                    Assert.Contains(r == closed ? "its input is at its end" : "it runs -NonInteractive", lines[3], StringComparison.Ordinal);
                     Assert.Contains("-Confirm:$false", lines[3], StringComparison.Ordinal);
                     Assert.Contains("Nothing was changed", lines[3], StringComparison.Ordinal);
                     Assert.Equal("after", lines[4]);

@@ -234,6 +234,13 @@ namespace Btrfs.Core
         /// </summary>
         internal virtual long WrittenFor(long progress) => progress;
 
+        /// <summary>
+        /// Whether what a writer changes during the run stays on the old extents between the new ones (the
+        /// remap on reflink xfs), so that more fragments afterwards mean a writer: the Reason says so. Elsewhere
+        /// more fragments can be the rewrite itself (btrfs moves small extents that were side by side).
+        /// </summary>
+        private protected virtual bool WriterKeepsOldExtents => false;
+
         /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
         {
@@ -243,7 +250,7 @@ namespace Btrfs.Core
             }
 
             FragmentationCounter after = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: false);
-            if (after.FragmentCount > Before.FragmentCount)
+            if (after.FragmentCount > Before.FragmentCount && WriterKeepsOldExtents)
             {
                 // What the outcome worked out beforehand excludes, unless a writer changed parts meanwhile (they
                 // stay on their old extents, between the new ones): said, not hidden in the figures.

@@ -60,8 +60,9 @@ namespace Btrfs.Core
                     }
                     catch (FileOperationException ex) when (ex.Errno == Errno.EBUSY)
                     {
-                        // A process writing through a mapping holds pages the kernel must move: it gives up
-                        // that step and changes nothing in it. The rest waits for an idle file.
+                        // A writer keeps dirtying pages the kernel must move (written back and asked again, and
+                        // again dirty): it gives up that step and changes nothing in it. The rest waits for an
+                        // idle file.
                         busy = true;
                         break;
                     }
@@ -73,13 +74,15 @@ namespace Btrfs.Core
             }
 
             long movedBytes = Math.Min(moved, BytesToRewrite);
-            const string Busy = "the kernel found its pages busy (EXT4_IOC_MOVE_EXT: EBUSY; a process writing to it through a mapping)";
+            const string Busy = "pages of it were being written again and again, so the kernel could not move them (EXT4_IOC_MOVE_EXT: EBUSY; a writer, through write() or a mapping)";
             if (busy && moved == 0)
             {
                 return Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying: {Busy}; the file is as it was, run it again when it is idle");
             }
 
-            return Finished(Method, $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)" + (busy ? $"; then {Busy}, and the rest stayed as it was: run it again when it is idle" : string.Empty), movedBytes, 0);
+            return Finished(Method, busy
+                ? $"moved {SizeFormatter.Format(movedBytes)} of {SizeFormatter.Format(BytesToRewrite)} into new extents; then {Busy}, and the rest stayed as it was: run it again when it is idle"
+                : $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)", movedBytes, 0);
         }
     }
 }

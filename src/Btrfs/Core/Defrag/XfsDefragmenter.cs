@@ -18,10 +18,10 @@ namespace Btrfs.Core
         internal const long DedupeStep = 64L << 20;
 
         private readonly XfsFeatures features;
+        private readonly DefragMethod method;
 
         /// <summary>Set when a remap step was refused because the file's size changed since the copy.</summary>
         private bool resized;
-        private readonly DefragMethod method;
 
         internal XfsDefragmenter(OpenFile file, DefragOptions options)
             : base(file, options)
@@ -48,6 +48,9 @@ namespace Btrfs.Core
 
         /// <inheritdoc/>
         private protected override bool MovesWrittenDataOnly => method == DefragMethod.XfsDedupeRange;
+
+        /// <inheritdoc/>
+        private protected override bool WriterKeepsOldExtents => method == DefragMethod.XfsDedupeRange;
 
         /// <summary>
         /// No fsync of the file after its extents changed (xfs_fsr makes none either): every exchange or
