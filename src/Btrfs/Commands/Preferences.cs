@@ -2,8 +2,8 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Management.Automation;
-    using System.Runtime.CompilerServices;
     using System.Management.Automation.Host;
+    using System.Runtime.CompilerServices;
     using Btrfs.Core;
 
     /// <summary>-WhatIf and -Confirm as a cmdlet sees them: given to it, or inherited from the script that called it.</summary>

@@ -41,7 +41,7 @@ namespace Btrfs.Core
         internal static string Describe(int errno) => Libc.StrError(errno);
 
         /// <summary>What ETXTBSY means, and what to do.</summary>
-        internal const string TextBusy = "The kernel keeps it from being written: it is an active swapfile (swapoff it first) or the program of a running process (stop the process first).";
+        private const string TextBusy = "The kernel keeps it from being written: it is an active swapfile (swapoff it first) or the program of a running process (stop the process first).";
 
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
@@ -66,7 +66,11 @@ namespace Btrfs.Core
         internal static FileOperationException FromErrno(int errno, string operation, string path, string what, string? advice = null)
         {
             FileErrorKind kind = KindOf(errno);
-            advice ??= kind switch
+
+            // ETXTBSY is not "another process": the kernel says it of an active swapfile (one this module did
+            // not recognise as such) and of a running program's file. Said before the caller's own advice.
+            string? given = advice;
+            advice = errno == Libc.ETXTBSY ? TextBusy + (given is { Length: > 0 } ? " " + given : string.Empty) : given ?? kind switch
             {
                 FileErrorKind.NotFound => "Check the path.",
                 FileErrorKind.SymbolicLinkLoop => "Fix the symbolic links in the path.",
@@ -79,13 +83,6 @@ namespace Btrfs.Core
                 _ => string.Empty,
             };
             string message = $"{what} '{path}': {Libc.StrError(errno)} ({operation}: {Libc.ErrnoName(errno)}).";
-            if (errno == Libc.ETXTBSY)
-            {
-                // Not "another process": the kernel says this of an active swapfile (one this module did not
-                // recognise as such) and of a running program's file.
-                advice = TextBusy + (advice.StartsWith("Another process", StringComparison.Ordinal) ? string.Empty : " " + advice);
-            }
-
             if (advice.Length > 0)
             {
                 message += " " + advice;

@@ -260,17 +260,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>Counts <paramref name="extents"/> (in logical order) as the file's.</summary>
-        private FragmentationCounter Count(IEnumerable<RawExtent> extents, long size)
-        {
-            var c = new FragmentationCounter(Options.ExtentThreshold, File.FileSystem.Kind, size);
-            foreach (RawExtent e in extents)
-            {
-                c.Add(e);
-            }
-
-            c.Finish();
-            return c;
-        }
+        private FragmentationCounter Count(IEnumerable<RawExtent> extents, long size) =>
+            FragmentationCounter.Of(extents, Options.ExtentThreshold, File.FileSystem.Kind, size);
 
         /// <summary>
         /// Allocates the copy where the file has extents (written or preallocated; written only when

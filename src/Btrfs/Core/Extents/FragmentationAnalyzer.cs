@@ -31,16 +31,7 @@ namespace Btrfs.Core
             FileBatch.Run(files, parallelism, file => Measure(file, threshold));
 
         /// <summary>The counters of one FIEMAP pass over the whole file.</summary>
-        internal static FragmentationCounter Count(OpenFile file, long threshold, bool sync)
-        {
-            var c = new FragmentationCounter(threshold, file.FileSystem.Kind, file.Size);
-            foreach (RawExtent e in Fiemap.Read(file, 0, ulong.MaxValue, sync))
-            {
-                c.Add(e);
-            }
-
-            c.Finish();
-            return c;
-        }
+        internal static FragmentationCounter Count(OpenFile file, long threshold, bool sync) =>
+            FragmentationCounter.Of(Fiemap.Read(file, 0, ulong.MaxValue, sync), threshold, file.FileSystem.Kind, file.Size);
     }
 }

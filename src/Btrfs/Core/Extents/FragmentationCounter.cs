@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -91,6 +92,19 @@ namespace Btrfs.Core
 
         /// <summary>0–100: the share of written bytes in short fragments (see the class summary).</summary>
         internal int Score => WrittenBytes == 0 ? 0 : (int)Math.Round(100.0 * ShortRunWrittenBytes / WrittenBytes, MidpointRounding.AwayFromZero);
+
+        /// <summary>The counters of <paramref name="extents"/> (in logical order) as the extents of a file of <paramref name="size"/> bytes.</summary>
+        internal static FragmentationCounter Of(IEnumerable<RawExtent> extents, long threshold, FileSystemKind fs, long size)
+        {
+            var c = new FragmentationCounter(threshold, fs, size);
+            foreach (RawExtent e in extents)
+            {
+                c.Add(e);
+            }
+
+            c.Finish();
+            return c;
+        }
 
         /// <summary>The largest extent the filesystem makes for this kind of data.</summary>
         internal static long MaxExtent(FileSystemKind fs, bool encoded) => fs switch
