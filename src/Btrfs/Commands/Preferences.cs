@@ -75,6 +75,12 @@ namespace Btrfs.Commands
             {
                 NullReferenceException => "its input is at its end",
                 PSInvalidOperationException => "it runs -NonInteractive",
+                RemoteException remote => RemoteFailure(remote) switch
+                {
+                    nameof(NullReferenceException) => "it runs through remoting, and the input of the PowerShell that called it is at its end",
+                    nameof(PSInvalidOperationException) => "it runs through remoting, and the PowerShell that called it runs -NonInteractive",
+                    _ => "it runs through remoting, and the host of the PowerShell that called it has no way to ask",
+                },
                 _ => "its host has no way to ask",
             };
             throw new FileOperationException(
@@ -86,13 +92,34 @@ namespace Btrfs.Commands
                 failed);
         }
 
-        /// <summary>What a host throws when it cannot ask at all (not a stop at the prompt). Local hosts only: through remoting the client's failure arrives as a RemoteException, which stops the command.</summary>
+        /// <summary>
+        /// What a host throws when it cannot ask at all (not a stop at the prompt). Through remoting the
+        /// question goes to the host of the PowerShell that called Invoke-Command, and its failure comes back
+        /// as a RemoteException (RemoteHostExecutionException) naming the client's exception by type: the
+        /// same exceptions there (a client console host whose input is at its end throws
+        /// NullReferenceException there) count the same.
+        /// </summary>
         private static bool CannotPrompt(PSCmdlet cmdlet, Exception ex) => ex switch
         {
             PromptingException { ErrorRecord.CategoryInfo.Category: ErrorCategory.OperationStopped } => false,
             NullReferenceException => Console.IsInputRedirected && cmdlet.Host?.Name == "ConsoleHost", // pwsh's console read the end of its input; otherwise a bug, not this
             PSInvalidOperationException or HostException or NotSupportedException or NotImplementedException => true,
+            RemoteException remote => remote.ErrorRecord?.CategoryInfo.Category is not ErrorCategory.OperationStopped
+                && RemoteFailure(remote) is nameof(NullReferenceException) or nameof(PSInvalidOperationException) or nameof(HostException) or nameof(NotSupportedException) or nameof(NotImplementedException),
             _ => false,
         };
+
+        /// <summary>
+        /// The short type name of the exception a remote client's host threw: the serialized exception's
+        /// first type name ("Deserialized." and the namespace taken off) where it came with one (a client
+        /// whose input is at its end), else its error record's reason (a client that runs -NonInteractive
+        /// sends the record alone). A PromptingException (a stop at the client's prompt) is none of those
+        /// <see cref="CannotPrompt"/> takes.
+        /// </summary>
+        private static string? RemoteFailure(RemoteException remote)
+        {
+            string? type = remote.SerializedRemoteException?.TypeNames is { Count: > 0 } names ? names[0] : remote.ErrorRecord?.CategoryInfo.Reason;
+            return type?.Substring(type.LastIndexOf('.') + 1);
+        }
     }
 }

@@ -150,5 +150,49 @@ namespace Btrfs.Tests
             Assert.Matches(@"Extents\s+Fragments", facts["view"]);
             Assert.Equal(frag, facts["local"]); // the deserialized object binds to -LiteralPath back home
         }
+
+        [SkippableFact]
+        public void AQuestionTheCallingPowerShellCannotAskIsAClearErrorForEachFileOverSsh()
+        {
+            // ConfirmImpact High asks for every file, and through remoting the question goes to the host of
+            // the PowerShell that called Invoke-Command. One whose input is closed (a CI job, cron) made the
+            // first file an unexplained "Object reference not set to an instance of an object." that stopped
+            // the command.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "ssh-unasked");
+            string[] files = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 5));
+            }
+
+            FileFacts[] before = files.Select(FileFacts.Of).ToArray();
+            using SshServer sshd = SshServer.Start();
+            string script = """
+                $session = @{ HostName = '127.0.0.1'; Port = [int]$Port; UserName = 'root'; KeyFilePath = $Key; Options = @{ StrictHostKeyChecking = 'no'; UserKnownHostsFile = '/dev/null'; LogLevel = 'ERROR' } }
+                Invoke-Command @session -ScriptBlock {
+                    param($manifest, $a, $b)
+                    $ProgressPreference = 'SilentlyContinue'
+                    Import-Module $manifest
+                    ConvertTo-NoCow -LiteralPath $a, $b
+                    '@@after'
+                } -ArgumentList $ModuleManifest, $A, $B -ErrorVariable e 2>$null
+                $e | ForEach-Object { '@@' + $_.FullyQualifiedErrorId + '|' + $_.TargetObject + '|' + $_.Exception.Message }
+                """;
+            (string Name, string Value)[] vars = { ("Port", sshd.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Key", sshd.KeyFile), ("A", files[0]), ("B", files[1]) };
+            foreach ((RealPwsh.Result r, string why) in new[] { (RealPwsh.RunWithClosedInput(script, vars), "the input of the PowerShell that called it is at its end"), (RealPwsh.Run(script, null, vars), "the PowerShell that called it runs -NonInteractive") })
+            {
+                string[] lines = r.Marked;
+                Assert.True(lines.Length == 3 && lines[0] == "after", r.StdOut + r.StdErr);
+                for (int k = 0; k < 2; k++)
+                {
+                    string[] parts = lines[k + 1].Split('|');
+                    Assert.True(parts[0] == "ConfirmationNotPossible,Btrfs.Commands.ConvertToNoCowCommand" && parts[1] == files[k], lines[k + 1]);
+                    Assert.True(parts[2].Contains(why, StringComparison.Ordinal) && parts[2].Contains("Nothing was changed", StringComparison.Ordinal), lines[k + 1]);
+                }
+
+                Assert.Equal(before, files.Select(FileFacts.Of).ToArray());
+                Assert.Equal(new[] { "a.img", "b.img" }, FileFacts.Listing(dir));
+            }
+        }
     }
 }
