@@ -47,7 +47,8 @@ namespace Btrfs.Commands
         /// HostException, NotSupportedException or NotImplementedException. Once a question could not be
         /// asked, the rest of the command's questions fail at once (nothing is printed, nothing is
         /// prepared again). A stop at the prompt (Ctrl+C: PipelineStoppedException, or a host's
-        /// PromptingException of category OperationStopped) stops the command.
+        /// PromptingException of category OperationStopped) stops the command. Through remoting, the same
+        /// failures of the host of the PowerShell that called Invoke-Command count the same.
         /// </summary>
         internal static bool ShouldContinue(PSCmdlet cmdlet, string target, string query, string caption, string answer) =>
             Asked(cmdlet, () => cmdlet.ShouldContinue(query, caption), target, answer);
@@ -95,31 +96,56 @@ namespace Btrfs.Commands
         /// <summary>
         /// What a host throws when it cannot ask at all (not a stop at the prompt). Through remoting the
         /// question goes to the host of the PowerShell that called Invoke-Command, and its failure comes back
-        /// as a RemoteException (RemoteHostExecutionException) naming the client's exception by type: the
-        /// same exceptions there (a client console host whose input is at its end throws
-        /// NullReferenceException there) count the same.
+        /// as a RemoteException naming the client's exception by type: the same exceptions there count the
+        /// same (a NullReferenceException only from the client's console host, as here).
         /// </summary>
         private static bool CannotPrompt(PSCmdlet cmdlet, Exception ex) => ex switch
         {
             PromptingException { ErrorRecord.CategoryInfo.Category: ErrorCategory.OperationStopped } => false,
             NullReferenceException => Console.IsInputRedirected && cmdlet.Host?.Name == "ConsoleHost", // pwsh's console read the end of its input; otherwise a bug, not this
             PSInvalidOperationException or HostException or NotSupportedException or NotImplementedException => true,
-            RemoteException remote => remote.ErrorRecord?.CategoryInfo.Category is not ErrorCategory.OperationStopped
-                && RemoteFailure(remote) is nameof(NullReferenceException) or nameof(PSInvalidOperationException) or nameof(HostException) or nameof(NotSupportedException) or nameof(NotImplementedException),
+            RemoteException remote => remote.ErrorRecord?.CategoryInfo.Category is not ErrorCategory.OperationStopped && RemoteFailure(remote) is not null,
             _ => false,
         };
 
+        /// <summary>Short names of the exceptions a host throws when it cannot ask (see <see cref="CannotPrompt"/>).</summary>
+        private static readonly string[] CannotAskTypes =
+        {
+            nameof(NullReferenceException), nameof(PSInvalidOperationException), nameof(HostException), nameof(NotSupportedException), nameof(NotImplementedException),
+        };
+
         /// <summary>
-        /// The short type name of the exception a remote client's host threw: the serialized exception's
-        /// first type name ("Deserialized." and the namespace taken off) where it came with one (a client
-        /// whose input is at its end), else its error record's reason (a client that runs -NonInteractive
-        /// sends the record alone). A PromptingException (a stop at the client's prompt) is none of those
-        /// <see cref="CannotPrompt"/> takes.
+        /// Which of <see cref="CannotAskTypes"/> a remote client's host threw, or null: any of the serialized
+        /// exception's type names (its class and base classes, "Deserialized." and the namespace taken off)
+        /// where it came with them (a client whose input is at its end), else its error record's reason (a
+        /// client that runs -NonInteractive sends the record alone). A NullReferenceException counts only from
+        /// the client's console host (its stack names it); a PromptingException (a stop at the client's prompt)
+        /// is none of these.
         /// </summary>
         private static string? RemoteFailure(RemoteException remote)
         {
-            string? type = remote.SerializedRemoteException?.TypeNames is { Count: > 0 } names ? names[0] : remote.ErrorRecord?.CategoryInfo.Reason;
-            return type?.Substring(type.LastIndexOf('.') + 1);
+            PSObject? serialized = remote.SerializedRemoteException;
+            System.Collections.Generic.IEnumerable<string> types = serialized?.TypeNames is { Count: > 0 } names
+                ? names
+                : new[] { remote.ErrorRecord?.CategoryInfo.Reason ?? string.Empty };
+            foreach (string type in types)
+            {
+                string name = type.Substring(type.LastIndexOf('.') + 1);
+                if (Array.IndexOf(CannotAskTypes, name) < 0)
+                {
+                    continue;
+                }
+
+                if (name == nameof(NullReferenceException)
+                    && !(serialized?.Properties["StackTrace"]?.Value is string stack && stack.Contains("ConsoleHostUserInterface", StringComparison.Ordinal)))
+                {
+                    return null; // a bug in another host, not a host that cannot ask
+                }
+
+                return name;
+            }
+
+            return null;
         }
     }
 }
