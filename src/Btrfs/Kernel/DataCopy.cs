@@ -133,7 +133,7 @@ namespace Btrfs.Kernel
 
             // Two buffers: the next chunk is read on another thread while this one is written, so
             // the copy takes about as long as the slower of reading and writing, not their sum.
-            using AlignedBuffer first = new(ChunkSize), second = new(ChunkSize);
+            using AlignedBuffer first = AlignedBuffer.Rent(ChunkSize), second = AlignedBuffer.Rent(ChunkSize);
             byte* current = first.Pointer;
             byte* spare = second.Pointer;
             Task<int>? pending = null;
@@ -306,7 +306,7 @@ namespace Btrfs.Kernel
             // 256 KiB at a time: both pieces are still in the CPU's cache when they are compared (with
             // 4 MiB pieces the comparison read them back from memory, and took 68-138 ms for 100 MiB
             // against the 62-73 ms of the fsync it runs beside).
-            using AlignedBuffer first = new(CompareChunkSize), second = new(CompareChunkSize);
+            using AlignedBuffer first = AlignedBuffer.Rent(CompareChunkSize), second = AlignedBuffer.Rent(CompareChunkSize);
             byte* a = first.Pointer;
             byte* b = second.Pointer;
             foreach (ByteRange range in DataRanges(source.Handle, size, source.Path))

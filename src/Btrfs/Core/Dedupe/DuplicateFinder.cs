@@ -197,7 +197,7 @@ namespace Btrfs.Core
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
             using var index = new BlockIndex(MemoryBlocks);
-            using AlignedBuffer first = new(RequestSize), second = new(RequestSize);
+            using AlignedBuffer first = AlignedBuffer.Rent(RequestSize), second = AlignedBuffer.Rent(RequestSize);
             AlignedBuffer[] buffers = { first, second };
             long read = 0, dataDone = 0;
             for (int f = 0; f < files.Count; f++)

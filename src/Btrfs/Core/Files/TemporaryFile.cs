@@ -377,7 +377,7 @@ namespace Btrfs.Core
                 Errno.EAGAIN,
                 "fcntl(F_GETLEASE)",
                 path,
-                $"Cannot {FileGuards.Phrase(what, path)}: a process opened the new copy in the instant it was under the name, while the replacement was being undone. The file that was under the name is back under it, unchanged; the new copy was left as '{linkedName}' because a process has it open: remove it when that process is done.");
+                $"Cannot {FileGuards.Phrase(what, path)}: a process opened the new copy in the instant it was under the name, while the replacement was being undone. The file that was under the name is back under it, unchanged; the new copy was left as '{linkedName}' in the same directory because a process has it open, and what that process writes goes there, not into '{path}': when it is done, move what it wrote into '{path}' before removing the copy.");
         }
 
         internal void UndoExchange(string name, string path)
