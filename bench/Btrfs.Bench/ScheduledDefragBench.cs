@@ -203,7 +203,8 @@ namespace Btrfs.Bench
             return (before, AllExtents(dir), written, time);
         }
 
-        private static long AllExtents(string dir) =>
+        /// <summary>Extents of every file below <paramref name="dir"/> (filefrag).</summary>
+        internal static long AllExtents(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Sum(Extents);
 
         private static long SectorsWritten(string device) =>

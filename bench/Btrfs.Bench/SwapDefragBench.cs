@@ -69,7 +69,82 @@ namespace Btrfs.Bench
                 Console.WriteLine($"<!-- {kind}: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
             }
 
+            Many(runs);
             return 0;
+        }
+
+        /// <summary>Files of the many-files comparison, 4 MiB each in 64 KiB pieces.</summary>
+        private const int ManyFiles = 40;
+
+        /// <summary>
+        /// Many small fragmented files (40 of 4 MiB in 64 KiB pieces, one directory): what each file costs
+        /// besides its data (opening, measuring, the copy's buffers, the exchange) against the anchor over the
+        /// same files (xfs_fsr: the filesystem, which holds only them; e4defrag: the directory).
+        /// </summary>
+        private static void Many(int runs)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"| {ManyFiles} files of 4 MiB | extents before (each copy) | Invoke-BtrfsDefrag -Recurse + sync | extents after | anchor + sync | extents after | time ratio |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+            foreach ((string kind, string anchor) in new[] { ("xfs", "xfs_fsr"), ("ext4", "e4defrag") })
+            {
+                var ours = new List<double>();
+                var theirs = new List<double>();
+                var oursAfter = new List<long>();
+                var theirsAfter = new List<long>();
+                long before = 0;
+                for (int run = 0; run < runs; run++)
+                {
+                    WithTwoIdenticalFileSystems(
+                        kind,
+                        "1600M",
+                        mnt =>
+                        {
+                            Directory.CreateDirectory(Path.Combine(mnt, "many"));
+                            Fragmented(mnt, Enumerable.Range(0, ManyFiles).Select(i => (Path.Combine(mnt, "many", $"f{i:D2}.img"), 4L << 20)).ToArray());
+                        },
+                        (a, b) =>
+                        {
+                            string mine = Path.Combine(a, "many"), other = Path.Combine(b, "many");
+                            before = ScheduledDefragBench.AllExtents(mine);
+                            using Runspace rs = Open();
+                            Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", Path.Combine(mine, "f00.img"));
+                            for (int k = 0; k < 2; k++)
+                            {
+                                DropCaches();
+                                var sw = Stopwatch.StartNew();
+                                if ((k + run) % 2 == 0)
+                                {
+                                    Program.Shell(anchor, anchor == "xfs_fsr" ? new[] { b } : new[] { other });
+                                    Program.Sh("sync");
+                                    theirs.Add(sw.Elapsed.TotalSeconds);
+                                }
+                                else
+                                {
+                                    Invoke(rs, "param($d) Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false | Out-Null", mine);
+                                    Program.Sh("sync");
+                                    ours.Add(sw.Elapsed.TotalSeconds);
+                                }
+                            }
+
+                            for (int i = 0; i < ManyFiles; i++)
+                            {
+                                if (Hash(Path.Combine(mine, $"f{i:D2}.img")) != Hash(Path.Combine(other, $"f{i:D2}.img")))
+                                {
+                                    throw new InvalidOperationException("the defragmented copies differ");
+                                }
+                            }
+
+                            oursAfter.Add(ScheduledDefragBench.AllExtents(mine));
+                            theirsAfter.Add(ScheduledDefragBench.AllExtents(other));
+                        });
+                }
+
+                double m = Median(ours), t = Median(theirs);
+                Summary.Add($"Invoke-BtrfsDefrag -Recurse vs {anchor}, {ManyFiles} files of 4 MiB, {before:N0} extents ({kind})", m, t);
+                Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {t:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / t:F2}× |");
+                Console.WriteLine($"<!-- {kind}, many: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
+            }
         }
 
         /// <summary>
