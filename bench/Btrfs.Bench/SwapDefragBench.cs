@@ -19,57 +19,38 @@ namespace Btrfs.Bench
         internal static int Run(int runs)
         {
             Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("xfs_fsr", "-V").Trim()}, e4defrag (e2fsprogs {Program.Sh("dpkg-query", "-W", "-f", "${Version}", "e2fsprogs").Trim()}); caches dropped before each timed command; {runs} runs (medians), alternating which tool goes first");
-            Console.WriteLine("| filesystem | extents before (each copy) | Invoke-BtrfsDefrag + sync | extents after | anchor + sync | extents after | time ratio |");
-            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-            foreach ((string kind, string anchor) in new[] { ("xfs", "xfs_fsr"), ("ext4", "e4defrag") })
-            {
-                var ours = new List<double>();
-                var theirs = new List<double>();
-                var oursAfter = new List<long>();
-                var theirsAfter = new List<long>();
-                long before = 0;
-                for (int run = 0; run < runs; run++)
+
+            // One file of 256 MiB in 64 KiB pieces.
+            Compare(
+                runs,
+                "filesystem",
+                "Invoke-BtrfsDefrag + sync",
+                mnt => Fragmented(mnt, Path.Combine(mnt, "vm.img")),
+                mnt => new[] { Path.Combine(mnt, "vm.img") },
+                (anchor, mnt) => anchor == "xfs_fsr" ? new[] { "-v", Path.Combine(mnt, "vm.img") } : new[] { Path.Combine(mnt, "vm.img") },
+                "param($m) Invoke-BtrfsDefrag -LiteralPath ($m + '/vm.img') | Out-Null",
+                (anchor, before, kind) => $"Invoke-BtrfsDefrag vs {anchor}, 256 MiB, {before:N0} extents ({kind})",
+                string.Empty);
+
+            // Many small fragmented files: what each file costs besides its data (opening, measuring, the copy's
+            // buffers, the exchange) against the anchor over the same files (xfs_fsr: the filesystem, which holds
+            // only them; e4defrag: the directory).
+            string[] Many(string mnt) => Enumerable.Range(0, ManyFiles).Select(i => Path.Combine(mnt, "many", $"f{i:D2}.img")).ToArray();
+            Console.WriteLine();
+            Compare(
+                runs,
+                $"{ManyFiles} files of 4 MiB",
+                "Invoke-BtrfsDefrag -Recurse + sync",
+                mnt =>
                 {
-                    WithTwoIdenticalFileSystems(kind, "1600M", (mine, other) =>
-                    {
-                        before = Extents(mine);
-                        using Runspace rs = Open();
-                        Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", mine); // warm the engine and the module
-                        for (int k = 0; k < 2; k++)
-                        {
-                            DropCaches();
-                            var sw = Stopwatch.StartNew();
-                            if ((k + run) % 2 == 0)
-                            {
-                                Program.Shell(anchor, anchor == "xfs_fsr" ? new[] { "-v", other } : new[] { other });
-                                Program.Sh("sync");
-                                theirs.Add(sw.Elapsed.TotalSeconds);
-                            }
-                            else
-                            {
-                                Invoke(rs, "param($f) Invoke-BtrfsDefrag -LiteralPath $f | Out-Null", mine);
-                                Program.Sh("sync");
-                                ours.Add(sw.Elapsed.TotalSeconds);
-                            }
-                        }
-
-                        if (Hash(mine) != Hash(other))
-                        {
-                            throw new InvalidOperationException("the defragmented copies differ");
-                        }
-
-                        oursAfter.Add(Extents(mine));
-                        theirsAfter.Add(Extents(other));
-                    });
-                }
-
-                double m = Median(ours), a = Median(theirs);
-                Summary.Add($"Invoke-BtrfsDefrag vs {anchor}, 256 MiB, {before:N0} extents ({kind})", m, a);
-                Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {a:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / a:F2}× |");
-                Console.WriteLine($"<!-- {kind}: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
-            }
-
-            Many(runs);
+                    Directory.CreateDirectory(Path.Combine(mnt, "many"));
+                    Fragmented(mnt, Many(mnt).Select(f => (f, 4L << 20)).ToArray());
+                },
+                Many,
+                (anchor, mnt) => anchor == "xfs_fsr" ? new[] { mnt } : new[] { Path.Combine(mnt, "many") },
+                "param($m) Invoke-BtrfsDefrag -LiteralPath ($m + '/many') -Recurse -Confirm:$false | Out-Null",
+                (anchor, before, kind) => $"Invoke-BtrfsDefrag -Recurse vs {anchor}, {ManyFiles} files of 4 MiB, {before:N0} extents ({kind})",
+                ", many");
             return 0;
         }
 
@@ -77,14 +58,14 @@ namespace Btrfs.Bench
         private const int ManyFiles = 40;
 
         /// <summary>
-        /// Many small fragmented files (40 of 4 MiB in 64 KiB pieces, one directory): what each file costs
-        /// besides its data (opening, measuring, the copy's buffers, the exchange) against the anchor over the
-        /// same files (xfs_fsr: the filesystem, which holds only them; e4defrag: the directory).
+        /// One comparison on xfs (xfs_fsr) and ext4 (e4defrag): two identical filesystems filled by
+        /// <paramref name="fill"/>, each tool's command timed after the caches are dropped (alternating which
+        /// goes first), the <paramref name="files"/> compared byte for byte afterwards and their extents counted;
+        /// one table row per filesystem and one summary line.
         /// </summary>
-        private static void Many(int runs)
+        private static void Compare(int runs, string what, string oursHeader, Action<string> fill, Func<string, string[]> files, Func<string, string, string[]> anchorArgs, string oursScript, Func<string, long, string, string> summary, string commentTag)
         {
-            Console.WriteLine();
-            Console.WriteLine($"| {ManyFiles} files of 4 MiB | extents before (each copy) | Invoke-BtrfsDefrag -Recurse + sync | extents after | anchor + sync | extents after | time ratio |");
+            Console.WriteLine($"| {what} | extents before (each copy) | {oursHeader} | extents after | anchor + sync | extents after | time ratio |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
             foreach ((string kind, string anchor) in new[] { ("xfs", "xfs_fsr"), ("ext4", "e4defrag") })
             {
@@ -95,55 +76,43 @@ namespace Btrfs.Bench
                 long before = 0;
                 for (int run = 0; run < runs; run++)
                 {
-                    WithTwoIdenticalFileSystems(
-                        kind,
-                        "1600M",
-                        mnt =>
+                    WithTwoIdenticalFileSystems(kind, "1600M", fill, (mine, other) =>
+                    {
+                        before = files(mine).Sum(Extents);
+                        using Runspace rs = Open();
+                        Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", files(mine)[0]); // warm the engine and the module
+                        for (int k = 0; k < 2; k++)
                         {
-                            Directory.CreateDirectory(Path.Combine(mnt, "many"));
-                            Fragmented(mnt, Enumerable.Range(0, ManyFiles).Select(i => (Path.Combine(mnt, "many", $"f{i:D2}.img"), 4L << 20)).ToArray());
-                        },
-                        (a, b) =>
+                            DropCaches();
+                            var sw = Stopwatch.StartNew();
+                            if ((k + run) % 2 == 0)
+                            {
+                                Program.Shell(anchor, anchorArgs(anchor, other));
+                                Program.Sh("sync");
+                                theirs.Add(sw.Elapsed.TotalSeconds);
+                            }
+                            else
+                            {
+                                Invoke(rs, oursScript, mine);
+                                Program.Sh("sync");
+                                ours.Add(sw.Elapsed.TotalSeconds);
+                            }
+                        }
+
+                        if (!files(mine).Select(Hash).SequenceEqual(files(other).Select(Hash)))
                         {
-                            string mine = Path.Combine(a, "many"), other = Path.Combine(b, "many");
-                            before = ScheduledDefragBench.AllExtents(mine);
-                            using Runspace rs = Open();
-                            Invoke(rs, "param($f) Measure-Fragmentation -LiteralPath $f | Out-Null", Path.Combine(mine, "f00.img"));
-                            for (int k = 0; k < 2; k++)
-                            {
-                                DropCaches();
-                                var sw = Stopwatch.StartNew();
-                                if ((k + run) % 2 == 0)
-                                {
-                                    Program.Shell(anchor, anchor == "xfs_fsr" ? new[] { b } : new[] { other });
-                                    Program.Sh("sync");
-                                    theirs.Add(sw.Elapsed.TotalSeconds);
-                                }
-                                else
-                                {
-                                    Invoke(rs, "param($d) Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false | Out-Null", mine);
-                                    Program.Sh("sync");
-                                    ours.Add(sw.Elapsed.TotalSeconds);
-                                }
-                            }
+                            throw new InvalidOperationException("the defragmented copies differ");
+                        }
 
-                            for (int i = 0; i < ManyFiles; i++)
-                            {
-                                if (Hash(Path.Combine(mine, $"f{i:D2}.img")) != Hash(Path.Combine(other, $"f{i:D2}.img")))
-                                {
-                                    throw new InvalidOperationException("the defragmented copies differ");
-                                }
-                            }
-
-                            oursAfter.Add(ScheduledDefragBench.AllExtents(mine));
-                            theirsAfter.Add(ScheduledDefragBench.AllExtents(other));
-                        });
+                        oursAfter.Add(files(mine).Sum(Extents));
+                        theirsAfter.Add(files(other).Sum(Extents));
+                    });
                 }
 
-                double m = Median(ours), t = Median(theirs);
-                Summary.Add($"Invoke-BtrfsDefrag -Recurse vs {anchor}, {ManyFiles} files of 4 MiB, {before:N0} extents ({kind})", m, t);
-                Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {t:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / t:F2}× |");
-                Console.WriteLine($"<!-- {kind}, many: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
+                double m = Median(ours), a = Median(theirs);
+                Summary.Add(summary(anchor, before, kind), m, a);
+                Console.WriteLine($"| {kind} | {before:N0} | {m:F2} s | {Median(oursAfter.Select(x => (double)x).ToList()):N0} | {anchor}: {a:F2} s | {Median(theirsAfter.Select(x => (double)x).ToList()):N0} | {m / a:F2}× |");
+                Console.WriteLine($"<!-- {kind}{commentTag}: ours {string.Join(' ', ours.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', oursAfter)} extents); {anchor} {string.Join(' ', theirs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ({string.Join(' ', theirsAfter)} extents) -->");
             }
         }
 
@@ -232,13 +201,10 @@ namespace Btrfs.Bench
         }
 
         /// <summary>
-        /// Makes one filesystem with the fragmented file, then a byte-for-byte copy of its image, and
-        /// mounts both: the two tools start from identical layouts and identical free space.
+        /// Two identical filesystems (the second a byte copy of the first after <paramref name="fill"/>), mounted:
+        /// the two tools start from identical layouts and identical free space; <paramref name="body"/> gets both
+        /// mount points.
         /// </summary>
-        private static void WithTwoIdenticalFileSystems(string kind, string size, Action<string, string> body) =>
-            WithTwoIdenticalFileSystems(kind, size, ma => Fragmented(ma, Path.Combine(ma, "vm.img")), (a, b) => body(Path.Combine(a, "vm.img"), Path.Combine(b, "vm.img")));
-
-        /// <summary>Two identical filesystems (the second a byte copy of the first after <paramref name="fill"/>), mounted; <paramref name="body"/> gets both mount points.</summary>
         internal static void WithTwoIdenticalFileSystems(string kind, string size, Action<string> fill, Action<string, string> body)
         {
             string work = $"/tmp/btrfs-bench-{kind}-{Environment.ProcessId}";
