@@ -203,8 +203,7 @@ namespace Btrfs.Bench
             return (before, AllExtents(dir), written, time);
         }
 
-        /// <summary>Extents of every file below <paramref name="dir"/> (filefrag).</summary>
-        internal static long AllExtents(string dir) =>
+        private static long AllExtents(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Sum(Extents);
 
         private static long SectorsWritten(string device) =>
