@@ -14,7 +14,8 @@ namespace Btrfs.Kernel
     /// it on every file (reading 40 files of 4 MiB into a fresh mapping each took 0.80 s on this machine's
     /// virtual machine, into one kept mapping 0.19 s; the page faults happen inside the read). At most
     /// <see cref="KeptPerSize"/> buffers of each size up to <see cref="LargestKept"/> are kept, and they are
-    /// freed after <see cref="KeptFor"/> unused, so a session holds no memory for a copy long done.
+    /// freed once unused for <see cref="KeptFor"/> (looked at every <see cref="KeptFor"/>: 10 to 20 s after the
+    /// last use), so a session holds no memory for a copy long done.
     /// </para>
     /// </summary>
     internal sealed unsafe class AlignedBuffer : IDisposable
@@ -33,9 +34,9 @@ namespace Btrfs.Kernel
         private static Timer? release;
         private static long lastUse;
 
-        private byte* data;
+        private nint data; // a byte*, as nint so Dispose can take it atomically
 
-        /// <summary>New memory of <paramref name="length"/> bytes (see <see cref="Rent"/> for a buffer that may reuse some).</summary>
+        /// <summary>New memory of <paramref name="length"/> bytes (see <see cref="Rent"/> for a buffer that may reuse some); kept like any other when disposed.</summary>
         internal AlignedBuffer(int length)
             : this(length, null)
         {
@@ -44,7 +45,7 @@ namespace Btrfs.Kernel
         private AlignedBuffer(int length, byte* reused)
         {
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
-            data = reused != null ? reused : (byte*)NativeMemory.AlignedAlloc((nuint)length, 4096);
+            data = (nint)(reused != null ? reused : (byte*)NativeMemory.AlignedAlloc((nuint)length, 4096));
             Length = length;
         }
 
@@ -64,8 +65,8 @@ namespace Btrfs.Kernel
         {
             get
             {
-                ObjectDisposedException.ThrowIf(data == null, this);
-                return data;
+                ObjectDisposedException.ThrowIf(data == 0, this);
+                return (byte*)data;
             }
         }
 
@@ -73,8 +74,8 @@ namespace Btrfs.Kernel
         {
             get
             {
-                ObjectDisposedException.ThrowIf(data == null, this);
-                return new Span<byte>(data, Length);
+                ObjectDisposedException.ThrowIf(data == 0, this);
+                return new Span<byte>((byte*)data, Length);
             }
         }
 
@@ -110,13 +111,12 @@ namespace Btrfs.Kernel
 
         public void Dispose()
         {
-            byte* memory = data;
+            byte* memory = (byte*)Interlocked.Exchange(ref data, 0); // given back once, whoever disposes it
             if (memory == null)
             {
                 return;
             }
 
-            data = null;
             if (Length <= LargestKept)
             {
                 lock (Pool)
