@@ -37,7 +37,11 @@ namespace Btrfs.Commands
         public string? HashFile { get; set; }
 
         /// <inheritdoc/>
-        public void Dispose() => hashFile?.Dispose();
+        public void Dispose()
+        {
+            finder?.Dispose(); // the scan stopped before the hash file it writes is closed
+            hashFile?.Dispose();
+        }
 
         /// <inheritdoc/>
         protected override void BeginProcessing()
@@ -60,7 +64,9 @@ namespace Btrfs.Commands
                 }
             }
 
+            // Files are read as the walk finds them (see DuplicateFinder.StartScanning), not after it.
             finder = new DuplicateFinder(BlockSize, MinimumSize, hashFile);
+            finder.StartScanning(StopToken);
         }
 
         /// <inheritdoc/>
@@ -88,6 +94,7 @@ namespace Btrfs.Commands
         {
             if (finder is null || finder.Count == 0)
             {
+                finder?.Dispose();
                 return;
             }
 
@@ -142,6 +149,7 @@ namespace Btrfs.Commands
             finally
             {
                 bar.Complete("Done");
+                finder.Dispose();
                 hashFile?.Dispose();
                 hashFile = null;
             }

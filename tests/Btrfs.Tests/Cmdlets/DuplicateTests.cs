@@ -1270,6 +1270,86 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableFact]
+        public void FilesAreReadWhileTheWalkGoesOnAndAPipelineThatFailsStopsTheReading()
+        {
+            (string dir, _) = TwoCopies("dup-pipelined", 31);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            string dbDir = fs.NewDirectory(TestFs.Btrfs, "dup-pipelined-db");
+            static int Recorded(string db)
+            {
+                if (!File.Exists(db))
+                {
+                    return 0;
+                }
+
+                using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
+                c.Open();
+                using var q = c.CreateCommand();
+                q.CommandText = "SELECT count(*) FROM files";
+                return Convert.ToInt32(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            // a is handed over, and b only once a is in the hash file: a is read while the input still goes on
+            // (before: every file was read once the input had ended, so b waited the 15 s out).
+            string db = Path.Combine(dbDir, "h.db");
+            Func<bool> aRecorded = () => Recorded(db) >= 1;
+            var state = new System.Collections.Hashtable();
+            PwshResult r = Pwsh.Run(
+                "& { $a; $clock = [Diagnostics.Stopwatch]::StartNew(); while (-not $recorded.Invoke() -and $clock.Elapsed.TotalSeconds -lt 15) { Start-Sleep -Milliseconds 10 }; $state.Waited = $clock.Elapsed.TotalSeconds; $b } | Find-BtrfsDuplicate -HashFile $h",
+                ("a", a),
+                ("b", b),
+                ("h", db),
+                ("recorded", aRecorded),
+                ("state", state));
+            Assert.Empty(r.Errors);
+            double waited = Assert.IsType<double>(state["Waited"]);
+            Assert.True(waited < 15, $"a was not read until the input ended (waited {waited:F1} s)");
+            BtrfsDuplicateGroup g = Assert.Single(r.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { a, b }, g.Ranges.Select(x => x.Path).Order(StringComparer.Ordinal));
+            Assert.Equal(2, Recorded(db));
+
+            // The input fails while a large file is being read (xfs: every block is read): the error is the
+            // input's, and the reading stops before the pipeline returns (nothing is read from the device after
+            // it, nothing more is recorded), the hash file whole.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", "700M");
+            string big = Directory.CreateDirectory(Path.Combine(x.MountPoint, "big")).FullName;
+            byte[] chunk = FileBuilder.RandomBytes(8 << 20, 40);
+            for (int i = 0; i < 2; i++)
+            {
+                string f = Path.Combine(big, $"f{i}.img");
+                FileBuilder.WriteNew(f, chunk);
+                for (int k = 1; k < 20; k++)
+                {
+                    chunk[0] = (byte)(k + (i * 20)); // no block alike: nothing for a kernel to skip
+                    FileBuilder.WriteAt(f, (long)k * chunk.Length, chunk);
+                }
+            }
+
+            Shell.Run("sync");
+            // What is read from the filesystem's own loop device (nothing else uses it).
+            string device = Path.GetFileName(Shell.Run("findmnt", "-n", "-o", "SOURCE", x.MountPoint).Trim());
+            long ReadBytes() => 512 * long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+            string db2 = Path.Combine(dbDir, "stopped.db");
+            var failed = new System.Collections.Hashtable();
+            long before = ReadBytes();
+            PwshResult stopped = Pwsh.Run("try { & { Get-ChildItem -LiteralPath $d -File | Sort-Object Name; throw 'the input failed' } | Find-BtrfsDuplicate -HashFile $h } catch { $state.Error = \"$_\" }", ("d", big), ("h", db2), ("state", failed));
+            long returned = ReadBytes();
+            int recorded = Recorded(db2);
+            Thread.Sleep(1000);
+            long after = ReadBytes();
+            Assert.Empty(stopped.Output);
+            Assert.Equal("the input failed", failed["Error"]);
+            log.WriteLine($"read {(returned - before) >> 20} MiB before the pipeline returned, {(after - returned) >> 20} MiB after; {recorded} file(s) recorded");
+            Assert.Equal(returned, after);
+            Assert.Equal(recorded, Recorded(db2));
+            Assert.InRange(recorded, 0, 1);
+            Assert.Equal("ok", Shell.Run("sqlite3", db2, "PRAGMA integrity_check").Trim());
+            PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h -Verbose", ("d", big), ("h", db2));
+            Assert.Empty(again.Errors);
+            Assert.Contains($"{recorded} files unchanged", again.Verbose.Single().Message, StringComparison.Ordinal);
+        }
+
         private static byte[] ReadRange(DuplicateRange r)
         {
             using FileStream s = File.OpenRead(r.Path);

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Concurrent;
     using System.Collections.Generic;
     using System.IO.Hashing;
     using System.Linq;
@@ -15,7 +16,8 @@ namespace Btrfs.Core
     internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current, long DataDone = 0, long Data = 0);
 
     /// <summary>
-    /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>), then (<see cref="Find"/>) reads each once,
+    /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>) and reads each once (from <see cref="StartScanning"/>
+    /// on, on a thread of its own while more are taken; else in <see cref="Find"/>), in the order taken,
     /// sequentially in large requests, hashing every block (XxHash128; a partial last block seeded with its length), and groups equal blocks of
     /// all the files; runs of equal adjacent blocks become one range. Holes, unwritten and inline extents
     /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
@@ -28,7 +30,7 @@ namespace Btrfs.Core
     /// (<see cref="BlockIndex"/>). What stays is per file (its name and status), per block of the file
     /// being read (34 bytes), and per block found twice or more (its group and disk address).
     /// </summary>
-    internal sealed class DuplicateFinder
+    internal sealed class DuplicateFinder : IDisposable
     {
         /// <summary>Blocks held in memory before the index moves to disk (64 bytes each: 64 MiB, 128 GiB of data at 128 KiB blocks).</summary>
         internal const int DefaultMemoryBlocks = 1 << 20;
@@ -59,6 +61,16 @@ namespace Btrfs.Core
         private readonly Dictionary<(uint, uint), (string Key, ulong Id)> fileSystemOfDevice = new();
         private readonly HashFile? hashFile;
 
+        // The scan (see StartScanning): files are read on a thread of its own as they are taken. The gate guards
+        // files, classSums, DataBytes, adding and the last progress; what the scan alone touches (the index, the
+        // blocks known, the counters) is read by others only after it has ended.
+        private readonly object gate = new();
+        private readonly ConcurrentQueue<FileOperationException> skippedFiles = new();
+        private bool adding = true;
+        private DuplicateScanProgress? lastProgress;
+        private CancellationTokenSource? stopScan;
+        private System.Threading.Tasks.Task<(BlockIndex Index, TimeSpan Took)>? scan;
+
         /// <summary>A search comparing blocks of <paramref name="blockSize"/> bytes; with <paramref name="hashFile"/>, unchanged files are not read again and what is read is recorded there.</summary>
         internal DuplicateFinder(int blockSize, long minimumSize, HashFile? hashFile = null)
         {
@@ -81,9 +93,18 @@ namespace Btrfs.Core
         internal long MinimumSize { get; }
 
         /// <summary>Files taken.</summary>
-        internal int Count => files.Count;
+        internal int Count
+        {
+            get
+            {
+                lock (gate)
+                {
+                    return files.Count;
+                }
+            }
+        }
 
-        /// <summary>Bytes of data the taken files hold (their allocated size): what a scan reads at most.</summary>
+        /// <summary>Bytes of data the taken files hold (their allocated size): what a scan reads at most (read under the gate while the scan runs).</summary>
         internal long DataBytes { get; private set; }
 
         /// <summary>After <see cref="Find"/>: bytes read from the files.</summary>
@@ -169,21 +190,83 @@ namespace Btrfs.Core
             bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
             string key = fs.Key + (noCow ? ":nocow" : string.Empty);
             int cls = classes.IndexOf(key);
+            SectorChecksums? sums = null;
             if (cls < 0)
             {
-                cls = classes.Count;
-                classes.Add(key);
-
                 // On btrfs (not NOCOW: no checksums there), where the checksum tree can be searched (root), a
                 // block's fingerprint is made of its sectors' checksums; otherwise of its bytes, as everywhere.
-                classSums.Add(UseChecksumTree && file.FileSystem.Kind == FileSystemKind.Btrfs && !noCow && BtrfsSearch.ChecksumInfo(file) is var (type, size, sector, node) && BtrfsSearch.CanSearch(file)
+                sums = UseChecksumTree && file.FileSystem.Kind == FileSystemKind.Btrfs && !noCow && BtrfsSearch.ChecksumInfo(file) is var (type, size, sector, node) && BtrfsSearch.CanSearch(file)
                     ? SectorChecksums.For(type, size, sector, node, BlockSize)
-                    : null);
+                    : null;
             }
 
-            files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize) });
-            DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
+            lock (gate)
+            {
+                if (!adding)
+                {
+                    throw new InvalidOperationException("Files are taken before Find.");
+                }
+
+                if (cls < 0)
+                {
+                    cls = classes.Count;
+                    classes.Add(key);
+                    classSums.Add(sums);
+                }
+
+                files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize) });
+                DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
+                Monitor.PulseAll(gate);
+            }
+
             return true;
+        }
+
+        /// <summary>
+        /// Starts reading and hashing the files on a thread of its own, each as soon as it is taken, in the order
+        /// taken (the same order, and so the same blocks read, as without it): the walk that finds the files goes
+        /// on meanwhile. <see cref="Find"/> starts it if nobody did. A file that cannot be read is kept for
+        /// <see cref="Find"/> to tell; <see cref="Dispose"/> stops it.
+        /// </summary>
+        internal void StartScanning(CancellationToken cancel)
+        {
+            if (scan is not null)
+            {
+                return;
+            }
+
+            stopScan = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            CancellationToken token = stopScan.Token;
+            void Keep(DuplicateScanProgress p)
+            {
+                lock (gate)
+                {
+                    lastProgress = p;
+                }
+            }
+
+            scan = System.Threading.Tasks.Task.Factory.StartNew(() => ScanAll(token, Keep, skippedFiles.Enqueue), token, System.Threading.Tasks.TaskCreationOptions.LongRunning, System.Threading.Tasks.TaskScheduler.Default);
+        }
+
+        /// <summary>Stops the scan (if it still runs) and waits until it has: nothing reads a file or the hash file after this.</summary>
+        public void Dispose()
+        {
+            stopScan?.Cancel();
+            if (scan is not null)
+            {
+                try
+                {
+                    scan.Wait(CancellationToken.None);
+                    scan.Result.Index.Dispose(); // a scan nobody took the result of (Find did not get there)
+                }
+                catch (AggregateException)
+                {
+                    // Stopped, or failed: Find tells why when it gets there; nobody is left to tell otherwise.
+                }
+            }
+
+            stopScan?.Dispose();
+            stopScan = null;
         }
 
         /// <summary>
@@ -193,36 +276,57 @@ namespace Btrfs.Core
         /// </summary>
         internal List<BtrfsDuplicateGroup> Find(CancellationToken cancel, Action<DuplicateScanProgress>? progress = null, Action<FileOperationException>? skipped = null)
         {
-            // 1. Every block of every file: its hash, or none (a hole, an unwritten or partial block).
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
-            using var index = new BlockIndex(MemoryBlocks);
-            using AlignedBuffer first = AlignedBuffer.Rent(RequestSize), second = AlignedBuffer.Rent(RequestSize);
-            AlignedBuffer[] buffers = { first, second };
-            long read = 0, dataDone = 0;
-            for (int f = 0; f < files.Count; f++)
+            // 1. Every block of every file: its hash, or none (a hole, an unwritten or partial block). Read here, or
+            //    by the scan started before (StartScanning), whose progress and skipped files are told here as they come.
+            lock (gate)
             {
-                cancel.ThrowIfCancellationRequested();
-                Candidate c = files[f];
-                long data = Math.Min(c.Status.AllocatedBytes, c.Status.Size);
-                progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, f, files.Count, c.Path, dataDone, DataBytes));
-                try
-                {
-                    read += Scan(f, c, known, index, buffers, cancel, n => progress?.Invoke(new DuplicateScanProgress(read + n, DataBytes - BytesFromChecksums, f, files.Count, c.Path, dataDone + Math.Min(n, data), DataBytes)));
-                }
-                catch (FileOperationException ex) when (ex.Operation != "sqlite")
-                {
-                    skipped?.Invoke(ex);
-                }
-
-                BytesRead = read;
-                dataDone += data;
+                adding = false;
+                Monitor.PulseAll(gate);
             }
 
-            progress?.Invoke(new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, files.Count, files.Count, null, DataBytes, DataBytes));
+            BlockIndex scannedIndex;
+            TimeSpan scanned;
+            if (scan is null)
+            {
+                (scannedIndex, scanned) = ScanAll(cancel, p => progress?.Invoke(p), ex => skipped?.Invoke(ex));
+            }
+            else
+            {
+                DuplicateScanProgress? told = null;
+                void Tell()
+                {
+                    while (skippedFiles.TryDequeue(out FileOperationException? ex))
+                    {
+                        skipped?.Invoke(ex);
+                    }
+
+                    DuplicateScanProgress? now;
+                    lock (gate)
+                    {
+                        now = lastProgress;
+                    }
+
+                    if (now is DuplicateScanProgress p && now != told)
+                    {
+                        told = now;
+                        progress?.Invoke(p);
+                    }
+                }
+
+                while (!((IAsyncResult)scan).AsyncWaitHandle.WaitOne(100))
+                {
+                    Tell();
+                }
+
+                Tell();
+                (scannedIndex, scanned) = scan.GetAwaiter().GetResult(); // its failure (Ctrl+C, the hash file) is this one's
+                scan = null; // taken: Dispose has nothing left to dispose
+            }
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using BlockIndex index = scannedIndex;
 
             // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
-            TimeSpan scanned = clock.Elapsed;
             Spilled = index.Spilled;
             int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences);
             index.Dispose();
@@ -264,12 +368,84 @@ namespace Btrfs.Core
             var ledger = new ReclaimLedger();
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
-            Times = (scanned, grouped - scanned, clock.Elapsed - grouped);
+            Times = (scanned, grouped, clock.Elapsed - grouped);
             return credited;
         }
 
+        /// <summary>
+        /// The scan's thread: each file in the order taken, waiting for the next while the walk goes on, until
+        /// <see cref="Find"/> says no more come. Returns the index of every block hashed and the time it took
+        /// (from the first file to the last).
+        /// </summary>
+        private (BlockIndex Index, TimeSpan Took) ScanAll(CancellationToken cancel, Action<DuplicateScanProgress> report, Action<FileOperationException> skipped)
+        {
+            var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
+            var index = new BlockIndex(MemoryBlocks);
+            System.Diagnostics.Stopwatch? clock = null;
+            try
+            {
+                using AlignedBuffer first = AlignedBuffer.Rent(RequestSize), second = AlignedBuffer.Rent(RequestSize);
+                AlignedBuffer[] buffers = { first, second };
+                long read = 0, dataDone = 0;
+                for (int f = 0; ; f++)
+                {
+                    Candidate c;
+                    SectorChecksums? sums;
+                    lock (gate)
+                    {
+                        while (f >= files.Count && adding)
+                        {
+                            cancel.ThrowIfCancellationRequested();
+                            Monitor.Wait(gate, 100);
+                        }
+
+                        if (f >= files.Count)
+                        {
+                            break;
+                        }
+
+                        c = files[f];
+                        sums = classSums[c.Class];
+                    }
+
+                    cancel.ThrowIfCancellationRequested();
+                    clock ??= System.Diagnostics.Stopwatch.StartNew();
+                    long data = Math.Min(c.Status.AllocatedBytes, c.Status.Size);
+                    report(Progress(read, f, c.Path, dataDone));
+                    try
+                    {
+                        read += Scan(f, c, sums, known, index, buffers, cancel, n => report(Progress(read + n, f, c.Path, dataDone + Math.Min(n, data))));
+                    }
+                    catch (FileOperationException ex) when (ex.Operation != "sqlite")
+                    {
+                        skipped(ex);
+                    }
+
+                    BytesRead = read;
+                    dataDone += data;
+                }
+
+                report(Progress(read, files.Count, null, DataBytes));
+                return (index, clock?.Elapsed ?? TimeSpan.Zero);
+            }
+            catch
+            {
+                index.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>How far the scan is (the files and data taken so far are the totals while the walk goes on).</summary>
+        private DuplicateScanProgress Progress(long read, int filesDone, string? current, long dataDone)
+        {
+            lock (gate)
+            {
+                return new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, filesDone, files.Count, current, dataDone, DataBytes);
+            }
+        }
+
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
-        private long Scan(int fileNumber, Candidate c, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, AlignedBuffer[] buffers, CancellationToken cancel, Action<long> progress)
+        private long Scan(int fileNumber, Candidate c, SectorChecksums? sums, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, AlignedBuffer[] buffers, CancellationToken cancel, Action<long> progress)
         {
             using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
             if (!file.Status.SameContentStamp(c.Status))
@@ -298,7 +474,6 @@ namespace Btrfs.Core
             // Unchanged since its hashes were recorded: only the extent map is asked (where the blocks are now).
             HashFileKey key = HashFileKey.Of(c.FileSystemId, file.Status);
             bool cached = false;
-            SectorChecksums? sums = classSums[c.Class];
             byte method = sums?.Method ?? 0;
             if (hashFile is not null && hashFile.TryGet(key, BlockSize, method, blocks, out UInt128[] knownHashes, out byte[] knownState))
             {
