@@ -76,6 +76,7 @@ namespace Btrfs.Commands
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "search", "search every file below it");
                 finder!.Add(path);
+                TellSkipped();
                 return;
             }
 
@@ -85,8 +86,25 @@ namespace Btrfs.Commands
                 {
                     // Relative to the walked directory: small files are not even opened.
                     _ = entry.Location is FileLocation at ? finder!.Add(at) : finder!.Add(entry.Path);
+                    TellSkipped();
                 }
             });
+        }
+
+        /// <summary>
+        /// The files the scan (running while the walk goes on) could not read, told as they come (so -ErrorAction
+        /// Stop stops the search at the first); a failure of the hash file ends the search at once.
+        /// </summary>
+        private void TellSkipped()
+        {
+            try
+            {
+                finder!.TellSkipped(ex => WriteError(ErrorRecords.From(ex)));
+            }
+            catch (FileOperationException ex) when (ex.Operation == "sqlite")
+            {
+                ThrowTerminatingError(ErrorRecords.From(ex));
+            }
         }
 
         /// <inheritdoc/>
@@ -99,7 +117,6 @@ namespace Btrfs.Commands
             }
 
             var bar = new ProgressBar(this, ProgressId, "Find-BtrfsDuplicate", notBefore: TimeSpan.FromSeconds(1));
-            var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 var groups = finder.Find(
@@ -108,7 +125,8 @@ namespace Btrfs.Commands
                     {
                         // The share done is of all the data, whichever way each file's is had (read, from
                         // btrfs's checksums, from the hash file), and so is the time left; the rate is the reading's.
-                        double seconds = Math.Max(0.001, clock.Elapsed.TotalSeconds);
+                        // Both are per second the scan was busy (it began while the walk went on, and waited for it).
+                        double seconds = Math.Max(0.001, p.Busy.TotalSeconds);
                         double rate = p.BytesRead / seconds, pace = p.DataDone / seconds;
                         string eta = pace > 0 && p.Data > p.DataDone ? ProgressBar.Clock(TimeSpan.FromSeconds(Math.Min((p.Data - p.DataDone) / pace, TimeSpan.MaxValue.TotalSeconds / 2))) : "--:--:--";
                         bar.Show(

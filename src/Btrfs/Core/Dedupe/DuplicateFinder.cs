@@ -8,12 +8,13 @@ namespace Btrfs.Core
     using System.Threading;
     using Btrfs.Kernel;
 
-    /// <summary>What a scan has done so far: bytes read and hashed, bytes left to look at, files.</summary>
     /// <summary>
     /// How far a search is: bytes read (and the most there can be to read), and the data of the files done
-    /// so far, whichever way (read, taken from btrfs's checksums, or from the hash file), of all the data.
+    /// so far, whichever way (read, taken from btrfs's checksums, or from the hash file), of all the data;
+    /// Busy is the time the scan has spent on files so far (not waiting for the walk to find the next), the
+    /// time its rate is of.
     /// </summary>
-    internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current, long DataDone = 0, long Data = 0);
+    internal readonly record struct DuplicateScanProgress(long BytesRead, long BytesTotal, int FilesDone, int Files, string? Current, long DataDone = 0, long Data = 0, TimeSpan Busy = default);
 
     /// <summary>
     /// Find-BtrfsDuplicate's Core: takes files (<see cref="Add"/>) and reads each once (from <see cref="StartScanning"/>
@@ -166,6 +167,14 @@ namespace Btrfs.Core
 
         private bool Add(OpenFile file)
         {
+            lock (gate)
+            {
+                if (!adding)
+                {
+                    throw new InvalidOperationException("Files are taken before Find.");
+                }
+            }
+
             FileGuards.ThrowIfSwapfile(file, "look for duplicates in {0}");
             (uint, uint, ulong) inode = (file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode);
             if (file.Size < MinimumSize || hashFile?.OwnFiles.Contains(inode) == true || !inodes.Add(inode))
@@ -202,11 +211,6 @@ namespace Btrfs.Core
 
             lock (gate)
             {
-                if (!adding)
-                {
-                    throw new InvalidOperationException("Files are taken before Find.");
-                }
-
                 if (cls < 0)
                 {
                     cls = classes.Count;
@@ -226,7 +230,8 @@ namespace Btrfs.Core
         /// Starts reading and hashing the files on a thread of its own, each as soon as it is taken, in the order
         /// taken (the same order, and so the same blocks read, as without it): the walk that finds the files goes
         /// on meanwhile. <see cref="Find"/> starts it if nobody did. A file that cannot be read is kept for
-        /// <see cref="Find"/> to tell; <see cref="Dispose"/> stops it.
+        /// <see cref="TellSkipped"/> or <see cref="Find"/> to tell. Whoever starts it must dispose this finder
+        /// (<see cref="Dispose"/> stops the scan and waits for it) before the hash file.
         /// </summary>
         internal void StartScanning(CancellationToken cancel)
         {
@@ -248,10 +253,33 @@ namespace Btrfs.Core
             scan = System.Threading.Tasks.Task.Factory.StartNew(() => ScanAll(token, Keep, skippedFiles.Enqueue), token, System.Threading.Tasks.TaskCreationOptions.LongRunning, System.Threading.Tasks.TaskScheduler.Default);
         }
 
+        /// <summary>
+        /// On the caller's thread, while files are still taken: tells the files the scan could not read so far, and
+        /// throws the scan's own failure (the hash file) at once instead of after the walk.
+        /// </summary>
+        internal void TellSkipped(Action<FileOperationException> skipped)
+        {
+            while (skippedFiles.TryDequeue(out FileOperationException? ex))
+            {
+                skipped(ex);
+            }
+
+            if (scan is { IsFaulted: true } failed)
+            {
+                failed.GetAwaiter().GetResult();
+            }
+        }
+
         /// <summary>Stops the scan (if it still runs) and waits until it has: nothing reads a file or the hash file after this.</summary>
         public void Dispose()
         {
             stopScan?.Cancel();
+            lock (gate)
+            {
+                adding = false; // and the scan, if it waits for the next file, wakes now
+                Monitor.PulseAll(gate);
+            }
+
             if (scan is not null)
             {
                 try
@@ -263,6 +291,8 @@ namespace Btrfs.Core
                 {
                     // Stopped, or failed: Find tells why when it gets there; nobody is left to tell otherwise.
                 }
+
+                scan = null;
             }
 
             stopScan?.Dispose();
@@ -303,7 +333,10 @@ namespace Btrfs.Core
                     DuplicateScanProgress? now;
                     lock (gate)
                     {
-                        now = lastProgress;
+                        // With every file taken now: the totals as they are (the scan may have said it mid-walk).
+                        now = lastProgress is DuplicateScanProgress last
+                            ? last with { Files = files.Count, Data = DataBytes, BytesTotal = DataBytes - (last.Data - last.BytesTotal) }
+                            : null;
                     }
 
                     if (now is DuplicateScanProgress p && now != told)
@@ -313,6 +346,7 @@ namespace Btrfs.Core
                     }
                 }
 
+                using CancellationTokenRegistration stopWith = cancel.Register(() => stopScan?.Cancel()); // this caller's Ctrl+C too
                 while (!((IAsyncResult)scan).AsyncWaitHandle.WaitOne(100))
                 {
                     Tell();
@@ -381,7 +415,7 @@ namespace Btrfs.Core
         {
             var known = new Dictionary<(int Class, BlockKey Key), UInt128>(); // where a block of a shared extent is on disk -> its hash
             var index = new BlockIndex(MemoryBlocks);
-            System.Diagnostics.Stopwatch? clock = null;
+            var busy = new System.Diagnostics.Stopwatch(); // running only while a file is scanned
             try
             {
                 using AlignedBuffer first = AlignedBuffer.Rent(RequestSize), second = AlignedBuffer.Rent(RequestSize);
@@ -409,24 +443,28 @@ namespace Btrfs.Core
                     }
 
                     cancel.ThrowIfCancellationRequested();
-                    clock ??= System.Diagnostics.Stopwatch.StartNew();
+                    busy.Start();
                     long data = Math.Min(c.Status.AllocatedBytes, c.Status.Size);
-                    report(Progress(read, f, c.Path, dataDone));
+                    report(Progress(read, f, c.Path, dataDone, busy.Elapsed));
                     try
                     {
-                        read += Scan(f, c, sums, known, index, buffers, cancel, n => report(Progress(read + n, f, c.Path, dataDone + Math.Min(n, data))));
+                        read += Scan(f, c, sums, known, index, buffers, cancel, n => report(Progress(read + n, f, c.Path, dataDone + Math.Min(n, data), busy.Elapsed)));
                     }
                     catch (FileOperationException ex) when (ex.Operation != "sqlite")
                     {
                         skipped(ex);
+                    }
+                    finally
+                    {
+                        busy.Stop();
                     }
 
                     BytesRead = read;
                     dataDone += data;
                 }
 
-                report(Progress(read, files.Count, null, DataBytes));
-                return (index, clock?.Elapsed ?? TimeSpan.Zero);
+                report(Progress(read, files.Count, null, DataBytes, busy.Elapsed));
+                return (index, busy.Elapsed);
             }
             catch
             {
@@ -436,11 +474,11 @@ namespace Btrfs.Core
         }
 
         /// <summary>How far the scan is (the files and data taken so far are the totals while the walk goes on).</summary>
-        private DuplicateScanProgress Progress(long read, int filesDone, string? current, long dataDone)
+        private DuplicateScanProgress Progress(long read, int filesDone, string? current, long dataDone, TimeSpan busy)
         {
             lock (gate)
             {
-                return new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, filesDone, files.Count, current, dataDone, DataBytes);
+                return new DuplicateScanProgress(read, DataBytes - BytesFromChecksums, filesDone, files.Count, current, dataDone, DataBytes, busy);
             }
         }
 
