@@ -37,6 +37,23 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// <paramref name="path"/> as a directory only named, not opened (O_PATH | O_DIRECTORY): what a user who may
+        /// search it but not read it (mode 0711) can have. Good for openat and statx of what is in it, for nothing
+        /// that reads or syncs the directory itself (fsync, syncfs and ioctl give EBADF); null when even that fails.
+        /// </summary>
+        internal static SafeFileDescriptor? TryName(string path)
+        {
+            SafeFileDescriptor dir = Libc.Open(path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir.IsInvalid)
+            {
+                dir.Dispose();
+                return null;
+            }
+
+            return dir;
+        }
+
+        /// <summary>
         /// The directory <paramref name="relative"/> ('/'-separated names) below the open directory
         /// <paramref name="root"/>, reached one name at a time from descriptors (openat with O_DIRECTORY |
         /// O_NOFOLLOW): a name that is now a symbolic link, or no longer a directory, ends it with a

@@ -347,6 +347,80 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(below.Verbose, v => v.Message.Contains("already reached", StringComparison.Ordinal));
         }
 
+        /// <summary>
+        /// A directory of this user's named with -Recurse, inside a directory this user may search but not read
+        /// (another user's, mode 0711, as /var/lib/libvirt/images is): walked, read and changed like any other
+        /// (before: refused, since its parent could not be opened for reading; now the parent is only named).
+        /// </summary>
+        [SkippableFact]
+        public void ADirectoryInsideOneThisUserMayOnlySearchIsWalkedReadAndChanged()
+        {
+            string top = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only"), "top")).FullName;
+            string mine = Directory.CreateDirectory(Path.Combine(top, "mine")).FullName;
+            string sub = Directory.CreateDirectory(Path.Combine(mine, "sub")).FullName;
+            byte[] data = FileBuilder.RandomBytes(256 * 1024, 5);
+            string a = Path.Combine(mine, "a.img"), b = Path.Combine(sub, "b.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            Shell.Run("sync");
+            Shell.Run("chown", "-R", "65534:65534", mine);
+            Shell.Run("chmod", "0711", top);
+            Shell.Run("chmod", "0755", Path.GetDirectoryName(top)!);
+            string copies = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-copies"), "to")).FullName;
+            Shell.Run("chown", "65534:65534", copies);
+            string copy = Path.Combine(copies, "mine");
+            PwshResult fragments, nocow, duplicates, extents, converted, after, reflinked;
+            using (Unprivileged.AsNobody())
+            {
+                Assert.False(Directory.Exists(top) && CanList(top), "nobody can list the 0711 directory: the test proves nothing");
+                fragments = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", mine));
+                nocow = Pwsh.Run("Test-NoCow -LiteralPath $d -Recurse -Detailed", ("d", mine));
+                duplicates = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", mine));
+                extents = Pwsh.Run("Get-BtrfsExtent -LiteralPath $d -Recurse", ("d", mine));
+                converted = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse -Confirm:$false", ("d", mine));
+                after = Pwsh.Run("Test-NoCow -LiteralPath $d -Recurse -Detailed | Where-Object IsNoCow", ("d", mine));
+                reflinked = Pwsh.Run("New-BtrfsReflink -LiteralPath $d -Destination $c -Recurse", ("d", mine), ("c", copy));
+            }
+
+            static bool CanList(string dir)
+            {
+                try
+                {
+                    _ = Directory.GetFileSystemEntries(dir);
+                    return true;
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    return false;
+                }
+            }
+
+            string Said(PwshResult r) => string.Join(" / ", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e));
+            foreach (PwshResult r in new[] { fragments, nocow, duplicates, extents, converted, after, reflinked })
+            {
+                Assert.True(r.Errors.Count == 0, Said(r));
+            }
+
+            Assert.Equal(new[] { a, b }, fragments.Output.Select(o => (string)o.Properties["Path"].Value).Order(StringComparer.Ordinal));
+            Assert.Equal(new[] { mine, a, sub, b }.Order(StringComparer.Ordinal), nocow.Output.Select(o => (string)o.Properties["Path"].Value).Order(StringComparer.Ordinal));
+            Btrfs.Core.BtrfsDuplicateGroup g = Assert.Single(duplicates.Objects<Btrfs.Core.BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { a, b }, g.Ranges.Select(x => x.Path).Order(StringComparer.Ordinal));
+            Assert.Equal(new[] { a, b }, extents.Output.Select(o => (string)o.Properties["Path"].Value).Distinct().Order(StringComparer.Ordinal));
+
+            // The change, seen from outside: lsattr shows the C attribute on both files and both directories.
+            foreach (string item in new[] { mine, sub, a, b })
+            {
+                string attributes = Shell.Run("lsattr", "-d", item).Split(' ')[0];
+                Assert.True(attributes.Contains('C'), $"{item}: {attributes}");
+            }
+
+            Assert.Equal(4, after.Output.Count);
+            Assert.Equal(data, File.ReadAllBytes(a));
+            Assert.Equal(data, File.ReadAllBytes(b));
+            Assert.Equal(data, File.ReadAllBytes(Path.Combine(copy, "a.img")));
+            Assert.Equal(data, File.ReadAllBytes(Path.Combine(copy, "sub", "b.img")));
+        }
+
         [SkippableFact]
         public void OneDirectorysEntriesComeTogetherSoEachDirectoryIsOneGroup()
         {
