@@ -76,7 +76,6 @@ namespace Btrfs.Commands
             {
                 ThrowIfDirectoryWithoutRecurse(path, false, "search", "search every file below it");
                 finder!.Add(path);
-                TellSkipped();
                 return;
             }
 
@@ -86,25 +85,8 @@ namespace Btrfs.Commands
                 {
                     // Relative to the walked directory: small files are not even opened.
                     _ = entry.Location is FileLocation at ? finder!.Add(at) : finder!.Add(entry.Path);
-                    TellSkipped();
                 }
             });
-        }
-
-        /// <summary>
-        /// The files the scan (running while the walk goes on) could not read, told as they come (so -ErrorAction
-        /// Stop stops the search at the first); a failure of the hash file ends the search at once.
-        /// </summary>
-        private void TellSkipped()
-        {
-            try
-            {
-                finder!.TellSkipped(ex => WriteError(ErrorRecords.From(ex)));
-            }
-            catch (FileOperationException ex) when (ex.Operation == "sqlite")
-            {
-                ThrowTerminatingError(ErrorRecords.From(ex));
-            }
         }
 
         /// <inheritdoc/>
@@ -116,6 +98,9 @@ namespace Btrfs.Commands
                 return;
             }
 
+            // The files the scan could not read are told here, after the walk's own errors and in the order the
+            // files were found (the scan ran during the walk, but when it got to each file must not change what
+            // a run says, nor in which order).
             var bar = new ProgressBar(this, ProgressId, "Find-BtrfsDuplicate", notBefore: TimeSpan.FromSeconds(1));
             try
             {

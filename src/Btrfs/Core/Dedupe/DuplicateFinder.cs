@@ -230,7 +230,7 @@ namespace Btrfs.Core
         /// Starts reading and hashing the files on a thread of its own, each as soon as it is taken, in the order
         /// taken (the same order, and so the same blocks read, as without it): the walk that finds the files goes
         /// on meanwhile. <see cref="Find"/> starts it if nobody did. A file that cannot be read is kept for
-        /// <see cref="TellSkipped"/> or <see cref="Find"/> to tell. Whoever starts it must dispose this finder
+        /// <see cref="Find"/> to tell, in order, after the walk. Whoever starts it must dispose this finder
         /// (<see cref="Dispose"/> stops the scan and waits for it) before the hash file.
         /// </summary>
         internal void StartScanning(CancellationToken cancel)
@@ -251,23 +251,6 @@ namespace Btrfs.Core
             }
 
             scan = System.Threading.Tasks.Task.Factory.StartNew(() => ScanAll(token, Keep, skippedFiles.Enqueue), token, System.Threading.Tasks.TaskCreationOptions.LongRunning, System.Threading.Tasks.TaskScheduler.Default);
-        }
-
-        /// <summary>
-        /// On the caller's thread, while files are still taken: tells the files the scan could not read so far, and
-        /// throws the scan's own failure (the hash file) at once instead of after the walk.
-        /// </summary>
-        internal void TellSkipped(Action<FileOperationException> skipped)
-        {
-            while (skippedFiles.TryDequeue(out FileOperationException? ex))
-            {
-                skipped(ex);
-            }
-
-            if (scan is { IsFaulted: true } failed)
-            {
-                failed.GetAwaiter().GetResult();
-            }
         }
 
         /// <summary>Stops the scan (if it still runs) and waits until it has: nothing reads a file or the hash file after this.</summary>
