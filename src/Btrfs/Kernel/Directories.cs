@@ -37,6 +37,25 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// Opens <paramref name="path"/> as a directory, or, where this user may search it but not read it (EACCES,
+        /// mode 0711), only names it (<see cref="TryName"/>): enough to open and examine what is in it.
+        /// <see cref="IsNamedOnly"/> tells which. The open's error when neither works.
+        /// </summary>
+        internal static SafeFileDescriptor OpenOrName(string path, string? advice = null)
+        {
+            SafeFileDescriptor? dir = TryOpen(path, advice, out FileOperationException? error);
+            if (dir is null && error!.Errno == Errno.EACCES)
+            {
+                dir = TryName(path);
+            }
+
+            return dir ?? throw error!;
+        }
+
+        /// <summary>True when <paramref name="dir"/> was only named (O_PATH): it cannot be listed, synced or asked for its attributes.</summary>
+        internal static bool IsNamedOnly(SafeFileDescriptor dir) => Libc.Fcntl(dir, Libc.F_GETFL, 0) is int flags and >= 0 && (flags & Libc.O_PATH) != 0;
+
+        /// <summary>
         /// <paramref name="path"/> as a directory only named, not opened (O_PATH | O_DIRECTORY): what a user who may
         /// search it but not read it (mode 0711) can have. Good for openat and statx of what is in it, for nothing
         /// that reads or syncs the directory itself (fsync, syncfs and ioctl give EBADF); null when even that fails.

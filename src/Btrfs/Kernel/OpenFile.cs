@@ -111,7 +111,7 @@ namespace Btrfs.Kernel
             if (noFollow && name.Length > 0 && name is not ("." or ".."))
             {
                 string dirPath = System.IO.Path.GetDirectoryName(trimmed) is { Length: > 0 } d ? d : ".";
-                SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
+                SafeFileDescriptor dir = DirectoryHandle.OpenOrName(dirPath); // only named where this user may search it but not read it
                 return Open(new FileLocation(dir, name, path), options, fileSystems, ownDirectory: true);
             }
 

@@ -419,6 +419,50 @@ namespace Btrfs.Tests
             Assert.Equal(data, File.ReadAllBytes(b));
             Assert.Equal(data, File.ReadAllBytes(Path.Combine(copy, "a.img")));
             Assert.Equal(data, File.ReadAllBytes(Path.Combine(copy, "sub", "b.img")));
+
+            // The parent's own attribute cannot be read by this user: not said to be COW, but unknown (root sees it).
+            string tf = Path.Combine(top, "tf.img"), tg = Path.Combine(top, "tg.img");
+            FileBuilder.WriteNew(tf, data);
+            FileBuilder.WriteNew(tg, data);
+            Shell.Run("chown", "65534:65534", tf, tg);
+            Shell.Run("chattr", "+C", top); // after tf was made: tf stays COW, ConvertTo-NoCow has work to do
+            Shell.Run("sync");
+            FileFacts before = FileFacts.Of(tf);
+            PwshResult parentState, rootsParent, fileRecursed, fileFound, rewrite;
+            using (Unprivileged.AsNobody())
+            {
+                parentState = Pwsh.Run("Test-NoCow -LiteralPath $d -Detailed", ("d", mine));
+                fileRecursed = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Recurse", ("f", tf));
+                fileFound = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $f, $g", ("f", tf), ("g", tg));
+                rewrite = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", tf));
+            }
+
+            rootsParent = Pwsh.Run("Test-NoCow -LiteralPath $d -Detailed", ("d", mine));
+            Assert.Null(parentState.Output.Single().Properties["DirectoryIsNoCow"].Value);
+            Assert.Equal(true, rootsParent.Output.Single().Properties["DirectoryIsNoCow"].Value);
+
+            // A file in that directory, named with -Recurse or searched: read like any other.
+            Assert.True(fileRecursed.Errors.Count == 0, Said(fileRecursed));
+            Assert.Equal(tf, (string)fileRecursed.Output.Single().Properties["Path"].Value);
+            Assert.True(fileFound.Errors.Count == 0, Said(fileFound));
+            Assert.Equal(new[] { tf, tg }, Assert.Single(fileFound.Objects<Btrfs.Core.BtrfsDuplicateGroup>()).Ranges.Select(x => x.Path).Order(StringComparer.Ordinal));
+
+            // Rewriting it needs the directory open (its temporary file, its fsync): refused, the file as it was.
+            Assert.Equal(new[] { "AccessDenied" }, rewrite.ErrorIds);
+            Assert.Contains("may search its directory", rewrite.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(tf));
+
+            // Also where this user may write the directory but not read it (mode 0733): refused before anything, no
+            // temporary file left (before: the parent could not be opened at all, so the same refusal by another road).
+            Shell.Run("chmod", "0733", top);
+            using (Unprivileged.AsNobody())
+            {
+                rewrite = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", tf));
+            }
+
+            Assert.Equal(new[] { "AccessDenied" }, rewrite.ErrorIds);
+            Assert.Equal(before, FileFacts.Of(tf));
+            Assert.Equal(new[] { "mine", "tf.img", "tg.img" }, Directory.GetFileSystemEntries(top).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }
 
         [SkippableFact]

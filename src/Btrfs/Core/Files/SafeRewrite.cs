@@ -111,6 +111,15 @@ namespace Btrfs.Core
             SafeFileDescriptor dir = source.Directory ?? throw new InvalidOperationException("SafeRewrite needs a file opened relative to its directory (OpenOptions.NoFollow).");
             string name = source.Name;
             FileStatus before = source.Status;
+            if (DirectoryHandle.IsNamedOnly(dir))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EACCES,
+                    "open",
+                    source.Path,
+                    $"Cannot rewrite '{source.Path}': this user may search its directory '{dirPath}' but not read it, and the rewrite needs the directory open (its temporary file, and the fsync that makes the new name last through a crash). Run as a user who can read the directory (or as root). Nothing was changed.");
+            }
 
             TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary, stamp: session.Stamp);
             try

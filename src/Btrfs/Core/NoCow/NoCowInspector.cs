@@ -25,8 +25,8 @@ namespace Btrfs.Core
             MountEntry? mount = btrfs ? MountTable.Current().For(item) : null;
             bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
             string? compressOption = mount?.CompressOption;
-            bool parentNoCow = btrfs && (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path));
-            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow, mountNoDataCow, compressOption, size, sharedBytes);
+            bool? parentNoCow = btrfs ? (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path)) : false;
+            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes);
             return new NoCowStatus(
                 item.Path,
                 type,
@@ -63,8 +63,11 @@ namespace Btrfs.Core
             return (bytes, count);
         }
 
-        /// <summary>The NOCOW attribute of the open directory a file was opened in; false when unreadable.</summary>
-        private static bool DirectoryIsNoCow(Interop.SafeFileDescriptor dir, string path)
+        /// <summary>
+        /// The NOCOW attribute of the open directory a file was opened in; null when it cannot be read (a directory
+        /// this user may search but not read is only named, and its attributes cannot be asked for).
+        /// </summary>
+        private static bool? DirectoryIsNoCow(Interop.SafeFileDescriptor dir, string path)
         {
             try
             {
@@ -72,12 +75,12 @@ namespace Btrfs.Core
             }
             catch (FileOperationException)
             {
-                return false;
+                return null;
             }
         }
 
-        /// <summary>The NOCOW attribute of the directory holding <paramref name="path"/> (after resolving links); false when unreadable.</summary>
-        internal static bool ParentIsNoCow(string path)
+        /// <summary>The NOCOW attribute of the directory holding <paramref name="path"/> (after resolving links); null when it cannot be read.</summary>
+        internal static bool? ParentIsNoCow(string path)
         {
             string full = Files.RealPath(path) ?? System.IO.Path.GetFullPath(path);
             string parent = System.IO.Path.GetDirectoryName(full) ?? full;
@@ -88,7 +91,7 @@ namespace Btrfs.Core
             }
             catch (FileOperationException)
             {
-                return false;
+                return null;
             }
         }
     }

@@ -24,7 +24,7 @@ namespace Btrfs.Core
             bool supported,
             bool isNoCow,
             bool mountNoDataCow,
-            bool directoryIsNoCow,
+            bool? directoryIsNoCow,
             bool isCompressed,
             long size,
             long sharedBytes,
@@ -66,8 +66,8 @@ namespace Btrfs.Core
         /// <summary>The filesystem is mounted with nodatacow (new files get NOCOW).</summary>
         public bool MountNoDataCow { get; }
 
-        /// <summary>The parent directory has the NOCOW attribute.</summary>
-        public bool DirectoryIsNoCow { get; }
+        /// <summary>The parent directory has the NOCOW attribute; null when this user cannot read the parent's attributes (a directory it may search but not read, mode 0711).</summary>
+        public bool? DirectoryIsNoCow { get; }
 
         /// <summary>The compression attribute (chattr +c) is set, or the filesystem is mounted with a compress option.</summary>
         public bool IsCompressed { get; }

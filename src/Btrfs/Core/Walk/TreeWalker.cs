@@ -111,11 +111,11 @@ namespace Btrfs.Core
             string parentPath = root == "/" ? "/" : (System.IO.Path.GetDirectoryName(root) is { Length: > 0 } p ? p : ".");
             string rootName = root == "/" ? "." : System.IO.Path.GetFileName(root);
             SafeFileDescriptor? parent = DirectoryHandle.TryOpen(parentPath, "Nothing below it was processed.", out FileOperationException? parentError);
-            if (parent is null && top.IsDirectory && parentError?.Errno == Errno.EACCES)
+            if (parent is null && parentError?.Errno == Errno.EACCES)
             {
                 // A parent this user may search but not read (mode 0711): named only, which is enough to open the
-                // directory below it, the walk's start (everything else goes through that directory's descriptor).
-                // A file named with -Recurse still needs its parent opened (its change goes through it).
+                // walk's start in it (everything below goes through that one's descriptor). What would change a
+                // file through such a directory refuses it (SafeRewrite: the directory could not be synced).
                 parent = DirectoryHandle.TryName(parentPath);
             }
 
