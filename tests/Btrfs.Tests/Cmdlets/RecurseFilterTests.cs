@@ -428,9 +428,10 @@ namespace Btrfs.Tests
             Shell.Run("chattr", "+C", top); // after tf was made: tf stays COW, ConvertTo-NoCow has work to do
             Shell.Run("sync");
             FileFacts before = FileFacts.Of(tf);
-            PwshResult parentState, rootsParent, fileRecursed, fileFound, rewrite;
+            PwshResult parentState, rootsParent, fileRecursed, fileFound, rewrite, preview;
             using (Unprivileged.AsNobody())
             {
+                preview = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["f"] = tf });
                 parentState = Pwsh.Run("Test-NoCow -LiteralPath $d -Detailed", ("d", mine));
                 fileRecursed = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Recurse", ("f", tf));
                 fileFound = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $f, $g", ("f", tf), ("g", tg));
@@ -447,7 +448,10 @@ namespace Btrfs.Tests
             Assert.True(fileFound.Errors.Count == 0, Said(fileFound));
             Assert.Equal(new[] { tf, tg }, Assert.Single(fileFound.Objects<Btrfs.Core.BtrfsDuplicateGroup>()).Ranges.Select(x => x.Path).Order(StringComparer.Ordinal));
 
-            // Rewriting it needs the directory open (its temporary file, its fsync): refused, the file as it was.
+            // Rewriting it needs the directory open (its temporary file, its fsync): refused, the file as it was;
+            // -WhatIf says so instead of what it would do.
+            Assert.Equal(new[] { "AccessDenied" }, preview.ErrorIds);
+            Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(new[] { "AccessDenied" }, rewrite.ErrorIds);
             Assert.Contains("may search its directory", rewrite.Errors[0].ToString(), StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(tf));

@@ -61,13 +61,14 @@ namespace Btrfs.Core
 
         /// <summary>
         /// A descriptor of its own for the directory the file was opened in, to sync its filesystem later;
-        /// null when it has none or none can be had (out of descriptors).
+        /// null when it has none, none can be had (out of descriptors), or the directory was only named (this
+        /// user may search it but not read it: syncfs refuses such a descriptor).
         /// </summary>
         internal SafeFileDescriptor? TryDuplicateDirectory()
         {
             try
             {
-                return File.Directory is SafeFileDescriptor dir ? DirectoryHandle.Duplicate(dir, File.Path) : null;
+                return File.Directory is SafeFileDescriptor dir && !DirectoryHandle.IsNamedOnly(dir) ? DirectoryHandle.Duplicate(dir, File.Path) : null;
             }
             catch (FileOperationException)
             {

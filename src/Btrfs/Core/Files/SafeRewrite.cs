@@ -111,15 +111,7 @@ namespace Btrfs.Core
             SafeFileDescriptor dir = source.Directory ?? throw new InvalidOperationException("SafeRewrite needs a file opened relative to its directory (OpenOptions.NoFollow).");
             string name = source.Name;
             FileStatus before = source.Status;
-            if (DirectoryHandle.IsNamedOnly(dir))
-            {
-                throw new FileOperationException(
-                    FileErrorKind.AccessDenied,
-                    Errno.EACCES,
-                    "open",
-                    source.Path,
-                    $"Cannot rewrite '{source.Path}': this user may search its directory '{dirPath}' but not read it, and the rewrite needs the directory open (its temporary file, and the fsync that makes the new name last through a crash). Run as a user who can read the directory (or as root). Nothing was changed.");
-            }
+            ThrowIfDirectoryNamedOnly(source, "rewrite {0}");
 
             TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary, stamp: session.Stamp);
             try
@@ -140,6 +132,25 @@ namespace Btrfs.Core
             {
                 temp.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// Refuses a file whose directory this user may search but not read (it was only named, O_PATH): the rewrite
+        /// needs the directory open, for its temporary file and for the fsync that makes the new name last through
+        /// a crash. Asked before anything is shown or done (also by -WhatIf).
+        /// </summary>
+        internal static void ThrowIfDirectoryNamedOnly(OpenFile source, string what)
+        {
+            if (source.Directory is SafeFileDescriptor dir && DirectoryHandle.IsNamedOnly(dir))
+            {
+                string dirPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(source.Path)) ?? "/";
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EACCES,
+                    "open",
+                    source.Path,
+                    $"Cannot {FileGuards.Phrase(what, source.Path)}: this user may search its directory '{dirPath}' but not read it, and the rewrite needs the directory open (its temporary file, and the fsync that makes the new name last through a crash). Run as a user who can read the directory (or as root). Nothing was changed.");
             }
         }
 

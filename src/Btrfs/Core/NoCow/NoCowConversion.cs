@@ -202,6 +202,7 @@ namespace Btrfs.Core
             }
 
             CheckCompression(flags, what);
+            SafeRewrite.ThrowIfDirectoryNamedOnly(file, what);
             FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
             DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);
