@@ -41,15 +41,20 @@ namespace Btrfs.Kernel
         /// mode 0711), only names it (<see cref="TryName"/>): enough to open and examine what is in it.
         /// <see cref="IsNamedOnly"/> tells which. The open's error when neither works.
         /// </summary>
-        internal static SafeFileDescriptor OpenOrName(string path, string? advice = null)
+        internal static SafeFileDescriptor OpenOrName(string path, string? advice = null) =>
+            TryOpenOrName(path, advice, out FileOperationException? error) ?? throw error!;
+
+        /// <summary>As <see cref="OpenOrName"/>, with the open's error handed back instead of thrown.</summary>
+        internal static SafeFileDescriptor? TryOpenOrName(string path, string? advice, out FileOperationException? error)
         {
-            SafeFileDescriptor? dir = TryOpen(path, advice, out FileOperationException? error);
-            if (dir is null && error!.Errno == Errno.EACCES)
+            SafeFileDescriptor? dir = TryOpen(path, advice, out error);
+            if (dir is null && error!.Errno == Errno.EACCES && TryName(path) is SafeFileDescriptor named)
             {
-                dir = TryName(path);
+                error = null;
+                return named;
             }
 
-            return dir ?? throw error!;
+            return dir;
         }
 
         /// <summary>True when <paramref name="dir"/> was only named (O_PATH): it cannot be listed, synced or asked for its attributes.</summary>

@@ -110,14 +110,10 @@ namespace Btrfs.Core
             // point relative to it.
             string parentPath = root == "/" ? "/" : (System.IO.Path.GetDirectoryName(root) is { Length: > 0 } p ? p : ".");
             string rootName = root == "/" ? "." : System.IO.Path.GetFileName(root);
-            SafeFileDescriptor? parent = DirectoryHandle.TryOpen(parentPath, "Nothing below it was processed.", out FileOperationException? parentError);
-            if (parent is null && parentError?.Errno == Errno.EACCES)
-            {
-                // A parent this user may search but not read (mode 0711): named only, which is enough to open the
-                // walk's start in it (everything below goes through that one's descriptor). What would change a
-                // file through such a directory refuses it (SafeRewrite: the directory could not be synced).
-                parent = DirectoryHandle.TryName(parentPath);
-            }
+            // A parent this user may search but not read (mode 0711) is only named, which is enough to open the
+            // walk's start in it (everything below goes through that one's descriptor). What would change a file
+            // through such a directory refuses it (SafeRewrite: the directory could not be synced).
+            SafeFileDescriptor? parent = DirectoryHandle.TryOpenOrName(parentPath, "Nothing below it was processed.", out FileOperationException? parentError);
 
             if (parent is null)
             {
