@@ -149,7 +149,7 @@ namespace Btrfs.Commands
             catch (FileOperationException ex)
             {
                 BeforeError();
-                WriteError(ErrorRecords.From(ex));
+                WriteFileError(ex);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -161,6 +161,34 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         protected override void StopProcessing() => stopping.Cancel();
+
+        /// <summary>
+        /// Whether every input reaches a call the kernel allows root only (the btrfs metadata readers:
+        /// Measure-BtrfsUsage, Get-BtrfsExtentOwner, Get-BtrfsExtent -Exact): then the first such refusal
+        /// (<see cref="FileOperationException.NeedsRoot"/>) stops the command, rather than one error per
+        /// file of a tree, or per extent piped.
+        /// </summary>
+        private protected virtual bool EveryInputNeedsRoot => false;
+
+        /// <summary>
+        /// One input's error: written, and the next input goes on; or, when it needs root and every other
+        /// input would need it too (<see cref="EveryInputNeedsRoot"/>), the error that stops the command.
+        /// </summary>
+        private protected void WriteFileError(FileOperationException ex)
+        {
+            if (ex.NeedsRoot && EveryInputNeedsRoot)
+            {
+                ThrowTerminatingError(ErrorRecords.From(new FileOperationException(
+                    ex.Kind,
+                    ex.Errno,
+                    ex.Operation,
+                    ex.Path,
+                    $"{ex.Message} Stopped here: every other file needs it too.",
+                    ex) { NeedsRoot = true }));
+            }
+
+            WriteError(ErrorRecords.From(ex));
+        }
 
         /// <summary>Called before an input's error is written: a cmdlet with results still to write writes them first, so output keeps the order of the inputs.</summary>
         private protected virtual void BeforeError()

@@ -38,6 +38,9 @@ namespace Btrfs.Commands
         public SwitchParameter Exact { get; set; }
 
         /// <inheritdoc/>
+        private protected override bool EveryInputNeedsRoot => Exact.IsPresent;
+
+        /// <inheritdoc/>
         protected override void BeginProcessing()
         {
             if (Exact.IsPresent && IncludeHole.IsPresent)

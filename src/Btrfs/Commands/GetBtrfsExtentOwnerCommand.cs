@@ -47,6 +47,9 @@ namespace Btrfs.Commands
         protected override bool EachFileOncePerPipeline => false;
 
         /// <inheritdoc/>
+        private protected override bool EveryInputNeedsRoot => true;
+
+        /// <inheritdoc/>
         protected override void BeginProcessing()
         {
             bool byAddress = MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress));

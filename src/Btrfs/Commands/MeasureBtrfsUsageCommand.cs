@@ -18,7 +18,8 @@ namespace Btrfs.Commands
         private BtrfsUsageTotals? totals;
         private ScanProgress? progress;
 
-
+        /// <inheritdoc/>
+        private protected override bool EveryInputNeedsRoot => true;
 
         /// <summary>One object for the whole input, every distinct extent counted once (compsize's totals).</summary>
         [Parameter]

@@ -146,7 +146,7 @@ namespace Btrfs.Commands
                         {
                             TreeErrors++;
                             BeforeError();
-                            WriteError(ErrorRecords.From(ex));
+                            WriteFileError(ex);
                         }
 
                         break;
@@ -245,7 +245,7 @@ namespace Btrfs.Commands
                         StopToken.ThrowIfCancellationRequested();
                         if (o.Error is not null)
                         {
-                            WriteError(ErrorRecords.From(o.Error));
+                            WriteFileError(o.Error);
                         }
 
                         done(o.Path, o.Result);

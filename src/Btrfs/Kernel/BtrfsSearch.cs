@@ -324,18 +324,26 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                throw FileOperationException.FromErrno(
-                    errno,
-                    "BTRFS_IOC_TREE_SEARCH_V2",
-                    path,
-                    "Cannot read the btrfs metadata of",
-                    errno is Libc.EPERM or Libc.EACCES ? NeedsRoot("TREE_SEARCH") : null);
+                throw Failed(errno, "BTRFS_IOC_TREE_SEARCH_V2", path, "Cannot read the btrfs metadata of", "TREE_SEARCH");
             }
         }
 
         /// <summary>The advice for EPERM from an inspection ioctl.</summary>
         internal static string NeedsRoot(string what) =>
             $"Reading btrfs metadata ({what}) needs root (CAP_SYS_ADMIN): run this as root, for example with sudo.";
+
+        /// <summary>
+        /// The error of an inspection ioctl that the kernel allows root (CAP_SYS_ADMIN) only, whatever the file
+        /// (TREE_SEARCH, LOGICAL_INO, INO_PATHS): EPERM or EACCES says so, and marks it
+        /// <see cref="FileOperationException.NeedsRoot"/>.
+        /// </summary>
+        internal static FileOperationException Failed(int errno, string operation, string path, string what, string name)
+        {
+            bool root = errno is Libc.EPERM or Libc.EACCES;
+            FileOperationException ex = FileOperationException.FromErrno(errno, operation, path, what, root ? NeedsRoot(name) : null);
+            ex.NeedsRoot = root;
+            return ex;
+        }
     }
 
     /// <summary>A btrfs chunk: a range of logical addresses and where its stripes are.</summary>

@@ -37,6 +37,12 @@ namespace Btrfs.Core
         /// <summary>The file the operation was about.</summary>
         public string Path { get; }
 
+        /// <summary>
+        /// The kernel refused a call that needs root (CAP_SYS_ADMIN) whatever the file: the same call on any
+        /// other file is refused the same way.
+        /// </summary>
+        public bool NeedsRoot { get; internal set; }
+
         /// <summary>The system's text for an errno ("No space left on device").</summary>
         internal static string Describe(int errno) => Libc.StrError(errno);
 

@@ -175,7 +175,7 @@ namespace Btrfs.Core
             }
 
             return errno == 0 ? missed
-                : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("LOGICAL_INO") : null);
+                : throw BtrfsSearch.Failed(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", "LOGICAL_INO");
         }
 
         /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it (none when the inode has gone).</summary>
@@ -184,7 +184,7 @@ namespace Btrfs.Core
             var names = new List<string>();
             int errno = BtrfsInspect.TryPaths(subvolumeRoot.Handle, inode, names, out cut);
             return errno is 0 or Errno.ENOENT ? names
-                : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_PATHS") : null);
+                : throw BtrfsSearch.Failed(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", "INO_PATHS");
         }
     }
 }
