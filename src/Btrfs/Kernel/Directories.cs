@@ -37,6 +37,23 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The refusal when the directory <paramref name="dir"/> could not be opened to create something in it
+        /// (<paramref name="target"/>, the error's target; <paramref name="what"/>: "create '/x/new.img'") because
+        /// this user may not read it (EACCES; it may still search and write it, mode 0733): creating needs it
+        /// open. Any other failure is handed back as it is.
+        /// </summary>
+        internal static FileOperationException CannotCreateIn(FileOperationException ex, string dir, string target, string what)
+        {
+            return ex.Errno != Errno.EACCES ? ex : new FileOperationException(
+                FileErrorKind.AccessDenied,
+                Errno.EACCES,
+                "open",
+                target,
+                $"Cannot {what}: this user may not read the directory '{dir}', and creating needs it open (the new name is made through it, and its fsync makes the name last through a crash). Run as a user who can read the directory (or as root). Nothing was created.",
+                ex);
+        }
+
+        /// <summary>
         /// Opens <paramref name="path"/> as a directory, or, where this user may search it but not read it (EACCES,
         /// mode 0711), only names it (<see cref="TryName"/>): enough to open and examine what is in it.
         /// <see cref="IsNamedOnly"/> tells which. The open's error when neither works.

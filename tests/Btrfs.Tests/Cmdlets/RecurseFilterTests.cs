@@ -459,13 +459,41 @@ namespace Btrfs.Tests
             // Also where this user may write the directory but not read it (mode 0733): refused before anything, no
             // temporary file left (before: the parent could not be opened at all, so the same refusal by another road).
             Shell.Run("chmod", "0733", top);
+            string sv = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-subvolume"), "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            Shell.Run("chown", "65534:65534", sv);
+            var creators = new Dictionary<string, string>
+            {
+                ["New-BtrfsReflink -LiteralPath $f -Destination $d/copy.img"] = top, // the refusal of every file going there
+                ["New-BtrfsReflink -LiteralPath $m -Destination $d/tree -Recurse"] = Path.Combine(top, "tree"),
+                ["New-BtrfsSwapfile \"$d/swap\" -Size 1MB"] = Path.Combine(top, "swap"),
+                ["New-BtrfsSubvolume \"$d/sv\""] = Path.Combine(top, "sv"),
+                ["New-BtrfsSnapshot $s -Destination \"$d/snap\""] = Path.Combine(top, "snap"),
+            };
+            var created = new Dictionary<string, PwshResult>();
             using (Unprivileged.AsNobody())
             {
                 rewrite = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", tf));
+                foreach (string script in creators.Keys)
+                {
+                    created[script] = Pwsh.Run(script, ("f", tf), ("d", top), ("m", mine), ("s", sv));
+                }
             }
 
             Assert.Equal(new[] { "AccessDenied" }, rewrite.ErrorIds);
             Assert.Equal(before, FileFacts.Of(tf));
+
+            // Creating in it needs the directory open too: each creator says so (before: "Cannot open '<dir>':
+            // Permission denied. Run as a user who can read the file", or "Cannot open the directory"), nothing made.
+            foreach ((string script, string target) in creators)
+            {
+                PwshResult r = created[script];
+                Assert.True(r.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), script + ": " + Said(r));
+                Assert.Equal(target, r.Errors[0].TargetObject);
+                Assert.Contains($"this user may not read the directory '{top}', and creating needs it open", r.Errors[0].ToString(), StringComparison.Ordinal);
+                Assert.EndsWith("Nothing was created.", r.Errors[0].ToString(), StringComparison.Ordinal);
+            }
+
             Assert.Equal(new[] { "mine", "tf.img", "tg.img" }, Directory.GetFileSystemEntries(top).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }
 

@@ -147,7 +147,7 @@ namespace Btrfs.Core
             }
             catch (FileOperationException ex)
             {
-                facts.Refusal = ex;
+                facts.Refusal = DirectoryHandle.CannotCreateIn(ex, path, path, $"create files in '{path}'");
                 return facts;
             }
 

@@ -148,6 +148,10 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "open", dest, $"Cannot create '{dest}': its directory '{parent}' does not exist. Create it first. Nothing was created.");
             }
+            catch (FileOperationException ex)
+            {
+                throw DirectoryHandle.CannotCreateIn(ex, parent, dest, $"create '{dest}'");
+            }
 
             return new TreeMirror(src, dest, options, session, crossFileSystems, filter ?? WalkFilter.None, parentFd, stage);
         }

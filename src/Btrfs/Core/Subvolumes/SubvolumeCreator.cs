@@ -138,7 +138,16 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "path", full, $"Cannot {what} '{full}': a subvolume name is at most {BtrfsSubvolumes.NameMax} bytes. Choose a shorter name.");
             }
 
-            OpenFile parent = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
+            OpenFile parent;
+            try
+            {
+                parent = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
+            }
+            catch (FileOperationException ex)
+            {
+                throw DirectoryHandle.CannotCreateIn(ex, parentPath, full, $"{what} '{full}'");
+            }
+
             try
             {
                 if (!parent.IsDirectory)

@@ -220,6 +220,10 @@ namespace Btrfs.Core
             {
                 throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, "stat", full, $"Cannot create '{full}': its directory '{dirPath}' does not exist.");
             }
+            catch (FileOperationException ex) when (ex.Path == dirPath)
+            {
+                throw DirectoryHandle.CannotCreateIn(ex, dirPath, full, $"create '{full}'");
+            }
         }
 
         private static FileSystemType FileSystemTypeOf(string dirPath)
