@@ -853,6 +853,73 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileRemovedOrRenamedAfterItWasListedIsASkipThatSaysSo()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-gone");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 19);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), c = Path.Combine(dir, "c.img"), d = Path.Combine(dir, "d.img"), e = Path.Combine(dir, "e.img");
+            foreach (string f in new[] { a, b, c, d, e })
+            {
+                FileBuilder.WriteNew(f, data);
+            }
+
+            var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = false };
+            Assert.True(finder.Add(a) && finder.Add(b) && finder.Add(c) && finder.Add(d) && finder.Add(e));
+
+            // Between the listing and the reading: b removed, c renamed, d's name made a link to a, e a directory.
+            File.Delete(b);
+            File.Move(c, c + ".moved");
+            File.Move(d, d + ".moved");
+            File.CreateSymbolicLink(d, a);
+            File.Delete(e);
+            Directory.CreateDirectory(e);
+            var skipped = new List<FileOperationException>();
+            List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, skipped: skipped.Add);
+
+            Assert.Equal(new[] { b, c, d, e }, skipped.Select(x => x.Path));
+            Assert.All(skipped, x => Assert.Equal(FileErrorKind.ChangedDuringCopy, x.Kind));
+            Assert.All(skipped, x => Assert.Contains("removed or renamed since it was listed", x.Message, StringComparison.Ordinal));
+            Assert.All(skipped, x => Assert.DoesNotContain("Check the path", x.Message, StringComparison.Ordinal));
+            Assert.Empty(groups); // a alone is left: nothing to pair it with
+        }
+
+        [SkippableFact]
+        public void AFileReplacedAfterItWasReadIsNotCreditedWithWhatItsReplacementHolds()
+        {
+            // What a group frees is judged from the files' extents after the reading; a name that leads to another
+            // file by then (the same bytes, written anew) is not judged at all (before: the newcomer's extents were
+            // credited to a range of a file that is gone).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-replaced");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 21);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            Shell.Run("sync");
+
+            long Reclaimable(bool replace)
+            {
+                var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = false };
+                Assert.True(finder.Add(a) && finder.Add(b));
+                bool replaced = false;
+                List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, p =>
+                {
+                    if (replace && !replaced && p.Current is null && p.FilesDone == 2)
+                    {
+                        replaced = true;
+                        FileBuilder.WriteNew(b + ".new", data);
+                        File.Move(b + ".new", b, overwrite: true);
+                        Shell.Run("sync");
+                    }
+                });
+                Assert.Equal(replace, replaced);
+                return Assert.Single(groups).ReclaimableBytes;
+            }
+
+            Assert.Equal(1L << 20, Reclaimable(replace: false));
+            Assert.Equal(0L, Reclaimable(replace: true));
+        }
+
+        [SkippableFact]
         public void BadPathsAreOneErrorEachAndANonRootCallerFindsTheSame()
         {
             (string dir, byte[] data) = TwoCopies("dup-bad", 13);

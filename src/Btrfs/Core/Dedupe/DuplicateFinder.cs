@@ -382,7 +382,8 @@ namespace Btrfs.Core
             // before it are deduplicated too (an extent goes only when its last reference does).
             List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             TimeSpan grouped = clock.Elapsed;
-            var ledger = new ReclaimLedger();
+            Dictionary<string, FileStatus> taken = files.ToDictionary(c => c.Path, c => c.Status, StringComparer.Ordinal);
+            var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
             Times = (scanned, grouped, clock.Elapsed - grouped);
@@ -468,7 +469,7 @@ namespace Btrfs.Core
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
         private long Scan(int fileNumber, Candidate c, SectorChecksums? sums, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, AlignedBuffer[] buffers, CancellationToken cancel, Action<long> progress)
         {
-            using OpenFile file = OpenFile.Open(c.Path, OpenOptions.NoFollow);
+            using OpenFile file = Reopen(c);
             if (!file.Status.SameContentStamp(c.Status))
             {
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", c.Path, $"Skipped '{c.Path}': it changed (or its name leads to another file) since it was listed. Run the search again.");
@@ -877,6 +878,20 @@ namespace Btrfs.Core
             TimeSpan tick = st.ModifyTime.Nanoseconds == 0 && st.ChangeTime.Nanoseconds == 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromMilliseconds(20);
             DateTimeOffset changed = DateTimeOffset.FromUnixTimeSeconds(latest.Seconds).AddTicks(latest.Nanoseconds / 100);
             return (now ?? DateTimeOffset.UtcNow) - changed < tick;
+        }
+
+        /// <summary>A file taken, opened again to be read (its stamp is checked by the caller); one whose name leads nowhere, or not to a file, now is a skip that says so.</summary>
+        private static OpenFile Reopen(Candidate c)
+        {
+            try
+            {
+                return OpenFile.Open(c.Path, OpenOptions.NoFollow);
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
+            {
+                // The walk found it: "check the path" would send the user looking for a mistake of theirs.
+                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, ex.Errno, ex.Operation, c.Path, $"Skipped '{c.Path}': it was removed or renamed since it was listed (its name leads nowhere, or to a link or something other than a file, now). Run the search again.", ex);
+            }
         }
 
         private static bool SameContent(OpenFile file, Candidate c) =>

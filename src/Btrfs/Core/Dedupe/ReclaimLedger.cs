@@ -13,7 +13,7 @@ namespace Btrfs.Core
     /// it covers, unless they are shared with other files. On filesystems that free block by block (xfs),
     /// every covered byte of an unshared piece counts.
     /// </summary>
-    internal sealed class ReclaimLedger
+    internal sealed class ReclaimLedger(Func<string, FileStatus?>? taken = null)
     {
         private readonly Dictionary<string, FileReferences?> files = new(StringComparer.Ordinal);
 
@@ -27,7 +27,7 @@ namespace Btrfs.Core
                 DuplicateRange r = group.Ranges[i];
                 if (!files.TryGetValue(r.Path, out FileReferences? refs))
                 {
-                    refs = FileReferences.Read(r.Path);
+                    refs = FileReferences.Read(r.Path, taken?.Invoke(r.Path));
                     files[r.Path] = refs;
                 }
 
@@ -78,11 +78,17 @@ namespace Btrfs.Core
             /// <summary>Whether the references are the file's real extents (btrfs items, or xfs blocks), not FIEMAP pieces that may merge or split them.</summary>
             private bool exact;
 
-            internal static FileReferences? Read(string path)
+            /// <summary>The references of the file at <paramref name="path"/>; null when it cannot be read, or is no longer the file <paramref name="expected"/> was taken as (replaced or changed since).</summary>
+            internal static FileReferences? Read(string path, FileStatus? expected)
             {
                 try
                 {
                     using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+                    if (expected is FileStatus st && !file.Status.SameContentStamp(st))
+                    {
+                        return null; // another file under that name now, or this one changed: nothing of it is judged
+                    }
+
                     if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs))
                     {
                         return null; // nothing can share extents there: deduplicating frees nothing
