@@ -334,12 +334,13 @@ namespace Btrfs.Kernel
 
         /// <summary>
         /// The error of an inspection ioctl that the kernel allows root (CAP_SYS_ADMIN) only, whatever the file
-        /// (TREE_SEARCH, LOGICAL_INO, INO_PATHS): EPERM or EACCES says so, and marks it
-        /// <see cref="FileOperationException.NeedsRoot"/>.
+        /// (TREE_SEARCH, LOGICAL_INO, INO_PATHS): EPERM (the kernel's capability check, the same for every file)
+        /// says so, and marks it <see cref="FileOperationException.NeedsRoot"/>; EACCES (a security module, which
+        /// may judge file by file) is this file's error only.
         /// </summary>
         internal static FileOperationException Failed(int errno, string operation, string path, string what, string name)
         {
-            bool root = errno is Libc.EPERM or Libc.EACCES;
+            bool root = errno == Libc.EPERM;
             FileOperationException ex = FileOperationException.FromErrno(errno, operation, path, what, root ? NeedsRoot(name) : null);
             ex.NeedsRoot = root;
             return ex;

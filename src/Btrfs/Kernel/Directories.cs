@@ -39,17 +39,31 @@ namespace Btrfs.Kernel
         /// <summary>
         /// The refusal when the directory <paramref name="dir"/> could not be opened to create something in it
         /// (<paramref name="target"/>, the error's target; <paramref name="what"/>: "create '/x/new.img'") because
-        /// this user may not read it (EACCES; it may still search and write it, mode 0733): creating needs it
-        /// open. Any other failure is handed back as it is.
+        /// this user may reach it but not read it (EACCES, and it can be named: mode 0733 or 0300), said with
+        /// <paramref name="after"/>. Any other failure (a directory on the way this user may not enter, too) is
+        /// handed back as it is: its own message says where.
         /// </summary>
-        internal static FileOperationException CannotCreateIn(FileOperationException ex, string dir, string target, string what)
+        internal static FileOperationException CannotCreateIn(FileOperationException ex, string dir, string target, string what, string after = "Nothing was created.")
         {
-            return ex.Errno != Errno.EACCES ? ex : new FileOperationException(
+            if (ex.Errno != Errno.EACCES)
+            {
+                return ex;
+            }
+
+            using (SafeFileDescriptor? named = TryName(dir))
+            {
+                if (named is null)
+                {
+                    return ex;
+                }
+            }
+
+            return new FileOperationException(
                 FileErrorKind.AccessDenied,
                 Errno.EACCES,
                 "open",
                 target,
-                $"Cannot {what}: this user may not read the directory '{dir}', and creating needs it open (the new name is made through it, and its fsync makes the name last through a crash). Run as a user who can read the directory (or as root). Nothing was created.",
+                $"Cannot {what}: this user may not read the directory '{dir}', and creating needs it open (the new name is made through it, and its fsync makes the name last through a crash). Run as a user who can read the directory (or as root). {after}",
                 ex);
         }
 

@@ -495,6 +495,37 @@ namespace Btrfs.Tests
             }
 
             Assert.Equal(new[] { "mine", "tf.img", "tg.img" }, Directory.GetFileSystemEntries(top).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+
+            // The same inside an existing destination tree (a drop box: its sub 0733), for a hash file in this
+            // user's own 0300 directory; a directory this user cannot even reach keeps the open's own error.
+            string merge = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-merge"), "mine")).FullName;
+            string dropBox = Directory.CreateDirectory(Path.Combine(merge, "sub")).FullName;
+            Shell.Run("chmod", "0777", merge);
+            Shell.Run("chmod", "0733", dropBox);
+            string ownDir = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-own"), "db")).FullName;
+            Shell.Run("chown", "65534:65534", ownDir);
+            Shell.Run("chmod", "0300", ownDir);
+            string closed = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-closed"), "closed", "in")).FullName;
+            Shell.Run("chmod", "0700", Path.GetDirectoryName(closed)!);
+            PwshResult merged, hashed, unreachable;
+            using (Unprivileged.AsNobody())
+            {
+                merged = Pwsh.Run("New-BtrfsReflink -LiteralPath $m -Destination $d -Recurse", ("m", mine), ("d", Path.GetDirectoryName(merge)));
+                hashed = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $m -Recurse -HashFile $h", ("m", mine), ("h", Path.Combine(ownDir, "h.db")));
+                unreachable = Pwsh.Run("New-BtrfsSwapfile $p -Size 1MB", ("p", Path.Combine(closed, "swap")));
+            }
+
+            Assert.True(merged.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(merged));
+            Assert.Equal(dropBox, merged.Errors[0].TargetObject);
+            Assert.Contains($"this user may not read the directory '{dropBox}'", merged.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.EndsWith($"The files below '{sub}' were not copied.", merged.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.Equal(data, File.ReadAllBytes(Path.Combine(merge, "a.img"))); // the rest of the tree is merged
+            Assert.Empty(Directory.GetFileSystemEntries(dropBox));
+            Assert.True(hashed.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(hashed));
+            Assert.Contains($"this user may not read the directory '{ownDir}'", hashed.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.Empty(Directory.GetFileSystemEntries(ownDir));
+            Assert.True(unreachable.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(unreachable));
+            Assert.DoesNotContain("may not read the directory", unreachable.Errors[0].ToString(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -382,7 +382,12 @@ namespace Btrfs.Core
             // before it are deduplicated too (an extent goes only when its last reference does).
             List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             TimeSpan grouped = clock.Elapsed;
-            Dictionary<string, FileStatus> taken = files.ToDictionary(c => c.Path, c => c.Status, StringComparer.Ordinal);
+            var taken = new Dictionary<string, FileStatus>(files.Count, StringComparer.Ordinal);
+            foreach (Candidate c in files)
+            {
+                taken.TryAdd(c.Path, c.Status);
+            }
+
             var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();

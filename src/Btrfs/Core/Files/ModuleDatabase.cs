@@ -65,7 +65,17 @@ namespace Btrfs.Core
             string source = dir == "/" ? "/" + name : dir + "/" + name;
             opened = source;
             FileStatus examined;
-            using (SafeFileDescriptor parent = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory."))
+            SafeFileDescriptor parentFd;
+            try
+            {
+                parentFd = DirectoryHandle.Open(dir, $"Give {kind.Parameter} a path in an existing directory.");
+            }
+            catch (FileOperationException ex)
+            {
+                throw DirectoryHandle.CannotCreateIn(ex, dir, path, $"use the {kind.What} '{path}'", "Nothing was created or changed.");
+            }
+
+            using (SafeFileDescriptor parent = parentFd)
             {
                 if (FileStatus.Of(parent) is not FileStatus parentNow || !parentNow.SameInode(checkedDir))
                 {

@@ -312,7 +312,12 @@ namespace Btrfs.Core
                         throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "mkdirat", item.Target, $"Cannot create the directory '{item.Target}': a file or symbolic link of that name exists (a link is never followed). It was left as it is, and the files below '{item.Source}' were not copied.");
                     }
 
-                    throw FileOperationException.FromErrno(errno, "openat", item.Target, "Cannot open the directory", $"The files below '{item.Source}' were not copied.");
+                    throw DirectoryHandle.CannotCreateIn(
+                        FileOperationException.FromErrno(errno, "openat", item.Target, "Cannot open the directory", $"The files below '{item.Source}' were not copied."),
+                        item.Target,
+                        item.Target,
+                        $"copy the files below '{item.Source}' into '{item.Target}'",
+                        $"The files below '{item.Source}' were not copied.");
                 }
 
                 if (created)
