@@ -31,6 +31,7 @@ namespace Btrfs.Commands
             internal const string FileHasHardLinks = "FileHasHardLinks";
             internal const string InsufficientSpace = "InsufficientSpace";
             internal const string FileChangedDuringCopy = "FileChangedDuringCopy";
+            internal const string FileChangedSinceListed = "FileChangedSinceListed";
             internal const string FileSystemKeptChanging = "FileSystemKeptChanging";
             internal const string FileIsActiveSwapfile = "FileIsActiveSwapfile";
             internal const string CopyVerificationFailed = "CopyVerificationFailed";
@@ -80,6 +81,7 @@ namespace Btrfs.Commands
             FileErrorKind.HardLinks => (Ids.FileHasHardLinks, ErrorCategory.InvalidOperation),
             FileErrorKind.InsufficientSpace => (Ids.InsufficientSpace, ErrorCategory.ResourceUnavailable),
             FileErrorKind.ChangedDuringCopy => (Ids.FileChangedDuringCopy, ErrorCategory.ResourceBusy),
+            FileErrorKind.ChangedSinceListed => (Ids.FileChangedSinceListed, ErrorCategory.ObjectNotFound),
             FileErrorKind.ActiveSwapfile => (Ids.FileIsActiveSwapfile, ErrorCategory.ResourceBusy),
             FileErrorKind.VerificationFailed => (Ids.CopyVerificationFailed, ErrorCategory.WriteError),
             FileErrorKind.NoCowNotSupported => (Ids.NoCowNotSupported, ErrorCategory.NotImplemented),

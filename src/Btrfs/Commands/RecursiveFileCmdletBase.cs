@@ -146,7 +146,10 @@ namespace Btrfs.Commands
                         {
                             TreeErrors++;
                             BeforeError();
-                            WriteFileError(ex);
+                            if (WriteWalkedError(Listed(ex, entry.Path), root))
+                            {
+                                return; // the rest of the tree would be refused the same way
+                            }
                         }
 
                         break;
@@ -171,6 +174,38 @@ namespace Btrfs.Commands
                         break;
                 }
             }
+        }
+
+        /// <summary>
+        /// A walked entry's error: one whose name the walk listed but which is not there (or not what it was) when its
+        /// turn comes is FileChangedSinceListed ("check the path" would send the user looking for a mistake of theirs).
+        /// </summary>
+        private static FileOperationException Listed(FileOperationException ex, string path) =>
+            ex.Path == path && ex.Operation is "open" or "openat" or "stat" or "statx"
+                && ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory
+                ? new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, path, $"Skipped '{path}': it was removed or renamed after the walk listed it (its name leads nowhere now, or to a link or something other than what was listed). Run the command again for it.", ex)
+                : ex;
+
+        /// <summary>
+        /// Writes a walked entry's error (<see cref="FileCmdletBase.WriteFileError"/>); true when the walk of
+        /// <paramref name="root"/> stops there: the refusal is its filesystem's (not btrfs, no NOCOW) and the walk
+        /// does not cross into other filesystems, so every other file of the tree would be refused the same way.
+        /// </summary>
+        private bool WriteWalkedError(FileOperationException ex, string root)
+        {
+            if (!ex.SameForFileSystem || CrossFileSystem.IsPresent)
+            {
+                WriteFileError(ex);
+                return false;
+            }
+
+            WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are on the same filesystem: they are not walked.", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
+            return true;
+        }
+
+        /// <summary>Ends <see cref="ForEachFileInBatches"/>'s walk once its error said why the rest of the tree is not walked.</summary>
+        private sealed class WalkStopped : Exception
+        {
         }
 
         /// <summary>The regular files below <paramref name="root"/> that the walk takes (a listing only, no file is opened), for a progress percentage.</summary>
@@ -243,9 +278,9 @@ namespace Btrfs.Commands
                     foreach (FileOutcome<T> o in m.Work.GetAwaiter().GetResult())
                     {
                         StopToken.ThrowIfCancellationRequested();
-                        if (o.Error is not null)
+                        if (o.Error is not null && WriteWalkedError(Listed(o.Error, o.Path), root))
                         {
-                            WriteFileError(o.Error);
+                            throw new WalkStopped();
                         }
 
                         done(o.Path, o.Result);
@@ -286,6 +321,10 @@ namespace Btrfs.Commands
                 var final = inflight;
                 inflight = null;
                 Emit(final);
+            }
+            catch (WalkStopped)
+            {
+                // Its error said why the rest of the tree is not walked.
             }
             finally
             {

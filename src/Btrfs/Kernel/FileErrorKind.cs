@@ -134,5 +134,8 @@ namespace Btrfs.Core
 
         /// <summary>A confirmation was needed and the PowerShell host cannot prompt (its input is closed, or it runs -NonInteractive): nothing was done.</summary>
         ConfirmationNotPossible,
+
+        /// <summary>A file a walk (or a search) listed is not there when its turn comes: removed, renamed, or its name now a link or something other than a file.</summary>
+        ChangedSinceListed,
     }
 }

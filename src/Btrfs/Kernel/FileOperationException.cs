@@ -43,6 +43,12 @@ namespace Btrfs.Core
         /// </summary>
         public bool NeedsRoot { get; internal set; }
 
+        /// <summary>
+        /// The refusal is the filesystem's, not the file's (only btrfs has extent items, NOCOW): every other file
+        /// on the same filesystem is refused the same way.
+        /// </summary>
+        public bool SameForFileSystem { get; internal set; }
+
         /// <summary>The system's text for an errno ("No space left on device").</summary>
         internal static string Describe(int errno) => Libc.StrError(errno);
 

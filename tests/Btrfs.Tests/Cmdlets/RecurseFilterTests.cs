@@ -529,6 +529,76 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ARefusalOfTheFileSystemIsOneErrorForTheWholeTree()
+        {
+            // Before: one error per file of a tree on xfs (only btrfs has extent items, NOCOW): 30 files, 30 times
+            // the same sentence. The walk does not cross into other filesystems, so the first says it for all.
+            string dir = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Xfs, "fs-refusal"), "tree")).FullName;
+            Directory.CreateDirectory(Path.Combine(dir, "sub"));
+            string[] files = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img"), Path.Combine(dir, "sub", "c.img"), Path.Combine(dir, "sub", "d.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(64 << 10, 3));
+            }
+
+            var before = files.ToDictionary(f => f, FileFacts.Of);
+            foreach ((string script, string id) in new[]
+            {
+                ("Measure-BtrfsUsage -LiteralPath $d -Recurse", "OperationNotSupported"),
+                ("Measure-BtrfsUsage -LiteralPath $d -Recurse -Summary", "OperationNotSupported"),
+                ("Get-BtrfsExtent -LiteralPath $d -Recurse -Exact", "OperationNotSupported"),
+                ("ConvertTo-NoCow -LiteralPath $d -Recurse -Confirm:$false", "NoCowNotSupported"),
+                ("ConvertFrom-NoCow -LiteralPath $d -Recurse -Confirm:$false", "NoCowNotSupported"),
+                ("Set-NoCow -LiteralPath $d -Recurse -Confirm:$false", "NoCowNotSupported"),
+            })
+            {
+                PwshResult r = Pwsh.Run(script, ("d", dir));
+                Assert.True(r.ErrorIds.SequenceEqual(new[] { id }), script + ": " + string.Join(" / ", r.Errors));
+                Assert.EndsWith($"The other files below '{dir}' are on the same filesystem: they are not walked.", r.Errors[0].ToString(), StringComparison.Ordinal);
+                Assert.Empty(r.Output);
+            }
+
+            Assert.All(files, f => Assert.Equal(before[f], FileFacts.Of(f)));
+
+            // With -CrossFileSystem the walk may reach other filesystems: each file is asked on its own, as before.
+            PwshResult crossing = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -CrossFileSystem", ("d", dir));
+            Assert.Equal(Enumerable.Repeat("OperationNotSupported", 4), crossing.ErrorIds);
+        }
+
+        [SkippableFact]
+        public void AFileRemovedOrReplacedAfterTheWalkListedItIsFileChangedSinceListed()
+        {
+            // Before: "Cannot open '…': No such file or directory. Check the path." (PathNotFound) for a name the
+            // user never typed: the walk listed it, and it was gone (or a link) by its turn.
+            string dir = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "listed-gone"), "tree")).FullName;
+            string[] files = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img"), Path.Combine(dir, "c.img") };
+            foreach (string f in files)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(64 << 10, 4));
+            }
+
+            // At the first extent written (one file done), the other two change: one removed, one made a link.
+            PwshResult r = Pwsh.Run(
+                """
+                Get-BtrfsExtent -LiteralPath $d -Recurse | ForEach-Object -Begin { $first = $null } -Process {
+                    if (-not $first) {
+                        $first = $_.Path
+                        $others = @($files | Where-Object { $_ -ne $first })
+                        Remove-Item -LiteralPath $others[0]
+                        Move-Item -LiteralPath $others[1] -Destination ($others[1] + '.moved')
+                        New-Item -ItemType SymbolicLink -Path $others[1] -Target $first | Out-Null
+                    }
+                } | Out-Null
+                """,
+                new Dictionary<string, object?> { ["d"] = dir, ["files"] = files });
+            Assert.True(r.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed", "FileChangedSinceListed" }), string.Join(" / ", r.Errors));
+            Assert.All(r.Errors, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
+            Assert.Equal(2, r.Errors.Select(e => (string)e.TargetObject).Intersect(files).Count());
+            Assert.All(r.Errors, e => Assert.Contains("after the walk listed it", e.ToString(), StringComparison.Ordinal));
+            Assert.All(r.Errors, e => Assert.DoesNotContain("Check the path", e.ToString(), StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
         public void OneDirectorysEntriesComeTogetherSoEachDirectoryIsOneGroup()
         {
             string root = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "groups"), "tree")).FullName;

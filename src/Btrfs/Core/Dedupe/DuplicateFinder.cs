@@ -895,7 +895,7 @@ namespace Btrfs.Core
             catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
             {
                 // The walk found it: "check the path" would send the user looking for a mistake of theirs.
-                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, ex.Errno, ex.Operation, c.Path, $"Skipped '{c.Path}': it was removed or renamed since it was listed (its name leads nowhere, or to a link or something other than a file, now). Run the search again.", ex);
+                throw new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, c.Path, $"Skipped '{c.Path}': it was removed or renamed since it was listed (its name leads nowhere, or to a link or something other than a file, now). Run the search again.", ex);
             }
         }
 

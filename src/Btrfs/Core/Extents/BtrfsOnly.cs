@@ -15,7 +15,10 @@ namespace Btrfs.Core
                     0,
                     "statfs",
                     file.Path,
-                    $"Cannot {what} '{file.Path}': it is on {file.FileSystem.DisplayName}, and only btrfs has extent items, compression accounting and extent back references." + (advice is null ? string.Empty : " " + advice));
+                    $"Cannot {what} '{file.Path}': it is on {file.FileSystem.DisplayName}, and only btrfs has extent items, compression accounting and extent back references." + (advice is null ? string.Empty : " " + advice))
+                {
+                    SameForFileSystem = true,
+                };
             }
         }
     }

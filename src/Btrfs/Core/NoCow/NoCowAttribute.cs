@@ -152,7 +152,10 @@ namespace Btrfs.Core
                 Errno.EOPNOTSUPP,
                 "FS_IOC_SETFLAGS",
                 item.Path,
-                $"Cannot {FileGuards.Phrase(what, item.Path)}: it is on {fs}, which has no NOCOW attribute ({why}). Nothing was changed.");
+                $"Cannot {FileGuards.Phrase(what, item.Path)}: it is on {fs}, which has no NOCOW attribute ({why}). Nothing was changed.")
+            {
+                SameForFileSystem = true,
+            };
         }
     }
 }
