@@ -5,6 +5,8 @@ namespace Btrfs.Interop
     /// <summary>Directory entries: linkat(2), renameat(2), unlinkat(2), mkdirat(2), symlinkat(2), readlinkat(2), faccessat(2), realpath(3).</summary>
     internal static partial class Libc
     {
+        internal const int R_OK = 4;
+
         internal const int W_OK = 2;
 
         /// <summary>faccessat mode: search (directories) or execute.</summary>

@@ -39,9 +39,9 @@ namespace Btrfs.Kernel
         /// <summary>
         /// The refusal when the directory <paramref name="dir"/> could not be opened to create something in it
         /// (<paramref name="target"/>, the error's target; <paramref name="what"/>: "create '/x/new.img'") because
-        /// this user may reach it but not read it (EACCES, and it can be named: mode 0733 or 0300), said with
-        /// <paramref name="after"/>. Any other failure (a directory on the way this user may not enter, too) is
-        /// handed back as it is: its own message says where.
+        /// of permissions (EACCES): says which directory on the way this user may not enter, or what it lacks on
+        /// <paramref name="dir"/> itself (creating needs it readable, writable and searchable), then
+        /// <paramref name="after"/>. Any other failure is handed back as it is.
         /// </summary>
         internal static FileOperationException CannotCreateIn(FileOperationException ex, string dir, string target, string what, string after = "Nothing was created.")
         {
@@ -50,21 +50,56 @@ namespace Btrfs.Kernel
                 return ex;
             }
 
-            using (SafeFileDescriptor? named = TryName(dir))
-            {
-                if (named is null)
-                {
-                    return ex;
-                }
-            }
-
+            string full = System.IO.Path.GetFullPath(dir);
+            string why = FirstUnsearchable(full) is string blocked
+                ? $"this user may not enter the directory '{blocked}' (no search permission), so '{full}' cannot be reached"
+                : $"this user may not {Lacking(full)} the directory '{full}', and creating needs it readable (the new name is made through it, and its fsync makes the name last through a crash), writable and searchable";
             return new FileOperationException(
                 FileErrorKind.AccessDenied,
                 Errno.EACCES,
                 "open",
                 target,
-                $"Cannot {what}: this user may not read the directory '{dir}', and creating needs it open (the new name is made through it, and its fsync makes the name last through a crash). Run as a user who can read the directory (or as root). {after}",
+                $"Cannot {what}: {why}. Run as a user who can (or as root). {after}",
                 ex);
+        }
+
+        /// <summary>
+        /// The first directory on the way to <paramref name="path"/> (its ancestors, from the root down; not the path
+        /// itself) this user may not search (enter), or null: where an EACCES on the way comes from. For messages.
+        /// </summary>
+        internal static string? FirstUnsearchable(string path)
+        {
+            string full = System.IO.Path.GetFullPath(path).TrimEnd('/');
+            for (int at = 0; at >= 0 && at < full.Length; at = full.IndexOf('/', at + 1))
+            {
+                string ancestor = at == 0 ? "/" : full[..at];
+                if (Libc.FAccessAt(Libc.AT_FDCWD, ancestor, Libc.X_OK, Libc.AT_EACCESS) != 0 && Marshal.GetLastPInvokeError() == Errno.EACCES)
+                {
+                    return ancestor;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>What this user may not do with the directory <paramref name="dir"/>: "read", "write in or enter", …</summary>
+        private static string Lacking(string dir)
+        {
+            var lacking = new System.Collections.Generic.List<string>(3);
+            foreach ((int mode, string verb) in new[] { (Libc.R_OK, "read"), (Libc.W_OK, "write in"), (Libc.X_OK, "enter") })
+            {
+                if (Libc.FAccessAt(Libc.AT_FDCWD, dir, mode, Libc.AT_EACCESS) != 0)
+                {
+                    lacking.Add(verb);
+                }
+            }
+
+            return lacking.Count switch
+            {
+                0 => "open",
+                1 => lacking[0],
+                _ => string.Join(", ", lacking.GetRange(0, lacking.Count - 1)) + " or " + lacking[^1],
+            };
         }
 
         /// <summary>

@@ -82,6 +82,13 @@ namespace Btrfs.Core
             // ETXTBSY is not "another process": the kernel says it of an active swapfile (one this module did
             // not recognise as such) and of a running program's file. Said before the caller's own advice.
             string? given = advice;
+
+            // Permission denied on the way (a directory this user may not enter) is not the file's own: say where.
+            if (errno == Libc.EACCES && given is null && path.StartsWith('/') && Btrfs.Kernel.DirectoryHandle.FirstUnsearchable(path) is string blocked)
+            {
+                given = $"This user may not enter the directory '{blocked}' (no search permission), so nothing below it can be reached. Run as a user who can (or as root).";
+            }
+
             advice = errno == Libc.ETXTBSY ? TextBusy + (given is { Length: > 0 } ? " " + given : string.Empty) : given ?? kind switch
             {
                 FileErrorKind.NotFound => "Check the path.",

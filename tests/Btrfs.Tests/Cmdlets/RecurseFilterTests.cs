@@ -490,7 +490,7 @@ namespace Btrfs.Tests
                 PwshResult r = created[script];
                 Assert.True(r.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), script + ": " + Said(r));
                 Assert.Equal(target, r.Errors[0].TargetObject);
-                Assert.Contains($"this user may not read the directory '{top}', and creating needs it open", r.Errors[0].ToString(), StringComparison.Ordinal);
+                Assert.Contains($"this user may not read the directory '{top}', and creating needs it readable", r.Errors[0].ToString(), StringComparison.Ordinal);
                 Assert.EndsWith("Nothing was created.", r.Errors[0].ToString(), StringComparison.Ordinal);
             }
 
@@ -507,12 +507,20 @@ namespace Btrfs.Tests
             Shell.Run("chmod", "0300", ownDir);
             string closed = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "search-only-closed"), "closed", "in")).FullName;
             Shell.Run("chmod", "0700", Path.GetDirectoryName(closed)!);
-            PwshResult merged, hashed, unreachable;
+            string closedFile = Path.Combine(closed, "x.img");
+            FileBuilder.WriteNew(closedFile, data);
+            Shell.Run("chown", "65534:65534", closedFile);
+            FileFacts closedBefore = FileFacts.Of(closedFile);
+            string o711 = fs.NewDirectory(TestFs.Btrfs, "search-only-711");
+            Shell.Run("chmod", "0711", o711);
+            PwshResult merged, hashed, unreachable, below, searchOnly;
             using (Unprivileged.AsNobody())
             {
                 merged = Pwsh.Run("New-BtrfsReflink -LiteralPath $m -Destination $d -Recurse", ("m", mine), ("d", Path.GetDirectoryName(merge)));
                 hashed = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $m -Recurse -HashFile $h", ("m", mine), ("h", Path.Combine(ownDir, "h.db")));
                 unreachable = Pwsh.Run("New-BtrfsSwapfile $p -Size 1MB", ("p", Path.Combine(closed, "swap")));
+                below = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", Path.Combine(closed, "x.img")));
+                searchOnly = Pwsh.Run("New-BtrfsSwapfile $p -Size 1MB", ("p", Path.Combine(o711, "swap")));
             }
 
             Assert.True(merged.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(merged));
@@ -524,8 +532,21 @@ namespace Btrfs.Tests
             Assert.True(hashed.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(hashed));
             Assert.Contains($"this user may not read the directory '{ownDir}'", hashed.Errors[0].ToString(), StringComparison.Ordinal);
             Assert.Empty(Directory.GetFileSystemEntries(ownDir));
-            Assert.True(unreachable.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(unreachable));
-            Assert.DoesNotContain("may not read the directory", unreachable.Errors[0].ToString(), StringComparison.Ordinal);
+            // The directory on the way this user may not enter is the one named (before: "Cannot open '…/closed/in':
+            // Permission denied. Run as a user who can read the file", naming neither the directory nor the reason).
+            string blocked = Path.GetDirectoryName(closed)!;
+            foreach (PwshResult r in new[] { unreachable, below })
+            {
+                Assert.True(r.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(r));
+                Assert.Contains($"may not enter the directory '{blocked}' (no search permission)", r.Errors[0].ToString(), StringComparison.Ordinal);
+                Assert.DoesNotContain("read the file", r.Errors[0].ToString(), StringComparison.Ordinal);
+            }
+
+            // A directory this user may enter but neither read nor write (0711, root's): both said.
+            Assert.True(searchOnly.ErrorIds.SequenceEqual(new[] { "AccessDenied" }), Said(searchOnly));
+            Assert.Contains("may not read or write in the directory", searchOnly.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.Equal(closedBefore, FileFacts.Of(closedFile));
+            Assert.Empty(Directory.GetFileSystemEntries(o711));
         }
 
         [SkippableFact]

@@ -32,7 +32,15 @@ namespace Btrfs.Core
             if (Files.RealPath(dir) is not string canonical)
             {
                 // Missing (or unreadable): said as the directory's opening says it, before anything is created.
-                using SafeFileDescriptor missing = DirectoryHandle.Open(dir, missingAdvice);
+                try
+                {
+                    using SafeFileDescriptor missing = DirectoryHandle.Open(dir, missingAdvice);
+                }
+                catch (FileOperationException ex)
+                {
+                    throw DirectoryHandle.CannotCreateIn(ex, dir, path, $"use '{path}'", "Nothing was created or changed.");
+                }
+
                 throw Unsafe(dir, "could not be resolved to a path without links");
             }
 
