@@ -741,6 +741,20 @@ namespace Btrfs.Tests
             Assert.Empty(mine.Errors);
             Assert.False(Directory.Exists(P("cw")));
 
+            // As nobody without user_subvol_rm_allowed the kernel refuses whatever the proof: said first (before:
+            // InUseUnknown, and with -AssumeNotInUse then the kernel's EPERM), nothing deleted.
+            Shell.Run("chown", "65534:65534", P("nb"));
+            Shell.Run("chmod", "0777", p.MountPoint);
+            RealPwsh.Result noOption = RealPwsh.Run(
+                "Remove-BtrfsSubvolume -LiteralPath $S -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
+                65534,
+                ("S", P("nb")));
+            Assert.True(noOption.ExitCode == 0, noOption.StdErr);
+            Assert.Equal("AccessDenied,Btrfs.Commands.RemoveBtrfsSubvolumeCommand", noOption.Lines[0]);
+            Assert.Contains("user_subvol_rm_allowed", noOption.Lines[1], StringComparison.Ordinal);
+            Assert.DoesNotContain("AssumeNotInUse", noOption.StdOut, StringComparison.Ordinal);
+            Assert.True(Directory.Exists(P("nb")));
+
             // As nobody (user_subvol_rm_allowed): other users' processes cannot be seen, so it cannot be proven
             // that none uses it: InUseUnknown, unless -AssumeNotInUse; a use nobody can see is still refused.
             Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);

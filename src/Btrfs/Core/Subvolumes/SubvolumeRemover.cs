@@ -117,9 +117,21 @@ namespace Btrfs.Core
                     }
                 }
 
+                // Without root the kernel deletes a subvolume only on a filesystem mounted with user_subvol_rm_allowed:
+                // said first, not after a proof of non-use this user could not complete (InUseUnknown) anyway.
+                int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
+                if (!privileged && mounts.For(subvolumeRoot) is MountEntry on && !on.HasOption("user_subvol_rm_allowed"))
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.AccessDenied,
+                        Errno.EPERM,
+                        "mountinfo",
+                        full,
+                        $"Cannot delete the subvolume '{full}': without root (CAP_SYS_ADMIN) the kernel deletes a subvolume only where its filesystem is mounted with user_subvol_rm_allowed, and '{on.MountPoint}' is not (an empty subvolume of this user's can be removed with rmdir). Run as root, or mount with -o user_subvol_rm_allowed. Nothing was deleted.");
+                }
+
                 ThrowIfSwapfileInside(full, devices, canonical, named: null);
                 ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
-                int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
                 if ((nested.Count > 0 || hidden > 0) && !recurse)
                 {
                     throw new FileOperationException(
