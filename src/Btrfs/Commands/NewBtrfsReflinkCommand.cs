@@ -210,7 +210,7 @@ namespace Btrfs.Commands
                         // without an error each, as below a directory that could not be made.
                         item.Failed |= item.Kind == MirrorItemKind.Directory && ex.Kind == FileErrorKind.ConfirmationNotPossible;
                         counts.Errors++;
-                        WriteError(ErrorRecords.From(ex));
+                        WriteError(ErrorRecords.From(Listed(ex, item.Source)));
                     }
                 }
 

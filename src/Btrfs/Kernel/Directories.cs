@@ -51,7 +51,12 @@ namespace Btrfs.Kernel
             }
 
             string full = System.IO.Path.GetFullPath(dir);
-            string why = FirstUnsearchable(full) is string blocked
+            if (FirstUnsearchable(dir) is null && Libc.FAccessAt(Libc.AT_FDCWD, full, 0, Libc.AT_EACCESS) != 0 && Marshal.GetLastPInvokeError() != Errno.EACCES)
+            {
+                return ex; // not there (or not to be looked up) by that name: nothing to say about its permissions
+            }
+
+            string why = FirstUnsearchable(dir) is string blocked
                 ? $"this user may not enter the directory '{blocked}' (no search permission), so '{full}' cannot be reached"
                 : $"this user may not {Lacking(full)} the directory '{full}', and creating needs it readable (the new name is made through it, and its fsync makes the name last through a crash), writable and searchable";
             return new FileOperationException(
@@ -69,6 +74,12 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static string? FirstUnsearchable(string path)
         {
+            // '..' after a link leads where the kernel says, not where the text does: nothing is said then.
+            if (System.Array.IndexOf(path.Split('/'), "..") >= 0)
+            {
+                return null;
+            }
+
             string full = System.IO.Path.GetFullPath(path).TrimEnd('/');
             for (int at = 0; at >= 0 && at < full.Length; at = full.IndexOf('/', at + 1))
             {
@@ -88,9 +99,9 @@ namespace Btrfs.Kernel
             var lacking = new System.Collections.Generic.List<string>(3);
             foreach ((int mode, string verb) in new[] { (Libc.R_OK, "read"), (Libc.W_OK, "write in"), (Libc.X_OK, "enter") })
             {
-                if (Libc.FAccessAt(Libc.AT_FDCWD, dir, mode, Libc.AT_EACCESS) != 0)
+                if (Libc.FAccessAt(Libc.AT_FDCWD, dir, mode, Libc.AT_EACCESS) != 0 && Marshal.GetLastPInvokeError() is Errno.EACCES or Errno.EPERM)
                 {
-                    lacking.Add(verb);
+                    lacking.Add(verb); // a permission lacking, not a read-only mount (EROFS) or a refused call
                 }
             }
 

@@ -617,6 +617,29 @@ namespace Btrfs.Tests
             Assert.Equal(2, r.Errors.Select(e => (string)e.TargetObject).Intersect(files).Count());
             Assert.All(r.Errors, e => Assert.Contains("after the walk listed it", e.ToString(), StringComparison.Ordinal));
             Assert.All(r.Errors, e => Assert.DoesNotContain("Check the path", e.ToString(), StringComparison.Ordinal));
+
+            // The same from New-BtrfsReflink -Recurse's own walk (merging into an existing tree: each file's result
+            // comes as it is copied), two source files removed after the first was copied.
+            string src = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "listed-gone-copy"), "src")).FullName;
+            string[] sources = { Path.Combine(src, "a.img"), Path.Combine(src, "b.img"), Path.Combine(src, "c.img") };
+            foreach (string f in sources)
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(64 << 10, 5));
+            }
+
+            string into = Path.GetDirectoryName(Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(src)!, "to", "src")).FullName)!;
+            PwshResult copied = Pwsh.Run(
+                """
+                New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -PassThru | ForEach-Object -Begin { $first = $null } -Process {
+                    if (-not $first) {
+                        $first = $_.Source
+                        $files | Where-Object { $_ -ne $first } | Remove-Item
+                    }
+                } | Out-Null
+                """,
+                new Dictionary<string, object?> { ["s"] = src, ["d"] = into, ["files"] = sources });
+            Assert.True(copied.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed", "FileChangedSinceListed" }), string.Join(" / ", copied.Errors));
+            Assert.Equal(2, copied.Errors.Select(e => (string)e.TargetObject).Intersect(sources).Count());
         }
 
         [SkippableFact]
