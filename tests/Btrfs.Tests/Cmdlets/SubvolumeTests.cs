@@ -745,10 +745,11 @@ namespace Btrfs.Tests
             // InUseUnknown, and with -AssumeNotInUse then the kernel's EPERM), nothing deleted.
             Shell.Run("chown", "65534:65534", P("nb"));
             Shell.Run("chmod", "0777", p.MountPoint);
-            RealPwsh.Result noOption = RealPwsh.Run(
+            RealPwsh.Result RemoveAsNobody() => RealPwsh.Run(
                 "Remove-BtrfsSubvolume -LiteralPath $S -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
                 65534,
                 ("S", P("nb")));
+            RealPwsh.Result noOption = RemoveAsNobody();
             Assert.True(noOption.ExitCode == 0, noOption.StdErr);
             Assert.Equal("AccessDenied,Btrfs.Commands.RemoveBtrfsSubvolumeCommand", noOption.Lines[0]);
             Assert.Contains("user_subvol_rm_allowed", noOption.Lines[1], StringComparison.Ordinal);
@@ -758,14 +759,9 @@ namespace Btrfs.Tests
             // As nobody (user_subvol_rm_allowed): other users' processes cannot be seen, so it cannot be proven
             // that none uses it: InUseUnknown, unless -AssumeNotInUse; a use nobody can see is still refused.
             Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
-            Shell.Run("chown", "65534:65534", P("nb"));
-            Shell.Run("chmod", "0777", p.MountPoint);
             using (ChildProcess held = ChildProcess.Writer(CreateOwnedBy(P("nb/mine"), 65534)))
             {
-                RealPwsh.Result refused = RealPwsh.Run(
-                    "Remove-BtrfsSubvolume -LiteralPath $S -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }",
-                    65534,
-                    ("S", P("nb")));
+                RealPwsh.Result refused = RemoveAsNobody();
                 Assert.True(refused.ExitCode == 0, refused.StdErr);
                 Assert.Equal("InUseUnknown,Btrfs.Commands.RemoveBtrfsSubvolumeCommand", refused.Lines[0]);
                 Assert.Contains("-AssumeNotInUse", refused.StdOut, StringComparison.Ordinal);
