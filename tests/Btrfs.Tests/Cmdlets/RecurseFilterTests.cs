@@ -640,6 +640,19 @@ namespace Btrfs.Tests
                 new Dictionary<string, object?> { ["s"] = src, ["d"] = into, ["files"] = sources });
             Assert.True(copied.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed", "FileChangedSinceListed" }), string.Join(" / ", copied.Errors));
             Assert.Equal(2, copied.Errors.Select(e => (string)e.TargetObject).Intersect(sources).Count());
+
+            // A subdirectory listed, then removed before the walk enters it: the same id, said of the directory.
+            string withSub = Directory.CreateDirectory(Path.Combine(fs.NewDirectory(TestFs.Btrfs, "listed-gone-dir"), "tree")).FullName;
+            string sub = Directory.CreateDirectory(Path.Combine(withSub, "sub")).FullName;
+            FileBuilder.WriteNew(Path.Combine(withSub, "a.img"), FileBuilder.RandomBytes(64 << 10, 6));
+            FileBuilder.WriteNew(Path.Combine(sub, "b.img"), FileBuilder.RandomBytes(64 << 10, 7));
+            PwshResult entered = Pwsh.Run(
+                "Get-BtrfsExtent -LiteralPath $d -Recurse | ForEach-Object -Begin { $done = $false } -Process { if (-not $done) { $done = $true; Remove-Item -LiteralPath $s -Recurse } } | Out-Null",
+                ("d", withSub),
+                ("s", sub));
+            Assert.True(entered.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed" }), string.Join(" / ", entered.Errors));
+            Assert.Equal(sub, entered.Errors[0].TargetObject);
+            Assert.Contains("the directory was removed or renamed after the walk listed it", entered.Errors[0].ToString(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -183,7 +183,7 @@ namespace Btrfs.Core
                         if (again is null || !again.Status.SameInode(next.Status))
                         {
                             again?.Dispose();
-                            yield return new WalkEntry(subPath, WalkEntryKind.Error, again is null && againError!.Errno is not (Errno.ELOOP or Errno.ENOTDIR) ? againError : Swapped(subPath));
+                            yield return new WalkEntry(subPath, WalkEntryKind.Error, again is null && againError!.Errno is not (Errno.ELOOP or Errno.ENOTDIR) ? Gone(againError, subPath) : Swapped(subPath));
                             continue;
                         }
 
@@ -244,7 +244,7 @@ namespace Btrfs.Core
                         }
                         else
                         {
-                            yield return new WalkEntry(path, WalkEntryKind.Error, openError) { Location = location };
+                            yield return new WalkEntry(path, WalkEntryKind.Error, Gone(openError, path)) { Location = location };
                         }
 
                         continue;
@@ -398,6 +398,12 @@ namespace Btrfs.Core
 
             return false;
         }
+
+        /// <summary>A subdirectory the walk listed that is not there when it is opened (ENOENT): said so, not "check the path".</summary>
+        private static FileOperationException Gone(FileOperationException error, string path) =>
+            error.Errno == Errno.ENOENT
+                ? new(FileErrorKind.ChangedSinceListed, Errno.ENOENT, error.Operation, path, $"Skipped '{path}': the directory was removed or renamed after the walk listed it. Nothing below it was processed; run again for it.", error)
+                : error;
 
         private static FileOperationException Swapped(string path) =>
             new(FileErrorKind.ChangedDuringCopy, 0, "openat", path, $"Cannot walk '{path}': it was replaced by another file while it was being opened. Nothing below it was processed.");
