@@ -176,15 +176,9 @@ namespace Btrfs.Commands
             }
         }
 
-        /// <summary>
-        /// A walked entry's error: one whose name the walk listed but which is not there (or not what it was) when its
-        /// turn comes is FileChangedSinceListed ("check the path" would send the user looking for a mistake of theirs).
-        /// </summary>
+        /// <summary>A walked entry's error: one whose name the walk listed but which is gone (or not what it was) by its turn says so (<see cref="FileOperationException.SinceListed"/>).</summary>
         private protected static FileOperationException Listed(FileOperationException ex, string path) =>
-            ex.Path == path && ex.Operation is "open" or "openat" or "stat" or "statx"
-                && ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory
-                ? new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, path, $"Skipped '{path}': it was removed or renamed after the walk listed it (its name leads nowhere now, or to a link or something other than what was listed). Run the command again for it.", ex)
-                : ex;
+            FileOperationException.SinceListed(ex, path, "Run the command again for it.");
 
         /// <summary>
         /// Writes a walked entry's error (<see cref="FileCmdletBase.WriteFileError"/>); true when the walk of

@@ -51,12 +51,13 @@ namespace Btrfs.Kernel
             }
 
             string full = System.IO.Path.GetFullPath(dir);
-            if (FirstUnsearchable(dir) is null && Libc.FAccessAt(Libc.AT_FDCWD, full, 0, Libc.AT_EACCESS) != 0 && Marshal.GetLastPInvokeError() != Errno.EACCES)
+            string? blocked = FirstUnsearchable(dir);
+            if (blocked is null && Libc.FAccessAt(Libc.AT_FDCWD, full, 0, Libc.AT_EACCESS) != 0 && Marshal.GetLastPInvokeError() != Errno.EACCES)
             {
                 return ex; // not there (or not to be looked up) by that name: nothing to say about its permissions
             }
 
-            string why = FirstUnsearchable(dir) is string blocked
+            string why = blocked is not null
                 ? $"this user may not enter the directory '{blocked}' (no search permission), so '{full}' cannot be reached"
                 : $"this user may not {Lacking(full)} the directory '{full}', and creating needs it readable (the new name is made through it, and its fsync makes the name last through a crash), writable and searchable";
             return new FileOperationException(

@@ -71,6 +71,19 @@ namespace Btrfs.Core
         };
 
         /// <summary>
+        /// <paramref name="ex"/>, from looking up or opening <paramref name="path"/>, a name listed before (by a walk,
+        /// a search): where that name (or a directory on its way) leads nowhere now, or to a link or another kind of
+        /// file, it is what happened since, a ChangedSinceListed error that says so and <paramref name="then"/> ("check
+        /// the path" would send the user looking for a mistake of theirs); any other error is handed back as it is.
+        /// </summary>
+        internal static FileOperationException SinceListed(FileOperationException ex, string path, string then) =>
+            (ex.Path == path || (ex.Path.Length > 1 && path.StartsWith(ex.Path.TrimEnd('/') + "/", StringComparison.Ordinal)))
+                && ex.Operation is "open" or "openat" or "stat" or "statx"
+                && ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory
+                ? new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, path, $"Skipped '{path}': it was removed or renamed after it was listed (its name leads nowhere now, or to a link or something other than what was listed). {then}", ex)
+                : ex;
+
+        /// <summary>
         /// Builds the exception for a failed system call, classifying errno. <paramref name="what"/>
         /// says what was being attempted ("Cannot open"), <paramref name="advice"/> what to do about
         /// it; when null a default for the classification is used.

@@ -878,7 +878,7 @@ namespace Btrfs.Tests
 
             Assert.Equal(new[] { b, c, d, e }, skipped.Select(x => x.Path));
             Assert.All(skipped, x => Assert.Equal(FileErrorKind.ChangedSinceListed, x.Kind));
-            Assert.All(skipped, x => Assert.Contains("removed or renamed since it was listed", x.Message, StringComparison.Ordinal));
+            Assert.All(skipped, x => Assert.Contains("removed or renamed after it was listed", x.Message, StringComparison.Ordinal));
             Assert.All(skipped, x => Assert.DoesNotContain("Check the path", x.Message, StringComparison.Ordinal));
             Assert.Empty(groups); // a alone is left: nothing to pair it with
         }

@@ -615,7 +615,7 @@ namespace Btrfs.Tests
             Assert.True(r.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed", "FileChangedSinceListed" }), string.Join(" / ", r.Errors));
             Assert.All(r.Errors, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
             Assert.Equal(2, r.Errors.Select(e => (string)e.TargetObject).Intersect(files).Count());
-            Assert.All(r.Errors, e => Assert.Contains("after the walk listed it", e.ToString(), StringComparison.Ordinal));
+            Assert.All(r.Errors, e => Assert.Contains("removed or renamed after it was listed", e.ToString(), StringComparison.Ordinal));
             Assert.All(r.Errors, e => Assert.DoesNotContain("Check the path", e.ToString(), StringComparison.Ordinal));
 
             // The same from New-BtrfsReflink -Recurse's own walk (merging into an existing tree: each file's result
@@ -652,7 +652,7 @@ namespace Btrfs.Tests
                 ("s", sub));
             Assert.True(entered.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed" }), string.Join(" / ", entered.Errors));
             Assert.Equal(sub, entered.Errors[0].TargetObject);
-            Assert.Contains("the directory was removed or renamed after the walk listed it", entered.Errors[0].ToString(), StringComparison.Ordinal);
+            Assert.Contains("removed or renamed after it was listed", entered.Errors[0].ToString(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -892,10 +892,9 @@ namespace Btrfs.Core
             {
                 return OpenFile.Open(c.Path, OpenOptions.NoFollow);
             }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
+            catch (FileOperationException ex) when (FileOperationException.SinceListed(ex, c.Path, "Run the search again.") is var since && since != ex)
             {
-                // The walk found it: "check the path" would send the user looking for a mistake of theirs.
-                throw new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, c.Path, $"Skipped '{c.Path}': it was removed or renamed since it was listed (its name leads nowhere, or to a link or something other than a file, now). Run the search again.", ex);
+                throw since;
             }
         }
 

@@ -38,7 +38,7 @@ namespace Btrfs.Core
                 }
                 catch (FileOperationException ex)
                 {
-                    throw DirectoryHandle.CannotCreateIn(ex, dir, path, $"use '{path}'", "Nothing was created or changed.");
+                    throw DirectoryHandle.CannotCreateIn(ex, dir, path, "use " + char.ToLowerInvariant(subject[0]) + subject[1..], "Nothing was created or changed.");
                 }
 
                 throw Unsafe(dir, "could not be resolved to a path without links");

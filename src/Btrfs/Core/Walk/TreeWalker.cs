@@ -399,11 +399,9 @@ namespace Btrfs.Core
             return false;
         }
 
-        /// <summary>A subdirectory the walk listed that is not there when it is opened (ENOENT): said so, not "check the path".</summary>
+        /// <summary>A subdirectory the walk listed that is gone when it is opened: said so (<see cref="FileOperationException.SinceListed"/>).</summary>
         private static FileOperationException Gone(FileOperationException error, string path) =>
-            error.Errno == Errno.ENOENT
-                ? new(FileErrorKind.ChangedSinceListed, Errno.ENOENT, error.Operation, path, $"Skipped '{path}': the directory was removed or renamed after the walk listed it. Nothing below it was processed; run again for it.", error)
-                : error;
+            FileOperationException.SinceListed(error, path, "Nothing below it was processed; run again for it.");
 
         private static FileOperationException Swapped(string path) =>
             new(FileErrorKind.ChangedDuringCopy, 0, "openat", path, $"Cannot walk '{path}': it was replaced by another file while it was being opened. Nothing below it was processed.");
