@@ -55,6 +55,12 @@ namespace Btrfs.Core
         /// <summary>What ETXTBSY means, and what to do.</summary>
         private const string TextBusy = "The kernel keeps it from being written: it is an active swapfile (swapoff it first) or the program of a running process (stop the process first).";
 
+        /// <summary>
+        /// What EAGAIN from opening a file (this module opens without waiting, O_NONBLOCK) means: another process
+        /// holds a lease on it, and the kernel has asked it to give the lease up.
+        /// </summary>
+        private const string Leased = "Another process holds a lease on it (a file server's oplock or delegation, or a tool that replaces the file and guards it meanwhile, such as this module in another session), so it was not opened; the kernel has asked the holder to give the lease up. Try again in a moment.";
+
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
         {
@@ -90,7 +96,8 @@ namespace Btrfs.Core
         /// </summary>
         internal static FileOperationException FromErrno(int errno, string operation, string path, string what, string? advice = null)
         {
-            FileErrorKind kind = KindOf(errno);
+            bool leased = errno == Libc.EAGAIN && operation.StartsWith("open", StringComparison.Ordinal);
+            FileErrorKind kind = leased ? FileErrorKind.InUse : KindOf(errno);
 
             // ETXTBSY is not "another process": the kernel says it of an active swapfile (one this module did
             // not recognise as such) and of a running program's file. Said before the caller's own advice.
@@ -102,7 +109,7 @@ namespace Btrfs.Core
                 given = $"This user may not enter the directory '{blocked}' (no search permission), so nothing below it can be reached. Run as a user who can (or as root).";
             }
 
-            advice = errno == Libc.ETXTBSY ? TextBusy + (given is { Length: > 0 } ? " " + given : string.Empty) : given ?? kind switch
+            advice = errno == Libc.ETXTBSY || leased ? (leased ? Leased : TextBusy) + (given is { Length: > 0 } ? " " + given : string.Empty) : given ?? kind switch
             {
                 FileErrorKind.NotFound => "Check the path.",
                 FileErrorKind.SymbolicLinkLoop => "Fix the symbolic links in the path.",

@@ -23,7 +23,8 @@ namespace Btrfs.Kernel
     /// <summary>
     /// A write lease (fcntl F_SETLEASE F_WRLCK): the kernel grants it only while no other open file
     /// description or mapping of the file exists, for every user's processes, and while it is held
-    /// anyone who opens the file blocks until it is released (or fs.lease-break-time passes). So it
+    /// anyone who opens the file blocks until it is released (or fs.lease-break-time passes; an O_NONBLOCK
+    /// open, as this module's own, fails with EWOULDBLOCK instead, the holder being asked all the same). So it
     /// proves "nobody else has it open" where a /proc scan cannot (other users' /proc/*/fd are
     /// unreadable to a non-root caller) and keeps it true for as long as it is held.
     /// </summary>

@@ -731,5 +731,40 @@ namespace Btrfs.Tests
                 Assert.Equal(before, FileFacts.Of(file));
             }
         }
+
+        [SkippableFact]
+        public void AFileAnotherProcessHoldsALeaseOnIsNotOpenedAndTheErrorSaysSo()
+        {
+            // This module opens without waiting (O_NONBLOCK): a file under another process's lease (a file
+            // server's oplock or delegation) is EAGAIN. Before: an IOError "Resource temporarily unavailable"
+            // with no word of what holds it or what to do.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "leased");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            FileFacts before = FileFacts.Of(file);
+            using (ChildProcess holder = ChildProcess.LeaseHolder(file))
+            {
+                foreach ((string command, string id) in new[]
+                {
+                    ("Get-BtrfsExtent -LiteralPath $f", "GetBtrfsExtentCommand"),
+                    ("Measure-Fragmentation -LiteralPath $f", "MeasureFragmentationCommand"),
+                    ("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", "ConvertToNoCowCommand"),
+                })
+                {
+                    PwshResult r = Pwsh.Run(command, ("f", file));
+                    ErrorRecord e = Assert.Single(r.Errors);
+                    Assert.Equal("FileInUse,Btrfs.Commands." + id, e.FullyQualifiedErrorId);
+                    Assert.Equal(ErrorCategory.ResourceBusy, e.CategoryInfo.Category);
+                    Assert.Equal(file, e.TargetObject);
+                    Assert.Contains("holds a lease on it", e.Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains("(open", e.Exception.Message, StringComparison.Ordinal);
+                    Assert.Empty(r.Output);
+                }
+            }
+
+            // Read once the holder is gone (reading it here would wait out fs.lease-break-time); the file opens again.
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Single(Pwsh.Run("Measure-Fragmentation -LiteralPath $f", ("f", file)).Output);
+        }
     }
 }

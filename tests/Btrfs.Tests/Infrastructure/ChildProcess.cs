@@ -35,6 +35,13 @@ namespace Btrfs.Tests.Infrastructure
             Start("python3", "-c", "import mmap,os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nm=mmap.mmap(fd,0,prot=mmap.PROT_READ)\nos.close(fd)\nprint('ready',flush=True)\nsys.stdin.read()", path);
 
         /// <summary>
+        /// A process holding a write lease on the file (as a file server's oplock or delegation does): it ignores the
+        /// kernel's request to give it up (SIGIO), so the lease stands until fs.lease-break-time passes or it exits.
+        /// </summary>
+        internal static ChildProcess LeaseHolder(string path) =>
+            Start("python3", "-c", "import fcntl,os,signal,sys\nsignal.signal(signal.SIGIO,signal.SIG_IGN)\nfd=os.open(sys.argv[1],os.O_RDONLY)\nfcntl.fcntl(fd,fcntl.F_SETLEASE,fcntl.F_WRLCK)\nprint('ready',flush=True)\nsys.stdin.read()", path);
+
+        /// <summary>
         /// A process with the file open for reading and writing (as a VM or a database keeps it):
         /// <see cref="WriteAt"/> makes it pwrite through that descriptor, as the process's next write would.
         /// </summary>
