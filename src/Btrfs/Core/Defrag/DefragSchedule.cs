@@ -69,8 +69,16 @@ namespace Btrfs.Core
         /// <summary>A file's rewrite is a sample of the rate when it took this long, or was at least <see cref="MinimumSampleBytes"/>.</summary>
         private static readonly TimeSpan MinimumSampleTime = TimeSpan.FromSeconds(0.25);
 
+        /// <summary>
+        /// How far the throttle lets the rewrite fall behind the rate and still catch up (the writes of a quarter
+        /// second, one step): time lost beyond it (the disk stalled, the filesystem was frozen) is not made up
+        /// by a burst at full speed afterwards, which would starve the VMs the limit is for.
+        /// </summary>
+        private static readonly TimeSpan MaximumCatchUp = TimeSpan.FromSeconds(0.25);
+
         private const long MinimumSampleBytes = 32L << 20;
         private long throttled;
+        private TimeSpan forgiven; // time the rewrite fell behind the rate beyond MaximumCatchUp: never made up
         private int handedOut;
 
         internal DefragSchedule(DefragOptions options, DefragScheduleOptions schedule, DefragState? state)
@@ -318,7 +326,9 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Holds the rewrite rate: called with a file's bytes done so far, it sleeps until the run's bytes
-        /// rewritten, divided by the time the run has rewritten for, are at most the limit. Cancellable.
+        /// rewritten, divided by the time the run has rewritten for, are at most the limit. Where the rewrite
+        /// fell behind (a stall), at most <see cref="MaximumCatchUp"/> is caught up: the rate holds over any
+        /// span, not only on average over the run. Cancellable.
         /// </summary>
         internal void Throttle(long fileBytesDone, CancellationToken cancel)
         {
@@ -328,11 +338,15 @@ namespace Btrfs.Core
             }
 
             long total = throttled + fileBytesDone;
-            TimeSpan due = TimeSpan.FromSeconds(total / (double)rate);
+            TimeSpan due = forgiven + TimeSpan.FromSeconds(total / (double)rate);
             TimeSpan wait = due - rewriteClock.Elapsed;
             if (wait > TimeSpan.Zero)
             {
                 cancel.WaitHandle.WaitOne(wait);
+            }
+            else if (-wait > MaximumCatchUp)
+            {
+                forgiven += -wait - MaximumCatchUp;
             }
         }
 
