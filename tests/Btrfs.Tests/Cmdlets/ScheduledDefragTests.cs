@@ -47,8 +47,9 @@ namespace Btrfs.Tests
             Dictionary<string, string> plainLayout = hashes.Keys.Where(f => f.Contains("plain", StringComparison.Ordinal)).ToDictionary(f => f, Layout);
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-state"), "defrag [state].db");
 
-            // A budget of 2.5 s at 4 MiB/s: about two of the six 4 MiB files.
-            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            // A budget of 4 s at 4 MiB/s: about three of the six 4 MiB files (at least one however loaded the machine:
+            // the measuring would have to take 3 s for none to fit; 1.5 s once left none in CI's whole-suite load).
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:04 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(first.Errors);
             List<DefragResult> done1 = Results(first);
             DefragRunSummary s1 = Summary(first);
@@ -59,7 +60,7 @@ namespace Btrfs.Tests
             Assert.Equal(6 - done1.Count, s1.FilesRemaining);
             Assert.Equal(3, s1.FilesBelowMinimum);
             Assert.Equal(9, s1.FilesMeasured);
-            Assert.InRange(s1.Duration.TotalSeconds, 2.0, 6.0);
+            Assert.InRange(s1.Duration.TotalSeconds, 1.0, 8.0);
             Assert.Equal(1, s1.Pass);
             Assert.All(done1, r => Assert.True(r.FragmentsAfter < r.FragmentsBefore, r.Path));
 
@@ -153,7 +154,7 @@ namespace Btrfs.Tests
             Assert.True(previewSummary.FilesRemaining > 0, "what -WhatIf would rewrite is what remains");
             Assert.True(previewSummary.BytesToRewrite > 0);
 
-            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:01.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:04 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             List<DefragResult> done1 = Results(first);
             Assert.NotEmpty(done1);
 
@@ -655,15 +656,15 @@ namespace Btrfs.Tests
             Assert.All(hashes.Keys, f => Assert.True(Filefrag.Extents(f).Count > 8, $"{f} is not fragmented"));
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-" + kind + "-state"), "state.db");
 
-            // 2.5 s at 4 MiB/s: not all six 4 MiB files.
-            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.5 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            // 4 s at 4 MiB/s: not all six 4 MiB files, and at least one however loaded the machine.
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:04 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(first.Errors);
             List<DefragResult> done1 = Results(first).Where(r => !r.Skipped).ToList();
             DefragRunSummary s1 = Summary(first);
             Assert.True(s1.StoppedByBudget);
             Assert.InRange(done1.Count, 1, 5);
             Assert.Equal(6 - done1.Count, s1.FilesRemaining);
-            Assert.InRange(s1.Duration.TotalSeconds, 2.0, 6.0);
+            Assert.InRange(s1.Duration.TotalSeconds, 1.0, 8.0);
 
             PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(second.Errors);

@@ -76,15 +76,22 @@ namespace Btrfs.Tests
                 string[] cmdlets = ManifestTests.ExportedCmdletNames().ToArray();
                 RealPwsh.Result r = RealPwsh.Run(
                     "$env:PATH = $Bin + ':' + $env:PATH\n" +
-                    "foreach ($c in $Cmdlets -split ',') { (Get-Command $c).HelpUri; Get-Help $c -Online }\n" +
-                    "Start-Sleep -Milliseconds 500",
+                    "foreach ($c in $Cmdlets -split ',') { (Get-Command $c).HelpUri; Get-Help $c -Online }",
                     null,
                     ("Bin", bin),
                     ("Cmdlets", string.Join(',', cmdlets)));
                 Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, r.StdOut + r.StdErr);
                 string[] expected = cmdlets.Select(c => Btrfs.Commands.HelpLinks.Pages + c + ".md").ToArray();
                 Assert.Equal(expected, r.Lines);
-                Assert.Equal(expected, File.ReadAllLines(opened));
+
+                // pwsh does not wait for the xdg-opens it starts: they write when they get to run (in any order under load).
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while ((!File.Exists(opened) || File.ReadAllLines(opened).Length < expected.Length) && clock.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    System.Threading.Thread.Sleep(50);
+                }
+
+                Assert.Equal(expected.Order(StringComparer.Ordinal), File.ReadAllLines(opened).Order(StringComparer.Ordinal));
 
                 // Each page is this repository's markdown for that cmdlet.
                 Assert.All(cmdlets, c => Assert.True(File.Exists(Path.Combine(RepoPaths.Root, "src", "Help", "en-US", c + ".md")), c));
