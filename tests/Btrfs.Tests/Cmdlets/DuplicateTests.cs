@@ -318,7 +318,8 @@ namespace Btrfs.Tests
             byte[] data = FileBuilder.RandomBytes(1 << 20, 95);
             Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d | Out-Null", ("d", "/etc/hostname")); // the runspace warm
             bool sameTick = false;
-            for (int attempt = 0; attempt < 3 && !sameTick; attempt++)
+            var tries = System.Diagnostics.Stopwatch.StartNew(); // as many tries as a loaded machine needs, within a minute
+            for (int attempt = 0; tries.Elapsed < TimeSpan.FromSeconds(60) && !sameTick; attempt++)
             {
                 // At the start of a second: both files written, searched and b rewritten within it.
                 Thread.Sleep(1000 - DateTime.UtcNow.Millisecond + 20);
@@ -338,7 +339,7 @@ namespace Btrfs.Tests
                 log.WriteLine($"attempt {attempt}: {(sameTick ? "rewritten within the second" : "the second went by")}");
             }
 
-            Assert.True(sameTick, "b could not be searched and rewritten within one second (three tries)");
+            Assert.True(sameTick, "b could not be searched and rewritten within one second (a minute of tries)");
             PwshResult again = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $a, $b -HashFile $h", ("a", a), ("b", b), ("h", db));
             Assert.Empty(again.Errors);
             Assert.Empty(again.Objects<BtrfsDuplicateGroup>()); // b's bytes differ now

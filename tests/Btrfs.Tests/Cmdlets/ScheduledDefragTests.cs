@@ -559,13 +559,21 @@ namespace Btrfs.Tests
 
             Shell.Run("sync");
             byte[] content = File.ReadAllBytes(file);
-            var truncate = System.Threading.Tasks.Task.Run(() =>
-            {
-                System.Threading.Thread.Sleep(2000);
-                Shell.Run("truncate", "-s", "1M", file);
-            });
-            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 2MB -Confirm:$false", ("f", file));
-            truncate.Wait();
+            // Truncated at the first progress record mid-file (not after a fixed time, which a loaded machine can
+            // make too early or too late).
+            bool truncated = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                "Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 2MB -Confirm:$false",
+                (_, p) =>
+                {
+                    if (!truncated && p.Activity == file && p.PercentComplete is > 0 and < 100)
+                    {
+                        truncated = true;
+                        Shell.Run("truncate", "-s", "1M", file);
+                    }
+                },
+                ("f", file));
+            Assert.True(truncated, "no progress record came mid-file");
             ErrorRecord e = Assert.Single(r.Errors);
             Assert.Equal("FileChangedDuringCopy", e.FullyQualifiedErrorId.Split(',')[0]);
             Assert.Contains("truncated while it was being defragmented", e.Exception.Message, StringComparison.Ordinal);

@@ -602,19 +602,25 @@ namespace Btrfs.Tests
                 FileBuilder.WriteNew(log, Array.Empty<byte>());
             }
 
-            const string Appender = "import os,sys,time\np=sys.argv[1];n=0;end=time.time()+float(sys.argv[2])\nprint('ready',flush=True)\nwhile time.time()<end:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'x %d\\n'%n); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
+            const string Appender = "import os,select,sys,time\np=sys.argv[1];n=0\nprint('ready',flush=True)\nwhile not select.select([sys.stdin],[],[],0)[0]:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'x %d\\n'%n); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
             using ChildProcess busy = ChildProcess.Start("python3", "-c", "print('ready',flush=True)\nwhile True: pass");
-            ChildProcess[] appenders = logs.Select(l => ChildProcess.Start("python3", "-c", Appender, l, "8")).ToArray();
+            ChildProcess[] appenders = logs.Select(l => ChildProcess.Start("python3", "-c", Appender, l)).ToArray();
             try
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 int converted = 0, refused = 0;
-                for (int i = 0; clock.Elapsed < TimeSpan.FromSeconds(7.5); i++)
+                // 7.5 s, and at least ten conversions however slow the machine (the appenders go on until told to stop).
+                for (int i = 0; (clock.Elapsed < TimeSpan.FromSeconds(7.5) || converted < 10) && clock.Elapsed < TimeSpan.FromSeconds(120); i++)
                 {
                     PwshResult r = Pwsh.Run((i % 2 == 0 ? "ConvertTo-NoCow" : "ConvertFrom-NoCow") + " -LiteralPath $d -Recurse -Verbose -Confirm:$false", ("d", dir));
                     converted += r.Verbose.Count(v => v.Message.Contains(" rewritten.", StringComparison.Ordinal));
                     refused += r.Errors.Count;
                     Assert.All(r.Errors, e => Assert.Matches("^(FileInUse|FileChangedDuringCopy),", e.FullyQualifiedErrorId));
+                }
+
+                foreach (ChildProcess a in appenders)
+                {
+                    a.Send("stop");
                 }
 
                 int[] written = appenders.Select(a => int.Parse(a.ReadLine(TimeSpan.FromSeconds(30))!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
@@ -644,11 +650,33 @@ namespace Btrfs.Tests
             opener.Dispose();
         }
 
-        /// <summary>A process that opens <paramref name="path"/> (blocking on a lease), writes <paramref name="text"/> at offset 0, fsyncs, and prints "wrote"; returned once its open is under way.</summary>
+        /// <summary>
+        /// A process that opens <paramref name="path"/> (blocking on a lease), writes <paramref name="text"/> at offset 0,
+        /// fsyncs, and prints "wrote"; returned once its open waits in the kernel for the lease (or, where there is
+        /// none, once it is done): seen in /proc, not assumed after a sleep, which a loaded machine can outlast.
+        /// </summary>
         private static ChildProcess OpenAndWrite(string path, string text)
         {
             ChildProcess p = ChildProcess.Start("python3", "-c", "import os,sys\nprint('ready',flush=True)\nfd=os.open(sys.argv[1],os.O_RDWR)\nos.pwrite(fd,sys.argv[2].encode(),0)\nos.fsync(fd)\nprint('wrote',flush=True)", path, text);
-            Thread.Sleep(300);
+            string wchan = $"/proc/{p.Pid}/wchan";
+            static string Read(string f)
+            {
+                try
+                {
+                    return File.ReadAllText(f);
+                }
+                catch (IOException)
+                {
+                    return string.Empty; // it has ended
+                }
+            }
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (File.Exists(wchan) && Read(wchan) != "__break_lease" && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(2);
+            }
+
             return p;
         }
 
@@ -663,15 +691,16 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "appenders");
             string file = Path.Combine(dir, "log");
             FileBuilder.WriteNew(file, Array.Empty<byte>());
-            const string Appender = "import os,sys,time\np=sys.argv[1];n=0;end=time.time()+float(sys.argv[2])\nprint('ready',flush=True)\nwhile time.time()<end:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'%s %d\\n'%(sys.argv[3].encode(),n)); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
+            const string Appender = "import os,select,sys,time\np=sys.argv[1];n=0\nprint('ready',flush=True)\nwhile not select.select([sys.stdin],[],[],0)[0]:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'%s %d\\n'%(sys.argv[2].encode(),n)); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
             using ChildProcess busy1 = ChildProcess.Start("python3", "-c", "print('ready',flush=True)\nwhile True: pass");
             using ChildProcess busy2 = ChildProcess.Start("python3", "-c", "print('ready',flush=True)\nwhile True: pass");
-            using ChildProcess a = ChildProcess.Start("python3", "-c", Appender, file, "8", "a");
-            using ChildProcess b = ChildProcess.Start("python3", "-c", Appender, file, "8", "b");
+            using ChildProcess a = ChildProcess.Start("python3", "-c", Appender, file, "a");
+            using ChildProcess b = ChildProcess.Start("python3", "-c", Appender, file, "b");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int converted = 0, refused = 0, keptCopies = 0;
             var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (int i = 0; clock.Elapsed < TimeSpan.FromSeconds(7.5); i++)
+            // 7.5 s, and at least five conversions however slow the machine (the appenders go on until told to stop).
+            for (int i = 0; (clock.Elapsed < TimeSpan.FromSeconds(7.5) || converted < 5) && clock.Elapsed < TimeSpan.FromSeconds(120); i++)
             {
                 try
                 {
@@ -694,6 +723,8 @@ namespace Btrfs.Tests
                 log.WriteLine($"refused {count}x: {reason}");
             }
 
+            a.Send("stop");
+            b.Send("stop");
             int writtenA = int.Parse(a.ReadLine(TimeSpan.FromSeconds(30))!, System.Globalization.CultureInfo.InvariantCulture);
             int writtenB = int.Parse(b.ReadLine(TimeSpan.FromSeconds(30))!, System.Globalization.CultureInfo.InvariantCulture);
             int written = writtenA + writtenB;
