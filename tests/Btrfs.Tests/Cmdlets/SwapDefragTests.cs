@@ -328,7 +328,7 @@ namespace Btrfs.Tests
             {
                 Shell.Run("sync");
             }
-            while (Filefrag.Extents(file).Any(e => e.Flags.Contains("shared")) && clock.Elapsed < TimeSpan.FromSeconds(10) && SleepBriefly());
+            while (Filefrag.Extents(file).Any(e => e.Flags.Contains("shared")) && clock.Elapsed < TimeSpan.FromSeconds(60) && SleepBriefly());
 
             Assert.DoesNotContain(Filefrag.Extents(file), e => e.Flags.Contains("shared"));
             Assert.Equal(hash, FileFacts.Hash(copy));

@@ -196,7 +196,7 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(good, 1, 4096, 4096);
 
             Task<PwshResult> t = Task.Run(() => Pwsh.Run("Test-NoCow -LiteralPath $a, '/dev/null', $b", ("a", fifo), ("b", good)));
-            Assert.True(t.Wait(TimeSpan.FromSeconds(20)), "Test-NoCow hung on a FIFO");
+            Assert.True(t.Wait(TimeSpan.FromSeconds(60)), "Test-NoCow hung on a FIFO");
             PwshResult r = t.Result;
             Assert.Equal(new[] { "NotRegularFile", "NotRegularFile" }, r.ErrorIds);
             Assert.Equal(fifo, r.Errors[0].TargetObject);

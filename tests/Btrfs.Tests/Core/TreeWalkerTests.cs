@@ -50,7 +50,7 @@ namespace Btrfs.Tests
         {
             using var t = new Tree(fs.NewDirectory(TestFs.Btrfs, "walk"));
             Task<string[]> walk = Task.Run(() => Shape(t, cross: false));
-            Assert.True(walk.Wait(TimeSpan.FromSeconds(20)), "the walk hung (a FIFO was opened?)");
+            Assert.True(walk.Wait(TimeSpan.FromSeconds(60)), "the walk hung (a FIFO was opened?)");
             Assert.Equal(
                 new[]
                 {

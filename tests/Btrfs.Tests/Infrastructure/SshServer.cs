@@ -80,7 +80,8 @@ namespace Btrfs.Tests.Infrastructure
                 }
             };
             p.BeginErrorReadLine();
-            for (int i = 0; i < 100; i++)
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(60)) // sshd can take seconds to listen on a loaded machine
             {
                 if (p.HasExited)
                 {
