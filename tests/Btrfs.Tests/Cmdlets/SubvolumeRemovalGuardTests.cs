@@ -100,7 +100,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(Path.Combine(sv, "data"), FileBuilder.RandomBytes(1 << 20, 5));
             Shell.Run("chown", "-R", "nobody:nogroup", snapshots);
             static (string Task, string Line)[] Waiting() => Directory.GetDirectories("/proc/self/task")
-                .Select(t => { try { return (t, File.ReadAllText(Path.Combine(t, "syscall"))); } catch (IOException) { return (t, string.Empty); } })
+                .Select(t => { try { return (t, File.ReadAllText(Path.Combine(t, "syscall"))); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return (t, string.Empty); } }) // gone, or (a thread of another fsuid for a moment) not to be read
                 .Where(x => x.Item2.Split(' ') is { Length: > 2 } f && f[2] == "0x40109441") // BTRFS_IOC_SUBVOL_SYNC_WAIT
                 .ToArray();
             static string[] WaitingInTheKernel() => Waiting().Select(w => w.Line).ToArray();
@@ -122,6 +122,7 @@ namespace Btrfs.Tests
                 PwshResult r;
                 var clock = Stopwatch.StartNew();
                 TimeSpan stoppedAt = TimeSpan.Zero;
+                Exception? watcherFailed = null;
 
                 // Not by timing: once a thread waits in the kernel (interrupted first, then once it waits again), Ctrl+C.
                 // A thread of its own: in the whole suite the thread pool can be slow to start a task.
@@ -136,26 +137,46 @@ namespace Btrfs.Tests
                     return done();
                 }
 
+                // Started here, as root: a thread started by the pipeline's thread would share its dropped fsuid and
+                // could not read the other threads' /proc entries.
+                System.Management.Automation.PowerShell? running = null;
+                using var ready = new System.Threading.ManualResetEventSlim();
+                var watcher = new System.Threading.Thread(() =>
+                {
+                    ready.Wait();
+                    try
+                    {
+                        Until(() => Waiting().Length > 0);
+                        if (interruptFirst)
+                        {
+                            Interrupt();
+                            System.Threading.Thread.Sleep(200);
+                            Until(() => Waiting().Length > 0);
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        watcherFailed = e; // reported below: thrown on this thread, it would end the test host
+                    }
+
+                    stoppedAt = clock.Elapsed;
+                    running!.BeginStop(null, null);
+                }) { IsBackground = true };
+                watcher.Start();
                 using (Unprivileged.Begin())
                 {
                     r = Pwsh.Run(
                         "Remove-BtrfsSubvolume -LiteralPath $s -Wait -Confirm:$false -AssumeNotInUse",
                         new Dictionary<string, object?> { ["s"] = sv },
-                        configure: ps => new System.Threading.Thread(() =>
+                        configure: ps =>
                         {
-                            Until(() => Waiting().Length > 0);
-                            if (interruptFirst)
-                            {
-                                Interrupt();
-                                System.Threading.Thread.Sleep(200);
-                                Until(() => Waiting().Length > 0);
-                            }
-
-                            stoppedAt = clock.Elapsed;
-                            ps.BeginStop(null, null);
-                        }) { IsBackground = true }.Start());
+                            running = ps;
+                            ready.Set();
+                        });
                 }
 
+                watcher.Join();
+                Assert.Null(watcherFailed);
                 Assert.True(r.Errors.Count == 0, string.Join(" / ", r.Errors.Select(e => e.ToString())));
                 Assert.True(r.Stopped, "the wait was not stopped");
                 Assert.True(!interruptFirst || signalled > 0, "no thread was waiting in the kernel to be interrupted");
