@@ -37,6 +37,25 @@ namespace Btrfs.Tests
         /// <summary>The run's one summary object.</summary>
         private static DefragRunSummary Summary(PwshResult r) => r.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
 
+        /// <summary>Runs <paramref name="script"/> and does <paramref name="act"/> once, at the first progress record of <paramref name="file"/> mid-way (asserts that one came).</summary>
+        private static PwshResult MidFile(string script, string file, Action act, params (string Name, object? Value)[] variables)
+        {
+            bool acted = false;
+            PwshResult r = Pwsh.RunWithProgressHook(
+                script,
+                (_, p) =>
+                {
+                    if (!acted && p.Activity == file && p.PercentComplete is > 0 and < 100)
+                    {
+                        acted = true;
+                        act();
+                    }
+                },
+                variables);
+            Assert.True(acted, "no progress record came mid-file");
+            return r;
+        }
+
         private static string Layout(string path) => string.Join(";", Filefrag.Extents(path).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
 
         [SkippableFact]
@@ -561,19 +580,7 @@ namespace Btrfs.Tests
             byte[] content = File.ReadAllBytes(file);
             // Truncated at the first progress record mid-file (not after a fixed time, which a loaded machine can
             // make too early or too late).
-            bool truncated = false;
-            PwshResult r = Pwsh.RunWithProgressHook(
-                "Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 2MB -Confirm:$false",
-                (_, p) =>
-                {
-                    if (!truncated && p.Activity == file && p.PercentComplete is > 0 and < 100)
-                    {
-                        truncated = true;
-                        Shell.Run("truncate", "-s", "1M", file);
-                    }
-                },
-                ("f", file));
-            Assert.True(truncated, "no progress record came mid-file");
+            PwshResult r = MidFile("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 2MB -Confirm:$false", file, () => Shell.Run("truncate", "-s", "1M", file), ("f", file));
             ErrorRecord e = Assert.Single(r.Errors);
             Assert.Equal("FileChangedDuringCopy", e.FullyQualifiedErrorId.Split(',')[0]);
             Assert.Contains("truncated while it was being defragmented", e.Exception.Message, StringComparison.Ordinal);
@@ -950,22 +957,17 @@ namespace Btrfs.Tests
             string file = Path.Combine(x.MountPoint, "db.img");
             FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
             string xstate = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-counts-xstate"), "s.db");
-            bool written = false;
-            PwshResult changed = Pwsh.RunWithProgressHook(
+            PwshResult changed = MidFile(
                 "Invoke-BtrfsDefrag -LiteralPath $p -Recurse -StatePath $s -Confirm:$false",
-                (_, p) =>
+                file,
+                () =>
                 {
-                    if (!written && p.Activity == file && p.PercentComplete is > 0 and < 100)
-                    {
-                        written = true;
-                        using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
-                        w.Write(FileBuilder.RandomBytes(4096, 96));
-                        w.Flush(flushToDisk: true);
-                    }
+                    using var w = new FileStream(file, FileMode.Append, FileAccess.Write);
+                    w.Write(FileBuilder.RandomBytes(4096, 96));
+                    w.Flush(flushToDisk: true);
                 },
                 ("p", x.MountPoint),
                 ("s", xstate));
-            Assert.True(written, "no progress record came mid-file");
             Assert.Empty(changed.Errors);
             DefragRunSummary sx = Summary(changed);
             Assert.Equal((1, 0, 0), (sx.FilesChanged, sx.FilesSkipped, sx.FilesDefragmented));

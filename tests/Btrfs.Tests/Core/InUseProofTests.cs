@@ -25,12 +25,19 @@ namespace Btrfs.Tests
 
         private static string Errors(RealPwsh.Result r) => "stdout: " + r.StdOut + "\nstderr: " + r.StdErr;
 
-        /// <summary>A directory and a 2 MiB file in it, both owned by nobody.</summary>
-        private string NobodysFile(string hint, out string dir)
+        /// <summary>A new directory on btrfs and a 2 MiB file in it, vm.img.</summary>
+        private string VmImage(string hint, out string dir)
         {
             dir = fs.NewDirectory(TestFs.Btrfs, hint);
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            return file;
+        }
+
+        /// <summary>A directory and a 2 MiB file in it, both owned by nobody.</summary>
+        private string NobodysFile(string hint, out string dir)
+        {
+            string file = VmImage(hint, out dir);
             Shell.Run("chown", "-R", "65534:65534", dir);
             return file;
         }
@@ -120,9 +127,7 @@ namespace Btrfs.Tests
         [SkippableFact]
         public void WithLeasesSwitchedOffAConversionIsRefusedUnlessTheUserAssumesIt()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "noleases");
-            string file = Path.Combine(dir, "vm.img");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string file = VmImage("noleases", out string dir);
             FileFacts before = FileFacts.Of(file);
             string saved = File.ReadAllText("/proc/sys/fs/leases-enable").Trim();
             try
@@ -423,9 +428,7 @@ namespace Btrfs.Tests
         /// </summary>
         private void TheOpenerGetsTheOriginal(string name, string marker, Func<string, string, Action<ChildProcess>, NoCowConversionOptions> options)
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, name);
-            string file = Path.Combine(dir, "vm.img");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string file = VmImage(name, out string dir);
             string inode = Shell.Run("stat", "-c", "%i", file).Trim();
             string[] listing = FileFacts.Listing(dir);
             ChildProcess? opener = null;
@@ -454,9 +457,7 @@ namespace Btrfs.Tests
             // name while it led to the new copy reaches that copy only after the undo. Before: the copy was
             // checked for openers before the undo and removed after it, and that writer's data went into a
             // file without a name. Now the copy keeps its hidden name, and the error says where it is.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "both");
-            string file = Path.Combine(dir, "vm.img");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string file = VmImage("both", out string dir);
             string inode = Shell.Run("stat", "-c", "%i", file).Trim();
             string[] listing = FileFacts.Listing(dir);
             ChildProcess? oldOpener = null, newOpener = null;
@@ -552,9 +553,7 @@ namespace Btrfs.Tests
             // In the grace, an editor saves by renaming its file onto the name, and a process opens the old file
             // (so the exchange is undone). Before: the undo moved the editor's file to the hidden name and removed
             // it with the copy. Now it is put back under the name, and the original stays under the hidden name.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "renamedonto");
-            string file = Path.Combine(dir, "vm.img"), saved = Path.Combine(dir, "editor.tmp");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string file = VmImage("renamedonto", out string dir), saved = Path.Combine(dir, "editor.tmp");
             File.WriteAllText(saved, "THE EDITOR'S FILE");
             string inode = Shell.Run("stat", "-c", "%i", file).Trim();
             ChildProcess? opener = null;
@@ -769,9 +768,7 @@ namespace Btrfs.Tests
             // This module opens without waiting (O_NONBLOCK): a file under another process's lease (a file
             // server's oplock or delegation) is EAGAIN. Before: an IOError "Resource temporarily unavailable"
             // with no word of what holds it or what to do.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "leased");
-            string file = Path.Combine(dir, "vm.img");
-            FileBuilder.Chunks(file, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string file = VmImage("leased", out string dir);
             FileFacts before = FileFacts.Of(file);
             using (ChildProcess holder = ChildProcess.LeaseHolder(file))
             {
