@@ -59,7 +59,7 @@ namespace Btrfs.Core
         /// What EAGAIN from opening a file (this module opens without waiting, O_NONBLOCK) means: another process
         /// holds a lease on it, and the kernel has asked it to give the lease up.
         /// </summary>
-        private const string Leased = "Another process holds a lease on it (a file server's oplock or delegation, or a tool that replaces the file and guards it meanwhile, such as this module in another session), so it was not opened; the kernel has asked the holder to give the lease up. Try again in a moment.";
+        private const string Leased = "It cannot be opened without waiting: most likely another process holds a lease on it (a file server's oplock or delegation, or a tool that replaces the file and guards it meanwhile, such as this module in another session), and the kernel has asked the holder to give the lease up. Try again in a moment.";
 
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
@@ -96,7 +96,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static FileOperationException FromErrno(int errno, string operation, string path, string what, string? advice = null)
         {
-            bool leased = errno == Libc.EAGAIN && operation.StartsWith("open", StringComparison.Ordinal);
+            bool leased = errno == Libc.EAGAIN && operation is "open" or "openat" or "open(O_RDWR)"; // opens of an existing file, all O_NONBLOCK
             FileErrorKind kind = leased ? FileErrorKind.InUse : KindOf(errno);
 
             // ETXTBSY is not "another process": the kernel says it of an active swapfile (one this module did

@@ -269,9 +269,11 @@ namespace Btrfs.Tests
                     System.Threading.Thread.Sleep(5);
                 }
 
+                // Held until pwsh has ended: the signal ends it with its opener still waiting (the wait is killable).
                 Shell.Run("kill", "-" + signal, pwsh.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                int exitCode = pwsh.WaitForExit(TimeSpan.FromSeconds(30)); // throws if it did not end
+                Assert.NotEqual(0, exitCode); // ended by the signal, not by finishing the tree
                 held.Dispose();
-                Assert.True(System.Diagnostics.Process.GetProcessById(pwsh.Pid).WaitForExit(30_000), "pwsh did not end");
             }
 
             int converted = 0;
@@ -283,7 +285,7 @@ namespace Btrfs.Tests
                 converted += isNew ? 1 : 0;
             }
 
-            Assert.InRange(converted, 20, 101);
+            Assert.InRange(converted, 20, 100);
             Assert.Equal(listing, FileFacts.Listing(dir));
         }
 

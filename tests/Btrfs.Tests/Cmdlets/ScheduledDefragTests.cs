@@ -757,11 +757,12 @@ namespace Btrfs.Tests
             DefragResult t = Assert.Single(Results(throttled));
             Assert.False(t.Skipped, t.Reason);
             // Over the file's own rewrite (Duration): the runspace and the planning around it, which a loaded machine
-            // can stretch, are not the throttle's.
+            // can stretch, are not the throttle's. Duration also holds the file's own fixed costs (the copy's
+            // preallocation, measuring, the fsync), which no burst makes up for: 0.85 at least, 1.1 at most.
             double rate = t.BytesRewritten / t.Duration.TotalSeconds;
             log.WriteLine($"{kind}: {t.BytesRewritten} bytes in {t.Duration.TotalSeconds:F2} s of the run's {seconds:F2} s: {rate / 1048576:F2} MiB/s");
             Assert.True(t.Duration.TotalSeconds >= 5, $"{t.Duration.TotalSeconds} s");
-            Assert.InRange(rate / limit, 0.9, 1.1);
+            Assert.InRange(rate / limit, 0.85, 1.1);
         }
 
         [System.Runtime.InteropServices.DllImport("libc")]
@@ -902,7 +903,7 @@ namespace Btrfs.Tests
             Assert.Equal(small, smallDone.Path);
             Assert.Equal(bigLayout, Layout(big));
             Assert.Equal((bigHash, smallHash), (FileFacts.Hash(big), FileFacts.Hash(small)));
-            if (smallDone.Duration < TimeSpan.FromSeconds(0.2))
+            if (smallDone.Duration < TimeSpan.FromSeconds(0.1))
             {
                 // Too quick to be a sample of the rate (a loaded machine can make it take a quarter second, and then it is one).
                 Assert.Equal("1048576|1.0", Shell.Run("sqlite3", state, "SELECT bytes, seconds FROM rates").Trim());

@@ -144,9 +144,13 @@ namespace Btrfs.Tests
                 using var ready = new System.Threading.ManualResetEventSlim();
                 var watcher = new System.Threading.Thread(() =>
                 {
-                    ready.Wait();
                     try
                     {
+                        if (!ready.Wait(TimeSpan.FromMinutes(2)))
+                        {
+                            return; // the pipeline never started: what it reported says why
+                        }
+
                         Until(() => Waiting().Length > 0);
                         if (interruptFirst)
                         {
@@ -154,14 +158,17 @@ namespace Btrfs.Tests
                             System.Threading.Thread.Sleep(200);
                             Until(() => Waiting().Length > 0);
                         }
+
+                        stoppedAt = clock.Elapsed;
+                        if (running!.InvocationStateInfo.State == System.Management.Automation.PSInvocationState.Running)
+                        {
+                            running.BeginStop(null, null);
+                        }
                     }
                     catch (Exception e)
                     {
                         watcherFailed = e; // reported below: thrown on this thread, it would end the test host
                     }
-
-                    stoppedAt = clock.Elapsed;
-                    running!.BeginStop(null, null);
                 }) { IsBackground = true };
                 watcher.Start();
                 using (Unprivileged.Begin())

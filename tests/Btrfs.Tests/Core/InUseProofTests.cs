@@ -603,9 +603,14 @@ namespace Btrfs.Tests
 
             const string Appender = "import os,select,sys,time\np=sys.argv[1];n=0\nprint('ready',flush=True)\nwhile not select.select([sys.stdin],[],[],0)[0]:\n    fd=os.open(p,os.O_WRONLY|os.O_APPEND); time.sleep(0.003); os.write(fd,b'x %d\\n'%n); n+=1; os.close(fd); time.sleep(0.02)\nprint(n,flush=True)";
             using ChildProcess busy = ChildProcess.Start("python3", "-c", "print('ready',flush=True)\nwhile True: pass");
-            ChildProcess[] appenders = logs.Select(l => ChildProcess.Start("python3", "-c", Appender, l)).ToArray();
+            var appenders = new List<ChildProcess>();
             try
             {
+                foreach (string l in logs)
+                {
+                    appenders.Add(ChildProcess.Start("python3", "-c", Appender, l)); // in the list at once: disposed below whatever fails
+                }
+
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 int converted = 0, refused = 0;
                 // 7.5 s, and at least ten conversions however slow the machine (the appenders go on until told to stop).
@@ -671,8 +676,15 @@ namespace Btrfs.Tests
             }
 
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (File.Exists(wchan) && Read(wchan) != "__break_lease" && clock.Elapsed < TimeSpan.FromSeconds(30))
+            string seen = string.Empty;
+            while (File.Exists(wchan) && (seen = Read(wchan)) != "__break_lease")
             {
+                if (clock.Elapsed > TimeSpan.FromSeconds(30))
+                {
+                    p.Dispose();
+                    throw new InvalidOperationException($"the opener neither waited on the lease nor ended in 30 s (wchan '{seen}')");
+                }
+
                 Thread.Sleep(2);
             }
 

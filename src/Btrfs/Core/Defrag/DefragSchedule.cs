@@ -327,8 +327,8 @@ namespace Btrfs.Core
         /// <summary>
         /// Holds the rewrite rate: called with a file's bytes done so far, it sleeps until the run's bytes
         /// rewritten, divided by the time the run has rewritten for, are at most the limit. Where the rewrite
-        /// fell behind (a stall), at most <see cref="MaximumCatchUp"/> is caught up: the rate holds over any
-        /// span, not only on average over the run. Cancellable.
+        /// fell behind (a stall), at most <see cref="MaximumCatchUp"/> is caught up: over any T seconds of
+        /// rewriting, at most the rate times (T + 0.25 s) plus one step, not only on average over the run. Cancellable.
         /// </summary>
         internal void Throttle(long fileBytesDone, CancellationToken cancel)
         {
