@@ -1003,16 +1003,15 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(kind, "dup-hashfile");
             List<string> files = Templates(dir);
             string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-hashfile-db"), "hashes [1].db");
-            string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(kind)) + "/stat";
-            long SectorsRead() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+            string device = fs.DeviceOf(kind);
             (List<BtrfsDuplicateGroup> Groups, long Read, string Verbose) Search(bool withHashFile)
             {
                 Shell.Run("sync");
                 File.WriteAllText("/proc/sys/vm/drop_caches", "3");
-                long before = SectorsRead();
+                long before = BlockDeviceCounters.BytesRead(device);
                 PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -Verbose" + (withHashFile ? " -HashFile $h" : string.Empty), ("d", dir), ("h", db));
                 Assert.Empty(r.Errors);
-                return (r.Objects<BtrfsDuplicateGroup>(), (SectorsRead() - before) * 512, string.Join("\n", r.Verbose.Select(v => v.Message)));
+                return (r.Objects<BtrfsDuplicateGroup>(), BlockDeviceCounters.BytesRead(device) - before, string.Join("\n", r.Verbose.Select(v => v.Message)));
             }
 
             static string Describe(List<BtrfsDuplicateGroup> groups) =>
@@ -1278,15 +1277,7 @@ namespace Btrfs.Tests
 
                 Shell.Run("sync");
                 string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-killed-db"), "h.db");
-                int Recorded()
-                {
-                    // Read in-process (a sqlite3 process per look is too slow to catch a search mid-way).
-                    using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
-                    c.Open();
-                    using var q = c.CreateCommand();
-                    q.CommandText = "SELECT count(*) FROM files";
-                    return Convert.ToInt32(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-                }
+                int Recorded() => ReadOnlyDatabase.Count(db, "SELECT count(*) FROM files");
 
                 // Stopped (Ctrl+C) when the tenth file is done: the ten are in the database, which is whole.
                 using (var cancel = new CancellationTokenSource())
@@ -1352,19 +1343,7 @@ namespace Btrfs.Tests
             (string dir, _) = TwoCopies("dup-pipelined", 31);
             string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
             string dbDir = fs.NewDirectory(TestFs.Btrfs, "dup-pipelined-db");
-            static int Recorded(string db)
-            {
-                if (!File.Exists(db))
-                {
-                    return 0;
-                }
-
-                using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
-                c.Open();
-                using var q = c.CreateCommand();
-                q.CommandText = "SELECT count(*) FROM files";
-                return Convert.ToInt32(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            }
+            static int Recorded(string db) => File.Exists(db) ? ReadOnlyDatabase.Count(db, "SELECT count(*) FROM files") : 0;
 
             // a is handed over, and b only once a is in the hash file: a is read while the input still goes on
             // (before: every file was read once the input had ended, so b waited the 15 s out).
@@ -1405,7 +1384,7 @@ namespace Btrfs.Tests
             Shell.Run("sync");
             // What is read from the filesystem's own loop device (nothing else uses it).
             string device = Path.GetFileName(Shell.Run("findmnt", "-n", "-o", "SOURCE", x.MountPoint).Trim());
-            long ReadBytes() => 512 * long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+            long ReadBytes() => BlockDeviceCounters.BytesRead(device);
             string db2 = Path.Combine(dbDir, "stopped.db");
             var failed = new System.Collections.Hashtable();
             long before = ReadBytes();

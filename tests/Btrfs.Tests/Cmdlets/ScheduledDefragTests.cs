@@ -593,15 +593,7 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-stop");
             Dictionary<string, string> hashes = Tree(dir);
             string state = Path.Combine(dir, "s.db"); // inside the tree: the run leaves its own state file (and -wal, -shm) alone
-            int Defragmented()
-            {
-                // In-process (no sqlite3 process per look, and a busy database is waited for, not an error).
-                using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={state};Mode=ReadOnly;Pooling=False");
-                c.Open();
-                using var q = c.CreateCommand();
-                q.CommandText = "SELECT count(*) FROM files WHERE outcome NOT LIKE 'skipped%'";
-                return Convert.ToInt32(q.ExecuteScalar(), CultureInfo.InvariantCulture);
-            }
+            int Defragmented() => ReadOnlyDatabase.Count(state, "SELECT count(*) FROM files WHERE outcome NOT LIKE 'skipped%'");
 
             // Ctrl+C while the second file is being rewritten: the first is recorded, the file opens.
             bool stopped = false;
@@ -776,18 +768,17 @@ namespace Btrfs.Tests
             {
                 FileBuilder.Fragmented(Path.Combine(dir, "big.img"), 48 << 20, 3000, seed: 80);
                 Shell.Run("sync");
-                string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(TestFs.Btrfs)) + "/stat";
-                long SectorsWritten() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[6], CultureInfo.InvariantCulture);
+                string device = fs.DeviceOf(TestFs.Btrfs);
 
                 // 8 MiB/s: 48 MiB take about 6 s; the device's writes over the run hold the rate within 10 %.
                 // (The module is imported once per test process, in the first run: not timed here.)
                 Assert.Empty(Pwsh.Run("Get-Command Invoke-BtrfsDefrag | Out-Null").Errors);
-                long w0 = SectorsWritten();
+                long w0 = BlockDeviceCounters.BytesWritten(device);
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 8MB -Confirm:$false", ("f", Path.Combine(dir, "big.img")));
                 double seconds = clock.Elapsed.TotalSeconds;
                 Shell.Run("sync");
-                long written = (SectorsWritten() - w0) * 512;
+                long written = BlockDeviceCounters.BytesWritten(device) - w0;
                 Assert.Empty(r.Errors);
                 DefragResult result = Assert.Single(Results(r));
                 // The rate over the file's own rewrite (Duration): the runspace and the planning around it, which a
@@ -819,8 +810,8 @@ namespace Btrfs.Tests
                 string file = Path.Combine(dir, "big.img");
                 FileBuilder.Fragmented(file, 48 << 20, 3000, seed: 81);
                 Shell.Run("sync");
-                string device = "/sys/block/" + Path.GetFileName(fs.DeviceOf(TestFs.Btrfs)) + "/stat";
-                long Written() => long.Parse(File.ReadAllText(device).Split(' ', StringSplitOptions.RemoveEmptyEntries)[6], CultureInfo.InvariantCulture) * 512;
+                string device = fs.DeviceOf(TestFs.Btrfs);
+                long Written() => BlockDeviceCounters.BytesWritten(device);
                 const long Limit = 8L << 20;
                 using ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; Invoke-BtrfsDefrag -LiteralPath '{file}' -MaxBytesPerSecond 8MB -Confirm:$false | ForEach-Object {{ 'rewritten ' + $_.BytesRewritten }}");
 
