@@ -7,6 +7,7 @@ namespace Btrfs.Bench
     using System.IO;
     using System.Linq;
     using System.Management.Automation.Runspaces;
+    using Btrfs.Tests.Infrastructure;
     using static FragmentationBench;
 
     /// <summary>
@@ -177,11 +178,11 @@ namespace Btrfs.Bench
             Program.Sh("sync");
             long used = Used(mnt);
             DropCaches();
-            long readBefore = SectorsRead(device);
+            long readBefore = BlockDeviceCounters.BytesRead(device);
             var sw = Stopwatch.StartNew();
             string memory = run();
             double time = sw.Elapsed.TotalSeconds;
-            long read = (SectorsRead(device) - readBefore) * 512;
+            long read = BlockDeviceCounters.BytesRead(device) - readBefore;
             Program.Sh("sync");
             return (time, read, used - Used(mnt), memory);
         }
@@ -264,9 +265,6 @@ namespace Btrfs.Bench
             var d = new DriveInfo(mnt);
             return d.TotalSize - d.AvailableFreeSpace;
         }
-
-        private static long SectorsRead(string device) =>
-            long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture);
 
         private static void WithFileSystem(string kind, Action<string> body) => FragmentationBench.WithFileSystem(kind, "4G", body);
     }

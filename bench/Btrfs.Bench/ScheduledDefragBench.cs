@@ -9,6 +9,7 @@ namespace Btrfs.Bench
     using System.IO;
     using System.Linq;
     using System.Management.Automation.Runspaces;
+    using Btrfs.Tests.Infrastructure;
     using static FragmentationBench;
 
     internal static class ScheduledDefragBench
@@ -194,20 +195,17 @@ namespace Btrfs.Bench
             long before = AllExtents(dir);
             Program.Sh("sync");
             DropCaches();
-            long w0 = SectorsWritten(device);
+            long w0 = BlockDeviceCounters.BytesWritten(device);
             var sw = Stopwatch.StartNew();
             run();
             Program.Sh("sync");
             double time = sw.Elapsed.TotalSeconds;
-            long written = (SectorsWritten(device) - w0) * 512;
+            long written = BlockDeviceCounters.BytesWritten(device) - w0;
             return (before, AllExtents(dir), written, time);
         }
 
         private static long AllExtents(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Sum(Extents);
-
-        private static long SectorsWritten(string device) =>
-            long.Parse(File.ReadAllText($"/sys/block/{device}/stat").Split(' ', StringSplitOptions.RemoveEmptyEntries)[6], CultureInfo.InvariantCulture);
 
         private static void Print(string tool, List<(long Before, long After, long Written, double Time)> xs)
         {
