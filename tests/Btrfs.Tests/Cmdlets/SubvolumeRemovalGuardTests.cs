@@ -322,6 +322,54 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASwapfileSwitchedOnThroughAMountThatIsGoneKeepsTheWholeTree()
+        {
+            // Before: /proc/swaps shows such a swapfile by its path below the mount it was switched on through
+            // ("/swapfile" here), which leads nowhere once that mount is gone; the module saw no swapfile, deleted the
+            // nested subvolumes, and only then did the kernel refuse the one holding it (found by a hostile review).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "a", "a/n1", "a/n2" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Shell.Run("sh", "-c", $"echo keep > '{P("a/n1/file")}'");
+            string view = fs.NewDirectory(TestFs.Btrfs, "gone-view");
+            Shell.Run("mount", "--bind", P("a"), view);
+            PwshResult whatIf, r;
+            try
+            {
+                _ = new ActiveSwapfile(view);
+                Shell.Run("umount", "-l", view);
+                Assert.Contains("\n/swapfile ", "\n" + File.ReadAllText("/proc/swaps"), StringComparison.Ordinal);
+                whatIf = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -WhatIf", ("s", P("a")));
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("a")));
+            }
+            finally
+            {
+                Shell.Try("swapoff", P("a/swapfile")); // any path to the same file
+                Shell.Try("umount", view);
+            }
+
+            foreach (PwshResult x in new[] { whatIf, r })
+            {
+                Assert.Equal("SubvolumeInUse", Assert.Single(x.ErrorIds));
+                Assert.Contains("'/swapfile'", x.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", x.Errors[0].Exception.Message, StringComparison.Ordinal);
+            }
+
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "a", "a/n1", "a/n2" }));
+            Assert.Equal("keep\n", File.ReadAllText(P("a/n1/file")));
+
+            // Switched off, the same command deletes all three.
+            Assert.DoesNotContain("/swapfile", File.ReadAllText("/proc/swaps"), StringComparison.Ordinal);
+            PwshResult after = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("a")));
+            Assert.Empty(after.ErrorIds);
+            Assert.False(Directory.Exists(P("a")));
+        }
+
+        [SkippableFact]
         public void WithoutRootEveryRefusalComesBeforeAnythingIsDeletedAndNothingMovedOutIsDeleted()
         {
             // Before, as an ordinary user with user_subvol_rm_allowed: a nested subvolume moved out while the

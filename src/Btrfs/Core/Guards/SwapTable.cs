@@ -10,6 +10,8 @@ namespace Btrfs.Core
     {
         private readonly List<FileStatus> swaps;
         private readonly List<string> paths = new();
+        private readonly List<(string Path, FileStatus? Status)> files = new();
+        private List<string>? unplaced;
 
         private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
 
@@ -17,6 +19,7 @@ namespace Btrfs.Core
         {
             var list = new List<FileStatus>();
             var names = new List<string>();
+            var files = new List<(string, FileStatus?)>();
             string text;
             try
             {
@@ -68,15 +71,60 @@ namespace Btrfs.Core
                     }
                 }
 
-                if (FileStatus.OfPath(path, followLinks: true) is FileStatus swap)
+                FileStatus? resolved = FileStatus.OfPath(path, followLinks: true);
+                if (resolved is FileStatus swap)
                 {
                     list.Add(swap);
+                }
+
+                if (fields.Length > 1 && fields[1] == "file")
+                {
+                    files.Add((path, resolved));
                 }
             }
 
             var table = new SwapTable(list);
             table.paths.AddRange(names);
+            table.files.AddRange(files);
             return table;
+        }
+
+        /// <summary>
+        /// The active swapfiles whose path, as /proc/swaps shows it, does not lead to them: switched on through a
+        /// mount that is gone (a bind mount taken away, a mount namespace that ended), where /proc/swaps shows the
+        /// path below that mount's root, which leads nowhere or to another file. Such a swapfile can be anywhere, and
+        /// the checks by device and path above do not see it. A path that leads to a file counts as placed unless
+        /// the kernel says that file is not an active swapfile (<see cref="Swap.IsActive"/>, on btrfs and xfs).
+        /// Asked for only where it matters (deleting several subvolumes), so the other guards do not open anything.
+        /// </summary>
+        internal IReadOnlyList<string> Unplaced => unplaced ??= FindUnplaced();
+
+        private List<string> FindUnplaced()
+        {
+            var result = new List<string>();
+            foreach ((string path, FileStatus? status) in files)
+            {
+                if (status is not FileStatus { IsRegular: true } st)
+                {
+                    result.Add(path);
+                    continue;
+                }
+
+                try
+                {
+                    using OpenFile file = OpenFile.Open(path, OpenOptions.None);
+                    if (!file.Status.SameInode(st) || Swap.IsActive(file.Handle) == false)
+                    {
+                        result.Add(path);
+                    }
+                }
+                catch (FileOperationException)
+                {
+                    // Cannot be opened (another user's directory, a lease): the path is trusted, as before.
+                }
+            }
+
+            return result;
         }
 
         /// <summary>An active swapfile lives on this device: on btrfs, in the subvolume with that (anonymous) device number.</summary>

@@ -706,6 +706,14 @@ namespace Btrfs.Core
             {
                 throw InUse(where, named: named, why: "an active swapfile is inside it. Switch it off first (swapoff)");
             }
+
+            // A swapfile switched on through a mount that is gone cannot be placed, and may be in any of them. The
+            // kernel refuses only the subvolume that holds it, and only when its turn comes: the nested ones, deleted
+            // first, would be gone by then. One subvolume alone is deleted or refused by the kernel as a whole.
+            if (devices.Count > 1 && swaps.Unplaced is { Count: > 0 } unplaced)
+            {
+                throw InUse(where, named: named, why: $"an active swapfile shown in /proc/swaps as '{unplaced[0]}' cannot be found by that path (it was switched on through a mount that is gone), so it may be in one of the {devices.Count} subvolumes, and the kernel would refuse the one that holds it only after the ones below it were deleted. Delete the nested subvolumes one at a time (each alone is deleted or refused whole), or switch that swapfile off first (swapoff accepts any path that reaches the same file)");
+            }
         }
 
         private void Delete(ulong id, string path, string? byName, List<BtrfsSubvolumeInfo> done)
