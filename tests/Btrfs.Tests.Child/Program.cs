@@ -2,6 +2,7 @@
 // bytes is done, prints "paused" and waits, so the test can kill it with SIGKILL at a known point.
 //   Btrfs.Tests.Child convert-to-nocow <path> <pause-after-bytes>
 //   Btrfs.Tests.Child convert-to-nocow-named <path> <pause-after-bytes>   (a hidden named temporary file, as without O_TMPFILE)
+//   Btrfs.Tests.Child convert-to-nocow-exchanged <path> 0   (pauses just after the exchange, in the grace: prints "exchanged <hidden name>")
 //   Btrfs.Tests.Child defrag <path> <pause-after-bytes>
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -16,7 +17,7 @@ namespace Btrfs.Tests.Child
     {
         public static int Main(string[] args)
         {
-            if (args.Length != 3 || args[0] is not ("convert-to-nocow" or "convert-to-nocow-named" or "defrag"))
+            if (args.Length != 3 || args[0] is not ("convert-to-nocow" or "convert-to-nocow-named" or "convert-to-nocow-exchanged" or "defrag"))
             {
                 Console.Error.WriteLine("usage: Btrfs.Tests.Child convert-to-nocow|defrag <path> <pause-after-bytes>");
                 return 2;
@@ -41,9 +42,20 @@ namespace Btrfs.Tests.Child
             }
             else
             {
-                var options = new NoCowConversionOptions { ForceNamedTemporary = args[0] == "convert-to-nocow-named" };
+                var options = new NoCowConversionOptions
+                {
+                    ForceNamedTemporary = args[0] == "convert-to-nocow-named",
+                    Exchange = args[0] != "convert-to-nocow-exchanged" ? null : new ExchangeHooks
+                    {
+                        AfterExchange = hidden =>
+                        {
+                            Console.WriteLine("exchanged " + hidden);
+                            Thread.Sleep(Timeout.Infinite);
+                        },
+                    },
+                };
                 using NoCowConversion conversion = NoCowConversion.Prepare(args[1], toNoCow: true, options);
-                conversion.Run(PauseAt);
+                conversion.Run(args[0] == "convert-to-nocow-exchanged" ? _ => { } : PauseAt);
             }
 
             Console.WriteLine("done");

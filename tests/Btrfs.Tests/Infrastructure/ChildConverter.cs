@@ -28,6 +28,10 @@ namespace Btrfs.Tests.Infrastructure
         internal static ChildProcess ConvertToNoCowPausing(string path, long pauseAfter, bool namedTemporary = false) =>
             ChildProcess.Start("dotnet", Assembly, namedTemporary ? "convert-to-nocow-named" : "convert-to-nocow", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
+        /// <summary>Starts converting <paramref name="path"/> to NOCOW in a child process that stops just after the exchange, in the grace (prints "exchanged &lt;hidden name&gt;").</summary>
+        internal static ChildProcess ConvertToNoCowStoppingAfterTheExchange(string path) =>
+            ChildProcess.Start("dotnet", Assembly, "convert-to-nocow-exchanged", path, "0");
+
         /// <summary>Starts defragmenting <paramref name="path"/> in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
         internal static ChildProcess DefragPausing(string path, long pauseAfter) =>
             ChildProcess.Start("dotnet", Assembly, "defrag", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Globalization;
+    using System.Linq;
     using Btrfs.Interop;
     using Btrfs.Kernel;
     using Microsoft.Data.Sqlite;
@@ -138,7 +139,7 @@ namespace Btrfs.Core
 
             // What a run killed here left (its hidden file, proven ours by the marker, and that file's SQLite
             // journal, named after it): removed, as a replacing cmdlet removes its own leftovers.
-            foreach (string stale in temp.RemoveStale())
+            foreach (string stale in temp.RemoveStale().Where(f => !f.WasReplaced).Select(f => f.Name))
             {
                 if (FileStatus.OfAt(parent, stale + "-journal") is { IsRegular: true, Links: 1 } journal && journal.Uid == FileStatus.Of(temp.Handle)?.Uid)
                 {

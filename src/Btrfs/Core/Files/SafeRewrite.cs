@@ -160,12 +160,13 @@ namespace Btrfs.Core
 
         private static void Copy(OpenFile source, RewriteSession session, RewriteOptions options, TemporaryFile temp, string dirPath, FileStatus before)
         {
-            // Only where a named temporary file is needed for the copy can a killed run have left one.
-            if (temp.WasNamedFromStart && session.FirstVisit(dirPath))
+            // A killed run may have left its named temporary file, or (killed in the grace after an exchange, on any
+            // filesystem) the file it replaced under the hidden name.
+            if (session.FirstVisit(dirPath))
             {
-                foreach (string stale in temp.RemoveStale())
+                foreach (StaleFile stale in temp.RemoveStale())
                 {
-                    options.Notice?.Invoke($"Removed '{System.IO.Path.Combine(dirPath, stale)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).");
+                    options.Notice?.Invoke(stale.Describe(dirPath));
                 }
             }
 

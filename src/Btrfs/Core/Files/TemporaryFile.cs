@@ -25,8 +25,17 @@ namespace Btrfs.Core
         /// <summary>The extended attribute that proves a hidden file is this module's own temporary file.</summary>
         internal const string MarkerAttribute = "user.btrfs-module.temporary";
 
+        /// <summary>
+        /// The extended attribute a file being replaced carries from just before the exchange until it is gone (or
+        /// back under its name): the stamp, and its size and modification time then ("1234-0badc0de 4096 1700000000.5").
+        /// A run killed in the grace after the exchange leaves it under the hidden name; the next run removes it only
+        /// if it still has that size and time and nobody has it open (<see cref="RemoveStale"/>).
+        /// </summary>
+        internal const string ReplacedAttribute = "user.btrfs-module.replaced";
+
         private readonly SafeFileDescriptor dir;
         private FileStatus? replaced;
+        private SafeFileDescriptor? originalHandle;
         private string? stamp;
         private string? linkedName;
         private bool committed;
@@ -198,8 +207,12 @@ namespace Btrfs.Core
                         throw OpenedMeanwhile(path, what);
                     }
 
+                    // The original is marked as this run's to remove, so that a run killed in the grace below leaves
+                    // nothing the next run cannot prove its own (the hidden name then holds the original).
+                    MarkOriginal(original);
                     if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
                     {
+                        UnmarkOriginal(); // no hidden name holds it: a rename over it, or nothing at all
                         if (exchangeErrno is not (Errno.EINVAL or Errno.ENOSYS or Errno.EOPNOTSUPP))
                         {
                             throw FileOperationException.FromErrno(exchangeErrno, "renameat2", path, "Cannot put the new file in place of", "The original is unchanged.");
@@ -277,7 +290,10 @@ namespace Btrfs.Core
                 && Names.TryRemove(dir, linkedName))
             {
                 linkedName = null;
+                originalHandle = null; // gone with its marker
             }
+
+            UnmarkOriginal(); // still somewhere (another name took the hidden one): never removed as stale
         }
 
         public void Dispose()
@@ -294,11 +310,13 @@ namespace Btrfs.Core
         /// Removes the hidden temporary files that runs of this module left in the directory when they
         /// were killed, and only those: a name of the pattern, a regular file with one link, the same
         /// owner as this (just created) file, the marker attribute matching the name, and no process
-        /// with the name's pid. Returns the names removed.
+        /// with the name's pid. Also the files such a run had replaced and left under the hidden name (killed
+        /// in the grace after the exchange): proven by <see cref="ReplacedAttribute"/>, and only if unchanged
+        /// since and open nowhere. Returns the names removed.
         /// </summary>
-        internal List<string> RemoveStale()
+        internal List<StaleFile> RemoveStale()
         {
-            var removed = new List<string>();
+            var removed = new List<StaleFile>();
             if (FileStatus.Of(Handle) is not FileStatus mine)
             {
                 return removed;
@@ -327,26 +345,105 @@ namespace Btrfs.Core
                     continue; // never opened: not a regular file
                 }
 
+                string stamp = m.Groups["stamp"].Value;
                 using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, file);
                 if (fd is null
                     || FileStatus.Of(fd) is not FileStatus st
                     || !st.IsRegular
                     || !st.SameInode(named)
                     || st.Links != 1
-                    || st.Uid != mine.Uid
-                    || Xattrs.TryGetText(fd, MarkerAttribute) != m.Groups["stamp"].Value)
+                    || st.Uid != mine.Uid)
                 {
                     continue;
                 }
 
-                // The name must still lead to the inode just examined.
-                if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
+                if (Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
-                    removed.Add(file);
+                    // The name must still lead to the inode just examined.
+                    if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
+                    {
+                        removed.Add(new StaleFile(file, false));
+
+                        // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
+                        DropMark(LiveName(file, stamp), ReplacedAttribute, stamp + " ");
+                    }
+
+                    continue;
                 }
+
+                // A file a killed run had replaced, under the hidden name the exchange gave it: removed only if its size
+                // and modification time are still those it had just before the exchange (nobody wrote to it since: an
+                // opener the run's lease held back would, once the run died, write here) and nobody has it open now.
+                if (Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
+                    || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}"))
+                {
+                    continue;
+                }
+
+                using (WriteLease? alone = WriteLease.TryTake(fd, out _, out _))
+                {
+                    if (alone is null
+                        || FileStatus.OfAt(dir, file) is not FileStatus again
+                        || !again.SameContentStamp(st)
+                        || !Names.TryRemove(dir, file))
+                    {
+                        continue;
+                    }
+                }
+
+                removed.Add(new StaleFile(file, true));
+
+                // The file that took its name still carries the run's marker for its new copy: dropped, where the name
+                // can be told (not cut short) and the marker is that run's.
+                DropMark(LiveName(file, stamp), MarkerAttribute, stamp);
             }
 
             return removed;
+        }
+
+        /// <summary>The name a hidden name was made from (<see cref="HiddenName"/>), where it was not cut short.</summary>
+        private static string LiveName(string hidden, string stamp) => hidden.Substring(1, hidden.Length - 1 - Marker.Length - stamp.Length);
+
+        /// <summary>Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with) <paramref name="value"/>.</summary>
+        private void DropMark(string name, string attribute, string value)
+        {
+            if (FileStatus.OfAt(dir, name) is not { IsRegular: true })
+            {
+                return; // never opened: not a regular file
+            }
+
+            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name);
+            if (fd is not null
+                && FileStatus.Of(fd) is { IsRegular: true }
+                && Xattrs.TryGetText(fd, attribute) is string text
+                && (value.EndsWith(' ') ? text.StartsWith(value, StringComparison.Ordinal) : text == value))
+            {
+                Xattrs.TryRemove(fd, attribute);
+            }
+        }
+
+        private void MarkOriginal(OpenFile original)
+        {
+            if (FileStatus.Of(original.Handle) is FileStatus now)
+            {
+                string value = string.Create(CultureInfo.InvariantCulture, $"{Stamp} {now.Size} {now.ModifyTime.Seconds}.{now.ModifyTime.Nanoseconds:D9}");
+                if (Xattrs.TrySet(original.Handle, ReplacedAttribute, Encoding.ASCII.GetBytes(value)))
+                {
+                    originalHandle = original.Handle;
+                }
+            }
+        }
+
+        private void UnmarkOriginal()
+        {
+            if (originalHandle is SafeFileDescriptor fd)
+            {
+                originalHandle = null;
+                if (!fd.IsClosed)
+                {
+                    Xattrs.TryRemove(fd, ReplacedAttribute);
+                }
+            }
         }
 
         private void Mark()
@@ -382,6 +479,8 @@ namespace Btrfs.Core
 
         internal void UndoExchange(string name, string path)
         {
+            // First: whatever happens below, the original is no file a later run may remove.
+            UnmarkOriginal();
             if (Names.TryExchange(dir, linkedName!, name) is int errno and not 0)
             {
                 committed = true; // both names hold a file someone may need: remove neither
@@ -480,6 +579,15 @@ namespace Btrfs.Core
 
         [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex TemporaryName();
+    }
+
+    /// <summary>A file <see cref="TemporaryFile.RemoveStale"/> removed: a killed run's temporary file, or the file it had replaced.</summary>
+    internal readonly record struct StaleFile(string Name, bool WasReplaced)
+    {
+        /// <summary>What was removed and why it was this module's, for a notice or warning.</summary>
+        internal string Describe(string directory) => WasReplaced
+            ? $"Removed '{System.IO.Path.Combine(directory, Name)}': the old file a run of this module that was killed had just replaced (the new one is in place under its name; the old one carries the module's marker, belongs to this user, was not changed since, and nobody has it open)."
+            : $"Removed '{System.IO.Path.Combine(directory, Name)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).";
     }
 
     /// <summary>Tests only: called with the hidden name while <see cref="TemporaryFile.Replace"/> holds both leases.</summary>

@@ -199,6 +199,15 @@ namespace Btrfs.Core
                 cancel.ThrowIfCancellationRequested();
                 if (existing is not null)
                 {
+                    // What a run killed in the grace after such a replacement left here (the file it replaced).
+                    if (session.FirstReplaceIn(destinationDirectory))
+                    {
+                        foreach (StaleFile stale in temp.RemoveStale())
+                        {
+                            warnings.Add(stale.Describe(destinationDirectory));
+                        }
+                    }
+
                     temp.Replace(existing, destinationName, destination, "replace {0}", options.AssumeNotInUse, () =>
                     {
                         if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))

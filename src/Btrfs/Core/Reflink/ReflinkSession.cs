@@ -14,6 +14,7 @@ namespace Btrfs.Core
         private readonly Dictionary<string, DirectoryFacts> directories = new(System.StringComparer.Ordinal);
         private readonly Dictionary<(uint, uint), DirectoryFacts> written = new();
         private readonly HashSet<string> created = new(System.StringComparer.Ordinal);
+        private readonly HashSet<string> replacedIn = new(System.StringComparer.Ordinal);
         private string? stagedRoot;
         private MountTable? mounts;
         private SwapTable? swaps;
@@ -54,6 +55,9 @@ namespace Btrfs.Core
         public void CreatedDirectory(string path) => created.Add(path);
 
         internal bool IsNewDirectory(string path) => created.Contains(path);
+
+        /// <summary>True the first time a file in <paramref name="directory"/> is replaced in this session (its leftovers are looked for then).</summary>
+        internal bool FirstReplaceIn(string directory) => replacedIn.Add(directory);
 
         /// <summary>
         /// The tree at (final path) <paramref name="root"/> is being built hidden (a <see cref="StagingDirectory"/>)

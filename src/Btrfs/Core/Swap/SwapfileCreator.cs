@@ -147,6 +147,7 @@ namespace Btrfs.Core
 
                 if (existing is not null)
                 {
+                    _ = temp.RemoveStale(); // what a run killed in the grace after such a replacement left here
                     temp.Replace(existing, name, full, "replace {0}", options.AssumeNotInUse, () =>
                     {
                         if (FileStatus.OfAt(dir, name) is not FileStatus now || !now.SameInode(existing.Status))
