@@ -134,6 +134,17 @@ namespace Btrfs.Kernel
             return flags >= 0 && ((flags & Libc.O_DIRECT) != 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_DIRECT) == 0);
         }
 
+        /// <summary>
+        /// Reads through the descriptor no longer update the file's access time (fcntl F_SETFL O_NOATIME), so that a
+        /// copy that is then refused leaves the original's times as they were. Allowed for the file's owner and
+        /// with CAP_FOWNER (root); false, and the descriptor as it was, otherwise.
+        /// </summary>
+        internal static bool TryKeepAccessTime(SafeFileDescriptor fd)
+        {
+            int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+            return flags >= 0 && ((flags & Libc.O_NOATIME) != 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_NOATIME) == 0);
+        }
+
         /// <summary>Turns O_DIRECT off again (reads through the page cache); a failure leaves it on, and the next read says.</summary>
         internal static void ReadBuffered(SafeFileDescriptor fd)
         {

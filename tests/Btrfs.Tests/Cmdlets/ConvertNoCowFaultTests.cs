@@ -139,6 +139,42 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AReaderThatOpensTheFileDuringTheCopyIsRefusedAndTheAccessTimeIsKept()
+        {
+            // Before: the refusal left bytes, inode and modification time, but the module's own reading of the
+            // original moved its access time (2001 to now), which a refused conversion must not change either.
+            // Found by a hostile review.
+            string file = File(TestFs.Btrfs, "atime", megabytes: 32);
+            Shell.Run("touch", "-a", "-d", "2001-01-01 00:00:00", file);
+            string atime = Shell.Run("stat", "-c", "%X", file).Trim();
+            string inode = Shell.Run("stat", "-c", "%i %Y", file).Trim();
+            ChildProcess? reader = null;
+            try
+            {
+                PwshResult r = Pwsh.RunWithProgressHook(
+                    "ConvertTo-NoCow -LiteralPath $f" + Yes,
+                    (_, p) =>
+                    {
+                        if (reader is null && p.PercentComplete > 0)
+                        {
+                            reader = ChildProcess.HoldingOpen(file); // returns once it has the file open
+                        }
+                    },
+                    ("f", file));
+
+                Assert.NotNull(reader);
+                Assert.Equal(atime, Shell.Run("stat", "-c", "%X", file).Trim()); // looked at before anything reads it
+                AssertRefused(r, file, "FileInUse", ErrorCategory.ResourceBusy);
+                Assert.Equal(inode, Shell.Run("stat", "-c", "%i %Y", file).Trim());
+                Assert.False(FileFacts.HasNoCow(file));
+            }
+            finally
+            {
+                reader?.Dispose();
+            }
+        }
+
+        [SkippableFact]
         public void AWriterAppendingDuringTheCopyAbortsItAndKeepsTheWrite()
         {
             string file = File(TestFs.Btrfs, "writer", megabytes: 32);

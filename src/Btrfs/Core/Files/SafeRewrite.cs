@@ -172,6 +172,9 @@ namespace Btrfs.Core
 
             string tempLabel = $"the new copy of '{source.Path}'";
 
+            // Reading the original must not change it: a refused conversion leaves its access time too.
+            _ = Files.TryKeepAccessTime(source.Handle);
+
             // 1. Attributes that only take on an empty file.
             InodeFlags tempFlags = InodeAttributes.Get(temp.Handle, tempLabel);
             InodeFlags wanted = (tempFlags | options.SetFlags) & ~options.ClearFlags;
