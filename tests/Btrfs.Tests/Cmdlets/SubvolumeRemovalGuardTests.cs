@@ -431,6 +431,48 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WithoutRootAReadOnlySnapshotIsRefusedFirstAndSaysWhy()
+        {
+            // Before: -WhatIf said it would delete it, and the deletion failed with the kernel's bare EROFS under an
+            // undocumented id (ReadOnlyFileSystem) and a message naming the path twice. Found by a hostile review.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("chmod", "0777", p.MountPoint);
+            Shell.Run("btrfs", "subvolume", "create", P("src"));
+            Shell.Run("chown", "65534:65534", P("src"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("ro"));
+            PwshResult whatIf, r;
+            using (Unprivileged.AsNobody())
+            {
+                whatIf = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -AssumeNotInUse -WhatIf", ("s", P("ro")));
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -AssumeNotInUse -Confirm:$false", ("s", P("ro")));
+            }
+
+            foreach (PwshResult x in new[] { whatIf, r })
+            {
+                System.Management.Automation.ErrorRecord e = Assert.Single(x.Errors);
+                Assert.Equal("AccessDenied,Btrfs.Commands.RemoveBtrfsSubvolumeCommand", e.FullyQualifiedErrorId);
+                Assert.Equal(P("ro"), e.TargetObject);
+                Assert.Contains("read-only", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Single(System.Text.RegularExpressions.Regex.Matches(e.Exception.Message, System.Text.RegularExpressions.Regex.Escape(P("ro") + "'")));
+            }
+
+            Assert.Contains("ro", Listed(p.MountPoint));
+
+            // Made writable, the same user deletes it.
+            Shell.Run("btrfs", "property", "set", P("ro"), "ro", "false");
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -AssumeNotInUse -Confirm:$false", ("s", P("ro")));
+            }
+
+            Assert.Empty(r.Errors);
+            Assert.DoesNotContain("ro", Listed(p.MountPoint));
+        }
+
+        [SkippableFact]
         public void WithoutRootAFileMappedUnderANameWithANewlineIsSeen()
         {
             // Before: /proc/PID/maps writes a newline in a name as \012, and the name was compared as it is;

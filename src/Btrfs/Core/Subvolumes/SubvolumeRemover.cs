@@ -152,11 +152,9 @@ namespace Btrfs.Core
                         $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
-                if (nested.Count > 0)
-                {
-                    // Several deletions: the kernel would refuse a later one only after the earlier ones are gone.
-                    ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, nested, privileged);
-                }
+                // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:
+                // said before any prompt (and by -WhatIf), not as the kernel's bare errno after it.
+                ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, self, nested, privileged);
 
                 return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
             }
@@ -597,10 +595,10 @@ namespace Btrfs.Core
         /// write and search permission on both, and the sticky bit's owner rule), so a refusal comes before
         /// anything is deleted, not after some are.
         /// </summary>
-        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, List<BtrfsSubvolumeInfo> nested, bool privileged)
+        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, bool privileged)
         {
             uint me = Metadata.FileSystemUserId;
-            ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged);
+            ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged, self.IsReadOnly);
             string top = full.TrimEnd('/');
             foreach (BtrfsSubvolumeInfo n in nested)
             {
@@ -618,11 +616,11 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "openat", path, $"Cannot delete the subvolume '{full}' with -Recurse: the directory holding '{path}' cannot be opened any more (moved or deleted meanwhile). Nothing was deleted.");
                 }
 
-                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged);
+                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
             }
         }
 
-        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me, bool privileged)
+        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me, bool privileged, bool readOnly)
         {
             const InodeFlags Fixed = InodeFlags.Immutable | InodeFlags.AppendOnly;
             string? why = null;
@@ -647,6 +645,10 @@ namespace Btrfs.Core
             else if (!Files.MayWriteAndSearch(holder, "."))
             {
                 why = "this user may not write in the directory that holds it";
+            }
+            else if (readOnly)
+            {
+                why = "it is read-only (a read-only snapshot): of a user other than root the kernel asks write permission on its top directory, which a read-only subvolume never gives (btrfs property set PATH ro false makes it writable)";
             }
             else if (!Files.MayWriteAndSearch(holder, name))
             {
@@ -744,7 +746,7 @@ namespace Btrfs.Core
                 Errno.EPERM or Errno.EACCES => new FileOperationException(FileErrorKind.AccessDenied, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: the kernel refuses it ({Errno.Name(errno)}). Deleting a subvolume needs root, or the user_subvol_rm_allowed mount option and write permission on it and its parent; the kernel also refuses the default subvolume and one holding an active swapfile (an empty subvolume can be removed with rmdir).{(after.Length > 0 ? after : " Nothing was deleted.")}"),
                 Errno.EBUSY or Errno.ETXTBSY => InUse(path, $"the kernel says it is in use ({Errno.Name(errno)}: mounted, or an active swapfile)", after),
                 Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume is in it (made meanwhile). Run it again with -Recurse.{after}"),
-                _ => FileOperationException.FromErrno(errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, what, after.Length > 0 ? after.Trim() : null),
+                _ => FileOperationException.FromErrno(errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, "Cannot delete the subvolume", after.Length > 0 ? after.Trim() : "Nothing was deleted."),
             };
         }
 
