@@ -111,10 +111,13 @@ namespace Btrfs.Commands
         };
 
         /// <summary>Builds the record for a failed operation on one file.</summary>
-        internal static ErrorRecord From(FileOperationException ex)
+        internal static ErrorRecord From(FileOperationException ex) => From(ex, ex.Path);
+
+        /// <summary>The same, with <paramref name="target"/> (the path as the user gave it) as the target object where the message names another (a parent that is missing, a nested subvolume).</summary>
+        internal static ErrorRecord From(FileOperationException ex, string target)
         {
             (string id, ErrorCategory category) = Classify(ex.Kind);
-            return new ErrorRecord(ex, id, category, ex.Path);
+            return new ErrorRecord(ex, id, category, target);
         }
 
         /// <summary>Parameters given together that exclude each other (or one given without the one it needs): a terminating error before any file is touched.</summary>

@@ -85,7 +85,25 @@ namespace Btrfs.Commands
         /// <see cref="ProcessFile"/> for one path, its failure written as this input's error; false when
         /// Ctrl+C stopped it (Core stopped between steps and cleaned up; the engine ends the pipeline).
         /// </summary>
-        private protected bool ProcessOne(string file) => Guarded(() => ProcessFile(file));
+        private protected bool ProcessOne(string file)
+        {
+            currentInput = file;
+            try
+            {
+                return Guarded(() => ProcessFile(file));
+            }
+            finally
+            {
+                currentInput = null;
+            }
+        }
+
+        /// <summary>
+        /// Whether an input's errors have the input's path as their target even where the message names another
+        /// path (a missing parent, a nested subvolume, where a link led): the subvolume cmdlets, whose one input is
+        /// one subvolume. The cmdlets that walk a tree name each file they failed on.
+        /// </summary>
+        private protected virtual bool ErrorsTargetTheInput => false;
 
         /// <summary>
         /// Subvolumes given by -Id on the filesystem of -FileSystemPath (resolved once; a bad one is its own
@@ -162,6 +180,8 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void StopProcessing() => stopping.Cancel();
 
+        private string? currentInput;
+
         /// <summary>
         /// Whether every input reaches a call the kernel allows root only (the btrfs metadata readers:
         /// Measure-BtrfsUsage, Get-BtrfsExtentOwner, Get-BtrfsExtent -Exact): then the first such refusal
@@ -187,7 +207,7 @@ namespace Btrfs.Commands
                     ex) { NeedsRoot = true }));
             }
 
-            WriteError(ErrorRecords.From(ex));
+            WriteError(ErrorsTargetTheInput && currentInput is string input ? ErrorRecords.From(ex, input) : ErrorRecords.From(ex));
         }
 
         /// <summary>Called before an input's error is written: a cmdlet with results still to write writes them first, so output keeps the order of the inputs.</summary>

@@ -68,6 +68,9 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
+        private protected override bool ErrorsTargetTheInput => true;
+
+        /// <inheritdoc/>
         protected override void ProcessFile(string path) => meter!.Add(path, Uuid);
 
         /// <inheritdoc/>

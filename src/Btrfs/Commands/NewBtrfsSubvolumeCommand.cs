@@ -39,7 +39,7 @@ namespace Btrfs.Commands
                 }
                 catch (FileOperationException ex)
                 {
-                    WriteError(ErrorRecords.From(ex));
+                    WriteError(ErrorRecords.From(ex, path));
                 }
             }
         }

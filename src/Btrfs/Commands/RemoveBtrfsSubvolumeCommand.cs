@@ -102,6 +102,9 @@ namespace Btrfs.Commands
         }
 
         /// <inheritdoc/>
+        private protected override bool ErrorsTargetTheInput => true;
+
+        /// <inheritdoc/>
         protected override void ProcessFile(string path) =>
             Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent, AssumeNotInUse.IsPresent), expected != Guid.Empty ? expected : Uuid);
 

@@ -918,5 +918,19 @@ namespace Btrfs.Tests
             PwshResult both = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $x -All -Recurse", ("x", xfs));
             Assert.Equal("RecurseWithAll", Assert.Single(both.ErrorIds));
         }
+
+        [SkippableFact]
+        public void AnErrorsTargetIsThePathGivenEvenWhereTheMessageNamesItsParent()
+        {
+            // Before: Remove-, Measure- and New-BtrfsSubvolume gave the missing parent ('nodir/x') as the target of
+            // the error for 'nodir/x/y', so a script could not match the error to its input. Found by a hostile review.
+            string missing = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "target"), "nodir", "x", "y");
+            foreach (string command in new[] { "Remove-BtrfsSubvolume -LiteralPath $p -Confirm:$false", "Measure-BtrfsSubvolume -LiteralPath $p", "New-BtrfsSubvolume $p", "Get-BtrfsSubvolume -LiteralPath $p" })
+            {
+                PwshResult r = Pwsh.Run(command, ("p", missing));
+                Assert.Equal("PathNotFound", Assert.Single(r.ErrorIds));
+                Assert.True(missing.Equals(r.Errors[0].TargetObject), $"{command}: {r.Errors[0].TargetObject}");
+            }
+        }
     }
 }
