@@ -616,7 +616,14 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "openat", path, $"Cannot delete the subvolume '{full}' with -Recurse: the directory holding '{path}' cannot be opened any more (moved or deleted meanwhile). Nothing was deleted.");
                 }
 
-                ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
+                try
+                {
+                    ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
+                }
+                catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
+                {
+                    throw new FileOperationException(FileErrorKind.SubvolumeHasNested, ex.Errno, ex.Operation, full, $"Cannot delete the subvolume '{full}' with -Recurse: the nested subvolume '{path}' was deleted or moved while the deletion was being planned. Nothing was deleted; run it again.", ex);
+                }
             }
         }
 
