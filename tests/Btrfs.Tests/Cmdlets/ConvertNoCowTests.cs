@@ -658,6 +658,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileOfThisUsersWithAGroupItIsNotInIsRefusedForTheGroup()
+        {
+            // Before: "Only root can rewrite a file owned by someone else" for a file this user owns, whose group it
+            // is not a member of. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "foreign-group");
+            string file = Path.Combine(dir, "mine.img");
+            FileBuilder.Chunks(file, 1, 4096, 4096);
+            Shell.Run("chown", "-R", "65534:0", dir);
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r;
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            }
+
+            System.Management.Automation.ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("AccessDenied,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Contains("group (gid 0) is not one of this user's groups", e.Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("owned by someone else", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(new[] { "mine.img" }, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void AHardLinkIsRefusedWithoutForceAndWithForceOnlyThisNameIsConverted()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "hardlink");

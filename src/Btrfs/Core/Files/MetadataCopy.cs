@@ -24,7 +24,15 @@ namespace Btrfs.Core
         internal static void Copy(OpenFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true, IReadOnlyCollection<string>? skipXattrs = null)
         {
             FileStatus st = source.Status;
-            Metadata.SetOwner(target, st.Uid, st.Gid, source.Path, "Cannot give the copy the owner and group of", "Only root can rewrite a file owned by someone else. The original is unchanged.");
+            Metadata.SetOwner(
+                target,
+                st.Uid,
+                st.Gid,
+                source.Path,
+                "Cannot give the copy the owner and group of",
+                st.Uid != Metadata.FileSystemUserId
+                    ? "Only root can rewrite a file owned by someone else. The original is unchanged."
+                    : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.");
             CopyModeAndAcl(source.Handle, st, source.Path, target, "the copy", "The original is unchanged.");
             foreach (string name in includeXattrs ? Xattrs.List(source.Handle, source.Path) : new List<string>())
             {
