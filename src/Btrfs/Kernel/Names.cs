@@ -41,11 +41,22 @@ namespace Btrfs.Kernel
             return fd;
         }
 
-        /// <summary>Opens an existing name read-only without following a link or blocking (for a look inside); null when it cannot be opened.</summary>
+        /// <summary>
+        /// Opens an existing regular file read-only without following a link or blocking (for a look inside); null
+        /// when it cannot be opened or is not a regular file. The name is first taken without opening anything
+        /// (O_PATH: no FIFO is woken, no device opened) and proven regular, then that same inode is opened through
+        /// the descriptor (/proc/self/fd/N): a FIFO or device renamed onto the name in between is never opened.
+        /// </summary>
         internal static SafeFileDescriptor? TryOpenForReading(SafeFileDescriptor dir, string name)
         {
-            SafeFileDescriptor fd = Libc.OpenAt(dir, name, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
-            if (fd.IsInvalid)
+            using SafeFileDescriptor named = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (named.IsInvalid || FileStatus.Of(named) is not { IsRegular: true })
+            {
+                return null;
+            }
+
+            SafeFileDescriptor fd = Libc.Open("/proc/self/fd/" + named.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid || FileStatus.Of(fd) is not FileStatus st || FileStatus.Of(named) is not FileStatus was || !st.SameInode(was))
             {
                 fd.Dispose();
                 return null;

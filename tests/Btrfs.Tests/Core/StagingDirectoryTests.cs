@@ -17,6 +17,29 @@ namespace Btrfs.Tests
     public class StagingDirectoryTests(LoopFileSystems fs)
     {
         [SkippableFact]
+        public void ALookInsideALeftoverNeverOpensAFifoOrADevice()
+        {
+            // Before: the look inside a hidden name (a killed run's leftover?) checked that the name was a regular file,
+            // then opened the name again: a FIFO renamed onto it in between was opened (a writer waiting on it was let
+            // go; a device node would have been opened by root). Now the name is taken without opening it (O_PATH), and
+            // only that inode, proven regular, is opened. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "look-inside");
+            Shell.Run("mkfifo", Path.Combine(dir, "fifo"));
+            Shell.Run("mknod", Path.Combine(dir, "null"), "c", "1", "3");
+            File.WriteAllText(Path.Combine(dir, "plain"), "x");
+            using SafeFileDescriptor parent = DirectoryHandle.Open(dir);
+            using (ChildProcess writer = ChildProcess.Start("python3", "-c", "import os,sys\nprint('ready',flush=True)\nfd=os.open(sys.argv[1],os.O_WRONLY)\nprint('opened',flush=True)\nsys.stdin.read()", Path.Combine(dir, "fifo")))
+            {
+                Assert.Null(Names.TryOpenForReading(parent, "fifo"));
+                Assert.Null(writer.ReadLine(TimeSpan.FromMilliseconds(500))); // still waiting for a reader
+            }
+
+            Assert.Null(Names.TryOpenForReading(parent, "null"));
+            using SafeFileDescriptor? plain = Names.TryOpenForReading(parent, "plain");
+            Assert.NotNull(plain);
+        }
+
+        [SkippableFact]
         public void ANameThatAppearedMeanwhileIsNeverReplacedAndTheUnpublishedTreeIsRemoved()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "publish");

@@ -211,6 +211,11 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.IsSymbolicLink, 0, "open", path, $"The {kind.What} '{path}' is a symbolic link: it is not followed. Give the path of the file itself.");
             }
 
+            if (FileStatus.OfAt(parent, name) is FileStatus { IsRegular: false })
+            {
+                throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path, $"The {kind.What} '{path}' is not a regular file. Give the path of a {kind.What}, or of one to create.");
+            }
+
             using SafeFileDescriptor fd = Names.TryOpenForReading(parent, name)
                 ?? throw new FileOperationException(FileErrorKind.AccessDenied, 0, "open", path, $"Cannot open the {kind.What} '{path}' to examine it. Check its permissions.");
             FileStatus st = FileStatus.Of(fd) ?? throw new FileOperationException(FileErrorKind.IOError, 0, "statx", path, $"Cannot examine the {kind.What} '{path}'.");

@@ -10,7 +10,7 @@ namespace Btrfs.Core
     {
         private readonly List<FileStatus> swaps;
         private readonly List<string> paths = new();
-        private readonly List<(string Path, FileStatus? Status)> files = new();
+        private readonly List<(string Path, FileStatus? Status, int Errno, long SizeKiB)> files = new();
         private List<string>? unplaced;
 
         private SwapTable(List<FileStatus> swaps) => this.swaps = swaps;
@@ -19,7 +19,7 @@ namespace Btrfs.Core
         {
             var list = new List<FileStatus>();
             var names = new List<string>();
-            var files = new List<(string, FileStatus?)>();
+            var files = new List<(string, FileStatus?, int, long)>();
             string text;
             try
             {
@@ -72,6 +72,7 @@ namespace Btrfs.Core
                 }
 
                 FileStatus? resolved = FileStatus.OfPath(path, followLinks: true);
+                int errno = resolved is null ? Errno.Last : 0;
                 if (resolved is FileStatus swap)
                 {
                     list.Add(swap);
@@ -79,7 +80,9 @@ namespace Btrfs.Core
 
                 if (fields.Length > 1 && fields[1] == "file")
                 {
-                    files.Add((path, resolved));
+                    string[] rest = fields.Length > 2 ? fields[2].Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries) : Array.Empty<string>();
+                    long kib = rest.Length > 0 && long.TryParse(rest[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long k) ? k : -1;
+                    files.Add((path, resolved, errno, kib));
                 }
             }
 
@@ -102,9 +105,22 @@ namespace Btrfs.Core
         private List<string> FindUnplaced()
         {
             var result = new List<string>();
-            foreach ((string path, FileStatus? status) in files)
+            foreach ((string path, FileStatus? status, int errno, long sizeKiB) in files)
             {
-                if (status is not FileStatus { IsRegular: true } st)
+                if (status is null)
+                {
+                    // Leads nowhere. A path this user may not follow (EACCES: a root-only directory) is trusted, as before.
+                    if (errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP)
+                    {
+                        result.Add(path);
+                    }
+
+                    continue;
+                }
+
+                // A swap area of that many KiB cannot be in a smaller file (nor in anything but a regular file): such a
+                // file merely has the path /proc/swaps shows, as seen from below the mount the swapfile came through.
+                if (!status.Value.IsRegular || (sizeKiB >= 0 && status.Value.Size < sizeKiB * 1024))
                 {
                     result.Add(path);
                     continue;
@@ -113,7 +129,7 @@ namespace Btrfs.Core
                 try
                 {
                     using OpenFile file = OpenFile.Open(path, OpenOptions.None);
-                    if (!file.Status.SameInode(st) || Swap.IsActive(file.Handle) == false)
+                    if (!file.Status.SameInode(status.Value) || Swap.IsActive(file.Handle) == false)
                     {
                         result.Add(path);
                     }
