@@ -45,7 +45,7 @@ namespace Btrfs.Commands
         protected override void ProcessRecord()
         {
             string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
-            var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label, AssumeNotInUse = AssumeNotInUse.IsPresent };
+            var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label, AssumeNotInUse = AssumeNotInUse.IsPresent, Notice = WriteWarning };
             try
             {
                 long bytes = SwapfileCreator.Check(path, Size, options);

@@ -633,11 +633,24 @@ namespace Btrfs.Tests
             hidden = KillInTheGrace(second);
             Shell.Run("sh", "-c", $"echo late >> '{Path.Combine(dir, hidden)}'");
             string written = FileFacts.Hash(Path.Combine(dir, hidden));
+            // A marked hidden file with no file beside it that carries the same run's marker is no leftover of a
+            // replacement either: kept. A name too long to be kept whole in the hidden one is still found.
+            string ghost = Path.Combine(dir, ".ghost.img.~btrfs-999999999-0badc0de");
+            FileBuilder.Chunks(ghost, 1, 4096, 4096, fsyncEach: false);
+            Shell.Run("sh", "-c", $"setfattr -n user.btrfs-module.replaced -v \"999999999-0badc0de $(stat -c '%s %.9Y' '{ghost}')\" '{ghost}'");
+            string longName = Path.Combine(dir, new string('l', 240) + ".img");
+            FileBuilder.Chunks(longName, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            string longHidden = KillInTheGrace(longName);
+            Assert.True(longHidden.Length < 240, longHidden);
             r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", other));
             Assert.Empty(r.Errors);
             Assert.DoesNotContain(r.Warnings, w => w.Message.Contains(hidden, StringComparison.Ordinal));
             Assert.Equal(written, FileFacts.Hash(Path.Combine(dir, hidden)));
             Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.True(File.Exists(ghost));
+            Assert.Contains(longHidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, longHidden)));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", longName), StringComparison.Ordinal);
         }
 
         /// <summary>Converts the file in a child process killed (SIGKILL) just after the exchange; returns the hidden name the old file got.</summary>

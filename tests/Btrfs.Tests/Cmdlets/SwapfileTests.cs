@@ -67,6 +67,28 @@ namespace Btrfs.Tests
             : false;
 
         [SkippableFact]
+        public void ReplacingOneRemovesAKilledReplacementsLeftoverAndSaysSo()
+        {
+            // Before: New-BtrfsSwapfile -Force removed what a replacement killed in its grace had left (the file it
+            // replaced, under the hidden name) without a word, where the other replacing cmdlets warn. Found by a
+            // hostile review. The leftover is made as a killed run leaves it: the old file under the hidden name with
+            // the run's "replaced" mark, and the file under the name with the same run's marker.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-leftover");
+            string swap = Path.Combine(dir, "sf");
+            string hidden = Path.Combine(dir, ".sf.~btrfs-999999999-0badc0de");
+            FileBuilder.Chunks(swap, 1, 4096, 4096, fsyncEach: false);
+            FileBuilder.Chunks(hidden, 4, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", "999999999-0badc0de", swap);
+            Shell.Run("sh", "-c", $"setfattr -n user.btrfs-module.replaced -v \"999999999-0badc0de $(stat -c '%s %.9Y' '{hidden}')\" '{hidden}'");
+
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB -Force -Confirm:$false", ("p", swap));
+            Assert.Empty(r.Errors);
+            Assert.Contains(".sf.~btrfs-999999999-0badc0de", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { "sf" }, FileFacts.Listing(dir));
+            Assert.Equal(32L << 20, new FileInfo(swap).Length);
+        }
+
+        [SkippableFact]
         public void ATinyFileWhoseDataLivesInTheMetadataIsJustNotASwapfile()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "swap-inline");

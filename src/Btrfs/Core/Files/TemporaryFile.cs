@@ -365,7 +365,10 @@ namespace Btrfs.Core
                         removed.Add(new StaleFile(file, false));
 
                         // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
-                        DropMark(LiveName(file, stamp), ReplacedAttribute, stamp + " ");
+                        if (FindMarked(file, stamp, ReplacedAttribute, stamp + " ") is string kept)
+                        {
+                            DropMark(kept, ReplacedAttribute, stamp + " ");
+                        }
                     }
 
                     continue;
@@ -374,8 +377,11 @@ namespace Btrfs.Core
                 // A file a killed run had replaced, under the hidden name the exchange gave it: removed only if its size
                 // and modification time are still those it had just before the exchange (nobody wrote to it since: an
                 // opener the run's lease held back would, once the run died, write here) and nobody has it open now.
+                // The pair is proven too: the file under the name it was made from carries the same run's marker for
+                // the new copy (a hidden file with a marker and nothing beside it is no leftover of a replacement).
                 if (Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
-                    || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}"))
+                    || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}")
+                    || FindMarked(file, stamp, MarkerAttribute, stamp) is not string live)
                 {
                     continue;
                 }
@@ -393,28 +399,55 @@ namespace Btrfs.Core
 
                 removed.Add(new StaleFile(file, true));
 
-                // The file that took its name still carries the run's marker for its new copy: dropped, where the name
-                // can be told (not cut short) and the marker is that run's.
-                DropMark(LiveName(file, stamp), MarkerAttribute, stamp);
+                // The file that took its name still carries the run's marker for its new copy: dropped.
+                DropMark(live, MarkerAttribute, stamp);
             }
 
             return removed;
         }
 
-        /// <summary>The name a hidden name was made from (<see cref="HiddenName"/>), where it was not cut short.</summary>
-        private static string LiveName(string hidden, string stamp) => hidden.Substring(1, hidden.Length - 1 - Marker.Length - stamp.Length);
+        /// <summary>
+        /// The regular file in the directory whose name the hidden name <paramref name="hidden"/> was made from
+        /// (<see cref="HiddenName"/>) and that carries <paramref name="attribute"/> with <paramref name="value"/>; where the
+        /// name was cut short, among the names that begin with what was kept. Null when there is none.
+        /// </summary>
+        private string? FindMarked(string hidden, string stamp, string attribute, string value)
+        {
+            string prefix = hidden.Substring(1, hidden.Length - 1 - Marker.Length - stamp.Length);
+            if (HasMark(prefix, attribute, value))
+            {
+                return prefix;
+            }
+
+            if (Encoding.UTF8.GetByteCount(prefix) < 196)
+            {
+                return null; // not cut short: that was the name
+            }
+
+            foreach (string n in DirectoryListing.Names(dir))
+            {
+                if (n.Length > prefix.Length && n.StartsWith(prefix, StringComparison.Ordinal) && HasMark(n, attribute, value))
+                {
+                    return n;
+                }
+            }
+
+            return null;
+        }
+
+        private bool HasMark(string name, string attribute, string value)
+        {
+            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name);
+            return fd is not null
+                && Xattrs.TryGetText(fd, attribute) is string text
+                && (value.EndsWith(' ') ? text.StartsWith(value, StringComparison.Ordinal) : text == value);
+        }
 
         /// <summary>Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with) <paramref name="value"/>.</summary>
         private void DropMark(string name, string attribute, string value)
         {
-            if (FileStatus.OfAt(dir, name) is not { IsRegular: true })
-            {
-                return; // never opened: not a regular file
-            }
-
-            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name);
+            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name); // regular files only
             if (fd is not null
-                && FileStatus.Of(fd) is { IsRegular: true }
                 && Xattrs.TryGetText(fd, attribute) is string text
                 && (value.EndsWith(' ') ? text.StartsWith(value, StringComparison.Ordinal) : text == value))
             {

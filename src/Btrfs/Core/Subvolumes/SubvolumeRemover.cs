@@ -655,7 +655,7 @@ namespace Btrfs.Core
             }
             else if (readOnly)
             {
-                why = "it is read-only (a read-only snapshot): of a user other than root the kernel asks write permission on its top directory, which a read-only subvolume never gives (btrfs property set PATH ro false makes it writable)";
+                why = "it is read-only (a read-only snapshot): of a user other than root the kernel asks write permission on its top directory, which a read-only subvolume never gives (btrfs property set PATH ro false makes it writable; an empty one can also be removed with rmdir)";
             }
             else if (!Files.MayWriteAndSearch(holder, name))
             {

@@ -19,6 +19,9 @@ namespace Btrfs.Core
 
         /// <summary>Replacing a file where no write lease can prove that nobody has it open: rely on the /proc scan alone.</summary>
         public bool AssumeNotInUse { get; init; }
+
+        /// <summary>Told what was done besides (a killed run's leftover removed), for a warning.</summary>
+        public Action<string>? Notice { get; init; }
     }
 
     /// <summary>
@@ -147,7 +150,11 @@ namespace Btrfs.Core
 
                 if (existing is not null)
                 {
-                    _ = temp.RemoveStale(); // what a run killed in the grace after such a replacement left here
+                    foreach (StaleFile stale in temp.RemoveStale())
+                    {
+                        options.Notice?.Invoke(stale.Describe(dirPath)); // what a run killed in the grace after such a replacement left here
+                    }
+
                     temp.Replace(existing, name, full, "replace {0}", options.AssumeNotInUse, () =>
                     {
                         if (FileStatus.OfAt(dir, name) is not FileStatus now || !now.SameInode(existing.Status))
