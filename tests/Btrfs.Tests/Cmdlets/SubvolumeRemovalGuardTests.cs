@@ -383,17 +383,10 @@ namespace Btrfs.Tests
         {
             // Before (this session's first fix): a swapfile whose path this user cannot follow (EACCES) counted as one
             // that cannot be placed, and refused every deletion of nested subvolumes. Found by a hostile review.
-            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M");
+            using ExtraFileSystem p = UserDeletable("512M", "swap", "a", "a/n");
             string P(string x) => Path.Combine(p.MountPoint, x);
-            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
-            Shell.Run("chmod", "0777", p.MountPoint);
-            Shell.Run("btrfs", "subvolume", "create", P("swap"));
+            Shell.Run("chown", "0:0", P("swap"));
             Shell.Run("chmod", "0700", P("swap"));
-            foreach (string name in new[] { "a", "a/n" })
-            {
-                Shell.Run("btrfs", "subvolume", "create", P(name));
-                Shell.Run("chown", "65534:65534", P(name));
-            }
 
             PwshResult r;
             using (var swap = new ActiveSwapfile(P("swap")))
@@ -413,12 +406,8 @@ namespace Btrfs.Tests
         {
             // Before: -WhatIf said it would delete it, and the deletion failed with the kernel's bare EROFS under an
             // undocumented id (ReadOnlyFileSystem) and a message naming the path twice. Found by a hostile review.
-            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem p = UserDeletable("256M", "src");
             string P(string x) => Path.Combine(p.MountPoint, x);
-            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
-            Shell.Run("chmod", "0777", p.MountPoint);
-            Shell.Run("btrfs", "subvolume", "create", P("src"));
-            Shell.Run("chown", "65534:65534", P("src"));
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("ro"));
             PwshResult whatIf, r;
             using (Unprivileged.AsNobody())
@@ -456,12 +445,8 @@ namespace Btrfs.Tests
             // Before: /proc/PID/maps writes a newline in a name as \012, and the name was compared as it is;
             // an ordinary user (who cannot read map_files) deleted a subvolume under a shared writable mapping of
             // its own file (libc's mmap with the descriptor closed: Python's mmap module would keep one).
-            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem p = UserDeletable("256M", "n\nl");
             string sub = Path.Combine(p.MountPoint, "n\nl");
-            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
-            Shell.Run("chmod", "0777", p.MountPoint);
-            Shell.Run("btrfs", "subvolume", "create", sub);
-            Shell.Run("chown", "65534:65534", sub);
             string file = Path.Combine(sub, "db");
             File.WriteAllBytes(file, new byte[1 << 16]);
             Shell.Run("chown", "65534:65534", file);
@@ -602,6 +587,24 @@ namespace Btrfs.Tests
             Assert.Contains("immutable", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "p", "p/a", "p/b" }));
+        }
+
+        /// <summary>
+        /// A btrfs on which an ordinary user may delete subvolumes (mounted with user_subvol_rm_allowed, its top
+        /// directory 0777), with the subvolumes <paramref name="nobodys"/> made in that order, each belonging to nobody.
+        /// </summary>
+        private ExtraFileSystem UserDeletable(string size, params string[] nobodys)
+        {
+            ExtraFileSystem p = fs.NewFileSystem("btrfs", size);
+            Shell.Run("mount", "-o", "remount,user_subvol_rm_allowed", p.MountPoint);
+            Shell.Run("chmod", "0777", p.MountPoint);
+            foreach (string name in nobodys)
+            {
+                Shell.Run("btrfs", "subvolume", "create", Path.Combine(p.MountPoint, name));
+                Shell.Run("chown", "65534:65534", Path.Combine(p.MountPoint, name));
+            }
+
+            return p;
         }
     }
 }

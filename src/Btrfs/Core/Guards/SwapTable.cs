@@ -71,8 +71,7 @@ namespace Btrfs.Core
                     }
                 }
 
-                FileStatus? resolved = FileStatus.OfPath(path, followLinks: true);
-                int errno = resolved is null ? Errno.Last : 0;
+                FileStatus? resolved = FileStatus.OfPath(path, followLinks: true, out int errno);
                 if (resolved is FileStatus swap)
                 {
                     list.Add(swap);
