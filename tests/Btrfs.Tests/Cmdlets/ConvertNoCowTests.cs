@@ -651,6 +651,19 @@ namespace Btrfs.Tests
             Assert.Contains(longHidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(dir, longHidden)));
             Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", longName), StringComparison.Ordinal);
+
+            // Root converting another user's file: what its killed run left belongs to that user, and root's next
+            // run removes it too (before, only that user's own runs would have).
+            string users = Path.Combine(dir, "users.img");
+            FileBuilder.Chunks(users, 2, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("chown", "65534:65534", users);
+            string usersHidden = KillInTheGrace(users);
+            Assert.Equal("65534", Shell.Run("stat", "-c", "%u", Path.Combine(dir, usersHidden)).Trim());
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", other));
+            Assert.Empty(r.Errors);
+            Assert.Contains(usersHidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, usersHidden)));
+            Assert.True(File.Exists(ghost));
         }
 
         /// <summary>Converts the file in a child process killed (SIGKILL) just after the exchange; returns the hidden name the old file got.</summary>

@@ -351,13 +351,12 @@ namespace Btrfs.Core
                     || FileStatus.Of(fd) is not FileStatus st
                     || !st.IsRegular
                     || !st.SameInode(named)
-                    || st.Links != 1
-                    || st.Uid != mine.Uid)
+                    || st.Links != 1)
                 {
                     continue;
                 }
 
-                if (Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
+                if (st.Uid == mine.Uid && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
                     // The name must still lead to the inode just examined.
                     if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
@@ -379,7 +378,9 @@ namespace Btrfs.Core
                 // opener the run's lease held back would, once the run died, write here) and nobody has it open now.
                 // The pair is proven too: the file under the name it was made from carries the same run's marker for
                 // the new copy (a hidden file with a marker and nothing beside it is no leftover of a replacement).
-                if (Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
+                // Its owner is the replaced file's: this user's, or anyone's for root (who replaces other users' files).
+                if ((st.Uid != mine.Uid && Metadata.FileSystemUserId != 0)
+                    || Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
                     || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}")
                     || FindMarked(file, stamp, MarkerAttribute, stamp) is not string live)
                 {
