@@ -17,6 +17,7 @@ namespace Btrfs.Commands
     public abstract class FileCmdletBase : PSCmdlet
     {
         private readonly CancellationTokenSource stopping = new();
+        private string? currentInput; // the input being processed (ProcessOne, GuardedFor), for ErrorsTargetTheInput
         private readonly HashSet<string> named = new(StringComparer.Ordinal);
 
         /// <summary>Name of the wildcard parameter set.</summary>
@@ -85,12 +86,15 @@ namespace Btrfs.Commands
         /// <see cref="ProcessFile"/> for one path, its failure written as this input's error; false when
         /// Ctrl+C stopped it (Core stopped between steps and cleaned up; the engine ends the pipeline).
         /// </summary>
-        private protected bool ProcessOne(string file)
+        private protected bool ProcessOne(string file) => GuardedFor(file, () => ProcessFile(file));
+
+        /// <summary><see cref="Guarded"/> for the input <paramref name="input"/> (a path given or piped), which <see cref="ErrorsTargetTheInput"/> names.</summary>
+        private protected bool GuardedFor(string input, Action step)
         {
-            currentInput = file;
+            currentInput = input;
             try
             {
-                return Guarded(() => ProcessFile(file));
+                return Guarded(step);
             }
             finally
             {
@@ -179,8 +183,6 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         protected override void StopProcessing() => stopping.Cancel();
-
-        private string? currentInput;
 
         /// <summary>
         /// Whether every input reaches a call the kernel allows root only (the btrfs metadata readers:

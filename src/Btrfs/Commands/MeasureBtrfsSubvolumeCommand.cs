@@ -59,7 +59,7 @@ namespace Btrfs.Commands
             }
             else if (ParameterSetName == InputObjectSet)
             {
-                EachSubvolume(InputObject, "measure", (path, s) => Guarded(() => meter!.Add(path, s.Uuid)), (on, s) => meter!.AddById(on, s.Id, s.Uuid));
+                EachSubvolume(InputObject, "measure", (path, s) => GuardedFor(path, () => meter!.Add(path, s.Uuid)), (on, s) => meter!.AddById(on, s.Id, s.Uuid));
             }
             else
             {

@@ -311,8 +311,9 @@ namespace Btrfs.Core
         /// were killed, and only those: a name of the pattern, a regular file with one link, the same
         /// owner as this (just created) file, the marker attribute matching the name, and no process
         /// with the name's pid. Also the files such a run had replaced and left under the hidden name (killed
-        /// in the grace after the exchange): proven by <see cref="ReplacedAttribute"/>, and only if unchanged
-        /// since and open nowhere. Returns the names removed.
+        /// in the grace after the exchange): proven by <see cref="ReplacedAttribute"/> and by the same run's
+        /// marker on the file under the name, only if unchanged since and open nowhere, owned by this user
+        /// (any owner for root). Returns the names removed.
         /// </summary>
         internal List<StaleFile> RemoveStale()
         {
@@ -438,22 +439,33 @@ namespace Btrfs.Core
 
         private bool HasMark(string name, string attribute, string value)
         {
-            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name);
-            return fd is not null
-                && Xattrs.TryGetText(fd, attribute) is string text
-                && (value.EndsWith(' ') ? text.StartsWith(value, StringComparison.Ordinal) : text == value);
+            using SafeFileDescriptor? fd = OpenMarked(name, attribute, value);
+            return fd is not null;
         }
 
         /// <summary>Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with) <paramref name="value"/>.</summary>
         private void DropMark(string name, string attribute, string value)
         {
-            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name); // regular files only
+            using SafeFileDescriptor? fd = OpenMarked(name, attribute, value);
+            if (fd is not null)
+            {
+                Xattrs.TryRemove(fd, attribute);
+            }
+        }
+
+        /// <summary>The regular file <paramref name="name"/>, open, if its <paramref name="attribute"/> is <paramref name="value"/> (or, ending in a space, begins with it); else null.</summary>
+        private SafeFileDescriptor? OpenMarked(string name, string attribute, string value)
+        {
+            SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name); // regular files only
             if (fd is not null
                 && Xattrs.TryGetText(fd, attribute) is string text
                 && (value.EndsWith(' ') ? text.StartsWith(value, StringComparison.Ordinal) : text == value))
             {
-                Xattrs.TryRemove(fd, attribute);
+                return fd;
             }
+
+            fd?.Dispose();
+            return null;
         }
 
         private void MarkOriginal(OpenFile original)
