@@ -143,7 +143,7 @@ namespace Btrfs.Commands
         }
 
         /// <summary>Asks, clones, and only then warns (a warning about a copy that was refused would mislead).</summary>
-        private void Run(ReflinkCopy copy, string source)
+        private ReflinkResult? Run(ReflinkCopy copy, string source)
         {
             string what = copy.Method == ReflinkMethod.Reflink
                 ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}, {copy.ExtentCount} extents, no data copied)"
@@ -155,7 +155,7 @@ namespace Btrfs.Commands
 
             if (!Preferences.ShouldProcess(this, copy.Destination, what))
             {
-                return;
+                return null;
             }
 
             ReflinkResult result = copy.Run(StopToken);
@@ -164,15 +164,23 @@ namespace Btrfs.Commands
                 WriteWarning(w);
             }
 
+            Emit(result);
+            return result;
+        }
+
+        /// <summary>Counts a made file into the tree's tally (whose one result comes at the end), or writes it out.</summary>
+        private void Emit(ReflinkResult result)
+        {
             if (tree is { } t)
             {
-                t.Files++;
+                t.Files += result.Method == ReflinkMethod.HardLink ? 0 : 1;
+                t.HardLinks += result.Method == ReflinkMethod.HardLink ? 1 : 0;
                 t.CopiedFiles += result.Method == ReflinkMethod.Copy ? 1 : 0;
                 t.Bytes += result.Length;
-                bars!.Report(t.Files);
+                bars!.Report(t.Files + t.HardLinks);
                 if (!PassThru.IsPresent)
                 {
-                    return; // the tree's one result comes at the end
+                    return;
                 }
             }
 
@@ -248,9 +256,31 @@ namespace Btrfs.Commands
 
                     break;
                 case MirrorItemKind.File when ready:
+                    if (mirror.HardLinkTargetOf(item) is string first)
+                    {
+                        // Another name of a file this run copied already: a hard link to that copy, as in the source.
+                        if (!Preferences.ShouldProcess(this, item.Target, $"Create a hard link to '{first}' (as '{item.Source}' is another name of one file; nothing is cloned)"))
+                        {
+                            break;
+                        }
+
+                        if (mirror.MakeHardLink(item, out ReflinkResult? link) is string why)
+                        {
+                            WriteWarning($"'{item.Target}' is a clone of its own, not a hard link to '{first}' as in the source: {why}.");
+                        }
+                        else
+                        {
+                            Emit(link!);
+                            break;
+                        }
+                    }
+
                     using (ReflinkCopy copy = mirror.PrepareFile(item))
                     {
-                        Run(copy, item.Source);
+                        if (Run(copy, item.Source) is ReflinkResult made)
+                        {
+                            mirror.Copied(item, copy, made);
+                        }
                     }
 
                     break;

@@ -27,6 +27,7 @@ namespace Btrfs.Interop
         internal const int EFBIG = 27;
         internal const int ENOSPC = 28;
         internal const int EROFS = 30;
+        internal const int EMLINK = 31;
         internal const int ENAMETOOLONG = 36;
         internal const int ENOSYS = 38;
         internal const int ELOOP = 40;
@@ -60,6 +61,7 @@ namespace Btrfs.Interop
             EFBIG => "EFBIG",
             ENOSPC => "ENOSPC",
             EROFS => "EROFS",
+            EMLINK => "EMLINK",
             ENAMETOOLONG => "ENAMETOOLONG",
             ENOSYS => "ENOSYS",
             ELOOP => "ELOOP",

@@ -30,6 +30,7 @@ namespace Btrfs.Kernel
         internal const int ETXTBSY = Libc.ETXTBSY;
         internal const int ENOSPC = Libc.ENOSPC;
         internal const int EROFS = Libc.EROFS;
+        internal const int EMLINK = Libc.EMLINK;
         internal const int ERANGE = Libc.ERANGE;
         internal const int ENAMETOOLONG = Libc.ENAMETOOLONG;
         internal const int ENOSYS = Libc.ENOSYS;

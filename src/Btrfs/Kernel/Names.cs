@@ -65,6 +65,19 @@ namespace Btrfs.Kernel
             return fd;
         }
 
+        /// <summary>Names an existing entry without opening it and without following a link (O_PATH | O_NOFOLLOW): enough to link it, or to ask its status; null when it is not there.</summary>
+        internal static SafeFileDescriptor? TryName(SafeFileDescriptor dir, string name)
+        {
+            SafeFileDescriptor fd = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                return null;
+            }
+
+            return fd;
+        }
+
         /// <summary>Opens an existing name for writing without following a link or blocking.</summary>
         internal static SafeFileDescriptor OpenForWriting(SafeFileDescriptor dir, string name, string path, string what = "Cannot open for writing") =>
             Errno.Check(Libc.OpenAt(dir, name, Libc.O_WRONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0), "open", path, what);

@@ -378,6 +378,64 @@ namespace Btrfs.Tests
             Assert.Contains(r.Progress, p => p.PercentComplete is > 0 and <= 100);
         }
 
+        [SkippableTheory]
+        [InlineData(false)]
+        [InlineData(true)]
+        public void RecurseKeepsHardLinksAsCpADoes(bool passThru)
+        {
+            // Before: every name of a file with several links became a clone of its own (three inodes for one).
+            string dir = fs.NewDirectory(TestFs.Btrfs, passThru ? "hardlinks-passthru" : "hardlinks");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src", "sub")).Parent!.FullName;
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 1);
+            Shell.Run("ln", Path.Combine(src, "a.img"), Path.Combine(src, "sub", "b.img"));
+            Shell.Run("ln", Path.Combine(src, "a.img"), Path.Combine(src, "c.img"));
+            FileBuilder.Chunks(Path.Combine(dir, "outside.img"), 1, 4096, 4096, seed: 2);
+            Shell.Run("ln", Path.Combine(dir, "outside.img"), Path.Combine(src, "sub", "in.img")); // its other name is not copied
+            string backup = Directory.CreateDirectory(Path.Combine(dir, "backup")).FullName;
+            string dest = Path.Combine(backup, "src");
+
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse" + (passThru ? " -PassThru" : string.Empty), ("s", src), ("d", backup));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            string IdAndLinks(string rel) => Shell.Run("stat", "-c", "%i %h", Path.Combine(dest, rel)).Trim();
+            string a = IdAndLinks("a.img");
+            Assert.EndsWith(" 3", a, StringComparison.Ordinal);
+            Assert.Equal(a, IdAndLinks("sub/b.img"));
+            Assert.Equal(a, IdAndLinks("c.img"));
+            Assert.NotEqual(Shell.Run("stat", "-c", "%i", Path.Combine(src, "a.img")).Trim(), a.Split(' ')[0]); // a copy, not a link into the source
+            Assert.EndsWith(" 1", IdAndLinks("sub/in.img"), StringComparison.Ordinal);
+            Assert.All(Filefrag.Extents(Path.Combine(dest, "a.img")), e => Assert.Contains("shared", e.Flags));
+            foreach (string rel in new[] { "a.img", "sub/b.img", "c.img", "sub/in.img" })
+            {
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(dest, rel)));
+            }
+
+            if (passThru)
+            {
+                ReflinkResult[] made = r.Objects<ReflinkResult>().ToArray();
+                Assert.Equal(4, made.Length);
+                ReflinkResult[] links = made.Where(m => m.Method == ReflinkMethod.HardLink).ToArray();
+                Assert.Equal(2, links.Length);
+                Assert.All(links, l => Assert.Equal((0L, 2L << 16), (l.Length, l.SharedBytes)));
+            }
+            else
+            {
+                ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+                Assert.Equal((2L, 2L, (2L << 16) + 4096, true), (tree.Files, tree.HardLinks, tree.Bytes, tree.AppearedWhole));
+            }
+
+            // Into the existing tree again: a name that exists is never linked over (an error without -Force, as for any
+            // file); a missing one is made again.
+            File.Delete(Path.Combine(dest, "c.img"));
+            PwshResult again = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", backup));
+            Assert.Equal(
+                new[] { "a.img", "b.img", "in.img" },
+                again.Errors.Select(e => Path.GetFileName(e.TargetObject.ToString())).Order(StringComparer.Ordinal));
+            Assert.All(again.Errors, e => Assert.StartsWith("DestinationExists", e.FullyQualifiedErrorId, StringComparison.Ordinal));
+            Assert.Equal(a.Split(' ')[0] + " 2", IdAndLinks("a.img")); // left as it was
+            Assert.Equal(FileFacts.Hash(Path.Combine(src, "c.img")), FileFacts.Hash(Path.Combine(dest, "c.img")));
+        }
+
         [SkippableFact]
         public void ANewTreeAppearsWholeAndAKilledRunLeavesOnlyItsMarkedStagingDirectoryWhichTheNextRunRemoves()
         {

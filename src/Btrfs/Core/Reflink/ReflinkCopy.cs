@@ -58,6 +58,9 @@ namespace Btrfs.Core
         /// <summary>The destination file.</summary>
         public string Destination => destination;
 
+        /// <summary>The source as it was opened (its identity and links: a tree mirror keeps hard links by it).</summary>
+        internal FileStatus SourceStatus => source.Status;
+
         /// <summary>The destination exists and will be replaced (or, with a range, written into).</summary>
         public bool DestinationExists => existing is not null;
 

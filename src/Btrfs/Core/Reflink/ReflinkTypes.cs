@@ -11,6 +11,12 @@ namespace Btrfs.Core
 
         /// <summary>The data was copied (reflink impossible and -Fallback Copy given).</summary>
         Copy,
+
+        /// <summary>
+        /// -Recurse: another name of a file already copied in this run (a hard link in the source), made a
+        /// hard link to that copy, as cp -a does; nothing was cloned.
+        /// </summary>
+        HardLink,
     }
 
     /// <summary>What to do when a reflink is impossible.</summary>
@@ -143,6 +149,12 @@ namespace Btrfs.Core
         /// <summary>Symbolic links recreated.</summary>
         public long SymbolicLinks { get; init; }
 
+        /// <summary>
+        /// Names made hard links to a file already copied in this run, because they are hard links of one
+        /// file in the source (as cp -a keeps them); not counted in <see cref="Files"/>.
+        /// </summary>
+        public long HardLinks { get; init; }
+
         /// <summary>Bytes cloned or copied (not named Length: a tree result piped on must not bind a file range).</summary>
         public long Bytes { get; init; }
 
@@ -171,6 +183,8 @@ namespace Btrfs.Core
 
         internal long SymbolicLinks { get; set; }
 
+        internal long HardLinks { get; set; }
+
         internal long Bytes { get; set; }
 
         internal long Errors { get; set; }
@@ -183,6 +197,7 @@ namespace Btrfs.Core
             CopiedFiles = CopiedFiles,
             Directories = Directories,
             SymbolicLinks = SymbolicLinks,
+            HardLinks = HardLinks,
             Bytes = Bytes,
             Errors = Errors,
             AppearedWhole = appearedWhole,

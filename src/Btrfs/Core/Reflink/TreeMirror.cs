@@ -107,7 +107,13 @@ namespace Btrfs.Core
         private readonly SafeFileDescriptor destinationParent;
         private readonly string destinationRootName;
         private readonly bool stage;
+
+        /// <summary>Source files with more than one name (device and inode) this run copied once: where that copy is, so their other names become hard links to it.</summary>
+        private readonly Dictionary<(uint, uint, ulong), FirstCopy> linked = new();
         private StagingDirectory? staging;
+
+        /// <summary>The destination tree's top directory, open: a copy is found again from it, name by name, never following a link.</summary>
+        private SafeFileDescriptor? destinationHandle;
         private WalkEntry? rootEntry;
 
         private TreeMirror(string sourceRoot, string destinationRoot, ReflinkOptions options, ReflinkSession session, bool crossFileSystems, WalkFilter filter, SafeFileDescriptor destinationParent, bool stage)
@@ -334,6 +340,10 @@ namespace Btrfs.Core
                 try
                 {
                     item.SourceHandle = DirectoryHandle.Duplicate(source, item.Source);
+                    if (item.Source == sourceRoot)
+                    {
+                        destinationHandle = DirectoryHandle.Duplicate(fd, item.Target);
+                    }
                 }
                 catch (FileOperationException)
                 {
@@ -369,6 +379,89 @@ namespace Btrfs.Core
             return ReflinkCopy.Prepare(item.Entry.Location!.Value, facts, NameOf(item), options, session);
         }
 
+        /// <summary>
+        /// A file item was copied: when its source has other names (hard links), they become hard links to
+        /// this copy as the walk reaches them (<see cref="HardLinkTargetOf"/>), as cp -a keeps them.
+        /// </summary>
+        internal void Copied(MirrorItem item, ReflinkCopy copy, ReflinkResult result)
+        {
+            if (copy.SourceStatus is { Links: > 1 } st && result.Identity is FileStatus made && !linked.ContainsKey(KeyOf(st)))
+            {
+                linked.Add(KeyOf(st), new FirstCopy(item.Target[destinationRoot.Length..], made) { Left = st.Links - 1 });
+            }
+        }
+
+        /// <summary>
+        /// Where this run copied another name of the item's source file (a hard link in the source), when
+        /// the item's own destination name is free: the item is then made a hard link to that copy
+        /// (<see cref="MakeHardLink"/>) instead of a clone of its own. Null: clone it.
+        /// </summary>
+        internal string? HardLinkTargetOf(MirrorItem item)
+        {
+            if (linked.Count == 0 || item.Entry.Location is not FileLocation at
+                || FileStatus.OfAt(at.Directory, at.Name) is not { IsRegular: true, Links: > 1 } st
+                || !linked.TryGetValue(KeyOf(st), out FirstCopy? first)
+                || levels.Count == 0 || levels.Peek().Handle is not { } parent
+                || FileStatus.OfAt(parent, NameOf(item)) is not null)
+            {
+                return null;
+            }
+
+            return destinationRoot + first.RelativePath;
+        }
+
+        /// <summary>
+        /// Makes the item's name a hard link to this run's copy of another name of its source file. The copy
+        /// is found again from the destination's top directory, each name taken without following a link,
+        /// and must still be the inode this run made. Null when the link was made (<paramref name="made"/>
+        /// describes it); otherwise why not, and the caller clones the file instead.
+        /// </summary>
+        internal string? MakeHardLink(MirrorItem item, out ReflinkResult? made)
+        {
+            made = null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            FileLocation at = item.Entry.Location!.Value;
+            if (FileStatus.OfAt(at.Directory, at.Name) is not { IsRegular: true, Links: > 1 } st || !linked.TryGetValue(KeyOf(st), out FirstCopy? first))
+            {
+                return "the source is no longer a name of the file copied before";
+            }
+
+            using SafeFileDescriptor? copy = FindCopy(first);
+            if (copy is null)
+            {
+                return $"the copy '{destinationRoot + first.RelativePath}' is gone or was replaced since it was made";
+            }
+
+            int errno = Names.TryLink(copy, ParentOf(item), NameOf(item));
+            if (errno != 0)
+            {
+                return errno switch
+                {
+                    Errno.EXDEV => "it would be on another filesystem (something is mounted inside the destination)",
+                    Errno.EMLINK => "the copy has as many links as the filesystem allows",
+                    Errno.EEXIST => "a file of that name appeared meanwhile",
+                    _ => $"the kernel refused the link ({Errno.Name(errno)})",
+                };
+            }
+
+            if (--first.Left == 0)
+            {
+                linked.Remove(KeyOf(st)); // every name of it is done
+            }
+
+            made = new ReflinkResult
+            {
+                Path = item.Target,
+                Source = item.Source,
+                Length = 0,
+                SharedBytesKnown = -1,
+                Identity = first.Copy,
+                Method = ReflinkMethod.HardLink,
+                Duration = clock.Elapsed,
+            };
+            return null;
+        }
+
         /// <summary>Recreates a symbolic link item (the same target text; never followed) in its destination directory.</summary>
         internal void MakeLink(MirrorItem item, bool replace)
         {
@@ -400,6 +493,8 @@ namespace Btrfs.Core
             {
                 levels.Pop().Handle?.Dispose();
             }
+
+            destinationHandle?.Dispose();
 
             // Not published (stopped, or a terminating error): what was built is removed.
             staging?.Dispose();
@@ -436,6 +531,7 @@ namespace Btrfs.Core
             try
             {
                 item.SourceHandle = DirectoryHandle.Duplicate(item.Entry.Handle!, item.Source);
+                destinationHandle = DirectoryHandle.Duplicate(fd, item.Target);
             }
             catch (FileOperationException)
             {
@@ -497,6 +593,35 @@ namespace Btrfs.Core
             }
         }
 
+        private static (uint, uint, ulong) KeyOf(in FileStatus st) => (st.DevMajor, st.DevMinor, st.Inode);
+
+        /// <summary>The first copy, found again from the destination's top directory (O_PATH, no link followed at any step), if it is still the inode made.</summary>
+        private SafeFileDescriptor? FindCopy(FirstCopy first)
+        {
+            if (destinationHandle is null)
+            {
+                return null;
+            }
+
+            string[] names = first.RelativePath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            SafeFileDescriptor? at = null;
+            for (int i = 0; i < names.Length; i++)
+            {
+                SafeFileDescriptor? next = Names.TryName(at ?? destinationHandle, names[i]);
+                at?.Dispose();
+                at = next;
+                FileStatus? st = at is null ? null : FileStatus.Of(at);
+                bool fits = i < names.Length - 1 ? st is { IsDirectory: true } : st is FileStatus file && file.SameInode(first.Copy);
+                if (!fits)
+                {
+                    at?.Dispose();
+                    return null;
+                }
+            }
+
+            return at;
+        }
+
         private SafeFileDescriptor ParentOf(MirrorItem item) =>
             item.Source == sourceRoot ? destinationParent
             : levels.Count > 0 && levels.Peek().Handle is { } fd ? fd
@@ -540,6 +665,12 @@ namespace Btrfs.Core
                 level.Handle?.Dispose();
                 level.SourceHandle?.Dispose();
             }
+        }
+
+        /// <summary>Where a file of several names was copied (relative to the destination's top), its copy's identity, and how many of its other names are still to come.</summary>
+        private sealed record FirstCopy(string RelativePath, FileStatus Copy)
+        {
+            internal uint Left { get; set; }
         }
 
         private sealed record Level(WalkEntry Entry, SafeFileDescriptor? Handle, string TargetPath, MirrorParent State, FileStatus? SourceStatus, SafeFileDescriptor? SourceHandle)
