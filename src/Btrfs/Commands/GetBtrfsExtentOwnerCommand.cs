@@ -26,7 +26,7 @@ namespace Btrfs.Commands
         [ValidateRange(0, long.MaxValue)]
         public long Offset { get; set; }
 
-        /// <summary>Bytes from Offset whose extents are looked up (default: the one extent at Offset). Binds Length of piped extents.</summary>
+        /// <summary>Bytes from Offset whose extents are looked up (default: the whole file, or with -Offset the one extent there). Binds Length of piped extents.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateRange(1, long.MaxValue)]
         public long Length { get; set; }
@@ -76,7 +76,11 @@ namespace Btrfs.Commands
 
             using OpenFile file = OpenFile.OpenRead(path);
             ExtentOwners owners = OwnersFor(file);
-            long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : 1;
+            // Neither -Offset nor -Length: the whole file (as a FileInfo piped in, whose Length binds its size);
+            // only -Offset: the one item there.
+            long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length
+                : MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) ? 1
+                : Math.Max(1, file.Size);
             var bar = new ProgressBar(this, ProgressId, "Get-BtrfsExtentOwner", notBefore: TimeSpan.FromSeconds(1));
             long extents = 0;
             // Consecutive inputs of one file (its extents, piped from Get-BtrfsExtent) are one grouping: one

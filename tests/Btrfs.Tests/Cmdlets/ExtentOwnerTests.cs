@@ -116,7 +116,12 @@ namespace Btrfs.Tests
 
             List<BtrfsExtentOwner> second = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 300KB", ("s", src));
             Assert.Equal(new[] { (dst, 512L << 10), (src, 256L << 10) }, second.Select(o => (o.Path!, o.FileOffset)).OrderBy(t => t.Item1, StringComparer.Ordinal));
-            Assert.Equal(src, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src))).Path);
+            Assert.Equal(src, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 0", ("s", src))).Path);
+
+            // Without -Offset and -Length: the whole file, by path as by a FileInfo piped in (its Length binds the size).
+            // Before: only the first item, by path, and every extent by FileInfo.
+            Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src)).Count);
+            Assert.Equal(3, Owners("Get-Item -LiteralPath $s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Count);
 
             // A range over both extents: each extent's owners once.
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
@@ -169,7 +174,7 @@ namespace Btrfs.Tests
             BtrfsProgs.Sync(x.MountPoint);
 
             PwshResult r = Pwsh.Run(
-                "Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 512KB; Get-BtrfsExtentOwner -LiteralPath $x -Detailed; Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress 4096; Get-BtrfsExtentOwner -LiteralPath $s -Detailed",
+                "Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 512KB; Get-BtrfsExtentOwner -LiteralPath $x -Detailed; Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress 4096; Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 0",
                 ("s", sparse),
                 ("x", xfs),
                 ("m", x.MountPoint));
@@ -178,6 +183,9 @@ namespace Btrfs.Tests
             Assert.All(new[] { r.Errors[0], r.Errors[2] }, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
             Assert.Contains("hole", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(sparse, Assert.Single(r.Objects<BtrfsExtentOwner>()).Path);
+
+            // The whole file (no -Offset): both of its data extents, the hole between them passed over.
+            Assert.Equal(2, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", sparse)).Count);
 
             PwshResult both = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Offset 0 -DiskAddress 4096", ("s", sparse));
             Assert.Equal("DiskAddressWithRange", Assert.Single(both.ErrorIds));
