@@ -1010,17 +1010,17 @@ namespace Btrfs.Core
             var ranges = new List<DuplicateRange>(copies.Count);
             foreach ((int f, int b) in copies)
             {
-                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device });
-                if (f == kf && b == kb)
-                {
-                    continue;
-                }
-
-                for (int k = 0; k < run; k++)
+                bool keeper = f == kf && b == kb;
+                long sharing = 0;
+                for (int k = 0; !keeper && k < run; k++)
                 {
                     BlockKey here = files[f].Repeated![b + k].Where, there = files[kf].Repeated![kb + k].Where;
-                    alreadyShared += here.IsSet && here == there ? (k == run - 1 ? last : BlockSize) : 0;
+                    sharing += here.IsSet && here == there ? (k == run - 1 ? last : BlockSize) : 0;
                 }
+
+                // A range that shares the keeper's extents already: nothing to do there, and deduplicating it frees nothing.
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device, FreesNothing = !keeper && sharing == length });
+                alreadyShared += sharing;
             }
 
             if (alreadyShared == length * (copies.Count - 1))

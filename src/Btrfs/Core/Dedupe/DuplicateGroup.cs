@@ -30,9 +30,10 @@ namespace Btrfs.Core
         /// search deduplicated: each extent the range uses stays, because its file still uses other parts
         /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend). Such a range would
         /// only be split into more extents. Invoke-BtrfsDedupe leaves it as it is unless -IncludeUnreclaimable
-        /// is given. Set only where the file's extents are known exactly (btrfs as root, xfs); never on the
-        /// keeper (the first range), on a range over a shared extent, nor where the extents could not be read
-        /// (false means "may free").
+        /// is given. Set on a range that shares the keeper's extents already (nothing to do there), and
+        /// otherwise only where the file's extents are known exactly (btrfs as root, xfs); never on the
+        /// keeper (the first range), on a range over an extent shared with other files, nor where the
+        /// extents could not be read (false means "may free").
         /// </summary>
         public bool FreesNothing { get; init; }
 
