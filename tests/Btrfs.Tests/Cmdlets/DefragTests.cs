@@ -105,6 +105,60 @@ namespace Btrfs.Tests
             Assert.Equal(copyHash, FileFacts.Hash(copy));
         }
 
+        /// <summary>Each 4 KiB block of a file (by its index) and where it is on disk, and whether its extent is shared, from filefrag.</summary>
+        private static System.Collections.Generic.Dictionary<long, (long Physical, bool Shared)> Blocks(string path)
+        {
+            var map = new System.Collections.Generic.Dictionary<long, (long, bool)>();
+            foreach (FilefragExtent e in Infrastructure.Filefrag.Extents(path))
+            {
+                for (long k = 0; k < e.Length / 4096; k++)
+                {
+                    map[(e.Logical / 4096) + k] = (e.Physical + (k * 4096), e.Flags.Contains("shared"));
+                }
+            }
+
+            return map;
+        }
+
+        [SkippableFact]
+        public void WhatTheResultSaysWasRewrittenAndUnsharedIsWhatTheKernelDid()
+        {
+            // Before: the figures were what the plan handed to the kernel, which leaves alone what it cannot join.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "measured");
+
+            // Six 64 KiB extents, each between holes, shared with a reflink copy: nothing there can be joined.
+            string sparse = Path.Combine(dir, "sparse.img");
+            FileBuilder.Chunks(sparse, 6, 64 << 10, 256 << 10);
+            Shell.Run("cp", "--reflink=always", sparse, Path.Combine(dir, "sparse-copy.img"));
+            Shell.Run("sync");
+            var layout = Blocks(sparse);
+            DefragResult none = Expect.Defrag(sparse, "-IncludeShared -Force");
+            Assert.Equal((true, DefragSkipReason.NothingToDo, 0L, 0L), (none.Skipped, none.SkipReason, none.BytesRewritten, none.SharedBytesUnshared));
+            Assert.Equal(layout, Blocks(sparse));
+
+            // Small fragments and one 4 MiB extent after them, all shared: the figures are what moved on disk and
+            // what stopped being shared, block by block from filefrag before and after.
+            string mixed = Path.Combine(dir, "mixed.img");
+            FileBuilder.Fragmented(mixed, 4 << 20, 1000);
+            using (var s = new FileStream(mixed, FileMode.Append, FileAccess.Write))
+            {
+                s.Write(FileBuilder.RandomBytes(4 << 20, 9));
+                s.Flush(flushToDisk: true);
+            }
+
+            Shell.Run("cp", "--reflink=always", mixed, Path.Combine(dir, "mixed-copy.img"));
+            Shell.Run("sync");
+            var before = Blocks(mixed);
+            DefragResult r = Expect.Defrag(mixed, "-IncludeShared -Force");
+            Shell.Run("sync");
+            var after = Blocks(mixed);
+            long moved = before.Count(b => after[b.Key].Physical != b.Value.Physical) * 4096L;
+            long unshared = before.Count(b => b.Value.Shared && after[b.Key].Physical != b.Value.Physical && !after[b.Key].Shared) * 4096L;
+            Assert.True(moved > 0, "nothing was rewritten");
+            Assert.Equal((moved, unshared), (r.BytesRewritten, r.SharedBytesUnshared));
+            Assert.Contains(SizeFormatter.Format(moved), r.Reason, StringComparison.Ordinal);
+        }
+
         [SkippableFact]
         public void WhatIfChangesNothingAndSaysWhatItWouldCost()
         {

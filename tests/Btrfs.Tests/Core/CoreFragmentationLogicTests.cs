@@ -84,14 +84,14 @@ namespace Btrfs.Tests
         }
 
         [Fact]
-        public void ThePlannerMergesSmallUnsharedExtentsAcrossHolesAndStopsAtWhatStays()
+        public void ThePlannerJoinsSmallUnsharedExtentsButNeverAcrossAHoleAndStopsAtWhatStays()
         {
             var o = new DefragOptions { ExtentThreshold = (long)(64 * K) };
             RawExtent[] extents =
             {
                 E(0, 1000 * K, 16 * K),
                 E(16 * K, 2000 * K, 16 * K),
-                E(64 * K, 3000 * K, 16 * K),                 // after a hole: same range
+                E(64 * K, 3000 * K, 16 * K),                 // after a hole: a range of its own (no extent spans a hole)
                 E(80 * K, 4000 * K, 16 * K, Shared),         // stays shared: closes the range
                 E(96 * K, 5000 * K, 16 * K),
                 E(112 * K, 6000 * K, 256 * K),               // large: closes
@@ -100,16 +100,38 @@ namespace Btrfs.Tests
             };
             var p = new DefragPlanner(o, FileSystemKind.Btrfs, (long)(400 * K));
             var ranges = p.Plan(extents).Select(r => (r.Start, r.End)).ToList();
-            // [96K,112K) is one extent alone between a shared and a large one: rewriting it would change nothing.
-            Assert.Equal(new[] { (0L, (long)(80 * K)), ((long)(368 * K), (long)(400 * K)) }, ranges);
-            Assert.Equal((long)(80 * K), p.BytesToRewrite);
+
+            // [64K,80K) is one extent alone between a hole and a shared one, [96K,112K) one between a shared and a
+            // large one: rewriting either would change nothing. Before: [0,80K) was one range across the hole, and
+            // the kernel left [64K,80K) as it was while the result said it was rewritten.
+            Assert.Equal(new[] { (0L, (long)(32 * K)), ((long)(368 * K), (long)(400 * K)) }, ranges);
+            Assert.Equal((long)(64 * K), p.BytesToRewrite);
             Assert.Equal((long)(16 * K), p.SharedBytesSkipped);
             Assert.Equal(0, p.SharedBytesToUnshare);
 
             var q = new DefragPlanner(o with { IncludeShared = true }, FileSystemKind.Btrfs, (long)(400 * K));
-            ByteRange first = q.Plan(extents).First();
-            Assert.Equal((0L, (long)(112 * K)), (first.Start, first.End));
+            var all = q.Plan(extents).Select(r => (r.Start, r.End)).Take(2).ToList();
+            Assert.Equal(new[] { (0L, (long)(32 * K)), ((long)(64 * K), (long)(112 * K)) }, all);
             Assert.Equal((long)(16 * K), q.SharedBytesToUnshare);
+
+            // Small extents each between holes (a sparse image): nothing the kernel could join.
+            Assert.Empty(Plan(new DefragOptions { ExtentThreshold = (long)(64 * K), IncludeShared = true }, (long)(1024 * K), E(0, 1000 * K, 64 * K, Shared), E(128 * K, 1100 * K, 64 * K, Shared), E(256 * K, 1200 * K, 64 * K, Shared), E(384 * K, 1300 * K, 64 * K, Shared)));
+        }
+
+        [Fact]
+        public void AMapComparedWithItselfMovedNothingAndARewriteCountsWhatMovedAndWhatStoppedBeingShared()
+        {
+            RawExtent[] before = { E(0, 1000 * K, 16 * K, Shared), E(16 * K, 3000 * K, 16 * K), E(64 * K, 5000 * K, 32 * K, Shared) };
+            Assert.Equal((0L, 0L), ExtentComparison.Moved(before, before));
+
+            // The first two joined elsewhere; the last one left as it was (one piece of it split off by FIEMAP's paging).
+            RawExtent[] after = { E(0, 9000 * K, 32 * K), E(64 * K, 5000 * K, 16 * K, Shared), E(80 * K, 5016 * K, 16 * K, Shared) };
+            Assert.Equal(((long)(32 * K), (long)(16 * K)), ExtentComparison.Moved(before, after));
+
+            // Compressed: in place while the extent's disk address is the same.
+            RawExtent[] packed = { E(0, 1000 * K, 128 * K, Encoded), E(128 * K, 1000 * K, 128 * K, Encoded) };
+            Assert.Equal((0L, 0L), ExtentComparison.Moved(packed, packed));
+            Assert.Equal(((long)(256 * K), 0L), ExtentComparison.Moved(packed, new[] { E(0, 2000 * K, 256 * K, Encoded) }));
         }
 
         [Fact]

@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Collections.Generic;
     using System.Threading;
     using Btrfs.Kernel;
 
@@ -35,25 +36,69 @@ namespace Btrfs.Core
 
             Clock.Restart();
             var planner = new DefragPlanner(Options, File.FileSystem.Kind, File.Size);
-            long done = 0;
+            long done = 0, moved = 0, unshared = 0, batched = 0;
+
+            // What the kernel really does is measured, not assumed from the plan: it leaves extents it cannot
+            // join as they are (across holes, next to each other on disk already). Each batch of steps (up to
+            // one step size: memory stays bounded) is mapped before, then written back and mapped again.
+            var before = new List<RawExtent>();
+            var steps = new List<ByteRange>();
             foreach (ByteRange range in planner.Plan(RangeExtents()))
             {
                 for (long pos = range.Start; pos < range.End;)
                 {
                     cancel.ThrowIfCancellationRequested();
                     long len = Math.Min(Options.StepSize, range.End - pos);
+                    before.AddRange(Fiemap.Read(File, (ulong)pos, (ulong)len, sync: false));
                     DefragStep(pos, len);
+                    steps.Add(new ByteRange(pos, pos + len));
                     pos += len;
                     done += len;
+                    batched += len;
+                    if (batched >= Options.StepSize)
+                    {
+                        Measure(before, steps, ref moved, ref unshared);
+                        batched = 0;
+                    }
+
                     progress?.Invoke(Math.Min(done, BytesToRewrite));
                 }
             }
 
-            return Finished(
-                DefragMethod.BtrfsDefragRange,
-                $"rewrote {SizeFormatter.Format(planner.BytesToRewrite)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)}",
-                planner.BytesToRewrite,
-                planner.SharedBytesToUnshare);
+            Measure(before, steps, ref moved, ref unshared);
+            string threshold = SizeFormatter.Format(Options.ExtentThreshold);
+            string reason = moved == 0
+                ? $"the kernel left the {SizeFormatter.Format(planner.BytesToRewrite)} in extents below {threshold} as they were (nothing there it could join: holes between them, or already next to each other on disk)"
+                : Options.Compress is DefragCompression c
+                    ? $"rewrote {SizeFormatter.Format(moved)} compressed with {c.ToString().ToLowerInvariant()}"
+                    : $"rewrote {SizeFormatter.Format(moved)} in extents below {threshold}";
+            return Finished(DefragMethod.BtrfsDefragRange, reason, moved, unshared);
+        }
+
+        /// <summary>
+        /// Compares the steps' extents before (<paramref name="before"/>) with what they are now, written back:
+        /// bytes at another place on disk were rewritten, and of those the ones shared before and not now were
+        /// unshared. Clears both lists.
+        /// </summary>
+        private void Measure(List<RawExtent> before, List<ByteRange> steps, ref long moved, ref long unshared)
+        {
+            if (steps.Count == 0)
+            {
+                return;
+            }
+
+            var after = new List<RawExtent>(before.Count);
+            for (int k = 0; k < steps.Count; k++)
+            {
+                // The first read writes the batch back (FIEMAP_FLAG_SYNC): the new extents exist only then.
+                after.AddRange(Fiemap.Read(File, (ulong)steps[k].Start, (ulong)steps[k].Length, sync: k == 0));
+            }
+
+            (long m, long u) = ExtentComparison.Moved(before, after);
+            moved += m;
+            unshared += u;
+            before.Clear();
+            steps.Clear();
         }
 
         /// <summary>Whether the kernel accepts BTRFS_DEFRAG_RANGE_COMPRESS_LEVEL (probed once per process).</summary>

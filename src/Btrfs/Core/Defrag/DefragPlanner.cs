@@ -90,6 +90,8 @@ namespace Btrfs.Core
         {
             if (IsTarget(e, final))
             {
+                // A hole between two small extents: the kernel never joins across it (each side is judged alone).
+                ByteRange? closed = open is ByteRange before && (long)e.Logical != before.End ? Close() : null;
                 openCount++;
                 openBytes += (long)e.Length;
                 if ((e.Flags & ExtentFlags.Shared) != 0)
@@ -98,7 +100,7 @@ namespace Btrfs.Core
                 }
 
                 open = open is ByteRange o ? new ByteRange(o.Start, (long)e.End) : new ByteRange((long)e.Logical, (long)e.End);
-                return null;
+                return closed;
             }
 
             return Close();

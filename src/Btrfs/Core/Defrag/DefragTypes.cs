@@ -156,13 +156,13 @@ namespace Btrfs.Core
         /// <summary>Extents below the threshold after.</summary>
         public long SmallExtentsAfter { get; init; }
 
-        /// <summary>Bytes handed to the kernel to rewrite.</summary>
+        /// <summary>Bytes rewritten: on btrfs measured (now elsewhere on disk), elsewhere the bytes copied or moved.</summary>
         public long BytesRewritten { get; init; }
 
         /// <summary>Bytes in small shared extents left alone so they stay shared.</summary>
         public long SharedBytesSkipped { get; init; }
 
-        /// <summary>Bytes of shared extents rewritten (they no longer share: new space used).</summary>
+        /// <summary>Bytes of shared extents rewritten (they no longer share: new space used); on btrfs measured.</summary>
         public long SharedBytesUnshared { get; init; }
 
         /// <summary>Wall time of the file's defragmentation, sync included.</summary>
