@@ -40,6 +40,9 @@ namespace Btrfs.Core
         /// <summary>Bytes of shared extents inside the ranges (they will stop sharing).</summary>
         internal long SharedBytesToUnshare { get; private set; }
 
+        /// <summary>Where the extents the plan may still put in a range begin (the open range, or the extent not judged yet): those ending before it are behind it for good.</summary>
+        internal long StillNeededFrom => open is ByteRange o ? o.Start : pending is RawExtent p ? (long)p.Logical : long.MaxValue;
+
         /// <summary>Every extent seen is inline (a file that lives in the metadata: nothing to rewrite).</summary>
         internal bool InlineOnly => inlineSeen && !otherSeen;
 
