@@ -279,9 +279,10 @@ namespace Btrfs.Core
                 return null;
             }
 
-            // The same inode, unchanged since it was measured (an inode number reused, or a file written
-            // meanwhile, is measured again by the next run), and still worth it.
-            if (!d.Status.SameContentStamp(c.Status) || d.FragmentsBefore < schedule.MinimumFragments)
+            // The same inode (another file under the name is measured again by the next run), and still worth
+            // it. A file written meanwhile (a running VM's image) was measured again just now, by Prepare: it is
+            // defragmented as it is now, not dropped (it would be at every run's turn).
+            if (!d.Status.SameInode(c.Status) || d.FragmentsBefore < schedule.MinimumFragments)
             {
                 d.Dispose();
                 Summary.FilesChanged++;
