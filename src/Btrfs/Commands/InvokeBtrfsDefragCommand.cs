@@ -340,48 +340,102 @@ namespace Btrfs.Commands
         /// <summary>
         /// Defragments the measured files worst first; false when the budget ran out first. A file that
         /// does not fit in the time left (at the rate seen so far) is left for the next run, and smaller
-        /// ones are tried; a file that fails is an error record, and the next one goes on.
+        /// ones are tried; a file that fails is an error record, and the next one goes on. A file that only
+        /// one earlier run's rate says no budget can hold is tried when everything else is done: that rate
+        /// may be a slow file's, and a file never tried would never measure it again.
         /// </summary>
         private bool DefragCandidates(DefragSchedule run)
         {
             bool leftOut = false;
+            var deferred = new List<DefragCandidate>();
             foreach (DefragCandidate c in run.Ordered())
             {
                 if (run.BudgetSpent)
                 {
                     run.PutBack();
+                    deferred.ForEach(run.LeaveForNextRun);
                     return false;
                 }
 
                 if (!run.Fits(c))
                 {
-                    if (run.NeverFits(c, out TimeSpan needed))
+                    if (run.NeverFits(c, out _) && run.JudgedByRecordedRate(c))
                     {
-                        (double rate, string source) = run.RateFor(c)!.Value;
-                        WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                        deferred.Add(c);
+                        continue;
                     }
 
-                    WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
-                    run.LeaveForNextRun(c);
+                    Leave(run, c);
                     leftOut = true;
                     continue;
                 }
 
-                try
+                if (!TryCandidate(run, c))
                 {
-                    if (!DefragCandidate(run, c))
-                    {
-                        return false;
-                    }
+                    deferred.ForEach(run.LeaveForNextRun);
+                    return false;
                 }
-                catch (FileOperationException ex)
+            }
+
+            for (int i = 0; i < deferred.Count; i++)
+            {
+                DefragCandidate c = deferred[i];
+                if (run.BudgetSpent)
                 {
-                    run.Summary.FilesFailed++;
-                    WriteError(ErrorRecords.From(ex));
+                    deferred.Skip(i).ToList().ForEach(run.LeaveForNextRun);
+                    return false;
+                }
+
+                if (!run.Fits(c) && !(run.NeverFits(c, out _) && run.JudgedByRecordedRate(c)))
+                {
+                    Leave(run, c); // judged by this run's own rate by now
+                    leftOut = true;
+                    continue;
+                }
+
+                if (!run.Fits(c) && run.NeverFits(c, out TimeSpan needed))
+                {
+                    (double rate, string source) = run.RateFor(c)!.Value;
+                    WriteWarning($"'{c.Path}' would need about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
+                }
+
+                if (!TryCandidate(run, c))
+                {
+                    run.LeaveForNextRun(c);
+                    deferred.Skip(i + 1).ToList().ForEach(run.LeaveForNextRun);
+                    return false;
                 }
             }
 
             return !leftOut;
+        }
+
+        /// <summary>A candidate that does not fit in the time left: left for the next run, with a warning when no run with this budget could hold it.</summary>
+        private void Leave(DefragSchedule run, DefragCandidate c)
+        {
+            if (run.NeverFits(c, out TimeSpan needed))
+            {
+                (double rate, string source) = run.RateFor(c)!.Value;
+                WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+            }
+
+            WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
+            run.LeaveForNextRun(c);
+        }
+
+        /// <summary>One candidate's turn, its failure an error record; false when the budget ran out during it.</summary>
+        private bool TryCandidate(DefragSchedule run, DefragCandidate c)
+        {
+            try
+            {
+                return DefragCandidate(run, c);
+            }
+            catch (FileOperationException ex)
+            {
+                run.Summary.FilesFailed++;
+                WriteError(ErrorRecords.From(ex));
+                return true;
+            }
         }
 
         /// <summary>

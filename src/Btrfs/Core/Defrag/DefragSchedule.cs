@@ -379,6 +379,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// Whether the candidate is judged by a rate an earlier run recorded (not -MaxBytesPerSecond, nothing
+        /// seen on its filesystem in this run yet): one sample, perhaps of a slow file, that this run can
+        /// measure again by trying.
+        /// </summary>
+        internal bool JudgedByRecordedRate(DefragCandidate c) =>
+            schedule.MaxBytesPerSecond is null && !observed.ContainsKey(c.FileSystemId) && RateFor(c) is not null;
+
+        /// <summary>
         /// The rewrite rate a candidate is judged by, and where it comes from: the throttle's; else the one
         /// this run saw on its filesystem (files of at least 32 MiB or a quarter second); else the one the state file
         /// recorded for that filesystem from an earlier run (so that a run knows from its start that a file
