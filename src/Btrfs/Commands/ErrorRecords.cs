@@ -32,6 +32,7 @@ namespace Btrfs.Commands
             internal const string InsufficientSpace = "InsufficientSpace";
             internal const string FileChangedDuringCopy = "FileChangedDuringCopy";
             internal const string FileChangedSinceListed = "FileChangedSinceListed";
+            internal const string NameNotUtf8 = "NameNotUtf8";
             internal const string FileSystemKeptChanging = "FileSystemKeptChanging";
             internal const string FileIsActiveSwapfile = "FileIsActiveSwapfile";
             internal const string CopyVerificationFailed = "CopyVerificationFailed";
@@ -82,6 +83,7 @@ namespace Btrfs.Commands
             FileErrorKind.InsufficientSpace => (Ids.InsufficientSpace, ErrorCategory.ResourceUnavailable),
             FileErrorKind.ChangedDuringCopy => (Ids.FileChangedDuringCopy, ErrorCategory.ResourceBusy),
             FileErrorKind.ChangedSinceListed => (Ids.FileChangedSinceListed, ErrorCategory.ObjectNotFound),
+            FileErrorKind.NameNotUtf8 => (Ids.NameNotUtf8, ErrorCategory.InvalidData),
             FileErrorKind.ActiveSwapfile => (Ids.FileIsActiveSwapfile, ErrorCategory.ResourceBusy),
             FileErrorKind.VerificationFailed => (Ids.CopyVerificationFailed, ErrorCategory.WriteError),
             FileErrorKind.NoCowNotSupported => (Ids.NoCowNotSupported, ErrorCategory.NotImplemented),

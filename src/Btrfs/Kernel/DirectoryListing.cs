@@ -2,6 +2,7 @@ namespace Btrfs.Kernel
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Runtime.InteropServices;
     using Btrfs.Core;
     using Btrfs.Interop;
@@ -108,24 +109,42 @@ namespace Btrfs.Kernel
 
         /// <summary>
         /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
-        /// with <paramref name="error"/> set.
+        /// with <paramref name="error"/> set. Names that are not valid UTF-8 (a .NET string cannot hold them,
+        /// so no path could name the file again) are passed over, and <paramref name="error"/> names them
+        /// (NameNotUtf8) together with the next entry, or at the end.
         /// </summary>
         internal (string Name, EntryType Type, ulong Inode)? Next(out FileOperationException? error)
         {
             error = null;
-            Marshal.SetLastPInvokeError(0);
-            if (ReadEntry(stream) is not (string name, byte type, ulong inode))
+            List<string>? invalid = null;
+            while (true)
             {
-                if (Errno.Last != 0)
+                Marshal.SetLastPInvokeError(0);
+                if (ReadEntry(stream, strict: true) is not (string name, byte type, ulong inode))
                 {
-                    error = Errno.Failure("readdir", Path, "Cannot read the directory", "The rest of it was skipped.");
+                    error = Errno.Last != 0
+                        ? Errno.Failure("readdir", Path, "Cannot read the directory", "The rest of it was skipped.")
+                        : invalid is null ? null : NotUtf8(invalid);
+                    return null;
                 }
 
-                return null;
-            }
+                if (name.Length == 0)
+                {
+                    (invalid ??= new()).Add(lastInvalid ?? "?");
+                    continue;
+                }
 
-            return (name, Classify(type, name), inode);
+                error = invalid is null ? null : NotUtf8(invalid);
+                return (name, Classify(type, name), inode);
+            }
         }
+
+        private FileOperationException NotUtf8(List<string> names) => new(
+            FileErrorKind.NameNotUtf8,
+            Errno.EINVAL,
+            "readdir",
+            Path,
+            $"Skipping {(names.Count == 1 ? "a name" : $"{names.Count} names")} in '{Path}' that {(names.Count == 1 ? "is" : "are")} not valid UTF-8 ({string.Join(", ", names.Select(n => $"'{n}'"))}; a byte that is not UTF-8 is written \\xNN): no PowerShell path can name such a file, so it was left as it is. Rename {(names.Count == 1 ? "it" : "them")} to UTF-8 (convmv -f latin1 -t utf8, or mv with the shell's $'\\xNN' quoting) to include {(names.Count == 1 ? "it" : "them")}.");
 
         /// <summary>What <paramref name="name"/> in this directory is now (fstatat, never following a link).</summary>
         internal EntryType TypeOf(string name) => Classify(Libc.DT_UNKNOWN, name);
@@ -158,7 +177,17 @@ namespace Btrfs.Kernel
             return stream;
         }
 
-        private static unsafe (string Name, byte Type, ulong Inode)? ReadEntry(SafeDirectoryStream stream)
+        private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+        /// <summary>The last entry read whose name was not valid UTF-8, its bad bytes written as \xNN (for a message).</summary>
+        [ThreadStatic]
+        private static string? lastInvalid;
+
+        /// <summary>
+        /// The next entry, "." and ".." skipped. <paramref name="strict"/>: a name that is not valid UTF-8 comes back
+        /// empty (its bytes, escaped, in <see cref="lastInvalid"/>); otherwise it is decoded with U+FFFD for what is not.
+        /// </summary>
+        private static unsafe (string Name, byte Type, ulong Inode)? ReadEntry(SafeDirectoryStream stream, bool strict = false)
         {
             while (true)
             {
@@ -168,14 +197,49 @@ namespace Btrfs.Kernel
                     return null;
                 }
 
-                string name = Marshal.PtrToStringUTF8((nint)(d + Libc.DirentNameOffset)) ?? string.Empty;
-                if (name is "." or ".." || name.Length == 0)
+                byte* raw = d + Libc.DirentNameOffset;
+                var bytes = new ReadOnlySpan<byte>(raw, System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(raw).Length);
+                if (bytes.Length == 0 || (bytes.Length == 1 && bytes[0] == (byte)'.') || (bytes.Length == 2 && bytes[0] == (byte)'.' && bytes[1] == (byte)'.'))
                 {
                     continue;
                 }
 
+                string name;
+                try
+                {
+                    name = strict ? StrictUtf8.GetString(bytes) : System.Text.Encoding.UTF8.GetString(bytes);
+                }
+                catch (System.Text.DecoderFallbackException)
+                {
+                    lastInvalid = Escaped(bytes);
+                    name = string.Empty;
+                }
+
                 return (name, d[Libc.DirentTypeOffset], *(ulong*)d); // d_ino is the first field of dirent64
             }
+        }
+
+        /// <summary>A name's bytes as text: valid UTF-8 as it is, every other byte as \xNN.</summary>
+        private static string Escaped(ReadOnlySpan<byte> bytes)
+        {
+            var text = new System.Text.StringBuilder();
+            int i = 0;
+            while (i < bytes.Length)
+            {
+                System.Buffers.OperationStatus status = System.Text.Rune.DecodeFromUtf8(bytes[i..], out System.Text.Rune rune, out int used);
+                if (status == System.Buffers.OperationStatus.Done)
+                {
+                    text.Append(rune.ToString());
+                    i += used;
+                }
+                else
+                {
+                    text.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{bytes[i]:x2}");
+                    i++;
+                }
+            }
+
+            return text.ToString();
         }
 
         private EntryType Classify(byte type, string name) => type switch

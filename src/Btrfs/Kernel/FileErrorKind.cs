@@ -137,5 +137,8 @@ namespace Btrfs.Core
 
         /// <summary>A file a walk (or a search) listed is not there when its turn comes: removed, renamed, or its name now a link or something other than a file.</summary>
         ChangedSinceListed,
+
+        /// <summary>A name in a directory is not valid UTF-8: no .NET string, so no path, can name it; passed over.</summary>
+        NameNotUtf8,
     }
 }
