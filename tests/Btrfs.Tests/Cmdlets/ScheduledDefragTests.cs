@@ -928,8 +928,8 @@ namespace Btrfs.Tests
             Assert.Empty(first.Errors);
             Assert.Equal((1, 0, 1), (Summary(first).FilesDefragmented, Summary(first).PassesCompleted, Summary(first).Pass));
 
-            // The same pass: a.img is done and unchanged, met by two names, counted once; d.img measured.
-            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MinimumFragments 1000 -Confirm:$false", ("d", dir), ("s", state));
+            // The same pass (and the same criteria): a.img is done and unchanged, met by two names, counted once; d.img measured.
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             Assert.Empty(second.Errors);
             DefragRunSummary s2 = Summary(second);
             Assert.Equal((1, 1, 1, 2), (s2.FilesAlreadyDone, s2.FilesMeasured, s2.PassesCompleted, s2.Pass));
@@ -995,6 +995,31 @@ namespace Btrfs.Tests
             Assert.Equal((0, 2, 1), (sum.FilesChanged, sum.FilesDefragmented, sum.PassesCompleted));
             Assert.True(Infrastructure.Filefrag.Extents(busy).Count < 10, $"{Infrastructure.Filefrag.Extents(busy).Count} extents left");
             Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(busy));
+        }
+
+        [SkippableFact]
+        public void AFileLeftAloneUnderOtherCriteriaIsMeasuredAgainInTheSamePass()
+        {
+            // Before: the state file did not know why a file was left alone, so one left under -MinimumFragments 1000
+            // counted as done for a run with -MinimumFragments 2 in the same pass, and stayed fragmented.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-criteria");
+            string big = Path.Combine(dir, "big.img"), small = Path.Combine(dir, "small.img");
+            FileBuilder.Fragmented(big, 16 << 20, 3000, seed: 71);
+            FileBuilder.Fragmented(small, 1 << 20, 200, seed: 72);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-criteria-state"), "s.db");
+
+            // big.img needs 4 s at 4 MiB/s, more than the 2 s budget: the pass stays open; small.img is below the minimum.
+            PwshResult strict = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MinimumFragments 1000 -MaxDuration 00:00:02 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(strict.Errors);
+            DefragRunSummary s1 = Summary(strict);
+            Assert.Equal((0, 1, 0), (s1.FilesDefragmented, s1.FilesBelowMinimum, s1.PassesCompleted));
+
+            PwshResult loose = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MinimumFragments 2 -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(loose.Errors);
+            DefragRunSummary s2 = Summary(loose);
+            Assert.Equal((0, 2), (s2.FilesAlreadyDone, s2.FilesDefragmented));
+            Assert.Contains(small, Results(loose).Select(r => r.Path));
+            Assert.Equal("1", Shell.Run("sqlite3", state, "SELECT count(DISTINCT criteria) FROM files WHERE pass = 1").Trim());
         }
 
         [SkippableFact]

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Globalization;
     using System.Diagnostics;
     using System.Linq;
     using System.Threading;
@@ -93,7 +94,13 @@ namespace Btrfs.Core
             this.options = schedule.MaxBytesPerSecond is long rate
                 ? options with { StepSize = Math.Clamp(rate / 4, 256 * 1024, options.StepSize), Flush = true }
                 : options;
+
+            // What decides whether a file is worth it or left alone: a file recorded under other criteria is
+            // measured again (left alone under -MinimumFragments 1000 does not mean done under 2).
+            criteria = string.Create(CultureInfo.InvariantCulture, $"threshold {options.ExtentThreshold}; minimum fragments {schedule.MinimumFragments}; shared {options.IncludeShared}; compress {options.Compress?.ToString() ?? "no"} {options.CompressionLevel}");
         }
+
+        private readonly string criteria;
 
         /// <summary>The options the files are defragmented with (a smaller step when throttled).</summary>
         internal DefragOptions Options => options;
@@ -148,7 +155,7 @@ namespace Btrfs.Core
             }
 
             // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
-            if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass) == true)
+            if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass, criteria) == true)
             {
                 AlreadyDone(known, status.Inode);
                 return null;
@@ -174,7 +181,7 @@ namespace Btrfs.Core
             using Defragmenter d = prepared;
             ulong fs = d.FileSystemId;
             fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
-            if (state?.IsDone(fs, status, pass) == true)
+            if (state?.IsDone(fs, status, pass, criteria) == true)
             {
                 AlreadyDone(fs, d.Status.Inode);
                 return null;
@@ -190,14 +197,14 @@ namespace Btrfs.Core
             {
                 Summary.FilesBelowMinimum++;
                 string why = $"{d.FragmentsBefore} fragment(s), under -MinimumFragments {schedule.MinimumFragments}: left alone";
-                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore));
+                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + why, d.ExtentsBefore, d.ExtentsBefore, criteria));
                 return d.Skipped(DefragSkipReason.BelowMinimum, why);
             }
 
             if (d.SkipReason is string reason)
             {
                 Summary.FilesSkipped++;
-                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
+                Record(st => st.MarkDone(fs, d.Status, pass, path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore, criteria));
                 return d.Skipped();
             }
 
@@ -466,7 +473,7 @@ namespace Btrfs.Core
             }
 
             FileStatus now = d.StatusNow() ?? d.Status;
-            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter));
+            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, criteria));
         }
 
         /// <summary>
@@ -501,7 +508,7 @@ namespace Btrfs.Core
         {
             Summary.FilesSkipped++;
             Summary.BytesToRewrite -= c.BytesToRewrite;
-            Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore));
+            Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore, criteria));
         }
 
         /// <summary>A pass over one tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>

@@ -37,6 +37,7 @@ namespace Btrfs.Core
         };
 
         private readonly SqliteConnection connection;
+        private bool criteriaAvailable;
         private readonly OpenFile lockHolder;
         private bool ratesAvailable;
 
@@ -72,6 +73,7 @@ namespace Btrfs.Core
 
                 var state = new DefragState(path, connection, holder);
                 state.CreateRates();
+                state.AddCriteria();
                 foreach (string own in new[] { opened, opened + "-wal", opened + "-shm", opened + "-journal" })
                 {
                     if (FileStatus.OfPath(own, followLinks: false) is FileStatus st)
@@ -186,12 +188,17 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Whether the file <paramref name="st"/> was done in <paramref name="pass"/> and has not changed since.</summary>
-        internal bool IsDone(ulong fs, in FileStatus st, int pass)
+        /// <summary>
+        /// Whether the file <paramref name="st"/> was done in <paramref name="pass"/> under the same
+        /// <paramref name="criteria"/> (or by a version that did not record them) and has not changed since.
+        /// </summary>
+        internal bool IsDone(ulong fs, in FileStatus st, int pass, string criteria)
         {
             FileStatus s = st;
             return Guard(() => Scalar(
-                "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND pass = $pass AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime",
+                "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND pass = $pass AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime"
+                    + (criteriaAvailable ? " AND (criteria IS NULL OR criteria = $criteria)" : string.Empty),
+                ("$criteria", criteria),
                 ("$fs", (long)fs),
                 ("$inode", (long)s.Inode),
                 ("$pass", pass),
@@ -201,15 +208,16 @@ namespace Btrfs.Core
         }
 
         /// <summary>Records the file (as it is now, <paramref name="st"/>) as done in <paramref name="pass"/>, committed at once.</summary>
-        internal void MarkDone(ulong fs, in FileStatus st, int pass, string path, string outcome, long extentsBefore, long extentsAfter)
+        internal void MarkDone(ulong fs, in FileStatus st, int pass, string path, string outcome, long extentsBefore, long extentsAfter, string criteria)
         {
             FileStatus s = st;
             Guard(() =>
             {
 
                 using SqliteCommand c = Command(
-                    "INSERT OR REPLACE INTO files (fs, inode, pass, size, mtime_ns, ctime_ns, path, outcome, extents_before, extents_after, done_at) "
-                        + "VALUES ($fs, $inode, $pass, $size, $mtime, $ctime, $path, $outcome, $before, $after, $at)",
+                    "INSERT OR REPLACE INTO files (fs, inode, pass, size, mtime_ns, ctime_ns, path, outcome, extents_before, extents_after, done_at" + (criteriaAvailable ? ", criteria" : string.Empty) + ") "
+                        + "VALUES ($fs, $inode, $pass, $size, $mtime, $ctime, $path, $outcome, $before, $after, $at" + (criteriaAvailable ? ", $criteria" : string.Empty) + ")",
+                    ("$criteria", criteria),
                     ("$fs", (long)fs),
                     ("$inode", (long)s.Inode),
                     ("$pass", pass),
@@ -230,6 +238,32 @@ namespace Btrfs.Core
         {
             connection.Dispose();
             lockHolder.Dispose();
+        }
+
+        /// <summary>
+        /// The files table's criteria column (what decided a file was worth it or left alone; new in this
+        /// version: files of earlier versions get it, their rows without criteria, and an earlier version
+        /// ignores it).
+        /// </summary>
+        private void AddCriteria()
+        {
+            try
+            {
+                criteriaAvailable = Guard(() => ModuleDatabase.Scalar(connection, "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'criteria'")) > 0;
+                if (!criteriaAvailable)
+                {
+                    Guard(() =>
+                    {
+                        using SqliteCommand c = Command("ALTER TABLE files ADD COLUMN criteria TEXT");
+                        return c.ExecuteNonQuery();
+                    });
+                    criteriaAvailable = true;
+                }
+            }
+            catch (FileOperationException)
+            {
+                // A full disk, or a file that cannot grow: the run goes on, files recorded without their criteria.
+            }
         }
 
         /// <summary>The rates table (new in this version; files of earlier versions get it, and an earlier version ignores it).</summary>
