@@ -267,6 +267,12 @@ namespace Btrfs.Tests
             Assert.Contains("other filesystems only", Assert.Single(other.Warnings).Message, StringComparison.Ordinal);
             Assert.Single(Results(other), r => !r.Skipped);
 
+            // Two trees on two filesystems and a new state file: neither is "of other filesystems only" (before: the
+            // second was, by the row the same run had just made for the first).
+            PwshResult two = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $x, $d -Recurse -StatePath $s -Confirm:$false", ("x", onXfs), ("d", dir), ("s", Path.Combine(spare, "both.db")));
+            Assert.Empty(two.Errors);
+            Assert.Empty(two.Warnings);
+
             // Scheduling needs a tree.
             PwshResult noRecurse = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -MaxDuration 00:01:00 -Confirm:$false", ("f", Path.Combine(dir, "a.img")));
             Assert.Equal(new[] { "ScheduleWithoutRecurse" }, noRecurse.ErrorIds);

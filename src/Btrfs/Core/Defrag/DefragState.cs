@@ -93,9 +93,26 @@ namespace Btrfs.Core
         }
 
         /// <summary>Whether the file records trees, none of them on the filesystem <paramref name="fs"/> (it was written for another filesystem).</summary>
-        internal bool OnlyOtherFileSystems(ulong fs) => Guard(() =>
-            ModuleDatabase.Scalar(connection, "SELECT count(*) FROM trees") > 0
-            && Scalar("SELECT count(*) FROM trees WHERE fs = $fs", ("$fs", (long)fs)) == 0);
+        internal bool OnlyOtherFileSystems(ulong fs)
+        {
+            // As the file was when this run opened it: a tree this run began on another filesystem (several
+            // trees given) does not make the file foreign for the next one.
+            knownFileSystems ??= Guard(() =>
+            {
+                var known = new HashSet<long>();
+                using SqliteCommand c = Command("SELECT DISTINCT fs FROM trees");
+                using SqliteDataReader r = c.ExecuteReader();
+                while (r.Read())
+                {
+                    known.Add(r.GetInt64(0));
+                }
+
+                return known;
+            });
+            return knownFileSystems.Count > 0 && !knownFileSystems.Contains((long)fs);
+        }
+
+        private HashSet<long>? knownFileSystems;
 
         /// <summary>The pass the tree at <paramref name="root"/> on <paramref name="fs"/> is in (1 for a tree not seen before), and how many it completed.</summary>
         internal (int Pass, int Completed) PassOf(ulong fs, string root) => Guard(() =>
