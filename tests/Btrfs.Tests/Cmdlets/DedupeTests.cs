@@ -15,6 +15,35 @@ namespace Btrfs.Tests
     {
         private static bool AllShared(string path) => Filefrag.Extents(path).All(e => e.Flags.Contains("shared"));
 
+        [SkippableFact]
+        public void ARangeWithNoBytesInAFileIsAnErrorNotAlreadyShared()
+        {
+            // Before: Status AlreadyShared with 0 bytes of everything, as if the copy shared the keeper's extents.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dedupe-nothing");
+            string keeper = Path.Combine(dir, "k.img"), copy = Path.Combine(dir, "c.img"), empty = Path.Combine(dir, "e.img");
+            FileBuilder.Chunks(keeper, 1, 1 << 20, 1 << 20, seed: 40);
+            Shell.Run("cp", "--reflink=never", keeper, copy); // (File.Copy clones on btrfs)
+            File.WriteAllBytes(empty, Array.Empty<byte>());
+            Shell.Run("sync");
+
+            PwshResult pair = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $e -Destination $c", ("e", empty), ("c", copy));
+            Assert.Equal(new[] { "InvalidArgument" }, pair.ErrorIds);
+            Assert.Contains("empty or ends before the range starts", pair.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(pair.Objects<DedupeResult>(), d => d.Status == DedupeStatus.AlreadyShared);
+
+            // A copy truncated between the search and the deduplication: the group says Error, the error says why.
+            string hash = FileFacts.Hash(keeper);
+            PwshResult r = Pwsh.Run(
+                "$g = @(Find-BtrfsDuplicate -LiteralPath $k, $c); Set-Content -LiteralPath $c -Value $null -NoNewline; $g | Invoke-BtrfsDedupe -Confirm:$false",
+                ("k", keeper),
+                ("c", copy));
+            Assert.Equal(new[] { "InvalidArgument" }, r.ErrorIds);
+            Assert.Contains("shrank since the search", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            DedupeGroupResult g = Assert.Single(r.Objects<DedupeGroupResult>());
+            Assert.Equal((DedupeStatus.Error, 1, 0L), (g.Status, g.Errors, g.BytesAlreadyShared));
+            Assert.Equal(hash, FileFacts.Hash(keeper));
+        }
+
         [SkippableTheory]
         [InlineData((int)TestFs.Btrfs)]
         [InlineData((int)TestFs.Xfs)]

@@ -126,6 +126,11 @@ namespace Btrfs.Core
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}", swaps);
             long block = ThrowUnlessAligned(source, dest, offset, length, destinationOffset, fromGroup: expected != default);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
+            if (requested == 0 && length is not 0)
+            {
+                throw NothingInRange(source, dest, offset, destinationOffset, expected != default);
+            }
+
             long partial = requested % block;
             bool shares = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs; // elsewhere the kernel's own refusal says more
             if (shares && partial != 0 && (offset + requested != source.Size || destinationOffset + requested != dest.Size))
@@ -340,6 +345,15 @@ namespace Btrfs.Core
         }
 
         /// <summary>The range is less than one block and does not end both files: the kernel would share nothing and say it shared it all.</summary>
+        private static FileOperationException NothingInRange(OpenFile source, OpenFile dest, long offset, long destinationOffset, bool fromGroup) => new(
+            FileErrorKind.InvalidArgument,
+            Errno.EINVAL,
+            "FIDEDUPERANGE",
+            dest.Path,
+            $"Nothing to deduplicate between '{source.Path}' at {offset} ({source.Size} bytes long) and '{dest.Path}' at {destinationOffset} ({dest.Size} bytes long): "
+            + (fromGroup ? "a file is shorter than where the range starts now (it shrank since the search): run Find-BtrfsDuplicate again." : "a file is empty or ends before the range starts.")
+            + " Nothing was changed.");
+
         private static FileOperationException PartialBlockOnly(OpenFile source, OpenFile dest, long offset, long partial, long block, bool fromGroup) => new(
             FileErrorKind.InvalidArgument,
             Errno.EINVAL,
