@@ -31,6 +31,14 @@ namespace Btrfs.Tests
             Assert.Contains("empty or ends before the range starts", pair.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.DoesNotContain(pair.Objects<DedupeResult>(), d => d.Status == DedupeStatus.AlreadyShared);
 
+            // Overlapping ranges of one file: said so (before: the kernel's EINVAL explained as a NOCOW/COW mismatch).
+            PwshResult overlap = Pwsh.Run(
+                "function New-Range($o) { [Btrfs.Core.DuplicateRange]@{ Path = $k; Offset = $o; Length = 512KB } }; [Btrfs.Core.BtrfsDuplicateGroup]@{ Ranges = @((New-Range 0), (New-Range 4096)); Length = 512KB } | Invoke-BtrfsDedupe -Confirm:$false",
+                ("k", keeper));
+            Assert.Equal(new[] { "InvalidArgument" }, overlap.ErrorIds);
+            Assert.Contains("overlap", overlap.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("NOCOW", overlap.Errors[0].Exception.Message, StringComparison.Ordinal);
+
             // A copy truncated between the search and the deduplication: the group says Error, the error says why.
             string hash = FileFacts.Hash(keeper);
             PwshResult r = Pwsh.Run(

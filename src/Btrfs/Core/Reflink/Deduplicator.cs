@@ -131,6 +131,16 @@ namespace Btrfs.Core
                 throw NothingInRange(source, dest, offset, destinationOffset, expected != default);
             }
 
+            if (source.Status.SameInode(dest.Status) && offset != destinationOffset && offset < destinationOffset + requested && destinationOffset < offset + requested)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InvalidArgument,
+                    Errno.EINVAL,
+                    "FIDEDUPERANGE",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}' with itself: the range at {offset} and the one at {destinationOffset} ({requested} bytes each) overlap, and the kernel refuses overlapping ranges of one file (EINVAL). Give ranges that do not overlap. Nothing was changed.");
+            }
+
             long partial = requested % block;
             bool shares = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs; // elsewhere the kernel's own refusal says more
             if (shares && partial != 0 && (offset + requested != source.Size || destinationOffset + requested != dest.Size))
@@ -344,7 +354,7 @@ namespace Btrfs.Core
             return block;
         }
 
-        /// <summary>The range is less than one block and does not end both files: the kernel would share nothing and say it shared it all.</summary>
+        /// <summary>The range holds no byte of one of the files (empty, or ending before the range starts).</summary>
         private static FileOperationException NothingInRange(OpenFile source, OpenFile dest, long offset, long destinationOffset, bool fromGroup) => new(
             FileErrorKind.InvalidArgument,
             Errno.EINVAL,
@@ -354,6 +364,7 @@ namespace Btrfs.Core
             + (fromGroup ? "a file is shorter than where the range starts now (it shrank since the search): run Find-BtrfsDuplicate again." : "a file is empty or ends before the range starts.")
             + " Nothing was changed.");
 
+        /// <summary>The range is less than one block and does not end both files: the kernel would share nothing and say it shared it all.</summary>
         private static FileOperationException PartialBlockOnly(OpenFile source, OpenFile dest, long offset, long partial, long block, bool fromGroup) => new(
             FileErrorKind.InvalidArgument,
             Errno.EINVAL,
