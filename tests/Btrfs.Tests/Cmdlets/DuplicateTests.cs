@@ -1210,6 +1210,59 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AHashFileLockedByAnotherProgramStopsTheRecordingNotTheSearch()
+        {
+            // Before: a write that waited 5 s for another program's lock (sqlite3 reading it with a transaction
+            // open) ended the whole search with an error, its reading thrown away.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-locked");
+            for (int k = 0; k < 10; k++)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, $"a{k}.img"), 1, 131072, 131072, seed: 600 + k);
+                FileBuilder.Chunks(Path.Combine(dir, $"b{k}.img"), 1, 131072, 131072, seed: 600 + k);
+            }
+
+            string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-locked-db"), "h.db");
+            string other = fs.NewDirectory(TestFs.Btrfs, "dup-locked-other");
+            FileBuilder.Chunks(Path.Combine(other, "x.img"), 1, 131072, 131072, seed: 599);
+            Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", other), ("h", db)).Errors);
+
+            // The search waits at one file's open (held in the kernel) while another program takes the lock.
+            PwshResult r;
+            System.Threading.Tasks.Task<PwshResult> search;
+            ChildProcess? holder = null;
+            try
+            {
+                using (OpensHeld.Of(Path.Combine(dir, "a5.img")))
+                {
+                    search = System.Threading.Tasks.Task.Run(() => Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", db)));
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (clock.Elapsed < TimeSpan.FromSeconds(60) && ReadOnlyDatabase.Count(db, "SELECT count(*) FROM files") < 2)
+                    {
+                        Thread.Sleep(20);
+                    }
+
+                    Thread.Sleep(300);
+                    holder = ChildProcess.Start("python3", "-c", "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\nc.execute('BEGIN EXCLUSIVE')\nprint('ready', flush=True)\ntime.sleep(120)", db);
+                }
+
+                Assert.True(search.Wait(TimeSpan.FromSeconds(90)), "the search did not end");
+                r = search.Result;
+            }
+            finally
+            {
+                holder?.Kill();
+                holder?.Dispose();
+            }
+
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+            Assert.Equal(10, r.Objects<BtrfsDuplicateGroup>().Count());
+            string warning = Assert.Single(r.Warnings).Message;
+            Assert.Contains("in use by another process", warning, StringComparison.Ordinal);
+            Assert.Contains("went on without recording", warning, StringComparison.Ordinal);
+            Assert.Equal("ok", Shell.Run("sqlite3", db, "PRAGMA integrity_check").Trim());
+        }
+
+        [SkippableFact]
         public void AHashFileIsCreatedWholeOrNotAtAllAndTwoRunsStartingTogetherShareOne()
         {
             (string dir, _) = TwoCopies("dup-create", 41);

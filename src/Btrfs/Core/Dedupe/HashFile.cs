@@ -178,9 +178,10 @@ namespace Btrfs.Core
             {
                 Guard(upsert.ExecuteNonQuery);
             }
-            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.InsufficientSpace or FileErrorKind.IOError)
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.InsufficientSpace or FileErrorKind.IOError or FileErrorKind.InUse)
             {
-                // The disk filled up (or failed): the search goes on without recording (the hash file is a cache;
+                // The disk filled up (or failed), or another program held the file locked longer than SQLite waits
+                // (sqlite3 with a transaction open): the search goes on without recording (the hash file is a cache;
                 // what is not in it is read again next time); the command says so when it ends.
                 Full = ex;
                 NotStored++;
@@ -190,7 +191,7 @@ namespace Btrfs.Core
             Stored++;
         }
 
-        /// <summary>Set when the disk filled up (or failed) during the search: from then on nothing more was recorded.</summary>
+        /// <summary>Set when the disk filled up (or failed), or the file stayed locked by another program, during the search: from then on nothing more was recorded.</summary>
         internal FileOperationException? Full { get; private set; }
 
         /// <summary>Files hashed but not recorded, the disk being full (or failing).</summary>
