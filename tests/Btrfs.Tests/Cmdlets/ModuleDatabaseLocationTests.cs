@@ -21,6 +21,7 @@ namespace Btrfs.Tests
         [InlineData("owner")] // another user's (they may rename and replace anything in it)
         [InlineData("link")] // a private directory's link to a shared one: judged where it leads
         [InlineData("ancestor")] // a private directory inside one others may write to that is not sticky (they may rename it away)
+        [InlineData("foreign-link")] // another user's link (in a sticky directory) to a private directory of the caller's: its owner chose where the file goes
         public void AStateOrHashFileWhereAnotherUserCanChangeTheDirectoryIsRefusedBeforeAnythingIsCreated(string how)
         {
             string files = fs.NewDirectory(TestFs.Btrfs, "dbloc-files");
@@ -40,6 +41,14 @@ namespace Btrfs.Tests
                     Shell.Run("chmod", "0700", dir);
                     File.CreateSymbolicLink(Path.Combine(dir, "state"), shared);
                     dir = Path.Combine(dir, "state");
+                    break;
+                case "foreign-link":
+                    Shell.Run("chmod", "1777", shared);
+                    string target = fs.NewDirectory(TestFs.Btrfs, "dbloc-chosen");
+                    Shell.Run("chmod", "0700", target);
+                    File.CreateSymbolicLink(Path.Combine(shared, "state"), target);
+                    Shell.Run("chown", "-h", "65534:65534", Path.Combine(shared, "state"));
+                    dir = Path.Combine(shared, "state");
                     break;
                 case "ancestor":
                     Shell.Run("chmod", "0777", shared);
@@ -63,7 +72,7 @@ namespace Btrfs.Tests
                 Assert.Empty(r.Output);
             }
 
-            Assert.Empty(Directory.EnumerateFileSystemEntries(how == "ancestor" ? dir : shared));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(how is "ancestor" or "foreign-link" ? new DirectoryInfo(dir).ResolveLinkTarget(true)?.FullName ?? dir : shared));
             Assert.Equal(layout, string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}")));
         }
 

@@ -29,6 +29,8 @@ namespace Btrfs.Core
                 path,
                 $"{subject} would be in '{dir}', and '{at}' {why}: another user could put a link {danger}. Nothing was created or changed. {advice}");
 
+            uint me = Metadata.FileSystemUserId;
+            ThrowIfAnotherUsersLink(dir, me, Unsafe);
             if (Files.RealPath(dir) is not string canonical)
             {
                 // Missing (or unreadable): said as the directory's opening says it, before anything is created.
@@ -44,7 +46,6 @@ namespace Btrfs.Core
                 throw Unsafe(dir, "could not be resolved to a path without links");
             }
 
-            uint me = Metadata.FileSystemUserId;
             string[] names = canonical.Split('/', StringSplitOptions.RemoveEmptyEntries);
             string at = "/";
             FileStatus st = default;
@@ -72,6 +73,74 @@ namespace Btrfs.Core
             }
 
             return (canonical, st);
+        }
+
+        /// <summary>
+        /// Follows <paramref name="dir"/> as the kernel would, name by name, and refuses a symbolic link on the way
+        /// (the ones links lead through included) that belongs to neither the caller nor root: its owner chooses
+        /// where the file is made (where fs.protected_symlinks is 0, in a sticky directory too). The directories
+        /// reached are checked afterwards, on the canonical path.
+        /// </summary>
+        private static void ThrowIfAnotherUsersLink(string dir, uint me, Func<string, string, FileOperationException> unsafeAt)
+        {
+            var pending = new System.Collections.Generic.Stack<string>();
+            void Push(string path)
+            {
+                string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+                for (int k = parts.Length - 1; k >= 0; k--)
+                {
+                    pending.Push(parts[k]);
+                }
+            }
+
+            string full = System.IO.Path.GetFullPath(dir);
+            Push(full);
+            string at = "/";
+            for (int links = 0; pending.Count > 0;)
+            {
+                string name = pending.Pop();
+                if (name == ".")
+                {
+                    continue;
+                }
+
+                if (name == "..")
+                {
+                    at = System.IO.Path.GetDirectoryName(at) ?? "/";
+                    continue;
+                }
+
+                string next = at == "/" ? "/" + name : at + "/" + name;
+                if (FileStatus.OfPath(next, followLinks: false) is not FileStatus st)
+                {
+                    return; // missing or unreadable: realpath says so next
+                }
+
+                if (!st.IsSymbolicLink)
+                {
+                    at = next;
+                    continue;
+                }
+
+                if (st.Uid != 0 && st.Uid != me)
+                {
+                    throw unsafeAt(next, $"is a symbolic link that belongs to user {st.Uid}, who chooses where it leads");
+                }
+
+                using SafeFileDescriptor? parent = DirectoryHandle.TryName(at);
+                if (parent is null || ++links > 40)
+                {
+                    return; // realpath fails on it next (ELOOP, or a directory that cannot be searched)
+                }
+
+                string target = Names.ReadSymbolicLink(parent, name, next);
+                if (target.StartsWith('/'))
+                {
+                    at = "/";
+                }
+
+                Push(target);
+            }
         }
     }
 }
