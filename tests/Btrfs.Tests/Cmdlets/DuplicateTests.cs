@@ -1210,6 +1210,31 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void FilesOnAFileSystemWithoutExtentMapsAreOneErrorNotOneEach()
+        {
+            // Before: one error per file, in another cmdlet's words ("copy the file to one of those to inspect its layout").
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-tmpfs");
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", dir);
+            try
+            {
+                for (int k = 0; k < 4; k++)
+                {
+                    FileBuilder.WriteNew(Path.Combine(dir, $"f{k}.img"), FileBuilder.RandomBytes(131072, 700));
+                }
+
+                PwshResult r = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+                Assert.Empty(r.Output);
+                Assert.Equal(new[] { "OperationNotSupported" }, r.ErrorIds);
+                Assert.Contains("cannot share extents either", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("inspect its layout", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("umount", dir);
+            }
+        }
+
+        [SkippableFact]
         public void AHashFileLockedByAnotherProgramStopsTheRecordingNotTheSearch()
         {
             // Before: a write that waited 5 s for another program's lock (sqlite3 reading it with a transaction

@@ -165,6 +165,9 @@ namespace Btrfs.Core
             return Add(file);
         }
 
+        /// <summary>Devices whose files have no extent map (FIEMAP): said once, their other files passed over.</summary>
+        private readonly HashSet<(uint, uint)> withoutExtentMaps = new();
+
         private bool Add(OpenFile file)
         {
             lock (gate)
@@ -438,6 +441,20 @@ namespace Btrfs.Core
                     try
                     {
                         read += Scan(f, c, sums, known, index, buffers, cancel, n => report(Progress(read + n, f, c.Path, dataDone + Math.Min(n, data), busy.Elapsed)));
+                    }
+                    catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotSupported)
+                    {
+                        // No extent map there (tmpfs): one error for the filesystem, not one per file.
+                        if (withoutExtentMaps.Add((c.Status.DevMajor, c.Status.DevMinor)))
+                        {
+                            skipped(new FileOperationException(
+                                FileErrorKind.NotSupported,
+                                ex.Errno,
+                                ex.Operation,
+                                c.Path,
+                                $"Not searching the files on the filesystem of '{c.Path}': it has no extent maps (FIEMAP: {Errno.Name(ex.Errno)}), and a filesystem without them cannot share extents either (FIDEDUPERANGE), so nothing there can be deduplicated. Its other files are passed over without an error each. Search files on btrfs or xfs.",
+                                ex));
+                        }
                     }
                     catch (FileOperationException ex) when (ex.Operation != "sqlite")
                     {
