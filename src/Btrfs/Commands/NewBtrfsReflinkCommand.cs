@@ -146,7 +146,7 @@ namespace Btrfs.Commands
         private ReflinkResult? Run(ReflinkCopy copy, string source)
         {
             string what = copy.Method == ReflinkMethod.Reflink
-                ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}, {copy.ExtentCount} extents, no data copied)"
+                ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}{(copy.ExtentsCounted ? $", {copy.ExtentCount:N0} extents" : string.Empty)}, no data copied)"
                 : $"Copy the data of '{source}' ({SizeFormatter.Format(copy.Length)})";
             if (copy.DestinationExists)
             {

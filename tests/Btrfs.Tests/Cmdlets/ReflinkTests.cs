@@ -198,6 +198,22 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhatIfCreatesNothingAndSaysWhatItWouldCloneWithoutAnExtentCountItDidNotMake()
+        {
+            // Before: "(64.0 KiB, 0 extents, no data copied)" for every file too small to be worth counting.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "reflink-whatif");
+            string src = Path.Combine(dir, "a.img"), dst = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(src, 2, 32768, 32768, seed: 3);
+            PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["s"] = src, ["d"] = dst });
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Output);
+            Assert.False(File.Exists(dst));
+            string text = r.HostText.Replace("\n", " ", StringComparison.Ordinal);
+            Assert.Contains($"Clone '{src}' (64.0 KiB, no data copied)", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("0 extents", text, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void ADirectoryDestinationGetsTheSourceName()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "intodir");

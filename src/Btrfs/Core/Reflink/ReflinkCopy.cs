@@ -70,6 +70,9 @@ namespace Btrfs.Core
         /// <summary>Extents in the source range (the clone's cost grows with them).</summary>
         public long ExtentCount { get; private set; }
 
+        /// <summary>Whether <see cref="ExtentCount"/> was counted (only for a source that could have many extents: elsewhere 0, not counted).</summary>
+        public bool ExtentsCounted { get; private set; }
+
         /// <summary>Reflink, or Copy when the fallback applies.</summary>
         public ReflinkMethod Method => fallbackReason is null ? ReflinkMethod.Reflink : ReflinkMethod.Copy;
 
@@ -285,7 +288,8 @@ namespace Btrfs.Core
             CheckRange();
             // Every extent holds at least one block: a small source cannot have many (no FIEMAP call needed).
             bool couldHaveMany = Length / 4096 > options.ManyExtents;
-            ExtentCount = couldHaveMany && source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4
+            ExtentsCounted = couldHaveMany && source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
+            ExtentCount = ExtentsCounted
                 ? Fiemap.Count(source, (ulong)(options.SourceOffset ?? 0), (ulong)Math.Max(1, Length))
                 : 0;
             if (Method == ReflinkMethod.Reflink && ExtentCount > options.ManyExtents)
