@@ -68,7 +68,10 @@ namespace Btrfs.Commands
                 object one => new[] { one },
             };
 
+        /// <summary>A property's value as <typeparamref name="T"/>; a list where one value belongs (two paths joined into one) is refused.</summary>
         private static T? Value<T>(PSObject o, string name) =>
-            o.Properties[name]?.Value is object v ? LanguagePrimitives.ConvertTo<T>(v) : default;
+            o.Properties[name]?.Value is not object v ? default
+            : PSObject.AsPSObject(v).BaseObject is IEnumerable and not string ? throw new PSInvalidCastException($"The group's {name} holds several values where one belongs.")
+            : LanguagePrimitives.ConvertTo<T>(v);
     }
 }

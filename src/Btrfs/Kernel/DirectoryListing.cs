@@ -110,13 +110,12 @@ namespace Btrfs.Kernel
         /// <summary>
         /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
         /// with <paramref name="error"/> set. Names that are not valid UTF-8 (a .NET string cannot hold them,
-        /// so no path could name the file again) are passed over, and <paramref name="error"/> names them
-        /// (NameNotUtf8) together with the next entry, or at the end.
+        /// so no path could name the file again) are passed over, and at the end of the listing
+        /// <paramref name="error"/> names them all (NameNotUtf8): one error per directory, after its entries.
         /// </summary>
         internal (string Name, EntryType Type, ulong Inode)? Next(out FileOperationException? error)
         {
             error = null;
-            List<string>? invalid = null;
             while (true)
             {
                 Marshal.SetLastPInvokeError(0);
@@ -124,20 +123,23 @@ namespace Btrfs.Kernel
                 {
                     error = Errno.Last != 0
                         ? Errno.Failure("readdir", Path, "Cannot read the directory", "The rest of it was skipped.")
-                        : invalid is null ? null : NotUtf8(invalid);
+                        : notUtf8 is null ? null : NotUtf8(notUtf8);
+                    notUtf8 = null;
                     return null;
                 }
 
                 if (name.Length == 0)
                 {
-                    (invalid ??= new()).Add(lastInvalid ?? "?");
+                    (notUtf8 ??= new()).Add(lastInvalid ?? "?");
                     continue;
                 }
 
-                error = invalid is null ? null : NotUtf8(invalid);
                 return (name, Classify(type, name), inode);
             }
         }
+
+        /// <summary>The names passed over so far because they are not valid UTF-8 (said at the end of the listing).</summary>
+        private List<string>? notUtf8;
 
         private FileOperationException NotUtf8(List<string> names) => new(
             FileErrorKind.NameNotUtf8,

@@ -39,6 +39,10 @@ namespace Btrfs.Tests
             Assert.Single(json.Objects<DedupeGroupResult>());
             Assert.Contains(json.Errors, e => e.Exception.Message.Contains(c, StringComparison.Ordinal));
             Assert.False(AllShared(c));
+
+            // Two paths where one belongs are refused, not joined into one ("/x/a /x/b").
+            PwshResult two = Pwsh.Run("try { [Btrfs.Core.BtrfsDuplicateGroup][pscustomobject]@{ Ranges = @([pscustomobject]@{ Path = @($a, $b); Offset = 0; Length = 4096 }, [pscustomobject]@{ Path = $a; Offset = 0; Length = 4096 }); Length = 4096 } } catch { $_.Exception.Message }", ("a", a), ("b", b));
+            Assert.Contains("holds several values where one belongs", Assert.Single(two.Output).ToString(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

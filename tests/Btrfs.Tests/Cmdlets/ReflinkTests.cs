@@ -453,6 +453,26 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ANameThatIsNotUtf8IsOneErrorAndTheRestOfTheTreeIsCopied()
+        {
+            // Before (found by a review of the NameNotUtf8 change): the error, about the directory being copied,
+            // arrived amid its listing and made the mirror leave that directory and every one above it, so nothing
+            // after it was copied, and the tree still appeared as the copy.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "tree-names");
+            string src = Path.Combine(dir, "m");
+            Shell.Run("bash", "-c", "cd \"$1\" && mkdir -p m/A && echo 1 > m/A/ok1 && : > m/A/$'bad\\xff' && echo 2 > m/A/ok2 && : > m/A/$'worse\\xfe' && mkdir m/A/S && echo s > m/A/S/s && mkdir m/B && echo 4 > m/B/f && echo 5 > m/z", "_", dir);
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", Path.Combine(dir, "m2")));
+            Assert.Equal(new[] { "NameNotUtf8" }, r.ErrorIds); // one for the directory, naming both
+            Assert.Contains("'bad\\xff'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("'worse\\xfe'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((5L, 1L), (tree.Files, tree.Errors));
+            Assert.Equal(
+                new[] { "A/S/s", "A/ok1", "A/ok2", "B/f", "z" },
+                Directory.GetFiles(Path.Combine(dir, "m2"), "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(Path.Combine(dir, "m2"), f)).Order(StringComparer.Ordinal));
+        }
+
+        [SkippableFact]
         public void ANewTreeAppearsWholeAndAKilledRunLeavesOnlyItsMarkedStagingDirectoryWhichTheNextRunRemoves()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "staged");

@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 
@@ -190,6 +191,22 @@ namespace Btrfs.Core
             {
                 foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)), WalkOrder.DepthFirst))
                 {
+                    if (entry.Kind == WalkEntryKind.Error && levels.Any(l => l.SourcePath == entry.Path))
+                    {
+                        // About a directory being copied (its listing failed part-way, or named what no path can name):
+                        // it is left only when the walk goes past it, not now, or the rest of the tree would be skipped.
+                        while (levels.Peek().SourcePath != entry.Path)
+                        {
+                            if (Leave(levels.Pop()) is MirrorItem done)
+                            {
+                                yield return done;
+                            }
+                        }
+
+                        yield return new MirrorItem(entry, MirrorItemKind.Error, entry.Path == sourceRoot ? destinationRoot : destinationRoot + entry.Path[sourceRoot.Length..], levels.Peek().State) { Error = entry.Error };
+                        continue;
+                    }
+
                     string parentPath = entry.Path == sourceRoot ? string.Empty : entry.Path[..entry.Path.LastIndexOf('/')] is { Length: > 0 } p ? p : "/";
                     while (levels.Count > 0 && levels.Peek().SourcePath != parentPath)
                     {
