@@ -183,7 +183,7 @@ namespace Btrfs.Tests
             NoCowStatus skipped = Assert.Single(r.Objects<NoCowStatus>());
             Assert.Equal(full, skipped.Path);
             Assert.False(skipped.IsNoCow);
-            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", skipped.ReasonText);
+            Assert.Equal("COW file in a NOCOW directory (made before the directory was marked, moved in, or made COW with ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.", skipped.ReasonText);
             WarningRecord w = Assert.Single(r.Warnings);
             Assert.Contains("1 file(s)", w.Message, StringComparison.Ordinal);
             Assert.Contains("ConvertTo-NoCow -Recurse", w.Message, StringComparison.Ordinal);

@@ -62,7 +62,7 @@ namespace Btrfs.Tests
             NoCowStatus s = Expect.NoCow(file);
             Assert.False(s.IsNoCow);
             Assert.True(s.DirectoryIsNoCow);
-            Assert.Equal("COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.", s.ReasonText);
+            Assert.Equal("COW file in a NOCOW directory (made before the directory was marked, moved in, or made COW with ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.", s.ReasonText);
         }
 
         [SkippableFact]

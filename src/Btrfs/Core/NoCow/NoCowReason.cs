@@ -86,7 +86,7 @@ namespace Btrfs.Core
 
             if (f.DirectoryIsNoCow)
             {
-                return "COW file in a NOCOW directory: it existed before the directory was marked; use ConvertTo-NoCow.";
+                return "COW file in a NOCOW directory (made before the directory was marked, moved in, or made COW with ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.";
             }
 
             if (f.MountNoDataCow)
