@@ -914,6 +914,8 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $x", ("x", xfs));
             Assert.Equal("OperationNotSupported", Assert.Single(r.ErrorIds));
             Assert.Equal(xfs, r.Errors[0].TargetObject);
+            Assert.Contains("only btrfs has subvolumes", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("extent items", r.Errors[0].Exception.Message, StringComparison.Ordinal); // before: the extent readers' words
 
             PwshResult both = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $x -All -Recurse", ("x", xfs));
             Assert.Equal("RecurseWithAll", Assert.Single(both.ErrorIds));

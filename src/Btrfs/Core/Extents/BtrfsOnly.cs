@@ -5,8 +5,8 @@ namespace Btrfs.Core
     /// <summary>The refusal every btrfs-only reader gives a file elsewhere.</summary>
     internal static class BtrfsOnly
     {
-        /// <summary>Throws the NotSupported error for a file that is not on btrfs.</summary>
-        internal static void Require(OpenFile file, string what, string? advice = null)
+        /// <summary>Throws the NotSupported error for a file that is not on btrfs; <paramref name="because"/> says what only btrfs has.</summary>
+        internal static void Require(OpenFile file, string what, string? advice = null, string because = "only btrfs has extent items, compression accounting and extent back references")
         {
             if (file.FileSystem.Kind != FileSystemKind.Btrfs)
             {
@@ -15,7 +15,7 @@ namespace Btrfs.Core
                     0,
                     "statfs",
                     file.Path,
-                    $"Cannot {what} '{file.Path}': it is on {file.FileSystem.DisplayName}, and only btrfs has extent items, compression accounting and extent back references." + (advice is null ? string.Empty : " " + advice))
+                    $"Cannot {what} '{file.Path}': it is on {file.FileSystem.DisplayName}, and {because}." + (advice is null ? string.Empty : " " + advice))
                 {
                     SameForFileSystem = true,
                 };

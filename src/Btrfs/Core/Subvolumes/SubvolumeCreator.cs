@@ -42,7 +42,7 @@ namespace Btrfs.Core
         internal static BtrfsSubvolumeInfo Snapshot(string source, string destination, bool readOnly, Guid expected = default)
         {
             using OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory);
-            BtrfsOnly.Require(src, "snapshot", "Snapshots are a btrfs feature.");
+            BtrfsOnly.Require(src, "snapshot", because: "only btrfs has snapshots");
             if (!src.IsDirectory || src.Status.Inode != BtrfsInspect.SubvolumeRootInode)
             {
                 throw new FileOperationException(
@@ -155,7 +155,7 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.NotFound, Errno.ENOTDIR, "statx", full, $"Cannot {what} '{full}': '{parentPath}' is not a directory.");
                 }
 
-                BtrfsOnly.Require(parent, what + " in", "Subvolumes and snapshots are a btrfs feature.");
+                BtrfsOnly.Require(parent, what + " in", because: "only btrfs has subvolumes and snapshots");
                 if (FileStatus.OfAt(parent.Handle, name) is not null)
                 {
                     throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "statx", full, $"Cannot {what} '{full}': the name is taken. Choose another name, or remove what is there first; nothing was changed.");

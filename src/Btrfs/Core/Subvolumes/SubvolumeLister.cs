@@ -73,7 +73,7 @@ namespace Btrfs.Core
         /// <summary>As <see cref="List(OpenFile, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
         internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached)
         {
-            BtrfsOnly.Require(file, "list the subvolumes of", "Subvolumes are a btrfs feature.");
+            BtrfsOnly.Require(file, "list the subvolumes of", because: "only btrfs has subvolumes");
             using var lister = new SubvolumeLister(file);
             List<BtrfsSubvolumeInfo> found = lister.Run(scope);
             unreached = lister.Unreached;

@@ -61,7 +61,7 @@ namespace Btrfs.Core
             try
             {
                 subvolumeRoot = OpenFile.Open(new FileLocation(parentDir.Handle, name, full), OpenOptions.AllowDirectory | OpenOptions.NoFollow);
-                BtrfsOnly.Require(subvolumeRoot, "delete the subvolume", "Subvolumes are a btrfs feature.");
+                BtrfsOnly.Require(subvolumeRoot, "delete the subvolume", because: "only btrfs has subvolumes");
                 if (!subvolumeRoot.IsDirectory || subvolumeRoot.Status.Inode != BtrfsInspect.SubvolumeRootInode)
                 {
                     throw NotASubvolume(full, $"it is a {(subvolumeRoot.IsDirectory ? "directory" : "file")} inside a subvolume, not a subvolume's root");
@@ -179,7 +179,7 @@ namespace Btrfs.Core
             OpenFile fs = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
             try
             {
-                BtrfsOnly.Require(fs, "delete the subvolume", "Subvolumes are a btrfs feature.");
+                BtrfsOnly.Require(fs, "delete the subvolume", because: "only btrfs has subvolumes");
                 string label = $"subvolume {id} of the filesystem of '{onFileSystem}'";
                 List<BtrfsSubvolumeInfo> all;
                 try

@@ -29,7 +29,7 @@ namespace Btrfs.Core
             bool kept = false;
             try
             {
-                BtrfsOnly.Require(file, "measure the subvolume", "Subvolumes are a btrfs feature.");
+                BtrfsOnly.Require(file, "measure the subvolume", because: "only btrfs has subvolumes");
                 if (!file.IsDirectory || file.Status.Inode != BtrfsInspect.SubvolumeRootInode)
                 {
                     throw new FileOperationException(
@@ -73,7 +73,7 @@ namespace Btrfs.Core
             bool kept = false;
             try
             {
-                BtrfsOnly.Require(file, "measure the subvolume", "Subvolumes are a btrfs feature.");
+                BtrfsOnly.Require(file, "measure the subvolume", because: "only btrfs has subvolumes");
                 if (expected != Guid.Empty && BtrfsSubvolumes.RootItem(file.Handle, onFileSystem, id) is var now && now?.Uuid != expected)
                 {
                     // The object's path now leads to another filesystem (or the id was given to a new subvolume).
