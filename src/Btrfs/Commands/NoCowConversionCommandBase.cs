@@ -189,6 +189,12 @@ namespace Btrfs.Commands
                 }
 
                 string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
+                if (WhatIfInEffect && plan.SharedBytes() is long shared and > 0)
+                {
+                    // What a preview should say: the copy shares nothing (only looked at for -WhatIf: one more FIEMAP pass).
+                    action += $"; {SizeFormatter.Format(shared)} it shares now with reflink copies or snapshots stops being shared (the new file holds its own copy, and the space stays used while they keep theirs)";
+                }
+
                 if (!Preferences.ShouldProcess(this, path, action))
                 {
                     return;

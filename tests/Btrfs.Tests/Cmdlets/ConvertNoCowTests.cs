@@ -260,6 +260,14 @@ namespace Btrfs.Tests
             Assert.Contains("What if:", r.HostText, StringComparison.Ordinal);
             Assert.Contains("Rewrite 4.00 MiB of data (file size 7.00 MiB) into a new NOCOW file", r.HostText, StringComparison.Ordinal);
             Assert.Contains(" free", r.HostText, StringComparison.Ordinal);
+            Assert.DoesNotContain("stops being shared", r.HostText, StringComparison.Ordinal);
+
+            // A file that shares its extents with a reflink copy: the preview says the sharing ends (before: nothing).
+            Shell.Run("cp", "--reflink=always", file, Path.Combine(dir, "copy.img"));
+            Shell.Run("sync");
+            PwshResult shared = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+            Assert.Empty(shared.Errors);
+            Assert.Contains("4.00 MiB it shares now with reflink copies or snapshots stops being shared", shared.HostText.Replace("\n", " ", StringComparison.Ordinal), StringComparison.Ordinal);
         }
 
         [SkippableFact]

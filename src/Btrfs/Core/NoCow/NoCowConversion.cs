@@ -66,6 +66,9 @@ namespace Btrfs.Core
         /// <summary>Things the user should know that do not stop the conversion.</summary>
         public IReadOnlyList<string> Warnings => warnings;
 
+        /// <summary>Bytes of the file in extents shared with reflink copies or snapshots (FIEMAP): the new file holds its own copy of them. One FIEMAP pass, for a preview.</summary>
+        public long SharedBytes() => Fiemap.Shared(file.Handle, file.Path).Bytes;
+
         /// <summary>
         /// Opens <paramref name="path"/> (never through a symbolic link) and checks everything that
         /// refuses a conversion: not btrfs, immutable or append-only, read-only mount or snapshot,
