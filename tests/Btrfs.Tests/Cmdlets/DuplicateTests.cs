@@ -1167,15 +1167,23 @@ namespace Btrfs.Tests
             Assert.Equal(0L, g.AlreadySharedBytes);
         }
 
+        /// <summary>A directory of <paramref name="count"/> pairs of equal 128 KiB files (aNN.img and bNN.img), each pair's bytes its own.</summary>
+        private string Pairs(string name, int count, int seed)
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, name);
+            for (int k = 0; k < count; k++)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, $"a{k:D2}.img"), 1, 131072, 131072, seed: seed + k);
+                FileBuilder.Chunks(Path.Combine(dir, $"b{k:D2}.img"), 1, 131072, 131072, seed: seed + k);
+            }
+
+            return dir;
+        }
+
         [SkippableFact]
         public void ADiskThatFillsDuringASearchStopsTheRecordingNotTheSearch()
         {
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-fills");
-            for (int k = 0; k < 15; k++)
-            {
-                FileBuilder.Chunks(Path.Combine(dir, $"a{k:D2}.img"), 1, 131072, 131072, seed: 500 + k);
-                FileBuilder.Chunks(Path.Combine(dir, $"b{k:D2}.img"), 1, 131072, 131072, seed: 500 + k);
-            }
+            string dir = Pairs("dup-fills", 15, seed: 500);
 
             string one = fs.NewDirectory(TestFs.Btrfs, "dup-fills-one");
             FileBuilder.Chunks(Path.Combine(one, "x.img"), 1, 131072, 131072, seed: 499);
@@ -1239,12 +1247,7 @@ namespace Btrfs.Tests
         {
             // Before: a write that waited 5 s for another program's lock (sqlite3 reading it with a transaction
             // open) ended the whole search with an error, its reading thrown away.
-            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-locked");
-            for (int k = 0; k < 10; k++)
-            {
-                FileBuilder.Chunks(Path.Combine(dir, $"a{k}.img"), 1, 131072, 131072, seed: 600 + k);
-                FileBuilder.Chunks(Path.Combine(dir, $"b{k}.img"), 1, 131072, 131072, seed: 600 + k);
-            }
+            string dir = Pairs("dup-locked", 10, seed: 600);
 
             string db = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dup-locked-db"), "h.db");
             string other = fs.NewDirectory(TestFs.Btrfs, "dup-locked-other");
@@ -1257,7 +1260,7 @@ namespace Btrfs.Tests
             ChildProcess? holder = null;
             try
             {
-                using (OpensHeld.Of(Path.Combine(dir, "a5.img")))
+                using (OpensHeld.Of(Path.Combine(dir, "a05.img")))
                 {
                     search = System.Threading.Tasks.Task.Run(() => Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", db)));
                     var clock = System.Diagnostics.Stopwatch.StartNew();
