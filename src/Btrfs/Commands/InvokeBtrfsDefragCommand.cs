@@ -386,23 +386,21 @@ namespace Btrfs.Commands
                     return false;
                 }
 
-                if (!run.Fits(c) && !(run.NeverFits(c, out _) && run.JudgedByRecordedRate(c)))
+                if (!run.Fits(c))
                 {
-                    Leave(run, c); // judged by this run's own rate by now
-                    leftOut = true;
-                    continue;
-                }
+                    if (!(run.NeverFits(c, out _) && run.JudgedByRecordedRate(c)))
+                    {
+                        Leave(run, c); // judged by this run's own rate by now
+                        leftOut = true;
+                        continue;
+                    }
 
-                if (!run.Fits(c) && run.NeverFits(c, out TimeSpan needed))
-                {
-                    (double rate, string source) = run.RateFor(c)!.Value;
-                    WriteWarning($"'{c.Path}' would need about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
+                    WriteWarning($"'{c.Path}' would need {Needs(run, c)}, more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
                 }
 
                 if (!TryCandidate(run, c))
                 {
-                    run.LeaveForNextRun(c);
-                    deferred.Skip(i + 1).ToList().ForEach(run.LeaveForNextRun);
+                    deferred.Skip(i).ToList().ForEach(run.LeaveForNextRun);
                     return false;
                 }
             }
@@ -413,14 +411,21 @@ namespace Btrfs.Commands
         /// <summary>A candidate that does not fit in the time left: left for the next run, with a warning when no run with this budget could hold it.</summary>
         private void Leave(DefragSchedule run, DefragCandidate c)
         {
-            if (run.NeverFits(c, out TimeSpan needed))
+            if (run.NeverFits(c, out _))
             {
-                (double rate, string source) = run.RateFor(c)!.Value;
-                WriteWarning($"'{c.Path}' needs about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source}), more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
             }
 
             WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
             run.LeaveForNextRun(c);
+        }
+
+        /// <summary>"about 40 s (64.0 MiB to rewrite at 1.60 MiB/s, where the rate comes from)": what a candidate needs, for a warning.</summary>
+        private static string Needs(DefragSchedule run, DefragCandidate c)
+        {
+            run.NeverFits(c, out TimeSpan needed);
+            (double rate, string source) = run.RateFor(c)!.Value;
+            return $"about {needed.TotalSeconds:F0} s ({SizeFormatter.Format(c.BytesToRewrite)} to rewrite at {SizeFormatter.Format((long)rate)}/s, {source})";
         }
 
         /// <summary>One candidate's turn, its failure an error record; false when the budget ran out during it.</summary>

@@ -86,7 +86,7 @@ namespace Btrfs.Kernel
             var names = new List<string>();
             using SafeFileDescriptor? own = Kernel.Names.TryOpenDirectory(dir, ".", noFollow: true, out _);
             using SafeDirectoryStream? stream = own is null ? null : OpenStream(own);
-            while (stream is not null && ReadEntry(stream) is (string name, _, _))
+            while (stream is not null && ReadEntry(stream) is (string name, _, _, _))
             {
                 names.Add(name);
             }
@@ -119,18 +119,25 @@ namespace Btrfs.Kernel
             while (true)
             {
                 Marshal.SetLastPInvokeError(0);
-                if (ReadEntry(stream, strict: true) is not (string name, byte type, ulong inode))
+                if (ReadEntry(stream, strict: true) is not (string name, byte type, ulong inode, var notUtf8Name))
                 {
                     error = Errno.Last != 0
                         ? Errno.Failure("readdir", Path, "Cannot read the directory", "The rest of it was skipped.")
                         : notUtf8 is null ? null : NotUtf8(notUtf8);
                     notUtf8 = null;
+                    notUtf8Passed = 0;
                     return null;
                 }
 
-                if (name.Length == 0)
+                if (notUtf8Name is not null)
                 {
-                    (notUtf8 ??= new()).Add(lastInvalid ?? "?");
+                    notUtf8 ??= new();
+                    if (notUtf8.Count < MaxNamesSaid)
+                    {
+                        notUtf8.Add(notUtf8Name);
+                    }
+
+                    notUtf8Passed++;
                     continue;
                 }
 
@@ -138,15 +145,24 @@ namespace Btrfs.Kernel
             }
         }
 
-        /// <summary>The names passed over so far because they are not valid UTF-8 (said at the end of the listing).</summary>
-        private List<string>? notUtf8;
+        /// <summary>How many of the names passed over one error names (the rest are counted).</summary>
+        private const int MaxNamesSaid = 10;
 
-        private FileOperationException NotUtf8(List<string> names) => new(
-            FileErrorKind.NameNotUtf8,
-            Errno.EINVAL,
-            "readdir",
-            Path,
-            $"Skipping {(names.Count == 1 ? "a name" : $"{names.Count} names")} in '{Path}' that {(names.Count == 1 ? "is" : "are")} not valid UTF-8 ({string.Join(", ", names.Select(n => $"'{n}'"))}; a byte that is not UTF-8 is written \\xNN): no PowerShell path can name such a file, so it was left as it is. Rename {(names.Count == 1 ? "it" : "them")} to UTF-8 (convmv -f latin1 -t utf8, or mv with the shell's $'\\xNN' quoting) to include {(names.Count == 1 ? "it" : "them")}.");
+        /// <summary>The first names passed over so far because they are not valid UTF-8, and how many (said at the end of the listing).</summary>
+        private List<string>? notUtf8;
+        private int notUtf8Passed;
+
+        private FileOperationException NotUtf8(List<string> names)
+        {
+            bool one = notUtf8Passed == 1;
+            string more = notUtf8Passed > names.Count ? $" and {notUtf8Passed - names.Count} more" : string.Empty;
+            return new(
+                FileErrorKind.NameNotUtf8,
+                Errno.EINVAL,
+                "readdir",
+                Path,
+                $"Skipping {(one ? "a name" : $"{notUtf8Passed} names")} in '{Path}' that {(one ? "is" : "are")} not valid UTF-8 ({string.Join(", ", names.Select(n => $"'{n}'"))}{more}; a byte that is not UTF-8 is written \\xNN): no PowerShell path can name such a file, so it was left as it is. Rename {(one ? "it" : "them")} to UTF-8 (convmv -f latin1 -t utf8, or mv with the shell's $'\\xNN' quoting) to include {(one ? "it" : "them")}.");
+        }
 
         /// <summary>What <paramref name="name"/> in this directory is now (fstatat, never following a link).</summary>
         internal EntryType TypeOf(string name) => Classify(Libc.DT_UNKNOWN, name);
@@ -181,15 +197,12 @@ namespace Btrfs.Kernel
 
         private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-        /// <summary>The last entry read whose name was not valid UTF-8, its bad bytes written as \xNN (for a message).</summary>
-        [ThreadStatic]
-        private static string? lastInvalid;
-
         /// <summary>
         /// The next entry, "." and ".." skipped. <paramref name="strict"/>: a name that is not valid UTF-8 comes back
-        /// empty (its bytes, escaped, in <see cref="lastInvalid"/>); otherwise it is decoded with U+FFFD for what is not.
+        /// empty with NotUtf8 its bytes as text (\xNN for each that is not UTF-8); otherwise it is decoded with
+        /// U+FFFD for what is not.
         /// </summary>
-        private static unsafe (string Name, byte Type, ulong Inode)? ReadEntry(SafeDirectoryStream stream, bool strict = false)
+        private static unsafe (string Name, byte Type, ulong Inode, string? NotUtf8)? ReadEntry(SafeDirectoryStream stream, bool strict = false)
         {
             while (true)
             {
@@ -207,17 +220,18 @@ namespace Btrfs.Kernel
                 }
 
                 string name;
+                string? invalid = null;
                 try
                 {
                     name = strict ? StrictUtf8.GetString(bytes) : System.Text.Encoding.UTF8.GetString(bytes);
                 }
                 catch (System.Text.DecoderFallbackException)
                 {
-                    lastInvalid = Escaped(bytes);
+                    invalid = Escaped(bytes);
                     name = string.Empty;
                 }
 
-                return (name, d[Libc.DirentTypeOffset], *(ulong*)d); // d_ino is the first field of dirent64
+                return (name, d[Libc.DirentTypeOffset], *(ulong*)d, invalid); // d_ino is the first field of dirent64
             }
         }
 

@@ -60,6 +60,13 @@ namespace Btrfs.Tests
             Assert.Contains("'bad\\xff.img'", error.Error.Message, StringComparison.Ordinal);
             Assert.Contains("'caf\\xe9'", error.Error.Message, StringComparison.Ordinal);
 
+            // Many in one directory: one error that names the first ten and counts the rest (its size stays bounded).
+            string many = fs.NewDirectory(TestFs.Btrfs, "walk-names-many");
+            Shell.Run("bash", "-c", "cd \"$1\" && for i in $(seq 10 24); do : > \"n$i$(printf '\\xff')\"; done", "_", many);
+            WalkEntry manyError = Assert.Single(TreeWalker.Walk(many, false), e => e.Kind == WalkEntryKind.Error);
+            Assert.StartsWith($"Skipping 15 names in '{many}'", manyError.Error!.Message, StringComparison.Ordinal);
+            Assert.Contains(" and 5 more;", manyError.Error.Message, StringComparison.Ordinal);
+
             // Through a cmdlet: one non-terminating error with a stable id, the directory as its target, the rest done.
             PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", root));
             Assert.Equal(new[] { "NameNotUtf8" }, r.ErrorIds);
