@@ -201,5 +201,46 @@ namespace Btrfs.Tests
             Assert.Contains("Directory: " + Path.Combine(dir, "two"), usage.Replace("\n", string.Empty), StringComparison.Ordinal); // a long directory wraps at 80
             Assert.All((extents + reflink + usage).Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
         }
+
+        [SkippableFact]
+        public void EveryTableViewShowsALongFileNameWholeWithin80Columns()
+        {
+            // Before: Measure-Fragmentation, Measure-BtrfsUsage and Measure-BtrfsUsage -ByCompression cut a
+            // long name to "a very long fi…" at 80 columns. Found by a newcomer review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "long-names");
+            const string Name = "a very long file name that goes on and on for the virtual machine image.qcow2";
+            string file = Path.Combine(dir, Name);
+            FileBuilder.Fragmented(file, 1 << 20, 40);
+            BtrfsProgs.Sync(dir);
+            string[] commands =
+            {
+                "Measure-Fragmentation -LiteralPath $f",
+                "Measure-BtrfsUsage -LiteralPath $f",
+                "Test-NoCow -LiteralPath $f -Detailed",
+                "Test-BtrfsSwapfile -LiteralPath $f -Detailed",
+                "$null = New-Item -ItemType Directory -Path ($f + '.d'); New-BtrfsReflink -LiteralPath $f -Destination (Join-Path ($f + '.d') (Split-Path -Leaf $f))",
+                "Invoke-BtrfsDefrag -LiteralPath $f -Confirm:$false",
+            };
+            foreach (string command in commands)
+            {
+                PwshResult r = Pwsh.Run(command + " | Out-String -Width 80", ("f", file));
+                Assert.True(r.Errors.Count == 0, command + ": " + string.Join("\n", r.Errors));
+                string table = r.Output[0].ToString()!;
+                Assert.DoesNotContain("\u2026", table, StringComparison.Ordinal);
+                Assert.All(table.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, command + ": " + l));
+                // The name column, read line by line under its header, holds the whole name: wrapped, never cut.
+                string[] lines = table.Split('\n');
+                int header = Array.FindIndex(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"\bName\b"));
+                Assert.True(header >= 0, command + ": no Name column in\n" + table);
+                int start = System.Text.RegularExpressions.Regex.Match(lines[header], @"\bName\b").Index;
+                var next = System.Text.RegularExpressions.Regex.Match(lines[header][(start + 4)..], @"\S");
+                int end = next.Success ? start + 4 + next.Index : int.MaxValue;
+                string column = string.Concat(lines.Skip(header + 2).TakeWhile(l => l.Trim().Length > 0)
+                    .Select(l => l.Length <= start ? string.Empty : l[start..Math.Min(l.Length, end)]));
+                Assert.True(
+                    column.Replace(" ", string.Empty, StringComparison.Ordinal) == Name.Replace(" ", string.Empty, StringComparison.Ordinal),
+                    command + ": the Name column holds '" + column + "' in\n" + table);
+            }
+        }
     }
 }
