@@ -71,7 +71,7 @@ namespace Btrfs.Commands
             char c = text[i];
             return !alone ? null
                 : c == ExtentPicture.Hole ? "90"
-                : c is ExtentPicture.OneExtent or ExtentPicture.FewExtents or ExtentPicture.SomeExtents or ExtentPicture.ManyExtents ? "32"
+                : c is ExtentPicture.OneExtent or ExtentPicture.FewExtents or ExtentPicture.SomeExtents or ExtentPicture.ManyExtents or ExtentPicture.LittleData ? "32"
                 : c is ExtentPicture.Shared or ExtentPicture.Compressed or ExtentPicture.Unwritten ? Mark(c)
                 : null;
         }

@@ -81,6 +81,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFewBlocksInALargeSparseFileStillShow()
+        {
+            // Before: a cell less than half full of data was drawn as a hole, so a 64 MiB sparse image with
+            // 8 KiB written in two places drew as nothing but holes. Found by a newcomer review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-sparse");
+            string file = Path.Combine(dir, "sparse.img");
+            FileBuilder.Sparse(file, 64 * MiB);
+            FileBuilder.WriteAt(file, (9 * MiB) + 4096, FileBuilder.RandomBytes(4096, 1));
+            FileBuilder.WriteAt(file, 40 * MiB, FileBuilder.RandomBytes(4096, 2));
+            Shell.Run("cp", "--reflink=always", file, Path.Combine(dir, "copy.img"));
+            Shell.Run("sync");
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
+            Assert.Equal("··▁·······▁·····", lines[2]); // one cell = 4 MiB
+            Assert.Equal("  S       S", lines[3]); // what little data there is, is shared with the copy
+            Assert.Contains("▁ under half data", lines[4], StringComparison.Ordinal);
+            Assert.All(lines, l => Assert.True(l.Length <= 80, l));
+        }
+
+        [SkippableFact]
         public void AFragmentedFileCoveredByASnapshotStillShowsItsFragmentation()
         {
             // Before: "S" took the whole cell, so a fragmented file under a snapshot drew as solid SSSS.

@@ -11,7 +11,8 @@ namespace Btrfs.Core
     /// Two channels that never hide each other: the shade of a cell is how many extents fall into it
     /// (any data: shared, compressed or not), and a mark under the cell says what kind of data holds
     /// most of it (S shared, Z compressed, u unwritten), so a fragmented file covered by a snapshot
-    /// still shows its fragmentation. A cell is a hole when less than half of it holds data. Extents
+    /// still shows its fragmentation. A cell less than half of which holds data is drawn as a little data
+    /// (so a few blocks written into a large sparse image still show), one without any as a hole. Extents
     /// are added one at a time in file order; memory is bounded by the number of cells.
     /// </summary>
     public sealed class ExtentPicture
@@ -21,6 +22,7 @@ namespace Btrfs.Core
         public const char FewExtents = '▓';
         public const char SomeExtents = '▒';
         public const char ManyExtents = '░';
+        public const char LittleData = '▁';
         public const char Hole = '·';
 
         /// <summary>The marks under a row.</summary>
@@ -31,7 +33,7 @@ namespace Btrfs.Core
         /// <summary>The legend: two lines, each under 80 columns.</summary>
         public static readonly string[] LegendLines =
         {
-            $"{OneExtent} one extent  {FewExtents} 2-3 extents  {SomeExtents} 4-15  {ManyExtents} 16 or more  {Hole} hole",
+            $"{OneExtent} one extent  {FewExtents} 2-3 extents  {SomeExtents} 4-15  {ManyExtents} 16 or more  {LittleData} under half data  {Hole} hole",
             $"Marked under a cell: {Shared} shared  {Compressed} compressed  {Unwritten} unwritten",
         };
 
@@ -163,13 +165,14 @@ namespace Btrfs.Core
                 }
             }
 
-            if (cellLength - covered > covered)
+            if (covered == 0)
             {
                 return (Hole, ' ');
             }
 
             char shade = extents[cell] switch
             {
+                _ when cellLength - covered > covered => LittleData,
                 <= 1 => OneExtent,
                 <= 3 => FewExtents,
                 <= 15 => SomeExtents,
