@@ -21,6 +21,7 @@ namespace Btrfs.Commands
 
         /// <summary>Subvolumes by id (as Get-BtrfsSubvolume and btrfs subvolume list show them), on the filesystem of -FileSystemPath: also those no mount reaches.</summary>
         [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        [ArgumentCompleter(typeof(SubvolumeIdCompleter))]
         public ulong[] Id { get; set; } = System.Array.Empty<ulong>();
 
         /// <summary>With -Id: any path on the filesystem.</summary>

@@ -34,6 +34,7 @@ namespace Btrfs.Commands
         /// -FileSystemPath: also those no mount reaches (root only). One a mount reaches is deleted by its path.
         /// </summary>
         [Parameter(ParameterSetName = IdSet, Mandatory = true)]
+        [ArgumentCompleter(typeof(SubvolumeIdCompleter))]
         public ulong[] Id { get; set; } = Array.Empty<ulong>();
 
         /// <summary>With -Id: any path on the filesystem.</summary>

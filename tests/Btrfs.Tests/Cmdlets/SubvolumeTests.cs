@@ -197,6 +197,47 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void IdCompletesToTheSubvolumesOfTheFileSystemWithTheirPaths()
+        {
+            // Before: -Id of Measure-BtrfsSubvolume and Remove-BtrfsSubvolume completed nothing. Found by a newcomer review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string mnt = own.MountPoint;
+            Layout(mnt);
+            Dictionary<ulong, Dictionary<string, string>> listed = ListedByProgs(mnt);
+            const string Complete = "$s = $line; (TabExpansion2 -inputScript $s -cursorColumn $s.Length).CompletionMatches | ForEach-Object { $_.CompletionText + '|' + $_.ToolTip }";
+            PwshResult all = Pwsh.Run(Complete, ("line", $"Measure-BtrfsSubvolume -FileSystemPath '{mnt}' -Id "));
+            Assert.Empty(all.Errors);
+            var rows = all.Output.Select(o => o.ToString()!.Split('|', 2)).ToList();
+            Assert.Equal(listed.Keys.OrderBy(k => k).Select(k => k.ToString(CultureInfo.InvariantCulture)), rows.Select(r => r[0]));
+            foreach (string[] row in rows)
+            {
+                Assert.EndsWith(": " + Path.Combine(mnt, listed[ulong.Parse(row[0], CultureInfo.InvariantCulture)]["path"]), row[1], StringComparison.Ordinal);
+            }
+
+            Assert.StartsWith("read-only snapshot ", rows.Single(r => r[1].EndsWith("/snaps/ro-1", StringComparison.Ordinal))[1], StringComparison.Ordinal);
+
+            // What is typed narrows it; a relative -FileSystemPath, or none, is taken from the current location.
+            string first = rows[0][0];
+            PwshResult narrowed = Pwsh.Run("Set-Location -LiteralPath $m; " + Complete, ("m", Path.Combine(mnt, "sv")), ("line", $"Remove-BtrfsSubvolume -Id {first[..^1]}"));
+            Assert.Equal(rows.Where(r => r[0].StartsWith(first[..^1], StringComparison.Ordinal)).Select(r => r[0]), narrowed.Output.Select(o => o.ToString()!.Split('|')[0]));
+            PwshResult relative = Pwsh.Run("Set-Location -LiteralPath $m; " + Complete, ("m", mnt), ("line", "Measure-BtrfsSubvolume -FileSystemPath sv -Id "));
+            Assert.Equal(rows.Count, relative.Output.Count);
+
+            // Not btrfs, or not root: nothing where nothing can be listed, what this user can list otherwise, and never an error.
+            PwshResult elsewhere = Pwsh.Run(Complete, ("line", "Measure-BtrfsSubvolume -FileSystemPath /proc -Id "));
+            Assert.Empty(elsewhere.Errors);
+            Assert.Empty(elsewhere.Output);
+            PwshResult unprivileged;
+            using (Unprivileged.Begin())
+            {
+                unprivileged = Pwsh.Run(Complete, ("line", $"Measure-BtrfsSubvolume -FileSystemPath '{mnt}' -Id "));
+            }
+
+            Assert.Empty(unprivileged.Errors);
+            Assert.Contains(unprivileged.Output, o => o.ToString()!.EndsWith(": " + Path.Combine(mnt, "snaps", "ro-2"), StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");

@@ -1,0 +1,84 @@
+namespace Btrfs.Commands
+{
+    using System;
+    using System.Collections;
+    using System.Collections.Generic;
+    using System.Globalization;
+    using System.Linq;
+    using System.Management.Automation;
+    using System.Management.Automation.Language;
+    using Btrfs.Core;
+    using Btrfs.Kernel;
+
+    /// <summary>
+    /// Tab completion for -Id of Measure-BtrfsSubvolume and Remove-BtrfsSubvolume: the subvolumes of the
+    /// filesystem of -FileSystemPath (or of the current location), as Get-BtrfsSubvolume -All lists them
+    /// (root), else those below that path; each shown with its path, or its path from the top level where
+    /// no mount reaches it. Never throws: what cannot be listed completes nothing.
+    /// </summary>
+    public sealed class SubvolumeIdCompleter : IArgumentCompleter
+    {
+        /// <summary>At most this many completions (a filesystem of thousands of snapshots lists its first ones).</summary>
+        internal const int Most = 500;
+
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            try
+            {
+                string? path = Where(fakeBoundParameters);
+                return path is null ? Array.Empty<CompletionResult>() : Complete(path, wordToComplete ?? string.Empty);
+            }
+            catch (Exception e) when (e is FileOperationException or RuntimeException or InvalidOperationException or ArgumentException or NotSupportedException)
+            {
+                return Array.Empty<CompletionResult>();
+            }
+        }
+
+        private static List<CompletionResult> Complete(string path, string word)
+        {
+            List<BtrfsSubvolumeInfo> found;
+            try
+            {
+                found = SubvolumeLister.List(path, SubvolumeScope.All);
+            }
+            catch (FileOperationException)
+            {
+                found = SubvolumeLister.List(path, SubvolumeScope.Below); // not root: what this user can see
+            }
+
+            string prefix = word.Trim('\'', '"');
+            var results = new List<CompletionResult>();
+            foreach (BtrfsSubvolumeInfo s in found.OrderBy(s => s.Id))
+            {
+                string id = s.Id.ToString(CultureInfo.InvariantCulture);
+                if (!id.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                string where = s.Path ?? (s.TopLevelPath is { } top ? top + " (no mount reaches it)" : s.Name);
+                string kind = s.IsSnapshot ? (s.IsReadOnly ? "read-only snapshot" : "snapshot") : "subvolume";
+                results.Add(new CompletionResult(id, id + " " + where, CompletionResultType.ParameterValue, $"{kind} {id}: {where}"));
+                if (results.Count == Most)
+                {
+                    break;
+                }
+            }
+
+            return results;
+        }
+
+        /// <summary>-FileSystemPath as typed (a file system path, relative to the current location), else the current location.</summary>
+        private static string? Where(IDictionary bound)
+        {
+            // A completer runs on the pipeline's thread while the pipeline runs: the session state is reached
+            // through a script block (SessionStateProxy refuses concurrent calls).
+            string typed = bound?["FileSystemPath"]?.ToString() ?? string.Empty;
+            var resolve = ScriptBlock.Create(
+                "param($p) if ($p) { $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($p) } " +
+                "else { $ExecutionContext.SessionState.Path.CurrentFileSystemLocation.ProviderPath }");
+            return resolve.Invoke(typed).FirstOrDefault()?.BaseObject as string;
+        }
+    }
+}
