@@ -21,6 +21,7 @@ namespace Btrfs.Commands
             internal const string InvalidArgument = "InvalidArgument";
             internal const string IOError = "IOError";
             internal const string NotFileSystemPath = "NotFileSystemPath";
+            internal const string AmbiguousBackslashPath = "AmbiguousBackslashPath";
             internal const string PathIsSymbolicLink = "PathIsSymbolicLink";
             internal const string FileIsImmutable = "FileIsImmutable";
             internal const string FileIsAppendOnly = "FileIsAppendOnly";
@@ -141,6 +142,17 @@ namespace Btrfs.Commands
                 Ids.NotFileSystemPath,
                 ErrorCategory.InvalidArgument,
                 path);
+
+        /// <summary>A plain path with a backslash that names one thing as written and another as PowerShell reads it (<see cref="PathBinding.Unambiguous"/>).</summary>
+        internal static ErrorRecord AmbiguousBackslashPath(string given, string literal, string resolved) =>
+            new(
+                new ArgumentException(
+                    $"Cannot tell which file '{given}' means: '{literal}' has a backslash in its name, but PowerShell reads a backslash as a separator, "
+                    + $"which leads to '{resolved}'. Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
+                    + $"'{PathBinding.FileSystemPrefix}{literal}'; to mean the other, write '/' instead of the backslash."),
+                Ids.AmbiguousBackslashPath,
+                ErrorCategory.InvalidArgument,
+                given);
 
         /// <summary>
         /// Any other failure PowerShell reported while resolving a path: a drive or provider that does

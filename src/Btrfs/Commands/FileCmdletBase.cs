@@ -272,7 +272,13 @@ namespace Btrfs.Commands
                     // Existence is Core's to judge, so a missing file, a dangling link and a FIFO each get their own error.
                     // A -Path without wildcards may still escape them ('vm`[1`].img'): it names the file with the escapes undone.
                     string named = literal ? input : WildcardPattern.Unescape(input);
-                    result.Add(SessionState.Path.GetUnresolvedProviderPathFromPSPath(named, out provider, out _));
+                    string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(named, out provider, out _);
+                    if (provider.ImplementingType == typeof(Microsoft.PowerShell.Commands.FileSystemProvider) && !PathBinding.Unambiguous(this, named, path))
+                    {
+                        return result;
+                    }
+
+                    result.Add(path);
                 }
                 else
                 {

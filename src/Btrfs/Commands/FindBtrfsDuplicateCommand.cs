@@ -54,6 +54,11 @@ namespace Btrfs.Commands
             if (HashFile is not null)
             {
                 string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(HashFile);
+                if (PathBinding.Ambiguity(this, HashFile, path) is { } ambiguous)
+                {
+                    ThrowTerminatingError(ambiguous);
+                }
+
                 try
                 {
                     hashFile = Core.HashFile.Open(path);

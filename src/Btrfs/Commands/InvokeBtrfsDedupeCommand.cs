@@ -246,9 +246,9 @@ namespace Btrfs.Commands
                         yield return r;
                     }
                 }
-                else
+                else if (SessionState.Path.GetUnresolvedProviderPathFromPSPath(d) is var path && PathBinding.Unambiguous(this, d, path))
                 {
-                    yield return SessionState.Path.GetUnresolvedProviderPathFromPSPath(d);
+                    yield return path;
                 }
             }
         }

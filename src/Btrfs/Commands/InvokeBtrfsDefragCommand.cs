@@ -120,6 +120,11 @@ namespace Btrfs.Commands
             else if (StatePath is not null)
             {
                 string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(StatePath);
+                if (PathBinding.Ambiguity(this, StatePath, path) is { } ambiguous)
+                {
+                    ThrowTerminatingError(ambiguous);
+                }
+
                 try
                 {
                     state = DefragState.Open(path);

@@ -92,6 +92,11 @@ namespace Btrfs.Commands
             }
 
             DestinationPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);
+            if (PathBinding.Ambiguity(this, Destination, DestinationPath) is { } ambiguous)
+            {
+                ThrowTerminatingError(ambiguous);
+            }
+
             bars = new ProgressBars(this, "New-BtrfsReflink", 0x5246);
         }
 

@@ -45,6 +45,11 @@ namespace Btrfs.Commands
         protected override void ProcessRecord()
         {
             string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+            if (!PathBinding.Unambiguous(this, Path, path))
+            {
+                return;
+            }
+
             var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label, AssumeNotInUse = AssumeNotInUse.IsPresent, Notice = WriteWarning };
             try
             {

@@ -48,7 +48,7 @@ namespace Btrfs.Commands
                 string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
                 if (provider.Name == "FileSystem")
                 {
-                    return path;
+                    return Unambiguous(cmdlet, given, path) ? path : null;
                 }
 
                 cmdlet.WriteError(ErrorRecords.NotFileSystemPath(given, provider.Name));
@@ -59,6 +59,38 @@ namespace Btrfs.Commands
             }
 
             return null;
+        }
+
+        /// <summary>
+        /// PowerShell reads a backslash in a plain path as a separator ('deep/..\victim' is 'victim'), but on Linux
+        /// it is a character of a name, and this module's objects carry such names (as a string, their Path is read
+        /// the PowerShell way; piped, the object binds by its provider-qualified PSPath, which keeps the name).
+        /// Where the path as written, backslash and all, names something that exists and PowerShell's reading is
+        /// another path, which of the two is meant cannot be known: an AmbiguousBackslashPath error, and false.
+        /// </summary>
+        internal static bool Unambiguous(PSCmdlet cmdlet, string given, string resolved)
+        {
+            if (Ambiguity(cmdlet, given, resolved) is { } error)
+            {
+                cmdlet.WriteError(error);
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>As <see cref="Unambiguous"/>: the error (for the caller to write, or to throw), or null.</summary>
+        internal static ErrorRecord? Ambiguity(PSCmdlet cmdlet, string given, string resolved)
+        {
+            if (!given.Contains('\\', System.StringComparison.Ordinal) || given.Contains("::", System.StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            string literal = FromCurrentLocation(cmdlet, given);
+            return literal == resolved || FileStatus.OfPath(literal, followLinks: false) is null
+                ? null
+                : ErrorRecords.AmbiguousBackslashPath(given, literal, resolved);
         }
 
         /// <summary>

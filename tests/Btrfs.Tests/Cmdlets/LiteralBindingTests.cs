@@ -72,6 +72,62 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APlainPathWhoseBackslashNamesAnotherFileIsRefusedNotReadAsASeparator()
+        {
+            // Before: (Get-BtrfsSubvolume ... -Recurse).Path | Remove-BtrfsSubvolume deleted 'victim' for the
+            // subvolume 'deep/..\victim': PowerShell reads the backslash of a plain string as a separator.
+            // Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "backslash");
+            string deep = Directory.CreateDirectory(Path.Combine(dir, "deep")).FullName;
+            string victimVolume = Path.Combine(dir, "victim"), namedVolume = Path.Combine(deep, "..\\victim");
+            Shell.Run("btrfs", "subvolume", "create", victimVolume);
+            Shell.Run("btrfs", "subvolume", "create", namedVolume);
+            string victimFile = Path.Combine(victimVolume, "vm.img"), namedFile = Path.Combine(namedVolume, "vm.img");
+            FileBuilder.Chunks(victimFile, 2, 4096, 8192, seed: 1);
+            FileBuilder.Chunks(namedFile, 2, 4096, 8192, seed: 2);
+            FileFacts victimBefore = FileFacts.Of(victimFile), namedBefore = FileFacts.Of(namedFile);
+            string victimId = Shell.Run("btrfs", "inspect-internal", "rootid", victimVolume).Trim();
+
+            string[] commands =
+            {
+                "(Get-BtrfsSubvolume -LiteralPath $Deep -Recurse | Where-Object Name -eq '..\\victim').Path | Remove-BtrfsSubvolume -Confirm:$false",
+                "Remove-BtrfsSubvolume -LiteralPath $NamedVolume -Confirm:$false",
+                "$NamedFile | ConvertTo-NoCow -Confirm:$false",
+                "ConvertTo-NoCow -Path $NamedFile -Confirm:$false",
+                "Invoke-BtrfsDefrag -LiteralPath $NamedFile -Confirm:$false",
+                "New-BtrfsReflink -LiteralPath (Join-Path $Dir 'src.img') -Destination $NamedFile -Force -Confirm:$false",
+                "Invoke-BtrfsDedupe -LiteralPath (Join-Path $Dir 'src.img') -Destination $NamedFile -Confirm:$false",
+                "New-BtrfsSnapshot -LiteralPath $NamedVolume -Destination (Join-Path $Dir 'snap') -Confirm:$false",
+            };
+            FileBuilder.Chunks(Path.Combine(dir, "src.img"), 2, 4096, 8192, seed: 1);
+            foreach (string command in commands)
+            {
+                PwshResult r = Pwsh.Run(
+                    command,
+                    ("Dir", dir), ("Deep", deep), ("NamedVolume", namedVolume), ("NamedFile", namedFile));
+                var e = Assert.Single(r.Errors);
+                Assert.True(e.FullyQualifiedErrorId.StartsWith("AmbiguousBackslashPath,", StringComparison.Ordinal), command + ": " + e.FullyQualifiedErrorId + " " + e);
+                Assert.Equal(System.Management.Automation.ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+                Assert.Contains("Microsoft.PowerShell.Core\\FileSystem::" + namedVolume, e.Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(victimId, Shell.Run("btrfs", "inspect-internal", "rootid", victimVolume).Trim());
+                Assert.Equal(victimBefore, FileFacts.Of(victimFile));
+                Assert.Equal(namedBefore, FileFacts.Of(namedFile));
+                Assert.False(Directory.Exists(Path.Combine(dir, "snap")), command);
+            }
+
+            // The object itself, or the provider-qualified path the error suggests, reaches the name with the
+            // backslash; where only one of the two exists, that one is used (as PowerShell reads it).
+            PwshResult piped = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $Deep -Recurse | Where-Object Name -eq '..\\victim' | Remove-BtrfsSubvolume -Confirm:$false -PassThru | ForEach-Object Path; " +
+                "Test-NoCow -LiteralPath ($Deep + '/..\\victim/vm.img') -Detailed | ForEach-Object Path",
+                ("Deep", deep));
+            Assert.Empty(piped.Errors);
+            Assert.Equal(new[] { namedVolume, victimFile }, piped.Output.Select(o => o.ToString()));
+            Assert.False(Directory.Exists(namedVolume));
+            Assert.Equal(victimBefore, FileFacts.Of(victimFile));
+        }
+
+        [SkippableFact]
         public void EveryPipedObjectReachesExactlyTheFileItNames()
         {
             // Before: the Path property bound to -Path, so 'x[1].img' (a character class) changed x1.img.
