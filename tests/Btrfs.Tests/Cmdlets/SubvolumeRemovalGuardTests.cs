@@ -589,6 +589,55 @@ namespace Btrfs.Tests
             Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "p", "p/a", "p/b" }));
         }
 
+        [SkippableFact]
+        public void ANestedSubvolumeInsideAReadOnlyOneKeepsTheWholeTreeAlsoForRoot()
+        {
+            // Before: -Recurse on a read-only subvolume deleted rox/mid/deep, then failed on rox/mid with EROFS
+            // (nothing can be deleted inside a read-only subvolume), and -WhatIf had promised all three. Found by a
+            // hostile review.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "rox", "rox/mid", "rox/mid/deep", "w", "w/ro" , "w/ro/d" })
+            {
+                if (name == "w/ro/d")
+                {
+                    Directory.CreateDirectory(P(name));
+                    continue;
+                }
+
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            Shell.Run("btrfs", "subvolume", "create", P("w/ro/d/inner"));
+            FileBuilder.WriteNew(P("rox/mid/deep/file"), FileBuilder.RandomBytes(4096, 1));
+            Shell.Run("btrfs", "property", "set", P("rox"), "ro", "true");
+            Shell.Run("btrfs", "property", "set", P("w/ro"), "ro", "true");
+            PwshResult preview = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -WhatIf", ("s", P("rox")));
+            PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("rox")));
+            PwshResult deeper = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("w")));
+            foreach (PwshResult result in new[] { preview, r })
+            {
+                Assert.Equal("ReadOnlySnapshot", Assert.Single(result.ErrorIds));
+                Assert.Contains("inside the read-only subvolume '" + P("rox") + "'", result.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", result.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(P("rox"), result.Errors[0].TargetObject);
+            }
+
+            Assert.Empty(preview.Output);
+            Assert.Equal("ReadOnlySnapshot", Assert.Single(deeper.ErrorIds));
+            Assert.Contains("'" + P("w/ro/d/inner") + "' is inside the read-only subvolume '" + P("w/ro") + "'", deeper.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "rox", "rox/mid", "rox/mid/deep", "w", "w/ro", "w/ro/d/inner" }));
+            Assert.True(File.Exists(P("rox/mid/deep/file")));
+
+            // What sits in a writable subvolume is deleted, even inside a read-only one further up (the kernel asks
+            // only that the directory holding it can change): rox/mid/deep is in rox/mid.
+            Assert.Empty(Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("rox/mid/deep"))).Errors);
+            Assert.DoesNotContain("rox/mid/deep", Listed(p.MountPoint));
+            Shell.Run("btrfs", "property", "set", P("rox"), "ro", "false");
+            Assert.Empty(Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("rox"))).Errors);
+            Assert.DoesNotContain("rox", Listed(p.MountPoint));
+        }
+
         /// <summary>
         /// A btrfs on which an ordinary user may delete subvolumes (mounted with user_subvol_rm_allowed, its top
         /// directory 0777), with the subvolumes <paramref name="nobodys"/> made in that order, each belonging to nobody.

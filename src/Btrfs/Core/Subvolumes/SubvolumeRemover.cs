@@ -616,9 +616,20 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.SubvolumeHasNested, Errno.ENOTEMPTY, "openat", path, $"Cannot delete the subvolume '{full}' with -Recurse: the directory holding '{path}' cannot be opened any more (moved or deleted meanwhile). Nothing was deleted.");
                 }
 
+                // Deleting a subvolume changes the directory holding it: inside a read-only subvolume the kernel
+                // refuses that (EROFS) even for root, after the subvolumes nested deeper were already deleted.
+                SafeFileDescriptor holding = holder?.Handle ?? subvolumeRoot.Handle;
+                if (BtrfsSubvolumes.Info(holding, path) is { IsReadOnly: true } readOnly)
+                {
+                    string holderPath = cut < 0 ? top : top + "/" + relative[..cut];
+                    string where = nested.Select(o => o.Path).OfType<string>().Where(o => holderPath == o || holderPath.StartsWith(o + "/", StringComparison.Ordinal))
+                        .OrderByDescending(o => o.Length).FirstOrDefault() ?? top;
+                    throw new FileOperationException(FileErrorKind.ReadOnlySnapshot, Errno.EROFS, "BTRFS_IOC_GET_SUBVOL_INFO", full, $"Cannot delete the subvolume '{full}' with -Recurse: the nested subvolume '{path}' is inside the read-only subvolume '{where}', and the kernel refuses to delete anything inside a read-only subvolume, so only part of the tree could be deleted. Nothing was deleted. Make it writable first (btrfs property set '{where}' ro false) if it should go.");
+                }
+
                 try
                 {
-                    ThrowUnlessMayDelete(holder?.Handle ?? subvolumeRoot.Handle, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
+                    ThrowUnlessMayDelete(holding, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
                 }
                 catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
                 {
