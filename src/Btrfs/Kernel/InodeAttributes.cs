@@ -36,7 +36,26 @@ namespace Btrfs.Kernel
         internal static InodeFlags Get(SafeFileDescriptor fd, string path) => TryGet(fd, path) ?? InodeFlags.None;
 
         /// <summary>Sets the flags, then reads them back (the kernel may accept a change and not make it) and returns what is there now.</summary>
-        internal static unsafe InodeFlags Set(SafeFileDescriptor fd, string path, InodeFlags flags)
+        internal static InodeFlags Set(SafeFileDescriptor fd, string path, InodeFlags flags)
+        {
+            // btrfs judges NOCOW against the flags the file has now (check_fsflags): NOCOW on and compression off in
+            // one call is EINVAL for a file that inherited compression from its directory (chattr +c or +m, or
+            // btrfs property set DIR compression). Compression off first, then NOCOW.
+            const InodeFlags Compression = InodeFlags.Compress | InodeFlags.NoCompress;
+            if ((flags & InodeFlags.NoCow) != 0 && (flags & Compression) == 0)
+            {
+                InodeFlags now = Get(fd, path);
+                if ((now & InodeFlags.NoCow) == 0 && (now & Compression) != 0)
+                {
+                    SetOnce(fd, path, now & ~Compression);
+                }
+            }
+
+            SetOnce(fd, path, flags);
+            return Get(fd, path);
+        }
+
+        private static unsafe void SetOnce(SafeFileDescriptor fd, string path, InodeFlags flags)
         {
             ulong value = (uint)flags;
             if (Libc.Ioctl(fd, Libc.FS_IOC_SETFLAGS, &value) != 0)
@@ -44,8 +63,6 @@ namespace Btrfs.Kernel
                 int errno = Marshal.GetLastPInvokeError();
                 throw FileOperationException.FromErrno(errno, "FS_IOC_SETFLAGS", path, "Cannot change the attributes of", SetAdvice(errno));
             }
-
-            return Get(fd, path);
         }
 
         private static string? SetAdvice(int errno) => errno switch

@@ -781,5 +781,65 @@ namespace Btrfs.Tests
             Assert.Equal(before.Sha256, FileFacts.Hash(file));
             Assert.Equal(listing, FileFacts.Listing(dir));
         }
+
+        [SkippableTheory]
+        [InlineData("+c")]
+        [InlineData("property")]
+        [InlineData("+m")]
+        public void InADirectoryThatCompressesNewFilesConversionsSwapfilesAndEmptyFilesBecomeNoCow(string how)
+        {
+            // Before: the new copy inherited compression (or "do not compress") from its directory, and the one
+            // FS_IOC_SETFLAGS that turned it off and NOCOW on was refused (EINVAL): ConvertTo-NoCow, even with
+            // -DropCompression, New-BtrfsSwapfile and Set-NoCow on an empty file always failed there. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "compressing-dir");
+            string plain = Path.Combine(dir, "plain.img");
+            FileBuilder.WriteNew(plain, FileBuilder.Text(256 * 1024)); // written before the directory compresses
+            if (how == "property")
+            {
+                Shell.Run("btrfs", "property", "set", dir, "compression", "zstd");
+            }
+            else
+            {
+                Shell.Run("chattr", how, dir);
+            }
+
+            string inherited = Path.Combine(dir, "inherited.img"), empty = Path.Combine(dir, "empty.img"), swap = Path.Combine(dir, "swap");
+            FileBuilder.WriteNew(inherited, FileBuilder.Text(256 * 1024));
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            string plainHash = FileFacts.Hash(plain), inheritedHash = FileFacts.Hash(inherited);
+            string drop = how == "+m" ? string.Empty : " -DropCompression";
+
+            PwshResult r = Pwsh.Run(
+                "ConvertTo-NoCow -LiteralPath $p" + Yes + "; ConvertTo-NoCow -LiteralPath $i" + drop + Yes + "; " +
+                "$null = New-BtrfsSwapfile -Path $s -Size 16MB -Confirm:$false",
+                ("p", plain), ("i", inherited), ("e", empty), ("s", swap));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+
+            // An empty file that inherited "do not compress" (+m) becomes NOCOW; one that inherited compression is
+            // refused and left as it is (Set-NoCow does not drop compression unasked).
+            PwshResult set = Pwsh.Run("Set-NoCow -LiteralPath $e", ("e", empty));
+            if (how != "+m")
+            {
+                Assert.Equal("NoCowConflictsWithCompression", Assert.Single(set.ErrorIds));
+                Assert.False(FileFacts.HasNoCow(empty));
+                Shell.Run("chattr", "-c", empty);
+                set = Pwsh.Run("Set-NoCow -LiteralPath $e", ("e", empty));
+            }
+
+            Assert.Empty(set.Errors);
+            foreach (string file in new[] { plain, inherited, empty, swap })
+            {
+                Assert.True(FileFacts.HasNoCow(file), file);
+                Assert.DoesNotContain('c', FileFacts.Attributes(file));
+                Assert.DoesNotContain('m', FileFacts.Attributes(file));
+                Assert.DoesNotContain("btrfs.compression", Xattrs(file), StringComparison.Ordinal);
+            }
+
+            Assert.Equal(plainHash, FileFacts.Hash(plain));
+            Assert.Equal(inheritedHash, FileFacts.Hash(inherited));
+            Assert.True(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $s", ("s", swap)).Objects<bool>().Single());
+            Assert.Equal(new[] { "empty.img", "inherited.img", "plain.img", "swap" }, Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        }
     }
 }

@@ -108,7 +108,7 @@ namespace Btrfs.Core
                     Errno.EINVAL,
                     "FS_IOC_SETFLAGS",
                     item.Path,
-                    $"Cannot {verb}: it has the compression attribute (chattr +c), and NOCOW and compression exclude each other (NOCOW data is never compressed). Clear compression first (chattr -c), then run Set-NoCow again. Nothing was changed.");
+                    $"Cannot {verb}: it has the compression attribute (chattr +c), and NOCOW and compression exclude each other (NOCOW data is never compressed). Clear compression first (chattr -c), then run the command again. Nothing was changed.");
             }
 
             return NoCowChange.Changed;
@@ -117,7 +117,9 @@ namespace Btrfs.Core
         /// <summary>Changes the attribute (after <see cref="Check"/> said it can) and proves it by reading it back.</summary>
         internal static void Apply(OpenFile item, InodeFlags flags, bool enable)
         {
-            InodeFlags wanted = enable ? flags | InodeFlags.NoCow : flags & ~InodeFlags.NoCow;
+            // "Do not compress" (chattr +m, inherited from a directory) goes without saying for NOCOW data, and btrfs
+            // refuses the two together.
+            InodeFlags wanted = enable ? (flags | InodeFlags.NoCow) & ~InodeFlags.NoCompress : flags & ~InodeFlags.NoCow;
             InodeFlags after = InodeAttributes.Set(item.Handle, item.Path, wanted);
             if (((after & InodeFlags.NoCow) != 0) != enable)
             {

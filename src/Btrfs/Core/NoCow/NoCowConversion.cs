@@ -149,7 +149,7 @@ namespace Btrfs.Core
         private RewriteOptions RewriteOptions(Action<long>? progress, CancellationToken cancel, Action<string>? notice) => new()
         {
             SetFlags = ToNoCow ? InodeFlags.NoCow : InodeFlags.None,
-            ClearFlags = ToNoCow ? InodeFlags.Compress : InodeFlags.NoCow,
+            ClearFlags = ToNoCow ? InodeFlags.Compress | InodeFlags.NoCompress : InodeFlags.NoCow, // "do not compress" (chattr +m) goes without saying for NOCOW data, and btrfs refuses the two together
             SkipXattrs = ToNoCow ? new[] { NoCowAttribute.CompressionProperty } : Array.Empty<string>(),
             Progress = progress,
             Cancel = cancel,

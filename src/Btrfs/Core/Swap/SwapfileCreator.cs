@@ -124,7 +124,7 @@ namespace Btrfs.Core
                 {
                     // chattr +C while the file is empty, and read back: after fallocate it would be ignored.
                     InodeFlags flags = InodeAttributes.Get(temp.Handle, full);
-                    InodeFlags after = InodeAttributes.Set(temp.Handle, full, (flags | InodeFlags.NoCow) & ~InodeFlags.Compress);
+                    InodeFlags after = InodeAttributes.Set(temp.Handle, full, (flags | InodeFlags.NoCow) & ~(InodeFlags.Compress | InodeFlags.NoCompress));
                     if ((after & InodeFlags.NoCow) == 0)
                     {
                         throw new FileOperationException(FileErrorKind.NoCowNotApplied, 0, "FS_IOC_SETFLAGS", full, $"Cannot create '{full}': the new empty file did not take the NOCOW attribute, without which swapon refuses it. Nothing was created.");
