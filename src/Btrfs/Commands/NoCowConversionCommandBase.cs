@@ -153,6 +153,27 @@ namespace Btrfs.Commands
                 return;
             }
 
+            // What killed runs left in the directory goes before any file in it is opened (not in a preview).
+            Action<string> notice = n =>
+            {
+                Drain(all: true); // in order: the results of the files before it first
+                WriteWarning(n);
+            };
+            if (!WhatIfInEffect && walked is { } listed)
+            {
+                session.CleanOnce(listed.Directory, System.IO.Path.GetDirectoryName(path) ?? "/", notice);
+            }
+            else if (!WhatIfInEffect)
+            {
+                session.CleanOnce(path, notice);
+            }
+
+            if (session.RemovedAsStale(path))
+            {
+                WriteVerbose($"Skipping '{path}': a file a killed run of this module left, removed just now.");
+                return;
+            }
+
             // Opening a file in its grace (the old one, or the new one under its name) would count as someone
             // opening it: such a file settles first.
             if (settling.Count > 0
@@ -209,11 +230,7 @@ namespace Btrfs.Commands
                 bars!.StartFile(path, plan.DataBytes);
                 try
                 {
-                    PendingReplacement pending = plan.Start(session, bars.Report, StopToken, notice =>
-                    {
-                        Drain(all: true); // in order: the results of the files before it first
-                        WriteWarning(notice);
-                    });
+                    PendingReplacement pending = plan.Start(session, bars.Report, StopToken, notice);
 
                     // Queued at once: whatever happens next (Ctrl+C makes every write throw), Dispose waits it out.
                     settling.Enqueue(new Settling(plan, pending, path));

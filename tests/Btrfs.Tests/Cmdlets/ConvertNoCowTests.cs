@@ -674,6 +674,49 @@ namespace Btrfs.Tests
             Assert.True(File.Exists(ghost));
         }
 
+        [SkippableFact]
+        public void TheFileARunKilledInTheGraceReplacedIsConvertedAgainAtOnceAlsoByAWalk()
+        {
+            // Before: the next conversion of that same file removed the leftover and took the run's mark off the file
+            // after opening it, saw its change time move, and failed with FileChangedDuringCopy; a -Recurse walk that
+            // had listed the leftover then reported it FileChangedSinceListed. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "grace-killed-again");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 4, 1 << 20, 1 << 20, fsyncEach: false);
+            string hash = FileFacts.Hash(file);
+            string hidden = KillInTheGrace(file);
+            Assert.Contains("user.btrfs-module.temporary", Shell.Run("getfattr", "-d", file), StringComparison.Ordinal);
+
+            PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            Assert.Contains(hidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", file), StringComparison.Ordinal);
+            Assert.Equal(new[] { "vm.img" }, FileFacts.Listing(dir));
+
+            // A walk: the leftover it listed is passed over, the file converted.
+            hidden = KillInTheGrace(file);
+            string walked = Path.Combine(dir, "sub");
+            Directory.CreateDirectory(walked);
+            File.Move(file, Path.Combine(walked, "vm.img"));
+            File.Move(Path.Combine(dir, hidden), Path.Combine(walked, hidden));
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $d -Recurse" + Yes, ("d", walked));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            Assert.Contains(hidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { "vm.img" }, FileFacts.Listing(walked));
+            Assert.False(FileFacts.HasNoCow(Path.Combine(walked, "vm.img")));
+            Assert.Equal(hash, FileFacts.Hash(Path.Combine(walked, "vm.img")));
+
+            // A preview removes nothing.
+            hidden = KillInTheGrace(Path.Combine(walked, "vm.img"));
+            string[] listing = FileFacts.Listing(walked);
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $d -Recurse -WhatIf", ("d", walked));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            Assert.Equal(listing, FileFacts.Listing(walked));
+        }
+
         /// <summary>Converts the file in a child process killed (SIGKILL) just after the exchange; returns the hidden name the old file got.</summary>
         private static string KillInTheGrace(string file)
         {

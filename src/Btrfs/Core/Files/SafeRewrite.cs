@@ -52,6 +52,7 @@ namespace Btrfs.Core
     internal sealed class RewriteSession : IDisposable
     {
         private readonly HashSet<string> cleaned = new(StringComparer.Ordinal);
+        private readonly HashSet<string> removedStale = new(StringComparer.Ordinal);
         private GraceSettler? settler;
         private string? stamp;
 
@@ -62,6 +63,44 @@ namespace Btrfs.Core
         internal GraceSettler Settler => settler ??= new GraceSettler();
 
         internal bool FirstVisit(string directory) => cleaned.Add(directory);
+
+        /// <summary>
+        /// Once per directory of the run, before any file in it is opened: removes what killed runs of this module
+        /// left there (<see cref="TemporaryFile.RemoveStale(SafeFileDescriptor, uint, string?)"/>), each told to
+        /// <paramref name="notice"/>. Before: a file the cleanup takes the run's mark off changes (its change time),
+        /// and a hidden file a walk listed is gone by its turn. <paramref name="own"/> is a hidden name of this run's.
+        /// </summary>
+        internal void CleanOnce(SafeFileDescriptor dir, string dirPath, Action<string>? notice, string? own = null)
+        {
+            if (!FirstVisit(dirPath))
+            {
+                return;
+            }
+
+            foreach (StaleFile stale in TemporaryFile.RemoveStale(dir, Metadata.FileSystemUserId, own))
+            {
+                removedStale.Add(Path.Combine(dirPath, stale.Name));
+                notice?.Invoke(stale.Describe(dirPath));
+            }
+        }
+
+        /// <summary>As <see cref="CleanOnce(SafeFileDescriptor, string, Action{string}?, string?)"/> for the directory of the file <paramref name="path"/> (the directory opened by its path; where it cannot be, nothing is done: the file's own opening reports why).</summary>
+        internal void CleanOnce(string path, Action<string>? notice)
+        {
+            string dirPath = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
+            if (cleaned.Contains(dirPath) || DirectoryHandle.TryOpen(dirPath, null, out _) is not SafeFileDescriptor dir)
+            {
+                return;
+            }
+
+            using (dir)
+            {
+                CleanOnce(dir, dirPath, notice);
+            }
+        }
+
+        /// <summary>Whether <paramref name="path"/> was removed by this run as a killed run's leftover (a walk that listed it passes it over).</summary>
+        internal bool RemovedAsStale(string path) => removedStale.Contains(path);
 
         /// <summary>True when <paramref name="name"/> is a hidden temporary name this run gave (or may still give).</summary>
         internal bool IsOwnTemporaryName(string name) =>
@@ -162,13 +201,7 @@ namespace Btrfs.Core
         {
             // A killed run may have left its named temporary file, or (killed in the grace after an exchange, on any
             // filesystem) the file it replaced under the hidden name.
-            if (session.FirstVisit(dirPath))
-            {
-                foreach (StaleFile stale in temp.RemoveStale())
-                {
-                    options.Notice?.Invoke(stale.Describe(dirPath));
-                }
-            }
+            session.CleanOnce(source.Directory!, dirPath, options.Notice, temp.CurrentName);
 
             string tempLabel = $"the new copy of '{source.Path}'";
 

@@ -315,14 +315,17 @@ namespace Btrfs.Core
         /// marker on the file under the name, only if unchanged since and open nowhere, owned by this user
         /// (any owner for root). Returns the names removed.
         /// </summary>
-        internal List<StaleFile> RemoveStale()
+        internal List<StaleFile> RemoveStale() =>
+            FileStatus.Of(Handle) is FileStatus mine ? RemoveStale(dir, mine.Uid, linkedName) : new List<StaleFile>();
+
+        /// <summary>
+        /// As <see cref="RemoveStale()"/>, in the open directory <paramref name="dir"/> before any temporary file is made
+        /// there: <paramref name="owner"/> is the user whose temporary files are removed (the file system user of this
+        /// process), <paramref name="own"/> a hidden name of this run's that stays.
+        /// </summary>
+        internal static List<StaleFile> RemoveStale(SafeFileDescriptor dir, uint owner, string? own)
         {
             var removed = new List<StaleFile>();
-            if (FileStatus.Of(Handle) is not FileStatus mine)
-            {
-                return removed;
-            }
-
             // Listed through the directory's own descriptor, like everything else here.
             var names = new List<string>();
             foreach (string n in DirectoryListing.Names(dir))
@@ -336,7 +339,7 @@ namespace Btrfs.Core
             foreach (string file in names)
             {
                 Match m = TemporaryName().Match(file);
-                if (!m.Success || file == linkedName || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+                if (!m.Success || file == own || Directory.Exists("/proc/" + m.Groups["pid"].Value))
                 {
                     continue;
                 }
@@ -357,7 +360,7 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                if (st.Uid == mine.Uid && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
+                if (st.Uid == owner && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
                     // The name must still lead to the inode just examined.
                     if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
@@ -365,9 +368,9 @@ namespace Btrfs.Core
                         removed.Add(new StaleFile(file, false));
 
                         // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
-                        if (FindMarked(file, stamp, ReplacedAttribute, stamp + " ") is string kept)
+                        if (FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ") is string kept)
                         {
-                            DropMark(kept, ReplacedAttribute, stamp + " ");
+                            DropMark(dir, kept, ReplacedAttribute, stamp + " ");
                         }
                     }
 
@@ -380,10 +383,10 @@ namespace Btrfs.Core
                 // The pair is proven too: the file under the name it was made from carries the same run's marker for
                 // the new copy (a hidden file with a marker and nothing beside it is no leftover of a replacement).
                 // Its owner is the replaced file's: this user's, or anyone's for root (who replaces other users' files).
-                if ((st.Uid != mine.Uid && Metadata.FileSystemUserId != 0)
+                if ((st.Uid != owner && Metadata.FileSystemUserId != 0)
                     || Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
                     || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}")
-                    || FindMarked(file, stamp, MarkerAttribute, stamp) is not string live)
+                    || FindMarked(dir, file, stamp, MarkerAttribute, stamp) is not string live)
                 {
                     continue;
                 }
@@ -402,7 +405,7 @@ namespace Btrfs.Core
                 removed.Add(new StaleFile(file, true));
 
                 // The file that took its name still carries the run's marker for its new copy: dropped.
-                DropMark(live, MarkerAttribute, stamp);
+                DropMark(dir, live, MarkerAttribute, stamp);
             }
 
             return removed;
@@ -413,10 +416,10 @@ namespace Btrfs.Core
         /// (<see cref="HiddenName"/>) and that carries <paramref name="attribute"/> with <paramref name="value"/>; where the
         /// name was cut short, among the names that begin with what was kept. Null when there is none.
         /// </summary>
-        private string? FindMarked(string hidden, string stamp, string attribute, string value)
+        private static string? FindMarked(SafeFileDescriptor dir, string hidden, string stamp, string attribute, string value)
         {
             string prefix = hidden.Substring(1, hidden.Length - 1 - Marker.Length - stamp.Length);
-            if (HasMark(prefix, attribute, value))
+            if (HasMark(dir, prefix, attribute, value))
             {
                 return prefix;
             }
@@ -428,7 +431,7 @@ namespace Btrfs.Core
 
             foreach (string n in DirectoryListing.Names(dir))
             {
-                if (n.Length > prefix.Length && n.StartsWith(prefix, StringComparison.Ordinal) && HasMark(n, attribute, value))
+                if (n.Length > prefix.Length && n.StartsWith(prefix, StringComparison.Ordinal) && HasMark(dir, n, attribute, value))
                 {
                     return n;
                 }
@@ -437,16 +440,16 @@ namespace Btrfs.Core
             return null;
         }
 
-        private bool HasMark(string name, string attribute, string value)
+        private static bool HasMark(SafeFileDescriptor dir, string name, string attribute, string value)
         {
-            using SafeFileDescriptor? fd = OpenMarked(name, attribute, value);
+            using SafeFileDescriptor? fd = OpenMarked(dir, name, attribute, value);
             return fd is not null;
         }
 
         /// <summary>Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with) <paramref name="value"/>.</summary>
-        private void DropMark(string name, string attribute, string value)
+        private static void DropMark(SafeFileDescriptor dir, string name, string attribute, string value)
         {
-            using SafeFileDescriptor? fd = OpenMarked(name, attribute, value);
+            using SafeFileDescriptor? fd = OpenMarked(dir, name, attribute, value);
             if (fd is not null)
             {
                 Xattrs.TryRemove(fd, attribute);
@@ -454,7 +457,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The regular file <paramref name="name"/>, open, if its <paramref name="attribute"/> is <paramref name="value"/> (or, ending in a space, begins with it); else null.</summary>
-        private SafeFileDescriptor? OpenMarked(string name, string attribute, string value)
+        private static SafeFileDescriptor? OpenMarked(SafeFileDescriptor dir, string name, string attribute, string value)
         {
             SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name); // regular files only
             if (fd is not null
