@@ -1,5 +1,6 @@
 namespace Btrfs.Kernel
 {
+    using System;
     using Btrfs.Interop;
 
     /// <summary>Processes and their threads, as the kernel compares them.</summary>
@@ -13,5 +14,35 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static bool SharesWithProcess(int process, int thread, bool files) =>
             Libc.Syscall(Libc.SYS_kcmp, process, thread, files ? Libc.KCMP_FILES : Libc.KCMP_FS, 0, 0) == 0;
+
+        /// <summary>CAP_SYS_ADMIN: what swapon, the tree searches and deleting any subvolume ask of the caller.</summary>
+        private const int CapSysAdmin = 21;
+
+        /// <summary>
+        /// Whether the calling thread holds CAP_SYS_ADMIN in its effective set (capabilities are a thread's: the CapEff
+        /// line of /proc/thread-self/status, as the kernel reports it; false when that cannot be read).
+        /// </summary>
+        internal static bool HasSysAdmin()
+        {
+            try
+            {
+                foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
+                {
+                    if (line.StartsWith("CapEff:", System.StringComparison.Ordinal))
+                    {
+                        return ulong.TryParse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong caps)
+                            && (caps & (1UL << CapSysAdmin)) != 0;
+                    }
+                }
+            }
+            catch (System.IO.IOException)
+            {
+            }
+            catch (System.UnauthorizedAccessException)
+            {
+            }
+
+            return false;
+        }
     }
 }

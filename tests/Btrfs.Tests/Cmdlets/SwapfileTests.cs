@@ -243,6 +243,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WithoutRootActivatingIsRefusedBeforeAnExistingSwapfileIsReplaced()
+        {
+            // Before: nobody's New-BtrfsSwapfile -Activate -Force replaced their existing swapfile (a new inode and
+            // swap UUID, which an fstab UUID= entry no longer finds), then failed: swapon needs root. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "activate-unprivileged");
+            Shell.Run("chown", "65534:65534", dir);
+            Shell.Run("chmod", "0700", dir);
+            string path = Path.Combine(dir, "swapfile");
+            PwshResult made, again;
+            FileFacts before;
+            using (Unprivileged.Begin())
+            {
+                made = Pwsh.Run("New-BtrfsSwapfile $p 16MB -Confirm:$false", ("p", path));
+                before = FileFacts.Of(path);
+                again = Pwsh.Run("New-BtrfsSwapfile $p 16MB -Activate -Force -Confirm:$false", ("p", path));
+            }
+
+            Assert.Empty(made.Errors);
+            var error = Assert.Single(again.Errors);
+            Assert.StartsWith("AccessDenied,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Contains("needs root", error.Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was created or replaced", error.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(path));
+            Assert.Equal(new[] { "swapfile" }, FileFacts.Listing(dir));
+            Assert.DoesNotContain(File.ReadLines("/proc/swaps"), l => l.StartsWith(path, StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
         public void AMkswapMadeFileFromTheManPageIsValidToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");

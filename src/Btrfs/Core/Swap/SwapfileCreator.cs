@@ -180,6 +180,16 @@ namespace Btrfs.Core
         /// </summary>
         internal static string CheckActivation(string path)
         {
+            if (!Processes.HasSysAdmin())
+            {
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EPERM,
+                    "swapon",
+                    path,
+                    $"Cannot make '{path}' a swapfile and activate it: swapon needs root (CAP_SYS_ADMIN), which this process does not have. Nothing was created or replaced. Run as root, or leave out -Activate and activate it as root later (swapon).");
+            }
+
             string dir = System.IO.Path.GetDirectoryName(path) is { Length: > 0 } d ? d : "/", name = System.IO.Path.GetFileName(path);
             (string canonical, _) = PrivateDirectory.Check(
                 dir,
