@@ -272,6 +272,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASwapfileSwitchedOnThroughAMountThatIsGoneIsActive()
+        {
+            // Before: /proc/swaps names it by its path below that mount ("/<dir>/swapfile"), which leads nowhere now:
+            // Test-BtrfsSwapfile said IsActive False and "valid: swapon accepts it" (a second swapon fails, EBUSY).
+            // Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-gone-view");
+            string d = Directory.CreateDirectory(Path.Combine(dir, $"btrfs-module-tests-decoy-{Environment.ProcessId}")).FullName;
+            string view = fs.NewDirectory(TestFs.Btrfs, "swap-gone-view-mount");
+            Shell.Run("mount", "--bind", dir, view);
+            string path = Path.Combine(d, "swapfile");
+            try
+            {
+                _ = new ActiveSwapfile(Path.Combine(view, Path.GetFileName(d)));
+                Shell.Run("umount", "-l", view);
+                Assert.Contains($"\n/{Path.GetFileName(d)}/swapfile ", "\n" + File.ReadAllText("/proc/swaps"), StringComparison.Ordinal);
+                SwapfileStatus status = Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>());
+                Assert.True(status.IsActive);
+                Assert.DoesNotContain("swapon accepts it", status.ReasonText, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("swapoff", path);
+                Shell.Try("umount", view);
+            }
+
+            Assert.False(Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>()).IsActive);
+        }
+
+        [SkippableFact]
         public void AMkswapMadeFileFromTheManPageIsValidToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");

@@ -73,7 +73,9 @@ namespace Btrfs.Core
             bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
             bool noCow = (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
-            bool active = SwapTable.Read().Contains(file.Status);
+            // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
+            // is gone: the kernel's own answer where it gives one (btrfs, xfs).
+            bool active = SwapTable.Read().Contains(file.Status) || Swap.IsActive(file.Handle) == true;
 
             var failures = new List<string>();
             if (fs is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
