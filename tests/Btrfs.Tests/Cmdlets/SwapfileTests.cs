@@ -301,6 +301,29 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AHeaderOfFewerPagesThanTheFileIsTakenAndOneOfMoreIsRefusedAsTheKernelDoes()
+        {
+            // Before: a header of fewer pages (mkswap FILE 32768 on a 64 MiB file) was called invalid, though swapon
+            // takes it and uses that many pages. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-header-size");
+            string shorter = Manual(dir, "shorter", header: false);
+            Shell.Run("mkswap", shorter, "32768");
+            SwapfileStatus s = Expect.Swapfile(shorter);
+            Assert.True(s.IsValid, s.ReasonText);
+            Assert.True(s.SizeMatchesHeader);
+            Assert.Contains("uses only the 32.0 MiB its header says of the file's 64.0 MiB", s.ReasonText, StringComparison.Ordinal);
+            AssertKernelAgrees(shorter, s);
+
+            string longer = Manual(dir, "longer");
+            Shell.Run("truncate", "-s", "32M", longer);
+            s = Expect.Swapfile(longer);
+            Assert.False(s.IsValid);
+            Assert.False(s.SizeMatchesHeader);
+            Assert.Contains("refuses a swap area shorter than its header", s.ReasonText, StringComparison.Ordinal);
+            AssertKernelAgrees(longer, s);
+        }
+
+        [SkippableFact]
         public void AMkswapMadeFileFromTheManPageIsValidToo()
         {
             string path = Manual(fs.NewDirectory(TestFs.Btrfs, "manual"), "swapfile");

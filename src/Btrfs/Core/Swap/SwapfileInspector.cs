@@ -69,7 +69,13 @@ namespace Btrfs.Core
                 : null;
             SwapHeader? header = ReadHeader(file, pageSize);
             bool signature = header is { Version: 1 };
-            bool sizeMatches = header is not null && (long)header.LastPage + 1 == file.Size / pageSize;
+            // As swapon reads the header (read_swap_header): a header of more pages than the file holds is refused, one
+            // of fewer is taken, and only that many pages are used.
+            long filePages = file.Size / pageSize;
+            bool sizeMatches = header is not null && header.LastPage > 0 && (long)header.LastPage + 1 <= filePages;
+            string? shorter = sizeMatches && (long)header!.LastPage + 1 < filePages
+                ? $" (it uses only the {SizeFormatter.Format(((long)header.LastPage + 1) * pageSize)} its header says of the file's {SizeFormatter.Format(filePages * pageSize)}: mkswap again to use all)"
+                : null;
             bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
             bool noCow = (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
@@ -109,7 +115,7 @@ namespace Btrfs.Core
             }
             else if (!sizeMatches)
             {
-                failures.Add($"the header says {(long)(header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages: run mkswap again");
+                failures.Add($"the header says {(long)(header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages, and swapon refuses a swap area shorter than its header: run mkswap again");
             }
 
             if (!mode0600)
@@ -128,7 +134,7 @@ namespace Btrfs.Core
             }
 
             string[] reason = failures.Count == 0
-                ? new[] { active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it" }
+                ? new[] { (active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it") + shorter }
                 : failures.ToArray();
             return new SwapfileStatus
             {

@@ -52,7 +52,7 @@ namespace Btrfs.Core
         /// <summary>btrfs: the data the file lives in has the single profile (no RAID, no DUP).</summary>
         public bool SingleDataProfile { get; init; }
 
-        /// <summary>The header's size (last_page + 1 pages) is the file's size in whole pages.</summary>
+        /// <summary>The header's size (last_page + 1 pages) fits the file: no more than its whole pages, as swapon asks (fewer are taken: swapon then uses only those; the Reason says so).</summary>
         public bool SizeMatchesHeader { get; init; }
 
         /// <summary>The swap area's UUID from the header (empty without one).</summary>
