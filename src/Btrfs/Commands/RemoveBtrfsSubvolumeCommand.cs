@@ -3,6 +3,7 @@ namespace Btrfs.Commands
     using System;
     using System.Collections.Generic;
     using System.Globalization;
+    using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -14,6 +15,14 @@ namespace Btrfs.Commands
     {
         /// <summary>-WhatIf: each filesystem measured once per pipeline, and the ids named so far on it.</summary>
         private readonly Dictionary<Guid, (SubvolumeSpace Space, List<ulong> Named)> measured = new();
+
+        /// <summary>
+        /// The subvolumes this pipeline deleted (or, under -WhatIf, would delete) so far, nested ones included: one
+        /// named again later (Get-BtrfsSubvolume -All lists a nested one after its parent) is passed over, not
+        /// reported missing or counted twice. By UUID (objects), and by id for -Id (one filesystem).
+        /// </summary>
+        private readonly HashSet<Guid> coveredUuids = new();
+        private readonly HashSet<ulong> coveredIds = new();
 
         private const string InputObjectSet = "InputObject";
         private const string IdSet = "Id";
@@ -75,7 +84,13 @@ namespace Btrfs.Commands
         {
             if (ParameterSetName == IdSet)
             {
-                EachSubvolumeId(Id, FileSystemPath, (on, id) => Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty));
+                EachSubvolumeId(Id, FileSystemPath, (on, id) =>
+                {
+                    if (!AlreadyCovered(coveredIds.Contains(id), $"subvolume {id}"))
+                    {
+                        Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty);
+                    }
+                });
             }
             else if (ParameterSetName == InputObjectSet)
             {
@@ -84,6 +99,11 @@ namespace Btrfs.Commands
                     "delete",
                     (path, s) =>
                     {
+                        if (AlreadyCovered(coveredUuids.Contains(s.Uuid), path))
+                        {
+                            return true;
+                        }
+
                         expected = s.Uuid;
                         try
                         {
@@ -94,7 +114,13 @@ namespace Btrfs.Commands
                             expected = Guid.Empty;
                         }
                     },
-                    (on, s) => Remove(SubvolumeRemover.PlanById(on, s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid));
+                    (on, s) =>
+                    {
+                        if (!AlreadyCovered(coveredUuids.Contains(s.Uuid), s.TopLevelPath ?? $"subvolume {s.Id}"))
+                        {
+                            Remove(SubvolumeRemover.PlanById(on, s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid);
+                        }
+                    });
             }
             else
             {
@@ -131,17 +157,45 @@ namespace Btrfs.Commands
 
             if (!Preferences.ShouldProcess(this, plan.Subvolume.Path ?? plan.Label, action))
             {
+                if (WhatIfInEffect)
+                {
+                    foreach (BtrfsSubvolumeInfo one in plan.Nested.Prepend(plan.Subvolume))
+                    {
+                        Cover(one);
+                    }
+                }
+
                 return;
             }
 
             plan.Run(Wait.IsPresent, deleted =>
             {
+                Cover(deleted);
                 WriteVerbose($"Deleted subvolume {deleted.Path ?? deleted.Name} (id {deleted.Id}).");
                 if (PassThru.IsPresent)
                 {
                     WriteObject(deleted);
                 }
             }, StopToken);
+        }
+
+        private void Cover(BtrfsSubvolumeInfo subvolume)
+        {
+            coveredUuids.Add(subvolume.Uuid);
+            coveredIds.Add(subvolume.Id);
+        }
+
+        /// <summary>True (and says so) when <paramref name="covered"/>: the subvolume went (or would go) with one named before it in this pipeline.</summary>
+        private bool AlreadyCovered(bool covered, string what)
+        {
+            if (covered)
+            {
+                WriteVerbose(WhatIfInEffect
+                    ? $"Passing over {what}: it would be deleted with a subvolume named before it in this pipeline."
+                    : $"Passing over {what}: it was deleted with a subvolume named before it in this pipeline.");
+            }
+
+            return covered;
         }
 
         /// <summary>

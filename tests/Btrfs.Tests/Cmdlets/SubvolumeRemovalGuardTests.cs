@@ -638,6 +638,38 @@ namespace Btrfs.Tests
             Assert.DoesNotContain("rox", Listed(p.MountPoint));
         }
 
+        [SkippableFact]
+        public void ASubvolumeNamedAgainAfterItWentWithItsParentIsPassedOver()
+        {
+            // Before: Get-BtrfsSubvolume -All | Remove-BtrfsSubvolume -Recurse deleted snaps/2 with snaps/2/nest, then
+            // reported nest NotASubvolume ("Nothing was deleted"), and -WhatIf listed nest twice and counted it twice
+            // among "the subvolume(s) named before it". Found by a hostile review.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Directory.CreateDirectory(P("snaps"));
+            foreach (string name in new[] { "snaps/1", "snaps/2", "snaps/2/nest", "ids", "ids/a", "ids/a/b" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            string[] ids = new[] { "ids/a", "ids/a/b" }.Select(n => Shell.Run("btrfs", "inspect-internal", "rootid", P(n)).Trim()).ToArray();
+            const string All = "Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object TopLevelPath -like '/snaps/*' | Remove-BtrfsSubvolume -Recurse";
+            PwshResult preview = Pwsh.Run(All + " -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["m"] = p.MountPoint });
+            Assert.Empty(preview.Errors);
+            string[] whatIf = preview.HostText.Split('\n').Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToArray();
+            Assert.Equal(2, whatIf.Length);
+            Assert.Contains("named before it, ", whatIf[1], StringComparison.Ordinal);
+            Assert.Contains("with the 1 subvolume(s) named before it", whatIf[1], StringComparison.Ordinal);
+
+            PwshResult run = Pwsh.Run(All + " -Confirm:$false -PassThru -Verbose", ("m", p.MountPoint));
+            Assert.Empty(run.Errors);
+            Assert.Equal(new[] { P("snaps/1"), P("snaps/2/nest"), P("snaps/2") }, run.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            Assert.Contains(run.Verbose, v => v.Message.Contains("deleted with a subvolume named before it", StringComparison.Ordinal));
+            PwshResult byId = Pwsh.Run($"Remove-BtrfsSubvolume -Id {ids[0]},{ids[1]} -FileSystemPath $m -Recurse -Confirm:$false", ("m", p.MountPoint));
+            Assert.Empty(byId.Errors);
+            Assert.Equal(new[] { "ids" }, Listed(p.MountPoint).Order(StringComparer.Ordinal));
+        }
+
         /// <summary>
         /// A btrfs on which an ordinary user may delete subvolumes (mounted with user_subvol_rm_allowed, its top
         /// directory 0777), with the subvolumes <paramref name="nobodys"/> made in that order, each belonging to nobody.
