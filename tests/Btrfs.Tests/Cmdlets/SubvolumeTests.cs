@@ -238,6 +238,31 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheHelpsOldestSnapshotExamplePicksASnapshotBelowNeverTheSnapshotHoldingThem()
+        {
+            // Before: Remove-BtrfsSubvolume's example 2 took the oldest IsSnapshot of Get-BtrfsSubvolume -Recurse, and
+            // -Recurse lists the subvolume holding the directory first: a holder that is itself a snapshot (as after a
+            // rollback) was picked. Found by a hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("src"));
+            Shell.Run("btrfs", "subvolume", "snapshot", P("src"), P("data")); // the oldest snapshot of all
+            Directory.CreateDirectory(P("data/snapshots"));
+            Shell.Run("btrfs", "subvolume", "create", P("data/vol"));
+            foreach (string n in new[] { "s1", "s2", "s3" })
+            {
+                Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("data/vol"), P("data/snapshots/" + n));
+            }
+
+            string example = Pwsh.Run("@((Get-Help Remove-BtrfsSubvolume -Full).Examples.Example)[1].Code").Output[0].ToString()!;
+            Assert.Contains("/srv/snapshots", example, StringComparison.Ordinal);
+            PwshResult r = Pwsh.Run(example.Replace("/srv/snapshots", P("data/snapshots"), StringComparison.Ordinal).Replace("-PassThru", "-PassThru -Confirm:$false", StringComparison.Ordinal));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { P("data/snapshots/s1") }, r.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path));
+            Assert.True(Directory.Exists(P("data/vol")));
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");

@@ -139,7 +139,7 @@ namespace Btrfs.Core
                         Errno.ENOTEMPTY,
                         "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
-                        $"Cannot delete the subvolume '{full}': it holds {nested.Count + hidden} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.Path ?? n.Name))}{(hidden > 0 ? $"{(nested.Count > 0 ? ", " : string.Empty)}{hidden} not reachable by path" : string.Empty)}). Add -Recurse to delete them too, or move them out first. Nothing was deleted.");
+                        $"Cannot delete the subvolume '{full}': it holds {nested.Count + hidden} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.Path ?? n.Name))}{(hidden > 0 ? $"{(nested.Count > 0 ? ", " : string.Empty)}{hidden} not reachable by path" : string.Empty)}). If they should all go, add -Recurse to delete them too; otherwise move them out first. Nothing was deleted.");
                 }
 
                 if (hidden > 0)
@@ -257,7 +257,7 @@ namespace Btrfs.Core
                         Errno.ENOTEMPTY,
                         "BTRFS_IOC_TREE_SEARCH",
                         where,
-                        $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). Add -Recurse to delete them too. Nothing was deleted.");
+                        $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). If they should all go, add -Recurse to delete them too. Nothing was deleted.");
                 }
 
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
