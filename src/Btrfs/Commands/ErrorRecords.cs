@@ -116,8 +116,8 @@ namespace Btrfs.Commands
         /// <summary>Builds the record for a failed operation on one file.</summary>
         internal static ErrorRecord From(FileOperationException ex) => From(ex, ex.Path);
 
-        /// <summary>The same, with <paramref name="target"/> (the path as the user gave it) as the target object where the message names another (a parent that is missing, a nested subvolume).</summary>
-        internal static ErrorRecord From(FileOperationException ex, string target)
+        /// <summary>The same, with <paramref name="target"/> (the path as the user gave it, or the id or object given) as the target object where the message names another (a parent that is missing, a nested subvolume).</summary>
+        internal static ErrorRecord From(FileOperationException ex, object target)
         {
             (string id, ErrorCategory category) = Classify(ex.Kind);
             return new ErrorRecord(ex, id, category, target);

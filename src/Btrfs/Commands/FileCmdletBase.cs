@@ -17,7 +17,7 @@ namespace Btrfs.Commands
     public abstract class FileCmdletBase : PSCmdlet
     {
         private readonly CancellationTokenSource stopping = new();
-        private string? currentInput; // the input being processed (ProcessOne, GuardedFor), for ErrorsTargetTheInput
+        private object? currentInput; // the input being processed (ProcessOne, GuardedFor), for ErrorsTargetTheInput
         private readonly HashSet<string> named = new(StringComparer.Ordinal);
 
         /// <summary>Name of the wildcard parameter set.</summary>
@@ -88,8 +88,8 @@ namespace Btrfs.Commands
         /// </summary>
         private protected bool ProcessOne(string file) => GuardedFor(file, () => ProcessFile(file));
 
-        /// <summary><see cref="Guarded"/> for the input <paramref name="input"/> (a path given or piped), which <see cref="ErrorsTargetTheInput"/> names.</summary>
-        private protected bool GuardedFor(string input, Action step)
+        /// <summary><see cref="Guarded"/> for the input <paramref name="input"/> (a path given or piped, an id, a piped object), which <see cref="ErrorsTargetTheInput"/> names.</summary>
+        private protected bool GuardedFor(object input, Action step)
         {
             currentInput = input;
             try
@@ -122,7 +122,7 @@ namespace Btrfs.Commands
 
             foreach (ulong id in ids)
             {
-                if (!Guarded(() => byId(on, id)))
+                if (!GuardedFor(id, () => byId(on, id)))
                 {
                     return false;
                 }
@@ -142,7 +142,7 @@ namespace Btrfs.Commands
             foreach (BtrfsSubvolumeInfo s in objects)
             {
                 bool goOn = s.Path is string path ? byPath(PathBinding.FromCurrentLocation(this, path), s)
-                    : s.FileSystemPath is string on ? Guarded(() => byId(PathBinding.FromCurrentLocation(this, on), s))
+                    : s.FileSystemPath is string on ? GuardedFor(s, () => byId(PathBinding.FromCurrentLocation(this, on), s))
                     : Guarded(() => throw new FileOperationException(
                         FileErrorKind.SubvolumeNotReachable,
                         0,
@@ -209,7 +209,7 @@ namespace Btrfs.Commands
                     ex) { NeedsRoot = true }));
             }
 
-            WriteError(ErrorsTargetTheInput && currentInput is string input ? ErrorRecords.From(ex, input) : ErrorRecords.From(ex));
+            WriteError(ErrorsTargetTheInput && currentInput is { } input ? ErrorRecords.From(ex, input) : ErrorRecords.From(ex));
         }
 
         /// <summary>Called before an input's error is written: a cmdlet with results still to write writes them first, so output keeps the order of the inputs.</summary>

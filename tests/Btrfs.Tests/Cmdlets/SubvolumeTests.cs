@@ -719,7 +719,11 @@ namespace Btrfs.Tests
                 ("c", id["c"]),
                 ("m", p.MountPoint));
             Assert.Equal(new[] { "SubvolumeInUse", "SubvolumeInUse" }, r.ErrorIds);
-            Assert.Equal(new object[] { "/w", "/c" }, r.Errors.Select(e => e.TargetObject));
+            // The target is the id given (before: the path from the top level, which is no path one can use here, and
+            // for an id the filesystem lacks, the -FileSystemPath, alike for every such id). Found by a hostile review.
+            Assert.Equal(new object[] { ulong.Parse(id["w"], CultureInfo.InvariantCulture), ulong.Parse(id["c"], CultureInfo.InvariantCulture) }, r.Errors.Select(e => e.TargetObject));
+            PwshResult missing = Pwsh.Run("Remove-BtrfsSubvolume -Id 999998, 999999 -FileSystemPath $m -WhatIf", ("m", p.MountPoint));
+            Assert.Equal(new object[] { 999998UL, 999999UL }, missing.Errors.Select(e => e.TargetObject));
             Assert.Contains($"pid {writer.Pid}, open", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains("no mount reaches it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains($"pid {inside.Pid}, working directory", r.Errors[1].Exception.Message, StringComparison.Ordinal);
