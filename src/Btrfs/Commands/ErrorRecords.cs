@@ -144,11 +144,11 @@ namespace Btrfs.Commands
                 path);
 
         /// <summary>A plain path with a backslash that names one thing as written and another as PowerShell reads it (<see cref="PathBinding.Unambiguous"/>).</summary>
-        internal static ErrorRecord AmbiguousBackslashPath(string given, string literal, string resolved) =>
+        internal static ErrorRecord AmbiguousBackslashPath(string given, string literal, string? resolved) =>
             new(
                 new ArgumentException(
                     $"Cannot tell which file '{given}' means: '{literal}' has a backslash in its name, but PowerShell reads a backslash as a separator, "
-                    + $"which leads to '{resolved}'. Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
+                    + (resolved is null ? "which leads elsewhere" : $"which leads to '{resolved}'") + ". Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
                     + $"'{PathBinding.FileSystemPrefix}{literal}'; to mean the other, write '/' instead of the backslash."),
                 Ids.AmbiguousBackslashPath,
                 ErrorCategory.InvalidArgument,

@@ -280,6 +280,11 @@ namespace Btrfs.Commands
 
                     result.Add(path);
                 }
+                else if (PathBinding.PatternAmbiguity(this, input) is { } ambiguous)
+                {
+                    WriteError(ambiguous);
+                    return result;
+                }
                 else
                 {
                     result.AddRange(SessionState.Path.GetResolvedProviderPathFromPSPath(input, out provider));

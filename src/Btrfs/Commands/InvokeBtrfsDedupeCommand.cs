@@ -239,7 +239,11 @@ namespace Btrfs.Commands
         {
             foreach (string d in Destination)
             {
-                if (WildcardPattern.ContainsWildcardCharacters(d))
+                if (WildcardPattern.ContainsWildcardCharacters(d) && PathBinding.PatternAmbiguity(this, d) is { } ambiguous)
+                {
+                    WriteError(ambiguous);
+                }
+                else if (WildcardPattern.ContainsWildcardCharacters(d))
                 {
                     foreach (string r in SessionState.Path.GetResolvedProviderPathFromPSPath(d, out _))
                     {

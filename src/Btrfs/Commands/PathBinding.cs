@@ -82,15 +82,95 @@ namespace Btrfs.Commands
         /// <summary>As <see cref="Unambiguous"/>: the error (for the caller to write, or to throw), or null.</summary>
         internal static ErrorRecord? Ambiguity(PSCmdlet cmdlet, string given, string resolved)
         {
+            if (AsWritten(cmdlet, given) is not string literal || literal == resolved || FileStatus.OfPath(literal, followLinks: false) is null)
+            {
+                return null;
+            }
+
+            return ErrorRecords.AmbiguousBackslashPath(given, literal, resolved);
+        }
+
+        /// <summary>
+        /// As <see cref="Ambiguity"/> for a wildcard pattern (-Path): ambiguous where, read as written, its first name
+        /// with a backslash matches a name with a backslash that exists (PowerShell's expansion would go elsewhere).
+        /// </summary>
+        internal static ErrorRecord? PatternAmbiguity(PSCmdlet cmdlet, string pattern)
+        {
+            if (AsWritten(cmdlet, pattern) is not string literal)
+            {
+                return null;
+            }
+
+            string[] parts = literal.Split('/');
+            int at = System.Array.FindIndex(parts, p => p.Contains('\\', System.StringComparison.Ordinal));
+            if (at <= 0)
+            {
+                return null;
+            }
+
+            string parent = string.Join('/', parts, 0, at);
+            var name = new WildcardPattern(parts[at], WildcardOptions.None);
+            System.Collections.Generic.IEnumerable<string> parents;
+            try
+            {
+                parents = WildcardPattern.ContainsWildcardCharacters(parent)
+                    ? cmdlet.SessionState.Path.GetResolvedProviderPathFromPSPath(parent, out _)
+                    : new[] { parent.Length == 0 ? "/" : parent };
+            }
+            catch (System.Exception ex) when (ex is ItemNotFoundException or System.ArgumentException or System.NotSupportedException or System.IO.IOException)
+            {
+                return null;
+            }
+
+            foreach (string dir in parents)
+            {
+                try
+                {
+                    foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries(dir))
+                    {
+                        string n = System.IO.Path.GetFileName(entry);
+                        if (n.Contains('\\', System.StringComparison.Ordinal) && name.IsMatch(n))
+                        {
+                            return ErrorRecords.AmbiguousBackslashPath(pattern, entry, null);
+                        }
+                    }
+                }
+                catch (System.Exception ex) when (ex is System.IO.IOException or System.UnauthorizedAccessException)
+                {
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// The file system path <paramref name="given"/> names read as written: a backslash a character of a name, as
+        /// the kernel reads it (resolved by PowerShell with the backslashes held out of its reach, so a drive, '~' and
+        /// the current location apply as always). Null where the path has no backslash, is provider-qualified (a
+        /// piped object's PSPath, which keeps backslashes already), or cannot be resolved.
+        /// </summary>
+        private static string? AsWritten(PSCmdlet cmdlet, string given)
+        {
             if (!given.Contains('\\', System.StringComparison.Ordinal) || given.Contains("::", System.StringComparison.Ordinal))
             {
                 return null;
             }
 
-            string literal = FromCurrentLocation(cmdlet, given);
-            return literal == resolved || FileStatus.OfPath(literal, followLinks: false) is null
-                ? null
-                : ErrorRecords.AmbiguousBackslashPath(given, literal, resolved);
+            const char Held = '\uE000'; // a private-use character: no separator, no wildcard, never in a name given here
+            if (given.Contains(Held, System.StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            try
+            {
+                string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given.Replace('\\', Held), out ProviderInfo provider, out _);
+                return provider.Name == "FileSystem" ? path.Replace(Held, '\\') : null;
+            }
+            catch (System.Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or System.NotSupportedException or PSArgumentException or System.ArgumentException)
+            {
+                return null;
+            }
         }
 
         /// <summary>

@@ -98,6 +98,15 @@ namespace Btrfs.Tests
                 "New-BtrfsReflink -LiteralPath (Join-Path $Dir 'src.img') -Destination $NamedFile -Force -Confirm:$false",
                 "Invoke-BtrfsDedupe -LiteralPath (Join-Path $Dir 'src.img') -Destination $NamedFile -Confirm:$false",
                 "New-BtrfsSnapshot -LiteralPath $NamedVolume -Destination (Join-Path $Dir 'snap') -Confirm:$false",
+
+                // Through a drive, '~', and a pattern (before, each went past the check and reached 'victim').
+                "$null = New-PSDrive D -PSProvider FileSystem -Root $Dir; Remove-BtrfsSubvolume -Path 'D:/deep/..\\victim' -Confirm:$false",
+                "$null = New-PSDrive D -PSProvider FileSystem -Root $Dir; ConvertTo-NoCow -LiteralPath 'D:deep/..\\victim/vm.img' -Confirm:$false",
+                "$null = New-PSDrive D -PSProvider FileSystem -Root $Dir; New-BtrfsReflink -LiteralPath (Join-Path $Dir 'src.img') -Destination 'D:/deep/..\\victim/vm.img' -Force -Confirm:$false",
+                "(Get-PSProvider FileSystem).Home = $Dir; Remove-BtrfsSubvolume -Path '~/deep/..\\victim' -Confirm:$false",
+                "Set-Location -LiteralPath $Dir; Remove-BtrfsSubvolume -Path 'deep/..\\vic*m' -Confirm:$false",
+                "Remove-BtrfsSubvolume -Path ($Deep + '/..\\victi[m]') -Confirm:$false",
+                "Invoke-BtrfsDedupe -LiteralPath (Join-Path $Dir 'src.img') -Destination ($Deep + '/..\\vic*/vm.img') -Confirm:$false",
             };
             FileBuilder.Chunks(Path.Combine(dir, "src.img"), 2, 4096, 8192, seed: 1);
             foreach (string command in commands)
