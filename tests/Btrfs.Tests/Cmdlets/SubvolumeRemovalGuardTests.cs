@@ -636,6 +636,30 @@ namespace Btrfs.Tests
             Shell.Run("btrfs", "property", "set", P("rox"), "ro", "false");
             Assert.Empty(Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("rox"))).Errors);
             Assert.DoesNotContain("rox", Listed(p.MountPoint));
+
+            // By id, where no mount reaches the tree (only @ mounted): the same refusal (before, N was deleted, then
+            // EROFS on M). Found by a hostile review.
+            foreach (string name in new[] { "@", "A", "A/R", "A/R/M", "A/R/M/N" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            FileBuilder.WriteNew(P("A/R/M/N/file"), FileBuilder.RandomBytes(4096, 2));
+            Shell.Run("btrfs", "property", "set", "-ts", P("A/R"), "ro", "true");
+            string a = Shell.Run("btrfs", "inspect-internal", "rootid", P("A")).Trim();
+            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
+            FileBuilder.WriteNew(P("@/hold"), FileBuilder.RandomBytes(16, 3));
+            using (var hold = new FileStream(P("@/hold"), FileMode.Open, FileAccess.Read))
+            {
+                Shell.Run("umount", "-l", p.MountPoint); // lazily, a file held open: the filesystem and its loop device stay
+                Shell.Run("mount", "-o", "subvol=@", device, p.MountPoint);
+            }
+
+            PwshResult byId = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -Recurse -Confirm:$false", ("m", p.MountPoint));
+            Assert.Equal("ReadOnlySnapshot", Assert.Single(byId.ErrorIds));
+            Assert.Contains("inside the read-only subvolume '/A/R'", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was deleted", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.True(Listed(p.MountPoint).IsSupersetOf(new[] { "A", "A/R", "A/R/M", "A/R/M/N" }));
         }
 
         [SkippableFact]

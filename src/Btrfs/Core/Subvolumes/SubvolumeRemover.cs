@@ -260,6 +260,19 @@ namespace Btrfs.Core
                         $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). If they should all go, add -Recurse to delete them too. Nothing was deleted.");
                 }
 
+                // Deleting a subvolume changes the directory holding it: inside a read-only subvolume the kernel refuses
+                // that (EROFS) even for root, after the ones nested deeper were deleted already.
+                BtrfsSubvolumeInfo? HolderOf(BtrfsSubvolumeInfo n) => n.ParentId == id ? self : nested.Find(h => h.Id == n.ParentId);
+                if (nested.Find(n => HolderOf(n)?.IsReadOnly == true) is { } inside && HolderOf(inside) is { } readOnly)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.ReadOnlySnapshot,
+                        Errno.EROFS,
+                        "BTRFS_IOC_TREE_SEARCH",
+                        where,
+                        $"Cannot delete {named} with -Recurse: the nested subvolume '{inside.TopLevelPath ?? inside.Name}' is inside the read-only subvolume '{readOnly.TopLevelPath ?? readOnly.Name}' (id {readOnly.Id}), and the kernel refuses to delete anything inside a read-only subvolume, so only part of the tree could be deleted. Nothing was deleted. Make it writable first (btrfs property set <its path> ro false) if it should go.");
+                }
+
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
                 // from before its mount was taken away lazily (umount -l), or the kernel (a loop device). Each
                 // subvolume's top directory, opened by its id, gives the device number all its files show, and
