@@ -153,26 +153,18 @@ namespace Btrfs.Commands
                 return;
             }
 
-            // What killed runs left in the directory goes before any file in it is opened (not in a preview).
+            // What a killed run of this module left (removed by the first rewrite in the directory, or gone already).
+            if (walked is { } listed && RewriteSession.IsLeftover(listed))
+            {
+                WriteVerbose($"Skipping '{path}': what a killed run of this module left (the next rewrite in its directory removes it).");
+                return;
+            }
+
             Action<string> notice = n =>
             {
                 Drain(all: true); // in order: the results of the files before it first
                 WriteWarning(n);
             };
-            if (!WhatIfInEffect && walked is { } listed)
-            {
-                session.CleanOnce(listed.Directory, System.IO.Path.GetDirectoryName(path) ?? "/", notice);
-            }
-            else if (!WhatIfInEffect)
-            {
-                session.CleanOnce(path, notice);
-            }
-
-            if (session.RemovedAsStale(path))
-            {
-                WriteVerbose($"Skipping '{path}': a file a killed run of this module left, removed just now.");
-                return;
-            }
 
             // Opening a file in its grace (the old one, or the new one under its name) would count as someone
             // opening it: such a file settles first.

@@ -577,6 +577,24 @@ namespace Btrfs.Tests
             Assert.False(File.Exists(ours));
             Assert.All(kept.Append(twoLinks).Append(target), p => Assert.True(File.Exists(p), p));
             Assert.True(Directory.GetFileSystemEntries(dir, ".e.~btrfs-*").Length == 1);
+
+            // One a process has open is kept: the process would go on writing into a file no directory holds (found
+            // by a hostile review). Once closed, it goes.
+            string other = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "stale-open"), "vm.img");
+            FileBuilder.Chunks(other, 2, 4096, 8192);
+            string held = Lookalike(Path.GetDirectoryName(other)!, ".vm.img.~btrfs-999999999-0badc0de", "999999999-0badc0de");
+            using (var writer = new FileStream(held, FileMode.Open, FileAccess.ReadWrite))
+            {
+                r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", other));
+                Assert.Empty(r.Errors);
+                Assert.Empty(r.Warnings);
+                Assert.True(File.Exists(held));
+            }
+
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", other));
+            Assert.Empty(r.Errors);
+            Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(held));
         }
 
         [SkippableFact]
@@ -708,13 +726,21 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(Path.Combine(walked, "vm.img")));
             Assert.Equal(hash, FileFacts.Hash(Path.Combine(walked, "vm.img")));
 
-            // A preview removes nothing.
+            // A preview removes nothing, nor does a conversion declined at its prompt, nor one of a file that fails (a
+            // review saw the leftovers removed before the prompt).
             hidden = KillInTheGrace(Path.Combine(walked, "vm.img"));
             string[] listing = FileFacts.Listing(walked);
             r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $d -Recurse -WhatIf", ("d", walked));
             Assert.Empty(r.Errors);
             Assert.Empty(r.Warnings);
             Assert.Equal(listing, FileFacts.Listing(walked));
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f -Confirm", variables: new Dictionary<string, object?> { ["f"] = Path.Combine(walked, "vm.img") }, answer: (_, _) => 2);
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f -Confirm:$false", ("f", Path.Combine(walked, "missing.img")));
+            Assert.Equal("PathNotFound", Assert.Single(r.ErrorIds));
+            Assert.Equal(listing, FileFacts.Listing(walked));
+            Assert.True(FileFacts.HasNoCow(Path.Combine(walked, "vm.img")));
         }
 
         /// <summary>Converts the file in a child process killed (SIGKILL) just after the exchange; returns the hidden name the old file got.</summary>

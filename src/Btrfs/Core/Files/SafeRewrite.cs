@@ -52,7 +52,6 @@ namespace Btrfs.Core
     internal sealed class RewriteSession : IDisposable
     {
         private readonly HashSet<string> cleaned = new(StringComparer.Ordinal);
-        private readonly HashSet<string> removedStale = new(StringComparer.Ordinal);
         private GraceSettler? settler;
         private string? stamp;
 
@@ -65,42 +64,28 @@ namespace Btrfs.Core
         internal bool FirstVisit(string directory) => cleaned.Add(directory);
 
         /// <summary>
-        /// Once per directory of the run, before any file in it is opened: removes what killed runs of this module
-        /// left there (<see cref="TemporaryFile.RemoveStale(SafeFileDescriptor, uint, string?)"/>), each told to
-        /// <paramref name="notice"/>. Before: a file the cleanup takes the run's mark off changes (its change time),
-        /// and a hidden file a walk listed is gone by its turn. <paramref name="own"/> is a hidden name of this run's.
+        /// Once per directory of the run: removes what killed runs of this module left there
+        /// (<see cref="TemporaryFile.RemoveStale(SafeFileDescriptor, uint, string?)"/>), each told to <paramref name="notice"/>;
+        /// <paramref name="own"/> is a hidden name of this run's. Returns what was removed.
         /// </summary>
-        internal void CleanOnce(SafeFileDescriptor dir, string dirPath, Action<string>? notice, string? own = null)
+        internal List<StaleFile> CleanOnce(SafeFileDescriptor dir, string dirPath, Action<string>? notice, string? own = null)
         {
             if (!FirstVisit(dirPath))
             {
-                return;
+                return new List<StaleFile>();
             }
 
-            foreach (StaleFile stale in TemporaryFile.RemoveStale(dir, Metadata.FileSystemUserId, own))
+            List<StaleFile> removed = TemporaryFile.RemoveStale(dir, Metadata.FileSystemUserId, own);
+            foreach (StaleFile stale in removed)
             {
-                removedStale.Add(Path.Combine(dirPath, stale.Name));
                 notice?.Invoke(stale.Describe(dirPath));
             }
+
+            return removed;
         }
 
-        /// <summary>As <see cref="CleanOnce(SafeFileDescriptor, string, Action{string}?, string?)"/> for the directory of the file <paramref name="path"/> (the directory opened by its path; where it cannot be, nothing is done: the file's own opening reports why).</summary>
-        internal void CleanOnce(string path, Action<string>? notice)
-        {
-            string dirPath = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
-            if (cleaned.Contains(dirPath) || DirectoryHandle.TryOpen(dirPath, null, out _) is not SafeFileDescriptor dir)
-            {
-                return;
-            }
-
-            using (dir)
-            {
-                CleanOnce(dir, dirPath, notice);
-            }
-        }
-
-        /// <summary>Whether <paramref name="path"/> was removed by this run as a killed run's leftover (a walk that listed it passes it over).</summary>
-        internal bool RemovedAsStale(string path) => removedStale.Contains(path);
+        /// <summary>Whether a walk's entry is what a killed run of this module left, or was until just now (<see cref="TemporaryFile.IsLeftover"/>).</summary>
+        internal static bool IsLeftover(FileLocation entry) => TemporaryFile.IsLeftover(entry.Directory, entry.Name);
 
         /// <summary>True when <paramref name="name"/> is a hidden temporary name this run gave (or may still give).</summary>
         internal bool IsOwnTemporaryName(string name) =>
@@ -155,6 +140,16 @@ namespace Btrfs.Core
             TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary, stamp: session.Stamp);
             try
             {
+                // A killed run may have left its named temporary file, or (killed in the grace after an exchange, on any
+                // filesystem) the file it replaced under the hidden name. Taking such a run's mark off this very file
+                // moves its change time: that is no writer's, so what it is now is what the copy must still match.
+                if (session.CleanOnce(dir, dirPath, options.Notice, temp.CurrentName).Exists(s => s.Unmarked == name)
+                    && FileStatus.Of(source.Handle) is FileStatus now
+                    && now.SameInode(before) && now.Size == before.Size && now.ModifyTime == before.ModifyTime)
+                {
+                    before = now;
+                }
+
                 Copy(source, session, options, temp, dirPath, before);
 
                 // 4. Into place, atomically, with a write lease proving that nobody else has the original
@@ -199,10 +194,6 @@ namespace Btrfs.Core
 
         private static void Copy(OpenFile source, RewriteSession session, RewriteOptions options, TemporaryFile temp, string dirPath, FileStatus before)
         {
-            // A killed run may have left its named temporary file, or (killed in the grace after an exchange, on any
-            // filesystem) the file it replaced under the hidden name.
-            session.CleanOnce(source.Directory!, dirPath, options.Notice, temp.CurrentName);
-
             string tempLabel = $"the new copy of '{source.Path}'";
 
             // Reading the original must not change it: a refused conversion leaves its access time too.

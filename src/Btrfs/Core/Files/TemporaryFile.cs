@@ -362,18 +362,24 @@ namespace Btrfs.Core
 
                 if (st.Uid == owner && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
-                    // The name must still lead to the inode just examined.
-                    if (FileStatus.OfAt(dir, file) is FileStatus again && again.SameInode(st) && Names.TryRemove(dir, file))
+                    // The name must still lead to the inode just examined, and nobody may have it open (a process that
+                    // opened the leftover would write into a file gone from every directory).
+                    using (WriteLease? alone = WriteLease.TryTake(fd, out _, out _))
                     {
-                        removed.Add(new StaleFile(file, false));
-
-                        // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
-                        if (FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ") is string kept)
+                        if (alone is null || FileStatus.OfAt(dir, file) is not FileStatus again || !again.SameInode(st) || !Names.TryRemove(dir, file))
                         {
-                            DropMark(dir, kept, ReplacedAttribute, stamp + " ");
+                            continue;
                         }
                     }
 
+                    // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
+                    string? kept = FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ");
+                    if (kept is not null)
+                    {
+                        DropMark(dir, kept, ReplacedAttribute, stamp + " ");
+                    }
+
+                    removed.Add(new StaleFile(file, false) { Unmarked = kept });
                     continue;
                 }
 
@@ -402,13 +408,32 @@ namespace Btrfs.Core
                     }
                 }
 
-                removed.Add(new StaleFile(file, true));
-
                 // The file that took its name still carries the run's marker for its new copy: dropped.
                 DropMark(dir, live, MarkerAttribute, stamp);
+                removed.Add(new StaleFile(file, true) { Unmarked = live });
             }
 
             return removed;
+        }
+
+        /// <summary>
+        /// Whether <paramref name="name"/> in <paramref name="dir"/> is what a killed run of this module left (the
+        /// hidden name of its pattern, its process gone, and the run's marker on it), or was until just now (such a
+        /// name gone meanwhile): a walk passes it over; the next rewrite in the directory removes it.
+        /// </summary>
+        internal static bool IsLeftover(SafeFileDescriptor dir, string name)
+        {
+            Match m = TemporaryName().Match(name);
+            if (!m.Success || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+            {
+                return false;
+            }
+
+            string stamp = m.Groups["stamp"].Value;
+            using SafeFileDescriptor? fd = Names.TryOpenForReading(dir, name);
+            return fd is null
+                ? FileStatus.OfAt(dir, name) is null
+                : Xattrs.TryGetText(fd, MarkerAttribute) == stamp || Xattrs.TryGetText(fd, ReplacedAttribute)?.StartsWith(stamp + " ", StringComparison.Ordinal) == true;
         }
 
         /// <summary>
@@ -633,6 +658,9 @@ namespace Btrfs.Core
     /// <summary>A file <see cref="TemporaryFile.RemoveStale"/> removed: a killed run's temporary file, or the file it had replaced.</summary>
     internal readonly record struct StaleFile(string Name, bool WasReplaced)
     {
+        /// <summary>The file in the directory whose mark of the killed run was taken off (its change time moved), if any.</summary>
+        internal string? Unmarked { get; init; }
+
         /// <summary>What was removed and why it was this module's, for a notice or warning.</summary>
         internal string Describe(string directory) => WasReplaced
             ? $"Removed '{System.IO.Path.Combine(directory, Name)}': the old file a run of this module that was killed had just replaced (the new one is in place under its name; the old one carries the module's marker, belongs to this user, was not changed since, and nobody has it open)."
