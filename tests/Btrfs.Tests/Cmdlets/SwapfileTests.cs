@@ -166,7 +166,7 @@ namespace Btrfs.Tests
                 Assert.Empty(r.Errors);
                 SwapfileStatus s = Assert.Single(r.Objects<SwapfileStatus>());
                 Assert.True(s.IsActive);
-                Assert.Equal("valid, and active (listed in /proc/swaps)", s.ReasonText);
+                Assert.Equal("valid, and active (swap is on in it)", s.ReasonText);
                 string line = File.ReadLines("/proc/swaps").Single(l => l.StartsWith(path, StringComparison.Ordinal));
                 Assert.EndsWith("7", line.TrimEnd(), StringComparison.Ordinal);
             }
@@ -298,6 +298,39 @@ namespace Btrfs.Tests
             }
 
             Assert.False(Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>()).IsActive);
+        }
+
+        [SkippableFact]
+        public void AFileThatMerelyHasTheStalePathOfASwapfileIsNotActive()
+        {
+            // Before: /proc/swaps's path of a swapfile switched on through a mount that is gone ("/<dir>/swapfile") led,
+            // through another mount, to a file never switched on, and Test-BtrfsSwapfile said it was active (a hostile
+            // review). Where the kernel answers (btrfs, xfs), its answer counts.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-stale-path");
+            string name = $"btrfs-module-tests-decoy-{Environment.ProcessId}";
+            string d = Directory.CreateDirectory(Path.Combine(dir, name)).FullName;
+            string view = fs.NewDirectory(TestFs.Btrfs, "swap-stale-path-mount");
+            string decoyDir = fs.NewDirectory(TestFs.Xfs, "swap-stale-decoy");
+            Shell.Run("mount", "--bind", dir, view);
+            try
+            {
+                _ = new ActiveSwapfile(Path.Combine(view, name));
+                Shell.Run("umount", "-l", view);
+                Directory.CreateDirectory("/" + name);
+                Shell.Run("mount", "--bind", decoyDir, "/" + name);
+                FileBuilder.Chunks(Path.Combine(decoyDir, "swapfile"), 1, 1 << 20, 1 << 20, fsyncEach: false);
+                Assert.Contains($"\n/{name}/swapfile ", "\n" + File.ReadAllText("/proc/swaps"), StringComparison.Ordinal);
+                SwapfileStatus decoy = Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", $"/{name}/swapfile")).Objects<SwapfileStatus>());
+                Assert.False(decoy.IsActive);
+                Assert.True(Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", Path.Combine(d, "swapfile"))).Objects<SwapfileStatus>()).IsActive);
+            }
+            finally
+            {
+                Shell.Try("umount", "/" + name);
+                Shell.Try("rmdir", "/" + name);
+                Shell.Try("swapoff", Path.Combine(d, "swapfile"));
+                Shell.Try("umount", view);
+            }
         }
 
         [SkippableFact]

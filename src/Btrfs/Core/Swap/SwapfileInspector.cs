@@ -80,8 +80,8 @@ namespace Btrfs.Core
             bool noCow = (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
-            // is gone: the kernel's own answer where it gives one (btrfs, xfs).
-            bool active = SwapTable.Read().Contains(file.Status) || Swap.IsActive(file.Handle) == true;
+            // is gone, or to another file: the kernel's own answer where it gives one (btrfs, xfs), the table elsewhere.
+            bool active = Swap.IsActive(file.Handle) ?? SwapTable.Read().Contains(file.Status);
 
             var failures = new List<string>();
             if (fs is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
@@ -134,7 +134,7 @@ namespace Btrfs.Core
             }
 
             string[] reason = failures.Count == 0
-                ? new[] { (active ? "valid, and active (listed in /proc/swaps)" : "valid: swapon accepts it") + shorter }
+                ? new[] { (active ? "valid, and active (swap is on in it)" : "valid: swapon accepts it") + shorter }
                 : failures.ToArray();
             return new SwapfileStatus
             {
