@@ -120,6 +120,24 @@ namespace Btrfs.Commands
                 return true;
             }
 
+            // A -FileSystemPath that is missing or not on btrfs is its own error, once, with it as the target (each
+            // id's error targets the id).
+            bool usable = false;
+            if (!Guarded(() =>
+            {
+                using OpenFile anchor = OpenFile.Open(on, OpenOptions.AllowDirectory);
+                BtrfsOnly.Require(anchor, "find subvolumes by id on the filesystem of", because: "only btrfs has subvolumes");
+                usable = true;
+            }))
+            {
+                return false;
+            }
+
+            if (!usable)
+            {
+                return true;
+            }
+
             foreach (ulong id in ids)
             {
                 if (!GuardedFor(id, () => byId(on, id)))
