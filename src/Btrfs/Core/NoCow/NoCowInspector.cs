@@ -35,7 +35,8 @@ namespace Btrfs.Core
                 (flags & InodeFlags.NoCow) != 0,
                 mountNoDataCow,
                 parentNoCow,
-                (flags & InodeFlags.Compress) != 0 || compressOption is not null,
+                // Whether compression applies to what is written to it: never to a NOCOW file, whatever the mount says.
+                (flags & InodeFlags.NoCow) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
                 size,
                 sharedBytes,
                 sharedCount,

@@ -69,7 +69,7 @@ namespace Btrfs.Core
         /// <summary>The parent directory has the NOCOW attribute; null when this user cannot read the parent's attributes (a directory it may search but not read, mode 0711).</summary>
         public bool? DirectoryIsNoCow { get; }
 
-        /// <summary>The compression attribute (chattr +c) is set, or the filesystem is mounted with a compress option.</summary>
+        /// <summary>Compression applies to what is written to it: the compression attribute (chattr +c) or property, or a compress mount option; never for a NOCOW item.</summary>
         public bool IsCompressed { get; }
 
         /// <summary>File size in bytes (0 for directories).</summary>
