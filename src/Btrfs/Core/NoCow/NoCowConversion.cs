@@ -238,6 +238,15 @@ namespace Btrfs.Core
             bool attribute = (flags & InodeFlags.Compress) != 0;
             if (!attribute && property is null)
             {
+                // Data a compress mount option compressed: no setting of the file's own to drop, but the copy stores
+                // it uncompressed, which can take many times the space it takes now (said, not refused).
+                if (file.FileSystem.Kind == FileSystemKind.Btrfs
+                    && MountTable.Current().For(file)?.CompressOption is string mount
+                    && FragmentationAnalyzer.Count(file, FragmentationAnalyzer.DefaultThreshold, sync: false).CompressedBytes is long compressed and > 0)
+                {
+                    warnings.Add($"{SizeFormatter.Format(compressed)} of '{file.Path}' is stored compressed ({mount}); the NOCOW copy stores it uncompressed (NOCOW data is never compressed), so it can take more space on disk than it does now.");
+                }
+
                 return;
             }
 
