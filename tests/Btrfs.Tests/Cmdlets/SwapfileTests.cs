@@ -29,7 +29,7 @@ namespace Btrfs.Tests
         }
 
         /// <summary>The man page's sequence, with the steps a test wants to get wrong left out or reordered.</summary>
-        private static string Manual(string dir, string name, bool noCow = true, bool allocate = true, bool header = true, string mode = "0600", bool noCowAfter = false)
+        private static string Manual(string dir, string name, bool noCow = true, bool allocate = true, bool header = true, string mode = "0600", bool noCowAfter = false, string size = "64M")
         {
             string p = Path.Combine(dir, name);
             Shell.Run("truncate", "-s", "0", p);
@@ -38,7 +38,7 @@ namespace Btrfs.Tests
                 Shell.Run("chattr", "+C", p);
             }
 
-            Shell.Run(allocate ? "fallocate" : "truncate", allocate ? "-l" : "-s", "64M", p);
+            Shell.Run(allocate ? "fallocate" : "truncate", allocate ? "-l" : "-s", size, p);
             if (noCowAfter)
             {
                 Shell.Run("chattr", "+C", p); // silently ignored: the file has blocks now
@@ -256,9 +256,9 @@ namespace Btrfs.Tests
             FileFacts before;
             using (Unprivileged.Begin())
             {
-                made = Pwsh.Run("New-BtrfsSwapfile $p 16MB -Confirm:$false", ("p", path));
+                made = Pwsh.Run("New-BtrfsSwapfile $p 4MB -Confirm:$false", ("p", path));
                 before = FileFacts.Of(path);
-                again = Pwsh.Run("New-BtrfsSwapfile $p 16MB -Activate -Force -Confirm:$false", ("p", path));
+                again = Pwsh.Run("New-BtrfsSwapfile $p 4MB -Activate -Force -Confirm:$false", ("p", path));
             }
 
             Assert.Empty(made.Errors);
@@ -298,6 +298,7 @@ namespace Btrfs.Tests
             }
 
             Assert.False(Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>()).IsActive);
+            File.Delete(path); // the shared test filesystem's space
         }
 
         [SkippableFact]
@@ -330,6 +331,7 @@ namespace Btrfs.Tests
                 Shell.Try("rmdir", "/" + name);
                 Shell.Try("swapoff", Path.Combine(d, "swapfile"));
                 Shell.Try("umount", view);
+                Shell.Try("rm", "-f", Path.Combine(d, "swapfile")); // the shared test filesystem's space
             }
         }
 
@@ -339,16 +341,16 @@ namespace Btrfs.Tests
             // Before: a header of fewer pages (mkswap FILE 32768 on a 64 MiB file) was called invalid, though swapon
             // takes it and uses that many pages. Found by a hostile review.
             string dir = fs.NewDirectory(TestFs.Btrfs, "swap-header-size");
-            string shorter = Manual(dir, "shorter", header: false);
-            Shell.Run("mkswap", shorter, "32768");
+            string shorter = Manual(dir, "shorter", header: false, size: "16M");
+            Shell.Run("mkswap", shorter, "8192");
             SwapfileStatus s = Expect.Swapfile(shorter);
             Assert.True(s.IsValid, s.ReasonText);
             Assert.True(s.SizeMatchesHeader);
-            Assert.Contains("uses only the 32.0 MiB its header says of the file's 64.0 MiB", s.ReasonText, StringComparison.Ordinal);
+            Assert.Contains("uses only the 8.00 MiB its header says of the file's 16.0 MiB", s.ReasonText, StringComparison.Ordinal);
             AssertKernelAgrees(shorter, s);
 
-            string longer = Manual(dir, "longer");
-            Shell.Run("truncate", "-s", "32M", longer);
+            string longer = Manual(dir, "longer", size: "16M");
+            Shell.Run("truncate", "-s", "8M", longer);
             s = Expect.Swapfile(longer);
             Assert.False(s.IsValid);
             Assert.False(s.SizeMatchesHeader);
@@ -499,6 +501,15 @@ namespace Btrfs.Tests
             FileFacts before = FileFacts.Of(existing);
             Assert.Equal("DestinationExists", Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 32MB", ("p", existing)).ErrorIds));
             Assert.Equal(before, FileFacts.Of(existing));
+
+            // A directory is named as one, with or without -Force (before: "add -Force", then "a directory"; a newcomer review).
+            foreach (string force in new[] { string.Empty, " -Force -Confirm:$false" })
+            {
+                ErrorRecord e = Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 32MB" + force, ("p", dir)).Errors);
+                Assert.StartsWith("NotRegularFile,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Contains("is a directory", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Contains(Path.Combine(dir, "swapfile"), e.Exception.Message, StringComparison.Ordinal);
+            }
 
             string tmp = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "swap"), "swapfile");
             Assert.Equal("OperationNotSupported", Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 1MB", ("p", tmp)).ErrorIds));

@@ -87,14 +87,15 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.ActiveSwapfile, Errno.EBUSY, "/proc/swaps", full, $"Cannot replace '{full}': it is an active swapfile (listed in /proc/swaps), and an active swapfile is never replaced, even with -Force. Run swapoff on it first.");
                 }
 
+                // What it is first: -Force replaces a file, never anything else, so it is no advice for a directory.
+                if (!existing.IsRegular)
+                {
+                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot create '{full}': it is {OpenFile.DescribeType(existing.Mode)}, not a regular file, and only a regular file is ever replaced (with -Force). Give the path of the swapfile itself{(existing.IsDirectory ? $", such as '{System.IO.Path.Combine(full, "swapfile")}'" : string.Empty)}. It was left as it is.");
+                }
+
                 if (!options.Force)
                 {
                     throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "stat", full, $"Cannot create '{full}': it exists, and an existing file is never replaced without -Force. It was left as it is.");
-                }
-
-                if (!existing.IsRegular)
-                {
-                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", full, $"Cannot replace '{full}': it is {OpenFile.DescribeType(existing.Mode)}, not a regular file. It was left as it is.");
                 }
 
                 // -Force replaces an existing file, never one in use (its writes would go to the old inode).
