@@ -67,9 +67,10 @@ namespace Btrfs.Commands
             {
                 using OpenFile anchor = OpenFile.Open(path, OpenOptions.AllowDirectory);
                 var one = new BtrfsOwningFile.Grouping();
-                ExtentOwnerList list = OwnersFor(anchor).Find((ulong)DiskAddress);
+                ExtentOwners byAddress = OwnersFor(anchor);
+                ExtentOwnerList list = byAddress.Find((ulong)DiskAddress);
                 Flush();
-                Write(list, one, 0);
+                Write(list, one, byAddress.ExtentSizeAt((ulong)DiskAddress));
                 Flush(one);
                 return;
             }

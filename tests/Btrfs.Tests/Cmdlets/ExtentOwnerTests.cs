@@ -82,6 +82,18 @@ namespace Btrfs.Tests
             Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a | Where-Object IsShared | Get-BtrfsExtentOwner -Detailed", ("a", a)).Count);
             Assert.Equal(owners.Count, Owners("Get-BtrfsExtent -LiteralPath $a -Exact | Get-BtrfsExtentOwner -Detailed", ("a", a)).Count);
             Assert.Equal(owners.Select(o => o.Path), Owners("Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress $d", ("m", m), ("d", address)).Select(o => o.Path));
+
+            // By address, each owning file with the extent's size on disk, as by path (before: 0 B; a newcomer review),
+            // also from an address inside the extent.
+            PwshResult byPath = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a", ("a", a));
+            long size = Assert.Single(byPath.Objects<BtrfsOwningFile>().Select(o => o.ExtentBytes).Distinct());
+            Assert.Equal(size, Shell.Run("btrfs", "inspect-internal", "dump-tree", "-t", "extent", Shell.Run("findmnt", "-no", "SOURCE", m).Trim()).Split('\n').Where(l => l.Contains($"key ({address} EXTENT_ITEM ", StringComparison.Ordinal)).Select(l => long.Parse(l.Split("EXTENT_ITEM ")[1].Split(')')[0], System.Globalization.CultureInfo.InvariantCulture)).Single());
+            foreach (long at in new[] { address, address + 4096 })
+            {
+                PwshResult byAddress = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $m -DiskAddress $d", ("m", m), ("d", at));
+                Assert.Empty(byAddress.Errors);
+                Assert.All(byAddress.Objects<BtrfsOwningFile>(), o => Assert.Equal(size, o.ExtentBytes));
+            }
         }
 
         [SkippableFact]

@@ -53,6 +53,28 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// The size on disk of the data extent that contains btrfs logical address <paramref name="diskAddress"/>, from
+        /// its extent item (whose key's offset is its size), or 0 where none is found (run <see cref="Find"/> first:
+        /// it commits the transaction once when the extent is not in the tree yet). Root only, as <see cref="Find"/>.
+        /// </summary>
+        public long ExtentSizeAt(ulong diskAddress)
+        {
+            const ulong ExtentTree = 2;
+            const uint ExtentItem = 168;
+            const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE: an extent starts at most this far before
+            long size = 0;
+            foreach (BtrfsItem item in BtrfsSearch.Search(anchor, ExtentTree, diskAddress - Math.Min(diskAddress, Largest), diskAddress, ExtentItem, ExtentItem))
+            {
+                if (item.Type == ExtentItem && item.ObjectId <= diskAddress && diskAddress < item.ObjectId + item.Offset)
+                {
+                    size = (long)item.Offset;
+                }
+            }
+
+            return size;
+        }
+
+        /// <summary>
         /// The owners of the extent that contains btrfs logical address <paramref name="diskAddress"/>.
         /// Throws <see cref="FileOperationException"/>: ExtentNotFound when no data extent is there,
         /// AccessDenied without CAP_SYS_ADMIN.
