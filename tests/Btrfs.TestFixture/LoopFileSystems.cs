@@ -39,7 +39,7 @@ namespace Btrfs.Tests.Infrastructure
 
         private static readonly (TestFs Fs, string Image, string Size, string[] Mkfs, string Options)[] Specs =
         {
-            (TestFs.Btrfs, "btrfs.img", "4G", new[] { "mkfs.btrfs", "-q", "-f" }, string.Empty),
+            (TestFs.Btrfs, "btrfs.img", "6G", new[] { "mkfs.btrfs", "-q", "-f" }, string.Empty), // sparse on the host: room for the whole suite's files
             (TestFs.BtrfsZstd, "btrfs-zstd.img", "512M", new[] { "mkfs.btrfs", "-q", "-f" }, "compress=zstd"),
             (TestFs.Xfs, "xfs.img", "1G", new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" }, string.Empty),
             (TestFs.Ext4, "ext4.img", "512M", new[] { "mkfs.ext4", "-q", "-F" }, string.Empty),
