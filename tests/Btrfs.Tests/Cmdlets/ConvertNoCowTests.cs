@@ -907,6 +907,15 @@ namespace Btrfs.Tests
 
             Assert.Equal(plainHash, FileFacts.Hash(plain));
             Assert.Equal(inheritedHash, FileFacts.Hash(inherited));
+
+            // Back to COW, the copy keeps the original's setting, not the directory's (before: it came back
+            // compressed, +c and the property, though it never was; a hostile review).
+            Assert.Empty(Pwsh.Run("ConvertFrom-NoCow -LiteralPath $p" + Yes, ("p", plain)).Errors);
+            Assert.False(FileFacts.HasNoCow(plain));
+            Assert.DoesNotContain('c', FileFacts.Attributes(plain));
+            Assert.DoesNotContain('m', FileFacts.Attributes(plain));
+            Assert.DoesNotContain("btrfs.compression", Xattrs(plain), StringComparison.Ordinal);
+            Assert.Equal(plainHash, FileFacts.Hash(plain));
             Assert.True(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $s", ("s", swap)).Objects<bool>().Single());
             Assert.Equal(new[] { "empty.img", "inherited.img", "plain.img", "swap" }, Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }

@@ -37,6 +37,7 @@ namespace Btrfs.Core
         private readonly OpenFile file;
         private readonly NoCowConversionOptions options;
         private readonly List<string> warnings = new();
+        private InodeFlags originalFlags; // as read by Check
 
         private NoCowConversion(OpenFile file, bool toNoCow, NoCowConversionOptions options)
         {
@@ -149,7 +150,10 @@ namespace Btrfs.Core
         private RewriteOptions RewriteOptions(Action<long>? progress, CancellationToken cancel, Action<string>? notice) => new()
         {
             SetFlags = ToNoCow ? InodeFlags.NoCow : InodeFlags.None,
-            ClearFlags = ToNoCow ? InodeFlags.Compress | InodeFlags.NoCompress : InodeFlags.NoCow, // "do not compress" (chattr +m) goes without saying for NOCOW data, and btrfs refuses the two together
+            // To NOCOW: "do not compress" (chattr +m) goes without saying for NOCOW data, and btrfs refuses the two together.
+            // To COW: the copy keeps the original's compression setting, not one its directory would give a new file
+            // (chattr +c or +m, a compression property: cleared, which also drops the property).
+            ClearFlags = ToNoCow ? InodeFlags.Compress | InodeFlags.NoCompress : InodeFlags.NoCow | (InodeFlags.Compress | InodeFlags.NoCompress) & ~originalFlags,
             SkipXattrs = ToNoCow ? new[] { NoCowAttribute.CompressionProperty } : Array.Empty<string>(),
             Progress = progress,
             Cancel = cancel,
@@ -182,6 +186,7 @@ namespace Btrfs.Core
             string what = ToNoCow ? "convert {0} to NOCOW" : "convert {0} to COW";
             NoCowAttribute.ThrowUnlessBtrfs(file, what);
             InodeFlags flags = InodeAttributes.Get(file.Handle, file.Path);
+            originalFlags = flags;
             if (((flags & InodeFlags.NoCow) != 0) == ToNoCow)
             {
                 AlreadyInState = true;
