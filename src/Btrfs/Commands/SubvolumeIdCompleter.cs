@@ -26,7 +26,7 @@ namespace Btrfs.Commands
         {
             try
             {
-                string? path = Where(fakeBoundParameters);
+                string? path = Where(fakeBoundParameters, commandAst);
                 return path is null ? Array.Empty<CompletionResult>() : Complete(path, wordToComplete ?? string.Empty);
             }
             catch (Exception e) when (e is FileOperationException or RuntimeException or InvalidOperationException or ArgumentException or NotSupportedException)
@@ -49,7 +49,7 @@ namespace Btrfs.Commands
 
             string prefix = word.Trim('\'', '"');
             var results = new List<CompletionResult>();
-            foreach (BtrfsSubvolumeInfo s in found.OrderBy(s => s.Id))
+            foreach (BtrfsSubvolumeInfo s in found.Where(s => s.Id != BtrfsInspect.TopLevelId).OrderBy(s => s.Id))
             {
                 string id = s.Id.ToString(CultureInfo.InvariantCulture);
                 if (!id.StartsWith(prefix, StringComparison.Ordinal))
@@ -70,11 +70,19 @@ namespace Btrfs.Commands
         }
 
         /// <summary>-FileSystemPath as typed (a file system path, relative to the current location), else the current location.</summary>
-        private static string? Where(IDictionary bound)
+        private static string? Where(IDictionary bound, CommandAst? command)
         {
             // A completer runs on the pipeline's thread while the pipeline runs: the session state is reached
             // through a script block (SessionStateProxy refuses concurrent calls).
-            string typed = bound?["FileSystemPath"]?.ToString() ?? string.Empty;
+            // Given as something PowerShell does not evaluate for completion (an expression such as (Get-Item /)):
+            // nothing to go on, rather than the current location's filesystem.
+            bool given = command?.CommandElements.OfType<CommandParameterAst>().Any(p => "FileSystemPath".StartsWith(p.ParameterName, StringComparison.OrdinalIgnoreCase) && p.ParameterName.Length > 1) == true;
+            if (given && bound?["FileSystemPath"] is not string)
+            {
+                return null;
+            }
+
+            string typed = bound?["FileSystemPath"] as string ?? string.Empty;
             var resolve = ScriptBlock.Create(
                 "param($p) if ($p) { $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($p) } " +
                 "else { $ExecutionContext.SessionState.Path.CurrentFileSystemLocation.ProviderPath }");

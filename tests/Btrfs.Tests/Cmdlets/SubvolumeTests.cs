@@ -235,6 +235,13 @@ namespace Btrfs.Tests
 
             Assert.Empty(unprivileged.Errors);
             Assert.Contains(unprivileged.Output, o => o.ToString()!.EndsWith(": " + Path.Combine(mnt, "snaps", "ro-2"), StringComparison.Ordinal));
+
+            // The top level (id 5) is never offered, and an expression PowerShell does not evaluate for completion
+            // completes nothing rather than the current location's ids (both found by a hostile review).
+            Assert.DoesNotContain(unprivileged.Output.Concat(all.Output), o => o.ToString()!.StartsWith("5|", StringComparison.Ordinal));
+            PwshResult expression = Pwsh.Run("Set-Location -LiteralPath $m; " + Complete, ("m", mnt), ("line", "Measure-BtrfsSubvolume -FileSystemPath (Get-Item /proc) -Id "));
+            Assert.Empty(expression.Errors);
+            Assert.Empty(expression.Output);
         }
 
         [SkippableFact]
