@@ -93,8 +93,8 @@ namespace Btrfs.Commands
 
                 string action = string.Format(
                     System.Globalization.CultureInfo.InvariantCulture,
-                    "Share the extents of {0} bytes at {1} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free{5}",
-                    resolved.Length,
+                    "Share the extents of {0} at offset {1:N0} with {2} other range(s) holding the same bytes (the kernel compares them first): {3} to deduplicate, about {4} of disk space to free{5}",
+                    SizeFormatter.Format(resolved.Length),
                     resolved.Ranges[0].Offset,
                     sharing,
                     SizeFormatter.Format(Math.Min(resolved.DuplicateBytes, resolved.Length * sharing)),
