@@ -7,8 +7,7 @@
 .DESCRIPTION
     1. Measures every *.img in ImageDirectory (Measure-Fragmentation; subdirectories are not entered).
     2. Picks the images with more than MaxFragmentationScore percent of their data in fragments
-       shorter than Threshold that defragmenting could join (on btrfs not across holes or full-size
-       compressed extents, so an image as good as it can be is not picked every night).
+       shorter than Threshold.
     3. Defragments them (shared extents stay shared), by the same Threshold: each report brings it
        to Invoke-BtrfsDefrag. Run with -WhatIf, the runbook changes nothing and the module previews each
        candidate once (what would be rewritten, what stays shared, the free space before and after);

@@ -26,7 +26,7 @@ param(
     # Extents shorter than this count as fragmented: VM images want large ones.
     [long] $Threshold = 256MB,
 
-    # The highest FragmentationScore (share of data in short fragments that could be joined, 0-100) allowed.
+    # The highest FragmentationScore (share of data in short fragments, 0-100) allowed.
     [int] $MaxFragmentationScore = 30
 )
 

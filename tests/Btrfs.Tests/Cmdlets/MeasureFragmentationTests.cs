@@ -113,47 +113,6 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void OnBtrfsPiecesNothingCouldJoinScoreZeroAndPiecesThatCouldStillCount()
-        {
-            // Before: a compressed log and a sparse image of scattered 4 KiB blocks scored near 100 though nothing can
-            // lay them out better (btrfs's defrag never merges full-size compressed extents, nor data across a hole):
-            // the help's "Score -gt 30" picked them every night. Found by a newcomer review. Written back to front,
-            // a piece at a time, their pieces lie on disk in the opposite order: many fragments.
-            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "unmendable");
-            string log = Path.Combine(dir, "app.log"), sparse = Path.Combine(dir, "sparse.img"), other = Path.Combine(dir, "other.bin");
-            byte[] text = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 200_000).Select(i => $"line {i} of a compressible log\n")));
-            int pieces = text.Length / (128 << 10); // whole pieces only
-            FileBuilder.Sparse(sparse, 64L << 20);
-            using (var l = new FileStream(log, FileMode.CreateNew, FileAccess.Write))
-            using (var o = new FileStream(other, FileMode.CreateNew, FileAccess.Write))
-            using (var sp = new FileStream(sparse, FileMode.Open, FileAccess.Write))
-            {
-                for (int i = pieces - 1; i >= 0; i--)
-                {
-                    l.Position = (long)i * (128 << 10);
-                    l.Write(text, i * (128 << 10), 128 << 10);
-                    l.Flush(flushToDisk: true);
-                    sp.Position = (long)i * (256 << 10);
-                    sp.Write(FileBuilder.RandomBytes(4096, i));
-                    sp.Flush(flushToDisk: true);
-                    o.Position = (long)i * (64 << 10);
-                    o.Write(FileBuilder.RandomBytes(64 << 10, 1000 + i)); // incompressible, no holes
-                    o.Flush(flushToDisk: true);
-                }
-            }
-
-            Shell.Run("sync");
-            FragmentationReport compressed = Measure(log), islands = Measure(sparse);
-            Assert.True(compressed.FragmentCount > 10, $"{compressed.FragmentCount} fragments: the pieces did not scatter");
-            Assert.True(islands.FragmentCount > 10, $"{islands.FragmentCount} fragments: the blocks did not scatter");
-            Assert.Equal(0, compressed.FragmentationScore);
-            Assert.Equal(0, islands.FragmentationScore);
-
-            // Pieces next to each other that could be one extent still count, compressed or not.
-            Assert.True(Measure(other).FragmentationScore > 50, "the incompressible file written between them");
-        }
-
-        [SkippableFact]
         public void TheThresholdDecidesWhatIsSmall()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "thresh"), "f.img");

@@ -17,13 +17,8 @@ namespace Btrfs.Core
     /// <item>A small extent is shorter than the threshold (capped at the largest extent the filesystem
     /// makes: 128 KiB for compressed btrfs data), not counting the file's final extent, inline or
     /// unwritten extents.</item>
-    /// <item>The score is the share of written bytes in fragments shorter than the (capped) threshold
-    /// that could be joined to the data next to them, the final fragment excepted: 0 when the file is
-    /// laid out as well as the filesystem allows. On btrfs, whose defragmentation rewrites logical
-    /// ranges in place, a break between two fragments cannot be mended where a hole lies between them,
-    /// where compressed and uncompressed or preallocated data meet, or after a compressed extent of the
-    /// largest size btrfs makes (the kernel never merges those). On xfs and ext4 a defragmenting copy
-    /// lays the whole file out anew, so every break counts.</item>
+    /// <item>The score is the share of written bytes in fragments shorter than the (capped) threshold,
+    /// the final fragment excepted: 0 when the file is laid out as well as the filesystem allows.</item>
     /// </list>
     /// </summary>
     internal sealed class FragmentationCounter
@@ -50,7 +45,6 @@ namespace Btrfs.Core
         private bool runOpen;
         private long runBytes;
         private long runWritten;
-        private bool runStartMendable;
 
         internal FragmentationCounter(long threshold, FileSystemKind fs, long size)
         {
@@ -199,11 +193,9 @@ namespace Btrfs.Core
             }
             else
             {
-                bool mendable = previous is RawExtent last && Mendable(last, e, fs);
-                CloseRun(mendable);
+                CloseRun();
                 FragmentCount++;
                 runOpen = true;
-                runStartMendable = mendable;
                 runBytes = len;
                 runWritten = 0;
             }
@@ -246,27 +238,7 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>
-        /// Whether the break between the run <paramref name="prev"/> ends and the one <paramref name="e"/> starts could
-        /// be mended (the two made one). On btrfs: they are logically next to each other (no hole between), of the
-        /// same kind (compressed or not, written or preallocated), and <paramref name="prev"/> is no compressed extent
-        /// of the largest size btrfs makes (the kernel's defrag leaves those as they are). Elsewhere always.
-        /// </summary>
-        internal static bool Mendable(in RawExtent prev, in RawExtent e, FileSystemKind fs)
-        {
-            if (fs != FileSystemKind.Btrfs)
-            {
-                return true;
-            }
-
-            const ExtentFlags kind = ExtentFlags.Encoded | ExtentFlags.Unwritten | ExtentFlags.DataInline;
-            return prev.End == e.Logical
-                && ((prev.Flags ^ e.Flags) & kind) == 0
-                && (e.Flags & (ExtentFlags.Unwritten | ExtentFlags.DataInline)) == 0
-                && !((prev.Flags & ExtentFlags.Encoded) != 0 && (long)prev.Length >= BtrfsMaxCompressedExtent);
-        }
-
-        private void CloseRun(bool endMendable)
+        private void CloseRun()
         {
             if (!runOpen)
             {
@@ -274,7 +246,7 @@ namespace Btrfs.Core
             }
 
             long cap = Math.Min(threshold, MaxExtent(fs, encoded: false));
-            if (runBytes < cap && (runStartMendable || endMendable))
+            if (runBytes < cap)
             {
                 ShortRunWrittenBytes += runWritten;
             }
