@@ -151,21 +151,23 @@ namespace Btrfs.Commands
         /// </summary>
         private static string? AsWritten(PSCmdlet cmdlet, string given)
         {
-            if (!given.Contains('\\', System.StringComparison.Ordinal) || given.Contains("::", System.StringComparison.Ordinal))
+            // Provider-qualified as PowerShell reads it (not merely holding "::", as './p::q/a\b' does).
+            if (!given.Contains('\\', System.StringComparison.Ordinal) || cmdlet.SessionState.Path.IsProviderQualified(given))
             {
                 return null;
             }
 
-            const char Held = '\uE000'; // a private-use character: no separator, no wildcard, never in a name given here
-            if (given.Contains(Held, System.StringComparison.Ordinal))
+            // A private-use character the path does not hold: no separator, no wildcard.
+            char held = '\uE000';
+            while (given.Contains(held, System.StringComparison.Ordinal))
             {
-                return null;
+                held++;
             }
 
             try
             {
-                string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given.Replace('\\', Held), out ProviderInfo provider, out _);
-                return provider.Name == "FileSystem" ? path.Replace(Held, '\\') : null;
+                string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given.Replace('\\', held), out ProviderInfo provider, out _);
+                return provider.Name == "FileSystem" ? path.Replace(held, '\\') : null;
             }
             catch (System.Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or System.NotSupportedException or PSArgumentException or System.ArgumentException)
             {

@@ -124,6 +124,16 @@ namespace Btrfs.Tests
                 Assert.False(Directory.Exists(Path.Combine(dir, "snap")), command);
             }
 
+            // A "::" inside a plain path makes it no provider-qualified one (before: such a path skipped the check, and
+            // './p::q/a\g' reached p::q/a/g; a hostile review).
+            string colons = Directory.CreateDirectory(Path.Combine(dir, "p::q", "a")).FullName;
+            FileBuilder.Chunks(Path.Combine(colons, "g"), 2, 4096, 8192, seed: 3);
+            FileBuilder.Chunks(Path.Combine(dir, "p::q", "a\\g"), 2, 4096, 8192, seed: 4);
+            FileFacts colonsBefore = FileFacts.Of(Path.Combine(colons, "g"));
+            PwshResult colon = Pwsh.Run("Set-Location -LiteralPath $Dir; ConvertTo-NoCow -Path './p::q/a\\g' -Confirm:$false", ("Dir", dir));
+            Assert.Equal("AmbiguousBackslashPath", Assert.Single(colon.ErrorIds));
+            Assert.Equal(colonsBefore, FileFacts.Of(Path.Combine(colons, "g")));
+
             // The object itself, or the provider-qualified path the error suggests, reaches the name with the
             // backslash; where only one of the two exists, that one is used (as PowerShell reads it).
             PwshResult piped = Pwsh.Run(

@@ -140,6 +140,13 @@ namespace Btrfs.Tests
             NoCowStatus n = Expect.NoCow(nocow);
             Assert.True(n.IsNoCow);
             Assert.False(n.IsCompressed); // before: True, beside a reason saying it is not compressed (a newcomer review)
+
+            // "Do not compress" beats the mount option (before: True; a hostile review).
+            string none = Path.Combine(dir, "none.log");
+            FileBuilder.WriteNew(none, Array.Empty<byte>());
+            Shell.Run("btrfs", "property", "set", none, "compression", "none");
+            FileBuilder.WriteAt(none, 0, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("compressible line\n", 4096))));
+            Assert.False(Expect.NoCow(none).IsCompressed);
             Assert.Equal("NOCOW: writes go in place (no checksums, no compression). The compress=zstd:3 mount option does not apply to NOCOW files.", n.ReasonText);
         }
 

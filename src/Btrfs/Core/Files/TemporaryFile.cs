@@ -651,7 +651,7 @@ namespace Btrfs.Core
                 "Cannot create a new file next to",
                 errno is Errno.EACCES or Errno.EPERM ? "Writing into its directory needs write permission there. Nothing was changed." : "Nothing was changed.");
 
-        [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
+        [GeneratedRegex(@"^\..*\.~btrfs-(?<stamp>(?<pid>[1-9]\d*)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex TemporaryName();
     }
 

@@ -35,8 +35,9 @@ namespace Btrfs.Core
                 (flags & InodeFlags.NoCow) != 0,
                 mountNoDataCow,
                 parentNoCow,
-                // Whether compression applies to what is written to it: never to a NOCOW file, whatever the mount says.
-                (flags & InodeFlags.NoCow) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
+                // Whether compression applies to what is written to it: never to a NOCOW file, nor to one marked "do not
+                // compress" (chattr +m, or the compression property "none"), whatever the mount says.
+                (flags & (InodeFlags.NoCow | InodeFlags.NoCompress)) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
                 size,
                 sharedBytes,
                 sharedCount,
