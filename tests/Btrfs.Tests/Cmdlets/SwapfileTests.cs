@@ -521,6 +521,16 @@ namespace Btrfs.Tests
             Assert.Equal("InsufficientSpace", Assert.Single(r.ErrorIds));
             Assert.Empty(FileFacts.Listing(small.MountPoint));
 
+            // Room by statfs, but not for the allocation with its metadata (xfs): said as a new file's, not as a
+            // copy's "the original is unchanged" (a hostile review).
+            using ExtraFileSystem tight = fs.NewFileSystem("xfs", "300M");
+            long room = new DriveInfo(tight.MountPoint).AvailableFreeSpace / 4096 * 4096;
+            r = Pwsh.Run($"New-BtrfsSwapfile $p {room} -Confirm:$false", ("p", Path.Combine(tight.MountPoint, "swapfile")));
+            Assert.Equal("InsufficientSpace", Assert.Single(r.ErrorIds));
+            Assert.Contains("Nothing was created", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("original", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(FileFacts.Listing(tight.MountPoint));
+
             using var active = new ActiveSwapfile(fs.NewDirectory(TestFs.Btrfs, "active"));
             FileFacts act = FileFacts.Of(active.Path);
             foreach (string script in new[]

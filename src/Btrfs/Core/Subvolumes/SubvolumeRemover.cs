@@ -776,7 +776,7 @@ namespace Btrfs.Core
                 Errno.EPERM when Privileged => InUse(path, $"the kernel refuses it ({Errno.Name(errno)}): it is the default subvolume, holds an active swapfile, or a btrfs send is reading it", after),
                 Errno.EPERM or Errno.EACCES => new FileOperationException(FileErrorKind.AccessDenied, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: the kernel refuses it ({Errno.Name(errno)}). Deleting a subvolume needs root, or the user_subvol_rm_allowed mount option and write permission on it and its parent; the kernel also refuses the default subvolume and one holding an active swapfile (an empty subvolume can be removed with rmdir).{(after.Length > 0 ? after : " Nothing was deleted.")}"),
                 Errno.EBUSY or Errno.ETXTBSY => InUse(path, $"the kernel says it is in use ({Errno.Name(errno)}: mounted, or an active swapfile)", after),
-                Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume is in it (made meanwhile). Run it again with -Recurse.{after}"),
+                Errno.ENOTEMPTY => new FileOperationException(FileErrorKind.SubvolumeHasNested, errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, $"{what}: a nested subvolume is in it that was not when the deletion was planned (made or moved in meanwhile); it was left alone. See what it is (Get-BtrfsSubvolume '{path}' -Recurse) before deleting again: -Recurse would delete it too.{after}"),
                 _ => FileOperationException.FromErrno(errno, "BTRFS_IOC_SNAP_DESTROY_V2", path, "Cannot delete the subvolume", after.Length > 0 ? after.Trim() : "Nothing was deleted."),
             };
         }

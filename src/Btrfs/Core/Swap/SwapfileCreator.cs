@@ -134,19 +134,19 @@ namespace Btrfs.Core
 
                 if (Files.TryAllocate(temp.Handle, 0, bytes, keepSize: false) is int allocateErrno and not 0)
                 {
-                    throw DataCopy.Failure(allocateErrno, "fallocate", full, 0, bytes);
+                    throw Failure(allocateErrno, "fallocate", full, existing is not null, $"allocate the {SizeFormatter.Format(bytes)} of");
                 }
 
                 Metadata.SetMode(temp.Handle, 0x180, full, "Cannot set the mode of", "Nothing was created.");
                 byte[] header = SwapHeader.Build(pageSize, bytes / pageSize, options.Uuid ?? Guid.NewGuid(), options.Label);
                 if (Files.TryWriteAt(temp.Handle, header, 0) is int writeErrno and not 0)
                 {
-                    throw DataCopy.Failure(writeErrno, "pwrite", full, 0, bytes);
+                    throw Failure(writeErrno, "pwrite", full, existing is not null, "write the swap header of");
                 }
 
                 if (Files.TrySync(temp.Handle) is int syncErrno and not 0)
                 {
-                    throw DataCopy.Failure(syncErrno, "fsync", full, bytes, bytes);
+                    throw Failure(syncErrno, "fsync", full, existing is not null, "sync");
                 }
 
                 if (existing is not null)
@@ -201,6 +201,19 @@ namespace Btrfs.Core
                 "Give a path in an existing directory.");
             return canonical == "/" ? "/" + name : canonical + "/" + name;
         }
+
+        /// <summary>
+        /// A failure while making the new file (its space, header or sync): its own words (no "original" where there is
+        /// none), and what is left: nothing new, and an existing file as it was.
+        /// </summary>
+        private static FileOperationException Failure(int errno, string operation, string full, bool replacing, string what) =>
+            FileOperationException.FromErrno(
+                errno,
+                operation,
+                full,
+                $"Cannot {what} the new swapfile",
+                (errno is Errno.ENOSPC or Errno.EDQUOT ? "The filesystem has no room for it: free some space or ask for less. " : string.Empty)
+                    + (replacing ? "The existing file is as it was, and nothing new was left." : "Nothing was created."));
 
         /// <summary>swapon(2), with a priority when given. Throws <see cref="FileOperationException"/> with the kernel's reason.</summary>
         public static void Activate(string path, int? priority)
