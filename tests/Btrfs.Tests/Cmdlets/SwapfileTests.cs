@@ -128,6 +128,16 @@ namespace Btrfs.Tests
             }
 
             Assert.Equal(new string('ü', 8), System.Text.Encoding.UTF8.GetString(field));
+
+            // A control character is refused (before: a newline went into the header; a hostile review).
+            string other = Path.Combine(dir, "other");
+            foreach (string bad in new[] { "x\ny", "tab\there" })
+            {
+                ErrorRecord c = Assert.Single(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", bad)).Errors);
+                Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsSwapfileCommand", c.FullyQualifiedErrorId);
+                Assert.Contains("control character", c.Exception.Message, StringComparison.Ordinal);
+                Assert.False(File.Exists(other));
+            }
         }
 
         [SkippableFact]

@@ -47,6 +47,12 @@ namespace Btrfs.Core
             }
 
             string full = System.IO.Path.GetFullPath(path);
+            if (options.Label is { } controlled && System.Linq.Enumerable.Any(controlled, char.IsControl))
+            {
+                // A newline or other control character in the header would be shown by blkid and in fstab lines (LABEL=).
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{controlled.ReplaceLineEndings(" ")}': it holds a control character (a newline, a tab...), which blkid would show and an fstab LABEL= line could not hold. Give a label of printable characters. Nothing was created.");
+            }
+
             if (options.Label is { } label && System.Text.Encoding.UTF8.GetByteCount(label) > 16)
             {
                 // The header's label field is 16 bytes: a longer label would be cut, maybe mid-character.
