@@ -270,6 +270,49 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void RecurseBelowAPlainDirectoryNeverListsTheSubvolumeHoldingIt()
+        {
+            // Before: -Recurse on a plain directory listed the subvolume holding it first; inside a snapshot (the root
+            // after a rollback) about_Btrfs's "| Where-Object IsSnapshot | Measure-BtrfsSubvolume -Together" counted the
+            // live subvolume, and the same pipeline into Remove-BtrfsSubvolume deleted it with its data. Found by a
+            // hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv1"));
+            Shell.Run("btrfs", "subvolume", "snapshot", P("sv1"), P("rootfs"));
+            FileBuilder.WriteNew(P("rootfs/important"), FileBuilder.RandomBytes(1 << 20, 71));
+            string hash = FileFacts.Hash(P("rootfs/important"));
+            Directory.CreateDirectory(P("rootfs/snapshots"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("rootfs"), P("rootfs/snapshots/s1"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("rootfs"), P("rootfs/snapshots/s2"));
+            string[] snapshots = { P("rootfs/snapshots/s1"), P("rootfs/snapshots/s2") };
+
+            PwshResult listed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", P("rootfs/snapshots")));
+            Assert.Empty(listed.Errors);
+            Assert.Equal(snapshots, listed.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+
+            // A subvolume's root directory is at the path: listed first. A file has nothing below it.
+            PwshResult atRoot = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse; Get-BtrfsSubvolume -LiteralPath $f -Recurse", ("d", P("rootfs")), ("f", P("rootfs/important")));
+            Assert.Empty(atRoot.Errors);
+            Assert.Equal(new[] { P("rootfs") }.Concat(snapshots), atRoot.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+
+            // about_Btrfs's lines, word for word but for the directory.
+            string[] lines = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt"))
+                .Select(l => l.Trim()).Where(l => l.StartsWith("PS> Get-BtrfsSubvolume ./snapshots -Recurse", StringComparison.Ordinal)).Select(l => l[4..]).ToArray();
+            string together = Assert.Single(lines, l => l.EndsWith("Measure-BtrfsSubvolume -Together", StringComparison.Ordinal));
+            PwshResult measured = Pwsh.Run("Set-Location -LiteralPath $r; " + together, ("r", P("rootfs")));
+            Assert.Empty(measured.Errors);
+            ulong[] ids = snapshots.Select(s => ulong.Parse(Shell.Run("btrfs", "inspect-internal", "rootid", s).Trim(), CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(string.Join(",", ids), Assert.Single(measured.Objects<BtrfsSubvolumeUsage>()).Ids);
+
+            PwshResult removed = Pwsh.Run("Set-Location -LiteralPath $r; Get-BtrfsSubvolume ./snapshots -Recurse | Where-Object IsSnapshot | Remove-BtrfsSubvolume -Confirm:$false -PassThru", ("r", P("rootfs")));
+            Assert.Empty(removed.Errors);
+            Assert.Equal(snapshots, removed.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path!).OrderBy(p => p, StringComparer.Ordinal));
+            Assert.Equal(hash, FileFacts.Hash(P("rootfs/important")));
+            Assert.Contains("rootfs", Shell.Run("btrfs", "subvolume", "list", own.MountPoint), StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");

@@ -12,7 +12,7 @@ namespace Btrfs.Core
         /// <summary>The subvolume holding the path.</summary>
         Self,
 
-        /// <summary>The subvolume holding the path and every subvolume below the path (reached through it).</summary>
+        /// <summary>The subvolume whose root directory the path is, and every subvolume below the path (reached through it); never the subvolume holding a path that is not a subvolume's root.</summary>
         Below,
 
         /// <summary>Every subvolume of the filesystem (root only), as `btrfs subvolume list`.</summary>
@@ -98,11 +98,19 @@ namespace Btrfs.Core
             }
             else
             {
+                // Below a path that is not a subvolume's root, the subvolume holding it is above the path, not
+                // below: it is not listed, so a pipeline of what -Recurse found (into Remove-BtrfsSubvolume, say)
+                // never reaches the live subvolume a snapshots directory sits in.
+                bool atRoot = anchor.Status.Inode == BtrfsInspect.SubvolumeRootInode;
                 BtrfsRootRecord self = BtrfsSubvolumes.Info(anchor.Handle, anchor.Path);
-                found.Add((self, RootDirectoryOf(anchor), (anchor.Status.DevMajor, anchor.Status.DevMinor)));
+                if (scope == SubvolumeScope.Self || atRoot)
+                {
+                    found.Add((self, RootDirectoryOf(anchor), (anchor.Status.DevMajor, anchor.Status.DevMinor)));
+                }
+
                 if (scope == SubvolumeScope.Below && anchor.IsDirectory)
                 {
-                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found, anchor.Status.Inode == BtrfsInspect.SubvolumeRootInode);
+                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found, atRoot);
                 }
             }
 
