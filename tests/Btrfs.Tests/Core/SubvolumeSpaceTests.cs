@@ -479,6 +479,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADeletedSubvolumeAProcessStillHoldsIsAnErrorNotFigures()
+        {
+            // Before: a deleted subvolume whose tree a process kept (its working directory there) was measured as if it
+            // still existed, with "what deleting it would free". Found by a hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("dying"));
+            Shell.Run("btrfs", "subvolume", "create", P("live"));
+            FileBuilder.WriteNew(P("dying/a"), FileBuilder.RandomBytes(3 << 20, 72));
+            ulong dying = BtrfsProgs.RootId(P("dying")), live = BtrfsProgs.RootId(P("live"));
+            using ChildProcess inside = ChildProcess.Start("bash", "-c", "cd \"$1\" && echo ready && exec cat", "_", P("dying"));
+            Shell.Run("btrfs", "subvolume", "delete", P("dying"));
+            Assert.DoesNotContain(" dying", Shell.Run("btrfs", "subvolume", "list", own.MountPoint), StringComparison.Ordinal);
+
+            PwshResult r = Pwsh.Run(
+                "Measure-BtrfsSubvolume -Id $d -FileSystemPath $m; Measure-BtrfsSubvolume -Id $d, $l -FileSystemPath $m -Together",
+                ("d", dying), ("m", own.MountPoint), ("l", live));
+            Assert.Equal(new[] { "NotASubvolume", "NotASubvolume" }, r.ErrorIds);
+            Assert.All(r.Errors, e => Assert.Contains($"no subvolume {dying}", e.Exception.Message, StringComparison.Ordinal));
+            BtrfsSubvolumeUsage u = Assert.Single(r.Objects<BtrfsSubvolumeUsage>());
+            Assert.Equal(live, u.Id);
+        }
+
+        [SkippableFact]
         public void WhatCannotBeMeasuredIsRefusedOnePathAtATime()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "space-refusals");

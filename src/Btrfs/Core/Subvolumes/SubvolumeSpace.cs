@@ -82,7 +82,7 @@ namespace Btrfs.Core
         /// <summary>How many readings it took (more than one when the filesystem moved on during one).</summary>
         internal int Attempts { get; init; } = 1;
 
-        /// <summary>The subvolume ids found (deleted ones still being cleaned included).</summary>
+        /// <summary>The ids of the subvolumes the filesystem has (not deleted ones still being cleaned up or held open).</summary>
         internal HashSet<ulong> Roots { get; }
 
         /// <summary>Referenced and exclusive bytes (total, data) of the members together: referenced by any of them; exclusive = referenced by none but them.</summary>
@@ -328,7 +328,9 @@ namespace Btrfs.Core
                 totals[set] = (t.Data + size, t.Metadata);
             }
 
-            space = new SubvolumeSpace(sb.Generation, sets, totals, roots.Select(r => r.Id).ToHashSet());
+            // A deleted subvolume (no references left, its tree kept while a process holds it or the cleaner
+            // has not dropped it yet) is counted in the others' sharing, as qgroups do, but is not one of them.
+            space = new SubvolumeSpace(sb.Generation, sets, totals, roots.Where(r => r.Refs != 0).Select(r => r.Id).ToHashSet());
             return true;
         }
 
