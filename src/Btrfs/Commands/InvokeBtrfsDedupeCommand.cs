@@ -21,6 +21,7 @@ namespace Btrfs.Commands
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = LiteralPathSet)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
+        [NotAScriptBlock("Give the destination paths themselves.")]
         public string[] Destination { get; set; } = Array.Empty<string>();
 
         /// <summary>Groups of ranges holding the same bytes, from Find-BtrfsDuplicate: every range shares the first one's extents.</summary>

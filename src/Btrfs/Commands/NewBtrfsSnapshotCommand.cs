@@ -31,8 +31,11 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = "Path", ValueFromPipelineByPropertyName = true)]
         public System.Guid Uuid { get; set; }
 
-        /// <summary>The snapshot's path: a name that does not exist yet, in a directory of the same filesystem.</summary>
-        [Parameter(Mandatory = true, Position = 1)]
+        /// <summary>
+        /// The snapshot's path: a name that does not exist yet, in a directory of the same filesystem. With piped
+        /// subvolumes, a script block gives each its own: -Destination { "/srv/snapshots/$($_.Name)-nightly" }.
+        /// </summary>
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         public string Destination { get; set; } = string.Empty;
 

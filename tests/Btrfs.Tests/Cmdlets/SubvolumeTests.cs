@@ -313,6 +313,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADestinationScriptBlockRunsPerPipedSubvolumeAndIsRefusedWhereItWouldBeTakenAsText()
+        {
+            // Before: -Destination { ... } was bound as the block's text: New-BtrfsSnapshot made a subvolume named
+            // " $_.Name + '-snap' ", New-BtrfsReflink a file of that name. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "snap-per-object");
+            string P(string x) => Path.Combine(dir, x);
+            Shell.Run("btrfs", "subvolume", "create", P("a"));
+            Shell.Run("btrfs", "subvolume", "create", P("b"));
+            Directory.CreateDirectory(P("snaps"));
+            FileBuilder.WriteNew(P("f.img"), FileBuilder.RandomBytes(64 << 10, 73));
+            FileBuilder.WriteNew(P("g.img"), FileBuilder.RandomBytes(64 << 10, 73));
+            PwshResult snapped = Pwsh.Run(
+                "Set-Location -LiteralPath $d; Get-BtrfsSubvolume -LiteralPath $a, $b | New-BtrfsSnapshot -Destination { Join-Path $d \"snaps/$($_.Name)-snap\" } -ReadOnly",
+                ("d", dir), ("a", P("a")), ("b", P("b")));
+            Assert.Empty(snapped.Errors);
+            Assert.Equal(new[] { P("snaps/a-snap"), P("snaps/b-snap") }, snapped.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            Assert.Equal(ShownByProgs(P("b"))["UUID"], ShownByProgs(P("snaps/b-snap"))["Parent UUID"]);
+
+            // Where the block would not run per object: refused before anything is made.
+            string[] before = FileFacts.Listing(dir);
+            PwshResult refused = Pwsh.Run(
+                "Set-Location -LiteralPath $d; Get-Item -LiteralPath $f | New-BtrfsReflink -Destination { $_.FullName + '.bak' }; Invoke-BtrfsDedupe -LiteralPath $f -Destination { $_ }, $g -WhatIf:$false -Confirm:$false",
+                ("d", dir), ("f", P("f.img")), ("g", P("g.img")));
+            Assert.Equal(2, refused.Errors.Count);
+            Assert.All(refused.Errors, e => Assert.Contains("script block is not run here", e.Exception.Message, StringComparison.Ordinal));
+            Assert.Equal(before, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
