@@ -28,6 +28,9 @@ namespace Btrfs.Interop
         internal const ulong BTRFS_ROOT_TREE_OBJECTID = 1;
         internal const ulong BTRFS_FS_TREE_OBJECTID = 5;
         internal const ulong BTRFS_FIRST_FREE_OBJECTID = 256;
+
+        /// <summary>The inode of the empty directory a snapshot shows where its source had a nested subvolume (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID).</summary>
+        internal const ulong BTRFS_EMPTY_SUBVOL_DIR_OBJECTID = 2;
         internal const ulong BTRFS_LAST_FREE_OBJECTID = unchecked((ulong)-256L);
 
         internal const uint BTRFS_EXTENT_DATA_KEY = 108;

@@ -28,6 +28,9 @@ namespace Btrfs.Kernel
         /// <summary>The inode number of every subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID).</summary>
         internal const ulong SubvolumeRootInode = Libc.BTRFS_FIRST_FREE_OBJECTID;
 
+        /// <summary>The inode number of the empty directory a snapshot shows in place of a nested subvolume (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID): no ioctl works on it.</summary>
+        internal const ulong NestedSubvolumePlaceholderInode = Libc.BTRFS_EMPTY_SUBVOL_DIR_OBJECTID;
+
         /// <summary>The kernel never fills more than this for INO_PATHS (btrfs_ioctl_ino_to_path).</summary>
         private const int InoPathsBufferSize = 4096;
 

@@ -342,6 +342,33 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheEmptyDirectoryASnapshotShowsForANestedSubvolumeIsNamedForWhatItIs()
+        {
+            // Before: every cmdlet given it reported ENOTTY ("Inappropriate ioctl for device"), and New-BtrfsSnapshot
+            // advised running Get-BtrfsSubvolume on it, which failed the same way. Found by a hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            Shell.Run("btrfs", "subvolume", "create", P("sv/nested"));
+            Shell.Run("btrfs", "subvolume", "snapshot", P("sv"), P("copy"));
+            Assert.Equal("2", Shell.Run("stat", "-c", "%i", P("copy/nested")).Trim()); // btrfs's stand-in
+
+            PwshResult r = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $p; New-BtrfsSnapshot -LiteralPath $p -Destination $a; New-BtrfsSubvolume -Path $in; " +
+                "New-BtrfsSnapshot -LiteralPath $sv -Destination $in; Measure-BtrfsSubvolume -LiteralPath $p; Remove-BtrfsSubvolume -LiteralPath $p -Confirm:$false",
+                ("p", P("copy/nested")), ("a", P("a")), ("in", P("copy/nested/new")), ("sv", P("sv")));
+            Assert.Equal(Enumerable.Repeat("NotASubvolume", 6), r.ErrorIds);
+            Assert.All(r.Errors, e => Assert.Contains("where the snapshot's source had a nested subvolume", e.Exception.Message, StringComparison.Ordinal));
+            Assert.Empty(r.Output);
+            Assert.False(Directory.Exists(P("a")));
+            Assert.Equal(3, Shell.Run("btrfs", "subvolume", "list", own.MountPoint).Trim().Split('\n').Length);
+
+            // The advice holds: it can be removed.
+            Assert.Empty(Pwsh.Run("Remove-Item -LiteralPath $p", ("p", P("copy/nested"))).Errors);
+            Assert.False(Directory.Exists(P("copy/nested")));
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
