@@ -502,34 +502,42 @@ namespace Btrfs.Core
             // ending with it reaches both files' ends, which is where the kernel shares a partial block. Without
             // it, two identical files of 1 MiB + 100 bytes kept a 4 KiB piece of their extent each and freed nothing.
             long blockCount = (file.Size / BlockSize) + (file.Size % BlockSize == 0 ? 0 : 1);
-            if (blockCount > Array.MaxLength / 2)
+            if (blockCount > int.MaxValue)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': it has {blockCount} blocks of {BlockSize} bytes, more than one search can hold. Use a larger -BlockSize.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': its {file.Size} bytes are {blockCount} blocks of {BlockSize} bytes, more than a search can number ({int.MaxValue}). Use a larger -BlockSize (up to {MaxBlockSize}).");
             }
 
             int blocks = (int)blockCount;
             int tail = c.Tail; // bytes of the last block where it is partial, else 0
-            var hashes = new UInt128[blocks];
-            var state = new byte[blocks]; // 0 none, 1 hashed
-            var where = new BlockKey[blocks];
-            var shared = new bool[blocks];
-            var toRead = new List<int>();
+
+            // The extent map says where every block is: only whole blocks of plain data count. Only the blocks holding
+            // data are held (numbered by dataBlocks, ascending; every array below is by their position there), so what
+            // a file costs follows its data, not its apparent size: a 2 TiB thin image with 1 MiB written is 8 blocks
+            // of 128 KiB, not 16 million (before: 2 GB of memory, and a 545 MiB hash file for two such images).
+            var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
+            List<int> dataBlocks = DataBlocks(extents, blocks);
+            int count = dataBlocks.Count;
+            int[]? layout = count == blocks ? null : dataBlocks.ToArray();
+            var hashes = new UInt128[count];
+            var state = new byte[count]; // 0 none, 1 hashed
+            var where = new BlockKey[count];
+            var shared = new bool[count];
+            var toRead = new List<int>(); // positions in dataBlocks
 
             // Unchanged since its hashes were recorded: only the extent map is asked (where the blocks are now).
             HashFileKey key = HashFileKey.Of(c.FileSystemId, file.Status);
             bool cached = false;
             byte method = sums?.Method ?? 0;
-            if (hashFile is not null && hashFile.TryGet(key, BlockSize, method, blocks, out UInt128[] knownHashes, out byte[] knownState))
+            if (hashFile is not null && hashFile.TryGet(key, BlockSize, method, count, layout, out UInt128[] knownHashes, out byte[] knownState))
             {
                 (hashes, state, cached) = (knownHashes, knownState, true);
             }
 
-            // The extent map says where every block is: only whole blocks of plain data count.
-            var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
             int at = 0;
             bool readTail = false;
-            for (int b = 0; b < blocks; b++)
+            for (int i = 0; i < count; i++)
             {
+                int b = dataBlocks[i];
                 long start = (long)b * BlockSize, end = Math.Min(start + BlockSize, file.Size);
                 while (at < extents.Count && extents[at].EndOffset <= start)
                 {
@@ -545,7 +553,7 @@ namespace Btrfs.Core
                 {
                     // The partial last block: always read (its hash is of another kind than a whole block's, so
                     // never taken from, nor given to, the blocks known by where they are on disk).
-                    where[b] = single is { IsCompressed: false } ? new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1) : default;
+                    where[i] = single is { IsCompressed: false } ? new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1) : default;
                     readTail = !cached;
                     continue;
                 }
@@ -555,38 +563,38 @@ namespace Btrfs.Core
                     // A block's own disk address names it. A compressed extent has no such address: FIEMAP gives its
                     // start on disk for every reference, whichever part of it the file uses (two files using its two
                     // halves look the same), so its blocks are named by nothing and are read, never taken as known.
-                    where[b] = single.IsCompressed
+                    where[i] = single.IsCompressed
                         ? default
                         : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
-                    shared[b] = single.IsShared;
+                    shared[i] = single.IsShared;
                     if (cached)
                     {
-                        if (single.IsShared && where[b].IsSet && state[b] == 1 && known.Count < MemoryBlocks)
+                        if (single.IsShared && where[i].IsSet && state[i] == 1 && known.Count < MemoryBlocks)
                         {
-                            known.TryAdd((c.Class, where[b]), hashes[b]);
+                            known.TryAdd((c.Class, where[i]), hashes[i]);
                         }
 
                         continue;
                     }
 
-                    if (single.IsShared && where[b].IsSet && known.TryGetValue((c.Class, where[b]), out UInt128 h))
+                    if (single.IsShared && where[i].IsSet && known.TryGetValue((c.Class, where[i]), out UInt128 h))
                     {
-                        hashes[b] = h;
-                        state[b] = 1;
+                        hashes[i] = h;
+                        state[i] = 1;
                         continue; // the same bytes on disk were hashed already: not read again
                     }
                 }
 
                 if (!cached)
                 {
-                    toRead.Add(b);
+                    toRead.Add(i);
                 }
             }
 
             if (cached)
             {
                 FilesFromHashFile++;
-                Index(fileNumber, c, hashes, state, where, index);
+                Index(fileNumber, c, dataBlocks, hashes, state, where, index);
                 return 0;
             }
 
@@ -594,7 +602,7 @@ namespace Btrfs.Core
             bool looked = toRead.Count > 0 || readTail;
             if (sums is not null && checksumTree && looked)
             {
-                toRead = FromChecksumTree(file, c, sums, toRead, extents, where, shared, hashes, state, known);
+                toRead = FromChecksumTree(file, c, sums, dataBlocks, toRead, extents, where, shared, hashes, state, known);
             }
 
             // Read the blocks to hash in runs of adjacent blocks, up to 4 MiB (or one block) per request; the next request
@@ -605,7 +613,7 @@ namespace Btrfs.Core
             for (int i = 0; i < toRead.Count;)
             {
                 int first = toRead[i], n = 1;
-                while (i + n < toRead.Count && toRead[i + n] == first + n && (n + 1) * BlockSize <= RequestSize)
+                while (i + n < toRead.Count && toRead[i + n] == first + n && dataBlocks[first + n] == dataBlocks[first] + n && (n + 1) * BlockSize <= RequestSize)
                 {
                     n++;
                 }
@@ -646,7 +654,7 @@ namespace Btrfs.Core
 
             System.Threading.Tasks.Task<int>? next = null;
             System.Threading.Tasks.Task<int> ReadRun(int r) =>
-                System.Threading.Tasks.Task.Run(() => ReadAt(buffers[r % 2].Span[..(runs[r].Count * BlockSize)], (long)runs[r].First * BlockSize));
+                System.Threading.Tasks.Task.Run(() => ReadAt(buffers[r % 2].Span[..(runs[r].Count * BlockSize)], (long)dataBlocks[runs[r].First] * BlockSize));
             try
             {
                 for (int r = 0; r < runs.Count; r++)
@@ -693,9 +701,9 @@ namespace Btrfs.Core
             if (readTail)
             {
                 // One aligned request of a whole block at the last block's start: the read stops at the end of the file.
-                int b = blocks - 1;
+                int b = count - 1; // the last block is the last data block
                 Span<byte> span = buffers[0].Span[..BlockSize];
-                int got = ReadAt(span, (long)b * BlockSize);
+                int got = ReadAt(span, (long)dataBlocks[b] * BlockSize);
                 if (got >= tail && span[..tail].ContainsAnyExcept((byte)0))
                 {
                     hashes[b] = XxHash128.HashToUInt128(span[..tail], tail);
@@ -714,26 +722,54 @@ namespace Btrfs.Core
             FilesRead += looked ? 1 : 0;
             if (!RacilyClean(file.Status))
             {
-                hashFile?.Put(key, c.Path, BlockSize, method, hashes, state);
+                hashFile?.Put(key, c.Path, BlockSize, method, layout, hashes, state);
             }
 
-            Index(fileNumber, c, hashes, state, where, index);
+            Index(fileNumber, c, dataBlocks, hashes, state, where, index);
             return read;
         }
 
-        private static void Index(int fileNumber, Candidate c, UInt128[] hashes, byte[] state, BlockKey[] where, BlockIndex index)
+        /// <summary>
+        /// The blocks of a file of <paramref name="blocks"/> blocks that extents of plain data reach (ascending), found
+        /// from the extents, never by counting through the holes; whether each is all data is for the caller to check.
+        /// </summary>
+        private List<int> DataBlocks(List<FileExtent> extents, int blocks)
         {
-            for (int b = 0; b < hashes.Length; b++)
+            var found = new List<int>();
+            long next = 0; // the first block not listed yet
+            foreach (FileExtent e in extents)
             {
-                if (state[b] == 1)
+                if (e.IsHole || e.IsUnwritten || e.IsInline || e.IsDelalloc || e.Length <= 0)
                 {
-                    index.Add(new IndexedBlock(c.Class, hashes[b], fileNumber, b, where[b]));
+                    continue; // a block touching one is never all plain data
+                }
+
+                long first = Math.Max(next, e.LogicalOffset / BlockSize), last = Math.Min(blocks - 1L, (e.EndOffset - 1) / BlockSize);
+                for (long b = first; b <= last; b++)
+                {
+                    found.Add((int)b);
+                }
+
+                next = Math.Max(next, last + 1);
+            }
+
+            return found;
+        }
+
+        private static void Index(int fileNumber, Candidate c, List<int> dataBlocks, UInt128[] hashes, byte[] state, BlockKey[] where, BlockIndex index)
+        {
+            for (int i = 0; i < hashes.Length; i++)
+            {
+                if (state[i] == 1)
+                {
+                    index.Add(new IndexedBlock(c.Class, hashes[i], fileNumber, dataBlocks[i], where[i]));
                 }
             }
         }
 
         /// <summary>
-        /// Fingerprints, from btrfs's checksum tree, the blocks of <paramref name="toRead"/> (ascending) whose
+        /// Fingerprints, from btrfs's checksum tree, the blocks of <paramref name="toRead"/> (ascending positions in
+        /// <paramref name="dataBlocks"/>, which gives their block numbers; the other arrays are by position) whose
         /// every sector lies in an uncompressed extent and has a checksum (<see cref="SectorChecksums"/>), and
         /// returns the blocks still to read. A block may span several extents (a 4 KiB write into a copied
         /// image makes one): each piece's checksums are found where it is on disk. The blocks are taken
@@ -742,7 +778,7 @@ namespace Btrfs.Core
         /// kernel compares the bytes before it shares. Where the tree cannot be searched (no CAP_SYS_ADMIN),
         /// nothing is taken from it for the rest of the search: the blocks are read.
         /// </summary>
-        private List<int> FromChecksumTree(OpenFile file, Candidate c, SectorChecksums sums, List<int> toRead, List<FileExtent> extents, BlockKey[] where, bool[] shared, UInt128[] hashes, byte[] state, Dictionary<(int Class, BlockKey Key), UInt128> known)
+        private List<int> FromChecksumTree(OpenFile file, Candidate c, SectorChecksums sums, List<int> dataBlocks, List<int> toRead, List<FileExtent> extents, BlockKey[] where, bool[] shared, UInt128[] hashes, byte[] state, Dictionary<(int Class, BlockKey Key), UInt128> known)
         {
             int perBlock = BlockSize / sums.SectorSize, found = 0;
             var resolved = new bool[where.Length];
@@ -757,7 +793,7 @@ namespace Btrfs.Core
                 Array.Clear(filled, 0, n);
                 for (int k = 0; k < n; k++)
                 {
-                    long start = (long)toRead[first + k] * BlockSize, end = start + BlockSize;
+                    long start = (long)dataBlocks[toRead[first + k]] * BlockSize, end = start + BlockSize;
                     while (at < extents.Count && extents[at].EndOffset <= start)
                     {
                         at++;
@@ -833,7 +869,7 @@ namespace Btrfs.Core
                 // place may hold other data by now. Unless the chunk's extents are where they were, it is read.
                 if (checksumTree && pieces.Count > 0)
                 {
-                    long chunkStart = (long)toRead[first] * BlockSize, chunkEnd = ((long)toRead[first + n - 1] + 1) * BlockSize;
+                    long chunkStart = (long)dataBlocks[toRead[first]] * BlockSize, chunkEnd = ((long)dataBlocks[toRead[first + n - 1]] + 1) * BlockSize;
                     List<FileExtent> now = ExtentMap.Read(file, new ExtentQuery { Offset = chunkStart, Length = chunkEnd - chunkStart }).ToList();
                     foreach ((long address, int block, _, int count, long logical) in pieces)
                     {

@@ -113,8 +113,11 @@ namespace Btrfs.Core
         /// <summary>
         /// The hashes and states of the unchanged file named by <paramref name="key"/>, hashed with
         /// <paramref name="blockSize"/>; false when there are none (never seen, changed since, or a damaged row).
+        /// The arrays hold the file's data blocks only: <paramref name="layout"/> numbers them where the file has
+        /// holes (null where its blocks are all data, 0 to <paramref name="blocks"/> - 1); a row of another layout
+        /// is not taken.
         /// </summary>
-        internal bool TryGet(in HashFileKey key, int blockSize, byte method, int blocks, out UInt128[] hashes, out byte[] present)
+        internal bool TryGet(in HashFileKey key, int blockSize, byte method, int blocks, int[]? layout, out UInt128[] hashes, out byte[] present)
         {
             hashes = Array.Empty<UInt128>();
             present = Array.Empty<byte>();
@@ -131,7 +134,7 @@ namespace Btrfs.Core
                 return false;
             }
 
-            if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, method, h, p) != checksum)
+            if (h.Length != blocks * 16 || p.Length != blocks || Checksum(key, blockSize, method, h, p, layout) != checksum)
             {
                 return false; // damaged, written for another length, or hashed another way: read the file again
             }
@@ -147,8 +150,8 @@ namespace Btrfs.Core
             return true;
         }
 
-        /// <summary>Records a file's hashes (replacing what was known of its inode), committed at once.</summary>
-        internal void Put(in HashFileKey key, string path, int blockSize, byte method, UInt128[] hashes, byte[] present)
+        /// <summary>Records a file's hashes, of its data blocks numbered by <paramref name="layout"/> (null: all blocks), replacing what was known of its inode; committed at once.</summary>
+        internal void Put(in HashFileKey key, string path, int blockSize, byte method, int[]? layout, UInt128[] hashes, byte[] present)
         {
             if (hashes.Length > MaxBlocksPerRow)
             {
@@ -173,7 +176,7 @@ namespace Btrfs.Core
             upsert.Parameters["$at"].Value = DateTime.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture);
             upsert.Parameters["$hashes"].Value = h;
             upsert.Parameters["$present"].Value = present;
-            upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, method, h, present);
+            upsert.Parameters["$checksum"].Value = Checksum(key, blockSize, method, h, present, layout);
             try
             {
                 Guard(upsert.ExecuteNonQuery);
@@ -206,7 +209,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The row's checksum; it also covers how the hashes were made (<paramref name="method"/>, appended when not 0, so rows of the bytes' XxHash128 keep their checksum), so a row made another way is read again, never compared.</summary>
-        private static long Checksum(in HashFileKey key, int blockSize, byte method, byte[] hashes, byte[] present)
+        private static long Checksum(in HashFileKey key, int blockSize, byte method, byte[] hashes, byte[] present, int[]? layout)
         {
             var x = new XxHash64();
             Span<byte> head = new byte[48];
@@ -222,6 +225,11 @@ namespace Btrfs.Core
             if (method != 0)
             {
                 x.Append(new[] { method });
+            }
+
+            if (layout is not null)
+            {
+                x.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(layout.AsSpan()));
             }
 
             return (long)x.GetCurrentHashAsUInt64();
