@@ -128,9 +128,9 @@ namespace Btrfs.Commands
             new(new PSArgumentException(message), id, ErrorCategory.InvalidArgument, null);
 
         /// <summary>A wildcard pattern that matches no file.</summary>
-        internal static ErrorRecord NoMatch(string pattern) =>
+        internal static ErrorRecord NoMatch(string pattern, string advice = "Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'.") =>
             new(
-                new ItemNotFoundException($"No file matches '{pattern}'. Check the pattern, or use -LiteralPath if the name itself contains wildcard characters such as '[' or '*'."),
+                new ItemNotFoundException($"No file matches '{pattern}'. {advice}"),
                 Ids.PathNotFound,
                 ErrorCategory.ObjectNotFound,
                 pattern);

@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
+    using System.Collections.ObjectModel;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -246,13 +247,20 @@ namespace Btrfs.Commands
                 }
                 else if (WildcardPattern.ContainsWildcardCharacters(d))
                 {
-                    foreach (string r in SessionState.Path.GetResolvedProviderPathFromPSPath(d, out _))
+                    Collection<string> matched = SessionState.Path.GetResolvedProviderPathFromPSPath(d, out _);
+                    if (matched.Count == 0)
+                    {
+                        WriteError(ErrorRecords.NoMatch(d, "Check the pattern; write a name that itself contains '[', ']', '*' or '?' with a backtick before each of them (\"x`[1`]\" for x[1])."));
+                    }
+
+                    foreach (string r in matched)
                     {
                         yield return r;
                     }
                 }
-                else if (SessionState.Path.GetUnresolvedProviderPathFromPSPath(d) is var path && PathBinding.Unambiguous(this, d, path))
+                else if (WildcardPattern.Unescape(d) is var name && SessionState.Path.GetUnresolvedProviderPathFromPSPath(name) is var path && PathBinding.Unambiguous(this, name, path))
                 {
+                    // As -Path takes it: a name with wildcard characters is written with backticks before them.
                     yield return path;
                 }
             }

@@ -233,6 +233,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADestinationNamedWithWildcardCharactersIsReachedEscapedAndAPatternMatchingNothingIsAnError()
+        {
+            // Before: "x`[1`]" looked for a file named with the backticks, "x[1]" deduplicated x1 instead, and a pattern
+            // matching nothing did nothing without a word. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dedupe-escaped");
+            string P(string x) => Path.Combine(dir, x);
+            FileBuilder.Chunks(P("src"), 1, 1 << 20, 1 << 20, seed: 76);
+            foreach (string n in new[] { "x[1]", "q*", "x1" })
+            {
+                FileBuilder.Chunks(P(n), 1, 1 << 20, 1 << 20, seed: 76);
+            }
+
+            PwshResult r = Pwsh.Run("Set-Location -LiteralPath $d; Invoke-BtrfsDedupe src -Destination 'x`[1`]', 'q`*'", ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { P("x[1]"), P("q*") }, r.Objects<DedupeResult>().Select(x => x.Destination));
+            Assert.All(r.Objects<DedupeResult>(), x => Assert.Equal(DedupeStatus.Deduped, x.Status));
+            Assert.All(Filefrag.Extents(P("x[1]")), e => Assert.Contains("shared", e.Flags));
+            Assert.All(Filefrag.Extents(P("x1")), e => Assert.DoesNotContain("shared", e.Flags));
+
+            PwshResult none = Pwsh.Run("Set-Location -LiteralPath $d; Invoke-BtrfsDedupe src -Destination 'nosuch*', x1", ("d", dir));
+            ErrorRecord e = Assert.Single(none.Errors);
+            Assert.Equal("PathNotFound", e.FullyQualifiedErrorId.Split(',')[0]);
+            Assert.Equal("nosuch*", e.TargetObject);
+            Assert.Contains("backtick", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(P("x1"), Assert.Single(none.Objects<DedupeResult>()).Destination); // and the next one is done
+        }
+
+        [SkippableFact]
         public void WhatIfChangesNothing()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");
