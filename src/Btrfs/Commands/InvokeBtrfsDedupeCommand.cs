@@ -121,7 +121,7 @@ namespace Btrfs.Commands
                             }
                             else if (pair.Status == DedupeStatus.Error)
                             {
-                                WriteError(ErrorRecords.From(new FileOperationException(FileErrorKind.IOError, 0, "FIDEDUPERANGE", pair.Destination, pair.ErrorMessage ?? "Cannot deduplicate.")));
+                                WriteError(ErrorRecords.From(pair.Error ?? new FileOperationException(FileErrorKind.IOError, 0, "FIDEDUPERANGE", pair.Destination, pair.ErrorMessage ?? "Cannot deduplicate.")));
                             }
                         },
                         StopToken);

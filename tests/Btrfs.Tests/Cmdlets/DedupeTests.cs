@@ -209,6 +209,23 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void FilesOnTwoFileSystemsAreAnAcrossFileSystemsErrorNotAReadError()
+        {
+            // Before: IOError, category ReadError, an id the help did not list. Found by a hostile review.
+            string a = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dedupe-across"), "a.img");
+            string b = Path.Combine(fs.NewDirectory(TestFs.Xfs, "dedupe-across"), "b.img");
+            FileBuilder.Chunks(a, 1, 65536, 65536, seed: 77);
+            FileBuilder.Chunks(b, 1, 65536, 65536, seed: 77);
+            string before = Shell.Run("filefrag", "-v", b);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
+            Assert.Equal(DedupeStatus.Error, Assert.Single(r.Objects<DedupeResult>()).Status);
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal(("ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, (object)b), (e.FullyQualifiedErrorId.Split(',')[0], e.CategoryInfo.Category, e.TargetObject));
+            Assert.Contains("different filesystems", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Shell.Run("filefrag", "-v", b));
+        }
+
+        [SkippableFact]
         public void RangesAndSeveralDestinationsWithWildcards()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "ranges");

@@ -62,7 +62,7 @@ namespace Btrfs.Core
 
         /// <summary>With Error: the error to report for the destination (which is unchanged).</summary>
         internal FileOperationException? Error => Status == DedupeStatus.Error
-            ? new FileOperationException(FileOperationException.KindOf(Errno), Errno, "FIDEDUPERANGE", Destination, $"Cannot deduplicate '{Destination}' against '{Source}': {ErrorMessage} The destination is unchanged.")
+            ? new FileOperationException(Errno == Kernel.Errno.EXDEV ? FileErrorKind.CrossFileSystem : FileOperationException.KindOf(Errno), Errno, "FIDEDUPERANGE", Destination, $"Cannot deduplicate '{Destination}' against '{Source}': {ErrorMessage} The destination is unchanged.")
             : null;
     }
 
