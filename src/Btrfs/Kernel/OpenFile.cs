@@ -138,6 +138,23 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// Opens again, without following links, a file listed before (by a walk or a search): where its name leads
+        /// nowhere now, or to a link or something other than a file, the error says it changed since it was listed and
+        /// <paramref name="then"/> (never "check the path", which would send the user looking for a mistake of theirs).
+        /// </summary>
+        internal static OpenFile OpenListed(string path, string then)
+        {
+            try
+            {
+                return Open(path, OpenOptions.NoFollow);
+            }
+            catch (FileOperationException ex) when (FileOperationException.SinceListed(ex, path, then) is var since && since != ex)
+            {
+                throw since;
+            }
+        }
+
+        /// <summary>
         /// Opens the name <paramref name="location"/> gives relative to its open directory, never
         /// following a symbolic link (O_NOFOLLOW). FIFOs, devices and sockets are refused without being
         /// opened (unless <see cref="OpenOptions.KnownRegular"/>), and the descriptor is checked again.

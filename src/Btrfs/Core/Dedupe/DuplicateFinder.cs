@@ -491,7 +491,7 @@ namespace Btrfs.Core
         /// <summary>Reads one file's data blocks (not those a shared extent maps that were read already) and hashes them; returns the bytes read.</summary>
         private long Scan(int fileNumber, Candidate c, SectorChecksums? sums, Dictionary<(int Class, BlockKey Key), UInt128> known, BlockIndex index, AlignedBuffer[] buffers, CancellationToken cancel, Action<long> progress)
         {
-            using OpenFile file = Reopen(c);
+            using OpenFile file = OpenFile.OpenListed(c.Path, "Run the search again.");
             if (!file.Status.SameContentStamp(c.Status))
             {
                 throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", c.Path, $"Skipped '{c.Path}': it changed (or its name leads to another file) since it was listed. Run the search again.");
@@ -936,19 +936,6 @@ namespace Btrfs.Core
             TimeSpan tick = st.ModifyTime.Nanoseconds == 0 && st.ChangeTime.Nanoseconds == 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromMilliseconds(20);
             DateTimeOffset changed = DateTimeOffset.FromUnixTimeSeconds(latest.Seconds).AddTicks(latest.Nanoseconds / 100);
             return (now ?? DateTimeOffset.UtcNow) - changed < tick;
-        }
-
-        /// <summary>A file taken, opened again to be read (its stamp is checked by the caller); one whose name leads nowhere, or not to a file, now is a skip that says so.</summary>
-        private static OpenFile Reopen(Candidate c)
-        {
-            try
-            {
-                return OpenFile.Open(c.Path, OpenOptions.NoFollow);
-            }
-            catch (FileOperationException ex) when (FileOperationException.SinceListed(ex, c.Path, "Run the search again.") is var since && since != ex)
-            {
-                throw since;
-            }
         }
 
         private static bool SameContent(OpenFile file, Candidate c) =>

@@ -70,7 +70,7 @@ namespace Btrfs.Core
             }
 
             DuplicateRange keeper = group.Ranges[0];
-            using OpenFile source = OpenFile.Open(keeper.Path, OpenOptions.NoFollow);
+            using OpenFile source = OpenFile.OpenListed(keeper.Path, "It was left as it is; search again.");
             bool measure = group.ReclaimableBytes > 0;
             long before = measure ? FreeAfterSync(source) : 0;
             long deduped = 0, shared = 0, differing = 0;
@@ -96,7 +96,7 @@ namespace Btrfs.Core
                         {
                             try
                             {
-                                OpenFile f = OpenFile.Open(r.Path, OpenOptions.NoFollow);
+                                OpenFile f = OpenFile.OpenListed(r.Path, "It was left as it is; search again.");
                                 long n = Math.Max(0, Math.Min(r.Length, ReadAheadBytes - asked));
                                 ahead.Enqueue((next, f, null, n));
                                 if (n > 0)
