@@ -400,7 +400,7 @@ namespace Btrfs.Commands
                         continue;
                     }
 
-                    WriteWarning($"'{c.Path}' would need {Needs(run, c)}, more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
+                    WriteWarning($"'{c.Path}' would need {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
                 }
 
                 if (!TryCandidate(run, c))
@@ -418,12 +418,22 @@ namespace Btrfs.Commands
         {
             if (run.NeverFits(c, out _))
             {
-                WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {MaxDuration.TotalSeconds:F0} s: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                WriteVerbose($"Leaving '{c.Path}': {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in any run of {Seconds(MaxDuration)} (see the warning).");
+            }
+            else
+            {
+                WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {Seconds(run.TimeLeft ?? TimeSpan.Zero)} left.");
             }
 
-            WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {ProgressBar.Clock(run.TimeLeft ?? TimeSpan.Zero)} left.");
             run.LeaveForNextRun(c);
         }
+
+        /// <summary>"0.9 s", "42 s", or "01:05:00" from a minute on: a time in a message, never rounded down to nothing.</summary>
+        private static string Seconds(TimeSpan t) =>
+            t < TimeSpan.FromSeconds(10) ? $"{t.TotalSeconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)} s"
+            : t < TimeSpan.FromMinutes(1) ? $"{t.TotalSeconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)} s"
+            : ProgressBar.Clock(t);
 
         /// <summary>"about 40 s (64.0 MiB to rewrite at 1.60 MiB/s, where the rate comes from)": what a candidate needs, for a warning.</summary>
         private static string Needs(DefragSchedule run, DefragCandidate c)
