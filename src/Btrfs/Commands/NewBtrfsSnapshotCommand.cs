@@ -5,12 +5,15 @@ namespace Btrfs.Commands
     using Btrfs.Kernel;
 
     /// <summary>New-BtrfsSnapshot: a snapshot of a subvolume (SNAP_CREATE_V2), read-only with -ReadOnly.</summary>
-    [Cmdlet(VerbsCommon.New, "BtrfsSnapshot", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Pages + "New-BtrfsSnapshot.md")]
+    [Cmdlet(VerbsCommon.New, "BtrfsSnapshot", DefaultParameterSetName = "LiteralPath", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Pages + "New-BtrfsSnapshot.md")]
     [OutputType(typeof(BtrfsSubvolumeInfo))]
     public sealed class NewBtrfsSnapshotCommand : PSCmdlet
     {
-        /// <summary>The subvolume to snapshot (its root directory), as typed (no wildcards).</summary>
-        [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0)]
+        /// <summary>
+        /// The subvolume to snapshot (its root directory), as typed (no wildcards). Bound from the Path property of
+        /// piped objects that have no PSPath (read back from CSV or JSON); a live object binds by its PSPath.
+        /// </summary>
+        [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = string.Empty;
 

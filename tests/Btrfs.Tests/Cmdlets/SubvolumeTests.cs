@@ -369,6 +369,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASubvolumeReadBackFromCsvOrJsonIsSnapshottedAndStillCheckedByItsUuid()
+        {
+            // Before: InputObjectMissingMandatory (only PSPath bound, and CSV/JSON objects have none), though the help
+            // said the Uuid of such objects is bound. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "snap-from-csv");
+            string P(string x) => Path.Combine(dir, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            Shell.Run("btrfs", "subvolume", "create", P("other"));
+            PwshResult r = Pwsh.Run(
+                "$o = Get-BtrfsSubvolume -LiteralPath $sv; $o | ConvertTo-Csv | ConvertFrom-Csv | New-BtrfsSnapshot -Destination $c; $o | ConvertTo-Json | ConvertFrom-Json | New-BtrfsSnapshot -Destination $j",
+                ("sv", P("sv")), ("c", P("from-csv")), ("j", P("from-json")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { P("from-csv"), P("from-json") }, r.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            Assert.Equal(ShownByProgs(P("sv"))["UUID"], ShownByProgs(P("from-csv"))["Parent UUID"]);
+
+            // The Uuid still guards: the name now leads to another subvolume, so nothing is made.
+            PwshResult replaced = Pwsh.Run(
+                "$csv = Get-BtrfsSubvolume -LiteralPath $sv | ConvertTo-Csv; Rename-Item -LiteralPath $sv -NewName sv.old; Rename-Item -LiteralPath $other -NewName sv; $csv | ConvertFrom-Csv | New-BtrfsSnapshot -Destination $n",
+                ("sv", P("sv")), ("other", P("other")), ("n", P("never")));
+            Assert.Equal("SubvolumeReplaced", Assert.Single(replaced.ErrorIds));
+            Assert.False(Directory.Exists(P("never")));
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
