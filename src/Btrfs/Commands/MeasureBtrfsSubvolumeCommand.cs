@@ -100,7 +100,7 @@ namespace Btrfs.Commands
                     }
                     catch (FileOperationException ex)
                     {
-                        WriteError(ErrorRecords.From(ex));
+                        WriteError(ErrorRecords.From(ex, taken.InputOn(i))); // the input, not the device it could not read
                     }
                 }
             }

@@ -1133,6 +1133,18 @@ namespace Btrfs.Tests
                 Assert.Equal("PathNotFound", Assert.Single(r.ErrorIds));
                 Assert.True(missing.Equals(r.Errors[0].TargetObject), $"{command}: {r.Errors[0].TargetObject}");
             }
+
+            // New-BtrfsSnapshot too: a missing directory is named as the snapshot's, the destination the target; a
+            // destination that is a mount point is taken (before: "it is on ext4", of the directory it is mounted on).
+            // Found by a hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(own.MountPoint, "sv"));
+            string nowhere = Path.Combine(own.MountPoint, "nope", "x");
+            PwshResult snap = Pwsh.Run("New-BtrfsSnapshot $s $a; New-BtrfsSnapshot $s $b", ("s", Path.Combine(own.MountPoint, "sv")), ("a", nowhere), ("b", own.MountPoint));
+            Assert.Equal(new[] { "PathNotFound", "DestinationExists" }, snap.ErrorIds);
+            Assert.Equal(new object[] { nowhere, own.MountPoint }, snap.Errors.Select(e => e.TargetObject));
+            Assert.Contains("Cannot create the snapshot", snap.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(snap.Output);
         }
     }
 }

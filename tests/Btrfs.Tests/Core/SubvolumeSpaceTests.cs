@@ -543,6 +543,7 @@ namespace Btrfs.Tests
 
             Assert.Equal("AccessDenied", Assert.Single(denied.ErrorIds));
             Assert.Contains("root", denied.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(sv, denied.Errors[0].TargetObject); // the input, not the device it could not read (before: /dev/loopN)
             Assert.Empty(denied.Output);
         }
     }

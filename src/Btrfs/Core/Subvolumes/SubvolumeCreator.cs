@@ -143,6 +143,10 @@ namespace Btrfs.Core
             {
                 parent = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
             }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
+            {
+                throw new FileOperationException(FileErrorKind.NotFound, ex.Errno, ex.Operation, full, $"Cannot {what} '{full}': its directory '{parentPath}' does not exist (or a part of its path is not a directory). Create the directory first (New-Item -ItemType Directory), or give another path. Nothing was created.", ex);
+            }
             catch (FileOperationException ex)
             {
                 throw DirectoryHandle.CannotCreateIn(ex, parentPath, full, $"{what} '{full}'");
@@ -155,11 +159,13 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.NotFound, Errno.ENOTDIR, "statx", full, $"Cannot {what} '{full}': '{parentPath}' is not a directory.");
                 }
 
-                BtrfsOnly.Require(parent, what + " in", because: "only btrfs has subvolumes and snapshots");
+                // A name taken first: a mount point given as the destination is taken, whatever its parent is on.
                 if (FileStatus.OfAt(parent.Handle, name) is not null)
                 {
                     throw new FileOperationException(FileErrorKind.AlreadyExists, Errno.EEXIST, "statx", full, $"Cannot {what} '{full}': the name is taken. Choose another name, or remove what is there first; nothing was changed.");
                 }
+
+                BtrfsOnly.Require(parent, what + " in", because: "only btrfs has subvolumes and snapshots");
 
                 return (parent, name, full);
             }

@@ -151,6 +151,9 @@ namespace Btrfs.Core
         /// <summary>A path on filesystem <paramref name="index"/> (its first subvolume's), for messages.</summary>
         internal string PathOn(int index) => fileSystems[index].Members[0].Path ?? fileSystems[index].Handle.Path;
 
+        /// <summary>The input that brought filesystem <paramref name="index"/> in (its first subvolume's path as given, or its id): what an error of the whole filesystem targets.</summary>
+        internal object InputOn(int index) => fileSystems[index].Members[0].Path is string path ? path : fileSystems[index].Members[0].Id;
+
         public void Dispose()
         {
             foreach (var f in fileSystems)
