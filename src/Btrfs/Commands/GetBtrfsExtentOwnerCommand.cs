@@ -19,6 +19,7 @@ namespace Btrfs.Commands
         private readonly Dictionary<ulong, (OpenFile Anchor, ExtentOwners Owners)> fileSystems = new();
         private BtrfsOwningFile.Grouping? pending;
         private string? pendingPath;
+        private readonly HashSet<long> answered = new(); // the extents of the pending file answered for already
 
         /// <summary>Offset in the file of the first byte whose extent is looked up (default 0). Binds LogicalOffset of piped extents.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -69,8 +70,14 @@ namespace Btrfs.Commands
                 var one = new BtrfsOwningFile.Grouping();
                 ExtentOwners byAddress = OwnersFor(anchor);
                 ExtentOwnerList list = byAddress.Find((ulong)DiskAddress);
+                (ulong start, long size) = byAddress.ExtentAt((ulong)DiskAddress);
+                if (size > 0 && start != (ulong)DiskAddress)
+                {
+                    list = byAddress.Find(start); // named by the extent's own address, as a lookup by file names it
+                }
+
                 Flush();
-                Write(list, one, byAddress.ExtentSizeAt((ulong)DiskAddress));
+                Write(list, one, size);
                 Flush(one);
                 return;
             }
@@ -97,7 +104,14 @@ namespace Btrfs.Commands
             foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length))
             {
                 StopToken.ThrowIfCancellationRequested();
-                Write(list, grouping, extentBytes);
+
+                // Two pieces of one extent piped in (a bookend's, an extent cloned within the file) ask about the
+                // same extent: its references are told once (before: once per piece, so References multiplied).
+                if (answered.Add(list.DiskAddress))
+                {
+                    Write(list, grouping, extentBytes);
+                }
+
                 extents++;
                 bar.Show($"{path}: {extents} extent(s)", ProgressBar.Percent(Math.Min(length, reached - Offset), length));
             }
@@ -173,6 +187,7 @@ namespace Btrfs.Commands
 
             pending = null;
             pendingPath = null;
+            answered.Clear();
         }
 
         private void Flush(BtrfsOwningFile.Grouping grouping)

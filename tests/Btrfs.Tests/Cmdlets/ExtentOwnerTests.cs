@@ -249,6 +249,45 @@ namespace Btrfs.Tests
         }
     
         [SkippableFact]
+        public void PiecesOfOneExtentPipedInCountItsReferencesOnceAndAnAddressInsideItNamesItsStart()
+        {
+            // Before: each piped piece of one extent added the extent's references again (3 references told as 9), and
+            // -DiskAddress gave back the address asked, not the extent's. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "owners-pieces");
+            string f = Path.Combine(dir, "f.img"), copy = Path.Combine(dir, "copy.img");
+            FileBuilder.WriteNew(f, FileBuilder.RandomBytes(2 << 20, 79)); // one extent
+            Shell.Run("xfs_io", "-c", "reflink " + f + " 0 512K 256K", "-c", "reflink " + f + " 0 1M 256K", f);
+            Shell.Run("cp", "--reflink=always", f, copy);
+            BtrfsProgs.Sync(dir);
+            Assert.True(Filefrag.Extents(f).Count >= 3, "the clones within the file make pieces");
+
+            List<BtrfsOwningFile> direct = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $f", ("f", f)).Objects<BtrfsOwningFile>();
+            foreach (string piped in new[] { "Get-BtrfsExtent -LiteralPath $f | Get-BtrfsExtentOwner", "Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner" })
+            {
+                PwshResult r = Pwsh.Run(piped, ("f", f));
+                Assert.Empty(r.Errors);
+                Assert.Equal(
+                    direct.Select(o => (o.Name, o.Extents, o.References, o.ExtentBytes)).OrderBy(x => x.Name, StringComparer.Ordinal),
+                    r.Objects<BtrfsOwningFile>().Select(o => (o.Name, o.Extents, o.References, o.ExtentBytes)).OrderBy(x => x.Name, StringComparer.Ordinal));
+            }
+
+            // As btrfs-progs counts the references of the extent (logical-resolve -o: every item, whatever its offset).
+            long physical = Filefrag.Extents(f)[0].Physical;
+            string[] resolved = Shell.Run("btrfs", "inspect-internal", "logical-resolve", "-o", physical.ToString(System.Globalization.CultureInfo.InvariantCulture), dir).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(resolved.Count(l => l.EndsWith("/copy.img", StringComparison.Ordinal)), direct.Single(o => o.Name == "copy.img").References);
+            Assert.Equal(resolved.Count(l => l.EndsWith("/f.img", StringComparison.Ordinal)), direct.Single(o => o.Name == "f.img").References);
+            Assert.Equal(
+                Owners("Get-BtrfsExtentOwner -LiteralPath $f -Detailed", ("f", f)).Count,
+                Owners("Get-BtrfsExtent -LiteralPath $f | Get-BtrfsExtentOwner -Detailed", ("f", f)).Count);
+
+            // An address inside the extent names the extent by its start, as the lookup by file does.
+            long start = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact", ("f", f)).Objects<BtrfsExtentItem>().First(i => i.DiskAddress > 0).DiskAddress;
+            List<BtrfsExtentOwner> inside = Owners("Get-BtrfsExtentOwner -LiteralPath $d -DiskAddress $a -Detailed", ("d", dir), ("a", start + 8192));
+            Assert.NotEmpty(inside);
+            Assert.All(inside, o => Assert.Equal(start, o.DiskAddress));
+        }
+
+        [SkippableFact]
         public void EachPipedExtentIsItsOwnQuestionAndOneFilesAnswersAreOneGrouping()
         {
             // The other cmdlets process a file once per pipeline however many of its extents arrive;

@@ -53,25 +53,26 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The size on disk of the data extent that contains btrfs logical address <paramref name="diskAddress"/>, from
-        /// its extent item (whose key's offset is its size), or 0 where none is found (run <see cref="Find"/> first:
-        /// it commits the transaction once when the extent is not in the tree yet). Root only, as <see cref="Find"/>.
+        /// The start (its btrfs logical address) and size on disk of the data extent that contains btrfs logical address
+        /// <paramref name="diskAddress"/>, from its extent item (whose key's offset is its size), or (0, 0) where none is
+        /// found (run <see cref="Find"/> first: it commits the transaction once when the extent is not in the tree yet).
+        /// Root only, as <see cref="Find"/>.
         /// </summary>
-        public long ExtentSizeAt(ulong diskAddress)
+        public (ulong Start, long Size) ExtentAt(ulong diskAddress)
         {
             const ulong ExtentTree = 2;
             const uint ExtentItem = 168;
             const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE: an extent starts at most this far before
-            long size = 0;
+            (ulong, long) found = (0, 0);
             foreach (BtrfsItem item in BtrfsSearch.Search(anchor, ExtentTree, diskAddress - Math.Min(diskAddress, Largest), diskAddress, ExtentItem, ExtentItem))
             {
                 if (item.Type == ExtentItem && item.ObjectId <= diskAddress && diskAddress < item.ObjectId + item.Offset)
                 {
-                    size = (long)item.Offset;
+                    found = (item.ObjectId, (long)item.Offset);
                 }
             }
 
-            return size;
+            return found;
         }
 
         /// <summary>
