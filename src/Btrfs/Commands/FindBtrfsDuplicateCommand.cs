@@ -141,6 +141,11 @@ namespace Btrfs.Commands
                     WriteWarning($"{full.Message.TrimEnd('.')}. The search went on without recording: {hashFile.NotStored} file(s) read after that are not in the hash file and are read again next time.");
                 }
 
+                if (hashFile is not null && hashFile.TooLarge > 0)
+                {
+                    WriteWarning($"{hashFile.TooLarge} file(s) hold more than {Btrfs.Core.HashFile.MaxBlocksPerRow} blocks of data of -BlockSize, more than one row of the hash file can hold: they are not recorded, and are read again next time. A larger -BlockSize makes fewer blocks.");
+                }
+
                 foreach (BtrfsDuplicateGroup g in groups)
                 {
                     WriteObject(g);
