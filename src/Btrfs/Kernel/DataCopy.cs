@@ -127,6 +127,14 @@ namespace Btrfs.Kernel
             if (preallocate)
             {
                 PreallocateLike(source, target, targetName, size);
+
+                // The new file has its size before the data goes in: writes that extend a file make xfs preallocate
+                // past its end (speculatively), and the next write beyond a hole keeps that space as unwritten
+                // extents in the hole: a file with a hole every other 4 KiB took twice its data on xfs.
+                if (Libc.FTruncate(target, size) != 0)
+                {
+                    throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, 0, size);
+                }
             }
 
             _ = Libc.PosixFadvise(source.Handle, 0, 0, Libc.POSIX_FADV_SEQUENTIAL);

@@ -798,6 +798,23 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ACopyToXfsOfAFileWithManyHolesTakesTheSpaceOfItsDataOnly()
+        {
+            // Before: -Fallback Copy wrote the data in order with the file growing as it went, and xfs's speculative
+            // preallocation past the end filled every hole with unwritten extents: a file with 8 MiB of data in 4 KiB
+            // pieces every 8 KiB took 16 MiB on xfs. Found by a hostile review.
+            string src = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "holed-copy"), "vm.img");
+            FileBuilder.Chunks(src, 2048, 4096, 8192, seed: 80);
+            string xfsDir = fs.NewDirectory(TestFs.Xfs, "holed-copy");
+            ReflinkResult copied = Assert.Single(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", src), ("d", xfsDir)).Objects<ReflinkResult>());
+            Assert.Equal(ReflinkMethod.Copy, copied.Method);
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(copied.Path));
+            long allocated = long.Parse(Shell.Run("stat", "-c", "%b", copied.Path).Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
+            Assert.True(allocated <= (9L << 20), $"{allocated} bytes allocated for 8 MiB of data");
+            Assert.DoesNotContain(Filefrag.Extents(copied.Path), e => e.Flags.Contains("unwritten"));
+        }
+
+        [SkippableFact]
         public void RefusalsForSourcesAndDestinationsLeaveNothingBehind()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "refuse");
