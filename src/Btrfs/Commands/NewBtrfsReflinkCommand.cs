@@ -153,7 +153,9 @@ namespace Btrfs.Commands
         {
             string what = copy.Method == ReflinkMethod.Reflink
                 ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}{(copy.ExtentsCounted ? $", {copy.ExtentCount:N0} extents" : string.Empty)}, no data copied)"
-                : $"Copy the data of '{source}' ({SizeFormatter.Format(copy.Length)})";
+                : copy.DataBytes is long data && data != copy.Length
+                    ? $"Copy the data of '{source}' ({SizeFormatter.Format(data)} of data, holes skipped; file size {SizeFormatter.Format(copy.Length)})"
+                    : $"Copy the data of '{source}' ({SizeFormatter.Format(copy.Length)})";
             if (copy.DestinationExists)
             {
                 what += Options.IsRange ? " into this existing file" : ", replacing this file";

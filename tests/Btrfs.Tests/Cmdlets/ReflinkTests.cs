@@ -812,6 +812,12 @@ namespace Btrfs.Tests
             long allocated = long.Parse(Shell.Run("stat", "-c", "%b", copied.Path).Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
             Assert.True(allocated <= (9L << 20), $"{allocated} bytes allocated for 8 MiB of data");
             Assert.DoesNotContain(Filefrag.Extents(copied.Path), e => e.Flags.Contains("unwritten"));
+
+            // -WhatIf names what the copy costs: the data, not the file's size (before: "(16.0 MiB)" for 8 MiB of data).
+            PwshResult preview = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Fallback Copy -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["s"] = src, ["d"] = Path.Combine(xfsDir, "never.img") });
+            Assert.Empty(preview.Errors);
+            Assert.Contains("(8.00 MiB of data, holes skipped; file size 16.0 MiB)", preview.HostText.Replace("\n", " ", StringComparison.Ordinal), StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(xfsDir, "never.img")));
         }
 
         [SkippableFact]

@@ -98,7 +98,7 @@ namespace Btrfs.Core
                     0,
                     "FS_IOC_SETFLAGS",
                     item.Path,
-                    $"Cannot {verb}: it already holds {SizeFormatter.Format(item.Size)} of data, and btrfs only changes NOCOW on an empty file (on others the kernel accepts the change and ignores it). Use {convert}, which rewrites the data into a new file safely. The file was not changed.");
+                    $"Cannot {verb}: it is not empty ({SizeFormatter.Format(item.Size)} long), and btrfs only changes NOCOW on an empty file (on others the kernel accepts the change and ignores it). Use {convert}, which rewrites the data into a new file safely. The file was not changed.");
             }
 
             if (enable && (flags & InodeFlags.Compress) != 0)

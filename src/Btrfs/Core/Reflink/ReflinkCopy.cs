@@ -67,6 +67,9 @@ namespace Btrfs.Core
         /// <summary>Bytes to clone or copy.</summary>
         public long Length { get; private set; }
 
+        /// <summary>Bytes of data (not holes) in the range: what a copy reads and writes (SEEK_DATA/SEEK_HOLE; asked when called).</summary>
+        internal long DataBytes => Deduplicator.DataBytes(source, options.SourceOffset ?? 0, Length);
+
         /// <summary>Extents in the source range (the clone's cost grows with them).</summary>
         public long ExtentCount { get; private set; }
 
