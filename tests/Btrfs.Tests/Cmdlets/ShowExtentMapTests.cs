@@ -100,6 +100,20 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileNearTheLargestSizeIsDrawnWithoutAnOverflow()
+        {
+            // Before: "Arithmetic operation resulted in an overflow" for a sparse file of 2^63 - 2^50 bytes (the cell
+            // size was rounded up by adding first). Found by a hostile review.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "map-huge"), "huge.img");
+            long size = long.MaxValue - (1L << 50) + 1;
+            FileBuilder.Sparse(file, size);
+            FileBuilder.WriteAt(file, size - (1 << 20), FileBuilder.RandomBytes(1 << 20, 81)); // the last MiB
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 16 -Rows 1", ("p", file));
+            Assert.Equal("···············▁", lines[2]);
+            Assert.All(lines, l => Assert.True(l.Length <= 80, l));
+        }
+
+        [SkippableFact]
         public void AFragmentedFileCoveredByASnapshotStillShowsItsFragmentation()
         {
             // Before: "S" took the whole cell, so a fragmented file under a snapshot drew as solid SSSS.

@@ -56,8 +56,9 @@ namespace Btrfs.Core
             this.size = Math.Max(0, size);
             this.width = width;
             long cells = (long)width * rows;
-            cellBytes = Math.Max(1, (this.size + cells - 1) / cells);
-            cellCount = (int)((this.size + cellBytes - 1) / cellBytes);
+            // Rounded up without adding first: a size near long.MaxValue (a sparse file of 8 EiB) must not overflow.
+            cellBytes = Math.Max(1, (this.size / cells) + (this.size % cells == 0 ? 0 : 1));
+            cellCount = (int)((this.size / cellBytes) + (this.size % cellBytes == 0 ? 0 : 1));
             bytes = new long[cellCount * Kinds];
             extents = new int[cellCount];
             counter = new FragmentationCounter(FragmentationAnalyzer.DefaultThreshold, fileSystem, this.size);
@@ -141,7 +142,7 @@ namespace Btrfs.Core
             for (long cell = start / cellBytes; cell < cellCount && cell * cellBytes < end; cell++)
             {
                 long cellStart = cell * cellBytes;
-                long overlap = Math.Min(end, cellStart + cellBytes) - Math.Max(start, cellStart);
+                long overlap = Math.Min(end - cellStart, cellBytes) - Math.Max(start - cellStart, 0); // no sum past long.MaxValue
                 bytes[(cell * Kinds) + kind] += overlap;
                 extents[cell]++;
             }
