@@ -145,6 +145,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableTheory]
+        [InlineData((int)TestFs.Btrfs)]
+        [InlineData((int)TestFs.Xfs)]
+        [InlineData((int)TestFs.Ext4)]
+        public void SpacePreallocatedElsewhereAfterTheDataDoesNotMakeTheLastDataFragmentShort(int which)
+        {
+            // Before: the unwritten extent took the place of the final fragment, so the data's one extent was judged a
+            // short fragment: score 100 for a file laid out as well as it can be (and defragmentation planned for it
+            // on ext4). Found by a hostile review.
+            string dir = fs.NewDirectory((TestFs)which, "prealloc-after");
+            string inside = Path.Combine(dir, "inside.img"), past = Path.Combine(dir, "past.img");
+            foreach (string f in new[] { inside, past })
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 82));
+                FileBuilder.WriteNew(f + ".spacer", FileBuilder.RandomBytes(1 << 20, 83)); // the next space is taken
+            }
+
+            Shell.Run("fallocate", "-o", "1M", "-l", "1M", inside); // inside the size, after the data
+            Shell.Run("fallocate", "-n", "-o", "1M", "-l", "1M", past); // past the end of the file
+            foreach (string f in new[] { inside, past })
+            {
+                var extents = Filefrag.Extents(f);
+                Assert.True(extents.Count == 2 && extents[1].Flags.Contains("unwritten") && extents[1].Physical != extents[0].Physical + extents[0].Length, $"{f}: {extents.Count} extents, the preallocation elsewhere");
+                FragmentationReport r = Measure(f);
+                Assert.Equal((2L, 0L, 0L, 0), (r.FragmentCount, r.SmallExtentCount, r.SmallExtentBytes, r.FragmentationScore));
+            }
+        }
+
+        [SkippableTheory]
         [InlineData((int)TestFs.Xfs)]
         [InlineData((int)TestFs.Ext4)]
         public void FieldsThatCannotOccurAreZeroOnOtherFilesystems(int which)

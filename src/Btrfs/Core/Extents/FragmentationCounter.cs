@@ -15,10 +15,11 @@ namespace Btrfs.Core
     /// FIEMAP does not give, the next one continues the run when it starts within the previous one's
     /// length from the previous one's start: compressed pieces laid out one after another count once.</item>
     /// <item>A small extent is shorter than the threshold (capped at the largest extent the filesystem
-    /// makes: 128 KiB for compressed btrfs data), not counting the file's final extent, inline or
+    /// makes: 128 KiB for compressed btrfs data), not counting the file's final written extent, inline or
     /// unwritten extents.</item>
     /// <item>The score is the share of written bytes in fragments shorter than the (capped) threshold,
-    /// the final fragment excepted: 0 when the file is laid out as well as the filesystem allows.</item>
+    /// the final fragment holding written data excepted (preallocated space after it does not take its
+    /// place): 0 when the file is laid out as well as the filesystem allows.</item>
     /// </list>
     /// </summary>
     internal sealed class FragmentationCounter
@@ -45,6 +46,7 @@ namespace Btrfs.Core
         private bool runOpen;
         private long runBytes;
         private long runWritten;
+        private (long Bytes, long Written)? lastWrittenRun; // closed, not judged yet: it is the final written one until another comes
 
         internal FragmentationCounter(long threshold, FileSystemKind fs, long size)
         {
@@ -208,8 +210,10 @@ namespace Btrfs.Core
 
             previous = e;
 
-            // Small extents: an extent is judged once the next one that starts before EOF shows it is not the final one.
-            if ((long)e.Logical < size || size == 0)
+            // Small extents: an extent is judged once the next written one that starts before EOF shows it is not the
+            // final one (space preallocated after the data, inside the size or past it, does not make the last data
+            // extent an inner one).
+            if (((long)e.Logical < size || size == 0) && (e.Flags & ExtentFlags.Unwritten) == 0)
             {
                 if (pending is RawExtent p && IsSmall(p, threshold, fs))
                 {
@@ -221,12 +225,21 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Closes the last fragment (the file's final one, never short).</summary>
+        /// <summary>Closes the last fragment: the file's final fragment holding written data is never short.</summary>
         internal void Finish()
         {
             CloseRegion();
             regionBytes = 0;
-            runOpen = false; // the final fragment is exempt from the score, as the final extent is from the small count
+
+            // The final fragment with written data is exempt from the score, as the final extent is from the small count;
+            // fragments of preallocated space only after it do not take its place.
+            if (runOpen && runWritten > 0)
+            {
+                Judge(lastWrittenRun);
+                lastWrittenRun = null;
+            }
+
+            runOpen = false;
         }
 
         private void CloseRegion()
@@ -240,15 +253,21 @@ namespace Btrfs.Core
 
         private void CloseRun()
         {
-            if (!runOpen)
+            if (!runOpen || runWritten == 0)
             {
-                return;
+                return; // nothing written in it: no bytes for the score, and not the final written fragment either
             }
 
+            Judge(lastWrittenRun); // not the final written one: another came after it
+            lastWrittenRun = (runBytes, runWritten);
+        }
+
+        private void Judge((long Bytes, long Written)? run)
+        {
             long cap = Math.Min(threshold, MaxExtent(fs, encoded: false));
-            if (runBytes < cap)
+            if (run is (long bytes, long written) && bytes < cap)
             {
-                ShortRunWrittenBytes += runWritten;
+                ShortRunWrittenBytes += written;
             }
         }
     }
