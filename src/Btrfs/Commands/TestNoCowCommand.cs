@@ -38,7 +38,7 @@ namespace Btrfs.Commands
         private void Write(NoCowStatus status)
         {
             WriteVerbose($"{status.Path}: {status.ReasonText}");
-            WriteObject(Detailed.IsPresent ? status : status.IsNoCow);
+            WriteObject(Detailed.IsPresent ? status : status.NoCowInEffect);
         }
     }
 }

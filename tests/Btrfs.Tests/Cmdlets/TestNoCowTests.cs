@@ -121,6 +121,13 @@ namespace Btrfs.Tests
             Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.ReasonText);
             NoCowStatus d = Expect.NoCow(extra.MountPoint);
             Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.ReasonText);
+
+            // The boolean agrees with the reason: new files in the directory are NOCOW (before: False). Found by a
+            // hostile review. The files' answers are their attributes.
+            Assert.Equal((false, true), (d.IsNoCow, d.NoCowInEffect));
+            Assert.True(Plain(extra.MountPoint));
+            Assert.True(Plain(fresh));
+            Assert.False(Plain(old));
         }
 
         [SkippableFact]
@@ -286,7 +293,8 @@ namespace Btrfs.Tests
             Assert.Contains("Name=String", lines);
             string[] properties = lines.Where(l => l.Contains('=', StringComparison.Ordinal)).ToArray();
             Assert.Contains("Directory=String", lines); // what the view groups by
-            Assert.Equal(18, properties.Length); // 14 of the type, 3 aliases the view shows (NoCow, Type, Shared), Directory
+            Assert.Equal(19, properties.Length); // 15 of the type, 3 aliases the view shows (NoCow, Type, Shared), Directory
+            Assert.Contains("NoCowInEffect=Boolean", lines);
             Assert.All(properties.Where(l => !l.StartsWith("Reason=", StringComparison.Ordinal)), l => Assert.DoesNotContain("[]", l, StringComparison.Ordinal));
             int at = Array.IndexOf(lines, "Deserialized.Btrfs.Core.NoCowStatus");
             Assert.True(at > 0);

@@ -41,7 +41,12 @@ namespace Btrfs.Core
                 size,
                 sharedBytes,
                 sharedCount,
-                NoCowReason.Explain(facts));
+                NoCowReason.Explain(facts))
+            {
+                // A directory on a nodatacow mount: new files in it are NOCOW, as its reason says (before: False).
+                NoCowInEffect = (flags & InodeFlags.NoCow) != 0
+                    || (btrfs && type == FileItemType.Directory && mountNoDataCow && (flags & InodeFlags.Compress) == 0),
+            };
         }
 
         /// <summary>Bytes and count of the extents FIEMAP marks shared; 0 where there is no FIEMAP.</summary>

@@ -63,6 +63,12 @@ namespace Btrfs.Core
         /// <summary>The NOCOW attribute (chattr +C, FS_NOCOW_FL) is set on the item: for a directory, new files in it inherit it.</summary>
         public bool IsNoCow { get; }
 
+        /// <summary>
+        /// Test-NoCow's answer: for a file, <see cref="IsNoCow"/>; for a directory, whether files created in it will be
+        /// NOCOW: its attribute, or the filesystem mounted with nodatacow (unless it has the compression attribute).
+        /// </summary>
+        public bool NoCowInEffect { get; init; }
+
         /// <summary>The filesystem is mounted with nodatacow (new files get NOCOW).</summary>
         public bool MountNoDataCow { get; }
 
