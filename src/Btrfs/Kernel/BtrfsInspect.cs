@@ -35,6 +35,37 @@ namespace Btrfs.Kernel
         private const int InoPathsBufferSize = 4096;
 
         /// <summary>
+        /// The parts of the data extent at <paramref name="bytenr"/> that any reference on the filesystem uses (every
+        /// file, subvolume and snapshot: LOGICAL_INO_V2, then each referencing EXTENT_DATA item read from its
+        /// subvolume's tree), as [start, end) in the uncompressed extent; null where they cannot all be found (no
+        /// extent item yet, more references than the kernel lists). Root only: throws AccessDenied otherwise.
+        /// </summary>
+        internal static List<(ulong Start, ulong End)>? UsedRanges(SafeFileDescriptor fd, string path, ulong bytenr)
+        {
+            var refs = new List<ExtentReference>();
+            byte[] buffer = new byte[64 * 1024];
+            if (TryReferences(fd, bytenr, ref buffer, refs, out long missed) != 0 || missed > 0)
+            {
+                return null;
+            }
+
+            const uint ExtentData = 108;
+            var used = new List<(ulong, ulong)>(refs.Count);
+            foreach ((ulong inode, ulong offset, ulong root) in refs)
+            {
+                foreach (BtrfsFileExtentRecord item in BtrfsSearch.Search(fd, path, root, inode, inode, ExtentData, ExtentData, offset, offset, static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d)))
+                {
+                    if (item.IsDataExtent && item.DiskBytenr == bytenr)
+                    {
+                        used.Add((item.ExtentOffset, item.ExtentOffset + item.NumBytes));
+                    }
+                }
+            }
+
+            return used;
+        }
+
+        /// <summary>
         /// LOGICAL_INO_V2 with IGNORE_OFFSET: every reference to the extent that contains
         /// <paramref name="logical"/>, added to <paramref name="into"/>. The <paramref name="buffer"/> grows
         /// (up to the kernel's 16 MiB) while references are missing and is kept for the next call;

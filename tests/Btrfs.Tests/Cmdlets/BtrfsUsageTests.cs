@@ -285,6 +285,24 @@ namespace Btrfs.Tests
             // Across files the waste counts each extent once: the clone uses the same parts, so the waste stays.
             PwshResult s = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b, $c -Summary", ("a", path), ("b", clean), ("c", clone));
             Assert.Equal(512L << 10, Assert.Single(s.Objects<BtrfsUsageSummary>()).WastedBytes);
+
+            // A part another file still uses is not waste, measured alone or together (before: a file overwritten after
+            // its reflink copy was made counted the copy's part as its waste). Found by a hostile review.
+            string orig = Path.Combine(dir, "orig.bin"), copy = Path.Combine(dir, "copy.bin");
+            FileBuilder.WriteNew(orig, FileBuilder.RandomBytes(8 << 20, 24));
+            BtrfsProgs.Sync(orig);
+            Shell.Run("cp", "--reflink=always", orig, copy);
+            FileBuilder.WriteAt(orig, 3 << 20, FileBuilder.RandomBytes(2 << 20, 25));
+            BtrfsProgs.Sync(dir);
+            PwshResult shared = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b", ("a", orig), ("b", copy));
+            Assert.Empty(shared.Errors);
+            Assert.Equal(new[] { 0L, 0L }, shared.Objects<BtrfsFileUsage>().Select(x => x.WastedBytes));
+            PwshResult alone = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a -Summary", ("a", orig));
+            Assert.Equal(0, Assert.Single(alone.Objects<BtrfsUsageSummary>()).WastedBytes);
+            PwshResult tree = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -Include orig.bin", ("d", dir)); // read by inode, through the directory
+            Assert.Equal(0, Assert.Single(tree.Objects<BtrfsFileUsage>()).WastedBytes);
+            CompsizeReport both = BtrfsProgs.Compsize(orig, copy);
+            Assert.Equal(10L << 20, both.Total.Disk); // the 8 MiB extent, whole, which the copy uses all of, and the 2 MiB written
         }
 
         [SkippableFact]

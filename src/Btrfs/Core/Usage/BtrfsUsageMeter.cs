@@ -28,6 +28,7 @@ namespace Btrfs.Core
             BtrfsOnly.Require(file, "measure the btrfs space usage of");
             var c = new UsageCounters();
             c.AddFile(file.Size, BtrfsFileExtents.Read(file));
+            c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(file.Handle, file.Path, bytenr));
             return c;
         }
 
@@ -143,6 +144,15 @@ namespace Btrfs.Core
             {
                 if (counted.TryGetValue(ino, out UsageCounters? c))
                 {
+                    try
+                    {
+                        c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(dir, dirPath, bytenr));
+                    }
+                    catch (FileOperationException)
+                    {
+                        continue; // tried alone, with its own error
+                    }
+
                     outcomes[i] = new FileOutcome<UsageCounters>(files[i].Path, c, null);
                 }
             }

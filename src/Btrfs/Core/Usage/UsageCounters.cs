@@ -1,5 +1,6 @@
 namespace Btrfs.Core
 {
+    using System;
     using System.Collections.Generic;
     using Btrfs.Kernel;
 
@@ -121,6 +122,25 @@ namespace Btrfs.Core
             e.Use(r.ExtentOffset, r.ExtentOffset + r.NumBytes);
             referenced[c] += r.NumBytes;
             References++;
+        }
+
+        /// <summary>
+        /// For each extent these files leave partly unused, adds the parts every other reference on the filesystem uses
+        /// (a reflink copy's, a snapshot's: <paramref name="usedByAll"/>), so the waste is what no reference uses, not
+        /// only what these files do not. Only bookends are looked up: most extents are used whole.
+        /// </summary>
+        internal void AddOtherReferences(Func<ulong, List<(ulong Start, ulong End)>?> usedByAll)
+        {
+            foreach (ExtentUse e in order)
+            {
+                if (e.WastedBytes() > 0 && usedByAll(e.DiskBytenr) is { } ranges)
+                {
+                    foreach ((ulong start, ulong end) in ranges)
+                    {
+                        e.Use(start, end);
+                    }
+                }
+            }
         }
 
         /// <summary>
