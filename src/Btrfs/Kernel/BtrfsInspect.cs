@@ -35,34 +35,46 @@ namespace Btrfs.Kernel
         private const int InoPathsBufferSize = 4096;
 
         /// <summary>
-        /// The parts of the data extent at <paramref name="bytenr"/> that any reference on the filesystem uses (every
+        /// The parts of the data extent at <paramref name="bytenr"/> that the references on the filesystem use (every
         /// file, subvolume and snapshot: LOGICAL_INO_V2, then each referencing EXTENT_DATA item read from its
-        /// subvolume's tree), as [start, end) in the uncompressed extent; null where they cannot all be found (no
-        /// extent item yet, more references than the kernel lists). Root only: throws AccessDenied otherwise.
+        /// subvolume's tree), as [start, end) in the uncompressed extent, one reference at a time (the caller stops
+        /// when it knows enough). A reference that cannot be read (a subvolume deleted and still being cleaned up, an
+        /// item gone meanwhile) is passed over; nothing at all where the extent has no item yet. Root only.
         /// </summary>
-        internal static List<(ulong Start, ulong End)>? UsedRanges(SafeFileDescriptor fd, string path, ulong bytenr)
+        internal static IEnumerable<(ulong Start, ulong End)> UsedRanges(SafeFileDescriptor fd, string path, ulong bytenr)
         {
             var refs = new List<ExtentReference>();
             byte[] buffer = new byte[64 * 1024];
-            if (TryReferences(fd, bytenr, ref buffer, refs, out long missed) != 0 || missed > 0)
+            if (TryReferences(fd, bytenr, ref buffer, refs, out _) != 0)
             {
-                return null;
+                yield break;
             }
 
             const uint ExtentData = 108;
-            var used = new List<(ulong, ulong)>(refs.Count);
+            var found = new List<(ulong, ulong)>(2);
             foreach ((ulong inode, ulong offset, ulong root) in refs)
             {
-                foreach (BtrfsFileExtentRecord item in BtrfsSearch.Search(fd, path, root, inode, inode, ExtentData, ExtentData, offset, offset, static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d)))
+                found.Clear();
+                try
                 {
-                    if (item.IsDataExtent && item.DiskBytenr == bytenr)
+                    foreach (BtrfsFileExtentRecord item in BtrfsSearch.Search(fd, path, root, inode, inode, ExtentData, ExtentData, offset, offset, static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d)))
                     {
-                        used.Add((item.ExtentOffset, item.ExtentOffset + item.NumBytes));
+                        if (item.IsDataExtent && item.DiskBytenr == bytenr)
+                        {
+                            found.Add((item.ExtentOffset, item.ExtentOffset + item.NumBytes));
+                        }
                     }
                 }
-            }
+                catch (Btrfs.Core.FileOperationException)
+                {
+                    continue; // a root being deleted (ENOENT), or gone meanwhile: nothing to add from it
+                }
 
-            return used;
+                foreach ((ulong, ulong) range in found)
+                {
+                    yield return range;
+                }
+            }
         }
 
         /// <summary>

@@ -306,6 +306,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ABookendSharedWithASnapshotBeingDeletedIsStillMeasured()
+        {
+            // The other references of a bookend are looked up; a deleted snapshot a process still holds is listed by
+            // the kernel but cannot be read: it is passed over, never the file's error. Found by a review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            FileBuilder.WriteNew(P("sv/f.img"), FileBuilder.RandomBytes(4 << 20, 26));
+            BtrfsProgs.Sync(P("sv"));
+            Shell.Run("btrfs", "subvolume", "snapshot", P("sv"), P("snap"));
+            FileBuilder.WriteAt(P("sv/f.img"), 1 << 20, FileBuilder.RandomBytes(1 << 20, 27));
+            BtrfsProgs.Sync(P("sv"));
+            using ChildProcess inside = ChildProcess.Start("bash", "-c", "cd \"$1\" && echo ready && exec cat", "_", P("snap"));
+            Shell.Run("btrfs", "subvolume", "delete", P("snap"));
+            Shell.Run("btrfs", "filesystem", "sync", own.MountPoint);
+
+            PwshResult r = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $f; Measure-BtrfsUsage -LiteralPath $d -Recurse", ("f", P("sv/f.img")), ("d", P("sv")));
+            Assert.Empty(r.Errors);
+            List<BtrfsFileUsage> u = r.Objects<BtrfsFileUsage>();
+            Assert.Equal(2, u.Count);
+            Assert.All(u, x => Assert.Equal(1L << 20, x.WastedBytes)); // the snapshot that used the middle is deleted
+        }
+
+        [SkippableFact]
         public void OtherFileSystemsAndDirectoriesGiveOneErrorEach()
         {
             string xfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "usage"), "f.bin");

@@ -515,6 +515,12 @@ namespace Btrfs.Core
             // a file costs follows its data, not its apparent size: a 2 TiB thin image with 1 MiB written is 8 blocks
             // of 128 KiB, not 16 million (before: 2 GB of memory, and a 545 MiB hash file for two such images).
             var extents = ExtentMap.Read(file, new ExtentQuery { Sync = true }).Where(e => !e.IsHole).ToList();
+            long dataBytes = extents.Sum(e => e.Length);
+            if (dataBytes / BlockSize > Array.MaxLength / 2)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': its {dataBytes} bytes of data are more than {Array.MaxLength / 2} blocks of {BlockSize} bytes, more than one search can hold. Use a larger -BlockSize (up to {MaxBlockSize}).");
+            }
+
             List<int> dataBlocks = DataBlocks(extents, blocks);
             int count = dataBlocks.Count;
             int[]? layout = count == blocks ? null : dataBlocks.ToArray();

@@ -129,15 +129,21 @@ namespace Btrfs.Core
         /// (a reflink copy's, a snapshot's: <paramref name="usedByAll"/>), so the waste is what no reference uses, not
         /// only what these files do not. Only bookends are looked up: most extents are used whole.
         /// </summary>
-        internal void AddOtherReferences(Func<ulong, List<(ulong Start, ulong End)>?> usedByAll)
+        internal void AddOtherReferences(Func<ulong, IEnumerable<(ulong Start, ulong End)>> usedByAll)
         {
             foreach (ExtentUse e in order)
             {
-                if (e.WastedBytes() > 0 && usedByAll(e.DiskBytenr) is { } ranges)
+                if (e.WastedBytes() == 0)
                 {
-                    foreach ((ulong start, ulong end) in ranges)
+                    continue;
+                }
+
+                foreach ((ulong start, ulong end) in usedByAll(e.DiskBytenr))
+                {
+                    e.Use(start, end);
+                    if (e.WastedBytes() == 0)
                     {
-                        e.Use(start, end);
+                        break; // used whole: the other references need not be read
                     }
                 }
             }
