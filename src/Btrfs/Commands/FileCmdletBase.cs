@@ -279,7 +279,12 @@ namespace Btrfs.Commands
             }
         }
 
-        private List<string> Resolve(string input, bool literal)
+        /// <summary>
+        /// The file system paths <paramref name="input"/> names: used as given when <paramref name="literal"/>, else a
+        /// pattern expanded (escapes undone where it has none), each bad input one error record (a pattern matching
+        /// nothing says <paramref name="noMatchAdvice"/>, or to use -LiteralPath). Every path parameter resolves here.
+        /// </summary>
+        private protected List<string> Resolve(string input, bool literal, string? noMatchAdvice = null)
         {
             var result = new List<string>();
             ProviderInfo provider;
@@ -308,13 +313,13 @@ namespace Btrfs.Commands
                     result.AddRange(SessionState.Path.GetResolvedProviderPathFromPSPath(input, out provider));
                     if (result.Count == 0)
                     {
-                        WriteError(ErrorRecords.NoMatch(input));
+                        WriteError(noMatchAdvice is null ? ErrorRecords.NoMatch(input) : ErrorRecords.NoMatch(input, noMatchAdvice));
                     }
                 }
             }
             catch (ItemNotFoundException)
             {
-                WriteError(ErrorRecords.NoMatch(input));
+                WriteError(noMatchAdvice is null ? ErrorRecords.NoMatch(input) : ErrorRecords.NoMatch(input, noMatchAdvice));
                 return result;
             }
             catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException or System.IO.IOException)

@@ -2,7 +2,6 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
-    using System.Collections.ObjectModel;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -239,28 +238,11 @@ namespace Btrfs.Commands
 
         private IEnumerable<string> ResolveDestinations()
         {
+            // As -Path: patterns expanded, a name with wildcard characters written with backticks before them.
             foreach (string d in Destination)
             {
-                if (WildcardPattern.ContainsWildcardCharacters(d) && PathBinding.PatternAmbiguity(this, d) is { } ambiguous)
+                foreach (string path in Resolve(d, literal: false, "Check the pattern; write a name that itself contains '[', ']', '*' or '?' with a backtick before each of them (\"x`[1`]\" for x[1])."))
                 {
-                    WriteError(ambiguous);
-                }
-                else if (WildcardPattern.ContainsWildcardCharacters(d))
-                {
-                    Collection<string> matched = SessionState.Path.GetResolvedProviderPathFromPSPath(d, out _);
-                    if (matched.Count == 0)
-                    {
-                        WriteError(ErrorRecords.NoMatch(d, "Check the pattern; write a name that itself contains '[', ']', '*' or '?' with a backtick before each of them (\"x`[1`]\" for x[1])."));
-                    }
-
-                    foreach (string r in matched)
-                    {
-                        yield return r;
-                    }
-                }
-                else if (WildcardPattern.Unescape(d) is var name && SessionState.Path.GetUnresolvedProviderPathFromPSPath(name) is var path && PathBinding.Unambiguous(this, name, path))
-                {
-                    // As -Path takes it: a name with wildcard characters is written with backticks before them.
                     yield return path;
                 }
             }

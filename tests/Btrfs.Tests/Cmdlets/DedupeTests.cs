@@ -297,6 +297,11 @@ namespace Btrfs.Tests
             Assert.Equal("nosuch*", e.TargetObject);
             Assert.Contains("backtick", e.Exception.Message, StringComparison.Ordinal);
             Assert.Equal(P("x1"), Assert.Single(none.Objects<DedupeResult>()).Destination); // and the next one is done
+
+            // Another provider's path is one error too, resolved as every path parameter is, and the next is done.
+            PwshResult provider = Pwsh.Run("Set-Location -LiteralPath $d; Invoke-BtrfsDedupe src -Destination Env:/PATH, x1", ("d", dir));
+            Assert.Equal("NotFileSystemPath", Assert.Single(provider.ErrorIds));
+            Assert.Equal(P("x1"), Assert.Single(provider.Objects<DedupeResult>()).Destination);
         }
 
         [SkippableFact]

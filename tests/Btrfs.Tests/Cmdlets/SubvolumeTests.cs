@@ -384,6 +384,13 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { P("from-csv"), P("from-json") }, r.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
             Assert.Equal(ShownByProgs(P("sv"))["UUID"], ShownByProgs(P("from-csv"))["Parent UUID"]);
 
+            // A name with wildcard characters, next to the name its pattern would match, is used literally.
+            Shell.Run("btrfs", "subvolume", "create", P("s[1]"));
+            Shell.Run("btrfs", "subvolume", "create", P("s1"));
+            PwshResult bracket = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $s | ConvertTo-Csv | ConvertFrom-Csv | New-BtrfsSnapshot -Destination $d", ("s", P("s[1]")), ("d", P("from-bracket")));
+            Assert.Empty(bracket.Errors);
+            Assert.Equal(ShownByProgs(P("s[1]"))["UUID"], ShownByProgs(P("from-bracket"))["Parent UUID"]);
+
             // The Uuid still guards: the name now leads to another subvolume, so nothing is made.
             PwshResult replaced = Pwsh.Run(
                 "$csv = Get-BtrfsSubvolume -LiteralPath $sv | ConvertTo-Csv; Rename-Item -LiteralPath $sv -NewName sv.old; Rename-Item -LiteralPath $other -NewName sv; $csv | ConvertFrom-Csv | New-BtrfsSnapshot -Destination $n",
