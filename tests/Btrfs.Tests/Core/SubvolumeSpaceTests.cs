@@ -500,6 +500,10 @@ namespace Btrfs.Tests
             Assert.All(r.Errors, e => Assert.Contains($"no subvolume {dying}", e.Exception.Message, StringComparison.Ordinal));
             BtrfsSubvolumeUsage u = Assert.Single(r.Objects<BtrfsSubvolumeUsage>());
             Assert.Equal(live, u.Id);
+
+            // Taken by id, one a mount reaches is named by its path, as Get-BtrfsSubvolume names it (was empty).
+            BtrfsSubvolumeUsage byId = Assert.Single(Pwsh.Run("Measure-BtrfsSubvolume -Id $l -FileSystemPath $m", ("m", own.MountPoint), ("l", live)).Objects<BtrfsSubvolumeUsage>());
+            Assert.Equal((P("live"), P("live")), (byId.Path, byId.Subvolume));
         }
 
         [SkippableFact]

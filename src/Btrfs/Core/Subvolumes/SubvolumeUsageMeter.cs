@@ -139,6 +139,13 @@ namespace Btrfs.Core
                 return new List<BtrfsSubvolumeUsage>();
             }
 
+            // One taken by id is named by its path where a mount reaches it, as Get-BtrfsSubvolume names it.
+            if (members.Any(m => m.Path is null))
+            {
+                using var map = new SubvolumeMap(handle, MountTable.Read());
+                members = members.ConvertAll(m => m.Path is null && ReachedPath(map, m.Id) is string reached ? (reached, reached, m.Id) : m);
+            }
+
             if (together)
             {
                 List<ulong> ids = members.Select(m => m.Id).Distinct().OrderBy(i => i).ToList();
@@ -146,6 +153,19 @@ namespace Btrfs.Core
             }
 
             return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Label));
+        }
+
+        /// <summary>The subvolume's root directory under a mount that reaches it; null when none does (or it cannot be looked up).</summary>
+        private static string? ReachedPath(SubvolumeMap map, ulong id)
+        {
+            try
+            {
+                return map.DirectoryOf(id)?.Path;
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
         }
 
         /// <summary>A path on filesystem <paramref name="index"/> (its first subvolume's), for messages.</summary>
