@@ -160,6 +160,47 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ALastExtentIsRewrittenWholeOrNotAtAllAndASecondRunIsNothingToDo()
+        {
+            // Found by a newcomer review. The kernel takes an extent it cannot join with the next one (the file's
+            // last, or one before a hole or a large extent) only inside one 256 KiB cluster of the call. A 2 MiB
+            // image with one block overwritten in its middle: before, 1.25 MiB of it was rewritten (-WhatIf said
+            // 2 MiB), the last extent split, and every later run rewrote the same 1.25 MiB again.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "kernel-clusters");
+            string image = Path.Combine(dir, "vm.img");
+            FileBuilder.WriteNew(image, FileBuilder.RandomBytes(2 << 20, 31));
+            Shell.Run("sync");
+            FileBuilder.WriteAt(image, 257 * 4096, FileBuilder.RandomBytes(4096, 32));
+            Shell.Run("sync");
+            Assert.Equal(3, Filefrag(image));
+            string hash = FileFacts.Hash(image);
+            PwshResult preview = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = image }, captureHost: true);
+            DefragResult first = Expect.Defrag(image);
+            Shell.Run("sync");
+            Assert.Equal((3, 2, 258 * 4096L), (first.ExtentsBefore, first.ExtentsAfter, first.BytesRewritten));
+            Assert.Contains($"Rewrite {SizeFormatter.Format(first.BytesRewritten)} in extents", preview.HostText, StringComparison.Ordinal);
+            string layout = Shell.Run("filefrag", "-v", image);
+            DefragResult second = Expect.Defrag(image);
+            Assert.Equal((DefragSkipReason.NothingToDo, 0L), (second.SkipReason, second.BytesRewritten));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", image));
+            Assert.Equal(hash, FileFacts.Hash(image));
+
+            // A short last extent over a cluster boundary of a call from the range's start: the last call starts
+            // 256 KiB before the end, so it is rewritten whole: one extent (before: two, its end left where it was).
+            string db = Path.Combine(dir, "db.img");
+            FileBuilder.WriteNew(db, FileBuilder.RandomBytes(100 << 10, 33));
+            FileBuilder.WriteNew(Path.Combine(dir, "spacer"), FileBuilder.RandomBytes(1 << 20, 34));
+            FileBuilder.WriteAt(db, 100 << 10, FileBuilder.RandomBytes(200 << 10, 35));
+            Shell.Run("sync");
+            Assert.Equal(2, Filefrag(db));
+            hash = FileFacts.Hash(db);
+            DefragResult joined = Expect.Defrag(db);
+            Shell.Run("sync");
+            Assert.Equal((2, 1, 300 << 10), (joined.ExtentsBefore, Filefrag(db), joined.BytesRewritten));
+            Assert.Equal(hash, FileFacts.Hash(db));
+        }
+
+        [SkippableFact]
         public void WhatIfChangesNothingAndSaysWhatItWouldCost()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "whatif");

@@ -74,7 +74,7 @@ namespace Btrfs.Core
                 }
             }
 
-            foreach (ByteRange range in planner.Plan(Kept()))
+            foreach (DefragRange range in planner.Plan(Kept()))
             {
                 // The range's extents as the plan read them (all read: a range is yielded once what ends it is seen).
                 List<RawExtent>? mapped = keeping ? seen.FindAll(e => (long)e.End > range.Start && (long)e.Logical < range.End) : null;
@@ -87,7 +87,8 @@ namespace Btrfs.Core
                 for (long pos = range.Start; pos < range.End;)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    long len = Math.Min(Options.StepSize, range.End - pos);
+                    // The last call holds the range's last extent in the kernel's first cluster of it (see DefragPlanner).
+                    long len = pos < range.FinalCallFrom ? Math.Min(Options.StepSize, range.FinalCallFrom - pos) : range.End - pos;
                     if (mapped is null)
                     {
                         before.AddRange(Fiemap.Read(File, (ulong)pos, (ulong)len, sync: false));
@@ -174,7 +175,7 @@ namespace Btrfs.Core
             // One pass: the whole file for the figures, the requested range for the plan.
             Before = new FragmentationCounter(Options.ExtentThreshold, FileSystemKind.Btrfs, File.Size);
             var planner = new DefragPlanner(Options, FileSystemKind.Btrfs, File.Size);
-            foreach (ByteRange unused in planner.Plan(Counted(Before)))
+            foreach (DefragRange unused in planner.Plan(Counted(Before)))
             {
                 // Counting only: the ranges are planned again, streamed, when the file is rewritten.
             }

@@ -12,9 +12,21 @@ namespace Btrfs.Core
     /// (rewriting it cannot join it to anything: a lone small extent between shared or large ones stays
     /// one extent), and the file's final extent joins only a range that reaches it. Memory is
     /// constant: ranges stream out as they close.
+    /// <para>
+    /// The kernel (fs/btrfs/defrag.c) works through a call in clusters of 256 KiB from the call's start,
+    /// and takes an extent whose next one it would not join (a hole, preallocated or large, or the end of
+    /// the file) only where a target before it in the same cluster ends where it begins. So a range's last
+    /// extent is rewritten whole only inside one cluster: the range's last call is made to start at most
+    /// 256 KiB before its end (<see cref="DefragRange.FinalCallFrom"/>); a last extent too long for that
+    /// stays out of the range (rewriting part of it split it and left its old extent on disk, and each
+    /// later run rewrote the rest again). Extents the kernel would not join are not put in one range.
+    /// </para>
     /// </summary>
     internal sealed class DefragPlanner
     {
+        /// <summary>The kernel's defrag cluster (CLUSTER_SIZE in fs/btrfs/defrag.c).</summary>
+        internal const long KernelCluster = 256 * 1024;
+
         private readonly DefragOptions options;
         private readonly FileSystemKind fs;
         private readonly long size;
@@ -23,6 +35,7 @@ namespace Btrfs.Core
         private int openCount;
         private long openBytes;
         private long openShared;
+        private RawExtent last; // the open range's last extent
 
         internal DefragPlanner(DefragOptions options, FileSystemKind fs, long size)
         {
@@ -50,7 +63,7 @@ namespace Btrfs.Core
         private bool otherSeen;
 
         /// <summary>The ranges of <paramref name="extents"/> (already cut to the requested range) to rewrite.</summary>
-        internal IEnumerable<ByteRange> Plan(IEnumerable<RawExtent> extents)
+        internal IEnumerable<DefragRange> Plan(IEnumerable<RawExtent> extents)
         {
             foreach (RawExtent e in extents)
             {
@@ -69,7 +82,7 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                if (pending is RawExtent p && Judge(p, final: false) is ByteRange done)
+                if (pending is RawExtent p && Judge(p, final: false) is DefragRange done)
                 {
                     yield return done;
                 }
@@ -77,24 +90,25 @@ namespace Btrfs.Core
                 pending = e;
             }
 
-            if (pending is RawExtent last && Judge(last, final: true) is ByteRange r1)
+            if (pending is RawExtent final && Judge(final, final: true) is DefragRange r1)
             {
                 yield return r1;
             }
 
-            if (Close() is ByteRange r2)
+            if (Close(nextJoinable: false) is DefragRange r2)
             {
                 yield return r2;
             }
         }
 
         /// <summary>Adds an extent to the open range, or closes the open range; returns a range that closed.</summary>
-        private ByteRange? Judge(in RawExtent e, bool final)
+        private DefragRange? Judge(in RawExtent e, bool final)
         {
+            bool joinable = open is not null && KernelJoins(e);
             if (IsTarget(e, final))
             {
-                // A hole between two small extents: the kernel never joins across it (each side is judged alone).
-                ByteRange? closed = open is ByteRange before && (long)e.Logical != before.End ? Close() : null;
+                // Across a hole (the kernel never joins across it), or to an extent the kernel would not join: a new range.
+                DefragRange? closed = open is not null && !joinable ? Close(nextJoinable: false) : null;
                 openCount++;
                 openBytes += (long)e.Length;
                 if ((e.Flags & ExtentFlags.Shared) != 0)
@@ -103,15 +117,60 @@ namespace Btrfs.Core
                 }
 
                 open = open is ByteRange o ? new ByteRange(o.Start, (long)e.End) : new ByteRange((long)e.Logical, (long)e.End);
+                last = e;
                 return closed;
             }
 
-            return Close();
+            return Close(joinable);
         }
 
-        private ByteRange? Close()
+        /// <summary>
+        /// Whether the kernel would take the open range's last extent for joining with <paramref name="next"/>
+        /// (defrag_check_next_extent): right after it, data, and shorter than the threshold and than the
+        /// largest extent of the last one's kind.
+        /// </summary>
+        private bool KernelJoins(in RawExtent next)
         {
-            ByteRange? r = open;
+            const ExtentFlags never = ExtentFlags.DataInline | ExtentFlags.Unwritten | ExtentFlags.Unknown;
+            bool encoded = (last.Flags & ExtentFlags.Encoded) != 0;
+            return next.Logical == last.End
+                && (next.Flags & never) == 0
+                && (long)next.Length < Math.Min(Math.Min(options.ExtentThreshold, uint.MaxValue), FragmentationCounter.MaxExtent(fs, encoded));
+        }
+
+        /// <summary>
+        /// Closes the open range; returns it when it is worth rewriting. <paramref name="nextJoinable"/>: the
+        /// kernel would take its last extent for joining with the extent after it.
+        /// </summary>
+        private DefragRange? Close(bool nextJoinable)
+        {
+            if (open is not ByteRange r)
+            {
+                return null;
+            }
+
+            long finalFrom = r.End;
+            if (options.Compress is null && !nextJoinable && openCount > 1)
+            {
+                if (FinalCallStart(r.Start, (long)last.Logical, r.End) is long from)
+                {
+                    finalFrom = from;
+                }
+                else
+                {
+                    // Too long to be rewritten whole: it stays (the one before it is joinable with it, so all before it go).
+                    openCount--;
+                    openBytes -= (long)last.Length;
+                    if ((last.Flags & ExtentFlags.Shared) != 0)
+                    {
+                        openShared -= (long)last.Length;
+                    }
+
+                    r = new ByteRange(r.Start, (long)last.Logical);
+                    finalFrom = r.End;
+                }
+            }
+
             bool keep = openCount > 1 || (openCount == 1 && options.Compress is not null);
             if (keep)
             {
@@ -123,7 +182,25 @@ namespace Btrfs.Core
             openCount = 0;
             openBytes = 0;
             openShared = 0;
-            return keep ? r : null;
+            return keep ? new DefragRange(r.Start, r.End, finalFrom) : null;
+        }
+
+        /// <summary>
+        /// Where a call ending at <paramref name="end"/> must start so that its first cluster holds the whole
+        /// last extent (from <paramref name="lastStart"/>) and a target before it: <paramref name="start"/> when the
+        /// range fits, else the page boundary 256 KiB before the end; null when the last extent is too long.
+        /// </summary>
+        internal static long? FinalCallStart(long start, long lastStart, long end)
+        {
+            long page = Math.Max(4096, Environment.SystemPageSize);
+            long ClusterEnd(long from) => from / page * page + KernelCluster;
+            if (end <= ClusterEnd(start))
+            {
+                return start < lastStart ? start : null;
+            }
+
+            long aligned = (end - KernelCluster + page - 1) / page * page;
+            return aligned > start && aligned < lastStart && end <= ClusterEnd(aligned) ? aligned : null;
         }
 
         private bool IsTarget(in RawExtent e, bool final)
@@ -150,5 +227,14 @@ namespace Btrfs.Core
 
             return true;
         }
+    }
+
+    /// <summary>
+    /// A range to rewrite: the kernel is called for [Start, FinalCallFrom) in steps, then once for
+    /// [FinalCallFrom, End) (at most 256 KiB: the range's last extent inside the call's first cluster).
+    /// </summary>
+    internal readonly record struct DefragRange(long Start, long End, long FinalCallFrom)
+    {
+        internal long Length => End - Start;
     }
 }
