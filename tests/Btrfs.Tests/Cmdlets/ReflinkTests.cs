@@ -798,6 +798,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void FallbackCopyCopiesANoCowImageToAFileSystemWithoutNoCowWithAWarning()
+        {
+            // Found by a hostile review: the copy of a NOCOW image to xfs, ext4 or tmpfs failed (FS_IOC_SETFLAGS:
+            // EOPNOTSUPP) and nothing was created, so a tree backed up with -Fallback Copy lacked exactly the VM images.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nocow-away");
+            string images = Path.Combine(dir, "images");
+            Directory.CreateDirectory(images);
+            Shell.Run("chattr", "+C", images);
+            string src = Path.Combine(images, "vm.img");
+            FileBuilder.Chunks(src, 2, 65536, 65536);
+            Assert.True(Expect.NoCow(src).IsNoCow);
+            foreach (TestFs kind in new[] { TestFs.Xfs, TestFs.Ext4, TestFs.Tmpfs })
+            {
+                string to = fs.NewDirectory(kind, "nocow-away");
+                PwshResult one = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Fallback Copy", ("s", src), ("d", to));
+                Assert.Empty(one.Errors);
+                ReflinkResult copied = Assert.Single(one.Objects<ReflinkResult>());
+                Assert.Equal((ReflinkMethod.Copy, FileFacts.Hash(src)), (copied.Method, FileFacts.Hash(copied.Path)));
+                Assert.Contains(one.Warnings, w => w.Message.Contains("is not NOCOW like its source", StringComparison.Ordinal) && w.Message.Contains("has no NOCOW attribute", StringComparison.Ordinal));
+
+                // In a tree, the image is there too.
+                PwshResult tree = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Fallback Copy", ("s", dir), ("d", Path.Combine(to, "backup")));
+                Assert.Empty(tree.Errors);
+                Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(Path.Combine(to, "backup", "images", "vm.img")));
+            }
+        }
+
+        [SkippableFact]
         public void ACopyToXfsOfAFileWithManyHolesTakesTheSpaceOfItsDataOnly()
         {
             // Before: -Fallback Copy wrote the data in order with the file growing as it went, and xfs's speculative

@@ -433,6 +433,40 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileOnABtrfsThatFillsDuringTheRunDoesNotEndPowerShell()
+        {
+            // Found by a hostile review: SQLite kept its WAL index in a mapped -shm file; on a full btrfs a write to
+            // a mapped page cannot be placed (copy on write) and is SIGBUS, which ended pwsh (exit 135, no summary).
+            // In a pwsh of its own: that signal would end the test host.
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "256M");
+            string stateDir = Path.Combine(small.MountPoint, "state");
+            Directory.CreateDirectory(stateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string state = Path.Combine(stateDir, "s.db");
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-state-btrfs-fills");
+            for (int i = 0; i < 4; i++)
+            {
+                FileBuilder.Fragmented(Path.Combine(dir, $"f{i}.img"), 2 << 20, 120, seed: 700 + i);
+            }
+
+            Shell.Run("sync");
+
+            // The disk fills 2 s into a run throttled to 1 MiB/s (about 8 s): files are recorded after it.
+            using ChildProcess filler = ChildProcess.Start("bash", "-c", "echo ready; sleep 2; dd if=/dev/zero of=\"$1/fill\" bs=1M; dd if=/dev/zero of=\"$1/fill2\" bs=4k; sync", "_", small.MountPoint);
+            RealPwsh.Result r = RealPwsh.Run(
+                "$all = Invoke-BtrfsDefrag -LiteralPath $Dir -Recurse -MaxBytesPerSecond 1MB -StatePath $State -Confirm:$false 3>&1; "
+                + "foreach ($o in $all) { if ($o -is [System.Management.Automation.WarningRecord]) { '@@W ' + $o.Message } elseif ($o.PSObject.Properties['FilesMeasured']) { '@@S ' + $o.FilesDefragmented + ' ' + $o.FilesFailed } }",
+                null,
+                ("Dir", dir),
+                ("State", state));
+            filler.WaitForExit(TimeSpan.FromMinutes(1));
+            Assert.True(r.ExitCode == 0, $"pwsh ended with {r.ExitCode}: {r.StdErr}");
+            Assert.Contains("S 4 0", r.Marked);
+            Assert.Contains(r.Marked, m => m.StartsWith("W The state file stopped recording during the run", StringComparison.Ordinal));
+            Assert.Contains("No space left", filler.StdErr, StringComparison.Ordinal);
+            Assert.False(File.Exists(state + "-shm"), "SQLite mapped its WAL index");
+        }
+
+        [SkippableFact]
         public void AnXfsOnAnotherDeviceNumberIsStillTheFileSystemTheStateFileKnows()
         {
             // Before: xfs's statfs id is its device number, so the same xfs attached through another loop (or md)
@@ -627,14 +661,21 @@ namespace Btrfs.Tests
             // kill -9 during a later file, in a pwsh of its own: what was done stays recorded. At 2 MiB/s a file takes
             // 2 s: the run could finish only if this thread were held up 4 s between its look and the kill.
             Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
-            using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; Invoke-BtrfsDefrag -LiteralPath '{dir}' -Recurse -StatePath '{state}' -MaxBytesPerSecond 2MB -Confirm:$false"))
+            // The run holds its state file locked (nobody else reads it meanwhile): a file's result comes out once
+            // it is recorded, so the third "done" says three are.
+            using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; Invoke-BtrfsDefrag -LiteralPath '{dir}' -Recurse -StatePath '{state}' -MaxBytesPerSecond 2MB -Confirm:$false | ForEach-Object {{ if ($_ -is [Btrfs.Core.DefragResult]) {{ 'done' }} }}"))
             {
+                int done = 0;
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                while (clock.Elapsed < TimeSpan.FromSeconds(60) && Defragmented() < 3)
+                while (clock.Elapsed < TimeSpan.FromSeconds(60) && done < 3)
                 {
-                    System.Threading.Thread.Sleep(10);
+                    if (child.ReadLine(TimeSpan.FromSeconds(60) - clock.Elapsed) == "done")
+                    {
+                        done++;
+                    }
                 }
 
+                Assert.Equal(3, done);
                 child.Kill();
             }
 

@@ -39,6 +39,13 @@ namespace Btrfs.Tests.Infrastructure
             return new OpensHeld(fd);
         }
 
+        /// <summary>Waits until an open of the file is being held (an event waits to be answered); false when none came in time.</summary>
+        internal bool WaitForOpen(TimeSpan timeout)
+        {
+            var p = new PollFd { Fd = fd, Events = POLLIN };
+            return poll(ref p, 1, (int)timeout.TotalMilliseconds) == 1 && (p.Revents & POLLIN) != 0;
+        }
+
         public void Dispose()
         {
             if (fd >= 0)
@@ -56,5 +63,18 @@ namespace Btrfs.Tests.Infrastructure
 
         [DllImport("libc")]
         private static extern int close(int fd);
+
+        private const short POLLIN = 0x1;
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int poll(ref PollFd fds, ulong nfds, int timeout);
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct PollFd
+        {
+            public int Fd;
+            public short Events;
+            public short Revents;
+        }
     }
 }

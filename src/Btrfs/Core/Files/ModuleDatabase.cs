@@ -107,6 +107,12 @@ namespace Btrfs.Core
             try
             {
                 connection.Open();
+
+                // Before the first read: SQLite keeps the WAL index in its own memory, not in a mapped -shm file.
+                // A write to a mapped page that the filesystem cannot place (btrfs copies it: a full disk) is
+                // SIGBUS, which ended the whole PowerShell process. The lock is held until the file is closed;
+                // another process using it meanwhile is refused (InUse) after the busy timeout.
+                Execute(connection, "PRAGMA locking_mode = EXCLUSIVE");
                 if (FileStatus.OfPath(source, followLinks: false) is not FileStatus now || !now.SameInode(examined))
                 {
                     throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", path, $"'{path}' was replaced while the {kind.What} was being opened: it is left alone. Run again.");
@@ -306,8 +312,8 @@ namespace Btrfs.Core
             Execute(connection, "PRAGMA journal_mode = WAL");
             Execute(connection, "PRAGMA synchronous = NORMAL");
 
-            // A write transaction now: the -wal and -shm files exist from here on, so a walk of the
-            // directory can know them (and leave them alone) from the start.
+            // A write transaction now: the -wal file exists from here on (and no -shm: exclusive locking), so a
+            // walk of the directory can know it (and leave it alone) from the start.
             Execute(connection, "BEGIN IMMEDIATE");
             Execute(connection, "COMMIT");
         }

@@ -429,6 +429,17 @@ namespace Btrfs.Core
             }
 
             sourceNoCow = (InodeAttributes.Get(source.Handle, source.Path) & InodeFlags.NoCow) != 0;
+            if (dirFacts.FileSystem.Kind != FileSystemKind.Btrfs)
+            {
+                // A copy to another filesystem: only btrfs has the attribute (xfs, ext4 and tmpfs write in place anyway).
+                if (sourceNoCow && existing is null)
+                {
+                    warnings.Add($"'{destination}' is not NOCOW like its source: {dirFacts.FileSystem.DisplayName} has no NOCOW attribute (it writes data in place anyway).");
+                }
+
+                return;
+            }
+
             if (existing is not null)
             {
                 bool destNoCow = (InodeAttributes.Get(existing.Handle, destination) & InodeFlags.NoCow) != 0;
@@ -517,7 +528,7 @@ namespace Btrfs.Core
         /// <summary>The new file's NOCOW state, set while it is empty: the source's (or, for a replaced destination that differs and is copied, the destination's).</summary>
         private void SetNoCowState(SafeFileDescriptor fd)
         {
-            if (source.FileSystem.Kind != FileSystemKind.Btrfs)
+            if (source.FileSystem.Kind != FileSystemKind.Btrfs || dirFacts.FileSystem.Kind != FileSystemKind.Btrfs)
             {
                 return;
             }
