@@ -673,13 +673,10 @@ namespace Btrfs.Commands
                 text += $"; {SizeFormatter.Format(d.SharedBytesSkipped)} in small shared extents stays shared";
             }
 
+            text += $"; needs up to {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now: the old extents are freed afterwards, except parts still in use)";
             if (d.SharedBytesToUnshare > 0)
             {
-                text += $"; {SizeFormatter.Format(d.SharedBytesToUnshare)} stops being shared, so about that much more space is used ({SizeFormatter.Format(d.AvailableBytes)} free now, about {SizeFormatter.Format(System.Math.Max(0, d.AvailableBytes - d.SharedBytesToUnshare))} afterwards)";
-            }
-            else
-            {
-                text += $"; no new space needed ({SizeFormatter.Format(d.AvailableBytes)} free)";
+                text += $"; {SizeFormatter.Format(d.SharedBytesToUnshare)} stops being shared, so about that much more space stays used (about {SizeFormatter.Format(System.Math.Max(0, d.AvailableBytes - d.SharedBytesToUnshare))} free afterwards)";
             }
 
             return text;

@@ -215,8 +215,38 @@ namespace Btrfs.Tests
             Assert.Empty(r.Output);
             Assert.Equal(before, FileFacts.Of(file));
             Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
-            Assert.Matches(@"What if: .*Rewrite [0-9.]+ [KM]iB in extents below 32\.0 MiB; no new space needed \([0-9.]+ [KMG]iB free\)", r.HostText.Replace("\n", " "));
+            Assert.Matches(@"What if: .*Rewrite ([0-9.]+ [KM]iB) in extents below 32\.0 MiB; needs up to \1 of free space while it runs \([0-9.]+ [KMG]iB free now", r.HostText.Replace("\n", " "));
             Assert.Contains("Nothing to defragment (nothing to do", r.HostText, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void LessFreeSpaceThanTheRewriteNeedsIsRefusedWithNothingChanged()
+        {
+            // Found by a hostile review: -WhatIf said "no new space needed" and the run filled the filesystem part
+            // way through (btrfs writes the new extents before it frees the old ones).
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "256M");
+            string file = Path.Combine(small.MountPoint, "db.img");
+            FileBuilder.Fragmented(file, 24 << 20, 600);
+            Shell.Run("sync");
+            long avail = long.Parse(Shell.Run("findmnt", "-n", "-b", "-o", "AVAIL", small.MountPoint).Trim(), CultureInfo.InvariantCulture);
+            Shell.Run("fallocate", "-l", (avail - (8L << 20)).ToString(CultureInfo.InvariantCulture), Path.Combine(small.MountPoint, "filler"));
+            Shell.Run("sync");
+            FileFacts before = FileFacts.Of(file);
+            string layout = Shell.Run("filefrag", "-v", file);
+            PwshResult preview = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Equal(new[] { "InsufficientSpace" }, preview.ErrorIds);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p", ("p", file));
+            Assert.Equal(new[] { "InsufficientSpace" }, r.ErrorIds);
+            Assert.Equal(file, r.Errors[0].TargetObject);
+            Assert.Contains("needs that much free space while it runs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(r.Output);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+
+            // With room for it, it runs.
+            File.Delete(Path.Combine(small.MountPoint, "filler"));
+            Shell.Run("sync");
+            Assert.True(Expect.Defrag(file).ExtentsAfter < 10);
         }
 
         [SkippableFact]

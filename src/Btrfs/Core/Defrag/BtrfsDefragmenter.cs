@@ -184,7 +184,7 @@ namespace Btrfs.Core
             BytesToRewrite = planner.BytesToRewrite;
             SharedBytesSkipped = planner.SharedBytesSkipped;
             SharedBytesToUnshare = planner.SharedBytesToUnshare;
-            BytesNeeded = SharedBytesToUnshare; // in place: only what stops being shared needs new space for good
+            BytesNeeded = BytesToRewrite; // copy on write: the new extents are written before the old ones are freed
 
             if (SkipUnchangeable(flags))
             {
@@ -200,6 +200,17 @@ namespace Btrfs.Core
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
                 string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
                 Skip(DefragSkipReason.NothingToDo, $"nothing to do: {what}{shared}", warning: false);
+            }
+            else if (BytesNeeded > AvailableBytes)
+            {
+                // Before: it ran, filled the filesystem part way through (the old extents are freed only once written
+                // back and committed, and those still partly in use not at all), and -WhatIf said no space was needed.
+                throw new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    Errno.ENOSPC,
+                    "statfs",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': rewriting {SizeFormatter.Format(BytesNeeded)} needs that much free space while it runs (btrfs writes the new extents before it frees the old ones), and {SizeFormatter.Format(AvailableBytes)} is free. Free some space, or defragment a part at a time with -Offset and -Length. Nothing was changed.");
             }
         }
 
