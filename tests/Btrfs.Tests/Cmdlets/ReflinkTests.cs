@@ -798,6 +798,38 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ATreeToAFileSystemThatRefusesClonesIsOneErrorAndNoTree()
+        {
+            // Found by a hostile review: an error per file, "Files 0", and an empty tree of directories appeared
+            // (which a retry with -Fallback Copy then merged into, instead of the tree appearing whole).
+            string ext4 = fs.NewDirectory(TestFs.Ext4, "tree-refused");
+            Directory.CreateDirectory(Path.Combine(ext4, "t", "sub"));
+            FileBuilder.WriteNew(Path.Combine(ext4, "t", "a"), FileBuilder.RandomBytes(4096, 1));
+            FileBuilder.WriteNew(Path.Combine(ext4, "t", "sub", "c"), FileBuilder.RandomBytes(4096, 2));
+            string[] before = FileFacts.Listing(ext4);
+            PwshResult same = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", Path.Combine(ext4, "t")), ("d", Path.Combine(ext4, "t2")));
+            Assert.Equal(new[] { "ReflinkNotSupported" }, same.ErrorIds);
+            Assert.Equal(Path.Combine(ext4, "t"), same.Errors[0].TargetObject);
+            Assert.Contains("the tree was not copied and nothing was created", same.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(same.Output);
+            Assert.Equal(before, FileFacts.Listing(ext4));
+
+            string src = fs.NewDirectory(TestFs.Btrfs, "tree-refused");
+            Directory.CreateDirectory(Path.Combine(src, "sub", "deep"));
+            FileBuilder.WriteNew(Path.Combine(src, "sub", "deep", "x"), FileBuilder.RandomBytes(4096, 3));
+            FileBuilder.WriteNew(Path.Combine(src, "y"), FileBuilder.RandomBytes(4096, 4));
+            string xfs = fs.NewDirectory(TestFs.Xfs, "tree-refused");
+            PwshResult across = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", Path.Combine(xfs, "x1")));
+            Assert.Equal(new[] { "ReflinkAcrossFileSystems" }, across.ErrorIds);
+            Assert.Empty(FileFacts.Listing(xfs));
+
+            // -Fallback Copy then makes the tree, whole.
+            PwshResult copied = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Fallback Copy", ("s", src), ("d", Path.Combine(xfs, "x1")));
+            Assert.Empty(copied.Errors);
+            Assert.Equal(FileFacts.Hash(Path.Combine(src, "sub", "deep", "x")), FileFacts.Hash(Path.Combine(xfs, "x1", "sub", "deep", "x")));
+        }
+
+        [SkippableFact]
         public void FallbackCopyCopiesANoCowImageToAFileSystemWithoutNoCowWithAWarning()
         {
             // Found by a hostile review: the copy of a NOCOW image to xfs, ext4 or tmpfs failed (FS_IOC_SETFLAGS:
