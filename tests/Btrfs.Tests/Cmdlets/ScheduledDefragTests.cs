@@ -433,6 +433,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void PassNumbersNoRunCouldHaveWrittenStartTheTreeAgain()
+        {
+            // Found by a hostile review: a state file's pass counts edited past int ended the run with an
+            // OverflowException, and a pass of -5 gave a summary of pass -4.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-edited");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 1 << 20, 40);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-edited-state"), "s.db");
+            Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state)).Errors);
+            foreach (string edit in new[] { "UPDATE trees SET passes_completed = 9999999999999", "UPDATE trees SET pass = -5", "UPDATE trees SET pass = 2147483647" })
+            {
+                Shell.Run("sqlite3", state, edit);
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                Assert.True(r.Errors.Count == 0, edit + ": " + string.Join("\n", r.Errors.Select(e => e.Exception.Message)));
+                Assert.True(Summary(r).Pass is 1 or 2, $"{edit}: pass {Summary(r).Pass}, {Summary(r).PassesCompleted} completed");
+                Assert.InRange(Summary(r).PassesCompleted, 0, 2);
+            }
+        }
+
+        [SkippableFact]
         public void AStateFileOnABtrfsThatFillsDuringTheRunDoesNotEndPowerShell()
         {
             // Found by a hostile review: SQLite kept its WAL index in a mapped -shm file; on a full btrfs a write to

@@ -119,7 +119,15 @@ namespace Btrfs.Core
         {
             using SqliteCommand c = Command("SELECT pass, passes_completed FROM trees WHERE fs = $fs AND root = $root", ("$fs", (long)fs), ("$root", root));
             using SqliteDataReader r = c.ExecuteReader();
-            return r.Read() ? (r.GetInt32(0), r.GetInt32(1)) : (1, 0);
+            if (!r.Read())
+            {
+                return (1, 0);
+            }
+
+            // A row no run could have written (edited by hand: a pass below 1, a number past int): the tree starts
+            // again at pass 1 (that row is overwritten), not trusted. (Before: OverflowException, or a pass of -4.)
+            long pass = r.IsDBNull(0) ? 0 : r.GetInt64(0), completed = r.IsDBNull(1) ? -1 : r.GetInt64(1);
+            return pass is >= 1 and < int.MaxValue && completed is >= 0 and < int.MaxValue ? ((int)pass, (int)completed) : (1, 0);
         });
 
         /// <summary>Records that the tree finished <paramref name="pass"/>: the next run starts the one after.</summary>
