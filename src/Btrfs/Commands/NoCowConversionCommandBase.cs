@@ -202,9 +202,10 @@ namespace Btrfs.Commands
                 }
 
                 string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.DataBytes)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
-                if (WhatIfInEffect && plan.SharedBytes() is long shared and > 0)
+                if ((WhatIfInEffect || !ConfirmSwitchedOff) && plan.SharedBytes() is long shared and > 0)
                 {
-                    // What a preview should say: the copy shares nothing (only looked at for -WhatIf: one more FIEMAP pass).
+                    // What a preview, or the question asked, should say: the copy shares nothing (only looked at for
+                    // -WhatIf or a confirmation prompt: one more FIEMAP pass). (Before: the prompt did not say it.)
                     action += $"; {SizeFormatter.Format(shared)} it shares now with reflink copies or snapshots stops being shared (the new file holds its own copy, and the space stays used while they keep theirs)";
                 }
 

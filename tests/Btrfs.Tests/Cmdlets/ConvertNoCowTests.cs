@@ -139,6 +139,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheQuestionAskedSaysWhatStopsBeingSharedAsWhatIfDoes()
+        {
+            // Found by a newcomer review: -WhatIf said what stops being shared; the confirmation prompt, where the
+            // admin decides, did not.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "convert-prompt-shared");
+            string nocowDir = Path.Combine(dir, "nocow");
+            Directory.CreateDirectory(nocowDir);
+            Shell.Run("chattr", "+C", nocowDir);
+            string cow = Path.Combine(dir, "cow.img"), nocow = Path.Combine(nocowDir, "nocow.img");
+            foreach (string f in new[] { cow, nocow })
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 8));
+                Shell.Run("cp", "--reflink=always", f, f + ".backup");
+            }
+
+            Shell.Run("sync");
+            foreach ((string command, string file) in new[] { ("ConvertTo-NoCow", cow), ("ConvertFrom-NoCow", nocow) })
+            {
+                FileFacts before = FileFacts.Of(file);
+                var asked = new List<string>();
+                PwshResult r = Pwsh.Run(command + " -LiteralPath $f", new Dictionary<string, object?> { ["f"] = file }, answer: (_, message) => { asked.Add(message); return 2; });
+                Assert.Empty(r.Errors);
+                Assert.Contains("1.00 MiB it shares now with reflink copies or snapshots stops being shared", Assert.Single(asked), StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(file));
+            }
+        }
+
+        [SkippableFact]
         public void ConvertToNoCowKeepsContentHolesSizeModeOwnerTimesXattrsAndAcl()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "keep");
