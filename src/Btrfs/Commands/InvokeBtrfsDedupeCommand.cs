@@ -39,6 +39,7 @@ namespace Btrfs.Commands
         /// <summary>First byte of the source range.</summary>
         [Parameter(ParameterSetName = PathSet)]
         [Parameter(ParameterSetName = LiteralPathSet)]
+        [Alias("SourceOffset")] // New-BtrfsReflink's name for it
         [ValidateRange(0, long.MaxValue)]
         public long Offset { get; set; }
 
@@ -181,10 +182,11 @@ namespace Btrfs.Commands
             bars?.Complete();
             if (ParameterSetName == GroupSet && WhatIfInEffect && groupsFreeable > 0)
             {
-                // Beside the "What if:" lines, where those go (the host), and as information for scripts.
+                // Beside the "What if:" lines, where those go (the host), as Write-Host does: one information record
+                // the host shows (tag PSHOST), so 6>$null silences it and *>&1 has it once. (Before: written to the
+                // host and the information stream both, twice in a log.)
                 string total = $"In all: about {SizeFormatter.Format(groupsFreeable)} ({groupsFreeable} bytes) of disk space would be freed.";
-                WriteInformation(new InformationRecord(total, "Invoke-BtrfsDedupe"));
-                Host?.UI?.WriteLine(total);
+                WriteInformation(total, new[] { "PSHOST" });
             }
         }
 

@@ -38,6 +38,7 @@ namespace Btrfs.Commands
 
         /// <summary>First byte of the source range to clone (FICLONERANGE).</summary>
         [Parameter]
+        [Alias("Offset")] // Invoke-BtrfsDedupe's name for it
         [ValidateRange(0, long.MaxValue)]
         public long SourceOffset { get; set; }
 

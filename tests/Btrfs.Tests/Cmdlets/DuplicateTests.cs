@@ -93,6 +93,13 @@ namespace Btrfs.Tests
             Assert.Contains("In all: about", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(usedBefore, Used(dir));
 
+            // As Write-Host's: once in a log of all streams (it was twice), and silenced by 6>$null (it was not).
+            RealPwsh.Result logged = RealPwsh.Run("Find-BtrfsDuplicate -LiteralPath $D -Recurse | Invoke-BtrfsDedupe -WhatIf *>&1 | Out-String -Width 400; '@@--'; Find-BtrfsDuplicate -LiteralPath $D -Recurse | Invoke-BtrfsDedupe -WhatIf 6>$null", null, ("D", dir));
+            string[] halves = logged.StdOut.Split("@@--");
+            Assert.Equal(1, halves[0].Split("In all: about").Length - 1);
+            Assert.DoesNotContain("In all: about", halves[1], StringComparison.Ordinal);
+            Assert.Equal(usedBefore, Used(dir));
+
             // What frees nothing is marked: on btrfs each diverged copy's extent stays whole while its other
             // parts are used (a bookend), so only the untouched copy's ranges free anything; on xfs every
             // unshared block does.
