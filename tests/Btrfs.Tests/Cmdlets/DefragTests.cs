@@ -243,6 +243,13 @@ namespace Btrfs.Tests
             Assert.Equal(before, FileFacts.Of(file));
             Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
 
+            // A scheduled run: the file is measured and failed, counted in both (before: failed only).
+            PwshResult scheduled = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:05:00 -Confirm:$false", ("d", small.MountPoint));
+            Assert.Contains("InsufficientSpace", scheduled.ErrorIds);
+            DefragRunSummary summary = scheduled.Output.Select(o => o.BaseObject).OfType<DefragRunSummary>().Single();
+            Assert.Equal((summary.FilesFailed, 0), (summary.FilesMeasured - summary.FilesBelowMinimum - summary.FilesSkipped, summary.FilesDefragmented));
+            Assert.Equal(before, FileFacts.Of(file));
+
             // With room for it, it runs.
             File.Delete(Path.Combine(small.MountPoint, "filler"));
             Shell.Run("sync");

@@ -177,6 +177,13 @@ namespace Btrfs.Core
                 NotWritable++;
                 return new DefragResult { Path = path, Skipped = true, SkipReason = DefragSkipReason.NotWritable, Reason = "not writable by this run: " + ex.Message.TrimEnd('.') };
             }
+            catch (FileOperationException)
+            {
+                // Measured, and failed (too little space for it, a read-only filesystem): counted in both, as a file
+                // that fails at its turn is. (Before: in FilesFailed only, so the summary did not add up.)
+                Summary.FilesMeasured++;
+                throw;
+            }
 
             using Defragmenter d = prepared;
             ulong fs = d.FileSystemId;
