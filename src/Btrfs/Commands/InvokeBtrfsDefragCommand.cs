@@ -129,7 +129,7 @@ namespace Btrfs.Commands
                 {
                     state = DefragState.Open(path);
                 }
-                catch (FileOperationException ex) when (ex.Kind is FileErrorKind.DatabaseCorrupt or FileErrorKind.DatabaseNotOurs or FileErrorKind.DatabaseNewerVersion or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile)
+                catch (FileOperationException ex) when (ex.Kind is FileErrorKind.DatabaseCorrupt or FileErrorKind.DatabaseNotOurs or FileErrorKind.DatabaseNewerVersion or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
                 {
                     WriteWarning(ex.Message + " This run goes on without it: nothing is resumed, and nothing is recorded.");
                 }
