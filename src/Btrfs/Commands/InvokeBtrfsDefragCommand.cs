@@ -673,7 +673,9 @@ namespace Btrfs.Commands
                 text += $"; {SizeFormatter.Format(d.SharedBytesSkipped)} in small shared extents stays shared";
             }
 
-            text += $"; needs up to {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now: the old extents are freed afterwards, except parts still in use)";
+            text += d.BytesNeeded > d.AvailableBytes
+                ? $"; needs up to {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs, more than the {SizeFormatter.Format(d.AvailableBytes)} free: it would be refused (InsufficientSpace)"
+                : $"; needs up to {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now: the old extents are freed as it goes, except parts still in use)";
             if (d.SharedBytesToUnshare > 0)
             {
                 text += $"; {SizeFormatter.Format(d.SharedBytesToUnshare)} stops being shared, so about that much more space stays used (about {SizeFormatter.Format(System.Math.Max(0, d.AvailableBytes - d.SharedBytesToUnshare))} free afterwards)";

@@ -454,6 +454,7 @@ namespace Btrfs.Tests
                 Assert.True(r.Errors.Count == 0, edit + ": " + string.Join("\n", r.Errors.Select(e => e.Exception.Message)));
                 Assert.True(Summary(r).Pass is 1 or 2, $"{edit}: pass {Summary(r).Pass}, {Summary(r).PassesCompleted} completed");
                 Assert.InRange(Summary(r).PassesCompleted, 0, 2);
+                Assert.Equal("1", Shell.Run("sqlite3", state, "SELECT count(*) FROM trees WHERE pass BETWEEN 1 AND 2147483646 AND passes_completed BETWEEN 0 AND 2147483646").Trim()); // the row is repaired (a review: it stayed, and the tree at pass 1 for good)
             }
         }
 

@@ -521,6 +521,16 @@ namespace Btrfs.Tests
                 Assert.Contains(Path.Combine(dir, "swapfile"), e.Exception.Message, StringComparison.Ordinal);
             }
 
+            // -Force over a file with another hard link: said, as New-BtrfsReflink -Force says it (a hostile review:
+            // replaced without a word); the other name keeps the old data.
+            string linked = Path.Combine(dir, "data"), otherName = Path.Combine(dir, "data2");
+            FileBuilder.WriteNew(linked, new byte[] { 7, 7, 7 });
+            Shell.Run("ln", linked, otherName);
+            PwshResult forced = Pwsh.Run("New-BtrfsSwapfile $p 16MB -Force -Confirm:$false", ("p", linked));
+            Assert.Empty(forced.Errors);
+            Assert.Contains(forced.Warnings, w => w.Message.Contains("has 2 hard links: only this name becomes the swapfile; the other 1 keep the old data", StringComparison.Ordinal));
+            Assert.Equal(new byte[] { 7, 7, 7 }, File.ReadAllBytes(otherName));
+
             string tmp = Path.Combine(fs.NewDirectory(TestFs.Tmpfs, "swap"), "swapfile");
             Assert.Equal("OperationNotSupported", Assert.Single(Pwsh.Run("New-BtrfsSwapfile $p 1MB", ("p", tmp)).ErrorIds));
             Assert.False(File.Exists(tmp));

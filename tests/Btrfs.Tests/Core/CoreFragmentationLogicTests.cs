@@ -119,6 +119,30 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void ALastExtentIsRewrittenByACallStartingAClusterBeforeTheEndOrLeftOutAndACutOneIsNeverPlanned()
+        {
+            var o = new DefragOptions { ExtentThreshold = 32L << 20 };
+            static DefragRange[] Ranges(DefragOptions o, long size, params RawExtent[] e) => new DefragPlanner(o, FileSystemKind.Btrfs, size).Plan(e).ToArray();
+            long page = Math.Max(4096, Environment.SystemPageSize);
+
+            // Fifteen 64 KiB extents, then a 200 KiB last one: one range, its last call 256 KiB before the end.
+            RawExtent[] small = Enumerable.Range(0, 15).Select(i => E((ulong)i * 64 * K, 9000 * K + ((ulong)i * 128 * K), 64 * K)).ToArray();
+            RawExtent last = E(960 * K, 50000 * K, 200 * K);
+            DefragRange r = Assert.Single(Ranges(o, 1160 * 1024, small.Append(last).ToArray()));
+            Assert.Equal((0L, 1160L * 1024, ((1160L * 1024) - (256 * 1024) + page - 1) / page * page), (r.Start, r.End, r.FinalCallFrom));
+
+            // A last extent over 256 KiB stays out (before: it was split, and every run rewrote part of it again).
+            DefragRange s = Assert.Single(Ranges(o, 1260 * 1024, small.Append(E(960 * K, 50000 * K, 300 * K)).ToArray()));
+            Assert.Equal((0L, 960L * 1024, 960L * 1024), (s.Start, s.End, s.FinalCallFrom));
+
+            // Cut by -Length: a 100 MiB extent seen as 100 KiB is not a target nor joinable (a review: it was both).
+            var cut = o with { Length = 1260 * 1024 };
+            DefragRange c = Assert.Single(Ranges(cut, 200L << 20, small.Append(last).Append(E(1160 * K, 90000 * K, 100 * K)).ToArray()));
+            Assert.Equal((0L, 1160L * 1024), (c.Start, c.End));
+            Assert.True(c.FinalCallFrom < 960 * 1024, "the 200 KiB extent is the range's last: its call starts before it");
+        }
+
+        [Fact]
         public void AMapComparedWithItselfMovedNothingAndARewriteCountsWhatMovedAndWhatStoppedBeingShared()
         {
             RawExtent[] before = { E(0, 1000 * K, 16 * K, Shared), E(16 * K, 3000 * K, 16 * K), E(64 * K, 5000 * K, 32 * K, Shared) };

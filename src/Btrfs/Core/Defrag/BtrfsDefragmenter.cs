@@ -36,6 +36,20 @@ namespace Btrfs.Core
                 return Skipped();
             }
 
+            // At its turn (after the choices that leave a file alone), with the space free now. Before: it ran, filled the
+            // filesystem part way through (old extents still partly in use are not freed at all), and -WhatIf said no
+            // space was needed.
+            AvailableBytes = File.AvailableBytes();
+            if (BytesNeeded > AvailableBytes)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    Errno.ENOSPC,
+                    "statfs",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': rewriting it needs up to {SizeFormatter.Format(BytesNeeded)} of free space while it runs (btrfs writes the new extents before it frees the old ones, a batch of at most {SizeFormatter.Format(MeasureBatchBytes)} at a time; what stops being shared stays used), and {SizeFormatter.Format(AvailableBytes)} is free. Free some space, or defragment a part at a time with -Offset and -Length. Nothing was changed.");
+            }
+
             Clock.Restart();
             var planner = new DefragPlanner(Options, File.FileSystem.Kind, File.Size);
             long done = 0, moved = 0, unshared = 0, batched = 0;
@@ -184,7 +198,9 @@ namespace Btrfs.Core
             BytesToRewrite = planner.BytesToRewrite;
             SharedBytesSkipped = planner.SharedBytesSkipped;
             SharedBytesToUnshare = planner.SharedBytesToUnshare;
-            BytesNeeded = BytesToRewrite; // copy on write: the new extents are written before the old ones are freed
+            // Copy on write: the new extents are written before the old ones are freed, which btrfs does when it commits
+            // (at the latest when it runs short of space): a batch's worth at a time, and what stops being shared for good.
+            BytesNeeded = Math.Min(BytesToRewrite, SharedBytesToUnshare + MeasureBatchBytes);
 
             if (SkipUnchangeable(flags))
             {
@@ -200,17 +216,6 @@ namespace Btrfs.Core
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
                 string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
                 Skip(DefragSkipReason.NothingToDo, $"nothing to do: {what}{shared}", warning: false);
-            }
-            else if (BytesNeeded > AvailableBytes)
-            {
-                // Before: it ran, filled the filesystem part way through (the old extents are freed only once written
-                // back and committed, and those still partly in use not at all), and -WhatIf said no space was needed.
-                throw new FileOperationException(
-                    FileErrorKind.InsufficientSpace,
-                    Errno.ENOSPC,
-                    "statfs",
-                    File.Path,
-                    $"Cannot defragment '{File.Path}': rewriting {SizeFormatter.Format(BytesNeeded)} needs that much free space while it runs (btrfs writes the new extents before it frees the old ones), and {SizeFormatter.Format(AvailableBytes)} is free. Free some space, or defragment a part at a time with -Offset and -Length. Nothing was changed.");
             }
         }
 

@@ -135,8 +135,17 @@ namespace Btrfs.Core
             bool encoded = (last.Flags & ExtentFlags.Encoded) != 0;
             return next.Logical == last.End
                 && (next.Flags & never) == 0
+                && !CutByRange(next)
                 && (long)next.Length < Math.Min(Math.Min(options.ExtentThreshold, uint.MaxValue), FragmentationCounter.MaxExtent(fs, encoded));
         }
+
+        /// <summary>
+        /// Whether <paramref name="e"/> may be only the part inside -Offset/-Length of a longer extent (the map is cut
+        /// to the range): the kernel judges the whole extent, whose length is not known here, so such an extent is
+        /// never a target nor one the kernel is taken to join (a review: a large extent cut small was planned).
+        /// </summary>
+        private bool CutByRange(in RawExtent e) =>
+            (options.Offset > 0 && (long)e.Logical == options.Offset) || (options.End != long.MaxValue && (long)e.End >= options.End);
 
         /// <summary>
         /// Closes the open range; returns it when it is worth rewriting. <paramref name="nextJoinable"/>: the
@@ -206,7 +215,7 @@ namespace Btrfs.Core
         private bool IsTarget(in RawExtent e, bool final)
         {
             const ExtentFlags never = ExtentFlags.DataInline | ExtentFlags.Unwritten | ExtentFlags.Unknown;
-            if ((e.Flags & never) != 0)
+            if ((e.Flags & never) != 0 || CutByRange(e))
             {
                 return false;
             }

@@ -125,7 +125,7 @@ namespace Btrfs.Core
             }
 
             // A row no run could have written (edited by hand: a pass below 1, a number past int): the tree starts
-            // again at pass 1 (that row is overwritten), not trusted. (Before: OverflowException, or a pass of -4.)
+            // again at pass 1 (Begin overwrites that row), not trusted. (Before: OverflowException, or a pass of -4.)
             long pass = r.IsDBNull(0) ? 0 : r.GetInt64(0), completed = r.IsDBNull(1) ? -1 : r.GetInt64(1);
             return pass is >= 1 and < int.MaxValue && completed is >= 0 and < int.MaxValue ? ((int)pass, (int)completed) : (1, 0);
         });
@@ -149,7 +149,8 @@ namespace Btrfs.Core
         {
 
             using SqliteCommand c = Command(
-                "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $pass, 0, $at) ON CONFLICT (fs, root) DO NOTHING",
+                "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $pass, 0, $at) ON CONFLICT (fs, root) DO UPDATE SET pass = $pass, passes_completed = 0, updated = $at "
+                    + "WHERE NOT (pass BETWEEN 1 AND 2147483646 AND passes_completed BETWEEN 0 AND 2147483646)", // a row no run wrote (see PassOf): started again
                 ("$fs", (long)fs),
                 ("$root", root),
                 ("$pass", pass),

@@ -216,9 +216,8 @@ namespace Btrfs.Core
                         {
                             foreach (ByteRange run in EqualRuns(source, offset + rel + at, dest, destinationOffset + rel + at, length - at, block))
                             {
-                                long before = differing;
-                                Share(rel + at + run.Start, run.Length, findEqualRuns: false);
-                                equal += run.Length - (differing - before);
+                                Share(rel + at + run.Start, run.Length, findEqualRuns: false); // counts what differs in it (changed since it was read)
+                                equal += run.Length;
                                 if (error is not null)
                                 {
                                     return;
@@ -285,12 +284,24 @@ namespace Btrfs.Core
             byte[] a = System.Buffers.ArrayPool<byte>.Shared.Rent(n), b = System.Buffers.ArrayPool<byte>.Shared.Rent(n);
             try
             {
-                int m = Math.Min(Files.ReadFullyAt(source.Handle, a.AsSpan(0, n), sourceOffset, source.Path), Files.ReadFullyAt(dest.Handle, b.AsSpan(0, n), destOffset, dest.Path));
+                int m;
+                try
+                {
+                    m = Math.Min(Files.ReadFullyAt(source.Handle, a.AsSpan(0, n), sourceOffset, source.Path), Files.ReadFullyAt(dest.Handle, b.AsSpan(0, n), destOffset, dest.Path));
+                }
+                catch (FileOperationException)
+                {
+                    return runs; // unreadable now (an I/O error): none asked for, all of it left as it is (the kernel found it different)
+                }
+
+                // A last partial block counts where it ends both files (the kernel shares it only there).
+                bool endsBoth = sourceOffset + m == source.Size && destOffset + m == dest.Size;
                 long start = -1;
                 long x = 0;
-                for (; x + block <= m; x += block)
+                for (; x < m && (x + block <= m || endsBoth); x += block)
                 {
-                    bool same = a.AsSpan((int)x, (int)block).SequenceEqual(b.AsSpan((int)x, (int)block));
+                    int len = (int)Math.Min(block, m - x);
+                    bool same = a.AsSpan((int)x, len).SequenceEqual(b.AsSpan((int)x, len));
                     if (same && start < 0)
                     {
                         start = x;
@@ -304,7 +315,7 @@ namespace Btrfs.Core
 
                 if (start >= 0)
                 {
-                    AddRun(start, x);
+                    AddRun(start, Math.Min(x, m));
                 }
             }
             finally

@@ -108,6 +108,11 @@ namespace Btrfs.Core
                 using OpenFile old = OpenFile.Open(full, OpenOptions.NoFollow);
                 FileGuards.ThrowIfUnchangeable(old, InodeAttributes.Get(old.Handle, full), "replace {0}");
                 FileGuards.ThrowIfInUse(old, "replace {0}", options.AssumeNotInUse);
+                if (old.Status.Links > 1)
+                {
+                    // As New-BtrfsReflink -Force and ConvertTo-NoCow say it. (Before: replaced without a word.)
+                    options.Notice?.Invoke($"'{full}' has {old.Status.Links} hard links: only this name becomes the swapfile; the other {old.Status.Links - 1} keep the old data.");
+                }
             }
 
             return pages * pageSize;
