@@ -1,6 +1,8 @@
 namespace Btrfs.Tests
 {
     using System;
+    using System.Collections.Generic;
+    using System.Globalization;
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
@@ -200,6 +202,31 @@ namespace Btrfs.Tests
             Assert.Contains("and-another-level/vm3.img", reflink.Replace("\n", string.Empty).Replace(" ", string.Empty), StringComparison.Ordinal);
             Assert.Contains("Directory: " + Path.Combine(dir, "two"), usage.Replace("\n", string.Empty), StringComparison.Ordinal); // a long directory wraps at 80
             Assert.All((extents + reflink + usage).Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
+        }
+
+        [SkippableFact]
+        public void TheExactTableShowsOffsetsAndAddressesToTheByteWithin80Columns()
+        {
+            // Found by a newcomer review: Logical was rounded ("1.00 MiB" for 1,052,672, the same as the length
+            // before it), so the layout could not be read from the table.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "exact-view"), "vm.img");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(2 << 20, 41));
+            Shell.Run("sync");
+            FileBuilder.WriteAt(file, 257 * 4096, FileBuilder.RandomBytes(4096, 42));
+            Shell.Run("sync");
+            PwshResult r = Pwsh.Run("$x = @(Get-BtrfsExtent -LiteralPath $f -Exact); $x | Out-String -Width 80; $x", ("f", file));
+            Assert.Empty(r.Errors);
+            string table = r.Output[0].ToString()!;
+            List<BtrfsExtentItem> items = r.Output.Skip(1).Select(o => (BtrfsExtentItem)o.BaseObject).ToList();
+            Assert.Equal(3, items.Count);
+            foreach (BtrfsExtentItem i in items)
+            {
+                Assert.Contains(i.LogicalOffset.ToString("N0", CultureInfo.CurrentCulture), table, StringComparison.Ordinal);
+                Assert.Contains(i.DiskAddress.ToString("N0", CultureInfo.CurrentCulture), table, StringComparison.Ordinal);
+            }
+
+            Assert.Contains("1,052,672", table, StringComparison.Ordinal);
+            Assert.All(table.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
         }
 
         [SkippableFact]
