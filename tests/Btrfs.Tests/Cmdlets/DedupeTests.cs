@@ -249,6 +249,13 @@ namespace Btrfs.Tests
             Assert.Equal(DedupeStatus.Error, d.Status);
             Assert.Contains("ext4 cannot share extents", d.ErrorMessage, StringComparison.Ordinal);
             Assert.Equal("OperationNotSupported", Assert.Single(r.ErrorIds));
+
+            // The table wraps the message on words within 80 columns (a newcomer review: "ext" / "4 cannot share").
+            string table = Pwsh.Run("Invoke-BtrfsDedupe $a $b 2>$null | Out-String -Width 80", ("a", a), ("b", b)).Output[0].ToString()!;
+            string[] lines = table.Split('\n');
+            Assert.All(lines, l => Assert.True(l.TrimEnd().Length <= 80, l));
+            var tokens = lines.SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToHashSet(StringComparer.Ordinal);
+            Assert.All(d.ErrorMessage!.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => w.Length < 20), w => Assert.Contains(w, tokens));
         }
 
         [SkippableFact]
