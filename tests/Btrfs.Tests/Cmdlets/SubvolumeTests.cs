@@ -296,9 +296,21 @@ namespace Btrfs.Tests
             Assert.Empty(atRoot.Errors);
             Assert.Equal(new[] { P("rootfs") }.Concat(snapshots), atRoot.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
 
-            // about_Btrfs's lines, word for word but for the directory.
-            string[] lines = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt"))
-                .Select(l => l.Trim()).Where(l => l.StartsWith("PS> Get-BtrfsSubvolume ./snapshots -Recurse", StringComparison.Ordinal)).Select(l => l[4..]).ToArray();
+            // about_Btrfs's lines, word for word but for the directory (a line ending in a pipe goes on in the next).
+            string[] all = File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt")).Select(l => l.Trim()).ToArray();
+            var joined = new List<string>();
+            for (int i = 0; i < all.Length; i++)
+            {
+                string line = all[i];
+                while (line.EndsWith('|') && i + 1 < all.Length)
+                {
+                    line += " " + all[++i];
+                }
+
+                joined.Add(line);
+            }
+
+            string[] lines = joined.Where(l => l.StartsWith("PS> Get-BtrfsSubvolume ./snapshots -Recurse", StringComparison.Ordinal)).Select(l => l[4..]).ToArray();
             string together = Assert.Single(lines, l => l.EndsWith("Measure-BtrfsSubvolume -Together", StringComparison.Ordinal));
             PwshResult measured = Pwsh.Run("Set-Location -LiteralPath $r; " + together, ("r", P("rootfs")));
             Assert.Empty(measured.Errors);

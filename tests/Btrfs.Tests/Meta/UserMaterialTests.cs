@@ -34,6 +34,9 @@ namespace Btrfs.Tests
                 Assert.Contains(cmdlet, text, StringComparison.Ordinal);
             }
 
+            // Its prose fits 80 columns (a newcomer review: lines of 81); a command line is broken only after a pipe.
+            Assert.All(File.ReadAllLines(Path.Combine(RepoPaths.Root, "en-US", "about_Btrfs.help.txt")).Where(l => !l.TrimStart().StartsWith("PS>", StringComparison.Ordinal) && !l.StartsWith("            ", StringComparison.Ordinal)), l => Assert.True(l.Length <= 80, l));
+
             // Every "PS>" line parses and runs whole in the fixture.
             var examples = new ExampleFixture(fs);
             // A "PS>" line that ends with a pipe goes on in the next line, as it would at the prompt.
