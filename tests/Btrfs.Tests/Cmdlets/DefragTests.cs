@@ -338,6 +338,16 @@ namespace Btrfs.Tests
             Assert.False(r.Skipped);
             Assert.All(Infrastructure.Filefrag.Extents(file), e => Assert.Contains("encoded", e.Flags));
             Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.StartsWith($"rewrote {SizeFormatter.Format(r.BytesRewritten)} compressed with zstd", r.Reason, StringComparison.Ordinal);
+
+            // Random bytes do not compress: btrfs stores them as they are, and the result says so (a newcomer review:
+            // it said "compressed with zstd", and compsize showed none of it compressed).
+            string random = Path.Combine(Path.GetDirectoryName(file)!, "random.img");
+            FileBuilder.WriteNew(random, FileBuilder.RandomBytes(4 << 20, 43));
+            DefragResult noisy = Expect.Defrag(random, "-Compress Zstd");
+            Assert.False(noisy.Skipped);
+            Assert.DoesNotContain(Infrastructure.Filefrag.Extents(random), e => e.Flags.Contains("encoded"));
+            Assert.Contains("0 B of it is stored compressed, the rest did not compress", noisy.Reason, StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -146,16 +146,16 @@ namespace Btrfs.Tests
         public void AMapComparedWithItselfMovedNothingAndARewriteCountsWhatMovedAndWhatStoppedBeingShared()
         {
             RawExtent[] before = { E(0, 1000 * K, 16 * K, Shared), E(16 * K, 3000 * K, 16 * K), E(64 * K, 5000 * K, 32 * K, Shared) };
-            Assert.Equal((0L, 0L), ExtentComparison.Moved(before, before));
+            Assert.Equal((0L, 0L, 0L), ExtentComparison.Moved(before, before));
 
             // The first two joined elsewhere; the last one left as it was (one piece of it split off by FIEMAP's paging).
             RawExtent[] after = { E(0, 9000 * K, 32 * K), E(64 * K, 5000 * K, 16 * K, Shared), E(80 * K, 5016 * K, 16 * K, Shared) };
-            Assert.Equal(((long)(32 * K), (long)(16 * K)), ExtentComparison.Moved(before, after));
+            Assert.Equal(((long)(32 * K), (long)(16 * K), 0L), ExtentComparison.Moved(before, after));
 
             // Compressed: in place while the extent's disk address is the same.
             RawExtent[] packed = { E(0, 1000 * K, 128 * K, Encoded), E(128 * K, 1000 * K, 128 * K, Encoded) };
-            Assert.Equal((0L, 0L), ExtentComparison.Moved(packed, packed));
-            Assert.Equal(((long)(256 * K), 0L), ExtentComparison.Moved(packed, new[] { E(0, 2000 * K, 256 * K, Encoded) }));
+            Assert.Equal((0L, 0L, 0L), ExtentComparison.Moved(packed, packed));
+            Assert.Equal(((long)(256 * K), 0L, (long)(256 * K)), ExtentComparison.Moved(packed, new[] { E(0, 2000 * K, 256 * K, Encoded) }));
         }
 
         [Fact]

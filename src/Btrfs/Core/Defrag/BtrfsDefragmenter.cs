@@ -14,6 +14,8 @@ namespace Btrfs.Core
     {
         private const long MeasureBatchBytes = 1L << 30;
         private const int MeasureBatchExtents = 128 * 1024;
+
+        private long movedCompressed; // of the bytes rewritten, those stored compressed now
         private static int levelSupport; // 0 unknown, 1 yes, -1 no
 
         internal BtrfsDefragmenter(OpenFile file, DefragOptions options)
@@ -53,6 +55,7 @@ namespace Btrfs.Core
             Clock.Restart();
             var planner = new DefragPlanner(Options, File.FileSystem.Kind, File.Size);
             long done = 0, moved = 0, unshared = 0, batched = 0;
+            movedCompressed = 0;
 
             // What the kernel really does is measured, not assumed from the plan: it leaves extents it cannot
             // join as they are (across holes, next to each other on disk already). Each batch of steps is mapped
@@ -139,7 +142,9 @@ namespace Btrfs.Core
             string reason = moved == 0
                 ? $"the kernel left the {SizeFormatter.Format(planner.BytesToRewrite)} in extents below {threshold} as they were (nothing there it could join: holes between them, or already next to each other on disk)"
                 : Options.Compress is DefragCompression c
-                    ? $"rewrote {SizeFormatter.Format(moved)} compressed with {c.ToString().ToLowerInvariant()}"
+                    ? movedCompressed >= moved
+                        ? $"rewrote {SizeFormatter.Format(moved)} compressed with {c.ToString().ToLowerInvariant()}"
+                        : $"rewrote {SizeFormatter.Format(moved)} with {c.ToString().ToLowerInvariant()}: {SizeFormatter.Format(movedCompressed)} of it is stored compressed, the rest did not compress (btrfs stores data that does not shrink as it is)"
                     : $"rewrote {SizeFormatter.Format(moved)} in extents below {threshold}";
             return Finished(DefragMethod.BtrfsDefragRange, reason, moved, unshared);
         }
@@ -163,9 +168,10 @@ namespace Btrfs.Core
                 after.AddRange(Fiemap.Read(File, (ulong)steps[k].Start, (ulong)steps[k].Length, sync: k == 0));
             }
 
-            (long m, long u) = ExtentComparison.Moved(before, after);
+            (long m, long u, long c) = ExtentComparison.Moved(before, after);
             moved += m;
             unshared += u;
+            movedCompressed += c;
             before.Clear();
             steps.Clear();
         }

@@ -13,11 +13,11 @@ namespace Btrfs.Core
         /// were shared before and are not now. Bytes mapped on one side only (a hole filled or punched) are not
         /// counted. A compressed (encoded) extent stays in place when its disk address is the same.
         /// </summary>
-        internal static (long Moved, long Unshared) Moved(IReadOnlyList<RawExtent> before, IReadOnlyList<RawExtent> after)
+        internal static (long Moved, long Unshared, long MovedCompressed) Moved(IReadOnlyList<RawExtent> before, IReadOnlyList<RawExtent> after)
         {
             ArgumentNullException.ThrowIfNull(before);
             ArgumentNullException.ThrowIfNull(after);
-            long moved = 0, unshared = 0;
+            long moved = 0, unshared = 0, compressed = 0;
             int i = 0, j = 0;
             while (i < before.Count && j < after.Count)
             {
@@ -28,6 +28,7 @@ namespace Btrfs.Core
                     moved += (long)(to - from);
                     bool wasShared = (b.Flags & ExtentFlags.Shared) != 0, isShared = (a.Flags & ExtentFlags.Shared) != 0;
                     unshared += wasShared && !isShared ? (long)(to - from) : 0;
+                    compressed += (a.Flags & ExtentFlags.Encoded) != 0 ? (long)(to - from) : 0;
                 }
 
                 if (b.End <= a.End)
@@ -40,7 +41,7 @@ namespace Btrfs.Core
                 }
             }
 
-            return (moved, unshared);
+            return (moved, unshared, compressed);
         }
 
         private static bool SamePlace(in RawExtent b, in RawExtent a, ulong at)
