@@ -238,7 +238,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            int errorsBefore = TreeErrors;
+            int errorsBefore = TreeErrors, unnamableBefore = UnnamableErrors;
             try
             {
                 ForEachInTree(
@@ -267,8 +267,10 @@ namespace Btrfs.Commands
             }
             finally
             {
-                // A file (or directory) that could not be measured is a failure of this pass: it is not complete.
-                schedule.Summary.FilesFailed += TreeErrors - errorsBefore;
+                // A file (or directory) that could not be measured is a failure of this pass: it is not complete. Names
+                // that are not valid UTF-8 (an error each directory) are not: no run can take them until they are renamed,
+                // and the pass never completed while one was there (a hostile review).
+                schedule.Summary.FilesFailed += TreeErrors - errorsBefore - (UnnamableErrors - unnamableBefore);
             }
         }
 

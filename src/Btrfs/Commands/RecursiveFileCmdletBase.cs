@@ -105,6 +105,9 @@ namespace Btrfs.Commands
         /// <summary>Error records <see cref="ForEachInTree"/> wrote (an entry that could not be read or processed).</summary>
         protected int TreeErrors { get; private set; }
 
+        /// <summary>Of <see cref="TreeErrors"/>, those about names that are not valid UTF-8 (one per directory): no run can take those entries until they are renamed.</summary>
+        protected int UnnamableErrors { get; private set; }
+
         /// <summary>
         /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
         /// directory below it (a directory before its contents), through the one
@@ -160,6 +163,7 @@ namespace Btrfs.Commands
                         }
 
                         TreeErrors++;
+                        UnnamableErrors += entry.Error!.Kind == FileErrorKind.NameNotUtf8 ? 1 : 0;
                         BeforeError();
                         WriteError(ErrorRecords.From(entry.Error!));
                         break;

@@ -439,6 +439,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ANameThatIsNotUtf8IsAnErrorButDoesNotKeepThePassFromCompleting()
+        {
+            // Found by a hostile review: such a name (which no PowerShell path can name) failed the pass on every run,
+            // so the pass never completed and every nightly run measured the whole tree again.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-not-utf8");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 1 << 20, 40);
+            Shell.Run("bash", "-c", "head -c 4096 /dev/urandom > \"$1/$(printf 'x\\377').img\"", "_", dir);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-not-utf8-state"), "s.db");
+            PwshResult first = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Equal(new[] { "NameNotUtf8" }, first.ErrorIds);
+            DefragRunSummary s1 = Summary(first);
+            Assert.Equal((0, 1, 1), (s1.FilesFailed, s1.FilesDefragmented, s1.PassesCompleted));
+            PwshResult second = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Equal(new[] { "NameNotUtf8" }, second.ErrorIds);
+            Assert.Equal((0, 1), (Summary(second).FilesFailed, Summary(second).PassesCompleted));
+        }
+
+        [SkippableFact]
         public void PassNumbersNoRunCouldHaveWrittenStartTheTreeAgain()
         {
             // Found by a hostile review: a state file's pass counts edited past int ended the run with an
