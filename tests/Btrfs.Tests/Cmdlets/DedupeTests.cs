@@ -200,7 +200,25 @@ namespace Btrfs.Tests
                 var unshared = Infrastructure.Filefrag.Extents(b).Where(e => !e.Flags.Contains("shared")).ToList();
                 Assert.Equal(4096L, unshared.Sum(e => e.Length));
                 Assert.Contains(unshared, e => e.Logical <= 3_000_000 && 3_000_000 < e.Logical + e.Length);
+
+                // Again: what is shared already is said so and not asked for again (a hostile review: all of it was
+                // deduplicated again, and said so).
+                DedupeResult again = Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b)).Objects<DedupeResult>());
+                Assert.Equal((0L, (4L << 20) - 4096, 4096L), (again.BytesDeduped, again.BytesAlreadyShared, again.BytesDiffering));
             }
+
+            // A run of equal blocks across a 16 MiB boundary, too short on either side alone, is shared whole (a hostile
+            // review: it was left).
+            string across = fs.NewDirectory(TestFs.Btrfs, "differs-across");
+            string e = Path.Combine(across, "e.img"), f = Path.Combine(across, "f.img");
+            byte[] left = FileBuilder.RandomBytes(32 << 20, 11), right = FileBuilder.RandomBytes(32 << 20, 12);
+            Array.Copy(left, (16 << 20) - (96 << 10), right, (16 << 20) - (96 << 10), 192 << 10);
+            FileBuilder.WriteNew(e, left);
+            FileBuilder.WriteNew(f, right);
+            Shell.Run("sync");
+            DedupeResult runs = Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", e), ("b", f)).Objects<DedupeResult>());
+            Assert.Equal(192L << 10, runs.BytesDeduped);
+            Assert.Equal(right, File.ReadAllBytes(f));
 
             // Files ending in a partial block: that block is shared too where it ends both (a review: always left).
             string tailDir = fs.NewDirectory(TestFs.Btrfs, "differs-tail");

@@ -216,8 +216,14 @@ namespace Btrfs.Core
                         {
                             foreach (ByteRange run in EqualRuns(source, offset + rel + at, dest, destinationOffset + rel + at, length - at, block))
                             {
-                                Share(rel + at + run.Start, run.Length, findEqualRuns: false); // counts what differs in it (changed since it was read)
                                 equal += run.Length;
+                                if (SameExtents(source, offset + rel + at + run.Start, dest, destinationOffset + rel + at + run.Start, run.Length))
+                                {
+                                    shared += run.Length; // shared by an earlier run: not asked again, not counted as deduplicated now (a hostile review)
+                                    continue;
+                                }
+
+                                Share(rel + at + run.Start, run.Length, findEqualRuns: false); // counts what differs in it (changed since it was read)
                                 if (error is not null)
                                 {
                                     return;
@@ -308,14 +314,14 @@ namespace Btrfs.Core
                     }
                     else if (!same && start >= 0)
                     {
-                        AddRun(start, x);
+                        AddRun(start, x, m);
                         start = -1;
                     }
                 }
 
                 if (start >= 0)
                 {
-                    AddRun(start, Math.Min(x, m));
+                    AddRun(start, Math.Min(x, m), m);
                 }
             }
             finally
@@ -326,9 +332,11 @@ namespace Btrfs.Core
 
             return runs;
 
-            void AddRun(long from, long to)
+            void AddRun(long from, long to, long m)
             {
-                if (to - from >= MinimumEqualRun)
+                // A run at an end of the chunk may go on in the next or the last one: taken whatever its length (a
+                // hostile review: a run of 192 KiB across a chunk boundary, in two short halves, was left).
+                if (to - from >= MinimumEqualRun || from == 0 || to >= m)
                 {
                     runs.Add(new ByteRange(from, to));
                 }
