@@ -157,12 +157,23 @@ namespace Btrfs.Tests
             string inside = Path.Combine(dir, "inside.img"), past = Path.Combine(dir, "past.img");
             foreach (string f in new[] { inside, past })
             {
-                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 82));
-                FileBuilder.WriteNew(f + ".spacer", FileBuilder.RandomBytes(1 << 20, 83)); // the next space is taken
+                // The allocator may still put the preallocation right after the data (space freed there earlier, under
+                // CI's other tests): made again, with the space after the data taken, until it is elsewhere.
+                for (int attempt = 0; ; attempt++)
+                {
+                    FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 82));
+                    FileBuilder.WriteNew(f + ".spacer" + attempt, FileBuilder.RandomBytes(1 << 20, 83)); // the next space is taken
+                    Shell.Run("fallocate", f == inside ? new[] { "-o", "1M", "-l", "1M", f } : new[] { "-n", "-o", "1M", "-l", "1M", f }); // inside the size, or past its end
+                    var made = Filefrag.Extents(f);
+                    if ((made.Count == 2 && made[1].Physical != made[0].Physical + made[0].Length) || attempt == 4)
+                    {
+                        break;
+                    }
+
+                    File.Delete(f);
+                }
             }
 
-            Shell.Run("fallocate", "-o", "1M", "-l", "1M", inside); // inside the size, after the data
-            Shell.Run("fallocate", "-n", "-o", "1M", "-l", "1M", past); // past the end of the file
             foreach (string f in new[] { inside, past })
             {
                 var extents = Filefrag.Extents(f);
