@@ -221,29 +221,20 @@ namespace Btrfs.Commands
                         MirrorOne(mirror, item, counts);
                         made |= item.Source == root && item.Made;
                     }
-                    catch (FileOperationException ex) when (!CrossFileSystem.IsPresent && item.Kind == MirrorItemKind.File && counts.Files + counts.HardLinks == 0
-                        && ex.Kind is FileErrorKind.CrossFileSystem or FileErrorKind.ReflinkNotSupported)
-                    {
-                        // The destination's filesystem refuses clones from the tree's (another filesystem, or none
-                        // there): so for every file of it, all on one filesystem without -CrossFileSystem. One error
-                        // for the tree, and no tree: a staged one is removed, unpublished, with the mirror.
-                        // (Before: an error per file, and an empty tree of directories appeared.)
-                        WriteError(ErrorRecords.From(new FileOperationException(
-                            ex.Kind,
-                            ex.Errno,
-                            ex.Operation,
-                            root,
-                            $"{ex.Message.TrimEnd('.')}. The same holds for every file of '{root}': the tree was not copied{(mirror.Staged ? " and nothing was created" : "; the directories made for it so far are left, empty")}.",
-                            ex)));
-                        return;
-                    }
                     catch (FileOperationException ex)
                     {
                         // A directory nobody could be asked about is not made: what lies below it is left out
                         // without an error each, as below a directory that could not be made.
                         item.Failed |= item.Kind == MirrorItemKind.Directory && ex.Kind == FileErrorKind.ConfirmationNotPossible;
                         counts.Errors++;
-                        WriteError(ErrorRecords.From(Listed(ex, item.Source)));
+
+                        // The filesystems' own refusal (another filesystem, no reflinks there) holds for every file:
+                        // one error, the walk stops, and a staged tree is removed unpublished with the mirror (before:
+                        // an error per file, and an empty tree of directories appeared).
+                        if (WriteWalkedError(Listed(ex, item.Source), root, mirror.Staged ? "Nothing was created." : "The directories made for it so far are left, empty."))
+                        {
+                            return;
+                        }
                     }
                 }
 

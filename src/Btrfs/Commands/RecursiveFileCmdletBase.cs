@@ -187,9 +187,10 @@ namespace Btrfs.Commands
         /// <summary>
         /// Writes a walked entry's error (<see cref="FileCmdletBase.WriteFileError"/>); true when the walk of
         /// <paramref name="root"/> stops there: the refusal is its filesystem's (not btrfs, no NOCOW) and the walk
-        /// does not cross into other filesystems, so every other file of the tree would be refused the same way.
+        /// does not cross into other filesystems, so every other file of the tree would be refused the same way
+        /// (<paramref name="outcome"/>: what that leaves, said after).
         /// </summary>
-        private bool WriteWalkedError(FileOperationException ex, string root)
+        private protected bool WriteWalkedError(FileOperationException ex, string root, string? outcome = null)
         {
             if (!ex.SameForFileSystem || CrossFileSystem.IsPresent)
             {
@@ -197,7 +198,7 @@ namespace Btrfs.Commands
                 return false;
             }
 
-            WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are on the same filesystem: they are not walked.", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
+            WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are on the same filesystem: they are not walked.{(outcome is null ? string.Empty : " " + outcome)}", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
             return true;
         }
 

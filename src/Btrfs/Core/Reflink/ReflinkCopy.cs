@@ -403,7 +403,8 @@ namespace Btrfs.Core
                 Refuse(
                     FileErrorKind.CrossFileSystem,
                     Errno.EXDEV,
-                    $"Cannot clone '{source.Path}' to '{destination}': they are on different filesystems ({a!.MountPoint} and {b!.MountPoint}), and extents can only be shared within one filesystem (EXDEV). Use -Fallback Copy to copy the data instead, or Copy-Item.");
+                    $"Cannot clone '{source.Path}' to '{destination}': they are on different filesystems ({a!.MountPoint} and {b!.MountPoint}), and extents can only be shared within one filesystem (EXDEV). Use -Fallback Copy to copy the data instead, or Copy-Item.",
+                    sameForFileSystem: true);
                 return;
             }
 
@@ -412,7 +413,8 @@ namespace Btrfs.Core
                 Refuse(
                     FileErrorKind.ReflinkNotSupported,
                     Errno.EOPNOTSUPP,
-                    $"Cannot clone '{source.Path}': {source.FileSystem.DisplayName} cannot share extents between files (reflinks work on btrfs and on xfs made with reflink=1). Use -Fallback Copy to copy the data instead.");
+                    $"Cannot clone '{source.Path}': {source.FileSystem.DisplayName} cannot share extents between files (reflinks work on btrfs and on xfs made with reflink=1). Use -Fallback Copy to copy the data instead.",
+                    sameForFileSystem: true);
             }
         }
 
@@ -503,8 +505,11 @@ namespace Btrfs.Core
             Length = len;
         }
 
-        /// <summary>Reflink impossible: with the Copy fallback a warning and a copy, else the error.</summary>
-        private void Refuse(FileErrorKind kind, int errno, string message)
+        /// <summary>
+        /// Reflink impossible: with the Copy fallback a warning and a copy, else the error (<paramref name="sameForFileSystem"/>:
+        /// the filesystems' own refusal, the same for every file of a tree on one filesystem).
+        /// </summary>
+        private void Refuse(FileErrorKind kind, int errno, string message, bool sameForFileSystem = false)
         {
             if (options.Fallback == ReflinkFallback.Copy)
             {
@@ -513,7 +518,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            throw new FileOperationException(kind, errno, "FICLONE", destination, message);
+            throw new FileOperationException(kind, errno, "FICLONE", destination, message) { SameForFileSystem = sameForFileSystem };
         }
 
         private static string FirstSentenceReason(string message)
