@@ -38,11 +38,12 @@ namespace Btrfs.Commands
 
         /// <summary>
         /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid: a
-        /// deserialized one, or one read back from JSON or CSV); otherwise SubvolumeReplaced.
+        /// deserialized one, or one read back from JSON or CSV); otherwise SubvolumeReplaced. A value that is not
+        /// a UUID (empty too) is refused (InvalidArgument), never taken as none.
         /// </summary>
         [Parameter(ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
         [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-        public Guid Uuid { get; set; }
+        public SubvolumeUuid? Uuid { get; set; }
 
         /// <summary>One answer for all the subvolumes given (per filesystem): what they reference, and what deleting all of them would free.</summary>
         [Parameter]
@@ -60,7 +61,7 @@ namespace Btrfs.Commands
             }
             else if (ParameterSetName == InputObjectSet)
             {
-                EachSubvolume(InputObject, "measure", (path, s) => GuardedFor(path, () => meter!.Add(path, s.Uuid)), (on, s) => meter!.AddById(on, s.Id, s.Uuid));
+                EachSubvolume(InputObject, "measure", (path, s) => GuardedFor(path, () => meter!.Add(path, NamedSubvolume.Of(s))), (on, s) => meter!.AddById(on, s.Id, NamedSubvolume.Of(s)));
             }
             else
             {
@@ -72,7 +73,7 @@ namespace Btrfs.Commands
         private protected override bool ErrorsTargetTheInput => true;
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path) => meter!.Add(path, Uuid);
+        protected override void ProcessFile(string path) => meter!.Add(path, NamedSubvolume.Parse(MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)), Uuid?.Text, null, "measure", path, "Nothing was measured"));
 
         /// <inheritdoc/>
         protected override void EndProcessing()

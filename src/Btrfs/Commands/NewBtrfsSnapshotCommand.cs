@@ -27,12 +27,14 @@ namespace Btrfs.Commands
         public string LiteralPath { get; set; } = string.Empty;
 
         /// <summary>
-        /// Only if the source is the subvolume with this UUID (bound from a piped object's Uuid): a path renamed,
-        /// replaced (by a symbolic link to another subvolume, too) or mounted over since the object was made is refused.
+        /// Only if the source is the subvolume with this UUID (bound from a piped object's Uuid: a Guid, or its text
+        /// read back from JSON or CSV): a path renamed, replaced (by a symbolic link to another subvolume, too) or
+        /// mounted over since the object was made is refused (SubvolumeReplaced); a value that is not a UUID (empty too)
+        /// is refused (InvalidArgument), never taken as none.
         /// </summary>
         [Parameter(ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
         [Parameter(ParameterSetName = "Path", ValueFromPipelineByPropertyName = true)]
-        public System.Guid Uuid { get; set; }
+        public SubvolumeUuid? Uuid { get; set; }
 
         /// <summary>
         /// The snapshot's path: a name that does not exist yet, in a directory of the same filesystem. With piped
@@ -57,12 +59,14 @@ namespace Btrfs.Commands
 
             try
             {
-                if (!Preferences.ShouldProcess(this, destination, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
+                // Checked first, so -WhatIf and the prompt are only for a snapshot that can be made.
+                using SubvolumeCreator planned = SubvolumeCreator.PlanSnapshot(source, destination, NamedSubvolume.Parse(MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)), Uuid?.Text, null, "snapshot", source, "Nothing was changed"));
+                if (!Preferences.ShouldProcess(this, planned.Full, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
                 {
                     return;
                 }
 
-                WriteObject(SubvolumeCreator.Snapshot(source, destination, ReadOnly.IsPresent, Uuid));
+                WriteObject(planned.Snapshot(ReadOnly.IsPresent));
             }
             catch (FileOperationException ex)
             {

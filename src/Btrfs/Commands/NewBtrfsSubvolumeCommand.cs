@@ -30,12 +30,14 @@ namespace Btrfs.Commands
 
                 try
                 {
-                    if (!Preferences.ShouldProcess(this, path, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
+                    // Checked first, so -WhatIf and the prompt are only for a subvolume that can be made.
+                    using SubvolumeCreator planned = SubvolumeCreator.PlanCreate(path);
+                    if (!Preferences.ShouldProcess(this, planned.Full, NoCow.IsPresent ? "Create a subvolume with NOCOW for every file made in it" : "Create a subvolume"))
                     {
                         continue;
                     }
 
-                    WriteObject(SubvolumeCreator.Create(path, NoCow.IsPresent));
+                    WriteObject(planned.Create(NoCow.IsPresent));
                 }
                 catch (FileOperationException ex)
                 {

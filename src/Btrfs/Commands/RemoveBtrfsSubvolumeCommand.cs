@@ -27,8 +27,8 @@ namespace Btrfs.Commands
         private const string InputObjectSet = "InputObject";
         private const string IdSet = "Id";
 
-        /// <summary>The UUID the piped object being processed names (Guid.Empty: none).</summary>
-        private Guid expected;
+        /// <summary>The subvolume the piped object being processed names (none: the bound -Uuid and -Id).</summary>
+        private NamedSubvolume? expected;
 
         /// <summary>
         /// Subvolume objects from Get-BtrfsSubvolume or New-BtrfsSnapshot (piped): each by its Path, or, where no
@@ -53,12 +53,13 @@ namespace Btrfs.Commands
 
         /// <summary>
         /// Only if the path leads to the subvolume with this UUID (bound from a piped object's Uuid: a
-        /// deserialized one, or one read back from JSON or CSV): a path renamed, replaced or mounted over
-        /// since the object was made is refused.
+        /// deserialized one, one read back from JSON or CSV, or Measure-BtrfsSubvolume's): a path renamed,
+        /// replaced or mounted over since the object was made is refused (SubvolumeReplaced). A value that
+        /// is not a UUID (empty too) is refused (InvalidArgument), never taken as none.
         /// </summary>
         [Parameter(ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
         [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-        public Guid Uuid { get; set; }
+        public SubvolumeUuid? Uuid { get; set; }
 
         /// <summary>Also delete the subvolumes nested in it (deepest first); without it a subvolume with nested ones is refused.</summary>
         [Parameter]
@@ -88,7 +89,7 @@ namespace Btrfs.Commands
                 {
                     if (!AlreadyCovered(coveredIds.Contains(id), $"subvolume {id}"))
                     {
-                        Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), Guid.Empty);
+                        Remove(SubvolumeRemover.PlanById(on, id, Recurse.IsPresent, AssumeNotInUse.IsPresent), NamedSubvolume.Any);
                     }
                 });
             }
@@ -104,21 +105,21 @@ namespace Btrfs.Commands
                             return true;
                         }
 
-                        expected = s.Uuid;
+                        expected = NamedSubvolume.Of(s);
                         try
                         {
                             return ProcessOne(path);
                         }
                         finally
                         {
-                            expected = Guid.Empty;
+                            expected = null;
                         }
                     },
                     (on, s) =>
                     {
                         if (!AlreadyCovered(coveredUuids.Contains(s.Uuid), s.TopLevelPath ?? $"subvolume {s.Id}"))
                         {
-                            Remove(SubvolumeRemover.PlanById(on, s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), s.Uuid);
+                            Remove(SubvolumeRemover.PlanById(on, s.Id, Recurse.IsPresent, AssumeNotInUse.IsPresent), NamedSubvolume.Of(s));
                         }
                     });
             }
@@ -132,22 +133,25 @@ namespace Btrfs.Commands
         private protected override bool ErrorsTargetTheInput => true;
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path) =>
-            Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent, AssumeNotInUse.IsPresent), expected != Guid.Empty ? expected : Uuid);
+        protected override void ProcessFile(string path)
+        {
+            NamedSubvolume named = expected ?? NamedSubvolume.Parse(MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)), Uuid?.Text, null, "delete", path, "Nothing was deleted");
 
-        /// <summary>Deletes what <paramref name="taken"/> planned (disposing it), if it is still the subvolume <paramref name="named"/> (Guid.Empty: any) and ShouldProcess agrees.</summary>
-        private void Remove(SubvolumeRemover taken, Guid named)
+            // A piped listing read back (Import-Clixml, Import-Csv) binds here: one of its subvolumes that went with one
+            // named before it in this pipeline (-Recurse) is passed over, as a live object is.
+            if (named.Uuid != Guid.Empty && AlreadyCovered(coveredUuids.Contains(named.Uuid), path))
+            {
+                return;
+            }
+
+            Remove(SubvolumeRemover.Plan(path, Recurse.IsPresent, AssumeNotInUse.IsPresent), named);
+        }
+
+        /// <summary>Deletes what <paramref name="taken"/> planned (disposing it), if it is still the subvolume <paramref name="named"/> and ShouldProcess agrees.</summary>
+        private void Remove(SubvolumeRemover taken, NamedSubvolume named)
         {
             using SubvolumeRemover plan = taken;
-            if (named != Guid.Empty && plan.Subvolume.Uuid != named)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.SubvolumeReplaced,
-                    0,
-                    "BTRFS_IOC_GET_SUBVOL_INFO",
-                    plan.Label,
-                    $"Cannot delete '{plan.Label}': it is now subvolume {plan.Subvolume.Id} ({plan.Subvolume.Uuid}), not the subvolume {named} the object names (renamed, replaced or mounted over since it was listed, or its id given to a new one). Nothing was deleted; list the subvolumes again.");
-            }
+            named.Check(plan.Subvolume.Id, plan.Subvolume.Uuid, "delete", plan.Label, "Nothing was deleted");
 
             string action = SubvolumeRemover.Describe(plan.Subvolume, plan.Nested.Count);
             if (WhatIfInEffect)

@@ -18,11 +18,20 @@ namespace Btrfs.Kernel
         /// <summary>CAP_SYS_ADMIN: what swapon, the tree searches and deleting any subvolume ask of the caller.</summary>
         private const int CapSysAdmin = 21;
 
+        /// <summary>CAP_FOWNER: acting as the owner of any file (a snapshot of another user's subvolume).</summary>
+        private const int CapFowner = 3;
+
+        /// <summary>Whether the calling thread holds CAP_SYS_ADMIN in its effective set (<see cref="HasCapability"/>).</summary>
+        internal static bool HasSysAdmin() => HasCapability(CapSysAdmin);
+
+        /// <summary>Whether the calling thread holds CAP_FOWNER in its effective set (<see cref="HasCapability"/>).</summary>
+        internal static bool HasFowner() => HasCapability(CapFowner);
+
         /// <summary>
-        /// Whether the calling thread holds CAP_SYS_ADMIN in its effective set (capabilities are a thread's: the CapEff
-        /// line of /proc/thread-self/status, as the kernel reports it; false when that cannot be read).
+        /// Whether the calling thread holds capability <paramref name="capability"/> in its effective set (capabilities are
+        /// a thread's: the CapEff line of /proc/thread-self/status, as the kernel reports it; false when that cannot be read).
         /// </summary>
-        internal static bool HasSysAdmin()
+        private static bool HasCapability(int capability)
         {
             try
             {
@@ -31,7 +40,7 @@ namespace Btrfs.Kernel
                     if (line.StartsWith("CapEff:", System.StringComparison.Ordinal))
                     {
                         return ulong.TryParse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong caps)
-                            && (caps & (1UL << CapSysAdmin)) != 0;
+                            && (caps & (1UL << capability)) != 0;
                     }
                 }
             }

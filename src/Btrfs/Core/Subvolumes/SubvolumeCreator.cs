@@ -10,76 +10,131 @@ namespace Btrfs.Core
     /// in the destination's parent directory, opened once (never by following a link), and the name
     /// is never taken from another file (the kernel refuses an existing name, EEXIST).
     /// </summary>
-    internal static class SubvolumeCreator
+    internal sealed class SubvolumeCreator : IDisposable
     {
+        private readonly OpenFile parent;
+        private readonly string name;
+        private readonly OpenFile? source; // a snapshot's
+        private readonly string? sourcePath;
+
+        private SubvolumeCreator(OpenFile parent, string name, string full, OpenFile? source, string? sourcePath)
+        {
+            this.parent = parent;
+            this.name = name;
+            Full = full;
+            this.source = source;
+            this.sourcePath = sourcePath;
+        }
+
+        /// <summary>The new subvolume's full path.</summary>
+        internal string Full { get; }
+
         /// <summary>
-        /// A new empty subvolume at <paramref name="path"/>; with <paramref name="noCow"/> its root directory
-        /// gets NOCOW before anything is in it, so every file made there is NOCOW. Returns the new subvolume.
+        /// Checks that a new empty subvolume can be made at <paramref name="path"/> (the name free, its directory on
+        /// btrfs, writable, and not in a read-only snapshot or mount): what <see cref="Create"/> then makes, so a
+        /// refusal comes before any prompt and -WhatIf. Nothing is changed.
         /// </summary>
-        internal static BtrfsSubvolumeInfo Create(string path, bool noCow)
+        internal static SubvolumeCreator PlanCreate(string path)
         {
             (OpenFile parent, string name, string full) = OpenParent(path, "create the subvolume");
-            using (parent)
+            return new SubvolumeCreator(parent, name, full, null, null);
+        }
+
+        /// <summary>
+        /// Checks that a snapshot of the subvolume whose root is <paramref name="source"/> can be made at
+        /// <paramref name="destination"/> (which must not exist; its directory must be on the same filesystem, writable,
+        /// not in a read-only snapshot), by this user (the kernel allows snapshots of one's own subvolumes only, or
+        /// root), and, with <paramref name="expected"/>, that the source is the subvolume named. Nothing is changed.
+        /// </summary>
+        internal static SubvolumeCreator PlanSnapshot(string source, string destination, NamedSubvolume expected = default)
+        {
+            OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory);
+            try
             {
-                int errno = BtrfsSubvolumes.TryCreate(parent.Handle, name);
-                if (errno != 0)
+                BtrfsOnly.Require(src, "snapshot", because: "only btrfs has snapshots");
+                if (!src.IsDirectory || src.Status.Inode != BtrfsInspect.SubvolumeRootInode)
                 {
-                    throw Failure(errno, "BTRFS_IOC_SUBVOL_CREATE_V2", full, "Cannot create the subvolume", "write and search permission on the directory it goes in");
+                    throw new FileOperationException(
+                        FileErrorKind.NotASubvolume,
+                        Errno.EINVAL,
+                        "statx",
+                        source,
+                        $"Cannot snapshot '{source}': it is not the root of a subvolume, only a {(src.IsDirectory ? "directory" : "file")} in one. Snapshot the subvolume that holds it (Get-BtrfsSubvolume '{source}' shows which), or copy it with New-BtrfsReflink.");
                 }
 
-                return DescribeNew(parent, name, full, noCow);
+                if (expected.Names)
+                {
+                    // A name renamed, replaced (by a link to another subvolume, too) or mounted over since the object was made.
+                    BtrfsRootRecord info = BtrfsSubvolumes.Info(src.Handle, source);
+                    expected.Check(info.Id, info.Uuid, "snapshot", source, "Nothing was changed");
+                }
+
+                // The kernel: "subvolume creation is not restricted, but snapshots are limited to own subvolumes only".
+                uint me = Metadata.FileSystemUserId;
+                if (src.Status.Uid != me && !Processes.HasFowner())
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.AccessDenied,
+                        Errno.EPERM,
+                        "statx",
+                        source,
+                        $"Cannot snapshot '{source}': its subvolume belongs to user {src.Status.Uid}, and the kernel lets a user other than root snapshot only their own subvolumes. Run as root (or as its owner). Nothing was changed.");
+                }
+
+                (OpenFile parent, string name, string full) = OpenParent(destination, "create the snapshot");
+                if (BtrfsSearch.FileSystemId(parent) != BtrfsSearch.FileSystemId(src))
+                {
+                    parent.Dispose();
+                    throw AcrossFileSystems(source, full);
+                }
+
+                return new SubvolumeCreator(parent, name, full, src, source);
+            }
+            catch
+            {
+                src.Dispose();
+                throw;
             }
         }
 
         /// <summary>
-        /// A snapshot of the subvolume whose root is <paramref name="source"/> at <paramref name="destination"/>
-        /// (which must not exist; its parent must be on the same filesystem), read-only when asked. Returns the snapshot.
+        /// Makes the subvolume planned by <see cref="PlanCreate"/>; with <paramref name="noCow"/> its root directory
+        /// gets NOCOW before anything is in it, so every file made there is NOCOW. Returns the new subvolume.
         /// </summary>
-        /// <param name="source">The subvolume's root directory.</param>
-        /// <param name="destination">The snapshot's path.</param>
-        /// <param name="readOnly">Make the snapshot read-only.</param>
-        /// <param name="expected">The subvolume the caller means (a piped object's Uuid); Guid.Empty: whatever <paramref name="source"/> leads to.</param>
-        internal static BtrfsSubvolumeInfo Snapshot(string source, string destination, bool readOnly, Guid expected = default)
+        internal BtrfsSubvolumeInfo Create(bool noCow)
         {
-            using OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory);
-            BtrfsOnly.Require(src, "snapshot", because: "only btrfs has snapshots");
-            if (!src.IsDirectory || src.Status.Inode != BtrfsInspect.SubvolumeRootInode)
+            int errno = BtrfsSubvolumes.TryCreate(parent.Handle, name);
+            if (errno != 0)
             {
-                throw new FileOperationException(
-                    FileErrorKind.NotASubvolume,
-                    Errno.EINVAL,
-                    "statx",
-                    source,
-                    $"Cannot snapshot '{source}': it is not the root of a subvolume, only a {(src.IsDirectory ? "directory" : "file")} in one. Snapshot the subvolume that holds it (Get-BtrfsSubvolume '{source}' shows which), or copy it with New-BtrfsReflink.");
+                throw Failure(errno, "BTRFS_IOC_SUBVOL_CREATE_V2", Full, "Cannot create the subvolume", "write and search permission on the directory it goes in");
             }
 
-            if (expected != Guid.Empty && BtrfsSubvolumes.Info(src.Handle, source) is var info && info.Uuid != expected)
+            return DescribeNew(parent, name, Full, noCow);
+        }
+
+        /// <summary>Makes the snapshot planned by <see cref="PlanSnapshot"/>, read-only when asked. Returns the snapshot.</summary>
+        internal BtrfsSubvolumeInfo Snapshot(bool readOnly)
+        {
+            OpenFile src = source ?? throw new InvalidOperationException("Not a planned snapshot.");
+            int errno = BtrfsSubvolumes.TrySnapshot(src.Handle, parent.Handle, name, readOnly);
+            if (errno == Errno.EXDEV)
             {
-                // A name renamed, replaced (by a link to another subvolume, too) or mounted over since the object was made.
-                throw new FileOperationException(
-                    FileErrorKind.SubvolumeReplaced,
-                    0,
-                    "BTRFS_IOC_GET_SUBVOL_INFO",
-                    source,
-                    $"Cannot snapshot '{source}': it now leads to subvolume {info.Id} ({info.Uuid}), not the subvolume {expected} the object names (renamed, replaced or mounted over since it was listed). Nothing was changed; list the subvolumes again.");
+                throw AcrossFileSystems(sourcePath ?? src.Path, Full);
             }
 
-            (OpenFile parent, string name, string full) = OpenParent(destination, "create the snapshot");
-            using (parent)
+            if (errno != 0)
             {
-                int errno = BtrfsSubvolumes.TrySnapshot(src.Handle, parent.Handle, name, readOnly);
-                if (errno == Errno.EXDEV)
-                {
-                    throw AcrossFileSystems(source, full);
-                }
-
-                if (errno != 0)
-                {
-                    throw Failure(errno, "BTRFS_IOC_SNAP_CREATE_V2", full, "Cannot create the snapshot", "ownership of the source subvolume (or root) and write permission on the directory the snapshot goes in");
-                }
-
-                return DescribeNew(parent, name, full, noCow: false);
+                throw Failure(errno, "BTRFS_IOC_SNAP_CREATE_V2", Full, "Cannot create the snapshot", "ownership of the source subvolume (or root) and write permission on the directory the snapshot goes in");
             }
+
+            return DescribeNew(parent, name, Full, noCow: false);
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            source?.Dispose();
+            parent.Dispose();
         }
 
         /// <summary>
@@ -166,6 +221,20 @@ namespace Btrfs.Core
                 }
 
                 BtrfsOnly.Require(parent, what + " in", because: "only btrfs has subvolumes and snapshots");
+                if (parent.IsReadOnlyMount)
+                {
+                    throw new FileOperationException(FileErrorKind.ReadOnlyFileSystem, Errno.EROFS, "statfs", full, $"Cannot {what} '{full}': the filesystem of '{parentPath}' is mounted read-only. Remount it read-write (or choose a directory on a writable mount). Nothing was changed.");
+                }
+
+                if (BtrfsSubvolume.Of(parent) is { IsReadOnly: true } readOnly)
+                {
+                    throw new FileOperationException(FileErrorKind.ReadOnlySnapshot, Errno.EROFS, "BTRFS_IOC_GET_SUBVOL_INFO", full, $"Cannot {what} '{full}': '{parentPath}' is in the read-only subvolume '{readOnly.Name}' (id {readOnly.Id}), where nothing can be added. Choose a directory in a writable subvolume, or make that one writable first (btrfs property set <its path> ro false). Nothing was changed.");
+                }
+
+                if (!Files.MayWriteAndSearch(parent.Handle, "."))
+                {
+                    throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", full, $"Cannot {what} '{full}': this user may not write in '{parentPath}' (the kernel asks write and search permission on the directory a subvolume goes in). Choose a directory of yours, or run as root. Nothing was changed.");
+                }
 
                 return (parent, name, full);
             }

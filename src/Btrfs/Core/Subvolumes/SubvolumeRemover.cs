@@ -211,23 +211,7 @@ namespace Btrfs.Core
                     return byPath;
                 }
 
-                // The subvolumes below it, each after its parent (from the root tree's parent links).
-                var nested = new List<BtrfsSubvolumeInfo>();
-                var parents = new Queue<ulong>();
-                parents.Enqueue(id);
-                var below = new HashSet<ulong> { id };
-                while (parents.Count > 0)
-                {
-                    ulong up = parents.Dequeue();
-                    foreach (BtrfsSubvolumeInfo s in all)
-                    {
-                        if (s.ParentId == up && below.Add(s.Id))
-                        {
-                            nested.Add(s);
-                            parents.Enqueue(s.Id);
-                        }
-                    }
-                }
+                List<BtrfsSubvolumeInfo> nested = NestedById(all, id);
 
                 // Named by its path from the top level (the target of an error), the id and the filesystem.
                 string where = self.TopLevelPath ?? onFileSystem;
@@ -260,18 +244,7 @@ namespace Btrfs.Core
                         $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). If they should all go, add -Recurse to delete them too. Nothing was deleted.");
                 }
 
-                // Deleting a subvolume changes the directory holding it: inside a read-only subvolume the kernel refuses
-                // that (EROFS) even for root, after the ones nested deeper were deleted already.
-                BtrfsSubvolumeInfo? HolderOf(BtrfsSubvolumeInfo n) => n.ParentId == id ? self : nested.Find(h => h.Id == n.ParentId);
-                if (nested.Find(n => HolderOf(n)?.IsReadOnly == true) is { } inside && HolderOf(inside) is { } readOnly)
-                {
-                    throw new FileOperationException(
-                        FileErrorKind.ReadOnlySnapshot,
-                        Errno.EROFS,
-                        "BTRFS_IOC_TREE_SEARCH",
-                        where,
-                        $"Cannot delete {named} with -Recurse: the nested subvolume '{inside.TopLevelPath ?? inside.Name}' is inside the read-only subvolume '{readOnly.TopLevelPath ?? readOnly.Name}' (id {readOnly.Id}), and the kernel refuses to delete anything inside a read-only subvolume, so only part of the tree could be deleted. Nothing was deleted. Make it writable first (btrfs property set <its path> ro false) if it should go.");
-                }
+                ThrowIfNestedInReadOnly(self, nested, where, named);
 
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
                 // from before its mount was taken away lazily (umount -l), or the kernel (a loop device). Each
@@ -472,7 +445,13 @@ namespace Btrfs.Core
             // Its place is learned again from its descriptor (renamed meanwhile?) or, by id, from the root tree.
             if (root is not null && Devices is not null && Canonical is not null)
             {
-                BtrfsSubvolumeInfo now = SubvolumeLister.List(root, SubvolumeScope.Self)[0];
+                // The nested subvolumes again too: one made (or moved in) meanwhile, or one made read-only, would stop
+                // the deletion half way, after the others are gone.
+                List<BtrfsSubvolumeInfo> listedNow = SubvolumeLister.List(root, SubvolumeScope.Below, out List<ulong> unreached);
+                BtrfsSubvolumeInfo now = listedNow[0];
+                List<BtrfsSubvolumeInfo> nestedNow = listedNow.GetRange(1, listedNow.Count - 1);
+                ThrowIfNestedChanged(Label, nestedNow, unreached.Count + Unlisted(parent, Subvolume.Id, listedNow, out _), null);
+                ThrowUnlessMayDeleteAll(parent, name!, root, root.Path.TrimEnd('/'), now, nestedNow, Privileged, selfToo: false);
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(root);
                 ThrowIfMounted(Label, now.Path ?? Canonical, now.TopLevelPath ?? Subvolume.TopLevelPath, mounts, own, AssumeNotInUse, named: null);
@@ -482,6 +461,9 @@ namespace Btrfs.Core
             else if (root is null && Devices is not null)
             {
                 string where = Subvolume.TopLevelPath ?? parent.Path;
+                List<BtrfsSubvolumeInfo> nestedNow = NestedById(SubvolumeLister.List(parent, SubvolumeScope.All), Subvolume.Id);
+                ThrowIfNestedChanged(where, nestedNow, 0, Named);
+                ThrowIfNestedInReadOnly(Subvolume, nestedNow, where, Named ?? where);
                 MountTable mounts = MountTable.Read();
                 string? top = Subvolume.TopLevelPath;
                 try
@@ -602,16 +584,88 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>The subvolumes below subvolume <paramref name="id"/> in the list of all, each after its parent (from the root tree's parent links).</summary>
+        private static List<BtrfsSubvolumeInfo> NestedById(List<BtrfsSubvolumeInfo> all, ulong id)
+        {
+            var nested = new List<BtrfsSubvolumeInfo>();
+            var parents = new Queue<ulong>();
+            parents.Enqueue(id);
+            var below = new HashSet<ulong> { id };
+            while (parents.Count > 0)
+            {
+                ulong up = parents.Dequeue();
+                foreach (BtrfsSubvolumeInfo s in all)
+                {
+                    if (s.ParentId == up && below.Add(s.Id))
+                    {
+                        nested.Add(s);
+                        parents.Enqueue(s.Id);
+                    }
+                }
+            }
+
+            return nested;
+        }
+
+        /// <summary>
+        /// Deleting a subvolume changes the directory holding it: inside a read-only subvolume the kernel refuses that
+        /// (EROFS) even for root, after the ones nested deeper were deleted already. Refused before anything goes.
+        /// </summary>
+        private static void ThrowIfNestedInReadOnly(BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, string where, string named)
+        {
+            BtrfsSubvolumeInfo? HolderOf(BtrfsSubvolumeInfo n) => n.ParentId == self.Id ? self : nested.Find(h => h.Id == n.ParentId);
+            if (nested.Find(n => HolderOf(n)?.IsReadOnly == true) is { } inside && HolderOf(inside) is { } readOnly)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ReadOnlySnapshot,
+                    Errno.EROFS,
+                    "BTRFS_IOC_TREE_SEARCH",
+                    where,
+                    $"Cannot delete {named} with -Recurse: the nested subvolume '{inside.TopLevelPath ?? inside.Name}' is inside the read-only subvolume '{readOnly.TopLevelPath ?? readOnly.Name}' (id {readOnly.Id}), and the kernel refuses to delete anything inside a read-only subvolume, so only part of the tree could be deleted. Nothing was deleted. Make it writable first (btrfs property set <its path> ro false) if it should go.");
+            }
+        }
+
+        /// <summary>
+        /// After the prompt: the subvolumes nested in it must be the ones planned (and confirmed). One made or moved in
+        /// meanwhile, moved out, or no longer reachable, is refused before anything is deleted.
+        /// </summary>
+        private void ThrowIfNestedChanged(string where, List<BtrfsSubvolumeInfo> nestedNow, int hidden, string? named)
+        {
+            var planned = new HashSet<ulong>(Nested.Select(n => n.Id));
+            List<BtrfsSubvolumeInfo> added = nestedNow.FindAll(n => !planned.Contains(n.Id));
+            var present = new HashSet<ulong>(nestedNow.Select(n => n.Id));
+            List<BtrfsSubvolumeInfo> gone = Nested.Where(n => !present.Contains(n.Id)).ToList();
+            if (added.Count == 0 && gone.Count == 0 && hidden == 0)
+            {
+                return;
+            }
+
+            string Names(List<BtrfsSubvolumeInfo> list) => string.Join(", ", list.ConvertAll(n => $"'{n.Path ?? n.TopLevelPath ?? n.Name}' (id {n.Id})"));
+            string what = added.Count > 0 ? $"{Names(added)} {(added.Count == 1 ? "was" : "were")} made or moved into it"
+                : gone.Count > 0 ? $"{Names(gone)} {(gone.Count == 1 ? "is" : "are")} no longer in it (deleted or moved out)"
+                : $"{hidden} subvolume(s) inside it can no longer be reached through its directories";
+            throw new FileOperationException(
+                FileErrorKind.SubvolumeHasNested,
+                Errno.ENOTEMPTY,
+                "BTRFS_IOC_GET_SUBVOL_ROOTREF",
+                where,
+                $"Cannot delete {named ?? $"the subvolume '{Label}'"}: since the deletion was planned, {what}, so it is not what was confirmed. Nothing was deleted. See what is there now (Get-BtrfsSubvolume -Recurse) and run it again.");
+        }
+
         /// <summary>
         /// With nested subvolumes: what the kernel asks before each deletion, asked for all of them first (for
         /// everyone: neither the subvolume's root nor the directory holding it immutable or append-only; not root:
         /// write and search permission on both, and the sticky bit's owner rule), so a refusal comes before
         /// anything is deleted, not after some are.
         /// </summary>
-        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, bool privileged)
+        private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, bool privileged, bool selfToo = true)
         {
             uint me = Metadata.FileSystemUserId;
-            ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged, self.IsReadOnly);
+            if (selfToo)
+            {
+                ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged, self.IsReadOnly);
+            }
+
             string top = full.TrimEnd('/');
             foreach (BtrfsSubvolumeInfo n in nested)
             {

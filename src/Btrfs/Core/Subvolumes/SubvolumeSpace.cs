@@ -15,6 +15,12 @@ namespace Btrfs.Core
         /// <summary>The subvolume's id; 0 for a set measured together.</summary>
         public ulong Id { get; init; }
 
+        /// <summary>
+        /// The subvolume's UUID (Guid.Empty for a set, and for the top level): piped on to Remove-BtrfsSubvolume or
+        /// New-BtrfsSnapshot, the path is taken only while it still leads to this subvolume.
+        /// </summary>
+        public Guid Uuid { get; init; }
+
         /// <summary>The subvolume's path as it was given (null for a set).</summary>
         public string? Path { get; init; }
 

@@ -14,16 +14,16 @@ namespace Btrfs.Core
     /// </summary>
     internal sealed class SubvolumeUsageMeter : IDisposable
     {
-        private readonly List<(Guid FileSystem, OpenFile Handle, List<(string? Path, string Label, ulong Id)> Members)> fileSystems = new();
+        private readonly List<(Guid FileSystem, OpenFile Handle, List<(string? Path, string Label, ulong Id, Guid Uuid)> Members)> fileSystems = new();
 
         /// <summary>How many subvolumes were taken.</summary>
         internal int Count => fileSystems.Sum(f => f.Members.Count);
 
         /// <summary>
         /// Takes the subvolume whose root is <paramref name="path"/>; throws the refusal (not btrfs, not a
-        /// subvolume's root, or, with <paramref name="expected"/>, another subvolume than the one with that UUID).
+        /// subvolume's root, or, with <paramref name="expected"/>, another subvolume than the one named).
         /// </summary>
-        internal void Add(string path, Guid expected = default)
+        internal void Add(string path, NamedSubvolume expected = default)
         {
             OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
             bool kept = false;
@@ -41,17 +41,8 @@ namespace Btrfs.Core
                 }
 
                 BtrfsRootRecord info = BtrfsSubvolumes.Info(file.Handle, path);
-                if (expected != Guid.Empty && info.Uuid != expected)
-                {
-                    throw new FileOperationException(
-                        FileErrorKind.SubvolumeReplaced,
-                        0,
-                        "BTRFS_IOC_GET_SUBVOL_INFO",
-                        path,
-                        $"Cannot measure '{path}': it is now subvolume {info.Id} ({info.Uuid}), not the subvolume {expected} the object names (renamed, replaced or mounted over since it was listed). List the subvolumes again.");
-                }
-
-                kept = Take(file, (path, path, info.Id));
+                expected.Check(info.Id, info.Uuid, "measure", path, string.Empty);
+                kept = Take(file, (path, path, info.Id, info.Uuid));
             }
             finally
             {
@@ -67,14 +58,15 @@ namespace Btrfs.Core
         /// path on it): for a subvolume no mount reaches. An id the filesystem does not have is found out
         /// when it is measured (an error then, not zeros).
         /// </summary>
-        internal void AddById(string onFileSystem, ulong id, Guid expected = default)
+        internal void AddById(string onFileSystem, ulong id, NamedSubvolume expected = default)
         {
             OpenFile file = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
             bool kept = false;
             try
             {
                 BtrfsOnly.Require(file, "measure the subvolume", because: "only btrfs has subvolumes");
-                if (expected != Guid.Empty && BtrfsSubvolumes.RootItem(file.Handle, onFileSystem, id) is var now && now?.Uuid != expected)
+                BtrfsRootRecord? now = RootItemOrNone(file, onFileSystem, id, mustRead: expected.Names);
+                if (expected.Names && (now is null || !expected.Matches(id, now.Uuid)))
                 {
                     // The object's path now leads to another filesystem (or the id was given to a new subvolume).
                     string label = $"subvolume {id} of the filesystem of '{onFileSystem}'";
@@ -88,7 +80,7 @@ namespace Btrfs.Core
                             : $"Cannot measure {label}: it is now the subvolume {now.Uuid}, not the subvolume {expected} the object names (another filesystem mounted there, or its id given to a new one). List the subvolumes again.");
                 }
 
-                kept = Take(file, (null, $"subvolume {id} of the filesystem of {onFileSystem}", id));
+                kept = Take(file, (null, $"subvolume {id} of the filesystem of {onFileSystem}", id, now?.Uuid ?? Guid.Empty));
             }
             finally
             {
@@ -99,18 +91,40 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>
+        /// Subvolume <paramref name="id"/>'s root item (its UUID for the result); null when there is none. Where the
+        /// root tree cannot be read, a failure only when <paramref name="mustRead"/> (an object's UUID to check):
+        /// otherwise the measurement says why.
+        /// </summary>
+        private static BtrfsRootRecord? RootItemOrNone(OpenFile file, string onFileSystem, ulong id, bool mustRead)
+        {
+            try
+            {
+                return BtrfsSubvolumes.RootItem(file.Handle, onFileSystem, id);
+            }
+            catch (FileOperationException) when (!mustRead)
+            {
+                return null;
+            }
+        }
+
         /// <summary>Adds a member to its filesystem's list; true when <paramref name="file"/> was kept as that filesystem's handle.</summary>
-        private bool Take(OpenFile file, (string? Path, string Label, ulong Id) member)
+        private bool Take(OpenFile file, (string? Path, string Label, ulong Id, Guid Uuid) member)
         {
             Guid fsid = BtrfsSearch.FileSystemId(file) ?? Guid.Empty;
             int at = fileSystems.FindIndex(f => f.FileSystem == fsid);
             if (at < 0)
             {
-                fileSystems.Add((fsid, file, new List<(string?, string, ulong)> { member }));
+                fileSystems.Add((fsid, file, new List<(string?, string, ulong, Guid)> { member }));
                 return true;
             }
 
-            fileSystems[at].Members.Add(member);
+            // One subvolume named again (by another path to it: a link on the way, a bind mount) is measured once.
+            if (!fileSystems[at].Members.Exists(m => m.Id == member.Id))
+            {
+                fileSystems[at].Members.Add(member);
+            }
+
             return false;
         }
 
@@ -125,7 +139,7 @@ namespace Btrfs.Core
         /// </summary>
         internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, out List<FileOperationException> gone, Action<long, long>? progress = null)
         {
-            (Guid _, OpenFile handle, List<(string? Path, string Label, ulong Id)> all) = fileSystems[index];
+            (Guid _, OpenFile handle, List<(string? Path, string Label, ulong Id, Guid Uuid)> all) = fileSystems[index];
             long estimate = (long)(BtrfsSearch.MetadataUsedBytes(handle) / Math.Max(1u, BtrfsSearch.FileSystemInfo(handle)?.NodeSize ?? 16384));
             SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, handle.Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
 
@@ -133,7 +147,7 @@ namespace Btrfs.Core
             gone = all.Where(m => !space.Roots.Contains(m.Id))
                 .Select(m => new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path ?? m.Label, m.Path is null ? $"Cannot measure {m.Label}: the filesystem has no subvolume {m.Id} (never made, or deleted). Get-BtrfsSubvolume -All lists the ones it has." : $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."))
                 .ToList();
-            List<(string? Path, string Label, ulong Id)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
+            List<(string? Path, string Label, ulong Id, Guid Uuid)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
             if (members.Count == 0)
             {
                 return new List<BtrfsSubvolumeUsage>();
@@ -143,16 +157,16 @@ namespace Btrfs.Core
             if (members.Any(m => m.Path is null))
             {
                 using var map = new SubvolumeMap(handle, MountTable.Read());
-                members = members.ConvertAll(m => m.Path is null && ReachedPath(map, m.Id) is string reached ? (reached, reached, m.Id) : m);
+                members = members.ConvertAll(m => m.Path is null && ReachedPath(map, m.Id) is string reached ? (reached, reached, m.Id, m.Uuid) : m);
             }
 
             if (together)
             {
                 List<ulong> ids = members.Select(m => m.Id).Distinct().OrderBy(i => i).ToList();
-                return new List<BtrfsSubvolumeUsage> { Usage(space, ids, ids.Count == 1 ? members[0].Path : null, ids.Count == 1 ? members[0].Label : SubvolumeSpaceMeter.Label(ids)) };
+                return new List<BtrfsSubvolumeUsage> { Usage(space, ids, ids.Count == 1 ? members[0].Path : null, ids.Count == 1 ? members[0].Label : SubvolumeSpaceMeter.Label(ids), ids.Count == 1 ? members[0].Uuid : Guid.Empty) };
             }
 
-            return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Label));
+            return members.ConvertAll(m => Usage(space, new[] { m.Id }, m.Path, m.Label, m.Uuid));
         }
 
         /// <summary>The subvolume's root directory under a mount that reaches it; null when none does (or it cannot be looked up).</summary>
@@ -184,12 +198,13 @@ namespace Btrfs.Core
             fileSystems.Clear();
         }
 
-        private static BtrfsSubvolumeUsage Usage(SubvolumeSpace space, IReadOnlyList<ulong> ids, string? path, string label)
+        private static BtrfsSubvolumeUsage Usage(SubvolumeSpace space, IReadOnlyList<ulong> ids, string? path, string label, Guid uuid)
         {
             (ulong rfer, ulong excl, ulong rferData, ulong exclData) = space.Of(ids.ToArray());
             return new BtrfsSubvolumeUsage
             {
                 Id = ids.Count == 1 ? ids[0] : 0,
+                Uuid = uuid,
                 Path = path,
                 Subvolume = label,
                 Count = ids.Count,
