@@ -41,9 +41,9 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "mkdirat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int MkDirAt(SafeFileDescriptor dirfd, string path, uint mode);
 
-        /// <summary>symlinkat(2): a symbolic link holding <paramref name="target"/>, in an open directory.</summary>
+        /// <summary>symlinkat(2): a symbolic link holding the target's bytes as they are (NUL-terminated by the caller), in an open directory: a target that is not UTF-8 kept exactly.</summary>
         [LibraryImport(Name, EntryPoint = "symlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int SymlinkAt(string target, SafeFileDescriptor newdirfd, string linkpath);
+        internal static unsafe partial int SymlinkAtBytes(byte* target, SafeFileDescriptor newdirfd, string linkpath);
 
         /// <summary>readlinkat(2): the bytes of a symbolic link in an open directory (not NUL-terminated).</summary>
         [LibraryImport(Name, EntryPoint = "readlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

@@ -235,8 +235,8 @@ namespace Btrfs.Kernel
             }
         }
 
-        /// <summary>A name's bytes as text: valid UTF-8 as it is, every other byte as \xNN.</summary>
-        private static string Escaped(ReadOnlySpan<byte> bytes)
+        /// <summary>A name's bytes as text: valid UTF-8 as it is, every other byte as \xNN (file names, attribute names, link targets).</summary>
+        internal static string Escaped(ReadOnlySpan<byte> bytes)
         {
             var text = new System.Text.StringBuilder();
             int i = 0;

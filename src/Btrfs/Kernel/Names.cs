@@ -144,9 +144,16 @@ namespace Btrfs.Kernel
         internal static int TryMakeDirectory(SafeFileDescriptor dir, string name, uint mode) =>
             Libc.MkDirAt(dir, name, mode) == 0 ? 0 : Errno.Last;
 
-        /// <summary>symlinkat: a symbolic link <paramref name="name"/> in <paramref name="dir"/> pointing at <paramref name="target"/>.</summary>
-        internal static void MakeSymbolicLink(string target, SafeFileDescriptor dir, string name, string path) =>
-            Errno.Check(Libc.SymlinkAt(target, dir, name), "symlinkat", path, "Cannot create the symbolic link");
+        /// <summary>symlinkat with the target's bytes exactly as read (<see cref="ReadSymbolicLinkBytes"/>): a copy of a link points where it did.</summary>
+        internal static unsafe void MakeSymbolicLink(System.ReadOnlySpan<byte> target, SafeFileDescriptor dir, string name, string path)
+        {
+            byte[] terminated = new byte[target.Length + 1];
+            target.CopyTo(terminated);
+            fixed (byte* t = terminated)
+            {
+                Errno.Check(Libc.SymlinkAtBytes(t, dir, name), "symlinkat", path, "Cannot create the symbolic link");
+            }
+        }
 
         /// <summary>
         /// The kernel's path of an open file (readlink of /proc/self/fd/N): absolute in this process's root,
@@ -164,8 +171,12 @@ namespace Btrfs.Kernel
             }
         }
 
-        /// <summary>readlinkat: the target of a symbolic link, byte for byte (UTF-8).</summary>
-        internal static unsafe string ReadSymbolicLink(SafeFileDescriptor dir, string name, string path)
+        /// <summary>readlinkat: the target of a symbolic link as text (bytes that are not UTF-8 become U+FFFD: for looking at, never for copying).</summary>
+        internal static string ReadSymbolicLink(SafeFileDescriptor dir, string name, string path) =>
+            Encoding.UTF8.GetString(ReadSymbolicLinkBytes(dir, name, path));
+
+        /// <summary>readlinkat: the target of a symbolic link, byte for byte (what a copy of the link must hold).</summary>
+        internal static unsafe byte[] ReadSymbolicLinkBytes(SafeFileDescriptor dir, string name, string path)
         {
             byte[] buffer = new byte[4096];
             nint n;
@@ -175,7 +186,7 @@ namespace Btrfs.Kernel
             }
 
             Errno.Check((long)n, "readlinkat", path, "Cannot read the symbolic link");
-            return Encoding.UTF8.GetString(buffer, 0, (int)n);
+            return buffer[..(int)n];
         }
     }
 }

@@ -11,6 +11,8 @@ namespace Btrfs.Kernel
     {
         private const int Attempts = 4;
 
+        private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
         /// <summary>The names; empty where the filesystem has none (EOPNOTSUPP).</summary>
         internal static unsafe List<string> List(SafeFileDescriptor fd, string path)
         {
@@ -44,11 +46,44 @@ namespace Btrfs.Kernel
                     throw Errno.Failure("flistxattr", path, "Cannot list the extended attributes of");
                 }
 
-                names.AddRange(Encoding.UTF8.GetString(buffer, 0, (int)size).Split('\0', StringSplitOptions.RemoveEmptyEntries));
+                // Each name exactly, or a refusal: a name decoded with U+FFFD for its bad bytes names no attribute, and
+                // the copy would go on without it (a silent loss).
+                int start = 0;
+                for (int i = 0; i < size; i++)
+                {
+                    if (buffer[i] == 0)
+                    {
+                        if (i > start)
+                        {
+                            names.Add(StrictName(buffer.AsSpan(start, i - start), path));
+                        }
+
+                        start = i + 1;
+                    }
+                }
+
                 return names;
             }
 
             throw new FileOperationException(FileErrorKind.IOError, Errno.ERANGE, "flistxattr", path, $"Cannot list the extended attributes of '{path}': they keep changing. The original is unchanged.");
+        }
+
+        /// <summary>An attribute's name, decoded exactly; one that is not valid UTF-8 is refused (NameNotUtf8).</summary>
+        private static string StrictName(ReadOnlySpan<byte> name, string path)
+        {
+            try
+            {
+                return Strict.GetString(name);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.NameNotUtf8,
+                    Errno.EINVAL,
+                    "flistxattr",
+                    path,
+                    $"Cannot copy the extended attributes of '{path}': the name of one ('{DirectoryListing.Escaped(name)}'; a byte that is not UTF-8 is written \\xNN) is not valid UTF-8, and this module passes on only names it can read exactly (it would be lost). Rename or remove that attribute first (setfattr). The original is unchanged.");
+            }
         }
 
         /// <summary>The value, or null when the file does not have it (ENODATA) or the filesystem has none (EOPNOTSUPP).</summary>

@@ -67,6 +67,27 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableFact]
+        public void AnExtendedAttributeWhoseNameIsNotUtf8IsNeverLostInARewrite()
+        {
+            // Before: the names were decoded with U+FFFD for bad bytes, the copy found no such attribute and went on
+            // without it: 'user.\xff' was gone after a conversion that reported success. Found by a code review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "xattr-not-utf8");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 65536, 65536, seed: 7);
+            Shell.Run("bash", "-c", "setfattr -n $'user.\\xff' -v kept \"$0\" && setfattr -n user.plain -v also \"$0\"", file);
+            string Attributes() => Shell.Run("bash", "-c", "getfattr -d -m - -e hex --absolute-names \"$0\" | sort", file);
+            string attributes = Attributes();
+            Assert.Contains("user.", attributes, StringComparison.Ordinal);
+            FileFacts before = FileFacts.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Equal("NameNotUtf8", Assert.Single(r.ErrorIds));
+            Assert.Contains("\\xff", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(attributes, Attributes());
+            Assert.Equal(new[] { "vm.img" }, FileFacts.Listing(dir)); // no temporary file left
+        }
+
         private static List<string> SmallFiles(string dir, int first, int count, string extension, int chunk, int seed)
         {
             var files = Enumerable.Range(first, count).Select(i => Path.Combine(dir, $"f{i:D2}{extension}")).ToList();

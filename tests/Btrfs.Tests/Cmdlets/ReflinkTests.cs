@@ -352,6 +352,23 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ALinkWhoseTargetIsNotUtf8PointsWhereItDidInTheCopy()
+        {
+            // Before: the target was decoded with U+FFFD for its bad bytes, and the copy of 'x\xff' pointed at
+            // 'x\xef\xbf\xbd', somewhere else. Found by a code review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "link-not-utf8");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 1, 4096, 4096);
+            Shell.Run("bash", "-c", "ln -s $'x\\xff/y' \"$0/odd\"", src);
+            string Target(string link) => Shell.Run("bash", "-c", "readlink -n \"$0\" | od -An -tx1", link).Trim();
+            string before = Target(Path.Combine(src, "odd"));
+            Assert.Equal("78 ff 2f 79", before);
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", Path.Combine(dir, "copy")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(before, Target(Path.Combine(dir, "copy", "odd")));
+        }
+
+        [SkippableFact]
         public void RecurseMirrorsATreeWithLinksKeepingWhatPreserveKeeps()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "tree");

@@ -485,7 +485,7 @@ namespace Btrfs.Core
             FileLocation at = item.Entry.Location!.Value;
             SafeFileDescriptor parent = ParentOf(item);
             string name = NameOf(item);
-            string target = Names.ReadSymbolicLink(at.Directory, at.Name, item.Source);
+            byte[] target = Names.ReadSymbolicLinkBytes(at.Directory, at.Name, item.Source); // exactly, UTF-8 or not
             if (FileStatus.OfAt(parent, name) is FileStatus existing)
             {
                 if (!replace || existing.IsDirectory)
