@@ -561,5 +561,43 @@ namespace Btrfs.Tests
             Assert.Contains("write permission", e.Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(file));
         }
+
+        [SkippableFact]
+        public void AStopAndContinueStormDoesNotEndTheRewriteEarly()
+        {
+            // Before: a signal for the thread (kill -STOP/-CONT, Ctrl+Z and fg, a suspend) ends the kernel's
+            // defragmentation of a range early, and it answers success (or EAGAIN, when nothing was rewritten yet): the
+            // file was reported done with 29,443 of its 29,815 extents left. Found by a code review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "defrag-storm");
+            string file = Path.Combine(dir, "vm.img");
+            byte[] content = FileBuilder.Fragmented(file, 192 << 20, 16000, seed: 41);
+            long before = Filefrag(file);
+            Assert.True(before > 5000, $"only {before} extents");
+            Shell.Run("sync");
+            File.WriteAllText("/proc/sys/vm/drop_caches", "3"); // read from the device: a slow rewrite, long enough for the storm
+            RealPwsh.Result r = RealPwsh.Run(
+                """
+                $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
+                $psi.ArgumentList.Add('-c')
+                $psi.ArgumentList.Add("for i in `$(seq 1 4000); do kill -STOP $PID; kill -CONT $PID; sleep 0.002; done")
+                $storm = [System.Diagnostics.Process]::Start($psi)
+                Start-Sleep -Milliseconds 200
+                $result = Invoke-BtrfsDefrag -LiteralPath $f -Confirm:$false
+                $storm | Stop-Process -ErrorAction SilentlyContinue
+                "@@$($result.ExtentsAfter) $($Error.Count) $(-not $storm.HasExited -or $storm.ExitCode -ne 0)"
+                """,
+                null,
+                ("f", file));
+            string[] marked = r.Marked;
+            Assert.True(marked.Length == 1, r.StdOut + r.StdErr);
+            string[] fields = marked[0].Split(' ');
+            Assert.Equal("0", fields[1]);
+            Assert.Equal("True", fields[2]); // the storm was still going when the rewrite ended
+            long after = Filefrag(file);
+            // Each stop leaves one boundary where the rest was asked for again (about 40 here): not thousands.
+            Assert.True(after <= 200, $"{after} extents left of {before} (the cmdlet said {fields[0]})");
+            Assert.Equal(after.ToString(CultureInfo.InvariantCulture), fields[0]);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)), FileFacts.Hash(file));
+        }
     }
 }

@@ -122,14 +122,15 @@ namespace Btrfs.Core
                         }
                     }
 
-                    DefragStep(pos, len);
+                    DefragStep(pos, len, cancel);
+
                     steps.Add(new ByteRange(pos, pos + len));
                     pos += len;
                     done += len;
                     batched += len;
                     if (batched >= MeasureBatchBytes || before.Count >= MeasureBatchExtents)
                     {
-                        Measure(before, steps, ref moved, ref unshared);
+                        Measure(before, steps, ref moved, ref unshared, cancel);
                         batched = 0;
                     }
 
@@ -137,7 +138,7 @@ namespace Btrfs.Core
                 }
             }
 
-            Measure(before, steps, ref moved, ref unshared);
+            Measure(before, steps, ref moved, ref unshared, cancel);
             string threshold = SizeFormatter.Format(Options.ExtentThreshold);
             string reason = moved == 0
                 ? $"the kernel left the {SizeFormatter.Format(planner.BytesToRewrite)} in extents below {threshold} as they were (nothing there it could join: holes between them, or already next to each other on disk)"
@@ -154,18 +155,34 @@ namespace Btrfs.Core
         /// bytes at another place on disk were rewritten, and of those the ones shared before and not now were
         /// unshared. Clears both lists.
         /// </summary>
-        private void Measure(List<RawExtent> before, List<ByteRange> steps, ref long moved, ref long unshared)
+        private void Measure(List<RawExtent> before, List<ByteRange> steps, ref long moved, ref long unshared, CancellationToken cancel)
         {
             if (steps.Count == 0)
             {
                 return;
             }
 
-            var after = new List<RawExtent>(before.Count);
-            for (int k = 0; k < steps.Count; k++)
+            List<RawExtent> after = ReadAfter(steps, before.Count);
+
+            // A signal for the thread (a stop and continue, a suspend, a child's exit) ends the kernel's work on a range
+            // early, and it still answers success: the rest of such a step, left exactly where it was, is asked for again
+            // (each place once) and read again.
+            var resumed = new HashSet<long>();
+            for (int round = 0; round < ResumeLimit; round++)
             {
-                // The first read writes the batch back (FIEMAP_FLAG_SYNC): the new extents exist only then.
-                after.AddRange(Fiemap.Read(File, (ulong)steps[k].Start, (ulong)steps[k].Length, sync: k == 0));
+                List<ByteRange> stopped = StoppedEarly(before, after, steps, resumed);
+                if (stopped.Count == 0)
+                {
+                    break;
+                }
+
+                foreach (ByteRange rest in stopped)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    DefragStep(rest.Start, rest.Length, cancel);
+                }
+
+                after = ReadAfter(steps, before.Count);
             }
 
             (long m, long u, long c) = ExtentComparison.Moved(before, after);
@@ -247,11 +264,109 @@ namespace Btrfs.Core
             return Fiemap.Read(File, start, length, sync: false);
         }
 
-        private void DefragStep(long start, long length)
+        /// <summary>How many rounds of asking again for the rest of steps the kernel stopped early (each place once).</summary>
+        private const int ResumeLimit = 4096;
+
+        /// <summary>The extents of <paramref name="steps"/> now; the first read writes the batch back (FIEMAP_FLAG_SYNC): the new extents exist only then.</summary>
+        private List<RawExtent> ReadAfter(List<ByteRange> steps, int capacity)
+        {
+            var after = new List<RawExtent>(capacity);
+            for (int k = 0; k < steps.Count; k++)
+            {
+                after.AddRange(Fiemap.Read(File, (ulong)steps[k].Start, (ulong)steps[k].Length, sync: k == 0));
+            }
+
+            return after;
+        }
+
+        /// <summary>
+        /// The steps the kernel stopped early in, each from where it stopped to its end: some of a step's extents
+        /// (<paramref name="before"/>, read before the calls) moved, and its last ones are still exactly where they were
+        /// (in <paramref name="after"/>, read since). A place already asked for again (<paramref name="resumed"/>) is
+        /// not asked for twice: what the kernel leaves there on its own it would leave again.
+        /// </summary>
+        private static List<ByteRange> StoppedEarly(List<RawExtent> before, List<RawExtent> after, List<ByteRange> steps, HashSet<long> resumed)
+        {
+            var stopped = new List<ByteRange>();
+            int b = 0, a = 0;
+            var now = new HashSet<(ulong Logical, ulong Physical)>();
+            foreach (ByteRange step in steps)
+            {
+                (ulong Logical, ulong Physical) Clipped(RawExtent e)
+                {
+                    RawExtent c = Fiemap.ClipToRange(e, (ulong)step.Start, (ulong)step.End);
+                    return (c.Logical, c.Physical);
+                }
+
+                (int from, int to) = Overlapping(before, ref b, step);
+                (int afterFrom, int afterTo) = Overlapping(after, ref a, step);
+                if (to - from < 2)
+                {
+                    continue;
+                }
+
+                now.Clear();
+                for (int i = afterFrom; i < afterTo; i++)
+                {
+                    _ = now.Add(Clipped(after[i]));
+                }
+
+                int k = to;
+                while (k > from && now.Contains(Clipped(before[k - 1])))
+                {
+                    k--;
+                }
+
+                long at = (long)Clipped(before[Math.Min(k, to - 1)]).Logical;
+                if (k > from && k < to && at > step.Start && resumed.Add(at))
+                {
+                    stopped.Add(new ByteRange(at, step.End));
+                }
+            }
+
+            return stopped;
+        }
+
+        /// <summary>
+        /// The extents of <paramref name="extents"/> (sorted) that overlap <paramref name="step"/>, as [From, To); <paramref name="next"/>
+        /// moves on to where the next step's begin (one reaching into it stays).
+        /// </summary>
+        private static (int From, int To) Overlapping(List<RawExtent> extents, ref int next, ByteRange step)
+        {
+            while (next < extents.Count && (long)extents[next].End <= step.Start)
+            {
+                next++;
+            }
+
+            int from = next, to = next;
+            while (to < extents.Count && (long)extents[to].Logical < step.End)
+            {
+                to++;
+            }
+
+            next = to > from && (long)extents[to - 1].End > step.End ? to - 1 : to;
+            return (from, to);
+        }
+
+        /// <summary>How often a step the kernel gave up on because a signal came (EAGAIN) is asked again.</summary>
+        private const int InterruptedRetries = 8;
+
+        private void DefragStep(long start, long length, CancellationToken cancel)
         {
             uint? compress = Options.Compress is DefragCompression c ? (uint)c : null;
             int? level = compress is not null && Options.CompressionLevel is int l && CompressionLevelSupported() ? l : null;
             int errno = BtrfsDefrag.TryRange(File.Handle, start, length, Options.ExtentThreshold, Options.Flush, compress, level);
+
+            // The kernel gives up with EAGAIN, before it rewrote anything in the call, whenever a signal is pending for
+            // the thread (btrfs_defrag_cancelled is signal_pending: a stop and continue, a suspend, a child's exit, not
+            // only a fatal one): asked again after a moment, unless the user stopped (Ctrl+C) meanwhile.
+            for (int retry = 1; errno == Errno.EAGAIN && retry <= InterruptedRetries; retry++)
+            {
+                _ = cancel.WaitHandle.WaitOne(10 * retry);
+                cancel.ThrowIfCancellationRequested();
+                errno = BtrfsDefrag.TryRange(File.Handle, start, length, Options.ExtentThreshold, Options.Flush, compress, level);
+            }
+
             if (errno == Errno.EINVAL && File.Restat().Size < File.Status.Size)
             {
                 throw Truncated(File, File.Status.Size, FileOperationException.FromErrno(errno, "BTRFS_IOC_DEFRAG_RANGE", File.Path, "Cannot defragment"));
@@ -269,6 +384,8 @@ namespace Btrfs.Core
                         Errno.EPERM or Errno.EACCES => "Defragmenting needs write permission on the file (or root).",
                         Errno.EROFS => "The file is in a read-only snapshot or on a read-only mount.",
                         Errno.ENOSPC => "The filesystem is full; free some space first.",
+                        Errno.ETXTBSY => "It is an active swapfile; swapoff first.",
+                        Errno.EAGAIN => $"The kernel stopped it {InterruptedRetries + 1} times in a row because signals kept arriving for this process; run it again.",
                         _ => null,
                     });
             }
