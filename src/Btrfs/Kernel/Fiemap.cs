@@ -47,21 +47,29 @@ namespace Btrfs.Kernel
             return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents);
         }
 
-        /// <summary>Bytes and number of the extents marked shared (FIEMAP_EXTENT_SHARED), the whole file.</summary>
+        /// <summary>
+        /// The file's bytes in extents marked shared (FIEMAP_EXTENT_SHARED), up to its end (an extent's last block
+        /// reaches past a size that is not a multiple of it: not the file's), and how many such extents; the whole file.
+        /// Every SharedBytes figure of the module is this one.
+        /// </summary>
         internal static (long Bytes, long Count) Shared(SafeFileDescriptor fd, string path)
         {
+            long size = FileStatus.Of(fd) is FileStatus st ? st.Size : long.MaxValue;
             long bytes = 0, count = 0;
             foreach (RawExtent e in Read(fd, path, 0, ulong.MaxValue, sync: false))
             {
                 if ((e.Flags & ExtentFlags.Shared) != 0)
                 {
-                    bytes += (long)e.Length;
+                    bytes += FileBytes(e, size);
                     count++;
                 }
             }
 
             return (bytes, count);
         }
+
+        /// <summary>The bytes of <paramref name="e"/> within a file of <paramref name="size"/> bytes (none past its end).</summary>
+        internal static long FileBytes(in RawExtent e, long size) => Math.Max(0, Math.Min((long)Math.Min(e.End, long.MaxValue), size) - (long)Math.Min(e.Logical, long.MaxValue));
 
         private static IEnumerable<RawExtent> ReadIterator(SafeFileDescriptor file, string path, ulong start, ulong end, uint flags, int pageExtents)
         {

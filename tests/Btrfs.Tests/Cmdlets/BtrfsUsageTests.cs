@@ -92,6 +92,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void SharedBytesAreTheFilesBytesNeverMoreThanItsSize()
+        {
+            // Before: a reflinked 5,000-byte file had SharedBytes 8,192 (its extent's last block, past the end) in
+            // Test-NoCow -Detailed, Measure-BtrfsUsage and Measure-Fragmentation: "shared" above 100 %. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "shared-small");
+            string file = Path.Combine(dir, "small.bin"), copy = Path.Combine(dir, "copy.bin");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(5000, 12));
+            Shell.Run("cp", "--reflink=always", file, copy);
+            Shell.Run("sync");
+            Assert.Contains("shared", Shell.Run("filefrag", "-v", file), StringComparison.Ordinal);
+            PwshResult r = Pwsh.Run(
+                "(Test-NoCow -LiteralPath $f -Detailed).SharedBytes; (Measure-BtrfsUsage -LiteralPath $f).SharedBytes; (Measure-Fragmentation -LiteralPath $f).SharedBytes",
+                ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new object[] { 5000L, 5000L, 5000L }, r.Objects<long>().Cast<object>().ToArray());
+        }
+        [SkippableFact]
         public void EachFileMatchesCompsizeOnThatFile()
         {
             string[] files = MixedSet(fs.NewDirectory(TestFs.Btrfs, "usage"));

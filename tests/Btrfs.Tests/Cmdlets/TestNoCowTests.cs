@@ -1,6 +1,7 @@
 namespace Btrfs.Tests
 {
     using System;
+    using System.Collections.Generic;
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
@@ -128,6 +129,11 @@ namespace Btrfs.Tests
             Assert.True(Plain(extra.MountPoint));
             Assert.True(Plain(fresh));
             Assert.False(Plain(old));
+
+            // The -Detailed table's NoCow column is that answer too (before: the attribute, False beside that reason).
+            PwshResult table = Pwsh.Run("Test-NoCow -LiteralPath $d -Detailed | Out-Host", new Dictionary<string, object?> { ["d"] = extra.MountPoint }, captureHost: true);
+            string row = table.HostText.Split('\n').First(l => l.Contains("COW directory", StringComparison.Ordinal));
+            Assert.StartsWith("True ", row.TrimStart(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -157,7 +157,7 @@ namespace Btrfs.Core
             LargestExtent = Math.Max(LargestExtent, len);
             if ((e.Flags & ExtentFlags.Shared) != 0)
             {
-                SharedBytes += len;
+                SharedBytes += Fiemap.FileBytes(e, size); // the file's bytes, as Fiemap.Shared counts them
             }
 
             if ((e.Flags & ExtentFlags.Encoded) != 0)

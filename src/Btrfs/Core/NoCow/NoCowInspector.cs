@@ -57,17 +57,7 @@ namespace Btrfs.Core
                 return (0, 0);
             }
 
-            long bytes = 0, count = 0;
-            foreach (FileExtent e in ExtentMap.Read(file, new ExtentQuery()))
-            {
-                if (e.IsShared)
-                {
-                    bytes += e.Length;
-                    count++;
-                }
-            }
-
-            return (bytes, count);
+            return Fiemap.Shared(file.Handle, file.Path);
         }
 
         /// <summary>

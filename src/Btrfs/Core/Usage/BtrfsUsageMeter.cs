@@ -176,19 +176,7 @@ namespace Btrfs.Core
             FileBatch.Run(files, parallelism, Measure);
 
         /// <summary>Bytes of the file in extents FIEMAP flags as shared (FIEMAP_EXTENT_SHARED).</summary>
-        internal static long SharedBytes(OpenFile file)
-        {
-            ulong shared = 0;
-            foreach (RawExtent e in Fiemap.Read(file, 0, ulong.MaxValue, sync: false))
-            {
-                if ((e.Flags & ExtentFlags.Shared) != 0)
-                {
-                    shared += e.Length;
-                }
-            }
-
-            return (long)shared;
-        }
+        internal static long SharedBytes(OpenFile file) => Fiemap.Shared(file.Handle, file.Path).Bytes;
     }
 
     /// <summary>
