@@ -29,6 +29,14 @@ namespace Btrfs.Kernel
             };
         }
 
+        /// <summary>
+        /// <see cref="IsActive"/>, waiting at most <paramref name="timeout"/>: FIDEDUPERANGE asks for write access to the
+        /// filesystem first, which a frozen one (fsfreeze, a backup's snapshot) holds back, uninterruptibly, until it is
+        /// thawed. Null when it did not answer in time (the look-up is left waiting in the kernel, on a thread of its own).
+        /// </summary>
+        internal static bool? IsActiveWithin(SafeFileDescriptor file, System.TimeSpan timeout) =>
+            Bounded.Run(() => new System.Runtime.CompilerServices.StrongBox<bool?>(IsActive(file)), timeout, out _)?.Value;
+
         /// <summary>Switches the swapfile on, with a priority when given; the error says what, and <paramref name="advice"/> what to do (an EPERM gets its own).</summary>
         internal static void On(string path, int? priority, string what, string advice)
         {

@@ -608,5 +608,43 @@ namespace Btrfs.Tests
                 }
             }
         }
+
+        [SkippableFact]
+        public void LookingAtAFileOnAFrozenFilesystemDoesNotWaitForTheThaw()
+        {
+            // Before: Test-BtrfsSwapfile asked the kernel with FIDEDUPERANGE, which waits for write access: on a frozen
+            // filesystem it waited, unkillably, until the thaw (637 s in the review). Now the kernel is asked only while
+            // some swapfile is active, and waited for at most 2 s. Found by a hostile review.
+            using ExtraFileSystem frozen = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem other = fs.NewFileSystem("btrfs", "256M");
+            string file = Path.Combine(frozen.MountPoint, "swapfile");
+            Shell.Run("truncate", "-s", "0", file);
+            Shell.Run("chattr", "+C", file);
+            Shell.Run("fallocate", "-l", "32M", file);
+            Shell.Run("chmod", "0600", file);
+            Shell.Run("mkswap", file);
+            Shell.Run("sync");
+            foreach (bool anotherActive in new[] { false, true })
+            {
+                using ActiveSwapfile? swap = anotherActive ? new ActiveSwapfile(other.MountPoint) : null;
+                Shell.Run("fsfreeze", "-f", frozen.MountPoint);
+                System.Threading.Tasks.Task<PwshResult> run;
+                bool answered;
+                try
+                {
+                    run = System.Threading.Tasks.Task.Run(() => Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $f -Detailed", ("f", file)));
+                    answered = run.Wait(TimeSpan.FromSeconds(20));
+                }
+                finally
+                {
+                    Shell.Run("fsfreeze", "-u", frozen.MountPoint); // a look-up still waiting goes on now
+                }
+
+                Assert.True(answered, $"no answer in 20 s while frozen (another swapfile active: {anotherActive})");
+                PwshResult r = run.Result;
+                Assert.Empty(r.Errors);
+                Assert.False(Assert.Single(r.Objects<SwapfileStatus>()).IsActive);
+            }
+        }
     }
 }

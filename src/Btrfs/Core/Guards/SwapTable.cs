@@ -128,7 +128,7 @@ namespace Btrfs.Core
                 try
                 {
                     using OpenFile file = OpenFile.Open(path, OpenOptions.None);
-                    if (!file.Status.SameInode(status.Value) || Swap.IsActive(file.Handle) == false)
+                    if (!file.Status.SameInode(status.Value) || Swap.IsActiveWithin(file.Handle, KernelAnswerWithin) == false)
                     {
                         result.Add(path);
                     }
@@ -141,6 +141,17 @@ namespace Btrfs.Core
 
             return result;
         }
+
+        /// <summary>How long the kernel's answer (<see cref="Swap.IsActiveWithin"/>) is waited for: a frozen filesystem holds it back.</summary>
+        internal static readonly TimeSpan KernelAnswerWithin = TimeSpan.FromSeconds(2);
+
+        /// <summary>
+        /// Whether the open file is an active swapfile: the kernel's answer where it gives one in time (btrfs, xfs; see
+        /// <see cref="Swap.IsActive"/>), else whether a path /proc/swaps shows leads to it. With no swapfile listed at all
+        /// the kernel is not asked (nothing can be an active swapfile), so looking never waits on a frozen filesystem there.
+        /// </summary>
+        internal bool HoldsActive(OpenFile file) =>
+            files.Count > 0 && (Swap.IsActiveWithin(file.Handle, KernelAnswerWithin) ?? Contains(file.Status));
 
         /// <summary>An active swapfile lives on this device: on btrfs, in the subvolume with that (anonymous) device number.</summary>
         internal bool AnyOnDevice(uint major, uint minor) => swaps.Exists(s => s.DevMajor == major && s.DevMinor == minor);

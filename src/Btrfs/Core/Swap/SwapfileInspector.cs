@@ -81,7 +81,7 @@ namespace Btrfs.Core
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
             // is gone, or to another file: the kernel's own answer where it gives one (btrfs, xfs), the table elsewhere.
-            bool active = Swap.IsActive(file.Handle) ?? SwapTable.Read().Contains(file.Status);
+            bool active = SwapTable.Read().HoldsActive(file);
 
             var failures = new List<string>();
             if (fs is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
