@@ -26,7 +26,7 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
         public FileExtent[] InputObject { get; set; } = Array.Empty<FileExtent>();
 
-        /// <summary>Cells per row (default: one less than the window width, so a row never wraps; 79 when unknown).</summary>
+        /// <summary>Cells per row (default: one less than the window width, so a row never wraps, at least 8; 79 when unknown).</summary>
         [Parameter]
         [ValidateRange(8, 1000)]
         public int Width { get; set; }
@@ -136,8 +136,9 @@ namespace Btrfs.Commands
             try
             {
                 // A line as wide as the window makes many terminals wrap before the next one: one column is kept free.
+                // A window narrower than the least width gets the least width (8), not 79: a window of 0 is none known.
                 int w = Host.UI.RawUI?.WindowSize.Width ?? 0;
-                return w > 8 ? w - 1 : 79;
+                return w <= 0 ? 79 : Math.Max(8, w - 1);
             }
             catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or System.IO.IOException or PSNotImplementedException or System.Management.Automation.Host.HostException)
             {

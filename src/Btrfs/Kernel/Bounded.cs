@@ -15,17 +15,33 @@ namespace Btrfs.Kernel
             where T : class
         {
             T? result = null;
+            bool abandoned = false;
+            object gate = new();
             var worker = new Thread(
                 () =>
                 {
+                    T? found = null;
                     try
                     {
-                        result = work();
+                        found = work();
                     }
                     catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or ObjectDisposedException or Btrfs.Core.FileOperationException)
                     {
                         // Nothing to return: the caller sees null.
                     }
+
+                    lock (gate)
+                    {
+                        if (!abandoned)
+                        {
+                            result = found;
+                            return;
+                        }
+                    }
+
+                    // The caller gave up waiting: what came too late (descriptors of a namespace, say) is closed here,
+                    // not left to the finalizer while it keeps that namespace's mounts busy.
+                    (found as IDisposable)?.Dispose();
                 },
                 maxStackSize: 256 * 1024)
             {
@@ -33,8 +49,14 @@ namespace Btrfs.Kernel
                 Name = "Btrfs bounded look-up",
             };
             worker.Start();
-            timedOut = !worker.Join(timeout);
-            return timedOut ? null : result;
+            bool finished = worker.Join(timeout);
+            lock (gate)
+            {
+                // Finished in time, or it handed its result over just now.
+                timedOut = !finished && result is null;
+                abandoned = timedOut;
+                return result;
+            }
         }
 
         /// <summary>Each path's status (statx; a final link followed or not), or null when the look-ups took longer than <paramref name="timeout"/>.</summary>

@@ -111,7 +111,17 @@ namespace Btrfs.Kernel
             if (noFollow && name.Length > 0 && name is not ("." or ".."))
             {
                 string dirPath = System.IO.Path.GetDirectoryName(trimmed) is { Length: > 0 } d ? d : ".";
-                SafeFileDescriptor dir = DirectoryHandle.OpenOrName(dirPath); // only named where this user may search it but not read it
+                SafeFileDescriptor dir;
+                try
+                {
+                    dir = DirectoryHandle.OpenOrName(dirPath); // only named where this user may search it but not read it
+                }
+                catch (FileOperationException ex) when (ex.Errno is Libc.ENOENT or Libc.ENOTDIR)
+                {
+                    // The path given is what is missing (or not there: a part of it is a file), as every read path says.
+                    throw FileOperationException.FromErrno(ex.Errno, "open", path, what);
+                }
+
                 return Open(new FileLocation(dir, name, path), options, fileSystems, ownDirectory: true);
             }
 

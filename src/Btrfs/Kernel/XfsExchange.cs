@@ -92,7 +92,7 @@ namespace Btrfs.Kernel
         /// <summary>
         /// XFS_IOC_SWAPEXT: exchanges all extents of <paramref name="file"/> and <paramref name="donor"/> if the
         /// file's change and modification times are still those of <paramref name="before"/>. 0, or the errno
-        /// (EBUSY: it changed; EFAULT: mapped; EINVAL: the extent formats do not fit).
+        /// (EBUSY: it changed, or it is mapped; EFAULT: its size is not the length asked; EINVAL: the extent formats do not fit).
         /// </summary>
         internal static unsafe int TrySwapExtents(SafeFileDescriptor file, SafeFileDescriptor donor, in FileStatus before)
         {

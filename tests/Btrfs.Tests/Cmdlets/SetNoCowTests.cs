@@ -14,6 +14,23 @@ namespace Btrfs.Tests
     public class SetNoCowTests(LoopFileSystems fs)
     {
         [SkippableFact]
+        public void APathThroughAFileIsNamedAsGivenAsEveryCmdletNamesIt()
+        {
+            // Before: Set-NoCow -LiteralPath file/x said "Cannot open the directory 'file'" with 'file' as the target,
+            // where the other cmdlets name 'file/x'. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "through-file");
+            string file = Path.Combine(dir, "r10m");
+            FileBuilder.WriteNew(file, new byte[10]);
+            string beyond = Path.Combine(file, "x"), missing = Path.Combine(dir, "gone", "x");
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $b, $m; Test-NoCow -LiteralPath $b", ("b", beyond), ("m", missing));
+            Assert.Equal(3, r.Errors.Count);
+            Assert.Equal(new object[] { beyond, missing, beyond }, r.Errors.Select(e => e.TargetObject).ToArray());
+            Assert.Equal(r.Errors[2].FullyQualifiedErrorId.Split(',')[0], r.Errors[0].FullyQualifiedErrorId.Split(',')[0]);
+            Assert.StartsWith($"Cannot open '{beyond}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.StartsWith($"Cannot open '{missing}'", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void AnEmptyFileAndADirectoryGetTheAttributeAndLoseItWithDisable()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "set");

@@ -116,7 +116,7 @@ namespace Btrfs.Core
             {
                 return errno switch
                 {
-                    Errno.EBUSY or Errno.EFAULT => Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; a writer, or a process that has it mapped); the file is as it was, run it again when it is idle"),
+                    Errno.EBUSY or Errno.EFAULT => Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying (the kernel refused the exchange: {Errno.Name(errno)}; {(errno == Errno.EFAULT ? "its size changed: a writer" : "a writer, or a process that has it mapped")}); the file is as it was, run it again when it is idle"),
                     Errno.EINVAL => Skipped(DefragSkipReason.ExchangeRefused, $"the kernel refused the exchange ({operation}: EINVAL; the two inodes' extent formats do not fit each other); the file is as it was"),
                     _ => throw FileOperationException.FromErrno(errno, operation, File.Path, "Cannot exchange the extents of", "The file is as it was."),
                 };
