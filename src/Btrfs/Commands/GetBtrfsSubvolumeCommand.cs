@@ -36,7 +36,7 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             SubvolumeScope scope = All.IsPresent ? SubvolumeScope.All : Recurse.IsPresent ? SubvolumeScope.Below : SubvolumeScope.Self;
-            List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached);
+            List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached, out List<ulong> notUtf8);
             foreach (BtrfsSubvolumeInfo subvolume in listed)
             {
                 WriteObject(subvolume);
@@ -44,7 +44,7 @@ namespace Btrfs.Commands
 
             if (unreached.Count > 0)
             {
-                WriteWarning($"{unreached.Count} subvolume(s) below '{path}' (id {string.Join(", ", unreached)}) could not be listed: a directory on the way is not searchable by this user, or they were renamed, deleted or mounted over meanwhile. As root, Get-BtrfsSubvolume -All lists every subvolume.");
+                WriteWarning($"{unreached.Count} subvolume(s) below '{path}' could not be listed: {SubvolumeLister.WhyUnreached(unreached, notUtf8, path)}. As root, Get-BtrfsSubvolume -All lists every subvolume.");
             }
         }
     }

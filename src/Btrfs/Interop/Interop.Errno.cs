@@ -32,6 +32,7 @@ namespace Btrfs.Interop
         internal const int ENOSYS = 38;
         internal const int ELOOP = 40;
         internal const int EBADR = 53;
+        internal const int EILSEQ = 84;
         internal const int EOPNOTSUPP = 95;
         internal const int EDQUOT = 122;
         internal const int ENOTEMPTY = 39;
@@ -56,6 +57,7 @@ namespace Btrfs.Interop
             ENOTDIR => "ENOTDIR",
             EISDIR => "EISDIR",
             EINVAL => "EINVAL",
+            EILSEQ => "EILSEQ",
             ENOTTY => "ENOTTY",
             ETXTBSY => "ETXTBSY",
             EFBIG => "EFBIG",

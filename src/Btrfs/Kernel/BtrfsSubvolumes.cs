@@ -97,7 +97,8 @@ namespace Btrfs.Kernel
         /// <summary>
         /// INO_LOOKUP_USER: the name of child subvolume <paramref name="treeId"/> and the path of the directory
         /// <paramref name="dirId"/> holding it, from the root of the subvolume holding <paramref name="fd"/>
-        /// (with a trailing '/', "" for that root). 0 or the errno (EACCES: a directory on the way is not searchable).
+        /// (with a trailing '/', "" for that root). 0 or the errno (EACCES: a directory on the way is not searchable;
+        /// EILSEQ, ours: the name or a directory on the way is not valid UTF-8, so no path here can name it).
         /// </summary>
         internal static unsafe int TryLookupChild(SafeFileDescriptor fd, ulong treeId, ulong dirId, out string name, out string directory)
         {
@@ -110,8 +111,17 @@ namespace Btrfs.Kernel
                 return Errno.Last;
             }
 
-            name = Marshal.PtrToStringUTF8((nint)args.Name) ?? string.Empty;
-            directory = Marshal.PtrToStringUTF8((nint)args.Path) ?? string.Empty;
+            var nameBytes = new System.ReadOnlySpan<byte>(args.Name, 256);
+            var pathBytes = new System.ReadOnlySpan<byte>(args.Path, Libc.BtrfsInoLookupUserArgs.PathMax);
+            nameBytes = nameBytes.IndexOf((byte)0) is int n and >= 0 ? nameBytes[..n] : nameBytes;
+            pathBytes = pathBytes.IndexOf((byte)0) is int m and >= 0 ? pathBytes[..m] : pathBytes;
+            if (!System.Text.Unicode.Utf8.IsValid(nameBytes) || !System.Text.Unicode.Utf8.IsValid(pathBytes))
+            {
+                return Errno.EILSEQ;
+            }
+
+            name = System.Text.Encoding.UTF8.GetString(nameBytes);
+            directory = System.Text.Encoding.UTF8.GetString(pathBytes);
             return 0;
         }
 

@@ -26,6 +26,7 @@ namespace Btrfs.Kernel
         internal const int ENOTDIR = Libc.ENOTDIR;
         internal const int EISDIR = Libc.EISDIR;
         internal const int EINVAL = Libc.EINVAL;
+        internal const int EILSEQ = Libc.EILSEQ;
         internal const int ENOTTY = Libc.ENOTTY;
         internal const int ETXTBSY = Libc.ETXTBSY;
         internal const int ENOSPC = Libc.ENOSPC;

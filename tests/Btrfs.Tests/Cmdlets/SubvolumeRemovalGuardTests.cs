@@ -871,6 +871,29 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(P("fresh")));
         }
 
+        [SkippableFact]
+        public void ANestedSubvolumeWhoseNameIsNotUtf8IsCountedOnceAndNamedForWhatItIs()
+        {
+            // Before: "2 of the subvolumes inside it cannot be reached ... (not searchable by this user ...)" for one
+            // nested subvolume named 'bad\xff', as root: counted twice, and the wrong reason. Found by a hostile review.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string u = Path.Combine(p.MountPoint, "U");
+            Shell.Run("btrfs", "subvolume", "create", u);
+            Shell.Run("bash", "-c", "btrfs subvolume create \"$0/\"$'bad\\xff'", u);
+            HashSet<string> before = Listed(p.MountPoint);
+            Assert.Equal(2, before.Count);
+            PwshResult r = Pwsh.Run(
+                "Remove-BtrfsSubvolume -LiteralPath $u -Recurse -Confirm:$false; Remove-BtrfsSubvolume -LiteralPath $u -Confirm:$false; Get-BtrfsSubvolume -LiteralPath $u -Recurse | Out-Null",
+                ("u", u));
+            Assert.Equal(new[] { "SubvolumeHasNested", "SubvolumeHasNested" }, r.ErrorIds);
+            Assert.Contains("1 of the subvolumes inside it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("not valid UTF-8", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("-Id", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("holds 1 nested subvolume(s) (1 not reachable by path)", r.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains(r.Warnings, w => w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
+            Assert.Equal(before, Listed(p.MountPoint));
+        }
+
         /// <summary>
         /// A btrfs on which an ordinary user may delete subvolumes (mounted with user_subvol_rm_allowed, its top
         /// directory 0777), with the subvolumes <paramref name="nobodys"/> made in that order, each belonging to nobody.

@@ -57,10 +57,13 @@ namespace Btrfs.Core
         internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope) => List(path, scope, out _);
 
         /// <summary>As <see cref="List(string, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
-        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached)
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached) => List(path, scope, out unreached, out _);
+
+        /// <summary>As <see cref="List(string, SubvolumeScope, out List{ulong})"/>; <paramref name="notUtf8"/>: those of them named (or under a directory named) with bytes that are not UTF-8.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached, out List<ulong> notUtf8)
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory);
-            return List(file, scope, out unreached);
+            return List(file, scope, out unreached, out notUtf8);
         }
 
         /// <summary>
@@ -71,13 +74,39 @@ namespace Btrfs.Core
         internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope) => List(file, scope, out _);
 
         /// <summary>As <see cref="List(OpenFile, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
-        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached)
+        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached) => List(file, scope, out unreached, out _);
+
+        /// <summary>As <see cref="List(OpenFile, SubvolumeScope, out List{ulong})"/>; <paramref name="notUtf8"/>: those of them named (or under a directory named) with bytes that are not UTF-8.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached, out List<ulong> notUtf8)
         {
             BtrfsOnly.Require(file, "list the subvolumes of", because: "only btrfs has subvolumes");
             using var lister = new SubvolumeLister(file);
             List<BtrfsSubvolumeInfo> found = lister.Run(scope);
             unreached = lister.Unreached;
+            notUtf8 = lister.NotUtf8;
             return found;
+        }
+
+        /// <summary>
+        /// Why the subvolumes <paramref name="unreached"/> below '<paramref name="path"/>' were not listed, for a message:
+        /// those in <paramref name="notUtf8"/> have a name no PowerShell path can hold; the others a directory on the way
+        /// this user cannot search, or they were renamed, deleted or mounted over meanwhile.
+        /// </summary>
+        internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, IReadOnlyCollection<ulong> notUtf8, string path)
+        {
+            var reasons = new List<string>();
+            if (notUtf8.Count > 0)
+            {
+                reasons.Add($"{notUtf8.Count} (id {string.Join(", ", notUtf8)}) {(notUtf8.Count == 1 ? "has" : "have")} a name, or a directory on the way, that is not valid UTF-8, which no PowerShell path can hold (rename {(notUtf8.Count == 1 ? "it" : "them")} to UTF-8, or give -Id with -FileSystemPath '{path}')");
+            }
+
+            int others = System.Linq.Enumerable.Count(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id));
+            if (others > 0)
+            {
+                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: a directory on the way is not searchable by this user, or {(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
+            }
+
+            return string.Join("; ", reasons);
         }
 
         /// <inheritdoc/>
@@ -150,6 +179,11 @@ namespace Btrfs.Core
                         Unreached.Add(tree);
                     }
 
+                    if (errno == Errno.EILSEQ)
+                    {
+                        NotUtf8.Add(tree);
+                    }
+
                     continue;
                 }
 
@@ -181,6 +215,9 @@ namespace Btrfs.Core
 
         /// <summary>Children the kernel named below the directory that could not be reached and opened as that subvolume (under a directory the caller cannot search, renamed, deleted or mounted over).</summary>
         internal List<ulong> Unreached { get; } = new();
+
+        /// <summary>Those of <see cref="Unreached"/> whose name, or a directory's on the way, is not valid UTF-8 (no path here can name them).</summary>
+        internal List<ulong> NotUtf8 { get; } = new();
 
         /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link nor entering another mount; null when that fails.</summary>
         internal static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)

@@ -68,7 +68,7 @@ namespace Btrfs.Core
                 }
 
                 // Everything from the descriptor just checked: its id, and the subvolumes below it.
-                List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(subvolumeRoot, SubvolumeScope.Below, out List<ulong> unreached);
+                List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(subvolumeRoot, SubvolumeScope.Below, out List<ulong> unreached, out List<ulong> notUtf8);
                 BtrfsSubvolumeInfo self = listed[0];
                 if (self.Id == BtrfsInspect.TopLevelId)
                 {
@@ -119,7 +119,7 @@ namespace Btrfs.Core
 
                 // Without root the kernel deletes a subvolume only on a filesystem mounted with user_subvol_rm_allowed:
                 // said first, not after a proof of non-use this user could not complete (InUseUnknown) anyway.
-                int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, out bool privileged);
+                int hidden = unreached.Count + Unlisted(parentDir, self.Id, listed, unreached, out bool privileged);
                 if (!privileged && mounts.For(subvolumeRoot) is MountEntry on && !on.HasOption("user_subvol_rm_allowed"))
                 {
                     throw new FileOperationException(
@@ -149,7 +149,9 @@ namespace Btrfs.Core
                         Errno.ENOTEMPTY,
                         "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
-                        $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
+                        unreached.Count > 0
+                            ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, notUtf8, full)}. Nothing was deleted."
+                            : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
                 // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:
@@ -379,7 +381,7 @@ namespace Btrfs.Core
         /// As root: how many subvolumes the root tree places below <paramref name="id"/> (by their parents) that
         /// the listing through the directories did not find; 0 where the root tree cannot be read.
         /// </summary>
-        private static int Unlisted(OpenFile anyOnFileSystem, ulong id, List<BtrfsSubvolumeInfo> listed, out bool privileged)
+        private static int Unlisted(OpenFile anyOnFileSystem, ulong id, List<BtrfsSubvolumeInfo> listed, List<ulong> unreached, out bool privileged)
         {
             List<BtrfsRootRecord> all;
             try
@@ -409,6 +411,7 @@ namespace Btrfs.Core
 
             var seen = new HashSet<ulong>(listed.ConvertAll(s => s.Id));
             below.ExceptWith(seen);
+            below.ExceptWith(unreached); // counted already (they were counted twice)
             return below.Count;
         }
 
@@ -450,7 +453,7 @@ namespace Btrfs.Core
                 List<BtrfsSubvolumeInfo> listedNow = SubvolumeLister.List(root, SubvolumeScope.Below, out List<ulong> unreached);
                 BtrfsSubvolumeInfo now = listedNow[0];
                 List<BtrfsSubvolumeInfo> nestedNow = listedNow.GetRange(1, listedNow.Count - 1);
-                ThrowIfNestedChanged(Label, nestedNow, unreached.Count + Unlisted(parent, Subvolume.Id, listedNow, out _), null);
+                ThrowIfNestedChanged(Label, nestedNow, unreached.Count + Unlisted(parent, Subvolume.Id, listedNow, unreached, out _), null);
                 ThrowUnlessMayDeleteAll(parent, name!, root, root.Path.TrimEnd('/'), now, nestedNow, Privileged, selfToo: false);
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(root);
