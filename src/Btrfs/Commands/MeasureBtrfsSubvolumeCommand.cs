@@ -89,9 +89,9 @@ namespace Btrfs.Commands
                     {
                         var measured = taken.Measure(i, Together.IsPresent, StopToken, out var gone, (read, estimate) =>
                             bar.Show($"Reading the trees of the filesystem of {on}: {read} block(s)", estimate > 0 ? Math.Min(99, ProgressBar.Percent(read, estimate)) : -1));
-                        foreach (FileOperationException ex in gone)
+                        foreach ((FileOperationException ex, object input) in gone)
                         {
-                            WriteError(ErrorRecords.From(ex));
+                            WriteError(ErrorRecords.From(ex, input));
                         }
 
                         foreach (BtrfsSubvolumeUsage usage in measured)

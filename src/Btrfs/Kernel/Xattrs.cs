@@ -82,7 +82,7 @@ namespace Btrfs.Kernel
                     Errno.EINVAL,
                     "flistxattr",
                     path,
-                    $"Cannot copy the extended attributes of '{path}': the name of one ('{DirectoryListing.Escaped(name)}'; a byte that is not UTF-8 is written \\xNN) is not valid UTF-8, and this module passes on only names it can read exactly (it would be lost). Rename or remove that attribute first (setfattr). The original is unchanged.");
+                    $"Cannot copy the extended attributes of '{path}': the name of one ('{DirectoryListing.Escaped(name)}'; a byte that is not UTF-8 is written \\xNN) is not valid UTF-8, and this module passes on only names it can read exactly (it would be lost). Copy its value to a UTF-8 name and remove it (setfattr -x) first. The original is unchanged.");
             }
         }
 

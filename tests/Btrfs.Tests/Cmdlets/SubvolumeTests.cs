@@ -873,11 +873,16 @@ namespace Btrfs.Tests
             Assert.Equal(new object[] { ulong.Parse(id["w"], CultureInfo.InvariantCulture), ulong.Parse(id["c"], CultureInfo.InvariantCulture) }, r.Errors.Select(e => e.TargetObject));
             PwshResult missing = Pwsh.Run("Remove-BtrfsSubvolume -Id 999998, 999999 -FileSystemPath $m -WhatIf", ("m", p.MountPoint));
             Assert.Equal(new object[] { 999998UL, 999999UL }, missing.Errors.Select(e => e.TargetObject));
+
             Assert.Contains($"pid {writer.Pid}, open", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains("no mount reaches it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Contains($"pid {inside.Pid}, working directory", r.Errors[1].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, Shell.Run("btrfs", "subvolume", "list", p.MountPoint));
             writer.WriteAt(0, "HOLDER-WROTE-THIS"); // still a file of a subvolume that exists
+
+            // Measure-BtrfsSubvolume's too (before: the sentence "subvolume 999998 of the filesystem of ..."). Found by a hostile review.
+            PwshResult unmeasured = Pwsh.Run("Measure-BtrfsSubvolume -Id 999998, 999999 -FileSystemPath $m", ("m", p.MountPoint));
+            Assert.Equal(new object[] { 999998UL, 999999UL }, unmeasured.Errors.Select(e => e.TargetObject));
 
             // The overlay's layer paths lead nowhere now (their mount was taken away): they could be in it.
             PwshResult overlaid = Pwsh.Run("Remove-BtrfsSubvolume -Id $o -FileSystemPath $m -Confirm:$false", ("o", id["ovl"]), ("m", p.MountPoint));

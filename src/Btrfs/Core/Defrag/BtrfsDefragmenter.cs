@@ -16,6 +16,7 @@ namespace Btrfs.Core
         private const int MeasureBatchExtents = 128 * 1024;
 
         private long movedCompressed; // of the bytes rewritten, those stored compressed now
+        private int resumedCount; // places the kernel stopped early at (a signal) and was asked again from
         private static int levelSupport; // 0 unknown, 1 yes, -1 no
 
         internal BtrfsDefragmenter(OpenFile file, DefragOptions options)
@@ -147,6 +148,11 @@ namespace Btrfs.Core
                         ? $"rewrote {SizeFormatter.Format(moved)} compressed with {c.ToString().ToLowerInvariant()}"
                         : $"rewrote {SizeFormatter.Format(moved)} with {c.ToString().ToLowerInvariant()}: {SizeFormatter.Format(movedCompressed)} of it is stored compressed, the rest did not compress (btrfs stores data that does not shrink as it is)"
                     : $"rewrote {SizeFormatter.Format(moved)} in extents below {threshold}";
+            if (resumedCount > 0)
+            {
+                reason += $" (the kernel stopped early {resumedCount} time(s), on signals for this process, and was asked again from there: each such place is an extent boundary)";
+            }
+
             return Finished(DefragMethod.BtrfsDefragRange, reason, moved, unshared);
         }
 
@@ -180,6 +186,7 @@ namespace Btrfs.Core
                 {
                     cancel.ThrowIfCancellationRequested();
                     DefragStep(rest.Start, rest.Length, cancel);
+                    resumedCount++;
                 }
 
                 after = ReadAfter(steps, before.Count);
@@ -280,45 +287,30 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The steps the kernel stopped early in, each from where it stopped to its end: some of a step's extents
-        /// (<paramref name="before"/>, read before the calls) moved, and its last ones are still exactly where they were
-        /// (in <paramref name="after"/>, read since). A place already asked for again (<paramref name="resumed"/>) is
-        /// not asked for twice: what the kernel leaves there on its own it would leave again.
+        /// The steps the kernel stopped early in, each from where it stopped to its end: the last byte of the step it
+        /// moved (<paramref name="before"/>, read before the calls, against <paramref name="after"/>, read since; an
+        /// extent rewritten in part counts up to where its rewrite ends) is followed by data still where it was. A place
+        /// already asked for again (<paramref name="resumed"/>) is not asked for twice: what the kernel leaves there on its
+        /// own it would leave again.
         /// </summary>
         private static List<ByteRange> StoppedEarly(List<RawExtent> before, List<RawExtent> after, List<ByteRange> steps, HashSet<long> resumed)
         {
             var stopped = new List<ByteRange>();
+            long page = Environment.SystemPageSize;
             int b = 0, a = 0;
-            var now = new HashSet<(ulong Logical, ulong Physical)>();
             foreach (ByteRange step in steps)
             {
-                (ulong Logical, ulong Physical) Clipped(RawExtent e)
-                {
-                    RawExtent c = Fiemap.ClipToRange(e, (ulong)step.Start, (ulong)step.End);
-                    return (c.Logical, c.Physical);
-                }
-
                 (int from, int to) = Overlapping(before, ref b, step);
                 (int afterFrom, int afterTo) = Overlapping(after, ref a, step);
-                if (to - from < 2)
+                if (to == from)
                 {
                     continue;
                 }
 
-                now.Clear();
-                for (int i = afterFrom; i < afterTo; i++)
-                {
-                    _ = now.Add(Clipped(after[i]));
-                }
-
-                int k = to;
-                while (k > from && now.Contains(Clipped(before[k - 1])))
-                {
-                    k--;
-                }
-
-                long at = (long)Clipped(before[Math.Min(k, to - 1)]).Logical;
-                if (k > from && k < to && at > step.Start && resumed.Add(at))
+                long movedEnd = ExtentComparison.LastMovedEnd(before, from, to, after, afterFrom, afterTo, step.Start, step.End);
+                long at = movedEnd / page * page;
+                long dataEnd = Math.Min(step.End, (long)before[to - 1].End);
+                if (movedEnd > step.Start && at > step.Start && at < dataEnd && resumed.Add(at))
                 {
                     stopped.Add(new ByteRange(at, step.End));
                 }
@@ -385,7 +377,7 @@ namespace Btrfs.Core
                         Errno.EROFS => "The file is in a read-only snapshot or on a read-only mount.",
                         Errno.ENOSPC => "The filesystem is full; free some space first.",
                         Errno.ETXTBSY => "It is an active swapfile; swapoff first.",
-                        Errno.EAGAIN => $"The kernel stopped it {InterruptedRetries + 1} times in a row because signals kept arriving for this process; run it again.",
+                        Errno.EAGAIN => $"The kernel answered EAGAIN {InterruptedRetries + 1} times in a row (usually signals arriving for this process); run it again.",
                         _ => null,
                     });
             }

@@ -44,6 +44,38 @@ namespace Btrfs.Core
             return (moved, unshared, compressed);
         }
 
+        /// <summary>
+        /// Where the last byte of [<paramref name="start"/>, <paramref name="end"/>) that is no longer where it was ends:
+        /// <paramref name="before"/>[<paramref name="beforeFrom"/>..<paramref name="beforeTo"/>) against
+        /// <paramref name="after"/>[<paramref name="afterFrom"/>..<paramref name="afterTo"/>), both sorted, byte by byte
+        /// (an extent rewritten in part counts up to where its rewrite ends); 0 when nothing moved.
+        /// </summary>
+        internal static long LastMovedEnd(List<RawExtent> before, int beforeFrom, int beforeTo, List<RawExtent> after, int afterFrom, int afterTo, long start, long end)
+        {
+            long last = 0;
+            int i = beforeFrom, j = afterFrom;
+            while (i < beforeTo && j < afterTo)
+            {
+                RawExtent b = Fiemap.ClipToRange(before[i], (ulong)start, (ulong)end), a = Fiemap.ClipToRange(after[j], (ulong)start, (ulong)end);
+                ulong from = Math.Max(b.Logical, a.Logical), to = Math.Min(b.End, a.End);
+                if (from < to && !SamePlace(b, a, from))
+                {
+                    last = Math.Max(last, (long)to);
+                }
+
+                if (b.End <= a.End)
+                {
+                    i++;
+                }
+                else
+                {
+                    j++;
+                }
+            }
+
+            return last;
+        }
+
         private static bool SamePlace(in RawExtent b, in RawExtent a, ulong at)
         {
             if (((b.Flags | a.Flags) & ExtentFlags.Encoded) != 0)

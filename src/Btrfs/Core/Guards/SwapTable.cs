@@ -106,23 +106,15 @@ namespace Btrfs.Core
             var result = new List<string>();
             foreach ((string path, FileStatus? status, int errno, long sizeKiB) in files)
             {
-                if (status is null)
-                {
-                    // Leads nowhere. A path this user may not follow (EACCES: a root-only directory) is trusted, as before.
-                    if (errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP)
-                    {
-                        result.Add(path);
-                    }
-
-                    continue;
-                }
-
-                // A swap area of that many KiB cannot be in a smaller file (nor in anything but a regular file): such a
-                // file merely has the path /proc/swaps shows, as seen from below the mount the swapfile came through.
-                if (!status.Value.IsRegular || (sizeKiB >= 0 && status.Value.Size < sizeKiB * 1024))
+                if (LeadsElsewhere(status, errno, sizeKiB))
                 {
                     result.Add(path);
                     continue;
+                }
+
+                if (status is null)
+                {
+                    continue; // a path this user may not follow: trusted, as before
                 }
 
                 try
@@ -146,12 +138,26 @@ namespace Btrfs.Core
         internal static readonly TimeSpan KernelAnswerWithin = TimeSpan.FromSeconds(2);
 
         /// <summary>
-        /// Whether the open file is an active swapfile: the kernel's answer where it gives one in time (btrfs, xfs; see
-        /// <see cref="Swap.IsActive"/>), else whether a path /proc/swaps shows leads to it. With no swapfile listed at all
-        /// the kernel is not asked (nothing can be an active swapfile), so looking never waits on a frozen filesystem there.
+        /// Whether the open file is an active swapfile: a path /proc/swaps shows leads to it; or, only where a listed
+        /// swapfile's path leads nowhere (switched on through a mount that is gone) and its size fits this file, the
+        /// kernel's answer (btrfs, xfs; see <see cref="Swap.IsActive"/>), waited for at most
+        /// <see cref="KernelAnswerWithin"/>. The kernel is asked that rarely because its question waits for write access:
+        /// on a frozen filesystem until the thaw, and the thread left waiting holds the process's exit until then too.
         /// </summary>
         internal bool HoldsActive(OpenFile file) =>
-            files.Count > 0 && (Swap.IsActiveWithin(file.Handle, KernelAnswerWithin) ?? Contains(file.Status));
+            Contains(file.Status)
+            || (files.Exists(f => LeadsElsewhere(f.Status, f.Errno, f.SizeKiB) && (f.SizeKiB < 0 || f.SizeKiB * 1024 <= file.Size))
+                && Swap.IsActiveWithin(file.Handle, KernelAnswerWithin) == true);
+
+        /// <summary>
+        /// A listed swapfile's path that cannot be where it is: leads nowhere (a path this user may not follow, EACCES,
+        /// is trusted), or to something that cannot hold a swap area of that many KiB (not a regular file, or smaller):
+        /// the path as seen from below the mount the swapfile came through, which is gone.
+        /// </summary>
+        private static bool LeadsElsewhere(FileStatus? status, int errno, long sizeKiB) =>
+            status is not FileStatus st
+                ? errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP
+                : !st.IsRegular || (sizeKiB >= 0 && st.Size < sizeKiB * 1024);
 
         /// <summary>An active swapfile lives on this device: on btrfs, in the subvolume with that (anonymous) device number.</summary>
         internal bool AnyOnDevice(uint major, uint minor) => swaps.Exists(s => s.DevMajor == major && s.DevMinor == minor);

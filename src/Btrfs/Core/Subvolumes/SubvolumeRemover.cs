@@ -454,7 +454,9 @@ namespace Btrfs.Core
                 BtrfsSubvolumeInfo now = listedNow[0];
                 List<BtrfsSubvolumeInfo> nestedNow = listedNow.GetRange(1, listedNow.Count - 1);
                 ThrowIfNestedChanged(Label, nestedNow, unreached.Count + Unlisted(parent, Subvolume.Id, listedNow, unreached, out _), null);
-                ThrowUnlessMayDeleteAll(parent, name!, root, root.Path.TrimEnd('/'), now, nestedNow, Privileged, selfToo: false);
+                // Itself too where its name still leads to it (made immutable meanwhile, say); renamed, it is deleted by id.
+                bool selfByName = FileStatus.OfAt(parent.Handle, name!) is FileStatus named && named.SameInode(root.Status);
+                ThrowUnlessMayDeleteAll(parent, name!, root, root.Path.TrimEnd('/'), now, nestedNow, Privileged, selfToo: selfByName);
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(root);
                 ThrowIfMounted(Label, now.Path ?? Canonical, now.TopLevelPath ?? Subvolume.TopLevelPath, mounts, own, AssumeNotInUse, named: null);
@@ -464,9 +466,10 @@ namespace Btrfs.Core
             else if (root is null && Devices is not null)
             {
                 string where = Subvolume.TopLevelPath ?? parent.Path;
-                List<BtrfsSubvolumeInfo> nestedNow = NestedById(SubvolumeLister.List(parent, SubvolumeScope.All), Subvolume.Id);
+                List<BtrfsSubvolumeInfo> allNow = SubvolumeLister.List(parent, SubvolumeScope.All);
+                List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
-                ThrowIfNestedInReadOnly(Subvolume, nestedNow, where, Named ?? where);
+                ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, where, Named ?? where); // as it is now: made read-only meanwhile?
                 MountTable mounts = MountTable.Read();
                 string? top = Subvolume.TopLevelPath;
                 try

@@ -137,15 +137,16 @@ namespace Btrfs.Core
         /// is told the blocks read and an upper bound for the blocks there are. Throws, naming the
         /// filesystem's first subvolume, when it cannot be measured.
         /// </summary>
-        internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, out List<FileOperationException> gone, Action<long, long>? progress = null)
+        internal List<BtrfsSubvolumeUsage> Measure(int index, bool together, CancellationToken cancel, out List<(FileOperationException Error, object Input)> gone, Action<long, long>? progress = null)
         {
             (Guid _, OpenFile handle, List<(string? Path, string Label, ulong Id, Guid Uuid)> all) = fileSystems[index];
             long estimate = (long)(BtrfsSearch.MetadataUsedBytes(handle) / Math.Max(1u, BtrfsSearch.FileSystemInfo(handle)?.NodeSize ?? 16384));
             SubvolumeSpace space = SubvolumeSpaceMeter.Measure(handle.Handle, handle.Path, cancel, p => progress?.Invoke(p.BlocksRead, estimate));
 
             // A subvolume deleted since it was taken is not in the commit measured: an error, not zeros.
+            // Each error targets its input: the path given, or the id (as -Id's other errors do).
             gone = all.Where(m => !space.Roots.Contains(m.Id))
-                .Select(m => new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path ?? m.Label, m.Path is null ? $"Cannot measure {m.Label}: the filesystem has no subvolume {m.Id} (never made, or deleted). Get-BtrfsSubvolume -All lists the ones it has." : $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."))
+                .Select(m => (new FileOperationException(FileErrorKind.NotASubvolume, Errno.ENOENT, "read", m.Path ?? m.Label, m.Path is null ? $"Cannot measure {m.Label}: the filesystem has no subvolume {m.Id} (never made, or deleted). Get-BtrfsSubvolume -All lists the ones it has." : $"Cannot measure '{m.Path}': subvolume {m.Id} was deleted before the filesystem was read."), m.Path is string given ? (object)given : m.Id))
                 .ToList();
             List<(string? Path, string Label, ulong Id, Guid Uuid)> members = all.Where(m => space.Roots.Contains(m.Id)).ToList();
             if (members.Count == 0)
