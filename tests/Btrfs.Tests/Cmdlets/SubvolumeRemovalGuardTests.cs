@@ -775,6 +775,7 @@ namespace Btrfs.Tests
         [SkippableTheory]
         [InlineData("made")]
         [InlineData("read-only")]
+        [InlineData("immutable")]
         public void ANestedSubvolumeChangedWhileTheDeletionWaitsForConfirmationStopsItBeforeAnythingGoes(string change)
         {
             // Before: after the prompt only mounts, swapfiles and users were looked at again: a nested subvolume made
@@ -782,32 +783,42 @@ namespace Btrfs.Tests
             // Found by a hostile review.
             using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
             string P(string x) => Path.Combine(p.MountPoint, x);
-            Shell.Run("btrfs", "subvolume", "create", P("T"));
-            Shell.Run("btrfs", "subvolume", "create", P("T/M"));
-            Directory.CreateDirectory(P("T/M/d"));
-            Shell.Run("btrfs", "subvolume", "create", P("T/M/d/D"));
-            Shell.Run("btrfs", "subvolume", "create", P("T/K"));
+            Directory.CreateDirectory(P("h"));
+            Shell.Run("btrfs", "subvolume", "create", P("h/T"));
+            Shell.Run("btrfs", "subvolume", "create", P("h/T/M"));
+            Directory.CreateDirectory(P("h/T/M/d"));
+            Shell.Run("btrfs", "subvolume", "create", P("h/T/M/d/D"));
+            Shell.Run("btrfs", "subvolume", "create", P("h/T/K"));
             HashSet<string> before = Listed(p.MountPoint);
             int asked = 0;
             PwshResult r = Pwsh.Run(
                 "Remove-BtrfsSubvolume -LiteralPath $t -Recurse -Confirm",
-                new Dictionary<string, object?> { ["t"] = P("T") },
+                new Dictionary<string, object?> { ["t"] = P("h/T") },
                 answer: (_, _) =>
                 {
                     asked++;
                     if (change == "made")
                     {
-                        Shell.Run("btrfs", "subvolume", "create", P("T/new"));
+                        Shell.Run("btrfs", "subvolume", "create", P("h/T/new"));
+                    }
+                    else if (change == "read-only")
+                    {
+                        Shell.Run("btrfs", "property", "set", P("h/T/M"), "ro", "true");
                     }
                     else
                     {
-                        Shell.Run("btrfs", "property", "set", P("T/M"), "ro", "true");
+                        Shell.Run("chattr", "+i", P("h")); // the directory holding it: the kernel would refuse it last
                     }
 
                     return 0; // Yes
                 });
             Assert.Equal(1, asked);
-            Assert.Equal(change == "made" ? "SubvolumeHasNested" : "ReadOnlySnapshot", Assert.Single(r.ErrorIds));
+            if (change == "immutable")
+            {
+                Shell.Run("chattr", "-i", P("h"));
+            }
+
+            Assert.Equal(change switch { "made" => "SubvolumeHasNested", "read-only" => "ReadOnlySnapshot", _ => "AccessDenied" }, Assert.Single(r.ErrorIds));
             Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             before.ExceptWith(Listed(p.MountPoint));
             Assert.Empty(before);
