@@ -138,14 +138,15 @@ namespace Btrfs.Core
         internal static readonly TimeSpan KernelAnswerWithin = TimeSpan.FromSeconds(2);
 
         /// <summary>
-        /// Whether the open file is an active swapfile: a path /proc/swaps shows leads to it; or, only where a listed
+        /// Whether the open file is an active swapfile: a path /proc/swaps shows leads to it (and it can hold that swap
+        /// area: a smaller file merely has the path of one switched on through a mount that is gone); or, only where a listed
         /// swapfile's path leads nowhere (switched on through a mount that is gone) and its size fits this file, the
         /// kernel's answer (btrfs, xfs; see <see cref="Swap.IsActive"/>), waited for at most
         /// <see cref="KernelAnswerWithin"/>. The kernel is asked that rarely because its question waits for write access:
         /// on a frozen filesystem until the thaw, and the thread left waiting holds the process's exit until then too.
         /// </summary>
         internal bool HoldsActive(OpenFile file) =>
-            Contains(file.Status)
+            files.Exists(f => f.Status is FileStatus st && st.SameInode(file.Status) && !LeadsElsewhere(f.Status, f.Errno, f.SizeKiB))
             || (files.Exists(f => LeadsElsewhere(f.Status, f.Errno, f.SizeKiB) && (f.SizeKiB < 0 || f.SizeKiB * 1024 <= file.Size))
                 && Swap.IsActiveWithin(file.Handle, KernelAnswerWithin) == true);
 
