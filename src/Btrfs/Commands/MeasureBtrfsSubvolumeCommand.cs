@@ -73,7 +73,7 @@ namespace Btrfs.Commands
         private protected override bool ErrorsTargetTheInput => true;
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path) => meter!.Add(path, NamedSubvolume.Parse(MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)), Uuid?.Text, null, "measure", path, "Nothing was measured"));
+        protected override void ProcessFile(string path) => meter!.Add(path, SubvolumeUuid.Named(this, Uuid, "measure", path, "Nothing was measured"));
 
         /// <inheritdoc/>
         protected override void EndProcessing()

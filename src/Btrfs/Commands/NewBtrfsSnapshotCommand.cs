@@ -60,7 +60,7 @@ namespace Btrfs.Commands
             try
             {
                 // Checked first, so -WhatIf and the prompt are only for a snapshot that can be made.
-                using SubvolumeCreator planned = SubvolumeCreator.PlanSnapshot(source, destination, NamedSubvolume.Parse(MyInvocation.BoundParameters.ContainsKey(nameof(Uuid)), Uuid?.Text, null, "snapshot", source, "Nothing was changed"));
+                using SubvolumeCreator planned = SubvolumeCreator.PlanSnapshot(source, destination, SubvolumeUuid.Named(this, Uuid, "snapshot", source, "Nothing was changed"));
                 if (!Preferences.ShouldProcess(this, planned.Full, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
                 {
                     return;

@@ -18,5 +18,13 @@ namespace Btrfs.Commands
 
         /// <inheritdoc/>
         public override string ToString() => Text ?? string.Empty;
+
+        /// <summary>
+        /// The subvolume <paramref name="cmdlet"/>'s -Uuid names for <paramref name="path"/> (none when it was not bound;
+        /// refused, InvalidArgument, when it was bound to something that is not a UUID): one place for every cmdlet
+        /// that takes it, so none reads it differently.
+        /// </summary>
+        internal static Btrfs.Core.NamedSubvolume Named(System.Management.Automation.PSCmdlet cmdlet, SubvolumeUuid? uuid, string verb, string path, string outcome) =>
+            Btrfs.Core.NamedSubvolume.Parse(cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid"), uuid?.Text, null, verb, path, outcome);
     }
 }

@@ -80,7 +80,8 @@ namespace Btrfs.Core
             bool noCow = (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
-            // is gone, or to another file: the kernel's own answer where it gives one (btrfs, xfs), the table elsewhere.
+            // is gone, or to another file: the table where its paths lead to their files, the kernel's answer (bounded:
+            // it waits while the filesystem is frozen) only for a listed swapfile whose path cannot be where it is.
             bool active = SwapTable.Read().HoldsActive(file);
 
             var failures = new List<string>();
