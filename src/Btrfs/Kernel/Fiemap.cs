@@ -180,7 +180,13 @@ namespace Btrfs.Kernel
             var header = new Libc.Fiemap { Start = start, Length = length, ExtentCount = 0 };
             if (Libc.Ioctl(fd, Libc.FS_IOC_FIEMAP, &header) != 0)
             {
-                throw FiemapError(Marshal.GetLastPInvokeError(), fd, path);
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.EFBIG && start > 0)
+                {
+                    return 0; // starts past the largest possible file: nothing there (see Fetch)
+                }
+
+                throw FiemapError(errno, fd, path);
             }
 
             return header.MappedExtents;
@@ -205,6 +211,13 @@ namespace Btrfs.Kernel
             if (rc != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.EFBIG && start > 0)
+                {
+                    // The range starts at or past the largest file this filesystem can hold
+                    // (fiemap_prep): no file has data there, as past the end of any other file.
+                    return 0;
+                }
+
                 throw FiemapError(errno, file, path);
             }
 

@@ -144,6 +144,23 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { (400 * K, 100 * K, true) }, inner.Select(x => (x.LogicalOffset, x.Length, x.IsHole)));
         }
 
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        [InlineData(TestFs.Ext4)]
+        public void AnOffsetPastTheLargestPossibleFileMapsNothingAsAnyOffsetPastTheEnd(TestFs which)
+        {
+            // ext4 refuses FIEMAP from 16 TiB on (EFBIG), btrfs and xfs from 8 EiB: nothing is there.
+            string path = Path.Combine(fs.NewDirectory(which, "far"), "small.bin");
+            FileBuilder.WriteNew(path, FileBuilder.RandomBytes(64 * 1024, 5));
+
+            Assert.Empty(Extents(path, "-Offset 1MB -IncludeHole"));
+            Assert.Empty(Extents(path, "-Offset 20TB -IncludeHole"));
+            Assert.Empty(Extents(path, "-Offset ([long]::MaxValue)"));
+            Assert.Empty(Extents(path, "-Offset 20TB -Length 1MB"));
+            Assert.Single(Extents(path, "-Offset 0"));
+        }
+
         [SkippableFact]
         public void AFileWithNoDataIsOneHoleOrNothing()
         {
