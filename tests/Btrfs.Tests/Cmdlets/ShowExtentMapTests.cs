@@ -80,6 +80,22 @@ namespace Btrfs.Tests
             Assert.Equal(lines, Lines("Get-BtrfsExtent -LiteralPath $p | Show-ExtentMap -Width 16 -Rows 1", ("p", file)));
         }
 
+        [SkippableTheory]
+        [InlineData(40, 39)] // one less than the window, so a row never wraps
+        [InlineData(5, 8)] // a window narrower than the least width: the least width, not the default
+        [InlineData(0, 79)] // a window of no width is none known
+        [InlineData(null, 79)] // no raw UI (a job, a remote session without a terminal)
+        public void RowsFollowTheWindowWidth(int? window, int cells)
+        {
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "map-window"), "data.bin");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(1 << 20, 3));
+            PwshResult r = Pwsh.Run("Show-ExtentMap -LiteralPath $p -Rows 1", new Dictionary<string, object?> { ["p"] = file }, captureHost: true, windowWidth: window);
+            Assert.Empty(r.Errors);
+            List<string> lines = r.Output.Select(o => ((ExtentMapLine)o.BaseObject).Text).ToList();
+            Assert.Equal(file, lines[0]);
+            Assert.Equal(cells, lines[2].Length);
+        }
+
         [SkippableFact]
         public void AFewBlocksInALargeSparseFileStillShow()
         {

@@ -52,9 +52,10 @@ namespace Btrfs.Tests.Infrastructure
 
         private static readonly System.Management.Automation.OutputRendering InitialRendering = System.Management.Automation.PSStyle.Instance.OutputRendering;
 
-        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null, Func<string, string, int>? answer = null)
+        /// <param name="windowWidth">With <paramref name="captureHost"/>: the host has a raw UI whose window is this many columns wide (otherwise none).</param>
+        internal static PwshResult Run(string script, IDictionary<string, object?>? variables = null, bool captureHost = false, Action<PowerShell>? configure = null, Func<string, string, int>? answer = null, int? windowWidth = null)
         {
-            var host = captureHost || answer is not null ? new CapturingHost { Answer = answer } : null;
+            var host = captureHost || answer is not null ? new CapturingHost { Answer = answer, WindowWidth = windowWidth } : null;
             using Runspace rs = host is null ? RunspaceFactory.CreateRunspace(Iss.Value) : RunspaceFactory.CreateRunspace(host, Iss.Value);
             rs.ThreadOptions = PSThreadOptions.UseCurrentThread;
             rs.Open();
@@ -136,6 +137,12 @@ namespace Btrfs.Tests.Infrastructure
             init => ui.Answer = value;
         }
 
+        /// <summary>A raw UI whose window is this many columns wide; none: no raw UI (RawUI is null).</summary>
+        public int? WindowWidth
+        {
+            init => ui.Window = value is int w ? new FixedWindow(w) : null;
+        }
+
         public override Version Version => new(1, 0);
 
         public override void EnterNestedPrompt() => throw new NotSupportedException();
@@ -158,7 +165,9 @@ namespace Btrfs.Tests.Infrastructure
         {
             public System.Text.StringBuilder Buffer { get; } = new();
 
-            public override PSHostRawUserInterface? RawUI => null;
+            public override PSHostRawUserInterface? RawUI => Window;
+
+            public PSHostRawUserInterface? Window { get; set; }
 
             public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> descriptions) => throw new NotSupportedException();
 
@@ -196,6 +205,46 @@ namespace Btrfs.Tests.Infrastructure
             public override void WriteVerboseLine(string message) => Buffer.Append("VERBOSE: ").Append(message).Append('\n');
 
             public override void WriteWarningLine(string message) => Buffer.Append("WARNING: ").Append(message).Append('\n');
+        }
+
+        /// <summary>A window of a fixed size (columns by 50 rows) and nothing else a test needs.</summary>
+        private sealed class FixedWindow(int width) : PSHostRawUserInterface
+        {
+            public override ConsoleColor BackgroundColor { get; set; } = ConsoleColor.Black;
+
+            public override Size BufferSize { get; set; } = new(width, 50);
+
+            public override Coordinates CursorPosition { get; set; }
+
+            public override int CursorSize { get; set; }
+
+            public override ConsoleColor ForegroundColor { get; set; } = ConsoleColor.Gray;
+
+            public override bool KeyAvailable => false;
+
+            public override Size MaxPhysicalWindowSize => new(width, 50);
+
+            public override Size MaxWindowSize => new(width, 50);
+
+            public override Coordinates WindowPosition { get; set; }
+
+            public override Size WindowSize { get; set; } = new(width, 50);
+
+            public override string WindowTitle { get; set; } = string.Empty;
+
+            public override void FlushInputBuffer()
+            {
+            }
+
+            public override BufferCell[,] GetBufferContents(Rectangle rectangle) => throw new NotSupportedException();
+
+            public override KeyInfo ReadKey(ReadKeyOptions options) => throw new NotSupportedException();
+
+            public override void ScrollBufferContents(Rectangle source, Coordinates destination, Rectangle clip, BufferCell fill) => throw new NotSupportedException();
+
+            public override void SetBufferContents(Coordinates origin, BufferCell[,] contents) => throw new NotSupportedException();
+
+            public override void SetBufferContents(Rectangle rectangle, BufferCell fill) => throw new NotSupportedException();
         }
     }
 }
