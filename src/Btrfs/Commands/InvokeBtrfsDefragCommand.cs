@@ -255,7 +255,7 @@ namespace Btrfs.Commands
 
                         if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
                         {
-                            LeftAlone(entry.Path, skipped.Reason, skipped.SkipReason);
+                            LeftAlone(entry.Path, skipped.Reason, skipped.SkipReason, again);
                         }
                     },
                     again);
@@ -277,11 +277,13 @@ namespace Btrfs.Commands
         /// <summary>
         /// A file a scheduled run leaves alone: a warning where the one-file command warns too (immutable,
         /// append-only, an active swapfile, a filesystem where it would be unsafe: nothing will ever be done
-        /// there until the user acts), else a verbose note.
+        /// there until the user acts), else a verbose note. A later pass of the same run (<paramref name="again"/>)
+        /// only notes it: the first pass warned already.
         /// </summary>
-        private void LeftAlone(string path, string reason, DefragSkipReason kind)
+        private void LeftAlone(string path, string reason, DefragSkipReason kind, bool again)
         {
-            if (kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem)
+            bool warns = kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem;
+            if (warns && !again)
             {
                 WriteWarning($"Skipping '{path}': it is {reason}.");
             }
@@ -488,7 +490,7 @@ namespace Btrfs.Commands
 
             if (d.SkipReason is string reason)
             {
-                LeftAlone(c.Path, reason, d.SkipKind);
+                LeftAlone(c.Path, reason, d.SkipKind, again: false); // measured as worth it in this pass: not warned about yet
                 run.Skipped(c, d, reason);
                 return true;
             }

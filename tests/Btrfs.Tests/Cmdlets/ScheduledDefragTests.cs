@@ -313,6 +313,12 @@ namespace Btrfs.Tests
                 Assert.Contains("immutable", only.Message, StringComparison.Ordinal);
                 Assert.Contains(warned.Verbose, v => v.Message.Contains("tiny", StringComparison.Ordinal));
 
+                // Each pass measures the tree again: the warning still comes once per run, not once per pass.
+                PwshResult passes = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Recurse -Passes 3 -MinimumFragments 1 -Confirm:$false", ("f", dir));
+                Assert.Empty(passes.Errors);
+                Assert.Equal(3, Summary(passes).PassesCompleted);
+                Assert.Contains($"'{locked}'", Assert.Single(passes.Warnings).Message, StringComparison.Ordinal);
+
                 // a.img declined ("No"): the pass stays open, and the next run offers it again.
                 File.Delete(a);
                 FileBuilder.Fragmented(a, 2 << 20, 100, seed: 75);
