@@ -171,6 +171,18 @@ namespace Btrfs.Kernel
             return new RawExtent(lo, physical, hi - lo, e.Flags);
         }
 
+        /// <summary>
+        /// Writes back the file's dirty pages and lets the filesystem place them (FIEMAP_FLAG_SYNC in count-only
+        /// mode: btrfs waits for its ordered extents, iomap filesystems for the writeback), so that a later map
+        /// shows where the data now is. Until then a range overwritten in the page cache still maps to its old
+        /// extent. Quick for a file without dirty pages. A failure is left to the map that follows to report.
+        /// </summary>
+        internal static unsafe void WriteBack(OpenFile file)
+        {
+            var header = new Libc.Fiemap { Start = 0, Length = 1, Flags = Libc.FIEMAP_FLAG_SYNC, ExtentCount = 0 };
+            _ = Libc.Ioctl(file.Handle, Libc.FS_IOC_FIEMAP, &header);
+        }
+
         /// <summary>The number of extents in [start, start + length): FIEMAP's count-only mode (fm_extent_count = 0).</summary>
         internal static long Count(OpenFile file, ulong start, ulong length) => Count(file.Handle, file.Path, start, length);
 

@@ -171,6 +171,19 @@ namespace Btrfs.Tests
             Shell.Run("sync");
             Assert.Contains(Filefrag.Extents(dst), e => e.Flags.Contains("shared"));
             Assert.Equal(hash, FileFacts.Hash(dst));
+
+            // A reflinked copy whose second MiB was just overwritten (in the page cache, not written back yet):
+            // the old, shared extent still shows there until it is, yet the bytes differ (a hostile review: all 4 MiB
+            // were "already shared", and the kernel never asked).
+            string c = Path.Combine(dir, "c.img"), copy = Path.Combine(dir, "copy.img");
+            FileBuilder.WriteNew(c, FileBuilder.RandomBytes(4 << 20, 23));
+            Shell.Run("cp", "--reflink=always", c, copy);
+            Shell.Run("sync");
+            Shell.Run("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY)\nos.pwrite(fd,os.urandom(1<<20),1<<20)", copy);
+            string changed = FileFacts.Hash(copy);
+            DedupeResult over = Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b", ("a", c), ("b", copy)).Objects<DedupeResult>());
+            Assert.Equal((DedupeStatus.Differs, 1L << 20, 3L << 20), (over.Status, over.BytesDiffering, over.BytesAlreadyShared));
+            Assert.Equal(changed, FileFacts.Hash(copy));
         }
 
         [SkippableFact]

@@ -154,6 +154,12 @@ namespace Btrfs.Core
                 }
             }
 
+            // What a file holds in the page cache and not yet on disk still maps to the extent it replaces: written
+            // back first, or an overwritten range of a reflinked copy would pass for "already shared" (a hostile
+            // review). The kernel writes both ranges back before comparing anyway.
+            Fiemap.WriteBack(source);
+            Fiemap.WriteBack(dest);
+
             long deduped = 0, shared = 0, differing = 0, done = 0;
             int calls = 0;
             string? error = null;
