@@ -130,6 +130,39 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The items of <paramref name="file"/> referencing data extents (regular or prealloc) that overlap
+        /// [offset, offset + length), in file order, searched from where such an item can begin: a data item
+        /// covers at most BTRFS_MAX_EXTENT_SIZE (128 MiB), so none that starts further before the range reaches
+        /// into it. Cost follows the range, not its offset (a thousand extents piped one by one from the end of
+        /// a file with 131072 read each one from the start: quadratic). Holes and inline data are left out.
+        /// </summary>
+        internal static IEnumerable<BtrfsFileExtentRecord> DataOverlapping(OpenFile file, long offset, long length)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            ulong start = (ulong)Math.Max(0, offset);
+            ulong end = length > 0 && (ulong)length <= ulong.MaxValue - start ? start + (ulong)length : ulong.MaxValue;
+            const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE
+            ulong from = start > Largest ? start - Largest : 0;
+            IEnumerable<BtrfsFileExtentRecord> items = BtrfsSearch.Search(
+                file,
+                0,
+                file.Status.Inode,
+                file.Status.Inode,
+                Libc.BTRFS_EXTENT_DATA_KEY,
+                Libc.BTRFS_EXTENT_DATA_KEY,
+                from,
+                end - 1,
+                static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d));
+            foreach (BtrfsFileExtentRecord r in items)
+            {
+                if (r.IsDataExtent && r.FileOffset < end && r.FileOffset + r.Length > start)
+                {
+                    yield return r;
+                }
+            }
+        }
+
+        /// <summary>
         /// The inode items and file extent items of the inodes <paramref name="first"/> to
         /// <paramref name="last"/> of the subvolume holding the directory <paramref name="directory"/>,
         /// in key order (an inode's item before its extents), in as few TREE_SEARCH_V2 calls as the

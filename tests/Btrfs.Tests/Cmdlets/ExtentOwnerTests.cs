@@ -137,6 +137,25 @@ namespace Btrfs.Tests
 
             // A range over both extents: each extent's owners once.
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
+
+            // Far into a file: the 128 MiB (largest) preallocated extent at 1 GiB is found from its last MiB, the
+            // 4 KiB written before it not from there, and the one after it from its own offset only. The search
+            // starts at most 128 MiB before the offset asked about (before: always at 0, so extents piped in one by
+            // one cost the square of their number).
+            using ExtraFileSystem big = fs.NewFileSystem("btrfs", "3G"); // data chunks of 256 MiB hold a 128 MiB extent whole
+            string far = Path.Combine(big.MountPoint, "far.bin");
+            Shell.Run("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_CREAT|os.O_WRONLY,0o644)\nos.pwrite(fd,os.urandom(4096),(1<<30)-4096)\nos.posix_fallocate(fd,1<<30,128<<20)\nos.pwrite(fd,os.urandom(4096),(1<<30)+(128<<20))\nos.fsync(fd)", far);
+            BtrfsProgs.Sync(big.MountPoint);
+            List<BtrfsExtentItem> items = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact", ("f", far)).Objects<BtrfsExtentItem>().Where(i => i.DiskAddress != 0).ToList();
+            Assert.Equal(new[] { (1L << 30) - 4096, 1L << 30, (1L << 30) + (128L << 20) }, items.Select(i => i.LogicalOffset));
+            Assert.Equal(128L << 20, items[1].Length);
+            foreach ((long offset, long length, long expected) in new[] { ((1L << 30) + (127L << 20), 1L, items[1].DiskAddress), ((1L << 30) - 1, 1L, items[0].DiskAddress), ((1L << 30) + (128L << 20) + 100, 1L, items[2].DiskAddress) })
+            {
+                List<BtrfsExtentOwner> found = Owners("Get-BtrfsExtentOwner -LiteralPath $f -Detailed -Offset $o -Length $l", ("f", far), ("o", offset), ("l", length));
+                Assert.Equal(expected, Assert.Single(found).DiskAddress);
+            }
+
+            Assert.Equal(items.Select(i => i.DiskAddress), Owners("Get-BtrfsExtent -LiteralPath $f -Exact | Where-Object DiskAddress | Get-BtrfsExtentOwner -Detailed", ("f", far)).Select(o => o.DiskAddress));
         }
 
         [SkippableFact]

@@ -148,9 +148,9 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(file);
             var seen = new HashSet<ulong>();
-            foreach ((_, BtrfsFileExtentRecord item) in BtrfsFileExtents.Overlapping(file, offset, length))
+            foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.DataOverlapping(file, offset, length))
             {
-                if (item.IsDataExtent && seen.Add(item.DiskBytenr))
+                if (seen.Add(item.DiskBytenr))
                 {
                     yield return (Find(item.DiskBytenr), (long)(item.FileOffset + item.Length), (long)item.DiskNumBytes);
                 }
