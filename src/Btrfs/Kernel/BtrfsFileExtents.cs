@@ -131,29 +131,41 @@ namespace Btrfs.Kernel
 
         /// <summary>
         /// The items of <paramref name="file"/> referencing data extents (regular or prealloc) that overlap
-        /// [offset, offset + length), in file order, searched from where such an item can begin: a data item
-        /// covers at most BTRFS_MAX_EXTENT_SIZE (128 MiB), so none that starts further before the range reaches
-        /// into it. Cost follows the range, not its offset (a thousand extents piped one by one from the end of
-        /// a file with 131072 read each one from the start: quadratic). Holes and inline data are left out.
+        /// [offset, offset + length), in file order. Items do not overlap, so only the nearest item before the
+        /// offset can reach into the range: it is found in windows before the offset growing from 64 KiB to
+        /// BTRFS_MAX_EXTENT_SIZE (128 MiB, the most a data item covers), and the range searched from there.
+        /// Cost follows the range, not its offset (before: read from offset 0 for each extent piped in one by
+        /// one, the square of their number). Holes and inline data are left out.
         /// </summary>
         internal static IEnumerable<BtrfsFileExtentRecord> DataOverlapping(OpenFile file, long offset, long length)
         {
             ArgumentNullException.ThrowIfNull(file);
             ulong start = (ulong)Math.Max(0, offset);
             ulong end = length > 0 && (ulong)length <= ulong.MaxValue - start ? start + (ulong)length : ulong.MaxValue;
+            ulong from = start;
             const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE
-            ulong from = start > Largest ? start - Largest : 0;
-            IEnumerable<BtrfsFileExtentRecord> items = BtrfsSearch.Search(
-                file,
-                0,
-                file.Status.Inode,
-                file.Status.Inode,
-                Libc.BTRFS_EXTENT_DATA_KEY,
-                Libc.BTRFS_EXTENT_DATA_KEY,
-                from,
-                end - 1,
-                static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d));
-            foreach (BtrfsFileExtentRecord r in items)
+            for (ulong window = 64UL << 10; start > 0; window = Math.Min(window * 16, Largest))
+            {
+                ulong low = start > window ? start - window : 0;
+                BtrfsFileExtentRecord? before = null;
+                foreach (BtrfsFileExtentRecord r in Items(file, low, start - 1))
+                {
+                    before = r;
+                }
+
+                if (before is BtrfsFileExtentRecord nearest)
+                {
+                    from = nearest.FileOffset;
+                    break;
+                }
+
+                if (low == 0 || window == Largest)
+                {
+                    break;
+                }
+            }
+
+            foreach (BtrfsFileExtentRecord r in Items(file, from, end - 1))
             {
                 if (r.IsDataExtent && r.FileOffset < end && r.FileOffset + r.Length > start)
                 {
@@ -161,6 +173,19 @@ namespace Btrfs.Kernel
                 }
             }
         }
+
+        /// <summary>The file's items whose keys (file offsets) are in [first, last].</summary>
+        private static IEnumerable<BtrfsFileExtentRecord> Items(OpenFile file, ulong first, ulong last) =>
+            BtrfsSearch.Search(
+                file,
+                0,
+                file.Status.Inode,
+                file.Status.Inode,
+                Libc.BTRFS_EXTENT_DATA_KEY,
+                Libc.BTRFS_EXTENT_DATA_KEY,
+                first,
+                last,
+                static (in Libc.BtrfsSearchHeader h, ReadOnlySpan<byte> d) => BtrfsFileExtentRecord.Parse(h.Offset, d));
 
         /// <summary>
         /// The inode items and file extent items of the inodes <paramref name="first"/> to
