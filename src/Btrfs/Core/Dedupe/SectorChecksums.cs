@@ -26,6 +26,14 @@ namespace Btrfs.Core
             Zero = FromData(new byte[blockSize]);
         }
 
+        /// <summary>
+        /// The fewest bits of checksum a block's fingerprint is made of. One crc32c (32 bits) per 4 KiB block
+        /// gives unrelated blocks the same fingerprint by chance: about one pair in every 300 MiB of blocks
+        /// (the birthday bound, 2^16 blocks), seen on random data (a hostile review). From 64 bits, one pair in
+        /// 2^32 blocks.
+        /// </summary>
+        internal const int LeastBits = 64;
+
         /// <summary>btrfs_csum_type: 0 crc32c, 1 xxhash64, 2 sha256.</summary>
         internal ushort Type { get; }
 
@@ -57,7 +65,8 @@ namespace Btrfs.Core
         /// The fingerprint from checksums of type <paramref name="type"/> and <paramref name="size"/> bytes per
         /// sector of <paramref name="sectorSize"/> bytes (items at most <paramref name="nodeSize"/> bytes), for blocks of <paramref name="blockSize"/> bytes; null
         /// where it cannot be used (blake2b or an unknown type, a size that does not match, blocks that are not
-        /// whole sectors): the bytes are hashed instead.
+        /// whole sectors), or where a block's checksums hold fewer than <see cref="LeastBits"/> bits (crc32c at
+        /// 4 KiB): the bytes are hashed instead.
         /// </summary>
         internal static SectorChecksums? For(ushort type, ushort size, uint sectorSize, uint nodeSize, int blockSize)
         {
@@ -69,6 +78,7 @@ namespace Btrfs.Core
                 _ => 0,
             };
             return expected == 0 || size != expected || sectorSize < 512 || sectorSize > blockSize || blockSize % sectorSize != 0 || nodeSize == 0 || nodeSize > 1 << 20
+                || (long)blockSize / sectorSize * size * 8 < LeastBits
                 ? null
                 : new SectorChecksums(type, size, (int)sectorSize, (int)nodeSize, blockSize);
         }
