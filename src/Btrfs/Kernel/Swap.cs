@@ -7,26 +7,51 @@ namespace Btrfs.Kernel
     internal static class Swap
     {
         /// <summary>
-        /// Whether the kernel holds the open file as an active swapfile, whatever path /proc/swaps shows for it: a
-        /// FIDEDUPERANGE of its first block onto itself, which the kernel refuses with ETXTBSY for an active swapfile
-        /// before it looks at the ranges, and with EINVAL (the ranges overlap) otherwise; nothing is changed either
-        /// way. Decisive only where the filesystem shares extents (btrfs, xfs): null on others (ext4 answers EINVAL
-        /// for both) and for any other answer (EPERM: neither the owner nor allowed to write it; EOPNOTSUPP: xfs
-        /// without reflink).
+        /// Whether the kernel holds the open file as an active swapfile, whatever path /proc/swaps shows for it; nothing
+        /// is changed either way. Where the filesystem shares extents (btrfs, xfs): a FIDEDUPERANGE of its first block
+        /// onto itself, which the kernel refuses with ETXTBSY for an active swapfile before it looks at the ranges, and
+        /// with EINVAL (the ranges overlap) otherwise. Elsewhere (ext4 answers EINVAL for both), or where that gives no
+        /// answer (EOPNOTSUPP: xfs without reflink): a write of no bytes through the same file opened again for writing
+        /// (/proc/self/fd, without blocking on anyone's lease), which the kernel refuses with ETXTBSY for an active
+        /// swapfile (generic_write_checks) and which writes nothing otherwise (no bytes, no times). Null when neither
+        /// answers (not allowed to write it, a read-only mount).
         /// </summary>
         internal static bool? IsActive(SafeFileDescriptor file)
         {
-            if (Files.FileSystemOf(file) is not { Kind: FileSystemKind.Btrfs or FileSystemKind.Xfs })
+            if (Files.FileSystemOf(file) is { Kind: FileSystemKind.Btrfs or FileSystemKind.Xfs })
+            {
+                bool? shared = Clone.Dedupe(file, 0, 4096, file, 0).Errno switch
+                {
+                    Errno.ETXTBSY => true,
+                    Errno.EINVAL => false,
+                    _ => null,
+                };
+                if (shared is not null)
+                {
+                    return shared;
+                }
+            }
+
+            return RefusesWrites(file);
+        }
+
+        /// <summary>A write of no bytes, through the file opened again for writing: ETXTBSY for an active swapfile.</summary>
+        private static unsafe bool? RefusesWrites(SafeFileDescriptor file)
+        {
+            string self = "/proc/self/fd/" + file.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            using SafeFileDescriptor writable = Libc.Open(self, Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+            if (writable.IsInvalid)
             {
                 return null;
             }
 
-            return Clone.Dedupe(file, 0, 4096, file, 0).Errno switch
+            byte none = 0;
+            if (Libc.PWrite(writable, &none, 0, 0) == 0)
             {
-                Errno.ETXTBSY => true,
-                Errno.EINVAL => false,
-                _ => null,
-            };
+                return false;
+            }
+
+            return Errno.Last == Errno.ETXTBSY ? true : null;
         }
 
         /// <summary>
