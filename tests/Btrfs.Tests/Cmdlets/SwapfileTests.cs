@@ -57,7 +57,7 @@ namespace Btrfs.Tests
         {
             Shell.Result k = SwapOn(path);
             bool accepted = k.ExitCode == 0;
-            bool safe = s.Permissions0600; // the one rule swapon only warns about
+            bool safe = s.Permissions0600 && s.OwnedByRoot; // the rules swapon only warns about
             Assert.True(accepted == (s.IsValid || !safe && AllButMode(s)), $"Test-BtrfsSwapfile says {s.IsValid} ({s.ReasonText}), swapon exited {k.ExitCode}: {k.StdErr}");
         }
 
@@ -412,9 +412,20 @@ namespace Btrfs.Tests
             Assert.False(s.IsValid);
             Assert.False(s.Permissions0600);
             Assert.Contains("mode 0644", s.ReasonText, StringComparison.Ordinal);
+            Assert.True(s.OwnedByRoot);
             Shell.Result k = SwapOn(path);
             Assert.Equal(0, k.ExitCode); // the kernel takes it...
             Assert.Contains("insecure permissions", k.StdErr, StringComparison.Ordinal); // ...and swapon(8) warns, as Test-BtrfsSwapfile does
+
+            // Mode 0600, but another user's: that user reads root's swapped-out memory (before: valid, a hostile review).
+            Shell.Run("chmod", "0600", path);
+            Shell.Run("chown", "nobody", path);
+            SwapfileStatus owned = Expect.Swapfile(path);
+            Assert.Equal((false, true, false), (owned.IsValid, owned.Permissions0600, owned.OwnedByRoot));
+            Assert.Contains("owned by uid 65534", owned.ReasonText, StringComparison.Ordinal);
+            Shell.Result byNobody = SwapOn(path);
+            Assert.Equal(0, byNobody.ExitCode);
+            Assert.Contains("insecure file owner", byNobody.StdErr, StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -77,6 +77,7 @@ namespace Btrfs.Core
                 ? $" (it uses only the {SizeFormatter.Format(((long)header.LastPage + 1) * pageSize)} its header says of the file's {SizeFormatter.Format(filePages * pageSize)}: mkswap again to use all)"
                 : null;
             bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
+            bool byRoot = file.Status.Uid == 0;
             bool noCow = (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
@@ -124,6 +125,11 @@ namespace Btrfs.Core
                 failures.Add($"mode {Convert.ToString(file.Status.Permissions & 0xFFF, 8).PadLeft(4, '0')}: swapped-out memory would be readable by others; chmod 0600");
             }
 
+            if (!byRoot)
+            {
+                failures.Add($"owned by uid {file.Status.Uid}: that user could read and change the memory swapped out to it (swapon warns \"insecure file owner\"); chown root:root");
+            }
+
             if (!oneDevice)
             {
                 failures.Add(devicesNote);
@@ -151,6 +157,7 @@ namespace Btrfs.Core
                 IsShared = shared,
                 HasSwapSignature = signature,
                 Permissions0600 = mode0600,
+                OwnedByRoot = byRoot,
                 SingleDevice = oneDevice,
                 SingleDataProfile = singleProfile,
                 SizeMatchesHeader = sizeMatches,

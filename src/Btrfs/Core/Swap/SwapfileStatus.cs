@@ -46,6 +46,9 @@ namespace Btrfs.Core
         /// <summary>The mode is 0600: nobody but root can read what is swapped out.</summary>
         public bool Permissions0600 { get; init; }
 
+        /// <summary>Owned by root (uid 0): otherwise the owner can read and change what is swapped out (swapon warns "insecure file owner").</summary>
+        public bool OwnedByRoot { get; init; }
+
         /// <summary>btrfs: every extent of the file is on one device (certain on a single-device filesystem).</summary>
         public bool SingleDevice { get; init; }
 
