@@ -30,6 +30,7 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [PipedPath]
         public string[] Path { get; set; } = Array.Empty<string>();
 
         /// <summary>Paths to process, used exactly as given (no wildcard expansion).</summary>

@@ -72,6 +72,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APipedObjectWithAPathAndOtherPropertiesBindsItsPathNotItsText()
+        {
+            // Before: a numeric Length (or LogicalOffset) bound first, and the object itself became the path:
+            // "Cannot open '/…/@{Path=/…/x[1].img; Length=4096}'" (a hostile review). From Select-Object, a
+            // pscustomobject, and JSON read back.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "path-and-length");
+            string named = Path.Combine(dir, "x[1].img"), lookAlike = Path.Combine(dir, "x1.img");
+            FileBuilder.Chunks(named, 2, 4096, 8192, seed: 3);
+            FileBuilder.Chunks(lookAlike, 2, 4096, 8192, seed: 4);
+            foreach (string pipe in new[]
+            {
+                "[pscustomobject]@{ Path = $n; Length = [long]4096 }",
+                "Get-BtrfsExtent -LiteralPath $n | Select-Object Path, LogicalOffset, Length",
+                "Get-BtrfsExtent -LiteralPath $n | ConvertTo-Json | ConvertFrom-Json",
+            })
+            {
+                PwshResult r = Pwsh.Run(pipe + " | Get-BtrfsExtentOwner -Detailed", ("n", named));
+                Assert.True(r.Errors.Count == 0, pipe + ": " + string.Join("\n", r.Errors));
+                Assert.NotEmpty(r.Output);
+                Assert.All(r.Objects<Btrfs.Core.BtrfsExtentOwner>(), o => Assert.Equal(named, o.Path));
+            }
+
+            PwshResult lengths = Pwsh.Run("[pscustomobject]@{ Path = $n; Length = [long]4096 } | Measure-Fragmentation", ("n", named));
+            Assert.Empty(lengths.Errors);
+            Assert.Equal(named, Assert.Single(lengths.Objects<Btrfs.Core.FragmentationReport>()).Path);
+        }
+
+        [SkippableFact]
         public void APlainPathWhoseBackslashNamesAnotherFileIsRefusedNotReadAsASeparator()
         {
             // Before: (Get-BtrfsSubvolume ... -Recurse).Path | Remove-BtrfsSubvolume deleted 'victim' for the
