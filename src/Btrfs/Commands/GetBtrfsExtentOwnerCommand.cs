@@ -51,13 +51,24 @@ namespace Btrfs.Commands
         private protected override bool EveryInputNeedsRoot => true;
 
         /// <inheritdoc/>
-        protected override void BeginProcessing()
+        protected override void BeginProcessing() => ThrowIfAddressWithRange();
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            // Piped extents bind -Offset and -Length only now (before: their ranges were silently ignored, and the one
+            // extent's owners written once per piped object).
+            ThrowIfAddressWithRange();
+            base.ProcessRecord();
+        }
+
+        private void ThrowIfAddressWithRange()
         {
             bool byAddress = MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress));
             bool byRange = MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) || MyInvocation.BoundParameters.ContainsKey(nameof(Length));
             if (byAddress && byRange)
             {
-                ThrowTerminatingError(ErrorRecords.ConflictingParameters("DiskAddressWithRange", "-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file. Use one way."));
+                ThrowTerminatingError(ErrorRecords.ConflictingParameters("DiskAddressWithRange", "-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file (as piped extents do). Use one way."));
             }
         }
 
