@@ -195,6 +195,43 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void OwnersInASubvolumeReachedOnlyThroughABindMountOfItsDirectoryAreNamedThere()
+        {
+            // Before: with only a directory of the subvolume mounted (a bind mount, as a container volume), no owner had a
+            // path, not even the file just opened through that mount (a hostile review).
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string acc = Path.Combine(x.MountPoint, "acc");
+            Shell.Run("btrfs", "subvolume", "create", acc);
+            Directory.CreateDirectory(Path.Combine(acc, "sub"));
+            FileBuilder.WriteNew(Path.Combine(acc, "f"), FileBuilder.RandomBytes(64 << 10, 51));
+            Shell.Run("ln", Path.Combine(acc, "f"), Path.Combine(acc, "sub", "f-link"));
+            FileBuilder.WriteNew(Path.Combine(acc, "g"), FileBuilder.RandomBytes(64 << 10, 52));
+            Shell.Run("cp", "--reflink=always", Path.Combine(acc, "g"), Path.Combine(acc, "sub", "g-copy"));
+            BtrfsProgs.Sync(x.MountPoint);
+            x.MountOnlySubvolume("acc");
+            string bind = fs.NewDirectory(TestFs.Btrfs, "owner-bind");
+            Shell.Run("mount", "--bind", Path.Combine(x.MountPoint, "sub"), bind);
+            try
+            {
+                Shell.Run("umount", x.MountPoint);
+                PwshResult linked = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $f -Detailed", ("f", Path.Combine(bind, "f-link")));
+                Assert.Empty(linked.Errors);
+                Assert.Empty(linked.Warnings);
+                Assert.Equal(Path.Combine(bind, "f-link"), Assert.Single(linked.Objects<BtrfsExtentOwner>()).Path);
+
+                PwshResult copied = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $f -Detailed", ("f", Path.Combine(bind, "g-copy")));
+                Assert.Empty(copied.Errors);
+                List<BtrfsExtentOwner> owners = copied.Objects<BtrfsExtentOwner>();
+                Assert.Equal(new[] { Path.Combine(bind, "g-copy"), null }, owners.Select(o => o.Path).OrderBy(p => p is null));
+                Assert.Contains("reachable only through", Assert.Single(copied.Warnings).Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("umount", bind);
+            }
+        }
+
+        [SkippableFact]
         public void HolesOtherFileSystemsFreeAddressesAndUsersWithoutCapSysAdminAreErrors()
         {
             using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");

@@ -90,6 +90,39 @@ namespace Btrfs.Core
             {
                 string? subvolumePath = subvolumes.PathOf(root);
                 OpenFile? dir = subvolumes.DirectoryOf(root);
+                if (dir is null && subvolumes.InnerMountOf(root) is (OpenFile innerDir, string prefix))
+                {
+                    // Only a directory inside the subvolume is mounted (a bind mount of it): the names below it are
+                    // given through that mount; a reference with none there has no path (before: none had one).
+                    List<string> all = PathsOf(innerDir, inode, out bool innerCut);
+                    bool any = false;
+                    foreach (string name in all)
+                    {
+                        if (name.StartsWith(prefix, StringComparison.Ordinal))
+                        {
+                            any = true;
+                            owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, innerDir.Path.TrimEnd('/') + "/" + name[prefix.Length..]));
+                        }
+                    }
+
+                    if (innerCut)
+                    {
+                        warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {all.Count} are looked at.");
+                    }
+
+                    if (!any)
+                    {
+                        if (warnedSubvolumes.Add(root))
+                        {
+                            warnings.Add($"Subvolume {root} ('{subvolumePath}') is reachable only through '{innerDir.Path}' (its directory '{prefix.TrimEnd('/')}'); owners outside that directory are listed without a path. Mount the subvolume (or the top level, subvolid=5) to see them.");
+                        }
+
+                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    }
+
+                    continue;
+                }
+
                 if (dir is null)
                 {
                     if (warnedSubvolumes.Add(root))

@@ -16,6 +16,7 @@ namespace Btrfs.Core
         private readonly List<MountEntry> mounts;
         private readonly Dictionary<ulong, string?> paths = new();
         private readonly Dictionary<ulong, OpenFile?> directories = new();
+        private readonly Dictionary<ulong, (OpenFile Dir, string Prefix)?> inner = new();
         private Guid? fileSystem;
 
         /// <param name="anchor">Any open file or directory of the filesystem (the ioctls go through it).</param>
@@ -90,6 +91,76 @@ namespace Btrfs.Core
             return found;
         }
 
+        /// <summary>
+        /// Where no mount reaches the subvolume's root: a directory inside it that is the root of a mount (a bind mount
+        /// of a subdirectory, the common container volume), opened, with its path in the subvolume ("sub/dir/"): names
+        /// below it can be given through that mount, others not. Null when no mount reaches into the subvolume.
+        /// </summary>
+        internal (OpenFile Dir, string Prefix)? InnerMountOf(ulong id)
+        {
+            if (inner.TryGetValue(id, out var known))
+            {
+                return known;
+            }
+
+            (OpenFile, string)? found = null;
+            if (PathOf(id) is string path)
+            {
+                string subvolume = path.TrimEnd('/');
+                foreach (MountEntry m in mounts)
+                {
+                    string root = m.Root.TrimEnd('/');
+                    if (!root.StartsWith(subvolume + "/", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    string prefix = root[(subvolume.Length + 1)..] + "/";
+                    if (TryOpenDirectoryIn(m.MountPoint, id, prefix, fileSystem ??= BtrfsSearch.FileSystemId(anchor)) is OpenFile dir)
+                    {
+                        found = (dir, prefix);
+                        break;
+                    }
+                }
+            }
+
+            inner[id] = found;
+            return found;
+        }
+
+        /// <summary>The directory at <paramref name="path"/> when it is <paramref name="prefix"/> of subvolume <paramref name="id"/> of <paramref name="fileSystem"/> (no other mount on top), else null.</summary>
+        private OpenFile? TryOpenDirectoryIn(string path, ulong id, string prefix, Guid? fileSystem)
+        {
+            OpenFile dir;
+            try
+            {
+                dir = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
+
+            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs;
+            try
+            {
+                ok = ok && SubvolumeIdOf(dir) == id && fileSystem is Guid fs && BtrfsSearch.FileSystemId(dir) == fs
+                    && DirectoryInSubvolume(id, dir.Status.Inode) == prefix;
+            }
+            catch (FileOperationException)
+            {
+                ok = false;
+            }
+
+            if (!ok)
+            {
+                dir.Dispose();
+                return null;
+            }
+
+            return dir;
+        }
+
         /// <summary>The subvolume id of the tree an open file is in (INO_LOOKUP of objectid 256 in tree 0: no privilege needed).</summary>
         internal static ulong SubvolumeIdOf(OpenFile file)
         {
@@ -106,6 +177,12 @@ namespace Btrfs.Core
             }
 
             directories.Clear();
+            foreach ((OpenFile Dir, string Prefix)? d in inner.Values)
+            {
+                d?.Dir.Dispose();
+            }
+
+            inner.Clear();
         }
 
         /// <summary>
