@@ -411,6 +411,47 @@ namespace Btrfs.Tests
             Assert.Contains(r.Progress, p => p.PercentComplete is > 0 and <= 100);
         }
 
+        [SkippableFact]
+        public void PreserveWithoutRootKeepsModeAndTimesAndLeavesTheCopiesThisUsersAsCpPDoes()
+        {
+            // Before: as a user who may not give files another owner, -Recurse -Preserve refused every file (AccessDenied:
+            // "Cannot give the copy the owner and group of") and published an empty tree (a hostile review). As cp -p:
+            // the copies are this user's, with the source's mode and times, without set-user-ID where the owner differs.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "preserve-nonroot");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "pub", "sub")).Parent!.FullName;
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "tool"), 1, 4096, 4096, seed: 2);
+            FileBuilder.Chunks(Path.Combine(src, "sub", "b.img"), 2, 65536, 65536, seed: 3);
+            Shell.Run("chown", "-R", "1234:5678", src);
+            Shell.Run("chmod", "0640", Path.Combine(src, "a.img"));
+            Shell.Run("chmod", "o+r", Path.Combine(src, "a.img"));
+            Shell.Run("chmod", "4755", Path.Combine(src, "tool"));
+            Shell.Run("chmod", "0755", Path.Combine(src, "sub"));
+            Shell.Run("touch", "-d", "2020-02-03 04:05:06", Path.Combine(src, "a.img"), Path.Combine(src, "tool"), Path.Combine(src, "sub"));
+            string dst = Directory.CreateDirectory(Path.Combine(dir, "out")).FullName;
+            Shell.Run("chown", "nobody", dst);
+
+            PwshResult r;
+            using (Unprivileged.Begin())
+            {
+                r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Preserve", ("s", src), ("d", dst));
+            }
+
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((3L, 0L), (tree.Files, tree.Errors));
+            string copy = Path.Combine(dst, "pub");
+            string nobody = Shell.Run("id", "-u", "nobody").Trim() + " " + Shell.Run("id", "-g", "nobody").Trim();
+            foreach ((string rel, string mode) in new[] { ("a.img", "644"), ("tool", "755"), ("sub", "755"), ("sub/b.img", "644") })
+            {
+                Assert.Equal($"{mode} {nobody} " + Shell.Run("stat", "-c", "%Y", Path.Combine(src, rel)).Trim(), Shell.Run("stat", "-c", "%a %u %g %Y", Path.Combine(copy, rel)).Trim());
+                if (rel != "sub")
+                {
+                    Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(copy, rel)));
+                }
+            }
+        }
+
         [SkippableTheory]
         [InlineData(false)]
         [InlineData(true)]

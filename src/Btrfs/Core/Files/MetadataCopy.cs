@@ -21,19 +21,33 @@ namespace Btrfs.Core
         /// Owner, group, mode and POSIX access ACL; <paramref name="includeXattrs"/>: every other extended
         /// attribute too; then the usage flags and the times.
         /// </summary>
-        internal static void Copy(OpenFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true, IReadOnlyCollection<string>? skipXattrs = null)
+        /// <param name="ownerIfAllowed">
+        /// A copy (not a replacement of the original): the owner and group where this user may give them (as cp -p),
+        /// else the copy stays this user's, and the set-user-ID and set-group-ID bits of an owner or group not kept
+        /// are dropped. Otherwise an owner that cannot be given is an error.
+        /// </param>
+        internal static void Copy(OpenFile source, SafeFileDescriptor target, string targetLabel, InodeFlags targetFlags, InodeFlags sourceFlags, bool includeXattrs = true, IReadOnlyCollection<string>? skipXattrs = null, bool ownerIfAllowed = false)
         {
             FileStatus st = source.Status;
-            Metadata.SetOwner(
-                target,
-                st.Uid,
-                st.Gid,
-                source.Path,
-                "Cannot give the copy the owner and group of",
-                st.Uid != Metadata.FileSystemUserId
-                    ? "Only root can rewrite a file owned by someone else. The original is unchanged."
-                    : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.");
-            CopyModeAndAcl(source.Handle, st, source.Path, target, "the copy", "The original is unchanged.");
+            uint mode = st.Permissions;
+            if (ownerIfAllowed)
+            {
+                mode = GiveOwnerIfAllowed(target, st);
+            }
+            else
+            {
+                Metadata.SetOwner(
+                    target,
+                    st.Uid,
+                    st.Gid,
+                    source.Path,
+                    "Cannot give the copy the owner and group of",
+                    st.Uid != Metadata.FileSystemUserId
+                        ? "Only root can rewrite a file owned by someone else. The original is unchanged."
+                        : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.");
+            }
+
+            CopyModeAndAcl(source.Handle, st with { Mode = (ushort)((st.Mode & 0xF000u) | (mode & 0xFFFu)) }, source.Path, target, "the copy", "The original is unchanged.");
             foreach (string name in includeXattrs ? Xattrs.List(source.Handle, source.Path) : new List<string>())
             {
                 if (skipXattrs?.Contains(name) == true || name == AccessAcl)
@@ -55,6 +69,32 @@ namespace Btrfs.Core
             }
 
             Metadata.SetTimes(target, st.AccessTime, st.ModifyTime, source.Path, "Cannot give the copy the timestamps of", "The original is unchanged.");
+        }
+
+        /// <summary>
+        /// The owner and group of <paramref name="st"/> on <paramref name="target"/> where this user may give them, else
+        /// the group alone where it may, else neither (as cp -p does without root): the mode to give it then, without
+        /// the set-user-ID bit where the owner was not kept and the set-group-ID bit where the group was not.
+        /// </summary>
+        internal static uint GiveOwnerIfAllowed(SafeFileDescriptor target, in FileStatus st)
+        {
+            if (Metadata.TrySetOwner(target, st.Uid, st.Gid) != 0)
+            {
+                _ = Metadata.TrySetOwner(target, uint.MaxValue, st.Gid);
+            }
+
+            uint mode = st.Permissions;
+            if (FileStatus.Of(target) is FileStatus now)
+            {
+                mode &= now.Uid == st.Uid ? ~0u : ~0x800u; // S_ISUID
+                mode &= now.Gid == st.Gid ? ~0u : ~0x400u; // S_ISGID
+            }
+            else
+            {
+                mode &= ~0xC00u;
+            }
+
+            return mode;
         }
 
         /// <summary>

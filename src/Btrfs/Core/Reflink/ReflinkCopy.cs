@@ -170,7 +170,7 @@ namespace Btrfs.Core
                         Fill(fd, cancel);
                         if (options.Preserve)
                         {
-                            MetadataCopy.Copy(source, fd, $"the copy '{destination}'", InodeAttributes.Get(fd, destination), InodeFlags.None, includeXattrs: false);
+                            MetadataCopy.Copy(source, fd, $"the copy '{destination}'", InodeAttributes.Get(fd, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
                         }
 
                         WriteBackCopiedData(fd);
@@ -193,7 +193,7 @@ namespace Btrfs.Core
                 Fill(temp.Handle, cancel);
                 if (options.Preserve)
                 {
-                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false);
+                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
                 }
                 else if (existing is not null)
                 {

@@ -653,8 +653,8 @@ namespace Btrfs.Core
             {
                 if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
                 {
-                    Metadata.SetOwner(fd, st.Uid, st.Gid, level.TargetPath, "Cannot give the owner of the source to");
-                    Metadata.SetMode(fd, st.Permissions, level.TargetPath, "Cannot give the mode of the source to");
+                    uint mode = MetadataCopy.GiveOwnerIfAllowed(fd, st); // as cp -p: the owner where this user may give it
+                    Metadata.SetMode(fd, mode, level.TargetPath, "Cannot give the mode of the source to");
                     Metadata.SetTimes(fd, st.AccessTime, st.ModifyTime, level.TargetPath, "Cannot set the times of");
                 }
 
