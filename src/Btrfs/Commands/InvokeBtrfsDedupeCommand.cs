@@ -15,6 +15,7 @@ namespace Btrfs.Commands
         private const string GroupSet = "Group";
         private ProgressBars? bars;
         private long groupsFreeable;
+        private readonly FreeSpaceMeter meter = new(); // the free space carried from one group to the next
 
         /// <summary>The files whose ranges should share the source's extents.</summary>
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = PathSet)]
@@ -124,7 +125,8 @@ namespace Btrfs.Commands
                                 WriteError(ErrorRecords.From(pair.Error ?? new FileOperationException(FileErrorKind.IOError, 0, "FIDEDUPERANGE", pair.Destination, pair.ErrorMessage ?? "Cannot deduplicate.")));
                             }
                         },
-                        StopToken);
+                        StopToken,
+                        meter);
                     WriteObject(result);
                 }
                 catch (FileOperationException ex)
