@@ -13,8 +13,9 @@ namespace Btrfs.Kernel
         /// with EINVAL (the ranges overlap) otherwise. Elsewhere (ext4 answers EINVAL for both), or where that gives no
         /// answer (EOPNOTSUPP: xfs without reflink): a write of no bytes through the same file opened again for writing
         /// (/proc/self/fd, without blocking on anyone's lease), which the kernel refuses with ETXTBSY for an active
-        /// swapfile (generic_write_checks) and which writes nothing otherwise (no bytes, no times). Null when neither
-        /// answers (not allowed to write it, a read-only mount).
+        /// swapfile (generic_write_checks) and which writes nothing otherwise (no bytes, no times): true then, never
+        /// false (see <see cref="RefusesWrites"/>). Null when nothing answers (not allowed to write it, a read-only
+        /// mount, a filesystem that does not check a write of no bytes).
         /// </summary>
         internal static bool? IsActive(SafeFileDescriptor file)
         {
@@ -35,23 +36,42 @@ namespace Btrfs.Kernel
             return RefusesWrites(file);
         }
 
-        /// <summary>A write of no bytes, through the file opened again for writing: ETXTBSY for an active swapfile.</summary>
+        /// <summary>
+        /// A write of no bytes, through the file opened again for writing: ETXTBSY for an active swapfile where the
+        /// kernel checks before it looks at the count (generic_write_checks: ext4, btrfs, tmpfs, f2fs), so only that
+        /// answer is taken; a write that succeeds says nothing (xfs returns before the check for no bytes, as kernels
+        /// before 5.4 do everywhere). The descriptor is held (a reference on the handle) while it is used: on the
+        /// bounded worker thread the caller may have given up and closed the file, and its number may name another
+        /// file by then. The open for writing starts the break of another's lease and is seen by inotify
+        /// (IN_CLOSE_WRITE): asked only where a listed swapfile's path leads elsewhere.
+        /// </summary>
         private static unsafe bool? RefusesWrites(SafeFileDescriptor file)
         {
-            string self = "/proc/self/fd/" + file.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            using SafeFileDescriptor writable = Libc.Open(self, Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
-            if (writable.IsInvalid)
+            bool held = false;
+            try
             {
-                return null;
-            }
+                file.DangerousAddRef(ref held);
+                string self = "/proc/self/fd/" + file.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                using SafeFileDescriptor writable = Libc.Open(self, Libc.O_WRONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+                if (writable.IsInvalid)
+                {
+                    return null;
+                }
 
-            byte none = 0;
-            if (Libc.PWrite(writable, &none, 0, 0) == 0)
+                byte none = 0;
+                return Libc.PWrite(writable, &none, 0, 0) != 0 && Errno.Last == Errno.ETXTBSY ? true : null;
+            }
+            catch (System.ObjectDisposedException)
             {
-                return false;
+                return null; // closed by the caller, which no longer waits for the answer
             }
-
-            return Errno.Last == Errno.ETXTBSY ? true : null;
+            finally
+            {
+                if (held)
+                {
+                    file.DangerousRelease();
+                }
+            }
         }
 
         /// <summary>

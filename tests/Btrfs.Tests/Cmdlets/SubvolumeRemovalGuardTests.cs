@@ -378,6 +378,32 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(P("a")));
         }
 
+        [SkippableTheory]
+        [InlineData("xfs-noreflink")]
+        [InlineData("ext4")]
+        public void AnActiveSwapfileElsewhereWhosePathLeadsToItDoesNotStopARecursiveDeletion(string other)
+        {
+            // Before (a review of the change that asked ext4 with a write of no bytes): xfs without reflink answers a
+            // write of no bytes before it checks for a swapfile, so its active swapfile was taken for "not active": its
+            // listed path then "led elsewhere", and every recursive deletion was refused.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "512M");
+            using ExtraFileSystem elsewhere = fs.NewFileSystem(other, "320M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            foreach (string name in new[] { "a", "a/n1" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            PwshResult r;
+            using (new ActiveSwapfile(elsewhere.MountPoint))
+            {
+                r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", P("a")));
+            }
+
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            Assert.False(Directory.Exists(P("a")));
+        }
+
         [SkippableFact]
         public void WithoutRootASwapfileInADirectoryThisUserCannotSearchDoesNotStopARecursiveDeletion()
         {
