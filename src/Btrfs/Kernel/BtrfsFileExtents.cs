@@ -132,8 +132,10 @@ namespace Btrfs.Kernel
         /// <summary>
         /// The items of <paramref name="file"/> referencing data extents (regular or prealloc) that overlap
         /// [offset, offset + length), in file order. Items do not overlap, so only the nearest item before the
-        /// offset can reach into the range: it is found in windows before the offset growing from 64 KiB to
-        /// BTRFS_MAX_EXTENT_SIZE (128 MiB, the most a data item covers), and the range searched from there.
+        /// offset can reach into the range: it is found in windows before the offset growing from 64 KiB (by 16
+        /// each time one holds no item) to the file's start, and the range searched from there. (No fixed bound:
+        /// a written extent covers at most 128 MiB, a preallocated one 256 MiB, and a hole item without no-holes
+        /// any length; a review found the 256 MiB ones missed with a bound of 128 MiB.)
         /// Cost follows the range, not its offset (before: read from offset 0 for each extent piped in one by
         /// one, the square of their number). Holes and inline data are left out.
         /// </summary>
@@ -143,8 +145,7 @@ namespace Btrfs.Kernel
             ulong start = (ulong)Math.Max(0, offset);
             ulong end = length > 0 && (ulong)length <= ulong.MaxValue - start ? start + (ulong)length : ulong.MaxValue;
             ulong from = start;
-            const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE
-            for (ulong window = 64UL << 10; start > 0; window = Math.Min(window * 16, Largest))
+            for (ulong window = 64UL << 10; start > 0; window = window > ulong.MaxValue / 16 ? ulong.MaxValue : window * 16)
             {
                 ulong low = start > window ? start - window : 0;
                 BtrfsFileExtentRecord? before = null;
@@ -159,7 +160,7 @@ namespace Btrfs.Kernel
                     break;
                 }
 
-                if (low == 0 || window == Largest)
+                if (low == 0)
                 {
                     break;
                 }

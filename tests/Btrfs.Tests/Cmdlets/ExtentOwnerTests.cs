@@ -138,23 +138,25 @@ namespace Btrfs.Tests
             // A range over both extents: each extent's owners once.
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
 
-            // Far into a file: the 128 MiB (largest) preallocated extent at 1 GiB is found from its last MiB, the
-            // 4 KiB written before it not from there, and the one after it from its own offset only. The search
-            // starts at most 128 MiB before the offset asked about (before: always at 0, so extents piped in one by
-            // one cost the square of their number).
-            using ExtraFileSystem big = fs.NewFileSystem("btrfs", "3G"); // data chunks of 256 MiB hold a 128 MiB extent whole
+            // Far into a file: the 256 MiB preallocated extent at 1 GiB (the largest btrfs makes: written ones are at most
+            // 128 MiB) is found from its last MiB, the 4 KiB written before it not from there, and the one after it from
+            // its own offset only; by an address 200 MiB into it, it is named by its start. The search starts at the
+            // nearest item before the offset (before: always at 0, so extents piped in one by one cost the square of
+            // their number; then, for a while, at most 128 MiB before it, which missed this one: a review).
+            using ExtraFileSystem big = fs.NewFileSystem("btrfs", "3G"); // data chunks of 256 MiB or more hold it whole
             string far = Path.Combine(big.MountPoint, "far.bin");
-            Shell.Run("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_CREAT|os.O_WRONLY,0o644)\nos.pwrite(fd,os.urandom(4096),(1<<30)-4096)\nos.posix_fallocate(fd,1<<30,128<<20)\nos.pwrite(fd,os.urandom(4096),(1<<30)+(128<<20))\nos.fsync(fd)", far);
+            Shell.Run("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_CREAT|os.O_WRONLY,0o644)\nos.pwrite(fd,os.urandom(4096),(1<<30)-4096)\nos.posix_fallocate(fd,1<<30,256<<20)\nos.pwrite(fd,os.urandom(4096),(1<<30)+(256<<20))\nos.fsync(fd)", far);
             BtrfsProgs.Sync(big.MountPoint);
             List<BtrfsExtentItem> items = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact", ("f", far)).Objects<BtrfsExtentItem>().Where(i => i.DiskAddress != 0).ToList();
-            Assert.Equal(new[] { (1L << 30) - 4096, 1L << 30, (1L << 30) + (128L << 20) }, items.Select(i => i.LogicalOffset));
-            Assert.Equal(128L << 20, items[1].Length);
-            foreach ((long offset, long length, long expected) in new[] { ((1L << 30) + (127L << 20), 1L, items[1].DiskAddress), ((1L << 30) - 1, 1L, items[0].DiskAddress), ((1L << 30) + (128L << 20) + 100, 1L, items[2].DiskAddress) })
+            Assert.Equal(new[] { (1L << 30) - 4096, 1L << 30, (1L << 30) + (256L << 20) }, items.Select(i => i.LogicalOffset));
+            Assert.Equal(256L << 20, items[1].Length);
+            foreach ((long offset, long length, long expected) in new[] { ((1L << 30) + (255L << 20), 1L, items[1].DiskAddress), ((1L << 30) - 1, 1L, items[0].DiskAddress), ((1L << 30) + (256L << 20) + 100, 1L, items[2].DiskAddress) })
             {
                 List<BtrfsExtentOwner> found = Owners("Get-BtrfsExtentOwner -LiteralPath $f -Detailed -Offset $o -Length $l", ("f", far), ("o", offset), ("l", length));
                 Assert.Equal(expected, Assert.Single(found).DiskAddress);
             }
 
+            Assert.Equal(items[1].DiskAddress, Assert.Single(Owners("Get-BtrfsExtentOwner -LiteralPath $m -Detailed -DiskAddress $a", ("m", big.MountPoint), ("a", items[1].DiskAddress + (200L << 20)))).DiskAddress);
             Assert.Equal(items.Select(i => i.DiskAddress), Owners("Get-BtrfsExtent -LiteralPath $f -Exact | Where-Object DiskAddress | Get-BtrfsExtentOwner -Detailed", ("f", far)).Select(o => o.DiskAddress));
         }
 

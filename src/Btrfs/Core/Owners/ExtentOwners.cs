@@ -62,7 +62,7 @@ namespace Btrfs.Core
         {
             const ulong ExtentTree = 2;
             const uint ExtentItem = 168;
-            const ulong Largest = 128UL << 20; // BTRFS_MAX_EXTENT_SIZE: an extent starts at most this far before
+            const ulong Largest = 256UL << 20; // an extent starts at most this far before: 128 MiB written (BTRFS_MAX_EXTENT_SIZE), 256 MiB preallocated (__btrfs_prealloc_file_range)
             (ulong, long) found = (0, 0);
             foreach (BtrfsItem item in BtrfsSearch.Search(anchor, ExtentTree, diskAddress - Math.Min(diskAddress, Largest), diskAddress, ExtentItem, ExtentItem))
             {
