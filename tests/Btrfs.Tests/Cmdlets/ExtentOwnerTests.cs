@@ -209,13 +209,24 @@ namespace Btrfs.Tests
             Shell.Run("ln", Path.Combine(acc, "f"), Path.Combine(acc, "sub", "f-link"));
             FileBuilder.WriteNew(Path.Combine(acc, "g"), FileBuilder.RandomBytes(64 << 10, 52));
             Shell.Run("cp", "--reflink=always", Path.Combine(acc, "g"), Path.Combine(acc, "sub", "g-copy"));
+            Directory.CreateDirectory(Path.Combine(acc, "vol 2"));
+            FileBuilder.WriteNew(Path.Combine(acc, "vol 2", "h"), FileBuilder.RandomBytes(64 << 10, 53));
+            Shell.Run("cp", "--reflink=always", Path.Combine(acc, "vol 2", "h"), Path.Combine(acc, "sub", "h-copy"));
             BtrfsProgs.Sync(x.MountPoint);
             x.MountOnlySubvolume("acc");
-            string bind = fs.NewDirectory(TestFs.Btrfs, "owner-bind");
+            string bind = fs.NewDirectory(TestFs.Btrfs, "owner-bind"), bind2 = fs.NewDirectory(TestFs.Btrfs, "owner-bind-2");
             Shell.Run("mount", "--bind", Path.Combine(x.MountPoint, "sub"), bind);
+            Shell.Run("mount", "--bind", Path.Combine(x.MountPoint, "vol 2"), bind2);
             try
             {
                 Shell.Run("umount", x.MountPoint);
+
+                // Two directories mounted: each name through the mount that holds it (before: only the first mount's).
+                PwshResult two = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $f -Detailed", ("f", Path.Combine(bind, "h-copy")));
+                Assert.Empty(two.Errors);
+                Assert.Empty(two.Warnings);
+                Assert.Equal(new[] { Path.Combine(bind, "h-copy"), Path.Combine(bind2, "h") }.Order(StringComparer.Ordinal), two.Objects<BtrfsExtentOwner>().Select(o => o.Path!).Order(StringComparer.Ordinal));
+
                 PwshResult linked = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $f -Detailed", ("f", Path.Combine(bind, "f-link")));
                 Assert.Empty(linked.Errors);
                 Assert.Empty(linked.Warnings);
@@ -230,6 +241,7 @@ namespace Btrfs.Tests
             finally
             {
                 Shell.Try("umount", bind);
+                Shell.Try("umount", bind2);
             }
         }
 

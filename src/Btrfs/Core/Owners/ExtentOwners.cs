@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using Btrfs.Kernel;
 
     /// <summary>Every reference to one extent, and what could not be listed or named.</summary>
@@ -90,18 +91,22 @@ namespace Btrfs.Core
             {
                 string? subvolumePath = subvolumes.PathOf(root);
                 OpenFile? dir = subvolumes.DirectoryOf(root);
-                if (dir is null && subvolumes.InnerMountOf(root) is (OpenFile innerDir, string prefix))
+                if (dir is null && subvolumes.InnerMountsOf(root) is { Count: > 0 } inner)
                 {
-                    // Only a directory inside the subvolume is mounted (a bind mount of it): the names below it are
-                    // given through that mount; a reference with none there has no path (before: none had one).
-                    List<string> all = PathsOf(innerDir, inode, out bool innerCut);
+                    // Only directories inside the subvolume are mounted (bind mounts of them): each name below one is
+                    // given through the deepest that holds it; a reference with none there has no path (before: none had).
+                    List<string> all = PathsOf(inner[0].Dir, inode, out bool innerCut);
                     bool any = false;
                     foreach (string name in all)
                     {
-                        if (name.StartsWith(prefix, StringComparison.Ordinal))
+                        foreach ((OpenFile innerDir, string prefix) in inner)
                         {
-                            any = true;
-                            owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, innerDir.Path.TrimEnd('/') + "/" + name[prefix.Length..]));
+                            if (name.StartsWith(prefix, StringComparison.Ordinal))
+                            {
+                                any = true;
+                                owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, innerDir.Path.TrimEnd('/') + "/" + name[prefix.Length..]));
+                                break;
+                            }
                         }
                     }
 
@@ -114,7 +119,8 @@ namespace Btrfs.Core
                     {
                         if (warnedSubvolumes.Add(root))
                         {
-                            warnings.Add($"Subvolume {root} ('{subvolumePath}') is reachable only through '{innerDir.Path}' (its directory '{prefix.TrimEnd('/')}'); owners outside that directory are listed without a path. Mount the subvolume (or the top level, subvolid=5) to see them.");
+                            string through = string.Join(", ", inner.Select(i => $"'{i.Dir.Path}' (its directory '{i.Prefix.TrimEnd('/')}')"));
+                            warnings.Add($"Subvolume {root} ('{subvolumePath}') is reachable only through {through}; owners outside those directories are listed without a path. Mount the subvolume (or the top level, subvolid=5) to see them.");
                         }
 
                         owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));

@@ -16,7 +16,7 @@ namespace Btrfs.Core
         private readonly List<MountEntry> mounts;
         private readonly Dictionary<ulong, string?> paths = new();
         private readonly Dictionary<ulong, OpenFile?> directories = new();
-        private readonly Dictionary<ulong, (OpenFile Dir, string Prefix)?> inner = new();
+        private readonly Dictionary<ulong, List<(OpenFile Dir, string Prefix)>> inner = new();
         private Guid? fileSystem;
 
         /// <param name="anchor">Any open file or directory of the filesystem (the ioctls go through it).</param>
@@ -92,18 +92,19 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Where no mount reaches the subvolume's root: a directory inside it that is the root of a mount (a bind mount
-        /// of a subdirectory, the common container volume), opened, with its path in the subvolume ("sub/dir/"): names
-        /// below it can be given through that mount, others not. Null when no mount reaches into the subvolume.
+        /// Where no mount reaches the subvolume's root: the directories inside it that are the roots of mounts (bind
+        /// mounts of subdirectories, as container volumes), opened, each with its path in the subvolume ("sub/dir/"),
+        /// the longest first: a name below one of them is given through it, others not. Empty when no mount reaches
+        /// into the subvolume.
         /// </summary>
-        internal (OpenFile Dir, string Prefix)? InnerMountOf(ulong id)
+        internal IReadOnlyList<(OpenFile Dir, string Prefix)> InnerMountsOf(ulong id)
         {
             if (inner.TryGetValue(id, out var known))
             {
                 return known;
             }
 
-            (OpenFile, string)? found = null;
+            var found = new List<(OpenFile Dir, string Prefix)>();
             if (PathOf(id) is string path)
             {
                 string subvolume = path.TrimEnd('/');
@@ -116,14 +117,19 @@ namespace Btrfs.Core
                     }
 
                     string prefix = root[(subvolume.Length + 1)..] + "/";
+                    if (found.Exists(f => f.Prefix == prefix))
+                    {
+                        continue; // that directory is reached already
+                    }
+
                     if (TryOpenDirectoryIn(m.MountPoint, id, prefix, fileSystem ??= BtrfsSearch.FileSystemId(anchor)) is OpenFile dir)
                     {
-                        found = (dir, prefix);
-                        break;
+                        found.Add((dir, prefix));
                     }
                 }
             }
 
+            found.Sort((a, b) => b.Prefix.Length.CompareTo(a.Prefix.Length));
             inner[id] = found;
             return found;
         }
@@ -177,9 +183,9 @@ namespace Btrfs.Core
             }
 
             directories.Clear();
-            foreach ((OpenFile Dir, string Prefix)? d in inner.Values)
+            foreach (List<(OpenFile Dir, string Prefix)> list in inner.Values)
             {
-                d?.Dir.Dispose();
+                list.ForEach(d => d.Dir.Dispose());
             }
 
             inner.Clear();
