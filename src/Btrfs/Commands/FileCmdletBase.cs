@@ -264,7 +264,7 @@ namespace Btrfs.Commands
             bool literal = ParameterSetName == LiteralPathSet || MyInvocation.ExpectingInput;
             foreach (string input in ParameterSetName == LiteralPathSet ? LiteralPath : Path)
             {
-                foreach (string found in Resolve(input, literal))
+                foreach (string found in Resolve(input, literal || PipedPathAttribute.FromObject(input)))
                 {
                     string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'
 

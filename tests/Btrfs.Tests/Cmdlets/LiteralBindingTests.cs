@@ -97,6 +97,20 @@ namespace Btrfs.Tests
             PwshResult lengths = Pwsh.Run("[pscustomobject]@{ Path = $n; Length = [long]4096 } | Measure-Fragmentation", ("n", named));
             Assert.Empty(lengths.Errors);
             Assert.Equal(named, Assert.Single(lengths.Objects<Btrfs.Core.FragmentationReport>()).Path);
+
+            // Such an object given on the command line names its file literally too (a review: x[1].img reached x1.img),
+            // and an object that also has LiteralPath (or LP) binds that, as before.
+            foreach (string script in new[]
+            {
+                "Measure-Fragmentation -Path ([pscustomobject]@{ Path = $n })",
+                "[pscustomobject]@{ Path = $l; LiteralPath = $n } | Measure-Fragmentation",
+                "[pscustomobject]@{ Path = $l; LP = $n } | Measure-Fragmentation",
+            })
+            {
+                PwshResult r = Pwsh.Run(script, ("n", named), ("l", lookAlike));
+                Assert.True(r.Errors.Count == 0, script + ": " + string.Join("\n", r.Errors));
+                Assert.Equal(named, Assert.Single(r.Objects<Btrfs.Core.FragmentationReport>()).Path);
+            }
         }
 
         [SkippableFact]
