@@ -51,21 +51,22 @@ namespace Btrfs.Commands
         private protected override bool EveryInputNeedsRoot => true;
 
         /// <inheritdoc/>
-        protected override void BeginProcessing() => ThrowIfAddressWithRange();
+        protected override void BeginProcessing() => ThrowIfAddressWithRange(MyInvocation.BoundParameters.ContainsKey(nameof(Length)));
 
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            // Piped extents bind -Offset and -Length only now (before: their ranges were silently ignored, and the one
-            // extent's owners written once per piped object).
-            ThrowIfAddressWithRange();
+            // Piped extents bind -Offset (their LogicalOffset) only now (before: their ranges were silently ignored, and
+            // the one extent's owners written once per piped object). A piped FileInfo binds only -Length (its size),
+            // which says nothing of where: the address is answered, as for any file that names the filesystem.
+            ThrowIfAddressWithRange(false);
             base.ProcessRecord();
         }
 
-        private void ThrowIfAddressWithRange()
+        private void ThrowIfAddressWithRange(bool length)
         {
             bool byAddress = MyInvocation.BoundParameters.ContainsKey(nameof(DiskAddress));
-            bool byRange = MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) || MyInvocation.BoundParameters.ContainsKey(nameof(Length));
+            bool byRange = MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) || length;
             if (byAddress && byRange)
             {
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("DiskAddressWithRange", "-DiskAddress names one extent by its btrfs address; -Offset and -Length name extents by where they are in a file (as piped extents do). Use one way."));

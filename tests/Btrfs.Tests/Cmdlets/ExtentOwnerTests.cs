@@ -279,6 +279,11 @@ namespace Btrfs.Tests
             Assert.Equal("DiskAddressWithRange", Assert.Single(piped.ErrorIds));
             Assert.Empty(piped.Output);
 
+            // A file piped in (its Length binds -Length: its size, not a range) only names the filesystem (a review).
+            PwshResult item = Pwsh.Run("Get-Item -LiteralPath $s | Get-BtrfsExtentOwner -Detailed -DiskAddress $a", ("s", sparse), ("a", address));
+            Assert.Empty(item.Errors);
+            Assert.Equal(address, Assert.Single(item.Objects<BtrfsExtentOwner>()).DiskAddress);
+
             Shell.Run("chmod", "0644", sparse);
             PwshResult user;
             using (Unprivileged.Begin())
