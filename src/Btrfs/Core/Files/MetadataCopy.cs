@@ -32,7 +32,7 @@ namespace Btrfs.Core
             uint mode = st.Permissions;
             if (ownerIfAllowed)
             {
-                mode = GiveOwnerIfAllowed(target, st);
+                mode = GiveOwnerIfAllowed(target, st, source.Path);
             }
             else
             {
@@ -76,10 +76,18 @@ namespace Btrfs.Core
         /// the group alone where it may, else neither (as cp -p does without root): the mode to give it then, without
         /// the set-user-ID bit where the owner was not kept and the set-group-ID bit where the group was not.
         /// </summary>
-        internal static uint GiveOwnerIfAllowed(SafeFileDescriptor target, in FileStatus st)
+        internal static uint GiveOwnerIfAllowed(SafeFileDescriptor target, in FileStatus st, string path)
         {
-            if (Metadata.TrySetOwner(target, st.Uid, st.Gid) != 0)
+            int errno = Metadata.TrySetOwner(target, st.Uid, st.Gid);
+            if (errno != 0)
             {
+                // As cp -p: only a caller who may not give files away (EPERM, EINVAL: an id this namespace cannot map)
+                // goes on without; root refused (root_squash over NFS, an id unmapped in a user namespace) is an error.
+                if (errno is not (Errno.EPERM or Errno.EINVAL) || Metadata.FileSystemUserId == 0)
+                {
+                    throw FileOperationException.FromErrno(errno, "fchown", path, "Cannot give the copy the owner and group of", "The original is unchanged.");
+                }
+
                 _ = Metadata.TrySetOwner(target, uint.MaxValue, st.Gid);
             }
 

@@ -653,7 +653,7 @@ namespace Btrfs.Core
             {
                 if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
                 {
-                    uint mode = MetadataCopy.GiveOwnerIfAllowed(fd, st); // as cp -p: the owner where this user may give it
+                    uint mode = MetadataCopy.GiveOwnerIfAllowed(fd, st, level.TargetPath); // as cp -p: the owner where this user may give it
                     Metadata.SetMode(fd, mode, level.TargetPath, "Cannot give the mode of the source to");
                     Metadata.SetTimes(fd, st.AccessTime, st.ModifyTime, level.TargetPath, "Cannot set the times of");
                 }
