@@ -244,12 +244,27 @@ namespace Btrfs.Tests
             Assert.Equal(4, g.Copies);
             Assert.DoesNotContain(g.Ranges, r => r.FreesNothing);
 
+            // The one extent of the three copies goes when all three are deduplicated: predicted, -WhatIf says so, and
+            // it is measured (before: ReclaimableBytes 0, "about 0 B", FreedMeasured False; a hostile review).
+            Assert.Equal(4L << 20, g.ReclaimableBytes);
             long usedBefore = Used(dir);
             PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
             Assert.Empty(done.Errors);
             DedupeGroupResult result = Assert.Single(done.Objects<DedupeGroupResult>());
             Assert.Equal((DedupeStatus.Deduped, 0), (result.Status, result.RangesSkipped));
             Assert.True(usedBefore - Used(dir) >= 4L << 20, $"freed {usedBefore - Used(dir)}");
+            Assert.True(result.FreedMeasured);
+            Assert.InRange(result.DiskBytesFreed, 4L << 20, (4L << 20) + (64 << 10));
+
+            // Shared with another file outside the search (or a snapshot): the extent stays, so nothing is predicted and
+            // the ranges over it free nothing (they are left as they are).
+            FileBuilder.WriteNew(Path.Combine(dir, "u.img"), data);
+            Shell.Run("cp", "--reflink=always", Path.Combine(dir, "u.img"), Path.Combine(dir, "outside.bin"));
+            Shell.Run("sync");
+            PwshResult partly = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $b, $u", ("b", Path.Combine(dir, "b.img")), ("u", Path.Combine(dir, "u.img")));
+            BtrfsDuplicateGroup kept = Assert.Single(partly.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(0L, kept.ReclaimableBytes);
+            Assert.True(kept.Ranges[1].FreesNothing);
         }
 
         /// <summary>
@@ -425,7 +440,10 @@ namespace Btrfs.Tests
             var before = Filefrag.Extents(snapB).Select(e => e.Physical).ToList();
             Assert.Equal(Shell.Run("stat", "-c", "%i", snapB).Trim(), g.Ranges.Single(r => r.Path.EndsWith("b.img", StringComparison.Ordinal)).Inode.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-            PwshResult done = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = g });
+            // The snapshot holds both files' extents: sharing frees nothing (-IncludeUnreclaimable shares all the same).
+            Assert.Equal(0L, g.ReclaimableBytes);
+            Assert.True(g.Ranges[1].FreesNothing);
+            PwshResult done = Pwsh.Run("$g | Invoke-BtrfsDedupe -IncludeUnreclaimable -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = g });
             ErrorRecord e = Assert.Single(done.Errors);
             log.WriteLine(e.FullyQualifiedErrorId + ": " + e.Exception.Message);
             Assert.Contains("another file", e.Exception.Message, StringComparison.Ordinal);

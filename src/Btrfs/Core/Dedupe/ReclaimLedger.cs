@@ -10,12 +10,17 @@ namespace Btrfs.Core
     /// extents (on btrfs as root the file extent items: extent address and size on disk; otherwise the
     /// FIEMAP pieces), how much of each reference the groups so far cover, and for each extent how many
     /// of its references are not covered yet. A group is credited with the extents whose last reference
-    /// it covers, unless they are shared with other files. On filesystems that free block by block (xfs),
-    /// every covered byte of an unshared piece counts.
+    /// it covers. An extent shared with other files (or snapshots) is counted across all of them: on btrfs as
+    /// root, each of its references on the filesystem (LOGICAL_INO_V2) must be covered by some group before it
+    /// is credited (a hostile review: reflinked copies deduplicated together freed their extent, predicted 0;
+    /// and ranges over extents shared with the keeper by an earlier run were shared again for nothing). Where
+    /// that cannot be counted, a shared extent is never credited. On filesystems that free block by block
+    /// (xfs), every covered byte of an unshared piece counts.
     /// </summary>
     internal sealed class ReclaimLedger(Func<string, FileStatus?>? taken = null)
     {
         private readonly Dictionary<string, FileReferences?> files = new(StringComparer.Ordinal);
+        private readonly SharedExtents sharedExtents = new();
 
         /// <summary>The disk bytes the group frees after those credited before it.</summary>
         internal long Credit(BtrfsDuplicateGroup group, CancellationToken cancel = default)
@@ -27,7 +32,7 @@ namespace Btrfs.Core
                 DuplicateRange r = group.Ranges[i];
                 if (!files.TryGetValue(r.Path, out FileReferences? refs))
                 {
-                    refs = FileReferences.Read(r.Path, taken?.Invoke(r.Path));
+                    refs = FileReferences.Read(r.Path, taken?.Invoke(r.Path), sharedExtents);
                     files[r.Path] = refs;
                 }
 
@@ -42,9 +47,9 @@ namespace Btrfs.Core
         /// <see cref="DuplicateRange.FreesNothing"/> when every extent it covers stays even with every group
         /// deduplicated because the file still uses another part of it (a bookend). Only where that is
         /// known exactly: on btrfs from the file extent items (root), and on xfs (block by block). A range
-        /// over a shared extent is not marked (the other sharers may be deduplicated too, or it shares the
-        /// keeper's extents already), nor one whose file could not be read: what cannot be judged is not
-        /// left out.
+        /// over a shared extent is marked only where all the extent's references on the filesystem were counted
+        /// (btrfs, root) and some stay uncovered (another file's, a snapshot's, the keeper's after an earlier
+        /// run), not one whose file could not be read: what cannot be judged is not left out.
         /// </summary>
         internal DuplicateRange[] Mark(BtrfsDuplicateGroup group, CancellationToken cancel = default)
         {
@@ -62,11 +67,53 @@ namespace Btrfs.Core
             return ranges;
         }
 
+        /// <summary>
+        /// Extents shared with other files or snapshots (btrfs, as root): how many of each one's references on the
+        /// whole filesystem no group covers yet (null: not counted), and which references were covered (a file named
+        /// twice, by hard links, covers its reference once).
+        /// </summary>
+        private sealed class SharedExtents
+        {
+            private readonly Dictionary<long, int?> left = new();
+            private readonly HashSet<(long Extent, ulong Inode, ulong Offset, ulong Root)> covered = new();
+            private byte[] buffer = new byte[64 * 1024];
+
+            /// <summary>Counts the references of <paramref name="extent"/> (through <paramref name="file"/>, on its filesystem) unless known.</summary>
+            internal void Count(OpenFile file, long extent)
+            {
+                if (left.ContainsKey(extent))
+                {
+                    return;
+                }
+
+                var refs = new List<ExtentReference>();
+                int errno = BtrfsInspect.TryReferences(file.Handle, (ulong)extent, ref buffer, refs, out long missed);
+                left[extent] = errno == 0 && missed == 0 && refs.Count > 0 ? refs.Count : null;
+            }
+
+            /// <summary>References of the extent not covered yet; null when they could not be counted.</summary>
+            internal int? Left(long extent) => left.TryGetValue(extent, out int? n) ? n : null;
+
+            /// <summary>Covers one reference (the item of inode <paramref name="inode"/> at <paramref name="offset"/> in subvolume <paramref name="root"/>); true when it was the extent's last.</summary>
+            internal bool Cover(long extent, ulong inode, ulong offset, ulong root)
+            {
+                if (left.TryGetValue(extent, out int? n) && n is int k && k > 0 && covered.Add((extent, inode, offset, root)))
+                {
+                    left[extent] = k - 1;
+                    return k == 1;
+                }
+
+                return false;
+            }
+        }
+
         /// <summary>One file's references to its extents, and how far they are covered.</summary>
         private sealed class FileReferences
         {
             private readonly List<Reference> references = new();
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
+            private SharedExtents? sharedExtents; // where shared extents are counted across files (btrfs items, root)
+            private ulong inode, root;
             private bool blockByBlock;
 
             /// <summary>The file's size: a range that reaches it covers the file's last block whole (up to <see cref="dataEnd"/>: the rest of a partial last block is past the end of the file).</summary>
@@ -79,7 +126,7 @@ namespace Btrfs.Core
             private bool exact;
 
             /// <summary>The references of the file at <paramref name="path"/>; null when it cannot be read, or is no longer the file <paramref name="expected"/> was taken as (replaced or changed since).</summary>
-            internal static FileReferences? Read(string path, FileStatus? expected)
+            internal static FileReferences? Read(string path, FileStatus? expected, SharedExtents sharedExtents)
             {
                 try
                 {
@@ -108,6 +155,20 @@ namespace Btrfs.Core
                     if (file.FileSystem.Kind == FileSystemKind.Btrfs && TryItems(file, refs, shared))
                     {
                         refs.exact = true;
+                        if (refs.references.Exists(r => r.Shared))
+                        {
+                            refs.sharedExtents = sharedExtents;
+                            refs.inode = file.Status.Inode;
+                            refs.root = SubvolumeMap.SubvolumeIdOf(file);
+                            foreach (Reference r in refs.references)
+                            {
+                                if (r.Shared)
+                                {
+                                    sharedExtents.Count(file, r.Extent);
+                                }
+                            }
+                        }
+
                         return refs;
                     }
 
@@ -188,7 +249,13 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    if (r.Covered >= r.Length && --uncovered[r.Extent] == 0 && !r.Shared)
+                    if (r.Covered < r.Length)
+                    {
+                        continue;
+                    }
+
+                    bool last = --uncovered[r.Extent] == 0;
+                    if (!r.Shared ? last : sharedExtents?.Cover(r.Extent, inode, (ulong)r.Start, root) == true)
                     {
                         freed += r.DiskBytes;
                     }
@@ -199,8 +266,9 @@ namespace Btrfs.Core
 
             /// <summary>
             /// Whether [offset, offset + length) may free something once everything credited is deduplicated:
-            /// it covers part of an extent that goes then (block by block: any byte), or of a shared one, or the
-            /// references are not known exactly (FIEMAP pieces: btrfs merges adjacent extents into one piece).
+            /// it covers part of an extent that goes then (block by block: any byte; a shared one when all its
+            /// references on the filesystem are covered), or of a shared one whose references could not be counted,
+            /// or the references are not known exactly (FIEMAP pieces: btrfs merges adjacent extents into one piece).
             /// </summary>
             internal bool Frees(long offset, long length)
             {
@@ -213,7 +281,8 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && (r.Shared || blockByBlock || uncovered[r.Extent] == 0))
+                    bool goes = blockByBlock || (r.Shared ? sharedExtents?.Left(r.Extent) is not int left || left == 0 : uncovered[r.Extent] == 0);
+                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && goes)
                     {
                         return true;
                     }
