@@ -268,6 +268,43 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Shared extents are counted per filesystem: two filesystems made alike have their extents at the same
+        /// addresses, and one's count served the other (a review: the second's ranges freed "nothing").
+        /// </summary>
+        [SkippableFact]
+        public void SharedExtentsOfTwoFileSystemsMadeAlikeAreCountedEachOnItsOwn()
+        {
+            using ExtraFileSystem one = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem two = fs.NewFileSystem("btrfs", "256M");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 91);
+            var names = new List<string>();
+            foreach ((ExtraFileSystem x, bool outside) in new[] { (one, true), (two, false) })
+            {
+                string M(string n) => Path.Combine(x.MountPoint, n);
+                FileBuilder.WriteNew(M("f"), data);
+                Shell.Run("cp", "--reflink=always", M("f"), M("g"));
+                FileBuilder.WriteNew(M("a-keeper"), data); // sorted first: the keeper, of an extent of its own
+                if (outside)
+                {
+                    Shell.Run("cp", "--reflink=always", M("f"), M("z-outside")); // not searched: f's extent stays here
+                }
+
+                BtrfsProgs.Sync(x.MountPoint);
+                names.AddRange(new[] { M("a-keeper"), M("f"), M("g") });
+            }
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $n", ("n", names.ToArray()));
+            Assert.Empty(found.Errors);
+            List<BtrfsDuplicateGroup> groups = found.Objects<BtrfsDuplicateGroup>();
+            Assert.Equal(2, groups.Count);
+            BtrfsDuplicateGroup kept = groups.Single(g => g.Path.StartsWith(one.MountPoint + "/", StringComparison.Ordinal));
+            BtrfsDuplicateGroup freed = groups.Single(g => g.Path.StartsWith(two.MountPoint + "/", StringComparison.Ordinal));
+            Assert.Equal((0L, true), (kept.ReclaimableBytes, kept.FreesNothing));
+            Assert.Equal(1L << 20, freed.ReclaimableBytes);
+            Assert.DoesNotContain(freed.Ranges, r => r.FreesNothing);
+        }
+
+        /// <summary>
         /// Before: only whole blocks were compared, so a file's partial last block (any size that is not a
         /// multiple of -BlockSize: most files) was never part of a range; on btrfs the copy kept that 4 KiB
         /// piece of its one extent, so the whole extent stayed, the group was marked FreesNothing and

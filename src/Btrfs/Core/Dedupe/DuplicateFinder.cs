@@ -391,7 +391,7 @@ namespace Btrfs.Core
                 taken.TryAdd(c.Path, c.Status);
             }
 
-            var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
+            using var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
             Times = (scanned, grouped, clock.Elapsed - grouped);

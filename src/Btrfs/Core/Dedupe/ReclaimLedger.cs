@@ -17,10 +17,13 @@ namespace Btrfs.Core
     /// that cannot be counted, a shared extent is never credited. On filesystems that free block by block
     /// (xfs), every covered byte of an unshared piece counts.
     /// </summary>
-    internal sealed class ReclaimLedger(Func<string, FileStatus?>? taken = null)
+    internal sealed class ReclaimLedger(Func<string, FileStatus?>? taken = null) : IDisposable
     {
         private readonly Dictionary<string, FileReferences?> files = new(StringComparer.Ordinal);
         private readonly SharedExtents sharedExtents = new();
+
+        /// <inheritdoc/>
+        public void Dispose() => sharedExtents.Dispose();
 
         /// <summary>The disk bytes the group frees after those credited before it.</summary>
         internal long Credit(BtrfsDuplicateGroup group, CancellationToken cancel = default)
@@ -68,42 +71,86 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Extents shared with other files or snapshots (btrfs, as root): how many of each one's references on the
-        /// whole filesystem no group covers yet (null: not counted), and which references were covered (a file named
-        /// twice, by hard links, covers its reference once).
+        /// Extents shared with other files or snapshots (btrfs, as root), per filesystem (addresses repeat from one
+        /// filesystem to the next): how many of each one's references no group covers yet, counted when first asked
+        /// (LOGICAL_INO_V2 through a file of that filesystem kept open; references of subvolumes being deleted left
+        /// out: they go with the cleaner; null: not counted), and which references were covered (a file named twice,
+        /// by hard links, covers its reference once).
         /// </summary>
-        private sealed class SharedExtents
+        private sealed class SharedExtents : IDisposable
         {
-            private readonly Dictionary<long, int?> left = new();
-            private readonly HashSet<(long Extent, ulong Inode, ulong Offset, ulong Root)> covered = new();
+            private readonly Dictionary<(Guid Fs, long Extent), int?> left = new();
+            private readonly HashSet<(Guid Fs, long Extent, ulong Inode, ulong Offset, ulong Root)> covered = new();
+            private readonly Dictionary<Guid, OpenFile> anchors = new();
+            private readonly Dictionary<(Guid Fs, ulong Root), bool> live = new();
             private byte[] buffer = new byte[64 * 1024];
 
-            /// <summary>Counts the references of <paramref name="extent"/> (through <paramref name="file"/>, on its filesystem) unless known.</summary>
-            internal void Count(OpenFile file, long extent)
-            {
-                if (left.ContainsKey(extent))
-                {
-                    return;
-                }
-
-                var refs = new List<ExtentReference>();
-                int errno = BtrfsInspect.TryReferences(file.Handle, (ulong)extent, ref buffer, refs, out long missed);
-                left[extent] = errno == 0 && missed == 0 && refs.Count > 0 ? refs.Count : null;
-            }
+            /// <summary>Keeps <paramref name="file"/> open to count the extents of its filesystem, unless one is kept already; true when kept.</summary>
+            internal bool Adopt(Guid fs, OpenFile file) => anchors.TryAdd(fs, file);
 
             /// <summary>References of the extent not covered yet; null when they could not be counted.</summary>
-            internal int? Left(long extent) => left.TryGetValue(extent, out int? n) ? n : null;
+            internal int? Left(Guid fs, long extent)
+            {
+                if (left.TryGetValue((fs, extent), out int? n))
+                {
+                    return n;
+                }
+
+                int? counted = Count(fs, extent);
+                left[(fs, extent)] = counted;
+                return counted;
+            }
 
             /// <summary>Covers one reference (the item of inode <paramref name="inode"/> at <paramref name="offset"/> in subvolume <paramref name="root"/>); true when it was the extent's last.</summary>
-            internal bool Cover(long extent, ulong inode, ulong offset, ulong root)
+            internal bool Cover(Guid fs, long extent, ulong inode, ulong offset, ulong root)
             {
-                if (left.TryGetValue(extent, out int? n) && n is int k && k > 0 && covered.Add((extent, inode, offset, root)))
+                if (Left(fs, extent) is int k && k > 0 && covered.Add((fs, extent, inode, offset, root)))
                 {
-                    left[extent] = k - 1;
+                    left[(fs, extent)] = k - 1;
                     return k == 1;
                 }
 
                 return false;
+            }
+
+            /// <inheritdoc/>
+            public void Dispose()
+            {
+                foreach (OpenFile f in anchors.Values)
+                {
+                    f.Dispose();
+                }
+
+                anchors.Clear();
+            }
+
+            private int? Count(Guid fs, long extent)
+            {
+                if (!anchors.TryGetValue(fs, out OpenFile? anchor))
+                {
+                    return null;
+                }
+
+                var refs = new List<ExtentReference>();
+                int errno = BtrfsInspect.TryReferences(anchor.Handle, (ulong)extent, ref buffer, refs, out long missed);
+                if (errno != 0 || missed != 0 || refs.Count == 0)
+                {
+                    return null;
+                }
+
+                int n = 0;
+                foreach (ExtentReference r in refs)
+                {
+                    if (!live.TryGetValue((fs, r.Root), out bool alive))
+                    {
+                        alive = r.Root == BtrfsInspect.TopLevelId || BtrfsInspect.BackrefOf(anchor, r.Root) is not null;
+                        live[(fs, r.Root)] = alive;
+                    }
+
+                    n += alive ? 1 : 0;
+                }
+
+                return n;
             }
         }
 
@@ -113,6 +160,7 @@ namespace Btrfs.Core
             private readonly List<Reference> references = new();
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
             private SharedExtents? sharedExtents; // where shared extents are counted across files (btrfs items, root)
+            private Guid fileSystem;
             private ulong inode, root;
             private bool blockByBlock;
 
@@ -128,9 +176,11 @@ namespace Btrfs.Core
             /// <summary>The references of the file at <paramref name="path"/>; null when it cannot be read, or is no longer the file <paramref name="expected"/> was taken as (replaced or changed since).</summary>
             internal static FileReferences? Read(string path, FileStatus? expected, SharedExtents sharedExtents)
             {
+                OpenFile? file = null;
+                bool kept = false;
                 try
                 {
-                    using OpenFile file = OpenFile.Open(path, OpenOptions.NoFollow);
+                    file = OpenFile.Open(path, OpenOptions.NoFollow);
                     if (expected is FileStatus st && !file.Status.SameContentStamp(st))
                     {
                         return null; // another file under that name now, or this one changed: nothing of it is judged
@@ -155,18 +205,14 @@ namespace Btrfs.Core
                     if (file.FileSystem.Kind == FileSystemKind.Btrfs && TryItems(file, refs, shared))
                     {
                         refs.exact = true;
-                        if (refs.references.Exists(r => r.Shared))
+                        if (refs.references.Exists(r => r.Shared) && BtrfsSearch.FileSystemId(file) is Guid fs)
                         {
+                            // Shared extents are counted when a range reaches them, through one file of the filesystem kept open.
                             refs.sharedExtents = sharedExtents;
+                            refs.fileSystem = fs;
                             refs.inode = file.Status.Inode;
                             refs.root = SubvolumeMap.SubvolumeIdOf(file);
-                            foreach (Reference r in refs.references)
-                            {
-                                if (r.Shared)
-                                {
-                                    sharedExtents.Count(file, r.Extent);
-                                }
-                            }
+                            kept = sharedExtents.Adopt(fs, file);
                         }
 
                         return refs;
@@ -190,6 +236,13 @@ namespace Btrfs.Core
                 catch (Exception ex) when (ex is FileOperationException or InvalidOperationException)
                 {
                     return null; // gone, unreadable or not understood since the search: it frees nothing
+                }
+                finally
+                {
+                    if (!kept)
+                    {
+                        file?.Dispose();
+                    }
                 }
             }
 
@@ -255,7 +308,7 @@ namespace Btrfs.Core
                     }
 
                     bool last = --uncovered[r.Extent] == 0;
-                    if (!r.Shared ? last : sharedExtents?.Cover(r.Extent, inode, (ulong)r.Start, root) == true)
+                    if (!r.Shared ? last : sharedExtents?.Cover(fileSystem, r.Extent, inode, (ulong)r.Start, root) == true)
                     {
                         freed += r.DiskBytes;
                     }
@@ -281,8 +334,8 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    bool goes = blockByBlock || (r.Shared ? sharedExtents?.Left(r.Extent) is not int left || left == 0 : uncovered[r.Extent] == 0);
-                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset) && goes)
+                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset)
+                        && (blockByBlock || (r.Shared ? sharedExtents?.Left(fileSystem, r.Extent) is not int left || left == 0 : uncovered[r.Extent] == 0)))
                     {
                         return true;
                     }
