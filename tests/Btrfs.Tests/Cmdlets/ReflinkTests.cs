@@ -412,6 +412,18 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileOfProcIsRefusedNotCopiedEmpty()
+        {
+            // Before: /proc/self/status (size 0, made as it is read) became an empty copy, reported a success (a hostile review).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "proc-source");
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath /proc/self/status -Destination $d -Fallback Copy", ("d", Path.Combine(dir, "status")));
+            Assert.Equal("OperationNotSupported", Assert.Single(r.ErrorIds));
+            Assert.Equal("/proc/self/status", r.Errors[0].TargetObject);
+            Assert.Empty(r.Output);
+            Assert.Empty(FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void PreserveWithoutRootKeepsModeAndTimesAndLeavesTheCopiesThisUsersAsCpPDoes()
         {
             // Before: as a user who may not give files another owner, -Recurse -Preserve refused every file (AccessDenied:

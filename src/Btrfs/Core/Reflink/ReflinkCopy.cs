@@ -279,6 +279,19 @@ namespace Btrfs.Core
                 FileGuards.ThrowIfSwapfile(source, "clone");
             }
 
+            if (source.FileSystem.Kind is FileSystemKind.Proc or FileSystemKind.Sysfs or FileSystemKind.Debugfs or FileSystemKind.Tracefs
+                or FileSystemKind.Securityfs or FileSystemKind.Efivarfs or FileSystemKind.Cgroup or FileSystemKind.Cgroup2 or FileSystemKind.Bpf)
+            {
+                // Their files are made as they are read, and their sizes (mostly 0) say nothing of that: a copy of the
+                // size given was an empty file, reported a success (a hostile review: /proc/self/status).
+                throw new FileOperationException(
+                    FileErrorKind.NotSupported,
+                    0,
+                    "fstatfs",
+                    source.Path,
+                    $"Cannot copy '{source.Path}': it is a file of {source.FileSystem.DisplayName}, whose content is made as it is read, and whose size ({source.Size} bytes) says nothing of it. Read it instead (cp, Get-Content). Nothing was created.");
+            }
+
             CheckName();
             if (dirFacts is null)
             {
