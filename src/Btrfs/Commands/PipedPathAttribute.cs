@@ -28,7 +28,8 @@ namespace Btrfs.Commands
                 && wrapped.Properties["Path"] is { } property
                 && (property.Value is string || (property.Value is PSObject p && p.BaseObject is string)))
             {
-                string path = property.Value as string ?? (string)((PSObject)property.Value).BaseObject;
+                // A copy of its own: the mark must not reach the same text typed elsewhere (a variable, a literal).
+                string path = new string(System.MemoryExtensions.AsSpan(property.Value as string ?? (string)((PSObject)property.Value).BaseObject));
                 Taken.AddOrUpdate(path, Mark);
                 return path;
             }

@@ -146,7 +146,7 @@ namespace Btrfs.Core
             // asked for when opened (WILLNEED, up to ReadAheadBytes ahead): the kernel's comparison then finds
             // them read, or being read, while it works on the ranges before.
             var ahead = new Queue<(int Index, OpenFile? File, FileOperationException? Failure, long Asked)>();
-            bool finished = false;
+            bool finished = false, kernelAsked = false;
             int next = 1;
             long asked = Math.Min(group.Length, ReadAheadBytes);
             try
@@ -192,6 +192,7 @@ namespace Btrfs.Core
                     {
                         using (dest)
                         {
+                            kernelAsked |= dest is not null; // the kernel may share part of a range that then fails
                             result = dest is null
                                 ? throw failure!
                                 : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode));
@@ -239,9 +240,9 @@ namespace Btrfs.Core
                     measure = false; // deduplicated, but the free space could not be read
                 }
             }
-            else if (deduped > 0)
+            else if (kernelAsked)
             {
-                meter.Forget(); // shared, not measured: the next group measured reads the free space afresh
+                meter.Forget(); // perhaps shared, not measured: the next group measured reads the free space afresh
             }
 
             return Result(group, deduped, shared, differing, measure ? after - before : 0, measure, skipped, errors, Deduplicator.StatusOf(errors > 0, differing, deduped));
