@@ -135,37 +135,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>The directory at <paramref name="path"/> when it is <paramref name="prefix"/> of subvolume <paramref name="id"/> of <paramref name="fileSystem"/> (no other mount on top), else null.</summary>
-        private OpenFile? TryOpenDirectoryIn(string path, ulong id, string prefix, Guid? fileSystem)
-        {
-            OpenFile dir;
-            try
-            {
-                dir = OpenFile.Open(path, OpenOptions.AllowDirectory | OpenOptions.NoFollow);
-            }
-            catch (FileOperationException)
-            {
-                return null;
-            }
-
-            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs;
-            try
-            {
-                ok = ok && SubvolumeIdOf(dir) == id && fileSystem is Guid fs && BtrfsSearch.FileSystemId(dir) == fs
-                    && DirectoryInSubvolume(id, dir.Status.Inode) == prefix;
-            }
-            catch (FileOperationException)
-            {
-                ok = false;
-            }
-
-            if (!ok)
-            {
-                dir.Dispose();
-                return null;
-            }
-
-            return dir;
-        }
+        private OpenFile? TryOpenDirectoryIn(string path, ulong id, string prefix, Guid? fileSystem) =>
+            TryOpenIn(path, id, fileSystem, dir => DirectoryInSubvolume(id, dir.Status.Inode) == prefix);
 
         /// <summary>The subvolume id of the tree an open file is in (INO_LOOKUP of objectid 256 in tree 0: no privilege needed).</summary>
         internal static ulong SubvolumeIdOf(OpenFile file)
@@ -196,7 +167,15 @@ namespace Btrfs.Core
         /// filesystem <paramref name="fileSystem"/>: not a directory of the same name, nor another mount on top
         /// (a subvolume of another btrfs with the same id, mounted over a directory on the way), else null.
         /// </summary>
-        private static OpenFile? TryOpenSubvolumeRoot(string path, ulong id, Guid? fileSystem)
+        private static OpenFile? TryOpenSubvolumeRoot(string path, ulong id, Guid? fileSystem) =>
+            TryOpenIn(path, id, fileSystem, dir => dir.Status.Inode == BtrfsInspect.SubvolumeRootInode);
+
+        /// <summary>
+        /// The directory at <paramref name="path"/> when it is a directory of subvolume <paramref name="id"/> of the
+        /// filesystem <paramref name="fileSystem"/> that <paramref name="isIt"/> accepts (a failed look-up refuses it):
+        /// not one of the same name elsewhere, nor another mount on top, else null.
+        /// </summary>
+        private static OpenFile? TryOpenIn(string path, ulong id, Guid? fileSystem, Func<OpenFile, bool> isIt)
         {
             OpenFile dir;
             try
@@ -208,11 +187,10 @@ namespace Btrfs.Core
                 return null;
             }
 
-            // The path must be that subvolume's root, not a directory of the same name or another mount on top.
-            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs && dir.Status.Inode == BtrfsInspect.SubvolumeRootInode;
+            bool ok = dir.IsDirectory && dir.FileSystem.Kind == FileSystemKind.Btrfs;
             try
             {
-                ok = ok && SubvolumeIdOf(dir) == id && fileSystem is Guid fs && BtrfsSearch.FileSystemId(dir) == fs;
+                ok = ok && isIt(dir) && SubvolumeIdOf(dir) == id && fileSystem is Guid fs && BtrfsSearch.FileSystemId(dir) == fs;
             }
             catch (FileOperationException)
             {
