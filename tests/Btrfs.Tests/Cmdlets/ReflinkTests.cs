@@ -195,6 +195,23 @@ namespace Btrfs.Tests
                 Assert.Equal(Shell.Run("stat", "-c", "%a", from), Shell.Run("stat", "-c", "%a", to));
                 Assert.NotEqual(0, Shell.Try("setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups", "cat", to).ExitCode);
             }
+
+            // A directory tree with -Recurse -Preserve: each directory gets its source's access and default ACLs, not
+            // those the destination's default gives a new directory (before: daemon could list the copy of a 0750
+            // directory it could not list; a review).
+            string tree = Directory.CreateDirectory(Path.Combine(dir, "tree", "inner")).Parent!.FullName;
+            FileBuilder.Chunks(Path.Combine(tree, "inner", "f.img"), 1, 4096, 4096, seed: 44);
+            Shell.Run("chmod", "0750", tree, Path.Combine(tree, "inner"));
+            Shell.Run("setfacl", "-d", "-m", "u:bin:rx", Path.Combine(tree, "inner")); // a default of its own, kept
+            Assert.Empty(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Preserve", ("s", tree), ("d", d)).Errors);
+            foreach (string rel in new[] { string.Empty, "inner" })
+            {
+                string from = Path.Combine(tree, rel), to = Path.Combine(d, "tree", rel);
+                Assert.Equal(Shell.Run("getfacl", "-cp", from), Shell.Run("getfacl", "-cp", to));
+                Assert.Equal(Shell.Run("stat", "-c", "%a", from), Shell.Run("stat", "-c", "%a", to));
+            }
+
+            Assert.NotEqual(0, Shell.Try("setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups", "ls", Path.Combine(d, "tree")).ExitCode);
         }
 
         [SkippableFact]

@@ -17,6 +17,9 @@ namespace Btrfs.Core
         /// <summary>The POSIX access ACL's extended attribute.</summary>
         internal const string AccessAcl = "system.posix_acl_access";
 
+        /// <summary>A directory's POSIX default ACL's extended attribute (what new entries in it inherit).</summary>
+        internal const string DefaultAcl = "system.posix_acl_default";
+
         /// <summary>
         /// Owner, group, mode and POSIX access ACL; <paramref name="includeXattrs"/>: every other extended
         /// attribute too; then the usage flags and the times.
@@ -103,6 +106,20 @@ namespace Btrfs.Core
             }
 
             return mode;
+        }
+
+        /// <summary>
+        /// The default ACL of directory <paramref name="from"/> on directory <paramref name="target"/>, or none where it
+        /// has none: a directory made in one with a default ACL inherits that one, which the original never had.
+        /// </summary>
+        internal static void CopyDefaultAcl(SafeFileDescriptor from, string path, SafeFileDescriptor target, string what, string advice)
+        {
+            byte[]? acl = Xattrs.Get(from, DefaultAcl, path);
+            Xattrs.TryRemove(target, DefaultAcl);
+            if (acl is not null)
+            {
+                Xattrs.Set(target, DefaultAcl, acl, path, $"Cannot give {what} the default ACL of", advice);
+            }
         }
 
         /// <summary>

@@ -654,7 +654,17 @@ namespace Btrfs.Core
                 if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
                 {
                     uint mode = MetadataCopy.GiveOwnerIfAllowed(fd, st, level.TargetPath); // as cp -p: the owner where this user may give it
-                    Metadata.SetMode(fd, mode, level.TargetPath, "Cannot give the mode of the source to");
+                    if (level.SourceHandle is { } sourceDirectory)
+                    {
+                        // The source's access and default ACLs, not those the destination's default ACL gave the new directory.
+                        FileStatus withMode = st with { Mode = (ushort)((st.Mode & 0xF000u) | (mode & 0xFFFu)) };
+                        MetadataCopy.CopyModeAndAcl(sourceDirectory, withMode, level.SourcePath, fd, $"the directory '{level.TargetPath}'", "Its files were copied.");
+                        MetadataCopy.CopyDefaultAcl(sourceDirectory, level.SourcePath, fd, $"the directory '{level.TargetPath}'", "Its files were copied.");
+                    }
+                    else
+                    {
+                        Metadata.SetMode(fd, mode, level.TargetPath, "Cannot give the mode of the source to");
+                    }
                     Metadata.SetTimes(fd, st.AccessTime, st.ModifyTime, level.TargetPath, "Cannot set the times of");
                 }
 
