@@ -45,6 +45,9 @@ namespace Btrfs.Kernel
         /// <summary>Permission bits with setuid/setgid/sticky (the low 12 bits of the mode).</summary>
         internal uint Permissions => (uint)(Mode & 0xFFF);
 
+        /// <summary>This status with other permission bits (the low 12 of <paramref name="permissions"/>), the file type kept.</summary>
+        internal FileStatus WithPermissions(uint permissions) => this with { Mode = (ushort)((Mode & 0xF000u) | (permissions & 0xFFFu)) };
+
         /// <summary>Bytes allocated (st_blocks × 512).</summary>
         internal long AllocatedBytes => Blocks * 512;
 

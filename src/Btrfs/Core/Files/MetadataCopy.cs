@@ -50,7 +50,7 @@ namespace Btrfs.Core
                         : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.");
             }
 
-            CopyModeAndAcl(source.Handle, st with { Mode = (ushort)((st.Mode & 0xF000u) | (mode & 0xFFFu)) }, source.Path, target, "the copy", "The original is unchanged.");
+            CopyModeAndAcl(source.Handle, st.WithPermissions(mode), source.Path, target, "the copy", "The original is unchanged.");
             foreach (string name in includeXattrs ? Xattrs.List(source.Handle, source.Path) : new List<string>())
             {
                 if (skipXattrs?.Contains(name) == true || name == AccessAcl)

@@ -657,8 +657,7 @@ namespace Btrfs.Core
                     if (level.SourceHandle is { } sourceDirectory)
                     {
                         // The source's access and default ACLs, not those the destination's default ACL gave the new directory.
-                        FileStatus withMode = st with { Mode = (ushort)((st.Mode & 0xF000u) | (mode & 0xFFFu)) };
-                        MetadataCopy.CopyModeAndAcl(sourceDirectory, withMode, level.SourcePath, fd, $"the directory '{level.TargetPath}'", "Its files were copied.");
+                        MetadataCopy.CopyModeAndAcl(sourceDirectory, st.WithPermissions(mode), level.SourcePath, fd, $"the directory '{level.TargetPath}'", "Its files were copied.");
                         MetadataCopy.CopyDefaultAcl(sourceDirectory, level.SourcePath, fd, $"the directory '{level.TargetPath}'", "Its files were copied.");
                     }
                     else
