@@ -130,8 +130,6 @@ namespace Btrfs.Core
                         $"Cannot delete the subvolume '{full}': without root (CAP_SYS_ADMIN) the kernel deletes a subvolume only where its filesystem is mounted with user_subvol_rm_allowed, and '{on.MountPoint}' is not (an empty subvolume of this user's can be removed with rmdir). Run as root, or mount with -o user_subvol_rm_allowed. Nothing was deleted.");
                 }
 
-                ThrowIfSwapfileInside(full, devices, canonical, named: null);
-                ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
                 if ((nested.Count > 0 || hidden > 0) && !recurse)
                 {
                     throw new FileOperationException(
@@ -155,8 +153,11 @@ namespace Btrfs.Core
                 }
 
                 // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:
-                // said before any prompt (and by -WhatIf), not as the kernel's bare errno after it.
+                // said before any prompt (and by -WhatIf), not as the kernel's bare errno after it. Certain refusals
+                // come before the checks for users, which a user other than root may only pass with -AssumeNotInUse.
                 ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, self, nested, privileged);
+                ThrowIfSwapfileInside(full, devices, canonical, named: null);
+                ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
 
                 return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
             }
@@ -246,7 +247,7 @@ namespace Btrfs.Core
                         $"Cannot delete {named}: it holds {nested.Count} nested subvolume(s) ({string.Join(", ", nested.ConvertAll(n => n.TopLevelPath ?? n.Name))}). If they should all go, add -Recurse to delete them too. Nothing was deleted.");
                 }
 
-                ThrowIfNestedInReadOnly(self, nested, where, named);
+                ThrowIfNestedInReadOnly(self, nested, all, where, named);
 
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
                 // from before its mount was taken away lazily (umount -l), or the kernel (a loop device). Each
@@ -469,7 +470,7 @@ namespace Btrfs.Core
                 List<BtrfsSubvolumeInfo> allNow = SubvolumeLister.List(parent, SubvolumeScope.All);
                 List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
-                ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, where, Named ?? where); // as it is now: made read-only meanwhile?
+                ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, allNow, where, Named ?? where); // as it is now: made read-only meanwhile?
                 MountTable mounts = MountTable.Read();
                 string? top = Subvolume.TopLevelPath;
                 try
@@ -617,8 +618,13 @@ namespace Btrfs.Core
         /// Deleting a subvolume changes the directory holding it: inside a read-only subvolume the kernel refuses that
         /// (EROFS) even for root, after the ones nested deeper were deleted already. Refused before anything goes.
         /// </summary>
-        private static void ThrowIfNestedInReadOnly(BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, string where, string named)
+        private static void ThrowIfNestedInReadOnly(BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, List<BtrfsSubvolumeInfo> all, string where, string named)
         {
+            if (all.Find(s => s.Id == self.ParentId) is { IsReadOnly: true } holder)
+            {
+                throw InReadOnlyHolder(where, $"it is inside the read-only subvolume '{holder.TopLevelPath ?? holder.Name}' (id {holder.Id})", nested.Count, named);
+            }
+
             BtrfsSubvolumeInfo? HolderOf(BtrfsSubvolumeInfo n) => n.ParentId == self.Id ? self : nested.Find(h => h.Id == n.ParentId);
             if (nested.Find(n => HolderOf(n)?.IsReadOnly == true) is { } inside && HolderOf(inside) is { } readOnly)
             {
@@ -630,6 +636,17 @@ namespace Btrfs.Core
                     $"Cannot delete {named} with -Recurse: the nested subvolume '{inside.TopLevelPath ?? inside.Name}' is inside the read-only subvolume '{readOnly.TopLevelPath ?? readOnly.Name}' (id {readOnly.Id}), and the kernel refuses to delete anything inside a read-only subvolume, so only part of the tree could be deleted. Nothing was deleted. Make it writable first (btrfs property set <its path> ro false) if it should go.");
             }
         }
+
+        /// <summary>
+        /// A subvolume whose own entry is in a read-only subvolume: the kernel refuses to delete it (EROFS, even for
+        /// root), and with nested subvolumes only after those were deleted. Refused before anything goes.
+        /// </summary>
+        private static FileOperationException InReadOnlyHolder(string where, string why, int nested, string? named = null) => new(
+            FileErrorKind.ReadOnlySnapshot,
+            Errno.EROFS,
+            "BTRFS_IOC_GET_SUBVOL_INFO",
+            where,
+            $"Cannot delete {named ?? $"the subvolume '{where}'"}: {why}, and the kernel changes nothing in a read-only subvolume, not even for root{(nested > 0 ? $" (with -Recurse the {nested} nested subvolume(s) would have been deleted before the kernel refused it)" : string.Empty)}. Nothing was deleted. Make that subvolume writable first (btrfs property set <its path> ro false) if it should go.");
 
         /// <summary>
         /// After the prompt: the subvolumes nested in it must be the ones planned (and confirmed). One made or moved in
@@ -669,6 +686,13 @@ namespace Btrfs.Core
             uint me = Metadata.FileSystemUserId;
             if (selfToo)
             {
+                // Its own entry is in the directory holding it: in a read-only subvolume the kernel refuses that
+                // (EROFS) even for root, and with -Recurse only after the nested ones were deleted.
+                if (BtrfsSubvolumes.Info(parentDir.Handle, parentDir.Path) is { IsReadOnly: true } holder)
+                {
+                    throw InReadOnlyHolder(full, $"the directory that holds it ('{parentDir.Path}') is in the read-only subvolume '{holder.Name}' (id {holder.Id})", nested.Count);
+                }
+
                 ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged, self.IsReadOnly);
             }
 
