@@ -949,27 +949,50 @@ namespace Btrfs.Tests
             Directory.CreateDirectory(P("plain"));
             Directory.CreateDirectory(P("taken"));
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("v"), P("ro"));
+
+            // An active swapfile in the source (the kernel: ETXTBSY, which read as if the snapshot were busy) and an
+            // immutable directory (said as "may not write ..., or run as root", to root) were found only by the run
+            // or named wrongly. Found by a hostile review.
+            Shell.Run("btrfs", "subvolume", "create", P("sw"));
+            using var swap = new ActiveSwapfile(P("sw"));
+            Directory.CreateDirectory(P("imm"));
+            Shell.Run("chattr", "+i", P("imm"));
             var vars = new Dictionary<string, object?> { ["m"] = p.MountPoint };
-            foreach (string whatIf in new[] { " -WhatIf", " -Confirm:$false" })
+            try
             {
-                PwshResult r = Pwsh.Run(
-                    $$"""
+                foreach (string whatIf in new[] { " -WhatIf", " -Confirm:$false" })
+                {
+                    PwshResult r = Pwsh.Run(
+                        $$"""
                     New-BtrfsSnapshot -LiteralPath (Join-Path $m plain) -Destination (Join-Path $m s1){{whatIf}}
                     New-BtrfsSnapshot -LiteralPath (Join-Path $m v) -Destination (Join-Path $m taken){{whatIf}}
                     New-BtrfsSnapshot -LiteralPath (Join-Path $m v) -Destination (Join-Path $m ro/inner){{whatIf}}
                     New-BtrfsSubvolume (Join-Path $m taken){{whatIf}}
                     New-BtrfsSubvolume (Join-Path $m ro/inner){{whatIf}}
                     New-BtrfsSubvolume (Join-Path $m fresh) -WhatIf
+                    New-BtrfsSnapshot -LiteralPath (Join-Path $m sw) -Destination (Join-Path $m swsnap){{whatIf}}
+                    New-BtrfsSubvolume (Join-Path $m imm/x){{whatIf}}
+                    New-BtrfsSnapshot -LiteralPath (Join-Path $m v) -Destination (Join-Path $m imm/s){{whatIf}}
                     """,
-                    vars,
-                    captureHost: true);
-                Assert.Equal(new[] { "NotASubvolume", "DestinationExists", "ReadOnlySnapshot", "DestinationExists", "ReadOnlySnapshot" }, r.ErrorIds);
-                Assert.Contains("btrfs property set", r.Errors[2].Exception.Message, StringComparison.Ordinal);
-                Assert.Single(r.HostText.Split('\n'), l => l.StartsWith("What if:", StringComparison.Ordinal)); // the fresh one
+                        vars,
+                        captureHost: true);
+                    Assert.Equal(new[] { "NotASubvolume", "DestinationExists", "ReadOnlySnapshot", "DestinationExists", "ReadOnlySnapshot", "FileIsActiveSwapfile", "FileIsImmutable", "FileIsImmutable" }, r.ErrorIds);
+                    Assert.Contains("btrfs property set", r.Errors[2].Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains("an active swapfile is in this subvolume", r.Errors[5].Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(P("sw"), r.Errors[5].TargetObject);
+                    Assert.Contains("'" + P("imm") + "' is immutable (chattr +i)", r.Errors[6].Exception.Message, StringComparison.Ordinal);
+                    Assert.DoesNotContain("run as root", r.Errors[7].Exception.Message, StringComparison.Ordinal);
+                    Assert.Single(r.HostText.Split('\n'), l => l.StartsWith("What if:", StringComparison.Ordinal)); // the fresh one
+                }
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", P("imm"));
             }
 
-            Assert.Equal(new[] { "ro", "v" }, Listed(p.MountPoint).Order(StringComparer.Ordinal));
+            Assert.Equal(new[] { "ro", "sw", "v" }, Listed(p.MountPoint).Order(StringComparer.Ordinal));
             Assert.False(Directory.Exists(P("fresh")));
+            Assert.Empty(Directory.GetFileSystemEntries(P("imm")));
         }
 
         [SkippableFact]

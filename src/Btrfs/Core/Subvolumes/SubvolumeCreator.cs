@@ -81,6 +81,13 @@ namespace Btrfs.Core
                         $"Cannot snapshot '{source}': its subvolume belongs to user {src.Status.Uid}, and the kernel lets a user other than root snapshot only their own subvolumes. Run as root (or as its owner). Nothing was changed.");
                 }
 
+                // The kernel does not snapshot a subvolume with an active swapfile (ETXTBSY); every file in the
+                // subvolume (and no file of another) has its root's device number.
+                if (SwapTable.Read().AnyOnDevice(src.Status.DevMajor, src.Status.DevMinor))
+                {
+                    throw SwapfileInSource(source);
+                }
+
                 (OpenFile parent, string name, string full) = OpenParent(destination, "create the snapshot");
                 if (BtrfsSearch.FileSystemId(parent) != BtrfsSearch.FileSystemId(src))
                 {
@@ -120,6 +127,11 @@ namespace Btrfs.Core
             if (errno == Errno.EXDEV)
             {
                 throw AcrossFileSystems(sourcePath ?? src.Path, Full);
+            }
+
+            if (errno == Errno.ETXTBSY)
+            {
+                throw SwapfileInSource(sourcePath ?? src.Path);
             }
 
             if (errno != 0)
@@ -231,6 +243,11 @@ namespace Btrfs.Core
                     throw new FileOperationException(FileErrorKind.ReadOnlySnapshot, Errno.EROFS, "BTRFS_IOC_GET_SUBVOL_INFO", full, $"Cannot {what} '{full}': '{parentPath}' is in the read-only subvolume '{readOnly.Name}' (id {readOnly.Id}), where nothing can be added. Choose a directory in a writable subvolume, or make that one writable first (btrfs property set <its path> ro false). Nothing was changed.");
                 }
 
+                if ((InodeAttributes.Get(parent.Handle, parentPath) & InodeFlags.Immutable) != 0)
+                {
+                    throw new FileOperationException(FileErrorKind.Immutable, Errno.EPERM, "FS_IOC_GETFLAGS", full, $"Cannot {what} '{full}': '{parentPath}' is immutable (chattr +i), and the kernel adds nothing to an immutable directory, not even for root. Choose another directory, or make it changeable first (chattr -i). Nothing was changed.");
+                }
+
                 if (!Files.MayWriteAndSearch(parent.Handle, "."))
                 {
                     throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", full, $"Cannot {what} '{full}': this user may not write in '{parentPath}' (the kernel asks write and search permission on the directory a subvolume goes in). Choose a directory of yours, or run as root. Nothing was changed.");
@@ -244,6 +261,13 @@ namespace Btrfs.Core
                 throw;
             }
         }
+
+        private static FileOperationException SwapfileInSource(string source) => new(
+            FileErrorKind.ActiveSwapfile,
+            Errno.ETXTBSY,
+            "/proc/swaps",
+            source,
+            $"Cannot snapshot '{source}': an active swapfile is in this subvolume, and the kernel does not snapshot a subvolume with an active swapfile (ETXTBSY). Switch it off first (swapoff), or keep swapfiles in a subvolume of their own that is not snapshotted. Nothing was changed.");
 
         private static FileOperationException AcrossFileSystems(string source, string destination) => new(
             FileErrorKind.SnapshotAcrossFileSystems,
