@@ -201,6 +201,58 @@ namespace Btrfs.Tests.Infrastructure
             return new ExtraFileSystem(mnt, a, new[] { la, lb }, b);
         }
 
+        /// <summary>
+        /// A btrfs sprouted from a seed (btrfstune -S 1): <paramref name="fillSeed"/> fills the seed at its mount
+        /// point first; then the seed is mounted (read-only, as a seed is), a second loop device is added and the
+        /// filesystem remounted read-write, so its old blocks are on the seed and carry the seed's fsid.
+        /// </summary>
+        public ExtraFileSystem NewSproutedBtrfs(string size, Action<string> fillSeed)
+        {
+            lock (gate)
+            {
+                if (!mounts.ContainsKey(TestFs.Btrfs))
+                {
+                    Unavailable(unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
+                }
+            }
+
+            int n = Interlocked.Increment(ref counter);
+            string seed = Path.Combine(Root, $"seed-{n}.img");
+            string sprout = Path.Combine(Root, $"seed-{n}-sprout.img");
+            string mnt = Path.Combine(Root, $"seed-{n}");
+            Shell.Run("truncate", "-s", size, seed);
+            Shell.Run("truncate", "-s", size, sprout);
+            Shell.Run("mkfs.btrfs", "-q", "-f", seed);
+            Directory.CreateDirectory(mnt);
+            Shell.Run("mount", "-o", "loop", seed, mnt);
+            try
+            {
+                fillSeed(mnt);
+            }
+            finally
+            {
+                Shell.Run("umount", mnt);
+            }
+
+            Shell.Run("btrfstune", "-S", "1", seed);
+            string ls = Shell.Run("losetup", "-f", "--show", seed).Trim();
+            string lp = Shell.Run("losetup", "-f", "--show", sprout).Trim();
+            var made = new ExtraFileSystem(mnt, seed, new[] { ls, lp }, sprout);
+            try
+            {
+                Shell.Run("mount", ls, mnt);
+                Shell.Run("btrfs", "device", "add", "-f", lp, mnt);
+                Shell.Run("mount", "-o", "remount,rw", mnt);
+            }
+            catch
+            {
+                made.Dispose();
+                throw;
+            }
+
+            return made;
+        }
+
         /// <summary>The block device a mounted test filesystem lives on (a loop device).</summary>
         public string DeviceOf(TestFs fs)
         {

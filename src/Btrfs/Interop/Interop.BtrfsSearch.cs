@@ -62,6 +62,9 @@ namespace Btrfs.Interop
             [FieldOffset(0)] public ulong DevId;
             [FieldOffset(24)] public ulong BytesUsed;
             [FieldOffset(32)] public ulong TotalBytes;
+
+            /// <summary>The fsid of the filesystem the device belongs to (Linux 6.3+; zero before): a seed device's differs from the mounted filesystem's.</summary>
+            [FieldOffset(40)] public fixed byte FsId[16];
             [FieldOffset(3072)] public fixed byte Path[1024];
         }
 

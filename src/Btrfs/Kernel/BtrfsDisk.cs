@@ -178,13 +178,17 @@ namespace Btrfs.Kernel
         private readonly List<Chunk> chunks;
         private readonly string path;
         private readonly Guid fsid;
+
+        /// <summary>Each device's own fsid, where DEV_INFO gives one that is not the filesystem's: a seed device (btrfstune -S 1) under a sprout.</summary>
+        private readonly Dictionary<ulong, Guid> seeds;
         private AlignedBuffer? buffer;
 
-        private BtrfsDisk(string path, Guid fsid, Dictionary<ulong, SafeFileDescriptor> devices, List<Chunk> chunks)
+        private BtrfsDisk(string path, Guid fsid, Dictionary<ulong, SafeFileDescriptor> devices, Dictionary<ulong, Guid> seeds, List<Chunk> chunks)
         {
             this.path = path;
             this.fsid = fsid;
             this.devices = devices;
+            this.seeds = seeds;
             this.chunks = chunks;
         }
 
@@ -200,6 +204,8 @@ namespace Btrfs.Kernel
             Libc.BtrfsFsInfo info = default;
             Errno.Check(Libc.Ioctl(anyOnFileSystem, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? -1 : 0, "BTRFS_IOC_FS_INFO", path, "Cannot read the filesystem facts of");
             var devices = new Dictionary<ulong, SafeFileDescriptor>();
+            var seeds = new Dictionary<ulong, Guid>();
+            var own = new Guid(new ReadOnlySpan<byte>(info.FsId, 16), bigEndian: true);
             try
             {
                 for (ulong id = 1; id <= info.MaxId; id++)
@@ -232,9 +238,14 @@ namespace Btrfs.Kernel
                     }
 
                     devices[id] = fd;
+                    var deviceFsId = new Guid(new ReadOnlySpan<byte>(dev.FsId, 16), bigEndian: true);
+                    if (deviceFsId != Guid.Empty && deviceFsId != own)
+                    {
+                        seeds[id] = deviceFsId;
+                    }
                 }
 
-                return new BtrfsDisk(path, new Guid(new ReadOnlySpan<byte>(info.FsId, 16), bigEndian: true), devices, ReadChunks(anyOnFileSystem, path));
+                return new BtrfsDisk(path, own, devices, seeds, ReadChunks(anyOnFileSystem, path));
             }
             catch
             {
@@ -250,7 +261,9 @@ namespace Btrfs.Kernel
         /// <summary>
         /// The superblock of the last commit, from the first device whose copy passes its checks (magic,
         /// address, checksum) and proves the device is this filesystem's (its fsid is FS_INFO's, its
-        /// device id the one DEV_INFO gave for it): a device name reused by another disk is not read.
+        /// device id the one DEV_INFO gave for it): a device name reused by another disk is not read. A seed
+        /// device under a sprout is proven by the fsid DEV_INFO gives for it, and not taken: its superblock is
+        /// the seed's, from before the sprout was made.
         /// </summary>
         internal BtrfsSuperblock ReadSuperblock()
         {
@@ -282,9 +295,15 @@ namespace Btrfs.Kernel
                 }
 
                 // dev_item (at 201) starts with the device id.
-                if (new Guid(sb.Slice(32, 16), bigEndian: true) != fsid || BinaryPrimitives.ReadUInt64LittleEndian(sb[201..]) != id)
+                if (new Guid(sb.Slice(32, 16), bigEndian: true) != (seeds.TryGetValue(id, out Guid seed) ? seed : fsid) || BinaryPrimitives.ReadUInt64LittleEndian(sb[201..]) != id)
                 {
                     throw new FileOperationException(FileErrorKind.IOError, 0, "read", path, $"Cannot read the metadata of the filesystem of '{path}': the device the kernel names as its device {id} holds another filesystem (or another device) now. Nothing was read from it.");
+                }
+
+                if (seeds.ContainsKey(id))
+                {
+                    why = $"only its seed device {id} could be read";
+                    continue;
                 }
 
                 uint nodeSize = BinaryPrimitives.ReadUInt32LittleEndian(sb[148..]);
@@ -357,7 +376,9 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                if (new Guid(data.Slice(32, 16), bigEndian: true) != sb.MetadataFsId || block.ByteNr != logical || block.Generation != generation || block.Level != level || !block.IsWellFormed)
+                // A block written before the filesystem was sprouted from a seed carries the seed's fsid (as the kernel's check_tree_block_fsid allows).
+                var blockFsId = new Guid(data.Slice(32, 16), bigEndian: true);
+                if ((blockFsId != sb.MetadataFsId && !seeds.ContainsValue(blockFsId)) || block.ByteNr != logical || block.Generation != generation || block.Level != level || !block.IsWellFormed)
                 {
                     why = $"the block at {logical} is not the one the commit points to (generation {block.Generation}, level {block.Level}; expected {generation}, {level})";
                     continue;

@@ -235,6 +235,44 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileSystemSproutedFromASeedIsMeasuredAsItsQgroupsCountIt()
+        {
+            // Before: "the device the kernel names as its device 1 holds another filesystem": the seed device
+            // carries the seed's fsid, and so do the tree blocks written before the sprout. Found by a hostile review.
+            using ExtraFileSystem x = fs.NewSproutedBtrfs("512M", seed =>
+            {
+                Shell.Run("btrfs", "subvolume", "create", Path.Combine(seed, "sv"));
+                FileBuilder.WriteNew(Path.Combine(seed, "sv", "old.img"), FileBuilder.RandomBytes(3 << 20, 11));
+                FileBuilder.WriteNew(Path.Combine(seed, "top.img"), FileBuilder.RandomBytes(1 << 20, 12));
+            });
+            string mnt = x.MountPoint;
+            string sv = Path.Combine(mnt, "sv");
+            Assert.Contains("SEEDING", Shell.Run("btrfs", "inspect-internal", "dump-super", x.Image), StringComparison.Ordinal);
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(mnt, "new"));
+            FileBuilder.WriteNew(Path.Combine(mnt, "new", "new.img"), FileBuilder.RandomBytes(2 << 20, 13));
+            FileBuilder.WriteNew(Path.Combine(sv, "more.img"), FileBuilder.RandomBytes(1 << 20, 14));
+            Shell.Run("btrfs", "subvolume", "snapshot", sv, Path.Combine(mnt, "snap"));
+            FileBuilder.WriteNew(Path.Combine(sv, "after.img"), FileBuilder.RandomBytes(1 << 20, 15));
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            log.WriteLine(Shell.Run("btrfs", "qgroup", "show", "--raw", mnt));
+
+            PwshResult r = Pwsh.Run("Measure-BtrfsSubvolume -LiteralPath $m; Get-BtrfsSubvolume -LiteralPath $m -All | Measure-BtrfsSubvolume", ("m", mnt));
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeUsage> usages = r.Objects<BtrfsSubvolumeUsage>();
+            Assert.Equal(4, usages.Count); // the top level, sv, new, snap
+            foreach (BtrfsSubvolumeUsage u in usages)
+            {
+                log.WriteLine($"0/{u.Id}: qgroup {q["0/" + u.Id].Rfer}/{q["0/" + u.Id].Excl}, measured {u.ReferencedBytes}/{u.ExclusiveBytes}");
+                Assert.Equal(q["0/" + u.Id].Rfer, u.ReferencedBytes);
+                Assert.Equal(q["0/" + u.Id].Excl, u.ExclusiveBytes);
+            }
+
+            Assert.True(usages.Single(u => u.Path == sv).ReferencedBytes > 5UL << 20, "the seed's data was not counted");
+        }
+
+        [SkippableFact]
         public void SubvolumesNoMountReachesAreMeasuredByIdFromGetBtrfsSubvolumeAll()
         {
             // With only one subvolume mounted (as with snapper's or timeshift's @ layouts), the others have no
