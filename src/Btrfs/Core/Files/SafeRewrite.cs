@@ -136,6 +136,7 @@ namespace Btrfs.Core
             string name = source.Name;
             FileStatus before = source.Status;
             ThrowIfDirectoryNamedOnly(source, "rewrite {0}");
+            FileGuards.ThrowIfDirectoryKeepsItsNames(source, "rewrite {0}");
 
             TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, options.ForceNamedTemporary, stamp: session.Stamp);
             try

@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.Globalization;
     using System.IO;
     using System.Linq;
+    using Btrfs.Interop;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -61,6 +62,42 @@ namespace Btrfs.Core
 
             ThrowIfReadOnly(file, what);
             ThrowIfSwapfile(file, what);
+        }
+
+        /// <summary>
+        /// Refuses to put a new file in place of <paramref name="file"/> (opened relative to its directory) where that
+        /// directory is immutable or append-only: the kernel renames and removes nothing there, not even for root
+        /// (EPERM), so the whole copy would be made, then refused, and its temporary file could not be removed.
+        /// Asked before anything is written (also by -WhatIf). A directory that was only named (O_PATH) is not read.
+        /// </summary>
+        internal static void ThrowIfDirectoryKeepsItsNames(OpenFile file, string what)
+        {
+            if (file.Directory is not SafeFileDescriptor dir)
+            {
+                return;
+            }
+
+            string dirPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file.Path)) ?? "/";
+            InodeFlags flags;
+            try
+            {
+                flags = InodeAttributes.Get(dir, dirPath);
+            }
+            catch (FileOperationException)
+            {
+                return; // named only (EBADF): refused as such by the rewrite; otherwise the kernel says it at the rename
+            }
+
+            bool immutable = (flags & InodeFlags.Immutable) != 0;
+            if (immutable || (flags & InodeFlags.AppendOnly) != 0)
+            {
+                throw new FileOperationException(
+                    immutable ? FileErrorKind.Immutable : FileErrorKind.AppendOnly,
+                    Errno.EPERM,
+                    "FS_IOC_GETFLAGS",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: its directory '{dirPath}' is {(immutable ? "immutable (chattr +i)" : "append-only (chattr +a)")}, where the kernel lets no name be replaced or removed, not even for root, and this puts a new file in its place. Nothing was changed. Clear the attribute of the directory first (chattr {(immutable ? "-i" : "-a")}, as root) if the change is intended.");
+            }
         }
 
         /// <summary>Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's message rather than the kernel's ETXTBSY.</summary>

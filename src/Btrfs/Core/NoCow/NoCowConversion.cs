@@ -194,6 +194,7 @@ namespace Btrfs.Core
             }
 
             FileGuards.ThrowIfUnchangeable(file, flags, what);
+            FileGuards.ThrowIfDirectoryKeepsItsNames(file, what);
             if (file.Status.Links > 1)
             {
                 if (!options.AllowHardLinks)

@@ -369,6 +369,7 @@ namespace Btrfs.Core
             {
                 // -Force replaces an existing file, never one in use: a process that has it open would
                 // write on into the old inode and lose its writes (-Force does not override this).
+                FileGuards.ThrowIfDirectoryKeepsItsNames(existing, "replace {0}");
                 FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse);
                 if (existing.Status.Links > 1)
                 {
