@@ -203,7 +203,9 @@ namespace Btrfs.Kernel
                     }
                 }
 
-                if (Libc.FTruncate(target, size) != 0)
+                // Only where the size is not right yet: btrfs truncates at the size even when it does not change,
+                // and with it the preallocation past the end (fallocate -n) that PreallocateLike made again.
+                if ((FileStatus.Of(target)?.Size ?? -1) != size && Libc.FTruncate(target, size) != 0)
                 {
                     throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, copied, size);
                 }
