@@ -1006,6 +1006,26 @@ namespace Btrfs.Tests
             Assert.Empty(third.Errors);
             Assert.Equal(later, Assert.Single(Results(third)).Path);
             Assert.Equal(Summary(third).BytesRewritten.ToString(CultureInfo.InvariantCulture), Shell.Run("sqlite3", state, "SELECT bytes FROM rates").Trim());
+
+            // A rate no run could have measured (edited by hand: 1 byte in 1e308 s) is judged as no rate. Before: the
+            // budget's arithmetic overflowed TimeSpan, a terminating error, no summary. Found by a hostile review.
+            Shell.Run("sqlite3", state, "UPDATE rates SET bytes = 1, seconds = 1e308");
+            string edited = Path.Combine(dir, "edited.img");
+            FileBuilder.Fragmented(edited, 4 << 20, 100, seed: 94);
+            PwshResult fourth = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:01:00 -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(fourth.Errors);
+            Assert.Equal(edited, Assert.Single(Results(fourth)).Path);
+            Assert.Equal(1, Summary(fourth).FilesDefragmented);
+
+            // A state file that lost its table of trees is refused as one that lost its table of files: said, and
+            // the run goes on without it. Before: "no such table: trees", and nothing was measured.
+            Shell.Run("sqlite3", state, "DROP TABLE trees");
+            string lost = Path.Combine(dir, "lost.img");
+            FileBuilder.Fragmented(lost, 4 << 20, 100, seed: 95);
+            PwshResult fifth = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(fifth.Errors);
+            Assert.Contains(fifth.Warnings, w => w.Message.Contains("has lost its table 'trees'", StringComparison.Ordinal));
+            Assert.Contains(Results(fifth), r => r.Path == lost && r.ExtentsAfter == 1);
         }
 
         [SkippableFact]

@@ -353,7 +353,7 @@ namespace Btrfs.Core
             }
 
             long total = throttled + fileBytesDone;
-            TimeSpan due = forgiven + TimeSpan.FromSeconds(total / (double)rate);
+            TimeSpan due = forgiven + TimeSpan.FromSeconds(Math.Min(total / (double)rate, MaximumSeconds));
             TimeSpan wait = due - rewriteClock.Elapsed;
             if (wait > TimeSpan.Zero)
             {
@@ -450,7 +450,10 @@ namespace Btrfs.Core
             }
         }
 
-        private TimeSpan? TimeNeeded(DefragCandidate c) => RateFor(c) is (double rate and > 0, _) ? TimeSpan.FromSeconds(c.BytesToRewrite / rate) : null;
+        private TimeSpan? TimeNeeded(DefragCandidate c) => RateFor(c) is (double rate and > 0, _) ? TimeSpan.FromSeconds(Math.Min(c.BytesToRewrite / rate, MaximumSeconds)) : null;
+
+        /// <summary>Longer than any budget (-MaxDuration stops at 24 days), and far inside TimeSpan.</summary>
+        private const double MaximumSeconds = 1e9;
 
         /// <summary>Counts the bytes a file outside a scheduled run rewrote (for the throttle).</summary>
         internal void Done(DefragResult result) => throttled += result.BytesRewritten;

@@ -34,6 +34,7 @@ namespace Btrfs.Core
             new[] { "fs", "inode", "pass", "size", "mtime_ns", "ctime_ns", "path", "outcome", "extents_before", "extents_after", "done_at" })
         {
             CheckWhole = true,
+            AlsoRequired = new[] { ("trees", new[] { "fs", "root", "pass", "passes_completed", "updated" }) },
         };
 
         private readonly SqliteConnection connection;
@@ -176,7 +177,10 @@ namespace Btrfs.Core
                 {
                     using SqliteCommand c = Command("SELECT bytes, seconds FROM rates WHERE fs = $fs", ("$fs", (long)fs));
                     using SqliteDataReader r = c.ExecuteReader();
-                    return r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) > 0 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : (double?)null;
+                    // A rate no run could have measured (edited by hand: 1 byte in 1e308 s) is no rate: a budget
+                    // judged by it overflowed TimeSpan and ended the run.
+                    double? rate = r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) > 0 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : null;
+                    return rate is >= PlausibleRate.Min and <= PlausibleRate.Max ? rate : null;
                 });
             }
             catch (Exception ex) when (ex is FileOperationException or InvalidCastException or FormatException)
@@ -184,6 +188,13 @@ namespace Btrfs.Core
                 ratesAvailable = false; // a table someone changed: judged without recorded rates, like a file without them
                 return null;
             }
+        }
+
+        /// <summary>The rewrite rates (bytes per second) a recorded one may have: from 1 KiB/s to 1 TiB/s.</summary>
+        private static class PlausibleRate
+        {
+            internal const double Min = 1024;
+            internal const double Max = 1024.0 * 1024 * 1024 * 1024;
         }
 
         /// <summary>Records the bytes rewritten on <paramref name="fs"/> in <paramref name="seconds"/> (replacing what an earlier run recorded).</summary>

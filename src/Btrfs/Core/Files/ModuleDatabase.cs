@@ -23,6 +23,9 @@ namespace Btrfs.Core
         /// and only a source of candidates the kernel checks byte for byte, is not read whole.
         /// </summary>
         internal bool CheckWhole { get; init; }
+
+        /// <summary>Further tables every such file has, with their columns: one lost is the same refusal as <see cref="RequiredTable"/> lost.</summary>
+        internal (string Table, string[] Columns)[] AlsoRequired { get; init; } = Array.Empty<(string, string[])>();
     }
 
     /// <summary>
@@ -295,12 +298,15 @@ namespace Btrfs.Core
         /// <summary>Checks the schema of a file examined as ours, then puts it in WAL mode.</summary>
         private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind)
         {
-            string columns = string.Join(", ", Array.ConvertAll(kind.RequiredColumns, c => "'" + c + "'"));
             long version = Scalar(connection, "PRAGMA user_version");
-            if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion
-                || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{kind.RequiredTable}') WHERE name IN ({columns})") != kind.RequiredColumns.Length)
+            bool ours = Scalar(connection, "PRAGMA application_id") == kind.ApplicationId && version == kind.FormatVersion;
+            foreach ((string table, string[] required) in kind.AlsoRequired.Prepend((kind.RequiredTable, kind.RequiredColumns)))
             {
-                throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{kind.RequiredTable}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
+                string columns = string.Join(", ", Array.ConvertAll(required, c => "'" + c + "'"));
+                if (!ours || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name IN ({columns})") != required.Length)
+                {
+                    throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{table}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
+                }
             }
 
             if (kind.CheckWhole && Text(connection, "PRAGMA quick_check(1)") is var check && check != "ok")
