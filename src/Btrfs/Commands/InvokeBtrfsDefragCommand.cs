@@ -238,7 +238,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            int errorsBefore = TreeErrors, unnamableBefore = UnnamableErrors;
+            int errorsBefore = TreeErrors, unreachableBefore = UnreachableErrors;
             try
             {
                 ForEachInTree(
@@ -268,9 +268,11 @@ namespace Btrfs.Commands
             finally
             {
                 // A file (or directory) that could not be measured is a failure of this pass: it is not complete. Names
-                // that are not valid UTF-8 (an error each directory) are not: no run can take them until they are renamed,
-                // and the pass never completed while one was there (a hostile review).
-                schedule.Summary.FilesFailed += TreeErrors - errorsBefore - (UnnamableErrors - unnamableBefore);
+                // that are not valid UTF-8 (an error each directory) and directories this user may not read are not: no
+                // run can take them until someone acts (renames them, changes their permissions, or -Exclude leaves
+                // them out), and the pass never completed while one was there, so files done in it were never looked
+                // at again (hostile reviews).
+                schedule.Summary.FilesFailed += TreeErrors - errorsBefore - (UnreachableErrors - unreachableBefore);
             }
         }
 

@@ -105,8 +105,12 @@ namespace Btrfs.Commands
         /// <summary>Error records <see cref="ForEachInTree"/> wrote (an entry that could not be read or processed).</summary>
         protected int TreeErrors { get; private set; }
 
-        /// <summary>Of <see cref="TreeErrors"/>, those about names that are not valid UTF-8 (one per directory): no run can take those entries until they are renamed.</summary>
-        protected int UnnamableErrors { get; private set; }
+        /// <summary>
+        /// Of <see cref="TreeErrors"/>, those no run of this user can get past until someone acts: names that are not
+        /// valid UTF-8 (one per directory; renamed first) and directories this user may not open or list (their
+        /// permissions changed first, or left out with -Exclude).
+        /// </summary>
+        protected int UnreachableErrors { get; private set; }
 
         /// <summary>
         /// Runs <paramref name="action"/> on <paramref name="root"/> and every regular file and
@@ -163,7 +167,7 @@ namespace Btrfs.Commands
                         }
 
                         TreeErrors++;
-                        UnnamableErrors += entry.Error!.Kind == FileErrorKind.NameNotUtf8 ? 1 : 0;
+                        UnreachableErrors += entry.Error!.Kind is FileErrorKind.NameNotUtf8 or FileErrorKind.AccessDenied ? 1 : 0;
                         BeforeError();
                         WriteError(ErrorRecords.From(entry.Error!));
                         break;
