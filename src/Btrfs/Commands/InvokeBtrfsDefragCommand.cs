@@ -16,7 +16,7 @@ namespace Btrfs.Commands
     [OutputType(typeof(DefragResult), typeof(DefragRunSummary))]
     public sealed class InvokeBtrfsDefragCommand : RecursiveFileCmdletBase, IDisposable
     {
-        private readonly List<(string Root, ulong FileSystemId)> roots = new();
+        private readonly List<(string Root, ulong FileSystemId, DefragOptions Options)> roots = new(); // each with the options it came with (a piped object's threshold)
         private ProgressBars? bars;
         private bool levelWarned;
         private DefragState? state;
@@ -182,7 +182,7 @@ namespace Btrfs.Commands
                 Flush = Flush.IsPresent,
                 IncludeShared = IncludeShared.IsPresent,
             };
-            schedule ??= new DefragSchedule(Options, ScheduleOptions, state);
+            schedule ??= new DefragSchedule(ScheduleOptions, state);
             base.ProcessRecord();
         }
 
@@ -216,8 +216,8 @@ namespace Btrfs.Commands
                     WriteWarning($"The state file '{state!.Path}' records trees of other filesystems only: nothing in it applies to '{path}', which starts at pass 1.");
                 }
 
-                roots.Add((path, fs));
-                MeasureTree(path, fs, again: false);
+                roots.Add((path, fs, Options));
+                MeasureTree(path, fs, Options, again: false);
                 return;
             }
 
@@ -230,7 +230,7 @@ namespace Btrfs.Commands
             });
         }
 
-        private void MeasureTree(string root, ulong fs, bool again)
+        private void MeasureTree(string root, ulong fs, DefragOptions options, bool again)
         {
             int pass = schedule!.PassOf(fs, root); // known for the summary, also for a tree not measured in this run
             if (schedule.Summary.MeasuringStopped)
@@ -253,7 +253,7 @@ namespace Btrfs.Commands
                         (int percent, string note) = RunProgress(schedule);
                         bars?.ShowRun($"Measuring {entry.Path}{note}", percent);
 
-                        if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass) is DefragResult skipped)
+                        if (entry.Kind == WalkEntryKind.File && schedule.Consider(root, entry.Path, entry.Location, pass, options) is DefragResult skipped)
                         {
                             LeftAlone(entry.Path, skipped.Reason, skipped.SkipReason, again);
                         }
@@ -312,7 +312,7 @@ namespace Btrfs.Commands
                 }
 
                 // Every file worth it was done: the pass is complete for every tree.
-                foreach ((string root, ulong fs) in roots)
+                foreach ((string root, ulong fs, _) in roots)
                 {
                     run.CompletePass(fs, root, run.PassOf(fs, root));
                 }
@@ -325,9 +325,9 @@ namespace Btrfs.Commands
 
                 failedBefore = run.Summary.FilesFailed;
                 declinedBefore = declined;
-                foreach ((string root, ulong fs) in roots)
+                foreach ((string root, ulong fs, DefragOptions options) in roots)
                 {
-                    MeasureTree(root, fs, again: true);
+                    MeasureTree(root, fs, options, again: true);
                 }
             }
 
@@ -590,8 +590,8 @@ namespace Btrfs.Commands
 
         private void DefragOne(string path, FileLocation? walked = null)
         {
-            // Throttled: the schedule's options (small steps, each written back at once).
-            DefragOptions options = Bound(nameof(MaxBytesPerSecond)) ? schedule!.Options : Options;
+            // Throttled: this object's options in the schedule's small steps, each written back at once.
+            DefragOptions options = Bound(nameof(MaxBytesPerSecond)) ? schedule!.For(Options) : Options;
             using Defragmenter d = walked is { } location ? Defragmenter.Prepare(location, options) : Defragmenter.Prepare(path, options);
             if (d.SkipReason is null && Bound(nameof(MinimumFragments)) && d.FragmentsBefore < MinimumFragments)
             {

@@ -26,7 +26,7 @@ namespace Btrfs.Core
     }
 
     /// <summary>A file measured in a scheduled run and found worth defragmenting.</summary>
-    internal sealed record DefragCandidate(string Path, string Root, FileStatus Status, ulong FileSystemId, long Extents, long Fragments, long BytesToRewrite, int Pass)
+    internal sealed record DefragCandidate(string Path, string Root, FileStatus Status, ulong FileSystemId, long Extents, long Fragments, long BytesToRewrite, int Pass, DefragOptions Options)
     {
         /// <summary>
         /// The order of a run: fragments that can go per MiB rewritten ((fragments − 1) / MiB to rewrite,
@@ -54,8 +54,7 @@ namespace Btrfs.Core
         /// <summary>Each tree's root, open from when it is measured: a candidate is opened again from it, one name at a time.</summary>
         private readonly Dictionary<string, SafeFileDescriptor> rootDirectories = new(StringComparer.Ordinal);
 
-        private readonly DefragOptions options;
-        private readonly DefragScheduleOptions schedule;
+                private readonly DefragScheduleOptions schedule;
         private readonly DefragState? state;
         private readonly Stopwatch clock = Stopwatch.StartNew();
         private readonly List<DefragCandidate> candidates = new();
@@ -82,28 +81,31 @@ namespace Btrfs.Core
         private TimeSpan forgiven; // time the rewrite fell behind the rate beyond MaximumCatchUp: never made up
         private int handedOut;
 
-        internal DefragSchedule(DefragOptions options, DefragScheduleOptions schedule, DefragState? state)
+        internal DefragSchedule(DefragScheduleOptions schedule, DefragState? state)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(schedule.MinimumFragments, 1);
             ArgumentOutOfRangeException.ThrowIfLessThan(schedule.Passes, 1);
             this.schedule = schedule;
             this.state = state;
-
-            // Throttled: steps small enough (a quarter second's worth) that the rate holds over short spans,
-            // and btrfs writes each step back at once (otherwise the writes come later, all together).
-            this.options = schedule.MaxBytesPerSecond is long rate
-                ? options with { StepSize = Math.Clamp(rate / 4, 256 * 1024, options.StepSize), Flush = true }
-                : options;
-
-            // What decides whether a file is worth it or left alone: a file recorded under other criteria is
-            // measured again (left alone under -MinimumFragments 1000 does not mean done under 2).
-            criteria = string.Create(CultureInfo.InvariantCulture, $"threshold {options.ExtentThreshold}; minimum fragments {schedule.MinimumFragments}; shared {options.IncludeShared}; compress {options.Compress?.ToString() ?? "no"} {options.CompressionLevel}");
         }
 
-        private readonly string criteria;
+        /// <summary>
+        /// The options a file is defragmented with: those given for it (a piped object brings its own threshold),
+        /// throttled: steps small enough (a quarter second's worth) that the rate holds over short spans, and
+        /// btrfs writes each step back at once (otherwise the writes come later, all together).
+        /// </summary>
+        internal DefragOptions For(DefragOptions given) => schedule.MaxBytesPerSecond is long rate
+            ? given with { StepSize = Math.Clamp(rate / 4, 256 * 1024, given.StepSize), Flush = true }
+            : given;
 
-        /// <summary>The options the files are defragmented with (a smaller step when throttled).</summary>
-        internal DefragOptions Options => options;
+        /// <summary>
+        /// What decides whether a file is worth it or left alone, as recorded with it: a file recorded under other
+        /// criteria is measured again (left alone under -MinimumFragments 1000 does not mean done under 2; a range
+        /// done is not the whole file). Without a range, the text earlier versions recorded.
+        /// </summary>
+        private string Criteria(DefragOptions o) => string.Create(
+            CultureInfo.InvariantCulture,
+            $"threshold {o.ExtentThreshold}; minimum fragments {schedule.MinimumFragments}; shared {o.IncludeShared}; compress {o.Compress?.ToString() ?? "no"} {o.CompressionLevel}{(o.Offset != 0 || o.Length is not null ? $"; range {o.Offset} {o.Length?.ToString(CultureInfo.InvariantCulture) ?? "end"}" : string.Empty)}");
 
         /// <summary>The counts so far.</summary>
         internal DefragRunSummary Summary { get; } = new();
@@ -141,8 +143,10 @@ namespace Btrfs.Core
         /// walked). Returns the result to report for a file left alone (null when it is a candidate, or was
         /// done in this pass and is unchanged: then nothing is reported).
         /// </summary>
-        internal DefragResult? Consider(string root, string path, FileLocation? location, int pass)
+        internal DefragResult? Consider(string root, string path, FileLocation? location, int pass, DefragOptions given)
         {
+            DefragOptions options = For(given);
+            string criteria = Criteria(options);
             FileStatus? st = location is FileLocation l ? FileStatus.OfAt(l.Directory, l.Name) : FileStatus.OfPath(path, followLinks: false);
             if (st is not FileStatus status || !status.IsRegular)
             {
@@ -215,7 +219,7 @@ namespace Btrfs.Core
                 return d.Skipped();
             }
 
-            candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass));
+            candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass, options));
             Summary.BytesToRewrite += d.BytesToRewrite;
             return null;
         }
@@ -285,7 +289,7 @@ namespace Btrfs.Core
             Defragmenter d;
             try
             {
-                d = OpenBelowRoot(c) ?? Defragmenter.Prepare(c.Path, options);
+                d = OpenBelowRoot(c) ?? Defragmenter.Prepare(c.Path, c.Options);
             }
             catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
             {
@@ -323,7 +327,7 @@ namespace Btrfs.Core
             string relative = c.Path[prefix.Length..];
             int slash = relative.LastIndexOf('/');
             using SafeFileDescriptor dir = DirectoryHandle.OpenBelow(rootDir, slash < 0 ? string.Empty : relative[..slash], c.Path);
-            return Defragmenter.Prepare(new FileLocation(dir, relative[(slash + 1)..], c.Path), options);
+            return Defragmenter.Prepare(new FileLocation(dir, relative[(slash + 1)..], c.Path), c.Options);
         }
 
         /// <summary>The token a file's defragmentation runs with: Ctrl+C, or the budget running out.</summary>
@@ -483,7 +487,7 @@ namespace Btrfs.Core
             }
 
             FileStatus now = d.StatusNow() ?? d.Status;
-            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, criteria));
+            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, Criteria(c.Options)));
         }
 
         /// <summary>
@@ -518,7 +522,7 @@ namespace Btrfs.Core
         {
             Summary.FilesSkipped++;
             Summary.BytesToRewrite -= c.BytesToRewrite;
-            Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore, criteria));
+            Record(st => st.MarkDone(c.FileSystemId, d.StatusNow() ?? d.Status, c.Pass, c.Path, "skipped: " + reason, d.ExtentsBefore, d.ExtentsBefore, Criteria(c.Options)));
         }
 
         /// <summary>A pass over one tree is complete (every candidate handed out and the budget not spent): the state file moves it to the next pass.</summary>
