@@ -2,6 +2,7 @@ namespace Btrfs.Tests
 {
     using System;
     using System.Collections.Generic;
+    using System.Globalization;
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
@@ -669,6 +670,50 @@ namespace Btrfs.Tests
             Assert.Empty(r.Errors);
             Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
             Assert.False(File.Exists(held));
+        }
+
+        [SkippableFact]
+        public void LeftoversOfRunsKilledInTheGraceAreRemovedAlsoWhereTheirNamesWereCutOrNumbered()
+        {
+            // Before: a name cut between the halves of an emoji (written as U+FFFD), and a hidden name numbered "~1"
+            // (two long names cut alike), could not be matched to the file they were made from: the old copy stayed
+            // for good ("the next rewrite removes it", which never happened), the new file kept the module's
+            // marker, and with two such names the marker was taken off the wrong one. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "stale-cut");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 8192);
+            const string Stamp = "999999999-0badc0de";
+            string emoji = "a" + string.Concat(Enumerable.Repeat("\U0001F600", 63)); // 253 bytes
+            string two = new string('c', 220) + "_2", three = new string('c', 220) + "_3";
+            var pairs = new[]
+            {
+                (Name: emoji, Hidden: TemporaryFile.HiddenName(emoji, TemporaryFile.Marker, Stamp), Size: 3),
+                (Name: two, Hidden: TemporaryFile.HiddenName(two, TemporaryFile.Marker, Stamp), Size: 4),
+                (Name: three, Hidden: TemporaryFile.HiddenName(three, TemporaryFile.Marker, Stamp, attempt: 1), Size: 5),
+            };
+            foreach ((string name, string hidden, int size) in pairs)
+            {
+                // Killed in the grace: the old file under the hidden name, marked as replaced (its size and time then);
+                // the new one under the name, with the same size and times, marked as the run's new copy.
+                string old = Path.Combine(dir, hidden), now = Path.Combine(dir, name);
+                FileBuilder.WriteNew(old, new byte[size]);
+                FileBuilder.WriteNew(now, new byte[size]);
+                Shell.Run("touch", "-r", old, now);
+                FileStatus st = FileStatus.OfPath(old, followLinks: false)!.Value;
+                Shell.Run("setfattr", "-n", TemporaryFile.ReplacedAttribute, "-v", string.Create(CultureInfo.InvariantCulture, $"{Stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}"), old);
+                Shell.Run("setfattr", "-n", TemporaryFile.MarkerAttribute, "-v", Stamp, now);
+            }
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(r.Errors);
+            Assert.Equal(3, r.Warnings.Count);
+            foreach ((string name, string hidden, _) in pairs)
+            {
+                Assert.False(File.Exists(Path.Combine(dir, hidden)), hidden);
+                Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", Path.Combine(dir, name)), StringComparison.Ordinal);
+            }
+
+            Assert.Equal(new[] { emoji, two, three, "vm.img" }.Order(StringComparer.Ordinal), FileFacts.Listing(dir).Order(StringComparer.Ordinal));
         }
 
         [SkippableFact]

@@ -373,7 +373,7 @@ namespace Btrfs.Core
                     }
 
                     // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
-                    string? kept = FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ");
+                    string? kept = FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ", k => k.Size == st.Size); // the copy was whole by then
                     if (kept is not null)
                     {
                         DropMark(dir, kept, ReplacedAttribute, stamp + " ");
@@ -392,7 +392,7 @@ namespace Btrfs.Core
                 if ((st.Uid != owner && Metadata.FileSystemUserId != 0)
                     || Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
                     || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}")
-                    || FindMarked(dir, file, stamp, MarkerAttribute, stamp) is not string live)
+                    || FindMarked(dir, file, stamp, MarkerAttribute, stamp, n => n.Size == st.Size && n.ModifyTime == st.ModifyTime) is not string live) // the copy has its size and times
                 {
                     continue;
                 }
@@ -441,7 +441,7 @@ namespace Btrfs.Core
         /// (<see cref="HiddenName"/>) and that carries <paramref name="attribute"/> with <paramref name="value"/>; where the
         /// name was cut short, among the names that begin with what was kept. Null when there is none.
         /// </summary>
-        private static string? FindMarked(SafeFileDescriptor dir, string hidden, string stamp, string attribute, string value)
+        private static string? FindMarked(SafeFileDescriptor dir, string hidden, string stamp, string attribute, string value, Func<FileStatus, bool> fits)
         {
             string prefix = hidden.Substring(1, hidden.Length - 1 - Marker.Length - stamp.Length);
             if (HasMark(dir, prefix, attribute, value))
@@ -449,21 +449,37 @@ namespace Btrfs.Core
                 return prefix;
             }
 
-            if (Encoding.UTF8.GetByteCount(prefix) < 196)
+            // Cut short (over 196 bytes before the cut), and from a second attempt on followed by "~N" (HiddenName).
+            Match attempt = Regex.Match(prefix, "~[1-9][0-9]*$", RegexOptions.CultureInvariant);
+            string cut = attempt.Success && Encoding.UTF8.GetByteCount(prefix[..attempt.Index]) >= CutAtLeast ? prefix[..attempt.Index] : prefix;
+            if (Encoding.UTF8.GetByteCount(cut) < CutAtLeast)
             {
                 return null; // not cut short: that was the name
             }
 
+            // The names that begin with what was kept and carry the mark. Two names a run cut alike can both carry
+            // it (one in its grace, the next being copied): then the one that <paramref name="fits"/> (the size and
+            // times the pair must share), or none: a mark taken off the wrong file would stay on the right one.
+            var marked = new List<string>();
             foreach (string n in DirectoryListing.Names(dir))
             {
-                if (n.Length > prefix.Length && n.StartsWith(prefix, StringComparison.Ordinal) && HasMark(dir, n, attribute, value))
+                if (n.Length > cut.Length && n.StartsWith(cut, StringComparison.Ordinal) && HasMark(dir, n, attribute, value))
                 {
-                    return n;
+                    marked.Add(n);
                 }
             }
 
-            return null;
+            if (marked.Count <= 1)
+            {
+                return marked.Count == 1 ? marked[0] : null;
+            }
+
+            List<string> fitting = marked.FindAll(n => FileStatus.OfAt(dir, n) is FileStatus st && fits(st));
+            return fitting.Count == 1 ? fitting[0] : null;
         }
+
+        /// <summary>The fewest bytes a cut name keeps (HiddenName cuts at 196 or 200 bytes, a character of up to 4 bytes at a time).</summary>
+        private const int CutAtLeast = 193;
 
         private static bool HasMark(SafeFileDescriptor dir, string name, string attribute, string value)
         {
@@ -637,7 +653,9 @@ namespace Btrfs.Core
             int most = attempt == 0 ? 200 : 196;
             while (Encoding.UTF8.GetByteCount(prefix) > most)
             {
-                prefix = prefix[..^1];
+                // Never between the two halves of a character outside the BMP (an emoji): a lone half is written
+                // as U+FFFD, and the leftover could no longer be matched to the name it was made from.
+                prefix = prefix[..^(prefix.Length > 1 && char.IsSurrogatePair(prefix[^2], prefix[^1]) ? 2 : 1)];
             }
 
             return "." + prefix + (attempt == 0 ? string.Empty : "~" + attempt.ToString(CultureInfo.InvariantCulture)) + marker + stamp;
