@@ -668,8 +668,9 @@ namespace Btrfs.Commands
                     : whole;
             }
 
-            string text = $"Rewrite {SizeFormatter.Format(d.BytesToRewrite)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)}";
-            if (Options.Compress is DefragCompression c)
+            // The file's own options (a scheduled run's candidates each keep the piped object's threshold).
+            string text = $"Rewrite {SizeFormatter.Format(d.BytesToRewrite)} in extents below {SizeFormatter.Format(d.Options.ExtentThreshold)}";
+            if (d.Options.Compress is DefragCompression c)
             {
                 text = $"Rewrite and compress ({c}) {SizeFormatter.Format(d.BytesToRewrite)}";
             }

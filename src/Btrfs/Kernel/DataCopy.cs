@@ -130,8 +130,10 @@ namespace Btrfs.Kernel
 
                 // The new file has its size before the data goes in: writes that extend a file make xfs preallocate
                 // past its end (speculatively), and the next write beyond a hole keeps that space as unwritten
-                // extents in the hole: a file with a hole every other 4 KiB took twice its data on xfs.
-                if (Libc.FTruncate(target, size) != 0)
+                // extents in the hole: a file with a hole every other 4 KiB took twice its data on xfs. Not to the size
+                // it has already (an empty file): btrfs, xfs and ext4 truncate at the size even when it does not change,
+                // and with it the preallocation past the end just made.
+                if ((FileStatus.Of(target)?.Size ?? -1) != size && Libc.FTruncate(target, size) != 0)
                 {
                     throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, 0, size);
                 }

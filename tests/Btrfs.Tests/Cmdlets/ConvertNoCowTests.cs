@@ -275,6 +275,20 @@ namespace Btrfs.Tests
                 Assert.Equal(blocks, Stat(file, "%b"));
                 Assert.Contains(Filefrag.Extents(file), e => e.Flags.Contains("unwritten") && e.Flags.Contains("eof"));
             }
+
+            // An empty file too: the first ftruncate, to the size it had already (0), dropped it (a review).
+            string empty = Path.Combine(dir, "empty.wal");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            Shell.Run("fallocate", "-n", "-l", "4M", empty);
+            string emptyBlocks = Stat(empty, "%b");
+            Assert.Equal("8192", emptyBlocks);
+            foreach (string convert in new[] { "ConvertTo-NoCow", "ConvertFrom-NoCow" })
+            {
+                Assert.Empty(Pwsh.Run(convert + " -LiteralPath $f" + Yes, ("f", empty)).Errors);
+                Assert.Equal(convert == "ConvertTo-NoCow", FileFacts.HasNoCow(empty));
+                Assert.Equal(0L, new FileInfo(empty).Length);
+                Assert.Equal(emptyBlocks, Stat(empty, "%b"));
+            }
         }
 
         [SkippableFact]

@@ -1211,6 +1211,17 @@ namespace Btrfs.Tests
                 Assert.Equal(lowBefore, Filefrag.Extents(low).Count);
                 Assert.True(Filefrag.Extents(high).Count <= 2, $"{run}: high.img has {Filefrag.Extents(high).Count} extents");
             }
+
+            // -WhatIf names each file's own threshold (before: the last object's, for every file; a review).
+            File.Delete(high);
+            FileBuilder.Fragmented(high, 10 << 20, 40, seed: 77);
+            PwshResult preview = Pwsh.Run(
+                "$x = Measure-Fragmentation -LiteralPath $b -Threshold 64MB; $y = Measure-Fragmentation -LiteralPath $a -Threshold 8MB; $x, $y | Invoke-BtrfsDefrag -Recurse -Passes 1 -WhatIf",
+                vars,
+                captureHost: true);
+            Assert.Empty(preview.Errors);
+            string line = Assert.Single(preview.HostText.Split('\n'), l => l.Contains("high.img", StringComparison.Ordinal));
+            Assert.Contains("below 64.0 MiB", line, StringComparison.Ordinal);
         }
 
         [SkippableFact]

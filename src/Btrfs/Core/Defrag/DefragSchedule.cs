@@ -54,7 +54,7 @@ namespace Btrfs.Core
         /// <summary>Each tree's root, open from when it is measured: a candidate is opened again from it, one name at a time.</summary>
         private readonly Dictionary<string, SafeFileDescriptor> rootDirectories = new(StringComparer.Ordinal);
 
-                private readonly DefragScheduleOptions schedule;
+        private readonly DefragScheduleOptions schedule;
         private readonly DefragState? state;
         private readonly Stopwatch clock = Stopwatch.StartNew();
         private readonly List<DefragCandidate> candidates = new();

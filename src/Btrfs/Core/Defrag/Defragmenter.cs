@@ -87,7 +87,7 @@ namespace Btrfs.Core
 
         private protected OpenFile File { get; }
 
-        private protected DefragOptions Options { get; }
+        internal DefragOptions Options { get; }
 
         private protected Stopwatch Clock { get; } = Stopwatch.StartNew();
 
