@@ -159,7 +159,9 @@ namespace Btrfs.Core
             }
 
             // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
-            if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known) && state?.IsDone(known, status, pass, criteria) == true)
+            bool sticky = options.Compress is not null; // rewritten with -Compress in an earlier pass: done until it changes
+            if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known)
+                && (state?.IsDone(known, status, pass, criteria, sticky) == true || (sticky && RecompressedEarlier(known, status, criteria))))
             {
                 AlreadyDone(known, status.Inode);
                 return null;
@@ -192,7 +194,7 @@ namespace Btrfs.Core
             using Defragmenter d = prepared;
             ulong fs = d.FileSystemId;
             fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
-            if (state?.IsDone(fs, status, pass, criteria) == true)
+            if (state?.IsDone(fs, status, pass, criteria, sticky) == true || (sticky && RecompressedEarlier(fs, status, criteria)))
             {
                 AlreadyDone(fs, d.Status.Inode);
                 return null;
@@ -487,8 +489,24 @@ namespace Btrfs.Core
             }
 
             FileStatus now = d.StatusNow() ?? d.Status;
+            if (c.Options.Compress is not null)
+            {
+                recompressed[(c.FileSystemId, now.Inode)] = (now, Criteria(c.Options));
+            }
+
             Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, Criteria(c.Options)));
         }
+
+        /// <summary>
+        /// Files this run rewrote with -Compress, as they were after it (and under which criteria): a later pass of
+        /// the run leaves them alone while unchanged (-Compress makes every file worth it, so each pass rewrote
+        /// every file again; a hostile review). Across runs the state file does the same (<see cref="DefragState.IsDone"/>).
+        /// </summary>
+        private readonly Dictionary<(ulong Fs, ulong Inode), (FileStatus Status, string Criteria)> recompressed = new();
+
+        /// <summary>Whether the file was rewritten with the same -Compress criteria earlier in this run and has not changed since.</summary>
+        private bool RecompressedEarlier(ulong fs, in FileStatus st, string criteria) =>
+            recompressed.TryGetValue((fs, st.Inode), out var done) && done.Criteria == criteria && done.Status.SameContentStamp(st);
 
         /// <summary>
         /// Why the state file stopped recording (a full disk, an I/O error), for one warning; the run goes on

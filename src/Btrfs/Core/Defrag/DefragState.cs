@@ -227,13 +227,18 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Whether the file <paramref name="st"/> was done in <paramref name="pass"/> under the same
-        /// <paramref name="criteria"/> (or by a version that did not record them) and has not changed since.
+        /// <paramref name="criteria"/> (or by a version that did not record them) and has not changed since. With
+        /// <paramref name="rewrittenInAnyPass"/> (-Compress: every file is worth it in every pass), one rewritten
+        /// (not left alone) under the same criteria in an earlier pass counts too: recompressing it again changes nothing.
         /// </summary>
-        internal bool IsDone(ulong fs, in FileStatus st, int pass, string criteria)
+        internal bool IsDone(ulong fs, in FileStatus st, int pass, string criteria, bool rewrittenInAnyPass = false)
         {
             FileStatus s = st;
+            string passes = rewrittenInAnyPass && criteriaAvailable
+                ? "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome NOT LIKE 'skipped:%'))"
+                : "pass = $pass";
             return Guard(() => Scalar(
-                "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND pass = $pass AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime"
+                "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND " + passes + " AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime"
                     + (criteriaAvailable ? " AND (criteria IS NULL OR criteria = $criteria)" : string.Empty),
                 ("$criteria", criteria),
                 ("$fs", (long)fs),
