@@ -1262,6 +1262,38 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileOnAFileSystemMountedReadOnlyIsSaidSo()
+        {
+            // Before: "The state file ... failed: SQLite Error 10: 'disk I/O error'" for a state file that exists on a
+            // read-only mount (a new one there said EROFS already). Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-rostate");
+            FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 1 << 20, 40, seed: 96);
+            using ExtraFileSystem small = fs.NewFileSystem("ext4", "32M");
+            string stateDir = Path.Combine(small.MountPoint, "state");
+            Directory.CreateDirectory(stateDir);
+            Shell.Run("chmod", "0700", stateDir);
+            string state = Path.Combine(stateDir, "s.db");
+            Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state)).Errors);
+            string before = FileFacts.Hash(state);
+            small.Remount(readOnly: true);
+            PwshResult r;
+            try
+            {
+                r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            }
+            finally
+            {
+                small.Remount(readOnly: false);
+            }
+
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.StartsWith("ReadOnlyFileSystem,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Contains("mounted read-only", e.Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("SQLite Error", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Hash(state));
+        }
+
+        [SkippableFact]
         public void ACopyMadeAndThenNotUsedCountsAgainstTheThrottle()
         {
             // Before: a file whose copy was refused (a writer changed it meanwhile) gave its copied bytes back to

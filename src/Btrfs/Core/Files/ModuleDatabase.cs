@@ -97,6 +97,16 @@ namespace Btrfs.Core
                 }
 
                 examined = Examine(parent, name, path, kind);
+                using (OpenFile file = OpenFile.Open(new FileLocation(parent, name, path), OpenOptions.NoFollow))
+                {
+                    // SQLite writes even to read it (its -wal and -shm files): on a read-only mount that was
+                    // "SQLite Error 10: disk I/O error". Said as what it is (a new file says it at O_TMPFILE).
+                    if (file.IsReadOnlyMount)
+                    {
+                        throw new FileOperationException(FileErrorKind.ReadOnlyFileSystem, Errno.EROFS, "statfs", path, $"Cannot use the {kind.What} '{path}': its filesystem is mounted read-only, and SQLite writes beside it even to read it (its -wal and -shm files). It was left as it is. Remount it read-write, or give another {kind.Parameter} path.");
+                    }
+                }
+
                 foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
                 {
                     if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != examined.Uid))
