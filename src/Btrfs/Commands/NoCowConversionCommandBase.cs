@@ -156,7 +156,7 @@ namespace Btrfs.Commands
             // What a killed run of this module left (removed by the first rewrite in the directory, or gone already).
             if (walked is { } listed && RewriteSession.IsLeftover(listed))
             {
-                WriteVerbose($"Skipping '{path}': what a killed run of this module left. A later rewrite in its directory by the user who owns it removes it where it can prove that (unchanged, and nobody has it open); otherwise it stays until removed by hand.");
+                WriteVerbose($"Skipping '{path}': what a killed run of this module left. A later rewrite in its directory by the user who owns it (or by root) removes it where it can prove that (unchanged, and nobody has it open); otherwise it stays until removed by hand.");
                 return;
             }
 

@@ -728,6 +728,25 @@ namespace Btrfs.Tests
             }
 
             Assert.Equal(new[] { emoji, two, three, "vm.img" }.Order(StringComparer.Ordinal), FileFacts.Listing(dir).Order(StringComparer.Ordinal));
+
+            // The pair is told by its size and times: one old copy left (of 'two'), two new files cut alike both
+            // marked ('three' in its grace whose old copy is gone): the mark comes off 'two' only.
+            string other = fs.NewDirectory(TestFs.Btrfs, "stale-cut-pair");
+            string twoOld = Path.Combine(other, TemporaryFile.HiddenName(two, TemporaryFile.Marker, Stamp));
+            FileBuilder.WriteNew(twoOld, new byte[4]);
+            FileBuilder.WriteNew(Path.Combine(other, two), new byte[4]);
+            FileBuilder.WriteNew(Path.Combine(other, three), new byte[5]);
+            Shell.Run("touch", "-r", twoOld, Path.Combine(other, two));
+            FileStatus old2 = FileStatus.OfPath(twoOld, followLinks: false)!.Value;
+            Shell.Run("setfattr", "-n", TemporaryFile.ReplacedAttribute, "-v", string.Create(CultureInfo.InvariantCulture, $"{Stamp} {old2.Size} {old2.ModifyTime.Seconds}.{old2.ModifyTime.Nanoseconds:D9}"), twoOld);
+            Shell.Run("setfattr", "-n", TemporaryFile.MarkerAttribute, "-v", Stamp, Path.Combine(other, two));
+            Shell.Run("setfattr", "-n", TemporaryFile.MarkerAttribute, "-v", Stamp, Path.Combine(other, three));
+            string otherFile = Path.Combine(other, "vm.img");
+            FileBuilder.Chunks(otherFile, 2, 4096, 8192);
+            Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", otherFile)).Errors);
+            Assert.False(File.Exists(twoOld));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", Path.Combine(other, two)), StringComparison.Ordinal);
+            Assert.Contains("btrfs-module.temporary", Shell.Run("getfattr", "-d", Path.Combine(other, three)), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -419,7 +419,7 @@ namespace Btrfs.Core
         /// <summary>
         /// Whether <paramref name="name"/> in <paramref name="dir"/> is what a killed run of this module left (the
         /// hidden name of its pattern, its process gone, and the run's marker on it), or was until just now (such a
-        /// name gone meanwhile): a walk passes it over; the next rewrite in the directory removes it.
+        /// name gone meanwhile): a walk passes it over; a later rewrite in the directory by its owner (or root, for a replaced file) removes it where <see cref="RemoveStale"/> can prove it.
         /// </summary>
         internal static bool IsLeftover(SafeFileDescriptor dir, string name)
         {
