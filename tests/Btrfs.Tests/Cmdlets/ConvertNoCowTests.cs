@@ -348,7 +348,19 @@ namespace Btrfs.Tests
             Assert.Equal(before, FileFacts.Of(file));
             Assert.Contains("What if:", r.HostText, StringComparison.Ordinal);
             Assert.Contains("Rewrite 4.00 MiB of data (file size 7.00 MiB) into a new NOCOW file", r.HostText, StringComparison.Ordinal);
+            Assert.Contains("needs 4.00 MiB of the ", r.HostText, StringComparison.Ordinal);
             Assert.Contains(" free", r.HostText, StringComparison.Ordinal);
+
+            // Preallocated ranges are preallocated again: the cost said is the one the run checks (before: the data
+            // alone, 1 MiB, for a file that takes 3 MiB and whose copy takes 3 MiB too). Found by a hostile review.
+            string prealloc = Path.Combine(dir, "db.img");
+            Shell.Run("fallocate", "-l", "3M", prealloc);
+            FileBuilder.WriteAt(prealloc, 0, FileBuilder.RandomBytes(1 << 20, 7));
+            PwshResult p = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = prealloc }, captureHost: true);
+            Assert.Empty(p.Errors);
+            Assert.Contains("Rewrite 1.00 MiB of data (file size 3.00 MiB)", p.HostText, StringComparison.Ordinal);
+            Assert.Contains("needs 3.00 MiB of the ", p.HostText, StringComparison.Ordinal);
+            File.Delete(prealloc);
             Assert.DoesNotContain("stops being shared", r.HostText, StringComparison.Ordinal);
 
             // A file that shares its extents with a reflink copy: the preview says the sharing ends (before: nothing).

@@ -64,6 +64,9 @@ namespace Btrfs.Core
         /// <summary>Free bytes on the filesystem before the copy.</summary>
         public long AvailableBytes { get; private set; }
 
+        /// <summary>Free space the new copy needs: its data, or what the original has allocated (preallocated ranges are preallocated again), whichever is more.</summary>
+        public long NeededBytes { get; private set; }
+
         /// <summary>Things the user should know that do not stop the conversion.</summary>
         public IReadOnlyList<string> Warnings => warnings;
 
@@ -216,7 +219,7 @@ namespace Btrfs.Core
 
             DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);
             AvailableBytes = file.AvailableBytes();
-            long needed = Math.Max(DataBytes, Math.Min(file.Status.AllocatedBytes, file.Size));
+            long needed = NeededBytes = Math.Max(DataBytes, Math.Min(file.Status.AllocatedBytes, file.Size));
             if (needed > AvailableBytes)
             {
                 throw new FileOperationException(
