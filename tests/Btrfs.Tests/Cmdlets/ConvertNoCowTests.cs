@@ -699,6 +699,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ARecursiveRunPassesOverTheTemporaryNameOfAConversionRunningBesideIt()
+        {
+            // Before: two -Recurse runs over one directory: one listed the other's hidden temporary name, and by its
+            // turn the name was gone: an error ("removed or renamed after it was listed") for a file that was never
+            // the user's. A name of the pattern whose process is alive (here pid 1) is another run's. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "running-beside");
+            string file = Path.Combine(dir, "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 8192);
+            string running = Lookalike(dir, ".other.img.~btrfs-1-0badc0de", "1-0badc0de");
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse -Verbose" + Yes, ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.False(FileFacts.HasNoCow(running));
+            Assert.Contains(r.Verbose, v => v.Message.Contains("the temporary name of a conversion running in process 1", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
         public void LeftoversOfRunsKilledInTheGraceAreRemovedAlsoWhereTheirNamesWereCutOrNumbered()
         {
             // Before: a name cut between the halves of an emoji (written as U+FFFD), and a hidden name numbered "~1"

@@ -417,6 +417,17 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// The process whose running rewrite a name of this module's hidden pattern belongs to (its pid in the name,
+        /// and that process still there): another conversion in the same directory, whose temporary name comes and
+        /// goes within moments. Null for any other name.
+        /// </summary>
+        internal static int? RunningRewriteOf(string name)
+        {
+            Match m = TemporaryName().Match(name);
+            return m.Success && int.TryParse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Directory.Exists("/proc/" + pid) ? pid : null;
+        }
+
+        /// <summary>
         /// Whether <paramref name="name"/> in <paramref name="dir"/> is what a killed run of this module left (the
         /// hidden name of its pattern, its process gone, and the run's marker on it), or was until just now (such a
         /// name gone meanwhile): a walk passes it over; a later rewrite in the directory by its owner (or root, for a replaced file) removes it where <see cref="RemoveStale"/> can prove it.
