@@ -130,16 +130,7 @@ namespace Btrfs.Tests.Infrastructure
         /// </summary>
         public ExtraFileSystem NewFileSystem(string mkfs, string size, string options = "")
         {
-            lock (gate)
-            {
-                if (!mounts.ContainsKey(TestFs.Btrfs))
-                {
-                    Unavailable(unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
-                }
-
-            }
-
-            int n = Interlocked.Increment(ref counter);
+            int n = NextExtra();
             string image = Path.Combine(Root, $"extra-{n}.img");
             string mnt = Path.Combine(Root, $"extra-{n}");
             Shell.Run("truncate", "-s", size, image);
@@ -174,8 +165,8 @@ namespace Btrfs.Tests.Infrastructure
             return new ExtraFileSystem(mnt, image);
         }
 
-        /// <summary>A btrfs on two loop devices (data and metadata profiles as given to mkfs.btrfs).</summary>
-        public ExtraFileSystem NewTwoDeviceBtrfs(string size, string dataProfile)
+        /// <summary>The number of a test's own filesystem (its image and mount point); skipped (or failed under CI) where there are no loop filesystems.</summary>
+        private int NextExtra()
         {
             lock (gate)
             {
@@ -183,10 +174,15 @@ namespace Btrfs.Tests.Infrastructure
                 {
                     Unavailable(unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
                 }
-
             }
 
-            int n = Interlocked.Increment(ref counter);
+            return Interlocked.Increment(ref counter);
+        }
+
+        /// <summary>A btrfs on two loop devices (data and metadata profiles as given to mkfs.btrfs).</summary>
+        public ExtraFileSystem NewTwoDeviceBtrfs(string size, string dataProfile)
+        {
+            int n = NextExtra();
             string a = Path.Combine(Root, $"multi-{n}-a.img");
             string b = Path.Combine(Root, $"multi-{n}-b.img");
             string mnt = Path.Combine(Root, $"multi-{n}");
@@ -208,15 +204,7 @@ namespace Btrfs.Tests.Infrastructure
         /// </summary>
         public ExtraFileSystem NewSproutedBtrfs(string size, Action<string> fillSeed)
         {
-            lock (gate)
-            {
-                if (!mounts.ContainsKey(TestFs.Btrfs))
-                {
-                    Unavailable(unavailable.TryGetValue(TestFs.Btrfs, out string? why) ? $"no loop filesystems: {why}" : "no loop filesystems");
-                }
-            }
-
-            int n = Interlocked.Increment(ref counter);
+            int n = NextExtra();
             string seed = Path.Combine(Root, $"seed-{n}.img");
             string sprout = Path.Combine(Root, $"seed-{n}-sprout.img");
             string mnt = Path.Combine(Root, $"seed-{n}");
