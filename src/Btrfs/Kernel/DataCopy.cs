@@ -130,13 +130,8 @@ namespace Btrfs.Kernel
 
                 // The new file has its size before the data goes in: writes that extend a file make xfs preallocate
                 // past its end (speculatively), and the next write beyond a hole keeps that space as unwritten
-                // extents in the hole: a file with a hole every other 4 KiB took twice its data on xfs. Not to the size
-                // it has already (an empty file): btrfs, xfs and ext4 truncate at the size even when it does not change,
-                // and with it the preallocation past the end just made.
-                if ((FileStatus.Of(target)?.Size ?? -1) != size && Libc.FTruncate(target, size) != 0)
-                {
-                    throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, 0, size);
-                }
+                // extents in the hole: a file with a hole every other 4 KiB took twice its data on xfs.
+                SetSize(target, targetName, size, copied: 0);
             }
 
             _ = Libc.PosixFadvise(source.Handle, 0, 0, Libc.POSIX_FADV_SEQUENTIAL);
@@ -205,12 +200,7 @@ namespace Btrfs.Kernel
                     }
                 }
 
-                // Only where the size is not right yet: btrfs truncates at the size even when it does not change,
-                // and with it the preallocation past the end (fallocate -n) that PreallocateLike made again.
-                if ((FileStatus.Of(target)?.Size ?? -1) != size && Libc.FTruncate(target, size) != 0)
-                {
-                    throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, copied, size);
-                }
+                SetSize(target, targetName, size, copied);
 
                 return copied;
             }
@@ -344,6 +334,19 @@ namespace Btrfs.Kernel
             }
 
             return true;
+        }
+
+        /// <summary>
+        /// Gives the target its size, only where it does not have it yet: btrfs, xfs and ext4 truncate at the size even
+        /// when it does not change, and with it the preallocation past the end (fallocate -n) that
+        /// <see cref="PreallocateLike"/> made again.
+        /// </summary>
+        private static void SetSize(SafeFileDescriptor target, string targetName, long size, long copied)
+        {
+            if ((FileStatus.Of(target)?.Size ?? -1) != size && Libc.FTruncate(target, size) != 0)
+            {
+                throw Failure(Marshal.GetLastPInvokeError(), "ftruncate", targetName, copied, size);
+            }
         }
 
         /// <summary>Preallocates the target where the source has unwritten (preallocated) extents, beyond EOF included.</summary>

@@ -489,12 +489,13 @@ namespace Btrfs.Core
             }
 
             FileStatus now = d.StatusNow() ?? d.Status;
+            string criteria = Criteria(c.Options);
             if (c.Options.Compress is not null)
             {
-                recompressed[(c.FileSystemId, now.Inode)] = (now, Criteria(c.Options));
+                recompressed[(c.FileSystemId, now.Inode)] = (now, criteria);
             }
 
-            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, Criteria(c.Options)));
+            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, criteria));
         }
 
         /// <summary>

@@ -180,7 +180,7 @@ namespace Btrfs.Core
                     // A rate no run could have measured (edited by hand: 1 byte in 1e308 s) is no rate: a budget
                     // judged by it overflowed TimeSpan and ended the run.
                     double? rate = r.Read() && !r.IsDBNull(0) && !r.IsDBNull(1) && r.GetDouble(1) > 0 && r.GetInt64(0) > 0 ? r.GetInt64(0) / r.GetDouble(1) : null;
-                    return rate is >= PlausibleRate.Min and <= PlausibleRate.Max ? rate : null;
+                    return rate is >= MinimumRate and <= MaximumRate ? rate : null;
                 });
             }
             catch (Exception ex) when (ex is FileOperationException or InvalidCastException or FormatException)
@@ -191,11 +191,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>The rewrite rates (bytes per second) a recorded one may have: from 1 KiB/s to 1 TiB/s.</summary>
-        private static class PlausibleRate
-        {
-            internal const double Min = 1024;
-            internal const double Max = 1024.0 * 1024 * 1024 * 1024;
-        }
+        private const double MinimumRate = 1024, MaximumRate = 1024.0 * 1024 * 1024 * 1024;
 
         /// <summary>Records the bytes rewritten on <paramref name="fs"/> in <paramref name="seconds"/> (replacing what an earlier run recorded).</summary>
         internal void RecordRate(ulong fs, long bytes, double seconds)

@@ -339,7 +339,7 @@ namespace Btrfs.Core
             foreach (string file in names)
             {
                 Match m = TemporaryName().Match(file);
-                if (!m.Success || file == own || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+                if (!m.Success || file == own || IsRunning(m))
                 {
                     continue;
                 }
@@ -424,8 +424,11 @@ namespace Btrfs.Core
         internal static int? RunningRewriteOf(string name)
         {
             Match m = TemporaryName().Match(name);
-            return m.Success && int.TryParse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Directory.Exists("/proc/" + pid) ? pid : null;
+            return m.Success && IsRunning(m) ? int.Parse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture) : null;
         }
+
+        /// <summary>Whether the process a hidden name of the pattern names (<paramref name="m"/>, matched) is still there.</summary>
+        private static bool IsRunning(Match m) => Directory.Exists("/proc/" + m.Groups["pid"].Value);
 
         /// <summary>
         /// Whether <paramref name="name"/> in <paramref name="dir"/> is what a killed run of this module left (the
@@ -435,7 +438,7 @@ namespace Btrfs.Core
         internal static bool IsLeftover(SafeFileDescriptor dir, string name)
         {
             Match m = TemporaryName().Match(name);
-            if (!m.Success || Directory.Exists("/proc/" + m.Groups["pid"].Value))
+            if (!m.Success || IsRunning(m))
             {
                 return false;
             }
