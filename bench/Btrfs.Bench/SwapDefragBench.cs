@@ -51,6 +51,20 @@ namespace Btrfs.Bench
                 "param($m) Invoke-BtrfsDefrag -LiteralPath ($m + '/many') -Recurse -Confirm:$false | Out-Null",
                 (anchor, before, kind) => $"Invoke-BtrfsDefrag -Recurse vs {anchor}, {ManyFiles} files of 4 MiB, {before:N0} extents ({kind})",
                 ", many");
+
+            // A file just written or read (a VM's image in use): its pages are in the page cache when the tool starts.
+            Console.WriteLine();
+            Compare(
+                runs,
+                "64 MiB, in the page cache",
+                "Invoke-BtrfsDefrag + sync",
+                mnt => Fragmented(mnt, new[] { (Path.Combine(mnt, "vm.img"), 64L << 20) }),
+                mnt => new[] { Path.Combine(mnt, "vm.img") },
+                (anchor, mnt) => anchor == "xfs_fsr" ? new[] { "-v", Path.Combine(mnt, "vm.img") } : new[] { Path.Combine(mnt, "vm.img") },
+                "param($m) Invoke-BtrfsDefrag -LiteralPath ($m + '/vm.img') | Out-Null",
+                (anchor, before, kind) => $"Invoke-BtrfsDefrag vs {anchor}, 64 MiB in the page cache, {before:N0} extents ({kind})",
+                ", cached",
+                cached: true);
             return 0;
         }
 
@@ -60,10 +74,10 @@ namespace Btrfs.Bench
         /// <summary>
         /// One comparison on xfs (xfs_fsr) and ext4 (e4defrag): two identical filesystems filled by
         /// <paramref name="fill"/>, each tool's command timed after the caches are dropped (alternating which
-        /// goes first), the <paramref name="files"/> compared byte for byte afterwards and their extents counted;
+        /// goes first; with <paramref name="cached"/> the files are read into the page cache then), the <paramref name="files"/> compared byte for byte afterwards and their extents counted;
         /// one table row per filesystem and one summary line.
         /// </summary>
-        private static void Compare(int runs, string what, string oursHeader, Action<string> fill, Func<string, string[]> files, Func<string, string, string[]> anchorArgs, string oursScript, Func<string, long, string, string> summary, string commentTag)
+        private static void Compare(int runs, string what, string oursHeader, Action<string> fill, Func<string, string[]> files, Func<string, string, string[]> anchorArgs, string oursScript, Func<string, long, string, string> summary, string commentTag, bool cached = false)
         {
             Console.WriteLine($"| {what} | extents before (each copy) | {oursHeader} | extents after | anchor + sync | extents after | time ratio |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
@@ -84,6 +98,15 @@ namespace Btrfs.Bench
                         for (int k = 0; k < 2; k++)
                         {
                             DropCaches();
+                            if (cached)
+                            {
+                                foreach (string f in files((k + run) % 2 == 0 ? other : mine))
+                                {
+                                    using var read = File.OpenRead(f);
+                                    read.CopyTo(Stream.Null);
+                                }
+                            }
+
                             var sw = Stopwatch.StartNew();
                             if ((k + run) % 2 == 0)
                             {

@@ -532,8 +532,8 @@ namespace Btrfs.Commands
                         throw;
                     }
 
-                    WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps; the next run measures it again.");
-                    run.PutBack();
+                    WriteVerbose($"The budget ran out while '{c.Path}' was being defragmented: stopped between steps{(d.BytesRewrittenSoFar > 0 ? $", with {SizeFormatter.Format(d.BytesRewrittenSoFar)} of it rewritten" : string.Empty)}; the next run measures it again.");
+                    run.StoppedPartway(d);
                     return false;
                 }
                 catch (FileOperationException)

@@ -123,6 +123,13 @@ namespace Btrfs.Kernel
             _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_WILLNEED);
 
         /// <summary>
+        /// posix_fadvise(DONTNEED): lets the kernel drop the range's clean pages from the page cache (dirty
+        /// ones stay; write them back first). A hint: failures are ignored.
+        /// </summary>
+        internal static void AdviseDontNeed(SafeFileDescriptor fd, long offset, long length) =>
+            _ = Libc.PosixFadvise(fd, offset, length, Libc.POSIX_FADV_DONTNEED);
+
+        /// <summary>
         /// Turns O_DIRECT on for the descriptor (fcntl F_SETFL): its reads then go from the device into the
         /// caller's buffer, bypassing the page cache. Buffers, offsets and lengths must then be aligned (4 KiB
         /// does for every device here). False, and the descriptor as it was, where the filesystem refuses

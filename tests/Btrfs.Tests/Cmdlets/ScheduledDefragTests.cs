@@ -695,6 +695,31 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhatAFileTheBudgetStoppedMidWayHadRewrittenCountsInTheSummary()
+        {
+            // ext4 moves the blocks step by step: a file the budget stops between steps keeps those moved, and the
+            // summary says so (before: 0 B rewritten, although the file's extents had changed). The budget is used
+            // up at the first progress record mid-file (held there), not by a file too large for a fast machine.
+            using ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
+            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
+            string file = Path.Combine(dir, "f.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            string before = Layout(file);
+            PwshResult r = MidFile("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02 -StepSize 1MB -Confirm:$false -Verbose", file, () => System.Threading.Thread.Sleep(2500), ("d", dir));
+            Assert.Empty(r.Errors);
+            DefragRunSummary summary = Summary(r);
+            Assert.True(summary.StoppedByBudget);
+            Assert.Equal(0, summary.FilesDefragmented);
+            Assert.Equal(1, summary.FilesRemaining);
+            Assert.NotEqual(before, Layout(file)); // some blocks were moved
+            Assert.InRange(summary.BytesRewritten, 1 << 20, (16 << 20) - 1);
+            Assert.Contains(r.Verbose, v => v.Message.Contains($"with {SizeFormatter.Format(summary.BytesRewritten)} of it rewritten", StringComparison.Ordinal));
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
         public void StoppingOrKillingAScheduledRunLeavesAStateFileToResumeFrom()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-stop");

@@ -132,6 +132,7 @@ namespace Btrfs.Core
                     if (batched >= MeasureBatchBytes || before.Count >= MeasureBatchExtents)
                     {
                         Measure(before, steps, ref moved, ref unshared, cancel);
+                        BytesRewrittenSoFar = moved;
                         batched = 0;
                     }
 

@@ -267,6 +267,13 @@ namespace Btrfs.Core
         /// <summary>The candidate last handed out was not finished (the budget ran out during it): it counts as remaining.</summary>
         internal void PutBack() => handedOut = Math.Max(0, handedOut - 1);
 
+        /// <summary>The budget ran out during the candidate last handed out: it counts as remaining, and what it had rewritten by then as rewritten.</summary>
+        internal void StoppedPartway(Defragmenter d)
+        {
+            PutBack();
+            Summary.BytesRewritten += d.BytesRewrittenSoFar;
+        }
+
         /// <summary>The filesystem id (statfs f_fsid) of a tree's root, and whether the state file knows only other filesystems.</summary>
         internal (ulong FileSystemId, bool StateIsForeign) TreeIdentity(string root)
         {

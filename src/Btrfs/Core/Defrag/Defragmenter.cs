@@ -85,6 +85,13 @@ namespace Btrfs.Core
         /// <summary>New space the rewrite needs while it runs.</summary>
         public long BytesNeeded { get; private protected set; }
 
+        /// <summary>
+        /// What a run stopped between steps (the budget, Ctrl+C) had rewritten by then, for the run's summary:
+        /// on ext4 the bytes moved, on btrfs those measured rewritten after a write-back, on xfs those remapped;
+        /// 0 where the file is unchanged until the one exchange at the end.
+        /// </summary>
+        internal long BytesRewrittenSoFar { get; private protected set; }
+
         private protected OpenFile File { get; }
 
         internal DefragOptions Options { get; }

@@ -34,6 +34,7 @@ namespace Btrfs.Core
         private DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
         {
             Files.Sync(writable, File.Path, "Cannot flush before defragmenting", "Nothing was changed.");
+            Files.AdviseDontNeed(writable, 0, 0);
             long stepBlocks = Math.Max(1, Options.StepSize / BlockSize);
             long moved = 0;
             bool busy = false;
@@ -69,6 +70,7 @@ namespace Btrfs.Core
 
                     block += n;
                     moved += n * BlockSize;
+                    BytesRewrittenSoFar = Math.Min(moved, BytesToRewrite);
                     progress?.Invoke(Math.Min(moved, BytesToRewrite));
                 }
             }

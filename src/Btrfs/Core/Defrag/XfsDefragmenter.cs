@@ -164,6 +164,7 @@ namespace Btrfs.Core
                     // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
                     at += n;
                     done += n;
+                    BytesRewrittenSoFar = done - differing;
                     progress?.Invoke((total + Math.Min(done, total)) / 2);
                 }
             }
