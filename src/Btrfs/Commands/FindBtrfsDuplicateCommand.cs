@@ -53,10 +53,9 @@ namespace Btrfs.Commands
 
             if (HashFile is not null)
             {
-                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(HashFile);
-                if (PathBinding.Ambiguity(this, HashFile, path) is { } ambiguous)
+                if (PathBinding.UnresolvedFileSystemPath(this, HashFile, out string path) is { } notAFile)
                 {
-                    ThrowTerminatingError(ambiguous);
+                    ThrowTerminatingError(notAFile);
                 }
 
                 try

@@ -27,9 +27,13 @@ namespace Btrfs.Commands
         [ValidateRange(0, long.MaxValue)]
         public long Offset { get; set; }
 
-        /// <summary>Bytes from Offset whose extents are looked up (default: the whole file, or with -Offset the one extent there). Binds Length of piped extents.</summary>
+        /// <summary>
+        /// Bytes from Offset whose extents are looked up (default: the whole file, or with -Offset the one extent
+        /// there). Binds Length of piped extents; the Length of anything else piped (a string's characters, a
+        /// FileInfo's size) says nothing of a range and is not used.
+        /// </summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
-        [ValidateRange(1, long.MaxValue)]
+        [ValidateRange(0, long.MaxValue)]
         public long Length { get; set; }
 
         /// <summary>A btrfs logical address (DiskAddress of Get-BtrfsExtent -Exact); the path is then any file or directory on the filesystem.</summary>
@@ -50,8 +54,31 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         private protected override bool EveryInputNeedsRoot => true;
 
+        /// <summary>Parameters given on the command line (the rest of what is bound in a record came from the piped object).</summary>
+        private HashSet<string> given = new();
+
         /// <inheritdoc/>
-        protected override void BeginProcessing() => ThrowIfAddressWithRange(MyInvocation.BoundParameters.ContainsKey(nameof(Length)));
+        protected override void BeginProcessing()
+        {
+            given = new HashSet<string>(MyInvocation.BoundParameters.Keys, StringComparer.OrdinalIgnoreCase);
+            if (given.Contains(nameof(Length)) && Length == 0)
+            {
+                ThrowTerminatingError(new ErrorRecord(new PSArgumentException("-Length must be at least 1 byte (leave it out for the whole file)."), "LengthOutOfRange", ErrorCategory.InvalidArgument, Length));
+            }
+
+            ThrowIfAddressWithRange(given.Contains(nameof(Length)));
+            base.BeginProcessing();
+        }
+
+        /// <summary>
+        /// -Length is a range only when given, or bound from a piped object that also bound -Offset (an extent: its
+        /// LogicalOffset and Length). A piped string's Length is its number of characters, a FileInfo's its size:
+        /// taken as a range, a path piped as text looked up only as many bytes as its name has characters
+        /// (found by a hostile review), and an empty file's Length 0 failed binding.
+        /// </summary>
+        private bool LengthIsARange =>
+            MyInvocation.BoundParameters.ContainsKey(nameof(Length))
+            && (given.Contains(nameof(Length)) || (MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) && !given.Contains(nameof(Offset))));
 
         /// <inheritdoc/>
         protected override void ProcessRecord()
@@ -98,7 +125,7 @@ namespace Btrfs.Commands
             ExtentOwners owners = OwnersFor(file);
             // Neither -Offset nor -Length: the whole file (as a FileInfo piped in, whose Length binds its size);
             // only -Offset: the one item there.
-            long length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length
+            long length = LengthIsARange ? Math.Max(1, Length)
                 : MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) ? 1
                 : Math.Max(1, file.Size);
             var bar = new ProgressBar(this, ProgressId, "Get-BtrfsExtentOwner", notBefore: TimeSpan.FromSeconds(1));

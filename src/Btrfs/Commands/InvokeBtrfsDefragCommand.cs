@@ -119,10 +119,9 @@ namespace Btrfs.Commands
             }
             else if (StatePath is not null)
             {
-                string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(StatePath);
-                if (PathBinding.Ambiguity(this, StatePath, path) is { } ambiguous)
+                if (PathBinding.UnresolvedFileSystemPath(this, StatePath, out string path) is { } notAFile)
                 {
-                    ThrowTerminatingError(ambiguous);
+                    ThrowTerminatingError(notAFile);
                 }
 
                 try

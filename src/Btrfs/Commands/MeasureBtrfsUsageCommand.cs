@@ -110,8 +110,9 @@ namespace Btrfs.Commands
         {
             progress?.Complete();
 
-            // Nothing measured (every file failed, or no file at all): the errors said why; no empty totals.
-            if (totals is null || totals.Files == 0)
+            // Nothing measured (no file at all, or every one failed: the errors said why) still gives the totals, of 0
+            // files, as Measure-Fragmentation -Summary does: a script reads 0 from them, not $null.
+            if (totals is null)
             {
                 return;
             }

@@ -93,11 +93,12 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("RangeWithRecurse", "-SourceOffset, -Length and -DestinationOffset clone a range of one file; they cannot be combined with -Recurse."));
             }
 
-            DestinationPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);
-            if (PathBinding.Ambiguity(this, Destination, DestinationPath) is { } ambiguous)
+            if (PathBinding.UnresolvedFileSystemPath(this, Destination, out string destination) is { } notAFile)
             {
-                ThrowTerminatingError(ambiguous);
+                ThrowTerminatingError(notAFile);
             }
+
+            DestinationPath = destination;
 
             bars = new ProgressBars(this, "New-BtrfsReflink", 0x5246);
         }

@@ -44,10 +44,9 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
-            if (!PathBinding.Unambiguous(this, Path, path))
+            if (PathBinding.UnresolvedFileSystemPath(this, Path) is not string path)
             {
-                return;
+                return; // another provider's path, a missing drive, an ambiguous backslash, a NUL: the error is written
             }
 
             var options = new SwapfileOptions { Force = Force.IsPresent, Label = Label, AssumeNotInUse = AssumeNotInUse.IsPresent, Notice = WriteWarning };

@@ -43,22 +43,44 @@ namespace Btrfs.Commands
         /// </summary>
         internal static string? UnresolvedFileSystemPath(PSCmdlet cmdlet, string given)
         {
+            if (UnresolvedFileSystemPath(cmdlet, given, out string path) is { } error)
+            {
+                cmdlet.WriteError(error);
+                return null;
+            }
+
+            return path;
+        }
+
+        /// <summary>
+        /// As <see cref="UnresolvedFileSystemPath(PSCmdlet, string)"/>, returning the error instead of writing it
+        /// (for a parameter whose error ends the command, such as -StatePath or -Destination): another provider's
+        /// path ('Env:/x', 'Variable:y') is never taken as a file under the process's working directory.
+        /// </summary>
+        internal static ErrorRecord? UnresolvedFileSystemPath(PSCmdlet cmdlet, string given, out string path)
+        {
+            path = string.Empty;
+            if (given.Contains('\0', System.StringComparison.Ordinal))
+            {
+                // No name holds a NUL: said here, not as .NET's ArgumentException from wherever the path goes next.
+                return new ErrorRecord(new PSArgumentException($"Cannot use the path '{given.Replace('\0', '?')}': it holds a NUL character, which no file name can hold."), ErrorRecords.Ids.InvalidArgument, ErrorCategory.InvalidArgument, given);
+            }
+
             try
             {
-                string path = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
-                if (provider.Name == "FileSystem")
+                string resolved = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(given, out ProviderInfo provider, out _);
+                if (provider.Name != "FileSystem")
                 {
-                    return Unambiguous(cmdlet, given, path) ? path : null;
+                    return ErrorRecords.NotFileSystemPath(given, provider.Name);
                 }
 
-                cmdlet.WriteError(ErrorRecords.NotFileSystemPath(given, provider.Name));
+                path = resolved;
+                return Ambiguity(cmdlet, given, resolved);
             }
             catch (System.Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or System.NotSupportedException or PSArgumentException or System.ArgumentException)
             {
-                cmdlet.WriteError(ErrorRecords.FromResolution(given, ex));
+                return ErrorRecords.FromResolution(given, ex);
             }
-
-            return null;
         }
 
         /// <summary>

@@ -39,6 +39,39 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The filesystem's UUID (FS_INFO's fsid): one per btrfs filesystem, the same in each of its subvolumes (whose
+        /// st_dev and statfs f_fsid differ). Null when not btrfs. No privilege needed.
+        /// </summary>
+        internal static unsafe Guid? FileSystemUuid(SafeFileDescriptor fd)
+        {
+            Libc.BtrfsFsInfo info = default;
+            return Libc.Ioctl(fd, Libc.BTRFS_IOC_FS_INFO, &info) < 0 ? null : new Guid(new ReadOnlySpan<byte>(info.FsId, 16), bigEndian: true);
+        }
+
+        /// <summary>
+        /// The btrfs exclusive operation under way on the filesystem (/sys/fs/btrfs/UUID/exclusive_operation, Linux 5.10+:
+        /// "balance", "balance paused", "device add", "resize"...): while one is, the kernel refuses to activate a
+        /// swapfile (EBUSY). Null when there is none, or it cannot be known (not btrfs, an older kernel, no sysfs).
+        /// </summary>
+        internal static string? ExclusiveOperation(SafeFileDescriptor fd)
+        {
+            if (FileSystemUuid(fd) is not Guid uuid)
+            {
+                return null;
+            }
+
+            try
+            {
+                string op = System.IO.File.ReadAllText($"/sys/fs/btrfs/{uuid:D}/exclusive_operation").Trim();
+                return op.Length == 0 || op == "none" ? null : op;
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>
         /// How btrfs checksums data (FS_INFO with BTRFS_FS_INFO_FLAG_CSUM_INFO): btrfs_csum_type (0 crc32c,
         /// 1 xxhash64, 2 sha256, 3 blake2b), the checksum's size in bytes and the sector size (one checksum per
         /// sector), and the node size (no checksum item is larger). Null when not btrfs, or when the kernel does

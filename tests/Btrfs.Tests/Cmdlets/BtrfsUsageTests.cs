@@ -348,6 +348,80 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASummaryOverTwoFileSystemsCountsTheirExtentsApartAndAFileBindMountIsMeasuredAsMounted()
+        {
+            // Two new filesystems put their first data at the same disk addresses: a sum over both counted such extents
+            // once (3 MiB on disk, no waste, beside rows of 1 MiB waste each). Found by a hostile review.
+            using ExtraFileSystem one = fs.NewFileSystem("btrfs", "256M");
+            using ExtraFileSystem two = fs.NewFileSystem("btrfs", "256M");
+            string a = Path.Combine(one.MountPoint, "g"), b = Path.Combine(two.MountPoint, "g");
+            foreach ((string f, long at, int seed) in new[] { (a, 0L, 1), (b, 1L << 20, 2) })
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(2 << 20, seed));
+                BtrfsProgs.Sync(f);
+                FileBuilder.WriteAt(f, at, FileBuilder.RandomBytes(1 << 20, seed + 10));
+                BtrfsProgs.Sync(f);
+            }
+
+            string Addresses(string f) => string.Join(",", Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact", ("f", f)).Objects<BtrfsExtentItem>().Select(i => i.DiskAddress).Order());
+            Assert.Equal(Addresses(a), Addresses(b)); // the same disk addresses on both
+            List<BtrfsFileUsage> rows = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b", ("a", a), ("b", b)).Objects<BtrfsFileUsage>();
+            Assert.All(rows, u => Assert.Equal((3L << 20, 1L << 20), (u.DiskBytes, u.WastedBytes)));
+            PwshResult s = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $a, $b -Summary", ("a", a), ("b", b));
+            Assert.Empty(s.Errors);
+            BtrfsUsageSummary sum = Assert.Single(s.Objects<BtrfsUsageSummary>());
+            Assert.Equal((4L, 6L << 20, 2L << 20), (sum.Extents, sum.DiskBytes, sum.WastedBytes));
+
+            // The same through a tree that crosses into the other filesystem (a bind mount of it inside the first).
+            string inner = Directory.CreateDirectory(Path.Combine(one.MountPoint, "mnt")).FullName;
+            Shell.Run("mount", "--bind", two.MountPoint, inner);
+            try
+            {
+                BtrfsUsageSummary tree = Assert.Single(Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -CrossFileSystem -Summary", ("d", one.MountPoint)).Objects<BtrfsUsageSummary>());
+                Assert.Equal((6L << 20, 2L << 20), (tree.DiskBytes, tree.WastedBytes));
+            }
+            finally
+            {
+                Shell.Run("umount", inner);
+            }
+
+            // A file with another file bind-mounted on it: the summary measured the hidden one (by the inode number the
+            // directory lists, in the directory's own subvolume); it measures what the name leads to, as the per-file
+            // rows and compsize do.
+            string dir = Directory.CreateDirectory(Path.Combine(one.MountPoint, "bm")).FullName;
+            string victim = Path.Combine(dir, "victim");
+            File.WriteAllText(victim, "small\n");
+            BtrfsProgs.Sync(victim);
+            Shell.Run("mount", "--bind", b, victim);
+            try
+            {
+                BtrfsUsageSummary mounted = Assert.Single(Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -CrossFileSystem -Summary", ("d", dir)).Objects<BtrfsUsageSummary>());
+                Assert.Equal((1L, 0L, 3L << 20), (mounted.Files, mounted.InlineItems, mounted.DiskBytes));
+                Assert.Equal(3L << 20, BtrfsProgs.Compsize(dir).Total.Disk);
+
+                // Without -CrossFileSystem it is left out, as before.
+                PwshResult skipped = Pwsh.Run("Measure-BtrfsUsage -LiteralPath $d -Recurse -Summary", ("d", dir));
+                Assert.Equal(0L, Assert.Single(skipped.Objects<BtrfsUsageSummary>()).Files);
+            }
+            finally
+            {
+                Shell.Run("umount", victim);
+            }
+        }
+
+        [SkippableFact]
+        public void NothingToMeasureGivesTotalsOfZeroNotNothing()
+        {
+            // As Measure-Fragmentation -Summary: a script reads 0 from an empty tree's totals (before: $null). Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "usage-empty");
+            PwshResult r = Pwsh.Run("(Measure-BtrfsUsage -LiteralPath $d -Recurse -Summary).DiskBytes; Measure-BtrfsUsage -LiteralPath $d -Recurse -ByCompression", ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Equal(0L, r.Output[0].BaseObject);
+            BtrfsUsageRow total = Assert.Single(r.Output.Select(o => o.BaseObject).OfType<BtrfsUsageRow>());
+            Assert.Equal((BtrfsUsageType.Total, 0L), (total.Type, total.DiskBytes));
+        }
+
+        [SkippableFact]
         public void OtherFileSystemsAndDirectoriesGiveOneErrorEach()
         {
             string xfs = Path.Combine(fs.NewDirectory(TestFs.Xfs, "usage"), "f.bin");
@@ -453,6 +527,17 @@ namespace Btrfs.Tests
             {
                 Assert.Contains(part, r.HostText, StringComparison.Ordinal);
             }
+
+            // A ratio of 100 or more (a small compressed inline file) fits its column on one line (before: "157.9" and
+            // a stray line holding "0"). Found by a hostile review.
+            string z = Path.Combine(fs.NewDirectory(TestFs.BtrfsZstd, "usage-ratio"), "tinyz");
+            FileBuilder.WriteNew(z, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("ab", 1500))));
+            BtrfsProgs.Sync(z);
+            PwshResult ratio = Pwsh.Run("$u = Measure-BtrfsUsage -LiteralPath $z; $u | Out-Host; $u.CompressionRatio", new Dictionary<string, object?> { ["z"] = z }, captureHost: true);
+            Assert.True((double)Assert.Single(ratio.Output).BaseObject >= 100);
+            string[] lines = ratio.HostText.Split('\n').Where(l => l.Trim().Length > 0).ToArray();
+            Assert.EndsWith("tinyz", lines[^1].TrimEnd(), StringComparison.Ordinal);
+            Assert.Matches(@" \d{3}(,\d{3})? ", lines[^1]);
         }
 
         [SkippableFact]

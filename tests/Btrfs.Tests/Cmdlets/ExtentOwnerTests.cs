@@ -135,6 +135,24 @@ namespace Btrfs.Tests
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src)).Count);
             Assert.Equal(3, Owners("Get-Item -LiteralPath $s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Count);
 
+            // A path piped as text (a string's Length is its number of characters) and a list read from a file: the
+            // whole file too, as with -Offset given (the string's Length is no range). Before: only the first
+            // (path length) bytes, so the second extent's owner (dst) was left out. Found by a hostile review.
+            Assert.Equal(3, Owners("$s | Get-BtrfsExtentOwner -Detailed", ("s", src)).Count);
+            string list = Path.Combine(x.MountPoint, "list.txt");
+            File.WriteAllText(list, src + "\n");
+            Assert.Equal(3, Owners("Get-Content -LiteralPath $l | Get-BtrfsExtentOwner -Detailed", ("l", list)).Count);
+            Assert.Equal(dst, Owners("$s | Get-BtrfsExtentOwner -Detailed -Offset 300KB", ("s", src)).Select(o => o.Path).Order(StringComparer.Ordinal).First());
+
+            // An empty file with an extent preallocated past its end (fallocate -k): a FileInfo's Length 0 bound and
+            // failed (ParameterArgumentValidationError); it is the whole file, as by path.
+            string empty = Path.Combine(x.MountPoint, "empty.bin");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            Shell.Run("fallocate", "-n", "-l", "1M", empty);
+            BtrfsProgs.Sync(x.MountPoint);
+            Assert.Equal(Owners("Get-BtrfsExtentOwner -LiteralPath $e -Detailed", ("e", empty)).Select(o => o.DiskAddress), Owners("Get-Item -LiteralPath $e | Get-BtrfsExtentOwner -Detailed", ("e", empty)).Select(o => o.DiskAddress));
+            Assert.Equal("LengthOutOfRange", Assert.Single(Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $e -Length 0", ("e", empty)).ErrorIds));
+
             // A range over both extents: each extent's owners once.
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
 

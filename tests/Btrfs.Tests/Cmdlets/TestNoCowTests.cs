@@ -134,6 +134,34 @@ namespace Btrfs.Tests
             PwshResult table = Pwsh.Run("Test-NoCow -LiteralPath $d -Detailed | Out-Host", new Dictionary<string, object?> { ["d"] = extra.MountPoint }, captureHost: true);
             string row = table.HostText.Split('\n').First(l => l.Contains("COW directory", StringComparison.Ordinal));
             Assert.StartsWith("True ", row.TrimStart(), StringComparison.Ordinal);
+
+            // A directory with the compression attribute, or the compression property, on that mount: its new files get
+            // it and NOCOW both, and NOCOW wins (lsattr shows c and C; compsize: nothing compressed). The directory's
+            // answer says so (before: False, "new files in it are compressed"). Found by a hostile review.
+            foreach (string mark in new[] { "attribute", "property" })
+            {
+                string dir = Directory.CreateDirectory(Path.Combine(extra.MountPoint, mark)).FullName;
+                if (mark == "attribute")
+                {
+                    Shell.Run("chattr", "+c", dir);
+                }
+                else
+                {
+                    Shell.Run("btrfs", "property", "set", dir, "compression", "zstd");
+                }
+
+                string made = Path.Combine(dir, "made.log");
+                FileBuilder.WriteNew(made, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("compressible line\n", 65536))));
+                Shell.Run("sync");
+                Assert.Contains("C", Shell.Run("lsattr", made).Split(' ')[0], StringComparison.Ordinal);
+                Assert.Matches(@"(?m)^none\s+100%", Shell.Run("compsize", made));
+                NoCowStatus c = Expect.NoCow(dir);
+                Assert.True(c.NoCowInEffect, mark);
+                Assert.False(c.IsCompressed, mark);
+                Assert.Contains("new files in it are NOCOW anyway", c.ReasonText, StringComparison.Ordinal);
+                Assert.True(Plain(dir));
+                Assert.True(Plain(made));
+            }
         }
 
         [SkippableFact]

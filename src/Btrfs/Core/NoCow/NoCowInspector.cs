@@ -27,6 +27,11 @@ namespace Btrfs.Core
             string? compressOption = mount?.CompressOption;
             bool? parentNoCow = btrfs ? (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path)) : false;
             var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes);
+
+            // A directory on a nodatacow mount: the files made in it are NOCOW whatever it has (the kernel sets NODATACOW
+            // on every new file after what it inherits; a compression attribute or property is passed on too, and
+            // NOCOW wins: nothing is compressed, writes go in place; seen on Linux 6.18 with lsattr, compsize and FIEMAP).
+            bool newFilesNoCow = btrfs && type == FileItemType.Directory && mountNoDataCow;
             return new NoCowStatus(
                 item.Path,
                 type,
@@ -37,15 +42,15 @@ namespace Btrfs.Core
                 parentNoCow,
                 // Whether compression applies to what is written to it: never to a NOCOW file, nor to one marked "do not
                 // compress" (chattr +m, or the compression property "none"), whatever the mount says.
-                (flags & (InodeFlags.NoCow | InodeFlags.NoCompress)) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
+                !newFilesNoCow && (flags & (InodeFlags.NoCow | InodeFlags.NoCompress)) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
                 size,
                 sharedBytes,
                 sharedCount,
                 NoCowReason.Explain(facts))
             {
-                // A directory on a nodatacow mount: new files in it are NOCOW, as its reason says (before: False).
-                NoCowInEffect = (flags & InodeFlags.NoCow) != 0
-                    || (btrfs && type == FileItemType.Directory && mountNoDataCow && (flags & InodeFlags.Compress) == 0),
+                // A directory on a nodatacow mount: new files in it are NOCOW, as its reason says (before: False, and with
+                // the compression attribute False still; found by a hostile review).
+                NoCowInEffect = (flags & InodeFlags.NoCow) != 0 || newFilesNoCow,
             };
         }
 

@@ -49,14 +49,16 @@ namespace Btrfs.Core
                     return "NOCOW directory: files created in it from now on are NOCOW; files that were already there keep their state (ConvertTo-NoCow -Recurse converts them).";
                 }
 
+                if (f.MountNoDataCow)
+                {
+                    return compressAttr
+                        ? "COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option; they get its compression attribute (chattr +c) too, but NOCOW wins: nothing written to them is compressed."
+                        : "COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.";
+                }
+
                 if (compressAttr)
                 {
                     return "COW directory with the compression attribute (chattr +c): new files in it are compressed, and NOCOW and compression exclude each other; clear +c first, then use Set-NoCow.";
-                }
-
-                if (f.MountNoDataCow)
-                {
-                    return "COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.";
                 }
 
                 if (f.DirectoryIsNoCow)

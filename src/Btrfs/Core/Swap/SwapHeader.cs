@@ -8,20 +8,31 @@ namespace Btrfs.Core
     /// <summary>
     /// The mkswap header (union swap_header in include/linux/swap.h): in the first page, version at
     /// byte 1024, last_page at 1028, nr_badpages at 1032, the UUID at 1036, the label at 1052, and
-    /// "SWAPSPACE2" in the page's last 10 bytes.
+    /// "SWAPSPACE2" in the page's last 10 bytes. The kernel
+    /// (read_swap_header) also takes a header written on a machine of the other byte order.
     /// </summary>
     public sealed class SwapHeader
     {
         /// <summary>The signature of a version 1 swap area.</summary>
         public const string Signature = "SWAPSPACE2";
 
-        private SwapHeader(uint version, uint lastPage, Guid uuid, string label)
+        /// <summary>The largest last_page mkswap writes (it cuts a larger area there).</summary>
+        internal const uint MaximumLastPage = 0xFFFFFFFE;
+
+        private SwapHeader(uint version, uint lastPage, uint badPages, Guid uuid, string label)
         {
             Version = version;
             LastPage = lastPage;
+            BadPages = badPages;
             Uuid = uuid;
             Label = label;
         }
+
+        /// <summary>
+        /// Pages the header lists as bad (nr_badpages; mkswap -c writes them). swapon refuses a swapfile (not a swap
+        /// partition) that lists any, whichever pages they are (EINVAL; seen on Linux 6.18 on btrfs and ext4).
+        /// </summary>
+        public uint BadPages { get; }
 
         /// <summary>The header version (1 for every swap area mkswap makes).</summary>
         public uint Version { get; }
@@ -43,14 +54,20 @@ namespace Btrfs.Core
                 return null;
             }
 
-            uint version = BinaryPrimitives.ReadUInt32LittleEndian(page[1024..]);
-            uint last = BinaryPrimitives.ReadUInt32LittleEndian(page[1028..]);
+            // A header of the other byte order is read as the kernel reads it: swapped, when that makes its version 1.
+            bool swapped = BinaryPrimitives.ReadUInt32LittleEndian(page[1024..]) != 1 && BinaryPrimitives.ReadUInt32BigEndian(page[1024..]) == 1;
+            uint version = Word(page, 1024, swapped);
+            uint last = Word(page, 1028, swapped);
+            uint bad = Word(page, 1032, swapped);
             var uuid = new Guid(page.Slice(1036, 16), bigEndian: true);
             ReadOnlySpan<byte> vol = page.Slice(1052, 16);
             int end = vol.IndexOf((byte)0);
             string label = Encoding.UTF8.GetString(end < 0 ? vol : vol[..end]);
-            return new SwapHeader(version, last, uuid, label);
+            return new SwapHeader(version, last, bad, uuid, label);
         }
+
+        private static uint Word(ReadOnlySpan<byte> page, int at, bool swapped) =>
+            swapped ? BinaryPrimitives.ReadUInt32BigEndian(page[at..]) : BinaryPrimitives.ReadUInt32LittleEndian(page[at..]);
 
         /// <summary>Builds the first page of a swap area of <paramref name="pages"/> pages, as mkswap does.</summary>
         internal static byte[] Build(int pageSize, long pages, Guid uuid, string? label)

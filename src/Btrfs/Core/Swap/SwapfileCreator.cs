@@ -46,6 +46,12 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", path, $"Cannot make '{path}' a swapfile of {size} bytes: a swap area needs at least {MinimumPages} pages ({MinimumPages * pageSize} bytes).");
             }
 
+            if (pages - 1 > SwapHeader.MaximumLastPage)
+            {
+                // The header counts pages in 32 bits (before: an overflow after the whole size was preallocated; found by a hostile review).
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", path, $"Cannot make '{path}' a swapfile of {SizeFormatter.Format(size)}: a swap area holds at most {SwapHeader.MaximumLastPage + 1L} pages ({SizeFormatter.Format((SwapHeader.MaximumLastPage + 1L) * pageSize)} here; its header counts pages in 32 bits). Make several smaller swapfiles. Nothing was created.");
+            }
+
             string full = System.IO.Path.GetFullPath(path);
             if (options.Label is { } controlled && System.Linq.Enumerable.Any(controlled, char.IsControl))
             {
@@ -122,7 +128,8 @@ namespace Btrfs.Core
         /// <summary>Creates the swapfile (after <see cref="Check"/>) and returns its Test-BtrfsSwapfile -Detailed status.</summary>
         public static SwapfileStatus Create(string path, long size, SwapfileOptions options)
         {
-            long bytes = Check(path, size, options);
+            // Checked again (things change), without saying again what the check said (a hard link's notice came twice).
+            long bytes = Check(path, size, options with { Notice = null });
             int pageSize = Environment.SystemPageSize;
             string full = System.IO.Path.GetFullPath(path);
             string dirPath = System.IO.Path.GetDirectoryName(full) ?? "/";

@@ -24,7 +24,7 @@ namespace Btrfs.Core
             FileSystemKind fs = file.FileSystem.Kind;
             bool btrfs = fs == FileSystemKind.Btrfs;
             bool fiemap = fs is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
-            InodeFlags flags = btrfs ? InodeAttributes.Get(file.Handle, file.Path) : InodeFlags.None;
+            InodeFlags flags = fiemap ? InodeAttributes.Get(file.Handle, file.Path) : InodeFlags.None;
             string? mountCompress = btrfs ? MountTable.Current().For(file)?.CompressOption : null;
 
             // The extents: holes, delayed or inline data, compression, sharing, and (btrfs) where they are.
@@ -78,7 +78,7 @@ namespace Btrfs.Core
                 : null;
             bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
             bool byRoot = file.Status.Uid == 0;
-            bool noCow = (flags & InodeFlags.NoCow) != 0;
+            bool noCow = btrfs && (flags & InodeFlags.NoCow) != 0;
             bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
             // is gone, or to another file: the table where its paths lead to their files, the kernel's answer (bounded:
@@ -118,6 +118,37 @@ namespace Btrfs.Core
             else if (!sizeMatches)
             {
                 failures.Add($"the header says {(long)(header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages, and swapon refuses a swap area shorter than its header: run mkswap again");
+            }
+
+            // swapon opens the file for writing (O_RDWR): what refuses that refuses the swapfile. Found by a hostile review
+            // (before: "valid" for each, and swapon said EPERM or EROFS).
+            if ((flags & InodeFlags.Immutable) != 0)
+            {
+                failures.Add("immutable (chattr +i): swapon opens it for writing, which the kernel refuses (EPERM): chattr -i");
+            }
+
+            if ((flags & InodeFlags.AppendOnly) != 0)
+            {
+                failures.Add("append-only (chattr +a): swapon opens it for writing, which the kernel refuses (EPERM): chattr -a");
+            }
+
+            if (file.IsReadOnlyMount)
+            {
+                failures.Add("on a read-only mount: swapon opens it for writing, which the kernel refuses (EROFS): remount it read-write");
+            }
+            else if (btrfs && BtrfsSubvolume.Of(file) is { IsReadOnly: true } sv)
+            {
+                failures.Add($"in the read-only btrfs snapshot or subvolume '{sv.Name}': swapon opens it for writing, which the kernel refuses (EROFS); keep swapfiles in a writable subvolume");
+            }
+
+            if (signature && header!.BadPages > 0)
+            {
+                failures.Add($"its header lists {header.BadPages} bad page(s), and swapon refuses a swapfile that lists any (EINVAL; bad pages are for swap partitions, mkswap -c): run mkswap again");
+            }
+
+            if (btrfs && BtrfsSearch.ExclusiveOperation(file.Handle) is string operation)
+            {
+                failures.Add($"its filesystem is in a btrfs exclusive operation ({operation}; a paused balance counts until it is resumed or cancelled), and swapon refuses while it lasts (EBUSY): wait for it to end, or btrfs balance cancel");
             }
 
             if (!mode0600)

@@ -26,7 +26,7 @@ namespace Btrfs.Core
         internal static UsageCounters Count(OpenFile file)
         {
             BtrfsOnly.Require(file, "measure the btrfs space usage of");
-            var c = new UsageCounters();
+            var c = UsageCounters.For(BtrfsSearch.FileSystemUuid(file.Handle));
             c.AddFile(file.Size, BtrfsFileExtents.Read(file));
             c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(file.Handle, file.Path, bytenr));
             return c;
@@ -103,6 +103,7 @@ namespace Btrfs.Core
             var sorted = new List<ulong>(wanted.Keys);
             sorted.Sort();
             var counted = new Dictionary<ulong, UsageCounters>(sorted.Count);
+            Guid? uuid = BtrfsSearch.FileSystemUuid(dir);
             string dirPath = System.IO.Path.GetDirectoryName(files[start].Path) ?? files[start].Path;
             try
             {
@@ -119,7 +120,7 @@ namespace Btrfs.Core
                     {
                         if (item.IsInodeItem)
                         {
-                            current = item.IsRegular && wanted.ContainsKey(item.Inode) ? new UsageCounters() : null;
+                            current = item.IsRegular && wanted.ContainsKey(item.Inode) ? UsageCounters.For(uuid) : null;
                             if (current is not null)
                             {
                                 current.StartFile(item.Size);

@@ -4,7 +4,7 @@ namespace Btrfs.Core
     using Btrfs.Kernel;
 
     /// <summary>
-    /// One distinct data extent seen while measuring (keyed by its disk address): its size on disk and
+    /// One distinct data extent seen while measuring (keyed by its filesystem and disk address): its size on disk and
     /// uncompressed, the accounting category of its first reference (compsize's rule), and which parts
     /// of it the references seen so far use, as merged ranges in uncompressed-extent coordinates.
     /// Memory grows with the extent's unused gaps, never with the number of references.
@@ -15,13 +15,17 @@ namespace Btrfs.Core
         private ulong firstEnd;
         private List<(ulong Start, ulong End)>? more;
 
-        internal ExtentUse(ulong diskBytenr, ulong diskNumBytes, ulong ramBytes, int category)
+        internal ExtentUse(int fileSystem, ulong diskBytenr, ulong diskNumBytes, ulong ramBytes, int category)
         {
+            FileSystem = fileSystem;
             DiskBytenr = diskBytenr;
             DiskNumBytes = diskNumBytes;
             RamBytes = ramBytes;
             Category = category;
         }
+
+        /// <summary>The filesystem's number in this process (<see cref="UsageCounters.For"/>): two filesystems have extents at the same addresses.</summary>
+        internal int FileSystem { get; }
 
         internal ulong DiskBytenr { get; }
 

@@ -24,11 +24,28 @@ namespace Btrfs.Core
         private readonly ulong[] disk = new ulong[Count];
         private readonly ulong[] uncompressed = new ulong[Count];
         private readonly ulong[] referenced = new ulong[Count];
-        private readonly Dictionary<ulong, ExtentUse> extents = new();
+        private readonly Dictionary<(int FileSystem, ulong DiskBytenr), ExtentUse> extents = new();
+
+        /// <summary>A number for each btrfs filesystem measured in this process (by its UUID), 0 for none known.</summary>
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, int> FileSystemNumbers = new();
+        private static int lastFileSystemNumber;
+
+        /// <summary>The filesystem of the file these counters are for (0 for a sum, whose extents each carry theirs).</summary>
+        private int fileSystem;
         private readonly List<ExtentUse> order = new();
 
         /// <summary>The categories in the order compsize prints them (by type number, prealloc last).</summary>
         internal static readonly int[] CompsizeOrder = { None, Zlib, Lzo, Zstd, Other, Prealloc };
+
+        /// <summary>
+        /// Counters for one file of the btrfs filesystem <paramref name="uuid"/>: its extents are told apart from another
+        /// filesystem's at the same disk address when sums are merged (before, a -Summary over two filesystems counted
+        /// such extents once, and their waste as none; found by a hostile review).
+        /// </summary>
+        internal static UsageCounters For(Guid? uuid) => new()
+        {
+            fileSystem = uuid is Guid g ? FileSystemNumbers.GetOrAdd(g, _ => System.Threading.Interlocked.Increment(ref lastFileSystemNumber)) : 0,
+        };
 
         internal long Files { get; private set; }
 
@@ -110,10 +127,10 @@ namespace Btrfs.Core
                 return;
             }
 
-            if (!extents.TryGetValue(r.DiskBytenr, out ExtentUse? e))
+            if (!extents.TryGetValue((fileSystem, r.DiskBytenr), out ExtentUse? e))
             {
-                e = new ExtentUse(r.DiskBytenr, r.DiskNumBytes, r.RamBytes, c);
-                extents.Add(r.DiskBytenr, e);
+                e = new ExtentUse(fileSystem, r.DiskBytenr, r.DiskNumBytes, r.RamBytes, c);
+                extents.Add((fileSystem, r.DiskBytenr), e);
                 order.Add(e);
                 disk[c] += r.DiskNumBytes;
                 uncompressed[c] += r.RamBytes;
@@ -174,7 +191,7 @@ namespace Btrfs.Core
 
             foreach (ExtentUse e in other.order)
             {
-                if (extents.TryGetValue(e.DiskBytenr, out ExtentUse? mine))
+                if (extents.TryGetValue((e.FileSystem, e.DiskBytenr), out ExtentUse? mine))
                 {
                     mine.Merge(e);
                     disk[e.Category] -= e.DiskNumBytes;
@@ -182,7 +199,7 @@ namespace Btrfs.Core
                 }
                 else
                 {
-                    extents.Add(e.DiskBytenr, e);
+                    extents.Add((e.FileSystem, e.DiskBytenr), e);
                     order.Add(e);
                 }
             }

@@ -148,8 +148,8 @@ namespace Btrfs.Core
 
                 // Where a file could be a mount point: only in a directory holding one, from the mount table (one
                 // read for the walk instead of a stat of every file).
-                (string Root, HashSet<string> Directories)? mountParents = crossFileSystems ? null : MountParentsBelow(root, first.Status);
-                stack.Push(new Level(first) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, root) });
+                (string Root, HashSet<string> Directories)? mountParents = MountParentsBelow(root, first.Status);
+                stack.Push(new Level(first) { MayHoldFileMounts = MayHoldFileMounts(mountParents, root, root) });
                 yield return new WalkEntry(root, WalkEntryKind.Directory) { Location = rootLocation, Handle = first.Handle };
 
                 while (stack.Count > 0)
@@ -187,7 +187,7 @@ namespace Btrfs.Core
                             continue;
                         }
 
-                        stack.Push(new Level(again) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, subPath) });
+                        stack.Push(new Level(again) { MayHoldFileMounts = MayHoldFileMounts(mountParents, root, subPath) });
                         continue;
                     }
 
@@ -213,8 +213,12 @@ namespace Btrfs.Core
                             // A file can be a mount point too (a bind mount of one file, as containers get them):
                             // from the kernel's cache, as a directory, so that one that no longer answers is not
                             // waited for by whoever opens it.
-                            bool elsewhere = kind == WalkEntryKind.File && level.MayHoldFileMounts && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file && FileOnOtherMount(file, top);
-                            yield return new WalkEntry(path, elsewhere ? WalkEntryKind.OtherFileSystem : kind) { Location = location };
+                            // With -CrossFileSystem it is taken, without the listing's inode number: that is the
+                            // number of the file the mount hides (a reader of many files by number, such as
+                            // Measure-BtrfsUsage's, measured that one instead; found by a hostile review).
+                            bool elsewhere = kind == WalkEntryKind.File && level.MayHoldFileMounts && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file
+                                && FileOnOtherMount(file, crossFileSystems ? listing.Status : top);
+                            yield return new WalkEntry(path, !elsewhere ? kind : crossFileSystems ? WalkEntryKind.File : WalkEntryKind.OtherFileSystem) { Location = elsewhere ? location with { Inode = 0 } : location };
                         }
 
                         continue;
@@ -286,7 +290,7 @@ namespace Btrfs.Core
                             }
                             else
                             {
-                                stack.Push(new Level(sub) { MayHoldFileMounts = !crossFileSystems && MayHoldFileMounts(mountParents, root, path) });
+                                stack.Push(new Level(sub) { MayHoldFileMounts = MayHoldFileMounts(mountParents, root, path) });
                                 entered = true;
                             }
                         }
