@@ -61,11 +61,6 @@ namespace Btrfs.Commands
         protected override void BeginProcessing()
         {
             given = new HashSet<string>(MyInvocation.BoundParameters.Keys, StringComparer.OrdinalIgnoreCase);
-            if (given.Contains(nameof(Length)) && Length == 0)
-            {
-                ThrowTerminatingError(new ErrorRecord(new PSArgumentException("-Length must be at least 1 byte (leave it out for the whole file)."), "LengthOutOfRange", ErrorCategory.InvalidArgument, Length));
-            }
-
             ThrowIfAddressWithRange(given.Contains(nameof(Length)));
             base.BeginProcessing();
         }
@@ -87,6 +82,14 @@ namespace Btrfs.Commands
             // the one extent's owners written once per piped object). A piped FileInfo binds only -Length (its size),
             // which says nothing of where: the address is answered, as for any file that names the filesystem.
             ThrowIfAddressWithRange(false);
+            if (given.Contains(nameof(Length)) && Length == 0)
+            {
+                // Checked here, not when binding (0 is a piped FileInfo's Length) nor at the start (a script block given
+                // for -Length has its value only now).
+                WriteError(new ErrorRecord(new PSArgumentException("-Length must be at least 1 byte (leave it out for the whole file)."), "LengthOutOfRange", ErrorCategory.InvalidArgument, Length));
+                return;
+            }
+
             base.ProcessRecord();
         }
 

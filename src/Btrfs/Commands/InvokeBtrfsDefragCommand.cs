@@ -113,17 +113,18 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(ErrorRecords.ConflictingParameters("MaxDurationOutOfRange", $"-MaxDuration {MaxDuration} is out of range: give from one second to 24 days, as a time span such as 02:00:00 or (New-TimeSpan -Hours 2) (a bare number is read as ticks of 100 ns)."));
             }
 
+            string path = string.Empty;
+            if (StatePath is not null && PathBinding.UnresolvedFileSystemPath(this, StatePath, out path) is { } notAFile)
+            {
+                ThrowTerminatingError(notAFile); // -WhatIf too: what the real run would refuse
+            }
+
             if (StatePath is not null && WhatIfInEffect)
             {
                 WriteVerbose($"-WhatIf: the state file '{StatePath}' is not opened (opening it could change it); every file is measured.");
             }
             else if (StatePath is not null)
             {
-                if (PathBinding.UnresolvedFileSystemPath(this, StatePath, out string path) is { } notAFile)
-                {
-                    ThrowTerminatingError(notAFile);
-                }
-
                 try
                 {
                     state = DefragState.Open(path);

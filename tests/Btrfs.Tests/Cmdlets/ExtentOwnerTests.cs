@@ -153,6 +153,10 @@ namespace Btrfs.Tests
             Assert.Equal(Owners("Get-BtrfsExtentOwner -LiteralPath $e -Detailed", ("e", empty)).Select(o => o.DiskAddress), Owners("Get-Item -LiteralPath $e | Get-BtrfsExtentOwner -Detailed", ("e", empty)).Select(o => o.DiskAddress));
             Assert.Equal("LengthOutOfRange", Assert.Single(Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $e -Length 0", ("e", empty)).ErrorIds));
 
+            // A script block for -Length (evaluated per piped object) is a range too (a review caught it refused at the start).
+            Assert.Equal(3, Owners("$s | Get-BtrfsExtentOwner -Detailed -Length { 512KB }", ("s", src)).Count);
+            Assert.Single(Owners("$s | Get-BtrfsExtentOwner -Detailed -Length { 4KB }", ("s", src)));
+
             // A range over both extents: each extent's owners once.
             Assert.Equal(3, Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed -Length 512KB", ("s", src)).Count);
 

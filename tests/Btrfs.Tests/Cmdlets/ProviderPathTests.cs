@@ -18,6 +18,7 @@ namespace Btrfs.Tests
         [InlineData("New-BtrfsSwapfile -Path 'Variable:x' -Size 1MB -Activate -Confirm:$false")]
         [InlineData("New-BtrfsReflink -LiteralPath $src -Destination 'Env:/x' -Confirm:$false")]
         [InlineData("Invoke-BtrfsDefrag -LiteralPath $src -Recurse -StatePath 'Variable:/x' -Confirm:$false")]
+        [InlineData("Invoke-BtrfsDefrag -LiteralPath $src -Recurse -StatePath 'Env:/x' -WhatIf")]
         [InlineData("Find-BtrfsDuplicate -LiteralPath $src -HashFile 'Env:/x'")]
         public void AnotherProvidersPathIsRefusedAndNothingIsMadeInTheWorkingDirectory(string command)
         {

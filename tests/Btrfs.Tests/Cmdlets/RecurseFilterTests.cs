@@ -5,6 +5,7 @@ namespace Btrfs.Tests
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
+    using Btrfs.Core;
     using Btrfs.Kernel;
     using Btrfs.Tests.Infrastructure;
     using Xunit;
@@ -576,7 +577,14 @@ namespace Btrfs.Tests
                 PwshResult r = Pwsh.Run(script, ("d", dir));
                 Assert.True(r.ErrorIds.SequenceEqual(new[] { id }), script + ": " + string.Join(" / ", r.Errors));
                 Assert.EndsWith($"The other files below '{dir}' are on the same filesystem: they are not walked.", r.Errors[0].ToString(), StringComparison.Ordinal);
-                Assert.Empty(r.Output);
+                if (script.EndsWith("-Summary", StringComparison.Ordinal))
+                {
+                    Assert.Equal(0L, ((BtrfsUsageSummary)Assert.Single(r.Output).BaseObject).Files); // the totals of nothing measured, as Measure-Fragmentation -Summary gives
+                }
+                else
+                {
+                    Assert.Empty(r.Output);
+                }
             }
 
             Assert.All(files, f => Assert.Equal(before[f], FileFacts.Of(f)));
@@ -653,6 +661,24 @@ namespace Btrfs.Tests
             Assert.True(entered.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed" }), string.Join(" / ", entered.Errors));
             Assert.Equal(sub, entered.Errors[0].TargetObject);
             Assert.Contains("removed or renamed after it was listed", entered.Errors[0].ToString(), StringComparison.Ordinal);
+
+            // A subdirectory replaced by another directory before the walk enters it: the same id (before:
+            // FileChangedDuringCopy, which no help names for a walk, where nothing is copied). Found by a hostile review.
+            // (btrfs lists a directory's entries in the order they were made: the subdirectory first, so that it is listed
+            // before the file's extents come out.)
+            string tree2 = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(withSub)!, "tree2")).FullName;
+            string sub2 = Directory.CreateDirectory(Path.Combine(tree2, "sub")).FullName;
+            string other = Directory.CreateDirectory(Path.Combine(tree2, "other")).FullName;
+            FileBuilder.WriteNew(Path.Combine(sub2, "b.img"), FileBuilder.RandomBytes(64 << 10, 7));
+            FileBuilder.WriteNew(Path.Combine(tree2, "a.img"), FileBuilder.RandomBytes(64 << 10, 6));
+            PwshResult replaced = Pwsh.Run(
+                "Get-BtrfsExtent -LiteralPath $d -Recurse -Exclude other | ForEach-Object -Begin { $done = $false } -Process { if (-not $done) { $done = $true; Remove-Item -LiteralPath $s -Recurse; Move-Item -LiteralPath $o -Destination $s } } | Out-Null",
+                ("d", tree2),
+                ("s", sub2),
+                ("o", other));
+            Assert.True(replaced.ErrorIds.SequenceEqual(new[] { "FileChangedSinceListed" }), string.Join(" / ", replaced.Errors));
+            Assert.Equal(sub2, replaced.Errors[0].TargetObject);
+            Assert.Contains("replaced by another file after it was listed", replaced.Errors[0].ToString(), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -432,6 +432,17 @@ namespace Btrfs.Tests
                 Assert.True(Expect.Swapfile(f).IsValid);
             }
 
+            if (kind == "ext4")
+            {
+                // ext4 takes chattr +c and compresses nothing: the file stays valid (a review caught the flags, now read on
+                // ext4 too, making it "compressed").
+                string c = Manual(x.MountPoint, "swapc", noCow: false, size: "16M");
+                Shell.Run("chattr", "+c", c);
+                SwapfileStatus withC = Expect.Swapfile(c);
+                Assert.True(withC.IsValid, withC.ReasonText);
+                AssertKernelAgrees(c, withC);
+            }
+
             string ok = Manual(x.MountPoint, "swap", noCow: kind == "btrfs", size: "16M");
             x.Remount(readOnly: true);
             try

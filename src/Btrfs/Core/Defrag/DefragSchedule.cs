@@ -80,6 +80,7 @@ namespace Btrfs.Core
         private long throttled;
         private TimeSpan forgiven; // time the rewrite fell behind the rate beyond MaximumCatchUp: never made up
         private int handedOut;
+        private long rewrittenOfRemaining; // what a file the budget stopped mid-way had rewritten (it remains, with less to do)
 
         internal DefragSchedule(DefragScheduleOptions schedule, DefragState? state)
         {
@@ -267,11 +268,15 @@ namespace Btrfs.Core
         /// <summary>The candidate last handed out was not finished (the budget ran out during it): it counts as remaining.</summary>
         internal void PutBack() => handedOut = Math.Max(0, handedOut - 1);
 
-        /// <summary>The budget ran out during the candidate last handed out: it counts as remaining, and what it had rewritten by then as rewritten.</summary>
+        /// <summary>
+        /// The budget ran out during the candidate last handed out: it counts as remaining, and what it had rewritten by
+        /// then as rewritten, not also as left to rewrite.
+        /// </summary>
         internal void StoppedPartway(Defragmenter d)
         {
             PutBack();
             Summary.BytesRewritten += d.BytesRewrittenSoFar;
+            rewrittenOfRemaining += d.BytesRewrittenSoFar;
         }
 
         /// <summary>The filesystem id (statfs f_fsid) of a tree's root, and whether the state file knows only other filesystems.</summary>
@@ -565,7 +570,7 @@ namespace Btrfs.Core
             Summary.Duration = clock.Elapsed;
             Summary.StoppedByBudget = stoppedByBudget;
             Summary.FilesRemaining = Pending + leftForNextRun.Count;
-            Summary.BytesToRewrite = candidates.Skip(handedOut).Concat(leftForNextRun).Sum(c => c.BytesToRewrite);
+            Summary.BytesToRewrite = Math.Max(0, candidates.Skip(handedOut).Concat(leftForNextRun).Sum(c => c.BytesToRewrite) - rewrittenOfRemaining);
             Summary.StatePath = state?.Path;
             return Summary;
         }

@@ -86,7 +86,7 @@ namespace Btrfs.Core
         public long BytesNeeded { get; private protected set; }
 
         /// <summary>
-        /// What a run stopped between steps (the budget, Ctrl+C) had rewritten by then, for the run's summary:
+        /// What a run the budget stopped between steps had rewritten by then, for the run's summary:
         /// on ext4 the bytes moved, on btrfs those measured rewritten after a write-back, on xfs those remapped;
         /// 0 where the file is unchanged until the one exchange at the end.
         /// </summary>

@@ -59,7 +59,10 @@ namespace Btrfs.Core
         /// <summary>Delayed allocation: the data is not on disk yet (use -Sync to flush first).</summary>
         public bool IsDelalloc => (Flags & ExtentFlags.Delalloc) != 0;
 
-        /// <summary>The filesystem marked this as the file's last extent.</summary>
+        /// <summary>
+        /// The filesystem marked this as the last extent (FIEMAP_EXTENT_LAST): of the file on btrfs; with a range
+        /// (-Offset, -Length) on xfs and ext4, of the range (their kernels mark the last extent they return).
+        /// </summary>
         public bool IsLast => (Flags & ExtentFlags.Last) != 0;
 
         /// <summary>A gap with no extent (sparse file); only emitted when holes are requested.</summary>

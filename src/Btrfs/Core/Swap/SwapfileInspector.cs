@@ -79,7 +79,7 @@ namespace Btrfs.Core
             bool mode0600 = (file.Status.Permissions & 0xFFF) == 0x180;
             bool byRoot = file.Status.Uid == 0;
             bool noCow = btrfs && (flags & InodeFlags.NoCow) != 0;
-            bool compressed = (flags & InodeFlags.Compress) != 0 || encoded;
+            bool compressed = (btrfs && (flags & InodeFlags.Compress) != 0) || encoded; // ext4 takes chattr +c and compresses nothing
             // /proc/swaps names a swapfile by the path it was switched on through, which leads nowhere once that mount
             // is gone, or to another file: the table where its paths lead to their files, the kernel's answer (bounded:
             // it waits while the filesystem is frozen) only for a listed swapfile whose path cannot be where it is.
@@ -146,7 +146,7 @@ namespace Btrfs.Core
                 failures.Add($"its header lists {header.BadPages} bad page(s), and swapon refuses a swapfile that lists any (EINVAL; bad pages are for swap partitions, mkswap -c): run mkswap again");
             }
 
-            if (btrfs && BtrfsSearch.ExclusiveOperation(file.Handle) is string operation)
+            if (btrfs && !active && BtrfsSearch.ExclusiveOperation(file.Handle) is string operation) // an active swapfile stays valid: it is on
             {
                 failures.Add($"its filesystem is in a btrfs exclusive operation ({operation}; a paused balance counts until it is resumed or cancelled), and swapon refuses while it lasts (EBUSY): wait for it to end, or btrfs balance cancel");
             }
