@@ -84,6 +84,29 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AReadOnlySnapshotWalkedIsRefusedOnceNotOncePerItem()
+        {
+            // Every item a walk of a read-only snapshot finds is refused the same way: one error for the tree (before: one
+            // ReadOnlySnapshot error per directory and file). Found by a hostile review.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string sv = Path.Combine(x.MountPoint, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            for (int i = 0; i < 3; i++)
+            {
+                string d = Directory.CreateDirectory(Path.Combine(sv, "d" + i)).FullName;
+                FileBuilder.WriteNew(Path.Combine(d, "empty.img"), Array.Empty<byte>());
+            }
+
+            string snap = Path.Combine(x.MountPoint, "snap");
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
+            string[] listing = FileFacts.Listing(snap);
+            PwshResult r = Pwsh.Run("Set-NoCow -LiteralPath $s -Recurse -Confirm:$false; ConvertTo-NoCow -LiteralPath $s -Recurse -Confirm:$false", ("s", snap));
+            Assert.Equal(new[] { "ReadOnlySnapshot", "ReadOnlySnapshot" }, r.ErrorIds);
+            Assert.All(r.Errors, e => Assert.Contains("they are not walked", e.ToString(), StringComparison.Ordinal));
+            Assert.Equal(listing, FileFacts.Listing(snap));
+        }
+
+        [SkippableFact]
         public void TheCompressionAttributeConflictIsRefused()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "compr"), "c.img");

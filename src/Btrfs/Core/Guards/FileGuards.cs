@@ -134,7 +134,10 @@ namespace Btrfs.Core
                     Errno.EROFS,
                     "BTRFS_IOC_GET_SUBVOL_INFO",
                     file.Path,
-                    $"Cannot {Phrase(what, file.Path)}: it is in the read-only btrfs snapshot or subvolume '{sv.Name}' (id {sv.Id}). Snapshots are meant to stay as they were taken; change the file in the writable subvolume instead.");
+                    $"Cannot {Phrase(what, file.Path)}: it is in the read-only btrfs snapshot or subvolume '{sv.Name}' (id {sv.Id}). Snapshots are meant to stay as they were taken; change the file in the writable subvolume instead.")
+                {
+                    SameForFileSystem = true, // so is every file a walk of it finds (a walk stays in its subvolume): said once
+                };
             }
         }
 
