@@ -38,7 +38,7 @@ Describe 'VM host storage' {
     It 'keeps every active image NOCOW' {
         $images = @(Test-NoCow -LiteralPath $ImageDirectory -Depth 0 -Include *.img -Detailed -ErrorAction Stop)
         $images | Should -Not -BeNullOrEmpty -Because "there must be images in $ImageDirectory to check"
-        $cow = $images | Where-Object { -not $_.IsNoCow }
+        $cow = $images | Where-Object { -not $_.NoCowInEffect }
         $cow.Path | Should -BeNullOrEmpty -Because ($cow.ReasonText -join '; ')
     }
 
