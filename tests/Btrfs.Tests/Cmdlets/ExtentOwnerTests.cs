@@ -293,7 +293,7 @@ namespace Btrfs.Tests
             string frag = Path.Combine(Path.GetDirectoryName(xfs)!, "frag.bin");
             FileBuilder.WrittenInRandomOrder(frag, 4 << 20);
             Assert.True(Filefrag.Extents(frag).Count > 10);
-            PwshResult extents = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f, $x, $f | Get-BtrfsExtentOwner", ("f", frag), ("x", xfs));
+            PwshResult extents = Pwsh.Run("& { Get-BtrfsExtent -LiteralPath $f; Get-BtrfsExtent -LiteralPath $x; Get-BtrfsExtent -LiteralPath $f } | Get-BtrfsExtentOwner", ("f", frag), ("x", xfs));
             Assert.Equal(new[] { "OperationNotSupported", "OperationNotSupported", "OperationNotSupported" }, extents.ErrorIds);
             Assert.Equal(new object[] { frag, xfs, frag }, extents.Errors.Select(e => e.TargetObject));
 

@@ -82,6 +82,9 @@ namespace Btrfs.Core
 
         /// <summary>A scheduled run may not rewrite it: it is in a read-only snapshot, or this user has no write permission (a one-file run reports that as an error; a read-only filesystem is an error in both).</summary>
         NotWritable,
+
+        /// <summary>The filesystem has no online defragmentation for it: ext4 with data journalling (data=journal, chattr +j), where the kernel refuses EXT4_IOC_MOVE_EXT.</summary>
+        NotSupportedHere,
     }
 
     /// <summary>What to defragment and how.</summary>

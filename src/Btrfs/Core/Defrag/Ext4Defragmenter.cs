@@ -26,9 +26,23 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         private protected override bool CopyKeepsSize => false;
 
+        /// <summary>
+        /// ext4 moves no extents of a file whose data is journalled (the mount's data=journal, or chattr +j): the kernel
+        /// refuses EXT4_IOC_MOVE_EXT with EOPNOTSUPP. Said before anything is written (before: an error for every file,
+        /// after the flush and the copy's preallocation, naming block maps and bigalloc; found by a hostile review).
+        /// </summary>
+        private protected override (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem() =>
+            (InodeAttributes.Get(File.Handle, File.Path) & InodeFlags.JournalData) != 0
+                ? (DefragSkipReason.NotSupportedHere, "its data is journalled (chattr +j), and ext4 has no online defragmentation for such a file (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is")
+            : MountTable.Current().For(File)?.Option("data") == "journal"
+                ? (DefragSkipReason.NotSupportedHere, "on an ext4 mounted with data=journal, which has no online defragmentation (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is. Mount it with data=ordered (the default) to defragment")
+            : null;
+
         /// <inheritdoc/>
         private protected override DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel) =>
             MoveExtents(copy.Handle, original.Handle, status.Size, progress, cancel);
+
+        private const string Busy = "pages of it were being written again and again, so the kernel could not move them (EXT4_IOC_MOVE_EXT: EBUSY; a writer, through write() or a mapping)";
 
         /// <summary>ext4: moves the mirror's blocks under the file's data, one step at a time; the kernel copies each page.</summary>
         private DefragResult MoveExtents(SafeFileDescriptor donor, SafeFileDescriptor writable, long size, Action<long>? progress, CancellationToken cancel)
@@ -37,10 +51,10 @@ namespace Btrfs.Core
             Files.AdviseDontNeed(writable, 0, 0);
             long stepBlocks = Math.Max(1, Options.StepSize / BlockSize);
             long moved = 0;
-            bool busy = false;
+            string? stopped = null; // why the rest stays as it was
             foreach (RawExtent e in Fiemap.Read(donor, File.Path, 0, (ulong)RoundUp(size), sync: false))
             {
-                if (busy)
+                if (stopped is not null)
                 {
                     break;
                 }
@@ -64,7 +78,15 @@ namespace Btrfs.Core
                         // A writer keeps dirtying pages the kernel must move (written back and asked again, and
                         // again dirty): it gives up that step and changes nothing in it. The rest waits for an
                         // idle file.
-                        busy = true;
+                        stopped = Busy;
+                        break;
+                    }
+                    catch (FileOperationException ex) when (ex.Errno == Errno.ENODATA)
+                    {
+                        // Blocks of the step went meanwhile (a truncate and regrow, a punched hole, a collapsed range):
+                        // the kernel moves nothing there. A file changed while it was copied, as elsewhere (before: an
+                        // error; found by a hostile review).
+                        stopped = "blocks of it were truncated, punched out or collapsed meanwhile, so the kernel had nothing to move there (EXT4_IOC_MOVE_EXT: ENODATA)";
                         break;
                     }
 
@@ -76,14 +98,13 @@ namespace Btrfs.Core
             }
 
             long movedBytes = Math.Min(moved, BytesToRewrite);
-            const string Busy = "pages of it were being written again and again, so the kernel could not move them (EXT4_IOC_MOVE_EXT: EBUSY; a writer, through write() or a mapping)";
-            if (busy && moved == 0)
+            if (stopped is not null && moved == 0)
             {
-                return Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying: {Busy}; the file is as it was, run it again when it is idle");
+                return Skipped(DefragSkipReason.ChangedWhileCopying, $"changed while copying: {stopped}; the file is as it was, run it again when it is idle");
             }
 
-            return Finished(Method, busy
-                ? $"moved {SizeFormatter.Format(movedBytes)} of {SizeFormatter.Format(BytesToRewrite)} into new extents; then {Busy}, and the rest stayed as it was: run it again when it is idle"
+            return Finished(Method, stopped is not null
+                ? $"moved {SizeFormatter.Format(movedBytes)} of {SizeFormatter.Format(BytesToRewrite)} into new extents; then {stopped}, and the rest stayed as it was: run it again when it is idle"
                 : $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)", movedBytes, 0);
         }
     }

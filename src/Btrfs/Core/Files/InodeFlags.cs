@@ -31,6 +31,9 @@ namespace Btrfs.Core
         /// <summary>FS_NOCOMP_FL (chattr +m): never compress (btrfs).</summary>
         NoCompress = 0x400,
 
+        /// <summary>FS_JOURNAL_DATA_FL (chattr +j, ext4): the file's data goes through the journal.</summary>
+        JournalData = 0x4000,
+
         /// <summary>FS_DIRSYNC_FL (chattr +D): synchronous directory updates.</summary>
         DirSync = 0x10000,
 
