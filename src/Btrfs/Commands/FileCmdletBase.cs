@@ -19,6 +19,7 @@ namespace Btrfs.Commands
         private readonly CancellationTokenSource stopping = new();
         private object? currentInput; // the input being processed (ProcessOne, GuardedFor), for ErrorsTargetTheInput
         private (string Path, FileErrorKind Kind)? lastRefusal; // the last error that is its filesystem's, for piped pieces of one file
+        private object? lastInput; // the input before this one (a path string for the pieces of one file)
         private readonly HashSet<string> named = new(StringComparer.Ordinal);
 
         /// <summary>Name of the wildcard parameter set.</summary>
@@ -88,19 +89,17 @@ namespace Btrfs.Commands
         /// <see cref="ProcessFile"/> for one path, its failure written as this input's error; false when
         /// Ctrl+C stopped it (Core stopped between steps and cleaned up; the engine ends the pipeline).
         /// </summary>
-        private protected bool ProcessOne(string file)
-        {
-            if (lastRefusal is { } last && last.Path != file)
-            {
-                lastRefusal = null; // another file in between: its refusal is said again
-            }
-
-            return GuardedFor(file, () => ProcessFile(file));
-        }
+        private protected bool ProcessOne(string file) => GuardedFor(file, () => ProcessFile(file));
 
         /// <summary><see cref="Guarded"/> for the input <paramref name="input"/> (a path given or piped, an id, a piped object), which <see cref="ErrorsTargetTheInput"/> names.</summary>
         private protected bool GuardedFor(object input, Action step)
         {
+            if (!Equals(input, lastInput))
+            {
+                lastRefusal = null; // another input: its refusal is said again (only pieces of one file in a row are one)
+            }
+
+            lastInput = input;
             currentInput = input;
             try
             {

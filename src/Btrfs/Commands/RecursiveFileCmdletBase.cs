@@ -202,7 +202,7 @@ namespace Btrfs.Commands
                 return false;
             }
 
-            WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are on the same filesystem: they are not walked.{(outcome is null ? string.Empty : " " + outcome)}", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
+            WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are {(ex.Kind == FileErrorKind.ReadOnlySnapshot ? "in the same read-only subvolume" : "on the same filesystem")}: they are not walked.{(outcome is null ? string.Empty : " " + outcome)}", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
             return true;
         }
 

@@ -826,6 +826,29 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void MergingIntoATreeWithAReadOnlySnapshotInItCopiesEverythingElse()
+        {
+            // The destination's read-only subvolume refuses the files headed there, each one, and the rest of the source
+            // tree is still copied (a review caught a change that stopped the whole walk at the first such file: the
+            // refusal is the destination's, not the walked tree's).
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string src = Path.Combine(x.MountPoint, "src");
+            foreach (string sub in new[] { "ro", "rw" })
+            {
+                Directory.CreateDirectory(Path.Combine(src, sub));
+                FileBuilder.Chunks(Path.Combine(src, sub, sub + ".img"), 1, 65536, 65536, seed: 3);
+            }
+
+            string into = Directory.CreateDirectory(Path.Combine(x.MountPoint, "into", "src")).Parent!.FullName;
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(into, "src", "ro"));
+            Shell.Run("btrfs", "property", "set", Path.Combine(into, "src", "ro"), "ro", "true");
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", into));
+            Assert.Equal("ReadOnlySnapshot", Assert.Single(r.ErrorIds));
+            Assert.True(File.Exists(Path.Combine(into, "src", "rw", "rw.img")), string.Join(" / ", r.Errors));
+            Assert.Empty(FileFacts.Listing(Path.Combine(into, "src", "ro")));
+        }
+
+        [SkippableFact]
         public void RecurseGoesOnPastAFileItCannotRead()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "treeperm");

@@ -243,6 +243,18 @@ namespace Btrfs.Core
             Summary.BytesToRewrite -= c.BytesToRewrite;
         }
 
+        /// <summary>
+        /// A candidate defragmented in part (a writer changed it meanwhile; the rest stayed as it was): what it rewrote
+        /// counts, and it counts as changed, not done: not recorded, so the next run measures it again (before: recorded
+        /// as done in this pass, as it was after the writer; found by a review).
+        /// </summary>
+        internal void DoneInPart(DefragCandidate c, DefragResult result)
+        {
+            ChangedDuringTurn(c);
+            throttled += result.BytesRewritten;
+            Summary.BytesRewritten += result.BytesRewritten;
+        }
+
         /// <summary>The candidates, worst first (highest <see cref="DefragCandidate.Score"/>; then more fragments; then by path). Each is taken off the list as it is handed out.</summary>
         internal IEnumerable<DefragCandidate> Ordered()
         {

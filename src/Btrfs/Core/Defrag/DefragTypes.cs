@@ -135,6 +135,12 @@ namespace Btrfs.Core
         /// <summary>Nothing was rewritten.</summary>
         public bool Skipped { get; init; }
 
+        /// <summary>
+        /// Defragmented in part: a writer changed the file meanwhile and the rest stayed as it was. A scheduled run does
+        /// not record it as done (it is measured again next time).
+        /// </summary>
+        internal bool Incomplete { get; init; }
+
         /// <summary>Why it was skipped, or what was done.</summary>
         public string Reason { get; init; } = string.Empty;
 

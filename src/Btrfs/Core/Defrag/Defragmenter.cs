@@ -199,7 +199,7 @@ namespace Btrfs.Core
         /// </summary>
         private protected InodeFlags CheckWritable()
         {
-            FileGuards.ThrowIfReadOnly(File, "defragment");
+            FileGuards.ThrowIfReadOnly(File, "defragment", walkedItem: true);
             InodeFlags flags = InodeAttributes.Get(File.Handle, File.Path);
             if ((flags & InodeFlags.Immutable) == 0 && !Files.MayWrite(File.Directory, File.Name, File.Path, out int errno))
             {
@@ -250,7 +250,7 @@ namespace Btrfs.Core
         private protected virtual bool WriterKeepsOldExtents => false;
 
         /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
-        private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared)
+        private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared, bool incomplete = false)
         {
             if (SyncWhenFinished)
             {
@@ -265,13 +265,14 @@ namespace Btrfs.Core
                 reason += $"; it now has more fragments than before ({Before.FragmentCount} -> {after.FragmentCount}), as when a writer changes it meanwhile (what it changed stays where it was): run it again when it is idle";
             }
 
-            return Result(method, DefragSkipReason.None, reason, after, rewritten, unshared);
+            return Result(method, DefragSkipReason.None, reason, after, rewritten, unshared, incomplete);
         }
 
         /// <summary>The one way a result is made: the figures before, <paramref name="after"/> (the same counter when nothing was rewritten), and what was done.</summary>
-        private DefragResult Result(DefragMethod method, DefragSkipReason skipped, string reason, FragmentationCounter after, long rewritten, long unshared) => new()
+        private DefragResult Result(DefragMethod method, DefragSkipReason skipped, string reason, FragmentationCounter after, long rewritten, long unshared, bool incomplete = false) => new()
         {
             Path = File.Path,
+            Incomplete = incomplete,
             Method = method,
             Skipped = method == DefragMethod.None,
             SkipReason = skipped,

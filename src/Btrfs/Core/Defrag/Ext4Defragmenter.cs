@@ -27,16 +27,24 @@ namespace Btrfs.Core
         private protected override bool CopyKeepsSize => false;
 
         /// <summary>
-        /// ext4 moves no extents of a file whose data is journalled (the mount's data=journal, or chattr +j): the kernel
-        /// refuses EXT4_IOC_MOVE_EXT with EOPNOTSUPP. Said before anything is written (before: an error for every file,
-        /// after the flush and the copy's preallocation, naming block maps and bigalloc; found by a hostile review).
+        /// ext4 moves no extents of a file whose data is journalled (ext4_inode_journal_mode: the mount's data=journal,
+        /// or chattr +j on a mount with nodelalloc): the kernel refuses EXT4_IOC_MOVE_EXT with EOPNOTSUPP. Said before
+        /// anything is written where the mount options show it (before: an error for every file, after the flush and
+        /// the copy's preallocation, naming block maps and bigalloc; found by a hostile review). Where they do not (a
+        /// default set by tune2fs -o journal_data), the kernel's refusal says it (<see cref="MoveExtents"/>).
         /// </summary>
-        private protected override (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem() =>
-            (InodeAttributes.Get(File.Handle, File.Path) & InodeFlags.JournalData) != 0
-                ? (DefragSkipReason.NotSupportedHere, "its data is journalled (chattr +j), and ext4 has no online defragmentation for such a file (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is")
-            : MountTable.Current().For(File)?.Option("data") == "journal"
-                ? (DefragSkipReason.NotSupportedHere, "on an ext4 mounted with data=journal, which has no online defragmentation (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is. Mount it with data=ordered (the default) to defragment")
-            : null;
+        private protected override (DefragSkipReason Kind, string Reason)? RefusalOfThisFileSystem()
+        {
+            MountEntry? mount = MountTable.Current().For(File);
+            if (mount?.Option("data") == "journal")
+            {
+                return (DefragSkipReason.NotSupportedHere, "on an ext4 mounted with data=journal, which has no online defragmentation (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is. Mount it with data=ordered (the default) to defragment");
+            }
+
+            return mount?.HasOption("nodelalloc") == true && (InodeAttributes.Get(File.Handle, File.Path) & InodeFlags.JournalData) != 0
+                ? (DefragSkipReason.NotSupportedHere, "a file whose data is journalled (chattr +j, on a mount with nodelalloc), for which ext4 has no online defragmentation (the kernel refuses EXT4_IOC_MOVE_EXT); left as it is")
+                : null;
+        }
 
         /// <inheritdoc/>
         private protected override DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel) =>
@@ -81,6 +89,12 @@ namespace Btrfs.Core
                         stopped = Busy;
                         break;
                     }
+                    catch (FileOperationException ex) when (ex.Errno == Errno.EOPNOTSUPP && moved == 0)
+                    {
+                        // Journalled data the mount options did not show (a superblock default), or a file ext4 cannot
+                        // move: nothing was moved, and nothing of the file changed.
+                        return Skipped(DefragSkipReason.NotSupportedHere, "ext4 refused to move its extents (EXT4_IOC_MOVE_EXT: EOPNOTSUPP): its data is journalled (data=journal, perhaps as the filesystem's default mount option; or chattr +j with nodelalloc), or it is not in extent format; nothing was changed");
+                    }
                     catch (FileOperationException ex) when (ex.Errno == Errno.ENODATA)
                     {
                         // Blocks of the step went meanwhile (a truncate and regrow, a punched hole, a collapsed range):
@@ -105,7 +119,7 @@ namespace Btrfs.Core
 
             return Finished(Method, stopped is not null
                 ? $"moved {SizeFormatter.Format(movedBytes)} of {SizeFormatter.Format(BytesToRewrite)} into new extents; then {stopped}, and the rest stayed as it was: run it again when it is idle"
-                : $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)", movedBytes, 0);
+                : $"moved {SizeFormatter.Format(movedBytes)} into {CopyExtents} new extent(s)", movedBytes, 0, incomplete: stopped is not null);
         }
     }
 }

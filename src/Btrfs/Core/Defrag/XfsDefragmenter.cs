@@ -180,7 +180,7 @@ namespace Btrfs.Core
 
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
                 + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying{(resized ? " (its size changed)" : string.Empty)} and stayed as it was" : string.Empty);
-            return Finished(method, reason, done - differing, SharedBytesToUnshare);
+            return Finished(method, reason, done - differing, SharedBytesToUnshare, incomplete: differing > 0);
         }
 
         /// <summary>

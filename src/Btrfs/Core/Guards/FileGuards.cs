@@ -38,7 +38,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>Refuses immutable and append-only files, read-only mounts and read-only snapshots, and active swapfiles.</summary>
-        internal static void ThrowIfUnchangeable(OpenFile file, InodeFlags flags, string what)
+        internal static void ThrowIfUnchangeable(OpenFile file, InodeFlags flags, string what, bool walkedItem = false)
         {
             if ((flags & InodeFlags.Immutable) != 0)
             {
@@ -60,7 +60,7 @@ namespace Btrfs.Core
                     $"Cannot {Phrase(what, file.Path)}: it is append-only (chattr +a), so it was left exactly as it is. If the change is intended, clear the attribute first (chattr -a, as root).");
             }
 
-            ThrowIfReadOnly(file, what);
+            ThrowIfReadOnly(file, what, walkedItem);
             ThrowIfSwapfile(file, what);
         }
 
@@ -114,8 +114,12 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume.</summary>
-        internal static void ThrowIfReadOnly(OpenFile file, string what)
+        /// <summary>
+        /// Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume. For the item a walk found
+        /// (<paramref name="walkedItem"/>), a read-only snapshot is every other item's refusal too (a walk stays in its
+        /// subvolume): said once for the tree. Not for a destination (New-BtrfsReflink's), which may lie elsewhere.
+        /// </summary>
+        internal static void ThrowIfReadOnly(OpenFile file, string what, bool walkedItem = false)
         {
             if (file.IsReadOnlyMount)
             {
@@ -136,7 +140,7 @@ namespace Btrfs.Core
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: it is in the read-only btrfs snapshot or subvolume '{sv.Name}' (id {sv.Id}). Snapshots are meant to stay as they were taken; change the file in the writable subvolume instead.")
                 {
-                    SameForFileSystem = true, // so is every file a walk of it finds (a walk stays in its subvolume): said once
+                    SameForFileSystem = walkedItem,
                 };
             }
         }

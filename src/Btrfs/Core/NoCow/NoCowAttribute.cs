@@ -83,7 +83,7 @@ namespace Btrfs.Core
             }
 
             string verb = Verb(item, enable);
-            FileGuards.ThrowIfUnchangeable(item, flags, "change the NOCOW attribute of");
+            FileGuards.ThrowIfUnchangeable(item, flags, "change the NOCOW attribute of", walkedItem: true);
 
             if (!item.IsDirectory && item.Size > 0)
             {

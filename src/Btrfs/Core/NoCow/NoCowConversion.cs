@@ -196,7 +196,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            FileGuards.ThrowIfUnchangeable(file, flags, what);
+            FileGuards.ThrowIfUnchangeable(file, flags, what, walkedItem: true);
             FileGuards.ThrowIfDirectoryKeepsItsNames(file, what);
             if (file.Status.Links > 1)
             {
