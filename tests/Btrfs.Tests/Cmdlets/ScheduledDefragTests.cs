@@ -56,6 +56,17 @@ namespace Btrfs.Tests
             return r;
         }
 
+        /// <summary>A new ext4 with one fragmented 16 MiB file (<paramref name="file"/>) in <paramref name="dir"/>, synced.</summary>
+        private ExtraFileSystem Ext4WithAFragmentedFile(out string dir, out string file)
+        {
+            ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
+            dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
+            file = Path.Combine(dir, "f.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
+            Shell.Run("sync");
+            return x;
+        }
+
         private static string Layout(string path) => string.Join(";", Filefrag.Extents(path).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
 
         [SkippableFact]
@@ -700,11 +711,7 @@ namespace Btrfs.Tests
             // ext4 moves the blocks step by step: a file the budget stops between steps keeps those moved, and the
             // summary says so (before: 0 B rewritten, although the file's extents had changed). The budget is used
             // up at the first progress record mid-file (held there), not by a file too large for a fast machine.
-            using ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
-            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
-            string file = Path.Combine(dir, "f.img");
-            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
-            Shell.Run("sync");
+            using ExtraFileSystem x = Ext4WithAFragmentedFile(out string dir, out string file);
             string hash = FileFacts.Hash(file);
             string before = Layout(file);
             PwshResult r = MidFile("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02 -StepSize 1MB -Confirm:$false -Verbose", file, () => System.Threading.Thread.Sleep(2500), ("d", dir));
@@ -725,11 +732,7 @@ namespace Btrfs.Tests
             // ext4: truncated and grown again while its blocks are moved, so the rest has nothing to move (ENODATA): it
             // counts as changed, with what was moved counted, and is not recorded (the next run measures it again).
             // Before: recorded as done in this pass, as it was after the change. Found by a review.
-            using ExtraFileSystem x = fs.NewFileSystem("ext4", "256M");
-            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
-            string file = Path.Combine(dir, "f.img");
-            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
-            Shell.Run("sync");
+            using ExtraFileSystem x = Ext4WithAFragmentedFile(out string dir, out string file);
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-part-state"), "state.db");
             PwshResult r = MidFile(
                 "Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -StepSize 1MB -Confirm:$false -Verbose",

@@ -381,28 +381,35 @@ namespace Btrfs.Tests
         /// record of the file's bar between 0 and 100 %, writes <paramref name="data"/> into the file at
         /// <paramref name="at"/> (appends when null), as another process would.
         /// </summary>
-        private static PwshResult RunWritingMidway(string script, string file, long? at, byte[] data)
+        private static PwshResult RunWritingMidway(string script, string file, long? at, byte[] data) =>
+            RunChangingMidway(script, file, () =>
+            {
+                using var w = new FileStream(file, at is null ? FileMode.Append : FileMode.Open, FileAccess.Write);
+                if (at is long offset)
+                {
+                    w.Position = offset;
+                }
+
+                w.Write(data);
+                w.Flush(flushToDisk: true);
+            });
+
+        /// <summary>Runs <paramref name="script"/> on <paramref name="file"/> ($p) and does <paramref name="change"/> at the first progress record mid-run (asserts that one came).</summary>
+        private static PwshResult RunChangingMidway(string script, string file, Action change)
         {
-            bool written = false;
+            bool changed = false;
             PwshResult r = Pwsh.RunWithProgressHook(
                 script,
                 (_, p) =>
                 {
-                    if (!written && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
+                    if (!changed && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
                     {
-                        written = true;
-                        using var w = new FileStream(file, at is null ? FileMode.Append : FileMode.Open, FileAccess.Write);
-                        if (at is long offset)
-                        {
-                            w.Position = offset;
-                        }
-
-                        w.Write(data);
-                        w.Flush(flushToDisk: true);
+                        changed = true;
+                        change();
                     }
                 },
                 ("p", file));
-            Assert.True(written, "no progress record came mid-run");
+            Assert.True(changed, "no progress record came mid-run");
             return r;
         }
 
@@ -711,20 +718,11 @@ namespace Btrfs.Tests
             string file = Path.Combine(x.MountPoint, "db.img");
             FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, Chunk, 16 << 20, file);
             byte[] expected = File.ReadAllBytes(file);
-            bool cut = false;
-            PwshResult r = Pwsh.RunWithProgressHook(
-                "Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB",
-                (_, p) =>
-                {
-                    if (!cut && p.ParentActivityId >= 0 && p.PercentComplete is > 0 and < 100)
-                    {
-                        cut = true;
-                        Shell.Run("truncate", "-s", "4M", file);
-                        Shell.Run("truncate", "-s", "16M", file);
-                    }
-                },
-                ("p", file));
-            Assert.True(cut, "no progress record came mid-run");
+            PwshResult r = RunChangingMidway("Invoke-BtrfsDefrag -LiteralPath $p -StepSize 1MB", file, () =>
+            {
+                Shell.Run("truncate", "-s", "4M", file);
+                Shell.Run("truncate", "-s", "16M", file);
+            });
             Assert.True(r.Errors.Count == 0, string.Join("; ", r.Errors.Select(e => e.Exception.Message)));
             DefragResult d = Assert.Single(r.Objects<DefragResult>());
             Assert.Contains("truncated, punched out or collapsed meanwhile", d.Reason, StringComparison.Ordinal);

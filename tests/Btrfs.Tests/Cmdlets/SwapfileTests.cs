@@ -61,6 +61,28 @@ namespace Btrfs.Tests
             Assert.True(accepted == (s.IsValid || !safe && AllButMode(s)), $"Test-BtrfsSwapfile says {s.IsValid} ({s.ReasonText}), swapon exited {k.ExitCode}: {k.StdErr}");
         }
 
+        /// <summary>
+        /// While <paramref name="on"/> holds (undone by <paramref name="off"/>, whatever happens), Test-BtrfsSwapfile
+        /// says invalid with <paramref name="reason"/>, and swapon refuses; afterwards it is valid and taken again.
+        /// </summary>
+        private static void AssertRefusedWhile(string file, string reason, Action on, Action off)
+        {
+            on();
+            try
+            {
+                SwapfileStatus s = Expect.Swapfile(file);
+                Assert.False(s.IsValid, s.ReasonText);
+                Assert.Contains(reason, s.ReasonText, StringComparison.Ordinal);
+                Assert.NotEqual(0, SwapOn(file).ExitCode);
+            }
+            finally
+            {
+                off();
+            }
+
+            AssertValidAndTaken(file);
+        }
+
         /// <summary>Test-BtrfsSwapfile says valid, and the kernel's swapon takes it.</summary>
         private static SwapfileStatus AssertValidAndTaken(string path)
         {
@@ -420,20 +442,7 @@ namespace Btrfs.Tests
             foreach ((string attr, string reason) in new[] { ("+i", "immutable (chattr +i)"), ("+a", "append-only (chattr +a)") })
             {
                 string f = Manual(x.MountPoint, "swap" + attr[1], noCow: kind == "btrfs", size: "16M");
-                Shell.Run("chattr", attr, f);
-                try
-                {
-                    SwapfileStatus s = Expect.Swapfile(f);
-                    Assert.False(s.IsValid, s.ReasonText);
-                    Assert.Contains(reason, s.ReasonText, StringComparison.Ordinal);
-                    Assert.NotEqual(0, SwapOn(f).ExitCode);
-                }
-                finally
-                {
-                    Shell.Run("chattr", "-" + attr[1], f);
-                }
-
-                AssertValidAndTaken(f); // without it: valid, and taken
+                AssertRefusedWhile(f, reason, () => Shell.Run("chattr", attr, f), () => Shell.Run("chattr", "-" + attr[1], f));
             }
 
             if (kind == "ext4")
@@ -446,36 +455,14 @@ namespace Btrfs.Tests
             }
 
             string ok = Manual(x.MountPoint, "swap", noCow: kind == "btrfs", size: "16M");
-            x.Remount(readOnly: true);
-            try
-            {
-                SwapfileStatus ro = Expect.Swapfile(ok);
-                Assert.False(ro.IsValid);
-                Assert.Contains("on a read-only mount", ro.ReasonText, StringComparison.Ordinal);
-                Assert.NotEqual(0, SwapOn(ok).ExitCode);
-            }
-            finally
-            {
-                x.Remount(readOnly: false);
-            }
+            AssertRefusedWhile(ok, "on a read-only mount", () => x.Remount(readOnly: true), () => x.Remount(readOnly: false));
 
             if (kind == "btrfs")
             {
                 string sv = Path.Combine(x.MountPoint, "sv");
                 Shell.Run("btrfs", "subvolume", "create", sv);
                 string inSv = Manual(sv, "swap", size: "16M");
-                Shell.Run("btrfs", "property", "set", sv, "ro", "true");
-                try
-                {
-                    SwapfileStatus ro = Expect.Swapfile(inSv);
-                    Assert.False(ro.IsValid);
-                    Assert.Contains("in the read-only btrfs snapshot or subvolume 'sv'", ro.ReasonText, StringComparison.Ordinal);
-                    Assert.NotEqual(0, SwapOn(inSv).ExitCode);
-                }
-                finally
-                {
-                    Shell.Run("btrfs", "property", "set", sv, "ro", "false");
-                }
+                AssertRefusedWhile(inSv, "in the read-only btrfs snapshot or subvolume 'sv'", () => Shell.Run("btrfs", "property", "set", sv, "ro", "true"), () => Shell.Run("btrfs", "property", "set", sv, "ro", "false"));
             }
         }
 
