@@ -43,6 +43,9 @@ namespace Btrfs.Kernel
         /// <summary>The longest subvolume name, in bytes of UTF-8.</summary>
         internal const int NameMax = Libc.BTRFS_VOL_NAME_MAX;
 
+        /// <summary>The longest path from the top level the kernel deletes a subvolume by (btrfs_get_subvol_name_from_objectid: PATH_MAX with its NUL).</summary>
+        internal const int DeletablePathMax = 4095;
+
         /// <summary>GET_SUBVOL_INFO of the subvolume holding <paramref name="fd"/>; any user.</summary>
         internal static unsafe BtrfsRootRecord Info(SafeFileDescriptor fd, string path)
         {

@@ -590,6 +590,47 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { P("sv"), P("sv/b/child"), P("sv/c") }, asNobody.Objects<BtrfsSubvolumeInfo>().Select(x => x.Path).Order(StringComparer.Ordinal));
             Assert.StartsWith("1 subvolume(s) below", Assert.Single(asNobody.Warnings).Message, StringComparison.Ordinal);
         }
+        /// <summary>
+        /// Before: the kernel deletes a subvolume by id through its path from the top level, built in a buffer of
+        /// PATH_MAX; -Recurse on a tree with one nested deeper than that deleted the subvolumes before it, then failed
+        /// on it (ENAMETOOLONG), after -WhatIf had said the whole tree would go. Now refused before anything goes,
+        /// and a path of exactly 4,095 bytes (the kernel's limit, measured) is still deleted.
+        /// </summary>
+        [SkippableFact]
+        public void ATreeWithASubvolumeTooDeepForTheKernelIsRefusedBeforeAnythingGoes()
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string n = new('n', 250);
+
+            // 16 subvolumes of 250-byte names below the top one, then one of `last` bytes: "/tree/…" 4,096 bytes from
+            // the top level, "/ok/…" 4,095. Made one level at a time (a longer path is more than a system call takes).
+            string Chain(string top, int last)
+            {
+                Shell.Run("bash", "-c", $"cd '{p.MountPoint}' && btrfs subvolume create {top} && cd {top} && for i in $(seq 16); do btrfs subvolume create ./{n} >/dev/null && cd {n}; done && btrfs subvolume create ./{new string('x', last)}");
+                return Path.Combine(p.MountPoint, top);
+            }
+
+            string tree = Chain("tree", 74), ok = Chain("ok", 75);
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(tree, "zz")); // listed first: deleted first, before
+            FileBuilder.WriteNew(Path.Combine(tree, "zz", "data"), FileBuilder.RandomBytes(4096, 1));
+            HashSet<string> before = Listed(p.MountPoint);
+            Assert.Equal(4096 - 1, before.Max(l => l.Length)); // `btrfs subvolume list` leaves out the leading '/'
+
+            foreach (string run in new[] { "-WhatIf", "-Confirm:$false" })
+            {
+                PwshResult r = Pwsh.Run($"Remove-BtrfsSubvolume -LiteralPath $s -Recurse {run}", ("s", tree));
+                Assert.Equal("InvalidArgument", Assert.Single(r.ErrorIds));
+                Assert.Contains("is 4,096 bytes long", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, Listed(p.MountPoint));
+            }
+
+            Assert.True(File.Exists(Path.Combine(tree, "zz", "data")));
+            PwshResult done = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Recurse -Confirm:$false", ("s", ok));
+            Assert.Empty(done.Errors);
+            Assert.DoesNotContain(Listed(p.MountPoint), l => l == "ok" || l.StartsWith("ok/", StringComparison.Ordinal));
+        }
+
         [SkippableFact]
         public void AnImmutableNestedSubvolumeKeepsTheWholeTreeAlsoForRoot()
         {

@@ -155,6 +155,7 @@ namespace Btrfs.Core
                 // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:
                 // said before any prompt (and by -WhatIf), not as the kernel's bare errno after it. Certain refusals
                 // come before the checks for users, which a user other than root may only pass with -AssumeNotInUse.
+                ThrowIfPathTooLong(full, named: null, listed);
                 ThrowUnlessMayDeleteAll(parentDir, name, subvolumeRoot, full, self, nested, privileged);
                 ThrowIfSwapfileInside(full, devices, canonical, named: null);
                 ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
@@ -248,6 +249,7 @@ namespace Btrfs.Core
                 }
 
                 ThrowIfNestedInReadOnly(self, nested, all, where, named);
+                ThrowIfPathTooLong(where, named, nested.Prepend(self));
 
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
                 // from before its mount was taken away lazily (umount -l), or the kernel (a loop device). Each
@@ -457,6 +459,7 @@ namespace Btrfs.Core
                 ThrowIfNestedChanged(Label, nestedNow, unreached.Count + Unlisted(parent, Subvolume.Id, listedNow, unreached, out _), null);
                 // Itself too where its name still leads to it (made immutable meanwhile, say); renamed, it is deleted by id.
                 bool selfByName = FileStatus.OfAt(parent.Handle, name!) is FileStatus named && named.SameInode(root.Status);
+                ThrowIfPathTooLong(Label, named: null, listedNow);
                 ThrowUnlessMayDeleteAll(parent, name!, root, root.Path.TrimEnd('/'), now, nestedNow, Privileged, selfToo: selfByName);
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(root);
@@ -471,6 +474,7 @@ namespace Btrfs.Core
                 List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
                 ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, allNow, where, Named ?? where); // as it is now: made read-only meanwhile?
+                ThrowIfPathTooLong(where, Named, nestedNow.Prepend(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume));
                 MountTable mounts = MountTable.Read();
                 string? top = Subvolume.TopLevelPath;
                 try
@@ -804,6 +808,32 @@ namespace Btrfs.Core
             if (ShownElsewhere(own, topLevelPath, assumeNotInUse) is string elsewhere)
             {
                 throw InUse(where, named: named, why: elsewhere);
+            }
+        }
+
+        /// <summary>
+        /// Each subvolume is deleted by its id (SNAP_DESTROY_V2 SPEC_BY_ID), for which the kernel builds its path from the
+        /// top level of the filesystem in a buffer of PATH_MAX (btrfs_get_subvol_name_from_objectid): one whose path is
+        /// longer than 4,095 bytes is refused there (ENAMETOOLONG), after the ones deleted before it. Refused here, before
+        /// anything goes (and by -WhatIf). (Before: a tree with one nested so deep lost the subvolumes deleted before it.)
+        /// </summary>
+        private static void ThrowIfPathTooLong(string where, string? named, IEnumerable<BtrfsSubvolumeInfo> toDelete)
+        {
+            bool first = true; // the subvolume itself, then the ones inside it
+            foreach (BtrfsSubvolumeInfo s in toDelete)
+            {
+                bool self = first;
+                first = false;
+                if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) > BtrfsSubvolumes.DeletablePathMax)
+                {
+                    string which = self ? "its path" : $"the path of the subvolume '{s.Path ?? top}' (id {s.Id}) inside it";
+                    throw new FileOperationException(
+                        FileErrorKind.InvalidArgument,
+                        Errno.ENAMETOOLONG,
+                        "BTRFS_IOC_SNAP_DESTROY_V2",
+                        where,
+                        $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {System.Text.Encoding.UTF8.GetByteCount(top):N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted.");
+                }
             }
         }
 
