@@ -22,6 +22,7 @@ namespace Btrfs.Commands
             internal const string IOError = "IOError";
             internal const string NotFileSystemPath = "NotFileSystemPath";
             internal const string AmbiguousBackslashPath = "AmbiguousBackslashPath";
+            internal const string AmbiguousParentPath = "AmbiguousParentPath";
             internal const string PathIsSymbolicLink = "PathIsSymbolicLink";
             internal const string FileIsImmutable = "FileIsImmutable";
             internal const string FileIsAppendOnly = "FileIsAppendOnly";
@@ -151,6 +152,17 @@ namespace Btrfs.Commands
                     + (resolved is null ? "which leads elsewhere" : $"which leads to '{resolved}'") + ". Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
                     + $"'{PathBinding.FileSystemPrefix}{literal}'; to mean the other, write '/' instead of the backslash."),
                 Ids.AmbiguousBackslashPath,
+                ErrorCategory.InvalidArgument,
+                given);
+
+        /// <summary>A path whose '..' PowerShell reads by the text and the kernel from where a link leads, or not at all (<see cref="PathBinding.ParentAmbiguity"/>).</summary>
+        internal static ErrorRecord AmbiguousParentPath(string given, string asWritten, string textual, bool kernelFindsNothing) =>
+            new(
+                new ArgumentException(
+                    $"Cannot tell which file '{given}' means: PowerShell reads its '..' by the text, as '{textual}', but the kernel reads '..' from the directory a name leads to, and for the kernel '{asWritten}' "
+                    + (kernelFindsNothing ? "leads nowhere (a name before the '..' does not exist)" : "is another directory (a name before the '..' is a symbolic link)")
+                    + ". Nothing was changed. Give the path without '..' (the directory you mean, as Resolve-Path or realpath shows it)."),
+                Ids.AmbiguousParentPath,
                 ErrorCategory.InvalidArgument,
                 given);
 

@@ -106,10 +106,78 @@ namespace Btrfs.Commands
         {
             if (AsWritten(cmdlet, given) is not string literal || literal == resolved || FileStatus.OfPath(literal, followLinks: false) is null)
             {
-                return null;
+                return ParentAmbiguity(cmdlet, given, pattern: false);
             }
 
             return ErrorRecords.AmbiguousBackslashPath(given, literal, resolved);
+        }
+
+        /// <summary>
+        /// PowerShell reads '..' by the text ('lnk/../x' and 'missing/../x' are both 'x'), the kernel from the directory
+        /// it is in: where a symbolic link leads, nowhere where a name is missing. Where the path as written (for a
+        /// pattern, its part before the first wildcard) holds '..' and the kernel's reading leads nowhere or to another
+        /// directory than PowerShell's, which is meant cannot be known: an AmbiguousParentPath error (a hostile review:
+        /// Remove-BtrfsSubvolume -LiteralPath 'missing/../T' deleted T, which `btrfs subvolume delete` and ls do not
+        /// find). Null where the path holds no '..', the two agree, or PowerShell's reading leads nowhere either.
+        /// </summary>
+        internal static ErrorRecord? ParentAmbiguity(PSCmdlet cmdlet, string given, bool pattern)
+        {
+            string body = given;
+            if (cmdlet.SessionState.Path.IsProviderQualified(given))
+            {
+                body = given[(given.IndexOf("::", System.StringComparison.Ordinal) + 2)..];
+            }
+
+            string[] parts = body.Replace('\\', '/').Split('/');
+            int end = pattern ? System.Array.FindIndex(parts, WildcardPattern.ContainsWildcardCharacters) : -1;
+            end = end < 0 ? parts.Length : end;
+            int last = end == 0 ? -1 : System.Array.LastIndexOf(parts, "..", end - 1);
+            if (last < 0 || AbsoluteAsWritten(cmdlet, string.Join('/', parts, 0, last + 1)) is not string asWritten)
+            {
+                return null;
+            }
+
+            string textual = System.IO.Path.GetFullPath(asWritten);
+            if (FileStatus.OfPath(textual, followLinks: true) is not FileStatus powerShells)
+            {
+                return null;
+            }
+
+            FileStatus? kernels = FileStatus.OfPath(asWritten, followLinks: true);
+            return kernels is FileStatus k && k.SameInode(powerShells) ? null : ErrorRecords.AmbiguousParentPath(given, asWritten, textual, kernels is null);
+        }
+
+        /// <summary>
+        /// A path as written made absolute as PowerShell would (the current location, '~', a filesystem drive), with its
+        /// '..' and '.' left in for the kernel to read; null for another provider's drive.
+        /// </summary>
+        private static string? AbsoluteAsWritten(PSCmdlet cmdlet, string path)
+        {
+            if (path.StartsWith('/'))
+            {
+                return path;
+            }
+
+            string first = path.Split('/')[0];
+            if (first == "~")
+            {
+                return cmdlet.SessionState.Provider.GetOne("FileSystem").Home is { Length: > 0 } home ? home.TrimEnd('/') + path[1..] : null;
+            }
+
+            if (first.Length > 1 && first.EndsWith(':'))
+            {
+                try
+                {
+                    PSDriveInfo drive = cmdlet.SessionState.Drive.Get(first[..^1]);
+                    return drive.Provider.Name == "FileSystem" ? drive.Root.TrimEnd('/') + "/" + path[first.Length..].TrimStart('/') : null;
+                }
+                catch (System.Exception ex) when (ex is DriveNotFoundException or System.ArgumentException)
+                {
+                    return null;
+                }
+            }
+
+            return cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath.TrimEnd('/') + "/" + path;
         }
 
         /// <summary>
@@ -118,6 +186,11 @@ namespace Btrfs.Commands
         /// </summary>
         internal static ErrorRecord? PatternAmbiguity(PSCmdlet cmdlet, string pattern)
         {
+            if (ParentAmbiguity(cmdlet, pattern, pattern: true) is { } dotDot)
+            {
+                return dotDot;
+            }
+
             if (AsWritten(cmdlet, pattern) is not string literal)
             {
                 return null;

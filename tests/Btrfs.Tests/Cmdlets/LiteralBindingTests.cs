@@ -114,6 +114,51 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APathWhoseDotDotTheKernelReadsElsewhereIsRefusedNotReadByTheText()
+        {
+            // Before: Remove-BtrfsSubvolume -LiteralPath 'missing/../T' deleted T, and 'lnk/../T' (lnk a link to Q/X)
+            // deleted T too, where the kernel (ls, btrfs subvolume delete) finds nothing: PowerShell reads '..' by the
+            // text. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dotdot");
+            string volume = Path.Combine(dir, "T"), file = Path.Combine(volume, "vm.img");
+            Shell.Run("btrfs", "subvolume", "create", volume);
+            Directory.CreateDirectory(Path.Combine(dir, "Q", "X"));
+            Directory.CreateDirectory(Path.Combine(dir, "real"));
+            File.CreateSymbolicLink(Path.Combine(dir, "lnk"), Path.Combine(dir, "Q", "X"));
+            FileBuilder.Chunks(file, 2, 4096, 8192, seed: 1);
+            FileBuilder.Chunks(Path.Combine(dir, "src.img"), 2, 4096, 8192, seed: 2);
+            FileFacts before = FileFacts.Of(file);
+            string id = Shell.Run("btrfs", "inspect-internal", "rootid", volume).Trim();
+
+            string[] commands =
+            {
+                "Remove-BtrfsSubvolume -LiteralPath ($Dir + '/missing/../T') -Confirm:$false",
+                "Set-Location -LiteralPath $Dir; Remove-BtrfsSubvolume -LiteralPath 'lnk/../T' -Confirm:$false",
+                "Remove-BtrfsSubvolume -Path ($Dir + '/lnk/../[T]') -Confirm:$false",
+                "ConvertTo-NoCow -LiteralPath ($Dir + '/lnk/../T/vm.img') -Confirm:$false",
+                "New-BtrfsReflink -LiteralPath ($Dir + '/src.img') -Destination ($Dir + '/lnk/../T/vm.img') -Force -Confirm:$false",
+                "$null = New-PSDrive D -PSProvider FileSystem -Root $Dir; Invoke-BtrfsDefrag -LiteralPath 'D:/missing/../T/vm.img' -Confirm:$false",
+                "(Get-PSProvider FileSystem).Home = $Dir; ConvertTo-NoCow -LiteralPath '~/lnk/../T/vm.img' -Confirm:$false",
+                "New-BtrfsSubvolume ($Dir + '/missing/../made')",
+            };
+            foreach (string command in commands)
+            {
+                PwshResult r = Pwsh.Run(command, ("Dir", dir));
+                var e = Assert.Single(r.Errors);
+                Assert.True(e.FullyQualifiedErrorId.StartsWith("AmbiguousParentPath,", StringComparison.Ordinal), command + ": " + e.FullyQualifiedErrorId + " " + e);
+                Assert.Equal(System.Management.Automation.ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+                Assert.Equal(id, Shell.Run("btrfs", "inspect-internal", "rootid", volume).Trim());
+                Assert.Equal(before, FileFacts.Of(file));
+                Assert.False(Directory.Exists(Path.Combine(dir, "made")), command);
+            }
+
+            // Where both readings lead to the same directory, '..' is taken as always.
+            PwshResult same = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath ($Dir + '/real/../T') -WhatIf; Test-NoCow -Path ($Dir + '/real/../T/vm.im?')", ("Dir", dir));
+            Assert.Empty(same.Errors);
+            Assert.False(Assert.Single(same.Objects<bool>()));
+        }
+
+        [SkippableFact]
         public void APlainPathWhoseBackslashNamesAnotherFileIsRefusedNotReadAsASeparator()
         {
             // Before: (Get-BtrfsSubvolume ... -Recurse).Path | Remove-BtrfsSubvolume deleted 'victim' for the
