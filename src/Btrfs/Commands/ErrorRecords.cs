@@ -23,6 +23,7 @@ namespace Btrfs.Commands
             internal const string NotFileSystemPath = "NotFileSystemPath";
             internal const string AmbiguousBackslashPath = "AmbiguousBackslashPath";
             internal const string AmbiguousParentPath = "AmbiguousParentPath";
+            internal const string ObjectNamesNoFile = "ObjectNamesNoFile";
             internal const string PathIsSymbolicLink = "PathIsSymbolicLink";
             internal const string FileIsImmutable = "FileIsImmutable";
             internal const string FileIsAppendOnly = "FileIsAppendOnly";
@@ -154,6 +155,14 @@ namespace Btrfs.Commands
                 Ids.AmbiguousBackslashPath,
                 ErrorCategory.InvalidArgument,
                 given);
+
+        /// <summary>An object of this module that names no file, bound to a path parameter by value (<see cref="PipedPathAttribute.NamesNoFile"/>).</summary>
+        internal static ErrorRecord ObjectNamesNoFile(string text, string type) =>
+            new(
+                new ArgumentException($"Cannot take a {type} as a path: it names no file (a summary, a total or a legend line, not one file's result), and its text '{text}' would be read as a file name. Nothing was done with it. Pipe the objects that name files, or pick the path you mean (ForEach-Object Path)."),
+                Ids.ObjectNamesNoFile,
+                ErrorCategory.InvalidArgument,
+                text);
 
         /// <summary>A path whose '..' PowerShell reads by the text and the kernel from where a link leads, or not at all (<see cref="PathBinding.ParentAmbiguity"/>).</summary>
         internal static ErrorRecord AmbiguousParentPath(string given, string asWritten, string textual, bool kernelFindsNothing) =>

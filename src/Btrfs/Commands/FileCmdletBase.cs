@@ -306,6 +306,12 @@ namespace Btrfs.Commands
         private protected List<string> Resolve(string input, bool literal, string? noMatchAdvice = null)
         {
             var result = new List<string>();
+            if (PipedPathAttribute.NamesNoFile(input) is string type)
+            {
+                WriteError(ErrorRecords.ObjectNamesNoFile(input, type));
+                return result;
+            }
+
             ProviderInfo provider;
             try
             {

@@ -12,6 +12,7 @@ namespace Btrfs.Commands
         /// <summary>The new subvolume's path (its parent directory must exist, on btrfs; the name must be free).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ValidateNotNullOrEmpty]
+        [PipedPath]
         public string[] Path { get; set; } = System.Array.Empty<string>();
 
         /// <summary>Give the subvolume's root directory NOCOW before anything is in it: every file made there is NOCOW (VM images, databases).</summary>

@@ -18,6 +18,10 @@ namespace Btrfs.Commands
         public static string? PSPath(PSObject instance) =>
             instance?.Properties["Path"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
 
+        /// <summary>The CodeProperty's getter of a result that is about its Destination (Invoke-BtrfsDedupe's): that path, provider-qualified.</summary>
+        public static string? DestinationPSPath(PSObject instance) =>
+            instance?.Properties["Destination"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
+
         /// <summary>
         /// The Directory CodeProperty's getter: the directory of the object's Path, which the views group by,
         /// so "Directory" in a table is a property too (Group-Object Directory, Sort-Object Directory).
@@ -60,6 +64,11 @@ namespace Btrfs.Commands
         internal static ErrorRecord? UnresolvedFileSystemPath(PSCmdlet cmdlet, string given, out string path)
         {
             path = string.Empty;
+            if (PipedPathAttribute.NamesNoFile(given) is string type)
+            {
+                return ErrorRecords.ObjectNamesNoFile(given, type);
+            }
+
             if (given.Contains('\0', System.StringComparison.Ordinal))
             {
                 // No name holds a NUL: said here, not as .NET's ArgumentException from wherever the path goes next.

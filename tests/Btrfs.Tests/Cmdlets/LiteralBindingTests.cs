@@ -114,6 +114,46 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnObjectOfThisModuleThatNamesNoFileIsRefusedNotTakenAsItsTypeName()
+        {
+            // Before: an object without a Path (Invoke-BtrfsDedupe's result, a -Summary, a -ByCompression row) bound to
+            // -Path as its text, its type name: `Invoke-BtrfsDedupe a b | ConvertTo-NoCow` rewrote a file named
+            // "Btrfs.Core.DedupeResult" in the current directory. Found by a hostile review. Now a dedupe result binds
+            // its Destination (one result per destination), and the rest are ObjectNamesNoFile errors.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nofile");
+            string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b");
+            FileBuilder.Chunks(a, 4, 4096, 8192, seed: 1);
+            File.Copy(a, b);
+            string[] bystanders = { "Btrfs.Core.DedupeResult", "Btrfs.Core.FragmentationSummary", "Btrfs.Core.BtrfsUsageRow" };
+            foreach (string name in bystanders)
+            {
+                FileBuilder.Chunks(Path.Combine(dir, name), 4, 4096, 8192, seed: 2);
+            }
+
+            FileFacts[] before = bystanders.Select(n => FileFacts.Of(Path.Combine(dir, n))).ToArray();
+            PwshResult converted = Pwsh.Run("Set-Location -LiteralPath $Dir; Invoke-BtrfsDedupe ./a ./b -Confirm:$false | ConvertTo-NoCow -Confirm:$false -PassThru", ("Dir", dir));
+            Assert.Empty(converted.Errors);
+            Assert.Equal(b, Assert.Single(converted.Objects<Btrfs.Core.NoCowStatus>()).Path);
+
+            foreach (string command in new[]
+            {
+                "Measure-Fragmentation . -Recurse -Summary | ConvertTo-NoCow -Confirm:$false",
+                "Measure-BtrfsUsage ./a -ByCompression | Select-Object -First 1 | ConvertTo-NoCow -Confirm:$false",
+                "Measure-Fragmentation . -Recurse -Summary | Export-Clixml ./s.xml; Import-Clixml ./s.xml | Invoke-BtrfsDefrag -Confirm:$false",
+                "Measure-Fragmentation . -Recurse -Summary | New-BtrfsSubvolume",
+            })
+            {
+                PwshResult r = Pwsh.Run("Set-Location -LiteralPath $Dir; " + command, ("Dir", dir));
+                var e = Assert.Single(r.Errors);
+                Assert.True(e.FullyQualifiedErrorId.StartsWith("ObjectNamesNoFile,", StringComparison.Ordinal), command + ": " + e.FullyQualifiedErrorId + " " + e);
+                Assert.Equal(System.Management.Automation.ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+                Assert.Empty(r.Output);
+                Assert.Equal(before, bystanders.Select(n => FileFacts.Of(Path.Combine(dir, n))).ToArray());
+                Assert.False(Directory.Exists(Path.Combine(dir, "Btrfs.Core.FragmentationSummary")), command);
+            }
+        }
+
+        [SkippableFact]
         public void APathWhoseDotDotTheKernelReadsElsewhereIsRefusedNotReadByTheText()
         {
             // Before: Remove-BtrfsSubvolume -LiteralPath 'missing/../T' deleted T, and 'lnk/../T' (lnk a link to Q/X)
