@@ -44,7 +44,20 @@ namespace Btrfs.Kernel
             ArgumentOutOfRangeException.ThrowIfLessThan(pageExtents, 1);
             ArgumentOutOfRangeException.ThrowIfZero(length);
             ulong end = ulong.MaxValue - start < length ? ulong.MaxValue : start + length;
-            return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents);
+            return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents, clip: true);
+        }
+
+        /// <summary>
+        /// The extents that overlap [start, start + length), as the kernel returns them, not cut to the range: on btrfs
+        /// whole extents, so one that reaches past either end of the range can be told from one inside it (xfs and
+        /// ext4 trim them in the kernel).
+        /// </summary>
+        internal static IEnumerable<RawExtent> ReadOverlapping(OpenFile file, ulong start, ulong length, bool sync)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            ArgumentOutOfRangeException.ThrowIfZero(length);
+            ulong end = ulong.MaxValue - start < length ? ulong.MaxValue : start + length;
+            return ReadIterator(file.Handle, file.Path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, DefaultPageExtents, clip: false);
         }
 
         /// <summary>
@@ -71,7 +84,7 @@ namespace Btrfs.Kernel
         /// <summary>The bytes of <paramref name="e"/> within a file of <paramref name="size"/> bytes (none past its end).</summary>
         internal static long FileBytes(in RawExtent e, long size) => Math.Max(0, Math.Min((long)Math.Min(e.End, long.MaxValue), size) - (long)Math.Min(e.Logical, long.MaxValue));
 
-        private static IEnumerable<RawExtent> ReadIterator(SafeFileDescriptor file, string path, ulong start, ulong end, uint flags, int pageExtents)
+        private static IEnumerable<RawExtent> ReadIterator(SafeFileDescriptor file, string path, ulong start, ulong end, uint flags, int pageExtents, bool clip)
         {
             // Two fixed buffers: while the caller consumes one page, the next is fetched on another
             // thread, so the kernel's work overlaps the caller's. Files of one page never start a task.
@@ -114,7 +127,7 @@ namespace Btrfs.Kernel
 
                         emitted = true;
                         emittedEnd = extent.End;
-                        yield return ClipToRange(extent, rangeStart, end);
+                        yield return clip ? ClipToRange(extent, rangeStart, end) : extent;
                     }
 
                     if (!more)

@@ -498,6 +498,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ARangeTakesTheExtentsThatBeginAndEndAtItsEndsAsBtrfsFilesystemDefragmentDoes()
+        {
+            // Before: with the map cut to -Offset/-Length, the extents beginning at the range's start and ending at its
+            // end were taken for pieces of longer ones and left out: [32K, 64K) of 4 KiB extents became 8, 6 blocks, 15,
+            // where `btrfs filesystem defragment -s 32K -l 32K` makes one. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "rangeends");
+            string ours = Path.Combine(dir, "r.bin"), theirs = Path.Combine(dir, "r2.bin");
+            foreach (string f in new[] { ours, theirs })
+            {
+                // 32 blocks of 4 KiB written last to first, each synced: 32 extents, none next to the one before it.
+                Shell.Run("bash", "-c", $"for i in $(seq 31 -1 0); do dd if=/dev/urandom of='{f}' bs=4k count=1 seek=$i conv=notrunc oflag=sync status=none; done");
+            }
+
+            Assert.Equal(32, Infrastructure.Filefrag.Extents(ours).Count);
+            string hash = FileFacts.Hash(ours);
+            DefragResult r = Expect.Defrag(ours, "-Offset 32KB -Length 32KB");
+            Assert.Equal(32L << 10, r.BytesRewritten);
+            Shell.Run("btrfs", "filesystem", "defragment", "-s", "32K", "-l", "32K", theirs);
+            Shell.Run("sync");
+
+            var after = Infrastructure.Filefrag.Extents(ours);
+            Assert.Contains(after, e => e.Logical == 32 << 10 && e.Length == 32 << 10);
+            Assert.Equal(Infrastructure.Filefrag.Extents(theirs).Count, after.Count);
+            Assert.Equal(25, after.Count);
+            Assert.Equal(hash, FileFacts.Hash(ours));
+        }
+
+        [SkippableFact]
         public void TheTableViewShowsBeforeAndAfter()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "view"), "db.img");

@@ -135,11 +135,21 @@ namespace Btrfs.Tests
             DefragRange s = Assert.Single(Ranges(o, 1260 * 1024, small.Append(E(960 * K, 50000 * K, 300 * K)).ToArray()));
             Assert.Equal((0L, 960L * 1024, 960L * 1024), (s.Start, s.End, s.FinalCallFrom));
 
-            // Cut by -Length: a 100 MiB extent seen as 100 KiB is not a target nor joinable (a review: it was both).
+            // Cut by -Length: a 100 MiB extent of which only 100 KiB is in the range is not a target nor joinable (a
+            // review: it was both).
             var cut = o with { Length = 1260 * 1024 };
-            DefragRange c = Assert.Single(Ranges(cut, 200L << 20, small.Append(last).Append(E(1160 * K, 90000 * K, 100 * K)).ToArray()));
+            DefragRange c = Assert.Single(Ranges(cut, 200L << 20, small.Append(last).Append(E(1160 * K, 90000 * K, 100UL << 20)).ToArray()));
             Assert.Equal((0L, 1160L * 1024), (c.Start, c.End));
             Assert.True(c.FinalCallFrom < 960 * 1024, "the 200 KiB extent is the range's last: its call starts before it");
+
+            // Extents inside the range that begin where it begins and end where it ends are targets; one that begins
+            // before it is not (a hostile review: with the map cut to the range, the first and the last were left out).
+            var inside = o with { Offset = 64 * 1024, Length = 640 * 1024 };
+            DefragRange d = Assert.Single(Ranges(inside, 1160 * 1024, small.Append(last).ToArray()));
+            Assert.Equal((64L * 1024, 704L * 1024), (d.Start, d.End));
+            var across = o with { Offset = 96 * 1024, Length = 608 * 1024 };
+            DefragRange a = Assert.Single(Ranges(across, 1160 * 1024, small.Append(last).ToArray()));
+            Assert.Equal((128L * 1024, 704L * 1024), (a.Start, a.End));
         }
 
         [Fact]

@@ -250,7 +250,7 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The whole file's extents go to <paramref name="counter"/>; those in the requested range, cut to it, come out.</summary>
+        /// <summary>The whole file's extents go to <paramref name="counter"/>; those that overlap the requested range come out whole (the plan leaves out one that reaches past its ends).</summary>
         private System.Collections.Generic.IEnumerable<RawExtent> Counted(FragmentationCounter counter)
         {
             ulong start = (ulong)Options.Offset;
@@ -260,7 +260,7 @@ namespace Btrfs.Core
                 counter.Add(e);
                 if (e.End > start && e.Logical < end)
                 {
-                    yield return Fiemap.ClipToRange(e, start, end);
+                    yield return e;
                 }
             }
         }
@@ -269,7 +269,7 @@ namespace Btrfs.Core
         {
             ulong start = (ulong)Options.Offset;
             ulong length = Options.Length is long l ? (ulong)l : ulong.MaxValue - start;
-            return Fiemap.Read(File, start, length, sync: false);
+            return Fiemap.ReadOverlapping(File, start, length, sync: false);
         }
 
         /// <summary>How many rounds of asking again for the rest of steps the kernel stopped early (each place once).</summary>

@@ -62,7 +62,7 @@ namespace Btrfs.Core
         private bool inlineSeen;
         private bool otherSeen;
 
-        /// <summary>The ranges of <paramref name="extents"/> (already cut to the requested range) to rewrite.</summary>
+        /// <summary>The ranges of <paramref name="extents"/> (those that overlap the requested range, whole: not cut to it) to rewrite.</summary>
         internal IEnumerable<DefragRange> Plan(IEnumerable<RawExtent> extents)
         {
             foreach (RawExtent e in extents)
@@ -140,12 +140,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Whether <paramref name="e"/> may be only the part inside -Offset/-Length of a longer extent (the map is cut
-        /// to the range): the kernel judges the whole extent, whose length is not known here, so such an extent is
-        /// never a target nor one the kernel is taken to join (a review: a large extent cut small was planned).
+        /// Whether <paramref name="e"/> reaches past either end of -Offset/-Length: the kernel judges the whole extent,
+        /// so one cut by the range is never a target nor one the kernel is taken to join (a review: a large extent cut
+        /// small was planned). The extents come whole, so one inside the range that begins or ends where it does is
+        /// taken (a hostile review: before, with the map cut to the range, the first and last extents of the range
+        /// were left out whatever their length, as if cut).
         /// </summary>
         private bool CutByRange(in RawExtent e) =>
-            (options.Offset > 0 && (long)e.Logical == options.Offset) || (options.End != long.MaxValue && (long)e.End >= options.End);
+            (long)e.Logical < options.Offset || (options.End != long.MaxValue && (long)e.End > options.End);
 
         /// <summary>
         /// Closes the open range; returns it when it is worth rewriting. <paramref name="nextJoinable"/>: the
