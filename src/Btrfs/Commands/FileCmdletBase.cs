@@ -68,9 +68,20 @@ namespace Btrfs.Commands
         /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing); Core checks it between steps.</summary>
         protected CancellationToken StopToken => stopping.Token;
 
+        /// <summary>
+        /// True once an input was refused for a call the kernel allows root only, which every other input needs too
+        /// (<see cref="EveryInputNeedsRoot"/>): its error was written and nothing more is processed.
+        /// </summary>
+        private protected bool RefusedEveryInput { get; private set; }
+
         /// <summary>Resolves the bound paths and calls <see cref="ProcessFile"/> for each file.</summary>
         protected override void ProcessRecord()
         {
+            if (RefusedEveryInput)
+            {
+                return; // said once already, for the first input: the ones piped after it are not processed
+            }
+
             foreach (string file in ResolvePaths())
             {
                 if (stopping.IsCancellationRequested)
@@ -193,14 +204,21 @@ namespace Btrfs.Commands
         {
             try
             {
-                step();
-            }
-            catch (FileOperationException ex)
-            {
-                BeforeError();
-                WriteFileError(ex);
+                try
+                {
+                    step();
+                }
+                catch (FileOperationException ex)
+                {
+                    BeforeError();
+                    WriteFileError(ex); // may end every input (EveryInputRefused, from inside this handler)
+                }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+            catch (EveryInputRefused)
             {
                 return false;
             }
@@ -221,19 +239,23 @@ namespace Btrfs.Commands
 
         /// <summary>
         /// One input's error: written, and the next input goes on; or, when it needs root and every other
-        /// input would need it too (<see cref="EveryInputNeedsRoot"/>), the error that stops the command.
+        /// input would need it too (<see cref="EveryInputNeedsRoot"/>), written once and nothing more is processed
+        /// (<see cref="RefusedEveryInput"/>). Not a terminating error, so -ErrorAction, -ErrorVariable and 2&gt;
+        /// take it as any other (a hostile review: a terminating one could be neither silenced nor captured).
         /// </summary>
         private protected void WriteFileError(FileOperationException ex)
         {
             if (ex.NeedsRoot && EveryInputNeedsRoot)
             {
-                ThrowTerminatingError(ErrorRecords.From(new FileOperationException(
+                RefusedEveryInput = true;
+                WriteError(ErrorRecords.From(new FileOperationException(
                     ex.Kind,
                     ex.Errno,
                     ex.Operation,
                     ex.Path,
                     $"{ex.Message} Stopped here: every other file needs it too.",
                     ex) { NeedsRoot = true }));
+                throw new EveryInputRefused();
             }
 
             // Pieces of one file piped one after another (its extents, into Get-BtrfsExtentOwner): a refusal that is the
@@ -360,6 +382,11 @@ namespace Btrfs.Commands
             }
 
             return result;
+        }
+
+        /// <summary>Ends the processing of every input once <see cref="WriteFileError"/> said that each needs root.</summary>
+        private sealed class EveryInputRefused : Exception
+        {
         }
     }
 }

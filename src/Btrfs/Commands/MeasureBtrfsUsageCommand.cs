@@ -109,6 +109,10 @@ namespace Btrfs.Commands
         protected override void EndProcessing()
         {
             progress?.Complete();
+            if (RefusedEveryInput)
+            {
+                return; // no totals: nothing could be measured, and 0 would read as a measured figure
+            }
 
             // Nothing measured (no file at all, or every one failed: the errors said why) still gives the totals, of 0
             // files, as Measure-Fragmentation -Summary does: a script reads 0 from them, not $null.

@@ -499,6 +499,21 @@ namespace Btrfs.Tests
                 Assert.True(message.Contains("needs root (CAP_SYS_ADMIN)", StringComparison.Ordinal) && message.EndsWith("Stopped here: every other file needs it too.", StringComparison.Ordinal), what);
             }
 
+            // The one error is not a terminating one (a hostile review: it could be neither silenced with -ErrorAction nor
+            // captured with 2>&1, and -ErrorVariable held a wrapper without the error id).
+            RealPwsh.Result common = RealPwsh.Run(
+                "$x = Get-BtrfsExtent -LiteralPath $a, $b -Exact 2>&1\n"
+                + "\"captured $(@($x).Count) $(@($x)[0].FullyQualifiedErrorId)\"\n"
+                + "$y = Measure-BtrfsUsage -LiteralPath $a, $b -ErrorAction SilentlyContinue -ErrorVariable ev\n"
+                + "\"silenced $(@($y).Count) $($ev.Count) $($ev[0].GetType().Name) $($ev[0].FullyQualifiedErrorId)\"",
+                Nobody,
+                ("a", a),
+                ("b", b));
+            Assert.Equal(
+                new[] { "captured 1 AccessDenied,Btrfs.Commands.GetBtrfsExtentCommand", "silenced 0 1 ErrorRecord AccessDenied,Btrfs.Commands.MeasureBtrfsUsageCommand" },
+                common.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray());
+            Assert.True(common.StdErr.Trim().Length == 0, common.StdErr);
+
             // Get-BtrfsExtent without -Exact needs no privilege: every file, no error.
             PwshResult plain;
             using (Unprivileged.Begin())
