@@ -116,6 +116,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ACellIsAnExactShareOfTheSizeSoABoundaryFallsInTheCellItIsIn()
+        {
+            // Before: the cell size was rounded up (12.8 KiB for 512 KiB over 40 cells), the error added up along the row,
+            // and the fifth cell, wholly inside the first extent, was drawn as holding two. Found by a hostile review.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "map-exact"), "data.bin");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(512 << 10, 5));
+            FileBuilder.WriteAt(file, 64 << 10, FileBuilder.RandomBytes(16 << 10, 6)); // extents [0, 64K) [64K, 80K) [80K, 512K)
+            Shell.Run("sync");
+            Assert.Equal(new long[] { 0, 64 << 10, 80 << 10 }, Infrastructure.Filefrag.Extents(file).Select(e => e.Logical));
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 40 -Rows 1", ("p", file));
+
+            // Cells of 13,107.2 bytes: the first five end at 64 KiB, the sixth holds the second extent, the seventh the
+            // boundary at 80 KiB.
+            Assert.Equal(new string('█', 6) + "▓" + new string('█', 33), lines[2]);
+            Assert.EndsWith("one cell ≈ 12.8 KiB", lines[1], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void AFileNearTheLargestSizeIsDrawnWithoutAnOverflow()
         {
             // Before: "Arithmetic operation resulted in an overflow" for a sparse file of 2^63 - 2^50 bytes (the cell

@@ -55,10 +55,11 @@ namespace Btrfs.Core
             Path = path;
             this.size = Math.Max(0, size);
             this.width = width;
-            long cells = (long)width * rows;
-            // Rounded up without adding first: a size near long.MaxValue (a sparse file of 8 EiB) must not overflow.
-            cellBytes = Math.Max(1, (this.size / cells) + (this.size % cells == 0 ? 0 : 1));
-            cellCount = (int)((this.size / cellBytes) + (this.size % cellBytes == 0 ? 0 : 1));
+            // Cell i stands for [size × i ÷ cells, size × (i + 1) ÷ cells): each an exact share of the size, so an extent
+            // boundary falls in the cell it is in (before: the cell size was rounded up, and the error added up along the
+            // row: a cell wholly inside one extent was drawn as holding two, a hostile review). At least a byte a cell.
+            cellCount = (int)Math.Min((long)width * rows, this.size);
+            cellBytes = cellCount == 0 ? 1 : Math.Max(1, this.size / cellCount);
             bytes = new long[cellCount * Kinds];
             extents = new int[cellCount];
             counter = new FragmentationCounter(FragmentationAnalyzer.DefaultThreshold, fileSystem, this.size);
@@ -67,8 +68,28 @@ namespace Btrfs.Core
         /// <summary>The file.</summary>
         public string Path { get; }
 
-        /// <summary>Bytes each cell stands for.</summary>
+        /// <summary>Bytes each cell stands for (rounded down where the size does not divide evenly: cells differ by a byte).</summary>
         public long CellBytes => cellBytes;
+
+        /// <summary>Where cell <paramref name="cell"/> begins (the file's size for the cell after the last): size × cell ÷ cells, without overflow.</summary>
+        private long CellStart(long cell) => cell >= cellCount ? size : (long)((Int128)size * cell / cellCount);
+
+        /// <summary>The cell that holds byte <paramref name="offset"/> (below the size).</summary>
+        private long CellOf(long offset)
+        {
+            long cell = (long)((Int128)offset * cellCount / size);
+            while (cell + 1 < cellCount && CellStart(cell + 1) <= offset)
+            {
+                cell++;
+            }
+
+            while (cell > 0 && CellStart(cell) > offset)
+            {
+                cell--;
+            }
+
+            return cell;
+        }
 
         /// <summary>Cells drawn (the last row may be shorter).</summary>
         public int CellCount => cellCount;
@@ -101,7 +122,7 @@ namespace Btrfs.Core
                 Path,
                 ExtentMapLineKind.Summary,
                 -1,
-                $"{SizeFormatter.Format(size)} in {Count(counter.ExtentCount, "extent")}, {Count(counter.FragmentCount, "fragment")}, {SizeFormatter.Format(counter.SharedBytes)} shared; one cell = {SizeFormatter.Format(cellBytes)}",
+                $"{SizeFormatter.Format(size)} in {Count(counter.ExtentCount, "extent")}, {Count(counter.FragmentCount, "fragment")}, {SizeFormatter.Format(counter.SharedBytes)} shared; one cell {(cellCount > 0 && size % cellCount != 0 ? "≈" : "=")} {SizeFormatter.Format(cellCount == 0 ? 0 : (size / cellCount) + (size % cellCount * 2 >= cellCount ? 1 : 0))}",
                 string.Empty);
             var cells = new StringBuilder(width);
             var marks = new StringBuilder(width);
@@ -139,10 +160,9 @@ namespace Btrfs.Core
                 : (e.Flags & ExtentFlags.Encoded) != 0 ? CompressedBytes
                 : (e.Flags & ExtentFlags.Unwritten) != 0 ? UnwrittenBytes
                 : Data;
-            for (long cell = start / cellBytes; cell < cellCount && cell * cellBytes < end; cell++)
+            for (long cell = CellOf(start); cell < cellCount && CellStart(cell) < end; cell++)
             {
-                long cellStart = cell * cellBytes;
-                long overlap = Math.Min(end - cellStart, cellBytes) - Math.Max(start - cellStart, 0); // no sum past long.MaxValue
+                long overlap = Math.Min(end, CellStart(cell + 1)) - Math.Max(start, CellStart(cell));
                 bytes[(cell * Kinds) + kind] += overlap;
                 extents[cell]++;
             }
@@ -153,7 +173,7 @@ namespace Btrfs.Core
 
         private (char Shade, char Mark) Cell(int cell)
         {
-            long cellLength = Math.Min(cellBytes, size - ((long)cell * cellBytes));
+            long cellLength = CellStart(cell + 1) - CellStart(cell);
             long covered = 0;
             int most = Data;
             for (int k = 0; k < Kinds; k++)
