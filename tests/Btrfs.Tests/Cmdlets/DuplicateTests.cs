@@ -201,6 +201,36 @@ namespace Btrfs.Tests
         /// sorted first) and each of them alone would free nothing.
         /// </summary>
         [SkippableFact]
+        public void AGroupPipedOnNamesTheKeepersRangeNotItsWholeFile()
+        {
+            // Before: a group bound its keeper's Path and its Length, but no Offset (a Length alone is ignored), so
+            // `Find-BtrfsDuplicate | Get-BtrfsExtentOwner` asked about the keeper's whole file. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-range");
+            byte[] x = FileBuilder.RandomBytes(256 << 10, 7);
+            string p = Path.Combine(dir, "p.bin"), q = Path.Combine(dir, "q.bin");
+
+            // Each file in two extents (written and synced one after the other): p = other bytes + x, q = x + other bytes.
+            FileBuilder.WriteNew(p, FileBuilder.RandomBytes(512 << 10, 8));
+            FileBuilder.WriteNew(q, x);
+            Shell.Run("sync");
+            FileBuilder.WriteAt(p, 512 << 10, x);
+            FileBuilder.WriteAt(q, 256 << 10, FileBuilder.RandomBytes(512 << 10, 9));
+            Shell.Run("sync");
+            PwshResult r = Pwsh.Run(
+                "$g = Find-BtrfsDuplicate -LiteralPath $p, $q -BlockSize 64KB; $g; \"offset $($g.Offset)\"; $g | Get-BtrfsExtentOwner -Detailed",
+                ("p", p),
+                ("q", q));
+            Assert.Empty(r.Errors);
+            BtrfsDuplicateGroup g = Assert.Single(r.Output.Select(o => o.BaseObject).OfType<BtrfsDuplicateGroup>());
+            long offset = g.Ranges[0].Offset; // the keeper's
+            Assert.Equal(256L << 10, g.Length);
+            List<BtrfsExtentOwner> keepers = r.Output.Select(o => o.BaseObject).OfType<BtrfsExtentOwner>().Where(o => o.Path == g.Path).ToList();
+            Assert.NotEmpty(keepers);
+            Assert.All(keepers, o => Assert.True(o.FileOffset >= offset && o.FileOffset < offset + g.Length, $"{o.Path}@{o.FileOffset} outside {offset}+{g.Length}"));
+            Assert.Contains($"offset {offset}", r.Output.Select(o => o.BaseObject).OfType<string>());
+        }
+
+        [SkippableFact]
         public void IncludeExcludeAndMinimumSizeChooseTheFilesSearched()
         {
             // Pairs of equal files: big images, big text, images in skip/, and small images under -MinimumSize.

@@ -64,6 +64,13 @@ namespace Btrfs.Core
         /// <summary>The keeper's file.</summary>
         public string Path => Ranges.Length > 0 ? Ranges[0].Path : string.Empty;
 
+        /// <summary>
+        /// Where the keeper's range begins in its file: with <see cref="Path"/> and <see cref="Length"/> the group names
+        /// the keeper's range, so piped on (Get-BtrfsExtentOwner, Get-BtrfsExtent) it reaches that range, not the whole
+        /// file (a hostile review: only -Length bound, which alone is ignored).
+        /// </summary>
+        public long Offset => Ranges.Length > 0 ? Ranges[0].Offset : 0;
+
         /// <summary>Bytes of the other ranges that already share the keeper's extents (nothing to do for them).</summary>
         public long AlreadySharedBytes { get; init; }
 
