@@ -1303,6 +1303,17 @@ namespace Btrfs.Tests
 
             Assert.Equal(FileBuilder.RandomBytes(4096, 23), File.ReadAllBytes(victim));
 
+            // A new hash file whose companion is a planted link: refused before the file is made (before: the refusal came
+            // after, and left a new, empty hash file behind while it said nothing was changed; a hostile review).
+            string fresh = Path.Combine(spare, "fresh.db");
+            File.CreateSymbolicLink(fresh + "-journal", victim);
+            PwshResult refused = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", fresh));
+            Assert.Equal(new[] { "NotRegularFile" }, refused.ErrorIds);
+            Assert.Equal(fresh + "-journal", refused.Errors[0].TargetObject);
+            Assert.False(File.Exists(fresh));
+            Assert.DoesNotContain(Directory.GetFiles(spare), f => f.Contains(TemporaryFile.Marker, StringComparison.Ordinal));
+            Assert.Equal(FileBuilder.RandomBytes(4096, 23), File.ReadAllBytes(victim));
+
             // A row whose bytes were damaged (one hash changed behind the module's back) is not trusted:
             // that file is read again, and the groups are right.
             string good = Path.Combine(spare, "good.db");

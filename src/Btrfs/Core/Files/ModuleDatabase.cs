@@ -93,6 +93,9 @@ namespace Btrfs.Core
 
                 if (FileStatus.OfAt(parent, name) is null)
                 {
+                    // Before it is made (a hostile review: a refusal here came after, and left a new, empty file behind
+                    // while it said nothing was changed): the new file will be this user's.
+                    ThrowIfCompanionUnsafe(parent, name, path, kind, Metadata.FileSystemUserId, "Nothing was created");
                     CreateComplete(parent, dir, name, path, kind);
                 }
 
@@ -107,13 +110,7 @@ namespace Btrfs.Core
                     }
                 }
 
-                foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
-                {
-                    if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != examined.Uid))
-                    {
-                        throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path + suffix, $"'{path}{suffix}' beside the {kind.What} is not a regular file of the same owner (a link, or someone else's): SQLite would write through it. Nothing was changed; remove it, or give another {kind.Parameter} path.");
-                    }
-                }
+                ThrowIfCompanionUnsafe(parent, name, path, kind, examined.Uid, "Nothing was changed");
             }
 
             var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
@@ -143,6 +140,21 @@ namespace Btrfs.Core
             {
                 connection.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// The database's companions (-journal, -wal, -shm), which SQLite opens by name, must be absent or regular files of
+        /// <paramref name="owner"/>: a link there would have SQLite write through it.
+        /// </summary>
+        private static void ThrowIfCompanionUnsafe(SafeFileDescriptor parent, string name, string path, ModuleDatabaseKind kind, uint owner, string outcome)
+        {
+            foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
+            {
+                if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != owner))
+                {
+                    throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path + suffix, $"'{path}{suffix}' beside the {kind.What} is not a regular file of the same owner (a link, or someone else's): SQLite would write through it. {outcome}; remove it, or give another {kind.Parameter} path.");
+                }
             }
         }
 
