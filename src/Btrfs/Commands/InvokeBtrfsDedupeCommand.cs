@@ -215,8 +215,14 @@ namespace Btrfs.Commands
         {
             Deduplicator.RefuseSameFile(source, dest);
 
+            // Opened and checked before the question (-WhatIf too): a missing file, a directory, a link, an empty file are
+            // refused as the run would refuse them, and the preview's bytes are the run's (a hostile review).
+            using OpenFile destination = OpenFile.Open(dest, OpenOptions.NoFollow);
+            SwapTable swaps = SwapTable.Read();
+            (long requested, _) = Deduplicator.Check(source, destination, Offset, length, destOffset, swaps);
+
             // Cost follows data: the holes of a sparse image are never read or compared.
-            long bytes = Deduplicator.DataBytes(source, Offset, length);
+            long bytes = Deduplicator.DataBytes(source, Offset, requested);
             if (!Preferences.ShouldProcess(this, dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
             {
                 return;
@@ -226,7 +232,7 @@ namespace Btrfs.Commands
             DedupeResult result;
             try
             {
-                result = Deduplicator.Dedupe(source, dest, Offset, length, destOffset, bars.Report, StopToken);
+                result = Deduplicator.Dedupe(source, destination, Offset, length, destOffset, swaps, bars.Report, StopToken);
             }
             finally
             {

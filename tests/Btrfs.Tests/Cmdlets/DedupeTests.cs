@@ -379,6 +379,68 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhatIfRefusesWhatTheRunRefusesAndSaysTheBytesTheRunWouldCompare()
+        {
+            // Before: -WhatIf promised "up to 2.00 MiB" for a missing file, a directory, a FIFO, a link and an empty file,
+            // each of which the run then refused, and 2 MiB for a 1 MiB file. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "whatif-dest");
+            string P(string n) => Path.Combine(dir, n);
+            FileBuilder.WriteNew(P("src"), FileBuilder.RandomBytes(2 << 20, 1));
+            File.Copy(P("src"), P("g1"));
+            Directory.CreateDirectory(P("adir"));
+            Shell.Run("mkfifo", P("ff"));
+            File.CreateSymbolicLink(P("slink"), P("g1"));
+            FileBuilder.WriteNew(P("empty"), Array.Empty<byte>());
+            FileBuilder.WriteNew(P("shorter"), File.ReadAllBytes(P("src")).AsSpan(0, 1 << 20).ToArray());
+            const string Destinations = "g1, missing, adir, ff, slink, empty, shorter";
+            string[] ids = { "PathNotFound", "PathIsDirectory", "NotRegularFile", "PathIsSymbolicLink", "InvalidArgument" };
+
+            PwshResult preview = Pwsh.Run($"Set-Location -LiteralPath $d; Invoke-BtrfsDedupe -LiteralPath src -Destination {Destinations} -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["d"] = dir }, captureHost: true);
+            Assert.Equal(ids, preview.ErrorIds);
+            string host = preview.HostText.Replace("\n", " ", StringComparison.Ordinal);
+            Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(host, "What if:").Count);
+            Assert.Matches(@"up to 2\.00 MiB of data .* on target "".*/g1""", host);
+            Assert.Matches(@"up to 1\.00 MiB of data .* on target "".*/shorter""", host);
+
+            PwshResult run = Pwsh.Run($"Set-Location -LiteralPath $d; Invoke-BtrfsDedupe -LiteralPath src -Destination {Destinations}", ("d", dir));
+            Assert.Equal(ids, run.ErrorIds);
+            Assert.Equal(new[] { (P("g1"), 2L << 20), (P("shorter"), 1L << 20) }, run.Objects<DedupeResult>().Select(x => (x.Destination, x.BytesRequested)));
+        }
+
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void AnImmutableDestinationIsFileIsImmutableAndAnAppendOnlyOneIsShared(TestFs kind)
+        {
+            // Before: an immutable destination was AccessDenied, with a message that said append-only files could not be
+            // changed either, while the kernel shares an append-only one. Found by a hostile review.
+            string dir = fs.NewDirectory(kind, "dedupe-attrs");
+            string src = Path.Combine(dir, "src"), frozen = Path.Combine(dir, "frozen"), log = Path.Combine(dir, "log");
+            foreach (string f in new[] { src, frozen, log })
+            {
+                FileBuilder.WriteNew(f, FileBuilder.RandomBytes(1 << 20, 4)); // written, not copied (a copy may be a reflink)
+            }
+
+            Shell.Run("chattr", "+i", frozen);
+            Shell.Run("chattr", "+a", log);
+            try
+            {
+                FileFacts before = FileFacts.Of(frozen);
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $s -Destination $f, $l", ("s", src), ("f", frozen), ("l", log));
+                Assert.Equal("FileIsImmutable", Assert.Single(r.ErrorIds));
+                Assert.Equal(frozen, r.Errors[0].TargetObject);
+                Assert.Equal(before, FileFacts.Of(frozen));
+                DedupeResult shared = Assert.Single(r.Objects<DedupeResult>());
+                Assert.Equal((log, DedupeStatus.Deduped, 1L << 20), (shared.Destination, shared.Status, shared.BytesDeduped));
+                Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(log));
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", "-a", frozen, log);
+            }
+        }
+
+        [SkippableFact]
         public void TheViewsShowReadableSizes()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "views");

@@ -115,11 +115,42 @@ namespace Btrfs.Core
         /// </summary>
         internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode) expected = default)
         {
+            (long requested, long block) = Check(source, dest, offset, length, destinationOffset, swaps, expected);
+
+            // What a file holds in the page cache and not yet on disk still maps to the extent it replaces: written
+            // back first, or an overwritten range of a reflinked copy would pass for "already shared" (a hostile
+            // review). The kernel writes both ranges back before comparing anyway.
+            Fiemap.WriteBack(source);
+            Fiemap.WriteBack(dest);
+            return Run(source, dest, offset, destinationOffset, requested, block, progress, cancel);
+        }
+
+        /// <summary>
+        /// Everything that refuses a deduplication before the kernel is asked (another file than the one searched, an
+        /// active swapfile, ranges the kernel would not take): thrown, nothing changed. Returns the bytes to ask for
+        /// (whole blocks, or a last partial block where it ends both files) and the block size, so a preview (-WhatIf) says what the run
+        /// would do, or its refusal (a hostile review: -WhatIf promised a missing file, a directory, a FIFO, an empty
+        /// file, and 2 MiB of a 1 MiB one).
+        /// </summary>
+        internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode) expected = default)
+        {
             ArgumentNullException.ThrowIfNull(source);
             ArgumentNullException.ThrowIfNull(dest);
             if (Replaced(dest, expected) is FileOperationException replaced)
             {
                 throw replaced; // the name leads to another file than the one meant (replaced since it was found): not touched
+            }
+
+            // The kernel refuses an immutable destination (EPERM, even for root); an append-only one it deduplicates
+            // (the bytes stay the same). Said as what it is, as New-BtrfsReflink says it (before: AccessDenied).
+            if (((InodeAttributes.TryGet(dest.Handle, dest.Path) ?? InodeFlags.None) & InodeFlags.Immutable) != 0)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.Immutable,
+                    Errno.EPERM,
+                    "FS_IOC_GETFLAGS",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}': it is immutable (chattr +i), which the kernel does not change even to share equal bytes. It was left as it is; clear the attribute first (chattr -i, as root) if it should share.");
             }
 
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
@@ -154,12 +185,11 @@ namespace Btrfs.Core
                 }
             }
 
-            // What a file holds in the page cache and not yet on disk still maps to the extent it replaces: written
-            // back first, or an overwritten range of a reflinked copy would pass for "already shared" (a hostile
-            // review). The kernel writes both ranges back before comparing anyway.
-            Fiemap.WriteBack(source);
-            Fiemap.WriteBack(dest);
+            return (requested, block);
+        }
 
+        private static DedupeResult Run(OpenFile source, OpenFile dest, long offset, long destinationOffset, long requested, long block, Action<long>? progress, CancellationToken cancel)
+        {
             long deduped = 0, shared = 0, differing = 0, done = 0;
             int calls = 0;
             string? error = null;
@@ -560,7 +590,7 @@ namespace Btrfs.Core
                 Errno.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
                 Errno.EOPNOTSUPP or Errno.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
                 Errno.EXDEV => "the two files are on different filesystems",
-                Errno.EPERM or Errno.EACCES => "deduplicating needs write permission on the destination, its ownership, or root; immutable and append-only files cannot be changed",
+                Errno.EPERM or Errno.EACCES => "deduplicating needs write permission on the destination, its ownership, or root; an immutable file cannot be changed",
                 Errno.ETXTBSY => "one of the files is an active swapfile",
                 Errno.EAGAIN or Errno.EBUSY => "btrfs is sending the subvolume (btrfs send) or the file is in use as a swapfile; try again later",
                 _ => string.Empty,
