@@ -159,17 +159,19 @@ namespace Btrfs.Commands
         /// <summary>An object of this module that names no file, bound to a path parameter by value (<see cref="PipedPathAttribute.NamesNoFile"/>).</summary>
         internal static ErrorRecord ObjectNamesNoFile(string text, string type) =>
             new(
-                new ArgumentException($"Cannot take a {type} as a path: it names no file (a summary, a total or a legend line, not one file's result), and its text '{text}' would be read as a file name. Nothing was done with it. Pipe the objects that name files, or pick the path you mean (ForEach-Object Path)."),
+                new ArgumentException($"Cannot take a {type} as a path: it names no file a path can reach (a summary, a total, a legend line, or something no mount reaches), and its text '{text}' would be read as a file name. Nothing was done with it. Pipe the objects that name files, or pick the path you mean (ForEach-Object Path); a subvolume no mount reaches is named by -Id and -FileSystemPath."),
                 Ids.ObjectNamesNoFile,
                 ErrorCategory.InvalidArgument,
                 text);
 
         /// <summary>A path whose '..' PowerShell reads by the text and the kernel from where a link leads, or not at all (<see cref="PathBinding.ParentAmbiguity"/>).</summary>
-        internal static ErrorRecord AmbiguousParentPath(string given, string asWritten, string textual, bool kernelFindsNothing) =>
+        internal static ErrorRecord AmbiguousParentPath(string given, string? asWritten, string textual, bool kernelFindsNothing) =>
             new(
                 new ArgumentException(
-                    $"Cannot tell which file '{given}' means: PowerShell reads its '..' by the text, as '{textual}', but the kernel reads '..' from the directory a name leads to, and for the kernel '{asWritten}' "
-                    + (kernelFindsNothing ? "leads nowhere (a name before the '..' does not exist)" : "is another directory (a name before the '..' is a symbolic link)")
+                    (asWritten is null
+                        ? $"Cannot tell which files '{given}' means: PowerShell takes its '..' away with the name before it by the text, before the wildcard is matched, where the kernel would go up from each match (and from nothing where nothing matches)"
+                        : $"Cannot tell which file '{given}' means: PowerShell reads its '..' by the text, as '{textual}', but the kernel reads '..' from the directory a name leads to, and for the kernel '{asWritten}' "
+                            + (kernelFindsNothing ? "leads nowhere (a name before the '..' does not exist, or is not a directory)" : "is another directory (a name before the '..', or the current location, is a symbolic link)"))
                     + ". Nothing was changed. Give the path without '..' (the directory you mean, as Resolve-Path or realpath shows it)."),
                 Ids.AmbiguousParentPath,
                 ErrorCategory.InvalidArgument,

@@ -39,6 +39,7 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = LiteralPathSet, Mandatory = true, ValueFromPipelineByPropertyName = true)]
         [Alias("PSPath", "LP")]
         [ValidateNotNullOrEmpty]
+        [PipedPath]
         public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
         /// <summary>

@@ -217,9 +217,14 @@ namespace Btrfs.Commands
 
             // Opened and checked before the question (-WhatIf too): a missing file, a directory, a link, an empty file are
             // refused as the run would refuse them, and the preview's bytes are the run's (a hostile review).
-            using OpenFile destination = OpenFile.Open(dest, OpenOptions.NoFollow);
-            SwapTable swaps = SwapTable.Read();
-            (long requested, _) = Deduplicator.Check(source, destination, Offset, length, destOffset, swaps);
+            // Closed again before the question and the result: nothing of this command holds it open then (a command
+            // the result is piped to may replace it, which an open descriptor of ours would refuse). The run opens and
+            // checks it again.
+            long requested;
+            using (OpenFile destination = OpenFile.Open(dest, OpenOptions.NoFollow))
+            {
+                (requested, _) = Deduplicator.Check(source, destination, Offset, length, destOffset, SwapTable.Read());
+            }
 
             // Cost follows data: the holes of a sparse image are never read or compared.
             long bytes = Deduplicator.DataBytes(source, Offset, requested);
@@ -232,7 +237,7 @@ namespace Btrfs.Commands
             DedupeResult result;
             try
             {
-                result = Deduplicator.Dedupe(source, destination, Offset, length, destOffset, swaps, bars.Report, StopToken);
+                result = Deduplicator.Dedupe(source, dest, Offset, length, destOffset, bars.Report, StopToken);
             }
             finally
             {

@@ -131,15 +131,23 @@ namespace Btrfs.Commands
         /// </summary>
         internal static ErrorRecord? ParentAmbiguity(PSCmdlet cmdlet, string given, bool pattern)
         {
-            string body = given;
+            // A provider-qualified path (a piped object's PSPath) PowerShell leaves as it is, '..' and backslashes too: the
+            // kernel reads it as it is, so there is nothing to tell apart.
             if (cmdlet.SessionState.Path.IsProviderQualified(given))
             {
-                body = given[(given.IndexOf("::", System.StringComparison.Ordinal) + 2)..];
+                return null;
             }
 
-            string[] parts = body.Replace('\\', '/').Split('/');
+            string[] parts = given.Replace('\\', '/').Split('/');
             int end = pattern ? System.Array.FindIndex(parts, WildcardPattern.ContainsWildcardCharacters) : -1;
             end = end < 0 ? parts.Length : end;
+            if (end < parts.Length && System.Array.IndexOf(parts, "..", end) >= 0)
+            {
+                // '..' after a wildcard: PowerShell takes it away with the name before it by the text, before the wildcard
+                // is matched ('nosuch*/../T' is 'T' though nothing matches), where the kernel would go up from each match.
+                return ErrorRecords.AmbiguousParentPath(given, null, string.Empty, kernelFindsNothing: false);
+            }
+
             int last = end == 0 ? -1 : System.Array.LastIndexOf(parts, "..", end - 1);
             if (last < 0 || AbsoluteAsWritten(cmdlet, string.Join('/', parts, 0, last + 1)) is not string asWritten)
             {

@@ -32,29 +32,75 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
-            if (Wrapped(inputData) is { } any && any.BaseObject is not (string or System.Array)
-                && OfThisModule(any) is string type
-                && !(any.Properties["PSPath"]?.Value is string { Length: > 0 } || any.Properties["LiteralPath"]?.Value is string { Length: > 0 } || any.Properties["LP"]?.Value is string { Length: > 0 })
-                && !(any.Properties["Path"]?.Value is string { Length: > 0 } || (any.Properties["Path"]?.Value is PSObject { BaseObject: string { Length: > 0 } })))
+            // Several given at once (-Path $a, $b): each as one object (a hostile review: an array of objects bound as
+            // their type names).
+            if ((inputData is PSObject { BaseObject: object[] wrappedList } ? wrappedList : inputData as object[]) is object[] list)
             {
-                // A string of its own, marked: the same text typed elsewhere stays a path.
-                string text = new string(System.MemoryExtensions.AsSpan(any.ToString()));
-                NoFile.AddOrUpdate(text, type);
-                return text;
+                var each = new object[list.Length];
+                for (int i = 0; i < list.Length; i++)
+                {
+                    each[i] = One(list[i]);
+                }
+
+                return each;
             }
 
-            if (inputData is PSObject wrapped && wrapped.BaseObject is not (string or System.Array)
-                && wrapped.Properties["PSPath"] is null && wrapped.Properties["LiteralPath"] is null && wrapped.Properties["LP"] is null
-                && wrapped.Properties["Path"] is { } property
+            return One(inputData);
+        }
+
+        private static object One(object inputData)
+        {
+            if (Wrapped(inputData) is not { } any || any.BaseObject is string or System.Array)
+            {
+                return inputData;
+            }
+
+            if (OfThisModule(any) is string type)
+            {
+                if (any.Properties["PSPath"] is { } psPath)
+                {
+                    // An object that names a file by its PSPath: piped, it binds -LiteralPath by that property, and must
+                    // not bind -Path by value too (with a parameter set that takes such objects whole, Show-ExtentMap's
+                    // or Remove-BtrfsSubvolume's, that would be ambiguous): what is returned is no string, which the
+                    // pipeline's first binding takes as it is, and becomes the path only where a value is converted (given
+                    // on the command line: -Path $result). One without a path (no mount reaches it) names no file.
+                    return psPath.Value is string { Length: > 0 } qualified && qualified.StartsWith(PathBinding.FileSystemPrefix, System.StringComparison.Ordinal)
+                        ? new ObjectPath(Literal(qualified[PathBinding.FileSystemPrefix.Length..]))
+                        : new ObjectPath(NoFileText(any, type));
+                }
+
+                if (!(any.Properties["Path"]?.Value is string { Length: > 0 } || (any.Properties["Path"]?.Value is PSObject { BaseObject: string { Length: > 0 } }))
+                    && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null)
+                {
+                    return NoFileText(any, type);
+                }
+            }
+
+            if (any.BaseObject is not (string or System.Array)
+                && any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null
+                && any.Properties["Path"] is { } property
                 && (property.Value is string || (property.Value is PSObject p && p.BaseObject is string)))
             {
-                // A copy of its own: the mark must not reach the same text typed elsewhere (a variable, a literal).
-                string path = new string(System.MemoryExtensions.AsSpan(property.Value as string ?? (string)((PSObject)property.Value).BaseObject));
-                Taken.AddOrUpdate(path, Mark);
-                return path;
+                return Literal(property.Value as string ?? (string)((PSObject)property.Value).BaseObject);
             }
 
             return inputData;
+        }
+
+        /// <summary>A copy of <paramref name="path"/> of its own, marked as naming a file literally (the mark must not reach the same text typed elsewhere).</summary>
+        private static string Literal(string path)
+        {
+            string copy = new string(System.MemoryExtensions.AsSpan(path));
+            Taken.AddOrUpdate(copy, Mark);
+            return copy;
+        }
+
+        /// <summary>The object's text, of its own, marked as an object of this module that names no file (<see cref="NamesNoFile"/>).</summary>
+        private static string NoFileText(PSObject any, string type)
+        {
+            string text = new string(System.MemoryExtensions.AsSpan(any.ToString()));
+            NoFile.AddOrUpdate(text, type);
+            return text;
         }
 
         private static PSObject? Wrapped(object? o) => o is null ? null : PSObject.AsPSObject(o);
@@ -77,5 +123,20 @@ namespace Btrfs.Commands
 
             return null;
         }
+    }
+
+    /// <summary>
+    /// The path of an object of this module that names a file by its PSPath, bound by value: no string, so the pipeline's
+    /// binding without conversion passes it over (the object binds -LiteralPath by its PSPath there); converted to a
+    /// string (an argument on the command line) it is that path, marked literal.
+    /// </summary>
+    internal sealed class ObjectPath
+    {
+        private readonly string path;
+
+        internal ObjectPath(string path) => this.path = path;
+
+        /// <inheritdoc/>
+        public override string ToString() => path;
     }
 }

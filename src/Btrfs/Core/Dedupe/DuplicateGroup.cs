@@ -66,7 +66,7 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Where the keeper's range begins in its file: with <see cref="Path"/> and <see cref="Length"/> the group names
-        /// the keeper's range, so piped on (Get-BtrfsExtentOwner, Get-BtrfsExtent) it reaches that range, not the whole
+        /// the keeper's range, so piped on to Get-BtrfsExtentOwner it asks about that range, not the whole
         /// file (a hostile review: only -Length bound, which alone is ignored).
         /// </summary>
         public long Offset => Ranges.Length > 0 ? Ranges[0].Offset : 0;

@@ -832,7 +832,7 @@ namespace Btrfs.Core
                         Errno.ENAMETOOLONG,
                         "BTRFS_IOC_SNAP_DESTROY_V2",
                         where,
-                        $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {System.Text.Encoding.UTF8.GetByteCount(top):N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted.");
+                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {System.Text.Encoding.UTF8.GetByteCount(top):N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
                 }
             }
         }
