@@ -10,8 +10,8 @@ namespace Btrfs.Commands
     /// Turns a duplicate group that was saved and read back (Export-Clixml and Import-Clixml, ConvertTo-Json and
     /// ConvertFrom-Json, or received through remoting: a property bag, no longer the .NET type) into a
     /// <see cref="BtrfsDuplicateGroup"/> again, so that "review now, deduplicate later" works. Registered for the
-    /// type in Btrfs.Types.ps1xml. Nothing is trusted that a hand-made group would not be: each range's Inode
-    /// and Device still decide whether the file under its name is the one searched.
+    /// type in Btrfs.Types.ps1xml. Nothing is trusted that a hand-made group would not be: each range's Inode,
+    /// Device and Generation still decide whether the file under its name is the one searched.
     /// </summary>
     public sealed class DuplicateGroupConverter : PSTypeConverter
     {
@@ -39,6 +39,7 @@ namespace Btrfs.Commands
                     Length = Value<long>(r, "Length"),
                     Inode = Value<ulong>(r, "Inode"),
                     Device = Value<ulong>(r, "Device"),
+                    Generation = Value<uint>(r, "Generation"),
                     FreesNothing = Value<bool>(r, "FreesNothing"),
                 });
             }

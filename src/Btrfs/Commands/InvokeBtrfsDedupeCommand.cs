@@ -15,6 +15,7 @@ namespace Btrfs.Commands
         private const string GroupSet = "Group";
         private ProgressBars? bars;
         private long groupsFreeable;
+        private bool warnedUnchecked;
         private readonly FreeSpaceMeter meter = new(); // the free space carried from one group to the next
 
         /// <summary>The files whose ranges should share the source's extents.</summary>
@@ -159,6 +160,14 @@ namespace Btrfs.Commands
                 return null;
             }
 
+            if (!warnedUnchecked && Array.Exists(group.Ranges, r => r.Inode == 0))
+            {
+                // Said, not silently passed over (a hostile review: a group read back from JSON without them deduplicated a
+                // file put in place of the one searched). Once: a hand-made list of groups would say it for each.
+                warnedUnchecked = true;
+                WriteWarning("A group's ranges carry no Inode (and Device): made by hand, or read back without them. Whether each name still leads to the file that was searched cannot be checked; the kernel still compares the bytes before it shares them. Keep Find-BtrfsDuplicate's objects whole (Export-Clixml, ConvertTo-Json -Depth 4) to have them checked.");
+            }
+
             // Find-BtrfsDuplicate's paths are absolute file system paths: used exactly as they are (a name
             // with a backslash is one name, never a way up). Only a relative one (a group made by hand) goes
             // through PowerShell's resolution, against the current location.
@@ -172,7 +181,7 @@ namespace Btrfs.Commands
                     return null; // the helper wrote why
                 }
 
-                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, Device = r.Device, FreesNothing = i > 0 && r.FreesNothing };
+                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, Device = r.Device, Generation = r.Generation, FreesNothing = i > 0 && r.FreesNothing };
             }
 
             return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };

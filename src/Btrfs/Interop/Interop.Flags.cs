@@ -10,6 +10,9 @@ namespace Btrfs.Interop
         internal const uint FS_IOC_GETFLAGS = 0x80086601;
         internal const uint FS_IOC_SETFLAGS = 0x40086602;
 
+        /// <summary>_IOR('v', 1, long): the inode's generation (an int), which tells a new file from an old one of the same inode number.</summary>
+        internal const uint FS_IOC_GETVERSION = 0x80087601;
+
         internal const uint FS_SECRM_FL = 0x1;
         internal const uint FS_UNRM_FL = 0x2;
         internal const uint FS_COMPR_FL = 0x4;

@@ -32,6 +32,17 @@ namespace Btrfs.Kernel
             return (InodeFlags)(uint)value;
         }
 
+        /// <summary>
+        /// The inode's generation (FS_IOC_GETVERSION; btrfs, xfs, ext4): with the inode number it names one file, since a
+        /// file made later under a number freed by a deleted one (xfs reuses numbers at once) has another generation. Null
+        /// where the filesystem does not say (tmpfs) or the call fails.
+        /// </summary>
+        internal static unsafe uint? TryGetGeneration(SafeFileDescriptor fd)
+        {
+            ulong value = 0; // the kernel writes 32 bits
+            return Libc.Ioctl(fd, Libc.FS_IOC_GETVERSION, &value) == 0 ? (uint)value : null;
+        }
+
         /// <summary>The flags, or <see cref="InodeFlags.None"/> where the filesystem has none.</summary>
         internal static InodeFlags Get(SafeFileDescriptor fd, string path) => TryGet(fd, path) ?? InodeFlags.None;
 

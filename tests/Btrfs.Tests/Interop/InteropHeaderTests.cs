@@ -30,7 +30,7 @@ namespace Btrfs.Tests
                     "O_NOFOLLOW", "O_DIRECTORY", "O_TMPFILE", "O_CREAT", "O_EXCL", "O_RDWR", "O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY",
                     "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_FDCWD", "AT_EACCESS", "W_OK",
                     "SEEK_DATA", "SEEK_HOLE", "FALLOC_FL_KEEP_SIZE", "POSIX_FADV_SEQUENTIAL", "F_GETFL", "F_SETFL", "SYNC_FILE_RANGE_WRITE", "LOCK_EX", "LOCK_NB",
-                    "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
+                    "FS_IOC_GETFLAGS", "FS_IOC_SETFLAGS", "FS_IOC_GETVERSION", "FS_IOC_FIEMAP", "FS_NOCOW_FL", "FS_COMPR_FL", "FS_IMMUTABLE_FL", "FS_APPEND_FL",
                     "FS_NODUMP_FL", "FS_NOATIME_FL", "FS_NOCOMP_FL", "FS_SYNC_FL", "FS_DIRSYNC_FL", "FS_PROJINHERIT_FL",
                     "BTRFS_IOC_GET_SUBVOL_INFO", "BTRFS_IOC_SNAP_CREATE_V2", "BTRFS_IOC_SUBVOL_CREATE_V2", "BTRFS_IOC_SNAP_DESTROY_V2",
                     "BTRFS_IOC_GET_SUBVOL_ROOTREF", "BTRFS_IOC_INO_LOOKUP_USER", "BTRFS_IOC_SYNC", "BTRFS_SUBVOL_RDONLY", "BTRFS_SUBVOL_SPEC_BY_ID",
@@ -155,6 +155,7 @@ namespace Btrfs.Tests
         {
             Same("FS_IOC_GETFLAGS", (ulong)Libc.FS_IOC_GETFLAGS);
             Same("FS_IOC_SETFLAGS", (ulong)Libc.FS_IOC_SETFLAGS);
+            Same("FS_IOC_GETVERSION", (ulong)Libc.FS_IOC_GETVERSION);
             Same("FS_IOC_FIEMAP", (ulong)Libc.FS_IOC_FIEMAP);
             Same("FS_NOCOW_FL", (ulong)Core.InodeFlags.NoCow);
             Same("FS_COMPR_FL", (ulong)Core.InodeFlags.Compress);

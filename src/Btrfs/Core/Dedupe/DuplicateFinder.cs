@@ -212,6 +212,7 @@ namespace Btrfs.Core
                     : null;
             }
 
+            uint generation = InodeAttributes.TryGetGeneration(file.Handle) ?? 0;
             lock (gate)
             {
                 if (cls < 0)
@@ -221,7 +222,7 @@ namespace Btrfs.Core
                     classSums.Add(sums);
                 }
 
-                files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize) });
+                files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize), Generation = generation });
                 DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
                 Monitor.PulseAll(gate);
             }
@@ -1065,7 +1066,7 @@ namespace Btrfs.Core
                 }
 
                 // A range that shares the keeper's extents already: nothing to do there, and deduplicating it frees nothing.
-                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device, FreesNothing = !keeper && sharing == length });
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device, Generation = files[f].Generation, FreesNothing = !keeper && sharing == length });
                 alreadyShared += sharing;
             }
 
@@ -1100,6 +1101,9 @@ namespace Btrfs.Core
 
             /// <summary>Bytes of the last block where it is partial (the size is not a multiple of the block size), else 0.</summary>
             internal int Tail { get; init; }
+
+            /// <summary>The inode's generation (0 where the filesystem does not say).</summary>
+            internal uint Generation { get; init; }
 
             /// <summary>The file's blocks, a partial last one included.</summary>
             internal long Blocks(int blockSize) => (Status.Size / blockSize) + (Tail > 0 ? 1 : 0);

@@ -26,6 +26,13 @@ namespace Btrfs.Core
         public ulong Device { get; init; }
 
         /// <summary>
+        /// The file's inode generation when it was searched (FS_IOC_GETVERSION): with <see cref="Inode"/> it tells the
+        /// file searched from one made later under the same inode number after it was deleted (xfs reuses numbers at
+        /// once). A file under that name now with another generation is not touched (0: not checked).
+        /// </summary>
+        public uint Generation { get; init; }
+
+        /// <summary>
         /// Whether sharing the keeper's extents here would free no disk space, even with every group of the
         /// search deduplicated: each extent the range uses stays, because its file still uses other parts
         /// of it (btrfs frees an extent only when no byte of it is referenced: a bookend). Such a range would
@@ -37,7 +44,7 @@ namespace Btrfs.Core
         /// </summary>
         public bool FreesNothing { get; init; }
 
-        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, Device = Device, FreesNothing = true };
+        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, Device = Device, Generation = Generation, FreesNothing = true };
 
         /// <inheritdoc/>
         public override string ToString() => $"{Path}@{Offset}+{Length}";

@@ -195,7 +195,7 @@ namespace Btrfs.Core
                             kernelAsked |= dest is not null; // the kernel may share part of a range that then fails
                             result = dest is null
                                 ? throw failure!
-                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode));
+                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode, range.Generation));
                         }
                     }
                     catch (FileOperationException ex)
@@ -290,7 +290,7 @@ namespace Btrfs.Core
         /// <summary>A name that leads to another file than the one searched (another inode or device) is not touched.</summary>
         private static void ThrowIfReplaced(OpenFile file, DuplicateRange r)
         {
-            if (Deduplicator.Replaced(file, (r.Device, r.Inode)) is FileOperationException replaced)
+            if (Deduplicator.Replaced(file, (r.Device, r.Inode, r.Generation)) is FileOperationException replaced)
             {
                 throw replaced;
             }

@@ -86,10 +86,21 @@ namespace Btrfs.Core
         /// device (a snapshot's copy of it, reached through a directory swapped for a link); null when it is
         /// (a 0 in <paramref name="expected"/> is not checked).
         /// </summary>
-        internal static FileOperationException? Replaced(OpenFile file, (ulong Device, ulong Inode) expected) =>
-            (expected.Inode != 0 && file.Status.Inode != expected.Inode) || (expected.Device != 0 && file.Status.Device != expected.Device)
-                ? new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", file.Path, $"Cannot deduplicate '{file.Path}': the name leads to another file (inode {file.Status.Inode} on device {file.Status.DevMajor}:{file.Status.DevMinor}) than the one searched (inode {expected.Inode}{(expected.Device != 0 ? " on device " + FileStatus.DeviceName(expected.Device) : string.Empty)}). It was left as it is; search again.")
-                : null;
+        internal static FileOperationException? Replaced(OpenFile file, (ulong Device, ulong Inode, uint Generation) expected)
+        {
+            if ((expected.Inode != 0 && file.Status.Inode != expected.Inode) || (expected.Device != 0 && file.Status.Device != expected.Device))
+            {
+                return new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", file.Path, $"Cannot deduplicate '{file.Path}': the name leads to another file (inode {file.Status.Inode} on device {file.Status.DevMajor}:{file.Status.DevMinor}) than the one searched (inode {expected.Inode}{(expected.Device != 0 ? " on device " + FileStatus.DeviceName(expected.Device) : string.Empty)}). It was left as it is; search again.");
+            }
+
+            // The same number, but a file made after the one searched was deleted (xfs gives a freed number to the next file).
+            if (expected.Generation != 0 && InodeAttributes.TryGetGeneration(file.Handle) is uint now && now != expected.Generation)
+            {
+                return new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "FS_IOC_GETVERSION", file.Path, $"Cannot deduplicate '{file.Path}': the name leads to another file than the one searched (inode {file.Status.Inode} again, but of generation {now}, not {expected.Generation}: the file searched was deleted and this one made since). It was left as it is; search again.");
+            }
+
+            return null;
+        }
 
         /// <summary>What happened, from what the kernel said: an error, then any difference, then anything shared, else everything was shared already.</summary>
         internal static DedupeStatus StatusOf(bool failed, long differing, long deduped) =>
@@ -101,7 +112,7 @@ namespace Btrfs.Core
         /// <paramref name="destinationOffset"/>. Refusals of the kernel come back as a result with
         /// Status Error; a destination that cannot be opened throws <see cref="FileOperationException"/>.
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode) expected = default)
+        internal static DedupeResult Dedupe(OpenFile source, string destination, long offset, long? length, long destinationOffset, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode, uint Generation) expected = default)
         {
             ArgumentNullException.ThrowIfNull(source);
             using OpenFile dest = OpenFile.Open(destination, OpenOptions.NoFollow);
@@ -113,7 +124,7 @@ namespace Btrfs.Core
         /// with the destination open already and the active swapfiles read already (a group's ranges share
         /// one reading of /proc/swaps: the kernel itself refuses to remap an active swapfile, ETXTBSY).
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode) expected = default)
+        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode, uint Generation) expected = default)
         {
             (long requested, long block) = Check(source, dest, offset, length, destinationOffset, swaps, expected);
 
@@ -132,7 +143,7 @@ namespace Btrfs.Core
         /// would do, or its refusal (a hostile review: -WhatIf promised a missing file, a directory, a FIFO, an empty
         /// file, and 2 MiB of a 1 MiB one).
         /// </summary>
-        internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode) expected = default)
+        internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode, uint Generation) expected = default)
         {
             ArgumentNullException.ThrowIfNull(source);
             ArgumentNullException.ThrowIfNull(dest);
