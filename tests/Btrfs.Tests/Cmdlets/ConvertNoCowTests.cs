@@ -424,6 +424,18 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileThisPowerShellHoldsIsSaidToBeHeldByItNotByDotnet()
+        {
+            // Before: "it is in use by dotnet (pid N, open)", which a hostile review read as another program's.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "self-held"), "vm.img");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(64 << 10, 3));
+            PwshResult r = Pwsh.Run("$s = [System.IO.File]::OpenRead($f); try { ConvertTo-NoCow -LiteralPath $f" + Yes + " } finally { $s.Dispose() }", ("f", file));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("FileInUse,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+            Assert.Contains($"this PowerShell itself (pid {Environment.ProcessId}, open: a file this session still holds", e.Exception.Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void ManyFilesAreConvertedWhileEarlierGracesRunEachResultInOrderNothingLeftBehind()
         {
             // Each replaced file keeps its old inode under a hidden name and a lease for 50 ms after the

@@ -9,7 +9,14 @@ namespace Btrfs.Core
         public bool WorkingDirectory { get; init; }
 
         /// <inheritdoc/>
+        /// <remarks>
+        /// This process is named as what it is to its user, this PowerShell (its command is dotnet or pwsh: a hostile
+        /// review read "in use by dotnet" as another program), with what usually holds it here: an object kept in a
+        /// variable, an open pipeline, or the current location.
+        /// </remarks>
         public override string ToString() =>
-            $"{Command} (pid {ProcessId.ToString(CultureInfo.InvariantCulture)}, {(WorkingDirectory ? "working directory" : Mapped ? "mapped" : "open")})";
+            ProcessId == System.Environment.ProcessId
+                ? $"this PowerShell itself (pid {ProcessId.ToString(CultureInfo.InvariantCulture)}, {(WorkingDirectory ? "its working directory is there" : (Mapped ? "mapped" : "open") + ": a file this session still holds, as a stream or a command still running in the pipeline")})"
+                : $"{Command} (pid {ProcessId.ToString(CultureInfo.InvariantCulture)}, {(WorkingDirectory ? "working directory" : Mapped ? "mapped" : "open")})";
     }
 }
