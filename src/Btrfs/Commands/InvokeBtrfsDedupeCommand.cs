@@ -24,6 +24,7 @@ namespace Btrfs.Commands
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
         [NotAScriptBlock("Give the destination paths themselves.")]
+        [PipedPath]
         public string[] Destination { get; set; } = Array.Empty<string>();
 
         /// <summary>Groups of ranges holding the same bytes, from Find-BtrfsDuplicate: every range shares the first one's extents.</summary>
@@ -225,32 +226,37 @@ namespace Btrfs.Commands
             Deduplicator.RefuseSameFile(source, dest);
 
             // Opened and checked before the question (-WhatIf too): a missing file, a directory, a link, an empty file are
-            // refused as the run would refuse them, and the preview's bytes are the run's (a hostile review).
-            // Closed again before the question and the result: nothing of this command holds it open then (a command
-            // the result is piped to may replace it, which an open descriptor of ours would refuse). The run opens and
-            // checks it again.
-            long requested;
+            // refused as the run would refuse them, and the preview's bytes are the run's (a hostile review). The run uses
+            // the descriptor checked (a name renamed over during a confirmation prompt is not what the prompt described,
+            // a review), and it is closed before the result is written: a command the result is piped to may replace
+            // the file, which an open descriptor of ours would refuse.
+            DedupeResult result;
             using (OpenFile destination = OpenFile.Open(dest, OpenOptions.NoFollow))
             {
-                (requested, _) = Deduplicator.Check(source, destination, Offset, length, destOffset, SwapTable.Read());
-            }
+                SwapTable swaps = SwapTable.Read();
+                (long requested, _) = Deduplicator.Check(source, destination, Offset, length, destOffset, swaps);
 
-            // Cost follows data: the holes of a sparse image are never read or compared.
-            long bytes = Deduplicator.DataBytes(source, Offset, requested);
-            if (!Preferences.ShouldProcess(this, dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
-            {
-                return;
-            }
+                // Cost follows data: the holes of a sparse image are never read or compared.
+                long bytes = Deduplicator.DataBytes(source, Offset, requested);
+                if (!Preferences.ShouldProcess(this, dest, $"Share extents with '{source.Path}' where the bytes are equal (up to {SizeFormatter.Format(bytes)} of data compared by the kernel, holes skipped; data unchanged)"))
+                {
+                    return;
+                }
 
-            bars!.StartFile(dest, bytes);
-            DedupeResult result;
-            try
-            {
-                result = Deduplicator.Dedupe(source, dest, Offset, length, destOffset, bars.Report, StopToken);
-            }
-            finally
-            {
-                bars.EndFile();
+                if (FileStatus.OfPath(dest, followLinks: false) is not FileStatus now || !now.SameInode(destination.Status))
+                {
+                    throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", dest, $"Cannot deduplicate '{dest}': the name leads to another file now than the one checked and asked about (renamed over meanwhile). It was left as it is; run again.");
+                }
+
+                bars!.StartFile(dest, bytes);
+                try
+                {
+                    result = Deduplicator.Dedupe(source, destination, Offset, length, destOffset, SwapTable.Read(), bars.Report, StopToken);
+                }
+                finally
+                {
+                    bars.EndFile();
+                }
             }
 
             WriteObject(result);
@@ -265,7 +271,7 @@ namespace Btrfs.Commands
             // As -Path: patterns expanded, a name with wildcard characters written with backticks before them.
             foreach (string d in Destination)
             {
-                foreach (string path in Resolve(d, literal: false, "Check the pattern; write a name that itself contains '[', ']', '*' or '?' with a backtick before each of them (\"x`[1`]\" for x[1])."))
+                foreach (string path in Resolve(d, literal: PipedPathAttribute.FromObject(d), "Check the pattern; write a name that itself contains '[', ']', '*' or '?' with a backtick before each of them (\"x`[1`]\" for x[1])."))
                 {
                     yield return path;
                 }

@@ -22,6 +22,7 @@ namespace Btrfs.Commands
         [Parameter(Mandatory = true, Position = 1)]
         [ValidateNotNullOrEmpty]
         [NotAScriptBlock("Give the destination path itself (a directory to copy several files into), or copy one file per call: ForEach-Object { New-BtrfsReflink -LiteralPath $_.FullName -Destination ($_.FullName + '.bak') }.")]
+        [PipedPath]
         public string Destination { get; set; } = string.Empty;
 
         /// <summary>Replace an existing destination (or write a range into it); never one in use.</summary>

@@ -15,12 +15,17 @@ namespace Btrfs.Commands
         public const string FileSystemPrefix = @"Microsoft.PowerShell.Core\FileSystem::";
 
         /// <summary>The CodeProperty's getter: the object's Path, provider-qualified (null when it has none).</summary>
+        /// <remarks>
+        /// One without a path (a legend line, an owner or a subvolume no mount reaches) gets its text, marked as naming no
+        /// file, so piped on it is an ObjectNamesNoFile error that says what to do instead of a null -LiteralPath's
+        /// validation error (a review).
+        /// </remarks>
         public static string? PSPath(PSObject instance) =>
-            instance?.Properties["Path"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
+            instance?.Properties["Path"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : PipedPathAttribute.NoFileOf(instance);
 
         /// <summary>The CodeProperty's getter of a result that is about its Destination (Invoke-BtrfsDedupe's): that path, provider-qualified.</summary>
         public static string? DestinationPSPath(PSObject instance) =>
-            instance?.Properties["Destination"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
+            instance?.Properties["Destination"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : PipedPathAttribute.NoFileOf(instance);
 
         /// <summary>
         /// The Directory CodeProperty's getter: the directory of the object's Path, which the views group by,

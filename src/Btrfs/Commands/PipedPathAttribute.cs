@@ -29,20 +29,27 @@ namespace Btrfs.Commands
         /// </summary>
         internal static string? NamesNoFile(string path) => NoFile.TryGetValue(path, out string? type) ? type : null;
 
+        /// <summary>The text of an object of this module, marked as naming no file (<see cref="NamesNoFile"/>); null for anything else.</summary>
+        internal static string? NoFileOf(PSObject? instance) =>
+            instance is not null && OfThisModule(instance) is string type ? NoFileText(instance, type) : null;
+
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
             // Several given at once (-Path $a, $b): each as one object (a hostile review: an array of objects bound as
             // their type names).
-            if ((inputData is PSObject { BaseObject: object[] wrappedList } ? wrappedList : inputData as object[]) is object[] list)
+            // Any collection, not only an array: what .Where() returns, a List, an ArrayList (a review: those still bound
+            // their elements as type names).
+            object? value = inputData is PSObject wrapper ? wrapper.BaseObject : inputData;
+            if (value is not (string or System.Collections.IDictionary) && LanguagePrimitives.GetEnumerable(value) is System.Collections.IEnumerable list)
             {
-                var each = new object[list.Length];
-                for (int i = 0; i < list.Length; i++)
+                var each = new System.Collections.Generic.List<object>();
+                foreach (object? item in list)
                 {
-                    each[i] = One(list[i]);
+                    each.Add(item is null ? null! : One(item));
                 }
 
-                return each;
+                return each.ToArray();
             }
 
             return One(inputData);

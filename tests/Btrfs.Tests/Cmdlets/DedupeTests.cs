@@ -494,6 +494,32 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADestinationRenamedOverWhileTheQuestionIsAskedIsLeftAlone()
+        {
+            // Before: the destination was checked, closed, and opened again by name after the prompt: a file renamed over
+            // it meanwhile was deduplicated though the prompt had described the other (4 KiB, not 1 MiB). A review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dedupe-prompt");
+            string src = Path.Combine(dir, "s"), t = Path.Combine(dir, "t"), t2 = Path.Combine(dir, "t2");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(1 << 20, 8));
+            FileBuilder.WriteNew(t, FileBuilder.RandomBytes(1 << 20, 8).AsSpan(0, 4096).ToArray());
+            FileBuilder.WriteNew(t2, FileBuilder.RandomBytes(1 << 20, 8));
+            string asked = string.Empty;
+            PwshResult r = Pwsh.Run(
+                "Invoke-BtrfsDedupe -LiteralPath $s -Destination $t -Confirm",
+                new System.Collections.Generic.Dictionary<string, object?> { ["s"] = src, ["t"] = t },
+                answer: (_, message) =>
+                {
+                    asked = message;
+                    File.Move(t2, t, overwrite: true);
+                    return 0;
+                });
+            Assert.Contains("up to 4.00 KiB", asked, StringComparison.Ordinal);
+            Assert.Equal("FileChangedDuringCopy", Assert.Single(r.ErrorIds));
+            Assert.Empty(r.Output);
+            Assert.DoesNotContain("shared", Shell.Run("filefrag", "-v", t), StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void TheViewsShowReadableSizes()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "views");

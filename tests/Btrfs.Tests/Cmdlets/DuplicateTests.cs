@@ -1314,6 +1314,17 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(Directory.GetFiles(spare), f => f.Contains(TemporaryFile.Marker, StringComparison.Ordinal));
             Assert.Equal(FileBuilder.RandomBytes(4096, 23), File.ReadAllBytes(victim));
 
+            // A companion of ours left where no hash file is (a run stopped, then its file deleted): SQLite would replay it
+            // into the new file (a review: the new file was left holding another database). Refused before anything is made.
+            string left = Path.Combine(spare, "left.db");
+            FileBuilder.WriteNew(left + "-wal", FileBuilder.RandomBytes(4096, 24));
+            string wal = FileFacts.Hash(left + "-wal");
+            PwshResult stale = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", dir), ("h", left));
+            Assert.Equal(new[] { "DatabaseCorrupt" }, stale.ErrorIds);
+            Assert.Equal(left + "-wal", stale.Errors[0].TargetObject);
+            Assert.False(File.Exists(left));
+            Assert.Equal(wal, FileFacts.Hash(left + "-wal"));
+
             // A row whose bytes were damaged (one hash changed behind the module's back) is not trusted:
             // that file is read again, and the groups are right.
             string good = Path.Combine(spare, "good.db");

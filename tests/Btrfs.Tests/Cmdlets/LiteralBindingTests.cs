@@ -136,9 +136,13 @@ namespace Btrfs.Tests
             Assert.Equal(b, Assert.Single(converted.Objects<Btrfs.Core.NoCowStatus>()).Path);
             string c = Path.Combine(dir, "c");
             FileBuilder.Chunks(c, 4, 4096, 8192, seed: 1); // as a (b is NOCOW now)
-            PwshResult given = Pwsh.Run("Set-Location -LiteralPath $Dir; $r = Invoke-BtrfsDedupe ./a ./c -Confirm:$false; Test-NoCow -Path $r, $r -Detailed; Test-NoCow -LiteralPath $r -Detailed", ("Dir", dir));
+            FileBuilder.Chunks(Path.Combine(dir, "Btrfs.Core.NoCowStatus"), 4, 4096, 8192, seed: 2); // a bystander named like the type
+            PwshResult given = Pwsh.Run(
+                "Set-Location -LiteralPath $Dir; $r = Invoke-BtrfsDedupe ./a ./c -Confirm:$false; Test-NoCow -Path $r, $r -Detailed; Test-NoCow -LiteralPath $r -Detailed; "
+                + "$st = Test-NoCow -LiteralPath ./a, ./c -Detailed; Test-NoCow -Path $st.Where({ $_.Path -like '*/c' }) -Detailed; Test-NoCow -LiteralPath ([System.Collections.Generic.List[object]]$st) -Detailed; Test-NoCow -Path ([System.Collections.ArrayList]$st) -Detailed",
+                ("Dir", dir));
             Assert.Empty(given.Errors);
-            Assert.Equal(new[] { c, c, c }, given.Objects<Btrfs.Core.NoCowStatus>().Select(x => x.Path));
+            Assert.Equal(new[] { c, c, c, c, a, c, a, c }, given.Objects<Btrfs.Core.NoCowStatus>().Select(x => x.Path));
 
             foreach (string command in new[]
             {
@@ -149,6 +153,9 @@ namespace Btrfs.Tests
 
                 // Given on the command line, one or several (a review: bound as their type names there).
                 "$s = Measure-Fragmentation . -Recurse -Summary; ConvertTo-NoCow -LiteralPath $s -Confirm:$false",
+
+                // Piped without a path: a legend line names no file (a review: a null -LiteralPath's validation error).
+                "Show-ExtentMap -LiteralPath ./a | Select-Object -Last 1 | ConvertTo-NoCow -Confirm:$false",
             })
             {
                 PwshResult r = Pwsh.Run("Set-Location -LiteralPath $Dir; " + command, ("Dir", dir));

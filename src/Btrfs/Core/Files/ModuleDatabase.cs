@@ -96,6 +96,7 @@ namespace Btrfs.Core
                     // Before it is made (a hostile review: a refusal here came after, and left a new, empty file behind
                     // while it said nothing was changed): the new file will be this user's.
                     ThrowIfCompanionUnsafe(parent, name, path, kind, Metadata.FileSystemUserId, "Nothing was created");
+                    ThrowIfCompanionLeft(parent, name, path, kind);
                     CreateComplete(parent, dir, name, path, kind);
                 }
 
@@ -154,6 +155,22 @@ namespace Btrfs.Core
                 if (FileStatus.OfAt(parent, name + suffix) is FileStatus companion && (!companion.IsRegular || companion.Uid != owner))
                 {
                     throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "open", path + suffix, $"'{path}{suffix}' beside the {kind.What} is not a regular file of the same owner (a link, or someone else's): SQLite would write through it. {outcome}; remove it, or give another {kind.Parameter} path.");
+                }
+            }
+        }
+
+        /// <summary>
+        /// Where there is no database yet, a companion is left from one that is gone (a run killed, then its file deleted):
+        /// SQLite would take it for the new file's and write another database's changes into it (a review: the new file
+        /// was left holding another database). Refused before anything is made.
+        /// </summary>
+        private static void ThrowIfCompanionLeft(SafeFileDescriptor parent, string name, string path, ModuleDatabaseKind kind)
+        {
+            foreach (string suffix in new[] { "-journal", "-wal", "-shm" })
+            {
+                if (FileStatus.OfAt(parent, name + suffix) is not null)
+                {
+                    throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "open", path + suffix, $"'{path}{suffix}' is there, but the {kind.What} '{path}' is not: it is left from a database that is gone (a run stopped, then its file deleted), and SQLite would take it for the new file's and write another database's changes into it. Nothing was created; remove it (with any -journal, -wal and -shm files beside it), or give another {kind.Parameter} path.");
                 }
             }
         }
