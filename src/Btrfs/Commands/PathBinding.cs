@@ -16,16 +16,18 @@ namespace Btrfs.Commands
 
         /// <summary>The CodeProperty's getter: the object's Path, provider-qualified (null when it has none).</summary>
         /// <remarks>
-        /// One without a path (a legend line, an owner or a subvolume no mount reaches) gets its text, marked as naming no
-        /// file, so piped on it is an ObjectNamesNoFile error that says what to do instead of a null -LiteralPath's
-        /// validation error (a review).
+        /// Null for one without a path (a legend line, an owner or a subvolume no mount reaches): piped on, a null
+        /// -LiteralPath is PowerShell's validation error, and a subvolume binds by its Id where a cmdlet takes it whole.
+        /// Not its text (tried, and undone: read back by Import-Clixml, the text is a plain string that bound -LiteralPath
+        /// as a relative path, rewrote a file named like a legend line, and kept a read-back subvolume from binding by
+        /// its Id; a hostile review).
         /// </remarks>
         public static string? PSPath(PSObject instance) =>
-            instance?.Properties["Path"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : PipedPathAttribute.NoFileOf(instance);
+            instance?.Properties["Path"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
 
         /// <summary>The CodeProperty's getter of a result that is about its Destination (Invoke-BtrfsDedupe's): that path, provider-qualified.</summary>
         public static string? DestinationPSPath(PSObject instance) =>
-            instance?.Properties["Destination"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : PipedPathAttribute.NoFileOf(instance);
+            instance?.Properties["Destination"]?.Value is string { Length: > 0 } path ? FileSystemPrefix + path : null;
 
         /// <summary>
         /// The Directory CodeProperty's getter: the directory of the object's Path, which the views group by,

@@ -29,10 +29,6 @@ namespace Btrfs.Commands
         /// </summary>
         internal static string? NamesNoFile(string path) => NoFile.TryGetValue(path, out string? type) ? type : null;
 
-        /// <summary>The text of an object of this module, marked as naming no file (<see cref="NamesNoFile"/>); null for anything else.</summary>
-        internal static string? NoFileOf(PSObject? instance) =>
-            instance is not null && OfThisModule(instance) is string type ? NoFileText(instance, type) : null;
-
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {

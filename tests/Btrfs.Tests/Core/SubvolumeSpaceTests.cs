@@ -292,6 +292,7 @@ namespace Btrfs.Tests
             Assert.Empty(r.Errors);
             List<BtrfsSubvolumeUsage> usages = r.Objects<BtrfsSubvolumeUsage>();
             Assert.True(usages.Count >= 5, $"{usages.Count} measured");
+
             foreach (BtrfsSubvolumeUsage u in usages)
             {
                 Assert.Null(u.Path);
