@@ -177,11 +177,6 @@ namespace Btrfs.Commands
         /// </summary>
         private static string? AbsoluteAsWritten(PSCmdlet cmdlet, string path)
         {
-            if (path.StartsWith('/'))
-            {
-                return path;
-            }
-
             string first = path.Split('/')[0];
             if (first == "~")
             {
@@ -201,7 +196,7 @@ namespace Btrfs.Commands
                 }
             }
 
-            return cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath.TrimEnd('/') + "/" + path;
+            return FromCurrentLocation(cmdlet, path);
         }
 
         /// <summary>

@@ -4,13 +4,14 @@ namespace Btrfs.Commands
     using System.Runtime.CompilerServices;
 
     /// <summary>
-    /// An object without PSPath, LiteralPath or LP bound to -Path by value (piped, as when another of its properties,
-    /// such as a numeric Length, bound first; or given on the command line) is bound by its Path property, not by its
-    /// text: PowerShell would otherwise make a path of the whole object ("@{Path=/vm.img; Length=4096}"; a hostile
-    /// review: `Get-BtrfsExtent f | Select Path,LogicalOffset,Length | Get-BtrfsExtentOwner`). That path names a file:
-    /// it is used literally wherever it came from (<see cref="FromObject"/>), never expanded as a pattern. Strings,
-    /// arrays and objects without a Path property pass unchanged; an object with PSPath, LiteralPath or LP binds
-    /// -LiteralPath by that property.
+    /// An object bound to a path parameter by value (piped, or given on the command line, alone or in any collection)
+    /// names its file, never by its text: PowerShell would otherwise make a path of the whole object ("@{Path=/vm.img;
+    /// Length=4096}", or a type name; hostile reviews). An object without PSPath, LiteralPath or LP is bound by its Path
+    /// property; an object of this module with a PSPath by that PSPath (as <see cref="ObjectPath"/>: piped, it binds
+    /// -LiteralPath by the property instead); an object of this module without a path is marked as naming no file
+    /// (<see cref="NamesNoFile"/>), which every path parameter's resolution refuses. A path taken from an object is used
+    /// literally wherever it came from (<see cref="FromObject"/>), never expanded as a pattern. Strings and other
+    /// objects pass unchanged.
     /// </summary>
     internal sealed class PipedPathAttribute : ArgumentTransformationAttribute
     {
@@ -32,10 +33,8 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
-            // Several given at once (-Path $a, $b): each as one object (a hostile review: an array of objects bound as
-            // their type names).
-            // Any collection, not only an array: what .Where() returns, a List, an ArrayList (a review: those still bound
-            // their elements as type names).
+            // Several given at once (-Path $a, $b, or any collection: what .Where() returns, a List): each as one object
+            // (reviews: their elements bound as type names).
             object? value = inputData is PSObject wrapper ? wrapper.BaseObject : inputData;
             if (value is not (string or System.Collections.IDictionary) && LanguagePrimitives.GetEnumerable(value) is System.Collections.IEnumerable list)
             {
@@ -79,8 +78,7 @@ namespace Btrfs.Commands
                 }
             }
 
-            if (any.BaseObject is not (string or System.Array)
-                && any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null
+            if (any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null
                 && any.Properties["Path"] is { } property
                 && (property.Value is string || (property.Value is PSObject p && p.BaseObject is string)))
             {

@@ -39,12 +39,12 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>The extents of [start, start + length) of the file open as <paramref name="fd"/> (named <paramref name="path"/> in errors).</summary>
-        internal static IEnumerable<RawExtent> Read(SafeFileDescriptor fd, string path, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents)
+        internal static IEnumerable<RawExtent> Read(SafeFileDescriptor fd, string path, ulong start, ulong length, bool sync, int pageExtents = DefaultPageExtents, bool clip = true)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(pageExtents, 1);
             ArgumentOutOfRangeException.ThrowIfZero(length);
             ulong end = ulong.MaxValue - start < length ? ulong.MaxValue : start + length;
-            return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents, clip: true);
+            return ReadIterator(fd, path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, pageExtents, clip);
         }
 
         /// <summary>
@@ -55,9 +55,7 @@ namespace Btrfs.Kernel
         internal static IEnumerable<RawExtent> ReadOverlapping(OpenFile file, ulong start, ulong length, bool sync)
         {
             ArgumentNullException.ThrowIfNull(file);
-            ArgumentOutOfRangeException.ThrowIfZero(length);
-            ulong end = ulong.MaxValue - start < length ? ulong.MaxValue : start + length;
-            return ReadIterator(file.Handle, file.Path, start, end, sync ? Libc.FIEMAP_FLAG_SYNC : 0, DefaultPageExtents, clip: false);
+            return Read(file.Handle, file.Path, start, length, sync, clip: false);
         }
 
         /// <summary>

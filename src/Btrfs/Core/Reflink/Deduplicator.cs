@@ -139,9 +139,9 @@ namespace Btrfs.Core
         /// <summary>
         /// Everything that refuses a deduplication before the kernel is asked (another file than the one searched, an
         /// active swapfile, ranges the kernel would not take): thrown, nothing changed. Returns the bytes to ask for
-        /// (whole blocks, or a last partial block where it ends both files) and the block size, so a preview (-WhatIf) says what the run
-        /// would do, or its refusal (a hostile review: -WhatIf promised a missing file, a directory, a FIFO, an empty
-        /// file, and 2 MiB of a 1 MiB one).
+        /// (whole blocks, or a last partial block where it ends both files) and the block size, so a preview (-WhatIf)
+        /// says what the run would do, or its refusal (a hostile review: -WhatIf promised a missing file, a directory,
+        /// a FIFO, an empty file, and 2 MiB of a 1 MiB one).
         /// </summary>
         internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode, uint Generation) expected = default)
         {

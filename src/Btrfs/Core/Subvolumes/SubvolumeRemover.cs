@@ -819,20 +819,17 @@ namespace Btrfs.Core
         /// </summary>
         private static void ThrowIfPathTooLong(string where, string? named, IEnumerable<BtrfsSubvolumeInfo> toDelete)
         {
-            bool first = true; // the subvolume itself, then the ones inside it
-            foreach (BtrfsSubvolumeInfo s in toDelete)
+            foreach ((BtrfsSubvolumeInfo s, int i) in toDelete.Select((s, i) => (s, i))) // the subvolume itself first
             {
-                bool self = first;
-                first = false;
-                if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) > BtrfsSubvolumes.DeletablePathMax)
+                if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) is int bytes && bytes > BtrfsSubvolumes.DeletablePathMax)
                 {
-                    string which = self ? "its path" : $"the path of the subvolume '{s.Path ?? top}' (id {s.Id}) inside it";
+                    string which = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? top}' (id {s.Id}) inside it";
                     throw new FileOperationException(
                         FileErrorKind.InvalidArgument,
                         Errno.ENAMETOOLONG,
                         "BTRFS_IOC_SNAP_DESTROY_V2",
                         where,
-                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {System.Text.Encoding.UTF8.GetByteCount(top):N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
+                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {bytes:N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
                 }
             }
         }
