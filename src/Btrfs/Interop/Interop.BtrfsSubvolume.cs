@@ -21,7 +21,7 @@ namespace Btrfs.Interop
         /// <summary>_IOWR(0x94, 61, struct btrfs_ioctl_get_subvol_rootref_args): the subvolumes directly under the fd's subvolume, 255 at a time; no privilege.</summary>
         internal const uint BTRFS_IOC_GET_SUBVOL_ROOTREF = 0xD000943D;
 
-        /// <summary>_IOWR(0x94, 62, struct btrfs_ioctl_ino_lookup_user_args): a child subvolume's name and the path to it from the fd's subvolume; no privilege, but every directory on the way must be searchable.</summary>
+        /// <summary>_IOWR(0x94, 62, struct btrfs_ioctl_ino_lookup_user_args): a child subvolume's name and the path to it from the fd's subvolume; no privilege, but every directory on the way must be readable and searchable (MAY_READ | MAY_EXEC).</summary>
         internal const uint BTRFS_IOC_INO_LOOKUP_USER = 0xD000943E;
 
         /// <summary>_IOW(0x94, 65, struct btrfs_ioctl_subvol_wait), newer kernels: wait until a deleted subvolume is cleaned up (ENOTTY where missing).</summary>

@@ -100,7 +100,7 @@ namespace Btrfs.Kernel
         /// <summary>
         /// INO_LOOKUP_USER: the name of child subvolume <paramref name="treeId"/> and the path of the directory
         /// <paramref name="dirId"/> holding it, from the root of the subvolume holding <paramref name="fd"/>
-        /// (with a trailing '/', "" for that root). 0 or the errno (EACCES: a directory on the way is not searchable;
+        /// (with a trailing '/', "" for that root). 0 or the errno (EACCES: a directory on the way is not readable and searchable;
         /// EILSEQ, ours: the name or a directory on the way is not valid UTF-8, so no path here can name it).
         /// </summary>
         internal static unsafe int TryLookupChild(SafeFileDescriptor fd, ulong treeId, ulong dirId, out string name, out string directory)

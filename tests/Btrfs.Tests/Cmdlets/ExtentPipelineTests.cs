@@ -227,6 +227,18 @@ namespace Btrfs.Tests
 
             Assert.Contains("1,052,672", table, StringComparison.Ordinal);
             Assert.All(table.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
+
+            // The owners' table shows the same addresses the same way. Before: without thousands separators, so
+            // the two tables could not be compared by eye. Found by a hostile review.
+            PwshResult owners = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner -Detailed | Out-String -Width 80", ("f", file));
+            Assert.Empty(owners.Errors);
+            string ownersTable = owners.Output[0].ToString()!;
+            foreach (BtrfsExtentItem i in items)
+            {
+                Assert.Contains(i.DiskAddress.ToString("N0", CultureInfo.CurrentCulture), ownersTable, StringComparison.Ordinal);
+            }
+
+            Assert.All(ownersTable.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
         }
 
         [SkippableFact]

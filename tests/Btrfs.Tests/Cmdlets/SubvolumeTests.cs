@@ -152,6 +152,16 @@ namespace Btrfs.Tests
             PwshResult below = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", Path.Combine(mnt, "sv")));
             Assert.Empty(below.Errors);
             Assert.Equal(new[] { Path.Combine(mnt, "sv"), Path.Combine(mnt, "sv", "inner") }, below.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+
+            // Through a symbolic link to a subvolume, every path names it the same way (the kernel's path of the
+            // directory opened). Before: the subvolume itself resolved, those below through the link. Found by a
+            // hostile review.
+            File.CreateSymbolicLink(Path.Combine(mnt, "link-sv"), Path.Combine(mnt, "sv"));
+            PwshResult linked = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", Path.Combine(mnt, "link-sv")));
+            Assert.Empty(linked.Errors);
+            Assert.Equal(new[] { Path.Combine(mnt, "sv"), Path.Combine(mnt, "sv", "inner") }, linked.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            File.Delete(Path.Combine(mnt, "link-sv"));
+
             PwshResult whole = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse", ("m", mnt));
             Assert.Empty(whole.Errors);
             List<BtrfsSubvolumeInfo> tree = whole.Objects<BtrfsSubvolumeInfo>();
@@ -169,17 +179,24 @@ namespace Btrfs.Tests
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
             string mnt = own.MountPoint;
             Layout(mnt);
-            Shell.Run("chmod", "0700", Path.Combine(mnt, "d")); // nobody cannot enter d: d/deep stays unlisted
+            // Mode 711: nobody may search d but not read it, and the kernel's lookup for users (INO_LOOKUP_USER)
+            // needs both: d/deep stays unlisted, though its path still reaches it. Before: the warning said a
+            // directory on the way was "not searchable". Found by a hostile review.
+            Shell.Run("chmod", "0711", Path.Combine(mnt, "d"));
             Dictionary<ulong, Dictionary<string, string>> listed = ListedByProgs(mnt);
 
-            PwshResult r, all;
+            PwshResult r, all, direct;
             using (Unprivileged.Begin())
             {
                 r = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse", ("m", mnt));
                 all = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All", ("m", mnt));
+                direct = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d", ("d", Path.Combine(mnt, "d", "deep")));
             }
 
             Assert.Empty(r.Errors);
+            Assert.Contains(r.Warnings, w => w.Message.Contains("not both readable and searchable by this user", StringComparison.Ordinal));
+            Assert.Empty(direct.Errors);
+            Assert.Equal(Path.Combine(mnt, "d", "deep"), Assert.Single(direct.Objects<BtrfsSubvolumeInfo>()).Path);
             List<BtrfsSubvolumeInfo> seen = r.Objects<BtrfsSubvolumeInfo>();
             Assert.Equal(
                 new[] { "", "sv", "sv/inner", "snap", "snaps/ro-1", "snaps/ro-2", "snap-of-snap" }.Select(p => Path.Combine(mnt, p).TrimEnd('/')).OrderBy(p => p, StringComparer.Ordinal),
@@ -315,7 +332,12 @@ namespace Btrfs.Tests
             PwshResult measured = Pwsh.Run("Set-Location -LiteralPath $r; " + together, ("r", P("rootfs")));
             Assert.Empty(measured.Errors);
             ulong[] ids = snapshots.Select(s => ulong.Parse(Shell.Run("btrfs", "inspect-internal", "rootid", s).Trim(), CultureInfo.InvariantCulture)).ToArray();
-            Assert.Equal(string.Join(",", ids), Assert.Single(measured.Objects<BtrfsSubvolumeUsage>()).Ids);
+            Assert.Equal(ids, Assert.Single(measured.Objects<BtrfsSubvolumeUsage>()).Ids);
+
+            // The set's ids bind to -Id as a list, each measured again (a comma-joined text was read as one number).
+            PwshResult again = Pwsh.Run("Set-Location -LiteralPath $r; $set = " + together + "; Measure-BtrfsSubvolume -Id $set.Ids -FileSystemPath .", ("r", P("rootfs")));
+            Assert.Empty(again.Errors);
+            Assert.Equal(ids, again.Objects<BtrfsSubvolumeUsage>().Select(u => u.Id));
 
             PwshResult removed = Pwsh.Run("Set-Location -LiteralPath $r; Get-BtrfsSubvolume ./snapshots -Recurse | Where-Object IsSnapshot | Remove-BtrfsSubvolume -Confirm:$false -PassThru", ("r", P("rootfs")));
             Assert.Empty(removed.Errors);

@@ -208,7 +208,7 @@ namespace Btrfs.Tests
             Assert.Equal(q["1/100"].Excl, together.ExclusiveBytes);
             Assert.Equal(q["1/100"].Rfer, together.ReferencedBytes);
             Assert.Equal(5, together.Count);
-            Assert.Equal(string.Join(",", oldest.OrderBy(i => i)), together.Ids);
+            Assert.Equal(oldest.OrderBy(i => i), together.Ids);
 
             // The data-only exclusive figure of a snapshot equals compsize's disk usage over every subvolume
             // minus the same without it (for the last five, and at least one of them holds data of its own).

@@ -90,7 +90,7 @@ namespace Btrfs.Core
         /// <summary>
         /// Why the subvolumes <paramref name="unreached"/> below '<paramref name="path"/>' were not listed, for a message:
         /// those in <paramref name="notUtf8"/> have a name no PowerShell path can hold; the others a directory on the way
-        /// this user cannot search, or they were renamed, deleted or mounted over meanwhile.
+        /// this user cannot both read and search, or they were renamed, deleted or mounted over meanwhile.
         /// </summary>
         internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, IReadOnlyCollection<ulong> notUtf8, string path)
         {
@@ -103,7 +103,7 @@ namespace Btrfs.Core
             int others = System.Linq.Enumerable.Count(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id));
             if (others > 0)
             {
-                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: a directory on the way is not searchable by this user, or {(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
+                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: a directory on the way is not both readable and searchable by this user (the kernel's lookup for users without privilege needs both), or {(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
             }
 
             return string.Join("; ", reasons);
@@ -139,7 +139,7 @@ namespace Btrfs.Core
 
                 if (scope == SubvolumeScope.Below && anchor.IsDirectory)
                 {
-                    Below(anchor.Handle, anchor.Path, anchor.Status.MountId, found, atRoot);
+                    Below(anchor.Handle, ShownPathOf(anchor), anchor.Status.MountId, found, atRoot);
                 }
             }
 
@@ -159,7 +159,7 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The subvolumes under the open directory <paramref name="dir"/>, depth first, each under its parent.
-        /// A child that cannot be reached (a directory on the way not searchable, renamed or deleted meanwhile,
+        /// A child that cannot be reached (a directory on the way not readable and searchable, renamed or deleted meanwhile,
         /// another mount on top of it) is left out and counted in <see cref="Unreached"/>. Each listed one
         /// carries the device number of the descriptor it was opened through.
         /// </summary>
@@ -169,7 +169,7 @@ namespace Btrfs.Core
             {
                 // The children are those of the whole subvolume holding the directory; the lookup answers only for
                 // those under it: EACCES for one elsewhere in the subvolume (not below a plain directory given, so
-                // not counted), or where a directory on the way is not searchable (below a subvolume's root, the
+                // not counted), or where a directory on the way is not readable and searchable (below a subvolume's root, the
                 // only reason: the subvolume is there, this user just cannot reach it).
                 int errno = BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between);
                 if (errno != 0)
@@ -261,7 +261,7 @@ namespace Btrfs.Core
         /// <summary>The absolute path of the root directory of the subvolume holding <paramref name="file"/>: up from it while the device stays, to the directory with inode 256; null when a mount boundary comes first.</summary>
         private static string? RootDirectoryOf(OpenFile file)
         {
-            string? start = Files.RealPath(file.Path);
+            string? start = ShownPathOf(file);
             if (start is null)
             {
                 return null;
@@ -381,6 +381,14 @@ namespace Btrfs.Core
 
             return null;
         }
+
+        /// <summary>
+        /// The path shown for the open file and what is below it: the kernel's path of the descriptor (through
+        /// the mount it was opened on, links resolved, never the name looked up again), so the subvolume given and
+        /// those found below it name it the same way; the path as given where the kernel has none.
+        /// </summary>
+        private static string ShownPathOf(OpenFile file) =>
+            Names.PathOfDescriptor(file.Handle) is string p && p.StartsWith('/') && !p.EndsWith(" (deleted)", StringComparison.Ordinal) ? p : file.Path;
 
         /// <summary>The subvolume's root directory under a mount that reaches it; null when none does or it went away meanwhile.</summary>
         private string? DirectoryPathOf(ulong id)

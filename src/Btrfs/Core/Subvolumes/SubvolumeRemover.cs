@@ -149,7 +149,7 @@ namespace Btrfs.Core
                         full,
                         unreached.Count > 0
                             ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, notUtf8, full)}. Nothing was deleted."
-                            : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
+                            : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not both readable and searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
                 }
 
                 // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:

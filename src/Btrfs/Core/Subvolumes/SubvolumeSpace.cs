@@ -16,7 +16,7 @@ namespace Btrfs.Core
         public ulong Id { get; init; }
 
         /// <summary>
-        /// The subvolume's UUID (Guid.Empty for a set, and for the top level): piped on to Remove-BtrfsSubvolume or
+        /// The subvolume's UUID (Guid.Empty, all zeros, for a set and for the top level): piped on to Remove-BtrfsSubvolume or
         /// New-BtrfsSnapshot, the path is taken only while it still leads to this subvolume.
         /// </summary>
         public Guid Uuid { get; init; }
@@ -30,8 +30,8 @@ namespace Btrfs.Core
         /// <summary>How many subvolumes were measured together (1 for one).</summary>
         public int Count { get; init; }
 
-        /// <summary>The ids measured, comma-separated.</summary>
-        public string Ids { get; init; } = string.Empty;
+        /// <summary>The ids measured, in order (a list, so it binds to -Id: never one number made of several).</summary>
+        public ulong[] Ids { get; init; } = Array.Empty<ulong>();
 
         /// <summary>Bytes of every extent it references, data and tree blocks, whole extents (qgroup "rfer").</summary>
         public ulong ReferencedBytes { get; init; }

@@ -209,7 +209,7 @@ namespace Btrfs.Core
                 Path = path,
                 Subvolume = label,
                 Count = ids.Count,
-                Ids = string.Join(",", ids),
+                Ids = ids.ToArray(),
                 ReferencedBytes = rfer,
                 ExclusiveBytes = excl,
                 ReferencedDataBytes = rferData,
