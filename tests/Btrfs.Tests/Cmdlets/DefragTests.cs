@@ -351,6 +351,37 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void CompressLeavesANoCowFileAsItIsAndSaysWhy()
+        {
+            // btrfs never compresses a No_COW file. Before: -WhatIf promised "Rewrite and compress", every run rewrote
+            // it all again, stored it as it was, and the reason blamed the data. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "compress-nocow");
+            Shell.Run("chattr", "+C", dir);
+            string file = Path.Combine(dir, "log.txt");
+            FileBuilder.WriteNew(file, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100_000).Select(i => $"entry {i}: all is well\n"))));
+            BtrfsProgs.Sync(dir);
+            Assert.True(FileFacts.HasNoCow(file));
+            FileFacts before = FileFacts.Of(file);
+            long[] physical = Infrastructure.Filefrag.Extents(file).Select(e => e.Physical).ToArray();
+
+            PwshResult whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Compress Zstd -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+            Assert.Empty(whatIf.Errors);
+            Assert.DoesNotContain("Rewrite and compress", whatIf.HostText, StringComparison.Ordinal);
+            Assert.Contains("never compresses", whatIf.HostText + string.Join("\n", whatIf.Warnings.Select(w => w.Message)), StringComparison.Ordinal);
+
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Compress Zstd", ("f", file));
+            Assert.Empty(r.Errors);
+            DefragResult result = Assert.Single(r.Objects<DefragResult>());
+            Assert.True(result.Skipped);
+            Assert.Equal(DefragSkipReason.NoCow, result.SkipReason);
+            Assert.Equal(0, result.BytesRewritten);
+            Assert.Contains(r.Warnings, w => w.Message.Contains("never compresses", StringComparison.Ordinal));
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(physical, Infrastructure.Filefrag.Extents(file).Select(e => e.Physical).ToArray());
+            Assert.DoesNotContain(Infrastructure.Filefrag.Extents(file), e => e.Flags.Contains("encoded"));
+        }
+
+        [SkippableFact]
         public void ANoCowImageIsDefragmented()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "nocow");

@@ -223,6 +223,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void SummaryOfHugeSparseFilesStopsAtTheLargestNumberAndNamesNoUnfragmentedFile()
+        {
+            // Before: two sparse files of 4 EiB summed to Bytes -9223372036854775808, and a file without a single
+            // extent was named the most fragmented (count 0). Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "summary-huge");
+            Shell.Run("truncate", "-s", "4611686018427387904", Path.Combine(dir, "s1"));
+            Shell.Run("truncate", "-s", "4611686018427387904", Path.Combine(dir, "s2"));
+            FileBuilder.WriteNew(Path.Combine(dir, "one.img"), FileBuilder.RandomBytes(64 << 10, 3));
+            BtrfsProgs.Sync(dir);
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse -Summary", ("d", dir));
+            Assert.Empty(r.Errors);
+            FragmentationSummary s = Assert.Single(r.Objects<FragmentationSummary>());
+            Assert.Equal(3, s.Files);
+            Assert.Equal(long.MaxValue, s.Bytes);
+            Assert.Null(s.MostFragmentedPath);
+            Assert.Equal(0, s.MostFragmentedCount);
+        }
+
+        [SkippableFact]
         public void RecurseStaysOnItsFilesystemAndFollowsNoLinks()
         {
             string root = fs.NewDirectory(TestFs.Btrfs, "tree");

@@ -359,6 +359,24 @@ namespace Btrfs.Tests
             Assert.Equal("OperationNotSupported", Assert.Single(compress.ErrorIds));
             Assert.Contains("btrfs only", compress.Errors[0].Exception.Message, StringComparison.Ordinal);
 
+            // Over a tree, each is the filesystem's refusal: one error, the rest not walked. Before: one error per
+            // file. Found by a hostile review.
+            string tree = Directory.CreateDirectory(Path.Combine(x.MountPoint, "tree")).FullName;
+            for (int i = 0; i < 3; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(tree, $"f{i}.img"), FileBuilder.RandomBytes(64 << 10, 70 + i));
+            }
+
+            foreach (string options in new[] { "-Offset 1MB -Length 1MB", "-Compress Zstd" })
+            {
+                PwshResult over = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false " + options, ("d", tree));
+                ErrorRecord only = Assert.Single(over.Errors);
+                Assert.Contains("they are not walked", only.Exception.Message, StringComparison.Ordinal);
+                Assert.Empty(over.Output);
+            }
+
+            Directory.Delete(tree, recursive: true);
+
             PwshResult whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new Dictionary<string, object?> { ["p"] = file }, captureHost: true);
             Assert.Empty(whatIf.Errors);
             Assert.Empty(whatIf.Output);

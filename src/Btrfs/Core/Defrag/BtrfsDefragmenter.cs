@@ -238,7 +238,12 @@ namespace Btrfs.Core
                 return;
             }
 
-            if (planner.InlineOnly)
+            // btrfs compresses no No_COW file (inode_can_compress): -Compress would rewrite it all and store it as it was.
+            if (Options.Compress is not null && (flags & InodeFlags.NoCow) != 0)
+            {
+                Skip(DefragSkipReason.NoCow, "No_COW (chattr +C), and btrfs never compresses such a file: -Compress would rewrite it for nothing; left as it is. Run without -Compress to defragment it, or ConvertFrom-NoCow first to compress it", warning: true);
+            }
+            else if (planner.InlineOnly)
             {
                 Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }

@@ -118,7 +118,10 @@ namespace Btrfs.Core
                     Errno.EINVAL,
                     "defragment",
                     File.Path,
-                    $"Cannot defragment a range of '{File.Path}': on {fs} a file is defragmented whole (its extents are exchanged with a new copy's), so -Offset and -Length apply to btrfs only. Run it without them. Nothing was changed.");
+                    $"Cannot defragment a range of '{File.Path}': on {fs} a file is defragmented whole (its extents are exchanged with a new copy's), so -Offset and -Length apply to btrfs only. Run it without them. Nothing was changed.")
+                {
+                    SameForFileSystem = true, // every file of the tree would be refused the same way: one error
+                };
             }
 
             if (Options.Compress is not null)
@@ -128,7 +131,10 @@ namespace Btrfs.Core
                     Errno.EOPNOTSUPP,
                     "defragment",
                     File.Path,
-                    $"Cannot compress '{File.Path}': {fs} has no transparent compression; -Compress applies to btrfs only. Run it without -Compress to defragment. Nothing was changed.");
+                    $"Cannot compress '{File.Path}': {fs} has no transparent compression; -Compress applies to btrfs only. Run it without -Compress to defragment. Nothing was changed.")
+                {
+                    SameForFileSystem = true,
+                };
             }
 
             InodeFlags flags = CheckWritable();

@@ -9,7 +9,10 @@ namespace Btrfs.Core
         /// <summary>Files measured.</summary>
         public long Files { get; private set; }
 
-        /// <summary>Sum of their sizes.</summary>
+        /// <summary>
+        /// Sum of their sizes (apparent: holes count). Sparse files can be as large as 8 EiB each, so the sum stops at
+        /// long.MaxValue (about 8 EiB) instead of wrapping round to a negative number.
+        /// </summary>
         public long Bytes { get; private set; }
 
         /// <summary>Sum of their extents.</summary>
@@ -33,10 +36,10 @@ namespace Btrfs.Core
         /// <summary>The threshold used, in bytes.</summary>
         public long Threshold { get; internal set; }
 
-        /// <summary>The file with the most fragments (null when no file was measured).</summary>
+        /// <summary>The file with the most fragments; null when no file measured is fragmented (none has 2 or more).</summary>
         public string? MostFragmentedPath { get; private set; }
 
-        /// <summary>Its fragment count.</summary>
+        /// <summary>Its fragment count (0 when no file is fragmented).</summary>
         public long MostFragmentedCount { get; private set; }
 
         /// <summary>Adds one file's figures.</summary>
@@ -44,14 +47,14 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(r);
             Files++;
-            Bytes += r.Size;
+            Bytes = r.Size > long.MaxValue - Bytes ? long.MaxValue : Bytes + r.Size;
             ExtentCount += r.ExtentCount;
             FragmentCount += r.FragmentCount;
             SmallExtentCount += r.SmallExtentCount;
             SmallExtentBytes += r.SmallExtentBytes;
             SharedBytes += r.SharedBytes;
             LargestExtent = Math.Max(LargestExtent, r.LargestExtent);
-            if (MostFragmentedPath is null || r.FragmentCount > MostFragmentedCount)
+            if (r.FragmentCount > Math.Max(MostFragmentedCount, 1))
             {
                 MostFragmentedPath = r.Path;
                 MostFragmentedCount = r.FragmentCount;
