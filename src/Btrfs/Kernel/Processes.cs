@@ -27,6 +27,61 @@ namespace Btrfs.Kernel
         /// <summary>Whether the calling thread holds CAP_FOWNER in its effective set (<see cref="HasCapability"/>).</summary>
         internal static bool HasFowner() => HasCapability(CapFowner);
 
+        /// <summary>CAP_CHOWN: giving a file any owner and group.</summary>
+        private const int CapChown = 0;
+
+        /// <summary>
+        /// Whether the calling thread may give a file it owns (made just now) owner <paramref name="uid"/> and group
+        /// <paramref name="gid"/>, as the kernel decides it (chown_ok, chgrp_ok): with CAP_CHOWN any; otherwise only its
+        /// own filesystem user id, and a group that is its filesystem group id, one of its supplementary groups, or
+        /// <paramref name="newFileGid"/> (the group the new file has already, a set-group-ID directory's). True when the
+        /// credentials cannot be read: the kernel then says it, at the fchown.
+        /// </summary>
+        internal static bool MayGiveOwner(uint uid, uint gid, uint newFileGid)
+        {
+            if (HasCapability(CapChown))
+            {
+                return true;
+            }
+
+            uint? fsuid = null, fsgid = null;
+            var groups = new System.Collections.Generic.HashSet<uint>();
+            try
+            {
+                foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
+                {
+                    // "Uid:\treal\teffective\tsaved\tfilesystem"; "Groups:\tg1 g2 ...".
+                    string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                    if (fields.Length == 5 && fields[0] == "Uid:")
+                    {
+                        fsuid = uint.Parse(fields[4], System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                    else if (fields.Length == 5 && fields[0] == "Gid:")
+                    {
+                        fsgid = uint.Parse(fields[4], System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                    else if (fields.Length > 0 && fields[0] == "Groups:")
+                    {
+                        foreach (string g in fields.AsSpan(1))
+                        {
+                            groups.Add(uint.Parse(g, System.Globalization.CultureInfo.InvariantCulture));
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or FormatException or OverflowException)
+            {
+                return true;
+            }
+
+            if (fsuid is not uint me || fsgid is not uint myGroup)
+            {
+                return true;
+            }
+
+            return uid == me && (gid == myGroup || gid == newFileGid || groups.Contains(gid));
+        }
+
         /// <summary>
         /// Whether the calling thread holds capability <paramref name="capability"/> in its effective set (capabilities are
         /// a thread's: the CapEff line of /proc/thread-self/status, as the kernel reports it; false when that cannot be read).

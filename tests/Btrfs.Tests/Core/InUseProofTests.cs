@@ -125,6 +125,86 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void InAStickyDirectoryAnotherUsersFileIsNotReplacedAndKeepsItsChangeTime()
+        {
+            // A sticky directory lets only the owner of a file or of the directory rename over it. Before: nobody's
+            // -Force on root's writable file there marked it (an extended attribute: its change time moved), made the
+            // whole copy or allocated the swapfile, and was refused at the exchange. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sticky-replace");
+            Shell.Run("chmod", "1777", dir);
+            string victim = Path.Combine(dir, "victim.img");
+            FileBuilder.WriteNew(victim, FileBuilder.RandomBytes(128 << 10, 91));
+            Shell.Run("chmod", "666", victim);
+            string source = Path.Combine(dir, "src.img");
+            FileBuilder.WriteNew(source, FileBuilder.RandomBytes(128 << 10, 92));
+            Shell.Run("chown", "65534:65534", source);
+            System.Threading.Thread.Sleep(20);
+            FileFacts before = FileFacts.Of(victim);
+            string[] listing = FileFacts.Listing(dir);
+            foreach (string command in new[]
+            {
+                "New-BtrfsReflink -LiteralPath $Src -Destination $Victim -Force -AssumeNotInUse",
+                "New-BtrfsSwapfile -Path $Victim -Size 16MB -Force -AssumeNotInUse -Confirm:$false",
+                "New-BtrfsSwapfile -Path $Victim -Size 16MB -Force -AssumeNotInUse -WhatIf",
+            })
+            {
+                RealPwsh.Result r = RealPwsh.Run(command + " -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }", Nobody, ("Src", source), ("Victim", victim));
+                Assert.True(r.ExitCode == 0 && r.Lines.Length > 0, command + ": " + Errors(r));
+                Assert.StartsWith("AccessDenied,", r.Lines[0], StringComparison.Ordinal);
+                Assert.Contains("sticky bit", r.StdOut, StringComparison.Ordinal);
+                Assert.DoesNotContain("What if", r.StdOut, StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(victim));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+            }
+
+            // The file's owner may: nobody replaces its own file there.
+            string own = Path.Combine(dir, "own.img");
+            FileBuilder.WriteNew(own, FileBuilder.RandomBytes(64 << 10, 93));
+            Shell.Run("chown", "65534:65534", own);
+            RealPwsh.Result mine = RealPwsh.Run("New-BtrfsReflink -LiteralPath $Src -Destination $Own -Force | ForEach-Object Method", Nobody, ("Src", source), ("Own", own));
+            Assert.True(mine.ExitCode == 0 && mine.StdErr.Length == 0, Errors(mine));
+            Assert.Equal(FileFacts.Hash(source), FileFacts.Hash(own));
+        }
+
+        [SkippableFact]
+        public void AnotherUsersFileIsNotConvertedNorReadEvenWhenAssumedNotInUse()
+        {
+            // Without root the copy cannot be given another user's ownership. Before: nobody's ConvertTo-NoCow
+            // -AssumeNotInUse on root's file read and copied it all (its access time moved: O_NOATIME is the owner's
+            // only), then failed at fchown; -WhatIf promised the rewrite. Found by a hostile review.
+            string file = NobodysFile("notowner-convert", out string dir);
+            Shell.Run("chown", "0:0", file);
+            Shell.Run("chmod", "644", file);
+            string hash = FileFacts.Hash(file);
+            string attributes = FileFacts.Attributes(file);
+            string[] listing = FileFacts.Listing(dir);
+            foreach (string extra in new[] { "-Confirm:$false", "-WhatIf" })
+            {
+                // Times, inode, mode and owner read without reading the data (which would move the access time).
+                Shell.Run("touch", "-a", "-d", "2003-03-03", file);
+                string stamp = Shell.Run("stat", "-c", "%X %Y %Z %i %a %u %g %b", file).Trim();
+                RealPwsh.Result r = RealPwsh.Run("ConvertTo-NoCow -LiteralPath $File -AssumeNotInUse " + extra + " -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }", Nobody, ("File", file));
+                Assert.True(r.ExitCode == 0 && r.Lines.Length > 0, Errors(r));
+                Assert.StartsWith("AccessDenied,", r.Lines[0], StringComparison.Ordinal);
+                Assert.Contains("Only root can rewrite a file owned by someone else", r.StdOut, StringComparison.Ordinal);
+                Assert.DoesNotContain("What if", r.StdOut, StringComparison.Ordinal);
+                Assert.Equal(stamp, Shell.Run("stat", "-c", "%X %Y %Z %i %a %u %g %b", file).Trim());
+                Assert.Equal(attributes, FileFacts.Attributes(file));
+                Assert.Equal(hash, FileFacts.Hash(file));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+            }
+
+            // nobody's own file of a group nobody is not in: the same, with the group named.
+            Shell.Run("chown", "65534:0", file);
+            FileFacts before = FileFacts.Of(file);
+            RealPwsh.Result g = RealPwsh.Run("ConvertTo-NoCow -LiteralPath $File -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }", Nobody, ("File", file));
+            Assert.StartsWith("AccessDenied,", g.Lines[0], StringComparison.Ordinal);
+            Assert.Contains("its group (gid 0) is not one of this user's groups", g.StdOut, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(file));
+            Assert.Equal(listing, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void WithLeasesSwitchedOffAConversionIsRefusedUnlessTheUserAssumesIt()
         {
             string file = VmImage("noleases", out string dir);

@@ -39,15 +39,7 @@ namespace Btrfs.Core
             }
             else
             {
-                Metadata.SetOwner(
-                    target,
-                    st.Uid,
-                    st.Gid,
-                    source.Path,
-                    "Cannot give the copy the owner and group of",
-                    st.Uid != Metadata.FileSystemUserId
-                        ? "Only root can rewrite a file owned by someone else. The original is unchanged."
-                        : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.");
+                GiveOwner(source, target);
             }
 
             CopyModeAndAcl(source.Handle, st.WithPermissions(mode), source.Path, target, "the copy", "The original is unchanged.");
@@ -73,6 +65,37 @@ namespace Btrfs.Core
 
             Metadata.SetTimes(target, st.AccessTime, st.ModifyTime, source.Path, "Cannot give the copy the timestamps of", "The original is unchanged.");
         }
+
+        /// <summary>
+        /// Gives the copy <paramref name="target"/> (a replacement of the original) the original's owner and group, or
+        /// refuses: done on the empty copy before any data is read (reading another user's file moves its access time,
+        /// which O_NOATIME cannot keep for a caller who does not own it), and again with the rest of the metadata.
+        /// </summary>
+        internal static void GiveOwner(OpenFile source, SafeFileDescriptor target) =>
+            Metadata.SetOwner(target, source.Status.Uid, source.Status.Gid, source.Path, "Cannot give the copy the owner and group of", OwnerAdvice(source.Status));
+
+        /// <summary>
+        /// Refuses, before anything is read or written (also under -WhatIf), the rewrite of a file whose copy this user
+        /// could not give the original's owner and group (<see cref="Processes.MayGiveOwner"/>): without root, a file
+        /// of another user, or of a group this user is not in. The run proves it on the empty copy (<see cref="GiveOwner"/>).
+        /// </summary>
+        internal static void ThrowIfOwnerCannotBeGiven(OpenFile source)
+        {
+            FileStatus st = source.Status;
+            uint newFileGid = source.Directory is SafeFileDescriptor dir && FileStatus.Of(dir) is FileStatus d && (d.Mode & SetGroupIdBit) != 0 ? d.Gid : uint.MaxValue;
+            if (!Processes.MayGiveOwner(st.Uid, st.Gid, newFileGid))
+            {
+                throw FileOperationException.FromErrno(Errno.EPERM, "fchown", source.Path, "Cannot give a new copy the owner and group of", OwnerAdvice(st).Replace("The original is unchanged.", "Nothing was read or changed.", StringComparison.Ordinal));
+            }
+        }
+
+        /// <summary>S_ISGID: on a directory, new files in it get its group.</summary>
+        private const uint SetGroupIdBit = 0x400;
+
+        private static string OwnerAdvice(in FileStatus st) =>
+            st.Uid != Metadata.FileSystemUserId
+                ? "Only root can rewrite a file owned by someone else. The original is unchanged."
+                : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.";
 
         /// <summary>
         /// The owner and group of <paramref name="st"/> on <paramref name="target"/> where this user may give them, else

@@ -218,6 +218,9 @@ namespace Btrfs.Core
                     $"Cannot rewrite '{source.Path}': the new empty file did not take the attributes asked for (it has {tempFlags}). The original is unchanged.");
             }
 
+            // The owner first, on the empty copy: refused before any of the original is read.
+            MetadataCopy.GiveOwner(source, temp.Handle);
+
             // 2. The data, synced, then proof that it reads back identical (before the times are set:
             //    reading the copy could move its access time).
             options.Cancel.ThrowIfCancellationRequested();

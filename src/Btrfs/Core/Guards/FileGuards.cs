@@ -78,6 +78,20 @@ namespace Btrfs.Core
             }
 
             string dirPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file.Path)) ?? "/";
+
+            // A sticky directory (as /tmp): the kernel renames over a name there only for the owner of the file or of the
+            // directory, or root (EPERM). Before: a user who may write another user's file there had it marked, copied
+            // (or a swapfile's space allocated) and refused at the exchange, with its change time moved.
+            if (FileStatus.Of(dir) is FileStatus d && StickyForbids(d, file.Status.Uid))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EPERM,
+                    "renameat2",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: its directory '{dirPath}' has the sticky bit (as /tmp has), where the kernel lets only the file's owner, the directory's owner or root put another file in its place, and this user is none of them. Nothing was changed. Run as the file's owner (or as root).");
+            }
+
             InodeFlags flags;
             try
             {
@@ -98,6 +112,25 @@ namespace Btrfs.Core
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: its directory '{dirPath}' is {(immutable ? "immutable (chattr +i)" : "append-only (chattr +a)")}, where the kernel lets no name be replaced or removed, not even for root, and this puts a new file in its place. Nothing was changed. Clear the attribute of the directory first (chattr {(immutable ? "-i" : "-a")}, as root) if the change is intended.");
             }
+        }
+
+        /// <summary>S_ISVTX: in such a directory only the owner of an entry or of the directory (or CAP_FOWNER) may remove or replace the entry.</summary>
+        internal const int StickyBit = 0x200;
+
+        /// <summary>
+        /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing an entry
+        /// owned by <paramref name="entryUid"/> (the kernel's check_sticky: allowed to the entry's owner, the directory's
+        /// owner, and a holder of CAP_FOWNER).
+        /// </summary>
+        internal static bool StickyForbids(in FileStatus dir, uint? entryUid)
+        {
+            if ((dir.Mode & StickyBit) == 0)
+            {
+                return false;
+            }
+
+            uint me = Metadata.FileSystemUserId;
+            return dir.Uid != me && entryUid != me && !Processes.HasFowner();
         }
 
         /// <summary>Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's message rather than the kernel's ETXTBSY.</summary>

@@ -687,7 +687,6 @@ namespace Btrfs.Core
         /// </summary>
         private static void ThrowUnlessMayDeleteAll(OpenFile parentDir, string name, OpenFile subvolumeRoot, string full, BtrfsSubvolumeInfo self, List<BtrfsSubvolumeInfo> nested, bool privileged, bool selfToo = true)
         {
-            uint me = Metadata.FileSystemUserId;
             if (selfToo)
             {
                 // Its own entry is in the directory holding it: in a read-only subvolume the kernel refuses that
@@ -697,7 +696,7 @@ namespace Btrfs.Core
                     throw InReadOnlyHolder(full, $"the directory that holds it ('{parentDir.Path}') is in the read-only subvolume '{holder.Name}' (id {holder.Id})", nested.Count);
                 }
 
-                ThrowUnlessMayDelete(parentDir.Handle, name, full, me, privileged, self.IsReadOnly);
+                ThrowUnlessMayDelete(parentDir.Handle, name, full, privileged, self.IsReadOnly);
             }
 
             string top = full.TrimEnd('/');
@@ -730,7 +729,7 @@ namespace Btrfs.Core
 
                 try
                 {
-                    ThrowUnlessMayDelete(holding, relative[(cut + 1)..], path, me, privileged, n.IsReadOnly);
+                    ThrowUnlessMayDelete(holding, relative[(cut + 1)..], path, privileged, n.IsReadOnly);
                 }
                 catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
                 {
@@ -739,7 +738,7 @@ namespace Btrfs.Core
             }
         }
 
-        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, uint me, bool privileged, bool readOnly)
+        private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, bool privileged, bool readOnly)
         {
             const InodeFlags Fixed = InodeFlags.Immutable | InodeFlags.AppendOnly;
             string? why = null;
@@ -773,7 +772,7 @@ namespace Btrfs.Core
             {
                 why = "this user may not write in it (the kernel asks that of a user deleting a subvolume)";
             }
-            else if (FileStatus.Of(holder) is FileStatus dir && (dir.Mode & StickyBit) != 0 && dir.Uid != me && FileStatus.OfAt(holder, name)?.Uid != me)
+            else if (FileStatus.Of(holder) is FileStatus dir && FileGuards.StickyForbids(dir, FileStatus.OfAt(holder, name)?.Uid))
             {
                 why = "the directory that holds it has the sticky bit, and this user owns neither it nor that directory";
             }
@@ -783,9 +782,6 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", path, $"Cannot delete the subvolume '{path}': {why}, so the kernel would refuse it. Nothing was deleted (the subvolumes around it neither); run as root, or make it deletable first.");
             }
         }
-
-        /// <summary>S_ISVTX: in such a directory only the owner of an entry or of the directory may remove the entry.</summary>
-        private const int StickyBit = 0x200;
 
         /// <summary>
         /// Refuses a subvolume a mount shows or has a mount inside: in this namespace by the filesystem's own terms
