@@ -278,13 +278,13 @@ namespace Btrfs.Commands
 
         /// <summary>
         /// A file a scheduled run leaves alone: a warning where the one-file command warns too (immutable,
-        /// append-only, an active swapfile, No_COW under -Compress, a filesystem where it would be unsafe or is not supported: nothing will ever be done
+        /// append-only, an active swapfile, a filesystem where it would be unsafe or is not supported: nothing will ever be done
         /// there until the user acts), else a verbose note. A later pass of the same run (<paramref name="again"/>)
         /// only notes it: the first pass warned already.
         /// </summary>
         private void LeftAlone(string path, string reason, DefragSkipReason kind, bool again)
         {
-            bool warns = kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem or DefragSkipReason.NotSupportedHere or DefragSkipReason.NoCow;
+            bool warns = kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem or DefragSkipReason.NotSupportedHere;
             if (warns && !again)
             {
                 WriteWarning($"Skipping '{path}': it is {reason}.");
@@ -681,6 +681,11 @@ namespace Btrfs.Commands
             if (d.Options.Compress is DefragCompression c)
             {
                 text = $"Rewrite and compress ({c}) {SizeFormatter.Format(d.BytesToRewrite)}";
+            }
+
+            if (d.PlanNote is string note)
+            {
+                text += $" ({note})";
             }
 
             if (d.SharedBytesSkipped > 0)

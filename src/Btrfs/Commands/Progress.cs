@@ -172,7 +172,7 @@ namespace Btrfs.Commands
         internal void FileDone(string path, long size)
         {
             files++;
-            bytes += size;
+            bytes = SizeFormatter.AddSize(bytes, size);
             bar.Show($"{files} file(s), {SizeFormatter.Format(bytes)} scanned: {path}", total > 0 ? (int)Math.Min(100, files * 100 / total) : -1);
         }
 

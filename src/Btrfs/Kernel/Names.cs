@@ -171,6 +171,13 @@ namespace Btrfs.Kernel
             }
         }
 
+        /// <summary>
+        /// <see cref="PathOfDescriptor"/> of a file that still has a name: absolute, without the kernel's " (deleted)";
+        /// null otherwise. What it names may have been renamed since: a caller that opens it again checks the inode.
+        /// </summary>
+        internal static string? NamedPathOfDescriptor(SafeFileDescriptor fd) =>
+            PathOfDescriptor(fd) is string p && p.StartsWith('/') && !p.EndsWith(" (deleted)", System.StringComparison.Ordinal) ? p : null;
+
         /// <summary>readlinkat: the target of a symbolic link as text (bytes that are not UTF-8 become U+FFFD: for looking at, never for copying).</summary>
         internal static string ReadSymbolicLink(SafeFileDescriptor dir, string name, string path) =>
             Encoding.UTF8.GetString(ReadSymbolicLinkBytes(dir, name, path));

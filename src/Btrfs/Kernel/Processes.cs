@@ -39,18 +39,15 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static bool MayGiveOwner(uint uid, uint gid, uint newFileGid)
         {
-            if (HasCapability(CapChown))
-            {
-                return true;
-            }
-
             uint? fsuid = null, fsgid = null;
+            ulong? caps = null;
             var groups = new System.Collections.Generic.HashSet<uint>();
             try
             {
+                // One read of the thread's credentials: "Uid:\treal\teffective\tsaved\tfilesystem", the same for Gid,
+                // "Groups:\tg1 g2 ...", "CapEff:\t<hex>".
                 foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
                 {
-                    // "Uid:\treal\teffective\tsaved\tfilesystem"; "Groups:\tg1 g2 ...".
                     string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
                     if (fields.Length == 5 && fields[0] == "Uid:")
                     {
@@ -67,6 +64,10 @@ namespace Btrfs.Kernel
                             groups.Add(uint.Parse(g, System.Globalization.CultureInfo.InvariantCulture));
                         }
                     }
+                    else if (fields.Length == 2 && fields[0] == "CapEff:")
+                    {
+                        caps = ulong.Parse(fields[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+                    }
                 }
             }
             catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or FormatException or OverflowException)
@@ -74,12 +75,12 @@ namespace Btrfs.Kernel
                 return true;
             }
 
-            if (fsuid is not uint me || fsgid is not uint myGroup)
+            if (fsuid is not uint me || fsgid is not uint myGroup || caps is not ulong effective)
             {
                 return true;
             }
 
-            return uid == me && (gid == myGroup || gid == newFileGid || groups.Contains(gid));
+            return (effective & (1UL << CapChown)) != 0 || (uid == me && (gid == myGroup || gid == newFileGid || groups.Contains(gid)));
         }
 
         /// <summary>

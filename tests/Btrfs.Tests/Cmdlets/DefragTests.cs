@@ -347,38 +347,62 @@ namespace Btrfs.Tests
             DefragResult noisy = Expect.Defrag(random, "-Compress Zstd");
             Assert.False(noisy.Skipped);
             Assert.DoesNotContain(Infrastructure.Filefrag.Extents(random), e => e.Flags.Contains("encoded"));
-            Assert.Contains("0 B of it is stored compressed, the rest did not compress", noisy.Reason, StringComparison.Ordinal);
+            Assert.Contains("0 B of it is stored compressed, the rest is not (btrfs stores data that does not shrink as it is", noisy.Reason, StringComparison.Ordinal);
         }
 
         [SkippableFact]
-        public void CompressLeavesANoCowFileAsItIsAndSaysWhy()
+        public void CompressDefragmentsANoCowFileWithoutCompressingItAndSaysWhy()
         {
             // btrfs never compresses a No_COW file. Before: -WhatIf promised "Rewrite and compress", every run rewrote
-            // it all again, stored it as it was, and the reason blamed the data. Found by a hostile review.
+            // all of it again, stored it as it was, and the reason blamed the data. Found by a hostile review.
             string dir = fs.NewDirectory(TestFs.Btrfs, "compress-nocow");
             Shell.Run("chattr", "+C", dir);
-            string file = Path.Combine(dir, "log.txt");
-            FileBuilder.WriteNew(file, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100_000).Select(i => $"entry {i}: all is well\n"))));
-            BtrfsProgs.Sync(dir);
-            Assert.True(FileFacts.HasNoCow(file));
-            FileFacts before = FileFacts.Of(file);
-            long[] physical = Infrastructure.Filefrag.Extents(file).Select(e => e.Physical).ToArray();
+            string whole = Path.Combine(dir, "log.txt");
+            FileBuilder.WriteNew(whole, System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 100_000).Select(i => $"entry {i}: all is well\n"))));
+            string fragmented = Path.Combine(dir, "db.img");
+            using (var w = new FileStream(fragmented, FileMode.CreateNew, FileAccess.Write))
+            {
+                // Backwards in 64 KiB pieces with a sync each: every piece lands in its own extent (No_COW overwrites in place).
+                for (int i = 31; i >= 0; i--)
+                {
+                    w.Position = i * 65536L;
+                    w.Write(FileBuilder.RandomBytes(65536, 100 + i));
+                    w.Flush(flushToDisk: true);
+                }
+            }
 
-            PwshResult whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Compress Zstd -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+            BtrfsProgs.Sync(dir);
+            Assert.True(FileFacts.HasNoCow(whole) && FileFacts.HasNoCow(fragmented));
+            FileFacts before = FileFacts.Of(whole);
+            long[] physical = Infrastructure.Filefrag.Extents(whole).Select(e => e.Physical).ToArray();
+            string hash = FileFacts.Hash(fragmented);
+            int extentsBefore = Infrastructure.Filefrag.Extents(fragmented).Count;
+
+            PwshResult whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f, $g -Compress Zstd -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = whole, ["g"] = fragmented }, captureHost: true);
             Assert.Empty(whatIf.Errors);
             Assert.DoesNotContain("Rewrite and compress", whatIf.HostText, StringComparison.Ordinal);
-            Assert.Contains("never compresses", whatIf.HostText + string.Join("\n", whatIf.Warnings.Select(w => w.Message)), StringComparison.Ordinal);
+            Assert.Contains("which btrfs never compresses: defragmented as without -Compress", whatIf.HostText.Replace("\n", " "), StringComparison.Ordinal);
 
-            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Compress Zstd", ("f", file));
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f, $g -Compress Zstd", ("f", whole), ("g", fragmented));
             Assert.Empty(r.Errors);
-            DefragResult result = Assert.Single(r.Objects<DefragResult>());
-            Assert.True(result.Skipped);
-            Assert.Equal(DefragSkipReason.NoCow, result.SkipReason);
-            Assert.Equal(0, result.BytesRewritten);
-            Assert.Contains(r.Warnings, w => w.Message.Contains("never compresses", StringComparison.Ordinal));
-            Assert.Equal(before, FileFacts.Of(file));
-            Assert.Equal(physical, Infrastructure.Filefrag.Extents(file).Select(e => e.Physical).ToArray());
-            Assert.DoesNotContain(Infrastructure.Filefrag.Extents(file), e => e.Flags.Contains("encoded"));
+            Assert.Empty(r.Warnings);
+            System.Collections.Generic.List<DefragResult> results = r.Objects<DefragResult>();
+            Assert.Equal(2, results.Count);
+
+            // Nothing to join: left as it is, not rewritten to be stored as it was.
+            Assert.True(results[0].Skipped);
+            Assert.Equal(DefragSkipReason.NothingToDo, results[0].SkipReason);
+            Assert.Contains("No_COW (chattr +C), which btrfs never compresses", results[0].Reason, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(whole));
+            Assert.Equal(physical, Infrastructure.Filefrag.Extents(whole).Select(e => e.Physical).ToArray());
+
+            // Fragmented: defragmented as without -Compress, uncompressed, and the reason says why.
+            Assert.False(results[1].Skipped);
+            Assert.StartsWith("No_COW (chattr +C), which btrfs never compresses: defragmented as without -Compress: rewrote", results[1].Reason, StringComparison.Ordinal);
+            Assert.True(Infrastructure.Filefrag.Extents(fragmented).Count < extentsBefore);
+            Assert.DoesNotContain(Infrastructure.Filefrag.Extents(fragmented), e => e.Flags.Contains("encoded"));
+            Assert.Equal(hash, FileFacts.Hash(fragmented));
+            Assert.True(FileFacts.HasNoCow(fragmented));
         }
 
         [SkippableFact]

@@ -157,10 +157,16 @@ namespace Btrfs.Tests
             // directory opened). Before: the subvolume itself resolved, those below through the link. Found by a
             // hostile review.
             File.CreateSymbolicLink(Path.Combine(mnt, "link-sv"), Path.Combine(mnt, "sv"));
-            PwshResult linked = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", Path.Combine(mnt, "link-sv")));
-            Assert.Empty(linked.Errors);
-            Assert.Equal(new[] { Path.Combine(mnt, "sv"), Path.Combine(mnt, "sv", "inner") }, linked.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
-            File.Delete(Path.Combine(mnt, "link-sv"));
+            try
+            {
+                PwshResult linked = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $d -Recurse", ("d", Path.Combine(mnt, "link-sv")));
+                Assert.Empty(linked.Errors);
+                Assert.Equal(new[] { Path.Combine(mnt, "sv"), Path.Combine(mnt, "sv", "inner") }, linked.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+            }
+            finally
+            {
+                File.Delete(Path.Combine(mnt, "link-sv"));
+            }
 
             PwshResult whole = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -Recurse", ("m", mnt));
             Assert.Empty(whole.Errors);
@@ -509,6 +515,22 @@ namespace Btrfs.Tests
 
             Assert.Equal("AccessDenied", Assert.Single(denied.ErrorIds));
             Assert.False(Directory.Exists(Path.Combine(dir, "nobodys")));
+        }
+
+        [SkippableFact]
+        public void ASnapshotOfTheTopLevelNamesItsSource()
+        {
+            // The top level's root item is not among the subvolumes listed, yet its snapshots name its UUID. Before:
+            // their SourcePath was empty, from New-BtrfsSnapshot and Get-BtrfsSubvolume alike. Found by a hostile review.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string mnt = own.MountPoint;
+            string snap = Path.Combine(mnt, "top-snap");
+            PwshResult r = Pwsh.Run("New-BtrfsSnapshot -LiteralPath $m -Destination $d -ReadOnly; Get-BtrfsSubvolume -LiteralPath $d; Get-BtrfsSubvolume -LiteralPath $m -All", ("m", mnt), ("d", snap));
+            Assert.Empty(r.Errors);
+            List<BtrfsSubvolumeInfo> seen = r.Objects<BtrfsSubvolumeInfo>();
+            Assert.Equal(3, seen.Count);
+            Assert.Equal(ShownByProgs(mnt)["UUID"], ShownByProgs(snap)["Parent UUID"]);
+            Assert.All(seen, s => Assert.Equal(mnt, s.SourcePath));
         }
 
         [SkippableFact]

@@ -367,12 +367,15 @@ namespace Btrfs.Tests
                 FileBuilder.WriteNew(Path.Combine(tree, $"f{i}.img"), FileBuilder.RandomBytes(64 << 10, 70 + i));
             }
 
-            foreach (string options in new[] { "-Offset 1MB -Length 1MB", "-Compress Zstd" })
+            string[] treeBefore = Directory.GetFiles(tree).Order(StringComparer.Ordinal).Select(f => FileFacts.Of(f).ToString()).ToArray();
+            foreach ((string options, string id) in new[] { ("-Offset 1MB -Length 1MB", "InvalidArgument"), ("-Compress Zstd", "OperationNotSupported") })
             {
                 PwshResult over = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false " + options, ("d", tree));
                 ErrorRecord only = Assert.Single(over.Errors);
+                Assert.Equal(id, Assert.Single(over.ErrorIds));
                 Assert.Contains("they are not walked", only.Exception.Message, StringComparison.Ordinal);
                 Assert.Empty(over.Output);
+                Assert.Equal(treeBefore, Directory.GetFiles(tree).Order(StringComparer.Ordinal).Select(f => FileFacts.Of(f).ToString()).ToArray());
             }
 
             Directory.Delete(tree, recursive: true);

@@ -147,8 +147,13 @@ namespace Btrfs.Core
                 : Options.Compress is DefragCompression c
                     ? movedCompressed >= moved
                         ? $"rewrote {SizeFormatter.Format(moved)} compressed with {c.ToString().ToLowerInvariant()}"
-                        : $"rewrote {SizeFormatter.Format(moved)} with {c.ToString().ToLowerInvariant()}: {SizeFormatter.Format(movedCompressed)} of it is stored compressed, the rest did not compress (btrfs stores data that does not shrink as it is)"
+                        : $"rewrote {SizeFormatter.Format(moved)} with {c.ToString().ToLowerInvariant()}: {SizeFormatter.Format(movedCompressed)} of it is stored compressed, the rest is not (btrfs stores data that does not shrink as it is, and compresses no file without checksums, as those made while the filesystem was mounted nodatasum)"
                     : $"rewrote {SizeFormatter.Format(moved)} in extents below {threshold}";
+            if (PlanNote is not null)
+            {
+                reason = PlanNote + ": " + reason;
+            }
+
             if (resumedCount > 0)
             {
                 reason += $" (the kernel stopped early {resumedCount} time(s), on signals for this process, and was asked again from there: each such place is an extent boundary)";
@@ -212,10 +217,23 @@ namespace Btrfs.Core
             return levelSupport > 0;
         }
 
+        /// <summary>Why -Compress does not apply to a No_COW file.</summary>
+        private const string NoCowCause = "No_COW (chattr +C), which btrfs never compresses";
+
         /// <inheritdoc/>
         private protected override void Plan()
         {
             InodeFlags flags = CheckWritable();
+
+            // btrfs compresses no No_COW file (btrfs_inode_can_compress): rewritten with -Compress it would be stored as
+            // it was, every extent rewritten for nothing. Defragmented as without -Compress instead (a defrag write goes
+            // copy-on-write even there, so it does join extents). (Before: every run rewrote it all and the reason blamed
+            // the data. Found by a hostile review.)
+            if (Options.Compress is not null && (flags & InodeFlags.NoCow) != 0)
+            {
+                Options = Options with { Compress = null, CompressionLevel = null };
+                PlanNote = NoCowCause + ": defragmented as without -Compress";
+            }
 
             // One pass: the whole file for the figures, the requested range for the plan.
             Before = new FragmentationCounter(Options.ExtentThreshold, FileSystemKind.Btrfs, File.Size);
@@ -238,12 +256,7 @@ namespace Btrfs.Core
                 return;
             }
 
-            // btrfs compresses no No_COW file (inode_can_compress): -Compress would rewrite it all and store it as it was.
-            if (Options.Compress is not null && (flags & InodeFlags.NoCow) != 0)
-            {
-                Skip(DefragSkipReason.NoCow, "No_COW (chattr +C), and btrfs never compresses such a file: -Compress would rewrite it for nothing; left as it is. Run without -Compress to defragment it, or ConvertFrom-NoCow first to compress it", warning: true);
-            }
-            else if (planner.InlineOnly)
+            if (planner.InlineOnly)
             {
                 Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }
@@ -251,7 +264,7 @@ namespace Btrfs.Core
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
                 string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
-                Skip(DefragSkipReason.NothingToDo, $"nothing to do: {what}{shared}", warning: false);
+                Skip(DefragSkipReason.NothingToDo, $"nothing to do: {(PlanNote is null ? string.Empty : NoCowCause + ", so -Compress does not apply, and ")}{what}{shared}", warning: false);
             }
         }
 

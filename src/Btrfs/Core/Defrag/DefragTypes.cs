@@ -85,9 +85,6 @@ namespace Btrfs.Core
 
         /// <summary>The filesystem has no online defragmentation for it: ext4 with data journalling (data=journal, chattr +j), where the kernel refuses EXT4_IOC_MOVE_EXT.</summary>
         NotSupportedHere,
-
-        /// <summary>-Compress on a No_COW file (chattr +C, or a nodatacow mount), which btrfs never compresses: rewriting it would change nothing.</summary>
-        NoCow,
     }
 
     /// <summary>What to defragment and how.</summary>

@@ -94,7 +94,11 @@ namespace Btrfs.Core
 
         private protected OpenFile File { get; }
 
-        internal DefragOptions Options { get; }
+        /// <summary>What to do, as asked; a mechanism may narrow it for this file when it plans (btrfs: -Compress on a No_COW file).</summary>
+        internal DefragOptions Options { get; private protected set; }
+
+        /// <summary>Why this file is done otherwise than asked, for -WhatIf and the result (null when as asked).</summary>
+        internal string? PlanNote { get; private protected set; }
 
         private protected Stopwatch Clock { get; } = Stopwatch.StartNew();
 

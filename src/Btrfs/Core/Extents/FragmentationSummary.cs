@@ -47,7 +47,7 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(r);
             Files++;
-            Bytes = r.Size > long.MaxValue - Bytes ? long.MaxValue : Bytes + r.Size;
+            Bytes = SizeFormatter.AddSize(Bytes, r.Size);
             ExtentCount += r.ExtentCount;
             FragmentCount += r.FragmentCount;
             SmallExtentCount += r.SmallExtentCount;

@@ -68,34 +68,44 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Gives the copy <paramref name="target"/> (a replacement of the original) the original's owner and group, or
-        /// refuses: done on the empty copy before any data is read (reading another user's file moves its access time,
-        /// which O_NOATIME cannot keep for a caller who does not own it), and again with the rest of the metadata.
+        /// refuses. Done with the rest of the metadata, and first on the empty copy where the owner stays this user's
+        /// (only the group can be refused then: proven before any data is read; an owner given away by root is given
+        /// with the rest, so that a copy a killed run leaves is still root's to remove).
         /// </summary>
         internal static void GiveOwner(OpenFile source, SafeFileDescriptor target) =>
-            Metadata.SetOwner(target, source.Status.Uid, source.Status.Gid, source.Path, "Cannot give the copy the owner and group of", OwnerAdvice(source.Status));
+            Metadata.SetOwner(target, source.Status.Uid, source.Status.Gid, source.Path, "Cannot give the copy the owner and group of", OwnerAdvice(source.Status, "The original is unchanged."));
 
         /// <summary>
         /// Refuses, before anything is read or written (also under -WhatIf), the rewrite of a file whose copy this user
-        /// could not give the original's owner and group (<see cref="Processes.MayGiveOwner"/>): without root, a file
-        /// of another user, or of a group this user is not in. The run proves it on the empty copy (<see cref="GiveOwner"/>).
+        /// could not give the original's owner and group (<see cref="Processes.MayGiveOwner"/>): without CAP_CHOWN (root),
+        /// a file of another user, or of a group this user is not in. Reading another user's file would move its access
+        /// time (O_NOATIME is for its owner only). The run proves the group on the empty copy (<see cref="GiveOwner"/>).
         /// </summary>
-        internal static void ThrowIfOwnerCannotBeGiven(OpenFile source)
+        internal static void ThrowIfOwnerCannotBeGiven(OpenFile source, string what)
         {
             FileStatus st = source.Status;
             uint newFileGid = source.Directory is SafeFileDescriptor dir && FileStatus.Of(dir) is FileStatus d && (d.Mode & SetGroupIdBit) != 0 ? d.Gid : uint.MaxValue;
             if (!Processes.MayGiveOwner(st.Uid, st.Gid, newFileGid))
             {
-                throw FileOperationException.FromErrno(Errno.EPERM, "fchown", source.Path, "Cannot give a new copy the owner and group of", OwnerAdvice(st).Replace("The original is unchanged.", "Nothing was read or changed.", StringComparison.Ordinal));
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EPERM,
+                    "fchown",
+                    source.Path,
+                    $"Cannot {FileGuards.Phrase(what, source.Path)}: its new copy could not be given its owner (uid {st.Uid}) and group (gid {st.Gid}). {OwnerAdvice(st, "Nothing was read or changed.")}");
             }
         }
 
-        /// <summary>S_ISGID: on a directory, new files in it get its group.</summary>
+        /// <summary>S_ISGID: on a directory, new files in it get its group; on a file, it runs with its group.</summary>
         private const uint SetGroupIdBit = 0x400;
 
-        private static string OwnerAdvice(in FileStatus st) =>
+        /// <summary>S_ISUID: a file that runs as its owner.</summary>
+        private const uint SetUserIdBit = 0x800;
+
+        private static string OwnerAdvice(in FileStatus st, string outcome) =>
             st.Uid != Metadata.FileSystemUserId
-                ? "Only root can rewrite a file owned by someone else. The original is unchanged."
-                : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root or a member may give a file that group. The original is unchanged.";
+                ? $"Only root (CAP_CHOWN) can rewrite a file owned by someone else. {outcome}"
+                : $"It is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root (CAP_CHOWN) or a member may give a file that group. {outcome}";
 
         /// <summary>
         /// The owner and group of <paramref name="st"/> on <paramref name="target"/> where this user may give them, else
@@ -120,12 +130,12 @@ namespace Btrfs.Core
             uint mode = st.Permissions;
             if (FileStatus.Of(target) is FileStatus now)
             {
-                mode &= now.Uid == st.Uid ? ~0u : ~0x800u; // S_ISUID
-                mode &= now.Gid == st.Gid ? ~0u : ~0x400u; // S_ISGID
+                mode &= now.Uid == st.Uid ? ~0u : ~SetUserIdBit;
+                mode &= now.Gid == st.Gid ? ~0u : ~SetGroupIdBit;
             }
             else
             {
-                mode &= ~0xC00u;
+                mode &= ~(SetUserIdBit | SetGroupIdBit);
             }
 
             return mode;

@@ -218,8 +218,12 @@ namespace Btrfs.Core
                     $"Cannot rewrite '{source.Path}': the new empty file did not take the attributes asked for (it has {tempFlags}). The original is unchanged.");
             }
 
-            // The owner first, on the empty copy: refused before any of the original is read.
-            MetadataCopy.GiveOwner(source, temp.Handle);
+            // The group first, on the empty copy, where the owner stays this user's: refused before any of the original
+            // is read (the owner of another user's file is checked before, by the conversion's plan).
+            if (before.Uid == Metadata.FileSystemUserId)
+            {
+                MetadataCopy.GiveOwner(source, temp.Handle);
+            }
 
             // 2. The data, synced, then proof that it reads back identical (before the times are set:
             //    reading the copy could move its access time).

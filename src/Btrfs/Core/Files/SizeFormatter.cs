@@ -6,6 +6,12 @@ namespace Btrfs.Core
     /// <summary>Human-readable byte counts for format views (binary units). Properties stay raw numbers.</summary>
     public static class SizeFormatter
     {
+        /// <summary>
+        /// <paramref name="total"/> plus a file's <paramref name="size"/> (apparent: holes count), stopping at long.MaxValue
+        /// (about 8 EiB), which a few huge sparse files can pass, instead of wrapping round to a negative number.
+        /// </summary>
+        internal static long AddSize(long total, long size) => size > long.MaxValue - total ? long.MaxValue : total + size;
+
         private static readonly string[] Units = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 
         /// <summary>"512 B", "4.00 KiB", "12.5 MiB", "128 MiB": three significant digits at most.</summary>

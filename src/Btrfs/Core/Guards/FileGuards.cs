@@ -245,7 +245,7 @@ namespace Btrfs.Core
             // The file's path from the top of its filesystem (as a bind mount's root field shows it): the
             // kernel's path of the open file, through the mount it was opened on.
             string? fromTop = null;
-            if (Names.PathOfDescriptor(file.Handle) is string seen && !seen.EndsWith(" (deleted)", StringComparison.Ordinal)
+            if (Names.NamedPathOfDescriptor(file.Handle) is string seen
                 && (own.MountPoint == "/" || seen.StartsWith(own.MountPoint + "/", StringComparison.Ordinal)))
             {
                 fromTop = own.Root.TrimEnd('/') + (own.MountPoint == "/" ? seen : seen[own.MountPoint.Length..]);

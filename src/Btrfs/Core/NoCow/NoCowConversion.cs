@@ -215,7 +215,7 @@ namespace Btrfs.Core
 
             CheckCompression(flags, what);
             SafeRewrite.ThrowIfDirectoryNamedOnly(file, what);
-            MetadataCopy.ThrowIfOwnerCannotBeGiven(file);
+            MetadataCopy.ThrowIfOwnerCannotBeGiven(file, what);
             FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
             DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);

@@ -379,16 +379,28 @@ namespace Btrfs.Core
                 }
             }
 
-            return null;
+            // The top level is no subvolume of the list (its root item comes before the first free id), yet a snapshot
+            // of it names its UUID. (Before: such a snapshot's SourcePath was empty. Found by a hostile review.)
+            try
+            {
+                return BtrfsSubvolumes.RootItem(anchor.Handle, anchor.Path, BtrfsInspect.TopLevelId) is { } top && top.Uuid == uuid ? DirectoryPathOf(top.Id) : null;
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
         }
 
         /// <summary>
-        /// The path shown for the open file and what is below it: the kernel's path of the descriptor (through
-        /// the mount it was opened on, links resolved, never the name looked up again), so the subvolume given and
-        /// those found below it name it the same way; the path as given where the kernel has none.
+        /// The path shown for the open file and what is below it: the kernel's path of the descriptor (through the
+        /// mount it was opened on, links resolved) where it still leads to that inode, else the given path with its
+        /// links resolved, so the subvolume given and those found below it name it the same way. For display only:
+        /// nothing is opened by it.
         /// </summary>
         private static string ShownPathOf(OpenFile file) =>
-            Names.PathOfDescriptor(file.Handle) is string p && p.StartsWith('/') && !p.EndsWith(" (deleted)", StringComparison.Ordinal) ? p : file.Path;
+            Names.NamedPathOfDescriptor(file.Handle) is string p && FileStatus.OfPath(p, followLinks: false) is FileStatus there && there.SameInode(file.Status)
+                ? p
+                : Files.RealPath(file.Path) ?? file.Path;
 
         /// <summary>The subvolume's root directory under a mount that reaches it; null when none does or it went away meanwhile.</summary>
         private string? DirectoryPathOf(ulong id)
