@@ -16,6 +16,18 @@ namespace Btrfs.Commands
     /// </summary>
     public abstract class FileCmdletBase : PSCmdlet
     {
+        /// <summary>Writes a non-terminating error; one that stops the command closes its progress bars first (<see cref="Preferences.WriteError"/>).</summary>
+        /// <param name="errorRecord">The error.</param>
+        public new void WriteError(ErrorRecord errorRecord) => Preferences.WriteError(this, errorRecord);
+
+        /// <summary>Ends the command with an error, its progress bars closed first.</summary>
+        /// <param name="errorRecord">The error.</param>
+        public new void ThrowTerminatingError(ErrorRecord errorRecord)
+        {
+            ProgressBar.CompleteAll(this);
+            base.ThrowTerminatingError(errorRecord);
+        }
+
         private readonly CancellationTokenSource stopping = new();
         private object? currentInput; // the input being processed (ProcessOne, GuardedFor), for ErrorsTargetTheInput
         private (string Path, FileErrorKind Kind)? lastRefusal; // the last error that is its filesystem's, for piped pieces of one file

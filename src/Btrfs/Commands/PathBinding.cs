@@ -56,7 +56,7 @@ namespace Btrfs.Commands
         {
             if (UnresolvedFileSystemPath(cmdlet, given, out string path) is { } error)
             {
-                cmdlet.WriteError(error);
+                Preferences.WriteError(cmdlet, error);
                 return null;
             }
 
@@ -110,7 +110,7 @@ namespace Btrfs.Commands
         {
             if (Ambiguity(cmdlet, given, resolved) is { } error)
             {
-                cmdlet.WriteError(error);
+                Preferences.WriteError(cmdlet, error);
                 return false;
             }
 

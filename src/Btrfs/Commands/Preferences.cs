@@ -19,9 +19,28 @@ namespace Btrfs.Commands
         /// (-ErrorAction, -WarningAction, or the preference variables, Stop or Inquire).
         /// </summary>
         internal static bool MessagesStop(PSCmdlet cmdlet) =>
-            Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? e) ? e : cmdlet.GetVariableValue("ErrorActionPreference"))
+            ErrorsStop(cmdlet)
             || Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("WarningAction", out object? w) ? w : cmdlet.GetVariableValue("WarningPreference"))
             || (!cmdlet.MyInvocation.BoundParameters.ContainsKey("Verbose") && Stops(cmdlet.GetVariableValue("VerbosePreference"))); // -Verbose makes it Continue
+
+        /// <summary>An error the cmdlet writes ends the pipeline or waits for an answer (-ErrorAction or $ErrorActionPreference Stop or Inquire).</summary>
+        internal static bool ErrorsStop(PSCmdlet cmdlet) =>
+            Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? e) ? e : cmdlet.GetVariableValue("ErrorActionPreference"));
+
+        /// <summary>
+        /// WriteError, where an error that stops the command closes its progress bars first (after it, the command
+        /// may write no record, and the host would show them to the end of the script). Every error of a cmdlet of
+        /// this module goes through here.
+        /// </summary>
+        internal static void WriteError(PSCmdlet cmdlet, ErrorRecord error)
+        {
+            if (ErrorsStop(cmdlet))
+            {
+                ProgressBar.CompleteAll(cmdlet);
+            }
+
+            cmdlet.WriteError(error);
+        }
 
         private static bool Stops(object? preference) =>
             LanguagePrimitives.TryConvertTo(preference, out ActionPreference p) && p is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;

@@ -15,6 +15,9 @@ namespace Btrfs.Commands
     internal sealed class ProgressBar
     {
         private static readonly TimeSpan MinimumInterval = TimeSpan.FromMilliseconds(250);
+
+        /// <summary>Each command's bars shown and not closed yet, in the order they were opened.</summary>
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Cmdlet, System.Collections.Generic.List<ProgressBar>> Open = new();
         private readonly Cmdlet cmdlet;
         private readonly int id;
         private readonly int parentId;
@@ -58,7 +61,16 @@ namespace Btrfs.Commands
 
             lastPercent = percent;
             lastShown = now;
-            Shown = true;
+            if (!Shown)
+            {
+                Shown = true;
+                System.Collections.Generic.List<ProgressBar> open = Open.GetOrCreateValue(cmdlet);
+                if (!open.Contains(this))
+                {
+                    open.Add(this);
+                }
+            }
+
             cmdlet.WriteProgress(Record(status, percent, ProgressRecordType.Processing));
         }
 
@@ -68,7 +80,28 @@ namespace Btrfs.Commands
             if (Shown)
             {
                 Shown = false;
+                if (Open.TryGetValue(cmdlet, out System.Collections.Generic.List<ProgressBar>? open))
+                {
+                    open.Remove(this);
+                }
+
                 cmdlet.WriteProgress(Record(status, 100, ProgressRecordType.Completed));
+            }
+        }
+
+        /// <summary>
+        /// Closes every bar <paramref name="cmdlet"/> still shows, the last opened (a file's, under the run's) first:
+        /// before an error that stops the command (-ErrorAction Stop), after which the command may write no record,
+        /// so the host would keep showing its bars to the end of the script.
+        /// </summary>
+        internal static void CompleteAll(Cmdlet cmdlet)
+        {
+            if (Open.TryGetValue(cmdlet, out System.Collections.Generic.List<ProgressBar>? open))
+            {
+                for (int i = open.Count - 1; i >= 0; i--)
+                {
+                    open[i].Complete("Stopped");
+                }
             }
         }
 

@@ -314,6 +314,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnErrorThatStopsTheCommandClosesItsProgressBarsFirst()
+        {
+            // Before: with -ErrorAction Stop, the run's bar stayed open (no Completed record could be written after
+            // the stop), and the host drew it to the end of the script. Found by a hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "progress-stop");
+            string file = Path.Combine(dir, "db.img");
+            FileBuilder.Fragmented(file, 8 << 20, 1500);
+            string missing = Path.Combine(dir, "nope.img");
+            PwshResult r = Pwsh.Run("try { Invoke-BtrfsDefrag -LiteralPath $f, $n -StepSize 256KB -ErrorAction Stop } catch { 'caught ' + $_.FullyQualifiedErrorId }", ("f", file), ("n", missing));
+            Assert.StartsWith("caught PathNotFound", Assert.Single(r.Output.Select(o => o.BaseObject).OfType<string>()), StringComparison.Ordinal);
+            Assert.Contains(r.Progress, p => p.RecordType == ProgressRecordType.Processing && p.ParentActivityId == -1);
+            foreach (IGrouping<int, ProgressRecord> bar in r.Progress.GroupBy(p => p.ActivityId))
+            {
+                Assert.Equal(ProgressRecordType.Completed, bar.Last().RecordType);
+            }
+        }
+
+        [SkippableFact]
         public void ProgressHasPercentUnderARunBarAndCompletes()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "progress"), "db.img");
