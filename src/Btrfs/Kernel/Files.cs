@@ -223,6 +223,23 @@ namespace Btrfs.Kernel
             return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
         }
 
+        /// <summary>
+        /// As <see cref="AvailableBytes(SafeFileDescriptor, string)"/>, where less than <paramref name="needed"/> is free
+        /// read again after the filesystem is committed (syncfs): space freed just now (a file deleted, a copy
+        /// replaced) is counted free only once its transaction commits, up to 30 s later on btrfs, so a refusal
+        /// would otherwise tell the user to free space they freed already.
+        /// </summary>
+        internal static long AvailableBytes(SafeFileDescriptor fd, string path, long needed)
+        {
+            long available = AvailableBytes(fd, path);
+            if (available < needed && TrySyncFileSystem(fd) == 0)
+            {
+                available = AvailableBytes(fd, path);
+            }
+
+            return available;
+        }
+
         /// <summary>The canonical absolute path (realpath(3)), or null when it cannot be resolved.</summary>
         internal static string? RealPath(string path) => Libc.RealPath(path);
     }

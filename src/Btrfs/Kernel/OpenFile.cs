@@ -326,6 +326,9 @@ namespace Btrfs.Kernel
         /// <summary>Bytes an unprivileged writer may still use on this file's filesystem (statfs f_bavail).</summary>
         internal long AvailableBytes() => Files.AvailableBytes(handle, Path);
 
+        /// <summary>As <see cref="AvailableBytes()"/>, read again after a commit where less than <paramref name="needed"/> is free (<see cref="Files.AvailableBytes(SafeFileDescriptor, string, long)"/>).</summary>
+        internal long AvailableBytes(long needed) => Files.AvailableBytes(handle, Path, needed);
+
         /// <summary>Describes a file type for messages ("a FIFO (named pipe)").</summary>
         internal static string DescribeType(ushort mode) => (mode & Libc.S_IFMT) switch
         {

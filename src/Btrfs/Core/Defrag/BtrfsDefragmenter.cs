@@ -42,7 +42,7 @@ namespace Btrfs.Core
             // At its turn (after the choices that leave a file alone), with the space free now. Before: it ran, filled the
             // filesystem part way through (old extents still partly in use are not freed at all), and -WhatIf said no
             // space was needed.
-            AvailableBytes = File.AvailableBytes();
+            AvailableBytes = File.AvailableBytes(BytesNeeded);
             if (BytesNeeded > AvailableBytes)
             {
                 throw new FileOperationException(

@@ -219,8 +219,8 @@ namespace Btrfs.Core
             FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
             DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);
-            AvailableBytes = file.AvailableBytes();
             long needed = NeededBytes = Math.Max(DataBytes, Math.Min(file.Status.AllocatedBytes, file.Size));
+            AvailableBytes = file.AvailableBytes(needed);
             if (needed > AvailableBytes)
             {
                 throw new FileOperationException(

@@ -315,9 +315,9 @@ namespace Btrfs.Core
 
             if (Method == ReflinkMethod.Copy)
             {
-                destinationAvailable = dirFacts.AvailableBytes();
-                long available = destinationAvailable;
                 long needed = DataCopy.DataBytes(source.Handle, source.Size, source.Path);
+                destinationAvailable = dirFacts.AvailableBytes(needed);
+                long available = destinationAvailable;
                 if (needed > available)
                 {
                     throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");

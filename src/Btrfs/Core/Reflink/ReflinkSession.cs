@@ -136,6 +136,13 @@ namespace Btrfs.Core
             return dir.AvailableBytes();
         }
 
+        /// <summary>Free space now, read again after a commit where less than <paramref name="needed"/> is free.</summary>
+        internal long AvailableBytes(long needed)
+        {
+            using OpenFile dir = OpenFile.FromDirectory(Handle, Path);
+            return dir.AvailableBytes(needed);
+        }
+
         internal static DirectoryFacts Read(string path, ReflinkSession session, SafeFileDescriptor? open = null)
         {
             var facts = new DirectoryFacts(path);

@@ -80,7 +80,7 @@ namespace Btrfs.Core
                     CheckBtrfs(dir, full);
                 }
 
-                long available = dir.AvailableBytes();
+                long available = dir.AvailableBytes(pages * pageSize);
                 if (available < pages * pageSize)
                 {
                     throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", full, $"Cannot make '{full}' a swapfile of {SizeFormatter.Format(pages * pageSize)}: only {SizeFormatter.Format(available)} is free. Nothing was created.");
