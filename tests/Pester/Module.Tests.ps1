@@ -83,6 +83,13 @@ Describe 'Errors as users meet them' {
         $errors[0].TargetObject | Should -Be (Join-Path $dir 'missing.img')
     }
 
+    It 'stops with -ErrorAction Stop, and Should -Throw matches the id the README shows' {
+        $dir = New-TestDirectory
+        $missing = Join-Path $dir 'missing.img'
+        { Test-NoCow -LiteralPath $missing -ErrorAction Stop } | Should -Throw -ErrorId 'PathNotFound,*'
+        { ConvertTo-NoCow -LiteralPath $missing -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'PathNotFound,Btrfs.Commands.ConvertToNoCowCommand'
+    }
+
     It 'previews a change with -WhatIf and changes nothing' {
         $dir = New-TestDirectory
         $img = New-TestFile -Path (Join-Path $dir 'vm.img')
