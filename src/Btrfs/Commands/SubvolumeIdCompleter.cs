@@ -57,7 +57,7 @@ namespace Btrfs.Commands
                     continue;
                 }
 
-                string where = s.Path ?? (s.TopLevelPath is { } top ? top + " (no mount reaches it)" : s.Name);
+                string where = s.Path ?? (s.TopLevelPath is { } top ? top + $" ({BtrfsSubvolumeInfo.WhyNoPath(top)})" : s.Name);
                 string kind = s.IsSnapshot ? (s.IsReadOnly ? "read-only snapshot" : "snapshot") : "subvolume";
                 results.Add(new CompletionResult(id, id + " " + where, CompletionResultType.ParameterValue, $"{kind} {id}: {where}"));
                 if (results.Count == Most)

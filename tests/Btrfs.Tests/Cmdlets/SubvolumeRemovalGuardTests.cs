@@ -1057,6 +1057,18 @@ namespace Btrfs.Tests
             Assert.Contains("holds 1 nested subvolume(s) (1 not reachable by path)", r.Errors[1].Exception.Message, StringComparison.Ordinal);
             Assert.Contains(r.Warnings, w => w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
             Assert.Equal(before, Listed(p.MountPoint));
+
+            // Listed with -All, it has no Path, and what it would delete says why: its name, not that no mount
+            // reaches it (one does). Before: "no mount reaches it". Found by a hostile review.
+            PwshResult all = Pwsh.Run(
+                "Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { $null -eq $_.Path } | Remove-BtrfsSubvolume -WhatIf",
+                new Dictionary<string, object?> { ["m"] = p.MountPoint },
+                captureHost: true);
+            Assert.Empty(all.Errors);
+            string whatIf = all.HostText.Replace("\n", " ");
+            Assert.Contains("is not valid UTF-8, which no PowerShell path can hold", whatIf, StringComparison.Ordinal);
+            Assert.DoesNotContain("no mount reaches it", whatIf, StringComparison.Ordinal);
+            Assert.Equal(before, Listed(p.MountPoint));
         }
 
         /// <summary>

@@ -74,5 +74,15 @@ namespace Btrfs.Core
 
         /// <inheritdoc/>
         public override string ToString() => Path ?? TopLevelPath ?? Name;
+
+        /// <summary>
+        /// Why a subvolume has no Path, for messages: its path from the top level holds bytes that are not UTF-8 (shown
+        /// as U+FFFD: the kernel's names are bytes), which no PowerShell path can hold although a mount may reach it;
+        /// otherwise no mount reaches it.
+        /// </summary>
+        internal static string WhyNoPath(string? topLevelPath) =>
+            topLevelPath?.Contains('\uFFFD', System.StringComparison.Ordinal) == true
+                ? "its name, or a directory's on the way, is not valid UTF-8, which no PowerShell path can hold"
+                : "no mount reaches it";
     }
 }

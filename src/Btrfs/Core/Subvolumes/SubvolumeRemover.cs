@@ -219,7 +219,7 @@ namespace Btrfs.Core
 
                 // Named by its path from the top level (the target of an error), the id and the filesystem.
                 string where = self.TopLevelPath ?? onFileSystem;
-                string named = self.TopLevelPath is string top ? $"subvolume {id} ('{top}' from the top level of the filesystem of '{onFileSystem}'; no mount reaches it)" : label;
+                string named = self.TopLevelPath is string top ? $"subvolume {id} ('{top}' from the top level of the filesystem of '{onFileSystem}'; {BtrfsSubvolumeInfo.WhyNoPath(top)})" : label;
                 foreach (BtrfsSubvolumeInfo s in nested.Prepend(self))
                 {
                     string which = s.Id == id ? "it is" : $"the subvolume '{s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it is";
@@ -1007,7 +1007,7 @@ namespace Btrfs.Core
 
         internal static string Describe(BtrfsSubvolumeInfo s, int nested)
         {
-            string which = s.Path ?? (s.TopLevelPath is string top ? top + " (from the filesystem's top level; no mount reaches it)" : s.Name);
+            string which = s.Path ?? (s.TopLevelPath is string top ? top + $" (from the filesystem's top level; {BtrfsSubvolumeInfo.WhyNoPath(top)})" : s.Name);
             return nested == 0
                 ? string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1})", which, s.Id)
                 : string.Format(CultureInfo.InvariantCulture, "Delete subvolume {0} (id {1}) and the {2} nested subvolume(s) in it", which, s.Id, nested);
