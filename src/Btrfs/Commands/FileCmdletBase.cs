@@ -20,6 +20,10 @@ namespace Btrfs.Commands
         /// <param name="errorRecord">The error.</param>
         public new void WriteError(ErrorRecord errorRecord) => Preferences.WriteError(this, errorRecord);
 
+        /// <summary>Writes a warning; one that stops the command closes its progress bars first (<see cref="Preferences.WriteWarning"/>).</summary>
+        /// <param name="text">The warning.</param>
+        public new void WriteWarning(string text) => Preferences.WriteWarning(this, text);
+
         /// <summary>Ends the command with an error, its progress bars closed first.</summary>
         /// <param name="errorRecord">The error.</param>
         public new void ThrowTerminatingError(ErrorRecord errorRecord)

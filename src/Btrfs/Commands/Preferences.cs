@@ -42,6 +42,17 @@ namespace Btrfs.Commands
             cmdlet.WriteError(error);
         }
 
+        /// <summary>WriteWarning, where a warning that stops the command (-WarningAction or $WarningPreference Stop or Inquire) closes its progress bars first.</summary>
+        internal static void WriteWarning(PSCmdlet cmdlet, string text)
+        {
+            if (Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("WarningAction", out object? w) ? w : cmdlet.GetVariableValue("WarningPreference")))
+            {
+                ProgressBar.CompleteAll(cmdlet);
+            }
+
+            cmdlet.WriteWarning(text);
+        }
+
         private static bool Stops(object? preference) =>
             LanguagePrimitives.TryConvertTo(preference, out ActionPreference p) && p is ActionPreference.Stop or ActionPreference.Inquire or ActionPreference.Suspend;
 

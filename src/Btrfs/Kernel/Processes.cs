@@ -27,25 +27,18 @@ namespace Btrfs.Kernel
         /// <summary>Whether the calling thread holds CAP_FOWNER in its effective set (<see cref="HasCapability"/>).</summary>
         internal static bool HasFowner() => HasCapability(CapFowner);
 
-        /// <summary>CAP_CHOWN: giving a file any owner and group.</summary>
-        private const int CapChown = 0;
-
         /// <summary>
-        /// Whether the calling thread may give a file it owns (made just now) owner <paramref name="uid"/> and group
-        /// <paramref name="gid"/>, as the kernel decides it (chown_ok, chgrp_ok): with CAP_CHOWN any; otherwise only its
-        /// own filesystem user id, and a group that is its filesystem group id, one of its supplementary groups, or
-        /// <paramref name="newFileGid"/> (the group the new file has already, a set-group-ID directory's). True when the
-        /// credentials cannot be read: the kernel then says it, at the fchown.
+        /// The calling thread's credentials as the kernel checks them on files (/proc/thread-self/status and the
+        /// user namespace's uid_map and gid_map, read once); null when they cannot be read.
         /// </summary>
-        internal static bool MayGiveOwner(uint uid, uint gid, uint newFileGid)
+        internal static Credentials? Current()
         {
             uint? fsuid = null, fsgid = null;
             ulong? caps = null;
             var groups = new System.Collections.Generic.HashSet<uint>();
             try
             {
-                // One read of the thread's credentials: "Uid:\treal\teffective\tsaved\tfilesystem", the same for Gid,
-                // "Groups:\tg1 g2 ...", "CapEff:\t<hex>".
+                // "Uid:\treal\teffective\tsaved\tfilesystem", the same for Gid, "Groups:\tg1 g2 ...", "CapEff:\t<hex>".
                 foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
                 {
                     string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
@@ -69,18 +62,58 @@ namespace Btrfs.Kernel
                         caps = ulong.Parse(fields[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
                     }
                 }
+
+                return fsuid is uint u && fsgid is uint g0 && caps is ulong c
+                    ? new Credentials(u, g0, groups, c, IdMap("/proc/thread-self/uid_map"), IdMap("/proc/thread-self/gid_map"))
+                    : null;
             }
             catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or FormatException or OverflowException)
             {
-                return true;
+                return null;
             }
+        }
 
-            if (fsuid is not uint me || fsgid is not uint myGroup || caps is not ulong effective)
+        /// <summary>The ids of this user namespace that map to an id outside it ("inside outside count" lines): first and count.</summary>
+        private static (uint First, ulong Count)[] IdMap(string path)
+        {
+            var ranges = new System.Collections.Generic.List<(uint, ulong)>();
+            foreach (string line in System.IO.File.ReadLines(path))
             {
-                return true;
+                string[] f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length == 3)
+                {
+                    ranges.Add((uint.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture), ulong.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture)));
+                }
             }
 
-            return (effective & (1UL << CapChown)) != 0 || (uid == me && (gid == myGroup || gid == newFileGid || groups.Contains(gid)));
+            return ranges.ToArray();
+        }
+
+        /// <summary>A thread's filesystem credentials: ids, supplementary groups, effective capabilities, and its user namespace's maps.</summary>
+        internal sealed record Credentials(uint FsUid, uint FsGid, System.Collections.Generic.IReadOnlySet<uint> Groups, ulong Effective, (uint First, ulong Count)[] UidMap, (uint First, ulong Count)[] GidMap)
+        {
+            /// <summary>CAP_CHOWN: giving a file any owner and group.</summary>
+            internal const int Chown = 0;
+
+            /// <summary>CAP_FOWNER: acting as the owner of any file (its mode, its times, O_NOATIME, a sticky directory's entries).</summary>
+            internal const int Fowner = 3;
+
+            /// <summary>CAP_FSETID: keeping a file's set-group-ID bit without being in its group.</summary>
+            internal const int Fsetid = 4;
+
+            /// <summary>Group <paramref name="gid"/> is this thread's (in_group_p: its filesystem group or a supplementary one).</summary>
+            internal bool InGroup(uint gid) => gid == FsGid || Groups.Contains(gid);
+
+            /// <summary>
+            /// The capability counts for a file owned by <paramref name="uid"/>:<paramref name="gid"/>
+            /// (capable_wrt_inode_uidgid): held, and both ids mapped in this user namespace (one that is not shows as
+            /// the overflow id, 65534, and no capability of a namespace reaches it).
+            /// </summary>
+            internal bool Has(int capability, uint uid, uint gid) =>
+                (Effective & (1UL << capability)) != 0 && Mapped(UidMap, uid) && Mapped(GidMap, gid);
+
+            private static bool Mapped((uint First, ulong Count)[] map, uint id) =>
+                Array.Exists(map, r => id >= r.First && id - (ulong)r.First < r.Count);
         }
 
         /// <summary>

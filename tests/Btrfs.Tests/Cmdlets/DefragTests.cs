@@ -329,6 +329,27 @@ namespace Btrfs.Tests
             {
                 Assert.Equal(ProgressRecordType.Completed, bar.Last().RecordType);
             }
+
+            // So does a warning that stops it (an immutable file is skipped with a warning).
+            string other = Path.Combine(dir, "db2.img");
+            FileBuilder.Fragmented(other, 8 << 20, 1500, seed: 9);
+            string immutable = Path.Combine(dir, "fixed.img");
+            FileBuilder.WriteNew(immutable, FileBuilder.RandomBytes(64 << 10, 8));
+            Shell.Run("chattr", "+i", immutable);
+            try
+            {
+                PwshResult w = Pwsh.Run("try { Invoke-BtrfsDefrag -LiteralPath $f, $i -StepSize 256KB -WarningAction Stop } catch { 'caught' }", ("f", other), ("i", immutable));
+                Assert.Contains("caught", w.Output.Select(o => o.BaseObject).OfType<string>());
+                Assert.Contains(w.Progress, p => p.RecordType == ProgressRecordType.Processing && p.ParentActivityId == -1);
+                foreach (IGrouping<int, ProgressRecord> bar in w.Progress.GroupBy(p => p.ActivityId))
+                {
+                    Assert.Equal(ProgressRecordType.Completed, bar.Last().RecordType);
+                }
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", immutable);
+            }
         }
 
         [SkippableFact]

@@ -65,7 +65,10 @@ namespace Btrfs.Tests.Infrastructure
         /// </summary>
         internal static Result RunWithClosedInput(string script, params (string Name, string Value)[] variables) => Run(script, null, null, nonInteractive: false, variables);
 
-        private static Result Run(string script, uint? asUid, string? home, bool nonInteractive, (string Name, string Value)[] variables)
+        /// <summary>As root, under <paramref name="wrapper"/> (a command that runs the rest: setpriv dropping a capability, unshare -r).</summary>
+        internal static Result RunWrapped(string script, string[] wrapper, params (string Name, string Value)[] variables) => Run(script, null, null, nonInteractive: true, variables, wrapper);
+
+        private static Result Run(string script, uint? asUid, string? home, bool nonInteractive, (string Name, string Value)[] variables, string[]? wrapper = null)
         {
             string? tool = ToolDirectory;
             Requires.That(tool is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
@@ -82,7 +85,7 @@ namespace Btrfs.Tests.Infrastructure
             prelude.Append("Import-Module $ModuleManifest -ErrorAction Stop\n");
             string encoded = Convert.ToBase64String(Encoding.Unicode.GetBytes(prelude + script));
 
-            var psi = new ProcessStartInfo(asUid is null ? "dotnet" : "setpriv")
+            var psi = new ProcessStartInfo(wrapper is { Length: > 0 } ? wrapper[0] : asUid is null ? "dotnet" : "setpriv")
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -91,7 +94,12 @@ namespace Btrfs.Tests.Infrastructure
                 WorkingDirectory = "/tmp",
             };
             var args = new List<string>();
-            if (asUid is uint uid)
+            if (wrapper is { Length: > 0 })
+            {
+                args.AddRange(wrapper[1..]);
+                args.Add("dotnet");
+            }
+            else if (asUid is uint uid)
             {
                 string id = uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 args.AddRange(new[] { $"--reuid={id}", $"--regid={id}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", "dotnet" });

@@ -77,22 +77,43 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Refuses, before anything is read or written (also under -WhatIf), the rewrite of a file whose copy this user
-        /// could not give the original's owner and group (<see cref="Processes.MayGiveOwner"/>): without CAP_CHOWN (root),
-        /// a file of another user, or of a group this user is not in. Reading another user's file would move its access
-        /// time (O_NOATIME is for its owner only). The run proves the group on the empty copy (<see cref="GiveOwner"/>).
+        /// could not give the original's owner, group and mode, as the kernel decides it (chown_ok, chgrp_ok,
+        /// setattr_should_drop_sgid; capabilities only for ids mapped in this user namespace): another user's file
+        /// needs CAP_CHOWN to give the copy away and CAP_FOWNER to set its mode and times afterwards (and to read the
+        /// original without moving its access time, O_NOATIME); one of a group this user is not in needs CAP_CHOWN,
+        /// except where a set-group-ID directory gives new files that group, and then its set-group-ID bit needs
+        /// CAP_FSETID. The run proves the group on the empty copy (<see cref="GiveOwner"/>). Where the credentials
+        /// cannot be read, the kernel says it at the fchown.
         /// </summary>
         internal static void ThrowIfOwnerCannotBeGiven(OpenFile source, string what)
         {
-            FileStatus st = source.Status;
-            uint newFileGid = source.Directory is SafeFileDescriptor dir && FileStatus.Of(dir) is FileStatus d && (d.Mode & SetGroupIdBit) != 0 ? d.Gid : uint.MaxValue;
-            if (!Processes.MayGiveOwner(st.Uid, st.Gid, newFileGid))
+            if (Processes.Current() is not Processes.Credentials me)
             {
-                throw new FileOperationException(
-                    FileErrorKind.AccessDenied,
-                    Errno.EPERM,
-                    "fchown",
-                    source.Path,
-                    $"Cannot {FileGuards.Phrase(what, source.Path)}: its new copy could not be given its owner (uid {st.Uid}) and group (gid {st.Gid}). {OwnerAdvice(st, "Nothing was read or changed.")}");
+                return;
+            }
+
+            FileStatus st = source.Status;
+            uint newFileGid = source.Directory is SafeFileDescriptor dir && FileStatus.Of(dir) is FileStatus d && (d.Mode & SetGroupIdBit) != 0 ? d.Gid : me.FsGid;
+            string? why = null;
+            if (st.Uid != me.FsUid)
+            {
+                if (!me.Has(Processes.Credentials.Chown, st.Uid, st.Gid) || !me.Has(Processes.Credentials.Fowner, st.Uid, st.Gid))
+                {
+                    why = $"its new copy could not be given its owner (uid {st.Uid}) and group (gid {st.Gid}). Only root (with CAP_CHOWN and CAP_FOWNER, for owners mapped in its user namespace) can rewrite a file owned by someone else";
+                }
+            }
+            else if (!me.InGroup(st.Gid) && st.Gid != newFileGid && !me.Has(Processes.Credentials.Chown, st.Uid, st.Gid))
+            {
+                why = $"its new copy could not be given its group (gid {st.Gid}): it is this user's, but that group is not one of this user's groups, and only root (CAP_CHOWN) or a member may give a file that group";
+            }
+            else if ((st.Mode & SetGroupIdBit) != 0 && !me.InGroup(st.Gid) && !me.Has(Processes.Credentials.Fsetid, st.Uid, st.Gid))
+            {
+                why = $"its new copy could not keep its set-group-ID bit: this user is not in its group (gid {st.Gid}), and the kernel drops the bit for anyone else but root (CAP_FSETID)";
+            }
+
+            if (why is not null)
+            {
+                throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EPERM, "fchown", source.Path, $"Cannot {FileGuards.Phrase(what, source.Path)}: {why}. Nothing was read or changed.");
             }
         }
 

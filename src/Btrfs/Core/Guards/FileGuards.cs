@@ -82,7 +82,7 @@ namespace Btrfs.Core
             // A sticky directory (as /tmp): the kernel renames over a name there only for the owner of the file or of the
             // directory, or root (EPERM). Before: a user who may write another user's file there had it marked, copied
             // (or a swapfile's space allocated) and refused at the exchange, with its change time moved.
-            if (FileStatus.Of(dir) is FileStatus d && StickyForbids(d, file.Status.Uid))
+            if (FileStatus.Of(dir) is FileStatus d && StickyForbids(d, file.Status))
             {
                 throw new FileOperationException(
                     FileErrorKind.AccessDenied,
@@ -118,19 +118,27 @@ namespace Btrfs.Core
         internal const int StickyBit = 0x200;
 
         /// <summary>
-        /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing an entry
-        /// owned by <paramref name="entryUid"/> (the kernel's check_sticky: allowed to the entry's owner, the directory's
-        /// owner, and a holder of CAP_FOWNER).
+        /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing the entry
+        /// <paramref name="entry"/> (null: gone meanwhile) (the kernel's check_sticky: allowed to the entry's owner, the
+        /// directory's owner, and a holder of CAP_FOWNER that counts for the entry: its owner and group mapped in this
+        /// user namespace, as a rootless container's root often has not). False when the credentials cannot be read:
+        /// the kernel says it then.
         /// </summary>
-        internal static bool StickyForbids(in FileStatus dir, uint? entryUid)
+        internal static bool StickyForbids(in FileStatus dir, FileStatus? entry)
         {
-            if ((dir.Mode & StickyBit) == 0)
+            if ((dir.Mode & StickyBit) == 0 || Processes.Current() is not Processes.Credentials me)
             {
                 return false;
             }
 
-            uint me = Metadata.FileSystemUserId;
-            return dir.Uid != me && entryUid != me && !Processes.HasFowner();
+            if (dir.Uid == me.FsUid || entry?.Uid == me.FsUid)
+            {
+                return false;
+            }
+
+            return entry is FileStatus e
+                ? !me.Has(Processes.Credentials.Fowner, e.Uid, e.Gid)
+                : (me.Effective & (1UL << Processes.Credentials.Fowner)) == 0;
         }
 
         /// <summary>Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's message rather than the kernel's ETXTBSY.</summary>

@@ -772,7 +772,7 @@ namespace Btrfs.Core
             {
                 why = "this user may not write in it (the kernel asks that of a user deleting a subvolume)";
             }
-            else if (FileStatus.Of(holder) is FileStatus dir && FileGuards.StickyForbids(dir, FileStatus.OfAt(holder, name)?.Uid))
+            else if (FileStatus.Of(holder) is FileStatus dir && FileGuards.StickyForbids(dir, FileStatus.OfAt(holder, name)))
             {
                 why = "the directory that holds it has the sticky bit, and this user owns neither it nor that directory";
             }
