@@ -44,6 +44,11 @@ namespace Btrfs.Commands
         /// <summary>Starts over (the next file): nothing shown, the clock at zero.</summary>
         internal void Restart()
         {
+            if (Shown && Open.TryGetValue(cmdlet, out System.Collections.Generic.List<ProgressBar>? open))
+            {
+                open.Remove(this);
+            }
+
             Shown = false;
             lastPercent = -1;
             lastShown = null;

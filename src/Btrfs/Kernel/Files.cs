@@ -225,14 +225,17 @@ namespace Btrfs.Kernel
 
         /// <summary>
         /// As <see cref="AvailableBytes(SafeFileDescriptor, string)"/>, where less than <paramref name="needed"/> is free
-        /// read again after the filesystem is committed (syncfs): space freed just now (a file deleted, a copy
-        /// replaced) is counted free only once its transaction commits, up to 30 s later on btrfs, so a refusal
-        /// would otherwise tell the user to free space they freed already.
+        /// on btrfs read again after a commit (BTRFS_IOC_SYNC, no privilege needed): btrfs counts space freed just
+        /// now (a file deleted, a copy replaced) free only once its transaction commits, up to 30 s later, so a
+        /// refusal would otherwise tell the user to free space they freed already. Not syncfs: that would take the
+        /// write-back error this descriptor's own flush must still report (errseq, per open file). xfs and ext4
+        /// count it at once.
         /// </summary>
-        internal static long AvailableBytes(SafeFileDescriptor fd, string path, long needed)
+        internal static unsafe long AvailableBytes(SafeFileDescriptor fd, string path, long needed)
         {
+            Errno.Check(Libc.FStatFs(fd, out Libc.StatFs sfs), "fstatfs", path, "Cannot examine the filesystem of");
             long available = AvailableBytes(fd, path);
-            if (available < needed && TrySyncFileSystem(fd) == 0)
+            if (available < needed && sfs.Type == Libc.BTRFS_SUPER_MAGIC && Libc.Ioctl(fd, Libc.BTRFS_IOC_SYNC, null) == 0)
             {
                 available = AvailableBytes(fd, path);
             }

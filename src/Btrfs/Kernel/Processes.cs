@@ -63,9 +63,20 @@ namespace Btrfs.Kernel
                     }
                 }
 
-                return fsuid is uint u && fsgid is uint g0 && caps is ulong c
-                    ? new Credentials(u, g0, groups, c, IdMap("/proc/thread-self/uid_map"), IdMap("/proc/thread-self/gid_map"))
-                    : null;
+                if (fsuid is not uint u || fsgid is not uint g0 || caps is not ulong c)
+                {
+                    return null;
+                }
+
+                (uint, ulong)[] uids = IdMap("/proc/thread-self/uid_map"), gids = IdMap("/proc/thread-self/gid_map");
+                bool initial = uids.Length == 1 && uids[0] == (0u, 4294967295UL) && gids.Length == 1 && gids[0] == (0u, 4294967295UL);
+                return new Credentials(u, g0, groups, c, uids, gids)
+                {
+                    // Outside the first user namespace, an owner not mapped here shows as the overflow id, which may well
+                    // be mapped itself (0-65535 in a rootless container): such an id is taken as not mapped.
+                    OverflowUid = initial ? null : Overflow("/proc/sys/kernel/overflowuid"),
+                    OverflowGid = initial ? null : Overflow("/proc/sys/kernel/overflowgid"),
+                };
             }
             catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or FormatException or OverflowException)
             {
@@ -73,9 +84,20 @@ namespace Btrfs.Kernel
             }
         }
 
-        /// <summary>The ids of this user namespace that map to an id outside it ("inside outside count" lines): first and count.</summary>
+        private static uint? Overflow(string path) =>
+            uint.TryParse(System.IO.File.Exists(path) ? System.IO.File.ReadAllText(path).Trim() : "65534", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint id) ? id : 65534;
+
+        /// <summary>
+        /// The ids of this user namespace that map to an id outside it ("inside outside count" lines): first and count;
+        /// every id where the kernel has no user namespaces (no such file).
+        /// </summary>
         private static (uint First, ulong Count)[] IdMap(string path)
         {
+            if (!System.IO.File.Exists(path))
+            {
+                return new[] { (0u, 4294967295UL) };
+            }
+
             var ranges = new System.Collections.Generic.List<(uint, ulong)>();
             foreach (string line in System.IO.File.ReadLines(path))
             {
@@ -101,8 +123,8 @@ namespace Btrfs.Kernel
             /// <summary>CAP_FSETID: keeping a file's set-group-ID bit without being in its group.</summary>
             internal const int Fsetid = 4;
 
-            /// <summary>Group <paramref name="gid"/> is this thread's (in_group_p: its filesystem group or a supplementary one).</summary>
-            internal bool InGroup(uint gid) => gid == FsGid || Groups.Contains(gid);
+            /// <summary>Group <paramref name="gid"/> is this thread's (in_group_p: its filesystem group or a supplementary one; never the overflow id, which stands for any group not mapped here).</summary>
+            internal bool InGroup(uint gid) => gid != OverflowGid && (gid == FsGid || Groups.Contains(gid));
 
             /// <summary>
             /// The capability counts for a file owned by <paramref name="uid"/>:<paramref name="gid"/>
@@ -110,7 +132,13 @@ namespace Btrfs.Kernel
             /// the overflow id, 65534, and no capability of a namespace reaches it).
             /// </summary>
             internal bool Has(int capability, uint uid, uint gid) =>
-                (Effective & (1UL << capability)) != 0 && Mapped(UidMap, uid) && Mapped(GidMap, gid);
+                (Effective & (1UL << capability)) != 0 && uid != OverflowUid && gid != OverflowGid && Mapped(UidMap, uid) && Mapped(GidMap, gid);
+
+            /// <summary>The id an owner not mapped in this user namespace shows as (null in the first namespace, where every id is mapped).</summary>
+            internal uint? OverflowUid { get; init; }
+
+            /// <summary>The same for groups.</summary>
+            internal uint? OverflowGid { get; init; }
 
             private static bool Mapped((uint First, ulong Count)[] map, uint id) =>
                 Array.Exists(map, r => id >= r.First && id - (ulong)r.First < r.Count);

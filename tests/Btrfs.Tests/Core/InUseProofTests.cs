@@ -300,7 +300,7 @@ namespace Btrfs.Tests
             RealPwsh.Result g = RealPwsh.Run("ConvertTo-NoCow -LiteralPath $File -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { $_.FullyQualifiedErrorId; $_.Exception.Message }", Nobody, ("File", file));
             Assert.True(g.ExitCode == 0 && g.Lines.Length > 0, Errors(g));
             Assert.StartsWith("AccessDenied,", g.Lines[0], StringComparison.Ordinal);
-            Assert.Contains("could not be given its group (gid 0)", g.StdOut, StringComparison.Ordinal);
+            Assert.Contains("its group (gid 0) is not one of this user's groups", g.StdOut, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(file));
             Assert.Equal(listing, FileFacts.Listing(dir));
         }

@@ -104,9 +104,10 @@ namespace Btrfs.Core
             }
             else if (!me.InGroup(st.Gid) && st.Gid != newFileGid && !me.Has(Processes.Credentials.Chown, st.Uid, st.Gid))
             {
-                why = $"its new copy could not be given its group (gid {st.Gid}): it is this user's, but that group is not one of this user's groups, and only root (CAP_CHOWN) or a member may give a file that group";
+                why = $"its new copy could not be given its group: it is this user's, but its group (gid {st.Gid}) is not one of this user's groups, and only root (CAP_CHOWN) or a member may give a file that group";
             }
-            else if ((st.Mode & SetGroupIdBit) != 0 && !me.InGroup(st.Gid) && !me.Has(Processes.Credentials.Fsetid, st.Uid, st.Gid))
+
+            if (why is null && (st.Mode & SetGroupIdBit) != 0 && !me.InGroup(st.Gid) && !me.Has(Processes.Credentials.Fsetid, st.Uid, st.Gid))
             {
                 why = $"its new copy could not keep its set-group-ID bit: this user is not in its group (gid {st.Gid}), and the kernel drops the bit for anyone else but root (CAP_FSETID)";
             }

@@ -121,14 +121,20 @@ namespace Btrfs.Core
         /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing the entry
         /// <paramref name="entry"/> (null: gone meanwhile) (the kernel's check_sticky: allowed to the entry's owner, the
         /// directory's owner, and a holder of CAP_FOWNER that counts for the entry: its owner and group mapped in this
-        /// user namespace, as a rootless container's root often has not). False when the credentials cannot be read:
-        /// the kernel says it then.
+        /// user namespace, as a rootless container's root often has not). Where the credentials cannot be read, by
+        /// the filesystem user id and CAP_FOWNER alone.
         /// </summary>
         internal static bool StickyForbids(in FileStatus dir, FileStatus? entry)
         {
-            if ((dir.Mode & StickyBit) == 0 || Processes.Current() is not Processes.Credentials me)
+            if ((dir.Mode & StickyBit) == 0)
             {
                 return false;
+            }
+
+            if (Processes.Current() is not Processes.Credentials me)
+            {
+                uint fsuid = Metadata.FileSystemUserId;
+                return dir.Uid != fsuid && entry?.Uid != fsuid && !Processes.HasFowner();
             }
 
             if (dir.Uid == me.FsUid || entry?.Uid == me.FsUid)
