@@ -216,12 +216,7 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>Bytes an unprivileged writer may still use on the filesystem (statfs f_bavail × f_frsize).</summary>
-        internal static long AvailableBytes(SafeFileDescriptor fd, string path)
-        {
-            Errno.Check(Libc.FStatFs(fd, out Libc.StatFs sfs), "fstatfs", path, "Cannot examine the filesystem of");
-            long unit = sfs.FragmentSize > 0 ? sfs.FragmentSize : sfs.BlockSize;
-            return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
-        }
+        internal static long AvailableBytes(SafeFileDescriptor fd, string path) => Available(StatFileSystem(fd, path));
 
         /// <summary>
         /// As <see cref="AvailableBytes(SafeFileDescriptor, string)"/>, where less than <paramref name="needed"/> is free
@@ -233,14 +228,27 @@ namespace Btrfs.Kernel
         /// </summary>
         internal static unsafe long AvailableBytes(SafeFileDescriptor fd, string path, long needed)
         {
-            Errno.Check(Libc.FStatFs(fd, out Libc.StatFs sfs), "fstatfs", path, "Cannot examine the filesystem of");
-            long available = AvailableBytes(fd, path);
+            Libc.StatFs sfs = StatFileSystem(fd, path);
+            long available = Available(sfs);
             if (available < needed && sfs.Type == Libc.BTRFS_SUPER_MAGIC && Libc.Ioctl(fd, Libc.BTRFS_IOC_SYNC, null) == 0)
             {
                 available = AvailableBytes(fd, path);
             }
 
             return available;
+        }
+
+        private static Libc.StatFs StatFileSystem(SafeFileDescriptor fd, string path)
+        {
+            Errno.Check(Libc.FStatFs(fd, out Libc.StatFs sfs), "fstatfs", path, "Cannot examine the filesystem of");
+            return sfs;
+        }
+
+        /// <summary>f_bavail × f_frsize (f_bsize where the fragment size is not given).</summary>
+        private static long Available(in Libc.StatFs sfs)
+        {
+            long unit = sfs.FragmentSize > 0 ? sfs.FragmentSize : sfs.BlockSize;
+            return (long)Math.Min(sfs.BlocksAvailable * (ulong)unit, long.MaxValue);
         }
 
         /// <summary>The canonical absolute path (realpath(3)), or null when it cannot be resolved.</summary>

@@ -18,6 +18,12 @@ namespace Btrfs.Tests.Infrastructure
             Shell.Run("stat", "-c", "%i %a %u %g %h %b %Y.%y %Z", path).Trim(),
             Attributes(path));
 
+        /// <summary>
+        /// Times (access time too), inode, mode, owner, group and allocated blocks, read with stat alone: what a refusal
+        /// must leave where <see cref="Of"/> would not do (it reads the data, which moves the access time).
+        /// </summary>
+        internal static string Stamp(string path) => Shell.Run("stat", "-c", "%X %Y %Z %i %a %u %g %b", path).Trim();
+
         internal static string Hash(string path)
         {
             using FileStream fs = File.OpenRead(path);

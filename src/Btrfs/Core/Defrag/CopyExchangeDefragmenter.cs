@@ -162,7 +162,7 @@ namespace Btrfs.Core
                 SharedBytesSkipped = Before.SharedBytes;
                 Skip(DefragSkipReason.Shared, $"sharing {SizeFormatter.Format(Before.SharedBytes)} with reflink copies: on {fs} the whole file is exchanged, so it would stop sharing; -IncludeShared rewrites it anyway", warning: false);
             }
-            else if (BytesNeeded > (AvailableBytes = File.AvailableBytes(BytesNeeded)))
+            else if (BytesNeeded > AvailableBytes)
             {
                 throw new FileOperationException(
                     FileErrorKind.InsufficientSpace,
