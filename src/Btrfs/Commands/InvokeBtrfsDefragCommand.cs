@@ -284,7 +284,7 @@ namespace Btrfs.Commands
         /// </summary>
         private void LeftAlone(string path, string reason, DefragSkipReason kind, bool again)
         {
-            bool warns = kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.UnsafeOnThisFileSystem or DefragSkipReason.NotSupportedHere;
+            bool warns = kind is DefragSkipReason.Immutable or DefragSkipReason.AppendOnly or DefragSkipReason.ActiveSwapfile or DefragSkipReason.SwapArea or DefragSkipReason.UnsafeOnThisFileSystem or DefragSkipReason.NotSupportedHere;
             if (warns && !again)
             {
                 WriteWarning($"Skipping '{path}': it is {reason}.");

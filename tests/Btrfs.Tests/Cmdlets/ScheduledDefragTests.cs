@@ -121,6 +121,58 @@ namespace Btrfs.Tests
             Assert.Equal("2|1", Shell.Run("sqlite3", state, "SELECT pass, passes_completed FROM trees").Trim());
         }
 
+        [SkippableTheory]
+        [InlineData("btrfs")]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void ASwapAreaNotInUseIsNeverMovedNamedOrInATree(string kind)
+        {
+            // Found by a hostile review: a scheduled run defragmented an inactive (fragmented) swapfile without a word,
+            // and the resume offset hibernation reads (btrfs inspect-internal map-swapfile -r) moved from 147231 to
+            // 120997. Only an active one (in /proc/swaps) was left alone.
+            using ExtraFileSystem x = fs.NewFileSystem(kind, kind == "xfs" ? "320M" : "256M");
+            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "tree")).FullName;
+            string swap = Path.Combine(dir, "swapfile");
+            string other = Path.Combine(dir, "vm.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 << 10, 8 << 20, swap, other);
+            Shell.Run("mkswap", swap);
+            Shell.Run("sync");
+            var layout = Infrastructure.Filefrag.Extents(swap);
+            Assert.True(layout.Count > 20, $"only {layout.Count} extents: the premise (a fragmented swap area) does not hold");
+            string facts = FileFacts.Stamp(swap) + " " + FileFacts.Hash(swap);
+            long otherBefore = Infrastructure.Filefrag.Found(other);
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-swaparea-state-" + kind), "s.db");
+
+            PwshResult scheduled = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Passes 2 -Confirm:$false", ("d", dir), ("s", state));
+            PwshResult named = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -Confirm:$false", ("f", swap));
+
+            Assert.Empty(scheduled.Errors);
+            Assert.Empty(named.Errors);
+            Assert.DoesNotContain(Results(scheduled), r => r.Path == swap); // a scheduled run reports what it left alone as a warning (or a verbose note)
+            Assert.Contains(Results(scheduled), r => r.Path == other && !r.Skipped);
+            DefragResult left = Assert.Single(Results(named));
+            Assert.True(left.Skipped);
+            Assert.Equal(DefragSkipReason.SwapArea, left.SkipReason);
+            foreach (PwshResult r in new[] { scheduled, named })
+            {
+                string warning = Assert.Single(r.Warnings).Message; // once per run, not once per pass
+                Assert.Contains(swap, warning, StringComparison.Ordinal);
+                Assert.Contains("resume offset", warning, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(layout, Infrastructure.Filefrag.Extents(swap), new FilefragExtentComparer());
+            Assert.Equal(facts, FileFacts.Stamp(swap) + " " + FileFacts.Hash(swap));
+            Assert.True(Infrastructure.Filefrag.Found(other) < otherBefore / 4, "the other file in the tree was not defragmented: the test proves nothing");
+        }
+
+        private sealed class FilefragExtentComparer : IEqualityComparer<Infrastructure.FilefragExtent>
+        {
+            public bool Equals(Infrastructure.FilefragExtent? x, Infrastructure.FilefragExtent? y) =>
+                x is not null && y is not null && x.Logical == y.Logical && x.Physical == y.Physical && x.Length == y.Length;
+
+            public int GetHashCode(Infrastructure.FilefragExtent obj) => HashCode.Combine(obj.Logical, obj.Physical, obj.Length);
+        }
+
         [SkippableFact]
         public void TwoPassesMeasureTheWholeTreeTwiceAndRewriteNothingTwice()
         {
@@ -522,8 +574,10 @@ namespace Btrfs.Tests
 
             Shell.Run("sync");
 
-            // The disk fills 2 s into a run throttled to 1 MiB/s (about 8 s): files are recorded after it.
-            using ChildProcess filler = ChildProcess.Start("bash", "-c", "echo ready; sleep 2; dd if=/dev/zero of=\"$1/fill\" bs=1M; dd if=/dev/zero of=\"$1/fill2\" bs=4k; sync", "_", small.MountPoint);
+            // The disk fills 2 s into a run throttled to 1 MiB/s (about 8 s): files are recorded after it. Counted from
+            // the state file's creation, not from the filler's start (a loaded machine took over 2 s to start pwsh: the
+            // disk was full before the run began, which is refused at the start, rightly).
+            using ChildProcess filler = ChildProcess.Start("bash", "-c", "echo ready; while [ ! -e \"$1/state/s.db\" ]; do sleep 0.05; done; sleep 2; dd if=/dev/zero of=\"$1/fill\" bs=1M; dd if=/dev/zero of=\"$1/fill2\" bs=4k; sync", "_", small.MountPoint);
             RealPwsh.Result r = RealPwsh.Run(
                 "$all = Invoke-BtrfsDefrag -LiteralPath $Dir -Recurse -MaxBytesPerSecond 1MB -StatePath $State -Confirm:$false 3>&1; "
                 + "foreach ($o in $all) { if ($o -is [System.Management.Automation.WarningRecord]) { '@@W ' + $o.Message } elseif ($o.PSObject.Properties['FilesMeasured']) { '@@S ' + $o.FilesDefragmented + ' ' + $o.FilesFailed } }",

@@ -266,6 +266,10 @@ namespace Btrfs.Core
                 string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
                 Skip(DefragSkipReason.NothingToDo, $"nothing to do: {(PlanNote is null ? string.Empty : NoCowCause + ", so -Compress does not apply, and ")}{what}{shared}", warning: false);
             }
+            else
+            {
+                SkippedAsSwapArea();
+            }
         }
 
         /// <summary>The whole file's extents go to <paramref name="counter"/>; those that overlap the requested range come out whole (the plan leaves out one that reaches past its ends).</summary>

@@ -162,6 +162,10 @@ namespace Btrfs.Core
                 SharedBytesSkipped = Before.SharedBytes;
                 Skip(DefragSkipReason.Shared, $"sharing {SizeFormatter.Format(Before.SharedBytes)} with reflink copies: on {fs} the whole file is exchanged, so it would stop sharing; -IncludeShared rewrites it anyway", warning: false);
             }
+            else if (SkippedAsSwapArea())
+            {
+                return;
+            }
             else if (BytesNeeded > AvailableBytes)
             {
                 throw new FileOperationException(

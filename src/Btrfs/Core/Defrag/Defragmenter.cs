@@ -234,6 +234,24 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// Skips (true) a swap area that is not in use: a file with mkswap's signature in its first page. Rewritten, its
+        /// data would move, and a resume_offset= given to the kernel for hibernation (the physical offset of its first
+        /// page) would name the old place: the next resume would not find the image (a hostile review: a scheduled run
+        /// moved an inactive swapfile's resume offset from 147231 to 120997 without a word). Read only for a file the
+        /// plan would rewrite (one page).
+        /// </summary>
+        private protected bool SkippedAsSwapArea()
+        {
+            int page = Environment.SystemPageSize;
+            if (File.Size >= 10L * page && SwapfileInspector.ReadHeader(File, page) is not null)
+            {
+                Skip(DefragSkipReason.SwapArea, "a swap area (mkswap's signature), not in use: moving its data would change its resume offset, which hibernation (resume_offset=) depends on; left as it is. Make a new one with New-BtrfsSwapfile if it must be contiguous", warning: true);
+            }
+
+            return SkipReason is not null;
+        }
+
+        /// <summary>
         /// Whether the file is fsynced before it is measured again: where the new extents exist only once
         /// the pages are written back (btrfs: DEFRAG_RANGE dirties the pages), or where the move is not a
         /// transaction of its own (ext4). xfs says no (<see cref="XfsDefragmenter"/>).

@@ -256,7 +256,7 @@ namespace Btrfs.Core
             }
         }
 
-        private static SwapHeader? ReadHeader(OpenFile file, int pageSize)
+        internal static SwapHeader? ReadHeader(OpenFile file, int pageSize)
         {
             if (file.Size < pageSize)
             {
