@@ -16,6 +16,60 @@ namespace Btrfs.Tests
         private static bool AllShared(string path) => Filefrag.Extents(path).All(e => e.Flags.Contains("shared"));
 
         [SkippableFact]
+        public void AGroupsPreviewCountsOnlyWhatTheRunWouldShareAndNamesWhatItWouldRefuse()
+        {
+            // Found by a hostile review: as nobody, Find-BtrfsDuplicate | Invoke-BtrfsDedupe -WhatIf said "about 12.0 MiB
+            // would be freed"; the run gave two AccessDenied (root's files, which the kernel shares into only for their
+            // owner, a writer or root) and freed 4 MiB. An immutable copy was counted as root too.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dedupe-preview-refusals");
+            Shell.Run("chmod", "0777", dir);
+            byte[] data = FileBuilder.RandomBytes(4 << 20, 77);
+            string[] names = { "a-own", "b-root", "c-own", "d-root", "e-own-immutable" };
+            foreach (string n in names)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, n), data);
+                File.SetUnixFileMode(Path.Combine(dir, n), (UnixFileMode)0x1A4); // 0644
+                if (n.Contains("own", StringComparison.Ordinal))
+                {
+                    Shell.Run("chown", "65534:65534", Path.Combine(dir, n));
+                }
+            }
+
+            string immutable = Path.Combine(dir, "e-own-immutable");
+            Shell.Run("chattr", "+i", immutable);
+            try
+            {
+                Shell.Run("sync");
+                Array.ForEach(names, n => File.ReadAllBytes(Path.Combine(dir, n))); // read once: the search's reading moves no atime (relatime) after this
+                string facts = string.Join("\n", names.Select(n => FileFacts.Stamp(Path.Combine(dir, n)) + " " + Shell.Run("filefrag", "-v", Path.Combine(dir, n))));
+                const string Script = "$g = Find-BtrfsDuplicate -LiteralPath $D -Recurse; '@@keeper ' + $g[0].Path\n"
+                    + "$g | Invoke-BtrfsDedupe {0} -ErrorVariable e -ErrorAction SilentlyContinue 6>&1 | ForEach-Object {{ if ($_ -is [Btrfs.Core.DedupeGroupResult]) {{ '@@freed ' + $_.BytesDeduped }} elseif ($_ -is [System.Management.Automation.InformationRecord]) {{ '@@' + $_.MessageData }} }}\n"
+                    + "$e | ForEach-Object {{ '@@error ' + $_.FullyQualifiedErrorId + ' ' + $_.TargetObject }}";
+                RealPwsh.Result preview = RealPwsh.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Script, "-WhatIf"), FsUid.Nobody, ("D", dir));
+                Assert.True(preview.ExitCode == 0, preview.StdErr);
+                Assert.Equal(facts, string.Join("\n", names.Select(n => FileFacts.Stamp(Path.Combine(dir, n)) + " " + Shell.Run("filefrag", "-v", Path.Combine(dir, n)))));
+                string keeper = Assert.Single(preview.Marked, m => m.StartsWith("keeper ", StringComparison.Ordinal))["keeper ".Length..];
+                string[] refusedNames = names.Where(n => !n.EndsWith("-own", StringComparison.Ordinal)).Select(n => Path.Combine(dir, n)).Where(p => p != keeper).ToArray();
+                int sharing = names.Length - 1 - refusedNames.Length;
+                Assert.Equal(
+                    refusedNames.Select(p => (p.EndsWith("immutable", StringComparison.Ordinal) ? "FileIsImmutable" : "AccessDenied") + ",Btrfs.Commands.InvokeBtrfsDedupeCommand " + p).Order(StringComparer.Ordinal),
+                    preview.Marked.Where(m => m.StartsWith("error ", StringComparison.Ordinal)).Select(m => m["error ".Length..]).Order(StringComparer.Ordinal));
+                Assert.Contains($"In all: about {SizeFormatter.Format(sharing * (4L << 20))} ({sharing * (4L << 20)} bytes)", preview.StdOut, StringComparison.Ordinal);
+
+                RealPwsh.Result run = RealPwsh.Run(string.Format(System.Globalization.CultureInfo.InvariantCulture, Script, "-Confirm:$false"), FsUid.Nobody, ("D", dir));
+                Assert.True(run.ExitCode == 0, run.StdErr);
+                Assert.Equal(
+                    preview.Marked.Where(m => m.StartsWith("error ", StringComparison.Ordinal)).Order(StringComparer.Ordinal),
+                    run.Marked.Where(m => m.StartsWith("error ", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+                Assert.Equal("freed " + (sharing * (4L << 20)), Assert.Single(run.Marked, m => m.StartsWith("freed ", StringComparison.Ordinal)));
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", immutable);
+            }
+        }
+
+        [SkippableFact]
         public void GroupsSavedAndReadBackAreDeduplicatedAndStillNameOnlyTheFilesSearched()
         {
             // Before: Import-Clixml's (or ConvertFrom-Json's) groups could not be bound ("review now, apply later").

@@ -287,6 +287,41 @@ namespace Btrfs.Core
             Status = status,
         };
 
+        /// <summary>
+        /// For a preview (-WhatIf): the ranges a run would deduplicate that it would refuse before asking the kernel (a
+        /// file replaced since the search, an immutable one, one this user may not deduplicate into, an active
+        /// swapfile, a range that no longer fits), each with why; nothing is changed. The keeper's own refusal is
+        /// thrown: the whole group would be refused.
+        /// </summary>
+        internal static List<(DuplicateRange Range, FileOperationException Why)> Refused(BtrfsDuplicateGroup group, bool includeUnreclaimable)
+        {
+            var refused = new List<(DuplicateRange, FileOperationException)>();
+            DuplicateRange keeper = group.Ranges[0];
+            using OpenFile source = OpenFile.OpenListed(keeper.Path, "It was left as it is; search again.");
+            ThrowIfReplaced(source, keeper);
+            SwapTable swaps = SwapTable.Read();
+            for (int i = 1; i < group.Ranges.Length; i++)
+            {
+                DuplicateRange r = group.Ranges[i];
+                if (r.FreesNothing && !includeUnreclaimable)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using OpenFile dest = OpenFile.OpenListed(r.Path, "It was left as it is; search again.");
+                    Deduplicator.Check(source, dest, keeper.Offset, r.Length, r.Offset, swaps, (r.Device, r.Inode, r.Generation));
+                }
+                catch (FileOperationException ex)
+                {
+                    refused.Add((r, ex));
+                }
+            }
+
+            return refused;
+        }
+
         /// <summary>A name that leads to another file than the one searched (another inode or device) is not touched.</summary>
         private static void ThrowIfReplaced(OpenFile file, DuplicateRange r)
         {
