@@ -139,6 +139,7 @@ namespace Btrfs.Core
             long deduped = 0, shared = 0, differing = 0;
             int errors = 0;
             ThrowIfReplaced(source, keeper);
+            Deduplicator.ThrowIfShrunk(source, keeper.Offset, keeper.Length); // the whole group: one error, not one per range
             SwapTable swaps = SwapTable.Read();
             Files.AdviseWillNeed(source.Handle, keeper.Offset, Math.Min(group.Length, ReadAheadBytes));
 
@@ -299,6 +300,7 @@ namespace Btrfs.Core
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.OpenListed(keeper.Path, "It was left as it is; search again.");
             ThrowIfReplaced(source, keeper);
+            Deduplicator.ThrowIfShrunk(source, keeper.Offset, keeper.Length); // the whole group: one error, not one per range
             SwapTable swaps = SwapTable.Read();
             for (int i = 1; i < group.Ranges.Length; i++)
             {
