@@ -111,11 +111,11 @@ namespace Btrfs.Commands
                 using OpenFile anchor = OpenFile.Open(path, OpenOptions.AllowDirectory);
                 var one = new BtrfsOwningFile.Grouping();
                 ExtentOwners byAddress = OwnersFor(anchor);
-                ExtentOwnerList list = byAddress.Find((ulong)DiskAddress);
+                ExtentOwnerList list = byAddress.Find((ulong)DiskAddress, StopToken);
                 (ulong start, long size) = byAddress.ExtentAt((ulong)DiskAddress);
                 if (size > 0 && start != (ulong)DiskAddress)
                 {
-                    list = byAddress.Find(start); // named by the extent's own address, as a lookup by file names it
+                    list = byAddress.Find(start, StopToken); // named by the extent's own address, as a lookup by file names it
                 }
 
                 Flush();
@@ -143,7 +143,7 @@ namespace Btrfs.Commands
             }
 
             BtrfsOwningFile.Grouping grouping = pending!;
-            foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length))
+            foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length, StopToken))
             {
                 StopToken.ThrowIfCancellationRequested();
 
