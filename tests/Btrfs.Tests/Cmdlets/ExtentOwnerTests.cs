@@ -411,6 +411,32 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheTableNamesEachDirectoryOnceHoweverItsFilesCameFromTheKernel()
+        {
+            // Found by a hostile review: the owning files came out in the kernel's order (by inode), so a table grouped
+            // by directory showed "Directory: .../snap-rw" twice when its files alternated with another directory's.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "owners-dirs");
+            string d1 = Directory.CreateDirectory(Path.Combine(dir, "d1")).FullName, d2 = Directory.CreateDirectory(Path.Combine(dir, "d2")).FullName;
+            string src = Path.Combine(d1, "a.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(256 << 10, 91));
+            foreach (string copy in new[] { Path.Combine(d2, "b.img"), Path.Combine(d1, "c.img"), Path.Combine(d2, "d.img") })
+            {
+                Shell.Run("cp", "--reflink=always", src, copy); // inodes made in turn: d2, d1, d2
+            }
+
+            BtrfsProgs.Sync(dir);
+            PwshResult r = Pwsh.Run("$o = Get-BtrfsExtentOwner -LiteralPath $s; $o; $o | Format-Table | Out-String -Width 120", ("s", src));
+            Assert.Empty(r.Errors);
+            string[] dirs = r.Output.Select(o => o.BaseObject).OfType<BtrfsOwningFile>().Select(f => Path.GetDirectoryName(f.Path)!).ToArray();
+            Assert.Equal(4, dirs.Length);
+            Assert.Equal(2, dirs.Distinct().Count());
+            Assert.Equal(1, Enumerable.Range(1, 3).Count(i => dirs[i] != dirs[i - 1])); // one run per directory
+            string table = r.Output.Select(o => o.BaseObject).OfType<string>().Single();
+            Assert.Equal(1, table.Split('\n').Count(l => l.Contains("Directory: " + d1, StringComparison.Ordinal)));
+            Assert.Equal(1, table.Split('\n').Count(l => l.Contains("Directory: " + d2, StringComparison.Ordinal)));
+        }
+
+        [SkippableFact]
         public void EachPipedExtentIsItsOwnQuestionAndOneFilesAnswersAreOneGrouping()
         {
             // The other cmdlets process a file once per pipeline however many of its extents arrive;

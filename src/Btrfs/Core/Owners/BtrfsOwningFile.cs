@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System.Collections.Generic;
+    using System.Linq;
     using Btrfs.Kernel;
 
     /// <summary>
@@ -69,7 +70,12 @@ namespace Btrfs.Core
                 }
             }
 
-            internal IReadOnlyList<BtrfsOwningFile> Files => order;
+            /// <summary>
+            /// The files, those of one directory (or of one unreachable subvolume) together, directories in the order first
+            /// met: the table groups by directory, and a directory met again later was a second group with the same header
+            /// (a hostile review: "Directory: /snap-rw" twice for one file's owners).
+            /// </summary>
+            internal IEnumerable<BtrfsOwningFile> Files => order.GroupBy(f => f.Path is null ? "subvolume " + f.SubvolumeId.ToString(System.Globalization.CultureInfo.InvariantCulture) : System.IO.Path.GetDirectoryName(f.Path) ?? f.Path, System.StringComparer.Ordinal).SelectMany(g => g);
         }
     }
 }
