@@ -118,7 +118,7 @@ namespace Btrfs.Commands
 
         private void Write(ExtentPicture picture)
         {
-            foreach (ExtentMapLine line in picture.Render())
+            foreach (ExtentMapLine line in picture.Render(WindowWidth()))
             {
                 WriteObject(line);
             }
@@ -126,13 +126,11 @@ namespace Btrfs.Commands
             drawn = true;
         }
 
-        private int CellsPerRow()
-        {
-            if (Width > 0)
-            {
-                return Width;
-            }
+        private int CellsPerRow() => Width > 0 ? Width : WindowWidth();
 
+        /// <summary>The window's width less one column (79 when none is known): what a line may take.</summary>
+        private int WindowWidth()
+        {
             try
             {
                 // A line as wide as the window makes many terminals wrap before the next one: one column is kept free.

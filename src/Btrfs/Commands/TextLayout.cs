@@ -18,39 +18,10 @@ namespace Btrfs.Commands
         /// </summary>
         public static string Wrap(object? value, int width)
         {
-            width = Math.Max(8, width);
             var lines = new List<string>();
             foreach (string text in Texts(value))
             {
-                var line = new StringBuilder();
-                foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                {
-                    string rest = word;
-                    while (rest.Length > 0)
-                    {
-                        int room = line.Length == 0 ? width : width - line.Length - 1;
-                        if (rest.Length <= room)
-                        {
-                            line.Append(line.Length == 0 ? string.Empty : " ").Append(rest);
-                            rest = string.Empty;
-                        }
-                        else if (line.Length > 0)
-                        {
-                            lines.Add(line.ToString());
-                            line.Clear();
-                        }
-                        else
-                        {
-                            lines.Add(rest[..width]); // a word longer than the column
-                            rest = rest[width..];
-                        }
-                    }
-                }
-
-                if (line.Length > 0)
-                {
-                    lines.Add(line.ToString());
-                }
+                lines.AddRange(Btrfs.Core.TextWrap.Lines(text, width));
             }
 
             return string.Join('\n', lines);

@@ -19,7 +19,24 @@ namespace Btrfs.Tests
         {
             PwshResult r = Pwsh.Run(script, vars);
             Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
-            return r.Output.Select(o => o.BaseObject is ExtentMapLine line ? line.Text : (string)o.BaseObject).ToList();
+            // A summary wrapped over lines (at the window's width) is one line here, so the rows keep their places.
+            var lines = new List<string>();
+            ExtentMapLineKind? previous = null;
+            foreach (object o in r.Output.Select(o => o.BaseObject))
+            {
+                if (o is ExtentMapLine { Kind: ExtentMapLineKind.Summary } s && previous == ExtentMapLineKind.Summary)
+                {
+                    lines[^1] += " " + s.Text;
+                }
+                else
+                {
+                    lines.Add(o is ExtentMapLine line ? line.Text : (string)o);
+                }
+
+                previous = (o as ExtentMapLine)?.Kind;
+            }
+
+            return lines;
         }
 
         /// <summary>
@@ -91,9 +108,10 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(file, FileBuilder.RandomBytes(1 << 20, 3));
             PwshResult r = Pwsh.Run("Show-ExtentMap -LiteralPath $p -Rows 1", new Dictionary<string, object?> { ["p"] = file }, captureHost: true, windowWidth: window);
             Assert.Empty(r.Errors);
-            List<string> lines = r.Output.Select(o => ((ExtentMapLine)o.BaseObject).Text).ToList();
-            Assert.Equal(file, lines[0]);
-            Assert.Equal(cells, lines[2].Length);
+            List<ExtentMapLine> lines = r.Output.Select(o => (ExtentMapLine)o.BaseObject).ToList();
+            Assert.Equal(file, lines[0].Text);
+            Assert.Equal(cells, lines.First(l => l.Kind == ExtentMapLineKind.Cells).Text.Length);
+            Assert.All(lines.Where(l => l.Kind == ExtentMapLineKind.Summary), l => Assert.True(l.Text.Length <= cells, l.Text)); // the summary wraps at the same width
         }
 
         [SkippableFact]
@@ -159,6 +177,36 @@ namespace Btrfs.Tests
             Assert.Equal("░░░░████····████", lines[2]);
             Assert.Equal("SSSSSSSS    SSSS", lines[3]);
             Assert.Contains("12.0 MiB shared", lines[1], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
+        public void CompressedDataThatIsAlsoSharedIsMarkedAsBothAndTheSummaryWrapsBetweenWords()
+        {
+            // Found by a hostile review: S hid Z, so no compressed data in a snapshotted subvolume could be seen; and at
+            // 80 columns the summary of a file of 2,000 extents broke between "12.7 Ki" and "B".
+            string dir = fs.NewDirectory(TestFs.BtrfsZstd, "map-shared-compressed");
+            string text = Path.Combine(dir, "log.txt");
+            FileBuilder.WriteNew(text, FileBuilder.Text(MiB));
+            Shell.Run("cp", "--reflink=always", text, Path.Combine(dir, "snapshot.txt"));
+            Shell.Run("sync");
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", text));
+            Assert.Equal("XXXXXXXX", lines[3]);
+            Assert.Contains(lines, l => l.Contains("X shared+compressed", StringComparison.Ordinal));
+
+            string frag = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "map-summary-wrap"), "frag.bin");
+            FileBuilder.Chunks(frag, 2000, 4096, 8192, fsyncEach: true);
+            Shell.Run("cp", "--reflink=always", frag, frag + ".copy");
+            foreach (int window in new[] { 80, 40 })
+            {
+                PwshResult r = Pwsh.Run("Show-ExtentMap -LiteralPath $p", new Dictionary<string, object?> { ["p"] = frag }, captureHost: true, windowWidth: window);
+                Assert.Empty(r.Errors);
+                List<ExtentMapLine> all = r.Output.Select(o => (ExtentMapLine)o.BaseObject).ToList();
+                string[] summary = all.Where(l => l.Kind == ExtentMapLineKind.Summary).Select(l => l.Text).ToArray();
+                Assert.True(summary.Length >= (window < 70 ? 2 : 1), $"{window} columns: one summary line of {summary[0].Length}: {summary[0]}");
+                Assert.All(summary, l => Assert.True(l.Length <= window - 1, $"{window} columns: {l}"));
+                Assert.Matches(@"^15\.6 MiB in 2,000 extents, [\d,]+ fragments?, 7\.81 MiB shared; one cell", string.Join(" ", summary));
+                Assert.Matches(@"one cell [≈=] \d+(\.\d+)? (B|KiB)$", string.Join(" ", summary)); // a size never cut from its unit
+            }
         }
 
         [SkippableFact]

@@ -10,7 +10,7 @@ namespace Btrfs.Core
     /// Show-ExtentMap's Core: a file drawn as rows of cells, each cell a fixed share of the file's size.
     /// Two channels that never hide each other: the shade of a cell is how many extents fall into it
     /// (any data: shared, compressed or not), and a mark under the cell says what kind of data holds
-    /// most of it (S shared, Z compressed, u unwritten), so a fragmented file covered by a snapshot
+    /// most of it (S shared, Z compressed, X both, u unwritten), so a fragmented file covered by a snapshot
     /// still shows its fragmentation. A cell less than half of which holds data is drawn as a little data
     /// (so a few blocks written into a large sparse image still show), one without any as a hole. Extents
     /// are added one at a time in file order; memory is bounded by the number of cells.
@@ -28,16 +28,17 @@ namespace Btrfs.Core
         /// <summary>The marks under a row.</summary>
         public const char Shared = 'S';
         public const char Compressed = 'Z';
+        public const char SharedCompressed = 'X';
         public const char Unwritten = 'u';
 
         /// <summary>The legend: two lines, each under 80 columns.</summary>
         public static readonly string[] LegendLines =
         {
             $"{OneExtent} one extent  {FewExtents} 2-3 extents  {SomeExtents} 4-15  {ManyExtents} 16 or more  {LittleData} under half data  {Hole} hole",
-            $"Marked under a cell: {Shared} shared  {Compressed} compressed  {Unwritten} unwritten",
+            $"Marked under a cell: {Shared} shared  {Compressed} compressed  {SharedCompressed} shared+compressed  {Unwritten} unwritten",
         };
 
-        private const int Data = 0, SharedBytes = 1, CompressedBytes = 2, UnwrittenBytes = 3, Kinds = 4;
+        private const int Data = 0, SharedBytes = 1, CompressedBytes = 2, UnwrittenBytes = 3, SharedCompressedBytes = 4, Kinds = 5;
 
         private readonly long size;
         private readonly int width;
@@ -113,17 +114,27 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The picture: the path, a summary, and each row of cells followed by its marks where it has any (the legend is <see cref="Legend"/>, once per call).</summary>
-        public IEnumerable<ExtentMapLine> Render()
+        /// <summary>
+        /// The picture: the path, a summary (wrapped at spaces into lines of at most <paramref name="lineWidth"/>
+        /// characters, the row width when not given: before, a long one broke mid-number at 80 columns, a hostile
+        /// review), and each row of cells followed by its marks where it has any (the legend is <see cref="Legend"/>,
+        /// once per call).
+        /// </summary>
+        public IEnumerable<ExtentMapLine> Render(int lineWidth = 0)
         {
             counter.Finish();
             yield return new ExtentMapLine(Path, ExtentMapLineKind.File, -1, Path, string.Empty);
-            yield return new ExtentMapLine(
-                Path,
-                ExtentMapLineKind.Summary,
-                -1,
-                $"{SizeFormatter.Format(size)} in {Count(counter.ExtentCount, "extent")}, {Count(counter.FragmentCount, "fragment")}, {SizeFormatter.Format(counter.SharedBytes)} shared; one cell {(cellCount > 0 && size % cellCount != 0 ? "≈" : "=")} {SizeFormatter.Format(cellCount == 0 ? 0 : (size / cellCount) + (size % cellCount * 2 >= cellCount ? 1 : 0))}",
-                string.Empty);
+            string[] summary =
+            {
+                SizeFormatter.Format(size), "in", Count(counter.ExtentCount, "extent") + ",", Count(counter.FragmentCount, "fragment") + ",",
+                SizeFormatter.Format(counter.SharedBytes), "shared;", "one", "cell",
+                $"{(cellCount > 0 && size % cellCount != 0 ? "≈" : "=")} {SizeFormatter.Format(cellCount == 0 ? 0 : (size / cellCount) + (size % cellCount * 2 >= cellCount ? 1 : 0))}",
+            };
+            foreach (string line in TextWrap.Lines(summary, lineWidth > 0 ? lineWidth : width))
+            {
+                yield return new ExtentMapLine(Path, ExtentMapLineKind.Summary, -1, line, string.Empty);
+            }
+
             var cells = new StringBuilder(width);
             var marks = new StringBuilder(width);
             for (int start = 0, row = 0; start < cellCount; start += width, row++)
@@ -156,7 +167,10 @@ namespace Btrfs.Core
                 return;
             }
 
-            int kind = (e.Flags & ExtentFlags.Shared) != 0 ? SharedBytes
+            // Compressed data that is also shared (any compressed file in a snapshotted subvolume) is marked as both:
+            // before, S hid Z there, so compression could not be seen in a snapshotted subvolume (a hostile review).
+            int kind = (e.Flags & (ExtentFlags.Shared | ExtentFlags.Encoded)) == (ExtentFlags.Shared | ExtentFlags.Encoded) ? SharedCompressedBytes
+                : (e.Flags & ExtentFlags.Shared) != 0 ? SharedBytes
                 : (e.Flags & ExtentFlags.Encoded) != 0 ? CompressedBytes
                 : (e.Flags & ExtentFlags.Unwritten) != 0 ? UnwrittenBytes
                 : Data;
@@ -202,6 +216,7 @@ namespace Btrfs.Core
             char mark = most switch
             {
                 SharedBytes => Shared,
+                SharedCompressedBytes => SharedCompressed,
                 CompressedBytes => Compressed,
                 UnwrittenBytes => Unwritten,
                 _ => ' ',
