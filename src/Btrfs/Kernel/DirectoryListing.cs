@@ -164,9 +164,6 @@ namespace Btrfs.Kernel
                 $"Skipping {(one ? "a name" : $"{notUtf8Passed} names")} in '{Path}' that {(one ? "is" : "are")} not valid UTF-8 ({string.Join(", ", names.Select(n => $"'{n}'"))}{more}; a byte that is not UTF-8 is written \\xNN): no PowerShell path can name such a file, so it was left as it is. Rename {(one ? "it" : "them")} to UTF-8 (convmv -f latin1 -t utf8, or mv with the shell's $'\\xNN' quoting) to include {(one ? "it" : "them")}.");
         }
 
-        /// <summary>What <paramref name="name"/> in this directory is now (fstatat, never following a link).</summary>
-        internal EntryType TypeOf(string name) => Classify(Libc.DT_UNKNOWN, name);
-
         public void Dispose()
         {
             stream.Dispose();

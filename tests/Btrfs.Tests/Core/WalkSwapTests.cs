@@ -79,6 +79,41 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADirectorySwappedForALinkBetweenItsListingAndItsTurnIsAnErrorAndThePassStaysOpen()
+        {
+            // Found by a hostile review: a directory exchanged with a link (renameat2 RENAME_EXCHANGE) while its parent
+            // was walked was passed over as a link (a verbose note at most), nothing under it was measured, and a
+            // scheduled defragmentation counted its pass as complete.
+            Layout l = Make("swap-listed");
+            string early = Path.Combine(Path.GetDirectoryName(l.Victim)!, "0-early.img"); // user/0-early.img, listed before user/d
+            FileBuilder.WriteNew(early, FileBuilder.RandomBytes(64 << 10, 5)); // one extent: left alone, with a verbose note during the walk
+            Directory.Move(l.Victim, l.Victim + ".tmp");
+            Directory.Move(l.Victim + ".tmp", l.Victim); // a new directory index: listed after 0-early.img (btrfs lists in creation order)
+            Shell.Run("sync");
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "swap-listed-state"), "s.db");
+            bool swapped = false;
+            PwshResult r = Pwsh.Run(
+                "Invoke-BtrfsDefrag -LiteralPath $t -Recurse -StatePath $s -Confirm:$false -Verbose",
+                new System.Collections.Generic.Dictionary<string, object?> { ["t"] = l.Tree, ["s"] = state },
+                configure: ps => ps.Streams.Verbose.DataAdded += (_, e) =>
+                {
+                    if (!swapped && ps.Streams.Verbose[e.Index].Message.Contains("0-early.img", StringComparison.Ordinal))
+                    {
+                        swapped = true; // user/ is listed (d as a directory), d not opened yet
+                        l.Swap();
+                    }
+                });
+            Assert.True(swapped, "the hook never saw 0-early.img measured");
+            System.Management.Automation.ErrorRecord e = Assert.Single(r.Errors);
+            Assert.Equal("FileChangedSinceListed,Btrfs.Commands.InvokeBtrfsDefragCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(l.Victim, e.TargetObject);
+            Assert.Contains("replaced by another file after it was listed", e.Exception.Message, StringComparison.Ordinal);
+            Btrfs.Core.DefragRunSummary summary = r.Output.Select(o => o.BaseObject).OfType<Btrfs.Core.DefragRunSummary>().Single();
+            Assert.Equal(0, summary.PassesCompleted);
+            l.AssertSecretUntouched();
+        }
+
+        [SkippableFact]
         public void SetNoCowRecurseMarksOnlyWhatTheWalkListed()
         {
             Layout l = Make("swap-mark", emptyFiles: true);

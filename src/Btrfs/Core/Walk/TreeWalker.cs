@@ -240,11 +240,14 @@ namespace Btrfs.Core
                     DirectoryListing? sub = DirectoryListing.TryOpen(listing.Handle, entry.Name, path, Skipped, out FileOperationException? openError);
                     if (sub is null)
                     {
-                        // Swapped for a symbolic link (or something else) since it was listed: never followed.
+                        // Swapped for a symbolic link (or something else) since it was listed: never followed, and said:
+                        // the directory listed may have gone anywhere (renamed over a link the listing named as a link:
+                        // neither name was walked), so what was under it was not processed. (Before: passed over as a
+                        // link, with a verbose note at most, and a scheduled defragmentation's pass counted as complete;
+                        // found by a hostile review.)
                         if (openError!.Errno is Errno.ELOOP or Errno.ENOTDIR)
                         {
-                            WalkEntryKind now = KindOf(listing.TypeOf(entry.Name));
-                            yield return new WalkEntry(path, now == WalkEntryKind.Directory ? WalkEntryKind.Other : now) { Location = location };
+                            yield return new WalkEntry(path, WalkEntryKind.Error, Swapped(path)) { Location = location };
                         }
                         else
                         {
