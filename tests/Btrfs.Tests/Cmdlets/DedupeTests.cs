@@ -61,6 +61,37 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileOnTmpfsIsRefusedAsTheDestinationsErrorBeforeAnythingIsRead()
+        {
+            // Found by a hostile review: tmpfs -> btrfs said "Cannot map the extents of the tmpfs file ... to inspect its
+            // layout" (not ReflinkAcrossFileSystems, as btrfs -> xfs says), and tmpfs -> tmpfs b, c gave two identical
+            // errors, both naming the source.
+            string t = fs.NewDirectory(TestFs.Tmpfs, "dedupe-tmpfs");
+            string bt = fs.NewDirectory(TestFs.Btrfs, "dedupe-tmpfs-btrfs");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 83);
+            string a = Path.Combine(t, "a"), b = Path.Combine(t, "b"), c = Path.Combine(t, "c"), onBtrfs = Path.Combine(bt, "d");
+            foreach (string f in new[] { a, b, c, onBtrfs })
+            {
+                FileBuilder.WriteNew(f, data);
+            }
+
+            foreach (string mode in new[] { "-WhatIf", "-Confirm:$false" })
+            {
+                PwshResult across = Pwsh.Run($"Invoke-BtrfsDedupe -LiteralPath $a -Destination $d {mode}", ("a", a), ("d", onBtrfs));
+                ErrorRecord e = Assert.Single(across.Errors);
+                Assert.Equal(("ReflinkAcrossFileSystems,Btrfs.Commands.InvokeBtrfsDedupeCommand", (object)onBtrfs), (e.FullyQualifiedErrorId, e.TargetObject));
+                Assert.Contains("different filesystems", e.Exception.Message, StringComparison.Ordinal);
+                PwshResult back = Pwsh.Run($"Invoke-BtrfsDedupe -LiteralPath $d -Destination $a {mode}", ("a", a), ("d", onBtrfs));
+                Assert.Equal(("ReflinkAcrossFileSystems,Btrfs.Commands.InvokeBtrfsDedupeCommand", (object)a), (Assert.Single(back.Errors).FullyQualifiedErrorId, back.Errors[0].TargetObject));
+
+                PwshResult within = Pwsh.Run($"Invoke-BtrfsDedupe -LiteralPath $a -Destination $b, $c {mode}", ("a", a), ("b", b), ("c", c));
+                Assert.Equal(new[] { b, c }, within.Errors.Select(x => (string)x.TargetObject));
+                Assert.All(within.Errors, x => Assert.Equal("OperationNotSupported,Btrfs.Commands.InvokeBtrfsDedupeCommand", x.FullyQualifiedErrorId));
+                Assert.All(within.Errors, x => Assert.DoesNotContain("inspect its layout", x.Exception.Message, StringComparison.Ordinal));
+            }
+        }
+
+        [SkippableFact]
         public void AGroupsPreviewCountsOnlyWhatTheRunWouldShareAndNamesWhatItWouldRefuse()
         {
             // Found by a hostile review: as nobody, Find-BtrfsDuplicate | Invoke-BtrfsDedupe -WhatIf said "about 12.0 MiB

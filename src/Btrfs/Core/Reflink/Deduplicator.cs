@@ -152,6 +152,27 @@ namespace Btrfs.Core
                 throw replaced; // the name leads to another file than the one meant (replaced since it was found): not touched
             }
 
+            // A file on a filesystem without FIEMAP (tmpfs and the like, which cannot share extents either) is refused here,
+            // as the destination's error, before either file is read: before, the source's missing FIEMAP was the error
+            // for every destination (target: the source, advice from another cmdlet), even where the two were on
+            // different filesystems (a hostile review). btrfs, xfs and ext4 go to the kernel, whose refusal is a result.
+            if (!MapsExtents(source.FileSystem.Kind) || !MapsExtents(dest.FileSystem.Kind))
+            {
+                throw source.FileSystem.Kind != dest.FileSystem.Kind || source.Status.DevMajor != dest.Status.DevMajor || source.Status.DevMinor != dest.Status.DevMinor
+                    ? new FileOperationException(
+                        FileErrorKind.CrossFileSystem,
+                        Errno.EXDEV,
+                        "FIDEDUPERANGE",
+                        dest.Path,
+                        $"Cannot deduplicate '{dest.Path}' against '{source.Path}': they are on different filesystems ({source.FileSystem.DisplayName} and {dest.FileSystem.DisplayName}), and extents are shared only within one btrfs or one xfs made with reflink=1. Nothing was changed.")
+                    : new FileOperationException(
+                        FileErrorKind.NotSupported,
+                        Errno.EOPNOTSUPP,
+                        "FIDEDUPERANGE",
+                        dest.Path,
+                        $"Cannot deduplicate '{dest.Path}': {dest.FileSystem.DisplayName} cannot share extents (deduplication works on btrfs and on xfs made with reflink=1). Nothing was changed.");
+            }
+
             // The kernel refuses an immutable destination (EPERM, even for root); an append-only one it deduplicates
             // (the bytes stay the same). Said as what it is, as New-BtrfsReflink says it (before: AccessDenied).
             if (((InodeAttributes.TryGet(dest.Handle, dest.Path) ?? InodeFlags.None) & InodeFlags.Immutable) != 0)
@@ -219,6 +240,8 @@ namespace Btrfs.Core
 
             return (requested, block);
         }
+
+        private static bool MapsExtents(FileSystemKind kind) => kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
 
         /// <summary>
         /// Whether the kernel lets this process deduplicate into <paramref name="dest"/>, open read-only (fs/remap_range.c,
