@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -112,7 +113,12 @@ namespace Btrfs.Commands
 
                         if (refused.Count > 0)
                         {
-                            freeable = refused.Count >= sharing ? 0 : resolved.ReclaimableBytes * (sharing - refused.Count) / sharing;
+                            // The group's reclaimable bytes are those of its ranges that free something (not FreesNothing,
+                            // which -IncludeUnreclaimable shares too, for nothing): shared out among those (a review: a
+                            // FreesNothing range refused took a share, one that frees something refused left its share).
+                            int freeing = resolved.Ranges.Skip(1).Count(r => !r.FreesNothing);
+                            int refusedFreeing = refused.Count(x => !x.Range.FreesNothing);
+                            freeable = freeing == 0 ? 0 : resolved.ReclaimableBytes * (freeing - refusedFreeing) / freeing;
                             sharing -= refused.Count;
                             left += string.Format(System.Globalization.CultureInfo.InvariantCulture, "; {0} range(s) would be refused (the errors say why) and are not counted", refused.Count);
                         }

@@ -36,14 +36,7 @@ namespace Btrfs.Commands
         /// </summary>
         public static string? Directory(PSObject instance)
         {
-            if (instance?.Properties["Path"]?.Value is string { Length: > 0 } path)
-            {
-                return System.IO.Path.GetDirectoryName(path) ?? path;
-            }
-
-            return instance?.Properties["SubvolumeId"]?.Value is { } id
-                ? $"(subvolume {id} {instance.Properties["SubvolumePath"]?.Value}: not reachable under a mount)"
-                : null;
+            return Btrfs.Core.DirectoryLabel.Of(instance?.Properties["Path"]?.Value as string, instance?.Properties["SubvolumeId"]?.Value, instance?.Properties["SubvolumePath"]?.Value);
         }
 
         /// <summary>

@@ -197,6 +197,20 @@ namespace Btrfs.Kernel
         /// <summary>The number of extents in [start, start + length): FIEMAP's count-only mode (fm_extent_count = 0).</summary>
         internal static long Count(OpenFile file, ulong start, ulong length) => Count(file.Handle, file.Path, start, length);
 
+        /// <summary>Whether the file's filesystem answers FIEMAP (tmpfs does not: EOPNOTSUPP); other errors are thrown.</summary>
+        internal static bool Supported(OpenFile file)
+        {
+            try
+            {
+                Count(file, 0, 1);
+                return true;
+            }
+            catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotSupported)
+            {
+                return false;
+            }
+        }
+
         /// <summary>As <see cref="Count(OpenFile, ulong, ulong)"/>, for a descriptor.</summary>
         internal static unsafe long Count(SafeFileDescriptor fd, string path, ulong start, ulong length)
         {

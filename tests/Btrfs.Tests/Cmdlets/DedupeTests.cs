@@ -92,6 +92,77 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void WhatNoOneMayWriteIsRefusedUpFrontAndAFileSystemWithFiemapGoesToTheKernel()
+        {
+            // A review: a read-only snapshot's file with mode 0666 answers W_OK with EROFS, which was taken as "may
+            // write", so -WhatIf promised it and the kernel refused it (EPERM); a read-only mount was not looked at.
+            // And the up-front refusal of filesystems without FIEMAP must not reach one that has it (overlayfs).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dedupe-ro-snap");
+            Shell.Run("chmod", "0777", dir);
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            Shell.Run("chmod", "0777", sv);
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 87);
+            string keeper = Path.Combine(dir, "keeper.img"), open = Path.Combine(sv, "open.img");
+            FileBuilder.WriteNew(keeper, data);
+            FileBuilder.WriteNew(open, data);
+            Shell.Run("chown", "65534:65534", keeper);
+            File.SetUnixFileMode(open, (UnixFileMode)0x1B6); // 0666, root's: nobody may write it, and so deduplicate into it
+            string snap = Path.Combine(dir, "snap");
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
+            string frozen = Path.Combine(snap, "open.img");
+            Shell.Run("sync");
+            foreach (string mode in new[] { "-WhatIf", "-Confirm:$false" })
+            {
+                RealPwsh.Result r = RealPwsh.Run(
+                    $"Invoke-BtrfsDedupe -LiteralPath $K -Destination $O, $F {mode} -ErrorVariable e -ErrorAction SilentlyContinue | ForEach-Object {{ '@@result ' + $_.Destination + ' ' + $_.Status }}; $e | ForEach-Object {{ '@@error ' + $_.FullyQualifiedErrorId + ' ' + $_.TargetObject }}",
+                    FsUid.Nobody,
+                    ("K", keeper),
+                    ("O", open),
+                    ("F", frozen));
+                Assert.True(r.ExitCode == 0, r.StdErr);
+                Assert.Contains("error AccessDenied,Btrfs.Commands.InvokeBtrfsDedupeCommand " + frozen, r.Marked);
+                Assert.DoesNotContain(r.Marked, m => m.Contains(" " + open, StringComparison.Ordinal) && m.StartsWith("error", StringComparison.Ordinal)); // 0666 in a writable subvolume: may
+            }
+
+            // A read-only mount: refused for root too (the kernel's mnt_want_write_file), before it is read.
+            using ExtraFileSystem ro = fs.NewFileSystem("btrfs", "256M");
+            string a = Path.Combine(ro.MountPoint, "a"), b = Path.Combine(ro.MountPoint, "b");
+            FileBuilder.WriteNew(a, data);
+            FileBuilder.WriteNew(b, data);
+            Shell.Run("mount", "-o", "remount,ro", ro.MountPoint);
+            try
+            {
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $a -Destination $b -WhatIf", ("a", a), ("b", b));
+                Assert.Equal(("ReadOnlyFileSystem,Btrfs.Commands.InvokeBtrfsDedupeCommand", (object)b), (Assert.Single(r.Errors).FullyQualifiedErrorId, r.Errors[0].TargetObject));
+            }
+            finally
+            {
+                Shell.Run("mount", "-o", "remount,rw", ro.MountPoint);
+            }
+
+            // overlayfs (not btrfs, xfs or ext4 by its magic, but with FIEMAP): the files of its upper layer are
+            // deduplicated by the kernel, as before the up-front refusal.
+            string ov = fs.NewDirectory(TestFs.Btrfs, "dedupe-overlay");
+            string lower = Directory.CreateDirectory(Path.Combine(ov, "lower")).FullName, upper = Directory.CreateDirectory(Path.Combine(ov, "upper")).FullName;
+            string work = Directory.CreateDirectory(Path.Combine(ov, "work")).FullName, merged = Directory.CreateDirectory(Path.Combine(ov, "merged")).FullName;
+            Shell.Run("mount", "-t", "overlay", "overlay", "-o", $"lowerdir={lower},upperdir={upper},workdir={work}", merged);
+            try
+            {
+                FileBuilder.WriteNew(Path.Combine(merged, "x"), data);
+                FileBuilder.WriteNew(Path.Combine(merged, "y"), data);
+                Shell.Run("sync");
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe -LiteralPath $x -Destination $y -Confirm:$false", ("x", Path.Combine(merged, "x")), ("y", Path.Combine(merged, "y")));
+                Assert.Empty(r.Errors);
+                Assert.Equal(DedupeStatus.Deduped, Assert.Single(r.Objects<DedupeResult>()).Status);
+            }
+            finally
+            {
+                Shell.Run("umount", merged);
+            }
+        }
+
+        [SkippableFact]
         public void AGroupsPreviewCountsOnlyWhatTheRunWouldShareAndNamesWhatItWouldRefuse()
         {
             // Found by a hostile review: as nobody, Find-BtrfsDuplicate | Invoke-BtrfsDedupe -WhatIf said "about 12.0 MiB

@@ -196,7 +196,7 @@ namespace Btrfs.Core
                             kernelAsked |= dest is not null; // the kernel may share part of a range that then fails
                             result = dest is null
                                 ? throw failure!
-                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode, range.Generation));
+                                : Deduplicator.Dedupe(source, dest, keeper.Offset, range.Length, range.Offset, swaps, cancel: cancel, expected: (range.Device, range.Inode, range.Generation), fromGroup: true);
                         }
                     }
                     catch (FileOperationException ex)
@@ -313,7 +313,7 @@ namespace Btrfs.Core
                 try
                 {
                     using OpenFile dest = OpenFile.OpenListed(r.Path, "It was left as it is; search again.");
-                    Deduplicator.Check(source, dest, keeper.Offset, r.Length, r.Offset, swaps, (r.Device, r.Inode, r.Generation));
+                    Deduplicator.Check(source, dest, keeper.Offset, r.Length, r.Offset, swaps, (r.Device, r.Inode, r.Generation), fromGroup: true);
                 }
                 catch (FileOperationException ex)
                 {

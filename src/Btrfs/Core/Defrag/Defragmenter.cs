@@ -243,7 +243,15 @@ namespace Btrfs.Core
         private protected bool SkippedAsSwapArea()
         {
             int page = Environment.SystemPageSize;
-            if (File.Size >= 10L * page && SwapfileInspector.ReadHeader(File, page) is not null)
+            if (File.Size < 10L * page)
+            {
+                return false; // smaller than any swap area mkswap makes
+            }
+
+            // Read without moving the access time (a review: every file planned, -WhatIf too), where this user may (the
+            // owner, CAP_FOWNER); the rewrite itself never moved it.
+            Files.TryKeepAccessTime(File.Handle);
+            if (SwapfileInspector.ReadHeader(File, page) is not null)
             {
                 Skip(DefragSkipReason.SwapArea, "a swap area (mkswap's signature), not in use: moving its data would change its resume offset, which hibernation (resume_offset=) depends on; left as it is. Make a new one with New-BtrfsSwapfile if it must be contiguous", warning: true);
             }

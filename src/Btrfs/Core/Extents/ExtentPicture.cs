@@ -188,16 +188,25 @@ namespace Btrfs.Core
         private (char Shade, char Mark) Cell(int cell)
         {
             long cellLength = CellStart(cell + 1) - CellStart(cell);
-            long covered = 0;
+            ReadOnlySpan<long> b = bytes.AsSpan(cell * Kinds, Kinds);
+            long covered = b[Data] + b[SharedBytes] + b[CompressedBytes] + b[UnwrittenBytes] + b[SharedCompressedBytes];
+
+            // The mark says what holds most of the cell, shared and compressed each counted with the data that is both
+            // (a review: counted apart, 30 % shared + 30 % both + 40 % plain data drew no mark, where S was drawn before).
+            long shared = b[SharedBytes] + b[SharedCompressedBytes], compressed = b[CompressedBytes] + b[SharedCompressedBytes];
             int most = Data;
-            for (int k = 0; k < Kinds; k++)
+            long mostBytes = b[Data];
+            foreach ((int kind, long n) in new[] { (SharedBytes, shared), (CompressedBytes, compressed), (UnwrittenBytes, b[UnwrittenBytes]) })
             {
-                long b = bytes[(cell * Kinds) + k];
-                covered += b;
-                if (b > bytes[(cell * Kinds) + most])
+                if (n > mostBytes)
                 {
-                    most = k;
+                    (most, mostBytes) = (kind, n);
                 }
+            }
+
+            if (most is SharedBytes or CompressedBytes && b[SharedCompressedBytes] > 0 && b[SharedCompressedBytes] >= (most == SharedBytes ? b[SharedBytes] : b[CompressedBytes]))
+            {
+                most = SharedCompressedBytes; // most of it is both
             }
 
             if (covered == 0)

@@ -75,7 +75,7 @@ namespace Btrfs.Core
             /// met: the table groups by directory, and a directory met again later was a second group with the same header
             /// (a hostile review: "Directory: /snap-rw" twice for one file's owners).
             /// </summary>
-            internal IEnumerable<BtrfsOwningFile> Files => order.GroupBy(f => f.Path is null ? "subvolume " + f.SubvolumeId.ToString(System.Globalization.CultureInfo.InvariantCulture) : System.IO.Path.GetDirectoryName(f.Path) ?? f.Path, System.StringComparer.Ordinal).SelectMany(g => g);
+            internal IEnumerable<BtrfsOwningFile> Files => order.GroupBy(f => DirectoryLabel.Of(f.Path, f.SubvolumeId, f.SubvolumePath), System.StringComparer.Ordinal).SelectMany(g => g);
         }
     }
 }

@@ -124,9 +124,9 @@ namespace Btrfs.Core
         /// with the destination open already and the active swapfiles read already (a group's ranges share
         /// one reading of /proc/swaps: the kernel itself refuses to remap an active swapfile, ETXTBSY).
         /// </summary>
-        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode, uint Generation) expected = default)
+        internal static DedupeResult Dedupe(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, Action<long>? progress = null, CancellationToken cancel = default, (ulong Device, ulong Inode, uint Generation) expected = default, bool fromGroup = false)
         {
-            (long requested, long block) = Check(source, dest, offset, length, destinationOffset, swaps, expected);
+            (long requested, long block) = Check(source, dest, offset, length, destinationOffset, swaps, expected, fromGroup);
 
             // What a file holds in the page cache and not yet on disk still maps to the extent it replaces: written
             // back first, or an overwritten range of a reflinked copy would pass for "already shared" (a hostile
@@ -143,7 +143,7 @@ namespace Btrfs.Core
         /// says what the run would do, or its refusal (a hostile review: -WhatIf promised a missing file, a directory,
         /// a FIFO, an empty file, and 2 MiB of a 1 MiB one).
         /// </summary>
-        internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode, uint Generation) expected = default)
+        internal static (long Requested, long Block) Check(OpenFile source, OpenFile dest, long offset, long? length, long destinationOffset, SwapTable swaps, (ulong Device, ulong Inode, uint Generation) expected = default, bool fromGroup = false)
         {
             ArgumentNullException.ThrowIfNull(source);
             ArgumentNullException.ThrowIfNull(dest);
@@ -155,8 +155,9 @@ namespace Btrfs.Core
             // A file on a filesystem without FIEMAP (tmpfs and the like, which cannot share extents either) is refused here,
             // as the destination's error, before either file is read: before, the source's missing FIEMAP was the error
             // for every destination (target: the source, advice from another cmdlet), even where the two were on
-            // different filesystems (a hostile review). btrfs, xfs and ext4 go to the kernel, whose refusal is a result.
-            if (!MapsExtents(source.FileSystem.Kind) || !MapsExtents(dest.FileSystem.Kind))
+            // different filesystems (a hostile review). Every filesystem with FIEMAP goes to the kernel, whose refusal
+            // (ext4's EOPNOTSUPP, two filesystems' EXDEV) is a result.
+            if (!MapsExtents(source) || !MapsExtents(dest))
             {
                 throw source.FileSystem.Kind != dest.FileSystem.Kind || source.Status.DevMajor != dest.Status.DevMajor || source.Status.DevMinor != dest.Status.DevMinor
                     ? new FileOperationException(
@@ -188,6 +189,16 @@ namespace Btrfs.Core
             // The kernel deduplicates into a file opened read-only (as here) only for root (CAP_SYS_ADMIN), the file's
             // owner, or a user who may write it (may_dedupe_file): refused as it would refuse it, before a preview counts
             // it (a hostile review: as nobody, -WhatIf promised 12 MiB and the run freed 4 MiB, with two AccessDenied).
+            if (dest.IsReadOnlyMount)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ReadOnlyFileSystem,
+                    Errno.EROFS,
+                    "statfs",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}': its filesystem is mounted read-only, and the kernel shares no extents into a file there (not even for root). It was left as it is.");
+            }
+
             if (!MayDedupeInto(dest))
             {
                 throw new FileOperationException(
@@ -195,12 +206,12 @@ namespace Btrfs.Core
                     Errno.EPERM,
                     "FIDEDUPERANGE",
                     dest.Path,
-                    $"Cannot deduplicate '{dest.Path}': the kernel shares extents into a file only for its owner (uid {dest.Status.Uid}), a user who may write it (mode {Convert.ToString(dest.Status.Permissions, 8).PadLeft(4, '0')}), or root. It was left as it is; run it as the owner or as root.");
+                    $"Cannot deduplicate '{dest.Path}': the kernel shares extents into a file only for its owner (uid {dest.Status.Uid}), a user who may write it (mode {Convert.ToString(dest.Status.Permissions, 8).PadLeft(4, '0')}; in a read-only snapshot no one may), or root. It was left as it is; run it as the owner or as root.");
             }
 
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}", swaps);
-            if (expected != default && length is long want)
+            if ((fromGroup || expected != default) && length is long want)
             {
                 // A group's range that reaches past a file's end now: the file shrank since the search (before: what was
                 // left was deduplicated and the rest left out of the figures without a word; a hostile review).
@@ -241,18 +252,29 @@ namespace Btrfs.Core
             return (requested, block);
         }
 
-        private static bool MapsExtents(FileSystemKind kind) => kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4;
+        /// <summary>Whether the file's filesystem maps extents (FIEMAP): btrfs, xfs and ext4 do; another (overlayfs over one of them does, tmpfs does not) is asked.</summary>
+        private static bool MapsExtents(OpenFile file) => file.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4 || Fiemap.Supported(file);
 
         /// <summary>
         /// Whether the kernel lets this process deduplicate into <paramref name="dest"/>, open read-only (fs/remap_range.c,
         /// may_dedupe_file): CAP_SYS_ADMIN, the owner (by the filesystem uid), or write permission (by the effective ids).
         /// True where that cannot be told (the kernel still decides).
         /// </summary>
-        private static bool MayDedupeInto(OpenFile dest) =>
-            Processes.HasSysAdmin()
-            || Processes.Current() is not { } me
-            || me.FsUid == dest.Status.Uid
-            || Files.MayWrite(dest.Directory, dest.Name, dest.Path, out _);
+        private static bool MayDedupeInto(OpenFile dest)
+        {
+            if (Processes.Current() is not { } me)
+            {
+                return true;
+            }
+
+            // capable(CAP_SYS_ADMIN) asks the first user namespace (where no id shows as the overflow id); an owner not
+            // mapped here shows as the overflow id, which is no one's; write permission as inode_permission answers it,
+            // a read-only snapshot's EROFS included (a review: EROFS was taken as "may").
+            const int SysAdmin = 21;
+            return (me.OverflowUid is null && (me.Effective & (1UL << SysAdmin)) != 0)
+                || (me.FsUid == dest.Status.Uid && dest.Status.Uid != me.OverflowUid)
+                || (Files.MayWrite(dest.Directory, dest.Name, dest.Path, out int errno) && errno == 0);
+        }
 
         private static DedupeResult Run(OpenFile source, OpenFile dest, long offset, long destinationOffset, long requested, long block, Action<long>? progress, CancellationToken cancel)
         {
