@@ -86,7 +86,7 @@ namespace Btrfs.Commands
             Flush();
             if (drawn)
             {
-                foreach (ExtentMapLine line in ExtentPicture.Legend())
+                foreach (ExtentMapLine line in ExtentPicture.Legend(WindowWidth()))
                 {
                     WriteObject(line);
                 }

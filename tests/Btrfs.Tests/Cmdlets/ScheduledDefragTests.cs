@@ -134,8 +134,10 @@ namespace Btrfs.Tests
             string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "tree")).FullName;
             string swap = Path.Combine(dir, "swapfile");
             string other = Path.Combine(dir, "vm.img");
-            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 << 10, 8 << 20, swap, other);
+            string fake = Path.Combine(dir, "fake.bin");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 << 10, 8 << 20, swap, other, fake);
             Shell.Run("mkswap", swap);
+            FileBuilder.WriteAt(fake, Environment.SystemPageSize - 10, System.Text.Encoding.ASCII.GetBytes("SWAPSPACE2")); // the signature in random data: no swap area (swapon wants version 1)
             Shell.Run("sync");
             var layout = Infrastructure.Filefrag.Extents(swap);
             Assert.True(layout.Count > 20, $"only {layout.Count} extents: the premise (a fragmented swap area) does not hold");
@@ -150,6 +152,7 @@ namespace Btrfs.Tests
             Assert.Empty(named.Errors);
             Assert.DoesNotContain(Results(scheduled), r => r.Path == swap); // a scheduled run reports what it left alone as a warning (or a verbose note)
             Assert.Contains(Results(scheduled), r => r.Path == other && !r.Skipped);
+            Assert.Contains(Results(scheduled), r => r.Path == fake && !r.Skipped);
             DefragResult left = Assert.Single(Results(named));
             Assert.True(left.Skipped);
             Assert.Equal(DefragSkipReason.SwapArea, left.SkipReason);
@@ -219,6 +222,40 @@ namespace Btrfs.Tests
             Assert.Equal(0, Summary(next).BytesRewritten);
             Assert.All(paths, p => Assert.Equal(layouts[p], Shell.Run("filefrag", "-v", p)));
             Assert.All(hashes, kv => Assert.Equal(kv.Value, FileFacts.Hash(kv.Key)));
+        }
+
+        [SkippableFact]
+        public void AThrottledRunStillJoinsFragmentsLongerThanItsSteps()
+        {
+            // A hostile review: judging extents of a step's size or more as done (an earlier fix for the run above) left
+            // a file of 16 fragments of 2 MiB as it was under -MaxBytesPerSecond 4MB every night, though btrfs joins
+            // steps written one after another (16 -> 2 without the throttle, and as well with it).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-throttle-long");
+            string[] paths = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img") };
+            var handles = paths.Select(p => new FileStream(p, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite)).ToArray();
+            try
+            {
+                for (int j = 0; j < 8; j++)
+                {
+                    for (int i = 0; i < handles.Length; i++)
+                    {
+                        handles[i].Position = j * (2L << 20);
+                        handles[i].Write(FileBuilder.RandomBytes(2 << 20, (j * 3) + i));
+                        handles[i].Flush(flushToDisk: true); // interleaved: 8 fragments of 2 MiB each
+                    }
+                }
+            }
+            finally
+            {
+                Array.ForEach(handles, h => h.Dispose());
+            }
+
+            Assert.All(paths, p => Assert.True(Infrastructure.Filefrag.Found(p) >= 6, $"{p}: the premise (a fragmented file) does not hold"));
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-throttle-long-state"), "s.db");
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MaxBytesPerSecond 8MB -Confirm:$false", ("d", dir), ("s", state)); // steps of 2 MiB: the fragments are as long
+            Assert.Empty(r.Errors);
+            Assert.Equal(paths.Order(StringComparer.Ordinal), Results(r).Where(x => !x.Skipped).Select(x => x.Path).Order(StringComparer.Ordinal));
+            Assert.All(Results(r), x => Assert.True(x.FragmentsAfter < x.FragmentsBefore, $"{x.Path}: {x.FragmentsBefore} -> {x.FragmentsAfter}"));
         }
 
         [SkippableFact]

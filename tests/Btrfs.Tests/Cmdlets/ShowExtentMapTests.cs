@@ -206,6 +206,9 @@ namespace Btrfs.Tests
                 Assert.All(summary, l => Assert.True(l.Length <= window - 1, $"{window} columns: {l}"));
                 Assert.Matches(@"^15\.6 MiB in 2,000 extents, [\d,]+ fragments?, 7\.81 MiB shared; one cell", string.Join(" ", summary));
                 Assert.Matches(@"one cell [≈=] \d+(\.\d+)? (B|KiB)$", string.Join(" ", summary)); // a size never cut from its unit
+                string[] legend = all.Where(l => l.Kind == ExtentMapLineKind.Legend).Select(l => l.Text).ToArray();
+                Assert.All(legend, l => Assert.True(l.Length <= window - 1, $"{window} columns: {l}"));
+                Assert.Equal(string.Join("  ", ExtentPicture.LegendLines), string.Join("  ", legend)); // wrapped between entries, none cut
             }
         }
 

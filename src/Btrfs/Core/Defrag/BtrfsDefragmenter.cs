@@ -235,16 +235,6 @@ namespace Btrfs.Core
                 PlanNote = NoCowCause + ": defragmented as without -Compress";
             }
 
-            // Each step written back at once (-Flush, or a -MaxBytesPerSecond throttle) becomes an extent of its own, so an
-            // extent of a step's size or more cannot be joined into a longer one that way: rewriting it would only move it.
-            // The threshold is the step size then. (Before: a run throttled to 1 MiB/s left files in extents of 256 KiB and
-            // rewrote them on every later pass and run, 7 -> 7 extents, sometimes more. Found by a hostile review.)
-            bool thresholdIsStep = Options.Flush && Options.Compress is null && Options.StepSize < Options.ExtentThreshold;
-            if (thresholdIsStep)
-            {
-                Options = Options with { ExtentThreshold = Options.StepSize };
-            }
-
             // One pass: the whole file for the figures, the requested range for the plan.
             Before = new FragmentationCounter(Options.ExtentThreshold, FileSystemKind.Btrfs, File.Size);
             var planner = new DefragPlanner(Options, FileSystemKind.Btrfs, File.Size);
@@ -273,7 +263,7 @@ namespace Btrfs.Core
             else if (BytesToRewrite == 0)
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
-                string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)}{(thresholdIsStep ? " (the step size: each step is written back as an extent of its own)" : string.Empty)} that rewriting could join" : "no unshared data to recompress";
+                string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
                 Skip(DefragSkipReason.NothingToDo, $"nothing to do: {(PlanNote is null ? string.Empty : NoCowCause + ", so -Compress does not apply, and ")}{what}{shared}", warning: false);
             }
             else

@@ -160,7 +160,11 @@ namespace Btrfs.Core
             }
 
             // Done in this pass and unchanged since: not even opened (the filesystem id is known from an earlier file of its device).
-            bool sticky = options.Compress is not null; // rewritten with -Compress in an earlier pass: done until it changes
+            // Rewritten with -Compress, or in steps written back one by one (a throttle's, -Flush), in an earlier pass (or
+            // run) under the same criteria: done until it changes. Another such rewrite would lay it out the same way: a
+            // throttled btrfs rewrite can leave a step per extent, and rewrote them on every later pass and night, 7 -> 7
+            // extents (a hostile review). A run without them measures it again in its next pass, and joins them.
+            bool sticky = options.Compress is not null || options.Flush;
             if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known)
                 && (state?.IsDone(known, status, pass, criteria, sticky) == true || (sticky && RecompressedEarlier(known, status, criteria))))
             {
@@ -514,7 +518,7 @@ namespace Btrfs.Core
 
             FileStatus now = d.StatusNow() ?? d.Status;
             string criteria = Criteria(c.Options);
-            if (c.Options.Compress is not null)
+            if (c.Options.Compress is not null || c.Options.Flush)
             {
                 recompressed[(c.FileSystemId, now.Inode)] = (now, criteria);
             }
@@ -523,9 +527,10 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Files this run rewrote with -Compress, as they were after it (and under which criteria): a later pass of
-        /// the run leaves them alone while unchanged (-Compress makes every file worth it, so each pass rewrote
-        /// every file again; a hostile review). Across runs the state file does the same (<see cref="DefragState.IsDone"/>).
+        /// Files this run rewrote with -Compress or in steps written back one by one, as they were after it (and under
+        /// which criteria): a later pass of the run leaves them alone while unchanged (-Compress makes every file worth
+        /// it, so each pass rewrote every file again; a throttled rewrite again would lay it out the same way; hostile
+        /// reviews). Across runs the state file does the same (<see cref="DefragState.IsDone"/>).
         /// </summary>
         private readonly Dictionary<(ulong Fs, ulong Inode), (FileStatus Status, string Criteria)> recompressed = new();
 

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Globalization;
+    using System.Linq;
     using System.Text;
     using Btrfs.Kernel;
 
@@ -95,12 +96,21 @@ namespace Btrfs.Core
         /// <summary>Cells drawn (the last row may be shorter).</summary>
         public int CellCount => cellCount;
 
-        /// <summary>The legend as lines of the picture.</summary>
-        public static IEnumerable<ExtentMapLine> Legend()
+        /// <summary>
+        /// The legend as lines of the picture, each of its two lines wrapped between entries at
+        /// <paramref name="lineWidth"/> characters (0: as they are, under 80): a narrow window cut them mid-word
+        /// (a hostile review).
+        /// </summary>
+        public static IEnumerable<ExtentMapLine> Legend(int lineWidth = 0)
         {
             foreach (string text in LegendLines)
             {
-                yield return new ExtentMapLine(null, ExtentMapLineKind.Legend, -1, text, string.Empty);
+                // Entries are two spaces apart ("█ one extent  ▓ 2-3 extents"): each entry is one word of the wrap.
+                string[] entries = text.Split("  ", StringSplitOptions.RemoveEmptyEntries);
+                foreach (string line in lineWidth > 0 && text.Length > lineWidth ? TextWrap.Lines(entries.Select(e => e + " "), lineWidth + 1) : new List<string> { text })
+                {
+                    yield return new ExtentMapLine(null, ExtentMapLineKind.Legend, -1, line.TrimEnd(), string.Empty);
+                }
             }
         }
 

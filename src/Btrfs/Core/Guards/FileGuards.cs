@@ -161,12 +161,8 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>
-        /// Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume. For the item a walk found
-        /// (<paramref name="walkedItem"/>), a read-only snapshot is every other item's refusal too (a walk stays in its
-        /// subvolume): said once for the tree. Not for a destination (New-BtrfsReflink's), which may lie elsewhere.
-        /// </summary>
-        internal static void ThrowIfReadOnly(OpenFile file, string what, bool walkedItem = false)
+        /// <summary>Refuses a file on a read-only mount: the kernel changes nothing there, not even its extents' sharing, for root too.</summary>
+        internal static void ThrowIfReadOnlyMount(OpenFile file, string what)
         {
             if (file.IsReadOnlyMount)
             {
@@ -177,7 +173,16 @@ namespace Btrfs.Core
                     file.Path,
                     $"Cannot {Phrase(what, file.Path)}: its filesystem is mounted read-only. Remount it read-write first if the change is intended.");
             }
+        }
 
+        /// <summary>
+        /// Refuses files on a read-only mount or in a read-only btrfs snapshot or subvolume. For the item a walk found
+        /// (<paramref name="walkedItem"/>), a read-only snapshot is every other item's refusal too (a walk stays in its
+        /// subvolume): said once for the tree. Not for a destination (New-BtrfsReflink's), which may lie elsewhere.
+        /// </summary>
+        internal static void ThrowIfReadOnly(OpenFile file, string what, bool walkedItem = false)
+        {
+            ThrowIfReadOnlyMount(file, what);
             if (file.FileSystem.Kind == FileSystemKind.Btrfs && BtrfsSubvolume.Of(file) is { IsReadOnly: true } sv)
             {
                 throw new FileOperationException(

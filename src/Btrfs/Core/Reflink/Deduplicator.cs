@@ -189,15 +189,7 @@ namespace Btrfs.Core
             // The kernel deduplicates into a file opened read-only (as here) only for root (CAP_SYS_ADMIN), the file's
             // owner, or a user who may write it (may_dedupe_file): refused as it would refuse it, before a preview counts
             // it (a hostile review: as nobody, -WhatIf promised 12 MiB and the run freed 4 MiB, with two AccessDenied).
-            if (dest.IsReadOnlyMount)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.ReadOnlyFileSystem,
-                    Errno.EROFS,
-                    "statfs",
-                    dest.Path,
-                    $"Cannot deduplicate '{dest.Path}': its filesystem is mounted read-only, and the kernel shares no extents into a file there (not even for root). It was left as it is.");
-            }
+            FileGuards.ThrowIfReadOnlyMount(dest, "deduplicate"); // the kernel shares no extents into a file there, for root neither
 
             if (!MayDedupeInto(dest))
             {
