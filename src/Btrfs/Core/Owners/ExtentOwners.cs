@@ -92,7 +92,7 @@ namespace Btrfs.Core
             // An inode that references the extent at many offsets (a block cloned into it 400,000 times) is named once
             // (INO_PATHS per reference took 8.8 s there); and Ctrl+C is heard between references (before: only when the
             // whole extent was done; a hostile review).
-            var named = new Dictionary<(ulong Root, ulong Inode), (List<string> Names, bool Cut)>();
+            var named = new Dictionary<(ulong Root, ulong Inode), List<string>>();
             int turn = 0;
             foreach ((ulong inode, ulong offset, ulong root) in refs)
             {
@@ -154,38 +154,35 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                if (!named.TryGetValue((root, inode), out (List<string> Names, bool Cut) known))
+                // Named once per inode, as full paths every reference shares (a hostile review: 40 hard links past the
+                // kernel's 4 KiB of names and 262,144 references built a path string per name per reference, 3.6 GB).
+                if (!named.TryGetValue((root, inode), out List<string>? paths))
                 {
-                    known.Names = PathsOf(dir, inode, out known.Cut);
-                    named[(root, inode)] = known;
-                }
-                else if (known.Cut || known.Names.Count == 0)
-                {
-                    // Said once for the inode, with its first reference; listed (without a path) for each.
-                    foreach (string name in known.Names.DefaultIfEmpty(null!))
+                    List<string> names = PathsOf(dir, inode, out bool cut);
+                    if (cut)
                     {
-                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, name is null ? null : dir.Path.TrimEnd('/') + "/" + name));
+                        warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {names.Count} are listed.");
                     }
 
-                    continue;
+                    if (names.Count == 0)
+                    {
+                        warnings.Add($"Inode {inode} of subvolume {root} ('{subvolumePath}') references the extent but has no name (deleted while still open, or an unnamed temporary file).");
+                    }
+
+                    string prefix = dir.Path.TrimEnd('/') + "/";
+                    paths = names.ConvertAll(name => prefix + name);
+                    named[(root, inode)] = paths;
                 }
 
-                (List<string> names, bool cut) = known;
-                if (cut)
+                if (paths.Count == 0)
                 {
-                    warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {names.Count} are listed.");
-                }
-
-                if (names.Count == 0)
-                {
-                    warnings.Add($"Inode {inode} of subvolume {root} ('{subvolumePath}') references the extent but has no name (deleted while still open, or an unnamed temporary file).");
                     owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
                     continue;
                 }
 
-                foreach (string name in names)
+                foreach (string path in paths)
                 {
-                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, dir.Path.TrimEnd('/') + "/" + name));
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, path));
                 }
             }
 
