@@ -182,15 +182,22 @@ namespace Btrfs.Tests
             Assert.Equal(items.Select(i => i.DiskAddress), Owners("Get-BtrfsExtent -LiteralPath $f -Exact | Where-Object DiskAddress | Get-BtrfsExtentOwner -Detailed", ("f", far)).Select(o => o.DiskAddress));
         }
 
+        /// <summary>A 4 KiB block (block.bin) on <paramref name="x"/> cloned <paramref name="count"/> times into many.bin, 8 KiB apart: one extent with count + 1 references.</summary>
+        private static (string Block, string Many) BlockClonedInto(ExtraFileSystem x, int count, int seed)
+        {
+            string block = Path.Combine(x.MountPoint, "block.bin"), many = Path.Combine(x.MountPoint, "many.bin");
+            FileBuilder.WriteNew(block, FileBuilder.RandomBytes(4096, seed));
+            Shell.Run("touch", many);
+            Shell.Run("xfs_io", Enumerable.Range(0, count).SelectMany(i => new[] { "-c", $"reflink {block} 0 {i * 8192} 4096" }).Append(many).ToArray());
+            return (block, many);
+        }
+
         [SkippableFact]
         public void AnExtentWithThousandsOfReferencesIsListedWhole()
         {
             // 3,000 references (more than LOGICAL_INO's first 64 KiB answer holds) of one 4 KiB extent.
             using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
-            string src = Path.Combine(x.MountPoint, "block.bin"), dst = Path.Combine(x.MountPoint, "many.bin");
-            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(4096, 33));
-            Shell.Run("touch", dst);
-            Shell.Run("xfs_io", Enumerable.Range(0, 3000).SelectMany(i => new[] { "-c", $"reflink {src} 0 {i * 8192} 4096" }).Append(dst).ToArray());
+            (string src, string dst) = BlockClonedInto(x, 3000, seed: 33);
 
             BtrfsProgs.Sync(x.MountPoint);
             List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $s -Detailed", ("s", src));
@@ -416,10 +423,7 @@ namespace Btrfs.Tests
             // A hostile review: 40 hard links with names past the kernel's 4 KiB of paths and 262,144 references built a
             // path (and a warning) per name per reference: 3.6 GB and 24 s. Now the inode is named once per extent.
             using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
-            string src = Path.Combine(x.MountPoint, "block.bin"), many = Path.Combine(x.MountPoint, "many.bin");
-            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(4096, 35));
-            Shell.Run("touch", many);
-            Shell.Run("xfs_io", Enumerable.Range(0, 50).SelectMany(i => new[] { "-c", $"reflink {src} 0 {i * 8192} 4096" }).Append(many).ToArray());
+            (string src, string many) = BlockClonedInto(x, 50, seed: 35);
             for (int k = 0; k < 40; k++)
             {
                 Shell.Run("ln", many, Path.Combine(x.MountPoint, $"link-{k:D2}-" + new string('x', 90)));

@@ -86,7 +86,7 @@ namespace Btrfs.Core
         /// <summary>The filesystem has no online defragmentation for it: ext4 with data journalling (data=journal, chattr +j), where the kernel refuses EXT4_IOC_MOVE_EXT.</summary>
         NotSupportedHere,
 
-        /// <summary>A swap area not in use (mkswap's signature in its first page): moving its data would change the resume offset hibernation reads.</summary>
+        /// <summary>A swap area not in use (mkswap's signature and a version 1 header in its first page): moving its data would change the resume offset hibernation reads.</summary>
         SwapArea,
     }
 

@@ -234,7 +234,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Skips (true) a swap area that is not in use: a file with mkswap's signature in its first page. Rewritten, its
+        /// Skips (true) a swap area that is not in use: a file whose first page holds mkswap's signature and a version 1
+        /// header (what swapon takes; the signature alone, in random data, is none). Rewritten, its
         /// data would move, and a resume_offset= given to the kernel for hibernation (the physical offset of its first
         /// page) would name the old place: the next resume would not find the image (a hostile review: a scheduled run
         /// moved an inactive swapfile's resume offset from 147231 to 120997 without a word). Read only for a file the

@@ -186,11 +186,11 @@ namespace Btrfs.Core
                     $"Cannot deduplicate '{dest.Path}': it is immutable (chattr +i), which the kernel does not change even to share equal bytes. It was left as it is; clear the attribute first (chattr -i, as root) if it should share.");
             }
 
+            FileGuards.ThrowIfReadOnlyMount(dest, "deduplicate"); // the kernel shares no extents into a file there, for root neither
+
             // The kernel deduplicates into a file opened read-only (as here) only for root (CAP_SYS_ADMIN), the file's
             // owner, or a user who may write it (may_dedupe_file): refused as it would refuse it, before a preview counts
             // it (a hostile review: as nobody, -WhatIf promised 12 MiB and the run freed 4 MiB, with two AccessDenied).
-            FileGuards.ThrowIfReadOnlyMount(dest, "deduplicate"); // the kernel shares no extents into a file there, for root neither
-
             if (!MayDedupeInto(dest))
             {
                 throw new FileOperationException(
