@@ -22,8 +22,9 @@ namespace Btrfs.Commands
         private bool pipedOutOfOrder;
         private bool drawn;
 
-        /// <summary>Extents from Get-BtrfsExtent, drawn per file as they arrive.</summary>
+        /// <summary>Extents from Get-BtrfsExtent (or read back by Import-Clixml or remoting), drawn per file as they arrive.</summary>
         [Parameter(ParameterSetName = InputObjectSet, Mandatory = true, ValueFromPipeline = true)]
+        [SavedExtent]
         public FileExtent[] InputObject { get; set; } = Array.Empty<FileExtent>();
 
         /// <summary>Cells per row (default: one less than the window width, so a row never wraps, at least 8; 79 when unknown).</summary>

@@ -1047,26 +1047,29 @@ namespace Btrfs.Tests
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-gone");
             byte[] data = FileBuilder.RandomBytes(1 << 20, 19);
-            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), c = Path.Combine(dir, "c.img"), d = Path.Combine(dir, "d.img"), e = Path.Combine(dir, "e.img");
-            foreach (string f in new[] { a, b, c, d, e })
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img"), c = Path.Combine(dir, "c.img"), d = Path.Combine(dir, "d.img"), e = Path.Combine(dir, "e.img"), f = Path.Combine(dir, "f.img");
+            foreach (string one in new[] { a, b, c, d, e, f })
             {
-                FileBuilder.WriteNew(f, data);
+                FileBuilder.WriteNew(one, data);
             }
 
             var finder = new DuplicateFinder(128 * 1024, 0) { UseChecksumTree = false };
-            Assert.True(finder.Add(a) && finder.Add(b) && finder.Add(c) && finder.Add(d) && finder.Add(e));
+            Assert.True(finder.Add(a) && finder.Add(b) && finder.Add(c) && finder.Add(d) && finder.Add(e) && finder.Add(f));
 
-            // Between the listing and the reading: b removed, c renamed, d's name made a link to a, e a directory.
+            // Between the listing and the reading: b removed, c renamed, d's name made a link to a, e a directory, f renamed
+            // over by another file of the same bytes (before: FileChangedDuringCopy, a hostile review: no copy is made).
             File.Delete(b);
             File.Move(c, c + ".moved");
             File.Move(d, d + ".moved");
             File.CreateSymbolicLink(d, a);
             File.Delete(e);
             Directory.CreateDirectory(e);
+            FileBuilder.WriteNew(f + ".new", data);
+            File.Move(f + ".new", f, overwrite: true);
             var skipped = new List<FileOperationException>();
             List<BtrfsDuplicateGroup> groups = finder.Find(CancellationToken.None, skipped: skipped.Add);
 
-            Assert.Equal(new[] { b, c, d, e }, skipped.Select(x => x.Path));
+            Assert.Equal(new[] { b, c, d, e, f }, skipped.Select(x => x.Path));
             Assert.All(skipped, x => Assert.Equal(FileErrorKind.ChangedSinceListed, x.Kind));
             Assert.All(skipped, x => Assert.Contains("removed or renamed after it was listed", x.Message, StringComparison.Ordinal));
             Assert.All(skipped, x => Assert.DoesNotContain("Check the path", x.Message, StringComparison.Ordinal));

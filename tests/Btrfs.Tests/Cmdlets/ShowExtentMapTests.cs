@@ -97,6 +97,30 @@ namespace Btrfs.Tests
             Assert.Equal(lines, Lines("Get-BtrfsExtent -LiteralPath $p | Show-ExtentMap -Width 16 -Rows 1", ("p", file)));
         }
 
+        [SkippableFact]
+        public void ExtentsReadBackByImportClixmlAreDrawnAsSavedNotAsTheFileIsNow()
+        {
+            // Before: a read-back extent bound -LiteralPath by its PSPath, and the whole live file was drawn.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-saved");
+            string file = Layout(dir), saved = Path.Combine(dir, "shared.xml");
+            PwshResult save = Pwsh.Run("Get-BtrfsExtent -LiteralPath $p | Where-Object IsShared | Export-Clixml -LiteralPath $x", ("p", file), ("x", saved));
+            Assert.Empty(save.Errors);
+
+            // The shared quarter stops being shared: only what was saved can still draw it so.
+            FileBuilder.WriteAt(file, 12 * MiB, FileBuilder.RandomBytes(4 * MiB, 3));
+            Shell.Run("sync");
+            Assert.Empty(Pwsh.Run("Get-BtrfsExtent -LiteralPath $p | Where-Object IsShared", ("p", file)).Output);
+
+            foreach (string script in new[] { "Import-Clixml -LiteralPath $x | Show-ExtentMap -Width 16 -Rows 1", "Show-ExtentMap -InputObject (Import-Clixml -LiteralPath $x) -Width 16 -Rows 1" })
+            {
+                List<string> lines = Lines(script, ("x", saved));
+                Assert.Equal(file, lines[0]);
+                Assert.Contains("4.00 MiB shared", lines[1], StringComparison.Ordinal);
+                Assert.Equal("············████", lines[2]);
+                Assert.Equal("            SSSS", lines[3]);
+            }
+        }
+
         [SkippableTheory]
         [InlineData(40, 39)] // one less than the window, so a row never wraps
         [InlineData(5, 8)] // a window narrower than the least width: the least width, not the default
