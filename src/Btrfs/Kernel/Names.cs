@@ -126,6 +126,10 @@ namespace Btrfs.Kernel
         internal static int TryRenameNoReplace(SafeFileDescriptor dir, string from, string to) =>
             Libc.RenameAt2(dir, from, dir, to, Libc.RENAME_NOREPLACE) == 0 ? 0 : Errno.Last;
 
+        /// <summary>renameat2 RENAME_NOREPLACE from one directory to another: 0, or the errno (EEXIST: <paramref name="to"/> exists and was left as it is).</summary>
+        internal static int TryMoveNoReplace(SafeFileDescriptor fromDir, string from, SafeFileDescriptor toDir, string to) =>
+            Libc.RenameAt2(fromDir, from, toDir, to, Libc.RENAME_NOREPLACE) == 0 ? 0 : Errno.Last;
+
         /// <summary>Removes an empty directory (unlinkat AT_REMOVEDIR); false when it could not be removed.</summary>
         internal static bool TryRemoveDirectory(SafeFileDescriptor dir, string name) => Libc.UnlinkAt(dir, name, Libc.AT_REMOVEDIR) == 0;
 

@@ -24,16 +24,27 @@ namespace Btrfs.Core
     /// </summary>
     internal sealed partial class StagingDirectory : IDisposable
     {
-        private const string Marker = ".~btrfs-staging-";
+        /// <summary>The marker of a tree being copied (New-BtrfsReflink -Recurse).</summary>
+        internal const string CopyMarker = ".~btrfs-staging-";
+
+        /// <summary>
+        /// The marker of a directory only this user may change, into which Remove-BtrfsSubvolume moves a subvolume to
+        /// delete it where nobody else can rename it. A leftover's contents are never on its device (a subvolume has a
+        /// device of its own), so a subvolume left in one by a killed run is kept, never deleted as a leftover.
+        /// </summary>
+        internal const string RemovalMarker = ".~btrfs-removing-";
+
         private readonly SafeFileDescriptor parent;
+        private readonly string marker;
         private readonly string hiddenName;
         private readonly string finalName;
         private readonly FileStatus status;
         private bool published;
 
-        private StagingDirectory(SafeFileDescriptor parent, SafeFileDescriptor handle, FileStatus status, string hiddenName, string finalName, string finalPath)
+        private StagingDirectory(SafeFileDescriptor parent, SafeFileDescriptor handle, FileStatus status, string hiddenName, string finalName, string finalPath, string marker)
         {
             this.parent = parent;
+            this.marker = marker;
             Handle = handle;
             this.status = status;
             this.hiddenName = hiddenName;
@@ -46,6 +57,9 @@ namespace Btrfs.Core
 
         /// <summary>Where the tree appears when it is published.</summary>
         internal string FinalPath { get; }
+
+        /// <summary>The hidden directory's own path (for messages).</summary>
+        internal string HiddenPath => FinalPath[..^finalName.Length] + hiddenName;
 
         /// <summary>The tree has its final name.</summary>
         internal bool Published => published;
@@ -60,9 +74,10 @@ namespace Btrfs.Core
         /// Creates the hidden directory for <paramref name="finalName"/> in the open directory
         /// <paramref name="parent"/> with permission bits <paramref name="mode"/> (the umask applies, as for
         /// any new directory), checks it is still an empty directory, locks and marks it, and
-        /// removes the proven leftovers of killed runs there. Throws <see cref="FileOperationException"/>.
+        /// removes the proven leftovers of killed runs there (of the same <paramref name="marker"/>: <see cref="CopyMarker"/>
+        /// or <see cref="RemovalMarker"/>). Throws <see cref="FileOperationException"/>.
         /// </summary>
-        internal static StagingDirectory Create(SafeFileDescriptor parent, string parentPath, string finalName, uint mode)
+        internal static StagingDirectory Create(SafeFileDescriptor parent, string parentPath, string finalName, uint mode, string marker = CopyMarker)
         {
             string finalPath = parentPath == "/" ? "/" + finalName : parentPath + "/" + finalName;
             if (Encoding.UTF8.GetByteCount(finalName) > 255)
@@ -71,7 +86,7 @@ namespace Btrfs.Core
             }
 
             string stamp = TemporaryFile.NewStamp();
-            string hidden = TemporaryFile.HiddenName(finalName, Marker, stamp);
+            string hidden = TemporaryFile.HiddenName(finalName, marker, stamp);
             int errno = Names.TryMakeDirectory(parent, hidden, mode);
             if (errno != 0)
             {
@@ -90,7 +105,7 @@ namespace Btrfs.Core
 
             // Best effort: without user extended attributes the directory is simply never removed as a leftover.
             _ = Xattrs.TrySet(fd, TemporaryFile.MarkerAttribute, Encoding.ASCII.GetBytes(stamp));
-            var staging = new StagingDirectory(parent, fd, st, hidden, finalName, finalPath);
+            var staging = new StagingDirectory(parent, fd, st, hidden, finalName, finalPath, marker);
             staging.RemovedLeftovers = staging.RemoveLeftovers();
             return staging;
         }
@@ -227,7 +242,7 @@ namespace Btrfs.Core
             foreach (string n in DirectoryListing.Names(parent))
             {
                 Match m = LeftoverName().Match(n);
-                if (!m.Success || n == hiddenName)
+                if (!m.Success || n == hiddenName || m.Groups["marker"].Value != marker)
                 {
                     continue;
                 }
@@ -285,7 +300,7 @@ namespace Btrfs.Core
             }
         }
 
-        [GeneratedRegex(@"^\..*\.~btrfs-staging-(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
+        [GeneratedRegex(@"^\..*(?<marker>\.~btrfs-(?:staging|removing)-)(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex LeftoverName();
     }
 }

@@ -13,11 +13,12 @@ namespace Btrfs.Core
     /// without following a link, proves it is a subvolume's root, and refuses what must not be deleted:
     /// the default subvolume, one mounted (as a mount's root, or with a mount inside), one holding an
     /// active swapfile, one with nested subvolumes unless they go too. <see cref="Run"/> deletes the
-    /// nested ones first (deepest first), then the subvolume, each by id (SNAP_DESTROY_V2 SPEC_BY_ID:
-    /// the kernel turns the id into its parent directory and name and deletes what that name holds, so
-    /// each is checked to be where it was listed just before), else by name in its parent, whose entry
-    /// is checked to still be that subvolume just before. Mounts, swapfiles and users are looked for again
-    /// after any confirmation prompt.
+    /// nested ones first (deepest first), then the subvolume. The kernel deletes what a name holds when
+    /// its turn comes (SNAP_DESTROY_V2 by id too: it turns the id into a parent directory and a name
+    /// first), so each is moved into a directory only this user may change, checked there by its id and
+    /// UUID, and deleted there by name (<see cref="DeleteHeld"/>); by id only where nobody can rename it
+    /// (no mount reaches it, or it is read-only) or there is no space to move it. Mounts, swapfiles and
+    /// users are looked for again after any confirmation prompt.
     /// </summary>
     internal sealed class SubvolumeRemover : IDisposable
     {
@@ -471,6 +472,7 @@ namespace Btrfs.Core
             {
                 string where = Subvolume.TopLevelPath ?? parent.Path;
                 List<BtrfsSubvolumeInfo> allNow = SubvolumeLister.List(parent, SubvolumeScope.All);
+
                 List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
                 ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, allNow, where, Named ?? where); // as it is now: made read-only meanwhile?
@@ -481,6 +483,7 @@ namespace Btrfs.Core
                 {
                     using var map = new SubvolumeMap(parent, mounts);
                     top = map.PathOf(Subvolume.Id) ?? top;
+
                 }
                 catch (FileOperationException)
                 {
@@ -496,16 +499,74 @@ namespace Btrfs.Core
             var order = new List<BtrfsSubvolumeInfo>(Nested);
             order.Reverse(); // children were listed after their parents
             var done = new List<BtrfsSubvolumeInfo>();
-            foreach (BtrfsSubvolumeInfo n in order)
+            using (StagingDirectory? hold = root is null ? null : Hold())
+            using (SubvolumeMap? byId = root is null ? IdMap() : null)
             {
-                cancel.ThrowIfCancellationRequested();
-                StillBelow(n, done);
-                Delete(n.Id, n.Path ?? n.TopLevelPath ?? n.Name, byName: null, done);
-                done.Add(n);
-                deleted?.Invoke(n);
-            }
+                string top = root?.Path.TrimEnd('/') ?? string.Empty;
+                foreach (BtrfsSubvolumeInfo n in order)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    StillBelow(n, done);
+                    if (hold is not null && root is not null && n.Path is string p && p.StartsWith(top + "/", StringComparison.Ordinal))
+                    {
+                        // Where it was listed, below the subvolume's descriptor (not by its path from the top).
+                        string relative = p[(top.Length + 1)..];
+                        int cut = relative.LastIndexOf('/');
+                        using OpenFile? holder = cut < 0 ? null : SubvolumeLister.OpenBelow(root.Handle, top, relative[..cut]);
+                        if (cut >= 0 && holder is null)
+                        {
+                            throw MovedOut(n, done);
+                        }
 
-            Delete(Subvolume.Id, Label, byName: name, done);
+                        DeleteHeld(hold, holder?.Handle ?? root.Handle, relative[(cut + 1)..], n.Id, n.Uuid, p, done);
+                    }
+                    else if (byId is not null)
+                    {
+                        DeleteByIdHeld(byId, n.Id, n.Uuid, n.Path ?? n.TopLevelPath ?? n.Name, done);
+                    }
+                    else
+                    {
+                        Delete(n.Id, n.Path ?? n.TopLevelPath ?? n.Name, byName: null, done);
+                    }
+
+                    done.Add(n);
+                    deleted?.Invoke(n);
+                }
+
+                if (hold is not null && root is not null)
+                {
+                    // Under its name, or (renamed after the prompt) under the name its descriptor has now.
+                    OpenFile? elsewhere = null;
+                    try
+                    {
+                        string leaf = name!;
+                        SafeFileDescriptor holder = parent.Handle;
+                        if (FileStatus.OfAt(parent.Handle, leaf) is not FileStatus named || !named.SameInode(root.Status))
+                        {
+                            string now = Names.PathOfDescriptor(root.Handle) is string at && at.StartsWith('/') && !at.EndsWith(" (deleted)", StringComparison.Ordinal) && at.Length > 1
+                                ? at
+                                : throw new FileOperationException(FileErrorKind.NotFound, Errno.ENOENT, "readlink", Label, $"Cannot delete the subvolume '{Label}': it was deleted or moved where no path of this process reaches since the deletion was planned.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")}");
+                            elsewhere = OpenFile.Open(System.IO.Path.GetDirectoryName(now) ?? "/", OpenOptions.AllowDirectory);
+                            holder = elsewhere.Handle;
+                            leaf = System.IO.Path.GetFileName(now);
+                        }
+
+                        DeleteHeld(hold, holder, leaf, Subvolume.Id, Subvolume.Uuid, Label, done);
+                    }
+                    finally
+                    {
+                        elsewhere?.Dispose();
+                    }
+                }
+                else if (byId is not null)
+                {
+                    DeleteByIdHeld(byId, Subvolume.Id, Subvolume.Uuid, Label, done);
+                }
+                else
+                {
+                    Delete(Subvolume.Id, Label, byName: name, done);
+                }
+            }
 
             // An open directory of a deleted subvolume keeps it from the cleaner: close it before waiting.
             string rootPath = Label;
@@ -856,6 +917,222 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>
+        /// The directory the subvolumes are deleted in: made beside the subvolume, only this user may change it (mode
+        /// 0700), so nobody else can rename what is in it. Null where it cannot be made for lack of space (deleting
+        /// is how a full filesystem gets space back): they are deleted where they are then, as before.
+        /// </summary>
+        private StagingDirectory? Hold() => Hold(parent, name!, Label);
+
+        private static StagingDirectory? Hold(OpenFile parent, string name, string label)
+        {
+            StagingDirectory hold;
+            try
+            {
+                hold = StagingDirectory.Create(parent.Handle, parent.Path, name, 0x1C0, StagingDirectory.RemovalMarker);
+            }
+            catch (FileOperationException ex) when (ex.Errno is Errno.ENOSPC or Errno.EDQUOT)
+            {
+                return null;
+            }
+            catch (FileOperationException ex)
+            {
+                throw new FileOperationException(ex.Kind, ex.Errno, ex.Operation, label, $"Cannot delete the subvolume '{label}': the directory it is deleted in could not be made beside it ({ex.Message}) Nothing was deleted.", ex);
+            }
+
+            try
+            {
+                // Exactly 0700 whatever the umask (one of 0777 would leave a directory this user could not move into).
+                Metadata.SetMode(hold.Handle, 0x1C0, hold.HiddenPath, "Cannot delete the subvolume: the directory it is deleted in could not be made private");
+                return hold;
+            }
+            catch
+            {
+                hold.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Deletes the subvolume named <paramref name="leaf"/> in <paramref name="holder"/> where nobody else can rename it:
+        /// moved (renameat2 RENAME_NOREPLACE) into <paramref name="hold"/>, checked there to be subvolume <paramref name="id"/>
+        /// of <paramref name="uuid"/>, and deleted by its name there. The kernel deletes whatever a name holds when its turn
+        /// comes (by id too: it turns the id into a parent and a name first), so a rename in between, two subvolumes' names
+        /// exchanged (renameat2 RENAME_EXCHANGE), made it delete the other one (a hostile review: 6 runs in 40). Anything
+        /// else found under the name is given it back and refused (SubvolumeReplaced); so is the subvolume when the kernel
+        /// refuses it. Where the move is short of space, it is deleted where it is (<see cref="Delete"/>).
+        /// </summary>
+        private void DeleteHeld(StagingDirectory hold, SafeFileDescriptor holder, string leaf, ulong id, Guid uuid, string path, List<BtrfsSubvolumeInfo> done)
+        {
+            int errno = Names.TryMoveNoReplace(holder, leaf, hold.Handle, leaf);
+            if (errno is Errno.ENOSPC or Errno.EDQUOT or Errno.EROFS)
+            {
+                // Short of space: deleted where it is. EROFS: a read-only subvolume, which the kernel lets nobody
+                // rename (its own entry would change), so nobody can exchange its name with another's meanwhile either
+                // (the directory holding it in a read-only subvolume, or a read-only mount, were refused before).
+                Delete(id, path, byName: leaf == name && holder == parent.Handle ? leaf : null, done);
+                return;
+            }
+
+            if (errno != 0)
+            {
+                throw FileOperationException.FromErrno(errno, "renameat2", path, "Cannot delete the subvolume", done.Count > 0 ? Deleted(done).Trim() : "Nothing was deleted.");
+            }
+
+            BtrfsRootRecord? held = null;
+            using (SafeFileDescriptor? fd = Names.TryOpenDirectory(hold.Handle, leaf, noFollow: true, out _))
+            {
+                if (fd is not null && FileStatus.Of(fd) is { Inode: BtrfsInspect.SubvolumeRootInode })
+                {
+                    try
+                    {
+                        held = BtrfsSubvolumes.Info(fd, path);
+                    }
+                    catch (FileOperationException)
+                    {
+                        held = null;
+                    }
+                }
+            }
+
+            if (held is null || held.Id != id || held.Uuid != uuid)
+            {
+                string back = PutBack(hold, leaf, holder);
+                throw new FileOperationException(
+                    FileErrorKind.SubvolumeReplaced,
+                    0,
+                    "BTRFS_IOC_GET_SUBVOL_INFO",
+                    path,
+                    $"Cannot delete the subvolume '{path}': when its turn came, its name led to {(held is null ? "something that is not a subvolume" : $"another subvolume (id {held.Id})")} (renamed meanwhile), which was left alone{back}.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} See what is there now (Get-BtrfsSubvolume) and run it again.");
+            }
+
+            errno = BtrfsSubvolumes.TryDelete(hold.Handle, leaf);
+            if (errno != 0)
+            {
+                string back = PutBack(hold, leaf, holder);
+                FileOperationException refused = Refused(errno, path, done);
+                throw back.Length == 0 ? refused : new FileOperationException(refused.Kind, refused.Errno, refused.Operation, path, refused.Message + " It was moved to be deleted where nobody else can rename it" + back + ".", refused);
+            }
+        }
+
+        /// <summary>The map of the filesystem's subvolumes to mounts that <see cref="DeleteByIdHeld"/> finds them by; null where it cannot be read (each is deleted by id then).</summary>
+        private SubvolumeMap? IdMap()
+        {
+            try
+            {
+                return new SubvolumeMap(parent, MountTable.Read());
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// By id: a subvolume a mount reaches is deleted held, as <see cref="DeleteHeld"/> does, in a directory made beside
+        /// it (a rename cannot cross mounts). Where it is comes from its back reference, read now (the listing gave it no
+        /// path while its name was being renamed: a hostile review, where it was then deleted by id, which took the
+        /// subvolume its name had been exchanged with): the directory that holds it, under a mount that reaches the
+        /// subvolume holding that, and its name there. Deleted by id where no mount reaches that subvolume, or another
+        /// filesystem or mount is over that directory (nobody can rename it through a path then), or the directory to
+        /// hold it cannot be made for lack of space. A place that changes at every look (renamed again and again) is
+        /// refused, never deleted by id.
+        /// </summary>
+        private void DeleteByIdHeld(SubvolumeMap map, ulong id, Guid uuid, string label, List<BtrfsSubvolumeInfo> done)
+        {
+            Guid? fileSystem = BtrfsSearch.FileSystemId(parent);
+            bool settled = false, placed = false; // settled: by id for good; placed: its back reference was read
+            for (int attempt = 0; attempt < 20 && !settled; attempt++)
+            {
+                if (attempt > 0)
+                {
+                    Thread.Sleep(attempt);
+                }
+
+                if (BtrfsInspect.BackrefOf(parent, id) is not RootBackref up)
+                {
+                    continue; // being renamed this instant (or deleted: by id below, which says so)
+                }
+
+                placed = true;
+                if (map.DirectoryOf(up.Parent) is not OpenFile top)
+                {
+                    settled = true; // no mount reaches the subvolume holding it
+                    break;
+                }
+
+                if (BtrfsInspect.TryLookup(parent.Handle, up.Parent, up.Directory, out _, out string inside) != 0)
+                {
+                    continue;
+                }
+
+                OpenFile holder;
+                try
+                {
+                    holder = inside.Length == 0 ? OpenFile.Open(top.Path, OpenOptions.AllowDirectory) : OpenFile.Open(top.Path.TrimEnd('/') + "/" + inside.TrimEnd('/'), OpenOptions.AllowDirectory);
+                }
+                catch (FileOperationException)
+                {
+                    continue;
+                }
+
+                using (holder)
+                {
+                    if (holder.FileSystem.Kind != FileSystemKind.Btrfs || BtrfsSearch.FileSystemId(holder) != fileSystem || holder.Status.MountId != top.Status.MountId)
+                    {
+                        settled = true; // another filesystem or mount over the way: nobody reaches it through this path
+                        break;
+                    }
+
+                    if (holder.Status.Inode != up.Directory || SubvolumeMap.SubvolumeIdOf(holder) != up.Parent)
+                    {
+                        continue; // renamed meanwhile
+                    }
+
+                    StagingDirectory? hold;
+                    try
+                    {
+                        hold = Hold(holder, up.Name, label);
+                    }
+                    catch (FileOperationException ex) when (done.Count > 0)
+                    {
+                        throw new FileOperationException(ex.Kind, ex.Errno, ex.Operation, label, ex.Message.Replace(" Nothing was deleted.", Deleted(done), StringComparison.Ordinal), ex);
+                    }
+
+                    if (hold is null)
+                    {
+                        settled = true; // no space for it
+                        break;
+                    }
+
+                    using (hold)
+                    {
+                        DeleteHeld(hold, holder.Handle, up.Name, id, uuid, label, done);
+                    }
+
+                    return;
+                }
+            }
+
+            if (!settled && placed)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.SubvolumeReplaced,
+                    0,
+                    "BTRFS_IOC_INO_LOOKUP",
+                    label,
+                    $"Cannot delete the subvolume '{label}': where it is changed at every look (renamed again and again) while it was to be deleted, so it could not be held where nobody else can rename it.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} Run it again when it is left alone.");
+            }
+
+            Delete(id, label, byName: null, done);
+        }
+
+        /// <summary>Gives what <see cref="DeleteHeld"/> moved its name back: "" when it has it, else where it is now.</summary>
+        private static string PutBack(StagingDirectory hold, string leaf, SafeFileDescriptor holder) =>
+            Names.TryMoveNoReplace(hold.Handle, leaf, holder, leaf) == 0
+                ? string.Empty
+                : $", but its name was taken meanwhile, so it is '{hold.HiddenPath}/{leaf}' now: move it back by hand";
+
         private void Delete(ulong id, string path, string? byName, List<BtrfsSubvolumeInfo> done)
         {
             int errno = BtrfsSubvolumes.TryDeleteById(parent.Handle, id);
@@ -875,9 +1152,15 @@ namespace Btrfs.Core
                 return;
             }
 
+            throw Refused(errno, path, done);
+        }
+
+        /// <summary>The kernel's refusal <paramref name="errno"/> of deleting the subvolume <paramref name="path"/>, after <paramref name="done"/> went.</summary>
+        private FileOperationException Refused(int errno, string path, List<BtrfsSubvolumeInfo> done)
+        {
             string what = $"Cannot delete the subvolume '{path}'";
             string after = Deleted(done);
-            throw errno switch
+            return errno switch
             {
                 // As root, the kernel's EPERM is about use: the default subvolume, an active swapfile, a btrfs send reading it.
                 Errno.EPERM when Privileged => InUse(path, $"the kernel refuses it ({Errno.Name(errno)}): it is the default subvolume, holds an active swapfile, or a btrfs send is reading it", after),
