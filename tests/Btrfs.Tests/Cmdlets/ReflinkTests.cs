@@ -115,6 +115,52 @@ namespace Btrfs.Tests
             Assert.Equal(new[] { "mine.img", "out.img", "theirs.img" }, FileFacts.Listing(pub));
         }
 
+        /// <summary>
+        /// Before: root followed a link another user owns in the destination's path into root's own private directory
+        /// (a file copied there, -Force replacing files there, a tree mirrored there). Now a link on the way that belongs
+        /// to neither the caller nor root is refused before anything is made; the caller's own link is followed.
+        /// </summary>
+        [SkippableFact]
+        public void ADestinationThroughAnotherUsersLinkIsRefusedAndTheCallersOwnLinkIsFollowed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dest-link");
+            string theirs = Directory.CreateDirectory(Path.Combine(dir, "theirs")).FullName;
+            string secret = Directory.CreateDirectory(Path.Combine(dir, "secret")).FullName;
+            string tree = Directory.CreateDirectory(Path.Combine(dir, "tree")).FullName;
+            string src = Path.Combine(dir, "src.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(64 << 10, 3));
+            FileBuilder.WriteNew(Path.Combine(tree, "t.img"), FileBuilder.RandomBytes(64 << 10, 4));
+            FileBuilder.WriteNew(Path.Combine(secret, "kept.img"), FileBuilder.RandomBytes(4096, 5));
+            Shell.Run("chmod", "700", secret);
+            Shell.Run("chown", "65534:65534", theirs);
+            string link = Path.Combine(theirs, "out");
+            File.CreateSymbolicLink(link, secret);
+            Shell.Run("chown", "-h", "65534:65534", link);
+            string before = FileFacts.Stamp(Path.Combine(secret, "kept.img"));
+
+            foreach (string script in new[]
+            {
+                "New-BtrfsReflink -LiteralPath $s -Destination $d",
+                "New-BtrfsReflink -LiteralPath $s -Destination ($d + '/') -Force",
+                "New-BtrfsReflink -LiteralPath $s -Destination ($d + '/kept.img') -Force",
+                "New-BtrfsReflink -LiteralPath $t -Destination $d -Recurse",
+            })
+            {
+                PwshResult r = Pwsh.Run(script, ("s", src), ("d", link), ("t", tree));
+                Assert.Equal("PathIsSymbolicLink", Assert.Single(r.ErrorIds));
+                Assert.Contains($"'{link}' is a symbolic link that belongs to user 65534", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(new[] { "kept.img" }, Directory.GetFileSystemEntries(secret).Select(Path.GetFileName));
+                Assert.Equal(before, FileFacts.Stamp(Path.Combine(secret, "kept.img")));
+            }
+
+            // The caller's own link (root's) is followed, as before.
+            string mine = Path.Combine(dir, "mine");
+            File.CreateSymbolicLink(mine, secret);
+            PwshResult ok = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d", ("s", src), ("d", mine));
+            Assert.Empty(ok.Errors);
+            Assert.True(File.Exists(Path.Combine(secret, "src.img")));
+        }
+
         [SkippableFact]
         public void AChmodOfTheReplacedFileWhileTheCopyIsMadeIsNeverUndone()
         {
