@@ -99,23 +99,6 @@ namespace Btrfs.Commands
                 ThrowTerminatingError(notAFile);
             }
 
-            // A link on the way that another user owns (not root, not the caller) leads wherever that user makes it:
-            // refused, as the swapfile's and the hash file's directories are (a hostile review: root copied into its
-            // own private directory through a link of another user's, and -Force replaced files there).
-            try
-            {
-                PrivateDirectory.ThrowIfAnotherUsersLink(destination, (at, why) => new FileOperationException(
-                    FileErrorKind.IsSymbolicLink,
-                    Errno.ELOOP,
-                    "lstat",
-                    destination,
-                    $"Cannot copy to '{destination}': '{at}' {why}, so the copies would go wherever that user makes it lead. Nothing was copied. Give the path it leads to if that is where they belong."));
-            }
-            catch (FileOperationException ex)
-            {
-                ThrowTerminatingError(ErrorRecords.From(ex));
-            }
-
             DestinationPath = destination;
 
             bars = new ProgressBars(this, "New-BtrfsReflink", 0x5246);

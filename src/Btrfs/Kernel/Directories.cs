@@ -183,6 +183,137 @@ namespace Btrfs.Kernel
             return current;
         }
 
+        /// <summary>
+        /// Opens the directory <paramref name="path"/> as the kernel would reach it, one name at a time from descriptors
+        /// (openat O_PATH | O_NOFOLLOW), following a symbolic link on the way (its last name too) only when it belongs to
+        /// root or to <paramref name="me"/>: one of another user's is <paramref name="untrusted"/>(where, why), thrown
+        /// before anything is opened beyond it. Each link is read through the descriptor of the very link whose owner
+        /// was checked, and ".." goes back to the directory actually passed, so a name swapped for a link meanwhile is
+        /// either seen as that link or not used at all (a hostile review: a check of the path, then an open of the path,
+        /// let another user's link swapped in between lead the copies wherever that user chose).
+        /// </summary>
+        internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null)
+        {
+            var pending = new System.Collections.Generic.Stack<string>();
+            void Push(string p)
+            {
+                string[] parts = p.Split('/', System.StringSplitOptions.RemoveEmptyEntries);
+                for (int k = parts.Length - 1; k >= 0; k--)
+                {
+                    pending.Push(parts[k]);
+                }
+            }
+
+            var passed = new System.Collections.Generic.List<(SafeFileDescriptor Fd, string Path)>();
+            SafeFileDescriptor Fail(int errno, string at)
+            {
+                throw FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory", advice ?? (at != path ? $"('{at}' on the way.)" : null));
+            }
+
+            try
+            {
+                SafeFileDescriptor top = Libc.Open("/", Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                if (top.IsInvalid)
+                {
+                    top.Dispose();
+                    Fail(Marshal.GetLastPInvokeError(), "/");
+                }
+
+                passed.Add((top, "/"));
+                Push(System.IO.Path.GetFullPath(path));
+                for (int links = 0; pending.Count > 0;)
+                {
+                    string name = pending.Pop();
+                    (SafeFileDescriptor current, string at) = passed[^1];
+                    if (name == ".")
+                    {
+                        continue;
+                    }
+
+                    if (name == "..")
+                    {
+                        if (passed.Count > 1)
+                        {
+                            passed[^1].Fd.Dispose();
+                            passed.RemoveAt(passed.Count - 1);
+                        }
+
+                        continue;
+                    }
+
+                    string next = at == "/" ? "/" + name : at + "/" + name;
+                    SafeFileDescriptor fd = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                    if (fd.IsInvalid)
+                    {
+                        int errno = Marshal.GetLastPInvokeError();
+                        fd.Dispose();
+                        Fail(errno, next);
+                    }
+
+                    FileStatus? st = FileStatus.Of(fd);
+                    if (st is { IsSymbolicLink: true } link)
+                    {
+                        try
+                        {
+                            if (link.Uid != 0 && link.Uid != me)
+                            {
+                                throw untrusted(next, $"is a symbolic link that belongs to user {link.Uid}, who chooses where it leads");
+                            }
+
+                            if (++links > 40)
+                            {
+                                Fail(Libc.ELOOP, next);
+                            }
+
+                            string target = Names.ReadSymbolicLink(fd, string.Empty, next);
+                            if (target.StartsWith('/'))
+                            {
+                                while (passed.Count > 1)
+                                {
+                                    passed[^1].Fd.Dispose();
+                                    passed.RemoveAt(passed.Count - 1);
+                                }
+                            }
+
+                            Push(target);
+                        }
+                        finally
+                        {
+                            fd.Dispose();
+                        }
+
+                        continue;
+                    }
+
+                    if (st is not { IsDirectory: true })
+                    {
+                        fd.Dispose();
+                        Fail(st is null ? Marshal.GetLastPInvokeError() : Libc.ENOTDIR, next);
+                    }
+
+                    passed.Add((fd, next));
+                }
+
+                // The directory reached, opened for reading through its own descriptor.
+                SafeFileDescriptor dir = Libc.OpenAt(passed[^1].Fd, ".", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                if (dir.IsInvalid)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    dir.Dispose();
+                    Fail(errno, path);
+                }
+
+                return dir;
+            }
+            finally
+            {
+                foreach ((SafeFileDescriptor fd, _) in passed)
+                {
+                    fd.Dispose();
+                }
+            }
+        }
+
         /// <summary>A descriptor of its own for the same open directory (fcntl F_DUPFD_CLOEXEC).</summary>
         internal static SafeFileDescriptor Duplicate(SafeFileDescriptor dir, string path)
         {

@@ -116,6 +116,67 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: the destination's way was checked by its path, then opened by its path again: another user's directory
+        /// on the way exchanged with that user's link in between led 7 of 29 copies into the directory the link named
+        /// (a hostile review). Now each destination directory is reached one name at a time from descriptors, each link
+        /// checked as it is followed: however the names turn, nothing lands in the link's directory.
+        /// </summary>
+        [SkippableFact]
+        public void AnotherUsersLinkSwappedInOnTheWayMidRunNeverLeadsTheCopies()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dest-link-race");
+            string nob = Directory.CreateDirectory(Path.Combine(dir, "nob")).FullName;
+            string secret = Directory.CreateDirectory(Path.Combine(dir, "secret")).FullName;
+            string tree = Directory.CreateDirectory(Path.Combine(dir, "tree")).FullName;
+            Directory.CreateDirectory(Path.Combine(nob, "real"));
+            string src = Path.Combine(dir, "src.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(16 << 10, 3));
+            FileBuilder.WriteNew(Path.Combine(tree, "t.img"), FileBuilder.RandomBytes(16 << 10, 4));
+            File.CreateSymbolicLink(Path.Combine(nob, "L"), secret);
+            Shell.Run("chown", "-R", "-h", "65534:65534", nob);
+            string rootLink = Path.Combine(dir, "rootlink");
+            File.CreateSymbolicLink(rootLink, Path.Combine(nob, "real")); // root's own link: followed
+
+            using OpenFile d = OpenFile.Open(nob, OpenOptions.AllowDirectory);
+            bool stop = false;
+            long exchanges = 0;
+            var swapper = new System.Threading.Thread(() =>
+            {
+                while (!System.Threading.Volatile.Read(ref stop))
+                {
+                    if (Btrfs.Interop.Libc.RenameAt2(d.Handle, "real", d.Handle, "L", Btrfs.Interop.Libc.RENAME_EXCHANGE) == 0)
+                    {
+                        exchanges++;
+                    }
+                }
+            });
+            swapper.Start();
+            int copied = 0, refused = 0;
+            try
+            {
+                for (int i = 0; i < 15; i++)
+                {
+                    PwshResult r = Pwsh.Run(
+                        "New-BtrfsReflink -LiteralPath $s -Destination ($d + '/f' + $i); New-BtrfsReflink -LiteralPath $t -Destination ($d + '/t' + $i) -Recurse",
+                        ("s", src), ("t", tree), ("d", rootLink), ("i", i));
+                    Assert.All(r.ErrorIds, id => Assert.Contains(id, new[] { "PathIsSymbolicLink", "PathNotFound", "FileChangedSinceListed" }));
+                    refused += r.Errors.Count;
+                    copied += 2 - r.Errors.Count;
+                    Assert.Empty(Directory.GetFileSystemEntries(secret));
+                }
+            }
+            finally
+            {
+                System.Threading.Volatile.Write(ref stop, true);
+                swapper.Join();
+            }
+
+            Assert.True(exchanges > 0);
+            Assert.True(copied > 0 && refused > 0, $"{copied} copied, {refused} refused");
+            Assert.Empty(Directory.GetFileSystemEntries(secret));
+        }
+
+        /// <summary>
         /// Before: root followed a link another user owns in the destination's path into root's own private directory
         /// (a file copied there, -Force replacing files there, a tree mirrored there). Now a link on the way that belongs
         /// to neither the caller nor root is refused before anything is made; the caller's own link is followed.

@@ -78,6 +78,43 @@ namespace Btrfs.Tests
         /// exactly what is gone, in every run, for a piped object, a path, and a nested subvolume exchanged with one
         /// outside the tree.
         /// </summary>
+        /// <summary>
+        /// A read-only subvolume cannot be moved into another directory (EROFS), but its name can still be exchanged with
+        /// another's within its own (a review): deleted where it is only where nobody but root and this user can rename
+        /// names; in a directory others may write to it is refused (UnsafeDirectory), and changes nothing, until it is
+        /// made writable.
+        /// </summary>
+        [SkippableFact]
+        public void AReadOnlySnapshotIsDeletedWhereItIsOnlyWhereNobodyElseCanRenameIt()
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Directory.CreateDirectory(P("private"));
+            Directory.CreateDirectory(P("shared"));
+            Shell.Run("chmod", "1777", P("shared"));
+            Shell.Run("btrfs", "subvolume", "create", P("src"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("private/ro"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("shared/ro"));
+            string mode = Shell.Run("stat", "-c", "%Y %Z", P("shared"));
+
+            PwshResult refused = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("shared/ro")));
+            Assert.Equal("UnsafeDirectory", Assert.Single(refused.ErrorIds));
+            Assert.Contains("btrfs property set", refused.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was deleted", refused.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.True(Directory.Exists(P("shared/ro")));
+            Assert.Equal(new[] { "ro" }, Directory.GetFileSystemEntries(P("shared")).Select(Path.GetFileName));
+            Assert.Equal(mode, Shell.Run("stat", "-c", "%Y %Z", P("shared")));
+
+            Assert.Empty(Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("private/ro"))).Errors);
+            Assert.False(Directory.Exists(P("private/ro")));
+            Assert.Empty(Directory.GetFileSystemEntries(P("private")));
+
+            // Made writable, it is moved where nobody else can rename it and deleted there.
+            Shell.Run("btrfs", "property", "set", P("shared/ro"), "ro", "false");
+            Assert.Empty(Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("shared/ro"))).Errors);
+            Assert.Empty(Directory.GetFileSystemEntries(P("shared")));
+        }
+
         [SkippableFact]
         public void ASubvolumeWhoseNameIsExchangedWithAnothersWhileItIsDeletedIsTheOnlyOneThatGoes()
         {

@@ -136,6 +136,25 @@ namespace Btrfs.Tests
             Assert.Equal(2, Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $a, $b -Detailed", ("a", tiny), ("b", next)).Objects<SwapfileStatus>().Count());
         }
 
+        /// <summary>Before: reading the header moved the access time of every file tested (relatime: when it was older than a day), a swapfile and a plain file alike.</summary>
+        [SkippableFact]
+        public void TestingAFileLeavesItsAccessTime()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "swap-atime");
+            string swap = Path.Combine(dir, "swap.img"), plain = Path.Combine(dir, "plain.img");
+            Assert.Empty(Pwsh.Run("New-BtrfsSwapfile $p 16MB -Confirm:$false | Out-Null", ("p", swap)).Errors);
+            FileBuilder.WriteNew(plain, FileBuilder.RandomBytes(1 << 20, 8));
+            foreach (string f in new[] { swap, plain })
+            {
+                Shell.Run("touch", "-a", "-d", "2000-01-01", f);
+            }
+
+            string before = Shell.Run("stat", "-c", "%X", swap, plain);
+            PwshResult r = Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $a, $b -Detailed | Out-Null; Test-BtrfsSwapfile -LiteralPath $a, $b | Out-Null", ("a", swap), ("b", plain));
+            Assert.Empty(r.Errors);
+            Assert.Equal(before, Shell.Run("stat", "-c", "%X", swap, plain));
+        }
+
         [SkippableFact]
         public void ALabelIsMeasuredInBytesAndNeverCut()
         {

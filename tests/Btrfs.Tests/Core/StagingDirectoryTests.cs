@@ -91,6 +91,54 @@ namespace Btrfs.Tests
             Assert.Empty(FileFacts.Listing(Path.Combine(dir, "moved")));
         }
 
+        /// <summary>
+        /// Before (a review and a hostile test of Remove-BtrfsSubvolume): the directory a subvolume is moved into to be
+        /// deleted was emptied when disposed, like a copy's; a directory another user had exchanged with the subvolume's
+        /// name, which could not be given its name back, was emptied with root's rights. Now one of a removal is only
+        /// ever removed empty, disposed or left by a killed run; a copy's leftover is still emptied and removed, and a
+        /// removal's is never taken for a copy's.
+        /// </summary>
+        [SkippableFact]
+        public void TheDirectoryOfARemovalIsNeverEmptiedOnlyRemovedWhenEmpty()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "removal-hold");
+            using SafeFileDescriptor parent = DirectoryHandle.Open(dir);
+            string held;
+            using (StagingDirectory hold = StagingDirectory.Create(parent, dir, "sv", 0x1C0, StagingDirectory.RemovalMarker))
+            {
+                held = Directory.GetDirectories(dir, ".sv.~btrfs-removing-*").Single();
+                Directory.CreateDirectory(Path.Combine(held, "sv", "sub"));
+                File.WriteAllText(Path.Combine(held, "sv", "sub", "secret"), "theirs");
+            }
+
+            Assert.Equal("theirs", File.ReadAllText(Path.Combine(held, "sv", "sub", "secret")));
+
+            // A killed run's leftovers: a removal's with something in it kept, an empty one removed; a copy's emptied.
+            string leftover = Path.Combine(dir, ".a.~btrfs-removing-999999998-0badc0de");
+            string empty = Path.Combine(dir, ".b.~btrfs-removing-999999997-0badc0de");
+            string copy = Path.Combine(dir, ".c.~btrfs-staging-999999996-0badc0de");
+            foreach ((string d, string stamp) in new[] { (leftover, "999999998-0badc0de"), (empty, "999999997-0badc0de"), (copy, "999999996-0badc0de") })
+            {
+                Directory.CreateDirectory(d);
+                Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", stamp, d);
+            }
+
+            File.WriteAllText(Path.Combine(leftover, "kept"), "x");
+            File.WriteAllText(Path.Combine(copy, "partial"), "x");
+            using (StagingDirectory hold = StagingDirectory.Create(parent, dir, "next", 0x1C0, StagingDirectory.RemovalMarker))
+            {
+                Assert.True(File.Exists(Path.Combine(leftover, "kept")));
+                Assert.False(Directory.Exists(empty));
+                Assert.True(File.Exists(Path.Combine(copy, "partial"))); // a copy's is not a removal's to remove
+            }
+
+            using (StagingDirectory staging = StagingDirectory.Create(parent, dir, "tree", 0x1ED))
+            {
+                Assert.False(Directory.Exists(copy));
+                Assert.True(File.Exists(Path.Combine(leftover, "kept"))); // nor a removal's a copy's
+            }
+        }
+
         [SkippableFact]
         public void ALeftoverWhoseRunStillHoldsItsLockIsKeptWhateverItsPid()
         {

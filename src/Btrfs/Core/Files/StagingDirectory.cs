@@ -142,8 +142,14 @@ namespace Btrfs.Core
         {
             if (!published)
             {
-                // Through the descriptor it built with, and its name removed only while it still leads there.
-                RemoveContents(Handle, status);
+                // Through the descriptor it built with, and its name removed only while it still leads there. One that
+                // holds subvolumes to delete is never emptied: what is left in it (a subvolume the kernel refused, or
+                // what was found under a subvolume's name and could not be given it back) is not this run's to remove.
+                if (marker != RemovalMarker)
+                {
+                    RemoveContents(Handle, status);
+                }
+
                 if (FileStatus.OfAt(parent, hiddenName) is FileStatus now && now.SameInode(status))
                 {
                     _ = Names.TryRemoveDirectory(parent, hiddenName);
@@ -263,7 +269,8 @@ namespace Btrfs.Core
 
                 // Through the descriptor just examined; the name removed only while it still leads there. Never
                 // into a mount: something mounted on the leftover, or inside it, keeps it (said so).
-                if (SameMount(st, status) && RemoveContents(fd, st) && FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st) && Names.TryRemoveDirectory(parent, n))
+                bool emptied = marker == RemovalMarker ? DirectoryListing.Names(fd).Count == 0 : RemoveContents(fd, st); // a removal's: only when empty
+                if (SameMount(st, status) && emptied && FileStatus.OfAt(parent, n) is FileStatus again && again.SameInode(st) && Names.TryRemoveDirectory(parent, n))
                 {
                     removed.Add(n);
                 }

@@ -76,14 +76,11 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Follows <paramref name="dir"/> as the kernel would, name by name (its last name too), and refuses a symbolic link on the way
+        /// Follows <paramref name="dir"/> as the kernel would, name by name, and refuses a symbolic link on the way
         /// (the ones links lead through included) that belongs to neither the caller nor root: its owner chooses
         /// where the file is made (where fs.protected_symlinks is 0, in a sticky directory too). The directories
         /// reached are checked afterwards, on the canonical path.
         /// </summary>
-        internal static void ThrowIfAnotherUsersLink(string dir, Func<string, string, FileOperationException> unsafeAt) =>
-            ThrowIfAnotherUsersLink(dir, Metadata.FileSystemUserId, unsafeAt);
-
         private static void ThrowIfAnotherUsersLink(string dir, uint me, Func<string, string, FileOperationException> unsafeAt)
         {
             var pending = new System.Collections.Generic.Stack<string>();

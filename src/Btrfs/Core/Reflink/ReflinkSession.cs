@@ -143,13 +143,35 @@ namespace Btrfs.Core
             return dir.AvailableBytes(needed);
         }
 
+        /// <summary>The refusal of a destination <paramref name="destination"/> whose way passes <paramref name="at"/>, another user's symbolic link.</summary>
+        internal static FileOperationException ThroughAnotherUsersLink(string destination, string at, string why) => new(
+            FileErrorKind.IsSymbolicLink,
+            Errno.ELOOP,
+            "openat",
+            destination,
+            $"Cannot copy to '{destination}': '{at}' {why}, so the copies would go wherever that user makes it lead. Nothing was copied. Give the path it leads to if that is where they belong.");
+
         internal static DirectoryFacts Read(string path, ReflinkSession session, SafeFileDescriptor? open = null)
         {
             var facts = new DirectoryFacts(path);
             OpenFile dir;
             try
             {
-                dir = open is not null ? OpenFile.FromDirectory(open, path) : OpenFile.Open(path, OpenOptions.AllowDirectory);
+                if (open is not null)
+                {
+                    dir = OpenFile.FromDirectory(open, path);
+                }
+                else
+                {
+                    // Links on the way followed only where root or this user made them, each checked as it is followed.
+                    using SafeFileDescriptor reached = DirectoryHandle.OpenFollowingTrustedLinks(path, Metadata.FileSystemUserId, (at, why) => ThroughAnotherUsersLink(path, at, why));
+                    dir = OpenFile.FromDirectory(reached, path);
+                }
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.IsSymbolicLink)
+            {
+                facts.Refusal = ex;
+                return facts;
             }
             catch (FileOperationException ex) when (ex.Kind is FileErrorKind.NotFound)
             {

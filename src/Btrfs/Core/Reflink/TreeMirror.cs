@@ -149,7 +149,11 @@ namespace Btrfs.Core
             SafeFileDescriptor parentFd;
             try
             {
-                parentFd = DirectoryHandle.Open(parent, "Nothing was created.");
+                parentFd = DirectoryHandle.OpenFollowingTrustedLinks(parent, Metadata.FileSystemUserId, (at, why) => DirectoryFacts.ThroughAnotherUsersLink(dest, at, why), "Nothing was created.");
+            }
+            catch (FileOperationException ex) when (ex.Kind is FileErrorKind.IsSymbolicLink)
+            {
+                throw;
             }
             catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
             {

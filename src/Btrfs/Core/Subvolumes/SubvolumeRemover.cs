@@ -499,10 +499,20 @@ namespace Btrfs.Core
             var order = new List<BtrfsSubvolumeInfo>(Nested);
             order.Reverse(); // children were listed after their parents
             var done = new List<BtrfsSubvolumeInfo>();
+            ThrowIfReadOnlyWhereOthersRename();
             using (StagingDirectory? hold = root is null ? null : Hold())
             using (SubvolumeMap? byId = root is null ? IdMap() : null)
             {
-                string top = root?.Path.TrimEnd('/') ?? string.Empty;
+                // The nested ones' paths are the listing's (links resolved), as the subvolume's own there is; the path it
+                // was given may go through a link (/home to /var/home).
+                string top = (Subvolume.Path ?? root?.Path)?.TrimEnd('/') ?? string.Empty;
+                if (root is not null && hold is null && order.Count > 0)
+                {
+                    // No space for the directory: the subvolume itself may go where it is (only root and this user can
+                    // rename there, Hold checked), but the directories holding the nested ones were not checked so.
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "mkdirat", Label, $"Cannot delete the subvolume '{Label}' with -Recurse: there is no space to make the directory where its {order.Count} nested subvolume(s) would be deleted out of other users' reach. Nothing was deleted. Free some space first (or delete the nested ones one at a time).");
+                }
+
                 foreach (BtrfsSubvolumeInfo n in order)
                 {
                     cancel.ThrowIfCancellationRequested();
@@ -523,6 +533,14 @@ namespace Btrfs.Core
                     else if (byId is not null)
                     {
                         DeleteByIdHeld(byId, n.Id, n.Uuid, n.Path ?? n.TopLevelPath ?? n.Name, done);
+                    }
+                    else if (hold is not null && IdMap() is SubvolumeMap found)
+                    {
+                        // Not where the listing put it below the subvolume's path: found by its back reference, held there.
+                        using (found)
+                        {
+                            DeleteByIdHeld(found, n.Id, n.Uuid, n.Path ?? n.TopLevelPath ?? n.Name, done);
+                        }
                     }
                     else
                     {
@@ -933,6 +951,8 @@ namespace Btrfs.Core
             }
             catch (FileOperationException ex) when (ex.Errno is Errno.ENOSPC or Errno.EDQUOT)
             {
+                // Deleted where it is (deleting is how a full filesystem gets space back), if nobody else can rename there.
+                ThrowUnlessOnlyOwnersRename(parent.Handle, label, $"there is no space to make the directory where it would be deleted out of other users' reach ({Errno.Name(ex.Errno)}). Free some space first", new List<BtrfsSubvolumeInfo>());
                 return null;
             }
             catch (FileOperationException ex)
@@ -943,7 +963,15 @@ namespace Btrfs.Core
             try
             {
                 // Exactly 0700 whatever the umask (one of 0777 would leave a directory this user could not move into).
-                Metadata.SetMode(hold.Handle, 0x1C0, hold.HiddenPath, "Cannot delete the subvolume: the directory it is deleted in could not be made private");
+                Metadata.SetMode(hold.Handle, 0x1C0, hold.HiddenPath, "Cannot delete the subvolume: the directory it is deleted in could not be made private", "Nothing was deleted.");
+
+                // Ours: another user who renamed it away and made one of theirs under its name in the instant between
+                // making and opening it would own "the directory only this user may change" (a review).
+                if (FileStatus.Of(hold.Handle) is not FileStatus made || made.Uid != Metadata.FileSystemUserId || (made.Permissions & 0xFFF) != 0x1C0)
+                {
+                    throw new FileOperationException(FileErrorKind.UnsafeDirectory, 0, "mkdirat", label, $"Cannot delete the subvolume '{label}': the directory just made beside it to delete it in was replaced by another user's. Nothing was deleted; see who can write in '{parent.Path}'.");
+                }
+
                 return hold;
             }
             catch
@@ -967,9 +995,12 @@ namespace Btrfs.Core
             int errno = Names.TryMoveNoReplace(holder, leaf, hold.Handle, leaf);
             if (errno is Errno.ENOSPC or Errno.EDQUOT or Errno.EROFS)
             {
-                // Short of space: deleted where it is. EROFS: a read-only subvolume, which the kernel lets nobody
-                // rename (its own entry would change), so nobody can exchange its name with another's meanwhile either
-                // (the directory holding it in a read-only subvolume, or a read-only mount, were refused before).
+                // Short of space, or a read-only subvolume (which the kernel lets nobody move into another directory,
+                // though renaming it within its own, and exchanging its name with another's there, it does allow):
+                // deleted where it is only where nobody but root and this user can rename names in its directory.
+                ThrowUnlessOnlyOwnersRename(holder, path, errno == Errno.EROFS
+                    ? "it is read-only, and the kernel lets nobody move a read-only subvolume into the directory where it would be deleted out of other users' reach. Make it writable first (btrfs property set PATH ro false) and run it again"
+                    : $"there is no space to move it where it would be deleted out of other users' reach ({Errno.Name(errno)}). Free some space first", done);
                 Delete(id, path, byName: leaf == name && holder == parent.Handle ? leaf : null, done);
                 return;
             }
@@ -979,40 +1010,111 @@ namespace Btrfs.Core
                 throw FileOperationException.FromErrno(errno, "renameat2", path, "Cannot delete the subvolume", done.Count > 0 ? Deleted(done).Trim() : "Nothing was deleted.");
             }
 
-            BtrfsRootRecord? held = null;
-            using (SafeFileDescriptor? fd = Names.TryOpenDirectory(hold.Handle, leaf, noFollow: true, out _))
+            // From here on, whatever fails gives the name back first (what was moved is never left in the hidden
+            // directory where it could be put back).
+            bool settled = false;
+            try
             {
-                if (fd is not null && FileStatus.Of(fd) is { Inode: BtrfsInspect.SubvolumeRootInode })
+                BtrfsRootRecord? held = null;
+                using (SafeFileDescriptor? fd = Names.TryOpenDirectory(hold.Handle, leaf, noFollow: true, out _))
                 {
-                    try
+                    if (fd is not null && FileStatus.Of(fd) is { Inode: BtrfsInspect.SubvolumeRootInode })
                     {
-                        held = BtrfsSubvolumes.Info(fd, path);
-                    }
-                    catch (FileOperationException)
-                    {
-                        held = null;
+                        try
+                        {
+                            held = BtrfsSubvolumes.Info(fd, path);
+                        }
+                        catch (FileOperationException)
+                        {
+                            held = null;
+                        }
                     }
                 }
+
+                // (A filesystem too old to keep subvolume UUIDs lists them as all zeros: the id alone then.)
+                if (held is null || held.Id != id || (uuid != Guid.Empty && held.Uuid != uuid))
+                {
+                    string back = PutBack(hold, leaf, holder);
+                    settled = true; // given back (or said where it is): nothing more to do below
+                    throw new FileOperationException(
+                        FileErrorKind.SubvolumeReplaced,
+                        0,
+                        "BTRFS_IOC_GET_SUBVOL_INFO",
+                        path,
+                        $"Cannot delete the subvolume '{path}': when its turn came, its name led to {(held is null ? "something that is not a subvolume" : $"another subvolume (id {held.Id})")} (renamed meanwhile), which was left alone{back}.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} See what is there now (Get-BtrfsSubvolume) and run it again.");
+                }
+
+                errno = BtrfsSubvolumes.TryDelete(hold.Handle, leaf);
+                if (errno != 0)
+                {
+                    string back = PutBack(hold, leaf, holder);
+                    settled = true;
+                    FileOperationException refused = Refused(errno, path, done);
+                    throw back.Length == 0 ? refused : new FileOperationException(refused.Kind, refused.Errno, refused.Operation, path, refused.Message + " It was moved to be deleted where nobody else can rename it" + back + ".", refused);
+                }
+
+                settled = true;
+            }
+            finally
+            {
+                if (!settled)
+                {
+                    _ = PutBack(hold, leaf, holder); // an unexpected failure (or Ctrl+C) between the move and the deletion
+                }
+            }
+        }
+
+        /// <summary>
+        /// Before anything is made: a read-only subvolume (the one named, or a nested one) cannot be moved where it is
+        /// deleted out of other users' reach, so it is refused here, with nothing changed (not even a directory made and
+        /// removed again), where its directory lets others rename names.
+        /// </summary>
+        private void ThrowIfReadOnlyWhereOthersRename()
+        {
+            if (root is null)
+            {
+                return;
             }
 
-            if (held is null || held.Id != id || held.Uuid != uuid)
+            const string why = "it is read-only, and the kernel lets nobody move a read-only subvolume into the directory where it would be deleted out of other users' reach. Make it writable first (btrfs property set PATH ro false) and run it again";
+            var none = new List<BtrfsSubvolumeInfo>();
+            if (BtrfsSubvolumes.Info(root.Handle, Label).IsReadOnly)
             {
-                string back = PutBack(hold, leaf, holder);
-                throw new FileOperationException(
-                    FileErrorKind.SubvolumeReplaced,
-                    0,
-                    "BTRFS_IOC_GET_SUBVOL_INFO",
-                    path,
-                    $"Cannot delete the subvolume '{path}': when its turn came, its name led to {(held is null ? "something that is not a subvolume" : $"another subvolume (id {held.Id})")} (renamed meanwhile), which was left alone{back}.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} See what is there now (Get-BtrfsSubvolume) and run it again.");
+                ThrowUnlessOnlyOwnersRename(parent.Handle, Label, why, none);
             }
 
-            errno = BtrfsSubvolumes.TryDelete(hold.Handle, leaf);
-            if (errno != 0)
+            string top = (Subvolume.Path ?? root.Path).TrimEnd('/');
+            foreach (BtrfsSubvolumeInfo n in Nested)
             {
-                string back = PutBack(hold, leaf, holder);
-                FileOperationException refused = Refused(errno, path, done);
-                throw back.Length == 0 ? refused : new FileOperationException(refused.Kind, refused.Errno, refused.Operation, path, refused.Message + " It was moved to be deleted where nobody else can rename it" + back + ".", refused);
+                if (n.IsReadOnly && n.Path is string p && p.StartsWith(top + "/", StringComparison.Ordinal))
+                {
+                    string relative = p[(top.Length + 1)..];
+                    int cut = relative.LastIndexOf('/');
+                    using OpenFile? holder = cut < 0 ? null : SubvolumeLister.OpenBelow(root.Handle, top, relative[..cut]);
+                    ThrowUnlessOnlyOwnersRename(holder?.Handle ?? root.Handle, p, why, none);
+                }
             }
+        }
+
+        /// <summary>
+        /// Where a subvolume must be deleted where it is: refused (UnsafeDirectory, <paramref name="why"/>) unless only root
+        /// and this user can change names in the directory holding it (its owner one of them, no write for group or
+        /// others, which also bounds what an ACL grants), so nobody else can exchange its name with another's meanwhile.
+        /// </summary>
+        private static void ThrowUnlessOnlyOwnersRename(SafeFileDescriptor holder, string path, string why, List<BtrfsSubvolumeInfo> done)
+        {
+            if (FileStatus.Of(holder) is FileStatus dir && (dir.Uid == 0 || dir.Uid == Metadata.FileSystemUserId) && (dir.Permissions & 0x12) == 0)
+            {
+                return;
+            }
+
+            string where = Names.PathOfDescriptor(holder) ?? "the directory holding it";
+            throw new FileOperationException(
+                FileErrorKind.UnsafeDirectory,
+                0,
+                "renameat2",
+                path,
+                $"Cannot delete the subvolume '{path}' safely: {why}. Deleted where it is, another user who can rename names in '{where}' could exchange its name with another subvolume's in the instant the kernel looks it up, and the kernel would delete that one.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} (Moving it into a directory only root can change, by hand, also lets it be deleted there.)");
         }
 
         /// <summary>The map of the filesystem's subvolumes to mounts that <see cref="DeleteByIdHeld"/> finds them by; null where it cannot be read (each is deleted by id then).</summary>
@@ -1084,7 +1186,17 @@ namespace Btrfs.Core
                         break;
                     }
 
-                    if (holder.Status.Inode != up.Directory || SubvolumeMap.SubvolumeIdOf(holder) != up.Parent)
+                    ulong tree;
+                    try
+                    {
+                        tree = SubvolumeMap.SubvolumeIdOf(holder);
+                    }
+                    catch (FileOperationException)
+                    {
+                        continue;
+                    }
+
+                    if (holder.Status.Inode != up.Directory || tree != up.Parent)
                     {
                         continue; // renamed meanwhile
                     }

@@ -256,12 +256,15 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>The swap header in the file's first page (none in a file smaller than a page), read without moving its access time where this user may (the owner, CAP_FOWNER: O_NOATIME; a hostile review: Test-BtrfsSwapfile moved it).</summary>
         internal static SwapHeader? ReadHeader(OpenFile file, int pageSize)
         {
             if (file.Size < pageSize)
             {
                 return null;
             }
+
+            _ = Files.TryKeepAccessTime(file.Handle);
 
             byte[] page = new byte[pageSize];
             return Files.ReadFullyAt(file.Handle, page, 0, file.Path, "Cannot read the header of") == pageSize ? SwapHeader.Parse(page) : null;
