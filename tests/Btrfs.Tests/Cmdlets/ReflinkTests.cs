@@ -137,22 +137,8 @@ namespace Btrfs.Tests
             string rootLink = Path.Combine(dir, "rootlink");
             File.CreateSymbolicLink(rootLink, Path.Combine(nob, "real")); // root's own link: followed
 
-            using OpenFile d = OpenFile.Open(nob, OpenOptions.AllowDirectory);
-            bool stop = false;
-            long exchanges = 0;
-            var swapper = new System.Threading.Thread(() =>
-            {
-                while (!System.Threading.Volatile.Read(ref stop))
-                {
-                    if (Btrfs.Interop.Libc.RenameAt2(d.Handle, "real", d.Handle, "L", Btrfs.Interop.Libc.RENAME_EXCHANGE) == 0)
-                    {
-                        exchanges++;
-                    }
-                }
-            });
-            swapper.Start();
             int copied = 0, refused = 0;
-            try
+            using (NameExchanger x = NameExchanger.Start(nob, "real", nob, "L"))
             {
                 for (int i = 0; i < 15; i++)
                 {
@@ -164,14 +150,10 @@ namespace Btrfs.Tests
                     copied += 2 - r.Errors.Count;
                     Assert.Empty(Directory.GetFileSystemEntries(secret));
                 }
-            }
-            finally
-            {
-                System.Threading.Volatile.Write(ref stop, true);
-                swapper.Join();
+
+                Assert.True(x.Exchanges > 0);
             }
 
-            Assert.True(exchanges > 0);
             Assert.True(copied > 0 && refused > 0, $"{copied} copied, {refused} refused");
             Assert.Empty(Directory.GetFileSystemEntries(secret));
         }

@@ -38,33 +38,14 @@ namespace Btrfs.Tests
         private static (HashSet<Guid> Reported, HashSet<Guid> Gone, PwshResult Result) DeleteWhileExchanging(string mnt, string dirA, string a, string dirB, string b, string script, Dictionary<string, object?> vars)
         {
             HashSet<Guid> before = Uuids(mnt);
-            using OpenFile da = OpenFile.Open(dirA, OpenOptions.AllowDirectory), db = OpenFile.Open(dirB, OpenOptions.AllowDirectory);
-            bool stop = false;
-            long exchanges = 0;
-            var swapper = new System.Threading.Thread(() =>
-            {
-                while (!System.Threading.Volatile.Read(ref stop))
-                {
-                    if (Btrfs.Interop.Libc.RenameAt2(da.Handle, a, db.Handle, b, Btrfs.Interop.Libc.RENAME_EXCHANGE) == 0)
-                    {
-                        exchanges++;
-                    }
-                }
-            });
-            swapper.Start();
-            System.Threading.Thread.Sleep(20);
             PwshResult r;
-            try
+            using (NameExchanger x = NameExchanger.Start(dirA, a, dirB, b))
             {
+                System.Threading.Thread.Sleep(20);
                 r = Pwsh.Run(script, vars);
-            }
-            finally
-            {
-                System.Threading.Volatile.Write(ref stop, true);
-                swapper.Join();
+                Assert.True(x.Exchanges > 0);
             }
 
-            Assert.True(exchanges > 0);
             HashSet<Guid> reported = r.Output.Select(o => o.BaseObject).OfType<BtrfsSubvolumeInfo>().Select(x => x.Uuid).ToHashSet();
             before.ExceptWith(Uuids(mnt));
             return (reported, before, r);
