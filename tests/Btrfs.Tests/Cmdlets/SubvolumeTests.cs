@@ -1046,6 +1046,21 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(P("nb")));
         }
 
+        /// <summary>Before: a user other than root, who cannot look the source up by its UUID, got New-BtrfsSnapshot's SourcePath empty.</summary>
+        [SkippableFact]
+        public void ASnapshotNamesItsSourceAlsoForAUserOtherThanRoot()
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Directory.CreateDirectory(P("nb"));
+            Shell.Run("btrfs", "subvolume", "create", P("nb/src"));
+            Shell.Run("chown", "-R", "65534:65534", P("nb"));
+            RealPwsh.Result r = RealPwsh.Run("$s = New-BtrfsSnapshot $S $D -Confirm:$false; '@@' + $s.SourcePath", 65534, ("S", P("nb/src")), ("D", P("nb/snap")));
+            Assert.True(r.ExitCode == 0 && r.StdErr.Length == 0, r.StdOut + r.StdErr);
+            Assert.Equal(P("nb/src"), r.Marked[0]);
+            Assert.True(Directory.Exists(P("nb/snap")));
+        }
+
         private static string CreateOwnedBy(string path, int uid)
         {
             File.WriteAllBytes(path, new byte[4096]);

@@ -139,7 +139,7 @@ namespace Btrfs.Core
                 throw Failure(errno, "BTRFS_IOC_SNAP_CREATE_V2", Full, "Cannot create the snapshot", "ownership of the source subvolume (or root) and write permission on the directory the snapshot goes in");
             }
 
-            return DescribeNew(parent, name, Full, noCow: false);
+            return DescribeNew(parent, name, Full, noCow: false, src);
         }
 
         /// <inheritdoc/>
@@ -154,7 +154,7 @@ namespace Btrfs.Core
         /// the parent without following a link (and checked to be a subvolume's root); with <paramref name="noCow"/>
         /// the directory gets NOCOW first. A failure here says that the subvolume was created.
         /// </summary>
-        private static BtrfsSubvolumeInfo DescribeNew(OpenFile parent, string name, string full, bool noCow)
+        private static BtrfsSubvolumeInfo DescribeNew(OpenFile parent, string name, string full, bool noCow, OpenFile? source = null)
         {
             try
             {
@@ -173,7 +173,7 @@ namespace Btrfs.Core
                     }
                 }
 
-                return SubvolumeLister.List(created, SubvolumeScope.Self)[0];
+                return source is null ? SubvolumeLister.List(created, SubvolumeScope.Self)[0] : SubvolumeLister.SnapshotOf(created, source);
             }
             catch (FileOperationException ex) when (!ex.Message.Contains("was created", StringComparison.Ordinal))
             {

@@ -76,6 +76,27 @@ namespace Btrfs.Core
         /// <summary>As <see cref="List(OpenFile, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
         internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached) => List(file, scope, out unreached, out _);
 
+        /// <summary>
+        /// A new snapshot of <paramref name="source"/> (open, a subvolume's root), as <see cref="List(OpenFile, SubvolumeScope)"/>
+        /// lists it alone, with its SourcePath the source's path: known here, where a user other than root cannot look
+        /// the source up by its UUID (before, New-BtrfsSnapshot gave such a user an empty SourcePath; a hostile review).
+        /// </summary>
+        internal static BtrfsSubvolumeInfo SnapshotOf(OpenFile file, OpenFile source)
+        {
+            BtrfsOnly.Require(file, "list the subvolumes of", because: "only btrfs has subvolumes");
+            using var lister = new SubvolumeLister(file);
+            try
+            {
+                lister.pathsByUuid[BtrfsSubvolumes.Info(source.Handle, source.Path).Uuid] = ShownPathOf(source);
+            }
+            catch (FileOperationException)
+            {
+                // looked up by its UUID as for any listing
+            }
+
+            return lister.Run(SubvolumeScope.Self)[0];
+        }
+
         /// <summary>As <see cref="List(OpenFile, SubvolumeScope, out List{ulong})"/>; <paramref name="notUtf8"/>: those of them named (or under a directory named) with bytes that are not UTF-8.</summary>
         internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached, out List<ulong> notUtf8)
         {
