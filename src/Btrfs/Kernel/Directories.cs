@@ -205,18 +205,17 @@ namespace Btrfs.Kernel
             }
 
             var passed = new System.Collections.Generic.List<(SafeFileDescriptor Fd, string Path)>();
-            SafeFileDescriptor Fail(int errno, string at)
-            {
-                throw FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory", advice ?? (at != path ? $"('{at}' on the way.)" : null));
-            }
+            FileOperationException Failure(int errno, string at) =>
+                FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory", advice ?? (at != path ? $"('{at}' on the way.)" : null));
 
             try
             {
                 SafeFileDescriptor top = Libc.Open("/", Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
                 if (top.IsInvalid)
                 {
+                    int errno = Marshal.GetLastPInvokeError();
                     top.Dispose();
-                    Fail(Marshal.GetLastPInvokeError(), "/");
+                    throw Failure(errno, "/");
                 }
 
                 passed.Add((top, "/"));
@@ -247,7 +246,7 @@ namespace Btrfs.Kernel
                     {
                         int errno = Marshal.GetLastPInvokeError();
                         fd.Dispose();
-                        Fail(errno, next);
+                        throw Failure(errno, next);
                     }
 
                     FileStatus? st = FileStatus.Of(fd);
@@ -262,7 +261,7 @@ namespace Btrfs.Kernel
 
                             if (++links > 40)
                             {
-                                Fail(Libc.ELOOP, next);
+                                throw Failure(Libc.ELOOP, next);
                             }
 
                             string target = Names.ReadSymbolicLink(fd, string.Empty, next);
@@ -287,8 +286,9 @@ namespace Btrfs.Kernel
 
                     if (st is not { IsDirectory: true })
                     {
+                        int errno = st is null ? Marshal.GetLastPInvokeError() : Libc.ENOTDIR;
                         fd.Dispose();
-                        Fail(st is null ? Marshal.GetLastPInvokeError() : Libc.ENOTDIR, next);
+                        throw Failure(errno, next);
                     }
 
                     passed.Add((fd, next));
@@ -300,7 +300,7 @@ namespace Btrfs.Kernel
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     dir.Dispose();
-                    Fail(errno, path);
+                    throw Failure(errno, path);
                 }
 
                 return dir;

@@ -270,6 +270,26 @@ namespace Btrfs.Tests
             }
         }
 
+        /// <summary>The way to the directory goes through another user's link (to a directory of root's): refused, nothing made; root's own link is followed.</summary>
+        [SkippableFact]
+        public void ActivatingThroughAnotherUsersLinkIsRefusedBeforeAnythingIsMade()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "activate-link");
+            string theirs = Directory.CreateDirectory(Path.Combine(dir, "theirs")).FullName;
+            string target = Directory.CreateDirectory(Path.Combine(dir, "root-only")).FullName;
+            Shell.Run("chmod", "700", target);
+            Shell.Run("chown", "65534:65534", theirs);
+            string link = Path.Combine(theirs, "to");
+            File.CreateSymbolicLink(link, target);
+            Shell.Run("chown", "-h", "65534:65534", link);
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB -Activate -Confirm:$false", ("p", Path.Combine(link, "swapfile")));
+            var error = Assert.Single(r.Errors);
+            Assert.StartsWith("UnsafeDirectory,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Contains($"'{link}' is a symbolic link that belongs to user 65534", error.Exception.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+            Assert.DoesNotContain(File.ReadLines("/proc/swaps"), l => l.Contains(dir, StringComparison.Ordinal));
+        }
+
         [SkippableFact]
         public void ActivatingInADirectoryAnotherUserCanChangeIsRefusedBeforeAnythingIsMade()
         {

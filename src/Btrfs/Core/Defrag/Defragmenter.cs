@@ -249,9 +249,8 @@ namespace Btrfs.Core
                 return false; // smaller than any swap area mkswap makes
             }
 
-            // Read without moving the access time (a review: every file planned, -WhatIf too), where this user may (the
-            // owner, CAP_FOWNER); the rewrite itself never moved it.
-            Files.TryKeepAccessTime(File.Handle);
+            // Read without moving the access time (a review: every file planned, -WhatIf too; ReadHeader keeps it where
+            // this user may); the rewrite itself never moved it.
             if (SwapfileInspector.ReadHeader(File, page) is { Version: 1 }) // as swapon takes it (a signature alone, in random data, is none; a hostile review)
             {
                 Skip(DefragSkipReason.SwapArea, "a swap area (mkswap's signature), not in use: moving its data would change its resume offset, which hibernation (resume_offset=) depends on; left as it is. Make a new one with New-BtrfsSwapfile if it must be contiguous", warning: true);

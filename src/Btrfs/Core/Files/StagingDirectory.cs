@@ -29,8 +29,9 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The marker of a directory only this user may change, into which Remove-BtrfsSubvolume moves a subvolume to
-        /// delete it where nobody else can rename it. A leftover's contents are never on its device (a subvolume has a
-        /// device of its own), so a subvolume left in one by a killed run is kept, never deleted as a leftover.
+        /// delete it where nobody else can rename it. Its contents are never removed: it is removed only empty, disposed
+        /// or left by a killed run (what is in it is not this module's to remove: a subvolume the kernel refused, or what
+        /// was found under a subvolume's name and could not be given it back).
         /// </summary>
         internal const string RemovalMarker = ".~btrfs-removing-";
 

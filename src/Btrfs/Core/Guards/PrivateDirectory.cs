@@ -83,63 +83,15 @@ namespace Btrfs.Core
         /// </summary>
         private static void ThrowIfAnotherUsersLink(string dir, uint me, Func<string, string, FileOperationException> unsafeAt)
         {
-            var pending = new System.Collections.Generic.Stack<string>();
-            void Push(string path)
+            // The shared walk from descriptors, each link's owner checked as it is followed.
+            FileOperationException? refused = null;
+            try
             {
-                string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-                for (int k = parts.Length - 1; k >= 0; k--)
-                {
-                    pending.Push(parts[k]);
-                }
+                using SafeFileDescriptor reached = DirectoryHandle.OpenFollowingTrustedLinks(dir, me, (at, why) => refused = unsafeAt(at, why));
             }
-
-            string full = System.IO.Path.GetFullPath(dir);
-            Push(full);
-            string at = "/";
-            for (int links = 0; pending.Count > 0;)
+            catch (FileOperationException ex) when (!ReferenceEquals(ex, refused))
             {
-                string name = pending.Pop();
-                if (name == ".")
-                {
-                    continue;
-                }
-
-                if (name == "..")
-                {
-                    at = System.IO.Path.GetDirectoryName(at) ?? "/";
-                    continue;
-                }
-
-                string next = at == "/" ? "/" + name : at + "/" + name;
-                if (FileStatus.OfPath(next, followLinks: false) is not FileStatus st)
-                {
-                    return; // missing or unreadable: realpath says so next
-                }
-
-                if (!st.IsSymbolicLink)
-                {
-                    at = next;
-                    continue;
-                }
-
-                if (st.Uid != 0 && st.Uid != me)
-                {
-                    throw unsafeAt(next, $"is a symbolic link that belongs to user {st.Uid}, who chooses where it leads");
-                }
-
-                using SafeFileDescriptor? parent = DirectoryHandle.TryName(at);
-                if (parent is null || ++links > 40)
-                {
-                    return; // realpath fails on it next (ELOOP, or a directory that cannot be searched)
-                }
-
-                string target = Names.ReadSymbolicLink(parent, name, next);
-                if (target.StartsWith('/'))
-                {
-                    at = "/";
-                }
-
-                Push(target);
+                // Missing, unreadable, a loop or not a directory: realpath and the directory's opening say so next.
             }
         }
     }

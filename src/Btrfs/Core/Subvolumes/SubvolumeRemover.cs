@@ -16,9 +16,10 @@ namespace Btrfs.Core
     /// nested ones first (deepest first), then the subvolume. The kernel deletes what a name holds when
     /// its turn comes (SNAP_DESTROY_V2 by id too: it turns the id into a parent directory and a name
     /// first), so each is moved into a directory only this user may change, checked there by its id and
-    /// UUID, and deleted there by name (<see cref="DeleteHeld"/>); by id only where nobody can rename it
-    /// (no mount reaches it, or it is read-only) or there is no space to move it. Mounts, swapfiles and
-    /// users are looked for again after any confirmation prompt.
+    /// UUID, and deleted there by name (<see cref="DeleteHeld"/>). Deleted where it is only where no mount
+    /// in this namespace reaches it, or, read-only or without space to move it, where nobody but root and
+    /// this user can rename names in its directory. Mounts, swapfiles and users are looked for again after
+    /// any confirmation prompt.
     /// </summary>
     internal sealed class SubvolumeRemover : IDisposable
     {
@@ -472,7 +473,6 @@ namespace Btrfs.Core
             {
                 string where = Subvolume.TopLevelPath ?? parent.Path;
                 List<BtrfsSubvolumeInfo> allNow = SubvolumeLister.List(parent, SubvolumeScope.All);
-
                 List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
                 ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, allNow, where, Named ?? where); // as it is now: made read-only meanwhile?
@@ -483,7 +483,6 @@ namespace Btrfs.Core
                 {
                     using var map = new SubvolumeMap(parent, mounts);
                     top = map.PathOf(Subvolume.Id) ?? top;
-
                 }
                 catch (FileOperationException)
                 {
@@ -1241,9 +1240,9 @@ namespace Btrfs.Core
 
         /// <summary>Gives what <see cref="DeleteHeld"/> moved its name back: "" when it has it, else where it is now.</summary>
         private static string PutBack(StagingDirectory hold, string leaf, SafeFileDescriptor holder) =>
-            Names.TryMoveNoReplace(hold.Handle, leaf, holder, leaf) == 0
-                ? string.Empty
-                : $", but its name was taken meanwhile, so it is '{hold.HiddenPath}/{leaf}' now: move it back by hand";
+            Names.TryMoveNoReplace(hold.Handle, leaf, holder, leaf) is int errno and not 0
+                ? $", but it could not be given its name back ({(errno == Errno.EEXIST ? "taken meanwhile" : Errno.Name(errno))}), so it is '{hold.HiddenPath}/{leaf}' now: move it back by hand"
+                : string.Empty;
 
         private void Delete(ulong id, string path, string? byName, List<BtrfsSubvolumeInfo> done)
         {
