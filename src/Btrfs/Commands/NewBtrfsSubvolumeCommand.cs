@@ -9,8 +9,9 @@ namespace Btrfs.Commands
     [OutputType(typeof(BtrfsSubvolumeInfo))]
     public sealed class NewBtrfsSubvolumeCommand : PSCmdlet
     {
-        /// <summary>The new subvolume's path (its parent directory must exist, on btrfs; the name must be free).</summary>
+        /// <summary>The new subvolume's path (its parent directory must exist, on btrfs; the name must be free), used as given; -LiteralPath is the same parameter.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [Alias("LiteralPath", "LP")]
         [ValidateNotNullOrEmpty]
         [PipedPath]
         public string[] Path { get; set; } = System.Array.Empty<string>();

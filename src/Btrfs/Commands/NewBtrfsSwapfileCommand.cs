@@ -9,8 +9,9 @@ namespace Btrfs.Commands
     [OutputType(typeof(SwapfileStatus))]
     public sealed class NewBtrfsSwapfileCommand : PSCmdlet
     {
-        /// <summary>The swapfile to create.</summary>
+        /// <summary>The swapfile to create, used as given (no wildcards: the name does not exist yet); -LiteralPath is the same parameter.</summary>
         [Parameter(Mandatory = true, Position = 0)]
+        [Alias("LiteralPath", "LP")]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = string.Empty;
 

@@ -156,6 +156,23 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheCreatorsTakeLiteralPathAndMakeExactlyTheNameGiven()
+        {
+            // Before: New-BtrfsSwapfile -LiteralPath and New-BtrfsSubvolume -LiteralPath were "no parameter matches".
+            string dir = fs.NewDirectory(TestFs.Btrfs, "creators-literal");
+            string swap = Path.Combine(dir, "swap[1]"), lookAlike = Path.Combine(dir, "swap1");
+            string subvolume = Path.Combine(dir, "vol[*]");
+            FileBuilder.WriteNew(lookAlike, FileBuilder.RandomBytes(4096, 7));
+            FileFacts before = FileFacts.Of(lookAlike);
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile -LiteralPath $s -Size 1MB | Out-Null; New-BtrfsSubvolume -LiteralPath $v | Out-Null; New-BtrfsSwapfile -LP $t 1MB | Out-Null", ("s", swap), ("v", subvolume), ("t", Path.Combine(dir, "t?")));
+            Assert.Empty(r.Errors);
+            Assert.Equal(new[] { "swap1", "swap[1]", "t?", "vol[*]" }, Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Equal(before, FileFacts.Of(lookAlike));
+            Assert.Equal(0, SwapOn(swap).ExitCode);
+            Assert.Equal("256", Shell.Run("stat", "-c", "%i", subvolume).Trim());
+        }
+
+        [SkippableFact]
         public void ALabelIsMeasuredInBytesAndNeverCut()
         {
             // Before: 16 × "ü" (32 bytes) passed the 16-character check and was silently cut to 8 characters.
