@@ -24,6 +24,7 @@ namespace Btrfs.Commands
         private const int MostSettling = 16;
         private readonly RewriteSession session = new();
         private readonly Queue<Settling> settling = new();
+        private readonly ConvertedLinks links = new();
         private ProgressBars? bars;
         private bool? overlapping;
 
@@ -176,11 +177,27 @@ namespace Btrfs.Commands
 
             // Opening a file in its grace (the old one, or the new one under its name) would count as someone
             // opening it: such a file settles first.
-            if (settling.Count > 0
-                && (walked is { } at ? FileStatus.OfAt(at.Directory, at.Name) : FileStatus.OfPath(path, followLinks: false)) is FileStatus target
-                && settling.Any(s => s.Holds(target)))
+            FileStatus? target = settling.Count > 0 || links.Count > 0
+                ? (walked is { } at ? FileStatus.OfAt(at.Directory, at.Name) : FileStatus.OfPath(path, followLinks: false))
+                : null;
+            if (settling.Count > 0 && target is FileStatus current && settling.Any(s => s.Holds(current)))
             {
                 Drain(all: true);
+            }
+
+            // Another name of a hard-linked file this walk converted: made a link of the converted file, not a copy.
+            if (target is FileStatus other && links.Find(other) is ConvertedLink twin)
+            {
+                try
+                {
+                    Relink(path, walked, twin);
+                }
+                finally
+                {
+                    links.Met(twin);
+                }
+
+                return;
             }
 
             var options = new NoCowConversionOptions
@@ -261,6 +278,42 @@ namespace Btrfs.Commands
         }
 
         /// <summary>
+        /// Makes <paramref name="path"/> (another name of the file converted into <paramref name="twin"/>) a hard link of
+        /// the converted file, waited out at once: nothing is copied, and the names stay links of one file.
+        /// </summary>
+        private void Relink(string path, FileLocation? walked, ConvertedLink twin)
+        {
+            Drain(all: true);
+            var options = new NoCowConversionOptions { AssumeNotInUse = AssumeNotInUse.IsPresent, LinkTo = twin };
+            NoCowConversion plan = walked is { } location ? NoCowConversion.Prepare(location, ToNoCow, options) : NoCowConversion.Prepare(path, ToNoCow, options);
+            bool queued = false;
+            try
+            {
+                if (plan.AlreadyInState
+                    || !Preferences.ShouldProcess(this, path, $"Replace the old file under this name with a link of '{twin.Path}', the {State} file this run converted it into under that name (nothing is copied; both must still hold the same data)"))
+                {
+                    return;
+                }
+
+                PendingReplacement pending = plan.StartRelink(session, StopToken, n =>
+                {
+                    Drain(all: true);
+                    WriteWarning(n);
+                });
+                settling.Enqueue(new Settling(plan, pending, path) { LinkOf = twin.Path });
+                queued = true;
+                Drain(all: true);
+            }
+            finally
+            {
+                if (!queued)
+                {
+                    plan.Dispose();
+                }
+            }
+        }
+
+        /// <summary>
         /// Writes the results of the files whose grace is over, in the order they came: all of them with
         /// <paramref name="all"/> (waiting), else those settled at the head of the queue and, while more than
         /// <see cref="MostSettling"/> wait, the oldest (waiting for it).
@@ -279,7 +332,18 @@ namespace Btrfs.Commands
                     else
                     {
                         s.Plan.Complete(s.Pending);
-                        WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
+                        if (s.LinkOf is string twin)
+                        {
+                            WriteVerbose($"'{s.Path}' is now {State}: a link of '{twin}', the file it was converted into under that name.");
+                        }
+                        else
+                        {
+                            WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
+                            if (s.Pending.Copy is FileStatus copy)
+                            {
+                                links.Add(new ConvertedLink(s.Path, s.Plan.Original, copy));
+                            }
+                        }
                     }
 
                     EmitStatus(s.Plan);
@@ -307,6 +371,9 @@ namespace Btrfs.Commands
         /// <summary>A file converted (or found in state) whose result is not written yet.</summary>
         private sealed record Settling(NoCowConversion Plan, PendingReplacement? Pending, string Path)
         {
+            /// <summary>The name was made a link of this converted file (another name of the same old file).</summary>
+            internal string? LinkOf { get; init; }
+
             /// <summary>True when <paramref name="file"/> is this file's original or its new copy.</summary>
             internal bool Holds(in FileStatus file) => Plan.IsOriginal(file) || (Pending?.Copy is FileStatus copy && copy.SameInode(file));
         }

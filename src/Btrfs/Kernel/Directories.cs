@@ -315,18 +315,6 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>A descriptor of its own for the same open directory (fcntl F_DUPFD_CLOEXEC).</summary>
-        internal static SafeFileDescriptor Duplicate(SafeFileDescriptor dir, string path)
-        {
-            var dup = new SafeFileDescriptor();
-            dup.SetDescriptor(Libc.Fcntl(dir, Libc.F_DUPFD_CLOEXEC, 0));
-            if (dup.IsInvalid)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                dup.Dispose();
-                throw FileOperationException.FromErrno(errno, "fcntl(F_DUPFD_CLOEXEC)", path, "Cannot open the directory of");
-            }
-
-            return dup;
-        }
+        internal static SafeFileDescriptor Duplicate(SafeFileDescriptor dir, string path) => Files.Duplicate(dir, path, "Cannot open the directory of");
     }
 }

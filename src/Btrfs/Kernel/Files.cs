@@ -24,6 +24,24 @@ namespace Btrfs.Kernel
             _ = Libc.SyncFileRange(fd, offset, length, Libc.SYNC_FILE_RANGE_WRITE);
 
         /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
+        /// <summary>
+        /// A descriptor of its own for the same open file description (fcntl F_DUPFD_CLOEXEC): closing either leaves
+        /// the other open, and a lease taken through it is the description's (no second open of the file).
+        /// </summary>
+        internal static SafeFileDescriptor Duplicate(SafeFileDescriptor fd, string path, string what = "Cannot open")
+        {
+            var dup = new SafeFileDescriptor();
+            dup.SetDescriptor(Libc.Fcntl(fd, Libc.F_DUPFD_CLOEXEC, 0));
+            if (dup.IsInvalid)
+            {
+                int errno = Errno.Last;
+                dup.Dispose();
+                throw FileOperationException.FromErrno(errno, "fcntl(F_DUPFD_CLOEXEC)", path, what);
+            }
+
+            return dup;
+        }
+
         internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
 
         /// <summary>syncfs(2): commits the filesystem holding <paramref name="fd"/>. 0 or the errno.</summary>

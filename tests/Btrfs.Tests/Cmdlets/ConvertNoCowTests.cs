@@ -1005,6 +1005,130 @@ namespace Btrfs.Tests
             Assert.Equal("1", Stat(file, "%h"));
         }
 
+        [SkippableFact]
+        public void HardLinksWhoseNamesTheRunReachesStayLinksOfOneConvertedFile()
+        {
+            // Before: with -Recurse -Force (or the names piped), the first name got the converted file and each later name
+            // a copy of its own: the links were split (twice the space, writes through one name no longer seen through the
+            // other), while the warning said the other names kept the old data.
+            string root = fs.NewDirectory(TestFs.Btrfs, "hardlink-tree");
+            string tree = Path.Combine(root, "tree"), outside = Path.Combine(root, "outside");
+            Directory.CreateDirectory(Path.Combine(tree, "sub"));
+            Directory.CreateDirectory(outside);
+            string a = Path.Combine(tree, "a.img"), b = Path.Combine(tree, "sub", "b.img"), c = Path.Combine(tree, "c.img");
+            string y = Path.Combine(tree, "y.img"), yOut = Path.Combine(outside, "y.img"), plain = Path.Combine(tree, "z.img");
+            FileBuilder.Chunks(a, 3, 4096, 8192);
+            Shell.Run("ln", a, b);
+            Shell.Run("ln", a, c);
+            FileBuilder.Chunks(y, 2, 4096, 8192);
+            Shell.Run("ln", y, yOut);
+            FileBuilder.Chunks(plain, 2, 4096, 8192);
+            string hashA = FileFacts.Hash(a), hashY = FileFacts.Hash(y);
+            string outInode = Stat(yOut, "%i");
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $t -Recurse -Force -Verbose" + Yes, ("t", tree));
+            Assert.Empty(r.Errors);
+            // a.img (3 links) and y.img (2): nothing about the names made links.
+            Assert.Equal(new[] { "'" + a + "' has 3 hard links", "'" + y + "' has 2 hard links" }, r.Warnings.Where(w => w.Message.Contains("hard links", StringComparison.Ordinal)).Select(w => w.Message[..w.Message.IndexOf(':', StringComparison.Ordinal)]));
+            Assert.All(r.Warnings.Where(w => w.Message.Contains("hard links", StringComparison.Ordinal)), w => Assert.Contains("is made a link of the converted file", w.Message, StringComparison.Ordinal));
+            Assert.Equal(2, r.Verbose.Count(v => v.Message.Contains("is now NOCOW: a link of '" + a + "'", StringComparison.Ordinal)));
+            foreach (string name in new[] { a, b, c })
+            {
+                Assert.True(FileFacts.HasNoCow(name));
+                Assert.Equal("3", Stat(name, "%h"));
+                Assert.Equal(Stat(a, "%i"), Stat(name, "%i"));
+                Assert.Equal(hashA, FileFacts.Hash(name));
+            }
+
+            // A name the run did not reach keeps the old file; the one it reached got the converted file alone.
+            Assert.True(FileFacts.HasNoCow(y));
+            Assert.Equal("1", Stat(y, "%h"));
+            Assert.Equal(hashY, FileFacts.Hash(y));
+            Assert.Equal(outInode, Stat(yOut, "%i"));
+            Assert.Equal(hashY, FileFacts.Hash(yOut));
+            Assert.Equal("1", Stat(yOut, "%h"));
+            Assert.False(FileFacts.HasNoCow(yOut));
+            Assert.True(FileFacts.HasNoCow(plain));
+            Assert.Equal(new[] { "a.img", "c.img", "sub", "y.img", "z.img" }, FileFacts.Listing(tree));
+            Assert.Equal(new[] { "b.img" }, FileFacts.Listing(Path.Combine(tree, "sub")));
+
+            // Names piped in one run: the same (and back to COW with ConvertFrom-NoCow, as links still).
+            r = Pwsh.Run("Get-ChildItem -LiteralPath $t -Recurse -File | ConvertFrom-NoCow -Force" + Yes, ("t", tree));
+            Assert.Empty(r.Errors);
+            foreach (string name in new[] { a, b, c })
+            {
+                Assert.False(FileFacts.HasNoCow(name));
+                Assert.Equal("3", Stat(name, "%h"));
+                Assert.Equal(Stat(a, "%i"), Stat(name, "%i"));
+                Assert.Equal(hashA, FileFacts.Hash(name));
+            }
+        }
+
+        [SkippableTheory]
+        [InlineData("written")]
+        [InlineData("open")]
+        public void ANameIsMadeALinkOfTheConvertedFileOnlyWhileBothHoldTheSameAndNobodyHasItOpen(string how)
+        {
+            // The converted file was written to after the copy, or a process has it open: the later name is refused and
+            // left exactly as it was (never linked to data it did not hold, never replaced under a process).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "relink-" + how);
+            string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
+            FileBuilder.Chunks(a, 2, 4096, 8192);
+            Shell.Run("ln", a, b);
+            FileStatus original = FileStatus.OfPath(a, followLinks: false)!.Value;
+            using (NoCowConversion first = NoCowConversion.Prepare(a, toNoCow: true, new NoCowConversionOptions { AllowHardLinks = true }))
+            {
+                first.Run();
+            }
+
+            FileStatus copy = FileStatus.OfPath(a, followLinks: false)!.Value;
+            ChildProcess? holder = null;
+            if (how == "written")
+            {
+                using var w = new FileStream(a, FileMode.Open, FileAccess.Write);
+                w.Position = 100;
+                w.WriteByte(0x5A);
+            }
+            else
+            {
+                holder = ChildProcess.HoldingOpen(a);
+            }
+
+            try
+            {
+                FileFacts before = FileFacts.Of(b), twin = FileFacts.Of(a);
+                string stamps = FileFacts.Stamp(a) + " / " + FileFacts.Stamp(b); // access times too
+                string[] listing = FileFacts.Listing(dir);
+                using NoCowConversion second = NoCowConversion.Prepare(b, toNoCow: true, new NoCowConversionOptions { LinkTo = new ConvertedLink(a, original, copy) });
+                using var session = new RewriteSession();
+                FileOperationException e = Assert.Throws<FileOperationException>(() =>
+                {
+                    using PendingReplacement pending = second.StartRelink(session, default);
+                    second.Complete(pending);
+                });
+                if (how == "written")
+                {
+                    Assert.Equal(FileErrorKind.ChangedDuringCopy, e.Kind);
+                    Assert.Contains($"'{a}' was written to since", e.Message, StringComparison.Ordinal);
+                }
+                else
+                {
+                    Assert.Equal(FileErrorKind.InUse, e.Kind);
+                    Assert.Contains($"a process has '{a}' open now", e.Message, StringComparison.Ordinal);
+                }
+
+                Assert.Equal(stamps, FileFacts.Stamp(a) + " / " + FileFacts.Stamp(b));
+                Assert.Equal(before, FileFacts.Of(b));
+                Assert.Equal(twin, FileFacts.Of(a));
+                Assert.Equal(listing, FileFacts.Listing(dir));
+                Assert.NotEqual(Stat(a, "%i"), Stat(b, "%i"));
+            }
+            finally
+            {
+                holder?.Dispose();
+            }
+        }
+
         [SkippableTheory]
         [InlineData("attribute")]
         [InlineData("property")]

@@ -171,6 +171,68 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// Puts <paramref name="twin"/> (open: the file another hard link of the original was converted into by this run)
+        /// in place of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>) as one more hard link of
+        /// it, with the proof <see cref="Start"/> gives a copy: a write lease on both, the original's name still leading to
+        /// it, the original neither written nor given another owner or mode since <paramref name="copied"/> (what it was
+        /// when the twin was copied from it) and its data reading back identical to the twin's, then the names exchanged
+        /// atomically and the grace waited out (<see cref="PendingReplacement"/>). Nothing is copied: the name leads to the
+        /// twin's inode, so the names stay links of one file.
+        /// </summary>
+        internal static PendingReplacement StartRelink(OpenFile source, OpenFile twin, FileStatus copied, RewriteSession session, RewriteOptions options)
+        {
+            const string What = "make {0} a link of its converted other name";
+            string dirPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(source.Path)) ?? "/";
+            SafeFileDescriptor dir = source.Directory ?? throw new InvalidOperationException("SafeRewrite needs a file opened relative to its directory (OpenOptions.NoFollow).");
+            string name = source.Name;
+            FileStatus before = source.Status;
+            ThrowIfDirectoryNamedOnly(source, What);
+            FileGuards.ThrowIfDirectoryKeepsItsNames(source, What);
+            if (session.CleanOnce(dir, dirPath, options.Notice).Exists(s => s.Unmarked == name)
+                && FileStatus.Of(source.Handle) is FileStatus now
+                && now.SameInode(before) && now.Size == before.Size && now.ModifyTime == before.ModifyTime)
+            {
+                before = now; // a killed run's mark taken off this very file moved its change time (see Start)
+            }
+
+            // The converted file is in use already (a VM started on it): said as such, before anything is done (the lease
+            // on it taken in the replacement below is the proof; this only gives the refusal its right words).
+            using (WriteLease? free = WriteLease.TryTake(twin.Handle, out LeaseOutcome outcome, out _))
+            {
+                if (free is null && outcome == LeaseOutcome.InUse)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.InUse,
+                        Errno.EAGAIN,
+                        "fcntl(F_SETLEASE)",
+                        source.Path,
+                        $"Cannot make '{source.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: a process has '{twin.Path}' open now, and what it writes there could differ from what this name holds. '{source.Path}' was left as it is; run again when nothing uses '{twin.Path}', or convert '{source.Path}' on its own to give it a copy of its own.");
+                }
+            }
+
+            // Comparing the two must not change them: a refusal leaves both access times too.
+            _ = Files.TryKeepAccessTime(source.Handle);
+            _ = Files.TryKeepAccessTime(twin.Handle);
+            TemporaryFile link = TemporaryFile.LinkTo(dir, Files.Duplicate(twin.Handle, twin.Path), session.Stamp);
+            try
+            {
+                options.Cancel.ThrowIfCancellationRequested();
+                return link.BeginReplace(source, name, source.Path, What, options.AssumeNotInUse, () =>
+                {
+                    ThrowIfChanged(source, before, dir, name);
+                    ThrowUnlessSameAsTwin(source, twin, copied, options.Cancel);
+                    options.Cancel.ThrowIfCancellationRequested();
+                    options.BeforeSwap?.Invoke();
+                }, options.Exchange, ownsThis: true);
+            }
+            catch
+            {
+                link.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
         /// Refuses a file whose directory this user may search but not read (it was only named, O_PATH): the rewrite
         /// needs the directory open, for its temporary file and for the fsync that makes the new name last through
         /// a crash. Asked before anything is shown or done (also by -WhatIf).
@@ -275,6 +337,29 @@ namespace Btrfs.Core
             if (Files.TrySync(fd) is int errno and not 0)
             {
                 throw DataCopy.Failure(errno, "fsync", path, size, size);
+            }
+        }
+
+        /// <summary>
+        /// The original (under both leases) is what the twin was copied from: size, modification time, owner, group and
+        /// mode as they were then, the twin's owner, group and mode the same, and the data identical byte for byte.
+        /// </summary>
+        private static void ThrowUnlessSameAsTwin(OpenFile source, OpenFile twin, in FileStatus copied, CancellationToken cancel)
+        {
+            FileStatus now = source.Restat(), other = twin.Restat();
+            string? differs = now.Size != copied.Size || now.ModifyTime != copied.ModifyTime ? "it was written to since"
+                : now.Uid != copied.Uid || now.Gid != copied.Gid || now.Mode != copied.Mode ? "its owner, group or mode changed since"
+                : other.Uid != now.Uid || other.Gid != now.Gid || other.Permissions != now.Permissions ? $"the owner, group or mode of '{twin.Path}' changed since"
+                : other.Size != now.Size || !DataCopy.SameData(source, twin.Handle, twin.Path, now.Size, cancel) ? $"'{twin.Path}' was written to since"
+                : null;
+            if (differs is not null)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ChangedDuringCopy,
+                    0,
+                    "compare",
+                    source.Path,
+                    $"Cannot make '{source.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: {differs}, so the two no longer hold the same. Both were left as they are. Convert '{source.Path}' on its own to give it a copy of its own, or make it a link by hand (ln -f) if '{twin.Path}' holds what it should.");
             }
         }
 

@@ -106,6 +106,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// A file that exists already, to be given a name in <paramref name="dir"/> in place of another (<see cref="BeginReplace"/>):
+        /// <paramref name="existing"/> (a descriptor of its own, which this takes over) is a file of the same filesystem with a
+        /// name elsewhere, such as the converted file another hard link of the original now leads to. Only the hidden name
+        /// this gives it is ever removed, never the file.
+        /// </summary>
+        internal static TemporaryFile LinkTo(SafeFileDescriptor dir, SafeFileDescriptor existing, string? stamp) => new(dir, existing, null, stamp);
+
+        /// <summary>
         /// Gives the file the name <paramref name="name"/>, which must not exist (EEXIST otherwise:
         /// nothing is overwritten). A new name replaces no one's file, so no lease is needed.
         /// </summary>

@@ -17,6 +17,9 @@ namespace Btrfs.Core
         /// <summary>To NOCOW: drop the file's compression (chattr +c or the btrfs.compression property) instead of refusing.</summary>
         public bool DropCompression { get; init; }
 
+        /// <summary>Make the file's name a link of this converted file (another name of it, converted earlier in the run) instead of copying it.</summary>
+        internal ConvertedLink? LinkTo { get; init; }
+
         /// <summary>Tests only: use a hidden named temporary file instead of O_TMPFILE.</summary>
         internal bool ForceNamedTemporary { get; init; }
 
@@ -131,6 +134,31 @@ namespace Btrfs.Core
             return SafeRewrite.Start(file, session, RewriteOptions(progress, cancel, notice));
         }
 
+        /// <summary>
+        /// With <see cref="NoCowConversionOptions.LinkTo"/>: makes the file's name a hard link of the file another of its names
+        /// was converted into, once its data reads back identical (see <see cref="SafeRewrite.StartRelink"/>), and returns the
+        /// replacement in its grace; then <see cref="Complete"/>.
+        /// </summary>
+        internal PendingReplacement StartRelink(RewriteSession session, CancellationToken cancel, Action<string>? notice = null)
+        {
+            ConvertedLink twin = options.LinkTo ?? throw new InvalidOperationException("No converted file to link to.");
+            using OpenFile converted = OpenFile.Open(twin.Path, OpenOptions.NoFollow);
+            if (!converted.Status.SameInode(twin.Copy))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ChangedDuringCopy,
+                    0,
+                    "statx",
+                    file.Path,
+                    $"Cannot make '{file.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: that name leads to another file now. '{file.Path}' was left as it is; convert it on its own to give it a copy of its own.");
+            }
+
+            return SafeRewrite.StartRelink(file, converted, twin.Original, session, RewriteOptions(null, cancel, notice));
+        }
+
+        /// <summary>The original's state when it was opened (for <see cref="ConvertedLinks"/>).</summary>
+        internal FileStatus Original => file.Status;
+
         /// <summary>Waits out <paramref name="pending"/>'s grace (throws if it was undone), then syncs the directory.</summary>
         internal void Complete(PendingReplacement pending)
         {
@@ -198,6 +226,15 @@ namespace Btrfs.Core
 
             FileGuards.ThrowIfUnchangeable(file, flags, what, walkedItem: true);
             FileGuards.ThrowIfDirectoryKeepsItsNames(file, what);
+            if (options.LinkTo is not null)
+            {
+                // Nothing is copied: the name becomes a link of a file converted already (no space, owner or compression to check).
+                SafeRewrite.ThrowIfDirectoryNamedOnly(file, what);
+                FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
+                AvailableBytes = file.AvailableBytes();
+                return;
+            }
+
             if (file.Status.Links > 1)
             {
                 if (!options.AllowHardLinks)
@@ -210,7 +247,7 @@ namespace Btrfs.Core
                         $"Cannot {FileGuards.Phrase(what, file.Path)}: it has {file.Status.Links} hard links, and the conversion replaces this name with a new file, so the other names would keep the old data. Use -Force to convert this name anyway (the other links stay as they are). Nothing was changed.");
                 }
 
-                warnings.Add($"'{file.Path}' has {file.Status.Links} hard links: only this name gets the converted file; the other {file.Status.Links - 1} keep the old data and its attributes.");
+                warnings.Add($"'{file.Path}' has {file.Status.Links} hard links: this name gets the converted file; another of its names that this run reaches later (-Recurse, or piped) is made a link of the converted file, the names it does not reach keep the old data and its attributes.");
             }
 
             CheckCompression(flags, what);
