@@ -166,7 +166,7 @@ namespace Btrfs.Core
             // extents (a hostile review). A run without them measures it again in its next pass, and joins them.
             bool sticky = options.Compress is not null || options.Flush;
             if (fileSystemOfDevice.TryGetValue((status.DevMajor, status.DevMinor), out ulong known)
-                && (state?.IsDone(known, status, pass, criteria, sticky) == true || (sticky && RecompressedEarlier(known, status, criteria))))
+                && (state?.IsDone(known, status, pass, criteria, sticky) == true || RewrittenEarlier(known, status, criteria, sticky)))
             {
                 AlreadyDone(known, status.Inode);
                 return null;
@@ -199,7 +199,7 @@ namespace Btrfs.Core
             using Defragmenter d = prepared;
             ulong fs = d.FileSystemId;
             fileSystemOfDevice[(status.DevMajor, status.DevMinor)] = fs;
-            if (state?.IsDone(fs, status, pass, criteria, sticky) == true || (sticky && RecompressedEarlier(fs, status, criteria)))
+            if (state?.IsDone(fs, status, pass, criteria, sticky) == true || RewrittenEarlier(fs, status, criteria, sticky))
             {
                 AlreadyDone(fs, d.Status.Inode);
                 return null;
@@ -518,25 +518,36 @@ namespace Btrfs.Core
 
             FileStatus now = d.StatusNow() ?? d.Status;
             string criteria = Criteria(c.Options);
-            if (c.Options.Compress is not null || c.Options.Flush)
+            bool notImproved = result.NoImprovement;
+            if (notImproved)
             {
-                recompressed[(c.FileSystemId, now.Inode)] = (now, criteria);
+                Summary.FilesNotImproved++;
             }
 
-            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, result.Reason, result.ExtentsBefore, result.ExtentsAfter, criteria));
+            if (c.Options.Compress is not null || c.Options.Flush || notImproved)
+            {
+                recompressed[(c.FileSystemId, now.Inode)] = (now, criteria, notImproved);
+            }
+
+            Record(st => st.MarkDone(c.FileSystemId, now, c.Pass, c.Path, (notImproved ? DefragState.NoImprovementOutcome : string.Empty) + result.Reason, result.ExtentsBefore, result.ExtentsAfter, criteria));
         }
 
         /// <summary>
-        /// Files this run rewrote with -Compress or in steps written back one by one, as they were after it (and under
-        /// which criteria): a later pass of the run leaves them alone while unchanged (-Compress makes every file worth
-        /// it, so each pass rewrote every file again; a throttled rewrite again would lay it out the same way; hostile
-        /// reviews). Across runs the state file does the same (<see cref="DefragState.IsDone"/>).
+        /// Files this run rewrote with -Compress or in steps written back one by one, or that came out of a rewrite with no
+        /// fewer extents or fragments (btrfs, where the free space is as fragmented), as they were after it (and under which
+        /// criteria): a later pass of the run leaves them alone while unchanged (-Compress makes every file worth it, so
+        /// each pass rewrote every file again; a throttled rewrite again would lay it out the same way; a rewrite with no
+        /// gain was repeated in every pass, 64 -> 64 extents each time; hostile reviews). Across runs the state file does
+        /// the same (<see cref="DefragState.IsDone"/>).
         /// </summary>
-        private readonly Dictionary<(ulong Fs, ulong Inode), (FileStatus Status, string Criteria)> recompressed = new();
+        private readonly Dictionary<(ulong Fs, ulong Inode), (FileStatus Status, string Criteria, bool NotImproved)> recompressed = new();
 
-        /// <summary>Whether the file was rewritten with the same -Compress criteria earlier in this run and has not changed since.</summary>
-        private bool RecompressedEarlier(ulong fs, in FileStatus st, string criteria) =>
-            recompressed.TryGetValue((fs, st.Inode), out var done) && done.Criteria == criteria && done.Status.SameContentStamp(st);
+        /// <summary>
+        /// Whether the file was rewritten earlier in this run under the same criteria, with -Compress or in steps
+        /// (<paramref name="sticky"/>), or with no improvement, and has not changed since.
+        /// </summary>
+        private bool RewrittenEarlier(ulong fs, in FileStatus st, string criteria, bool sticky) =>
+            recompressed.TryGetValue((fs, st.Inode), out var done) && (sticky || done.NotImproved) && done.Criteria == criteria && done.Status.SameContentStamp(st);
 
         /// <summary>
         /// Why the state file stopped recording (a full disk, an I/O error), for one warning; the run goes on

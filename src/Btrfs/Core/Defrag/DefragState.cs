@@ -128,8 +128,15 @@ namespace Btrfs.Core
             // A row no run could have written (edited by hand: a pass below 1, a number past int): the tree starts
             // again at pass 1 (Begin overwrites that row), not trusted. (Before: OverflowException, or a pass of -4.)
             long pass = r.IsDBNull(0) ? 0 : r.GetInt64(0), completed = r.IsDBNull(1) ? -1 : r.GetInt64(1);
-            return pass is >= 1 and < int.MaxValue && completed is >= 0 and < int.MaxValue ? ((int)pass, (int)completed) : (1, 0);
+            return pass is >= 1 and <= MostPasses && completed is >= 0 and <= MostPasses ? ((int)pass, (int)completed) : (1, 0);
         });
+
+        /// <summary>
+        /// More passes than any run could have recorded (one a second for 30 years), and far enough from int's end that
+        /// a run's -Passes on top of it never overflows. (Before: a pass of 2147483646, edited in, was trusted and its
+        /// run counted on to -2147483648; a hostile review.)
+        /// </summary>
+        internal const int MostPasses = 999_999_999;
 
         /// <summary>Records that the tree finished <paramref name="pass"/>: the next run starts the one after.</summary>
         internal void CompletePass(ulong fs, string root, int pass) => Guard(() =>
@@ -151,7 +158,8 @@ namespace Btrfs.Core
 
             using SqliteCommand c = Command(
                 "INSERT INTO trees (fs, root, pass, passes_completed, updated) VALUES ($fs, $root, $pass, 0, $at) ON CONFLICT (fs, root) DO UPDATE SET pass = $pass, passes_completed = 0, updated = $at "
-                    + "WHERE NOT (pass BETWEEN 1 AND 2147483646 AND passes_completed BETWEEN 0 AND 2147483646)", // a row no run wrote (see PassOf): started again
+                    + "WHERE NOT (pass BETWEEN 1 AND $most AND passes_completed BETWEEN 0 AND $most)", // a row no run wrote (see PassOf): started again
+                ("$most", MostPasses),
                 ("$fs", (long)fs),
                 ("$root", root),
                 ("$pass", pass),
@@ -226,13 +234,15 @@ namespace Btrfs.Core
         /// <paramref name="criteria"/> (or by a version that did not record them) and has not changed since. With
         /// <paramref name="rewrittenInAnyPass"/> (-Compress: every file is worth it in every pass), one rewritten
         /// (not left alone) under the same criteria in an earlier pass counts too: recompressing it again changes nothing.
+        /// So does one rewritten under the same criteria in an earlier pass that came out no better
+        /// (<see cref="NoImprovementOutcome"/>): rewriting it again would find the same free space.
         /// </summary>
         internal bool IsDone(ulong fs, in FileStatus st, int pass, string criteria, bool rewrittenInAnyPass = false)
         {
             FileStatus s = st;
-            string passes = rewrittenInAnyPass && criteriaAvailable
-                ? "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome NOT LIKE 'skipped:%'))"
-                : "pass = $pass";
+            string passes = !criteriaAvailable ? "pass = $pass"
+                : rewrittenInAnyPass ? "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome NOT LIKE 'skipped:%'))"
+                : "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome LIKE '" + NoImprovementOutcome + "%'))";
             return Guard(() => Scalar(
                 "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND " + passes + " AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime"
                     + (criteriaAvailable ? " AND (criteria IS NULL OR criteria = $criteria)" : string.Empty),
@@ -244,6 +254,9 @@ namespace Btrfs.Core
                 ("$mtime", Nanoseconds(s.ModifyTime)),
                 ("$ctime", Nanoseconds(s.ChangeTime))) > 0);
         }
+
+        /// <summary>How the outcome of a rewrite that left the file with no fewer extents or fragments begins.</summary>
+        internal const string NoImprovementOutcome = "no improvement: ";
 
         /// <summary>Records the file (as it is now, <paramref name="st"/>) as done in <paramref name="pass"/>, committed at once.</summary>
         internal void MarkDone(ulong fs, in FileStatus st, int pass, string path, string outcome, long extentsBefore, long extentsAfter, string criteria)

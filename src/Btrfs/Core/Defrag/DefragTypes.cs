@@ -144,6 +144,9 @@ namespace Btrfs.Core
         /// </summary>
         internal bool Incomplete { get; init; }
 
+        /// <summary>Rewritten (not to recompress), and no fewer extents or fragments came of it: a scheduled run leaves it alone while unchanged.</summary>
+        internal bool NoImprovement { get; init; }
+
         /// <summary>Why it was skipped, or what was done.</summary>
         public string Reason { get; init; } = string.Empty;
 
@@ -199,6 +202,12 @@ namespace Btrfs.Core
 
         /// <summary>Files defragmented.</summary>
         public int FilesDefragmented { get; set; }
+
+        /// <summary>
+        /// Of <see cref="FilesDefragmented"/>, those that came out with no fewer extents or fragments (btrfs, where the
+        /// free space is as fragmented as the file): left alone by later passes and runs (with a state file) while unchanged.
+        /// </summary>
+        public int FilesNotImproved { get; set; }
 
         /// <summary>Files left alone: fewer fragments than -MinimumFragments.</summary>
         public int FilesBelowMinimum { get; set; }

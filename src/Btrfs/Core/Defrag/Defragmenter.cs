@@ -294,15 +294,27 @@ namespace Btrfs.Core
                 // stay on their old extents, between the new ones): said, not hidden in the figures.
                 reason += $"; it now has more fragments than before ({Before.FragmentCount} -> {after.FragmentCount}), as when a writer changes it meanwhile (what it changed stays where it was): run it again when it is idle";
             }
+            else if (NoGain(after, rewritten))
+            {
+                // The kernel found no longer free space than the extents it replaced (btrfs decides where, after the
+                // rewrite): said, and a scheduled run does not rewrite it again while it is unchanged. (Before: reported
+                // as any other rewrite, and every pass and night rewrote it again, 64 -> 64 extents; a hostile review.)
+                reason += $"; no improvement: it has {after.ExtentCount} extents in {after.FragmentCount} fragments (it had {Before.ExtentCount} in {Before.FragmentCount}), as the free space is as fragmented as the file (btrfs filesystem usage shows it; btrfs balance start -dusage=50 gathers free space)";
+            }
 
             return Result(method, DefragSkipReason.None, reason, after, rewritten, unshared, incomplete);
         }
+
+        /// <summary>Rewritten (not to recompress), with no fewer extents and no fewer fragments after.</summary>
+        private bool NoGain(FragmentationCounter after, long rewritten) =>
+            rewritten > 0 && Options.Compress is null && after.FragmentCount >= Before.FragmentCount && after.ExtentCount >= Before.ExtentCount;
 
         /// <summary>The one way a result is made: the figures before, <paramref name="after"/> (the same counter when nothing was rewritten), and what was done.</summary>
         private DefragResult Result(DefragMethod method, DefragSkipReason skipped, string reason, FragmentationCounter after, long rewritten, long unshared, bool incomplete = false) => new()
         {
             Path = File.Path,
             Incomplete = incomplete,
+            NoImprovement = NoGain(after, rewritten),
             Method = method,
             Skipped = method == DefragMethod.None,
             SkipReason = skipped,
