@@ -670,7 +670,10 @@ namespace Btrfs.Commands
         {
             if (d.Method != DefragMethod.BtrfsDefragRange)
             {
-                string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and exchange the extents ({d.Method}): {SizeFormatter.Format(d.BytesNeeded)} of free space used while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now)";
+                string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and exchange the extents ({d.Method}): "
+                    + (d.BytesNeeded > d.AvailableBytes
+                        ? $"needs {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs, more than the {SizeFormatter.Format(d.AvailableBytes)} free: it would be refused (InsufficientSpace)"
+                        : $"{SizeFormatter.Format(d.BytesNeeded)} of free space used while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now)");
                 return d.SharedBytesToUnshare > 0
                     ? whole + $"; {SizeFormatter.Format(d.SharedBytesToUnshare)} stops being shared with reflink copies, so about that much more space stays used"
                     : whole;

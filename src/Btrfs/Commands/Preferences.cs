@@ -1,6 +1,7 @@
 namespace Btrfs.Commands
 {
     using System;
+    using System.Collections.Generic;
     using System.Management.Automation;
     using System.Management.Automation.Host;
     using System.Runtime.CompilerServices;
@@ -83,12 +84,18 @@ namespace Btrfs.Commands
         internal static bool ShouldContinue(PSCmdlet cmdlet, string target, string query, string caption, string answer) =>
             Asked(cmdlet, () => cmdlet.ShouldContinue(query, caption), target, answer);
 
-        /// <summary>Commands (this invocation of a cmdlet) whose host could not ask, with the host's exception.</summary>
-        private static readonly ConditionalWeakTable<PSCmdlet, Exception> CannotAsk = new();
+        /// <summary>
+        /// Commands (this invocation of a cmdlet) whose host could not ask, with the host's exception, per kind of question
+        /// (its answer): a ShouldProcess that would not prompt at all still goes on after a ShouldContinue could not be
+        /// asked, and every item that fails gives the same advice. (Before: the first file was told "-Force (or
+        /// -Confirm:$false)", the rest "-Confirm:$false"; a hostile review.)
+        /// </summary>
+        private static readonly ConditionalWeakTable<PSCmdlet, Dictionary<string, Exception>> CannotAsk = new();
 
         private static bool Asked(PSCmdlet cmdlet, Func<bool> ask, string target, string answer)
         {
-            if (!CannotAsk.TryGetValue(cmdlet, out Exception? failed))
+            Dictionary<string, Exception> failures = CannotAsk.GetOrCreateValue(cmdlet);
+            if (!failures.TryGetValue(answer, out Exception? failed))
             {
                 try
                 {
@@ -97,7 +104,7 @@ namespace Btrfs.Commands
                 catch (Exception ex) when (!cmdlet.Stopping && CannotPrompt(cmdlet, ex))
                 {
                     failed = ex;
-                    CannotAsk.AddOrUpdate(cmdlet, ex);
+                    failures[answer] = ex;
                 }
             }
 

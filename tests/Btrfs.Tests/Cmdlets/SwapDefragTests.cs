@@ -303,15 +303,18 @@ namespace Btrfs.Tests
             Assert.Equal(facts, FileFacts.Of(nodefrag));
             Assert.All(Filefrag.Extents(copy), e => Assert.Contains("shared", e.Flags));
 
-            // -IncludeShared asks, and a host that cannot ask: an error for that file, and the next one goes on.
+            // -IncludeShared asks, and a host that cannot ask: an error for each such file, with the same advice (before: only
+            // the first was told -Force; a hostile review), and the next one goes on.
             PwshResult unasked = Pwsh.Run(
                 "Invoke-BtrfsDefrag -LiteralPath $f -IncludeShared",
-                new Dictionary<string, object?> { ["f"] = new[] { file, nodefrag } },
+                new Dictionary<string, object?> { ["f"] = new[] { file, copy, nodefrag } },
                 answer: (_, _) => throw new System.Management.Automation.Host.HostException("no user interface"));
-            ErrorRecord cannot = Assert.Single(unasked.Errors);
-            Assert.StartsWith("ConfirmationNotPossible,", cannot.FullyQualifiedErrorId, StringComparison.Ordinal);
-            Assert.Equal(file, cannot.TargetObject);
-            Assert.Contains("-Force", cannot.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { file, copy }, unasked.Errors.Select(e => e.TargetObject));
+            Assert.All(unasked.Errors, cannot =>
+            {
+                Assert.StartsWith("ConfirmationNotPossible,", cannot.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Contains("Add -Force (or -Confirm:$false)", cannot.Exception.Message, StringComparison.Ordinal);
+            });
             Assert.Contains("no-defrag", Assert.Single(unasked.Warnings).Message, StringComparison.Ordinal);
             Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
 
@@ -389,6 +392,10 @@ namespace Btrfs.Tests
             string filler = Path.Combine(x.MountPoint, "filler.bin");
             Shell.Try("fallocate", "-l", new DriveInfo(x.MountPoint).AvailableFreeSpace.ToString(System.Globalization.CultureInfo.InvariantCulture), filler);
             Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(x.MountPoint, "rest.bin"), "bs=64k");
+            // -WhatIf says it would be refused, as on btrfs (before: an error record on xfs and ext4; a hostile review).
+            whatIf = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Empty(whatIf.Errors);
+            Assert.Matches(@"more than the [0-9.]+ (KiB|MiB|B) free: it would be refused \(InsufficientSpace\)", whatIf.HostText.Replace("\n", " "));
             PwshResult full = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p", ("p", file));
             Assert.Equal("InsufficientSpace", Assert.Single(full.ErrorIds));
             Assert.Equal(ErrorCategory.ResourceUnavailable, full.Errors[0].CategoryInfo.Category);

@@ -77,6 +77,17 @@ namespace Btrfs.Core
                 return Skipped();
             }
 
+            AvailableBytes = File.AvailableBytes(BytesNeeded);
+            if (BytesNeeded > AvailableBytes)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    Errno.ENOSPC,
+                    "statfs",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made, and {SizeFormatter.Format(AvailableBytes)} is free. Free some space and try again. Nothing was changed.");
+            }
+
             Clock.Restart();
             using OpenFile original = File.ReopenForWriting("Cannot open for defragmenting", "Nothing was changed.")
                 ?? throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "open", File.Path, $"Cannot defragment '{File.Path}': it was replaced by another file since it was measured. Nothing was changed; run it again.");
@@ -166,17 +177,10 @@ namespace Btrfs.Core
             {
                 return;
             }
-            else if (BytesNeeded > AvailableBytes)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.InsufficientSpace,
-                    Errno.ENOSPC,
-                    "statfs",
-                    File.Path,
-                    $"Cannot defragment '{File.Path}': the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made, and {SizeFormatter.Format(AvailableBytes)} is free. Free some space and try again. Nothing was changed.");
-            }
             else
             {
+                // Too little free space is refused at its turn (Run), with the space free then, as on btrfs: -WhatIf says it
+                // would be. (Before: refused here, so -WhatIf wrote an error on xfs and ext4; a hostile review.)
                 SharedBytesToUnshare = Before.SharedBytes;
             }
         }

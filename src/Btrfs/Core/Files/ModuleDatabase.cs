@@ -338,11 +338,17 @@ namespace Btrfs.Core
         private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind)
         {
             long version = Scalar(connection, "PRAGMA user_version");
-            bool ours = Scalar(connection, "PRAGMA application_id") == kind.ApplicationId && version == kind.FormatVersion;
+            if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion)
+            {
+                // The header read before said otherwise (the file changed in between), or its format number is one no version
+                // wrote (below this version's: edited, or damaged). (Before: said to have "lost its table"; a hostile review.)
+                throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has format {version}, which no version of this module writes (this version reads {kind.FormatVersion}): it was changed by something else, or damaged, and cannot be used. Move it away or delete it; the next run builds a new one.");
+            }
+
             foreach ((string table, string[] required) in kind.AlsoRequired.Prepend((kind.RequiredTable, kind.RequiredColumns)))
             {
                 string columns = string.Join(", ", Array.ConvertAll(required, c => "'" + c + "'"));
-                if (!ours || Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name IN ({columns})") != required.Length)
+                if (Scalar(connection, $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name IN ({columns})") != required.Length)
                 {
                     throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has lost its table '{table}' (format {version}): it cannot be used. Move it away or delete it; the next run builds a new one.");
                 }
