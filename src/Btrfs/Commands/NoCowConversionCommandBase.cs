@@ -156,7 +156,7 @@ namespace Btrfs.Commands
 
             // A running conversion's temporary name (another run in this directory): gone, or in place, within moments.
             // (Before: an error that it was removed or renamed after it was listed; a hostile review.)
-            if (walked is not null && TemporaryFile.RunningRewriteOf(System.IO.Path.GetFileName(path)) is int pid)
+            if (walked is { } entry && TemporaryFile.RunningRewriteOf(entry.Directory, entry.Name) is int pid)
             {
                 WriteVerbose($"Skipping '{path}': the temporary name of a conversion running in process {pid}.");
                 return;

@@ -14,6 +14,10 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "fgetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static unsafe partial nint FGetXattr(SafeFileDescriptor fd, string name, byte* value, nuint size);
 
+        /// <summary>getxattr(2) by path, following links: on "/proc/self/fd/N" of an O_PATH descriptor, the file's attribute without opening the file.</summary>
+        [LibraryImport(Name, EntryPoint = "getxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static unsafe partial nint GetXattr(string path, string name, byte* value, nuint size);
+
         [LibraryImport(Name, EntryPoint = "fsetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static unsafe partial int FSetXattr(SafeFileDescriptor fd, string name, byte* value, nuint size, int flags);
 

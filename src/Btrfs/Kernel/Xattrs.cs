@@ -130,6 +130,17 @@ namespace Btrfs.Kernel
             return n <= 0 ? null : Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('\0');
         }
 
+        /// <summary>
+        /// As <see cref="TryGetText"/>, for a file only named (an O_PATH descriptor, <see cref="Names.TryName"/>): read through
+        /// /proc/self/fd, so the file itself is never opened (an open would break another process's lease on it).
+        /// </summary>
+        internal static unsafe string? TryGetTextOfNamed(SafeFileDescriptor named, string name)
+        {
+            byte* buffer = stackalloc byte[255];
+            nint n = Libc.GetXattr("/proc/self/fd/" + named.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), name, buffer, 255);
+            return n <= 0 ? null : Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('\0');
+        }
+
         /// <summary>Sets the value; the error names <paramref name="what"/> (e.g. "Cannot copy the extended attribute 'x' of").</summary>
         internal static unsafe void Set(SafeFileDescriptor fd, string name, ReadOnlySpan<byte> value, string path, string what, string? advice = null)
         {

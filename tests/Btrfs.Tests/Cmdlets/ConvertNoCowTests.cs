@@ -721,11 +721,18 @@ namespace Btrfs.Tests
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 4096, 8192);
             string running = Lookalike(dir, ".other.img.~btrfs-1-0badc0de", "1-0badc0de");
+
+            // A file merely named like one, without that run's marker, is the user's: converted (before: passed over with a
+            // verbose note, so anyone could hide a file from a conversion by its name; a hostile review).
+            string named = Lookalike(dir, ".data.~btrfs-1-abcdef12", null);
             PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse -Verbose" + Yes, ("d", dir));
             Assert.Empty(r.Errors);
             Assert.True(FileFacts.HasNoCow(file));
             Assert.False(FileFacts.HasNoCow(running));
+            Assert.True(FileFacts.HasNoCow(named));
+            Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(named));
             Assert.Contains(r.Verbose, v => v.Message.Contains("the temporary name of a conversion running in process 1", StringComparison.Ordinal));
+            Assert.DoesNotContain(r.Verbose, v => v.Message.Contains("Skipping '" + named + "'", StringComparison.Ordinal));
         }
 
         [SkippableFact]

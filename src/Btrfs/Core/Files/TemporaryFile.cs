@@ -425,14 +425,26 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The process whose running rewrite a name of this module's hidden pattern belongs to (its pid in the name,
-        /// and that process still there): another conversion in the same directory, whose temporary name comes and
-        /// goes within moments. Null for any other name.
+        /// The process whose running rewrite the name <paramref name="name"/> in <paramref name="dir"/> belongs to (its pid
+        /// in a name of this module's hidden pattern, that process still there, and that run's marker on the file, read
+        /// without opening it; or the name gone already): another conversion in the same directory, whose temporary name
+        /// comes and goes within moments. Null for any other name: a file merely named like one, by a process that is
+        /// running (pid 1), is not passed over. (Before: the name and a live pid were enough; a hostile review.)
         /// </summary>
-        internal static int? RunningRewriteOf(string name)
+        internal static int? RunningRewriteOf(SafeFileDescriptor dir, string name)
         {
             Match m = TemporaryName().Match(name);
-            return m.Success && IsRunning(m) ? int.Parse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture) : null;
+            if (!m.Success || !IsRunning(m))
+            {
+                return null;
+            }
+
+            string stamp = m.Groups["stamp"].Value;
+            using SafeFileDescriptor? named = Names.TryName(dir, name);
+            bool ours = named is null
+                || Xattrs.TryGetTextOfNamed(named, MarkerAttribute) == stamp
+                || Xattrs.TryGetTextOfNamed(named, ReplacedAttribute)?.StartsWith(stamp + " ", StringComparison.Ordinal) == true;
+            return ours ? int.Parse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture) : null;
         }
 
         /// <summary>Whether the process a hidden name of the pattern names (<paramref name="m"/>, matched) is still there.</summary>

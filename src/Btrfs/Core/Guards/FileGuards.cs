@@ -431,9 +431,12 @@ namespace Btrfs.Core
             string by;
             if (users.Count == 0)
             {
+                // The lease is refused at one moment and /proc read at the next: a process that had the file open only for
+                // a moment (a writer that opens, writes and closes) is gone by then. Said first, as the likely cause when it
+                // does not happen again. (Before: only a loop device or an export was named; a hostile review.)
                 by = CurrentFileSystemUid() == 0
-                    ? "something no process shows in /proc: the kernel refused a write lease because another open file of it exists, such as a loop device backed by it (losetup -a lists those), an NFS export or another kernel user"
-                    : "a process this user cannot see (the kernel refused a write lease because another open file or mapping of it exists; as root the /proc scan would name it)";
+                    ? "something no process shows in /proc now: the kernel refused a write lease because another open file of it existed at that moment: a process that had it open only for a moment (try again when nothing writes to it), or, if this keeps happening, something in the kernel, such as a loop device backed by it (losetup -a lists those) or an NFS export"
+                    : "a process this user cannot see, or one that had it open only for a moment (the kernel refused a write lease because another open file or mapping of it existed at that moment; try again, and as root the /proc scan would name a holder that stays)";
             }
             else
             {
