@@ -183,6 +183,19 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableFact]
+        public void AnInlineFilesLargestExtentIsItsBytes()
+        {
+            // Before (a hostile review): a 6-byte file, inline in btrfs metadata, had a largest extent of 4 KiB (the
+            // block FIEMAP rounds inline data up to), while Show-ExtentMap said 6 B in 1 extent.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "inline"), "hello");
+            FileBuilder.WriteNew(file, "hello\n"u8.ToArray());
+            Shell.Run("sync");
+            Assert.Contains("inline", Shell.Run("filefrag", "-v", file), StringComparison.Ordinal);
+            FragmentationReport r = Measure(file);
+            Assert.Equal((1L, 6L, 6L), (r.ExtentCount, r.LargestExtent, r.AverageExtentSize));
+        }
+
         [SkippableTheory]
         [InlineData((int)TestFs.Xfs)]
         [InlineData((int)TestFs.Ext4)]

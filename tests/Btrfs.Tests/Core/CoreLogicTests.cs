@@ -12,6 +12,16 @@ namespace Btrfs.Tests
         private static RawExtent E(ulong logical, ulong length) => new(logical, 1000 + logical, length, 0);
 
         [Fact]
+        public void AFileUsageNeverShowsMoreSharedBytesThanItsSize()
+        {
+            // The extent map is read after the size: a file truncated in between showed Size 0, SharedBytes 1253376 (a
+            // hostile review). What is shown stays within the size shown.
+            Assert.Equal(0, new BtrfsFileUsage("/x", 0, UsageCounters.For(null), 1253376).SharedBytes);
+            Assert.Equal(7786496, new BtrfsFileUsage("/x", 7786496, UsageCounters.For(null), 9814016).SharedBytes);
+            Assert.Equal(4096, new BtrfsFileUsage("/x", 7786496, UsageCounters.For(null), 4096).SharedBytes);
+        }
+
+        [Fact]
         public void HolesFillLeadingInnerAndTrailingGaps()
         {
             var extents = new[] { E(4096, 4096), E(16384, 8192) };

@@ -1,5 +1,7 @@
 namespace Btrfs.Core
 {
+    using System;
+
     /// <summary>
     /// The compsize figures (reference 3.8): bytes on disk (each distinct extent once), uncompressed,
     /// referenced, in total and for each category as separate scalar properties so CSV keeps them,
@@ -124,7 +126,10 @@ namespace Btrfs.Core
         {
             Path = path;
             Size = size;
-            SharedBytes = sharedBytes;
+
+            // Within the size shown: the extent map is read after the size, and a file truncated in between would show
+            // more shared bytes than it has (a hostile review: Size 0, SharedBytes 1253376).
+            SharedBytes = Math.Clamp(sharedBytes, 0, Math.Max(size, 0));
             Extents = c.Extents;
             ExtentItems = c.References;
             InlineItems = c.InlineItems;
