@@ -121,8 +121,9 @@ namespace Btrfs.Kernel
         /// twice (the copy and its read-ahead each walk them), each walk in ascending order.
         /// Returns the bytes copied.
         /// </summary>
-        internal static unsafe long Copy(OpenFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true, Func<IEnumerable<ByteRange>>? ranges = null)
+        internal static unsafe long Copy(OpenFile source, SafeFileDescriptor target, string targetName, long size, Action<long>? progress, CancellationToken cancel, bool preallocate = true, Func<IEnumerable<ByteRange>>? ranges = null, long writebackWindow = WritebackWindow)
         {
+            writebackWindow = Math.Max(writebackWindow, 1);
             ranges ??= () => DataRanges(source.Handle, size, source.Path);
             if (preallocate)
             {
@@ -176,7 +177,7 @@ namespace Btrfs.Kernel
                             WriteFully(target, current, got, chunk.Start, targetName, copied, size);
                             copied += got;
                             progress?.Invoke(copied);
-                            long passed = (chunk.Start + got) / WritebackWindow * WritebackWindow;
+                            long passed = (chunk.Start + got) / writebackWindow * writebackWindow;
                             if (passed > unsynced)
                             {
                                 writeback?.GetAwaiter().GetResult();

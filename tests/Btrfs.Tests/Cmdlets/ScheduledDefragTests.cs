@@ -326,6 +326,52 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AThrottledXfsCopyReachesTheDiskAtTheRateNotInABurst()
+        {
+            // Before (a hostile review): on xfs the throttled copy sat in the page cache and reached the disk in bursts, or
+            // only after the run (the kernel's own writeback): the copy rate held, the disk's did not.
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", "320M");
+            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "vms")).FullName;
+            string file = Path.Combine(dir, "f.img");
+            FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 32 << 20, file);
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            string device = Shell.Run("findmnt", "-no", "SOURCE", x.MountPoint).Trim();
+            var samples = new List<long>();
+            using var done = new System.Threading.ManualResetEventSlim();
+            var sampler = new System.Threading.Thread(() =>
+            {
+                while (!done.Wait(250))
+                {
+                    samples.Add(BlockDeviceCounters.BytesWritten(device));
+                }
+            });
+            samples.Add(BlockDeviceCounters.BytesWritten(device));
+            sampler.Start();
+            PwshResult r;
+            try
+            {
+                r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxBytesPerSecond 8MB -Confirm:$false", ("d", dir));
+            }
+            finally
+            {
+                done.Set();
+                sampler.Join();
+            }
+
+            Assert.Empty(r.Errors);
+            DefragResult result = Assert.Single(Results(r));
+            Assert.False(result.Skipped, result.Reason);
+            Assert.Equal(hash, FileFacts.Hash(file));
+            long mostInASecond = Enumerable.Range(0, Math.Max(0, samples.Count - 4)).Select(i => samples[i + 4] - samples[i]).DefaultIfEmpty(samples[^1] - samples[0]).Max();
+            string seen = $"{samples.Count} samples: {string.Join(", ", samples.Select((v, i) => i == 0 ? 0 : (v - samples[i - 1]) >> 20))} MiB per 0.25 s";
+            Assert.True(mostInASecond <= 16L << 20, $"{mostInASecond >> 20} MiB reached the disk in one second under an 8 MiB/s limit ({seen})");
+
+            // And it reached the disk while the run went on (before: none of it until the kernel's own writeback, after the run).
+            Assert.True(samples[^1] - samples[0] >= 24L << 20, $"only {(samples[^1] - samples[0]) >> 20} MiB of 32 reached the disk during the run ({seen})");
+        }
+
+        [SkippableFact]
         public void TheRunBarShowsTheShareOfTheBudgetUsed()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-progress");
