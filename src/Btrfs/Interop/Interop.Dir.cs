@@ -29,6 +29,10 @@ namespace Btrfs.Interop
         [LibraryImport(Name, EntryPoint = "readdir64", SetLastError = true)]
         internal static unsafe partial byte* ReadDir(SafeDirectoryStream dir);
 
+        /// <summary>rewinddir(3): the stream reads from the directory's start again, as it is now.</summary>
+        [LibraryImport(Name, EntryPoint = "rewinddir")]
+        internal static partial void RewindDir(SafeDirectoryStream dir);
+
         [LibraryImport(Name, EntryPoint = "closedir", SetLastError = true)]
         internal static partial int CloseDir(nint dir);
     }

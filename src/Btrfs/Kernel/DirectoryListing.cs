@@ -145,6 +145,14 @@ namespace Btrfs.Kernel
             }
         }
 
+        /// <summary>Lists the directory again from its start, as it is now (rewinddir).</summary>
+        internal void Rewind()
+        {
+            Libc.RewindDir(stream);
+            notUtf8 = null;
+            notUtf8Passed = 0;
+        }
+
         /// <summary>How many of the names passed over one error names (the rest are counted).</summary>
         private const int MaxNamesSaid = 10;
 

@@ -192,13 +192,43 @@ namespace Btrfs.Core
                     }
 
                     (string Name, EntryType Type, ulong Inode)? listed = listing.Next(out FileOperationException? readError);
-                    if (readError is not null)
+                    if (readError is not null && !level.Relisting)
                     {
                         yield return new WalkEntry(listing.Path, WalkEntryKind.Error, readError);
                     }
 
                     if (listed is not { } entry)
                     {
+                        // btrfs lists no entry renamed after the listing began (it stops at the index the directory had
+                        // when it was opened; a rename gives the name a new one): a subdirectory renamed meanwhile (an
+                        // application's rename, or a hostile exchange with a link) was in neither name's place, and all
+                        // below it was passed over without a word (a hostile review). A directory that changed while it
+                        // was listed is listed again, for subdirectories not met before; one that keeps changing is said.
+                        FileStatus since = level.RelistedFrom ?? listing.Status;
+                        if (FileStatus.Of(listing.Handle) is FileStatus now && (now.ModifyTime != since.ModifyTime || now.ChangeTime != since.ChangeTime))
+                        {
+                            if (level.Relists < MostRelists)
+                            {
+                                level.Relists++;
+                                level.RelistedFrom = now;
+                                level.Relisting = true;
+                                listing.Rewind();
+                                continue;
+                            }
+
+                            // Said only where subdirectories are being renamed (a listing again met one the first did
+                            // not): a directory whose files an application keeps renaming (a mail spool) is no error.
+                            if (level.FoundWhenRelisted)
+                            {
+                                yield return new WalkEntry(listing.Path, WalkEntryKind.Error, new FileOperationException(
+                                    FileErrorKind.ChangedSinceListed,
+                                    0,
+                                    "readdir",
+                                    listing.Path,
+                                    $"'{listing.Path}' kept changing while it was listed ({MostRelists + 1} times), and subdirectories in it were being renamed: one renamed meanwhile may have been passed over, with all below it. Run again when nothing renames entries in it."));
+                            }
+                        }
+
                         level.Listed = true;
                         continue;
                     }
@@ -206,6 +236,16 @@ namespace Btrfs.Core
                     string path = Combine(listing.Path, entry.Name);
                     var location = new FileLocation(listing.Handle, entry.Name, path) { Inode = entry.Inode };
                     WalkEntryKind kind = KindOf(entry.Type);
+
+                    // Listed again (see above): only subdirectories not met before (by inode; a subvolume's root, which
+                    // has the same number as any other's, by name); every other entry was handed out already.
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode) : level.Relisting)
+                    {
+                        continue;
+                    }
+
+                    level.FoundWhenRelisted |= level.Relisting;
+
                     if (kind != WalkEntryKind.Directory)
                     {
                         if (filter.TakesFile(entry.Name))
@@ -380,6 +420,9 @@ namespace Btrfs.Core
         internal static string OtherFileSystemMessage(string path) =>
             $"Skipping '{path}': it is a mount point of another filesystem, btrfs subvolume or mount (use -CrossFileSystem to include it).";
 
+        /// <summary>How many times a directory that changed while it was listed is listed again before that is said.</summary>
+        private const int MostRelists = 3;
+
         private static string Combine(string directory, string name) => directory == "/" ? "/" + name : directory + "/" + name;
 
         /// <summary>On another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a bind mount: statx's mount id).</summary>
@@ -434,6 +477,28 @@ namespace Btrfs.Core
             internal Queue<(string Name, FileStatus Status)> Subdirectories { get; } = new();
 
             internal bool Listed { get; set; }
+
+            /// <summary>Listed again because it changed while it was listed: only subdirectories not met yet are taken.</summary>
+            internal bool Relisting { get; set; }
+
+            /// <summary>A listing again met a subdirectory the ones before had not: subdirectories are being renamed.</summary>
+            internal bool FoundWhenRelisted { get; set; }
+
+            /// <summary>How many times it was listed again.</summary>
+            internal int Relists { get; set; }
+
+            /// <summary>Its status when it was last listed again (its change is measured from there).</summary>
+            internal FileStatus? RelistedFrom { get; set; }
+
+            private readonly HashSet<ulong> directories = new();
+            private HashSet<string>? subvolumeRoots;
+
+            /// <summary>
+            /// Notes a subdirectory the listing met (its inode, or its name where the inode is a btrfs subvolume's root,
+            /// 256, or an empty subvolume's placeholder, 2); false when it was met before.
+            /// </summary>
+            internal bool MetDirectory(string name, ulong inode) =>
+                inode is 256 or 2 ? (subvolumeRoots ??= new HashSet<string>(StringComparer.Ordinal)).Add(name) : directories.Add(inode);
 
             /// <summary>Whether a file listed here may be a mount point (its mount is then looked at before it is handed out).</summary>
             internal bool MayHoldFileMounts { get; init; }
