@@ -236,6 +236,12 @@ namespace Btrfs.Commands
 
                 if (!Preferences.ShouldProcess(this, path, action))
                 {
+                    if (WhatIfInEffect && plan.Original.Links > 1)
+                    {
+                        // Previewed: a later name of it is previewed as the link it would be made (nothing is compared).
+                        links.Add(new ConvertedLink(path, plan.Original with { Links = plan.Original.Links - 1 }, null));
+                    }
+
                     return;
                 }
 
@@ -300,7 +306,7 @@ namespace Btrfs.Commands
                     Drain(all: true);
                     WriteWarning(n);
                 });
-                settling.Enqueue(new Settling(plan, pending, path) { LinkOf = twin.Path });
+                settling.Enqueue(new Settling(plan, pending, path) { LinkOf = twin });
                 queued = true;
                 Drain(all: true);
             }
@@ -332,16 +338,19 @@ namespace Btrfs.Commands
                     else
                     {
                         s.Plan.Complete(s.Pending);
-                        if (s.LinkOf is string twin)
+                        if (s.LinkOf is ConvertedLink twin)
                         {
-                            WriteVerbose($"'{s.Path}' is now {State}: a link of '{twin}', the file it was converted into under that name.");
+                            links.Relinked(twin, s.Plan.OriginalNow());
+                            WriteVerbose($"'{s.Path}' is now {State}: a link of '{twin.Path}', the file it was converted into under that name.");
                         }
                         else
                         {
                             WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
-                            if (s.Pending.Copy is FileStatus copy)
+                            if (s.Plan.Original.Links > 1 && s.Pending.Copy is FileStatus copy)
                             {
-                                links.Add(new ConvertedLink(s.Path, s.Plan.Original, copy));
+                                // The old file as it is now that the new one has its name: a later name is linked only while
+                                // it stays so (its change time too: an attribute set on it since would be lost).
+                                links.Add(new ConvertedLink(s.Path, s.Plan.OriginalNow(), copy));
                             }
                         }
                     }
@@ -372,7 +381,7 @@ namespace Btrfs.Commands
         private sealed record Settling(NoCowConversion Plan, PendingReplacement? Pending, string Path)
         {
             /// <summary>The name was made a link of this converted file (another name of the same old file).</summary>
-            internal string? LinkOf { get; init; }
+            internal ConvertedLink? LinkOf { get; init; }
 
             /// <summary>True when <paramref name="file"/> is this file's original or its new copy.</summary>
             internal bool Holds(in FileStatus file) => Plan.IsOriginal(file) || (Pending?.Copy is FileStatus copy && copy.SameInode(file));

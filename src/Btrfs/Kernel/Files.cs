@@ -23,7 +23,6 @@ namespace Btrfs.Kernel
         internal static void StartWriteback(SafeFileDescriptor fd, long offset, long length) =>
             _ = Libc.SyncFileRange(fd, offset, length, Libc.SYNC_FILE_RANGE_WRITE);
 
-        /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
         /// <summary>
         /// A descriptor of its own for the same open file description (fcntl F_DUPFD_CLOEXEC): closing either leaves
         /// the other open, and a lease taken through it is the description's (no second open of the file).
@@ -42,6 +41,7 @@ namespace Btrfs.Kernel
             return dup;
         }
 
+        /// <summary>fsync(2) for another thread: 0 or the errno (the caller throws where it can name the file).</summary>
         internal static int TrySync(SafeFileDescriptor fd) => Libc.FSync(fd) == 0 ? 0 : Errno.Last;
 
         /// <summary>syncfs(2): commits the filesystem holding <paramref name="fd"/>. 0 or the errno.</summary>

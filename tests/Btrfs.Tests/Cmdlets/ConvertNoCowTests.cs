@@ -1033,6 +1033,13 @@ namespace Btrfs.Tests
             string hashA = FileFacts.Hash(a), hashY = FileFacts.Hash(y);
             string outInode = Stat(yOut, "%i");
 
+            // -WhatIf previews the later names as the links they would be made, and changes nothing.
+            PwshResult preview = Pwsh.Run("ConvertTo-NoCow -LiteralPath $t -Recurse -Force -WhatIf", new Dictionary<string, object?> { ["t"] = tree }, captureHost: true);
+            Assert.Empty(preview.Errors);
+            Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(preview.HostText.Replace("\n", " ", StringComparison.Ordinal), "with a link of '" + System.Text.RegularExpressions.Regex.Escape(a) + "'").Count);
+            Assert.False(FileFacts.HasNoCow(a));
+            Assert.Equal("3", Stat(a, "%h"));
+
             PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $t -Recurse -Force -Verbose" + Yes, ("t", tree));
             Assert.Empty(r.Errors);
             // a.img (3 links) and y.img (2): nothing about the names made links.
@@ -1052,6 +1059,7 @@ namespace Btrfs.Tests
             Assert.Equal("1", Stat(y, "%h"));
             Assert.Equal(hashY, FileFacts.Hash(y));
             Assert.Equal(outInode, Stat(yOut, "%i"));
+            Assert.Equal("", Shell.Run("getfattr", "--absolute-names", "-d", "-m", "user.btrfs-module", yOut, a, y).Trim()); // no mark of the module stays (a review: the old file kept one)
             Assert.Equal(hashY, FileFacts.Hash(yOut));
             Assert.Equal("1", Stat(yOut, "%h"));
             Assert.False(FileFacts.HasNoCow(yOut));
@@ -1073,32 +1081,45 @@ namespace Btrfs.Tests
 
         [SkippableTheory]
         [InlineData("written")]
+        [InlineData("hole")]
+        [InlineData("attribute")]
         [InlineData("open")]
         public void ANameIsMadeALinkOfTheConvertedFileOnlyWhileBothHoldTheSameAndNobodyHasItOpen(string how)
         {
-            // The converted file was written to after the copy, or a process has it open: the later name is refused and
-            // left exactly as it was (never linked to data it did not hold, never replaced under a process).
+            // The converted file was written to after the copy (also where the original has a hole: before, only the
+            // original's data ranges were compared, and a write there went unseen), an attribute was set on the old file
+            // under the later name (before: lost with the old file), or a process has the converted file open: the later
+            // name is refused and left exactly as it was (never linked to data or attributes it did not hold, never
+            // replaced under a process), and no mark of the module stays on either file (a review: one did).
             string dir = fs.NewDirectory(TestFs.Btrfs, "relink-" + how);
             string a = Path.Combine(dir, "a.img"), b = Path.Combine(dir, "b.img");
-            FileBuilder.Chunks(a, 2, 4096, 8192);
+            FileBuilder.Chunks(a, 2, 4096, 8192); // data, a hole of 4 KiB, data
             Shell.Run("ln", a, b);
-            FileStatus original = FileStatus.OfPath(a, followLinks: false)!.Value;
             using (NoCowConversion first = NoCowConversion.Prepare(a, toNoCow: true, new NoCowConversionOptions { AllowHardLinks = true }))
             {
                 first.Run();
             }
 
-            FileStatus copy = FileStatus.OfPath(a, followLinks: false)!.Value;
+            Assert.Equal("", Shell.Run("getfattr", "--absolute-names", "-d", "-m", "user.btrfs-module", b).Trim()); // the old file keeps no mark either
+            FileStatus original = FileStatus.OfPath(b, followLinks: false)!.Value, copy = FileStatus.OfPath(a, followLinks: false)!.Value;
             ChildProcess? holder = null;
-            if (how == "written")
+            switch (how)
             {
-                using var w = new FileStream(a, FileMode.Open, FileAccess.Write);
-                w.Position = 100;
-                w.WriteByte(0x5A);
-            }
-            else
-            {
-                holder = ChildProcess.HoldingOpen(a);
+                case "written":
+                case "hole":
+                    using (var w = new FileStream(a, FileMode.Open, FileAccess.Write))
+                    {
+                        w.Position = how == "written" ? 100 : 5000;
+                        w.WriteByte(0x5A);
+                    }
+
+                    break;
+                case "attribute":
+                    Shell.Run("setfattr", "-n", "user.important", "-v", "keep", b);
+                    break;
+                default:
+                    holder = ChildProcess.HoldingOpen(a);
+                    break;
             }
 
             try
@@ -1113,15 +1134,15 @@ namespace Btrfs.Tests
                     using PendingReplacement pending = second.StartRelink(session, default);
                     second.Complete(pending);
                 });
-                if (how == "written")
-                {
-                    Assert.Equal(FileErrorKind.ChangedDuringCopy, e.Kind);
-                    Assert.Contains($"'{a}' was written to since", e.Message, StringComparison.Ordinal);
-                }
-                else
+                if (how == "open")
                 {
                     Assert.Equal(FileErrorKind.InUse, e.Kind);
                     Assert.Contains($"a process has '{a}' open now", e.Message, StringComparison.Ordinal);
+                }
+                else
+                {
+                    Assert.Equal(FileErrorKind.ChangedDuringCopy, e.Kind);
+                    Assert.Contains(how == "attribute" ? "its attributes, owner, mode or flags changed since" : $"'{a}' was written to since", e.Message, StringComparison.Ordinal);
                 }
 
                 Assert.Equal(stamps, FileFacts.Stamp(a) + " / " + FileFacts.Stamp(b));
@@ -1129,6 +1150,11 @@ namespace Btrfs.Tests
                 Assert.Equal(twin, FileFacts.Of(a));
                 Assert.Equal(listing, FileFacts.Listing(dir));
                 Assert.NotEqual(Stat(a, "%i"), Stat(b, "%i"));
+                Assert.Equal("", Shell.Run("getfattr", "--absolute-names", "-d", "-m", "user.btrfs-module", a, b).Trim());
+                if (how == "attribute")
+                {
+                    Assert.Contains("user.important", Shell.Run("getfattr", "--absolute-names", "-d", b), StringComparison.Ordinal);
+                }
             }
             finally
             {

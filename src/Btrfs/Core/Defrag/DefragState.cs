@@ -234,15 +234,15 @@ namespace Btrfs.Core
         /// <paramref name="criteria"/> (or by a version that did not record them) and has not changed since. With
         /// <paramref name="rewrittenInAnyPass"/> (-Compress: every file is worth it in every pass), one rewritten
         /// (not left alone) under the same criteria in an earlier pass counts too: recompressing it again changes nothing.
-        /// So does one rewritten under the same criteria in an earlier pass that came out no better
-        /// (<see cref="NoImprovementOutcome"/>): rewriting it again would find the same free space.
+        /// So does one rewritten under the same criteria in one of the <see cref="NoImprovementPasses"/> passes before that
+        /// came out no better (<see cref="NoImprovementOutcome"/>): rewriting it again so soon would find the same free space.
         /// </summary>
         internal bool IsDone(ulong fs, in FileStatus st, int pass, string criteria, bool rewrittenInAnyPass = false)
         {
             FileStatus s = st;
             string passes = !criteriaAvailable ? "pass = $pass"
                 : rewrittenInAnyPass ? "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome NOT LIKE 'skipped:%'))"
-                : "(pass = $pass OR (pass < $pass AND criteria = $criteria AND outcome LIKE '" + NoImprovementOutcome + "%'))";
+                : "(pass = $pass OR (pass < $pass AND pass >= $pass - " + NoImprovementPasses + " AND criteria = $criteria AND outcome LIKE '" + NoImprovementOutcome + "%'))";
             return Guard(() => Scalar(
                 "SELECT count(*) FROM files WHERE fs = $fs AND inode = $inode AND " + passes + " AND size = $size AND mtime_ns = $mtime AND ctime_ns = $ctime"
                     + (criteriaAvailable ? " AND (criteria IS NULL OR criteria = $criteria)" : string.Empty),
@@ -257,6 +257,13 @@ namespace Btrfs.Core
 
         /// <summary>How the outcome of a rewrite that left the file with no fewer extents or fragments begins.</summary>
         internal const string NoImprovementOutcome = "no improvement: ";
+
+        /// <summary>
+        /// For how many later passes such a file is left alone while unchanged: a week of nightly runs. Fragmented free
+        /// space passes (files are deleted, a balance gathers it), so it is tried again after that (a review: left alone
+        /// for good, a read-mostly image would never be tried again).
+        /// </summary>
+        internal const int NoImprovementPasses = 7;
 
         /// <summary>Records the file (as it is now, <paramref name="st"/>) as done in <paramref name="pass"/>, committed at once.</summary>
         internal void MarkDone(ulong fs, in FileStatus st, int pass, string path, string outcome, long extentsBefore, long extentsAfter, string criteria)

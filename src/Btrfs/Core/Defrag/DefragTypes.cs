@@ -204,8 +204,8 @@ namespace Btrfs.Core
         public int FilesDefragmented { get; set; }
 
         /// <summary>
-        /// Of <see cref="FilesDefragmented"/>, those that came out with no fewer extents or fragments (btrfs, where the
-        /// free space is as fragmented as the file): left alone by later passes and runs (with a state file) while unchanged.
+        /// Of <see cref="FilesDefragmented"/>, the btrfs files that came out with no fewer extents or fragments while nothing
+        /// wrote to them (the free space is as fragmented as the file): left alone for the next 7 passes while unchanged.
         /// </summary>
         public int FilesNotImproved { get; set; }
 

@@ -87,7 +87,6 @@ namespace Btrfs.Core
             }
         }
 
-        /// <inheritdoc/>
         /// <summary>
         /// How much of the copy is written before its writeback is started: each step with -Flush or a throttle (which
         /// gives small steps), so the disk writes at the rate the copy is made. (Before: a throttled copy sat in the page
@@ -95,6 +94,7 @@ namespace Btrfs.Core
         /// </summary>
         private long WritebackWindow => Options.Flush ? Math.Max(Options.StepSize, 256 * 1024) : DataCopy.WritebackWindow;
 
+        /// <inheritdoc/>
         private protected override DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel) =>
             method == DefragMethod.XfsDedupeRange
                 ? CopyAndRemap(original, copy, original.Handle, status, progress, cancel)

@@ -338,10 +338,15 @@ namespace Btrfs.Core
         private static void Prepare(SqliteConnection connection, string path, ModuleDatabaseKind kind)
         {
             long version = Scalar(connection, "PRAGMA user_version");
-            if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId || version != kind.FormatVersion)
+            // The header read before said otherwise (the file changed in between), or its format number is one no version
+            // wrote (below this version's: edited, or damaged). (Before: said to have "lost its table"; a hostile review.)
+            if (Scalar(connection, "PRAGMA application_id") != kind.ApplicationId)
             {
-                // The header read before said otherwise (the file changed in between), or its format number is one no version
-                // wrote (below this version's: edited, or damaged). (Before: said to have "lost its table"; a hostile review.)
+                throw new FileOperationException(FileErrorKind.DatabaseNotOurs, 0, "sqlite", path, $"'{path}' is not a {kind.What} of this module any more (its application id changed while it was opened): it is left alone. Give another {kind.Parameter} path.");
+            }
+
+            if (version != kind.FormatVersion)
+            {
                 throw new FileOperationException(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' has format {version}, which no version of this module writes (this version reads {kind.FormatVersion}): it was changed by something else, or damaged, and cannot be used. Move it away or delete it; the next run builds a new one.");
             }
 

@@ -226,7 +226,7 @@ namespace Btrfs.Core
                         oldLease.Dispose();
                         oldLease = null;
                         hooks?.AfterUndo?.Invoke(temp.CurrentName!);
-                        failure = TemporaryFile.OpenedMeanwhile(path, what);
+                        failure = TemporaryFile.OpenedMeanwhile(path, what, temp.Fate);
                         undone = true;
                         attended = TimeSpan.Zero;
                         return false;

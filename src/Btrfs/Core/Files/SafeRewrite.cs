@@ -179,24 +179,19 @@ namespace Btrfs.Core
         /// atomically and the grace waited out (<see cref="PendingReplacement"/>). Nothing is copied: the name leads to the
         /// twin's inode, so the names stay links of one file.
         /// </summary>
-        internal static PendingReplacement StartRelink(OpenFile source, OpenFile twin, FileStatus copied, RewriteSession session, RewriteOptions options)
+        internal static PendingReplacement StartRelink(OpenFile source, OpenFile twin, ConvertedLink link, RewriteSession session, RewriteOptions options)
         {
             const string What = "make {0} a link of its converted other name";
             string dirPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(source.Path)) ?? "/";
             SafeFileDescriptor dir = source.Directory ?? throw new InvalidOperationException("SafeRewrite needs a file opened relative to its directory (OpenOptions.NoFollow).");
             string name = source.Name;
-            FileStatus before = source.Status;
             ThrowIfDirectoryNamedOnly(source, What);
             FileGuards.ThrowIfDirectoryKeepsItsNames(source, What);
-            if (session.CleanOnce(dir, dirPath, options.Notice).Exists(s => s.Unmarked == name)
-                && FileStatus.Of(source.Handle) is FileStatus now
-                && now.SameInode(before) && now.Size == before.Size && now.ModifyTime == before.ModifyTime)
-            {
-                before = now; // a killed run's mark taken off this very file moved its change time (see Start)
-            }
+            _ = session.CleanOnce(dir, dirPath, options.Notice);
 
             // The converted file is in use already (a VM started on it): said as such, before anything is done (the lease
-            // on it taken in the replacement below is the proof; this only gives the refusal its right words).
+            // on it taken in the replacement below is the proof; this gives the refusal its right words). Where no lease
+            // can be had, the /proc scan decides, as for the original.
             using (WriteLease? free = WriteLease.TryTake(twin.Handle, out LeaseOutcome outcome, out _))
             {
                 if (free is null && outcome == LeaseOutcome.InUse)
@@ -208,26 +203,40 @@ namespace Btrfs.Core
                         source.Path,
                         $"Cannot make '{source.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: a process has '{twin.Path}' open now, and what it writes there could differ from what this name holds. '{source.Path}' was left as it is; run again when nothing uses '{twin.Path}', or convert '{source.Path}' on its own to give it a copy of its own.");
                 }
+
+                if (free is null)
+                {
+                    FileGuards.ThrowUnleased(twin, "make '" + source.Path.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal) + "' a link of {0}", outcome, 0, options.AssumeNotInUse);
+                }
             }
 
-            // Comparing the two must not change them: a refusal leaves both access times too.
+            // Compared before any lease is taken (a large file takes a while, and a lease held meanwhile would make anyone
+            // who opens either file wait); under the leases only their status is checked again: nothing wrote to either,
+            // and the name still leads to the original. Comparing must not change them: a refusal leaves both access times.
             _ = Files.TryKeepAccessTime(source.Handle);
             _ = Files.TryKeepAccessTime(twin.Handle);
-            TemporaryFile link = TemporaryFile.LinkTo(dir, Files.Duplicate(twin.Handle, twin.Path), session.Stamp);
+            ThrowUnlessSameAsTwin(source, twin, link, options.Cancel);
+            FileStatus before = source.Restat(), twinBefore = twin.Restat();
+
+            TemporaryFile linked = TemporaryFile.LinkTo(dir, Files.Duplicate(twin.Handle, twin.Path), session.Stamp);
             try
             {
                 options.Cancel.ThrowIfCancellationRequested();
-                return link.BeginReplace(source, name, source.Path, What, options.AssumeNotInUse, () =>
+                return linked.BeginReplace(source, name, source.Path, What, options.AssumeNotInUse, () =>
                 {
                     ThrowIfChanged(source, before, dir, name);
-                    ThrowUnlessSameAsTwin(source, twin, copied, options.Cancel);
+                    if (!twin.Restat().SameContentStamp(twinBefore))
+                    {
+                        throw TwinDiffers(source, twin, $"'{twin.Path}' was changed while the two were compared");
+                    }
+
                     options.Cancel.ThrowIfCancellationRequested();
                     options.BeforeSwap?.Invoke();
                 }, options.Exchange, ownsThis: true);
             }
             catch
             {
-                link.Dispose();
+                linked.Dispose();
                 throw;
             }
         }
@@ -341,27 +350,35 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The original (under both leases) is what the twin was copied from: size, modification time, owner, group and
-        /// mode as they were then, the twin's owner, group and mode the same, and the data identical byte for byte.
+        /// The original is what the twin was copied from and nothing changed either since: the original's inode, its
+        /// status (change time included: an attribute, ACL, flag, owner, mode or a write) as it was once the twin took its
+        /// name, the twin's size and modification time as they were then (any write to it), owner, group and mode alike,
+        /// and the data identical byte for byte.
         /// </summary>
-        private static void ThrowUnlessSameAsTwin(OpenFile source, OpenFile twin, in FileStatus copied, CancellationToken cancel)
+        private static void ThrowUnlessSameAsTwin(OpenFile source, OpenFile twin, ConvertedLink link, CancellationToken cancel)
         {
-            FileStatus now = source.Restat(), other = twin.Restat();
-            string? differs = now.Size != copied.Size || now.ModifyTime != copied.ModifyTime ? "it was written to since"
-                : now.Uid != copied.Uid || now.Gid != copied.Gid || now.Mode != copied.Mode ? "its owner, group or mode changed since"
+            FileStatus now = source.Restat(), other = twin.Restat(), was = link.Original;
+            string? differs = !now.SameInode(was) ? "that name leads to another file now"
+                : now.Size != was.Size || now.ModifyTime != was.ModifyTime ? "it was written to since"
+                : now.ChangeTime != was.ChangeTime ? "its attributes, owner, mode or flags changed since (its change time moved)"
+                : link.Copy is not FileStatus copy || !other.SameInode(copy) ? $"'{twin.Path}' leads to another file now"
+                : other.Size != copy.Size || other.ModifyTime != copy.ModifyTime ? $"'{twin.Path}' was written to since"
                 : other.Uid != now.Uid || other.Gid != now.Gid || other.Permissions != now.Permissions ? $"the owner, group or mode of '{twin.Path}' changed since"
-                : other.Size != now.Size || !DataCopy.SameData(source, twin.Handle, twin.Path, now.Size, cancel) ? $"'{twin.Path}' was written to since"
+                : !DataCopy.SameData(source, twin.Handle, twin.Path, now.Size, cancel) ? $"'{twin.Path}' does not hold the same data"
                 : null;
             if (differs is not null)
             {
-                throw new FileOperationException(
-                    FileErrorKind.ChangedDuringCopy,
-                    0,
-                    "compare",
-                    source.Path,
-                    $"Cannot make '{source.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: {differs}, so the two no longer hold the same. Both were left as they are. Convert '{source.Path}' on its own to give it a copy of its own, or make it a link by hand (ln -f) if '{twin.Path}' holds what it should.");
+                throw TwinDiffers(source, twin, differs);
             }
         }
+
+        private static FileOperationException TwinDiffers(OpenFile source, OpenFile twin, string differs) =>
+            new(
+                FileErrorKind.ChangedDuringCopy,
+                0,
+                "compare",
+                source.Path,
+                $"Cannot make '{source.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: {differs}, so the two may no longer hold the same. Both were left as they are. Convert '{source.Path}' on its own to give it a copy of its own, or make it a link by hand (ln -f) if '{twin.Path}' holds what it should.");
 
         private static void ThrowIfChanged(OpenFile source, in FileStatus before, SafeFileDescriptor dir, string name)
         {

@@ -40,6 +40,7 @@ namespace Btrfs.Core
         private string? linkedName;
         private bool committed;
         private bool marked;
+        private bool existing;
 
         private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName, string? stamp)
         {
@@ -111,7 +112,10 @@ namespace Btrfs.Core
         /// name elsewhere, such as the converted file another hard link of the original now leads to. Only the hidden name
         /// this gives it is ever removed, never the file.
         /// </summary>
-        internal static TemporaryFile LinkTo(SafeFileDescriptor dir, SafeFileDescriptor existing, string? stamp) => new(dir, existing, null, stamp);
+        internal static TemporaryFile LinkTo(SafeFileDescriptor dir, SafeFileDescriptor existing, string? stamp) => new(dir, existing, null, stamp) { existing = true };
+
+        /// <summary>What became of this file when a replacement was refused: a new copy is removed; an existing file keeps its names.</summary>
+        internal string Fate => existing ? "nothing else was changed" : "the copy was removed";
 
         /// <summary>
         /// Gives the file the name <paramref name="name"/>, which must not exist (EEXIST otherwise:
@@ -188,7 +192,7 @@ namespace Btrfs.Core
                         Errno.EAGAIN,
                         "fcntl(F_SETLEASE)",
                         path,
-                        $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy{(linkedName is null ? string.Empty : $" under its temporary name '{linkedName}'")}. The original was left as it is; the copy was removed.");
+                        $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy{(linkedName is null ? string.Empty : $" under its temporary name '{linkedName}'")}. The original was left as it is; {Fate}.");
                 }
 
                 verifyUnchanged();
@@ -212,7 +216,7 @@ namespace Btrfs.Core
                     // is refused here, before the exchange, while nobody can have seen the new file under the name.
                     if (oldLease is not null && !(oldLease.IsIntact && oldLease.Reaffirm()))
                     {
-                        throw OpenedMeanwhile(path, what);
+                        throw OpenedMeanwhile(path, what, Fate);
                     }
 
                     // The original is marked as this run's to remove, so that a run killed in the grace below leaves
@@ -230,7 +234,7 @@ namespace Btrfs.Core
                         // lease (if any) held through it; an opener blocked by the lease is only told after.
                         if (oldLease is not null && !oldLease.IsIntact)
                         {
-                            throw OpenedMeanwhile(path, what);
+                            throw OpenedMeanwhile(path, what, Fate);
                         }
 
                         Names.Rename(dir, linkedName!, name, path, "Cannot put the new file in place of", "The original is unchanged.");
@@ -253,7 +257,7 @@ namespace Btrfs.Core
                             0,
                             "renameat2",
                             path,
-                            $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and the copy was removed.");
+                            $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and {Fate}.");
                         PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
                         newLease = null;
                         return undone;
@@ -298,7 +302,13 @@ namespace Btrfs.Core
                 && Names.TryRemove(dir, linkedName))
             {
                 linkedName = null;
-                originalHandle = null; // gone with its marker
+
+                // Gone with its marker, unless it has other names still (a hard-linked file): then the mark comes off
+                // below, or those names would carry it for good and copies of them too (a hostile review).
+                if (originalHandle is not SafeFileDescriptor fd || fd.IsClosed || FileStatus.Of(fd) is not FileStatus left || left.Links == 0)
+                {
+                    originalHandle = null;
+                }
             }
 
             UnmarkOriginal(); // still somewhere (another name took the hidden one): never removed as stale
@@ -306,6 +316,11 @@ namespace Btrfs.Core
 
         public void Dispose()
         {
+            if (!committed && existing)
+            {
+                Unmark(); // an existing file keeps no mark of a replacement that did not happen
+            }
+
             if (!committed && linkedName is not null)
             {
                 _ = Names.TryRemove(dir, linkedName);
@@ -591,6 +606,21 @@ namespace Btrfs.Core
         /// </summary>
         internal FileOperationException KeepOpenedCopy(string path, string what)
         {
+            if (existing)
+            {
+                // An existing file (the converted file another name of the original is being linked to) lives on under its
+                // own name: whoever opened it uses that file, and the hidden name, an extra link of it, goes.
+                Unmark();
+                if (linkedName is not null && FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
+                {
+                    _ = Names.TryRemove(dir, linkedName);
+                    linkedName = null;
+                }
+
+                committed = true;
+                return OpenedMeanwhile(path, what, Fate);
+            }
+
             committed = true;
             Unmark();
             return new FileOperationException(
@@ -633,13 +663,13 @@ namespace Btrfs.Core
             }
         }
 
-        internal static FileOperationException OpenedMeanwhile(string path, string what) =>
+        internal static FileOperationException OpenedMeanwhile(string path, string what, string fate = "the copy was removed") =>
             new(
                 FileErrorKind.InUse,
                 Errno.EAGAIN,
                 "fcntl(F_GETLEASE)",
                 path,
-                $"Cannot {FileGuards.Phrase(what, path)}: another process opened it while it was being replaced. It was left exactly as it was, under its name, for that process; the copy was removed. Try again when nothing uses the file.");
+                $"Cannot {FileGuards.Phrase(what, path)}: another process opened it while it was being replaced. It was left exactly as it was, under its name, for that process; {fate}. Try again when nothing uses the file.");
 
         private void EnsureLinked(string name, string path)
         {

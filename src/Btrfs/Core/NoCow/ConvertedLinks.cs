@@ -1,14 +1,16 @@
 namespace Btrfs.Core
 {
+    using System;
     using System.Collections.Generic;
     using Btrfs.Kernel;
 
     /// <summary>
     /// A file with more than one hard link that a run converted under one of its names: <paramref name="Path"/> is that
-    /// name, <paramref name="Original"/> the old file as it was opened (before the copy), <paramref name="Copy"/> the
-    /// converted file now under the name.
+    /// name, <paramref name="Original"/> the old file as it was once the converted file took its name (its change time
+    /// included), <paramref name="Copy"/> the converted file now under the name; null under -WhatIf, where nothing was
+    /// converted and a later name is only previewed as a link.
     /// </summary>
-    internal sealed record ConvertedLink(string Path, FileStatus Original, FileStatus Copy);
+    internal sealed record ConvertedLink(string Path, FileStatus Original, FileStatus? Copy);
 
     /// <summary>
     /// The hard-linked files a conversion run (-Recurse, or names piped in) has converted, so that each other name of the
@@ -20,14 +22,21 @@ namespace Btrfs.Core
     {
         private readonly Dictionary<(uint Major, uint Minor, ulong Inode), (ConvertedLink Link, int Left)> converted = new();
 
+        /// <summary>
+        /// At most this many files waiting for another name are kept (about 300 bytes each): in a tree of hard links whose
+        /// other names lie outside it (a backup farm) every converted file would wait for good. Past it, a later name gets a
+        /// copy of its own, as before.
+        /// </summary>
+        private const int MostKept = 100_000;
+
         internal int Count => converted.Count;
 
-        /// <summary>Remembers <paramref name="link"/> if its old file had other names.</summary>
+        /// <summary>Remembers <paramref name="link"/> if its old file has other names still.</summary>
         internal void Add(ConvertedLink link)
         {
-            if (link.Original.Links > 1)
+            if (link.Original.Links >= 1 && converted.Count < MostKept)
             {
-                converted[Key(link.Original)] = (link, (int)link.Original.Links - 1);
+                converted[Key(link.Original)] = (link, (int)Math.Min(link.Original.Links, int.MaxValue));
             }
         }
 
@@ -35,11 +44,24 @@ namespace Btrfs.Core
         internal ConvertedLink? Find(in FileStatus file) =>
             converted.TryGetValue(Key(file), out var entry) && entry.Link.Original.SameInode(file) ? entry.Link : null;
 
+        /// <summary>
+        /// A later name of the old file was made a link of the converted file: the old file is as <paramref name="originalNow"/>
+        /// says from now on (that link's own steps moved its change time), which the next name is compared with.
+        /// </summary>
+        internal void Relinked(ConvertedLink link, in FileStatus originalNow)
+        {
+            var key = Key(link.Original);
+            if (converted.TryGetValue(key, out var entry))
+            {
+                converted[key] = (entry.Link with { Original = originalNow }, entry.Left);
+            }
+        }
+
         /// <summary>One more of the old file's names was met (made a link, or refused): the entry goes with the last.</summary>
         internal void Met(ConvertedLink link)
         {
             var key = Key(link.Original);
-            if (converted.TryGetValue(key, out var entry) && entry.Link == link)
+            if (converted.TryGetValue(key, out var entry))
             {
                 if (entry.Left <= 1)
                 {
@@ -47,7 +69,7 @@ namespace Btrfs.Core
                 }
                 else
                 {
-                    converted[key] = (link, entry.Left - 1);
+                    converted[key] = (entry.Link, entry.Left - 1);
                 }
             }
         }

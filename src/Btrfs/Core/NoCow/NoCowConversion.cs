@@ -143,7 +143,7 @@ namespace Btrfs.Core
         {
             ConvertedLink twin = options.LinkTo ?? throw new InvalidOperationException("No converted file to link to.");
             using OpenFile converted = OpenFile.Open(twin.Path, OpenOptions.NoFollow);
-            if (!converted.Status.SameInode(twin.Copy))
+            if (twin.Copy is not FileStatus copy || !converted.Status.SameInode(copy))
             {
                 throw new FileOperationException(
                     FileErrorKind.ChangedDuringCopy,
@@ -153,11 +153,14 @@ namespace Btrfs.Core
                     $"Cannot make '{file.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: that name leads to another file now. '{file.Path}' was left as it is; convert it on its own to give it a copy of its own.");
             }
 
-            return SafeRewrite.StartRelink(file, converted, twin.Original, session, RewriteOptions(null, cancel, notice));
+            return SafeRewrite.StartRelink(file, converted, twin, session, RewriteOptions(null, cancel, notice));
         }
 
-        /// <summary>The original's state when it was opened (for <see cref="ConvertedLinks"/>).</summary>
+        /// <summary>The original's state when it was opened.</summary>
         internal FileStatus Original => file.Status;
+
+        /// <summary>The original as it is now (after its conversion: for <see cref="ConvertedLinks"/>), through the descriptor the plan holds.</summary>
+        internal FileStatus OriginalNow() => file.Restat();
 
         /// <summary>Waits out <paramref name="pending"/>'s grace (throws if it was undone), then syncs the directory.</summary>
         internal void Complete(PendingReplacement pending)
