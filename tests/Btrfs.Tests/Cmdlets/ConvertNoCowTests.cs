@@ -1079,10 +1079,27 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableFact]
+        public void TheModulesOwnMarksAreNeverCopiedIntoANewFile()
+        {
+            // A mark a killed run left on a file (here the "replaced" mark a hard-linked old file kept) was copied into the
+            // converted file, and from there into every later copy (a hostile review). The user's attributes are copied.
+            string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "marks-not-copied"), "vm.img");
+            FileBuilder.Chunks(file, 2, 4096, 8192);
+            Shell.Run("setfattr", "-n", "user.btrfs-module.replaced", "-v", "1-0badc0de 12288 1.000000000", file);
+            Shell.Run("setfattr", "-n", "user.keep", "-v", "yes", file);
+            Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file)).Errors);
+            Assert.True(FileFacts.HasNoCow(file));
+            string attributes = Shell.Run("getfattr", "--absolute-names", "-d", "-m", "-", file);
+            Assert.Contains("user.keep", attributes, StringComparison.Ordinal);
+            Assert.DoesNotContain("user.btrfs-module", attributes, StringComparison.Ordinal);
+        }
+
         [SkippableTheory]
         [InlineData("written")]
         [InlineData("hole")]
         [InlineData("attribute")]
+        [InlineData("converted-attribute")]
         [InlineData("open")]
         public void ANameIsMadeALinkOfTheConvertedFileOnlyWhileBothHoldTheSameAndNobodyHasItOpen(string how)
         {
@@ -1117,6 +1134,9 @@ namespace Btrfs.Tests
                 case "attribute":
                     Shell.Run("setfattr", "-n", "user.important", "-v", "keep", b);
                     break;
+                case "converted-attribute":
+                    Shell.Run("setfattr", "-n", "user.secret", "-v", "only-here", a); // an ACL or attribute given the converted file alone
+                    break;
                 default:
                     holder = ChildProcess.HoldingOpen(a);
                     break;
@@ -1142,7 +1162,10 @@ namespace Btrfs.Tests
                 else
                 {
                     Assert.Equal(FileErrorKind.ChangedDuringCopy, e.Kind);
-                    Assert.Contains(how == "attribute" ? "its attributes, owner, mode or flags changed since" : $"'{a}' was written to since", e.Message, StringComparison.Ordinal);
+                    Assert.Contains(
+                        how switch { "attribute" => "their extended attributes differ now ('user.important')", "converted-attribute" => "their extended attributes differ now ('user.secret')", _ => $"'{a}' was written to since" },
+                        e.Message,
+                        StringComparison.Ordinal);
                 }
 
                 Assert.Equal(stamps, FileFacts.Stamp(a) + " / " + FileFacts.Stamp(b));

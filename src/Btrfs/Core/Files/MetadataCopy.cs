@@ -45,7 +45,9 @@ namespace Btrfs.Core
             CopyModeAndAcl(source.Handle, st.WithPermissions(mode), source.Path, target, "the copy", "The original is unchanged.");
             foreach (string name in includeXattrs ? Xattrs.List(source.Handle, source.Path) : new List<string>())
             {
-                if (skipXattrs?.Contains(name) == true || name == AccessAcl)
+                // The module's own marks are never copied: a mark a killed run left on the original would otherwise live on in
+                // every copy made from it (a hostile review).
+                if (skipXattrs?.Contains(name) == true || name == AccessAcl || name.StartsWith("user.btrfs-module.", StringComparison.Ordinal))
                 {
                     continue;
                 }

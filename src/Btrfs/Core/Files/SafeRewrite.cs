@@ -1,6 +1,7 @@
 namespace Btrfs.Core
 {
     using System;
+    using System.Linq;
     using System.Collections.Generic;
     using System.IO;
     using System.Threading;
@@ -211,12 +212,15 @@ namespace Btrfs.Core
             }
 
             // Compared before any lease is taken (a large file takes a while, and a lease held meanwhile would make anyone
-            // who opens either file wait); under the leases only their status is checked again: nothing wrote to either,
-            // and the name still leads to the original. Comparing must not change them: a refusal leaves both access times.
+            // who opens either file wait); under the leases only their status is checked again, against what it was before
+            // the comparison began: nothing wrote to either or changed its attributes meanwhile (a review: the status was
+            // read after the comparison, and a write that landed during it, in bytes already compared, was lost with the
+            // old file), and the name still leads to the original. Comparing must not change them: a refusal leaves both
+            // access times.
             _ = Files.TryKeepAccessTime(source.Handle);
             _ = Files.TryKeepAccessTime(twin.Handle);
-            ThrowUnlessSameAsTwin(source, twin, link, options.Cancel);
             FileStatus before = source.Restat(), twinBefore = twin.Restat();
+            ThrowUnlessSameAsTwin(source, twin, link, options.SkipXattrs, options.Cancel);
 
             TemporaryFile linked = TemporaryFile.LinkTo(dir, Files.Duplicate(twin.Handle, twin.Path), session.Stamp);
             try
@@ -350,26 +354,51 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The original is what the twin was copied from and nothing changed either since: the original's inode, its
-        /// status (change time included: an attribute, ACL, flag, owner, mode or a write) as it was once the twin took its
-        /// name, the twin's size and modification time as they were then (any write to it), owner, group and mode alike,
-        /// and the data identical byte for byte.
+        /// The original (the name's file) and the twin hold the same: the name still leads to the old file the twin was
+        /// converted from, the twin is that converted file, their sizes and modification times are alike (the twin was
+        /// given the original's: a write to either since moved one), their owner, group, mode, extended attributes (ACLs
+        /// included; the module's own marks and, to NOCOW, the compression property aside) and carried file attributes
+        /// (chattr) are alike (compared, not inferred from a change time: one set on the old file in the grace of the first
+        /// conversion was lost; a review), and the data is identical byte for byte.
         /// </summary>
-        private static void ThrowUnlessSameAsTwin(OpenFile source, OpenFile twin, ConvertedLink link, CancellationToken cancel)
+        private static void ThrowUnlessSameAsTwin(OpenFile source, OpenFile twin, ConvertedLink link, IReadOnlyCollection<string> skipXattrs, CancellationToken cancel)
         {
-            FileStatus now = source.Restat(), other = twin.Restat(), was = link.Original;
-            string? differs = !now.SameInode(was) ? "that name leads to another file now"
-                : now.Size != was.Size || now.ModifyTime != was.ModifyTime ? "it was written to since"
-                : now.ChangeTime != was.ChangeTime ? "its attributes, owner, mode or flags changed since (its change time moved)"
+            FileStatus now = source.Restat(), other = twin.Restat();
+            string? differs = !now.SameInode(link.Original) ? "that name leads to another file now"
                 : link.Copy is not FileStatus copy || !other.SameInode(copy) ? $"'{twin.Path}' leads to another file now"
                 : other.Size != copy.Size || other.ModifyTime != copy.ModifyTime ? $"'{twin.Path}' was written to since"
-                : other.Uid != now.Uid || other.Gid != now.Gid || other.Permissions != now.Permissions ? $"the owner, group or mode of '{twin.Path}' changed since"
+                : now.Size != other.Size || now.ModifyTime != other.ModifyTime ? "it was written to since"
+                : other.Uid != now.Uid || other.Gid != now.Gid || other.Permissions != now.Permissions ? "their owner, group or mode differ now"
+                : XattrsDiffer(source, twin, skipXattrs) is string name ? $"their extended attributes differ now ('{name}')"
+                : (InodeAttributes.Get(source.Handle, source.Path) & InodeAttributes.Carried) != (InodeAttributes.Get(twin.Handle, twin.Path) & InodeAttributes.Carried) ? "their file attributes (chattr) differ now"
                 : !DataCopy.SameData(source, twin.Handle, twin.Path, now.Size, cancel) ? $"'{twin.Path}' does not hold the same data"
                 : null;
             if (differs is not null)
             {
                 throw TwinDiffers(source, twin, differs);
             }
+        }
+
+        /// <summary>The name of an extended attribute the two files do not have alike (absent from one, or another value), or null.</summary>
+        private static string? XattrsDiffer(OpenFile a, OpenFile b, IReadOnlyCollection<string> skip)
+        {
+            static bool Compared(string name, IReadOnlyCollection<string> skip) => !name.StartsWith("user.btrfs-module.", StringComparison.Ordinal) && !skip.Contains(name);
+            var first = Xattrs.List(a.Handle, a.Path).Where(n => Compared(n, skip)).ToHashSet(StringComparer.Ordinal);
+            var second = Xattrs.List(b.Handle, b.Path).Where(n => Compared(n, skip)).ToHashSet(StringComparer.Ordinal);
+            if (first.Except(second).Concat(second.Except(first)).FirstOrDefault() is string missing)
+            {
+                return missing;
+            }
+
+            foreach (string name in first)
+            {
+                if (Xattrs.Get(a.Handle, name, a.Path) is byte[] x && Xattrs.Get(b.Handle, name, b.Path) is byte[] y ? !x.AsSpan().SequenceEqual(y) : true)
+                {
+                    return name;
+                }
+            }
+
+            return null;
         }
 
         private static FileOperationException TwinDiffers(OpenFile source, OpenFile twin, string differs) =>

@@ -142,7 +142,23 @@ namespace Btrfs.Core
         internal PendingReplacement StartRelink(RewriteSession session, CancellationToken cancel, Action<string>? notice = null)
         {
             ConvertedLink twin = options.LinkTo ?? throw new InvalidOperationException("No converted file to link to.");
-            using OpenFile converted = OpenFile.Open(twin.Path, OpenOptions.NoFollow);
+            OpenFile opened;
+            try
+            {
+                opened = OpenFile.Open(twin.Path, OpenOptions.NoFollow);
+            }
+            catch (FileOperationException ex)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.ChangedDuringCopy,
+                    ex.Errno,
+                    ex.Operation,
+                    file.Path,
+                    $"Cannot make '{file.Path}' a link of '{twin.Path}', which this run converted from another name of the same file: that cannot be opened now ({ex.Message.TrimEnd('.')}). '{file.Path}' was left as it is; convert it on its own to give it a copy of its own.",
+                    ex);
+            }
+
+            using OpenFile converted = opened;
             if (twin.Copy is not FileStatus copy || !converted.Status.SameInode(copy))
             {
                 throw new FileOperationException(
