@@ -42,16 +42,9 @@ namespace Btrfs.Core
             // At its turn (after the choices that leave a file alone), with the space free now. Before: it ran, filled the
             // filesystem part way through (old extents still partly in use are not freed at all), and -WhatIf said no
             // space was needed.
-            AvailableBytes = File.AvailableBytes(BytesNeeded);
-            if (BytesNeeded > AvailableBytes)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.InsufficientSpace,
-                    Errno.ENOSPC,
-                    "statfs",
-                    File.Path,
-                    $"Cannot defragment '{File.Path}': rewriting it needs up to {SizeFormatter.Format(BytesNeeded)} of free space while it runs (btrfs writes the new extents before it frees the old ones, a batch of at most {SizeFormatter.Format(MeasureBatchBytes)} at a time; what stops being shared stays used), and {SizeFormatter.Format(AvailableBytes)} is free. Free some space, or defragment a part at a time with -Offset and -Length. Nothing was changed.");
-            }
+            ThrowIfSpaceShort(
+                $"rewriting it needs up to {SizeFormatter.Format(BytesNeeded)} of free space while it runs (btrfs writes the new extents before it frees the old ones, a batch of at most {SizeFormatter.Format(MeasureBatchBytes)} at a time; what stops being shared stays used)",
+                "Free some space, or defragment a part at a time with -Offset and -Length.");
 
             Clock.Restart();
             var planner = new DefragPlanner(Options, File.FileSystem.Kind, File.Size);

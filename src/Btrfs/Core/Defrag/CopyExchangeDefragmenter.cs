@@ -77,16 +77,7 @@ namespace Btrfs.Core
                 return Skipped();
             }
 
-            AvailableBytes = File.AvailableBytes(BytesNeeded);
-            if (BytesNeeded > AvailableBytes)
-            {
-                throw new FileOperationException(
-                    FileErrorKind.InsufficientSpace,
-                    Errno.ENOSPC,
-                    "statfs",
-                    File.Path,
-                    $"Cannot defragment '{File.Path}': the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made, and {SizeFormatter.Format(AvailableBytes)} is free. Free some space and try again. Nothing was changed.");
-            }
+            ThrowIfSpaceShort($"the new copy needs {SizeFormatter.Format(BytesNeeded)} while it is made", "Free some space and try again.");
 
             Clock.Restart();
             using OpenFile original = File.ReopenForWriting("Cannot open for defragmenting", "Nothing was changed.")

@@ -306,6 +306,25 @@ namespace Btrfs.Core
         }
 
         /// <summary>
+        /// At the file's turn (after the choices that leave a file alone), with the space free now: refuses a file whose
+        /// rewrite needs more than is free (<paramref name="needs"/> says what it needs and why; <paramref name="advice"/>
+        /// what to do), before anything is written; -WhatIf said so from the plan's figures.
+        /// </summary>
+        private protected void ThrowIfSpaceShort(string needs, string advice)
+        {
+            AvailableBytes = File.AvailableBytes(BytesNeeded);
+            if (BytesNeeded > AvailableBytes)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.InsufficientSpace,
+                    Errno.ENOSPC,
+                    "statfs",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': {needs}, and {SizeFormatter.Format(AvailableBytes)} is free. {advice} Nothing was changed.");
+            }
+        }
+
+        /// <summary>
         /// btrfs rewrote it (not to recompress, and all of it that was asked), with no fewer extents and no fewer fragments
         /// after, and nothing wrote to it meanwhile (a writer's changes stay where they are written, between the new
         /// extents: that is no sign of the free space, and a file a writer made worse is not to be left alone for it; a
