@@ -340,7 +340,6 @@ namespace Btrfs.Commands
                         s.Plan.Complete(s.Pending);
                         if (s.LinkOf is ConvertedLink twin)
                         {
-                            links.Relinked(twin, s.Plan.OriginalNow());
                             WriteVerbose($"'{s.Path}' is now {State}: a link of '{twin.Path}', the file it was converted into under that name.");
                         }
                         else
@@ -348,8 +347,8 @@ namespace Btrfs.Commands
                             WriteVerbose($"'{s.Path}' is now {State}: {SizeFormatter.Format(s.Plan.DataBytes)} rewritten.");
                             if (s.Plan.Original.Links > 1 && s.Pending.Copy is FileStatus copy)
                             {
-                                // The old file as it is now that the new one has its name: a later name is linked only while
-                                // it stays so (its change time too: an attribute set on it since would be lost).
+                                // The old file as it is now that the new one has its name (its other names counted): a later
+                                // name is linked only while it still leads to it and the two files hold the same.
                                 links.Add(new ConvertedLink(s.Path, s.Plan.OriginalNow(), copy));
                             }
                         }

@@ -47,7 +47,7 @@ namespace Btrfs.Core
             {
                 // The module's own marks are never copied: a mark a killed run left on the original would otherwise live on in
                 // every copy made from it (a hostile review).
-                if (skipXattrs?.Contains(name) == true || name == AccessAcl || name.StartsWith("user.btrfs-module.", StringComparison.Ordinal))
+                if (skipXattrs?.Contains(name) == true || name == AccessAcl || name.StartsWith(TemporaryFile.AttributePrefix, StringComparison.Ordinal))
                 {
                     continue;
                 }

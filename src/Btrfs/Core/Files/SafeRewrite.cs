@@ -1,9 +1,9 @@
 namespace Btrfs.Core
 {
     using System;
-    using System.Linq;
     using System.Collections.Generic;
     using System.IO;
+    using System.Linq;
     using System.Threading;
     using System.Threading.Tasks;
     using Btrfs.Interop;
@@ -174,11 +174,11 @@ namespace Btrfs.Core
         /// <summary>
         /// Puts <paramref name="twin"/> (open: the file another hard link of the original was converted into by this run)
         /// in place of <paramref name="source"/> (opened with <see cref="OpenOptions.NoFollow"/>) as one more hard link of
-        /// it, with the proof <see cref="Start"/> gives a copy: a write lease on both, the original's name still leading to
-        /// it, the original neither written nor given another owner or mode since <paramref name="copied"/> (what it was
-        /// when the twin was copied from it) and its data reading back identical to the twin's, then the names exchanged
-        /// atomically and the grace waited out (<see cref="PendingReplacement"/>). Nothing is copied: the name leads to the
-        /// twin's inode, so the names stay links of one file.
+        /// it, with the proof <see cref="Start"/> gives a copy: the two hold the same (<see cref="ThrowUnlessSameAsTwin"/>,
+        /// against <paramref name="link"/>: what this run recorded of both), nothing changed either while they were
+        /// compared, a write lease on both and the name still leading to the original, then the names exchanged atomically
+        /// and the grace waited out (<see cref="PendingReplacement"/>). Nothing is copied: the name leads to the twin's
+        /// inode, so the names stay links of one file.
         /// </summary>
         internal static PendingReplacement StartRelink(OpenFile source, OpenFile twin, ConvertedLink link, RewriteSession session, RewriteOptions options)
         {
@@ -193,7 +193,7 @@ namespace Btrfs.Core
             // The converted file is in use already (a VM started on it): said as such, before anything is done (the lease
             // on it taken in the replacement below is the proof; this gives the refusal its right words). Where no lease
             // can be had, the /proc scan decides, as for the original.
-            using (WriteLease? free = WriteLease.TryTake(twin.Handle, out LeaseOutcome outcome, out _))
+            using (WriteLease? free = WriteLease.TryTake(twin.Handle, out LeaseOutcome outcome, out int leaseErrno))
             {
                 if (free is null && outcome == LeaseOutcome.InUse)
                 {
@@ -207,7 +207,7 @@ namespace Btrfs.Core
 
                 if (free is null)
                 {
-                    FileGuards.ThrowUnleased(twin, "make '" + source.Path.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal) + "' a link of {0}", outcome, 0, options.AssumeNotInUse);
+                    FileGuards.ThrowUnleased(twin, "make '" + source.Path.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal) + "' a link of {0}", outcome, leaseErrno, options.AssumeNotInUse);
                 }
             }
 
@@ -382,7 +382,7 @@ namespace Btrfs.Core
         /// <summary>The name of an extended attribute the two files do not have alike (absent from one, or another value), or null.</summary>
         private static string? XattrsDiffer(OpenFile a, OpenFile b, IReadOnlyCollection<string> skip)
         {
-            static bool Compared(string name, IReadOnlyCollection<string> skip) => !name.StartsWith("user.btrfs-module.", StringComparison.Ordinal) && !skip.Contains(name);
+            static bool Compared(string name, IReadOnlyCollection<string> skip) => !name.StartsWith(TemporaryFile.AttributePrefix, StringComparison.Ordinal) && !skip.Contains(name);
             var first = Xattrs.List(a.Handle, a.Path).Where(n => Compared(n, skip)).ToHashSet(StringComparer.Ordinal);
             var second = Xattrs.List(b.Handle, b.Path).Where(n => Compared(n, skip)).ToHashSet(StringComparer.Ordinal);
             if (first.Except(second).Concat(second.Except(first)).FirstOrDefault() is string missing)

@@ -23,7 +23,10 @@ namespace Btrfs.Core
         internal const string Marker = ".~btrfs-";
 
         /// <summary>The extended attribute that proves a hidden file is this module's own temporary file.</summary>
-        internal const string MarkerAttribute = "user.btrfs-module.temporary";
+        internal const string MarkerAttribute = AttributePrefix + "temporary";
+
+        /// <summary>How every extended attribute the module sets on a file begins: never copied into a new file, never compared.</summary>
+        internal const string AttributePrefix = "user.btrfs-module.";
 
         /// <summary>
         /// The extended attribute a file being replaced carries from just before the exchange until it is gone (or
@@ -31,7 +34,7 @@ namespace Btrfs.Core
         /// A run killed in the grace after the exchange leaves it under the hidden name; the next run removes it only
         /// if it still has that size and time and nobody has it open (<see cref="RemoveStale"/>).
         /// </summary>
-        internal const string ReplacedAttribute = "user.btrfs-module.replaced";
+        internal const string ReplacedAttribute = AttributePrefix + "replaced";
 
         private readonly SafeFileDescriptor dir;
         private FileStatus? replaced;

@@ -6,8 +6,8 @@ namespace Btrfs.Core
 
     /// <summary>
     /// A file with more than one hard link that a run converted under one of its names: <paramref name="Path"/> is that
-    /// name, <paramref name="Original"/> the old file as it was once the converted file took its name (its change time
-    /// included), <paramref name="Copy"/> the converted file now under the name; null under -WhatIf, where nothing was
+    /// name, <paramref name="Original"/> the old file as it was once the converted file took its name, <paramref name="Copy"/>
+    /// the converted file now under the name (its size and modification time then: the original's); null under -WhatIf, where nothing was
     /// converted and a later name is only previewed as a link.
     /// </summary>
     internal sealed record ConvertedLink(string Path, FileStatus Original, FileStatus? Copy);
@@ -43,19 +43,6 @@ namespace Btrfs.Core
         /// <summary>The converted file whose old file <paramref name="file"/> is (another name of it), or null.</summary>
         internal ConvertedLink? Find(in FileStatus file) =>
             converted.TryGetValue(Key(file), out var entry) && entry.Link.Original.SameInode(file) ? entry.Link : null;
-
-        /// <summary>
-        /// A later name of the old file was made a link of the converted file: the old file is as <paramref name="originalNow"/>
-        /// says from now on (that link's own steps moved its change time), which the next name is compared with.
-        /// </summary>
-        internal void Relinked(ConvertedLink link, in FileStatus originalNow)
-        {
-            var key = Key(link.Original);
-            if (converted.TryGetValue(key, out var entry))
-            {
-                converted[key] = (entry.Link with { Original = originalNow }, entry.Left);
-            }
-        }
 
         /// <summary>One more of the old file's names was met (made a link, or refused): the entry goes with the last.</summary>
         internal void Met(ConvertedLink link)
