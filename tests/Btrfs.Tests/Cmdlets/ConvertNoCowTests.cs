@@ -676,11 +676,18 @@ namespace Btrfs.Tests
             // Also with O_TMPFILE (btrfs's default path), where the copy is named only just before the exchange (a
             // run killed then leaves it, or the file it replaced), the run removes its own kind's leftovers, says
             // so, and removes nothing else.
+            // One with another name loses only its hidden name (the file lives on, without the mark).
             PwshResult r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f; ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
             Assert.Empty(r.Errors);
-            Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(2, r.Warnings.Count);
+            Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", r.Warnings[0].Message, StringComparison.Ordinal);
+            Assert.Contains(".d.~btrfs-999999996-0badc0de", r.Warnings[1].Message, StringComparison.Ordinal);
+            Assert.Contains("Only that name was removed", r.Warnings[1].Message, StringComparison.Ordinal);
             Assert.False(File.Exists(ours));
-            Assert.All(kept.Append(twoLinks).Append(target), p => Assert.True(File.Exists(p), p));
+            Assert.False(File.Exists(twoLinks));
+            Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(Path.Combine(dir, "d-link")));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", Path.Combine(dir, "d-link")), StringComparison.Ordinal);
+            Assert.All(kept.Append(target), p => Assert.True(File.Exists(p), p));
 
             // The same through a hidden named temporary file (filesystems without O_TMPFILE).
             r = Pwsh.Run("ConvertFrom-NoCow -LiteralPath $f" + Yes, ("f", file));
@@ -688,7 +695,7 @@ namespace Btrfs.Tests
             ours = Lookalike(dir, ".vm.img.~btrfs-999999999-0badc0de", "999999999-0badc0de");
             Assert.Contains(".vm.img.~btrfs-999999999-0badc0de", Assert.Single(ConvertNamed(file)), StringComparison.Ordinal);
             Assert.False(File.Exists(ours));
-            Assert.All(kept.Append(twoLinks).Append(target), p => Assert.True(File.Exists(p), p));
+            Assert.All(kept.Append(target), p => Assert.True(File.Exists(p), p));
             Assert.True(Directory.GetFileSystemEntries(dir, ".e.~btrfs-*").Length == 1);
 
             // One a process has open is kept: the process would go on writing into a file no directory holds (found
@@ -891,6 +898,105 @@ namespace Btrfs.Tests
             Assert.Contains(usersHidden, Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(dir, usersHidden)));
             Assert.True(File.Exists(ghost));
+        }
+
+        [SkippableFact]
+        public void WhatARunKilledWhileReplacingOrLinkingAHardLinkedFileLeftIsRemovedAsOneNameOnly()
+        {
+            // Before: only a leftover with one link was removed, so what a run killed in the grace of a hard-linked file's
+            // replacement (-Force) left (the hidden name one more name of the old file), or what a run killed while making
+            // another name a link of the converted file left (the hidden name one more name of the converted file), stayed
+            // for good, and the other names kept the module's marks. Found by a review of the relinking.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "killed-linked");
+            string file = Path.Combine(dir, "vm.img");
+            string link = Path.Combine(dir, "vm-link.img");
+            string other = Path.Combine(dir, "other.img");
+            FileBuilder.Chunks(file, 4, 1 << 20, 1 << 20, fsyncEach: false);
+            FileBuilder.Chunks(other, 1, 4096, 4096, fsyncEach: false);
+            Shell.Run("ln", file, link);
+            string hash = FileFacts.Hash(file);
+
+            // 1. Killed in the grace of vm.img's replacement: the old file under the hidden name and under vm-link.img.
+            string hidden;
+            using (ChildProcess child = ChildConverter.ConvertLinkedToNoCowStoppingAfterTheExchange(file))
+            {
+                hidden = ReadUntil(child, "exchanged ");
+                child.Kill();
+                child.WaitForExit(TimeSpan.FromSeconds(30));
+            }
+
+            string hiddenPath = Path.Combine(dir, hidden);
+            Assert.Equal(Links(link), Links(hiddenPath));
+            Assert.Equal("2", Links(link));
+            Assert.Contains("user.btrfs-module.replaced", Shell.Run("getfattr", "-d", link), StringComparison.Ordinal);
+            string linkStamp = Shell.Run("stat", "-c", "%i %s %Y", link);
+
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", other));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            string said = Assert.Single(r.Warnings).Message;
+            Assert.Contains(hidden, said, StringComparison.Ordinal);
+            Assert.Contains("lives on under its other name", said, StringComparison.Ordinal);
+            Assert.Equal(new[] { "other.img", "vm-link.img", "vm.img" }, FileFacts.Listing(dir));
+            Assert.Equal("1", Links(link));
+            Assert.Equal(linkStamp, Shell.Run("stat", "-c", "%i %s %Y", link));
+            Assert.Equal(hash, FileFacts.Hash(link));
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", link), StringComparison.Ordinal);
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", file), StringComparison.Ordinal);
+
+            // 2. Killed just before vm-link.img was made a link of the converted vm.img: the hidden name one more name of
+            //    the converted file, which carries the run's marker; the old file, under vm-link.img, its replaced mark.
+            string second = Path.Combine(dir, "db.img");
+            string secondLink = Path.Combine(dir, "db-link.img");
+            FileBuilder.Chunks(second, 3, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("ln", second, secondLink);
+            string secondHash = FileFacts.Hash(second);
+            using (ChildProcess child = ChildConverter.RelinkStoppingBeforeTheExchange(second, secondLink))
+            {
+                hidden = ReadUntil(child, "linking ");
+                child.Kill();
+                child.WaitForExit(TimeSpan.FromSeconds(30));
+            }
+
+            hiddenPath = Path.Combine(dir, hidden);
+            Assert.Equal(Shell.Run("stat", "-c", "%i", second), Shell.Run("stat", "-c", "%i", hiddenPath));
+            Assert.Equal("2", Links(second));
+            Assert.Contains("user.btrfs-module.temporary", Shell.Run("getfattr", "-d", second), StringComparison.Ordinal);
+            Assert.Contains("user.btrfs-module.replaced", Shell.Run("getfattr", "-d", secondLink), StringComparison.Ordinal);
+
+            // The next walk of the directory passes the hidden name over, removes it as the extra name it is, takes the
+            // marks off both files and gives db-link.img (now a file of one name) a NOCOW copy of its own.
+            r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $d -Recurse" + Yes, ("d", dir));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            said = Assert.Single(r.Warnings, w => w.Message.Contains(hidden, StringComparison.Ordinal)).Message;
+            Assert.Contains("lives on under its other name", said, StringComparison.Ordinal);
+            Assert.Equal(new[] { "db-link.img", "db.img", "other.img", "vm-link.img", "vm.img" }, FileFacts.Listing(dir));
+            Assert.Equal("1", Links(second));
+            Assert.Equal("1", Links(secondLink));
+            Assert.Equal(secondHash, FileFacts.Hash(second));
+            Assert.Equal(secondHash, FileFacts.Hash(secondLink));
+            Assert.True(FileFacts.HasNoCow(secondLink));
+            foreach (string name in FileFacts.Listing(dir))
+            {
+                Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", Path.Combine(dir, name)), StringComparison.Ordinal);
+            }
+
+            static string Links(string path) => Shell.Run("stat", "-c", "%h", path).Trim();
+        }
+
+        /// <summary>Reads the child's lines until one begins with <paramref name="prefix"/>; returns the rest of it.</summary>
+        private static string ReadUntil(ChildProcess child, string prefix)
+        {
+            string? line;
+            do
+            {
+                line = child.ReadLine(TimeSpan.FromSeconds(60));
+            }
+            while (line is not null && !line.StartsWith(prefix, StringComparison.Ordinal));
+
+            Assert.True(line is not null, $"the child did not print '{prefix}': " + child.StdErr);
+            return line![prefix.Length..];
         }
 
         [SkippableFact]

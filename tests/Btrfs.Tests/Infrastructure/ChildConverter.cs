@@ -32,6 +32,17 @@ namespace Btrfs.Tests.Infrastructure
         internal static ChildProcess ConvertToNoCowStoppingAfterTheExchange(string path) =>
             ChildProcess.Start("dotnet", Assembly, "convert-to-nocow-exchanged", path, "0");
 
+        /// <summary>As <see cref="ConvertToNoCowStoppingAfterTheExchange"/>, for a file with other hard links (as with -Force).</summary>
+        internal static ChildProcess ConvertLinkedToNoCowStoppingAfterTheExchange(string path) =>
+            ChildProcess.Start("dotnet", Assembly, "convert-to-nocow-linked-exchanged", path, "0");
+
+        /// <summary>
+        /// Converts <paramref name="path"/> (hard-linked) to NOCOW in a child process, then starts making <paramref name="other"/>,
+        /// another name of it, a link of the converted file and stops just before the exchange (prints "linking &lt;hidden name&gt;").
+        /// </summary>
+        internal static ChildProcess RelinkStoppingBeforeTheExchange(string path, string other) =>
+            ChildProcess.Start("dotnet", Assembly, "relink-before-exchange", path, other);
+
         /// <summary>Starts defragmenting <paramref name="path"/> in a child process that pauses after <paramref name="pauseAfter"/> bytes.</summary>
         internal static ChildProcess DefragPausing(string path, long pauseAfter) =>
             ChildProcess.Start("dotnet", Assembly, "defrag", path, pauseAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));

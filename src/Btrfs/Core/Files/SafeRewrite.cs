@@ -143,9 +143,9 @@ namespace Btrfs.Core
             try
             {
                 // A killed run may have left its named temporary file, or (killed in the grace after an exchange, on any
-                // filesystem) the file it replaced under the hidden name. Taking such a run's mark off this very file
+                // filesystem) the file it replaced under the hidden name. Taking such a run's mark off this very file (under any of its names)
                 // moves its change time: that is no writer's, so what it is now is what the copy must still match.
-                if (session.CleanOnce(dir, dirPath, options.Notice, temp.CurrentName).Exists(s => s.Unmarked == name)
+                if (session.CleanOnce(dir, dirPath, options.Notice, temp.CurrentName).Exists(s => s.Touched(before))
                     && FileStatus.Of(source.Handle) is FileStatus now
                     && now.SameInode(before) && now.Size == before.Size && now.ModifyTime == before.ModifyTime)
                 {

@@ -225,6 +225,7 @@ namespace Btrfs.Core
                     // The original is marked as this run's to remove, so that a run killed in the grace below leaves
                     // nothing the next run cannot prove its own (the hidden name then holds the original).
                     MarkOriginal(original);
+                    hooks?.BeforeExchange?.Invoke(linkedName!);
                     if (Names.TryExchange(dir, linkedName!, name) is int exchangeErrno and not 0)
                     {
                         UnmarkOriginal(); // no hidden name holds it: a rename over it, or nothing at all
@@ -334,12 +335,14 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Removes the hidden temporary files that runs of this module left in the directory when they
-        /// were killed, and only those: a name of the pattern, a regular file with one link, the same
+        /// were killed, and only those: a name of the pattern, a regular file, the same
         /// owner as this (just created) file, the marker attribute matching the name, and no process
         /// with the name's pid. Also the files such a run had replaced and left under the hidden name (killed
         /// in the grace after the exchange): proven by <see cref="ReplacedAttribute"/> and by the same run's
         /// marker on the file under the name, only if unchanged since and open nowhere, owned by this user
-        /// (any owner for root). Returns the names removed.
+        /// (any owner for root). A file that has other names (a run killed while it made another name of a hard-linked file a
+        /// link of the file it had converted, or while it replaced a hard-linked file) loses only the hidden name, and the
+        /// run's mark is taken off it. Returns the names removed.
         /// </summary>
         internal List<StaleFile> RemoveStale() =>
             FileStatus.Of(Handle) is FileStatus mine ? RemoveStale(dir, mine.Uid, linkedName) : new List<StaleFile>();
@@ -381,10 +384,15 @@ namespace Btrfs.Core
                     || FileStatus.Of(fd) is not FileStatus st
                     || !st.IsRegular
                     || !st.SameInode(named)
-                    || st.Links != 1)
+                    || st.Links < 1)
                 {
                     continue;
                 }
+
+                // Before: only a file with one link was removed, so a run killed while it made another name of a hard-linked
+                // file a link of the converted file (the hidden name an extra link of that file), or while it replaced a
+                // hard-linked file (the hidden name one of the old file's names), left the name and its mark for good.
+                // Removing one of several names loses nothing: the file lives on under the others, without the mark.
 
                 if (st.Uid == owner && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
@@ -398,14 +406,12 @@ namespace Btrfs.Core
                         }
                     }
 
+                    FileStatus? lives = Unmark(fd, MarkerAttribute);
+
                     // Killed just before its exchange: the file it was to replace kept its name and the run's mark.
                     string? kept = FindMarked(dir, file, stamp, ReplacedAttribute, stamp + " ", k => k.Size == st.Size); // the copy was whole by then
-                    if (kept is not null)
-                    {
-                        DropMark(dir, kept, ReplacedAttribute, stamp + " ");
-                    }
-
-                    removed.Add(new StaleFile(file, false) { Unmarked = kept });
+                    FileStatus? keptNow = kept is null ? null : DropMark(dir, kept, ReplacedAttribute, stamp + " ");
+                    removed.Add(new StaleFile(file, false) { Unmarked = keptNow, LivesOn = lives });
                     continue;
                 }
 
@@ -434,9 +440,10 @@ namespace Btrfs.Core
                     }
                 }
 
+                FileStatus? livesOn = Unmark(fd, ReplacedAttribute);
+
                 // The file that took its name still carries the run's marker for its new copy: dropped.
-                DropMark(dir, live, MarkerAttribute, stamp);
-                removed.Add(new StaleFile(file, true) { Unmarked = live });
+                removed.Add(new StaleFile(file, true) { Unmarked = DropMark(dir, live, MarkerAttribute, stamp), LivesOn = livesOn });
             }
 
             return removed;
@@ -539,14 +546,35 @@ namespace Btrfs.Core
             return fd is not null;
         }
 
-        /// <summary>Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with) <paramref name="value"/>.</summary>
-        private static void DropMark(SafeFileDescriptor dir, string name, string attribute, string value)
+        /// <summary>
+        /// Removes the attribute from the file <paramref name="name"/> if its value is (or, ending in a space, begins with)
+        /// <paramref name="value"/>; returns the file's status after (null if it had no such mark).
+        /// </summary>
+        private static FileStatus? DropMark(SafeFileDescriptor dir, string name, string attribute, string value)
         {
             using SafeFileDescriptor? fd = OpenMarked(dir, name, attribute, value);
-            if (fd is not null)
+            if (fd is null)
             {
-                Xattrs.TryRemove(fd, attribute);
+                return null;
             }
+
+            Xattrs.TryRemove(fd, attribute);
+            return FileStatus.Of(fd);
+        }
+
+        /// <summary>
+        /// After one of its names was removed: the open file's status once the run's mark <paramref name="attribute"/> is
+        /// taken off it, if it lives on under other names; null if that was its last name.
+        /// </summary>
+        private static FileStatus? Unmark(SafeFileDescriptor fd, string attribute)
+        {
+            if (FileStatus.Of(fd) is not { Links: > 0 })
+            {
+                return null;
+            }
+
+            Xattrs.TryRemove(fd, attribute);
+            return FileStatus.Of(fd);
         }
 
         /// <summary>The regular file <paramref name="name"/>, open, if its <paramref name="attribute"/> is <paramref name="value"/> (or, ending in a space, begins with it); else null.</summary>
@@ -743,18 +771,39 @@ namespace Btrfs.Core
     /// <summary>A file <see cref="TemporaryFile.RemoveStale"/> removed: a killed run's temporary file, or the file it had replaced.</summary>
     internal readonly record struct StaleFile(string Name, bool WasReplaced)
     {
-        /// <summary>The file in the directory whose mark of the killed run was taken off (its change time moved), if any.</summary>
-        internal string? Unmarked { get; init; }
+        /// <summary>The file in the directory whose mark of the killed run was taken off (its change time moved), as it is now; if any.</summary>
+        internal FileStatus? Unmarked { get; init; }
+
+        /// <summary>The removed name's file, which lives on under other names (the run's mark taken off it), as it is now; null when the name was its last.</summary>
+        internal FileStatus? LivesOn { get; init; }
+
+        /// <summary>Whether this removal took a mark off <paramref name="file"/> (moved its change time, no writer's doing).</summary>
+        internal bool Touched(in FileStatus file) => Unmarked?.SameInode(file) == true || LivesOn?.SameInode(file) == true;
 
         /// <summary>What was removed and why it was this module's, for a notice or warning.</summary>
-        internal string Describe(string directory) => WasReplaced
-            ? $"Removed '{System.IO.Path.Combine(directory, Name)}': the old file a run of this module that was killed had just replaced (the new one is in place under its name; the old one carries the module's marker, belongs to this user, was not changed since, and nobody has it open)."
-            : $"Removed '{System.IO.Path.Combine(directory, Name)}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).";
+        internal string Describe(string directory)
+        {
+            string path = System.IO.Path.Combine(directory, Name);
+            if (LivesOn is FileStatus lives)
+            {
+                string others = lives.Links == 1 ? "its other name" : $"its {lives.Links} other names";
+                return WasReplaced
+                    ? $"Removed the name '{path}': the old file a run of this module that was killed had just replaced kept it (the new one is in place under its name). Only that name was removed: the old file lives on under {others}, without the module's mark (it carried the mark, was not changed since, and nobody had it open)."
+                    : $"Removed the name '{path}': an extra name a run of this module that was killed had given a file (it carries the module's marker, belongs to this user, and its process no longer exists). Only that name was removed: the file lives on under {others}, without the module's mark.";
+            }
+
+            return WasReplaced
+                ? $"Removed '{path}': the old file a run of this module that was killed had just replaced (the new one is in place under its name; the old one carries the module's marker, belongs to this user, was not changed since, and nobody has it open)."
+                : $"Removed '{path}': a temporary file left by a run of this module that was killed (it carries the module's marker, belongs to this user, and its process no longer exists).";
+        }
     }
 
     /// <summary>Tests only: called with the hidden name while <see cref="TemporaryFile.Replace"/> holds both leases.</summary>
     internal sealed class ExchangeHooks
     {
+        /// <summary>Just before the names are exchanged: the hidden name holds the new file, the original is marked.</summary>
+        internal Action<string>? BeforeExchange { get; init; }
+
         /// <summary>Just after the names were exchanged: the hidden name holds the original.</summary>
         internal Action<string>? AfterExchange { get; init; }
 
