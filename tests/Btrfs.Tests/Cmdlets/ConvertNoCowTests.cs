@@ -947,9 +947,11 @@ namespace Btrfs.Tests
 
             // 2. Killed just before vm-link.img was made a link of the converted vm.img: the hidden name one more name of
             //    the converted file, which carries the run's marker; the old file, under vm-link.img, its replaced mark.
+            //    Here root's run converting another user's file: the extra name it left belongs to that user.
             string second = Path.Combine(dir, "db.img");
             string secondLink = Path.Combine(dir, "db-link.img");
             FileBuilder.Chunks(second, 3, 1 << 20, 1 << 20, fsyncEach: false);
+            Shell.Run("chown", "65534:65534", second);
             Shell.Run("ln", second, secondLink);
             string secondHash = FileFacts.Hash(second);
             using (ChildProcess child = ChildConverter.RelinkStoppingBeforeTheExchange(second, secondLink))
@@ -962,6 +964,7 @@ namespace Btrfs.Tests
             hiddenPath = Path.Combine(dir, hidden);
             Assert.Equal(Shell.Run("stat", "-c", "%i", second), Shell.Run("stat", "-c", "%i", hiddenPath));
             Assert.Equal("2", Links(second));
+            Assert.Equal("65534", Shell.Run("stat", "-c", "%u", hiddenPath).Trim());
             Assert.Contains("user.btrfs-module.temporary", Shell.Run("getfattr", "-d", second), StringComparison.Ordinal);
             Assert.Contains("user.btrfs-module.replaced", Shell.Run("getfattr", "-d", secondLink), StringComparison.Ordinal);
 

@@ -394,7 +394,9 @@ namespace Btrfs.Core
                 // hard-linked file (the hidden name one of the old file's names), left the name and its mark for good.
                 // Removing one of several names loses nothing: the file lives on under the others, without the mark.
 
-                if (st.Uid == owner && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
+                // Another user's (the converted file of another user's hard-linked file, which root's killed run was making
+                // another name of it a link of) only for root, and only where the name is not the file's last: only a name goes.
+                if ((st.Uid == owner || (st.Links > 1 && Metadata.FileSystemUserId == 0)) && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)
                 {
                     // The name must still lead to the inode just examined, and nobody may have it open (a process that
                     // opened the leftover would write into a file gone from every directory).
@@ -789,7 +791,7 @@ namespace Btrfs.Core
                 string others = lives.Links == 1 ? "its other name" : $"its {lives.Links} other names";
                 return WasReplaced
                     ? $"Removed the name '{path}': the old file a run of this module that was killed had just replaced kept it (the new one is in place under its name). Only that name was removed: the old file lives on under {others}, without the module's mark (it carried the mark, was not changed since, and nobody had it open)."
-                    : $"Removed the name '{path}': an extra name a run of this module that was killed had given a file (it carries the module's marker, belongs to this user, and its process no longer exists). Only that name was removed: the file lives on under {others}, without the module's mark.";
+                    : $"Removed the name '{path}': an extra name a run of this module that was killed had given a file (it carries the module's marker, and its process no longer exists). Only that name was removed: the file lives on under {others}, without the module's mark.";
             }
 
             return WasReplaced
