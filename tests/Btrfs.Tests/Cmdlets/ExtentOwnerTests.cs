@@ -115,6 +115,27 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void DataNotYetWrittenBackIsFoundToo()
+        {
+            // Before: a file just written (its data in the page cache, delayed allocation: no extent yet) was said to
+            // hold "a hole, inline data, or beyond the end of the file" (ExtentNotFound). Found by a hostile test.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string a = Path.Combine(x.MountPoint, "unwritten.bin");
+            Shell.Run("sh", "-c", $"head -c 300000 /dev/urandom > '{a}'");
+            Assert.Contains("delalloc", Shell.Run("filefrag", "-v", a), StringComparison.Ordinal);
+
+            List<BtrfsExtentOwner> owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", a));
+            Assert.Equal(new[] { a }, owners.Select(o => o.Path!).Distinct());
+            Assert.Equal(Filefrag.Extents(a).Select(e => e.Physical).Distinct().Count(), owners.Select(o => o.DiskAddress).Distinct().Count());
+
+            // A hole is still said to be one (the file is synced, and still nothing is there).
+            string sparse = Path.Combine(x.MountPoint, "sparse.bin");
+            Shell.Run("truncate", "-s", "1M", sparse);
+            PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a", ("a", sparse));
+            Assert.Contains("it is a hole", Assert.Single(r.Errors).Exception.Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void FileOffsetIsWhereTheReferenceStartsInTheOwningFile()
         {
             using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");

@@ -207,16 +207,35 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>As <see cref="FindInRange"/>, with each extent's size on disk (disk_num_bytes).</summary>
+        /// <summary>
+        /// As <see cref="FindInRange"/>, with each extent's size on disk (disk_num_bytes). Data written but not yet
+        /// on disk (delayed allocation) has no extent yet: where the range holds data and no item, the file is synced
+        /// once and searched again. (Before: ExtentNotFound, "a hole, inline data", for a file just written. A hostile test.)
+        /// </summary>
         internal IEnumerable<(ExtentOwnerList Owners, long Reached, long ExtentBytes)> FindInRangeWithSizes(OpenFile file, long offset, long length, CancellationToken cancel = default)
         {
             ArgumentNullException.ThrowIfNull(file);
             var seen = new HashSet<ulong>();
-            foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.DataOverlapping(file, offset, length))
+            bool synced = false, unwritten = false;
+            while (true)
             {
-                if (seen.Add(item.DiskBytenr))
+                foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.DataOverlapping(file, offset, length))
                 {
-                    yield return (Find(item.DiskBytenr, cancel), (long)(item.FileOffset + item.Length), (long)item.DiskNumBytes);
+                    if (seen.Add(item.DiskBytenr))
+                    {
+                        yield return (Find(item.DiskBytenr, cancel), (long)(item.FileOffset + item.Length), (long)item.DiskNumBytes);
+                    }
+                }
+
+                if (seen.Count > 0 || synced || !(unwritten = HasData(file, offset, length)))
+                {
+                    break;
+                }
+
+                synced = true;
+                if (Files.TrySync(file.Handle) != 0)
+                {
+                    break;
                 }
             }
 
@@ -227,8 +246,19 @@ namespace Btrfs.Core
                     0,
                     "BTRFS_IOC_TREE_SEARCH_V2",
                     file.Path,
-                    $"No data extent is at offset {offset} of '{file.Path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty) + ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items.");
+                    $"No data extent is at offset {offset} of '{file.Path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty)
+                    + (unwritten
+                        ? ": the data there is not on disk yet (written, but not written back: it has no extent until then). Run sync and ask again."
+                        : ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."));
             }
+        }
+
+        /// <summary>Whether the file holds data (SEEK_DATA: written back or not) in [offset, offset + length).</summary>
+        private static bool HasData(OpenFile file, long offset, long length)
+        {
+            long size = file.Restat().Size;
+            long end = length >= size - offset ? size : offset + length;
+            return offset < end && DataCopy.DataRanges(file.Handle, offset, end, file.Path).Any();
         }
 
         /// <inheritdoc/>
