@@ -97,6 +97,92 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void BySubvolumeIdNothingIsDeletedWhereAMountElsewhereReachesTheDirectoryHoldingIt()
+        {
+            // Before: a subvolume no mount of this process reaches was deleted by its id (the kernel deleting whatever its
+            // name holds then) even where a mount in another mount namespace, or a bind mount of its directory here,
+            // reached the directory holding it: a user who may write there, exchanging its name with another
+            // subvolume's in a loop, had that other one deleted 7 times in 20, and no error said so. A hostile test.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("@"));
+            Directory.CreateDirectory(P("x"));
+            Shell.Run("btrfs", "subvolume", "create", P("x/A"));
+            Shell.Run("btrfs", "subvolume", "create", P("x/B"));
+            FileBuilder.WriteNew(P("x/B/data"), FileBuilder.RandomBytes(4096, 5));
+            ulong a = BtrfsProgs.RootId(P("x/A")), b = BtrfsProgs.RootId(P("x/B"));
+            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
+            FileBuilder.WriteNew(P("@/hold"), FileBuilder.RandomBytes(16, 3));
+            using (var held = new FileStream(P("@/hold"), FileMode.Open, FileAccess.Read))
+            {
+                Shell.Run("umount", "-l", p.MountPoint); // lazily, a file held open: the filesystem and its loop device stay
+                Shell.Run("mount", "-o", "subvol=@", device, p.MountPoint);
+            }
+
+            string top = fs.NewDirectory(TestFs.Btrfs, "byid-top");
+            string Listing() => Shell.Run("sh", "-c", $"mount -o subvolid=5 {device} '{top}' && btrfs subvolume list '{top}'; umount '{top}'");
+            string before = Listing();
+            Assert.Contains("path x/A", before, StringComparison.Ordinal);
+
+            // 1. Another mount namespace has the top level mounted.
+            var psi = new ProcessStartInfo("unshare") { UseShellExecute = false };
+            foreach (string arg in new[] { "-m", "--propagation", "private", "sh", "-c", $"mount -o subvolid=5 {device} '{top}' && exec sleep 120" })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            using (Process other = Process.Start(psi)!)
+            {
+                try
+                {
+                    var clock = Stopwatch.StartNew();
+                    while (!File.ReadAllText($"/proc/{other.Id}/mountinfo").Contains(" " + top + " ", StringComparison.Ordinal))
+                    {
+                        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the other namespace's mount did not appear");
+                        System.Threading.Thread.Sleep(20);
+                    }
+
+                    PwshResult r = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -Confirm:$false", ("m", p.MountPoint));
+                    System.Management.Automation.ErrorRecord e = Assert.Single(r.Errors);
+                    Assert.Equal("UnsafeDirectory", Assert.Single(r.ErrorIds));
+                    Assert.Equal(System.Management.Automation.ErrorCategory.SecurityError, e.CategoryInfo.Category);
+                    Assert.Contains($"another mount namespace (that of process {other.Id}", e.Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains("'/x' from the top level", e.Exception.Message, StringComparison.Ordinal);
+                    Assert.Contains("Nothing was deleted", e.Exception.Message, StringComparison.Ordinal);
+                }
+                finally
+                {
+                    other.Kill();
+                    other.WaitForExit();
+                }
+            }
+
+            Assert.Equal(before, Listing());
+
+            // 2. A bind mount of the directory holding it, here: -Id finds it there, and it is deleted held, by that path.
+            string bound = fs.NewDirectory(TestFs.Btrfs, "byid-bound");
+            Shell.Run("sh", "-c", $"mount -o subvolid=5 {device} '{top}' && mount --bind '{top}/x' '{bound}'; umount '{top}'");
+            try
+            {
+                PwshResult r = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -Confirm:$false", ("m", p.MountPoint));
+                Assert.Empty(r.Errors);
+                Assert.False(Directory.Exists(Path.Combine(bound, "A")));
+                Assert.True(File.Exists(Path.Combine(bound, "B", "data")));
+            }
+            finally
+            {
+                Shell.Run("umount", bound);
+            }
+
+            // 3. Where nothing reaches it, by id as before: only B goes.
+            Assert.Empty(Pwsh.Run($"Remove-BtrfsSubvolume -Id {b} -FileSystemPath $m -Confirm:$false", ("m", p.MountPoint)).Errors);
+            string after = Listing();
+            Assert.DoesNotContain("path x/A", after, StringComparison.Ordinal);
+            Assert.DoesNotContain("path x/B", after, StringComparison.Ordinal);
+            Assert.Contains("path @", after, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void ASubvolumeWhoseNameIsExchangedWithAnothersWhileItIsDeletedIsTheOnlyOneThatGoes()
         {
             using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");

@@ -477,6 +477,24 @@ namespace Btrfs.Core
             return null;
         }
 
+        /// <summary>
+        /// A mount in this table of the filesystem <paramref name="major"/>:<paramref name="minor"/> through which the directory
+        /// <paramref name="directory"/> (from the top level, e.g. "/vm") can be reached: its root is that directory or one above it.
+        /// Its mount point, or null.
+        /// </summary>
+        internal string? Reaching(uint major, uint minor, string directory)
+        {
+            foreach (MountEntry e in entries)
+            {
+                if (e.Major == major && e.Minor == minor && AtOrBelow(directory, e.Root))
+                {
+                    return e.MountPoint;
+                }
+            }
+
+            return null;
+        }
+
         private static bool AtOrBelow(string path, string top) =>
             top == "/" || path == top || path.StartsWith(top.TrimEnd('/') + "/", StringComparison.Ordinal);
 
