@@ -76,6 +76,18 @@ namespace Btrfs.Tests
             Shell.Run("btrfs", "subvolume", "create", P("src"));
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("private/ro"));
             Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("shared/ro"));
+            // -WhatIf says so too, as does a prompt (before: "What if: Delete ..."; a hostile test), and so for a read-only
+            // one nested in a subvolume whose directory others may write in.
+            Shell.Run("btrfs", "subvolume", "create", P("shared/par"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("src"), P("shared/par/ro2"));
+            Shell.Run("chmod", "777", P("shared/par"));
+            PwshResult preview = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -WhatIf; Remove-BtrfsSubvolume -LiteralPath $n -Recurse -WhatIf", new Dictionary<string, object?> { ["s"] = P("shared/ro"), ["n"] = P("shared/par") }, captureHost: true);
+            Assert.Equal(new[] { "UnsafeDirectory", "UnsafeDirectory" }, preview.ErrorIds);
+            Assert.Contains(P("shared/par/ro2"), preview.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
+            Shell.Run("btrfs", "property", "set", P("shared/par/ro2"), "ro", "false");
+            Shell.Run("btrfs", "subvolume", "delete", P("shared/par/ro2"));
+            Shell.Run("btrfs", "subvolume", "delete", P("shared/par"));
             string mode = Shell.Run("stat", "-c", "%Y %Z", P("shared"));
 
             PwshResult refused = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("shared/ro")));

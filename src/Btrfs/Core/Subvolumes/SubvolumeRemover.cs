@@ -162,7 +162,12 @@ namespace Btrfs.Core
                 ThrowIfSwapfileInside(full, devices, canonical, named: null);
                 ThrowIfUsed(full, canonical, devices, MountTable.Read().For(subvolumeRoot), new[] { parentDir.Handle.Fd, subvolumeRoot.Handle.Fd }, assumeNotInUse);
 
-                return new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
+                var planned = new SubvolumeRemover(parentDir, subvolumeRoot, name, self, nested) { Privileged = privileged, Devices = devices, Canonical = canonical, AssumeNotInUse = assumeNotInUse };
+
+                // A read-only one where others may rename names, refused at the run: said before any prompt and by -WhatIf
+                // (before: "What if: Delete", then UnsafeDirectory. A hostile test). The run checks it again.
+                planned.ThrowIfReadOnlyWhereOthersRename();
+                return planned;
             }
             catch
             {
