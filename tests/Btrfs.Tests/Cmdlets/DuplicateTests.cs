@@ -399,6 +399,59 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: a block lying across several extents never counted as shared, so a reflink copy of a fragmented file
+        /// (every byte sharing the original's extents) was reported as a duplicate of it, and again after every
+        /// deduplication. Found by a hostile test.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void AReflinkCopyOfAFragmentedFileIsNoDuplicate(TestFs kind)
+        {
+            string dir = fs.NewDirectory(kind, "dup-fragmented");
+            string img = Path.Combine(dir, "img"), pin = Path.Combine(dir, "pin"), copy = Path.Combine(dir, "backup");
+            FileBuilder.WriteNew(img, FileBuilder.RandomBytes(4 << 20, 81));
+            Shell.Run("cp", "--reflink=always", img, pin);
+
+            // 4 KiB rewritten in the middle of every 128 KiB block: each block lies across three extents.
+            using (var f = new FileStream(img, FileMode.Open, FileAccess.Write))
+            {
+                for (long at = 64 << 10; at < 4 << 20; at += 128 << 10)
+                {
+                    f.Position = at;
+                    f.Write(FileBuilder.RandomBytes(4096, (int)(at >> 12)));
+                }
+
+                f.Flush(flushToDisk: true);
+            }
+
+            File.Delete(pin);
+            Shell.Run("cp", "--reflink=always", img, copy);
+            Shell.Run("sync");
+            Assert.True(Filefrag.Extents(img).Count >= 32, "not fragmented: " + Filefrag.Extents(img).Count);
+            Assert.Equal(Filefrag.Extents(img).Select(e => e.Physical), Filefrag.Extents(copy).Select(e => e.Physical));
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(found.Errors);
+            Assert.Empty(found.Objects<BtrfsDuplicateGroup>());
+
+            // A third file with the same bytes of its own is one, with the two that share already counted so.
+            string third = Path.Combine(dir, "third");
+            Shell.Run("cp", "--reflink=never", img, third);
+            Shell.Run("sync");
+            found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(3, g.Copies);
+            Assert.Equal(4L << 20, g.Length);
+            Assert.Equal(4L << 20, g.AlreadySharedBytes);
+            Assert.Equal(4L << 20, g.DuplicateBytes);
+
+            // Deduplicated, a second search finds nothing to do.
+            Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir)).Errors);
+            Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir)).Objects<BtrfsDuplicateGroup>());
+        }
+
+        /// <summary>
         /// Before: a file hashed in the same second it was written (ext4 with 128-byte inodes keeps whole seconds)
         /// and rewritten within that second kept its size and times, so the hash file served its old hashes: a
         /// group of bytes that were gone. Now a file changed within its filesystem's timestamp tick of being read
