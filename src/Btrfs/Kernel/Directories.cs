@@ -192,7 +192,7 @@ namespace Btrfs.Kernel
         /// either seen as that link or not used at all (a hostile review: a check of the path, then an open of the path,
         /// let another user's link swapped in between lead the copies wherever that user chose).
         /// </summary>
-        internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null)
+        internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null, bool orName = false)
         {
             var pending = new System.Collections.Generic.Stack<string>();
             void Push(string p)
@@ -300,6 +300,14 @@ namespace Btrfs.Kernel
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     dir.Dispose();
+                    if (orName && errno == Libc.EACCES)
+                    {
+                        // <paramref name="orName"/>: one this user may search but not read, only named (O_PATH), as OpenOrName gives it.
+                        SafeFileDescriptor named = passed[^1].Fd;
+                        passed.RemoveAt(passed.Count - 1);
+                        return named;
+                    }
+
                     throw Failure(errno, path);
                 }
 
@@ -310,6 +318,59 @@ namespace Btrfs.Kernel
                 foreach ((SafeFileDescriptor fd, _) in passed)
                 {
                     fd.Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Where <paramref name="path"/> (a file) is, as the kernel would reach it, following symbolic links (the last name's
+        /// too) only where they belong to root or to <paramref name="me"/> (<see cref="OpenFollowingTrustedLinks"/>; one of
+        /// another user's is <paramref name="untrusted"/>(where, why)): the directory holding the name it ends at, open (or
+        /// only named, where it may be searched but not read), and that name, which was no symbolic link when looked at (to be
+        /// opened with O_NOFOLLOW: one swapped in since is refused). Each link is read through the descriptor of the very
+        /// link whose owner was checked. (Before: New-BtrfsReflink followed another user's link given as the source, so root
+        /// could be led to copy a file only root may read into a file that user owns. A hostile test.)
+        /// </summary>
+        internal static (SafeFileDescriptor Directory, string Name) ResolveFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted)
+        {
+            string current = System.IO.Path.GetFullPath(path);
+            for (int links = 0; ; links++)
+            {
+                string trimmed = current.Length > 1 ? current.TrimEnd('/') : current;
+                string name = System.IO.Path.GetFileName(trimmed);
+                string parent = System.IO.Path.GetDirectoryName(trimmed) ?? "/";
+                SafeFileDescriptor dir = OpenFollowingTrustedLinks(name.Length == 0 ? "/" : parent, me, untrusted, orName: true);
+                if (name.Length == 0)
+                {
+                    return (dir, ".");
+                }
+
+                using (SafeFileDescriptor named = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0))
+                {
+                    if (named.IsInvalid || FileStatus.Of(named) is not { IsSymbolicLink: true } link)
+                    {
+                        return (dir, name); // missing, or no link: the open that follows says what it is
+                    }
+
+                    try
+                    {
+                        if (link.Uid != 0 && link.Uid != me)
+                        {
+                            throw untrusted(trimmed, $"is a symbolic link that belongs to user {link.Uid}, who chooses where it leads");
+                        }
+
+                        if (links >= 40)
+                        {
+                            throw FileOperationException.FromErrno(Libc.ELOOP, "openat", path, "Cannot open");
+                        }
+
+                        string target = Names.ReadSymbolicLink(named, string.Empty, trimmed);
+                        current = target.StartsWith('/') ? target : (Names.PathOfDescriptor(dir) is string at && at.StartsWith('/') ? at : parent).TrimEnd('/') + "/" + target;
+                    }
+                    finally
+                    {
+                        dir.Dispose();
+                    }
                 }
             }
         }

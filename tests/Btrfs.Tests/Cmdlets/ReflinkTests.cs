@@ -205,6 +205,47 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASourceThroughAnotherUsersLinkIsRefusedAndTheCallersOwnLinkIsFollowed()
+        {
+            // Before: another user's link given as the source was followed, so root copying "their" file into one that
+            // user owns (-Force keeps the replaced file's owner and mode) gave them a file only root could read. The
+            // destination was refused so already. Found by a hostile test.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "source-link");
+            string secret = Directory.CreateDirectory(Path.Combine(dir, "secret")).FullName;
+            string shared = Directory.CreateDirectory(Path.Combine(dir, "shared")).FullName;
+            string hidden = Path.Combine(secret, "hidden.img");
+            FileBuilder.WriteNew(hidden, FileBuilder.RandomBytes(64 << 10, 6));
+            Shell.Run("chmod", "700", secret);
+            Shell.Run("chmod", "600", hidden);
+            Shell.Run("chmod", "1777", shared);
+            string bak = Path.Combine(shared, "notes.bak");
+            FileBuilder.WriteNew(bak, FileBuilder.RandomBytes(100, 7));
+            Shell.Run("chown", "65534:65534", bak);
+            string link = Path.Combine(shared, "notes.new"), linkedDir = Path.Combine(shared, "dir");
+            File.CreateSymbolicLink(link, hidden);
+            File.CreateSymbolicLink(linkedDir, secret);
+            Shell.Run("chown", "-h", "65534:65534", link, linkedDir);
+            FileFacts before = FileFacts.Of(bak);
+
+            foreach ((string source, string at) in new[] { (link, link), (Path.Combine(linkedDir, "hidden.img"), linkedDir) })
+            {
+                PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Confirm:$false", ("s", source), ("d", bak));
+                Assert.Equal("PathIsSymbolicLink", Assert.Single(r.ErrorIds));
+                Assert.Contains($"'{at}' is a symbolic link that belongs to user 65534", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was copied", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(source, r.Errors[0].TargetObject);
+                Assert.Equal(before, FileFacts.Of(bak));
+            }
+
+            // The caller's own link (root's) is followed, also a relative one, as cp does.
+            string mine = Path.Combine(dir, "mine.img");
+            File.CreateSymbolicLink(mine, "secret/hidden.img");
+            string copy = Path.Combine(dir, "copy.img");
+            Assert.Empty(Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d", ("s", mine), ("d", copy)).Errors);
+            Assert.Equal(FileFacts.Hash(hidden), FileFacts.Hash(copy));
+        }
+
+        [SkippableFact]
         public void AChmodOfTheReplacedFileWhileTheCopyIsMadeIsNeverUndone()
         {
             // A copy across filesystems takes a while: the owner makes the file private meanwhile.

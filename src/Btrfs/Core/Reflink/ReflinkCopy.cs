@@ -115,9 +115,28 @@ namespace Btrfs.Core
         {
             ArgumentNullException.ThrowIfNull(options);
             ArgumentNullException.ThrowIfNull(session);
-            OpenFile src = OpenFile.Open(source, fromWalk ? OpenOptions.KnownRegular : OpenOptions.None, session.FileSystems);
+            OpenFile src;
+            if (fromWalk)
+            {
+                src = OpenFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
+            }
+            else
+            {
+                // Links on the way, and the source itself as a link, followed only where root or this user made them.
+                (SafeFileDescriptor dir, string name) = DirectoryHandle.ResolveFollowingTrustedLinks(source, Metadata.FileSystemUserId, (at, why) => ThroughAnotherUsersLink(source, at, why));
+                src = OpenFile.Open(new FileLocation(dir, name, source), OpenOptions.None, session.FileSystems, ownDirectory: true);
+            }
+
             return Checked(new ReflinkCopy(src, destination, options) { session = session });
         }
+
+        /// <summary>The refusal of a source <paramref name="source"/> whose way passes <paramref name="at"/>, another user's symbolic link.</summary>
+        private static FileOperationException ThroughAnotherUsersLink(string source, string at, string why) => new(
+            FileErrorKind.IsSymbolicLink,
+            Errno.ELOOP,
+            "openat",
+            source,
+            $"Cannot copy '{source}': '{at}' {why}, so what is copied would be whatever file that user makes it lead to (one only you may read, copied where that user can read it). Nothing was copied. Give the path it leads to if that is the file you mean.");
 
         /// <summary>
         /// For a tree mirror: the source as the walker found it (opened relative to its directory) and
