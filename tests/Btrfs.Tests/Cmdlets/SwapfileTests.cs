@@ -388,6 +388,16 @@ namespace Btrfs.Tests
                 SwapfileStatus status = Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>());
                 Assert.True(status.IsActive);
                 Assert.DoesNotContain("swapon accepts it", status.ReasonText, StringComparison.Ordinal);
+
+                // Replacing or rewriting it is refused as what it is (before: FileInUse, "a process that had it open
+                // only for a moment": only the listed path was compared. A hostile test), and nothing changes.
+                FileFacts before = FileFacts.Of(path);
+                PwshResult r = Pwsh.Run(
+                    "New-BtrfsSwapfile -LiteralPath $p -Size 8MB -Force -AssumeNotInUse -Confirm:$false" + (kind == TestFs.Btrfs ? "; ConvertFrom-NoCow -LiteralPath $p -Confirm:$false" : string.Empty),
+                    ("p", path));
+                Assert.Equal(Enumerable.Repeat("FileIsActiveSwapfile", kind == TestFs.Btrfs ? 2 : 1), r.ErrorIds);
+                Assert.All(r.Errors, e => Assert.Contains("it is an active swapfile", e.Exception.Message, StringComparison.Ordinal));
+                Assert.Equal(before, FileFacts.Of(path));
             }
             finally
             {

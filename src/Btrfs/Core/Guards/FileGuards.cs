@@ -147,19 +147,27 @@ namespace Btrfs.Core
                 : (me.Effective & (1UL << Processes.Credentials.Fowner)) == 0;
         }
 
-        /// <summary>Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's message rather than the kernel's ETXTBSY.</summary>
+        /// <summary>
+        /// Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already; also one switched on
+        /// through a mount that is gone, whose listed path leads elsewhere: <see cref="SwapTable.HoldsActive"/>), with this
+        /// module's message rather than the kernel's ETXTBSY or a refused lease's "in use". (Before: only by the listed
+        /// path, so such a swapfile was refused as FileInUse, "a process had it open for a moment". A hostile test.)
+        /// </summary>
         internal static void ThrowIfSwapfile(OpenFile file, string what, SwapTable? swaps = null)
         {
-            if (!file.IsDirectory && (swaps ?? SwapTable.Read()).Contains(file.Status))
+            if (!file.IsDirectory && (swaps ?? SwapTable.Read()).HoldsActive(file))
             {
-                throw new FileOperationException(
-                    FileErrorKind.ActiveSwapfile,
-                    Errno.ETXTBSY,
-                    "/proc/swaps",
-                    file.Path,
-                    $"Cannot {Phrase(what, file.Path)}: it is an active swapfile (listed in /proc/swaps). Run swapoff on it first; an active swapfile is never changed, cloned or deduplicated.");
+                throw ActiveSwapfile(file.Path, $"Cannot {Phrase(what, file.Path)}");
             }
         }
+
+        /// <summary>The refusal of an active swapfile: "<paramref name="cannot"/>: it is an active swapfile ...".</summary>
+        internal static FileOperationException ActiveSwapfile(string path, string cannot) => new(
+            FileErrorKind.ActiveSwapfile,
+            Errno.ETXTBSY,
+            "/proc/swaps",
+            path,
+            $"{cannot}: it is an active swapfile (swap is on in it: see swapon --show). Run swapoff on it first; an active swapfile is never replaced, changed, cloned or deduplicated, even with -Force.");
 
         /// <summary>Refuses a file on a read-only mount: the kernel changes nothing there, not even its extents' sharing, for root too.</summary>
         internal static void ThrowIfReadOnlyMount(OpenFile file, string what)
