@@ -61,6 +61,13 @@ namespace Btrfs.Commands
                 }
 
                 string action = $"Create a {SizeFormatter.Format(bytes)} swapfile (empty, NOCOW where btrfs, preallocated, mode 0600, swap header)" + (Activate.IsPresent ? " and activate it" : string.Empty);
+                if (Force.IsPresent && Btrfs.Kernel.FileStatus.OfPath(path, followLinks: false) is { IsRegular: true } existing)
+                {
+                    // What -Force would replace, said (before: a preview of replacing a file of data read as a plain creation. A hostile test).
+                    action += $", replacing the existing file there ({SizeFormatter.Format(existing.Size)} long, {SizeFormatter.Format(existing.AllocatedBytes)} on disk): its data is gone from this name"
+                        + (existing.Links > 1 ? $" (its {existing.Links - 1} other hard link(s) keep it)" : string.Empty);
+                }
+
                 if (!Preferences.ShouldProcess(this, path, action))
                 {
                     return;

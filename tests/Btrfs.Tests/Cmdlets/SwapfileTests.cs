@@ -612,6 +612,13 @@ namespace Btrfs.Tests
             string h1 = Path.Combine(dir, "h1");
             File.WriteAllText(h1, "d\n");
             Shell.Run("ln", h1, Path.Combine(dir, "h2"));
+
+            // -WhatIf says that a file of data is replaced (before: "Create a 1.00 MiB swapfile", as if nothing were there. A hostile test).
+            FileFacts before = FileFacts.Of(h1);
+            PwshResult preview = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Force -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = h1 }, captureHost: true);
+            Assert.Contains("replacing the existing file there (2 B long", preview.HostText, StringComparison.Ordinal);
+            Assert.Contains("its 1 other hard link(s) keep it", preview.HostText, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(h1));
             PwshResult f = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Force -Confirm:$false", ("p", h1));
             Assert.Empty(f.Errors);
             Assert.Contains("has 2 hard links", Assert.Single(f.Warnings).Message, StringComparison.Ordinal);
