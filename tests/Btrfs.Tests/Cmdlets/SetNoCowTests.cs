@@ -1,6 +1,7 @@
 namespace Btrfs.Tests
 {
     using System;
+    using System.Collections.Generic;
     using System.IO;
     using System.Linq;
     using System.Management.Automation;
@@ -161,13 +162,21 @@ namespace Btrfs.Tests
             File.SetUnixFileMode(file, (UnixFileMode)0x1B6); // 0666: readable and writable, but owned by root
             FileFacts before = FileFacts.Of(file);
             PwshResult r;
+            PwshResult preview;
             using (FsUid.Become(FsUid.Nobody))
             {
                 r = Pwsh.Run("Set-NoCow -LiteralPath $f", ("f", file));
+
+                // -WhatIf says so too, for a directory of root's as well (before: "What if: ...", then EPERM. A hostile test).
+                preview = Pwsh.Run("Set-NoCow -LiteralPath $f, $d -WhatIf", new Dictionary<string, object?> { ["f"] = file, ["d"] = dir }, captureHost: true);
             }
 
             Expect.Error(r, "SetNoCowCommand", file, "AccessDenied", ErrorCategory.PermissionDenied, "owner");
+            Assert.Equal(new[] { "AccessDenied", "AccessDenied" }, preview.ErrorIds);
+            Assert.Equal(new object[] { file, dir }, preview.Errors.Select(e => e.TargetObject));
+            Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(file));
+            Assert.False(FileFacts.HasNoCow(dir));
         }
 
         [SkippableFact]

@@ -619,6 +619,16 @@ namespace Btrfs.Tests
             Assert.Contains("replacing the existing file there (2 B long", preview.HostText, StringComparison.Ordinal);
             Assert.Contains("its 1 other hard link(s) keep it", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(h1));
+
+            // A directory this user may not write in: said by -WhatIf too (before: "What if: Create", then EACCES. A hostile test).
+            using (FsUid.Become(FsUid.Nobody))
+            {
+                preview = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = Path.Combine(dir, "mine") }, captureHost: true);
+            }
+
+            Assert.Equal("AccessDenied", Assert.Single(preview.ErrorIds));
+            Assert.Contains("may not write in the directory", preview.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
             PwshResult f = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Force -Confirm:$false", ("p", h1));
             Assert.Empty(f.Errors);
             Assert.Contains("has 2 hard links", Assert.Single(f.Warnings).Message, StringComparison.Ordinal);

@@ -118,6 +118,16 @@ namespace Btrfs.Core
         internal const int StickyBit = 0x200;
 
         /// <summary>
+        /// Whether this user may change the file's attributes (chattr: FS_IOC_SETFLAGS): its owner, or a holder of CAP_FOWNER
+        /// that counts for it (its owner and group mapped in this user namespace). Where the credentials cannot be read, by
+        /// the filesystem user id and CAP_FOWNER alone.
+        /// </summary>
+        internal static bool MayChangeAttributes(in FileStatus file) =>
+            Processes.Current() is Processes.Credentials me
+                ? file.Uid == me.FsUid || me.Has(Processes.Credentials.Fowner, file.Uid, file.Gid)
+                : file.Uid == Metadata.FileSystemUserId || Processes.HasFowner();
+
+        /// <summary>
         /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing the entry
         /// <paramref name="entry"/> (null: gone meanwhile) (the kernel's check_sticky: allowed to the entry's owner, the
         /// directory's owner, and a holder of CAP_FOWNER that counts for the entry: its owner and group mapped in this

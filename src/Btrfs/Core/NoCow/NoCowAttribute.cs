@@ -85,6 +85,17 @@ namespace Btrfs.Core
             string verb = Verb(item, enable);
             FileGuards.ThrowIfUnchangeable(item, flags, "change the NOCOW attribute of", walkedItem: true);
 
+            // Said before any prompt and by -WhatIf (before: "What if: ...", then EPERM from FS_IOC_SETFLAGS. A hostile test).
+            if (!FileGuards.MayChangeAttributes(item.Status))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EPERM,
+                    "FS_IOC_SETFLAGS",
+                    item.Path,
+                    $"Cannot {verb}: only its owner (uid {item.Status.Uid}) or root may change its attributes (the kernel asks for ownership or CAP_FOWNER). Run as its owner or as root. Nothing was changed.");
+            }
+
             if (!item.IsDirectory && item.Size > 0)
             {
                 if (skipNonEmpty)
