@@ -55,6 +55,12 @@ namespace Btrfs.Commands
                     {
                         FileStatus st = FileStatus.OfPath(extent.Path, followLinks: true)
                             ?? throw new FileOperationException(FileErrorKind.NotFound, 0, "stat", extent.Path, $"Cannot draw '{extent.Path}': it no longer exists.");
+                        if (!st.IsRegular)
+                        {
+                            // As Get-BtrfsExtentOwner and Test-NoCow say of such saved objects (before: an empty map, "0 B in 1 extent". A hostile test).
+                            throw new FileOperationException(FileErrorKind.NotRegularFile, 0, "stat", extent.Path, $"Cannot draw '{extent.Path}': it is {OpenFile.DescribeType(st.Mode)} now, not the regular file its extents were read from.");
+                        }
+
                         piped = new ExtentPicture(extent.Path, st.Size, extent.FileSystem, CellsPerRow(), Rows);
                         pipedEnd = 0;
                         pipedOutOfOrder = false;

@@ -119,6 +119,15 @@ namespace Btrfs.Tests
                 Assert.Equal("············████", lines[2]);
                 Assert.Equal("            SSSS", lines[3]);
             }
+
+            // Its path a FIFO now: one error, as Get-BtrfsExtentOwner and Test-NoCow give (before: an empty map, "0 B in
+            // 1 extent". A hostile test), and the FIFO is never opened (no hang).
+            File.Delete(file);
+            Shell.Run("mkfifo", file);
+            PwshResult r = Pwsh.Run("Import-Clixml -LiteralPath $x | Show-ExtentMap -Width 16 -Rows 1", ("x", saved));
+            Assert.Equal("NotRegularFile", Assert.Single(r.ErrorIds));
+            Assert.Equal(file, r.Errors[0].TargetObject);
+            Assert.Empty(r.Output);
         }
 
         [SkippableTheory]
