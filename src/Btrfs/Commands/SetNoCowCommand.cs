@@ -46,7 +46,7 @@ namespace Btrfs.Commands
             if (skipped > 0)
             {
                 string convert = Enable ? "ConvertTo-NoCow -Recurse" : "ConvertFrom-NoCow -Recurse";
-                WriteWarning($"{skipped} file(s) under '{path}' already hold data and were left as they are (btrfs only changes NOCOW on empty files); their Test-NoCow objects follow in the output. Use {convert} to rewrite them.");
+                WriteWarning($"{skipped} file(s) under '{path}' are not empty (a size above zero, data or holes) and were left as they are (btrfs only changes NOCOW on files of size zero); their Test-NoCow objects follow in the output. Use {convert} to rewrite them.");
             }
         }
 

@@ -205,6 +205,20 @@ namespace Btrfs.Tests
                 Assert.Contains("control character", c.Exception.Message, StringComparison.Ordinal);
                 Assert.False(File.Exists(other));
             }
+
+            // Half of a surrogate pair is refused (before: written as U+FFFD, not the label asked for; a hostile test); a whole pair is kept.
+            ErrorRecord half = Assert.Single(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", "a\uD83D")).Errors);
+            Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsSwapfileCommand", half.FullyQualifiedErrorId);
+            Assert.Contains("surrogate pair", half.Exception.Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(other));
+            Assert.Empty(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", "a\uD83D\uDE00")).Errors);
+            using (FileStream f = File.OpenRead(other))
+            {
+                f.Position = 1052;
+                f.ReadExactly(field);
+            }
+
+            Assert.Equal("a\uD83D\uDE00", System.Text.Encoding.UTF8.GetString(field).TrimEnd('\0'));
         }
 
         [SkippableFact]

@@ -59,6 +59,12 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{controlled.ReplaceLineEndings(" ")}': it holds a control character (a newline, a tab...), which blkid would show and an fstab LABEL= line could not hold. Give a label of printable characters. Nothing was created.");
             }
 
+            if (options.Label is { } broken && !IsWellFormed(broken))
+            {
+                // Half of a surrogate pair has no UTF-8 form: it would be written as U+FFFD, not the label asked for (a hostile test).
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, "Cannot label the swapfile: the label holds half of a UTF-16 surrogate pair (a character cut in two), which has no UTF-8 form and would be written as U+FFFD instead. Give the whole character. Nothing was created.");
+            }
+
             if (options.Label is { } label && System.Text.Encoding.UTF8.GetByteCount(label) > 16)
             {
                 // The header's label field is 16 bytes: a longer label would be cut, maybe mid-character.
@@ -131,6 +137,23 @@ namespace Btrfs.Core
             }
 
             return pages * pageSize;
+        }
+
+        /// <summary>Whether <paramref name="text"/> is whole UTF-16: no half of a surrogate pair.</summary>
+        private static bool IsWellFormed(string text)
+        {
+            ReadOnlySpan<char> rest = text;
+            while (!rest.IsEmpty)
+            {
+                if (System.Text.Rune.DecodeFromUtf16(rest, out _, out int used) != System.Buffers.OperationStatus.Done)
+                {
+                    return false;
+                }
+
+                rest = rest[used..];
+            }
+
+            return true;
         }
 
         /// <summary>Creates the swapfile (after <see cref="Check"/>) and returns its Test-BtrfsSwapfile -Detailed status.</summary>
