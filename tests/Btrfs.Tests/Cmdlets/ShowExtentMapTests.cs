@@ -377,6 +377,16 @@ namespace Btrfs.Tests
             Assert.Contains("tmpfs", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(5, r.Output.Count); // path, summary, one row, and the legend
             Assert.Equal(good, r.Output[0].ToString());
+
+            // A name with a newline or an escape sequence is one line, its control characters shown as '?' (before: the
+            // newline split the line, so a name could fake a line of its own; a hostile test); Path keeps the name.
+            string odd = Path.Combine(dir, "nl\nline2\u001b]0;x\u0007.img");
+            FileBuilder.WriteNew(odd, FileBuilder.RandomBytes(64 << 10, 3));
+            r = Pwsh.Run("Show-ExtentMap -LiteralPath $o -Width 8 -Rows 1", ("o", odd));
+            Assert.Empty(r.Errors);
+            var first = (ExtentMapLine)r.Output[0].BaseObject;
+            Assert.Equal(Path.Combine(dir, "nl?line2?]0;x?.img"), first.Text);
+            Assert.Equal(odd, first.Path);
         }
     }
 }

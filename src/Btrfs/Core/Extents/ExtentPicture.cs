@@ -133,7 +133,15 @@ namespace Btrfs.Core
         public IEnumerable<ExtentMapLine> Render(int lineWidth = 0)
         {
             counter.Finish();
-            yield return new ExtentMapLine(Path, ExtentMapLineKind.File, -1, Path, string.Empty);
+            // The text is one line: a control character in the name (a newline could fake a line of its own, an escape
+            // sequence drive the terminal) shows as '?', as ls shows it; Path keeps the name as it is. (A hostile test.)
+            yield return new ExtentMapLine(Path, ExtentMapLineKind.File, -1, string.Create(Path.Length, Path, (span, p) =>
+            {
+                for (int i = 0; i < p.Length; i++)
+                {
+                    span[i] = char.IsControl(p[i]) ? '?' : p[i];
+                }
+            }), string.Empty);
             string[] summary =
             {
                 SizeFormatter.Format(size), "in", Count(counter.ExtentCount, "extent") + ",", Count(counter.FragmentCount, "fragment") + ",",
