@@ -335,6 +335,65 @@ namespace Btrfs.Tests
             Assert.DoesNotContain("no improvement", Assert.Single(Results(r)).Reason, StringComparison.Ordinal);
         }
 
+        [SkippableTheory]
+        [InlineData("btrfs")]
+        [InlineData("xfs")]
+        public void ASnapshotOrReflinkCopyMadeWhileAFileIsRewrittenKeepsSharingIt(string kind)
+        {
+            // Before (a hostile test): what was shared was read once, when the file was planned, so a snapshot (btrfs) or
+            // reflink copy (xfs) made while it was rewritten stopped sharing what was rewritten after it, and the result
+            // said SharedBytesUnshared 0. Now each step (each exchange) asks again and leaves what became shared.
+            using ExtraFileSystem x = fs.NewFileSystem(kind, kind == "xfs" ? "320M" : "256M");
+            string dir = Path.Combine(x.MountPoint, "sv");
+            if (kind == "btrfs")
+            {
+                Shell.Run("btrfs", "subvolume", "create", dir);
+            }
+            else
+            {
+                Directory.CreateDirectory(dir);
+            }
+
+            string file = Path.Combine(dir, "f.img"), copy = Path.Combine(x.MountPoint, "copy.img");
+            if (kind == "btrfs")
+            {
+                FileBuilder.Fragmented(file, 16 << 20, 2048);
+            }
+            else
+            {
+                FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 * 1024, 16 << 20, file);
+            }
+
+            Shell.Run("sync");
+            string hash = FileFacts.Hash(file);
+            Assert.True(Filefrag.Extents(file).Count > 100, "not fragmented");
+            void Share()
+            {
+                if (kind == "btrfs")
+                {
+                    Shell.Run("btrfs", "subvolume", "snapshot", "-r", dir, Path.Combine(x.MountPoint, "snap"));
+                }
+                else
+                {
+                    Shell.Run("cp", "--reflink=always", file, copy);
+                }
+            }
+
+            PwshResult r = MidFile("Invoke-BtrfsDefrag -LiteralPath $f -MaxBytesPerSecond 4MB -Confirm:$false", file, Share, ("f", file));
+            Assert.Empty(r.Errors);
+            DefragResult result = Assert.Single(Results(r));
+            log.WriteLine($"{result.Method} {result.SkipReason} {result.ExtentsBefore}->{result.ExtentsAfter} rewritten {result.BytesRewritten} skipped shared {result.SharedBytesSkipped} unshared {result.SharedBytesUnshared}: {result.Reason}");
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.Equal(0, result.SharedBytesUnshared);
+            Assert.Contains("became shared while", result.Reason, StringComparison.Ordinal);
+
+            // What the file still shares with the copy (filefrag's "shared"): everything not rewritten before it was made,
+            // the most of the file at 4 MB/s (before: the 16 MiB were rewritten whole and nothing was shared).
+            long sharedBytes = Filefrag.Extents(file).Where(e => e.Flags.Contains("shared")).Sum(e => e.Length);
+            Assert.True(sharedBytes >= (8L << 20), $"the file shares only {sharedBytes} bytes with the copy");
+            Assert.True(result.SharedBytesSkipped > 0, "SharedBytesSkipped");
+        }
+
         [SkippableFact]
         public void AThrottledXfsCopyReachesTheDiskAtTheRateNotInABurst()
         {

@@ -48,7 +48,7 @@ namespace Btrfs.Core
 
             Clock.Restart();
             var planner = new DefragPlanner(Options, File.FileSystem.Kind, File.Size);
-            long done = 0, moved = 0, unshared = 0, batched = 0;
+            long done = 0, moved = 0, unshared = 0, batched = 0, sharedSince = 0;
             movedCompressed = 0;
 
             // What the kernel really does is measured, not assumed from the plan: it leaves extents it cannot
@@ -100,6 +100,22 @@ namespace Btrfs.Core
                     cancel.ThrowIfCancellationRequested();
                     // The last call holds the range's last extent in the kernel's first cluster of it (see DefragPlanner).
                     long len = pos < range.FinalCallFrom ? Math.Min(Options.StepSize, range.FinalCallFrom - pos) : range.End - pos;
+                    if (BecameShared(pos, len))
+                    {
+                        // A snapshot or reflink copy made since the plan shares it now: left as it is, so it stays shared (the
+                        // kernel's defrag would unshare it). Before: rewritten all the same, the snapshot's sharing lost and
+                        // SharedBytesUnshared 0 (the plan's map said nothing was shared). A hostile test.
+                        for (; mapped is not null && next < mapped.Count && (long)mapped[next].End <= pos + len; next++)
+                        {
+                        }
+
+                        sharedSince += len;
+                        pos += len;
+                        done += len;
+                        progress?.Invoke(Math.Min(done, BytesToRewrite));
+                        continue;
+                    }
+
                     if (mapped is null)
                     {
                         before.AddRange(Fiemap.Read(File, (ulong)pos, (ulong)len, sync: false));
@@ -147,12 +163,42 @@ namespace Btrfs.Core
                 reason = PlanNote + ": " + reason;
             }
 
+            if (sharedSince > 0)
+            {
+                SharedBytesSkipped += sharedSince;
+                reason += $"; {SizeFormatter.Format(sharedSince)} became shared while it ran (a snapshot or reflink copy made meanwhile) and was left as it was, so it stays shared";
+            }
+
             if (resumedCount > 0)
             {
                 reason += $" (the kernel stopped early {resumedCount} time(s), on signals for this process, and was asked again from there: each such place is an extent boundary)";
             }
 
             return Finished(DefragMethod.BtrfsDefragRange, reason, moved, unshared);
+        }
+
+        /// <summary>
+        /// Whether [<paramref name="start"/>, + <paramref name="length"/>) holds a shared extent now, where the plan left
+        /// shared extents alone (without -IncludeShared every planned range held none): a snapshot or reflink copy made
+        /// while the file is rewritten. Asked just before each step (one FIEMAP of the step): the kernel offers no way to
+        /// defragment only what is not shared, so what is made in the instant between is still unshared.
+        /// </summary>
+        private bool BecameShared(long start, long length)
+        {
+            if (Options.IncludeShared)
+            {
+                return false;
+            }
+
+            foreach (RawExtent e in Fiemap.Read(File, (ulong)start, (ulong)length, sync: false))
+            {
+                if ((e.Flags & ExtentFlags.Shared) != 0)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         /// <summary>

@@ -116,6 +116,12 @@ namespace Btrfs.Core
             }
 
             cancel.ThrowIfCancellationRequested();
+            if (BecameShared(0, status.Size))
+            {
+                // Before: exchanged all the same, the copy's sharing ended (a hostile test). The exchange is not made.
+                return SkippedAsBecameShared();
+            }
+
             (string operation, int errno) = method == DefragMethod.XfsExchangeRange
                 ? ("XFS_IOC_COMMIT_RANGE", XfsExchange.TryCommit(writable, stamp, copy, status.Size))
                 : ("XFS_IOC_SWAPEXT", XfsExchange.TrySwapExtents(writable, copy, status));
@@ -159,13 +165,22 @@ namespace Btrfs.Core
             // under way) where the file is still written. A range a writer turned from unwritten to written
             // since has no data in the copy, and a remap of it would leave a hole (FIDEDUPERANGE maps no
             // unwritten source): it stays as the writer left it.
-            long done = 0, differing = 0;
+            long done = 0, differing = 0, sharedSince = 0;
             foreach (ByteRange range in ExchangeOutcome.Common(Runs(donor.Handle, status.Size, writtenOnly: true, sync: true), Runs(status.Size, writtenOnly: true)))
             {
                 for (long at = range.Start; at < range.End;)
                 {
                     cancel.ThrowIfCancellationRequested();
                     long n = Math.Min(DedupeStep, range.End - at);
+                    if (BecameShared(at, n))
+                    {
+                        // A reflink copy made meanwhile shares it: left as it was (before: remapped, the copy's sharing
+                        // ended. A hostile test). What was remapped before stays remapped.
+                        sharedSince += range.End - at;
+                        done += range.End - at;
+                        break;
+                    }
+
                     differing += Remap(donor.Handle, writable, at, n, done == 0, status.Size);
 
                     // xfs reports the whole length even when it stopped early: FIEMAP below is the truth.
@@ -177,7 +192,12 @@ namespace Btrfs.Core
             }
 
             donor.Dispose(); // the unnamed copy's references go: the file holds the new extents alone
-            if (differing >= done)
+            if (sharedSince > 0 && sharedSince + differing >= done)
+            {
+                return SkippedAsBecameShared();
+            }
+
+            if (differing + sharedSince >= done)
             {
                 // A writer changed every step while it was copied: nothing was remapped.
                 return Skipped(DefragSkipReason.ChangedWhileCopying, resized
@@ -186,8 +206,10 @@ namespace Btrfs.Core
             }
 
             string reason = $"copied {SizeFormatter.Format(copied)} into a new copy of {CopyExtents} extent(s) and remapped the file onto it (FIDEDUPERANGE)"
-                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying{(resized ? " (its size changed)" : string.Empty)} and stayed as it was" : string.Empty);
-            return Finished(method, reason, done - differing, SharedBytesToUnshare, incomplete: differing > 0);
+                + (differing > 0 ? $"; {SizeFormatter.Format(differing)} changed while copying{(resized ? " (its size changed)" : string.Empty)} and stayed as it was" : string.Empty)
+                + (sharedSince > 0 ? $"; {SizeFormatter.Format(sharedSince)} became shared while it ran (a reflink copy made meanwhile) and stayed as it was, so it stays shared" : string.Empty);
+            SharedBytesSkipped += sharedSince;
+            return Finished(method, reason, done - differing - sharedSince, SharedBytesToUnshare, incomplete: differing > 0 || sharedSince > 0);
         }
 
         /// <summary>
