@@ -237,6 +237,16 @@ namespace Btrfs.Tests
                 Assert.Equal(before, FileFacts.Of(bak));
             }
 
+            // A tree below such a link, with -Recurse, too (a review: only a single file was checked).
+            Directory.CreateDirectory(Path.Combine(secret, "tree"));
+            FileBuilder.WriteNew(Path.Combine(secret, "tree", "t.img"), FileBuilder.RandomBytes(4096, 8));
+            string mirror = Path.Combine(shared, "mirror");
+            PwshResult tree = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Confirm:$false", ("s", Path.Combine(linkedDir, "tree")), ("d", mirror));
+            Assert.Equal("PathIsSymbolicLink", Assert.Single(tree.ErrorIds));
+            Assert.Contains($"'{linkedDir}' is a symbolic link that belongs to user 65534", tree.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(mirror));
+            Assert.Equal(new[] { "dir", "notes.bak", "notes.new" }, FileFacts.Listing(shared));
+
             // The caller's own link (root's) is followed, also a relative one, as cp does.
             string mine = Path.Combine(dir, "mine.img");
             File.CreateSymbolicLink(mine, "secret/hidden.img");

@@ -174,7 +174,7 @@ namespace Btrfs.Core
         internal long TotalFiles()
         {
             long total = 0;
-            foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, null))
+            foreach (WalkEntry e in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, null, trustedLinksOnly: true))
             {
                 total += e.Kind == WalkEntryKind.File ? 1 : 0;
             }
@@ -193,7 +193,7 @@ namespace Btrfs.Core
             MirrorItem? pending = null; // yielded, not yet on the stack (the pipeline may stop meanwhile)
             try
             {
-                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)), WalkOrder.DepthFirst))
+                foreach (WalkEntry entry in TreeWalker.Walk(sourceRoot, crossFileSystems, filter, (_, st, _) => !destinationDirectories.Contains((st.DevMajor, st.DevMinor, st.Inode)), WalkOrder.DepthFirst, trustedLinksOnly: true))
                 {
                     if (entry.Kind == WalkEntryKind.Error && levels.Any(l => l.SourcePath == entry.Path))
                     {

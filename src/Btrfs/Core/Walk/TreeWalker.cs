@@ -79,14 +79,20 @@ namespace Btrfs.Core
         /// As <see cref="Walk(string, bool, Func{string, FileStatus, int, bool})"/>, taking only what
         /// <paramref name="filter"/> takes below the root (the root itself, named by the user, always).
         /// </summary>
-        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order = WalkOrder.EntriesFirst)
+        /// <param name="trustedLinksOnly">
+        /// The directory holding the root is reached following symbolic links on the way only where they belong to root or
+        /// to this user (<see cref="DirectoryHandle.OpenFollowingTrustedLinks"/>); another user's is an error entry: for a
+        /// walk whose files are copied somewhere that user may read (New-BtrfsReflink -Recurse). (A review: only a single
+        /// source file was so checked.)
+        /// </param>
+        internal static IEnumerable<WalkEntry> Walk(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order = WalkOrder.EntriesFirst, bool trustedLinksOnly = false)
         {
             ArgumentException.ThrowIfNullOrEmpty(root);
             ArgumentNullException.ThrowIfNull(filter);
-            return WalkIterator(root.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/", crossFileSystems, filter, enter, order);
+            return WalkIterator(root.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/", crossFileSystems, filter, enter, order, trustedLinksOnly);
         }
 
-        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order)
+        private static IEnumerable<WalkEntry> WalkIterator(string root, bool crossFileSystems, WalkFilter filter, Func<string, FileStatus, int, bool>? enter, WalkOrder order, bool trustedLinksOnly)
         {
             if (FileStatus.OfPath(root, "Cannot read", out FileOperationException? unreadable) is not FileStatus top)
             {
@@ -113,7 +119,29 @@ namespace Btrfs.Core
             // A parent this user may search but not read (mode 0711) is only named, which is enough to open the
             // walk's start in it (everything below goes through that one's descriptor). What would change a file
             // through such a directory refuses it (SafeRewrite: the directory could not be synced).
-            SafeFileDescriptor? parent = DirectoryHandle.TryOpenOrName(parentPath, "Nothing below it was processed.", out FileOperationException? parentError);
+            SafeFileDescriptor? parent;
+            FileOperationException? parentError = null;
+            if (trustedLinksOnly)
+            {
+                try
+                {
+                    parent = DirectoryHandle.OpenFollowingTrustedLinks(
+                        parentPath,
+                        Metadata.FileSystemUserId,
+                        (at, why) => new FileOperationException(FileErrorKind.IsSymbolicLink, Errno.ELOOP, "openat", root, $"Cannot walk '{root}': '{at}' {why}, so what is below it would be whatever that user makes it lead to. Nothing below it was processed. Give the path it leads to if that is the tree you mean."),
+                        "Nothing below it was processed.",
+                        orName: true);
+                }
+                catch (FileOperationException ex)
+                {
+                    parent = null;
+                    parentError = ex;
+                }
+            }
+            else
+            {
+                parent = DirectoryHandle.TryOpenOrName(parentPath, "Nothing below it was processed.", out parentError);
+            }
 
             if (parent is null)
             {
