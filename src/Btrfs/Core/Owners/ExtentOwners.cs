@@ -232,8 +232,11 @@ namespace Btrfs.Core
                     break;
                 }
 
+                // The filesystem, not the file: a file's fsync (the fast kind, for a file synced before) can return
+                // before its new extents' items are in the tree; syncfs commits, after every ordered extent is done (a review).
                 synced = true;
-                if (Files.TrySync(file.Handle) != 0)
+                committed = true;
+                if (Files.TrySyncFileSystem(file.Handle) != 0)
                 {
                     break;
                 }
@@ -253,12 +256,18 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>Whether the file holds data (SEEK_DATA: written back or not) in [offset, offset + length).</summary>
+        /// <summary>
+        /// Whether the file holds data (SEEK_DATA: written back or not) in [offset, offset + length) that no item of it
+        /// covers: inline data, which SEEK_DATA counts as data too, is an item (a review: every small file was synced and
+        /// said to be not on disk yet).
+        /// </summary>
         private static bool HasData(OpenFile file, long offset, long length)
         {
             long size = file.Restat().Size;
             long end = length >= size - offset ? size : offset + length;
-            return offset < end && DataCopy.DataRanges(file.Handle, offset, end, file.Path).Any();
+            return offset < end
+                && DataCopy.DataRanges(file.Handle, offset, end, file.Path).Any()
+                && !BtrfsFileExtents.Overlapping(file, offset, end - offset).Any(i => i.Item.IsInline);
         }
 
         /// <inheritdoc/>
