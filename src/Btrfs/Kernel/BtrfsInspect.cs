@@ -186,6 +186,24 @@ namespace Btrfs.Kernel
             return null;
         }
 
+        /// <summary>
+        /// The owner and mode of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (its INODE_ITEM, read from
+        /// the tree: tree search, root only), or null when it has none: the permissions of a directory no mount reaches.
+        /// </summary>
+        internal static (uint Uid, uint Mode)? OwnerAndModeOf(OpenFile anchor, ulong tree, ulong inode)
+        {
+            foreach (BtrfsItem item in BtrfsSearch.Search(anchor, tree, inode, inode, Libc.BTRFS_INODE_ITEM_KEY, Libc.BTRFS_INODE_ITEM_KEY))
+            {
+                // btrfs_inode_item: generation, transid, size, nbytes, block_group (u64 each), nlink, uid, gid, mode (u32 each).
+                if (item.Data.Length >= 56)
+                {
+                    return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.Data.AsSpan(44)), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.Data.AsSpan(52)));
+                }
+            }
+
+            return null;
+        }
+
         private static string CString(ReadOnlySpan<byte> s)
         {
             int end = s.IndexOf((byte)0);

@@ -136,6 +136,16 @@ namespace Btrfs.Tests
             owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a -Offset 1048576 -Length 300000 -Detailed", ("a", grown));
             Assert.Equal(new[] { grown }, owners.Select(o => o.Path!).Distinct());
 
+            // A file with an extent on disk and data beside it not yet written back: both are found (a hostile test: only
+            // the first was, without a word).
+            string mixed = Path.Combine(x.MountPoint, "mixed.bin");
+            FileBuilder.WriteNew(mixed, FileBuilder.RandomBytes(64 << 10, 36));
+            Shell.Run("sync");
+            Shell.Run("python3", "-c", $"import os; f=os.open('{mixed}',os.O_WRONLY); os.pwrite(f,os.urandom(1<<20),1<<20)");
+            Assert.Contains("delalloc", Shell.Run("filefrag", "-v", mixed), StringComparison.Ordinal);
+            owners = Owners("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", mixed));
+            Assert.Equal(2, owners.Select(o => o.DiskAddress).Distinct().Count());
+
             // A hole is still said to be one (the file is synced, and still nothing is there), and inline data is said to
             // be inline, without a sync (a review: it was said to be not on disk yet).
             string sparse = Path.Combine(x.MountPoint, "sparse.bin"), small = Path.Combine(x.MountPoint, "small.txt");

@@ -119,10 +119,13 @@ namespace Btrfs.Tests
             string P(string x) => Path.Combine(p.MountPoint, x);
             Shell.Run("btrfs", "subvolume", "create", P("@"));
             Directory.CreateDirectory(P("x"));
+            Directory.CreateDirectory(P("y"));
             Shell.Run("btrfs", "subvolume", "create", P("x/A"));
             Shell.Run("btrfs", "subvolume", "create", P("x/B"));
+            Shell.Run("btrfs", "subvolume", "create", P("y/C"));
+            Shell.Run("chown", "65534:65534", P("x")); // another user may rename names in x; y is root's, 0755
             FileBuilder.WriteNew(P("x/B/data"), FileBuilder.RandomBytes(4096, 5));
-            ulong a = BtrfsProgs.RootId(P("x/A")), b = BtrfsProgs.RootId(P("x/B"));
+            ulong a = BtrfsProgs.RootId(P("x/A")), b = BtrfsProgs.RootId(P("x/B")), c = BtrfsProgs.RootId(P("y/C"));
             string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
             FileBuilder.WriteNew(P("@/hold"), FileBuilder.RandomBytes(16, 3));
             using (var held = new FileStream(P("@/hold"), FileMode.Open, FileAccess.Read))
@@ -154,6 +157,11 @@ namespace Btrfs.Tests
                         System.Threading.Thread.Sleep(20);
                     }
 
+                    // -WhatIf says so too (a review: "What if: Delete").
+                    PwshResult preview = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -WhatIf", new Dictionary<string, object?> { ["m"] = p.MountPoint }, captureHost: true);
+                    Assert.Equal("UnsafeDirectory", Assert.Single(preview.ErrorIds));
+                    Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
+
                     PwshResult r = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -Confirm:$false", ("m", p.MountPoint));
                     System.Management.Automation.ErrorRecord e = Assert.Single(r.Errors);
                     Assert.Equal("UnsafeDirectory", Assert.Single(r.ErrorIds));
@@ -161,6 +169,10 @@ namespace Btrfs.Tests
                     Assert.Contains($"another mount namespace (that of process {other.Id}", e.Exception.Message, StringComparison.Ordinal);
                     Assert.Contains("'/x' from the top level", e.Exception.Message, StringComparison.Ordinal);
                     Assert.Contains("Nothing was deleted", e.Exception.Message, StringComparison.Ordinal);
+
+                    // Where only root can rename names (y: root's, 0755), nobody can exchange it: deleted by id all the same
+                    // (a review: refused before whatever the directory).
+                    Assert.Empty(Pwsh.Run($"Remove-BtrfsSubvolume -Id {c} -FileSystemPath $m -Confirm:$false", ("m", p.MountPoint)).Errors);
                 }
                 finally
                 {
@@ -169,7 +181,7 @@ namespace Btrfs.Tests
                 }
             }
 
-            Assert.Equal(before, Listing());
+            Assert.Equal(before.Replace(Assert.Single(before.Split('\n'), l => l.EndsWith("path y/C", StringComparison.Ordinal)) + "\n", string.Empty, StringComparison.Ordinal), Listing());
 
             // 2. A bind mount of the directory holding it, here: -Id finds it there, and it is deleted held, by that path.
             string bound = fs.NewDirectory(TestFs.Btrfs, "byid-bound");

@@ -158,14 +158,14 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already; also one switched on
-        /// through a mount that is gone, whose listed path leads elsewhere: <see cref="SwapTable.HoldsActive"/>), with this
-        /// module's message rather than the kernel's ETXTBSY or a refused lease's "in use". (Before: only by the listed
-        /// path, so such a swapfile was refused as FileInUse, "a process had it open for a moment". A hostile test.)
+        /// Refuses an active swapfile (listed in /proc/swaps, or in <paramref name="swaps"/> read already), with this module's
+        /// message rather than the kernel's ETXTBSY. One switched on through a mount that is gone (its listed path leads
+        /// elsewhere) is found where its lease is refused (<see cref="ThrowUnleased"/>): asking the kernel here, for every
+        /// file, left a process that met a frozen filesystem unable to exit until the thaw (a hostile test).
         /// </summary>
         internal static void ThrowIfSwapfile(OpenFile file, string what, SwapTable? swaps = null)
         {
-            if (!file.IsDirectory && (swaps ?? SwapTable.Read()).HoldsActive(file))
+            if (!file.IsDirectory && (swaps ?? SwapTable.Read()).Contains(file.Status))
             {
                 throw ActiveSwapfile(file.Path, $"Cannot {Phrase(what, file.Path)}");
             }
@@ -177,7 +177,7 @@ namespace Btrfs.Core
             Errno.ETXTBSY,
             "/proc/swaps",
             path,
-            $"{cannot}: it is an active swapfile (swap is on in it: see swapon --show). Run swapoff on it first; an active swapfile is never replaced, changed, cloned or deduplicated, even with -Force.");
+            $"{cannot}: it is an active swapfile (swap is on in it: see swapon --show). Run swapoff on it first; an active swapfile is never replaced, changed, cloned or deduplicated.");
 
         /// <summary>Refuses a file on a read-only mount: the kernel changes nothing there, not even its extents' sharing, for root too.</summary>
         internal static void ThrowIfReadOnlyMount(OpenFile file, string what)
@@ -242,6 +242,14 @@ namespace Btrfs.Core
         internal static void ThrowUnleased(OpenFile file, string what, LeaseOutcome outcome, int errno, bool assumeNotInUse)
         {
             List<FileUser> users = FindUsers(file);
+            if (users.Count == 0 && outcome == LeaseOutcome.InUse && !file.IsDirectory && SwapTable.Read().HoldsActive(file))
+            {
+                // In use, and nobody seen holding it: an active swapfile switched on through a mount that is gone, whose
+                // path in /proc/swaps leads elsewhere, is said to be one (before: "a process had it open for a moment").
+                // Asked only here, where the answer is needed: the kernel's answer waits while the filesystem is frozen.
+                throw ActiveSwapfile(file.Path, $"Cannot {Phrase(what, file.Path)}");
+            }
+
             if (users.Count > 0 || outcome == LeaseOutcome.InUse)
             {
                 throw InUse(file, what, users);

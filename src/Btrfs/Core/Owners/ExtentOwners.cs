@@ -217,6 +217,17 @@ namespace Btrfs.Core
             ArgumentNullException.ThrowIfNull(file);
             var seen = new HashSet<ulong>();
             bool synced = false, unwritten = false;
+
+            // Data not yet written back beside data that is (a file written further since its last sync): FIEMAP says
+            // delalloc; the filesystem is committed once first, so that no part is left out (a hostile test: the new part
+            // was missing, without a word).
+            if (!committed && Delalloc(file, offset, length))
+            {
+                synced = true;
+                committed = true;
+                _ = Files.TrySyncFileSystem(file.Handle);
+            }
+
             while (true)
             {
                 foreach (BtrfsFileExtentRecord item in BtrfsFileExtents.DataOverlapping(file, offset, length))
@@ -254,6 +265,20 @@ namespace Btrfs.Core
                         ? ": the data there is not on disk yet (written, but not written back: it has no extent until then). Run sync and ask again."
                         : ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."));
             }
+        }
+
+        /// <summary>Whether FIEMAP shows data not yet written back (delalloc) in [offset, offset + length).</summary>
+        private static bool Delalloc(OpenFile file, long offset, long length)
+        {
+            foreach (RawExtent e in Fiemap.Read(file, (ulong)offset, (ulong)Math.Max(1, length), sync: false))
+            {
+                if ((e.Flags & ExtentFlags.Delalloc) != 0)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         /// <summary>

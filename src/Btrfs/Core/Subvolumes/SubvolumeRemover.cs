@@ -265,7 +265,21 @@ namespace Btrfs.Core
                 IReadOnlySet<(uint Major, uint Minor)> devices = DevicesById(fs, nested.Prepend(self), where, named, assumeNotInUse);
                 ThrowIfSwapfileInside(where, devices, null, named);
                 ThrowIfUsed(where, null, devices, own, new[] { fs.Handle.Fd }, assumeNotInUse, named);
-                return new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true, Devices = devices, AssumeNotInUse = assumeNotInUse, Named = named };
+                var planned = new SubvolumeRemover(fs, null, null, self, nested) { Privileged = true, Devices = devices, AssumeNotInUse = assumeNotInUse, Named = named };
+
+                // Where a mount elsewhere reaches the directory holding it (or a nested one), the run refuses it: said before
+                // any prompt and by -WhatIf too (a review: "What if: Delete", then UnsafeDirectory).
+                foreach (BtrfsSubvolumeInfo s in nested.Prepend(self))
+                {
+                    if (BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up
+                        && BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out string inside) == 0
+                        && s.TopLevelPath is string at)
+                    {
+                        planned.ThrowIfReachedElsewhere(s.Id, s.Id == id ? named : at, up.Parent, up.Directory, (System.IO.Path.GetDirectoryName(at) ?? "/") is { Length: > 0 } d ? d : "/", new List<BtrfsSubvolumeInfo>());
+                    }
+                }
+
+                return planned;
             }
             catch
             {
@@ -1178,7 +1192,7 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    ThrowIfReachedElsewhere(id, label, holding.TrimEnd('/') + "/" + inside.TrimEnd('/'), done);
+                    ThrowIfReachedElsewhere(id, label, up.Parent, up.Directory, holding.TrimEnd('/') + "/" + inside.TrimEnd('/'), done);
                     settled = true;
                     break;
                 }
@@ -1261,8 +1275,17 @@ namespace Btrfs.Core
         /// Through it a user who may write in that directory could exchange the subvolume's name with another's in between.
         /// Where another mount namespace cannot be read, refused too unless -AssumeNotInUse.
         /// </summary>
-        private void ThrowIfReachedElsewhere(ulong id, string label, string directory, List<BtrfsSubvolumeInfo> done)
+        private void ThrowIfReachedElsewhere(ulong id, string label, ulong tree, ulong directoryInode, string directory, List<BtrfsSubvolumeInfo> done)
         {
+            // Only root and this user can rename names there (the directory theirs, no write for group or others, which
+            // also shows an ACL's): nobody else can exchange them, whatever reaches it (a review: refused all the same).
+            if (BtrfsInspect.OwnerAndModeOf(parent, tree, directoryInode) is (uint owner, uint mode)
+                && (owner == 0 || owner == Metadata.FileSystemUserId)
+                && (mode & 0x12) == 0)
+            {
+                return;
+            }
+
             string dir = directory.Length > 1 ? directory.TrimEnd('/') : "/";
             MountTable here = MountTable.Read();
             if (here.For(parent) is not MountEntry fileSystem)

@@ -125,7 +125,6 @@ namespace Btrfs.Core
 
                 // -Force replaces an existing file, never one in use (its writes would go to the old inode).
                 using OpenFile old = OpenFile.Open(full, OpenOptions.NoFollow);
-                FileGuards.ThrowIfSwapfile(old, "replace {0}"); // also one switched on through a mount that is gone
                 FileGuards.ThrowIfUnchangeable(old, InodeAttributes.Get(old.Handle, full), "replace {0}");
                 FileGuards.ThrowIfDirectoryKeepsItsNames(old, "replace {0}");
                 FileGuards.ThrowIfInUse(old, "replace {0}", options.AssumeNotInUse);
