@@ -365,6 +365,18 @@ namespace Btrfs.Kernel
                         }
 
                         string target = Names.ReadSymbolicLink(named, string.Empty, trimmed);
+                        if (System.Array.Exists(target.Split('/'), part => part == ".."))
+                        {
+                            // The path is taken apart by its text from here on, which would take "sub/.." as nothing where the
+                            // kernel goes to sub's target's parent (a hostile test: another file was copied). Refused instead.
+                            throw new FileOperationException(
+                                FileErrorKind.IsSymbolicLink,
+                                Libc.ELOOP,
+                                "readlink",
+                                path,
+                                $"Cannot open '{path}': the symbolic link '{trimmed}' leads through '..' ('{target}'), which is not followed here (where '..' comes after another link, the file it names is not the one its text says). Give the path of the file it leads to.");
+                        }
+
                         current = target.StartsWith('/') ? target : (Names.PathOfDescriptor(dir) is string at && at.StartsWith('/') ? at : parent).TrimEnd('/') + "/" + target;
                     }
                     finally

@@ -247,6 +247,16 @@ namespace Btrfs.Tests
             Assert.False(Directory.Exists(mirror));
             Assert.Equal(new[] { "dir", "notes.bak", "notes.new" }, FileFacts.Listing(shared));
 
+            // One of the caller's own whose target goes through '..' after another link is refused, not read by its text
+            // (a hostile test: "sub/../../x" was taken as "../x", another file than the kernel's).
+            string deep = Directory.CreateDirectory(Path.Combine(dir, "d1", "deep", "deeper")).FullName;
+            File.CreateSymbolicLink(Path.Combine(dir, "d1", "sub"), "deep/deeper");
+            File.CreateSymbolicLink(Path.Combine(dir, "d1", "through"), "sub/../../mine.img");
+            PwshResult dots = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d", ("s", Path.Combine(dir, "d1", "through")), ("d", Path.Combine(dir, "dots.img")));
+            Assert.Equal("PathIsSymbolicLink", Assert.Single(dots.ErrorIds));
+            Assert.Contains("leads through '..'", dots.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "dots.img")));
+
             // The caller's own link (root's) is followed, also a relative one, as cp does.
             string mine = Path.Combine(dir, "mine.img");
             File.CreateSymbolicLink(mine, "secret/hidden.img");

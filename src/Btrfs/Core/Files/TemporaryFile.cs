@@ -402,7 +402,11 @@ namespace Btrfs.Core
                     // opened the leftover would write into a file gone from every directory).
                     using (WriteLease? alone = WriteLease.TryTake(fd, out _, out _))
                     {
-                        if (alone is null || FileStatus.OfAt(dir, file) is not FileStatus again || !again.SameInode(st) || !Names.TryRemove(dir, file))
+                        // Another user's only while it still has other names (a review: they could go meanwhile, and root would
+                        // remove the last name of that user's file).
+                        if (alone is null || FileStatus.OfAt(dir, file) is not FileStatus again || !again.SameInode(st)
+                            || (st.Uid != owner && FileStatus.Of(fd) is not { Links: > 1 })
+                            || !Names.TryRemove(dir, file))
                         {
                             continue;
                         }

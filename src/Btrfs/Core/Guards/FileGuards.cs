@@ -123,9 +123,10 @@ namespace Btrfs.Core
         /// the filesystem user id and CAP_FOWNER alone.
         /// </summary>
         internal static bool MayChangeAttributes(in FileStatus file) =>
-            Processes.Current() is Processes.Credentials me
+            file.Uid == Metadata.FileSystemUserId
+            || (Processes.Current() is Processes.Credentials me
                 ? file.Uid == me.FsUid || me.Has(Processes.Credentials.Fowner, file.Uid, file.Gid)
-                : file.Uid == Metadata.FileSystemUserId || Processes.HasFowner();
+                : Processes.HasFowner());
 
         /// <summary>
         /// Whether the sticky bit of directory <paramref name="dir"/> keeps this user from removing or replacing the entry

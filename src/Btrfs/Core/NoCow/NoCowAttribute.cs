@@ -85,6 +85,11 @@ namespace Btrfs.Core
             string verb = Verb(item, enable);
             FileGuards.ThrowIfUnchangeable(item, flags, "change the NOCOW attribute of", walkedItem: true);
 
+            if (!item.IsDirectory && item.Size > 0 && skipNonEmpty)
+            {
+                return NoCowChange.SkippedNotEmpty; // left with the warning (-Recurse), whoever owns it
+            }
+
             // Said before any prompt and by -WhatIf (before: "What if: ...", then EPERM from FS_IOC_SETFLAGS. A hostile test).
             if (!FileGuards.MayChangeAttributes(item.Status))
             {
@@ -98,11 +103,6 @@ namespace Btrfs.Core
 
             if (!item.IsDirectory && item.Size > 0)
             {
-                if (skipNonEmpty)
-                {
-                    return NoCowChange.SkippedNotEmpty;
-                }
-
                 string convert = enable ? "ConvertTo-NoCow" : "ConvertFrom-NoCow";
                 throw new FileOperationException(
                     FileErrorKind.NoCowRequiresEmptyFile,
