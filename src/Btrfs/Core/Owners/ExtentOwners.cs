@@ -221,7 +221,7 @@ namespace Btrfs.Core
             // Data not yet written back beside data that is (a file written further since its last sync): FIEMAP says
             // delalloc; the filesystem is committed once first, so that no part is left out (a hostile test: the new part
             // was missing, without a word).
-            if (!committed && Delalloc(file, offset, length))
+            if (!committed && delallocAsked.Add((file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode)) && Delalloc(file, 0, long.MaxValue))
             {
                 synced = true;
                 committed = true;
@@ -266,6 +266,9 @@ namespace Btrfs.Core
                         : ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."));
             }
         }
+
+        /// <summary>The files asked once, whole, whether they hold data not yet written back (<see cref="Delalloc"/>): extents piped in one by one ask once per file.</summary>
+        private readonly HashSet<(uint, uint, ulong)> delallocAsked = new();
 
         /// <summary>Whether FIEMAP shows data not yet written back (delalloc) in [offset, offset + length).</summary>
         private static bool Delalloc(OpenFile file, long offset, long length)
