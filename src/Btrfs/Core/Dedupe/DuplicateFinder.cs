@@ -1137,8 +1137,8 @@ namespace Btrfs.Core
                 return single.IsCompressed ? default : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
             }
 
-            Span<long> piece = stackalloc long[2];
-            var hash = new XxHash64();
+            byte[] piece = new byte[16];
+            ulong hash = 0;
             long first = 0;
             for (int i = at; i < extents.Count && extents[i].LogicalOffset < end; i++)
             {
@@ -1153,14 +1153,14 @@ namespace Btrfs.Core
                     return default;
                 }
 
-                long from = Math.Max(start, e.LogicalOffset);
-                piece[0] = e.PhysicalOffset + (from - e.LogicalOffset);
-                piece[1] = Math.Min(end, e.EndOffset) - from;
-                first = first == 0 ? piece[0] : first;
-                hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(piece));
+                long from = Math.Max(start, e.LogicalOffset), where = e.PhysicalOffset + (from - e.LogicalOffset);
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(piece, where);
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(piece.AsSpan(8), Math.Min(end, e.EndOffset) - from);
+                first = first == 0 ? where : first;
+                hash = XxHash64.HashToUInt64(piece, (long)hash); // chained: each piece's hash seeds the next
             }
 
-            long mixed = (long)(hash.GetCurrentHashAsUInt64() & long.MaxValue);
+            long mixed = (long)(hash & long.MaxValue);
             return first == 0 ? default : new BlockKey(first, mixed);
         }
     }
