@@ -202,6 +202,10 @@ namespace Btrfs.Kernel
         internal static bool MayWriteAndSearch(SafeFileDescriptor directory, string name) =>
             Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0;
 
+        /// <summary>As <see cref="MayWriteAndSearch"/>, the errno of the refusal (0 when allowed): EACCES is a permission lacking, EPERM an immutable or append-only directory, EROFS a read-only mount.</summary>
+        internal static int WriteAndSearchRefusal(SafeFileDescriptor directory, string name) =>
+            Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno.Last;
+
         /// <summary>The filesystem holding an open file or directory (fstatfs); null when it cannot be examined.</summary>
         internal static FileSystemType? FileSystemOf(SafeFileDescriptor fd) =>
             Libc.FStatFs(fd, out Libc.StatFs sfs) == 0 ? FileSystemType.FromMagic(sfs.Type) : null;

@@ -83,7 +83,8 @@ namespace Btrfs.Core
                 FileGuards.ThrowIfReadOnly(dir, "create a swapfile in {0}");
 
                 // Said before any prompt and by -WhatIf (before: "What if: Create", then EACCES from O_TMPFILE. A hostile test).
-                if (!Files.MayWriteAndSearch(dir.Handle, "."))
+                // A permission lacking only (EACCES): an immutable or append-only directory (EPERM) is said as such below (a review).
+                if (Files.WriteAndSearchRefusal(dir.Handle, ".") == Errno.EACCES)
                 {
                     throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", full, $"Cannot create '{full}': this user may not write in the directory '{dirPath}' (its owner is uid {dir.Status.Uid}, mode {Convert.ToString(dir.Status.Permissions & 0xFFF, 8)}). Swapfiles are made by root. Nothing was created.");
                 }
