@@ -199,8 +199,7 @@ namespace Btrfs.Kernel
         /// ("." for the directory itself), by the effective ids and never following a link? What the kernel asks of a
         /// directory before an entry in it goes, and of a subvolume's root before a user deletes it.
         /// </summary>
-        internal static bool MayWriteAndSearch(SafeFileDescriptor directory, string name) =>
-            Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0;
+        internal static bool MayWriteAndSearch(SafeFileDescriptor directory, string name) => WriteAndSearchRefusal(directory, name) == 0;
 
         /// <summary>As <see cref="MayWriteAndSearch"/>, the errno of the refusal (0 when allowed): EACCES is a permission lacking, EPERM an immutable or append-only directory, EROFS a read-only mount.</summary>
         internal static int WriteAndSearchRefusal(SafeFileDescriptor directory, string name) =>

@@ -19,6 +19,25 @@ namespace Btrfs.Tests
     [Collection(FileSystemCollection.Name)]
     public class SubvolumeRemovalGuardTests(LoopFileSystems fs)
     {
+        /// <summary>
+        /// Mounts only the subvolume "@" (made already) where the top level of <paramref name="p"/> was, so that no mount
+        /// here reaches the top level: the old mount goes lazily while a file in "@" is held open, so the filesystem and its
+        /// loop device stay. Returns the device.
+        /// </summary>
+        private static string MountOnlyTheAtSubvolume(ExtraFileSystem p)
+        {
+            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
+            string held = Path.Combine(p.MountPoint, "@", "hold");
+            FileBuilder.WriteNew(held, FileBuilder.RandomBytes(16, 3));
+            using (var hold = new FileStream(held, FileMode.Open, FileAccess.Read))
+            {
+                Shell.Run("umount", "-l", p.MountPoint);
+                Shell.Run("mount", "-o", "subvol=@", device, p.MountPoint);
+            }
+
+            return device;
+        }
+
         /// <summary>The subvolumes `btrfs subvolume list` shows, by their paths from the top level.</summary>
         private static HashSet<string> Listed(string mnt) =>
             Shell.Run("btrfs", "subvolume", "list", mnt).Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -126,13 +145,7 @@ namespace Btrfs.Tests
             Shell.Run("chown", "65534:65534", P("x")); // another user may rename names in x; y is root's, 0755
             FileBuilder.WriteNew(P("x/B/data"), FileBuilder.RandomBytes(4096, 5));
             ulong a = BtrfsProgs.RootId(P("x/A")), b = BtrfsProgs.RootId(P("x/B")), c = BtrfsProgs.RootId(P("y/C"));
-            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
-            FileBuilder.WriteNew(P("@/hold"), FileBuilder.RandomBytes(16, 3));
-            using (var held = new FileStream(P("@/hold"), FileMode.Open, FileAccess.Read))
-            {
-                Shell.Run("umount", "-l", p.MountPoint); // lazily, a file held open: the filesystem and its loop device stay
-                Shell.Run("mount", "-o", "subvol=@", device, p.MountPoint);
-            }
+            string device = MountOnlyTheAtSubvolume(p);
 
             string top = fs.NewDirectory(TestFs.Btrfs, "byid-top");
             string Listing() => Shell.Run("sh", "-c", $"mount -o subvolid=5 {device} '{top}' && btrfs subvolume list '{top}'; umount '{top}'");
@@ -947,13 +960,7 @@ namespace Btrfs.Tests
             FileBuilder.WriteNew(P("A/R/M/N/file"), FileBuilder.RandomBytes(4096, 2));
             Shell.Run("btrfs", "property", "set", "-ts", P("A/R"), "ro", "true");
             string a = Shell.Run("btrfs", "inspect-internal", "rootid", P("A")).Trim();
-            string device = Shell.Run("findmnt", "-no", "SOURCE", p.MountPoint).Trim();
-            FileBuilder.WriteNew(P("@/hold"), FileBuilder.RandomBytes(16, 3));
-            using (var hold = new FileStream(P("@/hold"), FileMode.Open, FileAccess.Read))
-            {
-                Shell.Run("umount", "-l", p.MountPoint); // lazily, a file held open: the filesystem and its loop device stay
-                Shell.Run("mount", "-o", "subvol=@", device, p.MountPoint);
-            }
+            string device = MountOnlyTheAtSubvolume(p);
 
             PwshResult byId = Pwsh.Run($"Remove-BtrfsSubvolume -Id {a} -FileSystemPath $m -Recurse -Confirm:$false", ("m", p.MountPoint));
             Assert.Equal("ReadOnlySnapshot", Assert.Single(byId.ErrorIds));

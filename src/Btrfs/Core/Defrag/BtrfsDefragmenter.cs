@@ -100,7 +100,7 @@ namespace Btrfs.Core
                     cancel.ThrowIfCancellationRequested();
                     // The last call holds the range's last extent in the kernel's first cluster of it (see DefragPlanner).
                     long len = pos < range.FinalCallFrom ? Math.Min(Options.StepSize, range.FinalCallFrom - pos) : range.End - pos;
-                    if (BecameShared(pos, len))
+                    if (SharedNow(pos, len) > 0)
                     {
                         // A snapshot or reflink copy made since the plan shares it now: left as it is, so it stays shared (the
                         // kernel's defrag would unshare it). Before: rewritten all the same, the snapshot's sharing lost and
@@ -175,30 +175,6 @@ namespace Btrfs.Core
             }
 
             return Finished(DefragMethod.BtrfsDefragRange, reason, moved, unshared);
-        }
-
-        /// <summary>
-        /// Whether [<paramref name="start"/>, + <paramref name="length"/>) holds a shared extent now, where the plan left
-        /// shared extents alone (without -IncludeShared every planned range held none): a snapshot or reflink copy made
-        /// while the file is rewritten. Asked just before each step (one FIEMAP of the step): the kernel offers no way to
-        /// defragment only what is not shared, so what is made in the instant between is still unshared.
-        /// </summary>
-        private bool BecameShared(long start, long length)
-        {
-            if (Options.IncludeShared)
-            {
-                return false;
-            }
-
-            foreach (RawExtent e in Fiemap.Read(File, (ulong)start, (ulong)length, sync: false))
-            {
-                if ((e.Flags & ExtentFlags.Shared) != 0)
-                {
-                    return true;
-                }
-            }
-
-            return false;
         }
 
         /// <summary>

@@ -176,7 +176,6 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary><paramref name="bytes"/> rounded up to whole blocks.</summary>
         /// <summary>
         /// Whether the file holds a shared extent in [<paramref name="start"/>, + <paramref name="length"/>) now, where it
         /// shared nothing when planned (without -IncludeShared a sharing file is skipped): a reflink copy made while it was
@@ -184,17 +183,7 @@ namespace Btrfs.Core
         /// </summary>
         private protected bool BecameShared(long start, long length)
         {
-            if (Options.IncludeShared)
-            {
-                return false;
-            }
-
-            long shared = 0;
-            foreach (RawExtent e in Fiemap.Read(File, (ulong)start, (ulong)length, sync: false))
-            {
-                shared += (e.Flags & ExtentFlags.Shared) != 0 ? (long)e.Length : 0;
-            }
-
+            long shared = SharedNow(start, length);
             sharedSeen = Math.Max(sharedSeen, shared);
             return shared > 0;
         }
@@ -209,6 +198,7 @@ namespace Btrfs.Core
             return Skipped(DefragSkipReason.Shared, "became shared while it was copied (a reflink copy made meanwhile): left as it was, so it keeps sharing; -IncludeShared rewrites it anyway (and ends the sharing)");
         }
 
+        /// <summary><paramref name="bytes"/> rounded up to whole blocks.</summary>
         private protected long RoundUp(long bytes) => (bytes + BlockSize - 1) / BlockSize * BlockSize;
 
         /// <summary>The unnamed donor file, in the file's own directory (the descriptor it was opened relative to).</summary>

@@ -280,6 +280,26 @@ namespace Btrfs.Core
         private protected virtual bool WriterKeepsOldExtents => false;
 
         /// <summary>fsyncs the file (where <see cref="SyncWhenFinished"/>) and measures it again for the result.</summary>
+        /// <summary>
+        /// The bytes of [<paramref name="start"/>, + <paramref name="length"/>) in shared extents now (one FIEMAP), where the
+        /// plan left shared extents alone (0 with -IncludeShared): what a snapshot or reflink copy made while the file is
+        /// rewritten shares, asked just before each step or exchange. (Before: asked once, at planning; what became shared
+        /// meanwhile was rewritten and stopped being shared, SharedBytesUnshared 0. A hostile test.)
+        /// </summary>
+        private protected long SharedNow(long start, long length)
+        {
+            long shared = 0;
+            if (!Options.IncludeShared)
+            {
+                foreach (RawExtent e in Fiemap.Read(File, (ulong)start, (ulong)length, sync: false))
+                {
+                    shared += (e.Flags & ExtentFlags.Shared) != 0 ? (long)e.Length : 0;
+                }
+            }
+
+            return shared;
+        }
+
         private protected DefragResult Finished(DefragMethod method, string reason, long rewritten, long unshared, bool incomplete = false)
         {
             if (SyncWhenFinished)

@@ -393,7 +393,6 @@ namespace Btrfs.Core
                 // file a link of the converted file (the hidden name an extra link of that file), or while it replaced a
                 // hard-linked file (the hidden name one of the old file's names), left the name and its mark for good.
                 // Removing one of several names loses nothing: the file lives on under the others, without the mark.
-
                 // Another user's (the converted file of another user's hard-linked file, which root's killed run was making
                 // another name of it a link of) only for root, and only where the name is not the file's last: only a name goes.
                 if ((st.Uid == owner || (st.Links > 1 && Metadata.FileSystemUserId == 0)) && Xattrs.TryGetText(fd, MarkerAttribute) == stamp)

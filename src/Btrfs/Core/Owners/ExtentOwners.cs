@@ -209,8 +209,9 @@ namespace Btrfs.Core
 
         /// <summary>
         /// As <see cref="FindInRange"/>, with each extent's size on disk (disk_num_bytes). Data written but not yet
-        /// on disk (delayed allocation) has no extent yet: where the range holds data and no item, the file is synced
-        /// once and searched again. (Before: ExtentNotFound, "a hole, inline data", for a file just written. A hostile test.)
+        /// on disk (delayed allocation) has no extent yet: where FIEMAP shows such data in the file, or the range holds data
+        /// and no item, the filesystem is committed once (syncfs) and the file searched again. (Before: ExtentNotFound, "a
+        /// hole, inline data", for a file just written, and a part not yet written back left out. Hostile tests.)
         /// </summary>
         internal IEnumerable<(ExtentOwnerList Owners, long Reached, long ExtentBytes)> FindInRangeWithSizes(OpenFile file, long offset, long length, CancellationToken cancel = default)
         {
@@ -221,7 +222,7 @@ namespace Btrfs.Core
             // Data not yet written back beside data that is (a file written further since its last sync): FIEMAP says
             // delalloc; the filesystem is committed once first, so that no part is left out (a hostile test: the new part
             // was missing, without a word).
-            if (!committed && delallocAsked.Add((file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode)) && Delalloc(file, 0, long.MaxValue))
+            if (!committed && delallocAsked.Add((file.Status.DevMajor, file.Status.DevMinor, file.Status.Inode)) && Delalloc(file))
             {
                 synced = true;
                 committed = true;
@@ -270,10 +271,10 @@ namespace Btrfs.Core
         /// <summary>The files asked once, whole, whether they hold data not yet written back (<see cref="Delalloc"/>): extents piped in one by one ask once per file.</summary>
         private readonly HashSet<(uint, uint, ulong)> delallocAsked = new();
 
-        /// <summary>Whether FIEMAP shows data not yet written back (delalloc) in [offset, offset + length).</summary>
-        private static bool Delalloc(OpenFile file, long offset, long length)
+        /// <summary>Whether FIEMAP shows data of the file not yet written back (delalloc).</summary>
+        private static bool Delalloc(OpenFile file)
         {
-            foreach (RawExtent e in Fiemap.Read(file, (ulong)offset, (ulong)Math.Max(1, length), sync: false))
+            foreach (RawExtent e in Fiemap.Read(file, 0, ulong.MaxValue, sync: false))
             {
                 if ((e.Flags & ExtentFlags.Delalloc) != 0)
                 {

@@ -271,9 +271,7 @@ namespace Btrfs.Core
                 // any prompt and by -WhatIf too (a review: "What if: Delete", then UnsafeDirectory).
                 foreach (BtrfsSubvolumeInfo s in nested.Prepend(self))
                 {
-                    if (BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up
-                        && BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out string inside) == 0
-                        && s.TopLevelPath is string at)
+                    if (BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up && s.TopLevelPath is string at)
                     {
                         planned.ThrowIfReachedElsewhere(s.Id, s.Id == id ? named : at, up.Parent, up.Directory, (System.IO.Path.GetDirectoryName(at) ?? "/") is { Length: > 0 } d ? d : "/", new List<BtrfsSubvolumeInfo>());
                     }
