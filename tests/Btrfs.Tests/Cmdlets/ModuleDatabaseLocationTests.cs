@@ -103,6 +103,70 @@ namespace Btrfs.Tests
             Assert.Equal("65534", Shell.Run("stat", "-c", "%u", Path.Combine(nobodys, "hashes.db")).Trim());
         }
 
+        [SkippableTheory]
+        [InlineData("read-only")] // the caller's own file, mode 0400
+        [InlineData("immutable")] // chattr +i: not even root may write it
+        [InlineData("directory")] // the caller's file in root's 0755 directory: no -wal file can be made beside it
+        public void AStateOrHashFileTheCallerMayNotWriteIsRefusedAsSuchAndLeftAsItIs(string how)
+        {
+            // Before: "SQLite Error 10: 'disk I/O error'", said once SQLite had the file open.
+            string files = fs.NewDirectory(TestFs.Btrfs, "dbro-files");
+            FileBuilder.Fragmented(Path.Combine(files, "a.img"), 1 << 20, 40, seed: 96);
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dbro-" + how);
+            Shell.Run("chmod", "0700", dir);
+            string state = Path.Combine(dir, "state.db"), hashes = Path.Combine(dir, "hashes.db");
+            Assert.Empty(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -WarningAction SilentlyContinue", ("d", files), ("s", state)).Errors);
+            Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", hashes)).Errors);
+            string layout = string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
+            bool asNobody = how != "immutable";
+            if (asNobody)
+            {
+                Shell.Run("chown", "-R", "65534:65534", dir);
+                Shell.Run("chmod", how == "read-only" ? "0400" : "0600", state, hashes);
+                Shell.Run("chmod", how == "directory" ? "0755" : "0700", dir);
+                Shell.Run("chown", how == "directory" ? "0:0" : "65534:65534", dir);
+            }
+            else
+            {
+                Shell.Run("chattr", "+i", state, hashes);
+            }
+
+            string before = FileFacts.Listing(dir).Aggregate(string.Empty, (a, n) => a + n + "=" + Shell.Run("stat", "-c", "%i %s %Y %a %u", Path.Combine(dir, n)) + Shell.Run("sha256sum", Path.Combine(dir, n)));
+            PwshResult defrag, find;
+            try
+            {
+                using (asNobody ? Unprivileged.AsNobody() : null)
+                {
+                    defrag = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", files), ("s", state));
+                    find = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", hashes));
+                }
+            }
+            finally
+            {
+                if (!asNobody)
+                {
+                    Shell.Run("chattr", "-i", state, hashes);
+                }
+            }
+
+            foreach ((PwshResult r, string path) in new[] { (defrag, state), (find, hashes) })
+            {
+                var error = Assert.Single(r.Errors);
+                Assert.StartsWith("AccessDenied,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Equal(System.Management.Automation.ErrorCategory.PermissionDenied, error.CategoryInfo.Category);
+                Assert.Equal(path, error.TargetObject);
+                Assert.DoesNotContain("SQLite Error", error.Exception.Message, StringComparison.Ordinal);
+                Assert.Contains(
+                    how switch { "read-only" => "its mode is 400", "immutable" => "immutable or append-only", _ => $"may not create files in its directory '{dir}'" },
+                    error.Exception.Message,
+                    StringComparison.Ordinal);
+                Assert.Empty(r.Output);
+            }
+
+            Assert.Equal(before, FileFacts.Listing(dir).Aggregate(string.Empty, (a, n) => a + n + "=" + Shell.Run("stat", "-c", "%i %s %Y %a %u", Path.Combine(dir, n)) + Shell.Run("sha256sum", Path.Combine(dir, n))));
+            Assert.Equal(layout, string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}")));
+        }
+
         [SkippableFact]
         public void WhatARunKilledWhileMakingTheFileLeftIsRemovedByTheNextOneThatMakesOneThereAndOnlyThat()
         {
