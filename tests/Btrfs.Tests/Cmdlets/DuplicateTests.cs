@@ -601,6 +601,38 @@ namespace Btrfs.Tests
             Assert.Equal(256L << 10, usedBefore - Used(dir));
         }
 
+        /// <summary>
+        /// The keeper is the copy whose extent stays anyway: 1short.img is the first half of 2long.img, whose one 2 MiB
+        /// extent stays for its second half whatever is shared. Before, the copy found first (1short.img) was kept and
+        /// the group said it freed nothing, while sharing the other way frees 1 MiB (a hostile review).
+        /// </summary>
+        [SkippableFact]
+        public void TheCopyWhoseExtentStaysAnywayIsKeptSoTheOtherIsFreed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-keeper");
+            byte[] data = FileBuilder.RandomBytes(2 << 20, 37);
+            FileBuilder.WriteNew(Path.Combine(dir, "1short.img"), data.AsSpan(0, 1 << 20).ToArray());
+            FileBuilder.WriteNew(Path.Combine(dir, "2long.img"), data);
+            Shell.Run("sync");
+            Assert.Single(Filefrag.Extents(Path.Combine(dir, "2long.img")));
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir));
+            Assert.Empty(found.Errors);
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { "2long.img@0", "1short.img@0" }, g.Ranges.Select(r => $"{Path.GetFileName(r.Path)}@{r.Offset}"));
+            Assert.False(g.FreesNothing);
+            Assert.Equal(1L << 20, g.ReclaimableBytes);
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
+            Assert.Empty(done.Errors);
+            DedupeGroupResult result = Assert.Single(done.Objects<DedupeGroupResult>());
+            Assert.Equal(DedupeStatus.Deduped, result.Status);
+            Assert.Equal(1L << 20, usedBefore - Used(dir));
+            Assert.Equal(data, File.ReadAllBytes(Path.Combine(dir, "2long.img")));
+            Assert.Equal(data.AsSpan(0, 1 << 20).ToArray(), File.ReadAllBytes(Path.Combine(dir, "1short.img")));
+        }
+
         [SkippableFact]
         public void AnIndexOverItsMemoryBudgetMovesToDiskAndFindsTheSameGroups()
         {

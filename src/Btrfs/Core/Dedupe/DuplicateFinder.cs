@@ -382,9 +382,6 @@ namespace Btrfs.Core
                 }
             }
 
-            // Largest first; each group is credited with the disk bytes it frees given that the groups
-            // before it are deduplicated too (an extent goes only when its last reference does).
-            List<BtrfsDuplicateGroup> ordered = groups.OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             TimeSpan grouped = clock.Elapsed;
             var taken = new Dictionary<string, FileStatus>(files.Count, StringComparer.Ordinal);
             foreach (Candidate c in files)
@@ -392,7 +389,11 @@ namespace Btrfs.Core
                 taken.TryAdd(c.Path, c.Status);
             }
 
+            // Each group kept by the copy whose extents stay anyway; largest first; each group is credited with
+            // the disk bytes it frees given that the groups before it are deduplicated too (an extent goes only
+            // when its last reference does).
             using var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
+            List<BtrfsDuplicateGroup> ordered = groups.ConvertAll(g => ledger.WithKeeperThatStays(g, cancel)).OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
             Times = (scanned, grouped, clock.Elapsed - grouped);

@@ -101,6 +101,14 @@ namespace Btrfs.Core
         /// </summary>
         public bool FreesNothing => Ranges.Length > 1 && Ranges.Skip(1).All(r => r is not null && r.FreesNothing);
 
+        /// <summary>The group with the range at <paramref name="keeper"/> first (the keeper), the first where it was.</summary>
+        internal BtrfsDuplicateGroup WithKeeper(int keeper)
+        {
+            var ranges = (DuplicateRange[])Ranges.Clone();
+            (ranges[0], ranges[keeper]) = (ranges[keeper], ranges[0]);
+            return new() { Ranges = ranges, Length = Length, AlreadySharedBytes = AlreadySharedBytes, ReclaimableBytes = ReclaimableBytes };
+        }
+
         internal BtrfsDuplicateGroup WithReclaimable(long bytes, DuplicateRange[] ranges) => new()
         {
             Ranges = ranges,

@@ -25,6 +25,49 @@ namespace Btrfs.Core
         /// <inheritdoc/>
         public void Dispose() => sharedExtents.Dispose();
 
+        /// <summary>
+        /// The group with the copy whose extents stay anyway as its keeper (the one the others share): the
+        /// copy with the most bytes in extents that deduplicating it would not free (its file uses them outside
+        /// the range too, a bookend). Before, the keeper was the copy found first:
+        /// a file's first half copied to a file of its own came out "frees nothing" (the long file's extent stays
+        /// for its second half), where sharing the other way frees the copy (a hostile review). Called before any
+        /// group is credited. Only where every copy's extents are known exactly (btrfs items; on xfs every
+        /// covered block goes whichever copy is kept) and no copy is over an extent shared with another file or
+        /// snapshot (copies sharing with each other were judged against the first copy); a tie keeps the first.
+        /// </summary>
+        internal BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, CancellationToken cancel = default)
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (group.Ranges.Length < 2 || group.AlreadySharedBytes != 0)
+            {
+                return group;
+            }
+
+            int best = 0;
+            long most = -1;
+            for (int i = 0; i < group.Ranges.Length; i++)
+            {
+                DuplicateRange r = group.Ranges[i];
+                if (ReferencesOf(r.Path) is not { IsItems: true } refs)
+                {
+                    return group;
+                }
+
+                long stays = refs.Staying(r.Offset, r.Length);
+                if (stays < 0)
+                {
+                    return group; // over an extent shared with another file: copies may share it with each other
+                }
+
+                if (stays > most)
+                {
+                    (best, most) = (i, stays);
+                }
+            }
+
+            return best == 0 ? group : group.WithKeeper(best);
+        }
+
         /// <summary>The disk bytes the group frees after those credited before it.</summary>
         internal long Credit(BtrfsDuplicateGroup group, CancellationToken cancel = default)
         {
@@ -33,16 +76,21 @@ namespace Btrfs.Core
             for (int i = 1; i < group.Ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
-                if (!files.TryGetValue(r.Path, out FileReferences? refs))
-                {
-                    refs = FileReferences.Read(r.Path, taken?.Invoke(r.Path), sharedExtents);
-                    files[r.Path] = refs;
-                }
-
-                freed += refs?.Cover(r.Offset, r.Length) ?? 0;
+                freed += ReferencesOf(r.Path)?.Cover(r.Offset, r.Length) ?? 0;
             }
 
             return freed;
+        }
+
+        private FileReferences? ReferencesOf(string path)
+        {
+            if (!files.TryGetValue(path, out FileReferences? refs))
+            {
+                refs = FileReferences.Read(path, taken?.Invoke(path), sharedExtents);
+                files[path] = refs;
+            }
+
+            return refs;
         }
 
         /// <summary>
@@ -159,6 +207,7 @@ namespace Btrfs.Core
         {
             private readonly List<Reference> references = new();
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
+            private readonly Dictionary<long, int> total = new(); // extent -> references the file has to it
             private SharedExtents? sharedExtents; // where shared extents are counted across files (btrfs items, root)
             private Guid fileSystem;
             private ulong inode, root;
@@ -276,10 +325,50 @@ namespace Btrfs.Core
                 }
             }
 
+            /// <summary>Whether the references are the file's btrfs file extent items (exact, freed extent by extent).</summary>
+            internal bool IsItems => exact && !blockByBlock;
+
             private void Add(Reference r)
             {
                 references.Add(r);
                 uncovered[r.Extent] = uncovered.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
+                total[r.Extent] = uncovered[r.Extent];
+            }
+
+            /// <summary>
+            /// Bytes of [offset, offset + length) in extents that deduplicating the range alone would not free: used by
+            /// the file outside the range too. -1 where the range is over an extent shared with other files or snapshots.
+            /// </summary>
+            internal long Staying(long offset, long length)
+            {
+                long end = EndOf(offset, length), stays = 0;
+                var inside = new Dictionary<long, int>();
+                int first = First(offset);
+                for (int i = first; i < references.Count && references[i].Start < end; i++)
+                {
+                    Reference r = references[i];
+                    if (r.Shared && Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset))
+                    {
+                        return -1;
+                    }
+
+                    if (r.Start >= offset && r.Start + r.Length <= end)
+                    {
+                        inside[r.Extent] = inside.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
+                    }
+                }
+
+                for (int i = first; i < references.Count && references[i].Start < end; i++)
+                {
+                    Reference r = references[i];
+                    long bytes = Math.Min(r.Start + r.Length, end) - Math.Max(r.Start, offset);
+                    if (bytes > 0 && (inside.TryGetValue(r.Extent, out int n) ? n : 0) < total[r.Extent])
+                    {
+                        stays += bytes;
+                    }
+                }
+
+                return stays;
             }
 
             /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
