@@ -440,6 +440,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheNilUuidGivenIsLookedForNotTakenAsNone()
+        {
+            // Before: -Uuid 00000000-0000-0000-0000-000000000000 (a default [guid], a conversion that failed quietly in a
+            // script) was taken as "no UUID given": snapshots were made and deletions planned of whatever the path led to
+            // (a hostile review). It names only a subvolume without a UUID (made by a kernel before UUIDs; mkfs.btrfs 6
+            // gives the top level one too).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nil-uuid");
+            string P(string x) => Path.Combine(dir, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            string nil = Guid.Empty.ToString();
+            PwshResult r = Pwsh.Run(
+                """
+                New-BtrfsSnapshot -LiteralPath $sv -Destination $n -Uuid ([guid]::Empty)
+                [pscustomobject]@{ Path = $sv; Uuid = $nil } | New-BtrfsSnapshot -Destination $n
+                Remove-BtrfsSubvolume -LiteralPath $sv -Uuid $nil -WhatIf
+                Remove-BtrfsSubvolume -LiteralPath $sv -Uuid $nil -Confirm:$false
+                Measure-BtrfsSubvolume -LiteralPath $sv -Uuid ([guid]::Empty)
+                """,
+                ("sv", P("sv")), ("n", P("never")), ("nil", nil));
+            Assert.Equal(Enumerable.Repeat("SubvolumeReplaced", 5), r.ErrorIds);
+            Assert.All(r.Errors, e => Assert.Contains($"not the subvolume {nil}", e.Exception.Message, StringComparison.Ordinal));
+            Assert.Empty(r.Output);
+            Assert.False(Directory.Exists(P("never")));
+            Assert.True(Directory.Exists(P("sv")));
+            Assert.NotEqual("-", ShownByProgs(P("sv"))["UUID"]);
+
+        }
+
+        [SkippableFact]
         public void TheDefaultSubvolumeAndAMountOfASubvolumeAreShown()
         {
             using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");

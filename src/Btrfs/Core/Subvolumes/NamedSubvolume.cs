@@ -16,23 +16,27 @@ namespace Btrfs.Core
     {
         private readonly ulong[]? ids;
 
-        internal NamedSubvolume(Guid uuid, IEnumerable<ulong>? ids)
+        /// <summary>Whether a UUID was given, the nil UUID too (a subvolume made by a kernel before UUIDs, or an old top level).</summary>
+        private readonly bool uuidGiven;
+
+        internal NamedSubvolume(Guid uuid, IEnumerable<ulong>? ids, bool uuidGiven = false)
         {
             Uuid = uuid;
             this.ids = ids?.Distinct().ToArray();
+            this.uuidGiven = uuidGiven || uuid != Guid.Empty;
         }
 
         /// <summary>Whatever the path leads to.</summary>
         internal static NamedSubvolume Any => default;
 
-        /// <summary>The UUID named; Guid.Empty: none (the top level has none either).</summary>
+        /// <summary>The UUID named; Guid.Empty: none, unless it was given as such (see <see cref="uuidGiven"/>).</summary>
         internal Guid Uuid { get; }
 
         /// <summary>The ids named (one of them); empty: any.</summary>
         internal IReadOnlyList<ulong> Ids => ids ?? Array.Empty<ulong>();
 
         /// <summary>Whether it names anything to check.</summary>
-        internal bool Names => Uuid != Guid.Empty || Ids.Count > 0;
+        internal bool Names => uuidGiven || Ids.Count > 0;
 
         /// <summary>The subvolume <paramref name="s"/> (from a piped live object): by its UUID and its id (0, a hand-built object's: none).</summary>
         internal static NamedSubvolume Of(BtrfsSubvolumeInfo s) => new(s.Uuid, s.Id == 0 ? null : new[] { s.Id });
@@ -56,12 +60,14 @@ namespace Btrfs.Core
                     $"Cannot {verb} '{path}': the Uuid given with it ({(string.IsNullOrEmpty(uuid) ? "empty" : $"'{uuid}'")}) is not a UUID, so it cannot be checked that the path still leads to the subvolume meant. {outcome}. Give the UUID as Get-BtrfsSubvolume shows it (or pipe its object), or the path alone.");
             }
 
-            return new NamedSubvolume(parsed, ids);
+            // The nil UUID given is the nil UUID looked for (an old subvolume's), not "none": before, -Uuid
+            // 00000000-0000-0000-0000-000000000000 (a default Guid, a failed conversion) switched the check off (a hostile review).
+            return new NamedSubvolume(parsed, ids, uuidGiven: given);
         }
 
         /// <summary>Whether the subvolume with <paramref name="id"/> and <paramref name="uuid"/> is the one named.</summary>
         internal bool Matches(ulong id, Guid uuid) =>
-            (Uuid == Guid.Empty || uuid == Uuid) && (Ids.Count == 0 || Ids.Contains(id));
+            (!uuidGiven || uuid == Uuid) && (Ids.Count == 0 || Ids.Contains(id));
 
         /// <summary>
         /// Throws SubvolumeReplaced, "Cannot <paramref name="verb"/> '<paramref name="path"/>': it is now subvolume
@@ -84,7 +90,7 @@ namespace Btrfs.Core
         public override string ToString()
         {
             string id = Ids.Count == 0 ? string.Empty : "id " + string.Join(" or ", Ids.Select(i => i.ToString(CultureInfo.InvariantCulture)));
-            return Uuid == Guid.Empty ? id : id.Length == 0 ? Uuid.ToString() : $"{id} ({Uuid})";
+            return !uuidGiven ? id : id.Length == 0 ? Uuid.ToString() : $"{id} ({Uuid})";
         }
     }
 }
