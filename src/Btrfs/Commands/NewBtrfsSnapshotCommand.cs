@@ -10,10 +10,11 @@ namespace Btrfs.Commands
     public sealed class NewBtrfsSnapshotCommand : PSCmdlet
     {
         /// <summary>
-        /// The subvolume to snapshot (its root directory), as typed (no wildcards). Bound from the Path property of
-        /// piped objects that have no PSPath (read back from CSV or JSON); a live object binds by its PSPath.
+        /// The subvolume to snapshot (its root directory), as typed (no wildcards). Bound from piped strings, and from
+        /// the Path property of piped objects that have no PSPath (read back from CSV or JSON); a live object binds by
+        /// its PSPath.
         /// </summary>
-        [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = string.Empty;
 

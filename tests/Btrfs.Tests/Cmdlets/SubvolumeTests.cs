@@ -431,6 +431,11 @@ namespace Btrfs.Tests
             Assert.Empty(bracket.Errors);
             Assert.Equal(ShownByProgs(P("s[1]"))["UUID"], ShownByProgs(P("from-bracket"))["Parent UUID"]);
 
+            // A piped string is the path, taken as typed (the help says strings are taken; before: InputObjectNotBound).
+            PwshResult piped = Pwsh.Run("$s | New-BtrfsSnapshot -Destination $d", ("s", P("s[1]")), ("d", P("from-string")));
+            Assert.Empty(piped.Errors);
+            Assert.Equal(ShownByProgs(P("s[1]"))["UUID"], ShownByProgs(P("from-string"))["Parent UUID"]);
+
             // The Uuid still guards: the name now leads to another subvolume, so nothing is made.
             PwshResult replaced = Pwsh.Run(
                 "$csv = Get-BtrfsSubvolume -LiteralPath $sv | ConvertTo-Csv; Rename-Item -LiteralPath $sv -NewName sv.old; Rename-Item -LiteralPath $other -NewName sv; $csv | ConvertFrom-Csv | New-BtrfsSnapshot -Destination $n",
