@@ -100,6 +100,54 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(shape, s => s.StartsWith("OtherFileSystem", StringComparison.Ordinal));
         }
 
+        /// <summary>
+        /// The listing gives a subvolume's entry its id as the inode number, which an ordinary directory beside it can
+        /// have too. Before, the one listed second was taken as met already and passed over with all below it, without
+        /// a word: usage and fragmentation undercounted, and New-BtrfsReflink -Recurse made a backup without it (a
+        /// hostile review). Here, in subvolume r (id 256), data (inode 257) is listed after the subvolume home (id 257),
+        /// and in data the subvolume n1 (id 259) after the directory y (inode 259).
+        /// </summary>
+        [SkippableFact]
+        public void ADirectoryWhoseInodeNumberIsASubvolumesIdBesideItIsWalked()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string m = own.MountPoint, r = Path.Combine(m, "r");
+            string R(string x) => Path.Combine(r, x);
+            Shell.Run("btrfs", "subvolume", "create", r);
+            Shell.Run("btrfs", "subvolume", "create", R("home"));
+            Shell.Run("btrfs", "subvolume", "create", R("vms"));
+            Directory.CreateDirectory(R("data"));
+            FileBuilder.WriteNew(R("data/file.bin"), FileBuilder.RandomBytes(65536, 1));
+            Directory.CreateDirectory(R("data/y"));
+            FileBuilder.WriteNew(R("data/y/yf.bin"), FileBuilder.RandomBytes(65536, 2));
+            Shell.Run("btrfs", "subvolume", "create", R("data/n1"));
+            FileBuilder.WriteNew(R("data/n1/n.bin"), FileBuilder.RandomBytes(65536, 3));
+            FileBuilder.WriteNew(R("vms/v.bin"), FileBuilder.RandomBytes(65536, 4));
+            FileBuilder.WriteNew(R("top.bin"), FileBuilder.RandomBytes(65536, 5));
+            Shell.Run("sync");
+
+            // The collisions this is about: the listing's numbers (d_ino; ls -i shows the inode stat gives).
+            string Listed(string dir, string name) => Shell.Run("/usr/bin/python3", "-c", "import os,sys; print([e.inode() for e in os.scandir(sys.argv[1]) if e.name == sys.argv[2]][0])", dir, name).Trim();
+            Assert.Equal(("257", "257"), (Listed(r, "home"), Listed(r, "data")));
+            Assert.Equal(("259", "259"), (Listed(R("data"), "y"), Listed(R("data"), "n1")));
+
+            string[] Find(params string[] how) => Shell.Run("find", new[] { r }.Concat(how).Concat(new[] { "-type", "f", "-printf", "%P\\n" }).ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToArray();
+            string[] Walked(bool cross) => TreeWalker.Walk(r, cross).Where(e => e.Kind == WalkEntryKind.File).Select(e => e.Path[(r.Length + 1)..]).Order(StringComparer.Ordinal).ToArray();
+            Assert.Equal(new[] { "data/file.bin", "data/y/yf.bin", "top.bin" }, Find("-xdev"));
+            Assert.Equal(Find("-xdev"), Walked(cross: false));
+            Assert.Equal(Find(), Walked(cross: true));
+            Assert.Contains(TreeWalker.Walk(r, false), e => e.Kind == WalkEntryKind.OtherFileSystem && e.Path == R("data/n1"));
+
+            PwshResult usage = Pwsh.Run("(Measure-BtrfsUsage -LiteralPath $r -Recurse -Summary).Files; (Measure-BtrfsUsage -LiteralPath $r -Recurse -CrossFileSystem -Summary).Files", ("r", r));
+            Assert.Empty(usage.Errors);
+            Assert.Equal(new object[] { 3, 5 }, usage.Output.Select(o => (object)Convert.ToInt32(o.BaseObject, System.Globalization.CultureInfo.InvariantCulture)));
+
+            // The backup has everything find sees on the subvolume.
+            PwshResult copy = Pwsh.Run("New-BtrfsReflink -LiteralPath $r -Destination $d -Recurse -WarningAction SilentlyContinue | Out-Null", ("r", r), ("d", Path.Combine(m, "copy")));
+            Assert.Empty(copy.Errors);
+            Assert.Equal(Find("-xdev"), Shell.Run("find", Path.Combine(m, "copy"), "-type", "f", "-printf", "%P\\n").Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        }
+
         [SkippableFact]
         public void AnUnreadableDirectoryIsOneErrorAndTheWalkGoesOn()
         {

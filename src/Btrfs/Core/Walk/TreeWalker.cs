@@ -265,9 +265,13 @@ namespace Btrfs.Core
                     var location = new FileLocation(listing.Handle, entry.Name, path) { Inode = entry.Inode };
                     WalkEntryKind kind = KindOf(entry.Type);
 
-                    // Listed again (see above): only subdirectories not met before (by inode; a subvolume's root, which
-                    // has the same number as any other's, by name); every other entry was handed out already.
-                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode) : level.Relisting)
+                    // Listed again (see above): only subdirectories not met before; every other entry was handed out
+                    // already. Known by device and inode from the kernel's cache (also what says another filesystem
+                    // below): the listing's number of a subvolume's entry is the subvolume's id, which an ordinary
+                    // directory beside it may have as its inode number (before: the one listed second was passed over
+                    // with all below it, without a word; a backup by New-BtrfsReflink -Recurse lacked it: a hostile review).
+                    FileStatus? seen = kind == WalkEntryKind.Directory ? FileStatus.OfAtCached(listing.Handle, entry.Name) : null;
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : level.Relisting)
                     {
                         continue;
                     }
@@ -299,7 +303,7 @@ namespace Btrfs.Core
 
                     // Another filesystem is recognised before it is opened: an open of the mount point of one
                     // that no longer answers would wait forever, a stat of it from the kernel's cache does not.
-                    if (!crossFileSystems && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } seen && (seen.IsDirectory || seen.Mode == 0) && OnOtherMount(seen, top))
+                    if (!crossFileSystems && seen is { } cached && (cached.IsDirectory || cached.Mode == 0) && OnOtherMount(cached, top))
                     {
                         yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
                         continue;
@@ -518,15 +522,18 @@ namespace Btrfs.Core
             /// <summary>Its status when it was last listed again (its change is measured from there).</summary>
             internal FileStatus? RelistedFrom { get; set; }
 
-            private readonly HashSet<ulong> directories = new();
-            private HashSet<string>? subvolumeRoots;
+            private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
 
             /// <summary>
-            /// Notes a subdirectory the listing met (its inode, or its name where the inode is a btrfs subvolume's root,
-            /// 256, or an empty subvolume's placeholder, 2); false when it was met before.
+            /// Notes a subdirectory the listing met; false when it was met before. Known by the device and inode it
+            /// was <paramref name="seen"/> with and the listing's number, <paramref name="inode"/> (a renamed one keeps
+            /// all three; the listing's number of a subvolume is its id, which a directory beside it may have as its
+            /// inode number; two mounts of one directory have the numbers of the directories they hide); by name too
+            /// where these are not unique (an empty subvolume's placeholder in a snapshot, inode 2: every one in a
+            /// directory is the same) or where it could not be looked at.
             /// </summary>
-            internal bool MetDirectory(string name, ulong inode) =>
-                inode is 256 or 2 ? (subvolumeRoots ??= new HashSet<string>(StringComparer.Ordinal)).Add(name) : directories.Add(inode);
+            internal bool MetDirectory(string name, ulong inode, FileStatus? seen) =>
+                directories.Add(seen is { Mode: not 0 } st ? (st.Device, st.Inode, inode, st.Inode == 2 ? name : null) : (0, 0, inode, name));
 
             /// <summary>Whether a file listed here may be a mount point (its mount is then looked at before it is handed out).</summary>
             internal bool MayHoldFileMounts { get; init; }
