@@ -255,7 +255,12 @@ namespace Btrfs.Commands
 
         private void DedupeOne(OpenFile source, string dest, long? length, long destOffset)
         {
-            Deduplicator.RefuseSameFile(source, dest);
+            // The same file is refused only at the same offset: two ranges of one file that do not overlap the kernel
+            // deduplicates (as groups do; before, -DestinationOffset was refused as SourceIsDestination: a hostile review).
+            if (destOffset == Offset)
+            {
+                Deduplicator.RefuseSameFile(source, dest);
+            }
 
             // Opened and checked before the question (-WhatIf too): a missing file, a directory, a link, an empty file are
             // refused as the run would refuse them, and the preview's bytes are the run's (a hostile review). The run uses

@@ -449,7 +449,7 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void ANoCowAndACowFileAreAnErrorResultAndAnErrorRecord()
+        public void ANoCowAndACowFileAreRefusedBeforeTheKernelIsAskedByWhatIfToo()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "mismatch");
             string nocow = Directory.CreateDirectory(Path.Combine(dir, "nocow")).FullName;
@@ -459,14 +459,20 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(a, 1, 1 << 20, 1 << 20, seed: 1);
             FileBuilder.Chunks(b, 1, 1 << 20, 1 << 20, seed: 1);
             FileFacts before = FileFacts.Of(b);
-            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
-            DedupeResult d = Assert.Single(r.Objects<DedupeResult>());
-            Assert.Equal(DedupeStatus.Error, d.Status);
-            Assert.Contains("Invalid argument (EINVAL): btrfs refuses to share extents between a NOCOW and a COW file", d.ErrorMessage, StringComparison.Ordinal);
-            ErrorRecord e = Assert.Single(r.Errors);
-            Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
-            Assert.Equal(b, e.TargetObject);
-            Assert.Equal(before, FileFacts.Of(b));
+
+            // Refused before the kernel is asked, by -WhatIf too (before: the preview promised "up to 1.00 MiB", and the
+            // run's EINVAL came back as an error result; a hostile review).
+            foreach (string how in new[] { "-WhatIf", string.Empty })
+            {
+                PwshResult r = Pwsh.Run($"Invoke-BtrfsDedupe $a $b {how}", new System.Collections.Generic.Dictionary<string, object?> { ["a"] = a, ["b"] = b }, captureHost: true);
+                Assert.Empty(r.Output);
+                Assert.DoesNotContain("What if", r.HostText, StringComparison.Ordinal);
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
+                Assert.Equal(b, e.TargetObject);
+                Assert.Contains($"the source '{a}' is NOCOW and the destination is not, and btrfs shares no extents between a NOCOW file", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(b));
+            }
         }
 
         [SkippableFact]
@@ -492,20 +498,44 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
-        public void FilesOnTwoFileSystemsAreAnAcrossFileSystemsErrorNotAReadError()
+        public void FilesOnTwoFileSystemsAreRefusedAsAcrossFileSystemsBeforeAnythingElseByWhatIfToo()
         {
             // Before: IOError, category ReadError, an id the help did not list. Found by a hostile review.
             string a = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dedupe-across"), "a.img");
             string b = Path.Combine(fs.NewDirectory(TestFs.Xfs, "dedupe-across"), "b.img");
             FileBuilder.Chunks(a, 1, 65536, 65536, seed: 77);
             FileBuilder.Chunks(b, 1, 65536, 65536, seed: 77);
+            string tiny = Path.Combine(Path.GetDirectoryName(b)!, "tiny");
+            FileBuilder.WriteNew(tiny, new byte[] { 1, 2 });
             string before = Shell.Run("filefrag", "-v", b);
-            PwshResult r = Pwsh.Run("Invoke-BtrfsDedupe $a $b", ("a", a), ("b", b));
-            Assert.Equal(DedupeStatus.Error, Assert.Single(r.Objects<DedupeResult>()).Status);
-            ErrorRecord e = Assert.Single(r.Errors);
-            Assert.Equal(("ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, (object)b), (e.FullyQualifiedErrorId.Split(',')[0], e.CategoryInfo.Category, e.TargetObject));
-            Assert.Contains("different filesystems", e.Exception.Message, StringComparison.Ordinal);
+
+            // Refused before the kernel is asked, by -WhatIf too (before: the preview promised it), and before the range
+            // is measured against the block (before: a 2-byte file was "less than one block", InvalidArgument; a
+            // hostile review).
+            foreach (string how in new[] { "-WhatIf", string.Empty })
+            {
+                PwshResult r = Pwsh.Run($"Invoke-BtrfsDedupe $a $b {how}; Invoke-BtrfsDedupe $a $t {how}", new System.Collections.Generic.Dictionary<string, object?> { ["a"] = a, ["b"] = b, ["t"] = tiny }, captureHost: true);
+                Assert.Empty(r.Output);
+                Assert.DoesNotContain("What if", r.HostText, StringComparison.Ordinal);
+                Assert.Equal(2, r.Errors.Count);
+                foreach ((ErrorRecord e, string target) in r.Errors.Zip(new[] { b, tiny }))
+                {
+                    Assert.Equal(("ReflinkAcrossFileSystems", ErrorCategory.InvalidOperation, (object)target), (e.FullyQualifiedErrorId.Split(',')[0], e.CategoryInfo.Category, e.TargetObject));
+                    Assert.Contains("different filesystems (btrfs and xfs)", e.Exception.Message, StringComparison.Ordinal);
+                }
+            }
+
             Assert.Equal(before, Shell.Run("filefrag", "-v", b));
+
+            // Two subvolumes of one btrfs are one filesystem (their devices differ): the kernel shares across them.
+            string sv = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "dedupe-across-sv"), "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            string c = Path.Combine(sv, "c.img");
+            FileBuilder.Chunks(c, 1, 65536, 65536, seed: 77);
+            Assert.NotEqual(Shell.Run("stat", "-c", "%d", a), Shell.Run("stat", "-c", "%d", c));
+            PwshResult across = Pwsh.Run("Invoke-BtrfsDedupe $a $c", ("a", a), ("c", c));
+            Assert.Empty(across.Errors);
+            Assert.Equal(DedupeStatus.Deduped, Assert.Single(across.Objects<DedupeResult>()).Status);
         }
 
         [SkippableFact]
@@ -530,6 +560,21 @@ namespace Btrfs.Tests
 
             PwshResult self = Pwsh.Run("Invoke-BtrfsDedupe $a $a", ("a", a));
             Assert.Equal("SourceIsDestination", Assert.Single(self.ErrorIds));
+            Assert.Equal("SourceIsDestination", Assert.Single(Pwsh.Run("Invoke-BtrfsDedupe $a $a -Offset 1MB -DestinationOffset 1MB", ("a", a)).ErrorIds));
+
+            // Two ranges of one file that do not overlap are deduplicated, as groups do (before: SourceIsDestination; a
+            // hostile review); ranges that overlap are the kernel's EINVAL, said before it is asked.
+            string twice = Path.Combine(dir, "twice.img");
+            byte[] half = FileBuilder.RandomBytes(1 << 20, 6);
+            FileBuilder.WriteNew(twice, half.Concat(half).ToArray());
+            Assert.DoesNotContain(Filefrag.Extents(twice), e => e.Flags.Contains("shared"));
+            PwshResult within = Pwsh.Run("Invoke-BtrfsDedupe $t $t -Length 1MB -DestinationOffset 1MB", ("t", twice));
+            Assert.Empty(within.Errors);
+            Assert.Equal((DedupeStatus.Deduped, 1L << 20), Assert.Single(within.Objects<DedupeResult>()) is var w ? (w.Status, w.BytesDeduped) : default);
+            Assert.All(Filefrag.Extents(twice), e => Assert.Contains("shared", e.Flags));
+            Assert.Equal(half.Concat(half).ToArray(), File.ReadAllBytes(twice));
+            PwshResult overlapping = Pwsh.Run("Invoke-BtrfsDedupe $t $t -Length 1MB -DestinationOffset 512KB", ("t", twice));
+            Assert.Equal("InvalidArgument", Assert.Single(overlapping.ErrorIds));
         }
 
         [SkippableFact]
@@ -693,6 +738,16 @@ namespace Btrfs.Tests
             Assert.Empty(r.Errors);
             Assert.Contains("cannot be checked", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
             Assert.Equal(new[] { 1L << 20, 0L }, r.Objects<DedupeGroupResult>().Select(x => x.BytesDeduped));
+
+            // A range such a group names that is not on a block is said as the group's range (before: "-DestinationOffset
+            // 100 is not a multiple", a parameter the group was not given; a hostile review).
+            PwshResult unaligned = Pwsh.Run(
+                "[pscustomobject]@{ Length = 65536; Ranges = @([pscustomobject]@{ Path = $a; Offset = 0; Length = 65536 }, [pscustomobject]@{ Path = $b; Offset = 100; Length = 65536 }) } | Invoke-BtrfsDedupe -WarningAction SilentlyContinue",
+                ("a", a),
+                ("b", b));
+            ErrorRecord e = Assert.Single(unaligned.Errors);
+            Assert.Contains("its range in it starts at 100, which is not a multiple of the filesystem's block size", e.Exception.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("-DestinationOffset", e.Exception.Message, StringComparison.Ordinal);
         }
 
         [SkippableFact]

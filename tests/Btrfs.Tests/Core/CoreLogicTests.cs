@@ -22,6 +22,19 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void ADedupeThatFailedPartWaySaysWhatItDeduplicatedBeforeNotThatTheDestinationIsUnchanged()
+        {
+            // Before: "The destination is unchanged" after 32 MiB of it had been deduplicated (a hostile review: a file
+            // truncated while a group ran).
+            var none = new DedupeResult { Source = "/s", Destination = "/d", Status = DedupeStatus.Error, ErrorMessage = "It failed.", Errno = Errno.EINVAL };
+            Assert.EndsWith("It failed. The destination is unchanged.", none.Error!.Message, System.StringComparison.Ordinal);
+            var some = new DedupeResult { Source = "/s", Destination = "/d", Status = DedupeStatus.Error, ErrorMessage = "It failed.", Errno = Errno.EINVAL, BytesDeduped = 33554432 };
+            Assert.EndsWith("It failed. Before that, 33554432 bytes of it were deduplicated (they share the source's extents now); the rest is as it was. Its data is unchanged.", some.Error!.Message, System.StringComparison.Ordinal);
+            Assert.DoesNotContain("is unchanged.", some.Error.Message.Replace("data is unchanged.", string.Empty, System.StringComparison.Ordinal), System.StringComparison.Ordinal);
+            Assert.Null(new DedupeResult { Status = DedupeStatus.Deduped, BytesDeduped = 1 }.Error);
+        }
+
+        [Fact]
         public void HolesFillLeadingInnerAndTrailingGaps()
         {
             var extents = new[] { E(4096, 4096), E(16384, 8192) };

@@ -60,9 +60,20 @@ namespace Btrfs.Core
         /// <summary>With Error: the errno.</summary>
         internal int Errno { get; init; }
 
-        /// <summary>With Error: the error to report for the destination (which is unchanged).</summary>
+        /// <summary>
+        /// With Error: the error to report for the destination. Its bytes are unchanged; what was deduplicated before the
+        /// error shares the source's extents now, and is said so (before: "The destination is unchanged" after 32 MiB of
+        /// it had been deduplicated; a hostile review).
+        /// </summary>
         internal FileOperationException? Error => Status == DedupeStatus.Error
-            ? new FileOperationException(Errno == Kernel.Errno.EXDEV ? FileErrorKind.CrossFileSystem : FileOperationException.KindOf(Errno), Errno, "FIDEDUPERANGE", Destination, $"Cannot deduplicate '{Destination}' against '{Source}': {ErrorMessage} The destination is unchanged.")
+            ? new FileOperationException(
+                Errno == Kernel.Errno.EXDEV ? FileErrorKind.CrossFileSystem : FileOperationException.KindOf(Errno),
+                Errno,
+                "FIDEDUPERANGE",
+                Destination,
+                $"Cannot deduplicate '{Destination}' against '{Source}': {ErrorMessage} " + (BytesDeduped == 0
+                    ? "The destination is unchanged."
+                    : $"Before that, {BytesDeduped} bytes of it were deduplicated (they share the source's extents now); the rest is as it was. Its data is unchanged."))
             : null;
     }
 
@@ -157,21 +168,41 @@ namespace Btrfs.Core
             // for every destination (target: the source, advice from another cmdlet), even where the two were on
             // different filesystems (a hostile review). Every filesystem with FIEMAP goes to the kernel, whose refusal
             // (ext4's EOPNOTSUPP, two filesystems' EXDEV) is a result.
+            // Two filesystems (EXDEV) are refused here too, before any other check (a preview promised them, and a
+            // range of less than one block was refused as such rather than as on another filesystem: a hostile review).
+            if (OnDifferentFileSystems(source, dest))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.CrossFileSystem,
+                    Errno.EXDEV,
+                    "FIDEDUPERANGE",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}' against '{source.Path}': they are on different filesystems ({source.FileSystem.DisplayName} and {dest.FileSystem.DisplayName}), and extents are shared only within one btrfs or one xfs made with reflink=1. Nothing was changed.");
+            }
+
             if (!MapsExtents(source) || !MapsExtents(dest))
             {
-                throw source.FileSystem.Kind != dest.FileSystem.Kind || source.Status.DevMajor != dest.Status.DevMajor || source.Status.DevMinor != dest.Status.DevMinor
-                    ? new FileOperationException(
-                        FileErrorKind.CrossFileSystem,
-                        Errno.EXDEV,
-                        "FIDEDUPERANGE",
-                        dest.Path,
-                        $"Cannot deduplicate '{dest.Path}' against '{source.Path}': they are on different filesystems ({source.FileSystem.DisplayName} and {dest.FileSystem.DisplayName}), and extents are shared only within one btrfs or one xfs made with reflink=1. Nothing was changed.")
-                    : new FileOperationException(
-                        FileErrorKind.NotSupported,
-                        Errno.EOPNOTSUPP,
-                        "FIDEDUPERANGE",
-                        dest.Path,
-                        $"Cannot deduplicate '{dest.Path}': {dest.FileSystem.DisplayName} cannot share extents (deduplication works on btrfs and on xfs made with reflink=1). Nothing was changed.");
+                throw new FileOperationException(
+                    FileErrorKind.NotSupported,
+                    Errno.EOPNOTSUPP,
+                    "FIDEDUPERANGE",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}': {dest.FileSystem.DisplayName} cannot share extents (deduplication works on btrfs and on xfs made with reflink=1). Nothing was changed.");
+            }
+
+            // btrfs shares no extents between a file with checksums and one without (EINVAL): a NOCOW file has none.
+            // Refused before a preview promises it (a hostile review), as New-BtrfsReflink -Force refuses it.
+            if (source.FileSystem.Kind == FileSystemKind.Btrfs
+                && (((InodeAttributes.TryGet(source.Handle, source.Path) ?? InodeFlags.None) ^ (InodeAttributes.TryGet(dest.Handle, dest.Path) ?? InodeFlags.None)) & InodeFlags.NoCow) != 0)
+            {
+                bool sourceNoCow = ((InodeAttributes.TryGet(source.Handle, source.Path) ?? InodeFlags.None) & InodeFlags.NoCow) != 0;
+                string which = sourceNoCow ? $"the source '{source.Path}' is NOCOW and the destination is not" : $"the destination is NOCOW and the source '{source.Path}' is not";
+                throw new FileOperationException(
+                    FileErrorKind.InvalidArgument,
+                    Errno.EINVAL,
+                    "FIDEDUPERANGE",
+                    dest.Path,
+                    $"Cannot deduplicate '{dest.Path}': {which}, and btrfs shares no extents between a NOCOW file (no checksums) and a COW file. Nothing was changed; make them alike first (ConvertTo-NoCow or ConvertFrom-NoCow) if they should share.");
             }
 
             // The kernel refuses an immutable destination (EPERM, even for root); an append-only one it deduplicates
@@ -211,11 +242,14 @@ namespace Btrfs.Core
                 ThrowIfShrunk(dest, destinationOffset, want);
             }
 
-            long block = ThrowUnlessAligned(source, dest, offset, length, destinationOffset, fromGroup: expected != default);
+            // A group made by hand carries no inode (expected is unset): still a group's range, said as one (before: a
+            // message about -DestinationOffset, which a group has not; a hostile review).
+            bool grouped = fromGroup || expected != default;
+            long block = ThrowUnlessAligned(source, dest, offset, length, destinationOffset, fromGroup: grouped);
             long requested = Math.Max(0, Math.Min(length ?? long.MaxValue, Math.Min(source.Size - offset, dest.Size - destinationOffset)));
             if (requested == 0 && length is not 0)
             {
-                throw NothingInRange(source, dest, offset, destinationOffset, expected != default);
+                throw NothingInRange(source, dest, offset, destinationOffset, grouped);
             }
 
             if (source.Status.SameInode(dest.Status) && offset != destinationOffset && offset < destinationOffset + requested && destinationOffset < offset + requested)
@@ -237,12 +271,22 @@ namespace Btrfs.Core
                 requested -= partial;
                 if (requested == 0)
                 {
-                    throw PartialBlockOnly(source, dest, offset, partial, block, expected != default);
+                    throw PartialBlockOnly(source, dest, offset, partial, block, grouped);
                 }
             }
 
             return (requested, block);
         }
+
+        /// <summary>
+        /// Whether the two files are on different filesystems (the kernel's EXDEV: not the same superblock): of different
+        /// kinds, two btrfs of different ids (one btrfs's subvolumes have devices of their own), or two devices elsewhere.
+        /// </summary>
+        private static bool OnDifferentFileSystems(OpenFile a, OpenFile b) =>
+            a.FileSystem.Kind != b.FileSystem.Kind
+            || (a.FileSystem.Kind == FileSystemKind.Btrfs
+                ? BtrfsSearch.FileSystemId(a) is Guid x && BtrfsSearch.FileSystemId(b) is Guid y && x != y
+                : a.Status.DevMajor != b.Status.DevMajor || a.Status.DevMinor != b.Status.DevMinor);
 
         /// <summary>Whether the file's filesystem maps extents (FIEMAP): btrfs, xfs and ext4 do; another (overlayfs over one of them does, tmpfs does not) is asked.</summary>
         private static bool MapsExtents(OpenFile file) => file.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4 || Fiemap.Supported(file);
