@@ -74,12 +74,33 @@ namespace Btrfs.Commands
                     break;
             }
 
+            if (!Enable && item.IsDirectory && plan != NoCowChange.SkippedNotEmpty)
+            {
+                WarnIfNoDataCowMount(item);
+            }
+
             if (PassThru.IsPresent)
             {
                 WriteObject(NoCowInspector.Inspect(item));
             }
 
             return plan;
+        }
+
+        private readonly System.Collections.Generic.HashSet<(uint Major, uint Minor)> devicesLookedAt = new();
+
+        /// <summary>
+        /// -Disable on a directory of a btrfs mounted with nodatacow: its attribute is cleared (or was), but new files there
+        /// are NOCOW all the same, because of the mount option. Said once per filesystem (before: "already COW; nothing to
+        /// do", and Test-NoCow's NoCowInEffect still True; a hostile review).
+        /// </summary>
+        private void WarnIfNoDataCowMount(OpenFile dir)
+        {
+            if (dir.FileSystem.Kind == FileSystemKind.Btrfs && devicesLookedAt.Add((dir.Status.DevMajor, dir.Status.DevMinor))
+                && MountTable.Current().For(dir) is { } mount && mount.HasOption("nodatacow"))
+            {
+                WriteWarning($"'{dir.Path}' has no NOCOW attribute now, but its filesystem is mounted with nodatacow (at '{mount.MountPoint}'): new files in it are NOCOW all the same. Remount without nodatacow for new files to be COW.");
+            }
         }
     }
 }

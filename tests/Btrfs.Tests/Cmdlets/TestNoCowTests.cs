@@ -128,6 +128,15 @@ namespace Btrfs.Tests
             Assert.Equal((false, true), (d.IsNoCow, d.NoCowInEffect));
             Assert.True(Plain(extra.MountPoint));
             Assert.True(Plain(fresh));
+
+            // Set-NoCow -Disable there says that new files stay NOCOW, once per filesystem (before: "already COW; nothing
+            // to do", and nothing else; a hostile review). Setting it says nothing.
+            string sub = Directory.CreateDirectory(Path.Combine(extra.MountPoint, "sub")).FullName;
+            Shell.Run("chattr", "-C", sub);
+            PwshResult disable = Pwsh.Run("Set-NoCow -LiteralPath $m, $s -Disable", ("m", extra.MountPoint), ("s", sub));
+            Assert.Empty(disable.Errors);
+            Assert.Contains("mounted with nodatacow", Assert.Single(disable.Warnings).Message, StringComparison.Ordinal);
+            Assert.Empty(Pwsh.Run("Set-NoCow -LiteralPath $s; Set-NoCow -LiteralPath $s -Disable", ("s", fs.NewDirectory(TestFs.Btrfs, "cow-mount"))).Warnings);
             Assert.False(Plain(old));
 
             // The -Detailed table's NoCow column is that answer too (before: the attribute, False beside that reason).
