@@ -106,6 +106,7 @@ namespace Btrfs.Tests
         [SkippableTheory]
         [InlineData("read-only")] // the caller's own file, mode 0400
         [InlineData("immutable")] // chattr +i: not even root may write it
+        [InlineData("append-only")] // chattr +a: faccessat says writable; only an open for writing is refused
         [InlineData("directory")] // the caller's file in root's 0755 directory: no -wal file can be made beside it
         public void AStateOrHashFileTheCallerMayNotWriteIsRefusedAsSuchAndLeftAsItIs(string how)
         {
@@ -118,7 +119,7 @@ namespace Btrfs.Tests
             Assert.Empty(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -WarningAction SilentlyContinue", ("d", files), ("s", state)).Errors);
             Assert.Empty(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse -HashFile $h", ("d", files), ("h", hashes)).Errors);
             string layout = string.Join(";", Filefrag.Extents(Path.Combine(files, "a.img")).Select(e => $"{e.Logical}:{e.Physical}:{e.Length}"));
-            bool asNobody = how != "immutable";
+            bool asNobody = how is not ("immutable" or "append-only");
             if (asNobody)
             {
                 Shell.Run("chown", "-R", "65534:65534", dir);
@@ -128,7 +129,7 @@ namespace Btrfs.Tests
             }
             else
             {
-                Shell.Run("chattr", "+i", state, hashes);
+                Shell.Run("chattr", how == "immutable" ? "+i" : "+a", state, hashes);
             }
 
             string before = FileFacts.Listing(dir).Aggregate(string.Empty, (a, n) => a + n + "=" + Shell.Run("stat", "-c", "%i %s %Y %a %u", Path.Combine(dir, n)) + Shell.Run("sha256sum", Path.Combine(dir, n)));
@@ -145,7 +146,7 @@ namespace Btrfs.Tests
             {
                 if (!asNobody)
                 {
-                    Shell.Run("chattr", "-i", state, hashes);
+                    Shell.Run("chattr", "-i", "-a", state, hashes);
                 }
             }
 
@@ -157,7 +158,7 @@ namespace Btrfs.Tests
                 Assert.Equal(path, error.TargetObject);
                 Assert.DoesNotContain("SQLite Error", error.Exception.Message, StringComparison.Ordinal);
                 Assert.Contains(
-                    how switch { "read-only" => "its mode is 400", "immutable" => "immutable or append-only", _ => $"may not create files in its directory '{dir}'" },
+                    how switch { "read-only" => "its mode is 400, owner uid 65534", "immutable" => "it is immutable (lsattr shows i)", "append-only" => "it is append-only (lsattr shows a)", _ => $"may not create files in its directory '{dir}'" },
                     error.Exception.Message,
                     StringComparison.Ordinal);
                 Assert.Empty(r.Output);

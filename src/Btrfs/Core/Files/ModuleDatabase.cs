@@ -299,19 +299,24 @@ namespace Btrfs.Core
 
             // SQLite writes the file even to read it (and its -wal file beside it): one this user may not write was
             // "SQLite Error 10: 'disk I/O error'" once SQLite had it open. Said as what it is, before SQLite is near it.
-            if (!Files.MayWrite(parent, name, path, out int errno))
+            // Append-only is asked of the attributes: faccessat answers "writable" for it (the kernel refuses only the
+            // open for writing; a review).
+            InodeFlags attributes = InodeAttributes.TryGet(fd, path) ?? InodeFlags.None;
+            if ((attributes & (InodeFlags.Immutable | InodeFlags.AppendOnly)) != 0 || !Files.MayWrite(parent, name, path, out int errno))
             {
-                string why = errno == Errno.EPERM
-                    ? "it is immutable or append-only (lsattr shows i or a)"
-                    : $"its mode is {Convert.ToString(st.Permissions & 0xFFF, 8)}: its owner may not write it";
-                string fix = errno == Errno.EPERM ? $"chattr -i -a '{path}' as root" : $"chmod u+w '{path}'";
-                throw new FileOperationException(FileErrorKind.AccessDenied, errno, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not write it ({why}), and SQLite writes it even to read it. It was left as it is. Make it writable ({fix}), or give another {kind.Parameter} path.");
+                bool attribute = (attributes & (InodeFlags.Immutable | InodeFlags.AppendOnly)) != 0;
+                string why = attribute
+                    ? $"it is {((attributes & InodeFlags.Immutable) != 0 ? "immutable (lsattr shows i)" : "append-only (lsattr shows a)")}"
+                    : $"its mode is {Convert.ToString(st.Permissions, 8)}, owner uid {st.Uid}";
+                string fix = attribute ? $"chattr -i -a '{path}' as root" : $"chmod u+w '{path}' as its owner";
+                throw new FileOperationException(FileErrorKind.AccessDenied, attribute ? Errno.EPERM : Errno.EACCES, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not write it ({why}), and SQLite writes it even to read it. It was left as it is. Make it writable ({fix}), or give another {kind.Parameter} path.");
             }
 
-            if (Files.WriteAndSearchRefusal(parent, ".") is Errno.EACCES or Errno.EPERM)
+            if (Files.WriteAndSearchRefusal(parent, ".") is (Errno.EACCES or Errno.EPERM) and int refused)
             {
                 string dir = System.IO.Path.GetDirectoryName(path) is { Length: > 0 } d ? d : "/";
-                throw new FileOperationException(FileErrorKind.AccessDenied, Errno.EACCES, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not create files in its directory '{dir}', where SQLite writes a -wal file beside it even to read it. It was left as it is. Give a {kind.Parameter} path in a directory of yours (for example one made with mkdir -m 700).");
+                string why = refused == Errno.EPERM ? "(the directory is immutable or append-only)" : "(no write permission on it)";
+                throw new FileOperationException(FileErrorKind.AccessDenied, refused, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not create files in its directory '{dir}' {why}, where SQLite writes a -wal file beside it even to read it. It was left as it is. Give a {kind.Parameter} path in a directory of yours (for example one made with mkdir -m 700).");
             }
 
             return st;
