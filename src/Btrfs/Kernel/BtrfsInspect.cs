@@ -204,6 +204,25 @@ namespace Btrfs.Kernel
             return null;
         }
 
+        /// <summary>
+        /// The flags of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (its INODE_ITEM's flags, offset
+        /// 64: BTRFS_INODE_NODATASUM 1, NODATACOW 2, ...), read from the tree (needs CAP_SYS_ADMIN: throws AccessDenied
+        /// without it); null when there is no such item.
+        /// </summary>
+        internal static ulong? InodeFlagsOf(OpenFile anchor, ulong tree, ulong inode)
+        {
+            foreach (BtrfsItem item in BtrfsSearch.Search(anchor, tree, inode, inode, Libc.BTRFS_INODE_ITEM_KEY, Libc.BTRFS_INODE_ITEM_KEY))
+            {
+                // btrfs_inode_item: ... mode (u32, 52), rdev (u64, 56), flags (u64, 64).
+                if (item.Data.Length >= 72)
+                {
+                    return System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.Data.AsSpan(64));
+                }
+            }
+
+            return null;
+        }
+
         private static string CString(ReadOnlySpan<byte> s)
         {
             int end = s.IndexOf((byte)0);

@@ -470,7 +470,7 @@ namespace Btrfs.Tests
                 ErrorRecord e = Assert.Single(r.Errors);
                 Assert.Equal("InvalidArgument,Btrfs.Commands.InvokeBtrfsDedupeCommand", e.FullyQualifiedErrorId);
                 Assert.Equal(b, e.TargetObject);
-                Assert.Contains($"the source '{a}' is NOCOW and the destination is not, and btrfs shares no extents between a NOCOW file", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Contains($"the source '{a}' has no checksums and the destination has (a NOCOW file has none", e.Exception.Message, StringComparison.Ordinal);
                 Assert.Equal(before, FileFacts.Of(b));
             }
         }

@@ -631,6 +631,64 @@ namespace Btrfs.Tests
             Assert.Equal(1L << 20, usedBefore - Used(dir));
             Assert.Equal(data, File.ReadAllBytes(Path.Combine(dir, "2long.img")));
             Assert.Equal(data.AsSpan(0, 1 << 20).ToArray(), File.ReadAllBytes(Path.Combine(dir, "1short.img")));
+
+            // What other groups deduplicate counts as going: x.img's two halves are copies of y.img and of z.img's first
+            // half, so x.img's one extent goes when both are shared; y.img and z.img are kept (before the fix of the
+            // fix, x.img was kept for the first group, its extent stayed, and 1 MiB was freed instead of 2; a review).
+            string two = fs.NewDirectory(TestFs.Btrfs, "dup-keeper-two");
+            byte[] a = FileBuilder.RandomBytes(1 << 20, 38), b = FileBuilder.RandomBytes(1 << 20, 39), c = FileBuilder.RandomBytes(1 << 20, 40);
+            FileBuilder.WriteNew(Path.Combine(two, "y.img"), a);
+            FileBuilder.WriteNew(Path.Combine(two, "z.img"), b.Concat(c).ToArray());
+            FileBuilder.WriteNew(Path.Combine(two, "x.img"), a.Concat(b).ToArray());
+            Shell.Run("sync");
+            Assert.Single(Filefrag.Extents(Path.Combine(two, "x.img")));
+            List<BtrfsDuplicateGroup> both = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", two)).Objects<BtrfsDuplicateGroup>();
+            Assert.Equal(new[] { "y.img", "z.img" }, both.Select(x => Path.GetFileName(x.Path)).Order(StringComparer.Ordinal));
+            Assert.Equal(2L << 20, both.Sum(x => x.ReclaimableBytes));
+            long twoBefore = Used(two);
+            PwshResult shared = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", two));
+            Assert.Empty(shared.Errors);
+            Assert.Equal(2L << 20, twoBefore - Used(two));
+            Assert.Equal(a.Concat(b).ToArray(), File.ReadAllBytes(Path.Combine(two, "x.img")));
+        }
+
+        /// <summary>
+        /// btrfs shares extents only between files that both have checksums or both have none, and a file written while
+        /// the filesystem was mounted nodatasum has none without showing it (no C attribute). Before, it was grouped
+        /// with a checksummed copy and credited, -WhatIf promised it, and the kernel refused it as "a NOCOW and a COW
+        /// file" (a hostile review). As root its inode item says it.
+        /// </summary>
+        [SkippableFact]
+        public void AFileWrittenUnderNodatasumIsNotGroupedWithAChecksummedCopyAndIsRefusedBeforeTheKernel()
+        {
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string m = own.MountPoint;
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 41);
+            Shell.Run("mount", "-o", "remount,nodatasum", m);
+            FileBuilder.WriteNew(Path.Combine(m, "nosum.img"), data);
+            FileBuilder.WriteNew(Path.Combine(m, "nosum2.img"), data);
+            Shell.Run("sync");
+            Shell.Run("mount", "-o", "remount,datasum", m);
+            FileBuilder.WriteNew(Path.Combine(m, "withsum.img"), data);
+            Shell.Run("sync");
+            Assert.DoesNotContain("C", Shell.Run("lsattr", "-d", Path.Combine(m, "nosum.img")).Split(' ')[0], StringComparison.Ordinal);
+
+            // Grouped only with its own kind.
+            BtrfsDuplicateGroup g = Assert.Single(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $m -Recurse", ("m", m)).Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(new[] { "nosum.img", "nosum2.img" }, g.Ranges.Select(r => Path.GetFileName(r.Path)).Order(StringComparer.Ordinal));
+
+            // Refused before the kernel is asked, by -WhatIf too, and said as what it is.
+            string before = Shell.Run("filefrag", "-v", Path.Combine(m, "nosum.img"));
+            foreach (string how in new[] { "-WhatIf", "-Confirm:$false" })
+            {
+                PwshResult r = Pwsh.Run($"Invoke-BtrfsDedupe -LiteralPath $s -Destination $d {how}", new Dictionary<string, object?> { ["s"] = Path.Combine(m, "withsum.img"), ["d"] = Path.Combine(m, "nosum.img") }, captureHost: true);
+                Assert.Empty(r.Output);
+                Assert.DoesNotContain("What if", r.HostText, StringComparison.Ordinal);
+                Assert.Equal("InvalidArgument", Assert.Single(r.ErrorIds));
+                Assert.Contains("the destination has no checksums and the source", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(before, Shell.Run("filefrag", "-v", Path.Combine(m, "nosum.img")));
         }
 
         [SkippableFact]

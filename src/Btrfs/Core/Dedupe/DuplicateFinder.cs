@@ -60,6 +60,7 @@ namespace Btrfs.Core
         private readonly List<SectorChecksums?> classSums = new();
         private bool checksumTree = true;
         private readonly Dictionary<(uint, uint), (string Key, ulong Id)> fileSystemOfDevice = new();
+        private readonly Dictionary<(uint, uint), bool> searchable = new(); // btrfs device -> whether its trees can be searched (root)
         private readonly HashFile? hashFile;
 
         // The scan (see StartScanning): files are read on a thread of its own as they are taken. The gate guards
@@ -199,7 +200,16 @@ namespace Btrfs.Core
                 fileSystemOfDevice[dev] = fs;
             }
 
-            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && (InodeAttributes.Get(file.Handle, file.Path) & InodeFlags.NoCow) != 0;
+            // The class is the checksums': a NOCOW file has none, nor has one written while the filesystem was mounted
+            // nodatasum (no attribute shows it: read from its inode item where the tree can be searched, as root).
+            // Before, such a file was grouped with checksummed copies, credited, and the kernel refused it (a hostile review).
+            bool search = false;
+            if (file.FileSystem.Kind == FileSystemKind.Btrfs && !searchable.TryGetValue(dev, out search))
+            {
+                searchable[dev] = search = BtrfsSearch.CanSearch(file);
+            }
+
+            bool noCow = file.FileSystem.Kind == FileSystemKind.Btrfs && ChecksumState.Absent(file, search, out _);
             string key = fs.Key + (noCow ? ":nocow" : string.Empty);
             int cls = classes.IndexOf(key);
             SectorChecksums? sums = null;
@@ -393,7 +403,7 @@ namespace Btrfs.Core
             // the disk bytes it frees given that the groups before it are deduplicated too (an extent goes only
             // when its last reference does).
             using var ledger = new ReclaimLedger(path => taken.TryGetValue(path, out FileStatus st) ? st : null);
-            List<BtrfsDuplicateGroup> ordered = groups.ConvertAll(g => ledger.WithKeeperThatStays(g, cancel)).OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
+            List<BtrfsDuplicateGroup> ordered = ledger.WithKeepersThatStay(groups, cancel).OrderByDescending(g => g.DuplicateBytes).ThenBy(g => g.Path, StringComparer.Ordinal).ToList();
             List<long> credits = ordered.ConvertAll(g => ledger.Credit(g, cancel));
             List<BtrfsDuplicateGroup> credited = ordered.Select((g, i) => g.WithReclaimable(credits[i], ledger.Mark(g, cancel))).ToList();
             Times = (scanned, grouped, clock.Elapsed - grouped);

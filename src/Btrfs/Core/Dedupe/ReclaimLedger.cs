@@ -2,6 +2,7 @@ namespace Btrfs.Core
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Threading;
     using Btrfs.Kernel;
 
@@ -26,19 +27,59 @@ namespace Btrfs.Core
         public void Dispose() => sharedExtents.Dispose();
 
         /// <summary>
-        /// The group with the copy whose extents stay anyway as its keeper (the one the others share): the
-        /// copy with the most bytes in extents that deduplicating it would not free (its file uses them outside
-        /// the range too, a bookend). Before, the keeper was the copy found first:
-        /// a file's first half copied to a file of its own came out "frees nothing" (the long file's extent stays
-        /// for its second half), where sharing the other way frees the copy (a hostile review). Called before any
-        /// group is credited. Only where every copy's extents are known exactly (btrfs items; on xfs every
-        /// covered block goes whichever copy is kept) and no copy is over an extent shared with another file or
-        /// snapshot (copies sharing with each other were judged against the first copy); a tie keeps the first.
+        /// The groups, each with the copy whose extents stay anyway as its keeper (the one the others share): the copy
+        /// with the most bytes in extents its file also uses where no group reaches (a bookend), which no deduplication
+        /// frees. Before, the keeper was the copy found first: a file's first half copied to a file of its own came out
+        /// "frees nothing" (the long file's extent stays for its second half), where sharing the other way frees the
+        /// copy (a hostile review). What other groups will deduplicate counts as going (a review: a file whose two
+        /// halves are copies of two other files was kept for one of them, and its extent stayed). Called before any
+        /// group is credited. Only where every copy's extents are known exactly (btrfs items; on xfs every covered
+        /// block goes whichever copy is kept) and no copy is over an extent shared with another file or snapshot
+        /// (copies sharing with each other were judged against the first copy); a tie keeps the first.
         /// </summary>
-        internal BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, CancellationToken cancel = default)
+        internal List<BtrfsDuplicateGroup> WithKeepersThatStay(List<BtrfsDuplicateGroup> groups, CancellationToken cancel = default)
+        {
+            var grouped = new Dictionary<string, List<(long Offset, long Length)>>(StringComparer.Ordinal);
+            var kept = new Dictionary<string, List<(long Offset, long Length, int Group)>>(StringComparer.Ordinal);
+            for (int g = 0; g < groups.Count; g++)
+            {
+                DuplicateRange[] ranges = groups[g].Ranges;
+                for (int i = 0; i < ranges.Length; i++)
+                {
+                    DuplicateRange r = ranges[i];
+                    if (!grouped.TryGetValue(r.Path, out var list))
+                    {
+                        grouped[r.Path] = list = new List<(long, long)>();
+                    }
+
+                    list.Add((r.Offset, r.Length));
+                    if (i == 0)
+                    {
+                        if (!kept.TryGetValue(r.Path, out var keepers))
+                        {
+                            kept[r.Path] = keepers = new List<(long, long, int)>();
+                        }
+
+                        keepers.Add((r.Offset, r.Length, g));
+                    }
+                }
+            }
+
+            return groups.Select((g, i) => WithKeeperThatStays(g, i, grouped, kept, cancel)).ToList();
+        }
+
+        private BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, int index, Dictionary<string, List<(long Offset, long Length)>> grouped, Dictionary<string, List<(long Offset, long Length, int Group)>> kept, CancellationToken cancel)
         {
             cancel.ThrowIfCancellationRequested();
             if (group.Ranges.Length < 2 || group.AlreadySharedBytes != 0)
+            {
+                return group;
+            }
+
+            // The first copy's extents kept by another group (it is that group's keeper there): they stay whichever copy
+            // is kept here, so the first is as good as any (and the order found is kept).
+            DuplicateRange first = group.Ranges[0];
+            if (ReferencesOf(first.Path) is not { IsItems: true } firstRefs || firstRefs.KeptElsewhere(first.Offset, first.Length, kept[first.Path], index))
             {
                 return group;
             }
@@ -53,7 +94,7 @@ namespace Btrfs.Core
                     return group;
                 }
 
-                long stays = refs.Staying(r.Offset, r.Length);
+                long stays = refs.Staying(r.Offset, r.Length, grouped[r.Path]);
                 if (stays < 0)
                 {
                     return group; // over an extent shared with another file: copies may share it with each other
@@ -207,7 +248,6 @@ namespace Btrfs.Core
         {
             private readonly List<Reference> references = new();
             private readonly Dictionary<long, int> uncovered = new(); // extent -> references not fully covered yet
-            private readonly Dictionary<long, int> total = new(); // extent -> references the file has to it
             private SharedExtents? sharedExtents; // where shared extents are counted across files (btrfs items, root)
             private Guid fileSystem;
             private ulong inode, root;
@@ -332,44 +372,103 @@ namespace Btrfs.Core
             {
                 references.Add(r);
                 uncovered[r.Extent] = uncovered.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
-                total[r.Extent] = uncovered[r.Extent];
             }
 
             /// <summary>
-            /// Bytes of [offset, offset + length) in extents that deduplicating the range alone would not free: used by
-            /// the file outside the range too. -1 where the range is over an extent shared with other files or snapshots.
+            /// Bytes of [offset, offset + length) in extents the file also uses where none of its ranges in any group
+            /// (<paramref name="grouped"/>) reaches: they stay whatever is deduplicated. -1 where the range is over an
+            /// extent shared with other files or snapshots.
             /// </summary>
-            internal long Staying(long offset, long length)
+            internal long Staying(long offset, long length, List<(long Offset, long Length)> grouped)
             {
+                outside ??= Outside(grouped);
                 long end = EndOf(offset, length), stays = 0;
-                var inside = new Dictionary<long, int>();
-                int first = First(offset);
-                for (int i = first; i < references.Count && references[i].Start < end; i++)
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    if (r.Shared && Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset))
+                    long bytes = Math.Min(r.Start + r.Length, end) - Math.Max(r.Start, offset);
+                    if (bytes <= 0)
+                    {
+                        continue;
+                    }
+
+                    if (r.Shared)
                     {
                         return -1;
                     }
 
-                    if (r.Start >= offset && r.Start + r.Length <= end)
-                    {
-                        inside[r.Extent] = inside.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
-                    }
-                }
-
-                for (int i = first; i < references.Count && references[i].Start < end; i++)
-                {
-                    Reference r = references[i];
-                    long bytes = Math.Min(r.Start + r.Length, end) - Math.Max(r.Start, offset);
-                    if (bytes > 0 && (inside.TryGetValue(r.Extent, out int n) ? n : 0) < total[r.Extent])
-                    {
-                        stays += bytes;
-                    }
+                    stays += outside.Contains(r.Extent) ? bytes : 0;
                 }
 
                 return stays;
             }
+
+            /// <summary>
+            /// Whether an extent [offset, offset + length) is over is also under a keeper's range of another group than
+            /// <paramref name="group"/> (<paramref name="keepers"/>: the file's ranges that are their groups' keepers).
+            /// </summary>
+            internal bool KeptElsewhere(long offset, long length, List<(long Offset, long Length, int Group)> keepers, int group)
+            {
+                var extents = new HashSet<long>();
+                long end = EndOf(offset, length);
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
+                {
+                    extents.Add(references[i].Extent);
+                }
+
+                foreach ((long o, long l, int g) in keepers)
+                {
+                    long e = EndOf(o, l);
+                    for (int i = First(o); g != group && i < references.Count && references[i].Start < e; i++)
+                    {
+                        if (extents.Contains(references[i].Extent))
+                        {
+                            return true;
+                        }
+                    }
+                }
+
+                return false;
+            }
+
+            /// <summary>The extents the file uses somewhere no range of <paramref name="grouped"/> covers.</summary>
+            private HashSet<long> Outside(List<(long Offset, long Length)> grouped)
+            {
+                var spans = grouped.ConvertAll(g => (Start: g.Offset, End: EndOf(g.Offset, g.Length)));
+                spans.Sort();
+                var merged = new List<(long Start, long End)>();
+                foreach ((long start, long end) in spans)
+                {
+                    if (merged.Count > 0 && start <= merged[^1].End)
+                    {
+                        merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, end));
+                    }
+                    else
+                    {
+                        merged.Add((start, end));
+                    }
+                }
+
+                var found = new HashSet<long>();
+                int m = 0;
+                foreach (Reference r in references)
+                {
+                    while (m < merged.Count && merged[m].End <= r.Start)
+                    {
+                        m++;
+                    }
+
+                    // Inside when one merged span holds the whole reference (spans are merged: no two touch).
+                    if (m >= merged.Count || merged[m].Start > r.Start || merged[m].End < r.Start + r.Length)
+                    {
+                        found.Add(r.Extent);
+                    }
+                }
+
+                return found;
+            }
+
+            private HashSet<long>? outside;
 
             /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
             internal long Cover(long offset, long length)

@@ -190,19 +190,24 @@ namespace Btrfs.Core
                     $"Cannot deduplicate '{dest.Path}': {dest.FileSystem.DisplayName} cannot share extents (deduplication works on btrfs and on xfs made with reflink=1). Nothing was changed.");
             }
 
-            // btrfs shares no extents between a file with checksums and one without (EINVAL): a NOCOW file has none.
-            // Refused before a preview promises it (a hostile review), as New-BtrfsReflink -Force refuses it.
-            if (source.FileSystem.Kind == FileSystemKind.Btrfs
-                && (((InodeAttributes.TryGet(source.Handle, source.Path) ?? InodeFlags.None) ^ (InodeAttributes.TryGet(dest.Handle, dest.Path) ?? InodeFlags.None)) & InodeFlags.NoCow) != 0)
+            // btrfs shares no extents between a file with checksums and one without (EINVAL; it compares the NODATASUM
+            // flags): a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum. Refused
+            // before a preview promises it (a hostile review), as New-BtrfsReflink -Force refuses it: exactly where the
+            // inode items can be read (root); else by the NOCOW attribute, and left to the kernel on a nodatasum mount,
+            // where a file without the attribute may have none either (a review).
+            if (source.FileSystem.Kind == FileSystemKind.Btrfs)
             {
-                bool sourceNoCow = ((InodeAttributes.TryGet(source.Handle, source.Path) ?? InodeFlags.None) & InodeFlags.NoCow) != 0;
-                string which = sourceNoCow ? $"the source '{source.Path}' is NOCOW and the destination is not" : $"the destination is NOCOW and the source '{source.Path}' is not";
-                throw new FileOperationException(
-                    FileErrorKind.InvalidArgument,
-                    Errno.EINVAL,
-                    "FIDEDUPERANGE",
-                    dest.Path,
-                    $"Cannot deduplicate '{dest.Path}': {which}, and btrfs shares no extents between a NOCOW file (no checksums) and a COW file. Nothing was changed; make them alike first (ConvertTo-NoCow or ConvertFrom-NoCow) if they should share.");
+                bool sourceBare = ChecksumState.Absent(source, search: true, out bool exact), destBare = ChecksumState.Absent(dest, search: true, out _);
+                if (sourceBare != destBare && (exact || MountTable.Current().For(dest)?.HasOption("nodatasum") != true))
+                {
+                    string which = sourceBare ? $"the source '{source.Path}' has no checksums and the destination has" : $"the destination has no checksums and the source '{source.Path}' has";
+                    throw new FileOperationException(
+                        FileErrorKind.InvalidArgument,
+                        Errno.EINVAL,
+                        "FIDEDUPERANGE",
+                        dest.Path,
+                        $"Cannot deduplicate '{dest.Path}': {which} (a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum), and btrfs shares no extents between such files. Nothing was changed; make them alike first (ConvertTo-NoCow or ConvertFrom-NoCow) if they should share.");
+                }
             }
 
             // The kernel refuses an immutable destination (EPERM, even for root); an append-only one it deduplicates
@@ -725,7 +730,7 @@ namespace Btrfs.Core
             string why = errno switch
             {
                 Errno.EINVAL when shrunk is not null => $"'{shrunk}' became shorter while this ran, and the range now reaches past its end",
-                Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a NOCOW and a COW file (the ranges were aligned)",
+                Errno.EINVAL when source.FileSystem.Kind == FileSystemKind.Btrfs => "btrfs refuses to share extents between a file with checksums and one without (a NOCOW file, or one written while the filesystem was mounted nodatasum; the ranges were aligned)",
                 Errno.EINVAL => "the range is not aligned to the filesystem's block size, or the files cannot share extents",
                 Errno.EOPNOTSUPP or Errno.ENOTTY => $"{dest.FileSystem.DisplayName} cannot share extents (dedupe works on btrfs and on xfs made with reflink=1)",
                 Errno.EXDEV => "the two files are on different filesystems",
