@@ -185,7 +185,13 @@ namespace Btrfs.Commands
 
         private void Cover(BtrfsSubvolumeInfo subvolume)
         {
-            coveredUuids.Add(subvolume.Uuid);
+            // The nil UUID is no one's identity (an old top level's, an old item's as listed): one such subvolume deleted
+            // must not make every later one named with it "covered" (a review).
+            if (subvolume.Uuid != Guid.Empty)
+            {
+                coveredUuids.Add(subvolume.Uuid);
+            }
+
             coveredIds.Add(subvolume.Id);
         }
 

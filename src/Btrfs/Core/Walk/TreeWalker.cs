@@ -523,17 +523,23 @@ namespace Btrfs.Core
             internal FileStatus? RelistedFrom { get; set; }
 
             private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
+            private readonly HashSet<(ulong Listed, string Name)> listed = new();
 
             /// <summary>
-            /// Notes a subdirectory the listing met; false when it was met before. Known by the device and inode it
-            /// was <paramref name="seen"/> with and the listing's number, <paramref name="inode"/> (a renamed one keeps
-            /// all three; the listing's number of a subvolume is its id, which a directory beside it may have as its
-            /// inode number; two mounts of one directory have the numbers of the directories they hide); by name too
-            /// where these are not unique (an empty subvolume's placeholder in a snapshot, inode 2: every one in a
-            /// directory is the same) or where it could not be looked at.
+            /// Notes a subdirectory the listing met; false when it was met before: under the same name and listing
+            /// number, <paramref name="inode"/> (one gone or mounted over since it was met, which looks different now),
+            /// or as the same directory under another name (renamed meanwhile): the device and inode it was
+            /// <paramref name="seen"/> with and the listing's number (the listing's number of a subvolume is its id,
+            /// which a directory beside it may have as its inode number; two mounts of one directory have the numbers
+            /// of the directories they hide); an empty subvolume's placeholder in a snapshot (inode 2: every one in a
+            /// directory looks the same) by its name too.
             /// </summary>
-            internal bool MetDirectory(string name, ulong inode, FileStatus? seen) =>
-                directories.Add(seen is { Mode: not 0 } st ? (st.Device, st.Inode, inode, st.Inode == 2 ? name : null) : (0, 0, inode, name));
+            internal bool MetDirectory(string name, ulong inode, FileStatus? seen)
+            {
+                bool byName = listed.Add((inode, name));
+                bool bySelf = seen is not { Mode: not 0 } st || directories.Add((st.Device, st.Inode, inode, st.Inode == 2 ? name : null));
+                return byName && bySelf;
+            }
 
             /// <summary>Whether a file listed here may be a mount point (its mount is then looked at before it is handed out).</summary>
             internal bool MayHoldFileMounts { get; init; }
