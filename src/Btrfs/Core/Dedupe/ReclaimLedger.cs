@@ -27,48 +27,37 @@ namespace Btrfs.Core
         public void Dispose() => sharedExtents.Dispose();
 
         /// <summary>
-        /// The groups, each with the copy whose extents stay anyway as its keeper (the one the others share): the copy
-        /// with the most bytes in extents its file also uses where no group reaches (a bookend), which no deduplication
-        /// frees. Before, the keeper was the copy found first: a file's first half copied to a file of its own came out
-        /// "frees nothing" (the long file's extent stays for its second half), where sharing the other way frees the
-        /// copy (a hostile review). What other groups will deduplicate counts as going (a review: a file whose two
-        /// halves are copies of two other files was kept for one of them, and its extent stayed). Called before any
-        /// group is credited. Only where every copy's extents are known exactly (btrfs items; on xfs every covered
-        /// block goes whichever copy is kept) and no copy is over an extent shared with another file or snapshot
-        /// (copies sharing with each other were judged against the first copy); a tie keeps the first.
+        /// The groups, each with the copy whose extents stay anyway as its keeper (the one the others share): where the
+        /// copy found first would go whole (no other group reaches its extents, and its file uses them nowhere else), the
+        /// copy with the most bytes in extents its file also uses where no group reaches (a bookend), which no
+        /// deduplication frees; otherwise the copy found first. Before, the keeper was always the copy found first: a file's
+        /// first half copied to a file of its own came out "frees nothing" (the long file's extent stays for its second
+        /// half), where sharing the other way frees the copy (a hostile review), and a file whose two halves are copies of
+        /// two other files was kept for one of them, so its extent stayed (two reviews). Called before any group is
+        /// credited. Only where every copy's extents are known exactly (btrfs items; on xfs every covered block goes
+        /// whichever copy is kept) and no copy is over an extent shared with another file or snapshot (copies sharing
+        /// with each other were judged against the first copy).
         /// </summary>
         internal List<BtrfsDuplicateGroup> WithKeepersThatStay(List<BtrfsDuplicateGroup> groups, CancellationToken cancel = default)
         {
-            var grouped = new Dictionary<string, List<(long Offset, long Length)>>(StringComparer.Ordinal);
-            var kept = new Dictionary<string, List<(long Offset, long Length, int Group)>>(StringComparer.Ordinal);
+            var grouped = new Dictionary<string, List<(long Offset, long Length, int Group)>>(StringComparer.Ordinal);
             for (int g = 0; g < groups.Count; g++)
             {
-                DuplicateRange[] ranges = groups[g].Ranges;
-                for (int i = 0; i < ranges.Length; i++)
+                foreach (DuplicateRange r in groups[g].Ranges)
                 {
-                    DuplicateRange r = ranges[i];
                     if (!grouped.TryGetValue(r.Path, out var list))
                     {
-                        grouped[r.Path] = list = new List<(long, long)>();
+                        grouped[r.Path] = list = new List<(long, long, int)>();
                     }
 
-                    list.Add((r.Offset, r.Length));
-                    if (i == 0)
-                    {
-                        if (!kept.TryGetValue(r.Path, out var keepers))
-                        {
-                            kept[r.Path] = keepers = new List<(long, long, int)>();
-                        }
-
-                        keepers.Add((r.Offset, r.Length, g));
-                    }
+                    list.Add((r.Offset, r.Length, g));
                 }
             }
 
-            return groups.Select((g, i) => WithKeeperThatStays(g, i, grouped, kept, cancel)).ToList();
+            return groups.Select((g, i) => WithKeeperThatStays(g, i, grouped, cancel)).ToList();
         }
 
-        private BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, int index, Dictionary<string, List<(long Offset, long Length)>> grouped, Dictionary<string, List<(long Offset, long Length, int Group)>> kept, CancellationToken cancel)
+        private BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, int index, Dictionary<string, List<(long Offset, long Length, int Group)>> grouped, CancellationToken cancel)
         {
             cancel.ThrowIfCancellationRequested();
             if (group.Ranges.Length < 2 || group.AlreadySharedBytes != 0)
@@ -76,16 +65,11 @@ namespace Btrfs.Core
                 return group;
             }
 
-            // The first copy's extents kept by another group (it is that group's keeper there): they stay whichever copy
-            // is kept here, so the first is as good as any (and the order found is kept).
-            DuplicateRange first = group.Ranges[0];
-            if (ReferencesOf(first.Path) is not { IsItems: true } firstRefs || firstRefs.KeptElsewhere(first.Offset, first.Length, kept[first.Path], index))
-            {
-                return group;
-            }
-
+            // Only away from a first copy whose extents no other group reaches and that would go whole: then the copy
+            // with the most bytes that stay anyway is kept. A first copy reached by other groups too is left the keeper
+            // (where its extent goes depends on them: moving away from it split files and freed nothing more; a review).
             int best = 0;
-            long most = -1;
+            long most = 0;
             for (int i = 0; i < group.Ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
@@ -94,10 +78,10 @@ namespace Btrfs.Core
                     return group;
                 }
 
-                long stays = refs.Staying(r.Offset, r.Length, grouped[r.Path]);
-                if (stays < 0)
+                (long stays, bool alone) = refs.Staying(r.Offset, r.Length, grouped[r.Path], index);
+                if (stays < 0 || (i == 0 && (stays != 0 || !alone)))
                 {
-                    return group; // over an extent shared with another file: copies may share it with each other
+                    return group; // over an extent shared with another file (copies may share it with each other), or the first is as good
                 }
 
                 if (stays > most)
@@ -376,13 +360,19 @@ namespace Btrfs.Core
 
             /// <summary>
             /// Bytes of [offset, offset + length) in extents the file also uses where none of its ranges in any group
-            /// (<paramref name="grouped"/>) reaches: they stay whatever is deduplicated. -1 where the range is over an
-            /// extent shared with other files or snapshots.
+            /// (<paramref name="grouped"/>) reaches: they stay whatever is deduplicated (-1 where the range is over an
+            /// extent shared with other files or snapshots); and whether no range of another group than
+            /// <paramref name="group"/> is over an extent the range is over.
             /// </summary>
-            internal long Staying(long offset, long length, List<(long Offset, long Length)> grouped)
+            internal (long Stays, bool Alone) Staying(long offset, long length, List<(long Offset, long Length, int Group)> grouped, int group)
             {
-                outside ??= Outside(grouped);
+                if (groupsOf is null)
+                {
+                    (outside, groupsOf) = Reached(grouped);
+                }
+
                 long end = EndOf(offset, length), stays = 0;
+                bool alone = true;
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
@@ -394,46 +384,33 @@ namespace Btrfs.Core
 
                     if (r.Shared)
                     {
-                        return -1;
+                        return (-1, false);
                     }
 
-                    stays += outside.Contains(r.Extent) ? bytes : 0;
+                    stays += outside!.Contains(r.Extent) ? bytes : 0;
+                    alone &= groupsOf.TryGetValue(r.Extent, out (int First, bool Several) by) && !by.Several && by.First == group;
                 }
 
-                return stays;
+                return (stays, alone);
             }
 
             /// <summary>
-            /// Whether an extent [offset, offset + length) is over is also under a keeper's range of another group than
-            /// <paramref name="group"/> (<paramref name="keepers"/>: the file's ranges that are their groups' keepers).
+            /// The extents the file uses somewhere no range of <paramref name="grouped"/> covers, and for each extent a range
+            /// is over, the first group whose range it is and whether another group's is over it too. Linear in the references.
             /// </summary>
-            internal bool KeptElsewhere(long offset, long length, List<(long Offset, long Length, int Group)> keepers, int group)
+            private (HashSet<long> Outside, Dictionary<long, (int First, bool Several)> GroupsOf) Reached(List<(long Offset, long Length, int Group)> grouped)
             {
-                var extents = new HashSet<long>();
-                long end = EndOf(offset, length);
-                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
-                {
-                    extents.Add(references[i].Extent);
-                }
-
-                foreach ((long o, long l, int g) in keepers)
+                var by = new Dictionary<long, (int First, bool Several)>();
+                foreach ((long o, long l, int g) in grouped)
                 {
                     long e = EndOf(o, l);
-                    for (int i = First(o); g != group && i < references.Count && references[i].Start < e; i++)
+                    for (int i = First(o); i < references.Count && references[i].Start < e; i++)
                     {
-                        if (extents.Contains(references[i].Extent))
-                        {
-                            return true;
-                        }
+                        long x = references[i].Extent;
+                        by[x] = by.TryGetValue(x, out var seen) ? (seen.First, seen.Several || seen.First != g) : (g, false);
                     }
                 }
 
-                return false;
-            }
-
-            /// <summary>The extents the file uses somewhere no range of <paramref name="grouped"/> covers.</summary>
-            private HashSet<long> Outside(List<(long Offset, long Length)> grouped)
-            {
                 var spans = grouped.ConvertAll(g => (Start: g.Offset, End: EndOf(g.Offset, g.Length)));
                 spans.Sort();
                 var merged = new List<(long Start, long End)>();
@@ -465,10 +442,12 @@ namespace Btrfs.Core
                     }
                 }
 
-                return found;
+                return (found, by);
             }
 
             private HashSet<long>? outside;
+            private Dictionary<long, (int First, bool Several)>? groupsOf;
+
 
             /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
             internal long Cover(long offset, long length)

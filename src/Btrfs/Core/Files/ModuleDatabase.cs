@@ -302,20 +302,21 @@ namespace Btrfs.Core
             // Append-only is asked of the attributes: faccessat answers "writable" for it (the kernel refuses only the
             // open for writing; a review).
             InodeFlags attributes = InodeAttributes.TryGet(fd, path) ?? InodeFlags.None;
-            if ((attributes & (InodeFlags.Immutable | InodeFlags.AppendOnly)) != 0 || !Files.MayWrite(parent, name, path, out int errno))
+            bool writable = Files.MayWrite(parent, name, path, out int errno);
+            if ((attributes & (InodeFlags.Immutable | InodeFlags.AppendOnly)) != 0 || !writable)
             {
                 bool attribute = (attributes & (InodeFlags.Immutable | InodeFlags.AppendOnly)) != 0;
                 string why = attribute
                     ? $"it is {((attributes & InodeFlags.Immutable) != 0 ? "immutable (lsattr shows i)" : "append-only (lsattr shows a)")}"
                     : $"its mode is {Convert.ToString(st.Permissions, 8)}, owner uid {st.Uid}";
                 string fix = attribute ? $"chattr -i -a '{path}' as root" : $"chmod u+w '{path}' as its owner";
-                throw new FileOperationException(FileErrorKind.AccessDenied, attribute ? Errno.EPERM : Errno.EACCES, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not write it ({why}), and SQLite writes it even to read it. It was left as it is. Make it writable ({fix}), or give another {kind.Parameter} path.");
+                throw new FileOperationException(FileErrorKind.AccessDenied, attribute ? Errno.EPERM : errno, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not write it ({why}), and SQLite writes it even to read it. It was left as it is. Make it writable ({fix}), or give another {kind.Parameter} path.");
             }
 
             if (Files.WriteAndSearchRefusal(parent, ".") is (Errno.EACCES or Errno.EPERM) and int refused)
             {
                 string dir = System.IO.Path.GetDirectoryName(path) is { Length: > 0 } d ? d : "/";
-                string why = refused == Errno.EPERM ? "(the directory is immutable or append-only)" : "(no write permission on it)";
+                string why = refused == Errno.EPERM ? "(the directory is immutable)" : "(no write permission on it)";
                 throw new FileOperationException(FileErrorKind.AccessDenied, refused, "faccessat", path, $"Cannot use the {kind.What} '{path}': this user may not create files in its directory '{dir}' {why}, where SQLite writes a -wal file beside it even to read it. It was left as it is. Give a {kind.Parameter} path in a directory of yours (for example one made with mkdir -m 700).");
             }
 

@@ -13,35 +13,44 @@ namespace Btrfs.Core
         private const ulong NoDataSum = 1;
 
         /// <summary>
-        /// True when the file's data has no checksums: from its inode item's NODATASUM flag where the tree can be read
-        /// (<paramref name="search"/>, root: <paramref name="exact"/> true), else from the NOCOW attribute (a file made
-        /// under nodatasum then counts as having them). False off btrfs (exact).
+        /// True when the file's data has no checksums, as far as can be told: the NOCOW attribute says so for certain (the
+        /// kernel sets NODATASUM with it on a regular file); without it, the inode item's NODATASUM flag where the tree can
+        /// be read (<paramref name="search"/>, root) says so too, but not for certain (<paramref name="byFlag"/>): the item
+        /// in the tree lags behind the inode until the next commit (a "chattr -C" of a moment ago still shows there; a
+        /// review). False: the file has checksums, for certain unless the filesystem is mounted nodatasum now (a file
+        /// made a moment ago may not be in the tree yet). False off btrfs.
         /// </summary>
-        internal static bool Absent(OpenFile file, bool search, out bool exact)
+        internal static bool Absent(OpenFile file, bool search, out bool byFlag)
         {
-            exact = true;
+            byFlag = false;
             if (file.FileSystem.Kind != FileSystemKind.Btrfs)
             {
                 return false;
+            }
+
+            if (((InodeAttributes.TryGet(file.Handle, file.Path) ?? InodeFlags.None) & InodeFlags.NoCow) != 0)
+            {
+                return true;
             }
 
             if (search)
             {
                 try
                 {
-                    if (BtrfsInspect.InodeFlagsOf(file, SubvolumeMap.SubvolumeIdOf(file), file.Status.Inode) is ulong flags)
+                    // Tree 0: the tree of the descriptor's own subvolume.
+                    if (BtrfsInspect.InodeFlagsOf(file, 0, file.Status.Inode) is ulong flags && (flags & NoDataSum) != 0)
                     {
-                        return (flags & NoDataSum) != 0;
+                        byFlag = true;
+                        return true;
                     }
                 }
                 catch (FileOperationException)
                 {
-                    // Not readable (no CAP_SYS_ADMIN): the attribute below.
+                    // Not readable (no CAP_SYS_ADMIN): as without the flag.
                 }
             }
 
-            exact = false;
-            return ((InodeAttributes.TryGet(file.Handle, file.Path) ?? InodeFlags.None) & InodeFlags.NoCow) != 0;
+            return false;
         }
     }
 }

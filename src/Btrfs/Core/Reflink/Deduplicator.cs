@@ -192,13 +192,22 @@ namespace Btrfs.Core
 
             // btrfs shares no extents between a file with checksums and one without (EINVAL; it compares the NODATASUM
             // flags): a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum. Refused
-            // before a preview promises it (a hostile review), as New-BtrfsReflink -Force refuses it: exactly where the
-            // inode items can be read (root); else by the NOCOW attribute, and left to the kernel on a nodatasum mount,
-            // where a file without the attribute may have none either (a review).
+            // before a preview promises it (a hostile review) where both are certain (ChecksumState); otherwise left to
+            // the kernel, whose refusal is a result.
             if (source.FileSystem.Kind == FileSystemKind.Btrfs)
             {
-                bool sourceBare = ChecksumState.Absent(source, search: true, out bool exact), destBare = ChecksumState.Absent(dest, search: true, out _);
-                if (sourceBare != destBare && (exact || MountTable.Current().For(dest)?.HasOption("nodatasum") != true))
+                bool sourceBare = ChecksumState.Absent(source, search: true, out bool sourceByFlag), destBare = ChecksumState.Absent(dest, search: true, out bool destByFlag);
+                bool certain = !sourceByFlag && !destByFlag && MountTable.Current().For(dest)?.HasOption("nodatasum") != true;
+                if (sourceBare != destBare && !certain && Files.TrySyncFileSystem(dest.Handle) == 0)
+                {
+                    // Told by an inode item, which lags behind the inode until the next commit, or on a nodatasum mount
+                    // where a new file may not be in the tree yet: committed, and asked again; the items are the inodes' now.
+                    sourceBare = ChecksumState.Absent(source, search: true, out _);
+                    destBare = ChecksumState.Absent(dest, search: true, out _);
+                    certain = true;
+                }
+
+                if (sourceBare != destBare && certain)
                 {
                     string which = sourceBare ? $"the source '{source.Path}' has no checksums and the destination has" : $"the destination has no checksums and the source '{source.Path}' has";
                     throw new FileOperationException(
