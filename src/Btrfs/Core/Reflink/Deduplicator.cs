@@ -190,35 +190,6 @@ namespace Btrfs.Core
                     $"Cannot deduplicate '{dest.Path}': {dest.FileSystem.DisplayName} cannot share extents (deduplication works on btrfs and on xfs made with reflink=1). Nothing was changed.");
             }
 
-            // btrfs shares no extents between a file with checksums and one without (EINVAL; it compares the NODATASUM
-            // flags): a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum. Refused
-            // before a preview promises it (a hostile review) where both are certain (ChecksumState); otherwise left to
-            // the kernel, whose refusal is a result.
-            if (source.FileSystem.Kind == FileSystemKind.Btrfs)
-            {
-                bool sourceBare = ChecksumState.Absent(source, search: true, out bool sourceByFlag), destBare = ChecksumState.Absent(dest, search: true, out bool destByFlag);
-                bool certain = !sourceByFlag && !destByFlag && MountTable.Current().For(dest)?.HasOption("nodatasum") != true;
-                if (sourceBare != destBare && !certain && Files.TrySyncFileSystem(dest.Handle) == 0)
-                {
-                    // Told by an inode item, which lags behind the inode until the next commit, or on a nodatasum mount
-                    // where a new file may not be in the tree yet: committed, and asked again; the items are the inodes' now.
-                    sourceBare = ChecksumState.Absent(source, search: true, out _);
-                    destBare = ChecksumState.Absent(dest, search: true, out _);
-                    certain = true;
-                }
-
-                if (sourceBare != destBare && certain)
-                {
-                    string which = sourceBare ? $"the source '{source.Path}' has no checksums and the destination has" : $"the destination has no checksums and the source '{source.Path}' has";
-                    throw new FileOperationException(
-                        FileErrorKind.InvalidArgument,
-                        Errno.EINVAL,
-                        "FIDEDUPERANGE",
-                        dest.Path,
-                        $"Cannot deduplicate '{dest.Path}': {which} (a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum), and btrfs shares no extents between such files. Nothing was changed; make them alike first (ConvertTo-NoCow or ConvertFrom-NoCow) if they should share.");
-                }
-            }
-
             // The kernel refuses an immutable destination (EPERM, even for root); an append-only one it deduplicates
             // (the bytes stay the same). Said as what it is, as New-BtrfsReflink says it (before: AccessDenied).
             if (((InodeAttributes.TryGet(dest.Handle, dest.Path) ?? InodeFlags.None) & InodeFlags.Immutable) != 0)
@@ -248,6 +219,37 @@ namespace Btrfs.Core
 
             FileGuards.ThrowIfSwapfile(source, "deduplicate {0}", swaps);
             FileGuards.ThrowIfSwapfile(dest, "deduplicate {0}", swaps);
+
+            // btrfs shares no extents between a file with checksums and one without (EINVAL; it compares the NODATASUM
+            // flags): a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum. Refused
+            // before a preview promises it (a hostile review) where both are certain (ChecksumState); otherwise left to
+            // the kernel, whose refusal is a result. After the refusals that say more: an active swapfile is NOCOW, and
+            // is said as a swapfile (the run of the whole suite caught it).
+            if (source.FileSystem.Kind == FileSystemKind.Btrfs)
+            {
+                bool sourceBare = ChecksumState.Absent(source, search: true, out bool sourceByFlag), destBare = ChecksumState.Absent(dest, search: true, out bool destByFlag);
+                bool certain = !sourceByFlag && !destByFlag && MountTable.Current().For(dest)?.HasOption("nodatasum") != true;
+                if (sourceBare != destBare && !certain && Files.TrySyncFileSystem(dest.Handle) == 0)
+                {
+                    // Told by an inode item, which lags behind the inode until the next commit, or on a nodatasum mount
+                    // where a new file may not be in the tree yet: committed, and asked again; the items are the inodes' now.
+                    sourceBare = ChecksumState.Absent(source, search: true, out _);
+                    destBare = ChecksumState.Absent(dest, search: true, out _);
+                    certain = true;
+                }
+
+                if (sourceBare != destBare && certain)
+                {
+                    string which = sourceBare ? $"the source '{source.Path}' has no checksums and the destination has" : $"the destination has no checksums and the source '{source.Path}' has";
+                    throw new FileOperationException(
+                        FileErrorKind.InvalidArgument,
+                        Errno.EINVAL,
+                        "FIDEDUPERANGE",
+                        dest.Path,
+                        $"Cannot deduplicate '{dest.Path}': {which} (a NOCOW file has none, nor has one written while the filesystem was mounted nodatasum), and btrfs shares no extents between such files. Nothing was changed; make them alike first (ConvertTo-NoCow or ConvertFrom-NoCow) if they should share.");
+                }
+            }
+
             if ((fromGroup || expected != default) && length is long want)
             {
                 // A group's range that reaches past a file's end now: the file shrank since the search (before: what was
