@@ -87,7 +87,7 @@ namespace Btrfs.Commands
             return plan;
         }
 
-        private readonly System.Collections.Generic.HashSet<object> fileSystemsLookedAt = new();
+        private readonly System.Collections.Generic.HashSet<string> fileSystemsLookedAt = new(System.StringComparer.Ordinal);
 
         /// <summary>
         /// -Disable on a directory of a btrfs mounted with nodatacow: its attribute is cleared (or was), but new files there
@@ -97,7 +97,7 @@ namespace Btrfs.Commands
         private void WarnIfNoDataCowMount(OpenFile dir)
         {
             // Once per filesystem: its subvolumes have devices of their own, its id is one.
-            if (dir.FileSystem.Kind == FileSystemKind.Btrfs && fileSystemsLookedAt.Add((object?)BtrfsSearch.FileSystemId(dir) ?? (dir.Status.DevMajor, dir.Status.DevMinor))
+            if (dir.FileSystem.Kind == FileSystemKind.Btrfs && fileSystemsLookedAt.Add(BtrfsSearch.FileSystemId(dir)?.ToString() ?? $"{dir.Status.DevMajor}:{dir.Status.DevMinor}")
                 && MountTable.Current().For(dir) is { } mount && mount.HasOption("nodatacow"))
             {
                 WriteWarning($"'{dir.Path}' has no NOCOW attribute now, but its filesystem is mounted with nodatacow (at '{mount.MountPoint}'): new files in it are NOCOW all the same. Remount without nodatacow for new files to be COW.");

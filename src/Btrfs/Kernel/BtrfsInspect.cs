@@ -190,33 +190,32 @@ namespace Btrfs.Kernel
         /// The owner and mode of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (its INODE_ITEM, read from
         /// the tree: tree search, root only), or null when it has none: the permissions of a directory no mount reaches.
         /// </summary>
-        internal static (uint Uid, uint Mode)? OwnerAndModeOf(OpenFile anchor, ulong tree, ulong inode)
-        {
-            foreach (BtrfsItem item in BtrfsSearch.Search(anchor, tree, inode, inode, Libc.BTRFS_INODE_ITEM_KEY, Libc.BTRFS_INODE_ITEM_KEY))
-            {
-                // btrfs_inode_item: generation, transid, size, nbytes, block_group (u64 each), nlink, uid, gid, mode (u32 each).
-                if (item.Data.Length >= 56)
-                {
-                    return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.Data.AsSpan(44)), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.Data.AsSpan(52)));
-                }
-            }
-
-            return null;
-        }
+        internal static (uint Uid, uint Mode)? OwnerAndModeOf(OpenFile anchor, ulong tree, ulong inode) =>
+            InodeItemOf(anchor, tree, inode) is byte[] item
+                ? (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.AsSpan(44)), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.AsSpan(52)))
+                : null;
 
         /// <summary>
         /// The flags of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (its INODE_ITEM's flags, offset
         /// 64: BTRFS_INODE_NODATASUM 1, NODATACOW 2, ...), read from the tree (needs CAP_SYS_ADMIN: throws AccessDenied
         /// without it); null when there is no such item.
         /// </summary>
-        internal static ulong? InodeFlagsOf(OpenFile anchor, ulong tree, ulong inode)
+        internal static ulong? InodeFlagsOf(OpenFile anchor, ulong tree, ulong inode) =>
+            InodeItemOf(anchor, tree, inode) is byte[] item ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.AsSpan(64)) : null;
+
+        /// <summary>
+        /// The INODE_ITEM of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (btrfs_inode_item: generation,
+        /// transid, size, nbytes, block_group (u64 each), nlink, uid, gid, mode (u32 each, from 40), rdev (u64, 56), flags
+        /// (u64, 64), ...), read from the tree (needs CAP_SYS_ADMIN); null when there is none, or it is too short to hold
+        /// the flags.
+        /// </summary>
+        private static byte[]? InodeItemOf(OpenFile anchor, ulong tree, ulong inode)
         {
             foreach (BtrfsItem item in BtrfsSearch.Search(anchor, tree, inode, inode, Libc.BTRFS_INODE_ITEM_KEY, Libc.BTRFS_INODE_ITEM_KEY))
             {
-                // btrfs_inode_item: ... mode (u32, 52), rdev (u64, 56), flags (u64, 64).
                 if (item.Data.Length >= 72)
                 {
-                    return System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.Data.AsSpan(64));
+                    return item.Data;
                 }
             }
 

@@ -448,7 +448,6 @@ namespace Btrfs.Core
             private HashSet<long>? outside;
             private Dictionary<long, (int First, bool Several)>? groupsOf;
 
-
             /// <summary>Covers [offset, offset + length) and returns the disk bytes that frees.</summary>
             internal long Cover(long offset, long length)
             {

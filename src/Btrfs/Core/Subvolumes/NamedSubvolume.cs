@@ -16,7 +16,7 @@ namespace Btrfs.Core
     {
         private readonly ulong[]? ids;
 
-        /// <summary>Whether a UUID was given, the nil UUID too (a subvolume made by a kernel before UUIDs, or an old top level).</summary>
+        /// <summary>Whether a UUID was given, the nil UUID too: then the subvolume found must report the nil UUID.</summary>
         private readonly bool uuidGiven;
 
         internal NamedSubvolume(Guid uuid, IEnumerable<ulong>? ids, bool uuidGiven = false)
@@ -60,7 +60,7 @@ namespace Btrfs.Core
                     $"Cannot {verb} '{path}': the Uuid given with it ({(string.IsNullOrEmpty(uuid) ? "empty" : $"'{uuid}'")}) is not a UUID, so it cannot be checked that the path still leads to the subvolume meant. {outcome}. Give the UUID as Get-BtrfsSubvolume shows it (or pipe its object), or the path alone.");
             }
 
-            // The nil UUID given is the nil UUID looked for (an old subvolume's), not "none": before, -Uuid
+            // The nil UUID given is the nil UUID looked for, not "none": before, -Uuid
             // 00000000-0000-0000-0000-000000000000 (a default Guid, a failed conversion) switched the check off (a hostile review).
             return new NamedSubvolume(parsed, ids, uuidGiven: given);
         }
