@@ -10,8 +10,20 @@ namespace Btrfs.Commands
     /// <summary>New-BtrfsReflink: instant copies that share extents, made so they succeed where they can and explained where they cannot.</summary>
     [Cmdlet(VerbsCommon.New, "BtrfsReflink", DefaultParameterSetName = LiteralPathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Pages + "New-BtrfsReflink.md")]
     [OutputType(typeof(ReflinkResult), typeof(ReflinkTreeResult))]
+    /// <remarks>
+    /// With -Recurse, a replaced file (-Force) keeps its old inode under a hidden name and a write lease for a
+    /// grace of 50 ms after the exchange of names (see <see cref="PendingReplacement"/>): a settler waits those
+    /// graces out on a thread of its own while the next files are cloned, and a file is counted (or its error
+    /// written, if the exchange had to be undone) when its grace is over, in the order the files came, with at
+    /// most <see cref="MostSettling"/> waiting. Any other error or warning first waits for the files before
+    /// it. Each grace is waited out before the next file where <see cref="Overlapping"/> says so.
+    /// </remarks>
     public sealed class NewBtrfsReflinkCommand : RecursiveFileCmdletBase, IDisposable
     {
+        private const int MostSettling = 64;
+        private readonly Queue<Settling> settling = new();
+        private GraceSettler? settler;
+        private bool? overlapping;
         private ProgressBars? bars;
         private ReflinkTreeTally? tree;
         private readonly ReflinkSession session = new();
@@ -88,6 +100,7 @@ namespace Btrfs.Commands
                 Length = Bound(nameof(Length)) ? Length : null,
                 DestinationOffset = Bound(nameof(DestinationOffset)) ? DestinationOffset : null,
                 Preserve = Preserve.IsPresent,
+                MountsLookedForAtExchange = !WhatIfInEffect,
             };
             if (Options.IsRange && Recursing)
             {
@@ -107,13 +120,42 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
+            Drain(all: true);
             bars?.Complete();
             // One syncfs per destination filesystem, not one fsync per file.
             Flush();
         }
 
-        /// <summary>Closes the directories the session kept open, also when the pipeline was stopped.</summary>
-        public void Dispose() => session.Dispose();
+        /// <summary>
+        /// Waits out the graces still running (also when the pipeline was stopped: nothing is written then),
+        /// then closes the directories the session kept open.
+        /// </summary>
+        public void Dispose()
+        {
+            settler?.Dispose();
+            while (settling.Count > 0)
+            {
+                Settling s = settling.Dequeue();
+                s.Pending.Dispose();
+                s.Copy.Dispose();
+            }
+
+            session.Dispose();
+        }
+
+        /// <inheritdoc/>
+        private protected override void BeforeError() => Drain(all: true);
+
+        /// <summary>
+        /// Whether the graces of replaced files overlap the next files (only in a tree): not with -PassThru
+        /// (whatever takes the objects may stop the pipeline after any of them), not when a message ends the
+        /// pipeline or asks (-ErrorAction or -WarningAction Stop or Inquire), not when each file is confirmed.
+        /// </summary>
+        private bool Overlapping => overlapping ??= !(PassThru.IsPresent
+            || Preferences.MessagesStop(this)
+            || (MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)
+                ? c is SwitchParameter { IsPresent: true }
+                : GetVariableValue("ConfirmPreference") is ConfirmImpact p && p != ConfirmImpact.None && p <= ConfirmImpact.Medium));
 
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
@@ -154,6 +196,19 @@ namespace Btrfs.Commands
         /// <summary>Asks, clones, and only then warns (a warning about a copy that was refused would mislead).</summary>
         private ReflinkResult? Run(ReflinkCopy copy, string source)
         {
+            if (!Preferences.ShouldProcess(this, copy.Destination, What(copy, source)))
+            {
+                return null;
+            }
+
+            ReflinkResult result = copy.Run(StopToken);
+            Finished(copy, result);
+            return result;
+        }
+
+        /// <summary>What a copy would do, for -WhatIf and -Confirm.</summary>
+        private string What(ReflinkCopy copy, string source)
+        {
             string what = copy.Method == ReflinkMethod.Reflink
                 ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}{(copy.ExtentsCounted ? $", {copy.ExtentCount:N0} extents" : string.Empty)}, no data copied)"
                 : copy.DataBytes is long data && data != copy.Length
@@ -164,19 +219,86 @@ namespace Btrfs.Commands
                 what += Options.IsRange ? " into this existing file" : ", replacing this file";
             }
 
-            if (!Preferences.ShouldProcess(this, copy.Destination, what))
+            return what;
+        }
+
+        /// <summary>
+        /// As <see cref="Run(ReflinkCopy, string)"/> for a file of a tree: a replacement's grace is handed to the
+        /// settler when graces overlap (the result then comes from <see cref="Drain"/>). True when the copy was
+        /// queued: <see cref="Drain"/> disposes it.
+        /// </summary>
+        private bool Start(ReflinkCopy copy, string source, out ReflinkResult? made)
+        {
+            made = null;
+            if (!Overlapping || !copy.DestinationExists)
             {
-                return null;
+                made = Run(copy, source);
+                return false;
             }
 
-            ReflinkResult result = copy.Run(StopToken);
+            if (!Preferences.ShouldProcess(this, copy.Destination, What(copy, source)))
+            {
+                return false;
+            }
+
+            ReflinkResult result = copy.Start(StopToken, settler ??= new GraceSettler(), out PendingReplacement? pending);
+            made = result;
+            if (pending is null)
+            {
+                Finished(copy, result);
+                return false;
+            }
+
+            settling.Enqueue(new Settling(copy, result, pending));
+            return true;
+        }
+
+        /// <summary>Warnings (only now: a warning about a copy that was refused would mislead), then the result.</summary>
+        private void Finished(ReflinkCopy copy, ReflinkResult result)
+        {
+            if (copy.Warnings.Count > 0)
+            {
+                Drain(all: true);
+            }
+
             foreach (string w in copy.Warnings)
             {
                 WriteWarning(w);
             }
 
             Emit(result);
-            return result;
+        }
+
+        /// <summary>
+        /// Counts the files whose grace is over, in the order they came: all of them with <paramref name="all"/>
+        /// (waiting), else those settled at the head of the queue and, while more than <see cref="MostSettling"/>
+        /// wait, the oldest (waiting for it). A replacement undone (someone opened the old file in its grace) is its error.
+        /// </summary>
+        private void Drain(bool all)
+        {
+            while (settling.Count > 0 && (all || settling.Count > MostSettling || settling.Peek().Pending.IsSettled))
+            {
+                Settling s = settling.Dequeue();
+                try
+                {
+                    s.Pending.Finish();
+                    Finished(s.Copy, s.Result);
+                }
+                catch (FileOperationException ex)
+                {
+                    if (tree is { } t)
+                    {
+                        t.Errors++;
+                    }
+
+                    WriteFileError(ex);
+                }
+                finally
+                {
+                    s.Pending.Dispose();
+                    s.Copy.Dispose();
+                }
+            }
         }
 
         /// <summary>Counts a made file into the tree's tally (whose one result comes at the end), or writes it out.</summary>
@@ -208,6 +330,9 @@ namespace Btrfs.Commands
             // hidden beside its name and appears with one rename at the end.
             using TreeMirror mirror = TreeMirror.Start(root, destRoot, Options, session, CrossFileSystem.IsPresent, Filter, stage: !PassThru.IsPresent);
 
+            // -Preserve sets a directory's times when it is left: the hidden names of files in their grace go first.
+            mirror.BeforeLeaving = () => Drain(all: true);
+
             // Files first (a listing, nothing opened or examined), so progress has a percentage.
             var counts = new ReflinkTreeTally();
             tree = counts;
@@ -225,6 +350,7 @@ namespace Btrfs.Commands
                     }
                     catch (FileOperationException ex)
                     {
+                        Drain(all: true); // the files before it first
                         // A directory nobody could be asked about is not made: what lies below it is left out
                         // without an error each, as below a directory that could not be made.
                         item.Failed |= item.Kind == MirrorItemKind.Directory && ex.Kind == FileErrorKind.ConfirmationNotPossible;
@@ -240,6 +366,7 @@ namespace Btrfs.Commands
                     }
                 }
 
+                Drain(all: true);
                 foreach (string notice in mirror.Notices)
                 {
                     WriteWarning(notice);
@@ -263,6 +390,11 @@ namespace Btrfs.Commands
         private void MirrorOne(TreeMirror mirror, MirrorItem item, ReflinkTreeTally counts)
         {
             bool ready = item.Parent == MirrorParent.Ready;
+
+            // Files in their grace are counted as they settle; before anything this item writes (an error, a
+            // warning), every one before it; before a file that may be one of theirs (another name of a file
+            // replaced, whose opening would break the lease that guards it), every one.
+            Drain(all: item.Kind is not (MirrorItemKind.File or MirrorItemKind.Directory) || (settling.Count > 0 && item.Kind == MirrorItemKind.File && mirror.HasOtherNames(item)));
             switch (item.Kind)
             {
                 case MirrorItemKind.Directory:
@@ -276,6 +408,7 @@ namespace Btrfs.Commands
                 case MirrorItemKind.File when ready:
                     if (mirror.HardLinkTargetOf(item) is string first)
                     {
+                        Drain(all: true); // the copy to link to has settled (kept or undone)
                         // Another name of a file this run copied already: a hard link to that copy, as in the source.
                         if (!Preferences.ShouldProcess(this, item.Target, $"Create a hard link to '{first}' (as '{item.Source}' is another name of one file; nothing is cloned)"))
                         {
@@ -293,11 +426,21 @@ namespace Btrfs.Commands
                         }
                     }
 
-                    using (ReflinkCopy copy = mirror.PrepareFile(item))
+                    ReflinkCopy copy = mirror.PrepareFile(item);
+                    bool queued = false;
+                    try
                     {
-                        if (Run(copy, item.Source) is ReflinkResult made)
+                        queued = Start(copy, item.Source, out ReflinkResult? made);
+                        if (made is not null)
                         {
                             mirror.Copied(item, copy, made);
+                        }
+                    }
+                    finally
+                    {
+                        if (!queued)
+                        {
+                            copy.Dispose();
                         }
                     }
 
@@ -342,5 +485,8 @@ namespace Btrfs.Commands
 
             return failures.Count;
         }
+
+        /// <summary>A file of a tree whose replacement is in its grace: its copy (holding the lease on the replaced file) and its result, not counted yet.</summary>
+        private sealed record Settling(ReflinkCopy Copy, ReflinkResult Result, PendingReplacement Pending);
     }
 }

@@ -223,10 +223,16 @@ namespace Btrfs.Core
         /// lease can be had (not the owner, leases disabled), the /proc scan decides only when
         /// <paramref name="assumeNotInUse"/> is given; otherwise the file is refused as unprovable.
         /// The change itself then holds a lease through the swap (<see cref="TemporaryFile.Replace"/>).
+        /// Bind mounts of it are looked for first (<see cref="ThrowIfMounted"/>) unless <paramref name="mounts"/>
+        /// is false (the caller's exchange looks for them, and nothing is written before that).
         /// </summary>
-        internal static void ThrowIfInUse(OpenFile file, string what, bool assumeNotInUse)
+        internal static void ThrowIfInUse(OpenFile file, string what, bool assumeNotInUse, bool mounts = true)
         {
-            ThrowIfMounted(file, what, assumeNotInUse);
+            if (mounts)
+            {
+                ThrowIfMounted(file, what, assumeNotInUse);
+            }
+
             using WriteLease? lease = WriteLease.TryTake(file.Handle, out LeaseOutcome outcome, out int errno);
             if (lease is null)
             {

@@ -165,6 +165,21 @@ namespace Btrfs.Core
         /// <summary>Makes the copy. Throws <see cref="FileOperationException"/>; nothing is left behind on failure.</summary>
         public ReflinkResult Run(CancellationToken cancel = default)
         {
+            ReflinkResult result = Start(cancel, null, out PendingReplacement? pending);
+            pending?.Finish();
+            return result;
+        }
+
+        /// <summary>
+        /// Makes the copy; a replaced destination is then in its grace (<see cref="PendingReplacement"/>):
+        /// with a <paramref name="settler"/> the grace is waited out on its thread and <paramref name="pending"/>
+        /// is returned (the caller calls <see cref="PendingReplacement.Finish"/> before it trusts the result, and
+        /// disposes this copy only after that: the replaced file's lease is on its descriptor); without one the
+        /// grace is waited out here. Throws <see cref="FileOperationException"/>; nothing is left behind on failure.
+        /// </summary>
+        internal ReflinkResult Start(CancellationToken cancel, GraceSettler? settler, out PendingReplacement? pending)
+        {
+            pending = null;
             var clock = Stopwatch.StartNew();
             cancel.ThrowIfCancellationRequested();
             SafeFileDescriptor dir = dirFacts.Handle;
@@ -207,51 +222,76 @@ namespace Btrfs.Core
             else
             {
                 // Created with the source's permission bits (the umask applies, as for any new file).
-                using TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
-                SetNoCowState(temp.Handle);
-                Fill(temp.Handle, cancel);
-                if (options.Preserve)
+                TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
+                PendingReplacement? begun = null;
+                try
                 {
-                    MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
-                }
-                else if (existing is not null)
-                {
-                    accessFrom = KeepAccessRules(existing, temp.Handle);
-                }
-
-                WriteBackCopiedData(temp.Handle);
-                identity = FileStatus.Of(temp.Handle);
-
-                // No fsync per file: the name appears only with the clone complete (one transaction on
-                // btrfs and xfs), so a crash leaves the file whole or absent; Flush syncs once at the end.
-                cancel.ThrowIfCancellationRequested();
-                if (existing is not null)
-                {
-                    // What a run killed in the grace after such a replacement left here (the file it replaced).
-                    if (session.FirstReplaceIn(destinationDirectory))
+                    SetNoCowState(temp.Handle);
+                    Fill(temp.Handle, cancel);
+                    if (options.Preserve)
                     {
-                        foreach (StaleFile stale in temp.RemoveStale())
-                        {
-                            warnings.Add(stale.Describe(destinationDirectory));
-                        }
+                        MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
+                    }
+                    else if (existing is not null)
+                    {
+                        accessFrom = KeepAccessRules(existing, temp.Handle);
                     }
 
-                    temp.Replace(existing, destinationName, destination, "replace {0}", options.AssumeNotInUse, () =>
+                    WriteBackCopiedData(temp.Handle);
+                    identity = FileStatus.Of(temp.Handle);
+
+                    // No fsync per file: the name appears only with the clone complete (one transaction on
+                    // btrfs and xfs), so a crash leaves the file whole or absent; Flush syncs once at the end.
+                    cancel.ThrowIfCancellationRequested();
+                    if (existing is not null)
                     {
-                        if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
+                        // What a run killed in the grace after such a replacement left here (the file it replaced).
+                        if (session.FirstReplaceIn(destinationDirectory))
                         {
-                            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; the new copy was removed.");
+                            foreach (StaleFile stale in temp.RemoveStale())
+                            {
+                                warnings.Add(stale.Describe(destinationDirectory));
+                            }
                         }
 
-                        if (accessFrom is FileStatus was && !now.ChangeTime.Equals(was.ChangeTime))
+                        begun = temp.BeginReplace(existing, destinationName, destination, "replace {0}", options.AssumeNotInUse, () =>
                         {
-                            throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': it changed (its owner, mode, ACL or data) while the copy was made, and the copy carries what it was before. It was left as it is; the new copy was removed. Run the command again.");
+                            if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
+                            {
+                                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; the new copy was removed.");
+                            }
+
+                            if (accessFrom is FileStatus was && !now.ChangeTime.Equals(was.ChangeTime))
+                            {
+                                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': it changed (its owner, mode, ACL or data) while the copy was made, and the copy carries what it was before. It was left as it is; the new copy was removed. Run the command again.");
+                            }
+                        },
+                        null,
+                        ownsThis: true);
+                        if (settler is not null && !begun.IsSettled)
+                        {
+                            settler.Add(begun);
+                            pending = begun;
                         }
-                    });
+                        else
+                        {
+                            using (begun)
+                            {
+                                begun.Finish();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        temp.LinkAsNew(destinationName, destination);
+                    }
                 }
-                else
+                finally
                 {
-                    temp.LinkAsNew(destinationName, destination);
+                    if (begun is null)
+                    {
+                        temp.Dispose(); // handed over, it goes when its replacement settles
+                    }
                 }
 
                 sharedBytes = -1; // measured when asked (ReflinkResult.SharedBytes)
@@ -389,7 +429,7 @@ namespace Btrfs.Core
                 // -Force replaces an existing file, never one in use: a process that has it open would
                 // write on into the old inode and lose its writes (-Force does not override this).
                 FileGuards.ThrowIfDirectoryKeepsItsNames(existing, "replace {0}");
-                FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse);
+                FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse, mounts: !options.MountsLookedForAtExchange);
                 if (existing.Status.Links > 1)
                 {
                     warnings.Add($"'{destination}' has {existing.Status.Links} hard links: only this name gets the new file; the other {existing.Status.Links - 1} keep the old data.");

@@ -56,6 +56,13 @@ namespace Btrfs.Core
         /// <summary>A source with more extents than this gets a warning: a clone costs time per extent.</summary>
         public long ManyExtents { get; init; } = 10_000;
 
+        /// <summary>
+        /// A run, not a preview: a replaced destination's bind mounts (every mount namespace read, milliseconds a
+        /// file) are looked for once, right before the exchange of names, as they always are there, and not also
+        /// when the copy is checked (a preview must say it then).
+        /// </summary>
+        internal bool MountsLookedForAtExchange { get; init; }
+
         internal bool IsRange => SourceOffset is not null || Length is not null || DestinationOffset is not null;
     }
 

@@ -392,6 +392,17 @@ namespace Btrfs.Core
         /// <summary>The hidden tree got its final name (false while it is built, and when that failed).</summary>
         internal bool Published => staging?.Published ?? false;
 
+        /// <summary>Called before a directory left gets the source's times (-Preserve): nothing may change in it after that.</summary>
+        internal Action? BeforeLeaving { get; set; }
+
+        /// <summary>
+        /// The item's source file, or the file its destination name leads to, has other names: it may be a file
+        /// this run is replacing (whose old inode keeps a hidden name and a lease for a moment after).
+        /// </summary>
+        internal bool HasOtherNames(MirrorItem item) =>
+            (item.Entry.Location is FileLocation at && FileStatus.OfAt(at.Directory, at.Name) is { Links: > 1 })
+            || FileStatus.OfAt(ParentOf(item), NameOf(item)) is { Links: > 1 };
+
         /// <summary>The clone of a file item into its (made) destination directory, checked; the caller asks, runs and disposes it.</summary>
         internal ReflinkCopy PrepareFile(MirrorItem item)
         {
@@ -655,6 +666,11 @@ namespace Btrfs.Core
         {
             try
             {
+                if (options.Preserve)
+                {
+                    BeforeLeaving?.Invoke();
+                }
+
                 if (options.Preserve && level.Handle is { } fd && level.SourceStatus is FileStatus st)
                 {
                     uint mode = MetadataCopy.GiveOwnerIfAllowed(fd, st, level.TargetPath); // as cp -p: the owner where this user may give it
