@@ -241,7 +241,16 @@ namespace Btrfs.Kernel
                     }
 
                     string next = at == "/" ? "/" + name : at + "/" + name;
-                    SafeFileDescriptor fd = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+
+                    // As a directory first: that lookup mounts an automount point (autofs, x-systemd.automount) as the
+                    // kernel's own walk would; O_PATH alone stops at its trap. A link or a file: looked at as it is.
+                    SafeFileDescriptor fd = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                    if (fd.IsInvalid && Marshal.GetLastPInvokeError() == Libc.ENOTDIR)
+                    {
+                        fd.Dispose();
+                        fd = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                    }
+
                     if (fd.IsInvalid)
                     {
                         int errno = Marshal.GetLastPInvokeError();
@@ -264,7 +273,24 @@ namespace Btrfs.Kernel
                                 throw Failure(Libc.ELOOP, next);
                             }
 
-                            string target = Names.ReadSymbolicLink(fd, string.Empty, next);
+                            if (Libc.FStatFs(fd, out Libc.StatFs where) == 0 && where.Type == Libc.PROC_SUPER_MAGIC)
+                            {
+                                // A /proc link (/proc/PID/root, cwd): where it leads is no path its text says (another mount
+                                // namespace's root), so the kernel follows it, checking who may (before: followed by its text,
+                                // "/", it led into this namespace instead; the suite's test of a mount in another namespace).
+                                SafeFileDescriptor through = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                                if (through.IsInvalid)
+                                {
+                                    int errno = Marshal.GetLastPInvokeError();
+                                    through.Dispose();
+                                    throw Failure(errno, next);
+                                }
+
+                                passed.Add((through, next));
+                                continue;
+                            }
+
+                            string target = ExactTarget(fd, next, path);
                             if (target.StartsWith('/'))
                             {
                                 while (passed.Count > 1)
@@ -364,11 +390,13 @@ namespace Btrfs.Kernel
                             throw FileOperationException.FromErrno(Libc.ELOOP, "openat", path, "Cannot open");
                         }
 
-                        string target = Names.ReadSymbolicLink(named, string.Empty, trimmed);
-                        if (System.Array.Exists(target.Split('/'), part => part == ".."))
+                        string target = ExactTarget(named, trimmed, path);
+                        if (DotDotAfterAName(target))
                         {
                             // The path is taken apart by its text from here on, which would take "sub/.." as nothing where the
                             // kernel goes to sub's target's parent (a hostile test: another file was copied). Refused instead.
+                            // Leading ones ("../snapshots/2024") are sound: they go up from the link's own directory, whose
+                            // path is the kernel's (a review: such a link, as 'current', was refused).
                             throw new FileOperationException(
                                 FileErrorKind.IsSymbolicLink,
                                 Libc.ELOOP,
@@ -385,6 +413,44 @@ namespace Btrfs.Kernel
                     }
                 }
             }
+        }
+
+        /// <summary>A '..' after a name in a link's target ("sub/../x"): from the text alone it cannot be told where it goes.</summary>
+        private static bool DotDotAfterAName(string target)
+        {
+            bool named = false;
+            foreach (string part in target.Split('/', System.StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (part == "..")
+                {
+                    if (named)
+                    {
+                        return true;
+                    }
+                }
+                else if (part != ".")
+                {
+                    named = true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>
+        /// The target of the link <paramref name="link"/> (an O_PATH descriptor of it, at <paramref name="at"/>), decoded
+        /// exactly: one that is not valid UTF-8 is refused (NameNotUtf8), never followed as decoded with U+FFFD for each
+        /// bad byte, which names another directory or nothing (a review).
+        /// </summary>
+        private static string ExactTarget(SafeFileDescriptor link, string at, string path)
+        {
+            byte[] bytes = Names.ReadSymbolicLinkBytes(link, string.Empty, at);
+            return DirectoryListing.Exact(bytes) ?? throw new FileOperationException(
+                FileErrorKind.NameNotUtf8,
+                Libc.EILSEQ,
+                "readlink",
+                path,
+                $"Cannot open '{path}': the symbolic link '{at}' leads to '{DirectoryListing.Escaped(bytes)}' (a byte that is not UTF-8 is written \\xNN), which is not valid UTF-8: no path here can follow it exactly. Give the path it leads to, renamed to UTF-8.");
         }
 
         /// <summary>A descriptor of its own for the same open directory (fcntl F_DUPFD_CLOEXEC).</summary>

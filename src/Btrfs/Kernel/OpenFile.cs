@@ -24,6 +24,13 @@ namespace Btrfs.Kernel
         /// descriptor is still checked after opening (O_NONBLOCK, O_NOCTTY: nothing can block).
         /// </summary>
         KnownRegular = 4,
+
+        /// <summary>
+        /// Symbolic links on the way (and the last name's, without <see cref="NoFollow"/>) are followed only where they
+        /// belong to root or to this user: another user's is refused (PathIsSymbolicLink), since that user chooses
+        /// where it leads. What changes files and subvolumes uses this (with <see cref="NoFollow"/> it goes without saying).
+        /// </summary>
+        TrustedLinksOnly = 8,
     }
 
     /// <summary>The statfs answers for devices already seen, for one batch of files (thread-safe).</summary>
@@ -114,15 +121,33 @@ namespace Btrfs.Kernel
                 SafeFileDescriptor dir;
                 try
                 {
-                    dir = DirectoryHandle.OpenOrName(dirPath); // only named where this user may search it but not read it
+                    // Only named where this user may search it but not read it; links on the way followed only where
+                    // root or this user made them (a hostile test: another user's link in a shared directory led a
+                    // conversion to a file of root's that user chose).
+                    dir = DirectoryHandle.OpenFollowingTrustedLinks(dirPath, Metadata.FileSystemUserId, (at, why) => ThroughAnotherUsersLink(path, at, why), orName: true);
                 }
-                catch (FileOperationException ex) when (ex.Errno is Libc.ENOENT or Libc.ENOTDIR)
+                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.IsSymbolicLink or FileErrorKind.NameNotUtf8))
                 {
                     // The path given is what is missing (or not there: a part of it is a file), as every read path says.
                     throw FileOperationException.FromErrno(ex.Errno, "open", path, what);
                 }
 
                 return Open(new FileLocation(dir, name, path), options, fileSystems, ownDirectory: true);
+            }
+
+            if ((options & OpenOptions.TrustedLinksOnly) != 0)
+            {
+                (SafeFileDescriptor, string) found;
+                try
+                {
+                    found = DirectoryHandle.ResolveFollowingTrustedLinks(path, Metadata.FileSystemUserId, (at, why) => ThroughAnotherUsersLink(path, at, why));
+                }
+                catch (FileOperationException ex) when (ex.Kind is not (FileErrorKind.IsSymbolicLink or FileErrorKind.NameNotUtf8))
+                {
+                    throw FileOperationException.FromErrno(ex.Errno, "open", path, what);
+                }
+
+                return Open(new FileLocation(found.Item1, found.Item2, path), options & ~OpenOptions.TrustedLinksOnly, fileSystems, ownDirectory: true);
             }
 
             if ((options & OpenOptions.KnownRegular) == 0)
@@ -341,6 +366,14 @@ namespace Btrfs.Kernel
             Libc.S_IFREG => "a regular file",
             _ => "not a regular file",
         };
+
+        /// <summary>The refusal of <paramref name="path"/>, whose way passes <paramref name="at"/>, another user's symbolic link.</summary>
+        internal static FileOperationException ThroughAnotherUsersLink(string path, string at, string why) => new(
+            FileErrorKind.IsSymbolicLink,
+            Libc.ELOOP,
+            "openat",
+            path,
+            $"Cannot use '{path}': '{at}' {why}, so what this path reaches is whatever that user makes it lead to. Nothing was done to it. Give the path it leads to if that is the one you mean.");
 
         internal static FileOperationException SymbolicLinkRefused(string path)
         {

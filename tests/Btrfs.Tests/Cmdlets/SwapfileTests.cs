@@ -313,12 +313,40 @@ namespace Btrfs.Tests
             string link = Path.Combine(theirs, "to");
             File.CreateSymbolicLink(link, target);
             Shell.Run("chown", "-h", "65534:65534", link);
-            PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB -Activate -Confirm:$false", ("p", Path.Combine(link, "swapfile")));
-            var error = Assert.Single(r.Errors);
-            Assert.StartsWith("UnsafeDirectory,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
-            Assert.Contains($"'{link}' is a symbolic link that belongs to user 65534", error.Exception.Message, StringComparison.Ordinal);
-            Assert.Empty(Directory.EnumerateFileSystemEntries(target));
-            Assert.DoesNotContain(File.ReadLines("/proc/swaps"), l => l.Contains(dir, StringComparison.Ordinal));
+            // Another user's link on the way is refused with or without -Activate, as by every cmdlet that changes things
+            // (PathIsSymbolicLink; before, without -Activate it was followed, and with it refused as UnsafeDirectory).
+            foreach (string extra in new[] { "-Activate", string.Empty })
+            {
+                PwshResult r = Pwsh.Run($"New-BtrfsSwapfile $p 32MB {extra} -Confirm:$false", ("p", Path.Combine(link, "swapfile")));
+                var error = Assert.Single(r.Errors);
+                Assert.StartsWith("PathIsSymbolicLink,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Contains($"'{link}' is a symbolic link that belongs to user 65534", error.Exception.Message, StringComparison.Ordinal);
+                Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+                Assert.DoesNotContain(File.ReadLines("/proc/swaps"), l => l.Contains(dir, StringComparison.Ordinal));
+            }
+        }
+
+        [SkippableFact]
+        public void ASwapfileMadeByAnotherUserThanRootIsMadeAndSaidNotToBeReady()
+        {
+            // Made as asked, but it belongs to that user, and Test-BtrfsSwapfile (and swapon's warning) say it is not ready:
+            // before, only the object's Reason said so, no warning (a hostile test).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "users-swapfile");
+            Shell.Run("chown", "65534:65534", dir);
+            string path = Path.Combine(dir, "swapfile");
+            PwshResult r;
+            using (Unprivileged.AsNobody())
+            {
+                r = Pwsh.Run("New-BtrfsSwapfile -LiteralPath $p -Size 1MB -Confirm:$false", ("p", path));
+            }
+
+            Assert.Empty(r.Errors);
+            SwapfileStatus made = Assert.Single(r.Objects<SwapfileStatus>());
+            Assert.False(made.IsValid);
+            string warning = Assert.Single(r.Warnings).Message;
+            Assert.Contains("was created, but swapon should not take it as it is", warning, StringComparison.Ordinal);
+            Assert.Contains("uid 65534", warning, StringComparison.Ordinal);
+            Assert.Equal("65534 600", Shell.Run("stat", "-c", "%u %a", path).Trim());
         }
 
         [SkippableFact]

@@ -48,7 +48,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static SubvolumeCreator PlanSnapshot(string source, string destination, NamedSubvolume expected = default)
         {
-            OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory);
+            OpenFile src = OpenFile.Open(source, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
             try
             {
                 BtrfsOnly.Require(src, "snapshot", because: "only btrfs has snapshots");
@@ -182,7 +182,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The directory the new subvolume goes in, opened (symbolic links in it followed, as mkdir does),
+        /// The directory the new subvolume goes in, opened (symbolic links in it followed as mkdir does, but only where root or this user made them),
         /// on btrfs, and the new name, checked to be free and valid.
         /// </summary>
         private static (OpenFile Parent, string Name, string Full) OpenParent(string path, string what)
@@ -208,7 +208,7 @@ namespace Btrfs.Core
             OpenFile parent;
             try
             {
-                parent = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
+                parent = OpenFile.Open(parentPath, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
             }
             catch (FileOperationException ex) when (ex.Kind == FileErrorKind.NotFound)
             {

@@ -167,7 +167,7 @@ namespace Btrfs.Core
             string name = System.IO.Path.GetFileName(full);
             using OpenFile? existing = FileStatus.OfPath(full, followLinks: false) is not null ? OpenFile.Open(full, OpenOptions.NoFollow) : null;
 
-            using SafeFileDescriptor dir = DirectoryHandle.Open(dirPath);
+            using SafeFileDescriptor dir = DirectoryHandle.OpenFollowingTrustedLinks(dirPath, Metadata.FileSystemUserId, (at, why) => OpenFile.ThroughAnotherUsersLink(full, at, why));
 
             using (TemporaryFile temp = TemporaryFile.Create(dir, dirPath, name, forceNamed: false, mode: 0x180))
             {
@@ -289,7 +289,7 @@ namespace Btrfs.Core
         {
             try
             {
-                OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory);
+                OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
                 if (!dir.IsDirectory)
                 {
                     dir.Dispose();
@@ -310,7 +310,7 @@ namespace Btrfs.Core
 
         private static FileSystemType FileSystemTypeOf(string dirPath)
         {
-            using OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory);
+            using OpenFile dir = OpenFile.Open(dirPath, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
             return dir.FileSystem;
         }
     }
