@@ -11,7 +11,12 @@ namespace Btrfs.Kernel
     internal readonly record struct ExtentReference(ulong Inode, ulong Offset, ulong Root);
 
     /// <summary>A subvolume's back reference in the root tree: its parent subvolume, the directory (inode) there that holds it, and its name in it.</summary>
-    internal readonly record struct RootBackref(ulong Parent, ulong Directory, string Name);
+    /// <summary>
+    /// A subvolume's place: the subvolume and directory holding it, and its name there; where <see cref="NameIsUtf8"/> is
+    /// false the name holds U+FFFD for each byte that is not UTF-8, for messages only: no path here can hold it, and as a
+    /// name it would lead to another subvolume or to nothing.
+    /// </summary>
+    internal readonly record struct RootBackref(ulong Parent, ulong Directory, string Name, bool NameIsUtf8);
 
     /// <summary>
     /// btrfs's inspection calls, as `btrfs inspect-internal` makes them: LOGICAL_INO_V2 (who references
@@ -125,9 +130,11 @@ namespace Btrfs.Kernel
         /// <summary>
         /// INO_PATHS on a subvolume's root directory: the names of <paramref name="inode"/> relative to it,
         /// added to <paramref name="into"/>; <paramref name="cut"/> when more names exist than fit in the
-        /// kernel's 4 KiB. 0 or the errno (ENOENT: no such inode).
+        /// kernel's 4 KiB. A name that is not valid UTF-8 (no PowerShell path can hold it, and a decoded one would name
+        /// another file: U+FFFD for each bad byte) goes to <paramref name="notUtf8"/> instead, its bytes shown as \xNN.
+        /// 0 or the errno (ENOENT: no such inode).
         /// </summary>
-        internal static unsafe int TryPaths(SafeFileDescriptor subvolumeRoot, ulong inode, List<string> into, out bool cut)
+        internal static unsafe int TryPaths(SafeFileDescriptor subvolumeRoot, ulong inode, List<string> into, out bool cut, List<string> notUtf8)
         {
             cut = false;
             byte* container = stackalloc byte[InoPathsBufferSize];
@@ -146,7 +153,15 @@ namespace Btrfs.Kernel
             {
                 // Each value is the offset of a NUL-terminated path from the start of the value array.
                 int start = (int)BinaryPrimitives.ReadUInt64LittleEndian(values[(i * 8)..]);
-                into.Add(CString(values[start..]));
+                ReadOnlySpan<byte> bytes = Terminated(values[start..]);
+                if (DirectoryListing.Exact(bytes) is string name)
+                {
+                    into.Add(name);
+                }
+                else
+                {
+                    notUtf8.Add(DirectoryListing.Escaped(bytes));
+                }
             }
 
             return 0;
@@ -155,7 +170,9 @@ namespace Btrfs.Kernel
         /// <summary>
         /// INO_LOOKUP of <paramref name="objectId"/> in subvolume <paramref name="tree"/> (0: the one
         /// <paramref name="fd"/> is in): <paramref name="treeId"/> is the subvolume, <paramref name="path"/>
-        /// the directory's path in it with a trailing '/' ("" for its root). 0 or the errno.
+        /// the directory's path in it with a trailing '/' ("" for its root). 0 or the errno (EILSEQ, ours: the path is not
+        /// valid UTF-8, so no path here can name it; <paramref name="path"/> is then the path with U+FFFD for each byte
+        /// that is not, for messages only).
         /// </summary>
         internal static unsafe int TryLookup(SafeFileDescriptor fd, ulong tree, ulong objectId, out ulong treeId, out string path)
         {
@@ -169,7 +186,14 @@ namespace Btrfs.Kernel
             }
 
             treeId = args.TreeId;
-            path = CString(new ReadOnlySpan<byte>(args.Name, Libc.BtrfsInoLookupArgs.NameMax));
+            ReadOnlySpan<byte> bytes = Terminated(new ReadOnlySpan<byte>(args.Name, Libc.BtrfsInoLookupArgs.NameMax));
+            if (DirectoryListing.Exact(bytes) is not string found)
+            {
+                path = Encoding.UTF8.GetString(bytes);
+                return Errno.EILSEQ;
+            }
+
+            path = found;
             return 0;
         }
 
@@ -180,7 +204,10 @@ namespace Btrfs.Kernel
             {
                 // struct btrfs_root_ref: dirid, sequence, name_len, name; the key's offset is the parent subvolume.
                 int nameLength = backref.U16(16);
-                return new RootBackref(backref.Offset, backref.U64(0), Encoding.UTF8.GetString(backref.Data, Libc.RootRefSize, nameLength));
+                ReadOnlySpan<byte> name = backref.Data.AsSpan(Libc.RootRefSize, nameLength);
+                return DirectoryListing.Exact(name) is string exact
+                    ? new RootBackref(backref.Offset, backref.U64(0), exact, true)
+                    : new RootBackref(backref.Offset, backref.U64(0), Encoding.UTF8.GetString(name), false);
             }
 
             return null;
@@ -222,10 +249,11 @@ namespace Btrfs.Kernel
             return null;
         }
 
-        private static string CString(ReadOnlySpan<byte> s)
+        /// <summary>A NUL-terminated name or path's bytes, without the NUL.</summary>
+        private static ReadOnlySpan<byte> Terminated(ReadOnlySpan<byte> s)
         {
             int end = s.IndexOf((byte)0);
-            return Encoding.UTF8.GetString(end < 0 ? s : s[..end]);
+            return end < 0 ? s : s[..end];
         }
     }
 }

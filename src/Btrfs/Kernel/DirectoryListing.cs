@@ -240,6 +240,22 @@ namespace Btrfs.Kernel
             }
         }
 
+        /// <summary>
+        /// The bytes as text, decoded exactly; null when they are not valid UTF-8 (names the kernel gives: a name decoded
+        /// with U+FFFD for each bad byte is another, real file's name, and a path built from it reaches that file).
+        /// </summary>
+        internal static string? Exact(ReadOnlySpan<byte> bytes)
+        {
+            try
+            {
+                return StrictUtf8.GetString(bytes);
+            }
+            catch (System.Text.DecoderFallbackException)
+            {
+                return null;
+            }
+        }
+
         /// <summary>A name's bytes as text: valid UTF-8 as it is, every other byte as \xNN (file names, attribute names, link targets).</summary>
         internal static string Escaped(ReadOnlySpan<byte> bytes)
         {

@@ -279,6 +279,37 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnOwnerWhoseNameIsNotUtf8HasNoPathAndAWarningNeverTheNameOfAnotherFile()
+        {
+            // A hostile test: the kernel's names were decoded with U+FFFD for each bad byte, so 'clone\xff' and
+            // 'clone\xc3' both came out as 'clone\uFFFD', the name of an unrelated real file, which piped on to
+            // Test-NoCow or ConvertTo-NoCow reached that file. Likewise a subvolume named so.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string m = x.MountPoint;
+            string src = Path.Combine(m, "src");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(64 << 10, 7));
+            Shell.Run("bash", "-c", "cd \"$1\" && cp --reflink=always src $'clone\\xff' && cp --reflink=always src $'clone\\xc3' && echo different > $'clone\\xef\\xbf\\xbd' && btrfs -q subvolume create $'sub\\xff' && cp --reflink=always src $'sub\\xff/inside' && mkdir $'sub\\xef\\xbf\\xbd' && echo decoy > $'sub\\xef\\xbf\\xbd/inside'", "_", m);
+            BtrfsProgs.Sync(m);
+            string decoy = Path.Combine(m, "clone\uFFFD");
+            Assert.True(File.Exists(decoy));
+
+            PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a -Detailed", ("a", src));
+            Assert.Empty(r.Errors);
+            List<BtrfsExtentOwner> owners = r.Objects<BtrfsExtentOwner>();
+            Assert.Equal(4, owners.Select(o => (o.Inode, o.SubvolumeId)).Distinct().Count());
+            Assert.Equal(new[] { src }, owners.Where(o => o.Path is not null).Select(o => o.Path!));
+            Assert.Equal(3, owners.Count(o => o.Path is null));
+            Assert.Single(owners, o => o.Path is null && o.SubvolumePath == "/sub\uFFFD"); // shown so, and said: no path is made of it
+            Assert.Contains(r.Warnings, w => w.Message.Contains("'clone\\xff'", StringComparison.Ordinal) && w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
+            Assert.Contains(r.Warnings, w => w.Message.Contains("'clone\\xc3'", StringComparison.Ordinal) && w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
+            Assert.Contains(r.Warnings, w => w.Message.Contains("('/sub\uFFFD'), or a directory's on the way to it, is not valid UTF-8", StringComparison.Ordinal));
+
+            // Piped on, nothing reaches the decoy (an owner without a path binds to nothing).
+            PwshResult piped = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a | Where-Object Path | ForEach-Object Path", ("a", src));
+            Assert.DoesNotContain(decoy, piped.Output.Select(o => o.ToString()));
+        }
+
+        [SkippableFact]
         public void OwnersInASubvolumeReachedOnlyThroughABindMountOfItsDirectoryAreNamedThere()
         {
             // Before: with only a directory of the subvolume mounted (a bind mount, as a container volume), no owner had a

@@ -1305,6 +1305,18 @@ namespace Btrfs.Tests
             Assert.Contains("is not valid UTF-8, which no PowerShell path can hold", whatIf, StringComparison.Ordinal);
             Assert.DoesNotContain("no mount reaches it", whatIf, StringComparison.Ordinal);
             Assert.Equal(before, Listed(p.MountPoint));
+
+            // By -Id, beside a subvolume whose UTF-8 name is what the bad one's decodes to: the bad one cannot be taken by
+            // its name, and that is said (NameNotUtf8), and the advice above no longer offers it. Before: "its name led to
+            // another subvolume (id 261) (renamed meanwhile)", after advice to delete it by -Id. A hostile test.
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(u, "bad\uFFFD"));
+            HashSet<string> three = Listed(p.MountPoint);
+            ulong bad = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { $null -eq $_.Path } | ForEach-Object Id", ("m", p.MountPoint)).Output.Select(o => (ulong)o.BaseObject).Single();
+            PwshResult byId = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", bad), ("m", p.MountPoint));
+            Assert.Equal(new[] { "NameNotUtf8" }, byId.ErrorIds);
+            Assert.Contains("Rename it to UTF-8 first", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(three, Listed(p.MountPoint));
+            Assert.DoesNotContain("Remove-BtrfsSubvolume take", r.Errors[0].Exception.Message, StringComparison.Ordinal);
         }
 
         /// <summary>

@@ -42,6 +42,7 @@ namespace Btrfs.Core
         private readonly OpenFile anchor;
         private readonly SubvolumeMap subvolumes;
         private readonly HashSet<ulong> warnedSubvolumes = new();
+        private readonly HashSet<(ulong Root, ulong Inode)> warnedNames = new();
         private byte[] buffer = new byte[FirstBufferSize];
         private bool committed;
 
@@ -92,7 +93,7 @@ namespace Btrfs.Core
             // An inode that references the extent at many offsets (a block cloned into it 400,000 times) is named once
             // (INO_PATHS per reference took 8.8 s there); and Ctrl+C is heard between references (before: only when the
             // whole extent was done; a hostile review).
-            var named = new Dictionary<(ulong Root, ulong Inode), List<string>>();
+            var named = new Dictionary<(ulong Root, ulong Inode), (List<string> Paths, int NotUtf8)>();
             int turn = 0;
             foreach ((ulong inode, ulong offset, ulong root) in refs)
             {
@@ -107,8 +108,13 @@ namespace Btrfs.Core
                 {
                     // Only directories inside the subvolume are mounted (bind mounts of them): each name below one is
                     // given through the deepest that holds it; a reference with none there has no path (before: none had).
-                    List<string> all = PathsOf(inner[0].Dir, inode, out bool innerCut);
-                    bool any = false;
+                    List<string> all = PathsOf(inner[0].Dir, root, inode, out bool innerCut, out int innerNotUtf8, warnings);
+                    bool any = innerNotUtf8 > 0;
+                    for (int k = 0; k < innerNotUtf8; k++)
+                    {
+                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    }
+
                     foreach (string name in all)
                     {
                         foreach ((OpenFile innerDir, string prefix) in inner)
@@ -147,6 +153,8 @@ namespace Btrfs.Core
                     {
                         warnings.Add(subvolumePath is null
                             ? $"Subvolume {root} references extents but has no path (it is being deleted); its owners are listed without a path."
+                            : subvolumes.NameNotUtf8(root)
+                                ? $"Subvolume {root}'s name ('{subvolumePath}'), or a directory's on the way to it, is not valid UTF-8 (shown with U+FFFD for each byte that is not): no PowerShell path can name it, so its owners are listed without a path. Rename it to UTF-8 (mv with the shell's $'\\xNN' quoting) to see them."
                             : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
                     }
 
@@ -156,31 +164,31 @@ namespace Btrfs.Core
 
                 // Named once per inode, as full paths every reference shares (a hostile review: 40 hard links past the
                 // kernel's 4 KiB of names and 262,144 references built a path string per name per reference, 3.6 GB).
-                if (!named.TryGetValue((root, inode), out List<string>? paths))
+                if (!named.TryGetValue((root, inode), out (List<string> Paths, int NotUtf8) known))
                 {
-                    List<string> names = PathsOf(dir, inode, out bool cut);
+                    List<string> names = PathsOf(dir, root, inode, out bool cut, out int notUtf8, warnings);
                     if (cut)
                     {
-                        warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {names.Count} are listed.");
+                        warnings.Add($"Inode {inode} of subvolume {root} has more hard links than the kernel names in one call (4 KiB of paths); only the first {names.Count + notUtf8} are listed.");
                     }
 
-                    if (names.Count == 0)
+                    if (names.Count == 0 && notUtf8 == 0)
                     {
                         warnings.Add($"Inode {inode} of subvolume {root} ('{subvolumePath}') references the extent but has no name (deleted while still open, or an unnamed temporary file).");
                     }
 
                     string prefix = dir.Path.TrimEnd('/') + "/";
-                    paths = names.ConvertAll(name => prefix + name);
-                    named[(root, inode)] = paths;
+                    known = (names.ConvertAll(name => prefix + name), notUtf8);
+                    named[(root, inode)] = known;
                 }
 
-                if (paths.Count == 0)
+                // A name that is not UTF-8: this owner without a path (never a decoded one, which names another file).
+                for (int k = 0; k < known.NotUtf8 || (k == 0 && known.Paths.Count == 0); k++)
                 {
                     owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
-                    continue;
                 }
 
-                foreach (string path in paths)
+                foreach (string path in known.Paths)
                 {
                     owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, path));
                 }
@@ -333,13 +341,35 @@ namespace Btrfs.Core
                 : throw BtrfsSearch.Failed(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", "LOGICAL_INO");
         }
 
-        /// <summary>INO_PATHS on the subvolume's root: the inode's names relative to it (none when the inode has gone).</summary>
-        private static List<string> PathsOf(OpenFile subvolumeRoot, ulong inode, out bool cut)
+        /// <summary>
+        /// INO_PATHS on the subvolume's root: the inode's names relative to it (none when the inode has gone). A name that
+        /// is not valid UTF-8 is left out, and said in <see cref="NotUtf8Warning"/>: its owner is listed without a path.
+        /// </summary>
+        private List<string> PathsOf(OpenFile subvolumeRoot, ulong root, ulong inode, out bool cut, out int notUtf8Count, List<string> warnings)
         {
             var names = new List<string>();
-            int errno = BtrfsInspect.TryPaths(subvolumeRoot.Handle, inode, names, out cut);
-            return errno is 0 or Errno.ENOENT ? names
-                : throw BtrfsSearch.Failed(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", "INO_PATHS");
+            var notUtf8 = new List<string>();
+            int errno = BtrfsInspect.TryPaths(subvolumeRoot.Handle, inode, names, out cut, notUtf8);
+            if (errno is not (0 or Errno.ENOENT))
+            {
+                throw BtrfsSearch.Failed(errno, "BTRFS_IOC_INO_PATHS", subvolumeRoot.Path, "Cannot name an inode under", "INO_PATHS");
+            }
+
+            if (notUtf8.Count > 0 && warnedNames.Add((root, inode)))
+            {
+                warnings.Add(NotUtf8Warning(root, inode, subvolumeRoot.Path, notUtf8)); // once per inode, however many extents or references
+            }
+
+            notUtf8Count = notUtf8.Count;
+            return names;
         }
+
+        /// <summary>
+        /// Names of an owner that are not valid UTF-8: no PowerShell path can hold them, and one decoded with U+FFFD for
+        /// each bad byte is another file's name (a hostile test: two owners came out as one path, which piped on reached an
+        /// unrelated file of that name). The owner is listed without a path for each.
+        /// </summary>
+        private static string NotUtf8Warning(ulong root, ulong inode, string under, List<string> names) =>
+            $"Inode {inode} of subvolume {root} has {(names.Count == 1 ? "a name" : $"{names.Count} names")} under '{under}' that {(names.Count == 1 ? "is" : "are")} not valid UTF-8 ({string.Join(", ", names.Select(n => $"'{n}'"))}; a byte that is not UTF-8 is written \\xNN): no PowerShell path can name {(names.Count == 1 ? "it" : "them")}, so {(names.Count == 1 ? "it is" : "they are")} listed without a path. Rename {(names.Count == 1 ? "it" : "them")} to UTF-8 (convmv -f latin1 -t utf8, or mv with the shell's $'\\xNN' quoting) to see {(names.Count == 1 ? "it" : "them")}.";
     }
 }

@@ -118,7 +118,7 @@ namespace Btrfs.Core
             var reasons = new List<string>();
             if (notUtf8.Count > 0)
             {
-                reasons.Add($"{notUtf8.Count} (id {string.Join(", ", notUtf8)}) {(notUtf8.Count == 1 ? "has" : "have")} a name, or a directory on the way, that is not valid UTF-8, which no PowerShell path can hold (rename {(notUtf8.Count == 1 ? "it" : "them")} to UTF-8; Measure-BtrfsSubvolume and Remove-BtrfsSubvolume take {(notUtf8.Count == 1 ? "it" : "them")} by -Id with -FileSystemPath '{path}')");
+                reasons.Add($"{notUtf8.Count} (id {string.Join(", ", notUtf8)}) {(notUtf8.Count == 1 ? "has" : "have")} a name, or a directory on the way, that is not valid UTF-8, which no PowerShell path can hold (rename {(notUtf8.Count == 1 ? "it" : "them")} to UTF-8, which deleting {(notUtf8.Count == 1 ? "it" : "them")} needs; Measure-BtrfsSubvolume takes {(notUtf8.Count == 1 ? "it" : "them")} as {(notUtf8.Count == 1 ? "it is" : "they are")} by -Id with -FileSystemPath '{path}')");
             }
 
             int others = System.Linq.Enumerable.Count(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id));

@@ -17,6 +17,7 @@ namespace Btrfs.Core
         private readonly Dictionary<ulong, string?> paths = new();
         private readonly Dictionary<ulong, OpenFile?> directories = new();
         private readonly Dictionary<ulong, List<(OpenFile Dir, string Prefix)>> inner = new();
+        private readonly HashSet<ulong> notUtf8 = new();
         private Guid? fileSystem;
 
         /// <param name="anchor">Any open file or directory of the filesystem (the ioctls go through it).</param>
@@ -38,7 +39,12 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The subvolume's path from the top level ("/" for id 5), or null when it has no back reference (being deleted).</summary>
+        /// <summary>
+        /// The subvolume's path from the top level ("/" for id 5), or null when it has no back reference (being deleted).
+        /// Where its name, or a directory's on the way, is not valid UTF-8 (<see cref="NameNotUtf8"/>), it holds U+FFFD for
+        /// each byte that is not: to be shown, never to be opened as a name (every directory found by it is checked to be
+        /// the subvolume's own).
+        /// </summary>
         internal string? PathOf(ulong id)
         {
             if (paths.TryGetValue(id, out string? known))
@@ -46,13 +52,26 @@ namespace Btrfs.Core
                 return known;
             }
 
-            string? path = id == BtrfsInspect.TopLevelId ? "/"
-                : BtrfsInspect.BackrefOf(anchor, id) is RootBackref backref && PathOf(backref.Parent) is string parentPath
-                    ? parentPath.TrimEnd('/') + "/" + DirectoryInSubvolume(backref.Parent, backref.Directory) + backref.Name
-                    : null;
+            string? path = null;
+            if (id == BtrfsInspect.TopLevelId)
+            {
+                path = "/";
+            }
+            else if (BtrfsInspect.BackrefOf(anchor, id) is RootBackref backref && PathOf(backref.Parent) is string parentPath)
+            {
+                path = parentPath.TrimEnd('/') + "/" + DirectoryInSubvolume(backref.Parent, backref.Directory, out bool exact) + backref.Name;
+                if (!exact || !backref.NameIsUtf8 || notUtf8.Contains(backref.Parent))
+                {
+                    notUtf8.Add(id);
+                }
+            }
+
             paths[id] = path;
             return path;
         }
+
+        /// <summary>The subvolume has no path here because its name, or a directory's on the way, is not valid UTF-8 (asked after <see cref="PathOf"/>).</summary>
+        internal bool NameNotUtf8(ulong id) => notUtf8.Contains(id);
 
         /// <summary>The root directory of the subvolume, opened under a mount that reaches it; null when none does.</summary>
         internal OpenFile? DirectoryOf(ulong id)
@@ -63,7 +82,7 @@ namespace Btrfs.Core
             }
 
             OpenFile? found = null;
-            if (PathOf(id) is string path)
+            if (PathOf(id) is string path && !NameNotUtf8(id))
             {
                 foreach (MountEntry m in mounts)
                 {
@@ -105,7 +124,7 @@ namespace Btrfs.Core
             }
 
             var found = new List<(OpenFile Dir, string Prefix)>();
-            if (PathOf(id) is string path)
+            if (PathOf(id) is string path && !NameNotUtf8(id))
             {
                 string subvolume = path.TrimEnd('/');
                 foreach (MountEntry m in mounts)
@@ -136,7 +155,7 @@ namespace Btrfs.Core
 
         /// <summary>The directory at <paramref name="path"/> when it is <paramref name="prefix"/> of subvolume <paramref name="id"/> of <paramref name="fileSystem"/> (no other mount on top), else null.</summary>
         private OpenFile? TryOpenDirectoryIn(string path, ulong id, string prefix, Guid? fileSystem) =>
-            TryOpenIn(path, id, fileSystem, dir => DirectoryInSubvolume(id, dir.Status.Inode) == prefix);
+            TryOpenIn(path, id, fileSystem, dir => DirectoryInSubvolume(id, dir.Status.Inode, out bool exact) == prefix && exact);
 
         /// <summary>The subvolume id of the tree an open file is in (INO_LOOKUP of objectid 256 in tree 0: no privilege needed).</summary>
         internal static ulong SubvolumeIdOf(OpenFile file)
@@ -206,11 +225,15 @@ namespace Btrfs.Core
             return dir;
         }
 
-        /// <summary>INO_LOOKUP: the path of directory <paramref name="dir"/> inside subvolume <paramref name="tree"/>, with a trailing '/' ("" for its root).</summary>
-        private string DirectoryInSubvolume(ulong tree, ulong dir)
+        /// <summary>
+        /// INO_LOOKUP: the path of directory <paramref name="dir"/> inside subvolume <paramref name="tree"/>, with a trailing
+        /// '/' ("" for its root); not <paramref name="exact"/> where it is not valid UTF-8 (U+FFFD for each byte that is not).
+        /// </summary>
+        private string DirectoryInSubvolume(ulong tree, ulong dir, out bool exact)
         {
             int errno = BtrfsInspect.TryLookup(anchor.Handle, tree, dir, out _, out string path);
-            return errno == 0 ? path
+            exact = errno == 0;
+            return errno is 0 or Errno.EILSEQ ? path
                 : throw FileOperationException.FromErrno(errno, "BTRFS_IOC_INO_LOOKUP", anchor.Path, "Cannot resolve a subvolume path on the filesystem of", errno is Errno.EPERM or Errno.EACCES ? BtrfsSearch.NeedsRoot("INO_LOOKUP") : null);
         }
     }

@@ -58,7 +58,7 @@ namespace Btrfs.Core
                 throw NotASubvolume(path, "the top level of a filesystem is not a subvolume that can be deleted");
             }
 
-            OpenFile parentDir = OpenFile.Open(parentPath, OpenOptions.AllowDirectory);
+            OpenFile parentDir = OpenFile.Open(parentPath, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
             OpenFile? subvolumeRoot = null;
             try
             {
@@ -187,7 +187,7 @@ namespace Btrfs.Core
         /// </summary>
         internal static SubvolumeRemover PlanById(string onFileSystem, ulong id, bool recurse, bool assumeNotInUse = false)
         {
-            OpenFile fs = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory);
+            OpenFile fs = OpenFile.Open(onFileSystem, OpenOptions.AllowDirectory | OpenOptions.TrustedLinksOnly);
             try
             {
                 BtrfsOnly.Require(fs, "delete the subvolume", because: "only btrfs has subvolumes");
@@ -1173,7 +1173,8 @@ namespace Btrfs.Core
                 }
 
                 placed = true;
-                if (BtrfsInspect.TryLookup(parent.Handle, up.Parent, up.Directory, out _, out string inside) != 0)
+                int lookup = BtrfsInspect.TryLookup(parent.Handle, up.Parent, up.Directory, out _, out string inside);
+                if (lookup is not (0 or Errno.EILSEQ))
                 {
                     continue;
                 }
@@ -1193,6 +1194,20 @@ namespace Btrfs.Core
                     ThrowIfReachedElsewhere(id, label, up.Parent, up.Directory, holding.TrimEnd('/') + "/" + inside.TrimEnd('/'), done);
                     settled = true;
                     break;
+                }
+
+                if (!up.NameIsUtf8 || lookup == Errno.EILSEQ)
+                {
+                    // Taken by its name in the directory holding it (held there, checked, deleted): a name that is not UTF-8
+                    // cannot be given here, and a decoded one names another subvolume or nothing. (Before: "its name led to
+                    // another subvolume (renamed meanwhile)", after advice to take it by -Id. A hostile test.) Where no
+                    // mount reaches that directory (above), it is deleted by id, and no name is needed.
+                    throw new FileOperationException(
+                        FileErrorKind.NameNotUtf8,
+                        Errno.EILSEQ,
+                        "BTRFS_IOC_INO_LOOKUP",
+                        label,
+                        $"Cannot delete {label}: its name{(up.NameIsUtf8 ? ", or a directory's on the way to it," : string.Empty)} is not valid UTF-8, and it is deleted only by its name in the directory holding it (held and checked there first), which no path here can give. Rename it to UTF-8 first (mv with the shell's $'\\xNN' quoting), then delete it.{(done.Count == 0 ? " Nothing was deleted." : Deleted(done))}");
                 }
 
                 OpenFile holder;
