@@ -40,6 +40,7 @@ namespace Btrfs.Bench
                 "measure" => FragmentationBench.Measure(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
                 "measure-memory" => FragmentationBench.MeasureMemory(args[1]),
                 "reflink" => ReflinkBench.Reflink(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
+                "reflink-force" => ReflinkBench.ReflinkForce(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "dedupe" => ReflinkBench.Dedupe(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "swapdefrag" => SwapDefragBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3),
                 "usage" => InspectBench.Usage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5),
@@ -59,7 +60,7 @@ namespace Btrfs.Bench
 
         private static int Usage()
         {
-            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | duplicates [runs] | scheduled [runs] | all [runs]");
+            Console.Error.WriteLine("usage: Btrfs.Bench run [extents...] | cmdlet-memory <file> | variants <file> | nocow [runs] | defrag [runs] | measure [runs] | reflink [runs] | reflink-force [runs] | dedupe [runs] | usage [runs] | owners [runs] | swapdefrag [runs] | subvolumes [runs] | duplicates [runs] | scheduled [runs] | all [runs]");
             return 2;
         }
 
@@ -77,6 +78,7 @@ namespace Btrfs.Bench
                 ("defrag", () => FragmentationBench.Defrag(runs)),
                 ("nocow", () => NoCowBench.Run(Math.Max(runs, 5))),
                 ("reflink", () => ReflinkBench.Reflink(Math.Max(runs, 5))),
+                ("reflink-force", () => ReflinkBench.ReflinkForce(runs)),
                 ("dedupe", () => ReflinkBench.Dedupe(Math.Max(runs, 5))),
                 ("swapdefrag", () => SwapDefragBench.Run(Math.Max(runs, 5))),
                 ("owners", () => InspectBench.Owners(runs)),

@@ -83,6 +83,67 @@ namespace Btrfs.Bench
             }
         }
 
+        /// <summary>
+        /// New-BtrfsReflink -Recurse -Force over an existing copy of a tree (every file replaced: an exchange of names
+        /// under a write lease, and its 50 ms grace) against cp -a --reflink=always over an existing copy (each file
+        /// truncated and cloned in place), both followed by their sync.
+        /// </summary>
+        internal static int ReflinkForce(int runs)
+        {
+            return FragmentationBench.WithBtrfs("8G", mnt =>
+            {
+                Console.WriteLine($"kernel {Program.Sh("uname", "-r").Trim()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {Program.Sh("cp", "--version").Split('\n')[0]}, {runs} runs, warm cache");
+                string tree = Path.Combine(mnt, "tree");
+                FragmentationBench.MakeTree(tree, 2_000);
+                string a = Directory.CreateDirectory(Path.Combine(mnt, "into-module")).FullName;
+                string b = Directory.CreateDirectory(Path.Combine(mnt, "into-cp")).FullName;
+                Program.Sh("cp", "-a", "--reflink=always", tree, a);
+                Program.Sh("cp", "-a", "--reflink=always", tree, b);
+                Program.Sh("sync");
+                using Runspace rs = FragmentationBench.Open();
+                var module = new List<double>();
+                var anchor = new List<double>();
+                FragmentationBench.Invoke(rs, "param($s, $d) New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force -Include f1.dat | Out-Null", tree, a); // warm
+                for (int run = 0; run < runs; run++)
+                {
+                    for (int k = 0; k < 2; k++)
+                    {
+                        Program.Sh("sync");
+                        var sw = Stopwatch.StartNew();
+                        if ((k + run) % 2 == 0)
+                        {
+                            FragmentationBench.Invoke(rs, "param($s, $d) New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force | Out-Null", tree, a);
+                            module.Add(sw.Elapsed.TotalSeconds); // includes its syncfs
+                            Same(tree, Path.Combine(a, "tree"));
+                        }
+                        else
+                        {
+                            Program.Sh("cp", "-a", "--reflink=always", tree, b);
+                            Program.Sh("sync");
+                            anchor.Add(sw.Elapsed.TotalSeconds);
+                            Same(tree, Path.Combine(b, "tree"));
+                        }
+                    }
+                }
+
+                Console.WriteLine("| files replaced | New-BtrfsReflink -Recurse -Force (incl. its syncfs) | cp -a --reflink=always over the copy + sync | ratio |");
+                Console.WriteLine("|---:|---:|---:|---:|");
+                double m = FragmentationBench.Median(module), c = FragmentationBench.Median(anchor);
+                Console.WriteLine($"| 2,003 | {m:F2} s | {c:F2} s | {m / c:F2}× |");
+                Summary.Add("New-BtrfsReflink -Recurse -Force vs cp -a --reflink=always over a copy + sync", m, c);
+                Console.WriteLine($"<!-- module {FragmentationBench.Join(module)}; cp {FragmentationBench.Join(anchor)} -->");
+            });
+
+            static void Same(string tree, string copy)
+            {
+                if (Program.Sh("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", tree) != Program.Sh("bash", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "_", copy)
+                    || Program.Sh("bash", "-c", "cd \"$1\" && find . | sort", "_", copy) != Program.Sh("bash", "-c", "cd \"$1\" && find . | sort", "_", tree))
+                {
+                    throw new InvalidOperationException("the copy differs from the source (or holds other names)");
+                }
+            }
+        }
+
         internal static int Dedupe(int runs)
         {
             return FragmentationBench.WithBtrfs("8G", mnt =>

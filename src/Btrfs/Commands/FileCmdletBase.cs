@@ -300,10 +300,21 @@ namespace Btrfs.Commands
         protected abstract void ProcessFile(string path);
 
         /// <summary>A directory given without -Recurse: a PathIsDirectory error that says -Recurse <paramref name="what"/>.</summary>
-        protected static void ThrowIfDirectoryWithoutRecurse(string path, bool recurse, string verb, string what)
+        protected static void ThrowIfDirectoryWithoutRecurse(string path, bool recurse, string verb, string what, bool walkFollowsLink = false)
         {
             if (!recurse && FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true })
             {
+                if (!walkFollowsLink && FileStatus.OfPath(path, followLinks: false) is { IsSymbolicLink: true })
+                {
+                    // A walk never follows a link, its start included: "Add -Recurse" led only to that refusal (a hostile test).
+                    throw new FileOperationException(
+                        FileErrorKind.IsSymbolicLink,
+                        Errno.ELOOP,
+                        "stat",
+                        path,
+                        $"Cannot {verb} '{path}': it is a symbolic link to a directory, and symbolic links are never followed (with -Recurse neither). Give the directory's own path with -Recurse to {what}.");
+                }
+
                 throw new FileOperationException(
                     FileErrorKind.IsDirectory,
                     0,

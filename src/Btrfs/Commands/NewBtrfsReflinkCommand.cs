@@ -181,7 +181,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            ThrowIfDirectoryWithoutRecurse(path, Recursing, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)");
+            ThrowIfDirectoryWithoutRecurse(path, Recursing, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)", walkFollowsLink: true);
             Mirror(path);
         }
 
@@ -227,12 +227,15 @@ namespace Btrfs.Commands
         /// settler when graces overlap (the result then comes from <see cref="Drain"/>). True when the copy was
         /// queued: <see cref="Drain"/> disposes it.
         /// </summary>
-        private bool Start(ReflinkCopy copy, string source, out ReflinkResult? made)
+        private bool Start(ReflinkCopy copy, string source, Action<ReflinkResult> settled)
         {
-            made = null;
             if (!Overlapping || !copy.DestinationExists)
             {
-                made = Run(copy, source);
+                if (Run(copy, source) is ReflinkResult made)
+                {
+                    settled(made);
+                }
+
                 return false;
             }
 
@@ -242,21 +245,29 @@ namespace Btrfs.Commands
             }
 
             ReflinkResult result = copy.Start(StopToken, settler ??= new GraceSettler(), out PendingReplacement? pending);
-            made = result;
             if (pending is null)
             {
                 Finished(copy, result);
+                settled(result);
                 return false;
             }
 
-            settling.Enqueue(new Settling(copy, result, pending));
+            settling.Enqueue(new Settling(copy, result, pending, settled));
+            if (tree is { } t)
+            {
+                bars!.Report(t.Files + t.HardLinks + settling.Count); // handled so far, some still in their grace
+            }
+
             return true;
         }
 
-        /// <summary>Warnings (only now: a warning about a copy that was refused would mislead), then the result.</summary>
-        private void Finished(ReflinkCopy copy, ReflinkResult result)
+        /// <summary>
+        /// Warnings (only now: a warning about a copy that was refused would mislead), then the result; the results
+        /// before it first, unless <paramref name="inOrder"/> (called by <see cref="Drain"/>, which wrote them).
+        /// </summary>
+        private void Finished(ReflinkCopy copy, ReflinkResult result, bool inOrder = false)
         {
-            if (copy.Warnings.Count > 0)
+            if (copy.Warnings.Count > 0 && !inOrder)
             {
                 Drain(all: true);
             }
@@ -282,7 +293,8 @@ namespace Btrfs.Commands
                 try
                 {
                     s.Pending.Finish();
-                    Finished(s.Copy, s.Result);
+                    Finished(s.Copy, s.Result, inOrder: true);
+                    s.Settled(s.Result); // only a replacement that stayed is a copy later names may be linked to
                 }
                 catch (FileOperationException ex)
                 {
@@ -394,7 +406,7 @@ namespace Btrfs.Commands
             // Files in their grace are counted as they settle; before anything this item writes (an error, a
             // warning), every one before it; before a file that may be one of theirs (another name of a file
             // replaced, whose opening would break the lease that guards it), every one.
-            Drain(all: item.Kind is not (MirrorItemKind.File or MirrorItemKind.Directory) || (settling.Count > 0 && item.Kind == MirrorItemKind.File && mirror.HasOtherNames(item)));
+            Drain(all: item.Kind is not (MirrorItemKind.File or MirrorItemKind.Directory) || (settling.Count > 0 && item.Kind == MirrorItemKind.File && ready && mirror.HasOtherNames(item)));
             switch (item.Kind)
             {
                 case MirrorItemKind.Directory:
@@ -430,11 +442,7 @@ namespace Btrfs.Commands
                     bool queued = false;
                     try
                     {
-                        queued = Start(copy, item.Source, out ReflinkResult? made);
-                        if (made is not null)
-                        {
-                            mirror.Copied(item, copy, made);
-                        }
+                        queued = Start(copy, item.Source, made => mirror.Copied(item, copy, made));
                     }
                     finally
                     {
@@ -487,6 +495,6 @@ namespace Btrfs.Commands
         }
 
         /// <summary>A file of a tree whose replacement is in its grace: its copy (holding the lease on the replaced file) and its result, not counted yet.</summary>
-        private sealed record Settling(ReflinkCopy Copy, ReflinkResult Result, PendingReplacement Pending);
+        private sealed record Settling(ReflinkCopy Copy, ReflinkResult Result, PendingReplacement Pending, Action<ReflinkResult> Settled);
     }
 }

@@ -80,6 +80,7 @@ namespace Btrfs.Commands
                 }
 
                 SwapfileStatus status = SwapfileCreator.Create(path, Size, options);
+                bool activationFailed = false;
                 if (Activate.IsPresent)
                 {
                     try
@@ -90,7 +91,15 @@ namespace Btrfs.Commands
                     catch (FileOperationException ex)
                     {
                         WriteError(ErrorRecords.From(ex)); // the file exists and is described below
+                        activationFailed = true;
                     }
+                }
+
+                if (!status.IsValid && !status.IsActive && !activationFailed)
+                {
+                    // Made as asked, yet not a swapfile Test-BtrfsSwapfile passes (made by a user other than root: it is that
+                    // user's). Said, not only in the object's Reason (a hostile test: nothing told the caller).
+                    WriteWarning($"'{path}' was created, but swapon should not take it as it is: {status.ReasonText}.");
                 }
 
                 WriteObject(status);

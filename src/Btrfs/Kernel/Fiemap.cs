@@ -273,7 +273,10 @@ namespace Btrfs.Kernel
                     errno,
                     op,
                     path,
-                    $"Cannot map the extents of '{path}': {fs} does not support FIEMAP ({Libc.ErrnoName(errno)}). Extent maps are available on btrfs, xfs and ext4; copy the file to one of those to inspect its layout.");
+                    $"Cannot map the extents of '{path}': {fs} does not support FIEMAP ({Libc.ErrnoName(errno)}). Extent maps are available on btrfs, xfs and ext4; copy the file to one of those to inspect its layout.")
+                {
+                    SameForFileSystem = true, // the filesystem's refusal: one error for a tree, not one per file (a hostile test: per file on tmpfs)
+                };
             }
 
             return FileOperationException.FromErrno(errno, op, path, "Cannot map the extents of");

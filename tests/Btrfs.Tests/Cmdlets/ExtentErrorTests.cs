@@ -68,6 +68,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ATreeOnAFilesystemWithoutFiemapIsOneErrorNotOnePerFile()
+        {
+            // The filesystem's refusal holds for every file: said once, and the tree is not walked further (before: one
+            // error per file on tmpfs, as about_Btrfs promised otherwise; a hostile test).
+            string dir = fs.NewDirectory(TestFs.Tmpfs, "nofiemap-tree");
+            for (int i = 0; i < 5; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"f{i}.bin"), FileBuilder.RandomBytes(4096, i + 1));
+            }
+
+            foreach (string cmdlet in new[] { "Get-BtrfsExtent", "Measure-Fragmentation" })
+            {
+                PwshResult r = Pwsh.Run(cmdlet + " -LiteralPath $d -Recurse", ("d", dir));
+                Assert.True(r.ErrorIds.SequenceEqual(new[] { "OperationNotSupported" }), cmdlet + ": " + string.Join(" / ", r.ErrorIds));
+                Assert.Contains("they are not walked", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+            }
+        }
+
+        [SkippableFact]
         public void AFifoWithNoWriterReturnsAtOnce()
         {
             string fifo = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "fifo"), "lonely.fifo");

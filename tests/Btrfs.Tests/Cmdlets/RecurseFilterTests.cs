@@ -174,6 +174,17 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("Get-BtrfsExtent -LiteralPath $d", ("d", dir));
             Assert.Equal(new[] { "PathIsDirectory" }, r.ErrorIds);
             Assert.Contains("Add -Recurse to map every file below it", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+
+            // A link to a directory is said to be one: -Recurse would not follow it either (before: "Add -Recurse", which
+            // then refused it as a symbolic link; a hostile test). New-BtrfsReflink follows the caller's own links, as cp.
+            string link = dir + "-link";
+            File.CreateSymbolicLink(link, dir);
+            foreach (string script in new[] { "Get-BtrfsExtent -LiteralPath $d", "Invoke-BtrfsDefrag -LiteralPath $d -Confirm:$false", "ConvertTo-NoCow -LiteralPath $d -Confirm:$false" })
+            {
+                PwshResult viaLink = Pwsh.Run(script, ("d", link));
+                Assert.Equal(new[] { "PathIsSymbolicLink" }, viaLink.ErrorIds);
+                Assert.Contains("it is a symbolic link to a directory, and symbolic links are never followed (with -Recurse neither)", viaLink.Errors[0].Exception.Message, StringComparison.Ordinal);
+            }
         }
     
         [SkippableTheory]

@@ -359,6 +359,11 @@ namespace Btrfs.Core
             CheckExisting();
             CheckFileSystems();
             CheckNoCowStatesFit(dirFacts.NoCow);
+            if (existing is not null && !options.IsRange && options.MountsLookedForAtExchange && Method == ReflinkMethod.Copy)
+            {
+                // A copy of the data comes first: a bind mount that refuses the exchange is looked for before it, too.
+                FileGuards.ThrowIfMounted(existing, "replace {0}", options.AssumeNotInUse);
+            }
 
             CheckRange();
             // Every extent holds at least one block: a small source cannot have many (no FIEMAP call needed).
@@ -551,9 +556,16 @@ namespace Btrfs.Core
             long so = options.SourceOffset ?? 0;
             long len = options.Length ?? (size - so);
             long dof = options.DestinationOffset ?? so;
-            if (so < 0 || dof < 0 || len <= 0 || so + len > size)
+            if (so < 0 || dof < 0 || len <= 0 || so > size || len > size - so)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone bytes {so}..{so + len} of '{source.Path}': the file has {size} bytes. Give a range inside it.");
+                // Compared without adding (an offset near the largest one plus a length wrapped around: the kernel's EINVAL
+                // was then explained as a NOCOW mismatch; a hostile test).
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone {len} bytes from byte {so} of '{source.Path}': the file has {size} bytes. Give a range inside it.");
+            }
+
+            if (len > long.MaxValue - dof)
+            {
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone {len} bytes to byte {dof} of '{destination}': the range would end past the largest offset a file can have. Give a smaller -DestinationOffset.");
             }
 
             long block = BlockSize();
