@@ -12,6 +12,7 @@ namespace Btrfs.Commands
         internal static class Ids
         {
             internal const string PathNotFound = "PathNotFound";
+            internal const string InvalidWildcardPattern = "InvalidWildcardPattern";
             internal const string DanglingSymbolicLink = "DanglingSymbolicLink";
             internal const string SymbolicLinkLoop = "SymbolicLinkLoop";
             internal const string PathIsDirectory = "PathIsDirectory";
@@ -135,6 +136,14 @@ namespace Btrfs.Commands
                 new ItemNotFoundException($"No file matches '{pattern}'. {advice}"),
                 Ids.PathNotFound,
                 ErrorCategory.ObjectNotFound,
+                pattern);
+
+        /// <summary>A -Path that is not a valid wildcard pattern ('names/[x': a '[' never closed): this input's error, the next input goes on.</summary>
+        internal static ErrorRecord InvalidPattern(string pattern, Exception ex) =>
+            new(
+                new ArgumentException($"Cannot resolve '{pattern}': it is not a valid wildcard pattern ({ex.Message.TrimEnd('.')}). Use -LiteralPath for a name that itself contains '[', ']', '*' or '?', or write a backtick before each of them (\"x`[1`]\" for x[1]).", ex),
+                Ids.InvalidWildcardPattern,
+                ErrorCategory.InvalidArgument,
                 pattern);
 
         /// <summary>A path of a provider other than FileSystem (Env:, Function:, ...).</summary>

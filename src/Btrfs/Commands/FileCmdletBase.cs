@@ -397,6 +397,12 @@ namespace Btrfs.Commands
                 WriteError(noMatchAdvice is null ? ErrorRecords.NoMatch(input) : ErrorRecords.NoMatch(input, noMatchAdvice));
                 return result;
             }
+            catch (WildcardPatternException ex)
+            {
+                // Get-Item stops the pipeline here; this module's promise is an error for the input and the next one goes on (a hostile test).
+                WriteError(ErrorRecords.InvalidPattern(input, ex));
+                return result;
+            }
             catch (Exception ex) when (ex is ProviderNotFoundException or DriveNotFoundException or NotSupportedException or PSArgumentException or ArgumentException or System.IO.IOException)
             {
                 WriteError(ErrorRecords.FromResolution(input, ex));

@@ -192,7 +192,15 @@ namespace Btrfs.Kernel
         /// either seen as that link or not used at all (a hostile review: a check of the path, then an open of the path,
         /// let another user's link swapped in between lead the copies wherever that user chose).
         /// </summary>
-        internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null, bool orName = false)
+        internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null, bool orName = false) =>
+            OpenFollowingTrustedLinks(path, me, untrusted, advice, orName, null, null);
+
+        /// <summary>
+        /// As <see cref="OpenFollowingTrustedLinks(string, uint, System.Func{string, string, FileOperationException}, string?, bool)"/>;
+        /// a relative <paramref name="path"/> is taken from the open directory <paramref name="from"/> (shown as
+        /// <paramref name="fromPath"/> in messages), never from a text of where that directory is.
+        /// </summary>
+        private static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice, bool orName, SafeFileDescriptor? from, string? fromPath)
         {
             var pending = new System.Collections.Generic.Stack<string>();
             void Push(string p)
@@ -208,18 +216,39 @@ namespace Btrfs.Kernel
             FileOperationException Failure(int errno, string at) =>
                 FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory", advice ?? (at != path ? $"('{at}' on the way.)" : null));
 
-            try
+            // The directory where a walk begins, or goes up to from its beginning: its descriptor (O_PATH).
+            void Begin(SafeFileDescriptor? at, string name, string shown)
             {
-                SafeFileDescriptor top = Libc.Open("/", Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-                if (top.IsInvalid)
+                SafeFileDescriptor fd = at is null ? Libc.Open(name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0) : Libc.OpenAt(at, name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                if (fd.IsInvalid)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    top.Dispose();
-                    throw Failure(errno, "/");
+                    fd.Dispose();
+                    throw Failure(errno, shown);
                 }
 
-                passed.Add((top, "/"));
-                Push(System.IO.Path.GetFullPath(path));
+                foreach ((SafeFileDescriptor old, _) in passed)
+                {
+                    old.Dispose();
+                }
+
+                passed.Clear();
+                passed.Add((fd, shown));
+            }
+
+            try
+            {
+                if (from is not null && !path.StartsWith('/'))
+                {
+                    Begin(from, ".", fromPath ?? ".");
+                    Push(path);
+                }
+                else
+                {
+                    Begin(null, "/", "/");
+                    Push(System.IO.Path.GetFullPath(path));
+                }
+
                 for (int links = 0; pending.Count > 0;)
                 {
                     string name = pending.Pop();
@@ -235,6 +264,11 @@ namespace Btrfs.Kernel
                         {
                             passed[^1].Fd.Dispose();
                             passed.RemoveAt(passed.Count - 1);
+                        }
+                        else
+                        {
+                            // Above where the walk began: the kernel's parent of that directory ("/" stays "/").
+                            Begin(current, "..", System.IO.Path.GetDirectoryName(at.TrimEnd('/')) is { Length: > 0 } up ? up : "/");
                         }
 
                         continue;
@@ -293,11 +327,7 @@ namespace Btrfs.Kernel
                             string target = ExactTarget(fd, next, path);
                             if (target.StartsWith('/'))
                             {
-                                while (passed.Count > 1)
-                                {
-                                    passed[^1].Fd.Dispose();
-                                    passed.RemoveAt(passed.Count - 1);
-                                }
+                                Begin(null, "/", "/"); // the top of this namespace, whatever directory the walk began in
                             }
 
                             Push(target);
@@ -360,29 +390,36 @@ namespace Btrfs.Kernel
         internal static (SafeFileDescriptor Directory, string Name) ResolveFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted)
         {
             string current = System.IO.Path.GetFullPath(path);
-            for (int links = 0; ; links++)
+            string shown = current; // where the name is, for messages only
+            SafeFileDescriptor? from = null; // a relative target is taken from the directory of its link, by descriptor
+            try
             {
-                string trimmed = current.Length > 1 ? current.TrimEnd('/') : current;
-                string name = System.IO.Path.GetFileName(trimmed);
-                string parent = System.IO.Path.GetDirectoryName(trimmed) ?? "/";
-                SafeFileDescriptor dir = OpenFollowingTrustedLinks(name.Length == 0 ? "/" : parent, me, untrusted, orName: true);
-                if (name.Length == 0)
+                for (int links = 0; ; links++)
                 {
-                    return (dir, ".");
-                }
-
-                using (SafeFileDescriptor named = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0))
-                {
-                    if (named.IsInvalid || FileStatus.Of(named) is not { IsSymbolicLink: true } link)
+                    string trimmed = current.Length > 1 ? current.TrimEnd('/') : current;
+                    string name = System.IO.Path.GetFileName(trimmed);
+                    string parent = System.IO.Path.GetDirectoryName(trimmed) is { Length: > 0 } d ? d : (trimmed.StartsWith('/') ? "/" : ".");
+                    if (name is "" or "." or "..")
                     {
-                        return (dir, name); // missing, or no link: the open that follows says what it is
+                        // It ends in a directory named by the walk itself ("/", "sub/.."): that directory, as the kernel reaches it.
+                        return (OpenFollowingTrustedLinks(trimmed.Length == 0 ? "/" : trimmed, me, untrusted, null, orName: true, from, shown), ".");
                     }
 
+                    SafeFileDescriptor dir = OpenFollowingTrustedLinks(parent, me, untrusted, null, orName: true, from, shown);
+                    bool keep = false;
                     try
                     {
+                        using SafeFileDescriptor named = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                        if (named.IsInvalid || FileStatus.Of(named) is not { IsSymbolicLink: true } link)
+                        {
+                            keep = true;
+                            return (dir, name); // missing, or no link: the open that follows says what it is
+                        }
+
+                        string at = shown;
                         if (link.Uid != 0 && link.Uid != me)
                         {
-                            throw untrusted(trimmed, $"is a symbolic link that belongs to user {link.Uid}, who chooses where it leads");
+                            throw untrusted(at, $"is a symbolic link that belongs to user {link.Uid}, who chooses where it leads");
                         }
 
                         if (links >= 40)
@@ -390,51 +427,55 @@ namespace Btrfs.Kernel
                             throw FileOperationException.FromErrno(Libc.ELOOP, "openat", path, "Cannot open");
                         }
 
-                        string target = ExactTarget(named, trimmed, path);
-                        if (DotDotAfterAName(target))
+                        if (Libc.FStatFs(named, out Libc.StatFs where) == 0 && where.Type == Libc.PROC_SUPER_MAGIC)
                         {
-                            // The path is taken apart by its text from here on, which would take "sub/.." as nothing where the
-                            // kernel goes to sub's target's parent (a hostile test: another file was copied). Refused instead.
-                            // Leading ones ("../snapshots/2024") are sound: they go up from the link's own directory, whose
-                            // path is the kernel's (a review: such a link, as 'current', was refused).
+                            // A /proc link (/proc/PID/cwd, /proc/self/fd/N): what it leads to is no path its text says (another mount
+                            // namespace's, a deleted file's "NAME (deleted)"). A directory is followed by the kernel; a file is refused:
+                            // it has no directory and name here to be opened by (a hostile test: the text led to a decoy).
+                            SafeFileDescriptor through = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+                            if (!through.IsInvalid)
+                            {
+                                return (through, ".");
+                            }
+
+                            through.Dispose();
                             throw new FileOperationException(
                                 FileErrorKind.IsSymbolicLink,
                                 Libc.ELOOP,
-                                "readlink",
+                                "openat",
                                 path,
-                                $"Cannot open '{path}': the symbolic link '{trimmed}' leads through '..' ('{target}'), which is not followed here (where '..' comes after another link, the file it names is not the one its text says). Give the path of the file it leads to.");
+                                $"Cannot open '{path}': '{at}' is a link of /proc to a file, which is not followed by name here (its text may name another file: one deleted shows as 'NAME (deleted)', one in another mount namespace by that namespace's path). Give the file's own path.");
                         }
 
-                        current = target.StartsWith('/') ? target : (Names.PathOfDescriptor(dir) is string at && at.StartsWith('/') ? at : parent).TrimEnd('/') + "/" + target;
+                        string target = ExactTarget(named, at, path);
+                        from?.Dispose();
+                        from = null;
+                        if (target.StartsWith('/'))
+                        {
+                            current = target;
+                            shown = target;
+                        }
+                        else
+                        {
+                            from = dir; // the link's own directory, by its descriptor
+                            keep = true;
+                            current = target;
+                            shown = (System.IO.Path.GetDirectoryName(at) is { Length: > 0 } linkDir ? linkDir.TrimEnd('/') : string.Empty) + "/" + target;
+                        }
                     }
                     finally
                     {
-                        dir.Dispose();
+                        if (!keep)
+                        {
+                            dir.Dispose();
+                        }
                     }
                 }
             }
-        }
-
-        /// <summary>A '..' after a name in a link's target ("sub/../x"): from the text alone it cannot be told where it goes.</summary>
-        private static bool DotDotAfterAName(string target)
-        {
-            bool named = false;
-            foreach (string part in target.Split('/', System.StringSplitOptions.RemoveEmptyEntries))
+            finally
             {
-                if (part == "..")
-                {
-                    if (named)
-                    {
-                        return true;
-                    }
-                }
-                else if (part != ".")
-                {
-                    named = true;
-                }
+                from?.Dispose();
             }
-
-            return false;
         }
 
         /// <summary>

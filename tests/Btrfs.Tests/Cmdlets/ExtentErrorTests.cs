@@ -181,6 +181,27 @@ namespace Btrfs.Tests
             Assert.Equal(pattern, e.TargetObject);
         }
 
+        [SkippableFact]
+        public void APatternThatIsNotAValidWildcardIsThatInputsErrorAndTheNextGoesOn()
+        {
+            // Before: WildcardPatternException ended the command (RuntimeException, NotSpecified) and the next path was never
+            // processed, whatever -ErrorAction said (a hostile test).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "badpattern");
+            string good = Path.Combine(dir, "a1.txt");
+            FileBuilder.WriteNew(good, FileBuilder.RandomBytes(8192, 3));
+            string bad = Path.Combine(dir, "[x");
+            FileBuilder.WriteNew(bad, FileBuilder.RandomBytes(4096, 4)); // PowerShell compiles the pattern when it has names to match
+            PwshResult r = Pwsh.Run("Get-BtrfsExtent -Path $b, $g -ErrorAction SilentlyContinue -ErrorVariable e; $e.Count", ("b", bad), ("g", good));
+            Assert.Contains(r.Output, o => o.BaseObject is FileExtent x && x.Path == good); // the next path was mapped
+            Assert.Equal(1, (int)r.Output[^1].BaseObject);
+            PwshResult shown = Pwsh.Run("Get-BtrfsExtent -Path $b, $g | Out-Null", ("b", bad), ("g", good));
+            ErrorRecord e = Assert.Single(shown.Errors);
+            Assert.Equal("InvalidWildcardPattern,Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId);
+            Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category);
+            Assert.Equal(bad, e.TargetObject);
+            Assert.Contains("-LiteralPath", e.Exception.Message, StringComparison.Ordinal);
+        }
+
         [Fact]
         public void ABadRangeIsRefusedBeforeAnyFileIsTouched()
         {

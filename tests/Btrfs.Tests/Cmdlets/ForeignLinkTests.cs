@@ -94,5 +94,52 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(decoy));
             Assert.Equal(new[] { "db" }, FileFacts.Listing(Path.Combine(dir, "real\uFFFD")));
         }
+
+        [SkippableFact]
+        public void ALinkAsTheLastNameIsFollowedFromItsOwnDirectoryNeverFromATextOfWhereThatIs()
+        {
+            // A hostile test: a relative link at the end of a path was followed by joining its target to the text of its
+            // directory's path (/proc/self/fd/N's, with U+FFFD for bytes that are not UTF-8, or another namespace's path read
+            // in this one), and that text led to a decoy. A /proc link to a deleted file ("NAME (deleted)") likewise.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "last-link");
+            Shell.Run("bash", "-c", "cd \"$1\" && mkdir $'real\\xff' $'real\\xef\\xbf\\xbd' && echo REAL > $'real\\xff/f' && echo DECOY > $'real\\xef\\xbf\\xbd/f' && ln -s f $'real\\xff/lnk'", "_", dir);
+            var psi = new System.Diagnostics.ProcessStartInfo("bash") { UseShellExecute = false };
+            foreach (string a in new[] { "-c", "cd \"$1\"/$'real\\xff' && exec sleep 60", "_", dir })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using var inside = System.Diagnostics.Process.Start(psi)!;
+            try
+            {
+                string cwd = $"/proc/{inside.Id}/cwd";
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (!File.Exists(Path.Combine(cwd, "f")))
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the process did not start");
+                    System.Threading.Thread.Sleep(20);
+                }
+
+                string copy = Path.Combine(dir, "copy");
+                PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $l -Destination $c | Out-Null", ("l", cwd + "/lnk"), ("c", copy));
+                Assert.Empty(r.Errors);
+                Assert.Equal("REAL\n", File.ReadAllText(copy));
+
+                // A /proc link to a file as the last name: refused, never followed by its text.
+                File.WriteAllText(Path.Combine(dir, "gone"), "GONE\n");
+                File.WriteAllText(Path.Combine(dir, "gone (deleted)"), "DECOY\n");
+                PwshResult fd = Pwsh.Run(
+                    "$s = [System.IO.File]::Open($g, 'Open', 'Read', 'ReadWrite,Delete'); try { [System.IO.File]::Delete($g); New-BtrfsReflink -LiteralPath ('/proc/self/fd/' + $s.SafeFileHandle.DangerousGetHandle()) -Destination $c2 } finally { $s.Dispose() }",
+                    ("g", Path.Combine(dir, "gone")),
+                    ("c2", Path.Combine(dir, "copy2")));
+                Assert.Equal(new[] { "PathIsSymbolicLink" }, fd.ErrorIds);
+                Assert.False(File.Exists(Path.Combine(dir, "copy2")));
+            }
+            finally
+            {
+                inside.Kill();
+                inside.WaitForExit();
+            }
+        }
     }
 }

@@ -1294,16 +1294,18 @@ namespace Btrfs.Tests
             Assert.Contains(r.Warnings, w => w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
             Assert.Equal(before, Listed(p.MountPoint));
 
-            // Listed with -All, it has no Path, and what it would delete says why: its name, not that no mount
-            // reaches it (one does). Before: "no mount reaches it". Found by a hostile review.
+            // Listed with -All, it has no Path, and its preview says why: its name, not that no mount reaches it (one does;
+            // before: "no mount reaches it", a hostile review), and that the run would refuse it (NameNotUtf8: a mount reaches
+            // the directory holding it, where only its name could take it; before: "What if: Delete", a hostile test).
             PwshResult all = Pwsh.Run(
                 "Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object { $null -eq $_.Path } | Remove-BtrfsSubvolume -WhatIf",
                 new Dictionary<string, object?> { ["m"] = p.MountPoint },
                 captureHost: true);
-            Assert.Empty(all.Errors);
-            string whatIf = all.HostText.Replace("\n", " ");
+            Assert.Equal(new[] { "NameNotUtf8" }, all.ErrorIds);
+            string whatIf = all.Errors[0].Exception.Message;
             Assert.Contains("is not valid UTF-8, which no PowerShell path can hold", whatIf, StringComparison.Ordinal);
             Assert.DoesNotContain("no mount reaches it", whatIf, StringComparison.Ordinal);
+            Assert.DoesNotContain("What if", all.HostText, StringComparison.Ordinal);
             Assert.Equal(before, Listed(p.MountPoint));
 
             // By -Id, beside a subvolume whose UTF-8 name is what the bad one's decodes to: the bad one cannot be taken by
@@ -1315,6 +1317,12 @@ namespace Btrfs.Tests
             PwshResult byId = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", bad), ("m", p.MountPoint));
             Assert.Equal(new[] { "NameNotUtf8" }, byId.ErrorIds);
             Assert.Contains("Rename it to UTF-8 first", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+            PwshResult preview = Pwsh.Run(
+                "Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -WhatIf",
+                new Dictionary<string, object?> { ["i"] = bad, ["m"] = p.MountPoint },
+                captureHost: true);
+            Assert.Equal(new[] { "NameNotUtf8" }, preview.ErrorIds); // the preview says what the run does (before: "What if: Delete")
+            Assert.DoesNotContain("What if", preview.HostText, StringComparison.Ordinal);
             Assert.Equal(three, Listed(p.MountPoint));
             Assert.DoesNotContain("Remove-BtrfsSubvolume take", r.Errors[0].Exception.Message, StringComparison.Ordinal);
         }

@@ -244,6 +244,7 @@ namespace Btrfs.Core
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(fs);
                 ThrowIfMounted(where, null, self.TopLevelPath, mounts, own, assumeNotInUse, named);
+                ThrowIfNotNameable(fs, mounts, id, nested.Prepend(self), where, named);
 
                 if (nested.Count > 0 && !recurse)
                 {
@@ -1390,6 +1391,30 @@ namespace Btrfs.Core
         }
 
         /// <summary>What was deleted already when a later step fails ("" when nothing was).</summary>
+        /// <summary>
+        /// A subvolume deleted by its name in the directory holding it (where a mount reaches that directory) whose name, or
+        /// a directory's on the way, is not UTF-8: refused when planned, so -WhatIf says what the run would (a hostile test:
+        /// "What if: Delete" for a deletion the run then refused as NameNotUtf8).
+        /// </summary>
+        private static void ThrowIfNotNameable(OpenFile fs, MountTable mounts, ulong id, IEnumerable<BtrfsSubvolumeInfo> subvolumes, string where, string named)
+        {
+            using var map = new SubvolumeMap(fs, mounts);
+            foreach (BtrfsSubvolumeInfo s in subvolumes)
+            {
+                if (BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up
+                    && (!up.NameIsUtf8 || BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out _) == Errno.EILSEQ)
+                    && map.DirectoryOf(up.Parent) is not null)
+                {
+                    throw new FileOperationException(
+                        FileErrorKind.NameNotUtf8,
+                        Errno.EILSEQ,
+                        "BTRFS_IOC_INO_LOOKUP",
+                        where,
+                        $"Cannot delete {named}: {(s.Id == id ? "its" : $"the name of the subvolume '{s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it")} name, or a directory's on the way to it, is not valid UTF-8, and a subvolume a mount reaches is deleted only by its name in the directory holding it (held and checked there first), which no path here can give. Rename it to UTF-8 first (mv with the shell's $'\\xNN' quoting), then delete it. Nothing was deleted.");
+                }
+            }
+        }
+
         private static string Deleted(List<BtrfsSubvolumeInfo> done) =>
             done.Count == 0 ? string.Empty : $" Deleted before this: {string.Join(", ", done.ConvertAll(d => d.Path ?? d.TopLevelPath ?? d.Name))}.";
 
