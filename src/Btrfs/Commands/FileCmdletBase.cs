@@ -300,11 +300,11 @@ namespace Btrfs.Commands
         protected abstract void ProcessFile(string path);
 
         /// <summary>A directory given without -Recurse: a PathIsDirectory error that says -Recurse <paramref name="what"/>.</summary>
-        protected static void ThrowIfDirectoryWithoutRecurse(string path, bool recurse, string verb, string what, bool walkFollowsLink = false)
+        protected static void ThrowIfDirectoryWithoutRecurse(string path, bool recurse, string verb, string what)
         {
             if (!recurse && FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true })
             {
-                if (!walkFollowsLink && FileStatus.OfPath(path, followLinks: false) is { IsSymbolicLink: true })
+                if (FileStatus.OfPath(path, followLinks: false) is { IsSymbolicLink: true })
                 {
                     // A walk never follows a link, its start included: "Add -Recurse" led only to that refusal (a hostile test).
                     throw new FileOperationException(

@@ -181,7 +181,7 @@ namespace Btrfs.Commands
                 return;
             }
 
-            ThrowIfDirectoryWithoutRecurse(path, Recursing, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)", walkFollowsLink: true);
+            ThrowIfDirectoryWithoutRecurse(path, Recursing, "clone", "mirror the tree (directories created, files cloned, symbolic links recreated)");
             Mirror(path);
         }
 
@@ -322,7 +322,7 @@ namespace Btrfs.Commands
                 t.HardLinks += result.Method == ReflinkMethod.HardLink ? 1 : 0;
                 t.CopiedFiles += result.Method == ReflinkMethod.Copy ? 1 : 0;
                 t.Bytes += result.Length;
-                bars!.Report(t.Files + t.HardLinks);
+                bars!.Report(t.Files + t.HardLinks + settling.Count); // with those still in their grace, as when they were queued
                 if (!PassThru.IsPresent)
                 {
                     return;

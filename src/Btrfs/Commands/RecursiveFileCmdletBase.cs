@@ -31,12 +31,14 @@ namespace Btrfs.Commands
         [Parameter]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ValidWildcards]
         public string[] Include { get; set; } = Array.Empty<string>();
 
         /// <summary>Leave out files and directories (and everything below them) whose name matches one of these wildcard patterns.</summary>
         [Parameter]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
+        [ValidWildcards]
         public string[] Exclude { get; set; } = Array.Empty<string>();
 
         /// <summary>Levels of directories below a starting directory to enter (0: only its own entries); implies -Recurse.</summary>

@@ -193,12 +193,14 @@ namespace Btrfs.Kernel
         /// let another user's link swapped in between lead the copies wherever that user chose).
         /// </summary>
         internal static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice = null, bool orName = false) =>
-            OpenFollowingTrustedLinks(path, me, untrusted, advice, orName, null, null);
+            OpenFollowingTrustedLinks(System.IO.Path.GetFullPath(path), me, untrusted, advice, orName, null, null);
 
         /// <summary>
         /// As <see cref="OpenFollowingTrustedLinks(string, uint, System.Func{string, string, FileOperationException}, string?, bool)"/>;
         /// a relative <paramref name="path"/> is taken from the open directory <paramref name="from"/> (shown as
-        /// <paramref name="fromPath"/> in messages), never from a text of where that directory is.
+        /// <paramref name="fromPath"/> in messages), never from a text of where that directory is. An absolute one is walked
+        /// as written: each '..' goes up from where the walk is (never collapsed by the text, a review: "/d/sub/../x",
+        /// sub a link, is not "/d/x").
         /// </summary>
         private static SafeFileDescriptor OpenFollowingTrustedLinks(string path, uint me, System.Func<string, string, FileOperationException> untrusted, string? advice, bool orName, SafeFileDescriptor? from, string? fromPath)
         {
@@ -213,8 +215,9 @@ namespace Btrfs.Kernel
             }
 
             var passed = new System.Collections.Generic.List<(SafeFileDescriptor Fd, string Path)>();
+            string shownPath = path.StartsWith('/') || fromPath is null ? path : (fromPath == "/" ? string.Empty : fromPath.TrimEnd('/')) + "/" + path; // for messages only
             FileOperationException Failure(int errno, string at) =>
-                FileOperationException.FromErrno(errno, "openat", path, "Cannot open the directory", advice ?? (at != path ? $"('{at}' on the way.)" : null));
+                FileOperationException.FromErrno(errno, "openat", shownPath, "Cannot open the directory", advice ?? (at != shownPath ? $"('{at}' on the way.)" : null));
 
             // The directory where a walk begins, or goes up to from its beginning: its descriptor (O_PATH).
             void Begin(SafeFileDescriptor? at, string name, string shown)
@@ -246,7 +249,7 @@ namespace Btrfs.Kernel
                 else
                 {
                     Begin(null, "/", "/");
-                    Push(System.IO.Path.GetFullPath(path));
+                    Push(path.StartsWith('/') ? path : System.IO.Path.GetFullPath(path));
                 }
 
                 for (int links = 0; pending.Count > 0;)
@@ -312,19 +315,13 @@ namespace Btrfs.Kernel
                                 // A /proc link (/proc/PID/root, cwd): where it leads is no path its text says (another mount
                                 // namespace's root), so the kernel follows it, checking who may (before: followed by its text,
                                 // "/", it led into this namespace instead; the suite's test of a mount in another namespace).
-                                SafeFileDescriptor through = Libc.OpenAt(current, name, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
-                                if (through.IsInvalid)
-                                {
-                                    int errno = Marshal.GetLastPInvokeError();
-                                    through.Dispose();
-                                    throw Failure(errno, next);
-                                }
-
-                                passed.Add((through, next));
+                                // Where it leads is a new start: a '..' after it asks the kernel for that directory's parent
+                                // (a review: it went back to /proc/PID by the text).
+                                Begin(current, name, next);
                                 continue;
                             }
 
-                            string target = ExactTarget(fd, next, path);
+                            string target = ExactTarget(fd, next, shownPath);
                             if (target.StartsWith('/'))
                             {
                                 Begin(null, "/", "/"); // the top of this namespace, whatever directory the walk began in
@@ -392,6 +389,7 @@ namespace Btrfs.Kernel
             string current = System.IO.Path.GetFullPath(path);
             string shown = current; // where the name is, for messages only
             SafeFileDescriptor? from = null; // a relative target is taken from the directory of its link, by descriptor
+            string? fromShown = null; // that directory, for messages only
             try
             {
                 for (int links = 0; ; links++)
@@ -402,10 +400,10 @@ namespace Btrfs.Kernel
                     if (name is "" or "." or "..")
                     {
                         // It ends in a directory named by the walk itself ("/", "sub/.."): that directory, as the kernel reaches it.
-                        return (OpenFollowingTrustedLinks(trimmed.Length == 0 ? "/" : trimmed, me, untrusted, null, orName: true, from, shown), ".");
+                        return (OpenFollowingTrustedLinks(trimmed.Length == 0 ? "/" : trimmed, me, untrusted, null, orName: true, from, fromShown), ".");
                     }
 
-                    SafeFileDescriptor dir = OpenFollowingTrustedLinks(parent, me, untrusted, null, orName: true, from, shown);
+                    SafeFileDescriptor dir = OpenFollowingTrustedLinks(parent, me, untrusted, null, orName: true, from, fromShown);
                     bool keep = false;
                     try
                     {
@@ -416,7 +414,7 @@ namespace Btrfs.Kernel
                             return (dir, name); // missing, or no link: the open that follows says what it is
                         }
 
-                        string at = shown;
+                        string at = shown.Length > 1 ? shown.TrimEnd('/') : shown;
                         if (link.Uid != 0 && link.Uid != me)
                         {
                             throw untrusted(at, $"is a symbolic link that belongs to user {link.Uid}, who chooses where it leads");
@@ -454,13 +452,15 @@ namespace Btrfs.Kernel
                         {
                             current = target;
                             shown = target;
+                            fromShown = null;
                         }
                         else
                         {
                             from = dir; // the link's own directory, by its descriptor
                             keep = true;
                             current = target;
-                            shown = (System.IO.Path.GetDirectoryName(at) is { Length: > 0 } linkDir ? linkDir.TrimEnd('/') : string.Empty) + "/" + target;
+                            fromShown = System.IO.Path.GetDirectoryName(at) is { Length: > 0 } linkDir ? linkDir : "/";
+                            shown = (fromShown == "/" ? string.Empty : fromShown) + "/" + target;
                         }
                     }
                     finally

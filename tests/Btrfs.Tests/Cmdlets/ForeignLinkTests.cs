@@ -125,6 +125,14 @@ namespace Btrfs.Tests
                 Assert.Empty(r.Errors);
                 Assert.Equal("REAL\n", File.ReadAllText(copy));
 
+                // A '..' after a /proc link goes up from where that link leads (the kernel's), not back into /proc by the text.
+                Shell.Run("bash", "-c", "cd \"$1\" && mkdir other && echo OTHER > other/f", "_", dir);
+                string viaProc = Path.Combine(dir, "via-proc");
+                File.CreateSymbolicLink(viaProc, cwd + "/../other/f");
+                PwshResult up = Pwsh.Run("New-BtrfsReflink -LiteralPath $l -Destination $c | Out-Null", ("l", viaProc), ("c", Path.Combine(dir, "copy-up")));
+                Assert.Empty(up.Errors);
+                Assert.Equal("OTHER\n", File.ReadAllText(Path.Combine(dir, "copy-up")));
+
                 // A /proc link to a file as the last name: refused, never followed by its text.
                 File.WriteAllText(Path.Combine(dir, "gone"), "GONE\n");
                 File.WriteAllText(Path.Combine(dir, "gone (deleted)"), "DECOY\n");

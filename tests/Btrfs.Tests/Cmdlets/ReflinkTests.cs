@@ -259,6 +259,12 @@ namespace Btrfs.Tests
             Assert.Equal(FileFacts.Hash(Path.Combine(dir, "d1", "mine.img")), FileFacts.Hash(Path.Combine(dir, "dots.img")));
             Assert.Equal(FileFacts.Hash(Path.Combine(dir, "d1", "through")), FileFacts.Hash(Path.Combine(dir, "dots.img")));
 
+            // The same as an absolute target (a review: an absolute one was still collapsed by its text, to 'dir/mine.img').
+            File.CreateSymbolicLink(Path.Combine(dir, "d1", "absolute"), Path.Combine(dir, "d1") + "/sub/../../mine.img");
+            PwshResult abs = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d", ("s", Path.Combine(dir, "d1", "absolute")), ("d", Path.Combine(dir, "dots2.img")));
+            Assert.Empty(abs.Errors);
+            Assert.Equal(FileFacts.Hash(Path.Combine(dir, "d1", "absolute")), FileFacts.Hash(Path.Combine(dir, "dots2.img")));
+
             // The caller's own link (root's) is followed, also a relative one, as cp does.
             string mine = Path.Combine(dir, "mine.img");
             File.CreateSymbolicLink(mine, "secret/hidden.img");

@@ -244,7 +244,6 @@ namespace Btrfs.Core
                 MountTable mounts = MountTable.Read();
                 MountEntry? own = mounts.For(fs);
                 ThrowIfMounted(where, null, self.TopLevelPath, mounts, own, assumeNotInUse, named);
-                ThrowIfNotNameable(fs, mounts, id, nested.Prepend(self), where, named);
 
                 if (nested.Count > 0 && !recurse)
                 {
@@ -257,6 +256,7 @@ namespace Btrfs.Core
                 }
 
                 ThrowIfNestedInReadOnly(self, nested, all, where, named);
+                ThrowIfNotNameable(fs, mounts, id, nested.Prepend(self), where, named);
                 ThrowIfPathTooLong(where, named, nested.Prepend(self));
 
                 // No mount reaches it, yet a process may still be in it: a file open or a working directory kept
@@ -1390,7 +1390,6 @@ namespace Btrfs.Core
             };
         }
 
-        /// <summary>What was deleted already when a later step fails ("" when nothing was).</summary>
         /// <summary>
         /// A subvolume deleted by its name in the directory holding it (where a mount reaches that directory) whose name, or
         /// a directory's on the way, is not UTF-8: refused when planned, so -WhatIf says what the run would (a hostile test:
@@ -1415,6 +1414,7 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>What was deleted already when a later step fails ("" when nothing was).</summary>
         private static string Deleted(List<BtrfsSubvolumeInfo> done) =>
             done.Count == 0 ? string.Empty : $" Deleted before this: {string.Join(", ", done.ConvertAll(d => d.Path ?? d.TopLevelPath ?? d.Name))}.";
 
