@@ -53,6 +53,15 @@ namespace Btrfs.Tests
             return p;
         }
 
+        private static int OtherPage => Environment.SystemPageSize == 65536 ? 4096 : 65536;
+
+        /// <summary>A swap header made for another page size (mkswap -p, as on an arm64 kernel with 64 KiB pages): a hostile test saw it called "no swap signature".</summary>
+        private static string OtherPageSize(string p)
+        {
+            Shell.Run("mkswap", "-p", OtherPage.ToString(System.Globalization.CultureInfo.InvariantCulture), p);
+            return p;
+        }
+
         private static void AssertKernelAgrees(string path, SwapfileStatus s)
         {
             Shell.Result k = SwapOn(path);
@@ -526,6 +535,7 @@ namespace Btrfs.Tests
                 (Manual(dir, "late-c", noCowAfter: true), s => !s.IsNoCow, "silently ignored"),
                 (Manual(dir, "holes", allocate: false), s => !s.FullyAllocated, "not fully allocated"),
                 (Manual(dir, "no-header", header: false), s => !s.HasSwapSignature, "no swap signature: run mkswap"),
+                (OtherPageSize(Manual(dir, "page-64k", header: false)), s => !s.HasSwapSignature, $"a swap signature made for a page size of {OtherPage} bytes, where this system's is {Environment.SystemPageSize}"),
             };
             foreach ((string file, Func<SwapfileStatus, bool> rule, string reason) in cases)
             {

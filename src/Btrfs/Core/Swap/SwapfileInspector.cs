@@ -113,7 +113,10 @@ namespace Btrfs.Core
 
             if (!signature)
             {
-                failures.Add(header is null ? "no swap signature: run mkswap on it (or recreate it with New-BtrfsSwapfile)" : $"swap header version {header.Version}, not 1: run mkswap again");
+                failures.Add(header is not null ? $"swap header version {header.Version}, not 1: run mkswap again"
+                    : SignatureForAnotherPageSize(file, pageSize) is int other
+                        ? $"a swap signature made for a page size of {other} bytes, where this system's is {pageSize} (swapon refuses it: \"swap format pagesize does not match\"): run mkswap again here (or recreate it with New-BtrfsSwapfile)"
+                        : "no swap signature: run mkswap on it (or recreate it with New-BtrfsSwapfile)");
             }
             else if (!sizeMatches)
             {
@@ -254,6 +257,27 @@ namespace Btrfs.Core
                 bool dataSingle = BtrfsSearch.DataIsSingleProfile(file);
                 return (devices <= 1, dataSingle, $"the filesystem has {devices} devices: the kernel accepts a swapfile only if all its extents lie on one device, which cannot be checked without root; use a single-device filesystem");
             }
+        }
+
+        /// <summary>
+        /// The page size another system's mkswap wrote the signature for (mkswap -p, or a header made on an arm64 with 16 or
+        /// 64 KiB pages), where none is at the end of this system's first page; null when none is found (a hostile test: it
+        /// was "no swap signature").
+        /// </summary>
+        private static int? SignatureForAnotherPageSize(OpenFile file, int pageSize)
+        {
+            Span<byte> tail = stackalloc byte[10];
+            foreach (int other in new[] { 4096, 8192, 16384, 65536 })
+            {
+                if (other != pageSize && file.Size >= other
+                    && Files.ReadFullyAt(file.Handle, tail, other - 10, file.Path, "Cannot read the header of") == 10
+                    && tail.SequenceEqual(System.Text.Encoding.ASCII.GetBytes(SwapHeader.Signature)))
+                {
+                    return other;
+                }
+            }
+
+            return null;
         }
 
         /// <summary>The swap header in the file's first page (none in a file smaller than a page), read without moving its access time where this user may (the owner, CAP_FOWNER: O_NOATIME; a hostile review: Test-BtrfsSwapfile moved it).</summary>
