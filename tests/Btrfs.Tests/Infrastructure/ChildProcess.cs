@@ -42,6 +42,14 @@ namespace Btrfs.Tests.Infrastructure
             Start("python3", "-c", "import fcntl,os,signal,sys\nsignal.signal(signal.SIGIO,signal.SIG_IGN)\nfd=os.open(sys.argv[1],os.O_RDONLY)\nfcntl.fcntl(fd,fcntl.F_SETLEASE,fcntl.F_WRLCK)\nprint('ready',flush=True)\nsys.stdin.read()", path);
 
         /// <summary>
+        /// A process that, again and again, opens (non-blocking, read-only) each hidden name of a replacement
+        /// (".NAME.~btrfs-...") it sees in <paramref name="dir"/>, once per name: an opener that reaches a replaced file in
+        /// its grace, or the new copy before the exchange.
+        /// </summary>
+        internal static ChildProcess OpeningHiddenNames(string dir) =>
+            Start("python3", "-c", "import os,sys\nseen=set()\nprint('ready',flush=True)\nwhile True:\n  for e in os.scandir(sys.argv[1]):\n    if e.name.startswith('.') and '~btrfs-' in e.name and e.name not in seen:\n      seen.add(e.name)\n      try:\n        os.close(os.open(e.path,os.O_RDONLY|os.O_NONBLOCK))\n      except OSError:\n        pass", dir);
+
+        /// <summary>
         /// A process with the file open for reading and writing (as a VM or a database keeps it):
         /// <see cref="WriteAt"/> makes it pwrite through that descriptor, as the process's next write would.
         /// </summary>
