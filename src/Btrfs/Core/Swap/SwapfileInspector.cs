@@ -266,12 +266,12 @@ namespace Btrfs.Core
         /// </summary>
         private static int? SignatureForAnotherPageSize(OpenFile file, int pageSize)
         {
-            Span<byte> tail = stackalloc byte[10];
+            byte[] tail = new byte[10];
             foreach (int other in new[] { 4096, 8192, 16384, 65536 })
             {
                 if (other != pageSize && file.Size >= other
                     && Files.ReadFullyAt(file.Handle, tail, other - 10, file.Path, "Cannot read the header of") == 10
-                    && tail.SequenceEqual(System.Text.Encoding.ASCII.GetBytes(SwapHeader.Signature)))
+                    && tail.AsSpan().SequenceEqual(System.Text.Encoding.ASCII.GetBytes(SwapHeader.Signature)))
                 {
                     return other;
                 }
