@@ -10,7 +10,6 @@ namespace Btrfs.Kernel
     /// <summary>One reference to a data extent: the inode, the file offset it references the extent at, and the subvolume (tree) it is in.</summary>
     internal readonly record struct ExtentReference(ulong Inode, ulong Offset, ulong Root);
 
-    /// <summary>A subvolume's back reference in the root tree: its parent subvolume, the directory (inode) there that holds it, and its name in it.</summary>
     /// <summary>
     /// A subvolume's place: the subvolume and directory holding it, and its name there; where <see cref="NameIsUtf8"/> is
     /// false the name holds U+FFFD for each byte that is not UTF-8, for messages only: no path here can hold it, and as a

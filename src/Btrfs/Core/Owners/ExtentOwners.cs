@@ -183,7 +183,8 @@ namespace Btrfs.Core
                 }
 
                 // A name that is not UTF-8: this owner without a path (never a decoded one, which names another file).
-                for (int k = 0; k < known.NotUtf8 || (k == 0 && known.Paths.Count == 0); k++)
+                int pathless = known.Paths.Count == 0 && known.NotUtf8 == 0 ? 1 : known.NotUtf8; // one for an inode with no name at all
+                for (int k = 0; k < pathless; k++)
                 {
                     owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
                 }

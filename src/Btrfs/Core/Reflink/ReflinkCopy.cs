@@ -165,9 +165,7 @@ namespace Btrfs.Core
         /// <summary>Makes the copy. Throws <see cref="FileOperationException"/>; nothing is left behind on failure.</summary>
         public ReflinkResult Run(CancellationToken cancel = default)
         {
-            ReflinkResult result = Start(cancel, null, out PendingReplacement? pending);
-            pending?.Finish();
-            return result;
+            return Start(cancel, null, out _); // without a settler the grace is waited out there
         }
 
         /// <summary>
