@@ -593,6 +593,54 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ATreesNewDirectoriesTakeTheirSourcesNoCowStateAndAnExistingOneIsLeftAsItIs()
+        {
+            // Before: the directories of a NOCOW tree's copy were COW (their parent's state): one warning per file that
+            // its directory would have made it COW, and a disk image made there later was COW.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nocow-tree");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+            Shell.Run("chattr", "+C", src);
+            Directory.CreateDirectory(Path.Combine(src, "sub"));
+            string cowSub = Directory.CreateDirectory(Path.Combine(src, "cow")).FullName;
+            Shell.Run("chattr", "-C", cowSub);
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "sub", "b.img"), 2, 65536, 65536, seed: 2);
+            FileBuilder.Chunks(Path.Combine(cowSub, "c.img"), 2, 65536, 65536, seed: 3);
+            Assert.True(FileFacts.HasNoCow(Path.Combine(src, "sub", "b.img")));
+            Assert.False(FileFacts.HasNoCow(Path.Combine(cowSub, "c.img")));
+            string copy = Path.Combine(dir, "backup");
+
+            PwshResult r = Clone("New-BtrfsReflink $s $d -Recurse", ("s", src), ("d", copy));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            Assert.Equal((3L, 0L), (r.Objects<ReflinkTreeResult>().Single().Files, r.Objects<ReflinkTreeResult>().Single().Errors));
+            Assert.True(FileFacts.HasNoCow(copy));
+            Assert.True(FileFacts.HasNoCow(Path.Combine(copy, "sub")));
+            Assert.False(FileFacts.HasNoCow(Path.Combine(copy, "cow")));
+            Assert.True(FileFacts.HasNoCow(Path.Combine(copy, "sub", "b.img")));
+            Assert.False(FileFacts.HasNoCow(Path.Combine(copy, "cow", "c.img")));
+            FileBuilder.WriteNew(Path.Combine(copy, "sub", "later.img"), FileBuilder.RandomBytes(4096, 9));
+            Assert.True(FileFacts.HasNoCow(Path.Combine(copy, "sub", "later.img"))); // a file made there later is NOCOW, as in the source
+
+            // A COW tree copied into a NOCOW directory: its new top is COW, as its source.
+            string cowTree = Directory.CreateDirectory(Path.Combine(dir, "cowtree")).FullName;
+            FileBuilder.Chunks(Path.Combine(cowTree, "d.img"), 1, 65536, 65536, seed: 4);
+            r = Clone("New-BtrfsReflink $s $d -Recurse", ("s", cowTree), ("d", Path.Combine(src, "cowcopy")));
+            Assert.Empty(r.Errors);
+            Assert.Empty(r.Warnings);
+            Assert.False(FileFacts.HasNoCow(Path.Combine(src, "cowcopy")));
+            Assert.False(FileFacts.HasNoCow(Path.Combine(src, "cowcopy", "d.img")));
+
+            // Merged into an existing COW directory: it stays COW (each NOCOW file copied there is said once).
+            string existing = Directory.CreateDirectory(Path.Combine(dir, "existing", "sub")).FullName;
+            r = Clone("New-BtrfsReflink $s $d -Recurse", ("s", Path.Combine(src, "sub")), ("d", Path.Combine(dir, "existing")));
+            Assert.Empty(r.Errors);
+            Assert.False(FileFacts.HasNoCow(existing));
+            Assert.True(FileFacts.HasNoCow(Path.Combine(existing, "b.img")));
+            Assert.Contains("its directory would have made it COW", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void AFileOfProcIsRefusedNotCopiedEmpty()
         {
             // Before: /proc/self/status (size 0, made as it is read) became an empty copy, reported a success (a hostile review).

@@ -351,6 +351,7 @@ namespace Btrfs.Core
                 {
                     session.CreatedDirectory(item.Target);
                     item.Created = true;
+                    TakeNoCowState(source, fd, item);
                 }
 
                 if (FileStatus.Of(fd) is FileStatus made)
@@ -380,6 +381,40 @@ namespace Btrfs.Core
             {
                 item.Failed = true;
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// A directory this run created takes its source directory's NOCOW attribute on btrfs, as each file does: the
+        /// files copied into it then match it (before: a NOCOW tree's copy warned once per file that its directory would
+        /// have made it COW), and a file made there later is NOCOW or COW as in the source. Not for a directory that
+        /// existed (merged into: left as it is). Where the attribute cannot be given, said once at the end.
+        /// </summary>
+        private void TakeNoCowState(SafeFileDescriptor source, SafeFileDescriptor made, MirrorItem item)
+        {
+            if (Files.FileSystemOf(made)?.Kind != FileSystemKind.Btrfs || Files.FileSystemOf(source)?.Kind != FileSystemKind.Btrfs)
+            {
+                return;
+            }
+
+            try
+            {
+                bool noCow = (InodeAttributes.Get(source, item.Source) & InodeFlags.NoCow) != 0;
+                InodeFlags flags = InodeAttributes.Get(made, item.Target);
+                if (((flags & InodeFlags.NoCow) != 0) == noCow)
+                {
+                    return;
+                }
+
+                InodeFlags wanted = noCow ? (flags | InodeFlags.NoCow) & ~(InodeFlags.Compress | InodeFlags.NoCompress) : flags & ~InodeFlags.NoCow;
+                if (((InodeAttributes.Set(made, item.Target, wanted) & InodeFlags.NoCow) != 0) != noCow)
+                {
+                    Notices.Add($"'{item.Target}' did not take the NOCOW attribute of its source '{item.Source}' ({(noCow ? "it is COW" : "it is NOCOW")}): a file made in it later will be {(noCow ? "COW" : "NOCOW")}. Set it with Set-NoCow{(noCow ? string.Empty : " -Disable")} while it is empty.");
+                }
+            }
+            catch (FileOperationException ex)
+            {
+                Notices.Add($"'{item.Target}' did not take the NOCOW attribute of its source '{item.Source}': {ex.Message}");
             }
         }
 
@@ -558,6 +593,7 @@ namespace Btrfs.Core
                 destinationDirectories.Add((made.DevMajor, made.DevMinor, made.Inode));
             }
 
+            TakeNoCowState(item.Entry.Handle!, fd, item);
             rootEntry = item.Entry;
             item.Created = true;
             try
