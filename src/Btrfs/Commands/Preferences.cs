@@ -24,6 +24,11 @@ namespace Btrfs.Commands
             || Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("WarningAction", out object? w) ? w : cmdlet.GetVariableValue("WarningPreference"))
             || (!cmdlet.MyInvocation.BoundParameters.ContainsKey("Verbose") && Stops(cmdlet.GetVariableValue("VerbosePreference"))); // -Verbose makes it Continue
 
+        /// <summary>A verbose message the cmdlet writes is shown or kept (-Verbose, or $VerbosePreference other than SilentlyContinue and Ignore).</summary>
+        internal static bool VerboseWanted(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Verbose", out object? v)
+            ? v is SwitchParameter { IsPresent: true }
+            : LanguagePrimitives.TryConvertTo(cmdlet.GetVariableValue("VerbosePreference"), out ActionPreference p) && p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+
         /// <summary>An error the cmdlet writes ends the pipeline or waits for an answer (-ErrorAction or $ErrorActionPreference Stop or Inquire).</summary>
         internal static bool ErrorsStop(PSCmdlet cmdlet) =>
             Stops(cmdlet.MyInvocation.BoundParameters.TryGetValue("ErrorAction", out object? e) ? e : cmdlet.GetVariableValue("ErrorActionPreference"));

@@ -16,12 +16,17 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter Detailed { get; set; }
 
+        /// <summary>The reason is shown (-Detailed or verbose messages): only then is a COW file's NODATASUM flag read from the tree (a search per file).</summary>
+        private bool ReasonShown => reasonShown ??= Detailed.IsPresent || Preferences.VerboseWanted(this);
+
+        private bool? reasonShown;
+
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
             if (!Recursing)
             {
-                Write(NoCowInspector.Inspect(path));
+                Write(NoCowInspector.Inspect(path, ReasonShown));
                 return;
             }
 
@@ -31,7 +36,7 @@ namespace Btrfs.Commands
                 using OpenFile item = entry.Location is { } at
                     ? OpenFile.Open(at, OpenOptions.AllowDirectory | OpenOptions.NoFollow)
                     : OpenFile.Open(entry.Path, OpenOptions.AllowDirectory);
-                Write(NoCowInspector.Inspect(item));
+                Write(NoCowInspector.Inspect(item, ReasonShown));
             });
         }
 

@@ -102,6 +102,33 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileMadeOnANodatasumMountIsReportedWithoutChecksumsOrCompression()
+        {
+            // Before: "checksummed and compressed" and IsCompressed True for a file whose inode has NODATASUM, which btrfs
+            // never compresses (inode_can_compress), even under compress-force: compsize and the inode item are the truth.
+            using ExtraFileSystem extra = fs.NewFileSystem("btrfs", "256M");
+            Shell.Run("umount", extra.MountPoint);
+            Shell.Run("mount", "-o", "loop,nodatasum", extra.Image, extra.MountPoint);
+            string bare = Path.Combine(extra.MountPoint, "bare.img");
+            FileBuilder.WriteNew(bare, new byte[1 << 20]);
+            Shell.Run("mount", "-o", "remount,compress-force=zstd", extra.MountPoint);
+            string summed = Path.Combine(extra.MountPoint, "summed.img");
+            FileBuilder.WriteNew(summed, new byte[1 << 20]);
+            File.AppendAllText(bare, new string('x', 1 << 20)); // written under compress-force too
+            Shell.Run("sync");
+            Assert.Contains("NODATASUM", Shell.Run("btrfs", "inspect-internal", "dump-tree", "-t", "5", extra.Image), StringComparison.Ordinal);
+            Assert.Equal(new[] { "none" }, BtrfsProgs.Compsize(bare).Rows.Keys.Where(k => k != "TOTAL").ToArray());
+            Assert.Contains("zstd", BtrfsProgs.Compsize(summed).Rows.Keys);
+
+            NoCowStatus b = Expect.NoCow(bare);
+            Assert.Equal((false, false), (b.IsNoCow, b.IsCompressed));
+            Assert.Equal("COW file without checksums or compression (its inode has NODATASUM: it was made while the filesystem was mounted nodatasum): every write goes to new extents; use ConvertTo-NoCow to make it NOCOW.", b.ReasonText);
+            NoCowStatus c = Expect.NoCow(summed);
+            Assert.Equal((false, true), (c.IsNoCow, c.IsCompressed));
+            Assert.Contains("checksummed and compressed (compress-force=zstd", c.ReasonText, StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void ANodatacowMountGivesNewFilesNoCowAndIsReported()
         {
             using ExtraFileSystem extra = fs.NewFileSystem("btrfs", "256M");

@@ -20,6 +20,31 @@ namespace Btrfs.Core
         /// review). False: the file has checksums, for certain unless the filesystem is mounted nodatasum now (a file
         /// made a moment ago may not be in the tree yet). False off btrfs.
         /// </summary>
+        /// <summary>
+        /// Whether a COW btrfs file's inode has NODATASUM (made while the filesystem was mounted nodatasum), read from the
+        /// tree: false where it cannot be read. A caller refused once (no CAP_SYS_ADMIN) is not asked again in this
+        /// process: a file per call would cost it an exception each (Test-NoCow over a tree).
+        /// </summary>
+        internal static bool NoDataSumFlag(OpenFile file)
+        {
+            if (searchRefused || file.FileSystem.Kind != FileSystemKind.Btrfs)
+            {
+                return false;
+            }
+
+            try
+            {
+                return BtrfsInspect.InodeFlagsOf(file, 0, file.Status.Inode) is ulong flags && (flags & NoDataSum) != 0;
+            }
+            catch (FileOperationException ex)
+            {
+                searchRefused |= ex.Kind == FileErrorKind.AccessDenied;
+                return false;
+            }
+        }
+
+        private static volatile bool searchRefused;
+
         internal static bool Absent(OpenFile file, bool search, out bool byFlag)
         {
             byFlag = false;

@@ -7,14 +7,21 @@ namespace Btrfs.Core
     public static class NoCowInspector
     {
         /// <summary>Inspects a regular file or directory (symbolic links are followed). Throws <see cref="FileOperationException"/>.</summary>
-        public static NoCowStatus Inspect(string path)
+        public static NoCowStatus Inspect(string path) => Inspect(path, checksums: true);
+
+        /// <summary>As <see cref="Inspect(string)"/>; <paramref name="checksums"/>: read a COW file's NODATASUM flag from the tree (a search).</summary>
+        internal static NoCowStatus Inspect(string path, bool checksums)
         {
             using OpenFile item = OpenFile.Open(path, OpenOptions.AllowDirectory);
-            return Inspect(item);
+            return Inspect(item, checksums);
         }
 
-        /// <summary>Inspects an item that is already open.</summary>
-        internal static NoCowStatus Inspect(OpenFile item)
+        /// <summary>
+        /// Inspects an item that is already open. <paramref name="checksums"/>: read a COW btrfs file's NODATASUM flag
+        /// from the tree (root only; a search per file), for its reason and <see cref="NoCowStatus.IsCompressed"/>;
+        /// without it, a file made on a nodatasum mount is described as checksummed.
+        /// </summary>
+        internal static NoCowStatus Inspect(OpenFile item, bool checksums = true)
         {
             ArgumentNullException.ThrowIfNull(item);
             FileItemType type = item.IsDirectory ? FileItemType.Directory : FileItemType.File;
@@ -26,7 +33,11 @@ namespace Btrfs.Core
             bool mountNoDataCow = mount?.HasOption("nodatacow") == true;
             string? compressOption = mount?.CompressOption;
             bool? parentNoCow = btrfs ? (item.Directory is { } dir ? DirectoryIsNoCow(dir, item.Path) : ParentIsNoCow(item.Path)) : false;
-            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes);
+
+            // A COW file made while the filesystem was mounted nodatasum has no checksums, and btrfs compresses nothing
+            // without them (inode_can_compress): only its inode item in the tree says so, which only root may read.
+            bool noDataSum = btrfs && type == FileItemType.File && (flags & InodeFlags.NoCow) == 0 && checksums && ChecksumState.NoDataSumFlag(item);
+            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes, noDataSum);
 
             // A directory on a nodatacow mount: the files made in it are NOCOW whatever it has (the kernel sets NODATACOW
             // on every new file after what it inherits; a compression attribute or property is passed on too, and
@@ -42,7 +53,7 @@ namespace Btrfs.Core
                 parentNoCow,
                 // Whether compression applies to what is written to it: never to a NOCOW file, nor to one marked "do not
                 // compress" (chattr +m, or the compression property "none"), whatever the mount says.
-                !newFilesNoCow && (flags & (InodeFlags.NoCow | InodeFlags.NoCompress)) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
+                !newFilesNoCow && !noDataSum && (flags & (InodeFlags.NoCow | InodeFlags.NoCompress)) == 0 && ((flags & InodeFlags.Compress) != 0 || compressOption is not null || (btrfs && NoCowAttribute.CompressionPropertyOf(item) is not null)),
                 size,
                 sharedBytes,
                 sharedCount,

@@ -11,7 +11,8 @@ namespace Btrfs.Core
         bool MountNoDataCow,
         string? CompressOption,
         long Size,
-        long SharedBytes);
+        long SharedBytes,
+        bool NoDataSum = false);
 
     /// <summary>Pure logic: the plain sentences Test-NoCow gives as Reason, one per fact (the verdict first).</summary>
     internal static class NoCowReason
@@ -94,6 +95,11 @@ namespace Btrfs.Core
             if (f.MountNoDataCow)
             {
                 return "COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.";
+            }
+
+            if (f.NoDataSum)
+            {
+                return "COW file without checksums or compression (its inode has NODATASUM: it was made while the filesystem was mounted nodatasum): every write goes to new extents; use ConvertTo-NoCow to make it NOCOW.";
             }
 
             string how = f.CompressOption is null ? "checksummed" : $"checksummed and compressed ({f.CompressOption})";
