@@ -726,6 +726,36 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFullTemporaryDirectoryIsAnErrorOfThisModuleNamingItAndWhatToDo()
+        {
+            // Before: SQLite's own exception (SqliteException, NotSpecified, "database or disk is full"), naming nothing.
+            // 130 reflinked copies of 32 MiB at -BlockSize 4096: over a million blocks indexed (their hashes known from
+            // the first copy read), past the memory budget, into SQLite's temporary database, in TMPDIR: a full ext4.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-temp-full");
+            FileBuilder.Chunks(Path.Combine(dir, "base.img"), 32, 1 << 20, 1 << 20, fsyncEach: false);
+            for (int i = 0; i < 130; i++)
+            {
+                Shell.Run("cp", "--reflink=always", Path.Combine(dir, "base.img"), Path.Combine(dir, $"c{i}.img"));
+            }
+
+            using ExtraFileSystem temp = fs.NewFileSystem("ext4", "16M");
+            Shell.Run("sh", "-c", $"dd if=/dev/zero of='{temp.MountPoint}/fill' bs=1M 2>/dev/null; true");
+            string[] listingBefore = FileFacts.Listing(dir);
+
+            RealPwsh.Result r = RealPwsh.RunWrapped(
+                "try { Find-BtrfsDuplicate -LiteralPath $d -Recurse -BlockSize 4096 -ErrorAction Stop | Out-Null; '@@none' } catch { '@@' + $_.FullyQualifiedErrorId; '@@' + $_.CategoryInfo.Category; '@@' + $_.TargetObject; '@@' + $_.Exception.Message }",
+                new[] { "env", "TMPDIR=" + temp.MountPoint },
+                ("d", dir));
+            string[] m = r.Marked;
+            Assert.True(m.Length == 4, r.StdOut + r.StdErr);
+            Assert.Equal(("InsufficientSpace,Btrfs.Commands.FindBtrfsDuplicateCommand", "ResourceUnavailable", temp.MountPoint), (m[0], m[1], m[2]));
+            Assert.StartsWith($"The search's temporary index (a private SQLite database in '{temp.MountPoint}'", m[3], StringComparison.Ordinal);
+            Assert.Contains("Point TMPDIR (or SQLITE_TMPDIR) at a directory on a filesystem with room", m[3], StringComparison.Ordinal);
+            Assert.Equal(new[] { "fill", "lost+found" }, FileFacts.Listing(temp.MountPoint)); // its temporary file is gone
+            Assert.Equal(listingBefore, FileFacts.Listing(dir));
+        }
+
+        [SkippableFact]
         public void HolesAreNotDuplicatesAndReflinkedCopiesAreNotRead()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-sparse");

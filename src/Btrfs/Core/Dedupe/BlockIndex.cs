@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using Btrfs.Interop;
+    using Btrfs.Kernel;
     using Microsoft.Data.Sqlite;
 
     /// <summary>One hashed block of a search: its class (filesystem, NOCOW), hash, file, block number, and where it is on disk.</summary>
@@ -35,6 +36,18 @@ namespace Btrfs.Core
 
         internal void Add(in IndexedBlock block)
         {
+            try
+            {
+                AddBlock(block);
+            }
+            catch (SqliteException ex)
+            {
+                throw Failed(ex);
+            }
+        }
+
+        private void AddBlock(in IndexedBlock block)
+        {
             Count++;
             if (memory is not null)
             {
@@ -66,7 +79,7 @@ namespace Btrfs.Core
             }
             else
             {
-                sorted = FromDisk();
+                sorted = Checked(FromDisk());
             }
 
             // Runs of equal (class, hash): only runs of two or more are duplicates.
@@ -105,6 +118,79 @@ namespace Btrfs.Core
             batch?.Dispose();
             insert?.Dispose();
             disk?.Dispose();
+        }
+
+        /// <summary>
+        /// Where SQLite makes its private temporary files, as it chooses (os_unix.c): SQLITE_TMPDIR, TMPDIR (as the process
+        /// was started: SQLite reads the C environment, which $env: in pwsh does not change), /var/tmp, /usr/tmp, /tmp, the
+        /// first that is a directory.
+        /// </summary>
+        internal static string TemporaryDirectory()
+        {
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            try
+            {
+                foreach (string pair in System.Text.Encoding.UTF8.GetString(System.IO.File.ReadAllBytes("/proc/self/environ")).Split('\0'))
+                {
+                    int eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    if (eq > 0)
+                    {
+                        env[pair[..eq]] = pair[(eq + 1)..];
+                    }
+                }
+            }
+            catch (System.IO.IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+
+            foreach (string? dir in new[] { env.GetValueOrDefault("SQLITE_TMPDIR"), env.GetValueOrDefault("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp" })
+            {
+                if (!string.IsNullOrEmpty(dir) && System.IO.Directory.Exists(dir))
+                {
+                    return dir;
+                }
+            }
+
+            return ".";
+        }
+
+        /// <summary>
+        /// The error for a failure of the temporary index: named by the directory it is in, which no parameter names (before:
+        /// SQLite's own exception, "database or disk is full", with no id of this module's and no word of where).
+        /// </summary>
+        private FileOperationException Failed(SqliteException ex)
+        {
+            string dir = TemporaryDirectory();
+            string what = $"The search's temporary index (a private SQLite database in '{dir}', deleted as it closes; it holds every block hashed, {Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} so far)";
+            const string where = "Point TMPDIR (or SQLITE_TMPDIR) at a directory on a filesystem with room when starting pwsh (env TMPDIR=/path pwsh), or give a larger -BlockSize (fewer blocks).";
+            return (ex.SqliteErrorCode & 0xFF) == 13
+                ? new FileOperationException(FileErrorKind.InsufficientSpace, 0, "sqlite", dir, $"{what} cannot grow: that filesystem is full (SQLite error {ex.SqliteErrorCode}). Free space there. {where} Nothing was changed.", ex)
+                : new FileOperationException(FileErrorKind.IOError, 0, "sqlite", dir, $"{what} failed: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). {where} Nothing was changed.", ex);
+        }
+
+        /// <summary>The blocks read back from disk, a SQLite failure as <see cref="Failed"/>.</summary>
+        private IEnumerable<IndexedBlock> Checked(IEnumerable<IndexedBlock> blocks)
+        {
+            using IEnumerator<IndexedBlock> e = blocks.GetEnumerator();
+            while (true)
+            {
+                try
+                {
+                    if (!e.MoveNext())
+                    {
+                        yield break;
+                    }
+                }
+                catch (SqliteException ex)
+                {
+                    throw Failed(ex);
+                }
+
+                yield return e.Current;
+            }
         }
 
         private static long High(UInt128 h) => (long)(ulong)(h >> 64);
