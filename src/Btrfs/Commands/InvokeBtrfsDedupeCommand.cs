@@ -97,6 +97,7 @@ namespace Btrfs.Commands
                     continue;
                 }
 
+                bool running = false;
                 try
                 {
                     // A preview says what the run would refuse (the refusals as the run's errors) and leaves it out of
@@ -145,6 +146,7 @@ namespace Btrfs.Commands
                         continue;
                     }
 
+                    running = true;
                     DedupeGroupResult result = GroupDeduplicator.Run(
                         resolved,
                         IncludeUnreclaimable,
@@ -166,6 +168,12 @@ namespace Btrfs.Commands
                 catch (FileOperationException ex)
                 {
                     WriteError(ErrorRecords.From(ex));
+                    if (running)
+                    {
+                        // The whole group refused (its keeper replaced, gone or shrunk): its result too, Status Error, so a
+                        // pipeline that counts or filters the results has every group it asked for (a hostile review).
+                        WriteObject(GroupDeduplicator.Refusal(resolved, IncludeUnreclaimable));
+                    }
                 }
                 catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
                 {

@@ -30,12 +30,15 @@ namespace Btrfs.Kernel
     internal static class XfsExchange
     {
         /// <summary>The features of the xfs holding <paramref name="fd"/>; <see cref="XfsFeatures.None"/> when the geometry cannot be read.</summary>
-        internal static unsafe XfsFeatures Features(SafeFileDescriptor fd)
+        internal static XfsFeatures Features(SafeFileDescriptor fd) => TryFeatures(fd) ?? XfsFeatures.None;
+
+        /// <summary>The features of the xfs holding <paramref name="fd"/>; null when the geometry cannot be read (<see cref="XfsFeatures.None"/> is an xfs without any of them).</summary>
+        internal static unsafe XfsFeatures? TryFeatures(SafeFileDescriptor fd)
         {
             byte* geometry = stackalloc byte[Libc.XfsGeometrySize];
             if (Libc.Ioctl(fd, Libc.XFS_IOC_FSGEOMETRY, geometry) < 0)
             {
-                return XfsFeatures.None;
+                return null;
             }
 
             uint flags = *(uint*)(geometry + Libc.XfsGeometryFlagsOffset);

@@ -260,6 +260,10 @@ namespace Btrfs.Core
         /// <summary>Range files held open ahead of the one deduplicated.</summary>
         private const int ReadAheadFiles = 16;
 
+        /// <summary>The result of a group refused as a whole before any range was asked for (its keeper): one error, nothing done.</summary>
+        internal static DedupeGroupResult Refusal(BtrfsDuplicateGroup group, bool includeUnreclaimable) =>
+            Result(group, 0, 0, 0, 0, false, includeUnreclaimable ? 0 : Skipped(group), 1, DedupeStatus.Error);
+
         /// <summary>The ranges besides the keeper that sharing would free nothing for.</summary>
         internal static int Skipped(BtrfsDuplicateGroup group)
         {
