@@ -141,5 +141,40 @@ namespace Btrfs.Tests
                 .Cast<StringConstantExpressionAst>().Select(s => s.Value)) ?? Array.Empty<string>();
             Assert.Equal(new[] { "Build", "Test", "Help", "Package" }, tasks);
         }
+
+        /// <summary>
+        /// Every table view fits a console 80 columns wide, which gives a table 79 (the host keeps the last column free):
+        /// its fixed widths, a space between columns, and the width its wrapped column is wrapped to (before: two views
+        /// wrapped for 80, and a message broke inside a word in an 80-column terminal; a hostile review on a pty).
+        /// </summary>
+        [Fact]
+        public void EveryTableViewFitsAConsoleEightyColumnsWide()
+        {
+            var doc = System.Xml.Linq.XDocument.Load(System.IO.Path.Combine(RepoPaths.Root, "Btrfs.Format.ps1xml"));
+            int tables = 0;
+            foreach (var table in doc.Descendants("TableControl"))
+            {
+                string view = table.Parent!.Element("Name")!.Value;
+                var headers = table.Element("TableHeaders")!.Elements("TableColumnHeader").ToList();
+                var items = table.Descendants("TableRowEntry").First().Element("TableColumnItems")!.Elements("TableColumnItem").ToList();
+                int used = headers.Count - 1;
+                for (int i = 0; i < headers.Count; i++)
+                {
+                    if (headers[i].Element("Width") is { } w)
+                    {
+                        used += int.Parse(w.Value, System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                    else if (System.Text.RegularExpressions.Regex.Match(items[i].Value, @"TextLayout\]::Wrap\(.*,\s*(\d+)\)\s*$", System.Text.RegularExpressions.RegexOptions.Singleline) is { Success: true } wrap)
+                    {
+                        used += int.Parse(wrap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+
+                Assert.True(used <= 79, $"{view}: {used} columns");
+                tables++;
+            }
+
+            Assert.True(tables >= 15, $"{tables} table views");
+        }
     }
 }
