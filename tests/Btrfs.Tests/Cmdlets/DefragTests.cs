@@ -220,6 +220,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void APreviewCountsTheSpaceFreedJustNowAsTheRunDoes()
+        {
+            // Found by a hostile review: -WhatIf (and -Confirm's question) said "it would be refused (InsufficientSpace)"
+            // from the free space before btrfs had committed what was freed just now, and the run, which reads it again
+            // after a commit, rewrote the file. commit=300: the periodic commit does not come between.
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "256M", "commit=300");
+            string file = Path.Combine(small.MountPoint, "db.img");
+            string filler = Path.Combine(small.MountPoint, "filler");
+            long avail = long.Parse(Shell.Run("findmnt", "-n", "-b", "-o", "AVAIL", small.MountPoint).Trim(), CultureInfo.InvariantCulture);
+            Shell.Run("fallocate", "-l", (avail - (48L << 20)).ToString(CultureInfo.InvariantCulture), filler);
+            FileBuilder.Fragmented(file, 24 << 20, 600);
+            Shell.Run("sync");
+            File.Delete(filler); // freed when btrfs next commits: not counted free yet
+            long freeNow = long.Parse(Shell.Run("findmnt", "-n", "-b", "-o", "AVAIL", small.MountPoint).Trim(), CultureInfo.InvariantCulture);
+            Assert.True(freeNow < 24L << 20, $"{freeNow} bytes counted free already"); // the case: less than the rewrite needs, before the commit
+
+            PwshResult preview = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["p"] = file }, captureHost: true);
+            Assert.Empty(preview.Errors);
+            Assert.Contains("What if", preview.HostText, StringComparison.Ordinal);
+            Assert.DoesNotContain("refused", preview.HostText, StringComparison.Ordinal);
+            string hash = FileFacts.Hash(file);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $p", ("p", file));
+            Assert.Empty(r.Errors);
+            DefragResult d = Assert.Single(r.Objects<DefragResult>());
+            Assert.True(d.ExtentsAfter < d.ExtentsBefore, $"{d.ExtentsBefore} -> {d.ExtentsAfter}");
+            Assert.Equal(hash, FileFacts.Hash(file));
+        }
+
+        [SkippableFact]
         public void LessFreeSpaceThanTheRewriteNeedsIsRefusedWithNothingChanged()
         {
             // Found by a hostile review: -WhatIf said "no new space needed" and the run filled the filesystem part

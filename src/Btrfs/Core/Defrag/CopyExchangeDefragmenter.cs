@@ -143,6 +143,7 @@ namespace Btrfs.Core
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
             BytesToRewrite = BytesRewritten(Before);
             BytesNeeded = RoundUp(MovesWrittenDataOnly ? Before.WrittenBytes : Before.CoveredBytes);
+            ReadSpaceAsTheRunWill();
             if (SkipUnchangeable(flags))
             {
                 return;
