@@ -376,8 +376,7 @@ namespace Btrfs.Commands
                         continue;
                     }
 
-                    Leave(run, c);
-                    leftOut = true;
+                    leftOut |= Leave(run, c);
                     continue;
                 }
 
@@ -401,8 +400,7 @@ namespace Btrfs.Commands
                 {
                     if (!(run.NeverFits(c, out _) && run.JudgedByRecordedRate(c)))
                     {
-                        Leave(run, c); // judged by this run's own rate by now
-                        leftOut = true;
+                        leftOut |= Leave(run, c); // judged by this run's own rate by now
                         continue;
                     }
 
@@ -419,21 +417,33 @@ namespace Btrfs.Commands
             return !leftOut;
         }
 
-        /// <summary>A candidate that does not fit in the time left: left for the next run, with a warning when no run with this budget could hold it.</summary>
-        private void Leave(DefragSchedule run, DefragCandidate c)
+        /// <summary>
+        /// A candidate that does not fit in the time left: left for the next run (true). One that no run with this
+        /// budget could hold is not (false): a warning, once a run, and counted in FilesTooLongForBudget, neither
+        /// remaining nor stopping the pass (before: StoppedByBudget True with most of the budget unused, FilesRemaining
+        /// forever, and a loop "until not StoppedByBudget" never ended; a hostile review).
+        /// </summary>
+        private bool Leave(DefragSchedule run, DefragCandidate c)
         {
             if (run.NeverFits(c, out _))
             {
-                WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                if (warnedTooLong.Add(c.Path))
+                {
+                    WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                }
+
                 WriteVerbose($"Leaving '{c.Path}': {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in any run of {Seconds(MaxDuration)} (see the warning).");
-            }
-            else
-            {
-                WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {Seconds(run.TimeLeft ?? TimeSpan.Zero)} left.");
+                run.TooLongForBudget(c);
+                return false;
             }
 
+            WriteVerbose($"Leaving '{c.Path}' for the next run: {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in the {Seconds(run.TimeLeft ?? TimeSpan.Zero)} left.");
             run.LeaveForNextRun(c);
+            return true;
         }
+
+        /// <summary>The files warned about as too long for any run with this budget (once a run, not once a pass).</summary>
+        private readonly HashSet<string> warnedTooLong = new(StringComparer.Ordinal);
 
         /// <summary>"0.9 s", "42 s", or "01:05:00" from a minute on: a time in a message, never rounded down to nothing.</summary>
         private static string Seconds(TimeSpan t) =>

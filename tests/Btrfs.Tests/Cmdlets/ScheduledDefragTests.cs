@@ -908,6 +908,8 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured");
             FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 80);
             FileBuilder.Fragmented(Path.Combine(dir, "b.img"), 2 << 20, 100, seed: 81);
+            FileBuilder.WriteNew(Path.Combine(dir, "whole[1].img"), FileBuilder.RandomBytes(1 << 20, 79)); // one extent
+            Assert.Single(Filefrag.Extents(Path.Combine(dir, "whole[1].img")));
             string stateDir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured-state");
             Shell.Run("chown", "65534:65534", stateDir);
             string state = Path.Combine(stateDir, "s.db");
@@ -920,6 +922,10 @@ namespace Btrfs.Tests
             Assert.Empty(asNobody.Errors);
             DefragRunSummary skipped = Summary(asNobody);
             Assert.Equal(2, skipped.FilesSkipped);
+
+            // A file of one fragment is under -MinimumFragments for nobody too, as for root (before: counted as not
+            // writable, FilesBelowMinimum 0; a hostile review).
+            Assert.Equal((1, 3), (skipped.FilesBelowMinimum, skipped.FilesMeasured));
             Assert.Equal(1, skipped.PassesCompleted);
             Assert.Equal(2, asNobody.Verbose.Count(v => v.Message.Contains("not writable by this run", StringComparison.Ordinal)));
 
@@ -947,7 +953,12 @@ namespace Btrfs.Tests
             Assert.Contains("no run with this budget can defragment it", Assert.Single(never.Warnings).Message, StringComparison.Ordinal);
             DefragRunSummary left = Summary(never);
             Assert.Equal(0, left.FilesDefragmented);
-            Assert.Equal(1, left.FilesRemaining);
+
+            // Counted as too long for the budget, not remaining, and not stopped by the budget, of which little was used
+            // (before: StoppedByBudget True, FilesRemaining 1, the pass never completed, so a loop "until not
+            // StoppedByBudget" never ended; a hostile review).
+            Assert.Equal((0, 1, false, 1), (left.FilesRemaining, left.FilesTooLongForBudget, left.StoppedByBudget, left.PassesCompleted));
+            Assert.True(left.Duration < TimeSpan.FromSeconds(3), left.Duration.ToString());
             Assert.DoesNotContain(never.Verbose, v => v.Message.Contains("the budget ran out", StringComparison.Ordinal));
 
             // The verbose line agrees with the warning (before: "leaving it for the next run", and "00:00:00 left" for
@@ -1512,8 +1523,12 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(small, 1 << 20, 200, seed: 72);
             string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-criteria-state"), "s.db");
 
-            // big.img needs 4 s at 4 MiB/s, more than the 2 s budget: the pass stays open; small.img is below the minimum.
-            PwshResult strict = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MinimumFragments 1000 -MaxDuration 00:00:02 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            // big.img declined at the prompt: the pass stays open; small.img is below the minimum. (A file no run with the
+            // budget can hold does not keep the pass open any more.)
+            PwshResult strict = Pwsh.Run(
+                "Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MinimumFragments 1000 -StatePath $s -Confirm",
+                new Dictionary<string, object?> { ["d"] = dir, ["s"] = state },
+                answer: (_, message) => message.Contains("big.img", StringComparison.Ordinal) ? 2 : 0);
             Assert.Empty(strict.Errors);
             DefragRunSummary s1 = Summary(strict);
             Assert.Equal((0, 1, 0), (s1.FilesDefragmented, s1.FilesBelowMinimum, s1.PassesCompleted));

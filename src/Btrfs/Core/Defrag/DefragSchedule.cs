@@ -183,7 +183,15 @@ namespace Btrfs.Core
                 // permission) is left alone as an immutable file is: no failure of the pass, which would then
                 // never complete, and not recorded (looked at again, cheaply, by the next run); counted for one
                 // warning. A filesystem mounted (or gone) read-only stays an error for every file: loud.
+                // A file under -MinimumFragments is left alone whoever runs it: counted so first, as a run that may write
+                // it counts it (before: as not writable, so the summary differed with the user; a hostile review).
                 Summary.FilesMeasured++;
+                if (FragmentsReadOnly(path, location, options) is long fragments && fragments < schedule.MinimumFragments)
+                {
+                    Summary.FilesBelowMinimum++;
+                    return new DefragResult { Path = path, Skipped = true, SkipReason = DefragSkipReason.BelowMinimum, Reason = $"{fragments} fragment(s), under -MinimumFragments {schedule.MinimumFragments}: left alone" };
+                }
+
                 Summary.FilesSkipped++;
                 NotWritable++;
                 return new DefragResult { Path = path, Skipped = true, SkipReason = DefragSkipReason.NotWritable, Reason = "not writable by this run: " + ex.Message.TrimEnd('.') };
@@ -229,6 +237,20 @@ namespace Btrfs.Core
             candidates.Add(new DefragCandidate(path, root, d.Status, fs, d.ExtentsBefore, d.FragmentsBefore, d.BytesToRewrite, pass, options));
             Summary.BytesToRewrite += d.BytesToRewrite;
             return null;
+        }
+
+        /// <summary>The file's fragments, read without writing anything (FIEMAP without a sync); null where it cannot be read.</summary>
+        private static long? FragmentsReadOnly(string path, FileLocation? location, DefragOptions options)
+        {
+            try
+            {
+                using OpenFile file = location is FileLocation at ? OpenFile.Open(at, OpenOptions.NoFollow | OpenOptions.KnownRegular) : OpenFile.Open(path, OpenOptions.NoFollow);
+                return FragmentationAnalyzer.Count(file, options.ExtentThreshold, sync: false).FragmentCount;
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
         }
 
         /// <summary>A file done in this pass by an earlier run and unchanged: counted once, whatever number of its names (hard links) the walk meets.</summary>
@@ -277,6 +299,17 @@ namespace Btrfs.Core
             takenThisPass.Clear();
             handedOut = 0;
         }
+
+        /// <summary>A candidate that needs more than the whole budget: not done, not remaining (<see cref="DefragRunSummary.FilesTooLongForBudget"/>), once a run.</summary>
+        internal void TooLongForBudget(DefragCandidate c)
+        {
+            if (tooLong.Add(c.Path))
+            {
+                Summary.FilesTooLongForBudget++;
+            }
+        }
+
+        private readonly HashSet<string> tooLong = new(StringComparer.Ordinal);
 
         /// <summary>A candidate that does not fit in the time left: not done in this run, counted as remaining.</summary>
         internal void LeaveForNextRun(DefragCandidate c) => leftForNextRun.Add(c);

@@ -224,6 +224,13 @@ namespace Btrfs.Core
         /// <summary>Files found worth defragmenting and not reached (the budget, or Ctrl+C).</summary>
         public int FilesRemaining { get; set; }
 
+        /// <summary>
+        /// Files worth defragmenting that need more than the whole -MaxDuration at the rate seen (each warned about): no run
+        /// with this budget can do them. Not in <see cref="FilesRemaining"/>, and they do not make <see cref="StoppedByBudget"/>
+        /// true: a longer -MaxDuration (or a higher -MaxBytesPerSecond) is needed, or defragmenting them on their own.
+        /// </summary>
+        public int FilesTooLongForBudget { get; set; }
+
         /// <summary>Bytes those would rewrite.</summary>
         public long BytesToRewrite { get; set; }
 
