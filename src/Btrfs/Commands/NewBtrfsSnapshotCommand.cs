@@ -16,6 +16,7 @@ namespace Btrfs.Commands
         /// </summary>
         [Parameter(ParameterSetName = "Path", Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [PipedPath]
         public string Path { get; set; } = string.Empty;
 
         /// <summary>

@@ -1266,5 +1266,30 @@ namespace Btrfs.Tests
             Assert.Contains("Cannot create the snapshot", snap.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Empty(snap.Output);
         }
+
+        [SkippableFact]
+        public void ASubvolumeNoMountReachesIsNoSourceForASnapshotNotItsTopLevelPathAsAPath()
+        {
+            // Before: its object, piped or given to -Path, bound its text (TopLevelPath, "/hidden") as a path of this host:
+            // "Cannot open '/hidden'", and where that path was another subvolume only the Uuid check kept it from being
+            // snapshotted (a hostile review).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(p.MountPoint, "x"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(p.MountPoint, "hidden"));
+            Shell.Run("umount", p.MountPoint);
+            Shell.Run("mount", "-o", "loop,subvol=x", p.Image, p.MountPoint);
+            string[] before = FileFacts.Listing(p.MountPoint);
+            PwshResult r = Pwsh.Run(
+                """
+                $o = Get-BtrfsSubvolume -LiteralPath $m -All | Where-Object Name -eq hidden
+                $o | New-BtrfsSnapshot -Destination (Join-Path $m snap1)
+                $o | New-BtrfsSnapshot -Destination (Join-Path $m snap1) -WhatIf
+                New-BtrfsSnapshot -Path $o -Destination (Join-Path $m snap1)
+                """,
+                ("m", p.MountPoint));
+            Assert.Equal(Enumerable.Repeat("ObjectNamesNoFile", 3), r.ErrorIds);
+            Assert.All(r.Errors, e => Assert.Contains("it names no file a path can reach", e.Exception.Message, StringComparison.Ordinal));
+            Assert.Equal(before, FileFacts.Listing(p.MountPoint));
+        }
     }
 }
