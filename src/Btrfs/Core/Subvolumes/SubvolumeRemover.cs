@@ -844,6 +844,7 @@ namespace Btrfs.Core
                 own = InodeAttributes.Get(victim.Handle, path);
             }
 
+            bool fixedAttribute = true;
             if ((own & Fixed) != 0)
             {
                 why = "it is immutable or append-only (chattr +i or +a), which the kernel refuses to delete even for root";
@@ -851,6 +852,17 @@ namespace Btrfs.Core
             else if ((InodeAttributes.Get(holder, path) & Fixed) != 0)
             {
                 why = "the directory that holds it is immutable or append-only (chattr +i or +a), which the kernel refuses even for root";
+            }
+            else
+            {
+                fixedAttribute = false;
+            }
+
+            if (fixedAttribute)
+            {
+                // What New-BtrfsSubvolume and New-BtrfsSnapshot call it, and no "run as root", which changes nothing here
+                // (a hostile review: said so to root, as AccessDenied).
+                throw new FileOperationException(FileErrorKind.Immutable, Errno.EPERM, "FS_IOC_GETFLAGS", path, $"Cannot delete the subvolume '{path}': {why}. Nothing was deleted (the subvolumes around it neither); clear the attribute first (chattr -i or -a, as root).");
             }
             else if (privileged)
             {
@@ -1017,7 +1029,7 @@ namespace Btrfs.Core
                 // deleted where it is only where nobody but root and this user can rename names in its directory.
                 ThrowUnlessOnlyOwnersRename(holder, path, errno == Errno.EROFS
                     ? "it is read-only, and the kernel lets nobody move a read-only subvolume into the directory where it would be deleted out of other users' reach. Make it writable first (btrfs property set PATH ro false) and run it again"
-                    : $"there is no space to move it where it would be deleted out of other users' reach ({Errno.Name(errno)}). Free some space first", done);
+                    : $"there is no space to move it where it would be deleted out of other users' reach ({Errno.Name(errno)}). Free some space first", done, movable: errno != Errno.EROFS);
                 Delete(id, path, byName: leaf == name && holder == parent.Handle ? leaf : null, done);
                 return;
             }
@@ -1097,7 +1109,7 @@ namespace Btrfs.Core
             var none = new List<BtrfsSubvolumeInfo>();
             if (BtrfsSubvolumes.Info(root.Handle, Label).IsReadOnly)
             {
-                ThrowUnlessOnlyOwnersRename(parent.Handle, Label, why, none);
+                ThrowUnlessOnlyOwnersRename(parent.Handle, Label, why, none, movable: false);
             }
 
             string top = (Subvolume.Path ?? root.Path).TrimEnd('/');
@@ -1108,7 +1120,7 @@ namespace Btrfs.Core
                     string relative = p[(top.Length + 1)..];
                     int cut = relative.LastIndexOf('/');
                     using OpenFile? holder = cut < 0 ? null : SubvolumeLister.OpenBelow(root.Handle, top, relative[..cut]);
-                    ThrowUnlessOnlyOwnersRename(holder?.Handle ?? root.Handle, p, why, none);
+                    ThrowUnlessOnlyOwnersRename(holder?.Handle ?? root.Handle, p, why, none, movable: false);
                 }
             }
         }
@@ -1118,7 +1130,7 @@ namespace Btrfs.Core
         /// and this user can change names in the directory holding it (its owner one of them, no write for group or
         /// others, which also bounds what an ACL grants), so nobody else can exchange its name with another's meanwhile.
         /// </summary>
-        private static void ThrowUnlessOnlyOwnersRename(SafeFileDescriptor holder, string path, string why, List<BtrfsSubvolumeInfo> done)
+        private static void ThrowUnlessOnlyOwnersRename(SafeFileDescriptor holder, string path, string why, List<BtrfsSubvolumeInfo> done, bool movable = true)
         {
             if (FileStatus.Of(holder) is FileStatus dir && (dir.Uid == 0 || dir.Uid == Metadata.FileSystemUserId) && (dir.Permissions & 0x12) == 0)
             {
@@ -1131,7 +1143,9 @@ namespace Btrfs.Core
                 0,
                 "renameat2",
                 path,
-                $"Cannot delete the subvolume '{path}' safely: {why}. Deleted where it is, another user who can rename names in '{where}' could exchange its name with another subvolume's in the instant the kernel looks it up, and the kernel would delete that one.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} (Moving it into a directory only root can change, by hand, also lets it be deleted there.)");
+                $"Cannot delete the subvolume '{path}' safely: {why}. Deleted where it is, another user who can rename names in '{where}' could exchange its name with another subvolume's in the instant the kernel looks it up, and the kernel would delete that one.{(done.Count > 0 ? Deleted(done) : " Nothing was deleted.")} {(movable
+                    ? "(Moving it into a directory only root can change, by hand, also lets it be deleted there.)"
+                    : $"(Where only root and this user may change names in '{where}', owned by one of them with no write for group or others, it is deleted where it is.)")}");
         }
 
         /// <summary>The map of the filesystem's subvolumes to mounts that <see cref="DeleteByIdHeld"/> finds them by; null where it cannot be read (each is deleted by id then).</summary>
