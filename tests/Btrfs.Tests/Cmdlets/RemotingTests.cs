@@ -124,7 +124,8 @@ namespace Btrfs.Tests
                 return group.Concat(headers.Select((h, i) => h.Element("Label")?.Value ?? items[i].Element("PropertyName")!.Value)).ToArray();
             }
 
-            return group.Concat(view.Descendants("ListItem").Select(i => i.Element("Label")?.Value ?? i.Element("PropertyName")!.Value)).ToArray();
+            // A list view shown out of band (a summary after a table) shows the computer's name itself, where remoting gave one.
+            return group.Concat(view.Descendants("ListItem").Where(i => i.Element("ItemSelectionCondition")?.Value.Contains("PSShowComputerName", StringComparison.Ordinal) != true).Select(i => i.Element("Label")?.Value ?? i.Element("PropertyName")!.Value)).ToArray();
         }
 
         [SkippableFact]

@@ -1513,6 +1513,24 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheSummaryAfterTheResultsTableIsShownInItsOwnView()
+        {
+            // Before: after the table of the files defragmented, PowerShell showed the summary "out of band" with its
+            // properties raw (BytesRewritten : 3932160, Duration 00:00:01.0627448), not in its view: only alone (nothing
+            // defragmented, or Select-Object -Last 1) did it look as the help shows it (a hostile review). Its view is
+            // marked OutOfBand now, as are the other summaries'.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-summary-view");
+            FileBuilder.Fragmented(Path.Combine(dir, "db.img"), 2 << 20, 60, seed: 91);
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Passes 1 -Confirm:$false | Out-String -Width 80", ("d", dir));
+            Assert.Empty(r.Errors);
+            string text = string.Concat(r.Output.Select(o => o.ToString()));
+            Assert.Contains("Rewritten", text, StringComparison.Ordinal); // the results table came first
+            Assert.Matches(@"BytesRewritten\s+: [0-9.]+ (KiB|MiB)", text);
+            Assert.Matches(@"BytesToRewrite\s+: 0 B", text);
+            Assert.Matches(@"FilesDefragmented\s+: 1", text);
+        }
+
+        [SkippableFact]
         public void AFileLeftAloneUnderOtherCriteriaIsMeasuredAgainInTheSamePass()
         {
             // Before: the state file did not know why a file was left alone, so one left under -MinimumFragments 1000
