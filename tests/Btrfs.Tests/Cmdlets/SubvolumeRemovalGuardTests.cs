@@ -1352,5 +1352,35 @@ namespace Btrfs.Tests
 
             return p;
         }
+
+        [SkippableFact]
+        public void AnEmptyHiddenDirectoryOfAKilledDeletionIsRemovedByTheNextOnlyWithItsMarker()
+        {
+            // A run killed after the deletion, before it removed its hidden directory, leaves it empty (a hostile review
+            // found one after kill -9): the next deletion in that directory removes it, proven this module's by the marker
+            // it wrote and a run that is gone (a pid above pid_max). One of the same name pattern
+            // without the marker, or with something in it, is kept.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("s2"));
+            string dead = (long.Parse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim(), System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture); // no process has it
+            string ours = P($".s1.~btrfs-removing-{dead}-abcdef12"), foreign = P($".s3.~btrfs-removing-{dead}-12345678"), full = P($".s4.~btrfs-removing-{dead}-0badf00d");
+            foreach (string d in new[] { ours, foreign, full })
+            {
+                Directory.CreateDirectory(d);
+                Shell.Run("chmod", "700", d);
+            }
+
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", dead + "-abcdef12", ours);
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", dead + "-0badf00d", full);
+            File.WriteAllText(Path.Combine(full, "kept"), "x");
+
+            PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("s2")));
+            Assert.Empty(r.Errors);
+            Assert.False(Directory.Exists(P("s2")));
+            Assert.False(Directory.Exists(ours));
+            Assert.True(Directory.Exists(foreign));
+            Assert.True(File.Exists(Path.Combine(full, "kept")));
+        }
     }
 }
