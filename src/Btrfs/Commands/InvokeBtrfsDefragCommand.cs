@@ -676,8 +676,16 @@ namespace Btrfs.Commands
         }
 
 
+        /// <summary>The filesystems committed once for a preview's free space (<see cref="Defragmenter.ReadSpaceAgain"/>).</summary>
+        private readonly HashSet<ulong> committedForPreview = new();
+
         private string Describe(Defragmenter d)
         {
+            if (d.BytesNeeded > d.AvailableBytes)
+            {
+                d.ReadSpaceAgain(commit: committedForPreview.Add(d.FileSystemId));
+            }
+
             if (d.Method != DefragMethod.BtrfsDefragRange)
             {
                 string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and exchange the extents ({d.Method}): "

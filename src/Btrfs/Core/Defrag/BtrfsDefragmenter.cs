@@ -265,7 +265,6 @@ namespace Btrfs.Core
             // Copy on write: the new extents are written before the old ones are freed, which btrfs does when it commits
             // (at the latest when it runs short of space): a batch's worth at a time, and what stops being shared for good.
             BytesNeeded = Math.Min(BytesToRewrite, SharedBytesToUnshare + MeasureBatchBytes);
-            ReadSpaceAsTheRunWill();
 
             if (SkipUnchangeable(flags))
             {

@@ -143,7 +143,6 @@ namespace Btrfs.Core
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
             BytesToRewrite = BytesRewritten(Before);
             BytesNeeded = RoundUp(MovesWrittenDataOnly ? Before.WrittenBytes : Before.CoveredBytes);
-            ReadSpaceAsTheRunWill();
             if (SkipUnchangeable(flags))
             {
                 return;

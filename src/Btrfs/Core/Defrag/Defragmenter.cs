@@ -326,16 +326,17 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Once the plan knows what the rewrite needs: where less is free than that, the free space read again after a
-        /// commit (btrfs counts what was freed just now only then), as the run's check reads it, so a preview (-WhatIf,
-        /// -Confirm's question) says what the run will do (a hostile review: "it would be refused (InsufficientSpace)",
-        /// 39.7 MiB free, for a file the run then rewrote with 117 MiB free after the commit).
+        /// For a preview (-WhatIf, -Confirm's question) of a rewrite that needs more than was free when it was planned: the
+        /// free space read again, after a commit where <paramref name="commit"/> (btrfs counts what was freed just now only
+        /// then), as the run's check reads it, so the preview says what the run will do (a hostile review: "it would be
+        /// refused (InsufficientSpace)", 39.7 MiB free, for a file the run then rewrote with 117 MiB free after the
+        /// commit). The caller commits once a filesystem: a second commit frees nothing new (a review: a commit per file).
         /// </summary>
-        private protected void ReadSpaceAsTheRunWill()
+        internal void ReadSpaceAgain(bool commit)
         {
             if (BytesNeeded > AvailableBytes)
             {
-                AvailableBytes = File.AvailableBytes(BytesNeeded);
+                AvailableBytes = commit ? File.AvailableBytes(BytesNeeded) : File.AvailableBytes();
             }
         }
 

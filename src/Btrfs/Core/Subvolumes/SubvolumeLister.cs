@@ -113,7 +113,7 @@ namespace Btrfs.Core
         /// those in <paramref name="notUtf8"/> have a name no PowerShell path can hold; the others a directory on the way
         /// this user cannot both read and search, or they were renamed, deleted or mounted over meanwhile.
         /// </summary>
-        internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, IReadOnlyCollection<ulong> notUtf8, string path)
+        internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, IReadOnlyCollection<ulong> notUtf8, string path, bool privileged = false)
         {
             var reasons = new List<string>();
             if (notUtf8.Count > 0)
@@ -124,7 +124,7 @@ namespace Btrfs.Core
             int others = System.Linq.Enumerable.Count(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id));
             if (others > 0)
             {
-                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: a directory on the way is not both readable and searchable by this user (the kernel's lookup for users without privilege needs both), or {(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
+                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: {(privileged ? string.Empty : "a directory on the way is not both readable and searchable by this user (the kernel's lookup for users without privilege needs both), or ")}{(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
             }
 
             return string.Join("; ", reasons);

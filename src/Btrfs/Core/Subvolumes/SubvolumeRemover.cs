@@ -150,8 +150,8 @@ namespace Btrfs.Core
                         "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
                         unreached.Count > 0
-                            ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, notUtf8, full)}. Nothing was deleted."
-                            : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories (not both readable and searchable by this user, or moved meanwhile), so they could not be checked. Nothing was deleted.");
+                            ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, notUtf8, full, privileged)}{(hidden > unreached.Count ? $"; {hidden - unreached.Count} more {(hidden - unreached.Count == 1 ? "is" : "are")} in the filesystem's tree below it and in no listing (moved in, or renamed, meanwhile)" : string.Empty)}. Nothing was deleted."
+                            : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories ({(privileged ? "moved in, or renamed, meanwhile" : "not both readable and searchable by this user, or moved meanwhile")}), so they could not be checked. Nothing was deleted.");
                 }
 
                 // Several deletions: the kernel would refuse a later one only after the earlier ones are gone. One alone:
