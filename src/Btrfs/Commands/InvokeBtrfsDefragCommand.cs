@@ -429,7 +429,7 @@ namespace Btrfs.Commands
             {
                 if (warnedTooLong.Add(c.Path))
                 {
-                    WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                    WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the {Seconds(run.RewritingBudget ?? MaxDuration)} a run with -MaxDuration {Seconds(MaxDuration)} has for rewriting (measuring took {Seconds(run.MeasuredIn ?? TimeSpan.Zero)} of it): no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
                 }
 
                 WriteVerbose($"Leaving '{c.Path}': {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in any run of {Seconds(MaxDuration)} (see the warning).");

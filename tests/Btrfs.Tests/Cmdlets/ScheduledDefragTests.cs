@@ -1513,6 +1513,29 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileThatNeedsAlmostTheWholeBudgetIsTooLongForItSinceEveryRunMeasuresFirst()
+        {
+            // Found by a review: 8 MiB at 4 MiB/s needs 2.0 s, under a -MaxDuration of 2.001 s, so it was never "too
+            // long"; but every run measures first, so at its turn it never fit either: left for the next run by every
+            // run, StoppedByBudget True, the pass never complete.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-almost");
+            FileBuilder.Fragmented(Path.Combine(dir, "big.img"), 8 << 20, 400, seed: 92);
+            string layout = Layout(Path.Combine(dir, "big.img"));
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-almost-state"), "s.db");
+            for (int run = 0; run < 2; run++)
+            {
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -MaxDuration 00:00:02.001 -MaxBytesPerSecond 4MB -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                Assert.Empty(r.Errors);
+                Assert.Contains("no run with this budget can defragment it", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+                Assert.Contains("has for rewriting (measuring took", r.Warnings[0].Message, StringComparison.Ordinal);
+                DefragRunSummary sum = Summary(r);
+                Assert.Equal((0, 0, 1, false, 1), (sum.FilesDefragmented, sum.FilesRemaining, sum.FilesTooLongForBudget, sum.StoppedByBudget, sum.PassesCompleted));
+            }
+
+            Assert.Equal(layout, Layout(Path.Combine(dir, "big.img")));
+        }
+
+        [SkippableFact]
         public void TheSummaryAfterTheResultsTableIsShownInItsOwnView()
         {
             // Before: after the table of the files defragmented, PowerShell showed the summary "out of band" with its

@@ -284,6 +284,7 @@ namespace Btrfs.Core
         /// <summary>The candidates, worst first (highest <see cref="DefragCandidate.Score"/>; then more fragments; then by path). Each is taken off the list as it is handed out.</summary>
         internal IEnumerable<DefragCandidate> Ordered()
         {
+            MeasuredIn ??= clock.Elapsed;
             candidates.Sort((x, y) =>
             {
                 int c = y.Score.CompareTo(x.Score);
@@ -450,14 +451,22 @@ namespace Btrfs.Core
             TimeLeft is not TimeSpan left || TimeNeeded(c) is not TimeSpan needed || needed <= left;
 
         /// <summary>
-        /// True when the candidate needs more than the whole -MaxDuration at the rate seen: no run with this
-        /// budget can do it (the caller says so, rather than leave it for a next run forever).
+        /// True when the candidate needs more than a run with this -MaxDuration has for rewriting, at the rate seen: the
+        /// budget less what measuring took in this run before the first file's turn (every run measures first). No run
+        /// with this budget can do it (the caller says so, rather than leave it for a next run forever; a review: a file
+        /// needing a little less than the whole budget was left "for the next run" by every run, StoppedByBudget).
         /// </summary>
         internal bool NeverFits(DefragCandidate c, out TimeSpan needed)
         {
             needed = TimeNeeded(c) ?? TimeSpan.Zero;
-            return schedule.MaxDuration is TimeSpan max && needed > max;
+            return RewritingBudget is TimeSpan most && needed > most;
         }
+
+        /// <summary>What a run with this -MaxDuration has for rewriting: the budget less this run's measuring before the first turn; null without a budget.</summary>
+        internal TimeSpan? RewritingBudget => schedule.MaxDuration is TimeSpan max ? max - (MeasuredIn ?? TimeSpan.Zero) : null;
+
+        /// <summary>The time the measuring took before the first file's turn (null before it).</summary>
+        internal TimeSpan? MeasuredIn { get; private set; }
 
         /// <summary>
         /// Whether the candidate is judged by a rate an earlier run recorded (not -MaxBytesPerSecond, nothing
