@@ -230,6 +230,17 @@ namespace Btrfs.Kernel
             InodeItemOf(anchor, tree, inode) is byte[] item ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.AsSpan(64)) : null;
 
         /// <summary>
+        /// As <see cref="InodeFlagsOf"/>, with the item's change time (btrfs_inode_item.ctime: seconds, u64 at 124;
+        /// nanoseconds, u32 at 132): an item whose change time is the inode's (statx) is the inode as it is now, since every
+        /// change of flags or data moves it; an older one lags until the next commit. Null when there is no such item.
+        /// </summary>
+        internal static (ulong Flags, FileTime Changed)? InodeFlagsAndChangeTimeOf(OpenFile anchor, ulong tree, ulong inode) =>
+            InodeItemOf(anchor, tree, inode) is byte[] item && item.Length >= 136
+                ? (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.AsSpan(64)),
+                   new FileTime((long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.AsSpan(124)), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(item.AsSpan(132))))
+                : null;
+
+        /// <summary>
         /// The INODE_ITEM of inode <paramref name="inode"/> of subvolume <paramref name="tree"/> (btrfs_inode_item: generation,
         /// transid, size, nbytes, block_group (u64 each), nlink, uid, gid, mode (u32 each, from 40), rdev (u64, 56), flags
         /// (u64, 64), ...), read from the tree (needs CAP_SYS_ADMIN); null when there is none, or it is too short to hold

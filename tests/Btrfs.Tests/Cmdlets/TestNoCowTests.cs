@@ -126,6 +126,17 @@ namespace Btrfs.Tests
             NoCowStatus c = Expect.NoCow(summed);
             Assert.Equal((false, true), (c.IsNoCow, c.IsCompressed));
             Assert.Contains("checksummed and compressed (compress-force=zstd", c.ReasonText, StringComparison.Ordinal);
+
+            // The tree's item lags behind the inode until the next commit: an empty NOCOW file (NODATASUM in the tree,
+            // committed) made COW a moment ago is not described by the old item (a review: IsCompressed False until a sync).
+            string late = Path.Combine(extra.MountPoint, "late.img");
+            File.WriteAllBytes(late, Array.Empty<byte>());
+            Shell.Run("chattr", "+C", late);
+            Shell.Run("sync");
+            Shell.Run("chattr", "-C", late);
+            NoCowStatus l = Expect.NoCow(late);
+            Assert.Equal((false, true), (l.IsNoCow, l.IsCompressed));
+            Assert.DoesNotContain("NODATASUM", l.ReasonText, StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -13,17 +13,11 @@ namespace Btrfs.Core
         private const ulong NoDataSum = 1;
 
         /// <summary>
-        /// True when the file's data has no checksums, as far as can be told: the NOCOW attribute says so for certain (the
-        /// kernel sets NODATASUM with it on a regular file); without it, the inode item's NODATASUM flag where the tree can
-        /// be read (<paramref name="search"/>, root) says so too, but not for certain (<paramref name="byFlag"/>): the item
-        /// in the tree lags behind the inode until the next commit (a "chattr -C" of a moment ago still shows there; a
-        /// review). False: the file has checksums, for certain unless the filesystem is mounted nodatasum now (a file
-        /// made a moment ago may not be in the tree yet). False off btrfs.
-        /// </summary>
-        /// <summary>
         /// Whether a COW btrfs file's inode has NODATASUM (made while the filesystem was mounted nodatasum), read from the
-        /// tree: false where it cannot be read. A caller refused once (no CAP_SYS_ADMIN) is not asked again in this
-        /// process: a file per call would cost it an exception each (Test-NoCow over a tree).
+        /// tree where the item there is the inode as it is now (its change time the inode's: a flag or data changed since
+        /// the last commit leaves the item behind, a review: "Set-NoCow -Disable", then Test-NoCow, said NODATASUM): false
+        /// where it cannot be read or lags. A caller refused once (no CAP_SYS_ADMIN) is not asked again in this process:
+        /// a file per call would cost it an exception each (Test-NoCow over a tree).
         /// </summary>
         internal static bool NoDataSumFlag(OpenFile file)
         {
@@ -34,7 +28,9 @@ namespace Btrfs.Core
 
             try
             {
-                return BtrfsInspect.InodeFlagsOf(file, 0, file.Status.Inode) is ulong flags && (flags & NoDataSum) != 0;
+                return BtrfsInspect.InodeFlagsAndChangeTimeOf(file, 0, file.Status.Inode) is var (flags, changed)
+                    && (flags & NoDataSum) != 0
+                    && FileStatus.Of(file.Handle) is FileStatus now && now.ChangeTime == changed;
             }
             catch (FileOperationException ex)
             {
@@ -45,6 +41,14 @@ namespace Btrfs.Core
 
         private static volatile bool searchRefused;
 
+        /// <summary>
+        /// True when the file's data has no checksums, as far as can be told: the NOCOW attribute says so for certain (the
+        /// kernel sets NODATASUM with it on a regular file); without it, the inode item's NODATASUM flag where the tree can
+        /// be read (<paramref name="search"/>, root) says so too, but not for certain (<paramref name="byFlag"/>): the item
+        /// in the tree lags behind the inode until the next commit (a "chattr -C" of a moment ago still shows there; a
+        /// review). False: the file has checksums, for certain unless the filesystem is mounted nodatasum now (a file
+        /// made a moment ago may not be in the tree yet). False off btrfs.
+        /// </summary>
         internal static bool Absent(OpenFile file, bool search, out bool byFlag)
         {
             byFlag = false;
