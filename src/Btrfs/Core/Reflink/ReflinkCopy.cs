@@ -145,7 +145,17 @@ namespace Btrfs.Core
         internal static ReflinkCopy Prepare(FileLocation source, DirectoryFacts destinationDirectory, string name, ReflinkOptions options, ReflinkSession session)
         {
             OpenFile src = OpenFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
-            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session });
+            bool? directoryNoCow = null;
+            try
+            {
+                directoryNoCow = InodeAttributes.TryGet(source.Directory, source.Path) is InodeFlags flags ? (flags & InodeFlags.NoCow) != 0 : null;
+            }
+            catch (FileOperationException)
+            {
+                // Unreadable: the warning is said as before.
+            }
+
+            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, sourceDirectoryNoCow = directoryNoCow });
         }
 
         private static ReflinkCopy Checked(ReflinkCopy copy)
@@ -534,13 +544,33 @@ namespace Btrfs.Core
                 return;
             }
 
-            if (dirNoCow != sourceNoCow && Method == ReflinkMethod.Reflink)
+            // Not where the source differs from its own directory in the same way (a COW file in a NOCOW directory copied
+            // into a NOCOW directory): the copy is as its source is, nothing to say (a hostile review: a tree copy, whose
+            // directories take their sources' NOCOW state, warned once per COW file of a NOCOW directory).
+            if (dirNoCow != sourceNoCow && Method == ReflinkMethod.Reflink && !DifferentFromItsDirectoryAsTheSource(dirNoCow))
             {
                 warnings.Add(sourceNoCow
                     ? $"'{destination}' is NOCOW like its source: no checksums, no compression (its directory would have made it COW)."
                     : $"'{destination}' is COW like its source: checksummed and compressible, although its directory is NOCOW.");
             }
         }
+
+        /// <summary>The source's directory has the NOCOW state <paramref name="dirNoCow"/> too (false where it cannot be read).</summary>
+        private bool DifferentFromItsDirectoryAsTheSource(bool dirNoCow)
+        {
+            try
+            {
+                bool? noCow = sourceDirectoryNoCow ?? (source.Directory is { } dir ? (InodeAttributes.Get(dir, source.Path) & InodeFlags.NoCow) != 0 : null);
+                return noCow == dirNoCow;
+            }
+            catch (FileOperationException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>The NOCOW attribute of the source's directory, read where the walker found the source (a tree's copy).</summary>
+        private bool? sourceDirectoryNoCow;
 
         private void CheckRange()
         {
