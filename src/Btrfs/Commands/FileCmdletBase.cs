@@ -324,6 +324,9 @@ namespace Btrfs.Commands
             }
         }
 
+        /// <summary>The path parameter's value being processed, as bound (before resolution): <see cref="PipedPathAttribute.UuidOf"/> knows an object's by it.</summary>
+        private protected string? CurrentInputText { get; private set; }
+
         private IEnumerable<string> ResolvePaths()
         {
             // A value that came from the pipeline (a piped string, or the Path property of a piped object
@@ -332,6 +335,7 @@ namespace Btrfs.Commands
             bool literal = ParameterSetName == LiteralPathSet || MyInvocation.ExpectingInput;
             foreach (string input in ParameterSetName == LiteralPathSet ? LiteralPath : Path)
             {
+                CurrentInputText = input;
                 foreach (string found in Resolve(input, literal || PipedPathAttribute.FromObject(input)))
                 {
                     string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'

@@ -73,7 +73,7 @@ namespace Btrfs.Commands
         private protected override bool ErrorsTargetTheInput => true;
 
         /// <inheritdoc/>
-        protected override void ProcessFile(string path) => meter!.Add(path, SubvolumeUuid.Named(this, Uuid, "measure", path, "Nothing was measured"));
+        protected override void ProcessFile(string path) => meter!.Add(path, SubvolumeUuid.Named(this, Uuid, "measure", path, "Nothing was measured", PipedPathAttribute.UuidOf(CurrentInputText)));
 
         /// <inheritdoc/>
         protected override void EndProcessing()

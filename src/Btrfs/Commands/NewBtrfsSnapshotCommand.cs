@@ -26,6 +26,7 @@ namespace Btrfs.Commands
         [Parameter(ParameterSetName = "LiteralPath", Mandatory = true, ValueFromPipelineByPropertyName = true)]
         [Alias("PSPath", "LP")]
         [ValidateNotNullOrEmpty]
+        [PipedPath]
         public string LiteralPath { get; set; } = string.Empty;
 
         /// <summary>
@@ -62,7 +63,7 @@ namespace Btrfs.Commands
             try
             {
                 // Checked first, so -WhatIf and the prompt are only for a snapshot that can be made.
-                using SubvolumeCreator planned = SubvolumeCreator.PlanSnapshot(source, destination, SubvolumeUuid.Named(this, Uuid, "snapshot", source, "Nothing was changed"));
+                using SubvolumeCreator planned = SubvolumeCreator.PlanSnapshot(source, destination, SubvolumeUuid.Named(this, Uuid, "snapshot", source, "Nothing was changed", PipedPathAttribute.UuidOf(ParameterSetName == "Path" ? Path : LiteralPath)));
                 if (!Preferences.ShouldProcess(this, planned.Full, $"Create a {(ReadOnly.IsPresent ? "read-only" : "writable")} snapshot of '{source}'"))
                 {
                     return;

@@ -16,6 +16,7 @@ namespace Btrfs.Commands
     internal sealed class PipedPathAttribute : ArgumentTransformationAttribute
     {
         private static readonly ConditionalWeakTable<string, object> Taken = new();
+        private static readonly ConditionalWeakTable<string, SubvolumeUuid> Uuids = new();
         private static readonly ConditionalWeakTable<string, string> NoFile = new();
         private static readonly object Mark = new();
 
@@ -29,6 +30,14 @@ namespace Btrfs.Commands
         /// "Btrfs.Core.DedupeResult" in the current directory); every path parameter's resolution refuses it.
         /// </summary>
         internal static string? NamesNoFile(string path) => NoFile.TryGetValue(path, out string? type) ? type : null;
+
+        /// <summary>
+        /// The Uuid of the object (a subvolume's) whose path the string is, taken here: a command that checks a subvolume
+        /// by its Uuid checks it for an object given on the command line too (-Path $o, -LiteralPath $o), not only for one
+        /// piped, which binds -Uuid by its property (a hostile review: given, a stale object deleted or snapshotted the
+        /// subvolume now at its path). Null for any other string.
+        /// </summary>
+        internal static SubvolumeUuid? UuidOf(string? path) => path is not null && Uuids.TryGetValue(path, out SubvolumeUuid? uuid) ? uuid : null;
 
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
@@ -67,7 +76,7 @@ namespace Btrfs.Commands
                     // pipeline's first binding takes as it is, and becomes the path only where a value is converted (given
                     // on the command line: -Path $result). One without a path (no mount reaches it) names no file.
                     return psPath.Value is string { Length: > 0 } qualified && qualified.StartsWith(PathBinding.FileSystemPrefix, System.StringComparison.Ordinal)
-                        ? new ObjectPath(Literal(qualified[PathBinding.FileSystemPrefix.Length..]))
+                        ? new ObjectPath(WithUuid(Literal(qualified[PathBinding.FileSystemPrefix.Length..]), any))
                         : new ObjectPath(NoFileText(any, type));
                 }
 
@@ -82,7 +91,7 @@ namespace Btrfs.Commands
                 && any.Properties["Path"] is { } property
                 && (property.Value is string || (property.Value is PSObject p && p.BaseObject is string)))
             {
-                return Literal(property.Value as string ?? (string)((PSObject)property.Value).BaseObject);
+                return WithUuid(Literal(property.Value as string ?? (string)((PSObject)property.Value).BaseObject), any);
             }
 
             return inputData;
@@ -94,6 +103,17 @@ namespace Btrfs.Commands
             string copy = new string(System.MemoryExtensions.AsSpan(path));
             Taken.AddOrUpdate(copy, Mark);
             return copy;
+        }
+
+        /// <summary>The path, with the Uuid of the object it came from remembered (<see cref="UuidOf"/>) where it has one.</summary>
+        private static string WithUuid(string path, PSObject any)
+        {
+            if (any.Properties["Uuid"]?.Value is { } uuid && !(uuid is string { Length: 0 }))
+            {
+                Uuids.AddOrUpdate(path, new SubvolumeUuid(uuid));
+            }
+
+            return path;
         }
 
         /// <summary>The object's text, of its own, marked as an object of this module that names no file (<see cref="NamesNoFile"/>).</summary>

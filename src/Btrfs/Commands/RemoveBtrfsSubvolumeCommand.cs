@@ -135,7 +135,7 @@ namespace Btrfs.Commands
         /// <inheritdoc/>
         protected override void ProcessFile(string path)
         {
-            NamedSubvolume named = expected ?? SubvolumeUuid.Named(this, Uuid, "delete", path, "Nothing was deleted");
+            NamedSubvolume named = expected ?? SubvolumeUuid.Named(this, Uuid, "delete", path, "Nothing was deleted", PipedPathAttribute.UuidOf(CurrentInputText));
 
             // A piped listing read back (Import-Clixml, Import-Csv) binds here: one of its subvolumes that went with one
             // named before it in this pipeline (-Recurse) is passed over, as a live object is.

@@ -22,9 +22,12 @@ namespace Btrfs.Commands
         /// <summary>
         /// The subvolume <paramref name="cmdlet"/>'s -Uuid names for <paramref name="path"/> (none when it was not bound;
         /// refused, InvalidArgument, when it was bound to something that is not a UUID): one place for every cmdlet
-        /// that takes it, so none reads it differently.
+        /// that takes it, so none reads it differently. <paramref name="ofObject"/>: the Uuid of an object given as the path
+        /// (<see cref="PipedPathAttribute.UuidOf"/>), checked where -Uuid was not bound.
         /// </summary>
-        internal static Btrfs.Core.NamedSubvolume Named(System.Management.Automation.PSCmdlet cmdlet, SubvolumeUuid? uuid, string verb, string path, string outcome) =>
-            Btrfs.Core.NamedSubvolume.Parse(cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid"), uuid?.Text, null, verb, path, outcome);
+        internal static Btrfs.Core.NamedSubvolume Named(System.Management.Automation.PSCmdlet cmdlet, SubvolumeUuid? uuid, string verb, string path, string outcome, SubvolumeUuid? ofObject = null) =>
+            cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid") || ofObject is null
+                ? Btrfs.Core.NamedSubvolume.Parse(cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid"), uuid?.Text, null, verb, path, outcome)
+                : Btrfs.Core.NamedSubvolume.Parse(true, ofObject.Text, null, verb, path, outcome); // an object's, given as the path (-Path $o)
     }
 }

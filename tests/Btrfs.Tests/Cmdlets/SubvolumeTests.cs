@@ -1291,5 +1291,40 @@ namespace Btrfs.Tests
             Assert.All(r.Errors, e => Assert.Contains("it names no file a path can reach", e.Exception.Message, StringComparison.Ordinal));
             Assert.Equal(before, FileFacts.Listing(p.MountPoint));
         }
+
+        [SkippableFact]
+        public void AStaleObjectGivenOnTheCommandLineIsCheckedByItsUuidAsAPipedOneIs()
+        {
+            // Before: piped, a stale object (its path now another subvolume) was refused (SubvolumeReplaced); given to
+            // -Path or -LiteralPath, its Uuid was not bound, and the subvolume now at its path was snapshotted, measured,
+            // or (-WhatIf said) deleted (a hostile review).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string plain = Path.Combine(p.MountPoint, "plain");
+            Shell.Run("btrfs", "subvolume", "create", plain);
+            PwshResult r = Pwsh.Run(
+                """
+                $o = Get-BtrfsSubvolume -LiteralPath $s
+                & btrfs subvolume delete $s | Out-Null; & btrfs subvolume create $s | Out-Null
+                New-BtrfsSnapshot -Path $o -Destination (Join-Path $m r1)
+                New-BtrfsSnapshot -LiteralPath $o -Destination (Join-Path $m r2)
+                New-BtrfsSnapshot $o (Join-Path $m r3)
+                Remove-BtrfsSubvolume -Path $o -Confirm:$false
+                Remove-BtrfsSubvolume -LiteralPath $o -WhatIf
+                Measure-BtrfsSubvolume -Path $o
+                Measure-BtrfsSubvolume -LiteralPath $o
+                """,
+                ("s", plain),
+                ("m", p.MountPoint));
+            Assert.Equal(Enumerable.Repeat("SubvolumeReplaced", 7), r.ErrorIds);
+            Assert.Empty(r.Objects<BtrfsSubvolumeInfo>());
+            Assert.True(Directory.Exists(plain));
+            Assert.Equal(new[] { "plain" }, FileFacts.Listing(p.MountPoint));
+
+            // A current object given so is taken.
+            PwshResult ok = Pwsh.Run("$o = Get-BtrfsSubvolume -LiteralPath $s; New-BtrfsSnapshot -Path $o -Destination (Join-Path $m r4); Measure-BtrfsSubvolume -LiteralPath $o", ("s", plain), ("m", p.MountPoint));
+            Assert.Empty(ok.Errors);
+            Assert.Single(ok.Output.Select(o => o.BaseObject).OfType<BtrfsSubvolumeInfo>());
+            Assert.Single(ok.Output.Select(o => o.BaseObject).OfType<BtrfsSubvolumeUsage>());
+        }
     }
 }
