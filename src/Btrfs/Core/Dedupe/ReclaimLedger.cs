@@ -259,9 +259,9 @@ namespace Btrfs.Core
                         return null; // another file under that name now, or this one changed: nothing of it is judged
                     }
 
-                    if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs))
+                    if (file.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs) || Deduplicator.SharesNoExtents(file))
                     {
-                        return null; // nothing can share extents there: deduplicating frees nothing
+                        return null; // nothing can share extents there (an xfs made without reflink neither: a hostile review): deduplicating frees nothing
                     }
 
                     long block = Clone.BlockSize(file.Handle);

@@ -307,11 +307,11 @@ namespace Btrfs.Core
                 ? BtrfsSearch.FileSystemId(a) is Guid x && BtrfsSearch.FileSystemId(b) is Guid y && x != y
                 : a.Status.DevMajor != b.Status.DevMajor || a.Status.DevMinor != b.Status.DevMinor);
 
-        /// <summary>Whether the file's filesystem maps extents (FIEMAP): btrfs, xfs and ext4 do; another (overlayfs over one of them does, tmpfs does not) is asked.</summary>
         /// <summary>A filesystem that cannot share extents although it maps them: ext4, and xfs without reflink (its geometry says so; where unreadable, left to the kernel).</summary>
-        private static bool SharesNoExtents(OpenFile file) => file.FileSystem.Kind == FileSystemKind.Ext4
+        internal static bool SharesNoExtents(OpenFile file) => file.FileSystem.Kind == FileSystemKind.Ext4
             || (file.FileSystem.Kind == FileSystemKind.Xfs && XfsExchange.TryFeatures(file.Handle) is XfsFeatures f && !f.HasFlag(XfsFeatures.Reflink));
 
+        /// <summary>Whether the file's filesystem maps extents (FIEMAP): btrfs, xfs and ext4 do; another (overlayfs over one of them does, tmpfs does not) is asked.</summary>
         private static bool MapsExtents(OpenFile file) => file.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4 || Fiemap.Supported(file);
 
         /// <summary>
