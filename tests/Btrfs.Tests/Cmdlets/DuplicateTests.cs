@@ -742,14 +742,19 @@ namespace Btrfs.Tests
             Shell.Run("sh", "-c", $"dd if=/dev/zero of='{temp.MountPoint}/fill' bs=1M 2>/dev/null; true");
             string[] listingBefore = FileFacts.Listing(dir);
 
+            // SQLITE_TMPDIR, which SQLite takes first, on a read-only filesystem: SQLite passes it over (access(2) says it
+            // cannot write there), and so does the message (a review, a hostile test: it named that one).
+            using ExtraFileSystem readOnly = fs.NewFileSystem("ext4", "16M");
+            readOnly.Remount(readOnly: true);
+
             RealPwsh.Result r = RealPwsh.RunWrapped(
                 "try { Find-BtrfsDuplicate -LiteralPath $d -Recurse -BlockSize 4096 -ErrorAction Stop | Out-Null; '@@none' } catch { '@@' + $_.FullyQualifiedErrorId; '@@' + $_.CategoryInfo.Category; '@@' + $_.TargetObject; '@@' + $_.Exception.Message }",
-                new[] { "env", "TMPDIR=" + temp.MountPoint },
+                new[] { "env", "SQLITE_TMPDIR=" + readOnly.MountPoint, "TMPDIR=" + temp.MountPoint },
                 ("d", dir));
             string[] m = r.Marked;
             Assert.True(m.Length == 4, r.StdOut + r.StdErr);
             Assert.Equal(("InsufficientSpace,Btrfs.Commands.FindBtrfsDuplicateCommand", "ResourceUnavailable", temp.MountPoint), (m[0], m[1], m[2]));
-            Assert.StartsWith($"The search's temporary index (a private SQLite database in '{temp.MountPoint}'", m[3], StringComparison.Ordinal);
+            Assert.StartsWith($"The search's temporary index (a private SQLite database in '{temp.MountPoint}', from TMPDIR,", m[3], StringComparison.Ordinal);
             Assert.Contains("Point TMPDIR (or SQLITE_TMPDIR) at a directory on a filesystem with room", m[3], StringComparison.Ordinal);
             Assert.Equal(new[] { "fill", "lost+found" }, FileFacts.Listing(temp.MountPoint)); // its temporary file is gone
             Assert.Equal(listingBefore, FileFacts.Listing(dir));

@@ -123,9 +123,11 @@ namespace Btrfs.Core
         /// <summary>
         /// Where SQLite makes its private temporary files, as it chooses (os_unix.c): SQLITE_TMPDIR, TMPDIR (as the process
         /// was started: SQLite reads the C environment, which $env: in pwsh does not change), /var/tmp, /usr/tmp, /tmp, the
-        /// first that is a directory.
+        /// first that is a directory this process may create files in (access(2) W_OK and X_OK, as SQLite asks).
         /// </summary>
-        internal static string TemporaryDirectory()
+        internal static string TemporaryDirectory() => TemporaryDirectory(out _);
+
+        private static string TemporaryDirectory(out string? variable)
         {
             var env = new Dictionary<string, string>(StringComparer.Ordinal);
             try
@@ -146,14 +148,16 @@ namespace Btrfs.Core
             {
             }
 
-            foreach (string? dir in new[] { env.GetValueOrDefault("SQLITE_TMPDIR"), env.GetValueOrDefault("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp" })
+            foreach ((string? dir, string? name) in new[] { (env.GetValueOrDefault("SQLITE_TMPDIR"), "SQLITE_TMPDIR"), (env.GetValueOrDefault("TMPDIR"), "TMPDIR"), ("/var/tmp", null), ("/usr/tmp", null), ("/tmp", null) })
             {
-                if (!string.IsNullOrEmpty(dir) && System.IO.Directory.Exists(dir))
+                if (!string.IsNullOrEmpty(dir) && System.IO.Directory.Exists(dir) && Files.MayCreateIn(dir))
                 {
+                    variable = name;
                     return dir;
                 }
             }
 
+            variable = null;
             return ".";
         }
 
@@ -163,9 +167,11 @@ namespace Btrfs.Core
         /// </summary>
         private FileOperationException Failed(SqliteException ex)
         {
-            string dir = TemporaryDirectory();
-            string what = $"The search's temporary index (a private SQLite database in '{dir}', deleted as it closes; it holds every block hashed, {Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} so far)";
-            const string where = "Point TMPDIR (or SQLITE_TMPDIR) at a directory on a filesystem with room when starting pwsh (env TMPDIR=/path pwsh), or give a larger -BlockSize (fewer blocks).";
+            string dir = TemporaryDirectory(out string? variable);
+            string what = $"The search's temporary index (a private SQLite database in '{dir}'{(variable is null ? string.Empty : $", from {variable}")}, deleted as it closes; it holds every block hashed, {Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} so far)";
+            string where = variable == "SQLITE_TMPDIR"
+                ? "Point SQLITE_TMPDIR (which SQLite takes before TMPDIR) at a directory on a filesystem with room when starting pwsh (env SQLITE_TMPDIR=/path pwsh), or give a larger -BlockSize (fewer blocks)."
+                : "Point TMPDIR (or SQLITE_TMPDIR) at a directory on a filesystem with room when starting pwsh (env TMPDIR=/path pwsh), or give a larger -BlockSize (fewer blocks).";
             return (ex.SqliteErrorCode & 0xFF) == 13
                 ? new FileOperationException(FileErrorKind.InsufficientSpace, 0, "sqlite", dir, $"{what} cannot grow: that filesystem is full (SQLite error {ex.SqliteErrorCode}). Free space there. {where} Nothing was changed.", ex)
                 : new FileOperationException(FileErrorKind.IOError, 0, "sqlite", dir, $"{what} failed: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). {where} Nothing was changed.", ex);
