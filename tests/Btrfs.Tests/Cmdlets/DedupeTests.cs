@@ -541,6 +541,12 @@ namespace Btrfs.Tests
             Assert.All(lines, l => Assert.True(l.TrimEnd().Length <= 79, l));
             var tokens = lines.SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToHashSet(StringComparer.Ordinal);
             Assert.All(message.Split(' ', StringSplitOptions.RemoveEmptyEntries), w => Assert.Contains(w, tokens));
+
+            // A file name with spaces in a fixed Name column wraps on words too (before: "a name with sp" / "aces and
+            // more"; a hostile review on a pty).
+            string defrag = Pwsh.Run("[Btrfs.Core.DefragResult]@{ Path = '/x/a name with spaces and more spaces.img'; ExtentsBefore = 60; ExtentsAfter = 1; Reason = 'rewrote it' } | Out-String -Width 79").Output[0].ToString()!;
+            var words = defrag.Split('\n').SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToHashSet(StringComparer.Ordinal);
+            Assert.All(new[] { "name", "with", "spaces", "and", "more", "spaces.img" }, w => Assert.Contains(w, words));
         }
 
         [SkippableFact]

@@ -156,21 +156,35 @@ namespace Btrfs.Tests
             {
                 string view = table.Parent!.Element("Name")!.Value;
                 var headers = table.Element("TableHeaders")!.Elements("TableColumnHeader").ToList();
-                var items = table.Descendants("TableRowEntry").First().Element("TableColumnItems")!.Elements("TableColumnItem").ToList();
-                int used = headers.Count - 1;
-                for (int i = 0; i < headers.Count; i++)
+                foreach (var entry in table.Descendants("TableRowEntry"))
                 {
-                    if (headers[i].Element("Width") is { } w)
+                    var items = entry.Element("TableColumnItems")!.Elements("TableColumnItem").ToList();
+                    Assert.Equal(headers.Count, items.Count);
+                    int used = headers.Count - 1;
+                    for (int i = 0; i < headers.Count; i++)
                     {
-                        used += int.Parse(w.Value, System.Globalization.CultureInfo.InvariantCulture);
+                        var wrap = System.Text.RegularExpressions.Regex.Match(items[i].Value, @"TextLayout\]::Wrap\(.*,\s*(\d+)\)\s*$", System.Text.RegularExpressions.RegexOptions.Singleline);
+                        Assert.True(wrap.Success || !items[i].Value.Contains("Wrap(", StringComparison.Ordinal), $"{view}: column {i} wraps in a way this test cannot read: {items[i].Value}");
+                        if (headers[i].Element("Width") is { } w)
+                        {
+                            int width = int.Parse(w.Value, System.Globalization.CultureInfo.InvariantCulture);
+                            Assert.True(!wrap.Success || int.Parse(wrap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) <= width, $"{view}: column {i} wraps wider than its {width}");
+                            used += width;
+                        }
+                        else if (wrap.Success)
+                        {
+                            used += int.Parse(wrap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                        }
+                        else
+                        {
+                            // A column of no width takes what is left: only the last may (its text wraps at the edge).
+                            Assert.True(i == headers.Count - 1, $"{view}: column {i} has no width and is not the last");
+                        }
                     }
-                    else if (System.Text.RegularExpressions.Regex.Match(items[i].Value, @"TextLayout\]::Wrap\(.*,\s*(\d+)\)\s*$", System.Text.RegularExpressions.RegexOptions.Singleline) is { Success: true } wrap)
-                    {
-                        used += int.Parse(wrap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-                    }
+
+                    Assert.True(used <= 79, $"{view}: {used} columns");
                 }
 
-                Assert.True(used <= 79, $"{view}: {used} columns");
                 tables++;
             }
 
