@@ -88,10 +88,20 @@ namespace Btrfs.Commands
             }
 
             if (any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null
-                && any.Properties["Path"] is { } property
-                && (property.Value is string || (property.Value is PSObject p && p.BaseObject is string)))
+                && any.Properties["Path"] is { } property)
             {
-                return WithUuid(Literal(property.Value as string ?? (string)((PSObject)property.Value).BaseObject), any);
+                string? text = property.Value as string ?? (property.Value as PSObject)?.BaseObject as string;
+                if (property.Value is null || text is { Length: 0 })
+                {
+                    // A Path that is empty (read back from JSON or CSV: a subvolume no mount reaches) names no file: its
+                    // text ("@{Id=257; ...}") is never a path (a review, a hostile test: "Cannot find drive '@{Id=257'").
+                    return NoFileText(any, any.TypeNames.Count > 0 ? any.TypeNames[0] : any.BaseObject.GetType().FullName ?? "object");
+                }
+
+                if (text is not null)
+                {
+                    return WithUuid(Literal(text), any);
+                }
             }
 
             return inputData;
