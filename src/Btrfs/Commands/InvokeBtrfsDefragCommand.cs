@@ -404,7 +404,7 @@ namespace Btrfs.Commands
                         continue;
                     }
 
-                    WriteWarning($"'{c.Path}' would need {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
+                    WriteWarning($"'{c.Path}' would need {Needs(run, c)}, more than the {Seconds(run.RewritingBudget ?? MaxDuration)} a run with -MaxDuration {Seconds(MaxDuration)} has for rewriting. That is one earlier run's rate, perhaps of a slower file: it is tried all the same now that the other files are done, which measures the rate again; if the rate is right, the budget stops it between steps.");
                 }
 
                 if (!TryCandidate(run, c))
@@ -429,7 +429,10 @@ namespace Btrfs.Commands
             {
                 if (warnedTooLong.Add(c.Path))
                 {
-                    WriteWarning($"'{c.Path}' needs {Needs(run, c)}, more than the {Seconds(run.RewritingBudget ?? MaxDuration)} a run with -MaxDuration {Seconds(MaxDuration)} has for rewriting (measuring took {Seconds(run.MeasuredIn ?? TimeSpan.Zero)} of it): no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
+                    run.NeverFits(c, out TimeSpan needed);
+                    WriteWarning(needed > MaxDuration
+                        ? $"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own."
+                        : $"'{c.Path}' needs {Needs(run, c)}, more than the {Seconds(run.RewritingBudget ?? MaxDuration)} a run with -MaxDuration {Seconds(MaxDuration)} has for rewriting after measuring ({Seconds(run.MeasuredIn ?? TimeSpan.Zero)} this time): no run that measures as much can defragment it, and it is left alone so that the pass can complete. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");
                 }
 
                 WriteVerbose($"Leaving '{c.Path}': {SizeFormatter.Format(c.BytesToRewrite)} to rewrite does not fit in any run of {Seconds(MaxDuration)} (see the warning).");
@@ -596,6 +599,10 @@ namespace Btrfs.Commands
             {
                 return false;
             }
+
+            // This file will be rewritten: what its old extents free counts only after another commit, which the next
+            // file's question asks for again where short (a review: -Confirm's later questions said "refused").
+            committedForPreview.Remove(d.FileSystemId);
 
             return d.SharedBytesToUnshare <= 0 || Force.IsPresent || ConfirmSwitchedOff
                 || Preferences.ShouldContinue(

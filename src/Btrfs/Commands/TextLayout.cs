@@ -13,6 +13,14 @@ namespace Btrfs.Commands
     public static class TextLayout
     {
         /// <summary>
+        /// A file name wrapped at its spaces as <see cref="Wrap"/> does, where that keeps every character: a name with
+        /// spaces at either end or two in a row is left whole (the table wraps it at the column's edge), since wrapping at
+        /// spaces would drop them and show two files alike (a review).
+        /// </summary>
+        public static string WrapName(string? name, int width) =>
+            name is null || name.StartsWith(' ') || name.EndsWith(' ') || name.Contains("  ", StringComparison.Ordinal) ? name ?? string.Empty : Wrap(name, width);
+
+        /// <summary>
         /// <paramref name="value"/> (a string, or strings: one rule each) wrapped at spaces into lines of
         /// at most <paramref name="width"/> characters (a longer word is cut), joined by newlines.
         /// </summary>

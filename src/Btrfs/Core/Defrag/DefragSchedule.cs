@@ -459,7 +459,16 @@ namespace Btrfs.Core
         internal bool NeverFits(DefragCandidate c, out TimeSpan needed)
         {
             needed = TimeNeeded(c) ?? TimeSpan.Zero;
-            return RewritingBudget is TimeSpan most && needed > most;
+            if (schedule.MaxDuration is not TimeSpan max)
+            {
+                return false;
+            }
+
+            // More than the whole budget, or than what is left of it after this run's measuring. A run that measures less
+            // (one resuming a pass with a state file) might have had the time: the warning says so. Judged so rather than
+            // left as remaining, which kept the pass open forever for a file needing almost the whole budget (a review);
+            // this way the pass completes and the file is named every night until the budget or the file changes.
+            return needed > max || (RewritingBudget is TimeSpan most && needed > most);
         }
 
         /// <summary>What a run with this -MaxDuration has for rewriting: the budget less this run's measuring before the first turn; null without a budget.</summary>

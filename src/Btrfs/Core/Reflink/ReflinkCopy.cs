@@ -555,13 +555,14 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>The source's directory has the NOCOW state <paramref name="dirNoCow"/> too (false where it cannot be read).</summary>
+        /// <summary>In a tree's copy, the source's directory has the NOCOW state <paramref name="dirNoCow"/> too (false where it cannot be read, and for a single file).</summary>
         private bool DifferentFromItsDirectoryAsTheSource(bool dirNoCow)
         {
             try
             {
-                bool? noCow = sourceDirectoryNoCow ?? (source.Directory is { } dir ? (InodeAttributes.Get(dir, source.Path) & InodeFlags.NoCow) != 0 : null);
-                return noCow == dirNoCow;
+                // A tree's copy only, whose directories mirror the source's: a single file copied into a NOCOW directory is
+                // still said to stay COW there, the classic surprise (a review).
+                return sourceDirectoryNoCow == dirNoCow;
             }
             catch (FileOperationException)
             {
