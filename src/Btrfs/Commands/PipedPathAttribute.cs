@@ -118,9 +118,11 @@ namespace Btrfs.Commands
         /// <summary>The path, with the Uuid of the object it came from remembered (<see cref="UuidOf"/>) where it has one.</summary>
         private static string WithUuid(string path, PSObject any)
         {
-            if (any.Properties["Uuid"]?.Value is { } uuid && !(uuid is string { Length: 0 }))
+            if (any.Properties["Uuid"] is { } property)
             {
-                Uuids.AddOrUpdate(path, new SubvolumeUuid(uuid));
+                // Empty or null too: then the command refuses it (InvalidArgument), as it refuses a piped one, never
+                // taking it as none (a review).
+                Uuids.AddOrUpdate(path, new SubvolumeUuid(property.Value));
             }
 
             return path;

@@ -909,6 +909,7 @@ namespace Btrfs.Tests
             FileBuilder.Fragmented(Path.Combine(dir, "a.img"), 2 << 20, 100, seed: 80);
             FileBuilder.Fragmented(Path.Combine(dir, "b.img"), 2 << 20, 100, seed: 81);
             FileBuilder.WriteNew(Path.Combine(dir, "whole[1].img"), FileBuilder.RandomBytes(1 << 20, 79)); // one extent
+            Shell.Run("ln", Path.Combine(dir, "a.img"), Path.Combine(dir, "a-again.img")); // a second name: counted once
             Assert.Single(Filefrag.Extents(Path.Combine(dir, "whole[1].img")));
             string stateDir = fs.NewDirectory(TestFs.Btrfs, "sched-unmeasured-state");
             Shell.Run("chown", "65534:65534", stateDir);
@@ -928,6 +929,7 @@ namespace Btrfs.Tests
             Assert.Equal((1, 3), (skipped.FilesBelowMinimum, skipped.FilesMeasured));
             Assert.Equal(1, skipped.PassesCompleted);
             Assert.Equal(2, asNobody.Verbose.Count(v => v.Message.Contains("not writable by this run", StringComparison.Ordinal)));
+            Assert.Contains(asNobody.Warnings, w => w.Message.StartsWith("2 file(s) were left alone", StringComparison.Ordinal)); // a.img's two names: one file
 
             Directory.CreateDirectory(Path.Combine(dir, "locked"));
             FileBuilder.Fragmented(Path.Combine(dir, "locked", "c.img"), 2 << 20, 100, seed: 83);

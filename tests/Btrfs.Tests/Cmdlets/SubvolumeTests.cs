@@ -1326,6 +1326,11 @@ namespace Btrfs.Tests
             Assert.True(Directory.Exists(plain));
             Assert.Equal(new[] { "plain" }, FileFacts.Listing(p.MountPoint));
 
+            // One whose Uuid is empty is refused, as a piped one is (InvalidArgument), never taken as none (a review).
+            PwshResult empty = Pwsh.Run("$e = [pscustomobject]@{ Path = $s; Uuid = '' }; New-BtrfsSnapshot -Path $e -Destination (Join-Path $m r5); $e | New-BtrfsSnapshot -Destination (Join-Path $m r6)", ("s", plain), ("m", p.MountPoint));
+            Assert.Equal(new[] { "InvalidArgument", "InvalidArgument" }, empty.ErrorIds);
+            Assert.Equal(new[] { "plain" }, FileFacts.Listing(p.MountPoint));
+
             // A current object given so is taken.
             PwshResult ok = Pwsh.Run("$o = Get-BtrfsSubvolume -LiteralPath $s; New-BtrfsSnapshot -Path $o -Destination (Join-Path $m r4); Measure-BtrfsSubvolume -LiteralPath $o", ("s", plain), ("m", p.MountPoint));
             Assert.Empty(ok.Errors);

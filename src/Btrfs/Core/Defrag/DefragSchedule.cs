@@ -185,6 +185,12 @@ namespace Btrfs.Core
                 // warning. A filesystem mounted (or gone) read-only stays an error for every file: loud.
                 // A file under -MinimumFragments is left alone whoever runs it: counted so first, as a run that may write
                 // it counts it (before: as not writable, so the summary differed with the user; a hostile review).
+                // A file of several names (hard links) once, as a file this run may write is (a review: each name counted).
+                if (!unwritableSeen.Add((status.DevMajor, status.DevMinor, status.Inode)))
+                {
+                    return null;
+                }
+
                 Summary.FilesMeasured++;
                 if (FragmentsReadOnly(path, location, options) is long fragments && fragments < schedule.MinimumFragments)
                 {
@@ -238,6 +244,9 @@ namespace Btrfs.Core
             Summary.BytesToRewrite += d.BytesToRewrite;
             return null;
         }
+
+        /// <summary>Files this run may not write, seen in this pass (device and inode): each counted once, whatever its names.</summary>
+        private readonly HashSet<(uint, uint, ulong)> unwritableSeen = new();
 
         /// <summary>The file's fragments, read without writing anything (FIEMAP without a sync); null where it cannot be read.</summary>
         private static long? FragmentsReadOnly(string path, FileLocation? location, DefragOptions options)
@@ -298,6 +307,7 @@ namespace Btrfs.Core
 
             candidates.Clear();
             takenThisPass.Clear();
+            unwritableSeen.Clear();
             handedOut = 0;
         }
 
