@@ -425,11 +425,10 @@ namespace Btrfs.Commands
         /// </summary>
         private bool Leave(DefragSchedule run, DefragCandidate c)
         {
-            if (run.NeverFits(c, out _))
+            if (run.NeverFits(c, out TimeSpan needed))
             {
                 if (warnedTooLong.Add(c.Path))
                 {
-                    run.NeverFits(c, out TimeSpan needed);
                     WriteWarning(needed > MaxDuration
                         ? $"'{c.Path}' needs {Needs(run, c)}, more than the whole -MaxDuration of {Seconds(MaxDuration)}: no run with this budget can defragment it. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own."
                         : $"'{c.Path}' needs {Needs(run, c)}, more than the {Seconds(run.RewritingBudget ?? MaxDuration)} a run with -MaxDuration {Seconds(MaxDuration)} has for rewriting after measuring ({Seconds(run.MeasuredIn ?? TimeSpan.Zero)} this time): no run that measures as much can defragment it, and it is left alone so that the pass can complete. Give a longer -MaxDuration (or a higher -MaxBytesPerSecond), or defragment it on its own.");

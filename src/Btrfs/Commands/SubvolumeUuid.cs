@@ -25,9 +25,10 @@ namespace Btrfs.Commands
         /// that takes it, so none reads it differently. <paramref name="ofObject"/>: the Uuid of an object given as the path
         /// (<see cref="PipedPathAttribute.UuidOf"/>), checked where -Uuid was not bound.
         /// </summary>
-        internal static Btrfs.Core.NamedSubvolume Named(System.Management.Automation.PSCmdlet cmdlet, SubvolumeUuid? uuid, string verb, string path, string outcome, SubvolumeUuid? ofObject = null) =>
-            cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid") || ofObject is null
-                ? Btrfs.Core.NamedSubvolume.Parse(cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid"), uuid?.Text, null, verb, path, outcome)
-                : Btrfs.Core.NamedSubvolume.Parse(true, ofObject.Text, null, verb, path, outcome); // an object's, given as the path (-Path $o)
+        internal static Btrfs.Core.NamedSubvolume Named(System.Management.Automation.PSCmdlet cmdlet, SubvolumeUuid? uuid, string verb, string path, string outcome, SubvolumeUuid? ofObject = null)
+        {
+            bool bound = cmdlet.MyInvocation.BoundParameters.ContainsKey("Uuid");
+            return Btrfs.Core.NamedSubvolume.Parse(bound || ofObject is not null, bound ? uuid?.Text : ofObject?.Text, null, verb, path, outcome);
+        }
     }
 }

@@ -125,8 +125,6 @@ namespace Btrfs.Core
         /// was started: SQLite reads the C environment, which $env: in pwsh does not change), /var/tmp, /usr/tmp, /tmp, the
         /// first that is a directory this process may create files in (access(2) W_OK and X_OK, as SQLite asks).
         /// </summary>
-        internal static string TemporaryDirectory() => TemporaryDirectory(out _);
-
         private static string TemporaryDirectory(out string? variable)
         {
             var env = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -311,7 +311,7 @@ namespace Btrfs.Core
             handedOut = 0;
         }
 
-        /// <summary>A candidate that needs more than the whole budget: not done, not remaining (<see cref="DefragRunSummary.FilesTooLongForBudget"/>), once a run.</summary>
+        /// <summary>A candidate that needs more than a run has for rewriting (<see cref="NeverFits"/>): not done, not remaining (<see cref="DefragRunSummary.FilesTooLongForBudget"/>), once a run.</summary>
         internal void TooLongForBudget(DefragCandidate c)
         {
             if (tooLong.Add(c.Path))
@@ -463,8 +463,8 @@ namespace Btrfs.Core
         /// <summary>
         /// True when the candidate needs more than a run with this -MaxDuration has for rewriting, at the rate seen: the
         /// budget less what measuring took in this run before the first file's turn (every run measures first). No run
-        /// with this budget can do it (the caller says so, rather than leave it for a next run forever; a review: a file
-        /// needing a little less than the whole budget was left "for the next run" by every run, StoppedByBudget).
+        /// that measures as much can do it (the caller says so, rather than leave it for a next run forever; a review: a
+        /// file needing a little less than the whole budget was left "for the next run" by every run, StoppedByBudget).
         /// </summary>
         internal bool NeverFits(DefragCandidate c, out TimeSpan needed)
         {

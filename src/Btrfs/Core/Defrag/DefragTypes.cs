@@ -226,7 +226,7 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Files worth defragmenting that need more than a run with this -MaxDuration has for rewriting, at the rate seen (each warned about): no run
-        /// with this budget can do them. Not in <see cref="FilesRemaining"/>, and they do not make <see cref="StoppedByBudget"/>
+        /// that measures as much can do them. Not in <see cref="FilesRemaining"/>, and they do not make <see cref="StoppedByBudget"/>
         /// true: a longer -MaxDuration (or a higher -MaxBytesPerSecond) is needed, or defragmenting them on their own.
         /// </summary>
         public int FilesTooLongForBudget { get; set; }

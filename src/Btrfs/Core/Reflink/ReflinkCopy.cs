@@ -547,7 +547,7 @@ namespace Btrfs.Core
             // Not where the source differs from its own directory in the same way (a COW file in a NOCOW directory copied
             // into a NOCOW directory): the copy is as its source is, nothing to say (a hostile review: a tree copy, whose
             // directories take their sources' NOCOW state, warned once per COW file of a NOCOW directory).
-            if (dirNoCow != sourceNoCow && Method == ReflinkMethod.Reflink && !DifferentFromItsDirectoryAsTheSource(dirNoCow))
+            if (dirNoCow != sourceNoCow && Method == ReflinkMethod.Reflink && sourceDirectoryNoCow != dirNoCow)
             {
                 warnings.Add(sourceNoCow
                     ? $"'{destination}' is NOCOW like its source: no checksums, no compression (its directory would have made it COW)."
@@ -555,22 +555,11 @@ namespace Btrfs.Core
             }
         }
 
-        /// <summary>In a tree's copy, the source's directory has the NOCOW state <paramref name="dirNoCow"/> too (false where it cannot be read, and for a single file).</summary>
-        private bool DifferentFromItsDirectoryAsTheSource(bool dirNoCow)
-        {
-            try
-            {
-                // A tree's copy only, whose directories mirror the source's: a single file copied into a NOCOW directory is
-                // still said to stay COW there, the classic surprise (a review).
-                return sourceDirectoryNoCow == dirNoCow;
-            }
-            catch (FileOperationException)
-            {
-                return false;
-            }
-        }
-
-        /// <summary>The NOCOW attribute of the source's directory, read where the walker found the source (a tree's copy).</summary>
+        /// <summary>
+        /// The NOCOW attribute of the source's directory, read where the walker found the source (a tree's copy only, whose
+        /// directories mirror the source's; null for a single file, which is still told it stays COW in a NOCOW directory,
+        /// the classic surprise: a review).
+        /// </summary>
         private bool? sourceDirectoryNoCow;
 
         private void CheckRange()
