@@ -138,5 +138,15 @@ namespace Btrfs.Tests
             Assert.Equal("NOCOW, but 16.0 MiB is shared with a reflink or snapshot: the next write to those ranges is copied once. second rule".Split(' '), words);
             Assert.Equal(new[] { "abcdefgh", "ijkl" }, Btrfs.Commands.TextLayout.Wrap("abcdefghijkl", 8).Split('\n'));
         }
+
+        [Fact]
+        public void ALongNameIsNeverCutBetweenTheHalvesOfASurrogatePair()
+        {
+            string name = "abcdefg\U0001F600hij\U0001F4BEkl.img"; // the first emoji's halves are the 8th and 9th characters
+            string[] lines = Btrfs.Commands.TextLayout.WrapName(name, 8).Split('\n');
+            Assert.Equal(new[] { "abcdefg", "\U0001F600hij\U0001F4BEk", "l.img" }, lines);
+            Assert.Equal(name, string.Concat(lines));
+            Assert.All(lines, l => Assert.True(l.Length <= 8, l));
+        }
     }
 }

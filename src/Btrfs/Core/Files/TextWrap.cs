@@ -38,8 +38,11 @@ namespace Btrfs.Core
                     }
                     else
                     {
-                        lines.Add(rest[..width]); // a word longer than the line
-                        rest = rest[width..];
+                        // A word longer than the line, cut at the width but never between the two halves of a
+                        // surrogate pair (an emoji in a file name would show as two replacement characters).
+                        int cut = char.IsHighSurrogate(rest[width - 1]) && char.IsLowSurrogate(rest[width]) ? width - 1 : width;
+                        lines.Add(rest[..cut]);
+                        rest = rest[cut..];
                     }
                 }
             }
