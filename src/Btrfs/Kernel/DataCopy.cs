@@ -99,6 +99,21 @@ namespace Btrfs.Kernel
             }
         }
 
+        /// <summary>
+        /// The free space a whole copy of <paramref name="source"/> (holding <paramref name="dataBytes"/> of data) takes:
+        /// its data, or what the source has allocated up to its end (its preallocated ranges are preallocated again),
+        /// whichever is more, and what it has preallocated past its end (<paramref name="preallocatedPastEnd"/>), which is
+        /// preallocated again too, before the data goes in. (Before, that last part was left out: a 1 MiB file with 300
+        /// MiB preallocated past its end passed as needing 1 MiB and ran out of space at once; a hostile review.)
+        /// </summary>
+        internal static long SpaceNeeded(OpenFile source, long dataBytes, out long preallocatedPastEnd)
+        {
+            ArgumentNullException.ThrowIfNull(source);
+            preallocatedPastEnd = source.FileSystem.Kind is FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4 ? Fiemap.PreallocatedPastEnd(source, source.Size) : 0;
+            long upToEnd = Math.Min(Math.Max(0, source.Status.AllocatedBytes - preallocatedPastEnd), source.Size);
+            return SizeFormatter.AddSize(Math.Max(dataBytes, upToEnd), preallocatedPastEnd);
+        }
+
         /// <summary>Bytes of data (not holes) in the file.</summary>
         internal static long DataBytes(SafeFileDescriptor fd, long size, string path)
         {
@@ -355,7 +370,7 @@ namespace Btrfs.Kernel
         {
             if (source.FileSystem.Kind is not (FileSystemKind.Btrfs or FileSystemKind.Xfs or FileSystemKind.Ext4))
             {
-                return;
+                return; // as SpaceNeeded counts
             }
 
             foreach (RawExtent e in Fiemap.Read(source, 0, ulong.MaxValue, sync: false))
@@ -374,7 +389,7 @@ namespace Btrfs.Kernel
                         return; // a copy without preallocation is still a faithful copy of the data
                     }
 
-                    throw Failure(errno, "fallocate", targetName, 0, size);
+                    throw Failure(errno, "fallocate", targetName, 0, size, $"while preallocating {SizeFormatter.Format((long)Math.Min(e.Length, long.MaxValue))} at offset {e.Logical} as the original has it preallocated, before any data was copied");
                 }
             }
         }
@@ -429,9 +444,9 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>A failure while writing the copy: the original has not been touched.</summary>
-        internal static FileOperationException Failure(int errno, string operation, string name, long copied, long size)
+        internal static FileOperationException Failure(int errno, string operation, string name, long copied, long size, string? where = null)
         {
-            string where = $"after copying {SizeFormatter.Format(copied)} of {SizeFormatter.Format(size)}";
+            where ??= $"after copying {SizeFormatter.Format(copied)} of {SizeFormatter.Format(size)}";
             if (errno is Errno.ENOSPC or Errno.EDQUOT)
             {
                 return new FileOperationException(

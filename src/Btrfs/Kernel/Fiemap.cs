@@ -79,6 +79,25 @@ namespace Btrfs.Kernel
             return (bytes, count);
         }
 
+        /// <summary>
+        /// The bytes preallocated past the end of a file of <paramref name="size"/> bytes (fallocate -n, FALLOC_FL_KEEP_SIZE:
+        /// unwritten extents there), which a copy that preallocates like its source (<see cref="DataCopy"/>) allocates again.
+        /// </summary>
+        internal static long PreallocatedPastEnd(OpenFile file, long size)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            long bytes = 0;
+            foreach (RawExtent e in Read(file, (ulong)Math.Max(0, size), ulong.MaxValue, sync: false))
+            {
+                if ((e.Flags & ExtentFlags.Unwritten) != 0 && e.End > (ulong)size)
+                {
+                    bytes += (long)Math.Min(e.End - Math.Max(e.Logical, (ulong)size), long.MaxValue);
+                }
+            }
+
+            return bytes;
+        }
+
         /// <summary>The bytes of <paramref name="e"/> within a file of <paramref name="size"/> bytes (none past its end).</summary>
         internal static long FileBytes(in RawExtent e, long size) => Math.Max(0, Math.Min((long)Math.Min(e.End, long.MaxValue), size) - (long)Math.Min(e.Logical, long.MaxValue));
 

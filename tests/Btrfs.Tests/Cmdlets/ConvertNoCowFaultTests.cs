@@ -154,6 +154,41 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void SpacePreallocatedPastTheEndCountsInWhatTheCopyNeeds()
+        {
+            // The copy preallocates again what the original has preallocated past its end (fallocate -n). Before, the
+            // check and -WhatIf counted the data alone ("needs 1.00 MiB"), and the run then ran out of space at once,
+            // saying "after copying 0 B of 1.00 MiB". Found by a hostile review.
+            using ExtraFileSystem small = fs.NewFileSystem("btrfs", "512M");
+            string file = Path.Combine(small.MountPoint, "db.img");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(1 << 20, 11));
+            Shell.Run("fallocate", "-n", "-o", "1M", "-l", "120M", file);
+            PwshResult whatIf = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+            Assert.Empty(whatIf.Errors);
+            string said = whatIf.HostText.Replace("\n", " ", StringComparison.Ordinal);
+            Assert.Contains("Rewrite 1.00 MiB of data (file size 1.00 MiB)", said, StringComparison.Ordinal);
+            Assert.Contains("needs 121 MiB (120 MiB of it preallocated past the end of the file, as the original has it) of the ", said, StringComparison.Ordinal);
+
+            string filler = Path.Combine(small.MountPoint, "filler.bin");
+            Shell.Run("sync");
+            Shell.Run("fallocate", "-l", (new DriveInfo(small.MountPoint).AvailableFreeSpace - (60 << 20)).ToString(System.Globalization.CultureInfo.InvariantCulture), filler);
+            Shell.Run("sync");
+            var before = Original.Of(file);
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            AssertRefused(r, file, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 121 MiB (120 MiB of it preallocated past the end of the file", "is free", "Nothing was changed");
+            before.AssertUntouched();
+
+            // With the space there, the copy has the same preallocation past its end.
+            System.IO.File.Delete(filler);
+            Shell.Run("sync");
+            PwshResult done = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + Yes, ("f", file));
+            Assert.Empty(done.Errors);
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(before.Facts.Sha256, FileFacts.Hash(file));
+            Assert.Contains(Filefrag.Extents(file), e => e.Flags.Contains("unwritten") && e.Logical >= 1 << 20);
+        }
+
+        [SkippableFact]
         public void SpaceFreedJustNowCountsAsFree()
         {
             // btrfs counts deleted data free only once its transaction commits (up to 30 s later). Before: a

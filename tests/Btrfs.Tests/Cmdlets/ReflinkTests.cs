@@ -1444,6 +1444,15 @@ namespace Btrfs.Tests
             string to = Path.Combine(small.MountPoint, "big.img");
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", big), ("d", to)), "NewBtrfsReflinkCommand", to, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 80.0 MiB");
             Assert.False(File.Exists(to));
+
+            // Space preallocated past the source's end is preallocated again in the copy, so it counts (before: 1 MiB
+            // of data with 60 MiB preallocated past it passed the check, and the copy ran out of space at once).
+            string prealloc = Path.Combine(Path.GetDirectoryName(big)!, "db.img");
+            FileBuilder.WriteNew(prealloc, FileBuilder.RandomBytes(1 << 20, 5));
+            Shell.Run("fallocate", "-n", "-o", "1M", "-l", "60M", prealloc);
+            string to2 = Path.Combine(small.MountPoint, "db.img");
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", prealloc), ("d", to2)), "NewBtrfsReflinkCommand", to2, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 61.0 MiB (60.0 MiB of it preallocated past the end of the file, as the source has it)");
+            Assert.False(File.Exists(to2));
         }
 
         [SkippableFact]

@@ -67,8 +67,14 @@ namespace Btrfs.Core
         /// <summary>Free bytes on the filesystem before the copy.</summary>
         public long AvailableBytes { get; private set; }
 
-        /// <summary>Free space the new copy needs: its data, or what the original has allocated (preallocated ranges are preallocated again), whichever is more.</summary>
+        /// <summary>
+        /// Free space the new copy needs: its data, or what the original has allocated up to its end (preallocated ranges
+        /// are preallocated again), whichever is more, and what it has preallocated past its end (<see cref="PreallocatedPastEndBytes"/>).
+        /// </summary>
         public long NeededBytes { get; private set; }
+
+        /// <summary>Bytes the original has preallocated past its end (fallocate -n), which the new copy preallocates again.</summary>
+        public long PreallocatedPastEndBytes { get; private set; }
 
         /// <summary>Things the user should know that do not stop the conversion.</summary>
         public IReadOnlyList<string> Warnings => warnings;
@@ -275,7 +281,8 @@ namespace Btrfs.Core
             FileGuards.ThrowIfInUse(file, what, options.AssumeNotInUse);
 
             DataBytes = DataCopy.DataBytes(file.Handle, file.Size, file.Path);
-            long needed = NeededBytes = Math.Max(DataBytes, Math.Min(file.Status.AllocatedBytes, file.Size));
+            long needed = NeededBytes = DataCopy.SpaceNeeded(file, DataBytes, out long beyond);
+            PreallocatedPastEndBytes = beyond;
             AvailableBytes = file.AvailableBytes(needed);
             if (needed > AvailableBytes)
             {
@@ -284,7 +291,7 @@ namespace Btrfs.Core
                     0,
                     "statfs",
                     file.Path,
-                    $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
+                    $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)}{(beyond > 0 ? $" ({SizeFormatter.Format(beyond)} of it preallocated past the end of the file, as the original has it)" : string.Empty)} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
             }
         }
 

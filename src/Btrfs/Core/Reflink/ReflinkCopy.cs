@@ -387,12 +387,12 @@ namespace Btrfs.Core
 
             if (Method == ReflinkMethod.Copy)
             {
-                long needed = DataCopy.DataBytes(source.Handle, source.Size, source.Path);
+                long needed = DataCopy.SpaceNeeded(source, DataCopy.DataBytes(source.Handle, source.Size, source.Path), out long beyond);
                 destinationAvailable = dirFacts.AvailableBytes(needed);
                 long available = destinationAvailable;
                 if (needed > available)
                 {
-                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)}{(beyond > 0 ? $" ({SizeFormatter.Format(beyond)} of it preallocated past the end of the file, as the source has it)" : string.Empty)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
                 }
             }
         }
