@@ -21,6 +21,17 @@ namespace Btrfs.Commands
             name is null || name.StartsWith(' ') || name.EndsWith(' ') || name.Contains("  ", StringComparison.Ordinal) ? name ?? string.Empty : Wrap(name, width);
 
         /// <summary>
+        /// A byte offset or address to the byte, with thousands separators where that fits <paramref name="width"/>
+        /// characters, else without them (so a sparse image's offsets past 1 TB stay on one line of an 80-column table
+        /// instead of being cut in two: a hostile review); only one past even that (a petabyte) is wider.
+        /// </summary>
+        public static string Offset(long value, int width)
+        {
+            string grouped = value.ToString("N0", System.Globalization.CultureInfo.CurrentCulture);
+            return grouped.Length <= width ? grouped : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>
         /// <paramref name="value"/> (a string, or strings: one rule each) wrapped at spaces into lines of
         /// at most <paramref name="width"/> characters (a longer word is cut), joined by newlines.
         /// </summary>

@@ -228,6 +228,19 @@ namespace Btrfs.Tests
             Assert.Contains("1,052,672", table, StringComparison.Ordinal);
             Assert.All(table.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
 
+            // A sparse image's offsets past 1 TB: without separators, on one line, where with them they would not fit
+            // (before: "1,099,562,192,8" and "96" on the next line). Found by a hostile review.
+            string sparse = Path.Combine(Path.GetDirectoryName(file)!, "sparse.img");
+            FileBuilder.WriteNew(sparse, Array.Empty<byte>());
+            FileBuilder.WriteAt(sparse, (1L << 40) + (12345L * 4096), FileBuilder.RandomBytes(8192, 43));
+            Shell.Run("sync");
+            PwshResult far = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact | Out-String -Width 80; Get-BtrfsExtent -LiteralPath $f | Out-String -Width 80", ("f", sparse));
+            Assert.Empty(far.Errors);
+            Assert.Equal(2, far.Output.Count);
+            Assert.Matches(@"(?m)^\s*\d+\s+1099562192896\s", far.Output[0].ToString()!); // -Exact: 15 columns
+            Assert.Matches(@"(?m)^\s*\d+\s+1,099,562,192,896\s", far.Output[1].ToString()!); // FIEMAP's table: 17 columns
+            Assert.All(far.Output.SelectMany(o => o.ToString()!.Split('\n')), l => Assert.True(l.TrimEnd().Length <= 80, l));
+
             // The owners' table shows the same addresses the same way. Before: without thousands separators, so
             // the two tables could not be compared by eye. Found by a hostile review.
             PwshResult owners = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f -Exact | Get-BtrfsExtentOwner -Detailed | Out-String -Width 80", ("f", file));

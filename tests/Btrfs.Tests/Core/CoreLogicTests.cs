@@ -140,6 +140,24 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void AnOffsetHasSeparatorsOnlyWhereTheyFitItsColumn()
+        {
+            System.Globalization.CultureInfo saved = System.Globalization.CultureInfo.CurrentCulture;
+            System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
+            try
+            {
+                Assert.Equal("99,999,999,999", Btrfs.Commands.TextLayout.Offset(99_999_999_999, 15));
+                Assert.Equal("1099562192896", Btrfs.Commands.TextLayout.Offset(1_099_562_192_896, 15));
+                Assert.Equal("1,099,562,192,896", Btrfs.Commands.TextLayout.Offset(1_099_562_192_896, 17));
+                Assert.Equal("9223372036854775807", Btrfs.Commands.TextLayout.Offset(long.MaxValue, 17));
+            }
+            finally
+            {
+                System.Globalization.CultureInfo.CurrentCulture = saved;
+            }
+        }
+
+        [Fact]
         public void ALongNameIsNeverCutBetweenTheHalvesOfASurrogatePair()
         {
             string name = "abcdefg\U0001F600hij\U0001F4BEkl.img"; // the first emoji's halves are the 8th and 9th characters
