@@ -355,6 +355,13 @@ namespace Btrfs.Commands
                 foreach (MirrorItem item in mirror.Items())
                 {
                     StopToken.ThrowIfCancellationRequested();
+                    if (mirror.Staged && ProcessEnd.Signalled)
+                    {
+                        // SIGTERM or SIGHUP: the process is about to end. The tree being built is removed (by the mirror,
+                        // as the pipeline stops), as on Ctrl+C, and the process's end waits for that.
+                        throw new PipelineStoppedException();
+                    }
+
                     try
                     {
                         MirrorOne(mirror, item, counts);

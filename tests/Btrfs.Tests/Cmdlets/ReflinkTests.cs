@@ -842,6 +842,42 @@ namespace Btrfs.Tests
             Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", dest), StringComparison.Ordinal);
         }
 
+        [SkippableTheory]
+        [InlineData("TERM")]
+        [InlineData("HUP")]
+        public void EndingPwshWithASignalMidTreeRemovesTheTreeBeingBuilt(string signal)
+        {
+            // systemd stopping a runbook (SIGTERM), or the terminal closing (SIGHUP), while a new tree is built hidden:
+            // the run stops between files and removes it, as on Ctrl+C, and the process ends once it has. Before, the
+            // marked hidden tree was left (hundreds of files) until a later run into the same directory. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "staged-" + signal);
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            Shell.Run("python3", "-c", "import os,sys\nr=sys.argv[1]\nfor i in range(600):\n d=f'{r}/d{i%6}'\n os.makedirs(d,exist_ok=True)\n open(f'{d}/f{i}','wb').write(os.urandom(4096))", src);
+            string backups = Directory.CreateDirectory(Path.Combine(dir, "backups")).FullName;
+            string dest = Path.Combine(backups, "today");
+            Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+
+            // Mid-tree for sure: every open of d3's first file waits in the kernel (a fanotify permission mark) until
+            // the signal has been sent; then the run goes on to its next file and sees it.
+            using (OpensHeld held = OpensHeld.Of(Path.Combine(src, "d3", "f3")))
+            using (ChildProcess child = ChildProcess.Start("dotnet", Path.Combine(RealPwsh.ToolDirectory!, "pwsh.dll"), "-NoProfile", "-NonInteractive", "-Command", $"'ready'; Import-Module '{RepoPaths.Manifest}'; New-BtrfsReflink -LiteralPath '{src}' -Destination '{dest}' -Recurse -NoSync; 'finished'"))
+            {
+                Assert.True(held.WaitForOpen(TimeSpan.FromSeconds(60)), "the run never reached d3/f3: " + child.StdErr);
+                string hidden = Assert.Single(Directory.GetDirectories(backups, ".today.~btrfs-staging-*"));
+                Assert.True(Directory.GetFiles(hidden, "*", SearchOption.AllDirectories).Length >= 300, "fewer files than d0-d2 hold were built before d3/f3");
+                Shell.Run("kill", "-" + signal, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                System.Threading.Thread.Sleep(300); // the signal's handler is waiting for the tree to go
+                held.Dispose();
+                int exitCode = child.WaitForExit(TimeSpan.FromSeconds(30)); // throws if it did not end
+                Assert.NotEqual(0, exitCode);
+                Assert.Null(child.ReadLine(TimeSpan.FromSeconds(1))); // not 'finished': ended by the signal
+            }
+
+            Assert.False(Directory.Exists(dest));
+            Assert.Empty(Directory.GetFileSystemEntries(backups));
+        }
+
         [SkippableFact]
         public void ALeftoverWithSomethingMountedOnOrInsideItIsKeptAndSaidSoNeverEmptiedThroughTheMount()
         {

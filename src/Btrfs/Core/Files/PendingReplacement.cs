@@ -36,9 +36,6 @@ namespace Btrfs.Core
 
         private static readonly object Registry = new();
         private static readonly HashSet<PendingReplacement> Unsettled = new();
-        private static PosixSignalRegistration? terminate;
-        private static PosixSignalRegistration? hangup;
-        private static bool hooked;
         private readonly object stepping = new();
         private readonly TemporaryFile temp;
         private readonly bool ownsTemporary;
@@ -111,50 +108,20 @@ namespace Btrfs.Core
         internal void MarkQueued() => queued = true;
 
         /// <summary>
-        /// Hooks the process's end once (SIGTERM from systemd or timeout, SIGHUP when the terminal closes, an
-        /// exit): before it, <see cref="SettleAllBeforeTheProcessEnds"/>. A thread that waits graces out would
-        /// otherwise just stop with the process, and each file in its grace would stay under its hidden name.
+        /// Hooks the process's end (<see cref="ProcessEnd"/>: SIGTERM from systemd or timeout, SIGHUP when the terminal
+        /// closes, an exit): before it, <see cref="SettleAllBeforeTheProcessEnds"/>. A thread that waits graces out would
+        /// otherwise just stop with the process, and each file in its grace would stay under its hidden name. Should
+        /// something cancel a signal's default action, exchanges begin again.
         /// </summary>
-        internal static void HookTheProcessEnd()
+        internal static void HookTheProcessEnd() => ProcessEnd.Hook(SettleAllBeforeTheProcessEnds, ExchangesMayBeginAgain);
+
+        private static void ExchangesMayBeginAgain()
         {
-            lock (Registry)
+            lock (ExchangeGate)
             {
-                if (hooked)
-                {
-                    return;
-                }
-
-                hooked = true;
-                AppDomain.CurrentDomain.ProcessExit += (_, _) => SettleAllBeforeTheProcessEnds();
-                try
-                {
-                    // pwsh ends on these without ProcessExit; the default action follows the handler.
-                    terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => SettleAllBeforeTheSignalEndsIt());
-                    hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => SettleAllBeforeTheSignalEndsIt());
-                }
-                catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
-                {
-                }
+                Ending = false;
+                Monitor.PulseAll(ExchangeGate);
             }
-        }
-
-        /// <summary>
-        /// As <see cref="SettleAllBeforeTheProcessEnds"/>, for a signal whose default action ends the process
-        /// after the handler; should something cancel that action, exchanges may begin again after 2 s.
-        /// </summary>
-        private static void SettleAllBeforeTheSignalEndsIt()
-        {
-            SettleAllBeforeTheProcessEnds();
-            _ = System.Threading.Tasks.Task.Delay(2000).ContinueWith(
-                _ =>
-                {
-                    lock (ExchangeGate)
-                    {
-                        Ending = false;
-                        Monitor.PulseAll(ExchangeGate);
-                    }
-                },
-                System.Threading.Tasks.TaskScheduler.Default);
         }
 
         /// <summary>

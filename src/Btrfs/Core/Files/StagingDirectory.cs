@@ -5,6 +5,7 @@ namespace Btrfs.Core
     using System.IO;
     using System.Text;
     using System.Text.RegularExpressions;
+    using System.Threading;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 
@@ -34,6 +35,12 @@ namespace Btrfs.Core
         /// was found under a subvolume's name and could not be given it back).
         /// </summary>
         internal const string RemovalMarker = ".~btrfs-removing-";
+
+        /// <summary>How long the end of the process (SIGTERM, SIGHUP) waits for the trees being built to be removed by their runs.</summary>
+        private static readonly TimeSpan BuildsStopWithin = TimeSpan.FromSeconds(10);
+
+        /// <summary>Copied trees being built (not published, not disposed): the process's end waits for them to be removed.</summary>
+        private static readonly HashSet<StagingDirectory> Building = new();
 
         private readonly SafeFileDescriptor parent;
         private readonly string marker;
@@ -107,6 +114,17 @@ namespace Btrfs.Core
             // Best effort: without user extended attributes the directory is simply never removed as a leftover.
             _ = Xattrs.TrySet(fd, TemporaryFile.MarkerAttribute, Encoding.ASCII.GetBytes(stamp));
             var staging = new StagingDirectory(parent, fd, st, hidden, finalName, finalPath, marker);
+            if (marker == CopyMarker)
+            {
+                // SIGTERM or SIGHUP while it is built: its run stops between files and removes it (as on Ctrl+C), and
+                // the process's end waits for that (before: the hidden tree was left for the next run; a hostile review).
+                ProcessEnd.Hook(WaitForBuildsToStop);
+                lock (Building)
+                {
+                    Building.Add(staging);
+                }
+            }
+
             staging.RemovedLeftovers = staging.RemoveLeftovers();
             return staging;
         }
@@ -136,6 +154,7 @@ namespace Btrfs.Core
 
             published = true;
             Xattrs.TryRemove(Handle, TemporaryFile.MarkerAttribute); // a published tree carries no marker
+            Built();
         }
 
         /// <inheritdoc/>
@@ -158,6 +177,40 @@ namespace Btrfs.Core
             }
 
             Handle.Dispose();
+            Built();
+        }
+
+        /// <summary>
+        /// The end of the process by a signal: waits (at most <see cref="BuildsStopWithin"/>) until the trees being built
+        /// were removed by their runs, which stop between files once the signal came (<see cref="ProcessEnd.Signalled"/>).
+        /// </summary>
+        private static void WaitForBuildsToStop()
+        {
+            if (!ProcessEnd.Signalled)
+            {
+                return; // an exit: no run is building any more
+            }
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            lock (Building)
+            {
+                while (Building.Count > 0 && clock.Elapsed < BuildsStopWithin)
+                {
+                    Monitor.Wait(Building, BuildsStopWithin - clock.Elapsed);
+                }
+            }
+        }
+
+        /// <summary>Published or removed: no longer being built.</summary>
+        private void Built()
+        {
+            lock (Building)
+            {
+                if (Building.Remove(this))
+                {
+                    Monitor.PulseAll(Building);
+                }
+            }
         }
 
         /// <summary>

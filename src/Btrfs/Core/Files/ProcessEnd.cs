@@ -1,0 +1,101 @@
+namespace Btrfs.Core
+{
+    using System;
+    using System.Collections.Generic;
+    using System.Runtime.InteropServices;
+    using System.Threading.Tasks;
+
+    /// <summary>
+    /// The end of this process by SIGTERM (systemd stopping a runbook, timeout), by SIGHUP (the terminal closed) or by
+    /// an exit: what is half done is settled before it (files in their grace, a tree being built hidden). pwsh ends on
+    /// those two signals without ProcessExit, and a signal's default action follows the handlers, so the handler is
+    /// where the settling happens. Hooked once, by the first piece of work that needs it.
+    /// </summary>
+    internal static class ProcessEnd
+    {
+        /// <summary>After a signal, the process is taken to go on (another handler cancelled the signal's default action) once this much time has passed.</summary>
+        private static readonly TimeSpan StillRunningAfter = TimeSpan.FromSeconds(2);
+
+        private static readonly object Gate = new();
+        private static readonly List<(Action Settle, Action? Resume)> Parties = new();
+        private static PosixSignalRegistration? terminate;
+        private static PosixSignalRegistration? hangup;
+        private static bool hooked;
+        private static volatile bool signalled;
+
+        /// <summary>
+        /// True from a SIGTERM or SIGHUP on, until the process is found still running <see cref="StillRunningAfter"/> later:
+        /// work that checks it between steps stops as on Ctrl+C.
+        /// </summary>
+        internal static bool Signalled => signalled;
+
+        /// <summary>
+        /// Hooks the process's end (once), with <paramref name="settle"/> run before it (once per distinct action, in the
+        /// order hooked); <paramref name="resume"/> runs when a signal turned out not to end the process.
+        /// </summary>
+        internal static void Hook(Action settle, Action? resume = null)
+        {
+            ArgumentNullException.ThrowIfNull(settle);
+            lock (Gate)
+            {
+                if (!Parties.Exists(p => p.Settle == settle))
+                {
+                    Parties.Add((settle, resume));
+                }
+
+                if (hooked)
+                {
+                    return;
+                }
+
+                hooked = true;
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => SettleAll();
+                try
+                {
+                    terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => OnSignal());
+                    hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => OnSignal());
+                }
+                catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
+                {
+                }
+            }
+        }
+
+        private static void SettleAll()
+        {
+            (Action Settle, Action? Resume)[] all;
+            lock (Gate)
+            {
+                all = Parties.ToArray();
+            }
+
+            foreach ((Action settle, Action? _) in all)
+            {
+                settle();
+            }
+        }
+
+        /// <summary>A signal whose default action ends the process after the handlers: everything settled first; should something cancel that action, work resumes after <see cref="StillRunningAfter"/>.</summary>
+        private static void OnSignal()
+        {
+            signalled = true;
+            SettleAll();
+            _ = Task.Delay(StillRunningAfter).ContinueWith(
+                _ =>
+                {
+                    signalled = false;
+                    (Action Settle, Action? Resume)[] all;
+                    lock (Gate)
+                    {
+                        all = Parties.ToArray();
+                    }
+
+                    foreach ((Action _, Action? resume) in all)
+                    {
+                        resume?.Invoke();
+                    }
+                },
+                TaskScheduler.Default);
+        }
+    }
+}
