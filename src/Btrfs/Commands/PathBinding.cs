@@ -36,7 +36,7 @@ namespace Btrfs.Commands
         /// </summary>
         public static string? Directory(PSObject instance)
         {
-            return Btrfs.Core.DirectoryLabel.Of(instance?.Properties["Path"]?.Value as string, instance?.Properties["SubvolumeId"]?.Value, instance?.Properties["SubvolumePath"]?.Value);
+            return Btrfs.Core.DirectoryLabel.Of(instance?.Properties["Path"]?.Value as string, instance?.Properties["SubvolumeId"]?.Value, instance?.Properties["SubvolumePath"]?.Value, instance?.Properties["WhyNoPath"]?.Value);
         }
 
         /// <summary>

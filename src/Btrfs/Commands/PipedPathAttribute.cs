@@ -1,6 +1,9 @@
 namespace Btrfs.Commands
 {
+    using System.Collections.Generic;
+    using System.Linq;
     using System.Management.Automation;
+    using System.Reflection;
     using System.Runtime.CompilerServices;
 
     /// <summary>
@@ -19,6 +22,14 @@ namespace Btrfs.Commands
         private static readonly ConditionalWeakTable<string, SubvolumeUuid> Uuids = new();
         private static readonly ConditionalWeakTable<string, string> NoFile = new();
         private static readonly object Mark = new();
+
+        /// <summary>The types of this module that a cmdlet of it takes whole from the pipeline (its InputObject), by their full names.</summary>
+        private static readonly System.Lazy<HashSet<string>> TakenWhole = new(() => typeof(PipedPathAttribute).Assembly.GetTypes()
+            .Where(t => typeof(Cmdlet).IsAssignableFrom(t))
+            .SelectMany(t => t.GetProperties())
+            .Where(p => p.PropertyType != typeof(string) && p.PropertyType != typeof(string[]) && p.GetCustomAttributes<ParameterAttribute>().Any(a => a.ValueFromPipeline))
+            .Select(p => (p.PropertyType.IsArray ? p.PropertyType.GetElementType()! : p.PropertyType).FullName ?? string.Empty)
+            .ToHashSet(System.StringComparer.Ordinal));
 
         /// <summary>The string is an object's Path property, taken here: it names a file literally.</summary>
         internal static bool FromObject(string path) => Taken.TryGetValue(path, out _);
@@ -75,9 +86,13 @@ namespace Btrfs.Commands
                     // or Remove-BtrfsSubvolume's, that would be ambiguous): what is returned is no string, which the
                     // pipeline's first binding takes as it is, and becomes the path only where a value is converted (given
                     // on the command line: -Path $result). One without a path (no mount reaches it) names no file.
+                    // Without a path its PSPath is null, and would bind -LiteralPath by property name as that: the binder's
+                    // own "The argument is null or empty" (a hostile review). As text it binds -Path by value, refused there;
+                    // except an object some cmdlet takes whole (a subvolume Remove-BtrfsSubvolume deletes by its id), which
+                    // would bind both ways there.
                     return psPath.Value is string { Length: > 0 } qualified && qualified.StartsWith(PathBinding.FileSystemPrefix, System.StringComparison.Ordinal)
                         ? new ObjectPath(WithUuid(Literal(qualified[PathBinding.FileSystemPrefix.Length..]), any))
-                        : new ObjectPath(NoFileText(any, type));
+                        : TakenWhole.Value.Contains(type) ? new ObjectPath(NoFileText(any, type)) : NoFileText(any, type);
                 }
 
                 if (!(any.Properties["Path"]?.Value is string { Length: > 0 } || (any.Properties["Path"]?.Value is PSObject { BaseObject: string { Length: > 0 } }))
@@ -85,6 +100,15 @@ namespace Btrfs.Commands
                 {
                     return NoFileText(any, type);
                 }
+            }
+
+            if (any.BaseObject is PSCustomObject && any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null
+                && any.Properties["LP"] is null && any.Properties["Path"] is null)
+            {
+                // An object made of properties (ConvertFrom-Json, Import-Csv, Select-Object) with no path among them: its text
+                // ("@{Files=10; Bytes=...}") is never a file name (a hostile review: a summary read back from JSON was
+                // looked up as '/tmp/@{Files=10; ...}').
+                return NoFileText(any, "PSCustomObject without a Path property");
             }
 
             if (any.Properties["PSPath"] is null && any.Properties["LiteralPath"] is null && any.Properties["LP"] is null

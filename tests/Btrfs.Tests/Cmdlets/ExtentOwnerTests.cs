@@ -304,9 +304,24 @@ namespace Btrfs.Tests
             Assert.Contains(r.Warnings, w => w.Message.Contains("'clone\\xc3'", StringComparison.Ordinal) && w.Message.Contains("not valid UTF-8", StringComparison.Ordinal));
             Assert.Contains(r.Warnings, w => w.Message.Contains("('/sub\uFFFD'), or a directory's on the way to it, is not valid UTF-8", StringComparison.Ordinal));
 
+            // Each says why it has no path, and so does its group's header (before: "not reachable under a mount", for a
+            // subvolume that was mounted; a hostile review).
+            Assert.Equal(2, owners.Count(o => o.WhyNoPath == "its name is not valid UTF-8"));
+            Assert.Single(owners, o => o.WhyNoPath == "its subvolume's name is not valid UTF-8");
+            Assert.Null(owners.Single(o => o.Path == src).WhyNoPath);
+            PwshResult grouped = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a | Where-Object { -not $_.Path } | ForEach-Object Directory", ("a", src));
+            Assert.Contains("(subvolume 5 /: its name is not valid UTF-8)", grouped.Output.Select(o => o.ToString()));
+
             // Piped on, nothing reaches the decoy (an owner without a path binds to nothing).
             PwshResult piped = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a | Where-Object Path | ForEach-Object Path", ("a", src));
             Assert.DoesNotContain(decoy, piped.Output.Select(o => o.ToString()));
+
+            // Piped on to a cmdlet that takes paths, one without a path is this module's own error, each (before: the
+            // binder's "The argument is null or empty", from its null PSPath; a hostile review).
+            PwshResult bound = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a -WarningAction SilentlyContinue | Where-Object { -not $_.Path } | Get-BtrfsExtent", ("a", src));
+            Assert.Empty(bound.Output);
+            Assert.Equal(3, bound.Errors.Count);
+            Assert.All(bound.Errors, e => Assert.Equal("ObjectNamesNoFile,Btrfs.Commands.GetBtrfsExtentCommand", e.FullyQualifiedErrorId));
         }
 
         [SkippableFact]

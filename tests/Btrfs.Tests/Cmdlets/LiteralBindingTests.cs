@@ -151,6 +151,11 @@ namespace Btrfs.Tests
                 "Measure-Fragmentation . -Recurse -Summary | Export-Clixml ./s.xml; Import-Clixml ./s.xml | Invoke-BtrfsDefrag -Confirm:$false",
                 "Measure-Fragmentation . -Recurse -Summary | New-BtrfsSubvolume",
 
+                // Read back from JSON or CSV: objects of properties alone, none a path (a hostile review: looked up as
+                // '<dir>/@{Files=10; ...}').
+                "Measure-Fragmentation . -Recurse -Summary | ConvertTo-Json | ConvertFrom-Json | Get-BtrfsExtent",
+                "Measure-BtrfsUsage ./a -ByCompression | Select-Object -First 1 | ConvertTo-Csv | ConvertFrom-Csv | Measure-Fragmentation",
+
                 // Given on the command line, one or several (a review: bound as their type names there).
                 "$s = Measure-Fragmentation . -Recurse -Summary; ConvertTo-NoCow -LiteralPath $s -Confirm:$false",
             })
@@ -177,7 +182,7 @@ namespace Btrfs.Tests
             })
             {
                 PwshResult r = Pwsh.Run("Set-Location -LiteralPath $Dir; " + command, ("Dir", dir));
-                Assert.StartsWith("ParameterArgumentValidationError,", Assert.Single(r.Errors).FullyQualifiedErrorId, StringComparison.Ordinal); // as about_Btrfs says (its PSPath is empty)
+                Assert.StartsWith("ObjectNamesNoFile,", Assert.Single(r.Errors).FullyQualifiedErrorId, StringComparison.Ordinal); // as about_Btrfs says (its PSPath is empty; before: the binder's ParameterArgumentValidationError)
                 Assert.Empty(r.Output);
                 Assert.Equal(decoyBefore, FileFacts.Of(decoy));
             }

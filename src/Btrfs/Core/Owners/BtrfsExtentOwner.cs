@@ -7,8 +7,9 @@ namespace Btrfs.Core
     public sealed class BtrfsExtentOwner
     {
         /// <summary>Creates an owner record.</summary>
-        public BtrfsExtentOwner(long diskAddress, long subvolumeId, string? subvolumePath, long inode, long fileOffset, string? path)
+        public BtrfsExtentOwner(long diskAddress, long subvolumeId, string? subvolumePath, long inode, long fileOffset, string? path, string? whyNoPath = null)
         {
+            WhyNoPath = path is null ? whyNoPath ?? "it has no path here" : null;
             DiskAddress = diskAddress;
             SubvolumeId = subvolumeId;
             SubvolumePath = subvolumePath;
@@ -34,5 +35,8 @@ namespace Btrfs.Core
 
         /// <summary>The file's full path (one record per hard link); null, with a warning, when the subvolume is not mounted anywhere or the inode has no name.</summary>
         public string? Path { get; }
+
+        /// <summary>Why <see cref="Path"/> is null ("its name is not valid UTF-8", "its subvolume is not reachable under a mount", ...); null with a path.</summary>
+        public string? WhyNoPath { get; }
     }
 }

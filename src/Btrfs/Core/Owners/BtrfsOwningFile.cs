@@ -11,8 +11,9 @@ namespace Btrfs.Core
     /// </summary>
     public sealed class BtrfsOwningFile
     {
-        internal BtrfsOwningFile(long subvolumeId, string? subvolumePath, long inode, string? path)
+        internal BtrfsOwningFile(long subvolumeId, string? subvolumePath, long inode, string? path, string? whyNoPath)
         {
+            WhyNoPath = path is null ? whyNoPath : null;
             SubvolumeId = subvolumeId;
             SubvolumePath = subvolumePath;
             Inode = inode;
@@ -21,6 +22,9 @@ namespace Btrfs.Core
 
         /// <summary>The file's full path; null when its subvolume is not mounted anywhere or the inode has no name.</summary>
         public string? Path { get; }
+
+        /// <summary>Why <see cref="Path"/> is null ("its name is not valid UTF-8", "its subvolume is not reachable under a mount", ...); null with a path.</summary>
+        public string? WhyNoPath { get; }
 
         /// <summary>The file's name (the last part of <see cref="Path"/>), or "inode N" when it has no path.</summary>
         public string Name => Path is null ? "inode " + Inode.ToString(System.Globalization.CultureInfo.InvariantCulture) : System.IO.Path.GetFileName(Path);
@@ -56,7 +60,7 @@ namespace Btrfs.Core
                     var key = (o.SubvolumeId, o.Inode, o.Path);
                     if (!files.TryGetValue(key, out var entry))
                     {
-                        entry = (new BtrfsOwningFile(o.SubvolumeId, o.SubvolumePath, o.Inode, o.Path), new HashSet<long>());
+                        entry = (new BtrfsOwningFile(o.SubvolumeId, o.SubvolumePath, o.Inode, o.Path, o.WhyNoPath), new HashSet<long>());
                         files.Add(key, entry);
                         order.Add(entry.File);
                     }
@@ -75,7 +79,7 @@ namespace Btrfs.Core
             /// met: the table groups by directory, and a directory met again later was a second group with the same header
             /// (a hostile review: "Directory: /snap-rw" twice for one file's owners).
             /// </summary>
-            internal IEnumerable<BtrfsOwningFile> Files => order.GroupBy(f => DirectoryLabel.Of(f.Path, f.SubvolumeId, f.SubvolumePath), System.StringComparer.Ordinal).SelectMany(g => g);
+            internal IEnumerable<BtrfsOwningFile> Files => order.GroupBy(f => DirectoryLabel.Of(f.Path, f.SubvolumeId, f.SubvolumePath, f.WhyNoPath), System.StringComparer.Ordinal).SelectMany(g => g);
         }
     }
 }

@@ -112,7 +112,7 @@ namespace Btrfs.Core
                     bool any = innerNotUtf8 > 0;
                     for (int k = 0; k < innerNotUtf8; k++)
                     {
-                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null, NameNotUtf8));
                     }
 
                     foreach (string name in all)
@@ -141,7 +141,7 @@ namespace Btrfs.Core
                             warnings.Add($"Subvolume {root} ('{subvolumePath}') is reachable only through {through}; owners outside those directories are listed without a path. Mount the subvolume (or the top level, subvolid=5) to see them.");
                         }
 
-                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                        owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null, "outside the directories of its subvolume that are mounted"));
                     }
 
                     continue;
@@ -158,7 +158,10 @@ namespace Btrfs.Core
                             : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
                     }
 
-                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    string why = subvolumePath is null ? "its subvolume is being deleted"
+                        : subvolumes.NameNotUtf8(root) ? "its subvolume's name is not valid UTF-8"
+                        : "not reachable under a mount";
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null, why));
                     continue;
                 }
 
@@ -183,10 +186,11 @@ namespace Btrfs.Core
                 }
 
                 // A name that is not UTF-8: this owner without a path (never a decoded one, which names another file).
-                int pathless = known.Paths.Count == 0 && known.NotUtf8 == 0 ? 1 : known.NotUtf8; // one for an inode with no name at all
+                bool nameless = known.Paths.Count == 0 && known.NotUtf8 == 0;
+                int pathless = nameless ? 1 : known.NotUtf8; // one for an inode with no name at all
                 for (int k = 0; k < pathless; k++)
                 {
-                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null));
+                    owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null, nameless ? "it has no name (deleted while still open, or an unnamed temporary file)" : NameNotUtf8));
                 }
 
                 foreach (string path in known.Paths)
@@ -341,6 +345,9 @@ namespace Btrfs.Core
             return errno == 0 ? missed
                 : throw BtrfsSearch.Failed(errno, "BTRFS_IOC_LOGICAL_INO_V2", anchor.Path, "Cannot list the owners of an extent on the filesystem of", "LOGICAL_INO");
         }
+
+        /// <summary>Why an owner whose name is not valid UTF-8 has no path.</summary>
+        private const string NameNotUtf8 = "its name is not valid UTF-8";
 
         /// <summary>
         /// INO_PATHS on the subvolume's root: the inode's names relative to it (none when the inode has gone). A name that
