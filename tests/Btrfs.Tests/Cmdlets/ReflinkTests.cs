@@ -503,6 +503,13 @@ namespace Btrfs.Tests
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -SourceOffset 1000 -Length 4096", ("s", src), ("d", un)), "NewBtrfsReflinkCommand", un, "InvalidArgument", ErrorCategory.InvalidArgument, "block size, 4096 bytes");
             Assert.False(File.Exists(un));
 
+            // An offset at or past the end without -Length: nothing is left from there, said so (before: "Cannot clone
+            // -1073479680 bytes", the rest's length computed; a hostile review).
+            PwshResult past = Clone("New-BtrfsReflink $s $d -SourceOffset 1GB", ("s", src), ("d", un));
+            Expect.ErrorSaying(past, "NewBtrfsReflinkCommand", un, "InvalidArgument", ErrorCategory.InvalidArgument, "so nothing is left from there");
+            Assert.DoesNotContain("clone -", Assert.Single(past.Errors).Exception.Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(un));
+
             FileFacts before = FileFacts.Of(src);
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 128KB -DestinationOffset 64KB -Force", ("s", src)), "NewBtrfsReflinkCommand", src, "InvalidArgument", ErrorCategory.InvalidArgument, "overlap");
             Assert.Equal(before, FileFacts.Of(src));
@@ -1081,6 +1088,32 @@ namespace Btrfs.Tests
             ReflinkTreeResult tree = Assert.Single(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", existing)).Objects<ReflinkTreeResult>());
             Assert.Equal((2L, false), (tree.Files, tree.AppearedWhole));
             Assert.Equal(new[] { "a.img", "keep.txt", "sub" }, FileFacts.Listing(Path.Combine(existing, "src")));
+        }
+
+        [SkippableFact]
+        public void MergingOverADirectoryOrALinkWhereTheSourceHasAFileSaysSoAndLeavesThem()
+        {
+            // Before: the advice for a path given to read ("Pass the regular files inside it instead", "if that is the file
+            // you mean, give its path instead"), which a tree's destination the user never named cannot follow. Found by a
+            // hostile review.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "mergeclash");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src")).FullName;
+            FileBuilder.Chunks(Path.Combine(src, "afile"), 1, 8192, 8192, seed: 1);
+            FileBuilder.Chunks(Path.Combine(src, "cfile"), 1, 8192, 8192, seed: 2);
+            FileBuilder.Chunks(Path.Combine(src, "ok"), 1, 8192, 8192, seed: 3);
+            string into = Directory.CreateDirectory(Path.Combine(dir, "into", "src", "afile")).Parent!.Parent!.FullName;
+            File.WriteAllText(Path.Combine(into, "src", "afile", "inside"), "mine");
+            string target = Path.Combine(dir, "elsewhere");
+            File.WriteAllText(target, "theirs");
+            File.CreateSymbolicLink(Path.Combine(into, "src", "cfile"), target);
+
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force", ("s", src), ("d", into));
+            Expect.ErrorSaying(r, "NewBtrfsReflinkCommand", Path.Combine(into, "src", "afile"), "PathIsDirectory", ErrorCategory.InvalidArgument, "is a directory, and a directory is never replaced by a file", "remove or rename it");
+            Expect.ErrorSaying(r, "NewBtrfsReflinkCommand", Path.Combine(into, "src", "cfile"), "PathIsSymbolicLink", ErrorCategory.InvalidArgument, $"it is a symbolic link (to '{target}'), and a link is never followed or replaced here", "remove it to copy the file there");
+            Assert.All(r.Errors, e => Assert.DoesNotContain("instead", e.Exception.Message, StringComparison.Ordinal));
+            Assert.Equal("mine", File.ReadAllText(Path.Combine(into, "src", "afile", "inside")));
+            Assert.Equal("theirs", File.ReadAllText(target));
+            Assert.Equal(FileFacts.Hash(Path.Combine(src, "ok")), FileFacts.Hash(Path.Combine(into, "src", "ok")));
         }
 
         /// <summary>A source tree of <paramref name="count"/> small files (a third of them in sub) and a copy of it whose files then hold other bytes.</summary>

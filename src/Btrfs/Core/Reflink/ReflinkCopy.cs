@@ -155,7 +155,7 @@ namespace Btrfs.Core
                 // Unreadable: the warning is said as before.
             }
 
-            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, sourceDirectoryNoCow = directoryNoCow });
+            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, sourceDirectoryNoCow = directoryNoCow, inTree = true });
         }
 
         private static ReflinkCopy Checked(ReflinkCopy copy)
@@ -420,9 +420,32 @@ namespace Btrfs.Core
                 return;
             }
 
+            // A tree's destination that is a link, or a directory, is said as what it is here (before: the advice for a path
+            // given to read, "give its path instead", "pass the regular files inside it"; a hostile review of tree merges).
+            if (st.IsSymbolicLink && !inTree)
+            {
+                throw OpenFile.SymbolicLinkRefused(destination); // the path given: where it leads is said
+            }
+
             if (st.IsSymbolicLink)
             {
-                throw OpenFile.SymbolicLinkRefused(destination);
+                string? target = Files.RealPath(destination);
+                throw new FileOperationException(
+                    FileErrorKind.IsSymbolicLink,
+                    Errno.ELOOP,
+                    "stat",
+                    destination,
+                    $"Cannot {(options.IsRange ? "clone into" : "put a copy of '" + source.Path + "' at")} '{destination}': it is a symbolic link{(target is null ? " that leads nowhere" : $" (to '{target}')")}, and a link is never followed or replaced here. It was left as it is; remove it to copy the file there.");
+            }
+
+            if (st.IsDirectory)
+            {
+                throw new FileOperationException(
+                    FileErrorKind.IsDirectory,
+                    Errno.EISDIR,
+                    "stat",
+                    destination,
+                    $"Cannot {(options.IsRange ? "clone into" : "put a copy of the file '" + source.Path + "' at")} '{destination}': it is a directory, and a directory is never replaced by a file. It was left as it is; remove or rename it to copy the file there.");
             }
 
             if (!options.IsRange)
@@ -562,6 +585,9 @@ namespace Btrfs.Core
         /// </summary>
         private bool? sourceDirectoryNoCow;
 
+        /// <summary>A file of a tree copy (-Recurse): its destination was not named by the user but mirrors the source's place.</summary>
+        private bool inTree;
+
         private void CheckRange()
         {
             long size = source.Size;
@@ -574,6 +600,13 @@ namespace Btrfs.Core
             long so = options.SourceOffset ?? 0;
             long len = options.Length ?? (size - so);
             long dof = options.DestinationOffset ?? so;
+            if (options.Length is null && so >= size && so >= 0)
+            {
+                // Without -Length the range is the rest of the file, of which there is none (before: "Cannot clone
+                // -1073641824 bytes", the rest's length computed; a hostile review).
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone from byte {so} of '{source.Path}': the file has {size} bytes, so nothing is left from there. Give a -SourceOffset below {size}. Nothing was changed.");
+            }
+
             if (so < 0 || dof < 0 || len <= 0 || so > size || len > size - so)
             {
                 // Compared without adding (an offset near the largest one plus a length wrapped around: the kernel's EINVAL
