@@ -633,7 +633,9 @@ namespace Btrfs.Commands
                     return;
                 }
 
-                if (d.SkipIsWarning)
+                // A small file whose data is all inline is routine in a walked tree, where a warning each was noise (a
+                // hostile review: one per tiny file of a home directory); named on its own, it is still said.
+                if (d.SkipIsWarning && !(walked is not null && d.SkipKind == DefragSkipReason.InlineOnly))
                 {
                     WriteWarning($"Skipping '{path}': it is {reason}.");
                 }

@@ -685,6 +685,16 @@ namespace Btrfs.Tests
                 Assert.Contains("swapfile", r.Warnings[2].Message, StringComparison.Ordinal);
                 Assert.All(r.Objects<DefragResult>(), x => Assert.True(x.Skipped));
                 Assert.Equal(facts, new[] { append, inline, swap.Path }.Select(FileFacts.Of).ToArray());
+
+                // Found by a walk, an inline-only file (small files by the thousand in a home directory) is said with
+                // -Verbose and its result only (before: a warning each; a hostile review); the others still warn.
+                PwshResult walked = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -ExtentThreshold 1GB -Verbose", ("d", dir));
+                Assert.Empty(walked.Errors);
+                Assert.DoesNotContain(walked.Warnings, w => w.Message.Contains("inline-only", StringComparison.Ordinal));
+                Assert.Contains(walked.Warnings, w => w.Message.Contains("append-only", StringComparison.Ordinal));
+                Assert.Contains(walked.Verbose, v => v.Message.Contains("tiny.conf", StringComparison.Ordinal) && v.Message.Contains("inline-only", StringComparison.Ordinal));
+                Assert.Equal(DefragSkipReason.InlineOnly, walked.Objects<DefragResult>().Single(x => x.Path == inline).SkipReason);
+                Assert.Equal(facts, new[] { append, inline, swap.Path }.Select(FileFacts.Of).ToArray());
             }
             finally
             {
