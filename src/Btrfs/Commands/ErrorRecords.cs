@@ -15,6 +15,7 @@ namespace Btrfs.Commands
             internal const string InvalidWildcardPattern = "InvalidWildcardPattern";
             internal const string DanglingSymbolicLink = "DanglingSymbolicLink";
             internal const string SymbolicLinkLoop = "SymbolicLinkLoop";
+            internal const string DirectoryLoop = "DirectoryLoop";
             internal const string PathIsDirectory = "PathIsDirectory";
             internal const string NotRegularFile = "NotRegularFile";
             internal const string AccessDenied = "AccessDenied";
@@ -71,6 +72,7 @@ namespace Btrfs.Commands
             FileErrorKind.NotFound => (Ids.PathNotFound, ErrorCategory.ObjectNotFound),
             FileErrorKind.DanglingSymbolicLink => (Ids.DanglingSymbolicLink, ErrorCategory.ObjectNotFound),
             FileErrorKind.SymbolicLinkLoop => (Ids.SymbolicLinkLoop, ErrorCategory.InvalidArgument),
+            FileErrorKind.DirectoryLoop => (Ids.DirectoryLoop, ErrorCategory.InvalidData),
             FileErrorKind.IsDirectory => (Ids.PathIsDirectory, ErrorCategory.InvalidArgument),
             FileErrorKind.NotRegularFile => (Ids.NotRegularFile, ErrorCategory.InvalidArgument),
             FileErrorKind.AccessDenied => (Ids.AccessDenied, ErrorCategory.PermissionDenied),

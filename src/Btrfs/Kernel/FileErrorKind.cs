@@ -140,5 +140,8 @@ namespace Btrfs.Core
 
         /// <summary>A name in a directory is not valid UTF-8: no .NET string, so no path, can name it; passed over.</summary>
         NameNotUtf8,
+
+        /// <summary>A directory a walk reached is one of the directories above it (a bind mount of an ancestor): not entered.</summary>
+        DirectoryLoop,
     }
 }

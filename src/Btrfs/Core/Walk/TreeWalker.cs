@@ -344,7 +344,7 @@ namespace Btrfs.Core
                         if (IsAncestor(stack, sub.Status))
                         {
                             yield return new WalkEntry(path, WalkEntryKind.Error, new FileOperationException(
-                                FileErrorKind.InvalidArgument,
+                                FileErrorKind.DirectoryLoop,
                                 Errno.ELOOP,
                                 "openat",
                                 path,
