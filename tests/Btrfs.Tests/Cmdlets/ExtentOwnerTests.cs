@@ -154,7 +154,7 @@ namespace Btrfs.Tests
             Assert.Contains("inline", Shell.Run("filefrag", "-v", small), StringComparison.Ordinal);
             PwshResult r = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $a; Get-BtrfsExtentOwner -LiteralPath $b", ("a", sparse), ("b", small));
             Assert.Equal(2, r.Errors.Count);
-            Assert.All(r.Errors, e => Assert.Contains("it is a hole, inline data", e.Exception.Message, StringComparison.Ordinal));
+            Assert.All(r.Errors, e => Assert.Contains("has no data extent: its data is inline (a small file's data lives in the metadata), or all holes", e.Exception.Message, StringComparison.Ordinal));
         }
 
         [SkippableFact]
@@ -393,6 +393,18 @@ namespace Btrfs.Tests
             Assert.All(new[] { r.Errors[0], r.Errors[2] }, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
             Assert.Contains("hole", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(sparse, Assert.Single(r.Objects<BtrfsExtentOwner>()).Path);
+
+            // A whole file without a data extent (empty; inline) is said as the file's, not as "at offset 0" (before; a
+            // hostile review).
+            string empty = Path.Combine(x.MountPoint, "empty"), tiny = Path.Combine(x.MountPoint, "tiny");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            FileBuilder.WriteNew(tiny, new byte[] { 1, 2, 3 });
+            BtrfsProgs.Sync(x.MountPoint);
+            PwshResult whole = Pwsh.Run("Get-BtrfsExtentOwner -LiteralPath $e, $t", ("e", empty), ("t", tiny));
+            Assert.Equal(new[] { "ExtentNotFound", "ExtentNotFound" }, whole.ErrorIds);
+            Assert.Contains($"'{empty}' is empty: it has no data extent", whole.Errors[0].Exception.Message, StringComparison.Ordinal);
+            Assert.Contains($"'{tiny}' has no data extent: its data is inline", whole.Errors[1].Exception.Message, StringComparison.Ordinal);
+            Assert.All(whole.Errors, e => Assert.DoesNotContain("offset 0", e.Exception.Message, StringComparison.Ordinal));
 
             // The extents of an xfs file piped in: its refusal once for the file, not once per extent (before: one identical
             // error per extent); another file in between is refused again. Found by a hostile review.

@@ -274,10 +274,14 @@ namespace Btrfs.Core
                     0,
                     "BTRFS_IOC_TREE_SEARCH_V2",
                     file.Path,
-                    $"No data extent is at offset {offset} of '{file.Path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty)
-                    + (unwritten
+                    (offset == 0 && length >= file.Size
+                        ? (file.Size == 0 ? $"'{file.Path}' is empty: it has no data extent" : $"'{file.Path}' has no data extent") // the whole file asked (before: "at offset 0", a hostile review)
+                        : $"No data extent is at offset {offset} of '{file.Path}'" + (length > 1 ? $" or in the {length} bytes from there" : string.Empty))
+                    + (file.Size == 0 ? ". Only data extents can be shared." : unwritten
                         ? ": the data there is not on disk yet (written, but not written back: it has no extent until then). Run sync and ask again."
-                        : ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."));
+                        : offset == 0 && length >= file.Size
+                            ? ": its data is inline (a small file's data lives in the metadata), or all holes. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."
+                            : ": it is a hole, inline data, or beyond the end of the file. Only data extents can be shared; Get-BtrfsExtent -Exact lists the file's items."));
             }
         }
 
