@@ -111,9 +111,12 @@ namespace Btrfs.Kernel
         /// The next entry ("." and ".." skipped), or null at the end; a read error ends the listing
         /// with <paramref name="error"/> set. Names that are not valid UTF-8 (a .NET string cannot hold them,
         /// so no path could name the file again) are passed over, and at the end of the listing
-        /// <paramref name="error"/> names them all (NameNotUtf8): one error per directory, after its entries.
+        /// <paramref name="error"/> names them all (NameNotUtf8): one error per directory, after its entries; those
+        /// that <paramref name="wanted"/> (given the name decoded with U+FFFD for each byte that is not UTF-8, and its
+        /// type) would not take anyway are passed over without a word (a name an -Exclude pattern leaves out: a hostile
+        /// review).
         /// </summary>
-        internal (string Name, EntryType Type, ulong Inode)? Next(out FileOperationException? error)
+        internal (string Name, EntryType Type, ulong Inode)? Next(out FileOperationException? error, Func<string, EntryType, bool>? wanted = null)
         {
             error = null;
             while (true)
@@ -131,6 +134,12 @@ namespace Btrfs.Kernel
 
                 if (notUtf8Name is not null)
                 {
+                    // (An unknown type is not looked up by the decoded name: that names another file, or none.)
+                    if (wanted is not null && !wanted(name, type == Libc.DT_UNKNOWN ? EntryType.Other : Classify(type, name)))
+                    {
+                        continue;
+                    }
+
                     notUtf8 ??= new();
                     if (notUtf8.Count < MaxNamesSaid)
                     {
@@ -204,8 +213,8 @@ namespace Btrfs.Kernel
 
         /// <summary>
         /// The next entry, "." and ".." skipped. <paramref name="strict"/>: a name that is not valid UTF-8 comes back
-        /// empty with NotUtf8 its bytes as text (\xNN for each that is not UTF-8); otherwise it is decoded with
-        /// U+FFFD for what is not.
+        /// decoded with U+FFFD for what is not (for matching only: it names another file) with NotUtf8 its bytes as text
+        /// (\xNN for each that is not UTF-8); otherwise it is decoded with U+FFFD for what is not.
         /// </summary>
         private static unsafe (string Name, byte Type, ulong Inode, string? NotUtf8)? ReadEntry(SafeDirectoryStream stream, bool strict = false)
         {
@@ -233,7 +242,7 @@ namespace Btrfs.Kernel
                 catch (System.Text.DecoderFallbackException)
                 {
                     invalid = Escaped(bytes);
-                    name = string.Empty;
+                    name = System.Text.Encoding.UTF8.GetString(bytes);
                 }
 
                 return (name, d[Libc.DirentTypeOffset], *(ulong*)d, invalid); // d_ino is the first field of dirent64

@@ -168,6 +168,23 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ANameThatIsNotUtf8IsSaidOnlyWhereIncludeAndExcludeWouldHaveTakenIt()
+        {
+            // Before: NameNotUtf8 for 'bad\xff.txt' under -Exclude *.txt, and for it under -Include d1, names the run
+            // would have left out anyway (a hostile review). Matched as decoded with U+FFFD for each byte that is not UTF-8.
+            string tree = fs.NewDirectory(TestFs.Btrfs, "notutf8-filter");
+            FileBuilder.Chunks(Path.Combine(tree, "good.img"), 1, 4096, 4096, seed: 1);
+            Shell.Run("bash", "-c", "cd \"$1\" && printf x > $'bad\\xff.txt'", "_", tree);
+            Assert.Equal(2, Directory.GetFiles(tree).Length);
+
+            foreach ((string args, bool said) in new[] { ("-Exclude *.txt", false), ("-Include *.img", false), ("-Include *.txt", true), (string.Empty, true), ("-Exclude *.img", true) })
+            {
+                PwshResult r = Pwsh.Run($"Get-BtrfsExtent -LiteralPath $t -Recurse {args}", ("t", tree));
+                Assert.Equal(said ? new[] { "NameNotUtf8" } : Array.Empty<string>(), r.ErrorIds.ToArray());
+            }
+        }
+
+        [SkippableFact]
         public void ABindMountOfADirectoryAboveIsOneDirectoryLoopErrorAndTheRestIsWalked()
         {
             // A bind mount of the tree inside itself: with -CrossFileSystem the walk enters mounts, and would go round

@@ -219,7 +219,7 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    (string Name, EntryType Type, ulong Inode)? listed = listing.Next(out FileOperationException? readError);
+                    (string Name, EntryType Type, ulong Inode)? listed = listing.Next(out FileOperationException? readError, (name, type) => type == EntryType.Directory ? filter.TakesDirectory(name) : filter.TakesFile(name));
                     if (readError is not null && !level.Relisting)
                     {
                         yield return new WalkEntry(listing.Path, WalkEntryKind.Error, readError);
