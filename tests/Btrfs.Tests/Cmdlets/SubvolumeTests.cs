@@ -101,8 +101,38 @@ namespace Btrfs.Tests
             Assert.Equal(shown["Flags"] == "readonly", s.IsReadOnly);
             Assert.Equal(shown["Parent UUID"] != "-", s.IsSnapshot);
             DateTimeOffset created = DateTimeOffset.ParseExact(shown["Creation time"], "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture);
-            Assert.NotNull(s.CreationTime);
-            Assert.Equal(created.UtcDateTime, new DateTime(s.CreationTime!.Value.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc));
+            Assert.NotNull(s.CreationTimeUtc);
+            Assert.Equal(created.UtcDateTime, new DateTime(s.CreationTimeUtc!.Value.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc));
+            Assert.Equal(DateTimeKind.Utc, s.CreationTimeUtc.Value.Kind);
+            Assert.Equal((s.CreationTimeUtc.Value.ToLocalTime(), DateTimeKind.Local), (s.CreationTime!.Value, s.CreationTime.Value.Kind));
+        }
+
+        [SkippableFact]
+        public void CreationTimeIsLocalSoAnAgeFilterAgainstGetDateHoldsInAnyTimeZone()
+        {
+            // Before: CreationTime was UTC, and PowerShell compares times by their clock readings: in Berlin a snapshot
+            // made a second ago was older than (Get-Date).AddMinutes(-30), and the README's retention filter offered to
+            // delete it (a hostile review). Now local time, as FileInfo's, with CreationTimeUtc beside it.
+            Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
+            Requires.That(File.Exists("/usr/share/zoneinfo/Europe/Berlin") && File.Exists("/usr/share/zoneinfo/America/New_York"), "tzdata is not installed (.ci/run installs it)");
+            string dir = fs.NewDirectory(TestFs.Btrfs, "tz");
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(dir, "vol"));
+            foreach (string zone in new[] { "Europe/Berlin", "America/New_York" })
+            {
+                string snap = Path.Combine(dir, "snap-" + zone.Replace('/', '-'));
+                RealPwsh.Result r = RealPwsh.RunWrapped(
+                    "$s = New-BtrfsSnapshot -LiteralPath $v -Destination $d -ReadOnly; $now = Get-Date\n"
+                    + "'@@' + ($s.CreationTime -lt $now.AddMinutes(-30)); '@@' + ([math]::Abs(($now - $s.CreationTime).TotalMinutes) -lt 5)\n"
+                    + "'@@' + $s.CreationTime.Kind; '@@' + $s.CreationTimeUtc.Kind; '@@' + ($s.CreationTime.ToUniversalTime() -eq $s.CreationTimeUtc)\n"
+                    + "'@@' + [int]([System.TimeZoneInfo]::Local.GetUtcOffset($now).TotalHours -ne 0)\n"
+                    + "$old = Get-BtrfsSubvolume -LiteralPath $dir -Recurse | Where-Object { $_.IsSnapshot -and $_.CreationTime -lt (Get-Date).AddMinutes(-30) }; '@@' + @($old).Count",
+                    new[] { "env", "TZ=" + zone },
+                    ("v", Path.Combine(dir, "vol")),
+                    ("d", snap),
+                    ("dir", dir));
+                Assert.True(r.Marked.Length == 7, zone + ": " + r.StdOut + r.StdErr);
+                Assert.Equal(new[] { "False", "True", "Local", "Utc", "True", "1", "0" }, r.Marked);
+            }
         }
 
         [SkippableFact]

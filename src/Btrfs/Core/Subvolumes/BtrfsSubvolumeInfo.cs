@@ -45,8 +45,16 @@ namespace Btrfs.Core
         /// <summary>The transaction that created it (`btrfs subvolume list -c`'s "cgen", `show`'s "Gen at creation").</summary>
         public ulong CreationGeneration { get; init; }
 
-        /// <summary>When it was created (UTC); null on filesystems made before subvolume times existed.</summary>
-        public DateTime? CreationTime { get; init; }
+        /// <summary>
+        /// When it was created, in this computer's local time, as FileInfo.CreationTime and Get-Date give theirs, so that
+        /// "CreationTime -lt (Get-Date).AddDays(-7)" compares like with like (PowerShell compares times by their clock
+        /// readings, whatever zone they are in: a UTC time made a snapshot of a second ago an hour old in Berlin, and a
+        /// retention filter offered to delete it; a hostile review). Null on filesystems made before subvolume times existed.
+        /// </summary>
+        public DateTime? CreationTime => CreationTimeUtc?.ToLocalTime();
+
+        /// <summary>When it was created, in UTC (<see cref="CreationTime"/> in local time).</summary>
+        public DateTime? CreationTimeUtc { get; init; }
 
         /// <summary>Read-only (a read-only snapshot, or `btrfs property set ro true`).</summary>
         public bool IsReadOnly { get; init; }

@@ -329,7 +329,7 @@ namespace Btrfs.Core
                 ReceivedUuid = r.ReceivedUuid == Guid.Empty ? null : r.ReceivedUuid,
                 Generation = r.Generation,
                 CreationGeneration = r.OTransId,
-                CreationTime = r.CreationTime,
+                CreationTimeUtc = r.CreationTime,
                 IsReadOnly = r.IsReadOnly,
                 IsDefault = DefaultId() is ulong d ? d == r.Id : null,
                 MountPoints = MountPointsOf(r.Id),
