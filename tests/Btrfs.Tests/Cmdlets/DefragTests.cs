@@ -416,6 +416,10 @@ namespace Btrfs.Tests
             Assert.False(noisy.Skipped);
             Assert.DoesNotContain(Infrastructure.Filefrag.Extents(random), e => e.Flags.Contains("encoded"));
             Assert.Contains("0 B of it is stored compressed, the rest is not (btrfs stores data that does not shrink as it is", noisy.Reason, StringComparison.Ordinal);
+
+            // Where it came out in more pieces than it was in, the result says so (a hostile review: 1 -> 13 fragments,
+            // reported as any other rewrite); where not, nothing is said of it.
+            Assert.Equal(noisy.FragmentsAfter > noisy.FragmentsBefore, noisy.Reason.Contains($"it now has more fragments than before ({noisy.FragmentsBefore} -> {noisy.FragmentsAfter}): btrfs compresses in pieces of at most 128 KiB", StringComparison.Ordinal));
         }
 
         [SkippableFact]

@@ -314,6 +314,12 @@ namespace Btrfs.Core
                 // stay on their old extents, between the new ones): said, not hidden in the figures.
                 reason += $"; it now has more fragments than before ({Before.FragmentCount} -> {after.FragmentCount}), as when a writer changes it meanwhile (what it changed stays where it was): run it again when it is idle";
             }
+            else if (after.FragmentCount > Before.FragmentCount && Options.Compress is not null && rewritten > 0)
+            {
+                // -Compress rewrites for compression, not for layout: data it could not shrink can come out in more pieces
+                // (a hostile review: 1 -> 13 fragments for random data, reported as any other rewrite).
+                reason += $"; it now has more fragments than before ({Before.FragmentCount} -> {after.FragmentCount}): btrfs compresses in pieces of at most 128 KiB and stores each piece that does not shrink as it is, not always next to the one before; without -Compress a rewrite joins them again";
+            }
             else if (NoGain(after, rewritten, incomplete))
             {
                 // The kernel found no longer free space than the extents it replaced (btrfs decides where, after the
