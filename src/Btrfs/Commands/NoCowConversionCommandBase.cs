@@ -226,7 +226,7 @@ namespace Btrfs.Commands
                     }
                 }
 
-                string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.NeededBytes)}{(plan.PreallocatedPastEndBytes > 0 ? $" ({SizeFormatter.Format(plan.PreallocatedPastEndBytes)} of it preallocated past the end of the file, as the original has it)" : string.Empty)} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
+                string action = $"Rewrite {SizeFormatter.Format(plan.DataBytes)} of data (file size {SizeFormatter.Format(plan.Size)}) into a new {State} file and replace the original; needs {SizeFormatter.Format(plan.NeededBytes)}{DataCopy.PreallocatedPastEndNote(plan.PreallocatedPastEndBytes, "the original")} of the {SizeFormatter.Format(plan.AvailableBytes)} free";
                 if ((WhatIfInEffect || !ConfirmSwitchedOff) && plan.SharedBytes() is long shared and > 0)
                 {
                     // What a preview, or the question asked, should say: the copy shares nothing (only looked at for

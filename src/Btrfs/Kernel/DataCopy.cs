@@ -114,6 +114,10 @@ namespace Btrfs.Kernel
             return SizeFormatter.AddSize(Math.Max(dataBytes, upToEnd), preallocatedPastEnd);
         }
 
+        /// <summary>" (N of it preallocated past the end of the file, as <paramref name="whose"/> has it)", or nothing where none is: said after a <see cref="SpaceNeeded"/> figure.</summary>
+        internal static string PreallocatedPastEndNote(long preallocatedPastEnd, string whose) =>
+            preallocatedPastEnd > 0 ? $" ({SizeFormatter.Format(preallocatedPastEnd)} of it preallocated past the end of the file, as {whose} has it)" : string.Empty;
+
         /// <summary>Bytes of data (not holes) in the file.</summary>
         internal static long DataBytes(SafeFileDescriptor fd, long size, string path)
         {

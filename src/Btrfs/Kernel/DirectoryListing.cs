@@ -134,8 +134,9 @@ namespace Btrfs.Kernel
 
                 if (notUtf8Name is not null)
                 {
-                    // (An unknown type is not looked up by the decoded name: that names another file, or none.)
-                    if (wanted is not null && !wanted(name, type == Libc.DT_UNKNOWN ? EntryType.Other : Classify(type, name)))
+                    // (An unknown type is not looked up by the decoded name, which names another file or none: such a name is
+                    // said whatever the patterns, since a directory's would be passed over with all below it; a review.)
+                    if (wanted is not null && type != Libc.DT_UNKNOWN && !wanted(name, Classify(type, name)))
                     {
                         continue;
                     }

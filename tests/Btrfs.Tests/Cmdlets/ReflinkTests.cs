@@ -509,6 +509,10 @@ namespace Btrfs.Tests
             Expect.ErrorSaying(past, "NewBtrfsReflinkCommand", un, "InvalidArgument", ErrorCategory.InvalidArgument, "so nothing is left from there");
             Assert.DoesNotContain("clone -", Assert.Single(past.Errors).Exception.Message, StringComparison.Ordinal);
             Assert.False(File.Exists(un));
+            string empty = Path.Combine(dir, "empty.img");
+            FileBuilder.WriteNew(empty, Array.Empty<byte>());
+            Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -DestinationOffset 0", ("s", empty), ("d", un)), "NewBtrfsReflinkCommand", un, "InvalidArgument", ErrorCategory.InvalidArgument, "it is empty, so there is nothing to clone");
+            Assert.False(File.Exists(un));
 
             FileFacts before = FileFacts.Of(src);
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $s -SourceOffset 0 -Length 128KB -DestinationOffset 64KB -Force", ("s", src)), "NewBtrfsReflinkCommand", src, "InvalidArgument", ErrorCategory.InvalidArgument, "overlap");

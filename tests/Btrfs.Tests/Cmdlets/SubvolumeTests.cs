@@ -111,7 +111,7 @@ namespace Btrfs.Tests
         public void CreationTimeIsLocalSoAnAgeFilterAgainstGetDateHoldsInAnyTimeZone()
         {
             // Before: CreationTime was UTC, and PowerShell compares times by their clock readings: in Berlin a snapshot
-            // made a second ago was older than (Get-Date).AddMinutes(-30), and the README's retention filter offered to
+            // made a second ago was older than (Get-Date).AddMinutes(-30), and a retention filter offered to
             // delete it (a hostile review). Now local time, as FileInfo's, with CreationTimeUtc beside it.
             Requires.That(RealPwsh.ToolDirectory is not null, "pwsh 7.6 is not installed (dotnet tool install --global PowerShell --version 7.6.9; .ci/run does it)");
             Requires.That(File.Exists("/usr/share/zoneinfo/Europe/Berlin") && File.Exists("/usr/share/zoneinfo/America/New_York"), "tzdata is not installed (.ci/run installs it)");

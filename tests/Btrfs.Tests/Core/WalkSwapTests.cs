@@ -440,7 +440,7 @@ namespace Btrfs.Tests
                 Shell.Run("umount", mnt);
                 Shell.Run("mount", "--bind", src, mnt);
                 r = Pwsh.Run("Measure-Fragmentation -LiteralPath $s -Recurse -CrossFileSystem", ("s", src));
-                Assert.Equal("InvalidArgument", Assert.Single(r.ErrorIds));
+                Assert.Equal("DirectoryLoop", Assert.Single(r.ErrorIds));
                 Assert.Contains("loop", r.Errors[0].Exception.Message, StringComparison.Ordinal);
                 Assert.Single(r.Output);
             }

@@ -71,7 +71,15 @@ namespace Btrfs.Core
 
             foreach ((Action settle, Action? _) in all)
             {
-                settle();
+                try
+                {
+                    settle();
+                }
+                catch (Exception)
+                {
+                    // One party's failure must not keep the others from settling before the process ends (a review):
+                    // there is no one to tell on a signal's thread.
+                }
             }
         }
 

@@ -194,9 +194,17 @@ namespace Btrfs.Core
             var clock = System.Diagnostics.Stopwatch.StartNew();
             lock (Building)
             {
-                while (Building.Count > 0 && clock.Elapsed < BuildsStopWithin)
+                while (Building.Count > 0)
                 {
-                    Monitor.Wait(Building, BuildsStopWithin - clock.Elapsed);
+                    // The time left read once: read twice, it could go below zero between the reads, and a wait of -1 ms
+                    // never ends (a review).
+                    TimeSpan left = BuildsStopWithin - clock.Elapsed;
+                    if (left <= TimeSpan.Zero)
+                    {
+                        break;
+                    }
+
+                    Monitor.Wait(Building, left);
                 }
             }
         }

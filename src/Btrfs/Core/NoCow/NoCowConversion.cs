@@ -291,7 +291,7 @@ namespace Btrfs.Core
                     0,
                     "statfs",
                     file.Path,
-                    $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)}{(beyond > 0 ? $" ({SizeFormatter.Format(beyond)} of it preallocated past the end of the file, as the original has it)" : string.Empty)} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
+                    $"Cannot {FileGuards.Phrase(what, file.Path)}: the new copy needs {SizeFormatter.Format(needed)}{DataCopy.PreallocatedPastEndNote(beyond, "the original")} and only {SizeFormatter.Format(AvailableBytes)} is free on its filesystem. Free some space and try again. Nothing was changed.");
             }
         }
 

@@ -149,18 +149,19 @@ namespace Btrfs.Core
 
                 if (dir is null)
                 {
+                    // One decision, said twice: in each owner's WhyNoPath and in the warning (once per subvolume).
+                    string why = subvolumePath is null ? "its subvolume is being deleted"
+                        : subvolumes.NameNotUtf8(root) ? "its subvolume's name is not valid UTF-8"
+                        : "not reachable under a mount";
                     if (warnedSubvolumes.Add(root))
                     {
                         warnings.Add(subvolumePath is null
                             ? $"Subvolume {root} references extents but has no path (it is being deleted); its owners are listed without a path."
-                            : subvolumes.NameNotUtf8(root)
+                            : why != "not reachable under a mount"
                                 ? $"Subvolume {root}'s name ('{subvolumePath}'), or a directory's on the way to it, is not valid UTF-8 (shown with U+FFFD for each byte that is not): no PowerShell path can name it, so its owners are listed without a path. Rename it to UTF-8 (mv with the shell's $'\\xNN' quoting) to see them."
-                            : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
+                                : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
                     }
 
-                    string why = subvolumePath is null ? "its subvolume is being deleted"
-                        : subvolumes.NameNotUtf8(root) ? "its subvolume's name is not valid UTF-8"
-                        : "not reachable under a mount";
                     owners.Add(new BtrfsExtentOwner((long)diskAddress, (long)root, subvolumePath, (long)inode, (long)offset, null, why));
                     continue;
                 }

@@ -392,7 +392,7 @@ namespace Btrfs.Core
                 long available = destinationAvailable;
                 if (needed > available)
                 {
-                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)}{(beyond > 0 ? $" ({SizeFormatter.Format(beyond)} of it preallocated past the end of the file, as the source has it)" : string.Empty)} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
+                    throw new FileOperationException(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "statfs", destination, $"Cannot copy '{source.Path}' to '{destination}': the copy needs {SizeFormatter.Format(needed)}{DataCopy.PreallocatedPastEndNote(beyond, "the source")} and only {SizeFormatter.Format(available)} is free. Nothing was created.");
                 }
             }
         }
@@ -604,7 +604,9 @@ namespace Btrfs.Core
             {
                 // Without -Length the range is the rest of the file, of which there is none (before: "Cannot clone
                 // -1073641824 bytes", the rest's length computed; a hostile review).
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, $"Cannot clone from byte {so} of '{source.Path}': the file has {size} bytes, so nothing is left from there. Give a -SourceOffset below {size}. Nothing was changed.");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "FICLONERANGE", destination, size == 0
+                    ? $"Cannot clone a range of '{source.Path}': it is empty, so there is nothing to clone. Nothing was changed."
+                    : $"Cannot clone from byte {so} of '{source.Path}': the file has {size} bytes, so nothing is left from there. Give a -SourceOffset below {size}. Nothing was changed.");
             }
 
             if (so < 0 || dof < 0 || len <= 0 || so > size || len > size - so)
