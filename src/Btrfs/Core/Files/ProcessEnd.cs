@@ -17,7 +17,7 @@ namespace Btrfs.Core
         private static readonly TimeSpan StillRunningAfter = TimeSpan.FromSeconds(2);
 
         private static readonly object Gate = new();
-        private static readonly List<(Action Settle, Action? Resume)> Parties = new();
+        private static readonly List<(Action Settle, Action? Resume, bool Waits)> Parties = new();
         private static PosixSignalRegistration? terminate;
         private static PosixSignalRegistration? hangup;
         private static bool hooked;
@@ -31,16 +31,25 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Hooks the process's end (once), with <paramref name="settle"/> run before it (once per distinct action, in the
-        /// order hooked); <paramref name="resume"/> runs when a signal turned out not to end the process.
+        /// order hooked; one that may wait, <paramref name="waits"/>, after those that do not, so that a wait of seconds
+        /// never holds up a settling of milliseconds); <paramref name="resume"/> runs when a signal turned out not to end
+        /// the process.
         /// </summary>
-        internal static void Hook(Action settle, Action? resume = null)
+        internal static void Hook(Action settle, Action? resume = null, bool waits = false)
         {
             ArgumentNullException.ThrowIfNull(settle);
             lock (Gate)
             {
                 if (!Parties.Exists(p => p.Settle == settle))
                 {
-                    Parties.Add((settle, resume));
+                    if (waits)
+                    {
+                        Parties.Add((settle, resume, true));
+                    }
+                    else
+                    {
+                        Parties.Insert(Parties.FindIndex(p => p.Waits) is int first and >= 0 ? first : Parties.Count, (settle, resume, false));
+                    }
                 }
 
                 if (hooked)
@@ -63,13 +72,13 @@ namespace Btrfs.Core
 
         private static void SettleAll()
         {
-            (Action Settle, Action? Resume)[] all;
+            (Action Settle, Action? Resume, bool Waits)[] all;
             lock (Gate)
             {
                 all = Parties.ToArray();
             }
 
-            foreach ((Action settle, Action? _) in all)
+            foreach ((Action settle, Action? _, bool _) in all)
             {
                 try
                 {
@@ -92,13 +101,13 @@ namespace Btrfs.Core
                 _ =>
                 {
                     signalled = false;
-                    (Action Settle, Action? Resume)[] all;
+                    (Action Settle, Action? Resume, bool Waits)[] all;
                     lock (Gate)
                     {
                         all = Parties.ToArray();
                     }
 
-                    foreach ((Action _, Action? resume) in all)
+                    foreach ((Action _, Action? resume, bool _) in all)
                     {
                         resume?.Invoke();
                     }

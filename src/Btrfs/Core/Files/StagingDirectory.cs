@@ -118,7 +118,7 @@ namespace Btrfs.Core
             {
                 // SIGTERM or SIGHUP while it is built: its run stops between files and removes it (as on Ctrl+C), and
                 // the process's end waits for that (before: the hidden tree was left for the next run; a hostile review).
-                ProcessEnd.Hook(WaitForBuildsToStop);
+                ProcessEnd.Hook(WaitForBuildsToStop, waits: true);
                 lock (Building)
                 {
                     Building.Add(staging);
