@@ -77,6 +77,17 @@ namespace Btrfs.Commands
                 return inputData;
             }
 
+            if (any.BaseObject is System.Collections.IDictionary dictionary)
+            {
+                // A hashtable (@{ Path = '...' }) names its file by its Path (or LiteralPath) key, literally; one without
+                // names none. Its text is its type name, never a file name (a hostile review: `@{Files=1} | ConvertTo-NoCow`
+                // converted a file named "System.Collections.Hashtable" in the current directory).
+                object? key = dictionary.Contains("Path") ? dictionary["Path"] : dictionary.Contains("LiteralPath") ? dictionary["LiteralPath"] : null;
+                return (key is PSObject wrapped ? wrapped.BaseObject : key) is string { Length: > 0 } text
+                    ? Literal(text)
+                    : NoFileText(any, "hashtable without a Path key");
+            }
+
             if (OfThisModule(any) is string type)
             {
                 if (any.Properties["PSPath"] is { } psPath)

@@ -124,7 +124,7 @@ namespace Btrfs.Tests
             string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b");
             FileBuilder.Chunks(a, 4, 4096, 8192, seed: 1);
             File.Copy(a, b);
-            string[] bystanders = { "Btrfs.Core.DedupeResult", "Btrfs.Core.FragmentationSummary", "Btrfs.Core.BtrfsUsageRow" };
+            string[] bystanders = { "Btrfs.Core.DedupeResult", "Btrfs.Core.FragmentationSummary", "Btrfs.Core.BtrfsUsageRow", "System.Collections.Hashtable" };
             foreach (string name in bystanders)
             {
                 FileBuilder.Chunks(Path.Combine(dir, name), 4, 4096, 8192, seed: 2);
@@ -156,6 +156,11 @@ namespace Btrfs.Tests
                 "Measure-Fragmentation . -Recurse -Summary | ConvertTo-Json | ConvertFrom-Json | Get-BtrfsExtent",
                 "Measure-BtrfsUsage ./a -ByCompression | Select-Object -First 1 | ConvertTo-Csv | ConvertFrom-Csv | Measure-Fragmentation",
 
+                // A hashtable without a Path key: its text is its type name (a hostile review: a file named
+                // "System.Collections.Hashtable" in the current directory was converted).
+                "@{ Files = 1 } | ConvertTo-NoCow -Confirm:$false",
+                "New-BtrfsReflink -Path @{ Files = 1 } -Destination ./out",
+
                 // Given on the command line, one or several (a review: bound as their type names there).
                 "$s = Measure-Fragmentation . -Recurse -Summary; ConvertTo-NoCow -LiteralPath $s -Confirm:$false",
             })
@@ -171,6 +176,11 @@ namespace Btrfs.Tests
 
             // A legend line (no path), live or read back with Import-Clixml, reaches no file, not even one named like its
             // text (a hostile review: a read-back PSPath of its text bound -LiteralPath and rewrote such a file).
+            // A hashtable with a Path key names that file, literally.
+            PwshResult byKey = Pwsh.Run("Set-Location -LiteralPath $Dir; @{ Path = $a } | Test-NoCow -Detailed", ("Dir", dir), ("a", a));
+            Assert.Empty(byKey.Errors);
+            Assert.Equal(a, Assert.Single(byKey.Objects<Btrfs.Core.NoCowStatus>()).Path);
+
             string legend = Pwsh.Run("\"$((Show-ExtentMap -LiteralPath $f)[-2])\"", ("f", a)).Output.Single().ToString();
             string decoy = Path.Combine(dir, legend);
             FileBuilder.Chunks(decoy, 4, 4096, 8192, seed: 3);

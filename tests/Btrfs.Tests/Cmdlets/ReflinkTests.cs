@@ -1526,6 +1526,14 @@ namespace Btrfs.Tests
             string to2 = Path.Combine(small.MountPoint, "db.img");
             Expect.ErrorSaying(Clone("New-BtrfsReflink $s $d -Fallback Copy", ("s", prealloc), ("d", to2)), "NewBtrfsReflinkCommand", to2, "InsufficientSpace", ErrorCategory.ResourceUnavailable, "needs 61.0 MiB (60.0 MiB of it preallocated past the end of the file, as the source has it)");
             Assert.False(File.Exists(to2));
+
+            // Where it fits, -WhatIf says it as the conversions do (a hostile review: the preview left it out).
+            string fits = Path.Combine(Path.GetDirectoryName(big)!, "fits.img");
+            FileBuilder.WriteNew(fits, FileBuilder.RandomBytes(1 << 20, 6));
+            Shell.Run("fallocate", "-n", "-o", "1M", "-l", "20M", fits);
+            PwshResult preview = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Fallback Copy -WhatIf", new System.Collections.Generic.Dictionary<string, object?> { ["s"] = fits, ["d"] = Path.Combine(small.MountPoint, "fits.img") }, captureHost: true);
+            Assert.Empty(preview.Errors);
+            Assert.Contains("needs 21.0 MiB (20.0 MiB of it preallocated past the end of the file, as the source has it)", preview.HostText.Replace("\n", " ", StringComparison.Ordinal), StringComparison.Ordinal);
         }
 
         [SkippableFact]

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Runtime.InteropServices;
+    using System.Threading;
     using System.Threading.Tasks;
 
     /// <summary>
@@ -22,12 +23,21 @@ namespace Btrfs.Core
         private static PosixSignalRegistration? hangup;
         private static bool hooked;
         private static volatile bool signalled;
+        private static long signalledAt; // Stopwatch timestamp of the last SIGTERM or SIGHUP (0: none)
 
         /// <summary>
         /// True from a SIGTERM or SIGHUP on, until the process is found still running <see cref="StillRunningAfter"/> later:
         /// work that checks it between steps stops as on Ctrl+C.
         /// </summary>
         internal static bool Signalled => signalled;
+
+        /// <summary>
+        /// A SIGTERM or SIGHUP came after <paramref name="begunAt"/> (a Stopwatch timestamp), and the process is taken to
+        /// be ending: work begun before it stops between steps. Work begun after it, once the handler was done (the signal
+        /// cancelled by something else, the process going on), is left alone (a hostile review: a copy started after a
+        /// cancelled SIGHUP was stopped too, the flag still set).
+        /// </summary>
+        internal static bool Stops(long begunAt) => signalled && begunAt <= Interlocked.Read(ref signalledAt);
 
         /// <summary>
         /// Hooks the process's end (once), with <paramref name="settle"/> run before it (once per distinct action, in the
@@ -95,6 +105,7 @@ namespace Btrfs.Core
         /// <summary>A signal whose default action ends the process after the handlers: everything settled first; should something cancel that action, work resumes after <see cref="StillRunningAfter"/>.</summary>
         private static void OnSignal()
         {
+            Interlocked.Exchange(ref signalledAt, System.Diagnostics.Stopwatch.GetTimestamp());
             signalled = true;
             SettleAll();
             _ = Task.Delay(StillRunningAfter).ContinueWith(

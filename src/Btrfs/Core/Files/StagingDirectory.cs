@@ -36,8 +36,12 @@ namespace Btrfs.Core
         /// </summary>
         internal const string RemovalMarker = ".~btrfs-removing-";
 
-        /// <summary>How long the end of the process (SIGTERM, SIGHUP) waits for the trees being built to be removed by their runs.</summary>
-        private static readonly TimeSpan BuildsStopWithin = TimeSpan.FromSeconds(10);
+        /// <summary>
+        /// How long the end of the process (SIGTERM, SIGHUP) waits for the trees being built to be removed by their runs:
+        /// a clone of a file of millions of extents, or the removal of one, takes seconds each (a hostile review: 10 s left
+        /// such a tree behind); well within systemd's 90 s before it kills.
+        /// </summary>
+        private static readonly TimeSpan BuildsStopWithin = TimeSpan.FromSeconds(30);
 
         /// <summary>Copied trees being built (not published, not disposed): the process's end waits for them to be removed.</summary>
         private static readonly HashSet<StagingDirectory> Building = new();

@@ -70,6 +70,12 @@ namespace Btrfs.Core
         /// <summary>Bytes of data (not holes) in the range: what a copy reads and writes (SEEK_DATA/SEEK_HOLE; asked when called).</summary>
         internal long DataBytes => Deduplicator.DataBytes(source, options.SourceOffset ?? 0, Length);
 
+        /// <summary>With <see cref="ReflinkMethod.Copy"/>: the free space the copy needs (its data and what it preallocates again), and of it, what the source has preallocated past its end.</summary>
+        internal long CopyNeedsBytes { get; private set; }
+
+        /// <inheritdoc cref="CopyNeedsBytes"/>
+        internal long CopyPreallocatedPastEndBytes { get; private set; }
+
         /// <summary>Extents in the source range (the clone's cost grows with them).</summary>
         public long ExtentCount { get; private set; }
 
@@ -387,7 +393,8 @@ namespace Btrfs.Core
 
             if (Method == ReflinkMethod.Copy)
             {
-                long needed = DataCopy.SpaceNeeded(source, DataCopy.DataBytes(source.Handle, source.Size, source.Path), out long beyond);
+                long needed = CopyNeedsBytes = DataCopy.SpaceNeeded(source, DataCopy.DataBytes(source.Handle, source.Size, source.Path), out long beyond);
+                CopyPreallocatedPastEndBytes = beyond;
                 destinationAvailable = dirFacts.AvailableBytes(needed);
                 long available = destinationAvailable;
                 if (needed > available)
