@@ -369,7 +369,7 @@ namespace Btrfs.Commands
                         // as the command ends), as on Ctrl+C, and the process's end waits for that. Should the process go
                         // on (something cancelled the signal), the error says what happened (a review).
                         ThrowTerminatingError(new ErrorRecord(
-                            new OperationCanceledException($"Stopped copying '{root}' to '{destRoot}': this process was asked to end (SIGTERM or SIGHUP). The tree being built was removed; nothing appeared under '{destRoot}'. Run the copy again."),
+                            new OperationCanceledException($"Stopped copying '{root}' to '{destRoot}': this process was asked to end (SIGTERM or SIGHUP). The tree being built is removed; nothing appears under '{destRoot}'. Run the copy again."),
                             "StoppedBySignal",
                             ErrorCategory.OperationStopped,
                             root));

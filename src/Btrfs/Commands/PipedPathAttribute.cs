@@ -82,10 +82,21 @@ namespace Btrfs.Commands
                 // A hashtable (@{ Path = '...' }) names its file by its Path (or LiteralPath) key, literally; one without
                 // names none. Its text is its type name, never a file name (a hostile review: `@{Files=1} | ConvertTo-NoCow`
                 // converted a file named "System.Collections.Hashtable" in the current directory).
-                object? key = dictionary.Contains("Path") ? dictionary["Path"] : dictionary.Contains("LiteralPath") ? dictionary["LiteralPath"] : null;
-                return (key is PSObject wrapped ? wrapped.BaseObject : key) is string { Length: > 0 } text
-                    ? Literal(text)
-                    : NoFileText(any, "hashtable without a Path key");
+                object? key = Key(dictionary, "Path").Value ?? Key(dictionary, "LiteralPath").Value;
+                if ((key is PSObject wrapped ? wrapped.BaseObject : key) is not string { Length: > 0 } text)
+                {
+                    return NoFileText(any, key is null ? "hashtable without a Path key" : "hashtable whose Path is not one path");
+                }
+
+                // Its Uuid too, as an object's: Remove-BtrfsSubvolume deletes only the subvolume it names (a review: read
+                // back with ConvertFrom-Json -AsHashtable, the check was skipped).
+                string path = Literal(text);
+                if (Key(dictionary, "Uuid") is (true, var uuid))
+                {
+                    Uuids.AddOrUpdate(path, new SubvolumeUuid(uuid)); // empty or null too: refused, as an object's
+                }
+
+                return path;
             }
 
             if (OfThisModule(any) is string type)
@@ -140,6 +151,19 @@ namespace Btrfs.Commands
             }
 
             return inputData;
+        }
+
+        /// <summary>Whether a dictionary has the key <paramref name="name"/>, and its value (none where its keys cannot be compared with a string, as a SortedList of numbers).</summary>
+        private static (bool Has, object? Value) Key(System.Collections.IDictionary dictionary, string name)
+        {
+            try
+            {
+                return dictionary.Contains(name) ? (true, dictionary[name]) : (false, null);
+            }
+            catch (System.Exception ex) when (ex is System.InvalidOperationException or System.ArgumentException)
+            {
+                return (false, null);
+            }
         }
 
         /// <summary>A copy of <paramref name="path"/> of its own, marked as naming a file literally (the mark must not reach the same text typed elsewhere).</summary>

@@ -442,7 +442,7 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(Path.Combine(tree, "t.img"), 2, 16 * 1024, 32 * 1024, fsyncEach: false, seed: 803);
             RealPwsh.Result r = RealPwsh.Run(
                 "Add-Type -TypeDefinition 'using System.Runtime.InteropServices; public static class KeepHup { public static PosixSignalRegistration R; public static void Hook() { R = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true); } }'\n"
-                + "[KeepHup]::Hook()\nConvertTo-NoCow -LiteralPath $A -Confirm:$false\n/bin/kill -HUP $PID\nStart-Sleep -Milliseconds 200\n"
+                + "[KeepHup]::Hook()\nConvertTo-NoCow -LiteralPath $A -Confirm:$false\n/bin/kill -HUP $PID\nStart-Sleep -Milliseconds 1000\n"
                 + "New-BtrfsReflink -LiteralPath $T -Destination $C -Recurse | Out-Null\nConvertTo-NoCow -LiteralPath $B -Confirm:$false\n'survived'",
                 null,
                 ("A", a),

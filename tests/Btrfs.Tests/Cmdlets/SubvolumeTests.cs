@@ -501,6 +501,13 @@ namespace Btrfs.Tests
             Assert.True(Directory.Exists(P("sv")));
             Assert.NotEqual("-", ShownByProgs(P("sv"))["UUID"]);
 
+            // A hashtable (ConvertFrom-Json -AsHashtable) is checked by its Uuid as an object is (a review: its Path key
+            // was taken, its Uuid not, and the deletion went to whatever the path led to).
+            PwshResult hashed = Pwsh.Run(
+                "@{ Path = $sv; Uuid = $nil } | Remove-BtrfsSubvolume -Confirm:$false; Get-BtrfsSubvolume -LiteralPath $sv | ConvertTo-Json | ConvertFrom-Json -AsHashtable | Remove-BtrfsSubvolume -WhatIf",
+                ("sv", P("sv")), ("nil", nil));
+            Assert.Equal(new[] { "SubvolumeReplaced" }, hashed.ErrorIds);
+            Assert.True(Directory.Exists(P("sv")));
         }
 
         [SkippableFact]

@@ -24,6 +24,7 @@ namespace Btrfs.Core
         private static bool hooked;
         private static volatile bool signalled;
         private static long signalledAt; // Stopwatch timestamp of the last SIGTERM or SIGHUP (0: none)
+        private static int settling; // handlers still settling: the process is ending, unless something cancels the signal
 
         /// <summary>
         /// True from a SIGTERM or SIGHUP on, until the process is found still running <see cref="StillRunningAfter"/> later:
@@ -32,12 +33,12 @@ namespace Btrfs.Core
         internal static bool Signalled => signalled;
 
         /// <summary>
-        /// A SIGTERM or SIGHUP came after <paramref name="begunAt"/> (a Stopwatch timestamp), and the process is taken to
-        /// be ending: work begun before it stops between steps. Work begun after it, once the handler was done (the signal
-        /// cancelled by something else, the process going on), is left alone (a hostile review: a copy started after a
-        /// cancelled SIGHUP was stopped too, the flag still set).
+        /// Work begun at <paramref name="begunAt"/> (a Stopwatch timestamp) stops between steps: a SIGTERM or SIGHUP came
+        /// after it began, or is being settled now (work begun while the process is ending would be cut off by its end).
+        /// Work begun once the handler was done (the signal cancelled by something else, the process going on) is left
+        /// alone (a hostile review: a copy started after a cancelled SIGHUP was stopped too, the flag still set).
         /// </summary>
-        internal static bool Stops(long begunAt) => signalled && begunAt <= Interlocked.Read(ref signalledAt);
+        internal static bool Stops(long begunAt) => signalled && (Volatile.Read(ref settling) > 0 || begunAt <= Interlocked.Read(ref signalledAt));
 
         /// <summary>
         /// Hooks the process's end (once), with <paramref name="settle"/> run before it (once per distinct action, in the
@@ -105,12 +106,29 @@ namespace Btrfs.Core
         /// <summary>A signal whose default action ends the process after the handlers: everything settled first; should something cancel that action, work resumes after <see cref="StillRunningAfter"/>.</summary>
         private static void OnSignal()
         {
-            Interlocked.Exchange(ref signalledAt, System.Diagnostics.Stopwatch.GetTimestamp());
+            long stamp = System.Diagnostics.Stopwatch.GetTimestamp();
+            Interlocked.Increment(ref settling);
+            Interlocked.Exchange(ref signalledAt, stamp);
             signalled = true;
-            SettleAll();
+            try
+            {
+                SettleAll();
+            }
+            finally
+            {
+                Interlocked.Decrement(ref settling);
+            }
+
             _ = Task.Delay(StillRunningAfter).ContinueWith(
                 _ =>
                 {
+                    // Only the last signal's timer says the process goes on: an earlier one's (a SIGHUP something cancelled,
+                    // then a SIGTERM) must not undo the settling of the later (a review).
+                    if (Interlocked.Read(ref signalledAt) != stamp || Volatile.Read(ref settling) > 0)
+                    {
+                        return;
+                    }
+
                     signalled = false;
                     (Action Settle, Action? Resume, bool Waits)[] all;
                     lock (Gate)
