@@ -90,13 +90,7 @@ namespace Btrfs.Commands
 
                 // Its Uuid too, as an object's: Remove-BtrfsSubvolume deletes only the subvolume it names (a review: read
                 // back with ConvertFrom-Json -AsHashtable, the check was skipped).
-                string path = Literal(text);
-                if (Key(dictionary, "Uuid") is (true, var uuid))
-                {
-                    Uuids.AddOrUpdate(path, new SubvolumeUuid(uuid)); // empty or null too: refused, as an object's
-                }
-
-                return path;
+                return Key(dictionary, "Uuid") is (true, var uuid) ? Remembered(Literal(text), uuid) : Literal(text);
             }
 
             if (OfThisModule(any) is string type)
@@ -177,13 +171,16 @@ namespace Btrfs.Commands
         /// <summary>The path, with the Uuid of the object it came from remembered (<see cref="UuidOf"/>) where it has one.</summary>
         private static string WithUuid(string path, PSObject any)
         {
-            if (any.Properties["Uuid"] is { } property)
-            {
-                // Empty or null too: then the command refuses it (InvalidArgument), as it refuses a piped one, never
-                // taking it as none (a review).
-                Uuids.AddOrUpdate(path, new SubvolumeUuid(property.Value));
-            }
+            return any.Properties["Uuid"] is { } property ? Remembered(path, property.Value) : path;
+        }
 
+        /// <summary>
+        /// The path, with <paramref name="uuid"/> remembered for it (<see cref="UuidOf"/>). Empty or null too: then the command
+        /// refuses it (InvalidArgument), as it refuses a piped one, never taking it as none (a review).
+        /// </summary>
+        private static string Remembered(string path, object? uuid)
+        {
+            Uuids.AddOrUpdate(path, new SubvolumeUuid(uuid));
             return path;
         }
 

@@ -150,14 +150,15 @@ namespace Btrfs.Core
                 if (dir is null)
                 {
                     // One decision, said twice: in each owner's WhyNoPath and in the warning (once per subvolume).
+                    bool nameNotUtf8 = subvolumePath is not null && subvolumes.NameNotUtf8(root);
                     string why = subvolumePath is null ? "its subvolume is being deleted"
-                        : subvolumes.NameNotUtf8(root) ? "its subvolume's name is not valid UTF-8"
+                        : nameNotUtf8 ? "its subvolume's name is not valid UTF-8"
                         : "not reachable under a mount";
                     if (warnedSubvolumes.Add(root))
                     {
                         warnings.Add(subvolumePath is null
                             ? $"Subvolume {root} references extents but has no path (it is being deleted); its owners are listed without a path."
-                            : why != "not reachable under a mount"
+                            : nameNotUtf8
                                 ? $"Subvolume {root}'s name ('{subvolumePath}'), or a directory's on the way to it, is not valid UTF-8 (shown with U+FFFD for each byte that is not): no PowerShell path can name it, so its owners are listed without a path. Rename it to UTF-8 (mv with the shell's $'\\xNN' quoting) to see them."
                                 : $"Subvolume {root} ('{subvolumePath}') is not reachable under any mount of this filesystem; its owners are listed without a path. Mount it (or the top level, subvolid=5) to see them.");
                     }
