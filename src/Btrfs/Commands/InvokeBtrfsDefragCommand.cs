@@ -687,6 +687,14 @@ namespace Btrfs.Commands
         /// <summary>The filesystems committed once for a preview's free space (<see cref="Defragmenter.ReadSpaceAgain"/>).</summary>
         private readonly HashSet<ulong> committedForPreview = new();
 
+        /// <summary>How a copy's extents reach the file, in a preview's words.</summary>
+        private static string Finish(DefragMethod method) => method switch
+        {
+            DefragMethod.XfsDedupeRange => "remap the file onto it where the bytes are still equal",
+            DefragMethod.Ext4MoveExtents => "move its blocks into the file",
+            _ => "exchange the extents",
+        };
+
         private string Describe(Defragmenter d)
         {
             if (d.BytesNeeded > d.AvailableBytes)
@@ -696,7 +704,7 @@ namespace Btrfs.Commands
 
             if (d.Method != DefragMethod.BtrfsDefragRange)
             {
-                string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and exchange the extents ({d.Method}): "
+                string whole = $"Copy the whole file ({SizeFormatter.Format(d.BytesToRewrite)}) into a new copy with fewer extents and {Finish(d.Method)} ({d.Method}): "
                     + (d.BytesNeeded > d.AvailableBytes
                         ? $"needs {SizeFormatter.Format(d.BytesNeeded)} of free space while it runs, more than the {SizeFormatter.Format(d.AvailableBytes)} free: it would be refused (InsufficientSpace)"
                         : $"{SizeFormatter.Format(d.BytesNeeded)} of free space used while it runs ({SizeFormatter.Format(d.AvailableBytes)} free now)");

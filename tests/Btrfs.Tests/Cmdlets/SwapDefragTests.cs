@@ -387,6 +387,9 @@ namespace Btrfs.Tests
             Assert.Empty(whatIf.Errors);
             Assert.Empty(whatIf.Output);
             Assert.Contains("Copy the whole file", whatIf.HostText, StringComparison.Ordinal);
+            // It says how the copy reaches the file (before: "exchange the extents" for every method; a remap
+            // and a move exchange nothing).
+            Assert.Contains(kind == "xfs" ? "and remap the file onto it where the bytes are still equal (XfsDedupeRange)" : "and move its blocks into the file (Ext4MoveExtents)", whatIf.HostText.Replace("\n", " "), StringComparison.Ordinal);
 
             // Fill the filesystem: the copy cannot be made, and nothing is changed.
             string filler = Path.Combine(x.MountPoint, "filler.bin");
