@@ -2,6 +2,7 @@ namespace Btrfs.Commands
 {
     using System;
     using System.Collections.Generic;
+    using System.Linq;
     using System.Management.Automation;
     using Btrfs.Core;
     using Btrfs.Kernel;
@@ -131,6 +132,14 @@ namespace Btrfs.Commands
             long length = LengthIsARange ? Math.Max(1, Length)
                 : MyInvocation.BoundParameters.ContainsKey(nameof(Offset)) ? 1
                 : Math.Max(1, file.Size);
+            if (PipedHole(file, length))
+            {
+                // A hole piped from Get-BtrfsExtent -IncludeHole has no extent, so nothing owns it: said, not an error (before:
+                // one ExtentNotFound per hole of the file).
+                WriteVerbose($"'{path}': bytes {Offset} to {Offset + length - 1} are a hole (no data extent): nothing owns them.");
+                return;
+            }
+
             var bar = new ProgressBar(this, ProgressId, "Get-BtrfsExtentOwner", notBefore: TimeSpan.FromSeconds(1));
             long extents = 0;
             // Consecutive inputs of one file (its extents, piped from Get-BtrfsExtent) are one grouping: one
@@ -160,6 +169,15 @@ namespace Btrfs.Commands
 
             bar.Complete($"{path}: {extents} extent(s)");
         }
+
+        /// <summary>
+        /// The range was piped in (an extent's LogicalOffset and Length) and the file has no extent there, not even a
+        /// preallocated or not yet allocated one (FIEMAP; SEEK_DATA would call a preallocated extent a hole): a hole.
+        /// </summary>
+        private bool PipedHole(OpenFile file, long length) =>
+            LengthIsARange && !given.Contains(nameof(Offset)) && !given.Contains(nameof(Length))
+            && Offset < file.Size
+            && !Fiemap.Read(file, (ulong)Offset, (ulong)Math.Min(length, file.Size - Offset), sync: false, pageExtents: 1).Any();
 
         /// <inheritdoc/>
         protected override void EndProcessing() => Flush();

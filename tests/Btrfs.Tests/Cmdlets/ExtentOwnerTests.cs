@@ -394,6 +394,14 @@ namespace Btrfs.Tests
             Assert.Contains("hole", r.Errors[0].Exception.Message, StringComparison.Ordinal);
             Assert.Equal(sparse, Assert.Single(r.Objects<BtrfsExtentOwner>()).Path);
 
+            // Its extents piped with its holes: the holes are said (-Verbose), not errors, and the extents are answered. Before:
+            // one ExtentNotFound per hole.
+            PwshResult holes = Pwsh.Run("Get-BtrfsExtent -LiteralPath $s -IncludeHole | Get-BtrfsExtentOwner -Verbose", ("s", sparse));
+            Assert.Empty(holes.Errors);
+            BtrfsOwningFile holey = Assert.Single(holes.Objects<BtrfsOwningFile>());
+            Assert.Equal((sparse, 2L), (holey.Path, holey.Extents));
+            Assert.Contains(holes.Verbose, v => v.Message.Contains($"bytes {64 << 10} to {(1 << 20) - 1} are a hole (no data extent): nothing owns them", StringComparison.Ordinal));
+
             // A whole file without a data extent (empty; inline) is said as the file's, not as "at offset 0" (before; a
             // hostile review).
             string empty = Path.Combine(x.MountPoint, "empty"), tiny = Path.Combine(x.MountPoint, "tiny");

@@ -276,6 +276,25 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void OnXfsAFileWithAFewKiBInAShortFragmentIsLeftAloneAndTheReasonSaysHowMuch()
+        {
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));
+            string file = Path.Combine(x.MountPoint, "two.img");
+
+            // 2040 KiB written at 8 KiB, another file after it, then the first 8 KiB: two extents, 8 KiB of 2 MiB short.
+            Shell.Run("python3", "-c", $"import os\nf=os.open('{file}',os.O_CREAT|os.O_WRONLY,0o644)\nos.pwrite(f,os.urandom(2040*1024),8192)\nos.fsync(f)\ng=os.open('{file}.spacer',os.O_CREAT|os.O_WRONLY,0o644)\nos.write(g,os.urandom(65536))\nos.fsync(g)\nos.pwrite(f,os.urandom(8192),0)\nos.fsync(f)");
+            Assert.Equal(2, Infrastructure.Filefrag.Extents(file).Count);
+            string layout = Shell.Run("filefrag", "-v", file);
+
+            DefragResult r = Expect.Defrag(file);
+            Assert.Equal((true, DefragSkipReason.NothingToDo), (r.Skipped, r.SkipReason));
+
+            // Before: "no data in fragments shorter than 32.0 MiB", of a file with 8 KiB in one.
+            Assert.Contains("only 8.00 KiB of its 2.00 MiB of data lies in fragments shorter than 32.0 MiB, under half a percent (FragmentationScore 0)", r.Reason, StringComparison.Ordinal);
+            Assert.Equal(layout, Shell.Run("filefrag", "-v", file));
+        }
+
+        [SkippableFact]
         public void AnXfsNoDefragFileAndAReflinkedFileAreLeftAloneUnlessAsked()
         {
             using ExtraFileSystem x = fs.NewFileSystem("xfs", Size("xfs"));

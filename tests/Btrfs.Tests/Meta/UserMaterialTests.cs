@@ -205,6 +205,7 @@ namespace Btrfs.Tests
             List<DefragResult> results = done.Objects<DefragResult>();
             Assert.Equal(new[] { fragmented, shared }.Order(StringComparer.Ordinal), results.Select(r => r.Path).Order(StringComparer.Ordinal));
             Assert.True(results.Single(r => r.Path == shared).Skipped);
+            Assert.Equal(DefragSkipReason.Shared, results.Single(r => r.Path == shared).SkipReason); // only its sharing keeps it as it is
 
             // The log, read back by Import-Csv: a row per candidate, numbers as numbers.
             PwshResult logged = Pwsh.Run("Import-Csv -LiteralPath $log | Sort-Object Path | ForEach-Object { '{0}|{1}|{2}' -f $_.Path, $_.Method, ([long]$_.ExtentsBefore -gt [long]$_.ExtentsAfter) }", vars);

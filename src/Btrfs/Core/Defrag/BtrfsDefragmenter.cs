@@ -275,6 +275,12 @@ namespace Btrfs.Core
             {
                 Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }
+            else if (BytesToRewrite == 0 && SharedBytesSkipped > 0 && Options.Compress is null)
+            {
+                // Only sharing keeps it as it is: said as Shared, as on xfs and ext4 (before: NothingToDo, so a script
+                // looking for files kept fragmented by their reflink copies or snapshots missed every btrfs file; a review).
+                Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(SharedBytesSkipped)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
+            }
             else if (BytesToRewrite == 0)
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;

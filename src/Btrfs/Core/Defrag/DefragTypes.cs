@@ -50,7 +50,7 @@ namespace Btrfs.Core
         /// <summary>Fewer fragments than -MinimumFragments.</summary>
         BelowMinimum,
 
-        /// <summary>Shares data with reflink copies, and the only way to defragment it would unshare it (xfs, ext4; -IncludeShared).</summary>
+        /// <summary>Shares data with reflink copies (or snapshots), and the only way to defragment it would unshare it: xfs and ext4 exchange the whole file; on btrfs every extent below the threshold is shared (-IncludeShared).</summary>
         Shared,
 
         /// <summary>Immutable (chattr +i).</summary>

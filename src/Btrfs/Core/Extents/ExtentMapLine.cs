@@ -47,7 +47,7 @@ namespace Btrfs.Core
         /// <summary>The line as plain text.</summary>
         public string Text { get; }
 
-        /// <summary>For Cells: one character per cell, S, Z or u where the cell is shared, compressed or unwritten, a space elsewhere (the Marks line under it, even where none was written); otherwise empty.</summary>
+        /// <summary>For Cells: one character per cell, S, Z, X or u where the cell is shared, compressed, both, or unwritten, a space elsewhere (the Marks line under it, even where none was written); otherwise empty.</summary>
         public string Marks { get; }
 
         /// <inheritdoc/>
