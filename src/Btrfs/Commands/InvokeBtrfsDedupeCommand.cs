@@ -82,10 +82,15 @@ namespace Btrfs.Commands
 
                 int skipped = IncludeUnreclaimable ? 0 : GroupDeduplicator.Skipped(resolved);
                 int sharing = resolved.Ranges.Length - 1 - skipped;
-                string left = skipped == 0 ? string.Empty : string.Format(
+                int sharingKeeper = IncludeUnreclaimable ? 0 : GroupDeduplicator.SharingKeeper(resolved);
+                string left = (sharingKeeper == 0 ? string.Empty : string.Format(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    "; {0} range(s) already share its extents: nothing to do there",
+                    sharingKeeper))
+                    + (skipped - sharingKeeper == 0 ? string.Empty : string.Format(
                     System.Globalization.CultureInfo.InvariantCulture,
                     "; {0} range(s) left as they are: sharing them would free no disk space, only split extents (-IncludeUnreclaimable shares them)",
-                    skipped);
+                    skipped - sharingKeeper));
                 if (sharing == 0)
                 {
                     WriteVerbose($"Left the group at {resolved.Ranges[0].Offset} of '{resolved.Path}' as it is{left}.");
@@ -222,7 +227,7 @@ namespace Btrfs.Commands
                     return null; // the helper wrote why
                 }
 
-                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, Device = r.Device, Generation = r.Generation, FreesNothing = i > 0 && r.FreesNothing };
+                ranges[i] = new DuplicateRange { Path = path, Offset = r.Offset, Length = r.Length, Inode = r.Inode, Device = r.Device, Generation = r.Generation, FreesNothing = i > 0 && r.FreesNothing, SharedWithKeeperBytes = i > 0 ? Math.Clamp(r.SharedWithKeeperBytes, 0, r.Length) : 0 };
             }
 
             return new BtrfsDuplicateGroup { Ranges = ranges, Length = group.Length, AlreadySharedBytes = group.AlreadySharedBytes, ReclaimableBytes = group.ReclaimableBytes };

@@ -655,6 +655,85 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// A copy whose extent a read-only snapshot also holds stays on disk whatever is shared: it is kept, so both other
+        /// copies are freed (before: the copy found first was kept, the snapshot's copy was "FreesNothing", and half of what
+        /// could go stayed, with the figures saying that was all; a hostile review).
+        /// </summary>
+        [SkippableFact]
+        public void ACopyWhoseExtentASnapshotHoldsIsKeptSoBothOthersAreFreed()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "dup-pinned");
+            byte[] data = FileBuilder.RandomBytes(4 << 20, 41);
+            FileBuilder.WriteNew(Path.Combine(dir, "a.img"), data);
+            FileBuilder.WriteNew(Path.Combine(dir, "b.img"), data);
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(sv, "c.img"), data);
+            Shell.Run("sync");
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(dir, "sv-snap"));
+            Shell.Run("sync");
+            string[] names = { Path.Combine(dir, "a.img"), Path.Combine(dir, "b.img"), Path.Combine(sv, "c.img") };
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $n", ("n", names));
+            Assert.Empty(found.Errors);
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(names[2], g.Path);
+            Assert.Equal(8L << 20, g.ReclaimableBytes);
+            Assert.DoesNotContain(g.Ranges, r => r.FreesNothing);
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = g });
+            Assert.Empty(done.Errors);
+            DedupeGroupResult result = Assert.Single(done.Objects<DedupeGroupResult>());
+            Assert.Equal((DedupeStatus.Deduped, true, 8L << 20), (result.Status, result.FreedMeasured, result.DiskBytesFreed));
+            Assert.Equal(8L << 20, usedBefore - Used(dir));
+            Assert.All(names.Append(Path.Combine(dir, "sv-snap", "c.img")), n => Assert.Equal(data, File.ReadAllBytes(n)));
+        }
+
+        /// <summary>
+        /// On xfs a reflink copy and its source are kept over an unshared copy: the rest is freed as it would be the other
+        /// way, the figures say so (xfs counts a shared block as freeing nothing), and the copy sharing the keeper's blocks
+        /// is said to share them, not to "only split extents". Before: the unshared copy was kept, the group was said to
+        /// free 0 B and its run to have freed 0 B while it freed 4 MiB, and the reflink copy was counted with those that
+        /// would only split extents (a hostile review).
+        /// </summary>
+        [SkippableFact]
+        public void OnXfsAReflinkCopyAndItsSourceAreKeptAndWhatSharesTheKeeperIsSaidToShareIt()
+        {
+            string dir = fs.NewDirectory(TestFs.Xfs, "dup-xfs-keeper");
+            byte[] data = FileBuilder.RandomBytes(4 << 20, 42);
+            string b = Path.Combine(dir, "b.img"), a = Path.Combine(dir, "a.img"), r = Path.Combine(dir, "r.img");
+            FileBuilder.WriteNew(b, data);
+            FileBuilder.WriteNew(a, data);
+            Shell.Run("cp", "--reflink=always", a, r);
+            Shell.Run("sync");
+
+            PwshResult found = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $n", ("n", new[] { b, a, r }));
+            Assert.Empty(found.Errors);
+            BtrfsDuplicateGroup g = Assert.Single(found.Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(a, g.Path);
+            Assert.Equal((4L << 20, 4L << 20), (g.ReclaimableBytes, g.AlreadySharedBytes));
+            DuplicateRange reflinked = g.Ranges.Single(x => x.Path == r), other = g.Ranges.Single(x => x.Path == b);
+            Assert.Equal((true, 4L << 20), (reflinked.FreesNothing, reflinked.SharedWithKeeperBytes));
+            Assert.Equal((false, 0L), (other.FreesNothing, other.SharedWithKeeperBytes));
+
+            PwshResult whatIf = Pwsh.Run("$g | Invoke-BtrfsDedupe -WhatIf", new Dictionary<string, object?> { ["g"] = g }, captureHost: true);
+            string text = whatIf.HostText.Replace("\n", " ");
+            Assert.Contains("about 4.00 MiB of disk space to free; 1 range(s) already share its extents: nothing to do there", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("only split extents", text, StringComparison.Ordinal);
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = g });
+            Assert.Empty(done.Errors);
+            DedupeGroupResult result = Assert.Single(done.Objects<DedupeGroupResult>());
+            Assert.Equal((DedupeStatus.Deduped, 1, 4L << 20, 4L << 20), (result.Status, result.RangesSkipped, result.BytesAlreadyShared, result.BytesDeduped));
+            Assert.True(result.FreedMeasured);
+            Assert.InRange(result.DiskBytesFreed, 4L << 20, (4L << 20) + (256 << 10));
+            Assert.InRange(usedBefore - Used(dir), 4L << 20, (4L << 20) + (256 << 10));
+            Assert.All(new[] { a, b, r }, n => Assert.Equal(data, File.ReadAllBytes(n)));
+        }
+
+        /// <summary>
         /// btrfs shares extents only between files that both have checksums or both have none, and a file written while
         /// the filesystem was mounted nodatasum has none without showing it (no C attribute). Before, it was grouped
         /// with a checksummed copy and credited, -WhatIf promised it, and the kernel refused it as "a NOCOW and a COW

@@ -232,7 +232,7 @@ namespace Btrfs.Core
                     classSums.Add(sums);
                 }
 
-                files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize), Generation = generation });
+                files.Add(new Candidate(file.Path, file.Status, cls, fs.Id) { Tail = (int)(file.Size % BlockSize), Generation = generation, BlockByBlock = file.FileSystem.Kind != FileSystemKind.Btrfs });
                 DataBytes += Math.Min(file.Status.AllocatedBytes, file.Size);
                 Monitor.PulseAll(gate);
             }
@@ -1061,6 +1061,7 @@ namespace Btrfs.Core
 
         private BtrfsDuplicateGroup? Group(List<(int File, int Block)> copies, int run)
         {
+            copies = KeeperFirst(copies);
             (int kf, int kb) = copies[0];
 
             // A run that ends with the keeper's partial last block ends with every copy's (equal hashes: of the same length).
@@ -1079,7 +1080,7 @@ namespace Btrfs.Core
                 }
 
                 // A range that shares the keeper's extents already: nothing to do there, and deduplicating it frees nothing.
-                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device, Generation = files[f].Generation, FreesNothing = !keeper && sharing == length });
+                ranges.Add(new DuplicateRange { Path = files[f].Path, Offset = (long)b * BlockSize, Length = length, Inode = files[f].Status.Inode, Device = files[f].Status.Device, Generation = files[f].Generation, FreesNothing = !keeper && sharing == length, SharedWithKeeperBytes = sharing });
                 alreadyShared += sharing;
             }
 
@@ -1094,6 +1095,60 @@ namespace Btrfs.Core
                 Length = length,
                 AlreadySharedBytes = alreadyShared,
             };
+        }
+
+        /// <summary>
+        /// The copies with the keeper first. On xfs (freed block by block): the first of those whose first block is where
+        /// the most other copies have theirs (a reflink copy and its source, both found), or the first found when none
+        /// shares. Kept so, the copies that already share its blocks need nothing and the rest free the same space (before:
+        /// the first found was kept even when it alone was unshared, so, as xfs counts shared blocks as freeing nothing,
+        /// the group was said to free 0 B and its run to have freed 0 B while it freed the whole copy; a hostile review).
+        /// On btrfs the first found, for <see cref="ReclaimLedger.WithKeepersThatStay"/> to judge: an extent there goes
+        /// only with its last byte, so keeping a shared copy can free less (an unshared first copy whose extent its file
+        /// also uses elsewhere stays anyway, and deduplicating it would free nothing).
+        /// </summary>
+        private List<(int File, int Block)> KeeperFirst(List<(int File, int Block)> copies)
+        {
+            if (!files[copies[0].File].BlockByBlock)
+            {
+                return copies;
+            }
+
+            var sharing = new Dictionary<BlockKey, int>();
+            foreach ((int f, int b) in copies)
+            {
+                BlockKey where = files[f].Repeated![b].Where;
+                if (where.IsSet)
+                {
+                    sharing[where] = sharing.GetValueOrDefault(where) + 1;
+                }
+            }
+
+            int keeper = 0, most = 1;
+            for (int i = 0; i < copies.Count; i++)
+            {
+                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
+                if (where.IsSet && sharing[where] > most)
+                {
+                    (keeper, most) = (i, sharing[where]);
+                }
+            }
+
+            if (keeper == 0)
+            {
+                return copies;
+            }
+
+            var ordered = new List<(int File, int Block)>(copies.Count) { copies[keeper] };
+            for (int i = 0; i < copies.Count; i++)
+            {
+                if (i != keeper)
+                {
+                    ordered.Add(copies[i]);
+                }
+            }
+
+            return ordered;
         }
 
         /// <summary>A file taken, and what its scan found.</summary>
@@ -1117,6 +1172,9 @@ namespace Btrfs.Core
 
             /// <summary>The inode's generation (0 where the filesystem does not say).</summary>
             internal uint Generation { get; init; }
+
+            /// <summary>The filesystem frees a shared extent block by block (xfs), not whole when its last byte goes (btrfs).</summary>
+            internal bool BlockByBlock { get; init; }
 
             /// <summary>The file's blocks, a partial last one included.</summary>
             internal long Blocks(int blockSize) => (Status.Size / blockSize) + (Tail > 0 ? 1 : 0);

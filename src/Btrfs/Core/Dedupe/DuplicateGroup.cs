@@ -44,7 +44,14 @@ namespace Btrfs.Core
         /// </summary>
         public bool FreesNothing { get; init; }
 
-        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, Device = Device, Generation = Generation, FreesNothing = true };
+        /// <summary>
+        /// Bytes of this range that share the keeper's extents already, as found by the search (the keeper's own: 0). A
+        /// range that shares them whole is <see cref="FreesNothing"/> and needs nothing; Invoke-BtrfsDedupe counts what it
+        /// leaves so as already shared.
+        /// </summary>
+        public long SharedWithKeeperBytes { get; init; }
+
+        internal DuplicateRange AsFreeingNothing() => new() { Path = Path, Offset = Offset, Length = Length, Inode = Inode, Device = Device, Generation = Generation, FreesNothing = true, SharedWithKeeperBytes = SharedWithKeeperBytes };
 
         /// <inheritdoc/>
         public override string ToString() => $"{Path}@{Offset}+{Length}";

@@ -129,14 +129,14 @@ namespace Btrfs.Core
             int skipped = includeUnreclaimable ? 0 : Skipped(group);
             if (skipped == group.Ranges.Length - 1)
             {
-                return Result(group, 0, 0, 0, 0, false, skipped, 0, DedupeStatus.NothingToFree);
+                return Result(group, 0, SharedLeft(group, includeUnreclaimable), 0, 0, false, skipped, 0, DedupeStatus.NothingToFree);
             }
 
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.OpenListed(keeper.Path, "It was left as it is; search again.");
             bool measure = group.ReclaimableBytes >= MeasuredFrom;
             long before = measure ? meter.Before(source) : 0;
-            long deduped = 0, shared = 0, differing = 0;
+            long deduped = 0, shared = SharedLeft(group, includeUnreclaimable), differing = 0; // what shares the keeper already counts, asked or not
             int errors = 0;
             ThrowIfReplaced(source, keeper);
             Deduplicator.ThrowIfShrunk(source, keeper.Offset, keeper.Length); // the whole group: one error, not one per range
@@ -263,6 +263,30 @@ namespace Btrfs.Core
         /// <summary>The result of a group refused as a whole before any range was asked for (its keeper): one error, nothing done.</summary>
         internal static DedupeGroupResult Refusal(BtrfsDuplicateGroup group, bool includeUnreclaimable) =>
             Result(group, 0, 0, 0, 0, false, includeUnreclaimable ? 0 : Skipped(group), 1, DedupeStatus.Error);
+
+        /// <summary>Of <see cref="Skipped"/>, the ranges that share the keeper's extents whole already.</summary>
+        internal static int SharingKeeper(BtrfsDuplicateGroup group)
+        {
+            int n = 0;
+            for (int i = 1; i < group.Ranges.Length; i++)
+            {
+                n += group.Ranges[i].FreesNothing && group.Ranges[i].SharedWithKeeperBytes >= group.Ranges[i].Length ? 1 : 0;
+            }
+
+            return n;
+        }
+
+        /// <summary>The bytes of the ranges left as they are (<see cref="DuplicateRange.FreesNothing"/>) that share the keeper's extents already.</summary>
+        private static long SharedLeft(BtrfsDuplicateGroup group, bool includeUnreclaimable)
+        {
+            long n = 0;
+            for (int i = 1; !includeUnreclaimable && i < group.Ranges.Length; i++)
+            {
+                n += group.Ranges[i].FreesNothing ? Math.Clamp(group.Ranges[i].SharedWithKeeperBytes, 0, group.Ranges[i].Length) : 0;
+            }
+
+            return n;
+        }
 
         /// <summary>The ranges besides the keeper that sharing would free nothing for.</summary>
         internal static int Skipped(BtrfsDuplicateGroup group)

@@ -65,17 +65,42 @@ namespace Btrfs.Core
                 return group;
             }
 
-            // Only away from a first copy whose extents no other group reaches and that would go whole: then the copy
-            // with the most bytes that stay anyway is kept. A first copy reached by other groups too is left the keeper
-            // (where its extent goes depends on them: moving away from it split files and freed nothing more; a review).
-            int best = 0;
+            // Only away from a first copy whose extents no other group reaches and that would go whole: then a copy
+            // whose extents are shared with a file or snapshot no copy of the group is (the search put one shared with
+            // other copies first already), which keep them on disk anyway, or else the copy with the most bytes that
+            // stay anyway is kept. A first copy reached by other groups too is left the keeper (where its extent goes
+            // depends on them: moving away from it split files and freed nothing more; a review). (Before: a copy
+            // whose extent a snapshot holds was never kept, so deduplicating it freed nothing and the others were
+            // left; a hostile review.)
+            int best = 0, sharedElsewhere = 0;
             long most = 0;
+            var sharedOnes = new List<(int Range, List<long> Extents)>();
+            var reached = new Dictionary<long, int>(); // extent: how many of the group's ranges are over it
             for (int i = 0; i < group.Ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
                 if (ReferencesOf(r.Path) is not { IsItems: true } refs)
                 {
                     return group;
+                }
+
+                var extents = new List<long>();
+                bool allShared = i > 0 && refs.AllShared(r.Offset, r.Length, extents);
+                if (!allShared)
+                {
+                    extents.Clear();
+                    refs.ExtentsOf(r.Offset, r.Length, extents);
+                }
+
+                foreach (long e in extents.Distinct())
+                {
+                    reached[e] = reached.GetValueOrDefault(e) + 1;
+                }
+
+                if (allShared)
+                {
+                    sharedOnes.Add((i, extents));
+                    continue;
                 }
 
                 (long stays, bool alone) = refs.Staying(r.Offset, r.Length, grouped[r.Path], index);
@@ -90,7 +115,19 @@ namespace Btrfs.Core
                 }
             }
 
-            return best == 0 ? group : group.WithKeeper(best);
+            // Shared with no other copy of the group: with a file or snapshot outside it, which keeps the extents.
+            foreach ((int range, List<long> extents) in sharedOnes)
+            {
+                if (extents.TrueForAll(e => reached[e] == 1))
+                {
+                    sharedElsewhere = range;
+                    break;
+                }
+            }
+
+            return sharedElsewhere > 0 ? group.WithKeeper(sharedElsewhere)
+                : sharedOnes.Count > 0 || best == 0 ? group // over an extent copies share with each other: as before, the first stays the keeper
+                : group.WithKeeper(best);
         }
 
         /// <summary>The disk bytes the group frees after those credited before it.</summary>
@@ -356,6 +393,47 @@ namespace Btrfs.Core
             {
                 references.Add(r);
                 uncovered[r.Extent] = uncovered.TryGetValue(r.Extent, out int n) ? n + 1 : 1;
+            }
+
+            /// <summary>
+            /// Every reference [offset, offset + length) is over is to an extent shared with other files or snapshots (and
+            /// there is one); its extents are added to <paramref name="extents"/>.
+            /// </summary>
+            internal bool AllShared(long offset, long length, List<long> extents)
+            {
+                long end = EndOf(offset, length);
+                bool any = false;
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
+                {
+                    Reference r = references[i];
+                    if (Math.Min(r.Start + r.Length, end) <= Math.Max(r.Start, offset))
+                    {
+                        continue;
+                    }
+
+                    if (!r.Shared)
+                    {
+                        return false;
+                    }
+
+                    extents.Add(r.Extent);
+                    any = true;
+                }
+
+                return any;
+            }
+
+            /// <summary>The extents [offset, offset + length) is over, added to <paramref name="extents"/>.</summary>
+            internal void ExtentsOf(long offset, long length, List<long> extents)
+            {
+                long end = EndOf(offset, length);
+                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
+                {
+                    if (Math.Min(references[i].Start + references[i].Length, end) > Math.Max(references[i].Start, offset))
+                    {
+                        extents.Add(references[i].Extent);
+                    }
+                }
             }
 
             /// <summary>
