@@ -130,6 +130,14 @@ namespace Btrfs.Kernel
         internal static FileStatus? OfProcLink(string link) =>
             Libc.StatXPath(Libc.AT_FDCWD, link, Libc.AT_STATX_DONT_SYNC, Mask, out Libc.StatX st) == 0 ? From(st) : null;
 
+        /// <summary>The same, with the errno of a failure in <paramref name="errno"/> (0 on success).</summary>
+        internal static FileStatus? OfProcLink(string link, out int errno)
+        {
+            FileStatus? st = OfProcLink(link);
+            errno = st is null ? Errno.Last : 0;
+            return st;
+        }
+
         /// <summary>stat (following links) or lstat of a path, or null with errno set.</summary>
         internal static FileStatus? OfPath(string path, bool followLinks) =>
             Libc.StatXPath(Libc.AT_FDCWD, path, followLinks ? 0 : Libc.AT_SYMLINK_NOFOLLOW, Mask, out Libc.StatX st) == 0 ? From(st) : null;

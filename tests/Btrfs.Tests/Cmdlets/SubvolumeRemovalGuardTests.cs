@@ -749,6 +749,36 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void RootWithoutCapSysPtraceCannotSeeWhereOthersDescriptorsLeadAndRefuses()
+        {
+            // Root without CAP_SYS_PTRACE (a container given CAP_SYS_ADMIN, a service with a narrowed bounding set) lists
+            // another user's /proc/PID/fd but may not stat where the links lead. Before: taken as "not in use", and the
+            // subvolume was deleted under nobody's open file (a hostile review).
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string sub = Path.Combine(p.MountPoint, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sub);
+            string file = Path.Combine(sub, "held");
+            File.WriteAllBytes(file, new byte[4096]);
+            Shell.Run("chmod", "0644", file);
+            string[] narrowed = { "setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", "--" };
+            const string Remove = "Remove-BtrfsSubvolume -LiteralPath $Sub -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue\n$e | ForEach-Object { '@@' + $_.FullyQualifiedErrorId; '@@' + $_.Exception.Message }";
+            using (ChildProcess holder = ChildProcess.Start("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", "exec 3<\"$1\"; cd /; echo ready; exec cat", "_", file))
+            {
+                RealPwsh.Result r = RealPwsh.RunWrapped(Remove, narrowed, ("Sub", sub));
+                Assert.True(r.ExitCode == 0 && r.Marked.Length == 2, r.StdOut + r.StdErr);
+                Assert.StartsWith("InUseUnknown,", r.Marked[0], StringComparison.Ordinal);
+                Assert.Contains("without CAP_SYS_PTRACE", r.Marked[1], StringComparison.Ordinal);
+                Assert.True(Directory.Exists(sub));
+                Assert.True(File.Exists(file));
+            }
+
+            // Nobody has anything open there: with -AssumeNotInUse it goes.
+            RealPwsh.Result gone = RealPwsh.RunWrapped(Remove.Replace("-Confirm:$false", "-AssumeNotInUse -Confirm:$false", StringComparison.Ordinal), narrowed, ("Sub", sub));
+            Assert.True(gone.ExitCode == 0 && gone.Marked.Length == 0, gone.StdOut + gone.StdErr);
+            Assert.False(Directory.Exists(sub));
+        }
+
+        [SkippableFact]
         public void APipedObjectIsSnapshottedAndMeasuredOnlyIfItStillNamesThatSubvolume()
         {
             // Before: New-BtrfsSnapshot had no Uuid to check, so a piped object whose name had been replaced by a

@@ -545,6 +545,7 @@ namespace Btrfs.Core
             HashSet<int> waiting = places ? Ancestors(self) : new HashSet<int>();
             var users = new List<FileUser>();
             unseen = 0;
+            bool denied = false; // a descriptor or directory of the process this user may list but not look at
             foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
             {
                 string name = Path.GetFileName(procDir);
@@ -552,6 +553,8 @@ namespace Btrfs.Core
                 {
                     continue;
                 }
+
+                denied = false;
 
                 // The process's own tables, then those of its threads that have their own.
                 var tables = new List<(string Dir, bool Files, bool Fs)> { (procDir, true, true) };
@@ -615,11 +618,27 @@ namespace Btrfs.Core
                 {
                     users.Add(new FileUser(pid, Command(procDir), Mapped: true));
                 }
+                else if (denied)
+                {
+                    // Root without CAP_SYS_PTRACE (a container's or a systemd unit's bounding set) lists another user's
+                    // descriptors but may not look where they lead: not seen, so not proven unused (before: taken as
+                    // unused, and a subvolume was deleted under a file open in it; a hostile review).
+                    unseen++;
+                }
             }
 
             return users;
 
-            bool Uses(string link) => FileStatus.OfProcLink(link) is FileStatus open && uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+            bool Uses(string link)
+            {
+                if (FileStatus.OfProcLink(link, out int errno) is not FileStatus open)
+                {
+                    denied |= errno is Errno.EACCES or Errno.EPERM;
+                    return false;
+                }
+
+                return uses(link.StartsWith($"/proc/{self.ToString(CultureInfo.InvariantCulture)}/", StringComparison.Ordinal), open);
+            }
         }
 
         /// <summary>Whether the process is a kernel thread (PF_KTHREAD in the flags of /proc/PID/stat, which anyone may read).</summary>

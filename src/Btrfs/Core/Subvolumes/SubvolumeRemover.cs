@@ -381,7 +381,7 @@ namespace Btrfs.Core
                     Errno.EACCES,
                     "/proc",
                     full,
-                    $"Cannot delete the subvolume '{full}': it cannot be proven that no process uses it: {unseen} process(es) of other users cannot be seen by this user in /proc, and the kernel would delete it under any of them that has a file open there (their later writes would be lost). Run as root, or add -AssumeNotInUse if you know that nothing uses it. Nothing was deleted.");
+                    $"Cannot delete the subvolume '{full}': it cannot be proven that no process uses it: {unseen} process(es) cannot be seen by this user in /proc (other users' processes; as root without CAP_SYS_PTRACE, as in a container or a service with a narrowed capability set, where their descriptors lead), and the kernel would delete it under any of them that has a file open there (their later writes would be lost). Run as root with CAP_SYS_PTRACE, or add -AssumeNotInUse if you know that nothing uses it. Nothing was deleted.");
             }
         }
 
