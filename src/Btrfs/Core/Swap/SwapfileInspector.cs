@@ -174,8 +174,19 @@ namespace Btrfs.Core
                 failures.Add("its data is not in the single profile (RAID or DUP), which the kernel refuses for swapfiles: use a filesystem (or subvolume on one) whose data profile is single");
             }
 
+            // A layout that can still move (copy on write, holes, shared or compressed data) has no offset to resume from: the
+            // first page is elsewhere after the next write (before: given all the same, which btrfs inspect-internal
+            // map-swapfile refuses; a hostile review).
+            bool settled = (!btrfs || noCow) && fiemap && !unallocated && !shared && !compressed;
+            resumeOffset = settled ? resumeOffset : null;
+
+            // A start that is not page-aligned (blocks smaller than a page: ext4 -b 1024) has none either: the kernel's
+            // resume reads the header from a whole page of the device (before: no offset and not a word why).
+            string? unaligned = settled && resumeOffset is null && firstPhysical is ulong first && oneDevice && !btrfs && (long)first % pageSize != 0
+                ? $"; no resume offset for hibernation: its first block is at byte {first} of the device, not on a page boundary (blocks smaller than a page), and resuming reads the header from a whole page; make it on a filesystem with {pageSize}-byte blocks"
+                : null;
             string[] reason = failures.Count == 0
-                ? new[] { (active ? "valid, and active (swap is on in it)" : "valid: swapon accepts it") + shorter }
+                ? new[] { (active ? "valid, and active (swap is on in it)" : "valid: swapon accepts it") + shorter + unaligned }
                 : failures.ToArray();
             return new SwapfileStatus
             {

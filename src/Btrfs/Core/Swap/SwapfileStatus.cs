@@ -70,7 +70,9 @@ namespace Btrfs.Core
         /// <summary>
         /// For hibernation: the resume_offset= kernel parameter, the physical offset on the device of the
         /// file's first page in page-size units (as btrfs inspect-internal map-swapfile -r prints it).
-        /// Null when it cannot be known: no data at the start of the file, or (btrfs, not root) the chunk map is out of reach.
+        /// Null when it cannot be known: no data at the start of the file, or (btrfs, not root) the chunk map is out of reach;
+        /// or when there is none: a layout that can still move (not NOCOW on btrfs, holes, shared or compressed data), or a
+        /// first block not on a page boundary (blocks smaller than a page; the Reason says so).
         /// </summary>
         public long? ResumeOffset { get; init; }
 
