@@ -101,7 +101,12 @@ namespace Btrfs.Commands
                     }
                     catch (FileOperationException ex)
                     {
-                        WriteError(ErrorRecords.From(ex, taken.InputOn(i))); // the input, not the device it could not read
+                        // The inputs, not the device it could not read: each of them (before: only the first, and the rest
+                        // of that filesystem's inputs had neither a result nor an error; a hostile review). A set is one.
+                        foreach (object input in Together.IsPresent ? new[] { taken.InputOn(i) } : taken.InputsOn(i))
+                        {
+                            WriteError(ErrorRecords.From(ex, input));
+                        }
                     }
                 }
             }

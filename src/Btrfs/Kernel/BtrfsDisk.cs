@@ -199,6 +199,9 @@ namespace Btrfs.Kernel
         /// Opens the devices of the btrfs holding <paramref name="anyOnFileSystem"/> (DEV_INFO for each
         /// device id) and reads its chunk map (chunk tree search). Root only.
         /// </summary>
+        /// <summary>The name the kernel gives a device that is missing (btrfs_dev_name; a degraded mount): not a path (before: opened as one, and a degraded filesystem could not be measured; a hostile review).</summary>
+        private const string MissingDevice = "<missing disk>";
+
         internal static BtrfsDisk Open(SafeFileDescriptor anyOnFileSystem, string path)
         {
             Libc.BtrfsFsInfo info = default;
@@ -224,7 +227,7 @@ namespace Btrfs.Kernel
                     }
 
                     string device = Marshal.PtrToStringUTF8((nint)dev.Path) ?? string.Empty;
-                    if (device.Length == 0)
+                    if (device.Length == 0 || device == MissingDevice)
                     {
                         continue; // missing (a degraded mount): its mirrors are read instead
                     }

@@ -273,6 +273,58 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADegradedFileSystemIsMeasuredFromItsMirrorsAndOneThatCannotBeReadIsAnErrorPerInput()
+        {
+            // Before: the kernel names a missing device "<missing disk>", which was opened as a path, and a degraded
+            // mount could not be measured; and an error for a filesystem targeted only its first input, the others
+            // getting neither a result nor an error (a hostile review).
+            using ExtraFileSystem x = fs.NewTwoDeviceBtrfs("512M", "raid1");
+            string mnt = x.MountPoint, sv = Path.Combine(mnt, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.WriteNew(Path.Combine(mnt, "top.img"), FileBuilder.RandomBytes(3 << 20, 21));
+            FileBuilder.WriteNew(Path.Combine(sv, "sv.img"), FileBuilder.RandomBytes(2 << 20, 22));
+            Shell.Run("btrfs", "quota", "enable", mnt);
+            Shell.Run("btrfs", "quota", "rescan", "-W", mnt);
+            Dictionary<string, (ulong Rfer, ulong Excl)> q = Qgroups(mnt);
+            Shell.Run("btrfs", "quota", "disable", mnt);
+            Shell.Run("sync");
+            string first = Shell.Run("losetup", "-j", x.Image).Split(':')[0];
+            string second = Directory.GetFiles(Path.GetDirectoryName(x.Image)!, Path.GetFileName(x.Image).Replace("-a.img", "-b.img", StringComparison.Ordinal)).Single();
+            string secondLoop = Shell.Run("losetup", "-j", second).Split(':')[0];
+            Shell.Run("umount", mnt);
+            Shell.Run("losetup", "-d", secondLoop);
+            string node = Path.Combine(Path.GetDirectoryName(x.Image)!, $"node-{Path.GetFileName(mnt)}");
+            try
+            {
+                Shell.Run("mount", "-o", "degraded", first, mnt);
+                Assert.Contains("missing", Shell.Run("btrfs", "filesystem", "show", mnt), StringComparison.OrdinalIgnoreCase);
+                PwshResult r = Pwsh.Run("Measure-BtrfsSubvolume -LiteralPath $m, $s", ("m", mnt), ("s", sv));
+                Assert.Empty(r.Errors);
+                List<BtrfsSubvolumeUsage> usages = r.Objects<BtrfsSubvolumeUsage>();
+                Assert.Equal(2, usages.Count);
+                Assert.All(usages, u => Assert.Equal((q["0/" + u.Id].Rfer, q["0/" + u.Id].Excl), (u.ReferencedBytes, u.ExclusiveBytes)));
+
+                // Mounted through a device node that is gone now: the device cannot be read, an error for each input.
+                Shell.Run("umount", mnt);
+                string[] numbers = Shell.Run("stat", "-c", "%t %T", first).Trim().Split(' ');
+                Shell.Run("mknod", node, "b", Convert.ToInt32(numbers[0], 16).ToString(CultureInfo.InvariantCulture), Convert.ToInt32(numbers[1], 16).ToString(CultureInfo.InvariantCulture));
+                Shell.Run("mount", "-o", "degraded", node, mnt);
+                File.Delete(node);
+                PwshResult unread = Pwsh.Run("Measure-BtrfsSubvolume -LiteralPath $m, $s", ("m", mnt), ("s", sv));
+                Assert.Empty(unread.Objects<BtrfsSubvolumeUsage>());
+                Assert.Equal(new object[] { mnt, sv }, unread.Errors.Select(e => e.TargetObject));
+                Assert.All(unread.Errors, e => Assert.Contains("Cannot read device 1", e.Exception.Message, StringComparison.Ordinal));
+            }
+            finally
+            {
+                File.Delete(node);
+                Shell.Try("umount", mnt);
+                Shell.Try("btrfs", "device", "scan", "--forget"); // the missing device's old name, for the next filesystem on that loop device
+                Shell.Try("losetup", secondLoop, second); // the fixture detaches its own loop devices again
+            }
+        }
+
+        [SkippableFact]
         public void SubvolumesNoMountReachesAreMeasuredByIdFromGetBtrfsSubvolumeAll()
         {
             // With only one subvolume mounted (as with snapper's or timeshift's @ layouts), the others have no

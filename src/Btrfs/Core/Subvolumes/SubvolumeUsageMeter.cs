@@ -189,6 +189,9 @@ namespace Btrfs.Core
         /// <summary>The input that brought filesystem <paramref name="index"/> in (its first subvolume's path as given, or its id): what an error of the whole filesystem targets.</summary>
         internal object InputOn(int index) => fileSystems[index].Members[0].Path is string path ? path : fileSystems[index].Members[0].Id;
 
+        /// <summary>Every input on filesystem <paramref name="index"/> (path as given, or id), in the order given.</summary>
+        internal IEnumerable<object> InputsOn(int index) => fileSystems[index].Members.Select(m => m.Path is string path ? (object)path : m.Id);
+
         public void Dispose()
         {
             foreach (var f in fileSystems)
