@@ -27,6 +27,12 @@ namespace Btrfs.Kernel
         /// <summary>Whether the calling thread holds CAP_FOWNER in its effective set (<see cref="HasCapability"/>).</summary>
         internal static bool HasFowner() => HasCapability(CapFowner);
 
+        /// <summary>CAP_SYS_PTRACE: looking where another process's descriptors lead (/proc/PID/fd/N, cwd, root, map_files).</summary>
+        private const int CapSysPtrace = 19;
+
+        /// <summary>Whether the calling thread holds CAP_SYS_PTRACE in its effective set (<see cref="HasCapability"/>).</summary>
+        internal static bool HasSysPtrace() => HasCapability(CapSysPtrace);
+
         /// <summary>
         /// The calling thread's credentials as the kernel checks them on files (/proc/thread-self/status and the
         /// user namespace's uid_map and gid_map, read once); null when they cannot be read.

@@ -546,6 +546,11 @@ namespace Btrfs.Core
             var users = new List<FileUser>();
             unseen = 0;
             bool denied = false; // a descriptor or directory of the process this user may list but not look at
+
+            // Without CAP_SYS_PTRACE (root in a container given CAP_SYS_ADMIN, a service with a narrowed bounding set) such a
+            // process is not seen. With it, a refusal is a security module's policy for a process of its own (a sandbox's
+            // init): left as before, as no caller could see more.
+            bool deniedIsUnseen = !Processes.HasSysPtrace();
             foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
             {
                 string name = Path.GetFileName(procDir);
@@ -618,7 +623,7 @@ namespace Btrfs.Core
                 {
                     users.Add(new FileUser(pid, Command(procDir), Mapped: true));
                 }
-                else if (denied)
+                else if (denied && deniedIsUnseen)
                 {
                     // Root without CAP_SYS_PTRACE (a container's or a systemd unit's bounding set) lists another user's
                     // descriptors but may not look where they lead: not seen, so not proven unused (before: taken as

@@ -76,8 +76,8 @@ namespace Btrfs.Core
                         "BTRFS_IOC_TREE_SEARCH",
                         label,
                         now is null
-                            ? $"Cannot measure {label}: that filesystem has no such subvolume now, so it is not the subvolume {expected} the object names (another filesystem mounted there, or deleted). List the subvolumes again."
-                            : $"Cannot measure {label}: it is now the subvolume {now.Uuid}, not the subvolume {expected} the object names (another filesystem mounted there, or its id given to a new one). List the subvolumes again.");
+                            ? $"Cannot measure {label}: that filesystem has no such subvolume now, so it is not the subvolume {expected} asked for by its Uuid (-Uuid, or the piped object's; another filesystem mounted there, or deleted). List the subvolumes again."
+                            : $"Cannot measure {label}: it is now the subvolume {now.Uuid}, not the subvolume {expected} asked for by its Uuid (-Uuid, or the piped object's; another filesystem mounted there, or its id given to a new one). List the subvolumes again.");
                 }
 
                 kept = Take(file, (null, $"subvolume {id} of the filesystem of {onFileSystem}", id, now?.Uuid ?? Guid.Empty));
