@@ -343,7 +343,7 @@ namespace Btrfs.Commands
             }
 
             summary.Path = string.Join(", ", roots.ConvertAll(r => r.Root));
-            summary.Pass = roots.Count > 0 ? roots.Min(r => run.PassOf(r.FileSystemId, r.Root)) : 1; // the tree furthest behind
+            summary.Pass = roots.Count > 0 ? roots.Min(r => run.RecordedPassOf(r.FileSystemId, r.Root)) : 1; // the tree furthest behind, as recorded
             WriteVerbose($"{summary.FilesDefragmented} file(s) defragmented ({summary.ExtentsBefore} → {summary.ExtentsAfter} extents, {SizeFormatter.Format(summary.BytesRewritten)} rewritten) in {summary.Duration.TotalSeconds:F1} s; {summary.FilesRemaining} left{(!stoppedByBudget ? string.Empty : run.BudgetSpent || run.Summary.MeasuringStopped ? " (the budget ran out)" : " (they do not fit in the time that was left)")}.");
             WriteObject(summary);
         }

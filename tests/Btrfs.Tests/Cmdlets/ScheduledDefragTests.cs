@@ -772,6 +772,9 @@ namespace Btrfs.Tests
                 DefragRunSummary summary = Summary(r);
                 Assert.Equal(0, summary.FilesFailed);
                 Assert.Equal(30, summary.FilesDefragmented);
+
+                // The pass the next run resumes in is the one the state file holds (before: the next, which was never written).
+                Assert.Equal(1, summary.Pass);
             }
             finally
             {

@@ -134,10 +134,21 @@ namespace Btrfs.Core
                 (pass, _) = state?.PassOf(fs, root) ?? (1, 0);
                 Record(st => st.Begin(fs, root, pass));
                 passOfTree[(fs, root)] = pass;
+                recordedPassOfTree[(fs, root)] = pass;
             }
 
             return pass;
         }
+
+        /// <summary>
+        /// The pass of the tree as the state file has it, where the next run resumes: <see cref="PassOf"/>, unless the
+        /// recording stopped before a completed pass was written (before: the summary said the next pass, which the next run
+        /// did not start; a hostile review).
+        /// </summary>
+        internal int RecordedPassOf(ulong fs, string root) =>
+            recordedPassOfTree.TryGetValue((fs, root), out int pass) ? pass : PassOf(fs, root);
+
+        private readonly Dictionary<(ulong, string), int> recordedPassOfTree = new();
 
         /// <summary>
         /// Measures one file of the tree (never through a symbolic link; relative to its directory when
@@ -650,6 +661,10 @@ namespace Btrfs.Core
         {
             Record(st => st.CompletePass(fs, root, pass));
             passOfTree[(fs, root)] = pass + 1;
+            if (RecordingStopped is null)
+            {
+                recordedPassOfTree[(fs, root)] = pass + 1;
+            }
         }
 
         /// <summary>The summary, final: time used, and what is left.</summary>

@@ -249,7 +249,7 @@ namespace Btrfs.Core
         /// <summary>Fragments of the files defragmented, after.</summary>
         public long FragmentsAfter { get; set; }
 
-        /// <summary>The pass the trees are in when the run ends: one more than the last pass completed, where the next run resumes with a state file (without one, every run begins at pass 1); with several trees, the lowest.</summary>
+        /// <summary>The pass the trees are in when the run ends: one more than the last pass completed, where the next run resumes with a state file (without one, every run begins at pass 1); with several trees, the lowest. When the state file stopped recording, the pass it holds.</summary>
         public int Pass { get; set; } = 1;
 
         /// <summary>Whole passes completed in this run.</summary>
