@@ -550,7 +550,7 @@ namespace Btrfs.Core
             // Without CAP_SYS_PTRACE (root in a container given CAP_SYS_ADMIN, a service with a narrowed bounding set) such a
             // process is not seen. With it, a refusal is a security module's policy for a process of its own (a sandbox's
             // init): left as before, as no caller could see more.
-            bool deniedIsUnseen = !Processes.HasSysPtrace();
+            bool? deniedIsUnseen = null; // asked once, only when a look is refused
             foreach (string procDir in EnumerateOrEmpty("/proc", directories: true))
             {
                 string name = Path.GetFileName(procDir);
@@ -623,7 +623,7 @@ namespace Btrfs.Core
                 {
                     users.Add(new FileUser(pid, Command(procDir), Mapped: true));
                 }
-                else if (denied && deniedIsUnseen)
+                else if (denied && (deniedIsUnseen ??= !Processes.HasSysPtrace()))
                 {
                     // Root without CAP_SYS_PTRACE (a container's or a systemd unit's bounding set) lists another user's
                     // descriptors but may not look where they lead: not seen, so not proven unused (before: taken as
