@@ -41,6 +41,7 @@ namespace Btrfs.Commands
                     Device = Value<ulong>(r, "Device"),
                     Generation = Value<uint>(r, "Generation"),
                     FreesNothing = Value<bool>(r, "FreesNothing"),
+                    SharedWithKeeperBytes = Value<long>(r, "SharedWithKeeperBytes"), // 0 where it was not kept (an earlier version's)
                 });
             }
 

@@ -142,6 +142,10 @@ namespace Btrfs.Tests
             Shell.Run("cp", "--reflink=always", sparse, Path.Combine(dir, "sparse-copy.img"));
             Shell.Run("sync");
             var layout = Blocks(sparse);
+
+            // Without -IncludeShared too: nothing to do, not "shared", since -IncludeShared would rewrite nothing either (a review).
+            DefragResult alone = Expect.Defrag(sparse);
+            Assert.Equal((true, DefragSkipReason.NothingToDo), (alone.Skipped, alone.SkipReason));
             DefragResult none = Expect.Defrag(sparse, "-IncludeShared -Force");
             Assert.Equal((true, DefragSkipReason.NothingToDo, 0L, 0L), (none.Skipped, none.SkipReason, none.BytesRewritten, none.SharedBytesUnshared));
             Assert.Equal(layout, Blocks(sparse));

@@ -1098,9 +1098,9 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The copies with the keeper first. On xfs (freed block by block): the first of those whose first block is where
-        /// the most other copies have theirs (a reflink copy and its source, both found), or the first found when none
-        /// shares. Kept so, the copies that already share its blocks need nothing and the rest free the same space (before:
+        /// The copies with the keeper first. On xfs (freed block by block): the first whose first block is shared with a file
+        /// outside the group (it stays whatever is shared), else the first of those whose first block is where the most other
+        /// copies have theirs (a reflink copy and its source, both found), or the first found when none shares. Kept so, the copies that already share its blocks need nothing and the rest free the same space (before:
         /// the first found was kept even when it alone was unshared, so, as xfs counts shared blocks as freeing nothing,
         /// the group was said to free 0 B and its run to have freed 0 B while it freed the whole copy; a hostile review).
         /// On btrfs the first found, for <see cref="ReclaimLedger.WithKeepersThatStay"/> to judge: an extent there goes
@@ -1124,15 +1124,32 @@ namespace Btrfs.Core
                 }
             }
 
-            int keeper = 0, most = 1;
-            for (int i = 0; i < copies.Count; i++)
+            // A copy whose block is shared with a file no other copy is (a reflink backup outside the search): its blocks stay
+            // whatever is shared, so keeping it frees every other copy; the first such is kept (a review: a reflinked pair in
+            // the group was kept over it, and nothing was freed). Else the copy most others share with.
+            int keeper = -1, most = 1;
+            for (int i = 0; i < copies.Count && keeper < 0; i++)
+            {
+                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
+                keeper = where.IsShared && sharing[where] == 1 ? i : -1;
+            }
+
+            for (int i = 0; i < copies.Count && keeper < 0; i++)
             {
                 BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
                 if (where.IsSet && sharing[where] > most)
                 {
-                    (keeper, most) = (i, sharing[where]);
+                    most = sharing[where];
                 }
             }
+
+            for (int i = 0; i < copies.Count && keeper < 0 && most > 1; i++)
+            {
+                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
+                keeper = where.IsSet && sharing[where] == most ? i : -1;
+            }
+
+            keeper = Math.Max(keeper, 0);
 
             if (keeper == 0)
             {
@@ -1182,13 +1199,19 @@ namespace Btrfs.Core
     }
 
     /// <summary>
-    /// Where a block is on disk: its address (Offset -1) where one extent holds it whole; where it lies across several,
+    /// Where a block is on disk: its address (Offset -1, or -2 where that extent is shared) where one extent holds it whole; where it lies across several,
     /// the address of its first piece and (Offset, never -1) a 63-bit hash of where each piece is and how long; unset
     /// (default) where that cannot be known (a compressed extent).
     /// </summary>
     internal readonly record struct BlockKey(long Address, long Offset)
     {
+        /// <summary>The Offset of a block one extent holds whole that FIEMAP says is shared (with a copy or any other file): -2.</summary>
+        internal const long SharedSingle = -2;
+
         internal bool IsSet => Address != 0 || Offset != 0;
+
+        /// <summary>One extent holds the block whole and it is shared (every file using that block sees it so).</summary>
+        internal bool IsShared => Offset == SharedSingle;
 
         /// <summary>
         /// The key of the block [<paramref name="start"/>, <paramref name="end"/>), covered by data (<paramref name="single"/>:
@@ -1203,7 +1226,7 @@ namespace Btrfs.Core
         {
             if (single is not null)
             {
-                return single.IsCompressed ? default : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), -1);
+                return single.IsCompressed ? default : new BlockKey(single.PhysicalOffset + (start - single.LogicalOffset), single.IsShared ? SharedSingle : -1);
             }
 
             byte[] piece = new byte[16];

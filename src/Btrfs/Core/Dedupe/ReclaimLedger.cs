@@ -57,6 +57,37 @@ namespace Btrfs.Core
             return groups.Select((g, i) => WithKeeperThatStays(g, i, grouped, cancel)).ToList();
         }
 
+        /// <summary>Per filesystem and extent, how many ranges of all the groups are over it (made when first asked).</summary>
+        private Dictionary<(Guid FileSystem, long Extent), int>? rangesOver;
+
+        private Dictionary<(Guid FileSystem, long Extent), int> RangesOver(Dictionary<string, List<(long Offset, long Length, int Group)>> grouped)
+        {
+            if (rangesOver is null)
+            {
+                rangesOver = new Dictionary<(Guid, long), int>();
+                var extents = new List<long>();
+                foreach ((string path, List<(long Offset, long Length, int Group)> ranges) in grouped)
+                {
+                    if (ReferencesOf(path) is not { IsItems: true } refs)
+                    {
+                        continue;
+                    }
+
+                    foreach ((long offset, long length, int _) in ranges)
+                    {
+                        extents.Clear();
+                        refs.ExtentsOf(offset, length, extents);
+                        foreach (long e in extents.Distinct())
+                        {
+                            rangesOver[(refs.FileSystem, e)] = rangesOver.GetValueOrDefault((refs.FileSystem, e)) + 1;
+                        }
+                    }
+                }
+            }
+
+            return rangesOver;
+        }
+
         private BtrfsDuplicateGroup WithKeeperThatStays(BtrfsDuplicateGroup group, int index, Dictionary<string, List<(long Offset, long Length, int Group)>> grouped, CancellationToken cancel)
         {
             cancel.ThrowIfCancellationRequested();
@@ -74,8 +105,7 @@ namespace Btrfs.Core
             // left; a hostile review.)
             int best = 0, sharedElsewhere = 0;
             long most = 0;
-            var sharedOnes = new List<(int Range, List<long> Extents)>();
-            var reached = new Dictionary<long, int>(); // extent: how many of the group's ranges are over it
+            var sharedOnes = new List<(int Range, Guid FileSystem, List<long> Extents)>();
             for (int i = 0; i < group.Ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
@@ -85,21 +115,9 @@ namespace Btrfs.Core
                 }
 
                 var extents = new List<long>();
-                bool allShared = i > 0 && refs.AllShared(r.Offset, r.Length, extents);
-                if (!allShared)
+                if (i > 0 && refs.AllShared(r.Offset, r.Length, extents))
                 {
-                    extents.Clear();
-                    refs.ExtentsOf(r.Offset, r.Length, extents);
-                }
-
-                foreach (long e in extents.Distinct())
-                {
-                    reached[e] = reached.GetValueOrDefault(e) + 1;
-                }
-
-                if (allShared)
-                {
-                    sharedOnes.Add((i, extents));
+                    sharedOnes.Add((i, refs.FileSystem, extents));
                     continue;
                 }
 
@@ -115,10 +133,13 @@ namespace Btrfs.Core
                 }
             }
 
-            // Shared with no other copy of the group: with a file or snapshot outside it, which keeps the extents.
-            foreach ((int range, List<long> extents) in sharedOnes)
+            // Shared, and no range of any group but this one is over those extents: the others sharing them are files or
+            // snapshots outside every group, which keep them whatever is deduplicated (a review: where another group's range
+            // was over the extent too, that group could have freed it, and keeping this copy pinned it).
+            foreach ((int range, Guid fileSystem, List<long> extents) in sharedOnes)
             {
-                if (extents.TrueForAll(e => reached[e] == 1))
+                Dictionary<(Guid FileSystem, long Extent), int> over = RangesOver(grouped);
+                if (extents.TrueForAll(e => over.GetValueOrDefault((fileSystem, e)) == 1))
                 {
                     sharedElsewhere = range;
                     break;
@@ -272,6 +293,9 @@ namespace Btrfs.Core
             private SharedExtents? sharedExtents; // where shared extents are counted across files (btrfs items, root)
             private Guid fileSystem;
             private ulong inode, root;
+
+            /// <summary>The filesystem the file is on (extents are numbered per filesystem).</summary>
+            internal Guid FileSystem => fileSystem;
             private bool blockByBlock;
 
             /// <summary>The file's size: a range that reaches it covers the file's last block whole (up to <see cref="dataEnd"/>: the rest of a partial last block is past the end of the file).</summary>

@@ -275,7 +275,7 @@ namespace Btrfs.Core
             {
                 Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }
-            else if (BytesToRewrite == 0 && SharedBytesSkipped > 0 && Options.Compress is null)
+            else if (BytesToRewrite == 0 && SharedBytesSkipped > 0 && Options.Compress is null && WouldRewriteWithShared())
             {
                 // Only sharing keeps it as it is: said as Shared, as on xfs and ext4 (before: NothingToDo, so a script
                 // looking for files kept fragmented by their reflink copies or snapshots missed every btrfs file; a review).
@@ -291,6 +291,21 @@ namespace Btrfs.Core
             {
                 SkippedAsSwapArea();
             }
+        }
+
+        /// <summary>
+        /// Whether -IncludeShared would find something to rewrite: the plan made again with it (a small shared extent alone
+        /// between holes or large extents joins nothing, shared or not, and is no reason to name sharing; a review).
+        /// </summary>
+        private bool WouldRewriteWithShared()
+        {
+            var withShared = new DefragPlanner(Options with { IncludeShared = true }, FileSystemKind.Btrfs, File.Size);
+            foreach (DefragRange unused in withShared.Plan(Counted(new FragmentationCounter(Options.ExtentThreshold, FileSystemKind.Btrfs, File.Size))))
+            {
+                return true;
+            }
+
+            return false;
         }
 
         /// <summary>The whole file's extents go to <paramref name="counter"/>; those that overlap the requested range come out whole (the plan leaves out one that reaches past its ends).</summary>

@@ -50,7 +50,7 @@ namespace Btrfs.Core
         /// <summary>Fewer fragments than -MinimumFragments.</summary>
         BelowMinimum,
 
-        /// <summary>Shares data with reflink copies (or snapshots), and the only way to defragment it would unshare it: xfs and ext4 exchange the whole file; on btrfs every extent below the threshold is shared (-IncludeShared).</summary>
+        /// <summary>Shares data with reflink copies (or snapshots), and the only way to defragment it would unshare it: xfs and ext4 exchange the whole file; on btrfs what it has to rewrite below the threshold is all shared, and -IncludeShared would rewrite it.</summary>
         Shared,
 
         /// <summary>Immutable (chattr +i).</summary>

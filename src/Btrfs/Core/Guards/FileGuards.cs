@@ -560,6 +560,7 @@ namespace Btrfs.Core
                 }
 
                 denied = false;
+                bool counted = false; // counted unseen already
 
                 // The process's own tables, then those of its threads that have their own.
                 var tables = new List<(string Dir, bool Files, bool Fs)> { (procDir, true, true) };
@@ -592,6 +593,7 @@ namespace Btrfs.Core
                     if (!CanList(dir + "/fd", out IEnumerable<string> descriptors))
                     {
                         unseen += IsKernelThread(procDir) ? 0 : 1; // a kernel thread opens no files of users
+                        counted = true;
                         break;
                     }
 
@@ -623,7 +625,7 @@ namespace Btrfs.Core
                 {
                     users.Add(new FileUser(pid, Command(procDir), Mapped: true));
                 }
-                else if (denied && (deniedIsUnseen ??= !Processes.HasSysPtrace()))
+                else if (denied && !counted && (deniedIsUnseen ??= !Processes.HasSysPtrace()) && !IsKernelThread(procDir))
                 {
                     // Root without CAP_SYS_PTRACE (a container's or a systemd unit's bounding set) lists another user's
                     // descriptors but may not look where they lead: not seen, so not proven unused (before: taken as

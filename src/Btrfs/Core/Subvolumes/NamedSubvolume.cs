@@ -82,7 +82,7 @@ namespace Btrfs.Core
                     0,
                     "BTRFS_IOC_GET_SUBVOL_INFO",
                     path,
-                    $"Cannot {verb} '{path}': it now leads to subvolume {id} ({uuid}), not the subvolume {this} asked for by its Uuid (-Uuid, or the piped object's; renamed, replaced or mounted over since it was listed, or its id given to a new one). {(outcome.Length == 0 ? "List" : outcome + "; list")} the subvolumes again.");
+                    $"Cannot {verb} '{path}': it now leads to subvolume {id} ({uuid}), not the subvolume {this} asked for {(uuidGiven ? "by its Uuid (-Uuid, or the piped object's)" : "by its Id")} (renamed, replaced or mounted over since it was listed, or its id given to a new one). {(outcome.Length == 0 ? "List" : outcome + "; list")} the subvolumes again.");
             }
         }
 
