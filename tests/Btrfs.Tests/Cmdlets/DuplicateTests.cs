@@ -790,9 +790,34 @@ namespace Btrfs.Tests
             BtrfsDuplicateGroup pinned = Assert.Single(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $n", ("n", new[] { p, p2, c })).Objects<BtrfsDuplicateGroup>());
             Assert.Equal(c, pinned.Path);
             long before = Used(dir);
-            Assert.Empty(Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = pinned }).Errors);
+            PwshResult freed = Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = pinned });
+            Assert.Empty(freed.Errors);
             Assert.InRange(before - Used(dir), 4L << 20, (4L << 20) + (256 << 10));
+
+            // xfs credits the pair's blocks nothing (they are shared, if only with each other): the group is measured all the
+            // same, so what it freed is said (a review: "0 B", not measured).
+            DedupeGroupResult measured = Assert.Single(freed.Objects<DedupeGroupResult>());
+            Assert.True(measured.FreedMeasured);
+            Assert.InRange(measured.DiskBytesFreed, 4L << 20, (4L << 20) + (256 << 10));
             Assert.All(new[] { c, p, p2, outside }, n => Assert.Equal(pinnedData, File.ReadAllBytes(n)));
+
+            // Judged over every block, not the first: e.img's first 128 KiB was written again (its own now), the rest a
+            // backup outside the search still shares; f.img shares only its first 128 KiB with a file outside. e.img is
+            // kept, so f.img's own 3.88 MiB go (a review: f.img was kept on its first block, and 128 KiB went).
+            string e = Path.Combine(dir, "e.img"), f = Path.Combine(dir, "f.img");
+            byte[] third = FileBuilder.RandomBytes(4 << 20, 47);
+            FileBuilder.WriteNew(e, third);
+            Shell.Run("cp", "--reflink=always", e, Path.Combine(dir, "e.bak"));
+            FileBuilder.WriteAt(e, 0, third.AsSpan(0, 128 << 10).ToArray());
+            FileBuilder.WriteNew(f, third);
+            Shell.Run("xfs_io", "-f", "-c", $"reflink {f} 0 0 {128 << 10}", Path.Combine(dir, "f.bak"));
+            Shell.Run("sync");
+            BtrfsDuplicateGroup judged = Assert.Single(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $n", ("n", new[] { f, e })).Objects<BtrfsDuplicateGroup>());
+            Assert.Equal(e, judged.Path);
+            before = Used(dir);
+            Assert.Empty(Pwsh.Run("$g | Invoke-BtrfsDedupe -Confirm:$false", variables: new Dictionary<string, object?> { ["g"] = judged }).Errors);
+            Assert.True(before - Used(dir) >= (4L << 20) - (256 << 10), $"freed {before - Used(dir)}");
+            Assert.All(new[] { e, f }, n => Assert.Equal(third, File.ReadAllBytes(n)));
         }
 
         /// <summary>

@@ -1061,7 +1061,7 @@ namespace Btrfs.Core
 
         private BtrfsDuplicateGroup? Group(List<(int File, int Block)> copies, int run)
         {
-            copies = KeeperFirst(copies);
+            copies = KeeperFirst(copies, run);
             (int kf, int kb) = copies[0];
 
             // A run that ends with the keeper's partial last block ends with every copy's (equal hashes: of the same length).
@@ -1076,7 +1076,7 @@ namespace Btrfs.Core
                 for (int k = 0; !keeper && k < run; k++)
                 {
                     BlockKey here = files[f].Repeated![b + k].Where, there = files[kf].Repeated![kb + k].Where;
-                    sharing += here.IsSet && here == there ? (k == run - 1 ? last : BlockSize) : 0;
+                    sharing += here.IsSet && here.Place == there.Place ? (k == run - 1 ? last : BlockSize) : 0;
                 }
 
                 // A range that shares the keeper's extents already: nothing to do there, and deduplicating it frees nothing.
@@ -1107,46 +1107,73 @@ namespace Btrfs.Core
         /// only with its last byte, so keeping a shared copy can free less (an unshared first copy whose extent its file
         /// also uses elsewhere stays anyway, and deduplicating it would free nothing).
         /// </summary>
-        private List<(int File, int Block)> KeeperFirst(List<(int File, int Block)> copies)
+        private List<(int File, int Block)> KeeperFirst(List<(int File, int Block)> copies, int run)
         {
             if (!files[copies[0].File].BlockByBlock)
             {
                 return copies;
             }
 
+            // A copy whose blocks are shared with a file no other copy is (a reflink backup outside the search): they stay
+            // whatever is shared, so keeping it frees every other copy (a review: a reflinked pair in the group was kept over
+            // it, and nothing was freed). Judged over every block of the run, each copy by how many of its blocks are so: the
+            // one with the most is kept (the first of equals), never on its first block alone (a review: a copy shared there
+            // only was kept over one shared in all the rest).
+            int keeper = -1, best = 0;
+            var score = new int[copies.Count];
+            var places = new Dictionary<BlockKey, int>();
+            for (int k = 0; k < run; k++)
+            {
+                places.Clear();
+                foreach ((int f, int b) in copies)
+                {
+                    BlockKey where = files[f].Repeated![b + k].Where;
+                    if (where.IsSet)
+                    {
+                        places[where.Place] = places.GetValueOrDefault(where.Place) + 1;
+                    }
+                }
+
+                for (int i = 0; i < copies.Count; i++)
+                {
+                    BlockKey where = files[copies[i].File].Repeated![copies[i].Block + k].Where;
+                    score[i] += where.IsShared && places[where.Place] == 1 ? 1 : 0;
+                }
+            }
+
+            for (int i = 0; i < copies.Count; i++)
+            {
+                if (score[i] > best)
+                {
+                    (keeper, best) = (i, score[i]);
+                }
+            }
+
+            // Else the copy most others share their first block with (a reflink copy and its source, both found).
             var sharing = new Dictionary<BlockKey, int>();
             foreach ((int f, int b) in copies)
             {
                 BlockKey where = files[f].Repeated![b].Where;
                 if (where.IsSet)
                 {
-                    sharing[where] = sharing.GetValueOrDefault(where) + 1;
+                    sharing[where.Place] = sharing.GetValueOrDefault(where.Place) + 1;
                 }
             }
 
-            // A copy whose block is shared with a file no other copy is (a reflink backup outside the search): its blocks stay
-            // whatever is shared, so keeping it frees every other copy; the first such is kept (a review: a reflinked pair in
-            // the group was kept over it, and nothing was freed). Else the copy most others share with.
-            int keeper = -1, most = 1;
+            int most = 1;
             for (int i = 0; i < copies.Count && keeper < 0; i++)
             {
                 BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
-                keeper = where.IsShared && sharing[where] == 1 ? i : -1;
-            }
-
-            for (int i = 0; i < copies.Count && keeper < 0; i++)
-            {
-                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
-                if (where.IsSet && sharing[where] > most)
+                if (where.IsSet && sharing[where.Place] > most)
                 {
-                    most = sharing[where];
+                    most = sharing[where.Place];
                 }
             }
 
             for (int i = 0; i < copies.Count && keeper < 0 && most > 1; i++)
             {
                 BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
-                keeper = where.IsSet && sharing[where] == most ? i : -1;
+                keeper = where.IsSet && sharing[where.Place] == most ? i : -1;
             }
 
             keeper = Math.Max(keeper, 0);
@@ -1210,8 +1237,15 @@ namespace Btrfs.Core
 
         internal bool IsSet => Address != 0 || Offset != 0;
 
-        /// <summary>One extent holds the block whole and it is shared (every file using that block sees it so).</summary>
+        /// <summary>One extent holds the block whole and FIEMAP said it is shared.</summary>
         internal bool IsShared => Offset == SharedSingle;
+
+        /// <summary>
+        /// Where the block is, without the shared flag: what two files compare to know they use the same block (FIEMAP may
+        /// say one is shared and not the other: a reflink made between their two looks, or older kernels' merged extent
+        /// maps; a review).
+        /// </summary>
+        internal BlockKey Place => Offset == SharedSingle ? new BlockKey(Address, -1) : this;
 
         /// <summary>
         /// The key of the block [<paramref name="start"/>, <paramref name="end"/>), covered by data (<paramref name="single"/>:

@@ -134,7 +134,11 @@ namespace Btrfs.Core
 
             DuplicateRange keeper = group.Ranges[0];
             using OpenFile source = OpenFile.OpenListed(keeper.Path, "It was left as it is; search again.");
-            bool measure = group.ReclaimableBytes >= MeasuredFrom;
+            // On xfs a block shared only among the group's other copies is credited nothing, though it goes once they all
+            // share the keeper's (a kept copy a file outside the search shares, its reflinked pair the others): such a
+            // group is measured too, so what it freed is said (a review: "0 B", not measured, while 4 MiB was freed).
+            bool measure = group.ReclaimableBytes >= MeasuredFrom
+                || (source.FileSystem.Kind == FileSystemKind.Xfs && !group.FreesNothing && group.DuplicateBytes >= MeasuredFrom);
             long before = measure ? meter.Before(source) : 0;
             long deduped = 0, shared = SharedLeft(group, includeUnreclaimable), differing = 0; // what shares the keeper already counts, asked or not
             int errors = 0;
