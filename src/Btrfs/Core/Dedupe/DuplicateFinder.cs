@@ -1098,11 +1098,13 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// The copies with the keeper first. On xfs (freed block by block): the first whose first block is shared with a file
-        /// outside the group (it stays whatever is shared), else the first of those whose first block is where the most other
-        /// copies have theirs (a reflink copy and its source, both found), or the first found when none shares. Kept so, the copies that already share its blocks need nothing and the rest free the same space (before:
-        /// the first found was kept even when it alone was unshared, so, as xfs counts shared blocks as freeing nothing,
-        /// the group was said to free 0 B and its run to have freed 0 B while it freed the whole copy; a hostile review).
+        /// The copies with the keeper first. On xfs (freed block by block): the copy with the most blocks of the run shared
+        /// with a file outside the group (they stay whatever is shared), else the first of those whose first block is where
+        /// the most other copies have theirs (a reflink copy and its source, both found), or the first found when none
+        /// shares. Kept so, the copies that already share its blocks need nothing and the rest free the same space
+        /// (before: the first found was kept even when it alone was unshared, so, as xfs counts shared blocks as freeing
+        /// nothing, the group was said to free 0 B and its run to have freed 0 B while it freed the whole copy; a hostile
+        /// review).
         /// On btrfs the first found, for <see cref="ReclaimLedger.WithKeepersThatStay"/> to judge: an extent there goes
         /// only with its last byte, so keeping a shared copy can free less (an unshared first copy whose extent its file
         /// also uses elsewhere stays anyway, and deduplicating it would free nothing).

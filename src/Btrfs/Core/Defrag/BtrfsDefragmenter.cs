@@ -275,11 +275,11 @@ namespace Btrfs.Core
             {
                 Skip(DefragSkipReason.InlineOnly, "inline-only: its data lives in the metadata, there are no extents to rewrite", warning: true);
             }
-            else if (BytesToRewrite == 0 && SharedBytesSkipped > 0 && Options.Compress is null && WouldRewriteWithShared())
+            else if (BytesToRewrite == 0 && SharedBytesSkipped > 0 && Options.Compress is null && SharedToRewrite() is long sharedBytes and > 0)
             {
                 // Only sharing keeps it as it is: said as Shared, as on xfs and ext4 (before: NothingToDo, so a script
                 // looking for files kept fragmented by their reflink copies or snapshots missed every btrfs file; a review).
-                Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(SharedBytesSkipped)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
+                Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(sharedBytes)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
             }
             else if (BytesToRewrite == 0)
             {
@@ -294,18 +294,18 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Whether -IncludeShared would find something to rewrite: the plan made again with it (a small shared extent alone
-        /// between holes or large extents joins nothing, shared or not, and is no reason to name sharing; a review).
+        /// The shared bytes -IncludeShared would rewrite: the plan made again with it (a small shared extent alone between
+        /// holes or large extents joins nothing, shared or not, and is no reason to name sharing, nor counted; a review).
         /// </summary>
-        private bool WouldRewriteWithShared()
+        private long SharedToRewrite()
         {
             var withShared = new DefragPlanner(Options with { IncludeShared = true }, FileSystemKind.Btrfs, File.Size);
             foreach (DefragRange unused in withShared.Plan(Counted(new FragmentationCounter(Options.ExtentThreshold, FileSystemKind.Btrfs, File.Size))))
             {
-                return true;
+                // Counting only.
             }
 
-            return false;
+            return withShared.SharedBytesToUnshare;
         }
 
         /// <summary>The whole file's extents go to <paramref name="counter"/>; those that overlap the requested range come out whole (the plan leaves out one that reaches past its ends).</summary>
