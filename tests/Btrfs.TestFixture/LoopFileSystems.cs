@@ -147,6 +147,7 @@ namespace Btrfs.Tests.Infrastructure
                 "xfs-rmapbt" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1,rmapbt=1" },
                 "xfs-exchange" => new[] { "mkfs.xfs", "-q", "-f", "-m", "reflink=1" },
                 "ext4" => new[] { "mkfs.ext4", "-q", "-F", "-m", "0" }, // no root reserve: "free" means free
+                "ext4-1k" => new[] { "mkfs.ext4", "-q", "-F", "-m", "0", "-b", "1024" }, // blocks smaller than a page
                 "ext4-128" => new[] { "mkfs.ext4", "-q", "-F", "-m", "0", "-I", "128" }, // 128-byte inodes: times in whole seconds
                 _ => throw new ArgumentException(mkfs),
             };

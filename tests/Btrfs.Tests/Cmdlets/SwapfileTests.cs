@@ -920,6 +920,28 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void OnBlocksSmallerThanAPageAFirstBlockOffAPageBoundaryHasNoResumeOffsetAndSaysWhy()
+        {
+            // ext4 with 1 KiB blocks: its data starts 1 KiB past a page boundary, so the swapfile's first block is
+            // off one. swapon takes it (it skips the partial page), but resuming reads the header from a whole page
+            // of the device: no offset, and the reason says so (before: none and not a word why).
+            using ExtraFileSystem small = fs.NewFileSystem("ext4-1k", "128M");
+            string path = Path.Combine(small.MountPoint, "swap.img");
+            PwshResult r = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 16MB", ("p", path));
+            Assert.Empty(r.Errors);
+            SwapfileStatus created = Assert.Single(r.Objects<SwapfileStatus>());
+            long first = Filefrag.Extents(path).First(e => e.Logical == 0).Physical;
+            Assert.NotEqual(0, first % Environment.SystemPageSize); // the case under test (a fresh ext4 -b 1024)
+            Assert.True(created.IsValid);
+            Assert.Null(created.ResumeOffset);
+            string reason = Assert.Single(created.Reason);
+            Assert.StartsWith("valid: swapon accepts it; no resume offset for hibernation", reason, StringComparison.Ordinal);
+            Assert.Contains($"at byte {first} of the device, not on a page boundary", reason, StringComparison.Ordinal);
+            SwapfileStatus tested = Assert.Single(Pwsh.Run("Test-BtrfsSwapfile -LiteralPath $p -Detailed", ("p", path)).Objects<SwapfileStatus>());
+            Assert.Equal((true, (long?)null, reason), (tested.IsValid, tested.ResumeOffset, Assert.Single(tested.Reason)));
+        }
+
+        [SkippableFact]
         public void LookingAtAFileOnAFrozenFilesystemDoesNotWaitForTheThaw()
         {
             // Before: Test-BtrfsSwapfile asked the kernel with FIDEDUPERANGE, which waits for write access: on a frozen
