@@ -314,6 +314,12 @@ namespace Btrfs.Tests
                 Assert.Empty(unread.Objects<BtrfsSubvolumeUsage>());
                 Assert.Equal(new object[] { mnt, sv }, unread.Errors.Select(e => e.TargetObject));
                 Assert.All(unread.Errors, e => Assert.Contains("Cannot read device 1", e.Exception.Message, StringComparison.Ordinal));
+
+                // Measured together they are one set: one error, for the set's first input.
+                PwshResult set = Pwsh.Run("Measure-BtrfsSubvolume -LiteralPath $m, $s -Together", ("m", mnt), ("s", sv));
+                Assert.Empty(set.Objects<BtrfsSubvolumeUsage>());
+                Assert.Equal(mnt, Assert.Single(set.Errors).TargetObject);
+                Assert.Contains("Cannot read device 1", set.Errors[0].Exception.Message, StringComparison.Ordinal);
             }
             finally
             {
