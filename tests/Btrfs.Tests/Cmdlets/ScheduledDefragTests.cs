@@ -783,6 +783,44 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileOfAnEarlierVersionThatCannotGrowStillSaysWhichFilesAreDone()
+        {
+            // A state file an earlier version wrote (no criteria column) on a full disk: the column cannot be added,
+            // and the files done in the pass are known all the same, by pass, size and times alone; a file changed
+            // since is measured again.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-old-full");
+            for (int i = 0; i < 3; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"f{i}.img"), FileBuilder.RandomBytes(64 << 10, 310 + i));
+            }
+
+            string full = fs.NewDirectory(TestFs.Btrfs, "sched-old-full-state");
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full);
+            try
+            {
+                string state = Path.Combine(full, "s.db");
+                Assert.Equal(3, Summary(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state))).FilesBelowMinimum);
+
+                // As an earlier version left it: no criteria, and the pass not completed.
+                Shell.Run("sqlite3", state, "UPDATE trees SET pass = 1, passes_completed = 0; ALTER TABLE files DROP COLUMN criteria");
+                Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(full, "filler"), "bs=4k");
+                FileBuilder.WriteAt(Path.Combine(dir, "f1.img"), 0, FileBuilder.RandomBytes(4096, 320));
+
+                PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+                Assert.Contains("cannot grow", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+                DefragRunSummary summary = Summary(r);
+                Assert.Equal((2, 1, 1), (summary.FilesAlreadyDone, summary.FilesMeasured, summary.Pass));
+                File.Delete(Path.Combine(full, "filler")); // (sqlite3 itself needs room for its shared memory)
+                Assert.DoesNotContain("criteria", Shell.Run("sqlite3", state, ".schema files"), StringComparison.Ordinal);
+            }
+            finally
+            {
+                Shell.Try("umount", full);
+            }
+        }
+
+        [SkippableFact]
         public void ANameThatIsNotUtf8IsAnErrorButDoesNotKeepThePassFromCompleting()
         {
             // Found by a hostile review: such a name (which no PowerShell path can name) failed the pass on every run,
