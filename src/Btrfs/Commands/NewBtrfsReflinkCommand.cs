@@ -488,7 +488,7 @@ namespace Btrfs.Commands
                     counts.Errors++;
                     WriteError(ErrorRecords.From(item.Error!));
                     break;
-                case MirrorItemKind.Skipped when item.Entry.Kind == WalkEntryKind.OtherFileSystem:
+                case MirrorItemKind.Skipped when item.Entry.Kind is WalkEntryKind.OtherFileSystem or WalkEntryKind.RunningRewrite:
                     WriteVerbose(item.Message!);
                     break;
                 default:

@@ -154,14 +154,6 @@ namespace Btrfs.Commands
                 return;
             }
 
-            // A running conversion's temporary name (another run in this directory): gone, or in place, within moments.
-            // (Before: an error that it was removed or renamed after it was listed; a hostile review.)
-            if (walked is { } entry && TemporaryFile.RunningRewriteOf(entry.Directory, entry.Name) is int pid)
-            {
-                WriteVerbose($"Skipping '{path}': the temporary name of a conversion running in process {pid}.");
-                return;
-            }
-
             // What a killed run of this module left (removed by the first rewrite in the directory, or gone already).
             if (walked is { } listed && RewriteSession.IsLeftover(listed))
             {

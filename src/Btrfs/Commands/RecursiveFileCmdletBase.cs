@@ -176,6 +176,9 @@ namespace Btrfs.Commands
                     case WalkEntryKind.SymbolicLink:
                         WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
                         break;
+                    case WalkEntryKind.RunningRewrite:
+                        WriteVerbose(TreeWalker.RunningRewriteMessage(entry));
+                        break;
                     case WalkEntryKind.OtherFileSystem:
                         WriteVerbose(TreeWalker.OtherFileSystemMessage(entry.Path));
                         break;

@@ -765,8 +765,43 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(running));
             Assert.True(FileFacts.HasNoCow(named));
             Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(named));
-            Assert.Contains(r.Verbose, v => v.Message.Contains("the temporary name of a conversion running in process 1", StringComparison.Ordinal));
+            Assert.Contains(r.Verbose, v => v.Message.Contains($"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process 1", StringComparison.Ordinal));
             Assert.DoesNotContain(r.Verbose, v => v.Message.Contains("Skipping '" + named + "'", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
+        public void EveryWalkPassesOverTheTemporaryNameOfARewriteRunningBesideIt()
+        {
+            // Before: only the conversions passed such a name over. A read-only walk beside a conversion
+            // (Measure-Fragmentation -Recurse in a loop) opened its hidden names, so the conversion found its files
+            // opened in their grace, gave up, and left full-size copies behind; and the walk reported files that were
+            // never the user's. Found by a hostile test.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "walks-beside");
+            FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 2, 4096, 8192);
+            FileBuilder.WriteNew(Path.Combine(dir, "vm2.img"), FileBuilder.RandomBytes(8192, 3));
+            FileBuilder.WriteNew(Path.Combine(dir, "vm3.img"), FileBuilder.RandomBytes(8192, 3));
+            string running = Lookalike(dir, ".other.img.~btrfs-1-0badc0de", "1-0badc0de");
+            string named = Lookalike(dir, ".data.~btrfs-1-abcdef12", null); // no marker: the user's
+            string skipped = $"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process 1";
+            string copy = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "walks-beside-copy"), "tree");
+            string[] listing = FileFacts.Listing(dir);
+            foreach (string command in new[]
+            {
+                "Get-BtrfsExtent", "Measure-Fragmentation", "Measure-BtrfsUsage", "Test-NoCow",
+                "Invoke-BtrfsDefrag -WhatIf", "Set-NoCow -WhatIf", "Find-BtrfsDuplicate -MinimumSize 1", "New-BtrfsReflink -Destination $c",
+            })
+            {
+                PwshResult r = Pwsh.Run($"{command} -LiteralPath $d -Recurse -Verbose", ("d", dir), ("c", copy));
+                Assert.True(r.Errors.Count == 0, command + ": " + string.Join("\n", r.Errors.Select(e => e.Exception.Message)));
+                Assert.True(r.Verbose.Any(v => v.Message.Contains(skipped, StringComparison.Ordinal)), command);
+                Assert.DoesNotContain(r.Verbose, v => v.Message.Contains("Skipping '" + named + "'", StringComparison.Ordinal));
+                Assert.DoesNotContain(running, string.Join("\n", r.Output.SelectMany(o => o is System.Management.Automation.PSObject p ? p.Properties.Where(x => x.Name is "Path" or "Paths").Select(x => x.Value?.ToString() ?? string.Empty) : Array.Empty<string>())), StringComparison.Ordinal);
+            }
+
+            Assert.Contains(Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", dir)).Objects<FragmentationReport>(), f => f.Path == named);
+            Assert.True(File.Exists(Path.Combine(copy, Path.GetFileName(named))));
+            Assert.False(File.Exists(Path.Combine(copy, Path.GetFileName(running))));
+            Assert.Equal(listing, FileFacts.Listing(dir));
         }
 
         [SkippableFact]

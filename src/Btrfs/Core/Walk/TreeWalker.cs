@@ -35,6 +35,14 @@ namespace Btrfs.Core
 
         /// <summary>A directory that could not be read (reported instead of it); <see cref="WalkEntry.Error"/> says why.</summary>
         Error,
+
+        /// <summary>
+        /// The hidden temporary name of a rewrite this module is running in a process (<see cref="WalkEntry.Rewriter"/>;
+        /// proven by its live pid and that run's marker on the file): it comes and goes within moments, and is never
+        /// handed out. Opening it would count as someone using the file being replaced (a hostile test: a read-only
+        /// walk beside a conversion made it give up and leave its full-size copy behind).
+        /// </summary>
+        RunningRewrite,
     }
 
     /// <summary>One entry of a walk.</summary>
@@ -45,6 +53,9 @@ namespace Btrfs.Core
 
         /// <summary>For a directory: the walker's own descriptor of it (O_DIRECTORY | O_NOFOLLOW), the one whose entries are listed.</summary>
         internal SafeFileDescriptor? Handle { get; init; }
+
+        /// <summary>For <see cref="WalkEntryKind.RunningRewrite"/>: the process running that rewrite.</summary>
+        internal int Rewriter { get; init; }
     }
 
     /// <summary>
@@ -290,6 +301,13 @@ namespace Btrfs.Core
                             // Measure-BtrfsUsage's, measured that one instead; found by a hostile review).
                             bool elsewhere = kind == WalkEntryKind.File && level.MayHoldFileMounts && FileStatus.OfAtCached(listing.Handle, entry.Name) is { } file
                                 && FileOnOtherMount(file, crossFileSystems ? listing.Status : top);
+                            if (kind == WalkEntryKind.File && entry.Name.Contains(TemporaryFile.Marker, StringComparison.Ordinal)
+                                && TemporaryFile.RunningRewriteOf(listing.Handle, entry.Name) is int rewriter)
+                            {
+                                yield return new WalkEntry(path, WalkEntryKind.RunningRewrite) { Location = location, Rewriter = rewriter };
+                                continue;
+                            }
+
                             yield return new WalkEntry(path, !elsewhere ? kind : crossFileSystems ? WalkEntryKind.File : WalkEntryKind.OtherFileSystem) { Location = elsewhere ? location with { Inode = 0 } : location };
                         }
 
@@ -447,6 +465,10 @@ namespace Btrfs.Core
             string below = root == "/" ? (path == "/" ? string.Empty : path) : path[root.Length..]; // "" or "/a/b"
             return m.Directories.Contains(m.Root == "/" ? (below.Length == 0 ? "/" : below) : m.Root + below);
         }
+
+        /// <summary>What a walk says about an entry it passes as <see cref="WalkEntryKind.RunningRewrite"/>.</summary>
+        internal static string RunningRewriteMessage(WalkEntry entry) =>
+            $"Skipping '{entry.Path}': the hidden temporary name of a rewrite this module is running in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")} (a conversion, or a copy made with -Force); it is gone, or in place under its file's name, within moments.";
 
         /// <summary>What a -Recurse says about an entry it passes as <see cref="WalkEntryKind.OtherFileSystem"/>.</summary>
         internal static string OtherFileSystemMessage(string path) =>
