@@ -274,6 +274,34 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ACopyOfASourceWrittenWhileItIsCopiedIsAnErrorAndLeavesNoFile()
+        {
+            // Before: -Fallback Copy of a source truncated meanwhile succeeded with a file of the old size, its end a
+            // hole of zeros the source never held (a hostile test). Now the source's size and times are read again
+            // after the copy: changed, an error, and the copy removed (a replaced destination left as it was).
+            string src = Path.Combine(fs.NewDirectory(TestFs.Xfs, "copy-written"), "big.img");
+            Shell.Run("dd", "if=/dev/urandom", "of=" + src, "bs=4M", "count=32", "status=none");
+            string dir = fs.NewDirectory(TestFs.Btrfs, "copy-written");
+            string dst = Path.Combine(dir, "d.img"), old = Path.Combine(dir, "old.img");
+            FileBuilder.Chunks(old, 1, 4096, 4096, seed: 52);
+            string oldHash = FileFacts.Hash(old);
+            string inode = Shell.Run("stat", "-c", "%i", old).Trim();
+            using (ChildProcess writer = ChildProcess.Start("python3", "-c", "import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY)\nprint('ready',flush=True)\nwhile True:\n os.pwrite(fd,os.urandom(4096),4096)", src))
+            {
+                foreach (string command in new[] { "New-BtrfsReflink -LiteralPath $s -Destination $d -Fallback Copy", "New-BtrfsReflink -LiteralPath $s -Destination $o -Force -Fallback Copy" })
+                {
+                    PwshResult r = Clone(command, ("s", src), ("d", dst), ("o", old));
+                    Assert.Equal(new[] { "FileChangedDuringCopy" }, r.ErrorIds);
+                    Assert.Contains("the source changed while it was copied", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Empty(r.Objects<ReflinkResult>());
+                }
+            }
+
+            Assert.Equal(new[] { "old.img" }, FileFacts.Listing(dir));
+            Assert.Equal((oldHash, inode), (FileFacts.Hash(old), Shell.Run("stat", "-c", "%i", old).Trim()));
+        }
+
+        [SkippableFact]
         public void AChmodOfTheReplacedFileWhileTheCopyIsMadeIsNeverUndone()
         {
             // A copy across filesystems takes a while: the owner makes the file private meanwhile.

@@ -707,6 +707,22 @@ namespace Btrfs.Core
                 }
 
                 DataCopy.Copy(source, fd, destination, source.Size, null, cancel);
+
+                // A copy is no snapshot: written, grown or shrunk meanwhile, it holds a mix of before and after (shrunk:
+                // zeros the source never held, as far as it was). An error, and the caller removes the copy (before: a
+                // success, a file of the old size with a hole for its end; a hostile test).
+                FileStatus now = source.Restat();
+                if (!now.SameContentStamp(source.Status))
+                {
+                    string what = now.Size != source.Status.Size ? $"its size went from {source.Status.Size} to {now.Size} bytes" : "it was written to (its modification or change time moved)";
+                    throw new FileOperationException(
+                        FileErrorKind.ChangedDuringCopy,
+                        0,
+                        "statx",
+                        source.Path,
+                        $"Cannot copy '{source.Path}' to '{destination}': the source changed while it was copied ({what}), so the copy would hold some of it as it was and some as it is. The copy was removed{(existing is null ? string.Empty : $"; '{destination}' was left as it was")}. Copy it when nothing writes to it, or from a read-only snapshot.");
+                }
+
                 return;
             }
 
