@@ -193,8 +193,10 @@ namespace Btrfs.Commands
         }
 
         /// <summary>
-        /// As <see cref="Ambiguity"/> for a wildcard pattern (-Path): ambiguous where, read as written, its first name
-        /// with a backslash matches a name with a backslash that exists (PowerShell's expansion would go elsewhere).
+        /// As <see cref="Ambiguity"/> for a wildcard pattern (-Path): ambiguous where, read as written, a name of it that
+        /// holds a backslash or a wildcard matches a name with a backslash that exists. PowerShell's expansion reads such
+        /// a name's backslash as a separator and goes elsewhere: 'a?b.bin' matched 'a\b.bin' and came back as 'a/b.bin',
+        /// another file (before, only a pattern with a backslash of its own was checked; a hostile test).
         /// </summary>
         internal static ErrorRecord? PatternAmbiguity(PSCmdlet cmdlet, string pattern)
         {
@@ -203,47 +205,49 @@ namespace Btrfs.Commands
                 return dotDot;
             }
 
-            if (AsWritten(cmdlet, pattern) is not string literal)
+            if (cmdlet.SessionState.Path.IsProviderQualified(pattern) || (AsWritten(cmdlet, pattern) ?? AbsoluteAsWritten(cmdlet, pattern)) is not string literal)
             {
                 return null;
             }
 
             string[] parts = literal.Split('/');
-            int at = System.Array.FindIndex(parts, p => p.Contains('\\', System.StringComparison.Ordinal));
-            if (at <= 0)
+            for (int at = 1; at < parts.Length; at++)
             {
-                return null;
-            }
+                if (!parts[at].Contains('\\', System.StringComparison.Ordinal) && !WildcardPattern.ContainsWildcardCharacters(parts[at]))
+                {
+                    continue;
+                }
 
-            string parent = string.Join('/', parts, 0, at);
-            var name = new WildcardPattern(parts[at], WildcardOptions.None);
-            System.Collections.Generic.IEnumerable<string> parents;
-            try
-            {
-                parents = WildcardPattern.ContainsWildcardCharacters(parent)
-                    ? cmdlet.SessionState.Path.GetResolvedProviderPathFromPSPath(parent, out _)
-                    : new[] { parent.Length == 0 ? "/" : parent };
-            }
-            catch (System.Exception ex) when (ex is ItemNotFoundException or System.ArgumentException or System.NotSupportedException or System.IO.IOException)
-            {
-                return null;
-            }
-
-            foreach (string dir in parents)
-            {
+                string parent = string.Join('/', parts, 0, at);
+                var name = new WildcardPattern(parts[at], WildcardOptions.None);
+                System.Collections.Generic.IEnumerable<string> parents;
                 try
                 {
-                    foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries(dir))
+                    parents = WildcardPattern.ContainsWildcardCharacters(parent)
+                        ? cmdlet.SessionState.Path.GetResolvedProviderPathFromPSPath(parent, out _)
+                        : new[] { parent.Length == 0 ? "/" : parent };
+                }
+                catch (System.Exception ex) when (ex is ItemNotFoundException or System.ArgumentException or System.NotSupportedException or System.IO.IOException)
+                {
+                    return null;
+                }
+
+                foreach (string dir in parents)
+                {
+                    try
                     {
-                        string n = System.IO.Path.GetFileName(entry);
-                        if (n.Contains('\\', System.StringComparison.Ordinal) && name.IsMatch(n))
+                        foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries(dir))
                         {
-                            return ErrorRecords.AmbiguousBackslashPath(pattern, entry, null);
+                            string n = System.IO.Path.GetFileName(entry);
+                            if (n.Contains('\\', System.StringComparison.Ordinal) && name.IsMatch(n))
+                            {
+                                return ErrorRecords.AmbiguousBackslashPath(pattern, entry, null);
+                            }
                         }
                     }
-                }
-                catch (System.Exception ex) when (ex is System.IO.IOException or System.UnauthorizedAccessException)
-                {
+                    catch (System.Exception ex) when (ex is System.IO.IOException or System.UnauthorizedAccessException)
+                    {
+                    }
                 }
             }
 

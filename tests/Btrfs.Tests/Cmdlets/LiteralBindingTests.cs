@@ -285,6 +285,12 @@ namespace Btrfs.Tests
                 "Set-Location -LiteralPath $Dir; Remove-BtrfsSubvolume -Path 'deep/..\\vic*m' -Confirm:$false",
                 "Remove-BtrfsSubvolume -Path ($Deep + '/..\\victi[m]') -Confirm:$false",
                 "Invoke-BtrfsDedupe -LiteralPath (Join-Path $Dir 'src.img') -Destination ($Deep + '/..\\vic*/vm.img') -Confirm:$false",
+
+                // A pattern without a backslash that matches the name with one: PowerShell's expansion gave it back as
+                // 'deep/../victim' (before: these reached 'victim'; a hostile test).
+                "Set-Location -LiteralPath $Deep; ConvertTo-NoCow -Path '..?victim/vm.img' -Confirm:$false",
+                "Invoke-BtrfsDefrag -Path ($Deep + '/*victim/vm.img') -Confirm:$false",
+                "Remove-BtrfsSubvolume -Path ($Deep + '/*') -Confirm:$false",
             };
             FileBuilder.Chunks(Path.Combine(dir, "src.img"), 2, 4096, 8192, seed: 1);
             foreach (string command in commands)
