@@ -57,7 +57,7 @@ namespace Btrfs.Core
             return groups.Select((g, i) => WithKeeperThatStays(g, i, grouped, cancel)).ToList();
         }
 
-        /// <summary>Per filesystem and extent, how many ranges of all the groups are over it (made when first asked).</summary>
+        /// <summary>Per filesystem and extent, how many of its references the ranges of all the groups are over (made when first asked).</summary>
         private Dictionary<(Guid FileSystem, long Extent), int>? rangesOver;
 
         private Dictionary<(Guid FileSystem, long Extent), int> RangesOver(Dictionary<string, List<(long Offset, long Length, int Group)>> grouped)
@@ -77,7 +77,7 @@ namespace Btrfs.Core
                     {
                         extents.Clear();
                         refs.ExtentsOf(offset, length, extents);
-                        foreach (long e in extents.Distinct())
+                        foreach (long e in extents) // one per reference (a file may refer to an extent more than once)
                         {
                             rangesOver[(refs.FileSystem, e)] = rangesOver.GetValueOrDefault((refs.FileSystem, e)) + 1;
                         }
@@ -133,13 +133,16 @@ namespace Btrfs.Core
                 }
             }
 
-            // Shared, and no range of any group but this one is over those extents: the others sharing them are files or
-            // snapshots outside every group, which keep them whatever is deduplicated (a review: where another group's range
-            // was over the extent too, that group could have freed it, and keeping this copy pinned it).
+            // Shared, and with more references on the filesystem than the ranges of all the groups are over: the others are
+            // files or snapshots outside every group (or parts of files no group reaches), which keep those extents whatever
+            // is deduplicated, so keeping this copy frees the rest. (A review: where only other groups' ranges shared the
+            // extent, a group could have freed it, and keeping this copy pinned it. Before, any other range over the extent
+            // ruled a copy out, also one of this group: a copy reflinked beside it and held by a backup outside was never
+            // kept, and the group "freed nothing"; a hostile test.)
             foreach ((int range, Guid fileSystem, List<long> extents) in sharedOnes)
             {
                 Dictionary<(Guid FileSystem, long Extent), int> over = RangesOver(grouped);
-                if (extents.TrueForAll(e => over.GetValueOrDefault((fileSystem, e)) == 1))
+                if (extents.TrueForAll(e => sharedExtents.Left(fileSystem, e) is int references && references > over.GetValueOrDefault((fileSystem, e))))
                 {
                     sharedElsewhere = range;
                     break;
