@@ -78,6 +78,19 @@ namespace Btrfs.Tests
             Assert.Contains("is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", kept.Reason, StringComparison.Ordinal);
             Assert.True(kept.SharedBytesSkipped > 0);
             Assert.Equal(sharedLayout, Shell.Run("filefrag", "-v", file));
+
+            // Two shared extents (512 KiB and 88 KiB): what stays shared is what the reason names, all 600 KiB (before:
+            // SharedBytesSkipped said 512 KiB, leaving out the extent that joins only another shared one; a hostile test).
+            string two = Path.Combine(dir, "two.img"), between = Path.Combine(dir, "between.img");
+            FileBuilder.WriteNew(two, FileBuilder.RandomBytes(512 << 10, 6));
+            FileBuilder.WriteNew(between, FileBuilder.RandomBytes(64 << 10, 7));
+            FileBuilder.WriteAt(two, 512 << 10, FileBuilder.RandomBytes(88 << 10, 8));
+            Shell.Run("cp", "--reflink=always", two, Path.Combine(dir, "two-backup.img"));
+            Shell.Run("sync");
+            Assert.Equal(2, Infrastructure.Filefrag.Extents(two).Count);
+            DefragResult twoKept = Expect.Defrag(two);
+            Assert.Equal((DefragSkipReason.Shared, 600L << 10), (twoKept.SkipReason, twoKept.SharedBytesSkipped));
+            Assert.StartsWith("shared: 600 KiB in extents", twoKept.Reason, StringComparison.Ordinal);
             // New writes to the live image, in clusters of 16 blocks written backwards with a sync each:
             // each cluster is 16 small extents of its own now; the rest is still shared.
             using (var w = new FileStream(file, FileMode.Open, FileAccess.Write))
