@@ -174,6 +174,19 @@ namespace Btrfs.Commands
             }
 
             bool isDirectory = FileStatus.OfPath(path, followLinks: true) is { IsDirectory: true };
+            if (!isDirectory && DestinationPath.EndsWith('/') && !Directory.Exists(DestinationPath))
+            {
+                // As cp says "Not a directory" (before: "the path is longer than the 4,095 bytes the kernel accepts" for a
+                // path of 25; a hostile test).
+                string named = DestinationPath.TrimEnd('/');
+                WriteError(new ErrorRecord(
+                    new PSArgumentException($"Cannot copy '{path}' to '{DestinationPath}': a destination that ends with '/' is a directory to copy into, and '{named}' {(FileStatus.OfPath(named, followLinks: false) is null ? "does not exist" : "is not a directory")}. Create the directory first (New-Item -ItemType Directory), or give the new file's name without the '/'. Nothing was copied."),
+                    ErrorRecords.Ids.DestinationNotADirectory,
+                    ErrorCategory.InvalidArgument,
+                    path));
+                return;
+            }
+
             if (!isDirectory)
             {
                 string target = Directory.Exists(DestinationPath) ? System.IO.Path.Combine(DestinationPath, System.IO.Path.GetFileName(path.TrimEnd('/'))) : DestinationPath;

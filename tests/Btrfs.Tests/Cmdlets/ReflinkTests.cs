@@ -1095,6 +1095,19 @@ namespace Btrfs.Tests
             PwshResult ok = Clone("New-BtrfsReflink -LiteralPath $a, $b, $x -Destination $d -Recurse", ("a", a), ("b", b), ("x", f1), ("d", into));
             Assert.Empty(ok.Errors);
             Assert.Equal(new[] { "-b", "a", "f1" }, FileFacts.Listing(into));
+
+            // A destination ending with '/' is a directory to copy into: one that does not exist, or a file, is said to be
+            // no directory (before: "the path is longer than the 4,095 bytes the kernel accepts"; a hostile test).
+            string[] listing = FileFacts.Listing(dir);
+            foreach ((string destination, string says) in new[] { (Path.Combine(dir, "newdir") + "/", "does not exist"), (f2 + "/", "is not a directory") })
+            {
+                PwshResult slash = Clone("New-BtrfsReflink -LiteralPath $x -Destination $d", ("x", f1), ("d", destination));
+                ErrorRecord e = Assert.Single(slash.Errors);
+                Assert.StartsWith("DestinationNotADirectory,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Contains($"a destination that ends with '/' is a directory to copy into, and '{destination.TrimEnd('/')}' {says}", e.Exception.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(listing, FileFacts.Listing(dir));
         }
 
         [SkippableFact]

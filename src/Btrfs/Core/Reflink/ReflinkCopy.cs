@@ -410,7 +410,9 @@ namespace Btrfs.Core
             int bytes = System.Text.Encoding.UTF8.GetByteCount(destinationName);
             if (bytes > 255 || destinationName.Length == 0 || destinationName.Contains('/') || System.Text.Encoding.UTF8.GetByteCount(destination) >= 4096)
             {
-                string why = bytes > 255 ? $"its name is {bytes} bytes long in UTF-8 and a file name may have at most 255 (NAME_MAX)" : "the path is longer than the 4,095 bytes the kernel accepts (PATH_MAX)";
+                string why = bytes > 255 ? $"its name is {bytes} bytes long in UTF-8 and a file name may have at most 255 (NAME_MAX)"
+                    : destinationName.Length == 0 || destinationName.Contains('/') ? "it names no file (it ends with '/')"
+                    : "the path is longer than the 4,095 bytes the kernel accepts (PATH_MAX)";
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. Give a shorter name. Nothing was created.");
             }
         }
