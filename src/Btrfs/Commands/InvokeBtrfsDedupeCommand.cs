@@ -16,6 +16,7 @@ namespace Btrfs.Commands
         private const string GroupSet = "Group";
         private ProgressBars? bars;
         private long groupsFreeable;
+        private int groupsGiven;
         private bool warnedUnchecked;
         private readonly FreeSpaceMeter meter = new(); // the free space carried from one group to the next
 
@@ -91,11 +92,19 @@ namespace Btrfs.Commands
                     System.Globalization.CultureInfo.InvariantCulture,
                     "; {0} range(s) left as they are: sharing them would free no disk space, only split extents (-IncludeUnreclaimable shares them)",
                     skipped - sharingKeeper));
+                groupsGiven++;
                 if (sharing == 0)
                 {
-                    WriteVerbose($"Left the group at {resolved.Ranges[0].Offset} of '{resolved.Path}' as it is{left}.");
-                    if (!WhatIfInEffect)
+                    string leftAlone = $"Left the group of {SizeFormatter.Format(resolved.Length)} at offset {resolved.Ranges[0].Offset:N0} of '{resolved.Path}' as it is{left}.";
+                    if (WhatIfInEffect)
                     {
+                        // Said beside the "What if:" lines, as the total is (before: a preview of groups that all free
+                        // nothing said nothing at all, where the run reports each as NothingToFree; a hostile test).
+                        WriteInformation("What if: " + leftAlone, new[] { "PSHOST" });
+                    }
+                    else
+                    {
+                        WriteVerbose(leftAlone);
                         WriteObject(GroupDeduplicator.Run(resolved, false, (_, _) => { }, StopToken));
                     }
 
@@ -237,7 +246,7 @@ namespace Btrfs.Commands
         protected override void EndProcessing()
         {
             bars?.Complete();
-            if (ParameterSetName == GroupSet && WhatIfInEffect && groupsFreeable > 0)
+            if (ParameterSetName == GroupSet && WhatIfInEffect && groupsGiven > 0)
             {
                 // Beside the "What if:" lines, where those go (the host), as Write-Host does: one information record
                 // the host shows (tag PSHOST), so 6>$null silences it and *>&1 has it once. (Before: written to the

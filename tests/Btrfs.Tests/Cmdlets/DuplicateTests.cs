@@ -732,6 +732,37 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// A preview of groups that all free nothing (a read-only snapshot holds every copy's extent) says so, group by
+        /// group and in all, as the run reports each as NothingToFree. Before: -WhatIf said nothing at all (a hostile test).
+        /// </summary>
+        [SkippableFact]
+        public void APreviewOfGroupsThatFreeNothingSaysSo()
+        {
+            string top = fs.NewDirectory(TestFs.Btrfs, "dup-preview-nothing");
+            string sv = Path.Combine(top, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            byte[] data = FileBuilder.RandomBytes(4 << 20, 48);
+            FileBuilder.WriteNew(Path.Combine(sv, "A"), data);
+            FileBuilder.WriteNew(Path.Combine(sv, "B"), data);
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, Path.Combine(top, "snap"));
+            Shell.Run("sync");
+            try
+            {
+                PwshResult preview = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["d"] = sv });
+                Assert.Empty(preview.Errors);
+                Assert.Contains($"What if: Left the group of 4.00 MiB at offset 0 of '{Path.Combine(sv, "A")}' as it is; 1 range(s) left as they are: sharing them would free no disk space", preview.HostText, StringComparison.Ordinal);
+                Assert.Contains("In all: about 0 B (0 bytes) of disk space would be freed.", preview.HostText, StringComparison.Ordinal);
+
+                DedupeGroupResult run = Assert.Single(Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", sv)).Objects<DedupeGroupResult>());
+                Assert.Equal(DedupeStatus.NothingToFree, run.Status);
+            }
+            finally
+            {
+                Shell.Run("btrfs", "subvolume", "delete", Path.Combine(top, "snap"));
+            }
+        }
+
+        /// <summary>
         /// A copy reflinked beside another of the group, both holding an extent a backup outside the search holds too, is
         /// kept: that extent stays whatever is deduplicated, so the unshared copy found first goes. Before: any other
         /// range over the extent ruled the copy out, also one of the same group, so the copy found first was kept, the
