@@ -201,15 +201,39 @@ namespace Btrfs.Commands
         /// </summary>
         private protected bool WriteWalkedError(FileOperationException ex, string root, string? outcome = null)
         {
-            if (!ex.SameForFileSystem || CrossFileSystem.IsPresent)
+            if (!ex.SameForFileSystem)
             {
                 WriteFileError(ex);
+                return false;
+            }
+
+            if (CrossFileSystem.IsPresent)
+            {
+                // The walk goes on into other filesystems, but one that refused a file refuses its other files the same
+                // way: one error for each such filesystem (a btrfs subvolume is one of its own), each other file there a
+                // verbose note (before: an error per file, 39,775 of them for /proc; a hostile test).
+                if (FileStatus.OfPath(ex.Path, followLinks: false) is not FileStatus st)
+                {
+                    WriteFileError(ex);
+                }
+                else if ((refusingFileSystems ??= new HashSet<(uint, uint, FileErrorKind)>()).Add((st.DevMajor, st.DevMinor, ex.Kind)))
+                {
+                    WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' {(ex.Kind == FileErrorKind.ReadOnlySnapshot ? "in the same read-only subvolume" : "on the same filesystem")} are refused the same way: each is passed over with a verbose note, not another error.", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
+                }
+                else
+                {
+                    WriteVerbose($"Skipping '{ex.Path}': refused as the other files {(ex.Kind == FileErrorKind.ReadOnlySnapshot ? "in its read-only subvolume" : "on its filesystem")} were (the error for the first said why).");
+                }
+
                 return false;
             }
 
             WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' are {(ex.Kind == FileErrorKind.ReadOnlySnapshot ? "in the same read-only subvolume" : "on the same filesystem")}: they are not walked.{(outcome is null ? string.Empty : " " + outcome)}", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
             return true;
         }
+
+        /// <summary>With -CrossFileSystem: the filesystems (device numbers) that refused a file of the walk for a reason of their own, and which.</summary>
+        private HashSet<(uint, uint, FileErrorKind)>? refusingFileSystems;
 
         /// <summary>Ends <see cref="ForEachFileInBatches"/>'s walk once its error said why the rest of the tree is not walked.</summary>
         private sealed class WalkStopped : Exception

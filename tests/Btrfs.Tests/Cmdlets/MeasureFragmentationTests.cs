@@ -286,6 +286,39 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void CrossingIntoAFileSystemWithoutFiemapIsOneErrorForItNotOnePerFile()
+        {
+            // Before: with -CrossFileSystem every file of a tmpfs in the tree was an error of its own (39,775 for /proc;
+            // a hostile test). Now one for that filesystem, each other file there a verbose note; the rest is measured.
+            string root = fs.NewDirectory(TestFs.Btrfs, "cross-tmpfs");
+            FileBuilder.Chunks(Path.Combine(root, "a.img"), 1, 4096, 4096);
+            string mnt = Directory.CreateDirectory(Path.Combine(root, "tm")).FullName;
+            Shell.Run("mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", mnt);
+            try
+            {
+                for (int i = 0; i < 4; i++)
+                {
+                    File.WriteAllText(Path.Combine(mnt, $"t{i}"), "tmpfs");
+                }
+
+                foreach (string command in new[] { "Measure-Fragmentation", "Get-BtrfsExtent" })
+                {
+                    PwshResult r = Pwsh.Run(command + " -LiteralPath $d -Recurse -CrossFileSystem -Verbose", ("d", root));
+                    ErrorRecord e = Assert.Single(r.Errors);
+                    Assert.StartsWith("OperationNotSupported,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
+                    Assert.StartsWith(mnt + "/", (string)e.TargetObject, StringComparison.Ordinal);
+                    Assert.Contains("are refused the same way: each is passed over with a verbose note", e.Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(3, r.Verbose.Count(v => v.Message.Contains("refused as the other files on its filesystem were", StringComparison.Ordinal)));
+                    Assert.Contains(Path.Combine(root, "a.img"), r.Output.Select(o => o.Properties["Path"]?.Value as string));
+                }
+            }
+            finally
+            {
+                Shell.Run("umount", mnt);
+            }
+        }
+
+        [SkippableFact]
         public void ProgressIsWrittenWithPercentAndCompletes()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "progress");
