@@ -84,8 +84,9 @@ namespace Btrfs.Core
         /// </summary>
         internal static FileOperationException SinceListed(FileOperationException ex, string path, string then) =>
             (ex.Path == path || (ex.Path.Length > 1 && path.StartsWith(ex.Path.TrimEnd('/') + "/", StringComparison.Ordinal)))
-                && ex.Operation is "open" or "openat" or "stat" or "statx"
-                && ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory
+                && ((ex.Operation is "open" or "openat" or "stat" or "statx"
+                        && ex.Kind is FileErrorKind.NotFound or FileErrorKind.SymbolicLinkLoop or FileErrorKind.IsSymbolicLink or FileErrorKind.NotRegularFile or FileErrorKind.IsDirectory)
+                    || (ex.Operation == "readlinkat" && ex.Kind is FileErrorKind.NotFound or FileErrorKind.InvalidArgument)) // a listed link gone, or no link any more (EINVAL)
                 ? new FileOperationException(FileErrorKind.ChangedSinceListed, ex.Errno, ex.Operation, path, $"Skipped '{path}': it was removed or renamed after it was listed (its name leads nowhere now, or to a link or something other than what was listed). {then}", ex)
                 : ex;
 

@@ -157,7 +157,7 @@ namespace Btrfs.Tests
             NoCowStatus o = Expect.NoCow(old);
             Assert.True(o.MountNoDataCow);
             Assert.False(o.IsNoCow);
-            Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.", o.ReasonText);
+            Assert.Equal("COW file on a nodatacow mount: it was created before the mount option was in effect, copied in with its attributes, or made COW since (chattr -C, ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.", o.ReasonText);
             NoCowStatus d = Expect.NoCow(extra.MountPoint);
             Assert.Equal("COW directory on a nodatacow mount: new files in it are NOCOW anyway, because of the mount option.", d.ReasonText);
 

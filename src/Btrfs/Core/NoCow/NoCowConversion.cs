@@ -272,7 +272,7 @@ namespace Btrfs.Core
                         $"Cannot {FileGuards.Phrase(what, file.Path)}: it has {file.Status.Links} hard links, and the conversion replaces this name with a new file, so the other names would keep the old data. Use -Force to convert this name anyway (the other links stay as they are). Nothing was changed.");
                 }
 
-                warnings.Add($"'{file.Path}' has {file.Status.Links} hard links: this name gets the converted file; another of its names that this run reaches later (-Recurse, or piped) is made a link of the converted file, the names it does not reach keep the old data and its attributes.");
+                warnings.Add($"'{file.Path}' has {file.Status.Links} hard links: this name gets the converted file; another of its names that this run reaches later (-Recurse, or piped) is made a link of the converted file; a name it does not reach (or not before it ends, is stopped or killed) keeps the old data and its attributes, a file of its own from then on: a later run cannot tell it was a link.");
             }
 
             CheckCompression(flags, what);

@@ -94,7 +94,7 @@ namespace Btrfs.Core
 
             if (f.MountNoDataCow)
             {
-                return "COW file on a nodatacow mount: it was created before the mount option was in effect (or copied in with its attributes); use ConvertTo-NoCow.";
+                return "COW file on a nodatacow mount: it was created before the mount option was in effect, copied in with its attributes, or made COW since (chattr -C, ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.";
             }
 
             if (f.NoDataSum)
