@@ -33,6 +33,27 @@ namespace Btrfs.Kernel
         /// <summary>Whether the calling thread holds CAP_SYS_PTRACE in its effective set (<see cref="HasCapability"/>).</summary>
         internal static bool HasSysPtrace() => HasCapability(CapSysPtrace);
 
+        /// <summary>The filesystem uid of process <paramref name="pid"/> (the Uid line of /proc/PID/status, readable by all); null when it is gone or cannot be read.</summary>
+        internal static uint? FileSystemUidOf(int pid)
+        {
+            try
+            {
+                foreach (string line in System.IO.File.ReadLines($"/proc/{pid.ToString(System.Globalization.CultureInfo.InvariantCulture)}/status"))
+                {
+                    string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                    if (fields.Length == 5 && fields[0] == "Uid:")
+                    {
+                        return uint.Parse(fields[4], System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or FormatException or OverflowException)
+            {
+            }
+
+            return null;
+        }
+
         /// <summary>
         /// The calling thread's credentials as the kernel checks them on files (/proc/thread-self/status and the
         /// user namespace's uid_map and gid_map, read once); null when they cannot be read.

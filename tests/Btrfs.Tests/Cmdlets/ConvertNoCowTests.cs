@@ -625,6 +625,21 @@ namespace Btrfs.Tests
         }
 
         /// <summary>A hidden file named like this module's temporary files, with or without its marker.</summary>
+        /// <summary>
+        /// A hidden temporary name as a rewrite running in another process has it: the name and marker carry the pid of
+        /// <paramref name="holder"/>, a process that has the file open, as a running rewrite holds its files.
+        /// </summary>
+        private static string HeldLookalike(string dir, string baseName, string hex, out ChildProcess holder)
+        {
+            string made = Path.Combine(dir, "held-" + hex);
+            FileBuilder.WriteNew(made, new byte[] { 1, 2, 3 });
+            holder = ChildProcess.HoldingOpen(made);
+            string path = Path.Combine(dir, $".{baseName}.~btrfs-{holder.Pid}-{hex}");
+            File.Move(made, path);
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", $"{holder.Pid}-{hex}", path);
+            return path;
+        }
+
         private static string Lookalike(string dir, string name, string? marker, string? owner = null)
         {
             string path = Path.Combine(dir, name);
@@ -754,7 +769,8 @@ namespace Btrfs.Tests
             string dir = fs.NewDirectory(TestFs.Btrfs, "running-beside");
             string file = Path.Combine(dir, "vm.img");
             FileBuilder.Chunks(file, 2, 4096, 8192);
-            string running = Lookalike(dir, ".other.img.~btrfs-1-0badc0de", "1-0badc0de");
+            string running = HeldLookalike(dir, "other.img", "0badc0de", out ChildProcess holder);
+            using ChildProcess held = holder;
 
             // A file merely named like one, without that run's marker, is the user's: converted (before: passed over with a
             // verbose note, so anyone could hide a file from a conversion by its name; a hostile review).
@@ -765,7 +781,7 @@ namespace Btrfs.Tests
             Assert.False(FileFacts.HasNoCow(running));
             Assert.True(FileFacts.HasNoCow(named));
             Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(named));
-            Assert.Contains(r.Verbose, v => v.Message.Contains($"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process 1", StringComparison.Ordinal));
+            Assert.Contains(r.Verbose, v => v.Message.Contains($"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process {holder.Pid}", StringComparison.Ordinal));
             Assert.DoesNotContain(r.Verbose, v => v.Message.Contains("Skipping '" + named + "'", StringComparison.Ordinal));
         }
 
@@ -780,9 +796,18 @@ namespace Btrfs.Tests
             FileBuilder.Chunks(Path.Combine(dir, "vm.img"), 2, 4096, 8192);
             FileBuilder.WriteNew(Path.Combine(dir, "vm2.img"), FileBuilder.RandomBytes(8192, 3));
             FileBuilder.WriteNew(Path.Combine(dir, "vm3.img"), FileBuilder.RandomBytes(8192, 3));
-            string running = Lookalike(dir, ".other.img.~btrfs-1-0badc0de", "1-0badc0de");
+            string running = HeldLookalike(dir, "other.img", "0badc0de", out ChildProcess holder);
+            using ChildProcess held = holder;
             string named = Lookalike(dir, ".data.~btrfs-1-abcdef12", null); // no marker: the user's
-            string skipped = $"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process 1";
+
+            // Name and marker forged, with the pid of a running process that does not have the file open: the user's
+            // (before the review: passed over, so a user could hide a file from root's walks, a backup's included).
+            string forged = Lookalike(dir, $".forged.img.~btrfs-{holder.Pid}-12345678", $"{holder.Pid}-12345678");
+
+            // And with pid 1, on a file of another user than pid 1's: where pid 1's descriptors cannot be looked at (this
+            // sandbox's init refuses even root), the process must run as the file's owner.
+            string forgedOne = Lookalike(dir, ".one.img.~btrfs-1-87654321", "1-87654321", owner: "nobody");
+            string skipped = $"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process {holder.Pid}";
             string copy = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "walks-beside-copy"), "tree");
             string[] listing = FileFacts.Listing(dir);
             foreach (string command in new[]
@@ -798,8 +823,12 @@ namespace Btrfs.Tests
                 Assert.DoesNotContain(running, string.Join("\n", r.Output.SelectMany(o => o is System.Management.Automation.PSObject p ? p.Properties.Where(x => x.Name is "Path" or "Paths").Select(x => x.Value?.ToString() ?? string.Empty) : Array.Empty<string>())), StringComparison.Ordinal);
             }
 
-            Assert.Contains(Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", dir)).Objects<FragmentationReport>(), f => f.Path == named);
+            List<FragmentationReport> measured = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse", ("d", dir)).Objects<FragmentationReport>();
+            Assert.Contains(measured, f => f.Path == named);
+            Assert.Contains(measured, f => f.Path == forged);
+            Assert.Contains(measured, f => f.Path == forgedOne);
             Assert.True(File.Exists(Path.Combine(copy, Path.GetFileName(named))));
+            Assert.True(File.Exists(Path.Combine(copy, Path.GetFileName(forged))));
             Assert.False(File.Exists(Path.Combine(copy, Path.GetFileName(running))));
             Assert.Equal(listing, FileFacts.Listing(dir));
         }

@@ -478,11 +478,37 @@ namespace Btrfs.Core
             }
 
             string stamp = m.Groups["stamp"].Value;
+            int pid = int.Parse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture);
             using SafeFileDescriptor? named = Names.TryName(dir, name);
-            bool ours = named is null
-                || Xattrs.TryGetTextOfNamed(named, MarkerAttribute) == stamp
-                || Xattrs.TryGetTextOfNamed(named, ReplacedAttribute)?.StartsWith(stamp + " ", StringComparison.Ordinal) == true;
-            return ours ? int.Parse(m.Groups["pid"].Value, NumberStyles.None, CultureInfo.InvariantCulture) : null;
+            if (named is null)
+            {
+                return pid; // gone already
+            }
+
+            if (Xattrs.TryGetTextOfNamed(named, MarkerAttribute) != stamp
+                && Xattrs.TryGetTextOfNamed(named, ReplacedAttribute)?.StartsWith(stamp + " ", StringComparison.Ordinal) != true)
+            {
+                return null;
+            }
+
+            // The name and the marker anyone who may write the file can give it, and pid 1 is always there: the process must
+            // also hold the file open (a running rewrite holds its copy and the file it replaces for as long as either has
+            // the hidden name), where this user may look at its descriptors (root: any process); elsewhere it must run as
+            // the file's owner (the files a rewrite makes are its own, or have the owner of the file it replaces: root's
+            // conversion of another user's file is then not recognised by that user's walks, which is only less quiet). (Before: name and marker were enough, so a user could hide a file of theirs from
+            // root's walks, New-BtrfsReflink -Recurse backups included, and the copy a crash left was hidden for good once
+            // its pid was another process's after a reboot; a review.)
+            if (FileStatus.Of(named) is not FileStatus file)
+            {
+                return pid; // gone meanwhile
+            }
+
+            return FileGuards.Holds(pid, file) switch
+            {
+                true => pid,
+                false => null,
+                null => Processes.FileSystemUidOf(pid) == file.Uid ? pid : null,
+            };
         }
 
         /// <summary>Whether the process a hidden name of the pattern names (<paramref name="m"/>, matched) is still there.</summary>

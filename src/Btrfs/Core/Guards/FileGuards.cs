@@ -686,6 +686,39 @@ namespace Btrfs.Core
         }
 
         /// <summary>Lists a /proc descriptor directory; false when this user may not (a process that is gone lists as empty).</summary>
+        /// <summary>
+        /// Whether process <paramref name="pid"/> has <paramref name="file"/> open (a descriptor of its own, looked at with
+        /// stat: nothing is opened, so no lease is broken); null where this user may not look at its descriptors (another
+        /// user's process, for a caller who is not root) or it is gone.
+        /// </summary>
+        internal static bool? Holds(int pid, in FileStatus file)
+        {
+            string dir = $"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/fd";
+            List<string>? names = DirectoryListing.TryNames(dir, out _);
+            if (names is null)
+            {
+                return null;
+            }
+
+            bool refused = false;
+            foreach (string n in names)
+            {
+                if (FileStatus.OfPath(dir + "/" + n, followLinks: true, out int errno) is FileStatus st)
+                {
+                    if (st.SameInode(file))
+                    {
+                        return true;
+                    }
+                }
+                else
+                {
+                    refused |= errno is Errno.EACCES or Errno.EPERM;
+                }
+            }
+
+            return refused ? null : false;
+        }
+
         private static bool CanList(string dir, out IEnumerable<string> entries)
         {
             // Names only (.NET's listing would stat where each descriptor's link leads: see TryNames).
