@@ -798,6 +798,31 @@ namespace Btrfs.Tests
             Assert.Equal((DedupeStatus.Deduped, 2L << 20), (result.Status, result.DiskBytesFreed));
             Assert.Equal(2L << 20, before - Used(top));
             Assert.All(new[] { d, a, b, o }, f => Assert.Equal(data, File.ReadAllBytes(f)));
+
+            // One extent whose reference two groups split (a copy of two halves), and a file outside holding its last MiB:
+            // it stays whatever is done, so it is kept in both groups and the halves go. Before: the reference counted once
+            // per group's range, so the one outside was not seen, the halves were kept and nothing was freed (a hostile test).
+            string tree = Directory.CreateDirectory(Path.Combine(top, "tree")).FullName;
+            byte[] r = FileBuilder.RandomBytes(8 << 20, 49);
+            string b1 = Path.Combine(tree, "a_B1"), b2 = Path.Combine(tree, "a_B2"), z = Path.Combine(tree, "z_A"), held = Path.Combine(outside, "held");
+            FileBuilder.WriteNew(b1, r.AsSpan(0, 4 << 20).ToArray());
+            FileBuilder.WriteNew(b2, r.AsSpan(4 << 20).ToArray());
+            FileBuilder.WriteNew(z, r);
+            Shell.Run("sync");
+            Assert.Single(Filefrag.Extents(z));
+            Shell.Run("xfs_io", "-f", "-c", $"reflink {z} {7 << 20} 0 {1 << 20}", held);
+            Shell.Run("sync");
+            List<BtrfsDuplicateGroup> halves = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $t -Recurse", ("t", tree)).Objects<BtrfsDuplicateGroup>();
+            Assert.Equal(2, halves.Count);
+            Assert.All(halves, g => Assert.Equal(z, g.Path));
+            Assert.Equal(8L << 20, halves.Sum(g => g.ReclaimableBytes));
+            long beforeHalves = Used(top);
+            PwshResult shared = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $t -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("t", tree));
+            Assert.Empty(shared.Errors);
+            Assert.Equal(8L << 20, beforeHalves - Used(top));
+            Assert.Equal(r, File.ReadAllBytes(z));
+            Assert.Equal(r.AsSpan(0, 4 << 20).ToArray(), File.ReadAllBytes(b1));
+            Assert.Equal(r.AsSpan(4 << 20).ToArray(), File.ReadAllBytes(b2));
         }
 
         /// <summary>

@@ -73,14 +73,29 @@ namespace Btrfs.Core
                         continue;
                     }
 
-                    foreach ((long offset, long length, int _) in ranges)
+                    // Each reference the ranges of all groups on the file cover whole, once (a file may refer to an extent more
+                    // than once; one reference may be split between two groups' ranges). One they cover only in part keeps its
+                    // extent whatever is deduplicated, as a reference outside every group does. (Before: one count per range over
+                    // any part of it, so a reference split between two groups counted twice and hid a reference outside them;
+                    // a hostile test.)
+                    var merged = new List<(long Start, long End)>();
+                    foreach ((long offset, long length, int _) in ranges.OrderBy(x => x.Offset))
                     {
-                        extents.Clear();
-                        refs.ExtentsOf(offset, length, extents);
-                        foreach (long e in extents) // one per reference (a file may refer to an extent more than once)
+                        if (merged.Count > 0 && offset <= merged[^1].End)
                         {
-                            rangesOver[(refs.FileSystem, e)] = rangesOver.GetValueOrDefault((refs.FileSystem, e)) + 1;
+                            merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, offset + length));
                         }
+                        else
+                        {
+                            merged.Add((offset, offset + length));
+                        }
+                    }
+
+                    extents.Clear();
+                    refs.ExtentsCoveredWhole(merged, extents);
+                    foreach (long e in extents)
+                    {
+                        rangesOver[(refs.FileSystem, e)] = rangesOver.GetValueOrDefault((refs.FileSystem, e)) + 1;
                     }
                 }
             }
@@ -450,15 +465,21 @@ namespace Btrfs.Core
                 return any;
             }
 
-            /// <summary>The extents [offset, offset + length) is over, added to <paramref name="extents"/>.</summary>
-            internal void ExtentsOf(long offset, long length, List<long> extents)
+            /// <summary>
+            /// The extents of the references that <paramref name="merged"/> (ranges in file order, neither overlapping nor
+            /// touching) cover whole, one per reference, added to <paramref name="extents"/>.
+            /// </summary>
+            internal void ExtentsCoveredWhole(List<(long Start, long End)> merged, List<long> extents)
             {
-                long end = EndOf(offset, length);
-                for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
+                foreach ((long start, long stop) in merged)
                 {
-                    if (Math.Min(references[i].Start + references[i].Length, end) > Math.Max(references[i].Start, offset))
+                    long end = EndOf(start, stop - start);
+                    for (int i = First(start); i < references.Count && references[i].Start < end; i++)
                     {
-                        extents.Add(references[i].Extent);
+                        if (references[i].Start >= start && references[i].Start + references[i].Length <= end)
+                        {
+                            extents.Add(references[i].Extent);
+                        }
                     }
                 }
             }
