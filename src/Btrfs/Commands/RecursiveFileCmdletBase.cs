@@ -216,7 +216,7 @@ namespace Btrfs.Commands
                 {
                     WriteFileError(ex);
                 }
-                else if ((refusingFileSystems ??= new HashSet<(uint, uint, FileErrorKind)>()).Add((st.DevMajor, st.DevMinor, ex.Kind)))
+                else if ((refusingFileSystems ??= new HashSet<(uint, uint, FileErrorKind, string)>()).Add((st.DevMajor, st.DevMinor, ex.Kind, ex.Operation)))
                 {
                     WriteFileError(new FileOperationException(ex.Kind, ex.Errno, ex.Operation, ex.Path, $"{ex.Message} The other files below '{root}' {(ex.Kind == FileErrorKind.ReadOnlySnapshot ? "in the same read-only subvolume" : "on the same filesystem")} are refused the same way: each is passed over with a verbose note, not another error.", ex) { SameForFileSystem = true, NeedsRoot = ex.NeedsRoot });
                 }
@@ -233,7 +233,7 @@ namespace Btrfs.Commands
         }
 
         /// <summary>With -CrossFileSystem: the filesystems (device numbers) that refused a file of the walk for a reason of their own, and which.</summary>
-        private HashSet<(uint, uint, FileErrorKind)>? refusingFileSystems;
+        private HashSet<(uint, uint, FileErrorKind, string)>? refusingFileSystems;
 
         /// <summary>Ends <see cref="ForEachFileInBatches"/>'s walk once its error said why the rest of the tree is not walked.</summary>
         private sealed class WalkStopped : Exception

@@ -301,9 +301,9 @@ namespace Btrfs.Tests
                     File.WriteAllText(Path.Combine(mnt, $"t{i}"), "tmpfs");
                 }
 
-                foreach (string command in new[] { "Measure-Fragmentation", "Get-BtrfsExtent" })
+                foreach (string command in new[] { "Measure-Fragmentation", "Get-BtrfsExtent", "Invoke-BtrfsDefrag -Confirm:$false" })
                 {
-                    PwshResult r = Pwsh.Run(command + " -LiteralPath $d -Recurse -CrossFileSystem -Verbose", ("d", root));
+                    PwshResult r = Pwsh.Run(command.Replace(" -Confirm", " -LiteralPath $d -Recurse -CrossFileSystem -Verbose -Confirm", StringComparison.Ordinal) + (command.Contains(' ', StringComparison.Ordinal) ? string.Empty : " -LiteralPath $d -Recurse -CrossFileSystem -Verbose"), ("d", root));
                     ErrorRecord e = Assert.Single(r.Errors);
                     Assert.StartsWith("OperationNotSupported,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
                     Assert.StartsWith(mnt + "/", (string)e.TargetObject, StringComparison.Ordinal);
@@ -311,6 +311,12 @@ namespace Btrfs.Tests
                     Assert.Equal(3, r.Verbose.Count(v => v.Message.Contains("refused as the other files on its filesystem were", StringComparison.Ordinal)));
                     Assert.Contains(Path.Combine(root, "a.img"), r.Output.Select(o => o.Properties["Path"]?.Value as string));
                 }
+
+                // Defragmenting a tree of a filesystem it does not defragment (tmpfs): one error, the tree not walked further
+                // (before: an error per file; a hostile test).
+                PwshResult own = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false", ("d", mnt));
+                Assert.Equal(new[] { "OperationNotSupported" }, own.ErrorIds);
+                Assert.Contains("they are not walked", own.Errors[0].Exception.Message, StringComparison.Ordinal);
             }
             finally
             {

@@ -281,7 +281,7 @@ namespace Btrfs.Core
                 // looking for files kept fragmented by their reflink copies or snapshots missed every btrfs file; a review).
                 // What stays shared is what the reason names (before: the plan's count, which leaves out a shared extent that
                 // joins only other shared ones, so KeptShared said 512 KiB where the reason said 600; a hostile test).
-                SharedBytesSkipped = Math.Max(SharedBytesSkipped, sharedBytes);
+                SharedBytesSkipped = sharedBytes;
                 Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(sharedBytes)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
             }
             else if (BytesToRewrite == 0)

@@ -413,7 +413,8 @@ namespace Btrfs.Core
                 string why = bytes > 255 ? $"its name is {bytes} bytes long in UTF-8 and a file name may have at most 255 (NAME_MAX)"
                     : destinationName.Length == 0 || destinationName.Contains('/') ? "it names no file (it ends with '/')"
                     : "the path is longer than the 4,095 bytes the kernel accepts (PATH_MAX)";
-                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. Give a shorter name. Nothing was created.");
+                bool noName = bytes <= 255 && (destinationName.Length == 0 || destinationName.Contains('/'));
+                throw new FileOperationException(FileErrorKind.InvalidArgument, noName ? Errno.EINVAL : Errno.ENAMETOOLONG, "linkat", destination, $"Cannot create '{destination}': {why}. {(noName ? "Give the new file's name, or an existing directory to copy into" : "Give a shorter name")}. Nothing was created.");
             }
         }
 
@@ -716,7 +717,9 @@ namespace Btrfs.Core
                 FileStatus now = source.Restat();
                 if (!now.SameContentStamp(source.Status))
                 {
-                    string what = now.Size != source.Status.Size ? $"its size went from {source.Status.Size} to {now.Size} bytes" : "it was written to (its modification or change time moved)";
+                    string what = now.Size != source.Status.Size ? $"its size went from {source.Status.Size} to {now.Size} bytes"
+                        : now.ModifyTime != source.Status.ModifyTime ? "it was written to (its modification time moved)"
+                        : "its change time moved: written to with its modification time set back, or its mode, owner, links or attributes changed";
                     throw new FileOperationException(
                         FileErrorKind.ChangedDuringCopy,
                         0,
