@@ -205,12 +205,48 @@ namespace Btrfs.Commands
                 return dotDot;
             }
 
-            if (cmdlet.SessionState.Path.IsProviderQualified(pattern) || (AsWritten(cmdlet, pattern) ?? AbsoluteAsWritten(cmdlet, pattern)) is not string literal)
+            // Both readings: a backslash a character of a name (as written), and a separator (as PowerShell reads it: 'T:\a?b'
+            // is 'T:/a?b'); a provider-qualified pattern by the path after its '::', which PowerShell's expansion reads the
+            // same way (before, such patterns were not looked at; a hostile test).
+            var readings = new System.Collections.Generic.List<string>();
+            if (cmdlet.SessionState.Path.IsProviderQualified(pattern))
             {
-                return null;
+                string rest = pattern[(pattern.IndexOf("::", System.StringComparison.Ordinal) + 2)..];
+                readings.Add(FromCurrentLocation(cmdlet, rest));
+                readings.Add(FromCurrentLocation(cmdlet, rest.Replace('\\', '/')));
+            }
+            else
+            {
+                if (AsWritten(cmdlet, pattern) is string literal)
+                {
+                    readings.Add(literal);
+                }
+
+                if (AbsoluteAsWritten(cmdlet, pattern.Replace('\\', '/')) is string read)
+                {
+                    readings.Add(read);
+                }
             }
 
-            string[] parts = literal.Split('/');
+            foreach (string reading in System.Linq.Enumerable.Distinct(readings, System.StringComparer.Ordinal))
+            {
+                if (BackslashNameMatched(cmdlet, pattern, reading) is { } error)
+                {
+                    return error;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// The first name with a backslash that a name of <paramref name="reading"/> holding a backslash or a wildcard
+        /// matches, as an error: among directories where a directory is looked for (a name before the last), and a hidden
+        /// name only where the pattern's name begins with '.', as PowerShell's expansion matches them.
+        /// </summary>
+        private static ErrorRecord? BackslashNameMatched(PSCmdlet cmdlet, string pattern, string reading)
+        {
+            string[] parts = reading.Split('/');
             for (int at = 1; at < parts.Length; at++)
             {
                 if (!parts[at].Contains('\\', System.StringComparison.Ordinal) && !WildcardPattern.ContainsWildcardCharacters(parts[at]))
@@ -220,6 +256,8 @@ namespace Btrfs.Commands
 
                 string parent = string.Join('/', parts, 0, at);
                 var name = new WildcardPattern(parts[at], WildcardOptions.None);
+                bool last = at == parts.Length - 1 || (at == parts.Length - 2 && parts[^1].Length == 0);
+                bool hidden = parts[at].StartsWith('.');
                 System.Collections.Generic.IEnumerable<string> parents;
                 try
                 {
@@ -227,7 +265,7 @@ namespace Btrfs.Commands
                         ? cmdlet.SessionState.Path.GetResolvedProviderPathFromPSPath(parent, out _)
                         : new[] { parent.Length == 0 ? "/" : parent };
                 }
-                catch (System.Exception ex) when (ex is ItemNotFoundException or System.ArgumentException or System.NotSupportedException or System.IO.IOException)
+                catch (System.Exception ex) when (ex is ItemNotFoundException or System.ArgumentException or System.NotSupportedException or System.IO.IOException or PSInvalidOperationException)
                 {
                     return null;
                 }
@@ -239,7 +277,7 @@ namespace Btrfs.Commands
                         foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries(dir))
                         {
                             string n = System.IO.Path.GetFileName(entry);
-                            if (n.Contains('\\', System.StringComparison.Ordinal) && name.IsMatch(n))
+                            if (n.Contains('\\', System.StringComparison.Ordinal) && (hidden || !n.StartsWith('.')) && name.IsMatch(n) && (last || System.IO.Directory.Exists(entry)))
                             {
                                 return ErrorRecords.AmbiguousBackslashPath(pattern, entry, null);
                             }

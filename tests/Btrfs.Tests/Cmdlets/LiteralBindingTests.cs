@@ -289,8 +289,13 @@ namespace Btrfs.Tests
                 // A pattern without a backslash that matches the name with one: PowerShell's expansion gave it back as
                 // 'deep/../victim' (before: these reached 'victim'; a hostile test).
                 "Set-Location -LiteralPath $Deep; ConvertTo-NoCow -Path '..?victim/vm.img' -Confirm:$false",
-                "Invoke-BtrfsDefrag -Path ($Deep + '/*victim/vm.img') -Confirm:$false",
-                "Remove-BtrfsSubvolume -Path ($Deep + '/*') -Confirm:$false",
+                "Invoke-BtrfsDefrag -Path ($Deep + '/.*victim/vm.img') -Confirm:$false", // (a hidden name: matched by a pattern that begins with '.')
+                "Remove-BtrfsSubvolume -Path ($Deep + '/.*') -Confirm:$false",
+
+                // Provider-qualified, and a drive path written with backslashes for separators: PowerShell's expansion reads
+                // both the same way (before, neither was looked at; a hostile test).
+                "Invoke-BtrfsDefrag -Path ('Microsoft.PowerShell.Core\\FileSystem::' + $Deep + '/.*victim/vm.img') -Confirm:$false",
+                "$null = New-PSDrive D -PSProvider FileSystem -Root $Dir; ConvertTo-NoCow -Path 'D:\\deep\\..?victim\\vm.img' -Confirm:$false",
             };
             FileBuilder.Chunks(Path.Combine(dir, "src.img"), 2, 4096, 8192, seed: 1);
             foreach (string command in commands)
@@ -307,6 +312,16 @@ namespace Btrfs.Tests
                 Assert.Equal(namedBefore, FileFacts.Of(namedFile));
                 Assert.False(Directory.Exists(Path.Combine(dir, "snap")), command);
             }
+
+            // A file with a backslash where a directory is looked for, and a hidden one a '*' does not match, are no
+            // ambiguity: PowerShell's expansion finds nothing through them (before the review, both refused the pattern).
+            string plain = Directory.CreateDirectory(Path.Combine(dir, "plain")).FullName;
+            FileBuilder.Chunks(Path.Combine(Directory.CreateDirectory(Path.Combine(plain, "s")).FullName, "vm.img"), 2, 4096, 8192, seed: 5);
+            File.WriteAllText(Path.Combine(plain, "x\\y"), "file");
+            File.WriteAllText(Path.Combine(plain, "s", ".h\\vm.img"), "hidden");
+            PwshResult fine = Pwsh.Run("Test-NoCow -Path ($P + '/*/vm.img'); Test-NoCow -Path ($P + '/s/*vm.img')", ("P", plain));
+            Assert.Empty(fine.Errors);
+            Assert.Equal(2, fine.Output.Count);
 
             // A "::" inside a plain path makes it no provider-qualified one (before: such a path skipped the check, and
             // './p::q/a\g' reached p::q/a/g; a hostile review).
