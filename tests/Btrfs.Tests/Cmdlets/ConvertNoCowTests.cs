@@ -834,6 +834,33 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AWalkDoesNotEnterATreeBeingBuiltUnderAHiddenName()
+        {
+            // Before: a walk beside New-BtrfsReflink -Recurse entered the tree being built under its hidden staging name:
+            // measured it twice, found duplicates that then moved, and a conversion would have copied its reflinked files
+            // (a review). A staging name whose run holds the directory open is passed over; one forged (the marker and
+            // the pid of a running process that does not hold it) is walked as any directory.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "walks-beside-tree");
+            FileBuilder.WriteNew(Path.Combine(dir, "vm.img"), FileBuilder.RandomBytes(8192, 5));
+            string made = Directory.CreateDirectory(Path.Combine(dir, "building")).FullName;
+            FileBuilder.WriteNew(Path.Combine(made, "inside.img"), FileBuilder.RandomBytes(8192, 6));
+            using ChildProcess holder = ChildProcess.HoldingOpen(made);
+            string staging = Path.Combine(dir, $".tree.~btrfs-staging-{holder.Pid}-0badc0de");
+            Directory.Move(made, staging);
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", $"{holder.Pid}-0badc0de", staging);
+            string forged = Directory.CreateDirectory(Path.Combine(dir, $".other.~btrfs-staging-{holder.Pid}-12345678")).FullName;
+            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", $"{holder.Pid}-12345678", forged);
+            FileBuilder.WriteNew(Path.Combine(forged, "seen.img"), FileBuilder.RandomBytes(8192, 7));
+
+            PwshResult r = Pwsh.Run("Measure-Fragmentation -LiteralPath $d -Recurse -Verbose", ("d", dir));
+            Assert.Empty(r.Errors);
+            Assert.Equal(
+                new[] { Path.Combine(forged, "seen.img"), Path.Combine(dir, "vm.img") }.Order(StringComparer.Ordinal),
+                r.Objects<FragmentationReport>().Select(f => f.Path).Order(StringComparer.Ordinal));
+            Assert.Contains(r.Verbose, v => v.Message.StartsWith($"Not entering '{staging}': the hidden name of a tree this module is building", StringComparison.Ordinal));
+        }
+
+        [SkippableFact]
         public void LeftoversOfRunsKilledInTheGraceAreRemovedAlsoWhereTheirNamesWereCutOrNumbered()
         {
             // Before: a name cut between the halves of an emoji (written as U+FFFD), and a hidden name numbered "~1"

@@ -373,6 +373,32 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>
+        /// The process building (or removing) the tree under the hidden name <paramref name="name"/> in <paramref name="parent"/>:
+        /// a name of the pattern, that process running, the run's marker on the directory, and the process holding it open
+        /// (where this user may look; elsewhere running as its owner), as <see cref="TemporaryFile.RunningRewriteOf"/> proves
+        /// a file's. A walk does not enter it (a review: a walk beside New-BtrfsReflink -Recurse entered the tree being built,
+        /// counted it twice, found duplicates that moved, and a conversion would have copied its reflinked files). Null
+        /// for any other name.
+        /// </summary>
+        internal static int? RunningOf(SafeFileDescriptor parent, string name)
+        {
+            Match m = LeftoverName().Match(name);
+            if (!m.Success || !Directory.Exists("/proc/" + m.Groups["pid"].Value))
+            {
+                return null;
+            }
+
+            int pid = int.Parse(m.Groups["pid"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+            using SafeFileDescriptor? named = Names.TryName(parent, name);
+            if (named is null)
+            {
+                return pid; // gone already
+            }
+
+            return Xattrs.TryGetTextOfNamed(named, TemporaryFile.MarkerAttribute) == m.Groups["stamp"].Value && TemporaryFile.HeldByItsRun(pid, named) ? pid : null;
+        }
+
         [GeneratedRegex(@"^\..*(?<marker>\.~btrfs-(?:staging|removing)-)(?<stamp>(?<pid>\d+)-[0-9a-f]{8})$", RegexOptions.CultureInvariant)]
         private static partial Regex LeftoverName();
     }

@@ -498,18 +498,16 @@ namespace Btrfs.Core
             // conversion of another user's file is then not recognised by that user's walks, which is only less quiet). (Before: name and marker were enough, so a user could hide a file of theirs from
             // root's walks, New-BtrfsReflink -Recurse backups included, and the copy a crash left was hidden for good once
             // its pid was another process's after a reboot; a review.)
-            if (FileStatus.Of(named) is not FileStatus file)
-            {
-                return pid; // gone meanwhile
-            }
-
-            return FileGuards.Holds(pid, file) switch
-            {
-                true => pid,
-                false => null,
-                null => Processes.FileSystemUidOf(pid) == file.Uid ? pid : null,
-            };
+            return HeldByItsRun(pid, named) ? pid : null;
         }
+
+        /// <summary>
+        /// Whether process <paramref name="pid"/>, running, has the file or directory <paramref name="named"/> (an O_PATH
+        /// descriptor) open, where this user may look at its descriptors; elsewhere whether it runs as its owner. True
+        /// where it is gone meanwhile (nothing left to walk).
+        /// </summary>
+        internal static bool HeldByItsRun(int pid, SafeFileDescriptor named) =>
+            FileStatus.Of(named) is not FileStatus st || (FileGuards.Holds(pid, st) ?? Processes.FileSystemUidOf(pid) == st.Uid);
 
         /// <summary>Whether the process a hidden name of the pattern names (<paramref name="m"/>, matched) is still there.</summary>
         private static bool IsRunning(Match m) => Directory.Exists("/proc/" + m.Groups["pid"].Value);

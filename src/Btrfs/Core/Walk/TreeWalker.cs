@@ -56,6 +56,9 @@ namespace Btrfs.Core
 
         /// <summary>For <see cref="WalkEntryKind.RunningRewrite"/>: the process running that rewrite.</summary>
         internal int Rewriter { get; init; }
+
+        /// <summary>For <see cref="WalkEntryKind.RunningRewrite"/>: a tree being built (or removed) under a hidden name, not a file.</summary>
+        internal bool IsTree { get; init; }
     }
 
     /// <summary>
@@ -314,6 +317,12 @@ namespace Btrfs.Core
                         continue;
                     }
 
+                    if (entry.Name.Contains(".~btrfs-", StringComparison.Ordinal) && StagingDirectory.RunningOf(listing.Handle, entry.Name) is int builder)
+                    {
+                        yield return new WalkEntry(path, WalkEntryKind.RunningRewrite) { Location = location, Rewriter = builder, IsTree = true };
+                        continue;
+                    }
+
                     if (!filter.TakesDirectory(entry.Name))
                     {
                         continue; // excluded: neither it nor anything below it
@@ -467,8 +476,9 @@ namespace Btrfs.Core
         }
 
         /// <summary>What a walk says about an entry it passes as <see cref="WalkEntryKind.RunningRewrite"/>.</summary>
-        internal static string RunningRewriteMessage(WalkEntry entry) =>
-            $"Skipping '{entry.Path}': the hidden temporary name of a rewrite this module is running in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")} (a conversion, or a copy made with -Force); it is gone, or in place under its file's name, within moments.";
+        internal static string RunningRewriteMessage(WalkEntry entry) => entry.IsTree
+            ? $"Not entering '{entry.Path}': the hidden name of a tree this module is building (New-BtrfsReflink -Recurse) or removing in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")}; it takes its own name when it is done, or goes."
+            : $"Skipping '{entry.Path}': the hidden temporary name of a rewrite this module is running in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")} (a conversion, or a copy made with -Force); it is gone, or in place under its file's name, within moments.";
 
         /// <summary>What a -Recurse says about an entry it passes as <see cref="WalkEntryKind.OtherFileSystem"/>.</summary>
         internal static string OtherFileSystemMessage(string path) =>
