@@ -501,7 +501,7 @@ namespace Btrfs.Commands
                     counts.Errors++;
                     WriteError(ErrorRecords.From(item.Error!));
                     break;
-                case MirrorItemKind.Skipped when item.Entry.Kind is WalkEntryKind.OtherFileSystem or WalkEntryKind.RunningRewrite:
+                case MirrorItemKind.Skipped when item.Entry.Kind is WalkEntryKind.OtherFileSystem || (item.Entry.Kind is WalkEntryKind.RunningRewrite && !TreeWalker.IsAnotherUsers(item.Entry)):
                     WriteVerbose(item.Message!);
                     break;
                 default:

@@ -176,6 +176,9 @@ namespace Btrfs.Commands
                     case WalkEntryKind.SymbolicLink:
                         WriteVerbose($"Skipping '{entry.Path}': symbolic links are never followed.");
                         break;
+                    case WalkEntryKind.RunningRewrite when TreeWalker.IsAnotherUsers(entry):
+                        WriteWarning(TreeWalker.RunningRewriteMessage(entry));
+                        break;
                     case WalkEntryKind.RunningRewrite:
                         WriteVerbose(TreeWalker.RunningRewriteMessage(entry));
                         break;

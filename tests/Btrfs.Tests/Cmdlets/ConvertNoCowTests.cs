@@ -624,7 +624,6 @@ namespace Btrfs.Tests
             Assert.Equal(listing, FileFacts.Listing(dir));
         }
 
-        /// <summary>A hidden file named like this module's temporary files, with or without its marker.</summary>
         /// <summary>
         /// A hidden temporary name as a rewrite running in another process has it: the name and marker carry the pid of
         /// <paramref name="holder"/>, a process that has the file open, as a running rewrite holds its files.
@@ -640,6 +639,7 @@ namespace Btrfs.Tests
             return path;
         }
 
+        /// <summary>A hidden file named like this module's temporary files, with or without its marker.</summary>
         private static string Lookalike(string dir, string name, string? marker, string? owner = null)
         {
             string path = Path.Combine(dir, name);
@@ -807,6 +807,9 @@ namespace Btrfs.Tests
             // And with pid 1, on a file of another user than pid 1's: where pid 1's descriptors cannot be looked at (this
             // sandbox's init refuses even root), the process must run as the file's owner.
             string forgedOne = Lookalike(dir, ".one.img.~btrfs-1-87654321", "1-87654321", owner: "nobody");
+
+            // And with the pid of the process that walks (whose own descriptors hold what it looks at): never proof.
+            string forgedSelf = Lookalike(dir, $".self.img.~btrfs-{Environment.ProcessId}-abcdef01", $"{Environment.ProcessId}-abcdef01");
             string skipped = $"Skipping '{running}': the hidden temporary name of a rewrite this module is running in process {holder.Pid}";
             string copy = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "walks-beside-copy"), "tree");
             string[] listing = FileFacts.Listing(dir);
@@ -827,6 +830,7 @@ namespace Btrfs.Tests
             Assert.Contains(measured, f => f.Path == named);
             Assert.Contains(measured, f => f.Path == forged);
             Assert.Contains(measured, f => f.Path == forgedOne);
+            Assert.Contains(measured, f => f.Path == forgedSelf);
             Assert.True(File.Exists(Path.Combine(copy, Path.GetFileName(named))));
             Assert.True(File.Exists(Path.Combine(copy, Path.GetFileName(forged))));
             Assert.False(File.Exists(Path.Combine(copy, Path.GetFileName(running))));

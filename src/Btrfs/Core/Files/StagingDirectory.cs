@@ -379,7 +379,7 @@ namespace Btrfs.Core
         /// (where this user may look; elsewhere running as its owner), as <see cref="TemporaryFile.RunningRewriteOf"/> proves
         /// a file's. A walk does not enter it (a review: a walk beside New-BtrfsReflink -Recurse entered the tree being built,
         /// counted it twice, found duplicates that moved, and a conversion would have copied its reflinked files). Null
-        /// for any other name.
+        /// for any other name, and for this process's own trees.
         /// </summary>
         internal static int? RunningOf(SafeFileDescriptor parent, string name)
         {
@@ -390,6 +390,11 @@ namespace Btrfs.Core
             }
 
             int pid = int.Parse(m.Groups["pid"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+            if (pid == Environment.ProcessId)
+            {
+                return null; // this process's own: a tree copy that meets its destination is refused where it meets it (DestinationInsideSource)
+            }
+
             using SafeFileDescriptor? named = Names.TryName(parent, name);
             if (named is null)
             {

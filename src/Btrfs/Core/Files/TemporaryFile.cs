@@ -493,21 +493,23 @@ namespace Btrfs.Core
 
             // The name and the marker anyone who may write the file can give it, and pid 1 is always there: the process must
             // also hold the file open (a running rewrite holds its copy and the file it replaces for as long as either has
-            // the hidden name), where this user may look at its descriptors (root: any process); elsewhere it must run as
-            // the file's owner (the files a rewrite makes are its own, or have the owner of the file it replaces: root's
-            // conversion of another user's file is then not recognised by that user's walks, which is only less quiet). (Before: name and marker were enough, so a user could hide a file of theirs from
-            // root's walks, New-BtrfsReflink -Recurse backups included, and the copy a crash left was hidden for good once
-            // its pid was another process's after a reboot; a review.)
+            // the hidden name), where this user may list its descriptors (root: any process); elsewhere the file must be
+            // this user's and the process run as its owner (HeldByItsRun). (Before: name and marker were enough, so a user
+            // could hide a file of theirs from root's walks, New-BtrfsReflink -Recurse backups included, and the copy a
+            // crash left was hidden for good once its pid was another process's after a reboot; a review.)
             return HeldByItsRun(pid, named) ? pid : null;
         }
 
         /// <summary>
-        /// Whether process <paramref name="pid"/>, running, has the file or directory <paramref name="named"/> (an O_PATH
-        /// descriptor) open, where this user may look at its descriptors; elsewhere whether it runs as its owner. True
-        /// where it is gone meanwhile (nothing left to walk).
+        /// Whether process <paramref name="pid"/>, running and not this one, has the file or directory <paramref name="named"/>
+        /// (an O_PATH descriptor) open, where this user may list its descriptors; elsewhere whether the file is this user's
+        /// and the process runs as its owner (a user passes over only their own files unseen: another user's cannot be
+        /// hidden from root's walks by a process that merely runs, a review).
         /// </summary>
         internal static bool HeldByItsRun(int pid, SafeFileDescriptor named) =>
-            FileStatus.Of(named) is not FileStatus st || (FileGuards.Holds(pid, st) ?? Processes.FileSystemUidOf(pid) == st.Uid);
+            pid != Environment.ProcessId // this process's own descriptors hold <paramref name="named"/> itself: never proof (a review)
+            && (FileStatus.Of(named) is not FileStatus st
+                || (FileGuards.Holds(pid, st) ?? (st.Uid == Metadata.FileSystemUserId && Processes.FileSystemUidOf(pid) == st.Uid)));
 
         /// <summary>Whether the process a hidden name of the pattern names (<paramref name="m"/>, matched) is still there.</summary>
         private static bool IsRunning(Match m) => Directory.Exists("/proc/" + m.Groups["pid"].Value);

@@ -685,11 +685,12 @@ namespace Btrfs.Core
             return chain;
         }
 
-        /// <summary>Lists a /proc descriptor directory; false when this user may not (a process that is gone lists as empty).</summary>
         /// <summary>
-        /// Whether process <paramref name="pid"/> has <paramref name="file"/> open (a descriptor of its own, looked at with
-        /// stat: nothing is opened, so no lease is broken); null where this user may not look at its descriptors (another
-        /// user's process, for a caller who is not root) or it is gone.
+        /// Whether process <paramref name="pid"/> (another than this one) has <paramref name="file"/> open: a descriptor of
+        /// its own, looked at with a stat from the kernel's cache (nothing is opened, so no lease is broken, and a
+        /// descriptor on a mount that no longer answers is not waited for). A descriptor that cannot be looked at is not
+        /// that file (the file itself could be). Null where this user may not list its descriptors (another user's
+        /// process, for a caller who is not root or lacks CAP_SYS_PTRACE).
         /// </summary>
         internal static bool? Holds(int pid, in FileStatus file)
         {
@@ -700,25 +701,18 @@ namespace Btrfs.Core
                 return null;
             }
 
-            bool refused = false;
             foreach (string n in names)
             {
-                if (FileStatus.OfPath(dir + "/" + n, followLinks: true, out int errno) is FileStatus st)
+                if (FileStatus.OfProcLink(dir + "/" + n) is FileStatus st && st.SameInode(file))
                 {
-                    if (st.SameInode(file))
-                    {
-                        return true;
-                    }
-                }
-                else
-                {
-                    refused |= errno is Errno.EACCES or Errno.EPERM;
+                    return true;
                 }
             }
 
-            return refused ? null : false;
+            return false;
         }
 
+        /// <summary>Lists a /proc descriptor directory; false when this user may not (a process that is gone lists as empty).</summary>
         private static bool CanList(string dir, out IEnumerable<string> entries)
         {
             // Names only (.NET's listing would stat where each descriptor's link leads: see TryNames).

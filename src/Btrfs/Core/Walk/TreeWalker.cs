@@ -475,6 +475,14 @@ namespace Btrfs.Core
             return m.Directories.Contains(m.Root == "/" ? (below.Length == 0 ? "/" : below) : m.Root + below);
         }
 
+        /// <summary>
+        /// Whether an entry passed as <see cref="WalkEntryKind.RunningRewrite"/> belongs to another user than the caller: then
+        /// said as a warning, not a verbose note (a process of that user that holds it open passes for its run, so such a
+        /// name can keep a file or a tree from root's walks: said where it is seen; a review).
+        /// </summary>
+        internal static bool IsAnotherUsers(WalkEntry entry) =>
+            entry.Location is { } at && FileStatus.OfAt(at.Directory, at.Name) is FileStatus st && st.Uid != Metadata.FileSystemUserId;
+
         /// <summary>What a walk says about an entry it passes as <see cref="WalkEntryKind.RunningRewrite"/>.</summary>
         internal static string RunningRewriteMessage(WalkEntry entry) => entry.IsTree
             ? $"Not entering '{entry.Path}': the hidden name of a tree this module is building (New-BtrfsReflink -Recurse) or removing in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")}; it takes its own name when it is done, or goes."
