@@ -195,13 +195,13 @@ namespace Btrfs.Kernel
         /// <summary>Blocks read from the devices so far (mirrors tried included).</summary>
         internal long BlocksRead { get; private set; }
 
+        /// <summary>The name the kernel gives a device that is missing (btrfs_dev_name; a degraded mount): not a path (before: opened as one, and a degraded filesystem could not be measured; a hostile review).</summary>
+        private const string MissingDevice = "<missing disk>";
+
         /// <summary>
         /// Opens the devices of the btrfs holding <paramref name="anyOnFileSystem"/> (DEV_INFO for each
         /// device id) and reads its chunk map (chunk tree search). Root only.
         /// </summary>
-        /// <summary>The name the kernel gives a device that is missing (btrfs_dev_name; a degraded mount): not a path (before: opened as one, and a degraded filesystem could not be measured; a hostile review).</summary>
-        private const string MissingDevice = "<missing disk>";
-
         internal static BtrfsDisk Open(SafeFileDescriptor anyOnFileSystem, string path)
         {
             Libc.BtrfsFsInfo info = default;

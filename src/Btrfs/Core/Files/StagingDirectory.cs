@@ -376,7 +376,7 @@ namespace Btrfs.Core
         /// <summary>
         /// The process building (or removing) the tree under the hidden name <paramref name="name"/> in <paramref name="parent"/>:
         /// a name of the pattern, that process running, the run's marker on the directory, and the process holding it open
-        /// (where this user may look; elsewhere running as its owner), as <see cref="TemporaryFile.RunningRewriteOf"/> proves
+        /// (<see cref="TemporaryFile.HeldByItsRun"/>), as <see cref="TemporaryFile.RunningRewriteOf"/> proves
         /// a file's. A walk does not enter it (a review: a walk beside New-BtrfsReflink -Recurse entered the tree being built,
         /// counted it twice, found duplicates that moved, and a conversion would have copied its reflinked files). Null
         /// for any other name, and for this process's own trees.

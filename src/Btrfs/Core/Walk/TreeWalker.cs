@@ -37,9 +37,9 @@ namespace Btrfs.Core
         Error,
 
         /// <summary>
-        /// The hidden temporary name of a rewrite this module is running in a process (<see cref="WalkEntry.Rewriter"/>;
-        /// proven by its live pid and that run's marker on the file): it comes and goes within moments, and is never
-        /// handed out. Opening it would count as someone using the file being replaced (a hostile test: a read-only
+        /// The hidden temporary name of a rewrite this module is running in another process (<see cref="WalkEntry.Rewriter"/>),
+        /// or of a tree it is building or removing (<see cref="WalkEntry.IsTree"/>): proven by the run's marker and the
+        /// process holding it open (<see cref="TemporaryFile.HeldByItsRun"/>). Never handed out, never entered. Opening it would count as someone using the file being replaced (a hostile test: a read-only
         /// walk beside a conversion made it give up and leave its full-size copy behind).
         /// </summary>
         RunningRewrite,
