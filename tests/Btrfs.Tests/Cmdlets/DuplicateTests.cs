@@ -1842,8 +1842,7 @@ namespace Btrfs.Tests
             string one = fs.NewDirectory(TestFs.Btrfs, "dup-fills-one");
             FileBuilder.Chunks(Path.Combine(one, "x.img"), 1, 131072, 131072, seed: 499);
             string full = fs.NewDirectory(TestFs.Btrfs, "dup-fills-db");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full); // not 1777 (tmpfs's default): a state or hash file in a directory others may write is refused
-            try
+            using (TmpfsMount.On(full, "256k"))
             {
                 // The hash file exists (made while there was room); then the disk fills up.
                 string db = Path.Combine(full, "h.db");
@@ -1865,10 +1864,6 @@ namespace Btrfs.Tests
                 Assert.Equal(15, again.Objects<BtrfsDuplicateGroup>().Count());
                 Assert.Contains("Read 0 bytes of 0 files; 30 files unchanged", again.Verbose.Single().Message, StringComparison.Ordinal);
             }
-            finally
-            {
-                Shell.Try("umount", full);
-            }
         }
 
         [SkippableFact]
@@ -1876,8 +1871,7 @@ namespace Btrfs.Tests
         {
             // Before: one error per file, in another cmdlet's words ("copy the file to one of those to inspect its layout").
             string dir = fs.NewDirectory(TestFs.Btrfs, "dup-tmpfs");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", dir);
-            try
+            using (TmpfsMount.On(dir, "4m"))
             {
                 for (int k = 0; k < 4; k++)
                 {
@@ -1889,10 +1883,6 @@ namespace Btrfs.Tests
                 Assert.Equal(new[] { "OperationNotSupported" }, r.ErrorIds);
                 Assert.Contains("cannot share extents either", r.Errors[0].Exception.Message, StringComparison.Ordinal);
                 Assert.DoesNotContain("inspect its layout", r.Errors[0].Exception.Message, StringComparison.Ordinal);
-            }
-            finally
-            {
-                Shell.Try("umount", dir);
             }
         }
 

@@ -293,8 +293,7 @@ namespace Btrfs.Tests
             string root = fs.NewDirectory(TestFs.Btrfs, "cross-tmpfs");
             FileBuilder.Chunks(Path.Combine(root, "a.img"), 1, 4096, 4096);
             string mnt = Directory.CreateDirectory(Path.Combine(root, "tm")).FullName;
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", mnt);
-            try
+            using (TmpfsMount.On(mnt))
             {
                 for (int i = 0; i < 4; i++)
                 {
@@ -317,10 +316,6 @@ namespace Btrfs.Tests
                 PwshResult own = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -Confirm:$false", ("d", mnt));
                 Assert.Equal(new[] { "OperationNotSupported" }, own.ErrorIds);
                 Assert.Contains("they are not walked", own.Errors[0].Exception.Message, StringComparison.Ordinal);
-            }
-            finally
-            {
-                Shell.Run("umount", mnt);
             }
         }
 

@@ -754,8 +754,7 @@ namespace Btrfs.Tests
 
             Shell.Run("sync");
             string full = fs.NewDirectory(TestFs.Btrfs, "sched-fills-state");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full); // not 1777 (tmpfs's default): a state or hash file in a directory others may write is refused
-            try
+            using (TmpfsMount.On(full, "256k"))
             {
                 // The state file exists (made while there was room); then the disk fills up.
                 string state = Path.Combine(full, "s.db");
@@ -776,10 +775,6 @@ namespace Btrfs.Tests
                 // The pass the next run resumes in is the one the state file holds (before: the next, which was never written).
                 Assert.Equal(1, summary.Pass);
             }
-            finally
-            {
-                Shell.Try("umount", full);
-            }
         }
 
         [SkippableFact]
@@ -795,8 +790,7 @@ namespace Btrfs.Tests
             }
 
             string full = fs.NewDirectory(TestFs.Btrfs, "sched-old-full-state");
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", full);
-            try
+            using (TmpfsMount.On(full, "256k"))
             {
                 string state = Path.Combine(full, "s.db");
                 Assert.Equal(3, Summary(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state))).FilesBelowMinimum);
@@ -813,10 +807,6 @@ namespace Btrfs.Tests
                 Assert.Equal((2, 1, 1), (summary.FilesAlreadyDone, summary.FilesMeasured, summary.Pass));
                 File.Delete(Path.Combine(full, "filler")); // (sqlite3 itself needs room for its shared memory)
                 Assert.DoesNotContain("criteria", Shell.Run("sqlite3", state, ".schema files"), StringComparison.Ordinal);
-            }
-            finally
-            {
-                Shell.Try("umount", full);
             }
         }
 

@@ -484,18 +484,19 @@ namespace Btrfs.Tests
             Shell.Run("mount", "-o", "subvol=/@srv", Device(p.MountPoint), view);
             try
             {
-                Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "cache", cache);
-                File.WriteAllText(Path.Combine(cache, "f"), "precious");
-                HashSet<string> before = Listed(p.MountPoint);
-                PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("@srv/projects")));
-                Assert.Equal("SubvolumeInUse", Assert.Single(r.ErrorIds));
-                Assert.Contains($"'{cache}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
-                Assert.Equal(before, Listed(p.MountPoint));
-                Assert.Equal("precious", File.ReadAllText(Path.Combine(cache, "f")));
+                using (TmpfsMount.On(cache, source: "cache"))
+                {
+                    File.WriteAllText(Path.Combine(cache, "f"), "precious");
+                    HashSet<string> before = Listed(p.MountPoint);
+                    PwshResult r = Pwsh.Run("Remove-BtrfsSubvolume -LiteralPath $s -Confirm:$false", ("s", P("@srv/projects")));
+                    Assert.Equal("SubvolumeInUse", Assert.Single(r.ErrorIds));
+                    Assert.Contains($"'{cache}'", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                    Assert.Equal(before, Listed(p.MountPoint));
+                    Assert.Equal("precious", File.ReadAllText(Path.Combine(cache, "f")));
+                }
             }
             finally
             {
-                Shell.Try("umount", cache);
                 Shell.Run("umount", view);
             }
         }

@@ -40,8 +40,7 @@ namespace Btrfs.Tests
             Assert.Same(aged, MountTable.Current());
             first = aged;
             Assert.DoesNotContain(first.Entries, e => e.MountPoint == at);
-            Shell.Run("mount", "-t", "tmpfs", "-o", "size=1M", "cachetest", at);
-            try
+            using (TmpfsMount.On(at, source: "cachetest"))
             {
                 MountTable mounted = MountTable.Current();
                 Assert.NotSame(first, mounted);
@@ -51,10 +50,6 @@ namespace Btrfs.Tests
                 MountTable remounted = MountTable.Current();
                 Assert.NotSame(mounted, remounted);
                 Assert.Contains(remounted.Entries, e => e.MountPoint == at && e.MountOptions.Split(',').Contains("ro"));
-            }
-            finally
-            {
-                Shell.Run("umount", at);
             }
 
             Assert.DoesNotContain(MountTable.Current().Entries, e => e.MountPoint == at);

@@ -16,6 +16,8 @@ namespace Btrfs.Tests
     {
         private sealed class Tree : IDisposable
         {
+            private readonly TmpfsMount mounted;
+
             internal Tree(string root)
             {
                 Root = root;
@@ -30,7 +32,7 @@ namespace Btrfs.Tests
                 File.CreateSymbolicLink(Path.Combine(root, "link-file"), Path.Combine(root, "a.img"));
                 Shell.Run("btrfs", "subvolume", "create", Path.Combine(root, "subvol"));
                 FileBuilder.WriteNew(Path.Combine(root, "subvol", "s.img"), new byte[] { 4 });
-                Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", Path.Combine(root, "mnt"));
+                mounted = TmpfsMount.On(Path.Combine(root, "mnt"));
                 FileBuilder.WriteNew(Path.Combine(root, "mnt", "e.img"), new byte[] { 5 });
                 File.SetUnixFileMode(Path.Combine(root, "locked"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
@@ -39,7 +41,7 @@ namespace Btrfs.Tests
 
             internal string Rel(string path) => path == Root ? "." : path[(Root.Length + 1)..];
 
-            public void Dispose() => Shell.Try("umount", Path.Combine(Root, "mnt"));
+            public void Dispose() => mounted.Dispose();
         }
 
         private static string[] Shape(Tree t, bool cross) =>
