@@ -38,9 +38,8 @@ namespace Btrfs.Kernel
         {
             try
             {
-                foreach (string line in System.IO.File.ReadLines($"/proc/{pid.ToString(System.Globalization.CultureInfo.InvariantCulture)}/status"))
+                foreach (string[] fields in StatusLines($"/proc/{pid.ToString(System.Globalization.CultureInfo.InvariantCulture)}/status"))
                 {
-                    string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
                     if (fields.Length == 5 && fields[0] == "Uid:")
                     {
                         return uint.Parse(fields[4], System.Globalization.CultureInfo.InvariantCulture);
@@ -55,6 +54,18 @@ namespace Btrfs.Kernel
         }
 
         /// <summary>
+        /// The lines of a /proc status file, each split into its fields ("Uid:\treal\teffective\tsaved\tfilesystem",
+        /// the same for Gid, "Groups:\tg1 g2 ...", "CapEff:\t&lt;hex&gt;"); read lazily, so a caller stops at the line it needs.
+        /// </summary>
+        private static System.Collections.Generic.IEnumerable<string[]> StatusLines(string path)
+        {
+            foreach (string line in System.IO.File.ReadLines(path))
+            {
+                yield return line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            }
+        }
+
+        /// <summary>
         /// The calling thread's credentials as the kernel checks them on files (/proc/thread-self/status and the
         /// user namespace's uid_map and gid_map, read once); null when they cannot be read.
         /// </summary>
@@ -65,10 +76,8 @@ namespace Btrfs.Kernel
             var groups = new System.Collections.Generic.HashSet<uint>();
             try
             {
-                // "Uid:\treal\teffective\tsaved\tfilesystem", the same for Gid, "Groups:\tg1 g2 ...", "CapEff:\t<hex>".
-                foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
+                foreach (string[] fields in StatusLines("/proc/thread-self/status"))
                 {
-                    string[] fields = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
                     if (fields.Length == 5 && fields[0] == "Uid:")
                     {
                         fsuid = uint.Parse(fields[4], System.Globalization.CultureInfo.InvariantCulture);
@@ -179,19 +188,16 @@ namespace Btrfs.Kernel
         {
             try
             {
-                foreach (string line in System.IO.File.ReadLines("/proc/thread-self/status"))
+                foreach (string[] fields in StatusLines("/proc/thread-self/status"))
                 {
-                    if (line.StartsWith("CapEff:", System.StringComparison.Ordinal))
+                    if (fields.Length == 2 && fields[0] == "CapEff:")
                     {
-                        return ulong.TryParse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong caps)
+                        return ulong.TryParse(fields[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong caps)
                             && (caps & (1UL << capability)) != 0;
                     }
                 }
             }
-            catch (System.IO.IOException)
-            {
-            }
-            catch (System.UnauthorizedAccessException)
+            catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException)
             {
             }
 

@@ -111,7 +111,7 @@ namespace Btrfs.Tests
             Assert.True(r.ExitCode == 0, Errors(r));
             Assert.Equal("InUseUnknown,Btrfs.Commands.NewBtrfsReflinkCommand", r.Lines[0]);
             Assert.Equal("PermissionDenied", r.Lines[1]);
-            Assert.Contains("owner (uid 0) or to root", r.StdOut, StringComparison.Ordinal);
+            Assert.Contains("owner (uid 0) or to root, and this process runs as uid 65534;", r.StdOut, StringComparison.Ordinal);
             Assert.Contains("-AssumeNotInUse", r.StdOut, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(dest));
             Assert.Equal(listing, FileFacts.Listing(dir));

@@ -267,10 +267,10 @@ namespace Btrfs.Core
                 return;
             }
 
-            string me = CurrentFileSystemUid() is uint uid ? "uid " + uid.ToString(CultureInfo.InvariantCulture) : "another user";
+            string me = "uid " + Metadata.FileSystemUserId.ToString(CultureInfo.InvariantCulture);
             string why = outcome == LeaseOutcome.NotOwner
                 ? $"the kernel proves that with a write lease, which it grants only to the file's owner (uid {file.Status.Uid.ToString(CultureInfo.InvariantCulture)}) or to root, and this process runs as {me}; other users' processes are invisible to it in /proc"
-                : CurrentFileSystemUid() == 0
+                : Metadata.FileSystemUserId == 0
                     ? $"the kernel refused a write lease ({Errno.Name(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone sees neither what the kernel holds open (a loop device, an NFS export) nor a process that opens the file during the swap"
                     : $"the kernel refused a write lease ({Errno.Name(errno)}: leases are switched off with sysctl fs.leases-enable=0, or this filesystem has none), and the /proc scan alone cannot see other users' processes";
             throw new FileOperationException(
@@ -467,7 +467,7 @@ namespace Btrfs.Core
                 // The lease is refused at one moment and /proc read at the next: a process that had the file open only for
                 // a moment (a writer that opens, writes and closes) is gone by then. Said first, as the likely cause when it
                 // does not happen again. (Before: only a loop device or an export was named; a hostile review.)
-                by = CurrentFileSystemUid() == 0
+                by = Metadata.FileSystemUserId == 0
                     ? "something no process shows in /proc now: the kernel refused a write lease because another open file of it existed at that moment: a process that had it open only for a moment (try again when nothing writes to it), or, if this keeps happening, something in the kernel, such as a loop device backed by it (losetup -a lists those) or an NFS export"
                     : "a process this user cannot see, or one that had it open only for a moment (the kernel refused a write lease because another open file or mapping of it existed at that moment; try again, and as root the /proc scan would name a holder that stays)";
             }
@@ -483,27 +483,6 @@ namespace Btrfs.Core
                 "fcntl(F_SETLEASE)",
                 file.Path,
                 $"Cannot {Phrase(what, file.Path)}: it is in use by {by}. A process that keeps the file open would go on writing to the old copy and its writes would be lost. Stop it (for example shut down the VM) and try again; -Force does not override this.");
-        }
-
-        /// <summary>The filesystem uid of this thread (what permission checks use), from /proc/thread-self/status.</summary>
-        private static uint? CurrentFileSystemUid()
-        {
-            try
-            {
-                foreach (string line in File.ReadLines("/proc/thread-self/status"))
-                {
-                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
-                    {
-                        string[] f = line.Split('\t', StringSplitOptions.RemoveEmptyEntries);
-                        return uint.Parse(f[^1], CultureInfo.InvariantCulture); // real, effective, saved, filesystem
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
-            {
-            }
-
-            return null;
         }
 
         /// <summary>True when /proc/swaps lists this inode.</summary>
