@@ -133,8 +133,9 @@ namespace Btrfs.Kernel
         /// through <paramref name="fileSystem"/>, any descriptor on the filesystem: also a subvolume no mount
         /// reaches. Root only (the generation of its top directory is read by tree search; open_by_handle_at
         /// needs CAP_DAC_READ_SEARCH). Null when the subvolume is gone or being deleted; throws otherwise.
+        /// <paramref name="readable"/>: opened for reading (O_RDONLY), so its attributes can be read too.
         /// </summary>
-        internal static unsafe SafeFileDescriptor? OpenTopById(SafeFileDescriptor fileSystem, string path, ulong id)
+        internal static unsafe SafeFileDescriptor? OpenTopById(SafeFileDescriptor fileSystem, string path, ulong id, bool readable = false)
         {
             ulong? generation = null;
             try
@@ -173,7 +174,7 @@ namespace Btrfs.Kernel
                 RootObjectId = id,
                 Generation = unchecked((uint)gen),
             };
-            SafeFileDescriptor fd = Libc.OpenByHandleAt(fileSystem, &handle, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+            SafeFileDescriptor fd = Libc.OpenByHandleAt(fileSystem, &handle, (readable ? Libc.O_RDONLY : Libc.O_PATH) | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
             if (!fd.IsInvalid)
             {
                 return fd;

@@ -942,6 +942,65 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AnImmutableSubvolumeNoMountReachesIsRefusedByIdBeforeAnythingGoes()
+        {
+            // Before: by -Id, where no mount reaches the subvolume, nothing looked at immutable or append-only: -WhatIf
+            // promised the deletion, and -Recurse deleted Q/a/b/c2 and Q/a/b/c before the kernel's EPERM on Q/a, said
+            // to be a default subvolume, a swapfile or a send. The same for a subvolume that is immutable itself and one
+            // in an immutable directory. Found by a hostile test.
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(p.MountPoint, x);
+            Directory.CreateDirectory(P("H"));
+            foreach (string name in new[] { "@", "Q", "Q/a", "Q/a/b", "Q/a/b/c", "Q/a/b/c2", "S", "H/s", "ok", "ok/n" })
+            {
+                Shell.Run("btrfs", "subvolume", "create", P(name));
+            }
+
+            FileBuilder.WriteNew(P("Q/a/b/c/data"), FileBuilder.RandomBytes(4096, 8));
+            string Id(string name) => Shell.Run("btrfs", "inspect-internal", "rootid", P(name)).Trim();
+            (string Id, string Cause)[] cases =
+            {
+                (Id("Q"), "the subvolume '/Q/a' (id " + Id("Q/a") + ") inside it is immutable or append-only"),
+                (Id("S"), "it is immutable or append-only"),
+                (Id("H/s"), "the directory that holds it is immutable or append-only"),
+            };
+            string ok = Id("ok");
+            Shell.Run("chattr", "+i", P("Q/a"));
+            Shell.Run("chattr", "+a", P("S"));
+            Shell.Run("chattr", "+i", P("H"));
+            HashSet<string> before = Listed(p.MountPoint);
+            p.MountOnlySubvolume("@");
+            try
+            {
+                foreach ((string id, string cause) in cases)
+                {
+                    PwshResult preview = Pwsh.Run($"Remove-BtrfsSubvolume -Id {id} -FileSystemPath $m -Recurse -WhatIf", ("m", p.MountPoint));
+                    PwshResult run = Pwsh.Run($"Remove-BtrfsSubvolume -Id {id} -FileSystemPath $m -Recurse -Confirm:$false", ("m", p.MountPoint));
+                    foreach (PwshResult r in new[] { preview, run })
+                    {
+                        Assert.True(r.ErrorIds.SequenceEqual(new[] { "FileIsImmutable" }), id + ": " + string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+                        Assert.Contains(cause, r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                        Assert.Contains("Nothing was deleted", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                        Assert.Empty(r.Output);
+                    }
+                }
+
+                // A tree with nothing fixed in it still goes by id.
+                Assert.Empty(Pwsh.Run($"Remove-BtrfsSubvolume -Id {ok} -FileSystemPath $m -Recurse -Confirm:$false", ("m", p.MountPoint)).Errors);
+            }
+            finally
+            {
+                p.MountOnlySubvolume("/");
+                Shell.Run("chattr", "-i", P("Q/a"));
+                Shell.Run("chattr", "-a", P("S"));
+                Shell.Run("chattr", "-i", P("H"));
+            }
+
+            before.ExceptWith(new[] { "ok", "ok/n" });
+            Assert.Equal(before, Listed(p.MountPoint));
+        }
+
+        [SkippableFact]
         public void ANestedSubvolumeInsideAReadOnlyOneKeepsTheWholeTreeAlsoForRoot()
         {
             // Before: -Recurse on a read-only subvolume deleted rox/mid/deep, then failed on rox/mid with EROFS

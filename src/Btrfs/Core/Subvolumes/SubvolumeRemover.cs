@@ -256,6 +256,7 @@ namespace Btrfs.Core
                 }
 
                 ThrowIfNestedInReadOnly(self, nested, all, where, named);
+                ThrowIfFixedById(fs, id, nested.Prepend(self), where, named);
                 ThrowIfNotNameable(fs, mounts, id, nested.Prepend(self), where, named);
                 ThrowIfPathTooLong(where, named, nested.Prepend(self));
 
@@ -494,6 +495,7 @@ namespace Btrfs.Core
                 List<BtrfsSubvolumeInfo> nestedNow = NestedById(allNow, Subvolume.Id);
                 ThrowIfNestedChanged(where, nestedNow, 0, Named);
                 ThrowIfNestedInReadOnly(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume, nestedNow, allNow, where, Named ?? where); // as it is now: made read-only meanwhile?
+                ThrowIfFixedById(parent, Subvolume.Id, nestedNow.Prepend(Subvolume), where, Named ?? where); // made immutable meanwhile?
                 ThrowIfPathTooLong(where, Named, nestedNow.Prepend(allNow.Find(s => s.Id == Subvolume.Id) ?? Subvolume));
                 MountTable mounts = MountTable.Read();
                 string? top = Subvolume.TopLevelPath;
@@ -834,9 +836,65 @@ namespace Btrfs.Core
             }
         }
 
+        /// <summary>The attributes with which the kernel refuses to delete a subvolume, or one from the directory holding it, even for root.</summary>
+        private const InodeFlags Fixed = InodeFlags.Immutable | InodeFlags.AppendOnly;
+
+        /// <summary>
+        /// By id (no mount reaches it; root only): neither a subvolume to delete nor the directory holding it immutable or
+        /// append-only, read from their directories opened by id (the directory holding one, by its path inside the
+        /// subvolume holding it, from the kernel, opened one name at a time and checked to be that inode), so the refusal
+        /// comes before anything is deleted, as by path. (Before: -WhatIf promised the deletion, and the kernel's EPERM came
+        /// after the nested ones were gone, blamed on a default subvolume, a swapfile or a send; a hostile test.) One that
+        /// cannot be opened (gone, renamed this instant) is left to the kernel.
+        /// </summary>
+        private static void ThrowIfFixedById(OpenFile fs, ulong id, IEnumerable<BtrfsSubvolumeInfo> subvolumes, string where, string named)
+        {
+            foreach (BtrfsSubvolumeInfo s in subvolumes)
+            {
+                string which = s.Id == id ? "it" : $"the subvolume '{s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it";
+                string? why = null;
+                using (SafeFileDescriptor? top = OpenTopOrNull(fs, s.Id))
+                {
+                    if (top is not null && (InodeAttributes.Get(top, where) & Fixed) != 0)
+                    {
+                        why = $"{which} is immutable or append-only (chattr +i or +a), which the kernel refuses to delete even for root";
+                    }
+                }
+
+                if (why is null && BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up && BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out string inside) == 0)
+                {
+                    using SafeFileDescriptor? holdingTop = OpenTopOrNull(fs, up.Parent);
+                    string relative = inside.Trim('/');
+                    using OpenFile? below = holdingTop is null || relative.Length == 0 ? null : SubvolumeLister.OpenBelow(holdingTop, where, relative);
+                    SafeFileDescriptor? holder = relative.Length == 0 ? holdingTop : below?.Handle;
+                    if (holder is not null && FileStatus.Of(holder) is FileStatus st && st.Inode == up.Directory && (InodeAttributes.Get(holder, where) & Fixed) != 0)
+                    {
+                        why = $"the directory that holds {which} is immutable or append-only (chattr +i or +a), which the kernel refuses even for root";
+                    }
+                }
+
+                if (why is not null)
+                {
+                    throw new FileOperationException(FileErrorKind.Immutable, Errno.EPERM, "FS_IOC_GETFLAGS", where, $"Cannot delete {named}: {why}. Nothing was deleted (the subvolumes around it neither). Clear the attribute first (chattr -i or -a, as root, through a mount that reaches it).");
+                }
+            }
+        }
+
+        /// <summary>The top directory of subvolume <paramref name="id"/> opened by its id for reading; null where that cannot be done.</summary>
+        private static SafeFileDescriptor? OpenTopOrNull(OpenFile fs, ulong id)
+        {
+            try
+            {
+                return BtrfsSubvolumes.OpenTopById(fs.Handle, fs.Path, id, readable: true);
+            }
+            catch (FileOperationException)
+            {
+                return null;
+            }
+        }
+
         private static void ThrowUnlessMayDelete(SafeFileDescriptor holder, string name, string path, bool privileged, bool readOnly)
         {
-            const InodeFlags Fixed = InodeFlags.Immutable | InodeFlags.AppendOnly;
             string? why = null;
             InodeFlags own;
             using (OpenFile victim = OpenFile.Open(new FileLocation(holder, name, path), OpenOptions.AllowDirectory | OpenOptions.NoFollow))
