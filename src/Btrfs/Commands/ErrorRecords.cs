@@ -57,6 +57,7 @@ namespace Btrfs.Commands
             internal const string SubvolumeHasNested = "SubvolumeHasNested";
             internal const string SubvolumeNotReachable = "SubvolumeNotReachable";
             internal const string SubvolumeReplaced = "SubvolumeReplaced";
+            internal const string SubvolumePlaceholder = "SubvolumePlaceholder";
             internal const string SnapshotAcrossFileSystems = "SnapshotAcrossFileSystems";
             internal const string DatabaseCorrupt = "DatabaseCorrupt";
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
@@ -108,6 +109,7 @@ namespace Btrfs.Commands
             FileErrorKind.SubvolumeHasNested => (Ids.SubvolumeHasNested, ErrorCategory.InvalidOperation),
             FileErrorKind.SubvolumeNotReachable => (Ids.SubvolumeNotReachable, ErrorCategory.ObjectNotFound),
             FileErrorKind.SubvolumeReplaced => (Ids.SubvolumeReplaced, ErrorCategory.InvalidOperation),
+            FileErrorKind.SubvolumePlaceholder => (Ids.SubvolumePlaceholder, ErrorCategory.InvalidArgument),
             FileErrorKind.SnapshotAcrossFileSystems => (Ids.SnapshotAcrossFileSystems, ErrorCategory.InvalidOperation),
             FileErrorKind.FileSystemKeptChanging => (Ids.FileSystemKeptChanging, ErrorCategory.ResourceBusy),
             FileErrorKind.DatabaseCorrupt => (Ids.DatabaseCorrupt, ErrorCategory.InvalidData),

@@ -183,7 +183,7 @@ namespace Btrfs.Commands
                         WriteVerbose(TreeWalker.RunningRewriteMessage(entry));
                         break;
                     case WalkEntryKind.OtherFileSystem:
-                        WriteVerbose(TreeWalker.OtherFileSystemMessage(entry.Path));
+                        WriteVerbose(TreeWalker.OtherFileSystemMessage(entry));
                         break;
                     default:
                         WriteVerbose($"Skipping '{entry.Path}': not a regular file or directory (never opened).");

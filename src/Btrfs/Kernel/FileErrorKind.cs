@@ -132,6 +132,9 @@ namespace Btrfs.Core
         /// <summary>A subvolume object's path now leads to another subvolume (renamed, replaced or mounted over since it was listed).</summary>
         SubvolumeReplaced,
 
+        /// <summary>The empty directory a btrfs snapshot shows in place of a nested subvolume of its source: it holds nothing and takes no change.</summary>
+        SubvolumePlaceholder,
+
         /// <summary>A confirmation was needed and the PowerShell host cannot prompt (its input is closed, or it runs -NonInteractive): nothing was done.</summary>
         ConfirmationNotPossible,
 

@@ -108,6 +108,63 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void TheEmptyDirectoryASnapshotShowsForANestedSubvolumeTakesNoAttributeAndIsPassedOver()
+        {
+            // Before: Set-NoCow on it, and -Recurse -CrossFileSystem through a snapshot (also a read-only one, after its one
+            // ReadOnlySnapshot error), gave a raw "Inappropriate ioctl for device (FS_IOC_SETFLAGS: ENOTTY)" after -WhatIf
+            // had promised the change; Test-NoCow advised Set-NoCow for it. Found by a hostile test.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "placeholder");
+            string P(string x) => Path.Combine(dir, x);
+            Shell.Run("btrfs", "subvolume", "create", P("V"));
+            Directory.CreateDirectory(P("V/d"));
+            FileBuilder.WriteNew(P("V/d/a"), FileBuilder.RandomBytes(65536, 3));
+            Shell.Run("btrfs", "subvolume", "create", P("V/N"));
+            Shell.Run("btrfs", "subvolume", "snapshot", P("V"), P("S"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("V"), P("R"));
+            Assert.Equal("2", Shell.Run("stat", "-c", "%i", P("S/N")).Trim()); // what btrfs shows there
+            const string Is = "it is the empty directory btrfs shows in a snapshot where the snapshot's source had a nested subvolume";
+            string[] listing = FileFacts.Listing(dir);
+
+            foreach (string command in new[] { "Set-NoCow -LiteralPath $n -WhatIf", "Set-NoCow -LiteralPath $n -Confirm:$false" })
+            {
+                PwshResult r = Pwsh.Run(command, new Dictionary<string, object?> { ["n"] = P("S/N") }, captureHost: true);
+                Assert.Equal(new[] { "SubvolumePlaceholder" }, r.ErrorIds);
+                Assert.Equal(ErrorCategory.InvalidArgument, r.Errors[0].CategoryInfo.Category);
+                Assert.Equal(P("S/N"), r.Errors[0].TargetObject);
+                Assert.Contains(Is, r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was changed", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("What if", r.HostText, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(listing, FileFacts.Listing(dir));
+
+            // Walked (with and without -CrossFileSystem): passed over with a verbose note that says what it is.
+            foreach (string command in new[]
+            {
+                "Set-NoCow -LiteralPath $s -Recurse -CrossFileSystem -Confirm:$false -Verbose",
+                "ConvertTo-NoCow -LiteralPath $s -Recurse -CrossFileSystem -Force -Confirm:$false -Verbose",
+                "Test-NoCow -LiteralPath $s -Recurse -CrossFileSystem -Verbose",
+                "Test-NoCow -LiteralPath $s -Recurse -Verbose",
+            })
+            {
+                PwshResult r = Pwsh.Run(command, ("s", P("S")));
+                Assert.True(r.Errors.Count == 0, command + ": " + string.Join("\n", r.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+                Assert.Contains(r.Verbose, v => v.Message == $"Skipping '{P("S/N")}': {Is} (a snapshot does not take nested subvolumes with it): it holds nothing, and btrfs takes no attribute or other change on it.");
+            }
+
+            Assert.True(FileFacts.HasNoCow(P("S/d/a")));
+
+            // A read-only snapshot: its one error, no other.
+            Assert.Equal(new[] { "ReadOnlySnapshot" }, Pwsh.Run("Set-NoCow -LiteralPath $s -Recurse -CrossFileSystem -Confirm:$false", ("s", P("R"))).ErrorIds);
+
+            // Test-NoCow says it cannot be made NOCOW (before: "use Set-NoCow on it").
+            PwshResult t = Pwsh.Run("Test-NoCow -LiteralPath $n -Detailed", ("n", P("S/N")));
+            NoCowStatus status = Assert.Single(t.Objects<NoCowStatus>());
+            Assert.False(status.IsNoCow || status.NoCowInEffect);
+            Assert.StartsWith("Not NOCOW, and it cannot be made so: " + Is, status.Reason[0], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void TheCompressionAttributeConflictIsRefused()
         {
             string file = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "compr"), "c.img");

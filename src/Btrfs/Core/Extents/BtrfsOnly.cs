@@ -5,6 +5,16 @@ namespace Btrfs.Core
     /// <summary>The refusal every btrfs-only reader gives a file elsewhere.</summary>
     internal static class BtrfsOnly
     {
+        /// <summary>
+        /// What the empty directory a btrfs snapshot shows in place of a nested subvolume of its source is (inode
+        /// <see cref="BtrfsInspect.NestedSubvolumePlaceholderInode"/>), said wherever one is refused or passed over: "it is ...".
+        /// </summary>
+        internal const string PlaceholderIs = "it is the empty directory btrfs shows in a snapshot where the snapshot's source had a nested subvolume (a snapshot does not take nested subvolumes with it): it holds nothing, and btrfs takes no attribute or other change on it";
+
+        /// <summary>Whether <paramref name="status"/>, of a file on <paramref name="kind"/>, is such a directory (inode 2 is no other file of btrfs's; ext4's top directory has it too).</summary>
+        internal static bool IsPlaceholder(FileStatus status, FileSystemKind kind) =>
+            status.IsDirectory && status.Inode == BtrfsInspect.NestedSubvolumePlaceholderInode && kind == FileSystemKind.Btrfs;
+
         /// <summary>Throws the NotSupported error for a file that is not on btrfs (<paramref name="because"/> says what only btrfs has), and NotASubvolume for the empty directory standing in for a nested subvolume in a snapshot.</summary>
         internal static void Require(OpenFile file, string what, string? advice = null, string because = "only btrfs has extent items, compression accounting and extent back references")
         {
@@ -21,7 +31,7 @@ namespace Btrfs.Core
                 };
             }
 
-            if (file.IsDirectory && file.Status.Inode == BtrfsInspect.NestedSubvolumePlaceholderInode)
+            if (IsPlaceholder(file.Status, file.FileSystem.Kind))
             {
                 // btrfs gives this directory no ioctls at all (ENOTTY): say what it is instead.
                 throw new FileOperationException(
@@ -29,7 +39,7 @@ namespace Btrfs.Core
                     Errno.ENOTTY,
                     "statx",
                     file.Path,
-                    $"Cannot {what} '{file.Path}': it is the empty directory btrfs shows in a snapshot where the snapshot's source had a nested subvolume (a snapshot does not take nested subvolumes with it). It is no subvolume and no real directory: nothing is in it, nothing can be made in it. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
+                    $"Cannot {what} '{file.Path}': {PlaceholderIs}. It is no subvolume and no real directory: nothing can be made in it. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
             }
         }
     }

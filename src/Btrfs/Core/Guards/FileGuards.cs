@@ -40,6 +40,18 @@ namespace Btrfs.Core
         /// <summary>Refuses immutable and append-only files, read-only mounts and read-only snapshots, and active swapfiles.</summary>
         internal static void ThrowIfUnchangeable(OpenFile file, InodeFlags flags, string what, bool walkedItem = false)
         {
+            // btrfs answers every attribute change there with ENOTTY (before: that raw errno, after -WhatIf had promised
+            // the change; a hostile test).
+            if (BtrfsOnly.IsPlaceholder(file.Status, file.FileSystem.Kind))
+            {
+                throw new FileOperationException(
+                    FileErrorKind.SubvolumePlaceholder,
+                    Errno.ENOTTY,
+                    "statx",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: {BtrfsOnly.PlaceholderIs}. Nothing was changed. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
+            }
+
             if ((flags & InodeFlags.Immutable) != 0)
             {
                 throw new FileOperationException(

@@ -37,7 +37,7 @@ namespace Btrfs.Core
             // A COW file made while the filesystem was mounted nodatasum has no checksums, and btrfs compresses nothing
             // without them (inode_can_compress): only its inode item in the tree says so, which only root may read.
             bool noDataSum = btrfs && type == FileItemType.File && (flags & InodeFlags.NoCow) == 0 && checksums && ChecksumState.NoDataSumFlag(item);
-            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes, noDataSum);
+            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes, noDataSum, BtrfsOnly.IsPlaceholder(item.Status, item.FileSystem.Kind));
 
             // A directory on a nodatacow mount: the files made in it are NOCOW whatever it has (the kernel sets NODATACOW
             // on every new file after what it inherits; a compression attribute or property is passed on too, and

@@ -12,7 +12,8 @@ namespace Btrfs.Core
         string? CompressOption,
         long Size,
         long SharedBytes,
-        bool NoDataSum = false);
+        bool NoDataSum = false,
+        bool Placeholder = false);
 
     /// <summary>Pure logic: the plain sentences Test-NoCow gives as Reason, one per fact (the verdict first).</summary>
     internal static class NoCowReason
@@ -45,6 +46,12 @@ namespace Btrfs.Core
             bool compressAttr = (f.Flags & InodeFlags.Compress) != 0;
             if (f.ItemType == FileItemType.Directory)
             {
+                if (f.Placeholder)
+                {
+                    // (Before: "COW directory ...; use Set-NoCow", which then failed with ENOTTY; a hostile test.)
+                    return "Not NOCOW, and it cannot be made so: " + BtrfsOnly.PlaceholderIs + ".";
+                }
+
                 if (noCow)
                 {
                     return "NOCOW directory: files created in it from now on are NOCOW; files that were already there keep their state (ConvertTo-NoCow -Recurse converts them).";

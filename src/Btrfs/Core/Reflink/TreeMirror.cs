@@ -248,7 +248,7 @@ namespace Btrfs.Core
                         WalkEntryKind.File => new MirrorItem(entry, MirrorItemKind.File, target, state),
                         WalkEntryKind.SymbolicLink => new MirrorItem(entry, MirrorItemKind.SymbolicLink, target, state),
                         WalkEntryKind.Error => new MirrorItem(entry, MirrorItemKind.Error, target, state) { Error = entry.Error },
-                        WalkEntryKind.OtherFileSystem => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = TreeWalker.OtherFileSystemMessage(entry.Path) },
+                        WalkEntryKind.OtherFileSystem => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = TreeWalker.OtherFileSystemMessage(entry) },
                         WalkEntryKind.RunningRewrite => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = TreeWalker.RunningRewriteMessage(entry) },
                         _ => new MirrorItem(entry, MirrorItemKind.Skipped, target, state) { Message = $"Skipping '{entry.Path}': it is not a regular file, directory or symbolic link (FIFOs, sockets and devices are not copied)." },
                     };

@@ -30,7 +30,11 @@ namespace Btrfs.Core
         /// <summary>A FIFO, socket or device: never opened.</summary>
         Other,
 
-        /// <summary>A directory on another filesystem, btrfs subvolume or mount, not entered; or a file mounted there (a bind mount of one file), not handed out.</summary>
+        /// <summary>
+        /// A directory on another filesystem, btrfs subvolume or mount, not entered; or a file mounted there (a bind mount
+        /// of one file), not handed out; or (<see cref="WalkEntry.IsPlaceholder"/>) the empty directory a btrfs snapshot
+        /// shows in place of a nested subvolume, never handed out, also with -CrossFileSystem.
+        /// </summary>
         OtherFileSystem,
 
         /// <summary>A directory that could not be read (reported instead of it); <see cref="WalkEntry.Error"/> says why.</summary>
@@ -59,6 +63,9 @@ namespace Btrfs.Core
 
         /// <summary>For <see cref="WalkEntryKind.RunningRewrite"/>: a tree being built (or removed) under a hidden name, not a file.</summary>
         internal bool IsTree { get; init; }
+
+        /// <summary>For <see cref="WalkEntryKind.OtherFileSystem"/>: the empty directory a btrfs snapshot shows in place of a nested subvolume.</summary>
+        internal bool IsPlaceholder { get; init; }
     }
 
     /// <summary>
@@ -330,7 +337,10 @@ namespace Btrfs.Core
 
                     // Another filesystem is recognised before it is opened: an open of the mount point of one
                     // that no longer answers would wait forever, a stat of it from the kernel's cache does not.
-                    if (!crossFileSystems && seen is { } cached && (cached.IsDirectory || cached.Mode == 0) && OnOtherMount(cached, top))
+                    // (The empty directory a btrfs snapshot shows in place of a nested subvolume has a device number of its own,
+                    // and is on this mount: it is opened, to be named for what it is.)
+                    if (!crossFileSystems && seen is { } cached && (cached.IsDirectory || cached.Mode == 0) && OnOtherMount(cached, top)
+                        && !(cached.Inode == BtrfsInspect.NestedSubvolumePlaceholderInode && cached.MountId == listing.Status.MountId && cached.MountId != 0))
                     {
                         yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location };
                         continue;
@@ -359,6 +369,16 @@ namespace Btrfs.Core
                     bool entered = false;
                     try
                     {
+                        // Nothing is in it, and btrfs takes no change on it (every attribute call is ENOTTY): passed over
+                        // for what it is, also with -CrossFileSystem (before: an ENOTTY error from each cmdlet that changes
+                        // directories, and "another subvolume" without it; a hostile test).
+                        if (sub.Status.Inode == BtrfsInspect.NestedSubvolumePlaceholderInode
+                            && BtrfsOnly.IsPlaceholder(sub.Status, Files.FileSystemOf(sub.Handle)?.Kind ?? FileSystemKind.Other))
+                        {
+                            yield return new WalkEntry(path, WalkEntryKind.OtherFileSystem) { Location = location, IsPlaceholder = true };
+                            continue;
+                        }
+
                         // Another filesystem or btrfs subvolume (st_dev), or another mount of the same one (a
                         // bind mount: statx's mount id), is not entered unless asked.
                         if (!crossFileSystems && OnOtherMount(sub.Status, top))
@@ -489,8 +509,10 @@ namespace Btrfs.Core
             : $"Skipping '{entry.Path}': the hidden temporary name of a rewrite this module is running in {(entry.Rewriter == Environment.ProcessId ? "this process" : $"process {entry.Rewriter}")} (a conversion, or a copy made with -Force); it is gone, or in place under its file's name, within moments.";
 
         /// <summary>What a -Recurse says about an entry it passes as <see cref="WalkEntryKind.OtherFileSystem"/>.</summary>
-        internal static string OtherFileSystemMessage(string path) =>
-            $"Skipping '{path}': it is a mount point of another filesystem, btrfs subvolume or mount (use -CrossFileSystem to include it).";
+        internal static string OtherFileSystemMessage(WalkEntry entry) =>
+            entry.IsPlaceholder
+                ? $"Skipping '{entry.Path}': {BtrfsOnly.PlaceholderIs}."
+                : $"Skipping '{entry.Path}': it is a mount point of another filesystem, btrfs subvolume or mount (use -CrossFileSystem to include it).";
 
         /// <summary>How many times a directory that changed while it was listed is listed again before that is said.</summary>
         private const int MostRelists = 3;
