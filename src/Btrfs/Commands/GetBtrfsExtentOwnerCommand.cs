@@ -20,7 +20,7 @@ namespace Btrfs.Commands
         private readonly Dictionary<ulong, (OpenFile Anchor, ExtentOwners Owners)> fileSystems = new();
         private BtrfsOwningFile.Grouping? pending;
         private string? pendingPath;
-        private readonly HashSet<long> answered = new(); // the extents of the pending file answered for already
+        private readonly HashSet<ulong> answered = new(); // the extents of the pending file answered for already
 
         /// <summary>Offset in the file of the first byte whose extent is looked up (default 0). Binds LogicalOffset of piped extents.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -152,16 +152,12 @@ namespace Btrfs.Commands
             }
 
             BtrfsOwningFile.Grouping grouping = pending!;
-            foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length, StopToken))
+            // Two pieces of one extent piped in (a bookend's, an extent cloned within the file) ask about the same extent:
+            // its references are told once (before: once per piece, so References multiplied), and looked up once.
+            foreach ((ExtentOwnerList list, long reached, long extentBytes) in owners.FindInRangeWithSizes(file, Offset, length, StopToken, answered))
             {
                 StopToken.ThrowIfCancellationRequested();
-
-                // Two pieces of one extent piped in (a bookend's, an extent cloned within the file) ask about the
-                // same extent: its references are told once (before: once per piece, so References multiplied).
-                if (answered.Add(list.DiskAddress))
-                {
-                    Write(list, grouping, extentBytes);
-                }
+                Write(list, grouping, extentBytes);
 
                 extents++;
                 bar.Show($"{path}: {extents} extent(s)", ProgressBar.Percent(Math.Min(length, reached - Offset), length));
