@@ -935,6 +935,82 @@ namespace Btrfs.Tests
             Assert.Equal(3, Summary(second).Pass); // its second pass, known, done: the third is next
         }
 
+        [SkippableTheory]
+        [InlineData("xfs-exchange")]
+        [InlineData("ext4")]
+        public void AFileWhoseNewCopyThisUserCannotMakeIsLeftAloneAndThePassCompletes(string kind)
+        {
+            // xfs and ext4 exchange a file's extents with a new copy's, made in its directory (and on an xfs that exchanges
+            // them, not one that remaps them, given its owner and group). A file nobody may write, in a directory nobody may not write in (or, on xfs, of a group nobody is
+            // not in), and for root one in an immutable directory: before, an error at its turn on every run (open
+            // O_TMPFILE: EACCES or EPERM; fchown: EPERM), so the pass never completed. Now left alone as NotWritable, said
+            // when planned (also by -WhatIf). Found by a hostile test.
+            using ExtraFileSystem x = fs.NewFileSystem(kind, "320M");
+            string P(string name) => Path.Combine(x.MountPoint, name);
+            foreach (string d in new[] { "n", "own", "imm" })
+            {
+                Directory.CreateDirectory(P(d));
+            }
+
+            string[] files = kind != "ext4" ? new[] { P("n/f.img"), P("own/f.img"), P("imm/f.img") } : new[] { P("n/f.img"), P("imm/f.img") };
+            string hash = FileBuilder.FragmentedWithRoomToDefragment(x.MountPoint, 64 << 10, 4 << 20, files);
+            Shell.Run("chown", "65534:65534", P("n/f.img"));
+            Shell.Run("chown", "65534:65534", P("own"));
+            if (kind != "ext4")
+            {
+                Shell.Run("chown", "65534:0", P("own/f.img"));
+                Shell.Run("chmod", "0664", P("own/f.img"));
+            }
+
+            string stateDir = fs.NewDirectory(TestFs.Btrfs, "sched-nocopy-state");
+            Shell.Run("chown", "65534:65534", stateDir);
+            Shell.Run("chmod", "0700", stateDir);
+            string[] layouts = files.Select(Layout).ToArray();
+
+            string script = """
+                $r = @(Invoke-BtrfsDefrag -LiteralPath $N, $O -Recurse -StatePath $S -Confirm:$false -Verbose -ErrorVariable e -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 4>&1)
+                $sum = $r | Where-Object { $_ -is [Btrfs.Core.DefragRunSummary] }
+                '@@summary ' + $sum.FilesSkipped + ' ' + $sum.FilesFailed + ' ' + $sum.PassesCompleted
+                $e | ForEach-Object { '@@error ' + $_.FullyQualifiedErrorId + ' ' + $_.Exception.Message }
+                $r | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like '*not writable by this run*' } | ForEach-Object { '@@verbose ' + $_.Message }
+                Invoke-BtrfsDefrag -LiteralPath $F -WhatIf -ErrorVariable w -ErrorAction SilentlyContinue
+                $w | ForEach-Object { '@@whatif ' + $_.FullyQualifiedErrorId + ' ' + $_.Exception.Message }
+                """;
+            RealPwsh.Result r = RealPwsh.Run(script, 65534, ("N", P("n")), ("O", P("own")), ("S", Path.Combine(stateDir, "s.db")), ("F", P("n/f.img")));
+            string[] marked = r.Marked;
+            Assert.True(r.ExitCode == 0 && marked.Length > 0, r.StdOut + r.StdErr);
+            int unwritable = kind != "ext4" ? 2 : 1;
+            Assert.True(marked[0] == $"summary {unwritable} 0 1", string.Join("\n", marked));
+            Assert.DoesNotContain(marked, m => m.StartsWith("error ", StringComparison.Ordinal));
+            Assert.Contains(marked, m => m.StartsWith($"verbose Leaving '{P("n/f.img")}' alone: ", StringComparison.Ordinal) && m.Contains($"made in its directory '{P("n")}', and this user may not create files there", StringComparison.Ordinal));
+            if (kind != "ext4")
+            {
+                Assert.Contains(marked, m => m.StartsWith($"verbose Leaving '{P("own/f.img")}' alone: ", StringComparison.Ordinal) && m.Contains("its group (gid 0) is not one of this user's groups", StringComparison.Ordinal));
+            }
+
+            string whatIf = Assert.Single(marked, m => m.StartsWith("whatif ", StringComparison.Ordinal));
+            Assert.StartsWith("whatif AccessDenied,", whatIf, StringComparison.Ordinal);
+
+            // Root, in an immutable directory: left alone too, the pass completes.
+            Shell.Run("chattr", "+i", P("imm"));
+            PwshResult root;
+            try
+            {
+                root = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false -Verbose", ("d", P("imm")), ("s", Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-nocopy-root"), "s.db")));
+            }
+            finally
+            {
+                Shell.Run("chattr", "-i", P("imm"));
+            }
+
+            Assert.Empty(root.Errors);
+            DefragRunSummary summary = Summary(root);
+            Assert.Equal((1, 0, 1), (summary.FilesSkipped, summary.FilesFailed, summary.PassesCompleted));
+            Assert.Contains(root.Verbose, v => v.Message.Contains("that directory is immutable (chattr +i), where nobody, not even root, may create a file", StringComparison.Ordinal));
+            Assert.Equal(layouts, files.Select(Layout).ToArray());
+            Assert.All(files, f => Assert.Equal(hash, FileFacts.Hash(f)));
+        }
+
         [SkippableFact]
         public void WhatThisUserCannotReachDoesNotKeepThePassOpenAndAFileNoBudgetCanHoldIsSaidSo()
         {

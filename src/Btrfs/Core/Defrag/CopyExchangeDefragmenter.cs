@@ -66,6 +66,43 @@ namespace Btrfs.Core
         {
         }
 
+        /// <summary>Whether <see cref="PrepareCopy"/> gives the copy the file's owner and group (which another user's file, or one of a group this user is not in, refuses).</summary>
+        private protected virtual bool CopyTakesOwner => false;
+
+        /// <summary>
+        /// Refuses, when planned (also under -WhatIf), a file whose copy this user could not make: the copy is made in the
+        /// file's directory, which this user may have to write in (or which is immutable: nobody may), and given the file's
+        /// owner where the exchange needs it. As AccessDenied, so a scheduled run leaves such a file alone (NotWritable)
+        /// instead of failing it at its turn on every run, which kept the pass from ever completing (a hostile test).
+        /// </summary>
+        private void ThrowIfCopyCannotBeMade()
+        {
+            if (File.Directory is not SafeFileDescriptor dir)
+            {
+                return;
+            }
+
+            int refusal = Files.WriteAndSearchRefusal(dir, ".");
+            if (refusal is Errno.EACCES or Errno.EPERM)
+            {
+                string dirPath = System.IO.Path.GetDirectoryName(File.Path) is { Length: > 0 } d ? d : "/";
+                string why = refusal == Errno.EPERM
+                    ? "that directory is immutable (chattr +i), where nobody, not even root, may create a file"
+                    : "this user may not create files there (it needs write and search permission on the directory, not only on the file)";
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    refusal,
+                    "faccessat(W_OK)",
+                    File.Path,
+                    $"Cannot defragment '{File.Path}': on {File.FileSystem.DisplayName} its extents are exchanged with a new copy's, made in its directory '{dirPath}', and {why}. Nothing was changed.");
+            }
+
+            if (CopyTakesOwner)
+            {
+                MetadataCopy.ThrowIfOwnerCannotBeGiven(File, "defragment");
+            }
+        }
+
         /// <summary>Puts the data into the preallocated copy and has the kernel exchange (or move, or remap) the extents.</summary>
         private protected abstract DefragResult Exchange(OpenFile original, TemporaryFile copy, FileStatus status, Action<long>? progress, CancellationToken cancel);
 
@@ -140,6 +177,11 @@ namespace Btrfs.Core
             }
 
             InodeFlags flags = CheckWritable();
+            if ((flags & (InodeFlags.Immutable | InodeFlags.AppendOnly)) == 0)
+            {
+                ThrowIfCopyCannotBeMade();
+            }
+
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
             BytesToRewrite = BytesRewritten(Before);
             BytesNeeded = RoundUp(MovesWrittenDataOnly ? Before.WrittenBytes : Before.CoveredBytes);

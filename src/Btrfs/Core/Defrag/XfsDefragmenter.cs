@@ -73,6 +73,9 @@ namespace Btrfs.Core
                 ? (DefragSkipReason.UnsafeOnThisFileSystem, "on an xfs made without reflink and without rmapbt: the only way to defragment there is XFS_IOC_SWAPEXT (what xfs_fsr does), and on kernels since 5.8 a crash after such a swap can leave the filesystem unmountable (log recovery fails with \"Structure needs cleaning\") until xfs_repair -L; left as it is. An xfs made with reflink=1 (mkfs.xfs's default) or rmapbt=1 is defragmented safely")
             : null;
 
+        /// <inheritdoc/>
+        private protected override bool CopyTakesOwner => method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange;
+
         /// <summary>
         /// The same identity the kernel checks (owner, project, extent size hints; for an exchange the
         /// extended attributes too, so both attribute forks start at the same offset). A remap moves only
@@ -81,7 +84,7 @@ namespace Btrfs.Core
         private protected override void PrepareCopy(OpenFile original, TemporaryFile copy)
         {
             XfsExchange.CopyAllocationHints(File.Handle, copy.Handle, File.Path, "Nothing was changed.");
-            if (method is DefragMethod.XfsSwapExtents or DefragMethod.XfsExchangeRange)
+            if (CopyTakesOwner)
             {
                 MetadataCopy.Copy(original, copy.Handle, File.Path, InodeAttributes.Get(copy.Handle, File.Path), InodeAttributes.Get(original.Handle, File.Path));
             }
