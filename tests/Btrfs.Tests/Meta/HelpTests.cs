@@ -133,6 +133,51 @@ namespace Btrfs.Tests
 
         [Theory]
         [MemberData(nameof(ExportedCmdlets))]
+        public void EveryLimitAParameterEnforcesIsInItsHelp(string cmdlet)
+        {
+            // A limit PowerShell enforces ([ValidateRange]) beyond the obvious (0 or 1 up to the type's maximum) is said in
+            // the parameter's help, so a user does not learn it from "The 1024 argument is less than the minimum allowed
+            // range of 4096" (before: -MaxBytesPerSecond's 4096 and -Passes' 100 were in no help; a hostile test).
+            PwshResult r = Pwsh.Run(
+                "$h = Get-Help $name -Full; (Get-Command $name).Parameters.Values | ForEach-Object { $p = $_; $p.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateRangeAttribute] } | ForEach-Object { $d = $h.Parameters.Parameter | Where-Object Name -eq $p.Name; '{0}|{1}|{2}|{3}' -f $p.Name, $_.MinRange, $_.MaxRange, ((($d.Description | ForEach-Object Text) -join ' ') -replace '[|]', ' ') } }",
+                ("name", cmdlet));
+            Assert.Empty(r.Errors);
+            var missing = new List<string>();
+            foreach (string[] p in r.Output.Select(o => o.ToString()!.Split('|', 4)))
+            {
+                long min = long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture);
+                long max = long.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture);
+                if (min is not (0 or 1) && !Said(min, p[3]))
+                {
+                    missing.Add($"-{p[0]}: its least value {min}");
+                }
+
+                if (max is not (int.MaxValue or long.MaxValue) && !Said(max, p[3]))
+                {
+                    missing.Add($"-{p[0]}: its largest value {max}");
+                }
+            }
+
+            Assert.True(missing.Count == 0, $"{cmdlet}: the help does not say {string.Join("; ", missing)}");
+
+            // As digits (with or without thousands separators), or in KiB, MiB or GiB where it is a whole number of them.
+            static bool Said(long value, string text)
+            {
+                var forms = new List<string> { value.ToString(System.Globalization.CultureInfo.InvariantCulture), value.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) };
+                foreach ((long unit, string name) in new[] { (1L << 10, "KiB"), (1L << 20, "MiB"), (1L << 30, "GiB") })
+                {
+                    if (value >= unit && value % unit == 0)
+                    {
+                        forms.Add($"{value / unit} {name}");
+                    }
+                }
+
+                return forms.Any(f => System.Text.RegularExpressions.Regex.IsMatch(text, $@"(?<![\d.,]){System.Text.RegularExpressions.Regex.Escape(f)}(?![\d])"));
+            }
+        }
+
+        [Theory]
+        [MemberData(nameof(ExportedCmdlets))]
         public void OutputTypesAndTheirPropertiesAreDocumented(string cmdlet)
         {
             PwshResult r = Pwsh.Run(
