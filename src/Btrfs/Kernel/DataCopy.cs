@@ -458,7 +458,9 @@ namespace Btrfs.Kernel
                     errno,
                     operation,
                     name,
-                    $"The filesystem ran out of space {where} into the new copy of '{name}' ({Libc.ErrnoName(errno)}). The original is unchanged and the partial copy was removed. Free some space and try again.");
+                    errno == Errno.EDQUOT
+                        ? $"A disk quota ran out {where} into the new copy of '{name}' (EDQUOT: a btrfs qgroup limit on its subvolume, or this user's or group's quota). The original is unchanged and the partial copy was removed. Raise the limit and try again."
+                        : $"The filesystem ran out of space {where} into the new copy of '{name}' ({Libc.ErrnoName(errno)}). The original is unchanged and the partial copy was removed. Free some space and try again.");
             }
 
             return new FileOperationException(

@@ -61,6 +61,15 @@ namespace Btrfs.Core
         /// </summary>
         private const string Leased = "It cannot be opened without waiting: most likely another process holds a lease on it (a file server's oplock or delegation, or a tool that replaces the file and guards it meanwhile, such as this module in another session), and the kernel has asked the holder to give the lease up. Try again in a moment.";
 
+        /// <summary>
+        /// What ran out, for ENOSPC or EDQUOT (both InsufficientSpace): "the filesystem has no room" or a quota's limit
+        /// (a btrfs qgroup limit, or a user's or group's quota), where free space would not help (before: "the filesystem
+        /// has no room: free some space" where df showed 1.3 GB free; a hostile test).
+        /// </summary>
+        internal static string NoRoom(int errno) => errno == Libc.EDQUOT
+            ? "A quota has no room left for it (a btrfs qgroup limit on its subvolume, or this user's or group's disk quota): raise the limit"
+            : "The filesystem has no room for it: free some space";
+
         /// <summary>How an errno value is classified.</summary>
         internal static FileErrorKind KindOf(int errno) => errno switch
         {

@@ -107,6 +107,35 @@ namespace Btrfs.Tests
             : false;
 
         [SkippableFact]
+        public void AQuotaThatIsUsedUpIsNamedNotAFullDisk()
+        {
+            // A qgroup limit on the subvolume, with the filesystem mostly free: before, "The filesystem has no room for it:
+            // free some space" (EDQUOT) where df showed 1.3 GB free. Found by a hostile test. The copy a conversion makes
+            // says so too.
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "512M");
+            string sv = Path.Combine(x.MountPoint, "q");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            Shell.Run("btrfs", "quota", "enable", x.MountPoint);
+            Shell.Run("btrfs", "qgroup", "limit", "20M", sv);
+            string file = Path.Combine(sv, "vm.img");
+            FileBuilder.WriteNew(file, FileBuilder.RandomBytes(12 << 20, 36));
+            BtrfsProgs.Sync(x.MountPoint);
+            string[] listing = FileFacts.Listing(sv);
+
+            PwshResult swap = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 64MB", ("p", Path.Combine(sv, "swap")));
+            PwshResult copy = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file));
+            foreach ((PwshResult r, string says) in new[] { (swap, "A quota has no room left for it (a btrfs qgroup limit on its subvolume"), (copy, "A disk quota ran out after copying") })
+            {
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.StartsWith("InsufficientSpace,", e.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Contains(says, e.Exception.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("free some space", e.Exception.Message, StringComparison.OrdinalIgnoreCase);
+            }
+
+            Assert.Equal(listing, FileFacts.Listing(sv));
+        }
+
+        [SkippableFact]
         public void ReplacingOneRemovesAKilledReplacementsLeftoverAndSaysSo()
         {
             // Before: New-BtrfsSwapfile -Force removed what a replacement killed in its grace had left (the file it

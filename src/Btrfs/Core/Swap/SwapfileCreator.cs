@@ -262,7 +262,7 @@ namespace Btrfs.Core
                 operation,
                 full,
                 $"Cannot {what} the new swapfile",
-                (errno is Errno.ENOSPC or Errno.EDQUOT ? "The filesystem has no room for it: free some space or ask for less. " : string.Empty)
+                (errno is Errno.ENOSPC or Errno.EDQUOT ? FileOperationException.NoRoom(errno) + " or ask for less. " : string.Empty)
                     + (replacing ? "The existing file is as it was, and nothing new was left." : "Nothing was created."));
 
         /// <summary>swapon(2), with a priority when given. Throws <see cref="FileOperationException"/> with the kernel's reason.</summary>
