@@ -23,12 +23,15 @@ namespace Btrfs.Commands
         /// <summary>
         /// A byte offset or address to the byte, with thousands separators where that fits <paramref name="width"/>
         /// characters, else without them (so a sparse image's offsets past 1 TB stay on one line of an 80-column table
-        /// instead of being cut in two: a hostile review); only one past even that (a petabyte) is wider.
+        /// instead of being cut in two: a hostile review); one past even that (a petabyte and more, in a sparse file) is
+        /// shown in units, marked approximate ("~4.00 EiB"; the property holds it to the byte), not cut in two and read
+        /// as two numbers (a hostile test).
         /// </summary>
         public static string Offset(long value, int width)
         {
             string grouped = value.ToString("N0", System.Globalization.CultureInfo.CurrentCulture);
-            return grouped.Length <= width ? grouped : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string plain = value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return grouped.Length <= width ? grouped : plain.Length <= width ? plain : "~" + Btrfs.Core.SizeFormatter.Format(value);
         }
 
         /// <summary>

@@ -149,7 +149,13 @@ namespace Btrfs.Tests
                 Assert.Equal("99,999,999,999", Btrfs.Commands.TextLayout.Offset(99_999_999_999, 15));
                 Assert.Equal("1099562192896", Btrfs.Commands.TextLayout.Offset(1_099_562_192_896, 15));
                 Assert.Equal("1,099,562,192,896", Btrfs.Commands.TextLayout.Offset(1_099_562_192_896, 17));
-                Assert.Equal("9223372036854775807", Btrfs.Commands.TextLayout.Offset(long.MaxValue, 17));
+                Assert.Equal("9223372036854775807", Btrfs.Commands.TextLayout.Offset(long.MaxValue, 19));
+
+                // Wider than the column even so: in units, marked approximate (before: cut in two, "46116860184273838" over
+                // "08", read as two numbers; a hostile test).
+                Assert.Equal("~4.00 EiB", Btrfs.Commands.TextLayout.Offset(1L << 62, 17));
+                Assert.Equal("~1.00 PiB", Btrfs.Commands.TextLayout.Offset(1L << 50, 15));
+                Assert.Equal("1125899906842624", Btrfs.Commands.TextLayout.Offset(1L << 50, 17));
             }
             finally
             {
