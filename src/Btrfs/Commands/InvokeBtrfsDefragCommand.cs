@@ -263,7 +263,16 @@ namespace Btrfs.Commands
             catch (DefragMeasuringStopped)
             {
                 schedule.Summary.MeasuringStopped = true;
-                WriteVerbose($"Half the budget went to measuring: the files measured are defragmented now; the next run measures on from where this one stopped (files recorded in the state file are not measured again).");
+                if (schedule.Summary.FilesMeasured == 0)
+                {
+                    // Every run walks the trees from the top, passing over the files recorded as done in the pass: where that
+                    // takes the whole budget, no run gets further, and the pass never completes (a hostile test: said nowhere).
+                    WriteWarning($"The budget (-MaxDuration {MaxDuration}) ran out before this run measured any file anew: it passed over {schedule.Summary.FilesAlreadyDone} file(s) recorded as done in this pass, and every run walks the trees from the top, so a run with this budget cannot get further and the pass cannot complete. Give the run more time, or split the tree into smaller ones.");
+                }
+                else
+                {
+                    WriteVerbose($"Half the budget went to measuring: the files measured are defragmented now; the next run passes over the files recorded as done in this pass (they are not measured again) and measures on from there.");
+                }
             }
             finally
             {

@@ -935,6 +935,64 @@ namespace Btrfs.Tests
             Assert.Equal(3, Summary(second).Pass); // its second pass, known, done: the third is next
         }
 
+        [SkippableFact]
+        public void PassingOverTheFilesDoneInThePassDoesNotKeepEveryRunFromMeasuringOn()
+        {
+            // Every run walks the trees from the top and passes over the files recorded as done in the pass. Before, the
+            // measuring stopped at half the budget whatever it had reached: with a small budget for a large tree, runs
+            // measured 322, 749, ... then 0 new files, and the pass never completed, without a word (a hostile test). Now
+            // it stops at half only once a file was measured anew, and a run that measured none warns. The time is spent
+            // where the test says so: held at the run's first progress record.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-resume");
+            byte[] data = FileBuilder.RandomBytes(8192, 37);
+            for (int i = 0; i < 300; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"f{i:D3}.img"), data);
+            }
+
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-resume-state"), "s.db");
+            Assert.Equal(300, Summary(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state))).FilesBelowMinimum);
+            Shell.Run("sqlite3", state, "UPDATE trees SET pass = 1, passes_completed = 0"); // all 300 done in a pass not complete yet
+            for (int i = 0; i < 5; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"new{i}.img"), data); // listed after them (btrfs lists in the order made)
+            }
+
+            PwshResult Held(int milliseconds)
+            {
+                bool held = false;
+                return Pwsh.RunWithProgressHook(
+                    "Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -MaxDuration 00:00:01 -Confirm:$false",
+                    (_, p) =>
+                    {
+                        if (!held && p.StatusDescription.StartsWith("Measuring", StringComparison.Ordinal))
+                        {
+                            held = true;
+                            System.Threading.Thread.Sleep(milliseconds);
+                        }
+                    },
+                    ("d", dir),
+                    ("s", state));
+            }
+
+            // Past half the budget before any file: the done ones are passed over and a new one measured all the same.
+            PwshResult on = Held(600);
+            Assert.Empty(on.Errors);
+            DefragRunSummary measured = Summary(on);
+            Assert.True(measured.MeasuringStopped);
+            Assert.Equal(300, measured.FilesAlreadyDone);
+            Assert.InRange(measured.FilesMeasured, 1, 5);
+            Assert.Empty(on.Warnings);
+
+            // The whole budget gone before any file measured anew: said.
+            PwshResult none = Held(1100);
+            Assert.Empty(none.Errors);
+            DefragRunSummary stalled = Summary(none);
+            Assert.True(stalled.MeasuringStopped);
+            Assert.Equal(0, stalled.FilesMeasured);
+            Assert.Contains("ran out before this run measured any file anew", Assert.Single(none.Warnings).Message, StringComparison.Ordinal);
+        }
+
         [SkippableTheory]
         [InlineData("xfs-exchange")]
         [InlineData("ext4")]

@@ -114,8 +114,14 @@ namespace Btrfs.Core
         /// <summary>The budget is used up.</summary>
         internal bool BudgetSpent => schedule.MaxDuration is TimeSpan max && clock.Elapsed >= max;
 
-        /// <summary>Half the budget went to measuring: the rest is kept for defragmenting (the next run measures on, skipping what is recorded).</summary>
-        internal bool MeasuringBudgetSpent => schedule.MaxDuration is TimeSpan max && clock.Elapsed >= max / 2;
+        /// <summary>
+        /// Half the budget went to measuring: the rest is kept for defragmenting (the next run measures on, passing over what
+        /// is recorded). Only once a file was measured anew in this run, though, or the whole budget is gone: passing over
+        /// the files recorded as done in the pass (each run walks the trees from the top) must not keep every run from
+        /// reaching a new one (before: with a small budget for a large tree, runs measured 322, 749, ... 0 new files, and
+        /// the pass never completed; a hostile test).
+        /// </summary>
+        internal bool MeasuringBudgetSpent => schedule.MaxDuration is TimeSpan max && (clock.Elapsed >= max || (clock.Elapsed >= max / 2 && Summary.FilesMeasured > 0));
 
         /// <summary>Time left of the budget (null without one).</summary>
         internal TimeSpan? TimeLeft => schedule.MaxDuration is TimeSpan max ? max - clock.Elapsed : null;
