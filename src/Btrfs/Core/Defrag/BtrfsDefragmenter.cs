@@ -155,11 +155,14 @@ namespace Btrfs.Core
             }
             catch (OperationCanceledException) when (steps.Count > 0)
             {
-                // Stopped between steps (the budget, Ctrl+C): what the steps since the last measure moved counts too (before:
-                // 0 B rewritten, though 95 MiB of the file had moved; a hostile test). Read after the batch is written back
-                // (until then FIEMAP shows the old extents under the rewritten pages; the kernel writes them within
-                // seconds anyway), without asking again for what the kernel left.
-                BytesRewrittenSoFar = moved + ExtentComparison.Moved(before, ReadAfter(steps, before.Count)).Moved;
+                // Stopped between steps: what the steps since the last measure moved counts too, when asked for (a budget's
+                // stop asks; before: 0 B rewritten, though 95 MiB of the file had moved; a hostile test). Read after the
+                // batch is written back (until then FIEMAP shows the old extents under the rewritten pages; the kernel
+                // writes them within seconds anyway), without asking again for what the kernel left.
+                BytesRewrittenSoFar = moved;
+                var stoppedBefore = new List<RawExtent>(before);
+                var stoppedSteps = new List<ByteRange>(steps);
+                unmeasuredSteps = () => ExtentComparison.Moved(stoppedBefore, ReadAfter(stoppedSteps, stoppedBefore.Count)).Moved;
                 throw;
             }
 

@@ -90,7 +90,35 @@ namespace Btrfs.Core
         /// on ext4 the bytes moved, on btrfs those measured rewritten after a write-back, on xfs those remapped;
         /// 0 where the file is unchanged until the one exchange at the end.
         /// </summary>
-        internal long BytesRewrittenSoFar { get; private protected set; }
+        internal long BytesRewrittenSoFar
+        {
+            get
+            {
+                // What the last steps before a stop moved is measured only when asked for (the budget's stop asks; Ctrl+C
+                // does not wait for it): it needs their data written back. Not measurable (the file gone, an I/O error):
+                // what was measured before.
+                if (unmeasuredSteps is Func<long> measure)
+                {
+                    unmeasuredSteps = null;
+                    try
+                    {
+                        bytesRewrittenSoFar += measure();
+                    }
+                    catch (FileOperationException)
+                    {
+                    }
+                }
+
+                return bytesRewrittenSoFar;
+            }
+
+            private protected set => bytesRewrittenSoFar = value;
+        }
+
+        private long bytesRewrittenSoFar;
+
+        /// <summary>Measures what the steps since the last measure moved, for <see cref="BytesRewrittenSoFar"/> (set where a run stopped between steps).</summary>
+        private protected Func<long>? unmeasuredSteps;
 
         private protected OpenFile File { get; }
 
