@@ -31,6 +31,12 @@ namespace Btrfs.Interop
 
         /// <summary>The inode of the empty directory a snapshot shows where its source had a nested subvolume (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID).</summary>
         internal const ulong BTRFS_EMPTY_SUBVOL_DIR_OBJECTID = 2;
+
+        /// <summary>btrfs_inode_item.flags: immutable (chattr +i; BTRFS_INODE_IMMUTABLE, uapi btrfs_tree.h).</summary>
+        internal const ulong BTRFS_INODE_IMMUTABLE = 1UL << 6;
+
+        /// <summary>btrfs_inode_item.flags: append-only (chattr +a; BTRFS_INODE_APPEND).</summary>
+        internal const ulong BTRFS_INODE_APPEND = 1UL << 7;
         internal const ulong BTRFS_LAST_FREE_OBJECTID = unchecked((ulong)-256L);
 
         internal const uint BTRFS_EXTENT_DATA_KEY = 108;

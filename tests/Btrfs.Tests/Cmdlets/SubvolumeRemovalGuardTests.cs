@@ -958,13 +958,17 @@ namespace Btrfs.Tests
 
             FileBuilder.WriteNew(P("Q/a/b/c/data"), FileBuilder.RandomBytes(4096, 8));
             string Id(string name) => Shell.Run("btrfs", "inspect-internal", "rootid", P(name)).Trim();
-            (string Id, string Cause)[] cases =
+            (string Id, string Cause)[] cases = new[]
             {
                 (Id("Q"), "the subvolume '/Q/a' (id " + Id("Q/a") + ") inside it is immutable or append-only"),
                 (Id("S"), "it is immutable or append-only"),
                 (Id("H/s"), "the directory that holds it is immutable or append-only"),
             };
             string ok = Id("ok");
+
+            // A holding directory whose name is not UTF-8 (no path here names it): read from the tree instead.
+            Shell.Run("bash", "-c", "cd \"$1\" && mkdir \"$(printf 'X\\377')\" && btrfs subvolume create \"$(printf 'X\\377')/u\" >/dev/null && chattr +i \"$(printf 'X\\377')\"", "_", p.MountPoint);
+            cases = cases.Append((Shell.Run("bash", "-c", "btrfs inspect-internal rootid \"$1/$(printf 'X\\377')/u\"", "_", p.MountPoint).Trim(), "the directory that holds it is immutable or append-only")).ToArray();
             Shell.Run("chattr", "+i", P("Q/a"));
             Shell.Run("chattr", "+a", P("S"));
             Shell.Run("chattr", "+i", P("H"));
@@ -994,6 +998,7 @@ namespace Btrfs.Tests
                 Shell.Run("chattr", "-i", P("Q/a"));
                 Shell.Run("chattr", "-a", P("S"));
                 Shell.Run("chattr", "-i", P("H"));
+                Shell.Run("bash", "-c", "chattr -i \"$1/$(printf 'X\\377')\"", "_", p.MountPoint);
             }
 
             before.ExceptWith(new[] { "ok", "ok/n" });

@@ -845,29 +845,46 @@ namespace Btrfs.Core
         /// subvolume holding it, from the kernel, opened one name at a time and checked to be that inode), so the refusal
         /// comes before anything is deleted, as by path. (Before: -WhatIf promised the deletion, and the kernel's EPERM came
         /// after the nested ones were gone, blamed on a default subvolume, a swapfile or a send; a hostile test.) One that
-        /// cannot be opened (gone, renamed this instant) is left to the kernel.
+        /// cannot be opened so (a name on the way not UTF-8, renamed this instant) is read from its inode item in the tree.
         /// </summary>
         private static void ThrowIfFixedById(OpenFile fs, ulong id, IEnumerable<BtrfsSubvolumeInfo> subvolumes, string where, string named)
         {
+            bool committed = false;
             foreach (BtrfsSubvolumeInfo s in subvolumes)
             {
                 string which = s.Id == id ? "it" : $"the subvolume '{s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it";
                 string? why = null;
+                bool? own = null;
                 using (SafeFileDescriptor? top = OpenTopOrNull(fs, s.Id))
                 {
-                    if (top is not null && (InodeAttributes.Get(top, where) & Fixed) != 0)
+                    if (top is not null && InodeAttributes.TryGet(top, where) is InodeFlags flags)
                     {
-                        why = $"{which} is immutable or append-only (chattr +i or +a), which the kernel refuses to delete even for root";
+                        own = (flags & Fixed) != 0;
                     }
                 }
 
-                if (why is null && BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up && BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out string inside) == 0)
+                if (own ?? FixedInTree(fs, s.Id, BtrfsInspect.SubvolumeRootInode, ref committed))
                 {
-                    using SafeFileDescriptor? holdingTop = OpenTopOrNull(fs, up.Parent);
-                    string relative = inside.Trim('/');
-                    using OpenFile? below = holdingTop is null || relative.Length == 0 ? null : SubvolumeLister.OpenBelow(holdingTop, where, relative);
-                    SafeFileDescriptor? holder = relative.Length == 0 ? holdingTop : below?.Handle;
-                    if (holder is not null && FileStatus.Of(holder) is FileStatus st && st.Inode == up.Directory && (InodeAttributes.Get(holder, where) & Fixed) != 0)
+                    why = $"{which} is immutable or append-only (chattr +i or +a), which the kernel refuses to delete even for root";
+                }
+                else if (BtrfsInspect.BackrefOf(fs, s.Id) is RootBackref up)
+                {
+                    bool? holding = null;
+                    if (BtrfsInspect.TryLookup(fs.Handle, up.Parent, up.Directory, out _, out string inside) == 0)
+                    {
+                        using SafeFileDescriptor? holdingTop = OpenTopOrNull(fs, up.Parent);
+                        string relative = inside.Trim('/');
+                        using OpenFile? below = holdingTop is null || relative.Length == 0 ? null : SubvolumeLister.OpenBelow(holdingTop, "/" + relative, relative);
+                        SafeFileDescriptor? holder = relative.Length == 0 ? holdingTop : below?.Handle;
+                        if (holder is not null && FileStatus.Of(holder) is FileStatus st && st.Inode == up.Directory && InodeAttributes.TryGet(holder, "/" + relative) is InodeFlags flags)
+                        {
+                            holding = (flags & Fixed) != 0;
+                        }
+                    }
+
+                    // Not reached by name (a name that is not UTF-8, renamed this instant): read from the tree (after a
+                    // commit, so a change made since the last one is in it), not left to the kernel's EPERM half way.
+                    if (holding ?? FixedInTree(fs, up.Parent, up.Directory, ref committed))
                     {
                         why = $"the directory that holds {which} is immutable or append-only (chattr +i or +a), which the kernel refuses even for root";
                     }
@@ -877,6 +894,25 @@ namespace Btrfs.Core
                 {
                     throw new FileOperationException(FileErrorKind.Immutable, Errno.EPERM, "FS_IOC_GETFLAGS", where, $"Cannot delete {named}: {why}. Nothing was deleted (the subvolumes around it neither). Clear the attribute first (chattr -i or -a, as root, through a mount that reaches it).");
                 }
+            }
+        }
+
+        /// <summary>Whether inode <paramref name="inode"/> of subvolume <paramref name="tree"/> is immutable or append-only by its item in the tree (the filesystem committed first, once); false where it cannot be read.</summary>
+        private static bool FixedInTree(OpenFile fs, ulong tree, ulong inode, ref bool committed)
+        {
+            if (!committed)
+            {
+                committed = true;
+                _ = Files.TrySyncFileSystem(fs.Handle);
+            }
+
+            try
+            {
+                return BtrfsInspect.InodeFlagsOf(fs, tree, inode) is ulong flags && (flags & (Libc.BTRFS_INODE_IMMUTABLE | Libc.BTRFS_INODE_APPEND)) != 0;
+            }
+            catch (FileOperationException)
+            {
+                return false;
             }
         }
 
