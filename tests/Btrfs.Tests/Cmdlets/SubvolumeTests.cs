@@ -427,7 +427,7 @@ namespace Btrfs.Tests
                 "Get-BtrfsSubvolume -LiteralPath $p; New-BtrfsSnapshot -LiteralPath $p -Destination $a; New-BtrfsSubvolume -Path $in; " +
                 "New-BtrfsSnapshot -LiteralPath $sv -Destination $in; Measure-BtrfsSubvolume -LiteralPath $p; Remove-BtrfsSubvolume -LiteralPath $p -Confirm:$false",
                 ("p", P("copy/nested")), ("a", P("a")), ("in", P("copy/nested/new")), ("sv", P("sv")));
-            Assert.Equal(Enumerable.Repeat("NotASubvolume", 6), r.ErrorIds);
+            Assert.Equal(Enumerable.Repeat("SubvolumePlaceholder", 6), r.ErrorIds);
             Assert.All(r.Errors, e => Assert.Contains("where the snapshot's source had a nested subvolume", e.Exception.Message, StringComparison.Ordinal));
             Assert.Empty(r.Output);
             Assert.False(Directory.Exists(P("a")));

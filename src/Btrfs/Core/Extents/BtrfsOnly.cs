@@ -15,7 +15,18 @@ namespace Btrfs.Core
         internal static bool IsPlaceholder(FileStatus status, FileSystemKind kind) =>
             status.IsDirectory && status.Inode == BtrfsInspect.NestedSubvolumePlaceholderInode && kind == FileSystemKind.Btrfs;
 
-        /// <summary>Throws the NotSupported error for a file that is not on btrfs (<paramref name="because"/> says what only btrfs has), and NotASubvolume for the empty directory standing in for a nested subvolume in a snapshot.</summary>
+        /// <summary>
+        /// The refusal of such a directory by every command that would read or change it (SubvolumePlaceholder; before: two
+        /// versions, NotASubvolume from some and the same words by hand in another): "Cannot <paramref name="phrased"/>: ...".
+        /// </summary>
+        internal static FileOperationException PlaceholderRefusal(OpenFile file, string phrased) => new(
+            FileErrorKind.SubvolumePlaceholder,
+            Errno.ENOTTY,
+            "statx",
+            file.Path,
+            $"Cannot {phrased}: {PlaceholderIs}. It is no subvolume and no real directory: nothing can be made in it. Nothing was changed. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
+
+        /// <summary>Throws the NotSupported error for a file that is not on btrfs (<paramref name="because"/> says what only btrfs has), and SubvolumePlaceholder for the empty directory standing in for a nested subvolume in a snapshot.</summary>
         internal static void Require(OpenFile file, string what, string? advice = null, string because = "only btrfs has extent items, compression accounting and extent back references")
         {
             if (file.FileSystem.Kind != FileSystemKind.Btrfs)
@@ -34,12 +45,7 @@ namespace Btrfs.Core
             if (IsPlaceholder(file.Status, file.FileSystem.Kind))
             {
                 // btrfs gives this directory no ioctls at all (ENOTTY): say what it is instead.
-                throw new FileOperationException(
-                    FileErrorKind.NotASubvolume,
-                    Errno.ENOTTY,
-                    "statx",
-                    file.Path,
-                    $"Cannot {what} '{file.Path}': {PlaceholderIs}. It is no subvolume and no real directory: nothing can be made in it. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
+                throw PlaceholderRefusal(file, FileGuards.Phrase(what, file.Path));
             }
         }
     }

@@ -44,12 +44,7 @@ namespace Btrfs.Core
             // the change; a hostile test).
             if (BtrfsOnly.IsPlaceholder(file.Status, file.FileSystem.Kind))
             {
-                throw new FileOperationException(
-                    FileErrorKind.SubvolumePlaceholder,
-                    Errno.ENOTTY,
-                    "statx",
-                    file.Path,
-                    $"Cannot {Phrase(what, file.Path)}: {BtrfsOnly.PlaceholderIs}. Nothing was changed. Snapshot the nested subvolume of the source separately if the copy needs it; this empty directory can be removed with Remove-Item.");
+                throw BtrfsOnly.PlaceholderRefusal(file, Phrase(what, file.Path));
             }
 
             if ((flags & InodeFlags.Immutable) != 0)
