@@ -459,7 +459,7 @@ namespace Btrfs.Kernel
                     operation,
                     name,
                     errno == Errno.EDQUOT
-                        ? $"A disk quota ran out {where} into the new copy of '{name}' (EDQUOT: a btrfs qgroup limit on its subvolume, or this user's or group's quota). The original is unchanged and the partial copy was removed. Raise the limit and try again."
+                        ? $"A quota ran out of room {where} into the new copy of '{name}' (EDQUOT). The original is unchanged and the partial copy was removed. {FileOperationException.NoRoom(errno).Replace(" left for it", string.Empty, StringComparison.Ordinal)}, and try again."
                         : $"The filesystem ran out of space {where} into the new copy of '{name}' ({Libc.ErrnoName(errno)}). The original is unchanged and the partial copy was removed. Free some space and try again.");
             }
 

@@ -127,7 +127,7 @@ namespace Btrfs.Core
                 FileErrorKind.AccessDenied => what.Contains("writ", StringComparison.Ordinal) ? "Run as a user who can write to the file (or as root)." : "Run as a user who can read the file (or as root).",
                 FileErrorKind.InvalidArgument when errno == Libc.ENAMETOOLONG => "The kernel takes a path of at most 4,095 bytes and a name of at most 255: move (or rename) it to a shorter path.",
                 FileErrorKind.InvalidArgument => "Check the arguments.",
-                FileErrorKind.InsufficientSpace => "Free some space on the filesystem and try again.",
+                FileErrorKind.InsufficientSpace => NoRoom(errno) + ", and try again.",
                 FileErrorKind.ReadOnlyFileSystem => "The filesystem (or snapshot) is read-only; nothing can be changed there.",
                 FileErrorKind.InUse => "Another process is using the file; try again when it is done.",
                 _ => string.Empty,

@@ -124,7 +124,7 @@ namespace Btrfs.Tests
 
             PwshResult swap = Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 64MB", ("p", Path.Combine(sv, "swap")));
             PwshResult copy = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file));
-            foreach ((PwshResult r, string says) in new[] { (swap, "A quota has no room left for it (a btrfs qgroup limit on its subvolume"), (copy, "A disk quota ran out after copying") })
+            foreach ((PwshResult r, string says) in new[] { (swap, "A quota has no room left for it (a btrfs qgroup limit on its subvolume"), (copy, "A quota ran out of room after copying") })
             {
                 ErrorRecord e = Assert.Single(r.Errors);
                 Assert.StartsWith("InsufficientSpace,", e.FullyQualifiedErrorId, StringComparison.Ordinal);

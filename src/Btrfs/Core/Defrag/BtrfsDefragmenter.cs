@@ -453,7 +453,7 @@ namespace Btrfs.Core
                     {
                         Errno.EPERM or Errno.EACCES => "Defragmenting needs write permission on the file (or root).",
                         Errno.EROFS => "The file is in a read-only snapshot or on a read-only mount.",
-                        Errno.ENOSPC => "The filesystem is full; free some space first.",
+                        Errno.ENOSPC or Errno.EDQUOT => FileOperationException.NoRoom(errno) + " first.",
                         Errno.ETXTBSY => "It is an active swapfile; swapoff first.",
                         Errno.EAGAIN => $"The kernel answered EAGAIN {InterruptedRetries + 1} times in a row (usually signals arriving for this process); run it again.",
                         _ => null,
