@@ -255,7 +255,7 @@ namespace Btrfs.Core
                     // shared 30,000 times more than 10 minutes; a hostile test.)
                     if (seen.Add(item.DiskBytenr) && (answered is null || answered.Add(item.DiskBytenr)))
                     {
-                        foreach ((ExtentOwnerList owners, BtrfsFileExtentRecord now) in FindNamedBy(file, item, seen, answered, cancel))
+                        foreach ((ExtentOwnerList owners, BtrfsFileExtentRecord now) in FindNamedBy(file, item, new ByteRange(offset, length > long.MaxValue - offset ? long.MaxValue : offset + length), seen, answered, cancel))
                         {
                             yield return (owners, (long)(now.FileOffset + now.Length), (long)now.DiskNumBytes);
                         }
@@ -303,8 +303,9 @@ namespace Btrfs.Core
         /// few times at most, then it is said to have changed (FileChangedDuringCopy). (Before: ExtentNotFound about a
         /// -DiskAddress nobody gave, in 8 to 10 of 60 runs on a file being written; a hostile test.)
         /// </summary>
-        private List<(ExtentOwnerList Owners, BtrfsFileExtentRecord Item)> FindNamedBy(OpenFile file, BtrfsFileExtentRecord item, HashSet<ulong> seen, ISet<ulong>? answered, CancellationToken cancel, int depth = 0)
+        private List<(ExtentOwnerList Owners, BtrfsFileExtentRecord Item)> FindNamedBy(OpenFile file, BtrfsFileExtentRecord item, ByteRange asked, HashSet<ulong> seen, ISet<ulong>? answered, CancellationToken cancel, int depth = 0)
         {
+            bool synced = false;
             for (int attempt = 0; ; attempt++)
             {
                 FileOperationException notFound;
@@ -318,31 +319,34 @@ namespace Btrfs.Core
                 }
 
                 bool stillNamed = BtrfsFileExtents.DataOverlapping(file, (long)item.FileOffset, 1).Any(now => now.DiskBytenr == item.DiskBytenr);
-                if (stillNamed && attempt == 0 && Files.TrySyncFileSystem(file.Handle) == 0)
+                if (stillNamed && attempt == 0 && (synced = Files.TrySyncFileSystem(file.Handle) == 0))
                 {
                     continue;
                 }
 
                 if (!stillNamed && depth < 3)
                 {
+                    // What the file has there now, within what was asked for (an -Offset and -Length range).
+                    long from = Math.Max((long)item.FileOffset, asked.Start), to = Math.Min((long)(item.FileOffset + item.Length), asked.End);
                     var found = new List<(ExtentOwnerList, BtrfsFileExtentRecord)>();
-                    foreach (BtrfsFileExtentRecord now in BtrfsFileExtents.DataOverlapping(file, (long)item.FileOffset, (long)item.Length).ToList())
+                    foreach (BtrfsFileExtentRecord now in to > from ? BtrfsFileExtents.DataOverlapping(file, from, to - from).ToList() : new List<BtrfsFileExtentRecord>())
                     {
                         if (seen.Add(now.DiskBytenr) && (answered is null || answered.Add(now.DiskBytenr)))
                         {
-                            found.AddRange(FindNamedBy(file, now, seen, answered, cancel, depth + 1));
+                            found.AddRange(FindNamedBy(file, now, asked, seen, answered, cancel, depth + 1));
                         }
                     }
 
                     return found;
                 }
 
+                answered?.Remove(item.DiskBytenr); // not answered: a later piece of the file may ask again
                 throw new FileOperationException(
                     FileErrorKind.ChangedDuringCopy,
                     notFound.Errno,
                     "BTRFS_IOC_LOGICAL_INO_V2",
                     file.Path,
-                    $"Cannot list the owners of the extents of '{file.Path}': it was written to while they were looked up (the extent at offset {item.FileOffset} {(stillNamed ? "was not in the extent tree even after a commit" : "was replaced again and again")}). Run it again when nothing writes to it.",
+                    $"Cannot list the owners of the extents of '{file.Path}': it was written to while they were looked up (the extent at offset {item.FileOffset} {(!stillNamed ? "was replaced again and again" : synced ? "was not in the extent tree even after a commit" : "was not in the extent tree yet, and the filesystem could not be committed")}). Run it again when nothing writes to it.",
                     notFound);
             }
         }
