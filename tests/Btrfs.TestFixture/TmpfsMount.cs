@@ -24,11 +24,14 @@ namespace Btrfs.Tests.Infrastructure
             return new TmpfsMount(at);
         }
 
+        /// <summary>Unmounts it; where something still holds it (a descriptor the module leaked into it), lazily, and fails the test.</summary>
         public void Dispose()
         {
-            if (Shell.Try("umount", MountPoint).ExitCode != 0)
+            Shell.Result r = Shell.Try("umount", MountPoint);
+            if (r.ExitCode != 0)
             {
                 Shell.Try("umount", "-l", MountPoint);
+                throw new InvalidOperationException($"umount {MountPoint} failed (unmounted lazily instead): {r.StdErr.Trim()}");
             }
         }
     }

@@ -23,7 +23,7 @@ namespace Btrfs.Commands
         /// <summary>
         /// A byte offset or address to the byte, with thousands separators where that fits <paramref name="width"/>
         /// characters, else without them (so a sparse image's offsets past 1 TB stay on one line of an 80-column table
-        /// instead of being cut in two: a hostile review); one past even that (a petabyte and more, in a sparse file) is
+        /// instead of being cut in two: a hostile review); one past even that (10^15 bytes and more in a 15-wide column, 10^17 in a 17-wide one: far into a sparse file) is
         /// shown in units, marked approximate ("~4.00 EiB"; the property holds it to the byte), not cut in two and read
         /// as two numbers (a hostile test).
         /// </summary>

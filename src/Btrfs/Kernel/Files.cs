@@ -204,7 +204,7 @@ namespace Btrfs.Kernel
         /// <summary>Whether this process may create files in the directory at <paramref name="path"/> as access(2) says (W_OK and X_OK, the real ids): SQLite's test of a temporary directory.</summary>
         internal static bool MayCreateIn(string path) => Libc.FAccessAt(Libc.AT_FDCWD, path, Libc.W_OK | Libc.X_OK, 0) == 0;
 
-        /// <summary>As <see cref="MayWriteAndSearch"/>, the errno of the refusal (0 when allowed): EACCES is a permission lacking, EPERM an immutable or append-only directory, EROFS a read-only mount.</summary>
+        /// <summary>As <see cref="MayWriteAndSearch"/>, the errno of the refusal (0 when allowed): EACCES is a permission lacking, EPERM an immutable directory (faccessat does not look at append-only), EROFS a read-only mount.</summary>
         internal static int WriteAndSearchRefusal(SafeFileDescriptor directory, string name) =>
             Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno.Last;
 

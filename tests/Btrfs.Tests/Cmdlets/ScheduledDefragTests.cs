@@ -998,11 +998,12 @@ namespace Btrfs.Tests
         [InlineData("ext4")]
         public void AFileWhoseNewCopyThisUserCannotMakeIsLeftAloneAndThePassCompletes(string kind)
         {
-            // xfs and ext4 exchange a file's extents with a new copy's, made in its directory (and on an xfs that exchanges
-            // them, not one that remaps them, given its owner and group). A file nobody may write, in a directory nobody may not write in (or, on xfs, of a group nobody is
-            // not in), and for root one in an immutable directory: before, an error at its turn on every run (open
-            // O_TMPFILE: EACCES or EPERM; fchown: EPERM), so the pass never completed. Now left alone as NotWritable, said
-            // when planned (also by -WhatIf). Found by a hostile test.
+            // xfs and ext4 exchange a file's extents with a new copy's, made in its directory (and on an xfs that
+            // exchanges them, not one that remaps them, given its owner and group). A file user nobody may write, in a
+            // directory that user may not write in (or, on xfs, of a group that user is not in), and for root one in an
+            // immutable directory: before, an error at its turn on every run (open O_TMPFILE: EACCES or EPERM; fchown:
+            // EPERM), so the pass never completed. Now left alone as NotWritable, said when planned (also by -WhatIf).
+            // Found by a hostile test.
             using ExtraFileSystem x = fs.NewFileSystem(kind, "320M");
             string P(string name) => Path.Combine(x.MountPoint, name);
             foreach (string d in new[] { "n", "own", "imm" })

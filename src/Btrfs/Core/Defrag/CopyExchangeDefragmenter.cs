@@ -177,11 +177,6 @@ namespace Btrfs.Core
             }
 
             InodeFlags flags = CheckWritable();
-            if ((flags & (InodeFlags.Immutable | InodeFlags.AppendOnly)) == 0)
-            {
-                ThrowIfCopyCannotBeMade();
-            }
-
             Before = FragmentationAnalyzer.Count(File, Options.ExtentThreshold, sync: true);
             BytesToRewrite = BytesRewritten(Before);
             BytesNeeded = RoundUp(MovesWrittenDataOnly ? Before.WrittenBytes : Before.CoveredBytes);
@@ -216,7 +211,10 @@ namespace Btrfs.Core
             else
             {
                 // Too little free space is refused at its turn (Run), with the space free then, as on btrfs: -WhatIf says it
-                // would be. (Before: refused here, so -WhatIf wrote an error on xfs and ext4; a hostile review.)
+                // would be. (Before: refused here, so -WhatIf wrote an error on xfs and ext4; a hostile review.) A copy this
+                // user could not make is refused now, for a file that would be copied (one left alone for another reason
+                // is left alone as before; a review).
+                ThrowIfCopyCannotBeMade();
                 SharedBytesToUnshare = Before.SharedBytes;
             }
         }
