@@ -229,6 +229,10 @@ namespace Btrfs.Kernel
         internal static ulong? InodeFlagsOf(OpenFile anchor, ulong tree, ulong inode) =>
             InodeItemOf(anchor, tree, inode) is byte[] item ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(item.AsSpan(64)) : null;
 
+        /// <summary>Whether the inode item's flags (<see cref="InodeFlagsOf"/>) say immutable or append-only (chattr +i, +a); false where there is no item.</summary>
+        internal static bool IsImmutableOrAppendOnlyInTree(OpenFile anchor, ulong tree, ulong inode) =>
+            InodeFlagsOf(anchor, tree, inode) is ulong flags && (flags & (Libc.BTRFS_INODE_IMMUTABLE | Libc.BTRFS_INODE_APPEND)) != 0;
+
         /// <summary>
         /// As <see cref="InodeFlagsOf"/>, with the item's change time (btrfs_inode_item.ctime: seconds, u64 at 124;
         /// nanoseconds, u32 at 132): an item whose change time is the inode's (statx) is the inode as it is now, since every

@@ -908,7 +908,7 @@ namespace Btrfs.Core
 
             try
             {
-                return BtrfsInspect.InodeFlagsOf(fs, tree, inode) is ulong flags && (flags & (Libc.BTRFS_INODE_IMMUTABLE | Libc.BTRFS_INODE_APPEND)) != 0;
+                return BtrfsInspect.IsImmutableOrAppendOnlyInTree(fs, tree, inode);
             }
             catch (FileOperationException)
             {
