@@ -24,14 +24,15 @@ namespace Btrfs.Tests.Infrastructure
             return new TmpfsMount(at);
         }
 
-        /// <summary>Unmounts it; where something still holds it (a descriptor the module leaked into it), lazily, and fails the test.</summary>
+        /// <summary>
+        /// Unmounts it; where something still holds it, lazily. Never throws: an exception here would replace the test's
+        /// own failure while it unwinds (a review); a test that must prove nothing holds the mount asserts that itself.
+        /// </summary>
         public void Dispose()
         {
-            Shell.Result r = Shell.Try("umount", MountPoint);
-            if (r.ExitCode != 0)
+            if (Shell.Try("umount", MountPoint).ExitCode != 0)
             {
                 Shell.Try("umount", "-l", MountPoint);
-                throw new InvalidOperationException($"umount {MountPoint} failed (unmounted lazily instead): {r.StdErr.Trim()}");
             }
         }
     }

@@ -255,7 +255,21 @@ namespace Btrfs.Core
                     // shared 30,000 times more than 10 minutes; a hostile test.)
                     if (seen.Add(item.DiskBytenr) && (answered is null || answered.Add(item.DiskBytenr)))
                     {
-                        foreach ((ExtentOwnerList owners, BtrfsFileExtentRecord now) in FindNamedBy(file, item, new ByteRange(offset, length > long.MaxValue - offset ? long.MaxValue : offset + length), seen, answered, cancel))
+                        // Where the lookup fails, nothing of it counts as answered: a later piece of the file asks again
+                        // (before: an extent whose lookup failed, or one found with it, was passed over by later pieces; a review).
+                        var marked = new List<ulong> { item.DiskBytenr };
+                        List<(ExtentOwnerList Owners, BtrfsFileExtentRecord Item)> found;
+                        try
+                        {
+                            found = FindNamedBy(file, item, new ByteRange(offset, length > long.MaxValue - offset ? long.MaxValue : offset + length), seen, answered, marked, cancel);
+                        }
+                        catch when (answered is not null)
+                        {
+                            marked.ForEach(a => answered.Remove(a));
+                            throw;
+                        }
+
+                        foreach ((ExtentOwnerList owners, BtrfsFileExtentRecord now) in found)
                         {
                             yield return (owners, (long)(now.FileOffset + now.Length), (long)now.DiskNumBytes);
                         }
@@ -303,7 +317,7 @@ namespace Btrfs.Core
         /// few times at most, then it is said to have changed (FileChangedDuringCopy). (Before: ExtentNotFound about a
         /// -DiskAddress nobody gave, in 8 to 10 of 60 runs on a file being written; a hostile test.)
         /// </summary>
-        private List<(ExtentOwnerList Owners, BtrfsFileExtentRecord Item)> FindNamedBy(OpenFile file, BtrfsFileExtentRecord item, ByteRange asked, HashSet<ulong> seen, ISet<ulong>? answered, CancellationToken cancel, int depth = 0)
+        private List<(ExtentOwnerList Owners, BtrfsFileExtentRecord Item)> FindNamedBy(OpenFile file, BtrfsFileExtentRecord item, ByteRange asked, HashSet<ulong> seen, ISet<ulong>? answered, List<ulong> marked, CancellationToken cancel, int depth = 0)
         {
             bool synced = false;
             for (int attempt = 0; ; attempt++)
@@ -333,14 +347,14 @@ namespace Btrfs.Core
                     {
                         if (seen.Add(now.DiskBytenr) && (answered is null || answered.Add(now.DiskBytenr)))
                         {
-                            found.AddRange(FindNamedBy(file, now, asked, seen, answered, cancel, depth + 1));
+                            marked.Add(now.DiskBytenr);
+                            found.AddRange(FindNamedBy(file, now, asked, seen, answered, marked, cancel, depth + 1));
                         }
                     }
 
                     return found;
                 }
 
-                answered?.Remove(item.DiskBytenr); // not answered: a later piece of the file may ask again
                 throw new FileOperationException(
                     FileErrorKind.ChangedDuringCopy,
                     notFound.Errno,
