@@ -88,11 +88,11 @@ namespace Btrfs.Kernel
             try
             {
                 int rtmin = Libc.CurrentSigRtMin();
-                foreach (string line in File.ReadLines("/proc/self/status"))
+                foreach (string[] fields in Processes.StatusLines("/proc/self/status"))
                 {
-                    if (line.StartsWith("SigCgt:", StringComparison.Ordinal))
+                    if (fields.Length == 2 && fields[0] == "SigCgt:")
                     {
-                        ulong caught = ulong.Parse(line.AsSpan(7).Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                        ulong caught = ulong.Parse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
                         return rtmin is > 0 and <= 64 && (caught & (1UL << (rtmin - 1))) != 0 ? rtmin : 0;
                     }
                 }

@@ -57,7 +57,7 @@ namespace Btrfs.Kernel
         /// The lines of a /proc status file, each split into its fields ("Uid:\treal\teffective\tsaved\tfilesystem",
         /// the same for Gid, "Groups:\tg1 g2 ...", "CapEff:\t&lt;hex&gt;"); read lazily, so a caller stops at the line it needs.
         /// </summary>
-        private static System.Collections.Generic.IEnumerable<string[]> StatusLines(string path)
+        internal static System.Collections.Generic.IEnumerable<string[]> StatusLines(string path)
         {
             foreach (string line in System.IO.File.ReadLines(path))
             {
