@@ -83,6 +83,47 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void InAReadOnlySnapshotOrMountTheReasonSaysItCannotBeChangedThereNotWhatWouldChangeIt()
+        {
+            // A hostile test: a COW file in a read-only snapshot was told "use ConvertTo-NoCow", which then refused it.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "ro-reason");
+            string sv = Path.Combine(dir, "sv");
+            Shell.Run("btrfs", "subvolume", "create", sv);
+            FileBuilder.Chunks(Path.Combine(sv, "data.bin"), 2, 4096, 4096);
+            FileBuilder.WriteNew(Path.Combine(sv, "empty.bin"), Array.Empty<byte>());
+            Directory.CreateDirectory(Path.Combine(sv, "sub"));
+            Directory.CreateDirectory(Path.Combine(sv, "nocow"));
+            Shell.Run("chattr", "+C", Path.Combine(sv, "nocow"));
+            string snap = Path.Combine(dir, "sv-ro");
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", sv, snap);
+            string id = Shell.Run("btrfs", "inspect-internal", "rootid", snap).Trim();
+            string where = $"it cannot be changed here: it is in the read-only snapshot or subvolume 'sv-ro' (id {id}).";
+
+            Assert.Equal("COW file: every write goes to new extents (checksummed); " + where, Expect.NoCow(Path.Combine(snap, "data.bin")).ReasonText);
+            Assert.Equal("COW file, still empty; " + where, Expect.NoCow(Path.Combine(snap, "empty.bin")).ReasonText);
+            Assert.Equal("COW directory: new files in it are COW; " + where, Expect.NoCow(Path.Combine(snap, "sub")).ReasonText);
+            Assert.StartsWith("NOCOW directory: ", Expect.NoCow(Path.Combine(snap, "nocow")).ReasonText); // nothing to change
+            Assert.Equal("COW file: every write goes to new extents (checksummed); use ConvertTo-NoCow to make it NOCOW.", Expect.NoCow(Path.Combine(sv, "data.bin")).ReasonText); // the writable one as before
+
+            // What the advice would have led to: refused there.
+            PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", Path.Combine(snap, "data.bin")));
+            Assert.Equal("ReadOnlySnapshot,Btrfs.Commands.ConvertToNoCowCommand", Assert.Single(r.Errors).FullyQualifiedErrorId);
+
+            using ExtraFileSystem ro = fs.NewFileSystem("btrfs", "256M");
+            string file = Path.Combine(ro.MountPoint, "data.bin");
+            FileBuilder.Chunks(file, 2, 4096, 4096);
+            Shell.Run("mount", "-o", "remount,ro", ro.MountPoint);
+            try
+            {
+                Assert.Equal("COW file: every write goes to new extents (checksummed); it cannot be changed here: its filesystem is mounted read-only.", Expect.NoCow(file).ReasonText);
+            }
+            finally
+            {
+                Shell.Run("mount", "-o", "remount,rw", ro.MountPoint);
+            }
+        }
+
+        [SkippableFact]
         public void SharedBytesOfANoCowFileMatchFiemapAndTheReasonWarnsOfTheCopy()
         {
             string dir = NoCowDirectory("shared");

@@ -37,7 +37,9 @@ namespace Btrfs.Core
             // A COW file made while the filesystem was mounted nodatasum has no checksums, and btrfs compresses nothing
             // without them (inode_can_compress): only its inode item in the tree says so, which only root may read.
             bool noDataSum = btrfs && type == FileItemType.File && (flags & InodeFlags.NoCow) == 0 && checksums && ChecksumState.NoDataSumFlag(item);
-            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes, noDataSum, BtrfsOnly.IsPlaceholder(item.Status, item.FileSystem.Kind));
+            bool placeholder = BtrfsOnly.IsPlaceholder(item.Status, item.FileSystem.Kind);
+            string? readOnlyWhere = btrfs && !placeholder && (flags & InodeFlags.NoCow) == 0 ? ReadOnlyWhere(item) : null;
+            var facts = new NoCowFacts(type, item.FileSystem, flags, parentNoCow == true, mountNoDataCow, compressOption, size, sharedBytes, noDataSum, placeholder, readOnlyWhere);
 
             // A directory on a nodatacow mount: the files made in it are NOCOW whatever it has (the kernel sets NODATACOW
             // on every new file after what it inherits; a compression attribute or property is passed on too, and
@@ -64,6 +66,15 @@ namespace Btrfs.Core
                 NoCowInEffect = (flags & InodeFlags.NoCow) != 0 || newFilesNoCow,
             };
         }
+
+        /// <summary>
+        /// Why a COW btrfs item cannot be made NOCOW where it is, for its reason ("it is in the read-only snapshot ..."), or
+        /// null: the advice to use Set-NoCow or ConvertTo-NoCow would only be refused there.
+        /// </summary>
+        private static string? ReadOnlyWhere(OpenFile item) =>
+            item.IsReadOnlyMount ? "its filesystem is mounted read-only"
+            : BtrfsSubvolume.Of(item) is { IsReadOnly: true } sv ? $"it is in the read-only snapshot or subvolume '{sv.Name}' (id {sv.Id})"
+            : null;
 
         /// <summary>Bytes and count of the extents FIEMAP marks shared; 0 where there is no FIEMAP.</summary>
         internal static (long Bytes, long Count) SharedExtents(OpenFile file)

@@ -2,7 +2,10 @@ namespace Btrfs.Core
 {
     using Btrfs.Kernel;
 
-    /// <summary>The facts a NOCOW verdict rests on.</summary>
+    /// <summary>
+    /// The facts a NOCOW verdict rests on. <see cref="ReadOnlyWhere"/>: why the item cannot be changed where it is (a read-only
+    /// snapshot or mount: "it is in the read-only snapshot ..."), said in place of the advice to change it.
+    /// </summary>
     internal readonly record struct NoCowFacts(
         FileItemType ItemType,
         FileSystemType FileSystem,
@@ -13,7 +16,8 @@ namespace Btrfs.Core
         long Size,
         long SharedBytes,
         bool NoDataSum = false,
-        bool Placeholder = false);
+        bool Placeholder = false,
+        string? ReadOnlyWhere = null);
 
     /// <summary>Pure logic: the plain sentences Test-NoCow gives as Reason, one per fact (the verdict first).</summary>
     internal static class NoCowReason
@@ -66,15 +70,15 @@ namespace Btrfs.Core
 
                 if (compressAttr)
                 {
-                    return "COW directory with the compression attribute (chattr +c): new files in it are compressed, and NOCOW and compression exclude each other; clear +c first, then use Set-NoCow.";
+                    return Advise(f, "COW directory with the compression attribute (chattr +c): new files in it are compressed, and NOCOW and compression exclude each other", "clear +c first, then use Set-NoCow.");
                 }
 
                 if (f.DirectoryIsNoCow)
                 {
-                    return "COW directory in a NOCOW directory: it existed before its parent was marked; use Set-NoCow on it.";
+                    return Advise(f, "COW directory in a NOCOW directory: it existed before its parent was marked", "use Set-NoCow on it.");
                 }
 
-                return "COW directory: new files in it are COW; use Set-NoCow to mark it, so new files are NOCOW.";
+                return Advise(f, "COW directory: new files in it are COW", "use Set-NoCow to mark it, so new files are NOCOW.");
             }
 
             if (noCow)
@@ -86,31 +90,38 @@ namespace Btrfs.Core
 
             if (compressAttr)
             {
-                return "COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other; clear +c, then use ConvertTo-NoCow.";
+                return Advise(f, "COW file with the compression attribute (chattr +c): NOCOW and compression exclude each other", "clear +c, then use ConvertTo-NoCow.");
             }
 
             if (f.Size == 0)
             {
-                return "COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can).";
+                return f.ReadOnlyWhere is null ? "COW file, still empty: Set-NoCow makes it NOCOW now (once it has data, only ConvertTo-NoCow can)." : Advise(f, "COW file, still empty", string.Empty);
             }
 
             if (f.DirectoryIsNoCow)
             {
-                return "COW file in a NOCOW directory (made before the directory was marked, moved in, or made COW with ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.";
+                return Advise(f, "COW file in a NOCOW directory (made before the directory was marked, moved in, or made COW with ConvertFrom-NoCow)", "ConvertTo-NoCow makes it NOCOW.");
             }
 
             if (f.MountNoDataCow)
             {
-                return "COW file on a nodatacow mount: it was created before the mount option was in effect, copied in with its attributes, or made COW since (chattr -C, ConvertFrom-NoCow); ConvertTo-NoCow makes it NOCOW.";
+                return Advise(f, "COW file on a nodatacow mount: it was created before the mount option was in effect, copied in with its attributes, or made COW since (chattr -C, ConvertFrom-NoCow)", "ConvertTo-NoCow makes it NOCOW.");
             }
 
             if (f.NoDataSum)
             {
-                return "COW file without checksums or compression (its inode has NODATASUM: it was made while the filesystem was mounted nodatasum): every write goes to new extents; use ConvertTo-NoCow to make it NOCOW.";
+                return Advise(f, "COW file without checksums or compression (its inode has NODATASUM: it was made while the filesystem was mounted nodatasum): every write goes to new extents", "use ConvertTo-NoCow to make it NOCOW.");
             }
 
             string how = f.CompressOption is null ? "checksummed" : $"checksummed and compressed ({f.CompressOption})";
-            return $"COW file: every write goes to new extents ({how}); use ConvertTo-NoCow to make it NOCOW.";
+            return Advise(f, $"COW file: every write goes to new extents ({how})", "use ConvertTo-NoCow to make it NOCOW.");
         }
+
+        /// <summary>
+        /// A state and the advice to change it; where it cannot be changed (a read-only snapshot or mount), why not instead
+        /// (before: "use ConvertTo-NoCow" for a file in a read-only snapshot, which ConvertTo-NoCow then refused; a hostile test).
+        /// </summary>
+        private static string Advise(in NoCowFacts f, string state, string advice) =>
+            f.ReadOnlyWhere is null ? $"{state}; {advice}" : $"{state}; it cannot be changed here: {f.ReadOnlyWhere}.";
     }
 }
