@@ -24,7 +24,8 @@ namespace Btrfs.Core
     /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
     /// earlier dedupe) is neither read nor hashed: it takes the hash of the block that was read. The hash
     /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
-    /// Blocks of zeros are left out (a hole does better). Blocks are only compared within one filesystem
+    /// Blocks of zeros are hashed as any data is, but start no range (zeros alone: a hole does better); a range
+    /// goes on through the zeros its copies have at the same places (they hold the extents it frees). Blocks are only compared within one filesystem
     /// and, on btrfs, one checksum class (NOCOW files with NOCOW files), since only those can share.
     /// Memory: the index of hashed blocks (64 bytes each) and the map of shared blocks already hashed are
     /// each held to <see cref="MemoryBlocks"/> entries; a larger index moves to a temporary database on disk
@@ -359,12 +360,18 @@ namespace Btrfs.Core
 
             // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
             Spilled = index.Spilled;
-            int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences);
+            int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences, out List<bool> zeros);
             index.Dispose();
 
-            // 3. Runs of blocks whose groups follow each other in every copy become one range per copy.
+            // 3. Runs of blocks whose groups follow each other in every copy become one range per copy. Blocks of zeros
+            //    start none (zeros alone: a hole does better than a shared extent, fallocate --dig-holes), but a run goes
+            //    on through those that every copy has at the same place, before it and after it: they are data of the
+            //    extents the run frees, which stay as long as one block of them is left unshared (a hostile test: two
+            //    copies of a file with 1 MiB of zeros written in its middle, one extent each, were found as two ranges
+            //    without it, and deduplicating them freed nothing).
             var groups = new List<BtrfsDuplicateGroup>();
             var consumed = new bool[groupIds];
+            var claimed = new HashSet<(int File, int Block)>(); // blocks of zeros taken into a run
             for (int f = 0; f < files.Count; f++)
             {
                 if (files[f].Repeated is not Dictionary<int, (int Group, BlockKey Where)> repeated)
@@ -377,14 +384,21 @@ namespace Btrfs.Core
                 foreach (int b in blocks)
                 {
                     int g = repeated[b].Group;
-                    if (consumed[g])
+                    if (consumed[g] || zeros[g])
                     {
                         continue;
                     }
 
                     cancel.ThrowIfCancellationRequested();
                     List<(int File, int Block)> copies = occurrences[g];
-                    int run = RunLength(copies, occurrences, consumed);
+                    int run = RunLength(copies, occurrences, zeros, consumed, claimed);
+                    int before = ZerosBefore(copies, run, zeros, claimed);
+                    if (before > 0)
+                    {
+                        copies = copies.ConvertAll(c => (c.File, c.Block - before));
+                        run += before;
+                    }
+
                     if (Group(copies, run) is BtrfsDuplicateGroup group)
                     {
                         groups.Add(group);
@@ -688,11 +702,6 @@ namespace Btrfs.Core
                     {
                         int b = first + k;
                         ReadOnlySpan<byte> bytes = span.Slice(k * BlockSize, BlockSize);
-                        if (!bytes.ContainsAnyExcept((byte)0))
-                        {
-                            continue; // zeros: a hole does better than sharing them (fallocate --dig-holes)
-                        }
-
                         hashes[b] = sums is null ? XxHash128.HashToUInt128(bytes) : sums.FromData(bytes);
                         state[b] = 1;
                         if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
@@ -724,7 +733,7 @@ namespace Btrfs.Core
                 int b = count - 1; // the last block is the last data block
                 Span<byte> span = buffers[0].Span[..BlockSize];
                 int got = ReadAt(span, (long)dataBlocks[b] * BlockSize);
-                if (got >= tail && span[..tail].ContainsAnyExcept((byte)0))
+                if (got >= tail)
                 {
                     hashes[b] = XxHash128.HashToUInt128(span[..tail], tail);
                     state[b] = 1;
@@ -911,11 +920,6 @@ namespace Btrfs.Core
                     resolved[b] = true;
                     found++;
                     UInt128 h = SectorChecksums.FromSums(blockSums.AsSpan(k * sums.BytesPerBlock, sums.BytesPerBlock));
-                    if (h == sums.Zero)
-                    {
-                        continue; // zeros: a hole does better than sharing them
-                    }
-
                     hashes[b] = h;
                     state[b] = 1;
                     if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
@@ -985,12 +989,18 @@ namespace Btrfs.Core
             return pos >= end;
         }
 
-        /// <summary>Gives every hash that occurs twice or more a group id (per such block in <see cref="Candidate.Repeated"/>); returns how many.</summary>
-        private int NumberRepeatedHashes(BlockIndex index, CancellationToken cancel, out List<List<(int File, int Block)>> occurrences)
+        /// <summary>
+        /// Gives every hash that occurs twice or more a group id (per such block in <see cref="Candidate.Repeated"/>); returns
+        /// how many. <paramref name="zeros"/>: by group id, whether its blocks are all zeros (a whole block's, or a partial
+        /// last block's of that length).
+        /// </summary>
+        private int NumberRepeatedHashes(BlockIndex index, CancellationToken cancel, out List<List<(int File, int Block)>> occurrences, out List<bool> zeros)
         {
             occurrences = new List<List<(int, int)>>();
+            zeros = new List<bool>();
             List<(int, int)>? list = null;
             IndexedBlock first = default;
+            var zeroHashes = new Dictionary<(int Class, int Tail), UInt128>();
             foreach (IndexedBlock b in index.Repeated())
             {
                 if (list is null || b.Class != first.Class || b.Hash != first.Hash)
@@ -999,6 +1009,19 @@ namespace Btrfs.Core
                     list = new List<(int, int)>();
                     occurrences.Add(list);
                     first = b;
+                    Candidate f = files[b.File];
+                    int tail = f.Tail > 0 && b.Block == f.Blocks(BlockSize) - 1 ? f.Tail : 0;
+                    if (!zeroHashes.TryGetValue((b.Class, tail), out UInt128 zero))
+                    {
+                        // As the scan hashes: a partial last block's bytes seeded with its length; a whole block's bytes,
+                        // or on btrfs (a class searched by its checksums) its sectors' checksums.
+                        zero = tail > 0 ? XxHash128.HashToUInt128(new byte[tail], tail)
+                            : classSums[b.Class] is SectorChecksums sums ? sums.Zero
+                            : XxHash128.HashToUInt128(new byte[BlockSize]);
+                        zeroHashes[(b.Class, tail)] = zero;
+                    }
+
+                    zeros.Add(b.Hash == zero);
                 }
 
                 Candidate c = files[b.File];
@@ -1012,10 +1035,11 @@ namespace Btrfs.Core
 
         /// <summary>
         /// How many blocks the run starting at <paramref name="copies"/> is: the next block of every copy
-        /// belongs to one and the same group with exactly as many copies, and ranges in one file do not
-        /// overlap. Marks the groups used as consumed.
+        /// belongs to one and the same group with exactly as many copies, or every copy's is a block of zeros
+        /// no run has taken (<paramref name="zeros"/>, marked in <paramref name="claimed"/>), and ranges in one
+        /// file do not overlap. Marks the groups used as consumed.
         /// </summary>
-        private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, bool[] consumed)
+        private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, List<bool> zeros, bool[] consumed, HashSet<(int File, int Block)> claimed)
         {
             int first = files[copies[0].File].Repeated![copies[0].Block].Group;
             consumed[first] = true;
@@ -1026,12 +1050,29 @@ namespace Btrfs.Core
                 foreach ((int f, int b) in copies)
                 {
                     int g = files[f].Repeated!.TryGetValue(b + run, out (int Group, BlockKey) next2) ? next2.Group : -1;
-                    if (g < 0 || consumed[g] || (next >= 0 && g != next))
+                    if (g < 0 || consumed[g] || (next >= 0 && g != next) || (zeros[g] && claimed.Contains((f, b + run))))
                     {
                         return run;
                     }
 
                     next = g;
+                }
+
+                if (zeros[next])
+                {
+                    // Zeros at the same place in every copy: part of the run (their group has other blocks too).
+                    if (Overlaps(copies, run + 1))
+                    {
+                        return run;
+                    }
+
+                    foreach ((int f, int b) in copies)
+                    {
+                        claimed.Add((f, b + run));
+                    }
+
+                    run++;
+                    continue;
                 }
 
                 // The same group for all: it must hold exactly these copies shifted (same count), and the
@@ -1043,6 +1084,43 @@ namespace Btrfs.Core
 
                 consumed[next] = true;
                 run++;
+            }
+        }
+
+        /// <summary>
+        /// How many blocks of zeros every copy of the run of <paramref name="run"/> blocks at <paramref name="copies"/> has
+        /// right before it, at the same places, not taken by another run (marked in <paramref name="claimed"/>): the run
+        /// starts there, so a copy's extent that begins with zeros is freed whole too.
+        /// </summary>
+        private int ZerosBefore(List<(int File, int Block)> copies, int run, List<bool> zeros, HashSet<(int File, int Block)> claimed)
+        {
+            int before = 0;
+            while (true)
+            {
+                int zero = -1;
+                foreach ((int f, int b) in copies)
+                {
+                    int at = b - before - 1;
+                    int g = at >= 0 && files[f].Repeated!.TryGetValue(at, out (int Group, BlockKey) previous) ? previous.Group : -1;
+                    if (g < 0 || !zeros[g] || (zero >= 0 && g != zero) || claimed.Contains((f, at)))
+                    {
+                        return before;
+                    }
+
+                    zero = g;
+                }
+
+                if (Overlaps(copies.ConvertAll(c => (c.File, c.Block - before - 1)), run + before + 1))
+                {
+                    return before;
+                }
+
+                foreach ((int f, int b) in copies)
+                {
+                    claimed.Add((f, b - before - 1));
+                }
+
+                before++;
             }
         }
 

@@ -58,7 +58,7 @@ namespace Btrfs.Core
         /// <summary>What the hash file records of how a file's hashes were made (0 is the bytes' XxHash128).</summary>
         internal byte Method => (byte)(1 + Type);
 
-        /// <summary>The fingerprint of a block of zeros (left out, as zeros read are: a hole does better).</summary>
+        /// <summary>The fingerprint of a block of zeros (such blocks start no duplicate range: a hole does better).</summary>
         internal UInt128 Zero { get; }
 
         /// <summary>
