@@ -273,12 +273,7 @@ namespace Btrfs.Commands
             }
 
             settling.Enqueue(new Settling(copy, result, pending, settled));
-            if (tree is { } t)
-            {
-                bars!.Report(t.Files + t.HardLinks + settling.Count); // handled so far, some still in their grace
-            }
-
-            return true;
+            return true; // queued: the caller reports the progress (which throws once the pipeline is stopped, and the copy, its grace running, must stay open)
         }
 
         /// <summary>
@@ -483,6 +478,14 @@ namespace Btrfs.Commands
                         {
                             copy.Dispose();
                         }
+                    }
+
+                    // Only now: once the pipeline is stopped this throws, and a copy queued in its grace is disposed only
+                    // when the grace is over (before: disposed here, it closed the descriptor the replaced file's lease was
+                    // on, and the grace ended with an error instead of its checks).
+                    if (queued && tree is { } t)
+                    {
+                        bars!.Report(t.Files + t.HardLinks + settling.Count); // handled so far, some still in their grace
                     }
 
                     break;

@@ -147,8 +147,7 @@ namespace Btrfs.Tests
             string hidden = Path.Combine(dir, ".sf.~btrfs-999999999-0badc0de");
             FileBuilder.Chunks(swap, 1, 4096, 4096, fsyncEach: false);
             FileBuilder.Chunks(hidden, 4, 1 << 20, 1 << 20, fsyncEach: false);
-            Shell.Run("setfattr", "-n", "user.btrfs-module.temporary", "-v", "999999999-0badc0de", swap);
-            Shell.Run("sh", "-c", $"setfattr -n user.btrfs-module.replaced -v \"999999999-0badc0de $(stat -c '%s %.9Y' '{hidden}')\" '{hidden}'");
+            KilledReplacement.Mark(hidden, swap, "999999999-0badc0de");
 
             PwshResult r = Pwsh.Run("New-BtrfsSwapfile $p 32MB -Force -Confirm:$false", ("p", swap));
             Assert.Empty(r.Errors);

@@ -602,6 +602,107 @@ namespace Btrfs.Tests
             });
 
         /// <summary>
+        /// Before: a change that needs no open (so the lease does not stop it) made between the last check and the exchange
+        /// was lost with the old file: a chmod 600 was undone, an extended attribute gone, a hard link made then split off
+        /// without a word. Found by a hostile test (strace delaying renameat2). Now the original is compared after the
+        /// exchange with what it was as it was checked, and the exchange is undone: the file is left as it is now. (chattr
+        /// opens the file: the lease holds it back.)
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("chmod")]
+        [InlineData("chown")]
+        [InlineData("xattr")]
+        [InlineData("link")]
+        [InlineData("touch")]
+        public void AChangeMadeToTheOriginalJustBeforeTheExchangeUndoesItAndIsKept(string change)
+        {
+            string file = VmImage("late-" + change, out string dir);
+            string hash = FileFacts.Hash(file);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            string link = Path.Combine(dir, "late-link.img");
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks
+                {
+                    BeforeExchange = _ =>
+                    {
+                        _ = change switch
+                        {
+                            "chmod" => Shell.Run("chmod", "600", file),
+                            "chown" => Shell.Run("chown", "65534:65534", file),
+                            "xattr" => Shell.Run("setfattr", "-n", "user.late", "-v", "1", file),
+                            "link" => Shell.Run("ln", file, link),
+                            _ => Shell.Run("touch", "-m", "-d", "2001-01-01", file),
+                        };
+                    },
+                },
+            };
+            string expected = Shell.Run("stat", "-c", "%a %u %h %Y", file).Trim();
+            using (NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options))
+            {
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
+                Assert.Contains("changed at the last moment", ex.Message, StringComparison.Ordinal);
+            }
+
+            // The original, under its name, as the change left it; nothing else in the directory.
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.False(FileFacts.HasNoCow(file));
+            string now = Shell.Run("stat", "-c", "%a %u %h %Y", file).Trim();
+            if (change != "xattr")
+            {
+                Assert.NotEqual(expected, now); // the change kept (the attribute's is looked for below)
+            }
+            Assert.Equal(change == "xattr", Shell.Run("getfattr", "-d", file).Contains("user.late", StringComparison.Ordinal));
+            Assert.DoesNotContain("user.btrfs-module.", Shell.Run("getfattr", "-d", "-m", "-", file), StringComparison.Ordinal);
+            Assert.Equal(change == "link" ? new[] { "late-link.img", "vm.img" } : new[] { "vm.img" }, FileFacts.Listing(dir));
+        }
+
+        /// <summary>
+        /// Before: a process that may write to the directory renamed the new copy away from its hidden name and put a file of
+        /// its own there before the exchange; the exchange gave that file the name, the run said it was done, and then
+        /// removed the hidden name, which held the original by then. Found by a hostile test. Now the name is checked to
+        /// hold the new copy, and the exchange is undone; the intruder's file is left where it was put.
+        /// </summary>
+        [SkippableFact]
+        public void AFileRenamedOntoTheHiddenNameJustBeforeTheExchangeNeverTakesTheNameAndNothingIsRemoved()
+        {
+            string file = VmImage("hidden-taken", out string dir);
+            string hash = FileFacts.Hash(file);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            string stolen = Path.Combine(dir, "stolen");
+            string? hiddenName = null;
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks
+                {
+                    BeforeExchange = hidden =>
+                    {
+                        hiddenName = hidden;
+                        File.Move(Path.Combine(dir, hidden), stolen);
+                        File.WriteAllText(Path.Combine(dir, hidden), "EVIL");
+                    },
+                },
+            };
+            using (NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options))
+            {
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
+                Assert.Contains("was renamed onto the new copy's temporary name", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("is the original again, unchanged", ex.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal("EVIL", File.ReadAllText(Path.Combine(dir, hiddenName!))); // not this module's: left there
+            Assert.Equal(hash, FileFacts.Hash(stolen)); // the copy, where it was moved, unmarked
+            Assert.DoesNotContain("user.btrfs-module.", Shell.Run("getfattr", "-d", "-m", "-", stolen), StringComparison.Ordinal);
+            Assert.DoesNotContain("user.btrfs-module.", Shell.Run("getfattr", "-d", "-m", "-", file), StringComparison.Ordinal);
+        }
+
+        /// <summary>
         /// A 2 MiB file converted to NOCOW with options whose hook starts a process that opens it and writes
         /// <paramref name="marker"/> at offset 0: the conversion is refused as in use, the file keeps its inode
         /// and COW state, the write is in it, and the directory holds nothing new.

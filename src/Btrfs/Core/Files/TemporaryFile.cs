@@ -36,6 +36,14 @@ namespace Btrfs.Core
         /// </summary>
         internal const string ReplacedAttribute = AttributePrefix + "replaced";
 
+        /// <summary>
+        /// The extended attribute the new copy carries, from just after the exchange until the replacement settles: the
+        /// stamp, and the change time the replaced file (under the hidden name) had then ("1234-0badc0de 1700000000.5").
+        /// Nobody can set a change time: a leftover whose change time is still that one was changed by nobody since (its
+        /// size and modification time alone can be put back: touch -m; a hostile test), so only then is it removed.
+        /// </summary>
+        internal const string ReplacedChangeAttribute = AttributePrefix + "replaced-changed";
+
         private readonly SafeFileDescriptor dir;
         private FileStatus? replaced;
         private SafeFileDescriptor? originalHandle;
@@ -198,6 +206,9 @@ namespace Btrfs.Core
                         $"Cannot {FileGuards.Phrase(what, path)}: another process opened the new copy{(linkedName is null ? string.Empty : $" under its temporary name '{linkedName}'")}. The original was left as it is; {Fate}.");
                 }
 
+                // What the original is as it is checked: after the exchange it must still be so (its change time cannot
+                // say: the exchange moves it).
+                ReplacedState? checkedState = ReplacedState.Of(original.Handle, path);
                 verifyUnchanged();
                 FileGuards.ThrowIfMounted(original, what, assumeNotInUse); // a bind mount of it made while the copy was written
 
@@ -249,8 +260,6 @@ namespace Btrfs.Core
                         return PendingReplacement.Done(this, ownsThis, path, what);
                     }
 
-                    hooks?.AfterExchange?.Invoke(linkedName!);
-
                     // The hidden name now holds whatever the name held: it must be the original.
                     if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
                     {
@@ -266,6 +275,43 @@ namespace Btrfs.Core
                         newLease = null;
                         return undone;
                     }
+
+                    // And the name now holds whatever the hidden name held: it must be this file. (Before: a process that
+                    // may write to the directory renamed another file onto the hidden name before the exchange, which then
+                    // put that file under the name, the run said it was done, and removed the original from the hidden
+                    // name; a hostile test.)
+                    if (FileStatus.Of(Handle) is not FileStatus mine || FileStatus.OfAt(dir, name) is not FileStatus placed || !placed.SameInode(mine))
+                    {
+                        throw HiddenNameTaken(original, name, path, what);
+                    }
+
+                    // Nothing changed the original between its last check and the exchange: a change of mode, owner, links,
+                    // times, extended attributes or file attributes needs no open, so the lease does not stop it, and it
+                    // would be lost with the old file (before: a chmod 600 made at that moment was undone, and a hard link
+                    // made then was split off without a word; a hostile test).
+                    if (checkedState is not null && ReplacedState.Of(original.Handle, path) is ReplacedState now && now.Differs(checkedState.Value) is string how)
+                    {
+                        UndoExchange(name, path);
+                        oldLease?.Dispose();
+                        var changed = new FileOperationException(
+                            FileErrorKind.ChangedDuringCopy,
+                            0,
+                            "renameat2",
+                            path,
+                            $"Cannot {FileGuards.Phrase(what, path)}: {how} changed at the last moment, after it was last checked, and that change would have been lost with it. It was left under its name as it is now, and {Fate}. Run the command again.");
+                        PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
+                        newLease = null;
+                        return undone;
+                    }
+
+                    // Its change time now, on the new copy: a run killed from here on leaves the original under the hidden
+                    // name, and the next run removes it only if nobody changed it since (RemoveStale).
+                    if (marked && originalHandle is not null && FileStatus.Of(original.Handle) is FileStatus exchanged)
+                    {
+                        _ = Xattrs.TrySet(Handle, ReplacedChangeAttribute, Encoding.ASCII.GetBytes(StampAndTime(Stamp, exchanged.ChangeTime)));
+                    }
+
+                    hooks?.AfterExchange?.Invoke(linkedName!);
 
                     if (oldLease is null)
                     {
@@ -325,7 +371,8 @@ namespace Btrfs.Core
                 Unmark(); // an existing file keeps no mark of a replacement that did not happen
             }
 
-            if (!committed && linkedName is not null)
+            // Only this file: never one renamed onto the hidden name meanwhile.
+            if (!committed && linkedName is not null && FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
             {
                 _ = Names.TryRemove(dir, linkedName);
             }
@@ -421,15 +468,17 @@ namespace Btrfs.Core
                 }
 
                 // A file a killed run had replaced, under the hidden name the exchange gave it: removed only if its size
-                // and modification time are still those it had just before the exchange (nobody wrote to it since: an
-                // opener the run's lease held back would, once the run died, write here) and nobody has it open now.
+                // and modification time are still those it had just before the exchange, and its change time the one it
+                // had just after it (nobody wrote to it or changed it since: an opener the run's lease held back would,
+                // once the run died, write here), and nobody has it open now.
                 // The pair is proven too: the file under the name it was made from carries the same run's marker for
                 // the new copy (a hidden file with a marker and nothing beside it is no leftover of a replacement).
                 // Its owner is the replaced file's: this user's, or anyone's for root (who replaces other users' files).
                 if ((st.Uid != owner && Metadata.FileSystemUserId != 0)
                     || Xattrs.TryGetText(fd, ReplacedAttribute) is not string mark
                     || mark != string.Create(CultureInfo.InvariantCulture, $"{stamp} {st.Size} {st.ModifyTime.Seconds}.{st.ModifyTime.Nanoseconds:D9}")
-                    || FindMarked(dir, file, stamp, MarkerAttribute, stamp, n => n.Size == st.Size && n.ModifyTime == st.ModifyTime) is not string live) // the copy has its size and times
+                    || FindMarked(dir, file, stamp, MarkerAttribute, stamp, n => n.Size == st.Size && n.ModifyTime == st.ModifyTime) is not string live // the copy has its size and times
+                    || !HasMark(dir, live, ReplacedChangeAttribute, StampAndTime(stamp, st.ChangeTime))) // and changed by nobody since the exchange
                 {
                     // Marked as a replaced file by that run, but not proven to be one now (written since, or the file
                     // that took its name was replaced in turn, as editors save): kept, and said, every time, so that a
@@ -456,6 +505,7 @@ namespace Btrfs.Core
                 FileStatus? livesOn = Unmark(fd, ReplacedAttribute);
 
                 // The file that took its name still carries the run's marker for its new copy: dropped.
+                _ = DropMark(dir, live, ReplacedChangeAttribute, stamp + " ");
                 removed.Add(new StaleFile(file, true) { Unmarked = DropMark(dir, live, MarkerAttribute, stamp), LivesOn = livesOn });
             }
 
@@ -665,9 +715,37 @@ namespace Btrfs.Core
         {
             if (marked)
             {
+                Xattrs.TryRemove(Handle, ReplacedChangeAttribute);
                 Xattrs.TryRemove(Handle, MarkerAttribute);
                 marked = false;
             }
+        }
+
+        /// <summary>A stamp and a change time, as <see cref="ReplacedChangeAttribute"/> holds them.</summary>
+        private static string StampAndTime(string stamp, FileTime t) => string.Create(CultureInfo.InvariantCulture, $"{stamp} {t.Seconds}.{t.Nanoseconds:D9}");
+
+        /// <summary>
+        /// The exchange put another file under the name: one renamed onto the hidden name before it (only a process that may
+        /// write to the directory can). The names are exchanged back (the original under its name again); what the hidden
+        /// name holds then is not this module's, and is left there; the copy is wherever that process moved it.
+        /// </summary>
+        private FileOperationException HiddenNameTaken(OpenFile original, string name, string path, string what)
+        {
+            UnmarkOriginal();
+            string hidden = linkedName!;
+            int back = Names.TryExchange(dir, hidden, name);
+            bool restored = back == 0 && FileStatus.OfAt(dir, name) is FileStatus now && now.SameInode(original.Status);
+            linkedName = null; // never removed: another file's
+            committed = true;
+            Unmark(); // the copy, moved away, is a plain file now
+            return new FileOperationException(
+                FileErrorKind.ChangedDuringCopy,
+                back,
+                "renameat2",
+                path,
+                restored
+                    ? $"Cannot {FileGuards.Phrase(what, path)}: at the last moment another file was renamed onto the new copy's temporary name '{hidden}' in the same directory (a process that may write to the directory did it), so the exchange put that file under the name. The names were exchanged back: '{path}' is the original again, unchanged; the file found under '{hidden}' was left there (it is not this module's), and the new copy is wherever that process moved it. Find out what else changes files in that directory."
+                    : $"Cannot {FileGuards.Phrase(what, path)}: at the last moment another file was renamed onto the new copy's temporary name '{hidden}' in the same directory, so the exchange put that file under the name, and putting the original back {(back == 0 ? "found yet another file under the name" : $"failed ({Errno.Name(back)})")}. The original is '{hidden}' in the same directory{(back == 0 ? " or under the name" : string.Empty)}. Check both names and rename them by hand.");
         }
 
         /// <summary>
