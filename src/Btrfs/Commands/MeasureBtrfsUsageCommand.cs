@@ -16,6 +16,9 @@ namespace Btrfs.Commands
     {
         private const int ProgressId = 0x4255;
         private BtrfsUsageTotals? totals;
+
+        /// <summary>Each partly used extent's other references, read once for the whole run.</summary>
+        private readonly OtherReferences known = new();
         private ScanProgress? progress;
 
         /// <inheritdoc/>
@@ -57,11 +60,11 @@ namespace Btrfs.Commands
                     size = file.Size;
                     if (totals is null)
                     {
-                        WriteObject(BtrfsUsageMeter.Measure(file));
+                        WriteObject(BtrfsUsageMeter.Measure(file, known));
                     }
                     else
                     {
-                        totals.Add(file);
+                        totals.Add(file, known);
                     }
                 }
                 finally
@@ -77,7 +80,7 @@ namespace Btrfs.Commands
             {
                 ForEachFileInBatches(
                     path,
-                    batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount),
+                    batch => BtrfsUsageMeter.MeasureAll(batch, Environment.ProcessorCount, known),
                     (file, usage) =>
                     {
                         if (usage is not null)
@@ -92,7 +95,7 @@ namespace Btrfs.Commands
             {
                 ForEachFileInBatches(
                     path,
-                    batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount),
+                    batch => BtrfsUsageMeter.CountAll(batch, Environment.ProcessorCount, known),
                     (file, counted) =>
                     {
                         if (counted is not null)

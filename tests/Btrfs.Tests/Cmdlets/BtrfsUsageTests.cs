@@ -324,6 +324,39 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ManyFilesUsingPartOfOneExtentLookItsReferencesUpOnce()
+        {
+            // 4,000 reflink copies of a quarter of one extent: each file read every reference again to find the waste,
+            // 4 minutes where compsize takes 0.1 s (a hostile test). Counted, not timed: the LOGICAL_INO calls (strace).
+            Requires.That(Shell.Try("strace", "-V").ExitCode == 0, "strace is not installed (.ci/run installs it)");
+            using ExtraFileSystem x = fs.NewFileSystem("btrfs", "256M");
+            string dir = Directory.CreateDirectory(Path.Combine(x.MountPoint, "copies")).FullName;
+            string whole = Path.Combine(dir, "whole");
+            FileBuilder.WriteNew(whole, FileBuilder.RandomBytes(1 << 20, 26));
+            BtrfsProgs.Sync(dir);
+            const int Copies = 150;
+            for (int i = 0; i < Copies; i += 50)
+            {
+                Shell.Run("sh", "-c", $"for n in $(seq {i} {i + 49}); do xfs_io -f -c 'reflink {whole} {512 << 10} 0 {256 << 10}' {dir}/c$n; done");
+            }
+
+            FileBuilder.WriteAt(whole, 0, FileBuilder.RandomBytes(256 << 10, 27)); // the extent's first quarter now used by none
+            BtrfsProgs.Sync(dir);
+
+            string log = Path.Combine(x.MountPoint, "strace.log");
+            RealPwsh.Result r = RealPwsh.RunWrapped(
+                "$u = @(Measure-BtrfsUsage -LiteralPath $D -Recurse); '@@files ' + $u.Count; '@@wasted ' + ($u | Where-Object Path -ne (Join-Path $D whole) | Group-Object WastedBytes).Name; "
+                    + "$s = Measure-BtrfsUsage -LiteralPath $D -Recurse -Summary; '@@summary ' + $s.WastedBytes + ' ' + $s.DiskBytes + ' ' + $s.ReferencedBytes",
+                new[] { "strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=ioctl", "-o", log, "--" },
+                ("D", dir));
+            Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+            CompsizeReport truth = BtrfsProgs.Compsize(dir);
+            Assert.Equal(new[] { $"files {Copies + 1}", $"wasted {256 << 10}", $"summary {256 << 10} {truth.Total.Disk} {truth.Total.Referenced}" }, r.Marked);
+            int lookups = File.ReadLines(log).Count(l => l.Contains("BTRFS_IOC_LOGICAL_INO", StringComparison.Ordinal) || l.Contains("0x94, 0x3b", StringComparison.Ordinal));
+            Assert.InRange(lookups, 1, 2 * Environment.ProcessorCount); // once per run (files counted at once on each processor may each ask first)
+        }
+
+        [SkippableFact]
         public void ABookendSharedWithASnapshotBeingDeletedIsStillMeasured()
         {
             // The other references of a bookend are looked up; a deleted snapshot a process still holds is listed by

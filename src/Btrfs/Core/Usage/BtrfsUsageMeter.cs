@@ -16,19 +16,19 @@ namespace Btrfs.Core
         /// One file's figures, with the bytes FIEMAP marks shared. Throws
         /// <see cref="FileOperationException"/> (NotSupported off btrfs, AccessDenied without root).
         /// </summary>
-        internal static BtrfsFileUsage Measure(OpenFile file)
+        internal static BtrfsFileUsage Measure(OpenFile file, OtherReferences? known = null)
         {
-            UsageCounters c = Count(file);
+            UsageCounters c = Count(file, known);
             return new BtrfsFileUsage(file.Path, file.Size, c, SharedBytes(file));
         }
 
         /// <summary>The figures of one file, as `compsize FILE`; the counters can be merged into a summary.</summary>
-        internal static UsageCounters Count(OpenFile file)
+        internal static UsageCounters Count(OpenFile file, OtherReferences? known = null)
         {
             BtrfsOnly.Require(file, "measure the btrfs space usage of");
             var c = UsageCounters.For(BtrfsSearch.FileSystemUuid(file.Handle));
             c.AddFile(file.Size, BtrfsFileExtents.Read(file));
-            c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(file.Handle, file.Path, bytenr));
+            c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(file.Handle, file.Path, bytenr), known);
             return c;
         }
 
@@ -40,7 +40,7 @@ namespace Btrfs.Core
         /// was removed or replaced after the listing, a hard link listed twice, a directory off btrfs, a
         /// search refused) is opened and counted alone, with that file's own error when it fails.
         /// </summary>
-        internal static FileOutcome<UsageCounters>[] CountAll(IReadOnlyList<FileLocation> files, int parallelism)
+        internal static FileOutcome<UsageCounters>[] CountAll(IReadOnlyList<FileLocation> files, int parallelism, OtherReferences? known = null)
         {
             ArgumentNullException.ThrowIfNull(files);
             var outcomes = new FileOutcome<UsageCounters>[files.Count];
@@ -61,10 +61,10 @@ namespace Btrfs.Core
             System.Threading.Tasks.Parallel.For(0, groups.Count, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, g =>
             {
                 (int start, int end) = groups[g];
-                CountDirectory(files, start, end, outcomes);
+                CountDirectory(files, start, end, outcomes, known);
                 for (int i = start; i < end; i++)
                 {
-                    outcomes[i] = outcomes[i].Result is null ? CountOne(files[i], fileSystems) : outcomes[i];
+                    outcomes[i] = outcomes[i].Result is null ? CountOne(files[i], fileSystems, known) : outcomes[i];
                 }
             });
             return outcomes;
@@ -77,7 +77,7 @@ namespace Btrfs.Core
         /// Counts the files [start, end) of one directory by inode number; leaves the outcome of a file it
         /// could not count that way empty (for <see cref="CountOne"/>).
         /// </summary>
-        private static void CountDirectory(IReadOnlyList<FileLocation> files, int start, int end, FileOutcome<UsageCounters>[] outcomes)
+        private static void CountDirectory(IReadOnlyList<FileLocation> files, int start, int end, FileOutcome<UsageCounters>[] outcomes, OtherReferences? known)
         {
             SafeFileDescriptor dir = files[start].Directory;
             if (Files.FileSystemOf(dir) is not { Kind: FileSystemKind.Btrfs })
@@ -147,7 +147,7 @@ namespace Btrfs.Core
                 {
                     try
                     {
-                        c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(dir, dirPath, bytenr));
+                        c.AddOtherReferences(bytenr => BtrfsInspect.UsedRanges(dir, dirPath, bytenr), known);
                     }
                     catch (FileOperationException)
                     {
@@ -159,12 +159,12 @@ namespace Btrfs.Core
             }
         }
 
-        private static FileOutcome<UsageCounters> CountOne(FileLocation location, FileSystemCache fileSystems)
+        private static FileOutcome<UsageCounters> CountOne(FileLocation location, FileSystemCache fileSystems, OtherReferences? known)
         {
             try
             {
                 using OpenFile file = OpenFile.Open(location, OpenOptions.KnownRegular, fileSystems);
-                return new FileOutcome<UsageCounters>(location.Path, Count(file), null);
+                return new FileOutcome<UsageCounters>(location.Path, Count(file, known), null);
             }
             catch (FileOperationException ex)
             {
@@ -173,8 +173,8 @@ namespace Btrfs.Core
         }
 
         /// <summary>Measures several files on <paramref name="parallelism"/> threads; outcomes in the order given.</summary>
-        internal static FileOutcome<BtrfsFileUsage>[] MeasureAll(IReadOnlyList<FileLocation> files, int parallelism) =>
-            FileBatch.Run(files, parallelism, Measure);
+        internal static FileOutcome<BtrfsFileUsage>[] MeasureAll(IReadOnlyList<FileLocation> files, int parallelism, OtherReferences? known = null) =>
+            FileBatch.Run(files, parallelism, file => Measure(file, known));
 
         /// <summary>Bytes of the file in extents FIEMAP flags as shared (FIEMAP_EXTENT_SHARED).</summary>
         internal static long SharedBytes(OpenFile file) => Fiemap.Shared(file.Handle, file.Path).Bytes;
@@ -192,7 +192,7 @@ namespace Btrfs.Core
         public long Files => all.Files;
 
         /// <summary>Adds one file's items (of a file already open).</summary>
-        internal void Add(OpenFile file) => all.Merge(BtrfsUsageMeter.Count(file));
+        internal void Add(OpenFile file, OtherReferences? known = null) => all.Merge(BtrfsUsageMeter.Count(file, known));
 
         /// <summary>The totals so far.</summary>
         public BtrfsUsageSummary ToSummary() => new(all);

@@ -1,5 +1,6 @@
 namespace Btrfs.Core
 {
+    using System;
     using System.Collections.Generic;
     using Btrfs.Kernel;
 
@@ -78,6 +79,10 @@ namespace Btrfs.Core
                 Use(s, e);
             }
         }
+
+        /// <summary>The used parts, merged and in order.</summary>
+        internal (ulong Start, ulong End)[] Ranges() =>
+            more is not null ? more.ToArray() : firstEnd > firstStart ? new[] { (firstStart, firstEnd) } : Array.Empty<(ulong, ulong)>();
 
         /// <summary>Uncompressed bytes of the extent that some reference uses.</summary>
         internal ulong UsedBytes()

@@ -144,9 +144,10 @@ namespace Btrfs.Core
         /// <summary>
         /// For each extent these files leave partly unused, adds the parts every other reference on the filesystem uses
         /// (a reflink copy's, a snapshot's: <paramref name="usedByAll"/>), so the waste is what no reference uses, not
-        /// only what these files do not. Only bookends are looked up: most extents are used whole.
+        /// only what these files do not. Only bookends are looked up: most extents are used whole. With <paramref name="known"/>,
+        /// each extent's references are read once for all the files that share it.
         /// </summary>
-        internal void AddOtherReferences(Func<ulong, IEnumerable<(ulong Start, ulong End)>> usedByAll)
+        internal void AddOtherReferences(Func<ulong, IEnumerable<(ulong Start, ulong End)>> usedByAll, OtherReferences? known = null)
         {
             foreach (ExtentUse e in order)
             {
@@ -155,7 +156,7 @@ namespace Btrfs.Core
                     continue;
                 }
 
-                foreach ((ulong start, ulong end) in usedByAll(e.DiskBytenr))
+                foreach ((ulong start, ulong end) in known is null ? usedByAll(e.DiskBytenr) : known.Of(e, usedByAll))
                 {
                     e.Use(start, end);
                     if (e.WastedBytes() == 0)
