@@ -58,6 +58,9 @@ namespace Btrfs.Commands
         /// <summary>Directories named after an earlier walk with -Depth reached them: how many levels below each that walk processed.</summary>
         private readonly Dictionary<string, int> partlyWalked = new(StringComparer.Ordinal);
 
+        /// <summary>Whether a directory named directly, without -Recurse, is processed itself (Test-NoCow, Set-NoCow), not refused.</summary>
+        private protected virtual bool ProcessesDirectories => false;
+
         /// <summary>True with -Recurse, and with -Depth (which implies it, as with Get-ChildItem).</summary>
         private protected bool Recursing => Recurse.IsPresent || MyInvocation.BoundParameters.ContainsKey(nameof(Depth));
 
@@ -96,6 +99,20 @@ namespace Btrfs.Commands
             bool taken = !directory ? Filter.TakesFile(name)
                 : Recursing ? Filter.TakesDirectory(name)
                 : Filter.ProcessesDirectory(name);
+            if (!taken && directory && !Recursing && Filter.TakesDirectory(name))
+            {
+                // Left out by -Include alone: the caller meant the files in it (as Get-ChildItem dir -Include lists them), and
+                // nothing at all, not even $false from Test-NoCow, came back (a hostile test). Said as an error, as a
+                // directory without -Recurse is to every cmdlet that takes files only.
+                _ = GuardedFor(path, () => throw new FileOperationException(
+                    FileErrorKind.IsDirectory,
+                    0,
+                    "stat",
+                    path,
+                    $"'{path}' is a directory, and -Include, which does not take its name, picks the files a walk finds. Add -Recurse to take the files below it whose names -Include takes (-Depth 0: only those directly in it){(ProcessesDirectories ? "; without -Include, the directory itself is taken" : string.Empty)}."));
+                return false;
+            }
+
             if (!taken)
             {
                 WriteVerbose($"Leaving out '{path}': -Include or -Exclude does not take its name.");

@@ -9,6 +9,9 @@ namespace Btrfs.Commands
     [OutputType(typeof(NoCowStatus))]
     public sealed class SetNoCowCommand : RecursiveFileCmdletBase
     {
+        /// <inheritdoc/>
+        private protected override bool ProcessesDirectories => true;
+
         /// <summary>Clear the attribute instead of setting it.</summary>
         [Parameter]
         public SwitchParameter Disable { get; set; }

@@ -9,6 +9,9 @@ namespace Btrfs.Commands
     [OutputType(typeof(bool), typeof(NoCowStatus))]
     public sealed class TestNoCowCommand : RecursiveFileCmdletBase
     {
+        /// <inheritdoc/>
+        private protected override bool ProcessesDirectories => true;
+
         /// <summary>One answer per input, as Test-Path gives; with -Recurse each file of the walked trees once.</summary>
         protected override bool EachFileOncePerPipeline => Recursing;
 

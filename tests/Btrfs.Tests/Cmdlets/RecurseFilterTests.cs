@@ -148,6 +148,30 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ADirectoryNamedWithIncludeButWithoutRecurseIsAnErrorNotNothing()
+        {
+            // Before: `Test-NoCow dir -Include *.img` gave nothing at all, no $false and no error, so `if (Test-NoCow ...)`
+            // quietly took the false branch; Measure-Fragmentation and Get-BtrfsExtent the same. Found by a hostile test.
+            string root = Tree(fs.NewDirectory(TestFs.Btrfs, "filters-dir-include"));
+            foreach (string cmdlet in new[] { "Test-NoCow", "Measure-Fragmentation", "Get-BtrfsExtent", "Set-NoCow -WhatIf" })
+            {
+                PwshResult r = Pwsh.Run($"{cmdlet} -LiteralPath $r -Include *.img", ("r", root));
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.Equal("PathIsDirectory", e.FullyQualifiedErrorId.Split(',')[0]);
+                Assert.Equal(root, e.TargetObject);
+                Assert.Contains("Add -Recurse", e.Exception.Message, StringComparison.Ordinal);
+                Assert.Empty(r.Output);
+            }
+
+            // Its name taken by -Include, or left out by -Exclude: as before (the directory itself; left out, verbose).
+            Assert.Equal(new object[] { false }, Pwsh.Run("Test-NoCow -LiteralPath $r -Include filters*", ("r", root)).Output.Select(o => o.BaseObject));
+            PwshResult excluded = Pwsh.Run("Test-NoCow -LiteralPath $r -Exclude filters*", ("r", root));
+            Assert.Empty(excluded.Errors);
+            Assert.Empty(excluded.Output);
+            Assert.Equal(3, Pwsh.Run("@(Test-NoCow -LiteralPath $r -Include *.img -Depth 0)", ("r", root)).Output.Count);
+        }
+
+        [SkippableFact]
         public void TestNoCowRecurseChecksAWholeTreeInOnePesterLine()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "filters-pester");
