@@ -63,6 +63,7 @@ namespace Btrfs.Commands
             internal const string DatabaseNotOurs = "DatabaseNotOurs";
             internal const string UnsafeDirectory = "UnsafeDirectory";
             internal const string DestinationNotADirectory = "DestinationNotADirectory";
+            internal const string NotADirectory = "NotADirectory";
             internal const string DatabaseNewerVersion = "DatabaseNewerVersion";
             internal const string ConfirmationNotPossible = "ConfirmationNotPossible";
         }
@@ -141,6 +142,22 @@ namespace Btrfs.Commands
                 Ids.PathNotFound,
                 ErrorCategory.ObjectNotFound,
                 pattern);
+
+        /// <summary>A path holding a NUL character, which no file name can hold (the kernel would read it only up to there).</summary>
+        internal static ErrorRecord NulInPath(string path) =>
+            new(
+                new PSArgumentException($"Cannot use the path '{path.Replace('\0', '?')}': it holds a NUL character, which no file name can hold (the kernel would read the path only up to it, and reach another file)."),
+                Ids.InvalidArgument,
+                ErrorCategory.InvalidArgument,
+                path);
+
+        /// <summary>A path ending in '/' (or '/.') that leads to something other than a directory: the kernel refuses it (ENOTDIR).</summary>
+        internal static ErrorRecord NotADirectory(string given, string resolved) =>
+            new(
+                new System.IO.IOException($"Cannot use '{given}': a path ending in '/' or '/.' names a directory, and '{resolved}' is not one (the kernel refuses such a path: ENOTDIR). Leave out the ending to name the file."),
+                Ids.NotADirectory,
+                ErrorCategory.InvalidArgument,
+                given);
 
         /// <summary>A -Path that is not a valid wildcard pattern ('names/[x': a '[' never closed): this input's error, the next input goes on.</summary>
         internal static ErrorRecord InvalidPattern(string pattern, Exception ex) =>

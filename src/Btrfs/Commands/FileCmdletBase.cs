@@ -336,9 +336,22 @@ namespace Btrfs.Commands
             foreach (string input in ParameterSetName == LiteralPathSet ? LiteralPath : Path)
             {
                 CurrentInputText = input;
-                foreach (string found in Resolve(input, literal || PipedPathAttribute.FromObject(input)))
+                bool asGiven = literal || PipedPathAttribute.FromObject(input);
+                foreach (string found in Resolve(input, asGiven))
                 {
                     string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'
+                    if (NamesADirectory(input) && FileStatus.OfPath(resolved, followLinks: true) is { IsDirectory: false })
+                    {
+                        // 'x.txt/' or 'x.txt/.' names a directory: the kernel refuses it (ENOTDIR), as ls does; PowerShell's
+                        // resolution drops the ending, and the file was acted on (a hostile test). A pattern ('x*/') matches
+                        // directories only, as the shell's does.
+                        if (asGiven || !WildcardPattern.ContainsWildcardCharacters(input))
+                        {
+                            WriteError(ErrorRecords.NotADirectory(input, resolved));
+                        }
+
+                        continue;
+                    }
 
                     if (!EachFileOncePerPipeline || named.Add(resolved))
                     {
@@ -352,6 +365,13 @@ namespace Btrfs.Commands
             }
         }
 
+        /// <summary>Whether a path as given ends as only a directory's can: '/', '/.' or '/..' (trailing slashes and all).</summary>
+        private static bool NamesADirectory(string input)
+        {
+            string t = input.TrimEnd('/');
+            return (t.Length < input.Length && t.Length > 0) || t.EndsWith("/.", StringComparison.Ordinal) || t.EndsWith("/..", StringComparison.Ordinal) || t is "." or "..";
+        }
+
         /// <summary>
         /// The file system paths <paramref name="input"/> names: used as given when <paramref name="literal"/>, else a
         /// pattern expanded (escapes undone where it has none), each bad input one error record (a pattern matching
@@ -363,6 +383,13 @@ namespace Btrfs.Commands
             if (PipedPathAttribute.NamesNoFile(input) is string type)
             {
                 WriteError(ErrorRecords.ObjectNamesNoFile(input, type));
+                return result;
+            }
+
+            if (input.Contains('\0', StringComparison.Ordinal))
+            {
+                // The kernel reads a path up to its first NUL: 'k\0zzz' would reach 'k' (a hostile test: deduplicated).
+                WriteError(ErrorRecords.NulInPath(input));
                 return result;
             }
 

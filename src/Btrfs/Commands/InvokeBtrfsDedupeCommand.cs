@@ -230,6 +230,12 @@ namespace Btrfs.Commands
             for (int i = 0; i < ranges.Length; i++)
             {
                 DuplicateRange r = group.Ranges[i];
+                if (r.Path.Contains('\0', StringComparison.Ordinal))
+                {
+                    WriteError(ErrorRecords.NulInPath(r.Path)); // read up to the NUL, it would name another file (a hostile test)
+                    return null;
+                }
+
                 string? path = System.IO.Path.IsPathRooted(r.Path) ? r.Path : PathBinding.UnresolvedFileSystemPath(this, r.Path);
                 if (path is null)
                 {

@@ -72,7 +72,7 @@ namespace Btrfs.Commands
             if (given.Contains('\0', System.StringComparison.Ordinal))
             {
                 // No name holds a NUL: said here, not as .NET's ArgumentException from wherever the path goes next.
-                return new ErrorRecord(new PSArgumentException($"Cannot use the path '{given.Replace('\0', '?')}': it holds a NUL character, which no file name can hold."), ErrorRecords.Ids.InvalidArgument, ErrorCategory.InvalidArgument, given);
+                return ErrorRecords.NulInPath(given);
             }
 
             try

@@ -42,5 +42,68 @@ namespace Btrfs.Tests
             Assert.Equal("InvalidArgument", Assert.Single(r.ErrorIds));
             Assert.Equal("next", Assert.Single(r.Output).BaseObject);
         }
+
+        /// <summary>
+        /// Before: a path with a NUL reached the file named by what comes before it (the kernel reads a path up to its
+        /// first NUL): Invoke-BtrfsDedupe deduplicated 'k' for "k`0zzz", given or in a piped group. Found by a hostile test.
+        /// </summary>
+        [SkippableFact]
+        public void APathWithANulIsAnErrorAndNothingIsDone()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "nul-path");
+            string k = Path.Combine(dir, "k"), d = Path.Combine(dir, "d");
+            byte[] data = FileBuilder.RandomBytes(1 << 20, 8);
+            FileBuilder.WriteNew(k, data);
+            FileBuilder.WriteNew(d, data);
+            Shell.Run("sync");
+            string layout = string.Join(" ", Filefrag.Extents(d).Select(e => e.Physical));
+            foreach (string command in new[]
+            {
+                "Invoke-BtrfsDedupe -LiteralPath $k -Destination \"$d`0zzz\" -Confirm:$false",
+                "Invoke-BtrfsDedupe -LiteralPath \"$k`0zzz\" -Destination $d -Confirm:$false",
+                "$g = @(Find-BtrfsDuplicate -LiteralPath $k, $d)[0]; $g.Ranges[1].Path = \"$d`0zzz\"; $g | Invoke-BtrfsDedupe -Confirm:$false",
+                "Get-BtrfsExtent -LiteralPath \"$k`0zzz\"",
+                "Test-NoCow -Path \"$k`0zzz\"",
+            })
+            {
+                PwshResult r = Pwsh.Run(command + "; 'next'", ("k", k), ("d", d));
+                Assert.True(r.ErrorIds.SequenceEqual(new[] { "InvalidArgument" }), command + ": " + string.Join(" / ", r.Errors));
+                Assert.Contains("NUL character", r.Errors[0].Exception.Message, System.StringComparison.Ordinal);
+                Assert.Equal("next", r.Output[^1].BaseObject);
+                Assert.DoesNotContain(r.Output, o => o.BaseObject is Btrfs.Core.FileExtent or bool);
+            }
+
+            Assert.Equal(layout, string.Join(" ", Filefrag.Extents(d).Select(e => e.Physical))); // nothing deduplicated
+            Assert.DoesNotContain(Filefrag.Extents(d), e => e.Flags.Contains("shared"));
+        }
+
+        /// <summary>
+        /// Before: 'x.txt/' and 'x.txt/.', which the kernel refuses (ENOTDIR, as ls does), reached x.txt: PowerShell's
+        /// resolution drops the ending. Found by a hostile test. A pattern ending in '/' matches directories only.
+        /// </summary>
+        [SkippableFact]
+        public void APathEndingInASlashAfterAFileIsNotADirectoryError()
+        {
+            string dir = fs.NewDirectory(TestFs.Btrfs, "slash-path");
+            string x = Path.Combine(dir, "x.txt");
+            FileBuilder.WriteNew(x, FileBuilder.RandomBytes(20000, 9));
+            Directory.CreateDirectory(Path.Combine(dir, "xdir"));
+            foreach (string given in new[] { x + "/", x + "/.", x + "//" })
+            {
+                foreach (string command in new[] { "Get-BtrfsExtent -LiteralPath $p", "Measure-Fragmentation -Path $p", "Set-NoCow -LiteralPath $p -WhatIf" })
+                {
+                    PwshResult r = Pwsh.Run(command + "; 'next'", ("p", given));
+                    Assert.True(r.ErrorIds.SequenceEqual(new[] { "NotADirectory" }), command + " " + given + ": " + string.Join(" / ", r.Errors));
+                    Assert.Equal(given, r.Errors[0].TargetObject);
+                    Assert.Equal(new object[] { "next" }, r.Output.Select(o => o.BaseObject));
+                }
+            }
+
+            // A directory so named is one; a pattern ending in '/' takes only directories (x.txt is not matched, nor an error).
+            Assert.Equal(new object[] { false }, Pwsh.Run("Test-NoCow -LiteralPath $p", ("p", Path.Combine(dir, "xdir") + "/")).Output.Select(o => o.BaseObject));
+            PwshResult pattern = Pwsh.Run("Test-NoCow -Path (Join-Path $d 'x*/')", ("d", dir));
+            Assert.Empty(pattern.Errors);
+            Assert.Single(pattern.Output);
+        }
     }
 }
