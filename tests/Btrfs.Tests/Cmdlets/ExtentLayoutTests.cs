@@ -148,6 +148,30 @@ namespace Btrfs.Tests
         [InlineData(TestFs.Btrfs)]
         [InlineData(TestFs.Xfs)]
         [InlineData(TestFs.Ext4)]
+        public void GapsBetweenExtentsPreallocatedPastTheEndAreHoles(TestFs which)
+        {
+            // Before: no hole between extents past the file's end, and the map left 18 MiB uncovered (a hostile test).
+            string path = Path.Combine(fs.NewDirectory(which, "keep-size"), "keep.bin");
+            const long M = 1 << 20;
+            FileBuilder.WriteNew(path, FileBuilder.RandomBytes((int)M, 6));
+            Shell.Run("fallocate", "-n", "-o", "10M", "-l", "1M", path);
+            Shell.Run("fallocate", "-n", "-o", "20M", "-l", "1M", path);
+            Shell.Run("sync");
+            List<FileExtent> e = Extents(path, "-IncludeHole");
+            Assert.Equal(
+                new[] { (M, 9 * M), (11 * M, 9 * M) },
+                e.Where(x => x.IsHole).Select(x => (x.LogicalOffset, x.Length)));
+            Assert.Equal(21 * M, e[^1].LogicalOffset + e[^1].Length); // covered to the last extent's end, without gaps
+            Assert.All(e.Skip(1).Zip(e), p => Assert.Equal(p.Second.LogicalOffset + p.Second.Length, p.First.LogicalOffset));
+            Assert.Equal(
+                Filefrag.Extents(path).Where(x => x.Logical >= 10 * M).Select(x => x.Logical),
+                e.Where(x => !x.IsHole && x.LogicalOffset >= 10 * M).Select(x => x.LogicalOffset));
+        }
+
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        [InlineData(TestFs.Ext4)]
         public void AnOffsetPastTheLargestPossibleFileMapsNothingAsAnyOffsetPastTheEnd(TestFs which)
         {
             // ext4 refuses FIEMAP from 16 TiB on (EFBIG), btrfs and xfs from 8 EiB: nothing is there.

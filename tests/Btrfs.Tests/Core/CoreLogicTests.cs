@@ -71,6 +71,18 @@ namespace Btrfs.Tests
         }
 
         [Fact]
+        public void GapsBetweenExtentsPastTheEndAreHolesToo()
+        {
+            // 1 MiB of data, and 1 MiB preallocated at 10 MiB and at 20 MiB past the end (fallocate -n): before, no hole
+            // between them, and the map left 18 MiB uncovered (a hostile test). Still no hole after the last one.
+            const ulong M = 1 << 20;
+            var extents = new[] { E(0, M), E(10 * M, M), E(20 * M, M) };
+            Assert.Equal(
+                new[] { (0ul, M, false), (M, 9 * M, true), (10 * M, M, false), (11 * M, 9 * M, true), (20 * M, M, false) },
+                HoleFinder.Insert(extents, 0, HoleFinder.HoleLimit(0, ulong.MaxValue, M)).Select(x => (x.Extent.Logical, x.Extent.Length, x.IsHole)).ToArray());
+        }
+
+        [Fact]
         public void PreallocatedSpaceBeyondEofMakesNoTrailingHole()
         {
             // An extent past the file size (fallocate --keep-size): holes stop at EOF.

@@ -90,18 +90,19 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Yields every extent, and before each one a hole for any gap since the previous extent (or
-        /// since <paramref name="start"/>), then a final hole up to <paramref name="limit"/>. Holes are
-        /// clipped to [start, limit); extents are passed through unchanged.
+        /// since <paramref name="start"/>), then a final hole up to <paramref name="limit"/>. A gap before an
+        /// extent is a hole wherever it lies, past the file's end too (between extents preallocated there, or
+        /// while a writer extends the file: before, such gaps had no hole, and the map did not cover the file;
+        /// a hostile test); only the final hole stops at <paramref name="limit"/>. Extents are passed through unchanged.
         /// </summary>
         internal static IEnumerable<Segment> Insert(IEnumerable<RawExtent> extents, ulong start, ulong limit)
         {
             ulong cursor = start;
             foreach (RawExtent e in extents)
             {
-                if (e.Logical > cursor && cursor < limit)
+                if (e.Logical > cursor)
                 {
-                    ulong holeEnd = Math.Min(e.Logical, limit);
-                    yield return new Segment(new RawExtent(cursor, 0, holeEnd - cursor, 0), true);
+                    yield return new Segment(new RawExtent(cursor, 0, e.Logical - cursor, 0), true);
                 }
 
                 yield return new Segment(e, false);
