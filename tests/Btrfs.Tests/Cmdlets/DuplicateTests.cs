@@ -470,6 +470,41 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Two identical files with zeros written in them, and a third holding their data with zeros elsewhere: the runs
+        /// of the three copies' data could not take the zeros only two have, and the two kept their extents whole (0 B
+        /// freed where duperemove frees the copy; a hostile test). The zeros beside a run that some of its copies share
+        /// are a group of those copies.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData(TestFs.Btrfs)]
+        [InlineData(TestFs.Xfs)]
+        public void ZerosBesideARunThatOnlySomeOfItsCopiesHaveAreTheirGroup(TestFs kind)
+        {
+            string dir = fs.NewDirectory(kind, "dup-zeros-some");
+            const int M = 1 << 20;
+            byte[] a = FileBuilder.RandomBytes(M, 91), b = FileBuilder.RandomBytes(M, 92), c = FileBuilder.RandomBytes(M, 93), z = new byte[M];
+            string one = Path.Combine(dir, "one"), two = Path.Combine(dir, "two"), other = Path.Combine(dir, "other");
+            FileBuilder.WriteNew(one, a.Concat(z).Concat(b).Concat(c).ToArray());
+            FileBuilder.WriteNew(two, a.Concat(z).Concat(b).Concat(c).ToArray());
+            FileBuilder.WriteNew(other, a.Concat(b).Concat(z).Concat(c).ToArray());
+            Shell.Run("sync");
+            var hashes = new[] { one, two, other }.ToDictionary(f => f, FileFacts.Hash);
+
+            List<BtrfsDuplicateGroup> groups = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse", ("d", dir)).Objects<BtrfsDuplicateGroup>();
+            BtrfsDuplicateGroup zeros = Assert.Single(groups, g => g.Ranges.All(r => r.Offset == M && r.Length == M) && g.Copies == 2);
+            Assert.Equal(new[] { "one", "two" }, zeros.Ranges.Select(r => Path.GetFileName(r.Path)).Order());
+            long predicted = groups.Sum(g => g.ReclaimableBytes);
+            Assert.True(predicted >= 4L * M, $"predicted {predicted}"); // the second identical file, whole (on xfs the third's data too)
+
+            long usedBefore = Used(dir);
+            PwshResult done = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $d -Recurse | Invoke-BtrfsDedupe -Confirm:$false", ("d", dir));
+            Assert.Empty(done.Errors);
+            long freed = usedBefore - Used(dir);
+            Assert.InRange(freed, predicted - (kind == TestFs.Xfs ? 256 << 10 : 0), predicted + (kind == TestFs.Xfs ? 256 << 10 : 0));
+            Assert.All(hashes, h => Assert.Equal(h.Value, FileFacts.Hash(h.Key)));
+        }
+
+        /// <summary>
         /// Before: a block lying across several extents never counted as shared, so a reflink copy of a fragmented file
         /// (every byte sharing the original's extents) was reported as a duplicate of it, and again after every
         /// deduplication. Found by a hostile test.

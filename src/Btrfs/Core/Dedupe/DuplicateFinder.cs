@@ -24,8 +24,8 @@ namespace Btrfs.Core
     /// are not data and are skipped; a block whose extent another block already maps (a reflink or an
     /// earlier dedupe) is neither read nor hashed: it takes the hash of the block that was read. The hash
     /// only finds candidates: FIDEDUPERANGE compares the bytes when the group is deduplicated.
-    /// Blocks of zeros are hashed as any data is, but start no range (zeros alone: a hole does better); a range
-    /// goes on through the zeros its copies have at the same places (they hold the extents it frees). Blocks are only compared within one filesystem
+    /// Blocks of zeros are kept aside as runs, never indexed: they start no range (zeros alone: a hole does better), but
+    /// a range goes on through the zeros its copies have at the same places (they hold the extents it frees). Blocks are only compared within one filesystem
     /// and, on btrfs, one checksum class (NOCOW files with NOCOW files), since only those can share.
     /// Memory: the index of hashed blocks (64 bytes each) and the map of shared blocks already hashed are
     /// each held to <see cref="MemoryBlocks"/> entries; a larger index moves to a temporary database on disk
@@ -360,7 +360,7 @@ namespace Btrfs.Core
 
             // 2. Equal hashes: each hash seen twice or more gets a group id, kept for those blocks only.
             Spilled = index.Spilled;
-            int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences, out List<bool> zeros);
+            int groupIds = NumberRepeatedHashes(index, cancel, out List<List<(int File, int Block)>> occurrences);
             index.Dispose();
 
             // 3. Runs of blocks whose groups follow each other in every copy become one range per copy. Blocks of zeros
@@ -371,7 +371,7 @@ namespace Btrfs.Core
             //    without it, and deduplicating them freed nothing).
             var groups = new List<BtrfsDuplicateGroup>();
             var consumed = new bool[groupIds];
-            var claimed = new HashSet<(int File, int Block)>(); // blocks of zeros taken into a run
+            var claimed = new ZeroClaims(); // blocks of zeros taken into a run
             for (int f = 0; f < files.Count; f++)
             {
                 if (files[f].Repeated is not Dictionary<int, (int Group, BlockKey Where)> repeated)
@@ -384,15 +384,15 @@ namespace Btrfs.Core
                 foreach (int b in blocks)
                 {
                     int g = repeated[b].Group;
-                    if (consumed[g] || zeros[g])
+                    if (consumed[g])
                     {
                         continue;
                     }
 
                     cancel.ThrowIfCancellationRequested();
                     List<(int File, int Block)> copies = occurrences[g];
-                    int run = RunLength(copies, occurrences, zeros, consumed, claimed);
-                    int before = ZerosBefore(copies, run, zeros, claimed);
+                    int run = RunLength(copies, occurrences, consumed, claimed);
+                    int before = ZerosBefore(copies, run, claimed);
                     if (before > 0)
                     {
                         copies = copies.ConvertAll(c => (c.File, c.Block - before));
@@ -403,6 +403,8 @@ namespace Btrfs.Core
                     {
                         groups.Add(group);
                     }
+
+                    groups.AddRange(ZerosBeside(copies, run, claimed));
                 }
             }
 
@@ -557,7 +559,7 @@ namespace Btrfs.Core
             int count = dataBlocks.Count;
             int[]? layout = count == blocks ? null : dataBlocks.ToArray();
             var hashes = new UInt128[count];
-            var state = new byte[count]; // 0 none, 1 hashed
+            var state = new byte[count]; // 0 none, 1 hashed, Zeros (2) zeros
             var where = new BlockKey[count];
             var shared = new bool[count];
             var toRead = new List<int>(); // positions in dataBlocks
@@ -702,6 +704,12 @@ namespace Btrfs.Core
                     {
                         int b = first + k;
                         ReadOnlySpan<byte> bytes = span.Slice(k * BlockSize, BlockSize);
+                        if (!bytes.ContainsAnyExcept((byte)0))
+                        {
+                            state[b] = Zeros; // kept aside, not indexed (Index)
+                            continue;
+                        }
+
                         hashes[b] = sums is null ? XxHash128.HashToUInt128(bytes) : sums.FromData(bytes);
                         state[b] = 1;
                         if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
@@ -733,10 +741,14 @@ namespace Btrfs.Core
                 int b = count - 1; // the last block is the last data block
                 Span<byte> span = buffers[0].Span[..BlockSize];
                 int got = ReadAt(span, (long)dataBlocks[b] * BlockSize);
-                if (got >= tail)
+                if (got >= tail && span[..tail].ContainsAnyExcept((byte)0))
                 {
                     hashes[b] = XxHash128.HashToUInt128(span[..tail], tail);
                     state[b] = 1;
+                }
+                else if (got >= tail)
+                {
+                    state[b] = Zeros;
                 }
 
                 read += got;
@@ -785,16 +797,85 @@ namespace Btrfs.Core
             return found;
         }
 
-        private static void Index(int fileNumber, Candidate c, List<int> dataBlocks, UInt128[] hashes, byte[] state, BlockKey[] where, BlockIndex index)
+        private void Index(int fileNumber, Candidate c, List<int> dataBlocks, UInt128[] hashes, byte[] state, BlockKey[] where, BlockIndex index)
         {
+            var zeros = new List<ZeroRun>();
+            long last = c.Blocks(BlockSize) - 1;
             for (int i = 0; i < hashes.Length; i++)
             {
                 if (state[i] == 1)
                 {
                     index.Add(new IndexedBlock(c.Class, hashes[i], fileNumber, dataBlocks[i], where[i]));
                 }
+                else if (state[i] == Zeros && c.Tail > 0 && dataBlocks[i] == last)
+                {
+                    c.ZeroTail = where[i]; // a partial last block of zeros
+                    c.HasZeroTail = true;
+                }
+                else if (state[i] == Zeros)
+                {
+                    // Runs of zeros at places that follow each other on disk are one entry: a file of written zeros costs
+                    // a few entries, not one per block (they are never indexed: zeros alone start no range).
+                    int b = dataBlocks[i];
+                    if (zeros.Count > 0 && zeros[^1].Follows(b, where[i], BlockSize))
+                    {
+                        zeros[^1] = zeros[^1] with { Count = zeros[^1].Count + 1 };
+                    }
+                    else
+                    {
+                        zeros.Add(new ZeroRun(b, 1, where[i]));
+                    }
+                }
             }
+
+            c.Zeros = zeros.Count > 0 ? zeros.ToArray() : null;
         }
+
+        /// <summary>A block's state: zeros written as data (not a hole), kept aside as runs (<see cref="Candidate.Zeros"/>).</summary>
+        private const byte Zeros = 2;
+
+        /// <summary>
+        /// Whether block <paramref name="block"/> of <paramref name="c"/> is zeros written as data: its length (the block
+        /// size, or a partial last block's) and where it is on disk; 0 where it is not.
+        /// </summary>
+        private int ZerosAt(Candidate c, int block, out BlockKey where)
+        {
+            where = default;
+            if (c.Tail > 0 && block == c.Blocks(BlockSize) - 1)
+            {
+                where = c.ZeroTail;
+                return c.HasZeroTail ? c.Tail : 0;
+            }
+
+            ZeroRun[]? runs = c.Zeros;
+            int lo = 0, hi = (runs?.Length ?? 0) - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                ZeroRun r = runs![mid];
+                if (block < r.First)
+                {
+                    hi = mid - 1;
+                }
+                else if (block >= r.First + r.Count)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    where = r.At(block - r.First, BlockSize);
+                    return BlockSize;
+                }
+            }
+
+            return 0;
+        }
+
+        /// <summary>Where block <paramref name="block"/> of file <paramref name="f"/> is on disk: a repeated block's, or zeros'; unset otherwise.</summary>
+        private BlockKey WhereOf(int f, int block) =>
+            files[f].Repeated is { } repeated && repeated.TryGetValue(block, out (int Group, BlockKey Where) r) ? r.Where
+            : ZerosAt(files[f], block, out BlockKey where) > 0 ? where
+            : default;
 
         /// <summary>
         /// Fingerprints, from btrfs's checksum tree, the blocks of <paramref name="toRead"/> (ascending positions in
@@ -920,6 +1001,12 @@ namespace Btrfs.Core
                     resolved[b] = true;
                     found++;
                     UInt128 h = SectorChecksums.FromSums(blockSums.AsSpan(k * sums.BytesPerBlock, sums.BytesPerBlock));
+                    if (h == sums.Zero)
+                    {
+                        state[b] = Zeros;
+                        continue;
+                    }
+
                     hashes[b] = h;
                     state[b] = 1;
                     if (shared[b] && where[b].IsSet && known.Count < MemoryBlocks)
@@ -989,18 +1076,12 @@ namespace Btrfs.Core
             return pos >= end;
         }
 
-        /// <summary>
-        /// Gives every hash that occurs twice or more a group id (per such block in <see cref="Candidate.Repeated"/>); returns
-        /// how many. <paramref name="zeros"/>: by group id, whether its blocks are all zeros (a whole block's, or a partial
-        /// last block's of that length).
-        /// </summary>
-        private int NumberRepeatedHashes(BlockIndex index, CancellationToken cancel, out List<List<(int File, int Block)>> occurrences, out List<bool> zeros)
+        /// <summary>Gives every hash that occurs twice or more a group id (per such block in <see cref="Candidate.Repeated"/>); returns how many.</summary>
+        private int NumberRepeatedHashes(BlockIndex index, CancellationToken cancel, out List<List<(int File, int Block)>> occurrences)
         {
             occurrences = new List<List<(int, int)>>();
-            zeros = new List<bool>();
             List<(int, int)>? list = null;
             IndexedBlock first = default;
-            var zeroHashes = new Dictionary<(int Class, int Tail), UInt128>();
             foreach (IndexedBlock b in index.Repeated())
             {
                 if (list is null || b.Class != first.Class || b.Hash != first.Hash)
@@ -1009,19 +1090,6 @@ namespace Btrfs.Core
                     list = new List<(int, int)>();
                     occurrences.Add(list);
                     first = b;
-                    Candidate f = files[b.File];
-                    int tail = f.Tail > 0 && b.Block == f.Blocks(BlockSize) - 1 ? f.Tail : 0;
-                    if (!zeroHashes.TryGetValue((b.Class, tail), out UInt128 zero))
-                    {
-                        // As the scan hashes: a partial last block's bytes seeded with its length; a whole block's bytes,
-                        // or on btrfs (a class searched by its checksums) its sectors' checksums.
-                        zero = tail > 0 ? XxHash128.HashToUInt128(new byte[tail], tail)
-                            : classSums[b.Class] is SectorChecksums sums ? sums.Zero
-                            : XxHash128.HashToUInt128(new byte[BlockSize]);
-                        zeroHashes[(b.Class, tail)] = zero;
-                    }
-
-                    zeros.Add(b.Hash == zero);
                 }
 
                 Candidate c = files[b.File];
@@ -1035,32 +1103,42 @@ namespace Btrfs.Core
 
         /// <summary>
         /// How many blocks the run starting at <paramref name="copies"/> is: the next block of every copy
-        /// belongs to one and the same group with exactly as many copies, or every copy's is a block of zeros
-        /// no run has taken (<paramref name="zeros"/>, marked in <paramref name="claimed"/>), and ranges in one
-        /// file do not overlap. Marks the groups used as consumed.
+        /// belongs to one and the same group with exactly as many copies, or every copy's is zeros of the same
+        /// length no run has taken (marked in <paramref name="claimed"/>), and ranges in one file do not overlap.
+        /// Marks the groups used as consumed.
         /// </summary>
-        private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, List<bool> zeros, bool[] consumed, HashSet<(int File, int Block)> claimed)
+        private int RunLength(List<(int File, int Block)> copies, List<List<(int File, int Block)>> occurrences, bool[] consumed, ZeroClaims claimed)
         {
             int first = files[copies[0].File].Repeated![copies[0].Block].Group;
             consumed[first] = true;
             int run = 1;
             while (true)
             {
-                int next = -1;
+                int next = -1, zeros = 0;
                 foreach ((int f, int b) in copies)
                 {
-                    int g = files[f].Repeated!.TryGetValue(b + run, out (int Group, BlockKey) next2) ? next2.Group : -1;
-                    if (g < 0 || consumed[g] || (next >= 0 && g != next) || (zeros[g] && claimed.Contains((f, b + run))))
+                    if (files[f].Repeated!.TryGetValue(b + run, out (int Group, BlockKey) next2))
+                    {
+                        if (zeros > 0 || consumed[next2.Group] || (next >= 0 && next2.Group != next))
+                        {
+                            return run;
+                        }
+
+                        next = next2.Group;
+                    }
+                    else if (next < 0 && ZerosAt(files[f], b + run, out _) is int length and > 0 && (zeros == 0 || length == zeros) && !claimed.Contains(f, b + run))
+                    {
+                        zeros = length;
+                    }
+                    else
                     {
                         return run;
                     }
-
-                    next = g;
                 }
 
-                if (zeros[next])
+                if (zeros > 0)
                 {
-                    // Zeros at the same place in every copy: part of the run (their group has other blocks too).
+                    // Zeros of the same length at the same place in every copy: part of the run.
                     if (Overlaps(copies, run + 1))
                     {
                         return run;
@@ -1068,7 +1146,7 @@ namespace Btrfs.Core
 
                     foreach ((int f, int b) in copies)
                     {
-                        claimed.Add((f, b + run));
+                        claimed.Add(f, b + run);
                     }
 
                     run++;
@@ -1092,22 +1170,18 @@ namespace Btrfs.Core
         /// right before it, at the same places, not taken by another run (marked in <paramref name="claimed"/>): the run
         /// starts there, so a copy's extent that begins with zeros is freed whole too.
         /// </summary>
-        private int ZerosBefore(List<(int File, int Block)> copies, int run, List<bool> zeros, HashSet<(int File, int Block)> claimed)
+        private int ZerosBefore(List<(int File, int Block)> copies, int run, ZeroClaims claimed)
         {
             int before = 0;
             while (true)
             {
-                int zero = -1;
                 foreach ((int f, int b) in copies)
                 {
                     int at = b - before - 1;
-                    int g = at >= 0 && files[f].Repeated!.TryGetValue(at, out (int Group, BlockKey) previous) ? previous.Group : -1;
-                    if (g < 0 || !zeros[g] || (zero >= 0 && g != zero) || claimed.Contains((f, at)))
+                    if (at < 0 || ZerosAt(files[f], at, out _) != BlockSize || claimed.Contains(f, at))
                     {
                         return before;
                     }
-
-                    zero = g;
                 }
 
                 if (Overlaps(copies.ConvertAll(c => (c.File, c.Block - before - 1)), run + before + 1))
@@ -1117,10 +1191,88 @@ namespace Btrfs.Core
 
                 foreach ((int f, int b) in copies)
                 {
-                    claimed.Add((f, b - before - 1));
+                    claimed.Add(f, b - before - 1);
                 }
 
                 before++;
+            }
+        }
+
+        /// <summary>
+        /// Groups of the zeros that some of the copies of a run (not all: then the run took them) have right after it, or
+        /// right before it, at the same places: a third file sharing only the data beside them kept the run from taking
+        /// them, and the copies' extents stayed whole (a hostile test: two identical files with zeros written in them,
+        /// and a third holding their data with zeros elsewhere, freed nothing). Each group is the copies that have such
+        /// zeros, as far as all of them do.
+        /// </summary>
+        private IEnumerable<BtrfsDuplicateGroup> ZerosBeside(List<(int File, int Block)> copies, int run, ZeroClaims claimed)
+        {
+            foreach (int side in new[] { 1, -1 })
+            {
+                var with = new List<(int File, int Block)>(); // the first block of zeros beside the run, per copy that has one
+                int first = 0;
+                foreach ((int f, int b) in copies)
+                {
+                    int at = side > 0 ? b + run : b - 1;
+                    int length = at >= 0 ? ZerosAt(files[f], at, out _) : 0;
+                    if (length > 0 && !claimed.Contains(f, at) && (first == 0 || length == first))
+                    {
+                        with.Add((f, at));
+                        first = length;
+                    }
+                }
+
+                if (with.Count < 2)
+                {
+                    continue;
+                }
+
+                int n = 0;
+                bool ended = false;
+                while (!ended)
+                {
+                    int length = 0;
+                    foreach ((int f, int at0) in with)
+                    {
+                        int at = at0 + (side * n);
+                        int here = at >= 0 ? ZerosAt(files[f], at, out _) : 0;
+                        if (here == 0 || claimed.Contains(f, at) || (length != 0 && here != length))
+                        {
+                            length = -1;
+                            break;
+                        }
+
+                        length = here;
+                    }
+
+                    if (length <= 0)
+                    {
+                        break;
+                    }
+
+                    n++;
+                    ended = length != BlockSize; // a partial last block: the end
+                }
+
+                List<(int File, int Block)> starts = (side > 0 ? with : with.ConvertAll(c => (c.File, Block: c.Block - n + 1)))
+                    .OrderBy(c => c.File).ThenBy(c => c.Block).ToList();
+                if (n == 0 || Overlaps(starts, n))
+                {
+                    continue;
+                }
+
+                foreach ((int f, int b) in starts)
+                {
+                    for (int k = 0; k < n; k++)
+                    {
+                        claimed.Add(f, b + k);
+                    }
+                }
+
+                if (Group(starts, n) is BtrfsDuplicateGroup zeros)
+                {
+                    yield return zeros;
+                }
             }
         }
 
@@ -1153,7 +1305,7 @@ namespace Btrfs.Core
                 long sharing = 0;
                 for (int k = 0; !keeper && k < run; k++)
                 {
-                    BlockKey here = files[f].Repeated![b + k].Where, there = files[kf].Repeated![kb + k].Where;
+                    BlockKey here = WhereOf(f, b + k), there = WhereOf(kf, kb + k);
                     sharing += here.IsSet && here.Place == there.Place ? (k == run - 1 ? last : BlockSize) : 0;
                 }
 
@@ -1207,7 +1359,7 @@ namespace Btrfs.Core
                 places.Clear();
                 foreach ((int f, int b) in copies)
                 {
-                    BlockKey where = files[f].Repeated![b + k].Where;
+                    BlockKey where = WhereOf(f, b + k);
                     if (where.IsSet)
                     {
                         places[where.Place] = places.GetValueOrDefault(where.Place) + 1;
@@ -1216,7 +1368,7 @@ namespace Btrfs.Core
 
                 for (int i = 0; i < copies.Count; i++)
                 {
-                    BlockKey where = files[copies[i].File].Repeated![copies[i].Block + k].Where;
+                    BlockKey where = WhereOf(copies[i].File, copies[i].Block + k);
                     score[i] += where.IsShared && places[where.Place] == 1 ? 1 : 0;
                 }
             }
@@ -1233,7 +1385,7 @@ namespace Btrfs.Core
             var sharing = new Dictionary<BlockKey, int>();
             foreach ((int f, int b) in copies)
             {
-                BlockKey where = files[f].Repeated![b].Where;
+                BlockKey where = WhereOf(f, b);
                 if (where.IsSet)
                 {
                     sharing[where.Place] = sharing.GetValueOrDefault(where.Place) + 1;
@@ -1243,7 +1395,7 @@ namespace Btrfs.Core
             int most = 1;
             for (int i = 0; i < copies.Count && keeper < 0; i++)
             {
-                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
+                BlockKey where = WhereOf(copies[i].File, copies[i].Block);
                 if (where.IsSet && sharing[where.Place] > most)
                 {
                     most = sharing[where.Place];
@@ -1252,7 +1404,7 @@ namespace Btrfs.Core
 
             for (int i = 0; i < copies.Count && keeper < 0 && most > 1; i++)
             {
-                BlockKey where = files[copies[i].File].Repeated![copies[i].Block].Where;
+                BlockKey where = WhereOf(copies[i].File, copies[i].Block);
                 keeper = where.IsSet && sharing[where.Place] == most ? i : -1;
             }
 
@@ -1275,6 +1427,68 @@ namespace Btrfs.Core
             return ordered;
         }
 
+        /// <summary>
+        /// The blocks of zeros runs have taken, per file as ranges of blocks (a run takes them one after another, forward
+        /// or back): what they cost follows the runs, not the zeros (two copies of a large image of written zeros are one
+        /// range each).
+        /// </summary>
+        private sealed class ZeroClaims
+        {
+            private readonly Dictionary<int, SortedList<int, int>> byFile = new(); // start -> end (exclusive)
+
+            internal bool Contains(int file, int block) =>
+                byFile.TryGetValue(file, out SortedList<int, int>? ranges) && Floor(ranges, block) is int i && block < ranges.Values[i];
+
+            internal void Add(int file, int block)
+            {
+                if (!byFile.TryGetValue(file, out SortedList<int, int>? ranges))
+                {
+                    byFile[file] = ranges = new SortedList<int, int>();
+                }
+
+                if (Floor(ranges, block) is int i && ranges.Values[i] >= block)
+                {
+                    int end = Math.Max(ranges.Values[i], block + 1);
+                    if (ranges.TryGetValue(end, out int next))
+                    {
+                        ranges.Remove(end); // joined to the one after it
+                        end = next;
+                    }
+
+                    ranges[ranges.Keys[i]] = end;
+                }
+                else if (ranges.TryGetValue(block + 1, out int end))
+                {
+                    ranges.Remove(block + 1); // the one after it begins here now
+                    ranges[block] = end;
+                }
+                else
+                {
+                    ranges[block] = block + 1;
+                }
+            }
+
+            /// <summary>The index of the last range starting at or before <paramref name="block"/>; null when none does.</summary>
+            private static int? Floor(SortedList<int, int> ranges, int block)
+            {
+                int lo = 0, hi = ranges.Count - 1, found = -1;
+                while (lo <= hi)
+                {
+                    int mid = (lo + hi) / 2;
+                    if (ranges.Keys[mid] <= block)
+                    {
+                        (found, lo) = (mid, mid + 1);
+                    }
+                    else
+                    {
+                        hi = mid - 1;
+                    }
+                }
+
+                return found < 0 ? null : found;
+            }
+        }
+
         /// <summary>A file taken, and what its scan found.</summary>
         private sealed class Candidate(string path, FileStatus status, int cls, ulong fileSystemId)
         {
@@ -1294,6 +1508,14 @@ namespace Btrfs.Core
             /// <summary>Bytes of the last block where it is partial (the size is not a multiple of the block size), else 0.</summary>
             internal int Tail { get; init; }
 
+            /// <summary>The file's whole blocks of zeros written as data, as runs in block order (null: none).</summary>
+            internal ZeroRun[]? Zeros { get; set; }
+
+            /// <summary>Whether the partial last block is zeros written as data; where it is (<see cref="ZeroTail"/>).</summary>
+            internal bool HasZeroTail { get; set; }
+
+            internal BlockKey ZeroTail { get; set; }
+
             /// <summary>The inode's generation (0 where the filesystem does not say).</summary>
             internal uint Generation { get; init; }
 
@@ -1303,6 +1525,23 @@ namespace Btrfs.Core
             /// <summary>The file's blocks, a partial last one included.</summary>
             internal long Blocks(int blockSize) => (Status.Size / blockSize) + (Tail > 0 ? 1 : 0);
         }
+    }
+
+    /// <summary>
+    /// Blocks of zeros that follow each other in a file, <see cref="Count"/> from <see cref="First"/>, each where the one
+    /// before it ends on disk (one extent holds them), or all unknown (a compressed extent); the first's key <see cref="Where"/>.
+    /// </summary>
+    internal readonly record struct ZeroRun(int First, int Count, BlockKey Where)
+    {
+        /// <summary>Whether block <paramref name="block"/> at <paramref name="where"/> continues the run.</summary>
+        internal bool Follows(int block, BlockKey where, int blockSize) =>
+            block == First + Count
+            && (Where.IsSet
+                ? Where.Offset is -1 or BlockKey.SharedSingle && where.Offset == Where.Offset && where.Address == Where.Address + ((long)Count * blockSize)
+                : !where.IsSet);
+
+        /// <summary>The key of the run's block <paramref name="k"/>.</summary>
+        internal BlockKey At(int k, int blockSize) => Where.IsSet && k > 0 ? Where with { Address = Where.Address + ((long)k * blockSize) } : Where;
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ namespace Btrfs.Core
     /// hashes under the key of <see cref="HashFileKey"/>, so that a later search does not read a file
     /// whose inode, size, modification and change times are unchanged. One table, <c>files</c>: the key,
     /// the block size, the path last seen, when it was hashed, the hashes (16 bytes per block, XxHash128
-    /// little endian: of the block's bytes, or on btrfs of its sectors' checksums, <see cref="SectorChecksums"/>), one byte per block (1: hashed, zeros too; 0: a hole, unwritten, inline or a block only partly data), and a checksum
+    /// little endian: of the block's bytes, or on btrfs of its sectors' checksums, <see cref="SectorChecksums"/>), one byte per block (1: hashed; 2: zeros written as data; 0: a hole, unwritten, inline or a block only partly data), and a checksum
     /// (XxHash64) over all of them, so that a damaged row is read again rather than trusted.
     /// Each file's row is one transaction of its own, committed as soon as the file is hashed (WAL mode,
     /// synchronous NORMAL: no fsync per file): Ctrl+C or a process killed mid-run leaves a database that
@@ -210,9 +210,9 @@ namespace Btrfs.Core
 
         /// <summary>
         /// The row's checksum; it also covers how the hashes were made (<paramref name="method"/>, appended when not 0) and
-        /// that blocks of zeros are hashed (<see cref="ZerosHashed"/>, appended: a row from before, which left them out, is
-        /// read again once, or the zeros a duplicate range needs would stay out of it), so a row made another way is read
-        /// again, never compared.
+        /// that blocks of zeros are recorded as such (<see cref="ZerosRecorded"/>, appended: a row from before, which said
+        /// nothing of them, is read again once, or the zeros a duplicate range needs would stay out of it), so a row made
+        /// another way is read again, never compared.
         /// </summary>
         private static long Checksum(in HashFileKey key, int blockSize, byte method, byte[] hashes, byte[] present, int[]? layout)
         {
@@ -232,7 +232,7 @@ namespace Btrfs.Core
                 x.Append(new[] { method });
             }
 
-            x.Append(new[] { ZerosHashed });
+            x.Append(new[] { ZerosRecorded });
 
             if (layout is not null)
             {
@@ -242,8 +242,8 @@ namespace Btrfs.Core
             return (long)x.GetCurrentHashAsUInt64();
         }
 
-        /// <summary>Appended to every row's checksum: its blocks of zeros are hashed (state 1), not left out as before.</summary>
-        private const byte ZerosHashed = 0x5A;
+        /// <summary>Appended to every row's checksum: its blocks of zeros are recorded (state 2), not left out as before.</summary>
+        private const byte ZerosRecorded = 0x5A;
 
         private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
 
