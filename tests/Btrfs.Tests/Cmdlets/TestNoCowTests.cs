@@ -115,7 +115,7 @@ namespace Btrfs.Tests
             Shell.Run("mount", "-o", "remount,ro", ro.MountPoint);
             try
             {
-                Assert.Equal("COW file: every write goes to new extents (checksummed); it cannot be changed here: its filesystem is mounted read-only.", Expect.NoCow(file).ReasonText);
+                Assert.Equal("COW file: every write goes to new extents (checksummed); it cannot be changed here: it is on a read-only mount.", Expect.NoCow(file).ReasonText);
             }
             finally
             {

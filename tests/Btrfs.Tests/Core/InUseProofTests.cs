@@ -660,6 +660,47 @@ namespace Btrfs.Tests
         }
 
         /// <summary>
+        /// Before: what was proven right after the exchange was not proven again at the grace's end: a chmod (or an extended
+        /// attribute, a hard link) whose path was looked up before the exchange landed on the old file in the grace and was
+        /// lost, and a process that renamed the hidden name onto the name left the original there while the run said it
+        /// was done. Found by a hostile test. Now the first undoes the replacement, the second is said.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("chmod")]
+        [InlineData("rename")]
+        public void WhatHappensToTheOldFileInTheGraceIsSeenAtItsEnd(string change)
+        {
+            string file = VmImage("grace-" + change, out string dir);
+            string hash = FileFacts.Hash(file);
+            string inode = Shell.Run("stat", "-c", "%i", file).Trim();
+            var options = new NoCowConversionOptions
+            {
+                Exchange = new ExchangeHooks
+                {
+                    AfterExchange = hidden =>
+                    {
+                        string old = Path.Combine(dir, hidden);
+                        _ = change == "chmod" ? Shell.Run("chmod", "600", old) : Shell.Run("mv", old, file);
+                    },
+                },
+            };
+            using (NoCowConversion conversion = NoCowConversion.Prepare(file, toNoCow: true, options))
+            {
+                FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
+                Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
+                Assert.Contains(change == "chmod" ? "changed while it was being replaced" : "put another file under its name", ex.Message, StringComparison.Ordinal);
+            }
+
+            // The original under its name, unconverted, with the change kept; nothing else in the directory, no marks.
+            Assert.Equal(inode, Shell.Run("stat", "-c", "%i", file).Trim());
+            Assert.Equal(hash, FileFacts.Hash(file));
+            Assert.False(FileFacts.HasNoCow(file));
+            Assert.Equal(change == "chmod" ? "600" : "644", Shell.Run("stat", "-c", "%a", file).Trim());
+            Assert.Equal(new[] { "vm.img" }, FileFacts.Listing(dir));
+            Assert.DoesNotContain("user.btrfs-module.", Shell.Run("getfattr", "-d", "-m", "-", file), StringComparison.Ordinal);
+        }
+
+        /// <summary>
         /// Before: a process that may write to the directory renamed the new copy away from its hidden name and put a file of
         /// its own there before the exchange; the exchange gave that file the name, the run said it was done, and then
         /// removed the hidden name, which held the original by then. Found by a hostile test. Now the name is checked to

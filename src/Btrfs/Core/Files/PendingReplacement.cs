@@ -52,10 +52,12 @@ namespace Btrfs.Core
         private bool undone;
         private Exception? failure;
         private volatile bool queued;
+        private readonly Func<Exception?>? stillRight;
 
         /// <summary>Names exchanged and both leases held: the old file's grace begins (made under <see cref="ExchangeGate"/>).</summary>
-        internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks)
+        internal PendingReplacement(TemporaryFile temp, bool ownsTemporary, WriteLease? oldLease, WriteLease? newLease, string name, string path, string what, ExchangeHooks? hooks, Func<Exception?>? stillRight = null)
         {
+            this.stillRight = stillRight;
             Copy = FileStatus.Of(temp.Handle);
             this.temp = temp;
             this.ownsTemporary = ownsTemporary;
@@ -201,6 +203,24 @@ namespace Btrfs.Core
 
                     if (attended >= Grace)
                     {
+                        // What the exchange was proven on still holds (the name leads to the new copy, the old file was not
+                        // changed in the grace): else undone (or, the name given to another file, left as it is).
+                        if (stillRight?.Invoke() is Exception changed)
+                        {
+                            if (changed is FileOperationException { Operation: "statx" } && temp.CurrentName is null)
+                            {
+                                return Settle(changed);
+                            }
+
+                            temp.UndoExchange(name, path);
+                            oldLease.Dispose();
+                            oldLease = null;
+                            failure = changed;
+                            undone = true;
+                            attended = TimeSpan.Zero;
+                            return false;
+                        }
+
                         // Done: the old inode leaves under the hidden name.
                         temp.Commit();
                         return Settle(null);

@@ -327,7 +327,36 @@ namespace Btrfs.Core
                     // not a proof: an opener held up for longer than the grace between finding the name and being
                     // counted (a process stopped, or throttled by its cgroup, at exactly that point) would still
                     // reach the old inode after its name is gone. Nothing the kernel offers closes that window.
-                    var pending = new PendingReplacement(this, ownsThis, oldLease, newLease, name, path, what, hooks);
+                    // At the grace's end, what was proven right after the exchange is proven again: a chmod, an extended
+                    // attribute or a hard link whose path was looked up before the exchange can land on the old file in the
+                    // grace, and a process may rename the hidden name onto the name (before: both went without a word: the
+                    // change lost, or nothing converted and the run said it was done; a hostile test).
+                    Exception? StillAsExchanged()
+                    {
+                        if (FileStatus.Of(Handle) is not FileStatus copy || FileStatus.OfAt(dir, name) is not FileStatus under || !under.SameInode(copy))
+                        {
+                            committed = true; // neither name holds a file of this run's to remove: the hidden one is gone or another's
+                            linkedName = null;
+                            UnmarkOriginal();
+                            return new FileOperationException(
+                                FileErrorKind.ChangedDuringCopy,
+                                0,
+                                "statx",
+                                path,
+                                $"Cannot {FileGuards.Phrase(what, path)}: while it was being replaced, a process put another file under its name (it renamed the hidden file onto it, or another file). The file now under the name was left as it is; the new copy was discarded.");
+                        }
+
+                        return checkedState is not null && ReplacedState.Of(original.Handle, path) is ReplacedState now && now.Differs(checkedState.Value) is string how
+                            ? new FileOperationException(
+                                FileErrorKind.ChangedDuringCopy,
+                                0,
+                                "statx",
+                                path,
+                                $"Cannot {FileGuards.Phrase(what, path)}: {how} changed while it was being replaced, and that change would have been lost with it. It was left under its name as it is now, and {Fate}. Run the command again.")
+                            : null;
+                    }
+
+                    var pending = new PendingReplacement(this, ownsThis, oldLease, newLease, name, path, what, hooks, StillAsExchanged);
                     oldLease = null;
                     newLease = null;
                     return pending;
@@ -781,10 +810,12 @@ namespace Btrfs.Core
 
         internal void UndoExchange(string name, string path)
         {
-            // First: whatever happens below, the original is no file a later run may remove.
-            UnmarkOriginal();
+            // The original keeps the run's mark until it is back under its name: a run killed in between leaves it under the
+            // hidden name marked, so the next run keeps it and says so unless it is proven unchanged (before: unmarked first,
+            // it was left there unseen; a hostile test).
             if (Names.TryExchange(dir, linkedName!, name) is int errno and not 0)
             {
+                UnmarkOriginal();
                 committed = true; // both names hold a file someone may need: remove neither
                 throw new FileOperationException(
                     FileErrorKind.IOError,
@@ -793,6 +824,8 @@ namespace Btrfs.Core
                     path,
                     $"Cannot give '{path}' back its original file after a failed replacement ({Errno.Name(errno)}): the original is now '{linkedName}' in the same directory and the new copy is '{path}'. Rename them by hand.");
             }
+
+            UnmarkOriginal();
 
             // The hidden name must hold this file again. If another file was renamed onto the name meanwhile, that
             // file is what the exchange just moved: it goes back under the name, and nothing is removed.
@@ -906,7 +939,7 @@ namespace Btrfs.Core
             string path = System.IO.Path.Combine(directory, Name);
             if (Left)
             {
-                return $"Left '{path}' as it is: a run of this module that was killed marked it as the old file it had just replaced, but it cannot be proven to be that file as it was then (it was written since, or the file that took its name was replaced in turn), so it is not removed. It holds a whole old copy of the file's data: delete it yourself if it is not needed.";
+                return $"Left '{path}' as it is: a run of this module that was killed marked it as the old file it had just replaced, but it cannot be proven to be that file as it was then (it was written or changed since, the file that took its name was replaced in turn, or the run was killed before it could record how the file was), so it is not removed. It holds a whole old copy of the file's data: delete it yourself if it is not needed.";
             }
 
             if (LivesOn is FileStatus lives)

@@ -72,7 +72,7 @@ namespace Btrfs.Core
         /// null: the advice to use Set-NoCow or ConvertTo-NoCow would only be refused there.
         /// </summary>
         private static string? ReadOnlyWhere(OpenFile item) =>
-            item.IsReadOnlyMount ? "its filesystem is mounted read-only"
+            item.IsReadOnlyMount ? "it is on a read-only mount"
             : BtrfsSubvolume.Of(item) is { IsReadOnly: true } sv ? $"it is in the read-only snapshot or subvolume '{sv.Name}' (id {sv.Id})"
             : null;
 
