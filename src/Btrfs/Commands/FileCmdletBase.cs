@@ -336,22 +336,9 @@ namespace Btrfs.Commands
             foreach (string input in ParameterSetName == LiteralPathSet ? LiteralPath : Path)
             {
                 CurrentInputText = input;
-                bool asGiven = literal || PipedPathAttribute.FromObject(input);
-                foreach (string found in Resolve(input, asGiven))
+                foreach (string found in Resolve(input, literal || PipedPathAttribute.FromObject(input)))
                 {
                     string resolved = found.Length > 1 ? found.TrimEnd('/') : found; // 'sub/' (tab completion) is 'sub'
-                    if (NamesADirectory(input) && FileStatus.OfPath(resolved, followLinks: true) is { IsDirectory: false })
-                    {
-                        // 'x.txt/' or 'x.txt/.' names a directory: the kernel refuses it (ENOTDIR), as ls does; PowerShell's
-                        // resolution drops the ending, and the file was acted on (a hostile test). A pattern ('x*/') matches
-                        // directories only, as the shell's does.
-                        if (asGiven || !WildcardPattern.ContainsWildcardCharacters(input))
-                        {
-                            WriteError(ErrorRecords.NotADirectory(input, resolved));
-                        }
-
-                        continue;
-                    }
 
                     if (!EachFileOncePerPipeline || named.Add(resolved))
                     {
@@ -444,6 +431,33 @@ namespace Btrfs.Commands
             {
                 WriteError(ErrorRecords.NotFileSystemPath(input, provider.Name));
                 result.Clear();
+            }
+            else if (NamesADirectory(input))
+            {
+                // 'x.txt/' or 'x.txt/.' names a directory: the kernel refuses it (ENOTDIR), as ls does; PowerShell's
+                // resolution drops the ending, and the file was acted on (a hostile test). A pattern ('x*/') matches
+                // directories only, as the shell's does.
+                bool pattern = !literal && WildcardPattern.ContainsWildcardCharacters(input);
+                result.RemoveAll(found =>
+                {
+                    string bare = found;
+                    while (bare.Length > 1 && (bare.EndsWith('/') || bare.EndsWith("/.", StringComparison.Ordinal)))
+                    {
+                        bare = bare.EndsWith('/') ? bare[..^1] : bare[..^2];
+                    }
+
+                    if (FileStatus.OfPath(bare, followLinks: true) is not { IsDirectory: false })
+                    {
+                        return false;
+                    }
+
+                    if (!pattern)
+                    {
+                        WriteError(ErrorRecords.NotADirectory(input, bare));
+                    }
+
+                    return true;
+                });
             }
 
             return result;

@@ -58,6 +58,13 @@ namespace Btrfs.Commands
         /// <summary>Directories named after an earlier walk with -Depth reached them: how many levels below each that walk processed.</summary>
         private readonly Dictionary<string, int> partlyWalked = new(StringComparer.Ordinal);
 
+        /// <summary>
+        /// Whether the path being taken was named as such: given literally or without wildcards, not piped in nor matched
+        /// by a pattern (then a directory -Include does not take is left out, as Get-Item dir/* -Include does; a review).
+        /// </summary>
+        private bool NamedDirectly =>
+            !MyInvocation.ExpectingInput && (ParameterSetName == LiteralPathSet || CurrentInputText is not string given || !WildcardPattern.ContainsWildcardCharacters(given));
+
         /// <summary>Whether a directory named directly, without -Recurse, is processed itself (Test-NoCow, Set-NoCow), not refused.</summary>
         private protected virtual bool ProcessesDirectories => false;
 
@@ -99,7 +106,7 @@ namespace Btrfs.Commands
             bool taken = !directory ? Filter.TakesFile(name)
                 : Recursing ? Filter.TakesDirectory(name)
                 : Filter.ProcessesDirectory(name);
-            if (!taken && directory && !Recursing && Filter.TakesDirectory(name))
+            if (!taken && directory && !Recursing && Filter.TakesDirectory(name) && NamedDirectly)
             {
                 // Left out by -Include alone: the caller meant the files in it (as Get-ChildItem dir -Include lists them), and
                 // nothing at all, not even $false from Test-NoCow, came back (a hostile test). Said as an error, as a

@@ -90,7 +90,7 @@ namespace Btrfs.Tests
             Directory.CreateDirectory(Path.Combine(dir, "xdir"));
             foreach (string given in new[] { x + "/", x + "/.", x + "//" })
             {
-                foreach (string command in new[] { "Get-BtrfsExtent -LiteralPath $p", "Measure-Fragmentation -Path $p", "Set-NoCow -LiteralPath $p -WhatIf" })
+                foreach (string command in new[] { "Get-BtrfsExtent -LiteralPath $p", "Measure-Fragmentation -Path $p", "Set-NoCow -LiteralPath $p -WhatIf", "Invoke-BtrfsDedupe -LiteralPath $p -Destination $p -WhatIf" })
                 {
                     PwshResult r = Pwsh.Run(command + "; 'next'", ("p", given));
                     Assert.True(r.ErrorIds.SequenceEqual(new[] { "NotADirectory" }), command + " " + given + ": " + string.Join(" / ", r.Errors));

@@ -169,6 +169,14 @@ namespace Btrfs.Tests
             Assert.Empty(excluded.Errors);
             Assert.Empty(excluded.Output);
             Assert.Equal(3, Pwsh.Run("@(Test-NoCow -LiteralPath $r -Include *.img -Depth 0)", ("r", root)).Output.Count);
+
+            // Matched by a pattern or piped in (the filtering idiom of Get-Item dir/* -Include): its directories are left out, as before.
+            foreach (string idiom in new[] { "Test-NoCow -Path (Join-Path ([WildcardPattern]::Escape($r)) '*') -Include *.img", "Get-ChildItem -LiteralPath $r | Test-NoCow -Include *.img" })
+            {
+                PwshResult r = Pwsh.Run(idiom, ("r", root));
+                Assert.True(r.Errors.Count == 0, idiom + ": " + string.Join(" / ", r.Errors));
+                Assert.Equal(3, r.Output.Count); // a.img, A.IMG, skip.img
+            }
         }
 
         [SkippableFact]

@@ -688,7 +688,7 @@ namespace Btrfs.Tests
             {
                 FileOperationException ex = Assert.Throws<FileOperationException>(() => conversion.Run());
                 Assert.Equal(FileErrorKind.ChangedDuringCopy, ex.Kind);
-                Assert.Contains(change == "chmod" ? "changed while it was being replaced" : "put another file under its name", ex.Message, StringComparison.Ordinal);
+                Assert.Contains(change == "chmod" ? "changed while it was being replaced" : "renamed the old file from its hidden name back onto the name", ex.Message, StringComparison.Ordinal);
             }
 
             // The original under its name, unconverted, with the change kept; nothing else in the directory, no marks.

@@ -243,7 +243,7 @@ namespace Btrfs.Core
         }
 
         /// <summary>Appended to every row's checksum: its blocks of zeros are recorded (state 2), not left out as before.</summary>
-        private const byte ZerosRecorded = 0x5A;
+        private const byte ZerosRecorded = 0x5B; // 0x5A: a build that hashed zeros as data
 
         private static long Nanoseconds(FileTime t) => (t.Seconds * 1_000_000_000L) + t.Nanoseconds;
 

@@ -144,8 +144,12 @@ namespace Btrfs.Core
             Unmark();
             if (linkedName is not null)
             {
-                // It had a hidden name as well: drop that one.
-                _ = Names.TryRemove(dir, linkedName);
+                // It had a hidden name as well: drop that one, while it holds this file (never one renamed onto it).
+                if (FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
+                {
+                    _ = Names.TryRemove(dir, linkedName);
+                }
+
                 linkedName = null;
             }
         }
@@ -261,19 +265,20 @@ namespace Btrfs.Core
                     }
 
                     // The hidden name now holds whatever the name held: it must be the original.
-                    if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+                    // Undone at once, for the reason given: the new copy then has the grace an undo gives it.
+                    PendingReplacement UndoneBecause(string why)
                     {
                         UndoExchange(name, path);
                         oldLease?.Dispose();
-                        var changed = new FileOperationException(
-                            FileErrorKind.ChangedDuringCopy,
-                            0,
-                            "renameat2",
-                            path,
-                            $"Cannot {FileGuards.Phrase(what, path)}: its name was given to another file at the last moment. That file was left under its name, and {Fate}.");
-                        PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
+                        oldLease = null;
+                        PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "renameat2", path, $"Cannot {FileGuards.Phrase(what, path)}: {why}"));
                         newLease = null;
                         return undone;
+                    }
+
+                    if (FileStatus.OfAt(dir, linkedName!) is not FileStatus swapped || !swapped.SameInode(original.Status))
+                    {
+                        return UndoneBecause($"its name was given to another file at the last moment. That file was left under its name, and {Fate}.");
                     }
 
                     // And the name now holds whatever the hidden name held: it must be this file. (Before: a process that
@@ -291,17 +296,7 @@ namespace Btrfs.Core
                     // made then was split off without a word; a hostile test).
                     if (checkedState is not null && ReplacedState.Of(original.Handle, path) is ReplacedState now && now.Differs(checkedState.Value) is string how)
                     {
-                        UndoExchange(name, path);
-                        oldLease?.Dispose();
-                        var changed = new FileOperationException(
-                            FileErrorKind.ChangedDuringCopy,
-                            0,
-                            "renameat2",
-                            path,
-                            $"Cannot {FileGuards.Phrase(what, path)}: {how} changed at the last moment, after it was last checked, and that change would have been lost with it. It was left under its name as it is now, and {Fate}. Run the command again.");
-                        PendingReplacement undone = PendingReplacement.Undone(this, ownsThis, newLease, name, path, what, changed);
-                        newLease = null;
-                        return undone;
+                        return UndoneBecause($"{how} changed at the last moment, after it was last checked, and that change would have been lost with it. It was left under its name as it is now, and {Fate}. Run the command again.");
                     }
 
                     // Its change time now, on the new copy: a run killed from here on leaves the original under the hidden
@@ -333,17 +328,26 @@ namespace Btrfs.Core
                     // change lost, or nothing converted and the run said it was done; a hostile test).
                     Exception? StillAsExchanged()
                     {
-                        if (FileStatus.Of(Handle) is not FileStatus copy || FileStatus.OfAt(dir, name) is not FileStatus under || !under.SameInode(copy))
+                        FileStatus? under = FileStatus.OfAt(dir, name);
+                        if (under is FileStatus back && back.SameInode(original.Status))
                         {
-                            committed = true; // neither name holds a file of this run's to remove: the hidden one is gone or another's
+                            // The hidden old file was renamed back onto the name: nothing is replaced (the new copy went with
+                            // the name it had), and nothing is left to remove.
+                            committed = true;
                             linkedName = null;
                             UnmarkOriginal();
+                            Unmark();
                             return new FileOperationException(
                                 FileErrorKind.ChangedDuringCopy,
                                 0,
                                 "statx",
                                 path,
-                                $"Cannot {FileGuards.Phrase(what, path)}: while it was being replaced, a process put another file under its name (it renamed the hidden file onto it, or another file). The file now under the name was left as it is; the new copy was discarded.");
+                                $"Cannot {FileGuards.Phrase(what, path)}: while it was being replaced, a process renamed the old file from its hidden name back onto the name. It is there as it was; {(existing ? "nothing else was changed" : "the new copy was discarded")}.");
+                        }
+
+                        if (FileStatus.Of(Handle) is not FileStatus copy || under is not FileStatus now0 || !now0.SameInode(copy))
+                        {
+                            return null; // the name was changed by another process after the replacement (removed, renamed, saved over): the replacement stands
                         }
 
                         return checkedState is not null && ReplacedState.Of(original.Handle, path) is ReplacedState now && now.Differs(checkedState.Value) is string how
@@ -760,9 +764,9 @@ namespace Btrfs.Core
         /// </summary>
         private FileOperationException HiddenNameTaken(OpenFile original, string name, string path, string what)
         {
-            UnmarkOriginal();
             string hidden = linkedName!;
             int back = Names.TryExchange(dir, hidden, name);
+            UnmarkOriginal(); // only now: killed before the exchange back, the original under the hidden name keeps the run's mark
             bool restored = back == 0 && FileStatus.OfAt(dir, name) is FileStatus now && now.SameInode(original.Status);
             linkedName = null; // never removed: another file's
             committed = true;
@@ -816,6 +820,7 @@ namespace Btrfs.Core
             if (Names.TryExchange(dir, linkedName!, name) is int errno and not 0)
             {
                 UnmarkOriginal();
+                Unmark(); // the new copy stays under the name: no mark of the run's on it
                 committed = true; // both names hold a file someone may need: remove neither
                 throw new FileOperationException(
                     FileErrorKind.IOError,
