@@ -51,6 +51,7 @@ namespace Btrfs.Core
         private string? linkedName;
         private bool committed;
         private bool marked;
+        private bool changeRecorded;
         private bool existing;
 
         private TemporaryFile(SafeFileDescriptor dir, SafeFileDescriptor handle, string? linkedName, string? stamp)
@@ -303,7 +304,7 @@ namespace Btrfs.Core
                     // name, and the next run removes it only if nobody changed it since (RemoveStale).
                     if (marked && originalHandle is not null && FileStatus.Of(original.Handle) is FileStatus exchanged)
                     {
-                        _ = Xattrs.TrySet(Handle, ReplacedChangeAttribute, Encoding.ASCII.GetBytes(StampAndTime(Stamp, exchanged.ChangeTime)));
+                        changeRecorded = Xattrs.TrySet(Handle, ReplacedChangeAttribute, Encoding.ASCII.GetBytes(StampAndTime(Stamp, exchanged.ChangeTime)));
                     }
 
                     hooks?.AfterExchange?.Invoke(linkedName!);
@@ -748,7 +749,11 @@ namespace Btrfs.Core
         {
             if (marked)
             {
-                Xattrs.TryRemove(Handle, ReplacedChangeAttribute);
+                if (changeRecorded)
+                {
+                    Xattrs.TryRemove(Handle, ReplacedChangeAttribute); // only if set: on btrfs each removal is a transaction
+                    changeRecorded = false;
+                }
                 Xattrs.TryRemove(Handle, MarkerAttribute);
                 marked = false;
             }
