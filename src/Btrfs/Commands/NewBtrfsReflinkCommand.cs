@@ -222,6 +222,11 @@ namespace Btrfs.Commands
         /// <summary>What a copy would do, for -WhatIf and -Confirm.</summary>
         private string What(ReflinkCopy copy, string source)
         {
+            if (copy.Method == ReflinkMethod.HardLink)
+            {
+                return $"Replace this file by a hard link to '{copy.LinkTarget}' (as '{source}' is another name of one file; nothing is cloned)";
+            }
+
             string what = copy.Method == ReflinkMethod.Reflink
                 ? $"Clone '{source}' ({SizeFormatter.Format(copy.Length)}{(copy.ExtentsCounted ? $", {copy.ExtentCount:N0} extents" : string.Empty)}, no data copied)"
                 : copy.DataBytes is long data && data != copy.Length
@@ -446,31 +451,53 @@ namespace Btrfs.Commands
 
                     break;
                 case MirrorItemKind.File when ready:
-                    if (mirror.HardLinkTargetOf(item) is string first)
+                    ReflinkCopy? copy = null;
+                    if (mirror.HardLinkTargetOf(item, out bool nameTaken) is string first)
                     {
                         Drain(all: true); // the copy to link to has settled (kept or undone)
-                        // Another name of a file this run copied already: a hard link to that copy, as in the source.
-                        if (!Preferences.ShouldProcess(this, item.Target, $"Create a hard link to '{first}' (as '{item.Source}' is another name of one file; nothing is cloned)"))
+                        // Another name of a file this run copied already: a hard link to that copy, as in the source; in
+                        // place of the file of that name there (with -Force, and its checks), as a clone would replace it.
+                        string? why = null;
+                        if (nameTaken)
+                        {
+                            copy = mirror.PrepareLink(item, out why);
+                        }
+                        else if (!Preferences.ShouldProcess(this, item.Target, $"Create a hard link to '{first}' (as '{item.Source}' is another name of one file; nothing is cloned)"))
                         {
                             break;
                         }
-
-                        if (mirror.MakeHardLink(item, out ReflinkResult? link) is string why)
+                        else if (mirror.MakeHardLink(item, out ReflinkResult? link) is string notMade)
                         {
-                            WriteWarning($"'{item.Target}' is a clone of its own, not a hard link to '{first}' as in the source: {why}.");
+                            why = notMade;
                         }
                         else
                         {
                             Emit(link!);
                             break;
                         }
+
+                        if (why is not null)
+                        {
+                            WriteWarning($"'{item.Target}' is a clone of its own, not a hard link to '{first}' as in the source: {why}.");
+                        }
                     }
 
-                    ReflinkCopy copy = mirror.PrepareFile(item);
+                    copy ??= mirror.PrepareFile(item);
                     bool queued = false;
                     try
                     {
-                        queued = Start(copy, item.Source, made => mirror.Copied(item, copy, made));
+                        ReflinkCopy made = copy;
+                        queued = Start(copy, item.Source, result =>
+                        {
+                            if (made.Method == ReflinkMethod.HardLink)
+                            {
+                                mirror.Linked(made);
+                            }
+                            else
+                            {
+                                mirror.Copied(item, made, result);
+                            }
+                        });
                     }
                     finally
                     {

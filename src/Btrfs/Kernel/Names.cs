@@ -50,7 +50,13 @@ namespace Btrfs.Kernel
         internal static SafeFileDescriptor? TryOpenForReading(SafeFileDescriptor dir, string name)
         {
             using SafeFileDescriptor named = Libc.OpenAt(dir, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-            if (named.IsInvalid || FileStatus.Of(named) is not { IsRegular: true })
+            return named.IsInvalid ? null : TryOpenForReading(named);
+        }
+
+        /// <summary>As <see cref="TryOpenForReading(SafeFileDescriptor, string)"/> for a file already named (O_PATH): that very inode, opened read-only, if it is a regular file.</summary>
+        internal static SafeFileDescriptor? TryOpenForReading(SafeFileDescriptor named)
+        {
+            if (FileStatus.Of(named) is not { IsRegular: true })
             {
                 return null;
             }

@@ -801,6 +801,65 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void RecurseForceOverItsOwnMirrorKeepsHardLinksAndRefusesANameInUse()
+        {
+            // Before: with -Force over an existing mirror, every other name of a file with several links was cloned on
+            // its own (the names that were one file in the source became three files, and a write to one was no longer
+            // seen in the others).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "hardlinks-force");
+            string src = Directory.CreateDirectory(Path.Combine(dir, "src", "sub")).Parent!.FullName;
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 3);
+            Shell.Run("ln", Path.Combine(src, "a.img"), Path.Combine(src, "sub", "b.img"));
+            Shell.Run("ln", Path.Combine(src, "a.img"), Path.Combine(src, "c.img"));
+            FileBuilder.Chunks(Path.Combine(src, "lone.img"), 1, 4096, 4096, seed: 4);
+            string backup = Directory.CreateDirectory(Path.Combine(dir, "backup")).FullName;
+            string dest = Path.Combine(backup, "src");
+            Assert.Empty(Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse", ("s", src), ("d", backup)).Errors);
+            string IdAndLinks(string rel) => Shell.Run("stat", "-c", "%i %h", Path.Combine(dest, rel)).Trim();
+            string first = IdAndLinks("a.img");
+
+            // The source changes (every name of it: one file), and the mirror is made again over itself.
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 5);
+            PwshResult r = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force", ("s", src), ("d", backup));
+            Assert.Empty(r.Errors);
+            string second = IdAndLinks("a.img");
+            Assert.EndsWith(" 3", second, StringComparison.Ordinal);
+            Assert.NotEqual(first.Split(' ')[0], second.Split(' ')[0]);
+            Assert.Equal(second, IdAndLinks("sub/b.img"));
+            Assert.Equal(second, IdAndLinks("c.img"));
+            Assert.All(r.Warnings, w => Assert.Contains("mirror other names", w.Message, StringComparison.Ordinal));
+            ReflinkTreeResult tree = Assert.Single(r.Objects<ReflinkTreeResult>());
+            Assert.Equal((2L, 2L, 0L), (tree.Files, tree.HardLinks, tree.Errors));
+            foreach (string rel in new[] { "a.img", "sub/b.img", "c.img", "lone.img" })
+            {
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(dest, rel)));
+            }
+
+            // A name of the mirror that is a file of its own now, held open by a process: -Force never replaces a file in
+            // use, by a link no more than by a clone; it is left exactly as it is, and the other names are linked.
+            string b = Path.Combine(dest, "sub", "b.img");
+            File.Delete(b);
+            Shell.Run("cp", Path.Combine(dest, "a.img"), b);
+            string heldBefore = IdAndLinks("sub/b.img"), heldHash = FileFacts.Hash(b);
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 6);
+            using (ChildProcess.HoldingOpen(b))
+            {
+                PwshResult held = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force", ("s", src), ("d", backup));
+                ErrorRecord e = Assert.Single(held.Errors);
+                Assert.Equal("FileInUse,Btrfs.Commands.NewBtrfsReflinkCommand", e.FullyQualifiedErrorId);
+                Assert.Equal(b, e.TargetObject);
+            }
+
+            Assert.Equal(heldBefore, IdAndLinks("sub/b.img"));
+            Assert.Equal(heldHash, FileFacts.Hash(b));
+            string third = IdAndLinks("a.img");
+            Assert.EndsWith(" 2", third, StringComparison.Ordinal);
+            Assert.Equal(third, IdAndLinks("c.img"));
+            Assert.Equal(FileFacts.Hash(Path.Combine(src, "a.img")), FileFacts.Hash(Path.Combine(dest, "c.img")));
+            Assert.Empty(Directory.GetFiles(dest, "*~btrfs-*", SearchOption.AllDirectories));
+        }
+
+        [SkippableFact]
         public void ANameThatIsNotUtf8IsOneErrorAndTheRestOfTheTreeIsCopied()
         {
             // Before (found by a review of the NameNotUtf8 change): the error, about the directory being copied,

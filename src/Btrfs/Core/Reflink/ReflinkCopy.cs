@@ -32,6 +32,8 @@ namespace Btrfs.Core
         private ReflinkSession session = null!;
         private DirectoryFacts dirFacts = null!;
         private ReflinkSession? ownSession;
+        private SafeFileDescriptor? linkTo; // a hard link to this run's copy of another name of the source, instead of a clone
+        private string? linkToPath;
 
         private ReflinkCopy(OpenFile source, string destination, ReflinkOptions options)
         {
@@ -82,8 +84,11 @@ namespace Btrfs.Core
         /// <summary>Whether <see cref="ExtentCount"/> was counted (only for a source that could have many extents: elsewhere 0, not counted).</summary>
         public bool ExtentsCounted { get; private set; }
 
-        /// <summary>Reflink, or Copy when the fallback applies.</summary>
-        public ReflinkMethod Method => fallbackReason is null ? ReflinkMethod.Reflink : ReflinkMethod.Copy;
+        /// <summary>Reflink, or Copy when the fallback applies; HardLink for a name made a link of this run's copy of another name of the source.</summary>
+        public ReflinkMethod Method => linkTo is not null ? ReflinkMethod.HardLink : fallbackReason is null ? ReflinkMethod.Reflink : ReflinkMethod.Copy;
+
+        /// <summary>With <see cref="ReflinkMethod.HardLink"/>: the copy the name is made a link of.</summary>
+        internal string? LinkTarget => linkToPath;
 
         /// <summary>Things the user should know that do not stop the copy.</summary>
         public IReadOnlyList<string> Warnings => warnings;
@@ -164,6 +169,28 @@ namespace Btrfs.Core
             return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, sourceDirectoryNoCow = directoryNoCow, inTree = true });
         }
 
+        /// <summary>
+        /// For a tree mirror: the item's destination name, which exists, made a hard link of <paramref name="copyMade"/>
+        /// (this run's copy of another name of the source file, opened; taken over), in place of the file it names, with
+        /// every check and the grace of a replacement (the name must be free to replace: -Force, not in use, not a link
+        /// or a directory). Nothing is cloned.
+        /// </summary>
+        internal static ReflinkCopy PrepareLink(FileLocation source, DirectoryFacts destinationDirectory, string name, SafeFileDescriptor copyMade, string copyPath, ReflinkOptions options, ReflinkSession session)
+        {
+            OpenFile src;
+            try
+            {
+                src = OpenFile.Open(source, OpenOptions.KnownRegular, session.FileSystems);
+            }
+            catch
+            {
+                copyMade.Dispose();
+                throw;
+            }
+
+            return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, inTree = true, linkTo = copyMade, linkToPath = copyPath });
+        }
+
         private static ReflinkCopy Checked(ReflinkCopy copy)
         {
             try
@@ -204,7 +231,7 @@ namespace Btrfs.Core
             {
                 sharedBytes = CloneRangeInPlace();
             }
-            else if (existing is null && session.IsStaged(destinationDirectory))
+            else if (existing is null && linkTo is null && session.IsStaged(destinationDirectory))
             {
                 // Inside a tree built hidden and published whole at the end (as cp does it, plus one
                 // rename): the name is created directly, and removed again if the clone fails.
@@ -235,23 +262,30 @@ namespace Btrfs.Core
             }
             else
             {
-                // Created with the source's permission bits (the umask applies, as for any new file).
-                TemporaryFile temp = TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
+                // Created with the source's permission bits (the umask applies, as for any new file); or, for a link, the
+                // copy made (which gets the name as a new copy would, its replacement's checks and grace the same).
+                TemporaryFile temp = linkTo is not null
+                    ? TemporaryFile.LinkTo(dir, Files.Duplicate(linkTo, linkToPath!), null)
+                    : TemporaryFile.Create(dir, destinationDirectory, destinationName, forceNamed: false, mode: (int)(source.Status.Permissions & 0x1FF));
                 PendingReplacement? begun = null;
                 try
                 {
-                    SetNoCowState(temp.Handle);
-                    Fill(temp.Handle, cancel);
-                    if (options.Preserve)
+                    if (linkTo is null)
                     {
-                        MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
-                    }
-                    else if (existing is not null)
-                    {
-                        accessFrom = KeepAccessRules(existing, temp.Handle);
+                        SetNoCowState(temp.Handle);
+                        Fill(temp.Handle, cancel);
+                        if (options.Preserve)
+                        {
+                            MetadataCopy.Copy(source, temp.Handle, $"the copy '{destination}'", InodeAttributes.Get(temp.Handle, destination), InodeFlags.None, includeXattrs: false, ownerIfAllowed: true);
+                        }
+                        else if (existing is not null)
+                        {
+                            accessFrom = KeepAccessRules(existing, temp.Handle);
+                        }
+
+                        WriteBackCopiedData(temp.Handle);
                     }
 
-                    WriteBackCopiedData(temp.Handle);
                     identity = FileStatus.Of(temp.Handle);
 
                     // No fsync per file: the name appears only with the clone complete (one transaction on
@@ -272,7 +306,7 @@ namespace Btrfs.Core
                         {
                             if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
                             {
-                                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; the new copy was removed.");
+                                throw new FileOperationException(FileErrorKind.ChangedDuringCopy, 0, "statx", destination, $"Cannot replace '{destination}': another file took its name meanwhile. It was left as it is; {temp.Fate}.");
                             }
 
                             if (accessFrom is FileStatus was && !now.ChangeTime.Equals(was.ChangeTime))
@@ -342,6 +376,7 @@ namespace Btrfs.Core
         {
             existing?.Dispose();
             source.Dispose();
+            linkTo?.Dispose();
             ownSession?.Dispose();
         }
 
@@ -371,6 +406,11 @@ namespace Btrfs.Core
                 dirFacts = session.Directory(destinationDirectory);
             }
             CheckExisting();
+            if (linkTo is not null)
+            {
+                return; // a link of a copy made: no data goes anywhere
+            }
+
             CheckFileSystems();
             CheckNoCowStatesFit(dirFacts.NoCow);
             if (existing is not null && !options.IsRange && options.MountsLookedForAtExchange && Method == ReflinkMethod.Copy)
@@ -478,7 +518,10 @@ namespace Btrfs.Core
                 FileGuards.ThrowIfInUse(existing, "replace {0}", options.AssumeNotInUse, mounts: !options.MountsLookedForAtExchange);
                 if (existing.Status.Links > 1)
                 {
-                    warnings.Add($"'{destination}' has {existing.Status.Links} hard links: only this name gets the new file; the other {existing.Status.Links - 1} keep the old data.");
+                    // In a tree whose source file has other names too, those of the mirror are made links of the new file.
+                    warnings.Add(inTree && source.Status.Links > 1
+                        ? $"'{destination}' has {existing.Status.Links} hard links: this name gets {(linkTo is null ? "the new copy" : $"a link of '{linkToPath}'")}; those of its other names that mirror other names of '{source.Path}' are made links of it as the walk reaches them, and any others keep the old data."
+                        : $"'{destination}' has {existing.Status.Links} hard links: only this name gets the new file; the other {existing.Status.Links - 1} keep the old data.");
                 }
             }
         }

@@ -460,22 +460,66 @@ namespace Btrfs.Core
         }
 
         /// <summary>
-        /// Where this run copied another name of the item's source file (a hard link in the source), when
-        /// the item's own destination name is free: the item is then made a hard link to that copy
-        /// (<see cref="MakeHardLink"/>) instead of a clone of its own. Null: clone it.
+        /// Where this run copied another name of the item's source file (a hard link in the source): the item is
+        /// then made a hard link to that copy instead of a clone of its own, where its own destination name is free
+        /// (<see cref="MakeHardLink"/>) or, when <paramref name="nameTaken"/>, in place of the file there (<see
+        /// cref="PrepareLink"/>; before, such a name got a clone of its own, and the names of one file became several
+        /// files). Null: clone it.
         /// </summary>
-        internal string? HardLinkTargetOf(MirrorItem item)
+        internal string? HardLinkTargetOf(MirrorItem item, out bool nameTaken)
         {
+            nameTaken = false;
             if (linked.Count == 0 || item.Entry.Location is not FileLocation at
                 || FileStatus.OfAt(at.Directory, at.Name) is not { IsRegular: true, Links: > 1 } st
                 || !linked.TryGetValue(KeyOf(st), out FirstCopy? first)
-                || levels.Count == 0 || levels.Peek().Handle is not { } parent
-                || FileStatus.OfAt(parent, NameOf(item)) is not null)
+                || levels.Count == 0 || levels.Peek().Handle is not { } parent)
             {
                 return null;
             }
 
+            nameTaken = FileStatus.OfAt(parent, NameOf(item)) is not null; // then it is replaced by the link (PrepareLink), as a clone would replace it
             return destinationRoot + first.RelativePath;
+        }
+
+        /// <summary>
+        /// The item's destination name exists, and its source is another name of a file this run copied (<see
+        /// cref="HardLinkTargetOf"/>): the replacement of that name by a hard link of the copy, checked as a clone's
+        /// replacement is (refused without -Force, in use, a link or a directory); the caller asks, runs and disposes it,
+        /// and calls <see cref="Linked"/> once it is made. Null when the copy cannot be linked to (<paramref name="why"/>):
+        /// the caller clones the file instead.
+        /// </summary>
+        internal ReflinkCopy? PrepareLink(MirrorItem item, out string? why)
+        {
+            why = null;
+            FileLocation at = item.Entry.Location!.Value;
+            if (FileStatus.OfAt(at.Directory, at.Name) is not { IsRegular: true, Links: > 1 } st || !linked.TryGetValue(KeyOf(st), out FirstCopy? first))
+            {
+                why = "the source is no longer a name of the file copied before";
+                return null;
+            }
+
+            using SafeFileDescriptor? named = FindCopy(first);
+            SafeFileDescriptor? copy = named is null ? null : Names.TryOpenForReading(named);
+            if (copy is null)
+            {
+                why = $"the copy '{destinationRoot + first.RelativePath}' is gone or was replaced since it was made";
+                return null;
+            }
+
+            SafeFileDescriptor parent = ParentOf(item);
+            DirectoryFacts facts = session.Directory(levels.Peek().TargetPath, parent);
+            return ReflinkCopy.PrepareLink(at, facts, NameOf(item), copy, destinationRoot + first.RelativePath, options, session);
+        }
+
+        /// <summary>A name was made a link of its source's copy (<see cref="PrepareLink"/>): one name fewer of it to come.</summary>
+        internal void Linked(ReflinkCopy link) => Counted(link.SourceStatus);
+
+        private void Counted(in FileStatus source)
+        {
+            if (linked.TryGetValue(KeyOf(source), out FirstCopy? first) && --first.Left == 0)
+            {
+                linked.Remove(KeyOf(source)); // every name of it is done
+            }
         }
 
         /// <summary>
@@ -512,10 +556,7 @@ namespace Btrfs.Core
                 };
             }
 
-            if (--first.Left == 0)
-            {
-                linked.Remove(KeyOf(st)); // every name of it is done
-            }
+            Counted(st);
 
             made = new ReflinkResult
             {
