@@ -36,7 +36,7 @@ namespace Btrfs.Commands
         protected override void ProcessFile(string path)
         {
             SubvolumeScope scope = All.IsPresent ? SubvolumeScope.All : Recurse.IsPresent ? SubvolumeScope.Below : SubvolumeScope.Self;
-            List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached, out List<ulong> notUtf8);
+            List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached, out UnreachedKinds kinds);
             foreach (BtrfsSubvolumeInfo subvolume in listed)
             {
                 WriteObject(subvolume);
@@ -44,7 +44,7 @@ namespace Btrfs.Commands
 
             if (unreached.Count > 0)
             {
-                WriteWarning($"{unreached.Count} subvolume(s) below '{path}' could not be listed: {SubvolumeLister.WhyUnreached(unreached, notUtf8, path)}. As root, Get-BtrfsSubvolume -All lists every subvolume.");
+                WriteWarning($"{unreached.Count} subvolume(s) below '{path}' could not be listed: {SubvolumeLister.WhyUnreached(unreached, kinds, path)}. As root, Get-BtrfsSubvolume -All lists every subvolume.");
             }
         }
     }

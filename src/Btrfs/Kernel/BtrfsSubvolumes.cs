@@ -46,6 +46,12 @@ namespace Btrfs.Kernel
         /// <summary>The longest path from the top level the kernel deletes a subvolume by (btrfs_get_subvol_name_from_objectid: PATH_MAX with its NUL).</summary>
         internal const int DeletablePathMax = 4095;
 
+        /// <summary>
+        /// The longest path of a directory inside a subvolume (with its trailing '/') INO_LOOKUP_USER returns, for a child
+        /// subvolume in it (btrfs_search_path_in_tree_user: BTRFS_INO_LOOKUP_USER_PATH_MAX with its NUL); longer, ENAMETOOLONG.
+        /// </summary>
+        internal const int LookupPathMax = Libc.BtrfsInoLookupUserArgs.PathMax - 1;
+
         /// <summary>GET_SUBVOL_INFO of the subvolume holding <paramref name="fd"/>; any user.</summary>
         internal static unsafe BtrfsRootRecord Info(SafeFileDescriptor fd, string path)
         {

@@ -908,6 +908,50 @@ namespace Btrfs.Tests
             Assert.DoesNotContain(Listed(p.MountPoint), l => l == "ok" || l.StartsWith("ok/", StringComparison.Ordinal));
         }
 
+        /// <summary>
+        /// Before (a hostile test): a subvolume below directories whose path inside their subvolume is longer than the
+        /// kernel's lookup returns was said to be under a directory this user cannot read, or renamed meanwhile; by -Id,
+        /// -WhatIf said it would go, and the deletion then said it was "changed at every look". Now the path is named as
+        /// the reason, InvalidArgument, and nothing goes.
+        /// </summary>
+        [SkippableFact]
+        public void ASubvolumeBelowDirectoriesTooDeepForTheKernelsLookupIsSaidSoAndKept()
+        {
+            using ExtraFileSystem p = fs.NewFileSystem("btrfs", "256M");
+            string deep = Path.Combine(p.MountPoint, "deep");
+            Shell.Run("btrfs", "subvolume", "create", deep);
+
+            // 17 directories of 250 bytes (4,267 bytes inside 'deep'), made one at a time, then a subvolume in the last one
+            // (by the ioctl from its directory: no path that long can be given).
+            Shell.Run("python3", "-c", "import fcntl,os,struct,sys\nos.chdir(sys.argv[1])\nfor i in range(17):\n  os.mkdir('d'*250); os.chdir('d'*250)\nfd=os.open('.',os.O_RDONLY)\nfcntl.ioctl(fd,0x5000940e,bytearray(struct.pack('q4088s',0,b'sv')),True)", deep);
+            // Its id, asked from its directory (`btrfs subvolume list` fails on it: "File name too long").
+            string Id() => Shell.Run("python3", "-c", "import os,sys,subprocess\nos.chdir(sys.argv[1])\nfor i in range(17): os.chdir('d'*250)\nprint(subprocess.run(['btrfs','inspect-internal','rootid','sv'],capture_output=True,text=True).stdout.strip())", deep).Trim();
+            string svId = Id();
+            Assert.Matches("^[0-9]+$", svId);
+
+            PwshResult listed = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $s -Recurse", ("s", deep));
+            Assert.Empty(listed.Errors);
+            string warning = Assert.Single(listed.Warnings).Message;
+            Assert.Contains($"(id {svId}) is below directories whose path", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain("readable and searchable", warning, StringComparison.Ordinal);
+
+            foreach (string run in new[] { "-WhatIf", "-Confirm:$false" })
+            {
+                PwshResult tree = Pwsh.Run($"Remove-BtrfsSubvolume -LiteralPath $s -Recurse {run}", ("s", deep));
+                Assert.Equal("InvalidArgument", Assert.Single(tree.ErrorIds));
+                Assert.Contains("longer than the", tree.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", tree.Errors[0].Exception.Message, StringComparison.Ordinal);
+
+                PwshResult byId = Pwsh.Run($"Remove-BtrfsSubvolume -Id {svId} -FileSystemPath $m {run}", ("m", p.MountPoint));
+                Assert.Equal("InvalidArgument", Assert.Single(byId.ErrorIds));
+                Assert.Contains("Move it (mv) to a shorter path", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Contains("Nothing was deleted", byId.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("What if", byId.HostText, StringComparison.Ordinal);
+                Assert.Equal(svId, Id());
+                Assert.True(Directory.Exists(deep));
+            }
+        }
+
         [SkippableFact]
         public void AnImmutableNestedSubvolumeKeepsTheWholeTreeAlsoForRoot()
         {

@@ -80,6 +80,9 @@ namespace Btrfs.Core
         /// <summary>The device number its files show (stat), from the descriptor it was listed through; null when listed from the root tree.</summary>
         internal (uint Major, uint Minor)? Device { get; init; }
 
+        /// <summary>No <see cref="TopLevelPath"/>: the kernel's lookup refused it as too long (ENAMETOOLONG), and the kernel deletes by a path it builds no longer than that.</summary>
+        internal bool PathTooLong { get; init; }
+
         /// <inheritdoc/>
         public override string ToString() => Path ?? TopLevelPath ?? Name;
 

@@ -3,6 +3,7 @@ namespace Btrfs.Core
     using System;
     using System.Collections.Generic;
     using System.Globalization;
+    using System.Linq;
     using Btrfs.Interop;
     using Btrfs.Kernel;
 
@@ -59,11 +60,11 @@ namespace Btrfs.Core
         /// <summary>As <see cref="List(string, SubvolumeScope)"/>, with the ids of the subvolumes below that could not be reached.</summary>
         internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached) => List(path, scope, out unreached, out _);
 
-        /// <summary>As <see cref="List(string, SubvolumeScope, out List{ulong})"/>; <paramref name="notUtf8"/>: those of them named (or under a directory named) with bytes that are not UTF-8.</summary>
-        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached, out List<ulong> notUtf8)
+        /// <summary>As <see cref="List(string, SubvolumeScope, out List{ulong})"/>; <paramref name="kinds"/>: those of them that could not be reached for a reason of their own (a name not UTF-8, a path too long for the kernel's lookup).</summary>
+        internal static List<BtrfsSubvolumeInfo> List(string path, SubvolumeScope scope, out List<ulong> unreached, out UnreachedKinds kinds)
         {
             using OpenFile file = OpenFile.Open(path, OpenOptions.AllowDirectory);
-            return List(file, scope, out unreached, out notUtf8);
+            return List(file, scope, out unreached, out kinds);
         }
 
         /// <summary>
@@ -97,14 +98,14 @@ namespace Btrfs.Core
             return lister.Run(SubvolumeScope.Self)[0];
         }
 
-        /// <summary>As <see cref="List(OpenFile, SubvolumeScope, out List{ulong})"/>; <paramref name="notUtf8"/>: those of them named (or under a directory named) with bytes that are not UTF-8.</summary>
-        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached, out List<ulong> notUtf8)
+        /// <summary>As <see cref="List(OpenFile, SubvolumeScope, out List{ulong})"/>; <paramref name="kinds"/>: those of them that could not be reached for a reason of their own.</summary>
+        internal static List<BtrfsSubvolumeInfo> List(OpenFile file, SubvolumeScope scope, out List<ulong> unreached, out UnreachedKinds kinds)
         {
             BtrfsOnly.Require(file, "list the subvolumes of", because: "only btrfs has subvolumes");
             using var lister = new SubvolumeLister(file);
             List<BtrfsSubvolumeInfo> found = lister.Run(scope);
             unreached = lister.Unreached;
-            notUtf8 = lister.NotUtf8;
+            kinds = new UnreachedKinds(lister.NotUtf8, lister.TooLong);
             return found;
         }
 
@@ -113,18 +114,26 @@ namespace Btrfs.Core
         /// those in <paramref name="notUtf8"/> have a name no PowerShell path can hold; the others a directory on the way
         /// this user cannot both read and search, or they were renamed, deleted or mounted over meanwhile.
         /// </summary>
-        internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, IReadOnlyCollection<ulong> notUtf8, string path, bool privileged = false)
+        internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, UnreachedKinds kinds, string path, bool privileged = false)
         {
             var reasons = new List<string>();
+            IReadOnlyCollection<ulong> notUtf8 = kinds.NotUtf8, tooLong = kinds.TooLong;
             if (notUtf8.Count > 0)
             {
                 reasons.Add($"{notUtf8.Count} (id {string.Join(", ", notUtf8)}) {(notUtf8.Count == 1 ? "has" : "have")} a name, or a directory on the way, that is not valid UTF-8, which no PowerShell path can hold (rename {(notUtf8.Count == 1 ? "it" : "them")} to UTF-8, which deleting {(notUtf8.Count == 1 ? "it" : "them")} needs; Measure-BtrfsSubvolume takes {(notUtf8.Count == 1 ? "it" : "them")} as {(notUtf8.Count == 1 ? "it is" : "they are")} by -Id with -FileSystemPath '{path}')");
             }
 
-            int others = System.Linq.Enumerable.Count(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id));
-            if (others > 0)
+            if (tooLong.Count > 0)
             {
-                reasons.Add($"{others} (id {string.Join(", ", System.Linq.Enumerable.Where(unreached, id => !System.Linq.Enumerable.Contains(notUtf8, id)))}) could not be reached: {(privileged ? string.Empty : "a directory on the way is not both readable and searchable by this user (the kernel's lookup for users without privilege needs both), or ")}{(others == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
+                // Before: said to be under a directory this user cannot read, or renamed meanwhile (a hostile test).
+                reasons.Add(string.Create(CultureInfo.InvariantCulture, $"{tooLong.Count} (id {string.Join(", ", tooLong)}) {(tooLong.Count == 1 ? "is" : "are")} below directories whose path inside the subvolume holding {(tooLong.Count == 1 ? "it" : "them")} is longer than the {BtrfsSubvolumes.LookupPathMax:N0} bytes the kernel's lookup returns (move {(tooLong.Count == 1 ? "it" : "them")}, mv, to a shorter path)"));
+            }
+
+            IEnumerable<ulong> others = unreached.Where(id => !notUtf8.Contains(id) && !tooLong.Contains(id));
+            int count = others.Count();
+            if (count > 0)
+            {
+                reasons.Add($"{count} (id {string.Join(", ", others)}) could not be reached: {(privileged ? string.Empty : "a directory on the way is not both readable and searchable by this user (the kernel's lookup for users without privilege needs both), or ")}{(count == 1 ? "it was" : "they were")} renamed, deleted or mounted over meanwhile");
             }
 
             return string.Join("; ", reasons);
@@ -205,6 +214,11 @@ namespace Btrfs.Core
                         NotUtf8.Add(tree);
                     }
 
+                    if (errno == Errno.ENAMETOOLONG)
+                    {
+                        TooLong.Add(tree);
+                    }
+
                     continue;
                 }
 
@@ -239,6 +253,12 @@ namespace Btrfs.Core
 
         /// <summary>Those of <see cref="Unreached"/> whose name, or a directory's on the way, is not valid UTF-8 (no path here can name them).</summary>
         internal List<ulong> NotUtf8 { get; } = new();
+
+        /// <summary>Those of <see cref="Unreached"/> below directories whose path inside their subvolume is longer than the kernel's lookup returns (ENAMETOOLONG).</summary>
+        internal List<ulong> TooLong { get; } = new();
+
+        /// <summary>Ids whose path from the top level the kernel's lookup could not return (too long): <see cref="BtrfsSubvolumeInfo.PathTooLong"/>.</summary>
+        private readonly HashSet<ulong> topLevelTooLong = new();
 
         /// <summary>Opens the directory <paramref name="relative"/> below <paramref name="dir"/> one component at a time, never following a link nor entering another mount; null when that fails.</summary>
         internal static OpenFile? OpenBelow(SafeFileDescriptor dir, string dirPath, string relative)
@@ -322,6 +342,7 @@ namespace Btrfs.Core
                 Name = top ? "<FS_TREE>" : r.Name,
                 Path = path,
                 TopLevelPath = TopLevelPathOf(r.Id, path),
+                PathTooLong = topLevelTooLong.Contains(r.Id),
                 ParentId = top ? 0 : r.ParentId,
                 Uuid = r.Uuid,
                 ParentUuid = r.ParentUuid == Guid.Empty ? null : r.ParentUuid,
@@ -347,8 +368,13 @@ namespace Btrfs.Core
                 {
                     return Map().PathOf(id);
                 }
-                catch (FileOperationException)
+                catch (FileOperationException ex)
                 {
+                    if (ex.Errno == Errno.ENAMETOOLONG)
+                    {
+                        topLevelTooLong.Add(id);
+                    }
+
                     // fall back on the mounts
                 }
             }
@@ -472,5 +498,11 @@ namespace Btrfs.Core
             "BTRFS_IOC_TREE_SEARCH_V2",
             anchor.Path,
             $"Cannot list every subvolume of the filesystem of '{anchor.Path}': that reads the root tree, which needs root (CAP_SYS_ADMIN). Run it as root, or list the subvolumes under a directory with -Recurse, which needs no privilege.");
+    }
+
+    /// <summary>Subvolumes below that could not be reached for a reason of their own: a name (or a directory's on the way) not UTF-8; a path inside the subvolume above longer than the kernel's lookup returns.</summary>
+    internal sealed record UnreachedKinds(IReadOnlyCollection<ulong> NotUtf8, IReadOnlyCollection<ulong> TooLong)
+    {
+        internal static readonly UnreachedKinds None = new(Array.Empty<ulong>(), Array.Empty<ulong>());
     }
 }

@@ -70,7 +70,7 @@ namespace Btrfs.Core
                 }
 
                 // Everything from the descriptor just checked: its id, and the subvolumes below it.
-                List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(subvolumeRoot, SubvolumeScope.Below, out List<ulong> unreached, out List<ulong> notUtf8);
+                List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(subvolumeRoot, SubvolumeScope.Below, out List<ulong> unreached, out UnreachedKinds kinds);
                 BtrfsSubvolumeInfo self = listed[0];
                 if (self.Id == BtrfsInspect.TopLevelId)
                 {
@@ -144,13 +144,14 @@ namespace Btrfs.Core
 
                 if (hidden > 0)
                 {
+                    // One below directories too deep for the kernel's lookup is the path's fault, said as ThrowIfPathTooLong says it.
                     throw new FileOperationException(
-                        FileErrorKind.SubvolumeHasNested,
-                        Errno.ENOTEMPTY,
+                        kinds.TooLong.Count > 0 ? FileErrorKind.InvalidArgument : FileErrorKind.SubvolumeHasNested,
+                        kinds.TooLong.Count > 0 ? Errno.ENAMETOOLONG : Errno.ENOTEMPTY,
                         "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
                         unreached.Count > 0
-                            ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, notUtf8, full, privileged)}{(hidden > unreached.Count ? $"; {hidden - unreached.Count} more {(hidden - unreached.Count == 1 ? "is" : "are")} in the filesystem's tree below it and in no listing (moved in, or renamed, meanwhile)" : string.Empty)}. Nothing was deleted."
+                            ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, kinds, full, privileged)}{(hidden > unreached.Count ? $"; {hidden - unreached.Count} more {(hidden - unreached.Count == 1 ? "is" : "are")} in the filesystem's tree below it and in no listing (moved in, or renamed, meanwhile)" : string.Empty)}. Nothing was deleted."
                             : $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories ({(privileged ? "moved in, or renamed, meanwhile" : "not both readable and searchable by this user, or moved meanwhile")}), so they could not be checked. Nothing was deleted.");
                 }
 
@@ -1019,6 +1020,20 @@ namespace Btrfs.Core
         {
             foreach ((BtrfsSubvolumeInfo s, int i) in toDelete.Select((s, i) => (s, i))) // the subvolume itself first
             {
+                if (s.TopLevelPath is null && s.PathTooLong)
+                {
+                    // No path from the top level: the kernel's lookup found it too long, and the kernel deletes by a path it
+                    // builds no longer (before: -WhatIf said it would go, and the deletion said it was renamed again and again;
+                    // a hostile test).
+                    string whose = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? s.Name}' (id {s.Id}) inside it";
+                    throw new FileOperationException(
+                        FileErrorKind.InvalidArgument,
+                        Errno.ENAMETOOLONG,
+                        "BTRFS_IOC_INO_LOOKUP",
+                        where,
+                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than {BtrfsSubvolumes.LookupPathMax:N0} bytes, or a whole path of more than {BtrfsSubvolumes.DeletablePathMax:N0}), and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
+                }
+
                 if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) is int bytes && bytes > BtrfsSubvolumes.DeletablePathMax)
                 {
                     string which = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? top}' (id {s.Id}) inside it";
@@ -1283,6 +1298,17 @@ namespace Btrfs.Core
 
                 placed = true;
                 int lookup = BtrfsInspect.TryLookup(parent.Handle, up.Parent, up.Directory, out _, out string inside);
+                if (lookup == Errno.ENAMETOOLONG)
+                {
+                    // Not a rename: the same every time (before: "changed at every look", after 20 tries; a hostile test).
+                    throw new FileOperationException(
+                        FileErrorKind.InvalidArgument,
+                        Errno.ENAMETOOLONG,
+                        "BTRFS_IOC_INO_LOOKUP",
+                        label,
+                        $"Cannot delete {label}: the path of the directory holding it is longer than the kernel's lookup returns, and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it.{(done.Count == 0 ? " Nothing was deleted." : Deleted(done))}");
+                }
+
                 if (lookup is not (0 or Errno.EILSEQ))
                 {
                     continue;
