@@ -581,6 +581,98 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileAnotherMountNamespaceMountsSomethingOnIsNeverReplaced()
+        {
+            // Before (a hostile test): another namespace's bind mount onto the file's name (a container handed a file at
+            // that path) was not looked for: the exchange took the name, and the kernel dropped that mount without a word.
+            // In this namespace the kernel refuses the exchange itself (EBUSY).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "mounted-on");
+            string elsewhere = fs.NewDirectory(TestFs.Btrfs, "mounted-on-decoy");
+            string P(string x) => Path.Combine(dir, x);
+            foreach ((string name, int seed) in new[] { ("src.img", 1), ("nc.img", 2), ("cow.img", 3), ("dst.img", 4), ("swap.img", 5) })
+            {
+                FileBuilder.Chunks(P(name), 1, 1 << 20, 1 << 20, seed: seed, fsyncEach: false);
+            }
+
+            string decoy = Path.Combine(elsewhere, "decoy");
+            FileBuilder.WriteNew(decoy, FileBuilder.RandomBytes(4096, 9));
+            Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $c -Confirm:$false", ("c", P("cow.img"))).Errors);
+            string[] mounted = { "nc.img", "cow.img", "dst.img", "swap.img" };
+            const string Script = """
+                ConvertTo-NoCow -LiteralPath $a -Confirm:$false
+                ConvertFrom-NoCow -LiteralPath $b -Confirm:$false
+                New-BtrfsReflink -LiteralPath $s -Destination $d -Force -Confirm:$false
+                New-BtrfsSwapfile -Path $w -Size 1MB -Force -Confirm:$false
+                """;
+            (string, object?)[] Args() => new (string, object?)[] { ("a", P("nc.img")), ("b", P("cow.img")), ("s", P("src.img")), ("d", P("dst.img")), ("w", P("swap.img")) };
+            string binds = string.Join(" && ", mounted.Select(m => $"mount --bind '{decoy}' '{P(m)}'"));
+            string pin = fs.NewDirectory(TestFs.Btrfs, "mounted-on-pin");
+            foreach (string round in new[] { "process", "pinned" })
+            {
+                string[] listing = FileFacts.Listing(dir);
+                Dictionary<string, FileFacts> before = mounted.ToDictionary(m => m, m => FileFacts.Of(P(m)));
+                System.Diagnostics.Process? holder = null;
+                string ns = Path.Combine(pin, "ns");
+                try
+                {
+                    string expect;
+                    if (round == "process")
+                    {
+                        var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false, RedirectStandardOutput = true };
+                        foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + " && echo ready && exec sleep 120" })
+                        {
+                            other.ArgumentList.Add(a);
+                        }
+
+                        holder = System.Diagnostics.Process.Start(other)!;
+                        Assert.Equal("ready", holder.StandardOutput.ReadLine());
+                        expect = $" in another mount namespace (that of process {holder.Id}, sleep)";
+                    }
+                    else
+                    {
+                        Shell.Run("sh", "-c", $"mount --bind '{pin}' '{pin}' && mount --make-private '{pin}'");
+                        KeptNamespace.Make(ns, binds);
+                        expect = $" in another mount namespace (one no process is in, kept at '{ns}')";
+                    }
+
+                    PwshResult r = Pwsh.Run(Script, Args());
+                    Assert.Equal(new[] { "FileInUse", "FileInUse", "FileInUse", "FileInUse" }, r.ErrorIds);
+                    for (int k = 0; k < mounted.Length; k++)
+                    {
+                        Assert.Equal(P(mounted[k]), r.Errors[k].TargetObject);
+                        Assert.Contains($"something is mounted on its name, at '{P(mounted[k])}'{expect}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
+                        Assert.Equal(before[mounted[k]], FileFacts.Of(P(mounted[k])));
+                    }
+
+                    Assert.Equal(listing, FileFacts.Listing(dir));
+                    if (holder is not null)
+                    {
+                        string theirs = File.ReadAllText($"/proc/{holder.Id}/mountinfo");
+                        Assert.All(mounted, m => Assert.Contains(" " + P(m) + " ", theirs, StringComparison.Ordinal)); // their mounts stand
+                    }
+                }
+                finally
+                {
+                    if (holder is not null)
+                    {
+                        holder.Kill();
+                        holder.WaitForExit();
+                        holder.Dispose();
+                    }
+                    else
+                    {
+                        Shell.Run("sh", "-c", $"umount '{ns}'; umount '{pin}'");
+                    }
+                }
+            }
+
+            // Mounted on nowhere, the same commands replace all four.
+            PwshResult ok = Pwsh.Run(Script, Args());
+            Assert.Empty(ok.Errors);
+            Assert.True(FileFacts.HasNoCow(P("nc.img")) && !FileFacts.HasNoCow(P("cow.img")));
+        }
+
+        [SkippableFact]
         public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName() =>
 
             // The lease holds from the last check through the exchange; an opener arriving then waits

@@ -429,8 +429,17 @@ namespace Btrfs.Core
             static (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept) Wanted(string text)
             {
                 MountTable table = Parse(text);
-                return (table.Entries.SelectMany(e => e.OverlayLayers()).ToList(), table.KeptNamespaces());
+                // The overlay layers, and the directories holding mount points (a mount on a file's name there: FileGuards.ThrowIfMounted).
+                return (table.Entries.SelectMany(e => e.OverlayLayers()).Concat(table.Entries.Select(e => ParentOfMountPoint(e.MountPoint)).OfType<string>()).Distinct(StringComparer.Ordinal).ToList(), table.KeptNamespaces());
             }
+        }
+
+        /// <summary>The directory holding mount point <paramref name="mountPoint"/> (an absolute path as mountinfo gives it); null for "/".</summary>
+        internal static string? ParentOfMountPoint(string mountPoint)
+        {
+            string trimmed = mountPoint.TrimEnd('/');
+            int slash = trimmed.LastIndexOf('/');
+            return slash < 0 || trimmed.Length == 0 ? null : slash == 0 ? "/" : trimmed[..slash];
         }
 
         /// <summary>The mount namespaces kept at a path in this table (bind mounts of nsfs files "mnt:[N]"): the mount point and N.</summary>
