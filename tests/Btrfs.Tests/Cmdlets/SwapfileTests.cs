@@ -243,6 +243,20 @@ namespace Btrfs.Tests
                 Assert.False(File.Exists(other));
             }
 
+            // Whitespace at the end is refused: blkid and swaplabel drop it (before: "  " was written and shown as the label,
+            // and blkid showed none; a hostile test). Inside a label it stays, as blkid shows it.
+            foreach (string bad in new[] { "  ", "swap " })
+            {
+                ErrorRecord c = Assert.Single(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", bad)).Errors);
+                Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsSwapfileCommand", c.FullyQualifiedErrorId);
+                Assert.Contains(bad == "  " ? "no label at all" : "show as 'swap'", c.Exception.Message, StringComparison.Ordinal);
+                Assert.False(File.Exists(other));
+            }
+
+            Assert.Empty(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", "my swap")).Errors);
+            Assert.Equal("my swap", Shell.Run("blkid", "-o", "value", "-s", "LABEL", other).Trim());
+            File.Delete(other);
+
             // Half of a surrogate pair is refused (before: written as U+FFFD, not the label asked for; a hostile test); a whole pair is kept.
             ErrorRecord half = Assert.Single(Pwsh.Run("New-BtrfsSwapfile -Path $p -Size 1MB -Label $l", ("p", other), ("l", "a\uD83D")).Errors);
             Assert.Equal("InvalidArgument,Btrfs.Commands.NewBtrfsSwapfileCommand", half.FullyQualifiedErrorId);
@@ -545,6 +559,22 @@ namespace Btrfs.Tests
             Assert.False(s.SizeMatchesHeader);
             Assert.Contains("refuses a swap area shorter than its header", s.ReasonText, StringComparison.Ordinal);
             AssertKernelAgrees(longer, s);
+
+            // A last page of 0 (empty, as the kernel says) and of 0xFFFFFFFF (16 TiB: before, "0 bytes"; a hostile test).
+            foreach ((uint last, string said) in new[] { (0u, "the swap area is empty"), (uint.MaxValue, $"the header says {(uint.MaxValue + 1L) * Environment.SystemPageSize} bytes") })
+            {
+                string odd = Manual(dir, "last" + last.ToString(System.Globalization.CultureInfo.InvariantCulture), size: "4M");
+                using (FileStream f = new(odd, FileMode.Open, FileAccess.Write))
+                {
+                    f.Position = 1028; // the header's last_page
+                    f.Write(BitConverter.GetBytes(last));
+                }
+
+                s = Expect.Swapfile(odd);
+                Assert.False(s.IsValid);
+                Assert.Contains(said, s.ReasonText, StringComparison.Ordinal);
+                AssertKernelAgrees(odd, s);
+            }
         }
 
         [SkippableFact]

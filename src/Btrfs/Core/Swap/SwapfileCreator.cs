@@ -59,6 +59,13 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{controlled.ReplaceLineEndings(" ")}': it holds a control character (a newline, a tab...), which blkid would show and an fstab LABEL= line could not hold. Give a label of printable characters. Nothing was created.");
             }
 
+            if (options.Label is { } spaced && spaced.Length > 0 && char.IsWhiteSpace(spaced[^1]))
+            {
+                // blkid and swaplabel drop whitespace at a label's end: "  " showed as no label, and swapon LABEL= found nothing (a hostile test).
+                string shown = spaced.TrimEnd();
+                throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{spaced}': it ends with whitespace, which blkid and swaplabel drop, so it would show as {(shown.Length == 0 ? "no label at all" : $"'{shown}'")} and swapon LABEL='{spaced}' would not find it. Give the label without the whitespace at its end. Nothing was created.");
+            }
+
             if (options.Label is { } broken && !IsWellFormed(broken))
             {
                 // Half of a surrogate pair has no UTF-8 form: it would be written as U+FFFD, not the label asked for (a hostile test).

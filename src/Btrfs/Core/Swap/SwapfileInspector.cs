@@ -118,9 +118,16 @@ namespace Btrfs.Core
                         ? $"a swap signature made for a page size of {other} bytes, where this system's is {pageSize} (swapon refuses it: \"swap format pagesize does not match\"): run mkswap again here (or recreate it with New-BtrfsSwapfile)"
                         : "no swap signature: run mkswap on it (or recreate it with New-BtrfsSwapfile)");
             }
+            else if (!sizeMatches && header!.LastPage == 0)
+            {
+                // Said as the kernel says it (before: "the header says 4096 bytes but the file has 4194304", which a longer
+                // file cannot be refused for; a hostile test).
+                failures.Add("the header says the swap area is empty (its last page is 0), which swapon refuses (\"Empty swap-file\"): run mkswap again");
+            }
             else if (!sizeMatches)
             {
-                failures.Add($"the header says {(long)(header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages, and swapon refuses a swap area shorter than its header: run mkswap again");
+                // The page count in 64 bits: a last page of 0xFFFFFFFF said "0 bytes" (a hostile test).
+                failures.Add($"the header says {((long)header!.LastPage + 1) * pageSize} bytes but the file has {file.Size / pageSize * pageSize} in whole pages, and swapon refuses a swap area shorter than its header: run mkswap again");
             }
 
             // swapon opens the file for writing (O_RDWR): what refuses that refuses the swapfile. Found by a hostile review
