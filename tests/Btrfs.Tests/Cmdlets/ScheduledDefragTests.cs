@@ -781,6 +781,27 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileOnADiskFullBeforeTheRunIsSaidToBeOnAFullDisk()
+        {
+            // Before (a hostile test): SQLite cannot create the -wal file beside it (ENOSPC), says "unable to open database
+            // file", and the run told the user to check permissions (AccessDenied) that were fine.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-full-before");
+            FileBuilder.WriteNew(Path.Combine(dir, "f.img"), FileBuilder.RandomBytes(64 << 10, 330));
+            using ExtraFileSystem x = fs.NewFileSystem("xfs", "300M");
+            string state = Path.Combine(x.MountPoint, "s.db");
+            Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state)).Errors);
+            Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(x.MountPoint, "filler"), "bs=1M");
+            Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(x.MountPoint, "filler2"), "bs=4k");
+            FileFacts before = FileFacts.Of(state);
+
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            ErrorRecord e = Assert.Single(r.Errors);
+            Assert.True(e.FullyQualifiedErrorId.StartsWith("InsufficientSpace,", StringComparison.Ordinal), e.FullyQualifiedErrorId + ": " + e.Exception.Message);
+            Assert.Contains("the disk holding it is full", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Equal(before, FileFacts.Of(state));
+        }
+
+        [SkippableFact]
         public void AStateFileOfAnEarlierVersionThatCannotGrowStillSaysWhichFilesAreDone()
         {
             // A state file an earlier version wrote (no criteria column) on a full disk: the column cannot be added,
