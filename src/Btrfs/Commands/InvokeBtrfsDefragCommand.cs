@@ -723,7 +723,7 @@ namespace Btrfs.Commands
             }
 
             // The file's own options (a scheduled run's candidates each keep the piped object's threshold).
-            string text = $"Rewrite {SizeFormatter.Format(d.BytesToRewrite)} in extents below {SizeFormatter.Format(d.Options.ExtentThreshold)}";
+            string text = $"Rewrite {SizeFormatter.Format(d.BytesToRewrite)} in extents below {d.ThresholdText}";
             if (d.Options.Compress is DefragCompression c)
             {
                 text = $"Rewrite and compress ({c}) {SizeFormatter.Format(d.BytesToRewrite)}";

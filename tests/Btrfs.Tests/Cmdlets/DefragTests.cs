@@ -330,6 +330,12 @@ namespace Btrfs.Tests
             PwshResult given = Pwsh.Run("Measure-Fragmentation -LiteralPath $f -Threshold 1MB | Invoke-BtrfsDefrag -WhatIf -ExtentThreshold 2MB", vars, captureHost: true);
             Assert.Empty(given.Errors);
             Assert.Matches(@"What if: .*in extents below 2\.00 MiB;", given.HostText.Replace("\n", " "));
+
+            // A threshold above the longest extent btrfs makes acts as that one, and is said so (before: "below 1.00 GiB";
+            // a hostile test).
+            PwshResult capped = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $f -WhatIf -ExtentThreshold 1GB", vars, captureHost: true);
+            Assert.Empty(capped.Errors);
+            Assert.Matches(@"What if: .*in extents below 128 MiB \(the longest extent the filesystem makes; 1\.00 GiB was asked\)", capped.HostText.Replace("\n", " "));
             Assert.Equal(before, FileFacts.Of(file));
 
             // Run for real: the kernel is handed the measured threshold, and says so in the result.

@@ -166,7 +166,7 @@ namespace Btrfs.Core
                 throw;
             }
 
-            string threshold = SizeFormatter.Format(Options.ExtentThreshold);
+            string threshold = FragmentationCounter.ThresholdText(Options.ExtentThreshold, FileSystemKind.Btrfs);
             string reason = moved == 0
                 ? $"the kernel left the {SizeFormatter.Format(planner.BytesToRewrite)} in extents below {threshold} as they were (nothing there it could join: holes between them, or already next to each other on disk)"
                 : Options.Compress is DefragCompression c
@@ -298,12 +298,12 @@ namespace Btrfs.Core
                 // What stays shared is what the reason names (before: the plan's count, which leaves out a shared extent that
                 // joins only other shared ones, so KeptShared said 512 KiB where the reason said 600; a hostile test).
                 SharedBytesSkipped = sharedBytes;
-                Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(sharedBytes)} in extents below {SizeFormatter.Format(Options.ExtentThreshold)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
+                Skip(DefragSkipReason.Shared, $"shared: {SizeFormatter.Format(sharedBytes)} in extents below {FragmentationCounter.ThresholdText(Options.ExtentThreshold, FileSystemKind.Btrfs)} shared with reflink copies or snapshots is all there is to rewrite; rewriting it would end the sharing (each copy then takes its own space), so it stays shared; -IncludeShared rewrites it anyway", warning: false);
             }
             else if (BytesToRewrite == 0)
             {
                 string shared = SharedBytesSkipped > 0 ? $"; {SizeFormatter.Format(SharedBytesSkipped)} in small shared extents stays shared (-IncludeShared rewrites it)" : string.Empty;
-                string what = Options.Compress is null ? $"no unshared extents below {SizeFormatter.Format(Options.ExtentThreshold)} that rewriting could join" : "no unshared data to recompress";
+                string what = Options.Compress is null ? $"no unshared extents below {FragmentationCounter.ThresholdText(Options.ExtentThreshold, FileSystemKind.Btrfs)} that rewriting could join" : "no unshared data to recompress";
                 Skip(DefragSkipReason.NothingToDo, $"nothing to do: {(PlanNote is null ? string.Empty : NoCowCause + ", so -Compress does not apply, and ")}{what}{shared}", warning: false);
             }
             else

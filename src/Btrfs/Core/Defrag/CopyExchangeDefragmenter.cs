@@ -194,9 +194,9 @@ namespace Btrfs.Core
                 string why = Before.ExtentCount <= Before.BestExtentCount
                     ? $"it has the fewest extents possible ({Before.ExtentCount}: one per run of data between holes)"
                     : Before.ShortRunWrittenBytes == 0
-                        ? $"no data in fragments shorter than {SizeFormatter.Format(Options.ExtentThreshold)} ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)"
+                        ? $"no data in fragments shorter than {FragmentationCounter.ThresholdText(Options.ExtentThreshold, File.FileSystem.Kind)} ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)"
                         // Some, but under half a percent (a review: "no data" was said of a file with 8 KiB of 2 MiB in a short fragment).
-                        : $"only {SizeFormatter.Format(Before.ShortRunWrittenBytes)} of its {SizeFormatter.Format(Before.WrittenBytes)} of data lies in fragments shorter than {SizeFormatter.Format(Options.ExtentThreshold)}, under half a percent (FragmentationScore 0): not worth copying the whole file ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)";
+                        : $"only {SizeFormatter.Format(Before.ShortRunWrittenBytes)} of its {SizeFormatter.Format(Before.WrittenBytes)} of data lies in fragments shorter than {FragmentationCounter.ThresholdText(Options.ExtentThreshold, File.FileSystem.Kind)}, under half a percent (FragmentationScore 0): not worth copying the whole file ({Before.ExtentCount} extents in {Before.FragmentCount} fragments)";
                 Skip(DefragSkipReason.NothingToDo, "nothing to do: " + why, warning: false);
             }
             else if (Before.SharedBytes > 0 && !Options.IncludeShared)

@@ -56,6 +56,9 @@ namespace Btrfs.Core
         /// <summary>statfs f_fsid of the file's filesystem (what a state file keys files by, with the inode).</summary>
         internal ulong FileSystemId => Files.FileSystemIdOf(File.Handle);
 
+        /// <summary>The extent threshold as it acts here, for a message (<see cref="FragmentationCounter.ThresholdText"/>).</summary>
+        internal string ThresholdText => FragmentationCounter.ThresholdText(Options.ExtentThreshold, File.FileSystem.Kind);
+
         /// <summary>The file as it is now (after a defragmentation), or null when it cannot be examined.</summary>
         internal FileStatus? StatusNow() => FileStatus.Of(File.Handle);
 

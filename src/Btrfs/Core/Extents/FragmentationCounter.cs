@@ -117,6 +117,16 @@ namespace Btrfs.Core
             _ => long.MaxValue,
         };
 
+        /// <summary>
+        /// The extent threshold as it acts on the filesystem's plain data, for a message: capped at the largest extent the
+        /// filesystem makes (before: "below 1.00 GiB" on btrfs, where no extent is longer than 128 MiB; a hostile test).
+        /// </summary>
+        internal static string ThresholdText(long threshold, FileSystemKind fs)
+        {
+            long max = MaxExtent(fs, encoded: false);
+            return threshold > max ? $"{SizeFormatter.Format(max)} (the longest extent the filesystem makes; {SizeFormatter.Format(threshold)} was asked)" : SizeFormatter.Format(threshold);
+        }
+
         /// <summary>Whether an extent (not the file's final one) is small for this threshold.</summary>
         internal static bool IsSmall(in RawExtent e, long threshold, FileSystemKind fs)
         {
