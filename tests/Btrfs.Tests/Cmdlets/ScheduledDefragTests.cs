@@ -781,6 +781,26 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileWhoseTreesNameAnotherFileSystemButWhoseFilesDoNotIsNotSaidToBeForeign()
+        {
+            // Before (a hostile test, with the trees' filesystem edited): the warning said nothing in the state file applied,
+            // and its files' records were used all the same (files skipped as done).
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-half-foreign");
+            for (int i = 0; i < 3; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(dir, $"f{i}.img"), FileBuilder.RandomBytes(64 << 10, 340 + i));
+            }
+
+            string state = Path.Combine(fs.NewDirectory(TestFs.Btrfs, "sched-half-foreign-state"), "s.db");
+            Assert.Equal(3, Summary(Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state))).FilesBelowMinimum);
+            Shell.Run("sqlite3", state, "UPDATE trees SET fs = 12345");
+            PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+            Assert.Empty(r.Errors);
+            Assert.DoesNotContain(r.Warnings, w => w.Message.Contains("other filesystems only", StringComparison.Ordinal));
+            Assert.Equal(3, Summary(r).FilesAlreadyDone);
+        }
+
+        [SkippableFact]
         public void AStateFileOnADiskFullBeforeTheRunIsSaidToBeOnAFullDisk()
         {
             // Before (a hostile test): SQLite cannot create the -wal file beside it (ENOSPC), says "unable to open database

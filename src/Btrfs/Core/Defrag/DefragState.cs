@@ -110,7 +110,18 @@ namespace Btrfs.Core
 
                 return known;
             });
-            return knownFileSystems.Count > 0 && !knownFileSystems.Contains((long)fs);
+            if (knownFileSystems.Count == 0 || knownFileSystems.Contains((long)fs))
+            {
+                return false;
+            }
+
+            // Nor where files of this filesystem are recorded: those are used (IsDone) whatever the trees say (a hostile
+            // test: with the trees' filesystem edited, the warning said nothing applied, and two files were skipped as done).
+            return Guard(() =>
+            {
+                using SqliteCommand c = Command("SELECT EXISTS (SELECT 1 FROM files WHERE fs = $fs)", ("$fs", (long)fs));
+                return Convert.ToInt64(c.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0;
+            });
         }
 
         private HashSet<long>? knownFileSystems;
