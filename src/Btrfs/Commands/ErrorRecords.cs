@@ -180,7 +180,7 @@ namespace Btrfs.Commands
             new(
                 new ArgumentException(
                     $"Cannot tell which file '{given}' means: '{literal}' has a backslash in its name, but PowerShell reads a backslash as a separator, "
-                    + (resolved is null ? "which leads elsewhere" : $"which leads to '{resolved}'") + ". Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
+                    + (resolved is null ? "which leads elsewhere" : FileStatus.OfPath(resolved, followLinks: false) is null ? $"which leads to '{resolved}', where nothing is" : $"which leads to '{resolved}'") + ". Nothing was changed. To mean the name with the backslash, pipe the object that carries it, or give "
                     + $"'{PathBinding.FileSystemPrefix}{literal}'; to mean the other, write '/' instead of the backslash."),
                 Ids.AmbiguousBackslashPath,
                 ErrorCategory.InvalidArgument,
