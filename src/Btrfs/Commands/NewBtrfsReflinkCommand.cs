@@ -452,6 +452,7 @@ namespace Btrfs.Commands
                     break;
                 case MirrorItemKind.File when ready:
                     ReflinkCopy? copy = null;
+                    string? notLinked = null;
                     if (mirror.HardLinkTargetOf(item, out bool nameTaken) is string first)
                     {
                         Drain(all: true); // the copy to link to has settled (kept or undone)
@@ -476,10 +477,7 @@ namespace Btrfs.Commands
                             break;
                         }
 
-                        if (why is not null)
-                        {
-                            WriteWarning($"'{item.Target}' is a clone of its own, not a hard link to '{first}' as in the source: {why}.");
-                        }
+                        notLinked = why is null ? null : $"'{item.Target}' is a clone of its own, not a hard link to '{first}' as in the source: {why}.";
                     }
 
                     copy ??= mirror.PrepareFile(item);
@@ -495,6 +493,12 @@ namespace Btrfs.Commands
                             }
                             else
                             {
+                                // Said once the clone is made (before: also ahead of a clone that was then refused).
+                                if (notLinked is not null)
+                                {
+                                    WriteWarning(notLinked);
+                                }
+
                                 mirror.Copied(item, made, result);
                             }
                         });

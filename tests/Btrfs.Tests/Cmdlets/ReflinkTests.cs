@@ -857,6 +857,37 @@ namespace Btrfs.Tests
             Assert.Equal(third, IdAndLinks("c.img"));
             Assert.Equal(FileFacts.Hash(Path.Combine(src, "a.img")), FileFacts.Hash(Path.Combine(dest, "c.img")));
             Assert.Empty(Directory.GetFiles(dest, "*~btrfs-*", SearchOption.AllDirectories));
+
+            // Where a link would change more than the data, each gets a clone of its own, as a replacement keeps the file's
+            // access rules and never crosses into another subvolume (a review: the link took the copy's mode, and the
+            // link across a subvolume was an error): a name made private (mode 0600), and a directory that is a subvolume.
+            string c = Path.Combine(dest, "c.img");
+            string Warnings(PwshResult x) => string.Join("\n", x.Warnings.Select(w => w.Message));
+            File.Delete(c);
+            Shell.Run("cp", Path.Combine(dest, "a.img"), c);
+            Shell.Run("chmod", "600", c);
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 7);
+            PwshResult own = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force", ("s", src), ("d", backup));
+            Assert.Empty(own.Errors);
+            Assert.True(own.Warnings.Any(w => w.Message.Contains($"'{c}' is a clone of its own", StringComparison.Ordinal) && w.Message.Contains("another owner, group, mode or access ACL", StringComparison.Ordinal)), Warnings(own));
+            Assert.Equal("600", Shell.Run("stat", "-c", "%a", c).Trim());
+            Assert.EndsWith(" 1", IdAndLinks("c.img"), StringComparison.Ordinal);
+            Assert.Equal(FileFacts.Hash(Path.Combine(src, "c.img")), FileFacts.Hash(c));
+            Assert.Equal((3L, 1L), (Assert.Single(own.Objects<ReflinkTreeResult>()).Files, Assert.Single(own.Objects<ReflinkTreeResult>()).HardLinks));
+
+            Shell.Run("rm", "-rf", Path.Combine(dest, "sub"));
+            Shell.Run("btrfs", "subvolume", "create", Path.Combine(dest, "sub"));
+            Shell.Run("cp", Path.Combine(dest, "a.img"), b);
+            FileBuilder.Chunks(Path.Combine(src, "a.img"), 2, 65536, 65536, seed: 8);
+            PwshResult across = Clone("New-BtrfsReflink -LiteralPath $s -Destination $d -Recurse -Force", ("s", src), ("d", backup));
+            Assert.Empty(across.Errors);
+            Assert.True(across.Warnings.Any(w => w.Message.Contains("another filesystem, subvolume or mount", StringComparison.Ordinal)), Warnings(across));
+            foreach (string rel in new[] { "a.img", "sub/b.img", "c.img" })
+            {
+                Assert.Equal(FileFacts.Hash(Path.Combine(src, rel)), FileFacts.Hash(Path.Combine(dest, rel)));
+            }
+
+            Assert.NotEqual(IdAndLinks("sub/b.img").Split(' ')[0] + Shell.Run("stat", "-c", "%d", b), IdAndLinks("a.img").Split(' ')[0] + Shell.Run("stat", "-c", "%d", Path.Combine(dest, "a.img")));
         }
 
         [SkippableFact]

@@ -191,6 +191,41 @@ namespace Btrfs.Core
             return Checked(new ReflinkCopy(src, destinationDirectory, name, options) { session = session, inTree = true, linkTo = copyMade, linkToPath = copyPath });
         }
 
+        /// <summary>
+        /// A link (<see cref="PrepareLink"/>) would change what the name is beyond its data, where a clone would not: why
+        /// (the caller clones instead), or null. The name must be on the copy's filesystem and subvolume (a link cannot
+        /// cross them: EXDEV), and the file it names must have the copy's owner, group, mode and access ACL (a clone keeps
+        /// the replaced file's; -Preserve gives both the source's) and NOCOW state (a clone refuses to change it).
+        /// </summary>
+        internal string? WhyNotLink()
+        {
+            if (linkTo is null || existing is null)
+            {
+                return null;
+            }
+
+            FileStatus copy = FileStatus.Require(linkTo, linkToPath!, "Cannot examine");
+            if (FileStatus.Of(dirFacts.Handle) is not FileStatus dir || dir.DevMajor != copy.DevMajor || dir.DevMinor != copy.DevMinor || dir.MountId != copy.MountId)
+            {
+                return "its directory is on another filesystem, subvolume or mount than the copy, which a hard link cannot cross";
+            }
+
+            FileStatus was = existing.Status;
+            if (!options.Preserve && (was.Uid != copy.Uid || was.Gid != copy.Gid || was.Permissions != copy.Permissions
+                || !(Xattrs.Get(existing.Handle, MetadataCopy.AccessAcl, destination) ?? Array.Empty<byte>()).AsSpan().SequenceEqual(Xattrs.Get(linkTo, MetadataCopy.AccessAcl, linkToPath!) ?? Array.Empty<byte>())))
+            {
+                return "the file there has another owner, group, mode or access ACL than the copy, which replacing it keeps (a link would change them)";
+            }
+
+            if (dirFacts.FileSystem.Kind == FileSystemKind.Btrfs
+                && ((InodeAttributes.Get(existing.Handle, destination) ^ InodeAttributes.Get(linkTo, linkToPath!)) & InodeFlags.NoCow) != 0)
+            {
+                return "the file there is NOCOW and the copy is not, or the other way round, which replacing it never changes";
+            }
+
+            return null;
+        }
+
         private static ReflinkCopy Checked(ReflinkCopy copy)
         {
             try

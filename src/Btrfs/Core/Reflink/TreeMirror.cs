@@ -498,17 +498,39 @@ namespace Btrfs.Core
                 return null;
             }
 
+            SafeFileDescriptor parent = ParentOf(item);
+            DirectoryFacts facts = session.Directory(levels.Peek().TargetPath, parent);
             using SafeFileDescriptor? named = FindCopy(first);
-            SafeFileDescriptor? copy = named is null ? null : Names.TryOpenForReading(named);
-            if (copy is null)
+            if (named is null)
             {
                 why = $"the copy '{destinationRoot + first.RelativePath}' is gone or was replaced since it was made";
                 return null;
             }
 
-            SafeFileDescriptor parent = ParentOf(item);
-            DirectoryFacts facts = session.Directory(levels.Peek().TargetPath, parent);
-            return ReflinkCopy.PrepareLink(at, facts, NameOf(item), copy, destinationRoot + first.RelativePath, options, session);
+            if (Names.TryOpenForReading(named) is not SafeFileDescriptor copy)
+            {
+                why = $"the copy '{destinationRoot + first.RelativePath}' cannot be opened by this user to prove that nobody else has it open";
+                return null;
+            }
+
+            ReflinkCopy link = ReflinkCopy.PrepareLink(at, facts, NameOf(item), copy, destinationRoot + first.RelativePath, options, session);
+            try
+            {
+                why = link.WhyNotLink();
+            }
+            catch
+            {
+                link.Dispose();
+                throw;
+            }
+
+            if (why is not null)
+            {
+                link.Dispose();
+                return null;
+            }
+
+            return link;
         }
 
         /// <summary>A name was made a link of its source's copy (<see cref="PrepareLink"/>): one name fewer of it to come.</summary>
