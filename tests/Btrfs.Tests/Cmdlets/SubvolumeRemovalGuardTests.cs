@@ -935,6 +935,13 @@ namespace Btrfs.Tests
             Assert.Contains($"(id {svId}) is below directories whose path", warning, StringComparison.Ordinal);
             Assert.DoesNotContain("readable and searchable", warning, StringComparison.Ordinal);
 
+            // From a plain directory beside them, nothing is said of it: the kernel's lookup says the same for a child
+            // anywhere in the subvolume (a review: it was said to be below that directory).
+            string other = Directory.CreateDirectory(Path.Combine(deep, "other")).FullName;
+            PwshResult beside = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $s -Recurse", ("s", other));
+            Assert.Empty(beside.Errors);
+            Assert.Empty(beside.Warnings);
+
             foreach (string run in new[] { "-WhatIf", "-Confirm:$false" })
             {
                 PwshResult tree = Pwsh.Run($"Remove-BtrfsSubvolume -LiteralPath $s -Recurse {run}", ("s", deep));

@@ -605,7 +605,10 @@ namespace Btrfs.Tests
                 New-BtrfsSwapfile -Path $w -Size 1MB -Force -Confirm:$false
                 """;
             (string, object?)[] Args() => new (string, object?)[] { ("a", P("nc.img")), ("b", P("cow.img")), ("s", P("src.img")), ("d", P("dst.img")), ("w", P("swap.img")) };
-            string binds = string.Join(" && ", mounted.Select(m => $"mount --bind '{decoy}' '{P(m)}'"));
+            // And a mount there on a file of the same name in another directory, which is no reason to refuse this one.
+            FileBuilder.Chunks(P("same.img"), 1, 1 << 20, 1 << 20, seed: 6, fsyncEach: false);
+            FileBuilder.WriteNew(Path.Combine(elsewhere, "same.img"), FileBuilder.RandomBytes(4096, 10));
+            string binds = string.Join(" && ", mounted.Select(m => $"mount --bind '{decoy}' '{P(m)}'")) + $" && mount --bind '{decoy}' '{Path.Combine(elsewhere, "same.img")}'";
             string pin = fs.NewDirectory(TestFs.Btrfs, "mounted-on-pin");
             foreach (string round in new[] { "process", "pinned" })
             {
@@ -645,6 +648,9 @@ namespace Btrfs.Tests
                     }
 
                     Assert.Equal(listing, FileFacts.Listing(dir));
+                    PwshResult same = Pwsh.Run(round == "process" ? "ConvertTo-NoCow -LiteralPath $f -Confirm:$false" : "ConvertFrom-NoCow -LiteralPath $f -Confirm:$false", ("f", P("same.img")));
+                    Assert.Empty(same.Errors);
+                    Assert.Equal(round == "process", FileFacts.HasNoCow(P("same.img")));
                     if (holder is not null)
                     {
                         string theirs = File.ReadAllText($"/proc/{holder.Id}/mountinfo");

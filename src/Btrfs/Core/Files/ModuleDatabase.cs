@@ -242,35 +242,35 @@ namespace Btrfs.Core
         {
             11 or 26 => new(FileErrorKind.DatabaseCorrupt, 0, "sqlite", path, $"The {kind.What} '{path}' cannot be used: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Move it away or delete it; the next run builds a new one.", ex),
             5 or 6 => new(FileErrorKind.InUse, 0, "sqlite", path, $"The {kind.What} '{path}' is in use by another process (SQLite error {ex.SqliteErrorCode}): another run is using it. Wait for it, or give another {kind.Parameter} path.", ex),
-            3 or 8 or 14 or 23 when DirectoryIsFull(path) => new(FileErrorKind.InsufficientSpace, Errno.ENOSPC, "sqlite", path, $"Cannot use the {kind.What} '{path}': the disk holding it is full (less than 1 MiB free), so SQLite cannot create its -wal and -shm files beside it ({ex.Message.TrimEnd('.')}, SQLite error {ex.SqliteErrorCode}). Free some space there, or give another {kind.Parameter} path. It was left as it is.", ex),
+            14 when FullFor(path) is int full => new(FileErrorKind.InsufficientSpace, full, "sqlite", path, $"Cannot use the {kind.What} '{path}': {(full == Errno.EDQUOT ? "this user's disk quota there is used up" : "the disk holding it is full")}, so SQLite cannot create its -wal and -shm files beside it ({ex.Message.TrimEnd('.')}, SQLite error {ex.SqliteErrorCode}). Free some space there, or give another {kind.Parameter} path. It was left as it is.", ex),
             3 or 8 or 14 or 23 => new(FileErrorKind.AccessDenied, 0, "sqlite", path, $"Cannot use the {kind.What} '{path}': {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}). Check its permissions and those of its directory (SQLite writes -wal and -shm files beside it).", ex),
             13 => new(FileErrorKind.InsufficientSpace, 0, "sqlite", path, $"The {kind.What} '{path}' cannot grow: the disk is full (SQLite error {ex.SqliteErrorCode}). Free some space.", ex),
             _ => new(FileErrorKind.IOError, 0, "sqlite", path, $"The {kind.What} '{path}' failed: {ex.Message.TrimEnd('.')} (SQLite error {ex.SqliteErrorCode}).", ex),
         };
 
         /// <summary>
-        /// Whether the filesystem holding <paramref name="path"/> has no space left for this user: SQLite says a full disk
-        /// at its -wal file's creation as "unable to open database file" (SQLITE_CANTOPEN), which was told as a matter of
-        /// permissions (a hostile test: a scheduled defrag's state file on a full disk).
+        /// Whether SQLite's "unable to open database file" (SQLITE_CANTOPEN) beside <paramref name="path"/> is a full disk
+        /// (ENOSPC) or a used-up quota (EDQUOT), which it does not tell apart from a permission problem: the kernel is asked
+        /// the same way, by a file created in that directory (unnamed, so nothing is left); refused for another reason
+        /// (EACCES, EROFS...) it is none. Where that file is made (xfs takes one when no name fits: a hostile test, with
+        /// 72 KiB shown free), less than 1 MiB free counts as full. Null: neither.
         /// </summary>
-        private static bool DirectoryIsFull(string path)
+        private static int? FullFor(string path)
         {
             try
             {
-                // Less than 1 MiB left counts as full: a filesystem keeps blocks back for a new name (xfs refused the -wal
-                // file with 72 KiB shown free, and took an unnamed file then); or an unnamed file refused ENOSPC or EDQUOT.
                 using SafeFileDescriptor dir = DirectoryHandle.Open(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/");
-                if (Files.AvailableBytes(dir, path) < (1 << 20))
+                using SafeFileDescriptor? probe = Names.TryCreateUnnamed(dir, 0x180, out int errno);
+                if (probe is null && errno is Errno.ENOSPC or Errno.EDQUOT)
                 {
-                    return true;
+                    return errno;
                 }
 
-                using SafeFileDescriptor? probe = Names.TryCreateUnnamed(dir, 0x180, out int errno);
-                return probe is null && errno is Errno.ENOSPC or Errno.EDQUOT;
+                return (probe is not null || errno is Errno.EOPNOTSUPP or Errno.EISDIR or Errno.EINVAL) && Files.AvailableBytes(dir, path) < (1 << 20) ? Errno.ENOSPC : null;
             }
             catch (FileOperationException)
             {
-                return false;
+                return null;
             }
         }
 

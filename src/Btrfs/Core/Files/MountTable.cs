@@ -429,8 +429,15 @@ namespace Btrfs.Core
             static (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept) Wanted(string text)
             {
                 MountTable table = Parse(text);
-                // The overlay layers, and the directories holding mount points (a mount on a file's name there: FileGuards.ThrowIfMounted).
-                return (table.Entries.SelectMany(e => e.OverlayLayers()).Concat(table.Entries.Select(e => ParentOfMountPoint(e.MountPoint)).OfType<string>()).Distinct(StringComparer.Ordinal).ToList(), table.KeptNamespaces());
+                // The overlay layers, and the directories holding mount points (a mount on a file's name there:
+                // FileGuards.ThrowIfMounted), never on a remote filesystem (a server that does not answer would
+                // hold the look-up until the bound, and every replacement would then be InUseUnknown; a review).
+                IEnumerable<string> holding = table.Entries
+                    .Where(e => e.MountPoint != "/")
+                    .Select(e => ParentOfMountPoint(e.MountPoint))
+                    .OfType<string>()
+                    .Where(parent => Deepest(table.Entries, parent) is not MountEntry on || !IsRemote(on.FileSystemType));
+                return (table.Entries.SelectMany(e => e.OverlayLayers()).Concat(holding).Distinct(StringComparer.Ordinal).ToList(), table.KeptNamespaces());
             }
         }
 

@@ -324,7 +324,8 @@ namespace Btrfs.Core
                 {
                     List<(MountEntry Entry, string Parent)> onName = table.Entries
                         .Select(e => (Entry: e, Parent: MountTable.ParentOfMountPoint(e.MountPoint)))
-                        .Where(m => m.Parent is not null && m.Entry.MountPoint.TrimEnd('/').EndsWith("/" + name, StringComparison.Ordinal))
+                        .Where(m => m.Parent is not null && m.Entry.MountPoint.TrimEnd('/').EndsWith("/" + name, StringComparison.Ordinal)
+                            && MountTable.Deepest(table.Entries, m.Parent) is { } on && on.Major == own.Major && on.Minor == own.Minor) // the file's directory is on its filesystem
                         .Select(m => (m.Entry, m.Parent!)).ToList();
                     Dictionary<string, FileStatus?>? parents = onName.Count == 0 || prefix is null ? null : Bounded.Statuses(onName.ConvertAll(m => prefix + m.Parent), followLinks: false, TimeSpan.FromSeconds(10));
                     if (onName.Count > 0 && prefix is not null && parents is null)

@@ -111,7 +111,8 @@ namespace Btrfs.Core
 
         /// <summary>
         /// Why the subvolumes <paramref name="unreached"/> below '<paramref name="path"/>' were not listed, for a message:
-        /// those in <paramref name="notUtf8"/> have a name no PowerShell path can hold; the others a directory on the way
+        /// those in <paramref name="kinds"/>' NotUtf8 have a name no PowerShell path can hold, those in its TooLong a path
+        /// longer than the kernel's lookup returns; the others a directory on the way
         /// this user cannot both read and search, or they were renamed, deleted or mounted over meanwhile.
         /// </summary>
         internal static string WhyUnreached(IReadOnlyCollection<ulong> unreached, UnreachedKinds kinds, string path, bool privileged = false)
@@ -204,7 +205,9 @@ namespace Btrfs.Core
                 int errno = BtrfsSubvolumes.TryLookupChild(dir, tree, dirId, out string name, out string between);
                 if (errno != 0)
                 {
-                    if (errno != Errno.EACCES || subvolumeRoot)
+                    // ENAMETOOLONG as EACCES: below a plain directory given, the lookup says it for a child anywhere in the
+                    // subvolume whose path is too long, below the directory or not (a review).
+                    if (errno is not (Errno.EACCES or Errno.ENAMETOOLONG) || subvolumeRoot)
                     {
                         Unreached.Add(tree);
                     }
@@ -214,7 +217,7 @@ namespace Btrfs.Core
                         NotUtf8.Add(tree);
                     }
 
-                    if (errno == Errno.ENAMETOOLONG)
+                    if (errno == Errno.ENAMETOOLONG && subvolumeRoot)
                     {
                         TooLong.Add(tree);
                     }
@@ -501,8 +504,5 @@ namespace Btrfs.Core
     }
 
     /// <summary>Subvolumes below that could not be reached for a reason of their own: a name (or a directory's on the way) not UTF-8; a path inside the subvolume above longer than the kernel's lookup returns.</summary>
-    internal sealed record UnreachedKinds(IReadOnlyCollection<ulong> NotUtf8, IReadOnlyCollection<ulong> TooLong)
-    {
-        internal static readonly UnreachedKinds None = new(Array.Empty<ulong>(), Array.Empty<ulong>());
-    }
+    internal sealed record UnreachedKinds(IReadOnlyCollection<ulong> NotUtf8, IReadOnlyCollection<ulong> TooLong);
 }

@@ -146,9 +146,9 @@ namespace Btrfs.Core
                 {
                     // One below directories too deep for the kernel's lookup is the path's fault, said as ThrowIfPathTooLong says it.
                     throw new FileOperationException(
-                        kinds.TooLong.Count > 0 ? FileErrorKind.InvalidArgument : FileErrorKind.SubvolumeHasNested,
-                        kinds.TooLong.Count > 0 ? Errno.ENAMETOOLONG : Errno.ENOTEMPTY,
-                        "BTRFS_IOC_GET_SUBVOL_ROOTREF",
+                        kinds.TooLong.Count == hidden ? FileErrorKind.InvalidArgument : FileErrorKind.SubvolumeHasNested,
+                        kinds.TooLong.Count == hidden ? Errno.ENAMETOOLONG : Errno.ENOTEMPTY,
+                        kinds.TooLong.Count == hidden ? "BTRFS_IOC_INO_LOOKUP_USER" : "BTRFS_IOC_GET_SUBVOL_ROOTREF",
                         full,
                         unreached.Count > 0
                             ? $"Cannot delete the subvolume '{full}' with -Recurse: {hidden} of the subvolumes inside it cannot be reached through its directories, so they could not be checked: {SubvolumeLister.WhyUnreached(unreached, kinds, full, privileged)}{(hidden > unreached.Count ? $"; {hidden - unreached.Count} more {(hidden - unreached.Count == 1 ? "is" : "are")} in the filesystem's tree below it and in no listing (moved in, or renamed, meanwhile)" : string.Empty)}. Nothing was deleted."
@@ -1031,7 +1031,7 @@ namespace Btrfs.Core
                         Errno.ENAMETOOLONG,
                         "BTRFS_IOC_INO_LOOKUP",
                         where,
-                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than {BtrfsSubvolumes.LookupPathMax:N0} bytes, or a whole path of more than {BtrfsSubvolumes.DeletablePathMax:N0}), and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
+                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than about 4,000 bytes), and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
                 }
 
                 if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) is int bytes && bytes > BtrfsSubvolumes.DeletablePathMax)

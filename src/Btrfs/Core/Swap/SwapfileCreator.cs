@@ -59,10 +59,10 @@ namespace Btrfs.Core
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{controlled.ReplaceLineEndings(" ")}': it holds a control character (a newline, a tab...), which blkid would show and an fstab LABEL= line could not hold. Give a label of printable characters. Nothing was created.");
             }
 
-            if (options.Label is { } spaced && spaced.Length > 0 && char.IsWhiteSpace(spaced[^1]))
+            if (options.Label is { } spaced && spaced.EndsWith(' '))
             {
-                // blkid and swaplabel drop whitespace at a label's end: "  " showed as no label, and swapon LABEL= found nothing (a hostile test).
-                string shown = spaced.TrimEnd();
+                // blkid and swaplabel drop spaces at a label's end: "  " showed as no label, and swapon LABEL= found nothing (a hostile test).
+                string shown = spaced.TrimEnd(' '); // libblkid's rtrim: ASCII whitespace (the rest of it is control characters, refused above)
                 throw new FileOperationException(FileErrorKind.InvalidArgument, Errno.EINVAL, "mkswap", full, $"Cannot label the swapfile with '{spaced}': it ends with whitespace, which blkid and swaplabel drop, so it would show as {(shown.Length == 0 ? "no label at all" : $"'{shown}'")} and swapon LABEL='{spaced}' would not find it. Give the label without the whitespace at its end. Nothing was created.");
             }
 
