@@ -817,7 +817,7 @@ namespace Btrfs.Tests
             PwshResult r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
             ErrorRecord e = Assert.Single(r.Errors);
             Assert.True(e.FullyQualifiedErrorId.StartsWith("InsufficientSpace,", StringComparison.Ordinal), e.FullyQualifiedErrorId + ": " + e.Exception.Message);
-            Assert.Contains("the disk holding it is full", e.Exception.Message, StringComparison.Ordinal);
+            Assert.Contains("has no room for a new file", e.Exception.Message, StringComparison.Ordinal);
             Assert.Equal(before, FileFacts.Of(state));
         }
 

@@ -622,7 +622,9 @@ namespace Btrfs.Tests
                     if (round == "process")
                     {
                         var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false, RedirectStandardOutput = true };
-                        foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + " && echo ready && exec sleep 120" })
+                        // The directory then covered there by another mount: the mounts on the names are still there, below it
+                        // (before the review: looked up through the directory, which showed the cover, they were not seen).
+                        foreach (string a in new[] { "-m", "--propagation", "private", "sh", "-c", binds + $" && mount -t tmpfs none '{dir}' && echo ready && exec sleep 120" })
                         {
                             other.ArgumentList.Add(a);
                         }

@@ -429,24 +429,8 @@ namespace Btrfs.Core
             static (IReadOnlyList<string> Look, IReadOnlyList<(string Path, ulong Id)> Kept) Wanted(string text)
             {
                 MountTable table = Parse(text);
-                // The overlay layers, and the directories holding mount points (a mount on a file's name there:
-                // FileGuards.ThrowIfMounted), never on a remote filesystem (a server that does not answer would
-                // hold the look-up until the bound, and every replacement would then be InUseUnknown; a review).
-                IEnumerable<string> holding = table.Entries
-                    .Where(e => e.MountPoint != "/")
-                    .Select(e => ParentOfMountPoint(e.MountPoint))
-                    .OfType<string>()
-                    .Where(parent => Deepest(table.Entries, parent) is not MountEntry on || !IsRemote(on.FileSystemType));
-                return (table.Entries.SelectMany(e => e.OverlayLayers()).Concat(holding).Distinct(StringComparer.Ordinal).ToList(), table.KeptNamespaces());
+                return (table.Entries.SelectMany(e => e.OverlayLayers()).ToList(), table.KeptNamespaces());
             }
-        }
-
-        /// <summary>The directory holding mount point <paramref name="mountPoint"/> (an absolute path as mountinfo gives it); null for "/".</summary>
-        internal static string? ParentOfMountPoint(string mountPoint)
-        {
-            string trimmed = mountPoint.TrimEnd('/');
-            int slash = trimmed.LastIndexOf('/');
-            return slash < 0 || trimmed.Length == 0 ? null : slash == 0 ? "/" : trimmed[..slash];
         }
 
         /// <summary>The mount namespaces kept at a path in this table (bind mounts of nsfs files "mnt:[N]"): the mount point and N.</summary>
@@ -486,6 +470,29 @@ namespace Btrfs.Core
                     if (AtOrBelow(p.Root.TrimEnd('/') + below, inside))
                     {
                         return e.MountPoint;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// A mount in this table made on the name <paramref name="fromTop"/> of the filesystem <paramref name="major"/>:<paramref
+        /// name="minor"/> (its path from the filesystem's top level, e.g. "/vm/disk.img"): found by the mount it was made in
+        /// (its parent's root and mount point), so also where a later mount covers the directory holding it, and without
+        /// looking anything up (nothing that may not answer is asked). Null: none.
+        /// </summary>
+        internal MountEntry? MountedOn(uint major, uint minor, string fromTop)
+        {
+            foreach (MountEntry e in entries)
+            {
+                if (e.MountPoint != "/" && ById(e.ParentId) is MountEntry p && p.MountId != e.MountId && p.Major == major && p.Minor == minor && AtOrBelow(e.MountPoint, p.MountPoint))
+                {
+                    string below = p.MountPoint == "/" ? e.MountPoint : e.MountPoint[p.MountPoint.Length..];
+                    if (p.Root.TrimEnd('/') + below == fromTop)
+                    {
+                        return e;
                     }
                 }
             }

@@ -64,6 +64,10 @@ namespace Btrfs.Core
 
         internal SafeFileDescriptor Handle { get; }
 
+        /// <summary>Whether <paramref name="name"/> in this file's directory holds this file now (never one renamed onto it).</summary>
+        private bool Holds(string name) =>
+            FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, name) is FileStatus there && there.SameInode(mine);
+
         /// <summary>
         /// This run's stamp (the marker's value and the hidden name's end), drawn when the file first needs a
         /// name or a marker: an unnamed copy that never gets one does not load the system's random source
@@ -146,7 +150,7 @@ namespace Btrfs.Core
             if (linkedName is not null)
             {
                 // It had a hidden name as well: drop that one, while it holds this file (never one renamed onto it).
-                if (FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
+                if (Holds(linkedName))
                 {
                     _ = Names.TryRemove(dir, linkedName);
                 }
@@ -286,7 +290,7 @@ namespace Btrfs.Core
                     // may write to the directory renamed another file onto the hidden name before the exchange, which then
                     // put that file under the name, the run said it was done, and removed the original from the hidden
                     // name; a hostile test.)
-                    if (FileStatus.Of(Handle) is not FileStatus mine || FileStatus.OfAt(dir, name) is not FileStatus placed || !placed.SameInode(mine))
+                    if (!Holds(name))
                     {
                         throw HiddenNameTaken(original, name, path, what);
                     }
@@ -406,7 +410,7 @@ namespace Btrfs.Core
             }
 
             // Only this file: never one renamed onto the hidden name meanwhile.
-            if (!committed && linkedName is not null && FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
+            if (!committed && linkedName is not null && Holds(linkedName))
             {
                 _ = Names.TryRemove(dir, linkedName);
             }
@@ -797,7 +801,7 @@ namespace Btrfs.Core
                 // An existing file (the converted file another name of the original is being linked to) lives on under its
                 // own name: whoever opened it uses that file, and the hidden name, an extra link of it, goes.
                 Unmark();
-                if (linkedName is not null && FileStatus.Of(Handle) is FileStatus mine && FileStatus.OfAt(dir, linkedName) is FileStatus there && there.SameInode(mine))
+                if (linkedName is not null && Holds(linkedName))
                 {
                     _ = Names.TryRemove(dir, linkedName);
                     linkedName = null;

@@ -310,42 +310,21 @@ namespace Btrfs.Core
                 fromTop = own.Root.TrimEnd('/') + (own.MountPoint == "/" ? seen : seen[own.MountPoint.Length..]);
             }
 
-            // The directory holding the file's name, and the name: something mounted on that name in another mount namespace
-            // would lose its mount when the name is exchanged (the kernel drops a mount whose mount point goes; in this
-            // namespace the exchange itself is refused, EBUSY). Before: a container's bind mount onto the file vanished
-            // (a hostile test).
-            string name = file.Name.Length > 0 ? file.Name : System.IO.Path.GetFileName(file.Path);
-            FileStatus? holding = file.Directory is SafeFileDescriptor dir ? FileStatus.Of(dir) : FileStatus.OfPath(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file.Path)) ?? "/", followLinks: true);
-
             var namespaces = AllNamespaces(out List<string> unreadable);
-            foreach ((string? prefix, string where, MountTable table, IReadOnlyDictionary<string, FileStatus?>? resolved) in namespaces)
+            foreach ((string? prefix, string where, MountTable table, _) in namespaces)
             {
-                if (prefix != string.Empty && holding is FileStatus folder && name.Length > 0)
+                // Something mounted on the file's name there: the exchange moves the name from under it, and the kernel drops
+                // that mount (in this namespace the exchange itself is refused, EBUSY). Found from the table alone (the mount
+                // it was made in), also where a later mount covers the directory. Before: a container's bind mount onto the
+                // file vanished (a hostile test).
+                if (fromTop is not null && table.MountedOn(own.Major, own.Minor, fromTop) is MountEntry on)
                 {
-                    List<(MountEntry Entry, string Parent)> onName = table.Entries
-                        .Select(e => (Entry: e, Parent: MountTable.ParentOfMountPoint(e.MountPoint)))
-                        .Where(m => m.Parent is not null && m.Entry.MountPoint.TrimEnd('/').EndsWith("/" + name, StringComparison.Ordinal)
-                            && MountTable.Deepest(table.Entries, m.Parent) is { } on && on.Major == own.Major && on.Minor == own.Minor) // the file's directory is on its filesystem
-                        .Select(m => (m.Entry, m.Parent!)).ToList();
-                    Dictionary<string, FileStatus?>? parents = onName.Count == 0 || prefix is null ? null : Bounded.Statuses(onName.ConvertAll(m => prefix + m.Parent), followLinks: false, TimeSpan.FromSeconds(10));
-                    if (onName.Count > 0 && prefix is not null && parents is null)
-                    {
-                        unreadable.Add($"the mount points{where}, which did not answer within 10 s");
-                    }
-
-                    foreach ((MountEntry e, string parent) in onName)
-                    {
-                        FileStatus? parentSeen = prefix is not null ? parents?.GetValueOrDefault(prefix + parent) : resolved?.GetValueOrDefault(parent);
-                        if (parentSeen is FileStatus there && there.SameInode(folder))
-                        {
-                            throw new FileOperationException(
-                                FileErrorKind.InUse,
-                                Errno.EBUSY,
-                                "mountinfo",
-                                file.Path,
-                                $"Cannot {Phrase(what, file.Path)}: something is mounted on its name, at '{e.MountPoint}'{where}. The replacement would take the name from under that mount, and the kernel would drop the mount there. Unmount it there first; -Force does not override this. Nothing was changed.");
-                        }
-                    }
+                    throw new FileOperationException(
+                        FileErrorKind.InUse,
+                        Errno.EBUSY,
+                        "mountinfo",
+                        file.Path,
+                        $"Cannot {Phrase(what, file.Path)}: something is mounted on its name, at '{on.MountPoint}'{where}. The replacement would take the name from under that mount, and the kernel would drop the mount there. Unmount it there first; -Force does not override this. Nothing was changed.");
                 }
 
                 // Only mounts of this filesystem whose root is not its top: a file's bind mount is one.

@@ -1031,7 +1031,7 @@ namespace Btrfs.Core
                         Errno.ENAMETOOLONG,
                         "BTRFS_IOC_INO_LOOKUP",
                         where,
-                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than about 4,000 bytes), and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
+                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than about 4,000 bytes), and a subvolume is deleted here by its id, for which the kernel builds that path, no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
                 }
 
                 if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) is int bytes && bytes > BtrfsSubvolumes.DeletablePathMax)
@@ -1306,7 +1306,7 @@ namespace Btrfs.Core
                         Errno.ENAMETOOLONG,
                         "BTRFS_IOC_INO_LOOKUP",
                         label,
-                        $"Cannot delete {label}: the path of the directory holding it is longer than the kernel's lookup returns, and the kernel deletes a subvolume only by a path it builds no longer than that. Move it (mv) to a shorter path first, then delete it.{(done.Count == 0 ? " Nothing was deleted." : Deleted(done))}");
+                        $"Cannot delete {label}: the path of the directory holding it is longer than the kernel's lookup returns, and a subvolume is deleted here by its id, for which the kernel builds that path, no longer than that. Move it (mv) to a shorter path first, then delete it.{(done.Count == 0 ? " Nothing was deleted." : Deleted(done))}");
                 }
 
                 if (lookup is not (0 or Errno.EILSEQ))
