@@ -539,14 +539,7 @@ namespace Btrfs.Tests
                         expect = $" in another mount namespace (one no process is in, kept at '{ns}')";
                     }
 
-                    PwshResult r = Pwsh.Run(Script, Args());
-                    Assert.Equal(new[] { "FileInUse", "FileInUse", "FileInUse", "FileInUse" }, r.ErrorIds);
-                    for (int k = 0; k < mounted.Length; k++)
-                    {
-                        Assert.Equal(P(mounted[k]), r.Errors[k].TargetObject);
-                        Assert.Contains($"mounted at '{Path.Combine(targets, mounted[k])}'{expect}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
-                        Assert.Equal(before[mounted[k]], FileFacts.Of(P(mounted[k])));
-                    }
+                    EachRefusedInUse(Pwsh.Run(Script, Args()), mounted, P, before, k => $"mounted at '{Path.Combine(targets, mounted[k])}'{expect}");
 
                     Assert.Equal(listing, FileFacts.Listing(dir));
                 }
@@ -578,6 +571,18 @@ namespace Btrfs.Tests
             Assert.Empty(ok.Errors);
             Assert.True(FileFacts.HasNoCow(P("nc.img")) && !FileFacts.HasNoCow(P("cow.img")));
             Assert.Equal(FileFacts.Hash(P("src.img")), FileFacts.Hash(P("dst.img")));
+        }
+
+        /// <summary>Each of the replacements <paramref name="r"/> ran on <paramref name="mounted"/> refused (FileInUse), saying <paramref name="says"/>, its file exactly as it was.</summary>
+        private static void EachRefusedInUse(PwshResult r, string[] mounted, Func<string, string> path, Dictionary<string, FileFacts> before, Func<int, string> says)
+        {
+            Assert.Equal(Enumerable.Repeat("FileInUse", mounted.Length), r.ErrorIds);
+            for (int k = 0; k < mounted.Length; k++)
+            {
+                Assert.Equal(path(mounted[k]), r.Errors[k].TargetObject);
+                Assert.Contains(says(k), r.Errors[k].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before[mounted[k]], FileFacts.Of(path(mounted[k])));
+            }
         }
 
         [SkippableFact]
@@ -640,14 +645,7 @@ namespace Btrfs.Tests
                         expect = $" in another mount namespace (one no process is in, kept at '{ns}')";
                     }
 
-                    PwshResult r = Pwsh.Run(Script, Args());
-                    Assert.Equal(new[] { "FileInUse", "FileInUse", "FileInUse", "FileInUse" }, r.ErrorIds);
-                    for (int k = 0; k < mounted.Length; k++)
-                    {
-                        Assert.Equal(P(mounted[k]), r.Errors[k].TargetObject);
-                        Assert.Contains($"something is mounted on its name, at '{P(mounted[k])}'{expect}", r.Errors[k].Exception.Message, StringComparison.Ordinal);
-                        Assert.Equal(before[mounted[k]], FileFacts.Of(P(mounted[k])));
-                    }
+                    EachRefusedInUse(Pwsh.Run(Script, Args()), mounted, P, before, k => $"something is mounted on its name, at '{P(mounted[k])}'{expect}");
 
                     Assert.Equal(listing, FileFacts.Listing(dir));
                     PwshResult same = Pwsh.Run(round == "process" ? "ConvertTo-NoCow -LiteralPath $f -Confirm:$false" : "ConvertFrom-NoCow -LiteralPath $f -Confirm:$false", ("f", P("same.img")));

@@ -1020,29 +1020,23 @@ namespace Btrfs.Core
         {
             foreach ((BtrfsSubvolumeInfo s, int i) in toDelete.Select((s, i) => (s, i))) // the subvolume itself first
             {
-                if (s.TopLevelPath is null && s.PathTooLong)
+                // No path from the top level where the kernel's lookup found it too long (before: -WhatIf said it would go,
+                // and the deletion said it was renamed again and again; a hostile test); or one longer than the kernel builds.
+                int bytes = s.TopLevelPath is string top ? System.Text.Encoding.UTF8.GetByteCount(top) : 0;
+                string? why = s.TopLevelPath is null && s.PathTooLong
+                    ? "is longer than the kernel's lookup returns (a directory path inside a subvolume of more than about 4,000 bytes), and a subvolume is deleted here by its id, for which the kernel builds that path, no longer than that"
+                    : bytes > BtrfsSubvolumes.DeletablePathMax
+                        ? string.Create(CultureInfo.InvariantCulture, $"is {bytes:N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX)")
+                        : null;
+                if (why is not null)
                 {
-                    // No path from the top level: the kernel's lookup found it too long, and the kernel deletes by a path it
-                    // builds no longer (before: -WhatIf said it would go, and the deletion said it was renamed again and again;
-                    // a hostile test).
-                    string whose = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? s.Name}' (id {s.Id}) inside it";
+                    string which = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? s.TopLevelPath ?? s.Name}' (id {s.Id}) inside it";
                     throw new FileOperationException(
                         FileErrorKind.InvalidArgument,
                         Errno.ENAMETOOLONG,
-                        "BTRFS_IOC_INO_LOOKUP",
+                        s.TopLevelPath is null ? "BTRFS_IOC_INO_LOOKUP" : "BTRFS_IOC_SNAP_DESTROY_V2",
                         where,
-                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {whose} from the top level of the filesystem is longer than the kernel's lookup returns (a directory path inside a subvolume of more than about 4,000 bytes), and a subvolume is deleted here by its id, for which the kernel builds that path, no longer than that. Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
-                }
-
-                if (s.TopLevelPath is string top && System.Text.Encoding.UTF8.GetByteCount(top) is int bytes && bytes > BtrfsSubvolumes.DeletablePathMax)
-                {
-                    string which = i == 0 ? "its path" : $"the path of the subvolume '{s.Path ?? top}' (id {s.Id}) inside it";
-                    throw new FileOperationException(
-                        FileErrorKind.InvalidArgument,
-                        Errno.ENAMETOOLONG,
-                        "BTRFS_IOC_SNAP_DESTROY_V2",
-                        where,
-                        string.Create(CultureInfo.InvariantCulture, $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem is {bytes:N0} bytes long, and the kernel deletes a subvolume only when that path is at most {BtrfsSubvolumes.DeletablePathMax:N0} bytes (it builds it in a buffer of PATH_MAX). Move it (mv) to a shorter path first, then delete it. Nothing was deleted."));
+                        $"Cannot delete {named ?? $"the subvolume '{where}'"}: {which} from the top level of the filesystem {why}. Move it (mv) to a shorter path first, then delete it. Nothing was deleted.");
                 }
             }
         }
