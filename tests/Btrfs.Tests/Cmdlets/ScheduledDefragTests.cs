@@ -822,6 +822,41 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AStateFileSQLiteCannotOpenForItsPermissionsOnANearlyFullDiskIsAPermissionProblem()
+        {
+            // Before (a hostile test): with less than 1 MiB free, an unreadable -wal file beside it (nothing to create) was
+            // said to be a full disk.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "sched-wal-denied");
+            FileBuilder.WriteNew(Path.Combine(dir, "f.img"), FileBuilder.RandomBytes(64 << 10, 350));
+            Shell.Run("chmod", "-R", "a+rX", dir);
+            string holder = fs.NewDirectory(TestFs.Btrfs, "sched-wal-denied-state");
+            using (TmpfsMount.On(holder, "4m"))
+            {
+                string stateDir = Directory.CreateDirectory(Path.Combine(holder, "n")).FullName;
+                Shell.Run("chown", "65534:65534", stateDir);
+                Shell.Run("chmod", "700", stateDir);
+                string state = Path.Combine(stateDir, "s.db");
+                using (Unprivileged.AsNobody())
+                {
+                    Assert.Empty(Pwsh.Run("$null = Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state)).Errors);
+                }
+
+                string wal = state + "-wal";
+                Shell.Run("sh", "-c", $"touch '{wal}' && chown 65534:65534 '{wal}' && chmod 000 '{wal}'");
+                Shell.Try("dd", "if=/dev/zero", "of=" + Path.Combine(holder, "filler"), "bs=4k");
+                Shell.Run("truncate", "-s", "-512K", Path.Combine(holder, "filler")); // under 1 MiB free, and room for a new file
+                PwshResult r;
+                using (Unprivileged.AsNobody())
+                {
+                    r = Pwsh.Run("Invoke-BtrfsDefrag -LiteralPath $d -Recurse -StatePath $s -Confirm:$false", ("d", dir), ("s", state));
+                }
+
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.True(e.FullyQualifiedErrorId.StartsWith("AccessDenied,", StringComparison.Ordinal), e.FullyQualifiedErrorId + ": " + e.Exception.Message);
+            }
+        }
+
+        [SkippableFact]
         public void AStateFileOfAnEarlierVersionThatCannotGrowStillSaysWhichFilesAreDone()
         {
             // A state file an earlier version wrote (no criteria column) on a full disk: the column cannot be added,

@@ -679,6 +679,49 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileWhosePathIsLongerThanTheKernelShowsIsNotProvenFreeOfAMountOnIt()
+        {
+            // Before (a hostile test): at 4,448 bytes the kernel shows no path for the open file, the mount checks had
+            // nothing to compare, and another namespace's bind mount onto the file was dropped by the conversion.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "long-mounted-on");
+            string level = new('d', 200);
+
+            // Made, and looked at, from inside (no path that long can be given to a system call, nor to .NET).
+            string Inside(string command) => Shell.Run("bash", "-c", $"cd \"$1\" && for i in $(seq 22); do mkdir -p {level} && cd {level}; done && {command}", "_", dir).Trim();
+            Inside("head -c 1048576 /dev/urandom > long-target.img");
+            string file = Inside("pwd") + "/long-target.img";
+            string State() => Inside("stat -c '%i %s %Y %Z' long-target.img && sha256sum < long-target.img && lsattr long-target.img | cut -c1-22");
+            string before = State();
+            string decoy = Path.Combine(dir, "decoy");
+            FileBuilder.WriteNew(decoy, FileBuilder.RandomBytes(4096, 12));
+            var other = new System.Diagnostics.ProcessStartInfo("unshare") { UseShellExecute = false, RedirectStandardOutput = true };
+            foreach (string a in new[] { "-m", "--propagation", "private", "bash", "-c", $"cd '{dir}' && for i in $(seq 22); do cd {level}; done && mount --bind '{decoy}' long-target.img && echo ready && exec sleep 120" })
+            {
+                other.ArgumentList.Add(a);
+            }
+
+            using System.Diagnostics.Process holder = System.Diagnostics.Process.Start(other)!;
+            try
+            {
+                Assert.Equal("ready", holder.StandardOutput.ReadLine());
+                PwshResult r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file));
+                Assert.Equal("InUseUnknown", Assert.Single(r.ErrorIds));
+                Assert.Contains("longer than the kernel shows", r.Errors[0].Exception.Message, StringComparison.Ordinal);
+                Assert.Equal(before, State());
+                Assert.Contains("/long-target.img ", File.ReadAllText($"/proc/{holder.Id}/mountinfo"), StringComparison.Ordinal);
+            }
+            finally
+            {
+                holder.Kill();
+                holder.WaitForExit();
+            }
+
+            // With no such mount anywhere, the file is converted.
+            Assert.Empty(Pwsh.Run("ConvertTo-NoCow -LiteralPath $f -Confirm:$false", ("f", file)).Errors);
+            Assert.Contains("C", Inside("lsattr long-target.img").Split(' ')[0], StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void AProcessThatOpensTheFileWhileTheNamesAreExchangedGetsTheOriginalUnderItsName() =>
 
             // The lease holds from the last check through the exchange; an opener arriving then waits

@@ -260,6 +260,11 @@ namespace Btrfs.Core
             try
             {
                 using SafeFileDescriptor dir = DirectoryHandle.Open(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/");
+                if (FileStatus.OfAt(dir, System.IO.Path.GetFileName(path) + "-wal") is not null)
+                {
+                    return null; // nothing had to be created: what SQLite could not open is there (a hostile test: a -wal of mode 000 on a nearly full disk was said to be a full disk)
+                }
+
                 using SafeFileDescriptor? probe = Names.TryCreateUnnamed(dir, 0x180, out int errno);
                 if (probe is null && errno is Errno.ENOSPC or Errno.EDQUOT)
                 {
