@@ -464,13 +464,9 @@ namespace Btrfs.Core
                     return e.MountPoint;
                 }
 
-                if (ById(e.ParentId) is MountEntry p && p.MountId != e.MountId && p.Major == major && p.Minor == minor && AtOrBelow(e.MountPoint, p.MountPoint))
+                if (MountPointFromTop(e, major, minor) is string on && AtOrBelow(on, inside))
                 {
-                    string below = p.MountPoint == "/" ? e.MountPoint : e.MountPoint[p.MountPoint.Length..];
-                    if (AtOrBelow(p.Root.TrimEnd('/') + below, inside))
-                    {
-                        return e.MountPoint;
-                    }
+                    return e.MountPoint;
                 }
             }
 
@@ -487,17 +483,27 @@ namespace Btrfs.Core
         {
             foreach (MountEntry e in entries)
             {
-                if (e.MountPoint != "/" && ById(e.ParentId) is MountEntry p && p.MountId != e.MountId && p.Major == major && p.Minor == minor && AtOrBelow(e.MountPoint, p.MountPoint))
+                if (e.MountPoint != "/" && MountPointFromTop(e, major, minor) == fromTop)
                 {
-                    string below = p.MountPoint == "/" ? e.MountPoint : e.MountPoint[p.MountPoint.Length..];
-                    if (p.Root.TrimEnd('/') + below == fromTop)
-                    {
-                        return e;
-                    }
+                    return e;
                 }
             }
 
             return null;
+        }
+
+        /// <summary>
+        /// Where mount <paramref name="e"/> was made, as a path from the top level of the filesystem <paramref name="major"/>:<paramref
+        /// name="minor"/> of the mount it was made in (that mount's root and mount point); null when it was made in another.
+        /// </summary>
+        private string? MountPointFromTop(MountEntry e, uint major, uint minor)
+        {
+            if (ById(e.ParentId) is not MountEntry p || p.MountId == e.MountId || p.Major != major || p.Minor != minor || !AtOrBelow(e.MountPoint, p.MountPoint))
+            {
+                return null;
+            }
+
+            return p.Root.TrimEnd('/') + (p.MountPoint == "/" ? e.MountPoint : e.MountPoint[p.MountPoint.Length..]);
         }
 
         /// <summary>
