@@ -384,7 +384,7 @@ namespace Btrfs.Kernel
                     continue;
                 }
 
-                int mode = (long)e.End > size ? Libc.FALLOC_FL_KEEP_SIZE : 0;
+                int mode = e.FileEnd > size ? Libc.FALLOC_FL_KEEP_SIZE : 0;
                 if (Libc.FAllocate(target, mode, (long)e.Logical, (long)e.Length) != 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();

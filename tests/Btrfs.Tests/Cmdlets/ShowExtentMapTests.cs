@@ -167,6 +167,40 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ABlockWrittenAtTheEndOfTheLargestFileEndsAtTheLargestOffsetAndIsDrawn()
+        {
+            // Before: the block's end, 2^63, did not fit a long: EndOffset was negative, the map drew nothing but holes
+            // while saying "1 extent", and HoleBytes was one byte short of the hole before the block. A hostile test.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "map-largest");
+            string file = Path.Combine(dir, "largest.img");
+            Shell.Run("truncate", "-s", long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture), file);
+            FileBuilder.WriteAt(file, long.MaxValue - 1, new byte[] { 0x7a });
+            Shell.Run("sync");
+            FilefragExtent only = Assert.Single(Filefrag.Extents(file));
+            Assert.Equal(long.MaxValue - 4095, only.Logical); // filefrag: the last 4 KiB block, up to the largest offset
+            Assert.Equal(4096, only.Length);
+
+            PwshResult r = Pwsh.Run(
+                "Get-BtrfsExtent -LiteralPath $p -IncludeHole; Get-BtrfsExtent -LiteralPath $p -Exact; Measure-Fragmentation -LiteralPath $p",
+                ("p", file));
+            Assert.Empty(r.Errors);
+            var extents = r.Output.Select(o => o.BaseObject).OfType<FileExtent>().ToList();
+            Assert.Equal(2, extents.Count);
+            Assert.True(extents[0].IsHole);
+            Assert.Equal(only.Logical, extents[0].EndOffset);
+            Assert.Equal(only.Logical, extents[1].LogicalOffset);
+            Assert.Equal(long.MaxValue, extents[1].EndOffset);
+            BtrfsExtentItem item = Assert.Single(r.Output.Select(o => o.BaseObject).OfType<BtrfsExtentItem>());
+            Assert.Equal(long.MaxValue, item.EndOffset);
+            FragmentationReport report = Assert.Single(r.Output.Select(o => o.BaseObject).OfType<FragmentationReport>());
+            Assert.Equal(only.Logical, report.HoleBytes);
+            Assert.Equal(1, report.ExtentCount);
+
+            List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", file));
+            Assert.Equal("·······▁", lines[2]); // one cell = 1 EiB; the last holds the block
+        }
+
+        [SkippableFact]
         public void ACellIsAnExactShareOfTheSizeSoABoundaryFallsInTheCellItIsIn()
         {
             // Before: the cell size was rounded up (12.8 KiB for 512 KiB over 40 cells), the error added up along the row,

@@ -72,7 +72,7 @@ namespace Btrfs.Core
                         if (seen.Count > MeasureBatchExtents)
                         {
                             long from = planner.StillNeededFrom;
-                            seen.RemoveAll(x => (long)x.End <= from);
+                            seen.RemoveAll(x => x.FileEnd <= from);
                             keeping = seen.Count <= MeasureBatchExtents / 2;
                             if (!keeping)
                             {
@@ -90,10 +90,10 @@ namespace Btrfs.Core
                 foreach (DefragRange range in planner.Plan(Kept()))
                 {
                     // The range's extents as the plan read them (all read: a range is yielded once what ends it is seen).
-                    List<RawExtent>? mapped = keeping ? seen.FindAll(e => (long)e.End > range.Start && (long)e.Logical < range.End) : null;
+                    List<RawExtent>? mapped = keeping ? seen.FindAll(e => e.FileEnd > range.Start && (long)e.Logical < range.End) : null;
                     if (keeping)
                     {
-                        seen.RemoveAll(e => (long)e.End <= range.End);
+                        seen.RemoveAll(e => e.FileEnd <= range.End);
                     }
 
                     int next = 0;
@@ -107,7 +107,7 @@ namespace Btrfs.Core
                             // A snapshot or reflink copy made since the plan shares it now: left as it is, so it stays shared (the
                             // kernel's defrag would unshare it). Before: rewritten all the same, the snapshot's sharing lost and
                             // SharedBytesUnshared 0 (the plan's map said nothing was shared). A hostile test.
-                            for (; mapped is not null && next < mapped.Count && (long)mapped[next].End <= pos + len; next++)
+                            for (; mapped is not null && next < mapped.Count && mapped[next].FileEnd <= pos + len; next++)
                             {
                             }
 
@@ -127,7 +127,7 @@ namespace Btrfs.Core
                             for (; next < mapped.Count && (long)mapped[next].Logical < pos + len; next++)
                             {
                                 before.Add(Fiemap.ClipToRange(mapped[next], (ulong)pos, (ulong)(pos + len)));
-                                if ((long)mapped[next].End > pos + len)
+                                if (mapped[next].FileEnd > pos + len)
                                 {
                                     break; // goes on into the next step: cut again there
                                 }
@@ -387,7 +387,7 @@ namespace Btrfs.Core
 
                 long movedEnd = ExtentComparison.LastMovedEnd(before, from, to, after, afterFrom, afterTo, step.Start, step.End);
                 long at = movedEnd / page * page;
-                long dataEnd = Math.Min(step.End, (long)before[to - 1].End);
+                long dataEnd = Math.Min(step.End, before[to - 1].FileEnd);
                 if (movedEnd > step.Start && at > step.Start && at < dataEnd && resumed.Add(at))
                 {
                     stopped.Add(new ByteRange(at, step.End));
@@ -403,7 +403,7 @@ namespace Btrfs.Core
         /// </summary>
         private static (int From, int To) Overlapping(List<RawExtent> extents, ref int next, ByteRange step)
         {
-            while (next < extents.Count && (long)extents[next].End <= step.Start)
+            while (next < extents.Count && extents[next].FileEnd <= step.Start)
             {
                 next++;
             }
@@ -414,7 +414,7 @@ namespace Btrfs.Core
                 to++;
             }
 
-            next = to > from && (long)extents[to - 1].End > step.End ? to - 1 : to;
+            next = to > from && extents[to - 1].FileEnd > step.End ? to - 1 : to;
             return (from, to);
         }
 

@@ -269,7 +269,7 @@ namespace Btrfs.Core
             long runStart = -1, runEnd = -1;
             foreach (RawExtent e in Fiemap.Read(fd, File.Path, 0, (ulong)end, sync))
             {
-                long s = (long)e.Logical, t = Math.Min((long)e.End, end);
+                long s = (long)e.Logical, t = Math.Min(e.FileEnd, end);
                 if (t <= s || (writtenOnly && !ExchangeOutcome.IsWritten(e)))
                 {
                     continue;

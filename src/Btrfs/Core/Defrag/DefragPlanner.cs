@@ -116,7 +116,7 @@ namespace Btrfs.Core
                     openShared += (long)e.Length;
                 }
 
-                open = open is ByteRange o ? new ByteRange(o.Start, (long)e.End) : new ByteRange((long)e.Logical, (long)e.End);
+                open = open is ByteRange o ? new ByteRange(o.Start, e.FileEnd) : new ByteRange((long)e.Logical, e.FileEnd);
                 last = e;
                 return closed;
             }
@@ -147,7 +147,7 @@ namespace Btrfs.Core
         /// were left out whatever their length, as if cut).
         /// </summary>
         private bool CutByRange(in RawExtent e) =>
-            (long)e.Logical < options.Offset || (options.End != long.MaxValue && (long)e.End > options.End);
+            (long)e.Logical < options.Offset || (options.End != long.MaxValue && e.FileEnd > options.End);
 
         /// <summary>
         /// Closes the open range; returns it when it is worth rewriting. <paramref name="nextJoinable"/>: the

@@ -68,7 +68,7 @@ namespace Btrfs.Core
                 }
 
                 long first = (long)e.Logical / BlockSize;
-                long last = (Math.Min((long)e.End, RoundUp(size)) + BlockSize - 1) / BlockSize;
+                long last = (Math.Min(e.FileEnd, RoundUp(size)) + BlockSize - 1) / BlockSize;
                 for (long block = first; block < last;)
                 {
                     cancel.ThrowIfCancellationRequested();

@@ -66,8 +66,8 @@ namespace Btrfs.Core
         /// <summary>Bytes of the file this item covers (num_bytes; for inline items the data length, ram_bytes).</summary>
         public long Length { get; }
 
-        /// <summary>LogicalOffset + Length: the first byte after the item.</summary>
-        public long EndOffset => LogicalOffset + Length;
+        /// <summary>LogicalOffset + Length: the first byte after the item (at most long.MaxValue, the largest file size).</summary>
+        public long EndOffset => Length > long.MaxValue - LogicalOffset ? long.MaxValue : LogicalOffset + Length;
 
         /// <summary>btrfs logical address of the data extent (disk_bytenr); 0 for a hole item and for inline data.</summary>
         public long DiskAddress { get; }

@@ -179,7 +179,7 @@ namespace Btrfs.Core
         {
             counter.Add(e);
             long start = (long)e.Logical;
-            long end = Math.Min((long)e.End, size);
+            long end = Math.Min(e.FileEnd, size);
             if (start >= end || cellCount == 0)
             {
                 return;

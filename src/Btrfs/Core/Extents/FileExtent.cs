@@ -38,8 +38,8 @@ namespace Btrfs.Core
         /// <summary>Length in bytes (for compressed btrfs extents: the decompressed length).</summary>
         public long Length { get; }
 
-        /// <summary>LogicalOffset + Length: the first byte after the extent.</summary>
-        public long EndOffset => LogicalOffset + Length;
+        /// <summary>LogicalOffset + Length: the first byte after the extent (at most long.MaxValue, the largest file size).</summary>
+        public long EndOffset => Length > long.MaxValue - LogicalOffset ? long.MaxValue : LogicalOffset + Length;
 
         /// <summary>The FIEMAP flags; None for holes.</summary>
         public ExtentFlags Flags { get; }

@@ -185,7 +185,7 @@ namespace Btrfs.Core
 
             if ((long)e.Logical < size)
             {
-                CoveredBytes += Math.Min((long)e.End, size) - (long)e.Logical;
+                CoveredBytes += Math.Min(e.FileEnd, size) - (long)e.Logical;
             }
 
             // Regions for the best count: logically contiguous extents, split at the largest extent size.

@@ -42,7 +42,7 @@ namespace Btrfs.Core
                         unallocated = true; // a hole
                     }
 
-                    covered = Math.Max(covered, (long)e.End);
+                    covered = Math.Max(covered, e.FileEnd);
                     unallocated |= (e.Flags & (ExtentFlags.Delalloc | ExtentFlags.Unknown | ExtentFlags.DataInline)) != 0;
                     encoded |= (e.Flags & ExtentFlags.Encoded) != 0;
                     shared |= (e.Flags & ExtentFlags.Shared) != 0;
