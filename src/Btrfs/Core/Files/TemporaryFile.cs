@@ -382,9 +382,11 @@ namespace Btrfs.Core
         internal void Commit()
         {
             committed = true;
-            Unmark();
 
-            // Only the file this one replaced goes: never one renamed onto the hidden name meanwhile.
+            // Only the file this one replaced goes: never one renamed onto the hidden name meanwhile. The new copy keeps
+            // its marks until then: killed between the two, the next run proves the old file by them (before: unmarked
+            // first, a kill in that instant left a hidden full copy no run could prove, kept for good; a hostile test).
+            // Killed after the removal, the marks stay on the new copy, naming a run that is over: nothing goes by them.
             if (linkedName is not null
                 && (replaced is not FileStatus original || (FileStatus.OfAt(dir, linkedName) is FileStatus now && now.SameInode(original)))
                 && Names.TryRemove(dir, linkedName))
@@ -400,6 +402,7 @@ namespace Btrfs.Core
             }
 
             UnmarkOriginal(); // still somewhere (another name took the hidden one): never removed as stale
+            Unmark();
         }
 
         public void Dispose()
