@@ -20,8 +20,11 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter All { get; set; }
 
-        /// <summary>Each input asks its own question.</summary>
+        /// <summary>Each input asks its own question; each subvolume is written once per pipeline (<see cref="written"/>).</summary>
         protected override bool EachFileOncePerPipeline => false;
+
+        /// <summary>The subvolumes written so far in this pipeline, by UUID, id and path.</summary>
+        private readonly HashSet<(System.Guid Uuid, ulong Id, string Where)> written = new();
 
         /// <inheritdoc/>
         protected override void BeginProcessing()
@@ -39,7 +42,17 @@ namespace Btrfs.Commands
             List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached, out UnreachedKinds kinds);
             foreach (BtrfsSubvolumeInfo subvolume in listed)
             {
-                WriteObject(subvolume);
+                // Once per pipeline, as files are: every extent of one file piped in, or a -Recurse walk of a tree another
+                // input's walk covers, wrote the same subvolume again and again (a hostile test). The same subvolume
+                // reached at another place (another mount) is written for each place.
+                if (written.Add((subvolume.Uuid, subvolume.Id, subvolume.Path ?? subvolume.TopLevelPath ?? subvolume.Name)))
+                {
+                    WriteObject(subvolume);
+                }
+                else
+                {
+                    WriteVerbose($"Subvolume {subvolume.Id} ('{subvolume}') was written earlier in this pipeline: not again.");
+                }
             }
 
             if (unreached.Count > 0)

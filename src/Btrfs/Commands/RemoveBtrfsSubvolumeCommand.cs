@@ -153,8 +153,10 @@ namespace Btrfs.Commands
             using SubvolumeRemover plan = taken;
             named.Check(plan.Subvolume.Id, plan.Subvolume.Uuid, "delete", plan.Label, "Nothing was deleted");
 
+            // What it frees, for -WhatIf and for the question asked before (before: the question left it out, although
+            // the user deciding is the one it is for; a hostile test). Not measured where nothing is asked (-Confirm:$false).
             string action = SubvolumeRemover.Describe(plan.Subvolume, plan.Nested.Count);
-            if (WhatIfInEffect)
+            if (WhatIfInEffect || !ConfirmSwitchedOff)
             {
                 action += WouldFree(plan);
             }
@@ -209,7 +211,7 @@ namespace Btrfs.Commands
         }
 
         /// <summary>
-        /// ", which would free N bytes" for -WhatIf (the subvolume and the nested ones going with it, as of
+        /// ", which would free N bytes" for -WhatIf and the question (the subvolume and the nested ones going with it, as of
         /// the last commit; after the first, also what all named so far on that filesystem would free
         /// together, which is more when they share with each other), or why that is not known.
         /// </summary>

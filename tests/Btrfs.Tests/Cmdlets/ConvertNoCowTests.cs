@@ -1272,6 +1272,35 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AFileInADirectoryThisUserMayNotWriteInIsRefusedAlsoByWhatIf()
+        {
+            // Before: -WhatIf said what the conversion would cost, and the run was refused by the kernel when the copy was
+            // to be made ("Cannot create a new file next to ..."). Found by a hostile test.
+            string dir = fs.NewDirectory(TestFs.Btrfs, "unwritable-dir");
+            string file = Path.Combine(dir, "nf.img");
+            FileBuilder.Chunks(file, 1, 4096, 4096);
+            Shell.Run("chown", "65534:65534", file);
+            Shell.Run("chmod", "755", dir);
+            FileFacts before = FileFacts.Of(file);
+            foreach (string how in new[] { " -WhatIf", Yes })
+            {
+                PwshResult r;
+                using (Unprivileged.AsNobody())
+                {
+                    r = Pwsh.Run("ConvertTo-NoCow -LiteralPath $f" + how, new Dictionary<string, object?> { ["f"] = file }, captureHost: true);
+                }
+
+                ErrorRecord e = Assert.Single(r.Errors);
+                Assert.Equal("AccessDenied,Btrfs.Commands.ConvertToNoCowCommand", e.FullyQualifiedErrorId);
+                Assert.Equal(file, e.TargetObject);
+                Assert.Contains($"this user may not write in its directory '{dir}' (its owner is uid 0, mode 755)", e.Exception.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("What if", r.HostText, StringComparison.Ordinal);
+                Assert.Equal(before, FileFacts.Of(file));
+                Assert.Equal(new[] { "nf.img" }, FileFacts.Listing(dir));
+            }
+        }
+
+        [SkippableFact]
         public void AHardLinkIsRefusedWithoutForceAndWithForceOnlyThisNameIsConverted()
         {
             string dir = fs.NewDirectory(TestFs.Btrfs, "hardlink");

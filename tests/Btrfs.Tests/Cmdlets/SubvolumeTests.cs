@@ -383,6 +383,36 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void ASubvolumeIsWrittenOncePerPipelineHoweverManyInputsNameIt()
+        {
+            // Before: every extent of one file piped in wrote its subvolume again (41 objects for 41 extents), and
+            // -Recurse walks of overlapping trees wrote the subvolumes below both twice. Found by a hostile test.
+            using ExtraFileSystem own = fs.NewFileSystem("btrfs", "256M");
+            string P(string x) => Path.Combine(own.MountPoint, x);
+            Shell.Run("btrfs", "subvolume", "create", P("sv"));
+            string file = P("sv/vm.img");
+            FileBuilder.Chunks(file, 8, 4096, 8192);
+            Directory.CreateDirectory(P("sv/snapshots"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("sv"), P("sv/snapshots/s1"));
+            Shell.Run("btrfs", "subvolume", "snapshot", "-r", P("sv"), P("sv/snapshots/s2"));
+            Assert.True(Filefrag.Extents(file).Count > 1);
+
+            PwshResult piped = Pwsh.Run("Get-BtrfsExtent -LiteralPath $f | Get-BtrfsSubvolume", ("f", file));
+            Assert.Empty(piped.Errors);
+            Assert.Equal(new[] { P("sv") }, piped.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path));
+
+            PwshResult overlapping = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $a, $b -Recurse", ("a", P("sv")), ("b", P("sv/snapshots")));
+            Assert.Empty(overlapping.Errors);
+            string[] listed = Shell.Run("btrfs", "subvolume", "list", "-o", P("sv")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => P(l[(l.IndexOf(" path ", StringComparison.Ordinal) + 6)..].Trim())).ToArray();
+            Assert.Equal(new[] { P("sv") }.Concat(listed).Order(StringComparer.Ordinal), overlapping.Objects<BtrfsSubvolumeInfo>().Select(s => s.Path!).Order(StringComparer.Ordinal));
+
+            // Each pipeline answers on its own.
+            PwshResult twice = Pwsh.Run("Get-BtrfsSubvolume -LiteralPath $f; Get-BtrfsSubvolume -LiteralPath $f", ("f", file));
+            Assert.Equal(2, twice.Objects<BtrfsSubvolumeInfo>().Count());
+        }
+
+        [SkippableFact]
         public void ADestinationScriptBlockRunsPerPipedSubvolumeAndIsRefusedWhereItWouldBeTakenAsText()
         {
             // Before: -Destination { ... } was bound as the block's text: New-BtrfsSnapshot made a subvolume named

@@ -382,6 +382,12 @@ namespace Btrfs.Tests
             Assert.Empty(preview.Errors);
             Assert.Contains($"Delete subvolume {leaf.TopLevelPath} (from the filesystem's top level; no mount reaches it) (id {leaf.Id}), which would free", preview.HostText, StringComparison.Ordinal);
             Assert.Contains($"({q["0/" + leaf.Id].Excl} bytes, as of commit", preview.HostText, StringComparison.Ordinal);
+
+            // The question asked before deleting says it too (before: only -WhatIf did; a hostile test). Answered no.
+            var asked = new List<string>();
+            PwshResult declined = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm", new Dictionary<string, object?> { ["i"] = leaf.Id, ["m"] = mnt }, answer: (_, message) => { asked.Add(message); return 2; });
+            Assert.Empty(declined.Errors);
+            Assert.Contains($"({q["0/" + leaf.Id].Excl} bytes, as of commit", Assert.Single(asked), StringComparison.Ordinal);
             PwshResult refused = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", outer.Id), ("m", mnt));
             Assert.Equal(new[] { "SubvolumeHasNested" }, refused.ErrorIds);
             Assert.Equal(outer.Id, refused.Errors[0].TargetObject); // the id given (a hostile review: the path from the top level is none to use)

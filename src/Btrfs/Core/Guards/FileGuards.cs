@@ -99,6 +99,21 @@ namespace Btrfs.Core
                     $"Cannot {Phrase(what, file.Path)}: its directory '{dirPath}' has the sticky bit (as /tmp has), where the kernel lets only the file's owner, the directory's owner or root put another file in its place, and this user is none of them. Nothing was changed. Run as the file's owner (or as root).");
             }
 
+            // The new copy is made in the directory and put in the file's place there: a user who may not write in it was
+            // refused only when the copy was to be made, and -WhatIf said what it would cost (a hostile test). A permission
+            // lacking only (EACCES): an immutable or append-only directory (EPERM) is said as such below.
+            if (Files.WriteAndSearchRefusal(dir, ".") == Errno.EACCES)
+            {
+                FileStatus? ds = FileStatus.Of(dir);
+                string whose = ds is FileStatus o ? $" (its owner is uid {o.Uid}, mode {Convert.ToString(o.Permissions & 0xFFF, 8)})" : string.Empty;
+                throw new FileOperationException(
+                    FileErrorKind.AccessDenied,
+                    Errno.EACCES,
+                    "faccessat",
+                    file.Path,
+                    $"Cannot {Phrase(what, file.Path)}: this user may not write in its directory '{dirPath}'{whose}, where the new copy is made and put in its place. Nothing was changed. Run as a user who may write there (or as root).");
+            }
+
             InodeFlags flags;
             try
             {
