@@ -101,8 +101,9 @@ namespace Btrfs.Core
 
             // The new copy is made in the directory and put in the file's place there: a user who may not write in it was
             // refused only when the copy was to be made, and -WhatIf said what it would cost (a hostile test). A permission
-            // lacking only (EACCES): an immutable or append-only directory (EPERM) is said as such below.
-            if (Files.WriteAndSearchRefusal(dir, ".") == Errno.EACCES)
+            // lacking only (EACCES): an immutable or append-only directory (EPERM) is said as such below, one this user
+            // may only search (named only) by SafeRewrite.ThrowIfDirectoryNamedOnly.
+            if (!DirectoryHandle.IsNamedOnly(dir) && Files.WriteAndSearchRefusal(dir, ".") == Errno.EACCES)
             {
                 FileStatus? ds = FileStatus.Of(dir);
                 string whose = ds is FileStatus o ? $" (its owner is uid {o.Uid}, mode {Convert.ToString(o.Permissions & 0xFFF, 8)})" : string.Empty;

@@ -292,12 +292,16 @@ namespace Btrfs.Core
                     // directory beside it may have as its inode number (before: the one listed second was passed over
                     // with all below it, without a word; a backup by New-BtrfsReflink -Recurse lacked it: a hostile review).
                     FileStatus? seen = kind == WalkEntryKind.Directory ? FileStatus.OfAtCached(listing.Handle, entry.Name) : null;
-                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : level.Relisting)
+                    // Files too: one renamed in meanwhile (a file saved by renaming a new one over it, as editors and
+                    // configuration tools save) was in neither place, not processed and not said: a Pester check of the
+                    // tree passed without it (a hostile test). Those handed out before are known by their names'
+                    // hashes (also those this walk's own command replaced, which the exchange gives a new index).
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, filter))
                     {
                         continue;
                     }
 
-                    level.FoundWhenRelisted |= level.Relisting;
+                    level.FoundWhenRelisted |= level.Relisting && kind == WalkEntryKind.Directory; // files renamed in are no error (a mail spool)
 
                     if (kind != WalkEntryKind.Directory)
                     {
@@ -583,6 +587,37 @@ namespace Btrfs.Core
 
             /// <summary>Its status when it was last listed again (its change is measured from there).</summary>
             internal FileStatus? RelistedFrom { get; set; }
+
+            /// <summary>
+            /// The most file names whose hashes a directory's listing keeps (about 5 MiB): past them, a listing again hands out
+            /// no file (one renamed in meanwhile may then be passed over), so memory stays bounded in a huge directory.
+            /// </summary>
+            internal const int MostFilesRemembered = 1 << 18;
+
+            private HashSet<ulong>? handed = new();
+
+            /// <summary>
+            /// Whether the file <paramref name="name"/> (not a directory) is to be handed out: the first listing hands out
+            /// every one (and notes its name's hash), a listing again only those not handed out before, under a name the
+            /// walk's filter takes (an excluded one is passed over below as it was then).
+            /// </summary>
+            internal bool FileNotHandedOut(string name, WalkFilter filter)
+            {
+                if (!Relisting)
+                {
+                    if (handed is not null && filter.TakesFile(name))
+                    {
+                        handed = handed.Count < MostFilesRemembered ? handed : null;
+                        handed?.Add(NameHash(name));
+                    }
+
+                    return true;
+                }
+
+                return handed is not null && handed.Add(NameHash(name));
+            }
+
+            private static ulong NameHash(string name) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(name.AsSpan()));
 
             private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
             private readonly HashSet<(ulong Listed, string Name)> listed = new();
