@@ -107,7 +107,7 @@ namespace Btrfs.Commands
                 "items",
                 BtrfsFileExtents.Overlapping(file, Offset, length),
                 i => new BtrfsExtentItem(file.Path, i.Index, i.Item),
-                i => (long)(i.Item.FileOffset + i.Item.Length));
+                i => i.Item.FileEnd);
         }
 
         /// <summary>

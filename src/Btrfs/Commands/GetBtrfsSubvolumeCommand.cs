@@ -20,10 +20,10 @@ namespace Btrfs.Commands
         [Parameter]
         public SwitchParameter All { get; set; }
 
-        /// <summary>Each input asks its own question; each subvolume is written once per pipeline (<see cref="written"/>).</summary>
+        /// <summary>Each input asks its own question; with -Recurse or -All each subvolume is written once per pipeline (<see cref="written"/>).</summary>
         protected override bool EachFileOncePerPipeline => false;
 
-        /// <summary>The subvolumes written so far in this pipeline, by UUID, id and path.</summary>
+        /// <summary>The subvolumes with a path -Recurse or -All wrote so far in this pipeline, by UUID, id and path.</summary>
         private readonly HashSet<(System.Guid Uuid, ulong Id, string Where)> written = new();
 
         /// <inheritdoc/>
@@ -42,10 +42,12 @@ namespace Btrfs.Commands
             List<BtrfsSubvolumeInfo> listed = SubvolumeLister.List(path, scope, out List<ulong> unreached, out UnreachedKinds kinds);
             foreach (BtrfsSubvolumeInfo subvolume in listed)
             {
-                // Once per pipeline, as files are: every extent of one file piped in, or a -Recurse walk of a tree another
-                // input's walk covers, wrote the same subvolume again and again (a hostile test). The same subvolume
-                // reached at another place (another mount) is written for each place.
-                if (written.Add((subvolume.Uuid, subvolume.Id, subvolume.Path ?? subvolume.TopLevelPath ?? subvolume.Name)))
+                // With -Recurse or -All, once per pipeline, as a walk's files are: walks of overlapping trees (., ./snapshots)
+                // wrote the subvolumes below both twice (a hostile test). By its path: the same subvolume reached through
+                // another mount is written for each place, and one no mount reaches (no path; clones and old filesystems
+                // share UUIDs and ids: a review) is never taken for another. Without them each path gets its answer, as
+                // Test-Path gives one.
+                if (scope == SubvolumeScope.Self || subvolume.Path is not string at || written.Add((subvolume.Uuid, subvolume.Id, at)))
                 {
                     WriteObject(subvolume);
                 }

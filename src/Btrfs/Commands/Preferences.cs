@@ -65,7 +65,7 @@ namespace Btrfs.Commands
         /// <summary>-Confirm:$false given to the cmdlet, or $ConfirmPreference 'None' from a caller given -Confirm:$false: questions asked with ShouldContinue are skipped.</summary>
         internal static bool ConfirmSwitchedOff(PSCmdlet cmdlet) => cmdlet.MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c)
             ? c is SwitchParameter { IsPresent: false }
-            : cmdlet.GetVariableValue("ConfirmPreference") is ConfirmImpact.None;
+            : LanguagePrimitives.TryConvertTo(cmdlet.GetVariableValue("ConfirmPreference"), out ConfirmImpact p) && p == ConfirmImpact.None; // also set as text ('None') in a script's scope
 
         /// <summary>
         /// ShouldProcess, where a host that cannot ask (see <see cref="ShouldContinue"/>) is a

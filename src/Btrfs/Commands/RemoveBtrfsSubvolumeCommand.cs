@@ -165,15 +165,17 @@ namespace Btrfs.Commands
             {
                 if (WhatIfInEffect)
                 {
+                    Named(plan.FileSystem, plan.Ids); // what would be deleted counts for the next ones' "with those named before it"
                     foreach (BtrfsSubvolumeInfo one in plan.Nested.Prepend(plan.Subvolume))
                     {
                         Cover(one);
                     }
                 }
 
-                return;
+                return; // declined: not counted with the next ones (a review: the next question counted it)
             }
 
+            (Guid fs, List<ulong> ids) = (plan.FileSystem, plan.Ids); // before the run, which closes what the plan holds
             plan.Run(Wait.IsPresent, deleted =>
             {
                 Cover(deleted);
@@ -183,6 +185,7 @@ namespace Btrfs.Commands
                     WriteObject(deleted);
                 }
             }, StopToken);
+            Named(fs, ids); // deleted: counted with the next ones (not when declined or refused: a review)
         }
 
         private void Cover(BtrfsSubvolumeInfo subvolume)
@@ -215,6 +218,15 @@ namespace Btrfs.Commands
         /// the last commit; after the first, also what all named so far on that filesystem would free
         /// together, which is more when they share with each other), or why that is not known.
         /// </summary>
+        /// <summary>Counts the subvolumes <paramref name="ids"/> deleted (or that would be, under -WhatIf) with those named after them, where their filesystem was measured.</summary>
+        private void Named(Guid fs, List<ulong> ids)
+        {
+            if (measured.TryGetValue(fs, out var m))
+            {
+                m.Named.AddRange(ids);
+            }
+        }
+
         private string WouldFree(SubvolumeRemover plan)
         {
             try
@@ -231,14 +243,8 @@ namespace Btrfs.Commands
                 string text = string.Format(CultureInfo.InvariantCulture, ", which would free {0} ({1} bytes", SizeFormatter.Format((long)frees), frees);
                 if (m.Named.Count > 0)
                 {
-                    int before = m.Named.Count;
-                    m.Named.AddRange(ids);
-                    ulong all = m.Space.Of(m.Named).Exclusive;
-                    text += string.Format(CultureInfo.InvariantCulture, "; with the {0} subvolume(s) named before it, {1} ({2} bytes)", before, SizeFormatter.Format((long)all), all);
-                }
-                else
-                {
-                    m.Named.AddRange(ids);
+                    ulong all = m.Space.Of(m.Named.Concat(ids).ToList()).Exclusive;
+                    text += string.Format(CultureInfo.InvariantCulture, "; with the {0} subvolume(s) named before it, {1} ({2} bytes)", m.Named.Count, SizeFormatter.Format((long)all), all);
                 }
 
                 return text + string.Format(CultureInfo.InvariantCulture, ", as of commit {0})", m.Space.Generation);

@@ -82,7 +82,7 @@ namespace Btrfs.Commands
                     WriteWarning($"The extents of '{extent.Path}' arrive out of file order: the cells are drawn right, but the summary's fragment count (extents not next to each other on disk) may be wrong. Pipe them in file order (Sort-Object LogicalOffset).");
                 }
 
-                pipedEnd = Math.Max(pipedEnd, extent.LogicalOffset + extent.Length);
+                pipedEnd = Math.Max(pipedEnd, extent.EndOffset);
                 piped.Add(extent);
             }
         }

@@ -35,6 +35,9 @@ namespace Btrfs.Kernel
         /// <summary>Bytes of the file the item covers: num_bytes, or for inline data its decompressed length.</summary>
         public ulong Length => IsInline ? RamBytes : NumBytes;
 
+        /// <summary>The first byte after the item, as a file offset (at most long.MaxValue: <see cref="ByteRange.EndOf"/>).</summary>
+        internal long FileEnd => ByteRange.EndOf((long)FileOffset, (long)Math.Min(Length, long.MaxValue));
+
         /// <summary>The item references only part of its data extent (a bookend).</summary>
         public bool IsPartialReference => IsDataExtent && (ExtentOffset != 0 || NumBytes != RamBytes);
 

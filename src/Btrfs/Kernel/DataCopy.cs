@@ -13,6 +13,12 @@ namespace Btrfs.Kernel
     internal readonly record struct ByteRange(long Start, long End)
     {
         internal long Length => End - Start;
+
+        /// <summary>
+        /// <paramref name="start"/> + <paramref name="length"/>, at most <see cref="long.MaxValue"/> (the largest file size): a
+        /// block at the last byte of a file of that size ends at 2^63, which a long cannot hold (a hostile test).
+        /// </summary>
+        internal static long EndOf(long start, long length) => length > long.MaxValue - start ? long.MaxValue : start + length;
     }
 
     /// <summary>

@@ -205,8 +205,13 @@ namespace Btrfs.Kernel
         internal static bool MayCreateIn(string path) => Libc.FAccessAt(Libc.AT_FDCWD, path, Libc.W_OK | Libc.X_OK, 0) == 0;
 
         /// <summary>As <see cref="MayWriteAndSearch"/>, the errno of the refusal (0 when allowed): EACCES is a permission lacking, EPERM an immutable directory (faccessat does not look at append-only), EROFS a read-only mount.</summary>
+        /// <remarks>
+        /// "." is asked without AT_SYMLINK_NOFOLLOW (it is never a link): glibc answers a call with that flag itself, from the
+        /// mode bits alone, where the kernel has no faccessat2 (before 5.8) or glibc is older than 2.33, and would refuse a
+        /// directory an ACL or a capability lets this user write in (a review).
+        /// </remarks>
         internal static int WriteAndSearchRefusal(SafeFileDescriptor directory, string name) =>
-            Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno.Last;
+            Libc.FAccessAt(directory, name, Libc.W_OK | Libc.X_OK, name == "." ? Libc.AT_EACCESS : Libc.AT_EACCESS | Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno.Last;
 
         /// <summary>The filesystem holding an open file or directory (fstatfs); null when it cannot be examined.</summary>
         internal static FileSystemType? FileSystemOf(SafeFileDescriptor fd) =>

@@ -388,6 +388,17 @@ namespace Btrfs.Tests
             PwshResult declined = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm", new Dictionary<string, object?> { ["i"] = leaf.Id, ["m"] = mnt }, answer: (_, message) => { asked.Add(message); return 2; });
             Assert.Empty(declined.Errors);
             Assert.Contains($"({q["0/" + leaf.Id].Excl} bytes, as of commit", Assert.Single(asked), StringComparison.Ordinal);
+
+            // One declined is not counted with the next one's "with those named before it" (a review).
+            BtrfsSubvolumeInfo leaf2 = hidden.First(h => h.Id != leaf.Id && h.Id != inner.Id && h.Id != outer.Id && hidden.All(c => c.ParentId != h.Id));
+            asked.Clear();
+            PwshResult both = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm", new Dictionary<string, object?> { ["i"] = new[] { leaf.Id, leaf2.Id }, ["m"] = mnt }, answer: (_, message) => { asked.Add(message); return 2; });
+            Assert.Empty(both.Errors);
+            Assert.Equal(2, asked.Count);
+            Assert.Contains($"({q["0/" + leaf2.Id].Excl} bytes, as of commit", asked[1], StringComparison.Ordinal);
+            Assert.DoesNotContain("named before it", asked[1], StringComparison.Ordinal);
+            PwshResult previewBoth = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -WhatIf", captureHost: true, variables: new Dictionary<string, object?> { ["i"] = new[] { leaf.Id, leaf2.Id }, ["m"] = mnt });
+            Assert.Contains("with the 1 subvolume(s) named before it", previewBoth.HostText, StringComparison.Ordinal);
             PwshResult refused = Pwsh.Run("Remove-BtrfsSubvolume -Id $i -FileSystemPath $m -Confirm:$false", ("i", outer.Id), ("m", mnt));
             Assert.Equal(new[] { "SubvolumeHasNested" }, refused.ErrorIds);
             Assert.Equal(outer.Id, refused.Errors[0].TargetObject); // the id given (a hostile review: the path from the top level is none to use)

@@ -416,7 +416,7 @@ namespace Btrfs.Core
                             next++;
                         }
 
-                        bool isShared = next < shared.Count && shared[next].Start < start + length;
+                        bool isShared = next < shared.Count && shared[next].Start < ByteRange.EndOf(start, length);
                         refs.Add(new Reference(start, length, (long)item.DiskBytenr, (long)item.DiskNumBytes, isShared));
                     }
 
@@ -448,7 +448,7 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    if (Math.Min(r.Start + r.Length, end) <= Math.Max(r.Start, offset))
+                    if (Math.Min(r.End, end) <= Math.Max(r.Start, offset))
                     {
                         continue;
                     }
@@ -502,7 +502,7 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    long bytes = Math.Min(r.Start + r.Length, end) - Math.Max(r.Start, offset);
+                    long bytes = Math.Min(r.End, end) - Math.Max(r.Start, offset);
                     if (bytes <= 0)
                     {
                         continue;
@@ -562,7 +562,7 @@ namespace Btrfs.Core
                     }
 
                     // Inside when one merged span holds the whole reference (spans are merged: no two touch).
-                    if (m >= merged.Count || merged[m].Start > r.Start || merged[m].End < r.Start + r.Length)
+                    if (m >= merged.Count || merged[m].Start > r.Start || merged[m].End < r.End)
                     {
                         found.Add(r.Extent);
                     }
@@ -581,7 +581,7 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    long from = Math.Max(r.Start, offset), to = Math.Min(r.Start + r.Length, end);
+                    long from = Math.Max(r.Start, offset), to = Math.Min(r.End, end);
                     if (to <= from || r.Covered >= r.Length)
                     {
                         continue;
@@ -626,7 +626,7 @@ namespace Btrfs.Core
                 for (int i = First(offset); i < references.Count && references[i].Start < end; i++)
                 {
                     Reference r = references[i];
-                    if (Math.Min(r.Start + r.Length, end) > Math.Max(r.Start, offset)
+                    if (Math.Min(r.End, end) > Math.Max(r.Start, offset)
                         && (blockByBlock || (r.Shared ? sharedExtents?.Left(fileSystem, r.Extent) is not int left || left == 0 : uncovered[r.Extent] == 0)))
                     {
                         return true;
@@ -664,6 +664,9 @@ namespace Btrfs.Core
             internal long Start { get; } = start;
 
             internal long Length { get; } = length;
+
+            /// <summary>The first byte after it (at most long.MaxValue).</summary>
+            internal long End => ByteRange.EndOf(Start, Length);
 
             internal long Extent { get; } = extent;
 

@@ -146,10 +146,11 @@ namespace Btrfs.Core
             }
 
             committed = true;
-            Unmark();
             if (linkedName is not null)
             {
-                // It had a hidden name as well: drop that one, while it holds this file (never one renamed onto it).
+                // It had a hidden name as well: drop that one, while it holds this file (never one renamed onto it). Before
+                // the marks come off: killed in between, the hidden name (an extra name of the file) still carries the
+                // run's marker, so the next run removes it (before: unmarked first, it stayed for good; a review).
                 if (Holds(linkedName))
                 {
                     _ = Names.TryRemove(dir, linkedName);
@@ -157,6 +158,8 @@ namespace Btrfs.Core
 
                 linkedName = null;
             }
+
+            Unmark();
         }
 
         /// <summary>
@@ -387,10 +390,11 @@ namespace Btrfs.Core
             // its marks until then: killed between the two, the next run proves the old file by them (before: unmarked
             // first, a kill in that instant left a hidden full copy no run could prove, kept for good; a hostile test).
             // Killed after the removal, the marks stay on the new copy, naming a run that is over: nothing goes by them.
-            if (linkedName is not null
-                && (replaced is not FileStatus original || (FileStatus.OfAt(dir, linkedName) is FileStatus now && now.SameInode(original)))
-                && Names.TryRemove(dir, linkedName))
+            bool holdsOriginal = linkedName is not null
+                && (replaced is not FileStatus original || (FileStatus.OfAt(dir, linkedName) is FileStatus now && now.SameInode(original)));
+            if (holdsOriginal && Names.TryRemove(dir, linkedName!))
             {
+                holdsOriginal = false;
                 linkedName = null;
 
                 // Gone with its marker, unless it has other names still (a hard-linked file): then the mark comes off
@@ -399,6 +403,15 @@ namespace Btrfs.Core
                 {
                     originalHandle = null;
                 }
+            }
+
+            if (holdsOriginal)
+            {
+                // Not removed (the directory made append-only or immutable meanwhile, a read-only remount, an I/O error):
+                // both keep the run's marks, so a later run proves the old file unchanged and removes it, saying so (before:
+                // unmarked, a hidden full copy stayed for good without a word; a review).
+                linkedName = null;
+                return;
             }
 
             UnmarkOriginal(); // still somewhere (another name took the hidden one): never removed as stale

@@ -112,7 +112,7 @@ namespace Btrfs.Core
                     Errno.EACCES,
                     "faccessat",
                     file.Path,
-                    $"Cannot {Phrase(what, file.Path)}: this user may not write in its directory '{dirPath}'{whose}, where the new copy is made and put in its place. Nothing was changed. Run as a user who may write there (or as root).");
+                    $"Cannot {Phrase(what, file.Path)}: this user may not write in its directory '{dirPath}'{whose}, where its replacement is made and put in its place. Nothing was changed. Run as a user who may write there (or as root).");
             }
 
             InodeFlags flags;

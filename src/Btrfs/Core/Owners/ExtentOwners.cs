@@ -271,7 +271,7 @@ namespace Btrfs.Core
 
                         foreach ((ExtentOwnerList owners, BtrfsFileExtentRecord now) in found)
                         {
-                            yield return (owners, (long)(now.FileOffset + now.Length), (long)now.DiskNumBytes);
+                            yield return (owners, now.FileEnd, (long)now.DiskNumBytes);
                         }
                     }
                 }
@@ -341,7 +341,7 @@ namespace Btrfs.Core
                 if (!stillNamed && depth < 3)
                 {
                     // What the file has there now, within what was asked for (an -Offset and -Length range).
-                    long from = Math.Max((long)item.FileOffset, asked.Start), to = Math.Min((long)(item.FileOffset + item.Length), asked.End);
+                    long from = Math.Max((long)item.FileOffset, asked.Start), to = Math.Min(item.FileEnd, asked.End);
                     var found = new List<(ExtentOwnerList, BtrfsFileExtentRecord)>();
                     foreach (BtrfsFileExtentRecord now in to > from ? BtrfsFileExtents.DataOverlapping(file, from, to - from).ToList() : new List<BtrfsFileExtentRecord>())
                     {

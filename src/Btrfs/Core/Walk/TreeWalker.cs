@@ -279,6 +279,7 @@ namespace Btrfs.Core
                         }
 
                         level.Listed = true;
+                        level.Forget();
                         continue;
                     }
 
@@ -296,7 +297,7 @@ namespace Btrfs.Core
                     // configuration tools save) was in neither place, not processed and not said: a Pester check of the
                     // tree passed without it (a hostile test). Those handed out before are known by their names'
                     // hashes (also those this walk's own command replaced, which the exchange gives a new index).
-                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, filter))
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter))
                     {
                         continue;
                     }
@@ -589,35 +590,44 @@ namespace Btrfs.Core
             internal FileStatus? RelistedFrom { get; set; }
 
             /// <summary>
-            /// The most file names whose hashes a directory's listing keeps (about 5 MiB): past them, a listing again hands out
-            /// no file (one renamed in meanwhile may then be passed over), so memory stays bounded in a huge directory.
+            /// The most files a directory's listings remember (by their names' and inode numbers' hashes, two entries of a
+            /// set each: about 10 MiB at most): past them no file is handed out again (one renamed in meanwhile may then be
+            /// passed over), so memory stays bounded in a huge directory. Dropped once the directory is listed.
             /// </summary>
-            internal const int MostFilesRemembered = 1 << 18;
+            internal const int MostFilesRemembered = 1 << 17;
 
             private HashSet<ulong>? handed = new();
 
             /// <summary>
-            /// Whether the file <paramref name="name"/> (not a directory) is to be handed out: the first listing hands out
-            /// every one (and notes its name's hash), a listing again only those not handed out before, under a name the
-            /// walk's filter takes (an excluded one is passed over below as it was then).
+            /// Whether the file <paramref name="name"/> (not a directory; the listing's <paramref name="inode"/>) is to be
+            /// handed out: the first listing hands out each name once, a listing again only a name not handed out before
+            /// whose file was not handed out under another name either (renamed meanwhile: a log rotated, a file moved
+            /// aside), under a name the walk's filter takes (an excluded one is passed over below as it was then).
             /// </summary>
-            internal bool FileNotHandedOut(string name, WalkFilter filter)
+            internal bool FileNotHandedOut(string name, ulong inode, WalkFilter filter)
             {
-                if (!Relisting)
+                if (handed is null || !filter.TakesFile(name))
                 {
-                    if (handed is not null && filter.TakesFile(name))
-                    {
-                        handed = handed.Count < MostFilesRemembered ? handed : null;
-                        handed?.Add(NameHash(name));
-                    }
-
-                    return true;
+                    return !Relisting; // nothing remembered (past the bound, or excluded): as before, the first listing's only
                 }
 
-                return handed is not null && handed.Add(NameHash(name));
+                if (handed.Count >= 2 * MostFilesRemembered)
+                {
+                    handed = null;
+                    return !Relisting;
+                }
+
+                bool newName = handed.Add(NameHash(name));
+                bool newFile = handed.Add(InodeHash(inode));
+                return Relisting ? newName && newFile : newName;
             }
 
+            /// <summary>Listed: its files are all handed out, and nothing of them need be remembered.</summary>
+            internal void Forget() => handed = null;
+
             private static ulong NameHash(string name) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(name.AsSpan()));
+
+            private static ulong InodeHash(ulong inode) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<ulong>(in inode)), seed: 1);
 
             private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
             private readonly HashSet<(ulong Listed, string Name)> listed = new();
