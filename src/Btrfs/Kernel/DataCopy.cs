@@ -89,6 +89,14 @@ namespace Btrfs.Kernel
                 }
 
                 long hole = Libc.LSeek(fd, data, Libc.SEEK_HOLE);
+                if (hole < 0 && Marshal.GetLastPInvokeError() == 0)
+                {
+                    // btrfs puts the hole after data that reaches a file's last possible byte at 2^63 (the block's end), which
+                    // comes back negative with no error: the data goes on to the end (before: "Cannot read the layout of
+                    // ...: Success"; a hostile test).
+                    hole = long.MaxValue;
+                }
+
                 if (hole < 0)
                 {
                     throw FileOperationException.FromErrno(Marshal.GetLastPInvokeError(), "lseek(SEEK_HOLE)", path, "Cannot read the layout of");
@@ -320,7 +328,7 @@ namespace Btrfs.Kernel
             {
                 for (long pos = range.Start; pos < range.End; pos += ChunkSize)
                 {
-                    yield return new ByteRange(pos, Math.Min(pos + ChunkSize, range.End));
+                    yield return new ByteRange(pos, Math.Min(ByteRange.EndOf(pos, ChunkSize), range.End)); // no overflow at a file's last byte
                 }
             }
         }

@@ -801,6 +801,38 @@ namespace Btrfs.Tests
         }
 
         [SkippableFact]
+        public void AForcedReflinkAfterARunKilledAtItsRemovalReplacesAndRemovesTheLeftover()
+        {
+            // Before: the next run removed the killed run's leftover after it had taken the destination's state, so the
+            // marks it took off the destination looked like a change made while the copy was made: refused ("Run the
+            // command again"). Found by a hostile test; the kill is placed by strace at the removal (unlinkat).
+            Requires.That(Shell.Try("strace", "-V").ExitCode == 0, "strace is not installed (.ci/run installs it)");
+            string dir = fs.NewDirectory(TestFs.Btrfs, "force-after-kill");
+            string src = Path.Combine(dir, "src.img"), dst = Path.Combine(dir, "dst.img");
+            FileBuilder.WriteNew(src, FileBuilder.RandomBytes(300 << 10, 41));
+            FileBuilder.WriteNew(dst, FileBuilder.RandomBytes(1 << 10, 42));
+            string old = FileFacts.Hash(dst);
+            RealPwsh.Result killed = RealPwsh.RunWrapped(
+                "New-BtrfsReflink -LiteralPath $S -Destination $D -Force",
+                new[] { "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL" },
+                ("S", src),
+                ("D", dst));
+            Assert.True(killed.ExitCode != 0, "the run was not killed: " + killed.StdOut + killed.StdErr);
+            string leftover = Assert.Single(Directory.GetFiles(dir, ".dst.img.~btrfs-*"));
+            Assert.Equal(old, FileFacts.Hash(leftover));
+            Assert.Equal(FileFacts.Hash(src), FileFacts.Hash(dst));
+
+            string src2 = Path.Combine(dir, "src2.img");
+            FileBuilder.WriteNew(src2, FileBuilder.RandomBytes(300 << 10, 43));
+            PwshResult r = Pwsh.Run("New-BtrfsReflink -LiteralPath $s -Destination $d -Force", ("s", src2), ("d", dst));
+            Assert.True(r.Errors.Count == 0, string.Join("\n", r.Errors));
+            Assert.StartsWith($"Removed '{leftover}'", Assert.Single(r.Warnings).Message, StringComparison.Ordinal);
+            Assert.Equal(new[] { "dst.img", "src.img", "src2.img" }, FileFacts.Listing(dir).Order(StringComparer.Ordinal));
+            Assert.Equal(FileFacts.Hash(src2), FileFacts.Hash(dst));
+            Assert.DoesNotContain("btrfs-module", Shell.Run("getfattr", "-d", dst), StringComparison.Ordinal);
+        }
+
+        [SkippableFact]
         public void RecurseForceOverItsOwnMirrorKeepsHardLinksAndRefusesANameInUse()
         {
             // Before: with -Force over an existing mirror, every other name of a file with several links was cloned on

@@ -198,6 +198,23 @@ namespace Btrfs.Tests
 
             List<string> lines = Lines("Show-ExtentMap -LiteralPath $p -Width 8 -Rows 1", ("p", file));
             Assert.Equal("·······▁", lines[2]); // one cell = 1 EiB; the last holds the block
+
+            // Its conversion copies the block (btrfs puts the hole after it at 2^63, which lseek gives back negative with no
+            // error: before, "Cannot read the layout of ...: Success"; a hostile test).
+            PwshResult converted = Pwsh.Run("ConvertTo-NoCow -LiteralPath $p -Confirm:$false", ("p", file));
+            Assert.True(converted.Errors.Count == 0, string.Join("\n", converted.Errors));
+            Assert.True(FileFacts.HasNoCow(file));
+            Assert.Equal(long.MaxValue, new FileInfo(file).Length);
+            using (var f = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0))
+            {
+                f.Position = long.MaxValue - 2; // the last two bytes (a read reaching past 2^63 is EINVAL)
+                var last = new byte[2];
+                f.ReadExactly(last);
+                Assert.Equal(new byte[] { 0, 0x7a }, last);
+            }
+
+            FilefragExtent copied = Assert.Single(Filefrag.Extents(file));
+            Assert.Equal(only.Logical, copied.Logical);
         }
 
         [SkippableFact]

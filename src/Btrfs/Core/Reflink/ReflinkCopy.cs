@@ -305,6 +305,18 @@ namespace Btrfs.Core
                 PendingReplacement? begun = null;
                 try
                 {
+                    // What a run killed in the grace after such a replacement left here (the file it replaced), removed
+                    // before the replaced file's access rules and change time are taken: removing it takes that run's
+                    // marks off the file under the name (before: done after, so the file looked changed while the copy
+                    // was made, and the run was refused; a hostile test).
+                    if (existing is not null && session.FirstReplaceIn(destinationDirectory))
+                    {
+                        foreach (StaleFile stale in temp.RemoveStale())
+                        {
+                            warnings.Add(stale.Describe(destinationDirectory));
+                        }
+                    }
+
                     if (linkTo is null)
                     {
                         SetNoCowState(temp.Handle);
@@ -328,15 +340,6 @@ namespace Btrfs.Core
                     cancel.ThrowIfCancellationRequested();
                     if (existing is not null)
                     {
-                        // What a run killed in the grace after such a replacement left here (the file it replaced).
-                        if (session.FirstReplaceIn(destinationDirectory))
-                        {
-                            foreach (StaleFile stale in temp.RemoveStale())
-                            {
-                                warnings.Add(stale.Describe(destinationDirectory));
-                            }
-                        }
-
                         begun = temp.BeginReplace(existing, destinationName, destination, "replace {0}", options.AssumeNotInUse, () =>
                         {
                             if (FileStatus.OfAt(dir, destinationName) is not FileStatus now || !now.SameInode(existing.Status))
