@@ -209,6 +209,49 @@ namespace Btrfs.Tests
             }
         }
 
+        [SkippableTheory]
+        [InlineData("btrfs")]
+        [InlineData("xfs")]
+        [InlineData("ext4")]
+        public void FilesRenamedWhileTheirDirectoryIsListedAreHandedOutOnceEachAndHardLinksUnderEachName(string kind)
+        {
+            // Before (a hostile test): a file renamed during the listing was handed out under its old name and again under
+            // its new one (xfs and ext4 list the new name in the same listing, btrfs in the listing again), so totals
+            // counted it twice. Each file once; the two names of a hard-linked file each once, as always.
+            string root = fs.NewDirectory(kind == "xfs" ? TestFs.Xfs : kind == "ext4" ? TestFs.Ext4 : TestFs.Btrfs, "walk-rotated");
+            string tree = Directory.CreateDirectory(Path.Combine(root, "tree")).FullName;
+            for (int i = 0; i < 600; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(tree, $"t{i:D3}-{new string('x', 60)}"), new byte[] { 2 }, fsync: false);
+            }
+
+            FileBuilder.WriteNew(Path.Combine(tree, "linked"), new byte[] { 3 });
+            Shell.Run("ln", Path.Combine(tree, "linked"), Path.Combine(tree, "linked-too"));
+            var files = new System.Collections.Generic.List<Btrfs.Core.WalkEntry>();
+            foreach (Btrfs.Core.WalkEntry e in Btrfs.Core.TreeWalker.Walk(tree, false, Btrfs.Core.WalkFilter.None, null, Btrfs.Core.WalkOrder.EntriesFirst))
+            {
+                if (e.Kind == Btrfs.Core.WalkEntryKind.File)
+                {
+                    files.Add(e);
+                    if (files.Count == 2)
+                    {
+                        // Once, while the listing is under way: every t-file gets a new name.
+                        for (int i = 0; i < 600; i++)
+                        {
+                            string name = $"{i:D3}-{new string('x', 60)}";
+                            File.Move(Path.Combine(tree, "t" + name), Path.Combine(tree, "u" + name));
+                        }
+                    }
+                }
+            }
+
+            Assert.DoesNotContain(files, e => e.Kind == Btrfs.Core.WalkEntryKind.Error);
+            var inodes = files.Where(e => !e.Path.Contains("linked", StringComparison.Ordinal)).Select(e => e.Location!.Value.Inode).ToList();
+            Assert.Equal(inodes.Count, inodes.Distinct().Count()); // none twice
+            Assert.Equal(600, inodes.Count); // and none missed: the listing again hands out those renamed before they were read
+            Assert.Equal(2, files.Count(e => e.Path.Contains("linked", StringComparison.Ordinal)));
+        }
+
         [SkippableFact]
         public void SetNoCowRecurseMarksOnlyWhatTheWalkListed()
         {

@@ -297,7 +297,7 @@ namespace Btrfs.Core
                     // configuration tools save) was in neither place, not processed and not said: a Pester check of the
                     // tree passed without it (a hostile test). Those handed out before are known by their names'
                     // hashes (also those this walk's own command replaced, which the exchange gives a new index).
-                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter))
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter, () => FileStatus.OfAtCached(listing.Handle, entry.Name) is { Links: > 1 }))
                     {
                         continue;
                     }
@@ -600,15 +600,17 @@ namespace Btrfs.Core
 
             /// <summary>
             /// Whether the file <paramref name="name"/> (not a directory; the listing's <paramref name="inode"/>) is to be
-            /// handed out: the first listing hands out each name once, a listing again only a name not handed out before
-            /// whose file was not handed out under another name either (renamed meanwhile: a log rotated, a file moved
-            /// aside), under a name the walk's filter takes (an excluded one is passed over below as it was then).
+            /// handed out: a name not handed out before in this directory, whose file was not handed out under another
+            /// name either (renamed meanwhile: a log rotated, a file moved aside, which xfs and ext4 can list twice in one
+            /// listing; a hostile test), unless <paramref name="hardLinked"/> says the file has several names, each of
+            /// which is handed out; under a name the walk's filter takes (an excluded one is passed over below as it was
+            /// then). Past the bound, as before: every name the first listing has, none that a listing again has.
             /// </summary>
-            internal bool FileNotHandedOut(string name, ulong inode, WalkFilter filter)
+            internal bool FileNotHandedOut(string name, ulong inode, WalkFilter filter, Func<bool> hardLinked)
             {
                 if (handed is null || !filter.TakesFile(name))
                 {
-                    return !Relisting; // nothing remembered (past the bound, or excluded): as before, the first listing's only
+                    return !Relisting;
                 }
 
                 if (handed.Count >= 2 * MostFilesRemembered)
@@ -617,9 +619,12 @@ namespace Btrfs.Core
                     return !Relisting;
                 }
 
-                bool newName = handed.Add(NameHash(name));
-                bool newFile = handed.Add(InodeHash(inode));
-                return Relisting ? newName && newFile : newName;
+                if (!handed.Add(NameHash(name)))
+                {
+                    return false;
+                }
+
+                return handed.Add(InodeHash(inode)) || hardLinked();
             }
 
             /// <summary>Listed: its files are all handed out, and nothing of them need be remembered.</summary>
