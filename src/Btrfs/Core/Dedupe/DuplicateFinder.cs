@@ -538,7 +538,7 @@ namespace Btrfs.Core
             long blockCount = (file.Size / BlockSize) + (file.Size % BlockSize == 0 ? 0 : 1);
             if (blockCount > int.MaxValue)
             {
-                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': its {file.Size} bytes are {blockCount} blocks of {BlockSize} bytes, more than a search can number ({int.MaxValue}). Use a larger -BlockSize (up to {MaxBlockSize}).");
+                throw new FileOperationException(FileErrorKind.InvalidArgument, 0, "read", c.Path, $"Skipped '{c.Path}': its {file.Size} bytes are {blockCount} blocks of {BlockSize} bytes, more than a search can number ({int.MaxValue}). {((file.Size / MaxBlockSize) + 1 > int.MaxValue ? $"Even the largest -BlockSize ({MaxBlockSize}) leaves too many in a file this large: leave it out of the search (-Exclude)." : $"Use a larger -BlockSize (up to {MaxBlockSize}).")}");
             }
 
             int blocks = (int)blockCount;
