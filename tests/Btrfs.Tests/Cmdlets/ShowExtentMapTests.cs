@@ -215,6 +215,10 @@ namespace Btrfs.Tests
 
             FilefragExtent copied = Assert.Single(Filefrag.Extents(file));
             Assert.Equal(only.Logical, copied.Logical);
+
+            // Too many blocks to search even at the largest block size: no advice of a larger one (a hostile test).
+            PwshResult search = Pwsh.Run("Find-BtrfsDuplicate -LiteralPath $p -BlockSize 8388608", ("p", file));
+            Assert.Contains("Even the largest -BlockSize (8388608) leaves too many", Assert.Single(search.Errors).Exception.Message, StringComparison.Ordinal);
         }
 
         [SkippableFact]
