@@ -30,6 +30,7 @@ namespace Btrfs.Interop
         internal const uint STATX_SIZE = 0x200;
         internal const uint STATX_BLOCKS = 0x400;
         internal const uint STATX_BASIC_STATS = 0x7ff;
+        internal const uint STATX_BTIME = 0x800;
         internal const uint STATX_MNT_ID = 0x1000;
 
         /// <summary>stx_attributes bits (chattr flags the kernel reports through statx).</summary>

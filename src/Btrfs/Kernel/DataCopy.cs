@@ -326,9 +326,11 @@ namespace Btrfs.Kernel
         {
             foreach (ByteRange range in ranges)
             {
-                for (long pos = range.Start; pos < range.End; pos += ChunkSize)
+                for (long pos = range.Start; pos < range.End;)
                 {
-                    yield return new ByteRange(pos, Math.Min(ByteRange.EndOf(pos, ChunkSize), range.End)); // no overflow at a file's last byte
+                    long end = Math.Min(ByteRange.EndOf(pos, ChunkSize), range.End); // no overflow at a file's last byte
+                    yield return new ByteRange(pos, end);
+                    pos = end;
                 }
             }
         }

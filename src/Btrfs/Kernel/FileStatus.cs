@@ -95,6 +95,22 @@ namespace Btrfs.Kernel
         /// not enter (another user's, without allow_other; root included) refuses a stat (EACCES) but tells its
         /// device when asked for nothing (mask 0): then only the device is known (Mode 0). Null with errno set.
         /// </summary>
+        /// <summary>
+        /// The inode number, link count and birth time (null where the filesystem keeps none) of <paramref name="name"/> in
+        /// <paramref name="dir"/>, from the kernel's cache, no link followed; null when it cannot be examined.
+        /// </summary>
+        internal static (ulong Inode, uint Links, FileTime? Born)? IdentityAtCached(SafeFileDescriptor dir, string name)
+        {
+            const int flags = Libc.AT_SYMLINK_NOFOLLOW | Libc.AT_NO_AUTOMOUNT | Libc.AT_STATX_DONT_SYNC;
+            if (Libc.StatXAt(dir, name, flags, Libc.STATX_INO | Libc.STATX_NLINK | Libc.STATX_BTIME, out Libc.StatX st) != 0)
+            {
+                return null;
+            }
+
+            FileTime? born = (st.Mask & Libc.STATX_BTIME) != 0 ? new FileTime(st.Btime.Seconds, st.Btime.Nanoseconds) : null;
+            return (st.Ino, st.Nlink, born);
+        }
+
         internal static FileStatus? OfAtCached(SafeFileDescriptor dir, string name)
         {
             const int flags = Libc.AT_SYMLINK_NOFOLLOW | Libc.AT_NO_AUTOMOUNT | Libc.AT_STATX_DONT_SYNC;

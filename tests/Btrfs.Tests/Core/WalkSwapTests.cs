@@ -175,6 +175,8 @@ namespace Btrfs.Tests
                 FileBuilder.WriteNew(Path.Combine(tree, n), FileBuilder.RandomBytes(4096, n[^1]));
             }
 
+            System.Threading.Thread.Sleep(300); // born before the walk began: a renamed one is then proven the file listed before
+
             PwshResult r = Pwsh.Run(
                 "$first = $true; " + command + " | ForEach-Object { if ($first) { $first = $false; "
                     + "Rename-Item -LiteralPath (Join-Path $t f2) f2.real; Remove-Item -LiteralPath (Join-Path $t f4); "
@@ -227,9 +229,16 @@ namespace Btrfs.Tests
 
             FileBuilder.WriteNew(Path.Combine(tree, "linked"), new byte[] { 3 });
             Shell.Run("ln", Path.Combine(tree, "linked"), Path.Combine(tree, "linked-too"));
+            System.Threading.Thread.Sleep(300); // born before the walk began, as a renamed file must be proven to be
             var files = new System.Collections.Generic.List<Btrfs.Core.WalkEntry>();
+            var errors = new System.Collections.Generic.List<Btrfs.Core.WalkEntry>();
             foreach (Btrfs.Core.WalkEntry e in Btrfs.Core.TreeWalker.Walk(tree, false, Btrfs.Core.WalkFilter.None, null, Btrfs.Core.WalkOrder.EntriesFirst))
             {
+                if (e.Kind == Btrfs.Core.WalkEntryKind.Error)
+                {
+                    errors.Add(e);
+                }
+
                 if (e.Kind == Btrfs.Core.WalkEntryKind.File)
                 {
                     files.Add(e);
@@ -245,11 +254,48 @@ namespace Btrfs.Tests
                 }
             }
 
-            Assert.DoesNotContain(files, e => e.Kind == Btrfs.Core.WalkEntryKind.Error);
+            Assert.Empty(errors);
             var inodes = files.Where(e => !e.Path.Contains("linked", StringComparison.Ordinal)).Select(e => e.Location!.Value.Inode).ToList();
             Assert.Equal(inodes.Count, inodes.Distinct().Count()); // none twice
             Assert.Equal(600, inodes.Count); // and none missed: the listing again hands out those renamed before they were read
             Assert.Equal(2, files.Count(e => e.Path.Contains("linked", StringComparison.Ordinal)));
+        }
+
+        [SkippableFact]
+        public void ANewFileGivenTheNumberOfOneRemovedDuringTheListingIsHandedOut()
+        {
+            // ext4 gives a removed file's inode number to the next new file: one made while the directory is listed has
+            // a number the walk handed out already, and is still handed out (it was born after the listing began; a
+            // review of the walk's renamed-file check, which took a repeated number alone for a rename).
+            using ExtraFileSystem own = fs.NewFileSystem("ext4", "64M");
+            string tree = Directory.CreateDirectory(Path.Combine(own.MountPoint, "tree")).FullName;
+            for (int i = 0; i < 50; i++)
+            {
+                FileBuilder.WriteNew(Path.Combine(tree, $"m{i:D2}"), new byte[] { 1 }, fsync: false);
+            }
+
+            System.Threading.Thread.Sleep(300);
+            var files = new System.Collections.Generic.List<Btrfs.Core.WalkEntry>();
+            ulong reused = 0;
+            foreach (Btrfs.Core.WalkEntry e in Btrfs.Core.TreeWalker.Walk(tree, false, Btrfs.Core.WalkFilter.None, null, Btrfs.Core.WalkOrder.EntriesFirst))
+            {
+                if (e.Kind != Btrfs.Core.WalkEntryKind.File)
+                {
+                    continue;
+                }
+
+                files.Add(e);
+                if (files.Count == 1)
+                {
+                    File.Delete(e.Path);
+                    FileBuilder.WriteNew(Path.Combine(tree, "new-mail"), new byte[] { 2 }, fsync: false);
+                    reused = ulong.Parse(Shell.Run("stat", "-c", "%i", Path.Combine(tree, "new-mail")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                    Assert.Equal(e.Location!.Value.Inode, reused); // the number of the file just handed out and removed
+                }
+            }
+
+            Assert.Single(files, e => e.Path == Path.Combine(tree, "new-mail"));
+            Assert.Equal(51, files.Count);
         }
 
         [SkippableFact]

@@ -151,9 +151,12 @@ namespace Btrfs.Core
                 // It had a hidden name as well: drop that one, while it holds this file (never one renamed onto it). Before
                 // the marks come off: killed in between, the hidden name (an extra name of the file) still carries the
                 // run's marker, so the next run removes it (before: unmarked first, it stayed for good; a review).
-                if (Holds(linkedName))
+                if (Holds(linkedName) && !Names.TryRemove(dir, linkedName))
                 {
-                    _ = Names.TryRemove(dir, linkedName);
+                    // Not removed (the directory made append-only meanwhile): the marks stay, so a later run removes that
+                    // extra name (a review: unmarked, it stayed for good and walks handed it out as a file).
+                    linkedName = null;
+                    return;
                 }
 
                 linkedName = null;

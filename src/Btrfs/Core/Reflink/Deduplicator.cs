@@ -601,9 +601,11 @@ namespace Btrfs.Core
         {
             foreach (ByteRange r in ranges)
             {
-                for (long at = r.Start; at < r.End; at += ChunkSize)
+                for (long at = r.Start; at < r.End;)
                 {
-                    yield return new ByteRange(at, Math.Min(r.End, at + ChunkSize));
+                    long end = Math.Min(r.End, ByteRange.EndOf(at, ChunkSize)); // no overflow at a file's last byte (a review)
+                    yield return new ByteRange(at, end);
+                    at = end;
                 }
             }
         }

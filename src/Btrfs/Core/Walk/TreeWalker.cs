@@ -297,7 +297,7 @@ namespace Btrfs.Core
                     // configuration tools save) was in neither place, not processed and not said: a Pester check of the
                     // tree passed without it (a hostile test). Those handed out before are known by their names'
                     // hashes (also those this walk's own command replaced, which the exchange gives a new index).
-                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter, () => FileStatus.OfAtCached(listing.Handle, entry.Name) is { Links: > 1 }))
+                    if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter, () => FileStatus.IdentityAtCached(listing.Handle, entry.Name)))
                     {
                         continue;
                     }
@@ -590,49 +590,63 @@ namespace Btrfs.Core
             internal FileStatus? RelistedFrom { get; set; }
 
             /// <summary>
-            /// The most files a directory's listings remember (by their names' and inode numbers' hashes, two entries of a
-            /// set each: about 10 MiB at most): past them no file is handed out again (one renamed in meanwhile may then be
-            /// passed over), so memory stays bounded in a huge directory. Dropped once the directory is listed.
+            /// The most files a directory's listings remember (their names' hashes and their inode numbers: about 10 MiB at
+            /// most): past them a listing again hands out no file (one renamed in meanwhile may then be passed over), so
+            /// memory stays bounded in a huge directory. Dropped once the directory is listed.
             /// </summary>
             internal const int MostFilesRemembered = 1 << 17;
 
-            private HashSet<ulong>? handed = new();
+            /// <summary>A seed of this process's for the names' hashes: a user who names files cannot aim at a collision (a review).</summary>
+            private static readonly long NameSeed = BitConverter.ToInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+
+            /// <summary>When the listing began, less a margin for the clock the filesystem stamps files with.</summary>
+            private readonly DateTimeOffset begun = DateTimeOffset.UtcNow.AddMilliseconds(-100);
+
+            private HashSet<ulong>? names = new();
+            private HashSet<ulong>? inodes = new();
 
             /// <summary>
             /// Whether the file <paramref name="name"/> (not a directory; the listing's <paramref name="inode"/>) is to be
-            /// handed out: a name not handed out before in this directory, whose file was not handed out under another
-            /// name either (renamed meanwhile: a log rotated, a file moved aside, which xfs and ext4 can list twice in one
-            /// listing; a hostile test), unless <paramref name="hardLinked"/> says the file has several names, each of
-            /// which is handed out; under a name the walk's filter takes (an excluded one is passed over below as it was
-            /// then). Past the bound, as before: every name the first listing has, none that a listing again has.
+            /// handed out: a name not handed out before in this directory, unless it is a file handed out under another
+            /// name and renamed since (a log rotated, a file moved aside, which xfs and ext4 can list under both names in
+            /// one listing, and btrfs in the listing again; a hostile test). That takes proof (<paramref name="identity"/>,
+            /// asked only when the inode number repeats): the name leads to that inode (a FUSE filesystem may give every
+            /// entry the same number), it has one link (each name of a hard-linked file is handed out), and it was born
+            /// before the listing began (ext4 and xfs give a removed file's number to the next new one). Under a name the
+            /// walk's filter takes (an excluded one is passed over below as it was then). Past the bound, as before: every
+            /// name the first listing has, none that a listing again has.
             /// </summary>
-            internal bool FileNotHandedOut(string name, ulong inode, WalkFilter filter, Func<bool> hardLinked)
+            internal bool FileNotHandedOut(string name, ulong inode, WalkFilter filter, Func<(ulong Inode, uint Links, FileTime? Born)?> identity)
             {
-                if (handed is null || !filter.TakesFile(name))
+                if (names is null || inodes is null || !filter.TakesFile(name))
                 {
                     return !Relisting;
                 }
 
-                if (handed.Count >= 2 * MostFilesRemembered)
+                if (names.Count >= MostFilesRemembered)
                 {
-                    handed = null;
+                    Forget();
                     return !Relisting;
                 }
 
-                if (!handed.Add(NameHash(name)))
+                if (!names.Add(NameHash(name)))
                 {
                     return false;
                 }
 
-                return handed.Add(InodeHash(inode)) || hardLinked();
+                return inodes.Add(inode) || !(identity() is (ulong ino, 1, FileTime born) && ino == inode
+                    && DateTimeOffset.FromUnixTimeSeconds(born.Seconds).AddTicks(born.Nanoseconds / 100) < begun);
             }
 
             /// <summary>Listed: its files are all handed out, and nothing of them need be remembered.</summary>
-            internal void Forget() => handed = null;
+            internal void Forget()
+            {
+                names = null;
+                inodes = null;
+            }
 
-            private static ulong NameHash(string name) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(name.AsSpan()));
+            private static ulong NameHash(string name) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(name.AsSpan()), NameSeed);
 
-            private static ulong InodeHash(ulong inode) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<ulong>(in inode)), seed: 1);
 
             private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
             private readonly HashSet<(ulong Listed, string Name)> listed = new();
