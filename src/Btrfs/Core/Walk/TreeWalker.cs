@@ -296,7 +296,8 @@ namespace Btrfs.Core
                     // Files too: one renamed in meanwhile (a file saved by renaming a new one over it, as editors and
                     // configuration tools save) was in neither place, not processed and not said: a Pester check of the
                     // tree passed without it (a hostile test). Those handed out before are known by their names'
-                    // hashes (also those this walk's own command replaced, which the exchange gives a new index).
+                    // hashes (also those this walk's own command replaced, which the exchange gives a new index) and, when
+                    // renamed, by their inode numbers (FileNotHandedOut).
                     if (kind == WalkEntryKind.Directory ? !level.MetDirectory(entry.Name, entry.Inode, seen) : !level.FileNotHandedOut(entry.Name, entry.Inode, filter, () => FileStatus.IdentityAtCached(listing.Handle, entry.Name)))
                     {
                         continue;
@@ -646,7 +647,6 @@ namespace Btrfs.Core
             }
 
             private static ulong NameHash(string name) => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(name.AsSpan()), NameSeed);
-
 
             private readonly HashSet<(ulong Device, ulong Inode, ulong Listed, string? Name)> directories = new();
             private readonly HashSet<(ulong Listed, string Name)> listed = new();
