@@ -67,7 +67,7 @@ namespace Btrfs.Core
         public long Length { get; }
 
         /// <summary>LogicalOffset + Length: the first byte after the item (at most long.MaxValue, the largest file size).</summary>
-        public long EndOffset => Length > long.MaxValue - LogicalOffset ? long.MaxValue : LogicalOffset + Length;
+        public long EndOffset => Btrfs.Kernel.ByteRange.EndOf(LogicalOffset, Length);
 
         /// <summary>btrfs logical address of the data extent (disk_bytenr); 0 for a hole item and for inline data.</summary>
         public long DiskAddress { get; }

@@ -39,7 +39,7 @@ namespace Btrfs.Core
         public long Length { get; }
 
         /// <summary>LogicalOffset + Length: the first byte after the extent (at most long.MaxValue, the largest file size).</summary>
-        public long EndOffset => Length > long.MaxValue - LogicalOffset ? long.MaxValue : LogicalOffset + Length;
+        public long EndOffset => Btrfs.Kernel.ByteRange.EndOf(LogicalOffset, Length);
 
         /// <summary>The FIEMAP flags; None for holes.</summary>
         public ExtentFlags Flags { get; }
